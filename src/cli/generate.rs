@@ -1,0 +1,126 @@
+use std::io::Write;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use tinylab::engine::{GenerateRequest, SamplingParams, StopReason};
+
+use super::{load, print_json, Common};
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    prompt: String,
+    /// Apply the GGUF's chat template to the prompt as one user message.
+    #[arg(long)]
+    chat: bool,
+    /// Send the prompt twice (prompt repetition).
+    #[arg(long)]
+    repeat_prompt: bool,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// 0 disables.
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Keep generating past EOS.
+    #[arg(long)]
+    ignore_eos: bool,
+}
+
+pub fn run(a: GenerateArgs) -> Result<(), String> {
+    let loaded = load(&a.common)?;
+    let mut engine = loaded.engine;
+    let req = GenerateRequest {
+        prompt: a.prompt,
+        chat: a.chat,
+        repeat_prompt: a.repeat_prompt,
+        max_tokens: a.max_tokens,
+        ignore_eos: a.ignore_eos,
+        sampling: SamplingParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            min_p: a.min_p,
+            repeat_penalty: a.repeat_penalty,
+            seed: a.seed,
+            ..SamplingParams::default()
+        },
+    };
+    let t0 = Instant::now();
+    let mut g = engine.start(&req).map_err(|e| e.to_string())?;
+    let prefill_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let mut first_token_s = None;
+    let mut tokens = Vec::new();
+    let mut text = String::new();
+    let stdout = std::io::stdout();
+    while let Some(tok) = engine.step(&mut g).map_err(|e| e.to_string())? {
+        first_token_s.get_or_insert_with(|| prefill_s + t1.elapsed().as_secs_f64());
+        text.push_str(&tok.piece);
+        if !a.common.json {
+            let mut out = stdout.lock();
+            let _ = out.write_all(tok.piece.as_bytes());
+            let _ = out.flush();
+        }
+        tokens.push(tok);
+    }
+    let decode_s = t1.elapsed().as_secs_f64();
+    text.push_str(&g.flush());
+    // Each step but the last ran one forward pass.
+    let forwards = tokens.len().saturating_sub(1);
+    let decode_tps = if forwards > 0 && decode_s > 0.0 {
+        forwards as f64 / decode_s
+    } else {
+        0.0
+    };
+    let prefill_tps = g.prompt_ids.len() as f64 / prefill_s.max(1e-9);
+    let summary = g.summary();
+    let stop = match g.stop_reason {
+        Some(StopReason::Eos) => "eos",
+        Some(StopReason::Context) => "context",
+        _ => "length",
+    };
+    if a.common.json {
+        print_json(&json!({
+            "prompt_ids": g.prompt_ids,
+            "ids": g.generated,
+            "text": text,
+            "tokens": tokens,
+            "stop_reason": stop,
+            "prefill_tokens_per_s": prefill_tps,
+            "decode_tokens_per_s": decode_tps,
+            "time_to_first_token_ms": first_token_s.map(|s| s * 1000.0),
+            "load_ms": loaded.load_seconds * 1000.0,
+            "seed": a.seed,
+            "mean_entropy": summary.mean_entropy,
+            "mean_surprisal": summary.mean_surprisal,
+            "perplexity": summary.perplexity,
+            "gltr": summary.gltr,
+            "model": engine.info(),
+        }))
+    } else {
+        println!();
+        eprintln!(
+            "[{} prompt + {} generated tokens, stop: {stop}; prefill {prefill_tps:.1} tok/s, \
+             decode {decode_tps:.1} tok/s; mean entropy {:.3} nats, perplexity {:.2}]",
+            g.prompt_ids.len(),
+            tokens.len(),
+            summary.mean_entropy,
+            summary.perplexity
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Argument parsing and dispatch. Commands live one per file; each returns a JSON value or
+//! writes human output, and errors travel up as strings to be printed once.
+
+mod bench;
+mod generate;
+mod score;
+mod tokenize;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use tinylab::engine::{Engine, DEFAULT_MAX_POSITIONS};
+
+#[derive(Parser)]
+#[command(
+    name = "tinylab",
+    version,
+    about = "Run, compare and measure small GGUF language models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Split text into the model's tokens (no BOS/EOS; special-token text stays text).
+    Tokenize(tokenize::TokenizeArgs),
+    /// Generate a continuation with per-token entropy, surprisal and rank.
+    Generate(generate::GenerateArgs),
+    /// Measure a text: per-token surprisal, entropy, rank, perplexity, GLTR buckets.
+    Score(score::ScoreArgs),
+    /// Prefill and decode speed, load time and peak memory.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// GGUF model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Most positions (prompt + output) the engine holds.
+    #[arg(long, default_value_t = DEFAULT_MAX_POSITIONS)]
+    pub context: usize,
+    /// CPU threads for matrix products (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub struct Loaded {
+    pub engine: Engine,
+    pub load_seconds: f64,
+    pub file_bytes: usize,
+}
+
+pub fn load(common: &Common) -> Result<Loaded, String> {
+    if let Some(t) = common.threads {
+        if t == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        // candle sizes its thread pool from this variable on first use.
+        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    }
+    let t0 = Instant::now();
+    let bytes = read_model(&common.model)?;
+    let engine = Engine::from_bytes(&bytes, common.context)
+        .map_err(|e| format!("{}: {e}", common.model.display()))?;
+    Ok(Loaded {
+        engine,
+        load_seconds: t0.elapsed().as_secs_f64(),
+        file_bytes: bytes.len(),
+    })
+}
+
+fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+    if path.is_dir() {
+        return Err(format!("{} is a folder, not a GGUF file", path.display()));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
+    let s = serde_json::to_string(v).map_err(|e| format!("cannot write JSON: {e}"))?;
+    println!("{s}");
+    Ok(())
+}
+
+pub fn main() -> i32 {
+    // Anything that still panics becomes one line, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        eprintln!("error: internal failure: {msg}");
+    }));
+    let cli = Cli::parse();
+    let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Score(a) => score::run(a),
+        Command::Bench(a) => bench::run(a),
+    });
+    match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(msg)) => {
+            eprintln!("error: {msg}");
+            1
+        }
+        Err(_) => 2,
+    }
+}

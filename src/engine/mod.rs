@@ -1,0 +1,428 @@
+//! The inference engine: plain Rust, no browser or OS types, so the CLI and the page's Web
+//! Worker run the same code. Start with [`Engine::from_bytes`], then [`Engine::start`] and
+//! [`Engine::step`] for streaming generation, or [`Engine::score`] for measuring a text.
+
+pub mod chat;
+pub mod error;
+pub mod gguf;
+pub mod model;
+pub mod sampler;
+pub mod stats;
+pub mod tokenizer;
+pub mod utf8;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{EngineError, Result};
+pub use sampler::SamplingParams;
+pub use stats::{Alternative, RankBuckets, Summary};
+
+use gguf::GgufFile;
+use model::{last_row, logits_rows, Model};
+use sampler::Rng;
+use stats::{summarize, token_stats, top_k, TokenStats};
+use tokenizer::Tokenizer;
+use utf8::Utf8Stream;
+
+/// How many alternatives each token reports.
+pub const TOP_ALTERNATIVES: usize = 5;
+/// Default cap on positions held (KV cache, rope tables): enough for a playground, small
+/// enough for wasm memory.
+pub const DEFAULT_MAX_POSITIONS: usize = 4096;
+/// Prompts are run through the model in chunks of this many tokens, bounding the attention
+/// matrix for long prompts.
+const PREFILL_CHUNK: usize = 256;
+/// Rows of logits materialised at once while scoring (Gemma 3's vocabulary is 262k wide).
+const SCORE_ROW_BLOCK: usize = 32;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub architecture: String,
+    pub name: String,
+    pub parameters: u64,
+    /// Tensor counts by type, most common first, e.g. "Q4_1 ×210, F32 ×61".
+    pub tensor_types: String,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub max_positions: usize,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub add_bos: bool,
+    pub bos_token: Option<u32>,
+    pub eos_token: Option<u32>,
+    /// "gguf" when the file carries its own chat template, else the fallback used.
+    pub chat_template_source: String,
+}
+
+pub struct Engine {
+    model: Model,
+    tokenizer: Tokenizer,
+    chat_template: String,
+    info: ModelInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    /// Wrap the prompt in the model's chat template as one user message.
+    pub chat: bool,
+    /// Send the query twice (`<QUERY><QUERY>`), after Leviathan, Kalman and Matias,
+    /// "Prompt Repetition Improves Non-Reasoning LLMs".
+    pub repeat_prompt: bool,
+    pub max_tokens: usize,
+    /// Keep going past EOS (benchmarks want a fixed token count).
+    pub ignore_eos: bool,
+    pub sampling: SamplingParams,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        GenerateRequest {
+            prompt: String::new(),
+            chat: false,
+            repeat_prompt: false,
+            max_tokens: 128,
+            ignore_eos: false,
+            sampling: SamplingParams::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopReason {
+    /// `max_tokens` reached.
+    Length,
+    /// EOS or an end-of-turn token was drawn.
+    Eos,
+    /// The context cap was reached first.
+    Context,
+}
+
+/// One generated token with what the model thought of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GeneratedToken {
+    pub id: u32,
+    /// This token's own text (may be part of a character).
+    pub text: String,
+    /// Text that became complete with this token; concatenating these gives the output.
+    #[serde(skip)]
+    pub piece: String,
+    pub entropy: f64,
+    pub surprisal: f64,
+    pub rank: usize,
+    pub top: Vec<Alternative>,
+}
+
+/// A generation in progress. Owned by the caller, so a worker can hold it between messages and
+/// drop it on "stop"; all model state it needs lives in the engine's KV cache.
+pub struct Generation {
+    pub prompt_ids: Vec<u32>,
+    history: Vec<u32>,
+    next_logits: Vec<f32>,
+    params: SamplingParams,
+    rng: Rng,
+    utf8: Utf8Stream,
+    max_tokens: usize,
+    ignore_eos: bool,
+    pub generated: Vec<u32>,
+    pub stats: Vec<TokenStats>,
+    pub stop_reason: Option<StopReason>,
+}
+
+impl Generation {
+    /// Text still held back by the UTF-8 stream; call once generation has stopped.
+    pub fn flush(&mut self) -> String {
+        self.utf8.finish()
+    }
+
+    pub fn summary(&self) -> Summary {
+        summarize(&self.stats)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoredToken {
+    pub id: u32,
+    pub text: String,
+    pub surprisal: f64,
+    pub entropy: f64,
+    pub rank: usize,
+    pub top: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoreResult {
+    /// Every input id, BOS included when the model adds one.
+    pub ids: Vec<u32>,
+    /// One entry per predicted token: all ids but the first.
+    pub tokens: Vec<ScoredToken>,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+impl Engine {
+    /// Loads a GGUF from its bytes (the CLI reads a file; the page hands over a buffer).
+    pub fn from_bytes(bytes: &[u8], max_positions: usize) -> Result<Self> {
+        let gguf = GgufFile::parse(bytes)?;
+        let arch = gguf.string("general.architecture")?;
+        model::Arch::from_name(&arch)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        let model = Model::load(&gguf, max_positions)?;
+        if tokenizer.vocab_size() != model.config.vocab_size {
+            return Err(EngineError::InvalidGguf(format!(
+                "vocabulary of {} tokens but the model expects {}",
+                tokenizer.vocab_size(),
+                model.config.vocab_size
+            )));
+        }
+        let (chat_template, source) = match gguf.string("tokenizer.chat_template") {
+            Ok(t) => (t, "gguf"),
+            Err(_) if arch == "gemma3" => (chat::GEMMA3_TEMPLATE.to_string(), "gemma3 (built in)"),
+            Err(_) => (chat::CHATML_TEMPLATE.to_string(), "chatml (built in)"),
+        };
+        let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut parameters = 0u64;
+        for t in gguf.content.tensor_infos.values() {
+            *by_type.entry(format!("{:?}", t.ggml_dtype)).or_default() += 1;
+            parameters += t.shape.elem_count() as u64;
+        }
+        let mut by_type: Vec<_> = by_type.into_iter().collect();
+        by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let tensor_types = by_type
+            .iter()
+            .map(|(t, n)| format!("{t} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cfg = &model.config;
+        let info = ModelInfo {
+            architecture: arch,
+            name: gguf.string("general.name").unwrap_or_default(),
+            parameters,
+            tensor_types,
+            vocab_size: cfg.vocab_size,
+            context_length: cfg.context_length,
+            max_positions: model.max_positions(),
+            n_layer: cfg.n_layer,
+            n_embd: cfg.n_embd,
+            add_bos: tokenizer.add_bos,
+            bos_token: tokenizer.bos,
+            eos_token: tokenizer.eos,
+            chat_template_source: source.to_string(),
+        };
+        Ok(Engine {
+            model,
+            tokenizer,
+            chat_template,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Plain-text tokenization: no BOS/EOS, special-token text stays text.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.encode(text, false)
+    }
+
+    /// The prompt as token ids: optional repetition, optional chat template, BOS per the GGUF.
+    pub fn prompt_ids(&self, prompt: &str, chat: bool, repeat: bool) -> Result<Vec<u32>> {
+        let query = if repeat {
+            format!("{prompt}{prompt}")
+        } else {
+            prompt.to_string()
+        };
+        if !chat {
+            return self.tokenizer.encode_prompt(&query, false);
+        }
+        let tk = &self.tokenizer;
+        let bos_text = tk
+            .bos
+            .map(|b| tk.token_text(b).to_string())
+            .unwrap_or_default();
+        let eos_text = tk
+            .eos
+            .map(|e| tk.token_text(e).to_string())
+            .unwrap_or_default();
+        let rendered = chat::render(
+            &self.chat_template,
+            &[chat::Message::user(&query)],
+            &bos_text,
+            &eos_text,
+            true,
+        )?;
+        // Templates that print `bos_token` themselves would otherwise get a second BOS.
+        let body = match rendered.strip_prefix(bos_text.as_str()) {
+            Some(rest) if tk.add_bos && !bos_text.is_empty() => rest,
+            _ => rendered.as_str(),
+        };
+        tk.encode_prompt(body, true)
+    }
+
+    /// Runs the prompt through the model and returns a generation ready to step.
+    pub fn start(&mut self, req: &GenerateRequest) -> Result<Generation> {
+        req.sampling.validate().map_err(EngineError::InvalidInput)?;
+        let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
+        self.start_with_ids(prompt_ids, req)
+    }
+
+    pub fn start_with_ids(
+        &mut self,
+        prompt_ids: Vec<u32>,
+        req: &GenerateRequest,
+    ) -> Result<Generation> {
+        if prompt_ids.is_empty() {
+            return Err(EngineError::InvalidInput("the prompt is empty".into()));
+        }
+        let cap = self.model.max_positions();
+        if prompt_ids.len() >= cap {
+            return Err(EngineError::InvalidInput(format!(
+                "the prompt has {} tokens; this model is limited to {} here, so it was refused \
+                 rather than cut",
+                prompt_ids.len(),
+                cap
+            )));
+        }
+        self.model.clear_cache();
+        let mut hidden = None;
+        for chunk in prompt_ids.chunks(PREFILL_CHUNK) {
+            hidden = Some(self.model.forward(chunk)?);
+        }
+        let hidden =
+            hidden.ok_or_else(|| EngineError::InvalidInput("the prompt is empty".into()))?;
+        let next_logits = self.last_logits(&hidden)?;
+        Ok(Generation {
+            history: prompt_ids.clone(),
+            prompt_ids,
+            next_logits,
+            rng: Rng::new(req.sampling.seed),
+            params: req.sampling.clone(),
+            utf8: Utf8Stream::default(),
+            max_tokens: req.max_tokens,
+            ignore_eos: req.ignore_eos,
+            generated: Vec::new(),
+            stats: Vec::new(),
+            stop_reason: (req.max_tokens == 0).then_some(StopReason::Length),
+        })
+    }
+
+    fn last_logits(&self, hidden: &candle_core::Tensor) -> Result<Vec<f32>> {
+        let logits = self.model.logits(&last_row(hidden)?)?;
+        logits_rows(&logits)?
+            .pop()
+            .ok_or_else(|| EngineError::Compute("no logits".into()))
+    }
+
+    /// Draws the next token, or returns `None` once the generation has stopped.
+    pub fn step(&mut self, g: &mut Generation) -> Result<Option<GeneratedToken>> {
+        if g.stop_reason.is_some() {
+            return Ok(None);
+        }
+        let id = sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng);
+        if !g.ignore_eos && self.tokenizer.is_end_of_generation(id) {
+            g.stop_reason = Some(StopReason::Eos);
+            return Ok(None);
+        }
+        let s = token_stats(&g.next_logits, id);
+        let top = self.alternatives(&g.next_logits);
+        g.history.push(id);
+        g.generated.push(id);
+        g.stats.push(s);
+        let piece = g.utf8.push(self.tokenizer.token_bytes(id));
+        if g.generated.len() >= g.max_tokens {
+            g.stop_reason = Some(StopReason::Length);
+        } else if self.model.cached() + 1 > self.model.max_positions() {
+            g.stop_reason = Some(StopReason::Context);
+        } else {
+            let hidden = self.model.forward(&[id])?;
+            g.next_logits = self.last_logits(&hidden)?;
+        }
+        Ok(Some(GeneratedToken {
+            id,
+            text: self.tokenizer.token_display(id),
+            piece,
+            entropy: s.entropy,
+            surprisal: s.surprisal,
+            rank: s.rank,
+            top,
+        }))
+    }
+
+    fn alternatives(&self, logits: &[f32]) -> Vec<Alternative> {
+        top_k(logits, TOP_ALTERNATIVES)
+            .into_iter()
+            .map(|(id, p)| Alternative {
+                id,
+                text: self.tokenizer.token_display(id),
+                p,
+            })
+            .collect()
+    }
+
+    /// Scores a text: for every token after the first, how surprising it was and how uncertain
+    /// the model was. Texts longer than `window` tokens are scored in overlapping windows that
+    /// give each token at least half a window of context.
+    pub fn score(&mut self, text: &str, window: usize) -> Result<ScoreResult> {
+        let ids = self.tokenizer.encode_prompt(text, false)?;
+        self.score_ids(ids, window)
+    }
+
+    pub fn score_ids(&mut self, ids: Vec<u32>, window: usize) -> Result<ScoreResult> {
+        if ids.len() < 2 {
+            return Err(EngineError::InvalidInput(
+                "the text is too short to score: it needs at least two tokens".into(),
+            ));
+        }
+        let window = window.clamp(2, self.model.max_positions());
+        let overlap = window / 2;
+        let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
+        let mut tokens = Vec::with_capacity(ids.len());
+        let mut next = 1; // first target position not yet scored
+        while next < ids.len() {
+            let start = if next == 1 { 0 } else { next - overlap };
+            let end = (start + window).min(ids.len());
+            self.model.clear_cache();
+            let mut hidden_parts = Vec::new();
+            for chunk in ids[start..end].chunks(PREFILL_CHUNK) {
+                hidden_parts.push(self.model.forward(chunk)?);
+            }
+            let hidden = candle_core::Tensor::cat(&hidden_parts, 0)?;
+            // Row r predicts ids[start + r + 1]; we need targets next..end.
+            let first_row = next - 1 - start;
+            let last_row_excl = end - 1 - start;
+            let mut r = first_row;
+            while r < last_row_excl {
+                let n = SCORE_ROW_BLOCK.min(last_row_excl - r);
+                let rows = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
+                for (k, row) in rows.iter().enumerate() {
+                    let target = ids[start + r + k + 1];
+                    let s = token_stats(row, target);
+                    tokens.push(ScoredToken {
+                        id: target,
+                        text: self.tokenizer.token_display(target),
+                        surprisal: s.surprisal,
+                        entropy: s.entropy,
+                        rank: s.rank,
+                        top: self.alternatives(row),
+                    });
+                    stats.push(s);
+                }
+                r += n;
+            }
+            next = end;
+        }
+        self.model.clear_cache();
+        Ok(ScoreResult {
+            ids,
+            tokens,
+            summary: summarize(&stats),
+        })
+    }
+}

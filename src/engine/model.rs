@@ -1,0 +1,524 @@
+//! The transformer for the three supported architectures, on candle-core and candle-nn.
+//!
+//! Kept close to candle-transformers' `quantized_llama`, `quantized_qwen2` and `quantized_gemma3`
+//! so fixes stay comparable, with the changes the playground needs:
+//! - the forward pass returns hidden states for every position, so scoring gets all logits from
+//!   one pass and generation asks only for the last row;
+//! - Gemma 3 uses GELU (tanh) in its MLP and llama.cpp's sliding-window rule (`i - j >= window`
+//!   is masked), also during single-token decoding;
+//! - token embeddings stay quantized and rows are dequantized on lookup, which saves hundreds
+//!   of MB for Gemma 3's 262k-row table;
+//! - rope tables cover only the engine's context cap, not the model's full trained context.
+
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
+use candle_core::{DType, Device, Module, Tensor};
+
+use super::error::{EngineError, Result};
+use super::gguf::GgufFile;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Llama,
+    Qwen2,
+    Gemma3,
+}
+
+impl Arch {
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "llama" => Ok(Arch::Llama),
+            "qwen2" => Ok(Arch::Qwen2),
+            "gemma3" => Ok(Arch::Gemma3),
+            other => Err(EngineError::UnsupportedArchitecture(other.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Gemma3 => "gemma3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub rope_base: f32,
+    pub rms_eps: f64,
+    pub sliding_window: Option<usize>,
+}
+
+impl ModelConfig {
+    pub fn from_gguf(g: &GgufFile) -> Result<Self> {
+        let arch = Arch::from_name(&g.string("general.architecture")?)?;
+        let p = arch.name();
+        let k = |s: &str| format!("{p}.{s}");
+        let n_embd = g.u32(&k("embedding_length"))? as usize;
+        let n_head = g.u32(&k("attention.head_count"))? as usize;
+        let n_kv_head = g
+            .u32_opt(&k("attention.head_count_kv"))
+            .unwrap_or(n_head as u32) as usize;
+        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
+            return Err(EngineError::InvalidGguf(format!(
+                "{n_head} attention heads cannot share {n_kv_head} key/value heads"
+            )));
+        }
+        let head_dim = g
+            .u32_opt(&k("attention.key_length"))
+            .map(|v| v as usize)
+            .unwrap_or(n_embd / n_head);
+        let vocab_size = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.to_vec().ok())
+            .map(|v| v.len())
+            .unwrap_or(0);
+        let default_base = if arch == Arch::Llama {
+            10_000.0
+        } else {
+            1_000_000.0
+        };
+        Ok(ModelConfig {
+            arch,
+            n_layer: g.u32(&k("block_count"))? as usize,
+            n_embd,
+            n_head,
+            n_kv_head,
+            head_dim,
+            n_ff: g.u32_opt(&k("feed_forward_length")).unwrap_or(0) as usize,
+            vocab_size,
+            context_length: g.u32_opt(&k("context_length")).unwrap_or(2048) as usize,
+            rope_base: g.f32_opt(&k("rope.freq_base")).unwrap_or(default_base),
+            rms_eps: g
+                .f32_opt(&k("attention.layer_norm_rms_epsilon"))
+                .unwrap_or(1e-6) as f64,
+            sliding_window: if arch == Arch::Gemma3 {
+                Some(g.u32_opt(&k("attention.sliding_window")).unwrap_or(512) as usize)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(g: &GgufFile, name: &str, eps: f64) -> Result<Self> {
+        let weight = g.tensor(name)?.dequantize(&Device::Cpu)?;
+        Ok(RmsNorm {
+            weight,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(
+            &x.contiguous()?,
+            &self.weight,
+            self.eps,
+        )?)
+    }
+}
+
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    interleaved: bool,
+}
+
+impl Rope {
+    fn new(head_dim: usize, base: f32, max_pos: usize, interleaved: bool) -> Result<Self> {
+        let half = head_dim / 2;
+        // f64 for the angles: llama.cpp's float recurrence and candle's f32 matmul both drift at
+        // large positions; computing exactly keeps us nearest to the maths both approximate.
+        let mut cos = Vec::with_capacity(max_pos * half);
+        let mut sin = Vec::with_capacity(max_pos * half);
+        for p in 0..max_pos {
+            for i in 0..half {
+                let freq = (base as f64).powf(-2.0 * i as f64 / head_dim as f64);
+                let a = p as f64 * freq;
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+        Ok(Rope {
+            cos: Tensor::from_vec(cos, (max_pos, half), &Device::Cpu)?,
+            sin: Tensor::from_vec(sin, (max_pos, half), &Device::Cpu)?,
+            interleaved,
+        })
+    }
+
+    fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_b, _h, t, _d) = x.dims4()?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        let x = x.contiguous()?;
+        Ok(if self.interleaved {
+            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?
+        } else {
+            candle_nn::rotary_emb::rope(&x, &cos, &sin)?
+        })
+    }
+}
+
+struct Linear {
+    weight: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(g: &GgufFile, prefix: &str) -> Result<Self> {
+        let weight = QMatMul::from_qtensor(g.tensor(&format!("{prefix}.weight"))?)?;
+        let bias_name = format!("{prefix}.bias");
+        let bias = if g.has_tensor(&bias_name) {
+            Some(g.tensor(&bias_name)?.dequantize(&Device::Cpu)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.weight.forward(x)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+struct Layer {
+    attn_norm: RmsNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    post_attn_norm: Option<RmsNorm>,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    post_ffn_norm: Option<RmsNorm>,
+    sliding_window: Option<usize>,
+    rope: usize,
+    kv: Option<(Tensor, Tensor)>,
+}
+
+/// Token embeddings kept in their quantized form; rows are dequantized on lookup.
+struct Embeddings {
+    dtype: GgmlDType,
+    raw: Vec<u8>,
+    row_bytes: usize,
+    n_rows: usize,
+    dim: usize,
+}
+
+impl Embeddings {
+    fn load(g: &GgufFile, name: &str) -> Result<Self> {
+        let (dtype, dims, raw) = g.tensor_raw(name)?;
+        let (n_rows, dim) = match dims.as_slice() {
+            [r, d] => (*r, *d),
+            _ => {
+                return Err(EngineError::InvalidGguf(format!(
+                    "`{name}` should be a matrix, has shape {dims:?}"
+                )))
+            }
+        };
+        if dim % dtype.block_size() != 0 {
+            return Err(EngineError::InvalidGguf(format!(
+                "`{name}` rows of {dim} do not split into {dtype:?} blocks"
+            )));
+        }
+        let row_bytes = dim / dtype.block_size() * dtype.type_size();
+        Ok(Embeddings {
+            dtype,
+            raw: raw.to_vec(),
+            row_bytes,
+            n_rows,
+            dim,
+        })
+    }
+
+    fn lookup(&self, ids: &[u32]) -> Result<Tensor> {
+        let mut buf = Vec::with_capacity(ids.len() * self.row_bytes);
+        for &id in ids {
+            let r = id as usize;
+            if r >= self.n_rows {
+                return Err(EngineError::InvalidInput(format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    self.n_rows
+                )));
+            }
+            buf.extend_from_slice(&self.raw[r * self.row_bytes..(r + 1) * self.row_bytes]);
+        }
+        let q = qtensor_from_ggml(self.dtype, &buf, vec![ids.len(), self.dim], &Device::Cpu)?;
+        Ok(q.dequantize(&Device::Cpu)?)
+    }
+}
+
+pub struct Model {
+    pub config: ModelConfig,
+    embed: Embeddings,
+    layers: Vec<Layer>,
+    ropes: Vec<Rope>,
+    norm: RmsNorm,
+    output: QMatMul,
+    max_positions: usize,
+    /// Positions already in the KV cache.
+    cached: usize,
+}
+
+impl Model {
+    /// `max_positions` caps the context the engine will hold (KV cache and rope tables).
+    pub fn load(g: &GgufFile, max_positions: usize) -> Result<Self> {
+        let config = ModelConfig::from_gguf(g)?;
+        let max_positions = max_positions.min(config.context_length).max(1);
+        let eps = config.rms_eps;
+        let embed = Embeddings::load(g, "token_embd.weight")?;
+        let output = if g.has_tensor("output.weight") {
+            g.tensor("output.weight")?
+        } else {
+            g.tensor("token_embd.weight")?
+        };
+        let output = QMatMul::from_qtensor(output)?;
+        let interleaved = config.arch == Arch::Llama;
+        let mut ropes = vec![Rope::new(
+            config.head_dim,
+            config.rope_base,
+            max_positions,
+            interleaved,
+        )?];
+        if config.arch == Arch::Gemma3 {
+            let local = g.f32_opt("gemma3.rope.local_freq_base").unwrap_or(10_000.0);
+            ropes.push(Rope::new(config.head_dim, local, max_positions, false)?);
+        }
+        let mut layers = Vec::with_capacity(config.n_layer);
+        for i in 0..config.n_layer {
+            let p = format!("blk.{i}");
+            let opt_norm = |n: &str| -> Result<Option<RmsNorm>> {
+                let name = format!("{p}.{n}.weight");
+                if g.has_tensor(&name) {
+                    Ok(Some(RmsNorm::load(g, &name, eps)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            // Gemma 3: five sliding-window layers, then one global layer.
+            let sliding = config.arch == Arch::Gemma3 && (i + 1) % 6 != 0;
+            layers.push(Layer {
+                attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm.weight"), eps)?,
+                wq: Linear::load(g, &format!("{p}.attn_q"))?,
+                wk: Linear::load(g, &format!("{p}.attn_k"))?,
+                wv: Linear::load(g, &format!("{p}.attn_v"))?,
+                wo: Linear::load(g, &format!("{p}.attn_output"))?,
+                q_norm: opt_norm("attn_q_norm")?,
+                k_norm: opt_norm("attn_k_norm")?,
+                post_attn_norm: opt_norm("post_attention_norm")?,
+                ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm.weight"), eps)?,
+                gate: Linear::load(g, &format!("{p}.ffn_gate"))?,
+                up: Linear::load(g, &format!("{p}.ffn_up"))?,
+                down: Linear::load(g, &format!("{p}.ffn_down"))?,
+                post_ffn_norm: opt_norm("post_ffw_norm")?,
+                sliding_window: if sliding { config.sliding_window } else { None },
+                rope: usize::from(sliding),
+                kv: None,
+            });
+        }
+        Ok(Model {
+            norm: RmsNorm::load(g, "output_norm.weight", eps)?,
+            config,
+            embed,
+            layers,
+            ropes,
+            output,
+            max_positions,
+            cached: 0,
+        })
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Positions currently in the KV cache.
+    pub fn cached(&self) -> usize {
+        self.cached
+    }
+
+    pub fn clear_cache(&mut self) {
+        for l in &mut self.layers {
+            l.kv = None;
+        }
+        self.cached = 0;
+    }
+
+    /// Runs `ids` at the next positions of the cache and returns final-norm hidden states,
+    /// shape `(ids.len(), n_embd)`.
+    pub fn forward(&mut self, ids: &[u32]) -> Result<Tensor> {
+        let t = ids.len();
+        if t == 0 {
+            return Err(EngineError::InvalidInput(
+                "nothing to run: no tokens".into(),
+            ));
+        }
+        let offset = self.cached;
+        if offset + t > self.max_positions {
+            return Err(EngineError::InvalidInput(format!(
+                "{} tokens exceed the context of {} tokens",
+                offset + t,
+                self.max_positions
+            )));
+        }
+        let cfg = &self.config;
+        let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
+        if cfg.arch == Arch::Gemma3 {
+            x = (x * (cfg.n_embd as f64).sqrt())?;
+        }
+        for layer in &mut self.layers {
+            let residual = x.clone();
+            let h = layer.attn_norm.forward(&x)?;
+            let h = attention(layer, &self.ropes, cfg, &h, offset)?;
+            let h = match &layer.post_attn_norm {
+                Some(n) => n.forward(&h)?,
+                None => h,
+            };
+            x = (h + residual)?;
+            let residual = x.clone();
+            let h = layer.ffn_norm.forward(&x)?;
+            let gate = layer.gate.forward(&h)?;
+            let gate = if cfg.arch == Arch::Gemma3 {
+                gate.gelu()?
+            } else {
+                candle_nn::ops::silu(&gate)?
+            };
+            let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let h = match &layer.post_ffn_norm {
+                Some(n) => n.forward(&h)?,
+                None => h,
+            };
+            x = (h + residual)?;
+        }
+        self.cached = offset + t;
+        let x = self.norm.forward(&x)?;
+        Ok(x.squeeze(0)?)
+    }
+
+    /// Logits for the given hidden-state rows, shape `(rows, vocab)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.output.forward(hidden)?)
+    }
+}
+
+fn attention(
+    layer: &mut Layer,
+    ropes: &[Rope],
+    cfg: &ModelConfig,
+    x: &Tensor,
+    offset: usize,
+) -> Result<Tensor> {
+    let (b, t, _) = x.dims3()?;
+    let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
+    let q = layer
+        .wq
+        .forward(x)?
+        .reshape((b, t, nh, hd))?
+        .transpose(1, 2)?;
+    let k = layer
+        .wk
+        .forward(x)?
+        .reshape((b, t, nkv, hd))?
+        .transpose(1, 2)?;
+    let v = layer
+        .wv
+        .forward(x)?
+        .reshape((b, t, nkv, hd))?
+        .transpose(1, 2)?;
+    let q = match &layer.q_norm {
+        Some(n) => n.forward(&q)?,
+        None => q,
+    };
+    let k = match &layer.k_norm {
+        Some(n) => n.forward(&k)?,
+        None => k,
+    };
+    let rope = &ropes[layer.rope.min(ropes.len() - 1)];
+    let q = rope.apply(&q, offset)?;
+    let k = rope.apply(&k, offset)?;
+    let v = v.contiguous()?;
+    let (k, v) = match &layer.kv {
+        Some((ck, cv)) if offset > 0 => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
+        _ => (k, v),
+    };
+    layer.kv = Some((k.clone(), v.clone()));
+    let k = repeat_kv(k, nh / nkv)?;
+    let v = repeat_kv(v, nh / nkv)?;
+    let total = offset + t;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let mut w = (q.matmul(&k.t()?)? * scale)?;
+    if let Some(mask) = attention_mask(t, offset, total, layer.sliding_window)? {
+        w = w.broadcast_add(&mask)?;
+    }
+    let w = candle_nn::ops::softmax_last_dim(&w)?;
+    let y = w.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+    layer.wo.forward(&y)
+}
+
+/// Additive mask for queries at `offset..offset+t` over keys `0..total`, or `None` when every
+/// key is visible (single-token decoding inside the window).
+fn attention_mask(
+    t: usize,
+    offset: usize,
+    total: usize,
+    window: Option<usize>,
+) -> Result<Option<Tensor>> {
+    let masked = |i: usize, j: usize| j > i || window.is_some_and(|w| i - j >= w);
+    let needs = t > 1 || window.is_some_and(|w| total > w);
+    if !needs {
+        return Ok(None);
+    }
+    let mut m = Vec::with_capacity(t * total);
+    for r in 0..t {
+        let i = offset + r;
+        for j in 0..total {
+            m.push(if masked(i, j) { f32::NEG_INFINITY } else { 0.0 });
+        }
+    }
+    Ok(Some(Tensor::from_vec(m, (t, total), &Device::Cpu)?))
+}
+
+fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (b, h, t, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .expand((b, h, n_rep, t, d))?
+        .reshape((b, h * n_rep, t, d))?)
+}
+
+/// Reads a `(rows, vocab)` logits tensor into per-row vectors.
+pub fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}
+
+/// Last row of a hidden-state tensor, kept 2-D for the output layer.
+pub fn last_row(hidden: &Tensor) -> Result<Tensor> {
+    let n = hidden.dim(0)?;
+    Ok(hidden.narrow(0, n - 1, 1)?)
+}

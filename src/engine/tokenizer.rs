@@ -1,0 +1,416 @@
+//! Tokenizer built from the GGUF's own metadata, with the `tokenizers` crate doing the encoding.
+//!
+//! llama.cpp is the reference: its pre-tokenizer regexes per `tokenizer.ggml.pre`, its rule that
+//! user-defined tokens match literally while control tokens only match when special-token parsing
+//! is on, and its SentencePiece merge order (highest score of the merged piece first).
+//! Decoding does not go through `tokenizers`: each id maps to the exact bytes it contributes, so
+//! streaming can hold back a split UTF-8 character and per-token text is always available.
+
+use std::collections::HashMap;
+
+use tokenizers::models::bpe::BPE;
+use tokenizers::normalizers::{Prepend, Replace, Sequence as NormSequence};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior};
+
+use super::error::{EngineError, Result};
+use super::gguf::GgufFile;
+
+// llama.cpp's `llama_token_type` values, as stored in `tokenizer.ggml.token_type`.
+const TYPE_NORMAL: i32 = 1;
+const TYPE_CONTROL: i32 = 3;
+const TYPE_USER_DEFINED: i32 = 4;
+const TYPE_BYTE: i32 = 6;
+
+const GPT2_REGEX: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Texts llama.cpp treats as end of generation besides the declared EOS.
+const END_OF_TURN_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "<|return|>",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VocabKind {
+    /// Byte-level BPE (`tokenizer.ggml.model = gpt2`).
+    Gpt2,
+    /// SentencePiece-style vocabulary with scores (`tokenizer.ggml.model = llama`).
+    Spm,
+}
+
+pub struct Tokenizer {
+    hf: tokenizers::Tokenizer,
+    kind: VocabKind,
+    pre: String,
+    tokens: Vec<String>,
+    types: Vec<i32>,
+    /// Bytes each token adds to the output text (empty for control tokens).
+    bytes: Vec<Vec<u8>>,
+    /// Control tokens, longest text first, for special-token parsing.
+    control_by_len: Vec<(String, u32)>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub add_bos: bool,
+    eog: Vec<u32>,
+}
+
+/// GPT-2's reversible map from bytes to printable characters.
+fn byte_to_char_table() -> [char; 256] {
+    let mut table = ['\0'; 256];
+    let mut n = 0u32;
+    for b in 0..256u32 {
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        table[b as usize] = if printable {
+            char::from_u32(b).unwrap_or('\0')
+        } else {
+            n += 1;
+            char::from_u32(255 + n).unwrap_or('\0')
+        };
+    }
+    table
+}
+
+fn pre_regexes(pre: &str) -> Vec<&'static str> {
+    match pre {
+        "qwen2" | "deepseek-r1-qwen" => vec![QWEN2_REGEX],
+        "llama-bpe" | "llama3" | "smaug-bpe" | "falcon3" => vec![LLAMA3_REGEX],
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
+            vec![r"\p{N}", GPT2_REGEX]
+        }
+        // "gpt-2", "default" and names we do not know: GPT-2's own split, a sane default.
+        _ => vec![GPT2_REGEX],
+    }
+}
+
+fn tk_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Tokenizer(e.to_string())
+}
+
+impl Tokenizer {
+    pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
+        let model = gguf.string("tokenizer.ggml.model")?;
+        let kind = match model.as_str() {
+            "gpt2" => VocabKind::Gpt2,
+            "llama" => VocabKind::Spm,
+            other => {
+                return Err(EngineError::Tokenizer(format!(
+                    "unsupported tokenizer model `{other}` (supported: gpt2, llama)"
+                )))
+            }
+        };
+        let tokens = gguf.string_array("tokenizer.ggml.tokens")?;
+        if tokens.is_empty() {
+            return Err(EngineError::Tokenizer("the vocabulary is empty".into()));
+        }
+        let n = tokens.len();
+        let types = gguf
+            .i32_array_opt("tokenizer.ggml.token_type")
+            .filter(|t| t.len() == n)
+            .unwrap_or_else(|| vec![TYPE_NORMAL; n]);
+        let pre = gguf
+            .string("tokenizer.ggml.pre")
+            .unwrap_or_else(|_| "default".to_string());
+        let id = |key: &str| gguf.u32_opt(key).filter(|&i| (i as usize) < n);
+        let bos = id("tokenizer.ggml.bos_token_id");
+        let eos = id("tokenizer.ggml.eos_token_id");
+        let add_bos = gguf
+            .bool_opt("tokenizer.ggml.add_bos_token")
+            .unwrap_or(kind == VocabKind::Spm)
+            && bos.is_some();
+        let add_space_prefix = gguf
+            .bool_opt("tokenizer.ggml.add_space_prefix")
+            .unwrap_or(kind == VocabKind::Spm);
+
+        let mut vocab: ahash::AHashMap<String, u32> = ahash::AHashMap::with_capacity(n);
+        for (i, t) in tokens.iter().enumerate() {
+            vocab.entry(t.clone()).or_insert(i as u32);
+        }
+
+        let mut hf = match kind {
+            VocabKind::Gpt2 => {
+                let merges = gguf.string_array("tokenizer.ggml.merges")?;
+                let merges = merges
+                    .iter()
+                    .map(|m| {
+                        m.split_once(' ')
+                            .map(|(a, b)| (a.to_string(), b.to_string()))
+                            .ok_or_else(|| tk_err(format!("malformed merge `{m}`")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .build()
+                    .map_err(tk_err)?;
+                let mut hf = tokenizers::Tokenizer::new(bpe);
+                let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
+                for re in pre_regexes(&pre) {
+                    let split = Split::new(
+                        SplitPattern::Regex(re.to_string()),
+                        SplitDelimiterBehavior::Isolated,
+                        false,
+                    )
+                    .map_err(tk_err)?;
+                    steps.push(split.into());
+                }
+                steps.push(ByteLevel::new(false, false, false).into());
+                hf.with_pre_tokenizer(Some(Sequence::new(steps)));
+                hf
+            }
+            VocabKind::Spm => {
+                let scores = gguf
+                    .f32_array_opt("tokenizer.ggml.scores")
+                    .filter(|s| s.len() == n)
+                    .ok_or_else(|| tk_err("a `llama` vocabulary needs `tokenizer.ggml.scores`"))?;
+                let merges = spm_merges(&tokens, &types, &scores, &vocab);
+                let mut builder = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .byte_fallback(true);
+                if let Some(unk) = id("tokenizer.ggml.unknown_token_id") {
+                    builder = builder.unk_token(tokens[unk as usize].clone());
+                }
+                let bpe = builder.build().map_err(tk_err)?;
+                let mut hf = tokenizers::Tokenizer::new(bpe);
+                let replace = Replace::new(" ", "\u{2581}").map_err(tk_err)?;
+                let norm: NormalizerWrapper = if add_space_prefix {
+                    NormSequence::new(vec![Prepend::new("\u{2581}".into()).into(), replace.into()])
+                        .into()
+                } else {
+                    replace.into()
+                };
+                hf.with_normalizer(Some(norm)).map_err(tk_err)?;
+                hf
+            }
+        };
+
+        // User-defined tokens match literally in any text, as in llama.cpp; control tokens are
+        // left to `encode`'s own partitioning so plain text can never produce them.
+        let user_defined: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(t, &ty)| ty == TYPE_USER_DEFINED && !t.is_empty())
+            .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
+            .collect();
+        hf.add_tokens(user_defined).map_err(tk_err)?;
+
+        let byte_table = byte_to_char_table();
+        let char_to_byte: HashMap<char, u8> = byte_table
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
+        let bytes = tokens
+            .iter()
+            .zip(&types)
+            .map(|(t, &ty)| token_bytes(kind, t, ty, &char_to_byte))
+            .collect();
+
+        let mut control_by_len: Vec<(String, u32)> = tokens
+            .iter()
+            .zip(&types)
+            .enumerate()
+            .filter(|(_, (t, &ty))| ty == TYPE_CONTROL && !t.is_empty())
+            .map(|(i, (t, _))| (t.clone(), i as u32))
+            .collect();
+        control_by_len.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+
+        let mut eog: Vec<u32> = eos.into_iter().collect();
+        for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
+            let special = ty == TYPE_CONTROL || ty == TYPE_USER_DEFINED;
+            if special && END_OF_TURN_TEXTS.contains(&t.as_str()) && !eog.contains(&(i as u32)) {
+                eog.push(i as u32);
+            }
+        }
+
+        Ok(Tokenizer {
+            hf,
+            kind,
+            pre,
+            tokens,
+            types,
+            bytes,
+            control_by_len,
+            bos,
+            eos,
+            add_bos,
+            eog,
+        })
+    }
+
+    pub fn kind(&self) -> VocabKind {
+        self.kind
+    }
+
+    pub fn pre(&self) -> &str {
+        &self.pre
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Tokens that end a generation: EOS and the end-of-turn markers.
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        self.eog.contains(&id)
+    }
+
+    pub fn token_text(&self, id: u32) -> &str {
+        self.tokens
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The token as a user reads it: its decoded bytes, or its literal text for control tokens.
+    pub fn token_display(&self, id: u32) -> String {
+        let i = id as usize;
+        match (self.types.get(i), self.bytes.get(i)) {
+            (Some(&TYPE_CONTROL), _) => self.tokens[i].clone(),
+            (_, Some(b)) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// Bytes this token contributes to generated text.
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.bytes
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&i| self.token_bytes(i))
+            .copied()
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Encodes `text` without BOS/EOS. With `parse_special`, control-token text (such as
+    /// `<|im_start|>`) becomes that token; without it, such text is tokenized as plain text.
+    pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
+        if !parse_special {
+            return self.encode_plain(text);
+        }
+        // llama.cpp's partition: longest control token first, every occurrence, left to right.
+        enum Frag<'t> {
+            Text(&'t str),
+            Token(u32),
+        }
+        let mut frags = vec![Frag::Text(text)];
+        for (tok, id) in &self.control_by_len {
+            if !text.contains(tok.as_str()) {
+                continue;
+            }
+            let mut next = Vec::with_capacity(frags.len());
+            for f in frags {
+                match f {
+                    Frag::Text(mut s) => {
+                        while let Some(p) = s.find(tok.as_str()) {
+                            if p > 0 {
+                                next.push(Frag::Text(&s[..p]));
+                            }
+                            next.push(Frag::Token(*id));
+                            s = &s[p + tok.len()..];
+                        }
+                        if !s.is_empty() {
+                            next.push(Frag::Text(s));
+                        }
+                    }
+                    t => next.push(t),
+                }
+            }
+            frags = next;
+        }
+        let mut ids = Vec::new();
+        for f in frags {
+            match f {
+                Frag::Text(s) => ids.extend(self.encode_plain(s)?),
+                Frag::Token(id) => ids.push(id),
+            }
+        }
+        Ok(ids)
+    }
+
+    fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enc = self.hf.encode(text, false).map_err(tk_err)?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Prompt ids as the model expects them: BOS first exactly when the GGUF asks for it.
+    pub fn encode_prompt(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if self.add_bos {
+            ids.extend(self.bos);
+        }
+        ids.extend(self.encode(text, parse_special)?);
+        Ok(ids)
+    }
+}
+
+fn token_bytes(kind: VocabKind, text: &str, ty: i32, char_to_byte: &HashMap<char, u8>) -> Vec<u8> {
+    match (kind, ty) {
+        (_, TYPE_CONTROL) => Vec::new(),
+        (VocabKind::Spm, TYPE_BYTE) => text
+            .strip_prefix("<0x")
+            .and_then(|s| s.strip_suffix('>'))
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .map(|b| vec![b])
+            .unwrap_or_else(|| text.as_bytes().to_vec()),
+        (VocabKind::Spm, _) => text.replace('\u{2581}', " ").into_bytes(),
+        (VocabKind::Gpt2, TYPE_USER_DEFINED) => text.as_bytes().to_vec(),
+        (VocabKind::Gpt2, _) => {
+            let mut out = Vec::with_capacity(text.len());
+            for c in text.chars() {
+                match char_to_byte.get(&c) {
+                    Some(&b) => out.push(b),
+                    None => {
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// SentencePiece merges as BPE merges: every split of a token into two tokens, ranked by the
+/// merged token's score (higher first), which is the order llama.cpp's SPM tokenizer merges in.
+fn spm_merges(
+    tokens: &[String],
+    types: &[i32],
+    scores: &[f32],
+    vocab: &ahash::AHashMap<String, u32>,
+) -> Vec<(String, String)> {
+    let mut ranked: Vec<(f32, u32, String, String)> = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        if types[i] == TYPE_BYTE || tok.chars().nth(1).is_none() {
+            continue;
+        }
+        for (k, _) in tok.char_indices().skip(1) {
+            let (a, b) = tok.split_at(k);
+            if vocab.contains_key(a) && vocab.contains_key(b) {
+                ranked.push((scores[i], i as u32, a.to_string(), b.to_string()));
+            }
+        }
+    }
+    ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    ranked.into_iter().map(|(_, _, a, b)| (a, b)).collect()
+}
