@@ -1,0 +1,72 @@
+//! Shared by the integration tests: where models and fixtures live, and loading them.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tinylab::engine::{Engine, DEFAULT_MAX_POSITIONS};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct CatalogModel {
+    pub id: String,
+    pub file: PathBuf,
+}
+
+pub fn catalog() -> Vec<CatalogModel> {
+    let text = std::fs::read_to_string(root().join("assets/models/catalog.json"))
+        .expect("assets/models/catalog.json is committed");
+    let v: Value = serde_json::from_str(&text).expect("catalog is JSON");
+    v["models"]
+        .as_array()
+        .expect("catalog has models")
+        .iter()
+        .map(|m| CatalogModel {
+            id: m["id"].as_str().unwrap().to_string(),
+            file: root()
+                .join("assets/models")
+                .join(m["file"].as_str().unwrap()),
+        })
+        .collect()
+}
+
+/// The real model's bytes. A missing model fails the test: the README's test command fetches
+/// all three, and a parity test that silently skips would prove nothing.
+pub fn model_bytes(m: &CatalogModel) -> Vec<u8> {
+    std::fs::read(&m.file).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}); run `python3 scripts/fetch_models.py --all` first",
+            m.file.display()
+        )
+    })
+}
+
+pub fn load(m: &CatalogModel) -> Engine {
+    Engine::from_bytes(&model_bytes(m), DEFAULT_MAX_POSITIONS)
+        .unwrap_or_else(|e| panic!("{}: {e}", m.id))
+}
+
+pub fn fixture(id: &str) -> Value {
+    let p = root().join("tests/fixtures").join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/llama_fixtures.py", p.display()));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("an id array")
+        .iter()
+        .map(|x| x.as_u64().expect("an id") as u32)
+        .collect()
+}
+
+pub fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("a number array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}

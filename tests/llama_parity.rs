@@ -1,0 +1,249 @@
+//! The engine against llama.cpp on the three real models (fixtures from
+//! scripts/llama_fixtures.py). One test per model and aspect, so a failure names both.
+
+mod common;
+
+use common::{catalog, fixture, floats, ids, load, CatalogModel};
+use tinylab::engine::{GenerateRequest, SamplingParams};
+
+fn model(id: &str) -> CatalogModel {
+    catalog()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap_or_else(|| panic!("{id} not in catalog"))
+}
+
+fn tokenization_matches(id: &str) {
+    let engine = load(&model(id));
+    let fx = fixture(id);
+    let mut failures = Vec::new();
+    for case in fx["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want = ids(&case["ids"]);
+        let got = engine.tokenize(text).unwrap();
+        if got != want {
+            failures.push(format!(
+                "{text:?}\n  llama.cpp {want:?}\n  tinylab   {got:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{id}: tokenization differs:\n{}",
+        failures.join("\n")
+    );
+    for case in fx["chat"].as_array().unwrap() {
+        let got = engine
+            .prompt_ids(case["prompt"].as_str().unwrap(), true, false)
+            .unwrap();
+        assert_eq!(
+            got,
+            ids(&case["prompt_ids"]),
+            "{id}: chat prompt ids differ"
+        );
+    }
+}
+
+/// Logit gap (nats) under which two correct engines may pick different greedy tokens.
+/// llama.cpp disagrees with itself at such points: the same prompt and model give other greedy
+/// ids with its default F16 KV cache than with an F32 one, or when the prompt is fed one token
+/// at a time (SmolLM2 "The three primary colors are" parts at token 8, where the gap is 0.002);
+/// its own per-token surprisal moves by up to 0.35 nats between those runs (fixture
+/// `self_noise`). 0.25 is inside that range; a real bug shows up at a clear choice instead.
+const NEAR_TIE: f64 = 0.25;
+
+/// Greedy ids must equal llama.cpp's exactly up to the first near tie; at that point ours must
+/// be one of the tokens llama.cpp itself rated within `NEAR_TIE` of its choice. Later tokens follow a different context and are not compared.
+/// Entropy and surprisal over the compared tokens must agree within the noise-floor limit.
+fn greedy_matches(id: &str) {
+    let mut engine = load(&model(id));
+    let fx = fixture(id);
+    let mut exact_total = 0;
+    let mut compared_total = 0;
+    for case in fx["greedy"].as_array().unwrap() {
+        let prompt = case["prompt"].as_str().unwrap();
+        let want_prompt = ids(&case["prompt_ids"]);
+        assert_eq!(
+            engine.prompt_ids(prompt, false, false).unwrap(),
+            want_prompt,
+            "{id}: prompt ids for {prompt:?}"
+        );
+        let want = ids(&case["ids"]);
+        let margin = floats(&case["margin"]);
+        // Per step: the other ids whose logit came within 0.5 of llama.cpp's choice, with gaps.
+        let close = case["close"].as_array().unwrap();
+        let gap_of = |k: usize, id: u32| -> Option<f64> {
+            close[k].as_array()?.iter().find_map(|pair| {
+                (pair[0].as_u64()? as u32 == id)
+                    .then(|| pair[1].as_f64())
+                    .flatten()
+            })
+        };
+        let req = GenerateRequest {
+            prompt: prompt.to_string(),
+            max_tokens: want.len().max(1),
+            sampling: SamplingParams {
+                temperature: 0.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut g = engine.start(&req).unwrap();
+        let mut got = Vec::new();
+        let mut ent = Vec::new();
+        let mut sur = Vec::new();
+        while let Some(t) = engine.step(&mut g).unwrap() {
+            got.push(t.id);
+            ent.push(t.entropy);
+            sur.push(t.surprisal);
+        }
+        let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
+        let same = match first_diff {
+            None => {
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{id}: {prompt:?} stopped at another place"
+                );
+                want.len()
+            }
+            Some(k) => {
+                let gap = gap_of(k, got[k]);
+                assert!(
+                    gap.is_some_and(|g| g < NEAR_TIE),
+                    "{id}: greedy ids for {prompt:?} part at token {k} where llama.cpp's choice \
+                     was clear (ours {} is {gap:?} nats behind llama.cpp's {})\n  llama.cpp {want:?}\n  tinylab   {got:?}",
+                    got[k], want[k]
+                );
+                k
+            }
+        };
+        exact_total += same;
+        compared_total += want.len();
+        let mae = |a: &[f64], b: &[f64]| {
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len().max(1) as f64
+        };
+        // Up to and including the first parting, both engines saw the same context.
+        let upto = (same + 1).min(got.len()).min(want.len());
+        let e = mae(&ent[..upto], &floats(&case["entropy"])[..upto]);
+        let s = mae(&sur[..upto], &floats(&case["surprisal"])[..upto]);
+        eprintln!(
+            "{id} {prompt:?}: {same}/{} ids exact{}; entropy MAE {e:.4}, surprisal MAE {s:.4}",
+            want.len(),
+            first_diff
+                .map(|k| format!(" (near tie at {k}, gap {:.3})", margin[k]))
+                .unwrap_or_default()
+        );
+        // Same noise-floor rule as scoring, below.
+        let limit = (1.5 * fx["score"]["self_noise"]["surprisal_mae"].as_f64().unwrap()).max(0.05);
+        assert!(e < limit, "{id}: entropy mean abs diff {e} for {prompt:?}");
+        assert!(
+            s < limit,
+            "{id}: surprisal mean abs diff {s} for {prompt:?}"
+        );
+    }
+    eprintln!("{id}: {exact_total}/{compared_total} greedy ids exact before a near tie");
+}
+
+/// Scoring a paragraph against llama.cpp. The tolerance is llama.cpp's own noise floor, stored
+/// in the fixture: the same text fed in one batch versus one token at a time gives surprisals
+/// that differ by 0.04-0.09 nats on average (activations are quantised to 8 bits in every
+/// matrix product, and other kernels round differently). We allow 1.5 times that, at least
+/// 0.05; perplexity within 2%; GLTR buckets equal for 90% of tokens.
+fn scoring_matches(id: &str) {
+    let mut engine = load(&model(id));
+    let fx = &fixture(id)["score"];
+    let r = engine.score(fx["text"].as_str().unwrap(), 1024).unwrap();
+    assert_eq!(r.ids, ids(&fx["ids"]), "{id}: score ids");
+    let want_s = floats(&fx["surprisal"]);
+    let want_e = floats(&fx["entropy"]);
+    assert_eq!(r.tokens.len(), want_s.len());
+    let n = want_s.len() as f64;
+    let diffs: Vec<f64> = r
+        .tokens
+        .iter()
+        .zip(&want_s)
+        .map(|(t, w)| (t.surprisal - w).abs())
+        .collect();
+    let s_mae = diffs.iter().sum::<f64>() / n;
+    let s_max = diffs.iter().copied().fold(0.0, f64::max);
+    let e_mae = r
+        .tokens
+        .iter()
+        .zip(&want_e)
+        .map(|(t, w)| (t.entropy - w).abs())
+        .sum::<f64>()
+        / n;
+    let want_ppl = fx["perplexity"].as_f64().unwrap();
+    let ppl_rel = (r.summary.perplexity - want_ppl).abs() / want_ppl;
+    let noise = fx["self_noise"]["surprisal_mae"].as_f64().unwrap();
+    let bucket = |r: u64| match r {
+        0..=9 => 0,
+        10..=99 => 1,
+        100..=999 => 2,
+        _ => 3,
+    };
+    let buckets_equal = r
+        .tokens
+        .iter()
+        .zip(fx["rank"].as_array().unwrap())
+        .filter(|(t, w)| bucket(t.rank as u64) == bucket(w.as_u64().unwrap()))
+        .count();
+    eprintln!(
+        "{id}: surprisal MAE {s_mae:.4} (max {s_max:.3}; llama.cpp self-noise {noise:.4}), \
+         entropy MAE {e_mae:.4}, perplexity {:.3} vs {want_ppl:.3} ({:.2}%), GLTR buckets equal \
+         {buckets_equal}/{}",
+        r.summary.perplexity,
+        ppl_rel * 100.0,
+        want_s.len()
+    );
+    let limit = (1.5 * noise).max(0.05);
+    assert!(s_mae < limit, "{id}: surprisal MAE {s_mae} over {limit}");
+    assert!(e_mae < limit, "{id}: entropy MAE {e_mae} over {limit}");
+    assert!(
+        ppl_rel < 0.02,
+        "{id}: perplexity off by {:.3}%",
+        ppl_rel * 100.0
+    );
+    assert!(
+        buckets_equal as f64 >= 0.9 * n,
+        "{id}: only {buckets_equal} GLTR buckets equal"
+    );
+}
+
+#[test]
+fn smollm2_tokenization() {
+    tokenization_matches("smollm2-135m-instruct-q4_1");
+}
+#[test]
+fn gemma3_tokenization() {
+    tokenization_matches("gemma3-270m-q4_k_m");
+}
+#[test]
+fn qwen25_tokenization() {
+    tokenization_matches("qwen2.5-coder-0.5b-instruct");
+}
+#[test]
+fn smollm2_greedy() {
+    greedy_matches("smollm2-135m-instruct-q4_1");
+}
+#[test]
+fn gemma3_greedy() {
+    greedy_matches("gemma3-270m-q4_k_m");
+}
+#[test]
+fn qwen25_greedy() {
+    greedy_matches("qwen2.5-coder-0.5b-instruct");
+}
+#[test]
+fn smollm2_scoring() {
+    scoring_matches("smollm2-135m-instruct-q4_1");
+}
+#[test]
+fn gemma3_scoring() {
+    scoring_matches("gemma3-270m-q4_k_m");
+}
+#[test]
+fn qwen25_scoring() {
+    scoring_matches("qwen2.5-coder-0.5b-instruct");
+}
