@@ -84,9 +84,12 @@ impl<'a> GgufFile<'a> {
                     at: bytes.len() as u64,
                     what: format!("the header ends early ({msg}, read up to byte {at})"),
                 }
-            } else if let Some(rest) = msg.strip_prefix("unknown dtype for tensor ") {
-                let id = rest.trim().parse::<u32>().unwrap_or(u32::MAX);
-                EngineError::UnsupportedQuantization(ggml_type_name(id))
+            } else if let Some((_, rest)) = msg.split_once("unknown dtype for tensor ") {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                match digits.parse::<u32>() {
+                    Ok(id) => EngineError::UnsupportedQuantization(ggml_type_name(id)),
+                    Err(_) => EngineError::InvalidGguf(msg),
+                }
             } else {
                 EngineError::InvalidGguf(msg)
             }
@@ -103,7 +106,7 @@ impl<'a> GgufFile<'a> {
         for (name, info) in &self.content.tensor_infos {
             let elems = info.shape.elem_count();
             let block = info.ggml_dtype.block_size();
-            if block == 0 || elems % block != 0 {
+            if block == 0 || !elems.is_multiple_of(block) {
                 return Err(EngineError::InvalidGguf(format!(
                     "tensor `{name}` has {elems} elements, not a multiple of its block size {block}"
                 )));

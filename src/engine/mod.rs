@@ -269,6 +269,9 @@ impl Engine {
     /// Runs the prompt through the model and returns a generation ready to step.
     pub fn start(&mut self, req: &GenerateRequest) -> Result<Generation> {
         req.sampling.validate().map_err(EngineError::InvalidInput)?;
+        if req.prompt.is_empty() {
+            return Err(EngineError::InvalidInput("the prompt is empty".into()));
+        }
         let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
         self.start_with_ids(prompt_ids, req)
     }

@@ -69,7 +69,7 @@ impl ModelConfig {
         let n_kv_head = g
             .u32_opt(&k("attention.head_count_kv"))
             .unwrap_or(n_head as u32) as usize;
-        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
+        if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
             return Err(EngineError::InvalidGguf(format!(
                 "{n_head} attention heads cannot share {n_kv_head} key/value heads"
             )));
@@ -240,7 +240,7 @@ impl Embeddings {
                 )))
             }
         };
-        if dim % dtype.block_size() != 0 {
+        if !dim.is_multiple_of(dtype.block_size()) {
             return Err(EngineError::InvalidGguf(format!(
                 "`{name}` rows of {dim} do not split into {dtype:?} blocks"
             )));

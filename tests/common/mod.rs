@@ -70,3 +70,5 @@ pub fn floats(v: &Value) -> Vec<f64> {
         .map(|x| x.as_f64().expect("a number"))
         .collect()
 }
+
+pub mod tiny;

@@ -1,0 +1,228 @@
+//! The `tinylab` binary as a user or script drives it: JSON shapes from CONTRACT.md, the
+//! issue's done-check against llama.cpp, and one-line errors for bad input.
+
+mod common;
+
+use std::process::Command;
+
+use common::tiny::{temp_file, tiny_gguf};
+use common::{catalog, fixture, ids};
+use serde_json::Value;
+
+fn tinylab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tinylab"))
+        .args(args)
+        .output()
+        .expect("run tinylab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_ok(args: &[&str]) -> Value {
+    let (code, out, err) = tinylab(args);
+    assert_eq!(code, 0, "tinylab {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let (code, out, err) = tinylab(args);
+    assert_ne!(code, 0, "tinylab {args:?} should fail");
+    assert!(out.is_empty(), "nothing on stdout on failure: {out}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(err.contains(needle), "expected {needle:?} in {err}");
+}
+
+#[test]
+fn done_check_smollm2_greedy_ids_equal_llama_cpp() {
+    let m = catalog()
+        .into_iter()
+        .find(|m| m.id == "smollm2-135m-instruct-q4_1")
+        .unwrap();
+    let model = m.file.to_str().unwrap();
+    let v = json_ok(&[
+        "generate",
+        "--model",
+        model,
+        "--prompt",
+        "The three primary colors are",
+        "--max-tokens",
+        "24",
+        "--temperature",
+        "0",
+        "--json",
+    ]);
+    let fx = fixture(&m.id);
+    let case = &fx["greedy"][0];
+    assert_eq!(case["prompt"], "The three primary colors are");
+    assert_eq!(ids(&v["prompt_ids"]), ids(&case["prompt_ids"]));
+    let got = ids(&v["ids"]);
+    let want = ids(&case["ids"]);
+    assert_eq!(got.len(), 24);
+    // Same rule as tests/llama_parity.rs: exact up to llama.cpp's first near tie (< 0.25 nats).
+    let k = got
+        .iter()
+        .zip(&want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(24);
+    assert!(k >= 8, "parted from llama.cpp at token {k}");
+    if k < 24 {
+        assert!(case["margin"][k].as_f64().unwrap() < 0.25);
+    }
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 24);
+    for t in v["tokens"].as_array().unwrap() {
+        for key in ["entropy", "surprisal"] {
+            assert!(t[key].as_f64().unwrap().is_finite());
+        }
+        assert!(t["rank"].as_u64().is_some());
+        assert_eq!(t["top"].as_array().unwrap().len(), 5);
+    }
+    assert_eq!(v["stop_reason"], "length");
+    assert!(v["text"].as_str().unwrap().contains("red"));
+    assert!(v["prefill_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn tokenize_and_score_json_shapes() {
+    let p = temp_file("tiny-llama.gguf", &tiny_gguf("llama", 3));
+    let model = p.to_str().unwrap();
+    let v = json_ok(&[
+        "tokenize",
+        "--model",
+        model,
+        "--text",
+        "hello world",
+        "--json",
+    ]);
+    assert_eq!(
+        v["ids"].as_array().unwrap().len(),
+        v["tokens"].as_array().unwrap().len()
+    );
+    assert_eq!(v["tokens"][0], "hello");
+    let v = json_ok(&[
+        "score",
+        "--model",
+        model,
+        "--text",
+        "hello world hello",
+        "--json",
+    ]);
+    let n = v["ids"].as_array().unwrap().len();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), n - 1);
+    for key in ["perplexity", "mean_entropy", "mean_surprisal"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert!(v["gltr"]["top10"].as_u64().is_some());
+    let v = json_ok(&[
+        "bench",
+        "--model",
+        model,
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "4",
+        "--json",
+    ]);
+    for key in [
+        "prefill_tokens_per_s",
+        "decode_tokens_per_s",
+        "load_ms",
+        "peak_memory_bytes",
+    ] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+}
+
+#[test]
+fn seeded_sampling_is_reproducible_from_the_cli() {
+    let p = temp_file("tiny-qwen.gguf", &tiny_gguf("qwen2", 4));
+    let model = p.to_str().unwrap();
+    let run = |seed: &str| {
+        json_ok(&[
+            "generate",
+            "--model",
+            model,
+            "--prompt",
+            "hello",
+            "--max-tokens",
+            "12",
+            "--temperature",
+            "1.2",
+            "--seed",
+            seed,
+            "--ignore-eos",
+            "--json",
+        ])["ids"]
+            .clone()
+    };
+    assert_eq!(run("5"), run("5"));
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    fails_with(
+        &["tokenize", "--model", "/no/such/file.gguf", "--text", "x"],
+        "cannot read",
+    );
+    let junk = temp_file("junk.gguf", b"<html>not a model</html>");
+    let junk = junk.to_str().unwrap();
+    fails_with(
+        &["generate", "--model", junk, "--prompt", "x", "--json"],
+        "not a GGUF file",
+    );
+    let tiny = tiny_gguf("gemma3", 5);
+    let cut = temp_file("cut.gguf", &tiny[..tiny.len() * 2 / 3]);
+    fails_with(
+        &["score", "--model", cut.to_str().unwrap(), "--text", "hi"],
+        "file truncated at byte",
+    );
+    let ok = temp_file("ok.gguf", &tiny);
+    let ok = ok.to_str().unwrap();
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            ok,
+            "--prompt",
+            "hi",
+            "--temperature=-2",
+        ],
+        "temperature",
+    );
+    fails_with(
+        &["generate", "--model", ok, "--prompt", "", "--chat"],
+        "the prompt is empty",
+    );
+    fails_with(&["score", "--model", ok, "--text", ""], "too short");
+}
+
+#[test]
+fn truncated_real_model_is_reported() {
+    let m = catalog()
+        .into_iter()
+        .find(|m| m.id == "smollm2-135m-instruct-q4_1")
+        .unwrap();
+    let bytes = common::model_bytes(&m);
+    let cut = temp_file("smollm2-cut.gguf", &bytes[..bytes.len() / 2]);
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            cut.to_str().unwrap(),
+            "--prompt",
+            "hi",
+        ],
+        "file truncated at byte 49181216",
+    );
+}
