@@ -27,5 +27,5 @@ step "engine builds for wasm32 with simd128"
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
-RUSTFLAGS="-C target-feature=+simd128" \
-  cargo check --release --lib --target wasm32-unknown-unknown
+
+cargo check --release --lib --target wasm32-unknown-unknown
