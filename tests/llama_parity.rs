@@ -211,6 +211,22 @@ fn scoring_matches(id: &str) {
     );
 }
 
+/// Fixtures must describe the files the catalog fetches; a model update without new fixtures
+/// would otherwise compare against another file's numbers.
+#[test]
+fn fixtures_match_catalog_files() {
+    let text = std::fs::read_to_string(common::root().join("assets/models/catalog.json")).unwrap();
+    let cat: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for m in cat["models"].as_array().unwrap() {
+        let id = m["id"].as_str().unwrap();
+        assert_eq!(
+            fixture(id)["sha256"],
+            m["sha256"],
+            "{id}: fixture is for another file"
+        );
+    }
+}
+
 #[test]
 fn smollm2_tokenization() {
     tokenization_matches("smollm2-135m-instruct-q4_1");
