@@ -268,7 +268,6 @@ impl Engine {
 
     /// Runs the prompt through the model and returns a generation ready to step.
     pub fn start(&mut self, req: &GenerateRequest) -> Result<Generation> {
-        req.sampling.validate().map_err(EngineError::InvalidInput)?;
         if req.prompt.is_empty() {
             return Err(EngineError::InvalidInput("the prompt is empty".into()));
         }
@@ -276,11 +275,14 @@ impl Engine {
         self.start_with_ids(prompt_ids, req)
     }
 
+    /// Like [`Engine::start`] for callers that already hold token ids (benchmarks, tests);
+    /// `req.prompt`, `chat` and `repeat_prompt` are ignored.
     pub fn start_with_ids(
         &mut self,
         prompt_ids: Vec<u32>,
         req: &GenerateRequest,
     ) -> Result<Generation> {
+        req.sampling.validate().map_err(EngineError::InvalidInput)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidInput("the prompt is empty".into()));
         }
