@@ -3,4 +3,10 @@
 //! [`engine`] is the whole inference stack and knows nothing of browsers or terminals; the
 //! native CLI (`src/main.rs`) and the page's Web Worker are thin shells around it.
 
+#[cfg(target_arch = "wasm32")]
+pub mod app;
 pub mod engine;
+pub mod protocol;
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

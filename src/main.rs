@@ -1,4 +1,4 @@
-//! `tinylab`, the native command line on the same engine as the page.
+//! `tinylab`: natively, the command line on the same engine as the page; on wasm32, the page.
 //! Every failure is one line on stderr and a non-zero exit; see ../shared/CONTRACT.md.
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -9,5 +9,8 @@ fn main() {
     std::process::exit(cli::main());
 }
 
+/// In the browser the same binary is the page (built by Trunk, see `www/index.html`).
 #[cfg(target_arch = "wasm32")]
-fn main() {}
+fn main() {
+    tinylab::app::mount();
+}

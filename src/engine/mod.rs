@@ -35,7 +35,7 @@ const PREFILL_CHUNK: usize = 256;
 /// Rows of logits materialised at once while scoring (Gemma 3's vocabulary is 262k wide).
 const SCORE_ROW_BLOCK: usize = 32;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub architecture: String,
     pub name: String,

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Serve the built page (dist/) on localhost.
+
+Any static file server can serve dist/; this one adds what makes the page better:
+- model files are served from the repository's assets/models/ when dist/ has no copy, so the
+  fetched models are not copied into dist/ on every build;
+- cross-origin isolation headers (COOP/COEP), so the page may use threads where it can;
+- correct types for .wasm and .gguf, and no caching of index.html so a rebuild shows at once.
+
+Usage: python3 scripts/serve.py [--port 8080] [--host 127.0.0.1] [--dist dist] [--quiet]
+"""
+
+import argparse
+import functools
+import http.server
+import os
+import sys
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_PREFIX = "/assets/models/"
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".json": "application/json",
+        ".gguf": "application/octet-stream",
+        ".webmanifest": "application/manifest+json",
+    }
+
+    def __init__(self, *args, models_dir, quiet, **kwargs):
+        self.models_dir = models_dir
+        self.quiet = quiet
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path):
+        local = super().translate_path(path)
+        clean = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        if clean.startswith(MODELS_PREFIX) and not os.path.exists(local):
+            name = clean[len(MODELS_PREFIX):]
+            # Only plain file names: no folders, so nothing outside assets/models is reachable.
+            if name and "/" not in name and "\\" not in name and name not in (".", ".."):
+                return os.path.join(self.models_dir, name)
+        return local
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self.path.split("?")[0] in ("/", "/index.html"):
+            self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, fmt, *args):
+        if not self.quiet:
+            super().log_message(fmt, *args)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--dist", default=os.path.join(ROOT, "dist"))
+    ap.add_argument("--models", default=os.path.join(ROOT, "assets", "models"))
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    if not os.path.isfile(os.path.join(a.dist, "index.html")):
+        sys.exit(f"{a.dist}/index.html is missing: build the page first (bash scripts/build_web.sh)")
+    handler = functools.partial(Handler, directory=a.dist, models_dir=a.models, quiet=a.quiet)
+    server = http.server.ThreadingHTTPServer((a.host, a.port), handler)
+    port = server.server_address[1]
+    # Tests start this with --port 0 and read the real port from this line.
+    print(f"TinyLab is served at http://{a.host}:{port}/  (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+//! Thin wrappers over browser APIs the components use: fetch, localStorage, the Cache API,
+//! the URL and the theme. Failures come back as readable strings.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Response};
+
+use crate::protocol::MODEL_CACHE;
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+fn describe(e: &wasm_bindgen::JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn fetch(url: &str, method: &str) -> Result<Response, String> {
+    let w = window().ok_or("no window")?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    let p = w.fetch_with_str_and_init(url, &init);
+    let r = JsFuture::from(p).await.map_err(|e| describe(&e))?;
+    r.dyn_into::<Response>()
+        .map_err(|_| "not a response".into())
+}
+
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let resp = fetch(url, "GET").await?;
+    if !resp.ok() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    let text = JsFuture::from(resp.text().map_err(|e| describe(&e))?)
+        .await
+        .map_err(|e| describe(&e))?;
+    text.as_string().ok_or_else(|| "not text".into())
+}
+
+/// Whether the server has a file, without downloading it.
+pub async fn exists(url: &str) -> bool {
+    matches!(fetch(url, "HEAD").await, Ok(r) if r.ok())
+}
+
+pub fn local_get(key: &str) -> Option<String> {
+    window()?.local_storage().ok()??.get_item(key).ok()?
+}
+
+pub fn local_set(key: &str, value: &str) {
+    if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
+        // Storage full or disabled: the page keeps working, it just will not remember.
+        let _ = s.set_item(key, value);
+    }
+}
+
+pub fn location_search() -> String {
+    window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+pub fn set_theme(theme: &str) {
+    if let Some(el) = window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = el.set_attribute("data-theme", theme);
+    }
+}
+
+/// One model kept in the browser cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedModel {
+    pub url: String,
+    pub label: String,
+    pub bytes: Option<u64>,
+}
+
+async fn open_cache() -> Result<Cache, String> {
+    let caches = window().ok_or("no window")?.caches().map_err(|_| {
+        "this browser keeps no cache here (it needs https or localhost)".to_string()
+    })?;
+    let c = JsFuture::from(caches.open(MODEL_CACHE))
+        .await
+        .map_err(|e| describe(&e))?;
+    c.dyn_into::<Cache>().map_err(|_| "not a cache".into())
+}
+
+pub async fn cached_models() -> Result<Vec<CachedModel>, String> {
+    let cache = open_cache().await?;
+    let keys = JsFuture::from(cache.keys())
+        .await
+        .map_err(|e| describe(&e))?;
+    let keys: js_sys::Array = keys.unchecked_into();
+    let mut out = Vec::new();
+    for k in keys.iter() {
+        let req: web_sys::Request = k.unchecked_into();
+        let url = req.url();
+        let Some(resp) = JsFuture::from(cache.match_with_request(&req))
+            .await
+            .ok()
+            .and_then(|r| r.dyn_into::<Response>().ok())
+        else {
+            continue;
+        };
+        let h = resp.headers();
+        let bytes = h
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok());
+        let label = h
+            .get("x-tinylab-label")
+            .ok()
+            .flatten()
+            .and_then(|v| js_sys::decode_uri_component(&v).ok())
+            .map(String::from)
+            .unwrap_or_else(|| url.rsplit('/').next().unwrap_or(&url).to_string());
+        out.push(CachedModel { url, label, bytes });
+    }
+    Ok(out)
+}
+
+pub async fn remove_cached(url: &str) -> Result<(), String> {
+    let cache = open_cache().await?;
+    JsFuture::from(cache.delete_with_str(url))
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+pub async fn clear_cache() -> Result<(), String> {
+    let caches = window()
+        .ok_or("no window")?
+        .caches()
+        .map_err(|e| describe(&e))?;
+    JsFuture::from(caches.delete(MODEL_CACHE))
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+/// The absolute form of a page-relative URL, as the Cache API stores keys.
+pub fn absolute(url: &str) -> String {
+    window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
+        .map(|u| u.href())
+        .unwrap_or_else(|| url.to_string())
+}

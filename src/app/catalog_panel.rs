@@ -1,0 +1,142 @@
+//! The catalog as a table (name, parameters, quantization, size, license, availability), and
+//! the models the browser cache holds, with remove and clear.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::browser::{self, CachedModel};
+use super::{AppState, Presence};
+use crate::ui::format;
+
+#[component]
+pub fn CatalogPanel() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let rows = move || {
+        app.catalog.with(|c| match c {
+            None => view! { <tr><td colspan="6">"Reading the catalog…"</td></tr> }.into_any(),
+            Some(Err(e)) => {
+                view! { <tr><td colspan="6" class="error">{e.clone()}</td></tr> }.into_any()
+            }
+            Some(Ok(c)) => c
+                .models
+                .iter()
+                .map(|m| {
+                    let id = m.id.clone();
+                    let availability = move || match app.present.with(|p| p.get(&id).copied()) {
+                        Some(Presence::Cached) => "in browser cache",
+                        Some(Presence::OnServer) => "on server",
+                        Some(Presence::Missing) => "not fetched",
+                        None => "checking…",
+                    };
+                    view! {
+                        <tr data-testid="catalog-row" data-model-id=m.id.clone()>
+                            <td>{m.name.clone()}</td>
+                            <td>{m.parameters.clone()}</td>
+                            <td>{m.quantization.clone()}</td>
+                            <td class="num">{format::bytes(m.bytes)}</td>
+                            <td>{m.license.clone()}</td>
+                            <td>{availability}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+                .into_any(),
+        })
+    };
+    view! {
+        <details class="catalog" data-testid="catalog">
+            <summary>"Models"</summary>
+            <table>
+                <thead>
+                    <tr>
+                        <th>"Model"</th>
+                        <th>"Parameters"</th>
+                        <th>"Quantization"</th>
+                        <th>"Size"</th>
+                        <th>"License"</th>
+                        <th>"Available"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <p class="muted">
+                "Models are read from this server's assets/models/ folder and kept in the browser cache after the first load. \
+                 Your own .gguf files are read in the browser and never uploaded."
+            </p>
+            <CachePanel />
+        </details>
+    }
+}
+
+#[component]
+fn CachePanel() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let entries: RwSignal<Result<Vec<CachedModel>, String>> = RwSignal::new(Ok(vec![]));
+    let refresh = move || {
+        spawn_local(async move {
+            entries.set(browser::cached_models().await);
+            app.refresh_presence();
+        })
+    };
+    // Refresh when a pane finishes loading (the worker may have just cached a model).
+    Effect::new(move |_| {
+        let _phases: Vec<_> = app
+            .panes
+            .with(|ps| ps.iter().map(|p| p.model.with(|m| m.phase)).collect());
+        refresh();
+    });
+    let total = move || {
+        entries.with(|e| {
+            e.as_ref()
+                .map(|v| v.iter().filter_map(|m| m.bytes).sum::<u64>())
+                .unwrap_or(0)
+        })
+    };
+    view! {
+        <div class="cache" data-testid="cache-panel">
+            <h3>
+                "Browser cache "
+                <span class="muted">{move || format::bytes(total())}</span>
+            </h3>
+            {move || match entries.get() {
+                Err(e) => view! { <p class="muted">{e}</p> }.into_any(),
+                Ok(v) if v.is_empty() => view! { <p class="muted">"Nothing cached yet."</p> }.into_any(),
+                Ok(v) => view! {
+                    <ul>
+                        {v.into_iter()
+                            .map(|m| {
+                                let url = m.url.clone();
+                                view! {
+                                    <li data-testid="cached-model">
+                                        <span>{m.label.clone()}</span>
+                                        <span class="muted">{m.bytes.map(format::bytes).unwrap_or_default()}</span>
+                                        <button type="button" on:click=move |_| {
+                                            let url = url.clone();
+                                            spawn_local(async move {
+                                                let _ = browser::remove_cached(&url).await;
+                                                refresh();
+                                            });
+                                        }>"Remove"</button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any(),
+            }}
+            <button
+                type="button"
+                data-testid="clear-cache"
+                on:click=move |_| {
+                    spawn_local(async move {
+                        let _ = browser::clear_cache().await;
+                        refresh();
+                    })
+                }
+            >
+                "Clear cache"
+            </button>
+        </div>
+    }
+}

@@ -1,0 +1,55 @@
+//! Entropy and surprisal over token position, as an SVG line chart.
+
+use leptos::prelude::*;
+
+use super::pane_state::Pane;
+use crate::ui::summary::{nice_max, polyline, series};
+
+const W: f64 = 600.0;
+const H: f64 = 120.0;
+
+#[component]
+pub fn EntropyChart(pane: Pane) -> impl IntoView {
+    let data = move || {
+        pane.run.with(|r| {
+            let n = r.tokens.len();
+            let ent = series(&r.tokens, |t| t.entropy);
+            let sur = series(&r.tokens, |t| t.surprisal);
+            let top = nice_max(ent.iter().chain(sur.iter()).map(|p| p.1));
+            (
+                n,
+                polyline(&ent, n, W, H, top),
+                polyline(&sur, n, W, H, top),
+                top,
+            )
+        })
+    };
+    let marker = move || {
+        let n = pane.run.with(|r| r.tokens.len());
+        pane.hovered.get().filter(|_| n > 1).map(|i| {
+            let x = i as f64 * W / (n - 1) as f64;
+            view! { <line class="marker" x1=x x2=x y1="0" y2=H /> }
+        })
+    };
+    view! {
+        <figure class="chart" data-testid="entropy-chart">
+            <figcaption>
+                <span class="key entropy">"entropy"</span>
+                <span class="key surprisal">"surprisal"</span>
+                <span class="muted">{move || format!("nats, 0–{:.0}, by token position", data().3)}</span>
+            </figcaption>
+            <svg
+                viewBox=format!("0 0 {W} {H}")
+                preserveAspectRatio="none"
+                role="img"
+                aria-label="Entropy and surprisal per generated token"
+            >
+                <line class="axis" x1="0" x2=W y1=H y2=H />
+                <line class="grid" x1="0" x2=W y1=H / 2.0 y2=H / 2.0 />
+                <polyline class="line entropy" points=move || data().1 />
+                <polyline class="line surprisal" points=move || data().2 />
+                {marker}
+            </svg>
+        </figure>
+    }
+}

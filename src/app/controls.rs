@@ -1,0 +1,113 @@
+//! A pane's generation settings: sampling, max tokens, seed, chat mode, prompt repetition.
+
+use leptos::prelude::*;
+
+use super::pane_state::Pane;
+use crate::ui::settings::PaneSettings;
+
+/// A number input bound to one settings field. A value that does not parse leaves the setting
+/// as it was and marks the field invalid.
+#[component]
+fn NumberField(
+    pane: Pane,
+    label: &'static str,
+    testid: &'static str,
+    step: &'static str,
+    min: &'static str,
+    max: &'static str,
+    get: fn(&PaneSettings) -> String,
+    set: fn(&mut PaneSettings, &str) -> bool,
+    #[prop(optional)] title: &'static str,
+) -> impl IntoView {
+    let invalid = RwSignal::new(false);
+    view! {
+        <label class="field" title=title>
+            <span>{label}</span>
+            <input
+                type="number"
+                data-testid=testid
+                step=step
+                min=min
+                max=max
+                class:invalid=move || invalid.get()
+                aria-invalid=move || invalid.get().to_string()
+                prop:value=move || pane.settings.with(get)
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    let mut ok = false;
+                    pane.settings.update(|s| ok = set(s, v.trim()));
+                    invalid.set(!ok);
+                }
+            />
+        </label>
+    }
+}
+
+fn parse_into<T: std::str::FromStr>(slot: &mut T, v: &str) -> bool {
+    match v.parse() {
+        Ok(x) => {
+            *slot = x;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[component]
+pub fn Controls(pane: Pane) -> impl IntoView {
+    view! {
+        <div class="controls">
+            <NumberField pane label="Temperature" testid="temperature" step="0.05" min="0" max="2"
+                title="0 is greedy: always the most likely token"
+                get=|s| s.temperature.to_string()
+                set=|s, v| parse_into(&mut s.temperature, v) />
+            <NumberField pane label="Top-k" testid="top-k" step="1" min="0" max="1000"
+                title="Keep the k most likely tokens (0 = off)"
+                get=|s| s.top_k.to_string()
+                set=|s, v| parse_into(&mut s.top_k, v) />
+            <NumberField pane label="Top-p" testid="top-p" step="0.01" min="0" max="1"
+                title="Keep the smallest set with this much probability (1 = off)"
+                get=|s| s.top_p.to_string()
+                set=|s, v| parse_into(&mut s.top_p, v) />
+            <NumberField pane label="Min-p" testid="min-p" step="0.01" min="0" max="1"
+                title="Drop tokens less likely than this fraction of the best (0 = off)"
+                get=|s| s.min_p.to_string()
+                set=|s, v| parse_into(&mut s.min_p, v) />
+            <NumberField pane label="Repeat penalty" testid="repeat-penalty" step="0.05" min="1" max="2"
+                title="Penalise recently used tokens (1 = off)"
+                get=|s| s.repeat_penalty.to_string()
+                set=|s, v| parse_into(&mut s.repeat_penalty, v) />
+            <NumberField pane label="Max tokens" testid="max-tokens" step="1" min="1" max="4096"
+                get=|s| s.max_tokens.to_string()
+                set=|s, v| parse_into(&mut s.max_tokens, v) />
+            <NumberField pane label="Seed" testid="seed" step="1" min="0" max="18446744073709551615"
+                title="The same seed and settings give the same tokens"
+                get=|s| s.seed.to_string()
+                set=|s, v| parse_into(&mut s.seed, v) />
+            <label class="check" title="Wrap the prompt in the model's own chat template">
+                <input
+                    type="checkbox"
+                    data-testid="chat-mode"
+                    prop:checked=move || pane.settings.with(|s| s.chat)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        pane.settings.update(|s| s.chat = on);
+                    }
+                />
+                "Chat mode"
+            </label>
+            <label class="check" title="Send the prompt twice (Leviathan et al., prompt repetition)">
+                <input
+                    type="checkbox"
+                    data-testid="repeat-prompt"
+                    prop:checked=move || pane.settings.with(|s| s.repeat_prompt)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        pane.settings.update(|s| s.repeat_prompt = on);
+                    }
+                />
+                "Repeat prompt"
+            </label>
+        </div>
+    }
+}

@@ -1,0 +1,144 @@
+//! Choosing a model for a pane: the catalog select, a local file, or a file dropped on the pane;
+//! then its status and load progress.
+
+use leptos::prelude::*;
+
+use super::pane_state::{ModelPhase, Pane};
+use super::AppState;
+use crate::ui::format;
+
+#[component]
+pub fn ModelLoader(pane: Pane) -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let on_select = move |ev: leptos::ev::Event| {
+        let id = event_target_value(&ev);
+        let model = app.catalog.with_untracked(|c| {
+            c.as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .and_then(|c| c.get(&id).cloned())
+        });
+        if let Some(m) = model {
+            pane.load_catalog(&m);
+        }
+    };
+    let on_file = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            pane.load_file(file);
+        }
+        // Choosing the same file again should load it again.
+        input.set_value("");
+    };
+    let options = move || {
+        app.catalog.with(|c| match c {
+            Some(Ok(c)) => c
+                .models
+                .iter()
+                .map(|m| {
+                    let present = app.present.with(|p| p.get(&m.id).copied());
+                    let suffix = match present {
+                        Some(super::Presence::Cached) => " · cached",
+                        Some(super::Presence::OnServer) => "",
+                        Some(super::Presence::Missing) => " · not on this server",
+                        None => "",
+                    };
+                    let label = format!("{}{suffix}", m.describe());
+                    view! { <option value=m.id.clone()>{label}</option> }
+                })
+                .collect_view()
+                .into_any(),
+            _ => ().into_any(),
+        })
+    };
+    let busy = move || pane.model.with(|m| m.phase == ModelPhase::Loading);
+    let progress_value = move || {
+        pane.model.with(|m| {
+            m.progress
+                .and_then(|p| format::percent(p.loaded, p.total))
+                .unwrap_or(0.0)
+        })
+    };
+    let progress_text = move || {
+        pane.model.with(|m| {
+            m.progress
+                .map(|p| {
+                    let from = if p.from_cache {
+                        "from cache"
+                    } else {
+                        "reading"
+                    };
+                    format!(
+                        "{from}: {}",
+                        format::progress(p.loaded, p.total, p.elapsed_ms)
+                    )
+                })
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <div class="model-loader">
+            <label class="field grow">
+                <span>"Model"</span>
+                <select
+                    data-testid="model-select"
+                    prop:value=move || pane.settings.with(|s| s.model_id.clone())
+                    prop:disabled=move || busy() || pane.run.with(|r| r.phase == super::pane_state::OutputPhase::Running)
+                    on:change=on_select
+                >
+                    <option value="">"— choose a model —"</option>
+                    {options}
+                </select>
+            </label>
+            <label class="file-button">
+                "Open .gguf…"
+                <input
+                    type="file"
+                    accept=".gguf"
+                    data-testid="model-file"
+                    prop:disabled=busy
+                    on:change=on_file
+                />
+            </label>
+        </div>
+        <div class="model-status-row">
+            <p
+                class="model-status"
+                data-testid="model-status"
+                data-state=move || pane.model.with(|m| m.phase.id())
+                role="status"
+                aria-live="polite"
+            >
+                {move || {
+                    pane.model.with(|m| {
+                        if m.phase == ModelPhase::Empty {
+                            "No model loaded. Choose one above, or drop a .gguf file on this pane."
+                                .to_string()
+                        } else {
+                            m.message.clone()
+                        }
+                    })
+                }}
+            </p>
+            <div class="progress" class:hidden=move || !busy()>
+                <progress data-testid="load-progress" max="100" prop:value=progress_value></progress>
+                <span class="progress-text">{progress_text}</span>
+            </div>
+        </div>
+    }
+}
+
+/// Pulls the first file out of a drop event.
+pub fn dropped_file(ev: &web_sys::DragEvent) -> Option<web_sys::File> {
+    ev.data_transfer()?.files()?.get(0)
+}
+
+/// Whether a drag carries files (and not, say, selected text).
+pub fn drags_files(ev: &web_sys::DragEvent) -> bool {
+    ev.data_transfer()
+        .map(|dt| {
+            dt.types()
+                .iter()
+                .any(|t| t.as_string().as_deref() == Some("Files"))
+        })
+        .unwrap_or(false)
+}

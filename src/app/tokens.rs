@@ -1,0 +1,170 @@
+//! The generated text as coloured tokens, the colour legend, and the token inspector.
+//! Token text is inserted as text nodes, never as HTML.
+
+use leptos::prelude::*;
+
+use super::pane_state::Pane;
+use crate::protocol::TokenEvent;
+use crate::ui::colors::{legend, token_color, ColorMode, RankBucket};
+use crate::ui::format;
+
+#[component]
+pub fn ColorSwitch(pane: Pane) -> impl IntoView {
+    let mode = move || pane.settings.with(|s| s.color_mode);
+    view! {
+        <div class="color-switch" role="radiogroup" aria-label="Colour tokens by">
+            <span class="muted">"Colour by"</span>
+            {ColorMode::ALL
+                .into_iter()
+                .map(|m| {
+                    view! {
+                        <button
+                            type="button"
+                            role="radio"
+                            data-testid=format!("color-{}", m.id())
+                            aria-checked=move || (mode() == m).to_string()
+                            class:active=move || mode() == m
+                            on:click=move |_| pane.settings.update(|s| s.color_mode = m)
+                        >
+                            {m.label()}
+                        </button>
+                    }
+                })
+                .collect_view()}
+            <span class="legend" aria-label="legend">
+                {move || {
+                    legend(mode())
+                        .into_iter()
+                        .map(|(color, label)| {
+                            view! {
+                                <span class="legend-item">
+                                    <span class="swatch" style:background-color=color></span>
+                                    {label}
+                                </span>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </span>
+        </div>
+    }
+}
+
+#[component]
+pub fn TokenOutput(pane: Pane) -> impl IntoView {
+    let items = move || {
+        pane.run.with(|r| {
+            r.tokens
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, t)| (r.run_id, i, t))
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <div
+            class="output"
+            data-testid="output"
+            data-state=move || pane.run.with(|r| r.phase.id())
+            data-prompt-tokens=move || pane.run.with(|r| r.prompt_ids.len().to_string())
+            aria-live="off"
+            on:mouseleave=move |_| pane.hovered.set(None)
+        >
+            <For each=items key=|(run, i, _)| (*run, *i) let:item>
+                <TokenSpan pane index=item.1 token=item.2 />
+            </For>
+            <span class="caret" class:hidden=move || pane.run.with(|r| r.phase != super::pane_state::OutputPhase::Running)></span>
+        </div>
+    }
+}
+
+#[component]
+fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
+    let (e, s, r) = (token.entropy, token.surprisal, token.rank);
+    let color = move || pane.settings.with(|st| token_color(st.color_mode, e, s, r));
+    let shown = if token.piece.is_empty() {
+        // Part of a character that the next token completes: keep a visible sliver.
+        "\u{200B}".to_string()
+    } else {
+        token.piece.clone()
+    };
+    view! {
+        <span
+            class="tok"
+            class:partial=token.piece.is_empty()
+            class:selected=move || pane.hovered.get() == Some(index)
+            tabindex="0"
+            data-testid="token"
+            data-token-id=token.id.to_string()
+            data-entropy=e.to_string()
+            data-surprisal=s.to_string()
+            data-rank=r.to_string()
+            style:background-color=color
+            on:mouseenter=move |_| pane.hovered.set(Some(index))
+            on:focus=move |_| pane.hovered.set(Some(index))
+        >
+            {shown}
+        </span>
+    }
+}
+
+#[component]
+pub fn Inspector(pane: Pane) -> impl IntoView {
+    let current = move || {
+        pane.hovered
+            .get()
+            .and_then(|i| pane.run.with(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
+    };
+    view! {
+        <div class="inspector" data-testid="token-inspector" aria-live="polite">
+            {move || match current() {
+                None => {
+                    view! {
+                        <p class="muted">
+                            "Point at a token, or Tab to it, to see how sure the model was."
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some((i, t)) => {
+                    let p = (-t.surprisal).exp();
+                    let bucket = RankBucket::of(t.rank);
+                    view! {
+                        <div class="inspector-head">
+                            <code class="tok-text">{format::visible_token(&t.text)}</code>
+                            <span>{format!("#{} · id {}", i + 1, t.id)}</span>
+                        </div>
+                        <dl class="inspector-stats">
+                            <dt>"probability"</dt>
+                            <dd>{format::probability(p)}</dd>
+                            <dt>"rank"</dt>
+                            <dd>{format!("{} ({})", t.rank + 1, bucket.label())}</dd>
+                            <dt>"entropy"</dt>
+                            <dd>{format!("{:.3} nats", t.entropy)}</dd>
+                            <dt>"surprisal"</dt>
+                            <dd>{format!("{:.3} nats", t.surprisal)}</dd>
+                        </dl>
+                        <ol class="alternatives">
+                            {t
+                                .top
+                                .iter()
+                                .map(|a| {
+                                    let chosen = a.id == t.id;
+                                    view! {
+                                        <li class:chosen=chosen>
+                                            <code>{format::visible_token(&a.text)}</code>
+                                            <span class="bar" style:width=format!("{:.1}%", a.p * 100.0)></span>
+                                            <span class="p">{format::probability(a.p)}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ol>
+                    }
+                        .into_any()
+                }
+            }}
+        </div>
+    }
+}

@@ -1,0 +1,97 @@
+//! The model catalog (`assets/models/catalog.json`), as the page reads it.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the page finds the catalog and the model files, relative to its own URL, so `dist/`
+/// works from any static server and any path.
+pub const CATALOG_URL: &str = "assets/models/catalog.json";
+pub const MODELS_DIR: &str = "assets/models/";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub default: String,
+    pub models: Vec<CatalogModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogModel {
+    pub id: String,
+    pub name: String,
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub architecture: String,
+    pub parameters: String,
+    pub quantization: String,
+    pub license: String,
+}
+
+impl Catalog {
+    pub fn parse(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json).map_err(|e| format!("the model catalog is unreadable: {e}"))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&CatalogModel> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl CatalogModel {
+    pub fn url(&self) -> String {
+        format!("{MODELS_DIR}{}", self.file)
+    }
+
+    /// "SmolLM2 135M Instruct · 135M · Q4_1 · 98.4 MB"
+    pub fn describe(&self) -> String {
+        format!(
+            "{} · {} · {} · {}",
+            self.name,
+            self.parameters,
+            self.quantization,
+            super::format::bytes(self.bytes)
+        )
+    }
+}
+
+/// The cache key for a local file: a same-origin URL path (the Cache API wants URLs) that no
+/// real file uses.
+pub fn local_cache_key(name: &str, size: u64) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("local-models/{size}/{safe}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_catalog_parses() {
+        let json = include_str!("../../assets/models/catalog.json");
+        let c = Catalog::parse(json).unwrap();
+        let d = c.get(&c.default).unwrap();
+        assert_eq!(d.url(), "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert!(d.describe().contains("98.4 MB"));
+        assert!(Catalog::parse("[]").is_err());
+    }
+
+    #[test]
+    fn local_keys_are_url_safe() {
+        assert_eq!(
+            local_cache_key("my model (1).gguf", 42),
+            "local-models/42/my_model__1_.gguf"
+        );
+        assert_eq!(
+            local_cache_key("<script>.gguf", 1),
+            "local-models/1/_script_.gguf"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Numbers as people read them: sizes, rates, progress lines, token text.
+
+/// "98.4 MB" (decimal units, as file managers and the catalog show sizes).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        v /= 1000.0;
+        unit = u;
+        if v < 1000.0 {
+            break;
+        }
+    }
+    if v < 10.0 {
+        format!("{v:.2} {unit}")
+    } else if v < 100.0 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.0} {unit}")
+    }
+}
+
+/// One decimal, or "–" when there is nothing to show.
+pub fn num(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
+        _ => "–".to_string(),
+    }
+}
+
+/// Milliseconds as "850 ms" or "1.42 s".
+pub fn duration_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        "–".into()
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+/// "12.3 MB of 98.4 MB · 12% · 30.1 MB/s" for a download or a read.
+pub fn progress(loaded: u64, total: Option<u64>, elapsed_ms: f64) -> String {
+    let mut s = bytes(loaded);
+    if let Some(t) = total.filter(|&t| t > 0) {
+        let pct = (loaded as f64 * 100.0 / t as f64).min(100.0);
+        s = format!("{s} of {} · {pct:.0}%", bytes(t));
+    }
+    if elapsed_ms > 0.0 {
+        let per_s = (loaded as f64 * 1000.0 / elapsed_ms) as u64;
+        s = format!("{s} · {}/s", bytes(per_s));
+    }
+    s
+}
+
+/// Percent for a `<progress>` element, if the total is known.
+pub fn percent(loaded: u64, total: Option<u64>) -> Option<f64> {
+    total
+        .filter(|&t| t > 0)
+        .map(|t| (loaded as f64 * 100.0 / t as f64).min(100.0))
+}
+
+/// A probability as a percentage with sensible precision: "62.1%", "0.38%", "<0.01%".
+pub fn probability(p: f64) -> String {
+    let pct = p * 100.0;
+    if !pct.is_finite() {
+        "–".into()
+    } else if pct >= 10.0 {
+        format!("{pct:.1}%")
+    } else if pct >= 0.01 {
+        format!("{pct:.2}%")
+    } else {
+        "<0.01%".into()
+    }
+}
+
+/// A token's text made visible: spaces, newlines and tabs get symbols so that a token that
+/// is only whitespace can still be seen and pointed at.
+pub fn visible_token(text: &str) -> String {
+    if text.is_empty() {
+        return "∅".into();
+    }
+    text.chars()
+        .map(|c| match c {
+            ' ' => '␣',
+            '\n' => '↵',
+            '\t' => '⇥',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1000), "1.00 kB");
+        assert_eq!(bytes(98_362_432), "98.4 MB");
+        assert_eq!(bytes(253_113_024), "253 MB");
+        assert_eq!(bytes(2_500_000_000), "2.50 GB");
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            progress(50_000_000, Some(100_000_000), 1000.0),
+            "50.0 MB of 100 MB · 50% · 50.0 MB/s"
+        );
+        assert_eq!(progress(1500, None, 0.0), "1.50 kB");
+        assert_eq!(percent(5, Some(10)), Some(50.0));
+        assert_eq!(percent(5, None), None);
+        assert_eq!(percent(5, Some(0)), None);
+    }
+
+    #[test]
+    fn numbers_and_probabilities() {
+        assert_eq!(num(Some(12.345), 1), "12.3");
+        assert_eq!(num(None, 1), "–");
+        assert_eq!(num(Some(f64::INFINITY), 1), "–");
+        assert_eq!(duration_ms(850.2), "850 ms");
+        assert_eq!(duration_ms(1420.0), "1.42 s");
+        assert_eq!(probability(0.621), "62.1%");
+        assert_eq!(probability(0.0038), "0.38%");
+        assert_eq!(probability(1e-7), "<0.01%");
+    }
+
+    #[test]
+    fn whitespace_tokens_are_visible() {
+        assert_eq!(visible_token(" the"), "␣the");
+        assert_eq!(visible_token("\n\n"), "↵↵");
+        assert_eq!(visible_token(""), "∅");
+        assert_eq!(visible_token("<b>"), "<b>");
+    }
+}

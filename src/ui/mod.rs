@@ -1,0 +1,9 @@
+//! What the page computes and shows that needs no browser: token colours, number formats,
+//! run summaries, and the settings a pane keeps. Plain Rust, unit-tested natively; the Leptos
+//! components in `app/` only wire these to the DOM.
+
+pub mod catalog;
+pub mod colors;
+pub mod format;
+pub mod settings;
+pub mod summary;

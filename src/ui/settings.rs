@@ -1,0 +1,284 @@
+//! What a user sets up: the prompt, and per pane the model and the sampling settings.
+//! The workspace is saved to localStorage on every change and read back on load, so a
+//! reload loses nothing; URL parameters (../shared/CONTRACT.md) override what was saved.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{GenerateRequest, SamplingParams};
+
+use super::colors::ColorMode;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaneSettings {
+    /// A catalog id; empty when none is chosen.
+    pub model_id: String,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub max_tokens: usize,
+    pub seed: u64,
+    pub chat: bool,
+    pub repeat_prompt: bool,
+    pub color_mode: ColorMode,
+}
+
+impl Default for PaneSettings {
+    fn default() -> Self {
+        let s = SamplingParams::default();
+        PaneSettings {
+            model_id: String::new(),
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            max_tokens: 128,
+            seed: s.seed,
+            chat: true,
+            repeat_prompt: false,
+            color_mode: ColorMode::Entropy,
+        }
+    }
+}
+
+/// Largest `max_tokens` the page accepts; the engine stops at the context cap anyway.
+pub const MAX_TOKENS_LIMIT: usize = 4096;
+
+impl PaneSettings {
+    /// The request for the worker, or a message saying what to fix.
+    pub fn request(&self, prompt: &str) -> Result<GenerateRequest, String> {
+        if prompt.trim().is_empty() {
+            return Err("Type a prompt first.".into());
+        }
+        if self.max_tokens == 0 || self.max_tokens > MAX_TOKENS_LIMIT {
+            return Err(format!(
+                "Max tokens must be between 1 and {MAX_TOKENS_LIMIT}."
+            ));
+        }
+        let sampling = SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            seed: self.seed,
+            ..SamplingParams::default()
+        };
+        sampling.validate()?;
+        Ok(GenerateRequest {
+            prompt: prompt.to_string(),
+            chat: self.chat,
+            repeat_prompt: self.repeat_prompt,
+            max_tokens: self.max_tokens,
+            ignore_eos: false,
+            sampling,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Generate,
+    Score,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Workspace {
+    pub prompt: String,
+    pub panes: Vec<PaneSettings>,
+    pub mode: Mode,
+}
+
+pub const DEFAULT_PROMPT: &str = "Explain in two sentences why the sky is blue.";
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace {
+            prompt: DEFAULT_PROMPT.into(),
+            panes: vec![PaneSettings::default()],
+            mode: Mode::Generate,
+        }
+    }
+}
+
+impl Workspace {
+    /// Reads a saved workspace; anything unreadable gives the default rather than an error,
+    /// since a stale save must never stop the page from opening.
+    pub fn from_saved(json: Option<&str>) -> Self {
+        let mut ws: Workspace = json
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        if ws.panes.is_empty() {
+            ws.panes.push(PaneSettings::default());
+        }
+        ws
+    }
+
+    pub fn to_saved(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Applies permalink parameters (`?models=a,b&prompt=…&temperature=…&max_tokens=…&seed=…
+    /// &mode=…`). Unknown parameters and unparsable values are ignored.
+    pub fn apply_query(&mut self, query: &str) {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v);
+            match percent_decode(k).as_str() {
+                "models" => {
+                    let ids: Vec<&str> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if !ids.is_empty() {
+                        let template = self.panes.first().cloned().unwrap_or_default();
+                        self.panes = ids
+                            .iter()
+                            .take(4)
+                            .map(|id| PaneSettings {
+                                model_id: id.to_string(),
+                                ..template.clone()
+                            })
+                            .collect();
+                    }
+                }
+                "prompt" => self.prompt = v,
+                "temperature" => {
+                    if let Ok(t) = v.parse::<f32>() {
+                        self.panes.iter_mut().for_each(|p| p.temperature = t);
+                    }
+                }
+                "max_tokens" => {
+                    if let Ok(n) = v.parse::<usize>() {
+                        self.panes.iter_mut().for_each(|p| p.max_tokens = n);
+                    }
+                }
+                "seed" => {
+                    if let Ok(n) = v.parse::<u64>() {
+                        self.panes.iter_mut().for_each(|p| p.seed = n);
+                    }
+                }
+                "mode" => match v.as_str() {
+                    "generate" => self.mode = Mode::Generate,
+                    "score" => self.mode = Mode::Score,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; invalid escapes
+/// stay as written and invalid UTF-8 becomes U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_make_a_valid_request() {
+        let r = PaneSettings::default().request("Hello").unwrap();
+        assert_eq!(r.prompt, "Hello");
+        assert!(r.chat);
+        assert_eq!(r.max_tokens, 128);
+    }
+
+    #[test]
+    fn bad_settings_say_what_to_fix() {
+        assert_eq!(
+            PaneSettings::default().request("  \n").unwrap_err(),
+            "Type a prompt first."
+        );
+        let p = PaneSettings {
+            max_tokens: 0,
+            ..PaneSettings::default()
+        };
+        assert!(p.request("x").unwrap_err().contains("Max tokens"));
+        let p = PaneSettings {
+            temperature: -1.0,
+            ..PaneSettings::default()
+        };
+        assert!(p.request("x").unwrap_err().contains("temperature"));
+    }
+
+    #[test]
+    fn saved_workspace_round_trips_and_garbage_gives_default() {
+        let mut ws = Workspace {
+            prompt: "Hi ✓".into(),
+            ..Workspace::default()
+        };
+        ws.panes[0].seed = 7;
+        assert_eq!(Workspace::from_saved(Some(&ws.to_saved())), ws);
+        assert_eq!(
+            Workspace::from_saved(Some("{not json")),
+            Workspace::default()
+        );
+        assert_eq!(Workspace::from_saved(None), Workspace::default());
+        let empty = Workspace::from_saved(Some(r#"{"panes":[]}"#));
+        assert_eq!(empty.panes.len(), 1);
+    }
+
+    #[test]
+    fn permalink_parameters() {
+        let mut ws = Workspace::default();
+        ws.apply_query(
+            "?models=smollm2-135m-instruct-q4_1,gemma3-270m-q4_k_m&prompt=Why+is%20the+sky%3F\
+             &temperature=0&max_tokens=24&seed=9&mode=score&whatever=1",
+        );
+        assert_eq!(ws.panes.len(), 2);
+        assert_eq!(ws.panes[1].model_id, "gemma3-270m-q4_k_m");
+        assert_eq!(ws.prompt, "Why is the sky?");
+        assert!(ws
+            .panes
+            .iter()
+            .all(|p| p.temperature == 0.0 && p.max_tokens == 24 && p.seed == 9));
+        assert_eq!(ws.mode, Mode::Score);
+
+        let mut ws = Workspace::default();
+        ws.apply_query("temperature=hot&max_tokens=-3&mode=dance");
+        assert_eq!(ws, Workspace::default());
+    }
+
+    #[test]
+    fn percent_decoding_edge_cases() {
+        assert_eq!(percent_decode("a%2Bb+c"), "a+b c");
+        assert_eq!(percent_decode("%E2%9C%93"), "✓");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+    }
+}

@@ -1,0 +1,39 @@
+//! Small bridges to the worker's JavaScript environment.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// `performance.now()` in the worker; `Instant` does not exist on wasm32-unknown-unknown.
+pub fn now_ms() -> f64 {
+    js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .and_then(|g| g.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Lets queued messages (a "stop") run before the next token. A `MessageChannel` round trip
+/// is a macrotask without `setTimeout`'s 4 ms clamp on nested timers.
+pub async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Ok(channel) = web_sys::MessageChannel::new() {
+            channel.port1().set_onmessage(Some(resolve.unchecked_ref()));
+            if channel.port2().post_message(&JsValue::NULL).is_ok() {
+                return;
+            }
+        }
+        // No channel: carry on without yielding rather than hang.
+        let _ = resolve.call0(&JsValue::NULL);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// A JS error or rejection as a readable sentence.
+pub fn describe(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}

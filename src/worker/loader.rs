@@ -1,0 +1,243 @@
+//! Getting model bytes into the worker: from the browser cache when it has them, else from the
+//! network (same origin) or a local file, with progress; then building the engine. Bytes are
+//! put in the cache only after the engine accepted them, so a bad file is never kept.
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, Cache, ReadableStream, ReadableStreamDefaultReader, Response, WorkerGlobalScope,
+};
+
+use super::js::{describe, now_ms};
+use super::{post, Busy, State};
+use crate::engine::{Engine, DEFAULT_MAX_POSITIONS};
+use crate::protocol::{FromWorker, LoadProgress, LoadedModel, MODEL_CACHE};
+
+/// wasm32 memory tops out at 4 GiB and building the model holds the file and the tensors at
+/// once, so refuse before allocating anything bigger than this.
+pub const MAX_MODEL_BYTES: u64 = 1_800_000_000;
+
+pub enum Source {
+    Url {
+        url: String,
+        label: String,
+    },
+    File {
+        blob: Blob,
+        name: String,
+        cache_key: String,
+    },
+}
+
+impl Source {
+    fn cache_key(&self) -> &str {
+        match self {
+            Source::Url { url, .. } => url,
+            Source::File { cache_key, .. } => cache_key,
+        }
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Source::Url { label, .. } => label,
+            Source::File { name, .. } => name,
+        }
+    }
+}
+
+pub async fn load(state: &State, src: Source) {
+    state.busy.set(Busy::Loading);
+    // Free the old model first: two models at once may not fit in wasm memory.
+    state.engine.borrow_mut().take();
+    match load_engine(&src).await {
+        Ok((engine, loaded)) => {
+            *state.engine.borrow_mut() = Some(engine);
+            post(&FromWorker::Loaded(loaded));
+        }
+        Err(message) => post(&FromWorker::LoadFailed { message }),
+    }
+    state.busy.set(Busy::Idle);
+}
+
+async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
+    let t0 = now_ms();
+    let cache = open_cache().await;
+    let hit = match &cache {
+        Some(c) => cache_match(c, src.cache_key()).await,
+        None => None,
+    };
+    let from_cache = hit.is_some();
+    let (stream, total) = match (hit, src) {
+        (Some(resp), _) => body_of(&resp)?,
+        (None, Source::Url { url, .. }) => {
+            let resp = fetch(url).await?;
+            if !resp.ok() {
+                return Err(format!(
+                    "could not fetch {url}: HTTP {} {} (is the model on this server? \
+                     `python3 scripts/fetch_models.py --all` fetches the catalog's models)",
+                    resp.status(),
+                    resp.status_text()
+                ));
+            }
+            body_of(&resp)?
+        }
+        (None, Source::File { blob, .. }) => (blob.stream(), Some(blob.size() as u64)),
+    };
+    if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
+        return Err(format!(
+            "the file is {:.2} GB; the browser engine takes models up to {:.1} GB \
+             (wasm memory is 4 GB and loading holds the file and the model at once)",
+            t as f64 / 1e9,
+            MAX_MODEL_BYTES as f64 / 1e9
+        ));
+    }
+    let bytes = read_all(stream, total, from_cache, t0).await?;
+    let read_ms = now_ms() - t0;
+
+    let t1 = now_ms();
+    let engine = Engine::from_bytes(&bytes, DEFAULT_MAX_POSITIONS).map_err(|e| e.to_string())?;
+    let build_ms = now_ms() - t1;
+
+    let cached_now = from_cache
+        || match &cache {
+            Some(c) => cache_put(c, src.cache_key(), src.label(), &bytes)
+                .await
+                .is_ok(),
+            None => false,
+        };
+    let info = engine.info().clone();
+    Ok((
+        engine,
+        LoadedModel {
+            label: src.label().to_string(),
+            info,
+            bytes: bytes.len() as u64,
+            from_cache,
+            read_ms,
+            build_ms,
+            cached_now,
+        },
+    ))
+}
+
+fn scope() -> Result<WorkerGlobalScope, String> {
+    js_sys::global()
+        .dyn_into::<WorkerGlobalScope>()
+        .map_err(|_| "not running in a worker".to_string())
+}
+
+async fn open_cache() -> Option<Cache> {
+    // The Cache API exists only in secure contexts (https or localhost); without it models
+    // still load, they are just not kept.
+    let caches = scope().ok()?.caches().ok()?;
+    let c = JsFuture::from(caches.open(MODEL_CACHE)).await.ok()?;
+    c.dyn_into::<Cache>().ok()
+}
+
+async fn cache_match(cache: &Cache, key: &str) -> Option<Response> {
+    let r = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    r.dyn_into::<Response>().ok()
+}
+
+async fn cache_put(cache: &Cache, key: &str, label: &str, bytes: &[u8]) -> Result<(), String> {
+    let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
+    let _ = headers.set("content-type", "application/octet-stream");
+    let _ = headers.set("content-length", &bytes.len().to_string());
+    // Header values must be ISO-8859-1; keep the label readable by encoding it.
+    let _ = headers.set(
+        "x-tinylab-label",
+        &String::from(js_sys::encode_uri_component(label)),
+    );
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let body = Uint8Array::from(bytes);
+    let resp = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+        .map_err(|e| describe(&e))?;
+    JsFuture::from(cache.put_with_str(key, &resp))
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+async fn fetch(url: &str) -> Result<Response, String> {
+    let p = scope()?.fetch_with_str(url);
+    let r = JsFuture::from(p)
+        .await
+        .map_err(|e| format!("could not fetch {url}: {}", describe(&e)))?;
+    r.dyn_into::<Response>()
+        .map_err(|_| "fetch did not return a response".to_string())
+}
+
+fn body_of(resp: &Response) -> Result<(ReadableStream, Option<u64>), String> {
+    let total = resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = resp
+        .body()
+        .ok_or_else(|| "the response has no body".to_string())?;
+    Ok((body, total))
+}
+
+async fn read_all(
+    stream: ReadableStream,
+    total: Option<u64>,
+    from_cache: bool,
+    t0: f64,
+) -> Result<Vec<u8>, String> {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut buf: Vec<u8> = Vec::new();
+    if let Some(t) = total {
+        buf.try_reserve_exact(t as usize)
+            .map_err(|_| format!("not enough memory for a {t}-byte model"))?;
+    }
+    let mut last_report = f64::NEG_INFINITY;
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| format!("reading the model failed: {}", describe(&e)))?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(|e| describe(&e))?
+            .unchecked_into();
+        let start = buf.len();
+        let n = value.length() as usize;
+        if (start + n) as u64 > MAX_MODEL_BYTES {
+            return Err(format!(
+                "the file is larger than {:.1} GB, the most the browser engine takes",
+                MAX_MODEL_BYTES as f64 / 1e9
+            ));
+        }
+        buf.try_reserve(n)
+            .map_err(|_| "not enough memory to hold the model".to_string())?;
+        buf.resize(start + n, 0);
+        value.copy_to(&mut buf[start..]);
+        let now = now_ms();
+        if now - last_report > 100.0 {
+            last_report = now;
+            post(&FromWorker::Progress(LoadProgress {
+                loaded: buf.len() as u64,
+                total,
+                from_cache,
+                elapsed_ms: now - t0,
+            }));
+        }
+    }
+    post(&FromWorker::Progress(LoadProgress {
+        loaded: buf.len() as u64,
+        total: total.or(Some(buf.len() as u64)),
+        from_cache,
+        elapsed_ms: now_ms() - t0,
+    }));
+    Ok(buf)
+}

@@ -1,0 +1,136 @@
+//! The Web Worker that owns one engine. The page never runs inference itself.
+//!
+//! `start` installs the message handler. Loading (`loader`) and generating (`generate`) are
+//! async tasks on the worker's event loop; a generation yields to the loop after each token, so
+//! a `Stop` message is heard before the next token is computed.
+
+mod generate;
+mod js;
+mod loader;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::engine::Engine;
+use crate::protocol::{FromWorker, ToWorker};
+
+/// What the worker holds between messages.
+#[derive(Default)]
+struct State {
+    /// Taken out while a generation runs, so no `RefCell` borrow lives across an `await`.
+    engine: RefCell<Option<Engine>>,
+    busy: Cell<Busy>,
+    stop: Cell<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+enum Busy {
+    #[default]
+    Idle,
+    Loading,
+    Generating,
+}
+
+pub fn post(msg: &FromWorker) {
+    if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
+        let _ = scope.post_message(&JsValue::from_str(&msg.to_json()));
+    }
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        post(&FromWorker::Crashed {
+            message: format!("the model worker crashed: {info}"),
+        });
+    }));
+    let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() else {
+        return;
+    };
+    let state = Rc::new(State::default());
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        handle(&state, ev.data());
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+    post(&FromWorker::Ready);
+}
+
+fn handle(state: &Rc<State>, data: JsValue) {
+    // The page sends `{json, file?}`: the typed message, and a File when loading one.
+    let json = js_sys::Reflect::get(&data, &"json".into())
+        .ok()
+        .and_then(|v| v.as_string());
+    let msg = match json.as_deref().map(ToWorker::from_json) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => return post(&FromWorker::Failed { message: e }),
+        None => {
+            return post(&FromWorker::Failed {
+                message: "bad message to worker: no json field".into(),
+            })
+        }
+    };
+    match msg {
+        ToWorker::Stop => state.stop.set(true),
+        ToWorker::LoadUrl { url, label } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                loader::load(&st, loader::Source::Url { url, label }).await;
+            });
+        }
+        ToWorker::LoadFile { name, cache_key } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let file = js_sys::Reflect::get(&data, &"file".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<web_sys::Blob>().ok());
+            let Some(file) = file else {
+                return post(&FromWorker::LoadFailed {
+                    message: "no file came with the request".into(),
+                });
+            };
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                loader::load(
+                    &st,
+                    loader::Source::File {
+                        blob: file,
+                        name,
+                        cache_key,
+                    },
+                )
+                .await;
+            });
+        }
+        ToWorker::Generate { request } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                generate::run(&st, request).await;
+            });
+        }
+    }
+}
+
+fn refuse_if_busy(state: &State) -> bool {
+    let message = match state.busy.get() {
+        Busy::Idle => return false,
+        Busy::Loading => "a model is still loading",
+        Busy::Generating => "a generation is running; stop it first",
+    };
+    post(&FromWorker::Failed {
+        message: message.into(),
+    });
+    true
+}

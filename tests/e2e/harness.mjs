@@ -1,0 +1,111 @@
+// Shared set-up for the end-to-end tests: serve dist/ (scripts/serve.py), launch Debian's
+// Chromium headless through playwright-core, run the native CLI for reference numbers, and keep
+// screenshots under tests/artifacts/ (git-ignored).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
+export const MODELS = join(ROOT, 'assets', 'models');
+export const SMOLLM2 = 'smollm2-135m-instruct-q4_1';
+export const SMOLLM2_FILE = join(MODELS, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+
+const TARGET = process.env.CARGO_TARGET_DIR || join(os.homedir(), '.cache', 'tinylab', 'target');
+export const TINYLAB = process.env.TINYLAB_BIN || join(TARGET, 'release', 'tinylab');
+
+// The flags keep Chromium from calling home: this machine's network is closed, and a test that
+// records every request must see only the page's own.
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export async function startServer() {
+  if (!existsSync(join(ROOT, 'dist', 'index.html'))) {
+    throw new Error('dist/index.html is missing: run scripts/build_web.sh first');
+  }
+  const proc = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/served at (http:\/\/[^\s]+)/);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`serve.py exited with ${code}`)));
+  });
+  return { url, close: () => proc.kill() };
+}
+
+export async function launch() {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+}
+
+/// A new page that fails the test on any uncaught page error, and records requests.
+export async function openPage(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.waitForSelector(
+    `[data-testid=model-select] option[value="${SMOLLM2}"]`,
+    { state: 'attached', timeout: 30000 },
+  );
+  return { page, errors, requests };
+}
+
+export function pane(page, index = 0) {
+  const root = page.locator(`[data-testid=pane][data-pane-index="${index}"]`);
+  return {
+    root,
+    get: (testid) => root.locator(`[data-testid=${testid}]`),
+    async set(testid, value) {
+      const el = root.locator(`[data-testid=${testid}]`);
+      await el.fill(String(value));
+      await el.dispatchEvent('change');
+    },
+    async loadCatalog(id, timeout = 180000) {
+      const t0 = Date.now();
+      await root.locator('[data-testid=model-select]').selectOption(id);
+      await root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])')
+        .waitFor({ timeout });
+      return Date.now() - t0;
+    },
+    status: () => root.locator('[data-testid=model-status]'),
+    output: () => root.locator('[data-testid=output]'),
+    async tokens() {
+      return root.locator('[data-testid=token]').evaluateAll((els) => els.map((e) => ({
+        id: Number(e.dataset.tokenId),
+        entropy: Number(e.dataset.entropy),
+        surprisal: Number(e.dataset.surprisal),
+        rank: Number(e.dataset.rank),
+      })));
+    },
+  };
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/// The native CLI's greedy generation, the reference the page must match.
+export function nativeGenerate(model, prompt, maxTokens, extra = []) {
+  const out = execFileSync(TINYLAB, [
+    'generate', '--model', model, '--prompt', prompt, '--max-tokens', String(maxTokens),
+    '--temperature', '0', '--json', ...extra,
+  ], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(out);
+}
