@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy, unit and integration tests on the real models
-# (fetched here when missing), and a wasm32 build check of the engine.
+# Runs every test: formatting, clippy (native and wasm32), unit and integration tests on the real
+# models (fetched here when missing), then the page end to end in headless Chromium.
 # Idempotent and non-interactive; CI calls it through .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +23,11 @@ cargo clippy --release --all-targets -- -D warnings
 step "tests (unit, tiny models, llama.cpp parity, CLI)"
 cargo test --release
 
-step "engine builds for wasm32 with simd128"
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
-fi
+step "tools for the page (wasm32 target, trunk, wasm-bindgen-cli; installed only when missing)"
+bash scripts/setup.sh
 
-cargo check --release --lib --target wasm32-unknown-unknown
+step "clippy for wasm32 (the page and its worker)"
+cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings
+
+step "the page in headless Chromium"
+bash scripts/e2e.sh

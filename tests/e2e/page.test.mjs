@@ -116,6 +116,15 @@ test('greedy tokens in the page equal the native CLI, and a reload keeps setting
   const afterRank = await p.get('token').nth(2).evaluate((e) => e.style.backgroundColor);
   assert.notEqual(before, afterRank);
   const shot = await screenshot(page, 'generate-smollm2');
+  // The projector size, dark theme, with the inspector open on a token.
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.selectOption('[data-testid=theme]', 'dark');
+  await p.get('color-entropy').click();
+  await p.get('token').nth(9).focus();
+  assert.match(await p.get('token-inspector').textContent(), /entropy/);
+  await screenshot(page, 'generate-smollm2-dark-1080p');
+  await page.selectOption('[data-testid=theme]', 'light');
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // A reload keeps the prompt and settings, and the model comes from the browser cache.
   await page.reload();
