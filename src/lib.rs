@@ -6,6 +6,7 @@
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 pub mod engine;
+pub mod lab;
 pub mod protocol;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]

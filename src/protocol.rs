@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{GenerateRequest, ModelInfo, StopReason};
+use crate::engine::{GenerateRequest, ModelInfo, StopReason, Summary};
 
 /// Name of the Cache API bucket that holds model bytes, shared by page and worker.
 pub const MODEL_CACHE: &str = "tinylab-models-v1";
@@ -31,6 +31,19 @@ pub enum ToWorker {
         cache_key: String,
     },
     Generate {
+        request: GenerateRequest,
+    },
+    /// Score a text: per-token surprisal, entropy and rank under this model.
+    Score {
+        text: String,
+        window: usize,
+    },
+    /// The entropy lab's "human vs model": the first `sentences` sentences of `text` become a
+    /// prompt, the model continues it for as many tokens as the human rest has, and both
+    /// continuations are scored with the prompt as context.
+    HumanVsModel {
+        text: String,
+        sentences: usize,
         request: GenerateRequest,
     },
     /// Stop the running generation after the token being computed.
@@ -58,6 +71,13 @@ pub enum FromWorker {
         reason: FinishReason,
         timing: Timing,
     },
+    Scored(ScoredText),
+    /// The lab's continuation is being written: `done` of `total` tokens.
+    LabProgress {
+        done: usize,
+        total: usize,
+    },
+    HumanVsModel(HumanVsModelResult),
     /// The request was refused or the computation failed; the model stays loaded.
     Failed {
         message: String,
@@ -105,6 +125,25 @@ pub struct TokenEvent {
     pub top: Vec<TopAlternative>,
     /// Milliseconds since the request arrived, when this token was ready.
     pub at_ms: f64,
+}
+
+/// A scored text. `prefix` is the text of tokens that were context only (the first token has
+/// nothing before it to be predicted from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredText {
+    pub prefix: String,
+    pub tokens: Vec<TokenEvent>,
+    pub summary: Summary,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HumanVsModelResult {
+    /// The prompt both continuations follow.
+    pub prompt: String,
+    pub prompt_tokens: usize,
+    pub human: ScoredText,
+    pub model: ScoredText,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -230,3 +230,36 @@ fn bad_requests_are_errors_not_panics() {
     assert!(msg.contains("refused"), "{msg}");
     assert!(e.score("h", 64).is_err());
 }
+
+#[test]
+fn human_vs_model_scores_both_continuations_after_the_same_prompt() {
+    use tinylab::lab;
+    for arch in ARCHS {
+        let mut e = engine(arch);
+        let text = "the cat sat. the dog ran and the cat sat again";
+        let plan = lab::plan(&e, text, 1).unwrap();
+        assert_eq!(plan.prompt, "the cat sat.");
+        assert_eq!(
+            plan.prompt_ids,
+            e.prompt_ids("the cat sat.", false, false).unwrap()
+        );
+        let generated = generate(&mut e, &plan.prompt, 0.0, 1, plan.human_ids.len());
+        let (human, model) = lab::compare(&mut e, &plan, &generated, 64).unwrap();
+        assert_eq!(human.tokens.len(), plan.human_ids.len(), "{arch}");
+        assert_eq!(model.tokens.len(), generated.len(), "{arch}");
+        let ids: Vec<u32> = human.tokens.iter().map(|t| t.id).collect();
+        assert_eq!(ids, plan.human_ids);
+        // Each continuation is scored in context: the same numbers as scoring the whole text.
+        let mut all = plan.prompt_ids.clone();
+        all.extend(&plan.human_ids);
+        let whole = e.score_ids(all, 64).unwrap();
+        let tail = &whole.tokens[whole.tokens.len() - human.tokens.len()..];
+        for (a, b) in tail.iter().zip(&human.tokens) {
+            assert!((a.surprisal - b.surprisal).abs() < 1e-9);
+        }
+        assert_eq!(human.summary.count, human.tokens.len());
+        assert!(model.summary.mean_entropy.is_finite());
+        assert!(lab::plan(&e, "no sentence end", 1).is_err());
+        assert!(lab::compare(&mut e, &plan, &[], 64).is_err());
+    }
+}

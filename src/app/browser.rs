@@ -151,3 +151,68 @@ pub fn absolute(url: &str) -> String {
         .map(|u| u.href())
         .unwrap_or_else(|| url.to_string())
 }
+
+/// Scrolls every element matching `selector` to the same relative position as `source`.
+/// Elements already there are left alone, so the scroll events this causes die out.
+pub fn sync_scroll(source: &web_sys::Element, selector: &str) {
+    let range = (source.scroll_height() - source.client_height()).max(1) as f64;
+    let ratio = source.scroll_top() as f64 / range;
+    let Some(list) = window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector_all(selector).ok())
+    else {
+        return;
+    };
+    for i in 0..list.length() {
+        let Some(el) = list
+            .item(i)
+            .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+        else {
+            continue;
+        };
+        if el == *source {
+            continue;
+        }
+        let target = (ratio * (el.scroll_height() - el.client_height()).max(0) as f64) as i32;
+        if (el.scroll_top() - target).abs() > 1 {
+            el.set_scroll_top(target);
+        }
+    }
+}
+
+/// Saves `contents` as a download named `name`; nothing leaves the machine.
+pub fn download(name: &str, mime: &str, contents: &str) -> Result<(), String> {
+    let doc = window().and_then(|w| w.document()).ok_or("no document")?;
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(contents));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts)
+        .map_err(|e| describe(&e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| describe(&e))?;
+    let a: web_sys::HtmlAnchorElement = doc
+        .create_element("a")
+        .map_err(|e| describe(&e))?
+        .unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// Puts a URL in the address bar without reloading.
+pub fn replace_url(url: &str) {
+    if let Some(h) = window().and_then(|w| w.history().ok()) {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
+    }
+}
+
+/// The page's URL without query or fragment.
+pub fn page_base() -> String {
+    window()
+        .and_then(|w| {
+            let l = w.location();
+            Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?))
+        })
+        .unwrap_or_default()
+}

@@ -11,7 +11,7 @@ const H: f64 = 120.0;
 #[component]
 pub fn EntropyChart(pane: Pane) -> impl IntoView {
     let data = move || {
-        pane.run.with(|r| {
+        pane.shown().with(|r| {
             let n = r.tokens.len();
             let ent = series(&r.tokens, |t| t.entropy);
             let sur = series(&r.tokens, |t| t.surprisal);
@@ -25,7 +25,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
         })
     };
     let marker = move || {
-        let n = pane.run.with(|r| r.tokens.len());
+        let n = pane.shown().with(|r| r.tokens.len());
         pane.hovered.get().filter(|_| n > 1).map(|i| {
             let x = i as f64 * W / (n - 1) as f64;
             view! { <line class="marker" x1=x x2=x y1="0" y2=H /> }
@@ -42,7 +42,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
                 viewBox=format!("0 0 {W} {H}")
                 preserveAspectRatio="none"
                 role="img"
-                aria-label="Entropy and surprisal per generated token"
+                aria-label="Entropy and surprisal per token"
             >
                 <line class="axis" x1="0" x2=W y1=H y2=H />
                 <line class="grid" x1="0" x2=W y1=H / 2.0 y2=H / 2.0 />

@@ -8,12 +8,16 @@
 mod browser;
 mod catalog_panel;
 mod chart;
+mod compare_table;
 mod controls;
+mod lab_view;
 mod model_loader;
 mod pane;
 mod pane_state;
+mod prompt_box;
 mod stats;
 mod tokens;
+mod toolbar;
 mod worker_client;
 
 use std::collections::HashMap;
@@ -22,11 +26,17 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use catalog_panel::CatalogPanel;
+use compare_table::CompareTable;
 use pane::PaneView;
 use pane_state::Pane;
+use prompt_box::{PromptBox, ScoreBox};
+use toolbar::Toolbar;
 
 use crate::ui::catalog::{Catalog, CATALOG_URL};
-use crate::ui::settings::{Mode, Workspace};
+use crate::ui::settings::{Mode, PaneSettings, Workspace};
+
+/// The most panes side by side (each holds a worker and a model in memory).
+pub const MAX_PANES: usize = 4;
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
 const THEME_KEY: &str = "tinylab.theme";
@@ -44,8 +54,11 @@ pub struct AppState {
     pub catalog: RwSignal<Option<Result<Catalog, String>>>,
     pub present: RwSignal<HashMap<String, Presence>>,
     pub prompt: RwSignal<String>,
+    pub score_text: RwSignal<String>,
     pub panes: RwSignal<Vec<Pane>>,
     pub mode: RwSignal<Mode>,
+    pub sync_scroll: RwSignal<bool>,
+    next_id: StoredValue<usize>,
 }
 
 impl AppState {
@@ -82,9 +95,100 @@ impl AppState {
         }
     }
 
+    pub fn score_all(self) {
+        let text = self.score_text.get_untracked();
+        for p in self.panes.get_untracked() {
+            p.start_score(&text);
+        }
+    }
+
+    pub fn lab_all(self, sentences: usize) {
+        let text = self.score_text.get_untracked();
+        for p in self.panes.get_untracked() {
+            p.start_lab(&text, sentences);
+        }
+    }
+
     pub fn stop_all(self) {
         for p in self.panes.get_untracked() {
             p.stop();
+        }
+    }
+
+    pub fn any_running(self) -> bool {
+        self.panes.with(|ps| ps.iter().any(|p| p.is_running()))
+    }
+
+    fn new_pane(self, settings: PaneSettings) -> Pane {
+        let id = self.next_id.get_value();
+        self.next_id.set_value(id + 1);
+        Pane::new(id, settings, self.mode)
+    }
+
+    /// Adds a pane with the last pane's settings but no model.
+    pub fn add_pane(self) {
+        if self.panes.with_untracked(|p| p.len()) >= MAX_PANES {
+            return;
+        }
+        let settings = self
+            .panes
+            .with_untracked(|ps| ps.last().map(|p| p.settings.get_untracked()))
+            .map(|s| PaneSettings {
+                model_id: String::new(),
+                ..s
+            })
+            .unwrap_or_default();
+        let pane = self.new_pane(settings);
+        self.panes.update(|ps| ps.push(pane));
+    }
+
+    pub fn remove_pane(self, id: usize) {
+        if self.panes.with_untracked(|p| p.len()) <= 1 {
+            return;
+        }
+        self.panes.update(|ps| {
+            if let Some(i) = ps.iter().position(|p| p.id == id) {
+                ps.remove(i).shut_down();
+            }
+        });
+    }
+
+    /// The 0-based position of a pane (what `data-pane-index` shows).
+    pub fn position(self, id: usize) -> usize {
+        self.panes
+            .with(|ps| ps.iter().position(|p| p.id == id))
+            .unwrap_or(0)
+    }
+
+    /// Makes the panes match `settings` (one pane each), loading models that changed.
+    pub fn apply_panes(self, settings: Vec<PaneSettings>) {
+        let catalog = self.catalog.get_untracked().and_then(|c| c.ok());
+        let mut panes = self.panes.get_untracked();
+        while panes.len() > settings.len() {
+            if let Some(p) = panes.pop() {
+                p.shut_down();
+            }
+        }
+        while panes.len() < settings.len() {
+            panes.push(self.new_pane(PaneSettings::default()));
+        }
+        for (p, s) in panes.iter().zip(settings) {
+            let old = p.settings.get_untracked().model_id;
+            let reload = old != s.model_id || !p.is_ready();
+            p.settings.set(s.clone());
+            if let (true, Some(m)) = (reload, catalog.as_ref().and_then(|c| c.get(&s.model_id))) {
+                p.load_catalog(m);
+            }
+        }
+        self.panes.set(panes);
+    }
+
+    pub fn workspace(self) -> Workspace {
+        Workspace {
+            prompt: self.prompt.get(),
+            panes: self.panes.get().iter().map(|p| p.settings.get()).collect(),
+            mode: self.mode.get(),
+            score_text: self.score_text.get(),
         }
     }
 }
@@ -97,30 +201,29 @@ pub fn mount() {
 fn App() -> impl IntoView {
     let mut ws = Workspace::from_saved(browser::local_get(WORKSPACE_KEY).as_deref());
     ws.apply_query(&browser::location_search());
+    let mode = RwSignal::new(ws.mode);
     let state = AppState {
         catalog: RwSignal::new(None),
         present: RwSignal::new(HashMap::new()),
         prompt: RwSignal::new(ws.prompt.clone()),
+        score_text: RwSignal::new(ws.score_text.clone()),
         panes: RwSignal::new(
             ws.panes
                 .iter()
                 .cloned()
                 .enumerate()
-                .map(|(i, s)| Pane::new(i, s))
+                .map(|(i, s)| Pane::new(i, s, mode))
                 .collect(),
         ),
-        mode: RwSignal::new(ws.mode),
+        mode,
+        sync_scroll: RwSignal::new(true),
+        next_id: StoredValue::new(ws.panes.len()),
     };
     provide_context(state);
 
     // Save the workspace on every change, so a reload loses nothing.
     Effect::new(move |_| {
-        let ws = Workspace {
-            prompt: state.prompt.get(),
-            panes: state.panes.get().iter().map(|p| p.settings.get()).collect(),
-            mode: state.mode.get(),
-        };
-        browser::local_set(WORKSPACE_KEY, &ws.to_saved());
+        browser::local_set(WORKSPACE_KEY, &state.workspace().to_saved());
     });
 
     // Read the catalog; then reload the models the workspace names.
@@ -148,19 +251,6 @@ fn App() -> impl IntoView {
         browser::local_set(THEME_KEY, &t);
     });
 
-    let on_prompt_key = move |ev: web_sys::KeyboardEvent| {
-        if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
-            ev.prevent_default();
-            state.run_all();
-        }
-    };
-    let any_running = move || {
-        state.panes.with(|ps| {
-            ps.iter()
-                .any(|p| p.run.with(|r| r.phase == pane_state::OutputPhase::Running))
-        })
-    };
-
     view! {
         <header class="top">
             <h1>"TinyLab"</h1>
@@ -180,48 +270,38 @@ fn App() -> impl IntoView {
         </header>
         <main>
             <CatalogPanel />
-            <nav class="tabs" role="tablist">
-                <button type="button" role="tab" data-testid="tab-generate" aria-selected="true" class="active">
+            <nav class="tabs" role="tablist" aria-label="Mode">
+                <button
+                    type="button"
+                    role="tab"
+                    data-testid="tab-generate"
+                    aria-selected=move || (state.mode.get() == Mode::Generate).to_string()
+                    class:active=move || state.mode.get() == Mode::Generate
+                    on:click=move |_| state.mode.set(Mode::Generate)
+                >
                     "Generate"
                 </button>
+                <button
+                    type="button"
+                    role="tab"
+                    data-testid="tab-score"
+                    aria-selected=move || (state.mode.get() == Mode::Score).to_string()
+                    class:active=move || state.mode.get() == Mode::Score
+                    on:click=move |_| state.mode.set(Mode::Score)
+                >
+                    "Entropy lab"
+                </button>
             </nav>
-            <section class="prompt-box" aria-label="Prompt">
-                <label for="prompt">"Prompt"</label>
-                <textarea
-                    id="prompt"
-                    data-testid="prompt"
-                    rows="4"
-                    spellcheck="false"
-                    prop:value=move || state.prompt.get()
-                    on:input=move |ev| state.prompt.set(event_target_value(&ev))
-                    on:keydown=on_prompt_key
-                ></textarea>
-                <div class="prompt-actions">
-                    <button
-                        type="button"
-                        class="primary"
-                        data-testid="run-all"
-                        prop:disabled=any_running
-                        on:click=move |_| state.run_all()
-                    >
-                        "Run"
-                    </button>
-                    <button
-                        type="button"
-                        data-testid="stop-all"
-                        prop:disabled=move || !any_running()
-                        on:click=move |_| state.stop_all()
-                    >
-                        "Stop"
-                    </button>
-                    <span class="muted">"Ctrl+Enter (⌘+Enter) runs."</span>
-                </div>
-            </section>
-            <div class="panes">
-                <For each=move || state.panes.get() key=|p| p.index let:pane>
+            <Show when=move || state.mode.get() == Mode::Generate fallback=|| view! { <ScoreBox /> }>
+                <PromptBox />
+            </Show>
+            <Toolbar />
+            <div class="panes" class:many=move || state.panes.with(|p| p.len() > 2)>
+                <For each=move || state.panes.get() key=|p| p.id let:pane>
                     <PaneView pane />
                 </For>
             </div>
+            <CompareTable />
         </main>
         <footer class="muted">
             "Everything runs on this device: no server computes anything, and your files never leave it."

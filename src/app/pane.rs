@@ -5,25 +5,29 @@ use leptos::prelude::*;
 
 use super::chart::EntropyChart;
 use super::controls::Controls;
+use super::lab_view::LabView;
 use super::model_loader::{drags_files, dropped_file, ModelLoader};
-use super::pane_state::{ModelPhase, OutputPhase, Pane};
+use super::pane_state::{ModelPhase, Pane};
 use super::stats::RunStats;
 use super::tokens::{ColorSwitch, Inspector, TokenOutput};
 use super::AppState;
+use crate::ui::settings::Mode;
 
 #[component]
 pub fn PaneView(pane: Pane) -> impl IntoView {
     let app = expect_context::<AppState>();
     let dragging = RwSignal::new(false);
-    let running = move || pane.run.with(|r| r.phase == OutputPhase::Running);
+    let running = move || pane.is_running();
     let ready = move || pane.model.with(|m| m.phase == ModelPhase::Ready);
+    let index = move || app.position(pane.id);
+    let generating = move || app.mode.get() == Mode::Generate;
     view! {
         <section
             class="pane"
             class:dragging=move || dragging.get()
             data-testid="pane"
-            data-pane-index=pane.index.to_string()
-            aria-label=format!("Model pane {}", pane.index + 1)
+            data-pane-index=move || index().to_string()
+            aria-label=move || format!("Model pane {}", index() + 1)
             on:dragover=move |ev: web_sys::DragEvent| {
                 if drags_files(&ev) {
                     ev.prevent_default();
@@ -42,7 +46,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             }
         >
             <header class="pane-head">
-                <h2>{format!("Pane {}", pane.index + 1)}</h2>
+                <h2>{move || format!("Pane {}", index() + 1)}</h2>
                 <span class="muted model-meta">
                     {move || {
                         pane.model.with(|m| {
@@ -62,6 +66,17 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         })
                     }}
                 </span>
+                <button
+                    type="button"
+                    class="remove"
+                    data-testid="remove-pane"
+                    title="Remove this pane"
+                    aria-label=move || format!("Remove pane {}", index() + 1)
+                    prop:disabled=move || app.panes.with(|p| p.len() <= 1)
+                    on:click=move |_| app.remove_pane(pane.id)
+                >
+                    "×"
+                </button>
             </header>
             <ModelLoader pane />
             <details class="settings" open>
@@ -69,15 +84,30 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 <Controls pane />
             </details>
             <div class="run-row">
-                <button
-                    type="button"
-                    class="primary"
-                    data-testid="run"
-                    prop:disabled=move || running() || !ready()
-                    on:click=move |_| pane.start_run(&app.prompt.get_untracked())
+                <Show
+                    when=generating
+                    fallback=move || view! {
+                        <button
+                            type="button"
+                            class="primary"
+                            data-testid="score"
+                            prop:disabled=move || running() || !ready()
+                            on:click=move |_| pane.start_score(&app.score_text.get_untracked())
+                        >
+                            "Score"
+                        </button>
+                    }
                 >
-                    "Run"
-                </button>
+                    <button
+                        type="button"
+                        class="primary"
+                        data-testid="run"
+                        prop:disabled=move || running() || !ready()
+                        on:click=move |_| pane.start_run(&app.prompt.get_untracked())
+                    >
+                        "Run"
+                    </button>
+                </Show>
                 <button
                     type="button"
                     data-testid="stop"
@@ -87,7 +117,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     "Stop"
                 </button>
                 <span class="run-message" data-testid="run-message" role="status">
-                    {move || pane.run.with(|r| r.message.clone())}
+                    {move || pane.shown().with(|r| r.message.clone())}
                 </span>
             </div>
             <ColorSwitch pane />
@@ -95,6 +125,9 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             <Inspector pane />
             <EntropyChart pane />
             <RunStats pane />
+            <Show when=move || !generating()>
+                <LabView pane />
+            </Show>
         </section>
     }
 }

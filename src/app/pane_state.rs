@@ -5,11 +5,17 @@ use leptos::prelude::*;
 
 use super::browser;
 use super::worker_client::WorkerClient;
+use crate::engine::Summary;
 use crate::protocol::{
-    FinishReason, FromWorker, LoadProgress, LoadedModel, Timing, ToWorker, TokenEvent,
+    FinishReason, FromWorker, HumanVsModelResult, LoadProgress, LoadedModel, Timing, ToWorker,
+    TokenEvent,
 };
 use crate::ui::catalog::{local_cache_key, CatalogModel};
-use crate::ui::settings::PaneSettings;
+use crate::ui::settings::{Mode, PaneSettings};
+
+/// Tokens of context a scored text gets at most (longer texts are scored in half-overlapping
+/// windows of this size).
+pub const SCORE_WINDOW: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelPhase {
@@ -69,34 +75,76 @@ pub struct RunState {
     pub timing: Option<Timing>,
     pub finish: Option<FinishReason>,
     pub message: String,
+    /// Score mode: text that was context only (shown unscored before the tokens).
+    pub prefix: String,
+    /// Score mode: the engine's summary, with Fast-DetectGPT.
+    pub summary: Option<Summary>,
+}
+
+/// The entropy lab's human-vs-model run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabState {
+    pub phase: OutputPhase,
+    pub message: String,
+    pub result: Option<HumanVsModelResult>,
 }
 
 #[derive(Clone, Copy)]
 pub struct Pane {
-    pub index: usize,
+    /// Stable identity (keys, not position: panes can be removed).
+    pub id: usize,
     pub settings: RwSignal<PaneSettings>,
     pub model: RwSignal<ModelState>,
     pub run: RwSignal<RunState>,
+    pub score: RwSignal<RunState>,
+    pub lab: RwSignal<LabState>,
+    mode: RwSignal<Mode>,
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
 }
 
 impl Pane {
-    pub fn new(index: usize, settings: PaneSettings) -> Self {
+    pub fn new(id: usize, settings: PaneSettings, mode: RwSignal<Mode>) -> Self {
         Pane {
-            index,
+            id,
             settings: RwSignal::new(settings),
             model: RwSignal::new(ModelState::default()),
             run: RwSignal::new(RunState::default()),
+            score: RwSignal::new(RunState::default()),
+            lab: RwSignal::new(LabState::default()),
+            mode,
             hovered: RwSignal::new(None),
             worker: StoredValue::new_local(None),
         }
     }
 
+    /// The run the page shows: the generation, or the scored text in score mode.
+    pub fn shown(&self) -> RwSignal<RunState> {
+        if self.mode.get() == Mode::Score {
+            self.score
+        } else {
+            self.run
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.run.with(|r| r.phase == OutputPhase::Running)
+            || self.score.with(|r| r.phase == OutputPhase::Running)
+            || self.lab.with(|r| r.phase == OutputPhase::Running)
+    }
+
     pub fn is_busy(&self) -> bool {
-        self.model.with(|m| m.phase == ModelPhase::Loading)
-            || self.run.with(|r| r.phase == OutputPhase::Running)
+        self.model.with(|m| m.phase == ModelPhase::Loading) || self.is_running()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.model.with(|m| m.phase == ModelPhase::Ready)
+    }
+
+    /// Ends the pane's worker (the pane is being removed).
+    pub fn shut_down(&self) {
+        self.worker.set_value(None);
     }
 
     fn with_worker(&self, f: impl FnOnce(&WorkerClient)) {
@@ -167,7 +215,7 @@ impl Pane {
             self.fail_run("Load a model first.".into());
             return;
         }
-        if self.run.with_untracked(|r| r.phase == OutputPhase::Running) {
+        if self.is_running() {
             return;
         }
         let request = match self.settings.with_untracked(|s| s.request(prompt)) {
@@ -186,8 +234,71 @@ impl Pane {
         self.with_worker(|w| w.send(&ToWorker::Generate { request }));
     }
 
+    pub fn start_score(&self, text: &str) {
+        let fail = |message: &str| {
+            self.score.update(|r| {
+                r.phase = OutputPhase::Error;
+                r.message = message.to_string();
+            })
+        };
+        if self.model.with_untracked(|m| m.phase != ModelPhase::Ready) {
+            return fail("Load a model first.");
+        }
+        if self.is_running() {
+            return;
+        }
+        if text.trim().is_empty() {
+            return fail("Paste or type a text to score first.");
+        }
+        self.hovered.set(None);
+        self.score.update(|r| {
+            *r = RunState {
+                phase: OutputPhase::Running,
+                run_id: r.run_id + 1,
+                message: "Scoring…".into(),
+                ..RunState::default()
+            }
+        });
+        let msg = ToWorker::Score {
+            text: text.to_string(),
+            window: SCORE_WINDOW,
+        };
+        self.with_worker(|w| w.send(&msg));
+    }
+
+    pub fn start_lab(&self, text: &str, sentences: usize) {
+        let fail = |message: String| {
+            self.lab.set(LabState {
+                phase: OutputPhase::Error,
+                message,
+                result: None,
+            })
+        };
+        if self.model.with_untracked(|m| m.phase != ModelPhase::Ready) {
+            return fail("Load a model first.".into());
+        }
+        if self.is_running() {
+            return;
+        }
+        let request = match self.settings.with_untracked(|s| s.request(text)) {
+            Ok(r) => r,
+            Err(message) => return fail(message),
+        };
+        self.lab.set(LabState {
+            phase: OutputPhase::Running,
+            message: "Writing the model's continuation…".into(),
+            result: None,
+        });
+        let msg = ToWorker::HumanVsModel {
+            text: text.to_string(),
+            sentences,
+            request,
+        };
+        self.with_worker(|w| w.send(&msg));
+    }
+
     pub fn stop(&self) {
-        if self.run.with_untracked(|r| r.phase == OutputPhase::Running) {
+        if self.is_running() {
             self.with_worker(|w| w.send(&ToWorker::Stop));
         }
     }
@@ -197,6 +308,29 @@ impl Pane {
             r.phase = OutputPhase::Error;
             r.message = message;
         });
+    }
+
+    /// Puts a failure on whichever activity was running.
+    fn fail_running(&self, message: String) {
+        let set = |sig: RwSignal<RunState>| {
+            sig.update(|r| {
+                r.phase = OutputPhase::Error;
+                r.message = message.clone();
+            })
+        };
+        if self
+            .score
+            .with_untracked(|r| r.phase == OutputPhase::Running)
+        {
+            set(self.score);
+        } else if self.lab.with_untracked(|r| r.phase == OutputPhase::Running) {
+            self.lab.update(|l| {
+                l.phase = OutputPhase::Error;
+                l.message = format!("Human vs model: {message}");
+            });
+        } else {
+            set(self.run);
+        }
     }
 
     /// Applies one reply from the worker.
@@ -244,10 +378,36 @@ impl Pane {
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
             }),
+            FromWorker::Scored(s) => self.score.update(|r| {
+                r.phase = OutputPhase::Done;
+                r.message = format!(
+                    "Scored {} tokens in {}.",
+                    s.tokens.len(),
+                    crate::ui::format::duration_ms(s.ms)
+                );
+                r.prefix = s.prefix;
+                r.tokens = s.tokens;
+                r.summary = Some(s.summary);
+            }),
+            FromWorker::LabProgress { done, total } => self.lab.update(|l| {
+                l.message = if done < total {
+                    format!("Writing the model's continuation: {done} of {total} tokens…")
+                } else {
+                    "Scoring both continuations…".into()
+                };
+            }),
+            FromWorker::HumanVsModel(res) => self.lab.set(LabState {
+                phase: OutputPhase::Done,
+                message: format!(
+                    "Prompt: the first {} tokens; compared {} human tokens with {} model tokens.",
+                    res.prompt_tokens,
+                    res.human.tokens.len(),
+                    res.model.tokens.len()
+                ),
+                result: Some(res),
+            }),
             FromWorker::Failed { message } => {
-                if self.run.with_untracked(|r| r.phase == OutputPhase::Running) {
-                    self.fail_run(message);
-                } else if self
+                if self
                     .model
                     .with_untracked(|m| m.phase == ModelPhase::Loading)
                 {
@@ -256,7 +416,7 @@ impl Pane {
                         m.message = message;
                     });
                 } else {
-                    self.fail_run(message);
+                    self.fail_running(message);
                 }
             }
             FromWorker::Crashed { message } => {
@@ -270,12 +430,9 @@ impl Pane {
                     m.message = format!("{message}. Load the model again.");
                     m.loaded = None;
                 });
-                self.run.update(|r| {
-                    if r.phase == OutputPhase::Running {
-                        r.phase = OutputPhase::Error;
-                        r.message = "The worker stopped during generation.".into();
-                    }
-                });
+                if self.is_running() {
+                    self.fail_running("the worker stopped while working".into());
+                }
             }
         }
     }

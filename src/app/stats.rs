@@ -1,14 +1,26 @@
-//! The figures under a run: tokens, time to first token, speeds, mean entropy, perplexity.
+//! The figures under a run: tokens, time to first token, speeds, mean entropy and surprisal,
+//! perplexity, Fast-DetectGPT (score mode), and the GLTR bucket bar.
 
 use leptos::prelude::*;
 
 use super::pane_state::Pane;
+use crate::ui::colors::RankBucket;
 use crate::ui::format::{duration_ms, num};
-use crate::ui::summary::{summarize, RunSummary};
+use crate::ui::settings::Mode;
+use crate::ui::summary::{shares, summarize, RunSummary};
 
 #[component]
 pub fn RunStats(pane: Pane) -> impl IntoView {
-    let s = Memo::new(move |_| pane.run.with(|r| summarize(&r.tokens, r.timing.as_ref())));
+    let app = expect_context::<super::AppState>();
+    let s = Memo::new(move |_| {
+        pane.shown()
+            .with(|r| summarize(&r.tokens, r.timing.as_ref()))
+    });
+    let fdg = move || {
+        pane.shown()
+            .with(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt))
+    };
+    let generating = move || app.mode.get() == Mode::Generate;
     let stat =
         move |label: &'static str, testid: &'static str, value: fn(&RunSummary) -> String| {
             view! {
@@ -21,14 +33,59 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
     view! {
         <dl class="stats">
             {stat("tokens", "stat-tokens", |s| s.tokens.to_string())}
-            {stat("first token", "stat-ttft", |s| s.first_token_ms.map(duration_ms).unwrap_or_else(|| "–".into()))}
-            {stat("prefill tok/s", "stat-prefill-tps", |s| num(s.prefill_tokens_per_s, 1))}
-            {stat("decode tok/s", "stat-decode-tps", |s| num(s.decode_tokens_per_s, 1))}
+            <Show when=generating>
+                {stat("first token", "stat-ttft", |s| {
+                    s.first_token_ms.map(duration_ms).unwrap_or_else(|| "–".into())
+                })}
+                {stat("prefill tok/s", "stat-prefill-tps", |s| num(s.prefill_tokens_per_s, 1))}
+                {stat("decode tok/s", "stat-decode-tps", |s| num(s.decode_tokens_per_s, 1))}
+            </Show>
             {stat("mean entropy", "stat-mean-entropy", |s| num(s.mean_entropy, 3))}
+            {stat("mean surprisal", "stat-mean-surprisal", |s| num(s.mean_surprisal, 3))}
             {stat("perplexity", "stat-perplexity", |s| num(s.perplexity, 2))}
-            {stat("GLTR top-10/100/1k/rest", "stat-gltr", |s| {
-                format!("{}/{}/{}/{}", s.gltr[0], s.gltr[1], s.gltr[2], s.gltr[3])
-            })}
+            <Show when=move || !generating()>
+                <div class="stat" title="Fast-DetectGPT (Bao et al., 2024), analytic, this model as sampler and scorer: higher reads more machine-like">
+                    <dt>"Fast-DetectGPT"</dt>
+                    <dd data-testid="stat-fast-detectgpt">{move || num(fdg(), 2)}</dd>
+                </div>
+            </Show>
         </dl>
+        <GltrBar counts=Signal::derive(move || s.with(|s| s.gltr)) />
+    }
+}
+
+/// GLTR's four buckets as one stacked bar with shares.
+#[component]
+pub fn GltrBar(counts: Signal<[usize; 4]>) -> impl IntoView {
+    const BUCKETS: [RankBucket; 4] = [
+        RankBucket::Top10,
+        RankBucket::Top100,
+        RankBucket::Top1000,
+        RankBucket::Rest,
+    ];
+    view! {
+        <div class="gltr" data-testid="gltr-histogram" aria-label="GLTR rank buckets">
+            {move || {
+                let c = counts.get();
+                let sh = shares(&c);
+                BUCKETS
+                    .iter()
+                    .zip(sh)
+                    .zip(c)
+                    .map(|((b, share), count)| {
+                        view! {
+                            <span
+                                class="gltr-seg"
+                                style:flex-grow=format!("{share:.4}")
+                                style:background-color=b.color()
+                                title=format!("{}: {count} tokens ({:.0}%)", b.label(), share * 100.0)
+                            >
+                                {(share >= 0.06).then(|| format!("{} {:.0}%", b.label(), share * 100.0))}
+                            </span>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </div>
     }
 }

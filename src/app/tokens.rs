@@ -52,8 +52,9 @@ pub fn ColorSwitch(pane: Pane) -> impl IntoView {
 
 #[component]
 pub fn TokenOutput(pane: Pane) -> impl IntoView {
+    let app = expect_context::<super::AppState>();
     let items = move || {
-        pane.run.with(|r| {
+        pane.shown().with(|r| {
             r.tokens
                 .iter()
                 .cloned()
@@ -66,15 +67,24 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
         <div
             class="output"
             data-testid="output"
-            data-state=move || pane.run.with(|r| r.phase.id())
+            data-state=move || pane.shown().with(|r| r.phase.id())
             data-prompt-tokens=move || pane.run.with(|r| r.prompt_ids.len().to_string())
             aria-live="off"
             on:mouseleave=move |_| pane.hovered.set(None)
+            on:scroll=move |ev| {
+                if app.sync_scroll.get_untracked() {
+                    super::browser::sync_scroll(&event_target::<web_sys::Element>(&ev), ".output");
+                }
+            }
         >
+            <span class="context" data-testid="context">{move || pane.shown().with(|r| r.prefix.clone())}</span>
             <For each=items key=|(run, i, _)| (*run, *i) let:item>
                 <TokenSpan pane index=item.1 token=item.2 />
             </For>
-            <span class="caret" class:hidden=move || pane.run.with(|r| r.phase != super::pane_state::OutputPhase::Running)></span>
+            <span
+                class="caret"
+                class:hidden=move || pane.shown().with(|r| r.phase != super::pane_state::OutputPhase::Running)
+            ></span>
         </div>
     }
 }
@@ -112,9 +122,10 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
 #[component]
 pub fn Inspector(pane: Pane) -> impl IntoView {
     let current = move || {
-        pane.hovered
-            .get()
-            .and_then(|i| pane.run.with(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
+        pane.hovered.get().and_then(|i| {
+            pane.shown()
+                .with(|r| r.tokens.get(i).cloned().map(|t| (i, t)))
+        })
     };
     view! {
         <div class="inspector" data-testid="token-inspector" aria-live="polite">

@@ -150,6 +150,9 @@ pub struct ScoredToken {
     pub entropy: f64,
     pub rank: usize,
     pub top: Vec<Alternative>,
+    /// Σ p (ln p)² at this position, for Fast-DetectGPT over any subset of tokens.
+    #[serde(skip)]
+    pub second_moment: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -416,6 +419,7 @@ impl Engine {
                         entropy: s.entropy,
                         rank: s.rank,
                         top: self.alternatives(row),
+                        second_moment: s.second_moment,
                     });
                     stats.push(s);
                 }

@@ -2,9 +2,9 @@
 //! text-level measures built from them (perplexity, GLTR buckets, Fast-DetectGPT).
 //! All in natural-log nats, computed in f64 from raw logits at temperature 1.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Alternative {
     pub id: u32,
     pub text: String,
@@ -83,7 +83,7 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f64)> {
 }
 
 /// GLTR's rank buckets: top-10, top-100, top-1000, the rest.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct RankBuckets {
     pub top10: usize,
     pub top100: usize,
@@ -103,7 +103,7 @@ impl RankBuckets {
 }
 
 /// Summary of a sequence of scored tokens.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub count: usize,
     pub perplexity: f64,

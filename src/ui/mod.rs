@@ -4,6 +4,8 @@
 
 pub mod catalog;
 pub mod colors;
+pub mod compare;
+pub mod export;
 pub mod format;
 pub mod settings;
 pub mod summary;

@@ -93,6 +93,8 @@ pub struct Workspace {
     pub prompt: String,
     pub panes: Vec<PaneSettings>,
     pub mode: Mode,
+    /// The entropy lab's text.
+    pub score_text: String,
 }
 
 pub const DEFAULT_PROMPT: &str = "Explain in two sentences why the sky is blue.";
@@ -103,6 +105,7 @@ impl Default for Workspace {
             prompt: DEFAULT_PROMPT.into(),
             panes: vec![PaneSettings::default()],
             mode: Mode::Generate,
+            score_text: String::new(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl Workspace {
     /// &mode=…`). Unknown parameters and unparsable values are ignored.
     pub fn apply_query(&mut self, query: &str) {
         let query = query.strip_prefix('?').unwrap_or(query);
+        let mut panes: Option<Vec<PaneSettings>> = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v);
@@ -151,6 +155,7 @@ impl Workspace {
                     }
                 }
                 "prompt" => self.prompt = v,
+                "text" => self.score_text = v,
                 "temperature" => {
                     if let Ok(t) = v.parse::<f32>() {
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
@@ -166,6 +171,15 @@ impl Workspace {
                         self.panes.iter_mut().for_each(|p| p.seed = n);
                     }
                 }
+                "panes" => {
+                    // Every pane's settings; applied after the loop so it wins over the
+                    // single-value parameters above, whatever their order.
+                    if let Ok(p) = serde_json::from_str::<Vec<PaneSettings>>(&v) {
+                        if !p.is_empty() {
+                            panes = Some(p.into_iter().take(4).collect());
+                        }
+                    }
+                }
                 "mode" => match v.as_str() {
                     "generate" => self.mode = Mode::Generate,
                     "score" => self.mode = Mode::Score,
@@ -174,7 +188,59 @@ impl Workspace {
                 _ => {}
             }
         }
+        if let Some(p) = panes {
+            self.panes = p;
+        }
     }
+}
+
+impl Workspace {
+    /// The permalink query (without `?`): CONTRACT.md's parameters plus `text` for the score
+    /// text. Temperature, max tokens and seed come from the first pane.
+    pub fn to_query(&self) -> String {
+        let first = self.panes.first().cloned().unwrap_or_default();
+        let models: Vec<&str> = self
+            .panes
+            .iter()
+            .map(|p| p.model_id.as_str())
+            .filter(|id| !id.is_empty())
+            .collect();
+        let mut q = vec![];
+        if !models.is_empty() {
+            q.push(format!("models={}", percent_encode(&models.join(","))));
+        }
+        q.push(format!("prompt={}", percent_encode(&self.prompt)));
+        q.push(format!("temperature={}", first.temperature));
+        q.push(format!("max_tokens={}", first.max_tokens));
+        q.push(format!("seed={}", first.seed));
+        q.push(format!(
+            "mode={}",
+            match self.mode {
+                Mode::Generate => "generate",
+                Mode::Score => "score",
+            }
+        ));
+        if !self.score_text.is_empty() {
+            q.push(format!("text={}", percent_encode(&self.score_text)));
+        }
+        if let Ok(json) = serde_json::to_string(&self.panes) {
+            q.push(format!("panes={}", percent_encode(&json)));
+        }
+        q.join("&")
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (and `,`, which model lists use).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~,".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; invalid escapes
@@ -270,6 +336,38 @@ mod tests {
         let mut ws = Workspace::default();
         ws.apply_query("temperature=hot&max_tokens=-3&mode=dance");
         assert_eq!(ws, Workspace::default());
+    }
+
+    #[test]
+    fn permalink_round_trips() {
+        let mut ws = Workspace {
+            prompt: "Why & how? 100% ✓\nnext".into(),
+            score_text: "a+b=c".into(),
+            mode: Mode::Score,
+            ..Workspace::default()
+        };
+        ws.panes = vec![
+            PaneSettings {
+                model_id: "a".into(),
+                temperature: 0.2,
+                repeat_prompt: true,
+                max_tokens: 24,
+                seed: 9,
+                ..PaneSettings::default()
+            },
+            PaneSettings {
+                model_id: "b".into(),
+                temperature: 0.0,
+                max_tokens: 24,
+                seed: 9,
+                ..PaneSettings::default()
+            },
+        ];
+        let q = ws.to_query();
+        assert!(q.starts_with("models=a,b&prompt=Why%20%26%20how%3F"), "{q}");
+        let mut back = Workspace::default();
+        back.apply_query(&q);
+        assert_eq!(back, ws);
     }
 
     #[test]

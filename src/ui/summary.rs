@@ -94,6 +94,37 @@ pub fn nice_max(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// Counts of `values` in `bins` equal bins over 0..`max`; values at or above `max` go in the
+/// last bin, negative or NaN ones in the first.
+pub fn histogram(values: impl Iterator<Item = f64>, bins: usize, max: f64) -> Vec<usize> {
+    let bins = bins.max(1);
+    let mut out = vec![0; bins];
+    for v in values {
+        let i = if v.is_finite() && v > 0.0 {
+            ((v / max * bins as f64) as usize).min(bins - 1)
+        } else {
+            0
+        };
+        out[i] += 1;
+    }
+    out
+}
+
+/// Shares (0..1) of each count in a total.
+pub fn shares(counts: &[usize]) -> Vec<f64> {
+    let total: usize = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| {
+            if total == 0 {
+                0.0
+            } else {
+                c as f64 / total as f64
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +169,20 @@ mod tests {
         assert_eq!(s.first_token_ms, Some(90.0));
         assert_eq!(s.prefill_tokens_per_s, Some(100.0));
         assert_eq!(s.decode_tokens_per_s, Some(20.0));
+    }
+
+    #[test]
+    fn histogram_bins() {
+        let h = histogram(
+            [0.0, 0.5, 1.0, 2.9, 3.0, 99.0, f64::NAN, -1.0].into_iter(),
+            3,
+            3.0,
+        );
+        assert_eq!(h, vec![4, 1, 3]);
+        let h = histogram([1.5].into_iter(), 3, 3.0);
+        assert_eq!(h, vec![0, 1, 0]);
+        assert_eq!(shares(&[1, 3]), vec![0.25, 0.75]);
+        assert_eq!(shares(&[0, 0]), vec![0.0, 0.0]);
     }
 
     #[test]

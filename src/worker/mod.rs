@@ -7,6 +7,7 @@
 mod generate;
 mod js;
 mod loader;
+mod score;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -111,6 +112,28 @@ fn handle(state: &Rc<State>, data: JsValue) {
                 .await;
             });
         }
+        ToWorker::Score { text, window } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                score::run_score(&st, text, window).await;
+            });
+        }
+        ToWorker::HumanVsModel {
+            text,
+            sentences,
+            request,
+        } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                score::run_lab(&st, text, sentences, request).await;
+            });
+        }
         ToWorker::Generate { request } => {
             if refuse_if_busy(state) {
                 return;
@@ -127,7 +150,7 @@ fn refuse_if_busy(state: &State) -> bool {
     let message = match state.busy.get() {
         Busy::Idle => return false,
         Busy::Loading => "a model is still loading",
-        Busy::Generating => "a generation is running; stop it first",
+        Busy::Generating => "this pane is busy; stop it first",
     };
     post(&FromWorker::Failed {
         message: message.into(),

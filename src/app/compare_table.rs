@@ -1,0 +1,93 @@
+//! The comparison table under the panes (shown with two panes or more).
+
+use leptos::prelude::*;
+
+use super::AppState;
+use crate::ui::compare::{rows, Column};
+use crate::ui::settings::Mode;
+use crate::ui::summary::summarize;
+
+#[component]
+pub fn CompareTable() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let data = move || {
+        let generating = app.mode.get() == Mode::Generate;
+        let catalog = app.catalog.get().and_then(|c| c.ok());
+        let cols: Vec<Column> = app
+            .panes
+            .get()
+            .iter()
+            .map(|p| {
+                let s = p.settings.get();
+                let entry = catalog.as_ref().and_then(|c| c.get(&s.model_id).cloned());
+                let label = p.model.with(|m| m.loaded.as_ref().map(|l| l.label.clone()));
+                let shown = p.shown();
+                Column {
+                    model: label.unwrap_or_else(|| "–".into()),
+                    parameters: entry.map(|e| e.parameters).unwrap_or_else(|| "–".into()),
+                    settings: format!(
+                        "T {} · top-k {} · top-p {} · seed {}{}{}",
+                        s.temperature,
+                        s.top_k,
+                        s.top_p,
+                        s.seed,
+                        if s.chat { " · chat" } else { "" },
+                        if s.repeat_prompt {
+                            " · prompt ×2"
+                        } else {
+                            ""
+                        }
+                    ),
+                    summary: shown.with(|r| summarize(&r.tokens, r.timing.as_ref())),
+                    fast_detectgpt: shown
+                        .with(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
+                }
+            })
+            .collect();
+        (cols.len(), rows(&cols, generating))
+    };
+    view! {
+        <Show when=move || app.panes.with(|p| p.len() > 1)>
+            <section class="compare" aria-label="Comparison">
+                <h2>"Comparison"</h2>
+                <table data-testid="compare-table">
+                    <thead>
+                        <tr>
+                            <th></th>
+                            {move || (0..data().0).map(|i| view! { <th>{format!("Pane {}", i + 1)}</th> }).collect_view()}
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            data().1
+                                .into_iter()
+                                .map(|r| {
+                                    let best = r.best.clone();
+                                    view! {
+                                        <tr data-row=r.label>
+                                            <th>{r.label}</th>
+                                            {r.cells
+                                                .into_iter()
+                                                .enumerate()
+                                                .map(|(i, c)| {
+                                                    let is_best = best.contains(&i);
+                                                    view! {
+                                                        <td class:best=is_best title=if is_best { "best in this row" } else { "" }>
+                                                            {c}
+                                                            {is_best.then_some(" ★")}
+                                                        </td>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </tbody>
+                </table>
+                <p class="muted">"★ marks the lowest time, entropy, surprisal and perplexity and the highest speed."</p>
+            </section>
+        </Show>
+    }
+}

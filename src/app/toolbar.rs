@@ -1,0 +1,173 @@
+//! Above the panes: add a pane, one-click presets, synced scrolling, permalink and export.
+
+use leptos::prelude::*;
+
+use super::browser;
+use super::AppState;
+use super::MAX_PANES;
+use crate::ui::export::{Export, ModelRef, PaneExport, RunExport};
+use crate::ui::settings::PaneSettings;
+
+const SMOLLM2: &str = "smollm2-135m-instruct-q4_1";
+const GEMMA3: &str = "gemma3-270m-q4_k_m";
+const QWEN25: &str = "qwen2.5-coder-0.5b-instruct";
+
+fn greedy(model: &str) -> PaneSettings {
+    PaneSettings {
+        model_id: model.into(),
+        temperature: 0.0,
+        ..PaneSettings::default()
+    }
+}
+
+#[component]
+pub fn Toolbar() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let link = RwSignal::new(String::new());
+    let first_model = move || {
+        app.panes
+            .with_untracked(|ps| ps.first().map(|p| p.settings.get_untracked().model_id))
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| SMOLLM2.to_string())
+    };
+    let preset_models = move |_| {
+        app.apply_panes(vec![greedy(SMOLLM2), greedy(GEMMA3), greedy(QWEN25)]);
+    };
+    let preset_repetition = move |_| {
+        let m = first_model();
+        app.apply_panes(vec![
+            greedy(&m),
+            PaneSettings {
+                repeat_prompt: true,
+                ..greedy(&m)
+            },
+        ]);
+    };
+    let preset_temperature = move |_| {
+        let m = first_model();
+        let at = |t: f32| PaneSettings {
+            temperature: t,
+            seed: 42,
+            ..greedy(&m)
+        };
+        app.apply_panes(vec![at(0.2), at(1.0)]);
+    };
+    let permalink = move |_| {
+        let url = format!("{}?{}", browser::page_base(), app.workspace().to_query());
+        browser::replace_url(&url);
+        link.set(url);
+    };
+    let export = move || {
+        let catalog = app.catalog.get_untracked().and_then(|c| c.ok());
+        let panes = app
+            .panes
+            .get_untracked()
+            .iter()
+            .enumerate()
+            .map(|(index, p)| {
+                let settings = p.settings.get_untracked();
+                let loaded = p.model.with_untracked(|m| m.loaded.clone());
+                let entry = catalog
+                    .as_ref()
+                    .and_then(|c| c.get(&settings.model_id).cloned());
+                let model = ModelRef {
+                    id: entry.as_ref().map(|e| e.id.clone()),
+                    name: loaded.as_ref().map(|l| l.label.clone()).unwrap_or_default(),
+                    sha256: entry.as_ref().map(|e| e.sha256.clone()),
+                    architecture: loaded
+                        .as_ref()
+                        .map(|l| l.info.architecture.clone())
+                        .unwrap_or_default(),
+                    bytes: loaded.as_ref().map(|l| l.bytes).unwrap_or(0),
+                };
+                let run = p.run.get_untracked();
+                let score = p.score.get_untracked();
+                PaneExport {
+                    index,
+                    model,
+                    settings,
+                    generation: (!run.tokens.is_empty()).then(|| {
+                        RunExport::new(
+                            run.prompt_ids.clone(),
+                            "",
+                            &run.tokens,
+                            run.finish.map(|f| format!("{f:?}").to_lowercase()),
+                        )
+                    }),
+                    score: (!score.tokens.is_empty())
+                        .then(|| RunExport::new(vec![], &score.prefix, &score.tokens, None)),
+                }
+            })
+            .collect();
+        Export {
+            tinylab: env!("CARGO_PKG_VERSION"),
+            mode: app.mode.get_untracked(),
+            prompt: app.prompt.get_untracked(),
+            score_text: app.score_text.get_untracked(),
+            panes,
+        }
+    };
+    view! {
+        <div class="toolbar" role="toolbar" aria-label="Panes">
+            <button
+                type="button"
+                data-testid="add-pane"
+                prop:disabled=move || app.panes.with(|p| p.len() >= MAX_PANES)
+                on:click=move |_| app.add_pane()
+            >
+                "+ Add pane"
+            </button>
+            <span class="muted">"Presets:"</span>
+            <button type="button" data-testid="preset-models" prop:disabled=move || app.any_running() on:click=preset_models
+                title="SmolLM2-135M, Gemma 3 270M and Qwen2.5-0.5B on the same prompt, greedy">
+                "Model vs model"
+            </button>
+            <button type="button" data-testid="preset-repetition" prop:disabled=move || app.any_running() on:click=preset_repetition
+                title="The same model with the prompt once and twice">
+                "Prompt repetition"
+            </button>
+            <button type="button" data-testid="preset-temperature" prop:disabled=move || app.any_running() on:click=preset_temperature
+                title="The same model at temperature 0.2 and 1.0, same seed">
+                "Temperature"
+            </button>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid="sync-scroll"
+                    prop:checked=move || app.sync_scroll.get()
+                    on:change=move |ev| app.sync_scroll.set(event_target_checked(&ev))
+                />
+                "Scroll panes together"
+            </label>
+            <span class="spacer"></span>
+            <button type="button" data-testid="permalink" on:click=permalink>"Permalink"</button>
+            <button
+                type="button"
+                data-testid="export-json"
+                on:click=move |_| {
+                    let _ = browser::download("tinylab-run.json", "application/json", &export().to_json());
+                }
+            >
+                "Export JSON"
+            </button>
+            <button
+                type="button"
+                data-testid="export-csv"
+                on:click=move |_| {
+                    let _ = browser::download("tinylab-tokens.csv", "text/csv", &export().to_csv());
+                }
+            >
+                "Export CSV"
+            </button>
+        </div>
+        <Show when=move || !link.get().is_empty()>
+            <p class="permalink">
+                <label>
+                    "Link to this workspace: "
+                    <input type="text" readonly data-testid="permalink-url" prop:value=move || link.get()
+                        on:focus=move |ev| event_target::<web_sys::HtmlInputElement>(&ev).select() />
+                </label>
+            </p>
+        </Show>
+    }
+}

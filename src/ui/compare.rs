@@ -1,0 +1,236 @@
+//! The comparison table under the panes: one column per pane, one row per figure, the best
+//! value in each row marked where "best" has a direction.
+
+use super::format::{duration_ms, num};
+use super::summary::RunSummary;
+
+/// What one pane contributes to the table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Column {
+    pub model: String,
+    pub parameters: String,
+    pub settings: String,
+    pub summary: RunSummary,
+    pub fast_detectgpt: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Better {
+    Lower,
+    Higher,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub label: &'static str,
+    pub cells: Vec<String>,
+    /// Columns holding the best value (ties all marked); empty when the row has no direction
+    /// or fewer than two values.
+    pub best: Vec<usize>,
+}
+
+type Pick = fn(&Column) -> Option<f64>;
+
+fn numeric(
+    label: &'static str,
+    cols: &[Column],
+    pick: Pick,
+    fmt: fn(f64) -> String,
+    better: Better,
+) -> Row {
+    let values: Vec<Option<f64>> = cols.iter().map(pick).collect();
+    let cells = values
+        .iter()
+        .map(|v| {
+            v.filter(|x| x.is_finite())
+                .map(fmt)
+                .unwrap_or_else(|| "–".into())
+        })
+        .collect();
+    let present: Vec<(usize, f64)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.filter(|x| x.is_finite()).map(|x| (i, x)))
+        .collect();
+    let best = match better {
+        _ if present.len() < 2 => vec![],
+        Better::None => vec![],
+        Better::Lower | Better::Higher => {
+            let target = present
+                .iter()
+                .map(|p| p.1)
+                .fold(None, |acc: Option<f64>, x| {
+                    Some(match acc {
+                        None => x,
+                        Some(a) if better == Better::Lower => a.min(x),
+                        Some(a) => a.max(x),
+                    })
+                });
+            present
+                .iter()
+                .filter(|p| Some(p.1) == target)
+                .map(|p| p.0)
+                .collect()
+        }
+    };
+    Row { label, cells, best }
+}
+
+fn share(c: &Column, i: usize) -> Option<f64> {
+    let total: usize = c.summary.gltr.iter().sum();
+    (total > 0).then(|| c.summary.gltr[i] as f64 / total as f64)
+}
+
+/// The table's rows. `with_speed` adds the timing rows (generation mode).
+pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
+    let text = |label, f: fn(&Column) -> String| Row {
+        label,
+        cells: cols.iter().map(f).collect(),
+        best: vec![],
+    };
+    fn pct(x: f64) -> String {
+        format!("{:.0}%", x * 100.0)
+    }
+    let mut out = vec![
+        text("model", |c| c.model.clone()),
+        text("parameters", |c| c.parameters.clone()),
+        text("settings", |c| c.settings.clone()),
+        numeric(
+            "tokens",
+            cols,
+            |c| Some(c.summary.tokens as f64),
+            |x| format!("{x:.0}"),
+            Better::None,
+        ),
+    ];
+    if with_speed {
+        out.push(numeric(
+            "time to first token",
+            cols,
+            |c| c.summary.first_token_ms,
+            duration_ms,
+            Better::Lower,
+        ));
+        out.push(numeric(
+            "prefill tok/s",
+            cols,
+            |c| c.summary.prefill_tokens_per_s,
+            |x| num(Some(x), 1),
+            Better::Higher,
+        ));
+        out.push(numeric(
+            "decode tok/s",
+            cols,
+            |c| c.summary.decode_tokens_per_s,
+            |x| num(Some(x), 1),
+            Better::Higher,
+        ));
+    }
+    out.push(numeric(
+        "mean entropy",
+        cols,
+        |c| c.summary.mean_entropy,
+        |x| num(Some(x), 3),
+        Better::Lower,
+    ));
+    out.push(numeric(
+        "mean surprisal",
+        cols,
+        |c| c.summary.mean_surprisal,
+        |x| num(Some(x), 3),
+        Better::Lower,
+    ));
+    out.push(numeric(
+        "perplexity",
+        cols,
+        |c| c.summary.perplexity,
+        |x| num(Some(x), 2),
+        Better::Lower,
+    ));
+    if !with_speed {
+        out.push(numeric(
+            "Fast-DetectGPT",
+            cols,
+            |c| c.fast_detectgpt,
+            |x| num(Some(x), 2),
+            Better::None,
+        ));
+    }
+    out.push(numeric(
+        "GLTR top-10",
+        cols,
+        |c| share(c, 0),
+        pct,
+        Better::None,
+    ));
+    out.push(numeric(
+        "GLTR top-100",
+        cols,
+        |c| share(c, 1),
+        pct,
+        Better::None,
+    ));
+    out.push(numeric(
+        "GLTR top-1000",
+        cols,
+        |c| share(c, 2),
+        pct,
+        Better::None,
+    ));
+    out.push(numeric(
+        "GLTR rest",
+        cols,
+        |c| share(c, 3),
+        pct,
+        Better::None,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(ppl: f64, decode: Option<f64>) -> Column {
+        Column {
+            model: "m".into(),
+            summary: RunSummary {
+                tokens: 4,
+                perplexity: Some(ppl),
+                mean_entropy: Some(ppl.ln()),
+                mean_surprisal: Some(ppl.ln()),
+                decode_tokens_per_s: decode,
+                gltr: [3, 1, 0, 0],
+                ..RunSummary::default()
+            },
+            ..Column::default()
+        }
+    }
+
+    #[test]
+    fn best_values_are_marked_by_direction() {
+        let cols = [col(3.0, Some(10.0)), col(2.0, Some(30.0)), col(2.0, None)];
+        let r = rows(&cols, true);
+        let get = |l: &str| r.iter().find(|x| x.label == l).unwrap().clone();
+        assert_eq!(get("perplexity").best, vec![1, 2], "ties are all marked");
+        assert_eq!(get("decode tok/s").best, vec![1]);
+        assert_eq!(get("decode tok/s").cells[2], "–");
+        assert!(
+            get("tokens").best.is_empty(),
+            "token counts have no better direction"
+        );
+        assert_eq!(get("GLTR top-10").cells[0], "75%");
+        assert!(r.iter().all(|x| x.label != "Fast-DetectGPT"));
+        assert!(rows(&cols, false)
+            .iter()
+            .any(|x| x.label == "Fast-DetectGPT"));
+        assert!(rows(&cols, false).iter().all(|x| x.label != "decode tok/s"));
+    }
+
+    #[test]
+    fn one_pane_marks_nothing() {
+        let r = rows(&[col(3.0, Some(1.0))], true);
+        assert!(r.iter().all(|x| x.best.is_empty()));
+    }
+}

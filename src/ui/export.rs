@@ -1,0 +1,203 @@
+//! What `export-json` and `export-csv` download: every pane's settings, model, prompt, ids,
+//! text and per-token numbers. Timings are left out on purpose, so the same seed and settings
+//! give the same file byte for byte.
+
+use serde::Serialize;
+
+use super::settings::{Mode, PaneSettings};
+use crate::protocol::TokenEvent;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Export {
+    pub tinylab: &'static str,
+    pub mode: Mode,
+    pub prompt: String,
+    pub score_text: String,
+    pub panes: Vec<PaneExport>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PaneExport {
+    pub index: usize,
+    pub model: ModelRef,
+    pub settings: PaneSettings,
+    pub generation: Option<RunExport>,
+    pub score: Option<RunExport>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ModelRef {
+    /// Catalog id; `None` for a local file.
+    pub id: Option<String>,
+    pub name: String,
+    /// From the catalog; `None` for a local file.
+    pub sha256: Option<String>,
+    pub architecture: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunExport {
+    pub prompt_ids: Vec<u32>,
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub stop_reason: Option<String>,
+    pub tokens: Vec<TokenRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenRow {
+    pub id: u32,
+    pub text: String,
+    pub entropy: f64,
+    pub surprisal: f64,
+    pub rank: usize,
+    pub top: Vec<(u32, String, f64)>,
+}
+
+impl RunExport {
+    pub fn new(
+        prompt_ids: Vec<u32>,
+        prefix: &str,
+        tokens: &[TokenEvent],
+        stop: Option<String>,
+    ) -> Self {
+        let mut text = prefix.to_string();
+        text.extend(tokens.iter().map(|t| t.piece.as_str()));
+        RunExport {
+            prompt_ids,
+            ids: tokens.iter().map(|t| t.id).collect(),
+            text,
+            stop_reason: stop,
+            tokens: tokens
+                .iter()
+                .map(|t| TokenRow {
+                    id: t.id,
+                    text: t.text.clone(),
+                    entropy: t.entropy,
+                    surprisal: t.surprisal,
+                    rank: t.rank,
+                    top: t.top.iter().map(|a| (a.id, a.text.clone(), a.p)).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Export {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// One row per token: pane, model, kind (generation/score), position and the numbers.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("pane,model,kind,position,id,text,entropy,surprisal,rank,p\n");
+        for p in &self.panes {
+            let runs = [("generation", &p.generation), ("score", &p.score)];
+            for (kind, run) in runs {
+                let Some(run) = run else { continue };
+                for (i, t) in run.tokens.iter().enumerate() {
+                    out.push_str(&format!(
+                        "{},{},{kind},{i},{},{},{},{},{},{}\n",
+                        p.index,
+                        csv_field(&p.model.name),
+                        t.id,
+                        csv_field(&t.text),
+                        t.entropy,
+                        t.surprisal,
+                        t.rank,
+                        (-t.surprisal).exp()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TopAlternative;
+
+    fn tok(id: u32, piece: &str, surprisal: f64) -> TokenEvent {
+        TokenEvent {
+            id,
+            text: piece.into(),
+            piece: piece.into(),
+            entropy: 1.0,
+            surprisal,
+            rank: 0,
+            top: vec![TopAlternative {
+                id,
+                text: piece.into(),
+                p: 0.5,
+            }],
+            at_ms: 123.0,
+        }
+    }
+
+    fn export() -> Export {
+        Export {
+            tinylab: "0.1.0",
+            mode: Mode::Generate,
+            prompt: "Hi".into(),
+            score_text: String::new(),
+            panes: vec![PaneExport {
+                index: 0,
+                model: ModelRef {
+                    name: "M, \"quoted\"".into(),
+                    ..ModelRef::default()
+                },
+                settings: PaneSettings::default(),
+                generation: Some(RunExport::new(
+                    vec![1, 2],
+                    "",
+                    &[tok(5, " a,b", 0.0), tok(6, "=1+1", 1.0)],
+                    Some("length".into()),
+                )),
+                score: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn json_holds_ids_and_text_but_no_timing() {
+        let e = export();
+        let json = e.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["panes"][0]["generation"]["ids"],
+            serde_json::json!([5, 6])
+        );
+        assert_eq!(v["panes"][0]["generation"]["text"], " a,b=1+1");
+        assert!(!json.contains("at_ms") && !json.contains("123"));
+        assert_eq!(json, export().to_json(), "same input, same file");
+    }
+
+    #[test]
+    fn csv_rows_are_quoted() {
+        let csv = export().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[1],
+            "0,\"M, \"\"quoted\"\"\",generation,0,5,\" a,b\",1,0,0,1"
+        );
+        assert!(lines[2].contains(",'=1+1,"));
+    }
+}

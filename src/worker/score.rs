@@ -1,0 +1,131 @@
+//! Scoring a text, and the lab's human-vs-model comparison, in the worker.
+
+use super::js::{now_ms, yield_now};
+use super::{post, Busy, State};
+use crate::engine::utf8::Utf8Stream;
+use crate::engine::{Engine, GenerateRequest, ScoredToken, Summary};
+use crate::lab;
+use crate::protocol::{FromWorker, HumanVsModelResult, ScoredText, TokenEvent, TopAlternative};
+
+/// Runs `job` with the engine taken out of the state, then puts it back.
+async fn with_engine<F>(state: &State, job: impl FnOnce(Engine) -> F)
+where
+    F: std::future::Future<Output = (Engine, Result<(), String>)>,
+{
+    let Some(engine) = state.engine.borrow_mut().take() else {
+        return post(&FromWorker::Failed {
+            message: "load a model first".into(),
+        });
+    };
+    state.busy.set(Busy::Generating);
+    state.stop.set(false);
+    let (engine, result) = job(engine).await;
+    *state.engine.borrow_mut() = Some(engine);
+    state.busy.set(Busy::Idle);
+    if let Err(message) = result {
+        post(&FromWorker::Failed { message });
+    }
+}
+
+pub async fn run_score(state: &State, text: String, window: usize) {
+    with_engine(state, |mut engine| async move {
+        let t0 = now_ms();
+        let result = engine
+            .score(&text, window)
+            .map_err(|e| e.to_string())
+            .map(|r| {
+                let context = &r.ids[..r.ids.len() - r.tokens.len()];
+                let prefix = engine.tokenizer().decode(context);
+                scored(&engine, prefix, &r.tokens, r.summary, now_ms() - t0)
+            });
+        let out = result.map(|s| post(&FromWorker::Scored(s)));
+        (engine, out)
+    })
+    .await;
+}
+
+pub async fn run_lab(state: &State, text: String, sentences: usize, request: GenerateRequest) {
+    let stop = &state.stop;
+    with_engine(state, |mut engine| async move {
+        let result = lab_inner(&mut engine, &text, sentences, request, stop).await;
+        (engine, result)
+    })
+    .await;
+}
+
+async fn lab_inner(
+    engine: &mut Engine,
+    text: &str,
+    sentences: usize,
+    mut request: GenerateRequest,
+    stop: &std::cell::Cell<bool>,
+) -> Result<(), String> {
+    let t0 = now_ms();
+    let plan = lab::plan(engine, text, sentences).map_err(|e| e.to_string())?;
+    let total = plan.human_ids.len();
+    request.max_tokens = total;
+    let mut g = engine
+        .start_with_ids(plan.prompt_ids.clone(), &request)
+        .map_err(|e| e.to_string())?;
+    post(&FromWorker::LabProgress { done: 0, total });
+    let mut generated = Vec::new();
+    while let Some(tok) = engine.step(&mut g).map_err(|e| e.to_string())? {
+        generated.push(tok.id);
+        post(&FromWorker::LabProgress {
+            done: generated.len(),
+            total,
+        });
+        yield_now().await;
+        if stop.get() {
+            return Err("stopped".into());
+        }
+    }
+    let (human, model) =
+        lab::compare(engine, &plan, &generated, 1024).map_err(|e| e.to_string())?;
+    let ms = now_ms() - t0;
+    post(&FromWorker::HumanVsModel(HumanVsModelResult {
+        prompt: plan.prompt.clone(),
+        prompt_tokens: plan.prompt_ids.len(),
+        human: scored(engine, String::new(), &human.tokens, human.summary, ms),
+        model: scored(engine, String::new(), &model.tokens, model.summary, ms),
+    }));
+    Ok(())
+}
+
+/// Scored tokens as the page shows them, with the text each completes.
+fn scored(
+    engine: &Engine,
+    prefix: String,
+    tokens: &[ScoredToken],
+    summary: Summary,
+    ms: f64,
+) -> ScoredText {
+    let mut utf8 = Utf8Stream::default();
+    let tokens = tokens
+        .iter()
+        .map(|t| TokenEvent {
+            id: t.id,
+            text: t.text.clone(),
+            piece: utf8.push(engine.tokenizer().token_bytes(t.id)),
+            entropy: t.entropy,
+            surprisal: t.surprisal,
+            rank: t.rank,
+            top: t
+                .top
+                .iter()
+                .map(|a| TopAlternative {
+                    id: a.id,
+                    text: a.text.clone(),
+                    p: a.p,
+                })
+                .collect(),
+            at_ms: 0.0,
+        })
+        .collect();
+    ScoredText {
+        prefix,
+        tokens,
+        summary,
+        ms,
+    }
+}
