@@ -165,7 +165,9 @@ pub fn Toolbar() -> impl IntoView {
                 <label>
                     "Link to this workspace: "
                     <input type="text" readonly data-testid="permalink-url" prop:value=move || link.get()
-                        on:focus=move |ev| event_target::<web_sys::HtmlInputElement>(&ev).select() />
+                        on:focus=move |ev| {
+                            event_target::<web_sys::HtmlInputElement>(&ev).select();
+                        } />
                 </label>
             </p>
         </Show>
