@@ -46,6 +46,18 @@ pub enum ToWorker {
         sentences: usize,
         request: GenerateRequest,
     },
+    /// Binoculars, observer side: the next-token probabilities at every position of `text`
+    /// come back as a transferred `Float32Array` beside `Distributions`.
+    Distributions {
+        text: String,
+        window: usize,
+    },
+    /// Binoculars, performer side: the observer's rows ride beside this message; `ids` are the
+    /// observer's tokens (the two models share a vocabulary).
+    Binoculars {
+        ids: Vec<u32>,
+        window: usize,
+    },
     /// Stop the running generation after the token being computed.
     Stop,
 }
@@ -78,6 +90,12 @@ pub enum FromWorker {
         total: usize,
     },
     HumanVsModel(HumanVsModelResult),
+    /// The observer's rows (`[positions × vocab]` f32) are in the message's `buffer`.
+    Distributions {
+        ids: Vec<u32>,
+        vocab_fingerprint: String,
+    },
+    Binoculars(BinocularsResult),
     /// The request was refused or the computation failed; the model stays loaded.
     Failed {
         message: String,
@@ -144,6 +162,16 @@ pub struct HumanVsModelResult {
     pub prompt_tokens: usize,
     pub human: ScoredText,
     pub model: ScoredText,
+}
+
+/// Binoculars (Hans et al., 2024), as in the authors' code: the performer's log-perplexity of
+/// the text over the cross-entropy −Σ p_observer · ln p_performer, both averaged over tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BinocularsResult {
+    pub score: f64,
+    pub log_ppl: f64,
+    pub log_x_ppl: f64,
+    pub tokens: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -263,3 +263,36 @@ fn human_vs_model_scores_both_continuations_after_the_same_prompt() {
         assert!(lab::compare(&mut e, &plan, &[], 64).is_err());
     }
 }
+
+#[test]
+fn cross_entropy_with_itself_is_the_entropy_and_binoculars_follows() {
+    use tinylab::engine::stats::binoculars;
+    for arch in ARCHS {
+        let mut e = engine(arch);
+        let ids = e
+            .prompt_ids("the cat sat on the mat", false, false)
+            .unwrap();
+        let scored = e.score_ids(ids.clone(), 4).unwrap();
+        let rows = e.probability_rows(&ids, 4).unwrap();
+        assert_eq!(rows.len(), (ids.len() - 1) * e.info().vocab_size);
+        let (surprisal, cross) = e.cross_entropy(&ids, 4, &rows).unwrap();
+        for (i, t) in scored.tokens.iter().enumerate() {
+            assert!((surprisal[i] - t.surprisal).abs() < 1e-9, "{arch}");
+            // −Σ p ln p with the model's own p is its entropy (f32 rows: ~1e-5).
+            assert!(
+                (cross[i] - t.entropy).abs() < 1e-4,
+                "{arch}: {} vs {}",
+                cross[i],
+                t.entropy
+            );
+        }
+        let b = binoculars(&surprisal, &cross).unwrap();
+        let expect = scored.summary.mean_surprisal / scored.summary.mean_entropy;
+        assert!((b - expect).abs() < 1e-4);
+        // Rows of the wrong shape are refused, not read out of bounds.
+        assert!(e.cross_entropy(&ids, 4, &rows[1..]).is_err());
+    }
+    let fp = |arch| engine(arch).info().vocab_fingerprint.clone();
+    assert_eq!(fp("llama"), fp("llama"));
+    assert_ne!(fp("llama"), fp("gemma3"));
+}

@@ -5,6 +5,7 @@
 //! (`worker_client.rs` speaks `crate::protocol`). Nothing here computes model numbers: figures
 //! come from the worker, formatting and colours from `crate::ui`.
 
+mod binoculars_panel;
 mod browser;
 mod catalog_panel;
 mod chart;
@@ -25,6 +26,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use binoculars_panel::BinocularsPanel;
 use catalog_panel::CatalogPanel;
 use compare_table::CompareTable;
 use pane::PaneView;
@@ -296,6 +298,9 @@ fn App() -> impl IntoView {
                 <PromptBox />
             </Show>
             <Toolbar />
+            <Show when=move || state.mode.get() == Mode::Score>
+                <BinocularsPanel />
+            </Show>
             <div class="panes" class:many=move || state.panes.with(|p| p.len() > 2)>
                 <For each=move || state.panes.get() key=|p| p.id let:pane>
                     <PaneView pane />

@@ -7,8 +7,8 @@ use super::browser;
 use super::worker_client::WorkerClient;
 use crate::engine::Summary;
 use crate::protocol::{
-    FinishReason, FromWorker, HumanVsModelResult, LoadProgress, LoadedModel, Timing, ToWorker,
-    TokenEvent,
+    BinocularsResult, FinishReason, FromWorker, HumanVsModelResult, LoadProgress, LoadedModel,
+    Timing, ToWorker, TokenEvent,
 };
 use crate::ui::catalog::{local_cache_key, CatalogModel};
 use crate::ui::settings::{Mode, PaneSettings};
@@ -89,6 +89,14 @@ pub struct LabState {
     pub result: Option<HumanVsModelResult>,
 }
 
+/// This pane's part in a Binoculars run (observer or performer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BinoState {
+    pub phase: OutputPhase,
+    pub message: String,
+    pub result: Option<BinocularsResult>,
+}
+
 #[derive(Clone, Copy)]
 pub struct Pane {
     /// Stable identity (keys, not position: panes can be removed).
@@ -98,6 +106,9 @@ pub struct Pane {
     pub run: RwSignal<RunState>,
     pub score: RwSignal<RunState>,
     pub lab: RwSignal<LabState>,
+    pub bino: RwSignal<BinoState>,
+    /// Observer rows waiting to go to the performer: the ids and the transferred buffer.
+    pub rows: StoredValue<Option<(Vec<u32>, wasm_bindgen::JsValue)>, LocalStorage>,
     mode: RwSignal<Mode>,
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
@@ -113,6 +124,8 @@ impl Pane {
             run: RwSignal::new(RunState::default()),
             score: RwSignal::new(RunState::default()),
             lab: RwSignal::new(LabState::default()),
+            bino: RwSignal::new(BinoState::default()),
+            rows: StoredValue::new_local(None),
             mode,
             hovered: RwSignal::new(None),
             worker: StoredValue::new_local(None),
@@ -132,6 +145,7 @@ impl Pane {
         self.run.with(|r| r.phase == OutputPhase::Running)
             || self.score.with(|r| r.phase == OutputPhase::Running)
             || self.lab.with(|r| r.phase == OutputPhase::Running)
+            || self.bino.with(|r| r.phase == OutputPhase::Running)
     }
 
     pub fn is_busy(&self) -> bool {
@@ -150,7 +164,7 @@ impl Pane {
     fn with_worker(&self, f: impl FnOnce(&WorkerClient)) {
         let pane = *self;
         if self.worker.with_value(|w| w.is_none()) {
-            match WorkerClient::spawn(move |msg| pane.apply(msg)) {
+            match WorkerClient::spawn(move |msg, data| pane.apply(msg, data)) {
                 Ok(client) => self.worker.set_value(Some(client)),
                 Err(message) => {
                     self.model.update(|m| {
@@ -297,6 +311,35 @@ impl Pane {
         self.with_worker(|w| w.send(&msg));
     }
 
+    /// Binoculars, observer side.
+    pub fn request_distributions(&self, text: &str) {
+        self.rows.set_value(None);
+        self.bino.set(BinoState {
+            phase: OutputPhase::Running,
+            message: "Observing…".into(),
+            result: None,
+        });
+        let msg = ToWorker::Distributions {
+            text: text.to_string(),
+            window: SCORE_WINDOW,
+        };
+        self.with_worker(|w| w.send(&msg));
+    }
+
+    /// Binoculars, performer side.
+    pub fn send_binoculars(&self, ids: Vec<u32>, buffer: &wasm_bindgen::JsValue) {
+        self.bino.set(BinoState {
+            phase: OutputPhase::Running,
+            message: "Performing…".into(),
+            result: None,
+        });
+        let msg = ToWorker::Binoculars {
+            ids,
+            window: SCORE_WINDOW,
+        };
+        self.with_worker(|w| w.send_with_buffer(&msg, buffer));
+    }
+
     pub fn stop(&self) {
         if self.is_running() {
             self.with_worker(|w| w.send(&ToWorker::Stop));
@@ -319,6 +362,14 @@ impl Pane {
             })
         };
         if self
+            .bino
+            .with_untracked(|r| r.phase == OutputPhase::Running)
+        {
+            self.bino.update(|b| {
+                b.phase = OutputPhase::Error;
+                b.message = message.clone();
+            });
+        } else if self
             .score
             .with_untracked(|r| r.phase == OutputPhase::Running)
         {
@@ -334,8 +385,22 @@ impl Pane {
     }
 
     /// Applies one reply from the worker.
-    pub fn apply(&self, msg: FromWorker) {
+    pub fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
         match msg {
+            FromWorker::Distributions { ids, .. } => {
+                let buffer = js_sys::Reflect::get(&data, &"buffer".into()).unwrap_or_default();
+                self.rows.set_value(Some((ids, buffer)));
+                self.bino.set(BinoState {
+                    phase: OutputPhase::Done,
+                    message: "Observed.".into(),
+                    result: None,
+                });
+            }
+            FromWorker::Binoculars(r) => self.bino.set(BinoState {
+                phase: OutputPhase::Done,
+                message: String::new(),
+                result: Some(r),
+            }),
             FromWorker::Ready => {}
             FromWorker::Progress(p) => self.model.update(|m| m.progress = Some(p)),
             FromWorker::Loaded(l) => self.model.update(|m| {

@@ -19,18 +19,19 @@ pub struct WorkerClient {
     /// The worker sets its handler only after its wasm has started, and a message that arrives
     /// before that is dropped, so requests wait here until `Ready`.
     ready: Rc<Cell<bool>>,
-    pending: Rc<RefCell<Vec<JsValue>>>,
+    pending: Rc<RefCell<Vec<(JsValue, Option<js_sys::Array>)>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
 impl WorkerClient {
-    pub fn spawn(on_reply: impl Fn(FromWorker) + 'static) -> Result<Self, String> {
+    /// `on_reply` gets each message and the raw data it came in (which may carry a buffer).
+    pub fn spawn(on_reply: impl Fn(FromWorker, JsValue) + 'static) -> Result<Self, String> {
         let worker = Worker::new(WORKER_URL)
             .map_err(|e| format!("could not start the model worker: {e:?}"))?;
         let on_reply = Rc::new(on_reply);
         let ready = Rc::new(Cell::new(false));
-        let pending: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+        let pending: Rc<RefCell<Vec<(JsValue, Option<js_sys::Array>)>>> = Rc::default();
 
         let (r, p, w, cb) = (
             ready.clone(),
@@ -39,7 +40,14 @@ impl WorkerClient {
             on_reply.clone(),
         );
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let msg = match ev.data().as_string() {
+            let data = ev.data();
+            // Plain messages are JSON strings; ones with a buffer are `{json, buffer}`.
+            let json = data.as_string().or_else(|| {
+                js_sys::Reflect::get(&data, &"json".into())
+                    .ok()
+                    .and_then(|j| j.as_string())
+            });
+            let msg = match json {
                 Some(s) => FromWorker::from_json(&s)
                     .unwrap_or_else(|message| FromWorker::Failed { message }),
                 None => FromWorker::Failed {
@@ -48,23 +56,29 @@ impl WorkerClient {
             };
             if msg == FromWorker::Ready {
                 r.set(true);
-                for queued in p.borrow_mut().drain(..) {
-                    let _ = w.post_message(&queued);
+                for (queued, transfer) in p.borrow_mut().drain(..) {
+                    let _ = match transfer {
+                        Some(t) => w.post_message_with_transfer(&queued, &t),
+                        None => w.post_message(&queued),
+                    };
                 }
             }
-            cb(msg);
+            cb(msg, data);
         });
         let cb = on_reply.clone();
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
             ev.prevent_default();
             let detail = ev.message();
-            cb(FromWorker::Crashed {
-                message: if detail.is_empty() {
-                    "the model worker failed to start or crashed".into()
-                } else {
-                    format!("the model worker crashed: {detail}")
+            cb(
+                FromWorker::Crashed {
+                    message: if detail.is_empty() {
+                        "the model worker failed to start or crashed".into()
+                    } else {
+                        format!("the model worker crashed: {detail}")
+                    },
                 },
-            });
+                JsValue::NULL,
+            );
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -78,22 +92,32 @@ impl WorkerClient {
     }
 
     pub fn send(&self, msg: &ToWorker) {
-        self.post(envelope(msg));
+        self.post(envelope(msg), None);
+    }
+
+    /// Sends a buffer along with the message, transferred (the sender's copy becomes empty).
+    pub fn send_with_buffer(&self, msg: &ToWorker, buffer: &JsValue) {
+        let env = envelope(msg);
+        let _ = js_sys::Reflect::set(&env, &"buffer".into(), buffer);
+        self.post(env, Some(js_sys::Array::of1(buffer)));
     }
 
     /// Sends a `File` along with the message; the browser clones the handle, not the bytes.
     pub fn send_with_file(&self, msg: &ToWorker, file: &web_sys::File) {
         let env = envelope(msg);
         let _ = js_sys::Reflect::set(&env, &"file".into(), file);
-        self.post(env);
+        self.post(env, None);
     }
 
-    fn post(&self, env: JsValue) {
-        if self.ready.get() {
-            let _ = self.worker.post_message(&env);
-        } else {
-            self.pending.borrow_mut().push(env);
+    fn post(&self, env: JsValue, transfer: Option<js_sys::Array>) {
+        if !self.ready.get() {
+            self.pending.borrow_mut().push((env, transfer));
+            return;
         }
+        let _ = match transfer {
+            Some(t) => self.worker.post_message_with_transfer(&env, &t),
+            None => self.worker.post_message(&env),
+        };
     }
 }
 

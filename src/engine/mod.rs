@@ -52,6 +52,10 @@ pub struct ModelInfo {
     pub eos_token: Option<u32>,
     /// "gguf" when the file carries its own chat template, else the fallback used.
     pub chat_template_source: String,
+    /// A hash of every token's bytes, in id order: two models with the same fingerprint share
+    /// a vocabulary, so their distributions can be compared position by position (Binoculars).
+    #[serde(default)]
+    pub vocab_fingerprint: String,
 }
 
 pub struct Engine {
@@ -213,6 +217,7 @@ impl Engine {
             bos_token: tokenizer.bos,
             eos_token: tokenizer.eos,
             chat_template_source: source.to_string(),
+            vocab_fingerprint: vocab_fingerprint(&tokenizer),
         };
         Ok(Engine {
             model,
@@ -383,6 +388,86 @@ impl Engine {
     }
 
     pub fn score_ids(&mut self, ids: Vec<u32>, window: usize) -> Result<ScoreResult> {
+        let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
+        let mut tokens = Vec::with_capacity(ids.len());
+        self.for_each_prediction(&ids, window, |engine, target, row| {
+            let s = token_stats(row, target);
+            tokens.push(ScoredToken {
+                id: target,
+                text: engine.tokenizer.token_display(target),
+                surprisal: s.surprisal,
+                entropy: s.entropy,
+                rank: s.rank,
+                top: engine.alternatives(row),
+                second_moment: s.second_moment,
+            });
+            stats.push(s);
+        })?;
+        Ok(ScoreResult {
+            ids,
+            tokens,
+            summary: summarize(&stats),
+        })
+    }
+
+    /// Next-token probabilities (softmax at temperature 1) at every scored position, row-major
+    /// `[positions × vocab]`: what a second model with the same vocabulary compares against
+    /// (Binoculars' observer).
+    pub fn probability_rows(&mut self, ids: &[u32], window: usize) -> Result<Vec<f32>> {
+        let v = self.info.vocab_size;
+        let mut out = Vec::new();
+        out.try_reserve_exact(ids.len().saturating_sub(1) * v)
+            .map_err(|_| EngineError::InvalidInput("the text is too long to compare".into()))?;
+        self.for_each_prediction(ids, window, |_, _, row| {
+            let (max, lse) = stats::log_norm(row);
+            out.extend(row.iter().map(|&l| ((l as f64) - max - lse).exp() as f32));
+        })?;
+        Ok(out)
+    }
+
+    /// Per scored position: this model's surprisal of the actual token, and the cross-entropy
+    /// −Σ_v p_other(v) ln p_this(v) against `other` rows from [`Engine::probability_rows`].
+    pub fn cross_entropy(
+        &mut self,
+        ids: &[u32],
+        window: usize,
+        other: &[f32],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let v = self.info.vocab_size;
+        if other.len() != ids.len().saturating_sub(1) * v {
+            return Err(EngineError::InvalidInput(format!(
+                "the other model's distributions do not fit this text and vocabulary \
+                 ({} values for {} positions × {v})",
+                other.len(),
+                ids.len().saturating_sub(1)
+            )));
+        }
+        let (mut surprisal, mut cross) = (Vec::new(), Vec::new());
+        let mut k = 0;
+        self.for_each_prediction(ids, window, |_, target, row| {
+            let (max, lse) = stats::log_norm(row);
+            let p = &other[k * v..(k + 1) * v];
+            let x: f64 = row
+                .iter()
+                .zip(p)
+                .map(|(&l, &q)| -(q as f64) * ((l as f64) - max - lse))
+                .sum();
+            surprisal.push(token_stats(row, target).surprisal);
+            cross.push(x);
+            k += 1;
+        })?;
+        Ok((surprisal, cross))
+    }
+
+    /// Calls `visit(engine, target, logits)` for every token after the first, with the logits
+    /// that predict it. Texts longer than `window` are run in windows that overlap by half, so
+    /// every token gets at least half a window of context.
+    fn for_each_prediction(
+        &mut self,
+        ids: &[u32],
+        window: usize,
+        mut visit: impl FnMut(&Engine, u32, &[f32]),
+    ) -> Result<()> {
         if ids.len() < 2 {
             return Err(EngineError::InvalidInput(
                 "the text is too short to score: it needs at least two tokens".into(),
@@ -390,9 +475,7 @@ impl Engine {
         }
         let window = window.clamp(2, self.model.max_positions());
         let overlap = window / 2;
-        let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
-        let mut tokens = Vec::with_capacity(ids.len());
-        let mut next = 1; // first target position not yet scored
+        let mut next = 1; // first target position not yet visited
         while next < ids.len() {
             let start = if next == 1 { 0 } else { next - overlap };
             let end = (start + window).min(ids.len());
@@ -410,28 +493,29 @@ impl Engine {
                 let n = SCORE_ROW_BLOCK.min(last_row_excl - r);
                 let rows = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
                 for (k, row) in rows.iter().enumerate() {
-                    let target = ids[start + r + k + 1];
-                    let s = token_stats(row, target);
-                    tokens.push(ScoredToken {
-                        id: target,
-                        text: self.tokenizer.token_display(target),
-                        surprisal: s.surprisal,
-                        entropy: s.entropy,
-                        rank: s.rank,
-                        top: self.alternatives(row),
-                        second_moment: s.second_moment,
-                    });
-                    stats.push(s);
+                    visit(self, ids[start + r + k + 1], row);
                 }
                 r += n;
             }
             next = end;
         }
         self.model.clear_cache();
-        Ok(ScoreResult {
-            ids,
-            tokens,
-            summary: summarize(&stats),
-        })
+        Ok(())
     }
+}
+
+/// FNV-1a over every token's bytes and a separator, in id order.
+fn vocab_fingerprint(tk: &Tokenizer) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for id in 0..tk.vocab_size() as u32 {
+        for &b in tk.token_bytes(id) {
+            eat(b);
+        }
+        eat(0xff);
+    }
+    format!("{:016x}-{}", h, tk.vocab_size())
 }

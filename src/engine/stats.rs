@@ -25,7 +25,7 @@ pub struct TokenStats {
 }
 
 /// Log-softmax helper: the maximum logit and ln Σ exp(logit − max).
-fn log_norm(logits: &[f32]) -> (f64, f64) {
+pub fn log_norm(logits: &[f32]) -> (f64, f64) {
     let max = logits
         .iter()
         .copied()

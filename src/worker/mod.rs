@@ -36,6 +36,16 @@ enum Busy {
     Generating,
 }
 
+/// Posts a message with a buffer beside it, transferred rather than copied.
+pub fn post_with_buffer(msg: &FromWorker, buffer: &js_sys::ArrayBuffer) {
+    if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
+        let obj = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&obj, &"json".into(), &msg.to_json().into());
+        let _ = js_sys::Reflect::set(&obj, &"buffer".into(), buffer);
+        let _ = scope.post_message_with_transfer(&obj, &js_sys::Array::of1(buffer));
+    }
+}
+
 pub fn post(msg: &FromWorker) {
     if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
         let _ = scope.post_message(&JsValue::from_str(&msg.to_json()));
@@ -132,6 +142,33 @@ fn handle(state: &Rc<State>, data: JsValue) {
             let st = state.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 score::run_lab(&st, text, sentences, request).await;
+            });
+        }
+        ToWorker::Distributions { text, window } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                score::run_distributions(&st, text, window).await;
+            });
+        }
+        ToWorker::Binoculars { ids, window } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let rows = js_sys::Reflect::get(&data, &"buffer".into())
+                .ok()
+                .and_then(|b| b.dyn_into::<js_sys::ArrayBuffer>().ok())
+                .map(|b| js_sys::Float32Array::new(&b).to_vec());
+            let Some(rows) = rows else {
+                return post(&FromWorker::Failed {
+                    message: "the observer's distributions did not arrive".into(),
+                });
+            };
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                score::run_binoculars(&st, ids, window, rows).await;
             });
         }
         ToWorker::Generate { request } => {

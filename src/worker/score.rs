@@ -1,11 +1,14 @@
 //! Scoring a text, and the lab's human-vs-model comparison, in the worker.
 
 use super::js::{now_ms, yield_now};
-use super::{post, Busy, State};
+use super::{post, post_with_buffer, Busy, State};
+use crate::engine::stats::binoculars;
 use crate::engine::utf8::Utf8Stream;
 use crate::engine::{Engine, GenerateRequest, ScoredToken, Summary};
 use crate::lab;
-use crate::protocol::{FromWorker, HumanVsModelResult, ScoredText, TokenEvent, TopAlternative};
+use crate::protocol::{
+    BinocularsResult, FromWorker, HumanVsModelResult, ScoredText, TokenEvent, TopAlternative,
+};
 
 /// Runs `job` with the engine taken out of the state, then puts it back.
 async fn with_engine<F>(state: &State, job: impl FnOnce(Engine) -> F)
@@ -128,4 +131,62 @@ fn scored(
         summary,
         ms,
     }
+}
+
+/// Most tokens a Binoculars text may have: the observer's rows are positions × vocabulary
+/// floats (Qwen2.5's 151,936-token vocabulary makes 512 positions 311 MB).
+pub const MAX_BINOCULARS_TOKENS: usize = 512;
+
+pub async fn run_distributions(state: &State, text: String, window: usize) {
+    with_engine(state, |mut engine| async move {
+        let result = (|| {
+            let ids = engine
+                .tokenizer()
+                .encode_prompt(&text, false)
+                .map_err(|e| e.to_string())?;
+            if ids.len() > MAX_BINOCULARS_TOKENS {
+                return Err(format!(
+                    "the text has {} tokens; Binoculars takes at most {MAX_BINOCULARS_TOKENS} \
+                     here (both models' full distributions are held in memory)",
+                    ids.len()
+                ));
+            }
+            let rows = engine
+                .probability_rows(&ids, window)
+                .map_err(|e| e.to_string())?;
+            let buffer = js_sys::Float32Array::from(&rows[..]).buffer();
+            post_with_buffer(
+                &FromWorker::Distributions {
+                    ids,
+                    vocab_fingerprint: engine.info().vocab_fingerprint.clone(),
+                },
+                &buffer,
+            );
+            Ok(())
+        })();
+        (engine, result)
+    })
+    .await;
+}
+
+pub async fn run_binoculars(state: &State, ids: Vec<u32>, window: usize, rows: Vec<f32>) {
+    with_engine(state, |mut engine| async move {
+        let result = engine
+            .cross_entropy(&ids, window, &rows)
+            .map_err(|e| e.to_string())
+            .and_then(|(surprisal, cross)| {
+                let n = surprisal.len() as f64;
+                let score = binoculars(&surprisal, &cross)
+                    .ok_or_else(|| "Binoculars is undefined for this text".to_string())?;
+                post(&FromWorker::Binoculars(BinocularsResult {
+                    score,
+                    log_ppl: surprisal.iter().sum::<f64>() / n,
+                    log_x_ppl: cross.iter().sum::<f64>() / n,
+                    tokens: surprisal.len(),
+                }));
+                Ok(())
+            });
+        (engine, result)
+    })
+    .await;
 }

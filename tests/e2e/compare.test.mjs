@@ -63,6 +63,12 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   assert.match(await c.get('run-message').textContent(), /Load a model first/);
   assert.match(await c.status().textContent(), /truncated|GGUF/);
 
+  // SmolLM2 and Gemma do not share a vocabulary: Binoculars is off and says why.
+  await page.click('[data-testid=tab-score]');
+  assert.equal(await page.isDisabled('[data-testid=binoculars]'), true);
+  assert.match(await page.textContent('[data-testid=binoculars-reason]'), /share a vocabulary/);
+  await page.click('[data-testid=tab-generate]');
+
   const table = page.locator('[data-testid=compare-table]');
   assert.equal(await table.locator('thead th').count(), 4);
   assert.ok(await table.locator('td.best').count() > 0, 'no best value marked');
@@ -130,6 +136,17 @@ test('score mode gives the CLI\'s per-token surprisal; the repetition preset rea
   assert.equal(Number(await pane(page, 0).output().getAttribute('data-prompt-tokens')), once);
   assert.equal(Number(await pane(page, 1).output().getAttribute('data-prompt-tokens')), twice);
   assert.equal(await pane(page, 1).get('repeat-prompt').isChecked(), true);
+
+  // Binoculars with SmolLM2 as both observer and performer: the cross term is then the
+  // model's own entropy, so the score must equal the CLI's mean surprisal / mean entropy.
+  await page.click('[data-testid=tab-score]');
+  assert.equal(await page.isDisabled('[data-testid=binoculars]'), false);
+  await page.click('[data-testid=binoculars]');
+  await page.locator('[data-testid=binoculars-score]').waitFor({ timeout: 120000 });
+  const bino = Number(await page.textContent('[data-testid=binoculars-score]'));
+  const expected = native.mean_surprisal / native.mean_entropy;
+  assert.ok(Math.abs(bino / expected - 1) < 0.03, `binoculars ${bino} vs ${expected}`);
+  console.log('binoculars', JSON.stringify({ page: bino, native_same_model: expected }));
   assert.deepEqual(errors, []);
   await ctx.close();
 });

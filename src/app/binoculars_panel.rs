@@ -1,0 +1,116 @@
+//! Binoculars (Hans et al., 2024) for two loaded panes that share a vocabulary: the first is the
+//! observer, the second the performer. The observer's full next-token distributions go, as a
+//! transferred buffer, from its worker through the page to the performer's worker.
+
+use leptos::prelude::*;
+
+use super::pane_state::{OutputPhase, Pane};
+use super::AppState;
+use crate::ui::format::num;
+
+/// The first two ready panes with the same vocabulary, or why there are none.
+fn pair(panes: &[Pane]) -> Result<(Pane, Pane), String> {
+    let ready: Vec<(Pane, String, String, usize)> = panes
+        .iter()
+        .filter_map(|p| {
+            p.model.with(|m| {
+                m.loaded.as_ref().map(|l| {
+                    (
+                        *p,
+                        l.info.vocab_fingerprint.clone(),
+                        l.label.clone(),
+                        l.info.vocab_size,
+                    )
+                })
+            })
+        })
+        .collect();
+    if ready.len() < 2 {
+        return Err("Binoculars needs models loaded in two panes.".into());
+    }
+    for (i, a) in ready.iter().enumerate() {
+        if let Some(b) = ready[i + 1..].iter().find(|b| b.1 == a.1) {
+            return Ok((a.0, b.0));
+        }
+    }
+    let list = ready
+        .iter()
+        .map(|r| format!("{} ({} tokens)", r.2, r.3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(format!(
+        "Binoculars compares two models' distributions token by token, so they must share a \
+         vocabulary; these do not: {list}. Load two models of one family, or one model twice."
+    ))
+}
+
+#[component]
+pub fn BinocularsPanel() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let chosen: RwSignal<Option<(Pane, Pane)>, LocalStorage> = RwSignal::new_local(None);
+    let available = move || app.panes.with(|ps| pair(ps));
+    let start = move |_| {
+        if let Ok((obs, perf)) = available() {
+            perf.bino.update(|b| *b = Default::default());
+            chosen.set(Some((obs, perf)));
+            obs.request_distributions(&app.score_text.get_untracked());
+        }
+    };
+    // When the observer's rows arrive, hand them to the performer.
+    Effect::new(move |_| {
+        let Some((obs, perf)) = chosen.get() else {
+            return;
+        };
+        if obs.bino.with(|b| b.phase) == OutputPhase::Done {
+            if let Some((ids, buffer)) = obs.rows.try_update_value(|r| r.take()).flatten() {
+                perf.send_binoculars(ids, &buffer);
+            }
+        }
+    });
+    let status = move || {
+        let (obs, perf) = chosen.get()?;
+        let (o, p) = (obs.bino.get(), perf.bino.get());
+        let pos = |x: &Pane| app.position(x.id) + 1;
+        Some(match (o.phase, p.phase, p.result) {
+            (OutputPhase::Error, _, _) => format!("Observer failed: {}", o.message),
+            (_, OutputPhase::Error, _) => format!("Performer failed: {}", p.message),
+            (_, OutputPhase::Done, Some(r)) => format!(
+                "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} over {} tokens",
+                pos(&obs),
+                pos(&perf),
+                num(Some(r.log_ppl), 3),
+                num(Some(r.log_x_ppl), 3),
+                r.tokens
+            ),
+            _ => "Computing…".into(),
+        })
+    };
+    let score = move || {
+        chosen
+            .get()
+            .and_then(|(_, perf)| perf.bino.with(|b| b.result))
+            .map(|r| num(Some(r.score), 3))
+    };
+    view! {
+        <section class="binoculars" aria-label="Binoculars">
+            <button
+                type="button"
+                data-testid="binoculars"
+                prop:disabled=move || available().is_err() || app.any_running()
+                on:click=start
+            >
+                "Binoculars"
+            </button>
+            <span class="muted" data-testid="binoculars-reason">
+                {move || available().err().unwrap_or_default()}
+            </span>
+            {move || score().map(|s| view! {
+                <span>"score " <strong data-testid="binoculars-score">{s}</strong></span>
+            })}
+            <span class="muted" data-testid="binoculars-status">{move || status().unwrap_or_default()}</span>
+            <span class="muted small-print">
+                "Lower reads more machine-like. The paper's threshold (about 0.90) was tuned on Falcon-7B and does not carry over to these models."
+            </span>
+        </section>
+    }
+}
