@@ -14,12 +14,15 @@ use crate::protocol::{FromWorker, ToWorker};
 /// relative so the app works under any base path.
 const WORKER_URL: &str = "./tinylab_worker_loader.js";
 
+/// A message waiting for the worker to start, with what it transfers.
+type Queued = (JsValue, Option<js_sys::Array>);
+
 pub struct WorkerClient {
     worker: Worker,
     /// The worker sets its handler only after its wasm has started, and a message that arrives
     /// before that is dropped, so requests wait here until `Ready`.
     ready: Rc<Cell<bool>>,
-    pending: Rc<RefCell<Vec<(JsValue, Option<js_sys::Array>)>>>,
+    pending: Rc<RefCell<Vec<Queued>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
@@ -31,7 +34,7 @@ impl WorkerClient {
             .map_err(|e| format!("could not start the model worker: {e:?}"))?;
         let on_reply = Rc::new(on_reply);
         let ready = Rc::new(Cell::new(false));
-        let pending: Rc<RefCell<Vec<(JsValue, Option<js_sys::Array>)>>> = Rc::default();
+        let pending: Rc<RefCell<Vec<Queued>>> = Rc::default();
 
         let (r, p, w, cb) = (
             ready.clone(),
