@@ -1,0 +1,183 @@
+//! A bounded fuzz of the GGUF and tokenizer-metadata loading path: the three real models'
+//! headers (metadata and tensor table), mutated at random, must give an error or a model,
+//! never a panic, and never an allocation sized by a lying length field (that would abort the
+//! process, which fails this test too).
+//!
+//! Mutations: bit flips, random bytes, 8-byte length fields overwritten with huge or random
+//! values, truncation. Every 25th case that still parses is loaded as a whole engine.
+//! Time per model: `TINYLAB_FUZZ_SECONDS` (default 8); the seed: `TINYLAB_FUZZ_SEED`.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use tinylab::engine::gguf::GgufFile;
+use tinylab::engine::sampler::Rng;
+use tinylab::engine::tokenizer::Tokenizer;
+use tinylab::engine::Engine;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mutation {
+    FlipBit { at: usize, bit: u8 },
+    SetByte { at: usize, value: u8 },
+    LyingLength { at: usize, value: u64 },
+    Truncate { len: usize },
+}
+
+fn pick(rng: &mut Rng, header: usize, file: usize) -> Mutation {
+    // A third of the cases hit the first 4 KiB (magic, counts, early keys), a third the tensor
+    // table at the end of the header, a third anywhere (mostly the vocabulary arrays).
+    let region = rng.next_u64() % 3;
+    let r = rng.next_u64();
+    let span = |n: usize| (r % n.clamp(1, header) as u64) as usize;
+    let at = match region {
+        0 => span(4096),
+        1 => header - 1 - span(65536),
+        _ => span(header),
+    };
+    match rng.next_u64() % 8 {
+        0 | 1 | 2 => Mutation::FlipBit {
+            at,
+            bit: (rng.next_u64() % 8) as u8,
+        },
+        3 | 4 => Mutation::SetByte {
+            at,
+            value: rng.next_u64() as u8,
+        },
+        5 | 6 => {
+            const LIES: [u64; 6] = [u64::MAX, 1 << 62, 1 << 40, u32::MAX as u64, 1 << 31, 0];
+            let value = if rng.next_u64() % 2 == 0 {
+                LIES[(rng.next_u64() % LIES.len() as u64) as usize]
+            } else {
+                rng.next_u64() >> (rng.next_u64() % 64)
+            };
+            Mutation::LyingLength {
+                at: at.min(header - 8),
+                value,
+            }
+        }
+        _ => Mutation::Truncate {
+            len: (rng.next_u64() % file as u64) as usize,
+        },
+    }
+}
+
+/// Applies a mutation in place; returns the bytes to restore and the length to use.
+fn apply(buf: &mut [u8], m: Mutation) -> (Vec<(usize, u8)>, usize) {
+    let mut undo = Vec::new();
+    let mut set = |buf: &mut [u8], i: usize, v: u8| {
+        undo.push((i, buf[i]));
+        buf[i] = v;
+    };
+    let len = buf.len();
+    match m {
+        Mutation::FlipBit { at, bit } => set(buf, at, buf[at] ^ (1 << bit)),
+        Mutation::SetByte { at, value } => set(buf, at, value),
+        Mutation::LyingLength { at, value } => {
+            for (k, b) in value.to_le_bytes().into_iter().enumerate() {
+                set(buf, at + k, b);
+            }
+        }
+        Mutation::Truncate { len } => return (undo, len),
+    }
+    (undo, len)
+}
+
+struct Tally {
+    cases: u64,
+    parsed: u64,
+    tokenizers: u64,
+    engines: u64,
+    panics: Vec<(Mutation, String)>,
+}
+
+fn fuzz_model(m: &common::CatalogModel, seconds: u64, seed: u64) -> Tally {
+    let mut buf = common::model_bytes(m);
+    let header = {
+        let g = GgufFile::parse(&buf).expect("the clean file parses");
+        g.content.tensor_data_offset as usize
+    };
+    let mut rng = Rng::new(seed);
+    let mut t = Tally {
+        cases: 0,
+        parsed: 0,
+        tokenizers: 0,
+        engines: 0,
+        panics: vec![],
+    };
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        let m = pick(&mut rng, header, buf.len());
+        let (undo, len) = apply(&mut buf, m);
+        let full = t.parsed % 25 == 0;
+        let bytes = &buf[..len];
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut stage = (false, false, false);
+            if let Ok(g) = GgufFile::parse(bytes) {
+                stage.0 = true;
+                if Tokenizer::from_gguf(&g).is_ok() {
+                    stage.1 = true;
+                    if full {
+                        stage.2 = Engine::from_bytes(bytes, 256).is_ok();
+                    }
+                }
+            }
+            stage
+        }));
+        match outcome {
+            Ok((p, tk, e)) => {
+                t.parsed += p as u64;
+                t.tokenizers += tk as u64;
+                t.engines += e as u64;
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                t.panics.push((m, msg));
+            }
+        }
+        for (i, v) in undo.into_iter().rev() {
+            buf[i] = v;
+        }
+        t.cases += 1;
+    }
+    t
+}
+
+#[test]
+fn mutated_headers_never_panic() {
+    let seconds = env_u64("TINYLAB_FUZZ_SECONDS", 8);
+    let seed = env_u64("TINYLAB_FUZZ_SEED", 0x7e57);
+    // Quiet the default hook: expected panics are collected and reported below instead.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut failures = vec![];
+    for m in common::catalog() {
+        let file = m.id.clone();
+        let t = fuzz_model(&m, seconds, seed);
+        eprintln!(
+            "fuzz {file}: {} cases in {seconds} s, {} parsed, {} tokenizers built, {} engines \
+             loaded, {} panics",
+            t.cases,
+            t.parsed,
+            t.tokenizers,
+            t.engines,
+            t.panics.len()
+        );
+        assert!(t.cases > 10, "{file}: the fuzzer barely ran");
+        failures.extend(t.panics.into_iter().map(|p| (file.clone(), p)));
+    }
+    std::panic::set_hook(hook);
+    assert!(failures.is_empty(), "panics: {failures:#?}");
+}
