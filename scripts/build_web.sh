@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the page into dist/ (release, simd128) and adds its Content-Security-Policy.
+# Builds the page into dist/ (release, simd128), adds its Content-Security-Policy and fills the
+# service worker's list of app-shell files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tinylab/target}"
 trunk build --release
 python3 scripts/csp.py dist/index.html
+python3 scripts/sw_manifest.py dist

@@ -8,6 +8,7 @@ pub mod app;
 pub mod engine;
 pub mod lab;
 pub mod protocol;
+pub mod storage;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

@@ -60,6 +60,9 @@ pub enum ToWorker {
     },
     /// Stop the running generation after the token being computed.
     Stop,
+    /// Panics on purpose, to test that a dying worker is reported and replaced. The page sends
+    /// it only with `?debug=1`.
+    Crash,
 }
 
 /// Worker → page.
@@ -127,6 +130,9 @@ pub struct LoadedModel {
     pub build_ms: f64,
     /// Whether the bytes are now in the browser cache for the next load.
     pub cached_now: bool,
+    /// Why the bytes were not kept, when they were not (storage full, no Cache API).
+    #[serde(default)]
+    pub cache_note: Option<String>,
 }
 
 /// One generated token, as the page shows it.

@@ -13,6 +13,7 @@ mod compare_table;
 mod controls;
 mod lab_view;
 mod model_loader;
+mod offline;
 mod pane;
 mod pane_state;
 mod prompt_box;
@@ -29,6 +30,7 @@ use leptos::task::spawn_local;
 use binoculars_panel::BinocularsPanel;
 use catalog_panel::CatalogPanel;
 use compare_table::CompareTable;
+use offline::{OfflineStatus, SwState};
 use pane::PaneView;
 use pane_state::Pane;
 use prompt_box::{PromptBox, ScoreBox};
@@ -60,6 +62,14 @@ pub struct AppState {
     pub panes: RwSignal<Vec<Pane>>,
     pub mode: RwSignal<Mode>,
     pub sync_scroll: RwSignal<bool>,
+    /// Models in the browser cache (refreshed with `refresh_presence`).
+    pub cached: RwSignal<Vec<browser::CachedModel>>,
+    pub sw: RwSignal<SwState>,
+    pub online: RwSignal<bool>,
+    /// `?debug=1`: shows a button per pane that crashes its worker (for tests).
+    pub debug: bool,
+    /// `?demo=1`: kiosk mode for events.
+    pub demo: bool,
     next_id: StoredValue<usize>,
 }
 
@@ -70,10 +80,9 @@ impl AppState {
             return;
         };
         spawn_local(async move {
-            let cached: Vec<String> = browser::cached_models()
-                .await
-                .map(|v| v.into_iter().map(|m| m.url).collect())
-                .unwrap_or_default();
+            let list = browser::cached_models().await.unwrap_or_default();
+            let cached: Vec<String> = list.iter().map(|m| m.url.clone()).collect();
+            self.cached.set(list);
             let mut found = HashMap::new();
             for m in &catalog.models {
                 let url = browser::absolute(&m.url());
@@ -195,6 +204,14 @@ impl AppState {
     }
 }
 
+/// Whether the URL has `name=1`.
+fn flag(name: &str) -> bool {
+    browser::location_search()
+        .trim_start_matches('?')
+        .split('&')
+        .any(|p| p == format!("{name}=1"))
+}
+
 pub fn mount() {
     leptos::mount::mount_to_body(App);
 }
@@ -219,9 +236,15 @@ fn App() -> impl IntoView {
         ),
         mode,
         sync_scroll: RwSignal::new(true),
+        cached: RwSignal::new(vec![]),
+        sw: RwSignal::new(SwState::Starting),
+        online: RwSignal::new(true),
+        debug: flag("debug"),
+        demo: flag("demo"),
         next_id: StoredValue::new(ws.panes.len()),
     };
     provide_context(state);
+    offline::start(state);
 
     // Save the workspace on every change, so a reload loses nothing.
     Effect::new(move |_| {
@@ -257,6 +280,7 @@ fn App() -> impl IntoView {
         <header class="top">
             <h1>"TinyLab"</h1>
             <p class="tagline">"Small language models, run in your browser, measured token by token."</p>
+            <OfflineStatus />
             <label class="theme">
                 <span class="muted">"Theme"</span>
                 <select

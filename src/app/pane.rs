@@ -116,6 +116,11 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 >
                     "Stop"
                 </button>
+                <Show when=move || app.debug>
+                    <button type="button" data-testid="debug-crash" on:click=move |_| pane.crash_worker()>
+                        "Crash worker"
+                    </button>
+                </Show>
                 <span class="run-message" data-testid="run-message" role="status">
                     {move || pane.shown().with(|r| r.message.clone())}
                 </span>

@@ -40,6 +40,8 @@ impl ModelPhase {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelState {
     pub phase: ModelPhase,
+    /// What is being (or was last) loaded: a catalog name or a file name.
+    pub label: String,
     pub message: String,
     pub loaded: Option<LoadedModel>,
     pub progress: Option<LoadProgress>,
@@ -186,6 +188,7 @@ impl Pane {
         self.hovered.set(None);
         self.model.set(ModelState {
             phase: ModelPhase::Loading,
+            label: what.to_string(),
             message: format!("Loading {what}…"),
             loaded: None,
             progress: None,
@@ -346,6 +349,11 @@ impl Pane {
         }
     }
 
+    /// Makes the worker panic (debug builds of the page: `?debug=1`).
+    pub fn crash_worker(&self) {
+        self.with_worker(|w| w.send(&ToWorker::Crash));
+    }
+
     fn fail_run(&self, message: String) {
         self.run.update(|r| {
             r.phase = OutputPhase::Error;
@@ -411,18 +419,21 @@ impl Pane {
                     crate::ui::format::bytes(l.bytes),
                     crate::ui::format::duration_ms(l.read_ms + l.build_ms),
                     if l.from_cache {
-                        " from the browser cache"
+                        " from the browser cache".to_string()
                     } else if l.cached_now {
-                        " · kept in the browser cache"
+                        " · kept in the browser cache".to_string()
                     } else {
-                        ""
+                        l.cache_note
+                            .as_ref()
+                            .map(|n| format!(" · {n}"))
+                            .unwrap_or_default()
                     }
                 );
                 m.loaded = Some(l);
             }),
             FromWorker::LoadFailed { message } => self.model.update(|m| {
                 m.phase = ModelPhase::Error;
-                m.message = format!("Could not load the model: {message}");
+                m.message = format!("Could not load {}: {message}", m.label);
                 m.loaded = None;
             }),
             FromWorker::Started {

@@ -100,13 +100,34 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
     let engine = Engine::from_bytes(&bytes, DEFAULT_MAX_POSITIONS).map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
-    let cached_now = from_cache
-        || match &cache {
-            Some(c) => cache_put(c, src.cache_key(), src.label(), &bytes)
-                .await
-                .is_ok(),
-            None => false,
-        };
+    let (cached_now, cache_note) = if from_cache {
+        (true, None)
+    } else {
+        match &cache {
+            None => (
+                false,
+                Some(
+                    "not kept: this browser offers no cache here (it needs https or localhost)"
+                        .into(),
+                ),
+            ),
+            Some(c) => match storage_estimate().await {
+                Some((usage, quota)) => {
+                    match crate::storage::check_fits(bytes.len() as u64, usage, quota) {
+                        Err(note) => (false, Some(note)),
+                        Ok(()) => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
+                            Ok(()) => (true, None),
+                            Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
+                        },
+                    }
+                }
+                None => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
+                    Ok(()) => (true, None),
+                    Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
+                },
+            },
+        }
+    };
     let info = engine.info().clone();
     Ok((
         engine,
@@ -118,6 +139,7 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
             read_ms,
             build_ms,
             cached_now,
+            cache_note,
         },
     ))
 }
@@ -126,6 +148,18 @@ fn scope() -> Result<WorkerGlobalScope, String> {
     js_sys::global()
         .dyn_into::<WorkerGlobalScope>()
         .map_err(|_| "not running in a worker".to_string())
+}
+
+/// (usage, quota) in bytes from `navigator.storage.estimate()`, when the browser tells.
+async fn storage_estimate() -> Option<(u64, u64)> {
+    let nav = scope().ok()?.navigator();
+    let est = JsFuture::from(nav.storage().estimate().ok()?).await.ok()?;
+    let get = |k: &str| {
+        Reflect::get(&est, &JsValue::from_str(k))
+            .ok()
+            .and_then(|v| v.as_f64())
+    };
+    Some((get("usage")? as u64, get("quota")? as u64))
 }
 
 async fn open_cache() -> Option<Cache> {

@@ -55,8 +55,13 @@ pub fn post(msg: &FromWorker) {
 /// Entry point of the worker binary.
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
+        let what = info.payload_as_str().unwrap_or("an internal error");
+        let at = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
         post(&FromWorker::Crashed {
-            message: format!("the model worker crashed: {info}"),
+            message: format!("the model worker crashed: {what}{at}"),
         });
     }));
     let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() else {
@@ -88,6 +93,7 @@ fn handle(state: &Rc<State>, data: JsValue) {
     };
     match msg {
         ToWorker::Stop => state.stop.set(true),
+        ToWorker::Crash => panic!("crash requested by the page (?debug=1)"),
         ToWorker::LoadUrl { url, label } => {
             if refuse_if_busy(state) {
                 return;

@@ -109,3 +109,37 @@ export function nativeGenerate(model, prompt, maxTokens, extra = []) {
   ], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(out);
 }
+
+/// Where to patch a GGUF: the bytes of `general.architecture`'s value and of the first tensor's
+/// ggml type. A minimal reader of the GGUF v3 layout (enough to write the bad files the
+/// robustness test drops on the page).
+export function ggufLayout(buf) {
+  let o = 4 + 4;
+  const u32 = () => { const v = buf.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(buf.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); const s = buf.toString('utf8', o, o + n); o += n; return s; };
+  const SIZES = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skip = (t) => {
+    if (t === 8) { str(); return; }
+    if (t === 9) { const it = u32(); const n = u64(); for (let i = 0; i < n; i++) skip(it); return; }
+    o += SIZES[t];
+  };
+  const nTensors = u64();
+  const nKv = u64();
+  let arch = null;
+  for (let i = 0; i < nKv; i++) {
+    const key = str();
+    const t = u32();
+    if (key === 'general.architecture') {
+      const n = u64();
+      arch = { offset: o, length: n };
+      o += n;
+    } else {
+      skip(t);
+    }
+  }
+  str();
+  const dims = u32();
+  o += 8 * dims;
+  return { arch, firstTensorType: o, nTensors };
+}

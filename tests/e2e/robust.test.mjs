@@ -1,0 +1,191 @@
+// Offline use, bad input, and what the page lets in, in headless Chromium.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  startServer, launch, openPage, pane, screenshot, nativeGenerate, ggufLayout, ARTIFACTS,
+  SMOLLM2, SMOLLM2_FILE,
+} from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const newContext = () => browser.newContext({ viewport: { width: 1280, height: 720 } });
+
+test('after one visit the page and its cached model work with the network off', async () => {
+  const prompt = 'Name the days of the week.';
+  const native = nativeGenerate(SMOLLM2_FILE, prompt, 24, ['--chat']);
+  const ctx = await newContext();
+  const { page, errors, requests } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await page.locator('[data-testid=offline-status][data-state=ready]').waitFor({ timeout: 30000 });
+  assert.match(await page.textContent('[data-testid=offline-status]'), /Offline ready · 1 model cached \(98\.4 MB\)/);
+
+  await ctx.setOffline(true);
+  await page.reload();
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  assert.match(await page.textContent('[data-testid=offline-status]'), /Offline/);
+  // The pane's model comes back from the cache by itself.
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  assert.match(await p.status().textContent(), /from the browser cache/);
+  await page.fill('[data-testid=prompt]', prompt);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 24);
+  await p.get('chat-mode').check();
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.deepEqual((await p.tokens()).map((t) => t.id), native.ids);
+  await screenshot(page, 'offline');
+  // A model that was never cached says why it cannot load, instead of hanging.
+  await page.click('[data-testid=add-pane]');
+  await pane(page, 1).get('model-select').selectOption('gemma3-270m-q4_k_m');
+  await pane(page, 1).root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
+  assert.match(await pane(page, 1).status().textContent(), /could not fetch/);
+  await ctx.setOffline(false);
+  assert.deepEqual(errors, []);
+  const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], 'requests left the origin');
+  await ctx.close();
+});
+
+function badFiles() {
+  const dir = join(ARTIFACTS, 'bad-inputs');
+  mkdirSync(dir, { recursive: true });
+  const real = readFileSync(SMOLLM2_FILE);
+  const layout = ggufLayout(real);
+  const files = {};
+  files.empty = join(dir, 'empty.gguf');
+  writeFileSync(files.empty, Buffer.alloc(0));
+  files.notGguf = join(dir, 'photo.gguf');
+  writeFileSync(files.notGguf, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(' not a model at all')]));
+  files.truncated = join(dir, 'truncated.gguf');
+  writeFileSync(files.truncated, real.subarray(0, 3 << 20));
+  const arch = Buffer.from(real);
+  assert.equal(arch.toString('utf8', layout.arch.offset, layout.arch.offset + 5), 'llama');
+  arch.write('phi3x', layout.arch.offset, 'utf8');
+  files.arch = join(dir, 'unknown-arch.gguf');
+  writeFileSync(files.arch, arch);
+  const quant = Buffer.from(real);
+  quant.writeUInt32LE(20, layout.firstTensorType); // IQ4_NL
+  files.quant = join(dir, 'iq4nl.gguf');
+  writeFileSync(files.quant, quant);
+  // Sparse: 1.9 GB on paper, nothing on disk. The worker must refuse it before allocating.
+  files.huge = join(dir, 'huge.gguf');
+  const fd = openSync(files.huge, 'w');
+  writeSync(fd, Buffer.from('GGUF'));
+  ftruncateSync(fd, 1_900_000_000);
+  closeSync(fd);
+  return files;
+}
+
+test('each bad input gets a clear message in its pane while another pane keeps generating', async () => {
+  const files = badFiles();
+  const expected = [
+    ['empty', /the file is empty/],
+    ['notGguf', /not a GGUF file/],
+    ['truncated', /file truncated at byte/],
+    ['arch', /unsupported architecture `phi3x`/],
+    ['quant', /unsupported quantization type IQ4_NL/],
+    ['huge', /1\.90 GB.*up to 1\.8 GB/],
+  ];
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url + '?debug=1');
+  await page.click('[data-testid=add-pane]');
+  const [a, b] = [pane(page, 0), pane(page, 1)];
+  await a.loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=prompt]', 'Once upon a time');
+  await a.set('max-tokens', 4000);
+  await a.get('chat-mode').uncheck();
+  await a.get('run').click();
+  await a.root.locator('[data-testid=token]').first().waitFor({ timeout: 60000 });
+  const messages = {};
+  let lastCount = 0;
+  for (const [name, pattern] of expected) {
+    await b.get('model-file').setInputFiles(files[name]);
+    await b.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 60000 });
+    messages[name] = (await b.status().textContent()).trim();
+    assert.match(messages[name], pattern, name);
+    // Pane 1 is still generating, token after token.
+    assert.equal(await a.output().getAttribute('data-state'), 'running', `pane 1 stopped at ${name}`);
+    await a.root.locator('[data-testid=token]').nth(lastCount).waitFor({ timeout: 10000 });
+    lastCount = await a.get('token').count();
+  }
+  await a.get('stop').click();
+  await a.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 10000 });
+
+  // An empty prompt, and one longer than the context.
+  await page.fill('[data-testid=prompt]', '   ');
+  await a.get('run').click();
+  assert.equal(await a.output().getAttribute('data-state'), 'error');
+  messages.emptyPrompt = await a.get('run-message').textContent();
+  assert.match(messages.emptyPrompt, /Type a prompt first/);
+  await page.fill('[data-testid=prompt]', 'hello '.repeat(5000));
+  await a.get('run').click();
+  await a.root.locator('[data-testid=output][data-state=error]').waitFor({ timeout: 60000 });
+  messages.longPrompt = await a.get('run-message').textContent();
+  assert.match(messages.longPrompt, /refused rather than cut/);
+
+  // A worker that dies mid-generation: the pane says so and loads its model again.
+  await page.fill('[data-testid=prompt]', 'Once upon a time');
+  await a.get('run').click();
+  await a.root.locator('[data-testid=token]').nth(2).waitFor({ timeout: 60000 });
+  await a.get('debug-crash').click();
+  await a.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 10000 });
+  messages.crash = await a.status().textContent();
+  assert.match(messages.crash, /crashed.*Load the model again/);
+  assert.equal(await a.output().getAttribute('data-state'), 'error');
+  await a.loadCatalog(SMOLLM2);
+  assert.equal(await a.status().getAttribute('data-state'), 'ready');
+  await a.set('max-tokens', 4);
+  await a.get('run').click();
+  await a.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  await screenshot(page, 'bad-inputs');
+  console.log('bad-input messages', JSON.stringify(messages, null, 1));
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('model output and file names are text, never HTML; no request leaves the origin', async () => {
+  const ctx = await newContext();
+  const { page, errors, requests } = await openPage(ctx, server.url);
+  await page.evaluate(() => { window.__xss = 0; });
+  const p = pane(page);
+  // A file whose name is markup.
+  await p.get('model-file').setInputFiles({
+    name: '<img src=x onerror="window.__xss=1">.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('nope'),
+  });
+  await p.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
+  assert.match(await p.status().textContent(), /Could not load <img src=x onerror="window.__xss=1">\.gguf: not a GGUF file/);
+  assert.equal(await page.locator('[data-testid=model-status] img').count(), 0);
+  await p.loadCatalog(SMOLLM2);
+  // Scored text full of markup, and a generation asked to repeat it.
+  const evil = 'Hello <img src=x onerror="window.__xss=2"> and <script>window.__xss=3</script> <b>bold</b>';
+  await page.click('[data-testid=tab-score]');
+  await page.fill('[data-testid=score-text]', evil);
+  await page.click('[data-testid=score-all]');
+  await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  const shown = await p.output().textContent();
+  assert.ok(shown.includes('<img src=x onerror="window.__xss=2">'), shown);
+  assert.ok(shown.includes('<script>window.__xss=3</script>'));
+  await page.click('[data-testid=tab-generate]');
+  await page.fill('[data-testid=prompt]', `Repeat exactly: ${evil}`);
+  await p.set('max-tokens', 40);
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  assert.equal(await page.locator('[data-testid=output] img, [data-testid=output] script, [data-testid=output] b').count(), 0);
+  assert.equal(await page.locator('[data-testid=model-status] img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), 0);
+  // The policy is in place.
+  const csp = await page.getAttribute('meta[http-equiv=Content-Security-Policy]', 'content');
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /connect-src 'self'/);
+  const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], 'requests left the origin');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -1,0 +1,52 @@
+// TinyLab's service worker: keeps the app shell (HTML, JS, wasm, CSS, catalog, icons) so the
+// page opens with no network after one visit. Model files are not handled here: the model
+// worker keeps them in its own Cache API bucket (tinylab-models-v1) and reads that first.
+// It is plain JavaScript because a service worker must start before any wasm could; the build
+// (scripts/sw_manifest.py) fills in the shell list and a version from the files' hashes.
+const VERSION = '__TINYLAB_VERSION__';
+const SHELL = __TINYLAB_SHELL__;
+const SHELL_CACHE = 'tinylab-shell-' + VERSION;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches.open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys
+        .filter((k) => k.startsWith('tinylab-shell-') && k !== SHELL_CACHE)
+        .map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.endsWith('.gguf')) return;
+  event.respondWith(respond(request));
+});
+
+async function respond(request) {
+  const cache = await caches.open(SHELL_CACHE);
+  if (request.mode === 'navigate') {
+    // The page itself: the network first, so a new build shows at once; the copy when offline.
+    try {
+      const fresh = await fetch(request);
+      if (fresh.ok) cache.put('./', fresh.clone());
+      return fresh;
+    } catch (e) {
+      const kept = await cache.match('./');
+      if (kept) return kept;
+      throw e;
+    }
+  }
+  const kept = await cache.match(request, { ignoreSearch: true });
+  return kept || fetch(request);
+}
