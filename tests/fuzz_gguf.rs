@@ -44,17 +44,17 @@ fn pick(rng: &mut Rng, header: usize, file: usize) -> Mutation {
         _ => span(header),
     };
     match rng.next_u64() % 8 {
-        0 | 1 | 2 => Mutation::FlipBit {
+        0..=2 => Mutation::FlipBit {
             at,
             bit: (rng.next_u64() % 8) as u8,
         },
-        3 | 4 => Mutation::SetByte {
+        3..=4 => Mutation::SetByte {
             at,
             value: rng.next_u64() as u8,
         },
-        5 | 6 => {
+        5..=6 => {
             const LIES: [u64; 6] = [u64::MAX, 1 << 62, 1 << 40, u32::MAX as u64, 1 << 31, 0];
-            let value = if rng.next_u64() % 2 == 0 {
+            let value = if rng.next_u64().is_multiple_of(2) {
                 LIES[(rng.next_u64() % LIES.len() as u64) as usize]
             } else {
                 rng.next_u64() >> (rng.next_u64() % 64)
@@ -117,7 +117,7 @@ fn fuzz_model(m: &common::CatalogModel, seconds: u64, seed: u64) -> Tally {
     while Instant::now() < deadline {
         let m = pick(&mut rng, header, buf.len());
         let (undo, len) = apply(&mut buf, m);
-        let full = t.parsed % 25 == 0;
+        let full = t.parsed.is_multiple_of(25);
         let bytes = &buf[..len];
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut stage = (false, false, false);
