@@ -64,8 +64,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080)
-    ap.add_argument("--dist", default=os.path.join(ROOT, "dist"))
-    ap.add_argument("--models", default=os.path.join(ROOT, "assets", "models"))
+    # In a demo bundle this file sits next to index.html: serve its own folder.
+    here = os.path.dirname(os.path.abspath(__file__))
+    bundled = os.path.isfile(os.path.join(here, "index.html"))
+    ap.add_argument("--dist", default=here if bundled else os.path.join(ROOT, "dist"))
+    ap.add_argument(
+        "--models",
+        default=os.path.join(here, "assets", "models") if bundled else os.path.join(ROOT, "assets", "models"),
+    )
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     if not os.path.isfile(os.path.join(a.dist, "index.html")):

@@ -61,6 +61,16 @@ pub fn location_search() -> String {
         .unwrap_or_default()
 }
 
+/// Sets an attribute on `<html>` (themes and kiosk mode are CSS on it).
+pub fn set_root_attr(name: &str, value: &str) {
+    if let Some(el) = window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = el.set_attribute(name, value);
+    }
+}
+
 pub fn set_theme(theme: &str) {
     if let Some(el) = window()
         .and_then(|w| w.document())

@@ -11,6 +11,7 @@ mod catalog_panel;
 mod chart;
 mod compare_table;
 mod controls;
+mod demo;
 mod lab_view;
 mod model_loader;
 mod offline;
@@ -30,6 +31,7 @@ use leptos::task::spawn_local;
 use binoculars_panel::BinocularsPanel;
 use catalog_panel::CatalogPanel;
 use compare_table::CompareTable;
+use demo::DemoBar;
 use offline::{OfflineStatus, SwState};
 use pane::PaneView;
 use pane_state::Pane;
@@ -245,6 +247,9 @@ fn App() -> impl IntoView {
     };
     provide_context(state);
     offline::start(state);
+    if state.demo {
+        browser::set_root_attr("data-demo", "1");
+    }
 
     // Save the workspace on every change, so a reload loses nothing.
     Effect::new(move |_| {
@@ -321,7 +326,9 @@ fn App() -> impl IntoView {
             <Show when=move || state.mode.get() == Mode::Generate fallback=|| view! { <ScoreBox /> }>
                 <PromptBox />
             </Show>
-            <Toolbar />
+            <Show when=move || state.demo fallback=|| view! { <Toolbar /> }>
+                <DemoBar />
+            </Show>
             <Show when=move || state.mode.get() == Mode::Score>
                 <BinocularsPanel />
             </Show>

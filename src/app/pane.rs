@@ -47,6 +47,19 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
         >
             <header class="pane-head">
                 <h2>{move || format!("Pane {}", index() + 1)}</h2>
+                <span class="pane-settings" data-testid="pane-settings">
+                    {move || {
+                        pane.settings.with(|s| {
+                            format!(
+                                "T {} · seed {}{}{}",
+                                s.temperature,
+                                s.seed,
+                                if s.chat { " · chat" } else { " · raw" },
+                                if s.repeat_prompt { " · prompt ×2" } else { "" }
+                            )
+                        })
+                    }}
+                </span>
                 <span class="muted model-meta">
                     {move || {
                         pane.model.with(|m| {

@@ -349,6 +349,25 @@ impl Pane {
         }
     }
 
+    /// Forgets the pane's runs (the demo's reset).
+    pub fn clear_output(&self) {
+        self.hovered.set(None);
+        self.run.update(|r| {
+            *r = RunState {
+                run_id: r.run_id + 1,
+                ..RunState::default()
+            }
+        });
+        self.score.update(|r| {
+            *r = RunState {
+                run_id: r.run_id + 1,
+                ..RunState::default()
+            }
+        });
+        self.lab.set(LabState::default());
+        self.bino.set(BinoState::default());
+    }
+
     /// Makes the worker panic (debug builds of the page: `?debug=1`).
     pub fn crash_worker(&self) {
         self.with_worker(|w| w.send(&ToWorker::Crash));

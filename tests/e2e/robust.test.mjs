@@ -189,3 +189,35 @@ test('model output and file names are text, never HTML; no request leaves the or
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('demo mode: big type, no settings, one-click demos that start themselves, and reset', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url + '?demo=1');
+  assert.equal(await page.getAttribute('html', 'data-demo'), '1');
+  assert.equal(await page.locator('.settings').first().isVisible(), false);
+  assert.equal(await page.locator('[data-testid=add-pane]').count(), 0);
+  const fontSize = await page.evaluate(() => getComputedStyle(document.documentElement).fontSize);
+  assert.equal(fontSize, '22px');
+
+  await page.click('[data-testid=demo-temperature]');
+  await page.locator('[data-testid=pane]').nth(1).waitFor();
+  for (const i of [0, 1]) {
+    await pane(page, i).root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 120000 });
+    assert.ok((await pane(page, i).tokens()).length > 0);
+  }
+  await screenshot(page, 'demo-temperature');
+
+  await page.click('[data-testid=demo-lab]');
+  await pane(page, 0).root.locator('[data-testid=lab]:is([data-state=done],[data-state=error])').waitFor({ timeout: 180000 });
+  assert.equal(await pane(page, 0).get('lab').getAttribute('data-state'), 'done');
+  assert.equal(await page.locator('[data-testid=pane]').count(), 1);
+  await screenshot(page, 'demo-lab');
+
+  await page.click('[data-testid=demo-reset]');
+  await page.click('[data-testid=tab-generate]');
+  assert.equal(await page.locator('[data-testid=pane]').count(), 1);
+  assert.equal(await pane(page, 0).output().getAttribute('data-state'), 'idle');
+  assert.equal(await pane(page, 0).get('token').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -1,0 +1,126 @@
+//! Kiosk mode for events (`?demo=1`): large type, no settings, and one-click demos that load
+//! what they need and start by themselves once every pane is ready.
+
+use leptos::prelude::*;
+
+use super::pane_state::ModelPhase;
+use super::AppState;
+use crate::ui::settings::{Mode, PaneSettings, DEFAULT_PROMPT};
+
+const SMOLLM2: &str = "smollm2-135m-instruct-q4_1";
+const GEMMA3: &str = "gemma3-270m-q4_k_m";
+const QWEN25: &str = "qwen2.5-coder-0.5b-instruct";
+const DEMO_PROMPT: &str = "Name the days of the week.";
+/// Darwin, On the Origin of Species (1859): the first sentence is the prompt.
+const DEMO_TEXT: &str = "When we look to the individuals of the same variety or sub-variety of \
+    our older cultivated plants and animals, one of the first points which strikes us, is, that \
+    they generally differ much more from each other, than do the individuals of any one species \
+    or variety in a state of nature. When we reflect on the vast diversity of the plants and \
+    animals which have been cultivated, and which have varied during all ages under the most \
+    different climates and treatment, I think we are driven to conclude that this greater \
+    variability is simply due to our domestic productions having been raised under conditions of \
+    life not so uniform as, and somewhat different from, those to which the parent-species have \
+    been exposed under nature.";
+
+/// What to start once every pane has its model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    RunAll,
+    LabAll(usize),
+}
+
+fn greedy(model: &str) -> PaneSettings {
+    PaneSettings {
+        model_id: model.into(),
+        temperature: 0.0,
+        max_tokens: 48,
+        ..PaneSettings::default()
+    }
+}
+
+#[component]
+pub fn DemoBar() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let pending: RwSignal<Option<Then>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        let Some(then) = pending.get() else {
+            return;
+        };
+        let phases: Vec<ModelPhase> = app
+            .panes
+            .with(|ps| ps.iter().map(|p| p.model.with(|m| m.phase)).collect());
+        if phases.contains(&ModelPhase::Error) {
+            pending.set(None);
+        } else if phases.iter().all(|p| *p == ModelPhase::Ready) && !app.any_running() {
+            pending.set(None);
+            match then {
+                Then::RunAll => app.run_all(),
+                Then::LabAll(n) => app.lab_all(n),
+            }
+        }
+    });
+    let start = move |panes: Vec<PaneSettings>, mode: Mode, then: Then| {
+        app.stop_all();
+        app.mode.set(mode);
+        app.apply_panes(panes);
+        pending.set(Some(then));
+    };
+    let compare = move |_| {
+        app.prompt.set(DEMO_PROMPT.into());
+        start(
+            vec![greedy(SMOLLM2), greedy(GEMMA3), greedy(QWEN25)],
+            Mode::Generate,
+            Then::RunAll,
+        );
+    };
+    let temperature = move |_| {
+        app.prompt
+            .set("Write a one-line slogan for a bakery.".into());
+        let at = |t: f32| PaneSettings {
+            temperature: t,
+            seed: 42,
+            chat: true,
+            ..greedy(SMOLLM2)
+        };
+        start(vec![at(0.2), at(1.2)], Mode::Generate, Then::RunAll);
+    };
+    let lab = move |_| {
+        app.score_text.set(DEMO_TEXT.into());
+        start(
+            vec![PaneSettings {
+                temperature: 0.8,
+                ..greedy(SMOLLM2)
+            }],
+            Mode::Score,
+            Then::LabAll(1),
+        );
+    };
+    let reset = move |_| {
+        pending.set(None);
+        app.stop_all();
+        app.prompt.set(DEFAULT_PROMPT.into());
+        app.score_text.set(String::new());
+        app.mode.set(Mode::Generate);
+        app.apply_panes(vec![greedy(SMOLLM2)]);
+        for p in app.panes.get_untracked() {
+            p.clear_output();
+        }
+    };
+    view! {
+        <section class="demo-bar" aria-label="Demos">
+            <button type="button" class="primary" data-testid="demo-compare" on:click=compare>
+                "Three models, one question"
+            </button>
+            <button type="button" class="primary" data-testid="demo-temperature" on:click=temperature>
+                "Cold vs hot sampling"
+            </button>
+            <button type="button" class="primary" data-testid="demo-lab" on:click=lab>
+                "Human vs machine text"
+            </button>
+            <button type="button" data-testid="demo-reset" on:click=reset>"Reset"</button>
+            <span class="demo-note">
+                {move || if pending.get().is_some() { "Loading models…" } else { "" }}
+            </span>
+        </section>
+    }
+}
