@@ -56,7 +56,7 @@ print(json.dumps({"engine": "llama.cpp (llama-cpp-python)", "load_ms": load * 10
 
 
 def bench_text():
-    src = open(os.path.join(ROOT, "src", "cli", "bench.rs")).read()
+    src = open(os.path.join(ROOT, "src", "bench.rs")).read()
     start = src.index('BENCH_TEXT: &str = "') + len('BENCH_TEXT: &str = "')
     body = src[start:src.index('";', start)]
     return body.replace("\\\n", "")

@@ -199,6 +199,9 @@ def fixture_for(entry, path):
 
 def main():
     ensure_venv()
+    if "--venv-only" in sys.argv:
+        # scripts/bench.sh: only make sure llama-cpp-python is built.
+        return
     with open(os.path.join(ROOT, "assets", "models", "catalog.json")) as f:
         catalog = json.load(f)
     os.makedirs(os.path.join(ROOT, "tests", "fixtures"), exist_ok=True)

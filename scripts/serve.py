@@ -31,14 +31,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".webmanifest": "application/manifest+json",
     }
 
-    def __init__(self, *args, models_dir, quiet, **kwargs):
+    def __init__(self, *args, models_dir, quiet, mounts=(), **kwargs):
         self.models_dir = models_dir
+        self.mounts = mounts
         self.quiet = quiet
         super().__init__(*args, **kwargs)
 
     def translate_path(self, path):
         local = super().translate_path(path)
         clean = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        for prefix, folder in self.mounts:
+            if clean.startswith(prefix):
+                target = os.path.normpath(os.path.join(folder, clean[len(prefix):]))
+                # Nothing outside the mounted folder.
+                if target == folder or target.startswith(folder + os.sep):
+                    return target
+                return os.path.join(folder, "__outside__")
         if clean.startswith(MODELS_PREFIX) and not os.path.exists(local):
             name = clean[len(MODELS_PREFIX):]
             # Only plain file names: no folders, so nothing outside assets/models is reachable.
@@ -73,10 +81,23 @@ def main():
         default=os.path.join(here, "assets", "models") if bundled else os.path.join(ROOT, "assets", "models"),
     )
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="/PREFIX/=DIR",
+        help="also serve DIR under /PREFIX/ (the benchmark mounts its page and wllama)",
+    )
     a = ap.parse_args()
     if not os.path.isfile(os.path.join(a.dist, "index.html")):
         sys.exit(f"{a.dist}/index.html is missing: build the page first (bash scripts/build_web.sh)")
-    handler = functools.partial(Handler, directory=a.dist, models_dir=a.models, quiet=a.quiet)
+    mounts = []
+    for m in a.mount:
+        prefix, _, folder = m.partition("=")
+        mounts.append(("/" + prefix.strip("/") + "/", os.path.abspath(folder)))
+    handler = functools.partial(
+        Handler, directory=a.dist, models_dir=a.models, quiet=a.quiet, mounts=tuple(mounts)
+    )
     server = http.server.ThreadingHTTPServer((a.host, a.port), handler)
     port = server.server_address[1]
     # Tests start this with --port 0 and read the real port from this line.

@@ -5,6 +5,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
+pub mod bench;
 pub mod engine;
 pub mod lab;
 pub mod protocol;

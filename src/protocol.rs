@@ -60,6 +60,12 @@ pub enum ToWorker {
     },
     /// Stop the running generation after the token being computed.
     Stop,
+    /// The benchmark workload (`crate::bench`) on the loaded model.
+    Bench {
+        prompt_tokens: usize,
+        gen_tokens: usize,
+        repetitions: usize,
+    },
     /// Panics on purpose, to test that a dying worker is reported and replaced. The page sends
     /// it only with `?debug=1`.
     Crash,
@@ -99,6 +105,7 @@ pub enum FromWorker {
         vocab_fingerprint: String,
     },
     Binoculars(BinocularsResult),
+    Bench(BenchReport),
     /// The request was refused or the computation failed; the model stays loaded.
     Failed {
         message: String,
@@ -168,6 +175,15 @@ pub struct HumanVsModelResult {
     pub prompt_tokens: usize,
     pub human: ScoredText,
     pub model: ScoredText,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub figures: crate::bench::Figures,
+    /// The prompt as text, so another engine can be given the same tokens.
+    pub prompt_text: String,
+    /// Size of the worker's wasm memory after the run (it only grows, so this is the peak).
+    pub wasm_memory_bytes: u64,
 }
 
 /// Binoculars (Hans et al., 2024), as in the authors' code: the performer's log-perplexity of

@@ -428,7 +428,8 @@ impl Pane {
                 message: String::new(),
                 result: Some(r),
             }),
-            FromWorker::Ready => {}
+            // The page never asks for a benchmark; scripts/bench.sh talks to the worker itself.
+            FromWorker::Ready | FromWorker::Bench(_) => {}
             FromWorker::Progress(p) => self.model.update(|m| m.progress = Some(p)),
             FromWorker::Loaded(l) => self.model.update(|m| {
                 m.phase = ModelPhase::Ready;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::engine::{GenerateRequest, SamplingParams};
+use tinylab::bench;
 
 use super::{load, print_json, Common};
 
@@ -23,12 +23,6 @@ pub struct BenchArgs {
     repetitions: usize,
 }
 
-/// A fixed English passage, repeated as needed and cut to the requested token count.
-pub const BENCH_TEXT: &str = "The history of computing is a story of people trying to make \
-machines that help them think. Early calculators moved gears and levers; later machines used \
-relays, then vacuum tubes, then transistors printed by the million onto slices of silicon. Each \
-step made computers smaller, cheaper and faster, and each step changed who could use them. ";
-
 fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -39,43 +33,12 @@ fn peak_rss_bytes() -> Option<u64> {
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
-    let mut ids = Vec::new();
-    if engine.info().add_bos {
-        ids.extend(engine.info().bos_token);
-    }
-    while ids.len() < a.prompt_tokens {
-        ids.extend(engine.tokenize(BENCH_TEXT).map_err(|e| e.to_string())?);
-    }
-    ids.truncate(a.prompt_tokens.max(1));
-    let req = GenerateRequest {
-        max_tokens: a.gen_tokens + 1,
-        ignore_eos: true,
-        sampling: SamplingParams {
-            temperature: 0.0,
-            ..SamplingParams::default()
-        },
-        ..GenerateRequest::default()
-    };
-    let mut run_once = |gen: usize| -> Result<(f64, f64), String> {
-        let mut req = req.clone();
-        req.max_tokens = gen + 1;
-        let t0 = Instant::now();
-        let mut g = engine
-            .start_with_ids(ids.clone(), &req)
-            .map_err(|e| e.to_string())?;
-        let prefill = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        while engine.step(&mut g).map_err(|e| e.to_string())?.is_some() {}
-        Ok((prefill, t1.elapsed().as_secs_f64()))
-    };
-    run_once(4)?; // warm-up: first-touch of weights, allocator growth
-    let mut best = (f64::MAX, f64::MAX);
-    for _ in 0..a.repetitions.max(1) {
-        let (p, d) = run_once(a.gen_tokens)?;
-        best = (best.0.min(p), best.1.min(d));
-    }
-    let prefill_tps = ids.len() as f64 / best.0;
-    let decode_tps = a.gen_tokens as f64 / best.1;
+    let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
+    let clock = Instant::now();
+    let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;
+    let f = bench::run(&mut engine, &ids, a.gen_tokens, a.repetitions, &now_ms)
+        .map_err(|e| e.to_string())?;
+    let (prefill_tps, decode_tps) = (f.prefill_tokens_per_s, f.decode_tokens_per_s);
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -94,7 +57,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "load_ms": loaded.load_seconds * 1000.0,
         "prefill_tokens_per_s": prefill_tps,
         "decode_tokens_per_s": decode_tps,
-        "time_to_first_token_ms": best.0 * 1000.0,
+        "time_to_first_token_ms": f.prefill_ms,
         "peak_memory_bytes": peak_rss_bytes(),
     });
     if a.common.json {

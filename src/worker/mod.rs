@@ -93,6 +93,19 @@ fn handle(state: &Rc<State>, data: JsValue) {
     };
     match msg {
         ToWorker::Stop => state.stop.set(true),
+        ToWorker::Bench {
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+        } => {
+            if refuse_if_busy(state) {
+                return;
+            }
+            let st = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                score::run_bench(&st, prompt_tokens, gen_tokens, repetitions).await;
+            });
+        }
         ToWorker::Crash => panic!("crash requested by the page (?debug=1)"),
         ToWorker::LoadUrl { url, label } => {
             if refuse_if_busy(state) {

@@ -1,5 +1,7 @@
 //! Scoring a text, and the lab's human-vs-model comparison, in the worker.
 
+use wasm_bindgen::JsCast;
+
 use super::js::{now_ms, yield_now};
 use super::{post, post_with_buffer, Busy, State};
 use crate::engine::stats::binoculars;
@@ -7,7 +9,8 @@ use crate::engine::utf8::Utf8Stream;
 use crate::engine::{Engine, GenerateRequest, ScoredToken, Summary};
 use crate::lab;
 use crate::protocol::{
-    BinocularsResult, FromWorker, HumanVsModelResult, ScoredText, TokenEvent, TopAlternative,
+    BenchReport, BinocularsResult, FromWorker, HumanVsModelResult, ScoredText, TokenEvent,
+    TopAlternative,
 };
 
 /// Runs `job` with the engine taken out of the state, then puts it back.
@@ -185,6 +188,37 @@ pub async fn run_binoculars(state: &State, ids: Vec<u32>, window: usize, rows: V
                     tokens: surprisal.len(),
                 }));
                 Ok(())
+            });
+        (engine, result)
+    })
+    .await;
+}
+
+pub async fn run_bench(state: &State, prompt_tokens: usize, gen_tokens: usize, repetitions: usize) {
+    with_engine(state, |mut engine| async move {
+        let result = crate::bench::prompt_ids(&engine, prompt_tokens)
+            .and_then(|ids| {
+                let figures =
+                    crate::bench::run(&mut engine, &ids, gen_tokens, repetitions, &now_ms)?;
+                Ok((ids, figures))
+            })
+            .map_err(|e| e.to_string())
+            .map(|(ids, figures)| {
+                let body: Vec<u32> = ids
+                    .iter()
+                    .copied()
+                    .filter(|&i| Some(i) != engine.info().bos_token)
+                    .collect();
+                let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+                let bytes = memory
+                    .buffer()
+                    .unchecked_into::<js_sys::ArrayBuffer>()
+                    .byte_length();
+                post(&FromWorker::Bench(BenchReport {
+                    figures,
+                    prompt_text: engine.tokenizer().decode(&body),
+                    wasm_memory_bytes: bytes as u64,
+                }));
             });
         (engine, result)
     })

@@ -1,0 +1,194 @@
+// The browser half of the benchmark, and the combined table. scripts/bench.sh runs the native
+// half first (docs/bench-native.json: tinylab CLI and llama.cpp), then this:
+// - TinyLab's own model worker (the page's engine, wasm32 + simd128, one thread) doing the
+//   `Bench` workload of src/bench.rs: 128-token prompt, warm-up, prefill, 64 greedy steps;
+// - @wllama/wllama (llama.cpp in wasm) on the same GGUF in the same Chromium, single thread,
+//   given the same prompt text, 64 tokens, EOS ignored, after a warm-up;
+// then prints one table with ratios and writes docs/bench.json and docs/bench-latest.md.
+
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { chromium } from 'playwright-core';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const PROMPT_TOKENS = 128;
+const GEN_TOKENS = 64;
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function serve() {
+  const proc = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet',
+    '--mount', `/bench/=${join(HERE, 'page')}`,
+    '--mount', `/wllama/=${join(HERE, 'node_modules', '@wllama', 'wllama', 'esm')}`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => { out += d; const m = out.match(/served at (http:\/\/\S+)/); if (m) resolve(m[1]); });
+    proc.on('exit', (c) => reject(new Error(`serve.py exited ${c}`)));
+  });
+  return { url, close: () => proc.kill() };
+}
+
+/// TinyLab's worker: load from the network, load again from the cache, then the workload.
+async function benchOurs(browser, base, model) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${base}bench/`);
+  const r = await page.evaluate(async ({ url, label, prompt, gen }) => {
+    const worker = new Worker('/tinylab_worker_loader.js');
+    const queue = [];
+    let wake = null;
+    worker.onmessage = (e) => { queue.push(JSON.parse(e.data)); if (wake) wake(); };
+    const next = async (types) => {
+      for (;;) {
+        const i = queue.findIndex((m) => types.includes(m.type) || m.type === 'failed' || m.type === 'load_failed' || m.type === 'crashed');
+        if (i >= 0) {
+          const m = queue.splice(i, 1)[0];
+          if (!types.includes(m.type)) throw new Error(JSON.stringify(m));
+          return m;
+        }
+        await new Promise((res) => { wake = res; });
+      }
+    };
+    const send = (m) => worker.postMessage({ json: JSON.stringify(m) });
+    await next(['ready']);
+    const load = async () => {
+      const t0 = performance.now();
+      send({ type: 'load_url', url, label });
+      const m = await next(['loaded']);
+      return { wall_ms: performance.now() - t0, ...m };
+    };
+    const first = await load();
+    const cached = await load();
+    send({ type: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
+    const b = await next(['bench']);
+    worker.terminate();
+    return { first, cached, bench: b };
+  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS });
+  await ctx.close();
+  const f = r.bench.figures;
+  return {
+    engine: 'tinylab (wasm, page worker)',
+    prompt_tokens: f.prompt_tokens,
+    prefill_tokens_per_s: f.prefill_tokens_per_s,
+    decode_tokens_per_s: f.decode_tokens_per_s,
+    time_to_first_token_ms: f.prefill_ms,
+    load_ms: r.first.read_ms + r.first.build_ms,
+    cached_load_ms: r.cached.read_ms + r.cached.build_ms,
+    cached_load_from_cache: r.cached.from_cache,
+    memory_bytes: r.bench.wasm_memory_bytes,
+    memory_kind: 'wasm heap',
+    prompt_text: r.bench.prompt_text,
+  };
+}
+
+/// wllama 3.8.1 on the same file, single thread, CPU.
+async function benchWllama(browser, base, model, promptText) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(m.text()));
+  await page.goto(`${base}bench/`);
+  try {
+    return await page.evaluate(async ({ url, prompt, gen }) => {
+      const { Wllama } = await import('/wllama/index.js');
+      const wllama = new Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
+      const t0 = performance.now();
+      const blob = await (await fetch(url)).blob();
+      await wllama.loadModel([blob], { n_threads: 1, n_ctx: 1024, n_batch: 512, n_gpu_layers: 0 });
+      const loadMs = performance.now() - t0;
+      const params = { prompt, temperature: 0, ignore_eos: true, cache_prompt: false };
+      await wllama.createCompletion({ ...params, max_tokens: 4 });
+      const res = await wllama.createCompletion({ ...params, max_tokens: gen });
+      const t = res.timings || {};
+      let memory = null;
+      if (self.crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
+        try { memory = (await performance.measureUserAgentSpecificMemory()).bytes; } catch (e) { memory = null; }
+      }
+      await wllama.exit();
+      return {
+        engine: 'wllama 3.8.1 (llama.cpp wasm)',
+        prompt_tokens: t.prompt_n,
+        gen_tokens: t.predicted_n,
+        prefill_tokens_per_s: t.prompt_per_second,
+        decode_tokens_per_s: t.predicted_per_second,
+        time_to_first_token_ms: t.prompt_ms,
+        load_ms: loadMs,
+        memory_bytes: memory,
+        memory_kind: 'page total (measureUserAgentSpecificMemory)',
+        threads: wllama.getNumThreads(),
+      };
+    }, { url: `${base}assets/models/${model.file}`, prompt: promptText, gen: GEN_TOKENS });
+  } catch (e) {
+    return { engine: 'wllama 3.8.1 (llama.cpp wasm)', error: String(e.message || e).slice(0, 300), log: logs.slice(-5) };
+  } finally {
+    await ctx.close();
+  }
+}
+
+const fmt = (v, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '–');
+const mb = (b) => (typeof b === 'number' ? (b / 1e6).toFixed(0) : '–');
+const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? (a / b).toFixed(2) : '–');
+
+async function main() {
+  const native = JSON.parse(readFileSync(join(ROOT, 'docs', 'bench-native.json'), 'utf8'));
+  const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
+  const server = await serve();
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
+  const version = browser.version();
+  const rows = [];
+  for (const model of catalog.models) {
+    if (!existsSync(join(ROOT, 'assets', 'models', model.file))) continue;
+    process.stderr.write(`benchmarking ${model.id} in the browser…\n`);
+    const ours = await benchOurs(browser, server.url, model);
+    const wl = await benchWllama(browser, server.url, model, ours.prompt_text);
+    delete ours.prompt_text;
+    const nat = native.rows.find((r) => r.model === model.id) || {};
+    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
+  }
+  await browser.close();
+  server.close();
+
+  const lines = [];
+  lines.push(`Benchmark ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} cores (${os.cpus()[0]?.model || 'cpu'}) · Chromium ${version} headless · one thread everywhere · ${PROMPT_TOKENS}-token prompt, ${GEN_TOKENS} greedy tokens, EOS ignored, warm-up first`);
+  lines.push('');
+  lines.push('| model | engine | prefill tok/s | decode tok/s | first token ms | load ms | memory MB |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const engines = [
+      ['TinyLab wasm (page)', r.tinylab_wasm, r.tinylab_wasm.memory_bytes],
+      ['wllama 3.8.1 wasm', r.wllama, r.wllama.memory_bytes],
+      ['TinyLab native', r.tinylab_native, r.tinylab_native?.peak_memory_bytes],
+      ['llama.cpp native', r.llama_cpp_native, r.llama_cpp_native?.peak_memory_bytes],
+    ];
+    for (const [name, v, mem] of engines) {
+      if (!v) continue;
+      if (v.error) { lines.push(`| ${r.model} | ${name} | error: ${v.error} | | | | |`); continue; }
+      lines.push(`| ${r.model} | ${name} | ${fmt(v.prefill_tokens_per_s)} | ${fmt(v.decode_tokens_per_s)} | ${fmt(v.time_to_first_token_ms, 0)} | ${fmt(v.load_ms, 0)} | ${mb(mem)} |`);
+    }
+    const w = r.tinylab_wasm;
+    r.ratios = {
+      prefill_vs_wllama: ratio(w.prefill_tokens_per_s, r.wllama.prefill_tokens_per_s),
+      decode_vs_wllama: ratio(w.decode_tokens_per_s, r.wllama.decode_tokens_per_s),
+      prefill_vs_llama_native: ratio(w.prefill_tokens_per_s, r.llama_cpp_native?.prefill_tokens_per_s),
+      decode_vs_llama_native: ratio(w.decode_tokens_per_s, r.llama_cpp_native?.decode_tokens_per_s),
+      memory_vs_file: ratio(w.memory_bytes, r.file_bytes),
+    };
+    lines.push(`| ${r.model} | *TinyLab wasm ÷ wllama* | ${r.ratios.prefill_vs_wllama}× | ${r.ratios.decode_vs_wllama}× | | | |`);
+    lines.push(`| ${r.model} | *TinyLab wasm ÷ llama.cpp native* | ${r.ratios.prefill_vs_llama_native}× | ${r.ratios.decode_vs_llama_native}× | | | ${r.ratios.memory_vs_file}× file |`);
+  }
+  lines.push('');
+  lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
+    + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
+  lines.push('Memory: TinyLab wasm = the worker\'s wasm heap; wllama = the page\'s total from measureUserAgentSpecificMemory (null when the browser does not say); native = peak RSS.');
+  const table = lines.join('\n');
+  console.log(table);
+  writeFileSync(join(ROOT, 'docs', 'bench.json'), JSON.stringify({ date: new Date().toISOString(), chromium: version, cores: os.cpus().length, prompt_tokens: PROMPT_TOKENS, gen_tokens: GEN_TOKENS, rows }, null, 1));
+  writeFileSync(join(ROOT, 'docs', 'bench-latest.md'), table + '\n');
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
