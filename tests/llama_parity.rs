@@ -6,6 +6,15 @@ mod common;
 use common::{catalog, fixture, floats, ids, load, CatalogModel};
 use tinylab::engine::{GenerateRequest, SamplingParams};
 
+/// Per-token tolerance, as a multiple of llama.cpp's own batch-vs-single spread on the same
+/// paragraph (stored in each fixture). 2x, not 1.5x, since weights without a fast kernel are
+/// requantized to Q8_0 at load (`model::weight_matmul`): that moved SmolLM2's surprisal MAE
+/// from 0.075 to 0.094 nats (llama.cpp's spread: 0.060) while its perplexity gap fell from 1.82%
+/// to 0.40%, and made prefill 2.4x faster. See issue 6's note.
+const NOISE_FACTOR: f64 = 2.0;
+/// Perplexity of the scored paragraph, relative to llama.cpp's.
+const PERPLEXITY_TOLERANCE: f64 = 0.01;
+
 fn model(id: &str) -> CatalogModel {
     catalog()
         .into_iter()
@@ -135,7 +144,8 @@ fn greedy_matches(id: &str) {
                 .unwrap_or_default()
         );
         // Same noise-floor rule as scoring, below.
-        let limit = (1.5 * fx["score"]["self_noise"]["surprisal_mae"].as_f64().unwrap()).max(0.05);
+        let limit =
+            (NOISE_FACTOR * fx["score"]["self_noise"]["surprisal_mae"].as_f64().unwrap()).max(0.05);
         assert!(e < limit, "{id}: entropy mean abs diff {e} for {prompt:?}");
         assert!(
             s < limit,
@@ -197,11 +207,11 @@ fn scoring_matches(id: &str) {
         ppl_rel * 100.0,
         want_s.len()
     );
-    let limit = (1.5 * noise).max(0.05);
+    let limit = (NOISE_FACTOR * noise).max(0.05);
     assert!(s_mae < limit, "{id}: surprisal MAE {s_mae} over {limit}");
     assert!(e_mae < limit, "{id}: entropy MAE {e_mae} over {limit}");
     assert!(
-        ppl_rel < 0.02,
+        ppl_rel < PERPLEXITY_TOLERANCE,
         "{id}: perplexity off by {:.3}%",
         ppl_rel * 100.0
     );

@@ -109,6 +109,7 @@ async function benchWllama(browser, base, model, promptText) {
       if (self.crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
         try { memory = (await performance.measureUserAgentSpecificMemory()).bytes; } catch (e) { memory = null; }
       }
+      const threads = wllama.getNumThreads();
       await wllama.exit();
       return {
         engine: 'wllama 3.8.1 (llama.cpp wasm)',
@@ -120,7 +121,7 @@ async function benchWllama(browser, base, model, promptText) {
         load_ms: loadMs,
         memory_bytes: memory,
         memory_kind: 'page total (measureUserAgentSpecificMemory)',
-        threads: wllama.getNumThreads(),
+        threads,
       };
     }, { url: `${base}assets/models/${model.file}`, prompt: promptText, gen: GEN_TOKENS });
   } catch (e) {
