@@ -244,10 +244,12 @@ struct Layer {
     kv: Option<(Tensor, Tensor)>,
 }
 
-/// Token embeddings kept in their quantized form; rows are dequantized on lookup.
+/// Token embeddings kept in their quantized form; rows are dequantized on lookup. The table is
+/// shared with the output layer when the model ties the two (Gemma, Qwen, SmolLM2), so it is held
+/// once: for Gemma 3's 262k-token vocabulary that is 178 MB less.
 struct Embeddings {
+    table: std::sync::Arc<candle_core::quantized::QTensor>,
     dtype: GgmlDType,
-    raw: Vec<u8>,
     row_bytes: usize,
     n_rows: usize,
     dim: usize,
@@ -255,10 +257,11 @@ struct Embeddings {
 
 impl Embeddings {
     fn load(g: &GgufFile, name: &str) -> Result<Self> {
-        let (dtype, dims, raw) = g.tensor_raw(name)?;
-        let (n_rows, dim) = match dims.as_slice() {
+        let table = g.tensor(name)?;
+        let dtype = table.dtype();
+        let (n_rows, dim) = match table.shape().dims() {
             [r, d] => (*r, *d),
-            _ => {
+            dims => {
                 return Err(EngineError::InvalidGguf(format!(
                     "`{name}` should be a matrix, has shape {dims:?}"
                 )))
@@ -271,8 +274,8 @@ impl Embeddings {
         }
         let row_bytes = dim / dtype.block_size() * dtype.type_size();
         Ok(Embeddings {
+            table: std::sync::Arc::new(table),
             dtype,
-            raw: raw.to_vec(),
             row_bytes,
             n_rows,
             dim,
@@ -280,6 +283,7 @@ impl Embeddings {
     }
 
     fn lookup(&self, ids: &[u32]) -> Result<Tensor> {
+        let raw = self.table.data()?;
         let mut buf = Vec::with_capacity(ids.len() * self.row_bytes);
         for &id in ids {
             let r = id as usize;
@@ -289,7 +293,7 @@ impl Embeddings {
                     self.n_rows
                 )));
             }
-            buf.extend_from_slice(&self.raw[r * self.row_bytes..(r + 1) * self.row_bytes]);
+            buf.extend_from_slice(&raw[r * self.row_bytes..(r + 1) * self.row_bytes]);
         }
         let q = qtensor_from_ggml(self.dtype, &buf, vec![ids.len(), self.dim], &Device::Cpu)?;
         Ok(q.dequantize(&Device::Cpu)?)
@@ -316,11 +320,13 @@ impl Model {
         let eps = config.rms_eps;
         let embed = Embeddings::load(g, "token_embd.weight")?;
         let output = if g.has_tensor("output.weight") {
-            g.tensor("output.weight")?
+            weight_matmul(g.tensor("output.weight")?)?
+        } else if lacks_fast_kernel(embed.dtype) {
+            // Tied, but the output layer wants a fast type: a requantized copy.
+            weight_matmul(g.tensor("token_embd.weight")?)?
         } else {
-            g.tensor("token_embd.weight")?
+            QMatMul::from_arc(embed.table.clone())?
         };
-        let output = weight_matmul(output)?;
         let interleaved = config.arch == Arch::Llama;
         let mut ropes = vec![Rope::new(
             config.head_dim,
