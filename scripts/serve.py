@@ -59,7 +59,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("X-Content-Type-Options", "nosniff")
-        if self.path.split("?")[0] in ("/", "/index.html"):
+        path = self.path.split("?")[0]
+        # Files without a content hash in their name must be revalidated.
+        if path in ("/", "/index.html", "/sw.js") or path.startswith("/tinylab_worker"):
             self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 

@@ -10,8 +10,8 @@ const SHELL_CACHE = 'tinylab-shell-' + VERSION;
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches.open(SHELL_CACHE)
-      .then((cache) => cache.addAll(SHELL))
-      .then(() => self.skipWaiting()),
+      // Past the HTTP cache: the worker's files are not content-hashed.
+      .then((cache) => cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))),
   );
 });
 
@@ -20,8 +20,7 @@ self.addEventListener('activate', (event) => {
     caches.keys()
       .then((keys) => Promise.all(keys
         .filter((k) => k.startsWith('tinylab-shell-') && k !== SHELL_CACHE)
-        .map((k) => caches.delete(k))))
-      .then(() => self.clients.claim()),
+        .map((k) => caches.delete(k)))),
   );
 });
 
@@ -36,11 +35,11 @@ self.addEventListener('fetch', (event) => {
 async function respond(request) {
   const cache = await caches.open(SHELL_CACHE);
   if (request.mode === 'navigate') {
-    // The page itself: the network first, so a new build shows at once; the copy when offline.
+    // The page itself: the network first, so a new build shows at once; this version's copy
+    // when offline. A fresh page is not stored here: it may name files of a newer build that
+    // this cache does not hold (the newer service worker caches it with them).
     try {
-      const fresh = await fetch(request);
-      if (fresh.ok) cache.put('./', fresh.clone());
-      return fresh;
+      return await fetch(request);
     } catch (e) {
       const kept = await cache.match('./');
       if (kept) return kept;

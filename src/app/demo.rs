@@ -108,13 +108,13 @@ pub fn DemoBar() -> impl IntoView {
     };
     view! {
         <section class="demo-bar" aria-label="Demos">
-            <button type="button" class="primary" data-testid="demo-compare" on:click=compare>
+            <button type="button" class="primary" data-testid="demo-compare" prop:disabled=move || app.any_busy() on:click=compare>
                 "Three models, one question"
             </button>
-            <button type="button" class="primary" data-testid="demo-temperature" on:click=temperature>
+            <button type="button" class="primary" data-testid="demo-temperature" prop:disabled=move || app.any_busy() on:click=temperature>
                 "Cold vs hot sampling"
             </button>
-            <button type="button" class="primary" data-testid="demo-lab" on:click=lab>
+            <button type="button" class="primary" data-testid="demo-lab" prop:disabled=move || app.any_busy() on:click=lab>
                 "Human vs machine text"
             </button>
             <button type="button" data-testid="demo-reset" on:click=reset>"Reset"</button>

@@ -132,6 +132,11 @@ impl AppState {
         self.panes.with(|ps| ps.iter().any(|p| p.is_running()))
     }
 
+    /// Loading or running anywhere: presets and demos wait, since a busy worker refuses.
+    pub fn any_busy(self) -> bool {
+        self.panes.with(|ps| ps.iter().any(|p| p.is_busy()))
+    }
+
     fn new_pane(self, settings: PaneSettings) -> Pane {
         let id = self.next_id.get_value();
         self.next_id.set_value(id + 1);

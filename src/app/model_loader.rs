@@ -82,7 +82,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                 <select
                     data-testid="model-select"
                     prop:value=move || pane.settings.with(|s| s.model_id.clone())
-                    prop:disabled=move || busy() || pane.run.with(|r| r.phase == super::pane_state::OutputPhase::Running)
+                    prop:disabled=move || pane.is_busy()
                     on:change=on_select
                 >
                     <option value="">"— choose a model —"</option>
@@ -95,7 +95,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                     type="file"
                     accept=".gguf"
                     data-testid="model-file"
-                    prop:disabled=busy
+                    prop:disabled=move || pane.is_busy()
                     on:change=on_file
                 />
             </label>

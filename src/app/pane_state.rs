@@ -111,6 +111,10 @@ pub struct Pane {
     pub bino: RwSignal<BinoState>,
     /// Observer rows waiting to go to the performer: the ids and the transferred buffer.
     pub rows: StoredValue<Option<(Vec<u32>, wasm_bindgen::JsValue)>, LocalStorage>,
+    /// Set once the pane is removed: no worker may start for it again.
+    closed: StoredValue<bool>,
+    /// Replies of a run the user cleared while it was still going are dropped until its last.
+    discard: StoredValue<bool>,
     mode: RwSignal<Mode>,
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
@@ -128,6 +132,8 @@ impl Pane {
             lab: RwSignal::new(LabState::default()),
             bino: RwSignal::new(BinoState::default()),
             rows: StoredValue::new_local(None),
+            closed: StoredValue::new(false),
+            discard: StoredValue::new(false),
             mode,
             hovered: RwSignal::new(None),
             worker: StoredValue::new_local(None),
@@ -160,11 +166,16 @@ impl Pane {
 
     /// Ends the pane's worker (the pane is being removed).
     pub fn shut_down(&self) {
+        self.closed.set_value(true);
         self.worker.set_value(None);
+        self.rows.set_value(None);
     }
 
     fn with_worker(&self, f: impl FnOnce(&WorkerClient)) {
         let pane = *self;
+        if self.closed.get_value() {
+            return;
+        }
         if self.worker.with_value(|w| w.is_none()) {
             match WorkerClient::spawn(move |msg, data| pane.apply(msg, data)) {
                 Ok(client) => self.worker.set_value(Some(client)),
@@ -196,6 +207,10 @@ impl Pane {
     }
 
     pub fn load_catalog(&self, m: &CatalogModel) {
+        // The worker refuses a load while busy; the pickers are locked then too.
+        if self.is_busy() {
+            return;
+        }
         self.settings.update(|s| s.model_id = m.id.clone());
         self.start_loading(&m.name);
         let msg = ToWorker::LoadUrl {
@@ -207,6 +222,10 @@ impl Pane {
 
     /// Loads a model the browser cache holds (a local file kept from an earlier visit).
     pub fn load_cached(&self, url: &str, label: &str) {
+        // The worker refuses a load while busy; the pickers are locked then too.
+        if self.is_busy() {
+            return;
+        }
         self.settings.update(|s| s.model_id.clear());
         self.start_loading(label);
         let msg = ToWorker::LoadUrl {
@@ -217,11 +236,18 @@ impl Pane {
     }
 
     pub fn load_file(&self, file: web_sys::File) {
+        if self.is_busy() {
+            return;
+        }
         let name = file.name();
         self.settings.update(|s| s.model_id.clear());
         self.start_loading(&name);
         let msg = ToWorker::LoadFile {
-            cache_key: browser::absolute(&local_cache_key(&name, file.size() as u64)),
+            cache_key: browser::absolute(&local_cache_key(
+                &name,
+                file.size() as u64,
+                file.last_modified() as u64,
+            )),
             name,
         };
         self.with_worker(|w| w.send_with_file(&msg, &file));
@@ -351,6 +377,10 @@ impl Pane {
 
     /// Forgets the pane's runs (the demo's reset).
     pub fn clear_output(&self) {
+        if self.is_running() {
+            // Its Token/Finished replies are still on the way; do not let them refill the pane.
+            self.discard.set_value(true);
+        }
         self.hovered.set(None);
         self.run.update(|r| {
             *r = RunState {
@@ -413,6 +443,29 @@ impl Pane {
 
     /// Applies one reply from the worker.
     pub fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
+        if self.discard.get_value() {
+            let last = matches!(
+                msg,
+                FromWorker::Finished { .. }
+                    | FromWorker::Failed { .. }
+                    | FromWorker::Scored(_)
+                    | FromWorker::HumanVsModel(_)
+                    | FromWorker::Distributions { .. }
+                    | FromWorker::Binoculars(_)
+            );
+            if last {
+                self.discard.set_value(false);
+            }
+            if !matches!(
+                msg,
+                FromWorker::Crashed { .. }
+                    | FromWorker::Progress(_)
+                    | FromWorker::Loaded(_)
+                    | FromWorker::LoadFailed { .. }
+            ) {
+                return;
+            }
+        }
         match msg {
             FromWorker::Distributions { ids, .. } => {
                 let buffer = js_sys::Reflect::get(&data, &"buffer".into()).unwrap_or_default();

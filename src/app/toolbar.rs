@@ -118,15 +118,15 @@ pub fn Toolbar() -> impl IntoView {
                 "+ Add pane"
             </button>
             <span class="muted">"Presets:"</span>
-            <button type="button" data-testid="preset-models" prop:disabled=move || app.any_running() on:click=preset_models
+            <button type="button" data-testid="preset-models" prop:disabled=move || app.any_busy() on:click=preset_models
                 title="SmolLM2-135M, Gemma 3 270M and Qwen2.5-0.5B on the same prompt, greedy">
                 "Model vs model"
             </button>
-            <button type="button" data-testid="preset-repetition" prop:disabled=move || app.any_running() on:click=preset_repetition
+            <button type="button" data-testid="preset-repetition" prop:disabled=move || app.any_busy() on:click=preset_repetition
                 title="The same model with the prompt once and twice">
                 "Prompt repetition"
             </button>
-            <button type="button" data-testid="preset-temperature" prop:disabled=move || app.any_running() on:click=preset_temperature
+            <button type="button" data-testid="preset-temperature" prop:disabled=move || app.any_busy() on:click=preset_temperature
                 title="The same model at temperature 0.2 and 1.0, same seed">
                 "Temperature"
             </button>

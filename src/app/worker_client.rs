@@ -13,6 +13,7 @@ use crate::protocol::{FromWorker, ToWorker};
 /// Trunk writes the worker's loader next to index.html (`data-loader-shim`); the path is
 /// relative so the app works under any base path.
 const WORKER_URL: &str = "./tinylab_worker_loader.js";
+const READY_DEADLINE_MS: i32 = 60_000;
 
 /// A message waiting for the worker to start, with what it transfers.
 type Queued = (JsValue, Option<js_sys::Array>);
@@ -85,6 +86,25 @@ impl WorkerClient {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // A worker whose wasm fails to start (offline without a cached copy, out of memory)
+        // rejects a promise inside the loader, which fires no error event: give it a deadline.
+        let (r, cb) = (ready.clone(), on_reply.clone());
+        let deadline = Closure::once_into_js(move || {
+            if !r.get() {
+                cb(
+                    FromWorker::Crashed {
+                        message: "the model worker did not start within 60 s".into(),
+                    },
+                    JsValue::NULL,
+                );
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                deadline.unchecked_ref(),
+                READY_DEADLINE_MS,
+            );
+        }
         Ok(WorkerClient {
             worker,
             ready,

@@ -37,8 +37,14 @@ impl Catalog {
 }
 
 impl CatalogModel {
+    /// The model's URL. The query names the content, so a replaced file on the server is a
+    /// new cache entry rather than a stale hit (static servers ignore the query).
     pub fn url(&self) -> String {
-        format!("{MODELS_DIR}{}", self.file)
+        format!(
+            "{MODELS_DIR}{}?sha256={}",
+            self.file,
+            self.sha256.get(..16).unwrap_or(&self.sha256)
+        )
     }
 
     /// "SmolLM2 135M Instruct · 135M · Q4_1 · 98.4 MB"
@@ -55,7 +61,7 @@ impl CatalogModel {
 
 /// The cache key for a local file: a same-origin URL path (the Cache API wants URLs) that no
 /// real file uses.
-pub fn local_cache_key(name: &str, size: u64) -> String {
+pub fn local_cache_key(name: &str, size: u64, modified: u64) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
@@ -66,7 +72,7 @@ pub fn local_cache_key(name: &str, size: u64) -> String {
             }
         })
         .collect();
-    format!("local-models/{size}/{safe}")
+    format!("local-models/{size}-{modified}/{safe}")
 }
 
 #[cfg(test)]
@@ -78,7 +84,10 @@ mod tests {
         let json = include_str!("../../assets/models/catalog.json");
         let c = Catalog::parse(json).unwrap();
         let d = c.get(&c.default).unwrap();
-        assert_eq!(d.url(), "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert_eq!(
+            d.url(),
+            "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf?sha256=b179c9523d0e6a0f"
+        );
         assert!(d.describe().contains("98.4 MB"));
         assert!(Catalog::parse("[]").is_err());
     }
@@ -86,12 +95,12 @@ mod tests {
     #[test]
     fn local_keys_are_url_safe() {
         assert_eq!(
-            local_cache_key("my model (1).gguf", 42),
-            "local-models/42/my_model__1_.gguf"
+            local_cache_key("my model (1).gguf", 42, 7),
+            "local-models/42-7/my_model__1_.gguf"
         );
         assert_eq!(
-            local_cache_key("<script>.gguf", 1),
-            "local-models/1/_script_.gguf"
+            local_cache_key("<script>.gguf", 1, 0),
+            "local-models/1-0/_script_.gguf"
         );
     }
 }

@@ -64,9 +64,11 @@ pub async fn load(state: &State, src: Source) {
 async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
     let t0 = now_ms();
     let cache = open_cache().await;
-    let hit = match &cache {
-        Some(c) => cache_match(c, src.cache_key()).await,
-        None => None,
+    // A local file is always read from the file: two files may share a name and size, and the
+    // user chose this one. Its bytes are still cached, for a later load from the cache list.
+    let hit = match (&cache, src) {
+        (Some(c), Source::Url { .. }) => cache_match(c, src.cache_key()).await,
+        _ => None,
     };
     let from_cache = hit.is_some();
     let (stream, total) = match (hit, src) {
