@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local as spawn;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::Engine;
@@ -91,91 +92,56 @@ fn handle(state: &Rc<State>, data: JsValue) {
             })
         }
     };
+    // Stop and Crash act at once; everything else is a job, refused while another runs.
     match msg {
-        ToWorker::Stop => state.stop.set(true),
-        ToWorker::Bench {
-            prompt_tokens,
-            gen_tokens,
-            repetitions,
-        } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                score::run_bench(&st, prompt_tokens, gen_tokens, repetitions).await;
-            });
-        }
+        ToWorker::Stop => return state.stop.set(true),
         ToWorker::Crash => panic!("crash requested by the page (?debug=1)"),
-        ToWorker::LoadUrl { url, label } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                loader::load(&st, loader::Source::Url { url, label }).await;
-            });
-        }
+        _ => {}
+    }
+    if refuse_if_busy(state) {
+        return;
+    }
+    let st = state.clone();
+    match msg {
+        ToWorker::Stop | ToWorker::Crash => {}
+        ToWorker::LoadUrl { url, label } => spawn(async move {
+            loader::load(&st, loader::Source::Url { url, label }).await;
+        }),
         ToWorker::LoadFile { name, cache_key } => {
-            if refuse_if_busy(state) {
-                return;
-            }
             let file = js_sys::Reflect::get(&data, &"file".into())
                 .ok()
                 .and_then(|f| f.dyn_into::<web_sys::Blob>().ok());
-            let Some(file) = file else {
+            let Some(blob) = file else {
                 return post(&FromWorker::LoadFailed {
                     message: "no file came with the request".into(),
                 });
             };
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                loader::load(
-                    &st,
-                    loader::Source::File {
-                        blob: file,
-                        name,
-                        cache_key,
-                    },
-                )
-                .await;
-            });
+            spawn(async move {
+                let src = loader::Source::File {
+                    blob,
+                    name,
+                    cache_key,
+                };
+                loader::load(&st, src).await;
+            })
         }
-        ToWorker::Score { text, window } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                score::run_score(&st, text, window).await;
-            });
-        }
+        ToWorker::Generate { request } => spawn(async move {
+            generate::run(&st, request).await;
+        }),
+        ToWorker::Score { text, window } => spawn(async move {
+            score::run_score(&st, text, window).await;
+        }),
         ToWorker::HumanVsModel {
             text,
             sentences,
             request,
-        } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                score::run_lab(&st, text, sentences, request).await;
-            });
-        }
-        ToWorker::Distributions { text, window } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                score::run_distributions(&st, text, window).await;
-            });
-        }
+        } => spawn(async move {
+            score::run_lab(&st, text, sentences, request).await;
+        }),
+        ToWorker::Distributions { text, window } => spawn(async move {
+            score::run_distributions(&st, text, window).await;
+        }),
         ToWorker::Binoculars { ids, window } => {
-            if refuse_if_busy(state) {
-                return;
-            }
             let rows = js_sys::Reflect::get(&data, &"buffer".into())
                 .ok()
                 .and_then(|b| b.dyn_into::<js_sys::ArrayBuffer>().ok())
@@ -185,20 +151,17 @@ fn handle(state: &Rc<State>, data: JsValue) {
                     message: "the observer's distributions did not arrive".into(),
                 });
             };
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
+            spawn(async move {
                 score::run_binoculars(&st, ids, window, rows).await;
-            });
+            })
         }
-        ToWorker::Generate { request } => {
-            if refuse_if_busy(state) {
-                return;
-            }
-            let st = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                generate::run(&st, request).await;
-            });
-        }
+        ToWorker::Bench {
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+        } => spawn(async move {
+            score::run_bench(&st, prompt_tokens, gen_tokens, repetitions).await;
+        }),
     }
 }
 
