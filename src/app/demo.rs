@@ -5,11 +5,9 @@ use leptos::prelude::*;
 
 use super::pane_state::ModelPhase;
 use super::AppState;
+use crate::ui::presets::{self, SMOLLM2};
 use crate::ui::settings::{Mode, PaneSettings, DEFAULT_PROMPT};
 
-const SMOLLM2: &str = "smollm2-135m-instruct-q4_1";
-const GEMMA3: &str = "gemma3-270m-q4_k_m";
-const QWEN25: &str = "qwen2.5-coder-0.5b-instruct";
 const DEMO_PROMPT: &str = "Name the days of the week.";
 /// Darwin, On the Origin of Species (1859): the first sentence is the prompt.
 const DEMO_TEXT: &str = "When we look to the individuals of the same variety or sub-variety of \
@@ -29,13 +27,17 @@ enum Then {
     LabAll(usize),
 }
 
-fn greedy(model: &str) -> PaneSettings {
-    PaneSettings {
-        model_id: model.into(),
-        temperature: 0.0,
-        max_tokens: 48,
-        ..PaneSettings::default()
-    }
+/// Demo answers are kept short, so a room does not wait for them.
+const DEMO_MAX_TOKENS: usize = 48;
+
+fn short(panes: Vec<PaneSettings>) -> Vec<PaneSettings> {
+    panes
+        .into_iter()
+        .map(|p| PaneSettings {
+            max_tokens: DEMO_MAX_TOKENS,
+            ..p
+        })
+        .collect()
 }
 
 #[component]
@@ -68,7 +70,7 @@ pub fn DemoBar() -> impl IntoView {
     let compare = move |_| {
         app.prompt.set(DEMO_PROMPT.into());
         start(
-            vec![greedy(SMOLLM2), greedy(GEMMA3), greedy(QWEN25)],
+            short(presets::model_vs_model()),
             Mode::Generate,
             Then::RunAll,
         );
@@ -76,21 +78,16 @@ pub fn DemoBar() -> impl IntoView {
     let temperature = move |_| {
         app.prompt
             .set("Write a one-line slogan for a bakery.".into());
-        let at = |t: f32| PaneSettings {
-            temperature: t,
-            seed: 42,
-            chat: true,
-            ..greedy(SMOLLM2)
-        };
-        start(vec![at(0.2), at(1.2)], Mode::Generate, Then::RunAll);
+        let panes = short(presets::temperatures(SMOLLM2, 0.2, 1.2));
+        start(panes, Mode::Generate, Then::RunAll);
     };
     let lab = move |_| {
         app.score_text.set(DEMO_TEXT.into());
         start(
-            vec![PaneSettings {
+            short(vec![PaneSettings {
                 temperature: 0.8,
-                ..greedy(SMOLLM2)
-            }],
+                ..presets::greedy(SMOLLM2)
+            }]),
             Mode::Score,
             Then::LabAll(1),
         );
@@ -101,7 +98,7 @@ pub fn DemoBar() -> impl IntoView {
         app.prompt.set(DEFAULT_PROMPT.into());
         app.score_text.set(String::new());
         app.mode.set(Mode::Generate);
-        app.apply_panes(vec![greedy(SMOLLM2)]);
+        app.apply_panes(short(vec![presets::greedy(SMOLLM2)]));
         for p in app.panes.get_untracked() {
             p.clear_output();
         }

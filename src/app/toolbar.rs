@@ -6,19 +6,7 @@ use super::browser;
 use super::AppState;
 use super::MAX_PANES;
 use crate::ui::export::{Export, ModelRef, PaneExport, RunExport};
-use crate::ui::settings::PaneSettings;
-
-const SMOLLM2: &str = "smollm2-135m-instruct-q4_1";
-const GEMMA3: &str = "gemma3-270m-q4_k_m";
-const QWEN25: &str = "qwen2.5-coder-0.5b-instruct";
-
-fn greedy(model: &str) -> PaneSettings {
-    PaneSettings {
-        model_id: model.into(),
-        temperature: 0.0,
-        ..PaneSettings::default()
-    }
-}
+use crate::ui::presets::{self, SMOLLM2};
 
 #[component]
 pub fn Toolbar() -> impl IntoView {
@@ -31,26 +19,13 @@ pub fn Toolbar() -> impl IntoView {
             .unwrap_or_else(|| SMOLLM2.to_string())
     };
     let preset_models = move |_| {
-        app.apply_panes(vec![greedy(SMOLLM2), greedy(GEMMA3), greedy(QWEN25)]);
+        app.apply_panes(presets::model_vs_model());
     };
     let preset_repetition = move |_| {
-        let m = first_model();
-        app.apply_panes(vec![
-            greedy(&m),
-            PaneSettings {
-                repeat_prompt: true,
-                ..greedy(&m)
-            },
-        ]);
+        app.apply_panes(presets::prompt_repetition(&first_model()));
     };
     let preset_temperature = move |_| {
-        let m = first_model();
-        let at = |t: f32| PaneSettings {
-            temperature: t,
-            seed: 42,
-            ..greedy(&m)
-        };
-        app.apply_panes(vec![at(0.2), at(1.0)]);
+        app.apply_panes(presets::temperatures(&first_model(), 0.2, 1.0));
     };
     let permalink = move |_| {
         let url = format!("{}?{}", browser::page_base(), app.workspace().to_query());

@@ -7,5 +7,6 @@ pub mod colors;
 pub mod compare;
 pub mod export;
 pub mod format;
+pub mod presets;
 pub mod settings;
 pub mod summary;
