@@ -10,7 +10,8 @@ const H: f64 = 120.0;
 
 #[component]
 pub fn EntropyChart(pane: Pane) -> impl IntoView {
-    let data = move || {
+    // Computed once per change and read by the caption and both lines.
+    let data = Memo::new(move |_| {
         pane.shown().with(|r| {
             let n = r.tokens.len();
             let ent = series(&r.tokens, |t| t.entropy);
@@ -23,7 +24,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
                 top,
             )
         })
-    };
+    });
     let marker = move || {
         let n = pane.shown().with(|r| r.tokens.len());
         pane.hovered.get().filter(|_| n > 1).map(|i| {
@@ -36,7 +37,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
             <figcaption>
                 <span class="key entropy">"entropy"</span>
                 <span class="key surprisal">"surprisal"</span>
-                <span class="muted">{move || format!("nats, 0–{:.0}, by token position", data().3)}</span>
+                <span class="muted">{move || format!("nats, 0–{:.0}, by token position", data.with(|d| d.3))}</span>
             </figcaption>
             <svg
                 viewBox=format!("0 0 {W} {H}")
@@ -46,8 +47,8 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
             >
                 <line class="axis" x1="0" x2=W y1=H y2=H />
                 <line class="grid" x1="0" x2=W y1=H / 2.0 y2=H / 2.0 />
-                <polyline class="line entropy" points=move || data().1 />
-                <polyline class="line surprisal" points=move || data().2 />
+                <polyline class="line entropy" points=move || data.with(|d| d.1.clone()) />
+                <polyline class="line surprisal" points=move || data.with(|d| d.2.clone()) />
                 {marker}
             </svg>
         </figure>

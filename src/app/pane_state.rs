@@ -149,6 +149,15 @@ impl Pane {
         }
     }
 
+    /// [`Pane::shown`] without subscribing to the mode.
+    pub fn shown_untracked(&self) -> RwSignal<RunState> {
+        if self.mode.get_untracked() == Mode::Score {
+            self.score
+        } else {
+            self.run
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.run.with(|r| r.phase == OutputPhase::Running)
             || self.score.with(|r| r.phase == OutputPhase::Running)

@@ -53,13 +53,11 @@ pub fn ColorSwitch(pane: Pane) -> impl IntoView {
 #[component]
 pub fn TokenOutput(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
+    // Keys only: a new token must not clone every token before it (long runs are thousands).
     let items = move || {
         pane.shown().with(|r| {
-            r.tokens
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(|(i, t)| (r.run_id, i, t))
+            (0..r.tokens.len())
+                .map(|i| (r.run_id, i))
                 .collect::<Vec<_>>()
         })
     };
@@ -78,8 +76,11 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
             }
         >
             <span class="context" data-testid="context">{move || pane.shown().with(|r| r.prefix.clone())}</span>
-            <For each=items key=|(run, i, _)| (*run, *i) let:item>
-                <TokenSpan pane index=item.1 token=item.2 />
+            <For each=items key=|k| *k let:item>
+                {pane
+                    .shown_untracked()
+                    .with_untracked(|r| r.tokens.get(item.1).cloned())
+                    .map(|token| view! { <TokenSpan pane index=item.1 token /> })}
             </For>
             <span
                 class="caret"
