@@ -106,10 +106,39 @@ fn CachePanel() -> impl IntoView {
                         {v.into_iter()
                             .map(|m| {
                                 let url = m.url.clone();
+                                let (load_url, label) = (m.url.clone(), m.label.clone());
+                                // Catalog models load from the select (which also reads the
+                                // cache); a local file can only come back from here.
+                                let local = m.url.contains("/local-models/");
                                 view! {
                                     <li data-testid="cached-model">
                                         <span>{m.label.clone()}</span>
                                         <span class="muted">{m.bytes.map(format::bytes).unwrap_or_default()}</span>
+                                        <Show when=move || local>
+                                            <button
+                                                type="button"
+                                                data-testid="cached-load"
+                                                title="Load into the first pane without a model (else the first idle one)"
+                                                on:click={
+                                                    let (u, l) = (load_url.clone(), label.clone());
+                                                    move |_| {
+                                                        // A pane with no model first, then any idle one.
+                                                        let panes = app.panes.get_untracked();
+                                                        let idle = |p: &&super::pane_state::Pane| !p.is_busy();
+                                                        let free = panes
+                                                            .iter()
+                                                            .filter(idle)
+                                                            .find(|p| !p.is_ready())
+                                                            .or_else(|| panes.iter().find(idle));
+                                                        if let Some(p) = free {
+                                                            p.load_cached(&u, &l);
+                                                        }
+                                                    }
+                                                }
+                                            >
+                                                "Load"
+                                            </button>
+                                        </Show>
                                         <button type="button" on:click=move |_| {
                                             let url = url.clone();
                                             spawn_local(async move {

@@ -25,6 +25,10 @@ test('after one visit the page and its cached model work with the network off', 
   await p.loadCatalog(SMOLLM2);
   await page.locator('[data-testid=offline-status][data-state=ready]').waitFor({ timeout: 30000 });
   assert.match(await page.textContent('[data-testid=offline-status]'), /Offline ready · 1 model cached \(98\.4 MB\)/);
+  // A local file, opened in a second pane, is kept too; offline it comes back from the list.
+  await page.click('[data-testid=add-pane]');
+  await pane(page, 1).get('model-file').setInputFiles(SMOLLM2_FILE);
+  await pane(page, 1).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
 
   await ctx.setOffline(true);
   await page.reload();
@@ -42,10 +46,15 @@ test('after one visit the page and its cached model work with the network off', 
   assert.deepEqual((await p.tokens()).map((t) => t.id), native.ids);
   await screenshot(page, 'offline');
   // A model that was never cached says why it cannot load, instead of hanging.
-  await page.click('[data-testid=add-pane]');
   await pane(page, 1).get('model-select').selectOption('gemma3-270m-q4_k_m');
   await pane(page, 1).root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
   assert.match(await pane(page, 1).status().textContent(), /could not fetch/);
+  // The local file, from the cache list, into the first free pane (pane 2).
+  await page.click('[data-testid=catalog] summary');
+  const local = page.locator('[data-testid=cached-model]', { hasText: 'SmolLM2-135M-Instruct.Q4_1.gguf' });
+  await local.locator('[data-testid=cached-load]').click();
+  await pane(page, 1).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  assert.match(await pane(page, 1).status().textContent(), /SmolLM2-135M-Instruct\.Q4_1\.gguf ready.*from the browser cache/);
   await ctx.setOffline(false);
   assert.deepEqual(errors, []);
   const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
