@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tinylab/target}"
 trunk build --release
+bash scripts/build_threads.sh
 python3 scripts/csp.py dist/index.html
 python3 scripts/sw_manifest.py dist

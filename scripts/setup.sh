@@ -21,3 +21,24 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   # Not --locked: its lockfile pins a webpki-roots release the registry no longer serves.
   cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
 fi
+
+# The shared-memory (threaded) model worker needs std rebuilt with atomics, which only a
+# nightly toolchain can do (`-Z build-std`). Pinned; `nightly` is reused when it is that build.
+NIGHTLY_DATE=2026-05-19
+nightly_toolchain() {
+  if rustc "+nightly-$NIGHTLY_DATE" -V >/dev/null 2>&1; then
+    echo "nightly-$NIGHTLY_DATE"
+  elif rustc +nightly -V 2>/dev/null | grep -q " $NIGHTLY_DATE)"; then
+    echo nightly
+  fi
+}
+NIGHTLY=$(nightly_toolchain)
+if [ -z "$NIGHTLY" ]; then
+  echo "installing Rust nightly-$NIGHTLY_DATE with rust-src (for the threaded worker)"
+  rustup toolchain install "nightly-$NIGHTLY_DATE" --profile minimal --component rust-src
+  NIGHTLY="nightly-$NIGHTLY_DATE"
+fi
+if ! rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src'; then
+  rustup component add rust-src --toolchain "$NIGHTLY"
+fi
+echo "$NIGHTLY" > "${TINYLAB_CACHE:-$HOME/.cache/tinylab}/nightly-toolchain"

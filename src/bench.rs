@@ -35,6 +35,14 @@ pub struct Figures {
     pub decode_ms: f64,
     pub prefill_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
+    /// Share of the decode time spent in weight products (`engine::profile`), when a clock
+    /// was installed.
+    #[serde(default)]
+    pub decode_product_share: Option<f64>,
+    /// Share of the pool's work items that helper threads ran during decoding (none on one
+    /// thread): near 1/threads when the helpers keep up.
+    #[serde(default)]
+    pub decode_helper_share: Option<f64>,
 }
 
 /// Runs the workload: a 4-token warm-up, then `repetitions` timed runs (best kept).
@@ -45,7 +53,8 @@ pub fn run(
     repetitions: usize,
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
-    let mut once = |gen: usize| -> Result<(f64, f64)> {
+    let mut helper_share = None;
+    let mut once = |gen: usize| -> Result<(f64, f64, f64)> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
             max_tokens: gen + 1,
@@ -59,14 +68,23 @@ pub fn run(
         let t0 = now_ms();
         let mut g = engine.start_with_ids(ids.to_vec(), &req)?;
         let t1 = now_ms();
+        let p1 = crate::engine::profile::product_ms();
+        let (all1, helpers1) = crate::engine::parallel::item_counts();
         while engine.step(&mut g)?.is_some() {}
-        Ok((t1 - t0, now_ms() - t1))
+        let t2 = now_ms();
+        let share = (crate::engine::profile::product_ms() - p1) / (t2 - t1).max(1e-9);
+        let (all2, helpers2) = crate::engine::parallel::item_counts();
+        helper_share = (all2 > all1).then(|| (helpers2 - helpers1) as f64 / (all2 - all1) as f64);
+        Ok((t1 - t0, t2 - t1, share))
     };
     once(4)?;
-    let mut best = (f64::MAX, f64::MAX);
+    let mut best = (f64::MAX, f64::MAX, 0.0);
     for _ in 0..repetitions.max(1) {
-        let (p, d) = once(gen_tokens)?;
-        best = (best.0.min(p), best.1.min(d));
+        let (p, d, share) = once(gen_tokens)?;
+        if d < best.1 {
+            best.2 = share;
+        }
+        best = (best.0.min(p), best.1.min(d), best.2);
     }
     Ok(Figures {
         prompt_tokens: ids.len(),
@@ -75,5 +93,7 @@ pub fn run(
         decode_ms: best.1,
         prefill_tokens_per_s: ids.len() as f64 * 1000.0 / best.0.max(1e-9),
         decode_tokens_per_s: gen_tokens as f64 * 1000.0 / best.1.max(1e-9),
+        decode_product_share: (best.2 > 0.0).then_some(best.2),
+        decode_helper_share: helper_share,
     })
 }

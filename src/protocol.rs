@@ -60,6 +60,11 @@ pub enum ToWorker {
     },
     /// Stop the running generation after the token being computed.
     Stop,
+    /// Use up to `count` threads (this worker's included) for the weight products. Heard at
+    /// once, even mid-run; answered by `Threads`. Only the shared-memory build can exceed one.
+    Threads {
+        count: usize,
+    },
     /// The benchmark workload (`crate::bench`) on the loaded model.
     Bench {
         prompt_tokens: usize,
@@ -106,6 +111,12 @@ pub enum FromWorker {
     },
     Binoculars(BinocularsResult),
     Bench(BenchReport),
+    /// How many threads the products use now, and the most this worker can have (1 where
+    /// the build or the page cannot share memory between threads).
+    Threads {
+        active: usize,
+        max: usize,
+    },
     /// The request was refused or the computation failed; the model stays loaded.
     Failed {
         message: String,

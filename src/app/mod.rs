@@ -19,6 +19,7 @@ mod pane;
 mod pane_state;
 mod prompt_box;
 mod stats;
+mod threads;
 mod tokens;
 mod toolbar;
 mod worker_client;
@@ -291,6 +292,7 @@ fn App() -> impl IntoView {
             <h1>"TinyLab"</h1>
             <p class="tagline">"Small language models, run in your browser, measured token by token."</p>
             <OfflineStatus />
+            <threads::ThreadsControl />
             <label class="theme">
                 <span class="muted">"Theme"</span>
                 <select

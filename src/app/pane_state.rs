@@ -118,6 +118,8 @@ pub struct Pane {
     mode: RwSignal<Mode>,
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
+    /// Threads the worker's products use, once it has said.
+    pub threads: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
 }
 
@@ -136,6 +138,7 @@ impl Pane {
             discard: StoredValue::new(false),
             mode,
             hovered: RwSignal::new(None),
+            threads: RwSignal::new(None),
             worker: StoredValue::new_local(None),
         }
     }
@@ -187,7 +190,10 @@ impl Pane {
         }
         if self.worker.with_value(|w| w.is_none()) {
             match WorkerClient::spawn(move |msg, data| pane.apply(msg, data)) {
-                Ok(client) => self.worker.set_value(Some(client)),
+                Ok(client) => {
+                    client.send(&super::threads::request());
+                    self.worker.set_value(Some(client));
+                }
                 Err(message) => {
                     self.model.update(|m| {
                         m.phase = ModelPhase::Error;
@@ -200,6 +206,15 @@ impl Pane {
         self.worker.with_value(|w| {
             if let Some(w) = w {
                 f(w)
+            }
+        });
+    }
+
+    /// Passes the page's thread count to a running worker (a new one gets it at start).
+    pub fn send_threads(&self) {
+        self.worker.with_value(|w| {
+            if let Some(w) = w {
+                w.send(&super::threads::request());
             }
         });
     }
@@ -492,6 +507,7 @@ impl Pane {
             }),
             // The page never asks for a benchmark; scripts/bench.sh talks to the worker itself.
             FromWorker::Ready | FromWorker::Bench(_) => {}
+            FromWorker::Threads { active, .. } => self.threads.set(Some(active)),
             FromWorker::Progress(p) => self.model.update(|m| m.progress = Some(p)),
             FromWorker::Loaded(l) => self.model.update(|m| {
                 m.phase = ModelPhase::Ready;

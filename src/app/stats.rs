@@ -39,6 +39,12 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                 })}
                 {stat("prefill tok/s", "stat-prefill-tps", |s| num(s.prefill_tokens_per_s, 1))}
                 {stat("decode tok/s", "stat-decode-tps", |s| num(s.decode_tokens_per_s, 1))}
+                <div class="stat" title="Threads this pane's worker uses for the weight products">
+                    <dt>"threads"</dt>
+                    <dd data-testid="stat-threads">
+                        {move || pane.threads.get().map(|t| t.to_string()).unwrap_or_else(|| "–".into())}
+                    </dd>
+                </div>
             </Show>
             {stat("mean entropy", "stat-mean-entropy", |s| num(s.mean_entropy, 3))}
             {stat("mean surprisal", "stat-mean-surprisal", |s| num(s.mean_surprisal, 3))}

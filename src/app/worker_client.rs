@@ -10,9 +10,6 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use crate::protocol::{FromWorker, ToWorker};
 
-/// Trunk writes the worker's loader next to index.html (`data-loader-shim`); the path is
-/// relative so the app works under any base path.
-const WORKER_URL: &str = "./tinylab_worker_loader.js";
 const READY_DEADLINE_MS: i32 = 60_000;
 
 /// A message waiting for the worker to start, with what it transfers.
@@ -31,7 +28,8 @@ pub struct WorkerClient {
 impl WorkerClient {
     /// `on_reply` gets each message and the raw data it came in (which may carry a buffer).
     pub fn spawn(on_reply: impl Fn(FromWorker, JsValue) + 'static) -> Result<Self, String> {
-        let worker = Worker::new(WORKER_URL)
+        // Relative paths (see `threads::worker_url`), so the app works under any base path.
+        let worker = Worker::new(super::threads::worker_url())
             .map_err(|e| format!("could not start the model worker: {e:?}"))?;
         let on_reply = Rc::new(on_reply);
         let ready = Rc::new(Cell::new(false));

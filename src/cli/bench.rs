@@ -30,12 +30,19 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// A capture-free clock for `engine::profile`.
+fn profile_clock_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
     let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;
+    tinylab::engine::profile::set_clock(profile_clock_ms);
     let f = bench::run(&mut engine, &ids, a.gen_tokens, a.repetitions, &now_ms)
         .map_err(|e| e.to_string())?;
     let (prefill_tps, decode_tps) = (f.prefill_tokens_per_s, f.decode_tokens_per_s);
@@ -59,6 +66,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "decode_tokens_per_s": decode_tps,
         "time_to_first_token_ms": f.prefill_ms,
         "peak_memory_bytes": peak_rss_bytes(),
+        "decode_product_share": f.decode_product_share,
     });
     if a.common.json {
         print_json(&v)

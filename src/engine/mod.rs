@@ -6,10 +6,15 @@ pub mod chat;
 pub mod error;
 pub mod gguf;
 pub mod model;
+pub mod parallel;
+pub mod profile;
+pub mod q4_1;
+pub mod q8_0;
 pub mod sampler;
 pub mod stats;
 pub mod tokenizer;
 pub mod utf8;
+pub mod weight;
 
 use serde::{Deserialize, Serialize};
 

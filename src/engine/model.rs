@@ -10,8 +10,10 @@
 //!   of MB for Gemma 3's 262k-row table;
 //! - rope tables cover only the engine's context cap, not the model's full trained context.
 
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
+
+use super::weight::Weight;
+use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
@@ -176,32 +178,34 @@ impl Rope {
 }
 
 struct Linear {
-    weight: QMatMul,
+    weight: Weight,
     bias: Option<Tensor>,
 }
 
 /// Quantization types whose matrix-vector products candle runs as scalar code, on wasm32
 /// (simd128 kernels exist only for Q4_0, Q8_0, Q2_K, Q4_K, Q6_K and Q8_K) and on x86 (AVX
 /// kernels lack Q4_1, Q5_0 and Q5_1).
+/// On wasm, Q4_1 has the engine's own kernel (`q4_1`) and stays as it is: 5 bits a weight.
 fn lacks_fast_kernel(t: GgmlDType) -> bool {
-    matches!(
-        t,
-        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K
-    )
+    match t {
+        GgmlDType::Q4_1 => !cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+        GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K => true,
+        _ => false,
+    }
 }
 
 /// A weight matrix ready for products. Types without a fast kernel are requantized to Q8_0 at
 /// load: 8-bit blocks of 32 hold a 4- or 5-bit grid almost exactly (the rounding error is under
 /// a tenth of the original step), and Q8_0 has SIMD kernels in both builds. Costs: load time
 /// and about 1.7x the memory of those tensors.
-pub fn weight_matmul(qt: candle_core::quantized::QTensor) -> Result<QMatMul> {
+pub fn weight_matmul(qt: candle_core::quantized::QTensor) -> Result<Weight> {
     let cols = qt.shape().dims().last().copied().unwrap_or(0);
     if lacks_fast_kernel(qt.dtype()) && cols % 32 == 0 {
         let f = qt.dequantize(&Device::Cpu)?;
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
-        return Ok(QMatMul::from_qtensor(q8)?);
+        return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
-    Ok(QMatMul::from_qtensor(qt)?)
+    Ok(Weight::new(std::sync::Arc::new(qt))?)
 }
 
 impl Linear {
@@ -306,7 +310,7 @@ pub struct Model {
     layers: Vec<Layer>,
     ropes: Vec<Rope>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Weight,
     max_positions: usize,
     /// Positions already in the KV cache.
     cached: usize,
@@ -325,7 +329,7 @@ impl Model {
             // Tied, but the output layer wants a fast type: a requantized copy.
             weight_matmul(g.tensor("token_embd.weight")?)?
         } else {
-            QMatMul::from_arc(embed.table.clone())?
+            Weight::new(embed.table.clone())?
         };
         let interleaved = config.arch == Arch::Llama;
         let mut ropes = vec![Rope::new(

@@ -8,6 +8,7 @@ mod generate;
 mod js;
 mod loader;
 mod score;
+mod threads;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -55,6 +56,11 @@ pub fn post(msg: &FromWorker) {
 
 /// Entry point of the worker binary.
 pub fn start() {
+    // A helper thread instantiates this same module (and so runs this), but only serves
+    // `engine::parallel`; see `threads`.
+    if threads::is_helper() {
+        return;
+    }
     std::panic::set_hook(Box::new(|info| {
         let what = info.payload_as_str().unwrap_or("an internal error");
         let at = info
@@ -95,6 +101,7 @@ fn handle(state: &Rc<State>, data: JsValue) {
     // Stop and Crash act at once; everything else is a job, refused while another runs.
     match msg {
         ToWorker::Stop => return state.stop.set(true),
+        ToWorker::Threads { count } => return post(&threads::set(count)),
         ToWorker::Crash => panic!("crash requested by the page (?debug=1)"),
         _ => {}
     }
@@ -103,7 +110,7 @@ fn handle(state: &Rc<State>, data: JsValue) {
     }
     let st = state.clone();
     match msg {
-        ToWorker::Stop | ToWorker::Crash => {}
+        ToWorker::Stop | ToWorker::Crash | ToWorker::Threads { .. } => {}
         ToWorker::LoadUrl { url, label } => spawn(async move {
             loader::load(&st, loader::Source::Url { url, label }).await;
         }),

@@ -195,6 +195,7 @@ pub async fn run_binoculars(state: &State, ids: Vec<u32>, window: usize, rows: V
 }
 
 pub async fn run_bench(state: &State, prompt_tokens: usize, gen_tokens: usize, repetitions: usize) {
+    crate::engine::profile::set_clock(now_ms);
     with_engine(state, |mut engine| async move {
         let result = crate::bench::prompt_ids(&engine, prompt_tokens)
             .and_then(|ids| {

@@ -34,12 +34,13 @@ async function serve() {
 }
 
 /// TinyLab's worker: load from the network, load again from the cache, then the workload.
-async function benchOurs(browser, base, model) {
+/// `threads` > 1 uses the shared-memory build (dist/threads/; this page is cross-origin isolated).
+async function benchOurs(browser, base, model, threads = 1, threadedBuild = threads > 1) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${base}bench/`);
-  const r = await page.evaluate(async ({ url, label, prompt, gen }) => {
-    const worker = new Worker('/tinylab_worker_loader.js');
+  const r = await page.evaluate(async ({ url, label, prompt, gen, threads, threadedBuild }) => {
+    const worker = new Worker(threadedBuild ? '/threads/tinylab_worker_loader.js' : '/tinylab_worker_loader.js');
     const queue = [];
     let wake = null;
     worker.onmessage = (e) => { queue.push(JSON.parse(e.data)); if (wake) wake(); };
@@ -56,6 +57,9 @@ async function benchOurs(browser, base, model) {
     };
     const send = (m) => worker.postMessage({ json: JSON.stringify(m) });
     await next(['ready']);
+    send({ type: 'threads', count: threads });
+    const active = (await next(['threads'])).active;
+    if (active !== threads) throw new Error(`asked for ${threads} threads, the worker runs ${active}`);
     const load = async () => {
       const t0 = performance.now();
       send({ type: 'load_url', url, label });
@@ -67,12 +71,13 @@ async function benchOurs(browser, base, model) {
     send({ type: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
     const b = await next(['bench']);
     worker.terminate();
-    return { first, cached, bench: b };
-  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS });
+    return { first, cached, bench: b, threads: active };
+  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS, threads, threadedBuild });
   await ctx.close();
   const f = r.bench.figures;
   return {
-    engine: 'tinylab (wasm, page worker)',
+    engine: `tinylab (wasm, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
+    threads: r.threads,
     prompt_tokens: f.prompt_tokens,
     prefill_tokens_per_s: f.prefill_tokens_per_s,
     decode_tokens_per_s: f.decode_tokens_per_s,
@@ -82,6 +87,8 @@ async function benchOurs(browser, base, model) {
     cached_load_from_cache: r.cached.from_cache,
     memory_bytes: r.bench.wasm_memory_bytes,
     memory_kind: 'wasm heap',
+    decode_product_share: f.decode_product_share,
+    decode_helper_share: f.decode_helper_share,
     prompt_text: r.bench.prompt_text,
   };
 }
@@ -133,6 +140,7 @@ async function benchWllama(browser, base, model, promptText) {
 
 const fmt = (v, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '–');
 const mb = (b) => (typeof b === 'number' ? (b / 1e6).toFixed(0) : '–');
+const pct = (v) => (typeof v === 'number' ? `${(v * 100).toFixed(0)}%` : '–');
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? (a / b).toFixed(2) : '–');
 
 async function main() {
@@ -144,24 +152,29 @@ async function main() {
   const rows = [];
   for (const model of catalog.models) {
     if (!existsSync(join(ROOT, 'assets', 'models', model.file))) continue;
+    // For quick runs while working: BENCH_MODELS=id,id and BENCH_SKIP_PEERS=1.
+    if (process.env.BENCH_MODELS && !process.env.BENCH_MODELS.split(',').includes(model.id)) continue;
     process.stderr.write(`benchmarking ${model.id} in the browser…\n`);
     const ours = await benchOurs(browser, server.url, model);
-    const wl = await benchWllama(browser, server.url, model, ours.prompt_text);
+    const ours2 = await benchOurs(browser, server.url, model, 2);
+    delete ours2.prompt_text;
+    const wl = process.env.BENCH_SKIP_PEERS ? { error: 'skipped' } : await benchWllama(browser, server.url, model, ours.prompt_text);
     delete ours.prompt_text;
     const nat = native.rows.find((r) => r.model === model.id) || {};
-    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
+    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, tinylab_wasm_2_threads: ours2, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
   }
   await browser.close();
   server.close();
 
   const lines = [];
-  lines.push(`Benchmark ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} cores (${os.cpus()[0]?.model || 'cpu'}) · Chromium ${version} headless · one thread everywhere · ${PROMPT_TOKENS}-token prompt, ${GEN_TOKENS} greedy tokens, EOS ignored, warm-up first`);
+  lines.push(`Benchmark ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} cores (${os.cpus()[0]?.model || 'cpu'}) · Chromium ${version} headless · one thread everywhere except the row that says 2 threads · ${PROMPT_TOKENS}-token prompt, ${GEN_TOKENS} greedy tokens, EOS ignored, warm-up first`);
   lines.push('');
   lines.push('| model | engine | prefill tok/s | decode tok/s | first token ms | load ms | memory MB |');
   lines.push('|---|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const engines = [
       ['TinyLab wasm (page)', r.tinylab_wasm, r.tinylab_wasm.memory_bytes],
+      ['TinyLab wasm, 2 threads', r.tinylab_wasm_2_threads, r.tinylab_wasm_2_threads.memory_bytes],
       ['wllama 3.8.1 wasm', r.wllama, r.wllama.memory_bytes],
       ['TinyLab native', r.tinylab_native, r.tinylab_native?.peak_memory_bytes],
       ['llama.cpp native', r.llama_cpp_native, r.llama_cpp_native?.peak_memory_bytes],
@@ -178,13 +191,18 @@ async function main() {
       prefill_vs_llama_native: ratio(w.prefill_tokens_per_s, r.llama_cpp_native?.prefill_tokens_per_s),
       decode_vs_llama_native: ratio(w.decode_tokens_per_s, r.llama_cpp_native?.decode_tokens_per_s),
       memory_vs_file: ratio(w.memory_bytes, r.file_bytes),
+      threads2_prefill_vs_1: ratio(r.tinylab_wasm_2_threads.prefill_tokens_per_s, w.prefill_tokens_per_s),
+      threads2_decode_vs_1: ratio(r.tinylab_wasm_2_threads.decode_tokens_per_s, w.decode_tokens_per_s),
     };
     lines.push(`| ${r.model} | *TinyLab wasm ÷ wllama* | ${r.ratios.prefill_vs_wllama}× | ${r.ratios.decode_vs_wllama}× | | | |`);
     lines.push(`| ${r.model} | *TinyLab wasm ÷ llama.cpp native* | ${r.ratios.prefill_vs_llama_native}× | ${r.ratios.decode_vs_llama_native}× | | | ${r.ratios.memory_vs_file}× file |`);
+    lines.push(`| ${r.model} | *TinyLab wasm 2 threads ÷ 1 thread* | ${r.ratios.threads2_prefill_vs_1}× | ${r.ratios.threads2_decode_vs_1}× | | | |`);
   }
   lines.push('');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
+  lines.push('Where TinyLab\'s decode time goes, share in weight products (engine::profile): '
+    + rows.map((r) => `${r.model} ${pct(r.tinylab_wasm.decode_product_share)} at 1 thread, ${pct(r.tinylab_wasm_2_threads.decode_product_share)} at 2 (wasm; helpers ran ${pct(r.tinylab_wasm_2_threads.decode_helper_share)} of the parallel work), ${pct(r.tinylab_native?.decode_product_share)} native`).join('; ') + '.');
   lines.push('Memory: TinyLab wasm = the worker\'s wasm heap; wllama = the page\'s total from measureUserAgentSpecificMemory (null when the browser does not say); native = peak RSS.');
   const table = lines.join('\n');
   console.log(table);

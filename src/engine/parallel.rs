@@ -1,0 +1,252 @@
+//! A pool of helper threads for the weight products (`par_matmul`).
+//!
+//! The engine never spawns a thread itself, because how to start one depends on the platform:
+//! in the browser a thread is a Web Worker sharing the wasm memory, started by the worker crate;
+//! natively it is a `std::thread` (tests). Whoever starts a helper has it call [`helper_loop`],
+//! which never returns. [`for_each_chunk`] then runs a job on the calling thread plus up to
+//! `set_threads(n) - 1` helpers and returns when every chunk is done. With no helpers (the
+//! single-threaded wasm build, or before any has started) it simply runs the job inline.
+//!
+//! The protocol is four atomics: `GEN` counts jobs (helpers sleep on it), `JOB` points at the
+//! caller's job while it runs, `INSIDE` counts helpers that may be reading `JOB`, and the job's
+//! own cursor hands out chunks. The caller clears `JOB` and waits for `INSIDE` to drop to zero
+//! before its stack frame (which holds the job) goes away. All of it is `SeqCst`: either a helper
+//! sees `JOB` cleared, or the caller sees that helper in `INSIDE`.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+static GEN: AtomicU32 = AtomicU32::new(0);
+static JOB: AtomicUsize = AtomicUsize::new(0);
+static INSIDE: AtomicU32 = AtomicU32::new(0);
+/// Helpers asleep in `sleep_while`; waking costs a call into the browser, so it is skipped
+/// when every helper is spinning (the usual case while decoding).
+static SLEEPERS: AtomicU32 = AtomicU32::new(0);
+static HELPERS: AtomicU32 = AtomicU32::new(0);
+static WANTED: AtomicU32 = AtomicU32::new(1);
+/// Items run by helpers and in all, for the benchmark's check that helpers pull their weight.
+static ITEMS_BY_HELPERS: AtomicUsize = AtomicUsize::new(0);
+static ITEMS_PARALLEL: AtomicUsize = AtomicUsize::new(0);
+/// One job at a time: natively, tests call in from several threads.
+static CALLER: Mutex<()> = Mutex::new(());
+
+/// Spins this many times before sleeping: waking a sleeping Web Worker costs tens of
+/// microseconds, about as long as one small decode product.
+const SPINS: u32 = 1 << 21;
+
+struct Job<'a> {
+    f: &'a (dyn Fn(Range<usize>) + Sync),
+    n_items: usize,
+    chunk: usize,
+    cursor: Padded,
+    done: Padded,
+}
+
+/// An atomic alone on its cache line: the cursor and the done count are written by different
+/// threads at different moments, and sharing a line would make each write evict the other.
+#[repr(align(64))]
+struct Padded(AtomicUsize);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicUsize;
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
+}
+
+impl Job<'_> {
+    /// Runs chunks until none are left; returns how many items this thread ran.
+    fn work(&self) -> usize {
+        let mut ran = 0;
+        loop {
+            let start = self.cursor.fetch_add(self.chunk, SeqCst);
+            if start >= self.n_items {
+                return ran;
+            }
+            let end = self.n_items.min(start + self.chunk);
+            (self.f)(start..end);
+            ran += end - start;
+            self.done.fetch_add(end - start, SeqCst);
+        }
+    }
+}
+
+/// Items run on the pool so far, and how many of those the helpers ran.
+pub fn item_counts() -> (usize, usize) {
+    (ITEMS_PARALLEL.load(SeqCst), ITEMS_BY_HELPERS.load(SeqCst))
+}
+
+/// Threads a job may use now: the caller plus the helpers that have started, at most
+/// `set_threads`.
+pub fn threads() -> usize {
+    (WANTED.load(SeqCst)).min(HELPERS.load(SeqCst) + 1).max(1) as usize
+}
+
+/// Helpers that have started and are waiting for work.
+pub fn helpers() -> usize {
+    HELPERS.load(SeqCst) as usize
+}
+
+/// Caps the threads a job uses (the caller included). Helpers beyond the cap stay asleep.
+pub fn set_threads(n: usize) {
+    WANTED.store(n.clamp(1, 64) as u32, SeqCst);
+}
+
+/// The body of a helper thread: registers, then runs chunks of every job it is allowed to join.
+/// `index` is 0 for the first helper. Never returns.
+pub fn helper_loop(index: usize) -> ! {
+    HELPERS.fetch_add(1, SeqCst);
+    let mut seen = GEN.load(SeqCst);
+    loop {
+        // A helper beyond the wanted count sleeps at once: spinning would take a core from
+        // the threads that work.
+        let wanted = index + 1 < WANTED.load(SeqCst) as usize;
+        wait_for_job(seen, if wanted { SPINS } else { 0 });
+        seen = GEN.load(SeqCst);
+        if !wanted || index + 1 >= WANTED.load(SeqCst) as usize {
+            continue;
+        }
+        INSIDE.fetch_add(1, SeqCst);
+        let job = JOB.load(SeqCst);
+        if job != 0 {
+            // SAFETY: the caller keeps the job alive until `INSIDE` is back to zero.
+            let ran = unsafe { &*(job as *const Job) }.work();
+            ITEMS_BY_HELPERS.fetch_add(ran, SeqCst);
+        }
+        INSIDE.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Runs `f` over `0..n_items` in chunks of `chunk` items, spread over the caller and the
+/// helpers allowed by `set_threads`. Returns when all items are done.
+pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
+    if n_items == 0 {
+        return;
+    }
+    let chunk = chunk.max(1);
+    if threads() <= 1 || n_items <= chunk {
+        f(0..n_items);
+        return;
+    }
+    let _one_at_a_time = CALLER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let job = Job {
+        f,
+        n_items,
+        chunk,
+        cursor: Padded(AtomicUsize::new(0)),
+        done: Padded(AtomicUsize::new(0)),
+    };
+    ITEMS_PARALLEL.fetch_add(n_items, SeqCst);
+    JOB.store(&job as *const Job as usize, SeqCst);
+    GEN.fetch_add(1, SeqCst);
+    if SLEEPERS.load(SeqCst) > 0 {
+        wake_helpers();
+    }
+    job.work();
+    while job.done.load(SeqCst) < n_items {
+        std::hint::spin_loop();
+    }
+    JOB.store(0, SeqCst);
+    while INSIDE.load(SeqCst) != 0 {
+        std::hint::spin_loop();
+    }
+}
+
+fn wait_for_job(seen: u32, spins: u32) {
+    for _ in 0..spins {
+        if GEN.load(SeqCst) != seen {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    while GEN.load(SeqCst) == seen {
+        // Counted before the wait re-checks `GEN`: either the caller sees this sleeper and
+        // wakes it, or the wait sees the new generation and returns at once.
+        SLEEPERS.fetch_add(1, SeqCst);
+        sleep_while(seen);
+        SLEEPERS.fetch_sub(1, SeqCst);
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn sleep_while(seen: u32) {
+    // SAFETY: `GEN` is a live, aligned 32-bit atomic in the shared memory.
+    unsafe {
+        core::arch::wasm32::memory_atomic_wait32(GEN.as_ptr() as *mut i32, seen as i32, -1);
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn wake_helpers() {
+    // SAFETY: as above.
+    unsafe {
+        core::arch::wasm32::memory_atomic_notify(GEN.as_ptr() as *mut i32, u32::MAX);
+    }
+}
+
+// Natively the pool only serves tests; a short sleep is simpler than a futex and fast enough.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+fn sleep_while(_seen: u32) {
+    std::thread::sleep(std::time::Duration::from_micros(200));
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+fn wake_helpers() {}
+
+/// Starts `n` native helper threads (for tests and the CLI); returns how many are running.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn start_native_helpers(n: usize) -> usize {
+    static STARTED: Mutex<usize> = Mutex::new(0);
+    let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    while *started < n {
+        let index = *started;
+        if std::thread::Builder::new()
+            .name(format!("tinylab-helper-{index}"))
+            .spawn(move || helper_loop(index))
+            .is_err()
+        {
+            break;
+        }
+        *started += 1;
+    }
+    *started
+}
+
+/// Two native helpers and three threads in use, for every test in this binary that wants the
+/// parallel path. Nothing lowers the count again, so tests running side by side agree.
+#[cfg(test)]
+pub fn test_pool() {
+    start_native_helpers(2);
+    while helpers() < 2 {
+        std::thread::yield_now();
+    }
+    set_threads(3);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_runs_exactly_once_across_threads() {
+        test_pool();
+        let who = Mutex::new(std::collections::HashSet::new());
+        for round in 0..50 {
+            let n = 1000 + round;
+            let hits: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+            for_each_chunk(n, 7, &|range| {
+                who.lock().unwrap().insert(std::thread::current().id());
+                for i in range {
+                    hits[i].fetch_add(1, SeqCst);
+                }
+                // Long enough that a helper wakes and takes some chunks.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            });
+            assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "round {round}");
+        }
+        assert!(who.lock().unwrap().len() > 1, "no helper ever joined");
+    }
+}

@@ -1,0 +1,175 @@
+//! The engine's own Q4_1 × Q8_1 kernel for wasm, so Q4_1 weights (all of SmolLM2's) stay at 5
+//! bits per weight instead of being requantized to Q8_0 (8.5 bits) at load.
+//!
+//! Why: decoding streams every weight once per token, and on the 2-core benchmark machine a
+//! streaming product is bound by memory bandwidth (a 30 MB Q8_0 product ran no faster on two
+//! threads than on one). Fewer bytes per token is the lever for decode speed, for threads to
+//! pay off, and for the wasm heap. candle's Q4_1 dot product has no simd128 form (it is
+//! scalar on wasm), hence this one. Arithmetic per block is ggml's `vec_dot_q4_1_q8_1`:
+//! `d_x·d_y·Σ q4·q8 + m_x·s_y`, accumulated in a different order than candle's scalar loop
+//! (f32 rounding differs in the last bits).
+
+use super::q8_0::f16_to_f32;
+
+/// candle's `#[repr(C)] BlockQ4_1`: f16 d, f16 m, 16 bytes of nibbles.
+pub const BLOCK_BYTES: usize = 20;
+/// candle's `#[repr(C)] BlockQ8_1`: f16 d, f16 s (= d·Σq), 32 signed bytes.
+pub const ACT_BLOCK_BYTES: usize = 36;
+pub const BLOCK: usize = 32;
+
+#[inline(always)]
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// One activation row quantized to Q8_1, with its scales converted once.
+pub struct Activation<'a> {
+    blocks: &'a [u8],
+    d: Vec<f32>,
+    s: Vec<f32>,
+}
+
+impl<'a> Activation<'a> {
+    pub fn new(blocks: &'a [u8]) -> Self {
+        let d = blocks
+            .chunks_exact(ACT_BLOCK_BYTES)
+            .map(|b| f16_at(b, 0))
+            .collect();
+        let s = blocks
+            .chunks_exact(ACT_BLOCK_BYTES)
+            .map(|b| f16_at(b, 2))
+            .collect();
+        Activation { blocks, d, s }
+    }
+}
+
+/// Dot products of four Q4_1 weight rows with `y`.
+pub fn dot4(w: [&[u8]; 4], y: &Activation) -> [f32; 4] {
+    let n = y.d.len();
+    assert!(w.iter().all(|r| r.len() == n * BLOCK_BYTES) && y.blocks.len() == n * ACT_BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: lengths checked above; wasm loads need no alignment.
+        unsafe { simd::dot4(w, y, super::q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let mut out = [0f32; 4];
+        for (o, row) in out.iter_mut().zip(w) {
+            let mut lanes = [0f32; 4];
+            let mut mins = 0f32;
+            for b in 0..n {
+                let wb = &row[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let yq = &y.blocks[b * ACT_BLOCK_BYTES + 4..(b + 1) * ACT_BLOCK_BYTES];
+                // Lane l of the simd form sums elements i ≡ 2l, 2l+1 (mod 8).
+                let mut sums = [0i32; 4];
+                for j in 0..16 {
+                    let lo = (wb[4 + j] & 0x0f) as i32;
+                    let hi = (wb[4 + j] >> 4) as i32;
+                    sums[(j % 8) / 2] += lo * yq[j] as i8 as i32 + hi * yq[16 + j] as i8 as i32;
+                }
+                let d = f16_at(wb, 0) * y.d[b];
+                for (lane, s) in lanes.iter_mut().zip(sums) {
+                    *lane += s as f32 * d;
+                }
+                mins += f16_at(wb, 2) * y.s[b];
+            }
+            *o = lanes[0] + lanes[1] + lanes[2] + lanes[3] + mins;
+        }
+        out
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    unsafe fn half(table: &[f32], at: *const u8) -> f32 {
+        *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
+    }
+
+    pub unsafe fn dot4(w: [&[u8]; 4], y: &Activation, table: &[f32]) -> [f32; 4] {
+        let mut acc = [f32x4_splat(0.0); 4];
+        let mut mins = [0f32; 4];
+        let low = u8x16_splat(0x0f);
+        for b in 0..y.d.len() {
+            let yq = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4) as *const i8;
+            let y0 = i16x8_load_extend_i8x8(yq);
+            let y1 = i16x8_load_extend_i8x8(yq.add(8));
+            let y2 = i16x8_load_extend_i8x8(yq.add(16));
+            let y3 = i16x8_load_extend_i8x8(yq.add(24));
+            let (dy, sy) = (y.d[b], y.s[b]);
+            for c in 0..4 {
+                let wb = w[c].as_ptr().add(b * BLOCK_BYTES);
+                let q = v128_load(wb.add(4) as *const v128);
+                let lo = v128_and(q, low);
+                let hi = u8x16_shr(q, 4);
+                let s = i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), y0);
+                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), y1));
+                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), y2));
+                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), y3));
+                let d = half(table, wb) * dy;
+                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d)));
+                mins[c] += half(table, wb.add(2)) * sy;
+            }
+        }
+        let mut out = [0f32; 4];
+        for c in 0..4 {
+            let a = acc[c];
+            out[c] = f32x4_extract_lane::<0>(a)
+                + f32x4_extract_lane::<1>(a)
+                + f32x4_extract_lane::<2>(a)
+                + f32x4_extract_lane::<3>(a)
+                + mins[c];
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_1, GgmlType};
+
+    fn as_bytes<T>(b: &[T]) -> Vec<u8> {
+        // SAFETY: candle's block types are `repr(C)` plain data without padding.
+        unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, std::mem::size_of_val(b)) }
+            .to_vec()
+    }
+
+    #[test]
+    fn dot4_matches_candle_within_rounding() {
+        let k = 32 * 18;
+        let vals = |seed: u32| -> Vec<f32> {
+            let mut s = seed;
+            (0..k)
+                .map(|_| {
+                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (s >> 8) as f32 / (1u32 << 24) as f32 - 0.3
+                })
+                .collect()
+        };
+        let mut y = vec![BlockQ8_1::zeros(); k / 32];
+        BlockQ8_1::from_float(&vals(1), &mut y);
+        let rows: Vec<Vec<BlockQ4_1>> = (0..4)
+            .map(|i| {
+                let mut r = vec![BlockQ4_1::zeros(); k / 32];
+                BlockQ4_1::from_float(&vals(10 + i), &mut r);
+                r
+            })
+            .collect();
+        let yb = as_bytes(&y);
+        let rb: Vec<Vec<u8>> = rows.iter().map(|r| as_bytes(r)).collect();
+        assert_eq!(rb[0].len(), k / 32 * BLOCK_BYTES);
+        let ours = dot4([&rb[0], &rb[1], &rb[2], &rb[3]], &Activation::new(&yb));
+        for (o, r) in ours.iter().zip(&rows) {
+            let theirs = BlockQ4_1::vec_dot(k, r, &y);
+            assert!(
+                (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+                "{o} vs {theirs}"
+            );
+        }
+    }
+}

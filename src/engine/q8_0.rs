@@ -1,0 +1,206 @@
+//! The engine's own Q8_0 × Q8_0 kernel, used on wasm for Q8_0 weights (most weights, after the
+//! load-time requantization in `model::weight_matmul`) when several rows go through at once:
+//! prompt prefill and scoring. One-row decoding measured slower with it, see `weight`.
+//!
+//! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
+//! every column, re-extends the activation's bytes for every column, and has no four-column
+//! form on wasm. Here the activation row is widened once per call, its scales are converted
+//! once, the weight scales come from a 64k-entry table, and four columns share each activation
+//! load. Per block the arithmetic is candle's own (32-lane i32 dot, then
+//! `sum as f32 * (dx * dy)` added into four f32 lanes summed in order 0, 1, 2, 3), so results
+//! are the same bits.
+
+/// Bytes per block: an f16 scale, then 32 signed bytes (candle's `#[repr(C)] BlockQ8_0`).
+pub const BLOCK_BYTES: usize = 34;
+pub const BLOCK: usize = 32;
+
+/// f16 bits to f32, exactly (normals, subnormals, infinities, NaN).
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: value = man · 2^-24, exact in f32.
+            let v = man as f32 * f32::from_bits(0x3380_0000);
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 112) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Every f16 value as f32: a table lookup beat converting inline in the kernels (measured:
+/// SmolLM2 prefill 121 against 90 tokens/s with the Q8_0 kernel).
+pub(crate) fn scale_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(f16_to_f32).collect())
+}
+
+fn scale_at(table: &[f32], block: &[u8]) -> f32 {
+    table[u16::from_le_bytes([block[0], block[1]]) as usize]
+}
+
+/// One quantized activation row, prepared for many columns.
+pub struct Activation<'a> {
+    blocks: &'a [u8],
+    scales: Vec<f32>,
+}
+
+impl<'a> Activation<'a> {
+    /// `blocks` are the row's Q8_0 blocks as bytes (`BLOCK_BYTES` each).
+    pub fn new(blocks: &'a [u8]) -> Self {
+        let table = scale_table();
+        let scales = blocks
+            .chunks_exact(BLOCK_BYTES)
+            .map(|b| scale_at(table, b))
+            .collect();
+        Activation { blocks, scales }
+    }
+}
+
+/// Dot products of four weight rows (Q8_0 bytes, as many blocks as the activation) with `y`.
+pub fn dot4(w: [&[u8]; 4], y: &Activation) -> [f32; 4] {
+    let n = y.scales.len();
+    assert!(w.iter().all(|r| r.len() == n * BLOCK_BYTES) && y.blocks.len() == n * BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: lengths checked above; loads are unaligned-safe wasm loads.
+        unsafe { simd::dot4(w, y, scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let table = scale_table();
+        let mut out = [0f32; 4];
+        for (o, row) in out.iter_mut().zip(w) {
+            let mut lanes = [0f32; 4];
+            for b in 0..n {
+                let wb = &row[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let d = scale_at(table, wb) * y.scales[b];
+                // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
+                let mut sums = [0i32; 4];
+                for i in 0..BLOCK {
+                    sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
+                }
+                for (lane, s) in lanes.iter_mut().zip(sums) {
+                    *lane += s as f32 * d;
+                }
+            }
+            *o = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+        }
+        out
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use super::{scale_at, Activation, BLOCK_BYTES};
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    unsafe fn block_dot(w: *const u8, y: &[v128; 4]) -> v128 {
+        let q = w.add(2) as *const i8;
+        let s = i32x4_dot_i16x8(i16x8_load_extend_i8x8(q), y[0]);
+        let s = i32x4_add(s, i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(8)), y[1]));
+        let s = i32x4_add(s, i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(16)), y[2]));
+        i32x4_add(s, i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(24)), y[3]))
+    }
+
+    pub unsafe fn dot4(w: [&[u8]; 4], y: &Activation, table: &[f32]) -> [f32; 4] {
+        let mut acc = [f32x4_splat(0.0); 4];
+        for (b, &dy) in y.scales.iter().enumerate() {
+            let yq = y.blocks.as_ptr().add(b * BLOCK_BYTES + 2) as *const i8;
+            let yv = [
+                i16x8_load_extend_i8x8(yq),
+                i16x8_load_extend_i8x8(yq.add(8)),
+                i16x8_load_extend_i8x8(yq.add(16)),
+                i16x8_load_extend_i8x8(yq.add(24)),
+            ];
+            for c in 0..4 {
+                let wb = w[c].as_ptr().add(b * BLOCK_BYTES);
+                let dw = scale_at(table, std::slice::from_raw_parts(wb, 2));
+                let s = f32x4_convert_i32x4(block_dot(wb, &yv));
+                acc[c] = f32x4_add(acc[c], f32x4_mul(s, f32x4_splat(dw * dy)));
+            }
+        }
+        acc.map(|a| {
+            f32x4_extract_lane::<0>(a)
+                + f32x4_extract_lane::<1>(a)
+                + f32x4_extract_lane::<2>(a)
+                + f32x4_extract_lane::<3>(a)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
+
+    #[test]
+    fn f16_conversion_is_exact() {
+        for bits in (0..=u16::MAX).step_by(7) {
+            let ours = f16_to_f32(bits);
+            let h = half_reference(bits);
+            assert!(
+                ours.to_bits() == h.to_bits() || (ours.is_nan() && h.is_nan()),
+                "{bits:#x}"
+            );
+        }
+    }
+
+    /// The textbook formula, in f64, as an independent reference.
+    fn half_reference(bits: u16) -> f32 {
+        let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+        let exp = ((bits >> 10) & 0x1f) as i32;
+        let man = (bits & 0x3ff) as f64;
+        let v = match exp {
+            0 => man * 2f64.powi(-24),
+            0x1f if man == 0.0 => f64::INFINITY,
+            0x1f => f64::NAN,
+            e => (1.0 + man / 1024.0) * 2f64.powi(e - 15),
+        };
+        (sign * v) as f32
+    }
+
+    #[test]
+    fn dot4_matches_candle_within_rounding() {
+        let k = 32 * 18;
+        let vals = |seed: u32| -> Vec<f32> {
+            let mut s = seed;
+            (0..k)
+                .map(|_| {
+                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        let quant = |v: &[f32]| {
+            let mut b = vec![BlockQ8_0::zeros(); k / 32];
+            BlockQ8_0::from_float(v, &mut b);
+            b
+        };
+        let bytes = |b: &[BlockQ8_0]| {
+            // SAFETY: `BlockQ8_0` is `repr(C)`, 34 bytes, no padding.
+            unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * BLOCK_BYTES) }
+                .to_vec()
+        };
+        let y = quant(&vals(1));
+        let rows: Vec<Vec<BlockQ8_0>> = (0..4).map(|i| quant(&vals(10 + i))).collect();
+        let yb = bytes(&y);
+        let rb: Vec<Vec<u8>> = rows.iter().map(|r| bytes(r)).collect();
+        let act = Activation::new(&yb);
+        let ours = dot4([&rb[0], &rb[1], &rb[2], &rb[3]], &act);
+        for (o, r) in ours.iter().zip(&rows) {
+            let theirs = BlockQ8_0::vec_dot(k, r, &y);
+            assert!(
+                (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+                "{o} vs {theirs}"
+            );
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! A weight matrix and its product with activations, on one thread or on the `parallel` pool.
+//!
+//! One thread: candle's `QMatMul`. Several: the output columns are split across the pool, and
+//! each column runs the very kernels candle's own product uses (`vec_dot_4` on column quads,
+//! then `vec_dot_2` / `vec_dot` for the tail), so the two paths give the same bits. candle's own
+//! thread pool never starts in wasm (it counts one CPU there and spawns with `std::thread`,
+//! which wasm32-unknown-unknown lacks), hence this module.
+
+use std::sync::Arc;
+
+use candle_core::quantized::k_quants::{
+    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1, GgmlType,
+};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+
+use super::{parallel, q4_1, q8_0};
+
+pub struct Weight {
+    single: QMatMul,
+    /// The quantized matrix, when its type has a kernel the parallel path can drive.
+    blocks: Option<Arc<QTensor>>,
+}
+
+impl Weight {
+    pub fn new(qt: Arc<QTensor>) -> candle_core::Result<Self> {
+        let blocks = supported(qt.dtype()).then(|| qt.clone());
+        Ok(Weight {
+            single: QMatMul::from_arc(qt)?,
+            blocks,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        super::profile::time_product(|| self.product(x))
+    }
+
+    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.blocks {
+            Some(w) if parallel::threads() > 1 || own_kernel(w.dtype(), rows(x)) => {
+                let x = x.contiguous()?;
+                x.apply_op1_no_bwd(&ParMatMul { w: w.clone() })
+            }
+            _ => self.single.forward(x),
+        }
+    }
+}
+
+/// Rows of activations: 1 when decoding, the prompt chunk's length in prefill.
+fn rows(x: &Tensor) -> usize {
+    let dims = x.dims();
+    dims[..dims.len().saturating_sub(1)].iter().product()
+}
+
+/// Types this module multiplies better than candle on one thread, for several rows (prefill):
+/// the wasm Q8_0 kernel of `q8_0`. Measured (SmolLM2, wasm, one thread): prefill 63 → 121
+/// tokens/s, but decode 40 → 28, so decoding (one row) stays on candle's kernel.
+///
+/// Q4_1 always: candle's is scalar on wasm (see `q4_1`).
+fn own_kernel(t: GgmlDType, rows: usize) -> bool {
+    cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
+        && (t == GgmlDType::Q4_1 || (t == GgmlDType::Q8_0 && rows > 1))
+}
+
+fn supported(t: GgmlDType) -> bool {
+    matches!(
+        t,
+        GgmlDType::Q8_0
+            | GgmlDType::Q4_0
+            | GgmlDType::Q4_1
+            | GgmlDType::Q4K
+            | GgmlDType::Q5K
+            | GgmlDType::Q6K
+    )
+}
+
+struct ParMatMul {
+    w: Arc<QTensor>,
+}
+
+impl CustomOp1 for ParMatMul {
+    fn name(&self) -> &'static str {
+        "tinylab-parallel-qmatmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("parallel matmul wants f32 activations");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("parallel matmul wants contiguous activations");
+        };
+        let x = &data[start..end];
+        let (n, k) = self.w.shape().dims2()?;
+        let dims = layout.shape().dims();
+        if dims.last() != Some(&k) {
+            candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {k})");
+        }
+        let m = x.len() / k;
+        let bytes = self.w.data()?;
+        let mut dst = vec![0f32; m * n];
+        match self.w.dtype() {
+            t if own_kernel(t, m) && t == GgmlDType::Q8_0 => {
+                product_own::<Q8_0Kernel>((m, k, n), x, &bytes, &mut dst)?
+            }
+            t if own_kernel(t, m) && t == GgmlDType::Q4_1 => {
+                product_own::<Q4_1Kernel>((m, k, n), x, &bytes, &mut dst)?
+            }
+            GgmlDType::Q4_1 => product::<BlockQ4_1>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q8_0 => product::<BlockQ8_0>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q4_0 => product::<BlockQ4_0>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q4K => product::<BlockQ4K>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q5K => product::<BlockQ5K>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q6K => product::<BlockQ6K>((m, k, n), x, &bytes, &mut dst)?,
+            other => candle_core::bail!("no parallel kernel for {other:?}"),
+        }
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = n;
+        }
+        Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
+    }
+}
+
+/// Columns per work item: small enough to balance two threads on a 576-wide layer, large
+/// enough that handing out items costs nothing next to the dot products.
+const COLUMNS_PER_ITEM: usize = 16;
+
+/// Items a thread takes at once: about four grabs per thread. Handing out single items made
+/// the shared cursor's cache line bounce between cores on every 16 columns, which cost as
+/// much as the second thread gained on one-row (decode) products.
+fn grab(items: usize) -> usize {
+    items.div_ceil(4 * parallel::threads()).max(1)
+}
+
+/// `dst[m, n] = x[m, k] · w[n, k]ᵀ` with `w` given as the raw blocks of type `T`.
+fn product<T: GgmlType>(
+    (m, k, n): (usize, usize, usize),
+    x: &[f32],
+    bytes: &[u8],
+    dst: &mut [f32],
+) -> candle_core::Result<()> {
+    if k % T::BLCK_SIZE != 0 || T::BLCK_SIZE != T::VecDotType::BLCK_SIZE {
+        candle_core::bail!("row length {k} is not whole blocks of {:?}", T::DTYPE);
+    }
+    let per_row = k / T::BLCK_SIZE;
+    let size = std::mem::size_of::<T>();
+    if bytes.len() != n * per_row * size
+        || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
+    {
+        candle_core::bail!(
+            "weight storage does not hold {n}×{per_row} {:?} blocks",
+            T::DTYPE
+        );
+    }
+    // SAFETY: length and alignment checked above; the blocks are plain old data written by
+    // candle as a `Vec<T>`.
+    let w: &[T] = unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n * per_row) };
+    let mut lhs = vec![T::VecDotType::zeros(); m * per_row];
+    for (row, q) in x.chunks_exact(k).zip(lhs.chunks_exact_mut(per_row)) {
+        T::VecDotType::from_float(row, q);
+    }
+    let lhs = &lhs;
+    let col = |c: usize| &w[c * per_row..(c + 1) * per_row];
+    let dst_at = DstPtr(dst.as_mut_ptr());
+    let items = n.div_ceil(COLUMNS_PER_ITEM);
+    parallel::for_each_chunk(items, grab(items), &|range| {
+        let dst_at = &dst_at;
+        for item in range {
+            let c0 = item * COLUMNS_PER_ITEM;
+            let c1 = n.min(c0 + COLUMNS_PER_ITEM);
+            for r in 0..m {
+                let y = &lhs[r * per_row..(r + 1) * per_row];
+                let mut c = c0;
+                while c + 4 <= c1 {
+                    let (a, b, e, f) =
+                        T::vec_dot_4(k, col(c), col(c + 1), col(c + 2), col(c + 3), y);
+                    dst_at.write(r * n + c, &[a, b, e, f]);
+                    c += 4;
+                }
+                if c + 2 <= c1 {
+                    let (a, b) = T::vec_dot_2(k, col(c), col(c + 1), y);
+                    dst_at.write(r * n + c, &[a, b]);
+                    c += 2;
+                }
+                if c < c1 {
+                    dst_at.write(r * n + c, &[T::vec_dot(k, col(c), y)]);
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A kernel of the engine's own (`q8_0`, `q4_1`): weight rows as raw block bytes, one
+/// activation row prepared once for many columns, four columns per call.
+trait OwnKernel {
+    const NAME: &'static str;
+    const BLOCK: usize;
+    const WEIGHT_BLOCK_BYTES: usize;
+    /// candle's block type the activations are quantized to.
+    type Act: GgmlType;
+    type Prepared<'a>: Sync;
+    fn prepare(row: &[u8]) -> Self::Prepared<'_>;
+    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4];
+}
+
+struct Q8_0Kernel;
+impl OwnKernel for Q8_0Kernel {
+    const NAME: &'static str = "Q8_0";
+    const BLOCK: usize = q8_0::BLOCK;
+    const WEIGHT_BLOCK_BYTES: usize = q8_0::BLOCK_BYTES;
+    type Act = BlockQ8_0;
+    type Prepared<'a> = q8_0::Activation<'a>;
+    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
+        q8_0::Activation::new(row)
+    }
+    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4] {
+        q8_0::dot4(w, y)
+    }
+}
+
+struct Q4_1Kernel;
+impl OwnKernel for Q4_1Kernel {
+    const NAME: &'static str = "Q4_1";
+    const BLOCK: usize = q4_1::BLOCK;
+    const WEIGHT_BLOCK_BYTES: usize = q4_1::BLOCK_BYTES;
+    type Act = BlockQ8_1;
+    type Prepared<'a> = q4_1::Activation<'a>;
+    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
+        q4_1::Activation::new(row)
+    }
+    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4] {
+        q4_1::dot4(w, y)
+    }
+}
+
+/// `product` with one of the engine's own kernels.
+fn product_own<K: OwnKernel>(
+    (m, k, n): (usize, usize, usize),
+    x: &[f32],
+    bytes: &[u8],
+    dst: &mut [f32],
+) -> candle_core::Result<()> {
+    let per_row = k / K::BLOCK;
+    let row_bytes = per_row * K::WEIGHT_BLOCK_BYTES;
+    if k % K::BLOCK != 0 || bytes.len() != n * row_bytes {
+        candle_core::bail!(
+            "weight storage does not hold {n}×{per_row} {} blocks",
+            K::NAME
+        );
+    }
+    let mut lhs = vec![K::Act::zeros(); m * per_row];
+    for (row, q) in x.chunks_exact(k).zip(lhs.chunks_exact_mut(per_row)) {
+        K::Act::from_float(row, q);
+    }
+    // SAFETY: candle's block types are `repr(C)` plain data without padding (it asserts
+    // their sizes).
+    let lhs_bytes = unsafe {
+        std::slice::from_raw_parts(lhs.as_ptr() as *const u8, std::mem::size_of_val(&lhs[..]))
+    };
+    let acts: Vec<K::Prepared<'_>> = lhs_bytes
+        .chunks_exact(lhs_bytes.len() / m.max(1))
+        .map(K::prepare)
+        .collect();
+    let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
+    let dst_at = DstPtr(dst.as_mut_ptr());
+    let items = n.div_ceil(COLUMNS_PER_ITEM);
+    parallel::for_each_chunk(items, grab(items), &|range| {
+        let dst_at = &dst_at;
+        for item in range {
+            let c0 = item * COLUMNS_PER_ITEM;
+            let c1 = n.min(c0 + COLUMNS_PER_ITEM);
+            for (r, act) in acts.iter().enumerate() {
+                let mut c = c0;
+                while c < c1 {
+                    // A short last group repeats its final column; only the real ones are kept.
+                    let pick = |i: usize| col((c + i).min(c1 - 1));
+                    let d = K::dot4([pick(0), pick(1), pick(2), pick(3)], act);
+                    let take = (c1 - c).min(4);
+                    dst_at.write(r * n + c, &d[..take]);
+                    c += take;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The output buffer, shared by the pool's threads. Every element is written by exactly one
+/// work item (items own disjoint column ranges), so the writes never race.
+struct DstPtr(*mut f32);
+unsafe impl Sync for DstPtr {}
+
+impl DstPtr {
+    fn write(&self, at: usize, values: &[f32]) {
+        // SAFETY: `at + values.len()` stays inside the `m * n` buffer (callers index by row and
+        // column within bounds) and the ranges of different items never overlap.
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn random(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// The parallel product must give exactly candle's single-thread bits, for decode (one row)
+    /// and prefill (several), with a tail of columns that is not a whole item or quad.
+    #[test]
+    fn parallel_product_equals_candle_bit_for_bit() {
+        parallel::test_pool();
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_0,
+            GgmlDType::Q4K,
+            GgmlDType::Q6K,
+        ] {
+            let (n, k) = (16 * 9 + 7, 512);
+            let w = Tensor::from_vec(random(n * k, 7), (n, k), &Device::Cpu).unwrap();
+            let qt = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let weight = Weight::new(qt).unwrap();
+            for m in [1, 5] {
+                let x = Tensor::from_vec(random(m * k, 11 + m as u32), (1, m, k), &Device::Cpu)
+                    .unwrap();
+                let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let one = flat(weight.single.forward(&x).unwrap());
+                let two = flat(weight.forward(&x).unwrap());
+                assert_eq!(one.len(), m * n);
+                assert_eq!(one, two, "{dtype:?} m={m}");
+            }
+        }
+    }
+}

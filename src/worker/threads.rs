@@ -1,0 +1,92 @@
+//! Helper threads for the engine's parallel products (`engine::parallel`).
+//!
+//! Only the shared-memory build of this worker (`scripts/build_threads.sh`: atomics, nightly
+//! `build-std`) can have them, and only on a cross-origin isolated page; the page picks that
+//! build only then. A helper is a nested Web Worker (`www/threads/tinylab_helper.js`) that
+//! instantiates this same wasm module on this worker's memory and calls
+//! [`tinylab_helper_main`], which never returns. Helpers start lazily, the first time more than
+//! one thread is asked for, and stay; lowering the count only parks them.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::engine::parallel;
+use crate::protocol::FromWorker;
+
+/// Name prefix of helper workers; `worker::start` stays idle when it runs inside one.
+pub const HELPER_NAME: &str = "tinylab-helper";
+/// Relative to this worker's script, so the app works under any base path.
+const HELPER_URL: &str = "./tinylab_helper.js";
+/// More threads than cores only adds contention; 8 covers the laptops this is for.
+const MAX_THREADS: usize = 8;
+
+/// The entry of a helper thread (called from `tinylab_helper.js`).
+#[wasm_bindgen]
+pub fn tinylab_helper_main(index: usize) {
+    parallel::helper_loop(index)
+}
+
+/// True inside a helper worker, where the model worker's message loop must not start.
+pub fn is_helper() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .is_some_and(|n| n.starts_with(HELPER_NAME))
+}
+
+/// The most threads this worker can use.
+pub fn max_threads() -> usize {
+    if !cfg!(target_feature = "atomics") || !cross_origin_isolated() {
+        return 1;
+    }
+    let cores = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"hardwareConcurrency".into()))
+        .ok()
+        .and_then(|c| c.as_f64())
+        .unwrap_or(1.0) as usize;
+    cores.clamp(1, MAX_THREADS)
+}
+
+fn cross_origin_isolated() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// Sets the thread count, starting helpers as needed, and reports what is in effect.
+pub fn set(count: usize) -> FromWorker {
+    let max = max_threads();
+    let count = count.clamp(1, max);
+    if let Err(message) = spawn_helpers(count - 1) {
+        return FromWorker::Failed { message };
+    }
+    parallel::set_threads(count);
+    FromWorker::Threads { active: count, max }
+}
+
+thread_local! {
+    static SPAWNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn spawn_helpers(wanted: usize) -> Result<(), String> {
+    let spawned = SPAWNED.with(|s| s.get());
+    for index in spawned..wanted {
+        let opts = web_sys::WorkerOptions::new();
+        opts.set_name(&format!("{HELPER_NAME}-{index}"));
+        let helper = web_sys::Worker::new_with_options(HELPER_URL, &opts)
+            .map_err(|e| format!("could not start helper thread {index}: {e:?}"))?;
+        let init = js_sys::Array::of3(
+            &wasm_bindgen::module(),
+            &wasm_bindgen::memory(),
+            &JsValue::from(index as u32),
+        );
+        helper
+            .post_message(&init)
+            .map_err(|e| format!("could not start helper thread {index}: {e:?}"))?;
+        // The helper runs for the worker's lifetime; nothing needs its handle.
+        let _ = helper.unchecked_into::<JsValue>();
+        SPAWNED.with(|s| s.set(index + 1));
+    }
+    Ok(())
+}

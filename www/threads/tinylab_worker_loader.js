@@ -1,0 +1,1 @@
+importScripts("./tinylab_worker.js");wasm_bindgen("./tinylab_worker_bg.wasm");
