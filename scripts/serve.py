@@ -4,7 +4,8 @@
 Any static file server can serve dist/; this one adds what makes the page better:
 - model files are served from the repository's assets/models/ when dist/ has no copy, so the
   fetched models are not copied into dist/ on every build;
-- cross-origin isolation headers (COOP/COEP), so the page may use threads where it can;
+- cross-origin isolation headers (COOP/COEP), so the page can run its threaded model worker
+  (`--no-isolation` leaves them out, to see the single-thread fallback);
 - correct types for .wasm and .gguf, and no caching of index.html so a rebuild shows at once.
 
 Usage: python3 scripts/serve.py [--port 8080] [--host 127.0.0.1] [--dist dist] [--quiet]
@@ -31,8 +32,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".webmanifest": "application/manifest+json",
     }
 
-    def __init__(self, *args, models_dir, quiet, mounts=(), **kwargs):
+    def __init__(self, *args, models_dir, quiet, mounts=(), isolate=True, **kwargs):
         self.models_dir = models_dir
+        self.isolate = isolate
         self.mounts = mounts
         self.quiet = quiet
         super().__init__(*args, **kwargs)
@@ -55,13 +57,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return local
 
     def end_headers(self):
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        if self.isolate:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("X-Content-Type-Options", "nosniff")
         path = self.path.split("?")[0]
         # Files without a content hash in their name must be revalidated.
-        if path in ("/", "/index.html", "/sw.js") or path.startswith("/tinylab_worker"):
+        if path in ("/", "/index.html", "/sw.js") or path.startswith(("/tinylab_worker", "/threads/")):
             self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
@@ -90,6 +93,11 @@ def main():
         metavar="/PREFIX/=DIR",
         help="also serve DIR under /PREFIX/ (the benchmark mounts its page and wllama)",
     )
+    ap.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="leave out COOP/COEP, as a plain static host would (the page then runs one thread)",
+    )
     a = ap.parse_args()
     if not os.path.isfile(os.path.join(a.dist, "index.html")):
         sys.exit(f"{a.dist}/index.html is missing: build the page first (bash scripts/build_web.sh)")
@@ -98,7 +106,12 @@ def main():
         prefix, _, folder = m.partition("=")
         mounts.append(("/" + prefix.strip("/") + "/", os.path.abspath(folder)))
     handler = functools.partial(
-        Handler, directory=a.dist, models_dir=a.models, quiet=a.quiet, mounts=tuple(mounts)
+        Handler,
+        directory=a.dist,
+        models_dir=a.models,
+        quiet=a.quiet,
+        mounts=tuple(mounts),
+        isolate=not a.no_isolation,
     )
     server = http.server.ThreadingHTTPServer((a.host, a.port), handler)
     port = server.server_address[1]
