@@ -121,7 +121,7 @@ fn fuzz_model(m: &common::CatalogModel, seconds: u64, seed: u64) -> Tally {
         let bytes = &buf[..len];
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut stage = (false, false, false);
-            if let Ok(g) = GgufFile::parse(bytes) {
+            if let Ok(g) = GgufFile::parse(&bytes) {
                 stage.0 = true;
                 if Tokenizer::from_gguf(&g).is_ok() {
                     stage.1 = true;

@@ -296,3 +296,50 @@ fn cross_entropy_with_itself_is_the_entropy_and_binoculars_follows() {
     assert_eq!(fp("llama"), fp("llama"));
     assert_ne!(fp("llama"), fp("gemma3"));
 }
+
+/// The page keeps a model file in JS memory and the engine reads it through `ByteSource`:
+/// loading that way must give the same engine, and the header must not be thousands of reads
+/// (each is a call into JS in the browser).
+#[test]
+fn loading_through_a_byte_source_equals_loading_from_bytes() {
+    use std::cell::Cell;
+    use tinylab::engine::gguf::ByteSource;
+
+    struct Counting {
+        bytes: Vec<u8>,
+        reads: Cell<usize>,
+    }
+    impl ByteSource for Counting {
+        fn len(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) {
+            self.reads.set(self.reads.get() + 1);
+            let at = offset as usize;
+            buf.copy_from_slice(&self.bytes[at..at + buf.len()]);
+        }
+    }
+
+    for arch in ["llama", "qwen2", "gemma3"] {
+        let bytes = tiny_gguf(arch, 1);
+        let src = Counting {
+            bytes: bytes.clone(),
+            reads: Cell::new(0),
+        };
+        let mut streamed = Engine::from_source(&src, 256).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let mut whole = Engine::from_bytes(&bytes, 256).unwrap();
+        assert_eq!(streamed.info(), whole.info(), "{arch}");
+        assert_eq!(
+            generate(&mut streamed, "hello world", 0.0, 1, 8),
+            generate(&mut whole, "hello world", 0.0, 1, 8),
+            "{arch}"
+        );
+        // The magic, one buffered header read per MiB, then a read per tensor.
+        let tensors = 40;
+        assert!(
+            src.reads.get() < tensors + 8,
+            "{arch}: {} reads",
+            src.reads.get()
+        );
+    }
+}

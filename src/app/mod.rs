@@ -257,6 +257,15 @@ fn App() -> impl IntoView {
         browser::set_root_attr("data-demo", "1");
     }
 
+    // Each pane's worker gets its share of the cores; a new pane count re-divides them.
+    Effect::new(move |_| {
+        let n = state.panes.with(|p| p.len());
+        threads::set_panes(n);
+        for p in state.panes.get_untracked() {
+            p.send_threads();
+        }
+    });
+
     // Save the workspace on every change, so a reload loses nothing.
     Effect::new(move |_| {
         browser::local_set(WORKSPACE_KEY, &state.workspace().to_saved());

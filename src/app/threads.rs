@@ -49,8 +49,23 @@ pub fn wanted() -> usize {
         .clamp(1, max())
 }
 
+thread_local! {
+    static PANES: std::cell::Cell<usize> = const { std::cell::Cell::new(1) };
+}
+
+/// Panes share the cores: every pane has its own worker, and helpers that outnumber the cores
+/// spin against each other, so each pane gets its share of the cores, at most the choice.
+pub fn set_panes(n: usize) {
+    PANES.with(|p| p.set(n.max(1)));
+}
+
+fn per_pane() -> usize {
+    let share = (max() / PANES.with(|p| p.get())).max(1);
+    wanted().min(share)
+}
+
 pub fn request() -> ToWorker {
-    ToWorker::Threads { count: wanted() }
+    ToWorker::Threads { count: per_pane() }
 }
 
 #[component]
@@ -59,7 +74,7 @@ pub fn ThreadsControl() -> impl IntoView {
     let max = max();
     let chosen = RwSignal::new(wanted());
     let title = if max > 1 {
-        "Threads per model worker for the weight products (this page is cross-origin isolated)"
+        "Threads for the weight products (this page is cross-origin isolated); panes running side by side share the cores"
     } else {
         "One thread: threads need a cross-origin isolated page (served with COOP/COEP headers), as `bash scripts/serve.sh` does"
     };

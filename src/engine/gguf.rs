@@ -1,21 +1,86 @@
-//! Reading a GGUF from bytes: structural checks with clear errors, then candle's parser.
+//! Reading a GGUF: structural checks with clear errors, then candle's parser.
 //!
 //! candle's reader already refuses lying length fields; what it does not do is tell a user
 //! *why* a file is unusable, so the checks here come first and speak plainly.
+//!
+//! The bytes come from a [`ByteSource`]: a slice natively, JS memory in the browser, so a
+//! model file is never copied whole into the wasm heap (which never shrinks: holding the file
+//! there while the tensors are built out of it made the heap file + model at its peak).
 
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::QTensor;
 use candle_core::Device;
 
 use super::error::{EngineError, Result};
 
-/// A parsed GGUF whose tensors can be read on demand from the original bytes.
+/// Random access to a GGUF's bytes.
+pub trait ByteSource {
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` from `offset`; `offset + buf.len()` is at most `len()`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]);
+}
+
+impl ByteSource for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) {
+        let start = offset as usize;
+        buf.copy_from_slice(&self[start..start + buf.len()]);
+    }
+}
+
+impl ByteSource for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// `Read + Seek` over a source, for candle's parser.
+struct Reader<'a> {
+    src: &'a dyn ByteSource,
+    pos: u64,
+}
+
+impl Read for Reader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.src.len().saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n > 0 {
+            self.src.read_at(self.pos, &mut buf[..n]);
+            self.pos += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl Seek for Reader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let base = match to {
+            SeekFrom::Start(o) => Some(o),
+            SeekFrom::End(d) => self.src.len().checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = base.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
+    }
+}
+
+/// A parsed GGUF whose tensors are read on demand from its source.
 pub struct GgufFile<'a> {
     pub content: Content,
-    bytes: &'a [u8],
+    src: &'a dyn ByteSource,
 }
 
 /// ggml type ids to names, for messages about types candle cannot load.
@@ -59,29 +124,33 @@ fn ggml_type_name(id: u32) -> String {
 }
 
 impl<'a> GgufFile<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.is_empty() {
+    pub fn parse(src: &'a dyn ByteSource) -> Result<Self> {
+        let len = src.len();
+        if len == 0 {
             return Err(EngineError::Empty);
         }
-        if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
-            let shown: String = bytes
+        let mut magic = vec![0u8; len.min(4) as usize];
+        src.read_at(0, &mut magic);
+        if magic != b"GGUF" {
+            let shown: String = magic
                 .iter()
-                .take(4)
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
                 .join(" ");
             return Err(EngineError::NotGguf(shown));
         }
-        let mut cursor = Cursor::new(bytes);
-        let content = Content::read(&mut cursor).map_err(|e| {
+        // The header is thousands of small reads (Gemma 3 has 262k token strings); a buffer
+        // keeps each from being a call into JS in the browser.
+        let mut reader = BufReader::with_capacity(1 << 20, Reader { src, pos: 0 });
+        let content = Content::read(&mut reader).map_err(|e| {
             let msg = e.to_string();
-            let at = cursor.position();
+            let at = reader.stream_position().unwrap_or(0);
             if msg.contains("fill whole buffer")
                 || msg.contains("remaining")
                 || msg.contains("UnexpectedEof")
             {
                 EngineError::Truncated {
-                    at: bytes.len() as u64,
+                    at: len,
                     what: format!("the header ends early ({msg}, read up to byte {at})"),
                 }
             } else if let Some((_, rest)) = msg.split_once("unknown dtype for tensor ") {
@@ -94,14 +163,14 @@ impl<'a> GgufFile<'a> {
                 EngineError::InvalidGguf(msg)
             }
         })?;
-        let file = GgufFile { content, bytes };
+        let file = GgufFile { content, src };
         file.check_tensor_bounds()?;
         Ok(file)
     }
 
     /// Every tensor's data must lie inside the file; a truncated download is the common case.
     fn check_tensor_bounds(&self) -> Result<()> {
-        let len = self.bytes.len() as u64;
+        let len = self.src.len();
         let mut worst: Option<(u64, &str)> = None;
         for (name, info) in &self.content.tensor_infos {
             let elems = info.shape.elem_count();
@@ -142,27 +211,13 @@ impl<'a> GgufFile<'a> {
         if !self.has_tensor(name) {
             return Err(EngineError::MissingTensor(name.to_string()));
         }
-        let mut cursor = Cursor::new(self.bytes);
+        let mut reader = Reader {
+            src: self.src,
+            pos: 0,
+        };
         self.content
-            .tensor(&mut cursor, name, &Device::Cpu)
+            .tensor(&mut reader, name, &Device::Cpu)
             .map_err(|e| EngineError::InvalidGguf(format!("tensor `{name}`: {e}")))
-    }
-
-    /// Raw bytes and type of a tensor, for row-wise access without dequantising all of it.
-    pub fn tensor_raw(&self, name: &str) -> Result<(GgmlDType, Vec<usize>, &'a [u8])> {
-        let info = self
-            .content
-            .tensor_infos
-            .get(name)
-            .ok_or_else(|| EngineError::MissingTensor(name.to_string()))?;
-        let elems = info.shape.elem_count();
-        let size = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
-        let start = (self.content.tensor_data_offset + info.offset) as usize;
-        Ok((
-            info.ggml_dtype,
-            info.shape.dims().to_vec(),
-            &self.bytes[start..start + size],
-        ))
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {

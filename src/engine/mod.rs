@@ -175,9 +175,14 @@ pub struct ScoreResult {
 }
 
 impl Engine {
-    /// Loads a GGUF from its bytes (the CLI reads a file; the page hands over a buffer).
+    /// Loads a GGUF from its bytes (the CLI reads a file).
     pub fn from_bytes(bytes: &[u8], max_positions: usize) -> Result<Self> {
-        let gguf = GgufFile::parse(bytes)?;
+        Self::from_source(&bytes, max_positions)
+    }
+
+    /// Loads a GGUF from wherever its bytes are (the page keeps them in JS memory).
+    pub fn from_source(src: &dyn gguf::ByteSource, max_positions: usize) -> Result<Self> {
+        let gguf = GgufFile::parse(src)?;
         let arch = gguf.string("general.architecture")?;
         model::Arch::from_name(&arch)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{
-    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1, GgmlType,
+    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, BlockQ8_1, GgmlType,
 };
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
@@ -68,6 +68,7 @@ fn supported(t: GgmlDType) -> bool {
         GgmlDType::Q8_0
             | GgmlDType::Q4_0
             | GgmlDType::Q4_1
+            | GgmlDType::Q5_0
             | GgmlDType::Q4K
             | GgmlDType::Q5K
             | GgmlDType::Q6K
@@ -111,6 +112,7 @@ impl CustomOp1 for ParMatMul {
                 product_own::<Q4_1Kernel>((m, k, n), x, &bytes, &mut dst)?
             }
             GgmlDType::Q4_1 => product::<BlockQ4_1>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q5_0 => product::<BlockQ5_0>((m, k, n), x, &bytes, &mut dst)?,
             GgmlDType::Q8_0 => product::<BlockQ8_0>((m, k, n), x, &bytes, &mut dst)?,
             GgmlDType::Q4_0 => product::<BlockQ4_0>((m, k, n), x, &bytes, &mut dst)?,
             GgmlDType::Q4K => product::<BlockQ4K>((m, k, n), x, &bytes, &mut dst)?,
@@ -327,6 +329,8 @@ mod tests {
         for dtype in [
             GgmlDType::Q8_0,
             GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
             GgmlDType::Q4K,
             GgmlDType::Q6K,
         ] {

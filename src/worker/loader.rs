@@ -15,8 +15,8 @@ use super::{post, Busy, State};
 use crate::engine::{Engine, DEFAULT_MAX_POSITIONS};
 use crate::protocol::{FromWorker, LoadProgress, LoadedModel, MODEL_CACHE};
 
-/// wasm32 memory tops out at 4 GiB and building the model holds the file and the tensors at
-/// once, so refuse before allocating anything bigger than this.
+/// wasm32 memory tops out at 4 GiB and building the model can enlarge it (requantizing to Q8_0
+/// takes up to 1.7× the bytes), so refuse before reading anything bigger than this.
 pub const MAX_MODEL_BYTES: u64 = 1_800_000_000;
 
 pub enum Source {
@@ -90,7 +90,7 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
     if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
         return Err(format!(
             "the file is {:.2} GB; the browser engine takes models up to {:.1} GB \
-             (wasm memory is 4 GB and loading holds the file and the model at once)",
+             (wasm memory is 4 GB and the model can grow as it is built)",
             t as f64 / 1e9,
             MAX_MODEL_BYTES as f64 / 1e9
         ));
@@ -99,7 +99,9 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
     let read_ms = now_ms() - t0;
 
     let t1 = now_ms();
-    let engine = Engine::from_bytes(&bytes, DEFAULT_MAX_POSITIONS).map_err(|e| e.to_string())?;
+    let size = bytes.length() as u64;
+    let engine = Engine::from_source(&JsBytes(bytes.clone()), DEFAULT_MAX_POSITIONS)
+        .map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
     let (cached_now, cache_note) = if from_cache {
@@ -114,15 +116,13 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
                 ),
             ),
             Some(c) => match storage_estimate().await {
-                Some((usage, quota)) => {
-                    match crate::storage::check_fits(bytes.len() as u64, usage, quota) {
-                        Err(note) => (false, Some(note)),
-                        Ok(()) => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
-                            Ok(()) => (true, None),
-                            Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
-                        },
-                    }
-                }
+                Some((usage, quota)) => match crate::storage::check_fits(size, usage, quota) {
+                    Err(note) => (false, Some(note)),
+                    Ok(()) => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
+                        Ok(()) => (true, None),
+                        Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
+                    },
+                },
                 None => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
                     Ok(()) => (true, None),
                     Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
@@ -136,7 +136,7 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
         LoadedModel {
             label: src.label().to_string(),
             info,
-            bytes: bytes.len() as u64,
+            bytes: size,
             from_cache,
             read_ms,
             build_ms,
@@ -177,10 +177,15 @@ async fn cache_match(cache: &Cache, key: &str) -> Option<Response> {
     r.dyn_into::<Response>().ok()
 }
 
-async fn cache_put(cache: &Cache, key: &str, label: &str, bytes: &[u8]) -> Result<(), String> {
+async fn cache_put(
+    cache: &Cache,
+    key: &str,
+    label: &str,
+    bytes: &Uint8Array,
+) -> Result<(), String> {
     let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
     let _ = headers.set("content-type", "application/octet-stream");
-    let _ = headers.set("content-length", &bytes.len().to_string());
+    let _ = headers.set("content-length", &bytes.length().to_string());
     // Header values must be ISO-8859-1; keep the label readable by encoding it.
     let _ = headers.set(
         "x-tinylab-label",
@@ -188,8 +193,7 @@ async fn cache_put(cache: &Cache, key: &str, label: &str, bytes: &[u8]) -> Resul
     );
     let init = web_sys::ResponseInit::new();
     init.set_headers(&headers);
-    let body = Uint8Array::from(bytes);
-    let resp = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+    let resp = Response::new_with_opt_buffer_source_and_init(Some(bytes), &init)
         .map_err(|e| describe(&e))?;
     JsFuture::from(cache.put_with_str(key, &resp))
         .await
@@ -219,18 +223,34 @@ fn body_of(resp: &Response) -> Result<(ReadableStream, Option<u64>), String> {
     Ok((body, total))
 }
 
+/// The model file, kept in JS memory: the engine reads the header and then one tensor at a time
+/// from it (`engine::gguf::ByteSource`), so the wasm heap never holds the whole file.
+struct JsBytes(Uint8Array);
+
+impl crate::engine::gguf::ByteSource for JsBytes {
+    fn len(&self) -> u64 {
+        self.0.length() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) {
+        let start = offset as u32;
+        self.0
+            .subarray(start, start + buf.len() as u32)
+            .copy_to(buf);
+    }
+}
+
 async fn read_all(
     stream: ReadableStream,
     total: Option<u64>,
     from_cache: bool,
     t0: f64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Uint8Array, String> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut buf: Vec<u8> = Vec::new();
-    if let Some(t) = total {
-        buf.try_reserve_exact(t as usize)
-            .map_err(|_| format!("not enough memory for a {t}-byte model"))?;
-    }
+    // One buffer of the announced size, filled in place; chunks are kept aside only when the
+    // size is unknown or the body turns out longer than announced.
+    let mut whole = total.map(|t| Uint8Array::new_with_length(t as u32));
+    let chunks = js_sys::Array::new();
+    let mut len: u64 = 0;
     let mut last_report = f64::NEG_INFINITY;
     loop {
         let chunk = JsFuture::from(reader.read())
@@ -246,23 +266,28 @@ async fn read_all(
         let value: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))
             .map_err(|e| describe(&e))?
             .unchecked_into();
-        let start = buf.len();
-        let n = value.length() as usize;
-        if (start + n) as u64 > MAX_MODEL_BYTES {
+        let n = value.length() as u64;
+        if len + n > MAX_MODEL_BYTES {
             return Err(format!(
                 "the file is larger than {:.1} GB, the most the browser engine takes",
                 MAX_MODEL_BYTES as f64 / 1e9
             ));
         }
-        buf.try_reserve(n)
-            .map_err(|_| "not enough memory to hold the model".to_string())?;
-        buf.resize(start + n, 0);
-        value.copy_to(&mut buf[start..]);
+        match &whole {
+            Some(w) if len + n <= w.length() as u64 => w.set(&value, len as u32),
+            _ => {
+                if let Some(w) = whole.take() {
+                    chunks.push(&w.subarray(0, len as u32));
+                }
+                chunks.push(&value);
+            }
+        }
+        len += n;
         let now = now_ms();
         if now - last_report > 100.0 {
             last_report = now;
             post(&FromWorker::Progress(LoadProgress {
-                loaded: buf.len() as u64,
+                loaded: len,
                 total,
                 from_cache,
                 elapsed_ms: now - t0,
@@ -270,10 +295,23 @@ async fn read_all(
         }
     }
     post(&FromWorker::Progress(LoadProgress {
-        loaded: buf.len() as u64,
-        total: total.or(Some(buf.len() as u64)),
+        loaded: len,
+        total: total.or(Some(len)),
         from_cache,
         elapsed_ms: now_ms() - t0,
     }));
-    Ok(buf)
+    Ok(match whole {
+        // A body shorter than announced: what arrived (the engine then says where it ends).
+        Some(w) => w.subarray(0, len as u32),
+        None => {
+            let all = Uint8Array::new_with_length(len as u32);
+            let mut at = 0u32;
+            for c in chunks.iter() {
+                let c: Uint8Array = c.unchecked_into();
+                all.set(&c, at);
+                at += c.length();
+            }
+            all
+        }
+    })
 }
