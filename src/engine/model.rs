@@ -247,7 +247,41 @@ struct Layer {
     post_ffn_norm: Option<RmsNorm>,
     sliding_window: Option<usize>,
     rope: usize,
-    kv: Option<(Tensor, Tensor)>,
+    kv: KvCache,
+}
+
+/// Keys and values of every position so far, position-major (`[pos][kv head][head dim]`), so a
+/// step appends in place instead of concatenating the whole cache into a new tensor.
+#[derive(Default)]
+struct KvCache {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl KvCache {
+    /// `k`, `v`: `(1, kv heads, t, head dim)` tensors of the new positions.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
+        let flat = |x: &Tensor| -> Result<Vec<f32>> {
+            Ok(x.transpose(1, 2)?
+                .contiguous()?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        };
+        self.k.extend(flat(k)?);
+        self.v.extend(flat(v)?);
+        Ok(())
+    }
+
+    /// The cache as `(1, kv heads, positions, head dim)` tensors, for prefill's batched path.
+    fn tensors(&self, nkv: usize, hd: usize) -> Result<(Tensor, Tensor)> {
+        let total = self.k.len() / (nkv * hd);
+        let as_tensor = |data: &[f32]| -> Result<Tensor> {
+            Ok(Tensor::from_slice(data, (1, total, nkv, hd), &Device::Cpu)?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        Ok((as_tensor(&self.k)?, as_tensor(&self.v)?))
+    }
 }
 
 /// Token embeddings kept in their quantized form; rows are dequantized on lookup. The table is
@@ -373,7 +407,7 @@ impl Model {
                 post_ffn_norm: opt_norm("post_ffw_norm")?,
                 sliding_window: if sliding { config.sliding_window } else { None },
                 rope: usize::from(sliding),
-                kv: None,
+                kv: KvCache::default(),
             });
         }
         Ok(Model {
@@ -399,7 +433,7 @@ impl Model {
 
     pub fn clear_cache(&mut self) {
         for l in &mut self.layers {
-            l.kv = None;
+            l.kv = KvCache::default();
         }
         self.cached = 0;
     }
@@ -496,15 +530,22 @@ fn attention(
     let rope = &ropes[layer.rope.min(ropes.len() - 1)];
     let q = rope.apply(&q, offset)?;
     let k = rope.apply(&k, offset)?;
-    let v = v.contiguous()?;
-    let (k, v) = match &layer.kv {
-        Some((ck, cv)) if offset > 0 => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
-        _ => (k, v),
+    if offset == 0 {
+        layer.kv = KvCache::default();
+    }
+    layer.kv.append(&k, &v)?;
+    let total = offset + t;
+    if t == 1 {
+        let y = decode_attention(&layer.kv, &q, cfg, total, layer.sliding_window)?;
+        return layer.wo.forward(&y);
+    }
+    let (k, v) = if offset == 0 {
+        (k, v.contiguous()?)
+    } else {
+        layer.kv.tensors(nkv, hd)?
     };
-    layer.kv = Some((k.clone(), v.clone()));
     let k = repeat_kv(k, nh / nkv)?;
     let v = repeat_kv(v, nh / nkv)?;
-    let total = offset + t;
     let scale = 1.0 / (hd as f64).sqrt();
     let mut w = (q.matmul(&k.t()?)? * scale)?;
     if let Some(mask) = attention_mask(t, offset, total, layer.sliding_window)? {
@@ -513,6 +554,82 @@ fn attention(
     let w = candle_nn::ops::softmax_last_dim(&w)?;
     let y = w.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
     layer.wo.forward(&y)
+}
+
+/// One query position against the cache, straight from its buffers: no cache copy, no
+/// repeated kv heads, and no batched-matmul set-up for a 1×positions product. Heads are
+/// spread over the `parallel` pool when there is enough work.
+fn decode_attention(
+    kv: &KvCache,
+    q: &Tensor,
+    cfg: &ModelConfig,
+    total: usize,
+    window: Option<usize>,
+) -> Result<Tensor> {
+    let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
+    let q = q.flatten_all()?.to_vec1::<f32>()?;
+    let scale = 1.0 / (hd as f32).sqrt();
+    // The query is at position total - 1; the sliding-window rule is attention_mask's.
+    let first = window.map_or(0, |w| total.saturating_sub(w));
+    let group = nh / nkv;
+    let mut out = vec![0f32; nh * hd];
+    let out_at = SendPtr(out.as_mut_ptr());
+    let head = |h: usize| {
+        let g = h / group;
+        let qh = &q[h * hd..(h + 1) * hd];
+        let mut w: Vec<f32> = (first..total)
+            .map(|j| dot(qh, &kv.k[(j * nkv + g) * hd..][..hd]) * scale)
+            .collect();
+        let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for x in &mut w {
+            *x = (*x - max).exp();
+            sum += *x;
+        }
+        let mut acc = vec![0f32; hd];
+        for (p, j) in w.iter().zip(first..total) {
+            let p = p / sum;
+            for (a, v) in acc.iter_mut().zip(&kv.v[(j * nkv + g) * hd..][..hd]) {
+                *a += p * v;
+            }
+        }
+        // SAFETY: head h writes only its own `hd` outputs.
+        unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), out_at.at(h * hd), hd) };
+    };
+    let work = nh * (total - first) * hd;
+    super::parallel::for_each_chunk(nh, if work >= 1 << 16 { 1 } else { nh }, &|range| {
+        range.for_each(head)
+    });
+    Ok(Tensor::from_vec(out, (1, 1, nh * hd), &Device::Cpu)?)
+}
+
+struct SendPtr(*mut f32);
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// Through a method, so closures capture the wrapper (which is `Sync`), not the pointer.
+    fn at(&self, offset: usize) -> *mut f32 {
+        // SAFETY: callers stay inside the buffer the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Four partial sums, so the compiler can keep them in one SIMD register.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = [0f32; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..4 {
+            s[i] += x[i] * y[i];
+        }
+    }
+    s[0] + s[1] + s[2] + s[3] + tail
 }
 
 /// Additive mask for queries at `offset..offset+t` over keys `0..total`, or `None` when every
