@@ -41,4 +41,5 @@ fi
 if ! rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src'; then
   rustup component add rust-src --toolchain "$NIGHTLY"
 fi
+mkdir -p "${TINYLAB_CACHE:-$HOME/.cache/tinylab}"
 echo "$NIGHTLY" > "${TINYLAB_CACHE:-$HOME/.cache/tinylab}/nightly-toolchain"

@@ -23,7 +23,7 @@ cargo clippy --release --all-targets -- -D warnings
 step "tests (unit, tiny models, llama.cpp parity, CLI)"
 cargo test --release
 
-step "tools for the page (wasm32 target, trunk, wasm-bindgen-cli; installed only when missing)"
+step "tools for the page (wasm32 target, trunk, wasm-bindgen-cli, pinned nightly + rust-src; installed only when missing)"
 bash scripts/setup.sh
 
 step "clippy for wasm32 (the page and its worker)"
