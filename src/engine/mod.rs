@@ -25,7 +25,7 @@ pub use stats::{Alternative, RankBuckets, Summary};
 use gguf::GgufFile;
 use model::{last_row, logits_rows, Model};
 use sampler::Rng;
-use stats::{summarize, token_stats, top_k, TokenStats};
+use stats::{summarize, token_stats, TokenStats};
 use tokenizer::Tokenizer;
 use utf8::Utf8Stream;
 
@@ -353,8 +353,8 @@ impl Engine {
             g.stop_reason = Some(StopReason::Eos);
             return Ok(None);
         }
-        let s = token_stats(&g.next_logits, id);
-        let top = self.alternatives(&g.next_logits);
+        let (s, top) = stats::stats_and_top(&g.next_logits, id, TOP_ALTERNATIVES);
+        let top = self.alternatives(top);
         g.history.push(id);
         g.generated.push(id);
         g.stats.push(s);
@@ -378,9 +378,8 @@ impl Engine {
         }))
     }
 
-    fn alternatives(&self, logits: &[f32]) -> Vec<Alternative> {
-        top_k(logits, TOP_ALTERNATIVES)
-            .into_iter()
+    fn alternatives(&self, top: Vec<(u32, f64)>) -> Vec<Alternative> {
+        top.into_iter()
             .map(|(id, p)| Alternative {
                 id,
                 text: self.tokenizer.token_display(id),
@@ -401,14 +400,14 @@ impl Engine {
         let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
         let mut tokens = Vec::with_capacity(ids.len());
         self.for_each_prediction(&ids, window, |engine, target, row| {
-            let s = token_stats(row, target);
+            let (s, top) = stats::stats_and_top(row, target, TOP_ALTERNATIVES);
             tokens.push(ScoredToken {
                 id: target,
                 text: engine.tokenizer.token_display(target),
                 surprisal: s.surprisal,
                 entropy: s.entropy,
                 rank: s.rank,
-                top: engine.alternatives(row),
+                top: engine.alternatives(top),
                 second_moment: s.second_moment,
             });
             stats.push(s);

@@ -125,10 +125,14 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
     if cand.is_empty() {
         return 0;
     }
-    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if p.top_k > 0 {
-        cand.truncate(p.top_k.max(1));
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    // The order is total, so partitioning out the top k first keeps exactly the set a full
+    // sort would keep, without sorting a 262k-token vocabulary on every step.
+    if p.top_k > 0 && p.top_k < cand.len() {
+        cand.select_nth_unstable_by(p.top_k - 1, order);
+        cand.truncate(p.top_k);
     }
+    cand.sort_by(order);
     // top-p and min-p work on the distribution at temperature 1 over what is left.
     let max = cand[0].1 as f64;
     let probs: Vec<f64> = cand.iter().map(|c| (c.1 as f64 - max).exp()).collect();
