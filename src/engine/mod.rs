@@ -12,6 +12,8 @@ pub mod q4_1;
 pub mod q8_0;
 pub mod sampler;
 pub mod stats;
+#[cfg(test)]
+mod test_data;
 pub mod tokenizer;
 pub mod utf8;
 pub mod weight;

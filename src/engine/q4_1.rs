@@ -131,37 +131,18 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_data::{bytes, quantize, values};
     use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_1, GgmlType};
-
-    fn as_bytes<T>(b: &[T]) -> Vec<u8> {
-        // SAFETY: candle's block types are `repr(C)` plain data without padding.
-        unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, std::mem::size_of_val(b)) }
-            .to_vec()
-    }
 
     #[test]
     fn dot4_matches_candle_within_rounding() {
         let k = 32 * 18;
-        let vals = |seed: u32| -> Vec<f32> {
-            let mut s = seed;
-            (0..k)
-                .map(|_| {
-                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (s >> 8) as f32 / (1u32 << 24) as f32 - 0.3
-                })
-                .collect()
-        };
-        let mut y = vec![BlockQ8_1::zeros(); k / 32];
-        BlockQ8_1::from_float(&vals(1), &mut y);
-        let rows: Vec<Vec<BlockQ4_1>> = (0..4)
-            .map(|i| {
-                let mut r = vec![BlockQ4_1::zeros(); k / 32];
-                BlockQ4_1::from_float(&vals(10 + i), &mut r);
-                r
-            })
-            .collect();
-        let yb = as_bytes(&y);
-        let rb: Vec<Vec<u8>> = rows.iter().map(|r| as_bytes(r)).collect();
+        // Shifted off zero, so the blocks' minimums matter.
+        let vals = |seed: u32| -> Vec<f32> { values(k, seed).iter().map(|v| v + 0.2).collect() };
+        let y: Vec<BlockQ8_1> = quantize(&vals(1));
+        let rows: Vec<Vec<BlockQ4_1>> = (0..4).map(|i| quantize(&vals(10 + i))).collect();
+        let yb = bytes(&y);
+        let rb: Vec<Vec<u8>> = rows.iter().map(|r| bytes(r)).collect();
         assert_eq!(rb[0].len(), k / 32 * BLOCK_BYTES);
         let ours = dot4([&rb[0], &rb[1], &rb[2], &rb[3]], &Activation::new(&yb));
         for (o, r) in ours.iter().zip(&rows) {

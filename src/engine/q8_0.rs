@@ -139,6 +139,7 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_data::{bytes, quantize, values};
     use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
 
     #[test]
@@ -170,27 +171,8 @@ mod tests {
     #[test]
     fn dot4_matches_candle_within_rounding() {
         let k = 32 * 18;
-        let vals = |seed: u32| -> Vec<f32> {
-            let mut s = seed;
-            (0..k)
-                .map(|_| {
-                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-                })
-                .collect()
-        };
-        let quant = |v: &[f32]| {
-            let mut b = vec![BlockQ8_0::zeros(); k / 32];
-            BlockQ8_0::from_float(v, &mut b);
-            b
-        };
-        let bytes = |b: &[BlockQ8_0]| {
-            // SAFETY: `BlockQ8_0` is `repr(C)`, 34 bytes, no padding.
-            unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * BLOCK_BYTES) }
-                .to_vec()
-        };
-        let y = quant(&vals(1));
-        let rows: Vec<Vec<BlockQ8_0>> = (0..4).map(|i| quant(&vals(10 + i))).collect();
+        let y: Vec<BlockQ8_0> = quantize(&values(k, 1));
+        let rows: Vec<Vec<BlockQ8_0>> = (0..4).map(|i| quantize(&values(k, 10 + i))).collect();
         let yb = bytes(&y);
         let rb: Vec<Vec<u8>> = rows.iter().map(|r| bytes(r)).collect();
         let act = Activation::new(&yb);

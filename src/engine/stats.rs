@@ -194,13 +194,11 @@ mod tests {
     /// against a full sort, on logits with ties, -inf and a wide range.
     #[test]
     fn one_pass_statistics_equal_the_two_pass_definitions() {
-        let mut seed = 9u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32
-        };
         for n in [1usize, 7, 1000, 50_000] {
-            let mut l: Vec<f32> = (0..n).map(|_| (next() - 0.5) * 40.0).collect();
+            let mut l: Vec<f32> = crate::engine::test_data::values(n, 9 + n as u32)
+                .iter()
+                .map(|v| v * 40.0)
+                .collect();
             if n > 10 {
                 l[3] = f32::NEG_INFINITY;
                 l[5] = l[4];

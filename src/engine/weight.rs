@@ -309,17 +309,8 @@ impl DstPtr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_data::values as random;
     use candle_core::Device;
-
-    fn random(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     /// The parallel product must give exactly candle's single-thread bits, for decode (one row)
     /// and prefill (several), with a tail of columns that is not a whole item or quad.
