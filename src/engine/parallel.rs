@@ -9,7 +9,8 @@
 //!
 //! The protocol is four atomics: `GEN` counts jobs (helpers sleep on it), `JOB` points at the
 //! caller's job while it runs, `INSIDE` counts helpers that may be reading `JOB`, and the job's
-//! own cursor hands out chunks. The caller clears `JOB` and waits for `INSIDE` to drop to zero
+//! own cursor hands out chunks (`SLEEPERS` only saves a wake-up call when nobody sleeps; the
+//! item counters only feed the benchmark). The caller clears `JOB` and waits for `INSIDE` to drop to zero
 //! before its stack frame (which holds the job) goes away. All of it is `SeqCst`: either a helper
 //! sees `JOB` cleared, or the caller sees that helper in `INSIDE`.
 

@@ -51,8 +51,14 @@ pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<
         .copied()
         .filter(|x| !x.is_nan())
         .fold(f32::NEG_INFINITY, f32::max) as f64;
+    let c = logits
+        .get(chosen as usize)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY);
     let (mut s0, mut s1, mut s2) = (0f64, 0f64, 0f64);
+    let mut rank = 0;
     for &l in logits {
+        rank += usize::from(l > c);
         let d = (l as f64) - max;
         let e = d.exp();
         if e > 0.0 {
@@ -64,12 +70,7 @@ pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<
     let lse = s0.ln();
     let entropy = lse - s1 / s0;
     let second = s2 / s0 - 2.0 * lse * s1 / s0 + lse * lse;
-    let c = logits
-        .get(chosen as usize)
-        .copied()
-        .unwrap_or(f32::NEG_INFINITY);
     let surprisal = -((c as f64) - max - lse);
-    let rank = logits.iter().filter(|&&l| l > c).count();
     let stats = TokenStats {
         entropy,
         surprisal,

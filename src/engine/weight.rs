@@ -250,6 +250,9 @@ fn product_own<K: OwnKernel>(
 ) -> candle_core::Result<()> {
     let per_row = k / K::BLOCK;
     let row_bytes = per_row * K::WEIGHT_BLOCK_BYTES;
+    if m == 0 {
+        return Ok(());
+    }
     if k % K::BLOCK != 0 || bytes.len() != n * row_bytes {
         candle_core::bail!(
             "weight storage does not hold {n}×{per_row} {} blocks",
@@ -266,7 +269,7 @@ fn product_own<K: OwnKernel>(
         std::slice::from_raw_parts(lhs.as_ptr() as *const u8, std::mem::size_of_val(&lhs[..]))
     };
     let acts: Vec<K::Prepared<'_>> = lhs_bytes
-        .chunks_exact(lhs_bytes.len() / m.max(1))
+        .chunks_exact(lhs_bytes.len() / m)
         .map(K::prepare)
         .collect();
     let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];

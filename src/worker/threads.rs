@@ -8,7 +8,6 @@
 //! one thread is asked for, and stay; lowering the count only parks them.
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::engine::parallel;
 use crate::protocol::FromWorker;
@@ -84,8 +83,7 @@ fn spawn_helpers(wanted: usize) -> Result<(), String> {
         helper
             .post_message(&init)
             .map_err(|e| format!("could not start helper thread {index}: {e:?}"))?;
-        // The helper runs for the worker's lifetime; nothing needs its handle.
-        let _ = helper.unchecked_into::<JsValue>();
+        // The helper runs for the worker's lifetime; dropping the handle does not end it.
         SPAWNED.with(|s| s.set(index + 1));
     }
     Ok(())
