@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launch, openPage, pane, nativeGenerate, SMOLLM2, SMOLLM2_FILE,
+  startServer, launch, openPage, pane, nativeGenerate, screenshot, SMOLLM2, SMOLLM2_FILE,
 } from './harness.mjs';
 
 // The same prompt as page.test.mjs, whose native top-2 gaps all exceed 0.3 nats.
@@ -53,6 +53,7 @@ test('isolated page: two threads give the CLI\'s tokens, the count can change mi
     assert.equal(await p.status().getAttribute('data-state'), 'ready', await p.status().textContent());
     assert.deepEqual(await run(page, p), native.ids, 'two-thread ids differ from the CLI');
     assert.equal((await p.get('stat-threads').textContent()).trim(), '2');
+    await screenshot(page, 'threads-2');
     assert.ok(requests.some((u) => u.includes('/threads/tinylab_worker_bg.wasm')), 'the threaded worker was not used');
     assert.ok(requests.some((u) => u.endsWith('/threads/tinylab_helper.js')), 'no helper thread started');
 
