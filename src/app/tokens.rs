@@ -104,6 +104,7 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
         <span
             class="tok"
             class:partial=token.piece.is_empty()
+            class:newline=format::is_line_break(&token.piece)
             class:selected=move || pane.hovered.get() == Some(index)
             tabindex="0"
             data-testid="token"

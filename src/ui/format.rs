@@ -94,9 +94,24 @@ pub fn visible_token(text: &str) -> String {
         .collect()
 }
 
+/// A token that is only whitespace with a line break in it. Rendered bare it would be an
+/// empty box at the end of a line, which nobody can point at, so the page marks it.
+pub fn is_line_break(piece: &str) -> bool {
+    piece.contains('\n') && piece.chars().all(char::is_whitespace)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_are_whitespace_with_a_newline() {
+        assert!(is_line_break("\n"));
+        assert!(is_line_break(" \n\n"));
+        assert!(!is_line_break(" "));
+        assert!(!is_line_break("a\n"));
+        assert!(!is_line_break(""));
+    }
 
     #[test]
     fn sizes() {

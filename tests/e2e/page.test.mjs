@@ -202,7 +202,7 @@ test('stop ends a long generation within a token', async () => {
   await p.set('temperature', 0.8);
   await p.get('chat-mode').uncheck();
   await p.get('run').click();
-  await p.root.locator('[data-testid=token]').nth(5).waitFor({ timeout: 60000 });
+  await p.root.locator('[data-testid=token]').nth(5).waitFor({ state: 'attached', timeout: 60000 });
   assert.equal(await p.output().getAttribute('data-state'), 'running');
   // Count and click in one turn of the page's event loop, so no token lands in between.
   const atClick = await p.root.evaluate((pane) => {

@@ -121,7 +121,7 @@ test('each bad input gets a clear message in its pane while another pane keeps g
     assert.match(messages[name], pattern, name);
     // Pane 1 is still generating, token after token.
     assert.equal(await a.output().getAttribute('data-state'), 'running', `pane 1 stopped at ${name}`);
-    await a.root.locator('[data-testid=token]').nth(lastCount).waitFor({ timeout: 10000 });
+    await a.root.locator('[data-testid=token]').nth(lastCount).waitFor({ state: 'attached', timeout: 10000 });
     lastCount = await a.get('token').count();
   }
   await a.get('stop').click();
@@ -142,7 +142,7 @@ test('each bad input gets a clear message in its pane while another pane keeps g
   // A worker that dies mid-generation: the pane says so and loads its model again.
   await page.fill('[data-testid=prompt]', 'Once upon a time');
   await a.get('run').click();
-  await a.root.locator('[data-testid=token]').nth(2).waitFor({ timeout: 60000 });
+  await a.root.locator('[data-testid=token]').nth(2).waitFor({ state: 'attached', timeout: 60000 });
   await a.get('debug-crash').click();
   await a.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 10000 });
   messages.crash = await a.status().textContent();
@@ -150,9 +150,20 @@ test('each bad input gets a clear message in its pane while another pane keeps g
   assert.equal(await a.output().getAttribute('data-state'), 'error');
   await a.loadCatalog(SMOLLM2);
   assert.equal(await a.status().getAttribute('data-state'), 'ready');
-  await a.set('max-tokens', 4);
+  // The reloaded model answers, and a line-break token is a mark that can be pointed at, not
+  // an empty box (greedy SmolLM2 puts "\n" at position 4 here).
+  await page.fill('[data-testid=prompt]', 'List three fruits, one per line.');
+  await a.get('chat-mode').check();
+  await a.set('temperature', 0);
+  await a.set('max-tokens', 8);
   await a.get('run').click();
   await a.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  const lineBreak = a.root.locator('[data-testid=token]').nth(4);
+  assert.equal(await lineBreak.getAttribute('data-token-id'), '198');
+  assert.match(await lineBreak.getAttribute('class'), /\bnewline\b/);
+  assert.ok(await lineBreak.isVisible(), 'a line-break token has no box');
+  await lineBreak.hover();
+  await a.root.locator('[data-testid=token-inspector] .tok-text', { hasText: '↵' }).waitFor({ timeout: 5000 });
   await screenshot(page, 'bad-inputs');
   console.log('bad-input messages', JSON.stringify(messages, null, 1));
   assert.deepEqual(errors, []);
