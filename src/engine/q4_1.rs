@@ -24,9 +24,16 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 
 /// One activation row quantized to Q8_1, with its scales converted once.
 pub struct Activation<'a> {
+    #[cfg_attr(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        allow(dead_code)
+    )]
     blocks: &'a [u8],
     d: Vec<f32>,
     s: Vec<f32>,
+    /// The row's bytes sign-extended to i16, four vectors per block, once per product.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    wide: Vec<core::arch::wasm32::v128>,
 }
 
 impl<'a> Activation<'a> {
@@ -39,44 +46,47 @@ impl<'a> Activation<'a> {
             .chunks_exact(ACT_BLOCK_BYTES)
             .map(|b| f16_at(b, 2))
             .collect();
-        Activation { blocks, d, s }
+        Activation {
+            blocks,
+            d,
+            s,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            wide: simd::widen(blocks),
+        }
     }
 }
 
-/// Dot products of four Q4_1 weight rows with `y`.
-pub fn dot4(w: [&[u8]; 4], y: &Activation) -> [f32; 4] {
+/// The dot product of one Q4_1 weight row with `y`.
+pub fn dot(w: &[u8], y: &Activation) -> f32 {
     let n = y.d.len();
-    assert!(w.iter().all(|r| r.len() == n * BLOCK_BYTES) && y.blocks.len() == n * ACT_BLOCK_BYTES);
+    assert!(w.len() == n * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        // SAFETY: lengths checked above; wasm loads need no alignment.
-        unsafe { simd::dot4(w, y, super::q8_0::scale_table()) }
+        // SAFETY: length checked above; `wide` holds four vectors per block; wasm loads need
+        // no alignment.
+        unsafe { simd::dot(w, y, super::q8_0::scale_table()) }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        let mut out = [0f32; 4];
-        for (o, row) in out.iter_mut().zip(w) {
-            let mut lanes = [0f32; 4];
-            let mut mins = 0f32;
-            for b in 0..n {
-                let wb = &row[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-                let yq = &y.blocks[b * ACT_BLOCK_BYTES + 4..(b + 1) * ACT_BLOCK_BYTES];
-                // Lane l of the simd form sums elements i ≡ 2l, 2l+1 (mod 8).
-                let mut sums = [0i32; 4];
-                for j in 0..16 {
-                    let lo = (wb[4 + j] & 0x0f) as i32;
-                    let hi = (wb[4 + j] >> 4) as i32;
-                    sums[(j % 8) / 2] += lo * yq[j] as i8 as i32 + hi * yq[16 + j] as i8 as i32;
-                }
-                let d = f16_at(wb, 0) * y.d[b];
-                for (lane, s) in lanes.iter_mut().zip(sums) {
-                    *lane += s as f32 * d;
-                }
-                mins += f16_at(wb, 2) * y.s[b];
+        let mut lanes = [0f32; 4];
+        let mut mins = 0f32;
+        for b in 0..n {
+            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+            let yq = &y.blocks[b * ACT_BLOCK_BYTES + 4..(b + 1) * ACT_BLOCK_BYTES];
+            // Lane l of the simd form sums elements i ≡ 2l, 2l+1 (mod 8).
+            let mut sums = [0i32; 4];
+            for j in 0..16 {
+                let lo = (wb[4 + j] & 0x0f) as i32;
+                let hi = (wb[4 + j] >> 4) as i32;
+                sums[(j % 8) / 2] += lo * yq[j] as i8 as i32 + hi * yq[16 + j] as i8 as i32;
             }
-            *o = lanes[0] + lanes[1] + lanes[2] + lanes[3] + mins;
+            let d = f16_at(wb, 0) * y.d[b];
+            for (lane, s) in lanes.iter_mut().zip(sums) {
+                *lane += s as f32 * d;
+            }
+            mins += f16_at(wb, 2) * y.s[b];
         }
-        out
+        lanes[0] + lanes[1] + lanes[2] + lanes[3] + mins
     }
 }
 
@@ -85,46 +95,47 @@ mod simd {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
+    pub fn widen(blocks: &[u8]) -> Vec<v128> {
+        blocks
+            .chunks_exact(ACT_BLOCK_BYTES)
+            .flat_map(|b| {
+                let q = b[4..].as_ptr() as *const i8;
+                // SAFETY: 32 bytes follow the two scales in every block.
+                unsafe { [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(q.add(o))) }
+            })
+            .collect()
+    }
+
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
     }
 
-    pub unsafe fn dot4(w: [&[u8]; 4], y: &Activation, table: &[f32]) -> [f32; 4] {
-        let mut acc = [f32x4_splat(0.0); 4];
-        let mut mins = [0f32; 4];
+    /// One column at a time, front to back; see `q8_0::simd::dot` for why not four at once.
+    pub unsafe fn dot(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+        let mut acc = f32x4_splat(0.0);
+        let mut mins = 0f32;
         let low = u8x16_splat(0x0f);
+        let (w, wide) = (w.as_ptr(), y.wide.as_ptr());
         for b in 0..y.d.len() {
-            let yq = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4) as *const i8;
-            let y0 = i16x8_load_extend_i8x8(yq);
-            let y1 = i16x8_load_extend_i8x8(yq.add(8));
-            let y2 = i16x8_load_extend_i8x8(yq.add(16));
-            let y3 = i16x8_load_extend_i8x8(yq.add(24));
-            let (dy, sy) = (y.d[b], y.s[b]);
-            for c in 0..4 {
-                let wb = w[c].as_ptr().add(b * BLOCK_BYTES);
-                let q = v128_load(wb.add(4) as *const v128);
-                let lo = v128_and(q, low);
-                let hi = u8x16_shr(q, 4);
-                let s = i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), y0);
-                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), y1));
-                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), y2));
-                let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), y3));
-                let d = half(table, wb) * dy;
-                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d)));
-                mins[c] += half(table, wb.add(2)) * sy;
-            }
+            let wb = w.add(b * BLOCK_BYTES);
+            let yv = wide.add(4 * b);
+            let q = v128_load(wb.add(4) as *const v128);
+            let lo = v128_and(q, low);
+            let hi = u8x16_shr(q, 4);
+            let s = i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), *yv);
+            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), *yv.add(1)));
+            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), *yv.add(2)));
+            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), *yv.add(3)));
+            let d = half(table, wb) * *y.d.get_unchecked(b);
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d)));
+            mins += half(table, wb.add(2)) * *y.s.get_unchecked(b);
         }
-        let mut out = [0f32; 4];
-        for c in 0..4 {
-            let a = acc[c];
-            out[c] = f32x4_extract_lane::<0>(a)
-                + f32x4_extract_lane::<1>(a)
-                + f32x4_extract_lane::<2>(a)
-                + f32x4_extract_lane::<3>(a)
-                + mins[c];
-        }
-        out
+        f32x4_extract_lane::<0>(acc)
+            + f32x4_extract_lane::<1>(acc)
+            + f32x4_extract_lane::<2>(acc)
+            + f32x4_extract_lane::<3>(acc)
+            + mins
     }
 }
 
@@ -135,7 +146,7 @@ mod tests {
     use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_1, GgmlType};
 
     #[test]
-    fn dot4_matches_candle_within_rounding() {
+    fn dot_matches_candle_within_rounding() {
         let k = 32 * 18;
         // Shifted off zero, so the blocks' minimums matter.
         let vals = |seed: u32| -> Vec<f32> { values(k, seed).iter().map(|v| v + 0.2).collect() };
@@ -144,8 +155,9 @@ mod tests {
         let yb = bytes(&y);
         let rb: Vec<Vec<u8>> = rows.iter().map(|r| bytes(r)).collect();
         assert_eq!(rb[0].len(), k / 32 * BLOCK_BYTES);
-        let ours = dot4([&rb[0], &rb[1], &rb[2], &rb[3]], &Activation::new(&yb));
-        for (o, r) in ours.iter().zip(&rows) {
+        let act = Activation::new(&yb);
+        for (rbytes, r) in rb.iter().zip(&rows) {
+            let o = dot(rbytes, &act);
             let theirs = BlockQ4_1::vec_dot(k, r, &y);
             assert!(
                 (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),

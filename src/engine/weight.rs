@@ -37,7 +37,7 @@ impl Weight {
 
     fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match &self.blocks {
-            Some(w) if parallel::threads() > 1 || own_kernel(w.dtype(), rows(x)) => {
+            Some(w) if parallel::threads() > 1 || own_kernel(w.dtype()) => {
                 let x = x.contiguous()?;
                 x.apply_op1_no_bwd(&ParMatMul { w: w.clone() })
             }
@@ -46,20 +46,12 @@ impl Weight {
     }
 }
 
-/// Rows of activations: 1 when decoding, the prompt chunk's length in prefill.
-fn rows(x: &Tensor) -> usize {
-    let dims = x.dims();
-    dims[..dims.len().saturating_sub(1)].iter().product()
-}
-
-/// Types this module multiplies better than candle on one thread, for several rows (prefill):
-/// the wasm Q8_0 kernel of `q8_0`. Measured (SmolLM2, wasm, one thread): prefill 63 → 121
-/// tokens/s, but decode 40 → 28, so decoding (one row) stays on candle's kernel.
-///
-/// Q4_1 always: candle's is scalar on wasm (see `q4_1`).
-fn own_kernel(t: GgmlDType, rows: usize) -> bool {
+/// Types this module multiplies better than candle on wasm: Q8_0 (`q8_0`; measured on one
+/// thread, SmolLM2 prefill 63 → 121 tokens/s, Gemma 3 decode 22 → 31) and Q4_1 (`q4_1`;
+/// candle's is scalar on wasm).
+fn own_kernel(t: GgmlDType) -> bool {
     cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
-        && (t == GgmlDType::Q4_1 || (t == GgmlDType::Q8_0 && rows > 1))
+        && matches!(t, GgmlDType::Q4_1 | GgmlDType::Q8_0)
 }
 
 fn supported(t: GgmlDType) -> bool {
@@ -105,10 +97,10 @@ impl CustomOp1 for ParMatMul {
         let bytes = self.w.data()?;
         let mut dst = vec![0f32; m * n];
         match self.w.dtype() {
-            t if own_kernel(t, m) && t == GgmlDType::Q8_0 => {
+            t if own_kernel(t) && t == GgmlDType::Q8_0 => {
                 product_own::<Q8_0Kernel>((m, k, n), x, &bytes, &mut dst)?
             }
-            t if own_kernel(t, m) && t == GgmlDType::Q4_1 => {
+            t if own_kernel(t) && t == GgmlDType::Q4_1 => {
                 product_own::<Q4_1Kernel>((m, k, n), x, &bytes, &mut dst)?
             }
             GgmlDType::Q4_1 => product::<BlockQ4_1>((m, k, n), x, &bytes, &mut dst)?,
@@ -199,7 +191,7 @@ fn product<T: GgmlType>(
 }
 
 /// A kernel of the engine's own (`q8_0`, `q4_1`): weight rows as raw block bytes, one
-/// activation row prepared once for many columns, four columns per call.
+/// activation row prepared once for many columns.
 trait OwnKernel {
     const NAME: &'static str;
     const BLOCK: usize;
@@ -208,7 +200,7 @@ trait OwnKernel {
     type Act: GgmlType;
     type Prepared<'a>: Sync;
     fn prepare(row: &[u8]) -> Self::Prepared<'_>;
-    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4];
+    fn dot(w: &[u8], y: &Self::Prepared<'_>) -> f32;
 }
 
 struct Q8_0Kernel;
@@ -221,8 +213,8 @@ impl OwnKernel for Q8_0Kernel {
     fn prepare(row: &[u8]) -> Self::Prepared<'_> {
         q8_0::Activation::new(row)
     }
-    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4] {
-        q8_0::dot4(w, y)
+    fn dot(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q8_0::dot(w, y)
     }
 }
 
@@ -236,8 +228,8 @@ impl OwnKernel for Q4_1Kernel {
     fn prepare(row: &[u8]) -> Self::Prepared<'_> {
         q4_1::Activation::new(row)
     }
-    fn dot4(w: [&[u8]; 4], y: &Self::Prepared<'_>) -> [f32; 4] {
-        q4_1::dot4(w, y)
+    fn dot(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q4_1::dot(w, y)
     }
 }
 
@@ -281,14 +273,8 @@ fn product_own<K: OwnKernel>(
             let c0 = item * COLUMNS_PER_ITEM;
             let c1 = n.min(c0 + COLUMNS_PER_ITEM);
             for (r, act) in acts.iter().enumerate() {
-                let mut c = c0;
-                while c < c1 {
-                    // A short last group repeats its final column; only the real ones are kept.
-                    let pick = |i: usize| col((c + i).min(c1 - 1));
-                    let d = K::dot4([pick(0), pick(1), pick(2), pick(3)], act);
-                    let take = (c1 - c).min(4);
-                    dst_at.write(r * n + c, &d[..take]);
-                    c += take;
+                for c in c0..c1 {
+                    dst_at.write(r * n + c, &[K::dot(col(c), act)]);
                 }
             }
         }
