@@ -26,7 +26,7 @@ pub fn prompt_ids(engine: &Engine, n: usize) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     pub prompt_tokens: usize,
     pub gen_tokens: usize,
@@ -43,6 +43,9 @@ pub struct Figures {
     /// thread): near 1/threads when the helpers keep up.
     #[serde(default)]
     pub decode_helper_share: Option<f64>,
+    /// Share of the decode time in products, by weight type, largest first.
+    #[serde(default)]
+    pub decode_share_by_type: Vec<(String, f64)>,
 }
 
 /// Runs the workload: a 4-token warm-up, then `repetitions` timed runs (best kept).
@@ -54,6 +57,7 @@ pub fn run(
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
     let mut helper_share = None;
+    let mut by_type = Vec::new();
     let mut once = |gen: usize| -> Result<(f64, f64, f64)> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
@@ -69,12 +73,14 @@ pub fn run(
         let mut g = engine.start_with_ids(ids.to_vec(), &req)?;
         let t1 = now_ms();
         let p1 = crate::engine::profile::product_ms();
+        let types1 = crate::engine::profile::product_ms_by_type();
         let (all1, helpers1) = crate::engine::parallel::item_counts();
         while engine.step(&mut g)?.is_some() {}
         let t2 = now_ms();
         let share = (crate::engine::profile::product_ms() - p1) / (t2 - t1).max(1e-9);
         let (all2, helpers2) = crate::engine::parallel::item_counts();
         helper_share = (all2 > all1).then(|| (helpers2 - helpers1) as f64 / (all2 - all1) as f64);
+        by_type = shares_by_type(&types1, (t2 - t1).max(1e-9));
         Ok((t1 - t0, t2 - t1, share))
     };
     once(4)?;
@@ -95,5 +101,20 @@ pub fn run(
         decode_tokens_per_s: gen_tokens as f64 * 1000.0 / best.1.max(1e-9),
         decode_product_share: (best.2 > 0.0).then_some(best.2),
         decode_helper_share: helper_share,
+        decode_share_by_type: by_type,
     })
+}
+
+/// What each weight type's products took since `before`, as shares of `elapsed_ms`.
+fn shares_by_type(before: &[(&'static str, f64)], elapsed_ms: f64) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = crate::engine::profile::product_ms_by_type()
+        .into_iter()
+        .map(|(k, ms)| {
+            let was = before.iter().find(|(b, _)| *b == k).map_or(0.0, |b| b.1);
+            (k.to_string(), (ms - was) / elapsed_ms)
+        })
+        .filter(|(_, share)| *share > 0.0)
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }

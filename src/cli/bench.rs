@@ -67,6 +67,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "time_to_first_token_ms": f.prefill_ms,
         "peak_memory_bytes": peak_rss_bytes(),
         "decode_product_share": f.decode_product_share,
+        "decode_share_by_type": f.decode_share_by_type,
     });
     if a.common.json {
         print_json(&v)

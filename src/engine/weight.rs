@@ -32,7 +32,11 @@ impl Weight {
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::profile::time_product(|| self.product(x))
+        let kind = match &self.single {
+            QMatMul::QTensor(t) => type_name(t.dtype()),
+            _ => "f32/f16",
+        };
+        super::profile::time_product(kind, || self.product(x))
     }
 
     fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -52,6 +56,19 @@ impl Weight {
 fn own_kernel(t: GgmlDType) -> bool {
     cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
         && matches!(t, GgmlDType::Q4_1 | GgmlDType::Q8_0)
+}
+
+fn type_name(t: GgmlDType) -> &'static str {
+    match t {
+        GgmlDType::Q8_0 => "Q8_0",
+        GgmlDType::Q4_0 => "Q4_0",
+        GgmlDType::Q4_1 => "Q4_1",
+        GgmlDType::Q5_0 => "Q5_0",
+        GgmlDType::Q4K => "Q4_K",
+        GgmlDType::Q5K => "Q5_K",
+        GgmlDType::Q6K => "Q6_K",
+        _ => "other",
+    }
 }
 
 fn supported(t: GgmlDType) -> bool {

@@ -89,6 +89,7 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
     memory_kind: 'wasm heap',
     decode_product_share: f.decode_product_share,
     decode_helper_share: f.decode_helper_share,
+    decode_share_by_type: f.decode_share_by_type,
     prompt_text: r.bench.prompt_text,
   };
 }
@@ -203,6 +204,9 @@ async function main() {
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
   lines.push('Where TinyLab\'s decode time goes, share in weight products (engine::profile): '
     + rows.map((r) => `${r.model} ${pct(r.tinylab_wasm.decode_product_share)} at 1 thread, ${pct(r.tinylab_wasm_2_threads.decode_product_share)} at 2 (wasm; helpers ran ${pct(r.tinylab_wasm_2_threads.decode_helper_share)} of the parallel work), ${pct(r.tinylab_native?.decode_product_share)} native`).join('; ') + '.');
+  const byType = (f) => (f?.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
+  lines.push('The same by weight type, as stored after load (TinyLab wasm, 1 thread): '
+    + rows.map((r) => `${r.model} ${byType(r.tinylab_wasm)}`).join('; ') + '.');
   lines.push('Memory: TinyLab wasm = the worker\'s wasm heap; wllama = the page\'s total from measureUserAgentSpecificMemory (null when the browser does not say); native = peak RSS.');
   const table = lines.join('\n');
   console.log(table);
