@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{catalog, fixture, floats, ids, load, CatalogModel};
+use common::{catalog, fixture, floats, ids, load, load_for, CatalogModel};
+use tinylab::engine::model::Kernels;
 use tinylab::engine::{GenerateRequest, SamplingParams};
 
 /// Per-token tolerance, as a multiple of llama.cpp's own batch-vs-single spread on the same
@@ -12,7 +13,8 @@ use tinylab::engine::{GenerateRequest, SamplingParams};
 /// from 0.075 to 0.094 nats (llama.cpp's spread: 0.060) while its perplexity gap fell from 1.82%
 /// to 0.40%, and made prefill 2.4x faster. See issue 6's note.
 const NOISE_FACTOR: f64 = 2.0;
-/// Perplexity of the scored paragraph, relative to llama.cpp's.
+/// Perplexity of the scored paragraph, relative to llama.cpp's: 1%, or llama.cpp's own
+/// batch-vs-single spread where that is wider (Qwen2.5: 1.4%).
 const PERPLEXITY_TOLERANCE: f64 = 0.01;
 
 fn model(id: &str) -> CatalogModel {
@@ -64,8 +66,8 @@ const NEAR_TIE: f64 = 0.25;
 /// Greedy ids must equal llama.cpp's exactly up to the first near tie; at that point ours must
 /// be one of the tokens llama.cpp itself rated within `NEAR_TIE` of its choice. Later tokens follow a different context and are not compared.
 /// Entropy and surprisal over the compared tokens must agree within the noise-floor limit.
-fn greedy_matches(id: &str) {
-    let mut engine = load(&model(id));
+fn greedy_matches(id: &str, kernels: Kernels) {
+    let mut engine = load_for(&model(id), kernels);
     let fx = fixture(id);
     let mut exact_total = 0;
     let mut compared_total = 0;
@@ -137,7 +139,7 @@ fn greedy_matches(id: &str) {
         let e = mae(&ent[..upto], &floats(&case["entropy"])[..upto]);
         let s = mae(&sur[..upto], &floats(&case["surprisal"])[..upto]);
         eprintln!(
-            "{id} {prompt:?}: {same}/{} ids exact{}; entropy MAE {e:.4}, surprisal MAE {s:.4}",
+            "{id} ({kernels:?} weights) {prompt:?}: {same}/{} ids exact{}; entropy MAE {e:.4}, surprisal MAE {s:.4}",
             want.len(),
             first_diff
                 .map(|k| format!(" (near tie at {k}, gap {:.3})", margin[k]))
@@ -158,10 +160,10 @@ fn greedy_matches(id: &str) {
 /// Scoring a paragraph against llama.cpp. The tolerance is llama.cpp's own noise floor, stored
 /// in the fixture: the same text fed in one batch versus one token at a time gives surprisals
 /// that differ by 0.04-0.09 nats on average (activations are quantised to 8 bits in every
-/// matrix product, and other kernels round differently). We allow 1.5 times that, at least
-/// 0.05; perplexity within 2%; GLTR buckets equal for 90% of tokens.
-fn scoring_matches(id: &str) {
-    let mut engine = load(&model(id));
+/// matrix product, and other kernels round differently). We allow `NOISE_FACTOR` times that, at least
+/// 0.05; perplexity within `PERPLEXITY_TOLERANCE`; GLTR buckets equal for 90% of tokens.
+fn scoring_matches(id: &str, kernels: Kernels) {
+    let mut engine = load_for(&model(id), kernels);
     let fx = &fixture(id)["score"];
     let r = engine.score(fx["text"].as_str().unwrap(), 1024).unwrap();
     assert_eq!(r.ids, ids(&fx["ids"]), "{id}: score ids");
@@ -200,7 +202,7 @@ fn scoring_matches(id: &str) {
         .filter(|(t, w)| bucket(t.rank as u64) == bucket(w.as_u64().unwrap()))
         .count();
     eprintln!(
-        "{id}: surprisal MAE {s_mae:.4} (max {s_max:.3}; llama.cpp self-noise {noise:.4}), \
+        "{id} ({kernels:?} weights): surprisal MAE {s_mae:.4} (max {s_max:.3}; llama.cpp self-noise {noise:.4}), \
          entropy MAE {e_mae:.4}, perplexity {:.3} vs {want_ppl:.3} ({:.2}%), GLTR buckets equal \
          {buckets_equal}/{}",
         r.summary.perplexity,
@@ -211,7 +213,7 @@ fn scoring_matches(id: &str) {
     assert!(s_mae < limit, "{id}: surprisal MAE {s_mae} over {limit}");
     assert!(e_mae < limit, "{id}: entropy MAE {e_mae} over {limit}");
     assert!(
-        ppl_rel < PERPLEXITY_TOLERANCE,
+        ppl_rel < PERPLEXITY_TOLERANCE.max(fx["self_noise"]["perplexity_rel"].as_f64().unwrap()),
         "{id}: perplexity off by {:.3}%",
         ppl_rel * 100.0
     );
@@ -251,25 +253,45 @@ fn qwen25_tokenization() {
 }
 #[test]
 fn smollm2_greedy() {
-    greedy_matches("smollm2-135m-instruct-q4_1");
+    greedy_matches("smollm2-135m-instruct-q4_1", Kernels::BUILD);
 }
 #[test]
 fn gemma3_greedy() {
-    greedy_matches("gemma3-270m-q4_k_m");
+    greedy_matches("gemma3-270m-q4_k_m", Kernels::BUILD);
 }
 #[test]
 fn qwen25_greedy() {
-    greedy_matches("qwen2.5-coder-0.5b-instruct");
+    greedy_matches("qwen2.5-coder-0.5b-instruct", Kernels::BUILD);
 }
 #[test]
 fn smollm2_scoring() {
-    scoring_matches("smollm2-135m-instruct-q4_1");
+    scoring_matches("smollm2-135m-instruct-q4_1", Kernels::BUILD);
 }
 #[test]
 fn gemma3_scoring() {
-    scoring_matches("gemma3-270m-q4_k_m");
+    scoring_matches("gemma3-270m-q4_k_m", Kernels::BUILD);
 }
 #[test]
 fn qwen25_scoring() {
-    scoring_matches("qwen2.5-coder-0.5b-instruct");
+    scoring_matches("qwen2.5-coder-0.5b-instruct", Kernels::BUILD);
+}
+
+// The wasm build requantizes other types than this one (`Kernels::requantizes`: Q4_K and Q6_K
+// to Q8_0), so its weights are checked against llama.cpp here too, on the models that have
+// those types. The page's own arithmetic is compared with the CLI in the E2E tests.
+#[test]
+fn gemma3_greedy_wasm_weights() {
+    greedy_matches("gemma3-270m-q4_k_m", Kernels::Wasm);
+}
+#[test]
+fn qwen25_greedy_wasm_weights() {
+    greedy_matches("qwen2.5-coder-0.5b-instruct", Kernels::Wasm);
+}
+#[test]
+fn gemma3_scoring_wasm_weights() {
+    scoring_matches("gemma3-270m-q4_k_m", Kernels::Wasm);
+}
+#[test]
+fn qwen25_scoring_wasm_weights() {
+    scoring_matches("qwen2.5-coder-0.5b-instruct", Kernels::Wasm);
 }

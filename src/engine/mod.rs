@@ -184,11 +184,20 @@ impl Engine {
 
     /// Loads a GGUF from wherever its bytes are (the page keeps them in JS memory).
     pub fn from_source(src: &dyn gguf::ByteSource, max_positions: usize) -> Result<Self> {
+        Self::from_source_for(src, max_positions, model::Kernels::BUILD)
+    }
+
+    /// `from_source`, preparing the weights for `kernels` rather than this build's own.
+    pub fn from_source_for(
+        src: &dyn gguf::ByteSource,
+        max_positions: usize,
+        kernels: model::Kernels,
+    ) -> Result<Self> {
         let gguf = GgufFile::parse(src)?;
         let arch = gguf.string("general.architecture")?;
         model::Arch::from_name(&arch)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        let model = Model::load(&gguf, max_positions)?;
+        let model = Model::load(&gguf, max_positions, kernels)?;
         if tokenizer.vocab_size() != model.config.vocab_size {
             return Err(EngineError::InvalidGguf(format!(
                 "vocabulary of {} tokens but the model expects {}",

@@ -182,27 +182,51 @@ struct Linear {
     bias: Option<Tensor>,
 }
 
-/// Quantization types whose matrix-vector products candle runs as scalar code, on wasm32
-/// (simd128 kernels exist only for Q4_0, Q8_0, Q2_K, Q4_K, Q6_K and Q8_K) and on x86 (AVX
-/// kernels lack Q4_1, Q5_0 and Q5_1).
-/// On wasm, Q4_1 has the engine's own kernel (`q4_1`) and stays as it is: 5 bits a weight.
-/// (A Q5_0 kernel of the same kind kept Qwen2.5's heap at 1.4× its file but cut its decoding
-/// from 10.9 to 7.7 tokens/s, so Q5_0 is still requantized.)
-fn lacks_fast_kernel(t: GgmlDType) -> bool {
-    match t {
-        GgmlDType::Q4_1 => !cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
-        GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K => true,
-        _ => false,
+/// Which SIMD kernels the products will run on, which decides the weight types requantized at
+/// load. Each build uses its own (`Kernels::BUILD`); the llama.cpp parity tests also load the
+/// wasm choice natively, to measure what it costs in accuracy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// x86/ARM: candle's AVX/NEON kernels.
+    Native,
+    /// wasm32 with simd128: the engine's own Q8_0 and Q4_1 kernels (`q8_0`, `q4_1`).
+    Wasm,
+}
+
+impl Kernels {
+    pub const BUILD: Kernels = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        Kernels::Wasm
+    } else {
+        Kernels::Native
+    };
+
+    /// Types whose products are slow on these kernels, requantized to Q8_0 at load.
+    /// - Both: Q5_0, Q5_1, Q3_K and Q5_K (candle's code for them is scalar on wasm, and x86
+    ///   lacks AVX forms). A Q5_0 kernel of the engine's own kept Qwen2.5's heap at 1.4× its
+    ///   file but cut its decoding from 10.9 to 7.7 tokens/s.
+    /// - Native: Q4_1 (no AVX form).
+    /// - Wasm: Q4_K and Q6_K. candle has simd128 forms, but per weight they ran 2.1× and 3.4×
+    ///   slower than the engine's Q8_0 kernel (bench, Qwen2.5 decode: 14% and 23% of the time
+    ///   for 12% of the weights each). Requantized: Qwen2.5 decode 15.5 → 21.7 and prefill
+    ///   23 → 36 tokens/s, Gemma 3 decode 29.7 → 34.3; the accuracy cost is in the parity tests.
+    ///   Q4_1 keeps its 5 bits: `q4_1` is as fast as Q8_0 per weight.
+    pub fn requantizes(self, t: GgmlDType) -> bool {
+        match t {
+            GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K => true,
+            GgmlDType::Q4_1 => self == Kernels::Native,
+            GgmlDType::Q4K | GgmlDType::Q6K => self == Kernels::Wasm,
+            _ => false,
+        }
     }
 }
 
 /// A weight matrix ready for products. Types without a fast kernel are requantized to Q8_0 at
-/// load: 8-bit blocks of 32 hold a 4- or 5-bit grid almost exactly (the rounding error is under
-/// a tenth of the original step), and Q8_0 has SIMD kernels in both builds. Costs: load time
-/// and about 1.7x the memory of those tensors.
-pub fn weight_matmul(qt: candle_core::quantized::QTensor) -> Result<Weight> {
+/// load: 8-bit blocks of 32 hold a 4-, 5- or 6-bit grid almost exactly (the rounding error is
+/// under a tenth of the original step). Costs: load time and the memory of those tensors
+/// (1.5–2× theirs).
+pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> Result<Weight> {
     let cols = qt.shape().dims().last().copied().unwrap_or(0);
-    if lacks_fast_kernel(qt.dtype()) && cols % 32 == 0 {
+    if kernels.requantizes(qt.dtype()) && cols % 32 == 0 {
         let f = qt.dequantize(&Device::Cpu)?;
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
@@ -211,8 +235,8 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor) -> Result<Weight> {
 }
 
 impl Linear {
-    fn load(g: &GgufFile, prefix: &str) -> Result<Self> {
-        let weight = weight_matmul(g.tensor(&format!("{prefix}.weight"))?)?;
+    fn load(g: &GgufFile, prefix: &str, kernels: Kernels) -> Result<Self> {
+        let weight = weight_matmul(g.tensor(&format!("{prefix}.weight"))?, kernels)?;
         let bias_name = format!("{prefix}.bias");
         let bias = if g.has_tensor(&bias_name) {
             Some(g.tensor(&bias_name)?.dequantize(&Device::Cpu)?)
@@ -354,16 +378,16 @@ pub struct Model {
 
 impl Model {
     /// `max_positions` caps the context the engine will hold (KV cache and rope tables).
-    pub fn load(g: &GgufFile, max_positions: usize) -> Result<Self> {
+    pub fn load(g: &GgufFile, max_positions: usize, kernels: Kernels) -> Result<Self> {
         let config = ModelConfig::from_gguf(g)?;
         let max_positions = max_positions.min(config.context_length).max(1);
         let eps = config.rms_eps;
         let embed = Embeddings::load(g, "token_embd.weight")?;
         let output = if g.has_tensor("output.weight") {
-            weight_matmul(g.tensor("output.weight")?)?
-        } else if lacks_fast_kernel(embed.dtype) {
+            weight_matmul(g.tensor("output.weight")?, kernels)?
+        } else if kernels.requantizes(embed.dtype) {
             // Tied, but the output layer wants a fast type: a requantized copy.
-            weight_matmul(g.tensor("token_embd.weight")?)?
+            weight_matmul(g.tensor("token_embd.weight")?, kernels)?
         } else {
             Weight::new(embed.table.clone())?
         };
@@ -393,17 +417,17 @@ impl Model {
             let sliding = config.arch == Arch::Gemma3 && (i + 1) % 6 != 0;
             layers.push(Layer {
                 attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm.weight"), eps)?,
-                wq: Linear::load(g, &format!("{p}.attn_q"))?,
-                wk: Linear::load(g, &format!("{p}.attn_k"))?,
-                wv: Linear::load(g, &format!("{p}.attn_v"))?,
-                wo: Linear::load(g, &format!("{p}.attn_output"))?,
+                wq: Linear::load(g, &format!("{p}.attn_q"), kernels)?,
+                wk: Linear::load(g, &format!("{p}.attn_k"), kernels)?,
+                wv: Linear::load(g, &format!("{p}.attn_v"), kernels)?,
+                wo: Linear::load(g, &format!("{p}.attn_output"), kernels)?,
                 q_norm: opt_norm("attn_q_norm")?,
                 k_norm: opt_norm("attn_k_norm")?,
                 post_attn_norm: opt_norm("post_attention_norm")?,
                 ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm.weight"), eps)?,
-                gate: Linear::load(g, &format!("{p}.ffn_gate"))?,
-                up: Linear::load(g, &format!("{p}.ffn_up"))?,
-                down: Linear::load(g, &format!("{p}.ffn_down"))?,
+                gate: Linear::load(g, &format!("{p}.ffn_gate"), kernels)?,
+                up: Linear::load(g, &format!("{p}.ffn_up"), kernels)?,
+                down: Linear::load(g, &format!("{p}.ffn_down"), kernels)?,
                 post_ffn_norm: opt_norm("post_ffw_norm")?,
                 sliding_window: if sliding { config.sliding_window } else { None },
                 rope: usize::from(sliding),

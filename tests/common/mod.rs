@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
+use tinylab::engine::model::Kernels;
 use tinylab::engine::{Engine, DEFAULT_MAX_POSITIONS};
 
 pub fn root() -> PathBuf {
@@ -44,7 +45,12 @@ pub fn model_bytes(m: &CatalogModel) -> Vec<u8> {
 }
 
 pub fn load(m: &CatalogModel) -> Engine {
-    Engine::from_bytes(&model_bytes(m), DEFAULT_MAX_POSITIONS)
+    load_for(m, Kernels::BUILD)
+}
+
+/// The model with its weights prepared as for `kernels`' build.
+pub fn load_for(m: &CatalogModel, kernels: Kernels) -> Engine {
+    Engine::from_source_for(&model_bytes(m), DEFAULT_MAX_POSITIONS, kernels)
         .unwrap_or_else(|e| panic!("{}: {e}", m.id))
 }
 
