@@ -6,6 +6,7 @@ pub mod chat;
 pub mod error;
 pub mod gguf;
 pub mod model;
+pub mod packed;
 pub mod parallel;
 pub mod profile;
 pub mod q4_1;
@@ -193,10 +194,11 @@ impl Engine {
         max_positions: usize,
         kernels: model::Kernels,
     ) -> Result<Self> {
-        let gguf = GgufFile::parse(src)?;
+        let mut gguf = GgufFile::parse(src)?;
         let arch = gguf.string("general.architecture")?;
         model::Arch::from_name(&arch)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        gguf.drop_vocabulary();
         let model = Model::load(&gguf, max_positions, kernels)?;
         if tokenizer.vocab_size() != model.config.vocab_size {
             return Err(EngineError::InvalidGguf(format!(

@@ -80,11 +80,7 @@ impl ModelConfig {
             .u32_opt(&k("attention.key_length"))
             .map(|v| v as usize)
             .unwrap_or(n_embd / n_head);
-        let vocab_size = g
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok())
-            .map(|v| v.len())
-            .unwrap_or(0);
+        let vocab_size = g.vocab_size();
         let default_base = if arch == Arch::Llama {
             10_000.0
         } else {

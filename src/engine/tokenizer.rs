@@ -17,6 +17,7 @@ use tokenizers::{AddedToken, NormalizerWrapper, PreTokenizerWrapper, SplitDelimi
 
 use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
+use super::packed::{PackedBytes, PackedStrings};
 
 // llama.cpp's `llama_token_type` values, as stored in `tokenizer.ggml.token_type`.
 const TYPE_NORMAL: i32 = 1;
@@ -53,10 +54,10 @@ pub struct Tokenizer {
     hf: tokenizers::Tokenizer,
     kind: VocabKind,
     pre: String,
-    tokens: Vec<String>,
+    tokens: PackedStrings,
     types: Vec<i32>,
     /// Bytes each token adds to the output text (empty for control tokens).
-    bytes: Vec<Vec<u8>>,
+    bytes: PackedBytes,
     /// Control tokens, longest text first, for special-token parsing.
     control_by_len: Vec<(String, u32)>,
     pub bos: Option<u32>,
@@ -237,7 +238,7 @@ impl Tokenizer {
             hf,
             kind,
             pre,
-            tokens,
+            tokens: tokens.iter().collect(),
             types,
             bytes,
             control_by_len,
@@ -266,17 +267,14 @@ impl Tokenizer {
     }
 
     pub fn token_text(&self, id: u32) -> &str {
-        self.tokens
-            .get(id as usize)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.tokens.get(id as usize).unwrap_or("")
     }
 
     /// The token as a user reads it: its decoded bytes, or its literal text for control tokens.
     pub fn token_display(&self, id: u32) -> String {
         let i = id as usize;
         match (self.types.get(i), self.bytes.get(i)) {
-            (Some(&TYPE_CONTROL), _) => self.tokens[i].clone(),
+            (Some(&TYPE_CONTROL), _) => self.token_text(id).to_string(),
             (_, Some(b)) => String::from_utf8_lossy(b).into_owned(),
             _ => String::new(),
         }
@@ -284,10 +282,7 @@ impl Tokenizer {
 
     /// Bytes this token contributes to generated text.
     pub fn token_bytes(&self, id: u32) -> &[u8] {
-        self.bytes
-            .get(id as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.bytes.get(id as usize).unwrap_or(&[])
     }
 
     pub fn decode(&self, ids: &[u32]) -> String {
