@@ -83,14 +83,14 @@ impl Rng {
     }
 }
 
+/// The first index of the largest logit (0 when the first logit is NaN or there is none).
 fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
+    if logits.first().is_none_or(|l| l.is_nan()) {
+        return 0;
     }
-    best as u32
+    // Two vectorizable scans instead of one loop whose every step waits on the last.
+    let max = super::stats::max_logit(logits);
+    logits.iter().position(|&l| l == max).unwrap_or(0) as u32
 }
 
 /// Applies llama.cpp's repetition penalty in place.
@@ -110,6 +110,10 @@ pub fn apply_repeat_penalty(logits: &mut [f32], recent: &[u32], penalty: f32) {
 }
 
 pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng) -> u32 {
+    if p.temperature <= 0.0 && p.repeat_penalty == 1.0 {
+        // Greedy with nothing to adjust: no copy of the vocabulary.
+        return argmax(logits);
+    }
     let mut logits = logits.to_vec();
     let recent = &history[history.len().saturating_sub(p.repeat_last_n)..];
     apply_repeat_penalty(&mut logits, recent, p.repeat_penalty);
@@ -178,6 +182,18 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_maxima_and_skips_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 2.0, 3.0]), 1);
+        assert_eq!(
+            argmax(&[1.0, f32::NAN, 2.0, 0.5, 2.0, 1.0, 1.0, 1.0, 1.0, 2.5]),
+            9
+        );
+        assert_eq!(argmax(&[f32::NAN, 5.0]), 0);
+        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+    }
 
     fn params(t: f32) -> SamplingParams {
         SamplingParams {

@@ -26,11 +26,7 @@ pub struct TokenStats {
 
 /// Log-softmax helper: the maximum logit and ln Σ exp(logit − max).
 pub fn log_norm(logits: &[f32]) -> (f64, f64) {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|x| !x.is_nan())
-        .fold(f32::NEG_INFINITY, f32::max) as f64;
+    let max = max_logit(logits) as f64;
     let (sum, ..) = moments(logits, max as f32, f32::INFINITY);
     (max, sum.ln())
 }
@@ -46,11 +42,7 @@ pub fn token_stats(logits: &[f32], chosen: u32) -> TokenStats {
 /// With d = logit − max, S0 = Σe^d, S1 = Σe^d·d, S2 = Σe^d·d² and L = ln S0:
 /// entropy = L − S1/S0 and Σp·ln²p = S2/S0 − 2L·S1/S0 + L².
 pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<(u32, f64)>) {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|x| !x.is_nan())
-        .fold(f32::NEG_INFINITY, f32::max) as f64;
+    let max = max_logit(logits) as f64;
     let c = logits
         .get(chosen as usize)
         .copied()
@@ -71,6 +63,27 @@ pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<
         .map(|i| (i, ((logits[i as usize] as f64) - max - lse).exp()))
         .collect();
     (stats, top)
+}
+
+/// The largest logit, NaNs skipped (−∞ when there is none). In lanes, so that it vectorizes:
+/// `f32::max` over a 262k vocabulary is a scalar loop with NaN checks on wasm.
+pub fn max_logit(logits: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut groups = logits.chunks_exact(LANES);
+    for g in &mut groups {
+        for j in 0..LANES {
+            if g[j] > m[j] {
+                m[j] = g[j];
+            }
+        }
+    }
+    for &l in groups.remainder() {
+        if l > m[0] {
+            m[0] = l;
+        }
+    }
+    m.into_iter()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
 }
 
 /// Lanes of the moment sums: eight independent accumulators, so the compiler turns the loop
@@ -161,9 +174,9 @@ fn top_ids(logits: &[f32], k: usize) -> Vec<u32> {
             .then(b.cmp(&a))
             .is_gt()
     };
-    for i in 0..logits.len() as u32 {
+    let consider = |i: u32, best: &mut Vec<u32>| {
         if best.len() == k && !before(i, best[k - 1]) {
-            continue;
+            return;
         }
         let at = best
             .iter()
@@ -171,6 +184,24 @@ fn top_ids(logits: &[f32], k: usize) -> Vec<u32> {
             .unwrap_or(best.len());
         best.insert(at, i);
         best.truncate(k);
+    };
+    // Once the list is full, a group of logits none of which beats its last entry is skipped
+    // whole: a later id needs a strictly larger logit (or a NaN, which `total_cmp` puts above
+    // everything) to get in. The test is branch-free over the group, so it vectorizes.
+    for (g, group) in logits.chunks(LANES).enumerate() {
+        let base = (g * LANES) as u32;
+        if best.len() == k {
+            let bar = logits[best[k - 1] as usize];
+            if !group
+                .iter()
+                .fold(false, |any, &x| any | (x > bar) | x.is_nan())
+            {
+                continue;
+            }
+        }
+        for j in 0..group.len() as u32 {
+            consider(base + j, &mut best);
+        }
     }
     best
 }
@@ -262,6 +293,8 @@ mod tests {
             if n > 10 {
                 l[3] = f32::NEG_INFINITY;
                 l[5] = l[4];
+                // A NaN logit: dropped from the sums, first in the top list (as `total_cmp`).
+                l[n - 9] = f32::NAN;
             }
             let chosen = (n / 2) as u32;
             let (s, top) = stats_and_top(&l, chosen, 5);
@@ -269,6 +302,7 @@ mod tests {
             let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
             let lse = l
                 .iter()
+                .filter(|x| !x.is_nan())
                 .map(|&x| ((x as f64) - max).exp())
                 .sum::<f64>()
                 .ln();
