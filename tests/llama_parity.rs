@@ -13,8 +13,9 @@ use tinylab::engine::{GenerateRequest, SamplingParams};
 /// from 0.075 to 0.094 nats (llama.cpp's spread: 0.060) while its perplexity gap fell from 1.82%
 /// to 0.40%, and made prefill 2.4x faster. See issue 6's note.
 const NOISE_FACTOR: f64 = 2.0;
-/// Perplexity of the scored paragraph, relative to llama.cpp's: 1%, or llama.cpp's own
-/// batch-vs-single spread where that is wider (Qwen2.5: 1.4%).
+/// Perplexity of the scored paragraph, relative to llama.cpp's: 1%. For the wasm build's
+/// requantized weights, llama.cpp's own batch-vs-single spread where that is wider (Qwen2.5:
+/// 1.4%; its gap is 1.19% with those weights, 0.94% with native ones).
 const PERPLEXITY_TOLERANCE: f64 = 0.01;
 
 fn model(id: &str) -> CatalogModel {
@@ -209,11 +210,17 @@ fn scoring_matches(id: &str, kernels: Kernels) {
         ppl_rel * 100.0,
         want_s.len()
     );
+    let ppl_limit = match kernels {
+        Kernels::Wasm => {
+            PERPLEXITY_TOLERANCE.max(fx["self_noise"]["perplexity_rel"].as_f64().unwrap())
+        }
+        Kernels::Native => PERPLEXITY_TOLERANCE,
+    };
     let limit = (NOISE_FACTOR * noise).max(0.05);
     assert!(s_mae < limit, "{id}: surprisal MAE {s_mae} over {limit}");
     assert!(e_mae < limit, "{id}: entropy MAE {e_mae} over {limit}");
     assert!(
-        ppl_rel < PERPLEXITY_TOLERANCE.max(fx["self_noise"]["perplexity_rel"].as_f64().unwrap()),
+        ppl_rel < ppl_limit,
         "{id}: perplexity off by {:.3}%",
         ppl_rel * 100.0
     );

@@ -22,7 +22,7 @@ pub fn product_ms() -> f64 {
     f64::from_bits(PRODUCT_MS.load(Relaxed))
 }
 
-/// Milliseconds in products by weight type (a name such as `q8_0`), in first-seen order.
+/// Milliseconds in products by weight type (a name such as `Q8_0`), in first-seen order.
 pub fn product_ms_by_type() -> Vec<(&'static str, f64)> {
     BY_TYPE.lock().map(|v| v.clone()).unwrap_or_default()
 }

@@ -161,6 +161,13 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f64)> {
     stats_and_top(logits, 0, k).1
 }
 
+/// An integer whose order is `f32::total_cmp`'s (the same bit trick as its implementation).
+#[inline(always)]
+fn total_key(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    b ^ ((((b >> 31) as u32) >> 1) as i32)
+}
+
 /// The `k` largest logits' ids, best first (ties: lower id first), in one pass that keeps a
 /// short sorted list instead of sorting or partitioning the vocabulary.
 fn top_ids(logits: &[f32], k: usize) -> Vec<u32> {
@@ -186,15 +193,16 @@ fn top_ids(logits: &[f32], k: usize) -> Vec<u32> {
         best.truncate(k);
     };
     // Once the list is full, a group of logits none of which beats its last entry is skipped
-    // whole: a later id needs a strictly larger logit (or a NaN, which `total_cmp` puts above
-    // everything) to get in. The test is branch-free over the group, so it vectorizes.
+    // whole: a later id needs a strictly larger logit in `total_cmp`'s order to get in. The
+    // test compares `total_key`s, integers in that same order (NaNs of either sign, −0 below
+    // +0), and is branch-free over the group, so it vectorizes.
     for (g, group) in logits.chunks(LANES).enumerate() {
         let base = (g * LANES) as u32;
         if best.len() == k {
-            let bar = logits[best[k - 1] as usize];
+            let bar = total_key(logits[best[k - 1] as usize]);
             if !group
                 .iter()
-                .fold(false, |any, &x| any | (x > bar) | x.is_nan())
+                .fold(false, |any, &x| any | (total_key(x) > bar))
             {
                 continue;
             }
@@ -333,6 +341,27 @@ mod tests {
     }
 
     use super::*;
+
+    /// The top list skips whole groups of logits; with NaNs of both signs and signed zeros at
+    /// the cut-off it must still equal a full sort in `total_cmp` order.
+    #[test]
+    fn top_ids_equal_a_full_sort_with_special_values() {
+        let neg_nan = f32::from_bits(0xffc0_0000);
+        let cases: Vec<Vec<f32>> = vec![
+            [vec![neg_nan; 8], (1..=8).map(|i| i as f32).collect()].concat(),
+            [vec![-0.0; 8], vec![0.0; 8]].concat(),
+            [vec![1.0; 9], vec![f32::NAN], vec![f32::INFINITY; 3]].concat(),
+            [vec![f32::NEG_INFINITY; 17], vec![-1e30]].concat(),
+        ];
+        for (c, l) in cases.iter().enumerate() {
+            for k in [1, 5] {
+                let mut ids: Vec<u32> = (0..l.len() as u32).collect();
+                ids.sort_by(|&a, &b| l[b as usize].total_cmp(&l[a as usize]).then(a.cmp(&b)));
+                ids.truncate(k);
+                assert_eq!(top_ids(l, k), ids, "case {c}, k={k}");
+            }
+        }
+    }
 
     #[test]
     fn polynomial_exp_is_within_two_f32_ulps() {

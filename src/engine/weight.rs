@@ -1,8 +1,9 @@
 //! A weight matrix and its product with activations, on one thread or on the `parallel` pool.
 //!
-//! One thread: candle's `QMatMul`. Several: the output columns are split across the pool, and
-//! each column runs the very kernels candle's own product uses (`vec_dot_4` on column quads,
-//! then `vec_dot_2` / `vec_dot` for the tail), so the two paths give the same bits. candle's own
+//! Q8_0 and Q4_1 on wasm: the engine's own kernels (`q8_0`, `q4_1`), on one thread or several.
+//! Otherwise, one thread: candle's `QMatMul`; several: the output columns are split across the
+//! pool, and each column runs the very kernels candle's own product uses (`vec_dot_4` on column
+//! quads, then `vec_dot_2` / `vec_dot` for the tail), so the two paths give the same bits. candle's own
 //! thread pool never starts in wasm (it counts one CPU there and spawns with `std::thread`,
 //! which wasm32-unknown-unknown lacks), hence this module.
 
@@ -317,6 +318,39 @@ mod tests {
     use super::*;
     use crate::engine::test_data::values as random;
     use candle_core::Device;
+
+    /// The wasm build's own-kernel product (here with the kernels' portable fallback, which
+    /// mirrors their simd lanes) against candle's, within f32 rounding, for one row and several.
+    #[test]
+    fn own_kernel_products_match_candle() {
+        parallel::test_pool();
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1] {
+            let (n, k) = (16 * 3 + 5, 32 * 9);
+            let w = Tensor::from_vec(random(n * k, 3), (n, k), &Device::Cpu).unwrap();
+            let qt = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let bytes = qt.data().unwrap();
+            let single = QMatMul::from_arc(qt.clone()).unwrap();
+            for m in [1, 4] {
+                let x = random(m * k, 5 + m as u32);
+                let mut ours = vec![0f32; m * n];
+                let shape = (m, k, n);
+                match dtype {
+                    GgmlDType::Q8_0 => product_own::<Q8_0Kernel>(shape, &x, &bytes, &mut ours),
+                    _ => product_own::<Q4_1Kernel>(shape, &x, &bytes, &mut ours),
+                }
+                .unwrap();
+                let xt = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap();
+                let theirs = single.forward(&xt).unwrap().flatten_all().unwrap();
+                let theirs = theirs.to_vec1::<f32>().unwrap();
+                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                        "{dtype:?} m={m} [{i}]: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The parallel product must give exactly candle's single-thread bits, for decode (one row)
     /// and prefill (several), with a tail of columns that is not a whole item or quad.
