@@ -96,14 +96,7 @@ mod simd {
     use core::arch::wasm32::*;
 
     pub fn widen(blocks: &[u8]) -> Vec<v128> {
-        blocks
-            .chunks_exact(ACT_BLOCK_BYTES)
-            .flat_map(|b| {
-                let q = b[4..].as_ptr() as *const i8;
-                // SAFETY: 32 bytes follow the two scales in every block.
-                unsafe { [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(q.add(o))) }
-            })
-            .collect()
+        crate::engine::q8_0::simd::widen_blocks(blocks, ACT_BLOCK_BYTES, 4)
     }
 
     #[inline(always)]

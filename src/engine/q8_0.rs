@@ -105,16 +105,23 @@ pub fn dot(w: &[u8], y: &Activation) -> f32 {
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod simd {
+pub(super) mod simd {
     use super::{Activation, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
     pub fn widen(blocks: &[u8]) -> Vec<v128> {
+        widen_blocks(blocks, BLOCK_BYTES, 2)
+    }
+
+    /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
+    /// i16x8 vectors per block (Q8_0: a 2-byte scale; Q8_1: two 2-byte scales).
+    pub fn widen_blocks(blocks: &[u8], block_bytes: usize, header: usize) -> Vec<v128> {
+        assert!(block_bytes >= header + 32);
         blocks
-            .chunks_exact(BLOCK_BYTES)
+            .chunks_exact(block_bytes)
             .flat_map(|b| {
-                let q = b[2..].as_ptr() as *const i8;
-                // SAFETY: 32 bytes follow the scale in every block.
+                let q = b[header..].as_ptr() as *const i8;
+                // SAFETY: asserted above, 32 bytes follow the header in every block.
                 unsafe { [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(q.add(o))) }
             })
             .collect()
