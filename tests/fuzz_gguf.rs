@@ -99,6 +99,8 @@ struct Tally {
     panics: Vec<(Mutation, String)>,
 }
 
+const MIN_CASES: u64 = 16;
+
 fn fuzz_model(m: &common::CatalogModel, seconds: u64, seed: u64) -> Tally {
     let mut buf = common::model_bytes(m);
     let header = {
@@ -114,7 +116,9 @@ fn fuzz_model(m: &common::CatalogModel, seconds: u64, seed: u64) -> Tally {
         panics: vec![],
     };
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
+    // At least MIN_CASES whatever the clock says: a busy machine builds Gemma 3's 262k-token
+    // tokenizer in over a second, and a time budget alone then tested only a handful of cases.
+    while Instant::now() < deadline || t.cases < MIN_CASES {
         let m = pick(&mut rng, header, buf.len());
         let (undo, len) = apply(&mut buf, m);
         let full = t.parsed.is_multiple_of(25);
@@ -175,7 +179,6 @@ fn mutated_headers_never_panic() {
             t.engines,
             t.panics.len()
         );
-        assert!(t.cases > 10, "{file}: the fuzzer barely ran");
         failures.extend(t.panics.into_iter().map(|p| (file.clone(), p)));
     }
     std::panic::set_hook(hook);

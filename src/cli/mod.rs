@@ -58,13 +58,18 @@ pub struct Loaded {
 }
 
 pub fn load(common: &Common) -> Result<Loaded, String> {
-    if let Some(t) = common.threads {
-        if t == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        // candle sizes its thread pool from this variable on first use.
-        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    let threads = match common.threads {
+        Some(0) => return Err("--threads must be at least 1".into()),
+        Some(t) => t,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
+    .min(64);
+    // candle sizes its own pool (norms, element-wise ops) from this variable on first use.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    // The weight products and attention run on the engine's pool, as in the browser; results
+    // do not depend on how many threads it has.
+    let helpers = tinylab::engine::parallel::start_native_helpers(threads - 1);
+    tinylab::engine::parallel::set_threads(helpers + 1);
     let t0 = Instant::now();
     let bytes = read_model(&common.model)?;
     let engine = Engine::from_bytes(&bytes, common.context)

@@ -442,7 +442,10 @@ impl Engine {
             .map_err(|_| EngineError::InvalidInput("the text is too long to compare".into()))?;
         self.for_each_prediction(ids, window, |_, _, row| {
             let (max, lse) = stats::log_norm(row);
-            out.extend(row.iter().map(|&l| ((l as f64) - max - lse).exp() as f32));
+            out.extend(
+                row.iter()
+                    .map(|&l| libm::exp((l as f64) - max - lse) as f32),
+            );
         })?;
         Ok(out)
     }

@@ -12,7 +12,7 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
 
-use super::weight::Weight;
+use super::weight::{dot_f32, Weight};
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
@@ -147,10 +147,10 @@ impl Rope {
         let mut sin = Vec::with_capacity(max_pos * half);
         for p in 0..max_pos {
             for i in 0..half {
-                let freq = (base as f64).powf(-2.0 * i as f64 / head_dim as f64);
+                let freq = libm::pow(base as f64, -2.0 * i as f64 / head_dim as f64);
                 let a = p as f64 * freq;
-                cos.push(a.cos() as f32);
-                sin.push(a.sin() as f32);
+                cos.push(libm::cos(a) as f32);
+                sin.push(libm::sin(a) as f32);
             }
         }
         Ok(Rope {
@@ -290,17 +290,6 @@ impl KvCache {
         self.k.extend(flat(k)?);
         self.v.extend(flat(v)?);
         Ok(())
-    }
-
-    /// The cache as `(1, kv heads, positions, head dim)` tensors, for prefill's batched path.
-    fn tensors(&self, nkv: usize, hd: usize) -> Result<(Tensor, Tensor)> {
-        let total = self.k.len() / (nkv * hd);
-        let as_tensor = |data: &[f32]| -> Result<Tensor> {
-            Ok(Tensor::from_slice(data, (1, total, nkv, hd), &Device::Cpu)?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        Ok((as_tensor(&self.k)?, as_tensor(&self.v)?))
     }
 }
 
@@ -492,12 +481,10 @@ impl Model {
             let residual = x.clone();
             let h = layer.ffn_norm.forward(&x)?;
             let gate = layer.gate.forward(&h)?;
-            let gate = if cfg.arch == Arch::Gemma3 {
-                gate.gelu()?
-            } else {
-                candle_nn::ops::silu(&gate)?
-            };
-            let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let up = layer.up.forward(&h)?;
+            let h = layer
+                .down
+                .forward(&gated(&gate, &up, cfg.arch == Arch::Gemma3)?)?;
             let h = match &layer.post_ffn_norm {
                 Some(n) => n.forward(&h)?,
                 None => h,
@@ -554,135 +541,93 @@ fn attention(
         layer.kv = KvCache::default();
     }
     layer.kv.append(&k, &v)?;
-    let total = offset + t;
-    if t == 1 {
-        let y = decode_attention(&layer.kv, &q, cfg, total, layer.sliding_window)?;
-        return layer.wo.forward(&y);
-    }
-    let (k, v) = if offset == 0 {
-        (k, v.contiguous()?)
-    } else {
-        layer.kv.tensors(nkv, hd)?
-    };
-    let k = repeat_kv(k, nh / nkv)?;
-    let v = repeat_kv(v, nh / nkv)?;
-    let scale = 1.0 / (hd as f64).sqrt();
-    let mut w = (q.matmul(&k.t()?)? * scale)?;
-    if let Some(mask) = attention_mask(t, offset, total, layer.sliding_window)? {
-        w = w.broadcast_add(&mask)?;
-    }
-    let w = candle_nn::ops::softmax_last_dim(&w)?;
-    let y = w.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-    layer.wo.forward(&y)
+    let q = q
+        .transpose(1, 2)?
+        .contiguous()?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let y = cached_attention(&layer.kv, &q, cfg, offset, layer.sliding_window);
+    layer
+        .wo
+        .forward(&Tensor::from_vec(y, (b, t, nh * hd), &Device::Cpu)?)
 }
 
-/// One query position against the cache, straight from its buffers: no cache copy, no
-/// repeated kv heads, and no batched-matmul set-up for a 1×positions product. Heads are
-/// spread over the `parallel` pool when there is enough work.
-fn decode_attention(
+/// Attention of `t` query rows (`q`: position-major, `[t][heads][head dim]`, at positions
+/// `offset..offset + t`) over the cache, read straight from its buffers: no cache copy, no
+/// repeated kv heads, no mask matrix. Each (query row, head) pair is one work item for the
+/// `parallel` pool, and every sum runs in a fixed order (`dot`, then positions in order), so the
+/// result does not depend on the thread count or on the CPU. This is why prefill does not use
+/// candle's f32 matmul: its `gemm` sizes its blocks from the CPU's cache sizes, read at run
+/// time, and so summed in a different order on another machine (the AVX2 CI machine parted
+/// from this one at a near tie).
+fn cached_attention(
     kv: &KvCache,
-    q: &Tensor,
+    q: &[f32],
     cfg: &ModelConfig,
-    total: usize,
+    offset: usize,
     window: Option<usize>,
-) -> Result<Tensor> {
+) -> Vec<f32> {
     let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
-    let q = q.flatten_all()?.to_vec1::<f32>()?;
+    let t = q.len() / (nh * hd);
     let scale = 1.0 / (hd as f32).sqrt();
-    // The query is at position total - 1; the sliding-window rule is attention_mask's.
-    let first = window.map_or(0, |w| total.saturating_sub(w));
     let group = nh / nkv;
-    let mut out = vec![0f32; nh * hd];
-    let out_at = SendPtr(out.as_mut_ptr());
-    let head = |h: usize| {
+    let mut out = vec![0f32; t * nh * hd];
+    let out_at = super::parallel::DisjointOut::new(&mut out);
+    let item = |it: usize| {
+        let (r, h) = (it / nh, it % nh);
         let g = h / group;
-        let qh = &q[h * hd..(h + 1) * hd];
-        let mut w: Vec<f32> = (first..total)
-            .map(|j| dot(qh, &kv.k[(j * nkv + g) * hd..][..hd]) * scale)
+        // Query row r sits at position i and sees keys first..=i: causal, and inside the
+        // sliding window (Gemma 3's local layers), as llama.cpp masks them.
+        let i = offset + r;
+        let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let qh = &q[(r * nh + h) * hd..][..hd];
+        let mut w: Vec<f32> = (first..=i)
+            .map(|j| dot_f32(qh, &kv.k[(j * nkv + g) * hd..][..hd]) * scale)
             .collect();
         let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0f32;
         for x in &mut w {
-            *x = (*x - max).exp();
+            // libm's expf, the same code as std's on wasm, so both builds agree here.
+            *x = libm::expf(*x - max);
             sum += *x;
         }
         let mut acc = vec![0f32; hd];
-        for (p, j) in w.iter().zip(first..total) {
+        for (p, j) in w.iter().zip(first..=i) {
             let p = p / sum;
             for (a, v) in acc.iter_mut().zip(&kv.v[(j * nkv + g) * hd..][..hd]) {
                 *a += p * v;
             }
         }
-        // SAFETY: head h writes only its own `hd` outputs.
-        unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), out_at.at(h * hd), hd) };
+        // SAFETY: item `it` writes only its own row and head.
+        unsafe { out_at.write((r * nh + h) * hd, &acc) };
     };
-    let work = nh * (total - first) * hd;
-    super::parallel::for_each_chunk(nh, if work >= 1 << 16 { 1 } else { nh }, &|range| {
-        range.for_each(head)
-    });
-    Ok(Tensor::from_vec(out, (1, 1, nh * hd), &Device::Cpu)?)
+    let items = t * nh;
+    let work = items * (offset + t) * hd;
+    let chunk = if work >= 1 << 16 { 1 } else { items };
+    super::parallel::for_each_chunk(items, chunk, &|range| range.for_each(item));
+    out
 }
 
-struct SendPtr(*mut f32);
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Through a method, so closures capture the wrapper (which is `Sync`), not the pointer.
-    fn at(&self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay inside the buffer the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-/// Four partial sums, so the compiler can keep them in one SIMD register.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut s = [0f32; 4];
-    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f32 = ac
-        .remainder()
+/// The feed-forward gate applied and multiplied by `up`: GELU in its tanh form (Gemma) or SiLU.
+/// candle's formulas, but with libm's `tanhf`/`expf`, the code std runs on wasm, so native and
+/// browser builds round alike (glibc's `expf` is another implementation).
+fn gated(gate: &Tensor, up: &Tensor, gelu: bool) -> Result<Tensor> {
+    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
+    let g = gate.flatten_all()?.to_vec1::<f32>()?;
+    let u = up.flatten_all()?.to_vec1::<f32>()?;
+    let out: Vec<f32> = g
         .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..4 {
-            s[i] += x[i] * y[i];
-        }
-    }
-    s[0] + s[1] + s[2] + s[3] + tail
-}
-
-/// Additive mask for queries at `offset..offset+t` over keys `0..total`, or `None` when every
-/// key is visible (single-token decoding inside the window).
-fn attention_mask(
-    t: usize,
-    offset: usize,
-    total: usize,
-    window: Option<usize>,
-) -> Result<Option<Tensor>> {
-    let masked = |i: usize, j: usize| j > i || window.is_some_and(|w| i - j >= w);
-    let needs = t > 1 || window.is_some_and(|w| total > w);
-    if !needs {
-        return Ok(None);
-    }
-    let mut m = Vec::with_capacity(t * total);
-    for r in 0..t {
-        let i = offset + r;
-        for j in 0..total {
-            m.push(if masked(i, j) { f32::NEG_INFINITY } else { 0.0 });
-        }
-    }
-    Ok(Some(Tensor::from_vec(m, (t, total), &Device::Cpu)?))
-}
-
-fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(x);
-    }
-    let (b, h, t, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .expand((b, h, n_rep, t, d))?
-        .reshape((b, h * n_rep, t, d))?)
+        .zip(&u)
+        .map(|(&v, &u)| {
+            let a = if gelu {
+                0.5 * v * (1.0 + libm::tanhf(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v)))
+            } else {
+                v / (1.0 + libm::expf(-v))
+            };
+            a * u
+        })
+        .collect();
+    Ok(Tensor::from_vec(out, gate.shape(), &Device::Cpu)?)
 }
 
 /// Reads a `(rows, vocab)` logits tensor into per-row vectors.
@@ -694,4 +639,77 @@ pub fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
 pub fn last_row(hidden: &Tensor) -> Result<Tensor> {
     let n = hidden.dim(0)?;
     Ok(hidden.narrow(0, n - 1, 1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_data::values as random;
+
+    /// The cache-reading attention against a plain f64 reference with an explicit mask: causal,
+    /// grouped kv heads, a sliding window, and a chunk that starts after earlier positions.
+    #[test]
+    fn cached_attention_equals_masked_softmax_attention() {
+        let cfg = ModelConfig {
+            arch: Arch::Llama,
+            n_layer: 1,
+            n_embd: 0,
+            n_head: 6,
+            n_kv_head: 2,
+            head_dim: 8,
+            n_ff: 0,
+            vocab_size: 0,
+            context_length: 64,
+            rope_base: 10_000.0,
+            rms_eps: 1e-6,
+            sliding_window: None,
+        };
+        let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
+        let total = 11;
+        let kv = KvCache {
+            k: random(total * nkv * hd, 1),
+            v: random(total * nkv * hd, 2),
+        };
+        for (offset, window) in [(0, None), (4, None), (0, Some(3)), (6, Some(4))] {
+            let t = total - offset;
+            let q = random(t * nh * hd, 3 + offset as u32);
+            let got = cached_attention(&kv, &q, &cfg, offset, window);
+            for r in 0..t {
+                let i = offset + r;
+                for h in 0..nh {
+                    let g = h / (nh / nkv);
+                    let visible: Vec<usize> = (0..total)
+                        .filter(|&j| j <= i && window.is_none_or(|w| i - j < w))
+                        .collect();
+                    let scores: Vec<f64> = visible
+                        .iter()
+                        .map(|&j| {
+                            (0..hd)
+                                .map(|d| {
+                                    q[(r * nh + h) * hd + d] as f64
+                                        * kv.k[(j * nkv + g) * hd + d] as f64
+                                })
+                                .sum::<f64>()
+                                / (hd as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let z: f64 = e.iter().sum();
+                    for d in 0..hd {
+                        let want: f64 = visible
+                            .iter()
+                            .zip(&e)
+                            .map(|(&j, p)| p / z * kv.v[(j * nkv + g) * hd + d] as f64)
+                            .sum();
+                        let have = got[(r * nh + h) * hd + d] as f64;
+                        assert!(
+                            (have - want).abs() < 1e-5,
+                            "offset {offset} window {window:?} row {r} head {h} dim {d}: {have} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

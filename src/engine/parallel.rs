@@ -197,6 +197,43 @@ fn sleep_while(_seen: u32) {
 #[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
 fn wake_helpers() {}
 
+/// An output buffer that the pool's threads fill in disjoint parts. The one way the engine
+/// shares a `&mut [f32]` across helpers (weight products, attention heads).
+pub struct DisjointOut<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _buf: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: the wrapper only hands out writes through `write`, whose contract makes every element
+// written by at most one thread during a job; the borrow it holds keeps the buffer alive and
+// unaliased for as long as the wrapper exists.
+unsafe impl Sync for DisjointOut<'_> {}
+
+impl<'a> DisjointOut<'a> {
+    pub fn new(buf: &'a mut [f32]) -> Self {
+        DisjointOut {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            _buf: std::marker::PhantomData,
+        }
+    }
+
+    /// Copies `values` to `at..at + values.len()`; the bounds are checked.
+    ///
+    /// # Safety
+    /// No other thread writes any element of that range while this wrapper is shared: callers
+    /// give each work item its own rows or columns.
+    pub unsafe fn write(&self, at: usize, values: &[f32]) {
+        assert!(
+            at <= self.len && values.len() <= self.len - at,
+            "write out of bounds"
+        );
+        // SAFETY: in bounds (checked above); disjoint from other threads' writes (contract).
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(at), values.len()) }
+    }
+}
+
 /// Starts `n` native helper threads (for tests and the CLI); returns how many are running.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn start_native_helpers(n: usize) -> usize {

@@ -139,7 +139,8 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
     cand.sort_by(order);
     // top-p and min-p work on the distribution at temperature 1 over what is left.
     let max = cand[0].1 as f64;
-    let probs: Vec<f64> = cand.iter().map(|c| (c.1 as f64 - max).exp()).collect();
+    // libm throughout: same seed, same tokens, natively and in the browser.
+    let probs: Vec<f64> = cand.iter().map(|c| libm::exp(c.1 as f64 - max)).collect();
     let total: f64 = probs.iter().sum();
     if p.top_p < 1.0 {
         let mut acc = 0.0;
@@ -155,7 +156,7 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
     }
     if p.min_p > 0.0 {
         // Relative to the most likely token: p_i / p_max = exp(l_i − l_max).
-        let floor = (p.min_p as f64).ln();
+        let floor = libm::log(p.min_p as f64);
         let keep = cand
             .iter()
             .take_while(|c| (c.1 as f64 - max) >= floor)
@@ -166,7 +167,7 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
     let t = p.temperature as f64;
     let weights: Vec<f64> = cand
         .iter()
-        .map(|c| ((c.1 as f64 - max) / t).exp())
+        .map(|c| libm::exp((c.1 as f64 - max) / t))
         .collect();
     let sum: f64 = weights.iter().sum();
     let mut r = rng.next_f64() * sum;

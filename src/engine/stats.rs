@@ -28,7 +28,7 @@ pub struct TokenStats {
 pub fn log_norm(logits: &[f32]) -> (f64, f64) {
     let max = max_logit(logits) as f64;
     let (sum, ..) = moments(logits, max as f32, f32::INFINITY);
-    (max, sum.ln())
+    (max, libm::log(sum))
 }
 
 pub fn token_stats(logits: &[f32], chosen: u32) -> TokenStats {
@@ -48,7 +48,8 @@ pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<
         .copied()
         .unwrap_or(f32::NEG_INFINITY);
     let (s0, s1, s2, rank) = moments(logits, max as f32, c);
-    let lse = s0.ln();
+    // libm, not std: glibc's log is not the code wasm runs, and the numbers should agree.
+    let lse = libm::log(s0);
     let entropy = lse - s1 / s0;
     let second = s2 / s0 - 2.0 * lse * s1 / s0 + lse * lse;
     let surprisal = -((c as f64) - max - lse);
@@ -60,7 +61,7 @@ pub fn stats_and_top(logits: &[f32], chosen: u32, k: usize) -> (TokenStats, Vec<
     };
     let top = top_ids(logits, k)
         .into_iter()
-        .map(|i| (i, ((logits[i as usize] as f64) - max - lse).exp()))
+        .map(|i| (i, libm::exp((logits[i as usize] as f64) - max - lse)))
         .collect();
     (stats, top)
 }
@@ -264,7 +265,11 @@ pub fn summarize(stats: &[TokenStats]) -> Summary {
     let mean_surprisal = if n == 0 { 0.0 } else { -ll / nf };
     Summary {
         count: n,
-        perplexity: if n == 0 { 0.0 } else { mean_surprisal.exp() },
+        perplexity: if n == 0 {
+            0.0
+        } else {
+            libm::exp(mean_surprisal)
+        },
         mean_entropy: if n == 0 { 0.0 } else { ent / nf },
         mean_surprisal,
         gltr,

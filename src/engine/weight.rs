@@ -1,54 +1,129 @@
 //! A weight matrix and its product with activations, on one thread or on the `parallel` pool.
 //!
-//! Q8_0 and Q4_1 on wasm: the engine's own kernels (`q8_0`, `q4_1`), on one thread or several.
-//! Otherwise, one thread: candle's `QMatMul`; several: the output columns are split across the
-//! pool, and each column runs the very kernels candle's own product uses (`vec_dot_4` on column
-//! quads, then `vec_dot_2` / `vec_dot` for the tail), so the two paths give the same bits. candle's own
-//! thread pool never starts in wasm (it counts one CPU there and spawns with `std::thread`,
-//! which wasm32-unknown-unknown lacks), hence this module.
+//! Q8_0 and Q4_1 on wasm: the engine's own kernels (`q8_0`, `q4_1`). Every other quantized
+//! type: the output columns are split across the pool, and each column runs candle's block dot
+//! products (`vec_dot_4` on column quads, then `vec_dot_2` / `vec_dot` for the tail), chosen at
+//! compile time (AVX2 natively, simd128 in wasm). Float matrices: `dot_f32`.
+//!
+//! Never candle's `QMatMul::forward`: on x86 it picks repacked kernels at run time by CPU
+//! (AVX-512 VNNI, AVX-VNNI, AMX or AVX2) that quantize activations differently (Q8_K instead of
+//! Q8_0 for Q8_0 weights, for one), so one binary gave other tokens on another machine. Here the
+//! arithmetic is fixed by the build, and the thread count never changes a bit. candle's own
+//! thread pool never starts in wasm either (it counts one CPU there and spawns with
+//! `std::thread`, which wasm32-unknown-unknown lacks).
 
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{
-    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, BlockQ8_1, GgmlType,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
+    BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
 };
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::{parallel, q4_1, q8_0};
 
 pub struct Weight {
-    single: QMatMul,
-    /// The quantized matrix, when its type has a kernel the parallel path can drive.
-    blocks: Option<Arc<QTensor>>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// Quantized blocks as read from the file (or requantized at load).
+    Quantized(Arc<QTensor>),
+    /// F32, F16 and BF16 matrices, widened to f32 rows `[n][k]`. Their products run on
+    /// `dot_f32` in a fixed order rather than on candle's f32 matmul, whose `gemm` picks its
+    /// blocking from the CPU's cache sizes at run time.
+    Float { w: Vec<f32>, n: usize, k: usize },
 }
 
 impl Weight {
     pub fn new(qt: Arc<QTensor>) -> candle_core::Result<Self> {
-        let blocks = supported(qt.dtype()).then(|| qt.clone());
-        Ok(Weight {
-            single: QMatMul::from_arc(qt)?,
-            blocks,
-        })
+        let kind = match qt.dtype() {
+            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                let (n, k) = qt.shape().dims2()?;
+                let w = qt
+                    .dequantize(&candle_core::Device::Cpu)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Kind::Float { w, n, k }
+            }
+            _ => {
+                qt.shape().dims2()?;
+                Kind::Quantized(qt)
+            }
+        };
+        Ok(Weight { kind })
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let kind = match &self.single {
-            QMatMul::QTensor(t) => type_name(t.dtype()),
-            _ => "f32/f16",
+        let kind = match &self.kind {
+            Kind::Quantized(t) => type_name(t.dtype()),
+            Kind::Float { .. } => "f32/f16",
         };
         super::profile::time_product(kind, || self.product(x))
     }
 
     fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match &self.blocks {
-            Some(w) if parallel::threads() > 1 || own_kernel(w.dtype()) => {
-                let x = x.contiguous()?;
-                x.apply_op1_no_bwd(&ParMatMul { w: w.clone() })
+        match &self.kind {
+            Kind::Float { w, n, k } => {
+                let dims = x.dims();
+                if dims.last() != Some(k) {
+                    candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {k})");
+                }
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let m = xs.len() / k;
+                let mut dst = vec![0f32; m * n];
+                product_f32((m, *k, *n), &xs, w, &mut dst);
+                let mut out_dims = dims.to_vec();
+                if let Some(last) = out_dims.last_mut() {
+                    *last = *n;
+                }
+                Tensor::from_vec(dst, out_dims, x.device())
             }
-            _ => self.single.forward(x),
+            Kind::Quantized(w) => x
+                .contiguous()?
+                .apply_op1_no_bwd(&ParMatMul { w: w.clone() }),
         }
     }
+}
+
+/// `dst[m, n] = x[m, k] · w[n, k]ᵀ` for f32 weights, columns spread over the pool.
+fn product_f32((m, k, n): (usize, usize, usize), x: &[f32], w: &[f32], dst: &mut [f32]) {
+    let dst_at = parallel::DisjointOut::new(dst);
+    let items = n.div_ceil(COLUMNS_PER_ITEM);
+    parallel::for_each_chunk(items, grab(items), &|range| {
+        for item in range {
+            let c0 = item * COLUMNS_PER_ITEM;
+            let c1 = n.min(c0 + COLUMNS_PER_ITEM);
+            for r in 0..m {
+                let row = &x[r * k..(r + 1) * k];
+                let out: Vec<f32> = (c0..c1)
+                    .map(|c| dot_f32(row, &w[c * k..(c + 1) * k]))
+                    .collect();
+                // SAFETY: item `item` owns columns c0..c1 of every row.
+                unsafe { dst_at.write(r * n + c0, &out) };
+            }
+        }
+    });
+}
+
+/// An f32 dot product in a fixed order: four partial sums (one SIMD register), then the tail.
+/// The order is the source's, so every build and CPU gets the same bits.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = [0f32; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..4 {
+            s[i] += x[i] * y[i];
+        }
+    }
+    s[0] + s[1] + s[2] + s[3] + tail
 }
 
 /// Types this module multiplies better than candle on wasm: Q8_0 (`q8_0`; measured on one
@@ -68,21 +143,11 @@ fn type_name(t: GgmlDType) -> &'static str {
         GgmlDType::Q4K => "Q4_K",
         GgmlDType::Q5K => "Q5_K",
         GgmlDType::Q6K => "Q6_K",
+        GgmlDType::Q5_1 => "Q5_1",
+        GgmlDType::Q2K => "Q2_K",
+        GgmlDType::Q3K => "Q3_K",
         _ => "other",
     }
-}
-
-fn supported(t: GgmlDType) -> bool {
-    matches!(
-        t,
-        GgmlDType::Q8_0
-            | GgmlDType::Q4_0
-            | GgmlDType::Q4_1
-            | GgmlDType::Q5_0
-            | GgmlDType::Q4K
-            | GgmlDType::Q5K
-            | GgmlDType::Q6K
-    )
 }
 
 struct ParMatMul {
@@ -128,6 +193,11 @@ impl CustomOp1 for ParMatMul {
             GgmlDType::Q4K => product::<BlockQ4K>((m, k, n), x, &bytes, &mut dst)?,
             GgmlDType::Q5K => product::<BlockQ5K>((m, k, n), x, &bytes, &mut dst)?,
             GgmlDType::Q6K => product::<BlockQ6K>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q5_1 => product::<BlockQ5_1>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q8_1 => product::<BlockQ8_1>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q2K => product::<BlockQ2K>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q3K => product::<BlockQ3K>((m, k, n), x, &bytes, &mut dst)?,
+            GgmlDType::Q8K => product::<BlockQ8K>((m, k, n), x, &bytes, &mut dst)?,
             other => candle_core::bail!("no parallel kernel for {other:?}"),
         }
         let mut out_dims = dims.to_vec();
@@ -178,7 +248,7 @@ fn product<T: GgmlType>(
     }
     let lhs = &lhs;
     let col = |c: usize| &w[c * per_row..(c + 1) * per_row];
-    let dst_at = DstPtr(dst.as_mut_ptr());
+    let dst_at = parallel::DisjointOut::new(dst);
     let items = n.div_ceil(COLUMNS_PER_ITEM);
     parallel::for_each_chunk(items, grab(items), &|range| {
         let dst_at = &dst_at;
@@ -191,16 +261,17 @@ fn product<T: GgmlType>(
                 while c + 4 <= c1 {
                     let (a, b, e, f) =
                         T::vec_dot_4(k, col(c), col(c + 1), col(c + 2), col(c + 3), y);
-                    dst_at.write(r * n + c, &[a, b, e, f]);
+                    // SAFETY (all writes here): item `item` owns columns c0..c1 of every row.
+                    unsafe { dst_at.write(r * n + c, &[a, b, e, f]) };
                     c += 4;
                 }
                 if c + 2 <= c1 {
                     let (a, b) = T::vec_dot_2(k, col(c), col(c + 1), y);
-                    dst_at.write(r * n + c, &[a, b]);
+                    unsafe { dst_at.write(r * n + c, &[a, b]) };
                     c += 2;
                 }
                 if c < c1 {
-                    dst_at.write(r * n + c, &[T::vec_dot(k, col(c), y)]);
+                    unsafe { dst_at.write(r * n + c, &[T::vec_dot(k, col(c), y)]) };
                 }
             }
         }
@@ -283,7 +354,7 @@ fn product_own<K: OwnKernel>(
         .map(K::prepare)
         .collect();
     let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
-    let dst_at = DstPtr(dst.as_mut_ptr());
+    let dst_at = parallel::DisjointOut::new(dst);
     let items = n.div_ceil(COLUMNS_PER_ITEM);
     parallel::for_each_chunk(items, grab(items), &|range| {
         let dst_at = &dst_at;
@@ -292,7 +363,8 @@ fn product_own<K: OwnKernel>(
             let c1 = n.min(c0 + COLUMNS_PER_ITEM);
             for (r, act) in acts.iter().enumerate() {
                 for c in c0..c1 {
-                    dst_at.write(r * n + c, &[K::dot(col(c), act)]);
+                    // SAFETY: item `item` owns columns c0..c1 of every row.
+                    unsafe { dst_at.write(r * n + c, &[K::dot(col(c), act)]) };
                 }
             }
         }
@@ -300,24 +372,14 @@ fn product_own<K: OwnKernel>(
     Ok(())
 }
 
-/// The output buffer, shared by the pool's threads. Every element is written by exactly one
-/// work item (items own disjoint column ranges), so the writes never race.
-struct DstPtr(*mut f32);
-unsafe impl Sync for DstPtr {}
-
-impl DstPtr {
-    fn write(&self, at: usize, values: &[f32]) {
-        // SAFETY: `at + values.len()` stays inside the `m * n` buffer (callers index by row and
-        // column within bounds) and the ranges of different items never overlap.
-        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::test_data::values as random;
-    use candle_core::Device;
+    // candle's own product, as the reference (shapes whose 151 columns its repacked x86 kernels
+    // do not take, so it runs the same block dot products).
+    use candle_core::quantized::QMatMul;
+    use candle_core::{Device, Module};
 
     /// The wasm build's own-kernel product (here with the kernels' portable fallback, which
     /// mirrors their simd lanes) against candle's, within f32 rounding, for one row and several.
@@ -368,15 +430,55 @@ mod tests {
             let (n, k) = (16 * 9 + 7, 512);
             let w = Tensor::from_vec(random(n * k, 7), (n, k), &Device::Cpu).unwrap();
             let qt = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let single = QMatMul::from_arc(qt.clone()).unwrap();
             let weight = Weight::new(qt).unwrap();
             for m in [1, 5] {
                 let x = Tensor::from_vec(random(m * k, 11 + m as u32), (1, m, k), &Device::Cpu)
                     .unwrap();
                 let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                let one = flat(weight.single.forward(&x).unwrap());
+                let one = flat(single.forward(&x).unwrap());
                 let two = flat(weight.forward(&x).unwrap());
                 assert_eq!(one.len(), m * n);
                 assert_eq!(one, two, "{dtype:?} m={m}");
+            }
+        }
+    }
+
+    /// Float weights (F32, F16) take the engine's fixed-order product on the pool: every output
+    /// equals `dot_f32` of its row and column exactly, and the f64 product within rounding.
+    #[test]
+    fn float_weights_use_the_fixed_order_product() {
+        parallel::test_pool();
+        for dtype in [GgmlDType::F32, GgmlDType::F16] {
+            let (n, k) = (16 * 5 + 3, 96);
+            let w = Tensor::from_vec(random(n * k, 3), (n, k), &Device::Cpu).unwrap();
+            let qt = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let wide = qt
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let weight = Weight::new(qt).unwrap();
+            for m in [1, 7] {
+                let xs = random(m * k, 5 + m as u32);
+                let x = Tensor::from_vec(xs.clone(), (1, m, k), &Device::Cpu).unwrap();
+                let got = weight.forward(&x).unwrap();
+                assert_eq!(got.dims(), &[1, m, n]);
+                let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                for r in 0..m {
+                    for c in 0..n {
+                        let (row, col) = (&xs[r * k..][..k], &wide[c * k..][..k]);
+                        assert_eq!(got[r * n + c], dot_f32(row, col), "{dtype:?} ({r}, {c})");
+                        let exact: f64 = row
+                            .iter()
+                            .zip(col)
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum();
+                        assert!((got[r * n + c] as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
+                    }
+                }
             }
         }
     }

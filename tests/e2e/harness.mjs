@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // Shared set-up for the end-to-end tests: serve dist/ (scripts/serve.py), launch Debian's
 // Chromium headless through playwright-core, run the native CLI for reference numbers, and keep
 // screenshots under tests/artifacts/ (git-ignored).
@@ -143,4 +144,31 @@ export function ggufLayout(buf) {
   const dims = u32();
   o += 8 * dims;
   return { arch, firstTensorType: o, nTensors };
+}
+
+// Greedy ids from the page against the native CLI's, by the rule the Rust parity tests use:
+// equal up to the first place where they part, and they may part only where the native top two
+// are within NEAR_TIE nats, with the page's token among native's top five there. Nothing after
+// that point is compared: which side of a near tie a token falls on is rounding (the wasm
+// kernels round differently from AVX2), so no prompt is "safe" on every machine. Returns how
+// many ids agree, so callers compare numbers only over tokens with the same context.
+export const NEAR_TIE = 0.3;
+export function sameGreedy(pageIds, native, label = 'page') {
+  const n = Math.max(pageIds.length, native.ids.length);
+  let k = 0;
+  while (k < n && pageIds[k] === native.ids[k]) k++;
+  if (k < n && k < native.tokens.length) {
+    const top = native.tokens[k].top;
+    const margin = Math.log(top[0].p) - Math.log(top[1].p);
+    assert.ok(margin < NEAR_TIE,
+      `${label}: parts from the CLI at token ${k}, where the native margin is ${margin.toFixed(3)} nats\n page ${pageIds}\n cli  ${native.ids}`);
+    if (k < pageIds.length) {
+      assert.ok(top.some((t) => t.id === pageIds[k]),
+        `${label}: token ${k} (${pageIds[k]}) is not among the CLI's top five there`);
+    }
+  } else if (k < n) {
+    assert.fail(`${label}: the CLI stopped at ${native.ids.length} tokens, the page went on to ${pageIds.length}`);
+  }
+  console.log(`${label}: ${k}/${native.ids.length} greedy ids equal the CLI's`);
+  return k;
 }

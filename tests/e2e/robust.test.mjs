@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  startServer, launch, openPage, pane, screenshot, nativeGenerate, ggufLayout, ARTIFACTS,
+  startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, ggufLayout, ARTIFACTS,
   SMOLLM2, SMOLLM2_FILE,
 } from './harness.mjs';
 
@@ -43,7 +43,7 @@ test('after one visit the page and its cached model work with the network off', 
   await p.get('chat-mode').check();
   await p.get('run').click();
   await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
-  assert.deepEqual((await p.tokens()).map((t) => t.id), native.ids);
+  sameGreedy((await p.tokens()).map((t) => t.id), native, 'offline');
   await screenshot(page, 'offline');
   // A model that was never cached says why it cannot load, instead of hanging.
   await pane(page, 1).get('model-select').selectOption('gemma3-270m-q4_k_m');
@@ -151,15 +151,18 @@ test('each bad input gets a clear message in its pane while another pane keeps g
   await a.loadCatalog(SMOLLM2);
   assert.equal(await a.status().getAttribute('data-state'), 'ready');
   // The reloaded model answers, and a line-break token is a mark that can be pointed at, not
-  // an empty box (greedy SmolLM2 puts "\n" at position 4 here).
+  // an empty box. Which token is the first line break depends on the model's choices, so the
+  // test finds it by its text rather than by position.
   await page.fill('[data-testid=prompt]', 'List three fruits, one per line.');
   await a.get('chat-mode').check();
   await a.set('temperature', 0);
-  await a.set('max-tokens', 8);
+  await a.set('max-tokens', 16);
   await a.get('run').click();
   await a.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
-  const lineBreak = a.root.locator('[data-testid=token]').nth(4);
-  assert.equal(await lineBreak.getAttribute('data-token-id'), '198');
+  const texts = await a.root.locator('[data-testid=token]').evaluateAll((els) => els.map((e) => e.textContent));
+  const at = texts.findIndex((t) => t.includes('\n'));
+  assert.ok(at >= 0, `no line break in a one-per-line list: ${JSON.stringify(texts)}`);
+  const lineBreak = a.root.locator('[data-testid=token]').nth(at);
   assert.match(await lineBreak.getAttribute('class'), /\bnewline\b/);
   assert.ok(await lineBreak.isVisible(), 'a line-break token has no box');
   await lineBreak.hover();
