@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, GenerateRequest, Result, SamplingParams};
+use crate::timed_run::TimedRun;
 
 /// A fixed English passage, repeated as needed and cut to the requested token count.
 pub const BENCH_TEXT: &str = "The history of computing is a story of people trying to make \
@@ -35,6 +36,9 @@ pub struct Figures {
     pub decode_ms: f64,
     pub prefill_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
+    /// Forward passes in the reported decode (`timed_run::Timing::decode_forwards`).
+    #[serde(default)]
+    pub decode_forwards: usize,
     /// Share of the decode time spent in weight products (`engine::profile`), when a clock
     /// was installed.
     #[serde(default)]
@@ -57,8 +61,8 @@ pub fn run(
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
     let mut helper_share = None;
-    // Prefill ms, decode ms, product share, shares by weight type.
-    type Run = (f64, f64, f64, Vec<(String, f64)>);
+    // Prefill ms, decode ms, decode passes, product share, shares by weight type.
+    type Run = (f64, f64, usize, f64, Vec<(String, f64)>);
     let mut once = |gen: usize| -> Result<Run> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
@@ -70,28 +74,35 @@ pub fn run(
             },
             ..GenerateRequest::default()
         };
-        let t0 = now_ms();
-        let mut g = engine.start_with_ids(ids.to_vec(), &req)?;
-        let t1 = now_ms();
+        let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
         let p1 = crate::engine::profile::product_ms();
         let types1 = crate::engine::profile::product_ms_by_type();
         let (all1, helpers1) = crate::engine::parallel::item_counts();
-        while engine.step(&mut g)?.is_some() {}
-        let t2 = now_ms();
-        let share = (crate::engine::profile::product_ms() - p1) / (t2 - t1).max(1e-9);
+        while run.step(engine)?.is_some() {}
+        let timing = *run.timing();
+        let decode_ms = timing.decode_ms.max(1e-9);
+        let share = (crate::engine::profile::product_ms() - p1) / decode_ms;
         let (all2, helpers2) = crate::engine::parallel::item_counts();
         helper_share = (all2 > all1).then(|| (helpers2 - helpers1) as f64 / (all2 - all1) as f64);
-        let by_type = shares_by_type(&types1, (t2 - t1).max(1e-9));
-        Ok((t1 - t0, t2 - t1, share, by_type))
+        let by_type = shares_by_type(&types1, decode_ms);
+        Ok((
+            timing.prefill_ms,
+            timing.decode_ms,
+            timing.decode_forwards,
+            share,
+            by_type,
+        ))
     };
     once(4)?;
     let mut best = (f64::MAX, f64::MAX, 0.0);
+    let mut passes = 0;
     let mut by_type = Vec::new();
     for _ in 0..repetitions.max(1) {
-        let (p, d, share, types) = once(gen_tokens)?;
-        // The shares describe the repetition whose decode time is reported.
+        let (p, d, n, share, types) = once(gen_tokens)?;
+        // The passes and shares describe the repetition whose decode time is reported.
         if d < best.1 {
             best.2 = share;
+            passes = n;
             by_type = types;
         }
         best = (best.0.min(p), best.1.min(d), best.2);
@@ -102,7 +113,8 @@ pub fn run(
         prefill_ms: best.0,
         decode_ms: best.1,
         prefill_tokens_per_s: ids.len() as f64 * 1000.0 / best.0.max(1e-9),
-        decode_tokens_per_s: gen_tokens as f64 * 1000.0 / best.1.max(1e-9),
+        decode_tokens_per_s: passes as f64 * 1000.0 / best.1.max(1e-9),
+        decode_forwards: passes,
         decode_product_share: (best.2 > 0.0).then_some(best.2),
         decode_helper_share: helper_share,
         decode_share_by_type: by_type,

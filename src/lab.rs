@@ -6,7 +6,7 @@
 //! lower. The generation in between belongs to the caller (the worker steps it so that Stop
 //! works), so this module offers the two halves: [`plan`] and [`compare`].
 
-use crate::engine::{stats, Engine, EngineError, Result, ScoredToken, Summary};
+use crate::engine::{stats, Engine, EngineError, Result, Summary, Token};
 
 /// The human rest is cut to this many tokens; longer texts would make the model write for
 /// minutes in a browser.
@@ -72,7 +72,7 @@ pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
 /// One scored continuation: its tokens (scored in context) and their summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Continuation {
-    pub tokens: Vec<ScoredToken>,
+    pub tokens: Vec<Token>,
     pub summary: Summary,
 }
 
@@ -104,7 +104,7 @@ fn continuation(
     let scored = engine.score_ids(ids, window)?;
     // score_ids scores every token after the first; keep the tail's.
     let skip = scored.tokens.len().saturating_sub(tail.len());
-    let tokens: Vec<ScoredToken> = scored.tokens.into_iter().skip(skip).collect();
+    let tokens: Vec<Token> = scored.tokens.into_iter().skip(skip).collect();
     let summary = stats::summarize(
         &tokens
             .iter()

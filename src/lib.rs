@@ -16,6 +16,7 @@ pub mod engine;
 pub mod lab;
 pub mod protocol;
 pub mod storage;
+pub mod timed_run;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

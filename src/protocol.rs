@@ -5,21 +5,45 @@
 //! file rides next to the JSON as a `File` object (structured clone, no copy on the UI thread);
 //! see `app::worker_client`.
 //!
-//! A pane's life: `LoadUrl`/`LoadFile` → `Progress`* → `Loaded` | `LoadFailed`;
-//! then `Generate` → `Started` → `Token`* → `Finished` | `Failed`. `Stop` is heard between
-//! tokens. `Crashed` means the worker is gone and the page must start a new one.
+//! Work is a job: the page gives each `ToWorker::Job` an id, and every reply about it, progress
+//! to failure, comes back as `FromWorker::Job` with that id, so the page never guesses what a
+//! reply belongs to (`ui::pane` drops replies for jobs it no longer waits for). A load:
+//! `Progress`* → `Loaded` | `Failed`; a generation: `Started` → `Token`* → `Finished` |
+//! `Failed`. `Stop{job}` is heard between tokens. `Threads` is a setting, answered by its own
+//! reply and never failing a job. `Crashed` means the worker is gone and the page must start a
+//! new one. Engine types cross to the wire here, in the `From` impls at the end.
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{GenerateRequest, ModelInfo, StopReason, Summary};
+use crate::engine::{GenerateRequest, ModelInfo, StopReason, Summary, Token};
+pub use crate::timed_run::Timing;
 
 /// Name of the Cache API bucket that holds model bytes, shared by page and worker.
 pub const MODEL_CACHE: &str = "tinylab-models-v1";
+
+/// Names one piece of work; unique per pane (the page counts them).
+pub type JobId = u64;
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
+    /// Start `work`; refused with `Failed` for this job while another job runs.
+    Job { job: JobId, work: Work },
+    /// Stop job `job` after the token (or window) being computed; ignored for any other job.
+    Stop { job: JobId },
+    /// Use up to `count` threads (this worker's included) for the weight products. Heard at
+    /// once, even mid-run; answered by `Threads`. Only the shared-memory build can exceed one.
+    Threads { count: usize },
+    /// Panics on purpose, to test that a dying worker is reported and replaced. The page sends
+    /// it only with `?debug=1`.
+    Crash,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
     /// Load a model from a same-origin URL, from the browser cache when it holds it.
     LoadUrl {
         url: String,
@@ -36,7 +60,6 @@ pub enum ToWorker {
     /// Score a text: per-token surprisal, entropy and rank under this model.
     Score {
         text: String,
-        window: usize,
     },
     /// The entropy lab's "human vs model": the first `sentences` sentences of `text` become a
     /// prompt, the model continues it for as many tokens as the human rest has, and both
@@ -50,20 +73,11 @@ pub enum ToWorker {
     /// come back as a transferred `Float32Array` beside `Distributions`.
     Distributions {
         text: String,
-        window: usize,
     },
     /// Binoculars, performer side: the observer's rows ride beside this message; `ids` are the
     /// observer's tokens (the two models share a vocabulary).
     Binoculars {
         ids: Vec<u32>,
-        window: usize,
-    },
-    /// Stop the running generation after the token being computed.
-    Stop,
-    /// Use up to `count` threads (this worker's included) for the weight products. Heard at
-    /// once, even mid-run; answered by `Threads`. Only the shared-memory build can exceed one.
-    Threads {
-        count: usize,
     },
     /// The benchmark workload (`crate::bench`) on the loaded model.
     Bench {
@@ -71,31 +85,52 @@ pub enum ToWorker {
         gen_tokens: usize,
         repetitions: usize,
     },
-    /// Panics on purpose, to test that a dying worker is reported and replaced. The page sends
-    /// it only with `?debug=1`.
-    Crash,
 }
 
 /// Worker → page.
+// One message lives at a time, straight from JSON to the pane: boxing the big events would
+// only add an allocation per token.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
     /// The worker's wasm is running and listening.
     Ready,
+    /// News of job `job`.
+    Job { job: JobId, event: Event },
+    /// How many threads the products use now, and the most this worker can have (1 where
+    /// the build or the page cannot share memory between threads); `note` says why fewer
+    /// than asked, when a helper could not start.
+    Threads {
+        active: usize,
+        max: usize,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// A message the worker could not read, so there is no job to answer.
+    Unreadable { message: String },
+    /// A panic: the worker's state cannot be trusted any more; every job of it is over.
+    Crashed { message: String },
+}
+
+/// What happened to a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
     Progress(LoadProgress),
     Loaded(LoadedModel),
-    LoadFailed {
-        message: String,
-    },
     /// The prompt went through the model; tokens follow.
     Started {
         prompt_ids: Vec<u32>,
         prefill_ms: f64,
     },
     Token(TokenEvent),
+    /// The generation ended; `tail` is text the last tokens left incomplete.
     Finished {
-        reason: FinishReason,
+        reason: StopReason,
         timing: Timing,
+        #[serde(default)]
+        tail: String,
     },
     Scored(ScoredText),
     /// The lab's continuation is being written: `done` of `total` tokens.
@@ -111,20 +146,23 @@ pub enum FromWorker {
     },
     Binoculars(BinocularsResult),
     Bench(BenchReport),
-    /// How many threads the products use now, and the most this worker can have (1 where
-    /// the build or the page cannot share memory between threads).
-    Threads {
-        active: usize,
-        max: usize,
-    },
-    /// The request was refused or the computation failed; the model stays loaded.
+    /// The job was refused or failed; a loaded model stays loaded.
     Failed {
         message: String,
     },
-    /// A panic: the worker's state cannot be trusted any more.
-    Crashed {
-        message: String,
-    },
+}
+
+impl Event {
+    /// Whether this is the job's last message.
+    pub fn ends_job(&self) -> bool {
+        !matches!(
+            self,
+            Event::Progress(_)
+                | Event::Started { .. }
+                | Event::Token(_)
+                | Event::LabProgress { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -153,20 +191,21 @@ pub struct LoadedModel {
     pub cache_note: Option<String>,
 }
 
-/// One generated token, as the page shows it.
+/// One generated token as it travels: the engine's token and when it was ready.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenEvent {
-    pub id: u32,
-    /// The token's own text (may be a fragment of a character).
-    pub text: String,
-    /// Text completed by this token; concatenated, these are the output.
-    pub piece: String,
-    pub entropy: f64,
-    pub surprisal: f64,
-    pub rank: usize,
-    pub top: Vec<TopAlternative>,
-    /// Milliseconds since the request arrived, when this token was ready.
+    #[serde(flatten)]
+    pub token: Token,
+    /// Milliseconds since the request arrived, when this token was ready (0 for scored text).
+    #[serde(default)]
     pub at_ms: f64,
+}
+
+impl std::ops::Deref for TokenEvent {
+    type Target = Token;
+    fn deref(&self) -> &Token {
+        &self.token
+    }
 }
 
 /// A scored text. `prefix` is the text of tokens that were context only (the first token has
@@ -207,66 +246,27 @@ pub struct BinocularsResult {
     pub tokens: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopAlternative {
-    pub id: u32,
-    pub text: String,
-    pub p: f64,
+impl From<(Token, f64)> for TokenEvent {
+    fn from((token, at_ms): (Token, f64)) -> Self {
+        TokenEvent { token, at_ms }
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FinishReason {
-    Length,
-    Eos,
-    Context,
-    /// The user pressed stop.
-    Stopped,
+impl From<Token> for TokenEvent {
+    fn from(token: Token) -> Self {
+        TokenEvent { token, at_ms: 0.0 }
+    }
 }
 
-impl From<StopReason> for FinishReason {
-    fn from(r: StopReason) -> Self {
-        match r {
-            StopReason::Length => FinishReason::Length,
-            StopReason::Eos => FinishReason::Eos,
-            StopReason::Context => FinishReason::Context,
+impl ScoredText {
+    /// A scored text as the page shows it; `ms` is how long the scoring took.
+    pub fn new(prefix: String, tokens: Vec<Token>, summary: Summary, ms: f64) -> Self {
+        ScoredText {
+            prefix,
+            tokens: tokens.into_iter().map(TokenEvent::from).collect(),
+            summary,
+            ms,
         }
-    }
-}
-
-impl FinishReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            FinishReason::Length => "reached max tokens",
-            FinishReason::Eos => "the model ended its answer",
-            FinishReason::Context => "context full",
-            FinishReason::Stopped => "stopped",
-        }
-    }
-}
-
-/// Wall-clock figures measured in the worker for one generation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct Timing {
-    pub prompt_tokens: usize,
-    pub prefill_ms: f64,
-    /// From the request to the first token on its way to the page.
-    pub first_token_ms: Option<f64>,
-    /// Forward passes made while decoding (the last token needs none).
-    pub decode_forwards: usize,
-    /// Time spent in those passes, not counting waits for messages.
-    pub decode_ms: f64,
-}
-
-impl Timing {
-    pub fn prefill_tokens_per_s(&self) -> Option<f64> {
-        (self.prefill_ms > 0.0 && self.prompt_tokens > 0)
-            .then(|| self.prompt_tokens as f64 * 1000.0 / self.prefill_ms)
-    }
-
-    pub fn decode_tokens_per_s(&self) -> Option<f64> {
-        (self.decode_ms > 0.0 && self.decode_forwards > 0)
-            .then(|| self.decode_forwards as f64 * 1000.0 / self.decode_ms)
     }
 }
 
@@ -294,74 +294,117 @@ impl FromWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::SamplingParams;
+    use crate::engine::{Alternative, SamplingParams};
 
     #[test]
     fn requests_round_trip_and_are_tagged() {
         let msgs = vec![
-            ToWorker::LoadUrl {
-                url: "assets/models/a.gguf".into(),
-                label: "A".into(),
-            },
-            ToWorker::LoadFile {
-                name: "x.gguf".into(),
-                cache_key: "local/x.gguf".into(),
-            },
-            ToWorker::Generate {
-                request: GenerateRequest {
-                    prompt: "Hi <b>".into(),
-                    chat: true,
-                    max_tokens: 24,
-                    sampling: SamplingParams {
-                        temperature: 0.0,
-                        ..SamplingParams::default()
-                    },
-                    ..GenerateRequest::default()
+            ToWorker::Job {
+                job: 1,
+                work: Work::LoadUrl {
+                    url: "assets/models/a.gguf".into(),
+                    label: "A".into(),
                 },
             },
-            ToWorker::Stop,
+            ToWorker::Job {
+                job: 2,
+                work: Work::LoadFile {
+                    name: "x.gguf".into(),
+                    cache_key: "local/x.gguf".into(),
+                },
+            },
+            ToWorker::Job {
+                job: 3,
+                work: Work::Generate {
+                    request: GenerateRequest {
+                        prompt: "Hi <b>".into(),
+                        chat: true,
+                        max_tokens: 24,
+                        sampling: SamplingParams {
+                            temperature: 0.0,
+                            ..SamplingParams::default()
+                        },
+                        ..GenerateRequest::default()
+                    },
+                },
+            },
+            ToWorker::Stop { job: 3 },
+            ToWorker::Threads { count: 2 },
         ];
         for m in msgs {
             let json = m.to_json();
             assert!(json.contains("\"type\":"), "{json}");
             assert_eq!(ToWorker::from_json(&json).unwrap(), m);
         }
-        assert_eq!(ToWorker::Stop.to_json(), r#"{"type":"stop"}"#);
+        assert_eq!(
+            ToWorker::Stop { job: 7 }.to_json(),
+            r#"{"type":"stop","job":7}"#
+        );
+        assert_eq!(
+            ToWorker::Job {
+                job: 4,
+                work: Work::Score { text: "x".into() }
+            }
+            .to_json(),
+            r#"{"type":"job","job":4,"work":{"kind":"score","text":"x"}}"#
+        );
     }
 
     #[test]
-    fn replies_round_trip() {
-        let msgs = vec![
-            FromWorker::Ready,
-            FromWorker::Progress(LoadProgress {
-                loaded: 10,
-                total: Some(100),
-                from_cache: false,
-                elapsed_ms: 3.5,
-            }),
-            FromWorker::Token(TokenEvent {
+    fn replies_round_trip_with_their_job() {
+        let token = Token {
+            id: 7,
+            text: "é".into(),
+            piece: "é".into(),
+            entropy: 1.25,
+            surprisal: 0.5,
+            rank: 0,
+            top: vec![Alternative {
                 id: 7,
                 text: "é".into(),
-                piece: "é".into(),
-                entropy: 1.25,
-                surprisal: 0.5,
-                rank: 0,
-                top: vec![TopAlternative {
-                    id: 7,
-                    text: "é".into(),
-                    p: 0.6,
-                }],
-                at_ms: 12.0,
-            }),
-            FromWorker::Finished {
-                reason: FinishReason::Stopped,
-                timing: Timing {
-                    prompt_tokens: 5,
-                    prefill_ms: 50.0,
-                    first_token_ms: Some(60.0),
-                    decode_forwards: 3,
-                    decode_ms: 30.0,
+                p: 0.6,
+            }],
+            second_moment: 0.0,
+        };
+        let msgs = vec![
+            FromWorker::Ready,
+            FromWorker::Job {
+                job: 1,
+                event: Event::Progress(LoadProgress {
+                    loaded: 10,
+                    total: Some(100),
+                    from_cache: false,
+                    elapsed_ms: 3.5,
+                }),
+            },
+            FromWorker::Job {
+                job: 2,
+                event: Event::Token(TokenEvent::from((token, 12.0))),
+            },
+            FromWorker::Job {
+                job: 2,
+                event: Event::Finished {
+                    reason: StopReason::Stopped,
+                    timing: Timing {
+                        prompt_tokens: 5,
+                        prefill_ms: 50.0,
+                        first_token_ms: Some(60.0),
+                        decode_forwards: 3,
+                        decode_ms: 30.0,
+                    },
+                    tail: "\u{FFFD}".into(),
                 },
+            },
+            FromWorker::Job {
+                job: 3,
+                event: Event::Failed {
+                    message: "busy".into(),
+                },
+            },
+            FromWorker::Threads {
+                active: 1,
+                max: 1,
+                note: None,
             },
             FromWorker::Crashed {
                 message: "boom".into(),
@@ -370,13 +413,27 @@ mod tests {
         for m in msgs {
             assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
         }
+        // A token travels flat: the engine's fields beside `at_ms`.
+        let json = FromWorker::Job {
+            job: 9,
+            event: Event::Token(TokenEvent::from(Token::default())),
+        }
+        .to_json();
+        assert!(json.contains(r#""kind":"token","id":0"#), "{json}");
     }
 
     #[test]
     fn partial_generate_request_uses_defaults() {
         // The page may omit fields; they must fall back to the engine's defaults, not fail.
-        let m = ToWorker::from_json(r#"{"type":"generate","request":{"prompt":"x"}}"#).unwrap();
-        let ToWorker::Generate { request } = m else {
+        let m = ToWorker::from_json(
+            r#"{"type":"job","job":1,"work":{"kind":"generate","request":{"prompt":"x"}}}"#,
+        )
+        .unwrap();
+        let ToWorker::Job {
+            work: Work::Generate { request },
+            ..
+        } = m
+        else {
             panic!("wrong variant")
         };
         assert_eq!(request.max_tokens, GenerateRequest::default().max_tokens);
@@ -387,21 +444,25 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(ToWorker::from_json("{").is_err());
         assert!(ToWorker::from_json(r#"{"type":"explode"}"#).is_err());
+        assert!(
+            ToWorker::from_json(r#"{"type":"job","work":{"kind":"score","text":"x"}}"#).is_err()
+        );
         assert!(FromWorker::from_json("null").is_err());
     }
 
     #[test]
-    fn rates_need_time_and_tokens() {
-        let t = Timing {
-            prompt_tokens: 100,
-            prefill_ms: 500.0,
-            first_token_ms: Some(520.0),
-            decode_forwards: 10,
-            decode_ms: 250.0,
-        };
-        assert_eq!(t.prefill_tokens_per_s(), Some(200.0));
-        assert_eq!(t.decode_tokens_per_s(), Some(40.0));
-        assert_eq!(Timing::default().decode_tokens_per_s(), None);
-        assert_eq!(Timing::default().prefill_tokens_per_s(), None);
+    fn last_messages_end_their_job() {
+        assert!(!Event::Token(TokenEvent::from(Token::default())).ends_job());
+        assert!(!Event::LabProgress { done: 1, total: 2 }.ends_job());
+        assert!(Event::Failed {
+            message: String::new()
+        }
+        .ends_job());
+        assert!(Event::Finished {
+            reason: StopReason::Eos,
+            timing: Timing::default(),
+            tail: String::new()
+        }
+        .ends_job());
     }
 }

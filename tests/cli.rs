@@ -106,7 +106,7 @@ fn done_check_smollm2_greedy_ids_equal_llama_cpp() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["text"].as_str().unwrap())
+        .map(|t| t["piece"].as_str().unwrap())
         .collect();
     let text = v["text"].as_str().unwrap();
     assert_eq!(text, pieces.concat());

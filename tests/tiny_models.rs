@@ -343,3 +343,114 @@ fn loading_through_a_byte_source_equals_loading_from_bytes() {
         );
     }
 }
+
+/// One stepping loop (`timed_run`) for the CLI, the worker and the benchmark: a forward pass
+/// after every token except one that ended the run by length, none for an EOS draw, and the
+/// text is the pieces plus the tail the UTF-8 stream held back. Runs are sampled from the tiny
+/// model (its byte tokens make incomplete characters common) until each ending is found; the
+/// CLI on the same file and seed must report the same ids, passes and text.
+#[test]
+fn one_stepping_loop_counts_passes_and_text_alike() {
+    use tinylab::timed_run::TimedRun;
+    let bytes = tiny_gguf("llama", 1);
+    let path = common::tiny::temp_file("tiny-llama-steps.gguf", &bytes);
+    let mut e = Engine::from_bytes(&bytes, 256).unwrap();
+    let clock = || 0.0;
+    let (mut eos, mut length, mut mid_char) = (false, false, false);
+    for seed in 0..400u64 {
+        let req = GenerateRequest {
+            prompt: "hello".into(),
+            max_tokens: 24,
+            sampling: SamplingParams {
+                temperature: 1.5,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut run = TimedRun::start(&mut e, &req, &clock).unwrap();
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        while let Some((t, _)) = run.step(&mut e).unwrap() {
+            ids.push(t.id);
+            text.push_str(&t.piece);
+        }
+        let (end, g) = run.finish();
+        text.push_str(&end.tail);
+        assert_eq!(g.generated, ids);
+        assert_eq!(text, e.tokenizer().decode(&ids), "seed {seed}");
+        let want_passes = match end.reason {
+            StopReason::Eos => ids.len(),
+            StopReason::Length => ids.len() - 1,
+            other => panic!("seed {seed}: ended by {other:?}"),
+        };
+        assert_eq!(end.timing.decode_forwards, want_passes, "seed {seed}");
+        let new_case = match end.reason {
+            StopReason::Eos if !eos => {
+                eos = true;
+                true
+            }
+            StopReason::Length if !end.tail.is_empty() && !mid_char => {
+                mid_char = true;
+                true
+            }
+            StopReason::Length if end.tail.is_empty() && !length => {
+                length = true;
+                true
+            }
+            _ => false,
+        };
+        if new_case {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+                .args([
+                    "generate",
+                    "--model",
+                    path.to_str().unwrap(),
+                    "--prompt",
+                    "hello",
+                ])
+                .args(["--max-tokens", "24", "--temperature", "1.5", "--top-k", "0"])
+                .args([
+                    "--top-p",
+                    "1",
+                    "--min-p",
+                    "0",
+                    "--seed",
+                    &seed.to_string(),
+                    "--json",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let cli_ids: Vec<u32> = v["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(cli_ids, ids, "seed {seed}");
+            assert_eq!(v["decode_forwards"].as_u64(), Some(want_passes as u64));
+            assert_eq!(v["text"].as_str(), Some(text.as_str()));
+            assert_eq!(v["stop_reason"].as_str(), Some(end.reason.as_str()));
+        }
+        if eos && length && mid_char {
+            break;
+        }
+    }
+    assert!(
+        eos && length && mid_char,
+        "endings found: eos {eos}, length {length}, mid-character {mid_char}"
+    );
+    // The benchmark steps the same loop: exactly its token count of passes.
+    let ids = tinylab::bench::prompt_ids(&e, 8).unwrap();
+    let f = tinylab::bench::run(&mut e, &ids, 5, 1, &clock).unwrap();
+    assert_eq!(f.decode_forwards, 5);
+}

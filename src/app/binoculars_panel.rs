@@ -13,7 +13,7 @@ fn pair(panes: &[Pane]) -> Result<(Pane, Pane), String> {
     let ready: Vec<(Pane, String, String, usize)> = panes
         .iter()
         .filter_map(|p| {
-            p.model.with(|m| {
+            p.model(|m| {
                 m.loaded.as_ref().map(|l| {
                     (
                         *p,
@@ -51,7 +51,7 @@ pub fn BinocularsPanel() -> impl IntoView {
     let available = move || app.panes.with(|ps| pair(ps));
     let start = move |_| {
         if let Ok((obs, perf)) = available() {
-            perf.bino.update(|b| *b = Default::default());
+            perf.clear_binoculars();
             chosen.set(Some((obs, perf)));
             obs.request_distributions(&app.score_text.get_untracked());
         }
@@ -61,7 +61,7 @@ pub fn BinocularsPanel() -> impl IntoView {
         let Some((obs, perf)) = chosen.get() else {
             return;
         };
-        if obs.bino.with(|b| b.phase) == OutputPhase::Done {
+        if obs.bino(|b| b.phase) == OutputPhase::Done {
             if let Some((ids, buffer)) = obs.rows.try_update_value(|r| r.take()).flatten() {
                 perf.send_binoculars(ids, &buffer);
             }
@@ -69,7 +69,7 @@ pub fn BinocularsPanel() -> impl IntoView {
     });
     let status = move || {
         let (obs, perf) = chosen.get()?;
-        let (o, p) = (obs.bino.get(), perf.bino.get());
+        let (o, p) = (obs.bino(|b| b.clone()), perf.bino(|b| b.clone()));
         let pos = |x: &Pane| app.position(x.id) + 1;
         Some(match (o.phase, p.phase, p.result) {
             (OutputPhase::Error, _, _) => format!("Observer failed: {}", o.message),
@@ -88,7 +88,7 @@ pub fn BinocularsPanel() -> impl IntoView {
     let score = move || {
         chosen
             .get()
-            .and_then(|(_, perf)| perf.bino.with(|b| b.result))
+            .and_then(|(_, perf)| perf.bino(|b| b.result))
             .map(|r| num(Some(r.score), 3))
     };
     view! {

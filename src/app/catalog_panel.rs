@@ -82,7 +82,7 @@ fn CachePanel() -> impl IntoView {
     Effect::new(move |_| {
         let _phases: Vec<_> = app
             .panes
-            .with(|ps| ps.iter().map(|p| p.model.with(|m| m.phase)).collect());
+            .with(|ps| ps.iter().map(|p| p.model(|m| m.phase)).collect());
         refresh();
     });
     let total = move || {

@@ -12,7 +12,7 @@ const H: f64 = 120.0;
 pub fn EntropyChart(pane: Pane) -> impl IntoView {
     // Computed once per change and read by the caption and both lines.
     let data = Memo::new(move |_| {
-        pane.shown().with(|r| {
+        pane.shown(|r| {
             let n = r.tokens.len();
             let ent = series(&r.tokens, |t| t.entropy);
             let sur = series(&r.tokens, |t| t.surprisal);
@@ -26,7 +26,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
         })
     });
     let marker = move || {
-        let n = pane.shown().with(|r| r.tokens.len());
+        let n = pane.shown(|r| r.tokens.len());
         pane.hovered.get().filter(|_| n > 1).map(|i| {
             let x = i as f64 * W / (n - 1) as f64;
             view! { <line class="marker" x1=x x2=x y1="0" y2=H /> }

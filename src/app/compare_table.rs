@@ -20,8 +20,7 @@ pub fn CompareTable() -> impl IntoView {
             .map(|p| {
                 let s = p.settings.get();
                 let entry = catalog.as_ref().and_then(|c| c.get(&s.model_id).cloned());
-                let label = p.model.with(|m| m.loaded.as_ref().map(|l| l.label.clone()));
-                let shown = p.shown();
+                let label = p.model(|m| m.loaded.as_ref().map(|l| l.label.clone()));
                 Column {
                     model: label.unwrap_or_else(|| "–".into()),
                     parameters: entry.map(|e| e.parameters).unwrap_or_else(|| "–".into()),
@@ -38,9 +37,8 @@ pub fn CompareTable() -> impl IntoView {
                             ""
                         }
                     ),
-                    summary: shown.with(|r| summarize(&r.tokens, r.timing.as_ref())),
-                    fast_detectgpt: shown
-                        .with(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
+                    summary: p.shown(|r| summarize(&r.tokens, r.timing.as_ref())),
+                    fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                 }
             })
             .collect();

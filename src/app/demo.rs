@@ -50,7 +50,7 @@ pub fn DemoBar() -> impl IntoView {
         };
         let phases: Vec<ModelPhase> = app
             .panes
-            .with(|ps| ps.iter().map(|p| p.model.with(|m| m.phase)).collect());
+            .with(|ps| ps.iter().map(|p| p.model(|m| m.phase)).collect());
         if phases.contains(&ModelPhase::Error) {
             pending.set(None);
         } else if phases.iter().all(|p| *p == ModelPhase::Ready) && !app.any_running() {

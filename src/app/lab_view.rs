@@ -15,13 +15,13 @@ const H: f64 = 110.0;
 
 #[component]
 pub fn LabView(pane: Pane) -> impl IntoView {
-    let shown = move || pane.lab.with(|l| l.phase != OutputPhase::Idle);
+    let shown = move || pane.lab(|l| l.phase != OutputPhase::Idle);
     view! {
         <Show when=shown>
-            <section class="lab" data-testid="lab" data-state=move || pane.lab.with(|l| l.phase.id())>
+            <section class="lab" data-testid="lab" data-state=move || pane.lab(|l| l.phase.id())>
                 <h3>"Human vs model"</h3>
-                <p class="muted" data-testid="lab-message">{move || pane.lab.with(|l| l.message.clone())}</p>
-                {move || pane.lab.with(|l| l.result.clone()).map(|r| view! { <LabResult r /> })}
+                <p class="muted" data-testid="lab-message">{move || pane.lab(|l| l.message.clone())}</p>
+                {move || pane.lab(|l| l.result.clone()).map(|r| view! { <LabResult r /> })}
             </section>
         </Show>
     }

@@ -50,16 +50,16 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
             _ => ().into_any(),
         })
     };
-    let busy = move || pane.model.with(|m| m.phase == ModelPhase::Loading);
+    let busy = move || pane.model(|m| m.phase == ModelPhase::Loading);
     let progress_value = move || {
-        pane.model.with(|m| {
+        pane.model(|m| {
             m.progress
                 .and_then(|p| format::percent(p.loaded, p.total))
                 .unwrap_or(0.0)
         })
     };
     let progress_text = move || {
-        pane.model.with(|m| {
+        pane.model(|m| {
             m.progress
                 .map(|p| {
                     let from = if p.from_cache {
@@ -104,12 +104,12 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
             <p
                 class="model-status"
                 data-testid="model-status"
-                data-state=move || pane.model.with(|m| m.phase.id())
+                data-state=move || pane.model(|m| m.phase.id())
                 role="status"
                 aria-live="polite"
             >
                 {move || {
-                    pane.model.with(|m| {
+                    pane.model(|m| {
                         if m.phase == ModelPhase::Empty {
                             "No model loaded. Choose one above, or drop a .gguf file on this pane."
                                 .to_string()

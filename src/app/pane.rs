@@ -18,7 +18,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
     let app = expect_context::<AppState>();
     let dragging = RwSignal::new(false);
     let running = move || pane.is_running();
-    let ready = move || pane.model.with(|m| m.phase == ModelPhase::Ready);
+    let ready = move || pane.model(|m| m.phase == ModelPhase::Ready);
     let index = move || app.position(pane.id);
     let generating = move || app.mode.get() == Mode::Generate;
     view! {
@@ -62,7 +62,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 </span>
                 <span class="muted model-meta">
                     {move || {
-                        pane.model.with(|m| {
+                        pane.model(|m| {
                             m.loaded
                                 .as_ref()
                                 .map(|l| {
@@ -135,7 +135,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     </button>
                 </Show>
                 <span class="run-message" data-testid="run-message" role="status">
-                    {move || pane.shown().with(|r| r.message.clone())}
+                    {move || pane.shown(|r| r.message.clone())}
                 </span>
             </div>
             <ColorSwitch pane />

@@ -12,14 +12,8 @@ use crate::ui::summary::{shares, summarize, RunSummary};
 #[component]
 pub fn RunStats(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
-    let s = Memo::new(move |_| {
-        pane.shown()
-            .with(|r| summarize(&r.tokens, r.timing.as_ref()))
-    });
-    let fdg = move || {
-        pane.shown()
-            .with(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt))
-    };
+    let s = Memo::new(move |_| pane.shown(|r| summarize(&r.tokens, r.timing.as_ref())));
+    let fdg = move || pane.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt));
     let generating = move || app.mode.get() == Mode::Generate;
     let stat =
         move |label: &'static str, testid: &'static str, value: fn(&RunSummary) -> String| {
@@ -42,7 +36,7 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                 <div class="stat" title="Threads this pane's worker uses for the weight products">
                     <dt>"threads"</dt>
                     <dd data-testid="stat-threads">
-                        {move || pane.threads.get().map(|t| t.to_string()).unwrap_or_else(|| "–".into())}
+                        {move || pane.threads().map(|t| t.to_string()).unwrap_or_else(|| "–".into())}
                     </dd>
                 </div>
             </Show>

@@ -7,11 +7,10 @@ use leptos::prelude::*;
 
 use super::browser;
 use super::AppState;
+use crate::engine::parallel::MAX_PAGE_THREADS as MAX_THREADS;
 use crate::protocol::ToWorker;
 
 const KEY: &str = "tinylab-threads";
-/// Matches `worker::threads::MAX_THREADS`.
-const MAX_THREADS: usize = 8;
 
 /// The threaded build sits in its own folder, so the helper it starts (`./tinylab_helper.js`)
 /// and its glue resolve next to it.

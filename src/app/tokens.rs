@@ -55,7 +55,7 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
     // Keys only: a new token must not clone every token before it (long runs are thousands).
     let items = move || {
-        pane.shown().with(|r| {
+        pane.shown(|r| {
             (0..r.tokens.len())
                 .map(|i| (r.run_id, i))
                 .collect::<Vec<_>>()
@@ -65,8 +65,8 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
         <div
             class="output"
             data-testid="output"
-            data-state=move || pane.shown().with(|r| r.phase.id())
-            data-prompt-tokens=move || pane.run.with(|r| r.prompt_ids.len().to_string())
+            data-state=move || pane.shown(|r| r.phase.id())
+            data-prompt-tokens=move || pane.run(|r| r.prompt_ids.len().to_string())
             aria-live="off"
             on:mouseleave=move |_| pane.hovered.set(None)
             on:scroll=move |ev| {
@@ -75,16 +75,15 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
                 }
             }
         >
-            <span class="context" data-testid="context">{move || pane.shown().with(|r| r.prefix.clone())}</span>
+            <span class="context" data-testid="context">{move || pane.shown(|r| r.prefix.clone())}</span>
             <For each=items key=|k| *k let:item>
                 {pane
-                    .shown_untracked()
-                    .with_untracked(|r| r.tokens.get(item.1).cloned())
+                    .shown_untracked(|r| r.tokens.get(item.1).cloned())
                     .map(|token| view! { <TokenSpan pane index=item.1 token /> })}
             </For>
             <span
                 class="caret"
-                class:hidden=move || pane.shown().with(|r| r.phase != super::pane_state::OutputPhase::Running)
+                class:hidden=move || pane.shown(|r| r.phase != super::pane_state::OutputPhase::Running)
             ></span>
         </div>
     }
@@ -124,10 +123,9 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
 #[component]
 pub fn Inspector(pane: Pane) -> impl IntoView {
     let current = move || {
-        pane.hovered.get().and_then(|i| {
-            pane.shown()
-                .with(|r| r.tokens.get(i).cloned().map(|t| (i, t)))
-        })
+        pane.hovered
+            .get()
+            .and_then(|i| pane.shown(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
     };
     view! {
         <div class="inspector" data-testid="token-inspector" aria-live="polite">

@@ -41,7 +41,7 @@ pub fn Toolbar() -> impl IntoView {
             .enumerate()
             .map(|(index, p)| {
                 let settings = p.settings.get_untracked();
-                let loaded = p.model.with_untracked(|m| m.loaded.clone());
+                let loaded = p.model_untracked(|m| m.loaded.clone());
                 let entry = catalog
                     .as_ref()
                     .and_then(|c| c.get(&settings.model_id).cloned());
@@ -55,8 +55,8 @@ pub fn Toolbar() -> impl IntoView {
                         .unwrap_or_default(),
                     bytes: loaded.as_ref().map(|l| l.bytes).unwrap_or(0),
                 };
-                let run = p.run.get_untracked();
-                let score = p.score.get_untracked();
+                let run = p.run_untracked(|r| r.clone());
+                let score = p.score_untracked(|r| r.clone());
                 PaneExport {
                     index,
                     model,
@@ -66,7 +66,7 @@ pub fn Toolbar() -> impl IntoView {
                             run.prompt_ids.clone(),
                             "",
                             &run.tokens,
-                            run.finish.map(|f| format!("{f:?}").to_lowercase()),
+                            run.finish.map(|f| f.as_str().to_string()),
                         )
                     }),
                     score: (!score.tokens.is_empty())

@@ -8,18 +8,20 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use crate::protocol::{FromWorker, ToWorker};
+use crate::protocol::{Event, FromWorker, JobId, ToWorker};
 
 const READY_DEADLINE_MS: i32 = 60_000;
 
-/// A message waiting for the worker to start, with what it transfers.
-type Queued = (JsValue, Option<js_sys::Array>);
+/// A message waiting for the worker to start, with what it transfers and the job it starts.
+type Queued = (JsValue, Option<js_sys::Array>, Option<JobId>);
 
 pub struct WorkerClient {
     worker: Worker,
     /// The worker sets its handler only after its wasm has started, and a message that arrives
     /// before that is dropped, so requests wait here until `Ready`.
     ready: Rc<Cell<bool>>,
+    /// Cleared on drop, so the start deadline of a worker that was replaced never fires.
+    alive: Rc<Cell<bool>>,
     pending: Rc<RefCell<Vec<Queued>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
@@ -51,19 +53,23 @@ impl WorkerClient {
             });
             let msg = match json {
                 Some(s) => FromWorker::from_json(&s)
-                    .unwrap_or_else(|message| FromWorker::Failed { message }),
-                None => FromWorker::Failed {
+                    .unwrap_or_else(|message| FromWorker::Unreadable { message }),
+                None => FromWorker::Unreadable {
                     message: "the worker sent something that is not a message".into(),
                 },
             };
             if msg == FromWorker::Ready {
                 r.set(true);
-                for (queued, transfer) in p.borrow_mut().drain(..) {
-                    let _ = match transfer {
-                        Some(t) => w.post_message_with_transfer(&queued, &t),
-                        None => w.post_message(&queued),
-                    };
+                let queued: Vec<Queued> = p.borrow_mut().drain(..).collect();
+                cb(msg, data);
+                for (env, transfer, job) in queued {
+                    if let (Err(message), Some(job)) = (post_now(&w, &env, transfer.as_ref()), job)
+                    {
+                        let event = Event::Failed { message };
+                        cb(FromWorker::Job { job, event }, JsValue::NULL);
+                    }
                 }
+                return;
             }
             cb(msg, data);
         });
@@ -86,9 +92,10 @@ impl WorkerClient {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         // A worker whose wasm fails to start (offline without a cached copy, out of memory)
         // rejects a promise inside the loader, which fires no error event: give it a deadline.
-        let (r, cb) = (ready.clone(), on_reply.clone());
+        let alive = Rc::new(Cell::new(true));
+        let (r, a, cb) = (ready.clone(), alive.clone(), on_reply.clone());
         let deadline = Closure::once_into_js(move || {
-            if !r.get() {
+            if a.get() && !r.get() {
                 cb(
                     FromWorker::Crashed {
                         message: "the model worker did not start within 60 s".into(),
@@ -106,44 +113,77 @@ impl WorkerClient {
         Ok(WorkerClient {
             worker,
             ready,
+            alive,
             pending,
             _on_message: on_message,
             _on_error: on_error,
         })
     }
 
-    pub fn send(&self, msg: &ToWorker) {
-        self.post(envelope(msg), None);
+    /// Sends a request; an error when the browser refused it (the job then never starts).
+    pub fn send(&self, msg: &ToWorker) -> Result<(), String> {
+        self.post(msg, envelope(msg), None)
     }
 
     /// Sends a buffer along with the message, transferred (the sender's copy becomes empty).
-    pub fn send_with_buffer(&self, msg: &ToWorker, buffer: &JsValue) {
+    pub fn send_with_buffer(&self, msg: &ToWorker, buffer: &JsValue) -> Result<(), String> {
         let env = envelope(msg);
         let _ = js_sys::Reflect::set(&env, &"buffer".into(), buffer);
-        self.post(env, Some(js_sys::Array::of1(buffer)));
+        self.post(msg, env, Some(js_sys::Array::of1(buffer)))
     }
 
     /// Sends a `File` along with the message; the browser clones the handle, not the bytes.
-    pub fn send_with_file(&self, msg: &ToWorker, file: &web_sys::File) {
+    pub fn send_with_file(&self, msg: &ToWorker, file: &web_sys::File) -> Result<(), String> {
         let env = envelope(msg);
         let _ = js_sys::Reflect::set(&env, &"file".into(), file);
-        self.post(env, None);
+        self.post(msg, env, None)
     }
 
-    fn post(&self, env: JsValue, transfer: Option<js_sys::Array>) {
+    fn post(
+        &self,
+        msg: &ToWorker,
+        env: JsValue,
+        transfer: Option<js_sys::Array>,
+    ) -> Result<(), String> {
         if !self.ready.get() {
-            self.pending.borrow_mut().push((env, transfer));
-            return;
+            let job = match msg {
+                ToWorker::Job { job, .. } => Some(*job),
+                _ => None,
+            };
+            self.pending.borrow_mut().push((env, transfer, job));
+            return Ok(());
         }
-        let _ = match transfer {
-            Some(t) => self.worker.post_message_with_transfer(&env, &t),
-            None => self.worker.post_message(&env),
-        };
+        post_now(&self.worker, &env, transfer.as_ref())
     }
+}
+
+fn post_now(
+    worker: &Worker,
+    env: &JsValue,
+    transfer: Option<&js_sys::Array>,
+) -> Result<(), String> {
+    match transfer {
+        Some(t) => worker.post_message_with_transfer(env, t),
+        None => worker.post_message(env),
+    }
+    .map_err(|e| {
+        format!(
+            "could not send the request to the model worker: {}",
+            describe(&e)
+        )
+    })
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 impl Drop for WorkerClient {
     fn drop(&mut self) {
+        self.alive.set(false);
         self.worker.set_onmessage(None);
         self.worker.set_onerror(None);
         self.worker.terminate();

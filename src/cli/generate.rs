@@ -3,7 +3,8 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::engine::{GenerateRequest, SamplingParams, StopReason};
+use tinylab::engine::{GenerateRequest, SamplingParams};
+use tinylab::timed_run::TimedRun;
 
 use super::{load, print_json, Common};
 
@@ -59,16 +60,13 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             ..SamplingParams::default()
         },
     };
-    let t0 = Instant::now();
-    let mut g = engine.start(&req).map_err(|e| e.to_string())?;
-    let prefill_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let mut first_token_s = None;
+    let clock = Instant::now();
+    let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;
+    let mut run = TimedRun::start(&mut engine, &req, &now_ms).map_err(|e| e.to_string())?;
     let mut tokens = Vec::new();
     let mut text = String::new();
     let stdout = std::io::stdout();
-    while let Some(tok) = engine.step(&mut g).map_err(|e| e.to_string())? {
-        first_token_s.get_or_insert_with(|| prefill_s + t1.elapsed().as_secs_f64());
+    while let Some((tok, _)) = run.step(&mut engine).map_err(|e| e.to_string())? {
         text.push_str(&tok.piece);
         if !a.common.json {
             let mut out = stdout.lock();
@@ -77,22 +75,16 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
         }
         tokens.push(tok);
     }
-    let decode_s = t1.elapsed().as_secs_f64();
-    text.push_str(&g.flush());
-    // Each step but the last ran one forward pass.
-    let forwards = tokens.len().saturating_sub(1);
-    let decode_tps = if forwards > 0 && decode_s > 0.0 {
-        forwards as f64 / decode_s
-    } else {
-        0.0
-    };
-    let prefill_tps = g.prompt_ids.len() as f64 / prefill_s.max(1e-9);
+    let (end, g) = run.finish();
+    text.push_str(&end.tail);
+    if !a.common.json {
+        print!("{}", end.tail);
+    }
+    let timing = end.timing;
+    let decode_tps = timing.decode_tokens_per_s().unwrap_or(0.0);
+    let prefill_tps = timing.prefill_tokens_per_s().unwrap_or(0.0);
     let summary = g.summary();
-    let stop = match g.stop_reason {
-        Some(StopReason::Eos) => "eos",
-        Some(StopReason::Context) => "context",
-        _ => "length",
-    };
+    let stop = end.reason.as_str();
     if a.common.json {
         print_json(&json!({
             "prompt_ids": g.prompt_ids,
@@ -102,7 +94,9 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             "stop_reason": stop,
             "prefill_tokens_per_s": prefill_tps,
             "decode_tokens_per_s": decode_tps,
-            "time_to_first_token_ms": first_token_s.map(|s| s * 1000.0),
+            "time_to_first_token_ms": timing.first_token_ms,
+            "prefill_ms": timing.prefill_ms,
+            "decode_forwards": timing.decode_forwards,
             "load_ms": loaded.load_seconds * 1000.0,
             "seed": a.seed,
             "mean_entropy": summary.mean_entropy,

@@ -63,7 +63,7 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
-    .min(64);
+    .min(tinylab::engine::parallel::MAX_THREADS);
     // candle sizes its own pool (norms, element-wise ops) from this variable on first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     // The weight products and attention run on the engine's pool, as in the browser; results

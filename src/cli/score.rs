@@ -10,7 +10,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     text: String,
     /// Tokens per scoring window; longer texts are scored in half-overlapping windows.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = tinylab::engine::SCORE_WINDOW)]
     window: usize,
 }
 

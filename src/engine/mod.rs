@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_POSITIONS: usize = 4096;
 /// Prompts are run through the model in chunks of this many tokens, bounding the attention
 /// matrix for long prompts.
 const PREFILL_CHUNK: usize = 256;
+/// Tokens of context a scored text gets at most: longer texts are scored in half-overlapping
+/// windows of this size. One value for the CLI, the page, the lab and Binoculars.
+pub const SCORE_WINDOW: usize = 1024;
 /// Rows of logits materialised at once while scoring (Gemma 3's vocabulary is 262k wide).
 const SCORE_ROW_BLOCK: usize = 32;
 
@@ -110,21 +113,48 @@ pub enum StopReason {
     Eos,
     /// The context cap was reached first.
     Context,
+    /// The caller stopped it (the page's Stop); the engine never sets this itself.
+    Stopped,
 }
 
-/// One generated token with what the model thought of it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GeneratedToken {
+impl StopReason {
+    /// The one text form: CLI JSON, the page's exports, data attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Length => "length",
+            StopReason::Eos => "eos",
+            StopReason::Context => "context",
+            StopReason::Stopped => "stopped",
+        }
+    }
+
+    /// What a person reads.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Length => "reached max tokens",
+            StopReason::Eos => "the model ended its answer",
+            StopReason::Context => "context full",
+            StopReason::Stopped => "stopped",
+        }
+    }
+}
+
+/// One token with what the model thought of it: generated, or scored in a given text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Token {
     pub id: u32,
     /// This token's own text (may be part of a character).
     pub text: String,
-    /// Text that became complete with this token; concatenating these gives the output.
-    #[serde(skip)]
+    /// Text that became complete with this token; concatenating these (and a finished run's
+    /// held-back tail) gives the output.
     pub piece: String,
     pub entropy: f64,
     pub surprisal: f64,
     pub rank: usize,
     pub top: Vec<Alternative>,
+    /// Σ p (ln p)² at this position, for Fast-DetectGPT over any subset of tokens.
+    #[serde(skip)]
+    pub second_moment: f64,
 }
 
 /// A generation in progress. Owned by the caller, so a worker can hold it between messages and
@@ -155,24 +185,14 @@ impl Generation {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ScoredToken {
-    pub id: u32,
-    pub text: String,
-    pub surprisal: f64,
-    pub entropy: f64,
-    pub rank: usize,
-    pub top: Vec<Alternative>,
-    /// Σ p (ln p)² at this position, for Fast-DetectGPT over any subset of tokens.
-    #[serde(skip)]
-    pub second_moment: f64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScoreResult {
     /// Every input id, BOS included when the model adds one.
     pub ids: Vec<u32>,
-    /// One entry per predicted token: all ids but the first.
-    pub tokens: Vec<ScoredToken>,
+    /// The text of the ids that were context only (the first one has nothing before it).
+    pub prefix: String,
+    /// One entry per predicted token: all ids but the first. Their pieces continue `prefix`,
+    /// and the last one holds any incomplete character at the end.
+    pub tokens: Vec<Token>,
     #[serde(flatten)]
     pub summary: Summary,
 }
@@ -357,7 +377,7 @@ impl Engine {
     }
 
     /// Draws the next token, or returns `None` once the generation has stopped.
-    pub fn step(&mut self, g: &mut Generation) -> Result<Option<GeneratedToken>> {
+    pub fn step(&mut self, g: &mut Generation) -> Result<Option<Token>> {
         if g.stop_reason.is_some() {
             return Ok(None);
         }
@@ -380,7 +400,7 @@ impl Engine {
             let hidden = self.model.forward(&[id])?;
             g.next_logits = self.last_logits(&hidden)?;
         }
-        Ok(Some(GeneratedToken {
+        Ok(Some(Token {
             id,
             text: self.tokenizer.token_display(id),
             piece,
@@ -388,6 +408,7 @@ impl Engine {
             surprisal: s.surprisal,
             rank: s.rank,
             top,
+            second_moment: s.second_moment,
         }))
     }
 
@@ -411,12 +432,18 @@ impl Engine {
 
     pub fn score_ids(&mut self, ids: Vec<u32>, window: usize) -> Result<ScoreResult> {
         let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
-        let mut tokens = Vec::with_capacity(ids.len());
+        let mut tokens: Vec<Token> = Vec::with_capacity(ids.len());
+        let mut utf8 = Utf8Stream::default();
+        let prefix = match ids.first() {
+            Some(&first) => utf8.push(self.tokenizer.token_bytes(first)),
+            None => String::new(),
+        };
         self.for_each_prediction(&ids, window, |engine, target, row| {
             let (s, top) = stats::stats_and_top(row, target, TOP_ALTERNATIVES);
-            tokens.push(ScoredToken {
+            tokens.push(Token {
                 id: target,
                 text: engine.tokenizer.token_display(target),
+                piece: utf8.push(engine.tokenizer.token_bytes(target)),
                 surprisal: s.surprisal,
                 entropy: s.entropy,
                 rank: s.rank,
@@ -425,8 +452,13 @@ impl Engine {
             });
             stats.push(s);
         })?;
+        let tail = utf8.finish();
+        if let Some(last) = tokens.last_mut() {
+            last.piece.push_str(&tail);
+        }
         Ok(ScoreResult {
             ids,
+            prefix,
             tokens,
             summary: summarize(&stats),
         })

@@ -89,9 +89,15 @@ pub fn helpers() -> usize {
     HELPERS.load(SeqCst) as usize
 }
 
+/// Most threads the page offers (its thread control, and each worker's helpers): more than
+/// cores only adds contention, and 8 covers the laptops this is for.
+pub const MAX_PAGE_THREADS: usize = 8;
+/// Most threads any caller may ask for (the CLI's `--threads`).
+pub const MAX_THREADS: usize = 64;
+
 /// Caps the threads a job uses (the caller included). Helpers beyond the cap stay asleep.
 pub fn set_threads(n: usize) {
-    WANTED.store(n.clamp(1, 64) as u32, SeqCst);
+    WANTED.store(n.clamp(1, MAX_THREADS) as u32, SeqCst);
 }
 
 /// The body of a helper thread: registers, then runs chunks of every job it is allowed to join.

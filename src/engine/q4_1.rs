@@ -99,12 +99,18 @@ mod simd {
         crate::engine::q8_0::simd::widen_blocks(blocks, ACT_BLOCK_BYTES, 4)
     }
 
+    /// # Safety
+    /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
     }
 
     /// One column at a time, front to back; see `q8_0::simd::dot` for why not four at once.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per activation block of `y`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot`, checks the length).
     pub unsafe fn dot(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let mut acc = f32x4_splat(0.0);
         let mut mins = 0f32;

@@ -236,7 +236,7 @@ impl RankBuckets {
 }
 
 /// Summary of a sequence of scored tokens.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Summary {
     pub count: usize,
     pub perplexity: f64,
@@ -277,16 +277,18 @@ pub fn summarize(stats: &[TokenStats]) -> Summary {
     }
 }
 
-/// Binoculars score (Hans et al., 2024): log-perplexity of the text under the performer model
-/// over the cross-perplexity between observer and performer distributions. Both slices hold,
-/// per position, the observer's surprisal of the actual token and the cross-entropy term
-/// −Σ p_performer ln p_observer. Lower means more machine-like.
-pub fn binoculars(observer_surprisal: &[f64], cross_entropy: &[f64]) -> Option<f64> {
-    if observer_surprisal.is_empty() || observer_surprisal.len() != cross_entropy.len() {
+/// Binoculars score (Hans et al., 2024), as in the authors' code: the mean log-perplexity of
+/// the text under the performer model over the mean cross-entropy between the two models. What
+/// the callers pass (`Engine::cross_entropy` run on the performer with the observer's
+/// `probability_rows`), per scored position: `performer_surprisal`, −ln p_performer of the
+/// actual token; `cross_entropy`, −Σ_v p_observer(v) ln p_performer(v). Lower means more
+/// machine-like.
+pub fn binoculars(performer_surprisal: &[f64], cross_entropy: &[f64]) -> Option<f64> {
+    if performer_surprisal.is_empty() || performer_surprisal.len() != cross_entropy.len() {
         return None;
     }
-    let n = observer_surprisal.len() as f64;
-    let lppl = observer_surprisal.iter().sum::<f64>() / n;
+    let n = performer_surprisal.len() as f64;
+    let lppl = performer_surprisal.iter().sum::<f64>() / n;
     let xppl = cross_entropy.iter().sum::<f64>() / n;
     (xppl > 0.0).then(|| lppl / xppl)
 }

@@ -132,23 +132,24 @@ pub fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::TopAlternative;
+    use crate::engine::{Alternative, Token};
 
     fn tok(id: u32, piece: &str, surprisal: f64) -> TokenEvent {
-        TokenEvent {
+        let token = Token {
             id,
             text: piece.into(),
             piece: piece.into(),
             entropy: 1.0,
             surprisal,
             rank: 0,
-            top: vec![TopAlternative {
+            top: vec![Alternative {
                 id,
                 text: piece.into(),
                 p: 0.5,
             }],
-            at_ms: 123.0,
-        }
+            second_moment: 0.0,
+        };
+        TokenEvent::from((token, 123.0))
     }
 
     fn export() -> Export {

@@ -7,6 +7,7 @@ pub mod colors;
 pub mod compare;
 pub mod export;
 pub mod format;
+pub mod pane;
 pub mod presets;
 pub mod settings;
 pub mod summary;

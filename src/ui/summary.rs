@@ -130,16 +130,16 @@ mod tests {
     use super::*;
 
     fn tok(entropy: f64, surprisal: f64, rank: usize, at_ms: f64) -> TokenEvent {
-        TokenEvent {
+        let token = crate::engine::Token {
             id: 1,
             text: "x".into(),
             piece: "x".into(),
             entropy,
             surprisal,
             rank,
-            top: vec![],
-            at_ms,
-        }
+            ..Default::default()
+        };
+        TokenEvent::from((token, at_ms))
     }
 
     #[test]

@@ -1,86 +1,64 @@
-//! The generation loop: prefill, then one token per turn of the event loop, so "stop" lands
-//! between tokens.
+//! The generation job: `timed_run`'s loop with one token per turn of the event loop, so a Stop
+//! lands between tokens.
 
 use std::cell::Cell;
 
 use super::js::{now_ms, yield_now};
-use super::{post, Busy, State};
+use super::{post_event, Busy, State};
 use crate::engine::{Engine, GenerateRequest};
-use crate::protocol::{FinishReason, FromWorker, Timing, TokenEvent, TopAlternative};
+use crate::protocol::{Event, JobId, TokenEvent};
+use crate::timed_run::TimedRun;
 
-pub async fn run(state: &State, request: GenerateRequest) {
+pub async fn run(state: &State, job: JobId, request: GenerateRequest) {
     let Some(mut engine) = state.engine.borrow_mut().take() else {
-        return post(&FromWorker::Failed {
-            message: "load a model first".into(),
-        });
+        return post_event(
+            job,
+            Event::Failed {
+                message: "load a model first".into(),
+            },
+        );
     };
-    state.busy.set(Busy::Generating);
-    state.stop.set(false);
-    let result = generate(&mut engine, &request, &state.stop).await;
+    state.begin(job, Busy::Working);
+    let result = generate(&mut engine, job, &request, &state.stop).await;
     *state.engine.borrow_mut() = Some(engine);
-    state.busy.set(Busy::Idle);
+    state.end();
     if let Err(message) = result {
-        post(&FromWorker::Failed { message });
+        post_event(job, Event::Failed { message });
     }
 }
 
 async fn generate(
     engine: &mut Engine,
+    job: JobId,
     req: &GenerateRequest,
     stop: &Cell<bool>,
 ) -> Result<(), String> {
-    let t0 = now_ms();
-    let mut g = engine.start(req).map_err(|e| e.to_string())?;
-    let prefill_ms = now_ms() - t0;
-    let mut timing = Timing {
-        prompt_tokens: g.prompt_ids.len(),
-        prefill_ms,
-        ..Timing::default()
-    };
-    post(&FromWorker::Started {
-        prompt_ids: g.prompt_ids.clone(),
-        prefill_ms,
-    });
-    let reason = loop {
+    let mut run = TimedRun::start(engine, req, &now_ms).map_err(|e| e.to_string())?;
+    post_event(
+        job,
+        Event::Started {
+            prompt_ids: run.generation.prompt_ids.clone(),
+            prefill_ms: run.timing().prefill_ms,
+        },
+    );
+    loop {
         yield_now().await;
         if stop.get() {
-            break FinishReason::Stopped;
+            break;
         }
-        let ts = now_ms();
-        let step = engine.step(&mut g).map_err(|e| e.to_string())?;
-        let te = now_ms();
-        let Some(tok) = step else {
-            break g
-                .stop_reason
-                .map(FinishReason::from)
-                .unwrap_or(FinishReason::Length);
-        };
-        // A step that ended the run made no forward pass; it would flatter the decode rate.
-        if g.stop_reason.is_none() {
-            timing.decode_forwards += 1;
-            timing.decode_ms += te - ts;
+        match run.step(engine).map_err(|e| e.to_string())? {
+            Some(token) => post_event(job, Event::Token(TokenEvent::from(token))),
+            None => break,
         }
-        let at_ms = te - t0;
-        timing.first_token_ms.get_or_insert(at_ms);
-        post(&FromWorker::Token(TokenEvent {
-            id: tok.id,
-            text: tok.text,
-            piece: tok.piece,
-            entropy: tok.entropy,
-            surprisal: tok.surprisal,
-            rank: tok.rank,
-            top: tok
-                .top
-                .into_iter()
-                .map(|a| TopAlternative {
-                    id: a.id,
-                    text: a.text,
-                    p: a.p,
-                })
-                .collect(),
-            at_ms,
-        }));
-    };
-    post(&FromWorker::Finished { reason, timing });
+    }
+    let (end, _) = run.finish();
+    post_event(
+        job,
+        Event::Finished {
+            reason: end.reason,
+            timing: end.timing,
+            tail: end.tail,
+        },
+    );
     Ok(())
 }

@@ -11,9 +11,9 @@ use web_sys::{
 };
 
 use super::js::{describe, now_ms};
-use super::{post, Busy, State};
+use super::{post_event, Busy, State};
 use crate::engine::{Engine, DEFAULT_MAX_POSITIONS};
-use crate::protocol::{FromWorker, LoadProgress, LoadedModel, MODEL_CACHE};
+use crate::protocol::{Event, JobId, LoadProgress, LoadedModel, MODEL_CACHE};
 
 /// wasm32 memory tops out at 4 GiB and building the model can enlarge it (requantizing to Q8_0
 /// takes up to 1.7× the bytes), so refuse before reading anything bigger than this.
@@ -47,21 +47,21 @@ impl Source {
     }
 }
 
-pub async fn load(state: &State, src: Source) {
-    state.busy.set(Busy::Loading);
+pub async fn load(state: &State, job: JobId, src: Source) {
+    state.begin(job, Busy::Loading);
     // Free the old model first: two models at once may not fit in wasm memory.
     state.engine.borrow_mut().take();
-    match load_engine(&src).await {
+    match load_engine(job, &src).await {
         Ok((engine, loaded)) => {
             *state.engine.borrow_mut() = Some(engine);
-            post(&FromWorker::Loaded(loaded));
+            post_event(job, Event::Loaded(loaded));
         }
-        Err(message) => post(&FromWorker::LoadFailed { message }),
+        Err(message) => post_event(job, Event::Failed { message }),
     }
-    state.busy.set(Busy::Idle);
+    state.end();
 }
 
-async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
+async fn load_engine(job: JobId, src: &Source) -> Result<(Engine, LoadedModel), String> {
     let t0 = now_ms();
     let cache = open_cache().await;
     // A local file is always read from the file: two files may share a name and size, and the
@@ -95,7 +95,7 @@ async fn load_engine(src: &Source) -> Result<(Engine, LoadedModel), String> {
             MAX_MODEL_BYTES as f64 / 1e9
         ));
     }
-    let bytes = read_all(stream, total, from_cache, t0).await?;
+    let bytes = read_all(job, stream, total, from_cache, t0).await?;
     let read_ms = now_ms() - t0;
 
     let t1 = now_ms();
@@ -240,6 +240,7 @@ impl crate::engine::gguf::ByteSource for JsBytes {
 }
 
 async fn read_all(
+    job: JobId,
     stream: ReadableStream,
     total: Option<u64>,
     from_cache: bool,
@@ -286,20 +287,26 @@ async fn read_all(
         let now = now_ms();
         if now - last_report > 100.0 {
             last_report = now;
-            post(&FromWorker::Progress(LoadProgress {
-                loaded: len,
-                total,
-                from_cache,
-                elapsed_ms: now - t0,
-            }));
+            post_event(
+                job,
+                Event::Progress(LoadProgress {
+                    loaded: len,
+                    total,
+                    from_cache,
+                    elapsed_ms: now - t0,
+                }),
+            );
         }
     }
-    post(&FromWorker::Progress(LoadProgress {
-        loaded: len,
-        total: total.or(Some(len)),
-        from_cache,
-        elapsed_ms: now_ms() - t0,
-    }));
+    post_event(
+        job,
+        Event::Progress(LoadProgress {
+            loaded: len,
+            total: total.or(Some(len)),
+            from_cache,
+            elapsed_ms: now_ms() - t0,
+        }),
+    );
     Ok(match whole {
         // A body shorter than announced: what arrived (the engine then says where it ends).
         Some(w) => w.subarray(0, len as u32),

@@ -1,8 +1,9 @@
 //! The Web Worker that owns one engine. The page never runs inference itself.
 //!
-//! `start` installs the message handler. Loading (`loader`) and generating (`generate`) are
-//! async tasks on the worker's event loop; a generation yields to the loop after each token, so
-//! a `Stop` message is heard before the next token is computed.
+//! `start` installs the message handler. Every piece of work is a job with the page's id
+//! (`protocol`); loading (`loader`), generating (`generate`) and scoring (`score`) are async
+//! tasks on the worker's event loop, one job at a time. A generation yields to the loop after
+//! each token, so a `Stop` for its job is heard before the next token is computed.
 
 mod generate;
 mod js;
@@ -19,15 +20,30 @@ use wasm_bindgen_futures::spawn_local as spawn;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::Engine;
-use crate::protocol::{FromWorker, ToWorker};
+use crate::protocol::{Event, FromWorker, JobId, ToWorker, Work};
 
 /// What the worker holds between messages.
 #[derive(Default)]
 struct State {
-    /// Taken out while a generation runs, so no `RefCell` borrow lives across an `await`.
+    /// Taken out while a job runs, so no `RefCell` borrow lives across an `await`.
     engine: RefCell<Option<Engine>>,
     busy: Cell<Busy>,
+    /// The job running now, if any: a `Stop` names it.
+    job: Cell<Option<JobId>>,
     stop: Cell<bool>,
+}
+
+impl State {
+    fn begin(&self, job: JobId, busy: Busy) {
+        self.job.set(Some(job));
+        self.busy.set(busy);
+        self.stop.set(false);
+    }
+
+    fn end(&self) {
+        self.job.set(None);
+        self.busy.set(Busy::Idle);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
@@ -35,7 +51,7 @@ enum Busy {
     #[default]
     Idle,
     Loading,
-    Generating,
+    Working,
 }
 
 /// Posts a message with a buffer beside it, transferred rather than copied.
@@ -52,6 +68,11 @@ pub fn post(msg: &FromWorker) {
     if let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() {
         let _ = scope.post_message(&JsValue::from_str(&msg.to_json()));
     }
+}
+
+/// Posts news of job `job`.
+pub fn post_event(job: JobId, event: Event) {
+    post(&FromWorker::Job { job, event });
 }
 
 /// Entry point of the worker binary.
@@ -85,43 +106,55 @@ pub fn start() {
 }
 
 fn handle(state: &Rc<State>, data: JsValue) {
-    // The page sends `{json, file?}`: the typed message, and a File when loading one.
+    // The page sends `{json, file?, buffer?}`: the typed message, and a File or the observer's
+    // rows beside it.
     let json = js_sys::Reflect::get(&data, &"json".into())
         .ok()
         .and_then(|v| v.as_string());
     let msg = match json.as_deref().map(ToWorker::from_json) {
         Some(Ok(m)) => m,
-        Some(Err(e)) => return post(&FromWorker::Failed { message: e }),
+        Some(Err(message)) => return post(&FromWorker::Unreadable { message }),
         None => {
-            return post(&FromWorker::Failed {
+            return post(&FromWorker::Unreadable {
                 message: "bad message to worker: no json field".into(),
             })
         }
     };
-    // Stop and Crash act at once; everything else is a job, refused while another runs.
-    match msg {
-        ToWorker::Stop => return state.stop.set(true),
+    let (job, work) = match msg {
+        ToWorker::Stop { job } => {
+            if state.job.get() == Some(job) {
+                state.stop.set(true);
+            }
+            return;
+        }
         ToWorker::Threads { count } => return post(&threads::set(count)),
         ToWorker::Crash => panic!("crash requested by the page (?debug=1)"),
-        _ => {}
-    }
-    if refuse_if_busy(state) {
-        return;
+        ToWorker::Job { job, work } => (job, work),
+    };
+    if let Some(message) = busy_reason(state) {
+        return post_event(
+            job,
+            Event::Failed {
+                message: message.into(),
+            },
+        );
     }
     let st = state.clone();
-    match msg {
-        ToWorker::Stop | ToWorker::Crash | ToWorker::Threads { .. } => {}
-        ToWorker::LoadUrl { url, label } => spawn(async move {
-            loader::load(&st, loader::Source::Url { url, label }).await;
+    match work {
+        Work::LoadUrl { url, label } => spawn(async move {
+            loader::load(&st, job, loader::Source::Url { url, label }).await;
         }),
-        ToWorker::LoadFile { name, cache_key } => {
+        Work::LoadFile { name, cache_key } => {
             let file = js_sys::Reflect::get(&data, &"file".into())
                 .ok()
                 .and_then(|f| f.dyn_into::<web_sys::Blob>().ok());
             let Some(blob) = file else {
-                return post(&FromWorker::LoadFailed {
-                    message: "no file came with the request".into(),
-                });
+                return post_event(
+                    job,
+                    Event::Failed {
+                        message: "no file came with the request".into(),
+                    },
+                );
             };
             spawn(async move {
                 let src = loader::Source::File {
@@ -129,57 +162,57 @@ fn handle(state: &Rc<State>, data: JsValue) {
                     name,
                     cache_key,
                 };
-                loader::load(&st, src).await;
+                loader::load(&st, job, src).await;
             })
         }
-        ToWorker::Generate { request } => spawn(async move {
-            generate::run(&st, request).await;
+        Work::Generate { request } => spawn(async move {
+            generate::run(&st, job, request).await;
         }),
-        ToWorker::Score { text, window } => spawn(async move {
-            score::run_score(&st, text, window).await;
+        Work::Score { text } => spawn(async move {
+            score::run_score(&st, job, text).await;
         }),
-        ToWorker::HumanVsModel {
+        Work::HumanVsModel {
             text,
             sentences,
             request,
         } => spawn(async move {
-            score::run_lab(&st, text, sentences, request).await;
+            score::run_lab(&st, job, text, sentences, request).await;
         }),
-        ToWorker::Distributions { text, window } => spawn(async move {
-            score::run_distributions(&st, text, window).await;
+        Work::Distributions { text } => spawn(async move {
+            score::run_distributions(&st, job, text).await;
         }),
-        ToWorker::Binoculars { ids, window } => {
+        Work::Binoculars { ids } => {
             let rows = js_sys::Reflect::get(&data, &"buffer".into())
                 .ok()
                 .and_then(|b| b.dyn_into::<js_sys::ArrayBuffer>().ok())
                 .map(|b| js_sys::Float32Array::new(&b).to_vec());
             let Some(rows) = rows else {
-                return post(&FromWorker::Failed {
-                    message: "the observer's distributions did not arrive".into(),
-                });
+                return post_event(
+                    job,
+                    Event::Failed {
+                        message: "the observer's distributions did not arrive".into(),
+                    },
+                );
             };
             spawn(async move {
-                score::run_binoculars(&st, ids, window, rows).await;
+                score::run_binoculars(&st, job, ids, rows).await;
             })
         }
-        ToWorker::Bench {
+        Work::Bench {
             prompt_tokens,
             gen_tokens,
             repetitions,
         } => spawn(async move {
-            score::run_bench(&st, prompt_tokens, gen_tokens, repetitions).await;
+            score::run_bench(&st, job, prompt_tokens, gen_tokens, repetitions).await;
         }),
     }
 }
 
-fn refuse_if_busy(state: &State) -> bool {
-    let message = match state.busy.get() {
-        Busy::Idle => return false,
-        Busy::Loading => "a model is still loading",
-        Busy::Generating => "this pane is busy; stop it first",
-    };
-    post(&FromWorker::Failed {
-        message: message.into(),
-    });
-    true
+/// Why a new job must wait, if one runs.
+fn busy_reason(state: &State) -> Option<&'static str> {
+    match state.busy.get() {
+        Busy::Idle => None,
+        Busy::Loading => Some("a model is still loading"),
+        Busy::Working => Some("this pane is busy; stop it first"),
+    }
 }

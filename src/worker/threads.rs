@@ -16,8 +16,6 @@ use crate::protocol::FromWorker;
 pub const HELPER_NAME: &str = "tinylab-helper";
 /// Relative to this worker's script, so the app works under any base path.
 const HELPER_URL: &str = "./tinylab_helper.js";
-/// More threads than cores only adds contention; 8 covers the laptops this is for.
-const MAX_THREADS: usize = 8;
 
 /// The entry of a helper thread (called from `tinylab_helper.js`).
 #[wasm_bindgen]
@@ -43,7 +41,7 @@ pub fn max_threads() -> usize {
         .ok()
         .and_then(|c| c.as_f64())
         .unwrap_or(1.0) as usize;
-    cores.clamp(1, MAX_THREADS)
+    cores.clamp(1, parallel::MAX_PAGE_THREADS)
 }
 
 fn cross_origin_isolated() -> bool {
@@ -57,11 +55,17 @@ fn cross_origin_isolated() -> bool {
 pub fn set(count: usize) -> FromWorker {
     let max = max_threads();
     let count = count.clamp(1, max);
-    if let Err(message) = spawn_helpers(count - 1) {
-        return FromWorker::Failed { message };
-    }
+    // A refused setting is its own answer: threads that did start are used, and no job fails.
+    let (count, note) = match spawn_helpers(count - 1) {
+        Ok(()) => (count, None),
+        Err(message) => (SPAWNED.with(|s| s.get()) + 1, Some(message)),
+    };
     parallel::set_threads(count);
-    FromWorker::Threads { active: count, max }
+    FromWorker::Threads {
+        active: count,
+        max,
+        note,
+    }
 }
 
 thread_local! {

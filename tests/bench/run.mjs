@@ -43,10 +43,16 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
     const worker = new Worker(threadedBuild ? '/threads/tinylab_worker_loader.js' : '/tinylab_worker_loader.js');
     const queue = [];
     let wake = null;
-    worker.onmessage = (e) => { queue.push(JSON.parse(e.data)); if (wake) wake(); };
+    // Replies about a job come as {type: 'job', job, event: {kind, ...}}; flatten them to
+    // their event kind so the waits below read like the protocol.
+    worker.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      queue.push(m.type === 'job' ? { ...m.event, type: m.event.kind, job: m.job } : m);
+      if (wake) wake();
+    };
     const next = async (types) => {
       for (;;) {
-        const i = queue.findIndex((m) => types.includes(m.type) || m.type === 'failed' || m.type === 'load_failed' || m.type === 'crashed');
+        const i = queue.findIndex((m) => types.includes(m.type) || m.type === 'failed' || m.type === 'unreadable' || m.type === 'crashed');
         if (i >= 0) {
           const m = queue.splice(i, 1)[0];
           if (!types.includes(m.type)) throw new Error(JSON.stringify(m));
@@ -56,19 +62,21 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
       }
     };
     const send = (m) => worker.postMessage({ json: JSON.stringify(m) });
+    let jobs = 0;
+    const job = (work) => send({ type: 'job', job: ++jobs, work });
     await next(['ready']);
     send({ type: 'threads', count: threads });
     const active = (await next(['threads'])).active;
     if (active !== threads) throw new Error(`asked for ${threads} threads, the worker runs ${active}`);
     const load = async () => {
       const t0 = performance.now();
-      send({ type: 'load_url', url, label });
+      job({ kind: 'load_url', url, label });
       const m = await next(['loaded']);
       return { wall_ms: performance.now() - t0, ...m };
     };
     const first = await load();
     const cached = await load();
-    send({ type: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
+    job({ kind: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
     const b = await next(['bench']);
     worker.terminate();
     return { first, cached, bench: b, threads: active };

@@ -1,0 +1,933 @@
+//! One pane's state machine: the jobs it waits for, what each worker reply does to it, and the
+//! requests it asks the app to send. Plain Rust with no browser types, so every ordering of
+//! replies is unit-tested natively; `app::pane_state` holds a `PaneModel` in a signal, sends
+//! what it returns and carries out its `Effect`s.
+//!
+//! Each activity (model load, generation, score, human vs model, Binoculars) remembers the id of
+//! the job it waits for. A reply whose job no activity waits for is stale (a run cleared while
+//! still going, a load replaced) and is dropped, so nothing has to guess what a failure belongs
+//! to.
+
+use crate::engine::{GenerateRequest, StopReason, Summary};
+use crate::protocol::{
+    BinocularsResult, Event, FromWorker, HumanVsModelResult, JobId, LoadProgress, LoadedModel,
+    Timing, ToWorker, TokenEvent, Work,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelPhase {
+    #[default]
+    Empty,
+    Loading,
+    Ready,
+    Error,
+}
+
+impl ModelPhase {
+    pub fn id(self) -> &'static str {
+        match self {
+            ModelPhase::Empty => "empty",
+            ModelPhase::Loading => "loading",
+            ModelPhase::Ready => "ready",
+            ModelPhase::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelState {
+    pub phase: ModelPhase,
+    /// What is being (or was last) loaded: a catalog name or a file name.
+    pub label: String,
+    pub message: String,
+    pub loaded: Option<LoadedModel>,
+    pub progress: Option<LoadProgress>,
+    job: Option<JobId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputPhase {
+    #[default]
+    Idle,
+    Running,
+    Done,
+    Error,
+}
+
+impl OutputPhase {
+    pub fn id(self) -> &'static str {
+        match self {
+            OutputPhase::Idle => "idle",
+            OutputPhase::Running => "running",
+            OutputPhase::Done => "done",
+            OutputPhase::Error => "error",
+        }
+    }
+}
+
+/// A generation, or a scored text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunState {
+    pub phase: OutputPhase,
+    /// Changes per run so token views from an old run are never reused for a new one.
+    pub run_id: u64,
+    pub prompt_ids: Vec<u32>,
+    pub tokens: Vec<TokenEvent>,
+    pub timing: Option<Timing>,
+    pub finish: Option<StopReason>,
+    pub message: String,
+    /// Score mode: text that was context only (shown unscored before the tokens).
+    pub prefix: String,
+    /// Score mode: the engine's summary, with Fast-DetectGPT.
+    pub summary: Option<Summary>,
+    job: Option<JobId>,
+}
+
+/// The entropy lab's human-vs-model run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabState {
+    pub phase: OutputPhase,
+    pub message: String,
+    pub result: Option<HumanVsModelResult>,
+    job: Option<JobId>,
+}
+
+/// This pane's part in a Binoculars run (observer or performer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BinoState {
+    pub phase: OutputPhase,
+    pub message: String,
+    pub result: Option<BinocularsResult>,
+    job: Option<JobId>,
+}
+
+/// What the app must do besides showing the new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The observer's rows arrived beside this reply: keep its buffer for the performer.
+    KeepRows(Vec<u32>),
+    /// The worker died: drop it; the next job starts a fresh one.
+    DropWorker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    Load,
+    Run,
+    Score,
+    Lab,
+    Bino,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaneModel {
+    pub model: ModelState,
+    pub run: RunState,
+    pub score: RunState,
+    pub lab: LabState,
+    pub bino: BinoState,
+    /// Threads the worker's products use, once it has said.
+    pub threads: Option<usize>,
+    /// Why the worker uses fewer threads than asked, when it said so.
+    pub threads_note: Option<String>,
+    last_job: JobId,
+}
+
+impl PaneModel {
+    fn new_job(&mut self) -> JobId {
+        self.last_job += 1;
+        self.last_job
+    }
+
+    pub fn is_running(&self) -> bool {
+        [
+            self.run.phase,
+            self.score.phase,
+            self.lab.phase,
+            self.bino.phase,
+        ]
+        .contains(&OutputPhase::Running)
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.model.phase == ModelPhase::Loading || self.is_running()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.model.phase == ModelPhase::Ready
+    }
+
+    /// Starts loading a model (`Work::LoadUrl` or `Work::LoadFile`) shown as `label`. `None`
+    /// while the pane is busy: the worker would refuse it, and the pickers are locked then.
+    pub fn load(&mut self, work: Work, label: &str) -> Option<ToWorker> {
+        if self.is_busy() {
+            return None;
+        }
+        let job = self.new_job();
+        self.model = ModelState {
+            phase: ModelPhase::Loading,
+            label: label.to_string(),
+            message: format!("Loading {label}…"),
+            loaded: None,
+            progress: None,
+            job: Some(job),
+        };
+        Some(ToWorker::Job { job, work })
+    }
+
+    /// Whether new work may start: `Err(Some(why))` to show in the activity, `Err(None)`
+    /// while another job runs (the buttons are disabled then, so there is nothing to say).
+    fn may_start<T>(&self, input: Result<T, String>) -> Result<T, Option<String>> {
+        if !self.is_ready() {
+            return Err(Some("Load a model first.".into()));
+        }
+        if self.is_running() {
+            return Err(None);
+        }
+        input.map_err(Some)
+    }
+
+    /// Starts a generation; `request` is the pane's settings made into one, or why they cannot.
+    pub fn start_run(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
+        let request = match self.may_start(request) {
+            Ok(r) => r,
+            Err(why) => {
+                if let Some(message) = why {
+                    self.run.phase = OutputPhase::Error;
+                    self.run.message = message;
+                    self.run.job = None;
+                }
+                return None;
+            }
+        };
+        let job = self.new_job();
+        self.run = RunState {
+            phase: OutputPhase::Running,
+            run_id: job,
+            message: "Reading the prompt…".into(),
+            job: Some(job),
+            ..RunState::default()
+        };
+        Some(ToWorker::Job {
+            job,
+            work: Work::Generate { request },
+        })
+    }
+
+    pub fn start_score(&mut self, text: &str) -> Option<ToWorker> {
+        let text = if text.trim().is_empty() {
+            Err("Paste or type a text to score first.".to_string())
+        } else {
+            Ok(text.to_string())
+        };
+        let text = match self.may_start(text) {
+            Ok(t) => t,
+            Err(why) => {
+                if let Some(message) = why {
+                    self.score.phase = OutputPhase::Error;
+                    self.score.message = message;
+                    self.score.job = None;
+                }
+                return None;
+            }
+        };
+        let job = self.new_job();
+        self.score = RunState {
+            phase: OutputPhase::Running,
+            run_id: job,
+            message: "Scoring…".into(),
+            job: Some(job),
+            ..RunState::default()
+        };
+        Some(ToWorker::Job {
+            job,
+            work: Work::Score { text },
+        })
+    }
+
+    pub fn start_lab(
+        &mut self,
+        text: &str,
+        sentences: usize,
+        request: Result<GenerateRequest, String>,
+    ) -> Option<ToWorker> {
+        let request = match self.may_start(request) {
+            Ok(r) => r,
+            Err(why) => {
+                if let Some(message) = why {
+                    self.lab = LabState {
+                        phase: OutputPhase::Error,
+                        message,
+                        ..LabState::default()
+                    };
+                }
+                return None;
+            }
+        };
+        let job = self.new_job();
+        self.lab = LabState {
+            phase: OutputPhase::Running,
+            message: "Writing the model's continuation…".into(),
+            result: None,
+            job: Some(job),
+        };
+        Some(ToWorker::Job {
+            job,
+            work: Work::HumanVsModel {
+                text: text.to_string(),
+                sentences,
+                request,
+            },
+        })
+    }
+
+    /// Binoculars, observer side.
+    pub fn request_distributions(&mut self, text: &str) -> ToWorker {
+        let job = self.start_bino("Observing…");
+        ToWorker::Job {
+            job,
+            work: Work::Distributions {
+                text: text.to_string(),
+            },
+        }
+    }
+
+    /// Binoculars, performer side (the observer's rows travel beside the message).
+    pub fn send_binoculars(&mut self, ids: Vec<u32>) -> ToWorker {
+        let job = self.start_bino("Performing…");
+        ToWorker::Job {
+            job,
+            work: Work::Binoculars { ids },
+        }
+    }
+
+    fn start_bino(&mut self, message: &str) -> JobId {
+        let job = self.new_job();
+        self.bino = BinoState {
+            phase: OutputPhase::Running,
+            message: message.into(),
+            result: None,
+            job: Some(job),
+        };
+        job
+    }
+
+    /// Stop requests for every job that streams (the others end by themselves).
+    pub fn stop(&self) -> Vec<ToWorker> {
+        [self.run.job, self.score.job, self.lab.job, self.bino.job]
+            .into_iter()
+            .flatten()
+            .map(|job| ToWorker::Stop { job })
+            .collect()
+    }
+
+    /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
+    /// stale from now on and dropped by id.
+    pub fn clear_output(&mut self) {
+        let next = self.new_job();
+        self.run = RunState {
+            run_id: next,
+            ..RunState::default()
+        };
+        self.score = RunState {
+            run_id: next,
+            ..RunState::default()
+        };
+        self.lab = LabState::default();
+        self.bino = BinoState::default();
+    }
+
+    /// The request for `job` never reached the worker (`postMessage` threw, or no worker could
+    /// start): that job fails with `message` instead of waiting for ever.
+    pub fn send_failed(&mut self, job: JobId, message: &str) {
+        if let Some(activity) = self.waiting_for(job) {
+            self.fail(activity, message.to_string());
+        }
+    }
+
+    /// The worker could not be started or stopped answering: every job of this pane is over.
+    pub fn worker_lost(&mut self, message: &str) {
+        for activity in self.waiting() {
+            self.fail(activity, format!("{message}. Load the model again."));
+        }
+        if self.model.phase != ModelPhase::Error {
+            self.model.phase = ModelPhase::Error;
+            self.model.message = format!("{message}. Load the model again.");
+            self.model.loaded = None;
+        }
+    }
+
+    /// Applies one message from the worker.
+    pub fn apply(&mut self, msg: FromWorker) -> Vec<Effect> {
+        match msg {
+            FromWorker::Ready => vec![],
+            FromWorker::Threads { active, note, .. } => {
+                self.threads = Some(active);
+                self.threads_note = note;
+                vec![]
+            }
+            FromWorker::Unreadable { message } => {
+                // The page sent something the worker cannot parse; whatever waits for an
+                // answer would wait for ever.
+                for activity in self.waiting() {
+                    self.fail(activity, message.clone());
+                }
+                vec![]
+            }
+            FromWorker::Crashed { message } => {
+                // The worker's memory can no longer be trusted: every job ends with it.
+                for activity in self.waiting() {
+                    if activity != Activity::Load {
+                        self.fail(activity, "the worker stopped while working".into());
+                    }
+                }
+                self.model.phase = ModelPhase::Error;
+                self.model.message = format!("{message}. Load the model again.");
+                self.model.loaded = None;
+                self.model.job = None;
+                vec![Effect::DropWorker]
+            }
+            FromWorker::Job { job, event } => match self.waiting_for(job) {
+                Some(activity) => self.on_event(activity, event),
+                None => vec![],
+            },
+        }
+    }
+
+    fn waiting_for(&self, job: JobId) -> Option<Activity> {
+        let jobs = [
+            (Activity::Load, self.model.job),
+            (Activity::Run, self.run.job),
+            (Activity::Score, self.score.job),
+            (Activity::Lab, self.lab.job),
+            (Activity::Bino, self.bino.job),
+        ];
+        jobs.into_iter()
+            .find(|(_, j)| *j == Some(job))
+            .map(|(a, _)| a)
+    }
+
+    fn waiting(&self) -> Vec<Activity> {
+        [
+            (Activity::Load, self.model.job),
+            (Activity::Run, self.run.job),
+            (Activity::Score, self.score.job),
+            (Activity::Lab, self.lab.job),
+            (Activity::Bino, self.bino.job),
+        ]
+        .into_iter()
+        .filter(|(_, j)| j.is_some())
+        .map(|(a, _)| a)
+        .collect()
+    }
+
+    fn fail(&mut self, activity: Activity, message: String) {
+        match activity {
+            Activity::Load => {
+                let m = &mut self.model;
+                m.phase = ModelPhase::Error;
+                m.message = format!("Could not load {}: {message}", m.label);
+                m.loaded = None;
+                m.job = None;
+            }
+            Activity::Run | Activity::Score => {
+                let r = self.output(activity);
+                r.phase = OutputPhase::Error;
+                r.message = message;
+                r.job = None;
+            }
+            Activity::Lab => {
+                self.lab.phase = OutputPhase::Error;
+                self.lab.message = format!("Human vs model: {message}");
+                self.lab.job = None;
+            }
+            Activity::Bino => {
+                self.bino.phase = OutputPhase::Error;
+                self.bino.message = message;
+                self.bino.job = None;
+            }
+        }
+    }
+
+    fn output(&mut self, activity: Activity) -> &mut RunState {
+        if activity == Activity::Score {
+            &mut self.score
+        } else {
+            &mut self.run
+        }
+    }
+
+    fn on_event(&mut self, activity: Activity, event: Event) -> Vec<Effect> {
+        let ends = event.ends_job();
+        let mut effects = vec![];
+        match (activity, event) {
+            (a, Event::Failed { message }) => self.fail(a, message),
+            (Activity::Load, Event::Progress(p)) => self.model.progress = Some(p),
+            (Activity::Load, Event::Loaded(l)) => {
+                let m = &mut self.model;
+                m.phase = ModelPhase::Ready;
+                m.message = loaded_message(&l);
+                m.loaded = Some(l);
+            }
+            (
+                Activity::Run,
+                Event::Started {
+                    prompt_ids,
+                    prefill_ms,
+                },
+            ) => {
+                self.run.message = format!(
+                    "Prompt: {} tokens in {}",
+                    prompt_ids.len(),
+                    super::format::duration_ms(prefill_ms)
+                );
+                self.run.prompt_ids = prompt_ids;
+            }
+            (Activity::Run, Event::Token(t)) => self.run.tokens.push(t),
+            (
+                Activity::Run,
+                Event::Finished {
+                    reason,
+                    timing,
+                    tail,
+                },
+            ) => {
+                let r = &mut self.run;
+                // An incomplete character at the very end still shows, as U+FFFD.
+                if let Some(last) = r.tokens.last_mut() {
+                    last.token.piece.push_str(&tail);
+                }
+                r.phase = OutputPhase::Done;
+                r.finish = Some(reason);
+                r.timing = Some(timing);
+                r.message = format!("Done: {}.", reason.describe());
+            }
+            (Activity::Score, Event::Scored(s)) => {
+                let r = &mut self.score;
+                r.phase = OutputPhase::Done;
+                r.message = format!(
+                    "Scored {} tokens in {}.",
+                    s.tokens.len(),
+                    super::format::duration_ms(s.ms)
+                );
+                r.prefix = s.prefix;
+                r.tokens = s.tokens;
+                r.summary = Some(s.summary);
+            }
+            (Activity::Lab, Event::LabProgress { done, total }) => {
+                self.lab.message = if done < total {
+                    format!("Writing the model's continuation: {done} of {total} tokens…")
+                } else {
+                    "Scoring both continuations…".into()
+                };
+            }
+            (Activity::Lab, Event::HumanVsModel(res)) => {
+                self.lab.phase = OutputPhase::Done;
+                self.lab.message = format!(
+                    "Prompt: the first {} tokens; compared {} human tokens with {} model tokens.",
+                    res.prompt_tokens,
+                    res.human.tokens.len(),
+                    res.model.tokens.len()
+                );
+                self.lab.result = Some(res);
+            }
+            (Activity::Bino, Event::Distributions { ids, .. }) => {
+                self.bino.phase = OutputPhase::Done;
+                self.bino.message = "Observed.".into();
+                effects.push(Effect::KeepRows(ids));
+            }
+            (Activity::Bino, Event::Binoculars(r)) => {
+                self.bino.phase = OutputPhase::Done;
+                self.bino.message = String::new();
+                self.bino.result = Some(r);
+            }
+            (a, other) => {
+                // A reply of another kind than the job asked for: a worker bug, shown rather
+                // than left running.
+                if other.ends_job() {
+                    self.fail(a, "the worker answered with something unexpected".into());
+                }
+                return effects;
+            }
+        }
+        if ends {
+            self.clear_job(activity);
+        }
+        effects
+    }
+
+    fn clear_job(&mut self, activity: Activity) {
+        match activity {
+            Activity::Load => self.model.job = None,
+            Activity::Run => self.run.job = None,
+            Activity::Score => self.score.job = None,
+            Activity::Lab => self.lab.job = None,
+            Activity::Bino => self.bino.job = None,
+        }
+    }
+}
+
+fn loaded_message(l: &LoadedModel) -> String {
+    format!(
+        "{} ready · {} · loaded in {}{}",
+        l.label,
+        super::format::bytes(l.bytes),
+        super::format::duration_ms(l.read_ms + l.build_ms),
+        if l.from_cache {
+            " from the browser cache".to_string()
+        } else if l.cached_now {
+            " · kept in the browser cache".to_string()
+        } else {
+            l.cache_note
+                .as_ref()
+                .map(|n| format!(" · {n}"))
+                .unwrap_or_default()
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{ModelInfo, Token};
+    use crate::protocol::ScoredText;
+
+    fn info() -> ModelInfo {
+        ModelInfo {
+            architecture: "llama".into(),
+            name: "m".into(),
+            parameters: 1,
+            tensor_types: String::new(),
+            vocab_size: 10,
+            context_length: 64,
+            max_positions: 64,
+            n_layer: 1,
+            n_embd: 8,
+            add_bos: false,
+            bos_token: None,
+            eos_token: None,
+            chat_template_source: "gguf".into(),
+            vocab_fingerprint: String::new(),
+        }
+    }
+
+    fn loaded() -> Event {
+        Event::Loaded(LoadedModel {
+            label: "M".into(),
+            info: info(),
+            bytes: 1000,
+            from_cache: false,
+            read_ms: 1.0,
+            build_ms: 2.0,
+            cached_now: true,
+            cache_note: None,
+        })
+    }
+
+    fn job_of(msg: &Option<ToWorker>) -> JobId {
+        match msg {
+            Some(ToWorker::Job { job, .. }) => *job,
+            other => panic!("no job in {other:?}"),
+        }
+    }
+
+    fn reply(job: JobId, event: Event) -> FromWorker {
+        FromWorker::Job { job, event }
+    }
+
+    fn token(id: u32, piece: &str) -> Event {
+        Event::Token(TokenEvent::from(Token {
+            id,
+            piece: piece.into(),
+            ..Token::default()
+        }))
+    }
+
+    fn failed(message: &str) -> Event {
+        Event::Failed {
+            message: message.into(),
+        }
+    }
+
+    fn finished(tail: &str) -> Event {
+        Event::Finished {
+            reason: StopReason::Length,
+            timing: Timing::default(),
+            tail: tail.into(),
+        }
+    }
+
+    fn url() -> Work {
+        Work::LoadUrl {
+            url: "u".into(),
+            label: "M".into(),
+        }
+    }
+
+    /// A pane with a model loaded, and the job id that loaded it.
+    fn ready() -> (PaneModel, JobId) {
+        let mut p = PaneModel::default();
+        let load = job_of(&p.load(url(), "M"));
+        assert_eq!(p.model.phase, ModelPhase::Loading);
+        p.apply(reply(load, loaded()));
+        assert_eq!(p.model.phase, ModelPhase::Ready);
+        (p, load)
+    }
+
+    fn run(p: &mut PaneModel) -> JobId {
+        job_of(&p.start_run(Ok(GenerateRequest::default())))
+    }
+
+    #[test]
+    fn a_load_reports_progress_then_ready() {
+        let mut p = PaneModel::default();
+        let job = job_of(&p.load(url(), "M"));
+        let progress = LoadProgress {
+            loaded: 5,
+            total: Some(10),
+            from_cache: false,
+            elapsed_ms: 1.0,
+        };
+        p.apply(reply(job, Event::Progress(progress)));
+        assert_eq!(p.model.progress, Some(progress));
+        assert!(p.is_busy());
+        p.apply(reply(job, loaded()));
+        assert!(p.is_ready() && !p.is_busy());
+        assert!(
+            p.model.message.starts_with("M ready"),
+            "{}",
+            p.model.message
+        );
+        // A second Loaded for the finished job changes nothing.
+        let before = p.clone();
+        p.apply(reply(job, failed("late")));
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn a_run_streams_tokens_and_its_tail_lands_on_the_last_token() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(
+            job,
+            Event::Started {
+                prompt_ids: vec![1, 2],
+                prefill_ms: 3.0,
+            },
+        ));
+        p.apply(reply(job, token(5, "a")));
+        p.apply(reply(job, token(6, "")));
+        assert_eq!(p.run.phase, OutputPhase::Running);
+        p.apply(reply(job, finished("\u{FFFD}")));
+        assert_eq!(p.run.phase, OutputPhase::Done);
+        assert_eq!(p.run.prompt_ids, vec![1, 2]);
+        let text: String = p.run.tokens.iter().map(|t| t.piece.as_str()).collect();
+        assert_eq!(text, "a\u{FFFD}");
+        assert_eq!(p.run.finish, Some(StopReason::Length));
+        // Tokens after the end of the job are stale.
+        p.apply(reply(job, token(7, "b")));
+        assert_eq!(p.run.tokens.len(), 2);
+    }
+
+    #[test]
+    fn a_cleared_run_ignores_its_late_replies_and_a_new_run_is_unharmed() {
+        let (mut p, _) = ready();
+        let old = run(&mut p);
+        p.apply(reply(old, token(1, "x")));
+        p.clear_output();
+        assert_eq!(p.run.phase, OutputPhase::Idle);
+        assert!(!p.is_running());
+        let new = run(&mut p);
+        assert_ne!(old, new);
+        p.apply(reply(old, token(2, "late")));
+        p.apply(reply(old, finished("")));
+        assert_eq!(p.run.phase, OutputPhase::Running);
+        assert!(p.run.tokens.is_empty());
+        p.apply(reply(new, token(3, "y")));
+        p.apply(reply(new, finished("")));
+        assert_eq!(p.run.tokens.len(), 1);
+        assert_eq!(p.run.phase, OutputPhase::Done);
+    }
+
+    #[test]
+    fn replies_for_no_job_change_nothing() {
+        let (mut p, load) = ready();
+        let before = p.clone();
+        for msg in [
+            reply(load + 100, token(1, "x")),
+            reply(load + 100, failed("nobody asked")),
+            reply(load, failed("the load is long over")),
+            FromWorker::Ready,
+        ] {
+            assert!(p.apply(msg).is_empty());
+        }
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn each_failure_lands_on_its_own_job() {
+        // A load.
+        let mut p = PaneModel::default();
+        let load = job_of(&p.load(url(), "M"));
+        p.apply(reply(load, failed("not a GGUF file")));
+        assert_eq!(p.model.phase, ModelPhase::Error);
+        assert_eq!(p.model.message, "Could not load M: not a GGUF file");
+        assert_eq!(p.run.phase, OutputPhase::Idle);
+
+        // A run: the model stays loaded.
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, failed("the prompt is empty")));
+        assert_eq!(p.run.phase, OutputPhase::Error);
+        assert_eq!(p.run.message, "the prompt is empty");
+        assert!(p.is_ready());
+
+        // A score, refused by a worker still busy with a generation the page lost track of:
+        // the failure is the score's, not the run's.
+        let (mut p, _) = ready();
+        let gen = run(&mut p);
+        p.apply(reply(gen, finished("")));
+        let score = job_of(&p.start_score("some text"));
+        p.apply(reply(score, failed("this pane is busy; stop it first")));
+        assert_eq!(p.score.phase, OutputPhase::Error);
+        assert_eq!(p.run.phase, OutputPhase::Done);
+
+        // A threads change the worker could only partly make: its own answer, no job fails.
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(FromWorker::Threads {
+            active: 1,
+            max: 4,
+            note: Some("could not start helper thread 1".into()),
+        });
+        assert_eq!(p.threads, Some(1));
+        assert!(p.threads_note.is_some());
+        assert_eq!(p.run.phase, OutputPhase::Running);
+        p.apply(reply(job, token(1, "a")));
+        assert_eq!(p.run.tokens.len(), 1);
+
+        // A lab and a Binoculars job.
+        let (mut p, _) = ready();
+        let lab = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
+        p.apply(reply(lab, failed("stopped")));
+        assert_eq!(p.lab.phase, OutputPhase::Error);
+        assert_eq!(p.lab.message, "Human vs model: stopped");
+        let ToWorker::Job { job: bino, .. } = p.request_distributions("text") else {
+            panic!()
+        };
+        p.apply(reply(bino, failed("too long")));
+        assert_eq!(p.bino.phase, OutputPhase::Error);
+        assert_eq!(p.lab.phase, OutputPhase::Error);
+    }
+
+    #[test]
+    fn a_crash_ends_every_job_of_the_pane() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, token(1, "a")));
+        let effects = p.apply(FromWorker::Crashed {
+            message: "the model worker crashed: boom".into(),
+        });
+        assert_eq!(effects, vec![Effect::DropWorker]);
+        assert_eq!(p.run.phase, OutputPhase::Error);
+        assert_eq!(p.model.phase, ModelPhase::Error);
+        assert!(p.model.message.contains("Load the model again"));
+        assert!(!p.is_busy());
+        // Nothing of the dead worker's can come back to life.
+        p.apply(reply(job, token(2, "b")));
+        assert_eq!(p.run.tokens.len(), 1);
+        // A crash during a load ends the load.
+        let mut p = PaneModel::default();
+        p.load(url(), "M");
+        p.apply(FromWorker::Crashed {
+            message: "crashed".into(),
+        });
+        assert_eq!(p.model.phase, ModelPhase::Error);
+        assert!(!p.is_busy());
+    }
+
+    #[test]
+    fn a_lost_request_fails_its_job_instead_of_running_for_ever() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.send_failed(job, "could not send to the worker: DataCloneError");
+        assert_eq!(p.run.phase, OutputPhase::Error);
+        assert!(!p.is_running());
+        let mut p = PaneModel::default();
+        let load = job_of(&p.load(url(), "M"));
+        p.send_failed(load, "no worker");
+        assert_eq!(p.model.phase, ModelPhase::Error);
+        let (mut p, _) = ready();
+        run(&mut p);
+        p.worker_lost("the model worker did not start within 60 s");
+        assert_eq!(p.run.phase, OutputPhase::Error);
+        assert_eq!(p.model.phase, ModelPhase::Error);
+    }
+
+    #[test]
+    fn busy_panes_refuse_new_work_and_idle_ones_say_why_not() {
+        let mut p = PaneModel::default();
+        assert!(p.start_run(Ok(GenerateRequest::default())).is_none());
+        assert_eq!(p.run.message, "Load a model first.");
+        assert!(p.start_score("x").is_none());
+        assert_eq!(p.score.message, "Load a model first.");
+        let (mut p, _) = ready();
+        assert!(p.start_score("  ").is_none());
+        assert_eq!(p.score.phase, OutputPhase::Error);
+        assert!(p
+            .start_run(Err("max tokens must be at least 1".into()))
+            .is_none());
+        assert_eq!(p.run.message, "max tokens must be at least 1");
+        run(&mut p);
+        assert!(p.start_score("text").is_none());
+        assert!(p.load(url(), "M").is_none());
+        assert_eq!(p.stop().len(), 1);
+    }
+
+    #[test]
+    fn score_lab_and_binoculars_results_land() {
+        let (mut p, _) = ready();
+        let s = job_of(&p.start_score("abc"));
+        let summary = Summary::default();
+        p.apply(reply(
+            s,
+            Event::Scored(ScoredText::new(
+                "a".into(),
+                vec![Token::default()],
+                summary,
+                1.0,
+            )),
+        ));
+        assert_eq!(p.score.phase, OutputPhase::Done);
+        assert_eq!(p.score.prefix, "a");
+        assert_eq!(p.score.tokens.len(), 1);
+        let ToWorker::Job { job: obs, .. } = p.request_distributions("abc") else {
+            panic!()
+        };
+        let effects = p.apply(reply(
+            obs,
+            Event::Distributions {
+                ids: vec![1, 2],
+                vocab_fingerprint: "f".into(),
+            },
+        ));
+        assert_eq!(effects, vec![Effect::KeepRows(vec![1, 2])]);
+        let ToWorker::Job { job: perf, .. } = p.send_binoculars(vec![1, 2]) else {
+            panic!()
+        };
+        let r = BinocularsResult {
+            score: 0.9,
+            log_ppl: 2.0,
+            log_x_ppl: 2.2,
+            tokens: 1,
+        };
+        p.apply(reply(perf, Event::Binoculars(r)));
+        assert_eq!(p.bino.result, Some(r));
+        let lab = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
+        p.apply(reply(lab, Event::LabProgress { done: 1, total: 2 }));
+        assert!(p.lab.message.contains("1 of 2"));
+        // The wrong kind of answer for a job is shown as an error, not left running.
+        p.apply(reply(lab, finished("")));
+        assert_eq!(p.lab.phase, OutputPhase::Error);
+    }
+}
