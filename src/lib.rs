@@ -13,6 +13,7 @@
 pub mod app;
 pub mod bench;
 pub mod engine;
+pub mod eval;
 pub mod lab;
 pub mod protocol;
 pub mod storage;

@@ -79,6 +79,12 @@ pub enum Work {
     Binoculars {
         ids: Vec<u32>,
     },
+    /// Score `items` under each of `conditions` (`crate::eval`), item by item; Stop keeps what
+    /// was scored.
+    Eval {
+        items: Vec<crate::eval::Item>,
+        conditions: Vec<crate::eval::Condition>,
+    },
     /// The benchmark workload (`crate::bench`) on the loaded model.
     Bench {
         prompt_tokens: usize,
@@ -145,6 +151,15 @@ pub enum Event {
         vocab_fingerprint: String,
     },
     Binoculars(BinocularsResult),
+    /// One item scored under one condition (by id, `eval::Condition::id`).
+    EvalItem {
+        condition: String,
+        result: crate::eval::ItemResult,
+    },
+    /// The evaluation ended: every item scored, or `stopped` by the user part way.
+    EvalDone {
+        stopped: bool,
+    },
     Bench(BenchReport),
     /// The job was refused or failed; a loaded model stays loaded.
     Failed {

@@ -226,3 +226,19 @@ pub fn page_base() -> String {
         })
         .unwrap_or_default()
 }
+
+/// A local file's contents as text (for item files); it never leaves the page.
+pub async fn file_text(file: &web_sys::File) -> Result<String, String> {
+    JsFuture::from(file.text())
+        .await
+        .map_err(|e| describe(&e))?
+        .as_string()
+        .ok_or_else(|| "the file is not text".to_string())
+}
+
+/// Milliseconds since the page started (`performance.now()`).
+pub fn now_ms() -> f64 {
+    window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}

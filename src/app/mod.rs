@@ -12,6 +12,7 @@ mod chart;
 mod compare_table;
 mod controls;
 mod demo;
+mod eval_view;
 mod lab_view;
 mod model_loader;
 mod offline;
@@ -40,7 +41,8 @@ use prompt_box::{PromptBox, ScoreBox};
 use toolbar::Toolbar;
 
 use crate::ui::catalog::{Catalog, CATALOG_URL};
-use crate::ui::settings::{Mode, PaneSettings, Workspace};
+use crate::ui::eval_report::EvalReport;
+use crate::ui::settings::{EvalSetup, Mode, PaneSettings, Workspace};
 
 /// The most panes side by side (each holds a worker and a model in memory).
 pub const MAX_PANES: usize = 4;
@@ -73,6 +75,13 @@ pub struct AppState {
     pub debug: bool,
     /// `?demo=1`: kiosk mode for events.
     pub demo: bool,
+    /// The evaluation tab's set-up (saved with the workspace) and its last report (saved on
+    /// its own, `eval_view::REPORT_KEY`).
+    pub eval: RwSignal<EvalSetup>,
+    pub eval_report: RwSignal<Option<EvalReport>>,
+    /// An evaluation is running in this page (the report follows the panes).
+    pub eval_live: RwSignal<bool>,
+    pub eval_started: StoredValue<f64>,
     next_id: StoredValue<usize>,
 }
 
@@ -208,6 +217,7 @@ impl AppState {
             panes: self.panes.get().iter().map(|p| p.settings.get()).collect(),
             mode: self.mode.get(),
             score_text: self.score_text.get(),
+            eval: self.eval.get(),
         }
     }
 }
@@ -249,10 +259,17 @@ fn App() -> impl IntoView {
         online: RwSignal::new(true),
         debug: flag("debug"),
         demo: flag("demo"),
+        eval: RwSignal::new(ws.eval.clone()),
+        eval_report: RwSignal::new(
+            browser::local_get(eval_view::REPORT_KEY).and_then(|j| serde_json::from_str(&j).ok()),
+        ),
+        eval_live: RwSignal::new(false),
+        eval_started: StoredValue::new(0.0),
         next_id: StoredValue::new(ws.panes.len()),
     };
     provide_context(state);
     offline::start(state);
+    eval_view::follow_panes(state);
     if state.demo {
         browser::set_root_attr("data-demo", "1");
     }
@@ -338,10 +355,22 @@ fn App() -> impl IntoView {
                 >
                     "Entropy lab"
                 </button>
+                <button
+                    type="button"
+                    role="tab"
+                    data-testid="tab-eval"
+                    aria-selected=move || (state.mode.get() == Mode::Eval).to_string()
+                    class:active=move || state.mode.get() == Mode::Eval
+                    on:click=move |_| state.mode.set(Mode::Eval)
+                >
+                    "Evaluate"
+                </button>
             </nav>
-            <Show when=move || state.mode.get() == Mode::Generate fallback=|| view! { <ScoreBox /> }>
-                <PromptBox />
-            </Show>
+            {move || match state.mode.get() {
+                Mode::Generate => view! { <PromptBox /> }.into_any(),
+                Mode::Score => view! { <ScoreBox /> }.into_any(),
+                Mode::Eval => view! { <eval_view::EvalPanel /> }.into_any(),
+            }}
             <Show when=move || state.demo fallback=|| view! { <Toolbar /> }>
                 <DemoBar />
             </Show>

@@ -224,6 +224,31 @@ impl Pane {
         }
     }
 
+    /// Scores `items` under `conditions` (the evaluation tab; every pane gets the same).
+    pub fn start_eval(
+        &self,
+        items: Vec<crate::eval::Item>,
+        conditions: Vec<crate::eval::Condition>,
+    ) {
+        if let Some(msg) = self
+            .state
+            .try_update(|s| s.start_eval(items, conditions))
+            .flatten()
+        {
+            self.send(msg, Beside::Nothing);
+        }
+    }
+
+    pub fn eval<R>(&self, f: impl FnOnce(&crate::ui::pane::EvalState) -> R) -> R {
+        self.state.with(|s| f(&s.eval))
+    }
+
+    /// The loaded model's name, or the pane's number when none is.
+    pub fn label(&self) -> String {
+        self.model(|m| m.loaded.as_ref().map(|l| l.label.clone()))
+            .unwrap_or_else(|| format!("pane {}", self.id + 1))
+    }
+
     /// Binoculars, observer side.
     pub fn request_distributions(&self, text: &str) {
         self.rows.set_value(None);

@@ -2,6 +2,7 @@
 //! writes human output, and errors travel up as strings to be printed once.
 
 mod bench;
+mod eval;
 mod generate;
 mod score;
 mod tokenize;
@@ -33,6 +34,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Prefill and decode speed, load time and peak memory.
     Bench(bench::BenchArgs),
+    /// Accuracy on an item file or a generated task, with a 95% interval.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Args, Clone)]
@@ -111,6 +114,7 @@ pub fn main() -> i32 {
         Command::Generate(a) => generate::run(a),
         Command::Score(a) => score::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Eval(a) => eval::run(a),
     });
     match result {
         Ok(Ok(())) => 0,

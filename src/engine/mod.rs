@@ -184,6 +184,24 @@ impl Generation {
     }
 }
 
+/// One continuation's log-likelihood (`Engine::logliks`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ChoiceLoglik {
+    /// Σ ln p of the continuation's tokens.
+    pub loglik: f64,
+    pub tokens: usize,
+    /// Every continuation token was the most likely one (lm-eval's `is_greedy`).
+    pub greedy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logliks {
+    pub choices: Vec<ChoiceLoglik>,
+    /// Positions run through the model, and how many running each request alone would take.
+    pub forward_tokens: usize,
+    pub forward_tokens_without_sharing: usize,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScoreResult {
     /// Every input id, BOS included when the model adds one.
@@ -461,6 +479,107 @@ impl Engine {
             prefix,
             tokens,
             summary: summarize(&stats),
+        })
+    }
+
+    /// Log-likelihoods of several continuations of one context, as lm-evaluation-harness
+    /// scores them: `context` holds the context's ids (BOS included when the model adds one),
+    /// each of `fulls` the ids of one whole request, and a request's continuation is everything
+    /// after its first `context.len()` ids (`crate::eval` makes these). The context's KV cache is
+    /// computed once and reused for every request that starts with it; a request whose
+    /// tokenization differs inside the context is run on from where the two part.
+    pub fn logliks(&mut self, context: &[u32], fulls: &[Vec<u32>]) -> Result<Logliks> {
+        let n_ctx = context.len();
+        let cap = self.model.max_positions();
+        if n_ctx == 0 {
+            return Err(EngineError::InvalidInput("the context is empty".into()));
+        }
+        if let Some(longest) = fulls.iter().map(Vec::len).max() {
+            if longest > cap {
+                return Err(EngineError::InvalidInput(format!(
+                    "an item has {longest} tokens; this model is limited to {cap} here"
+                )));
+            }
+        }
+        self.model.clear_cache();
+        let mut hidden = None;
+        for chunk in context.chunks(PREFILL_CHUNK) {
+            hidden = Some(self.model.forward(chunk)?);
+        }
+        let hidden = hidden.ok_or_else(|| EngineError::InvalidInput("empty context".into()))?;
+        let context_last = self.last_logits(&hidden)?;
+        let mut forwarded = n_ctx;
+        // Cache positions that still hold the context (a request that parts inside the context
+        // overwrites the rest).
+        let mut valid = n_ctx;
+        let mut out = Vec::with_capacity(fulls.len());
+        for full in fulls {
+            if full.len() <= n_ctx {
+                return Err(EngineError::InvalidInput(
+                    "a choice adds no tokens after the context".into(),
+                ));
+            }
+            let shared = full.iter().zip(context).take_while(|(a, b)| a == b).count();
+            let whole_context = shared == n_ctx;
+            let from = if whole_context {
+                if valid < n_ctx {
+                    self.model.truncate_cache(valid);
+                    for chunk in context[valid..].chunks(PREFILL_CHUNK) {
+                        self.model.forward(chunk)?;
+                    }
+                    forwarded += n_ctx - valid;
+                    valid = n_ctx;
+                }
+                n_ctx
+            } else {
+                shared.min(n_ctx - 1).min(valid)
+            };
+            self.model.truncate_cache(from);
+            if !whole_context {
+                valid = from;
+            }
+            // Position p's logits predict full[p + 1]; the continuation needs positions
+            // n_ctx - 1 onwards: the first from the context when the request starts with all
+            // of it, the rest from running the request on from `from`.
+            let mut rows: Vec<Vec<f32>> = Vec::new();
+            if whole_context {
+                rows.push(context_last.clone());
+            }
+            let run = &full[from..full.len() - 1];
+            if !run.is_empty() {
+                let mut parts = Vec::new();
+                for chunk in run.chunks(PREFILL_CHUNK) {
+                    parts.push(self.model.forward(chunk)?);
+                }
+                forwarded += run.len();
+                let hidden = candle_core::Tensor::cat(&parts, 0)?;
+                let mut r = (n_ctx - 1 + usize::from(whole_context)) - from;
+                while r < run.len() {
+                    let n = SCORE_ROW_BLOCK.min(run.len() - r);
+                    rows.extend(logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?);
+                    r += n;
+                }
+            }
+            let cont = &full[n_ctx..];
+            let mut loglik = 0.0;
+            let mut greedy = true;
+            for (row, &target) in rows.iter().zip(cont) {
+                let (max, lse) = stats::log_norm(row);
+                loglik += row
+                    .get(target as usize)
+                    .map_or(f64::NEG_INFINITY, |&l| l as f64 - max - lse);
+                greedy &= sampler::argmax(row) == target;
+            }
+            out.push(ChoiceLoglik {
+                loglik,
+                tokens: cont.len(),
+                greedy,
+            });
+        }
+        Ok(Logliks {
+            choices: out,
+            forward_tokens: forwarded,
+            forward_tokens_without_sharing: fulls.iter().map(|f| f.len() - 1).sum(),
         })
     }
 

@@ -440,6 +440,18 @@ impl Model {
         self.cached
     }
 
+    /// Keeps the first `n` cached positions and forgets the rest, so a shared context can be
+    /// continued several ways (evaluation's choices).
+    pub fn truncate_cache(&mut self, n: usize) {
+        let n = n.min(self.cached);
+        let per = self.config.n_kv_head * self.config.head_dim;
+        for l in &mut self.layers {
+            l.kv.k.truncate(n * per);
+            l.kv.v.truncate(n * per);
+        }
+        self.cached = n;
+    }
+
     pub fn clear_cache(&mut self) {
         for l in &mut self.layers {
             l.kv = KvCache::default();

@@ -84,7 +84,7 @@ impl Rng {
 }
 
 /// The first index of the largest logit (0 when the first logit is NaN or there is none).
-fn argmax(logits: &[f32]) -> u32 {
+pub fn argmax(logits: &[f32]) -> u32 {
     if logits.first().is_none_or(|l| l.is_nan()) {
         return 0;
     }

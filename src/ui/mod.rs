@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod colors;
 pub mod compare;
+pub mod eval_report;
 pub mod export;
 pub mod format;
 pub mod pane;

@@ -101,6 +101,20 @@ pub struct BinoState {
     job: Option<JobId>,
 }
 
+/// This pane's part in an evaluation run: every (condition, item) result so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalState {
+    pub phase: OutputPhase,
+    pub message: String,
+    /// (condition id, result), in the order they came.
+    pub results: Vec<(String, crate::eval::ItemResult)>,
+    /// Results the run will have when complete.
+    pub total: usize,
+    /// Stopped before the end: the results are partial.
+    pub stopped: bool,
+    job: Option<JobId>,
+}
+
 /// What the app must do besides showing the new state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -117,6 +131,7 @@ enum Activity {
     Score,
     Lab,
     Bino,
+    Eval,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -126,6 +141,7 @@ pub struct PaneModel {
     pub score: RunState,
     pub lab: LabState,
     pub bino: BinoState,
+    pub eval: EvalState,
     /// Threads the worker's products use, once it has said.
     pub threads: Option<usize>,
     /// Why the worker uses fewer threads than asked, when it said so.
@@ -145,6 +161,7 @@ impl PaneModel {
             self.score.phase,
             self.lab.phase,
             self.bino.phase,
+            self.eval.phase,
         ]
         .contains(&OutputPhase::Running)
     }
@@ -281,6 +298,44 @@ impl PaneModel {
         })
     }
 
+    /// Starts scoring `items` under `conditions`.
+    pub fn start_eval(
+        &mut self,
+        items: Vec<crate::eval::Item>,
+        conditions: Vec<crate::eval::Condition>,
+    ) -> Option<ToWorker> {
+        let input = if items.is_empty() || conditions.is_empty() {
+            Err("Choose a task and at least one condition.".to_string())
+        } else {
+            Ok((items, conditions))
+        };
+        let (items, conditions) = match self.may_start(input) {
+            Ok(x) => x,
+            Err(why) => {
+                if let Some(message) = why {
+                    self.eval = EvalState {
+                        phase: OutputPhase::Error,
+                        message,
+                        ..EvalState::default()
+                    };
+                }
+                return None;
+            }
+        };
+        let job = self.new_job();
+        self.eval = EvalState {
+            phase: OutputPhase::Running,
+            message: "Evaluating…".into(),
+            total: items.len() * conditions.len(),
+            job: Some(job),
+            ..EvalState::default()
+        };
+        Some(ToWorker::Job {
+            job,
+            work: Work::Eval { items, conditions },
+        })
+    }
+
     /// Binoculars, observer side.
     pub fn request_distributions(&mut self, text: &str) -> ToWorker {
         let job = self.start_bino("Observing…");
@@ -314,11 +369,17 @@ impl PaneModel {
 
     /// Stop requests for every job that streams (the others end by themselves).
     pub fn stop(&self) -> Vec<ToWorker> {
-        [self.run.job, self.score.job, self.lab.job, self.bino.job]
-            .into_iter()
-            .flatten()
-            .map(|job| ToWorker::Stop { job })
-            .collect()
+        [
+            self.run.job,
+            self.score.job,
+            self.lab.job,
+            self.bino.job,
+            self.eval.job,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|job| ToWorker::Stop { job })
+        .collect()
     }
 
     /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
@@ -335,6 +396,7 @@ impl PaneModel {
         };
         self.lab = LabState::default();
         self.bino = BinoState::default();
+        self.eval = EvalState::default();
     }
 
     /// The request for `job` never reached the worker (`postMessage` threw, or no worker could
@@ -401,6 +463,7 @@ impl PaneModel {
             (Activity::Score, self.score.job),
             (Activity::Lab, self.lab.job),
             (Activity::Bino, self.bino.job),
+            (Activity::Eval, self.eval.job),
         ];
         jobs.into_iter()
             .find(|(_, j)| *j == Some(job))
@@ -414,6 +477,7 @@ impl PaneModel {
             (Activity::Score, self.score.job),
             (Activity::Lab, self.lab.job),
             (Activity::Bino, self.bino.job),
+            (Activity::Eval, self.eval.job),
         ]
         .into_iter()
         .filter(|(_, j)| j.is_some())
@@ -445,6 +509,13 @@ impl PaneModel {
                 self.bino.phase = OutputPhase::Error;
                 self.bino.message = message;
                 self.bino.job = None;
+            }
+            Activity::Eval => {
+                // What was scored before the failure stays, marked partial.
+                self.eval.phase = OutputPhase::Error;
+                self.eval.message = message;
+                self.eval.stopped = true;
+                self.eval.job = None;
             }
         }
     }
@@ -541,6 +612,19 @@ impl PaneModel {
                 self.bino.message = String::new();
                 self.bino.result = Some(r);
             }
+            (Activity::Eval, Event::EvalItem { condition, result }) => {
+                self.eval.results.push((condition, result));
+            }
+            (Activity::Eval, Event::EvalDone { stopped }) => {
+                let e = &mut self.eval;
+                e.phase = OutputPhase::Done;
+                e.stopped = stopped;
+                e.message = if stopped {
+                    format!("Stopped: {} of {} scored.", e.results.len(), e.total)
+                } else {
+                    format!("Done: {} scored.", e.results.len())
+                };
+            }
             (a, other) => {
                 // A reply of another kind than the job asked for: a worker bug, shown rather
                 // than left running.
@@ -563,6 +647,7 @@ impl PaneModel {
             Activity::Score => self.score.job = None,
             Activity::Lab => self.lab.job = None,
             Activity::Bino => self.bino.job = None,
+            Activity::Eval => self.eval.job = None,
         }
     }
 }
@@ -929,5 +1014,44 @@ mod tests {
         // The wrong kind of answer for a job is shown as an error, not left running.
         p.apply(reply(lab, finished("")));
         assert_eq!(p.lab.phase, OutputPhase::Error);
+    }
+
+    #[test]
+    fn an_evaluation_streams_results_and_a_stop_keeps_them_as_partial() {
+        use crate::eval::{Condition, ItemResult};
+        let (mut p, _) = ready();
+        assert!(p.start_eval(vec![], vec![Condition::default()]).is_none());
+        assert_eq!(p.eval.phase, OutputPhase::Error);
+        let items = crate::eval::tasks::TaskSpec::new(crate::eval::tasks::Task::NameIndex, 3, 1)
+            .generate()
+            .unwrap();
+        let job = job_of(&p.start_eval(items, vec![Condition::default()]));
+        assert_eq!(p.eval.total, 3);
+        let result = |index| ItemResult {
+            index,
+            answer: 0,
+            loglik: vec![-1.0, -2.0],
+            tokens: vec![1, 1],
+            pred: 0,
+            pred_norm: 0,
+            correct: true,
+            correct_norm: true,
+            forward_tokens: 3,
+            forward_tokens_without_sharing: 4,
+        };
+        p.apply(reply(
+            job,
+            Event::EvalItem {
+                condition: "baseline".into(),
+                result: result(0),
+            },
+        ));
+        assert!(p.is_running());
+        assert_eq!(p.stop(), vec![ToWorker::Stop { job }]);
+        p.apply(reply(job, Event::EvalDone { stopped: true }));
+        assert_eq!(p.eval.phase, OutputPhase::Done);
+        assert!(p.eval.stopped);
+        assert_eq!(p.eval.results.len(), 1);
+        assert_eq!(p.eval.message, "Stopped: 1 of 3 scored.");
     }
 }

@@ -85,6 +85,64 @@ pub enum Mode {
     #[default]
     Generate,
     Score,
+    Eval,
+}
+
+impl Mode {
+    pub fn id(self) -> &'static str {
+        match self {
+            Mode::Generate => "generate",
+            Mode::Score => "score",
+            Mode::Eval => "eval",
+        }
+    }
+}
+
+/// The evaluation tab's set-up: a built-in task (or the user's file, kept out of the
+/// workspace), its size and seed, and the conditions to compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalSetup {
+    pub task: String,
+    pub n: usize,
+    pub seed: u64,
+    pub list_len: usize,
+    pub conditions: Vec<String>,
+}
+
+impl Default for EvalSetup {
+    fn default() -> Self {
+        EvalSetup {
+            task: "name-index".into(),
+            n: 40,
+            seed: 1,
+            list_len: 8,
+            conditions: vec!["baseline".into(), "repeat-2".into()],
+        }
+    }
+}
+
+impl EvalSetup {
+    /// The conditions as the engine takes them; unknown ids are dropped.
+    pub fn parsed_conditions(&self) -> Vec<crate::eval::Condition> {
+        self.conditions
+            .iter()
+            .filter_map(|c| crate::eval::Condition::from_id(c))
+            .collect()
+    }
+
+    /// The items this set-up generates (a built-in task).
+    pub fn items(&self) -> Result<Vec<crate::eval::Item>, String> {
+        let task = crate::eval::tasks::Task::from_id(&self.task)
+            .ok_or_else(|| format!("unknown task {:?}", self.task))?;
+        crate::eval::tasks::TaskSpec {
+            task,
+            n: self.n,
+            seed: self.seed,
+            list_len: self.list_len,
+        }
+        .generate()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +153,7 @@ pub struct Workspace {
     pub mode: Mode,
     /// The entropy lab's text.
     pub score_text: String,
+    pub eval: EvalSetup,
 }
 
 pub const DEFAULT_PROMPT: &str = "Explain in two sentences why the sky is blue.";
@@ -106,6 +165,7 @@ impl Default for Workspace {
             panes: vec![PaneSettings::default()],
             mode: Mode::Generate,
             score_text: String::new(),
+            eval: EvalSetup::default(),
         }
     }
 }
@@ -183,8 +243,38 @@ impl Workspace {
                 "mode" => match v.as_str() {
                     "generate" => self.mode = Mode::Generate,
                     "score" => self.mode = Mode::Score,
+                    "eval" => self.mode = Mode::Eval,
                     _ => {}
                 },
+                "eval_task" if crate::eval::tasks::Task::from_id(&v).is_some() => {
+                    self.eval.task = v
+                }
+                "eval_n" => {
+                    if let Ok(n) = v.parse::<usize>() {
+                        self.eval.n = n.clamp(1, crate::eval::tasks::MAX_ITEMS);
+                    }
+                }
+                "eval_seed" => {
+                    if let Ok(n) = v.parse::<u64>() {
+                        self.eval.seed = n;
+                    }
+                }
+                "eval_list" => {
+                    if let Ok(n) = v.parse::<usize>() {
+                        self.eval.list_len = n.clamp(2, 50);
+                    }
+                }
+                "eval_conditions" => {
+                    let cs: Vec<String> = v
+                        .split(',')
+                        .filter(|c| crate::eval::Condition::from_id(c).is_some())
+                        .map(String::from)
+                        .take(6)
+                        .collect();
+                    if !cs.is_empty() {
+                        self.eval.conditions = cs;
+                    }
+                }
                 _ => {}
             }
         }
@@ -213,13 +303,18 @@ impl Workspace {
         q.push(format!("temperature={}", first.temperature));
         q.push(format!("max_tokens={}", first.max_tokens));
         q.push(format!("seed={}", first.seed));
-        q.push(format!(
-            "mode={}",
-            match self.mode {
-                Mode::Generate => "generate",
-                Mode::Score => "score",
-            }
-        ));
+        q.push(format!("mode={}", self.mode.id()));
+        if self.mode == Mode::Eval {
+            let e = &self.eval;
+            q.push(format!("eval_task={}", percent_encode(&e.task)));
+            q.push(format!("eval_n={}", e.n));
+            q.push(format!("eval_seed={}", e.seed));
+            q.push(format!("eval_list={}", e.list_len));
+            q.push(format!(
+                "eval_conditions={}",
+                percent_encode(&e.conditions.join(","))
+            ));
+        }
         if !self.score_text.is_empty() {
             q.push(format!("text={}", percent_encode(&self.score_text)));
         }
@@ -368,6 +463,28 @@ mod tests {
         let mut back = Workspace::default();
         back.apply_query(&q);
         assert_eq!(back, ws);
+        // The evaluation tab's set-up travels too; nonsense in it is dropped.
+        ws.mode = Mode::Eval;
+        ws.eval = EvalSetup {
+            task: "multiple-choice".into(),
+            n: 25,
+            seed: 7,
+            list_len: 6,
+            conditions: vec![
+                "baseline".into(),
+                "options-first".into(),
+                "repeat-3+chat".into(),
+            ],
+        };
+        let q = ws.to_query();
+        let mut back = Workspace::default();
+        back.apply_query(&q);
+        assert_eq!(back, ws);
+        let mut odd = Workspace::default();
+        odd.apply_query("mode=eval&eval_task=nope&eval_n=999999&eval_conditions=repeat-9,chat");
+        assert_eq!(odd.eval.task, "name-index");
+        assert_eq!(odd.eval.n, crate::eval::tasks::MAX_ITEMS);
+        assert_eq!(odd.eval.conditions, vec!["chat".to_string()]);
     }
 
     #[test]

@@ -198,6 +198,9 @@ fn handle(state: &Rc<State>, data: JsValue) {
                 score::run_binoculars(&st, job, ids, rows).await;
             })
         }
+        Work::Eval { items, conditions } => spawn(async move {
+            score::run_eval(&st, job, items, conditions).await;
+        }),
         Work::Bench {
             prompt_tokens,
             gen_tokens,

@@ -214,3 +214,45 @@ pub async fn run_bench(
     })
     .await;
 }
+
+/// Scores every item under every condition, item by item (so a Stop leaves complete pairs for
+/// the paired test), yielding to the event loop between items so Stop is heard.
+pub async fn run_eval(
+    state: &State,
+    job: JobId,
+    items: Vec<crate::eval::Item>,
+    conditions: Vec<crate::eval::Condition>,
+) {
+    let stop = &state.stop;
+    with_engine(state, job, |mut engine| async move {
+        let mut result = Ok(());
+        let mut stopped = false;
+        'items: for (i, item) in items.iter().enumerate() {
+            for c in &conditions {
+                yield_now().await;
+                if stop.get() {
+                    stopped = true;
+                    break 'items;
+                }
+                match crate::eval::score_item(&mut engine, i, item, c) {
+                    Ok(r) => post_event(
+                        job,
+                        Event::EvalItem {
+                            condition: c.id(),
+                            result: r,
+                        },
+                    ),
+                    Err(e) => {
+                        result = Err(format!("item {i}: {e}"));
+                        break 'items;
+                    }
+                }
+            }
+        }
+        if result.is_ok() {
+            post_event(job, Event::EvalDone { stopped });
+        }
+        (engine, result)
+    })
+    .await;
+}

@@ -121,12 +121,16 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
     llama_self_noise_mae: fx.self_noise.surprisal_mae,
   };
   // The same rule as tests/llama_parity.rs applies to the browser build: within twice
-  // llama.cpp's own batch-vs-single spread of llama.cpp, perplexity within 1%.
+  // llama.cpp's own batch-vs-single spread of llama.cpp, perplexity within 1% or within what
+  // rounding alone moves it by (three standard errors of the mean surprisal at that spread;
+  // `perplexity_limit` there), whichever is wider.
   assert.ok(figures.page_vs_llama_mae < 2 * fx.self_noise.surprisal_mae, JSON.stringify(figures));
   const ppl = Number(await p.get('stat-perplexity').textContent());
   figures.page_perplexity = ppl;
   figures.llama_perplexity = fx.perplexity;
-  assert.ok(Math.abs(ppl / fx.perplexity - 1) < 0.01, JSON.stringify(figures));
+  const pplLimit = Math.max(0.01, Math.exp(3 * 1.2533 * fx.self_noise.surprisal_mae / Math.sqrt(fx.surprisal.length)) - 1);
+  figures.perplexity_limit = pplLimit;
+  assert.ok(Math.abs(ppl / fx.perplexity - 1) < pplLimit, JSON.stringify(figures));
   // wasm and native take different SIMD kernels (simd128 vs AVX2), so they differ by about as
   // much as each differs from llama.cpp, not more.
   assert.ok(figures.page_vs_cli_mae < 2 * fx.self_noise.surprisal_mae, JSON.stringify(figures));

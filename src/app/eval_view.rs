@@ -1,0 +1,537 @@
+//! The evaluation tab: choose a task (or drop an item file) and conditions, run them on every
+//! loaded pane, watch the progress, and read accuracies with intervals, paired tests and one
+//! sentence on what the run shows. The numbers come from `crate::eval` via each pane's worker;
+//! the report (`ui::eval_report`) is kept in localStorage so a reload loses nothing.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::browser;
+use super::AppState;
+use crate::eval::stats::Verdict;
+use crate::eval::tasks::{parse_items, Task};
+use crate::eval::{Condition, Item};
+use crate::ui::eval_report::{EvalReport, PaneReport};
+use crate::ui::pane::OutputPhase;
+
+pub const REPORT_KEY: &str = "tinylab.eval.v1";
+/// The task value that means "the item file".
+const FILE_TASK: &str = "file";
+const CONDITIONS: [(&str, &str); 5] = [
+    ("baseline", "Baseline"),
+    ("repeat-2", "Query twice"),
+    ("repeat-3", "Query three times"),
+    ("options-first", "Options first"),
+    ("chat", "Chat template"),
+];
+
+/// An item file the user chose: its name and items (it stays in this page).
+#[derive(Clone, Default)]
+pub struct ItemFile {
+    pub name: String,
+    pub items: Vec<Item>,
+}
+
+/// Starts an evaluation on every loaded pane with the same items.
+fn run(state: AppState, file: Option<ItemFile>, message: RwSignal<String>) {
+    let setup = state.eval.get_untracked();
+    let (items, source) = if setup.task == FILE_TASK {
+        match file {
+            Some(f) => (f.items, f.name),
+            None => {
+                message.set("Choose an item file first.".into());
+                return;
+            }
+        }
+    } else {
+        match setup.items() {
+            Ok(items) => (
+                items,
+                format!(
+                    "{} · {} items · seed {} · lists of {}",
+                    setup.task, setup.n, setup.seed, setup.list_len
+                ),
+            ),
+            Err(e) => {
+                message.set(e);
+                return;
+            }
+        }
+    };
+    let conditions: Vec<Condition> = setup.parsed_conditions();
+    if conditions.is_empty() {
+        message.set("Tick at least one condition.".into());
+        return;
+    }
+    let panes: Vec<_> = state
+        .panes
+        .get_untracked()
+        .into_iter()
+        .filter(|p| p.is_ready())
+        .collect();
+    if panes.is_empty() {
+        message.set("Load a model in a pane first.".into());
+        return;
+    }
+    if panes.iter().any(|p| p.is_running()) {
+        message.set("A pane is busy; stop it first.".into());
+        return;
+    }
+    message.set(String::new());
+    state.eval_report.set(Some(EvalReport {
+        source,
+        conditions: conditions.iter().map(Condition::id).collect(),
+        n: items.len(),
+        panes: panes
+            .iter()
+            .map(|p| PaneReport {
+                index: p.id,
+                model: p.label(),
+                results: vec![],
+            })
+            .collect(),
+        partial: false,
+    }));
+    state.eval_started.set_value(browser::now_ms());
+    state.eval_live.set(true);
+    for p in panes {
+        p.start_eval(items.clone(), conditions.clone());
+    }
+}
+
+/// Keeps the report in step with the panes while a run is live, and saves it when it ends.
+pub fn follow_panes(state: AppState) {
+    Effect::new(move |_| {
+        if !state.eval_live.get() {
+            return;
+        }
+        let panes = state.panes.get();
+        let Some(mut report) = state.eval_report.get_untracked() else {
+            return;
+        };
+        let mut running = false;
+        let mut partial = false;
+        for pr in &mut report.panes {
+            if let Some(p) = panes.iter().find(|p| p.id == pr.index) {
+                p.eval(|e| {
+                    pr.results = e.results.clone();
+                    running |= e.phase == OutputPhase::Running;
+                    partial |= e.stopped || e.phase == OutputPhase::Error;
+                });
+            }
+        }
+        report.partial = partial;
+        if !running {
+            browser::local_set(
+                REPORT_KEY,
+                &serde_json::to_string(&report).unwrap_or_default(),
+            );
+            state.eval_live.set(false);
+        }
+        state.eval_report.set(Some(report));
+    });
+}
+
+#[component]
+pub fn EvalPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let file = RwSignal::new_local(None::<ItemFile>);
+    let message = RwSignal::new(String::new());
+    let running = move || state.eval_live.get();
+    let set = move |f: Box<dyn FnOnce(&mut crate::ui::settings::EvalSetup)>| {
+        state.eval.update(|e| f(e));
+    };
+    let load_file = move |f: web_sys::File| {
+        spawn_local(async move {
+            let name = f.name();
+            match browser::file_text(&f).await.and_then(|t| parse_items(&t)) {
+                Ok(items) => {
+                    message.set(format!("{name}: {} items.", items.len()));
+                    file.set(Some(ItemFile { name, items }));
+                    state.eval.update(|e| e.task = FILE_TASK.into());
+                }
+                Err(e) => {
+                    message.set(format!("{name}: {e}"));
+                    file.set(None);
+                    state.eval.update(|e| {
+                        if e.task == FILE_TASK {
+                            e.task = Task::NameIndex.id().into();
+                        }
+                    });
+                }
+            }
+        });
+    };
+    let condition_box = move |(id, label): (&'static str, &'static str)| {
+        view! {
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid="eval-condition"
+                    value=id
+                    prop:checked=move || state.eval.with(|e| e.conditions.iter().any(|c| c == id))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        state.eval.update(|e| {
+                            e.conditions.retain(|c| c != id);
+                            if on {
+                                e.conditions.push(id.to_string());
+                            }
+                        });
+                    }
+                />
+                {label}
+            </label>
+        }
+    };
+    view! {
+        <section
+            class="eval"
+            data-testid="eval-panel"
+            on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
+            on:drop=move |ev: web_sys::DragEvent| {
+                ev.prevent_default();
+                if let Some(f) = super::model_loader::dropped_file(&ev) {
+                    load_file(f);
+                }
+            }
+        >
+            <div class="eval-setup">
+                <label>
+                    "Task "
+                    <select
+                        data-testid="eval-task"
+                        prop:value=move || state.eval.with(|e| e.task.clone())
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            set(Box::new(move |e| e.task = v));
+                        }
+                    >
+                        {Task::ALL
+                            .into_iter()
+                            .map(|t| view! { <option value=t.id()>{t.describe()}</option> })
+                            .collect_view()}
+                        <option value=FILE_TASK disabled=move || file.with(|f| f.is_none())>
+                            {move || file.with(|f| f.as_ref().map_or("Your item file (choose one)".to_string(), |f| format!("Your file: {}", f.name)))}
+                        </option>
+                    </select>
+                </label>
+                <label>
+                    "Item file "
+                    <input
+                        type="file"
+                        accept=".jsonl,.json,.txt"
+                        data-testid="eval-items-file"
+                        on:change=move |ev| {
+                            let input = event_target::<web_sys::HtmlInputElement>(&ev);
+                            if let Some(f) = input.files().and_then(|f| f.get(0)) {
+                                load_file(f);
+                            }
+                        }
+                    />
+                </label>
+                <label>
+                    "Items "
+                    <input
+                        type="number"
+                        min="1"
+                        max=crate::eval::tasks::MAX_ITEMS
+                        data-testid="eval-n"
+                        prop:value=move || state.eval.with(|e| e.n.to_string())
+                        on:change=move |ev| {
+                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
+                                set(Box::new(move |e| e.n = n.clamp(1, crate::eval::tasks::MAX_ITEMS)));
+                            }
+                        }
+                    />
+                </label>
+                <label>
+                    "Seed "
+                    <input
+                        type="number"
+                        min="0"
+                        data-testid="eval-seed"
+                        prop:value=move || state.eval.with(|e| e.seed.to_string())
+                        on:change=move |ev| {
+                            if let Ok(n) = event_target_value(&ev).parse::<u64>() {
+                                set(Box::new(move |e| e.seed = n));
+                            }
+                        }
+                    />
+                </label>
+                <label>
+                    "List length "
+                    <input
+                        type="number"
+                        min="3"
+                        max="50"
+                        data-testid="eval-list-len"
+                        prop:value=move || state.eval.with(|e| e.list_len.to_string())
+                        on:change=move |ev| {
+                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
+                                set(Box::new(move |e| e.list_len = n.clamp(3, 50)));
+                            }
+                        }
+                    />
+                </label>
+                <fieldset class="conditions">
+                    <legend>"Conditions (the first ticked is the reference)"</legend>
+                    {CONDITIONS.into_iter().map(condition_box).collect_view()}
+                </fieldset>
+                <p class="muted rule">
+                    "Each choice is scored as lm-evaluation-harness scores it: the log-likelihood of \" \" + choice after the context; the pick is the likeliest choice (acc), or the likeliest per character (acc_norm). The query is repeated as <QUERY><QUERY>, then \"Answer:\"."
+                </p>
+                <div class="eval-actions">
+                    <button
+                        type="button"
+                        data-testid="eval-run"
+                        disabled=running
+                        on:click=move |_| run(state, file.get_untracked(), message)
+                    >
+                        "Run on every loaded pane"
+                    </button>
+                    <button
+                        type="button"
+                        data-testid="eval-stop"
+                        disabled=move || !running()
+                        on:click=move |_| {
+                            for p in state.panes.get_untracked() {
+                                p.stop();
+                            }
+                        }
+                    >
+                        "Stop"
+                    </button>
+                    <EvalProgress />
+                </div>
+                <p class="muted" data-testid="eval-message">{move || message.get()}</p>
+            </div>
+            {move || state.eval_report.get().map(|r| view! { <EvalResults report=r /> })}
+        </section>
+    }
+}
+
+#[component]
+fn EvalProgress() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let counts = move || {
+        state
+            .eval_report
+            .with(|r| r.as_ref().map(|r| r.progress()).unwrap_or((0, 0)))
+    };
+    let text = move || {
+        let (done, total) = counts();
+        if total == 0 {
+            return String::new();
+        }
+        let secs = (browser::now_ms() - state.eval_started.get_value()) / 1000.0;
+        if !state.eval_live.get() || secs <= 0.0 || done == 0 {
+            return format!("{done} of {total} scored");
+        }
+        let rate = done as f64 / secs;
+        let left = (total - done) as f64 / rate;
+        format!("{done} of {total} · {rate:.1} items/s · about {left:.0} s left")
+    };
+    view! {
+        <progress
+            data-testid="eval-progress"
+            max=move || counts().1.max(1).to_string()
+            value=move || counts().0.to_string()
+        ></progress>
+        <span class="muted" data-testid="eval-progress-text">{text}</span>
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", x * 100.0)
+}
+
+#[component]
+fn EvalResults(report: EvalReport) -> impl IntoView {
+    let rows: Vec<_> = report
+        .panes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            report
+                .conditions
+                .iter()
+                .map(move |c| (i, p.index, p.model.clone(), c.clone()))
+        })
+        .map(|(i, pane, model, c)| (pane, model, c.clone(), report.accuracy(i, &c)))
+        .collect();
+    let chart = bar_chart(&rows);
+    let comparisons = report.comparisons();
+    let headline = report.headline();
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let csv = report.csv();
+    let items: Vec<_> = report
+        .panes
+        .iter()
+        .flat_map(|p| {
+            p.results
+                .iter()
+                .map(move |(c, r)| (p.index, p.model.clone(), c.clone(), r.clone()))
+        })
+        .collect();
+    view! {
+        <div class="eval-results">
+            <p class="headline" data-testid="eval-headline">{headline}</p>
+            <p class="muted">
+                {report.source.clone()}
+                {if report.partial { " · partial: stopped before the end" } else { "" }}
+            </p>
+            {chart}
+            <table class="eval-table">
+                <thead>
+                    <tr><th>"Model"</th><th>"Condition"</th><th>"Items"</th><th>"Accuracy"</th><th>"95% interval"</th><th>"acc_norm"</th></tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|(pane, model, c, a)| {
+                            view! {
+                                <tr
+                                    data-testid="eval-result"
+                                    data-pane-index=pane
+                                    data-condition=c.clone()
+                                    data-n=a.n
+                                    data-accuracy=a.accuracy
+                                    data-ci-low=a.ci95.0
+                                    data-ci-high=a.ci95.1
+                                >
+                                    <td>{model}</td>
+                                    <td>{c}</td>
+                                    <td>{a.n}</td>
+                                    <td>{format!("{}%", pct(a.accuracy))}</td>
+                                    <td>{format!("{}–{}%", pct(a.ci95.0), pct(a.ci95.1))}</td>
+                                    <td>{format!("{}%", pct(a.accuracy_norm))}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+            <table class="eval-table" data-testid="eval-comparisons">
+                <thead>
+                    <tr><th>"Comparison"</th><th>"only first right (b)"</th><th>"only second right (c)"</th><th>"McNemar p"</th><th>"at p < 0.1"</th></tr>
+                </thead>
+                <tbody>
+                    {comparisons
+                        .into_iter()
+                        .map(|c| {
+                            let verdict = match c.verdict {
+                                Verdict::Win => "win",
+                                Verdict::Loss => "loss",
+                                Verdict::Neutral => "neutral",
+                            };
+                            view! {
+                                <tr data-testid="eval-comparison" data-verdict=verdict title=c.sentence>
+                                    <td>{c.label}</td>
+                                    <td>{c.test.b}</td>
+                                    <td>{c.test.c}</td>
+                                    <td>{format!("{:.3}", c.test.p)}</td>
+                                    <td>{verdict}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+            <div class="eval-actions">
+                <button
+                    type="button"
+                    data-testid="eval-export-json"
+                    on:click=move |_| {
+                        let _ = browser::download("tinylab-eval.json", "application/json", &json);
+                    }
+                >
+                    "Export JSON"
+                </button>
+                <button
+                    type="button"
+                    data-testid="eval-export-csv"
+                    on:click=move |_| {
+                        let _ = browser::download("tinylab-eval.csv", "text/csv", &csv);
+                    }
+                >
+                    "Export CSV"
+                </button>
+            </div>
+            <details class="eval-items">
+                <summary>"Every item: each choice's log-likelihood and the pick"</summary>
+                <table class="eval-table">
+                    <thead>
+                        <tr><th>"Model"</th><th>"Condition"</th><th>"Item"</th><th>"Answer"</th><th>"Pick"</th><th>"Log-likelihoods"</th></tr>
+                    </thead>
+                    <tbody>
+                        {items
+                            .into_iter()
+                            .map(|(pane, model, c, r)| {
+                                let ll = r
+                                    .loglik
+                                    .iter()
+                                    .map(|l| format!("{l:.2}"))
+                                    .collect::<Vec<_>>()
+                                    .join("  ");
+                                view! {
+                                    <tr
+                                        data-testid="eval-item"
+                                        data-pane-index=pane
+                                        data-condition=c.clone()
+                                        data-index=r.index
+                                        data-pred=r.pred
+                                        data-correct=r.correct.to_string()
+                                        class:wrong=!r.correct
+                                    >
+                                        <td>{model}</td>
+                                        <td>{c}</td>
+                                        <td>{r.index}</td>
+                                        <td>{r.answer}</td>
+                                        <td>{r.pred}</td>
+                                        <td class="mono">{ll}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </div>
+    }
+}
+
+/// Accuracy bars with their 95% intervals as whiskers, one per model and condition.
+fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl IntoView {
+    const W: f64 = 640.0;
+    const H: f64 = 180.0;
+    let n = rows.len().max(1) as f64;
+    let slot = W / n;
+    let bar = (slot * 0.6).min(60.0);
+    let y = |v: f64| H - v * (H - 20.0) - 10.0;
+    let bars = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, model, c, a))| {
+            let x = slot * i as f64 + (slot - bar) / 2.0;
+            let mid = x + bar / 2.0;
+            view! {
+                <g>
+                    <title>{format!("{model} · {c}: {}% [{}–{}%]", pct(a.accuracy), pct(a.ci95.0), pct(a.ci95.1))}</title>
+                    <rect class="bar" x=x y=y(a.accuracy) width=bar height=(y(0.0) - y(a.accuracy)).max(0.0)></rect>
+                    <line class="whisker" x1=mid x2=mid y1=y(a.ci95.0) y2=y(a.ci95.1)></line>
+                    <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.0) y2=y(a.ci95.0)></line>
+                    <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.1) y2=y(a.ci95.1)></line>
+                    <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label">{format!("{} {}", model.chars().take(10).collect::<String>(), c)}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="eval-chart" data-testid="eval-chart" viewBox=format!("0 0 {W} {}", H + 12.0) role="img" aria-label="Accuracy with 95% intervals">
+            <line class="axis" x1="0" x2=W y1=y(0.0) y2=y(0.0)></line>
+            <line class="axis faint" x1="0" x2=W y1=y(0.5) y2=y(0.5)></line>
+            {bars}
+        </svg>
+    }
+}

@@ -1,0 +1,128 @@
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use tinylab::eval::tasks::{parse_items, Task, TaskSpec};
+use tinylab::eval::{accuracy, score_item, Condition, Order};
+
+use super::{load, print_json, Common};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Item file: one JSON object a line, {"context": "...", "choices": [...], "answer": K}.
+    #[arg(long, conflicts_with = "task")]
+    items: Option<std::path::PathBuf>,
+    /// A built-in generated task instead: name-index, middle-match or multiple-choice.
+    #[arg(long)]
+    task: Option<String>,
+    /// Items to generate.
+    #[arg(long, default_value_t = 100)]
+    n: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Names or items per list (name-index, middle-match); the task's default when absent.
+    #[arg(long)]
+    list_len: Option<usize>,
+    /// Copies of the query: 1 (baseline), 2 or 3.
+    #[arg(long, default_value_t = 1)]
+    repeat_prompt: usize,
+    /// question-first or options-first (multiple choice).
+    #[arg(long, default_value = "question-first")]
+    order: String,
+    /// Put the query in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+}
+
+pub fn run(a: EvalArgs) -> Result<(), String> {
+    let order = match a.order.as_str() {
+        "question-first" => Order::QuestionFirst,
+        "options-first" => Order::OptionsFirst,
+        other => {
+            return Err(format!(
+                "--order is question-first or options-first, not {other:?}"
+            ))
+        }
+    };
+    let condition = Condition {
+        repeat: a.repeat_prompt,
+        order,
+        chat: a.chat,
+    };
+    condition.validate()?;
+    let (items, source) = match (&a.items, &a.task) {
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let items = parse_items(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            (items, json!({"file": path.display().to_string()}))
+        }
+        (None, Some(name)) => {
+            let task = Task::from_id(name).ok_or_else(|| {
+                let known: Vec<&str> = Task::ALL.iter().map(|t| t.id()).collect();
+                format!("unknown task {name:?}; the tasks are {}", known.join(", "))
+            })?;
+            let mut spec = TaskSpec::new(task, a.n, a.seed);
+            if let Some(len) = a.list_len {
+                spec.list_len = len;
+            }
+            (spec.generate()?, json!(spec))
+        }
+        _ => return Err("give --items FILE or --task NAME".into()),
+    };
+    let loaded = load(&a.common)?;
+    let mut engine = loaded.engine;
+    let t0 = Instant::now();
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let r =
+            score_item(&mut engine, i, item, &condition).map_err(|e| format!("item {i}: {e}"))?;
+        if !a.common.json {
+            eprintln!(
+                "item {i}: pred {} (answer {}){}",
+                r.pred,
+                r.answer,
+                if r.correct { "" } else { "  ✗" }
+            );
+        }
+        results.push(r);
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let acc = accuracy(&results);
+    let forward: usize = results.iter().map(|r| r.forward_tokens).sum();
+    let unshared: usize = results
+        .iter()
+        .map(|r| r.forward_tokens_without_sharing)
+        .sum();
+    if a.common.json {
+        print_json(&json!({
+            "n": acc.n,
+            "accuracy": acc.accuracy,
+            "accuracy_norm": acc.accuracy_norm,
+            "ci95": [acc.ci95.0, acc.ci95.1],
+            "ci95_norm": [acc.ci95_norm.0, acc.ci95_norm.1],
+            "condition": condition.id(),
+            "source": source,
+            "items_per_s": acc.n as f64 / seconds.max(1e-9),
+            "forward_tokens": forward,
+            "forward_tokens_without_sharing": unshared,
+            "items": results,
+            "model": engine.info(),
+        }))
+    } else {
+        println!(
+            "{}: accuracy {:.1}% [{:.1}–{:.1}], acc_norm {:.1}% over {} items ({:.2} items/s; \
+             {forward} forward tokens, {unshared} without sharing the context)",
+            condition.id(),
+            acc.accuracy * 100.0,
+            acc.ci95.0 * 100.0,
+            acc.ci95.1 * 100.0,
+            acc.accuracy_norm * 100.0,
+            acc.n,
+            acc.n as f64 / seconds.max(1e-9),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,366 @@
+//! Evaluation: accuracy on item sets, under conditions (the query repeated, options first, the
+//! chat template), with confidence intervals and paired tests. Plain Rust on the engine, shared
+//! by `tinylab eval` and the page's worker, so both score the same items the same way.
+//!
+//! An item is scored as lm-evaluation-harness scores a multiple-choice log-likelihood request:
+//! each choice's continuation is `" " + choice`; `context + continuation` is tokenized once (BOS
+//! as the GGUF says) and the continuation is every id after the first
+//! `len(tokenize(context))`; its log-likelihood is the sum of ln p of those ids. `pred` is the
+//! best log-likelihood, `pred_norm` the best per character of the choice (lm-eval's acc_norm).
+
+pub mod stats;
+pub mod tasks;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, Result};
+
+/// One question. Generated items keep their parts, so a condition can reorder them; an item
+/// from a file is its `context` as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// What the question is about (a list), shown first; empty when there is none.
+    pub body: String,
+    pub question: String,
+    /// Lettered options shown in the prompt (multiple choice); the choices are then letters.
+    pub options: Vec<String>,
+    pub choices: Vec<String>,
+    pub answer: usize,
+    /// The whole context, for items read from a file.
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    #[default]
+    QuestionFirst,
+    /// The options before the question: harder, since the model reads the options without
+    /// knowing what they are for (the repetition paper's second order).
+    OptionsFirst,
+}
+
+/// How the items are put to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    /// Copies of the query (the paper's `<QUERY><QUERY>`): 1, 2 or 3.
+    pub repeat: usize,
+    pub order: Order,
+    /// Wrap the query in the model's chat template; the answer is then the assistant's first
+    /// words (no leading space).
+    pub chat: bool,
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition {
+            repeat: 1,
+            order: Order::QuestionFirst,
+            chat: false,
+        }
+    }
+}
+
+impl Condition {
+    /// `baseline`, `repeat-2`, `options-first`, `chat`, or such parts joined by `+`.
+    pub fn id(&self) -> String {
+        let mut parts = Vec::new();
+        if self.repeat > 1 {
+            parts.push(format!("repeat-{}", self.repeat));
+        }
+        if self.order == Order::OptionsFirst {
+            parts.push("options-first".into());
+        }
+        if self.chat {
+            parts.push("chat".into());
+        }
+        if parts.is_empty() {
+            "baseline".into()
+        } else {
+            parts.join("+")
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Condition> {
+        let mut c = Condition::default();
+        if id == "baseline" {
+            return Some(c);
+        }
+        for part in id.split('+') {
+            match part {
+                "repeat-2" => c.repeat = 2,
+                "repeat-3" => c.repeat = 3,
+                "options-first" => c.order = Order::OptionsFirst,
+                "chat" => c.chat = true,
+                _ => return None,
+            }
+        }
+        Some(c)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(1..=3).contains(&self.repeat) {
+            return Err("the query can be sent 1, 2 or 3 times".into());
+        }
+        Ok(())
+    }
+}
+
+/// The words before the answer in every generated prompt.
+pub const ANSWER_CUE: &str = "Answer:";
+
+impl Item {
+    /// The query: the list, the question and the options in the condition's order, ending in a
+    /// line break.
+    fn query(&self, order: Order) -> String {
+        let mut q = String::new();
+        if !self.body.is_empty() {
+            q.push_str(&self.body);
+            q.push('\n');
+        }
+        let options: String = self
+            .options
+            .iter()
+            .zip(tasks::LETTERS)
+            .map(|(o, l)| format!("{l}. {o}\n"))
+            .collect();
+        let question = format!("Question: {}\n", self.question);
+        match order {
+            Order::QuestionFirst => {
+                q.push_str(&question);
+                q.push_str(&options);
+            }
+            Order::OptionsFirst => {
+                q.push_str(&options);
+                q.push_str(&question);
+            }
+        }
+        q
+    }
+
+    /// The context text under a condition: the query `repeat` times, then the answer cue. A
+    /// file's context is repeated whole, joined by a line break.
+    pub fn context(&self, c: &Condition) -> String {
+        match &self.context {
+            Some(ctx) => vec![ctx.as_str(); c.repeat.max(1)].join("\n"),
+            None => format!(
+                "{}{ANSWER_CUE}",
+                self.query(c.order).repeat(c.repeat.max(1))
+            ),
+        }
+    }
+}
+
+/// One item's result under one condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub index: usize,
+    pub answer: usize,
+    pub loglik: Vec<f64>,
+    /// Continuation tokens per choice.
+    pub tokens: Vec<usize>,
+    pub pred: usize,
+    pub pred_norm: usize,
+    pub correct: bool,
+    pub correct_norm: bool,
+    /// Positions run through the model for this item, and without sharing the context.
+    pub forward_tokens: usize,
+    pub forward_tokens_without_sharing: usize,
+}
+
+/// The index of the largest value; the first on ties, NaN never wins.
+fn best(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+/// Scores one item under one condition.
+pub fn score_item(
+    engine: &mut Engine,
+    index: usize,
+    item: &Item,
+    c: &Condition,
+) -> Result<ItemResult> {
+    let context = item.context(c);
+    let (ctx_ids, fulls) = if c.chat {
+        let ctx = engine.prompt_ids(&context, true, false)?;
+        let fulls = item
+            .choices
+            .iter()
+            .map(|ch| {
+                let mut full = ctx.clone();
+                full.extend(engine.tokenize(ch)?);
+                Ok(full)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        (ctx, fulls)
+    } else {
+        let tk = engine.tokenizer();
+        let ctx = tk.encode_prompt(&context, false)?;
+        let fulls = item
+            .choices
+            .iter()
+            .map(|ch| tk.encode_prompt(&format!("{context} {ch}"), false))
+            .collect::<Result<Vec<_>>>()?;
+        (ctx, fulls)
+    };
+    let r = engine.logliks(&ctx_ids, &fulls)?;
+    let loglik: Vec<f64> = r.choices.iter().map(|c| c.loglik).collect();
+    let pred = best(loglik.iter().copied());
+    let pred_norm = best(
+        loglik
+            .iter()
+            .zip(&item.choices)
+            .map(|(l, ch)| l / ch.chars().count().max(1) as f64),
+    );
+    Ok(ItemResult {
+        index,
+        answer: item.answer,
+        tokens: r.choices.iter().map(|c| c.tokens).collect(),
+        loglik,
+        pred,
+        pred_norm,
+        correct: pred == item.answer,
+        correct_norm: pred_norm == item.answer,
+        forward_tokens: r.forward_tokens,
+        forward_tokens_without_sharing: r.forward_tokens_without_sharing,
+    })
+}
+
+/// Accuracy over scored items, with its 95% Wilson interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub n: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    pub ci95: (f64, f64),
+    pub correct_norm: usize,
+    pub accuracy_norm: f64,
+    pub ci95_norm: (f64, f64),
+}
+
+pub fn accuracy(results: &[ItemResult]) -> Accuracy {
+    let n = results.len();
+    let k = results.iter().filter(|r| r.correct).count();
+    let kn = results.iter().filter(|r| r.correct_norm).count();
+    let rate = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    Accuracy {
+        n,
+        correct: k,
+        accuracy: rate(k),
+        ci95: stats::wilson(k, n),
+        correct_norm: kn,
+        accuracy_norm: rate(kn),
+        ci95_norm: stats::wilson(kn, n),
+    }
+}
+
+/// McNemar between two runs over the same items, by item index (items only one run scored,
+/// as after a Stop, are left out).
+pub fn compare(a: &[ItemResult], b: &[ItemResult]) -> stats::McNemar {
+    let mut xa = Vec::new();
+    let mut xb = Vec::new();
+    for r in a {
+        if let Some(s) = b.iter().find(|s| s.index == r.index) {
+            xa.push(r.correct);
+            xb.push(s.correct);
+        }
+    }
+    stats::mcnemar(&xa, &xb)
+}
+
+/// One plain sentence on what a paired comparison shows, and says so when it shows nothing.
+pub fn describe_comparison(
+    a: (&str, &Accuracy),
+    b: (&str, &Accuracy),
+    m: &stats::McNemar,
+) -> String {
+    let pct = |x: f64| format!("{:.0}%", x * 100.0);
+    let acc = |x: &Accuracy| format!("{} [{}–{}]", pct(x.accuracy), pct(x.ci95.0), pct(x.ci95.1));
+    let test = format!(
+        "McNemar p = {:.3}; {} items only {} got right, {} only {}",
+        m.p, m.b, a.0, m.c, b.0
+    );
+    match m.verdict() {
+        stats::Verdict::Win | stats::Verdict::Loss => {
+            let (better, worse) = if m.c > m.b { (b, a) } else { (a, b) };
+            format!(
+                "{} beats {}: {} against {} ({test}), a real difference at p < 0.1.",
+                better.0,
+                worse.0,
+                acc(better.1),
+                acc(worse.1)
+            )
+        }
+        stats::Verdict::Neutral => {
+            let overlap = a.1.ci95.0 <= b.1.ci95.1 && b.1.ci95.0 <= a.1.ci95.1;
+            format!(
+                "No clear difference between {} and {}: {} against {} ({test}){}; these items \
+                 cannot tell them apart.",
+                a.0,
+                b.0,
+                acc(a.1),
+                acc(b.1),
+                if overlap {
+                    ", and the intervals overlap"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tasks::{parse_items, Task, TaskSpec};
+    use super::*;
+
+    #[test]
+    fn conditions_have_stable_ids() {
+        for id in [
+            "baseline",
+            "repeat-2",
+            "repeat-3",
+            "options-first",
+            "chat",
+            "repeat-2+options-first+chat",
+        ] {
+            assert_eq!(Condition::from_id(id).unwrap().id(), id);
+        }
+        assert!(Condition::from_id("repeat-9").is_none());
+    }
+
+    #[test]
+    fn repetition_and_order_shape_the_context() {
+        let spec = TaskSpec::new(Task::MultipleChoice, 1, 7);
+        let item = &spec.generate().unwrap()[0];
+        let base = item.context(&Condition::default());
+        assert!(base.starts_with("Question: "), "{base}");
+        assert!(base.ends_with(&format!("\n{ANSWER_CUE}")), "{base}");
+        let twice = item.context(&Condition {
+            repeat: 2,
+            ..Condition::default()
+        });
+        let query = base.strip_suffix(ANSWER_CUE).unwrap();
+        assert_eq!(twice, format!("{query}{query}{ANSWER_CUE}"));
+        let first = item.context(&Condition {
+            order: Order::OptionsFirst,
+            ..Condition::default()
+        });
+        assert!(first.starts_with("A. "), "{first}");
+        assert!(first.contains(&format!("Question: {}\n{ANSWER_CUE}", item.question)));
+        // A file's context is repeated whole.
+        let file = parse_items(r#"{"context": "Q?", "choices": ["a", "b"], "answer": 1}"#).unwrap();
+        let c3 = Condition {
+            repeat: 3,
+            ..Condition::default()
+        };
+        assert_eq!(file[0].context(&c3), "Q?\nQ?\nQ?");
+    }
+}

@@ -1,0 +1,140 @@
+//! Accuracy with a confidence interval, and the paired test between two conditions or models:
+//! what it takes to say "repeating the prompt helps" on a few hundred items.
+
+use serde::{Deserialize, Serialize};
+
+/// The 95% two-sided normal quantile.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// The 95% Wilson score interval of `k` successes in `n` trials (`(0, 1)` when `n` is 0). It
+/// stays inside [0, 1] and is honest at 0% and 100%, where the normal interval collapses.
+pub fn wilson(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// A paired comparison of two runs over the same items.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct McNemar {
+    /// Items only the first run got right.
+    pub b: usize,
+    /// Items only the second run got right.
+    pub c: usize,
+    /// Exact two-sided p-value: the binomial test of b against b + c at one half.
+    pub p: f64,
+}
+
+/// McNemar's exact test on paired outcomes (`a[i]`, `b[i]` for the same item `i`).
+pub fn mcnemar(a: &[bool], b: &[bool]) -> McNemar {
+    let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
+    let only_b = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
+    McNemar {
+        b: only_a,
+        c: only_b,
+        p: exact_binomial_two_sided(only_a, only_a + only_b),
+    }
+}
+
+/// 2 · P(X ≤ min(k, n − k)) for X ~ Binomial(n, 1/2), capped at 1; 1 when n is 0. Summed in
+/// log space, so hundreds of discordant pairs do not underflow.
+pub fn exact_binomial_two_sided(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    let m = k.min(n - k);
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    let mut ln_choose = 0.0; // ln C(n, 0)
+    let mut tail = 0.0;
+    for i in 0..=m {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+/// Win, loss or neither for the second run against the first, as the prompt-repetition paper
+/// counts them: a difference only counts at p < 0.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Win,
+    Loss,
+    Neutral,
+}
+
+pub const SIGNIFICANCE: f64 = 0.1;
+
+impl McNemar {
+    pub fn verdict(&self) -> Verdict {
+        if self.p >= SIGNIFICANCE || self.b == self.c {
+            Verdict::Neutral
+        } else if self.c > self.b {
+            Verdict::Win
+        } else {
+            Verdict::Loss
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_by_hand() {
+        // 8 of 10: centre (0.8 + 0.19207)/1.38415 = 0.71674, half 0.22658 → [0.4902, 0.9433].
+        let (lo, hi) = wilson(8, 10);
+        assert!((lo - 0.4902).abs() < 1e-4, "{lo}");
+        assert!((hi - 0.9433).abs() < 1e-4, "{hi}");
+        // 0 of 20: [0, 0.1611]; 20 of 20: [0.8389, 1].
+        let (lo, hi) = wilson(0, 20);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.16113).abs() < 1e-4, "{hi}");
+        let (lo, hi) = wilson(20, 20);
+        assert!((lo - 0.83887).abs() < 1e-4, "{lo}");
+        assert_eq!(hi, 1.0);
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn exact_mcnemar_by_hand() {
+        // b = 1, c = 9: 2 · (1 + 10) / 1024 = 0.021484375.
+        let a = [
+            true, false, false, false, false, false, false, false, false, false, true,
+        ];
+        let b = [
+            false, true, true, true, true, true, true, true, true, true, true,
+        ];
+        let m = mcnemar(&a, &b);
+        assert_eq!((m.b, m.c), (1, 9));
+        assert!((m.p - 0.021484375).abs() < 1e-12, "{}", m.p);
+        assert_eq!(m.verdict(), Verdict::Win);
+        // b = 3, c = 5: 2 · (1 + 8 + 28 + 56) / 256 = 0.7265625.
+        assert!((exact_binomial_two_sided(3, 8) - 0.7265625).abs() < 1e-12);
+        assert!((exact_binomial_two_sided(5, 8) - 0.7265625).abs() < 1e-12);
+        // Balanced: capped at 1. None discordant: 1.
+        assert_eq!(exact_binomial_two_sided(4, 8), 1.0);
+        assert_eq!(exact_binomial_two_sided(0, 0), 1.0);
+        // b = 0, c = 6: 2/64 = 0.03125; the other way round a loss.
+        assert!((exact_binomial_two_sided(0, 6) - 0.03125).abs() < 1e-12);
+        let m = McNemar {
+            b: 6,
+            c: 0,
+            p: 0.03125,
+        };
+        assert_eq!(m.verdict(), Verdict::Loss);
+        // Thousands of pairs stay finite.
+        let p = exact_binomial_two_sided(900, 2000);
+        assert!(p > 0.0 && p < 1e-5, "{p}");
+    }
+}

@@ -1,0 +1,555 @@
+//! Item sets: generated from a seed (the same items natively and in the page, for every model
+//! and condition), or read from a JSONL file. Every generated answer is computed, never written
+//! by hand.
+
+use serde::{Deserialize, Serialize};
+
+use super::Item;
+use crate::engine::sampler::Rng;
+
+const NAMES: &str = include_str!("../../assets/eval/names.txt");
+const WORDS: &str = include_str!("../../assets/eval/words.txt");
+
+/// Most items one run may have (a page run of this many takes minutes per model already).
+pub const MAX_ITEMS: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// A list of names, "what is the K-th name?" (the repetition paper's NameIndex).
+    NameIndex,
+    /// A list of items, "which item is between X and Y?" (the paper's MiddleMatch).
+    MiddleMatch,
+    /// Four-option questions with computed answers: arithmetic, days, months, comparisons,
+    /// counting letters.
+    MultipleChoice,
+}
+
+impl Task {
+    pub const ALL: [Task; 3] = [Task::NameIndex, Task::MiddleMatch, Task::MultipleChoice];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Task::NameIndex => "name-index",
+            Task::MiddleMatch => "middle-match",
+            Task::MultipleChoice => "multiple-choice",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Task::NameIndex => "Name index: a list of names, which is the K-th?",
+            Task::MiddleMatch => "Middle match: a list, which item is between X and Y?",
+            Task::MultipleChoice => {
+                "Multiple choice: arithmetic, days, months, comparisons, counting"
+            }
+        }
+    }
+
+    /// List length when none is given: long enough that sub-1B models miss some, short
+    /// enough that they get some.
+    pub fn default_list_len(self) -> usize {
+        match self {
+            Task::NameIndex => 8,
+            Task::MiddleMatch => 8,
+            Task::MultipleChoice => 4,
+        }
+    }
+
+    /// Whether the question-first / options-first order applies.
+    pub fn has_options(self) -> bool {
+        self == Task::MultipleChoice
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub task: Task,
+    pub n: usize,
+    pub seed: u64,
+    /// Names or items in each list (name-index, middle-match).
+    pub list_len: usize,
+}
+
+impl TaskSpec {
+    pub fn new(task: Task, n: usize, seed: u64) -> Self {
+        TaskSpec {
+            task,
+            n,
+            seed,
+            list_len: task.default_list_len(),
+        }
+    }
+
+    pub fn generate(&self) -> Result<Vec<Item>, String> {
+        if self.n == 0 || self.n > MAX_ITEMS {
+            return Err(format!("the number of items must be 1 to {MAX_ITEMS}"));
+        }
+        let pool = |text: &'static str| -> Vec<&'static str> {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        };
+        let mut rng = Rng::new(self.seed);
+        match self.task {
+            Task::NameIndex | Task::MiddleMatch => {
+                let pool = pool(if self.task == Task::NameIndex {
+                    NAMES
+                } else {
+                    WORDS
+                });
+                let min = if self.task == Task::MiddleMatch { 3 } else { 2 };
+                if self.list_len < min || self.list_len > pool.len() {
+                    return Err(format!(
+                        "lists of {} to {} items for {}",
+                        min,
+                        pool.len(),
+                        self.task.id()
+                    ));
+                }
+                Ok((0..self.n)
+                    .map(|_| list_item(self.task, &pool, self.list_len, &mut rng))
+                    .collect())
+            }
+            Task::MultipleChoice => Ok((0..self.n).map(|_| mc_item(&mut rng)).collect()),
+        }
+    }
+}
+
+fn below(rng: &mut Rng, n: usize) -> usize {
+    (rng.next_u64() % n as u64) as usize
+}
+
+/// `k` distinct entries of `pool`, in random order.
+fn pick<'a>(rng: &mut Rng, pool: &[&'a str], k: usize) -> Vec<&'a str> {
+    let mut idx: Vec<usize> = (0..pool.len()).collect();
+    for i in 0..k {
+        let j = i + below(rng, pool.len() - i);
+        idx.swap(i, j);
+    }
+    idx[..k].iter().map(|&i| pool[i]).collect()
+}
+
+pub fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (1, r) if r != 11 => "st",
+        (2, r) if r != 12 => "nd",
+        (3, r) if r != 13 => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
+fn list_item(task: Task, pool: &[&str], len: usize, rng: &mut Rng) -> Item {
+    let list = pick(rng, pool, len);
+    let choices: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+    let (label, question, answer) = if task == Task::NameIndex {
+        let k = below(rng, len);
+        (
+            "Names",
+            format!("What is the {} name in the list?", ordinal(k + 1)),
+            k,
+        )
+    } else {
+        let k = 1 + below(rng, len - 2);
+        (
+            "Items",
+            format!("Which item is between {} and {}?", list[k - 1], list[k + 1]),
+            k,
+        )
+    };
+    Item {
+        body: format!("{label}: {}.", list.join(", ")),
+        question,
+        options: Vec::new(),
+        choices,
+        answer,
+        context: None,
+    }
+}
+
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// One four-option question: the right value and three others, shuffled.
+fn mc_item(rng: &mut Rng) -> Item {
+    let (question, right, mut others): (String, String, Vec<String>) = match below(rng, 6) {
+        0 => {
+            let (a, b) = (2 + below(rng, 40), 2 + below(rng, 40));
+            let r = a + b;
+            (
+                format!("What is {a} + {b}?"),
+                r.to_string(),
+                near_numbers(rng, r),
+            )
+        }
+        1 => {
+            let (a, b) = (2 + below(rng, 11), 2 + below(rng, 11));
+            let r = a * b;
+            (
+                format!("What is {a} × {b}?"),
+                r.to_string(),
+                near_numbers(rng, r),
+            )
+        }
+        2 => {
+            let d = below(rng, 7);
+            let after = rng.next_u64() % 2 == 0;
+            let r = if after { (d + 1) % 7 } else { (d + 6) % 7 };
+            let rel = if after { "after" } else { "before" };
+            let mut others: Vec<String> = (0..7)
+                .filter(|&i| i != r)
+                .map(|i| DAYS[i].to_string())
+                .collect();
+            others = pick_owned(rng, &mut others, 3);
+            (
+                format!("Which day comes right {rel} {}?", DAYS[d]),
+                DAYS[r].to_string(),
+                others,
+            )
+        }
+        3 => {
+            let m = below(rng, 12);
+            let after = rng.next_u64() % 2 == 0;
+            let r = if after { (m + 1) % 12 } else { (m + 11) % 12 };
+            let rel = if after { "after" } else { "before" };
+            let mut others: Vec<String> = (0..12)
+                .filter(|&i| i != r)
+                .map(|i| MONTHS[i].to_string())
+                .collect();
+            others = pick_owned(rng, &mut others, 3);
+            (
+                format!("Which month comes right {rel} {}?", MONTHS[m]),
+                MONTHS[r].to_string(),
+                others,
+            )
+        }
+        4 => {
+            let mut nums: Vec<usize> = Vec::new();
+            while nums.len() < 4 {
+                let x = 10 + below(rng, 990);
+                if !nums.contains(&x) {
+                    nums.push(x);
+                }
+            }
+            let largest = rng.next_u64() % 2 == 0;
+            let r = if largest {
+                *nums.iter().max().unwrap_or(&0)
+            } else {
+                *nums.iter().min().unwrap_or(&0)
+            };
+            let others = nums
+                .iter()
+                .filter(|&&x| x != r)
+                .map(|x| x.to_string())
+                .collect();
+            let which = if largest { "largest" } else { "smallest" };
+            (
+                format!("Which number is the {which}?"),
+                r.to_string(),
+                others,
+            )
+        }
+        _ => {
+            let words: Vec<&str> = WORDS
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            let w = words[below(rng, words.len())];
+            let letters = w.chars().collect::<Vec<_>>();
+            let c = letters[below(rng, letters.len())];
+            let r = letters.iter().filter(|&&x| x == c).count();
+            (
+                format!("How many times does the letter \"{c}\" appear in the word \"{w}\"?"),
+                r.to_string(),
+                near_numbers(rng, r),
+            )
+        }
+    };
+    others.truncate(3);
+    let answer = below(rng, 4);
+    let mut options = others;
+    options.insert(answer, right);
+    Item {
+        body: String::new(),
+        question,
+        choices: LETTERS.iter().map(|l| l.to_string()).collect(),
+        options,
+        answer,
+        context: None,
+    }
+}
+
+pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
+
+fn pick_owned(rng: &mut Rng, v: &mut [String], k: usize) -> Vec<String> {
+    for i in 0..k {
+        let j = i + below(rng, v.len() - i);
+        v.swap(i, j);
+    }
+    v[..k].to_vec()
+}
+
+/// Three distinct non-negative numbers near `r`, none equal to it.
+fn near_numbers(rng: &mut Rng, r: usize) -> Vec<String> {
+    let mut out: Vec<usize> = Vec::new();
+    while out.len() < 3 {
+        let delta = 1 + below(rng, 5);
+        let x = if rng.next_u64() % 2 == 0 {
+            r + delta
+        } else {
+            r.saturating_sub(delta)
+        };
+        if x != r && !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out.iter().map(|x| x.to_string()).collect()
+}
+
+/// One line of an item file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileItem {
+    context: String,
+    choices: Vec<String>,
+    answer: usize,
+}
+
+/// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
+/// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
+pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let it: FileItem = serde_json::from_str(line).map_err(|e| {
+            let what = e.to_string();
+            // serde names the field in its message ("missing field `answer`", "invalid type:
+            // string \"2\", expected usize" with no field): keep its words, add ours.
+            format!(
+                "line {n}: {}",
+                what.split(" at line ").next().unwrap_or(&what)
+            )
+        })?;
+        if it.choices.len() < 2 {
+            return Err(format!("line {n}: `choices` needs at least two entries"));
+        }
+        if it.answer >= it.choices.len() {
+            return Err(format!(
+                "line {n}: `answer` is {} but there are only {} choices (it counts from 0)",
+                it.answer,
+                it.choices.len()
+            ));
+        }
+        if it.context.trim().is_empty() {
+            return Err(format!("line {n}: `context` is empty"));
+        }
+        if items.len() == MAX_ITEMS {
+            return Err(format!("more than {MAX_ITEMS} items; split the file"));
+        }
+        items.push(Item {
+            body: String::new(),
+            question: String::new(),
+            options: Vec::new(),
+            choices: it.choices,
+            answer: it.answer,
+            context: Some(it.context),
+        });
+    }
+    if items.is_empty() {
+        return Err("the file has no items (one JSON object a line)".into());
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number_after(s: &str, word: &str) -> Option<usize> {
+        let rest = &s[s.find(word)? + word.len()..];
+        rest.trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    }
+
+    /// The answer worked out again from the prompt's own words, independently of the generator.
+    fn solve(item: &Item) -> String {
+        let q = &item.question;
+        if let Some(list) = item.body.strip_prefix("Names: ") {
+            let names: Vec<&str> = list.trim_end_matches('.').split(", ").collect();
+            let k: usize = number_after(q, "the").unwrap();
+            return names[k - 1].to_string();
+        }
+        if let Some(list) = item.body.strip_prefix("Items: ") {
+            let items: Vec<&str> = list.trim_end_matches('.').split(", ").collect();
+            let x = q
+                .split("between ")
+                .nth(1)
+                .unwrap()
+                .split(" and ")
+                .next()
+                .unwrap();
+            let at = items.iter().position(|i| *i == x).unwrap();
+            let y = q.split(" and ").nth(1).unwrap().trim_end_matches('?');
+            assert_eq!(items[at + 2], y);
+            return items[at + 1].to_string();
+        }
+        let words: Vec<&str> = q.trim_end_matches('?').split(' ').collect();
+        if q.starts_with("What is") {
+            let (a, op, b): (usize, &str, usize) = (
+                words[2].parse().unwrap(),
+                words[3],
+                words[4].parse().unwrap(),
+            );
+            return if op == "+" { a + b } else { a * b }.to_string();
+        }
+        if q.starts_with("Which day") || q.starts_with("Which month") {
+            let names: &[&str] = if q.starts_with("Which day") {
+                &DAYS
+            } else {
+                &MONTHS
+            };
+            let at = names.iter().position(|n| *n == words[5]).unwrap();
+            let n = names.len();
+            return names[if words[4] == "after" {
+                (at + 1) % n
+            } else {
+                (at + n - 1) % n
+            }]
+            .to_string();
+        }
+        if q.starts_with("Which number") {
+            let nums = item.options.iter().map(|o| o.parse::<usize>().unwrap());
+            return if q.contains("largest") {
+                nums.max()
+            } else {
+                nums.min()
+            }
+            .unwrap()
+            .to_string();
+        }
+        let letter = q.split('"').nth(1).unwrap();
+        let word = q.split('"').nth(3).unwrap();
+        word.matches(letter).count().to_string()
+    }
+
+    #[test]
+    fn generated_answers_check_out_and_seeds_repeat() {
+        for task in Task::ALL {
+            let spec = TaskSpec::new(task, 200, 11);
+            let items = spec.generate().unwrap();
+            assert_eq!(
+                items,
+                spec.generate().unwrap(),
+                "{task:?}: same seed, same items"
+            );
+            let other = TaskSpec { seed: 12, ..spec }.generate().unwrap();
+            assert_ne!(items, other);
+            let mut answers = [0usize; 8];
+            for item in &items {
+                let shown = if item.options.is_empty() {
+                    &item.choices[item.answer]
+                } else {
+                    assert_eq!(item.options.len(), 4);
+                    let mut distinct = item.options.clone();
+                    distinct.sort();
+                    distinct.dedup();
+                    assert_eq!(distinct.len(), 4, "{item:?}");
+                    &item.options[item.answer]
+                };
+                assert_eq!(*shown, solve(item), "{item:?}");
+                answers[item.answer] += 1;
+            }
+            // Answers spread over the positions, not stuck on one.
+            assert!(
+                answers.iter().filter(|&&a| a > 10).count() >= 3,
+                "{task:?} {answers:?}"
+            );
+        }
+        assert_eq!(
+            TaskSpec {
+                list_len: 3,
+                ..TaskSpec::new(Task::NameIndex, 1, 1)
+            }
+            .generate()
+            .unwrap()[0]
+                .choices
+                .len(),
+            3
+        );
+        assert!(TaskSpec::new(Task::NameIndex, 0, 1).generate().is_err());
+        assert!(TaskSpec {
+            list_len: 99,
+            ..TaskSpec::new(Task::MiddleMatch, 1, 1)
+        }
+        .generate()
+        .is_err());
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101].map(ordinal).into();
+        assert_eq!(
+            got,
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]
+        );
+    }
+
+    #[test]
+    fn item_files_name_the_bad_line_and_field() {
+        let ok = "{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1}\n\n";
+        assert_eq!(parse_items(ok).unwrap().len(), 1);
+        for (text, want) in [
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"]}", "line 1: missing field `answer`"),
+            (
+                "{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1}\n{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 2}",
+                "line 2: `answer` is 2 but there are only 2 choices",
+            ),
+            ("{\"context\": \"Q\", \"choices\": [\"a\"], \"answer\": 0}", "line 1: `choices` needs at least two"),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": \"1\"}", "line 1: invalid type"),
+            ("{\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` is empty"),
+            ("not json", "line 1: "),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0, \"x\": 1}", "line 1: unknown field `x`"),
+            ("\n\n", "no items"),
+        ] {
+            let err = parse_items(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! An evaluation run as the page shows, keeps and exports it: per pane (model) and condition,
+//! the item results, their accuracy with a 95% interval, and paired comparisons between
+//! conditions on one model and between models on one condition. Plain Rust; `app::eval_view`
+//! draws it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::stats::{McNemar, Verdict};
+use crate::eval::{accuracy, compare, describe_comparison, Accuracy, ItemResult};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct EvalReport {
+    /// What was asked: the task with its size and seed, or the file's name.
+    pub source: String,
+    /// Condition ids, in the order they were chosen (the first is the reference).
+    pub conditions: Vec<String>,
+    /// Items in the set.
+    pub n: usize,
+    pub panes: Vec<PaneReport>,
+    /// A run that stopped or failed part way: only the items scored are counted.
+    pub partial: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PaneReport {
+    pub index: usize,
+    pub model: String,
+    pub results: Vec<(String, ItemResult)>,
+}
+
+/// One paired comparison, for the table and the sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// "SmolLM2: repeat-2 vs baseline" or "baseline: Gemma 3 vs SmolLM2".
+    pub label: String,
+    pub test: McNemar,
+    pub verdict: Verdict,
+    pub sentence: String,
+}
+
+impl EvalReport {
+    pub fn results(&self, pane: usize, condition: &str) -> Vec<ItemResult> {
+        self.panes
+            .get(pane)
+            .map(|p| {
+                p.results
+                    .iter()
+                    .filter(|(c, _)| c == condition)
+                    .map(|(_, r)| r.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn accuracy(&self, pane: usize, condition: &str) -> Accuracy {
+        accuracy(&self.results(pane, condition))
+    }
+
+    /// Results scored so far, of all there will be.
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self.panes.iter().map(|p| p.results.len()).sum();
+        (done, self.n * self.conditions.len() * self.panes.len())
+    }
+
+    /// Every condition against the first, on each model; every model against the first, on
+    /// each condition.
+    pub fn comparisons(&self) -> Vec<Comparison> {
+        let mut out = Vec::new();
+        let Some(first) = self.conditions.first() else {
+            return out;
+        };
+        for (i, p) in self.panes.iter().enumerate() {
+            for c in self.conditions.iter().skip(1) {
+                out.push(self.comparison(
+                    format!("{}: {c} vs {first}", p.model),
+                    (i, first, first.as_str()),
+                    (i, c, c.as_str()),
+                ));
+            }
+        }
+        if let Some(p0) = self.panes.first() {
+            for c in &self.conditions {
+                for (i, p) in self.panes.iter().enumerate().skip(1) {
+                    out.push(self.comparison(
+                        format!("{c}: {} vs {}", p.model, p0.model),
+                        (0, c, p0.model.as_str()),
+                        (i, c, p.model.as_str()),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn comparison(
+        &self,
+        label: String,
+        a: (usize, &str, &str),
+        b: (usize, &str, &str),
+    ) -> Comparison {
+        let (ra, rb) = (self.results(a.0, a.1), self.results(b.0, b.1));
+        let test = compare(&ra, &rb);
+        // Accuracies over the items both runs scored, so the sentence and the test agree.
+        let shared = |x: &[ItemResult], y: &[ItemResult]| -> Vec<ItemResult> {
+            x.iter()
+                .filter(|r| y.iter().any(|s| s.index == r.index))
+                .cloned()
+                .collect()
+        };
+        let (aa, ab) = (accuracy(&shared(&ra, &rb)), accuracy(&shared(&rb, &ra)));
+        Comparison {
+            sentence: describe_comparison((a.2, &aa), (b.2, &ab), &test),
+            verdict: test.verdict(),
+            test,
+            label,
+        }
+    }
+
+    /// The plain sentence under the chart: the first comparison that shows something, or
+    /// what the run shows when nothing does.
+    pub fn headline(&self) -> String {
+        let all = self.comparisons();
+        let partial = if self.partial {
+            " (partial run: only the items scored count)"
+        } else {
+            ""
+        };
+        match all
+            .iter()
+            .find(|c| c.verdict != Verdict::Neutral)
+            .or(all.first())
+        {
+            Some(c) => format!("{} {}{partial}", c.label, c.sentence),
+            None => match (self.panes.first(), self.conditions.first()) {
+                (Some(p), Some(c)) => {
+                    let a = self.accuracy(0, c);
+                    format!(
+                        "{} on {c}: {:.0}% [{:.0}–{:.0}%] of {} items. Add a condition or a \
+                         model to compare.{partial}",
+                        p.model,
+                        a.accuracy * 100.0,
+                        a.ci95.0 * 100.0,
+                        a.ci95.1 * 100.0,
+                        a.n
+                    )
+                }
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// One row per pane, condition and item: the picks and each choice's log-likelihood.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "pane,model,condition,item,answer,pred,pred_norm,correct,correct_norm,loglik\n",
+        );
+        for p in &self.panes {
+            for (c, r) in &p.results {
+                let ll: Vec<String> = r.loglik.iter().map(|l| format!("{l:.6}")).collect();
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    p.index,
+                    super::export::csv_field(&p.model),
+                    super::export::csv_field(c),
+                    r.index,
+                    r.answer,
+                    r.pred,
+                    r.pred_norm,
+                    r.correct,
+                    r.correct_norm,
+                    super::export::csv_field(&ll.join(" "))
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(index: usize, correct: bool) -> ItemResult {
+        ItemResult {
+            index,
+            answer: 0,
+            loglik: vec![-1.0, -2.0],
+            tokens: vec![1, 1],
+            pred: usize::from(!correct),
+            pred_norm: 0,
+            correct,
+            correct_norm: true,
+            forward_tokens: 2,
+            forward_tokens_without_sharing: 3,
+        }
+    }
+
+    fn report() -> EvalReport {
+        // Baseline right on 2 of 10; repeated right on 10 of 10: b = 0, c = 8, p = 2/256.
+        let mut results = Vec::new();
+        for i in 0..10 {
+            results.push(("baseline".to_string(), r(i, i < 2)));
+            results.push(("repeat-2".to_string(), r(i, true)));
+        }
+        EvalReport {
+            source: "name-index".into(),
+            conditions: vec!["baseline".into(), "repeat-2".into()],
+            n: 10,
+            panes: vec![
+                PaneReport {
+                    index: 0,
+                    model: "SmolLM2".into(),
+                    results,
+                },
+                PaneReport {
+                    index: 1,
+                    model: "Gemma, 3".into(),
+                    results: (0..10)
+                        .flat_map(|i| {
+                            [
+                                ("baseline".to_string(), r(i, i < 3)),
+                                ("repeat-2".to_string(), r(i, i < 3)),
+                            ]
+                        })
+                        .collect(),
+                },
+            ],
+            partial: false,
+        }
+    }
+
+    #[test]
+    fn accuracies_comparisons_and_the_headline() {
+        let rep = report();
+        let a = rep.accuracy(0, "repeat-2");
+        assert_eq!((a.correct, a.n), (10, 10));
+        assert_eq!(rep.progress(), (40, 40));
+        let cs = rep.comparisons();
+        // Two condition comparisons (one per model), two model comparisons (one per condition).
+        assert_eq!(cs.len(), 4);
+        assert_eq!(cs[0].label, "SmolLM2: repeat-2 vs baseline");
+        assert_eq!((cs[0].test.b, cs[0].test.c), (0, 8));
+        assert!((cs[0].test.p - 2.0 / 256.0).abs() < 1e-12);
+        assert_eq!(cs[0].verdict, Verdict::Win);
+        assert_eq!(cs[1].verdict, Verdict::Neutral);
+        assert!(
+            cs[1].sentence.starts_with("No clear difference"),
+            "{}",
+            cs[1].sentence
+        );
+        let h = rep.headline();
+        assert!(
+            h.starts_with("SmolLM2: repeat-2 vs baseline repeat-2 beats baseline"),
+            "{h}"
+        );
+        let csv = rep.csv();
+        assert_eq!(csv.lines().count(), 41);
+        assert!(csv.contains("\"Gemma, 3\""), "{csv}");
+    }
+
+    #[test]
+    fn a_partial_run_compares_only_items_both_scored() {
+        let mut rep = report();
+        rep.partial = true;
+        // The repeated run stopped after 4 items.
+        rep.panes[0]
+            .results
+            .retain(|(c, r)| c == "baseline" || r.index < 4);
+        let c = &rep.comparisons()[0];
+        assert_eq!((c.test.b, c.test.c), (0, 2));
+        assert!(c.sentence.contains("50% ["), "{}", c.sentence);
+        assert!(rep.headline().contains("partial run"));
+        assert_eq!(rep.progress(), (34, 40));
+    }
+}

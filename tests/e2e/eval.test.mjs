@@ -1,0 +1,143 @@
+// The evaluation tab driven as a user would: name-index on SmolLM2, baseline and the query
+// twice, gives the CLI's per-item picks; Stop keeps what was scored; a bad item file names its
+// line; export; a reload keeps the results.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  startServer, launch, openPage, pane, screenshot, SMOLLM2, SMOLLM2_FILE, TINYLAB,
+} from './harness.mjs';
+
+const N = 12;
+const SEED = 4;
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const newContext = () => browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+
+function cliEval(extra) {
+  return JSON.parse(execFileSync(TINYLAB, [
+    'eval', '--model', SMOLLM2_FILE, '--task', 'name-index', '--n', String(N), '--seed', String(SEED), '--json', ...extra,
+  ], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+}
+
+async function setUp(page) {
+  await page.click('[data-testid=tab-eval]');
+  await page.selectOption('[data-testid=eval-task]', 'name-index');
+  for (const [id, v] of [['eval-n', N], ['eval-seed', SEED], ['eval-list-len', 8]]) {
+    await page.fill(`[data-testid=${id}]`, String(v));
+    await page.dispatchEvent(`[data-testid=${id}]`, 'change');
+  }
+  for (const box of await page.locator('[data-testid=eval-condition]').all()) {
+    const want = ['baseline', 'repeat-2'].includes(await box.getAttribute('value'));
+    if ((await box.isChecked()) !== want) await box.click();
+  }
+}
+
+async function results(page) {
+  return page.locator('[data-testid=eval-result]').evaluateAll((els) => els.map((e) => ({
+    pane: Number(e.dataset.paneIndex), condition: e.dataset.condition, n: Number(e.dataset.n),
+    accuracy: Number(e.dataset.accuracy), lo: Number(e.dataset.ciLow), hi: Number(e.dataset.ciHigh),
+  })));
+}
+
+async function items(page) {
+  return page.locator('[data-testid=eval-item]').evaluateAll((els) => els.map((e) => ({
+    condition: e.dataset.condition, index: Number(e.dataset.index), pred: Number(e.dataset.pred),
+    correct: e.dataset.correct === 'true',
+  })));
+}
+
+test('name-index, baseline and the query twice: the CLI\'s picks, export, and a reload keeps it', async () => {
+  const native = { baseline: cliEval([]), 'repeat-2': cliEval(['--repeat-prompt', '2']) };
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await pane(page).loadCatalog(SMOLLM2);
+  await setUp(page);
+  await page.click('[data-testid=eval-run]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 300000 });
+  const rows = await results(page);
+  assert.equal(rows.length, 2);
+  const got = await items(page);
+  assert.equal(got.length, 2 * N);
+  for (const cond of ['baseline', 'repeat-2']) {
+    const row = rows.find((r) => r.condition === cond);
+    const cli = native[cond];
+    assert.equal(row.n, N);
+    // Picks agree with the CLI except where the CLI's own best two choices are within 0.3
+    // nats (the wasm kernels round differently; see sameGreedy in harness.mjs).
+    let same = 0;
+    for (const it of cli.items) {
+      const page_ = got.find((g) => g.condition === cond && g.index === it.index);
+      if (page_.pred === it.pred) { same++; continue; }
+      const ll = [...it.loglik].sort((a, b) => b - a);
+      assert.ok(ll[0] - ll[1] < 0.3, `${cond} item ${it.index}: page picks ${page_.pred}, CLI clearly ${it.pred} (${it.loglik})`);
+    }
+    console.log(`${cond}: ${same}/${N} picks equal the CLI's; page accuracy ${row.accuracy}, CLI ${cli.accuracy}`);
+    assert.ok(row.lo <= row.accuracy && row.accuracy <= row.hi);
+  }
+  const headline = await page.textContent('[data-testid=eval-headline]');
+  assert.match(headline, /repeat-2 vs baseline/);
+  assert.ok(await page.locator('[data-testid=eval-comparison]').count() >= 1);
+  const progress = page.locator('[data-testid=eval-progress]');
+  assert.equal(await progress.getAttribute('value'), String(2 * N));
+  await screenshot(page, 'eval-name-index');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-csv]')]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.equal(csv.trim().split('\n').length, 1 + 2 * N);
+  const [jdl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-json]')]);
+  const exported = JSON.parse(readFileSync(await jdl.path(), 'utf8'));
+  assert.equal(exported.panes[0].results.length, 2 * N);
+
+  // A reload keeps the set-up and the results.
+  await page.reload();
+  await page.locator('[data-testid=eval-result]').first().waitFor({ timeout: 30000 });
+  assert.deepEqual(await results(page), rows);
+  assert.equal(await page.inputValue('[data-testid=eval-n]'), String(N));
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('Stop keeps the scored items as partial; a bad item file names its line and field', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await pane(page).loadCatalog(SMOLLM2);
+  await setUp(page);
+  await page.fill('[data-testid=eval-n]', '200');
+  await page.dispatchEvent('[data-testid=eval-n]', 'change');
+  await page.click('[data-testid=eval-run]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=eval-progress]')?.getAttribute('value')) >= 4, null, { timeout: 120000 });
+  await page.click('[data-testid=eval-stop]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 30000 });
+  const n = await page.locator('[data-testid=eval-item]').count();
+  assert.ok(n >= 4 && n < 400, `${n} items after Stop`);
+  assert.match(await page.textContent('.eval-results'), /partial/);
+  assert.match(await pane(page).status().textContent(), /ready/);
+
+  const bad = [
+    JSON.stringify({ context: 'Q: 1 + 1?\nAnswer:', choices: ['2', '3'], answer: 0 }),
+    JSON.stringify({ context: 'Q?', choices: ['a', 'b'], answer: 5 }),
+  ].join('\n');
+  await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'mine.jsonl', mimeType: 'application/json', buffer: Buffer.from(bad) });
+  await page.waitForFunction(() => /line 2/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl: line 2: `answer` is 5/);
+  // A good file runs.
+  const good = [
+    JSON.stringify({ context: 'Question: What is 2 + 2?\nAnswer:', choices: ['3', '4', '5'], answer: 1 }),
+    JSON.stringify({ context: 'Question: Which is a colour?\nAnswer:', choices: ['blue', 'table'], answer: 0 }),
+  ].join('\n');
+  await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'good.jsonl', mimeType: 'application/json', buffer: Buffer.from(good) });
+  await page.waitForFunction(() => /2 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  assert.equal(await page.inputValue('[data-testid=eval-task]'), 'file');
+  await page.click('[data-testid=eval-run]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 120000 });
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), 2 * 2);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
