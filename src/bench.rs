@@ -50,6 +50,52 @@ pub struct Figures {
     /// Share of the decode time in products, by weight type, largest first.
     #[serde(default)]
     pub decode_share_by_type: Vec<(String, f64)>,
+    /// Evaluation throughput (name-index, `EVAL_ITEMS` items), asked once and twice.
+    #[serde(default)]
+    pub eval: Option<EvalSpeed>,
+}
+
+/// Items of the evaluation part of the workload.
+pub const EVAL_ITEMS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalSpeed {
+    pub items_per_s_baseline: f64,
+    pub items_per_s_repeat_2: f64,
+    /// Positions run through the model for both conditions, and without sharing each item's
+    /// context among its choices.
+    pub forward_tokens: usize,
+    pub forward_tokens_without_sharing: usize,
+}
+
+/// Name-index items per second, the query once and twice: evaluation is prefill-bound, and
+/// this is the figure a user of the Evaluate tab waits on.
+pub fn eval_speed(engine: &mut Engine, now_ms: &dyn Fn() -> f64) -> Result<EvalSpeed> {
+    use crate::eval::{score_item, tasks, Condition};
+    let items = tasks::TaskSpec::new(tasks::Task::NameIndex, EVAL_ITEMS, 1)
+        .generate()
+        .map_err(crate::engine::EngineError::InvalidInput)?;
+    let mut rates = [0.0; 2];
+    let (mut forward, mut unshared) = (0, 0);
+    for (k, repeat) in [1, 2].into_iter().enumerate() {
+        let c = Condition {
+            repeat,
+            ..Condition::default()
+        };
+        let t0 = now_ms();
+        for (i, item) in items.iter().enumerate() {
+            let r = score_item(engine, i, item, &c)?;
+            forward += r.forward_tokens;
+            unshared += r.forward_tokens_without_sharing;
+        }
+        rates[k] = items.len() as f64 * 1000.0 / (now_ms() - t0).max(1e-9);
+    }
+    Ok(EvalSpeed {
+        items_per_s_baseline: rates[0],
+        items_per_s_repeat_2: rates[1],
+        forward_tokens: forward,
+        forward_tokens_without_sharing: unshared,
+    })
 }
 
 /// Runs the workload: a 4-token warm-up, then `repetitions` timed runs (best kept).
@@ -118,6 +164,7 @@ pub fn run(
         decode_product_share: (best.2 > 0.0).then_some(best.2),
         decode_helper_share: helper_share,
         decode_share_by_type: by_type,
+        eval: Some(eval_speed(engine, now_ms)?),
     })
 }
 

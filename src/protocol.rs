@@ -176,6 +176,7 @@ impl Event {
                 | Event::Started { .. }
                 | Event::Token(_)
                 | Event::LabProgress { .. }
+                | Event::EvalItem { .. }
         )
     }
 }

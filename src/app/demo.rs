@@ -25,6 +25,7 @@ const DEMO_TEXT: &str = "When we look to the individuals of the same variety or 
 enum Then {
     RunAll,
     LabAll(usize),
+    Eval,
 }
 
 /// Demo answers are kept short, so a room does not wait for them.
@@ -58,6 +59,7 @@ pub fn DemoBar() -> impl IntoView {
             match then {
                 Then::RunAll => app.run_all(),
                 Then::LabAll(n) => app.lab_all(n),
+                Then::Eval => super::eval_view::run(app, None, RwSignal::new(String::new())),
             }
         }
     });
@@ -92,6 +94,17 @@ pub fn DemoBar() -> impl IntoView {
             Then::LabAll(1),
         );
     };
+    // About a minute on a laptop: 50 name-index items, asked once and twice.
+    let repetition = move |_| {
+        app.eval.set(crate::ui::settings::EvalSetup {
+            task: "name-index".into(),
+            n: 50,
+            seed: 1,
+            list_len: 8,
+            conditions: vec!["baseline".into(), "repeat-2".into()],
+        });
+        start(vec![presets::greedy(SMOLLM2)], Mode::Eval, Then::Eval);
+    };
     let reset = move |_| {
         pending.set(None);
         app.stop_all();
@@ -102,6 +115,7 @@ pub fn DemoBar() -> impl IntoView {
         for p in app.panes.get_untracked() {
             p.clear_output();
         }
+        app.eval_report.set(None);
     };
     view! {
         <section class="demo-bar" aria-label="Demos">
@@ -113,6 +127,9 @@ pub fn DemoBar() -> impl IntoView {
             </button>
             <button type="button" class="primary" data-testid="demo-lab" prop:disabled=move || app.any_busy() on:click=lab>
                 "Human vs machine text"
+            </button>
+            <button type="button" class="primary" data-testid="demo-repetition" prop:disabled=move || app.any_busy() on:click=repetition>
+                "Does repeating the question help?"
             </button>
             <button type="button" data-testid="demo-reset" on:click=reset>"Reset"</button>
             <span class="demo-note">

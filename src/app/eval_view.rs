@@ -33,7 +33,7 @@ pub struct ItemFile {
 }
 
 /// Starts an evaluation on every loaded pane with the same items.
-fn run(state: AppState, file: Option<ItemFile>, message: RwSignal<String>) {
+pub fn run(state: AppState, file: Option<ItemFile>, message: RwSignal<String>) {
     let setup = state.eval.get_untracked();
     let (items, source) = if setup.task == FILE_TASK {
         match file {
@@ -390,11 +390,12 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                     {rows
                         .into_iter()
                         .map(|(pane, model, c, a)| {
+                            let cond = c.clone();
                             view! {
                                 <tr
                                     data-testid="eval-result"
                                     data-pane-index=pane
-                                    data-condition=c.clone()
+                                    data-condition=cond
                                     data-n=a.n
                                     data-accuracy=a.accuracy
                                     data-ci-low=a.ci95.0
@@ -474,11 +475,12 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                                     .map(|l| format!("{l:.2}"))
                                     .collect::<Vec<_>>()
                                     .join("  ");
+                                let cond = c.clone();
                                 view! {
                                     <tr
                                         data-testid="eval-item"
                                         data-pane-index=pane
-                                        data-condition=c.clone()
+                                        data-condition=cond
                                         data-index=r.index
                                         data-pred=r.pred
                                         data-correct=r.correct.to_string()

@@ -68,6 +68,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "peak_memory_bytes": peak_rss_bytes(),
         "decode_product_share": f.decode_product_share,
         "decode_share_by_type": f.decode_share_by_type,
+        "eval": f.eval,
     });
     if a.common.json {
         print_json(&v)
@@ -77,6 +78,16 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             loaded.load_seconds * 1000.0,
             peak_rss_bytes().map(|b| b / (1 << 20)).unwrap_or(0)
         );
+        if let Some(e) = f.eval {
+            println!(
+                "eval (name-index): {:.2} items/s asked once, {:.2} twice; {} forward tokens, \
+                 {} without sharing the context",
+                e.items_per_s_baseline,
+                e.items_per_s_repeat_2,
+                e.forward_tokens,
+                e.forward_tokens_without_sharing
+            );
+        }
         Ok(())
     }
 }

@@ -221,7 +221,7 @@ fn mc_item(rng: &mut Rng) -> Item {
         }
         2 => {
             let d = below(rng, 7);
-            let after = rng.next_u64() % 2 == 0;
+            let after = rng.next_u64().is_multiple_of(2);
             let r = if after { (d + 1) % 7 } else { (d + 6) % 7 };
             let rel = if after { "after" } else { "before" };
             let mut others: Vec<String> = (0..7)
@@ -237,7 +237,7 @@ fn mc_item(rng: &mut Rng) -> Item {
         }
         3 => {
             let m = below(rng, 12);
-            let after = rng.next_u64() % 2 == 0;
+            let after = rng.next_u64().is_multiple_of(2);
             let r = if after { (m + 1) % 12 } else { (m + 11) % 12 };
             let rel = if after { "after" } else { "before" };
             let mut others: Vec<String> = (0..12)
@@ -259,7 +259,7 @@ fn mc_item(rng: &mut Rng) -> Item {
                     nums.push(x);
                 }
             }
-            let largest = rng.next_u64() % 2 == 0;
+            let largest = rng.next_u64().is_multiple_of(2);
             let r = if largest {
                 *nums.iter().max().unwrap_or(&0)
             } else {
@@ -323,7 +323,7 @@ fn near_numbers(rng: &mut Rng, r: usize) -> Vec<String> {
     let mut out: Vec<usize> = Vec::new();
     while out.len() < 3 {
         let delta = 1 + below(rng, 5);
-        let x = if rng.next_u64() % 2 == 0 {
+        let x = if rng.next_u64().is_multiple_of(2) {
             r + delta
         } else {
             r.saturating_sub(delta)

@@ -98,6 +98,7 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
     decode_product_share: f.decode_product_share,
     decode_helper_share: f.decode_helper_share,
     decode_share_by_type: f.decode_share_by_type,
+    eval: f.eval,
     prompt_text: r.bench.prompt_text,
   };
 }
@@ -215,6 +216,10 @@ async function main() {
   const byType = (f) => (f?.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
   lines.push('The same by weight type, as stored after load (TinyLab wasm, 1 thread): '
     + rows.map((r) => `${r.model} ${byType(r.tinylab_wasm)}`).join('; ') + '.');
+  const ev = (v) => (v?.eval ? `${fmt(v.eval.items_per_s_baseline, 2)} / ${fmt(v.eval.items_per_s_repeat_2, 2)}` : '–');
+  lines.push('Evaluation, name-index items/s asked once / twice (10 items; the context\'s KV shared among the choices): '
+    + rows.map((r) => `${r.model} wasm ${ev(r.tinylab_wasm)}, 2 threads ${ev(r.tinylab_wasm_2_threads)}, native ${ev(r.tinylab_native)}`
+      + (r.tinylab_wasm?.eval ? ` (forward tokens ${r.tinylab_wasm.eval.forward_tokens} against ${r.tinylab_wasm.eval.forward_tokens_without_sharing} without sharing)` : '')).join('; ') + '.');
   lines.push('Memory: TinyLab wasm = the worker\'s wasm heap; wllama = the page\'s total from measureUserAgentSpecificMemory (null when the browser does not say); native = peak RSS.');
   const table = lines.join('\n');
   console.log(table);

@@ -141,3 +141,22 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the kiosk demo "Does repeating the question help?" runs by itself and says what it shows', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, `${server.url}?demo=1`);
+  const t0 = Date.now();
+  await page.click('[data-testid=demo-repetition]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=eval-result]').length === 2
+    && !document.querySelector('[data-testid=eval-run]')?.disabled
+    && Number(document.querySelector('[data-testid=eval-progress]')?.getAttribute('value')) === 100, null, { timeout: 300000 });
+  const seconds = (Date.now() - t0) / 1000;
+  const rows = await results(page);
+  assert.deepEqual(rows.map((r) => [r.condition, r.n]), [['baseline', 50], ['repeat-2', 50]]);
+  const headline = await page.textContent('[data-testid=eval-headline]');
+  assert.match(headline, /repeat-2 vs baseline/);
+  console.log(`kiosk repetition demo: ${seconds.toFixed(0)} s; ${headline}`);
+  await screenshot(page, 'eval-demo');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
