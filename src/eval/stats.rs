@@ -18,7 +18,9 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // The interval always holds the observed rate; rounding alone can put a 0% run's lower
+    // end a hair above zero.
+    ((centre - half).clamp(0.0, p), (centre + half).clamp(p, 1.0))
 }
 
 /// A paired comparison of two runs over the same items.
@@ -104,6 +106,14 @@ mod tests {
         assert!((lo - 0.83887).abs() < 1e-4, "{lo}");
         assert_eq!(hi, 1.0);
         assert_eq!(wilson(0, 0), (0.0, 1.0));
+        for n in 1..200 {
+            let (lo, hi) = wilson(0, n);
+            assert_eq!(lo, 0.0, "0 of {n}");
+            assert!(hi > 0.0);
+            let (lo, hi) = wilson(n, n);
+            assert_eq!(hi, 1.0, "{n} of {n}");
+            assert!(lo < 1.0);
+        }
     }
 
     #[test]
