@@ -33,6 +33,8 @@ pub struct PaneReport {
 pub struct Comparison {
     /// "SmolLM2: repeat-2 vs baseline" or "baseline: Gemma 3 vs SmolLM2".
     pub label: String,
+    /// What both sides share: the model ("SmolLM2") or the condition ("on baseline").
+    pub scope: String,
     pub test: McNemar,
     pub verdict: Verdict,
     pub sentence: String,
@@ -72,7 +74,7 @@ impl EvalReport {
         for (i, p) in self.panes.iter().enumerate() {
             for c in self.conditions.iter().skip(1) {
                 out.push(self.comparison(
-                    format!("{}: {c} vs {first}", p.model),
+                    (format!("{}: {c} vs {first}", p.model), p.model.clone()),
                     (i, first, first.as_str()),
                     (i, c, c.as_str()),
                 ));
@@ -82,7 +84,10 @@ impl EvalReport {
             for c in &self.conditions {
                 for (i, p) in self.panes.iter().enumerate().skip(1) {
                     out.push(self.comparison(
-                        format!("{c}: {} vs {}", p.model, p0.model),
+                        (
+                            format!("{c}: {} vs {}", p.model, p0.model),
+                            format!("on {c}"),
+                        ),
                         (0, c, p0.model.as_str()),
                         (i, c, p.model.as_str()),
                     ));
@@ -94,7 +99,7 @@ impl EvalReport {
 
     fn comparison(
         &self,
-        label: String,
+        (label, scope): (String, String),
         a: (usize, &str, &str),
         b: (usize, &str, &str),
     ) -> Comparison {
@@ -113,6 +118,7 @@ impl EvalReport {
             verdict: test.verdict(),
             test,
             label,
+            scope,
         }
     }
 
@@ -130,7 +136,7 @@ impl EvalReport {
             .find(|c| c.verdict != Verdict::Neutral)
             .or(all.first())
         {
-            Some(c) => format!("{} {}{partial}", c.label, c.sentence),
+            Some(c) => format!("{}: {}{partial}", c.scope, c.sentence),
             None => match (self.panes.first(), self.conditions.first()) {
                 (Some(p), Some(c)) => {
                     let a = self.accuracy(0, c);
