@@ -256,6 +256,10 @@ mod tests {
         );
         let h = rep.headline();
         assert!(
+            h.starts_with("SmolLM2: repeat-2 beats baseline: 100% [72%–100%] against 20%"),
+            "{h}"
+        );
+        assert!(
             h.starts_with("SmolLM2: repeat-2 vs baseline repeat-2 beats baseline"),
             "{h}"
         );
