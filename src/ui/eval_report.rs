@@ -259,10 +259,6 @@ mod tests {
             h.starts_with("SmolLM2: repeat-2 beats baseline: 100% [72%–100%] against 20%"),
             "{h}"
         );
-        assert!(
-            h.starts_with("SmolLM2: repeat-2 vs baseline repeat-2 beats baseline"),
-            "{h}"
-        );
         let csv = rep.csv();
         assert_eq!(csv.lines().count(), 41);
         assert!(csv.contains("\"Gemma, 3\""), "{csv}");
