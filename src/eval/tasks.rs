@@ -219,38 +219,8 @@ fn mc_item(rng: &mut Rng) -> Item {
                 near_numbers(rng, r),
             )
         }
-        2 => {
-            let d = below(rng, 7);
-            let after = rng.next_u64().is_multiple_of(2);
-            let r = if after { (d + 1) % 7 } else { (d + 6) % 7 };
-            let rel = if after { "after" } else { "before" };
-            let mut others: Vec<String> = (0..7)
-                .filter(|&i| i != r)
-                .map(|i| DAYS[i].to_string())
-                .collect();
-            others = pick_owned(rng, &mut others, 3);
-            (
-                format!("Which day comes right {rel} {}?", DAYS[d]),
-                DAYS[r].to_string(),
-                others,
-            )
-        }
-        3 => {
-            let m = below(rng, 12);
-            let after = rng.next_u64().is_multiple_of(2);
-            let r = if after { (m + 1) % 12 } else { (m + 11) % 12 };
-            let rel = if after { "after" } else { "before" };
-            let mut others: Vec<String> = (0..12)
-                .filter(|&i| i != r)
-                .map(|i| MONTHS[i].to_string())
-                .collect();
-            others = pick_owned(rng, &mut others, 3);
-            (
-                format!("Which month comes right {rel} {}?", MONTHS[m]),
-                MONTHS[r].to_string(),
-                others,
-            )
-        }
+        2 => neighbour(rng, &DAYS, "day"),
+        3 => neighbour(rng, &MONTHS, "month"),
         4 => {
             let mut nums: Vec<usize> = Vec::new();
             while nums.len() < 4 {
@@ -309,6 +279,30 @@ fn mc_item(rng: &mut Rng) -> Item {
 }
 
 pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
+
+/// "Which day (or month) comes right before/after X?" in a cycle of `names`: the question, the
+/// answer and three other names.
+fn neighbour(rng: &mut Rng, names: &[&str], what: &str) -> (String, String, Vec<String>) {
+    let n = names.len();
+    let at = below(rng, n);
+    let after = rng.next_u64().is_multiple_of(2);
+    let r = if after {
+        (at + 1) % n
+    } else {
+        (at + n - 1) % n
+    };
+    let rel = if after { "after" } else { "before" };
+    let mut others: Vec<String> = (0..n)
+        .filter(|&i| i != r)
+        .map(|i| names[i].to_string())
+        .collect();
+    let others = pick_owned(rng, &mut others, 3);
+    (
+        format!("Which {what} comes right {rel} {}?", names[at]),
+        names[r].to_string(),
+        others,
+    )
+}
 
 fn pick_owned(rng: &mut Rng, v: &mut [String], k: usize) -> Vec<String> {
     for i in 0..k {
