@@ -503,6 +503,21 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
     }
 }
 
+/// A model's name cut to its first word or two ("SmolLM2", "Gemma 3", "Qwen2.5"), for labels.
+fn short_name(model: &str) -> String {
+    let mut out = String::new();
+    for w in model.split_whitespace() {
+        if !out.is_empty() {
+            if out.len() >= 6 {
+                break;
+            }
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
 /// Accuracy bars with their 95% intervals as whiskers, one per model and condition.
 fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl IntoView {
     const W: f64 = 640.0;
@@ -511,20 +526,30 @@ fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl In
     let slot = W / n;
     let bar = (slot * 0.6).min(60.0);
     let y = |v: f64| H - v * (H - 20.0) - 10.0;
+    let mut conditions: Vec<&str> = Vec::new();
+    for (_, _, c, _) in rows {
+        if !conditions.contains(&c.as_str()) {
+            conditions.push(c);
+        }
+    }
     let bars = rows
         .iter()
         .enumerate()
         .map(|(i, (_, model, c, a))| {
             let x = slot * i as f64 + (slot - bar) / 2.0;
             let mid = x + bar / 2.0;
+            let shade = format!(
+                "bar cond-{}",
+                conditions.iter().position(|k| k == c).unwrap_or(0) % 4
+            );
             view! {
                 <g>
                     <title>{format!("{model} · {c}: {}% [{}–{}%]", pct(a.accuracy), pct(a.ci95.0), pct(a.ci95.1))}</title>
-                    <rect class="bar" x=x y=y(a.accuracy) width=bar height=(y(0.0) - y(a.accuracy)).max(0.0)></rect>
+                    <rect class=shade x=x y=y(a.accuracy) width=bar height=(y(0.0) - y(a.accuracy)).max(0.0)></rect>
                     <line class="whisker" x1=mid x2=mid y1=y(a.ci95.0) y2=y(a.ci95.1)></line>
                     <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.0) y2=y(a.ci95.0)></line>
                     <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.1) y2=y(a.ci95.1)></line>
-                    <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label">{format!("{} {}", model.chars().take(10).collect::<String>(), c)}</text>
+                    <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label">{format!("{} · {c}", short_name(model))}</text>
                 </g>
             }
         })

@@ -33,7 +33,7 @@ pub struct PaneReport {
 pub struct Comparison {
     /// "SmolLM2: repeat-2 vs baseline" or "baseline: Gemma 3 vs SmolLM2".
     pub label: String,
-    /// What both sides share: the model ("SmolLM2") or the condition ("on baseline").
+    /// What both sides share: the model ("SmolLM2") or the condition ("On baseline").
     pub scope: String,
     pub test: McNemar,
     pub verdict: Verdict,
