@@ -216,6 +216,7 @@ fn name_index_on_a_real_model() {
                 repeat,
                 order: Order::QuestionFirst,
                 chat: false,
+                generate: false,
             };
             let r = score_item(&mut e, i, item, &c).unwrap();
             assert!(r.loglik.iter().all(|l| l.is_finite() && *l < 0.0));
@@ -236,4 +237,44 @@ fn name_index_on_a_real_model() {
         })
         .len();
     assert!(twice > once + once / 2);
+}
+
+/// The generative condition: a greedy answer of at most `GENERATE_TOKENS` tokens, read by the
+/// stated rule, the same through the CLI.
+#[test]
+fn generated_answers_follow_the_extraction_rule() {
+    let bytes = tiny_gguf("llama", 4);
+    let mut e = Engine::from_bytes(&bytes, 256).unwrap();
+    let items = TaskSpec::new(Task::MultipleChoice, 6, 2)
+        .generate()
+        .unwrap();
+    let c = Condition::from_id("generate").unwrap();
+    for (i, item) in items.iter().enumerate() {
+        let r = score_item(&mut e, i, item, &c).unwrap();
+        let out = r.output.as_deref().unwrap();
+        let want = tinylab::eval::extract_answer(out, &item.choices).unwrap_or(item.choices.len());
+        assert_eq!(r.pred, want, "{out:?}");
+        assert!(r.loglik.is_empty());
+        assert!(r.forward_tokens > 0);
+    }
+    let model = temp_file("tiny-gen.gguf", &bytes);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+        .args([
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--task",
+            "multiple-choice",
+        ])
+        .args(["--n", "6", "--seed", "2", "--generate", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["condition"], "generate");
+    assert!(v["items"][0]["output"].is_string());
 }

@@ -17,12 +17,13 @@ use crate::ui::pane::OutputPhase;
 pub const REPORT_KEY: &str = "tinylab.eval.v1";
 /// The task value that means "the item file".
 const FILE_TASK: &str = "file";
-const CONDITIONS: [(&str, &str); 5] = [
+const CONDITIONS: [(&str, &str); 6] = [
     ("baseline", "Baseline"),
     ("repeat-2", "Query twice"),
     ("repeat-3", "Query three times"),
     ("options-first", "Options first"),
     ("chat", "Chat template"),
+    ("generate", "Generated answer"),
 ];
 
 /// An item file the user chose: its name and items (it stays in this page).
@@ -279,7 +280,8 @@ pub fn EvalPanel() -> impl IntoView {
                     {CONDITIONS.into_iter().map(condition_box).collect_view()}
                 </fieldset>
                 <p class="muted rule">
-                    "Each choice is scored as lm-evaluation-harness scores it: the log-likelihood of \" \" + choice after the context; the pick is the likeliest choice (acc), or the likeliest per character (acc_norm). The query is repeated as <QUERY><QUERY>, then \"Answer:\"."
+                    "Each choice is scored as lm-evaluation-harness scores it: the log-likelihood of \" \" + choice after the context; the pick is the likeliest choice (acc), or the likeliest per character (acc_norm). The query is repeated as <QUERY><QUERY>, then \"Answer:\". "
+                    {crate::eval::EXTRACTION_RULE}
                 </p>
                 <div class="eval-actions">
                     <button

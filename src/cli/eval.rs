@@ -34,6 +34,10 @@ pub struct EvalArgs {
     /// Put the query in the model's chat template.
     #[arg(long)]
     chat: bool,
+    /// Generate the answer (greedy, 8 tokens) and read the pick from it, instead of comparing
+    /// the choices' log-likelihoods.
+    #[arg(long)]
+    generate: bool,
 }
 
 pub fn run(a: EvalArgs) -> Result<(), String> {
@@ -50,6 +54,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         repeat: a.repeat_prompt,
         order,
         chat: a.chat,
+        generate: a.generate,
     };
     condition.validate()?;
     let (items, source) = match (&a.items, &a.task) {

@@ -49,6 +49,10 @@ pub struct Condition {
     /// Wrap the query in the model's chat template; the answer is then the assistant's first
     /// words (no leading space).
     pub chat: bool,
+    /// Generate the answer (greedy, `GENERATE_TOKENS` tokens) and read the pick from it
+    /// (`extract_answer`) instead of comparing log-likelihoods.
+    #[serde(default)]
+    pub generate: bool,
 }
 
 impl Default for Condition {
@@ -57,6 +61,7 @@ impl Default for Condition {
             repeat: 1,
             order: Order::QuestionFirst,
             chat: false,
+            generate: false,
         }
     }
 }
@@ -73,6 +78,9 @@ impl Condition {
         }
         if self.chat {
             parts.push("chat".into());
+        }
+        if self.generate {
+            parts.push("generate".into());
         }
         if parts.is_empty() {
             "baseline".into()
@@ -92,6 +100,7 @@ impl Condition {
                 "repeat-3" => c.repeat = 3,
                 "options-first" => c.order = Order::OptionsFirst,
                 "chat" => c.chat = true,
+                "generate" => c.generate = true,
                 _ => return None,
             }
         }
@@ -104,6 +113,32 @@ impl Condition {
         }
         Ok(())
     }
+}
+
+/// Tokens a generated answer may have.
+pub const GENERATE_TOKENS: usize = 8;
+
+/// The rule that reads a generated answer, in words for the page.
+pub const EXTRACTION_RULE: &str = "Generated answers: greedy, at most 8 tokens; the pick is the \
+    choice the answer starts with (case ignored, leading spaces, quotes and punctuation skipped, \
+    the longest choice first); an answer that starts with none is wrong.";
+
+/// The choice a generated answer starts with (`EXTRACTION_RULE`), if any.
+pub fn extract_answer(output: &str, choices: &[String]) -> Option<usize> {
+    let text = output
+        .trim_start_matches(|c: char| c.is_whitespace() || "\"'`*(:-.".contains(c))
+        .to_lowercase();
+    let mut order: Vec<usize> = (0..choices.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(choices[i].chars().count()));
+    order.into_iter().find(|&i| {
+        let c = choices[i].trim().to_lowercase();
+        !c.is_empty()
+            && text.starts_with(&c)
+            && !text[c.len()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// The words before the answer in every generated prompt.
@@ -166,6 +201,10 @@ pub struct ItemResult {
     /// Positions run through the model for this item, and without sharing the context.
     pub forward_tokens: usize,
     pub forward_tokens_without_sharing: usize,
+    /// The generated answer, under a `generate` condition (then `pred` is the number of
+    /// choices when the answer starts with none of them, and `loglik` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The index of the largest value; the first on ties, NaN never wins.
@@ -209,6 +248,9 @@ pub fn score_item(
             .collect::<Result<Vec<_>>>()?;
         (ctx, fulls)
     };
+    if c.generate {
+        return generated_answer(engine, index, item, ctx_ids);
+    }
     let r = engine.logliks(&ctx_ids, &fulls)?;
     let loglik: Vec<f64> = r.choices.iter().map(|c| c.loglik).collect();
     let pred = best(loglik.iter().copied());
@@ -229,6 +271,45 @@ pub fn score_item(
         correct_norm: pred_norm == item.answer,
         forward_tokens: r.forward_tokens,
         forward_tokens_without_sharing: r.forward_tokens_without_sharing,
+        output: None,
+    })
+}
+
+fn generated_answer(
+    engine: &mut Engine,
+    index: usize,
+    item: &Item,
+    ctx_ids: Vec<u32>,
+) -> Result<ItemResult> {
+    let req = crate::engine::GenerateRequest {
+        max_tokens: GENERATE_TOKENS,
+        sampling: crate::engine::SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let prompt = ctx_ids.len();
+    let mut g = engine.start_with_ids(ctx_ids, &req)?;
+    let mut text = String::new();
+    while let Some(t) = engine.step(&mut g)? {
+        text.push_str(&t.piece);
+    }
+    text.push_str(&g.flush());
+    let pred = extract_answer(&text, &item.choices).unwrap_or(item.choices.len());
+    let forward = prompt + g.generated.len();
+    Ok(ItemResult {
+        index,
+        answer: item.answer,
+        loglik: Vec::new(),
+        tokens: Vec::new(),
+        pred,
+        pred_norm: pred,
+        correct: pred == item.answer,
+        correct_norm: pred == item.answer,
+        forward_tokens: forward,
+        forward_tokens_without_sharing: forward,
+        output: Some(text),
     })
 }
 
@@ -322,6 +403,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn generated_answers_are_read_by_the_stated_rule() {
+        let ch = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = ch(&["Ann", "Anna", "Bob"]);
+        assert_eq!(extract_answer(" Anna.", &names), Some(1));
+        assert_eq!(extract_answer(" ann\nmore", &names), Some(0));
+        assert_eq!(extract_answer("\"Bob\" is the third", &names), Some(2));
+        assert_eq!(extract_answer(" Annabel", &names), None);
+        assert_eq!(extract_answer(" The answer is Bob", &names), None);
+        let letters = ch(&["A", "B", "C", "D"]);
+        assert_eq!(extract_answer(" B. 12", &letters), Some(1));
+        assert_eq!(extract_answer("(C)", &letters), Some(2));
+        assert_eq!(extract_answer(" Because", &letters), None);
+        assert_eq!(extract_answer("", &letters), None);
+    }
+
+    #[test]
     fn conditions_have_stable_ids() {
         for id in [
             "baseline",
@@ -330,6 +427,8 @@ mod tests {
             "options-first",
             "chat",
             "repeat-2+options-first+chat",
+            "generate",
+            "repeat-3+chat+generate",
         ] {
             assert_eq!(Condition::from_id(id).unwrap().id(), id);
         }

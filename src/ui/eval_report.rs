@@ -198,6 +198,7 @@ mod tests {
             correct_norm: true,
             forward_tokens: 2,
             forward_tokens_without_sharing: 3,
+            output: None,
         }
     }
 

@@ -1038,6 +1038,7 @@ mod tests {
             correct_norm: true,
             forward_tokens: 3,
             forward_tokens_without_sharing: 4,
+            output: None,
         };
         p.apply(reply(
             job,
