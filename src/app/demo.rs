@@ -100,7 +100,7 @@ pub fn DemoBar() -> impl IntoView {
             task: "name-index".into(),
             n: 50,
             seed: 1,
-            list_len: 8,
+            list_len: 5,
             conditions: vec!["baseline".into(), "repeat-2".into()],
         });
         start(vec![presets::greedy(SMOLLM2)], Mode::Eval, Then::Eval);

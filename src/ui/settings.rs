@@ -116,7 +116,7 @@ impl Default for EvalSetup {
             task: "name-index".into(),
             n: 40,
             seed: 1,
-            list_len: 8,
+            list_len: 5,
             conditions: vec!["baseline".into(), "repeat-2".into()],
         }
     }

@@ -29,7 +29,7 @@ function cliEval(extra) {
 async function setUp(page) {
   await page.click('[data-testid=tab-eval]');
   await page.selectOption('[data-testid=eval-task]', 'name-index');
-  for (const [id, v] of [['eval-n', N], ['eval-seed', SEED], ['eval-list-len', 8]]) {
+  for (const [id, v] of [['eval-n', N], ['eval-seed', SEED], ['eval-list-len', 5]]) {
     await page.fill(`[data-testid=${id}]`, String(v));
     await page.dispatchEvent(`[data-testid=${id}]`, 'change');
   }
