@@ -86,7 +86,7 @@ impl EvalReport {
                     out.push(self.comparison(
                         (
                             format!("{c}: {} vs {}", p.model, p0.model),
-                            format!("on {c}"),
+                            format!("On {c}"),
                         ),
                         (0, c, p0.model.as_str()),
                         (i, c, p.model.as_str()),
