@@ -508,6 +508,9 @@ impl Engine {
         }
         let hidden = hidden.ok_or_else(|| EngineError::InvalidInput("empty context".into()))?;
         let context_last = self.last_logits(&hidden)?;
+        // The first continuation token of every request that starts with the whole context is
+        // read from this one row: normalise it once (Gemma 3's is 262k wide).
+        let (last_max, last_lse) = stats::log_norm(&context_last);
         let mut forwarded = n_ctx;
         // Cache positions that still hold the context (a request that parts inside the context
         // overwrites the rest).
@@ -542,9 +545,6 @@ impl Engine {
             // n_ctx - 1 onwards: the first from the context when the request starts with all
             // of it, the rest from running the request on from `from`.
             let mut rows: Vec<Vec<f32>> = Vec::new();
-            if whole_context {
-                rows.push(context_last.clone());
-            }
             let run = &full[from..full.len() - 1];
             if !run.is_empty() {
                 let mut parts = Vec::new();
@@ -563,12 +563,20 @@ impl Engine {
             let cont = &full[n_ctx..];
             let mut loglik = 0.0;
             let mut greedy = true;
-            for (row, &target) in rows.iter().zip(cont) {
-                let (max, lse) = stats::log_norm(row);
+            let mut add = |row: &[f32], (max, lse): (f64, f64), target: u32| {
                 loglik += row
                     .get(target as usize)
                     .map_or(f64::NEG_INFINITY, |&l| l as f64 - max - lse);
                 greedy &= sampler::argmax(row) == target;
+            };
+            let rest = if whole_context {
+                add(&context_last, (last_max, last_lse), cont[0]);
+                &cont[1..]
+            } else {
+                cont
+            };
+            for (row, &target) in rows.iter().zip(rest) {
+                add(row, stats::log_norm(row), target);
             }
             out.push(ChoiceLoglik {
                 loglik,
