@@ -101,7 +101,10 @@ pub fn run(state: AppState, file: Option<ItemFile>, message: RwSignal<String>) {
 }
 
 /// Keeps the report in step with the panes while a run is live, and saves it when it ends.
+/// While it runs the report is rebuilt at most once a second: every result would otherwise
+/// copy all results so far and redraw every table (quadratic in a run of thousands).
 pub fn follow_panes(state: AppState) {
+    let last_rebuild = StoredValue::new(f64::NEG_INFINITY);
     Effect::new(move |_| {
         if !state.eval_live.get() {
             return;
@@ -110,13 +113,22 @@ pub fn follow_panes(state: AppState) {
         let Some(mut report) = state.eval_report.get_untracked() else {
             return;
         };
-        let mut running = false;
+        // Read every pane's phase first: that is what this effect follows.
+        let ours = |p: &&super::pane_state::Pane| report.panes.iter().any(|r| r.index == p.id);
+        let running = panes
+            .iter()
+            .filter(ours)
+            .any(|p| p.eval(|e| e.phase == OutputPhase::Running));
+        let now = browser::now_ms();
+        if running && now - last_rebuild.get_value() < 1000.0 {
+            return;
+        }
+        last_rebuild.set_value(now);
         let mut partial = false;
         for pr in &mut report.panes {
             if let Some(p) = panes.iter().find(|p| p.id == pr.index) {
                 p.eval(|e| {
                     pr.results = e.results.clone();
-                    running |= e.phase == OutputPhase::Running;
                     partial |= e.stopped || e.phase == OutputPhase::Error;
                 });
             }
@@ -145,7 +157,13 @@ pub fn EvalPanel() -> impl IntoView {
     let load_file = move |f: web_sys::File| {
         spawn_local(async move {
             let name = f.name();
-            match browser::file_text(&f).await.and_then(|t| parse_items(&t)) {
+            let max = crate::eval::tasks::MAX_ITEM_FILE_BYTES;
+            let text = if f.size() as u64 > max {
+                Err(format!("item files may have at most {} MB", max >> 20))
+            } else {
+                browser::file_text(&f).await
+            };
+            match text.and_then(|t| parse_items(&t)) {
                 Ok(items) => {
                     message.set(format!("{name}: {} items.", items.len()));
                     file.set(Some(ItemFile { name, items }));
