@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::eval::tasks::{parse_items, Task, TaskSpec};
+use tinylab::eval::tasks::{self, parse_items, Task, TaskSpec};
 use tinylab::eval::{accuracy, score_item, Condition, Order};
 
 use super::{load, print_json, Common};
@@ -59,6 +59,16 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     condition.validate()?;
     let (items, source) = match (&a.items, &a.task) {
         (Some(path), None) => {
+            let size = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .len();
+            if size > tasks::MAX_ITEM_FILE_BYTES {
+                return Err(format!(
+                    "{}: {size} bytes; item files may have at most {} MB",
+                    path.display(),
+                    tasks::MAX_ITEM_FILE_BYTES >> 20
+                ));
+            }
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let items = parse_items(&text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -12,6 +12,12 @@ const WORDS: &str = include_str!("../../assets/eval/words.txt");
 
 /// Most items one run may have (a page run of this many takes minutes per model already).
 pub const MAX_ITEMS: usize = 2000;
+/// An item file is untrusted input: its size, each item's choices and each text are bounded
+/// before anything is tokenized (a context longer than this cannot fit a model here anyway).
+pub const MAX_ITEM_FILE_BYTES: u64 = 16 << 20;
+pub const MAX_CHOICES: usize = 64;
+pub const MAX_CONTEXT_CHARS: usize = 50_000;
+pub const MAX_CHOICE_CHARS: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -361,6 +367,26 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
         if it.choices.len() < 2 {
             return Err(format!("line {n}: `choices` needs at least two entries"));
         }
+        if it.choices.len() > MAX_CHOICES {
+            return Err(format!(
+                "line {n}: `choices` has {} entries; at most {MAX_CHOICES}",
+                it.choices.len()
+            ));
+        }
+        if it.context.chars().count() > MAX_CONTEXT_CHARS {
+            return Err(format!(
+                "line {n}: `context` is longer than {MAX_CONTEXT_CHARS} characters"
+            ));
+        }
+        if let Some(k) = it
+            .choices
+            .iter()
+            .position(|c| c.chars().count() > MAX_CHOICE_CHARS)
+        {
+            return Err(format!(
+                "line {n}: `choices[{k}]` is longer than {MAX_CHOICE_CHARS} characters"
+            ));
+        }
         if it.answer >= it.choices.len() {
             return Err(format!(
                 "line {n}: `answer` is {} but there are only {} choices (it counts from 0)",
@@ -542,6 +568,18 @@ mod tests {
             ("not json", "line 1: "),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0, \"x\": 1}", "line 1: unknown field `x`"),
             ("\n\n", "no items"),
+            (
+                &format!("{{\"context\": \"{}\", \"choices\": [\"a\", \"b\"], \"answer\": 0}}", "x".repeat(60_000)),
+                "line 1: `context` is longer than 50000 characters",
+            ),
+            (
+                &format!("{{\"context\": \"Q\", \"choices\": [{}], \"answer\": 0}}", vec!["\"c\""; 65].join(", ")),
+                "line 1: `choices` has 65 entries; at most 64",
+            ),
+            (
+                &format!("{{\"context\": \"Q\", \"choices\": [\"a\", \"{}\"], \"answer\": 0}}", "y".repeat(3000)),
+                "line 1: `choices[1]` is longer than 2000 characters",
+            ),
         ] {
             let err = parse_items(text).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
