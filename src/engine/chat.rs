@@ -1,6 +1,11 @@
 //! Chat templates: the GGUF's own `tokenizer.chat_template`, rendered with minijinja the way
 //! Hugging Face renders them (trim_blocks, lstrip_blocks, Python string methods).
 //! A GGUF without a template gets its architecture's official one (Gemma 3's GGUF ships none).
+//!
+//! A template is code from a file someone downloaded. It runs on a budget: minijinja's fuel
+//! bounds both the steps and the data it makes (one fuel per instruction or per 64 bytes), and
+//! the rendered text is capped, so nested loops, `"x" * n` or recursion end in a plain error
+//! instead of a hung worker or an exhausted heap.
 
 use minijinja::{context, Environment, Error, ErrorKind};
 use serde::Serialize;
@@ -52,6 +57,14 @@ impl Message {
     }
 }
 
+/// Work a template may do for one rendering: real templates (Qwen2.5's with its tool branches)
+/// use a few thousand fuel per message; this leaves room for long conversations and bounds a
+/// hostile template to well under a second and about 64 MB of data.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// The rendered prompt may be this much longer than the messages it wraps.
+const RENDERED_SLACK: usize = 64 * 1024;
+
 pub fn render(
     template: &str,
     messages: &[Message],
@@ -60,6 +73,7 @@ pub fn render(
     add_generation_prompt: bool,
 ) -> Result<String> {
     let mut env = Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
@@ -78,13 +92,35 @@ pub fn render(
     let tmpl = env
         .get_template("chat")
         .map_err(|e| EngineError::ChatTemplate(e.to_string()))?;
-    tmpl.render(context! {
-        messages => minijinja::Value::from(minijinja::value::Serde(messages)),
-        bos_token => bos_token,
-        eos_token => eos_token,
-        add_generation_prompt => add_generation_prompt,
-    })
-    .map_err(|e| EngineError::ChatTemplate(e.to_string()))
+    let rendered = tmpl
+        .render(context! {
+            messages => minijinja::Value::from(minijinja::value::Serde(messages)),
+            bos_token => bos_token,
+            eos_token => eos_token,
+            add_generation_prompt => add_generation_prompt,
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::OutOfFuel => EngineError::ChatTemplate(format!(
+                "the model's chat template ran too long (more than {TEMPLATE_FUEL} steps or \
+                 about {} MB of text), so it was stopped; untick \"chat\" to send the prompt \
+                 as plain text",
+                TEMPLATE_FUEL * 64 >> 20
+            )),
+            _ => EngineError::ChatTemplate(e.to_string()),
+        })?;
+    let wrapped: usize = messages
+        .iter()
+        .map(|m| m.content.len() + m.role.len())
+        .sum();
+    let cap = wrapped.saturating_mul(2).saturating_add(RENDERED_SLACK);
+    if rendered.len() > cap {
+        return Err(EngineError::ChatTemplate(format!(
+            "the model's chat template produced {} bytes for {wrapped} bytes of messages (at \
+             most {cap} are allowed); untick \"chat\" to send the prompt as plain text",
+            rendered.len()
+        )));
+    }
+    Ok(rendered)
 }
 
 #[cfg(test)]
@@ -111,6 +147,46 @@ mod tests {
     fn chatml_renders() {
         let s = render(CHATML_TEMPLATE, &[Message::user("Hi")], "", "", true).unwrap();
         assert_eq!(s, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    /// Hostile templates end in a named error, quickly, whatever they try.
+    #[test]
+    fn hostile_templates_run_out_of_fuel_or_room() {
+        let cases = [
+            // Nested loops: 10^15 steps.
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}x{% endfor %}{% endfor %}{% endfor %}",
+            // String multiplication, repeated.
+            "{% set s = 'abcdefgh' * 10000000 %}{{ s * 10 }}",
+            "{% set ns = namespace(s='x') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            // Recursion.
+            "{% macro f(n) %}{{ f(n + 1) }}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            // Output far beyond the messages.
+            "{% for i in range(60000) %}{{ messages[0]['content'] }}{% endfor %}",
+        ];
+        for t in cases {
+            let start = std::time::Instant::now();
+            let e = render(t, &[Message::user("hello")], "", "", true)
+                .expect_err(&format!("template {t} should fail"));
+            let secs = start.elapsed().as_secs_f64();
+            let msg = e.to_string();
+            assert!(secs < 2.0, "{t}: took {secs:.2} s");
+            assert!(msg.starts_with("chat template:"), "{t}: {msg}");
+            assert!(
+                msg.contains("ran too long")
+                    || msg.contains("produced")
+                    || msg.contains("too large")
+                    || msg.contains("recursion"),
+                "{t}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_conversations_fit_the_budget() {
+        // A real template over a 200 kB message renders: the budget must not refuse real use.
+        let long = "word ".repeat(40_000);
+        let s = render(CHATML_TEMPLATE, &[Message::user(&long)], "", "", true).unwrap();
+        assert!(s.len() > long.len());
     }
 
     #[test]

@@ -109,6 +109,136 @@ impl ModelConfig {
     }
 }
 
+/// The shape of tensor `name` as the engine indexes it (`[rows, cols]` for a matrix), if present.
+fn shape<'g>(g: &'g GgufFile, name: &str) -> Option<&'g [usize]> {
+    g.content.tensor_infos.get(name).map(|t| t.shape.dims())
+}
+
+impl ModelConfig {
+    /// Metadata that sizes allocations or indexes buffers, held against the tensors that are
+    /// really there before anything is allocated: a lying value is a plain error here, not a
+    /// capacity-overflow abort, a multi-GB RoPE table or a read past a buffer later. Only the
+    /// tensor table is read (no weights), so this costs nothing on a good file.
+    fn check_against_tensors(&self, g: &GgufFile) -> Result<()> {
+        let bad = |what: String| Err(EngineError::InvalidGguf(what));
+        let p = self.arch.name();
+        let tensors = g.content.tensor_infos.len();
+        // Every layer has at least its attention norm and four projections.
+        if self.n_layer == 0 || self.n_layer > tensors / 5 {
+            return bad(format!(
+                "`{p}.block_count` says {} layers, but the file holds {tensors} tensors",
+                self.n_layer
+            ));
+        }
+        if self.context_length < 2 {
+            return bad(format!(
+                "`{p}.context_length` is {}; a model needs at least 2 positions",
+                self.context_length
+            ));
+        }
+        if self.head_dim < 2 || !self.head_dim.is_multiple_of(2) {
+            return bad(format!(
+                "the key length (head size) is {}; it must be an even number of at least 2",
+                self.head_dim
+            ));
+        }
+        if !(self.rope_base.is_finite() && self.rope_base > 0.0) {
+            return bad(format!("`{p}.rope.freq_base` is {}", self.rope_base));
+        }
+        if !(self.rms_eps.is_finite() && self.rms_eps >= 0.0) {
+            return bad(format!(
+                "`{p}.attention.layer_norm_rms_epsilon` is {}",
+                self.rms_eps
+            ));
+        }
+        if self.sliding_window == Some(0) {
+            return bad(format!("`{p}.attention.sliding_window` is 0"));
+        }
+        let embd = shape(g, "token_embd.weight")
+            .ok_or_else(|| EngineError::MissingTensor("token_embd.weight".into()))?;
+        if embd != [self.vocab_size, self.n_embd] {
+            return bad(format!(
+                "`token_embd.weight` is {embd:?}, but the vocabulary has {} tokens and \
+                 `{p}.embedding_length` is {}",
+                self.vocab_size, self.n_embd
+            ));
+        }
+        if let Some(out) = shape(g, "output.weight") {
+            if out != [self.vocab_size, self.n_embd] {
+                return bad(format!(
+                    "`output.weight` is {out:?}, but the vocabulary has {} tokens and \
+                     `{p}.embedding_length` is {}",
+                    self.vocab_size, self.n_embd
+                ));
+            }
+        }
+        let q_width = self.n_head.checked_mul(self.head_dim);
+        let kv_width = self.n_kv_head.checked_mul(self.head_dim);
+        for i in 0..self.n_layer {
+            if !g.has_tensor(&format!("blk.{i}.attn_q.weight")) {
+                return bad(format!(
+                    "`{p}.block_count` says {} layers, but the file has tensors for {i}",
+                    self.n_layer
+                ));
+            }
+            let expect = |name: &str, rows: Option<usize>, cols: Option<usize>| -> Result<()> {
+                let full = format!("blk.{i}.{name}.weight");
+                let dims = shape(g, &full).ok_or(EngineError::MissingTensor(full.clone()))?;
+                let ok = match dims {
+                    [r, c] => rows.is_none_or(|x| x == *r) && cols.is_none_or(|x| x == *c),
+                    _ => false,
+                };
+                if ok {
+                    return Ok(());
+                }
+                let want = |x: Option<usize>| x.map_or("any".to_string(), |x| x.to_string());
+                Err(EngineError::InvalidGguf(format!(
+                    "`{full}` is {dims:?}, but the metadata ({} heads, {} key/value heads of \
+                     size {}, width {}) needs [{}, {}]",
+                    self.n_head,
+                    self.n_kv_head,
+                    self.head_dim,
+                    self.n_embd,
+                    want(rows),
+                    want(cols)
+                )))
+            };
+            let d = Some(self.n_embd);
+            expect("attn_q", q_width, d)?;
+            expect("attn_k", kv_width, d)?;
+            expect("attn_v", kv_width, d)?;
+            expect("attn_output", d, q_width)?;
+            expect("ffn_gate", None, d)?;
+            expect("ffn_up", None, d)?;
+            expect("ffn_down", d, None)?;
+            for (name, len, required) in [
+                ("attn_norm", self.n_embd, true),
+                ("ffn_norm", self.n_embd, true),
+                ("attn_q_norm", self.head_dim, false),
+                ("attn_k_norm", self.head_dim, false),
+                ("post_attention_norm", self.n_embd, false),
+                ("post_ffw_norm", self.n_embd, false),
+            ] {
+                let full = format!("blk.{i}.{name}.weight");
+                match shape(g, &full) {
+                    Some(dims) if dims != [len] => {
+                        return bad(format!("`{full}` is {dims:?}, but should be [{len}]"))
+                    }
+                    None if required => return Err(EngineError::MissingTensor(full)),
+                    _ => {}
+                }
+            }
+        }
+        match shape(g, "output_norm.weight") {
+            Some(dims) if dims != [self.n_embd] => bad(format!(
+                "`output_norm.weight` is {dims:?}, but should be [{}]",
+                self.n_embd
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 struct RmsNorm {
     weight: Tensor,
     eps: f32,
@@ -365,6 +495,7 @@ impl Model {
     /// `max_positions` caps the context the engine will hold (KV cache and rope tables).
     pub fn load(g: &GgufFile, max_positions: usize, kernels: Kernels) -> Result<Self> {
         let config = ModelConfig::from_gguf(g)?;
+        config.check_against_tensors(g)?;
         let max_positions = max_positions.min(config.context_length).max(1);
         let eps = config.rms_eps;
         let embed = Embeddings::load(g, "token_embd.weight")?;

@@ -126,6 +126,22 @@ fn ones(n: usize) -> QTensor {
 
 /// A complete tiny model of `arch` ("llama", "qwen2" or "gemma3") as GGUF bytes.
 pub fn tiny_gguf(arch: &str, seed: u64) -> Vec<u8> {
+    tiny_gguf_edited(arch, seed, |_| {})
+}
+
+/// Metadata as `tiny_gguf_edited` hands it to its editor.
+pub type Metadata = Vec<(String, Value)>;
+
+/// Sets (or adds) one metadata value.
+pub fn set_meta(md: &mut Metadata, key: &str, value: Value) {
+    match md.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value,
+        None => md.push((key.to_string(), value)),
+    }
+}
+
+/// `tiny_gguf` with its metadata changed by `edit` before it is written: hostile headers.
+pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata)) -> Vec<u8> {
     let vocab = if arch == "gemma3" {
         spm_vocab()
     } else {
@@ -259,6 +275,7 @@ pub fn tiny_gguf(arch: &str, seed: u64) -> Vec<u8> {
         ));
         md.push(("tokenizer.ggml.pre".into(), Value::String("smollm".into())));
     }
+    edit(&mut md);
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(a, b)| (a.as_str(), b)).collect();
     let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(a, b)| (a.as_str(), b)).collect();
     let mut buf = std::io::Cursor::new(Vec::new());

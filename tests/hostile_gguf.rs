@@ -1,0 +1,307 @@
+//! Hostile GGUF headers: a tiny model of every architecture with one metadata value changed.
+//! Values that size allocations or index buffers must give a clear error (never a panic, a
+//! capacity-overflow abort or a multi-GB allocation, either of which kills this test process),
+//! and each case must fail fast. Values that are merely unusual (a huge trained context) must
+//! still load, with memory sized by what the engine uses.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file::Value;
+use common::tiny::{set_meta, tiny_gguf, tiny_gguf_edited, Metadata, D, LAYERS};
+use tinylab::engine::{Engine, GenerateRequest};
+
+const ARCHS: [&str; 3] = ["llama", "qwen2", "gemma3"];
+
+/// What loading must give: an error whose text contains one of the `|`-separated words, or a
+/// working engine.
+enum Want {
+    Error(&'static str),
+    Loads,
+}
+
+fn cases(arch: &str) -> Vec<(String, Value, Want)> {
+    let k = |s: &str| format!("{arch}.{s}");
+    use Want::*;
+    vec![
+        (k("block_count"), Value::U32(0), Error("layers")),
+        (k("block_count"), Value::U32(u32::MAX), Error("layers")),
+        (
+            k("block_count"),
+            Value::U32(LAYERS as u32 + 1),
+            Error("layers"),
+        ),
+        (k("block_count"), Value::I32(-1), Error("32-bit integer")),
+        (
+            k("block_count"),
+            Value::U64(u64::MAX),
+            Error("32-bit integer"),
+        ),
+        (k("attention.head_count"), Value::U32(0), Error("heads")),
+        (
+            k("attention.head_count"),
+            Value::U32(u32::MAX),
+            Error("head size|attn_q"),
+        ),
+        (
+            k("attention.head_count"),
+            Value::U32(4),
+            Error("attn_k|attn_q"),
+        ),
+        (k("attention.head_count_kv"), Value::U32(0), Error("heads")),
+        (
+            k("attention.head_count_kv"),
+            Value::U32(u32::MAX),
+            Error("heads"),
+        ),
+        (k("attention.key_length"), Value::U32(0), Error("head size")),
+        (k("attention.key_length"), Value::U32(3), Error("head size")),
+        (
+            k("attention.key_length"),
+            Value::U32(u32::MAX),
+            Error("head size"),
+        ),
+        (
+            k("attention.key_length"),
+            Value::U32(1 << 30),
+            Error("attn_q"),
+        ),
+        (
+            k("embedding_length"),
+            Value::U32(u32::MAX),
+            Error("head size|token_embd"),
+        ),
+        (
+            k("embedding_length"),
+            Value::U32(D as u32 + 32),
+            Error("token_embd"),
+        ),
+        (
+            k("context_length"),
+            Value::U32(0),
+            Error("at least 2 positions"),
+        ),
+        (
+            k("context_length"),
+            Value::U32(1),
+            Error("at least 2 positions"),
+        ),
+        // A model trained on a huge context is fine: the engine holds what it uses.
+        (k("context_length"), Value::U32(u32::MAX), Loads),
+        (
+            k("rope.freq_base"),
+            Value::F32(f32::NAN),
+            Error("freq_base"),
+        ),
+        (k("rope.freq_base"), Value::F32(-1.0), Error("freq_base")),
+        (
+            k("attention.layer_norm_rms_epsilon"),
+            Value::F32(f32::INFINITY),
+            Error("epsilon"),
+        ),
+        (
+            "general.alignment".into(),
+            Value::U32(0),
+            Error("power of two"),
+        ),
+        (
+            "general.alignment".into(),
+            Value::U32(3),
+            Error("power of two"),
+        ),
+        (
+            "general.alignment".into(),
+            Value::U32(u32::MAX),
+            Error("power of two"),
+        ),
+        ("general.alignment".into(), Value::I32(-8), Loads),
+        (
+            "tokenizer.ggml.bos_token_id".into(),
+            Value::U32(u32::MAX),
+            Loads,
+        ),
+        (
+            "tokenizer.ggml.eos_token_id".into(),
+            Value::U32(u32::MAX),
+            Loads,
+        ),
+        (
+            "tokenizer.chat_template".into(),
+            Value::String(
+                "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}"
+                    .into(),
+            ),
+            Loads,
+        ),
+    ]
+}
+
+fn vocab_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Metadata)>, &'static str)> {
+    /// Grows or shrinks every per-token array together, so only the count is wrong.
+    fn resize(md: &mut Metadata, grow: bool) {
+        for (key, extra) in [
+            ("tokenizer.ggml.tokens", Value::String("<extra>".into())),
+            ("tokenizer.ggml.scores", Value::F32(0.0)),
+            ("tokenizer.ggml.token_type", Value::I32(1)),
+        ] {
+            let Some(entry) = md.iter_mut().find(|(k, _)| k == key) else {
+                continue;
+            };
+            let mut values = entry.1.to_vec().unwrap().clone();
+            if grow {
+                values.push(extra);
+            } else {
+                values.pop();
+            }
+            entry.1 = Value::Array(values);
+        }
+    }
+    vec![
+        (
+            "one token more than the embedding has rows",
+            Box::new(|md: &mut Metadata| resize(md, true)),
+            "token_embd",
+        ),
+        (
+            "one token fewer",
+            Box::new(|md: &mut Metadata| resize(md, false)),
+            "token_embd",
+        ),
+    ]
+}
+
+/// Runs one load; returns its outcome and how long it took.
+fn load(bytes: &[u8]) -> (Result<Result<Engine, String>, String>, f64) {
+    let t0 = Instant::now();
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        Engine::from_bytes(bytes, 256).map_err(|e| e.to_string())
+    }))
+    .map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    });
+    (out, t0.elapsed().as_secs_f64())
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[test]
+fn hostile_metadata_is_a_clear_error_for_every_architecture() {
+    let mut failures = Vec::new();
+    let mut slowest = (0.0, String::new());
+    let mut n = 0;
+    for arch in ARCHS {
+        // The unchanged model loads: the edits below are what breaks it.
+        assert!(load(&tiny_gguf(arch, 1)).0.is_ok_and(|r| r.is_ok()));
+        let mut all: Vec<(String, Box<dyn FnOnce(&mut Metadata)>, Want)> = Vec::new();
+        for (key, value, want) in cases(arch) {
+            let k = key.clone();
+            all.push((
+                format!("{key} = {value:?}"),
+                Box::new(move |md: &mut Metadata| set_meta(md, &k, value)),
+                want,
+            ));
+        }
+        for (what, edit, want) in vocab_cases() {
+            all.push((what.to_string(), Box::new(edit), Want::Error(want)));
+        }
+        for (what, edit, want) in all {
+            n += 1;
+            let bytes = tiny_gguf_edited(arch, 1, edit);
+            let (out, secs) = load(&bytes);
+            if secs > slowest.0 {
+                slowest = (secs, format!("{arch}: {what}"));
+            }
+            let case = format!("{arch}: {what}");
+            match (out, want) {
+                (Err(panic), _) => failures.push(format!("{case}: PANIC {panic}")),
+                (Ok(Err(e)), Want::Error(needle)) if needle.split('|').any(|w| e.contains(w)) => {}
+                (Ok(Err(e)), Want::Error(needle)) => {
+                    failures.push(format!("{case}: error without `{needle}`: {e}"))
+                }
+                (Ok(Ok(_)), Want::Error(needle)) => {
+                    failures.push(format!("{case}: loaded, wanted an error with `{needle}`"))
+                }
+                (Ok(Err(e)), Want::Loads) => failures.push(format!("{case}: refused: {e}")),
+                (Ok(Ok(mut engine)), Want::Loads) => {
+                    // It must also run, within the engine's own context cap.
+                    let req = GenerateRequest {
+                        prompt: "hello".into(),
+                        max_tokens: 3,
+                        ..Default::default()
+                    };
+                    if let Err(e) = engine.start(&req) {
+                        failures.push(format!("{case}: loads but cannot run: {e}"));
+                    }
+                    if engine.info().max_positions > 256 {
+                        failures.push(format!("{case}: holds more positions than asked"));
+                    }
+                }
+            }
+            if secs > 2.0 {
+                failures.push(format!("{case}: took {secs:.2} s"));
+            }
+        }
+    }
+    println!(
+        "{n} hostile headers; slowest {:.3} s ({}); peak memory of this test process {:.0} MB",
+        slowest.0,
+        slowest.1,
+        peak_rss_mb()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The chat template is the file's own code: a hostile one ends in a named error, natively in
+/// a second or two, and the model still works without chat.
+#[test]
+fn a_hostile_chat_template_is_stopped() {
+    for template in [
+        "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+        "{{ 'x' * 99999999 }}",
+        "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    ] {
+        let bytes = tiny_gguf_edited("qwen2", 1, |md| {
+            set_meta(
+                md,
+                "tokenizer.chat_template",
+                Value::String(template.into()),
+            )
+        });
+        let mut engine = Engine::from_bytes(&bytes, 256).unwrap();
+        let t0 = Instant::now();
+        let e = engine
+            .start(&GenerateRequest {
+                prompt: "hi".into(),
+                chat: true,
+                max_tokens: 2,
+                ..Default::default()
+            })
+            .err()
+            .unwrap_or_else(|| panic!("{template}: ran"));
+        let secs = t0.elapsed().as_secs_f64();
+        let msg = e.to_string();
+        println!("{template:.40}: {secs:.3} s: {msg}");
+        assert!(secs < 2.0, "{template}: {secs} s");
+        assert!(msg.starts_with("chat template:"), "{msg}");
+        let plain = engine.start(&GenerateRequest {
+            prompt: "hi".into(),
+            max_tokens: 2,
+            ..Default::default()
+        });
+        assert!(plain.is_ok());
+    }
+}
