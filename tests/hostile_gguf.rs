@@ -305,3 +305,33 @@ fn a_hostile_chat_template_is_stopped() {
         assert!(plain.is_ok());
     }
 }
+
+/// Building the tokenizer is linear in the vocabulary's bytes: a SentencePiece vocabulary with
+/// one 200,000-character token loads about as fast as without it.
+#[test]
+fn a_very_long_token_does_not_slow_loading() {
+    let time = |long: Option<usize>| {
+        let bytes = tiny_gguf_edited("gemma3", 1, |md| {
+            if let Some(n) = long {
+                // Replace the last ordinary token, so counts and embedding rows still agree.
+                for (key, value) in md.iter_mut() {
+                    if key == "tokenizer.ggml.tokens" {
+                        let mut t = value.to_vec().unwrap().clone();
+                        let last = t.len() - 1;
+                        t[last] = Value::String("\u{2581}a".repeat(n / 2));
+                        *value = Value::Array(t);
+                    }
+                }
+            }
+        });
+        let t0 = Instant::now();
+        let e = Engine::from_bytes(&bytes, 256);
+        let secs = t0.elapsed().as_secs_f64();
+        assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
+        secs
+    };
+    let base = (0..3).map(|_| time(None)).fold(f64::MAX, f64::min);
+    let long = time(Some(200_000));
+    println!("tokenizer build: {base:.4} s plain, {long:.4} s with a 200,000-character token");
+    assert!(long < base * 5.0 + 0.25, "{long} s against {base} s");
+}

@@ -394,12 +394,24 @@ fn spm_merges(
     scores: &[f32],
     vocab: &ahash::AHashMap<String, u32>,
 ) -> Vec<(String, String)> {
+    // Only splits whose two halves have lengths some token has can be merges. Trying every
+    // split and hashing both halves made a vocabulary with one 200,000-character token take
+    // seconds (quadratic in its length); lengths are few, so this is linear in the bytes.
+    let lengths: std::collections::BTreeSet<usize> = tokens.iter().map(String::len).collect();
+    let mut has_len = vec![false; lengths.last().map_or(0, |&l| l + 1)];
+    for &l in &lengths {
+        has_len[l] = true;
+    }
     let mut ranked: Vec<(f32, u32, String, String)> = Vec::new();
     for (i, tok) in tokens.iter().enumerate() {
         if types[i] == TYPE_BYTE || tok.chars().nth(1).is_none() {
             continue;
         }
-        for (k, _) in tok.char_indices().skip(1) {
+        let len = tok.len();
+        for &k in lengths.range(1..len) {
+            if !has_len[len - k] || !tok.is_char_boundary(k) {
+                continue;
+            }
             let (a, b) = tok.split_at(k);
             if vocab.contains_key(a) && vocab.contains_key(b) {
                 ranked.push((scores[i], i as u32, a.to_string(), b.to_string()));
