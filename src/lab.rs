@@ -6,7 +6,7 @@
 //! lower. The generation in between belongs to the caller (the worker steps it so that Stop
 //! works), so this module offers the two halves: [`plan`] and [`compare`].
 
-use crate::engine::{stats, Engine, EngineError, Result, Summary, Token};
+use crate::engine::{stats, Engine, EngineError, Result, ScoreResult, Summary, Token};
 
 /// The human rest is cut to this many tokens; longer texts would make the model write for
 /// minutes in a browser.
@@ -88,22 +88,26 @@ pub fn compare(
             "the model ended its continuation at once, so there is nothing to compare".into(),
         ));
     }
-    let human = continuation(engine, plan, &plan.human_ids, window)?;
-    let model = continuation(engine, plan, generated, window)?;
+    let mut one = |tail: &[u32]| -> Result<Continuation> {
+        let scored = engine.score_ids(continuation_ids(plan, tail), window)?;
+        Ok(continuation(scored, tail.len()))
+    };
+    let human = one(&plan.human_ids)?;
+    let model = one(generated)?;
     Ok((human, model))
 }
 
-fn continuation(
-    engine: &mut Engine,
-    plan: &Plan,
-    tail: &[u32],
-    window: usize,
-) -> Result<Continuation> {
+/// The ids a continuation is scored as: the prompt, then the continuation.
+pub fn continuation_ids(plan: &Plan, tail: &[u32]) -> Vec<u32> {
     let mut ids = plan.prompt_ids.clone();
     ids.extend_from_slice(tail);
-    let scored = engine.score_ids(ids, window)?;
+    ids
+}
+
+/// The continuation's part of a scoring of [`continuation_ids`] (`tail_len` tokens).
+pub fn continuation(scored: ScoreResult, tail_len: usize) -> Continuation {
     // score_ids scores every token after the first; keep the tail's.
-    let skip = scored.tokens.len().saturating_sub(tail.len());
+    let skip = scored.tokens.len().saturating_sub(tail_len);
     let tokens: Vec<Token> = scored.tokens.into_iter().skip(skip).collect();
     let summary = stats::summarize(
         &tokens
@@ -116,7 +120,7 @@ fn continuation(
             })
             .collect::<Vec<_>>(),
     );
-    Ok(Continuation { tokens, summary })
+    Continuation { tokens, summary }
 }
 
 #[cfg(test)]

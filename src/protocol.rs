@@ -9,7 +9,8 @@
 //! to failure, comes back as `FromWorker::Job` with that id, so the page never guesses what a
 //! reply belongs to (`ui::pane` drops replies for jobs it no longer waits for). A load:
 //! `Progress`* → `Loaded` | `Failed`; a generation: `Started` → `Token`* → `Finished` |
-//! `Failed`. `Stop{job}` is heard between tokens. `Threads` is a setting, answered by its own
+//! `Failed` (with `Advanced` between prompt chunks of a long prompt); a scoring: `Advanced`* →
+//! `Scored` | `Failed`. `Stop{job}` is heard between tokens and between chunks. `Threads` is a setting, answered by its own
 //! reply and never failing a job. `Crashed` means the worker is gone and the page must start a
 //! new one. Engine types cross to the wire here, in the `From` impls at the end.
 
@@ -131,6 +132,12 @@ pub enum Event {
         prefill_ms: f64,
     },
     Token(TokenEvent),
+    /// Part of a long run is done: `done` of `total` prompt tokens read (a generation, the
+    /// lab), or text tokens scored. Sent between chunks, which is also where Stop is heard.
+    Advanced {
+        done: usize,
+        total: usize,
+    },
     /// The generation ended; `tail` is text the last tokens left incomplete.
     Finished {
         reason: StopReason,
@@ -175,6 +182,7 @@ impl Event {
             Event::Progress(_)
                 | Event::Started { .. }
                 | Event::Token(_)
+                | Event::Advanced { .. }
                 | Event::LabProgress { .. }
                 | Event::EvalItem { .. }
         )
@@ -232,6 +240,16 @@ pub struct ScoredText {
     pub tokens: Vec<TokenEvent>,
     pub summary: Summary,
     pub ms: f64,
+    /// Tokens the whole text has to score; more than `tokens.len()` when the user stopped the
+    /// scoring part way and these are the ones done (a partial result).
+    #[serde(default)]
+    pub total: usize,
+}
+
+impl ScoredText {
+    pub fn partial(&self) -> bool {
+        self.tokens.len() < self.total
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +297,7 @@ impl ScoredText {
     pub fn new(prefix: String, tokens: Vec<Token>, summary: Summary, ms: f64) -> Self {
         ScoredText {
             prefix,
+            total: tokens.len(),
             tokens: tokens.into_iter().map(TokenEvent::from).collect(),
             summary,
             ms,

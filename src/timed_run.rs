@@ -57,9 +57,9 @@ impl<'c> TimedRun<'c> {
         req: &GenerateRequest,
         clock: &'c dyn Fn() -> f64,
     ) -> Result<Self> {
-        let t0 = clock();
-        let generation = engine.start(req)?;
-        Ok(Self::started(generation, t0, clock))
+        let mut run = Self::begin(engine, req, clock)?;
+        while !run.prefill_step(engine)? {}
+        Ok(run)
     }
 
     /// [`TimedRun::start`] for callers that hold token ids (benchmark, lab).
@@ -69,14 +69,38 @@ impl<'c> TimedRun<'c> {
         req: &GenerateRequest,
         clock: &'c dyn Fn() -> f64,
     ) -> Result<Self> {
-        let t0 = clock();
-        let generation = engine.start_with_ids(ids, req)?;
-        Ok(Self::started(generation, t0, clock))
+        let mut run = Self::begin_with_ids(engine, ids, req, clock)?;
+        while !run.prefill_step(engine)? {}
+        Ok(run)
     }
 
-    fn started(generation: Generation, t0: f64, clock: &'c dyn Fn() -> f64) -> Self {
+    /// A run whose prompt the caller feeds with [`TimedRun::prefill_step`], so it can yield
+    /// (and be stopped) between chunks of a long prompt.
+    pub fn begin(
+        engine: &mut Engine,
+        req: &GenerateRequest,
+        clock: &'c dyn Fn() -> f64,
+    ) -> Result<Self> {
+        let t0 = clock();
+        let generation = engine.begin(req)?;
+        Ok(Self::begun(generation, t0, clock))
+    }
+
+    pub fn begin_with_ids(
+        engine: &mut Engine,
+        ids: Vec<u32>,
+        req: &GenerateRequest,
+        clock: &'c dyn Fn() -> f64,
+    ) -> Result<Self> {
+        let t0 = clock();
+        let generation = engine.begin_with_ids(ids, req)?;
+        Ok(Self::begun(generation, t0, clock))
+    }
+
+    fn begun(generation: Generation, t0: f64, clock: &'c dyn Fn() -> f64) -> Self {
         let timing = Timing {
             prompt_tokens: generation.prompt_ids.len(),
+            // Tokenizing and templating count as prefill.
             prefill_ms: clock() - t0,
             ..Timing::default()
         };
@@ -86,6 +110,18 @@ impl<'c> TimedRun<'c> {
             t0,
             timing,
         }
+    }
+
+    /// Runs the next chunk of the prompt; true once all of it is in. Only the time spent
+    /// here counts as prefill, not the caller's pauses between chunks.
+    pub fn prefill_step(&mut self, engine: &mut Engine) -> Result<bool> {
+        if self.generation.prefilled() {
+            return Ok(true);
+        }
+        let ts = (self.clock)();
+        let done = engine.prefill_step(&mut self.generation)?;
+        self.timing.prefill_ms += (self.clock)() - ts;
+        Ok(done)
     }
 
     pub fn timing(&self) -> &Timing {

@@ -161,6 +161,8 @@ pub struct Token {
 /// drop it on "stop"; all model state it needs lives in the engine's KV cache.
 pub struct Generation {
     pub prompt_ids: Vec<u32>,
+    /// Prompt ids already run through the model; `step` needs all of them.
+    prefilled: usize,
     history: Vec<u32>,
     next_logits: Vec<f32>,
     params: SamplingParams,
@@ -174,6 +176,16 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// Whether the whole prompt has been run through the model.
+    pub fn prefilled(&self) -> bool {
+        self.prefilled == self.prompt_ids.len()
+    }
+
+    /// Prompt tokens run through the model so far.
+    pub fn prefilled_tokens(&self) -> usize {
+        self.prefilled
+    }
+
     /// Text still held back by the UTF-8 stream; call once generation has stopped.
     pub fn flush(&mut self) -> String {
         self.utf8.finish()
@@ -337,16 +349,50 @@ impl Engine {
 
     /// Runs the prompt through the model and returns a generation ready to step.
     pub fn start(&mut self, req: &GenerateRequest) -> Result<Generation> {
-        if req.prompt.is_empty() {
-            return Err(EngineError::InvalidInput("the prompt is empty".into()));
-        }
-        let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
-        self.start_with_ids(prompt_ids, req)
+        let mut g = self.begin(req)?;
+        while !self.prefill_step(&mut g)? {}
+        Ok(g)
     }
 
     /// Like [`Engine::start`] for callers that already hold token ids (benchmarks, tests);
     /// `req.prompt`, `chat` and `repeat_prompt` are ignored.
     pub fn start_with_ids(
+        &mut self,
+        prompt_ids: Vec<u32>,
+        req: &GenerateRequest,
+    ) -> Result<Generation> {
+        let mut g = self.begin_with_ids(prompt_ids, req)?;
+        while !self.prefill_step(&mut g)? {}
+        Ok(g)
+    }
+
+    /// A generation whose prompt is not yet run: the caller runs it with
+    /// [`Engine::prefill_step`], one chunk at a time, so a long prompt can be stopped.
+    pub fn begin(&mut self, req: &GenerateRequest) -> Result<Generation> {
+        if req.prompt.is_empty() {
+            return Err(EngineError::InvalidInput("the prompt is empty".into()));
+        }
+        let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
+        self.begin_with_ids(prompt_ids, req)
+    }
+
+    /// Runs the next chunk of the prompt; true once the whole prompt is in and the first
+    /// token's distribution is ready.
+    pub fn prefill_step(&mut self, g: &mut Generation) -> Result<bool> {
+        if g.prefilled() {
+            return Ok(true);
+        }
+        let end = (g.prefilled + PREFILL_CHUNK).min(g.prompt_ids.len());
+        let hidden = self.model.forward(&g.prompt_ids[g.prefilled..end])?;
+        g.prefilled = end;
+        if g.prefilled() {
+            g.next_logits = self.last_logits(&hidden)?;
+        }
+        Ok(g.prefilled())
+    }
+
+    /// [`Engine::begin`] with token ids.
+    pub fn begin_with_ids(
         &mut self,
         prompt_ids: Vec<u32>,
         req: &GenerateRequest,
@@ -365,17 +411,11 @@ impl Engine {
             )));
         }
         self.model.clear_cache();
-        let mut hidden = None;
-        for chunk in prompt_ids.chunks(PREFILL_CHUNK) {
-            hidden = Some(self.model.forward(chunk)?);
-        }
-        let hidden =
-            hidden.ok_or_else(|| EngineError::InvalidInput("the prompt is empty".into()))?;
-        let next_logits = self.last_logits(&hidden)?;
         Ok(Generation {
             history: prompt_ids.clone(),
             prompt_ids,
-            next_logits,
+            prefilled: 0,
+            next_logits: Vec::new(),
             rng: Rng::new(req.sampling.seed),
             params: req.sampling.clone(),
             utf8: Utf8Stream::default(),
@@ -399,6 +439,7 @@ impl Engine {
         if g.stop_reason.is_some() {
             return Ok(None);
         }
+        while !self.prefill_step(g)? {}
         let id = sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng);
         if !g.ignore_eos && self.tokenizer.is_end_of_generation(id) {
             g.stop_reason = Some(StopReason::Eos);
@@ -449,37 +490,12 @@ impl Engine {
     }
 
     pub fn score_ids(&mut self, ids: Vec<u32>, window: usize) -> Result<ScoreResult> {
-        let mut stats: Vec<TokenStats> = Vec::with_capacity(ids.len());
-        let mut tokens: Vec<Token> = Vec::with_capacity(ids.len());
-        let mut utf8 = Utf8Stream::default();
-        let prefix = match ids.first() {
-            Some(&first) => utf8.push(self.tokenizer.token_bytes(first)),
-            None => String::new(),
-        };
-        self.for_each_prediction(&ids, window, |engine, target, row| {
-            let (s, top) = stats::stats_and_top(row, target, TOP_ALTERNATIVES);
-            tokens.push(Token {
-                id: target,
-                text: engine.tokenizer.token_display(target),
-                piece: utf8.push(engine.tokenizer.token_bytes(target)),
-                surprisal: s.surprisal,
-                entropy: s.entropy,
-                rank: s.rank,
-                top: engine.alternatives(top),
-                second_moment: s.second_moment,
-            });
-            stats.push(s);
-        })?;
-        let tail = utf8.finish();
-        if let Some(last) = tokens.last_mut() {
-            last.piece.push_str(&tail);
-        }
-        Ok(ScoreResult {
-            ids,
-            prefix,
-            tokens,
-            summary: summarize(&stats),
-        })
+        let mut scan = Scan::new(ids, window)?;
+        let mut scored = Scored::new(self, &scan);
+        while !self.scan_step(&mut scan, &mut |e, target, row| {
+            scored.visit(e, target, row)
+        })? {}
+        Ok(scored.finish(scan.into_ids()))
     }
 
     /// Log-likelihoods of several continuations of one context, as lm-evaluation-harness
@@ -595,18 +611,10 @@ impl Engine {
     /// `[positions × vocab]`: what a second model with the same vocabulary compares against
     /// (Binoculars' observer).
     pub fn probability_rows(&mut self, ids: &[u32], window: usize) -> Result<Vec<f32>> {
-        let v = self.info.vocab_size;
-        let mut out = Vec::new();
-        out.try_reserve_exact(ids.len().saturating_sub(1) * v)
-            .map_err(|_| EngineError::InvalidInput("the text is too long to compare".into()))?;
-        self.for_each_prediction(ids, window, |_, _, row| {
-            let (max, lse) = stats::log_norm(row);
-            out.extend(
-                row.iter()
-                    .map(|&l| libm::exp((l as f64) - max - lse) as f32),
-            );
-        })?;
-        Ok(out)
+        let mut scan = Scan::new(ids.to_vec(), window)?;
+        let mut rows = ProbabilityRows::new(self, ids.len())?;
+        while !self.scan_step(&mut scan, &mut |_, _, row| rows.visit(row))? {}
+        Ok(rows.out)
     }
 
     /// Per scored position: this model's surprisal of the actual token, and the cross-entropy
@@ -617,74 +625,243 @@ impl Engine {
         window: usize,
         other: &[f32],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let v = self.info.vocab_size;
-        if other.len() != ids.len().saturating_sub(1) * v {
-            return Err(EngineError::InvalidInput(format!(
-                "the other model's distributions do not fit this text and vocabulary \
-                 ({} values for {} positions × {v})",
-                other.len(),
-                ids.len().saturating_sub(1)
-            )));
-        }
-        let (mut surprisal, mut cross) = (Vec::new(), Vec::new());
-        let mut k = 0;
-        self.for_each_prediction(ids, window, |_, target, row| {
-            let (max, lse) = stats::log_norm(row);
-            let p = &other[k * v..(k + 1) * v];
-            let x: f64 = row
-                .iter()
-                .zip(p)
-                .map(|(&l, &q)| -(q as f64) * ((l as f64) - max - lse))
-                .sum();
-            surprisal.push(token_stats(row, target).surprisal);
-            cross.push(x);
-            k += 1;
-        })?;
-        Ok((surprisal, cross))
+        let mut scan = Scan::new(ids.to_vec(), window)?;
+        let mut x = CrossEntropy::new(self, ids.len(), other)?;
+        while !self.scan_step(&mut scan, &mut |_, t, row| x.visit(t, row))? {}
+        Ok((x.surprisal, x.cross))
     }
 
-    /// Calls `visit(engine, target, logits)` for every token after the first, with the logits
-    /// that predict it. Texts longer than `window` are run in windows that overlap by half, so
-    /// every token gets at least half a window of context.
-    fn for_each_prediction(
+    /// Runs the next chunk of a scan and calls `visit(engine, target, logits)` for every
+    /// token whose logits became ready. True once every token after the first has been
+    /// visited. Texts longer than the window are run in windows that overlap by half, so every
+    /// token gets at least half a window of context; each call runs at most one prefill chunk,
+    /// so a caller that yields between calls can stop a long text.
+    pub fn scan_step(
         &mut self,
-        ids: &[u32],
-        window: usize,
-        mut visit: impl FnMut(&Engine, u32, &[f32]),
-    ) -> Result<()> {
+        scan: &mut Scan,
+        visit: &mut dyn FnMut(&Engine, u32, &[f32]),
+    ) -> Result<bool> {
+        let ids = &scan.ids;
+        if scan.next >= ids.len() {
+            return Ok(true);
+        }
+        let window = scan.window.clamp(2, self.model.max_positions());
+        let w = scan.current.get_or_insert_with(|| {
+            let start = if scan.next == 1 {
+                0
+            } else {
+                scan.next - window / 2
+            };
+            Window {
+                start,
+                end: (start + window).min(ids.len()),
+                fed: start,
+                parts: Vec::new(),
+            }
+        });
+        if w.fed == w.start {
+            self.model.clear_cache();
+        }
+        if w.fed < w.end {
+            let to = (w.fed + PREFILL_CHUNK).min(w.end);
+            w.parts.push(self.model.forward(&ids[w.fed..to])?);
+            w.fed = to;
+            if w.fed < w.end {
+                return Ok(false);
+            }
+        }
+        let hidden = candle_core::Tensor::cat(&w.parts, 0)?;
+        let (start, end) = (w.start, w.end);
+        // Row r predicts ids[start + r + 1]; this window visits targets next..end.
+        let mut r = scan.next - 1 - start;
+        let last_row_excl = end - 1 - start;
+        while r < last_row_excl {
+            let n = SCORE_ROW_BLOCK.min(last_row_excl - r);
+            let rows = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
+            for (k, row) in rows.iter().enumerate() {
+                visit(self, ids[start + r + k + 1], row);
+            }
+            r += n;
+        }
+        scan.next = end;
+        scan.current = None;
+        if scan.next >= ids.len() {
+            self.model.clear_cache();
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// A text being run through the model for its per-token distributions (scoring, Binoculars),
+/// stepped by [`Engine::scan_step`].
+pub struct Scan {
+    ids: Vec<u32>,
+    window: usize,
+    /// First target position not yet visited.
+    next: usize,
+    current: Option<Window>,
+}
+
+struct Window {
+    start: usize,
+    end: usize,
+    /// Positions of the window already run.
+    fed: usize,
+    parts: Vec<candle_core::Tensor>,
+}
+
+impl Scan {
+    pub fn new(ids: Vec<u32>, window: usize) -> Result<Self> {
         if ids.len() < 2 {
             return Err(EngineError::InvalidInput(
                 "the text is too short to score: it needs at least two tokens".into(),
             ));
         }
-        let window = window.clamp(2, self.model.max_positions());
-        let overlap = window / 2;
-        let mut next = 1; // first target position not yet visited
-        while next < ids.len() {
-            let start = if next == 1 { 0 } else { next - overlap };
-            let end = (start + window).min(ids.len());
-            self.model.clear_cache();
-            let mut hidden_parts = Vec::new();
-            for chunk in ids[start..end].chunks(PREFILL_CHUNK) {
-                hidden_parts.push(self.model.forward(chunk)?);
-            }
-            let hidden = candle_core::Tensor::cat(&hidden_parts, 0)?;
-            // Row r predicts ids[start + r + 1]; we need targets next..end.
-            let first_row = next - 1 - start;
-            let last_row_excl = end - 1 - start;
-            let mut r = first_row;
-            while r < last_row_excl {
-                let n = SCORE_ROW_BLOCK.min(last_row_excl - r);
-                let rows = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
-                for (k, row) in rows.iter().enumerate() {
-                    visit(self, ids[start + r + k + 1], row);
-                }
-                r += n;
-            }
-            next = end;
+        Ok(Scan {
+            ids,
+            window,
+            next: 1,
+            current: None,
+        })
+    }
+
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Tokens done so far (visited, or run in the current window), and how many there are.
+    pub fn progress(&self) -> (usize, usize) {
+        let total = self.ids.len() - 1;
+        let visited = self.next - 1;
+        let running = self
+            .current
+            .as_ref()
+            .map_or(0, |w| (w.fed - w.start).saturating_sub(visited - w.start));
+        ((visited + running).min(total), total)
+    }
+
+    pub fn into_ids(self) -> Vec<u32> {
+        self.ids
+    }
+}
+
+/// Per-token results of a scan, as [`ScoreResult`] holds them.
+pub struct Scored {
+    prefix: String,
+    tokens: Vec<Token>,
+    stats: Vec<TokenStats>,
+    utf8: Utf8Stream,
+}
+
+impl Scored {
+    pub fn new(engine: &Engine, scan: &Scan) -> Self {
+        let mut utf8 = Utf8Stream::default();
+        let prefix = match scan.ids.first() {
+            Some(&first) => utf8.push(engine.tokenizer.token_bytes(first)),
+            None => String::new(),
+        };
+        Scored {
+            prefix,
+            tokens: Vec::with_capacity(scan.ids.len()),
+            stats: Vec::with_capacity(scan.ids.len()),
+            utf8,
         }
-        self.model.clear_cache();
-        Ok(())
+    }
+
+    pub fn visit(&mut self, engine: &Engine, target: u32, row: &[f32]) {
+        let (s, top) = stats::stats_and_top(row, target, TOP_ALTERNATIVES);
+        self.tokens.push(Token {
+            id: target,
+            text: engine.tokenizer.token_display(target),
+            piece: self.utf8.push(engine.tokenizer.token_bytes(target)),
+            surprisal: s.surprisal,
+            entropy: s.entropy,
+            rank: s.rank,
+            top: engine.alternatives(top),
+            second_moment: s.second_moment,
+        });
+        self.stats.push(s);
+    }
+
+    /// The result over the tokens visited so far (all of them once the scan is done).
+    pub fn finish(mut self, ids: Vec<u32>) -> ScoreResult {
+        let tail = self.utf8.finish();
+        if let Some(last) = self.tokens.last_mut() {
+            last.piece.push_str(&tail);
+        }
+        ScoreResult {
+            ids,
+            prefix: self.prefix,
+            summary: summarize(&self.stats),
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// Binoculars' observer side: softmax rows of every scored position.
+pub struct ProbabilityRows {
+    pub out: Vec<f32>,
+}
+
+impl ProbabilityRows {
+    pub fn new(engine: &Engine, n_ids: usize) -> Result<Self> {
+        let mut out = Vec::new();
+        out.try_reserve_exact(n_ids.saturating_sub(1) * engine.info.vocab_size)
+            .map_err(|_| EngineError::InvalidInput("the text is too long to compare".into()))?;
+        Ok(ProbabilityRows { out })
+    }
+
+    pub fn visit(&mut self, row: &[f32]) {
+        let (max, lse) = stats::log_norm(row);
+        self.out.extend(
+            row.iter()
+                .map(|&l| libm::exp((l as f64) - max - lse) as f32),
+        );
+    }
+}
+
+/// Binoculars' performer side: surprisal and cross-entropy against the observer's rows.
+pub struct CrossEntropy<'o> {
+    other: &'o [f32],
+    vocab: usize,
+    k: usize,
+    pub surprisal: Vec<f64>,
+    pub cross: Vec<f64>,
+}
+
+impl<'o> CrossEntropy<'o> {
+    pub fn new(engine: &Engine, n_ids: usize, other: &'o [f32]) -> Result<Self> {
+        let v = engine.info.vocab_size;
+        if other.len() != n_ids.saturating_sub(1) * v {
+            return Err(EngineError::InvalidInput(format!(
+                "the other model's distributions do not fit this text and vocabulary \
+                 ({} values for {} positions × {v})",
+                other.len(),
+                n_ids.saturating_sub(1)
+            )));
+        }
+        Ok(CrossEntropy {
+            other,
+            vocab: v,
+            k: 0,
+            surprisal: Vec::new(),
+            cross: Vec::new(),
+        })
+    }
+
+    pub fn visit(&mut self, target: u32, row: &[f32]) {
+        let v = self.vocab;
+        let (max, lse) = stats::log_norm(row);
+        let p = &self.other[self.k * v..(self.k + 1) * v];
+        let x: f64 = row
+            .iter()
+            .zip(p)
+            .map(|(&l, &q)| -(q as f64) * ((l as f64) - max - lse))
+            .sum();
+        self.surprisal.push(token_stats(row, target).surprisal);
+        self.cross.push(x);
+        self.k += 1;
     }
 }
 

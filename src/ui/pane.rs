@@ -80,6 +80,8 @@ pub struct RunState {
     pub prefix: String,
     /// Score mode: the engine's summary, with Fast-DetectGPT.
     pub summary: Option<Summary>,
+    /// Score mode: stopped part way; the tokens and figures cover only what was scored.
+    pub partial: bool,
     job: Option<JobId>,
 }
 
@@ -555,6 +557,18 @@ impl PaneModel {
                 self.run.prompt_ids = prompt_ids;
             }
             (Activity::Run, Event::Token(t)) => self.run.tokens.push(t),
+            (Activity::Run, Event::Advanced { done, total }) => {
+                self.run.message = format!("Reading the prompt: {done} of {total} tokens…");
+            }
+            (Activity::Score, Event::Advanced { done, total }) => {
+                self.score.message = format!("Scoring: {done} of {total} tokens…");
+            }
+            (Activity::Lab, Event::Advanced { done, total }) => {
+                self.lab.message = format!("Reading: {done} of {total} tokens…");
+            }
+            (Activity::Bino, Event::Advanced { done, total }) => {
+                self.bino.message = format!("Reading: {done} of {total} tokens…");
+            }
             (
                 Activity::Run,
                 Event::Finished {
@@ -576,11 +590,22 @@ impl PaneModel {
             (Activity::Score, Event::Scored(s)) => {
                 let r = &mut self.score;
                 r.phase = OutputPhase::Done;
-                r.message = format!(
-                    "Scored {} tokens in {}.",
-                    s.tokens.len(),
-                    super::format::duration_ms(s.ms)
-                );
+                r.message = if s.partial() {
+                    format!(
+                        "Stopped: scored {} of {} tokens in {} (partial: the figures cover \
+                         only these).",
+                        s.tokens.len(),
+                        s.total,
+                        super::format::duration_ms(s.ms)
+                    )
+                } else {
+                    format!(
+                        "Scored {} tokens in {}.",
+                        s.tokens.len(),
+                        super::format::duration_ms(s.ms)
+                    )
+                };
+                r.partial = s.partial();
                 r.prefix = s.prefix;
                 r.tokens = s.tokens;
                 r.summary = Some(s.summary);

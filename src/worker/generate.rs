@@ -1,5 +1,5 @@
-//! The generation job: `timed_run`'s loop with one token per turn of the event loop, so a Stop
-//! lands between tokens.
+//! The generation job: `timed_run`'s loop with one prompt chunk or one token per turn of the
+//! event loop, so a Stop lands between chunks of a long prompt and between tokens.
 
 use std::cell::Cell;
 
@@ -33,7 +33,19 @@ async fn generate(
     req: &GenerateRequest,
     stop: &Cell<bool>,
 ) -> Result<(), String> {
-    let mut run = TimedRun::start(engine, req, &now_ms).map_err(|e| e.to_string())?;
+    let mut run = TimedRun::begin(engine, req, &now_ms).map_err(|e| e.to_string())?;
+    if !prefill(engine, &mut run, job, stop).await? {
+        let (end, _) = run.finish();
+        post_event(
+            job,
+            Event::Finished {
+                reason: end.reason,
+                timing: end.timing,
+                tail: end.tail,
+            },
+        );
+        return Ok(());
+    }
     post_event(
         job,
         Event::Started {
@@ -61,4 +73,28 @@ async fn generate(
         },
     );
     Ok(())
+}
+
+/// Feeds the prompt chunk by chunk, yielding between chunks; false when stopped first.
+pub async fn prefill(
+    engine: &mut Engine,
+    run: &mut TimedRun<'_>,
+    job: JobId,
+    stop: &Cell<bool>,
+) -> Result<bool, String> {
+    let total = run.generation.prompt_ids.len();
+    while !run.prefill_step(engine).map_err(|e| e.to_string())? {
+        post_event(
+            job,
+            Event::Advanced {
+                done: run.generation.prefilled_tokens(),
+                total,
+            },
+        );
+        yield_now().await;
+        if stop.get() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -5,7 +5,11 @@ use wasm_bindgen::JsCast;
 use super::js::{now_ms, yield_now};
 use super::{post_event, post_with_buffer, Busy, State};
 use crate::engine::stats::binoculars;
-use crate::engine::{Engine, GenerateRequest, SCORE_WINDOW};
+use std::cell::Cell;
+
+use crate::engine::{
+    CrossEntropy, Engine, GenerateRequest, ProbabilityRows, Scan, Scored, SCORE_WINDOW,
+};
 use crate::lab;
 use crate::protocol::{
     BenchReport, BinocularsResult, Event, FromWorker, HumanVsModelResult, JobId, ScoredText,
@@ -34,16 +38,79 @@ where
     }
 }
 
+/// Longest text the page scores, in characters (checked before tokenizing) and in tokens.
+/// Scoring runs about as fast as prefill, twice over for long texts (windows overlap by half):
+/// 8,192 tokens take a minute or two in a browser; beyond that a tab would work for tens of
+/// minutes. The CLI has no such limit.
+pub const MAX_SCORE_CHARS: usize = 100_000;
+pub const MAX_SCORE_TOKENS: usize = 8_192;
+
+/// Runs a scan one chunk per turn of the event loop, posting progress; false when stopped.
+async fn scan(
+    engine: &mut Engine,
+    scan: &mut Scan,
+    job: JobId,
+    stop: &Cell<bool>,
+    visit: &mut dyn FnMut(&Engine, u32, &[f32]),
+) -> Result<bool, String> {
+    loop {
+        if engine.scan_step(scan, visit).map_err(|e| e.to_string())? {
+            return Ok(true);
+        }
+        let (done, total) = scan.progress();
+        post_event(job, Event::Advanced { done, total });
+        yield_now().await;
+        if stop.get() {
+            return Ok(false);
+        }
+    }
+}
+
+/// Scores a text; a Stop keeps the tokens scored so far, sent as a partial result.
+async fn score_text(
+    engine: &mut Engine,
+    job: JobId,
+    text: &str,
+    stop: &Cell<bool>,
+) -> Result<(), String> {
+    let t0 = now_ms();
+    let chars = text.chars().count();
+    if chars > MAX_SCORE_CHARS {
+        return Err(format!(
+            "the text has {chars} characters; the page scores at most {MAX_SCORE_CHARS} \
+             (about {MAX_SCORE_TOKENS} tokens) at a time. Score a part of it, or use \
+             `tinylab score`, which has no limit"
+        ));
+    }
+    let ids = engine
+        .tokenizer()
+        .encode_prompt(text, false)
+        .map_err(|e| e.to_string())?;
+    if ids.len() > MAX_SCORE_TOKENS + 1 {
+        return Err(format!(
+            "the text has {} tokens; the page scores at most {MAX_SCORE_TOKENS} at a time (a \
+             minute or two). Score a part of it, or use `tinylab score`, which has no limit",
+            ids.len()
+        ));
+    }
+    let mut s = Scan::new(ids, SCORE_WINDOW).map_err(|e| e.to_string())?;
+    let total = s.progress().1;
+    let mut scored = Scored::new(engine, &s);
+    scan(engine, &mut s, job, stop, &mut |e, t, row| {
+        scored.visit(e, t, row)
+    })
+    .await?;
+    let r = scored.finish(s.into_ids());
+    let mut text = ScoredText::new(r.prefix, r.tokens, r.summary, now_ms() - t0);
+    text.total = total;
+    post_event(job, Event::Scored(text));
+    Ok(())
+}
+
 pub async fn run_score(state: &State, job: JobId, text: String) {
+    let stop = &state.stop;
     with_engine(state, job, |mut engine| async move {
-        let t0 = now_ms();
-        let result = engine
-            .score(&text, SCORE_WINDOW)
-            .map_err(|e| e.to_string())
-            .map(|r| {
-                let scored = ScoredText::new(r.prefix, r.tokens, r.summary, now_ms() - t0);
-                post_event(job, Event::Scored(scored))
-            });
+        let result = score_text(&mut engine, job, &text, stop).await;
         (engine, result)
     })
     .await;
@@ -70,14 +137,17 @@ async fn lab_inner(
     text: &str,
     sentences: usize,
     mut request: GenerateRequest,
-    stop: &std::cell::Cell<bool>,
+    stop: &Cell<bool>,
 ) -> Result<(), String> {
     let t0 = now_ms();
     let plan = lab::plan(engine, text, sentences).map_err(|e| e.to_string())?;
     let total = plan.human_ids.len();
     request.max_tokens = total;
-    let mut run = TimedRun::start_with_ids(engine, plan.prompt_ids.clone(), &request, &now_ms)
+    let mut run = TimedRun::begin_with_ids(engine, plan.prompt_ids.clone(), &request, &now_ms)
         .map_err(|e| e.to_string())?;
+    if !super::generate::prefill(engine, &mut run, job, stop).await? {
+        return Err("stopped".into());
+    }
     post_event(job, Event::LabProgress { done: 0, total });
     let mut generated = Vec::new();
     while let Some((tok, _)) = run.step(engine).map_err(|e| e.to_string())? {
@@ -94,8 +164,26 @@ async fn lab_inner(
             return Err("stopped".into());
         }
     }
-    let (human, model) =
-        lab::compare(engine, &plan, &generated, SCORE_WINDOW).map_err(|e| e.to_string())?;
+    if generated.is_empty() {
+        return Err(
+            "the model ended its continuation at once, so there is nothing to compare".into(),
+        );
+    }
+    let mut continuation = async |tail: &[u32]| -> Result<lab::Continuation, String> {
+        let mut s = Scan::new(lab::continuation_ids(&plan, tail), SCORE_WINDOW)
+            .map_err(|e| e.to_string())?;
+        let mut scored = Scored::new(engine, &s);
+        if !scan(engine, &mut s, job, stop, &mut |e, t, row| {
+            scored.visit(e, t, row)
+        })
+        .await?
+        {
+            return Err("stopped".into());
+        }
+        Ok(lab::continuation(scored.finish(s.into_ids()), tail.len()))
+    };
+    let human = continuation(&plan.human_ids).await?;
+    let model = continuation(&generated).await?;
     let ms = now_ms() - t0;
     let text = |c: lab::Continuation| ScoredText::new(String::new(), c.tokens, c.summary, ms);
     post_event(
@@ -115,63 +203,85 @@ async fn lab_inner(
 pub const MAX_BINOCULARS_TOKENS: usize = 512;
 
 pub async fn run_distributions(state: &State, job: JobId, text: String) {
+    let stop = &state.stop;
     with_engine(state, job, |mut engine| async move {
-        let result = (|| {
-            let ids = engine
-                .tokenizer()
-                .encode_prompt(&text, false)
-                .map_err(|e| e.to_string())?;
-            if ids.len() > MAX_BINOCULARS_TOKENS {
-                return Err(format!(
-                    "the text has {} tokens; Binoculars takes at most {MAX_BINOCULARS_TOKENS} \
-                     here (both models' full distributions are held in memory)",
-                    ids.len()
-                ));
-            }
-            let rows = engine
-                .probability_rows(&ids, SCORE_WINDOW)
-                .map_err(|e| e.to_string())?;
-            let buffer = js_sys::Float32Array::from(&rows[..]).buffer();
-            post_with_buffer(
-                &FromWorker::Job {
-                    job,
-                    event: Event::Distributions {
-                        ids,
-                        vocab_fingerprint: engine.info().vocab_fingerprint.clone(),
-                    },
-                },
-                &buffer,
-            );
-            Ok(())
-        })();
+        let result = distributions(&mut engine, job, &text, stop).await;
         (engine, result)
     })
     .await;
 }
 
+async fn distributions(
+    engine: &mut Engine,
+    job: JobId,
+    text: &str,
+    stop: &Cell<bool>,
+) -> Result<(), String> {
+    let ids = engine
+        .tokenizer()
+        .encode_prompt(text, false)
+        .map_err(|e| e.to_string())?;
+    if ids.len() > MAX_BINOCULARS_TOKENS {
+        return Err(format!(
+            "the text has {} tokens; Binoculars takes at most {MAX_BINOCULARS_TOKENS} \
+             here (both models' full distributions are held in memory)",
+            ids.len()
+        ));
+    }
+    let mut rows = ProbabilityRows::new(engine, ids.len()).map_err(|e| e.to_string())?;
+    let mut s = Scan::new(ids.clone(), SCORE_WINDOW).map_err(|e| e.to_string())?;
+    if !scan(engine, &mut s, job, stop, &mut |_, _, row| rows.visit(row)).await? {
+        return Err("stopped".into());
+    }
+    let buffer = js_sys::Float32Array::from(&rows.out[..]).buffer();
+    post_with_buffer(
+        &FromWorker::Job {
+            job,
+            event: Event::Distributions {
+                ids,
+                vocab_fingerprint: engine.info().vocab_fingerprint.clone(),
+            },
+        },
+        &buffer,
+    );
+    Ok(())
+}
+
 pub async fn run_binoculars(state: &State, job: JobId, ids: Vec<u32>, rows: Vec<f32>) {
+    let stop = &state.stop;
     with_engine(state, job, |mut engine| async move {
-        let result = engine
-            .cross_entropy(&ids, SCORE_WINDOW, &rows)
-            .map_err(|e| e.to_string())
-            .and_then(|(surprisal, cross)| {
-                let n = surprisal.len() as f64;
-                let score = binoculars(&surprisal, &cross)
-                    .ok_or_else(|| "Binoculars is undefined for this text".to_string())?;
-                post_event(
-                    job,
-                    Event::Binoculars(BinocularsResult {
-                        score,
-                        log_ppl: surprisal.iter().sum::<f64>() / n,
-                        log_x_ppl: cross.iter().sum::<f64>() / n,
-                        tokens: surprisal.len(),
-                    }),
-                );
-                Ok(())
-            });
+        let result = binoculars_score(&mut engine, job, ids, &rows, stop).await;
         (engine, result)
     })
     .await;
+}
+
+async fn binoculars_score(
+    engine: &mut Engine,
+    job: JobId,
+    ids: Vec<u32>,
+    rows: &[f32],
+    stop: &Cell<bool>,
+) -> Result<(), String> {
+    let mut x = CrossEntropy::new(engine, ids.len(), rows).map_err(|e| e.to_string())?;
+    let mut s = Scan::new(ids, SCORE_WINDOW).map_err(|e| e.to_string())?;
+    if !scan(engine, &mut s, job, stop, &mut |_, t, row| x.visit(t, row)).await? {
+        return Err("stopped".into());
+    }
+    let (surprisal, cross) = (x.surprisal, x.cross);
+    let n = surprisal.len() as f64;
+    let score = binoculars(&surprisal, &cross)
+        .ok_or_else(|| "Binoculars is undefined for this text".to_string())?;
+    post_event(
+        job,
+        Event::Binoculars(BinocularsResult {
+            score,
+            log_ppl: surprisal.iter().sum::<f64>() / n,
+            log_x_ppl: cross.iter().sum::<f64>() / n,
+            tokens: surprisal.len(),
+        }),
+    );
+    Ok(())
 }
 
 pub async fn run_bench(
