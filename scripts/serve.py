@@ -56,6 +56,28 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 return os.path.join(self.models_dir, name)
         return local
 
+    def send_head(self):
+        # Hostile or odd paths (a NUL byte, control characters, a bad escape) are the client's
+        # error: answer 400, never a traceback.
+        raw = urllib.parse.urlsplit(self.path).path
+        try:
+            clean = urllib.parse.unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            clean = None
+        if clean is None or any(ord(c) < 32 or ord(c) == 127 for c in clean):
+            self.send_error(400, "bad path")
+            return None
+        try:
+            return super().send_head()
+        except (ValueError, OSError):
+            self.send_error(400, "bad path")
+            return None
+
+    def list_directory(self, path):
+        # No folder listings: only the files the page asks for.
+        self.send_error(404, "not found")
+        return None
+
     def end_headers(self):
         if self.isolate:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")

@@ -101,8 +101,13 @@ pub enum Work {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
-    /// The worker's wasm is running and listening.
-    Ready,
+    /// The worker's wasm is running and listening. `build` names the deploy its files came
+    /// from (the service worker's version, stamped into its loader by the build; empty in a
+    /// development build), so the page can refuse a worker from another deploy.
+    Ready {
+        #[serde(default)]
+        build: String,
+    },
     /// News of job `job`.
     Job { job: JobId, event: Event },
     /// How many threads the products use now, and the most this worker can have (1 where
@@ -402,7 +407,9 @@ mod tests {
             second_moment: 0.0,
         };
         let msgs = vec![
-            FromWorker::Ready,
+            FromWorker::Ready {
+                build: "ea3c6900597d9191".into(),
+            },
             FromWorker::Job {
                 job: 1,
                 event: Event::Progress(LoadProgress {

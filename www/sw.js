@@ -2,7 +2,8 @@
 // page opens with no network after one visit. Model files are not handled here: the model
 // worker keeps them in its own Cache API bucket (tinylab-models-v1) and reads that first.
 // It is plain JavaScript because a service worker must start before any wasm could; the build
-// (scripts/sw_manifest.py) fills in the shell list and a version from the files' hashes.
+// (scripts/sw_manifest.py) fills in the shell list and a version from the files' hashes, and
+// stamps the same version into the page and the worker's loaders (see `respond`).
 const VERSION = '__TINYLAB_VERSION__';
 const SHELL = __TINYLAB_SHELL__;
 const SHELL_CACHE = 'tinylab-shell-' + VERSION;
@@ -33,6 +34,10 @@ self.addEventListener('fetch', (event) => {
 });
 
 async function respond(request) {
+  // The page asks for the model worker and the catalog with its own build (`?build=`): a page
+  // of another deploy than this cache's gets them from the network, never this build's copy.
+  const wanted = new URL(request.url).searchParams.get('build');
+  if (wanted && wanted !== VERSION) return fetch(request);
   const cache = await caches.open(SHELL_CACHE);
   if (request.mode === 'navigate') {
     // The page itself: the network first, so a new build shows at once; this version's copy

@@ -242,3 +242,24 @@ pub fn now_ms() -> f64 {
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
 }
+
+/// This page's deploy: `<meta name="tinylab-build">`, stamped by the build
+/// (`scripts/sw_manifest.py`); empty in a development build.
+pub fn page_build() -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("meta[name=tinylab-build]").ok().flatten())
+        .and_then(|m| m.get_attribute("content"))
+        .unwrap_or_default()
+}
+
+/// `url` with `?build=` this page's deploy, so the service worker sends a request for another
+/// deploy than its own to the network instead of answering from its cache.
+pub fn with_build(url: &str) -> String {
+    let build = page_build();
+    if build.is_empty() {
+        url.to_string()
+    } else {
+        format!("{url}?build={build}")
+    }
+}

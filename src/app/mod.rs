@@ -290,7 +290,7 @@ fn App() -> impl IntoView {
 
     // Read the catalog; then reload the models the workspace names.
     spawn_local(async move {
-        let catalog = browser::fetch_text(CATALOG_URL)
+        let catalog = browser::fetch_text(&browser::with_build(CATALOG_URL))
             .await
             .map_err(|e| format!("Could not read the model catalog ({e})."))
             .and_then(|t| Catalog::parse(&t));

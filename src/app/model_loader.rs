@@ -104,6 +104,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
             <p
                 class="model-status"
                 data-testid="model-status"
+                data-worker-build=move || pane.state.with(|s| s.worker_build.clone())
                 data-state=move || pane.model(|m| m.phase.id())
                 role="status"
                 aria-live="polite"

@@ -13,13 +13,16 @@ use crate::protocol::ToWorker;
 const KEY: &str = "tinylab-threads";
 
 /// The threaded build sits in its own folder, so the helper it starts (`./tinylab_helper.js`)
-/// and its glue resolve next to it.
-pub fn worker_url() -> &'static str {
-    if isolated() {
+/// and its glue resolve next to it. The page's build rides along (`?build=`): the service
+/// worker answers a request for another build than its own from the network, so a page of a
+/// new deploy never starts the old deploy's cached worker.
+pub fn worker_url() -> String {
+    let file = if isolated() {
         "./threads/tinylab_worker_loader.js"
     } else {
         "./tinylab_worker_loader.js"
-    }
+    };
+    super::browser::with_build(file)
 }
 
 fn isolated() -> bool {

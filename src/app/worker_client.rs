@@ -31,7 +31,7 @@ impl WorkerClient {
     /// `on_reply` gets each message and the raw data it came in (which may carry a buffer).
     pub fn spawn(on_reply: impl Fn(FromWorker, JsValue) + 'static) -> Result<Self, String> {
         // Relative paths (see `threads::worker_url`), so the app works under any base path.
-        let worker = Worker::new(super::threads::worker_url())
+        let worker = Worker::new(&super::threads::worker_url())
             .map_err(|e| format!("could not start the model worker: {e:?}"))?;
         let on_reply = Rc::new(on_reply);
         let ready = Rc::new(Cell::new(false));
@@ -43,36 +43,51 @@ impl WorkerClient {
             worker.clone(),
             on_reply.clone(),
         );
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let data = ev.data();
-            // Plain messages are JSON strings; ones with a buffer are `{json, buffer}`.
-            let json = data.as_string().or_else(|| {
-                js_sys::Reflect::get(&data, &"json".into())
-                    .ok()
-                    .and_then(|j| j.as_string())
-            });
-            let msg = match json {
-                Some(s) => FromWorker::from_json(&s)
-                    .unwrap_or_else(|message| FromWorker::Unreadable { message }),
-                None => FromWorker::Unreadable {
-                    message: "the worker sent something that is not a message".into(),
-                },
-            };
-            if msg == FromWorker::Ready {
-                r.set(true);
-                let queued: Vec<Queued> = p.borrow_mut().drain(..).collect();
-                cb(msg, data);
-                for (env, transfer, job) in queued {
-                    if let (Err(message), Some(job)) = (post_now(&w, &env, transfer.as_ref()), job)
-                    {
-                        let event = Event::Failed { message };
-                        cb(FromWorker::Job { job, event }, JsValue::NULL);
+        let on_message =
+            Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                let data = ev.data();
+                // Plain messages are JSON strings; ones with a buffer are `{json, buffer}`.
+                let json = data.as_string().or_else(|| {
+                    js_sys::Reflect::get(&data, &"json".into())
+                        .ok()
+                        .and_then(|j| j.as_string())
+                });
+                let msg = match json {
+                    Some(s) => FromWorker::from_json(&s)
+                        .unwrap_or_else(|message| FromWorker::Unreadable { message }),
+                    None => FromWorker::Unreadable {
+                        message: "the worker sent something that is not a message".into(),
+                    },
+                };
+                if let FromWorker::Ready { build } = &msg {
+                    let page = super::browser::page_build();
+                    if !page.is_empty() && *build != page {
+                        // Files of two deploys: the server has a newer build than this page.
+                        let message =
+                            format!(
+                        "TinyLab was updated on the server (this page is build {page}, the \
+                         model worker build {}); reload the page to use the new version",
+                        if build.is_empty() { "unknown" } else { build.as_str() }
+                    );
+                        w.terminate();
+                        cb(FromWorker::Crashed { message }, JsValue::NULL);
+                        return;
                     }
+                    r.set(true);
+                    let queued: Vec<Queued> = p.borrow_mut().drain(..).collect();
+                    cb(msg, data);
+                    for (env, transfer, job) in queued {
+                        if let (Err(message), Some(job)) =
+                            (post_now(&w, &env, transfer.as_ref()), job)
+                        {
+                            let event = Event::Failed { message };
+                            cb(FromWorker::Job { job, event }, JsValue::NULL);
+                        }
+                    }
+                    return;
                 }
-                return;
-            }
-            cb(msg, data);
-        });
+                cb(msg, data);
+            });
         let cb = on_reply.clone();
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
             ev.prevent_default();

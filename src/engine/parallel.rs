@@ -31,6 +31,15 @@ static ITEMS_BY_HELPERS: AtomicUsize = AtomicUsize::new(0);
 static ITEMS_PARALLEL: AtomicUsize = AtomicUsize::new(0);
 /// One job at a time: natively, tests call in from several threads.
 static CALLER: Mutex<()> = Mutex::new(());
+/// Helpers that died (a panic in a job's code): a job in progress then cannot finish, and its
+/// caller must stop waiting for it instead of spinning for ever.
+static DIED: AtomicU32 = AtomicU32::new(0);
+static DEATH_NOTE: Mutex<String> = Mutex::new(String::new());
+
+thread_local! {
+    /// This helper is inside a job (counted in `INSIDE`).
+    static IN_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// Spins this many times before sleeping: waking a sleeping Web Worker costs tens of
 /// microseconds, about as long as one small decode product.
@@ -103,6 +112,17 @@ pub fn set_threads(n: usize) {
 /// The body of a helper thread: registers, then runs chunks of every job it is allowed to join.
 /// `index` is 0 for the first helper. Never returns.
 pub fn helper_loop(index: usize) -> ! {
+    // Natively a panic unwinds through here; the guard tells the pool. (In wasm a panic traps,
+    // and the helper's script calls `helper_died` itself.)
+    struct Guard(usize);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                helper_died(self.0, "it panicked");
+            }
+        }
+    }
+    let _guard = Guard(index);
     HELPERS.fetch_add(1, SeqCst);
     let mut seen = GEN.load(SeqCst);
     loop {
@@ -111,18 +131,35 @@ pub fn helper_loop(index: usize) -> ! {
         let wanted = index + 1 < WANTED.load(SeqCst) as usize;
         wait_for_job(seen, if wanted { SPINS } else { 0 });
         seen = GEN.load(SeqCst);
-        if !wanted || index + 1 >= WANTED.load(SeqCst) as usize {
+        // Asked again after the wait: a helper that slept through `set_threads` raising the
+        // count joins the job that woke it rather than the next one.
+        if index + 1 >= WANTED.load(SeqCst) as usize {
             continue;
         }
         INSIDE.fetch_add(1, SeqCst);
+        IN_JOB.with(|c| c.set(true));
         let job = JOB.load(SeqCst);
         if job != 0 {
             // SAFETY: the caller keeps the job alive until `INSIDE` is back to zero.
             let ran = unsafe { &*(job as *const Job) }.work();
             ITEMS_BY_HELPERS.fetch_add(ran, SeqCst);
         }
+        IN_JOB.with(|c| c.set(false));
         INSIDE.fetch_sub(1, SeqCst);
     }
+}
+
+/// Takes a dead helper out of the pool: it no longer counts as inside a job or as a thread,
+/// and the job it was helping with fails on its caller's thread with `why`.
+pub fn helper_died(index: usize, why: &str) {
+    if IN_JOB.with(|c| c.replace(false)) {
+        INSIDE.fetch_sub(1, SeqCst);
+    }
+    HELPERS.fetch_sub(1, SeqCst);
+    if let Ok(mut note) = DEATH_NOTE.lock() {
+        *note = format!("helper thread {index} failed: {why}");
+    }
+    DIED.fetch_add(1, SeqCst);
 }
 
 /// Runs `f` over `0..n_items` in chunks of `chunk` items, spread over the caller and the
@@ -147,6 +184,19 @@ pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + 
         done: Padded(AtomicUsize::new(0)),
     };
     ITEMS_PARALLEL.fetch_add(n_items, SeqCst);
+    let died_before = DIED.load(SeqCst);
+    /// Whatever way this frame is left (a panic in `f` on this thread included), no helper may
+    /// still hold the job when it goes.
+    struct Unpublish;
+    impl Drop for Unpublish {
+        fn drop(&mut self) {
+            JOB.store(0, SeqCst);
+            while INSIDE.load(SeqCst) != 0 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    let unpublish = Unpublish;
     JOB.store(&job as *const Job as usize, SeqCst);
     GEN.fetch_add(1, SeqCst);
     if SLEEPERS.load(SeqCst) > 0 {
@@ -154,12 +204,16 @@ pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + 
     }
     job.work();
     while job.done.load(SeqCst) < n_items {
+        if DIED.load(SeqCst) != died_before {
+            drop(unpublish);
+            let note = DEATH_NOTE.lock().map(|n| n.clone()).unwrap_or_default();
+            // Part of the job never ran: its results cannot be used. The worker's panic hook
+            // turns this into a message in the pane, which can load the model again.
+            panic!("the engine's {note}, so the job could not finish");
+        }
         std::hint::spin_loop();
     }
-    JOB.store(0, SeqCst);
-    while INSIDE.load(SeqCst) != 0 {
-        std::hint::spin_loop();
-    }
+    drop(unpublish);
 }
 
 fn wait_for_job(seen: u32, spins: u32) {

@@ -148,6 +148,8 @@ pub struct PaneModel {
     pub threads: Option<usize>,
     /// Why the worker uses fewer threads than asked, when it said so.
     pub threads_note: Option<String>,
+    /// The deploy the worker's files came from, as its `Ready` said.
+    pub worker_build: String,
     last_job: JobId,
 }
 
@@ -424,7 +426,10 @@ impl PaneModel {
     /// Applies one message from the worker.
     pub fn apply(&mut self, msg: FromWorker) -> Vec<Effect> {
         match msg {
-            FromWorker::Ready => vec![],
+            FromWorker::Ready { build } => {
+                self.worker_build = build;
+                vec![]
+            }
             FromWorker::Threads { active, note, .. } => {
                 self.threads = Some(active);
                 self.threads_note = note;
@@ -867,7 +872,9 @@ mod tests {
             reply(load + 100, token(1, "x")),
             reply(load + 100, failed("nobody asked")),
             reply(load, failed("the load is long over")),
-            FromWorker::Ready,
+            FromWorker::Ready {
+                build: String::new(),
+            },
         ] {
             assert!(p.apply(msg).is_empty());
         }

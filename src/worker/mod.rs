@@ -102,7 +102,18 @@ pub fn start() {
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     on_message.forget();
-    post(&FromWorker::Ready);
+    post(&FromWorker::Ready {
+        build: loader_build(),
+    });
+}
+
+/// The deploy this worker's files came from: `self.TINYLAB_BUILD`, which the build stamps into
+/// the loader script (`scripts/sw_manifest.py`).
+pub(crate) fn loader_build() -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"TINYLAB_BUILD".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
 }
 
 fn handle(state: &Rc<State>, data: JsValue) {

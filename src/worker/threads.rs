@@ -23,6 +23,13 @@ pub fn tinylab_helper_main(index: usize) {
     parallel::helper_loop(index)
 }
 
+/// Called by `tinylab_helper.js` when the helper's code trapped (a panic aborts in wasm): the
+/// pool stops waiting for it, and the job that was running fails with `message`.
+#[wasm_bindgen]
+pub fn tinylab_helper_died(index: usize, message: String) {
+    parallel::helper_died(index, &message)
+}
+
 /// True inside a helper worker, where the model worker's message loop must not start.
 pub fn is_helper() -> bool {
     js_sys::Reflect::get(&js_sys::global(), &"name".into())
@@ -77,7 +84,14 @@ fn spawn_helpers(wanted: usize) -> Result<(), String> {
     for index in spawned..wanted {
         let opts = web_sys::WorkerOptions::new();
         opts.set_name(&format!("{HELPER_NAME}-{index}"));
-        let helper = web_sys::Worker::new_with_options(HELPER_URL, &opts)
+        // The helper's files must be this worker's build, not a cached copy of another deploy.
+        let build = super::loader_build();
+        let url = if build.is_empty() {
+            HELPER_URL.to_string()
+        } else {
+            format!("{HELPER_URL}?build={build}")
+        };
+        let helper = web_sys::Worker::new_with_options(&url, &opts)
             .map_err(|e| format!("could not start helper thread {index}: {e:?}"))?;
         let init = js_sys::Array::of3(
             &wasm_bindgen::module(),
