@@ -279,8 +279,11 @@ pub struct BenchReport {
 /// the text over the cross-entropy −Σ p_observer · ln p_performer, both averaged over tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BinocularsResult {
+    #[serde(with = "crate::engine::explicit_f64")]
     pub score: f64,
+    #[serde(with = "crate::engine::explicit_f64")]
     pub log_ppl: f64,
+    #[serde(with = "crate::engine::explicit_f64")]
     pub log_x_ppl: f64,
     pub tokens: usize,
 }
@@ -335,6 +338,55 @@ impl FromWorker {
 mod tests {
     use super::*;
     use crate::engine::{Alternative, SamplingParams};
+
+    /// A NaN statistic (weights holding NaN give NaN logits) must not fail the whole message.
+    #[test]
+    fn nan_statistics_arrive_as_explicit_values() {
+        let token = Token {
+            id: 3,
+            text: "x".into(),
+            piece: "x".into(),
+            entropy: f64::NAN,
+            surprisal: f64::NAN,
+            rank: 0,
+            top: vec![Alternative {
+                id: 3,
+                text: "x".into(),
+                p: f64::NAN,
+            }],
+            second_moment: 0.0,
+        };
+        let summary = crate::engine::stats::summarize(&[]);
+        let msg = FromWorker::Job {
+            job: 4,
+            event: Event::Scored(ScoredText::new(
+                String::new(),
+                vec![token],
+                Summary {
+                    perplexity: f64::NAN,
+                    fast_detectgpt: Some(f64::INFINITY),
+                    ..summary
+                },
+                1.0,
+            )),
+        };
+        let json = msg.to_json();
+        assert!(json.contains(r#""entropy":"NaN""#), "{json}");
+        let FromWorker::Job {
+            event: Event::Scored(back),
+            ..
+        } = FromWorker::from_json(&json).unwrap()
+        else {
+            panic!("not a score")
+        };
+        assert!(back.tokens[0].entropy.is_nan());
+        assert!(back.summary.perplexity.is_nan());
+        assert_eq!(back.summary.fast_detectgpt, Some(f64::INFINITY));
+        assert_eq!(
+            crate::ui::format::num(Some(back.summary.perplexity), 1),
+            "n/a"
+        );
+    }
 
     #[test]
     fn requests_round_trip_and_are_tagged() {

@@ -51,7 +51,11 @@ fn a_helper_that_panics_fails_the_job_and_the_pool_goes_on() {
     });
     let message = outcome.expect_err("a job whose helper died cannot succeed");
     assert!(message.contains("helper thread"), "{message}");
-    assert_eq!(helpers(), 1, "the dead helper still counts, or the live one left");
+    assert_eq!(
+        helpers(),
+        1,
+        "the dead helper still counts, or the live one left"
+    );
 
     // The pool still works with the helper left, and every item runs exactly once.
     let (counts, by_helper) = bounded(20, || {

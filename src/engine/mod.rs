@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod error;
+pub mod explicit_f64;
 pub mod gguf;
 pub mod model;
 pub mod packed;
@@ -148,7 +149,9 @@ pub struct Token {
     /// Text that became complete with this token; concatenating these (and a finished run's
     /// held-back tail) gives the output.
     pub piece: String,
+    #[serde(with = "explicit_f64")]
     pub entropy: f64,
+    #[serde(with = "explicit_f64")]
     pub surprisal: f64,
     pub rank: usize,
     pub top: Vec<Alternative>,
@@ -200,6 +203,7 @@ impl Generation {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ChoiceLoglik {
     /// Σ ln p of the continuation's tokens.
+    #[serde(with = "explicit_f64")]
     pub loglik: f64,
     pub tokens: usize,
     /// Every continuation token was the most likely one (lm-eval's `is_greedy`).

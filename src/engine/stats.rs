@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct Alternative {
     pub id: u32,
     pub text: String,
+    #[serde(with = "super::explicit_f64")]
     pub p: f64,
 }
 
@@ -239,13 +240,17 @@ impl RankBuckets {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Summary {
     pub count: usize,
+    #[serde(with = "super::explicit_f64")]
     pub perplexity: f64,
+    #[serde(with = "super::explicit_f64")]
     pub mean_entropy: f64,
+    #[serde(with = "super::explicit_f64")]
     pub mean_surprisal: f64,
     pub gltr: RankBuckets,
     /// Fast-DetectGPT's analytic criterion with one model as both sampler and scorer
     /// (Bao et al., 2024): (log-likelihood − expected log-likelihood) / its standard deviation.
     /// Higher means more machine-like. `None` for fewer than two tokens.
+    #[serde(with = "super::explicit_f64::option")]
     pub fast_detectgpt: Option<f64>,
 }
 

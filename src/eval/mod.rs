@@ -191,6 +191,7 @@ impl Item {
 pub struct ItemResult {
     pub index: usize,
     pub answer: usize,
+    #[serde(with = "crate::engine::explicit_f64::vec")]
     pub loglik: Vec<f64>,
     /// Continuation tokens per choice.
     pub tokens: Vec<usize>,

@@ -115,9 +115,11 @@ impl Export {
     }
 }
 
-/// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula.
+/// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula
+/// (OWASP's list: `=`, `+`, `-`, `@`, and a leading TAB or CR, which some spreadsheets skip
+/// before reading a formula).
 pub fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -200,5 +202,19 @@ mod tests {
             "0,\"M, \"\"quoted\"\"\",generation,0,5,\" a,b\",1,0,0,1"
         );
         assert!(lines[2].contains(",'=1+1,"));
+    }
+
+    #[test]
+    fn formula_starts_are_neutralised() {
+        for (text, want) in [
+            ("=1+1", "'=1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "\"'\r=1+1\""),
+            ("-2", "'-2"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(csv_field(text), want, "{text:?}");
+        }
     }
 }

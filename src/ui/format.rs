@@ -24,11 +24,15 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// One decimal, or "–" when there is nothing to show.
+/// One decimal, "n/a" for a value that is not a number (a NaN statistic, say from a model
+/// whose weights hold NaN), "∞" for an infinite one, or "–" when there is nothing to show.
 pub fn num(v: Option<f64>, decimals: usize) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x:.decimals$}"),
-        _ => "–".to_string(),
+        Some(x) if x.is_nan() => "n/a".to_string(),
+        Some(x) if x > 0.0 => "∞".to_string(),
+        Some(_) => "−∞".to_string(),
+        None => "–".to_string(),
     }
 }
 
@@ -139,7 +143,8 @@ mod tests {
     fn numbers_and_probabilities() {
         assert_eq!(num(Some(12.345), 1), "12.3");
         assert_eq!(num(None, 1), "–");
-        assert_eq!(num(Some(f64::INFINITY), 1), "–");
+        assert_eq!(num(Some(f64::INFINITY), 1), "∞");
+        assert_eq!(num(Some(f64::NAN), 2), "n/a");
         assert_eq!(duration_ms(850.2), "850 ms");
         assert_eq!(duration_ms(1420.0), "1.42 s");
         assert_eq!(probability(0.621), "62.1%");
