@@ -45,7 +45,7 @@ use crate::ui::eval_report::EvalReport;
 use crate::ui::settings::{EvalSetup, Mode, PaneSettings, Workspace};
 
 /// The most panes side by side (each holds a worker and a model in memory).
-pub const MAX_PANES: usize = 4;
+pub use crate::ui::settings::MAX_PANES;
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
 const THEME_KEY: &str = "tinylab.theme";
@@ -299,8 +299,10 @@ fn App() -> impl IntoView {
         if let Ok(c) = catalog {
             for p in state.panes.get_untracked() {
                 let id = p.settings.with_untracked(|s| s.model_id.clone());
-                if let Some(m) = c.get(&id) {
-                    p.load_catalog(m);
+                match c.get(&id) {
+                    Some(m) => p.load_catalog(m),
+                    // A saved or linked id this catalog does not have: the pane starts empty.
+                    None => p.settings.update(|s| s.model_id.clear()),
                 }
             }
         }

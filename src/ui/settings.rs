@@ -48,6 +48,31 @@ impl Default for PaneSettings {
 pub const MAX_TOKENS_LIMIT: usize = 4096;
 
 impl PaneSettings {
+    /// Every value into the range its control allows; what cannot be read sensibly (NaN, a
+    /// model id with characters no catalog id has) goes back to the default.
+    pub fn clamp(&mut self) {
+        let d = PaneSettings::default();
+        let fix = |v: f32, lo: f32, hi: f32, default: f32| {
+            if v.is_finite() {
+                v.clamp(lo, hi)
+            } else {
+                default
+            }
+        };
+        self.temperature = fix(self.temperature, 0.0, 5.0, d.temperature);
+        self.top_p = fix(self.top_p, 0.01, 1.0, d.top_p);
+        self.min_p = fix(self.min_p, 0.0, 1.0, d.min_p);
+        self.repeat_penalty = fix(self.repeat_penalty, 0.5, 2.0, d.repeat_penalty);
+        self.top_k = self.top_k.min(100_000);
+        self.max_tokens = self.max_tokens.clamp(1, MAX_TOKENS_LIMIT);
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if self.model_id.len() > 128 || !self.model_id.chars().all(plain) {
+            self.model_id.clear();
+        }
+    }
+}
+
+impl PaneSettings {
     /// The request for the worker, or a message saying what to fix.
     pub fn request(&self, prompt: &str) -> Result<GenerateRequest, String> {
         if prompt.trim().is_empty() {
@@ -156,6 +181,17 @@ pub struct Workspace {
     pub eval: EvalSetup,
 }
 
+/// Most panes the page runs side by side; each pane owns a model worker.
+pub const MAX_PANES: usize = 4;
+/// Longest prompt or text kept in a saved workspace, in characters.
+pub const MAX_SAVED_TEXT: usize = 200_000;
+
+fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+    }
+}
+
 pub const DEFAULT_PROMPT: &str = "Explain in two sentences why the sky is blue.";
 
 impl Default for Workspace {
@@ -174,13 +210,31 @@ impl Workspace {
     /// Reads a saved workspace; anything unreadable gives the default rather than an error,
     /// since a stale save must never stop the page from opening.
     pub fn from_saved(json: Option<&str>) -> Self {
-        let mut ws: Workspace = json
+        let ws: Workspace = json
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default();
-        if ws.panes.is_empty() {
-            ws.panes.push(PaneSettings::default());
+        ws.clamped()
+    }
+
+    /// Within what the page offers: at most [`MAX_PANES`] panes (each can start a worker),
+    /// values the controls could have set, model ids that can only name a catalog entry, and
+    /// texts of a bounded size. A saved workspace or a permalink is someone's data, not ours.
+    pub fn clamped(mut self) -> Self {
+        self.panes.truncate(MAX_PANES);
+        if self.panes.is_empty() {
+            self.panes.push(PaneSettings::default());
         }
-        ws
+        for p in &mut self.panes {
+            p.clamp();
+        }
+        truncate_chars(&mut self.prompt, MAX_SAVED_TEXT);
+        truncate_chars(&mut self.score_text, MAX_SAVED_TEXT);
+        let e = &mut self.eval;
+        e.n = e.n.clamp(1, crate::eval::tasks::MAX_ITEMS);
+        e.list_len = e.list_len.clamp(2, 50);
+        e.conditions.truncate(8);
+        truncate_chars(&mut e.task, 64);
+        self
     }
 
     pub fn to_saved(&self) -> String {
@@ -206,7 +260,7 @@ impl Workspace {
                         let template = self.panes.first().cloned().unwrap_or_default();
                         self.panes = ids
                             .iter()
-                            .take(4)
+                            .take(MAX_PANES)
                             .map(|id| PaneSettings {
                                 model_id: id.to_string(),
                                 ..template.clone()
@@ -236,7 +290,7 @@ impl Workspace {
                     // single-value parameters above, whatever their order.
                     if let Ok(p) = serde_json::from_str::<Vec<PaneSettings>>(&v) {
                         if !p.is_empty() {
-                            panes = Some(p.into_iter().take(4).collect());
+                            panes = Some(p.into_iter().take(MAX_PANES).collect());
                         }
                     }
                 }
@@ -281,6 +335,7 @@ impl Workspace {
         if let Some(p) = panes {
             self.panes = p;
         }
+        *self = std::mem::take(self).clamped();
     }
 }
 
@@ -408,6 +463,28 @@ mod tests {
             Workspace::default()
         );
         assert_eq!(Workspace::from_saved(None), Workspace::default());
+        let hostile = Workspace::from_saved(Some(&format!(
+            r#"{{"panes":[{}],"prompt":"{}"}}"#,
+            vec![
+                r#"{"model_id":"../../x?y","temperature":1e30,"top_p":-3,"max_tokens":999999999,"repeat_penalty":0}"#;
+                10
+            ]
+            .join(","),
+            "p".repeat(MAX_SAVED_TEXT + 10)
+        )));
+        assert_eq!(hostile.panes.len(), MAX_PANES);
+        let p = &hostile.panes[0];
+        assert_eq!(p.model_id, "");
+        assert_eq!(
+            (p.temperature, p.top_p, p.max_tokens, p.repeat_penalty),
+            (5.0, 0.01, MAX_TOKENS_LIMIT, 0.5)
+        );
+        assert!(p.request("hi").is_ok());
+        assert_eq!(hostile.prompt.len(), MAX_SAVED_TEXT);
+        let mut linked = Workspace::default();
+        linked.apply_query("models=a,b,c,d,e,f,g&temperature=NaN&max_tokens=0");
+        assert_eq!(linked.panes.len(), MAX_PANES);
+        assert!(linked.panes.iter().all(|p| p.max_tokens == 1));
         let empty = Workspace::from_saved(Some(r#"{"panes":[]}"#));
         assert_eq!(empty.panes.len(), 1);
     }
