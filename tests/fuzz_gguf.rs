@@ -12,6 +12,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use candle_core::quantized::gguf_file::Value;
 use tinylab::engine::gguf::GgufFile;
 use tinylab::engine::sampler::Rng;
 use tinylab::engine::tokenizer::Tokenizer;
@@ -183,4 +184,119 @@ fn mutated_headers_never_panic() {
     }
     std::panic::set_hook(hook);
     assert!(failures.is_empty(), "panics: {failures:#?}");
+}
+
+/// A hostile value of a random type and size for any metadata key.
+fn hostile_value(rng: &mut Rng) -> Value {
+    match rng.next_u64() % 14 {
+        0 => Value::U32(0),
+        1 => Value::U32(u32::MAX),
+        2 => Value::U32((rng.next_u64() % 5000) as u32),
+        3 => Value::I32(-((rng.next_u64() % 1000) as i32) - 1),
+        4 => Value::U64(u64::MAX >> (rng.next_u64() % 64)),
+        5 => Value::F32(f32::NAN),
+        6 => Value::F32(f32::INFINITY),
+        7 => Value::F32(-1.0),
+        8 => Value::Bool(rng.next_u64().is_multiple_of(2)),
+        9 => Value::String(String::new()),
+        10 => Value::String(
+            "{% for a in range(99999) %}{% for b in range(99999) %}{{ a }}{% endfor %}{% endfor %}"
+                .into(),
+        ),
+        11 => Value::String("x".repeat((rng.next_u64() % 100_000) as usize)),
+        12 => Value::Array(vec![]),
+        _ => Value::Array(vec![Value::U32(u32::MAX); (rng.next_u64() % 300) as usize]),
+    }
+}
+
+/// Metadata values, not bytes: every key of a tiny model of each architecture set to hostile
+/// values of any type, one or three at a time. What loads must also render its chat template,
+/// generate and score, all without a panic; each case must end within seconds.
+#[test]
+fn mutated_metadata_values_never_panic() {
+    use common::tiny::{set_meta, tiny_gguf_edited};
+    use tinylab::engine::GenerateRequest;
+
+    let seed = env_u64("TINYLAB_FUZZ_SEED", 0x7e57);
+    let cases = env_u64("TINYLAB_FUZZ_META_CASES", 400);
+    let mut rng = Rng::new(seed);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut panics = vec![];
+    let (mut loaded, mut ran, mut slowest) = (0, 0, 0f64);
+    for case in 0..cases {
+        let arch = ["llama", "qwen2", "gemma3"][(case % 3) as usize];
+        let mut keys = vec![];
+        tiny_gguf_edited(arch, 1, |md| {
+            keys = md.iter().map(|(k, _)| k.clone()).collect()
+        });
+        keys.push("general.alignment".into());
+        keys.push("tokenizer.chat_template".into());
+        keys.push(format!("{arch}.attention.key_length"));
+        keys.push(format!("{arch}.attention.sliding_window"));
+        let edits: Vec<(String, Value)> = (0..1 + 2 * (rng.next_u64() % 2))
+            .map(|_| {
+                let k = keys[(rng.next_u64() % keys.len() as u64) as usize].clone();
+                (k, hostile_value(&mut rng))
+            })
+            .collect();
+        let what = format!(
+            "{arch}: {}",
+            edits
+                .iter()
+                .map(|(k, v)| format!("{k} = {:.60}", format!("{v:?}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let bytes = tiny_gguf_edited(arch, 1, |md| {
+            for (k, v) in edits {
+                set_meta(md, &k, v);
+            }
+        });
+        let t0 = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let Ok(mut e) = Engine::from_bytes(&bytes, 128) else {
+                return (false, false);
+            };
+            let chat = e
+                .start(&GenerateRequest {
+                    prompt: "Hello there".into(),
+                    chat: true,
+                    max_tokens: 3,
+                    ..Default::default()
+                })
+                .and_then(|mut g| {
+                    while e.step(&mut g)?.is_some() {}
+                    Ok(())
+                });
+            let score = e.score("hello world, hello again", 64);
+            (true, chat.is_ok() && score.is_ok())
+        }));
+        slowest = slowest.max(t0.elapsed().as_secs_f64());
+        match outcome {
+            Ok((l, r)) => {
+                loaded += l as u64;
+                ran += r as u64;
+            }
+            Err(p) => panics.push(format!(
+                "{what}: {}",
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+    std::panic::set_hook(hook);
+    eprintln!(
+        "metadata fuzz: {cases} cases, {loaded} loaded, {ran} rendered/generated/scored, \
+         slowest case {slowest:.3} s, {} panics",
+        panics.len()
+    );
+    assert!(panics.is_empty(), "panics:\n{}", panics.join("\n"));
+    assert!(slowest < 5.0, "a case took {slowest:.1} s");
+    assert!(
+        loaded > cases / 10,
+        "too few cases loaded to test the later stages"
+    );
 }

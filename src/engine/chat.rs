@@ -104,7 +104,7 @@ pub fn render(
                 "the model's chat template ran too long (more than {TEMPLATE_FUEL} steps or \
                  about {} MB of text), so it was stopped; untick \"chat\" to send the prompt \
                  as plain text",
-                TEMPLATE_FUEL * 64 >> 20
+                (TEMPLATE_FUEL * 64) >> 20
             )),
             _ => EngineError::ChatTemplate(e.to_string()),
         })?;

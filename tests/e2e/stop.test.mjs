@@ -35,7 +35,7 @@ test('Stop ends a long prefill and a long score within a chunk, keeping what was
   await p.set('max-tokens', 8);
 
   // A prompt of about 3,400 tokens: many chunks of prefill.
-  await page.fill('[data-testid=prompt]', longText(170));
+  await page.fill('[data-testid=prompt]', longText(130));
   await p.get('run').click();
   const [, done0, total] = await waitText(p.get('run-message'), /Reading the prompt: (\d+) of (\d+) tokens/);
   assert.ok(Number(total) > 3000, `prompt of ${total} tokens`);

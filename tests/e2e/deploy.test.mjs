@@ -1,0 +1,112 @@
+// Deploys: serve build A, visit (the service worker keeps A's files), serve build B on the same
+// address, reload: page, model worker and catalog must all be B's. Build B is build A with one
+// file changed and stamped again by scripts/sw_manifest.py, as a rebuild would.
+// Then the other half of the guard: a page whose build differs from the worker's says so.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+import { startServer, launch, pane, ROOT, SMOLLM2 } from './harness.mjs';
+
+let browser;
+let tmp;
+before(async () => { browser = await launch(); tmp = mkdtempSync(join(os.tmpdir(), 'tinylab-deploy-')); });
+after(async () => { await browser?.close(); rmSync(tmp, { recursive: true, force: true }); });
+
+const buildOf = (dir) => readFileSync(join(dir, 'index.html'), 'utf8').match(/name="tinylab-build" content="([^"]+)"/)[1];
+
+function makeBuildB(a, b) {
+  cpSync(a, b, { recursive: true });
+  const css = readdirSync(b).find((f) => f.endsWith('.css'));
+  writeFileSync(join(b, css), readFileSync(join(b, css), 'utf8') + '\n/* build B */\n');
+  const catalogPath = join(b, 'assets', 'models', 'catalog.json');
+  const catalog = JSON.parse(readFileSync(catalogPath, 'utf8'));
+  catalog.models[0].name += ' (build B)';
+  writeFileSync(catalogPath, JSON.stringify(catalog, null, 2));
+  execFileSync('python3', [join(ROOT, 'scripts', 'sw_manifest.py'), b]);
+  // A deploy comes later than the build before it: the server's Last-Modified (whole seconds)
+  // must not tell the browser its copy of index.html is current.
+  const later = Date.now() / 1000 + 60;
+  for (const f of readdirSync(b, { recursive: true })) utimesSync(join(b, f), later, later);
+}
+
+async function status(p) {
+  const s = p.status();
+  return { state: await s.getAttribute('data-state'), build: await s.getAttribute('data-worker-build'), text: await s.textContent() };
+}
+
+test('after a deploy the page, its worker and its catalog come from the new build', async () => {
+  const dirA = join(tmp, 'a');
+  const dirB = join(tmp, 'b');
+  cpSync(join(ROOT, 'dist'), dirA, { recursive: true });
+  makeBuildB(dirA, dirB);
+  const [buildA, buildB] = [buildOf(dirA), buildOf(dirB)];
+  assert.notEqual(buildA, buildB);
+  // The stamps agree inside each build.
+  for (const [dir, build] of [[dirA, buildA], [dirB, buildB]]) {
+    for (const f of ['tinylab_worker_loader.js', 'threads/tinylab_worker_loader.js', 'threads/tinylab_helper.js']) {
+      assert.match(readFileSync(join(dir, f), 'utf8'), new RegExp(`self.TINYLAB_BUILD = "${build}";`), f);
+    }
+    assert.match(readFileSync(join(dir, 'sw.js'), 'utf8'), new RegExp(`const VERSION = "${build}";`));
+  }
+
+  let server = await startServer(['--dist', dirA]);
+  const port = new URL(server.url).port;
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await page.reload();
+  assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), 'the service worker controls the page');
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  assert.deepEqual((await status(p)).build, buildA);
+
+  // Deploy B at the same address.
+  server.close();
+  await new Promise((r) => setTimeout(r, 300));
+  server = await startServer(['--dist', dirB, '--port', port]);
+  await page.reload();
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  assert.equal(await page.getAttribute('meta[name=tinylab-build]', 'content'), buildB, 'the page is build B');
+  await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 120000 });
+  const s = await status(p);
+  assert.equal(s.state, 'ready', s.text);
+  assert.equal(s.build, buildB, 'the worker is build B');
+  const label = await p.root.locator(`[data-testid=model-select] option[value="${SMOLLM2}"]`).textContent();
+  assert.match(label, /\(build B\)/, 'the catalog is build B');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+  server.close();
+});
+
+test('a page left open across a deploy says to reload instead of running another build', async () => {
+  // No service worker in this context: the server alone changes under an open page.
+  const dirC = join(tmp, 'c');
+  const dirD = join(tmp, 'd');
+  cpSync(join(ROOT, 'dist'), dirC, { recursive: true });
+  makeBuildB(dirC, dirD);
+  let server = await startServer(['--dist', dirC]);
+  const port = new URL(server.url).port;
+  const ctx = await browser.newContext({ serviceWorkers: 'block' });
+  const page = await ctx.newPage();
+  await page.goto(server.url);
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  server.close();
+  await new Promise((r) => setTimeout(r, 300));
+  server = await startServer(['--dist', dirD, '--port', port]);
+  // The open page (build C) starts a worker: the server hands out build D's files. A browser
+  // may still have build C's worker in its HTTP cache, but `?build=` makes it ask for C's URL,
+  // which the server answers with D: the worker reports D.
+  const p = pane(page);
+  await p.root.locator('[data-testid=model-select]').selectOption(SMOLLM2);
+  await p.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 60000 });
+  assert.match(await p.status().textContent(), /updated on the server.*reload the page/);
+  await ctx.close();
+  server.close();
+});

@@ -1,0 +1,58 @@
+// A hostile saved workspace (10 panes, absurd values, odd model ids) and a hostile permalink:
+// the page opens with at most 4 panes and 4 model workers, every value within its control.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, pane, SMOLLM2 } from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+test('a 10-pane saved workspace and a 7-model permalink are clamped to 4 panes', async () => {
+  const panes = Array.from({ length: 10 }, (_, i) => ({
+    model_id: i % 3 === 2 ? '../../../etc/passwd' : SMOLLM2,
+    temperature: 1e30,
+    top_p: -4,
+    max_tokens: 99999999,
+    seed: i,
+  }));
+  const saved = JSON.stringify({ prompt: 'x'.repeat(300000), panes, mode: 'generate' });
+  const ctx = await browser.newContext();
+  await ctx.addInitScript((ws) => {
+    if (!sessionStorage.getItem('seeded')) {
+      localStorage.setItem('tinylab.workspace.v1', ws);
+      sessionStorage.setItem('seeded', '1');
+    }
+  }, saved);
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  await pane(page, 0).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 180000 });
+  assert.equal(await page.locator('[data-testid=pane]').count(), 4);
+  // Panes 0, 1 and 3 name the model; pane 2's id cannot be a catalog id and is dropped.
+  for (const i of [1, 3]) {
+    await pane(page, i).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 180000 });
+  }
+  assert.equal(await pane(page, 2).status().getAttribute('data-state'), 'empty');
+  assert.ok(page.workers().length <= 4, `${page.workers().length} workers`);
+  const p = pane(page, 0);
+  assert.equal(Number(await p.get('temperature').inputValue()), 5);
+  assert.equal(Number(await p.get('max-tokens').inputValue()), 4096);
+  assert.equal((await page.inputValue('[data-testid=prompt]')).length, 200000);
+
+  // A permalink naming seven models.
+  const page2 = await ctx.newPage();
+  const ids = Array(7).fill(SMOLLM2).join(',');
+  await page2.goto(`${server.url}?models=${ids}&temperature=NaN&max_tokens=99999999`);
+  await page2.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  assert.equal(await page2.locator('[data-testid=pane]').count(), 4);
+  await page2.waitForTimeout(3000);
+  assert.ok(page2.workers().length <= 4, `${page2.workers().length} workers`);
+  assert.equal(Number(await pane(page2, 0).get('max-tokens').inputValue()), 4096);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
