@@ -57,7 +57,7 @@ test('Stop ends a long prefill and a long score within a chunk, keeping what was
 
   // A long text to score: stopped after the first window, the scored part stays, marked partial.
   await page.click('[data-testid=tab-score]');
-  await page.fill('[data-testid=score-text]', longText(350));
+  await page.fill('[data-testid=score-text]', longText(260));
   await p.get('score').click();
   let m;
   do {
