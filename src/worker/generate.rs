@@ -34,33 +34,24 @@ async fn generate(
     stop: &Cell<bool>,
 ) -> Result<(), String> {
     let mut run = TimedRun::begin(engine, req, &now_ms).map_err(|e| e.to_string())?;
-    if !prefill(engine, &mut run, job, stop).await? {
-        let (end, _) = run.finish();
+    // A Stop during the prompt ends the run before it started: no `Started`, no token.
+    if prefill(engine, &mut run, job, stop).await? {
         post_event(
             job,
-            Event::Finished {
-                reason: end.reason,
-                timing: end.timing,
-                tail: end.tail,
+            Event::Started {
+                prompt_ids: run.generation.prompt_ids.clone(),
+                prefill_ms: run.timing().prefill_ms,
             },
         );
-        return Ok(());
-    }
-    post_event(
-        job,
-        Event::Started {
-            prompt_ids: run.generation.prompt_ids.clone(),
-            prefill_ms: run.timing().prefill_ms,
-        },
-    );
-    loop {
-        yield_now().await;
-        if stop.get() {
-            break;
-        }
-        match run.step(engine).map_err(|e| e.to_string())? {
-            Some(token) => post_event(job, Event::Token(TokenEvent::from(token))),
-            None => break,
+        loop {
+            yield_now().await;
+            if stop.get() {
+                break;
+            }
+            match run.step(engine).map_err(|e| e.to_string())? {
+                Some(token) => post_event(job, Event::Token(TokenEvent::from(token))),
+                None => break,
+            }
         }
     }
     let (end, _) = run.finish();
