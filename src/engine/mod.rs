@@ -636,10 +636,11 @@ impl Engine {
     }
 
     /// Runs the next chunk of a scan and calls `visit(engine, target, logits)` for every
-    /// token whose logits became ready. True once every token after the first has been
-    /// visited. Texts longer than the window are run in windows that overlap by half, so every
-    /// token gets at least half a window of context; each call runs at most one prefill chunk,
-    /// so a caller that yields between calls can stop a long text.
+    /// token that chunk predicts. True once every token after the first has been visited.
+    /// Texts longer than the window are run in windows that overlap by half, so every token
+    /// gets at least half a window of context. Each call runs one prefill chunk and only that
+    /// chunk's logits, so a caller that yields between calls can stop a long text within a
+    /// chunk, and no window's hidden states are held at once.
     pub fn scan_step(
         &mut self,
         scan: &mut Scan,
@@ -660,38 +661,35 @@ impl Engine {
                 start,
                 end: (start + window).min(ids.len()),
                 fed: start,
-                parts: Vec::new(),
             }
         });
         if w.fed == w.start {
             self.model.clear_cache();
         }
-        if w.fed < w.end {
-            let to = (w.fed + PREFILL_CHUNK).min(w.end);
-            w.parts.push(self.model.forward(&ids[w.fed..to])?);
-            w.fed = to;
-            if w.fed < w.end {
-                return Ok(false);
-            }
-        }
-        let hidden = candle_core::Tensor::cat(&w.parts, 0)?;
-        let (start, end) = (w.start, w.end);
-        // Row r predicts ids[start + r + 1]; this window visits targets next..end.
-        let mut r = scan.next - 1 - start;
-        let last_row_excl = end - 1 - start;
-        while r < last_row_excl {
-            let n = SCORE_ROW_BLOCK.min(last_row_excl - r);
-            let rows = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
+        let (from, to) = (w.fed, (w.fed + PREFILL_CHUNK).min(w.end));
+        let hidden = self.model.forward(&ids[from..to])?;
+        w.fed = to;
+        let window_done = w.fed == w.end;
+        // Position p's row predicts ids[p + 1]: visit the rows of this chunk whose target is
+        // new (not in the overlap with the last window) and inside this window.
+        let first = (scan.next - 1).max(from);
+        let last_excl = to.min(w.end - 1);
+        let mut p = first;
+        while p < last_excl {
+            let n = SCORE_ROW_BLOCK.min(last_excl - p);
+            let rows = logits_rows(&self.model.logits(&hidden.narrow(0, p - from, n)?)?)?;
             for (k, row) in rows.iter().enumerate() {
-                visit(self, ids[start + r + k + 1], row);
+                visit(self, ids[p + k + 1], row);
             }
-            r += n;
+            p += n;
         }
-        scan.next = end;
-        scan.current = None;
-        if scan.next >= ids.len() {
-            self.model.clear_cache();
-            return Ok(true);
+        scan.next = scan.next.max(last_excl + 1);
+        if window_done {
+            scan.current = None;
+            if scan.next >= ids.len() {
+                self.model.clear_cache();
+                return Ok(true);
+            }
         }
         Ok(false)
     }
@@ -712,7 +710,6 @@ struct Window {
     end: usize,
     /// Positions of the window already run.
     fed: usize,
-    parts: Vec<candle_core::Tensor>,
 }
 
 impl Scan {
@@ -734,15 +731,9 @@ impl Scan {
         &self.ids
     }
 
-    /// Tokens done so far (visited, or run in the current window), and how many there are.
+    /// Tokens visited so far, and how many there are to visit.
     pub fn progress(&self) -> (usize, usize) {
-        let total = self.ids.len() - 1;
-        let visited = self.next - 1;
-        let running = self
-            .current
-            .as_ref()
-            .map_or(0, |w| (w.fed - w.start).saturating_sub(visited - w.start));
-        ((visited + running).min(total), total)
+        (self.next - 1, self.ids.len() - 1)
     }
 
     pub fn into_ids(self) -> Vec<u32> {
