@@ -14,11 +14,14 @@ pub struct PaneSettings {
     /// A catalog id; empty when none is chosen.
     pub model_id: String,
     pub temperature: f32,
+    #[serde(deserialize_with = "saturating::usize")]
     pub top_k: usize,
     pub top_p: f32,
     pub min_p: f32,
     pub repeat_penalty: f32,
+    #[serde(deserialize_with = "saturating::usize")]
     pub max_tokens: usize,
+    #[serde(deserialize_with = "saturating::u64")]
     pub seed: u64,
     pub chat: bool,
     pub repeat_prompt: bool,
@@ -129,8 +132,11 @@ impl Mode {
 #[serde(default)]
 pub struct EvalSetup {
     pub task: String,
+    #[serde(deserialize_with = "saturating::usize")]
     pub n: usize,
+    #[serde(deserialize_with = "saturating::u64")]
     pub seed: u64,
+    #[serde(deserialize_with = "saturating::usize")]
     pub list_len: usize,
     pub conditions: Vec<String>,
 }
@@ -179,6 +185,32 @@ pub struct Workspace {
     /// The entropy lab's text.
     pub score_text: String,
     pub eval: EvalSetup,
+}
+
+/// Whole numbers read from saved state, saturating instead of failing: `max_tokens: 1e12` (too
+/// big for wasm's 32-bit `usize`) or `-3` must be clamped like any other absurd value, not
+/// make the whole workspace unreadable (which would lose the user's prompt and panes).
+mod saturating {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        U(u64),
+        F(f64),
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        Ok(match Num::deserialize(d)? {
+            Num::U(v) => v,
+            // `as` saturates, and maps NaN to 0.
+            Num::F(f) => f as u64,
+        })
+    }
+
+    pub fn usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        Ok(usize::try_from(u64(d)?).unwrap_or(usize::MAX))
+    }
 }
 
 /// Most panes the page runs side by side; each pane owns a model worker.
@@ -466,7 +498,7 @@ mod tests {
         let hostile = Workspace::from_saved(Some(&format!(
             r#"{{"panes":[{}],"prompt":"{}"}}"#,
             vec![
-                r#"{"model_id":"../../x?y","temperature":1e30,"top_p":-3,"max_tokens":999999999,"repeat_penalty":0}"#;
+                r#"{"model_id":"../../x?y","temperature":1e30,"top_p":-3,"max_tokens":1e12,"top_k":-5,"seed":1e40,"repeat_penalty":0}"#;
                 10
             ]
             .join(","),
@@ -479,6 +511,7 @@ mod tests {
             (p.temperature, p.top_p, p.max_tokens, p.repeat_penalty),
             (5.0, 0.01, MAX_TOKENS_LIMIT, 0.5)
         );
+        assert_eq!((p.top_k, p.seed), (0, u64::MAX));
         assert!(p.request("hi").is_ok());
         assert_eq!(hostile.prompt.len(), MAX_SAVED_TEXT);
         let mut linked = Workspace::default();
