@@ -294,7 +294,10 @@ fn mutated_metadata_values_never_panic() {
         panics.len()
     );
     assert!(panics.is_empty(), "panics:\n{}", panics.join("\n"));
-    assert!(slowest < 5.0, "a case took {slowest:.1} s");
+    assert!(
+        slowest < 10.0,
+        "a case took {slowest:.1} s (a hang guard: cases take milliseconds)"
+    );
     assert!(
         loaded > cases / 10,
         "too few cases loaded to test the later stages"

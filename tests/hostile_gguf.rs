@@ -251,7 +251,8 @@ fn hostile_metadata_is_a_clear_error_for_every_architecture() {
                     }
                 }
             }
-            if secs > 2.0 {
+            // A hang guard, far above the milliseconds these take (printed below).
+            if secs > 10.0 {
                 failures.push(format!("{case}: took {secs:.2} s"));
             }
         }
@@ -295,7 +296,8 @@ fn a_hostile_chat_template_is_stopped() {
         let secs = t0.elapsed().as_secs_f64();
         let msg = e.to_string();
         println!("{template:.40}: {secs:.3} s: {msg}");
-        assert!(secs < 2.0, "{template}: {secs} s");
+        // Fuel makes the failure certain; this only guards against a hang.
+        assert!(secs < 10.0, "{template}: {secs} s");
         assert!(msg.starts_with("chat template:"), "{msg}");
         let plain = engine.start(&GenerateRequest {
             prompt: "hi".into(),
@@ -307,31 +309,26 @@ fn a_hostile_chat_template_is_stopped() {
 }
 
 /// Building the tokenizer is linear in the vocabulary's bytes: a SentencePiece vocabulary with
-/// one 200,000-character token loads about as fast as without it.
+/// one token of a million characters loads in well under a second. (Trying every split of it,
+/// as before, took 2.8 s for 200,000 characters and grows with the square: over a minute here.
+/// The bound is far from both, so a slow machine does not fail it and the old code cannot pass.)
 #[test]
 fn a_very_long_token_does_not_slow_loading() {
-    let time = |long: Option<usize>| {
-        let bytes = tiny_gguf_edited("gemma3", 1, |md| {
-            if let Some(n) = long {
-                // Replace the last ordinary token, so counts and embedding rows still agree.
-                for (key, value) in md.iter_mut() {
-                    if key == "tokenizer.ggml.tokens" {
-                        let mut t = value.to_vec().unwrap().clone();
-                        let last = t.len() - 1;
-                        t[last] = Value::String("\u{2581}a".repeat(n / 2));
-                        *value = Value::Array(t);
-                    }
-                }
+    let bytes = tiny_gguf_edited("gemma3", 1, |md| {
+        // Replace the last ordinary token, so counts and embedding rows still agree.
+        for (key, value) in md.iter_mut() {
+            if key == "tokenizer.ggml.tokens" {
+                let mut t = value.to_vec().unwrap().clone();
+                let last = t.len() - 1;
+                t[last] = Value::String("\u{2581}a".repeat(500_000));
+                *value = Value::Array(t);
             }
-        });
-        let t0 = Instant::now();
-        let e = Engine::from_bytes(&bytes, 256);
-        let secs = t0.elapsed().as_secs_f64();
-        assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
-        secs
-    };
-    let base = (0..3).map(|_| time(None)).fold(f64::MAX, f64::min);
-    let long = time(Some(200_000));
-    println!("tokenizer build: {base:.4} s plain, {long:.4} s with a 200,000-character token");
-    assert!(long < base * 5.0 + 0.25, "{long} s against {base} s");
+        }
+    });
+    let t0 = Instant::now();
+    let e = Engine::from_bytes(&bytes, 256);
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
+    println!("load with a 1,000,000-character token: {secs:.3} s");
+    assert!(secs < 10.0, "{secs} s");
 }

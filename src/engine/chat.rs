@@ -169,7 +169,8 @@ mod tests {
                 .expect_err(&format!("template {t} should fail"));
             let secs = start.elapsed().as_secs_f64();
             let msg = e.to_string();
-            assert!(secs < 2.0, "{t}: took {secs:.2} s");
+            // Fuel makes the failure certain; the bound only catches a hang.
+            assert!(secs < 10.0, "{t}: took {secs:.2} s");
             assert!(msg.starts_with("chat template:"), "{t}: {msg}");
             assert!(
                 msg.contains("ran too long")
