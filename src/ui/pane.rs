@@ -208,27 +208,40 @@ impl PaneModel {
         input.map_err(Some)
     }
 
-    /// Starts a generation; `request` is the pane's settings made into one, or why they cannot.
-    pub fn start_run(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
-        let request = match self.may_start(request) {
-            Ok(r) => r,
+    /// Starts a job in the output `activity` shows (Run or Score): checks it may start, and
+    /// then clears that output for the new job; `Err` shows in that output instead.
+    fn start_output<T>(
+        &mut self,
+        activity: Activity,
+        input: Result<T, String>,
+        message: &str,
+    ) -> Option<(JobId, T)> {
+        let input = match self.may_start(input) {
+            Ok(t) => t,
             Err(why) => {
                 if let Some(message) = why {
-                    self.run.phase = OutputPhase::Error;
-                    self.run.message = message;
-                    self.run.job = None;
+                    let out = self.output(activity);
+                    out.phase = OutputPhase::Error;
+                    out.message = message;
+                    out.job = None;
                 }
                 return None;
             }
         };
         let job = self.new_job();
-        self.run = RunState {
+        *self.output(activity) = RunState {
             phase: OutputPhase::Running,
             run_id: job,
-            message: "Reading the prompt…".into(),
+            message: message.into(),
             job: Some(job),
             ..RunState::default()
         };
+        Some((job, input))
+    }
+
+    /// Starts a generation; `request` is the pane's settings made into one, or why they cannot.
+    pub fn start_run(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
+        let (job, request) = self.start_output(Activity::Run, request, "Reading the prompt…")?;
         Some(ToWorker::Job {
             job,
             work: Work::Generate { request },
@@ -241,25 +254,7 @@ impl PaneModel {
         } else {
             Ok(text.to_string())
         };
-        let text = match self.may_start(text) {
-            Ok(t) => t,
-            Err(why) => {
-                if let Some(message) = why {
-                    self.score.phase = OutputPhase::Error;
-                    self.score.message = message;
-                    self.score.job = None;
-                }
-                return None;
-            }
-        };
-        let job = self.new_job();
-        self.score = RunState {
-            phase: OutputPhase::Running,
-            run_id: job,
-            message: "Scoring…".into(),
-            job: Some(job),
-            ..RunState::default()
-        };
+        let (job, text) = self.start_output(Activity::Score, text, "Scoring…")?;
         Some(ToWorker::Job {
             job,
             work: Work::Score { text },

@@ -497,7 +497,7 @@ mod tests {
         assert_eq!(Workspace::from_saved(None), Workspace::default());
         let hostile = Workspace::from_saved(Some(&format!(
             r#"{{"panes":[{}],"prompt":"{}"}}"#,
-            vec![
+            [
                 r#"{"model_id":"../../x?y","temperature":1e30,"top_p":-3,"max_tokens":1e12,"top_k":-5,"seed":1e40,"repeat_penalty":0}"#;
                 10
             ]
