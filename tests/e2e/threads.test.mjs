@@ -57,7 +57,10 @@ test('isolated page: two threads give the CLI\'s tokens, the count can change mi
     assert.equal((await p.get('stat-threads').textContent()).trim(), '2');
     await screenshot(page, 'threads-2');
     assert.ok(requests.some((u) => u.includes('/threads/tinylab_worker_bg.wasm')), 'the threaded worker was not used');
-    assert.ok(requests.some((u) => u.endsWith('/threads/tinylab_helper.js')), 'no helper thread started');
+    // The helper is asked for with the page's build, so a cached helper of another deploy
+    // can never join this worker.
+    const build = await page.getAttribute('meta[name=tinylab-build]', 'content');
+    assert.ok(requests.some((u) => u.endsWith(`/threads/tinylab_helper.js?build=${build}`)), 'no helper thread started');
 
     // Down to one thread on the running worker: same tokens.
     await control.selectOption('1');
