@@ -25,6 +25,8 @@ VENV = os.environ.get(
     "TINYLAB_LLAMA_VENV", os.path.join(os.path.expanduser("~"), ".cache", "tinylab", "llama-venv")
 )
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+# llama.cpp's own GGUF writer, for scripts/tiny_fixtures.py.
+GGUF = "gguf==0.19.0"
 # Portable flags: a -march=native build has crashed on some of these machines.
 CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_OPENMP=OFF"
 
@@ -75,11 +77,11 @@ def ensure_venv():
         return
     if not os.path.exists(py):
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    probe = subprocess.run([py, "-c", "import llama_cpp, jinja2"], capture_output=True)
+    probe = subprocess.run([py, "-c", "import llama_cpp, jinja2, gguf"], capture_output=True)
     if probe.returncode != 0:
         print(f"building {LLAMA_CPP_PYTHON} (about 5 minutes)...", flush=True)
         env = dict(os.environ, CMAKE_ARGS=CMAKE_ARGS)
-        subprocess.run([py, "-m", "pip", "install", "-q", LLAMA_CPP_PYTHON, "jinja2"],
+        subprocess.run([py, "-m", "pip", "install", "-q", LLAMA_CPP_PYTHON, "jinja2", GGUF],
                        check=True, env=env)
     os.execv(py, [py] + sys.argv)
 
@@ -187,13 +189,27 @@ def fixture_for(entry, path):
     surp1 = [stats(rows1[i - 1].tolist(), ids[i])[0] for i in range(1, len(ids))]
     ppl = math.exp(sum(surp) / len(surp))
     ppl1 = math.exp(sum(surp1) / len(surp1))
+    # And with llama.cpp's default F16 KV cache: another rounding of the same maths. On tiny
+    # models batch and single take the same kernels, so this is the spread that is not zero.
+    llm16 = Llama(model_path=path, n_ctx=1024, n_batch=512, logits_all=True, n_threads=2,
+                  type_k=1, type_v=1, flash_attn=False, verbose=False)
+    llm16.eval(ids)
+    rows16 = np.array(llm16.scores[: len(ids)], dtype=np.float64)
+    surp16 = [stats(rows16[i - 1].tolist(), ids[i])[0] for i in range(1, len(ids))]
+    ppl16 = math.exp(sum(surp16) / len(surp16))
+    del llm16
     out["score"] = {"text": SCORE_TEXT, "ids": ids, "surprisal": surp, "entropy": ent,
                     "rank": rank, "perplexity": ppl,
                     "self_noise": {
                         "what": "llama.cpp batch vs one-token-at-a-time on the same text",
                         "surprisal_mae": sum(abs(a - b) for a, b in zip(surp, surp1)) / len(surp),
                         "surprisal_max": max(abs(a - b) for a, b in zip(surp, surp1)),
-                        "perplexity_rel": abs(ppl - ppl1) / ppl}}
+                        "perplexity_rel": abs(ppl - ppl1) / ppl},
+                    "kv_f16_noise": {
+                        "what": "llama.cpp F32 vs F16 KV cache, both batched, on the same text",
+                        "surprisal_mae": sum(abs(a - b) for a, b in zip(surp, surp16)) / len(surp),
+                        "surprisal_max": max(abs(a - b) for a, b in zip(surp, surp16)),
+                        "perplexity_rel": abs(ppl - ppl16) / ppl}}
     return out
 
 

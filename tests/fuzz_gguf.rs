@@ -225,7 +225,7 @@ fn mutated_metadata_values_never_panic() {
     let mut panics = vec![];
     let (mut loaded, mut ran, mut slowest) = (0, 0, 0f64);
     for case in 0..cases {
-        let arch = ["llama", "qwen2", "gemma3"][(case % 3) as usize];
+        let arch = common::tiny::ARCHS[(case % common::tiny::ARCHS.len() as u64) as usize];
         let mut keys = vec![];
         tiny_gguf_edited(arch, 1, |md| {
             keys = md.iter().map(|(k, _)| k.clone()).collect()

@@ -13,7 +13,7 @@ use candle_core::quantized::gguf_file::Value;
 use common::tiny::{set_meta, tiny_gguf, tiny_gguf_edited, Metadata, D, LAYERS};
 use tinylab::engine::{Engine, GenerateRequest};
 
-const ARCHS: [&str; 3] = ["llama", "qwen2", "gemma3"];
+use common::tiny::ARCHS;
 
 /// What loading must give: an error whose text contains one of the `|`-separated words, or a
 /// working engine.
@@ -25,7 +25,13 @@ enum Want {
 fn cases(arch: &str) -> Vec<(String, Value, Want)> {
     let k = |s: &str| format!("{arch}.{s}");
     use Want::*;
-    vec![
+    let gpt2 = arch == "gpt2";
+    let eps_key = if gpt2 {
+        "attention.layer_norm_epsilon"
+    } else {
+        "attention.layer_norm_rms_epsilon"
+    };
+    let mut cases = vec![
         (k("block_count"), Value::U32(0), Error("layers")),
         (k("block_count"), Value::U32(u32::MAX), Error("layers")),
         (
@@ -43,7 +49,8 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
         (
             k("attention.head_count"),
             Value::U32(u32::MAX),
-            Error("head size|attn_q"),
+            // GPT-2's tiny model has as many key/value heads as heads, which 2³²−1 cannot share.
+            Error("head size|attn_q|cannot share"),
         ),
         (
             k("attention.head_count"),
@@ -88,19 +95,8 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             Value::U32(1),
             Error("at least 2 positions"),
         ),
-        // A model trained on a huge context is fine: the engine holds what it uses.
-        (k("context_length"), Value::U32(u32::MAX), Loads),
-        (
-            k("rope.freq_base"),
-            Value::F32(f32::NAN),
-            Error("freq_base"),
-        ),
-        (k("rope.freq_base"), Value::F32(-1.0), Error("freq_base")),
-        (
-            k("attention.layer_norm_rms_epsilon"),
-            Value::F32(f32::INFINITY),
-            Error("epsilon"),
-        ),
+        (k(eps_key), Value::F32(f32::INFINITY), Error("epsilon")),
+        (k(eps_key), Value::F32(-1.0), Error("epsilon")),
         (
             "general.alignment".into(),
             Value::U32(0),
@@ -135,7 +131,32 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             ),
             Loads,
         ),
-    ]
+    ];
+    if gpt2 {
+        // Learned positions: the table must cover the context; RoPE keys mean nothing.
+        cases.extend([
+            (
+                k("context_length"),
+                Value::U32(u32::MAX),
+                Error("position_embd"),
+            ),
+            (k("context_length"), Value::U32(257), Error("position_embd")),
+            (k("context_length"), Value::U32(256), Loads),
+            (k("rope.freq_base"), Value::F32(f32::NAN), Loads),
+        ]);
+    } else {
+        cases.extend([
+            // A model trained on a huge context is fine: the engine holds what it uses.
+            (k("context_length"), Value::U32(u32::MAX), Loads),
+            (
+                k("rope.freq_base"),
+                Value::F32(f32::NAN),
+                Error("freq_base"),
+            ),
+            (k("rope.freq_base"), Value::F32(-1.0), Error("freq_base")),
+        ]);
+    }
+    cases
 }
 
 /// Grows or shrinks every per-token array together, so only the count is wrong.

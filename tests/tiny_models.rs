@@ -7,7 +7,7 @@ mod common;
 use common::tiny::{replace_bytes, set_tensor_type, tiny_gguf};
 use tinylab::engine::{Engine, EngineError, GenerateRequest, SamplingParams, StopReason};
 
-const ARCHS: [&str; 3] = ["llama", "qwen2", "gemma3"];
+use common::tiny::ARCHS;
 
 fn engine(arch: &str) -> Engine {
     Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap_or_else(|e| panic!("{arch}: {e}"))
@@ -196,7 +196,7 @@ fn unsupported_architecture_is_named() {
     replace_bytes(&mut b, "\x05\0\0\0\0\0\0\0llama", "\x05\0\0\0\0\0\0\0phi3x");
     assert_eq!(
         load_err(&b),
-        "unsupported architecture `phi3x` (supported: llama, qwen2, gemma3)"
+        "unsupported architecture `phi3x` (supported: llama, qwen2, qwen3, gemma3, gpt2)"
     );
 }
 

@@ -11,7 +11,10 @@ pub enum EngineError {
     Empty,
     #[error("file truncated at byte {at}: {what}")]
     Truncated { at: u64, what: String },
-    #[error("unsupported architecture `{0}` (supported: llama, qwen2, gemma3)")]
+    #[error(
+        "unsupported architecture `{0}` (supported: {list})",
+        list = super::model::SUPPORTED_ARCHITECTURES
+    )]
     UnsupportedArchitecture(String),
     #[error("unsupported quantization type {0}")]
     UnsupportedQuantization(String),

@@ -1,7 +1,9 @@
-//! The transformer for the three supported architectures, on candle-core and candle-nn.
+//! The transformer for the supported architectures, on candle-core and candle-nn.
 //!
-//! Kept close to candle-transformers' `quantized_llama`, `quantized_qwen2` and `quantized_gemma3`
-//! so fixes stay comparable, with the changes the playground needs:
+//! Kept close to candle-transformers' `quantized_llama`, `quantized_qwen2`, `quantized_qwen3`,
+//! `quantized_gemma3` and `gpt2`-style models so fixes stay comparable. One block serves all
+//! five; `Arch` says where they differ (norm kind, positions, gated or plain MLP, biases, Q/K
+//! norms, fused QKV). Changes the playground needs:
 //! - the forward pass returns hidden states for every position, so scoring gets all logits from
 //!   one pass and generation asks only for the last row;
 //! - Gemma 3 uses GELU (tanh) in its MLP and llama.cpp's sliding-window rule (`i - j >= window`
@@ -23,24 +25,56 @@ use super::gguf::GgufFile;
 pub enum Arch {
     Llama,
     Qwen2,
+    Qwen3,
     Gemma3,
+    Gpt2,
 }
 
+/// The `general.architecture` values the engine runs, for messages and the page.
+pub const SUPPORTED_ARCHITECTURES: &str = "llama, qwen2, qwen3, gemma3, gpt2";
+
 impl Arch {
+    pub const ALL: [Arch; 5] = [
+        Arch::Llama,
+        Arch::Qwen2,
+        Arch::Qwen3,
+        Arch::Gemma3,
+        Arch::Gpt2,
+    ];
+
     pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "llama" => Ok(Arch::Llama),
-            "qwen2" => Ok(Arch::Qwen2),
-            "gemma3" => Ok(Arch::Gemma3),
-            other => Err(EngineError::UnsupportedArchitecture(other.to_string())),
-        }
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| EngineError::UnsupportedArchitecture(name.to_string()))
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
+            Arch::Gpt2 => "gpt2",
+        }
+    }
+
+    /// GPT-2: learned absolute positions, LayerNorm with bias, a plain GELU MLP (no gate).
+    /// Everything else here: RoPE, RMSNorm, a gated MLP.
+    fn is_gpt2(self) -> bool {
+        self == Arch::Gpt2
+    }
+
+    fn uses_rope(self) -> bool {
+        !self.is_gpt2()
+    }
+
+    /// The metadata key of the norms' epsilon.
+    fn eps_key(self) -> &'static str {
+        if self.is_gpt2() {
+            "attention.layer_norm_epsilon"
+        } else {
+            "attention.layer_norm_rms_epsilon"
         }
     }
 }
@@ -57,7 +91,8 @@ pub struct ModelConfig {
     pub vocab_size: usize,
     pub context_length: usize,
     pub rope_base: f32,
-    pub rms_eps: f64,
+    /// Epsilon of every norm (RMSNorm, or GPT-2's LayerNorm).
+    pub norm_eps: f64,
     pub sliding_window: Option<usize>,
 }
 
@@ -86,6 +121,7 @@ impl ModelConfig {
         } else {
             1_000_000.0
         };
+        let default_eps = if arch.is_gpt2() { 1e-5 } else { 1e-6 };
         Ok(ModelConfig {
             arch,
             n_layer: g.u32(&k("block_count"))? as usize,
@@ -97,9 +133,7 @@ impl ModelConfig {
             vocab_size,
             context_length: g.u32_opt(&k("context_length")).unwrap_or(2048) as usize,
             rope_base: g.f32_opt(&k("rope.freq_base")).unwrap_or(default_base),
-            rms_eps: g
-                .f32_opt(&k("attention.layer_norm_rms_epsilon"))
-                .unwrap_or(1e-6) as f64,
+            norm_eps: g.f32_opt(&k(arch.eps_key())).unwrap_or(default_eps) as f64,
             sliding_window: if arch == Arch::Gemma3 {
                 Some(g.u32_opt(&k("attention.sliding_window")).unwrap_or(512) as usize)
             } else {
@@ -142,13 +176,15 @@ impl ModelConfig {
                 self.head_dim
             ));
         }
-        if !(self.rope_base.is_finite() && self.rope_base > 0.0) {
+        let rope_ok = self.rope_base.is_finite() && self.rope_base > 0.0;
+        if self.arch.uses_rope() && !rope_ok {
             return bad(format!("`{p}.rope.freq_base` is {}", self.rope_base));
         }
-        if !(self.rms_eps.is_finite() && self.rms_eps >= 0.0) {
+        if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0) {
             return bad(format!(
-                "`{p}.attention.layer_norm_rms_epsilon` is {}",
-                self.rms_eps
+                "`{p}.{}` is {}",
+                self.arch.eps_key(),
+                self.norm_eps
             ));
         }
         if self.sliding_window == Some(0) {
@@ -172,10 +208,22 @@ impl ModelConfig {
                 ));
             }
         }
+        if self.arch.is_gpt2() {
+            let pos = shape(g, "position_embd.weight")
+                .ok_or_else(|| EngineError::MissingTensor("position_embd.weight".into()))?;
+            if !matches!(pos, [rows, d] if *rows >= self.context_length && *d == self.n_embd) {
+                return bad(format!(
+                    "`position_embd.weight` is {pos:?}, but `{p}.context_length` is {} and \
+                     `{p}.embedding_length` is {}",
+                    self.context_length, self.n_embd
+                ));
+            }
+        }
         let q_width = self.n_head.checked_mul(self.head_dim);
         let kv_width = self.n_kv_head.checked_mul(self.head_dim);
         for i in 0..self.n_layer {
-            if !g.has_tensor(&format!("blk.{i}.attn_q.weight")) {
+            let fused = g.has_tensor(&format!("blk.{i}.attn_qkv.weight"));
+            if !fused && !g.has_tensor(&format!("blk.{i}.attn_q.weight")) {
                 return bad(format!(
                     "`{p}.block_count` says {} layers, but the file has tensors for {i}",
                     self.n_layer
@@ -189,7 +237,15 @@ impl ModelConfig {
                     _ => false,
                 };
                 if ok {
-                    return Ok(());
+                    // A bias, where the architecture has one, adds one value per output row.
+                    let bias = format!("blk.{i}.{name}.bias");
+                    return match shape(g, &bias) {
+                        Some(b) if b != &dims[..1] => Err(EngineError::InvalidGguf(format!(
+                            "`{bias}` is {b:?}, but `{full}` has {} rows",
+                            dims[0]
+                        ))),
+                        _ => Ok(()),
+                    };
                 }
                 let want = |x: Option<usize>| x.map_or("any".to_string(), |x| x.to_string());
                 Err(EngineError::InvalidGguf(format!(
@@ -204,11 +260,18 @@ impl ModelConfig {
                 )))
             };
             let d = Some(self.n_embd);
-            expect("attn_q", q_width, d)?;
-            expect("attn_k", kv_width, d)?;
-            expect("attn_v", kv_width, d)?;
+            if fused {
+                let qkv = q_width.and_then(|q| kv_width.and_then(|kv| q.checked_add(2 * kv)));
+                expect("attn_qkv", qkv, d)?;
+            } else {
+                expect("attn_q", q_width, d)?;
+                expect("attn_k", kv_width, d)?;
+                expect("attn_v", kv_width, d)?;
+            }
             expect("attn_output", d, q_width)?;
-            expect("ffn_gate", None, d)?;
+            if !self.arch.is_gpt2() {
+                expect("ffn_gate", None, d)?;
+            }
             expect("ffn_up", None, d)?;
             expect("ffn_down", d, None)?;
             for (name, len, required) in [
@@ -219,23 +282,32 @@ impl ModelConfig {
                 ("post_attention_norm", self.n_embd, false),
                 ("post_ffw_norm", self.n_embd, false),
             ] {
-                let full = format!("blk.{i}.{name}.weight");
-                match shape(g, &full) {
-                    Some(dims) if dims != [len] => {
-                        return bad(format!("`{full}` is {dims:?}, but should be [{len}]"))
+                for part in ["weight", "bias"] {
+                    let full = format!("blk.{i}.{name}.{part}");
+                    match shape(g, &full) {
+                        Some(dims) if dims != [len] => {
+                            return bad(format!("`{full}` is {dims:?}, but should be [{len}]"))
+                        }
+                        None if required && part == "weight" => {
+                            return Err(EngineError::MissingTensor(full))
+                        }
+                        _ => {}
                     }
-                    None if required => return Err(EngineError::MissingTensor(full)),
-                    _ => {}
                 }
             }
         }
-        match shape(g, "output_norm.weight") {
-            Some(dims) if dims != [self.n_embd] => bad(format!(
-                "`output_norm.weight` is {dims:?}, but should be [{}]",
-                self.n_embd
-            )),
-            _ => Ok(()),
+        for name in ["output_norm.weight", "output_norm.bias"] {
+            match shape(g, name) {
+                Some(dims) if dims != [self.n_embd] => {
+                    return bad(format!(
+                        "`{name}` is {dims:?}, but should be [{}]",
+                        self.n_embd
+                    ))
+                }
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 
@@ -259,6 +331,88 @@ impl RmsNorm {
             &self.weight,
             self.eps,
         )?)
+    }
+}
+
+/// GPT-2's LayerNorm, as ggml's `ggml_norm` then weight and bias: the mean first, then the
+/// variance of the centred values (two passes, sums in f64). candle's `layer_norm` takes the
+/// variance as E[x²] − E[x]² in f32, which loses digits on GPT-2's residual stream, where a few
+/// channels run to hundreds.
+struct LayerNorm {
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(g: &GgufFile, prefix: &str, eps: f64) -> Result<Self> {
+        let vector = |name: &str| -> Result<Vec<f32>> {
+            Ok(g.tensor(name)?
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        };
+        let bias_name = format!("{prefix}.bias");
+        Ok(LayerNorm {
+            weight: vector(&format!("{prefix}.weight"))?,
+            bias: if g.has_tensor(&bias_name) {
+                Some(vector(&bias_name)?)
+            } else {
+                None
+            },
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let d = self.weight.len();
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = Vec::with_capacity(xs.len());
+        for row in xs.chunks(d.max(1)) {
+            let n = row.len() as f64;
+            let mean = (row.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+            let var = row
+                .iter()
+                .map(|&v| {
+                    let c = (v - mean) as f64;
+                    c * c
+                })
+                .sum::<f64>()
+                / n;
+            let scale = 1.0 / (var as f32 + self.eps).sqrt();
+            for (j, &v) in row.iter().enumerate() {
+                let y = (v - mean) * scale * self.weight[j];
+                out.push(match &self.bias {
+                    Some(b) => y + b[j],
+                    None => y,
+                });
+            }
+        }
+        Ok(Tensor::from_vec(out, x.shape(), &Device::Cpu)?)
+    }
+}
+
+/// The norm an architecture uses before attention, before the MLP and at the end.
+enum Norm {
+    Rms(RmsNorm),
+    Layer(LayerNorm),
+}
+
+impl Norm {
+    /// `prefix` names the tensor without `.weight` (GPT-2 also has `.bias`).
+    fn load(g: &GgufFile, prefix: &str, cfg: &ModelConfig) -> Result<Self> {
+        Ok(if cfg.arch.is_gpt2() {
+            Norm::Layer(LayerNorm::load(g, prefix, cfg.norm_eps)?)
+        } else {
+            Norm::Rms(RmsNorm::load(g, &format!("{prefix}.weight"), cfg.norm_eps)?)
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Norm::Rms(n) => n.forward(x),
+            Norm::Layer(n) => n.forward(x),
+        }
     }
 }
 
@@ -381,17 +535,23 @@ impl Linear {
     }
 }
 
+/// The query, key and value projections: three matrices, or one fused matrix (GPT-2's
+/// `attn_qkv`) whose output rows are the queries, then the keys, then the values.
+enum Qkv {
+    Split { q: Linear, k: Linear, v: Linear },
+    Fused(Linear),
+}
+
 struct Layer {
-    attn_norm: RmsNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    attn_norm: Norm,
+    qkv: Qkv,
     wo: Linear,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
     post_attn_norm: Option<RmsNorm>,
-    ffn_norm: RmsNorm,
-    gate: Linear,
+    ffn_norm: Norm,
+    /// The gated MLP's gate (every architecture but GPT-2, whose MLP is `down(gelu(up(x)))`).
+    gate: Option<Linear>,
     up: Linear,
     down: Linear,
     post_ffn_norm: Option<RmsNorm>,
@@ -482,9 +642,11 @@ impl Embeddings {
 pub struct Model {
     pub config: ModelConfig,
     embed: Embeddings,
+    /// GPT-2's learned position embeddings (the others use RoPE).
+    positions: Option<Embeddings>,
     layers: Vec<Layer>,
     ropes: Vec<Rope>,
-    norm: RmsNorm,
+    norm: Norm,
     output: Weight,
     max_positions: usize,
     /// Positions already in the KV cache.
@@ -497,7 +659,7 @@ impl Model {
         let config = ModelConfig::from_gguf(g)?;
         config.check_against_tensors(g)?;
         let max_positions = max_positions.min(config.context_length).max(1);
-        let eps = config.rms_eps;
+        let eps = config.norm_eps;
         let embed = Embeddings::load(g, "token_embd.weight")?;
         let output = if g.has_tensor("output.weight") {
             weight_matmul(g.tensor("output.weight")?, kernels)?
@@ -507,13 +669,21 @@ impl Model {
         } else {
             Weight::new(embed.table.clone())?
         };
-        let interleaved = config.arch == Arch::Llama;
-        let mut ropes = vec![Rope::new(
-            config.head_dim,
-            config.rope_base,
-            max_positions,
-            interleaved,
-        )?];
+        let positions = if config.arch.is_gpt2() {
+            Some(Embeddings::load(g, "position_embd.weight")?)
+        } else {
+            None
+        };
+        let mut ropes = Vec::new();
+        if config.arch.uses_rope() {
+            let interleaved = config.arch == Arch::Llama;
+            ropes.push(Rope::new(
+                config.head_dim,
+                config.rope_base,
+                max_positions,
+                interleaved,
+            )?);
+        }
         if config.arch == Arch::Gemma3 {
             let local = g.f32_opt("gemma3.rope.local_freq_base").unwrap_or(10_000.0);
             ropes.push(Rope::new(config.head_dim, local, max_positions, false)?);
@@ -529,21 +699,33 @@ impl Model {
                     Ok(None)
                 }
             };
+            let linear = |n: &str| Linear::load(g, &format!("{p}.{n}"), kernels);
+            let qkv = if g.has_tensor(&format!("{p}.attn_qkv.weight")) {
+                Qkv::Fused(linear("attn_qkv")?)
+            } else {
+                Qkv::Split {
+                    q: linear("attn_q")?,
+                    k: linear("attn_k")?,
+                    v: linear("attn_v")?,
+                }
+            };
             // Gemma 3: five sliding-window layers, then one global layer.
             let sliding = config.arch == Arch::Gemma3 && (i + 1) % 6 != 0;
             layers.push(Layer {
-                attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm.weight"), eps)?,
-                wq: Linear::load(g, &format!("{p}.attn_q"), kernels)?,
-                wk: Linear::load(g, &format!("{p}.attn_k"), kernels)?,
-                wv: Linear::load(g, &format!("{p}.attn_v"), kernels)?,
-                wo: Linear::load(g, &format!("{p}.attn_output"), kernels)?,
+                attn_norm: Norm::load(g, &format!("{p}.attn_norm"), &config)?,
+                qkv,
+                wo: linear("attn_output")?,
                 q_norm: opt_norm("attn_q_norm")?,
                 k_norm: opt_norm("attn_k_norm")?,
                 post_attn_norm: opt_norm("post_attention_norm")?,
-                ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm.weight"), eps)?,
-                gate: Linear::load(g, &format!("{p}.ffn_gate"), kernels)?,
-                up: Linear::load(g, &format!("{p}.ffn_up"), kernels)?,
-                down: Linear::load(g, &format!("{p}.ffn_down"), kernels)?,
+                ffn_norm: Norm::load(g, &format!("{p}.ffn_norm"), &config)?,
+                gate: if config.arch.is_gpt2() {
+                    None
+                } else {
+                    Some(linear("ffn_gate")?)
+                },
+                up: linear("ffn_up")?,
+                down: linear("ffn_down")?,
                 post_ffn_norm: opt_norm("post_ffw_norm")?,
                 sliding_window: if sliding { config.sliding_window } else { None },
                 rope: usize::from(sliding),
@@ -551,9 +733,10 @@ impl Model {
             });
         }
         Ok(Model {
-            norm: RmsNorm::load(g, "output_norm.weight", eps)?,
+            norm: Norm::load(g, "output_norm", &config)?,
             config,
             embed,
+            positions,
             layers,
             ropes,
             output,
@@ -612,6 +795,10 @@ impl Model {
         if cfg.arch == Arch::Gemma3 {
             x = (x * (cfg.n_embd as f64).sqrt())?;
         }
+        if let Some(table) = &self.positions {
+            let at: Vec<u32> = (offset..offset + t).map(|p| p as u32).collect();
+            x = x.broadcast_add(&table.lookup(&at)?)?;
+        }
         for layer in &mut self.layers {
             let residual = x.clone();
             let h = layer.attn_norm.forward(&x)?;
@@ -623,11 +810,15 @@ impl Model {
             x = (h + residual)?;
             let residual = x.clone();
             let h = layer.ffn_norm.forward(&x)?;
-            let gate = layer.gate.forward(&h)?;
             let up = layer.up.forward(&h)?;
-            let h = layer
-                .down
-                .forward(&gated(&gate, &up, cfg.arch == Arch::Gemma3)?)?;
+            let h = match &layer.gate {
+                Some(gate) => {
+                    let gate = gate.forward(&h)?;
+                    gated(&gate, &up, cfg.arch == Arch::Gemma3)?
+                }
+                None => gelu(&up)?,
+            };
+            let h = layer.down.forward(&h)?;
             let h = match &layer.post_ffn_norm {
                 Some(n) => n.forward(&h)?,
                 None => h,
@@ -654,21 +845,21 @@ fn attention(
 ) -> Result<Tensor> {
     let (b, t, _) = x.dims3()?;
     let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
-    let q = layer
-        .wq
-        .forward(x)?
-        .reshape((b, t, nh, hd))?
-        .transpose(1, 2)?;
-    let k = layer
-        .wk
-        .forward(x)?
-        .reshape((b, t, nkv, hd))?
-        .transpose(1, 2)?;
-    let v = layer
-        .wv
-        .forward(x)?
-        .reshape((b, t, nkv, hd))?
-        .transpose(1, 2)?;
+    let (q, k, v) = match &layer.qkv {
+        Qkv::Split { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+        Qkv::Fused(qkv) => {
+            let all = qkv.forward(x)?;
+            (
+                all.narrow(2, 0, nh * hd)?,
+                all.narrow(2, nh * hd, nkv * hd)?,
+                all.narrow(2, (nh + nkv) * hd, nkv * hd)?,
+            )
+        }
+    };
+    let heads = |x: Tensor, n: usize| -> Result<Tensor> {
+        Ok(x.contiguous()?.reshape((b, t, n, hd))?.transpose(1, 2)?)
+    };
+    let (q, k, v) = (heads(q, nh)?, heads(k, nkv)?, heads(v, nkv)?);
     let q = match &layer.q_norm {
         Some(n) => n.forward(&q)?,
         None => q,
@@ -677,9 +868,10 @@ fn attention(
         Some(n) => n.forward(&k)?,
         None => k,
     };
-    let rope = &ropes[layer.rope.min(ropes.len() - 1)];
-    let q = rope.apply(&q, offset)?;
-    let k = rope.apply(&k, offset)?;
+    let (q, k) = match ropes.get(layer.rope).or(ropes.last()) {
+        Some(rope) => (rope.apply(&q, offset)?, rope.apply(&k, offset)?),
+        None => (q, k),
+    };
     if offset == 0 {
         layer.kv = KvCache::default();
     }
@@ -755,7 +947,6 @@ fn cached_attention(
 /// candle's formulas, but with libm's `tanhf`/`expf`, the code std runs on wasm, so native and
 /// browser builds round alike (glibc's `expf` is another implementation).
 fn gated(gate: &Tensor, up: &Tensor, gelu: bool) -> Result<Tensor> {
-    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
     let g = gate.flatten_all()?.to_vec1::<f32>()?;
     let u = up.flatten_all()?.to_vec1::<f32>()?;
     let out: Vec<f32> = g
@@ -763,7 +954,7 @@ fn gated(gate: &Tensor, up: &Tensor, gelu: bool) -> Result<Tensor> {
         .zip(&u)
         .map(|(&v, &u)| {
             let a = if gelu {
-                0.5 * v * (1.0 + libm::tanhf(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v)))
+                gelu_tanh(v)
             } else {
                 v / (1.0 + libm::expf(-v))
             };
@@ -771,6 +962,19 @@ fn gated(gate: &Tensor, up: &Tensor, gelu: bool) -> Result<Tensor> {
         })
         .collect();
     Ok(Tensor::from_vec(out, gate.shape(), &Device::Cpu)?)
+}
+
+/// GPT-2's MLP activation, GELU in its tanh form (ggml's `gelu`), with libm's `tanhf` as in
+/// `gated`.
+fn gelu(x: &Tensor) -> Result<Tensor> {
+    let v = x.flatten_all()?.to_vec1::<f32>()?;
+    let out: Vec<f32> = v.iter().map(|&v| gelu_tanh(v)).collect();
+    Ok(Tensor::from_vec(out, x.shape(), &Device::Cpu)?)
+}
+
+fn gelu_tanh(v: f32) -> f32 {
+    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
+    0.5 * v * (1.0 + libm::tanhf(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v)))
 }
 
 /// Reads a `(rows, vocab)` logits tensor into per-row vectors.
@@ -804,7 +1008,7 @@ mod tests {
             vocab_size: 0,
             context_length: 64,
             rope_base: 10_000.0,
-            rms_eps: 1e-6,
+            norm_eps: 1e-6,
             sliding_window: None,
         };
         let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);

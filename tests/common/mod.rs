@@ -77,4 +77,5 @@ pub fn floats(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+pub mod parity;
 pub mod tiny;

@@ -124,7 +124,10 @@ fn ones(n: usize) -> QTensor {
     )
 }
 
-/// A complete tiny model of `arch` ("llama", "qwen2" or "gemma3") as GGUF bytes.
+/// Every architecture the engine runs, as `general.architecture` names it.
+pub const ARCHS: [&str; 5] = ["llama", "qwen2", "qwen3", "gemma3", "gpt2"];
+
+/// A complete tiny model of `arch` (one of `ARCHS`) as GGUF bytes.
 pub fn tiny_gguf(arch: &str, seed: u64) -> Vec<u8> {
     tiny_gguf_edited(arch, seed, |_| {})
 }
@@ -156,6 +159,20 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
         q(&random(&mut rng, (n_vocab, D), 0.1), GgmlDType::Q8_0),
     );
     add("output_norm.weight".into(), ones(D));
+    let gpt2 = arch == "gpt2";
+    let bias = |rng: &mut Rng, n: usize| {
+        q(
+            &random(rng, (1, n), 0.1).flatten_all().unwrap(),
+            GgmlDType::F32,
+        )
+    };
+    if gpt2 {
+        add("output_norm.bias".into(), bias(&mut rng, D));
+        add(
+            "position_embd.weight".into(),
+            q(&random(&mut rng, (256, D), 0.1), GgmlDType::F32),
+        );
+    }
     if arch == "qwen2" {
         add(
             "output.weight".into(),
@@ -167,25 +184,46 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
         let mat = |rng: &mut Rng, rows, cols, dt| q(&random(rng, (rows, cols), 0.1), dt);
         add(format!("{p}.attn_norm.weight"), ones(D));
         add(format!("{p}.ffn_norm.weight"), ones(D));
-        add(
-            format!("{p}.attn_q.weight"),
-            mat(&mut rng, HEADS * HEAD_DIM, D, GgmlDType::Q8_0),
-        );
-        add(
-            format!("{p}.attn_k.weight"),
-            mat(&mut rng, KV_HEADS * HEAD_DIM, D, GgmlDType::Q4_1),
-        );
-        add(
-            format!("{p}.attn_v.weight"),
-            mat(&mut rng, KV_HEADS * HEAD_DIM, D, GgmlDType::Q5_0),
-        );
+        if gpt2 {
+            // GPT-2: one fused QKV with bias, biases everywhere, LayerNorm biases, no gate.
+            add(
+                format!("{p}.attn_qkv.weight"),
+                mat(&mut rng, 3 * HEADS * HEAD_DIM, D, GgmlDType::F16),
+            );
+            add(
+                format!("{p}.attn_qkv.bias"),
+                bias(&mut rng, 3 * HEADS * HEAD_DIM),
+            );
+            for (n, rows) in [
+                ("attn_output", D),
+                ("ffn_up", FF),
+                ("ffn_down", D),
+                ("attn_norm", D),
+                ("ffn_norm", D),
+            ] {
+                add(format!("{p}.{n}.bias"), bias(&mut rng, rows));
+            }
+        } else {
+            add(
+                format!("{p}.attn_q.weight"),
+                mat(&mut rng, HEADS * HEAD_DIM, D, GgmlDType::Q8_0),
+            );
+            add(
+                format!("{p}.attn_k.weight"),
+                mat(&mut rng, KV_HEADS * HEAD_DIM, D, GgmlDType::Q4_1),
+            );
+            add(
+                format!("{p}.attn_v.weight"),
+                mat(&mut rng, KV_HEADS * HEAD_DIM, D, GgmlDType::Q5_0),
+            );
+            add(
+                format!("{p}.ffn_gate.weight"),
+                mat(&mut rng, FF, D, GgmlDType::Q4_0),
+            );
+        }
         add(
             format!("{p}.attn_output.weight"),
             mat(&mut rng, D, HEADS * HEAD_DIM, GgmlDType::Q8_0),
-        );
-        add(
-            format!("{p}.ffn_gate.weight"),
-            mat(&mut rng, FF, D, GgmlDType::Q4_0),
         );
         add(
             format!("{p}.ffn_up.weight"),
@@ -210,9 +248,11 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
                 );
             }
         }
-        if arch == "gemma3" {
+        if arch == "gemma3" || arch == "qwen3" {
             add(format!("{p}.attn_q_norm.weight"), ones(HEAD_DIM));
             add(format!("{p}.attn_k_norm.weight"), ones(HEAD_DIM));
+        }
+        if arch == "gemma3" {
             add(format!("{p}.post_attention_norm.weight"), ones(D));
             add(format!("{p}.post_ffw_norm.weight"), ones(D));
         }
@@ -225,11 +265,21 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
         (k("embedding_length"), Value::U32(D as u32)),
         (k("block_count"), Value::U32(LAYERS as u32)),
         (k("attention.head_count"), Value::U32(HEADS as u32)),
-        (k("attention.head_count_kv"), Value::U32(KV_HEADS as u32)),
+        (
+            k("attention.head_count_kv"),
+            Value::U32(if gpt2 { HEADS } else { KV_HEADS } as u32),
+        ),
         (k("feed_forward_length"), Value::U32(FF as u32)),
         (k("context_length"), Value::U32(256)),
         (k("rope.freq_base"), Value::F32(10000.0)),
-        (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
+        (
+            k(if gpt2 {
+                "attention.layer_norm_epsilon"
+            } else {
+                "attention.layer_norm_rms_epsilon"
+            }),
+            Value::F32(1e-6),
+        ),
         (
             "tokenizer.ggml.model".into(),
             Value::String(vocab.model.into()),
@@ -273,7 +323,12 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
             "tokenizer.ggml.merges".into(),
             Value::Array(m.iter().map(|x| Value::String(x.clone())).collect()),
         ));
-        md.push(("tokenizer.ggml.pre".into(), Value::String("smollm".into())));
+        let pre = match arch {
+            "qwen2" | "qwen3" => "qwen2",
+            "gpt2" => "gpt-2",
+            _ => "smollm",
+        };
+        md.push(("tokenizer.ggml.pre".into(), Value::String(pre.into())));
     }
     edit(&mut md);
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(a, b)| (a.as_str(), b)).collect();

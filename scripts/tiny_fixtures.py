@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Tiny random-weight models of every supported architecture, and llama.cpp's numbers on them.
+
+No real Qwen3 or GPT-2 file can be fetched on these machines, so parity with llama.cpp is shown
+on small models written here with llama.cpp's own `gguf` package, one per architecture (llama,
+qwen2, qwen3, gemma3, gpt2), each shaped like its real family:
+  - the vocabulary is the real one of a catalog model of the same tokenizer family, cut to its
+    first tokens (byte-level BPE: the merges among the kept tokens; SentencePiece: the kept
+    pieces and every character they use), with the family's special tokens and chat template;
+  - tensor names, metadata keys and quantization types as llama.cpp's converter writes them
+    (fused QKV and biases for GPT-2, per-head Q/K norms for Qwen3 and Gemma 3, K-quants where
+    a row is long enough);
+  - random weights from a seeded generator, so a rerun writes the same bytes.
+Then llama-cpp-python runs each one exactly as scripts/llama_fixtures.py runs the real models,
+and tests/fixtures/tiny/<arch>.gguf and <arch>.json are written (about 100-300 KB each).
+tests/tiny_parity.rs holds the engine to those numbers.
+
+Usage: scripts/tiny_fixtures.py     (needs assets/models/ fetched; re-exec's into the venv)
+"""
+import hashlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llama_fixtures as lf  # noqa: E402
+
+ROOT = lf.ROOT
+OUT = os.path.join(ROOT, "tests", "fixtures", "tiny")
+MODELS = os.path.join(ROOT, "assets", "models")
+
+# Tokens kept from the source vocabulary: enough merges that words tokenize like the real
+# model's, few enough that the embedding table stays small.
+BPE_KEEP = 1000
+SPM_KEEP = 1000
+
+# Shaped like Qwen3's own template (system turn, reverse scan for the last user query with a
+# namespace, reasoning split out of assistant turns, `enable_thinking`), written for these
+# fixtures so the engine's template support is tested on the features Qwen3 files use.
+QWEN3_STYLE_TEMPLATE = """{%- if messages[0].role == 'system' %}
+    {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- set ns = namespace(searching=true, last_query=messages|length - 1) %}
+{%- for m in messages[::-1] %}
+    {%- if ns.searching and m.role == 'user' and not m.content.startswith('<tool_response>') %}
+        {%- set ns.searching = false %}
+        {%- set ns.last_query = (messages|length - 1) - loop.index0 %}
+    {%- endif %}
+{%- endfor %}
+{%- for m in messages %}
+    {%- if m.role == 'user' or (m.role == 'system' and not loop.first) %}
+        {{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}
+    {%- elif m.role == 'assistant' %}
+        {%- set content = m.content %}
+        {%- if '</think>' in content %}
+            {%- set content = content.split('</think>')[-1].lstrip('\\n') %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query %}
+            {{- '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' + content.strip() + '<|im_end|>\\n' }}
+        {%- else %}
+            {{- '<|im_start|>assistant\\n' + content.strip() + '<|im_end|>\\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\\n\\n</think>\\n\\n' }}
+    {%- endif %}
+{%- endif %}"""
+
+# arch -> (source vocabulary in the catalog, tokenizer.ggml.pre, chat template source)
+FAMILIES = {
+    "llama": ("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm", "source"),
+    "qwen2": ("qwen2.5-coder-0.5b-instruct.gguf", "qwen2", "source"),
+    "qwen3": ("qwen2.5-coder-0.5b-instruct.gguf", "qwen2", "qwen3"),
+    "gemma3": ("gemma-3-270m-q4_k_m.gguf", "default", None),
+    # GPT-2's own vocabulary is byte-level BPE like SmolLM2's; the split is GPT-2's regex.
+    "gpt2": ("SmolLM2-135M-Instruct.Q4_1.gguf", "gpt-2", None),
+}
+
+TYPE_NORMAL, TYPE_UNKNOWN, TYPE_CONTROL, TYPE_USER, TYPE_UNUSED, TYPE_BYTE = 1, 2, 3, 4, 5, 6
+
+
+def read_vocab(path):
+    from gguf import GGUFReader
+
+    r = GGUFReader(path)
+    f = r.fields
+
+    def arr(key, conv):
+        x = f.get(key)
+        return None if x is None else [conv(x.parts[i]) for i in x.data]
+
+    def scalar(key):
+        x = f.get(key)
+        return None if x is None else x.parts[x.data[0]].tolist()[0]
+
+    return {
+        "model": bytes(f["tokenizer.ggml.model"].parts[-1]).decode(),
+        "tokens": arr("tokenizer.ggml.tokens", lambda p: bytes(p).decode()),
+        "types": arr("tokenizer.ggml.token_type", lambda p: int(p[0])),
+        "scores": arr("tokenizer.ggml.scores", lambda p: float(p[0])),
+        "merges": arr("tokenizer.ggml.merges", lambda p: bytes(p).decode()),
+        "bos": scalar("tokenizer.ggml.bos_token_id"),
+        "eos": scalar("tokenizer.ggml.eos_token_id"),
+        "unk": scalar("tokenizer.ggml.unknown_token_id"),
+        "pad": scalar("tokenizer.ggml.padding_token_id"),
+        "add_bos": scalar("tokenizer.ggml.add_bos_token"),
+        "add_space_prefix": scalar("tokenizer.ggml.add_space_prefix"),
+        "template": (bytes(f["tokenizer.chat_template"].parts[-1]).decode()
+                     if "tokenizer.chat_template" in f else None),
+    }
+
+
+def cut_vocab(v):
+    """The source vocabulary cut to its first tokens, renumbered in the original order."""
+    tokens, types = v["tokens"], v["types"]
+    n = len(tokens)
+    specials = {i for i in range(n) if types[i] in (TYPE_CONTROL, TYPE_USER, TYPE_UNKNOWN)}
+    named = {v[k] for k in ("bos", "eos", "unk", "pad") if v[k] is not None}
+    if v["model"] == "gpt2":
+        normal = [i for i in range(n) if types[i] == TYPE_NORMAL][:BPE_KEEP]
+        keep = set(normal) | specials | named
+    else:
+        # Gemma's control tokens run to thousands of `<unusedN>`: keep the named ones and those
+        # a chat needs; keep every byte token, the first pieces, and every character they use
+        # (a real SentencePiece vocabulary has each character it can produce).
+        wanted = {"<start_of_turn>", "<end_of_turn>", "<mask>"}
+        ctrl = {i for i in specials if types[i] != TYPE_CONTROL or tokens[i] in wanted}
+        normal = [i for i in range(n) if types[i] == TYPE_NORMAL][:SPM_KEEP]
+        chars = {c for i in normal for c in tokens[i]}
+        singles = [i for i in range(n) if types[i] == TYPE_NORMAL and len(tokens[i]) == 1
+                   and tokens[i] in chars]
+        keep = set(normal) | set(singles) | ctrl | named | {
+            i for i in range(n) if types[i] == TYPE_BYTE}
+    order = sorted(keep)
+    new_id = {old: new for new, old in enumerate(order)}
+    out = {
+        "tokens": [tokens[i] for i in order],
+        "types": [types[i] for i in order],
+        "scores": [v["scores"][i] for i in order] if v["scores"] else None,
+        "merges": None,
+    }
+    if v["merges"]:
+        kept = set(out["tokens"])
+        out["merges"] = [m for m in v["merges"]
+                         if all(p in kept for p in m.split(" ", 1)) and m.replace(" ", "") in kept]
+    for k in ("bos", "eos", "unk", "pad"):
+        out[k] = new_id.get(v[k]) if v[k] is not None else None
+    return out
+
+
+class Weights:
+    """Seeded random tensors in the types llama.cpp's converter and quantizer write."""
+
+    def __init__(self, seed):
+        import numpy as np
+
+        self.np = np
+        self.rng = np.random.RandomState(seed)
+
+    def normal(self, rows, cols, gain=1.0):
+        return (self.rng.standard_normal((rows, cols)) * gain / self.np.sqrt(cols)).astype(
+            self.np.float32)
+
+    def vector(self, n, around=0.0, spread=0.1):
+        return (around + spread * self.rng.standard_normal(n)).astype(self.np.float32)
+
+    def matrix(self, rows, cols, qtype, gain=1.0):
+        """(array, raw_dtype) for GGUFWriter.add_tensor."""
+        import gguf
+
+        np = self.np
+        Q = gguf.GGMLQuantizationType
+        if qtype == Q.F32:
+            return self.normal(rows, cols, gain), None
+        if qtype == Q.F16:
+            return self.normal(rows, cols, gain).astype(np.float16), None
+        if qtype in (Q.Q4_K, Q.Q6_K):
+            return self.k_quant(rows, cols, qtype, gain), qtype
+        return gguf.quants.quantize(self.normal(rows, cols, gain), qtype), qtype
+
+    def k_quant(self, rows, cols, qtype, gain):
+        """Random K-quant blocks (gguf-py cannot quantize to them), zero-mean with the spread
+        of `normal`: Q6_K's 6-bit values and int8 scales are symmetric as they come; Q4_K gets
+        one scale and min per sub-block chosen so that d·sc·q − dmin·m centres on 0."""
+        import gguf
+
+        np = self.np
+        assert cols % 256 == 0, "K-quants need rows of 256"
+        blocks = rows * cols // 256
+        target = gain / np.sqrt(cols)
+        if qtype == gguf.GGMLQuantizationType.Q6_K:
+            ql = self.rng.randint(0, 256, (blocks, 128), dtype=np.uint8)
+            qh = self.rng.randint(0, 256, (blocks, 64), dtype=np.uint8)
+            scales = self.rng.randint(-128, 128, (blocks, 16)).astype(np.int8).view(np.uint8)
+            # (q − 32) has a spread of 18.5, a uniform int8 scale one of 74.
+            d = (target / (18.5 * 74) * self.rng.uniform(0.5, 1.5, blocks)).astype(np.float16)
+            raw = np.concatenate([ql, qh, scales, d.reshape(-1, 1).view(np.uint8)], axis=1)
+            return raw.reshape(rows, -1)
+        # Q4_K: every sub-block sc = 16, m = 60 (packed as below), dmin = 2d, so the mean of
+        # d·16·q (q uniform 0..15) equals dmin·60.
+        scales = np.array([80] * 4 + [252] * 4 + [192] * 4, dtype=np.uint8)
+        sign = self.rng.choice([-1.0, 1.0], blocks)
+        d = (sign * target / (16 * 4.6) * self.rng.uniform(0.5, 1.5, blocks)).astype(np.float16)
+        dmin = (d.astype(np.float32) * 2).astype(np.float16)
+        qs = self.rng.randint(0, 256, (blocks, 128), dtype=np.uint8)
+        raw = np.concatenate([d.reshape(-1, 1).view(np.uint8), dmin.reshape(-1, 1).view(np.uint8),
+                              np.tile(scales, (blocks, 1)), qs], axis=1)
+        return raw.reshape(rows, -1)
+
+
+# Per architecture: shape and the quantization of each matrix, after its real family.
+def spec(arch):
+    import gguf
+
+    Q = gguf.GGMLQuantizationType
+    base = dict(d=64, layers=2, heads=4, kv=2, head_dim=16, ff=128, ctx=512, embd=Q.Q8_0,
+                output=None, q=Q.Q8_0, k=Q.Q8_0, v=Q.Q8_0, o=Q.Q8_0, gate=Q.Q8_0, up=Q.Q8_0,
+                down=Q.Q8_0)
+    if arch == "llama":  # SmolLM2 Q4_1: tied embeddings, GQA, Q4_1 nearly everywhere
+        base.update(q=Q.Q4_1, k=Q.Q4_1, v=Q.Q4_1, o=Q.Q4_1, gate=Q.Q4_1, up=Q.Q4_1, down=Q.Q4_1)
+    elif arch == "qwen2":  # Qwen2.5: QKV biases, own output matrix, Q5_0 and Q6_K
+        base.update(ff=256, output=Q.Q4_0, q=Q.Q5_0, k=Q.Q5_0, v=Q.Q8_0, gate=Q.Q5_0,
+                    up=Q.Q5_0, down=Q.Q6_K)
+    elif arch == "qwen3":  # Qwen3: head size 32 with 4 heads on width 64 (queries 128 wide)
+        base.update(head_dim=32, q=Q.Q8_0, k=Q.Q4_0, v=Q.F16, o=Q.Q8_0, gate=Q.Q4_0,
+                    up=Q.Q4_0, down=Q.Q8_0)
+    elif arch == "gemma3":  # Gemma 3: one global layer after five local ones; Q4_K, Q5_1
+        base.update(layers=6, heads=4, kv=1, head_dim=32, ff=256, q=Q.Q5_1, k=Q.Q5_1,
+                    v=Q.Q8_0, o=Q.Q5_1, gate=Q.Q4_0, up=Q.Q4_0, down=Q.Q4_K)
+    elif arch == "gpt2":  # GPT-2: fused QKV in F16, biases, LayerNorm, learned positions
+        base.update(heads=4, kv=4, head_dim=16, ff=256, ctx=384, o=Q.Q8_0, up=Q.Q8_0,
+                    down=Q.Q6_K)
+    return base
+
+
+def write_model(arch, path, seed):
+    import gguf
+
+    src, pre, template_from = FAMILIES[arch]
+    source = read_vocab(os.path.join(MODELS, src))
+    voc = cut_vocab(source)
+    s = spec(arch)
+    w = Weights(seed)
+    d, hd, nh, nkv = s["d"], s["head_dim"], s["heads"], s["kv"]
+    n_vocab = len(voc["tokens"])
+    Q = gguf.GGMLQuantizationType
+
+    g = gguf.GGUFWriter(path, arch)
+    g.add_name(f"tinylab tiny {arch}")
+    g.add_context_length(s["ctx"])
+    g.add_embedding_length(d)
+    g.add_block_count(s["layers"])
+    g.add_feed_forward_length(s["ff"])
+    g.add_head_count(nh)
+    g.add_head_count_kv(nkv)
+    if arch == "gpt2":
+        g.add_layer_norm_eps(1e-5)
+    else:
+        g.add_layer_norm_rms_eps(1e-6)
+        g.add_key_length(hd)
+        g.add_value_length(hd)
+        g.add_rope_freq_base(10000.0 if arch == "llama" else 1000000.0)
+    if arch == "gemma3":
+        g.add_sliding_window(8)  # crossed many times by the test texts
+    g.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+
+    g.add_tokenizer_model("llama" if voc["scores"] and not voc["merges"] else "gpt2")
+    g.add_tokenizer_pre(pre)
+    g.add_token_list(voc["tokens"])
+    g.add_token_types(voc["types"])
+    if voc["merges"] is not None:
+        g.add_token_merges(voc["merges"])
+    else:
+        g.add_token_scores(voc["scores"])
+    for key, add in (("bos", g.add_bos_token_id), ("eos", g.add_eos_token_id),
+                     ("unk", g.add_unk_token_id), ("pad", g.add_pad_token_id)):
+        if voc[key] is not None:
+            add(voc[key])
+    g.add_add_bos_token(bool(source["add_bos"]))
+    if source["add_space_prefix"] is not None:
+        g.add_add_space_prefix(bool(source["add_space_prefix"]))
+    template = {"source": source["template"], "qwen3": QWEN3_STYLE_TEMPLATE}.get(template_from)
+    if template:
+        g.add_chat_template(template)
+
+    def add(name, pair):
+        arr, raw = pair
+        if raw is None:
+            g.add_tensor(name, arr)
+        else:
+            g.add_tensor(name, arr, raw_dtype=raw)
+
+    f32 = lambda v: (v, None)  # noqa: E731
+    # Logits with a spread of about 2.5, as a trained small model's: entropies of a few nats,
+    # so the numbers compared are in the range real text gives (no one-hot distributions).
+    add("token_embd.weight", w.matrix(n_vocab, d, s["embd"], gain=2.5))
+    if arch == "gpt2":
+        add("position_embd.weight", (w.normal(s["ctx"], d, 4.0).astype(w.np.float16), None))
+        add("output_norm.bias", f32(w.vector(d)))
+    add("output_norm.weight", f32(w.vector(d, 1.0)))
+    if s["output"] is not None:
+        add("output.weight", w.matrix(n_vocab, d, s["output"], gain=2.5))
+    for i in range(s["layers"]):
+        p = f"blk.{i}"
+        add(f"{p}.attn_norm.weight", f32(w.vector(d, 1.0)))
+        add(f"{p}.ffn_norm.weight", f32(w.vector(d, 1.0)))
+        if arch == "gpt2":
+            add(f"{p}.attn_norm.bias", f32(w.vector(d)))
+            add(f"{p}.ffn_norm.bias", f32(w.vector(d)))
+            add(f"{p}.attn_qkv.weight", w.matrix(3 * d, d, Q.F16, gain=2.0))
+            add(f"{p}.attn_qkv.bias", f32(w.vector(3 * d)))
+            add(f"{p}.attn_output.bias", f32(w.vector(d)))
+            add(f"{p}.ffn_up.bias", f32(w.vector(s["ff"])))
+            add(f"{p}.ffn_down.bias", f32(w.vector(d)))
+        else:
+            add(f"{p}.attn_q.weight", w.matrix(nh * hd, d, s["q"], gain=2.0))
+            add(f"{p}.attn_k.weight", w.matrix(nkv * hd, d, s["k"], gain=2.0))
+            add(f"{p}.attn_v.weight", w.matrix(nkv * hd, d, s["v"]))
+            add(f"{p}.ffn_gate.weight", w.matrix(s["ff"], d, s["gate"]))
+        if arch == "qwen2":
+            add(f"{p}.attn_q.bias", f32(w.vector(nh * hd, spread=0.3)))
+            add(f"{p}.attn_k.bias", f32(w.vector(nkv * hd, spread=0.3)))
+            add(f"{p}.attn_v.bias", f32(w.vector(nkv * hd, spread=0.3)))
+        if arch in ("qwen3", "gemma3"):
+            add(f"{p}.attn_q_norm.weight", f32(w.vector(hd, 1.0, 0.2)))
+            add(f"{p}.attn_k_norm.weight", f32(w.vector(hd, 1.0, 0.2)))
+        if arch == "gemma3":
+            add(f"{p}.post_attention_norm.weight", f32(w.vector(d, 1.0)))
+            add(f"{p}.post_ffw_norm.weight", f32(w.vector(d, 1.0)))
+        add(f"{p}.attn_output.weight", w.matrix(d, nh * hd, s["o"]))
+        add(f"{p}.ffn_up.weight", w.matrix(s["ff"], d, s["up"]))
+        add(f"{p}.ffn_down.weight", w.matrix(d, s["ff"], s["down"]))
+
+    g.write_header_to_file()
+    g.write_kv_data_to_file()
+    g.write_tensors_to_file()
+    g.close()
+
+
+def main():
+    lf.ensure_venv()
+    os.makedirs(OUT, exist_ok=True)
+    for seed, arch in enumerate(FAMILIES, start=1):
+        src = os.path.join(MODELS, FAMILIES[arch][0])
+        if not os.path.exists(src):
+            sys.exit(f"{src} is missing: run `python3 scripts/fetch_models.py --all` first")
+        path = os.path.join(OUT, f"{arch}.gguf")
+        write_model(arch, path, seed)
+        with open(path, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        fx = lf.fixture_for({"id": f"tiny-{arch}", "sha256": sha}, path)
+        fx["architecture"] = arch
+        with open(os.path.join(OUT, f"{arch}.json"), "w") as f:
+            json.dump(fx, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+        print(f"wrote    tests/fixtures/tiny/{arch}.gguf ({os.path.getsize(path) // 1024} KB) "
+              f"and {arch}.json", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+//! Every architecture against llama.cpp, on tiny random-weight models: `scripts/tiny_fixtures.py`
+//! writes `tests/fixtures/tiny/<arch>.gguf` with llama.cpp's own `gguf` package (a real
+//! vocabulary cut from a catalog model of the same family, tensors and keys as llama.cpp's
+//! converter names them) and runs llama-cpp-python on it. The same checks as the real models'
+//! (`llama_parity.rs`), with this build's weights and with the wasm build's (which requantizes
+//! other types), so each architecture's block is held to llama.cpp's, not only to itself.
+
+mod common;
+
+use candle_core::quantized::gguf_file;
+use common::parity;
+use serde_json::Value;
+use tinylab::engine::model::Kernels;
+use tinylab::engine::{Engine, DEFAULT_MAX_POSITIONS};
+
+fn path(arch: &str, ext: &str) -> std::path::PathBuf {
+    common::root()
+        .join("tests/fixtures/tiny")
+        .join(format!("{arch}.{ext}"))
+}
+
+fn fixture(arch: &str) -> Value {
+    let text = std::fs::read_to_string(path(arch, "json")).expect("committed fixture");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// The committed model, checked to be the one the fixture was made from.
+fn load(arch: &str, kernels: Kernels) -> Engine {
+    let bytes = std::fs::read(path(arch, "gguf")).expect("committed tiny model");
+    let sha = sha256_hex(&bytes);
+    assert_eq!(
+        fixture(arch)["sha256"].as_str(),
+        Some(sha.as_str()),
+        "{arch}: the fixture is for another file; rerun scripts/tiny_fixtures.py"
+    );
+    let e = Engine::from_source_for(&bytes, DEFAULT_MAX_POSITIONS, kernels)
+        .unwrap_or_else(|e| panic!("{arch}: {e}"));
+    assert_eq!(e.info().architecture, arch);
+    e
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Weight types in the file that `kernels` requantizes to Q8_0 at load.
+fn requantized(arch: &str, kernels: Kernels) -> Vec<String> {
+    let bytes = std::fs::read(path(arch, "gguf")).expect("committed tiny model");
+    let content = gguf_file::Content::read(&mut std::io::Cursor::new(bytes)).expect("GGUF");
+    let mut types: Vec<String> = content
+        .tensor_infos
+        .values()
+        .filter(|t| kernels.requantizes(t.ggml_dtype))
+        .map(|t| format!("{:?}", t.ggml_dtype))
+        .collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+/// Where matrices are requantized, that rounding adds to llama.cpp's. The tiny llama model is
+/// Q4_1 throughout (as SmolLM2 is), which native builds requantize to Q8_0: its scored
+/// paragraph then differs from llama.cpp by 0.098 nats on average, 2.09x llama.cpp's own F32
+/// vs F16 cache spread (0.047), and its perplexity by 1.86%; with the Q4_1 weights kept, as
+/// the wasm build keeps them, 0.050 (1.07x) and 0.14%. Keeping Q4_1 natively on the engine's
+/// portable kernel was measured: SmolLM2 prefill fell from 60 to 28 tokens/s on one thread,
+/// so native requantizing stays, and its fidelity cost is issue 15's to remove. These bounds
+/// hold that cost where it is, so that it cannot grow unseen.
+const REQUANTIZED_NOISE_FACTOR: f64 = 2.5;
+const REQUANTIZED_PERPLEXITY: f64 = 0.025;
+
+fn check(arch: &str, kernels: Kernels) {
+    let fx = fixture(arch);
+    let requantized = requantized(arch, kernels);
+    let label = format!("tiny {arch} (requantized: {requantized:?})");
+    let weights = if requantized.is_empty() {
+        parity::Weights::of(kernels)
+    } else {
+        parity::Weights {
+            kernels,
+            noise_factor: REQUANTIZED_NOISE_FACTOR,
+            perplexity_floor: REQUANTIZED_PERPLEXITY,
+        }
+    };
+    let mut e = load(arch, kernels);
+    parity::tokenization_matches(&label, &e, &fx);
+    parity::greedy_matches(&label, &mut e, &fx, weights);
+    parity::scoring_matches(&label, &mut e, &fx, weights);
+}
+
+#[test]
+fn every_architecture_has_a_fixture() {
+    for arch in common::tiny::ARCHS {
+        assert_eq!(fixture(arch)["architecture"].as_str(), Some(arch));
+    }
+}
+
+#[test]
+fn llama() {
+    check("llama", Kernels::BUILD);
+}
+#[test]
+fn qwen2() {
+    check("qwen2", Kernels::BUILD);
+}
+#[test]
+fn qwen3() {
+    check("qwen3", Kernels::BUILD);
+}
+#[test]
+fn gemma3() {
+    check("gemma3", Kernels::BUILD);
+}
+#[test]
+fn gpt2() {
+    check("gpt2", Kernels::BUILD);
+}
+#[test]
+fn llama_wasm_weights() {
+    check("llama", Kernels::Wasm);
+}
+#[test]
+fn qwen2_wasm_weights() {
+    check("qwen2", Kernels::Wasm);
+}
+#[test]
+fn qwen3_wasm_weights() {
+    check("qwen3", Kernels::Wasm);
+}
+#[test]
+fn gemma3_wasm_weights() {
+    check("gemma3", Kernels::Wasm);
+}
+#[test]
+fn gpt2_wasm_weights() {
+    check("gpt2", Kernels::Wasm);
+}
