@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file::Value;
-use common::tiny::{set_meta, tiny_gguf, tiny_gguf_edited, Metadata, D, LAYERS};
+use common::tiny::{set_meta, tiny_gguf, tiny_gguf_edited, Metadata, D, HEAD_DIM, LAYERS};
 use tinylab::engine::{Engine, GenerateRequest};
 
 use common::tiny::ARCHS;
@@ -154,6 +154,23 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
                 Error("freq_base"),
             ),
             (k("rope.freq_base"), Value::F32(-1.0), Error("freq_base")),
+            // RoPE the engine would not apply: refused by name, not run wrongly.
+            (
+                k("rope.scaling.type"),
+                Value::String("yarn".into()),
+                Error("RoPE scaling `yarn`"),
+            ),
+            (k("rope.scaling.type"), Value::String("none".into()), Loads),
+            (
+                k("rope.dimension_count"),
+                Value::U32(HEAD_DIM as u32 / 2),
+                Error("rotates 16 of each head's 32"),
+            ),
+            (
+                k("rope.dimension_count"),
+                Value::U32(HEAD_DIM as u32),
+                Loads,
+            ),
         ]);
     }
     cases

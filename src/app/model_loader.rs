@@ -120,6 +120,19 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                     })
                 }}
             </p>
+            <p
+                class="muted supported-formats"
+                data-testid="supported-formats"
+                class:hidden=move || {
+                    pane.model(|m| !matches!(m.phase, ModelPhase::Empty | ModelPhase::Error))
+                }
+            >
+                {format!(
+                    "Runs GGUF models of these architectures: {}. Weights: {}.",
+                    crate::engine::model::SUPPORTED_ARCHITECTURES,
+                    crate::engine::gguf::SUPPORTED_QUANTIZATIONS,
+                )}
+            </p>
             <div class="progress" class:hidden=move || !busy()>
                 <progress data-testid="load-progress" max="100" prop:value=progress_value></progress>
                 <span class="progress-text">{progress_text}</span>

@@ -16,7 +16,10 @@ pub enum EngineError {
         list = super::model::SUPPORTED_ARCHITECTURES
     )]
     UnsupportedArchitecture(String),
-    #[error("unsupported quantization type {0}")]
+    #[error(
+        "unsupported quantization type {0} (supported: {list})",
+        list = super::gguf::SUPPORTED_QUANTIZATIONS
+    )]
     UnsupportedQuantization(String),
     #[error("invalid GGUF: {0}")]
     InvalidGguf(String),

@@ -107,6 +107,11 @@ pub struct GgufFile<'a> {
 }
 
 /// ggml type ids to names, for messages about types candle cannot load.
+/// The weight types the engine reads (`read_blocks` below), for messages and the page. The
+/// i-quants (IQ*), TQ* and MXFP4 are not among them.
+pub const SUPPORTED_QUANTIZATIONS: &str =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+
 fn ggml_type_name(id: u32) -> String {
     let name = match id {
         0 => "F32",

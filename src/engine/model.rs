@@ -149,6 +149,40 @@ fn shape<'g>(g: &'g GgufFile, name: &str) -> Option<&'g [usize]> {
 }
 
 impl ModelConfig {
+    /// The engine rotates every dimension of every head at one base frequency. A file that
+    /// asks for more (YaRN or Llama 3's frequency factors, partial rotation) would load and
+    /// then write fluent-looking nonsense, so it is refused by name instead.
+    fn check_rope_is_plain(&self, g: &GgufFile) -> Result<()> {
+        let p = self.arch.name();
+        let unsupported = |what: String| {
+            Err(EngineError::InvalidGguf(format!(
+                "{what}, which TinyLab does not apply; the model would give wrong numbers"
+            )))
+        };
+        if let Ok(kind) = g.string(&format!("{p}.rope.scaling.type")) {
+            let factor = g
+                .f32_opt(&format!("{p}.rope.scaling.factor"))
+                .unwrap_or(1.0);
+            // Linear scaling by 1 is no scaling; YaRN and the others change every frequency.
+            if !(kind == "none" || kind == "linear" && factor == 1.0) {
+                return unsupported(format!(
+                    "the model uses RoPE scaling `{kind}` (factor {factor})"
+                ));
+            }
+        }
+        if g.has_tensor("rope_freqs.weight") {
+            return unsupported("the model scales RoPE frequencies (`rope_freqs.weight`)".into());
+        }
+        match g.u32_opt(&format!("{p}.rope.dimension_count")) {
+            Some(n) if n as usize != self.head_dim => unsupported(format!(
+                "the model rotates {n} of each head's {} dimensions \
+                 (`{p}.rope.dimension_count`)",
+                self.head_dim
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Metadata that sizes allocations or indexes buffers, held against the tensors that are
     /// really there before anything is allocated: a lying value is a plain error here, not a
     /// capacity-overflow abort, a multi-GB RoPE table or a read past a buffer later. Only the
@@ -179,6 +213,9 @@ impl ModelConfig {
         let rope_ok = self.rope_base.is_finite() && self.rope_base > 0.0;
         if self.arch.uses_rope() && !rope_ok {
             return bad(format!("`{p}.rope.freq_base` is {}", self.rope_base));
+        }
+        if self.arch.uses_rope() {
+            self.check_rope_is_plain(g)?;
         }
         if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0) {
             return bad(format!(

@@ -261,7 +261,7 @@ pub fn scoring_matches(id: &str, engine: &mut Engine, fx: &Value, weights: Weigh
         .filter(|(t, w)| bucket(t.rank as u64) == bucket(w.as_u64().unwrap()))
         .count();
     eprintln!(
-        "{id} ({kernels:?} weights): surprisal MAE {s_mae:.4} (max {s_max:.3}; llama.cpp self-noise {noise:.4}), \
+        "{id} ({kernels:?} weights): surprisal MAE {s_mae:.4} (max {s_max:.3}; llama.cpp's own spread {noise:.4}), \
          entropy MAE {e_mae:.4}, perplexity {:.3} vs {want_ppl:.3} ({:.2}%), GLTR buckets equal \
          {buckets_equal}/{}",
         r.summary.perplexity,
