@@ -14,6 +14,8 @@ Usage: python3 scripts/serve.py [--port 8080] [--host 127.0.0.1] [--dist dist] [
 import argparse
 import functools
 import http.server
+import io
+import json
 import os
 import sys
 import urllib.parse
@@ -67,11 +69,34 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if clean is None or any(ord(c) < 32 or ord(c) == 127 for c in clean):
             self.send_error(400, "bad path")
             return None
+        if clean == MODELS_PREFIX + "present.json":
+            return self.send_present()
         try:
             return super().send_head()
         except (ValueError, OSError):
             self.send_error(400, "bad path")
             return None
+
+    def send_present(self):
+        # Which model files this server has, in one request: the page asks this instead of
+        # probing each catalog model (a missing one would log a 404 in the browser console).
+        files = {}
+        for folder in (os.path.join(self.directory, "assets", "models"), self.models_dir):
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(folder, name)
+                if name.endswith(".gguf") and os.path.isfile(path):
+                    files.setdefault(name, os.path.getsize(path))
+        body = json.dumps({"files": files}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        return io.BytesIO(body)
 
     def list_directory(self, path):
         # No folder listings: only the files the page asks for.

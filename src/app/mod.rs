@@ -40,7 +40,7 @@ use pane_state::Pane;
 use prompt_box::{PromptBox, ScoreBox};
 use toolbar::Toolbar;
 
-use crate::ui::catalog::{Catalog, CATALOG_URL};
+use crate::ui::catalog::{self, Catalog, CatalogModel, CATALOG_URL, PRESENT_URL};
 use crate::ui::eval_report::EvalReport;
 use crate::ui::settings::{EvalSetup, Mode, PaneSettings, Workspace};
 
@@ -95,12 +95,23 @@ impl AppState {
             let list = browser::cached_models().await.unwrap_or_default();
             let cached: Vec<String> = list.iter().map(|m| m.url.clone()).collect();
             self.cached.set(list);
+            // serve.py lists the model files it has in one document; other static hosts do
+            // not, and then each model is asked for with HEAD (a missing one logs a 404 in the
+            // browser's console, which the list avoids).
+            let listed = browser::fetch_text(PRESENT_URL)
+                .await
+                .ok()
+                .and_then(|t| catalog::parse_present(&t));
             let mut found = HashMap::new();
             for m in &catalog.models {
                 let url = browser::absolute(&m.url());
+                let on_server = match &listed {
+                    Some(files) => files.contains(&m.file),
+                    None => browser::exists(&m.url()).await,
+                };
                 let p = if cached.contains(&url) {
                     Presence::Cached
-                } else if browser::exists(&m.url()).await {
+                } else if on_server {
                     Presence::OnServer
                 } else {
                     Presence::Missing
@@ -114,8 +125,24 @@ impl AppState {
     pub fn run_all(self) {
         let prompt = self.prompt.get_untracked();
         for p in self.panes.get_untracked() {
-            p.start_run(&prompt);
+            self.run_pane(p, &prompt);
         }
+    }
+
+    /// Runs one pane, loading its chosen catalog model first if it is not loaded yet.
+    pub fn run_pane(self, p: Pane, prompt: &str) {
+        let id = p.settings.with_untracked(|s| s.model_id.clone());
+        let model = self
+            .catalog
+            .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()));
+        p.run_with(model.as_ref(), prompt);
+    }
+
+    /// The catalog entry a pane has chosen, if any.
+    pub fn chosen_model(self, p: Pane) -> Option<CatalogModel> {
+        let id = p.settings.with(|s| s.model_id.clone());
+        self.catalog
+            .with(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()))
     }
 
     pub fn score_all(self) {
@@ -236,7 +263,14 @@ pub fn mount() {
 
 #[component]
 fn App() -> impl IntoView {
-    let mut ws = Workspace::from_saved(browser::local_get(WORKSPACE_KEY).as_deref());
+    let saved = browser::local_get(WORKSPACE_KEY);
+    // A first visit: no saved workspace and no permalink. Pane 1 then shows the catalog's
+    // default model, chosen but not loaded, so one click on Run loads and runs it.
+    let first_visit = saved.is_none()
+        && browser::location_search()
+            .trim_start_matches('?')
+            .is_empty();
+    let mut ws = Workspace::from_saved(saved.as_deref());
     ws.apply_query(&browser::location_search());
     let mode = RwSignal::new(ws.mode);
     let state = AppState {
@@ -303,6 +337,12 @@ fn App() -> impl IntoView {
                     Some(m) => p.load_catalog(m),
                     // A saved or linked id this catalog does not have: the pane starts empty.
                     None => p.settings.update(|s| s.model_id.clear()),
+                }
+            }
+            if first_visit && !state.demo {
+                if let (Some(p), Some(m)) = (state.panes.get_untracked().first(), c.get(&c.default))
+                {
+                    p.settings.update(|s| s.model_id = m.id.clone());
                 }
             }
         }

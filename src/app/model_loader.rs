@@ -110,14 +110,32 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                 aria-live="polite"
             >
                 {move || {
-                    pane.model(|m| {
-                        if m.phase == ModelPhase::Empty {
+                    if pane.model(|m| m.phase != ModelPhase::Empty) {
+                        return pane.model(|m| m.message.clone());
+                    }
+                    if app.demo {
+                        // Kiosk mode hides the choosers: only the demo buttons load models.
+                        return "No model loaded yet: press one of the demos above.".to_string();
+                    }
+                    match app.chosen_model(pane) {
+                        Some(m) if app.present.with(|p| p.get(&m.id) == Some(&super::Presence::Missing)) => {
+                            format!(
+                                "{} is chosen, but this server does not have it \
+                                 (python3 scripts/fetch_models.py --all fetches it); choose another \
+                                 model or drop a .gguf file on this pane.",
+                                m.name
+                            )
+                        }
+                        Some(m) => format!(
+                            "{} is chosen ({}); Run loads it from this server and runs.",
+                            m.name,
+                            format::bytes(m.bytes)
+                        ),
+                        None => {
                             "No model loaded. Choose one above, or drop a .gguf file on this pane."
                                 .to_string()
-                        } else {
-                            m.message.clone()
                         }
-                    })
+                    }
                 }}
             </p>
             <p

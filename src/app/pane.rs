@@ -19,6 +19,9 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
     let dragging = RwSignal::new(false);
     let running = move || pane.is_running();
     let ready = move || pane.model(|m| m.phase == ModelPhase::Ready);
+    // A catalog model chosen but not loaded yet (a first visit's default): Run loads it first.
+    let chosen_not_loaded =
+        move || pane.model(|m| m.phase == ModelPhase::Empty) && app.chosen_model(pane).is_some();
     let index = move || app.position(pane.id);
     let generating = move || app.mode.get() == Mode::Generate;
     view! {
@@ -115,8 +118,8 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         type="button"
                         class="primary"
                         data-testid="run"
-                        prop:disabled=move || running() || !ready()
-                        on:click=move |_| pane.start_run(&app.prompt.get_untracked())
+                        prop:disabled=move || running() || !(ready() || chosen_not_loaded())
+                        on:click=move |_| app.run_pane(pane, &app.prompt.get_untracked())
                     >
                         "Run"
                     </button>

@@ -28,6 +28,8 @@ pub struct Pane {
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
+    /// A prompt to run as soon as the model being loaded is ready (Run pressed before).
+    queued_run: StoredValue<Option<String>>,
 }
 
 impl Pane {
@@ -41,6 +43,7 @@ impl Pane {
             mode,
             hovered: RwSignal::new(None),
             worker: StoredValue::new_local(None),
+            queued_run: StoredValue::new(None),
         }
     }
 
@@ -198,7 +201,24 @@ impl Pane {
         self.start(work, &name, Beside::File(&file));
     }
 
+    /// Run with the pane's chosen catalog model `m` loaded first when it is not loaded yet:
+    /// the first minute's one click (a fresh page has the default model chosen, not loaded).
+    pub fn run_with(&self, m: Option<&CatalogModel>, prompt: &str) {
+        let phase = self.state.with_untracked(|s| s.model.phase);
+        match m {
+            Some(m) if phase == ModelPhase::Empty || phase == ModelPhase::Loading => {
+                self.queued_run.set_value(Some(prompt.to_string()));
+                self.state.update(|s| s.waiting_for_model(&m.name));
+                if phase == ModelPhase::Empty {
+                    self.load_catalog(m);
+                }
+            }
+            _ => self.start_run(prompt),
+        }
+    }
+
     pub fn start_run(&self, prompt: &str) {
+        self.queued_run.set_value(None);
         let request = self.settings.with_untracked(|s| s.request(prompt));
         self.hovered.set(None);
         if let Some(msg) = self.state.try_update(|s| s.start_run(request)).flatten() {
@@ -289,6 +309,15 @@ impl Pane {
     /// Applies one reply from the worker (`data` is the raw message, for a transferred buffer).
     fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
+        match self.state.with_untracked(|s| s.model.phase) {
+            ModelPhase::Ready => {
+                if let Some(prompt) = self.queued_run.get_value() {
+                    self.start_run(&prompt);
+                }
+            }
+            ModelPhase::Error => self.queued_run.set_value(None),
+            _ => {}
+        }
         for effect in effects {
             match effect {
                 Effect::KeepRows(ids) => {

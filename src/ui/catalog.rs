@@ -6,6 +6,19 @@ use serde::{Deserialize, Serialize};
 /// works from any static server and any path.
 pub const CATALOG_URL: &str = "assets/models/catalog.json";
 pub const MODELS_DIR: &str = "assets/models/";
+/// The model files the server has (`scripts/serve.py` answers it; a plain static host 404s).
+pub const PRESENT_URL: &str = "assets/models/present.json";
+
+/// The file names in a `present.json` (`{"files": {"name.gguf": bytes, …}}`).
+pub fn parse_present(json: &str) -> Option<std::collections::HashSet<String>> {
+    #[derive(Deserialize)]
+    struct Present {
+        files: std::collections::HashMap<String, u64>,
+    }
+    serde_json::from_str::<Present>(json)
+        .ok()
+        .map(|p| p.files.into_keys().collect())
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -78,6 +91,14 @@ pub fn local_cache_key(name: &str, size: u64, modified: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn present_lists_file_names_or_nothing() {
+        let files = parse_present(r#"{"files": {"a.gguf": 10, "b.gguf": 2}}"#).unwrap();
+        assert!(files.contains("a.gguf") && files.contains("b.gguf") && files.len() == 2);
+        assert!(parse_present("<html>not found</html>").is_none());
+        assert!(parse_present(r#"{"files": []}"#).is_none());
+    }
 
     #[test]
     fn the_committed_catalog_parses() {

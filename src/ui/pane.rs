@@ -383,6 +383,17 @@ impl PaneModel {
 
     /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
     /// stale from now on and dropped by id.
+    /// Run was pressed while the pane's chosen model is not loaded yet: say so in the run's
+    /// output; the run itself starts when the model is ready (`app::pane_state`).
+    pub fn waiting_for_model(&mut self, name: &str) {
+        let next = self.new_job();
+        self.run = RunState {
+            run_id: next,
+            message: format!("Loading {name} first; the run starts as soon as it is ready."),
+            ..RunState::default()
+        };
+    }
+
     pub fn clear_output(&mut self) {
         let next = self.new_job();
         self.run = RunState {

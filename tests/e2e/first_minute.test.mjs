@@ -1,0 +1,97 @@
+// The first minute, as a new user has it after the serve command: the default model is chosen
+// in pane 1 and one click on Run loads and runs it; a fresh page logs no error in the console
+// (no 404 probes for models the server lacks); kiosk mode names no chooser it hides.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, symlinkSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  startServer, launch, pane, screenshot, nativeGenerate, sameGreedy, MODELS, SMOLLM2,
+  SMOLLM2_FILE,
+} from './harness.mjs';
+
+const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
+let server;
+let browser;
+let models;
+before(async () => {
+  // A server with only the default model, as after `python3 scripts/fetch_models.py`.
+  models = mkdtempSync(join(tmpdir(), 'tinylab-models-'));
+  symlinkSync(join(MODELS, 'catalog.json'), join(models, 'catalog.json'));
+  symlinkSync(SMOLLM2_FILE, join(models, 'SmolLM2-135M-Instruct.Q4_1.gguf'));
+  server = await startServer(['--models', models]);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+  rmSync(models, { recursive: true, force: true });
+});
+
+// Console messages of type error (a failed request is one), besides uncaught page errors.
+function consoleErrors(page) {
+  const out = [];
+  page.on('console', (m) => { if (m.type() === 'error') out.push(m.text()); });
+  return out;
+}
+
+test('a fresh page has the default model chosen, one click on Run loads and runs it, and the console stays clean', async () => {
+  assert.equal(catalog.default, SMOLLM2);
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const logged = consoleErrors(page);
+  const errors = [];
+  const requests = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(server.url);
+  const p = pane(page);
+  // The server's model list has arrived when the missing models say so.
+  const gemma = catalog.models.find((m) => m.id !== SMOLLM2);
+  await page.locator(`[data-testid=model-select] option[value="${gemma.id}"]`, { hasText: 'not on this server' })
+    .waitFor({ state: 'attached', timeout: 30000 });
+  assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
+  assert.equal(await p.status().getAttribute('data-state'), 'empty');
+  assert.match(await p.status().textContent(), /is chosen \(98\.4 MB\); Run loads it from this server and runs/);
+  assert.ok(await p.get('run').isEnabled(), 'Run is enabled before any model is loaded');
+  assert.deepEqual(requests.filter((u) => u.includes('.gguf')), [], 'a model was requested before Run');
+  await screenshot(page, 'first-minute-fresh');
+
+  const prompt = 'The three primary colors are';
+  await page.fill('[data-testid=prompt]', prompt);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 12);
+  await p.get('chat-mode').uncheck();
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 180000 });
+  assert.equal(await p.output().getAttribute('data-state'), 'done');
+  assert.equal(await p.status().getAttribute('data-state'), 'ready');
+  sameGreedy((await p.tokens()).map((t) => t.id), nativeGenerate(SMOLLM2_FILE, prompt, 12), 'first run');
+  await screenshot(page, 'first-minute-run');
+
+  assert.deepEqual(errors, []);
+  assert.deepEqual(logged, [], 'the console logged errors');
+  // No HEAD probe for the models the server lacks: their presence came from one list.
+  assert.deepEqual(requests.filter((u) => catalog.models.some((m) => m.id !== SMOLLM2 && u.includes(m.file))), []);
+  await ctx.close();
+});
+
+test('kiosk mode names no chooser it hides, and a first visit there chooses nothing', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const logged = consoleErrors(page);
+  await page.goto(`${server.url}?demo=1`);
+  await page.locator('[data-testid=model-select] option[value="' + SMOLLM2 + '"]').waitFor({ state: 'attached', timeout: 30000 });
+  const p = pane(page);
+  assert.match(await p.status().textContent(), /press one of the demos above/);
+  // innerText leaves out what CSS hides, as a visitor reads the page.
+  const visible = await page.locator('body').innerText();
+  for (const hidden of [/choose one above/i, /drop a \.gguf/i, /Open \.gguf/, /under Models/, /is chosen/, /Runs GGUF models/]) {
+    assert.doesNotMatch(visible, hidden);
+  }
+  assert.deepEqual(logged, []);
+  await screenshot(page, 'first-minute-kiosk');
+  await ctx.close();
+});
