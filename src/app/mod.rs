@@ -13,6 +13,7 @@ mod compare_table;
 mod controls;
 mod demo;
 mod eval_view;
+mod histograms;
 mod lab_view;
 mod model_loader;
 mod offline;

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::chart::EntropyChart;
 use super::controls::Controls;
+use super::histograms::Histograms;
 use super::lab_view::LabView;
 use super::model_loader::{drags_files, dropped_file, ModelLoader};
 use super::pane_state::{ModelPhase, Pane};
@@ -144,7 +145,10 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             <ColorSwitch pane />
             <TokenOutput pane />
             <Inspector pane />
-            <EntropyChart pane />
+            <div class="chart-row">
+                <EntropyChart pane />
+                <Histograms pane />
+            </div>
             <RunStats pane />
             <Show when=move || !generating()>
                 <LabView pane />

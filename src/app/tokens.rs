@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::pane_state::Pane;
 use crate::protocol::TokenEvent;
-use crate::ui::colors::{legend, token_color, ColorMode, RankBucket};
+use crate::ui::colors::{frac_p, legend, token_color, ColorMode, RankBucket, TokenNumbers};
 use crate::ui::format;
 
 #[component]
@@ -92,8 +92,15 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
 
 #[component]
 fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
-    let (e, s, r) = (token.entropy, token.surprisal, token.rank);
-    let color = move || pane.settings.with(|st| token_color(st.color_mode, e, s, r));
+    let top_p = token.top.first().map(|a| a.p);
+    let numbers = TokenNumbers {
+        entropy: token.entropy,
+        surprisal: token.surprisal,
+        rank: token.rank,
+        frac_p: frac_p(token.surprisal, token.rank, top_p),
+    };
+    let (e, s, r) = (numbers.entropy, numbers.surprisal, numbers.rank);
+    let color = move || pane.settings.with(|st| token_color(st.color_mode, numbers));
     let shown = if token.piece.is_empty() {
         // Part of a character that the next token completes: keep a visible sliver.
         "\u{200B}".to_string()
@@ -112,6 +119,8 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
             data-entropy=e.to_string()
             data-surprisal=s.to_string()
             data-rank=r.to_string()
+            data-top-p=top_p.map(|p| p.to_string()).unwrap_or_default()
+            data-fracp=numbers.frac_p.to_string()
             style:background-color=color
             on:mouseenter=move |_| pane.hovered.set(Some(index))
             on:focus=move |_| pane.hovered.set(Some(index))
@@ -152,6 +161,8 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             <dd>{format::probability(p)}</dd>
                             <dt>"rank"</dt>
                             <dd>{format!("{} ({})", t.rank + 1, bucket.label())}</dd>
+                            <dt title="GLTR: this token's probability over the most likely token's">"frac(p)"</dt>
+                            <dd>{format!("{:.3}", frac_p(t.surprisal, t.rank, t.top.first().map(|a| a.p)))}</dd>
                             <dt>"entropy"</dt>
                             <dd>{format!("{:.3} nats", t.entropy)}</dd>
                             <dt>"surprisal"</dt>

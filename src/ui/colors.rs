@@ -1,4 +1,5 @@
-//! Token colouring: by entropy, by surprisal, or by GLTR rank bucket.
+//! Token colouring: by entropy, by surprisal, by GLTR rank bucket, or by GLTR's frac(p) (the
+//! chosen token's probability over the most likely token's); and GLTR's two histograms.
 //!
 //! Continuous measures map onto a fixed scale (not one stretched to each run), so colours mean
 //! the same thing from run to run and from pane to pane.
@@ -12,16 +13,24 @@ pub enum ColorMode {
     Entropy,
     Surprisal,
     Rank,
+    #[serde(rename = "fracp")]
+    FracP,
 }
 
 impl ColorMode {
-    pub const ALL: [ColorMode; 3] = [ColorMode::Entropy, ColorMode::Surprisal, ColorMode::Rank];
+    pub const ALL: [ColorMode; 4] = [
+        ColorMode::Entropy,
+        ColorMode::Surprisal,
+        ColorMode::Rank,
+        ColorMode::FracP,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
             ColorMode::Entropy => "entropy",
             ColorMode::Surprisal => "surprisal",
             ColorMode::Rank => "rank",
+            ColorMode::FracP => "fracp",
         }
     }
 
@@ -30,6 +39,7 @@ impl ColorMode {
             ColorMode::Entropy => "Entropy",
             ColorMode::Surprisal => "Surprisal",
             ColorMode::Rank => "GLTR rank",
+            ColorMode::FracP => "frac(p)",
         }
     }
 
@@ -53,6 +63,13 @@ pub enum RankBucket {
 }
 
 impl RankBucket {
+    pub const ALL: [RankBucket; 4] = [
+        RankBucket::Top10,
+        RankBucket::Top100,
+        RankBucket::Top1000,
+        RankBucket::Rest,
+    ];
+
     pub fn of(rank: usize) -> Self {
         match rank {
             0..=9 => RankBucket::Top10,
@@ -99,13 +116,58 @@ pub fn heat(t: f64) -> String {
     format!("hsl({hue:.0}, 85%, {light:.0}%)")
 }
 
-/// The background colour for a token.
-pub fn token_color(mode: ColorMode, entropy: f64, surprisal: f64, rank: usize) -> String {
-    match mode {
-        ColorMode::Entropy => heat(unit(entropy, ENTROPY_MAX)),
-        ColorMode::Surprisal => heat(unit(surprisal, SURPRISAL_MAX)),
-        ColorMode::Rank => RankBucket::of(rank).color().to_string(),
+/// GLTR's frac(p): the chosen token's probability over the most likely token's, from 0 (the
+/// model all but ruled it out) to 1 (its first choice). `top_p` is the first alternative's
+/// probability; the rank decides when it is missing or when rounding would put the ratio
+/// above 1.
+pub fn frac_p(surprisal: f64, rank: usize, top_p: Option<f64>) -> f64 {
+    if rank == 0 {
+        return 1.0;
     }
+    match top_p {
+        Some(top) if top > 0.0 => ((-surprisal).exp() / top).clamp(0.0, 1.0),
+        _ => f64::NAN,
+    }
+}
+
+/// The numbers a token is coloured by.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenNumbers {
+    pub entropy: f64,
+    pub surprisal: f64,
+    pub rank: usize,
+    pub frac_p: f64,
+}
+
+/// The background colour for a token.
+pub fn token_color(mode: ColorMode, t: TokenNumbers) -> String {
+    match mode {
+        ColorMode::Entropy => heat(unit(t.entropy, ENTROPY_MAX)),
+        ColorMode::Surprisal => heat(unit(t.surprisal, SURPRISAL_MAX)),
+        ColorMode::Rank => RankBucket::of(t.rank).color().to_string(),
+        // The first choice is cool, an all-but-ruled-out token hot (the direction of the
+        // other views); NaN (no alternatives known) shows hot, as `unit` makes it.
+        ColorMode::FracP => heat(1.0 - t.frac_p.clamp(0.0, 1.0)),
+    }
+}
+
+/// Bins of GLTR's frac(p) histogram: tenths, the last one closed (frac 1 is the top token).
+pub const FRAC_BINS: usize = 10;
+
+pub fn frac_bin(frac: f64) -> Option<usize> {
+    frac.is_finite()
+        .then(|| ((frac.clamp(0.0, 1.0) * FRAC_BINS as f64) as usize).min(FRAC_BINS - 1))
+}
+
+/// Token counts per frac(p) bin.
+pub fn frac_histogram(fracs: impl IntoIterator<Item = f64>) -> [usize; FRAC_BINS] {
+    let mut out = [0; FRAC_BINS];
+    for f in fracs {
+        if let Some(b) = frac_bin(f) {
+            out[b] += 1;
+        }
+    }
+    out
 }
 
 /// Legend entries (colour, label) for a mode.
@@ -120,6 +182,13 @@ pub fn legend(mode: ColorMode) -> Vec<(String, String)> {
         .into_iter()
         .map(|b| (b.color().to_string(), b.label().to_string()))
         .collect(),
+        ColorMode::FracP => (0..=4)
+            .rev()
+            .map(|i| {
+                let v = i as f64 / 4.0;
+                (heat(1.0 - v), format!("{v:.2}"))
+            })
+            .collect(),
         ColorMode::Entropy | ColorMode::Surprisal => {
             let max = if mode == ColorMode::Entropy {
                 ENTROPY_MAX
@@ -165,16 +234,63 @@ mod tests {
         assert_eq!(unit(f64::NAN, 6.0), 1.0);
         assert_eq!(heat(0.0), "hsl(190, 85%, 82%)");
         assert_eq!(heat(1.0), "hsl(5, 85%, 64%)");
+        let t = |entropy, surprisal, rank, frac_p| TokenNumbers {
+            entropy,
+            surprisal,
+            rank,
+            frac_p,
+        };
         // The same entropy gives the same colour whatever else is in the run.
         assert_eq!(
-            token_color(ColorMode::Entropy, 2.0, 0.1, 0),
-            token_color(ColorMode::Entropy, 2.0, 7.0, 5000)
+            token_color(ColorMode::Entropy, t(2.0, 0.1, 0, 1.0)),
+            token_color(ColorMode::Entropy, t(2.0, 7.0, 5000, 0.01))
         );
         assert_ne!(
-            token_color(ColorMode::Surprisal, 2.0, 0.1, 0),
-            token_color(ColorMode::Surprisal, 2.0, 7.0, 0)
+            token_color(ColorMode::Surprisal, t(2.0, 0.1, 0, 1.0)),
+            token_color(ColorMode::Surprisal, t(2.0, 7.0, 0, 1.0))
         );
-        assert_eq!(token_color(ColorMode::Rank, 9.0, 9.0, 50), "#f2d14b");
+        assert_eq!(
+            token_color(ColorMode::Rank, t(9.0, 9.0, 50, 0.5)),
+            "#f2d14b"
+        );
+        assert_eq!(
+            token_color(ColorMode::FracP, t(0.0, 0.0, 0, 1.0)),
+            heat(0.0)
+        );
+        assert_eq!(
+            token_color(ColorMode::FracP, t(0.0, 9.0, 7, 0.0)),
+            heat(1.0)
+        );
+        assert_eq!(
+            token_color(ColorMode::FracP, t(0.0, 9.0, 7, f64::NAN)),
+            heat(1.0)
+        );
+    }
+
+    /// Worked by hand: p = e^-2 = 0.1353, top 0.5 → 0.2707; the top token is 1 whatever the
+    /// rounding of its own surprisal; bins are tenths with 1.0 in the last.
+    #[test]
+    fn frac_p_and_its_histogram() {
+        assert!((frac_p(2.0, 3, Some(0.5)) - 0.270_670_566).abs() < 1e-9);
+        assert_eq!(frac_p(0.693, 0, Some(0.4)), 1.0);
+        assert_eq!(
+            frac_p(0.1, 2, Some(0.5)),
+            1.0,
+            "clamped: rounding cannot pass the top"
+        );
+        assert!(frac_p(2.0, 1, None).is_nan());
+        assert!(frac_p(2.0, 1, Some(0.0)).is_nan());
+        assert_eq!(frac_bin(0.0), Some(0));
+        assert_eq!(frac_bin(0.0999), Some(0));
+        assert_eq!(frac_bin(0.1), Some(1));
+        assert_eq!(frac_bin(0.95), Some(9));
+        assert_eq!(frac_bin(1.0), Some(9));
+        assert_eq!(frac_bin(f64::NAN), None);
+        assert_eq!(
+            frac_histogram([1.0, 1.0, 0.27, 0.05, f64::NAN]),
+            [1, 0, 1, 0, 0, 0, 0, 0, 0, 2]
+        );
+        assert_eq!(legend(ColorMode::FracP).first().unwrap().1, "1.00");
     }
 
     #[test]
