@@ -147,7 +147,7 @@ pub fn token_color(mode: ColorMode, t: TokenNumbers) -> String {
         ColorMode::Rank => RankBucket::of(t.rank).color().to_string(),
         // The first choice is cool, an all-but-ruled-out token hot (the direction of the
         // other views); NaN (no alternatives known) shows hot, as `unit` makes it.
-        ColorMode::FracP => heat(1.0 - t.frac_p.clamp(0.0, 1.0)),
+        ColorMode::FracP => heat(unit(1.0 - t.frac_p, 1.0)),
     }
 }
 
