@@ -454,3 +454,69 @@ fn one_stepping_loop_counts_passes_and_text_alike() {
     let f = tinylab::bench::run(&mut e, &ids, 5, 1, &clock).unwrap();
     assert_eq!(f.decode_forwards, 5);
 }
+
+/// A fork (`GenerateRequest::forced`): the replayed tokens carry exactly the parent's numbers,
+/// the chosen alternative gets the numbers of the distribution it was taken from, the same seed
+/// gives the same branch, and a given id outside the vocabulary is an error.
+#[test]
+fn forced_tokens_replay_the_parent_and_fork_deterministically() {
+    for arch in ARCHS {
+        let mut e = engine(arch);
+        let run = |e: &mut Engine, forced: Vec<u32>| {
+            let req = GenerateRequest {
+                prompt: "hello world".into(),
+                max_tokens: 12,
+                ignore_eos: true,
+                sampling: SamplingParams {
+                    temperature: 1.2,
+                    seed: 5,
+                    ..Default::default()
+                },
+                forced,
+                ..Default::default()
+            };
+            let mut g = e.start(&req).unwrap();
+            let mut out = Vec::new();
+            while let Some(t) = e.step(&mut g).unwrap() {
+                out.push(t);
+            }
+            out
+        };
+        let parent = run(&mut e, vec![]);
+        let k = 4;
+        let alt = parent[k]
+            .top
+            .iter()
+            .find(|a| a.id != parent[k].id)
+            .unwrap()
+            .clone();
+        let mut forced: Vec<u32> = parent[..k].iter().map(|t| t.id).collect();
+        forced.push(alt.id);
+        let branch = run(&mut e, forced.clone());
+        assert_eq!(branch.len(), 12, "{arch}");
+        for (a, b) in parent[..k].iter().zip(&branch) {
+            assert_eq!(
+                (a.id, a.entropy, a.surprisal, a.rank),
+                (b.id, b.entropy, b.surprisal, b.rank),
+                "{arch}"
+            );
+        }
+        let at = &branch[k];
+        assert_eq!(at.id, alt.id);
+        assert_eq!(at.entropy, parent[k].entropy, "{arch}: same distribution");
+        assert!((at.surprisal - -alt.p.ln()).abs() < 1e-9, "{arch}");
+        let again = run(&mut e, forced);
+        assert_eq!(
+            branch.iter().map(|t| t.id).collect::<Vec<_>>(),
+            again.iter().map(|t| t.id).collect::<Vec<_>>(),
+            "{arch}: same seed, same branch"
+        );
+        let bad = GenerateRequest {
+            prompt: "hello".into(),
+            forced: vec![u32::MAX],
+            ..Default::default()
+        };
+        let err = e.start(&bad).err().expect("out-of-vocabulary id refused");
+        assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+    }
+}

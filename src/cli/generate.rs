@@ -39,6 +39,10 @@ pub struct GenerateArgs {
     /// Keep generating past EOS.
     #[arg(long)]
     ignore_eos: bool,
+    /// Output token ids to take as given before sampling, comma-separated: a fork of an
+    /// earlier run (its ids up to a point, then another token), as the page's forks make.
+    #[arg(long, value_delimiter = ',')]
+    force_ids: Vec<u32>,
 }
 
 pub fn run(a: GenerateArgs) -> Result<(), String> {
@@ -59,6 +63,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             seed: a.seed,
             ..SamplingParams::default()
         },
+        forced: a.force_ids,
     };
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;

@@ -90,6 +90,10 @@ pub struct GenerateRequest {
     /// Keep going past EOS (benchmarks want a fixed token count).
     pub ignore_eos: bool,
     pub sampling: SamplingParams,
+    /// Output ids taken as given before any is sampled: a fork replays its parent's tokens up
+    /// to the branch point, then the alternative chosen there, and samples on from it. Each
+    /// gets the numbers of the distribution it was taken from, as a sampled token does.
+    pub forced: Vec<u32>,
 }
 
 impl Default for GenerateRequest {
@@ -101,6 +105,7 @@ impl Default for GenerateRequest {
             max_tokens: 128,
             ignore_eos: false,
             sampling: SamplingParams::default(),
+            forced: Vec::new(),
         }
     }
 }
@@ -173,6 +178,7 @@ pub struct Generation {
     utf8: Utf8Stream,
     max_tokens: usize,
     ignore_eos: bool,
+    forced: Vec<u32>,
     pub generated: Vec<u32>,
     pub stats: Vec<TokenStats>,
     pub stop_reason: Option<StopReason>,
@@ -414,6 +420,20 @@ impl Engine {
                 cap
             )));
         }
+        let vocab = self.model.config.vocab_size;
+        if let Some(bad) = req.forced.iter().find(|&&id| id as usize >= vocab) {
+            return Err(EngineError::InvalidInput(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        if prompt_ids.len() + req.forced.len() >= cap {
+            return Err(EngineError::InvalidInput(format!(
+                "the prompt and the {} given tokens need {} positions; this model is limited \
+                 to {cap} here",
+                req.forced.len(),
+                prompt_ids.len() + req.forced.len()
+            )));
+        }
         self.model.clear_cache();
         Ok(Generation {
             history: prompt_ids.clone(),
@@ -425,6 +445,7 @@ impl Engine {
             utf8: Utf8Stream::default(),
             max_tokens: req.max_tokens,
             ignore_eos: req.ignore_eos,
+            forced: req.forced.clone(),
             generated: Vec::new(),
             stats: Vec::new(),
             stop_reason: (req.max_tokens == 0).then_some(StopReason::Length),
@@ -444,7 +465,11 @@ impl Engine {
             return Ok(None);
         }
         while !self.prefill_step(g)? {}
-        let id = sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng);
+        // A given token draws nothing from the RNG: the same seed then gives the same branch.
+        let id = match g.forced.get(g.generated.len()) {
+            Some(&id) => id,
+            None => sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng),
+        };
         if !g.ignore_eos && self.tokenizer.is_end_of_generation(id) {
             g.stop_reason = Some(StopReason::Eos);
             return Ok(None);

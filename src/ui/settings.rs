@@ -103,6 +103,7 @@ impl PaneSettings {
             max_tokens: self.max_tokens,
             ignore_eos: false,
             sampling,
+            forced: Vec::new(),
         })
     }
 }
