@@ -6,6 +6,7 @@
 //! come from the worker, formatting and colours from `crate::ui`.
 
 mod binoculars_panel;
+mod branches;
 mod browser;
 mod catalog_panel;
 mod chart;

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::branches::Branches;
 use super::chart::EntropyChart;
 use super::controls::Controls;
 use super::histograms::Histograms;
@@ -143,6 +144,9 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 </span>
             </div>
             <ColorSwitch pane />
+            <Show when=generating>
+                <Branches pane />
+            </Show>
             <TokenOutput pane />
             <Inspector pane />
             <div class="chart-row">

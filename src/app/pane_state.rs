@@ -27,6 +27,9 @@ pub struct Pane {
     mode: RwSignal<Mode>,
     /// The token under the pointer or keyboard focus, for the inspector.
     pub hovered: RwSignal<Option<usize>>,
+    /// The token last clicked: the inspector keeps showing it when the pointer moves on (to
+    /// its alternatives, to fork there).
+    pub pinned: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
     /// A prompt to run as soon as the model being loaded is ready (Run pressed before).
     queued_run: StoredValue<Option<String>>,
@@ -42,6 +45,7 @@ impl Pane {
             closed: StoredValue::new(false),
             mode,
             hovered: RwSignal::new(None),
+            pinned: RwSignal::new(None),
             worker: StoredValue::new_local(None),
             queued_run: StoredValue::new(None),
         }
@@ -220,10 +224,37 @@ impl Pane {
     pub fn start_run(&self, prompt: &str) {
         self.queued_run.set_value(None);
         let request = self.settings.with_untracked(|s| s.request(prompt));
-        self.hovered.set(None);
+        self.forget_pointer();
         if let Some(msg) = self.state.try_update(|s| s.start_run(request)).flatten() {
             self.send(msg, Beside::Nothing);
         }
+    }
+
+    /// The token the inspector shows: the one pointed at, else the one clicked.
+    pub fn inspected(&self) -> Option<usize> {
+        self.hovered.get().or(self.pinned.get())
+    }
+
+    fn forget_pointer(&self) {
+        self.hovered.set(None);
+        self.pinned.set(None);
+    }
+
+    /// Forks the shown generation at token `at` with `token` instead (see `PaneModel::start_fork`).
+    pub fn fork(&self, at: usize, token: u32, text: &str) {
+        if let Some(msg) = self
+            .state
+            .try_update(|s| s.start_fork(at, token, text))
+            .flatten()
+        {
+            self.forget_pointer();
+            self.send(msg, Beside::Nothing);
+        }
+    }
+
+    pub fn show_branch(&self, i: usize) {
+        self.forget_pointer();
+        self.state.update(|s| s.show_branch(i));
     }
 
     pub fn start_score(&self, text: &str) {

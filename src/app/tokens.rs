@@ -112,7 +112,8 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
             class="tok"
             class:partial=token.piece.is_empty()
             class:newline=format::is_line_break(&token.piece)
-            class:selected=move || pane.hovered.get() == Some(index)
+            class:selected=move || pane.inspected() == Some(index)
+            class:fork-point=move || pane.shown(|r| r.fork.as_ref().map(|f| f.at)) == Some(index)
             tabindex="0"
             data-testid="token"
             data-token-id=token.id.to_string()
@@ -124,6 +125,12 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
             style:background-color=color
             on:mouseenter=move |_| pane.hovered.set(Some(index))
             on:focus=move |_| pane.hovered.set(Some(index))
+            on:click=move |_| pane.pinned.set(Some(index))
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Enter" {
+                    pane.pinned.set(Some(index));
+                }
+            }
         >
             {shown}
         </span>
@@ -132,10 +139,17 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
 
 #[component]
 pub fn Inspector(pane: Pane) -> impl IntoView {
+    let app = expect_context::<super::AppState>();
     let current = move || {
-        pane.hovered
-            .get()
+        pane.inspected()
             .and_then(|i| pane.shown(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
+    };
+    // Forks are of generations, once they are done: a click on an alternative goes on from
+    // there with that token instead.
+    let can_fork = move || {
+        app.mode.get() == crate::ui::settings::Mode::Generate
+            && !pane.is_busy()
+            && pane.run(|r| r.request.is_some())
     };
     view! {
         <div class="inspector" data-testid="token-inspector" aria-live="polite">
@@ -174,11 +188,32 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                 .iter()
                                 .map(|a| {
                                     let chosen = a.id == t.id;
+                                    let (id, text) = (a.id, format::visible_token(&a.text));
+                                    let label = text.clone();
                                     view! {
                                         <li class:chosen=chosen>
-                                            <code>{format::visible_token(&a.text)}</code>
-                                            <span class="bar" style:width=format!("{:.1}%", a.p * 100.0)></span>
-                                            <span class="p">{format::probability(a.p)}</span>
+                                            <button
+                                                type="button"
+                                                class="alternative"
+                                                data-testid="token-alternative"
+                                                data-token-id=id.to_string()
+                                                title=move || if chosen {
+                                                    "the token the run took".to_string()
+                                                } else if can_fork() {
+                                                    format!("Fork here: continue with {label} instead")
+                                                } else {
+                                                    "Forks are made from a finished generation".to_string()
+                                                }
+                                                prop:disabled=move || chosen || !can_fork()
+                                                on:click={
+                                                    let text = text.clone();
+                                                    move |_| pane.fork(i, id, &text)
+                                                }
+                                            >
+                                                <code>{text.clone()}</code>
+                                                <span class="bar" style:width=format!("{:.1}%", a.p * 100.0)></span>
+                                                <span class="p">{format::probability(a.p)}</span>
+                                            </button>
                                         </li>
                                     }
                                 })

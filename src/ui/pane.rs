@@ -82,7 +82,39 @@ pub struct RunState {
     pub summary: Option<Summary>,
     /// Score mode: stopped part way; the tokens and figures cover only what was scored.
     pub partial: bool,
+    /// Generate mode: the request this run was made from, so a fork of it replays the same
+    /// prompt and settings whatever the page's boxes say now.
+    pub request: Option<GenerateRequest>,
+    /// Generate mode: where this run branched from its parent, if it is a fork.
+    pub fork: Option<ForkPoint>,
     job: Option<JobId>,
+}
+
+/// The token a fork put in place of its parent's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForkPoint {
+    /// Index of the replaced token in the output.
+    pub at: usize,
+    /// The token taken there instead, as shown.
+    pub text: String,
+}
+
+/// A generation and its forks: the runs made from one prompt, the original first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Branches {
+    /// Every branch but the shown one is kept here as it was last shown; the shown one lives
+    /// in `PaneModel::run` (see `PaneModel::branch`).
+    runs: Vec<RunState>,
+    current: usize,
+}
+
+/// One line of the branch chooser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchInfo {
+    pub label: String,
+    pub tokens: usize,
+    pub mean_surprisal: Option<f64>,
+    pub mean_entropy: Option<f64>,
 }
 
 /// The entropy lab's human-vs-model run.
@@ -144,6 +176,8 @@ pub struct PaneModel {
     pub lab: LabState,
     pub bino: BinoState,
     pub eval: EvalState,
+    /// The shown generation's forks.
+    pub branches: Branches,
     /// Threads the worker's products use, once it has said.
     pub threads: Option<usize>,
     /// Why the worker uses fewer threads than asked, when it said so.
@@ -240,12 +274,105 @@ impl PaneModel {
     }
 
     /// Starts a generation; `request` is the pane's settings made into one, or why they cannot.
+    /// A new generation is a new tree: earlier forks are forgotten.
     pub fn start_run(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
-        let (job, request) = self.start_output(Activity::Run, request, "Reading the prompt…")?;
+        let msg = self.start_generation(request, "Reading the prompt…")?;
+        self.branches = Branches::default();
+        Some(msg)
+    }
+
+    fn start_generation(
+        &mut self,
+        request: Result<GenerateRequest, String>,
+        message: &str,
+    ) -> Option<ToWorker> {
+        let (job, request) = self.start_output(Activity::Run, request, message)?;
+        self.run.request = Some(request.clone());
         Some(ToWorker::Job {
             job,
             work: Work::Generate { request },
         })
+    }
+
+    /// Forks the shown generation at output token `at`: its tokens before `at` are replayed,
+    /// `token` is taken there instead (one of the alternatives the inspector shows), and
+    /// sampling goes on from it with the run's own prompt and settings.
+    pub fn start_fork(&mut self, at: usize, token: u32, text: &str) -> Option<ToWorker> {
+        if self.is_busy() || self.run.phase == OutputPhase::Running {
+            return None;
+        }
+        let parent = &self.run;
+        let mut request = parent.request.clone()?;
+        if at >= parent.tokens.len() || parent.tokens[at].id == token {
+            return None;
+        }
+        let mut forced: Vec<u32> = parent.tokens[..at].iter().map(|t| t.id).collect();
+        forced.push(token);
+        // The branch may run as long as its parent did, and at least past the fork.
+        request.max_tokens = request.max_tokens.max(forced.len() + 1);
+        request.forced = forced;
+        self.keep_shown();
+        let msg = self.start_generation(Ok(request), "Replaying up to the fork…")?;
+        self.run.fork = Some(ForkPoint {
+            at,
+            text: text.to_string(),
+        });
+        self.branches.runs.push(self.run.clone());
+        self.branches.current = self.branches.runs.len() - 1;
+        Some(msg)
+    }
+
+    /// Files the shown run under its branch (the first time, as the original).
+    fn keep_shown(&mut self) {
+        if self.branches.runs.is_empty() {
+            self.branches.runs.push(self.run.clone());
+            self.branches.current = 0;
+        } else {
+            let i = self.branches.current;
+            self.branches.runs[i] = self.run.clone();
+        }
+    }
+
+    /// Shows branch `i` (0 is the original); not while a run is going.
+    pub fn show_branch(&mut self, i: usize) {
+        if self.run.phase == OutputPhase::Running || i >= self.branches.runs.len() {
+            return;
+        }
+        self.keep_shown();
+        self.run = self.branches.runs[i].clone();
+        self.branches.current = i;
+    }
+
+    pub fn current_branch(&self) -> usize {
+        self.branches.current
+    }
+
+    /// Every branch with its figures, for the chooser: empty until the first fork.
+    pub fn branch_infos(&self) -> Vec<BranchInfo> {
+        let n = self.branches.runs.len();
+        (0..n)
+            .map(|i| {
+                let r = if i == self.branches.current {
+                    &self.run
+                } else {
+                    &self.branches.runs[i]
+                };
+                let mean = |f: fn(&TokenEvent) -> f64| {
+                    (!r.tokens.is_empty())
+                        .then(|| r.tokens.iter().map(f).sum::<f64>() / r.tokens.len() as f64)
+                };
+                let label = match &r.fork {
+                    None => "original".to_string(),
+                    Some(f) => format!("fork at #{} → {}", f.at + 1, f.text),
+                };
+                BranchInfo {
+                    label,
+                    tokens: r.tokens.len(),
+                    mean_surprisal: mean(|t| t.surprisal),
+                    mean_entropy: mean(|t| t.entropy),
+                }
+            })
+            .collect()
     }
 
     pub fn start_score(&mut self, text: &str) -> Option<ToWorker> {
@@ -395,6 +522,7 @@ impl PaneModel {
     }
 
     pub fn clear_output(&mut self) {
+        self.branches = Branches::default();
         let next = self.new_job();
         self.run = RunState {
             run_id: next,
@@ -797,6 +925,63 @@ mod tests {
 
     fn run(p: &mut PaneModel) -> JobId {
         job_of(&p.start_run(Ok(GenerateRequest::default())))
+    }
+
+    /// A fork replays the shown run's tokens before the fork point with its own request, keeps
+    /// the parent as a branch to go back to, and a new Run forgets the tree.
+    #[test]
+    fn forks_replay_the_parent_and_keep_every_branch() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "original prompt".into(),
+            max_tokens: 3,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request)));
+        for (id, piece) in [(1, "a"), (2, "b"), (3, "c")] {
+            p.apply(reply(job, token(id, piece)));
+        }
+        assert!(p.start_fork(1, 9, "z").is_none(), "not while running");
+        p.apply(reply(job, finished("")));
+        assert!(p.branch_infos().is_empty(), "no branches before a fork");
+        assert!(
+            p.start_fork(1, 2, "b").is_none(),
+            "the token already there is no fork"
+        );
+        assert!(p.start_fork(7, 9, "z").is_none(), "past the end");
+        let fork = p.start_fork(1, 9, "z");
+        let Some(ToWorker::Job {
+            job: fork_job,
+            work: Work::Generate { request },
+        }) = fork
+        else {
+            panic!("no generation for the fork: {fork:?}");
+        };
+        assert_eq!(request.prompt, "original prompt");
+        assert_eq!(request.forced, vec![1, 9]);
+        assert_eq!(request.max_tokens, 3);
+        for (id, piece) in [(1, "a"), (9, "z"), (4, "d")] {
+            p.apply(reply(fork_job, token(id, piece)));
+        }
+        p.apply(reply(fork_job, finished("")));
+        let infos = p.branch_infos();
+        assert_eq!(infos.len(), 2);
+        assert_eq!(infos[0].label, "original");
+        assert_eq!(infos[1].label, "fork at #2 → z");
+        assert_eq!(p.current_branch(), 1);
+        let ids = |p: &PaneModel| p.run.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(&p), vec![1, 9, 4]);
+        p.show_branch(0);
+        assert_eq!(ids(&p), vec![1, 2, 3]);
+        assert_eq!(p.run.request.as_ref().map(|r| r.forced.len()), Some(0));
+        // A fork of the original, while the first fork stays.
+        let second = job_of(&p.start_fork(2, 8, "y"));
+        p.apply(reply(second, finished("")));
+        assert_eq!(p.branch_infos().len(), 3);
+        p.show_branch(1);
+        assert_eq!(ids(&p), vec![1, 9, 4]);
+        run(&mut p);
+        assert!(p.branch_infos().is_empty(), "a new run is a new tree");
     }
 
     #[test]

@@ -1,0 +1,74 @@
+//! A generation's forks: choose which branch the pane shows, and compare the branches' mean
+//! surprisal and entropy (how far off the model's own path each fork went).
+
+use leptos::prelude::*;
+
+use super::pane_state::Pane;
+use crate::ui::format::num;
+
+#[component]
+pub fn Branches(pane: Pane) -> impl IntoView {
+    let infos = move || pane.state.with(|s| s.branch_infos());
+    let current = move || pane.state.with(|s| s.current_branch());
+    view! {
+        <Show when=move || !infos().is_empty()>
+            <div class="branches">
+                <label class="field">
+                    <span>"Branch"</span>
+                    <select
+                        data-testid="branch-select"
+                        prop:value=move || current().to_string()
+                        prop:disabled=move || pane.is_running()
+                        on:change=move |ev| {
+                            if let Ok(i) = event_target_value(&ev).parse::<usize>() {
+                                pane.show_branch(i);
+                            }
+                        }
+                    >
+                        {move || {
+                            infos()
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, b)| view! { <option value=i.to_string()>{b.label}</option> })
+                                .collect_view()
+                        }}
+                    </select>
+                </label>
+                <table class="branch-compare" data-testid="branch-compare">
+                    <thead>
+                        <tr>
+                            <th>"branch"</th>
+                            <th>"tokens"</th>
+                            <th>"mean surprisal"</th>
+                            <th>"mean entropy"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            let shown = current();
+                            infos()
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, b)| {
+                                    view! {
+                                        <tr
+                                            class:current=i == shown
+                                            data-branch=i.to_string()
+                                            data-mean-surprisal=b.mean_surprisal.map(|v| v.to_string()).unwrap_or_default()
+                                            data-mean-entropy=b.mean_entropy.map(|v| v.to_string()).unwrap_or_default()
+                                        >
+                                            <td>{b.label}</td>
+                                            <td>{b.tokens}</td>
+                                            <td>{num(b.mean_surprisal, 3)}</td>
+                                            <td>{num(b.mean_entropy, 3)}</td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+    }
+}

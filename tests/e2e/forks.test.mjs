@@ -1,0 +1,100 @@
+// Forks at any token: click a token, then one of its alternatives in the inspector; the pane
+// goes on from there with that token instead, keeps every branch to switch between, and
+// compares their mean surprisal and entropy. The branch equals `tinylab generate` forced
+// through the same prefix, and the same seed gives the same branch.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, SMOLLM2, SMOLLM2_FILE,
+} from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const PROMPT = 'The three primary colors are';
+const N = 16;
+
+async function done(p) {
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await p.output().getAttribute('data-state'), 'done');
+}
+
+// Clicks token `at`, then the inspector's first alternative that is not the token itself.
+async function forkAt(page, p, at) {
+  await p.root.locator('[data-testid=token]').nth(at).click();
+  await page.mouse.move(0, 0);
+  const alt = p.root.locator('[data-testid=token-alternative]:not([disabled])').first();
+  const id = Number(await alt.getAttribute('data-token-id'));
+  await alt.click();
+  await done(p);
+  return id;
+}
+
+const ids = async (p) => (await p.tokens()).map((t) => t.id);
+
+test('a fork goes on from the chosen alternative, as the CLI does through the same prefix', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=prompt]', PROMPT);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', N);
+  await p.get('chat-mode').uncheck();
+  await p.get('run').click();
+  await done(p);
+  const parent = await ids(p);
+  assert.equal(await p.get('branch-select').count(), 0, 'no branch chooser before a fork');
+  // The chosen token's own alternative cannot be forked to.
+  await p.root.locator('[data-testid=token]').nth(2).click();
+  assert.ok(await p.root.locator('[data-testid=token-alternative]').nth(0).isDisabled());
+
+  const at = 2;
+  const alt = await forkAt(page, p, at);
+  const branch = await ids(p);
+  assert.deepEqual(branch.slice(0, at), parent.slice(0, at), 'the tokens before the fork are the parent\'s');
+  assert.equal(branch[at], alt);
+  const forced = [...parent.slice(0, at), alt];
+  const cli = nativeGenerate(SMOLLM2_FILE, PROMPT, N, ['--force-ids', forced.join(',')]);
+  sameGreedy(branch, cli, 'fork');
+  assert.equal(await p.root.locator('.tok.fork-point').count(), 1);
+  assert.equal(await p.root.locator('[data-testid=token]').nth(at).getAttribute('class').then((c) => c.includes('fork-point')), true);
+
+  // Both branches are kept, with their figures; switching shows each again.
+  const options = await p.get('branch-select').locator('option').allTextContents();
+  assert.equal(options.length, 2);
+  assert.equal(options[0], 'original');
+  assert.match(options[1], /^fork at #3 → /);
+  const rows = p.get('branch-compare').locator('tbody tr');
+  assert.equal(await rows.count(), 2);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const branchToks = await p.tokens();
+  assert.ok(Math.abs(Number(await rows.nth(1).getAttribute('data-mean-surprisal')) - mean(branchToks.map((t) => t.surprisal))) < 1e-9);
+  await p.get('branch-select').selectOption('0');
+  assert.deepEqual(await ids(p), parent);
+  assert.ok(Math.abs(Number(await rows.nth(0).getAttribute('data-mean-entropy')) - mean((await p.tokens()).map((t) => t.entropy))) < 1e-9);
+  await p.get('branch-select').selectOption('1');
+  assert.deepEqual(await ids(p), branch);
+  await screenshot(page, 'fork');
+
+  // Sampling: the same seed gives the same branch.
+  await p.set('temperature', 0.9);
+  await p.set('seed', 7);
+  await p.get('run').click();
+  await done(p);
+  assert.equal(await p.get('branch-select').count(), 0, 'a new run starts a new tree');
+  const sampled = await ids(p);
+  const alt2 = await forkAt(page, p, 4);
+  const first = await ids(p);
+  await p.get('branch-select').selectOption('0');
+  assert.deepEqual(await ids(p), sampled);
+  const again = await forkAt(page, p, 4);
+  assert.equal(again, alt2);
+  assert.deepEqual(await ids(p), first, 'the same fork with the same seed');
+  assert.equal(await p.get('branch-select').locator('option').count(), 3);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
