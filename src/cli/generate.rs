@@ -12,8 +12,14 @@ use super::{load, print_json, Common};
 pub struct GenerateArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long)]
+    /// The prompt (or use --messages).
+    #[arg(long, default_value = "")]
     prompt: String,
+    /// A conversation as a JSON file: `[{"role": "system"|"user"|"assistant", "content":
+    /// "..."}, ...]`, ending with a user message. It is rendered with the chat template
+    /// (oldest turns left out if it does not fit) and replaces --prompt.
+    #[arg(long)]
+    messages: Option<std::path::PathBuf>,
     /// Apply the GGUF's chat template to the prompt as one user message.
     #[arg(long)]
     chat: bool,
@@ -46,6 +52,19 @@ pub struct GenerateArgs {
 }
 
 pub fn run(a: GenerateArgs) -> Result<(), String> {
+    let messages = match &a.messages {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: not a list of {{\"role\", \"content\"}} messages ({e})",
+                    path.display()
+                )
+            })?
+        }
+    };
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
     let req = GenerateRequest {
@@ -64,6 +83,8 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             ..SamplingParams::default()
         },
         forced: a.force_ids,
+        messages,
+        reuse_cache: false,
     };
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;
@@ -93,6 +114,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
     if a.common.json {
         print_json(&json!({
             "prompt_ids": g.prompt_ids,
+            "left_out_messages": g.left_out,
             "ids": g.generated,
             "text": text,
             "tokens": tokens,

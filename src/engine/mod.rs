@@ -94,6 +94,13 @@ pub struct GenerateRequest {
     /// to the branch point, then the alternative chosen there, and samples on from it. Each
     /// gets the numbers of the distribution it was taken from, as a sampled token does.
     pub forced: Vec<u32>,
+    /// A conversation (system, user and assistant turns, the last one the user's): when not
+    /// empty it is the prompt, rendered with the chat template, and `prompt`, `chat` and
+    /// `repeat_prompt` are not used. The oldest turns are left out when it would not fit.
+    pub messages: Vec<chat::Message>,
+    /// Start from the KV cache of whatever ran last, as far as its ids equal this prompt's
+    /// (a conversation's next turn recomputes only the new part).
+    pub reuse_cache: bool,
 }
 
 impl Default for GenerateRequest {
@@ -106,6 +113,8 @@ impl Default for GenerateRequest {
             ignore_eos: false,
             sampling: SamplingParams::default(),
             forced: Vec::new(),
+            messages: Vec::new(),
+            reuse_cache: false,
         }
     }
 }
@@ -179,6 +188,10 @@ pub struct Generation {
     max_tokens: usize,
     ignore_eos: bool,
     forced: Vec<u32>,
+    /// Prompt tokens whose keys and values came from the cache (`reuse_cache`).
+    pub reused: usize,
+    /// Oldest conversation turns left out to fit the context.
+    pub left_out: usize,
     pub generated: Vec<u32>,
     pub stats: Vec<TokenStats>,
     pub stop_reason: Option<StopReason>,
@@ -333,28 +346,7 @@ impl Engine {
         if !chat {
             return self.tokenizer.encode_prompt(&query, false);
         }
-        let tk = &self.tokenizer;
-        let bos_text = tk
-            .bos
-            .map(|b| tk.token_text(b).to_string())
-            .unwrap_or_default();
-        let eos_text = tk
-            .eos
-            .map(|e| tk.token_text(e).to_string())
-            .unwrap_or_default();
-        let rendered = chat::render(
-            &self.chat_template,
-            &[chat::Message::user(&query)],
-            &bos_text,
-            &eos_text,
-            true,
-        )?;
-        // Templates that print `bos_token` themselves would otherwise get a second BOS.
-        let body = match rendered.strip_prefix(bos_text.as_str()) {
-            Some(rest) if tk.add_bos && !bos_text.is_empty() => rest,
-            _ => rendered.as_str(),
-        };
-        tk.encode_prompt(body, true)
+        self.render_ids(&[chat::Message::user(&query)])
     }
 
     /// Runs the prompt through the model and returns a generation ready to step.
@@ -379,11 +371,73 @@ impl Engine {
     /// A generation whose prompt is not yet run: the caller runs it with
     /// [`Engine::prefill_step`], one chunk at a time, so a long prompt can be stopped.
     pub fn begin(&mut self, req: &GenerateRequest) -> Result<Generation> {
+        if !req.messages.is_empty() {
+            let (ids, left_out) = self.conversation_ids(&req.messages, req.max_tokens)?;
+            let mut g = self.begin_with_ids(ids, req)?;
+            g.left_out = left_out;
+            return Ok(g);
+        }
         if req.prompt.is_empty() {
             return Err(EngineError::InvalidInput("the prompt is empty".into()));
         }
         let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
         self.begin_with_ids(prompt_ids, req)
+    }
+
+    /// A conversation's prompt ids (chat template, BOS per the GGUF) and how many of its
+    /// oldest turns were left out so that the prompt and `max_new` more tokens fit the
+    /// context. A system turn stays; turns go from the front, a user turn with the reply
+    /// after it, until it fits; the last user turn always stays, and if it alone cannot fit
+    /// that is an error rather than a cut message.
+    pub fn conversation_ids(
+        &self,
+        messages: &[chat::Message],
+        max_new: usize,
+    ) -> Result<(Vec<u32>, usize)> {
+        let cap = self.model.max_positions();
+        let system = messages.first().filter(|m| m.role == "system").cloned();
+        let turns = &messages[usize::from(system.is_some())..];
+        if turns.last().is_none_or(|m| m.role != "user") {
+            return Err(EngineError::InvalidInput(
+                "a conversation must end with a user message".into(),
+            ));
+        }
+        let mut first = 0;
+        loop {
+            let kept: Vec<chat::Message> = system.iter().chain(&turns[first..]).cloned().collect();
+            let ids = self.render_ids(&kept)?;
+            if ids.len() + max_new.min(cap / 4) < cap {
+                return Ok((ids, first));
+            }
+            // Drop the oldest turn and the assistant reply that answered it.
+            let next = turns[first + 1..]
+                .iter()
+                .position(|m| m.role == "user")
+                .map(|i| first + 1 + i);
+            match next {
+                Some(n) => first = n,
+                None => {
+                    return Err(EngineError::InvalidInput(format!(
+                        "the last message alone needs {} of the {cap} positions this model \
+                         holds here; shorten it",
+                        ids.len()
+                    )))
+                }
+            }
+        }
+    }
+
+    fn render_ids(&self, messages: &[chat::Message]) -> Result<Vec<u32>> {
+        let tk = &self.tokenizer;
+        let text = |id: Option<u32>| id.map(|b| tk.token_text(b).to_string()).unwrap_or_default();
+        let (bos_text, eos_text) = (text(tk.bos), text(tk.eos));
+        let rendered = chat::render(&self.chat_template, messages, &bos_text, &eos_text, true)?;
+        // Templates that print `bos_token` themselves would otherwise get a second BOS.
+        let body = match rendered.strip_prefix(bos_text.as_str()) {
+            Some(rest) if tk.add_bos && !bos_text.is_empty() => rest,
+            _ => rendered.as_str(),
+        };
+        tk.encode_prompt(body, true)
     }
 
     /// Runs the next chunk of the prompt; true once the whole prompt is in and the first
@@ -434,11 +488,27 @@ impl Engine {
                 prompt_ids.len() + req.forced.len()
             )));
         }
-        self.model.clear_cache();
+        // Reuse what the cache holds of this prompt; at least the last prompt token runs, as
+        // its logits are the first token's distribution.
+        let reused = if req.reuse_cache {
+            let same = self
+                .model
+                .cached_ids()
+                .iter()
+                .zip(&prompt_ids)
+                .take_while(|(a, b)| a == b)
+                .count();
+            same.min(prompt_ids.len() - 1)
+        } else {
+            0
+        };
+        self.model.truncate_cache(reused);
         Ok(Generation {
+            reused,
+            left_out: 0,
             history: prompt_ids.clone(),
             prompt_ids,
-            prefilled: 0,
+            prefilled: reused,
             next_logits: Vec::new(),
             rng: Rng::new(req.sampling.seed),
             params: req.sampling.clone(),

@@ -688,6 +688,8 @@ pub struct Model {
     max_positions: usize,
     /// Positions already in the KV cache.
     cached: usize,
+    /// The ids those positions hold, so a caller can reuse a common prefix.
+    cached_ids: Vec<u32>,
 }
 
 impl Model {
@@ -779,6 +781,7 @@ impl Model {
             output,
             max_positions,
             cached: 0,
+            cached_ids: Vec::new(),
         })
     }
 
@@ -791,10 +794,16 @@ impl Model {
         self.cached
     }
 
+    /// The ids whose keys and values the cache holds, in order.
+    pub fn cached_ids(&self) -> &[u32] {
+        &self.cached_ids
+    }
+
     /// Keeps the first `n` cached positions and forgets the rest, so a shared context can be
     /// continued several ways (evaluation's choices).
     pub fn truncate_cache(&mut self, n: usize) {
         let n = n.min(self.cached);
+        self.cached_ids.truncate(n);
         let per = self.config.n_kv_head * self.config.head_dim;
         for l in &mut self.layers {
             l.kv.k.truncate(n * per);
@@ -808,6 +817,7 @@ impl Model {
             l.kv = KvCache::default();
         }
         self.cached = 0;
+        self.cached_ids.clear();
     }
 
     /// Runs `ids` at the next positions of the cache and returns final-norm hidden states,
@@ -863,6 +873,8 @@ impl Model {
             x = (h + residual)?;
         }
         self.cached = offset + t;
+        self.cached_ids.truncate(offset);
+        self.cached_ids.extend_from_slice(ids);
         let x = self.norm.forward(&x)?;
         Ok(x.squeeze(0)?)
     }

@@ -104,6 +104,8 @@ impl PaneSettings {
             ignore_eos: false,
             sampling,
             forced: Vec::new(),
+            messages: Vec::new(),
+            reuse_cache: false,
         })
     }
 }

@@ -1,0 +1,131 @@
+//! Conversations: the chat template over every turn, the KV cache of the history reused
+//! across turns (and giving what a full recompute gives), and the context limit handled by
+//! leaving out the oldest turns in the open.
+
+mod common;
+
+use common::tiny::{tiny_gguf, ARCHS};
+use tinylab::engine::chat::Message;
+use tinylab::engine::{Engine, GenerateRequest, SamplingParams, Token};
+
+fn msg(role: &str, content: &str) -> Message {
+    Message {
+        role: role.into(),
+        content: content.into(),
+    }
+}
+
+/// One turn: its tokens, the prompt tokens taken from the cache, the prompt's length and the
+/// time to the first token in ms.
+fn turn(e: &mut Engine, messages: &[Message], reuse: bool) -> (Vec<Token>, usize, usize, f64) {
+    let req = GenerateRequest {
+        messages: messages.to_vec(),
+        reuse_cache: reuse,
+        max_tokens: 6,
+        ignore_eos: true,
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let t0 = std::time::Instant::now();
+    let mut g = e.start(&req).unwrap();
+    let mut out = Vec::new();
+    let mut first_ms = 0.0;
+    while let Some(t) = e.step(&mut g).unwrap() {
+        if out.is_empty() {
+            first_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        }
+        out.push(t);
+    }
+    (out, g.reused, g.prompt_ids.len(), first_ms)
+}
+
+/// Three turns with the cache reused give the tokens and numbers of three fresh runs, and
+/// each turn after the first recomputes only what is new.
+#[test]
+fn reused_history_equals_a_full_recompute() {
+    for arch in ARCHS {
+        let mut warm = Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap();
+        let mut cold = Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap();
+        let mut conv = vec![msg("system", "be brief"), msg("user", "hello")];
+        for round in 0..3 {
+            let (a, reused, prompt, _) = turn(&mut warm, &conv, true);
+            let (b, none, _, _) = turn(&mut cold, &conv, false);
+            assert_eq!(none, 0);
+            if round > 0 {
+                assert!(
+                    reused > prompt / 2,
+                    "{arch} turn {round}: reused {reused} of {prompt}"
+                );
+            }
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.id, y.id, "{arch} turn {round}");
+                assert!(
+                    (x.surprisal - y.surprisal).abs() < 1e-4,
+                    "{arch} turn {round}"
+                );
+                assert!((x.entropy - y.entropy).abs() < 1e-4, "{arch} turn {round}");
+            }
+            let reply: String = a.iter().map(|t| t.piece.as_str()).collect();
+            conv.push(msg("assistant", &reply));
+            conv.push(msg("user", "and then"));
+        }
+    }
+}
+
+#[test]
+fn the_oldest_turns_are_left_out_to_fit_and_the_last_message_must_fit() {
+    let e = Engine::from_bytes(&tiny_gguf("llama", 1), 256).unwrap();
+    let mut conv = vec![msg("system", "s")];
+    for _ in 0..40 {
+        conv.push(msg("user", "hello"));
+        conv.push(msg("assistant", "world"));
+    }
+    conv.push(msg("user", "last"));
+    let (ids, left_out) = e.conversation_ids(&conv, 8).unwrap();
+    assert!(left_out > 0 && left_out % 2 == 0, "{left_out}");
+    assert!(ids.len() + 8 < 256);
+    // The system turn and the last message stay; a turn pair more would not fit.
+    let mut kept = vec![conv[0].clone()];
+    kept.extend_from_slice(&conv[1 + left_out - 2..]);
+    assert!(e.conversation_ids(&kept, 8).unwrap().1 > 0);
+    let long = vec![msg("user", &"hello ".repeat(400))];
+    let err = e.conversation_ids(&long, 8).unwrap_err().to_string();
+    assert!(err.contains("the last message alone"), "{err}");
+    let err = e
+        .conversation_ids(&[msg("user", "a"), msg("assistant", "b")], 8)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must end with a user message"), "{err}");
+}
+
+/// Time to first token by turn, with and without the history's cache, on the real default
+/// model (figures for the README; only the reuse itself is asserted).
+#[test]
+fn time_to_first_token_by_turn() {
+    let m = common::catalog()
+        .into_iter()
+        .find(|m| m.id == "smollm2-135m-instruct-q4_1")
+        .unwrap();
+    let bytes = common::model_bytes(&m);
+    let mut warm = Engine::from_bytes(&bytes, 4096).unwrap();
+    let mut cold = Engine::from_bytes(&bytes, 4096).unwrap();
+    let mut conv = vec![msg("user", "Tell me about the sea in one paragraph.")];
+    for round in 1..=5 {
+        let (a, reused, prompt, warm_first) = turn(&mut warm, &conv, true);
+        let (_, _, _, cold_first) = turn(&mut cold, &conv, false);
+        eprintln!(
+            "turn {round}: prompt {prompt} tokens, {reused} from the cache; first token in \
+             {warm_first:.0} ms with the history's cache, {cold_first:.0} ms without"
+        );
+        if round > 1 {
+            assert!(reused > 0, "turn {round}");
+        }
+        let reply: String = a.iter().map(|t| t.piece.as_str()).collect();
+        conv.push(msg("assistant", &reply));
+        conv.push(msg("user", "Say more, briefly."));
+    }
+}
