@@ -135,6 +135,13 @@ pub enum Event {
     Started {
         prompt_ids: Vec<u32>,
         prefill_ms: f64,
+        /// Prompt tokens taken from the KV cache rather than recomputed (a conversation's
+        /// earlier turns).
+        #[serde(default)]
+        reused: usize,
+        /// Oldest conversation turns left out to fit the context.
+        #[serde(default)]
+        left_out: usize,
     },
     Token(TokenEvent),
     /// Part of a long run is done: `done` of `total` prompt tokens read (a generation, the

@@ -10,6 +10,7 @@ mod branches;
 mod browser;
 mod catalog_panel;
 mod chart;
+mod chat_view;
 mod compare_table;
 mod controls;
 mod demo;
@@ -402,6 +403,16 @@ fn App() -> impl IntoView {
                 <button
                     type="button"
                     role="tab"
+                    data-testid="tab-chat"
+                    aria-selected=move || (state.mode.get() == Mode::Chat).to_string()
+                    class:active=move || state.mode.get() == Mode::Chat
+                    on:click=move |_| state.mode.set(Mode::Chat)
+                >
+                    "Chat"
+                </button>
+                <button
+                    type="button"
+                    role="tab"
                     data-testid="tab-eval"
                     aria-selected=move || (state.mode.get() == Mode::Eval).to_string()
                     class:active=move || state.mode.get() == Mode::Eval
@@ -414,6 +425,12 @@ fn App() -> impl IntoView {
                 Mode::Generate => view! { <PromptBox /> }.into_any(),
                 Mode::Score => view! { <ScoreBox /> }.into_any(),
                 Mode::Eval => view! { <eval_view::EvalPanel /> }.into_any(),
+                Mode::Chat => view! {
+                    <p class="muted chat-intro">
+                        "Each pane holds its own conversation with its model. Turns reuse the model's memory of the history, so a new message costs only its own tokens."
+                    </p>
+                }
+                .into_any(),
             }}
             <Show when=move || state.demo fallback=|| view! { <Toolbar /> }>
                 <DemoBar />

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::branches::Branches;
 use super::chart::EntropyChart;
+use super::chat_view::ChatView;
 use super::controls::Controls;
 use super::histograms::Histograms;
 use super::lab_view::LabView;
@@ -101,6 +102,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 <summary>"Settings"</summary>
                 <Controls pane />
             </details>
+            <Show when=move || app.mode.get() != Mode::Chat fallback=move || view! { <ChatView pane /> }>
             <div class="run-row">
                 <Show
                     when=generating
@@ -143,11 +145,14 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     {move || pane.shown(|r| r.message.clone())}
                 </span>
             </div>
-            <ColorSwitch pane />
-            <Show when=generating>
-                <Branches pane />
             </Show>
-            <TokenOutput pane />
+            <ColorSwitch pane />
+            <Show when=move || app.mode.get() != Mode::Chat>
+                <Show when=generating>
+                    <Branches pane />
+                </Show>
+                <TokenOutput pane />
+            </Show>
             <Inspector pane />
             <div class="chart-row">
                 <EntropyChart pane />

@@ -12,7 +12,7 @@ use crate::ui::catalog::{local_cache_key, CatalogModel};
 pub use crate::ui::pane::{
     BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel, RunState,
 };
-use crate::ui::settings::{Mode, PaneSettings};
+use crate::ui::settings::{Mode, PaneSettings, Turn, TurnToken};
 
 #[derive(Clone, Copy)]
 pub struct Pane {
@@ -257,6 +257,88 @@ impl Pane {
         self.state.update(|s| s.show_branch(i));
     }
 
+    /// Sends `text` as the conversation's next user turn; the reply is added when it is done.
+    pub fn send_chat(&self, text: &str) {
+        if text.trim().is_empty() || self.state.with_untracked(|s| s.is_busy()) {
+            return;
+        }
+        if !self.state.with_untracked(|s| s.is_ready()) {
+            // Shows "Load a model first." where the reply would be; the turn is not taken.
+            let _ = self
+                .state
+                .try_update(|s| s.start_run(Ok(crate::engine::GenerateRequest::default())));
+            return;
+        }
+        self.settings.update(|s| {
+            s.conversation.turns.push(Turn {
+                role: "user".into(),
+                content: text.to_string(),
+                tokens: vec![],
+            })
+        });
+        self.run_chat();
+    }
+
+    /// Runs the conversation as it stands (its last turn is the user's): the history's KV
+    /// cache is reused, so only the new turn is computed.
+    fn run_chat(&self) {
+        let request = self.settings.with_untracked(|s| {
+            s.request("(conversation)").map(|mut r| {
+                r.messages = s.conversation.messages();
+                r.chat = true;
+                r.reuse_cache = true;
+                r
+            })
+        });
+        self.forget_pointer();
+        if let Some(msg) = self.state.try_update(|s| s.start_run(request)).flatten() {
+            self.send(msg, Beside::Nothing);
+        }
+    }
+
+    /// Takes user turn `i` back out to be edited: it and everything after it leave the
+    /// conversation, and its text is returned for the input box.
+    pub fn edit_turn(&self, i: usize) -> Option<String> {
+        if self.is_running() {
+            return None;
+        }
+        let mut text = None;
+        self.settings.update(|s| {
+            let turns = &mut s.conversation.turns;
+            if turns.get(i).is_some_and(|t| t.role == "user") {
+                text = Some(turns[i].content.clone());
+                turns.truncate(i);
+            }
+        });
+        text
+    }
+
+    /// Asks for the last reply again (the model's turn is dropped and run anew).
+    pub fn regenerate(&self) {
+        if self.is_running() || !self.is_ready() {
+            return;
+        }
+        let ends_with_reply = self.settings.with_untracked(|s| {
+            s.conversation
+                .turns
+                .last()
+                .is_some_and(|t| t.role == "assistant")
+        });
+        if ends_with_reply {
+            self.settings.update(|s| {
+                s.conversation.turns.pop();
+            });
+            self.run_chat();
+        }
+    }
+
+    pub fn clear_chat(&self) {
+        if !self.is_running() {
+            self.settings.update(|s| s.conversation.turns.clear());
+            self.state.update(|s| s.clear_output());
+        }
+    }
+
     pub fn start_score(&self, text: &str) {
         self.hovered.set(None);
         if let Some(msg) = self.state.try_update(|s| s.start_score(text)).flatten() {
@@ -354,6 +436,23 @@ impl Pane {
                 Effect::KeepRows(ids) => {
                     let buffer = js_sys::Reflect::get(&data, &"buffer".into()).unwrap_or_default();
                     self.rows.set_value(Some((ids, buffer)));
+                }
+                Effect::ChatReply(tokens) => {
+                    let turn = Turn {
+                        role: "assistant".into(),
+                        content: tokens.iter().map(|t| t.piece.as_str()).collect(),
+                        tokens: tokens
+                            .iter()
+                            .map(|t| TurnToken {
+                                id: t.id,
+                                piece: t.piece.clone(),
+                                entropy: t.entropy,
+                                surprisal: t.surprisal,
+                                rank: t.rank,
+                            })
+                            .collect(),
+                    };
+                    self.settings.update(|s| s.conversation.turns.push(turn));
                 }
                 Effect::DropWorker => {
                     // Dropped later: this very message may be running inside the worker's

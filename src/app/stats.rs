@@ -14,7 +14,7 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
     let s = Memo::new(move |_| pane.shown(|r| summarize(&r.tokens, r.timing.as_ref())));
     let fdg = move || pane.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt));
-    let generating = move || app.mode.get() == Mode::Generate;
+    let generating = move || matches!(app.mode.get(), Mode::Generate | Mode::Chat);
     let stat =
         move |label: &'static str, testid: &'static str, value: fn(&RunSummary) -> String| {
             view! {

@@ -87,6 +87,10 @@ pub struct RunState {
     pub request: Option<GenerateRequest>,
     /// Generate mode: where this run branched from its parent, if it is a fork.
     pub fork: Option<ForkPoint>,
+    /// Prompt tokens the worker took from its KV cache instead of recomputing.
+    pub reused: usize,
+    /// Oldest conversation turns the worker left out to fit the context.
+    pub left_out: usize,
     job: Option<JobId>,
 }
 
@@ -156,6 +160,8 @@ pub enum Effect {
     KeepRows(Vec<u32>),
     /// The worker died: drop it; the next job starts a fresh one.
     DropWorker,
+    /// A conversation's reply is complete (or was stopped): add it to the conversation.
+    ChatReply(Vec<TokenEvent>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -686,14 +692,23 @@ impl PaneModel {
                 Event::Started {
                     prompt_ids,
                     prefill_ms,
+                    reused,
+                    left_out,
                 },
             ) => {
+                let cached = if reused > 0 {
+                    format!(" ({reused} from the cache)")
+                } else {
+                    String::new()
+                };
                 self.run.message = format!(
-                    "Prompt: {} tokens in {}",
+                    "Prompt: {} tokens{cached} in {}",
                     prompt_ids.len(),
                     super::format::duration_ms(prefill_ms)
                 );
                 self.run.prompt_ids = prompt_ids;
+                self.run.reused = reused;
+                self.run.left_out = left_out;
             }
             (Activity::Run, Event::Token(t)) => self.run.tokens.push(t),
             (Activity::Run, Event::Advanced { done, total }) => {
@@ -725,6 +740,9 @@ impl PaneModel {
                 r.finish = Some(reason);
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
+                if r.request.as_ref().is_some_and(|q| !q.messages.is_empty()) {
+                    effects.push(Effect::ChatReply(r.tokens.clone()));
+                }
             }
             (Activity::Score, Event::Scored(s)) => {
                 let r = &mut self.score;
@@ -1019,6 +1037,8 @@ mod tests {
             Event::Started {
                 prompt_ids: vec![1, 2],
                 prefill_ms: 3.0,
+                reused: 0,
+                left_out: 0,
             },
         ));
         p.apply(reply(job, token(5, "a")));

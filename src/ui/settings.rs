@@ -26,6 +26,68 @@ pub struct PaneSettings {
     pub chat: bool,
     pub repeat_prompt: bool,
     pub color_mode: ColorMode,
+    /// The pane's conversation (the Chat tab): kept with the settings so it survives a reload
+    /// and goes into the exports.
+    pub conversation: Conversation,
+}
+
+/// A system prompt and the turns so far.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Conversation {
+    pub system: String,
+    pub turns: Vec<Turn>,
+}
+
+/// One turn. The model's turns keep their tokens' numbers, so the bubbles stay coloured.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Turn {
+    /// "user" or "assistant".
+    pub role: String,
+    pub content: String,
+    pub tokens: Vec<TurnToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TurnToken {
+    pub id: u32,
+    pub piece: String,
+    pub entropy: f64,
+    pub surprisal: f64,
+    pub rank: usize,
+}
+
+/// Turns a saved conversation may hold (each is a message to the model).
+pub const MAX_TURNS: usize = 200;
+
+impl Conversation {
+    /// The messages for the engine: the system prompt (if any), then every turn.
+    pub fn messages(&self) -> Vec<crate::engine::chat::Message> {
+        let system = (!self.system.trim().is_empty()).then(|| crate::engine::chat::Message {
+            role: "system".into(),
+            content: self.system.clone(),
+        });
+        system
+            .into_iter()
+            .chain(self.turns.iter().map(|t| crate::engine::chat::Message {
+                role: t.role.clone(),
+                content: t.content.clone(),
+            }))
+            .collect()
+    }
+
+    fn clamp(&mut self) {
+        self.turns.truncate(MAX_TURNS);
+        self.turns
+            .retain(|t| t.role == "user" || t.role == "assistant");
+        truncate_chars(&mut self.system, MAX_SAVED_TEXT);
+        for t in &mut self.turns {
+            truncate_chars(&mut t.content, MAX_SAVED_TEXT);
+            t.tokens.truncate(MAX_TOKENS_LIMIT);
+        }
+    }
 }
 
 impl Default for PaneSettings {
@@ -43,6 +105,7 @@ impl Default for PaneSettings {
             chat: true,
             repeat_prompt: false,
             color_mode: ColorMode::Entropy,
+            conversation: Conversation::default(),
         }
     }
 }
@@ -68,6 +131,7 @@ impl PaneSettings {
         self.repeat_penalty = fix(self.repeat_penalty, 0.5, 2.0, d.repeat_penalty);
         self.top_k = self.top_k.min(100_000);
         self.max_tokens = self.max_tokens.clamp(1, MAX_TOKENS_LIMIT);
+        self.conversation.clamp();
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if self.model_id.len() > 128 || !self.model_id.chars().all(plain) {
             self.model_id.clear();
@@ -117,6 +181,7 @@ pub enum Mode {
     Generate,
     Score,
     Eval,
+    Chat,
 }
 
 impl Mode {
@@ -125,6 +190,7 @@ impl Mode {
             Mode::Generate => "generate",
             Mode::Score => "score",
             Mode::Eval => "eval",
+            Mode::Chat => "chat",
         }
     }
 }
@@ -333,6 +399,7 @@ impl Workspace {
                     "generate" => self.mode = Mode::Generate,
                     "score" => self.mode = Mode::Score,
                     "eval" => self.mode = Mode::Eval,
+                    "chat" => self.mode = Mode::Chat,
                     _ => {}
                 },
                 "eval_task" if crate::eval::tasks::Task::from_id(&v).is_some() => {
@@ -408,7 +475,14 @@ impl Workspace {
         if !self.score_text.is_empty() {
             q.push(format!("text={}", percent_encode(&self.score_text)));
         }
-        if let Ok(json) = serde_json::to_string(&self.panes) {
+        // A link carries the conversations' text, not their per-token numbers.
+        let mut panes = self.panes.clone();
+        for p in &mut panes {
+            for t in &mut p.conversation.turns {
+                t.tokens.clear();
+            }
+        }
+        if let Ok(json) = serde_json::to_string(&panes) {
             q.push(format!("panes={}", percent_encode(&json)));
         }
         q.join("&")

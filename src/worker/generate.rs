@@ -41,6 +41,8 @@ async fn generate(
             Event::Started {
                 prompt_ids: run.generation.prompt_ids.clone(),
                 prefill_ms: run.timing().prefill_ms,
+                reused: run.generation.reused,
+                left_out: run.generation.left_out,
             },
         );
         loop {

@@ -1,0 +1,204 @@
+//! A pane's conversation (the Chat tab): the system prompt, the turns as bubbles (the model's
+//! coloured token by token, as in Generate), the reply as it streams, and the input. Each
+//! turn reuses the KV cache of the history, so only the new message is computed; the line
+//! under the bubbles says how much was reused and whether old turns had to be left out.
+
+use leptos::prelude::*;
+
+use super::pane_state::{OutputPhase, Pane};
+use crate::ui::colors::{token_color, TokenNumbers};
+use crate::ui::settings::TurnToken;
+
+#[component]
+pub fn ChatView(pane: Pane) -> impl IntoView {
+    let input = RwSignal::new(String::new());
+    let running = move || pane.run(|r| r.phase == OutputPhase::Running);
+    let send = move || {
+        let text = input.get_untracked();
+        if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
+            pane.send_chat(&text);
+            input.set(String::new());
+        }
+    };
+    let system = move || pane.settings.with(|s| s.conversation.system.clone());
+    let turns = move || pane.settings.with(|s| s.conversation.turns.clone());
+    let has_system = move || !system().trim().is_empty();
+    // Turns the last run left out (the oldest ones), counted in the conversation's turns.
+    let left_out = move || pane.run(|r| r.left_out);
+    let color = move |t: &TurnToken| {
+        let n = TokenNumbers {
+            entropy: t.entropy,
+            surprisal: t.surprisal,
+            rank: t.rank,
+            frac_p: f64::NAN,
+        };
+        pane.settings.with(|s| token_color(s.color_mode, n))
+    };
+    view! {
+        <section
+            class="chat"
+            data-testid="chat"
+            data-state=move || pane.run(|r| r.phase.id())
+            data-prompt-tokens=move || pane.run(|r| r.prompt_ids.len().to_string())
+            data-reused-tokens=move || pane.run(|r| r.reused.to_string())
+            data-prompt-ids=move || {
+                pane.run(|r| r.prompt_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+            }
+            data-left-out=move || left_out().to_string()
+        >
+            <label class="field chat-system">
+                <span>"System prompt"</span>
+                <textarea
+                    data-testid="chat-system"
+                    rows="2"
+                    placeholder="Optional: how the model should behave"
+                    prop:value=system
+                    prop:disabled=running
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        pane.settings.update(|s| s.conversation.system = v);
+                    }
+                ></textarea>
+            </label>
+            <Show when=move || { left_out() > 0 }>
+                <p class="chat-note" data-testid="chat-left-out">
+                    {move || format!(
+                        "The {} oldest messages no longer fit the model's context and were left out of the last reply's prompt (shown faded).",
+                        left_out()
+                    )}
+                </p>
+            </Show>
+            <ol class="chat-turns">
+                <Show when=has_system>
+                    <li class="bubble system" data-testid="chat-turn" data-role="system" data-turn-index="0">
+                        <span class="who">"system"</span>
+                        <span class="text">{system}</span>
+                    </li>
+                </Show>
+                {move || {
+                    let offset = usize::from(has_system());
+                    let all = turns();
+                    let last = all.len().saturating_sub(1);
+                    all.into_iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            let user = t.role == "user";
+                            let body = if t.tokens.is_empty() {
+                                view! { <span class="text">{t.content.clone()}</span> }.into_any()
+                            } else {
+                                t.tokens
+                                    .iter()
+                                    .map(|k| {
+                                        let c = color(k);
+                                        view! {
+                                            <span class="tok" data-token-id=k.id.to_string() style:background-color=c>
+                                                {k.piece.clone()}
+                                            </span>
+                                        }
+                                    })
+                                    .collect_view()
+                                    .into_any()
+                            };
+                            let action = if user {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="small"
+                                        data-testid="chat-edit"
+                                        title="Edit this message and send it again: the turns after it are dropped"
+                                        prop:disabled=running
+                                        on:click=move |_| {
+                                            if let Some(text) = pane.edit_turn(i) {
+                                                input.set(text);
+                                            }
+                                        }
+                                    >
+                                        "Edit"
+                                    </button>
+                                }
+                                    .into_any()
+                            } else if i == last {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="small"
+                                        data-testid="chat-regenerate"
+                                        title="Ask for this reply again"
+                                        prop:disabled=running
+                                        on:click=move |_| pane.regenerate()
+                                    >
+                                        "Regenerate"
+                                    </button>
+                                }
+                                    .into_any()
+                            } else {
+                                ().into_any()
+                            };
+                            view! {
+                                <li
+                                    class="bubble"
+                                    class:user=user
+                                    class:assistant=!user
+                                    class:left-out=move || i < left_out()
+                                    data-testid="chat-turn"
+                                    data-role=t.role.clone()
+                                    data-turn-index=(i + offset).to_string()
+                                >
+                                    <span class="who">{if user { "you" } else { "model" }}</span>
+                                    <span class="text">{body}</span>
+                                    {action}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+                <Show when=running>
+                    <li class="bubble assistant live" data-testid="chat-live">
+                        <span class="who">"model"</span>
+                        <span class="text">
+                            {move || pane.run(|r| r.tokens.iter().map(|t| t.piece.clone()).collect::<String>())}
+                        </span>
+                    </li>
+                </Show>
+            </ol>
+            <div class="chat-input-row">
+                <textarea
+                    data-testid="chat-input"
+                    rows="2"
+                    placeholder="Message (Enter sends, Shift+Enter for a new line)"
+                    prop:value=move || input.get()
+                    on:input=move |ev| input.set(event_target_value(&ev))
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" && !ev.shift_key() {
+                            ev.prevent_default();
+                            send();
+                        }
+                    }
+                ></textarea>
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="chat-send"
+                    prop:disabled=move || running() || !pane.is_ready()
+                    on:click=move |_| send()
+                >
+                    "Send"
+                </button>
+                <button type="button" data-testid="stop" prop:disabled=move || !running() on:click=move |_| pane.stop()>
+                    "Stop"
+                </button>
+                <button
+                    type="button"
+                    data-testid="chat-clear"
+                    prop:disabled=running
+                    on:click=move |_| pane.clear_chat()
+                >
+                    "Clear"
+                </button>
+            </div>
+            <p class="run-message muted" data-testid="chat-message" role="status">
+                {move || pane.run(|r| r.message.clone())}
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,115 @@
+// A conversation in a pane (the Chat tab): three turns whose prompt ids equal the CLI's
+// rendering of the same conversation, with the history's KV cache reused (the worker says how
+// many prompt tokens it took from the cache); edit a turn and send it again; the conversation
+// survives a reload and goes into the JSON export; Clear empties it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, SMOLLM2, SMOLLM2_FILE,
+} from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const N = 12;
+const dir = mkdtempSync(join(tmpdir(), 'tinylab-chat-'));
+
+async function send(p, text) {
+  await p.get('chat-input').fill(text);
+  await p.get('chat-send').click();
+  await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
+}
+
+// The conversation as the page holds it, in the CLI's --messages form.
+async function messages(p) {
+  return p.root.locator('[data-testid=chat-turn]').evaluateAll((els) => els.map((e) => ({
+    role: e.dataset.role,
+    content: e.querySelector('.text').textContent,
+  })));
+}
+
+// The CLI's prompt ids and greedy reply for a conversation that ends with a user message.
+function cli(msgs, name) {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(msgs));
+  return nativeGenerate(SMOLLM2_FILE, '', N, ['--messages', file]);
+}
+
+const figures = async (p) => ({
+  prompt: Number(await p.get('chat').getAttribute('data-prompt-tokens')),
+  reused: Number(await p.get('chat').getAttribute('data-reused-tokens')),
+  ids: (await p.get('chat').getAttribute('data-prompt-ids')).split(',').map(Number),
+});
+
+test('three turns render as the CLI renders them, reuse the history\'s cache, and can be edited', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', N);
+  await page.click('[data-testid=tab-chat]');
+  await p.get('chat-system').fill('You are a terse assistant.');
+
+  const said = [];
+  for (const [turn, text] of ['Name a colour.', 'Name another one.', 'Which of the two is warmer?'].entries()) {
+    const before = await messages(p);
+    await send(p, text);
+    const f = await figures(p);
+    const all = await messages(p);
+    assert.equal(all.length, before.length + 2, 'a user turn and a reply each');
+    assert.equal(all[0].role, 'system');
+    assert.deepEqual(all.map((m) => m.role).slice(-2), ['user', 'assistant']);
+    const asked = all.slice(0, -1);
+    const ref = cli(asked, `turn${turn}`);
+    assert.deepEqual(f.ids, ref.prompt_ids, `turn ${turn + 1}: prompt ids differ from the CLI's rendering`);
+    const reply = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').last()
+      .locator('.tok').evaluateAll((els) => els.map((e) => Number(e.dataset.tokenId)));
+    sameGreedy(reply, ref, `turn ${turn + 1} reply`);
+    if (turn === 0) assert.equal(f.reused, 0);
+    else assert.ok(f.reused > f.prompt / 2, `turn ${turn + 1}: only ${f.reused} of ${f.prompt} prompt tokens came from the cache`);
+    said.push(f);
+    console.log(`turn ${turn + 1}: prompt ${f.prompt} tokens, ${f.reused} from the cache (computed ${f.prompt - f.reused})`);
+  }
+  assert.deepEqual((await messages(p)).map((m) => m.role),
+    ['system', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+  await screenshot(page, 'chat');
+
+  // Edit the second question: it and what follows leave the conversation, its text returns
+  // to the input, and the edited turn runs as the CLI renders it.
+  await p.root.locator('[data-testid=chat-turn][data-turn-index="3"] [data-testid=chat-edit]').click();
+  assert.equal(await p.get('chat-input').inputValue(), 'Name another one.');
+  assert.equal(await p.root.locator('[data-testid=chat-turn]').count(), 3);
+  await send(p, 'Name a fruit instead.');
+  const edited = await messages(p);
+  assert.equal(edited.length, 5);
+  assert.deepEqual((await figures(p)).ids, cli(edited.slice(0, -1), 'edited').prompt_ids);
+
+  // Regenerate asks for the last reply again: greedy, so the same reply.
+  const lastReply = edited[4].content;
+  await p.get('chat-regenerate').click();
+  await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal((await messages(p))[4].content, lastReply);
+
+  // The export holds the conversation; a reload keeps it; Clear empties it.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  const conv = exported.panes[0].settings.conversation;
+  assert.equal(conv.system, 'You are a terse assistant.');
+  assert.deepEqual(conv.turns.map((t) => t.content), edited.slice(1).map((m) => m.content));
+  await page.reload();
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  assert.deepEqual(await messages(p), edited);
+  assert.ok(await p.root.locator('[data-testid=chat-turn][data-role=assistant] .tok').count() > 0, 'replies stay coloured');
+  await p.get('chat-clear').click();
+  assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
