@@ -2,6 +2,7 @@
 //! run summaries, and the settings a pane keeps. Plain Rust, unit-tested natively; the Leptos
 //! components in `app/` only wire these to the DOM.
 
+pub mod arena;
 pub mod catalog;
 pub mod colors;
 pub mod compare;
