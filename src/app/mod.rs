@@ -5,6 +5,7 @@
 //! (`worker_client.rs` speaks `crate::protocol`). Nothing here computes model numbers: figures
 //! come from the worker, formatting and colours from `crate::ui`.
 
+mod arena_view;
 mod binoculars_panel;
 mod branches;
 mod browser;
@@ -85,6 +86,8 @@ pub struct AppState {
     /// An evaluation is running in this page (the report follows the panes).
     pub eval_live: RwSignal<bool>,
     pub eval_started: StoredValue<f64>,
+    /// The blind arena (`arena_view`), kept in localStorage.
+    pub arena: RwSignal<arena_view::ArenaState>,
     next_id: StoredValue<usize>,
 }
 
@@ -302,6 +305,7 @@ fn App() -> impl IntoView {
         ),
         eval_live: RwSignal::new(false),
         eval_started: StoredValue::new(0.0),
+        arena: RwSignal::new(arena_view::ArenaState::load()),
         next_id: StoredValue::new(ws.panes.len()),
     };
     provide_context(state);
@@ -318,6 +322,18 @@ fn App() -> impl IntoView {
         for p in state.panes.get_untracked() {
             p.send_threads();
         }
+    });
+
+    // The arena hides who is who until the vote (CSS on the root), and is kept like the
+    // workspace.
+    Effect::new(move |_| {
+        let s = state.arena.get();
+        let hidden = s.active && s.voted.is_none();
+        browser::set_root_attr("data-arena", if hidden { "hidden" } else { "" });
+        browser::local_set(
+            arena_view::ARENA_KEY,
+            &serde_json::to_string(&s).unwrap_or_default(),
+        );
     });
 
     // Save the workspace on every change, so a reload loses nothing.
@@ -434,6 +450,9 @@ fn App() -> impl IntoView {
             }}
             <Show when=move || state.demo fallback=|| view! { <Toolbar /> }>
                 <DemoBar />
+            </Show>
+            <Show when=move || state.mode.get() == Mode::Generate>
+                <arena_view::ArenaBar />
             </Show>
             <Show when=move || state.mode.get() == Mode::Score>
                 <BinocularsPanel />

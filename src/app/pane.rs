@@ -52,7 +52,16 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             }
         >
             <header class="pane-head">
-                <h2>{move || format!("Pane {}", index() + 1)}</h2>
+                <h2>
+                    {move || {
+                        // The arena's panes are the hidden models A and B.
+                        if app.arena.with(|s| s.active) && app.panes.with(|p| p.len() == 2) {
+                            format!("Model {}", if index() == 0 { "A" } else { "B" })
+                        } else {
+                            format!("Pane {}", index() + 1)
+                        }
+                    }}
+                </h2>
                 <span class="pane-settings" data-testid="pane-settings">
                     {move || {
                         pane.settings.with(|s| {

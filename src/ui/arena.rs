@@ -258,7 +258,11 @@ mod tests {
         let wins = [3.0, 3.0, 2.0];
         for i in 0..3 {
             let expected: f64 = (0..3).map(|j| games[i][j] * p[i] / (p[i] + p[j])).sum();
-            assert!((expected - wins[i]).abs() < 1e-6, "model {i}: {expected} vs {}", wins[i]);
+            assert!(
+                (expected - wins[i]).abs() < 1e-6,
+                "model {i}: {expected} vs {}",
+                wins[i]
+            );
         }
         assert!(r[2] < r[0] && r[2] < r[1], "z won least: {r:?}");
     }
@@ -269,16 +273,30 @@ mod tests {
         b.push(battle("y", "x", Vote::Tie));
         let s = standings(&b);
         assert_eq!(s[0].model, "x");
-        assert_eq!((s[0].battles, s[0].wins, s[0].losses, s[0].ties), (4, 3, 0, 1));
+        assert_eq!(
+            (s[0].battles, s[0].wins, s[0].losses, s[0].ties),
+            (4, 3, 0, 1)
+        );
         assert_eq!((s[1].wins, s[1].losses, s[1].ties), (0, 3, 1));
-        assert!(s[0].interval.is_none(), "four votes are too few for a range");
+        assert!(
+            s[0].interval.is_none(),
+            "four votes are too few for a range"
+        );
         let many: Vec<Battle> = (0..12)
             .map(|i| battle("x", "y", if i % 3 == 0 { Vote::B } else { Vote::A }))
             .collect();
         let s = standings(&many);
         let (lo, hi) = s[0].interval.expect("an interval from ten votes on");
-        assert!(lo <= s[0].rating && s[0].rating <= hi, "{lo} {} {hi}", s[0].rating);
-        assert_eq!(standings(&many), s, "the same record gives the same interval");
+        assert!(
+            lo <= s[0].rating && s[0].rating <= hi,
+            "{lo} {} {hi}",
+            s[0].rating
+        );
+        assert_eq!(
+            standings(&many),
+            s,
+            "the same record gives the same interval"
+        );
         assert!(standings(&[]).is_empty());
     }
 

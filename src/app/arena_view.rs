@@ -1,0 +1,284 @@
+//! The blind arena: two panes whose models are drawn at random and hidden as A and B, one
+//! prompt on both, a vote (A, B, tie, both bad), then the reveal; a tally per browser with
+//! Bradley-Terry ratings (`ui::arena`), kept across reloads, exportable and resettable. In
+//! kiosk mode the same flow asks "Which answer came from the bigger model?".
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{browser, AppState, Presence};
+use crate::ui::arena::{draw_pair, standings, Battle, Vote};
+use crate::ui::pane::OutputPhase;
+use crate::ui::settings::{Mode, PaneSettings};
+
+pub const ARENA_KEY: &str = "tinylab.arena";
+
+/// What the arena keeps (localStorage): whether it is on, the hidden pair, the vote on it,
+/// and every vote so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArenaState {
+    pub active: bool,
+    pub pair: Option<(String, String)>,
+    pub voted: Option<Vote>,
+    pub battles: Vec<Battle>,
+}
+
+impl ArenaState {
+    pub fn load() -> Self {
+        browser::local_get(ARENA_KEY)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Arena answers are short, so a vote comes quickly.
+const ARENA_MAX_TOKENS: usize = 64;
+
+/// Draws a new hidden pair from the models this page can load, and sets the two panes up.
+pub fn new_battle(app: AppState) -> bool {
+    let pool: Vec<String> = app
+        .catalog
+        .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()).cloned())
+        .map(|c| {
+            let present = app.present.get_untracked();
+            let usable: Vec<String> = c
+                .models
+                .iter()
+                .filter(|m| present.get(&m.id) != Some(&Presence::Missing))
+                .map(|m| m.id.clone())
+                .collect();
+            if usable.len() >= 2 {
+                usable
+            } else {
+                c.models.iter().map(|m| m.id.clone()).collect()
+            }
+        })
+        .unwrap_or_default();
+    let Some((a, b)) = draw_pair(&pool, |n| (js_sys::Math::random() * n as f64) as usize % n)
+    else {
+        return false;
+    };
+    let seed = (js_sys::Math::random() * 1e9) as u64;
+    let settings = |id: &str| PaneSettings {
+        model_id: id.to_string(),
+        temperature: 0.7,
+        max_tokens: ARENA_MAX_TOKENS,
+        seed,
+        ..PaneSettings::default()
+    };
+    app.stop_all();
+    app.mode.set(Mode::Generate);
+    app.apply_panes(vec![settings(&a), settings(&b)]);
+    for p in app.panes.get_untracked() {
+        p.clear_output();
+    }
+    app.arena.update(|s| {
+        s.pair = Some((a, b));
+        s.voted = None;
+    });
+    true
+}
+
+fn name_of(app: AppState, id: &str) -> String {
+    app.catalog
+        .with_untracked(|c| {
+            c.as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .and_then(|c| c.get(id).map(|m| format!("{} ({})", m.name, m.parameters)))
+        })
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// Parameters as a number ("135M" → 135e6), to say which model is bigger.
+fn parameters_of(app: AppState, id: &str) -> Option<f64> {
+    let p = app.catalog.with_untracked(|c| {
+        c.as_ref()
+            .and_then(|c| c.as_ref().ok())
+            .and_then(|c| c.get(id).map(|m| m.parameters.clone()))
+    })?;
+    let p = p.trim();
+    let (num, scale) = match p.chars().last()? {
+        'M' | 'm' => (&p[..p.len() - 1], 1e6),
+        'B' | 'b' => (&p[..p.len() - 1], 1e9),
+        'K' | 'k' => (&p[..p.len() - 1], 1e3),
+        _ => (p, 1.0),
+    };
+    num.trim().parse::<f64>().ok().map(|x| x * scale)
+}
+
+#[component]
+pub fn ArenaBar() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let arena = app.arena;
+    let active = move || arena.with(|s| s.active);
+    let both_done = move || {
+        let panes = app.panes.get();
+        panes.len() == 2
+            && panes
+                .iter()
+                .all(|p| p.run(|r| r.phase == OutputPhase::Done))
+    };
+    let can_vote =
+        move || active() && both_done() && arena.with(|s| s.voted.is_none() && s.pair.is_some());
+    let toggle = move |_| {
+        if active() {
+            arena.update(|s| {
+                s.active = false;
+                s.pair = None;
+                s.voted = None;
+            });
+        } else {
+            arena.update(|s| s.active = true);
+            new_battle(app);
+        }
+    };
+    let run = move |_| {
+        if arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none()) && !new_battle(app) {
+            return;
+        }
+        app.run_all();
+    };
+    let vote = move |v: Vote| {
+        arena.update(|s| {
+            if let (Some((a, b)), None) = (s.pair.clone(), s.voted) {
+                s.battles.push(Battle { a, b, vote: v });
+                s.voted = Some(v);
+            }
+        });
+    };
+    let reveal = move || {
+        let s = arena.get();
+        let ((a, b), v) = (s.pair?, s.voted?);
+        let mut text = format!("A was {}, B was {}.", name_of(app, &a), name_of(app, &b));
+        if app.demo {
+            if let (Some(pa), Some(pb)) = (parameters_of(app, &a), parameters_of(app, &b)) {
+                let bigger = if pa >= pb { Vote::A } else { Vote::B };
+                text.push_str(if v == bigger {
+                    " You picked the bigger model!"
+                } else {
+                    " The bigger one was the other."
+                });
+            }
+        }
+        Some(text)
+    };
+    let export = move |_| {
+        let s = arena.get_untracked();
+        let table: Vec<serde_json::Value> = standings(&s.battles)
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "model": r.model, "battles": r.battles, "wins": r.wins, "losses": r.losses,
+                    "ties": r.ties, "rating": r.rating, "interval95": r.interval,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "battles": s.battles, "standings": table });
+        let _ = browser::download(
+            "tinylab-arena.json",
+            "application/json",
+            &serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        );
+    };
+    let (label_a, label_b) = if app.demo {
+        ("A is the bigger model", "B is the bigger model")
+    } else {
+        ("A is better", "B is better")
+    };
+    view! {
+        <section class="arena" class:kiosk=app.demo aria-label="Blind arena">
+            <div class="arena-head">
+                <label class="arena-toggle">
+                    <input type="checkbox" data-testid="arena-mode" prop:checked=active on:change=toggle />
+                    {if app.demo { "Which answer came from the bigger model?" } else { "Blind arena" }}
+                </label>
+                <Show when=active>
+                    <button
+                        type="button"
+                        class="primary"
+                        data-testid="arena-run"
+                        prop:disabled=move || app.any_running()
+                        on:click=run
+                    >
+                        {move || if arena.with(|s| s.voted.is_some()) { "New battle" } else { "Run both" }}
+                    </button>
+                    <span class="muted">
+                        {move || if can_vote() {
+                            "Which answer is better? Vote, then see who was who."
+                        } else if arena.with(|s| s.voted.is_some()) {
+                            ""
+                        } else {
+                            "Two models, drawn at random and hidden as A and B, answer the prompt."
+                        }}
+                    </span>
+                </Show>
+            </div>
+            <Show when=active>
+                <div class="arena-votes">
+                    <button type="button" data-testid="arena-vote-a" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::A)>{label_a}</button>
+                    <button type="button" data-testid="arena-vote-b" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::B)>{label_b}</button>
+                    <button type="button" data-testid="arena-vote-tie" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::Tie)>"Tie"</button>
+                    <button type="button" data-testid="arena-vote-bad" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::Bad)>"Both bad"</button>
+                </div>
+                <p class="arena-reveal" data-testid="arena-reveal" class:hidden=move || reveal().is_none()>
+                    {move || reveal().unwrap_or_default()}
+                </p>
+                <details class="arena-tally-box" open>
+                    <summary>
+                        {move || match arena.with(|s| s.battles.len()) {
+                            1 => "Tally (1 vote)".to_string(),
+                            n => format!("Tally ({n} votes)"),
+                        }}
+                    </summary>
+                    <table class="arena-tally" data-testid="arena-tally">
+                        <thead>
+                            <tr>
+                                <th>"model"</th><th>"battles"</th><th>"wins"</th><th>"losses"</th>
+                                <th>"ties"</th><th>"rating"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {move || {
+                                standings(&arena.with(|s| s.battles.clone()))
+                                    .into_iter()
+                                    .map(|r| {
+                                        let rating = match r.interval {
+                                            Some((lo, hi)) => format!("{:.0} ({:.0}–{:.0})", r.rating, lo, hi),
+                                            None => format!("{:.0}", r.rating),
+                                        };
+                                        view! {
+                                            <tr
+                                                data-model-id=r.model.clone()
+                                                data-wins=r.wins.to_string()
+                                                data-rating=format!("{:.2}", r.rating)
+                                            >
+                                                <td>{name_of(app, &r.model)}</td>
+                                                <td>{r.battles}</td>
+                                                <td>{r.wins}</td>
+                                                <td>{r.losses}</td>
+                                                <td>{r.ties}</td>
+                                                <td>{rating}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </tbody>
+                    </table>
+                    <p class="muted">
+                        "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes) is a 95% bootstrap interval."
+                    </p>
+                    <button type="button" data-testid="arena-export" on:click=export>"Export votes"</button>
+                    <button
+                        type="button"
+                        data-testid="arena-reset"
+                        on:click=move |_| arena.update(|s| s.battles.clear())
+                    >
+                        "Reset tally"
+                    </button>
+                </details>
+            </Show>
+        </section>
+    }
+}

@@ -1,0 +1,97 @@
+// The blind arena: two models drawn at random and hidden as A and B answer one prompt; a vote
+// reveals them; the tally (wins and a Bradley-Terry rating) survives a reload, exports and
+// resets. The kiosk variant asks which answer came from the bigger model.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launch, openPage, pane, screenshot, MODELS } from './harness.mjs';
+
+const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
+const names = catalog.models.map((m) => m.name);
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+async function battle(page) {
+  await page.fill('[data-testid=prompt]', 'Name a fruit.');
+  await page.click('[data-testid=arena-run]');
+  for (const i of [0, 1]) {
+    await pane(page, i).root.locator('[data-testid=output]:is([data-state=done],[data-state=error])')
+      .waitFor({ timeout: 240000 });
+    assert.equal(await pane(page, i).output().getAttribute('data-state'), 'done');
+  }
+}
+
+test('a blind battle: hidden models, a vote, the reveal, and a tally that persists, exports and resets', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  await page.click('[data-testid=arena-mode]');
+  assert.equal(await page.locator('[data-testid=pane]').count(), 2);
+  // Who is who stays hidden: no model chooser, name or status shows.
+  for (const i of [0, 1]) {
+    const p = pane(page, i);
+    assert.equal(await p.root.locator('h2').textContent(), `Model ${i === 0 ? 'A' : 'B'}`);
+    assert.equal(await p.get('model-select').isVisible(), false);
+    assert.equal(await p.get('model-status').isVisible(), false);
+  }
+  const ids = await Promise.all([0, 1].map((i) => pane(page, i).get('model-select').inputValue()));
+  assert.notEqual(ids[0], ids[1], 'two different models');
+  const visible = await page.locator('.panes').innerText();
+  for (const n of names) assert.ok(!visible.includes(n), `${n} shows before the vote`);
+  assert.ok(await page.locator('[data-testid=arena-vote-a]').isDisabled(), 'no vote before the answers');
+
+  await battle(page);
+  await page.click('[data-testid=arena-vote-a]');
+  const reveal = await page.locator('[data-testid=arena-reveal]').textContent();
+  const nameOf = (id) => catalog.models.find((m) => m.id === id).name;
+  assert.ok(reveal.includes(`A was ${nameOf(ids[0])}`) && reveal.includes(`B was ${nameOf(ids[1])}`), reveal);
+  assert.ok(await page.locator('[data-testid=arena-vote-b]').isDisabled(), 'one vote per battle');
+  const rows = page.locator('[data-testid=arena-tally] tbody tr');
+  assert.equal(await rows.count(), 2);
+  const row = (id) => page.locator(`[data-testid=arena-tally] tr[data-model-id="${id}"]`);
+  assert.equal(await row(ids[0]).getAttribute('data-wins'), '1');
+  assert.equal(await row(ids[1]).getAttribute('data-wins'), '0');
+  // One win and the virtual tie: 1.5 of 2 → 3:1 → ±400·log10(3)/2 around 1000.
+  const gap = 200 * Math.log10(3);
+  assert.ok(Math.abs(Number(await row(ids[0]).getAttribute('data-rating')) - (1000 + gap)) < 0.01);
+  await screenshot(page, 'arena');
+
+  // A second battle: a new hidden pair; then the tally survives a reload.
+  await battle(page);
+  await page.click('[data-testid=arena-vote-tie]');
+  await page.reload();
+  await page.locator('[data-testid=arena-tally]').waitFor();
+  const total = async () => (await page.locator('[data-testid=arena-tally] tbody tr').evaluateAll(
+    (els) => els.map((e) => Number(e.querySelectorAll('td')[1].textContent)))).reduce((a, b) => a + b, 0);
+  assert.equal(await total(), 4, 'two battles, two models each');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=arena-export]')]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(exported.battles.length, 2);
+  assert.deepEqual(exported.battles.map((b) => b.vote), ['a', 'tie']);
+  assert.equal(exported.battles[0].a, ids[0]);
+  await page.click('[data-testid=arena-reset]');
+  assert.equal(await page.locator('[data-testid=arena-tally] tbody tr').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('the kiosk arena asks which answer came from the bigger model, with no settings', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  await page.goto(`${server.url}?demo=1`);
+  await page.locator('[data-testid=arena-mode]').waitFor();
+  assert.match(await page.locator('.arena-toggle').textContent(), /Which answer came from the bigger model\?/);
+  await page.click('[data-testid=arena-mode]');
+  assert.equal(await pane(page, 0).root.locator('.settings').isVisible(), false);
+  assert.match(await page.locator('[data-testid=arena-vote-a]').textContent(), /A is the bigger model/);
+  await battle(page);
+  await page.click('[data-testid=arena-vote-b]');
+  assert.match(await page.locator('[data-testid=arena-reveal]').textContent(),
+    /A was .*, B was .*\. (You picked the bigger model!|The bigger one was the other\.)/);
+  await screenshot(page, 'arena-kiosk');
+  await ctx.close();
+});
