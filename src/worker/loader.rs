@@ -120,12 +120,12 @@ async fn load_engine(job: JobId, src: &Source) -> Result<(Engine, LoadedModel), 
                     Err(note) => (false, Some(note)),
                     Ok(()) => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
                         Ok(()) => (true, None),
-                        Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
+                        Err(e) => (false, Some(crate::storage::put_refused(&e))),
                     },
                 },
                 None => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
                     Ok(()) => (true, None),
-                    Err(e) => (false, Some(format!("not kept for offline use: {e}"))),
+                    Err(e) => (false, Some(crate::storage::put_refused(&e))),
                 },
             },
         }

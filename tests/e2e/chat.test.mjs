@@ -76,7 +76,8 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
     if (turn === 0) assert.equal(f.reused, 0);
     else assert.ok(f.reused > f.prompt / 2, `turn ${turn + 1}: only ${f.reused} of ${f.prompt} prompt tokens came from the cache`);
     said.push(f);
-    console.log(`turn ${turn + 1}: prompt ${f.prompt} tokens, ${f.reused} from the cache (computed ${f.prompt - f.reused})`);
+    const ttft = await p.get('stat-ttft').textContent();
+    console.log(`turn ${turn + 1}: prompt ${f.prompt} tokens, ${f.reused} from the cache (computed ${f.prompt - f.reused}); first token ${ttft}`);
   }
   assert.deepEqual((await messages(p)).map((m) => m.role),
     ['system', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);

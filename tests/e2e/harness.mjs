@@ -46,6 +46,13 @@ export async function startServer(extra = []) {
   return { url, close: () => proc.kill() };
 }
 
+/// A real, persistent browser profile in `dir` (what an event laptop uses), instead of the
+/// in-memory profile of `launch().newContext()`, whose storage refuses large models.
+export async function launchProfile(dir, options = {}) {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  return chromium.launchPersistentContext(dir, { executablePath, args: CHROMIUM_ARGS, ...options });
+}
+
 export async function launch() {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   return chromium.launch({ executablePath, args: CHROMIUM_ARGS });

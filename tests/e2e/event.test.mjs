@@ -1,0 +1,61 @@
+// The event laptop: all three catalog models kept for offline use in one real (persistent)
+// browser profile, the network cut, a reload, and all three run side by side from the cache.
+// (Playwright's default contexts keep storage in memory, and there the third model is refused:
+// the page then says so in plain words, see `storage::put_refused`.)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, launchProfile, pane, screenshot, SMOLLM2 } from './harness.mjs';
+
+let server;
+let dir;
+before(async () => {
+  server = await startServer();
+  dir = mkdtempSync(join(tmpdir(), 'tinylab-event-profile-'));
+});
+after(() => { server?.close(); rmSync(dir, { recursive: true, force: true }); });
+
+test('three models kept in a real profile run side by side after the network is cut', async () => {
+  const ctx = await launchProfile(dir, { viewport: { width: 1400, height: 1000 } });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(server.url);
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  await page.click('[data-testid=preset-models]');
+  for (const i of [0, 1, 2]) {
+    const p = pane(page, i);
+    await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 300000 });
+    assert.match(await p.status().textContent(), /kept in the browser cache/, `pane ${i + 1}`);
+  }
+  await page.locator('[data-testid=offline-status][data-state=ready]', { hasText: '3 models cached' }).waitFor({ timeout: 60000 });
+
+  await ctx.setOffline(true);
+  await page.reload();
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  for (const i of [0, 1, 2]) {
+    const p = pane(page, i);
+    await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 300000 });
+    assert.match(await p.status().textContent(), /from the browser cache/, `pane ${i + 1} after the reload`);
+  }
+  await page.fill('[data-testid=prompt]', 'Name a colour.');
+  for (const i of [0, 1, 2]) await pane(page, i).set('max-tokens', 8);
+  await page.click('[data-testid=run-all]');
+  for (const i of [0, 1, 2]) {
+    const p = pane(page, i);
+    await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 300000 });
+    assert.equal(await p.output().getAttribute('data-state'), 'done', `pane ${i + 1}`);
+    assert.ok((await p.tokens()).length > 0);
+  }
+  await screenshot(page, 'event-offline-three-models');
+  await ctx.setOffline(false);
+  assert.deepEqual(errors, []);
+  const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], 'requests left the origin');
+  await ctx.close();
+});
