@@ -252,6 +252,18 @@ impl Pane {
         }
     }
 
+    /// Forks at token `at` to a continuation the user typed.
+    pub fn fork_text(&self, at: usize, typed: &str) {
+        if let Some(msg) = self
+            .state
+            .try_update(|s| s.start_fork_text(at, typed))
+            .flatten()
+        {
+            self.forget_pointer();
+            self.send(msg, Beside::Nothing);
+        }
+    }
+
     pub fn show_branch(&self, i: usize) {
         self.forget_pointer();
         self.state.update(|s| s.show_branch(i));

@@ -219,10 +219,44 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                 })
                                 .collect_view()}
                         </ol>
+                        <ForkText pane at=i can_fork=Signal::derive(can_fork) />
                     }
                         .into_any()
                 }
             }}
+        </div>
+    }
+}
+
+/// "Or type a continuation": forks at token `at` to the typed text, which the worker
+/// tokenizes and takes as given (for a continuation none of the five alternatives is).
+#[component]
+fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let go = move || {
+        let t = text.get_untracked();
+        if !t.is_empty() {
+            pane.fork_text(at, &t);
+            text.set(String::new());
+        }
+    };
+    view! {
+        <div class="fork-text" class:hidden=move || !can_fork.get()>
+            <input
+                type="text"
+                data-testid="fork-text"
+                placeholder="or type a continuation to fork here"
+                prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                    if ev.key() == "Enter" {
+                        go();
+                    }
+                }
+            />
+            <button type="button" data-testid="fork-text-go" on:click=move |_| go()>
+                "Fork"
+            </button>
         </div>
     }
 }

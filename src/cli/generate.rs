@@ -49,6 +49,10 @@ pub struct GenerateArgs {
     /// earlier run (its ids up to a point, then another token), as the page's forks make.
     #[arg(long, value_delimiter = ',')]
     force_ids: Vec<u32>,
+    /// Text to take as given after --force-ids, tokenized as plain text (a fork to a typed
+    /// continuation, as the page's inspector makes).
+    #[arg(long, default_value = "")]
+    force_text: String,
 }
 
 pub fn run(a: GenerateArgs) -> Result<(), String> {
@@ -83,6 +87,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             ..SamplingParams::default()
         },
         forced: a.force_ids,
+        forced_text: a.force_text,
         messages,
         reuse_cache: false,
     };

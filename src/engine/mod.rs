@@ -94,6 +94,9 @@ pub struct GenerateRequest {
     /// to the branch point, then the alternative chosen there, and samples on from it. Each
     /// gets the numbers of the distribution it was taken from, as a sampled token does.
     pub forced: Vec<u32>,
+    /// Text taken as given after `forced`, tokenized as plain text (a fork to a continuation
+    /// the user typed instead of one of the listed alternatives).
+    pub forced_text: String,
     /// A conversation (system, user and assistant turns, the last one the user's): when not
     /// empty it is the prompt, rendered with the chat template, and `prompt`, `chat` and
     /// `repeat_prompt` are not used. The oldest turns are left out when it would not fit.
@@ -113,6 +116,7 @@ impl Default for GenerateRequest {
             ignore_eos: false,
             sampling: SamplingParams::default(),
             forced: Vec::new(),
+            forced_text: String::new(),
             messages: Vec::new(),
             reuse_cache: false,
         }
@@ -475,17 +479,21 @@ impl Engine {
             )));
         }
         let vocab = self.model.config.vocab_size;
-        if let Some(bad) = req.forced.iter().find(|&&id| id as usize >= vocab) {
+        let mut forced = req.forced.clone();
+        if !req.forced_text.is_empty() {
+            forced.extend(self.tokenizer.encode(&req.forced_text, false)?);
+        }
+        if let Some(bad) = forced.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::InvalidInput(format!(
                 "token id {bad} is outside the vocabulary of {vocab}"
             )));
         }
-        if prompt_ids.len() + req.forced.len() >= cap {
+        if prompt_ids.len() + forced.len() >= cap {
             return Err(EngineError::InvalidInput(format!(
                 "the prompt and the {} given tokens need {} positions; this model is limited \
                  to {cap} here",
-                req.forced.len(),
-                prompt_ids.len() + req.forced.len()
+                forced.len(),
+                prompt_ids.len() + forced.len()
             )));
         }
         // Reuse what the cache holds of this prompt; at least the last prompt token runs, as
@@ -513,9 +521,14 @@ impl Engine {
             rng: Rng::new(req.sampling.seed),
             params: req.sampling.clone(),
             utf8: Utf8Stream::default(),
-            max_tokens: req.max_tokens,
             ignore_eos: req.ignore_eos,
-            forced: req.forced.clone(),
+            // A fork runs at least one token past what it was given.
+            max_tokens: if forced.is_empty() {
+                req.max_tokens
+            } else {
+                req.max_tokens.max(forced.len() + 1)
+            },
+            forced,
             generated: Vec::new(),
             stats: Vec::new(),
             stop_reason: (req.max_tokens == 0).then_some(StopReason::Length),

@@ -304,17 +304,33 @@ impl PaneModel {
     /// `token` is taken there instead (one of the alternatives the inspector shows), and
     /// sampling goes on from it with the run's own prompt and settings.
     pub fn start_fork(&mut self, at: usize, token: u32, text: &str) -> Option<ToWorker> {
+        if self.run.tokens.get(at).is_none_or(|t| t.id == token) {
+            return None;
+        }
+        self.fork_with(at, Ok(token), text)
+    }
+
+    /// Forks at output token `at` to a continuation the user typed instead of choosing one
+    /// of the alternatives: the worker tokenizes it and takes all of it as given.
+    pub fn start_fork_text(&mut self, at: usize, typed: &str) -> Option<ToWorker> {
+        if typed.is_empty() || at >= self.run.tokens.len() {
+            return None;
+        }
+        self.fork_with(at, Err(typed.to_string()), typed)
+    }
+
+    fn fork_with(&mut self, at: usize, with: Result<u32, String>, text: &str) -> Option<ToWorker> {
         if self.is_busy() || self.run.phase == OutputPhase::Running {
             return None;
         }
         let parent = &self.run;
         let mut request = parent.request.clone()?;
-        if at >= parent.tokens.len() || parent.tokens[at].id == token {
-            return None;
-        }
         let mut forced: Vec<u32> = parent.tokens[..at].iter().map(|t| t.id).collect();
-        forced.push(token);
-        // The branch may run as long as its parent did, and at least past the fork.
+        match with {
+            Ok(token) => forced.push(token),
+            Err(typed) => request.forced_text = typed,
+        }
+        // The branch may run as long as its parent did (the engine adds room past the fork).
         request.max_tokens = request.max_tokens.max(forced.len() + 1);
         request.forced = forced;
         self.keep_shown();
@@ -998,6 +1014,21 @@ mod tests {
         assert_eq!(p.branch_infos().len(), 3);
         p.show_branch(1);
         assert_eq!(ids(&p), vec![1, 9, 4]);
+        // A typed continuation: the parent's tokens before, the text for the worker to take.
+        let typed = p.start_fork_text(1, " zz");
+        let Some(ToWorker::Job {
+            job: typed_job,
+            work: Work::Generate { request },
+        }) = typed
+        else {
+            panic!("no generation for the typed fork: {typed:?}");
+        };
+        assert_eq!(
+            (request.forced, request.forced_text.as_str()),
+            (vec![1], " zz")
+        );
+        p.apply(reply(typed_job, finished("")));
+        assert_eq!(p.branch_infos().len(), 4);
         run(&mut p);
         assert!(p.branch_infos().is_empty(), "a new run is a new tree");
     }

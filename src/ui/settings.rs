@@ -168,6 +168,7 @@ impl PaneSettings {
             ignore_eos: false,
             sampling,
             forced: Vec::new(),
+            forced_text: String::new(),
             messages: Vec::new(),
             reuse_cache: false,
         })

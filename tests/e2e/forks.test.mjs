@@ -80,6 +80,20 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   assert.deepEqual(await ids(p), branch);
   await screenshot(page, 'fork');
 
+  // A typed continuation instead of a listed alternative: the worker tokenizes it and takes
+  // all of it as given, as `tinylab generate --force-text` does.
+  await p.get('branch-select').selectOption('0');
+  await p.root.locator('[data-testid=token]').nth(at).click();
+  await page.mouse.move(0, 0);
+  await p.get('fork-text').fill(' yellow and');
+  await p.get('fork-text-go').click();
+  await done(p);
+  const typed = await ids(p);
+  assert.deepEqual(typed.slice(0, at), parent.slice(0, at));
+  const typedCli = nativeGenerate(SMOLLM2_FILE, PROMPT, N, ['--force-ids', parent.slice(0, at).join(','), '--force-text', ' yellow and']);
+  sameGreedy(typed, typedCli, 'typed fork');
+  assert.match((await p.get('branch-select').locator('option').allTextContents())[2], /^fork at #3 → /);
+
   // Sampling: the same seed gives the same branch.
   await p.set('temperature', 0.9);
   await p.set('seed', 7);
