@@ -34,6 +34,15 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         };
         pane.settings.with(|s| token_color(s.color_mode, n))
     };
+    // Follow the conversation: a new turn or a new token of the reply scrolls to the bottom.
+    let list: NodeRef<leptos::html::Ol> = NodeRef::new();
+    Effect::new(move |_| {
+        let _ = pane.settings.with(|s| s.conversation.turns.len());
+        let _ = pane.run(|r| r.tokens.len());
+        if let Some(el) = list.get() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
     view! {
         <section
             class="chat"
@@ -68,7 +77,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     )}
                 </p>
             </Show>
-            <ol class="chat-turns">
+            <ol class="chat-turns" node_ref=list>
                 <Show when=has_system>
                     <li class="bubble system" data-testid="chat-turn" data-role="system" data-turn-index="0">
                         <span class="who">"system"</span>

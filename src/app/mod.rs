@@ -396,46 +396,28 @@ fn App() -> impl IntoView {
         <main>
             <CatalogPanel />
             <nav class="tabs" role="tablist" aria-label="Mode">
-                <button
-                    type="button"
-                    role="tab"
-                    data-testid="tab-generate"
-                    aria-selected=move || (state.mode.get() == Mode::Generate).to_string()
-                    class:active=move || state.mode.get() == Mode::Generate
-                    on:click=move |_| state.mode.set(Mode::Generate)
-                >
-                    "Generate"
-                </button>
-                <button
-                    type="button"
-                    role="tab"
-                    data-testid="tab-score"
-                    aria-selected=move || (state.mode.get() == Mode::Score).to_string()
-                    class:active=move || state.mode.get() == Mode::Score
-                    on:click=move |_| state.mode.set(Mode::Score)
-                >
-                    "Entropy lab"
-                </button>
-                <button
-                    type="button"
-                    role="tab"
-                    data-testid="tab-chat"
-                    aria-selected=move || (state.mode.get() == Mode::Chat).to_string()
-                    class:active=move || state.mode.get() == Mode::Chat
-                    on:click=move |_| state.mode.set(Mode::Chat)
-                >
-                    "Chat"
-                </button>
-                <button
-                    type="button"
-                    role="tab"
-                    data-testid="tab-eval"
-                    aria-selected=move || (state.mode.get() == Mode::Eval).to_string()
-                    class:active=move || state.mode.get() == Mode::Eval
-                    on:click=move |_| state.mode.set(Mode::Eval)
-                >
-                    "Evaluate"
-                </button>
+                {[
+                    (Mode::Generate, "tab-generate", "Generate"),
+                    (Mode::Score, "tab-score", "Entropy lab"),
+                    (Mode::Chat, "tab-chat", "Chat"),
+                    (Mode::Eval, "tab-eval", "Evaluate"),
+                ]
+                    .into_iter()
+                    .map(|(mode, testid, label)| {
+                        view! {
+                            <button
+                                type="button"
+                                role="tab"
+                                data-testid=testid
+                                aria-selected=move || (state.mode.get() == mode).to_string()
+                                class:active=move || state.mode.get() == mode
+                                on:click=move |_| state.mode.set(mode)
+                            >
+                                {label}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
             </nav>
             {move || match state.mode.get() {
                 Mode::Generate => view! { <PromptBox /> }.into_any(),
