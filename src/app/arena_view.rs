@@ -26,9 +26,11 @@ pub struct ArenaState {
 
 impl ArenaState {
     pub fn load() -> Self {
-        browser::local_get(ARENA_KEY)
+        let mut s: ArenaState = browser::local_get(ARENA_KEY)
             .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        crate::ui::arena::sanitize(&mut s.battles);
+        s
     }
 }
 
@@ -143,6 +145,7 @@ pub fn ArenaBar() -> impl IntoView {
         arena.update(|s| {
             if let (Some((a, b)), None) = (s.pair.clone(), s.voted) {
                 s.battles.push(Battle { a, b, vote: v });
+                crate::ui::arena::sanitize(&mut s.battles);
                 s.voted = Some(v);
             }
         });

@@ -47,6 +47,39 @@ pub struct Standing {
     pub interval: Option<(f64, f64)>,
 }
 
+/// A saved record is someone's data: at most this many battles are kept ...
+pub const MAX_BATTLES: usize = 10_000;
+/// ... between at most this many models (the fit is quadratic in them; a catalog has a few).
+pub const MAX_MODELS: usize = 16;
+
+/// Keeps what a tally can use from a saved record: battles between two different model ids
+/// of the catalog's form, the latest `MAX_BATTLES`, among the first `MAX_MODELS` models seen.
+pub fn sanitize(battles: &mut Vec<Battle>) {
+    let plain = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    battles.retain(|b| plain(&b.a) && plain(&b.b) && b.a != b.b);
+    if battles.len() > MAX_BATTLES {
+        battles.drain(..battles.len() - MAX_BATTLES);
+    }
+    let mut models: Vec<String> = Vec::new();
+    battles.retain(|b| {
+        for m in [&b.a, &b.b] {
+            if !models.contains(m) {
+                if models.len() == MAX_MODELS {
+                    return false;
+                }
+                models.push(m.clone());
+            }
+        }
+        true
+    });
+}
+
 /// Votes before an interval is shown: fewer say too little to be worth a range.
 pub const MIN_VOTES_FOR_INTERVAL: usize = 10;
 const BOOTSTRAP_ROUNDS: usize = 200;
@@ -298,6 +331,28 @@ mod tests {
             "the same record gives the same interval"
         );
         assert!(standings(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_saved_record_is_cut_to_what_a_tally_can_use() {
+        let mut b = vec![
+            battle("x", "x", Vote::A),
+            battle("<script>", "y", Vote::A),
+            battle(&"z".repeat(200), "y", Vote::A),
+            battle("x", "y", Vote::B),
+        ];
+        sanitize(&mut b);
+        assert_eq!(b, vec![battle("x", "y", Vote::B)]);
+        let mut many: Vec<Battle> = (0..40)
+            .map(|i| battle(&format!("m{i}"), "base", Vote::A))
+            .collect();
+        sanitize(&mut many);
+        assert_eq!(many.len(), MAX_MODELS - 1, "16 models: base and 15 others");
+        let mut long = vec![battle("x", "y", Vote::Tie); MAX_BATTLES + 5];
+        long.push(battle("x", "y", Vote::A));
+        sanitize(&mut long);
+        assert_eq!(long.len(), MAX_BATTLES);
+        assert_eq!(long.last().unwrap().vote, Vote::A, "the latest are kept");
     }
 
     #[test]
