@@ -20,6 +20,7 @@ if [ "$want" != "$have" ]; then
 fi
 
 bash scripts/setup.sh
+python3 scripts/tiny_fixtures.py --models-only   # tests/e2e/archs.test.mjs drops them on a pane
 bash scripts/build_web.sh
 cargo build --release --bin tinylab
 cd tests/e2e && node --test --test-concurrency=1 .

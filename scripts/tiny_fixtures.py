@@ -12,10 +12,16 @@ qwen2, qwen3, gemma3, gpt2), each shaped like its real family:
     a row is long enough);
   - random weights from a seeded generator, so a rerun writes the same bytes.
 Then llama-cpp-python runs each one exactly as scripts/llama_fixtures.py runs the real models,
-and tests/fixtures/tiny/<arch>.gguf and <arch>.json are written (about 100-300 KB each).
-tests/tiny_parity.rs holds the engine to those numbers.
+and tests/fixtures/tiny/<arch>.json is written with the model's sha256. The models themselves
+(tests/fixtures/tiny/<arch>.gguf, 140-410 KB each) are not committed: the test command writes
+them again with `--models-only`, which needs only gguf-py and numpy (pinned, in a small venv
+outside the clone), and checks each against its fixture's sha256. The writer is seeded and
+numpy's RandomState stream is frozen, so the bytes are the same on every machine.
+tests/tiny_parity.rs and tests/e2e/archs.test.mjs use them.
 
-Usage: scripts/tiny_fixtures.py     (needs assets/models/ fetched; re-exec's into the venv)
+Usage: scripts/tiny_fixtures.py                 models and llama.cpp fixtures (the llama venv)
+       scripts/tiny_fixtures.py --models-only   just the models, checked against the fixtures
+Both need assets/models/ fetched (the vocabularies come from the catalog models).
 """
 import hashlib
 import json
@@ -26,6 +32,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_fixtures as lf  # noqa: E402
 
 ROOT = lf.ROOT
+# The writer's own environment for --models-only: the versions the fixtures were made with.
+WRITER_VENV = os.path.join(os.path.expanduser("~"), ".cache", "tinylab", "gguf-venv")
+WRITER_PACKAGES = [lf.GGUF, "numpy==2.4.6"]
 OUT = os.path.join(ROOT, "tests", "fixtures", "tiny")
 MODELS = os.path.join(ROOT, "assets", "models")
 
@@ -340,7 +349,55 @@ def write_model(arch, path, seed):
     g.close()
 
 
+def ensure_writer_venv():
+    """A venv with just gguf-py and numpy at the fixtures' versions (idempotent), re-exec'd."""
+    import subprocess
+
+    py = os.path.join(WRITER_VENV, "bin", "python")
+    if os.path.realpath(sys.prefix) == os.path.realpath(WRITER_VENV):
+        return
+    if not os.path.exists(py):
+        subprocess.run([sys.executable, "-m", "venv", WRITER_VENV], check=True)
+    pins = ", ".join(repr(p.split("==")) for p in WRITER_PACKAGES)
+    check = ("from importlib.metadata import version; "
+             f"assert all(version(n) == v for n, v in [{pins}])")
+    probe = subprocess.run([py, "-c", check], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([py, "-m", "pip", "install", "-q", *WRITER_PACKAGES], check=True)
+    os.execv(py, [py] + sys.argv)
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def models_only():
+    """Writes each tiny model unless it is already there, and checks it is the fixture's."""
+    ensure_writer_venv()
+    os.makedirs(OUT, exist_ok=True)
+    for seed, arch in enumerate(FAMILIES, start=1):
+        with open(os.path.join(OUT, f"{arch}.json")) as f:
+            want = json.load(f)["sha256"]
+        path = os.path.join(OUT, f"{arch}.gguf")
+        if os.path.exists(path) and sha256_of(path) == want:
+            continue
+        src = os.path.join(MODELS, FAMILIES[arch][0])
+        if not os.path.exists(src):
+            sys.exit(f"{src} is missing: run `python3 scripts/fetch_models.py --all` first")
+        write_model(arch, path, seed)
+        got = sha256_of(path)
+        if got != want:
+            sys.exit(f"tests/fixtures/tiny/{arch}.gguf came out as {got[:16]}…, but its fixture "
+                     f"is for {want[:16]}…: the writer changed; rerun scripts/tiny_fixtures.py")
+        print(f"wrote    tests/fixtures/tiny/{arch}.gguf ({os.path.getsize(path) // 1024} KB)",
+              flush=True)
+
+
 def main():
+    if "--models-only" in sys.argv:
+        models_only()
+        return
     lf.ensure_venv()
     os.makedirs(OUT, exist_ok=True)
     for seed, arch in enumerate(FAMILIES, start=1):

@@ -1,7 +1,8 @@
 //! Every architecture against llama.cpp, on tiny random-weight models: `scripts/tiny_fixtures.py`
 //! writes `tests/fixtures/tiny/<arch>.gguf` with llama.cpp's own `gguf` package (a real
 //! vocabulary cut from a catalog model of the same family, tensors and keys as llama.cpp's
-//! converter names them) and runs llama-cpp-python on it. The same checks as the real models'
+//! converter names them) and runs llama-cpp-python on it. Only the JSON is committed: the test
+//! command writes the models again (`--models-only`, seeded, byte-identical) before this runs. The same checks as the real models'
 //! (`llama_parity.rs`), with this build's weights and with the wasm build's (which requantizes
 //! other types), so each architecture's block is held to llama.cpp's, not only to itself.
 
@@ -24,9 +25,9 @@ fn fixture(arch: &str) -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
-/// The committed model, checked to be the one the fixture was made from.
+/// The written model, checked to be the one the fixture was made from.
 fn load(arch: &str, kernels: Kernels) -> Engine {
-    let bytes = std::fs::read(path(arch, "gguf")).expect("committed tiny model");
+    let bytes = read_model(arch);
     let sha = sha256_hex(&bytes);
     assert_eq!(
         fixture(arch)["sha256"].as_str(),
@@ -39,6 +40,16 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
     e
 }
 
+/// The tiny model's bytes; a missing file says how to write it (the test command does).
+fn read_model(arch: &str) -> Vec<u8> {
+    std::fs::read(path(arch, "gguf")).unwrap_or_else(|e| {
+        panic!(
+            "tests/fixtures/tiny/{arch}.gguf: {e}; write the tiny models with \
+             `python3 scripts/tiny_fixtures.py --models-only` (scripts/test.sh does)"
+        )
+    })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
@@ -49,7 +60,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Weight types in the file that `kernels` requantizes to Q8_0 at load.
 fn requantized(arch: &str, kernels: Kernels) -> Vec<String> {
-    let bytes = std::fs::read(path(arch, "gguf")).expect("committed tiny model");
+    let bytes = read_model(arch);
     let content = gguf_file::Content::read(&mut std::io::Cursor::new(bytes)).expect("GGUF");
     let mut types: Vec<String> = content
         .tensor_infos
