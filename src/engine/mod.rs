@@ -406,29 +406,46 @@ impl Engine {
                 "a conversation must end with a user message".into(),
             ));
         }
-        let mut first = 0;
-        loop {
+        // Where the kept part may start: the first turn, or any later user turn (a reply is
+        // never kept without the question it answers).
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain((1..turns.len()).filter(|&i| turns[i].role == "user"))
+            .collect();
+        let fit = |first: usize| -> Result<Option<Vec<u32>>> {
             let kept: Vec<chat::Message> = system.iter().chain(&turns[first..]).cloned().collect();
             let ids = self.render_ids(&kept)?;
-            if ids.len() + max_new.min(cap / 4) < cap {
-                return Ok((ids, first));
-            }
-            // Drop the oldest turn and the assistant reply that answered it.
-            let next = turns[first + 1..]
+            Ok((ids.len() + max_new.min(cap / 4) < cap).then_some(ids))
+        };
+        if let Some(ids) = fit(0)? {
+            return Ok((ids, 0));
+        }
+        // Fewer turns never take more positions, so the first start that fits is found by
+        // bisection: a few renders even for a long (or hostile) conversation, not one per turn.
+        let last = starts.len() - 1;
+        let Some(mut best) = fit(starts[last])? else {
+            let kept: Vec<chat::Message> = system
                 .iter()
-                .position(|m| m.role == "user")
-                .map(|i| first + 1 + i);
-            match next {
-                Some(n) => first = n,
-                None => {
-                    return Err(EngineError::InvalidInput(format!(
-                        "the last message alone needs {} of the {cap} positions this model \
-                         holds here; shorten it",
-                        ids.len()
-                    )))
+                .chain(&turns[starts[last]..])
+                .cloned()
+                .collect();
+            return Err(EngineError::InvalidInput(format!(
+                "the last message alone needs {} of the {cap} positions this model holds here; \
+                 shorten it",
+                self.render_ids(&kept)?.len()
+            )));
+        };
+        let (mut lo, mut hi) = (0, last); // starts[lo] does not fit; starts[hi] fits
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            match fit(starts[mid])? {
+                Some(ids) => {
+                    hi = mid;
+                    best = ids;
                 }
+                None => lo = mid,
             }
         }
+        Ok((best, starts[hi]))
     }
 
     fn render_ids(&self, messages: &[chat::Message]) -> Result<Vec<u32>> {

@@ -93,21 +93,27 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.equal(edited.length, 5);
   assert.deepEqual((await figures(p)).ids, cli(edited.slice(0, -1), 'edited').prompt_ids);
 
-  // Regenerate asks for the last reply again: greedy, so the same reply.
-  const lastReply = edited[4].content;
+  // Regenerate asks for the last reply again: the same prompt, and (greedy) the CLI's reply
+  // by the near-tie rule.
   await p.get('chat-regenerate').click();
   await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
-  assert.equal((await messages(p))[4].content, lastReply);
+  const again = await messages(p);
+  assert.equal(again.length, 5);
+  const regenerated = cli(again.slice(0, -1), 'regenerated');
+  assert.deepEqual((await figures(p)).ids, regenerated.prompt_ids);
+  const replyIds = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').last()
+    .locator('.tok').evaluateAll((els) => els.map((e) => Number(e.dataset.tokenId)));
+  sameGreedy(replyIds, regenerated, 'regenerated reply');
 
   // The export holds the conversation; a reload keeps it; Clear empties it.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
   const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
   const conv = exported.panes[0].settings.conversation;
   assert.equal(conv.system, 'You are a terse assistant.');
-  assert.deepEqual(conv.turns.map((t) => t.content), edited.slice(1).map((m) => m.content));
+  assert.deepEqual(conv.turns.map((t) => t.content), again.slice(1).map((m) => m.content));
   await page.reload();
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
-  assert.deepEqual(await messages(p), edited);
+  assert.deepEqual(await messages(p), again);
   assert.ok(await p.root.locator('[data-testid=chat-turn][data-role=assistant] .tok').count() > 0, 'replies stay coloured');
   await p.get('chat-clear').click();
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
