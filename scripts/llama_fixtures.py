@@ -8,11 +8,15 @@ writes tests/fixtures/<id>.json with:
     no BOS/EOS and special-token text parsed as plain text;
   - greedy:   prompt ids (BOS per the GGUF) and 32 greedy ids with per-token entropy/surprisal;
   - chat:     chat-template prompt ids, rendered by jinja2 the way Hugging Face does;
-  - score:    per-token surprisal, entropy and rank of a paragraph, and its perplexity.
+  - score:    per-token surprisal, entropy and rank of a paragraph, and its perplexity;
+  - fidelity: per-token surprisal of another paragraph (used nowhere else) under each of
+              llama.cpp's own configurations: F32 or F16 KV cache, one batch or one token at
+              a time. How far those are from each other is how far an engine may be.
 The KV cache is kept in F32 (llama.cpp's default is F16) so that differences measure the
 engines, not a cache format the engine under test does not use.
 
 Usage: scripts/llama_fixtures.py            (re-exec's itself inside the venv)
+       scripts/llama_fixtures.py --fidelity (adds or rewrites only `fidelity` in each fixture)
 """
 import json
 import math
@@ -67,6 +71,19 @@ SCORE_TEXT = (
     "throwing its long white arm across the water for ships that, as far as he could tell, "
     "no longer came."
 )
+
+# Held out: no test or tolerance was tuned on it.
+FIDELITY_TEXT = (
+    "To make bread rise, bakers rely on yeast, a single-celled fungus that eats sugar and "
+    "gives off carbon dioxide. The gas is trapped by a web of gluten, which forms when flour "
+    "is mixed with water and kneaded. A warm kitchen speeds the process up; a cold one slows "
+    "it down, and some bakers leave their dough in the fridge overnight on purpose, because "
+    "the slower rise gives the finished loaf a deeper, slightly sour flavour."
+)
+# llama.cpp's configurations an engine is measured against: KV cache type (ggml type id) and
+# whether the text goes in as one batch or one token at a time.
+FIDELITY_CONFIGS = [("f32_batch", 0, False), ("f32_single", 0, True),
+                    ("f16_batch", 1, False), ("f16_single", 1, True)]
 
 GREEDY_TOKENS = 32
 
@@ -213,6 +230,37 @@ def fixture_for(entry, path):
     return out
 
 
+def surprisals(rows, ids):
+    """Per-token surprisal of ids[1:], from logits rows (numpy, vectorized over the vocabulary)."""
+    import numpy as np
+    rows = np.asarray(rows, dtype=np.float64)
+    m = rows.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(rows - m).sum(axis=1, keepdims=True)))[:, 0]
+    return [float(lse[i - 1] - rows[i - 1, ids[i]]) for i in range(1, len(ids))]
+
+
+def fidelity_for(path):
+    from llama_cpp import Llama
+    out = {"what": "per-token surprisal of `text` under each llama.cpp configuration",
+           "text": FIDELITY_TEXT, "surprisal": {}}
+    for name, kv, single in FIDELITY_CONFIGS:
+        llm = Llama(model_path=path, n_ctx=1024, n_batch=512, logits_all=True, n_threads=2,
+                    type_k=kv, type_v=kv, flash_attn=False, verbose=False)
+        add_bos = metadata_bool(llm, "tokenizer.ggml.add_bos_token", False)
+        ids = ([llm.token_bos()] if add_bos else []) + llm.tokenize(
+            FIDELITY_TEXT.encode(), add_bos=False, special=False)
+        out["ids"] = ids
+        llm.reset()
+        if single:
+            for t in ids:
+                llm.eval([t])
+        else:
+            llm.eval(ids)
+        out["surprisal"][name] = surprisals(llm.scores[: len(ids)], ids)
+        del llm
+    return out
+
+
 def main():
     ensure_venv()
     if "--venv-only" in sys.argv:
@@ -226,8 +274,15 @@ def main():
         if not os.path.exists(path):
             print(f"skip     {entry['id']} (not fetched)")
             continue
-        fx = fixture_for(entry, path)
         dest = os.path.join(ROOT, "tests", "fixtures", f"{entry['id']}.json")
+        if "--fidelity" in sys.argv:
+            with open(dest) as f:
+                fx = json.load(f)
+            if fx.get("sha256") != entry["sha256"]:
+                sys.exit(f"{dest} is for another file; run without --fidelity")
+        else:
+            fx = fixture_for(entry, path)
+        fx["fidelity"] = fidelity_for(path)
         with open(dest, "w") as f:
             json.dump(fx, f, ensure_ascii=False, indent=1)
             f.write("\n")

@@ -111,7 +111,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         path = self.path.split("?")[0]
         # Files without a content hash in their name must be revalidated.
-        if path in ("/", "/index.html", "/sw.js") or path.startswith(("/tinylab_worker", "/threads/")):
+        if path in ("/", "/index.html", "/sw.js") or path.startswith(("/tinylab_worker", "/threads/", "/threads-relaxed/", "/relaxed/")):
             self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 

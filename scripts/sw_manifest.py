@@ -21,7 +21,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOADER_TEMPLATE = os.path.join(ROOT, "www", "threads", "tinylab_worker_loader.js")
-STAMPED_JS = ["tinylab_worker_loader.js", "threads/tinylab_worker_loader.js", "threads/tinylab_helper.js"]
+STAMPED_JS = ["tinylab_worker_loader.js", "threads/tinylab_worker_loader.js", "threads/tinylab_helper.js",
+              "relaxed/tinylab_worker_loader.js", "threads-relaxed/tinylab_worker_loader.js",
+              "threads-relaxed/tinylab_helper.js"]
 JS_STAMP = re.compile(r"^self\.TINYLAB_BUILD = .*;$", re.M)
 JS_UNSTAMPED = "self.TINYLAB_BUILD = self.TINYLAB_BUILD || '';"
 META = re.compile(r'\s*<meta name="tinylab-build" content="[^"]*" />')

@@ -107,6 +107,9 @@ pub enum FromWorker {
     Ready {
         #[serde(default)]
         build: String,
+        /// The SIMD form this worker was built with (`engine::KERNELS`).
+        #[serde(default)]
+        kernels: String,
     },
     /// News of job `job`.
     Job { job: JobId, event: Event },
@@ -468,6 +471,7 @@ mod tests {
         let msgs = vec![
             FromWorker::Ready {
                 build: "ea3c6900597d9191".into(),
+                kernels: "relaxed-simd".into(),
             },
             FromWorker::Job {
                 job: 1,

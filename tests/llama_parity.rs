@@ -109,3 +109,60 @@ fn gemma3_scoring_wasm_weights() {
 fn qwen25_scoring_wasm_weights() {
     scoring_matches("qwen2.5-coder-0.5b-instruct", Kernels::Wasm);
 }
+
+fn fidelity_holds(id: &str, kernels: Kernels) {
+    parity::fidelity_holds(
+        id,
+        &mut load_for(&model(id), kernels),
+        &fixture(id),
+        kernels,
+    );
+}
+
+// Held-out text, every model, with the native build's weights and the wasm build's.
+#[test]
+fn smollm2_fidelity() {
+    fidelity_holds("smollm2-135m-instruct-q4_1", Kernels::BUILD);
+}
+#[test]
+fn gemma3_fidelity() {
+    fidelity_holds("gemma3-270m-q4_k_m", Kernels::BUILD);
+}
+#[test]
+fn qwen25_fidelity() {
+    fidelity_holds("qwen2.5-coder-0.5b-instruct", Kernels::BUILD);
+}
+#[test]
+fn smollm2_fidelity_wasm_weights() {
+    fidelity_holds("smollm2-135m-instruct-q4_1", Kernels::Wasm);
+}
+#[test]
+fn gemma3_fidelity_wasm_weights() {
+    fidelity_holds("gemma3-270m-q4_k_m", Kernels::Wasm);
+}
+#[test]
+fn qwen25_fidelity_wasm_weights() {
+    fidelity_holds("qwen2.5-coder-0.5b-instruct", Kernels::Wasm);
+}
+
+// The relaxed-SIMD build keeps Q5_0 as stored (`Kernels::requantizes`).
+#[test]
+fn gemma3_scoring_relaxed_wasm_weights() {
+    scoring_matches("gemma3-270m-q4_k_m", Kernels::WasmRelaxed);
+}
+#[test]
+fn qwen25_greedy_relaxed_wasm_weights() {
+    greedy_matches("qwen2.5-coder-0.5b-instruct", Kernels::WasmRelaxed);
+}
+#[test]
+fn qwen25_scoring_relaxed_wasm_weights() {
+    scoring_matches("qwen2.5-coder-0.5b-instruct", Kernels::WasmRelaxed);
+}
+#[test]
+fn gemma3_fidelity_relaxed_wasm_weights() {
+    fidelity_holds("gemma3-270m-q4_k_m", Kernels::WasmRelaxed);
+}
+#[test]
+fn qwen25_fidelity_relaxed_wasm_weights() {
+    fidelity_holds("qwen2.5-coder-0.5b-instruct", Kernels::WasmRelaxed);
+}

@@ -150,3 +150,11 @@ fn gemma3_wasm_weights() {
 fn gpt2_wasm_weights() {
     check("gpt2", Kernels::Wasm);
 }
+#[test]
+fn qwen2_relaxed_wasm_weights() {
+    check("qwen2", Kernels::WasmRelaxed);
+}
+#[test]
+fn gemma3_relaxed_wasm_weights() {
+    check("gemma3", Kernels::WasmRelaxed);
+}

@@ -97,6 +97,11 @@ impl Pane {
         self.state.with(|s| s.threads)
     }
 
+    /// The SIMD form of this pane's worker build, once it said (`engine::KERNELS`).
+    pub fn kernels(&self) -> String {
+        self.state.with(|s| s.kernels.clone())
+    }
+
     pub fn is_running(&self) -> bool {
         self.state.with(|s| s.is_running())
     }

@@ -39,6 +39,16 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                         {move || pane.threads().map(|t| t.to_string()).unwrap_or_else(|| "–".into())}
                     </dd>
                 </div>
+                <div class="stat" title="The worker build's SIMD: relaxed SIMD where the browser has it, simd128 elsewhere (both give the same numbers); ?simd=plain forces simd128">
+                    <dt>"SIMD"</dt>
+                    <dd data-testid="stat-simd">
+                        {move || match pane.kernels().as_str() {
+                            "relaxed-simd" => "relaxed".to_string(),
+                            "" => "–".to_string(),
+                            other => other.to_string(),
+                        }}
+                    </dd>
+                </div>
             </Show>
             {stat("mean entropy", "stat-mean-entropy", |s| num(s.mean_entropy, 3))}
             {stat("mean surprisal", "stat-mean-surprisal", |s| num(s.mean_surprisal, 3))}

@@ -12,17 +12,45 @@ use crate::protocol::ToWorker;
 
 const KEY: &str = "tinylab-threads";
 
-/// The threaded build sits in its own folder, so the helper it starts (`./tinylab_helper.js`)
-/// and its glue resolve next to it. The page's build rides along (`?build=`): the service
-/// worker answers a request for another build than its own from the network, so a page of a
-/// new deploy never starts the old deploy's cached worker.
+/// Each build of the worker sits in its own folder, so the helper it starts
+/// (`./tinylab_helper.js`) and its glue resolve next to it: threads where the page is
+/// cross-origin isolated, relaxed SIMD where the browser has it (`relaxed_simd`). The page's
+/// build rides along (`?build=`): the service worker answers a request for another build than
+/// its own from the network, so a page of a new deploy never starts the old deploy's cached
+/// worker.
 pub fn worker_url() -> String {
-    let file = if isolated() {
-        "./threads/tinylab_worker_loader.js"
-    } else {
-        "./tinylab_worker_loader.js"
+    let dir = match (isolated(), relaxed_simd()) {
+        (true, true) => "./threads-relaxed/",
+        (true, false) => "./threads/",
+        (false, true) => "./relaxed/",
+        (false, false) => "./",
     };
-    super::browser::with_build(file)
+    super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"))
+}
+
+/// A module of one function that uses `i8x16.relaxed_swizzle`: browsers without relaxed SIMD
+/// refuse to validate it (wasm-feature-detect's probe).
+const RELAXED_PROBE: [u8; 36] = [
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253,
+    15, 65, 2, 253, 15, 253, 128, 2, 11,
+];
+
+/// Whether the workers run the relaxed-SIMD build: the browser validates relaxed SIMD, and the
+/// address does not say `simd=plain` (which forces the simd128 build, for tests and for
+/// comparing). Both builds give the same bits (`engine::q8_0::relaxed`).
+pub fn relaxed_simd() -> bool {
+    thread_local! {
+        static RELAXED: bool = {
+            let forced_plain = browser::location_search()
+                .trim_start_matches('?')
+                .split('&')
+                .any(|kv| kv == "simd=plain");
+            !forced_plain
+                && js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_PROBE[..]).into())
+                    .unwrap_or(false)
+        };
+    }
+    RELAXED.with(|r| *r)
 }
 
 fn isolated() -> bool {

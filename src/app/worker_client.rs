@@ -59,7 +59,9 @@ impl WorkerClient {
                         message: "the worker sent something that is not a message".into(),
                     },
                 };
-                if let FromWorker::Ready { build } = &msg {
+                if let FromWorker::Ready { build, kernels } = &msg {
+                    // For tests and the curious: which build of the worker really runs.
+                    super::browser::set_root_attr("data-kernels", kernels);
                     let page = super::browser::page_build();
                     if !page.is_empty() && *build != page {
                         // Files of two deploys: the server has a newer build than this page.

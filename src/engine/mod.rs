@@ -2,15 +2,18 @@
 //! Worker run the same code. Start with [`Engine::from_bytes`], then [`Engine::start`] and
 //! [`Engine::step`] for streaming generation, or [`Engine::score`] for measuring a text.
 
+pub mod act_quant;
 pub mod chat;
 pub mod error;
 pub mod explicit_f64;
 pub mod gguf;
+pub mod k_quants;
 pub mod model;
 pub mod packed;
 pub mod parallel;
 pub mod profile;
 pub mod q4_1;
+pub mod q5_0;
 pub mod q8_0;
 pub mod sampler;
 pub mod stats;
@@ -35,6 +38,18 @@ use utf8::Utf8Stream;
 
 /// How many alternatives each token reports.
 pub const TOP_ALTERNATIVES: usize = 5;
+
+/// The SIMD form the products were compiled for. The wasm builds' two forms give the same
+/// bits (`q8_0::relaxed`); native builds use candle's AVX kernels for most types.
+pub const KERNELS: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+    "relaxed-simd"
+} else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    "simd128"
+} else if cfg!(target_arch = "wasm32") {
+    "scalar"
+} else {
+    "native"
+};
 /// Default cap on positions held (KV cache, rope tables): enough for a playground, small
 /// enough for wasm memory.
 pub const DEFAULT_MAX_POSITIONS: usize = 4096;

@@ -499,38 +499,57 @@ struct Linear {
     bias: Option<Tensor>,
 }
 
+/// Native x86-64 builds with AVX2 (the baseline in `.cargo/config.toml`) have the engine's own
+/// Q4_1 and Q5_0 kernels (`q4_1::avx2`, `q5_0::avx2`) and keep those types as stored.
+const NATIVE_OWN_KERNELS: bool = cfg!(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+));
+
 /// Which SIMD kernels the products will run on, which decides the weight types requantized at
 /// load. Each build uses its own (`Kernels::BUILD`); the llama.cpp parity tests also load the
-/// wasm choice natively, to measure what it costs in accuracy.
+/// wasm builds' choices natively, to measure what they cost in accuracy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
     /// x86/ARM: candle's AVX/NEON kernels.
     Native,
     /// wasm32 with simd128: the engine's own Q8_0 and Q4_1 kernels (`q8_0`, `q4_1`).
     Wasm,
+    /// wasm32 with relaxed SIMD: also Q5_0, Q4_K and Q6_K as stored (`q5_0`, `k_quants`).
+    WasmRelaxed,
 }
 
 impl Kernels {
-    pub const BUILD: Kernels = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    pub const BUILD: Kernels = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
+    {
+        Kernels::WasmRelaxed
+    } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         Kernels::Wasm
     } else {
         Kernels::Native
     };
 
     /// Types whose products are slow on these kernels, requantized to Q8_0 at load.
-    /// - Both: Q5_0, Q5_1, Q3_K and Q5_K (candle's code for them is scalar on wasm, and x86
-    ///   lacks AVX forms). A Q5_0 kernel of the engine's own kept Qwen2.5's heap at 1.4× its
-    ///   file but cut its decoding from 10.9 to 7.7 tokens/s.
-    /// - Native: Q4_1 (no AVX form).
-    /// - Wasm: Q4_K and Q6_K. candle has simd128 forms, but per weight they ran 2.1× and 3.4×
-    ///   slower than the engine's Q8_0 kernel (bench, Qwen2.5 decode: 14% and 23% of the time
-    ///   for 12% of the weights each). Requantized: Qwen2.5 decode 15.5 → 21.7 and prefill
-    ///   23 → 36 tokens/s, Gemma 3 decode 29.7 → 34.3; the accuracy cost is in the parity tests.
-    ///   Q4_1 keeps its 5 bits: `q4_1` is as fast as Q8_0 per weight.
+    /// - All: Q5_1, Q3_K and Q5_K (candle's code for them is scalar on wasm, and x86 lacks
+    ///   AVX forms).
+    /// - simd128: Q5_0 (an own kernel, which must widen every byte to i16, cut Qwen2.5's
+    ///   decoding from 10.9 to 7.7 tokens/s). The relaxed build and native x86-64 keep it
+    ///   (`q5_0`); so do they Q4_1 (`q4_1`).
+    /// - simd128: Q4_K and Q6_K. candle has simd128 forms, but per weight they ran 2.1× and
+    ///   3.4× slower than the engine's Q8_0 kernel (bench, Qwen2.5 decode: 14% and 23% of the
+    ///   time for 12% of the weights each). Requantized: Qwen2.5 decode 15.5 → 21.7 and
+    ///   prefill 23 → 36 tokens/s, Gemma 3 decode 29.7 → 34.3; the accuracy cost is in the
+    ///   parity tests. Q4_1 keeps its 5 bits: `q4_1` is as fast as Q8_0 per weight.
     pub fn requantizes(self, t: GgmlDType) -> bool {
         match t {
-            GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K => true,
-            GgmlDType::Q4_1 => self == Kernels::Native,
+            GgmlDType::Q5_1 | GgmlDType::Q3K | GgmlDType::Q5K => true,
+            GgmlDType::Q5_0 => match self {
+                Kernels::Native => !NATIVE_OWN_KERNELS,
+                Kernels::Wasm => true,
+                Kernels::WasmRelaxed => false,
+            },
+            GgmlDType::Q4_1 => self == Kernels::Native && !NATIVE_OWN_KERNELS,
             GgmlDType::Q4K | GgmlDType::Q6K => self == Kernels::Wasm,
             _ => false,
         }

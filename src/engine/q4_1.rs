@@ -32,8 +32,16 @@ pub struct Activation<'a> {
     d: Vec<f32>,
     s: Vec<f32>,
     /// The row's bytes sign-extended to i16, four vectors per block, once per product.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
     wide: Vec<core::arch::wasm32::v128>,
+    /// The relaxed-SIMD form's: the row's bytes in `q8_0::relaxed::order`, two vectors per
+    /// block.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    arranged: Vec<core::arch::wasm32::v128>,
 }
 
 impl<'a> Activation<'a> {
@@ -50,24 +58,80 @@ impl<'a> Activation<'a> {
             blocks,
             d,
             s,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            #[cfg(all(
+                target_arch = "wasm32",
+                target_feature = "simd128",
+                not(target_feature = "relaxed-simd")
+            ))]
             wide: simd::widen(blocks),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            arranged: relaxed::arrange(blocks),
         }
     }
 }
 
 /// The dot product of one Q4_1 weight row with `y`.
 pub fn dot(w: &[u8], y: &Activation) -> f32 {
-    let n = y.d.len();
-    assert!(w.len() == n * BLOCK_BYTES);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    dot_rows::<1>(w, [y])[0]
+}
+
+/// One weight row against `R` activation rows, each weight block unpacked once for all of
+/// them; every output has exactly the bits `dot` gives it alone.
+pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
-        // SAFETY: length checked above; `wide` holds four vectors per block; wasm loads need
-        // no alignment.
-        unsafe { simd::dot(w, y, super::q8_0::scale_table()) }
+        // SAFETY: lengths checked above; `arranged` holds two vectors per block.
+        unsafe { relaxed::dot_rows(w, ys, super::q8_0::scale_table()) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
     {
+        // SAFETY: lengths checked above; `wide` holds four vectors per block; wasm loads need
+        // no alignment.
+        unsafe { simd::dot_rows(w, ys, super::q8_0::scale_table()) }
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { avx2::dot_rows(w, ys, super::q8_0::scale_table()) }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    )))]
+    {
+        portable(w, ys)
+    }
+}
+
+/// The reference form, in the simd128 form's lanes: machines without SIMD, and the tests.
+#[cfg_attr(
+    any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    ),
+    allow(dead_code)
+)]
+pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    ys.map(|y| {
         let mut lanes = [0f32; 4];
         let mut mins = 0f32;
         for b in 0..n {
@@ -87,10 +151,14 @@ pub fn dot(w: &[u8], y: &Activation) -> f32 {
             mins += f16_at(wb, 2) * y.s[b];
         }
         lanes[0] + lanes[1] + lanes[2] + lanes[3] + mins
-    }
+    })
 }
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(target_feature = "relaxed-simd")
+))]
 mod simd {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
     use core::arch::wasm32::*;
@@ -106,35 +174,180 @@ mod simd {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
     }
 
-    /// One column at a time, front to back; see `q8_0::simd::dot` for why not four at once.
+    /// One weight row, front to back, against `R` activation rows; see `q8_0::simd::dot_rows`.
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of `y`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot`, checks the length).
-    pub unsafe fn dot(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
-        let mut acc = f32x4_splat(0.0);
-        let mut mins = 0f32;
+    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    #[inline(always)]
+    pub unsafe fn dot_rows<const R: usize>(
+        w: &[u8],
+        ys: [&Activation; R],
+        table: &[f32],
+    ) -> [f32; R] {
+        let mut acc = [f32x4_splat(0.0); R];
+        let mut mins = [0f32; R];
         let low = u8x16_splat(0x0f);
-        let (w, wide) = (w.as_ptr(), y.wide.as_ptr());
-        for b in 0..y.d.len() {
+        let w = w.as_ptr();
+        let wide = ys.map(|y| y.wide.as_ptr());
+        let (d, s) = (ys.map(|y| y.d.as_ptr()), ys.map(|y| y.s.as_ptr()));
+        for b in 0..ys[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            let yv = wide.add(4 * b);
             let q = v128_load(wb.add(4) as *const v128);
             let lo = v128_and(q, low);
             let hi = u8x16_shr(q, 4);
-            let s = i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), *yv);
-            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), *yv.add(1)));
-            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), *yv.add(2)));
-            let s = i32x4_add(s, i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), *yv.add(3)));
-            let d = half(table, wb) * *y.d.get_unchecked(b);
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d)));
-            mins += half(table, wb.add(2)) * *y.s.get_unchecked(b);
+            let w0 = u16x8_extend_low_u8x16(lo);
+            let w1 = u16x8_extend_high_u8x16(lo);
+            let w2 = u16x8_extend_low_u8x16(hi);
+            let w3 = u16x8_extend_high_u8x16(hi);
+            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            for r in 0..R {
+                let yv = wide[r].add(4 * b);
+                let sum = i32x4_dot_i16x8(w0, *yv);
+                let sum = i32x4_add(sum, i32x4_dot_i16x8(w1, *yv.add(1)));
+                let sum = i32x4_add(sum, i32x4_dot_i16x8(w2, *yv.add(2)));
+                let sum = i32x4_add(sum, i32x4_dot_i16x8(w3, *yv.add(3)));
+                let dd = f32x4_splat(dw * *d[r].add(b));
+                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(sum), dd));
+                mins[r] += mw * *s[r].add(b);
+            }
         }
-        f32x4_extract_lane::<0>(acc)
-            + f32x4_extract_lane::<1>(acc)
-            + f32x4_extract_lane::<2>(acc)
-            + f32x4_extract_lane::<3>(acc)
-            + mins
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = f32x4_extract_lane::<0>(acc[r])
+                + f32x4_extract_lane::<1>(acc[r])
+                + f32x4_extract_lane::<2>(acc[r])
+                + f32x4_extract_lane::<3>(acc[r])
+                + mins[r];
+        }
+        out
+    }
+}
+
+/// The relaxed-SIMD form: the nibbles (0..=15) are the 7-bit operand of
+/// `i32x4.relaxed_dot_i8x16_i7x16_add` as they are, so a block is two instructions per row
+/// instead of four widenings and four `dot_i16x8`. Bytes are shuffled into
+/// `q8_0::relaxed::order` so that lane l sums the same products as in `simd::dot_rows`: the
+/// same bits as the simd128 build.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
+    use crate::engine::q8_0::relaxed::order;
+    use core::arch::wasm32::*;
+
+    /// Per block: the 32 activation bytes as two halves in `order`.
+    pub fn arrange(blocks: &[u8]) -> Vec<v128> {
+        blocks
+            .chunks_exact(ACT_BLOCK_BYTES)
+            .flat_map(|b| {
+                // SAFETY: a block has 32 bytes after its two 2-byte scales.
+                unsafe {
+                    [
+                        order(v128_load(b[4..].as_ptr() as *const v128)),
+                        order(v128_load(b[20..].as_ptr() as *const v128)),
+                    ]
+                }
+            })
+            .collect()
+    }
+
+    /// # Safety
+    /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
+    #[inline(always)]
+    unsafe fn half(table: &[f32], at: *const u8) -> f32 {
+        *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
+    }
+
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    #[inline(always)]
+    pub unsafe fn dot_rows<const R: usize>(
+        w: &[u8],
+        ys: [&Activation; R],
+        table: &[f32],
+    ) -> [f32; R] {
+        let mut acc = [f32x4_splat(0.0); R];
+        let mut mins = [0f32; R];
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        let w = w.as_ptr();
+        let arranged = ys.map(|y| y.arranged.as_ptr());
+        let (d, s) = (ys.map(|y| y.d.as_ptr()), ys.map(|y| y.s.as_ptr()));
+        for b in 0..ys[0].d.len() {
+            let wb = w.add(b * BLOCK_BYTES);
+            // Byte j holds element j (low nibble) and element 16 + j (high nibble).
+            let q = order(v128_load(wb.add(4) as *const v128));
+            let lo = v128_and(q, low);
+            let hi = u8x16_shr(q, 4);
+            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            for r in 0..R {
+                let yv = arranged[r].add(2 * b);
+                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(*yv, lo, zero);
+                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(*yv.add(1), hi, sum);
+                let dd = f32x4_splat(dw * *d[r].add(b));
+                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(sum), dd));
+                mins[r] += mw * *s[r].add(b);
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = f32x4_extract_lane::<0>(acc[r])
+                + f32x4_extract_lane::<1>(acc[r])
+                + f32x4_extract_lane::<2>(acc[r])
+                + f32x4_extract_lane::<3>(acc[r])
+                + mins[r];
+        }
+        out
+    }
+}
+
+/// The native form on x86-64 with AVX2 (the build's baseline, `.cargo/config.toml`): ggml's own
+/// `vec_dot_q4_1_q8_1` arithmetic, 32 nibble × byte products per `maddubs`. It lets native
+/// builds keep Q4_1 as stored instead of requantizing it to Q8_0, which moved SmolLM2's
+/// surprisals farther from llama.cpp's than llama.cpp's own configurations are from each other.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx2 {
+    use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    #[inline(always)]
+    pub unsafe fn dot_rows<const R: usize>(
+        w: &[u8],
+        ys: [&Activation; R],
+        table: &[f32],
+    ) -> [f32; R] {
+        let half =
+            |at: *const u8| *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize);
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut mins = [0f32; R];
+        let low = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let w = w.as_ptr();
+        for b in 0..ys[0].d.len() {
+            let wb = w.add(b * BLOCK_BYTES);
+            let q = _mm_loadu_si128(wb.add(4) as *const __m128i);
+            // Elements 0..16 are the low nibbles, 16..32 the high ones.
+            let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low);
+            let (dw, mw) = (half(wb), half(wb.add(2)));
+            for r in 0..R {
+                let y = ys[r].blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
+                let y = _mm256_loadu_si256(y as *const __m256i);
+                // Pairs of nibble × byte products fit i16 (2·15·128).
+                let s = _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones);
+                let d = _mm256_set1_ps(dw * *ys[r].d.get_unchecked(b));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc[r]);
+                mins[r] += mw * *ys[r].s.get_unchecked(b);
+            }
+        }
+        std::array::from_fn(|r| super::super::q8_0::avx2_sum(acc[r]) + mins[r])
     }
 }
 
@@ -158,6 +371,11 @@ mod tests {
         for (rbytes, r) in rb.iter().zip(&rows) {
             let o = dot(rbytes, &act);
             let theirs = BlockQ4_1::vec_dot(k, r, &y);
+            let p = portable(rbytes, [&act])[0];
+            assert!(
+                (p - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+                "portable {p} vs {theirs}"
+            );
             assert!(
                 (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{o} vs {theirs}"

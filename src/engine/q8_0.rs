@@ -42,6 +42,18 @@ fn scale_at(table: &[f32], block: &[u8]) -> f32 {
     table[u16::from_le_bytes([block[0], block[1]]) as usize]
 }
 
+/// The eight lanes of an AVX register summed in ggml's order (`hsum_float_8`: high half onto
+/// low half, then pairs), so that the native kernels round as llama.cpp's do.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub(crate) fn avx2_sum(v: std::arch::x86_64::__m256) -> f32 {
+    let mut a = [0f32; 8];
+    // SAFETY: `a` has room for the eight lanes; the store needs no alignment.
+    unsafe { std::arch::x86_64::_mm256_storeu_ps(a.as_mut_ptr(), v) };
+    let h = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    (h[0] + h[2]) + (h[1] + h[3])
+}
+
 /// One quantized activation row, prepared for many columns.
 pub struct Activation<'a> {
     #[cfg_attr(
@@ -54,6 +66,10 @@ pub struct Activation<'a> {
     /// rather than once per column.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     wide: Vec<core::arch::wasm32::v128>,
+    /// The relaxed-SIMD form's: the row's bytes in `relaxed::order`, then negated, four
+    /// vectors per block.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    arranged: Vec<core::arch::wasm32::v128>,
 }
 
 impl<'a> Activation<'a> {
@@ -69,38 +85,54 @@ impl<'a> Activation<'a> {
             scales,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             wide: simd::widen(blocks),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            arranged: relaxed::arrange(blocks),
         }
     }
 }
 
 /// The dot product of one weight row (Q8_0 bytes, as many blocks as the activation) with `y`.
 pub fn dot(w: &[u8], y: &Activation) -> f32 {
-    let n = y.scales.len();
-    assert!(w.len() == n * BLOCK_BYTES);
+    dot_rows::<1>(w, [y])[0]
+}
+
+/// One weight row against `R` activation rows: each weight block is loaded and widened once
+/// for all of them (prefill, scoring). Every output has exactly the bits `dot` gives it alone.
+pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].scales.len();
+    assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        // SAFETY: length checked above; `wide` holds four vectors per block; wasm loads need
+        // One row: the sign juggling below costs as much as it saves. Several rows share it.
+        #[cfg(target_feature = "relaxed-simd")]
+        if R > 1 {
+            // SAFETY: lengths checked above; `arranged` holds four vectors per block.
+            return unsafe { relaxed::dot_rows(w, ys, scale_table()) };
+        }
+        // SAFETY: lengths checked above; `wide` holds four vectors per block; wasm loads need
         // no alignment.
-        unsafe { simd::dot(w, y, scale_table()) }
+        unsafe { simd::dot_rows(w, ys, scale_table()) }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         let table = scale_table();
-        let mut lanes = [0f32; 4];
-        for b in 0..n {
-            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let d = scale_at(table, wb) * y.scales[b];
-            // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
-            let mut sums = [0i32; 4];
-            for i in 0..BLOCK {
-                sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
+        ys.map(|y| {
+            let mut lanes = [0f32; 4];
+            for b in 0..n {
+                let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let d = scale_at(table, wb) * y.scales[b];
+                // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
+                let mut sums = [0i32; 4];
+                for i in 0..BLOCK {
+                    sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
+                }
+                for (lane, s) in lanes.iter_mut().zip(sums) {
+                    *lane += s as f32 * d;
+                }
             }
-            for (lane, s) in lanes.iter_mut().zip(sums) {
-                *lane += s as f32 * d;
-            }
-        }
-        lanes[0] + lanes[1] + lanes[2] + lanes[3]
+            lanes[0] + lanes[1] + lanes[2] + lanes[3]
+        })
     }
 }
 
@@ -127,40 +159,129 @@ pub(super) mod simd {
             .collect()
     }
 
-    /// One column at a time, its bytes read front to back. Four columns interleaved per block
-    /// (the earlier form, sharing each activation load) was much slower on one-row products:
-    /// Gemma 3 decode 13.8 against 30.8 tokens/s.
+    /// One weight row, read front to back, against `R` activation rows. Four columns
+    /// interleaved per block (an earlier form, sharing each activation load) was much slower on
+    /// one-row products: Gemma 3 decode 13.8 against 30.8 tokens/s. Several rows per weight
+    /// block is the other way round: the weight is widened once and every row reuses it.
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of `y`, and `table` is
-    /// `scale_table()` (the caller, `super::dot`, checks the length).
-    pub unsafe fn dot(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
-        let mut acc = f32x4_splat(0.0);
-        let (w, wide) = (w.as_ptr(), y.wide.as_ptr());
-        for (b, &dy) in y.scales.iter().enumerate() {
+    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
+    /// `scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    #[inline(always)]
+    pub unsafe fn dot_rows<const R: usize>(
+        w: &[u8],
+        ys: [&Activation; R],
+        table: &[f32],
+    ) -> [f32; R] {
+        let mut acc = [f32x4_splat(0.0); R];
+        let w = w.as_ptr();
+        let wide = ys.map(|y| y.wide.as_ptr());
+        let scales = ys.map(|y| y.scales.as_ptr());
+        for b in 0..ys[0].scales.len() {
             let wb = w.add(b * BLOCK_BYTES);
             let q = wb.add(2) as *const i8;
-            let yv = wide.add(4 * b);
-            let s = i32x4_dot_i16x8(i16x8_load_extend_i8x8(q), *yv);
-            let s = i32x4_add(
-                s,
-                i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(8)), *yv.add(1)),
-            );
-            let s = i32x4_add(
-                s,
-                i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(16)), *yv.add(2)),
-            );
-            let s = i32x4_add(
-                s,
-                i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(24)), *yv.add(3)),
-            );
+            let w0 = i16x8_load_extend_i8x8(q);
+            let w1 = i16x8_load_extend_i8x8(q.add(8));
+            let w2 = i16x8_load_extend_i8x8(q.add(16));
+            let w3 = i16x8_load_extend_i8x8(q.add(24));
             let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(dw * dy)));
+            for r in 0..R {
+                let yv = wide[r].add(4 * b);
+                let s = i32x4_dot_i16x8(w0, *yv);
+                let s = i32x4_add(s, i32x4_dot_i16x8(w1, *yv.add(1)));
+                let s = i32x4_add(s, i32x4_dot_i16x8(w2, *yv.add(2)));
+                let s = i32x4_add(s, i32x4_dot_i16x8(w3, *yv.add(3)));
+                let d = f32x4_splat(dw * *scales[r].add(b));
+                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
+            }
         }
-        f32x4_extract_lane::<0>(acc)
-            + f32x4_extract_lane::<1>(acc)
-            + f32x4_extract_lane::<2>(acc)
-            + f32x4_extract_lane::<3>(acc)
+        acc.map(|a| {
+            f32x4_extract_lane::<0>(a)
+                + f32x4_extract_lane::<1>(a)
+                + f32x4_extract_lane::<2>(a)
+                + f32x4_extract_lane::<3>(a)
+        })
+    }
+}
+
+/// The relaxed-SIMD form (the page's second build, for browsers that have relaxed SIMD): 16
+/// byte products per `i32x4.relaxed_dot_i8x16_i7x16_add` instead of 8 per `i32x4.dot_i16x8`
+/// after widening. Its second operand must stay within 0..=127 for the result to be the same
+/// on every machine, so it gets `|w|` and the activation gets w's sign (ggml's own trick on
+/// x86). Q8_0 never holds −128: ggml's quantizer rounds to ±127 and the wasm builds clamp a
+/// file's −128 at load (`gguf::clamp_q8_0`).
+///
+/// The weight's bytes are shuffled into `relaxed::order` first, so that lane l of the result sums the
+/// same 8 products as lane l of `simd::dot_rows` (elements 2l, 2l+1 of every 8). Integer sums
+/// are exact, and the f32 steps after are the same, so both builds give the same bits.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub(super) mod relaxed {
+    use super::{Activation, BLOCK_BYTES};
+    use core::arch::wasm32::*;
+
+    /// A 16-byte half in relaxed-lane order: slot 4l+t holds element
+    /// [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15][4l+t], so relaxed lane l sums
+    /// elements 2l, 2l+1, 2l+8, 2l+9, as `i32x4_dot_i16x8` lane l does over two 8-byte halves.
+    #[inline(always)]
+    pub fn order(v: v128) -> v128 {
+        i8x16_shuffle::<0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15>(v, v)
+    }
+
+    /// Per block: both halves of the activation in `order`, then the same negated.
+    pub fn arrange(blocks: &[u8]) -> Vec<v128> {
+        blocks
+            .chunks_exact(BLOCK_BYTES)
+            .flat_map(|b| {
+                // SAFETY: a block has 32 bytes after its 2-byte scale.
+                let (y0, y1) = unsafe {
+                    (
+                        order(v128_load(b[2..].as_ptr() as *const v128)),
+                        order(v128_load(b[18..].as_ptr() as *const v128)),
+                    )
+                };
+                // Activations are quantized by candle's `from_float` to ±127: no overflow.
+                [y0, y1, i8x16_neg(y0), i8x16_neg(y1)]
+            })
+            .collect()
+    }
+
+    /// # Safety
+    /// As `simd::dot_rows`, with `arranged` in place of `wide`.
+    #[inline(always)]
+    pub unsafe fn dot_rows<const R: usize>(
+        w: &[u8],
+        ys: [&Activation; R],
+        table: &[f32],
+    ) -> [f32; R] {
+        let mut acc = [f32x4_splat(0.0); R];
+        let w = w.as_ptr();
+        let arranged = ys.map(|y| y.arranged.as_ptr());
+        let scales = ys.map(|y| y.scales.as_ptr());
+        let zero = i32x4_splat(0);
+        for b in 0..ys[0].scales.len() {
+            let wb = w.add(b * BLOCK_BYTES);
+            let q0 = order(v128_load(wb.add(2) as *const v128));
+            let q1 = order(v128_load(wb.add(18) as *const v128));
+            let (a0, a1) = (i8x16_abs(q0), i8x16_abs(q1));
+            let (n0, n1) = (i8x16_lt(q0, zero), i8x16_lt(q1, zero));
+            let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+            for r in 0..R {
+                let yv = arranged[r].add(4 * b);
+                // Masks are whole bytes of 0 or 1 bits, where the relaxed select is exact.
+                let y0 = i8x16_relaxed_laneselect(*yv.add(2), *yv, n0);
+                let y1 = i8x16_relaxed_laneselect(*yv.add(3), *yv.add(1), n1);
+                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, a0, zero);
+                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y1, a1, s);
+                let d = f32x4_splat(dw * *scales[r].add(b));
+                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
+            }
+        }
+        acc.map(|a| {
+            f32x4_extract_lane::<0>(a)
+                + f32x4_extract_lane::<1>(a)
+                + f32x4_extract_lane::<2>(a)
+                + f32x4_extract_lane::<3>(a)
+        })
     }
 }
 

@@ -190,6 +190,8 @@ pub struct PaneModel {
     pub threads_note: Option<String>,
     /// The deploy the worker's files came from, as its `Ready` said.
     pub worker_build: String,
+    /// The worker's SIMD form (`engine::KERNELS`), from `Ready`.
+    pub kernels: String,
     last_job: JobId,
 }
 
@@ -582,8 +584,9 @@ impl PaneModel {
     /// Applies one message from the worker.
     pub fn apply(&mut self, msg: FromWorker) -> Vec<Effect> {
         match msg {
-            FromWorker::Ready { build } => {
+            FromWorker::Ready { build, kernels } => {
                 self.worker_build = build;
+                self.kernels = kernels;
                 vec![]
             }
             FromWorker::Threads { active, note, .. } => {
@@ -1116,6 +1119,7 @@ mod tests {
             reply(load, failed("the load is long over")),
             FromWorker::Ready {
                 build: String::new(),
+                kernels: String::new(),
             },
         ] {
             assert!(p.apply(msg).is_empty());

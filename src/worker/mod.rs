@@ -104,6 +104,7 @@ pub fn start() {
     on_message.forget();
     post(&FromWorker::Ready {
         build: loader_build(),
+        kernels: crate::engine::KERNELS.to_string(),
     });
 }
 

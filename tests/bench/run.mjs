@@ -34,13 +34,19 @@ async function serve() {
 }
 
 /// TinyLab's worker: load from the network, load again from the cache, then the workload.
-/// `threads` > 1 uses the shared-memory build (dist/threads/; this page is cross-origin isolated).
-async function benchOurs(browser, base, model, threads = 1, threadedBuild = threads > 1) {
+/// `threads` > 1 uses a shared-memory build (this page is cross-origin isolated); `simd` is
+/// 'relaxed' (what the page runs in this Chromium) or 'plain' (the simd128 fallback).
+const WORKERS = {
+  plain: ['/tinylab_worker_loader.js', '/threads/tinylab_worker_loader.js'],
+  relaxed: ['/relaxed/tinylab_worker_loader.js', '/threads-relaxed/tinylab_worker_loader.js'],
+};
+async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed') {
+  const workerUrl = WORKERS[simd][threads > 1 ? 1 : 0];
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${base}bench/`);
-  const r = await page.evaluate(async ({ url, label, prompt, gen, threads, threadedBuild }) => {
-    const worker = new Worker(threadedBuild ? '/threads/tinylab_worker_loader.js' : '/tinylab_worker_loader.js');
+  const r = await page.evaluate(async ({ url, label, prompt, gen, threads, workerUrl }) => {
+    const worker = new Worker(workerUrl);
     const queue = [];
     let wake = null;
     // Replies about a job come as {type: 'job', job, event: {kind, ...}}; flatten them to
@@ -64,7 +70,7 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
     const send = (m) => worker.postMessage({ json: JSON.stringify(m) });
     let jobs = 0;
     const job = (work) => send({ type: 'job', job: ++jobs, work });
-    await next(['ready']);
+    const ready = await next(['ready']);
     send({ type: 'threads', count: threads });
     const active = (await next(['threads'])).active;
     if (active !== threads) throw new Error(`asked for ${threads} threads, the worker runs ${active}`);
@@ -79,12 +85,15 @@ async function benchOurs(browser, base, model, threads = 1, threadedBuild = thre
     job({ kind: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
     const b = await next(['bench']);
     worker.terminate();
-    return { first, cached, bench: b, threads: active };
-  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS, threads, threadedBuild });
+    return { first, cached, bench: b, threads: active, kernels: ready.kernels };
+  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS, threads, workerUrl });
+  const want = simd === 'relaxed' ? 'relaxed-simd' : 'simd128';
+  if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
   await ctx.close();
   const f = r.bench.figures;
   return {
-    engine: `tinylab (wasm, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
+    engine: `tinylab (wasm ${r.kernels}, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
+    kernels: r.kernels,
     threads: r.threads,
     prompt_tokens: f.prompt_tokens,
     prefill_tokens_per_s: f.prefill_tokens_per_s,
@@ -167,17 +176,19 @@ async function main() {
     process.stderr.write(`benchmarking ${model.id} in the browser…\n`);
     const ours = await benchOurs(browser, server.url, model);
     const ours2 = await benchOurs(browser, server.url, model, 2);
+    const plain = await benchOurs(browser, server.url, model, 1, 'plain');
     delete ours2.prompt_text;
+    delete plain.prompt_text;
     const wl = process.env.BENCH_SKIP_PEERS ? { error: 'skipped' } : await benchWllama(browser, server.url, model, ours.prompt_text);
     delete ours.prompt_text;
     const nat = native.rows.find((r) => r.model === model.id) || {};
-    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, tinylab_wasm_2_threads: ours2, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
+    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, tinylab_wasm_2_threads: ours2, tinylab_wasm_simd128: plain, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
   }
   await browser.close();
   server.close();
 
   const lines = [];
-  lines.push(`Benchmark ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} cores (${os.cpus()[0]?.model || 'cpu'}) · Chromium ${version} headless · one thread everywhere except the row that says 2 threads · ${PROMPT_TOKENS}-token prompt, ${GEN_TOKENS} greedy tokens, EOS ignored, warm-up first`);
+  lines.push(`Benchmark ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} cores (${os.cpus()[0]?.model || 'cpu'}) · Chromium ${version} headless · one thread everywhere except the row that says 2 threads · TinyLab wasm = the relaxed-SIMD build this Chromium runs, unless a row says simd128 · ${PROMPT_TOKENS}-token prompt, ${GEN_TOKENS} greedy tokens, EOS ignored, warm-up first`);
   lines.push('');
   lines.push('| model | engine | prefill tok/s | decode tok/s | first token ms | load ms | memory MB |');
   lines.push('|---|---|---:|---:|---:|---:|---:|');
@@ -185,6 +196,7 @@ async function main() {
     const engines = [
       ['TinyLab wasm (page)', r.tinylab_wasm, r.tinylab_wasm.memory_bytes],
       ['TinyLab wasm, 2 threads', r.tinylab_wasm_2_threads, r.tinylab_wasm_2_threads.memory_bytes],
+      ['TinyLab wasm simd128 (fallback build)', r.tinylab_wasm_simd128, r.tinylab_wasm_simd128.memory_bytes],
       ['wllama 3.8.1 wasm', r.wllama, r.wllama.memory_bytes],
       ['TinyLab native', r.tinylab_native, r.tinylab_native?.peak_memory_bytes],
       ['llama.cpp native', r.llama_cpp_native, r.llama_cpp_native?.peak_memory_bytes],

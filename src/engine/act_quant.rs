@@ -1,0 +1,139 @@
+//! Activations quantized for the engine's own kernels the way llama.cpp's x86 build does it
+//! (ggml's AVX2 `quantize_row_q8_0` and `quantize_row_q8_1`, and `quantize_row_q8_K`), in the
+//! byte layout of candle's block types. candle's `from_float` differs in ways that matter
+//! for fidelity: it rounds halves away from zero where ggml rounds them to even, scales by
+//! 1/(amax/127) where ggml scales by 127/amax, and stores Q8_1's block sum as
+//! f16(f16(Σq)·f16(d)) where ggml stores f16(Σq·d), which moved every Q4_1 block's minimum
+//! term (all of SmolLM2's weights) by up to an f16 step.
+
+use half::f16;
+
+/// Q8_0: f16 d, 32 signed bytes. `out` holds `x.len() / 32` blocks of 34 bytes.
+pub fn q8_0(x: &[f32], out: &mut [u8]) {
+    for (xs, block) in x.chunks_exact(32).zip(out.chunks_exact_mut(34)) {
+        let (d, id) = scales(xs);
+        block[..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+        for (q, v) in block[2..].iter_mut().zip(xs) {
+            *q = (v * id).round_ties_even() as i8 as u8;
+        }
+    }
+}
+
+/// Q8_1: f16 d, f16 s = d·Σq, 32 signed bytes. `out` holds blocks of 36 bytes.
+pub fn q8_1(x: &[f32], out: &mut [u8]) {
+    for (xs, block) in x.chunks_exact(32).zip(out.chunks_exact_mut(36)) {
+        let (d, id) = scales(xs);
+        let mut sum = 0i32;
+        for (q, v) in block[4..].iter_mut().zip(xs) {
+            let r = (v * id).round_ties_even() as i8;
+            sum += r as i32;
+            *q = r as u8;
+        }
+        block[..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+        block[2..4].copy_from_slice(&f16::from_f32(d * sum as f32).to_le_bytes());
+    }
+}
+
+/// Q8_K: f32 d, 256 signed bytes, 16 i16 sums of 16. `out` holds blocks of 292 bytes.
+pub fn q8_k(x: &[f32], out: &mut [u8]) {
+    for (xs, block) in x.chunks_exact(256).zip(out.chunks_exact_mut(292)) {
+        // The value of largest magnitude, with its sign: it maps to −127 exactly.
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in xs {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            block.fill(0);
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, v) in block[4..260].iter_mut().zip(xs) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8 as u8;
+        }
+        for g in 0..16 {
+            let s: i32 = block[4 + 16 * g..4 + 16 * (g + 1)]
+                .iter()
+                .map(|&q| q as i8 as i32)
+                .sum();
+            block[260 + 2 * g..262 + 2 * g].copy_from_slice(&(s as i16).to_le_bytes());
+        }
+        block[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
+    }
+}
+
+/// ggml's block scale and its inverse: d = amax/127, id = 127/amax (0 for a zero block).
+fn scales(xs: &[f32]) -> (f32, f32) {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    (d, if amax != 0.0 { 127.0 / amax } else { 0.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_data::{bytes, quantize, values};
+    use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, BlockQ8_1};
+
+    /// Against candle's quantizers: the same layout, and the same values except where the two
+    /// roundings part (a half step, or Q8_1's sum in f16).
+    #[test]
+    fn layouts_match_candle_and_differences_are_rounding() {
+        let x = values(256 * 4, 9);
+        let mut ours = vec![0u8; x.len() / 32 * 34];
+        q8_0(&x, &mut ours);
+        let theirs = bytes(&quantize::<BlockQ8_0>(&x));
+        let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+        assert!(
+            differ <= ours.len() / 50,
+            "{differ} of {} bytes differ",
+            ours.len()
+        );
+
+        let mut ours = vec![0u8; x.len() / 32 * 36];
+        q8_1(&x, &mut ours);
+        let theirs = bytes(&quantize::<BlockQ8_1>(&x));
+        for (a, b) in ours.chunks_exact(36).zip(theirs.chunks_exact(36)) {
+            assert_eq!(a[..2], b[..2], "d");
+            let q = |v: &[u8]| v[4..].iter().map(|&q| q as i8 as i32).sum::<i32>();
+            // ggml's s is d·Σq rounded once, d in f32: within one f16 step of the stored d's.
+            let d = f16::from_le_bytes([a[0], a[1]]).to_f32();
+            let (s, want) = (f16::from_le_bytes([a[2], a[3]]).to_f32(), d * q(a) as f32);
+            assert!((s - want).abs() <= want.abs() / 512.0, "{s} vs {want}");
+        }
+
+        let mut ours = vec![0u8; x.len() / 256 * 292];
+        q8_k(&x, &mut ours);
+        let theirs = bytes(&quantize::<BlockQ8K>(&x));
+        for (a, b) in ours.chunks_exact(292).zip(theirs.chunks_exact(292)) {
+            assert_eq!(a[..4], b[..4], "d");
+            let differ = a[4..260]
+                .iter()
+                .zip(&b[4..260])
+                .filter(|(p, q)| p != q)
+                .count();
+            assert!(differ <= 4, "{differ} values differ");
+        }
+    }
+
+    #[test]
+    fn halves_round_to_even_and_zero_blocks_stay_zero() {
+        // amax 127 → id 1: 2.5 → 2, 3.5 → 4, −2.5 → −2.
+        let mut x = vec![0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = 3.5;
+        x[3] = -2.5;
+        let mut out = vec![0u8; 34];
+        q8_0(&x, &mut out);
+        assert_eq!(
+            out[2..6].iter().map(|&q| q as i8).collect::<Vec<_>>(),
+            [127, 2, 4, -2]
+        );
+        let mut out = vec![1u8; 292];
+        q8_k(&[0f32; 256], &mut out);
+        assert!(out.iter().all(|&b| b == 0));
+    }
+}

@@ -1,0 +1,313 @@
+//! The engine's own Q4_K × Q8_K and Q6_K × Q8_K kernels, for the relaxed-SIMD wasm build, so
+//! Gemma 3's and Qwen2.5's K-quant tensors stay as stored (4.5 and 6.6 bits per weight)
+//! instead of being requantized to Q8_0 (8.5 bits): a smaller heap, fewer bytes per token,
+//! and llama.cpp's own weights and activation format (Q8_K: one f32 scale per 256 values).
+//!
+//! Both grids are unsigned (Q4_K 0..=15, Q6_K 0..=63), so they are valid 7-bit operands of
+//! `i32x4.relaxed_dot_i8x16_i7x16_add` as stored. Per 256-value block the arithmetic is
+//! ggml's: an exact integer sum of scale × Σq·y over the sub-blocks, the minimum (Q4_K) or the
+//! offset of 32 (Q6_K) taken off through the activation's sums per 16 values (`bsums`), then
+//! one f32 product per block. The integer sums do not depend on the order of the additions,
+//! so the portable form below gives the same bits as the relaxed one.
+
+use super::q8_0::f16_to_f32;
+
+/// candle's `#[repr(C)] BlockQ8K`: f32 d, 256 signed bytes, 16 i16 sums of 16 bytes each.
+pub const ACT_BLOCK_BYTES: usize = 4 + 256 + 32;
+pub const BLOCK: usize = 256;
+/// `BlockQ4K`: f16 d, f16 dmin, 12 bytes of 6-bit scales and minimums, 128 bytes of nibbles.
+pub const Q4K_BLOCK_BYTES: usize = 144;
+/// `BlockQ6K`: 128 bytes of low nibbles, 64 of high bit pairs, 16 i8 scales, f16 d.
+pub const Q6K_BLOCK_BYTES: usize = 210;
+
+/// One activation row quantized to Q8_K, prepared once for many columns.
+pub struct Activation<'a> {
+    blocks: &'a [u8],
+    d: Vec<f32>,
+    /// Per block, the sums of its 16 groups of 16 values.
+    bsums: Vec<[i32; 16]>,
+}
+
+impl<'a> Activation<'a> {
+    pub fn new(blocks: &'a [u8]) -> Self {
+        let chunks = blocks.chunks_exact(ACT_BLOCK_BYTES);
+        let d = chunks
+            .clone()
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let bsums = chunks
+            .map(|b| {
+                std::array::from_fn(|g| i16::from_le_bytes([b[260 + 2 * g], b[261 + 2 * g]]) as i32)
+            })
+            .collect();
+        Activation { blocks, d, bsums }
+    }
+
+    /// The 256 quantized values of block `b`.
+    #[inline(always)]
+    fn qs(&self, b: usize) -> &[u8] {
+        &self.blocks[b * ACT_BLOCK_BYTES + 4..b * ACT_BLOCK_BYTES + 260]
+    }
+}
+
+#[inline(always)]
+fn half(b: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// Q4_K's eight 6-bit scales and minimums (ggml's `get_scale_min_k4`).
+#[inline(always)]
+fn scales_mins(q: &[u8]) -> ([i32; 8], [i32; 8]) {
+    let mut sc = [0i32; 8];
+    let mut mn = [0i32; 8];
+    for j in 0..8 {
+        let (d, m) = if j < 4 {
+            (q[j] & 63, q[j + 4] & 63)
+        } else {
+            (
+                (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4),
+                (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+            )
+        };
+        sc[j] = d as i32;
+        mn[j] = m as i32;
+    }
+    (sc, mn)
+}
+
+/// Q4_K's minimums times the activation's sums: Σ over sub-blocks of 32 of m·Σy.
+#[inline(always)]
+fn q4k_min_term(mins: &[i32; 8], bsums: &[i32; 16]) -> i32 {
+    (0..8)
+        .map(|s| mins[s] * (bsums[2 * s] + bsums[2 * s + 1]))
+        .sum()
+}
+
+/// Q6_K's offset: 32·Σ over groups of 16 of scale·Σy.
+#[inline(always)]
+fn q6k_offset_term(scales: &[u8], bsums: &[i32; 16]) -> i32 {
+    32 * (0..16)
+        .map(|g| scales[g] as i8 as i32 * bsums[g])
+        .sum::<i32>()
+}
+
+/// One Q4_K weight row against `R` activation rows.
+pub fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    assert!(w.len() == n * Q4K_BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::q4k_dot_rows(w, ys) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ys.map(|y| {
+            let (mut acc, mut acc_min) = (0f32, 0f32);
+            for b in 0..n {
+                let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+                let (sc, mn) = scales_mins(&wb[4..16]);
+                let (qs, yq) = (&wb[16..], y.qs(b));
+                let mut total = 0i32;
+                for c in 0..4 {
+                    let (mut lo, mut hi) = (0i32, 0i32);
+                    for i in 0..32 {
+                        let q = qs[32 * c + i];
+                        lo += (q & 0xf) as i32 * yq[64 * c + i] as i8 as i32;
+                        hi += (q >> 4) as i32 * yq[64 * c + 32 + i] as i8 as i32;
+                    }
+                    total += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+                }
+                acc += half(wb, 0) * y.d[b] * total as f32;
+                acc_min += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
+            }
+            acc - acc_min
+        })
+    }
+}
+
+/// Q6_K's 6-bit value of element `i` (0..256) of block `wb`, 0..=63.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+fn q6(wb: &[u8], i: usize) -> i32 {
+    let (half_, j) = (i / 128, i % 128);
+    let (quarter, l) = (j / 32, j % 32);
+    let ql = wb[64 * half_ + l + if quarter % 2 == 1 { 32 } else { 0 }];
+    let nibble = if quarter >= 2 { ql >> 4 } else { ql & 0xf };
+    let high = (wb[128 + 32 * half_ + l] >> (2 * quarter)) & 3;
+    (nibble | (high << 4)) as i32
+}
+
+/// One Q6_K weight row against `R` activation rows.
+pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    assert!(w.len() == n * Q6K_BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::q6k_dot_rows(w, ys) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ys.map(|y| {
+            let mut acc = 0f32;
+            for b in 0..n {
+                let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+                let (scales, yq) = (&wb[192..208], y.qs(b));
+                let mut total = 0i32;
+                for (g, &sc) in scales.iter().enumerate() {
+                    let s: i32 = (16 * g..16 * g + 16)
+                        .map(|i| q6(wb, i) * yq[i] as i8 as i32)
+                        .sum();
+                    total += sc as i8 as i32 * s;
+                }
+                total -= q6k_offset_term(scales, &y.bsums[b]);
+                acc += half(wb, 208) * y.d[b] * total as f32;
+            }
+            acc
+        })
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use super::*;
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    fn hsum(v: v128) -> i32 {
+        i32x4_extract_lane::<0>(v)
+            + i32x4_extract_lane::<1>(v)
+            + i32x4_extract_lane::<2>(v)
+            + i32x4_extract_lane::<3>(v)
+    }
+
+    /// # Safety
+    /// `w` holds one `Q4K_BLOCK_BYTES` block per activation block of every `ys`.
+    #[inline(always)]
+    pub unsafe fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+        let (mut acc, mut acc_min) = ([0f32; R], [0f32; R]);
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        for b in 0..ys[0].d.len() {
+            let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+            let (sc, mn) = scales_mins(&wb[4..16]);
+            let qs = wb[16..].as_ptr();
+            let yq = ys.map(|y| y.qs(b).as_ptr());
+            let mut totals = [zero; R];
+            for c in 0..4 {
+                let q0 = v128_load(qs.add(32 * c) as *const v128);
+                let q1 = v128_load(qs.add(32 * c + 16) as *const v128);
+                let (lo0, lo1) = (v128_and(q0, low), v128_and(q1, low));
+                let (hi0, hi1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+                let (s_lo, s_hi) = (i32x4_splat(sc[2 * c]), i32x4_splat(sc[2 * c + 1]));
+                for r in 0..R {
+                    // Unaligned: the values start 4 bytes into each activation block.
+                    let y = yq[r].add(64 * c) as *const v128;
+                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y), lo0, zero);
+                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(1)), lo1, lo);
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(2)), hi0, zero);
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(3)), hi1, hi);
+                    totals[r] = i32x4_add(
+                        totals[r],
+                        i32x4_add(i32x4_mul(lo, s_lo), i32x4_mul(hi, s_hi)),
+                    );
+                }
+            }
+            let (d, dmin) = (half(wb, 0), half(wb, 2));
+            for r in 0..R {
+                acc[r] += d * ys[r].d[b] * hsum(totals[r]) as f32;
+                acc_min[r] += dmin * ys[r].d[b] * q4k_min_term(&mn, &ys[r].bsums[b]) as f32;
+            }
+        }
+        std::array::from_fn(|r| acc[r] - acc_min[r])
+    }
+
+    /// # Safety
+    /// `w` holds one `Q6K_BLOCK_BYTES` block per activation block of every `ys`.
+    #[inline(always)]
+    pub unsafe fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+        let mut acc = [0f32; R];
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        let (m03, m0c, m30, mc0) = (
+            u8x16_splat(0x03),
+            u8x16_splat(0x0c),
+            u8x16_splat(0x30),
+            u8x16_splat(0xc0),
+        );
+        for b in 0..ys[0].d.len() {
+            let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+            let scales = &wb[192..208];
+            let yq = ys.map(|y| y.qs(b).as_ptr());
+            let mut totals = [zero; R];
+            for h in 0..2 {
+                let ql = wb[64 * h..].as_ptr();
+                let qh = wb[128 + 32 * h..].as_ptr();
+                for sub in 0..2 {
+                    let a = v128_load(ql.add(16 * sub) as *const v128);
+                    let bb = v128_load(ql.add(32 + 16 * sub) as *const v128);
+                    let hb = v128_load(qh.add(16 * sub) as *const v128);
+                    // The four groups of 16 these bytes hold: elements 128h + 32q + 16sub + t.
+                    // Masked before shifting, so no bit crosses into a neighbouring byte.
+                    let e = [
+                        v128_or(v128_and(a, low), i16x8_shl(v128_and(hb, m03), 4)),
+                        v128_or(v128_and(bb, low), i16x8_shl(v128_and(hb, m0c), 2)),
+                        v128_or(u8x16_shr(a, 4), v128_and(hb, m30)),
+                        v128_or(u8x16_shr(bb, 4), u16x8_shr(v128_and(hb, mc0), 2)),
+                    ];
+                    for (q, eq) in e.iter().enumerate() {
+                        let g = 8 * h + 2 * q + sub;
+                        let s = i32x4_splat(scales[g] as i8 as i32);
+                        for r in 0..R {
+                            let y = v128_load(yq[r].add(16 * g) as *const v128);
+                            let dot = i32x4_relaxed_dot_i8x16_i7x16_add(y, *eq, zero);
+                            totals[r] = i32x4_add(totals[r], i32x4_mul(dot, s));
+                        }
+                    }
+                }
+            }
+            let d = half(wb, 208);
+            for r in 0..R {
+                let total = hsum(totals[r]) - q6k_offset_term(scales, &ys[r].bsums[b]);
+                acc[r] += d * ys[r].d[b] * total as f32;
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_data::{bytes, quantize, values};
+    use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, GgmlType};
+
+    fn close(ours: f32, theirs: f32) {
+        assert!(
+            (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+            "{ours} vs {theirs}"
+        );
+    }
+
+    #[test]
+    fn q4k_and_q6k_match_candle_within_rounding() {
+        let k = 256 * 5;
+        // Shifted off zero, so Q4_K's minimums matter.
+        let vals = |seed: u32| -> Vec<f32> { values(k, seed).iter().map(|v| v + 0.1).collect() };
+        let y: Vec<BlockQ8K> = quantize(&vals(1));
+        let yb = bytes(&y);
+        let act = Activation::new(&yb);
+        for i in 0..4 {
+            let w4: Vec<BlockQ4K> = quantize(&vals(10 + i));
+            close(
+                q4k_dot_rows(&bytes(&w4), [&act])[0],
+                BlockQ4K::vec_dot(k, &w4, &y),
+            );
+            let w6: Vec<BlockQ6K> = quantize(&vals(20 + i));
+            close(
+                q6k_dot_rows(&bytes(&w6), [&act])[0],
+                BlockQ6K::vec_dot(k, &w6, &y),
+            );
+        }
+    }
+}

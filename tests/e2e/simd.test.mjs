@@ -1,0 +1,100 @@
+// The two SIMD builds of the model worker. A browser that validates relaxed SIMD runs the
+// relaxed build (dist/relaxed/, dist/threads-relaxed/); `?simd=plain` forces the simd128 build,
+// which every other browser runs. Their kernels are written to give the same bits
+// (engine::q8_0::relaxed), so the same prompt must give the same tokens with the same
+// entropies and surprisals to the last digit, on one thread and two, generating (one-row
+// products) and scoring (products over many rows, tiled four at a time); and both must match
+// the native CLI up to the first near tie.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launch, openPage, pane, nativeGenerate, sameGreedy, screenshot, SMOLLM2, SMOLLM2_FILE,
+} from './harness.mjs';
+
+const PROMPT = 'Write two sentences about the sea.';
+const TOKENS = 24;
+// Over 40 tokens: many passes of four rows, and a tail.
+const TEXT = 'The museum opened late on Thursdays, and the guard who locked the east wing had a habit '
+  + 'of humming old dance tunes while he checked each door. Nobody knew where he had learned them. '
+  + 'Some visitors swore the paintings leaned closer when he passed, though the curator, a patient '
+  + 'woman with ink on her sleeves, said it was only the draught from the skylights.';
+
+let browser;
+let server;
+let native;
+
+before(async () => {
+  browser = await launch();
+  server = await startServer();
+  native = nativeGenerate(SMOLLM2_FILE, PROMPT, TOKENS, ['--chat']);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/// Loads SmolLM2 with `threads` threads on the page at `query`, generates and scores; returns
+/// the kernels the worker reported, the requests, and both token lists.
+async function runBuild(query, threads) {
+  const ctx = await browser.newContext();
+  try {
+    const { page, errors, requests } = await openPage(ctx, `${server.url}${query}`);
+    await page.locator('[data-testid=threads]').selectOption(String(threads));
+    const p = pane(page);
+    await p.loadCatalog(SMOLLM2);
+    assert.equal(await p.status().getAttribute('data-state'), 'ready', await p.status().textContent());
+    await page.fill('[data-testid=prompt]', PROMPT);
+    await p.set('temperature', 0);
+    await p.set('max-tokens', TOKENS);
+    await p.get('chat-mode').check();
+    await p.get('run').click();
+    await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+    assert.equal(await p.output().getAttribute('data-state'), 'done');
+    const generated = await p.tokens();
+    const simd = (await p.get('stat-simd').textContent()).trim();
+    assert.equal((await p.get('stat-threads').textContent()).trim(), String(threads));
+    await screenshot(page, `simd-${query ? 'plain' : 'relaxed'}-${threads}`);
+
+    await page.click('[data-testid=tab-score]');
+    await page.fill('[data-testid=score-text]', TEXT);
+    await page.click('[data-testid=score-all]');
+    await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+    assert.equal(await p.output().getAttribute('data-state'), 'done');
+    const scored = await p.tokens();
+    assert.ok(scored.length > 40, `only ${scored.length} scored tokens`);
+    const kernels = await page.getAttribute('html', 'data-kernels');
+    assert.deepEqual(errors, []);
+    return { kernels, simd, requests, generated, scored };
+  } finally {
+    await ctx.close();
+  }
+}
+
+test('relaxed SIMD and the simd128 fallback give the same bits, on one thread and two', async () => {
+  const runs = {};
+  for (const threads of [1, 2]) {
+    const relaxed = await runBuild('', threads);
+    const plain = await runBuild('?simd=plain', threads);
+    // This Chromium has relaxed SIMD, so the default is the relaxed build and the flag the other.
+    assert.equal(relaxed.kernels, 'relaxed-simd');
+    assert.equal(relaxed.simd, 'relaxed');
+    assert.equal(plain.kernels, 'simd128');
+    assert.equal(plain.simd, 'simd128');
+    // This page is cross-origin isolated, so both run a shared-memory build at any thread
+    // count (threads.test.mjs covers the single-threaded builds of a plain host).
+    assert.ok(relaxed.requests.some((u) => u.includes('/threads-relaxed/tinylab_worker_bg.wasm')), 'threads-relaxed/ not used');
+    assert.ok(plain.requests.some((u) => u.includes('/threads/tinylab_worker_bg.wasm')), 'threads/ not used');
+    assert.ok(!plain.requests.some((u) => u.includes('relaxed')), 'the plain page asked for a relaxed build');
+
+    sameGreedy(relaxed.generated.map((t) => t.id), native, `relaxed, ${threads} thread(s)`);
+    sameGreedy(plain.generated.map((t) => t.id), native, `simd128, ${threads} thread(s)`);
+    assert.deepEqual(relaxed.generated, plain.generated, `generation, ${threads} thread(s)`);
+    assert.deepEqual(relaxed.scored, plain.scored, `scoring, ${threads} thread(s)`);
+    runs[threads] = relaxed;
+  }
+  // Threads split columns, never sums: the same bits again.
+  assert.deepEqual(runs[1].generated, runs[2].generated);
+  assert.deepEqual(runs[1].scored, runs[2].scored);
+});
