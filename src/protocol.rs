@@ -92,6 +92,9 @@ pub enum Work {
         gen_tokens: usize,
         repetitions: usize,
     },
+    /// This build's kernels against their portable reference (`engine::kernel_check`); needs
+    /// no model.
+    KernelCheck,
 }
 
 /// Worker → page.
@@ -183,6 +186,10 @@ pub enum Event {
         stopped: bool,
     },
     Bench(BenchReport),
+    KernelCheck {
+        kernels: String,
+        checks: Vec<crate::engine::kernel_check::KernelCheck>,
+    },
     /// The job was refused or failed; a loaded model stays loaded.
     Failed {
         message: String,

@@ -102,32 +102,37 @@ pub fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
-        ys.map(|y| {
-            let (mut acc, mut acc_min) = (0f32, 0f32);
-            for b in 0..n {
-                let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
-                let (sc, mn) = scales_mins(&wb[4..16]);
-                let (qs, yq) = (&wb[16..], y.qs(b));
-                let mut total = 0i32;
-                for c in 0..4 {
-                    let (mut lo, mut hi) = (0i32, 0i32);
-                    for i in 0..32 {
-                        let q = qs[32 * c + i];
-                        lo += (q & 0xf) as i32 * yq[64 * c + i] as i8 as i32;
-                        hi += (q >> 4) as i32 * yq[64 * c + 32 + i] as i8 as i32;
-                    }
-                    total += sc[2 * c] * lo + sc[2 * c + 1] * hi;
-                }
-                acc += half(wb, 0) * y.d[b] * total as f32;
-                acc_min += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
-            }
-            acc - acc_min
-        })
+        q4k_portable(w, ys)
     }
 }
 
+/// The reference form: machines without relaxed SIMD, the tests and `kernel_check`.
+pub fn q4k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    ys.map(|y| {
+        let (mut acc, mut acc_min) = (0f32, 0f32);
+        for b in 0..n {
+            let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+            let (sc, mn) = scales_mins(&wb[4..16]);
+            let (qs, yq) = (&wb[16..], y.qs(b));
+            let mut total = 0i32;
+            for c in 0..4 {
+                let (mut lo, mut hi) = (0i32, 0i32);
+                for i in 0..32 {
+                    let q = qs[32 * c + i];
+                    lo += (q & 0xf) as i32 * yq[64 * c + i] as i8 as i32;
+                    hi += (q >> 4) as i32 * yq[64 * c + 32 + i] as i8 as i32;
+                }
+                total += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+            }
+            acc += half(wb, 0) * y.d[b] * total as f32;
+            acc_min += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
+        }
+        acc - acc_min
+    })
+}
+
 /// Q6_K's 6-bit value of element `i` (0..256) of block `wb`, 0..=63.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
 fn q6(wb: &[u8], i: usize) -> i32 {
     let (half_, j) = (i / 128, i % 128);
     let (quarter, l) = (j / 32, j % 32);
@@ -148,24 +153,30 @@ pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
-        ys.map(|y| {
-            let mut acc = 0f32;
-            for b in 0..n {
-                let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
-                let (scales, yq) = (&wb[192..208], y.qs(b));
-                let mut total = 0i32;
-                for (g, &sc) in scales.iter().enumerate() {
-                    let s: i32 = (16 * g..16 * g + 16)
-                        .map(|i| q6(wb, i) * yq[i] as i8 as i32)
-                        .sum();
-                    total += sc as i8 as i32 * s;
-                }
-                total -= q6k_offset_term(scales, &y.bsums[b]);
-                acc += half(wb, 208) * y.d[b] * total as f32;
-            }
-            acc
-        })
+        q6k_portable(w, ys)
     }
+}
+
+/// The reference form: machines without relaxed SIMD, the tests and `kernel_check`.
+pub fn q6k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    ys.map(|y| {
+        let mut acc = 0f32;
+        for b in 0..n {
+            let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+            let (scales, yq) = (&wb[192..208], y.qs(b));
+            let mut total = 0i32;
+            for (g, &sc) in scales.iter().enumerate() {
+                let s: i32 = (16 * g..16 * g + 16)
+                    .map(|i| q6(wb, i) * yq[i] as i8 as i32)
+                    .sum();
+                total += sc as i8 as i32 * s;
+            }
+            total -= q6k_offset_term(scales, &y.bsums[b]);
+            acc += half(wb, 208) * y.d[b] * total as f32;
+        }
+        acc
+    })
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]

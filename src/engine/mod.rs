@@ -8,6 +8,7 @@ pub mod error;
 pub mod explicit_f64;
 pub mod gguf;
 pub mod k_quants;
+pub mod kernel_check;
 pub mod model;
 pub mod packed;
 pub mod parallel;

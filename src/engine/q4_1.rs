@@ -24,10 +24,6 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 
 /// One activation row quantized to Q8_1, with its scales converted once.
 pub struct Activation<'a> {
-    #[cfg_attr(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        allow(dead_code)
-    )]
     blocks: &'a [u8],
     d: Vec<f32>,
     s: Vec<f32>,

@@ -56,10 +56,6 @@ pub(crate) fn avx2_sum(v: std::arch::x86_64::__m256) -> f32 {
 
 /// One quantized activation row, prepared for many columns.
 pub struct Activation<'a> {
-    #[cfg_attr(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        allow(dead_code)
-    )]
     blocks: &'a [u8],
     scales: Vec<f32>,
     /// The row's bytes sign-extended to i16, four vectors per block, done once per product
@@ -115,25 +111,32 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        let table = scale_table();
-        ys.map(|y| {
-            let mut lanes = [0f32; 4];
-            for b in 0..n {
-                let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-                let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-                let d = scale_at(table, wb) * y.scales[b];
-                // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
-                let mut sums = [0i32; 4];
-                for i in 0..BLOCK {
-                    sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
-                }
-                for (lane, s) in lanes.iter_mut().zip(sums) {
-                    *lane += s as f32 * d;
-                }
-            }
-            lanes[0] + lanes[1] + lanes[2] + lanes[3]
-        })
+        portable(w, ys)
     }
+}
+
+/// The reference form, in the simd128 form's lanes (which the relaxed form also sums):
+/// machines without SIMD, the tests and `kernel_check`.
+pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].scales.len();
+    let table = scale_table();
+    ys.map(|y| {
+        let mut lanes = [0f32; 4];
+        for b in 0..n {
+            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+            let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+            let d = scale_at(table, wb) * y.scales[b];
+            // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
+            let mut sums = [0i32; 4];
+            for i in 0..BLOCK {
+                sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
+            }
+            for (lane, s) in lanes.iter_mut().zip(sums) {
+                *lane += s as f32 * d;
+            }
+        }
+        lanes[0] + lanes[1] + lanes[2] + lanes[3]
+    })
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -220,6 +220,13 @@ fn handle(state: &Rc<State>, data: JsValue) {
         } => spawn(async move {
             score::run_bench(&st, job, prompt_tokens, gen_tokens, repetitions).await;
         }),
+        Work::KernelCheck => post_event(
+            job,
+            Event::KernelCheck {
+                kernels: crate::engine::KERNELS.to_string(),
+                checks: crate::engine::kernel_check::run(),
+            },
+        ),
     }
 }
 

@@ -1,0 +1,197 @@
+//! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
+//! against its portable reference on random blocks of several sizes, one to four activation
+//! rows per pass. The wasm forms are written to give the portable form's bits exactly; AVX2
+//! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
+//! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
+//! runs the wasm forms.
+
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0};
+use serde::{Deserialize, Serialize};
+
+use super::{act_quant, k_quants, q4_1, q5_0, q8_0};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelCheck {
+    pub kernel: String,
+    /// Dot products compared.
+    pub products: usize,
+    /// Of those, how many had the portable form's bits exactly.
+    pub equal: usize,
+    /// The largest difference, relative to max(|reference|, 1).
+    pub max_rel_diff: f64,
+    /// Whether this build's form should give the portable bits (every wasm form does).
+    pub exact: bool,
+}
+
+/// Deterministic values in [-0.5, 0.5) plus `shift` (off zero, so minimums matter).
+fn values(n: usize, seed: u32, shift: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5 + shift
+        })
+        .collect()
+}
+
+fn block_bytes<T: candle_core::quantized::k_quants::GgmlType>(x: &[f32]) -> Vec<u8> {
+    let mut b = vec![T::zeros(); x.len() / T::BLCK_SIZE];
+    T::from_float(x, &mut b);
+    // SAFETY: candle's block types are `repr(C)` plain data without padding.
+    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, std::mem::size_of_val(&b[..])) }
+        .to_vec()
+}
+
+struct Tally {
+    row: KernelCheck,
+}
+
+impl Tally {
+    fn new(kernel: &str, exact: bool) -> Self {
+        Tally {
+            row: KernelCheck {
+                kernel: kernel.into(),
+                products: 0,
+                equal: 0,
+                max_rel_diff: 0.0,
+                exact,
+            },
+        }
+    }
+
+    fn add(&mut self, got: &[f32], want: &[f32]) {
+        for (g, w) in got.iter().zip(want) {
+            self.row.products += 1;
+            if g.to_bits() == w.to_bits() {
+                self.row.equal += 1;
+            }
+            let d = (*g as f64 - *w as f64).abs() / (w.abs() as f64).max(1.0);
+            self.row.max_rel_diff =
+                self.row
+                    .max_rel_diff
+                    .max(if d.is_nan() { f64::INFINITY } else { d });
+        }
+    }
+}
+
+/// `dot_rows` of this build on the first `r` (1..=4) activations.
+macro_rules! rows {
+    ($f:path, $w:expr, $acts:expr, $r:expr) => {{
+        let a = $acts;
+        match $r {
+            1 => $f($w, [&a[0]]).to_vec(),
+            2 => $f($w, [&a[0], &a[1]]).to_vec(),
+            3 => $f($w, [&a[0], &a[1], &a[2]]).to_vec(),
+            _ => $f($w, [&a[0], &a[1], &a[2], &a[3]]).to_vec(),
+        }
+    }};
+}
+
+/// Runs every kernel's check.
+pub fn run() -> Vec<KernelCheck> {
+    let wasm = cfg!(target_arch = "wasm32");
+    let mut out = Vec::new();
+
+    // 32-value blocks: one, two and seven per row.
+    let mut t8 = Tally::new("Q8_0", true);
+    let mut t41 = Tally::new("Q4_1", wasm);
+    let mut t50 = Tally::new("Q5_0", wasm);
+    for (i, blocks) in [1usize, 2, 7].into_iter().enumerate() {
+        let k = 32 * blocks;
+        let x: Vec<Vec<f32>> = (0..4)
+            .map(|r| values(k, 100 + r + 10 * i as u32, 0.05))
+            .collect();
+        let mut a8 = vec![vec![0u8; blocks * 34]; 4];
+        let mut a81 = vec![vec![0u8; blocks * 36]; 4];
+        for r in 0..4 {
+            act_quant::q8_0(&x[r], &mut a8[r]);
+            act_quant::q8_1(&x[r], &mut a81[r]);
+        }
+        let p8: Vec<q8_0::Activation> = a8.iter().map(|b| q8_0::Activation::new(b)).collect();
+        let p41: Vec<q4_1::Activation> = a81.iter().map(|b| q4_1::Activation::new(b)).collect();
+        let p50: Vec<q5_0::Activation> = a8.iter().map(|b| q5_0::Activation::new(b)).collect();
+        for col in 0..6u32 {
+            let w = values(k, 7 + col + 31 * i as u32, 0.1 * col as f32 - 0.2);
+            let (w8, w41, w50) = (
+                block_bytes::<BlockQ8_0>(&w),
+                block_bytes::<BlockQ4_1>(&w),
+                block_bytes::<BlockQ5_0>(&w),
+            );
+            for r in 1..=4 {
+                let want = |f: &dyn Fn(usize) -> f32| (0..r).map(f).collect::<Vec<f32>>();
+                t8.add(
+                    &rows!(q8_0::dot_rows, &w8, &p8, r),
+                    &want(&|j| q8_0::portable(&w8, [&p8[j]])[0]),
+                );
+                t41.add(
+                    &rows!(q4_1::dot_rows, &w41, &p41, r),
+                    &want(&|j| q4_1::portable(&w41, [&p41[j]])[0]),
+                );
+                t50.add(
+                    &rows!(q5_0::dot_rows, &w50, &p50, r),
+                    &want(&|j| q5_0::portable(&w50, [&p50[j]])[0]),
+                );
+            }
+        }
+    }
+    out.extend([t8.row, t41.row, t50.row]);
+
+    // 256-value blocks: one and three per row.
+    let mut t4k = Tally::new("Q4_K", true);
+    let mut t6k = Tally::new("Q6_K", true);
+    for (i, blocks) in [1usize, 3].into_iter().enumerate() {
+        let k = 256 * blocks;
+        let x: Vec<Vec<f32>> = (0..4)
+            .map(|r| values(k, 500 + r + 10 * i as u32, 0.05))
+            .collect();
+        let mut a = vec![vec![0u8; blocks * k_quants::ACT_BLOCK_BYTES]; 4];
+        for r in 0..4 {
+            act_quant::q8_k(&x[r], &mut a[r]);
+        }
+        let p: Vec<k_quants::Activation> = a.iter().map(|b| k_quants::Activation::new(b)).collect();
+        for col in 0..6u32 {
+            let w = values(k, 900 + col + 31 * i as u32, 0.1 * col as f32 - 0.2);
+            let (w4, w6) = (block_bytes::<BlockQ4K>(&w), block_bytes::<BlockQ6K>(&w));
+            for r in 1..=4 {
+                let want = |f: &dyn Fn(usize) -> f32| (0..r).map(f).collect::<Vec<f32>>();
+                t4k.add(
+                    &rows!(k_quants::q4k_dot_rows, &w4, &p, r),
+                    &want(&|j| k_quants::q4k_portable(&w4, [&p[j]])[0]),
+                );
+                t6k.add(
+                    &rows!(k_quants::q6k_dot_rows, &w6, &p, r),
+                    &want(&|j| k_quants::q6k_portable(&w6, [&p[j]])[0]),
+                );
+            }
+        }
+    }
+    out.extend([t4k.row, t6k.row]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Natively: the portable forms against themselves where there is no native SIMD form, and
+    /// the AVX2 forms of Q4_1 and Q5_0 within rounding. The wasm forms are the browser tests'.
+    #[test]
+    fn this_builds_kernels_agree_with_their_reference() {
+        let rows = run();
+        assert_eq!(rows.len(), 5);
+        for r in rows {
+            assert_eq!(
+                r.products,
+                if r.kernel.ends_with("_K") {
+                    2 * 6 * 10
+                } else {
+                    3 * 6 * 10
+                }
+            );
+            if r.exact {
+                assert_eq!(r.equal, r.products, "{r:?}");
+            }
+            assert!(r.max_rel_diff < 1e-5, "{r:?}");
+        }
+    }
+}
