@@ -31,6 +31,10 @@ bash scripts/setup.sh
 
 step "clippy for wasm32 (the page and its worker)"
 cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings
+# The relaxed-SIMD kernels compile only in that build (scripts/build_relaxed.sh's target dir).
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  CARGO_TARGET_DIR="${TINYLAB_CACHE:-$HOME/.cache/tinylab}/target-relaxed" \
+  cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings
 
 step "the page in headless Chromium"
 bash scripts/e2e.sh
