@@ -235,6 +235,10 @@ pub struct LoadedModel {
     /// Why the bytes were not kept, when they were not (storage full, no Cache API).
     #[serde(default)]
     pub cache_note: Option<String>,
+    /// The worker's wasm heap right after the build (0 where there is none): the model's
+    /// resident size, apart from the working memory a run adds later.
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// One generated token as it travels: the engine's token and when it was ready.

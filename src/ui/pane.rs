@@ -907,6 +907,7 @@ mod tests {
             build_ms: 2.0,
             cached_now: true,
             cache_note: None,
+            wasm_memory_bytes: 0,
         })
     }
 

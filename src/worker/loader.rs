@@ -142,6 +142,7 @@ async fn load_engine(job: JobId, src: &Source) -> Result<(Engine, LoadedModel), 
             build_ms,
             cached_now,
             cache_note,
+            wasm_memory_bytes: super::wasm_memory_bytes(),
         },
     ))
 }

@@ -108,6 +108,15 @@ pub fn start() {
     });
 }
 
+/// The size of this worker's wasm memory, which only grows: the peak so far.
+pub(crate) fn wasm_memory_bytes() -> u64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as u64
+}
+
 /// The deploy this worker's files came from: `self.TINYLAB_BUILD`, which the build stamps into
 /// the loader script (`scripts/sw_manifest.py`).
 pub(crate) fn loader_build() -> String {

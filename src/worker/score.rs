@@ -1,7 +1,5 @@
 //! Scoring a text, and the lab's human-vs-model comparison, in the worker.
 
-use wasm_bindgen::JsCast;
-
 use super::js::{now_ms, yield_now};
 use super::{post_event, post_with_buffer, Busy, State};
 use crate::engine::stats::binoculars;
@@ -306,17 +304,13 @@ pub async fn run_bench(
                     .copied()
                     .filter(|&i| Some(i) != engine.info().bos_token)
                     .collect();
-                let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-                let bytes = memory
-                    .buffer()
-                    .unchecked_into::<js_sys::ArrayBuffer>()
-                    .byte_length();
+                let bytes = super::wasm_memory_bytes();
                 post_event(
                     job,
                     Event::Bench(BenchReport {
                         figures,
                         prompt_text: engine.tokenizer().decode(&body),
-                        wasm_memory_bytes: bytes as u64,
+                        wasm_memory_bytes: bytes,
                     }),
                 );
             });

@@ -101,6 +101,8 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed') {
     time_to_first_token_ms: f.prefill_ms,
     load_ms: r.first.read_ms + r.first.build_ms,
     cached_load_ms: r.cached.read_ms + r.cached.build_ms,
+    // The fresh worker's heap after its first load: the model as held, before any run.
+    heap_after_load_bytes: r.first.wasm_memory_bytes,
     cached_load_from_cache: r.cached.from_cache,
     memory_bytes: r.bench.wasm_memory_bytes,
     memory_kind: 'wasm heap',
@@ -223,6 +225,8 @@ async function main() {
   lines.push('');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
+  lines.push('TinyLab wasm heap right after loading (the model as held, before any run; the table\'s memory column is the peak after the workload): '
+    + rows.map((r) => `${r.model} ${mb(r.tinylab_wasm.heap_after_load_bytes)} MB (${ratio(r.tinylab_wasm.heap_after_load_bytes, r.file_bytes)}× file), simd128 build ${mb(r.tinylab_wasm_simd128?.heap_after_load_bytes)} MB`).join('; ') + '.');
   lines.push('Where TinyLab\'s decode time goes, share in weight products (engine::profile): '
     + rows.map((r) => `${r.model} ${pct(r.tinylab_wasm.decode_product_share)} at 1 thread, ${pct(r.tinylab_wasm_2_threads.decode_product_share)} at 2 (wasm; helpers ran ${pct(r.tinylab_wasm_2_threads.decode_helper_share)} of the parallel work), ${pct(r.tinylab_native?.decode_product_share)} native`).join('; ') + '.');
   const byType = (f) => (f?.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
