@@ -157,6 +157,7 @@ pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 ))]
 mod simd {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
+    use crate::engine::q8_0::simd::lanes_sum;
     use core::arch::wasm32::*;
 
     pub fn widen(blocks: &[u8]) -> Vec<v128> {
@@ -210,11 +211,7 @@ mod simd {
         }
         let mut out = [0f32; R];
         for r in 0..R {
-            out[r] = f32x4_extract_lane::<0>(acc[r])
-                + f32x4_extract_lane::<1>(acc[r])
-                + f32x4_extract_lane::<2>(acc[r])
-                + f32x4_extract_lane::<3>(acc[r])
-                + mins[r];
+            out[r] = lanes_sum(acc[r]) + mins[r];
         }
         out
     }
@@ -229,6 +226,7 @@ mod simd {
 mod relaxed {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
     use crate::engine::q8_0::relaxed::order;
+    use crate::engine::q8_0::simd::lanes_sum;
     use core::arch::wasm32::*;
 
     /// Per block: the 32 activation bytes as two halves in `order`.
@@ -288,11 +286,7 @@ mod relaxed {
         }
         let mut out = [0f32; R];
         for r in 0..R {
-            out[r] = f32x4_extract_lane::<0>(acc[r])
-                + f32x4_extract_lane::<1>(acc[r])
-                + f32x4_extract_lane::<2>(acc[r])
-                + f32x4_extract_lane::<3>(acc[r])
-                + mins[r];
+            out[r] = lanes_sum(acc[r]) + mins[r];
         }
         out
     }

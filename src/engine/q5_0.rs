@@ -133,6 +133,7 @@ pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 mod relaxed {
     use super::{Activation, BLOCK_BYTES};
     use crate::engine::q8_0;
+    use crate::engine::q8_0::simd::lanes_sum;
     use core::arch::wasm32::*;
 
     pub fn arrange(blocks: &[u8]) -> Vec<v128> {
@@ -192,12 +193,7 @@ mod relaxed {
                 acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
             }
         }
-        acc.map(|a| {
-            f32x4_extract_lane::<0>(a)
-                + f32x4_extract_lane::<1>(a)
-                + f32x4_extract_lane::<2>(a)
-                + f32x4_extract_lane::<3>(a)
-        })
+        acc.map(lanes_sum)
     }
 }
 

@@ -148,6 +148,16 @@ pub(super) mod simd {
         widen_blocks(blocks, BLOCK_BYTES, 2)
     }
 
+    /// The four f32 lanes summed in order 0, 1, 2, 3: every wasm kernel's last step (and the
+    /// portable forms'), so all give the same bits.
+    #[inline(always)]
+    pub fn lanes_sum(a: v128) -> f32 {
+        f32x4_extract_lane::<0>(a)
+            + f32x4_extract_lane::<1>(a)
+            + f32x4_extract_lane::<2>(a)
+            + f32x4_extract_lane::<3>(a)
+    }
+
     /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
     /// i16x8 vectors per block (Q8_0: a 2-byte scale; Q8_1: two 2-byte scales).
     pub fn widen_blocks(blocks: &[u8], block_bytes: usize, header: usize) -> Vec<v128> {
@@ -198,12 +208,7 @@ pub(super) mod simd {
                 acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
             }
         }
-        acc.map(|a| {
-            f32x4_extract_lane::<0>(a)
-                + f32x4_extract_lane::<1>(a)
-                + f32x4_extract_lane::<2>(a)
-                + f32x4_extract_lane::<3>(a)
-        })
+        acc.map(lanes_sum)
     }
 }
 
@@ -219,6 +224,7 @@ pub(super) mod simd {
 /// are exact, and the f32 steps after are the same, so both builds give the same bits.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub(super) mod relaxed {
+    use super::simd::lanes_sum;
     use super::{Activation, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
@@ -279,12 +285,7 @@ pub(super) mod relaxed {
                 acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
             }
         }
-        acc.map(|a| {
-            f32x4_extract_lane::<0>(a)
-                + f32x4_extract_lane::<1>(a)
-                + f32x4_extract_lane::<2>(a)
-                + f32x4_extract_lane::<3>(a)
-        })
+        acc.map(lanes_sum)
     }
 }
 
