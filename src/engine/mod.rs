@@ -17,6 +17,7 @@ pub mod q4_1;
 pub mod q5_0;
 pub mod q8_0;
 pub mod sampler;
+pub mod spm;
 pub mod stats;
 #[cfg(test)]
 mod test_data;

@@ -7,17 +7,23 @@
 //! streaming can hold back a split UTF-8 character and per-token text is always available.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{BpeTrainer, BPE};
 use tokenizers::normalizers::{Prepend, Replace, Sequence as NormSequence};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior};
+use tokenizers::{
+    AddedToken, DecoderWrapper, Model, NormalizerWrapper, PostProcessorWrapper,
+    PreTokenizerWrapper, SplitDelimiterBehavior, Token, TokenizerImpl,
+};
 
 use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
 use super::packed::{PackedBytes, PackedStrings};
+use super::spm::Spm;
 
 // llama.cpp's `llama_token_type` values, as stored in `tokenizer.ggml.token_type`.
 const TYPE_NORMAL: i32 = 1;
@@ -50,11 +56,79 @@ pub enum VocabKind {
     Spm,
 }
 
+/// What the crate's pipeline hands each piece of text to: its own BPE for byte-level
+/// vocabularies, llama.cpp's SentencePiece merge (`spm`) for the others.
+enum VocabModel {
+    Bpe(Box<BPE>),
+    Spm(Spm),
+}
+
+impl Model for VocabModel {
+    type Trainer = BpeTrainer;
+
+    fn tokenize(&self, sequence: &str) -> tokenizers::Result<Vec<Token>> {
+        match self {
+            VocabModel::Bpe(m) => m.tokenize(sequence),
+            VocabModel::Spm(m) => m.tokenize(sequence),
+        }
+    }
+
+    fn token_to_id(&self, token: &str) -> Option<u32> {
+        match self {
+            VocabModel::Bpe(m) => m.token_to_id(token),
+            VocabModel::Spm(m) => m.token_to_id(token),
+        }
+    }
+
+    fn id_to_token(&self, id: u32) -> Option<String> {
+        match self {
+            VocabModel::Bpe(m) => m.id_to_token(id),
+            VocabModel::Spm(m) => m.id_to_token(id),
+        }
+    }
+
+    fn get_vocab(&self) -> HashMap<String, u32> {
+        match self {
+            VocabModel::Bpe(m) => m.get_vocab(),
+            VocabModel::Spm(m) => m.get_vocab(),
+        }
+    }
+
+    fn get_vocab_size(&self) -> usize {
+        match self {
+            VocabModel::Bpe(m) => m.get_vocab_size(),
+            VocabModel::Spm(m) => m.get_vocab_size(),
+        }
+    }
+
+    fn save(&self, folder: &Path, prefix: Option<&str>) -> tokenizers::Result<Vec<PathBuf>> {
+        match self {
+            VocabModel::Bpe(m) => m.save(folder, prefix),
+            VocabModel::Spm(m) => m.save(folder, prefix),
+        }
+    }
+
+    fn get_trainer(&self) -> BpeTrainer {
+        match self {
+            VocabModel::Bpe(m) => m.get_trainer(),
+            VocabModel::Spm(m) => m.get_trainer(),
+        }
+    }
+}
+
+type HfTokenizer = TokenizerImpl<
+    VocabModel,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
+
 pub struct Tokenizer {
-    hf: tokenizers::Tokenizer,
+    hf: HfTokenizer,
     kind: VocabKind,
     pre: String,
-    tokens: PackedStrings,
+    tokens: Arc<PackedStrings>,
     types: Vec<i32>,
     /// Bytes each token adds to the output text (empty for control tokens).
     bytes: PackedBytes,
@@ -134,13 +208,14 @@ impl Tokenizer {
             .bool_opt("tokenizer.ggml.add_space_prefix")
             .unwrap_or(kind == VocabKind::Spm);
 
-        let mut vocab: ahash::AHashMap<String, u32> = ahash::AHashMap::with_capacity(n);
-        for (i, t) in tokens.iter().enumerate() {
-            vocab.entry(t.clone()).or_insert(i as u32);
-        }
+        let packed: Arc<PackedStrings> = Arc::new(tokens.iter().collect());
 
         let mut hf = match kind {
             VocabKind::Gpt2 => {
+                let mut vocab: ahash::AHashMap<String, u32> = ahash::AHashMap::with_capacity(n);
+                for (i, t) in tokens.iter().enumerate() {
+                    vocab.entry(t.clone()).or_insert(i as u32);
+                }
                 let merges = gguf.string_array("tokenizer.ggml.merges")?;
                 let merges = merges
                     .iter()
@@ -154,7 +229,7 @@ impl Tokenizer {
                     .vocab_and_merges(vocab, merges)
                     .build()
                     .map_err(tk_err)?;
-                let mut hf = tokenizers::Tokenizer::new(bpe);
+                let mut hf = HfTokenizer::new(VocabModel::Bpe(Box::new(bpe)));
                 let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
                 for re in pre_regexes(&pre) {
                     let split = Split::new(
@@ -174,15 +249,9 @@ impl Tokenizer {
                     .f32_array_opt("tokenizer.ggml.scores")
                     .filter(|s| s.len() == n)
                     .ok_or_else(|| tk_err("a `llama` vocabulary needs `tokenizer.ggml.scores`"))?;
-                let merges = spm_merges(&tokens, &types, &scores, &vocab);
-                let mut builder = BPE::builder()
-                    .vocab_and_merges(vocab, merges)
-                    .byte_fallback(true);
-                if let Some(unk) = id("tokenizer.ggml.unknown_token_id") {
-                    builder = builder.unk_token(tokens[unk as usize].clone());
-                }
-                let bpe = builder.build().map_err(tk_err)?;
-                let mut hf = tokenizers::Tokenizer::new(bpe);
+                let unk = id("tokenizer.ggml.unknown_token_id");
+                let mut hf =
+                    HfTokenizer::new(VocabModel::Spm(Spm::new(packed.clone(), scores, unk)));
                 let replace = Replace::new(" ", "\u{2581}").map_err(tk_err)?;
                 let norm: NormalizerWrapper = if add_space_prefix {
                     NormSequence::new(vec![Prepend::new("\u{2581}".into()).into(), replace.into()])
@@ -238,7 +307,7 @@ impl Tokenizer {
             hf,
             kind,
             pre,
-            tokens: tokens.iter().collect(),
+            tokens: packed,
             types,
             bytes,
             control_by_len,
@@ -384,40 +453,4 @@ fn token_bytes(kind: VocabKind, text: &str, ty: i32, char_to_byte: &HashMap<char
             out
         }
     }
-}
-
-/// SentencePiece merges as BPE merges: every split of a token into two tokens, ranked by the
-/// merged token's score (higher first), which is the order llama.cpp's SPM tokenizer merges in.
-fn spm_merges(
-    tokens: &[String],
-    types: &[i32],
-    scores: &[f32],
-    vocab: &ahash::AHashMap<String, u32>,
-) -> Vec<(String, String)> {
-    // Only splits whose two halves have lengths some token has can be merges. Trying every
-    // split and hashing both halves made a vocabulary with one 200,000-character token take
-    // seconds (quadratic in its length); lengths are few, so this is linear in the bytes.
-    let lengths: std::collections::BTreeSet<usize> = tokens.iter().map(String::len).collect();
-    let mut has_len = vec![false; lengths.last().map_or(0, |&l| l + 1)];
-    for &l in &lengths {
-        has_len[l] = true;
-    }
-    let mut ranked: Vec<(f32, u32, String, String)> = Vec::new();
-    for (i, tok) in tokens.iter().enumerate() {
-        if types[i] == TYPE_BYTE || tok.chars().nth(1).is_none() {
-            continue;
-        }
-        let len = tok.len();
-        for &k in lengths.range(1..len) {
-            if !has_len[len - k] || !tok.is_char_boundary(k) {
-                continue;
-            }
-            let (a, b) = tok.split_at(k);
-            if vocab.contains_key(a) && vocab.contains_key(b) {
-                ranked.push((scores[i], i as u32, a.to_string(), b.to_string()));
-            }
-        }
-    }
-    ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-    ranked.into_iter().map(|(_, _, a, b)| (a, b)).collect()
 }
