@@ -50,6 +50,10 @@ pub struct Figures {
     /// Share of the decode time in products, by weight type, largest first.
     #[serde(default)]
     pub decode_share_by_type: Vec<(String, f64)>,
+    /// Where the reported prefill's time went: weight products, then each other phase
+    /// (`profile::time_phase`), then what no phase covers, as shares of the prefill time.
+    #[serde(default)]
+    pub prefill_share_by_phase: Vec<(String, f64)>,
     /// Evaluation throughput (name-index, `EVAL_ITEMS` items), asked once and twice.
     #[serde(default)]
     pub eval: Option<EvalSpeed>,
@@ -107,8 +111,9 @@ pub fn run(
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
     let mut helper_share = None;
-    // Prefill ms, decode ms, decode passes, product share, shares by weight type.
-    type Run = (f64, f64, usize, f64, Vec<(String, f64)>);
+    // Prefill ms, decode ms, decode passes, product share, shares by weight type, prefill
+    // shares by phase.
+    type Run = (f64, f64, usize, f64, Vec<(String, f64)>, Vec<(String, f64)>);
     let mut once = |gen: usize| -> Result<Run> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
@@ -120,7 +125,24 @@ pub fn run(
             },
             ..GenerateRequest::default()
         };
+        let p0 = crate::engine::profile::product_ms();
+        let phases0 = crate::engine::profile::phase_ms();
         let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
+        let prefill_ms = run.timing().prefill_ms.max(1e-9);
+        let mut phases = Vec::new();
+        if crate::engine::profile::enabled() {
+            phases.push((
+                "products".to_string(),
+                (crate::engine::profile::product_ms() - p0) / prefill_ms,
+            ));
+            phases.extend(shares_since(
+                &phases0,
+                crate::engine::profile::phase_ms(),
+                prefill_ms,
+            ));
+            let covered: f64 = phases.iter().map(|p| p.1).sum();
+            phases.push(("other".to_string(), (1.0 - covered).max(0.0)));
+        }
         let p1 = crate::engine::profile::product_ms();
         let types1 = crate::engine::profile::product_ms_by_type();
         let (all1, helpers1) = crate::engine::parallel::item_counts();
@@ -137,14 +159,21 @@ pub fn run(
             timing.decode_forwards,
             share,
             by_type,
+            phases,
         ))
     };
     once(4)?;
     let mut best = (f64::MAX, f64::MAX, 0.0);
     let mut passes = 0;
     let mut by_type = Vec::new();
+    let mut by_phase = Vec::new();
+    let mut best_prefill = f64::MAX;
     for _ in 0..repetitions.max(1) {
-        let (p, d, n, share, types) = once(gen_tokens)?;
+        let (p, d, n, share, types, phases) = once(gen_tokens)?;
+        if p < best_prefill {
+            best_prefill = p;
+            by_phase = phases;
+        }
         // The passes and shares describe the repetition whose decode time is reported.
         if d < best.1 {
             best.2 = share;
@@ -164,13 +193,28 @@ pub fn run(
         decode_product_share: (best.2 > 0.0).then_some(best.2),
         decode_helper_share: helper_share,
         decode_share_by_type: by_type,
+        prefill_share_by_phase: by_phase,
         eval: Some(eval_speed(engine, now_ms)?),
     })
 }
 
 /// What each weight type's products took since `before`, as shares of `elapsed_ms`.
 fn shares_by_type(before: &[(&'static str, f64)], elapsed_ms: f64) -> Vec<(String, f64)> {
-    let mut v: Vec<(String, f64)> = crate::engine::profile::product_ms_by_type()
+    shares_since(
+        before,
+        crate::engine::profile::product_ms_by_type(),
+        elapsed_ms,
+    )
+}
+
+/// The growth of each named total from `before` to `now`, as shares of `elapsed_ms`, largest
+/// first.
+fn shares_since(
+    before: &[(&'static str, f64)],
+    now: Vec<(&'static str, f64)>,
+    elapsed_ms: f64,
+) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = now
         .into_iter()
         .map(|(k, ms)| {
             let was = before.iter().find(|(b, _)| *b == k).map_or(0.0, |b| b.1);

@@ -294,6 +294,50 @@ impl<'a> DisjointOut<'a> {
     }
 }
 
+/// Runs `f(row index, row)` over every `row_len`-long row of `data`, on the pool when there is
+/// enough work to pay for waking it. Each row goes to one thread, so `f` may change it in place;
+/// the result cannot depend on the thread count as long as `f` reads only its own row.
+pub fn for_each_row(data: &mut [f32], row_len: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    if row_len == 0 {
+        return;
+    }
+    let rows = data.len() / row_len;
+    // Below about 32k values a pass takes microseconds: as long as handing out the job.
+    let chunk = if data.len() >= 1 << 15 {
+        rows.div_ceil(4 * threads()).max(1)
+    } else {
+        rows
+    };
+    let base = DisjointRows {
+        ptr: data.as_mut_ptr(),
+        _buf: std::marker::PhantomData,
+    };
+    for_each_chunk(rows, chunk, &|range| {
+        for r in range {
+            // SAFETY: `r < rows`, so the row lies inside `data`; every row index is handed out
+            // exactly once per job, so no two threads ever hold the same row.
+            f(r, unsafe { base.row(r, row_len) });
+        }
+    });
+}
+
+struct DisjointRows<'a> {
+    ptr: *mut f32,
+    _buf: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: only `for_each_row` uses it, and it gives each row to one thread.
+unsafe impl Sync for DisjointRows<'_> {}
+
+impl DisjointRows<'_> {
+    /// # Safety
+    /// The row lies inside the buffer and no other thread holds it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, r: usize, row_len: usize) -> &mut [f32] {
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r * row_len), row_len) }
+    }
+}
+
 /// Starts `n` native helper threads (for tests and the CLI); returns how many are running.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn start_native_helpers(n: usize) -> usize {

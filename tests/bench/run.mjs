@@ -109,6 +109,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed') {
     decode_product_share: f.decode_product_share,
     decode_helper_share: f.decode_helper_share,
     decode_share_by_type: f.decode_share_by_type,
+    prefill_share_by_phase: f.prefill_share_by_phase,
     eval: f.eval,
     prompt_text: r.bench.prompt_text,
   };
@@ -232,6 +233,9 @@ async function main() {
   const byType = (f) => (f?.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
   lines.push('The same by weight type, as stored after load (TinyLab wasm, 1 thread): '
     + rows.map((r) => `${r.model} ${byType(r.tinylab_wasm)}`).join('; ') + '.');
+  const byPhase = (f) => (f?.prefill_share_by_phase || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
+  lines.push('Where TinyLab\'s prefill time goes (engine::profile; what stays on one thread at 2 threads shows as a larger share there): '
+    + rows.map((r) => `${r.model} 1 thread: ${byPhase(r.tinylab_wasm)}; 2 threads: ${byPhase(r.tinylab_wasm_2_threads)}`).join('. ') + '.');
   const ev = (v) => (v?.eval ? `${fmt(v.eval.items_per_s_baseline, 2)} / ${fmt(v.eval.items_per_s_repeat_2, 2)}` : '–');
   lines.push('Evaluation, name-index items/s asked once / twice (10 items; the context\'s KV shared among the choices): '
     + rows.map((r) => `${r.model} wasm ${ev(r.tinylab_wasm)}, 2 threads ${ev(r.tinylab_wasm_2_threads)}, native ${ev(r.tinylab_native)}`
