@@ -132,6 +132,15 @@ pub fn run() -> Vec<KernelCheck> {
                     &want(&|j| q5_0::portable(&w50, [&p50[j]])[0]),
                 );
             }
+            // Decoding's two weight rows per pass, against one activation row.
+            let w41b = block_bytes::<BlockQ4_1>(&values(k, 1000 + col + 31 * i as u32, 0.1));
+            t41.add(
+                &q4_1::dot_cols([&w41, &w41b], &p41[0]),
+                &[
+                    q4_1::portable(&w41, [&p41[0]])[0],
+                    q4_1::portable(&w41b, [&p41[0]])[0],
+                ],
+            );
         }
     }
     out.extend([t8.row, t41.row, t50.row]);
@@ -180,14 +189,13 @@ mod tests {
         let rows = run();
         assert_eq!(rows.len(), 5);
         for r in rows {
-            assert_eq!(
-                r.products,
-                if r.kernel.ends_with("_K") {
-                    2 * 6 * 10
-                } else {
-                    3 * 6 * 10
-                }
-            );
+            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus Q4_1's column pairs.
+            let expected = match r.kernel.as_str() {
+                "Q4_K" | "Q6_K" => 2 * 6 * 10,
+                "Q4_1" => 3 * 6 * (10 + 2),
+                _ => 3 * 6 * 10,
+            };
+            assert_eq!(r.products, expected, "{r:?}");
             if r.exact {
                 assert_eq!(r.equal, r.products, "{r:?}");
             }

@@ -113,6 +113,22 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
+/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
+/// `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
+pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    let n = y.d.len();
+    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::dot_cols(ws, y, super::q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ws.map(|w| dot(w, y))
+    }
+}
+
 /// The reference form, in the simd128 form's lanes: machines without SIMD, and the tests.
 #[cfg_attr(
     any(
@@ -289,6 +305,37 @@ mod relaxed {
             out[r] = lanes_sum(acc[r]) + mins[r];
         }
         out
+    }
+
+    /// # Safety
+    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot_cols`, checks the lengths).
+    #[inline(always)]
+    pub unsafe fn dot_cols<const C: usize>(
+        ws: [&[u8]; C],
+        y: &Activation,
+        table: &[f32],
+    ) -> [f32; C] {
+        let mut acc = [f32x4_splat(0.0); C];
+        let mut mins = [0f32; C];
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        let ws = ws.map(|w| w.as_ptr());
+        let (arranged, d, s) = (y.arranged.as_ptr(), y.d.as_ptr(), y.s.as_ptr());
+        for b in 0..y.d.len() {
+            let (y0, y1) = (*arranged.add(2 * b), *arranged.add(2 * b + 1));
+            let (yd, ys) = (*d.add(b), *s.add(b));
+            for c in 0..C {
+                let wb = ws[c].add(b * BLOCK_BYTES);
+                let q = order(v128_load(wb.add(4) as *const v128));
+                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(y0, v128_and(q, low), zero);
+                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u8x16_shr(q, 4), sum);
+                let dd = f32x4_splat(half(table, wb) * yd);
+                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(sum), dd));
+                mins[c] += half(table, wb.add(2)) * ys;
+            }
+        }
+        std::array::from_fn(|c| lanes_sum(acc[c]) + mins[c])
     }
 }
 

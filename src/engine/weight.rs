@@ -311,6 +311,10 @@ trait OwnKernel {
     fn prepare(row: &[u8]) -> Self::Prepared<'_>;
     /// One weight row against `R` prepared activation rows.
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R];
+    /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
+    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
+        ws.map(|w| Self::dot_rows(w, [y])[0])
+    }
 }
 
 struct Q8_0Kernel;
@@ -346,6 +350,9 @@ impl OwnKernel for Q4_1Kernel {
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q4_1::dot_rows(w, ys)
+    }
+    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
+        q4_1::dot_cols(ws, y)
     }
 }
 
@@ -408,6 +415,9 @@ impl OwnKernel for Q6KKernel {
 /// vectors and four accumulators in the 16 vector registers of x86-64.
 const ROWS_PER_PASS: usize = 4;
 
+/// Weight rows per pass when there is one activation row (decoding).
+const COLUMNS_PER_PASS: usize = 2;
+
 /// `product` with one of the engine's own kernels.
 fn product_own<K: OwnKernel>(
     (m, k, n): (usize, usize, usize),
@@ -440,6 +450,24 @@ fn product_own<K: OwnKernel>(
         for item in range {
             let c0 = item * COLUMNS_PER_ITEM;
             let c1 = n.min(c0 + COLUMNS_PER_ITEM);
+            if let [ref y] = *acts {
+                // One row (decoding): columns in pairs, two independent chains of work.
+                let mut c = c0;
+                while c + COLUMNS_PER_PASS <= c1 {
+                    let out = K::dot_cols(
+                        std::array::from_fn::<_, COLUMNS_PER_PASS, _>(|i| col(c + i)),
+                        y,
+                    );
+                    // SAFETY: item `item` owns columns c0..c1 of every row.
+                    unsafe { dst_at.write(c, &out) };
+                    c += COLUMNS_PER_PASS;
+                }
+                for c in c..c1 {
+                    // SAFETY: as above.
+                    unsafe { dst_at.write(c, &K::dot_rows(col(c), [y])) };
+                }
+                continue;
+            }
             for (t, tile) in acts.chunks(ROWS_PER_PASS).enumerate() {
                 let r0 = t * ROWS_PER_PASS;
                 for c in c0..c1 {
