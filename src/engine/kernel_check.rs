@@ -133,12 +133,29 @@ pub fn run() -> Vec<KernelCheck> {
                 );
             }
             // Decoding's two weight rows per pass, against one activation row.
-            let w41b = block_bytes::<BlockQ4_1>(&values(k, 1000 + col + 31 * i as u32, 0.1));
+            let w2 = values(k, 1000 + col + 31 * i as u32, 0.1);
+            let w8b = block_bytes::<BlockQ8_0>(&w2);
+            t8.add(
+                &q8_0::dot_cols([&w8, &w8b], &p8[0]),
+                &[
+                    q8_0::portable(&w8, [&p8[0]])[0],
+                    q8_0::portable(&w8b, [&p8[0]])[0],
+                ],
+            );
+            let w41b = block_bytes::<BlockQ4_1>(&w2);
             t41.add(
                 &q4_1::dot_cols([&w41, &w41b], &p41[0]),
                 &[
                     q4_1::portable(&w41, [&p41[0]])[0],
                     q4_1::portable(&w41b, [&p41[0]])[0],
+                ],
+            );
+            let w50b = block_bytes::<BlockQ5_0>(&w2);
+            t50.add(
+                &q5_0::dot_cols([&w50, &w50b], &p50[0]),
+                &[
+                    q5_0::portable(&w50, [&p50[0]])[0],
+                    q5_0::portable(&w50b, [&p50[0]])[0],
                 ],
             );
         }
@@ -189,11 +206,10 @@ mod tests {
         let rows = run();
         assert_eq!(rows.len(), 5);
         for r in rows {
-            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus Q4_1's column pairs.
+            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' column pairs.
             let expected = match r.kernel.as_str() {
                 "Q4_K" | "Q6_K" => 2 * 6 * 10,
-                "Q4_1" => 3 * 6 * (10 + 2),
-                _ => 3 * 6 * 10,
+                _ => 3 * 6 * (10 + 2),
             };
             assert_eq!(r.products, expected, "{r:?}");
             if r.exact {

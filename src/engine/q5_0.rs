@@ -92,6 +92,22 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
+/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
+/// `C` independent chains of work while decoding; each output has exactly `dot_rows`'s bits.
+pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    let n = y.scales.len();
+    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::dot_cols(ws, y, q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ws.map(|w| dot_rows(w, [y])[0])
+    }
+}
+
 /// The reference form, in the relaxed form's lanes (the same bits): machines without SIMD,
 /// and the tests.
 #[cfg_attr(
@@ -191,6 +207,46 @@ mod relaxed {
                 let s = i32x4_relaxed_dot_i8x16_i7x16_add(*yv.add(1), u1, s);
                 let d = f32x4_splat(dw * *scales[r].add(b));
                 acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
+            }
+        }
+        acc.map(lanes_sum)
+    }
+
+    /// `dot_rows::<1>` for `C` weight rows at once (decoding), the same arithmetic per row.
+    ///
+    /// # Safety
+    /// As `dot_rows`, for every `ws[c]`.
+    #[inline(always)]
+    pub unsafe fn dot_cols<const C: usize>(
+        ws: [&[u8]; C],
+        y: &Activation,
+        table: &[f32],
+    ) -> [f32; C] {
+        let mut acc = [f32x4_splat(0.0); C];
+        let ws = ws.map(|w| w.as_ptr());
+        let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
+        let low = u8x16_splat(0x0f);
+        let fifth = u8x16_splat(0x10);
+        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        for b in 0..y.scales.len() {
+            let yv = arranged.add(3 * b);
+            let (y0, y1, y2) = (*yv, *yv.add(1), *yv.add(2));
+            let ys = *scales.add(b);
+            for c in 0..C {
+                let wb = ws[c].add(b * BLOCK_BYTES);
+                let qh = v128_load32_splat(wb.add(2) as *const u32);
+                let h0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
+                let h1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
+                let h0 = v128_and(i8x16_eq(v128_and(h0, bits), bits), fifth);
+                let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
+                let q = v128_load(wb.add(6) as *const v128);
+                let u0 = v128_or(v128_and(q, low), h0);
+                let u1 = v128_or(u8x16_shr(q, 4), h1);
+                let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, u0, y2);
+                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u1, s);
+                let d = f32x4_splat(dw * ys);
+                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), d));
             }
         }
         acc.map(lanes_sum)

@@ -115,6 +115,22 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
+/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
+/// `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
+pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    let n = y.scales.len();
+    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { simd::dot_cols(ws, y, scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        ws.map(|w| dot(w, y))
+    }
+}
+
 /// The reference form, in the simd128 form's lanes (which the relaxed form also sums):
 /// machines without SIMD, the tests and `kernel_check`.
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
@@ -206,6 +222,46 @@ pub(super) mod simd {
                 let s = i32x4_add(s, i32x4_dot_i16x8(w3, *yv.add(3)));
                 let d = f32x4_splat(dw * *scales[r].add(b));
                 acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
+            }
+        }
+        acc.map(lanes_sum)
+    }
+
+    /// `dot_rows::<1>` for `C` weight rows at once (decoding), the same arithmetic per row.
+    ///
+    /// # Safety
+    /// As `dot_rows`, for every `ws[c]`.
+    #[inline(always)]
+    pub unsafe fn dot_cols<const C: usize>(
+        ws: [&[u8]; C],
+        y: &Activation,
+        table: &[f32],
+    ) -> [f32; C] {
+        let mut acc = [f32x4_splat(0.0); C];
+        let ws = ws.map(|w| w.as_ptr());
+        let (wide, scales) = (y.wide.as_ptr(), y.scales.as_ptr());
+        for b in 0..y.scales.len() {
+            let yv = wide.add(4 * b);
+            let ys = *scales.add(b);
+            for c in 0..C {
+                let wb = ws[c].add(b * BLOCK_BYTES);
+                let q = wb.add(2) as *const i8;
+                let s = i32x4_dot_i16x8(i16x8_load_extend_i8x8(q), *yv);
+                let s = i32x4_add(
+                    s,
+                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(8)), *yv.add(1)),
+                );
+                let s = i32x4_add(
+                    s,
+                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(16)), *yv.add(2)),
+                );
+                let s = i32x4_add(
+                    s,
+                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(24)), *yv.add(3)),
+                );
+                let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+                let d = f32x4_splat(dw * ys);
+                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), d));
             }
         }
         acc.map(lanes_sum)

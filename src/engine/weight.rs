@@ -333,6 +333,9 @@ impl OwnKernel for Q8_0Kernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q8_0::dot_rows(w, ys)
     }
+    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
+        q8_0::dot_cols(ws, y)
+    }
 }
 
 struct Q4_1Kernel;
@@ -371,6 +374,9 @@ impl OwnKernel for Q5_0Kernel {
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q5_0::dot_rows(w, ys)
+    }
+    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
+        q5_0::dot_cols(ws, y)
     }
 }
 
