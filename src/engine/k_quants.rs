@@ -106,6 +106,22 @@ pub fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     }
 }
 
+/// `C` Q4_K weight rows against one activation row (decoding), each with `q4k_dot_rows`'s
+/// bits.
+pub fn q4k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    let n = y.d.len();
+    assert!(ws.iter().all(|w| w.len() == n * Q4K_BLOCK_BYTES));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::q4k_dot_cols(ws, y) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ws.map(|w| q4k_dot_rows(w, [y])[0])
+    }
+}
+
 /// The reference form: machines without relaxed SIMD, the tests and `kernel_check`.
 pub fn q4k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].d.len();
@@ -154,6 +170,22 @@ pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
         q6k_portable(w, ys)
+    }
+}
+
+/// `C` Q6_K weight rows against one activation row (decoding), each with `q6k_dot_rows`'s
+/// bits.
+pub fn q6k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    let n = y.d.len();
+    assert!(ws.iter().all(|w| w.len() == n * Q6K_BLOCK_BYTES));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::q6k_dot_cols(ws, y) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        ws.map(|w| q6k_dot_rows(w, [y])[0])
     }
 }
 
@@ -281,6 +313,108 @@ mod relaxed {
             for r in 0..R {
                 let total = hsum(totals[r]) - q6k_offset_term(scales, &ys[r].bsums[b]);
                 acc[r] += d * ys[r].d[b] * total as f32;
+            }
+        }
+        acc
+    }
+
+    /// `q4k_dot_rows::<1>` for `C` weight rows at once, the same arithmetic per row.
+    ///
+    /// # Safety
+    /// Every `ws[c]` holds one `Q4K_BLOCK_BYTES` block per block of `y`.
+    #[inline(always)]
+    pub unsafe fn q4k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+        let (mut acc, mut acc_min) = ([0f32; C], [0f32; C]);
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        for b in 0..y.d.len() {
+            let yq = y.qs(b).as_ptr();
+            for c in 0..C {
+                let wb = &ws[c][b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+                let (sc, mn) = scales_mins(&wb[4..16]);
+                let qs = wb[16..].as_ptr();
+                let mut total = zero;
+                for part in 0..4 {
+                    let q0 = v128_load(qs.add(32 * part) as *const v128);
+                    let q1 = v128_load(qs.add(32 * part + 16) as *const v128);
+                    let yv = yq.add(64 * part) as *const v128;
+                    let lo =
+                        i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv), v128_and(q0, low), zero);
+                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        v128_load(yv.add(1)),
+                        v128_and(q1, low),
+                        lo,
+                    );
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        v128_load(yv.add(2)),
+                        u8x16_shr(q0, 4),
+                        zero,
+                    );
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        v128_load(yv.add(3)),
+                        u8x16_shr(q1, 4),
+                        hi,
+                    );
+                    total = i32x4_add(
+                        total,
+                        i32x4_add(
+                            i32x4_mul(lo, i32x4_splat(sc[2 * part])),
+                            i32x4_mul(hi, i32x4_splat(sc[2 * part + 1])),
+                        ),
+                    );
+                }
+                acc[c] += half(wb, 0) * y.d[b] * hsum(total) as f32;
+                acc_min[c] += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
+            }
+        }
+        std::array::from_fn(|c| acc[c] - acc_min[c])
+    }
+
+    /// `q6k_dot_rows::<1>` for `C` weight rows at once, the same arithmetic per row.
+    ///
+    /// # Safety
+    /// Every `ws[c]` holds one `Q6K_BLOCK_BYTES` block per block of `y`.
+    #[inline(always)]
+    pub unsafe fn q6k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+        let mut acc = [0f32; C];
+        let low = u8x16_splat(0x0f);
+        let zero = i32x4_splat(0);
+        let (m03, m0c, m30, mc0) = (
+            u8x16_splat(0x03),
+            u8x16_splat(0x0c),
+            u8x16_splat(0x30),
+            u8x16_splat(0xc0),
+        );
+        for b in 0..y.d.len() {
+            let yq = y.qs(b).as_ptr();
+            for c in 0..C {
+                let wb = &ws[c][b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+                let scales = &wb[192..208];
+                let mut total = zero;
+                for h in 0..2 {
+                    let ql = wb[64 * h..].as_ptr();
+                    let qh = wb[128 + 32 * h..].as_ptr();
+                    for sub in 0..2 {
+                        let a = v128_load(ql.add(16 * sub) as *const v128);
+                        let bb = v128_load(ql.add(32 + 16 * sub) as *const v128);
+                        let hb = v128_load(qh.add(16 * sub) as *const v128);
+                        let e = [
+                            v128_or(v128_and(a, low), i16x8_shl(v128_and(hb, m03), 4)),
+                            v128_or(v128_and(bb, low), i16x8_shl(v128_and(hb, m0c), 2)),
+                            v128_or(u8x16_shr(a, 4), v128_and(hb, m30)),
+                            v128_or(u8x16_shr(bb, 4), u16x8_shr(v128_and(hb, mc0), 2)),
+                        ];
+                        for (q, eq) in e.iter().enumerate() {
+                            let g = 8 * h + 2 * q + sub;
+                            let yv = v128_load(yq.add(16 * g) as *const v128);
+                            let dot = i32x4_relaxed_dot_i8x16_i7x16_add(yv, *eq, zero);
+                            let s = i32x4_splat(scales[g] as i8 as i32);
+                            total = i32x4_add(total, i32x4_mul(dot, s));
+                        }
+                    }
+                }
+                let total = hsum(total) - q6k_offset_term(scales, &y.bsums[b]);
+                acc[c] += half(wb, 208) * y.d[b] * total as f32;
             }
         }
         acc

@@ -132,31 +132,37 @@ pub fn run() -> Vec<KernelCheck> {
                     &want(&|j| q5_0::portable(&w50, [&p50[j]])[0]),
                 );
             }
-            // Decoding's two weight rows per pass, against one activation row.
-            let w2 = values(k, 1000 + col + 31 * i as u32, 0.1);
-            let w8b = block_bytes::<BlockQ8_0>(&w2);
-            t8.add(
-                &q8_0::dot_cols([&w8, &w8b], &p8[0]),
-                &[
-                    q8_0::portable(&w8, [&p8[0]])[0],
-                    q8_0::portable(&w8b, [&p8[0]])[0],
-                ],
+            // Decoding's two and four weight rows per pass, against one activation row.
+            let more: Vec<Vec<f32>> = (0..3)
+                .map(|m| values(k, 1000 + 7 * m + col + 31 * i as u32, 0.1))
+                .collect();
+            macro_rules! cols {
+                ($tally:expr, $block:ty, $dot_cols:path, $portable:path, $w:expr, $y:expr) => {{
+                    let ws: Vec<Vec<u8>> = more.iter().map(|m| block_bytes::<$block>(m)).collect();
+                    let want = |w: &[u8]| $portable(w, [$y])[0];
+                    $tally.add(&$dot_cols([$w, &ws[0]], $y), &[want($w), want(&ws[0])]);
+                    $tally.add(
+                        &$dot_cols([$w, &ws[0], &ws[1], &ws[2]], $y),
+                        &[want($w), want(&ws[0]), want(&ws[1]), want(&ws[2])],
+                    );
+                }};
+            }
+            cols!(t8, BlockQ8_0, q8_0::dot_cols, q8_0::portable, &w8, &p8[0]);
+            cols!(
+                t41,
+                BlockQ4_1,
+                q4_1::dot_cols,
+                q4_1::portable,
+                &w41,
+                &p41[0]
             );
-            let w41b = block_bytes::<BlockQ4_1>(&w2);
-            t41.add(
-                &q4_1::dot_cols([&w41, &w41b], &p41[0]),
-                &[
-                    q4_1::portable(&w41, [&p41[0]])[0],
-                    q4_1::portable(&w41b, [&p41[0]])[0],
-                ],
-            );
-            let w50b = block_bytes::<BlockQ5_0>(&w2);
-            t50.add(
-                &q5_0::dot_cols([&w50, &w50b], &p50[0]),
-                &[
-                    q5_0::portable(&w50, [&p50[0]])[0],
-                    q5_0::portable(&w50b, [&p50[0]])[0],
-                ],
+            cols!(
+                t50,
+                BlockQ5_0,
+                q5_0::dot_cols,
+                q5_0::portable,
+                &w50,
+                &p50[0]
             );
         }
     }
@@ -189,6 +195,19 @@ pub fn run() -> Vec<KernelCheck> {
                     &want(&|j| k_quants::q6k_portable(&w6, [&p[j]])[0]),
                 );
             }
+            // Decoding's two weight rows per pass.
+            let w2 = values(k, 1900 + col + 31 * i as u32, 0.1);
+            let (w4b, w6b) = (block_bytes::<BlockQ4K>(&w2), block_bytes::<BlockQ6K>(&w2));
+            let want4 = |w: &[u8]| k_quants::q4k_portable(w, [&p[0]])[0];
+            let want6 = |w: &[u8]| k_quants::q6k_portable(w, [&p[0]])[0];
+            t4k.add(
+                &k_quants::q4k_dot_cols([&w4, &w4b], &p[0]),
+                &[want4(&w4), want4(&w4b)],
+            );
+            t6k.add(
+                &k_quants::q6k_dot_cols([&w6, &w6b], &p[0]),
+                &[want6(&w6), want6(&w6b)],
+            );
         }
     }
     out.extend([t4k.row, t6k.row]);
@@ -206,10 +225,10 @@ mod tests {
         let rows = run();
         assert_eq!(rows.len(), 5);
         for r in rows {
-            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' column pairs.
+            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 and 4 columns.
             let expected = match r.kernel.as_str() {
-                "Q4_K" | "Q6_K" => 2 * 6 * 10,
-                _ => 3 * 6 * (10 + 2),
+                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2),
+                _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");
             if r.exact {
