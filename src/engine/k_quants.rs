@@ -224,12 +224,58 @@ mod relaxed {
             + i32x4_extract_lane::<3>(v)
     }
 
+    /// Part `c` (0..4) of a Q4_K block's nibbles: the low nibbles of its 32 bytes (elements
+    /// 64c..64c+32) as two vectors, then the high ones (64c+32..64c+64).
+    ///
+    /// # Safety
+    /// `qs` points at the block's 128 bytes of nibbles.
+    #[inline(always)]
+    unsafe fn q4k_part(qs: *const u8, c: usize) -> [v128; 4] {
+        let low = u8x16_splat(0x0f);
+        let q0 = v128_load(qs.add(32 * c) as *const v128);
+        let q1 = v128_load(qs.add(32 * c + 16) as *const v128);
+        [
+            v128_and(q0, low),
+            v128_and(q1, low),
+            u8x16_shr(q0, 4),
+            u8x16_shr(q1, 4),
+        ]
+    }
+
+    /// The four groups of 16 six-bit values (0..=63) that bytes `16sub..16sub+16` of a Q6_K
+    /// half hold: elements 128h + 32q + 16sub + t for q = 0..4. Masked before shifting, so no
+    /// bit crosses into a neighbouring byte.
+    ///
+    /// # Safety
+    /// `ql` and `qh` point at the half's 64 low-nibble and 32 high-bit bytes.
+    #[inline(always)]
+    unsafe fn q6k_groups(ql: *const u8, qh: *const u8, sub: usize) -> [v128; 4] {
+        let low = u8x16_splat(0x0f);
+        let a = v128_load(ql.add(16 * sub) as *const v128);
+        let bb = v128_load(ql.add(32 + 16 * sub) as *const v128);
+        let hb = v128_load(qh.add(16 * sub) as *const v128);
+        [
+            v128_or(
+                v128_and(a, low),
+                i16x8_shl(v128_and(hb, u8x16_splat(0x03)), 4),
+            ),
+            v128_or(
+                v128_and(bb, low),
+                i16x8_shl(v128_and(hb, u8x16_splat(0x0c)), 2),
+            ),
+            v128_or(u8x16_shr(a, 4), v128_and(hb, u8x16_splat(0x30))),
+            v128_or(
+                u8x16_shr(bb, 4),
+                u16x8_shr(v128_and(hb, u8x16_splat(0xc0)), 2),
+            ),
+        ]
+    }
+
     /// # Safety
     /// `w` holds one `Q4K_BLOCK_BYTES` block per activation block of every `ys`.
     #[inline(always)]
     pub unsafe fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
         let (mut acc, mut acc_min) = ([0f32; R], [0f32; R]);
-        let low = u8x16_splat(0x0f);
         let zero = i32x4_splat(0);
         for b in 0..ys[0].d.len() {
             let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
@@ -238,10 +284,7 @@ mod relaxed {
             let yq = ys.map(|y| y.qs(b).as_ptr());
             let mut totals = [zero; R];
             for c in 0..4 {
-                let q0 = v128_load(qs.add(32 * c) as *const v128);
-                let q1 = v128_load(qs.add(32 * c + 16) as *const v128);
-                let (lo0, lo1) = (v128_and(q0, low), v128_and(q1, low));
-                let (hi0, hi1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+                let [lo0, lo1, hi0, hi1] = q4k_part(qs, c);
                 let (s_lo, s_hi) = (i32x4_splat(sc[2 * c]), i32x4_splat(sc[2 * c + 1]));
                 for r in 0..R {
                     // Unaligned: the values start 4 bytes into each activation block.
@@ -270,14 +313,7 @@ mod relaxed {
     #[inline(always)]
     pub unsafe fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
         let mut acc = [0f32; R];
-        let low = u8x16_splat(0x0f);
         let zero = i32x4_splat(0);
-        let (m03, m0c, m30, mc0) = (
-            u8x16_splat(0x03),
-            u8x16_splat(0x0c),
-            u8x16_splat(0x30),
-            u8x16_splat(0xc0),
-        );
         for b in 0..ys[0].d.len() {
             let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
             let scales = &wb[192..208];
@@ -287,17 +323,7 @@ mod relaxed {
                 let ql = wb[64 * h..].as_ptr();
                 let qh = wb[128 + 32 * h..].as_ptr();
                 for sub in 0..2 {
-                    let a = v128_load(ql.add(16 * sub) as *const v128);
-                    let bb = v128_load(ql.add(32 + 16 * sub) as *const v128);
-                    let hb = v128_load(qh.add(16 * sub) as *const v128);
-                    // The four groups of 16 these bytes hold: elements 128h + 32q + 16sub + t.
-                    // Masked before shifting, so no bit crosses into a neighbouring byte.
-                    let e = [
-                        v128_or(v128_and(a, low), i16x8_shl(v128_and(hb, m03), 4)),
-                        v128_or(v128_and(bb, low), i16x8_shl(v128_and(hb, m0c), 2)),
-                        v128_or(u8x16_shr(a, 4), v128_and(hb, m30)),
-                        v128_or(u8x16_shr(bb, 4), u16x8_shr(v128_and(hb, mc0), 2)),
-                    ];
+                    let e = q6k_groups(ql, qh, sub);
                     for (q, eq) in e.iter().enumerate() {
                         let g = 8 * h + 2 * q + sub;
                         let s = i32x4_splat(scales[g] as i8 as i32);
@@ -325,7 +351,6 @@ mod relaxed {
     #[inline(always)]
     pub unsafe fn q4k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
         let (mut acc, mut acc_min) = ([0f32; C], [0f32; C]);
-        let low = u8x16_splat(0x0f);
         let zero = i32x4_splat(0);
         for b in 0..y.d.len() {
             let yq = y.qs(b).as_ptr();
@@ -335,26 +360,12 @@ mod relaxed {
                 let qs = wb[16..].as_ptr();
                 let mut total = zero;
                 for part in 0..4 {
-                    let q0 = v128_load(qs.add(32 * part) as *const v128);
-                    let q1 = v128_load(qs.add(32 * part + 16) as *const v128);
+                    let [lo0, lo1, hi0, hi1] = q4k_part(qs, part);
                     let yv = yq.add(64 * part) as *const v128;
-                    let lo =
-                        i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv), v128_and(q0, low), zero);
-                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(
-                        v128_load(yv.add(1)),
-                        v128_and(q1, low),
-                        lo,
-                    );
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(
-                        v128_load(yv.add(2)),
-                        u8x16_shr(q0, 4),
-                        zero,
-                    );
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(
-                        v128_load(yv.add(3)),
-                        u8x16_shr(q1, 4),
-                        hi,
-                    );
+                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv), lo0, zero);
+                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(1)), lo1, lo);
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(2)), hi0, zero);
+                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(3)), hi1, hi);
                     total = i32x4_add(
                         total,
                         i32x4_add(
@@ -377,14 +388,7 @@ mod relaxed {
     #[inline(always)]
     pub unsafe fn q6k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
         let mut acc = [0f32; C];
-        let low = u8x16_splat(0x0f);
         let zero = i32x4_splat(0);
-        let (m03, m0c, m30, mc0) = (
-            u8x16_splat(0x03),
-            u8x16_splat(0x0c),
-            u8x16_splat(0x30),
-            u8x16_splat(0xc0),
-        );
         for b in 0..y.d.len() {
             let yq = y.qs(b).as_ptr();
             for c in 0..C {
@@ -395,15 +399,7 @@ mod relaxed {
                     let ql = wb[64 * h..].as_ptr();
                     let qh = wb[128 + 32 * h..].as_ptr();
                     for sub in 0..2 {
-                        let a = v128_load(ql.add(16 * sub) as *const v128);
-                        let bb = v128_load(ql.add(32 + 16 * sub) as *const v128);
-                        let hb = v128_load(qh.add(16 * sub) as *const v128);
-                        let e = [
-                            v128_or(v128_and(a, low), i16x8_shl(v128_and(hb, m03), 4)),
-                            v128_or(v128_and(bb, low), i16x8_shl(v128_and(hb, m0c), 2)),
-                            v128_or(u8x16_shr(a, 4), v128_and(hb, m30)),
-                            v128_or(u8x16_shr(bb, 4), u16x8_shr(v128_and(hb, mc0), 2)),
-                        ];
+                        let e = q6k_groups(ql, qh, sub);
                         for (q, eq) in e.iter().enumerate() {
                             let g = 8 * h + 2 * q + sub;
                             let yv = v128_load(yq.add(16 * g) as *const v128);

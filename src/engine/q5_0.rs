@@ -173,6 +173,29 @@ mod relaxed {
             .collect()
     }
 
+    /// One weight block as the relaxed dot's unsigned operands (elements 0..16, 16..32, each
+    /// 0..=31) and its scale.
+    ///
+    /// # Safety
+    /// `wb` points at a whole block, and `table` is `q8_0::scale_table()`.
+    #[inline(always)]
+    unsafe fn unpack(wb: *const u8, table: &[f32]) -> (v128, v128, f32) {
+        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        let fifth = u8x16_splat(0x10);
+        let low = u8x16_splat(0x0f);
+        // Element j's fifth bit is bit j of the mask: spread its bytes, one per element.
+        let qh = v128_load32_splat(wb.add(2) as *const u32);
+        let h0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
+        let h1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
+        let h0 = v128_and(i8x16_eq(v128_and(h0, bits), bits), fifth);
+        let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
+        let q = v128_load(wb.add(6) as *const v128);
+        let u0 = v128_or(v128_and(q, low), h0);
+        let u1 = v128_or(u8x16_shr(q, 4), h1);
+        let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+        (u0, u1, dw)
+    }
+
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
     /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
@@ -186,21 +209,8 @@ mod relaxed {
         let w = w.as_ptr();
         let arranged = ys.map(|y| y.arranged.as_ptr());
         let scales = ys.map(|y| y.scales.as_ptr());
-        let low = u8x16_splat(0x0f);
-        let fifth = u8x16_splat(0x10);
-        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
         for b in 0..ys[0].scales.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            // Element j's fifth bit is bit j of the mask: spread its bytes, one per element.
-            let qh = v128_load32_splat(wb.add(2) as *const u32);
-            let h0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
-            let h1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
-            let h0 = v128_and(i8x16_eq(v128_and(h0, bits), bits), fifth);
-            let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
-            let q = v128_load(wb.add(6) as *const v128);
-            let u0 = v128_or(v128_and(q, low), h0);
-            let u1 = v128_or(u8x16_shr(q, 4), h1);
-            let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
             for r in 0..R {
                 let yv = arranged[r].add(3 * b);
                 let s = i32x4_relaxed_dot_i8x16_i7x16_add(*yv, u0, *yv.add(2));
@@ -225,24 +235,12 @@ mod relaxed {
         let mut acc = [f32x4_splat(0.0); C];
         let ws = ws.map(|w| w.as_ptr());
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
-        let low = u8x16_splat(0x0f);
-        let fifth = u8x16_splat(0x10);
-        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
         for b in 0..y.scales.len() {
             let yv = arranged.add(3 * b);
             let (y0, y1, y2) = (*yv, *yv.add(1), *yv.add(2));
             let ys = *scales.add(b);
             for c in 0..C {
-                let wb = ws[c].add(b * BLOCK_BYTES);
-                let qh = v128_load32_splat(wb.add(2) as *const u32);
-                let h0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
-                let h1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
-                let h0 = v128_and(i8x16_eq(v128_and(h0, bits), bits), fifth);
-                let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
-                let q = v128_load(wb.add(6) as *const v128);
-                let u0 = v128_or(v128_and(q, low), h0);
-                let u1 = v128_or(u8x16_shr(q, 4), h1);
-                let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+                let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table);
                 let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, u0, y2);
                 let s = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u1, s);
                 let d = f32x4_splat(dw * ys);
