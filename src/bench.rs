@@ -54,6 +54,9 @@ pub struct Figures {
     /// (`profile::time_phase`), then what no phase covers, as shares of the prefill time.
     #[serde(default)]
     pub prefill_share_by_phase: Vec<(String, f64)>,
+    /// The same prefill's products by weight type, as shares of the prefill time.
+    #[serde(default)]
+    pub prefill_share_by_type: Vec<(String, f64)>,
     /// Evaluation throughput (name-index, `EVAL_ITEMS` items), asked once and twice.
     #[serde(default)]
     pub eval: Option<EvalSpeed>,
@@ -112,8 +115,9 @@ pub fn run(
 ) -> Result<Figures> {
     let mut helper_share = None;
     // Prefill ms, decode ms, decode passes, product share, shares by weight type, prefill
-    // shares by phase.
-    type Run = (f64, f64, usize, f64, Vec<(String, f64)>, Vec<(String, f64)>);
+    // shares by phase and by weight type.
+    type Shares = Vec<(String, f64)>;
+    type Run = (f64, f64, usize, f64, Shares, Shares, Shares);
     let mut once = |gen: usize| -> Result<Run> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
@@ -127,6 +131,7 @@ pub fn run(
         };
         let p0 = crate::engine::profile::product_ms();
         let phases0 = crate::engine::profile::phase_ms();
+        let types0 = crate::engine::profile::product_ms_by_type();
         let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
         let prefill_ms = run.timing().prefill_ms.max(1e-9);
         let mut phases = Vec::new();
@@ -143,6 +148,7 @@ pub fn run(
             let covered: f64 = phases.iter().map(|p| p.1).sum();
             phases.push(("other".to_string(), (1.0 - covered).max(0.0)));
         }
+        let prefill_types = shares_by_type(&types0, prefill_ms);
         let p1 = crate::engine::profile::product_ms();
         let types1 = crate::engine::profile::product_ms_by_type();
         let (all1, helpers1) = crate::engine::parallel::item_counts();
@@ -160,6 +166,7 @@ pub fn run(
             share,
             by_type,
             phases,
+            prefill_types,
         ))
     };
     once(4)?;
@@ -167,12 +174,14 @@ pub fn run(
     let mut passes = 0;
     let mut by_type = Vec::new();
     let mut by_phase = Vec::new();
+    let mut prefill_by_type = Vec::new();
     let mut best_prefill = f64::MAX;
     for _ in 0..repetitions.max(1) {
-        let (p, d, n, share, types, phases) = once(gen_tokens)?;
+        let (p, d, n, share, types, phases, prefill_types) = once(gen_tokens)?;
         if p < best_prefill {
             best_prefill = p;
             by_phase = phases;
+            prefill_by_type = prefill_types;
         }
         // The passes and shares describe the repetition whose decode time is reported.
         if d < best.1 {
@@ -194,6 +203,7 @@ pub fn run(
         decode_helper_share: helper_share,
         decode_share_by_type: by_type,
         prefill_share_by_phase: by_phase,
+        prefill_share_by_type: prefill_by_type,
         eval: Some(eval_speed(engine, now_ms)?),
     })
 }

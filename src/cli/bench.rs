@@ -69,6 +69,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "decode_product_share": f.decode_product_share,
         "decode_share_by_type": f.decode_share_by_type,
         "prefill_share_by_phase": f.prefill_share_by_phase,
+        "prefill_share_by_type": f.prefill_share_by_type,
         "eval": f.eval,
     });
     if a.common.json {

@@ -1,6 +1,7 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass. The wasm forms are written to give the portable form's bits exactly; AVX2
+//! rows per pass, two and four weight rows per pass, and Q5_0's prefill tiles of up to eight
+//! rows (also read by their portable form, which checks the layout natively). The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
 //! runs the wasm forms.
@@ -98,12 +99,13 @@ pub fn run() -> Vec<KernelCheck> {
     let mut t50 = Tally::new("Q5_0", wasm);
     for (i, blocks) in [1usize, 2, 7].into_iter().enumerate() {
         let k = 32 * blocks;
-        let x: Vec<Vec<f32>> = (0..4)
+        // Eight rows: a whole Q5_0 prefill tile.
+        let x: Vec<Vec<f32>> = (0..8)
             .map(|r| values(k, 100 + r + 10 * i as u32, 0.05))
             .collect();
-        let mut a8 = vec![vec![0u8; blocks * 34]; 4];
-        let mut a81 = vec![vec![0u8; blocks * 36]; 4];
-        for r in 0..4 {
+        let mut a8 = vec![vec![0u8; blocks * 34]; 8];
+        let mut a81 = vec![vec![0u8; blocks * 36]; 8];
+        for r in 0..8 {
             act_quant::q8_0(&x[r], &mut a8[r]);
             act_quant::q8_1(&x[r], &mut a81[r]);
         }
@@ -131,6 +133,17 @@ pub fn run() -> Vec<KernelCheck> {
                     &rows!(q5_0::dot_rows, &w50, &p50, r),
                     &want(&|j| q5_0::portable(&w50, [&p50[j]])[0]),
                 );
+            }
+            // Prefill's tiles of one to eight rows.
+            for r in 1..=q5_0::TILE_ROWS {
+                let tile = q5_0::Tile::new(&p50[..r]);
+                let mut got = vec![0f32; r];
+                q5_0::dot_tile(&w50, &tile, &mut got);
+                let want: Vec<f32> = (0..r).map(|j| q5_0::portable(&w50, [&p50[j]])[0]).collect();
+                t50.add(&got, &want);
+                // The tile's layout, read by the portable form.
+                q5_0::portable_tile(&w50, &tile, &mut got);
+                t50.add(&got, &want);
             }
             // Decoding's two and four weight rows per pass, against one activation row.
             let more: Vec<Vec<f32>> = (0..3)
@@ -228,6 +241,8 @@ mod tests {
             // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 and 4 columns.
             let expected = match r.kernel.as_str() {
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2),
+                // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
+                "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
                 _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");

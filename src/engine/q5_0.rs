@@ -5,11 +5,19 @@
 //!
 //! A Q5_0 value is `u − 16` with `u` in 0..=31: its low four bits in a nibble, its fifth in a
 //! 32-bit mask. `u` is a valid 7-bit operand of `i32x4.relaxed_dot_i8x16_i7x16_add` as it
-//! is, and Σ(u − 16)·y = Σu·y − 16·Σy, so the activation row brings −16·Σy per lane (once per
-//! product) as the dot product's starting value. Per block the arithmetic is then ggml's
-//! `vec_dot_q5_0_q8_0`: an exact integer sum times `d_x·d_y`, accumulated in four f32 lanes.
-//! Lane l holds elements 4l..4l+3 and 16+4l..16+4l+3 (the relaxed dot's grouping); the
-//! portable form below sums the same lanes in the same order, so both give the same bits.
+//! is, and Σ(u − 16)·y = Σu·y − 16·Σy, so the activation brings −16·Σy (once per block) as the
+//! dot product's starting value.
+//!
+//! The arithmetic is ggml's reference `vec_dot_q5_0_q8_0`: per block the exact integer
+//! Σ(u − 16)·y, then `acc += sum · (d_x·d_y)` in one f32. Integer sums do not depend on the
+//! order of their additions, so every form here (one row, several weight rows per pass while
+//! decoding, a tile of activation rows while prefilling, the portable form) gives the same
+//! bits, whichever lanes it sums in.
+//!
+//! Prefill (`Tile`): the activation rows are laid out four to a vector, each i32 lane holding
+//! four consecutive values of one row, and each group of four weight values is broadcast to
+//! every lane. One relaxed dot then advances four rows at once, and a lane is one row's sum:
+//! no horizontal sums, and the weight block is unpacked once for `TILE_ROWS` rows.
 
 use super::q8_0::{self, f16_to_f32};
 
@@ -21,7 +29,7 @@ pub const BLOCK: usize = 32;
 pub struct Activation<'a> {
     blocks: &'a [u8],
     scales: Vec<f32>,
-    /// Per block: the 32 bytes as two vectors, then −16·Σy per lane.
+    /// Per block: the 32 bytes as two vectors, then −16·Σy in lane 0.
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     arranged: Vec<core::arch::wasm32::v128>,
     /// Per block: 16·Σy per AVX lane.
@@ -53,12 +61,71 @@ impl<'a> Activation<'a> {
             offsets: avx2::offsets(blocks),
         }
     }
+
+    /// The 32 signed values of block `b`.
+    fn values(&self, b: usize) -> &[u8] {
+        &self.blocks[b * q8_0::BLOCK_BYTES + 2..(b + 1) * q8_0::BLOCK_BYTES]
+    }
 }
 
-/// The lane of element `i` (0..32) of a block.
+/// Activation rows per prefill pass: two vectors of four rows.
+pub const TILE_ROWS: usize = 8;
+const TILE_VECTORS: usize = TILE_ROWS / 4;
+
+/// Up to `TILE_ROWS` activation rows laid out for `dot_tile`. Per block and per vector of four
+/// rows: eight groups of 16 bytes, lane l of group g holding values 4g..4g+4 of row l; then each
+/// row's −16·Σy and its scale, one lane per row. Rows past the last are zeros.
+pub struct Tile<'a> {
+    acts: &'a [Activation<'a>],
+    groups: Vec<[u8; 16]>,
+    offsets: Vec<[i32; 4]>,
+    scales: Vec<[f32; 4]>,
+}
+
+impl<'a> Tile<'a> {
+    /// `acts`: 1 to `TILE_ROWS` rows of the same length.
+    pub fn new(acts: &'a [Activation<'a>]) -> Self {
+        assert!((1..=TILE_ROWS).contains(&acts.len()));
+        let n = acts[0].scales.len();
+        assert!(acts.iter().all(|a| a.scales.len() == n));
+        let mut groups = vec![[0u8; 16]; n * TILE_VECTORS * 8];
+        let mut offsets = vec![[0i32; 4]; n * TILE_VECTORS];
+        let mut scales = vec![[0f32; 4]; n * TILE_VECTORS];
+        for (r, a) in acts.iter().enumerate() {
+            let (v, l) = (r / 4, r % 4);
+            for b in 0..n {
+                let bv = b * TILE_VECTORS + v;
+                let y = a.values(b);
+                for g in 0..8 {
+                    groups[bv * 8 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
+                }
+                offsets[bv][l] = -16 * y.iter().map(|&q| q as i8 as i32).sum::<i32>();
+                scales[bv][l] = a.scales[b];
+            }
+        }
+        Tile {
+            acts,
+            groups,
+            offsets,
+            scales,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.acts.len()
+    }
+}
+
+/// A block's 32 weight values as `u` (0..=31) and its scale.
 #[inline(always)]
-fn lane(i: usize) -> usize {
-    (i % 16) / 4
+fn unpack_portable(wb: &[u8]) -> ([i32; 32], f32) {
+    let qh = u32::from_le_bytes([wb[2], wb[3], wb[4], wb[5]]);
+    let mut u = [0i32; 32];
+    for j in 0..16 {
+        u[j] = (wb[6 + j] & 0x0f) as i32 | (((qh >> j) & 1) << 4) as i32;
+        u[16 + j] = (wb[6 + j] >> 4) as i32 | (((qh >> (j + 16)) & 1) << 4) as i32;
+    }
+    (u, f16_to_f32(u16::from_le_bytes([wb[0], wb[1]])))
 }
 
 /// One weight row against `R` activation rows.
@@ -67,8 +134,8 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
-        // SAFETY: lengths checked above; `arranged` holds three vectors per block.
-        unsafe { relaxed::dot_rows(w, ys, q8_0::scale_table()) }
+        // SAFETY: lengths checked above.
+        ys.map(|y| unsafe { relaxed::dot_cols([w], y, q8_0::scale_table()) }[0])
     }
     #[cfg(all(
         target_arch = "x86_64",
@@ -92,6 +159,47 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
+/// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
+/// each with `dot_rows`'s bits.
+pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].scales.len();
+    assert!(w.len() == n * BLOCK_BYTES && out.len() == tile.rows());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above and by `Tile::new`.
+        let all = unsafe { relaxed::dot_tile(w, tile, q8_0::scale_table()) };
+        out.copy_from_slice(&all[..out.len()]);
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        // ggml's AVX2 lanes, four rows per pass: the AVX2 form keeps its own arithmetic.
+        for (acts, out) in tile.acts.chunks(4).zip(out.chunks_mut(4)) {
+            match acts {
+                [a, b, c, d] => out.copy_from_slice(&dot_rows(w, [a, b, c, d])),
+                [a, b, c] => out.copy_from_slice(&dot_rows(w, [a, b, c])),
+                [a, b] => out.copy_from_slice(&dot_rows(w, [a, b])),
+                [a] => out.copy_from_slice(&dot_rows(w, [a])),
+                _ => unreachable!("chunks of 1 to 4"),
+            }
+        }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "relaxed-simd"),
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    )))]
+    {
+        portable_tile(w, tile, out)
+    }
+}
+
 /// `C` weight rows against one activation row, interleaved block by block so that the CPU has
 /// `C` independent chains of work while decoding; each output has exactly `dot_rows`'s bits.
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
@@ -108,8 +216,7 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
-/// The reference form, in the relaxed form's lanes (the same bits): machines without SIMD,
-/// and the tests.
+/// The reference form (ggml's scalar arithmetic): machines without SIMD, and the tests.
 #[cfg_attr(
     any(
         all(target_arch = "wasm32", target_feature = "relaxed-simd"),
@@ -124,32 +231,51 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
     ys.map(|y| {
-        let mut lanes = [0f32; 4];
+        let mut acc = 0f32;
         for b in 0..n {
-            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let yq = &y.blocks[b * q8_0::BLOCK_BYTES + 2..(b + 1) * q8_0::BLOCK_BYTES];
-            let qh = u32::from_le_bytes([wb[2], wb[3], wb[4], wb[5]]);
-            let mut sums = [0i32; 4];
-            for j in 0..16 {
-                let lo = (wb[6 + j] & 0x0f) as i32 | (((qh >> j) & 1) << 4) as i32;
-                let hi = (wb[6 + j] >> 4) as i32 | (((qh >> (j + 16)) & 1) << 4) as i32;
-                sums[lane(j)] += (lo - 16) * yq[j] as i8 as i32;
-                sums[lane(16 + j)] += (hi - 16) * yq[16 + j] as i8 as i32;
-            }
-            let d = f16_to_f32(u16::from_le_bytes([wb[0], wb[1]])) * y.scales[b];
-            for (l, s) in lanes.iter_mut().zip(sums) {
-                *l += s as f32 * d;
+            let (u, dw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+            let s: i32 = u
+                .iter()
+                .zip(y.values(b))
+                .map(|(&u, &q)| (u - 16) * q as i8 as i32)
+                .sum();
+            acc += s as f32 * (dw * y.scales[b]);
+        }
+        acc
+    })
+}
+
+/// `dot_tile` read from the tile's own layout in plain Rust: checks that layout natively
+/// (`kernel_check`), and runs where there is no SIMD form.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "relaxed-simd"),
+    allow(dead_code)
+)]
+pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].scales.len();
+    let mut acc = [0f32; TILE_ROWS];
+    for b in 0..n {
+        let (u, dw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+        for v in 0..TILE_VECTORS {
+            let bv = b * TILE_VECTORS + v;
+            for l in 0..4 {
+                let mut s = tile.offsets[bv][l];
+                for g in 0..8 {
+                    for j in 0..4 {
+                        s += tile.groups[bv * 8 + g][4 * l + j] as i8 as i32 * u[4 * g + j];
+                    }
+                }
+                acc[4 * v + l] += s as f32 * (dw * tile.scales[bv][l]);
             }
         }
-        lanes[0] + lanes[1] + lanes[2] + lanes[3]
-    })
+    }
+    out.copy_from_slice(&acc[..out.len()]);
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
-    use super::{Activation, BLOCK_BYTES};
+    use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0;
-    use crate::engine::q8_0::simd::lanes_sum;
     use core::arch::wasm32::*;
 
     pub fn arrange(blocks: &[u8]) -> Vec<v128> {
@@ -157,16 +283,13 @@ mod relaxed {
             .chunks_exact(q8_0::BLOCK_BYTES)
             .flat_map(|b| {
                 let q = &b[2..];
-                let mut lanes = [0i32; 4];
-                for (i, &v) in q.iter().enumerate() {
-                    lanes[super::lane(i)] -= 16 * v as i8 as i32;
-                }
+                let offset = -16 * q.iter().map(|&v| v as i8 as i32).sum::<i32>();
                 // SAFETY: a block has 32 bytes after its 2-byte scale.
                 unsafe {
                     [
                         v128_load(q.as_ptr() as *const v128),
                         v128_load(q[16..].as_ptr() as *const v128),
-                        i32x4(lanes[0], lanes[1], lanes[2], lanes[3]),
+                        i32x4(offset, 0, 0, 0),
                     ]
                 }
             })
@@ -196,58 +319,127 @@ mod relaxed {
         (u0, u1, dw)
     }
 
-    /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    /// Lane c: the sum of the four lanes of `s[c]` (integers, so exact in any order).
     #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
-        ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let mut acc = [f32x4_splat(0.0); R];
-        let w = w.as_ptr();
-        let arranged = ys.map(|y| y.arranged.as_ptr());
-        let scales = ys.map(|y| y.scales.as_ptr());
-        for b in 0..ys[0].scales.len() {
-            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
-            for r in 0..R {
-                let yv = arranged[r].add(3 * b);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(*yv, u0, *yv.add(2));
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(*yv.add(1), u1, s);
-                let d = f32x4_splat(dw * *scales[r].add(b));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
-            }
-        }
-        acc.map(lanes_sum)
+    fn reduce4(s: [v128; 4]) -> v128 {
+        let a = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]),
+            i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]),
+        );
+        let b = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]),
+            i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]),
+        );
+        i32x4_add(
+            i32x4_shuffle::<0, 1, 4, 5>(a, b),
+            i32x4_shuffle::<2, 3, 6, 7>(a, b),
+        )
     }
 
-    /// `dot_rows::<1>` for `C` weight rows at once (decoding), the same arithmetic per row.
+    /// Lanes 0 and 1: the sums of the four lanes of `s0` and of `s1` (exact).
+    #[inline(always)]
+    fn reduce2(s0: v128, s1: v128) -> v128 {
+        let a = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
+            i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
+        );
+        i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a))
+    }
+
+    /// `C` (1 to 4) weight rows against one activation row: per weight row two relaxed dots,
+    /// then the rows' sums gathered into one vector's lanes for the f32 steps.
     ///
     /// # Safety
-    /// As `dot_rows`, for every `ws[c]`.
+    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
+    /// `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn dot_cols<const C: usize>(
         ws: [&[u8]; C],
         y: &Activation,
         table: &[f32],
     ) -> [f32; C] {
-        let mut acc = [f32x4_splat(0.0); C];
+        const { assert!(C >= 1 && C <= 4) };
+        let mut acc = f32x4_splat(0.0);
         let ws = ws.map(|w| w.as_ptr());
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
+        let zero = i32x4_splat(0);
         for b in 0..y.scales.len() {
             let yv = arranged.add(3 * b);
-            let (y0, y1, y2) = (*yv, *yv.add(1), *yv.add(2));
-            let ys = *scales.add(b);
+            let (y0, y1, offset) = (*yv, *yv.add(1), *yv.add(2));
+            let mut sums = [zero; 4];
+            let mut dws = [0f32; 4];
             for c in 0..C {
                 let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, u0, y2);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u1, s);
-                let d = f32x4_splat(dw * ys);
-                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), d));
+                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, u0, offset);
+                sums[c] = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u1, s);
+                dws[c] = dw;
+            }
+            let d = f32x4_mul(
+                f32x4(dws[0], dws[1], dws[2], dws[3]),
+                f32x4_splat(*scales.add(b)),
+            );
+            let sums = if C <= 2 {
+                reduce2(sums[0], sums[1])
+            } else {
+                reduce4(sums)
+            };
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), d));
+        }
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        std::array::from_fn(|c| out[c])
+    }
+
+    /// One weight row against a tile: per block, each group of four weight values broadcast
+    /// to every lane, and one relaxed dot per group and four rows. Two chains per vector of
+    /// rows (groups 0..4 and 4..8) halve the wait on each dot's result.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
+    /// `q8_0::scale_table()`.
+    #[inline(always)]
+    pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
+        let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
+        let w = w.as_ptr();
+        let groups = tile.groups.as_ptr() as *const v128;
+        let offsets = tile.offsets.as_ptr() as *const v128;
+        let scales = tile.scales.as_ptr() as *const v128;
+        let zero = i32x4_splat(0);
+        for b in 0..tile.acts[0].scales.len() {
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
+            let dw = f32x4_splat(dw);
+            let splat = [
+                i32x4_shuffle::<0, 0, 0, 0>(u0, u0),
+                i32x4_shuffle::<1, 1, 1, 1>(u0, u0),
+                i32x4_shuffle::<2, 2, 2, 2>(u0, u0),
+                i32x4_shuffle::<3, 3, 3, 3>(u0, u0),
+                i32x4_shuffle::<0, 0, 0, 0>(u1, u1),
+                i32x4_shuffle::<1, 1, 1, 1>(u1, u1),
+                i32x4_shuffle::<2, 2, 2, 2>(u1, u1),
+                i32x4_shuffle::<3, 3, 3, 3>(u1, u1),
+            ];
+            for (v, acc) in acc.iter_mut().enumerate() {
+                let bv = b * TILE_VECTORS + v;
+                let g = groups.add(8 * bv);
+                let mut lo = v128_load(offsets.add(bv));
+                let mut hi = zero;
+                for j in 0..4 {
+                    lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(g.add(j)), splat[j], lo);
+                    hi = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        v128_load(g.add(4 + j)),
+                        splat[4 + j],
+                        hi,
+                    );
+                }
+                let d = f32x4_mul(dw, v128_load(scales.add(bv)));
+                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(i32x4_add(lo, hi)), d));
             }
         }
-        acc.map(lanes_sum)
+        let mut out = [0f32; TILE_ROWS];
+        for (v, acc) in acc.iter().enumerate() {
+            v128_store(out[4 * v..].as_mut_ptr() as *mut v128, *acc);
+        }
+        out
     }
 }
 
@@ -350,6 +542,30 @@ mod tests {
                 (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{ours} vs {theirs}"
             );
+        }
+    }
+
+    /// The tile layout read in plain Rust gives the per-row form's bits, for every row count
+    /// (a partial last tile included).
+    #[test]
+    fn tile_gives_the_row_forms_bits() {
+        let k = 32 * 7;
+        let ys: Vec<Vec<u8>> = (0..TILE_ROWS)
+            .map(|r| bytes(&quantize::<BlockQ8_0>(&values(k, 40 + r as u32))))
+            .collect();
+        let acts: Vec<Activation> = ys.iter().map(|b| Activation::new(b)).collect();
+        let w = bytes(&quantize::<BlockQ5_0>(&values(k, 3)));
+        for rows in 1..=TILE_ROWS {
+            let tile = Tile::new(&acts[..rows]);
+            let mut got = vec![0f32; rows];
+            portable_tile(&w, &tile, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    portable(&w, [&acts[r]])[0].to_bits(),
+                    "{rows} rows"
+                );
+            }
         }
     }
 }

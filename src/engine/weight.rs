@@ -311,6 +311,16 @@ trait OwnKernel {
     fn prepare(row: &[u8]) -> Self::Prepared<'_>;
     /// One weight row against `R` prepared activation rows.
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R];
+    /// Activation rows per prefill pass over a weight row (at most `MAX_TILE_ROWS`), the rows
+    /// prepared together as a `Tile`. Kernels without a layout of their own take the prepared
+    /// rows as they are (`RowsTile`, four rows).
+    const TILE_ROWS: usize = ROWS_PER_PASS;
+    type Tile<'a>: Sync
+    where
+        Self: 'a;
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t>;
+    /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
     /// Weight rows per pass against one activation row (decoding), 2 or 4: measured per kernel.
     const DECODE_COLUMNS: usize = 2;
     /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
@@ -335,6 +345,13 @@ impl OwnKernel for Q8_0Kernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q8_0::dot_rows(w, ys)
     }
+    type Tile<'a> = &'a [Self::Prepared<'a>];
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        rows
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        rows_dot_tile::<Self>(w, tile, out)
+    }
     // Two: four sped up Qwen2.5's Q8_0 products by about 10% but slowed Gemma 3's (its
     // 262,144-row output matrix, most of its decode) by about as much.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
@@ -357,6 +374,13 @@ impl OwnKernel for Q4_1Kernel {
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q4_1::dot_rows(w, ys)
+    }
+    type Tile<'a> = &'a [Self::Prepared<'a>];
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        rows
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        rows_dot_tile::<Self>(w, tile, out)
     }
     // Four: SmolLM2's Q4_1 products took 8-12% less time than with two (two runs).
     const DECODE_COLUMNS: usize = 4;
@@ -381,7 +405,17 @@ impl OwnKernel for Q5_0Kernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         q5_0::dot_rows(w, ys)
     }
-    // Two: with four, Qwen2.5's Q5_0 products took 45% longer.
+    // Eight rows in two vectors, four rows to a vector's lanes (`q5_0::Tile`).
+    const TILE_ROWS: usize = q5_0::TILE_ROWS;
+    type Tile<'a> = q5_0::Tile<'a>;
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        q5_0::Tile::new(rows)
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        q5_0::dot_tile(w, tile, out)
+    }
+    // Two (the default): with four, Qwen2.5's Q5_0 products took 45% longer in the per-lane
+    // form, and the summed-lanes form (ggml's arithmetic) decodes no faster with four.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q5_0::dot_cols(ws, y)
     }
@@ -402,6 +436,13 @@ impl OwnKernel for Q4KKernel {
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         k_quants::q4k_dot_rows(w, ys)
+    }
+    type Tile<'a> = &'a [Self::Prepared<'a>];
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        rows
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        rows_dot_tile::<Self>(w, tile, out)
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         k_quants::q4k_dot_cols(ws, y)
@@ -424,15 +465,37 @@ impl OwnKernel for Q6KKernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         k_quants::q6k_dot_rows(w, ys)
     }
+    type Tile<'a> = &'a [Self::Prepared<'a>];
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        rows
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        rows_dot_tile::<Self>(w, tile, out)
+    }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         k_quants::q6k_dot_cols(ws, y)
     }
 }
 
-/// Activation rows per pass over a weight row in `product_own`: each weight block is loaded
-/// and widened once for this many tokens of a prompt. Four rows keep the four widened weight
-/// vectors and four accumulators in the 16 vector registers of x86-64.
+/// Activation rows per pass over a weight row for the kernels that take the prepared rows as
+/// they are: each weight block is loaded and widened once for this many tokens of a prompt.
+/// Four rows keep the four widened weight vectors and four accumulators in the 16 vector
+/// registers of x86-64.
 const ROWS_PER_PASS: usize = 4;
+
+/// The most rows a kernel's tile may hold.
+const MAX_TILE_ROWS: usize = 8;
+
+/// `dot_tile` for kernels whose tile is the prepared rows themselves: `dot_rows` on 1 to 4.
+fn rows_dot_tile<K: OwnKernel>(w: &[u8], rows: &[K::Prepared<'_>], out: &mut [f32]) {
+    match rows {
+        [a, b, e, f] => out.copy_from_slice(&K::dot_rows(w, [a, b, e, f])),
+        [a, b, e] => out.copy_from_slice(&K::dot_rows(w, [a, b, e])),
+        [a, b] => out.copy_from_slice(&K::dot_rows(w, [a, b])),
+        [a] => out.copy_from_slice(&K::dot_rows(w, [a])),
+        _ => unreachable!("tiles of prepared rows hold 1 to {ROWS_PER_PASS}"),
+    }
+}
 
 /// Columns `cols` against the one activation row `y`, `C` weight rows per pass, the rest one
 /// at a time; `out(c, values)` takes the results from column `c` on.
@@ -479,6 +542,12 @@ fn product_own<K: OwnKernel>(
         K::quantize(row, q);
     }
     let acts: Vec<K::Prepared<'_>> = lhs.chunks_exact(act_bytes).map(K::prepare).collect();
+    const { assert!(K::TILE_ROWS >= 1 && K::TILE_ROWS <= MAX_TILE_ROWS) };
+    let tiles: Vec<K::Tile<'_>> = if m > 1 {
+        acts.chunks(K::TILE_ROWS).map(K::tile).collect()
+    } else {
+        Vec::new()
+    };
     let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
     let dst_at = parallel::DisjointOut::new(dst);
     let items = n.div_ceil(COLUMNS_PER_ITEM);
@@ -499,22 +568,13 @@ fn product_own<K: OwnKernel>(
                 }
                 continue;
             }
-            for (t, tile) in acts.chunks(ROWS_PER_PASS).enumerate() {
-                let r0 = t * ROWS_PER_PASS;
+            for (t, tile) in tiles.iter().enumerate() {
+                let r0 = t * K::TILE_ROWS;
+                let rows = K::TILE_ROWS.min(m - r0);
+                let mut out = [0f32; MAX_TILE_ROWS];
                 for c in c0..c1 {
-                    let mut out = [0f32; ROWS_PER_PASS];
-                    match *tile {
-                        [ref a, ref b, ref e, ref f] => {
-                            out = K::dot_rows(col(c), [a, b, e, f]);
-                        }
-                        [ref a, ref b, ref e] => {
-                            out[..3].copy_from_slice(&K::dot_rows(col(c), [a, b, e]));
-                        }
-                        [ref a, ref b] => out[..2].copy_from_slice(&K::dot_rows(col(c), [a, b])),
-                        [ref a] => out[0] = K::dot_rows(col(c), [a])[0],
-                        _ => unreachable!("tiles hold 1 to {ROWS_PER_PASS} rows"),
-                    }
-                    for (i, v) in out.iter().take(tile.len()).enumerate() {
+                    K::dot_tile(col(c), tile, &mut out[..rows]);
+                    for (i, v) in out[..rows].iter().enumerate() {
                         // SAFETY: item `item` owns columns c0..c1 of every row.
                         unsafe { dst_at.write((r0 + i) * n + c, &[*v]) };
                     }
