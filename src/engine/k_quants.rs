@@ -211,6 +211,181 @@ pub fn q6k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     })
 }
 
+/// Activation rows per prefill pass: two vectors of four rows.
+pub const TILE_ROWS: usize = 8;
+const TILE_VECTORS: usize = TILE_ROWS / 4;
+
+/// Up to `TILE_ROWS` Q8_K activation rows laid out for `q4k_dot_tile` and `q6k_dot_tile`, four
+/// rows to a vector's lanes, so that one relaxed dot advances four rows against a group of four
+/// weight values broadcast to every lane. Per block and per vector of four rows: 64 groups of
+/// 16 bytes, lane l of group g holding values 4g..4g+4 of row l; eight vectors of sums, lane l
+/// holding row l's sums of the 16-value groups 2p and 2p+1 as two i16 (`i32x4.dot_i16x8_s`
+/// against a pair of scales or minimums); each row's scale. Rows past the last are zeros.
+pub struct Tile<'a> {
+    acts: &'a [Activation<'a>],
+    groups: Vec<[u8; 16]>,
+    sums: Vec<[i16; 8]>,
+    d: Vec<[f32; 4]>,
+}
+
+impl<'a> Tile<'a> {
+    /// `acts`: 1 to `TILE_ROWS` rows of the same length.
+    pub fn new(acts: &'a [Activation<'a>]) -> Self {
+        assert!((1..=TILE_ROWS).contains(&acts.len()));
+        let n = acts[0].d.len();
+        assert!(acts.iter().all(|a| a.d.len() == n));
+        let mut groups = vec![[0u8; 16]; n * TILE_VECTORS * 64];
+        let mut sums = vec![[0i16; 8]; n * TILE_VECTORS * 8];
+        let mut d = vec![[0f32; 4]; n * TILE_VECTORS];
+        for (r, a) in acts.iter().enumerate() {
+            let (v, l) = (r / 4, r % 4);
+            for b in 0..n {
+                let bv = b * TILE_VECTORS + v;
+                let y = a.qs(b);
+                for g in 0..64 {
+                    groups[bv * 64 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
+                }
+                for p in 0..8 {
+                    // Sums of 16 i8 values: the i16 they were stored as.
+                    sums[bv * 8 + p][2 * l] = a.bsums[b][2 * p] as i16;
+                    sums[bv * 8 + p][2 * l + 1] = a.bsums[b][2 * p + 1] as i16;
+                }
+                d[bv][l] = a.d[b];
+            }
+        }
+        Tile {
+            acts,
+            groups,
+            sums,
+            d,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.acts.len()
+    }
+
+    /// Row `4v + l`'s values 4g..4g+4 of block `b`.
+    fn group(&self, b: usize, v: usize, l: usize, g: usize) -> &[u8] {
+        &self.groups[(b * TILE_VECTORS + v) * 64 + g][4 * l..4 * l + 4]
+    }
+
+    /// Row `4v + l`'s sum of the 16 values of group `g16` of block `b`.
+    fn sum16(&self, b: usize, v: usize, l: usize, g16: usize) -> i32 {
+        self.sums[(b * TILE_VECTORS + v) * 8 + g16 / 2][2 * l + g16 % 2] as i32
+    }
+}
+
+/// One Q4_K weight row against a tile (prefill); `out` takes one value per row, each with
+/// `q4k_dot_rows`'s bits.
+pub fn q4k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    assert!(w.len() == n * Q4K_BLOCK_BYTES && out.len() == tile.rows());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above and by `Tile::new`.
+        let all = unsafe { relaxed::q4k_dot_tile(w, tile) };
+        out.copy_from_slice(&all[..out.len()]);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        q4k_portable_tile(w, tile, out)
+    }
+}
+
+/// One Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
+pub fn q6k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    assert!(w.len() == n * Q6K_BLOCK_BYTES && out.len() == tile.rows());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above and by `Tile::new`.
+        let all = unsafe { relaxed::q6k_dot_tile(w, tile) };
+        out.copy_from_slice(&all[..out.len()]);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        q6k_portable_tile(w, tile, out)
+    }
+}
+
+/// A Q4_K block's 256 values (0..=15), in order.
+fn q4k_values(qs: &[u8]) -> [i32; 256] {
+    let mut u = [0i32; 256];
+    for c in 0..4 {
+        for i in 0..32 {
+            u[64 * c + i] = (qs[32 * c + i] & 0xf) as i32;
+            u[64 * c + 32 + i] = (qs[32 * c + i] >> 4) as i32;
+        }
+    }
+    u
+}
+
+/// `q4k_dot_tile` read from the tile's layout in plain Rust: the layout's check natively
+/// (`kernel_check`), and the form where there is no relaxed SIMD.
+pub fn q4k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    let (mut acc, mut acc_min) = ([0f32; TILE_ROWS], [0f32; TILE_ROWS]);
+    for b in 0..n {
+        let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+        let (sc, mn) = scales_mins(&wb[4..16]);
+        let u = q4k_values(&wb[16..]);
+        for r in 0..TILE_ROWS {
+            let (v, l) = (r / 4, r % 4);
+            let mut total = 0i32;
+            for (sub, &scale) in sc.iter().enumerate() {
+                let s: i32 = (8 * sub..8 * sub + 8)
+                    .map(|g| {
+                        let y = tile.group(b, v, l, g);
+                        (0..4)
+                            .map(|j| y[j] as i8 as i32 * u[4 * g + j])
+                            .sum::<i32>()
+                    })
+                    .sum();
+                total += scale * s;
+            }
+            let min: i32 = (0..8)
+                .map(|s| mn[s] * (tile.sum16(b, v, l, 2 * s) + tile.sum16(b, v, l, 2 * s + 1)))
+                .sum();
+            let yd = tile.d[b * TILE_VECTORS + v][l];
+            acc[r] += half(wb, 0) * yd * total as f32;
+            acc_min[r] += half(wb, 2) * yd * min as f32;
+        }
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = acc[r] - acc_min[r];
+    }
+}
+
+/// `q6k_dot_tile` read from the tile's layout in plain Rust, as `q4k_portable_tile`.
+pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    let mut acc = [0f32; TILE_ROWS];
+    for b in 0..n {
+        let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+        let scales = &wb[192..208];
+        let u: Vec<i32> = (0..256).map(|i| q6(wb, i)).collect();
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let (v, l) = (r / 4, r % 4);
+            let mut total = 0i32;
+            for (g16, &scale) in scales.iter().enumerate() {
+                let s: i32 = (4 * g16..4 * g16 + 4)
+                    .map(|g| {
+                        let y = tile.group(b, v, l, g);
+                        (0..4)
+                            .map(|j| y[j] as i8 as i32 * u[4 * g + j])
+                            .sum::<i32>()
+                    })
+                    .sum();
+                total += scale as i8 as i32 * s;
+                total -= 32 * scale as i8 as i32 * tile.sum16(b, v, l, g16);
+            }
+            *acc += half(wb, 208) * tile.d[b * TILE_VECTORS + v][l] * total as f32;
+        }
+    }
+    out.copy_from_slice(&acc[..out.len()]);
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
     use super::*;
@@ -415,6 +590,173 @@ mod relaxed {
         }
         acc
     }
+    /// The four i32 lanes of `v`, each broadcast to a whole vector.
+    #[inline(always)]
+    fn lane_splats(v: v128) -> [v128; 4] {
+        [
+            i32x4_shuffle::<0, 0, 0, 0>(v, v),
+            i32x4_shuffle::<1, 1, 1, 1>(v, v),
+            i32x4_shuffle::<2, 2, 2, 2>(v, v),
+            i32x4_shuffle::<3, 3, 3, 3>(v, v),
+        ]
+    }
+
+    /// Two i16 scales as one i32 lane, the first in the low half: the partner of a tile's
+    /// pairs of sums in `i32x4_dot_i16x8`.
+    #[inline(always)]
+    fn pair(a: i32, b: i32) -> v128 {
+        i32x4_splat((a as u16 as u32 | ((b as u16 as u32) << 16)) as i32)
+    }
+
+    /// Σ over eight groups of four values of a tile vector against the weight values `w`
+    /// (eight groups, as lane splats), in two chains; exact.
+    ///
+    /// # Safety
+    /// `y` points at eight group vectors.
+    #[inline(always)]
+    unsafe fn groups8(y: *const v128, w: &[v128; 8]) -> v128 {
+        let zero = i32x4_splat(0);
+        let (mut a, mut b) = (zero, zero);
+        for j in 0..4 {
+            a = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(j)), w[j], a);
+            b = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(4 + j)), w[4 + j], b);
+        }
+        i32x4_add(a, b)
+    }
+
+    /// # Safety
+    /// `w` holds one `Q4K_BLOCK_BYTES` block per block of the tile's rows.
+    #[inline(always)]
+    pub unsafe fn q4k_dot_tile(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
+        let zero = i32x4_splat(0);
+        let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
+        let mut acc_min = [f32x4_splat(0.0); TILE_VECTORS];
+        let groups = tile.groups.as_ptr() as *const v128;
+        let sums = tile.sums.as_ptr() as *const v128;
+        let yd = tile.d.as_ptr() as *const v128;
+        for b in 0..tile.acts[0].d.len() {
+            let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+            let (sc, mn) = scales_mins(&wb[4..16]);
+            let qs = wb[16..].as_ptr();
+            let mut totals = [zero; TILE_VECTORS];
+            for c in 0..4 {
+                let [lo0, lo1, hi0, hi1] = q4k_part(qs, c);
+                // Sub-blocks 2c (values 64c..64c+32) and 2c+1 (the next 32).
+                for (h, (p0, p1)) in [(lo0, lo1), (hi0, hi1)].into_iter().enumerate() {
+                    let [a, b_, e, f] = lane_splats(p0);
+                    let [g, h_, i, j] = lane_splats(p1);
+                    let ws = [a, b_, e, f, g, h_, i, j];
+                    let scale = i32x4_splat(sc[2 * c + h]);
+                    for (v, total) in totals.iter_mut().enumerate() {
+                        let y = groups.add((b * TILE_VECTORS + v) * 64 + 16 * c + 8 * h);
+                        *total = i32x4_add(*total, i32x4_mul(groups8(y, &ws), scale));
+                    }
+                }
+            }
+            let (d, dmin) = (f32x4_splat(half(wb, 0)), f32x4_splat(half(wb, 2)));
+            for v in 0..TILE_VECTORS {
+                let bv = b * TILE_VECTORS + v;
+                let mut min = zero;
+                for (p, &m) in mn.iter().enumerate() {
+                    let s = v128_load(sums.add(8 * bv + p));
+                    min = i32x4_add(min, i32x4_dot_i16x8(s, pair(m, m)));
+                }
+                let y = v128_load(yd.add(bv));
+                acc[v] = f32x4_add(
+                    acc[v],
+                    f32x4_mul(f32x4_mul(d, y), f32x4_convert_i32x4(totals[v])),
+                );
+                acc_min[v] = f32x4_add(
+                    acc_min[v],
+                    f32x4_mul(f32x4_mul(dmin, y), f32x4_convert_i32x4(min)),
+                );
+            }
+        }
+        let mut out = [0f32; TILE_ROWS];
+        for v in 0..TILE_VECTORS {
+            v128_store(
+                out[4 * v..].as_mut_ptr() as *mut v128,
+                f32x4_sub(acc[v], acc_min[v]),
+            );
+        }
+        out
+    }
+
+    /// # Safety
+    /// `w` holds one `Q6K_BLOCK_BYTES` block per block of the tile's rows.
+    #[inline(always)]
+    pub unsafe fn q6k_dot_tile(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
+        let zero = i32x4_splat(0);
+        let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
+        let groups = tile.groups.as_ptr() as *const v128;
+        let sums = tile.sums.as_ptr() as *const v128;
+        let yd = tile.d.as_ptr() as *const v128;
+        for b in 0..tile.acts[0].d.len() {
+            let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
+            let scales = &wb[192..208];
+            let scale = |g: usize| scales[g] as i8 as i32;
+            let mut totals = [zero; TILE_VECTORS];
+            for h in 0..2 {
+                let ql = wb[64 * h..].as_ptr();
+                let qh = wb[128 + 32 * h..].as_ptr();
+                for sub in 0..2 {
+                    // Groups of 16 values 8h+2q+sub, q = 0..4, in pairs (q, q+1) so that each
+                    // pass runs two chains of four dots.
+                    let e = q6k_groups(ql, qh, sub);
+                    for q in [0, 2] {
+                        let [a, b_, c, d] = lane_splats(e[q]);
+                        let [f, g, h_, i] = lane_splats(e[q + 1]);
+                        let ws = [a, b_, c, d, f, g, h_, i];
+                        let (g0, g1) = (8 * h + 2 * q + sub, 8 * h + 2 * q + 2 + sub);
+                        let (s0, s1) = (i32x4_splat(scale(g0)), i32x4_splat(scale(g1)));
+                        for (v, total) in totals.iter_mut().enumerate() {
+                            let y = groups.add((b * TILE_VECTORS + v) * 64);
+                            let (y0, y1) = (y.add(4 * g0), y.add(4 * g1));
+                            let mut p = zero;
+                            let mut r = zero;
+                            for j in 0..4 {
+                                p = i32x4_relaxed_dot_i8x16_i7x16_add(
+                                    v128_load(y0.add(j)),
+                                    ws[j],
+                                    p,
+                                );
+                                r = i32x4_relaxed_dot_i8x16_i7x16_add(
+                                    v128_load(y1.add(j)),
+                                    ws[4 + j],
+                                    r,
+                                );
+                            }
+                            *total =
+                                i32x4_add(*total, i32x4_add(i32x4_mul(p, s0), i32x4_mul(r, s1)));
+                        }
+                    }
+                }
+            }
+            let d = f32x4_splat(half(wb, 208));
+            for (v, total) in totals.iter().enumerate() {
+                let bv = b * TILE_VECTORS + v;
+                let mut offset = zero;
+                for p in 0..8 {
+                    let s = v128_load(sums.add(8 * bv + p));
+                    offset = i32x4_add(
+                        offset,
+                        i32x4_dot_i16x8(s, pair(scale(2 * p), scale(2 * p + 1))),
+                    );
+                }
+                let total = i32x4_sub(*total, i32x4_shl(offset, 5));
+                let y = v128_load(yd.add(bv));
+                acc[v] = f32x4_add(
+                    acc[v],
+                    f32x4_mul(f32x4_mul(d, y), f32x4_convert_i32x4(total)),
+                );
+            }
+        }
+        let mut out = [0f32; TILE_ROWS];
+        for (v, acc) in acc.iter().enumerate() {
+            v128_store(out[4 * v..].as_mut_ptr() as *mut v128, *acc);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +791,34 @@ mod tests {
                 q6k_dot_rows(&bytes(&w6), [&act])[0],
                 BlockQ6K::vec_dot(k, &w6, &y),
             );
+        }
+    }
+
+    /// The tile layout read in plain Rust gives the per-row forms' bits, for every row count
+    /// (a partial last tile included), on values off zero so that minimums and offsets count.
+    #[test]
+    fn tiles_give_the_row_forms_bits() {
+        let k = 256 * 3;
+        let vals = |seed: u32| -> Vec<f32> { values(k, seed).iter().map(|v| v + 0.1).collect() };
+        let ys: Vec<Vec<u8>> = (0..TILE_ROWS)
+            .map(|r| bytes(&quantize::<BlockQ8K>(&vals(60 + r as u32))))
+            .collect();
+        let acts: Vec<Activation> = ys.iter().map(|b| Activation::new(b)).collect();
+        let w4 = bytes(&quantize::<BlockQ4K>(&vals(5)));
+        let w6 = bytes(&quantize::<BlockQ6K>(&vals(6)));
+        for rows in 1..=TILE_ROWS {
+            let tile = Tile::new(&acts[..rows]);
+            let mut got = vec![0f32; rows];
+            q4k_portable_tile(&w4, &tile, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let want = q4k_portable(&w4, [&acts[r]])[0];
+                assert_eq!(g.to_bits(), want.to_bits(), "Q4_K, {rows} rows");
+            }
+            q6k_portable_tile(&w6, &tile, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let want = q6k_portable(&w6, [&acts[r]])[0];
+                assert_eq!(g.to_bits(), want.to_bits(), "Q6_K, {rows} rows");
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass, two and four weight rows per pass, and Q5_0's prefill tiles of up to eight
+//! rows per pass, two and four weight rows per pass, and the prefill tiles (Q5_0, Q4_K, Q6_K) of up to eight
 //! rows (also read by their portable form, which checks the layout natively). The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
@@ -186,11 +186,12 @@ pub fn run() -> Vec<KernelCheck> {
     let mut t6k = Tally::new("Q6_K", true);
     for (i, blocks) in [1usize, 3].into_iter().enumerate() {
         let k = 256 * blocks;
-        let x: Vec<Vec<f32>> = (0..4)
+        // Eight rows: a whole prefill tile.
+        let x: Vec<Vec<f32>> = (0..8)
             .map(|r| values(k, 500 + r + 10 * i as u32, 0.05))
             .collect();
-        let mut a = vec![vec![0u8; blocks * k_quants::ACT_BLOCK_BYTES]; 4];
-        for r in 0..4 {
+        let mut a = vec![vec![0u8; blocks * k_quants::ACT_BLOCK_BYTES]; 8];
+        for r in 0..8 {
             act_quant::q8_k(&x[r], &mut a[r]);
         }
         let p: Vec<k_quants::Activation> = a.iter().map(|b| k_quants::Activation::new(b)).collect();
@@ -207,6 +208,25 @@ pub fn run() -> Vec<KernelCheck> {
                     &rows!(k_quants::q6k_dot_rows, &w6, &p, r),
                     &want(&|j| k_quants::q6k_portable(&w6, [&p[j]])[0]),
                 );
+            }
+            // Prefill's tiles of one to eight rows, in this build's form and the portable one.
+            for r in 1..=k_quants::TILE_ROWS {
+                let tile = k_quants::Tile::new(&p[..r]);
+                let mut got = vec![0f32; r];
+                let want4: Vec<f32> = (0..r)
+                    .map(|j| k_quants::q4k_portable(&w4, [&p[j]])[0])
+                    .collect();
+                let want6: Vec<f32> = (0..r)
+                    .map(|j| k_quants::q6k_portable(&w6, [&p[j]])[0])
+                    .collect();
+                k_quants::q4k_dot_tile(&w4, &tile, &mut got);
+                t4k.add(&got, &want4);
+                k_quants::q4k_portable_tile(&w4, &tile, &mut got);
+                t4k.add(&got, &want4);
+                k_quants::q6k_dot_tile(&w6, &tile, &mut got);
+                t6k.add(&got, &want6);
+                k_quants::q6k_portable_tile(&w6, &tile, &mut got);
+                t6k.add(&got, &want6);
             }
             // Decoding's two weight rows per pass.
             let w2 = values(k, 1900 + col + 31 * i as u32, 0.1);
@@ -240,8 +260,8 @@ mod tests {
         for r in rows {
             // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 and 4 columns.
             let expected = match r.kernel.as_str() {
-                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2),
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
+                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
                 "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
                 _ => 3 * 6 * (10 + 2 + 4),
             };

@@ -437,12 +437,13 @@ impl OwnKernel for Q4KKernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         k_quants::q4k_dot_rows(w, ys)
     }
-    type Tile<'a> = &'a [Self::Prepared<'a>];
+    const TILE_ROWS: usize = k_quants::TILE_ROWS;
+    type Tile<'a> = k_quants::Tile<'a>;
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
-        rows
+        k_quants::Tile::new(rows)
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
-        rows_dot_tile::<Self>(w, tile, out)
+        k_quants::q4k_dot_tile(w, tile, out)
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         k_quants::q4k_dot_cols(ws, y)
@@ -465,12 +466,13 @@ impl OwnKernel for Q6KKernel {
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
         k_quants::q6k_dot_rows(w, ys)
     }
-    type Tile<'a> = &'a [Self::Prepared<'a>];
+    const TILE_ROWS: usize = k_quants::TILE_ROWS;
+    type Tile<'a> = k_quants::Tile<'a>;
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
-        rows
+        k_quants::Tile::new(rows)
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
-        rows_dot_tile::<Self>(w, tile, out)
+        k_quants::q6k_dot_tile(w, tile, out)
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         k_quants::q6k_dot_cols(ws, y)
