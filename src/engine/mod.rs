@@ -6,6 +6,7 @@ pub mod act_quant;
 pub mod chat;
 pub mod error;
 pub mod explicit_f64;
+pub mod fast_exp;
 pub mod gguf;
 pub mod k_quants;
 pub mod kernel_check;

@@ -117,7 +117,7 @@ fn moments(logits: &[f32], max: f32, chosen: f32) -> (f64, f64, f64, usize) {
                 // Terms under e^-87 vanish in f32; NaN logits fail the test and drop out.
                 let keep = d >= -87.0;
                 let d = if keep { d } else { 0.0 };
-                let e = if keep { exp_nonpositive(d) } else { 0.0 };
+                let e = if keep { super::fast_exp::exp(d) } else { 0.0 };
                 a0[j] += e;
                 a1[j] += e * d;
                 a2[j] += e * d * d;
@@ -127,7 +127,7 @@ fn moments(logits: &[f32], max: f32, chosen: f32) -> (f64, f64, f64, usize) {
             above[0] += u32::from(l > chosen);
             let d = l - max;
             if d >= -87.0 {
-                let e = exp_nonpositive(d);
+                let e = super::fast_exp::exp(d);
                 a0[0] += e;
                 a1[0] += e * d;
                 a2[0] += e * d * d;
@@ -139,23 +139,6 @@ fn moments(logits: &[f32], max: f32, chosen: f32) -> (f64, f64, f64, usize) {
         rank += above.iter().map(|&v| v as usize).sum::<usize>();
     }
     (s0, s1, s2, rank)
-}
-
-/// e^x for −87 ≤ x ≤ 0 (Cephes' `expf`: x = n·ln2 + r, a degree-6 polynomial in r, then 2^n
-/// through the exponent bits), branch-free so that it vectorizes.
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
-    let p = 1.987_569_1e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    // n ≥ −126 for x ≥ −87, so 2^n is a normal f32.
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// The `k` most likely ids with their probabilities, most likely first.
@@ -373,21 +356,6 @@ mod tests {
                 assert_eq!(top_ids(l, k), ids, "case {c}, k={k}");
             }
         }
-    }
-
-    #[test]
-    fn polynomial_exp_is_within_two_f32_ulps() {
-        let mut x = -87.0f32;
-        while x <= 0.0 {
-            let want = (x as f64).exp();
-            let got = exp_nonpositive(x) as f64;
-            assert!(
-                (got - want).abs() <= 2.4e-7 * want,
-                "exp({x}) = {got}, want {want}"
-            );
-            x += 0.001_37;
-        }
-        assert_eq!(exp_nonpositive(0.0), 1.0);
     }
 
     #[test]

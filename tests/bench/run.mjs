@@ -34,14 +34,16 @@ async function serve() {
 }
 
 /// TinyLab's worker: load from the network, load again from the cache, then the workload.
-/// `threads` > 1 uses a shared-memory build (this page is cross-origin isolated); `simd` is
-/// 'relaxed' (what the page runs in this Chromium) or 'plain' (the simd128 fallback).
+/// `threads` > 1 uses a shared-memory build (this page is cross-origin isolated), and so does
+/// `shared` on one thread: the build a cross-origin isolated page runs whatever its thread
+/// count. `simd` is 'relaxed' (what the page runs in this Chromium) or 'plain' (the simd128
+/// fallback).
 const WORKERS = {
   plain: ['/tinylab_worker_loader.js', '/threads/tinylab_worker_loader.js'],
   relaxed: ['/relaxed/tinylab_worker_loader.js', '/threads-relaxed/tinylab_worker_loader.js'],
 };
-async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed') {
-  const workerUrl = WORKERS[simd][threads > 1 ? 1 : 0];
+async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1) {
+  const workerUrl = WORKERS[simd][shared ? 1 : 0];
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${base}bench/`);
@@ -180,13 +182,15 @@ async function main() {
     process.stderr.write(`benchmarking ${model.id} in the browser…\n`);
     const ours = await benchOurs(browser, server.url, model);
     const ours2 = await benchOurs(browser, server.url, model, 2);
+    const shared1 = await benchOurs(browser, server.url, model, 1, 'relaxed', true);
     const plain = await benchOurs(browser, server.url, model, 1, 'plain');
     delete ours2.prompt_text;
+    delete shared1.prompt_text;
     delete plain.prompt_text;
     const wl = process.env.BENCH_SKIP_PEERS ? { error: 'skipped' } : await benchWllama(browser, server.url, model, ours.prompt_text);
     delete ours.prompt_text;
     const nat = native.rows.find((r) => r.model === model.id) || {};
-    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, tinylab_wasm_2_threads: ours2, tinylab_wasm_simd128: plain, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
+    rows.push({ model: model.id, file_bytes: model.bytes, tinylab_wasm: ours, tinylab_wasm_2_threads: ours2, tinylab_wasm_shared_1_thread: shared1, tinylab_wasm_simd128: plain, wllama: wl, tinylab_native: nat.tinylab, llama_cpp_native: nat.llama_cpp });
   }
   await browser.close();
   server.close();
@@ -200,6 +204,7 @@ async function main() {
     const engines = [
       ['TinyLab wasm (page)', r.tinylab_wasm, r.tinylab_wasm.memory_bytes],
       ['TinyLab wasm, 2 threads', r.tinylab_wasm_2_threads, r.tinylab_wasm_2_threads.memory_bytes],
+      ['TinyLab wasm, shared-memory build, 1 thread', r.tinylab_wasm_shared_1_thread, r.tinylab_wasm_shared_1_thread.memory_bytes],
       ['TinyLab wasm simd128 (fallback build)', r.tinylab_wasm_simd128, r.tinylab_wasm_simd128.memory_bytes],
       ['wllama 3.8.1 wasm', r.wllama, r.wllama.memory_bytes],
       ['TinyLab native', r.tinylab_native, r.tinylab_native?.peak_memory_bytes],
@@ -219,10 +224,13 @@ async function main() {
       memory_vs_file: ratio(w.memory_bytes, r.file_bytes),
       threads2_prefill_vs_1: ratio(r.tinylab_wasm_2_threads.prefill_tokens_per_s, w.prefill_tokens_per_s),
       threads2_decode_vs_1: ratio(r.tinylab_wasm_2_threads.decode_tokens_per_s, w.decode_tokens_per_s),
+      threads2_prefill_vs_shared_1: ratio(r.tinylab_wasm_2_threads.prefill_tokens_per_s, r.tinylab_wasm_shared_1_thread.prefill_tokens_per_s),
+      threads2_decode_vs_shared_1: ratio(r.tinylab_wasm_2_threads.decode_tokens_per_s, r.tinylab_wasm_shared_1_thread.decode_tokens_per_s),
     };
     lines.push(`| ${r.model} | *TinyLab wasm ÷ wllama* | ${r.ratios.prefill_vs_wllama}× | ${r.ratios.decode_vs_wllama}× | | | |`);
     lines.push(`| ${r.model} | *TinyLab wasm ÷ llama.cpp native* | ${r.ratios.prefill_vs_llama_native}× | ${r.ratios.decode_vs_llama_native}× | | | ${r.ratios.memory_vs_file}× file |`);
     lines.push(`| ${r.model} | *TinyLab wasm 2 threads ÷ 1 thread* | ${r.ratios.threads2_prefill_vs_1}× | ${r.ratios.threads2_decode_vs_1}× | | | |`);
+    lines.push(`| ${r.model} | *2 threads ÷ the shared-memory build's 1 thread (the page's thread control)* | ${r.ratios.threads2_prefill_vs_shared_1}× | ${r.ratios.threads2_decode_vs_shared_1}× | | | |`);
   }
   lines.push('');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
