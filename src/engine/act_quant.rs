@@ -37,14 +37,10 @@ pub fn q8_1(x: &[f32], out: &mut [u8]) {
 /// Q8_K: f32 d, 256 signed bytes, 16 i16 sums of 16. `out` holds blocks of 292 bytes.
 pub fn q8_k(x: &[f32], out: &mut [u8]) {
     for (xs, block) in x.chunks_exact(256).zip(out.chunks_exact_mut(292)) {
-        // The value of largest magnitude, with its sign: it maps to −127 exactly.
-        let (mut max, mut amax) = (0f32, 0f32);
-        for &v in xs {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
+        // The value of largest magnitude, with its sign: it maps to −127 exactly. The first
+        // of equal magnitudes, as ggml's loop keeps it.
+        let amax = abs_max(xs);
+        let max = xs.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
         if amax == 0.0 {
             block.fill(0);
             continue;
@@ -64,9 +60,26 @@ pub fn q8_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// The largest |x| (NaNs skipped, 0 for none), in eight lanes so that it vectorizes: a
+/// maximum does not depend on the order it is taken in.
+fn abs_max(xs: &[f32]) -> f32 {
+    let mut m = [0f32; 8];
+    let mut groups = xs.chunks_exact(8);
+    for g in &mut groups {
+        for j in 0..8 {
+            let a = g[j].abs();
+            m[j] = if a > m[j] { a } else { m[j] };
+        }
+    }
+    let tail = groups.remainder().iter().map(|v| v.abs());
+    m.into_iter()
+        .chain(tail)
+        .fold(0f32, |a, b| if b > a { b } else { a })
+}
+
 /// ggml's block scale and its inverse: d = amax/127, id = 127/amax (0 for a zero block).
 fn scales(xs: &[f32]) -> (f32, f32) {
-    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let amax = abs_max(xs);
     let d = amax / 127.0;
     (d, if amax != 0.0 { 127.0 / amax } else { 0.0 })
 }
@@ -135,5 +148,22 @@ mod tests {
         let mut out = vec![1u8; 292];
         q8_k(&[0f32; 256], &mut out);
         assert!(out.iter().all(|&b| b == 0));
+    }
+
+    /// Q8_K maps the first value of largest magnitude to −127, whatever the sign of a later
+    /// value of the same magnitude (ggml's loop keeps the first).
+    #[test]
+    fn q8_k_scales_by_the_first_of_equal_magnitudes() {
+        for (first, later) in [(-2.0f32, 2.0f32), (2.0, -2.0)] {
+            let mut x = vec![0.5f32; 256];
+            x[3] = first;
+            x[200] = later;
+            let mut out = vec![0u8; 292];
+            q8_k(&x, &mut out);
+            assert_eq!(out[4 + 3] as i8, -127, "first {first}");
+            assert_eq!(out[4 + 200] as i8, 127, "first {first}");
+            let d = f32::from_le_bytes([out[0], out[1], out[2], out[3]]);
+            assert_eq!(d, -first / 127.0);
+        }
     }
 }

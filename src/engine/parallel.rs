@@ -297,7 +297,7 @@ impl<'a> DisjointOut<'a> {
 /// Runs `f(row index, row)` over every `row_len`-long row of `data`, on the pool when there is
 /// enough work to pay for waking it. Each row goes to one thread, so `f` may change it in place;
 /// the result cannot depend on the thread count as long as `f` reads only its own row.
-pub fn for_each_row(data: &mut [f32], row_len: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+pub fn for_each_row<T: Send>(data: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
     if row_len == 0 {
         return;
     }
@@ -321,19 +321,19 @@ pub fn for_each_row(data: &mut [f32], row_len: usize, f: &(dyn Fn(usize, &mut [f
     });
 }
 
-struct DisjointRows<'a> {
-    ptr: *mut f32,
-    _buf: std::marker::PhantomData<&'a mut [f32]>,
+struct DisjointRows<'a, T> {
+    ptr: *mut T,
+    _buf: std::marker::PhantomData<&'a mut [T]>,
 }
 
 // SAFETY: only `for_each_row` uses it, and it gives each row to one thread.
-unsafe impl Sync for DisjointRows<'_> {}
+unsafe impl<T: Send> Sync for DisjointRows<'_, T> {}
 
-impl DisjointRows<'_> {
+impl<T> DisjointRows<'_, T> {
     /// # Safety
     /// The row lies inside the buffer and no other thread holds it.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn row(&self, r: usize, row_len: usize) -> &mut [f32] {
+    unsafe fn row(&self, r: usize, row_len: usize) -> &mut [T] {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r * row_len), row_len) }
     }
 }

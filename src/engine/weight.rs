@@ -540,9 +540,11 @@ fn product_own<K: OwnKernel>(
     }
     let act_bytes = per_row * K::ACT_BLOCK_BYTES;
     let mut lhs = vec![0u8; m * act_bytes];
-    for (row, q) in x.chunks_exact(k).zip(lhs.chunks_exact_mut(act_bytes)) {
-        K::quantize(row, q);
-    }
+    // On the pool when there are many rows: on one thread this was 13% of Gemma 3's prefill at
+    // two threads. Each row is quantized alone, so the bytes do not depend on the split.
+    parallel::for_each_row(&mut lhs, act_bytes, &|r, q| {
+        K::quantize(&x[r * k..(r + 1) * k], q)
+    });
     let acts: Vec<K::Prepared<'_>> = lhs.chunks_exact(act_bytes).map(K::prepare).collect();
     const { assert!(K::TILE_ROWS >= 1 && K::TILE_ROWS <= MAX_TILE_ROWS) };
     let tiles: Vec<K::Tile<'_>> = if m > 1 {
