@@ -1,6 +1,6 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass, two and four weight rows per pass, and the prefill tiles (Q5_0, Q4_K, Q6_K) of up to eight
+//! rows per pass, two and four weight rows per pass, and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of up to eight
 //! rows (also read by their portable form, which checks the layout natively). The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
@@ -135,6 +135,15 @@ pub fn run() -> Vec<KernelCheck> {
                 );
             }
             // Prefill's tiles of one to eight rows.
+            for r in 1..=q4_1::TILE_ROWS {
+                let tile = q4_1::Tile::new(&p41[..r]);
+                let mut got = vec![0f32; r];
+                q4_1::dot_tile(&w41, &tile, &mut got);
+                let want: Vec<f32> = (0..r).map(|j| q4_1::portable(&w41, [&p41[j]])[0]).collect();
+                t41.add(&got, &want);
+                q4_1::portable_tile(&w41, &tile, &mut got);
+                t41.add(&got, &want);
+            }
             for r in 1..=q5_0::TILE_ROWS {
                 let tile = q5_0::Tile::new(&p50[..r]);
                 let mut got = vec![0f32; r];
@@ -262,7 +271,7 @@ mod tests {
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
-                "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
+                "Q4_1" | "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
                 _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");

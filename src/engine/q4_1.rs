@@ -5,9 +5,17 @@
 //! streaming product is bound by memory bandwidth (a 30 MB Q8_0 product ran no faster on two
 //! threads than on one). Fewer bytes per token is the lever for decode speed, for threads to
 //! pay off, and for the wasm heap. candle's Q4_1 dot product has no simd128 form (it is
-//! scalar on wasm), hence this one. Arithmetic per block is ggml's `vec_dot_q4_1_q8_1`:
-//! `d_x·d_y·Σ q4·q8 + m_x·s_y`, accumulated in a different order than candle's scalar loop
-//! (f32 rounding differs in the last bits).
+//! scalar on wasm), hence this one.
+//!
+//! The arithmetic is ggml's reference `vec_dot_q4_1_q8_1`: per block the exact integer
+//! Σ q4·q8, then `acc += (d_x·d_y)·sum + m_x·s_y` in f32. Integer sums do not depend on the
+//! order of their additions, so every wasm form (simd128 and relaxed SIMD; one row, several
+//! activation rows, several weight rows, a prefill tile) and the portable form give the same
+//! bits, whichever lanes they sum in: both wasm builds give SmolLM2 the same numbers. The
+//! native AVX2 form keeps ggml's AVX2 lanes.
+//!
+//! Prefill (`Tile`, relaxed SIMD): as `q5_0::Tile`, four rows to a vector's lanes and each group
+//! of four weight values broadcast to every lane, so one relaxed dot advances four rows.
 
 use super::q8_0::f16_to_f32;
 
@@ -34,10 +42,6 @@ pub struct Activation<'a> {
         not(target_feature = "relaxed-simd")
     ))]
     wide: Vec<core::arch::wasm32::v128>,
-    /// The relaxed-SIMD form's: the row's bytes in `q8_0::relaxed::order`, two vectors per
-    /// block.
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    arranged: Vec<core::arch::wasm32::v128>,
 }
 
 impl<'a> Activation<'a> {
@@ -60,10 +64,69 @@ impl<'a> Activation<'a> {
                 not(target_feature = "relaxed-simd")
             ))]
             wide: simd::widen(blocks),
-            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            arranged: relaxed::arrange(blocks),
         }
     }
+
+    /// The 32 signed values of block `b`.
+    fn values(&self, b: usize) -> &[u8] {
+        &self.blocks[b * ACT_BLOCK_BYTES + 4..(b + 1) * ACT_BLOCK_BYTES]
+    }
+}
+
+/// Activation rows per prefill pass: two vectors of four rows (relaxed SIMD); the other forms
+/// take the tile's rows four at a time.
+pub const TILE_ROWS: usize = 8;
+const TILE_VECTORS: usize = TILE_ROWS / 4;
+
+/// Up to `TILE_ROWS` activation rows laid out for the relaxed `dot_tile`, as `q5_0::Tile`: per
+/// block and per vector of four rows, eight groups of 16 bytes (lane l of group g holding
+/// values 4g..4g+4 of row l), then each row's d and s, one lane per row. Rows past the last
+/// are zeros.
+pub struct Tile<'a> {
+    acts: &'a [Activation<'a>],
+    groups: Vec<[u8; 16]>,
+    d: Vec<[f32; 4]>,
+    s: Vec<[f32; 4]>,
+}
+
+impl<'a> Tile<'a> {
+    /// `acts`: 1 to `TILE_ROWS` rows of the same length.
+    pub fn new(acts: &'a [Activation<'a>]) -> Self {
+        assert!((1..=TILE_ROWS).contains(&acts.len()));
+        let n = acts[0].d.len();
+        assert!(acts.iter().all(|a| a.d.len() == n));
+        let mut groups = vec![[0u8; 16]; n * TILE_VECTORS * 8];
+        let mut d = vec![[0f32; 4]; n * TILE_VECTORS];
+        let mut s = vec![[0f32; 4]; n * TILE_VECTORS];
+        for (r, a) in acts.iter().enumerate() {
+            let (v, l) = (r / 4, r % 4);
+            for b in 0..n {
+                let bv = b * TILE_VECTORS + v;
+                let y = a.values(b);
+                for g in 0..8 {
+                    groups[bv * 8 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
+                }
+                d[bv][l] = a.d[b];
+                s[bv][l] = a.s[b];
+            }
+        }
+        Tile { acts, groups, d, s }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.acts.len()
+    }
+}
+
+/// A block's 32 weight values (0..=15), its scale and its minimum.
+#[inline(always)]
+fn unpack_portable(wb: &[u8]) -> ([i32; 32], f32, f32) {
+    let mut u = [0i32; 32];
+    for j in 0..16 {
+        u[j] = (wb[4 + j] & 0x0f) as i32;
+        u[16 + j] = (wb[4 + j] >> 4) as i32;
+    }
+    (u, f16_at(wb, 0), f16_at(wb, 2))
 }
 
 /// The dot product of one Q4_1 weight row with `y`.
@@ -71,14 +134,15 @@ pub fn dot(w: &[u8], y: &Activation) -> f32 {
     dot_rows::<1>(w, [y])[0]
 }
 
-/// One weight row against `R` activation rows, each weight block unpacked once for all of
-/// them; every output has exactly the bits `dot` gives it alone.
+/// One weight row against `R` (1 to 4) activation rows, each weight block unpacked once for
+/// all of them; every output has exactly the bits `dot` gives it alone.
 pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    const { assert!(R >= 1 && R <= 4) };
     let n = ys[0].d.len();
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
-        // SAFETY: lengths checked above; `arranged` holds two vectors per block.
+        // SAFETY: lengths checked above.
         unsafe { relaxed::dot_rows(w, ys, super::q8_0::scale_table()) }
     }
     #[cfg(all(
@@ -113,9 +177,10 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
-/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
-/// `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
+/// `C` (1 to 4) weight rows against one activation row, interleaved block by block so that the
+/// CPU has `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
+    const { assert!(C >= 1 && C <= 4) };
     let n = y.d.len();
     assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
@@ -123,13 +188,47 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
         // SAFETY: lengths checked above.
         unsafe { relaxed::dot_cols(ws, y, super::q8_0::scale_table()) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { simd::dot_cols(ws, y, super::q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         ws.map(|w| dot(w, y))
     }
 }
 
-/// The reference form, in the simd128 form's lanes: machines without SIMD, and the tests.
+/// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
+/// each with `dot`'s bits.
+pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    assert!(w.len() == n * BLOCK_BYTES && out.len() == tile.rows());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above and by `Tile::new`.
+        let all = unsafe { relaxed::dot_tile(w, tile, super::q8_0::scale_table()) };
+        out.copy_from_slice(&all[..out.len()]);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        for (acts, out) in tile.acts.chunks(4).zip(out.chunks_mut(4)) {
+            match acts {
+                [a, b, c, d] => out.copy_from_slice(&dot_rows(w, [a, b, c, d])),
+                [a, b, c] => out.copy_from_slice(&dot_rows(w, [a, b, c])),
+                [a, b] => out.copy_from_slice(&dot_rows(w, [a, b])),
+                [a] => out.copy_from_slice(&dot_rows(w, [a])),
+                _ => unreachable!("chunks of 1 to 4"),
+            }
+        }
+    }
+}
+
+/// The reference form (ggml's scalar arithmetic): machines without SIMD, and the tests.
 #[cfg_attr(
     any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -144,26 +243,40 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].d.len();
     ys.map(|y| {
-        let mut lanes = [0f32; 4];
-        let mut mins = 0f32;
+        let mut acc = 0f32;
         for b in 0..n {
-            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let yq = &y.blocks[b * ACT_BLOCK_BYTES + 4..(b + 1) * ACT_BLOCK_BYTES];
-            // Lane l of the simd form sums elements i ≡ 2l, 2l+1 (mod 8).
-            let mut sums = [0i32; 4];
-            for j in 0..16 {
-                let lo = (wb[4 + j] & 0x0f) as i32;
-                let hi = (wb[4 + j] >> 4) as i32;
-                sums[(j % 8) / 2] += lo * yq[j] as i8 as i32 + hi * yq[16 + j] as i8 as i32;
-            }
-            let d = f16_at(wb, 0) * y.d[b];
-            for (lane, s) in lanes.iter_mut().zip(sums) {
-                *lane += s as f32 * d;
-            }
-            mins += f16_at(wb, 2) * y.s[b];
+            let (u, dw, mw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+            let s: i32 = u
+                .iter()
+                .zip(y.values(b))
+                .map(|(&u, &q)| u * q as i8 as i32)
+                .sum();
+            acc += (dw * y.d[b]) * s as f32 + mw * y.s[b];
         }
-        lanes[0] + lanes[1] + lanes[2] + lanes[3] + mins
+        acc
     })
+}
+
+/// `dot_tile` read from the tile's own layout in plain Rust: checks that layout natively
+/// (`kernel_check`).
+pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    let mut acc = [0f32; TILE_ROWS];
+    for b in 0..n {
+        let (u, dw, mw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let (v, l) = (r / 4, r % 4);
+            let bv = b * TILE_VECTORS + v;
+            let mut s = 0i32;
+            for g in 0..8 {
+                for j in 0..4 {
+                    s += tile.groups[bv * 8 + g][4 * l + j] as i8 as i32 * u[4 * g + j];
+                }
+            }
+            *acc += (dw * tile.d[bv][l]) * s as f32 + mw * tile.s[bv][l];
+        }
+    }
+    out.copy_from_slice(&acc[..out.len()]);
 }
 
 #[cfg(all(
@@ -173,7 +286,7 @@ pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 ))]
 mod simd {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
-    use crate::engine::q8_0::simd::lanes_sum;
+    use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
 
     pub fn widen(blocks: &[u8]) -> Vec<v128> {
@@ -187,7 +300,37 @@ mod simd {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
     }
 
-    /// One weight row, front to back, against `R` activation rows; see `q8_0::simd::dot_rows`.
+    /// A weight block's 32 values widened to i16 (elements 0..8, 8..16, 16..24, 24..32).
+    ///
+    /// # Safety
+    /// `wb` points at a whole block.
+    #[inline(always)]
+    unsafe fn widen_weights(wb: *const u8) -> [v128; 4] {
+        let q = v128_load(wb.add(4) as *const v128);
+        let lo = v128_and(q, u8x16_splat(0x0f));
+        let hi = u8x16_shr(q, 4);
+        [
+            u16x8_extend_low_u8x16(lo),
+            u16x8_extend_high_u8x16(lo),
+            u16x8_extend_low_u8x16(hi),
+            u16x8_extend_high_u8x16(hi),
+        ]
+    }
+
+    /// Σ w·y over a block, in four i32 lanes.
+    ///
+    /// # Safety
+    /// `yv` points at the block's four widened activation vectors.
+    #[inline(always)]
+    unsafe fn block_sum(w: &[v128; 4], yv: *const v128) -> v128 {
+        let s = i32x4_dot_i16x8(w[0], *yv);
+        let s = i32x4_add(s, i32x4_dot_i16x8(w[1], *yv.add(1)));
+        let s = i32x4_add(s, i32x4_dot_i16x8(w[2], *yv.add(2)));
+        i32x4_add(s, i32x4_dot_i16x8(w[3], *yv.add(3)))
+    }
+
+    /// One weight row against `R` (1 to 4) activation rows: the rows' block sums gathered into
+    /// one vector's lanes for the f32 steps.
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
@@ -198,74 +341,111 @@ mod simd {
         ys: [&Activation; R],
         table: &[f32],
     ) -> [f32; R] {
-        let mut acc = [f32x4_splat(0.0); R];
-        let mut mins = [0f32; R];
-        let low = u8x16_splat(0x0f);
+        let mut acc = f32x4_splat(0.0);
+        let zero = i32x4_splat(0);
         let w = w.as_ptr();
-        let wide = ys.map(|y| y.wide.as_ptr());
-        let (d, s) = (ys.map(|y| y.d.as_ptr()), ys.map(|y| y.s.as_ptr()));
         for b in 0..ys[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            let q = v128_load(wb.add(4) as *const v128);
-            let lo = v128_and(q, low);
-            let hi = u8x16_shr(q, 4);
-            let w0 = u16x8_extend_low_u8x16(lo);
-            let w1 = u16x8_extend_high_u8x16(lo);
-            let w2 = u16x8_extend_low_u8x16(hi);
-            let w3 = u16x8_extend_high_u8x16(hi);
-            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            let wv = widen_weights(wb);
+            let mut sums = [zero; 4];
+            let (mut dy, mut sy) = ([0f32; 4], [0f32; 4]);
             for r in 0..R {
-                let yv = wide[r].add(4 * b);
-                let sum = i32x4_dot_i16x8(w0, *yv);
-                let sum = i32x4_add(sum, i32x4_dot_i16x8(w1, *yv.add(1)));
-                let sum = i32x4_add(sum, i32x4_dot_i16x8(w2, *yv.add(2)));
-                let sum = i32x4_add(sum, i32x4_dot_i16x8(w3, *yv.add(3)));
-                let dd = f32x4_splat(dw * *d[r].add(b));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(sum), dd));
-                mins[r] += mw * *s[r].add(b);
+                sums[r] = block_sum(&wv, ys[r].wide.as_ptr().add(4 * b));
+                dy[r] = *ys[r].d.get_unchecked(b);
+                sy[r] = *ys[r].s.get_unchecked(b);
             }
+            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            let t = f32x4_mul(
+                f32x4_mul(f32x4_splat(dw), v128_load(dy.as_ptr() as *const v128)),
+                f32x4_convert_i32x4(sum_lanes4(sums)),
+            );
+            let m = f32x4_mul(f32x4_splat(mw), v128_load(sy.as_ptr() as *const v128));
+            acc = f32x4_add(acc, f32x4_add(t, m));
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = lanes_sum(acc[r]) + mins[r];
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        std::array::from_fn(|r| out[r])
+    }
+
+    /// `C` (1 to 4) weight rows against one activation row, the same arithmetic per row.
+    ///
+    /// # Safety
+    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
+    /// `q8_0::scale_table()`.
+    #[inline(always)]
+    pub unsafe fn dot_cols<const C: usize>(
+        ws: [&[u8]; C],
+        y: &Activation,
+        table: &[f32],
+    ) -> [f32; C] {
+        let mut acc = f32x4_splat(0.0);
+        let zero = i32x4_splat(0);
+        let ws = ws.map(|w| w.as_ptr());
+        for b in 0..y.d.len() {
+            let yv = y.wide.as_ptr().add(4 * b);
+            let mut sums = [zero; 4];
+            let (mut dw, mut mw) = ([0f32; 4], [0f32; 4]);
+            for c in 0..C {
+                let wb = ws[c].add(b * BLOCK_BYTES);
+                sums[c] = block_sum(&widen_weights(wb), yv);
+                dw[c] = half(table, wb);
+                mw[c] = half(table, wb.add(2));
+            }
+            let t = f32x4_mul(
+                f32x4_mul(
+                    v128_load(dw.as_ptr() as *const v128),
+                    f32x4_splat(*y.d.get_unchecked(b)),
+                ),
+                f32x4_convert_i32x4(sum_lanes4(sums)),
+            );
+            let m = f32x4_mul(
+                v128_load(mw.as_ptr() as *const v128),
+                f32x4_splat(*y.s.get_unchecked(b)),
+            );
+            acc = f32x4_add(acc, f32x4_add(t, m));
         }
-        out
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        std::array::from_fn(|c| out[c])
     }
 }
 
 /// The relaxed-SIMD form: the nibbles (0..=15) are the 7-bit operand of
 /// `i32x4.relaxed_dot_i8x16_i7x16_add` as they are, so a block is two instructions per row
-/// instead of four widenings and four `dot_i16x8`. Bytes are shuffled into
-/// `q8_0::relaxed::order` so that lane l sums the same products as in `simd::dot_rows`: the
-/// same bits as the simd128 build.
+/// instead of four widenings and four `dot_i16x8`.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
-    use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
-    use crate::engine::q8_0::relaxed::order;
-    use crate::engine::q8_0::simd::lanes_sum;
+    use super::{Activation, Tile, ACT_BLOCK_BYTES, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
+    use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
-
-    /// Per block: the 32 activation bytes as two halves in `order`.
-    pub fn arrange(blocks: &[u8]) -> Vec<v128> {
-        blocks
-            .chunks_exact(ACT_BLOCK_BYTES)
-            .flat_map(|b| {
-                // SAFETY: a block has 32 bytes after its two 2-byte scales.
-                unsafe {
-                    [
-                        order(v128_load(b[4..].as_ptr() as *const v128)),
-                        order(v128_load(b[20..].as_ptr() as *const v128)),
-                    ]
-                }
-            })
-            .collect()
-    }
 
     /// # Safety
     /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
+    }
+
+    /// A weight block's values as two vectors: byte j of the first is element j (the low
+    /// nibbles), of the second element 16 + j (the high ones).
+    ///
+    /// # Safety
+    /// `wb` points at a whole block.
+    #[inline(always)]
+    unsafe fn nibbles(wb: *const u8) -> (v128, v128) {
+        let q = v128_load(wb.add(4) as *const v128);
+        (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+    }
+
+    /// Σ w·y over block `b` of `y`, in four i32 lanes.
+    ///
+    /// # Safety
+    /// `y` holds block `b`.
+    #[inline(always)]
+    unsafe fn block_sum(lo: v128, hi: v128, y: &Activation, b: usize) -> v128 {
+        let yb = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
+        let s = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb as *const v128), lo, i32x4_splat(0));
+        i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb.add(16) as *const v128), hi, s)
     }
 
     /// # Safety
@@ -277,34 +457,30 @@ mod relaxed {
         ys: [&Activation; R],
         table: &[f32],
     ) -> [f32; R] {
-        let mut acc = [f32x4_splat(0.0); R];
-        let mut mins = [0f32; R];
-        let low = u8x16_splat(0x0f);
+        let mut acc = f32x4_splat(0.0);
         let zero = i32x4_splat(0);
         let w = w.as_ptr();
-        let arranged = ys.map(|y| y.arranged.as_ptr());
-        let (d, s) = (ys.map(|y| y.d.as_ptr()), ys.map(|y| y.s.as_ptr()));
         for b in 0..ys[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            // Byte j holds element j (low nibble) and element 16 + j (high nibble).
-            let q = order(v128_load(wb.add(4) as *const v128));
-            let lo = v128_and(q, low);
-            let hi = u8x16_shr(q, 4);
-            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            let (lo, hi) = nibbles(wb);
+            let mut sums = [zero; 4];
+            let (mut dy, mut sy) = ([0f32; 4], [0f32; 4]);
             for r in 0..R {
-                let yv = arranged[r].add(2 * b);
-                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(*yv, lo, zero);
-                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(*yv.add(1), hi, sum);
-                let dd = f32x4_splat(dw * *d[r].add(b));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(sum), dd));
-                mins[r] += mw * *s[r].add(b);
+                sums[r] = block_sum(lo, hi, ys[r], b);
+                dy[r] = *ys[r].d.get_unchecked(b);
+                sy[r] = *ys[r].s.get_unchecked(b);
             }
+            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
+            let t = f32x4_mul(
+                f32x4_mul(f32x4_splat(dw), v128_load(dy.as_ptr() as *const v128)),
+                f32x4_convert_i32x4(sum_lanes4(sums)),
+            );
+            let m = f32x4_mul(f32x4_splat(mw), v128_load(sy.as_ptr() as *const v128));
+            acc = f32x4_add(acc, f32x4_add(t, m));
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = lanes_sum(acc[r]) + mins[r];
-        }
-        out
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        std::array::from_fn(|r| out[r])
     }
 
     /// # Safety
@@ -316,26 +492,93 @@ mod relaxed {
         y: &Activation,
         table: &[f32],
     ) -> [f32; C] {
-        let mut acc = [f32x4_splat(0.0); C];
-        let mut mins = [0f32; C];
-        let low = u8x16_splat(0x0f);
+        let mut acc = f32x4_splat(0.0);
         let zero = i32x4_splat(0);
         let ws = ws.map(|w| w.as_ptr());
-        let (arranged, d, s) = (y.arranged.as_ptr(), y.d.as_ptr(), y.s.as_ptr());
         for b in 0..y.d.len() {
-            let (y0, y1) = (*arranged.add(2 * b), *arranged.add(2 * b + 1));
-            let (yd, ys) = (*d.add(b), *s.add(b));
+            let mut sums = [zero; 4];
+            let (mut dw, mut mw) = ([0f32; 4], [0f32; 4]);
             for c in 0..C {
                 let wb = ws[c].add(b * BLOCK_BYTES);
-                let q = order(v128_load(wb.add(4) as *const v128));
-                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(y0, v128_and(q, low), zero);
-                let sum = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u8x16_shr(q, 4), sum);
-                let dd = f32x4_splat(half(table, wb) * yd);
-                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(sum), dd));
-                mins[c] += half(table, wb.add(2)) * ys;
+                let (lo, hi) = nibbles(wb);
+                sums[c] = block_sum(lo, hi, y, b);
+                dw[c] = half(table, wb);
+                mw[c] = half(table, wb.add(2));
+            }
+            let t = f32x4_mul(
+                f32x4_mul(
+                    v128_load(dw.as_ptr() as *const v128),
+                    f32x4_splat(*y.d.get_unchecked(b)),
+                ),
+                f32x4_convert_i32x4(sum_lanes4(sums)),
+            );
+            let m = f32x4_mul(
+                v128_load(mw.as_ptr() as *const v128),
+                f32x4_splat(*y.s.get_unchecked(b)),
+            );
+            acc = f32x4_add(acc, f32x4_add(t, m));
+        }
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        std::array::from_fn(|c| out[c])
+    }
+
+    /// One weight row against a tile: each group of four weight values broadcast to every
+    /// lane, one relaxed dot per group and four rows, two chains per vector of rows.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
+    /// `q8_0::scale_table()`.
+    #[inline(always)]
+    pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
+        let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
+        let w = w.as_ptr();
+        let groups = tile.groups.as_ptr() as *const v128;
+        let dy = tile.d.as_ptr() as *const v128;
+        let sy = tile.s.as_ptr() as *const v128;
+        let zero = i32x4_splat(0);
+        for b in 0..tile.acts[0].d.len() {
+            let wb = w.add(b * BLOCK_BYTES);
+            let (u0, u1) = nibbles(wb);
+            let (dw, mw) = (
+                f32x4_splat(half(table, wb)),
+                f32x4_splat(half(table, wb.add(2))),
+            );
+            let splat = [
+                i32x4_shuffle::<0, 0, 0, 0>(u0, u0),
+                i32x4_shuffle::<1, 1, 1, 1>(u0, u0),
+                i32x4_shuffle::<2, 2, 2, 2>(u0, u0),
+                i32x4_shuffle::<3, 3, 3, 3>(u0, u0),
+                i32x4_shuffle::<0, 0, 0, 0>(u1, u1),
+                i32x4_shuffle::<1, 1, 1, 1>(u1, u1),
+                i32x4_shuffle::<2, 2, 2, 2>(u1, u1),
+                i32x4_shuffle::<3, 3, 3, 3>(u1, u1),
+            ];
+            for (v, acc) in acc.iter_mut().enumerate() {
+                let bv = b * TILE_VECTORS + v;
+                let g = groups.add(8 * bv);
+                let (mut lo, mut hi) = (zero, zero);
+                for j in 0..4 {
+                    lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(g.add(j)), splat[j], lo);
+                    hi = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        v128_load(g.add(4 + j)),
+                        splat[4 + j],
+                        hi,
+                    );
+                }
+                let t = f32x4_mul(
+                    f32x4_mul(dw, v128_load(dy.add(bv))),
+                    f32x4_convert_i32x4(i32x4_add(lo, hi)),
+                );
+                let m = f32x4_mul(mw, v128_load(sy.add(bv)));
+                *acc = f32x4_add(*acc, f32x4_add(t, m));
             }
         }
-        std::array::from_fn(|c| lanes_sum(acc[c]) + mins[c])
+        let mut out = [0f32; TILE_ROWS];
+        for (v, acc) in acc.iter().enumerate() {
+            v128_store(out[4 * v..].as_mut_ptr() as *mut v128, *acc);
+        }
+        out
     }
 }
 
@@ -417,6 +660,31 @@ mod tests {
                 (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{o} vs {theirs}"
             );
+        }
+    }
+
+    /// The tile layout read in plain Rust gives the per-row form's bits, for every row count
+    /// (a partial last tile included).
+    #[test]
+    fn tile_gives_the_row_forms_bits() {
+        let k = 32 * 7;
+        let vals = |seed: u32| -> Vec<f32> { values(k, seed).iter().map(|v| v + 0.2).collect() };
+        let ys: Vec<Vec<u8>> = (0..TILE_ROWS)
+            .map(|r| bytes(&quantize::<BlockQ8_1>(&vals(40 + r as u32))))
+            .collect();
+        let acts: Vec<Activation> = ys.iter().map(|b| Activation::new(b)).collect();
+        let w = bytes(&quantize::<BlockQ4_1>(&vals(3)));
+        for rows in 1..=TILE_ROWS {
+            let tile = Tile::new(&acts[..rows]);
+            let mut got = vec![0f32; rows];
+            portable_tile(&w, &tile, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    portable(&w, [&acts[r]])[0].to_bits(),
+                    "{rows} rows"
+                );
+            }
         }
     }
 }

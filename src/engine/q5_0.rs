@@ -276,6 +276,7 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 mod relaxed {
     use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0;
+    use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
 
     pub fn arrange(blocks: &[u8]) -> Vec<v128> {
@@ -317,23 +318,6 @@ mod relaxed {
         let u1 = v128_or(u8x16_shr(q, 4), h1);
         let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
         (u0, u1, dw)
-    }
-
-    /// Lane c: the sum of the four lanes of `s[c]` (integers, so exact in any order).
-    #[inline(always)]
-    fn reduce4(s: [v128; 4]) -> v128 {
-        let a = i32x4_add(
-            i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]),
-            i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]),
-        );
-        let b = i32x4_add(
-            i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]),
-            i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]),
-        );
-        i32x4_add(
-            i32x4_shuffle::<0, 1, 4, 5>(a, b),
-            i32x4_shuffle::<2, 3, 6, 7>(a, b),
-        )
     }
 
     /// Lanes 0 and 1: the sums of the four lanes of `s0` and of `s1` (exact).
@@ -381,7 +365,7 @@ mod relaxed {
             let sums = if C <= 2 {
                 reduce2(sums[0], sums[1])
             } else {
-                reduce4(sums)
+                sum_lanes4(sums)
             };
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), d));
         }

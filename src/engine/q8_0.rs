@@ -176,6 +176,24 @@ pub(super) mod simd {
 
     /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
     /// i16x8 vectors per block (Q8_0: a 2-byte scale; Q8_1: two 2-byte scales).
+    /// Lane c: the sum of the four lanes of `s[c]` (integers, so exact in any order). Gathers
+    /// four rows' block sums into one vector for their f32 steps.
+    #[inline(always)]
+    pub fn sum_lanes4(s: [v128; 4]) -> v128 {
+        let a = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]),
+            i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]),
+        );
+        let b = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]),
+            i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]),
+        );
+        i32x4_add(
+            i32x4_shuffle::<0, 1, 4, 5>(a, b),
+            i32x4_shuffle::<2, 3, 6, 7>(a, b),
+        )
+    }
+
     pub fn widen_blocks(blocks: &[u8], block_bytes: usize, header: usize) -> Vec<v128> {
         assert!(block_bytes >= header + 32);
         blocks
