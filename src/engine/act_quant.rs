@@ -60,6 +60,15 @@ pub fn q8_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// Copies one row's block of quantized values into a prefill tile (`q4_1::Tile`,
+/// `q5_0::Tile`, `k_quants::Tile`): lane `l` of each of `groups`' vectors gets the next four
+/// values, so that a lane holds four consecutive values of one row.
+pub fn into_lanes(groups: &mut [[u8; 16]], l: usize, values: &[u8]) {
+    for (group, four) in groups.iter_mut().zip(values.chunks_exact(4)) {
+        group[4 * l..4 * l + 4].copy_from_slice(four);
+    }
+}
+
 /// The largest |x| (NaNs skipped, 0 for none), in eight lanes so that it vectorizes: a
 /// maximum does not depend on the order it is taken in.
 fn abs_max(xs: &[f32]) -> f32 {

@@ -242,9 +242,7 @@ impl<'a> Tile<'a> {
             for b in 0..n {
                 let bv = b * TILE_VECTORS + v;
                 let y = a.qs(b);
-                for g in 0..64 {
-                    groups[bv * 64 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
-                }
+                super::act_quant::into_lanes(&mut groups[bv * 64..(bv + 1) * 64], l, y);
                 for p in 0..8 {
                     // Sums of 16 i8 values: the i16 they were stored as.
                     sums[bv * 8 + p][2 * l] = a.bsums[b][2 * p] as i16;

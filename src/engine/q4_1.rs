@@ -103,9 +103,7 @@ impl<'a> Tile<'a> {
             for b in 0..n {
                 let bv = b * TILE_VECTORS + v;
                 let y = a.values(b);
-                for g in 0..8 {
-                    groups[bv * 8 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
-                }
+                super::act_quant::into_lanes(&mut groups[bv * 8..(bv + 1) * 8], l, y);
                 d[bv][l] = a.d[b];
                 s[bv][l] = a.s[b];
             }
@@ -143,7 +141,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above.
-        unsafe { relaxed::dot_rows(w, ys, super::q8_0::scale_table()) }
+        unsafe { lanes::dot_rows::<relaxed::Nibbles, R>(w, ys, super::q8_0::scale_table()) }
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -153,7 +151,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     {
         // SAFETY: lengths checked above; `wide` holds four vectors per block; wasm loads need
         // no alignment.
-        unsafe { simd::dot_rows(w, ys, super::q8_0::scale_table()) }
+        unsafe { lanes::dot_rows::<simd::Widened, R>(w, ys, super::q8_0::scale_table()) }
     }
     #[cfg(all(
         target_arch = "x86_64",
@@ -186,7 +184,7 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above.
-        unsafe { relaxed::dot_cols(ws, y, super::q8_0::scale_table()) }
+        unsafe { lanes::dot_cols::<relaxed::Nibbles, C>(ws, y, super::q8_0::scale_table()) }
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -195,7 +193,7 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     ))]
     {
         // SAFETY: lengths checked above.
-        unsafe { simd::dot_cols(ws, y, super::q8_0::scale_table()) }
+        unsafe { lanes::dot_cols::<simd::Widened, C>(ws, y, super::q8_0::scale_table()) }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -279,18 +277,26 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     out.copy_from_slice(&acc[..out.len()]);
 }
 
-#[cfg(all(
-    target_arch = "wasm32",
-    target_feature = "simd128",
-    not(target_feature = "relaxed-simd")
-))]
-mod simd {
-    use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
+/// The frame both wasm forms share: per block, one weight block's sums against up to four
+/// activation rows (or up to four weight blocks' against one row) gathered into one vector's
+/// lanes, then ggml's f32 steps lane by lane. A form says how a weight block is unpacked and
+/// summed against a row (`BlockSums`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use super::{Activation, BLOCK_BYTES};
     use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
 
-    pub fn widen(blocks: &[u8]) -> Vec<v128> {
-        crate::engine::q8_0::simd::widen_blocks(blocks, ACT_BLOCK_BYTES, 4)
+    pub trait BlockSums {
+        type Unpacked;
+        /// # Safety
+        /// `wb` points at a whole weight block.
+        unsafe fn unpack(wb: *const u8) -> Self::Unpacked;
+        /// Σ w·y over block `b` of `y`, in four i32 lanes.
+        ///
+        /// # Safety
+        /// `y` holds block `b`.
+        unsafe fn sum(w: &Self::Unpacked, y: &Activation, b: usize) -> v128;
     }
 
     /// # Safety
@@ -300,113 +306,136 @@ mod simd {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
     }
 
-    /// A weight block's 32 values widened to i16 (elements 0..8, 8..16, 16..24, 24..32).
-    ///
-    /// # Safety
-    /// `wb` points at a whole block.
+    /// `acc + (d_x·d_y)·sum + m_x·s_y` per lane, lane l's sum being `sums[l]`'s lanes added.
     #[inline(always)]
-    unsafe fn widen_weights(wb: *const u8) -> [v128; 4] {
-        let q = v128_load(wb.add(4) as *const v128);
-        let lo = v128_and(q, u8x16_splat(0x0f));
-        let hi = u8x16_shr(q, 4);
-        [
-            u16x8_extend_low_u8x16(lo),
-            u16x8_extend_high_u8x16(lo),
-            u16x8_extend_low_u8x16(hi),
-            u16x8_extend_high_u8x16(hi),
-        ]
+    fn step(acc: v128, sums: [v128; 4], dd: v128, ms: v128) -> v128 {
+        let t = f32x4_mul(dd, f32x4_convert_i32x4(sum_lanes4(sums)));
+        f32x4_add(acc, f32x4_add(t, ms))
     }
 
-    /// Σ w·y over a block, in four i32 lanes.
-    ///
-    /// # Safety
-    /// `yv` points at the block's four widened activation vectors.
+    /// The first `N` lanes of `acc`.
     #[inline(always)]
-    unsafe fn block_sum(w: &[v128; 4], yv: *const v128) -> v128 {
-        let s = i32x4_dot_i16x8(w[0], *yv);
-        let s = i32x4_add(s, i32x4_dot_i16x8(w[1], *yv.add(1)));
-        let s = i32x4_add(s, i32x4_dot_i16x8(w[2], *yv.add(2)));
-        i32x4_add(s, i32x4_dot_i16x8(w[3], *yv.add(3)))
+    fn first<const N: usize>(acc: v128) -> [f32; N] {
+        let mut out = [0f32; 4];
+        // SAFETY: `out` holds 16 bytes.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, acc) };
+        std::array::from_fn(|i| out[i])
     }
 
-    /// One weight row against `R` (1 to 4) activation rows: the rows' block sums gathered into
-    /// one vector's lanes for the f32 steps.
+    /// One weight row against `R` (1 to 4) activation rows.
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
     /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
     #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
+    pub unsafe fn dot_rows<F: BlockSums, const R: usize>(
         w: &[u8],
         ys: [&Activation; R],
         table: &[f32],
     ) -> [f32; R] {
         let mut acc = f32x4_splat(0.0);
-        let zero = i32x4_splat(0);
         let w = w.as_ptr();
         for b in 0..ys[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            let wv = widen_weights(wb);
-            let mut sums = [zero; 4];
+            let unpacked = F::unpack(wb);
+            let mut sums = [i32x4_splat(0); 4];
             let (mut dy, mut sy) = ([0f32; 4], [0f32; 4]);
             for r in 0..R {
-                sums[r] = block_sum(&wv, ys[r].wide.as_ptr().add(4 * b));
+                sums[r] = F::sum(&unpacked, ys[r], b);
                 dy[r] = *ys[r].d.get_unchecked(b);
                 sy[r] = *ys[r].s.get_unchecked(b);
             }
-            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
-            let t = f32x4_mul(
-                f32x4_mul(f32x4_splat(dw), v128_load(dy.as_ptr() as *const v128)),
-                f32x4_convert_i32x4(sum_lanes4(sums)),
+            let dd = f32x4_mul(
+                f32x4_splat(half(table, wb)),
+                v128_load(dy.as_ptr() as *const v128),
             );
-            let m = f32x4_mul(f32x4_splat(mw), v128_load(sy.as_ptr() as *const v128));
-            acc = f32x4_add(acc, f32x4_add(t, m));
+            let ms = f32x4_mul(
+                f32x4_splat(half(table, wb.add(2))),
+                v128_load(sy.as_ptr() as *const v128),
+            );
+            acc = step(acc, sums, dd, ms);
         }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        std::array::from_fn(|r| out[r])
+        first(acc)
     }
 
     /// `C` (1 to 4) weight rows against one activation row, the same arithmetic per row.
     ///
     /// # Safety
     /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
-    /// `q8_0::scale_table()`.
+    /// `q8_0::scale_table()` (the caller, `super::dot_cols`, checks the lengths).
     #[inline(always)]
-    pub unsafe fn dot_cols<const C: usize>(
+    pub unsafe fn dot_cols<F: BlockSums, const C: usize>(
         ws: [&[u8]; C],
         y: &Activation,
         table: &[f32],
     ) -> [f32; C] {
         let mut acc = f32x4_splat(0.0);
-        let zero = i32x4_splat(0);
         let ws = ws.map(|w| w.as_ptr());
         for b in 0..y.d.len() {
-            let yv = y.wide.as_ptr().add(4 * b);
-            let mut sums = [zero; 4];
+            let mut sums = [i32x4_splat(0); 4];
             let (mut dw, mut mw) = ([0f32; 4], [0f32; 4]);
             for c in 0..C {
                 let wb = ws[c].add(b * BLOCK_BYTES);
-                sums[c] = block_sum(&widen_weights(wb), yv);
+                sums[c] = F::sum(&F::unpack(wb), y, b);
                 dw[c] = half(table, wb);
                 mw[c] = half(table, wb.add(2));
             }
-            let t = f32x4_mul(
-                f32x4_mul(
-                    v128_load(dw.as_ptr() as *const v128),
-                    f32x4_splat(*y.d.get_unchecked(b)),
-                ),
-                f32x4_convert_i32x4(sum_lanes4(sums)),
+            let dd = f32x4_mul(
+                v128_load(dw.as_ptr() as *const v128),
+                f32x4_splat(*y.d.get_unchecked(b)),
             );
-            let m = f32x4_mul(
+            let ms = f32x4_mul(
                 v128_load(mw.as_ptr() as *const v128),
                 f32x4_splat(*y.s.get_unchecked(b)),
             );
-            acc = f32x4_add(acc, f32x4_add(t, m));
+            acc = step(acc, sums, dd, ms);
         }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        std::array::from_fn(|c| out[c])
+        first(acc)
+    }
+}
+
+/// The simd128 form: nibbles and activation bytes widened to i16, four `dot_i16x8` a block.
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(target_feature = "relaxed-simd")
+))]
+mod simd {
+    use super::lanes::BlockSums;
+    use super::{Activation, ACT_BLOCK_BYTES};
+    use core::arch::wasm32::*;
+
+    pub fn widen(blocks: &[u8]) -> Vec<v128> {
+        crate::engine::q8_0::simd::widen_blocks(blocks, ACT_BLOCK_BYTES, 4)
+    }
+
+    pub struct Widened;
+
+    impl BlockSums for Widened {
+        /// Elements 0..8, 8..16, 16..24, 24..32 as i16.
+        type Unpacked = [v128; 4];
+
+        #[inline(always)]
+        unsafe fn unpack(wb: *const u8) -> [v128; 4] {
+            let q = v128_load(wb.add(4) as *const v128);
+            let lo = v128_and(q, u8x16_splat(0x0f));
+            let hi = u8x16_shr(q, 4);
+            [
+                u16x8_extend_low_u8x16(lo),
+                u16x8_extend_high_u8x16(lo),
+                u16x8_extend_low_u8x16(hi),
+                u16x8_extend_high_u8x16(hi),
+            ]
+        }
+
+        #[inline(always)]
+        unsafe fn sum(w: &[v128; 4], y: &Activation, b: usize) -> v128 {
+            let yv = y.wide.as_ptr().add(4 * b);
+            let s = i32x4_dot_i16x8(w[0], *yv);
+            let s = i32x4_add(s, i32x4_dot_i16x8(w[1], *yv.add(1)));
+            let s = i32x4_add(s, i32x4_dot_i16x8(w[2], *yv.add(2)));
+            i32x4_add(s, i32x4_dot_i16x8(w[3], *yv.add(3)))
+        }
     }
 }
 
@@ -415,112 +444,40 @@ mod simd {
 /// instead of four widenings and four `dot_i16x8`.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
+    use super::lanes::BlockSums;
     use super::{Activation, Tile, ACT_BLOCK_BYTES, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
-    use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
+
+    pub struct Nibbles;
+
+    impl BlockSums for Nibbles {
+        /// Byte j of the first vector is element j (the low nibbles), of the second element
+        /// 16 + j (the high ones).
+        type Unpacked = (v128, v128);
+
+        #[inline(always)]
+        unsafe fn unpack(wb: *const u8) -> (v128, v128) {
+            let q = v128_load(wb.add(4) as *const v128);
+            (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+        }
+
+        #[inline(always)]
+        unsafe fn sum(w: &(v128, v128), y: &Activation, b: usize) -> v128 {
+            let yb = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
+            let s = i32x4_relaxed_dot_i8x16_i7x16_add(
+                v128_load(yb as *const v128),
+                w.0,
+                i32x4_splat(0),
+            );
+            i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb.add(16) as *const v128), w.1, s)
+        }
+    }
 
     /// # Safety
     /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
         *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
-    }
-
-    /// A weight block's values as two vectors: byte j of the first is element j (the low
-    /// nibbles), of the second element 16 + j (the high ones).
-    ///
-    /// # Safety
-    /// `wb` points at a whole block.
-    #[inline(always)]
-    unsafe fn nibbles(wb: *const u8) -> (v128, v128) {
-        let q = v128_load(wb.add(4) as *const v128);
-        (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
-    }
-
-    /// Σ w·y over block `b` of `y`, in four i32 lanes.
-    ///
-    /// # Safety
-    /// `y` holds block `b`.
-    #[inline(always)]
-    unsafe fn block_sum(lo: v128, hi: v128, y: &Activation, b: usize) -> v128 {
-        let yb = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
-        let s = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb as *const v128), lo, i32x4_splat(0));
-        i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb.add(16) as *const v128), hi, s)
-    }
-
-    /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
-    #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
-        ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let mut acc = f32x4_splat(0.0);
-        let zero = i32x4_splat(0);
-        let w = w.as_ptr();
-        for b in 0..ys[0].d.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let (lo, hi) = nibbles(wb);
-            let mut sums = [zero; 4];
-            let (mut dy, mut sy) = ([0f32; 4], [0f32; 4]);
-            for r in 0..R {
-                sums[r] = block_sum(lo, hi, ys[r], b);
-                dy[r] = *ys[r].d.get_unchecked(b);
-                sy[r] = *ys[r].s.get_unchecked(b);
-            }
-            let (dw, mw) = (half(table, wb), half(table, wb.add(2)));
-            let t = f32x4_mul(
-                f32x4_mul(f32x4_splat(dw), v128_load(dy.as_ptr() as *const v128)),
-                f32x4_convert_i32x4(sum_lanes4(sums)),
-            );
-            let m = f32x4_mul(f32x4_splat(mw), v128_load(sy.as_ptr() as *const v128));
-            acc = f32x4_add(acc, f32x4_add(t, m));
-        }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        std::array::from_fn(|r| out[r])
-    }
-
-    /// # Safety
-    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_cols`, checks the lengths).
-    #[inline(always)]
-    pub unsafe fn dot_cols<const C: usize>(
-        ws: [&[u8]; C],
-        y: &Activation,
-        table: &[f32],
-    ) -> [f32; C] {
-        let mut acc = f32x4_splat(0.0);
-        let zero = i32x4_splat(0);
-        let ws = ws.map(|w| w.as_ptr());
-        for b in 0..y.d.len() {
-            let mut sums = [zero; 4];
-            let (mut dw, mut mw) = ([0f32; 4], [0f32; 4]);
-            for c in 0..C {
-                let wb = ws[c].add(b * BLOCK_BYTES);
-                let (lo, hi) = nibbles(wb);
-                sums[c] = block_sum(lo, hi, y, b);
-                dw[c] = half(table, wb);
-                mw[c] = half(table, wb.add(2));
-            }
-            let t = f32x4_mul(
-                f32x4_mul(
-                    v128_load(dw.as_ptr() as *const v128),
-                    f32x4_splat(*y.d.get_unchecked(b)),
-                ),
-                f32x4_convert_i32x4(sum_lanes4(sums)),
-            );
-            let m = f32x4_mul(
-                v128_load(mw.as_ptr() as *const v128),
-                f32x4_splat(*y.s.get_unchecked(b)),
-            );
-            acc = f32x4_add(acc, f32x4_add(t, m));
-        }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        std::array::from_fn(|c| out[c])
     }
 
     /// One weight row against a tile: each group of four weight values broadcast to every
@@ -539,7 +496,7 @@ mod relaxed {
         let zero = i32x4_splat(0);
         for b in 0..tile.acts[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            let (u0, u1) = nibbles(wb);
+            let (u0, u1) = Nibbles::unpack(wb);
             let (dw, mw) = (
                 f32x4_splat(half(table, wb)),
                 f32x4_splat(half(table, wb.add(2))),

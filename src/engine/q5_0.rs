@@ -96,9 +96,7 @@ impl<'a> Tile<'a> {
             for b in 0..n {
                 let bv = b * TILE_VECTORS + v;
                 let y = a.values(b);
-                for g in 0..8 {
-                    groups[bv * 8 + g][4 * l..4 * l + 4].copy_from_slice(&y[4 * g..4 * g + 4]);
-                }
+                super::act_quant::into_lanes(&mut groups[bv * 8..(bv + 1) * 8], l, y);
                 offsets[bv][l] = -16 * y.iter().map(|&q| q as i8 as i32).sum::<i32>();
                 scales[bv][l] = a.scales[b];
             }
