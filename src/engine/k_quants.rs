@@ -387,6 +387,7 @@ pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
     use super::*;
+    use crate::engine::q8_0::relaxed::{groups8, splats8};
     use core::arch::wasm32::*;
 
     #[inline(always)]
@@ -588,38 +589,11 @@ mod relaxed {
         }
         acc
     }
-    /// The four i32 lanes of `v`, each broadcast to a whole vector.
-    #[inline(always)]
-    fn lane_splats(v: v128) -> [v128; 4] {
-        [
-            i32x4_shuffle::<0, 0, 0, 0>(v, v),
-            i32x4_shuffle::<1, 1, 1, 1>(v, v),
-            i32x4_shuffle::<2, 2, 2, 2>(v, v),
-            i32x4_shuffle::<3, 3, 3, 3>(v, v),
-        ]
-    }
-
     /// Two i16 scales as one i32 lane, the first in the low half: the partner of a tile's
     /// pairs of sums in `i32x4_dot_i16x8`.
     #[inline(always)]
     fn pair(a: i32, b: i32) -> v128 {
         i32x4_splat((a as u16 as u32 | ((b as u16 as u32) << 16)) as i32)
-    }
-
-    /// Σ over eight groups of four values of a tile vector against the weight values `w`
-    /// (eight groups, as lane splats), in two chains; exact.
-    ///
-    /// # Safety
-    /// `y` points at eight group vectors.
-    #[inline(always)]
-    unsafe fn groups8(y: *const v128, w: &[v128; 8]) -> v128 {
-        let zero = i32x4_splat(0);
-        let (mut a, mut b) = (zero, zero);
-        for j in 0..4 {
-            a = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(j)), w[j], a);
-            b = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(4 + j)), w[4 + j], b);
-        }
-        i32x4_add(a, b)
     }
 
     /// # Safety
@@ -641,13 +615,11 @@ mod relaxed {
                 let [lo0, lo1, hi0, hi1] = q4k_part(qs, c);
                 // Sub-blocks 2c (values 64c..64c+32) and 2c+1 (the next 32).
                 for (h, (p0, p1)) in [(lo0, lo1), (hi0, hi1)].into_iter().enumerate() {
-                    let [a, b_, e, f] = lane_splats(p0);
-                    let [g, h_, i, j] = lane_splats(p1);
-                    let ws = [a, b_, e, f, g, h_, i, j];
+                    let ws = splats8(p0, p1);
                     let scale = i32x4_splat(sc[2 * c + h]);
                     for (v, total) in totals.iter_mut().enumerate() {
                         let y = groups.add((b * TILE_VECTORS + v) * 64 + 16 * c + 8 * h);
-                        *total = i32x4_add(*total, i32x4_mul(groups8(y, &ws), scale));
+                        *total = i32x4_add(*total, i32x4_mul(groups8(y, &ws, zero), scale));
                     }
                 }
             }
@@ -702,9 +674,7 @@ mod relaxed {
                     // pass runs two chains of four dots.
                     let e = q6k_groups(ql, qh, sub);
                     for q in [0, 2] {
-                        let [a, b_, c, d] = lane_splats(e[q]);
-                        let [f, g, h_, i] = lane_splats(e[q + 1]);
-                        let ws = [a, b_, c, d, f, g, h_, i];
+                        let ws = splats8(e[q], e[q + 1]);
                         let (g0, g1) = (8 * h + 2 * q + sub, 8 * h + 2 * q + 2 + sub);
                         let (s0, s1) = (i32x4_splat(scale(g0)), i32x4_splat(scale(g1)));
                         for (v, total) in totals.iter_mut().enumerate() {

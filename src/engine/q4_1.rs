@@ -446,6 +446,7 @@ mod simd {
 mod relaxed {
     use super::lanes::BlockSums;
     use super::{Activation, Tile, ACT_BLOCK_BYTES, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
+    use crate::engine::q8_0::relaxed::{groups8, splats8};
     use core::arch::wasm32::*;
 
     pub struct Nibbles;
@@ -481,7 +482,7 @@ mod relaxed {
     }
 
     /// One weight row against a tile: each group of four weight values broadcast to every
-    /// lane, one relaxed dot per group and four rows, two chains per vector of rows.
+    /// lane, one relaxed dot per group and four rows (`q8_0::relaxed::groups8`).
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
@@ -501,31 +502,13 @@ mod relaxed {
                 f32x4_splat(half(table, wb)),
                 f32x4_splat(half(table, wb.add(2))),
             );
-            let splat = [
-                i32x4_shuffle::<0, 0, 0, 0>(u0, u0),
-                i32x4_shuffle::<1, 1, 1, 1>(u0, u0),
-                i32x4_shuffle::<2, 2, 2, 2>(u0, u0),
-                i32x4_shuffle::<3, 3, 3, 3>(u0, u0),
-                i32x4_shuffle::<0, 0, 0, 0>(u1, u1),
-                i32x4_shuffle::<1, 1, 1, 1>(u1, u1),
-                i32x4_shuffle::<2, 2, 2, 2>(u1, u1),
-                i32x4_shuffle::<3, 3, 3, 3>(u1, u1),
-            ];
+            let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {
                 let bv = b * TILE_VECTORS + v;
-                let g = groups.add(8 * bv);
-                let (mut lo, mut hi) = (zero, zero);
-                for j in 0..4 {
-                    lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(g.add(j)), splat[j], lo);
-                    hi = i32x4_relaxed_dot_i8x16_i7x16_add(
-                        v128_load(g.add(4 + j)),
-                        splat[4 + j],
-                        hi,
-                    );
-                }
+                let sum = groups8(groups.add(8 * bv), &splat, zero);
                 let t = f32x4_mul(
                     f32x4_mul(dw, v128_load(dy.add(bv))),
-                    f32x4_convert_i32x4(i32x4_add(lo, hi)),
+                    f32x4_convert_i32x4(sum),
                 );
                 let m = f32x4_mul(mw, v128_load(sy.add(bv)));
                 *acc = f32x4_add(*acc, f32x4_add(t, m));

@@ -274,6 +274,7 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 mod relaxed {
     use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0;
+    use crate::engine::q8_0::relaxed::{groups8, splats8};
     use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
 
@@ -373,8 +374,7 @@ mod relaxed {
     }
 
     /// One weight row against a tile: per block, each group of four weight values broadcast
-    /// to every lane, and one relaxed dot per group and four rows. Two chains per vector of
-    /// rows (groups 0..4 and 4..8) halve the wait on each dot's result.
+    /// to every lane, and one relaxed dot per group and four rows (`q8_0::relaxed::groups8`).
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
@@ -386,35 +386,15 @@ mod relaxed {
         let groups = tile.groups.as_ptr() as *const v128;
         let offsets = tile.offsets.as_ptr() as *const v128;
         let scales = tile.scales.as_ptr() as *const v128;
-        let zero = i32x4_splat(0);
         for b in 0..tile.acts[0].scales.len() {
             let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
             let dw = f32x4_splat(dw);
-            let splat = [
-                i32x4_shuffle::<0, 0, 0, 0>(u0, u0),
-                i32x4_shuffle::<1, 1, 1, 1>(u0, u0),
-                i32x4_shuffle::<2, 2, 2, 2>(u0, u0),
-                i32x4_shuffle::<3, 3, 3, 3>(u0, u0),
-                i32x4_shuffle::<0, 0, 0, 0>(u1, u1),
-                i32x4_shuffle::<1, 1, 1, 1>(u1, u1),
-                i32x4_shuffle::<2, 2, 2, 2>(u1, u1),
-                i32x4_shuffle::<3, 3, 3, 3>(u1, u1),
-            ];
+            let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {
                 let bv = b * TILE_VECTORS + v;
-                let g = groups.add(8 * bv);
-                let mut lo = v128_load(offsets.add(bv));
-                let mut hi = zero;
-                for j in 0..4 {
-                    lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(g.add(j)), splat[j], lo);
-                    hi = i32x4_relaxed_dot_i8x16_i7x16_add(
-                        v128_load(g.add(4 + j)),
-                        splat[4 + j],
-                        hi,
-                    );
-                }
+                let sum = groups8(groups.add(8 * bv), &splat, v128_load(offsets.add(bv)));
                 let d = f32x4_mul(dw, v128_load(scales.add(bv)));
-                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(i32x4_add(lo, hi)), d));
+                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(sum), d));
             }
         }
         let mut out = [0f32; TILE_ROWS];

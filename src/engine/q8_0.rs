@@ -304,6 +304,39 @@ pub(super) mod relaxed {
     use super::{Activation, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
+    /// The i32 lanes of `lo`, then of `hi`, each broadcast to a whole vector: eight groups of
+    /// four weight values, for a prefill tile whose lanes are rows (`q4_1`, `q5_0`,
+    /// `k_quants`).
+    #[inline(always)]
+    pub fn splats8(lo: v128, hi: v128) -> [v128; 8] {
+        [
+            i32x4_shuffle::<0, 0, 0, 0>(lo, lo),
+            i32x4_shuffle::<1, 1, 1, 1>(lo, lo),
+            i32x4_shuffle::<2, 2, 2, 2>(lo, lo),
+            i32x4_shuffle::<3, 3, 3, 3>(lo, lo),
+            i32x4_shuffle::<0, 0, 0, 0>(hi, hi),
+            i32x4_shuffle::<1, 1, 1, 1>(hi, hi),
+            i32x4_shuffle::<2, 2, 2, 2>(hi, hi),
+            i32x4_shuffle::<3, 3, 3, 3>(hi, hi),
+        ]
+    }
+
+    /// `init` plus Σ over eight groups of a tile vector (`y`: eight vectors, lane l holding
+    /// four values of row l) against eight groups of weight values (`splats8`), in two chains
+    /// of four dots so that each dot waits on half as many; exact.
+    ///
+    /// # Safety
+    /// `y` points at eight readable vectors.
+    #[inline(always)]
+    pub unsafe fn groups8(y: *const v128, w: &[v128; 8], init: v128) -> v128 {
+        let (mut a, mut b) = (init, i32x4_splat(0));
+        for j in 0..4 {
+            a = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(j)), w[j], a);
+            b = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(4 + j)), w[4 + j], b);
+        }
+        i32x4_add(a, b)
+    }
+
     /// A 16-byte half in relaxed-lane order: slot 4l+t holds element
     /// [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15][4l+t], so relaxed lane l sums
     /// elements 2l, 2l+1, 2l+8, 2l+9, as `i32x4_dot_i16x8` lane l does over two 8-byte halves.

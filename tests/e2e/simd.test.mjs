@@ -3,7 +3,7 @@
 // which every other browser runs. Their kernels are written to give the same bits
 // (engine::q8_0::relaxed), so the same prompt must give the same tokens with the same
 // entropies and surprisals to the last digit, on one thread and two, generating (one-row
-// products) and scoring (products over many rows, tiled four at a time); and both must match
+// products) and scoring (products over many rows, in tiles of eight rows, or four in the simd128 build); and both must match
 // the native CLI up to the first near tie.
 
 import { test, before, after } from 'node:test';
@@ -14,7 +14,7 @@ import {
 
 const PROMPT = 'Write two sentences about the sea.';
 const TOKENS = 24;
-// Over 40 tokens: many passes of four rows, and a tail.
+// Over 40 tokens: many tiles of rows, and a partial last one.
 const TEXT = 'The museum opened late on Thursdays, and the guard who locked the east wing had a habit '
   + 'of humming old dance tunes while he checked each door. Nobody knew where he had learned them. '
   + 'Some visitors swore the paintings leaned closer when he passed, though the curator, a patient '
