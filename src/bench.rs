@@ -60,6 +60,10 @@ pub struct Figures {
     /// Evaluation throughput (name-index, `EVAL_ITEMS` items), asked once and twice.
     #[serde(default)]
     pub eval: Option<EvalSpeed>,
+    /// The KV cache's heap after the timed generation, the workload's longest context: what
+    /// the heap may hold beyond the model itself.
+    #[serde(default)]
+    pub kv_cache_bytes: usize,
 }
 
 /// Items of the evaluation part of the workload.
@@ -114,6 +118,7 @@ pub fn run(
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
     let mut helper_share = None;
+    let mut kv_cache_bytes = 0;
     // Prefill ms, decode ms, decode passes, product share, shares by weight type, prefill
     // shares by phase and by weight type.
     type Shares = Vec<(String, f64)>;
@@ -154,6 +159,7 @@ pub fn run(
         let (all1, helpers1) = crate::engine::parallel::item_counts();
         while run.step(engine)?.is_some() {}
         let timing = *run.timing();
+        kv_cache_bytes = kv_cache_bytes.max(engine.kv_cache_bytes());
         let decode_ms = timing.decode_ms.max(1e-9);
         let share = (crate::engine::profile::product_ms() - p1) / decode_ms;
         let (all2, helpers2) = crate::engine::parallel::item_counts();
@@ -205,6 +211,7 @@ pub fn run(
         prefill_share_by_phase: by_phase,
         prefill_share_by_type: prefill_by_type,
         eval: Some(eval_speed(engine, now_ms)?),
+        kv_cache_bytes,
     })
 }
 

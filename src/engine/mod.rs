@@ -345,6 +345,11 @@ impl Engine {
         })
     }
 
+    /// The heap the KV cache takes now (`Model::kv_cache_bytes`).
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.model.kv_cache_bytes()
+    }
+
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
