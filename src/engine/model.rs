@@ -682,7 +682,7 @@ impl KvCache {
 
     /// `k`, `v`: the new positions, position-major like the cache.
     fn append(&mut self, k: &[f32], v: &[f32]) {
-        debug_assert!(self.per > 0 && k.len() == v.len() && k.len() % self.per == 0);
+        debug_assert!(self.per > 0 && k.len() == v.len() && k.len().is_multiple_of(self.per));
         let mut done = 0;
         while done < k.len() {
             let (page, slot) = (self.len / KV_PAGE, self.len % KV_PAGE);
