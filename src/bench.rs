@@ -54,6 +54,9 @@ pub struct Figures {
     /// (`profile::time_phase`), then what no phase covers, as shares of the prefill time.
     #[serde(default)]
     pub prefill_share_by_phase: Vec<(String, f64)>,
+    /// The same for the reported decode.
+    #[serde(default)]
+    pub decode_share_by_phase: Vec<(String, f64)>,
     /// The same prefill's products by weight type, as shares of the prefill time.
     #[serde(default)]
     pub prefill_share_by_type: Vec<(String, f64)>,
@@ -119,10 +122,6 @@ pub fn run(
 ) -> Result<Figures> {
     let mut helper_share = None;
     let mut kv_cache_bytes = 0;
-    // Prefill ms, decode ms, decode passes, product share, shares by weight type, prefill
-    // shares by phase and by weight type.
-    type Shares = Vec<(String, f64)>;
-    type Run = (f64, f64, usize, f64, Shares, Shares, Shares);
     let mut once = |gen: usize| -> Result<Run> {
         let req = GenerateRequest {
             // One more than timed: the last step of a run makes no forward pass.
@@ -134,85 +133,124 @@ pub fn run(
             },
             ..GenerateRequest::default()
         };
-        let p0 = crate::engine::profile::product_ms();
-        let phases0 = crate::engine::profile::phase_ms();
-        let types0 = crate::engine::profile::product_ms_by_type();
+        let before = Totals::now();
         let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
         let prefill_ms = run.timing().prefill_ms.max(1e-9);
-        let mut phases = Vec::new();
-        if crate::engine::profile::enabled() {
-            phases.push((
-                "products".to_string(),
-                (crate::engine::profile::product_ms() - p0) / prefill_ms,
-            ));
-            phases.extend(shares_since(
-                &phases0,
-                crate::engine::profile::phase_ms(),
-                prefill_ms,
-            ));
-            let covered: f64 = phases.iter().map(|p| p.1).sum();
-            phases.push(("other".to_string(), (1.0 - covered).max(0.0)));
-        }
-        let prefill_types = shares_by_type(&types0, prefill_ms);
-        let p1 = crate::engine::profile::product_ms();
-        let types1 = crate::engine::profile::product_ms_by_type();
+        let (prefill_phases, prefill_types) = before.shares(prefill_ms);
+        let before = Totals::now();
         let (all1, helpers1) = crate::engine::parallel::item_counts();
         while run.step(engine)?.is_some() {}
         let timing = *run.timing();
         kv_cache_bytes = kv_cache_bytes.max(engine.kv_cache_bytes());
         let decode_ms = timing.decode_ms.max(1e-9);
-        let share = (crate::engine::profile::product_ms() - p1) / decode_ms;
         let (all2, helpers2) = crate::engine::parallel::item_counts();
         helper_share = (all2 > all1).then(|| (helpers2 - helpers1) as f64 / (all2 - all1) as f64);
-        let by_type = shares_by_type(&types1, decode_ms);
-        Ok((
-            timing.prefill_ms,
-            timing.decode_ms,
-            timing.decode_forwards,
-            share,
-            by_type,
-            phases,
+        let (decode_phases, decode_types) = before.shares(decode_ms);
+        Ok(Run {
+            prefill_ms: timing.prefill_ms,
+            decode_ms: timing.decode_ms,
+            passes: timing.decode_forwards,
+            prefill_phases,
             prefill_types,
-        ))
+            decode_phases,
+            decode_types,
+        })
     };
     once(4)?;
-    let mut best = (f64::MAX, f64::MAX, 0.0);
-    let mut passes = 0;
-    let mut by_type = Vec::new();
-    let mut by_phase = Vec::new();
-    let mut prefill_by_type = Vec::new();
-    let mut best_prefill = f64::MAX;
+    let mut best_prefill: Option<Run> = None;
+    let mut best_decode: Option<Run> = None;
     for _ in 0..repetitions.max(1) {
-        let (p, d, n, share, types, phases, prefill_types) = once(gen_tokens)?;
-        if p < best_prefill {
-            best_prefill = p;
-            by_phase = phases;
-            prefill_by_type = prefill_types;
+        let r = once(gen_tokens)?;
+        if best_prefill
+            .as_ref()
+            .is_none_or(|b| r.prefill_ms < b.prefill_ms)
+        {
+            best_prefill = Some(r.clone());
         }
         // The passes and shares describe the repetition whose decode time is reported.
-        if d < best.1 {
-            best.2 = share;
-            passes = n;
-            by_type = types;
+        if best_decode
+            .as_ref()
+            .is_none_or(|b| r.decode_ms < b.decode_ms)
+        {
+            best_decode = Some(r);
         }
-        best = (best.0.min(p), best.1.min(d), best.2);
     }
+    let (Some(p), Some(d)) = (best_prefill, best_decode) else {
+        unreachable!("at least one repetition ran");
+    };
+    let product_share = d
+        .decode_phases
+        .iter()
+        .find(|(k, _)| k == "products")
+        .map(|x| x.1);
     Ok(Figures {
         prompt_tokens: ids.len(),
         gen_tokens,
-        prefill_ms: best.0,
-        decode_ms: best.1,
-        prefill_tokens_per_s: ids.len() as f64 * 1000.0 / best.0.max(1e-9),
-        decode_tokens_per_s: passes as f64 * 1000.0 / best.1.max(1e-9),
-        decode_forwards: passes,
-        decode_product_share: (best.2 > 0.0).then_some(best.2),
+        prefill_ms: p.prefill_ms,
+        decode_ms: d.decode_ms,
+        prefill_tokens_per_s: ids.len() as f64 * 1000.0 / p.prefill_ms.max(1e-9),
+        decode_tokens_per_s: d.passes as f64 * 1000.0 / d.decode_ms.max(1e-9),
+        decode_forwards: d.passes,
+        decode_product_share: product_share,
         decode_helper_share: helper_share,
-        decode_share_by_type: by_type,
-        prefill_share_by_phase: by_phase,
-        prefill_share_by_type: prefill_by_type,
+        decode_share_by_type: d.decode_types,
+        decode_share_by_phase: d.decode_phases,
+        prefill_share_by_phase: p.prefill_phases,
+        prefill_share_by_type: p.prefill_types,
         eval: Some(eval_speed(engine, now_ms)?),
         kv_cache_bytes,
     })
+}
+
+/// One timed generation: its prefill and its decode, and where each one's time went.
+#[derive(Clone)]
+struct Run {
+    prefill_ms: f64,
+    decode_ms: f64,
+    passes: usize,
+    prefill_phases: Vec<(String, f64)>,
+    prefill_types: Vec<(String, f64)>,
+    decode_phases: Vec<(String, f64)>,
+    decode_types: Vec<(String, f64)>,
+}
+
+/// `engine::profile`'s running totals at one moment.
+struct Totals {
+    products: f64,
+    phases: Vec<(&'static str, f64)>,
+    types: Vec<(&'static str, f64)>,
+}
+
+impl Totals {
+    fn now() -> Self {
+        Totals {
+            products: crate::engine::profile::product_ms(),
+            phases: crate::engine::profile::phase_ms(),
+            types: crate::engine::profile::product_ms_by_type(),
+        }
+    }
+
+    /// Since this moment, as shares of `elapsed_ms`: weight products, then each phase
+    /// (`profile::time_phase`), then what no phase covers (empty without a clock); and the
+    /// products by weight type.
+    #[allow(clippy::type_complexity)]
+    fn shares(&self, elapsed_ms: f64) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+        let mut phases = Vec::new();
+        if crate::engine::profile::enabled() {
+            phases.push((
+                "products".to_string(),
+                (crate::engine::profile::product_ms() - self.products) / elapsed_ms,
+            ));
+            phases.extend(shares_since(
+                &self.phases,
+                crate::engine::profile::phase_ms(),
+                elapsed_ms,
+            ));
+            let covered: f64 = phases.iter().map(|p| p.1).sum();
+            phases.push(("other".to_string(), (1.0 - covered).max(0.0)));
+        }
+        (phases, shares_by_type(&self.types, elapsed_ms))
+    }
 }
 
 /// What each weight type's products took since `before`, as shares of `elapsed_ms`.

@@ -68,6 +68,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "peak_memory_bytes": peak_rss_bytes(),
         "decode_product_share": f.decode_product_share,
         "decode_share_by_type": f.decode_share_by_type,
+        "decode_share_by_phase": f.decode_share_by_phase,
         "prefill_share_by_phase": f.prefill_share_by_phase,
         "prefill_share_by_type": f.prefill_share_by_type,
         "eval": f.eval,

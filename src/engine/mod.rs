@@ -589,16 +589,18 @@ impl Engine {
         }
         while !self.prefill_step(g)? {}
         // A given token draws nothing from the RNG: the same seed then gives the same branch.
-        let id = match g.forced.get(g.generated.len()) {
+        let id = profile::time_phase("sampling", || match g.forced.get(g.generated.len()) {
             Some(&id) => id,
             None => sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng),
-        };
+        });
         if !g.ignore_eos && self.tokenizer.is_end_of_generation(id) {
             g.stop_reason = Some(StopReason::Eos);
             return Ok(None);
         }
-        let (s, top) = stats::stats_and_top(&g.next_logits, id, TOP_ALTERNATIVES);
-        let top = self.alternatives(top);
+        let (s, top) = profile::time_phase("token statistics", || {
+            let (s, top) = stats::stats_and_top(&g.next_logits, id, TOP_ALTERNATIVES);
+            (s, self.alternatives(top))
+        });
         g.history.push(id);
         g.generated.push(id);
         g.stats.push(s);

@@ -14,7 +14,7 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
 
-use super::weight::{dot_f32, Weight};
+use super::weight::{dot_f32, dot_f32_many, Weight};
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
@@ -620,6 +620,20 @@ impl Linear {
         Ok(Linear { weight, bias })
     }
 
+    /// `parts` as one product (`Weight::joint`), their biases joined too; `None` where the
+    /// weights cannot be joined or only some parts have a bias.
+    fn joint(parts: &[&Linear]) -> Option<Linear> {
+        let weights: Vec<&Weight> = parts.iter().map(|p| &p.weight).collect();
+        let weight = Weight::joint(&weights)?;
+        let biases: Option<Vec<Tensor>> = parts.iter().map(|p| p.bias.clone()).collect();
+        let bias = match biases {
+            Some(b) => Some(Tensor::cat(&b, 0).ok()?),
+            None if parts.iter().all(|p| p.bias.is_none()) => None,
+            None => return None,
+        };
+        Some(Linear { weight, bias })
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self.weight.forward(x)?;
         Ok(match &self.bias {
@@ -644,14 +658,22 @@ struct Layer {
     k_norm: Option<RmsNorm>,
     post_attn_norm: Option<RmsNorm>,
     ffn_norm: Norm,
-    /// The gated MLP's gate (every architecture but GPT-2, whose MLP is `down(gelu(up(x)))`).
-    gate: Option<Linear>,
-    up: Linear,
+    ffn_in: FfnIn,
     down: Linear,
     post_ffn_norm: Option<RmsNorm>,
     sliding_window: Option<usize>,
     rope: usize,
     kv: KvCache,
+}
+
+/// The feed-forward layer's products before its activation.
+enum FfnIn {
+    /// GPT-2's MLP: `down(gelu(up(x)))`.
+    Up(Linear),
+    /// The gated MLP of every other architecture, as two products.
+    GateUp { gate: Linear, up: Linear },
+    /// The same as one joint product (`Weight::joint`): each row the gate's outputs, then up's.
+    Joint(Linear),
 }
 
 /// Positions per page of the KV cache.
@@ -845,13 +867,30 @@ impl Model {
                 }
             };
             let linear = |n: &str| Linear::load(g, &format!("{p}.{n}"), kernels);
+            // Split projections are joined where the kernels allow: one job for the pool
+            // instead of three (two for the gate and up), which is what two threads lose most
+            // on in decoding, where each product is tens of microseconds.
             let qkv = if g.has_tensor(&format!("{p}.attn_qkv.weight")) {
                 Qkv::Fused(linear("attn_qkv")?)
             } else {
-                Qkv::Split {
-                    q: linear("attn_q")?,
-                    k: linear("attn_k")?,
-                    v: linear("attn_v")?,
+                let (q, k, v) = (linear("attn_q")?, linear("attn_k")?, linear("attn_v")?);
+                match Linear::joint(&[&q, &k, &v]) {
+                    Some(all) => Qkv::Fused(all),
+                    None => Qkv::Split { q, k, v },
+                }
+            };
+            let ffn_in = if config.arch.is_gpt2() {
+                FfnIn::Up(linear("ffn_up")?)
+            } else {
+                let (gate, up) = (linear("ffn_gate")?, linear("ffn_up")?);
+                match Linear::joint(&[&gate, &up]) {
+                    Some(both)
+                        if gate.weight.out_features() == up.weight.out_features()
+                            && gate.bias.is_none() =>
+                    {
+                        FfnIn::Joint(both)
+                    }
+                    _ => FfnIn::GateUp { gate, up },
                 }
             };
             // Gemma 3: five sliding-window layers, then one global layer.
@@ -864,12 +903,7 @@ impl Model {
                 k_norm: opt_norm("attn_k_norm")?,
                 post_attn_norm: opt_norm("post_attention_norm")?,
                 ffn_norm: Norm::load(g, &format!("{p}.ffn_norm"), &config)?,
-                gate: if config.arch.is_gpt2() {
-                    None
-                } else {
-                    Some(linear("ffn_gate")?)
-                },
-                up: linear("ffn_up")?,
+                ffn_in,
                 down: linear("ffn_down")?,
                 post_ffn_norm: opt_norm("post_ffw_norm")?,
                 sliding_window: if sliding { config.sliding_window } else { None },
@@ -947,7 +981,8 @@ impl Model {
             )));
         }
         let cfg = &self.config;
-        let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
+        let mut x =
+            super::profile::time_phase("embedding", || self.embed.lookup(ids))?.unsqueeze(0)?;
         if cfg.arch == Arch::Gemma3 {
             x = (x * (cfg.n_embd as f64).sqrt())?;
         }
@@ -966,15 +1001,21 @@ impl Model {
             x = super::profile::time_phase("residual", || h + residual)?;
             let residual = x.clone();
             let h = layer.ffn_norm.forward(&x)?;
-            let up = layer.up.forward(&h)?;
-            let h = match &layer.gate {
-                Some(gate) => {
-                    let gate = gate.forward(&h)?;
-                    super::profile::time_phase("ffn activation", || {
-                        gated(&gate, &up, cfg.arch == Arch::Gemma3)
-                    })?
+            let gemma = cfg.arch == Arch::Gemma3;
+            let h = match &layer.ffn_in {
+                FfnIn::Up(up) => {
+                    let up = up.forward(&h)?;
+                    super::profile::time_phase("ffn activation", || gelu(&up))?
                 }
-                None => super::profile::time_phase("ffn activation", || gelu(&up))?,
+                FfnIn::GateUp { gate, up } => {
+                    let up = up.forward(&h)?;
+                    let gate = gate.forward(&h)?;
+                    super::profile::time_phase("ffn activation", || gated(&gate, Some(&up), gemma))?
+                }
+                FfnIn::Joint(both) => {
+                    let both = both.forward(&h)?;
+                    super::profile::time_phase("ffn activation", || gated(&both, None, gemma))?
+                }
             };
             let h = layer.down.forward(&h)?;
             let h = match &layer.post_ffn_norm {
@@ -1097,17 +1138,38 @@ fn cached_attention(
         let i = offset + r;
         let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
         let qh = &q[(r * nh + h) * hd..][..hd];
+        let key = |j: usize| &kv.key(j)[g * hd..][..hd];
         w.clear();
-        w.extend((first..=i).map(|j| dot_f32(qh, &kv.key(j)[g * hd..][..hd]) * scale));
+        let mut j = first;
+        while j + 4 <= i + 1 {
+            let d = dot_f32_many(qh, [key(j), key(j + 1), key(j + 2), key(j + 3)]);
+            w.extend(d.map(|x| x * scale));
+            j += 4;
+        }
+        w.extend((j..=i).map(|j| dot_f32(qh, key(j)) * scale));
         let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         w.iter_mut()
             .for_each(|x| *x = super::fast_exp::exp(*x - max));
         let sum: f32 = w.iter().sum();
         acc.clear();
         acc.resize(hd, 0.0);
-        for (p, j) in w.iter().zip(first..=i) {
+        let value = |j: usize| &kv.value(j)[g * hd..][..hd];
+        // Four positions per pass over `acc`, each element still summed in position order: the
+        // bits of one position at a time, with a quarter of the loads and stores of `acc`.
+        let mut quads = w.chunks_exact(4);
+        let mut j = first;
+        for p in &mut quads {
+            let p = [p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum];
+            let v = [value(j), value(j + 1), value(j + 2), value(j + 3)];
+            let rows = acc.iter_mut().zip(v[0]).zip(v[1]).zip(v[2]).zip(v[3]);
+            for ((((a, v0), v1), v2), v3) in rows {
+                *a = *a + p[0] * v0 + p[1] * v1 + p[2] * v2 + p[3] * v3;
+            }
+            j += 4;
+        }
+        for (p, j) in quads.remainder().iter().zip(j..) {
             let p = p / sum;
-            for (a, v) in acc.iter_mut().zip(&kv.value(j)[g * hd..][..hd]) {
+            for (a, v) in acc.iter_mut().zip(value(j)) {
                 *a += p * v;
             }
         }
@@ -1132,26 +1194,40 @@ fn cached_attention(
 }
 
 /// The feed-forward gate applied and multiplied by `up`: GELU (Gemma, `gelu_f16`) or SiLU.
+/// `up: None` means `gate` is a joint product whose rows hold the gate's values, then up's.
 /// SiLU is candle's formula with `fast_exp::exp`, the same bits in both builds, and a loop
 /// that vectorizes (libm's `expf` took 9% of Qwen2.5's prefill).
-fn gated(gate: &Tensor, up: &Tensor, gelu: bool) -> Result<Tensor> {
-    let mut g = gate.flatten_all()?.to_vec1::<f32>()?;
-    let u = up.flatten_all()?.to_vec1::<f32>()?;
-    if g.len() != u.len() {
-        return Err(EngineError::InvalidGguf(
-            "the feed-forward gate and up projections differ in size".into(),
-        ));
-    }
-    let d = gate.dims().last().copied().unwrap_or(1);
-    super::parallel::for_each_row(&mut g, d, &|r, row| {
-        let up = row.iter_mut().zip(&u[r * d..]);
+fn gated(gate: &Tensor, up: Option<&Tensor>, gelu: bool) -> Result<Tensor> {
+    let g = gate.flatten_all()?.to_vec1::<f32>()?;
+    let u = up.map(|u| u.flatten_all()?.to_vec1::<f32>()).transpose()?;
+    let mut dims = gate.dims().to_vec();
+    let width = dims.last().copied().unwrap_or(1).max(1);
+    // Each row's gate values at `gs[r * width..]` and up's at `us[r * width..]`, `d` of each.
+    let (gs, us, d) = match &u {
+        Some(u) if u.len() == g.len() => (&g[..], &u[..], width),
+        None if width % 2 == 0 => (&g[..], &g[width / 2..], width / 2),
+        _ => {
+            return Err(EngineError::InvalidGguf(
+                "the feed-forward gate and up projections differ in size".into(),
+            ))
+        }
+    };
+    let mut out = vec![0f32; g.len() / width * d];
+    super::parallel::for_each_row(&mut out, d, &|r, row| {
+        let pairs = row
+            .iter_mut()
+            .zip(&gs[r * width..][..d])
+            .zip(&us[r * width..][..d]);
         if gelu {
-            up.for_each(|(v, &u)| *v = gelu_f16(*v, u));
+            pairs.for_each(|((o, &v), &u)| *o = gelu_f16(v, u));
         } else {
-            up.for_each(|(v, &u)| *v = *v / (1.0 + super::fast_exp::exp(-*v)) * u);
+            pairs.for_each(|((o, &v), &u)| *o = v / (1.0 + super::fast_exp::exp(-v)) * u);
         }
     });
-    Ok(Tensor::from_vec(g, gate.shape(), &Device::Cpu)?)
+    if let Some(last) = dims.last_mut() {
+        *last = d;
+    }
+    Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
 }
 
 /// GPT-2's MLP activation, GELU as ggml computes it (`gelu_f16`).
@@ -1323,6 +1399,34 @@ mod tests {
             let t = total - offset;
             let q = random(t * nh * hd, 3 + offset as u32);
             let got = cached_attention(&kv, &q, &cfg, offset, window);
+            // The f32 arithmetic one position at a time, as it was before positions were taken
+            // four at a time: the same bits.
+            for r in 0..t {
+                let i = offset + r;
+                let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+                for h in 0..nh {
+                    let g = h / (nh / nkv);
+                    let qh = &q[(r * nh + h) * hd..][..hd];
+                    let at = |m: &[f32], j: usize| m[(j * nkv + g) * hd..][..hd].to_vec();
+                    let scale = 1.0 / (hd as f32).sqrt();
+                    let mut w: Vec<f32> = (first..=i)
+                        .map(|j| dot_f32(qh, &at(&keys, j)) * scale)
+                        .collect();
+                    let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    w.iter_mut()
+                        .for_each(|x| *x = crate::engine::fast_exp::exp(*x - max));
+                    let sum: f32 = w.iter().sum();
+                    let mut acc = vec![0f32; hd];
+                    for (p, j) in w.iter().zip(first..=i) {
+                        for (a, v) in acc.iter_mut().zip(at(&values, j)) {
+                            *a += p / sum * v;
+                        }
+                    }
+                    let have = &got[(r * nh + h) * hd..][..hd];
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(have), bits(&acc), "offset {offset} row {r} head {h}");
+                }
+            }
             for r in 0..t {
                 let i = offset + r;
                 for h in 0..nh {

@@ -34,6 +34,9 @@ enum Kind {
     /// `dot_f32` in a fixed order rather than on candle's f32 matmul, whose `gemm` picks its
     /// blocking from the CPU's cache sizes at run time.
     Float { w: Vec<f32>, n: usize, k: usize },
+    /// Several matrices of one width and one type that has an own kernel here, multiplied as
+    /// one: the output holds each one's columns in turn (`Weight::joint`).
+    Joint(Vec<Arc<QTensor>>),
 }
 
 impl Weight {
@@ -55,9 +58,44 @@ impl Weight {
         Ok(Weight { kind })
     }
 
+    /// `parts` as one weight whose product is theirs side by side (q, k and v; gate and up):
+    /// the activation is quantized once, and all their columns are one job for the pool, so
+    /// the threads meet once instead of two or three times. Each output has the bits of its
+    /// part's own product. `None` unless the parts are quantized, of one type with an own kernel
+    /// here, and of one width.
+    pub fn joint(parts: &[&Weight]) -> Option<Weight> {
+        let mut tensors = Vec::with_capacity(parts.len());
+        for p in parts {
+            match &p.kind {
+                Kind::Quantized(t) => tensors.push(t.clone()),
+                Kind::Joint(ts) => tensors.extend(ts.iter().cloned()),
+                Kind::Float { .. } => return None,
+            }
+        }
+        let first = tensors.first()?;
+        let (dtype, width) = (first.dtype(), first.shape().dims2().ok()?.1);
+        let alike = tensors
+            .iter()
+            .all(|t| t.dtype() == dtype && t.shape().dims2().is_ok_and(|(_, k)| k == width));
+        (alike && own_kernel(dtype)).then_some(Weight {
+            kind: Kind::Joint(tensors),
+        })
+    }
+
+    /// Outputs per activation row: the matrix's rows, all parts' for a joint weight.
+    pub fn out_features(&self) -> usize {
+        let rows = |t: &QTensor| t.shape().dims2().map_or(0, |(n, _)| n);
+        match &self.kind {
+            Kind::Quantized(t) => rows(t),
+            Kind::Joint(ts) => ts.iter().map(|t| rows(t)).sum(),
+            Kind::Float { n, .. } => *n,
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let kind = match &self.kind {
             Kind::Quantized(t) => type_name(t.dtype()),
+            Kind::Joint(ts) => ts.first().map_or("other", |t| type_name(t.dtype())),
             Kind::Float { .. } => "f32/f16",
         };
         super::profile::time_product(kind, || self.product(x))
@@ -80,9 +118,12 @@ impl Weight {
                 }
                 Tensor::from_vec(dst, out_dims, x.device())
             }
-            Kind::Quantized(w) => x
+            Kind::Quantized(w) => x.contiguous()?.apply_op1_no_bwd(&ParMatMul {
+                ws: vec![w.clone()],
+            }),
+            Kind::Joint(ws) => x
                 .contiguous()?
-                .apply_op1_no_bwd(&ParMatMul { w: w.clone() }),
+                .apply_op1_no_bwd(&ParMatMul { ws: ws.clone() }),
         }
     }
 }
@@ -126,6 +167,32 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s[0] + s[1] + s[2] + s[3] + tail
 }
 
+/// `dot_f32` of `a` with each of `bs`, every result with `dot_f32`'s bits: the `N` sums are
+/// independent chains of work, so the CPU overlaps them where one dot product waits on its
+/// own additions (attention's scores, 64 values each, were 7% of SmolLM2's decoding).
+pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
+    let bs = bs.map(|b| &b[..a.len()]);
+    let whole = a.len() / 4 * 4;
+    let mut s = [[0f32; 4]; N];
+    for c in (0..whole).step_by(4) {
+        let x = &a[c..c + 4];
+        for (s, b) in s.iter_mut().zip(&bs) {
+            let y = &b[c..c + 4];
+            for i in 0..4 {
+                s[i] += x[i] * y[i];
+            }
+        }
+    }
+    std::array::from_fn(|n| {
+        let tail: f32 = a[whole..]
+            .iter()
+            .zip(&bs[n][whole..])
+            .map(|(x, y)| x * y)
+            .sum();
+        s[n][0] + s[n][1] + s[n][2] + s[n][3] + tail
+    })
+}
+
 /// Types this module multiplies with the engine's own kernels rather than candle's:
 /// - wasm simd128: Q8_0 (`q8_0`; measured on one thread, SmolLM2 prefill 63 → 121 tokens/s,
 ///   Gemma 3 decode 22 → 31) and Q4_1 (`q4_1`; candle's is scalar on wasm);
@@ -160,8 +227,9 @@ fn type_name(t: GgmlDType) -> &'static str {
     }
 }
 
+/// `x · [w₁; w₂; …]ᵀ`: one matrix, or several that `Weight::joint` accepted.
 struct ParMatMul {
-    w: Arc<QTensor>,
+    ws: Vec<Arc<QTensor>>,
 }
 
 impl CustomOp1 for ParMatMul {
@@ -181,43 +249,58 @@ impl CustomOp1 for ParMatMul {
             candle_core::bail!("parallel matmul wants contiguous activations");
         };
         let x = &data[start..end];
-        let (n, k) = self.w.shape().dims2()?;
+        let Some(first) = self.ws.first() else {
+            candle_core::bail!("a product with no weight");
+        };
+        let dtype = first.dtype();
+        let (_, k) = first.shape().dims2()?;
         let dims = layout.shape().dims();
-        if dims.last() != Some(&k) {
-            candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {k})");
+        let mut shapes = Vec::with_capacity(self.ws.len());
+        for w in &self.ws {
+            let (n, wk) = w.shape().dims2()?;
+            if dims.last() != Some(&wk) || w.dtype() != dtype {
+                candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {wk})");
+            }
+            shapes.push(n);
         }
         let m = x.len() / k;
-        let bytes = self.w.data()?;
+        let n: usize = shapes.iter().sum();
+        let datas = self
+            .ws
+            .iter()
+            .map(|w| w.data())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let parts: Vec<(&[u8], usize)> = datas.iter().map(|d| &d[..]).zip(shapes).collect();
         let mut dst = vec![0f32; m * n];
-        match self.w.dtype() {
-            t if own_kernel(t) && t == GgmlDType::Q8_0 => {
-                product_own::<Q8_0Kernel>((m, k, n), x, &bytes, &mut dst)?
+        let own = |dst: &mut [f32]| match dtype {
+            GgmlDType::Q8_0 => product_own_parts::<Q8_0Kernel>((m, k), x, &parts, dst),
+            GgmlDType::Q4_1 => product_own_parts::<Q4_1Kernel>((m, k), x, &parts, dst),
+            GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
+            GgmlDType::Q4K => product_own_parts::<Q4KKernel>((m, k), x, &parts, dst),
+            GgmlDType::Q6K => product_own_parts::<Q6KKernel>((m, k), x, &parts, dst),
+            other => candle_core::bail!("no own kernel for {other:?}"),
+        };
+        if own_kernel(dtype) {
+            own(&mut dst)?;
+        } else {
+            let [(bytes, _)] = parts[..] else {
+                candle_core::bail!("{dtype:?} weights cannot be multiplied jointly here");
+            };
+            match dtype {
+                GgmlDType::Q4_1 => product::<BlockQ4_1>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q5_0 => product::<BlockQ5_0>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q8_0 => product::<BlockQ8_0>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q4_0 => product::<BlockQ4_0>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q4K => product::<BlockQ4K>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q5K => product::<BlockQ5K>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q6K => product::<BlockQ6K>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q5_1 => product::<BlockQ5_1>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q8_1 => product::<BlockQ8_1>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q2K => product::<BlockQ2K>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q3K => product::<BlockQ3K>((m, k, n), x, bytes, &mut dst)?,
+                GgmlDType::Q8K => product::<BlockQ8K>((m, k, n), x, bytes, &mut dst)?,
+                other => candle_core::bail!("no parallel kernel for {other:?}"),
             }
-            t if own_kernel(t) && t == GgmlDType::Q4_1 => {
-                product_own::<Q4_1Kernel>((m, k, n), x, &bytes, &mut dst)?
-            }
-            t if own_kernel(t) && t == GgmlDType::Q5_0 => {
-                product_own::<Q5_0Kernel>((m, k, n), x, &bytes, &mut dst)?
-            }
-            t if own_kernel(t) && t == GgmlDType::Q4K => {
-                product_own::<Q4KKernel>((m, k, n), x, &bytes, &mut dst)?
-            }
-            t if own_kernel(t) && t == GgmlDType::Q6K => {
-                product_own::<Q6KKernel>((m, k, n), x, &bytes, &mut dst)?
-            }
-            GgmlDType::Q4_1 => product::<BlockQ4_1>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q5_0 => product::<BlockQ5_0>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q8_0 => product::<BlockQ8_0>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q4_0 => product::<BlockQ4_0>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q4K => product::<BlockQ4K>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q5K => product::<BlockQ5K>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q6K => product::<BlockQ6K>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q5_1 => product::<BlockQ5_1>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q8_1 => product::<BlockQ8_1>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q2K => product::<BlockQ2K>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q3K => product::<BlockQ3K>((m, k, n), x, &bytes, &mut dst)?,
-            GgmlDType::Q8K => product::<BlockQ8K>((m, k, n), x, &bytes, &mut dst)?,
-            other => candle_core::bail!("no parallel kernel for {other:?}"),
         }
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
@@ -524,10 +607,22 @@ fn decode_columns<'w, K: OwnKernel, const C: usize>(
 }
 
 /// `product` with one of the engine's own kernels.
+#[cfg(test)]
 fn product_own<K: OwnKernel>(
     (m, k, n): (usize, usize, usize),
     x: &[f32],
     bytes: &[u8],
+    dst: &mut [f32],
+) -> candle_core::Result<()> {
+    product_own_parts::<K>((m, k), x, &[(bytes, n)], dst)
+}
+
+/// `dst[m, Σn] = x[m, k] · [w₁; w₂; …]ᵀ` with one of the engine's own kernels; `parts` holds
+/// each matrix's raw blocks and row count, and `dst`'s rows hold each one's columns in turn.
+fn product_own_parts<K: OwnKernel>(
+    (m, k): (usize, usize),
+    x: &[f32],
+    parts: &[(&[u8], usize)],
     dst: &mut [f32],
 ) -> candle_core::Result<()> {
     let per_row = k / K::BLOCK;
@@ -535,12 +630,13 @@ fn product_own<K: OwnKernel>(
     if m == 0 {
         return Ok(());
     }
-    if k % K::BLOCK != 0 || bytes.len() != n * row_bytes {
+    if k % K::BLOCK != 0 || parts.iter().any(|(b, n)| b.len() != n * row_bytes) {
         candle_core::bail!(
-            "weight storage does not hold {n}×{per_row} {} blocks",
+            "weight storage does not hold whole rows of {per_row} {} blocks",
             K::NAME
         );
     }
+    let n: usize = parts.iter().map(|p| p.1).sum();
     let act_bytes = per_row * K::ACT_BLOCK_BYTES;
     let mut lhs = vec![0u8; m * act_bytes];
     // On the pool when there are many rows: on one thread this was 13% of Gemma 3's prefill at
@@ -555,19 +651,29 @@ fn product_own<K: OwnKernel>(
     } else {
         Vec::new()
     };
-    let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
+    // Work items never straddle two parts: (part, its first item, its first output column).
+    let mut starts = Vec::with_capacity(parts.len());
+    let (mut items, mut column) = (0, 0);
+    for (bytes, rows) in parts {
+        starts.push((*bytes, items, column));
+        items += rows.div_ceil(COLUMNS_PER_ITEM);
+        column += rows;
+    }
     let dst_at = parallel::DisjointOut::new(dst);
-    let items = n.div_ceil(COLUMNS_PER_ITEM);
     parallel::for_each_chunk(items, grab(items), &|range| {
         let dst_at = &dst_at;
         for item in range {
-            let c0 = item * COLUMNS_PER_ITEM;
-            let c1 = n.min(c0 + COLUMNS_PER_ITEM);
+            let p = starts.partition_point(|s| s.1 <= item) - 1;
+            let (bytes, first_item, offset) = starts[p];
+            let rows = parts[p].1;
+            let c0 = (item - first_item) * COLUMNS_PER_ITEM;
+            let c1 = rows.min(c0 + COLUMNS_PER_ITEM);
+            let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
             if let [ref y] = *acts {
                 // One row (decoding): several weight rows per pass, independent chains of work.
                 let out = |c: usize, v: &[f32]| {
-                    // SAFETY: item `item` owns columns c0..c1 of every row.
-                    unsafe { dst_at.write(c, v) }
+                    // SAFETY: item `item` owns columns c0..c1 of its part in every row.
+                    unsafe { dst_at.write(offset + c, v) }
                 };
                 match K::DECODE_COLUMNS {
                     4 => decode_columns::<K, 4>(c0..c1, &col, y, &out),
@@ -582,8 +688,8 @@ fn product_own<K: OwnKernel>(
                 for c in c0..c1 {
                     K::dot_tile(col(c), tile, &mut out[..rows]);
                     for (i, v) in out[..rows].iter().enumerate() {
-                        // SAFETY: item `item` owns columns c0..c1 of every row.
-                        unsafe { dst_at.write((r0 + i) * n + c, &[*v]) };
+                        // SAFETY: item `item` owns columns c0..c1 of its part in every row.
+                        unsafe { dst_at.write((r0 + i) * n + offset + c, &[*v]) };
                     }
                 }
             }
@@ -745,6 +851,67 @@ mod tests {
                 let two = flat(weight.forward(&x).unwrap());
                 assert_eq!(one.len(), m * n);
                 assert_eq!(one, two, "{dtype:?} m={m}");
+            }
+        }
+    }
+
+    /// A joint weight's product is its parts' products side by side, bit for bit, in decoding
+    /// and in prefill, with parts of uneven heights (items never straddle two parts); types
+    /// without an own kernel here, and parts of different widths, stay apart.
+    #[test]
+    fn joint_product_is_the_parts_side_by_side() {
+        parallel::test_pool();
+        let k = 256;
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q4K,
+        ] {
+            let parts: Vec<Weight> = [37, 16, 5]
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let w = Tensor::from_vec(random(n * k, 20 + i as u32), (n, k), &Device::Cpu)
+                        .unwrap();
+                    Weight::new(Arc::new(QTensor::quantize(&w, dtype).unwrap())).unwrap()
+                })
+                .collect();
+            let refs: Vec<&Weight> = parts.iter().collect();
+            let Some(joint) = Weight::joint(&refs) else {
+                assert!(!own_kernel(dtype), "{dtype:?} has an own kernel here");
+                continue;
+            };
+            for m in [1, 3, 9] {
+                let x = Tensor::from_vec(random(m * k, 30 + m as u32), (1, m, k), &Device::Cpu)
+                    .unwrap();
+                let apart: Vec<Tensor> = parts.iter().map(|p| p.forward(&x).unwrap()).collect();
+                let want = Tensor::cat(&apart, 2).unwrap().flatten_all().unwrap();
+                let got = joint.forward(&x).unwrap();
+                assert_eq!(got.dims(), &[1, m, 58]);
+                let bits = |t: Tensor| {
+                    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    v.iter().map(|f| f.to_bits()).collect::<Vec<_>>()
+                };
+                assert_eq!(bits(got), bits(want), "{dtype:?} m={m}");
+            }
+        }
+        let narrow = Tensor::from_vec(random(32 * 32, 5), (32, 32), &Device::Cpu).unwrap();
+        let wide = Tensor::from_vec(random(32 * 64, 6), (32, 64), &Device::Cpu).unwrap();
+        let [a, b] = [narrow, wide].map(|w| {
+            Weight::new(Arc::new(QTensor::quantize(&w, GgmlDType::Q5_0).unwrap())).unwrap()
+        });
+        assert!(Weight::joint(&[&a, &b]).is_none(), "widths differ");
+    }
+
+    #[test]
+    fn dot_f32_many_has_dot_f32s_bits() {
+        for len in [0, 1, 3, 4, 7, 64, 66, 256] {
+            let a = random(len, 1);
+            let bs: Vec<Vec<f32>> = (0..4).map(|i| random(len, 2 + i)).collect();
+            let many = dot_f32_many(&a, [&bs[0][..], &bs[1], &bs[2], &bs[3]]);
+            for (got, b) in many.iter().zip(&bs) {
+                assert_eq!(got.to_bits(), dot_f32(&a, b).to_bits(), "length {len}");
             }
         }
     }

@@ -113,6 +113,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     decode_helper_share: f.decode_helper_share,
     decode_share_by_type: f.decode_share_by_type,
     prefill_share_by_phase: f.prefill_share_by_phase,
+    decode_share_by_phase: f.decode_share_by_phase,
     prefill_share_by_type: f.prefill_share_by_type,
     eval: f.eval,
     prompt_text: r.bench.prompt_text,
@@ -250,6 +251,9 @@ async function main() {
   const byPhase = (f) => (f?.prefill_share_by_phase || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
   lines.push('Where TinyLab\'s prefill time goes (engine::profile; what stays on one thread at 2 threads shows as a larger share there): '
     + rows.map((r) => `${r.model} 1 thread: ${byPhase(r.tinylab_wasm)}; 2 threads: ${byPhase(r.tinylab_wasm_2_threads)}`).join('. ') + '.');
+  const byDecodePhase = (f) => (f?.decode_share_by_phase || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
+  lines.push('Where TinyLab\'s decode time goes, by phase: '
+    + rows.map((r) => `${r.model} 1 thread: ${byDecodePhase(r.tinylab_wasm)}; 2 threads: ${byDecodePhase(r.tinylab_wasm_2_threads)}`).join('. ') + '.');
   const prefillByType = (f) => (f?.prefill_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || '–';
   lines.push('Prefill\'s products by weight type (TinyLab wasm, 1 thread, share of prefill time): '
     + rows.map((r) => `${r.model} ${prefillByType(r.tinylab_wasm)}`).join('; ') + '.');
