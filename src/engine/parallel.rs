@@ -298,12 +298,23 @@ impl<'a> DisjointOut<'a> {
 /// enough work to pay for waking it. Each row goes to one thread, so `f` may change it in place;
 /// the result cannot depend on the thread count as long as `f` reads only its own row.
 pub fn for_each_row<T: Send>(data: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    for_each_row_of_work(data, row_len, data.len(), f)
+}
+
+/// `for_each_row` where the rows stand for `work` values in all: rows that are each a summary
+/// of much more (one per chunk of a vocabulary's logits) still go to the pool.
+pub fn for_each_row_of_work<T: Send>(
+    data: &mut [T],
+    row_len: usize,
+    work: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
     if row_len == 0 {
         return;
     }
     let rows = data.len() / row_len;
     // Below about 32k values a pass takes microseconds: as long as handing out the job.
-    let chunk = if data.len() >= 1 << 15 {
+    let chunk = if work >= 1 << 15 {
         rows.div_ceil(4 * threads()).max(1)
     } else {
         rows
