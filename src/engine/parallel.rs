@@ -48,7 +48,10 @@ const SPINS: u32 = 1 << 21;
 struct Job<'a> {
     f: &'a (dyn Fn(Range<usize>) + Sync),
     n_items: usize,
+    /// The most items one grab takes.
     chunk: usize,
+    /// Threads that may take part: grabs shrink to a share of what is left per thread.
+    threads: usize,
     cursor: Padded,
     done: Padded,
 }
@@ -69,15 +72,34 @@ impl Job<'_> {
     /// Runs chunks until none are left; returns how many items this thread ran.
     fn work(&self) -> usize {
         let mut ran = 0;
+        while let Some(items) = self.grab() {
+            let n = items.len();
+            (self.f)(items);
+            ran += n;
+            self.done.fetch_add(n, SeqCst);
+        }
+        ran
+    }
+
+    /// The next items: `chunk` at most, and no more than half of each thread's share of what
+    /// is left, so the last grabs are single items and the threads finish together. (Fixed
+    /// grabs of a quarter of each thread's share left one thread idle for up to a grab at the
+    /// end of every product, and a decode step has about 120 of them.)
+    fn grab(&self) -> Option<Range<usize>> {
+        let mut start = self.cursor.load(SeqCst);
         loop {
-            let start = self.cursor.fetch_add(self.chunk, SeqCst);
             if start >= self.n_items {
-                return ran;
+                return None;
             }
-            let end = self.n_items.min(start + self.chunk);
-            (self.f)(start..end);
-            ran += end - start;
-            self.done.fetch_add(end - start, SeqCst);
+            let left = self.n_items - start;
+            let take = (left / (2 * self.threads)).clamp(1, self.chunk);
+            match self
+                .cursor
+                .compare_exchange_weak(start, start + take, SeqCst, SeqCst)
+            {
+                Ok(_) => return Some(start..start + take),
+                Err(now) => start = now,
+            }
         }
     }
 }
@@ -180,6 +202,7 @@ pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + 
         f,
         n_items,
         chunk,
+        threads: threads(),
         cursor: Padded(AtomicUsize::new(0)),
         done: Padded(AtomicUsize::new(0)),
     };
