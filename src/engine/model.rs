@@ -679,15 +679,16 @@ enum FfnIn {
 /// Positions per page of the KV cache.
 const KV_PAGE: usize = 32;
 
-/// Keys and values of every position so far, position-major (`[pos][kv head][head dim]`), in
-/// pages of `KV_PAGE` positions. Pages never move: a step fills the last page or adds one, so
-/// the cache never copies itself and holds at most one part-filled page per layer beyond what it
-/// uses. A doubling `Vec` held up to twice what it used, plus the block it had just left; that
-/// was most of SmolLM2's heap peak above its file (1.26×).
+/// Keys and values of every position so far, in pages of `KV_PAGE` positions, each page
+/// head-major (`[kv head][position][head dim]`) so that attention reads one head's keys front
+/// to back. Pages never move: a step fills the last page or adds one, so the cache never copies
+/// itself and holds at most one part-filled page per layer beyond what it uses. A doubling
+/// `Vec` held up to twice what it used, plus the block it had just left; that was most of
+/// SmolLM2's heap peak above its file (1.26×).
 #[derive(Default)]
 struct KvCache {
-    /// Floats per position: kv heads × head dim.
-    per: usize,
+    heads: usize,
+    head_dim: usize,
     /// Positions held.
     len: usize,
     k: Vec<Box<[f32]>>,
@@ -695,31 +696,32 @@ struct KvCache {
 }
 
 impl KvCache {
-    fn new(per: usize) -> Self {
+    fn new(heads: usize, head_dim: usize) -> Self {
         KvCache {
-            per,
+            heads,
+            head_dim,
             ..KvCache::default()
         }
     }
 
-    /// `k`, `v`: the new positions, position-major like the cache.
+    /// `k`, `v`: the new positions, position-major (`[position][kv head][head dim]`), as the
+    /// projections give them.
     fn append(&mut self, k: &[f32], v: &[f32]) {
-        debug_assert!(self.per > 0 && k.len() == v.len() && k.len().is_multiple_of(self.per));
-        let mut done = 0;
-        while done < k.len() {
+        let (heads, hd) = (self.heads, self.head_dim);
+        let per = heads * hd;
+        debug_assert!(per > 0 && k.len() == v.len() && k.len().is_multiple_of(per));
+        for (kp, vp) in k.chunks_exact(per).zip(v.chunks_exact(per)) {
             let (page, slot) = (self.len / KV_PAGE, self.len % KV_PAGE);
             if page == self.k.len() {
-                self.k
-                    .push(vec![0.0; KV_PAGE * self.per].into_boxed_slice());
-                self.v
-                    .push(vec![0.0; KV_PAGE * self.per].into_boxed_slice());
+                self.k.push(vec![0.0; KV_PAGE * per].into_boxed_slice());
+                self.v.push(vec![0.0; KV_PAGE * per].into_boxed_slice());
             }
-            let take = ((KV_PAGE - slot) * self.per).min(k.len() - done);
-            let at = slot * self.per;
-            self.k[page][at..at + take].copy_from_slice(&k[done..done + take]);
-            self.v[page][at..at + take].copy_from_slice(&v[done..done + take]);
-            done += take;
-            self.len += take / self.per;
+            for g in 0..heads {
+                let at = (g * KV_PAGE + slot) * hd;
+                self.k[page][at..at + hd].copy_from_slice(&kp[g * hd..][..hd]);
+                self.v[page][at..at + hd].copy_from_slice(&vp[g * hd..][..hd]);
+            }
+            self.len += 1;
         }
     }
 
@@ -731,20 +733,23 @@ impl KvCache {
         self.v.truncate(pages);
     }
 
-    /// The keys of position `pos`, all kv heads.
+    /// The key of kv head `g` at position `pos`.
     #[inline]
-    fn key(&self, pos: usize) -> &[f32] {
-        &self.k[pos / KV_PAGE][(pos % KV_PAGE) * self.per..][..self.per]
+    fn key(&self, pos: usize, g: usize) -> &[f32] {
+        let at = (g * KV_PAGE + pos % KV_PAGE) * self.head_dim;
+        &self.k[pos / KV_PAGE][at..][..self.head_dim]
     }
 
     #[inline]
-    fn value(&self, pos: usize) -> &[f32] {
-        &self.v[pos / KV_PAGE][(pos % KV_PAGE) * self.per..][..self.per]
+    fn value(&self, pos: usize, g: usize) -> &[f32] {
+        let at = (g * KV_PAGE + pos % KV_PAGE) * self.head_dim;
+        &self.v[pos / KV_PAGE][at..][..self.head_dim]
     }
 
     /// What the pages take, part-filled ones whole.
     fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * KV_PAGE * self.per * std::mem::size_of::<f32>()
+        let per = self.heads * self.head_dim;
+        (self.k.len() + self.v.len()) * KV_PAGE * per * std::mem::size_of::<f32>()
     }
 }
 
@@ -908,7 +913,7 @@ impl Model {
                 post_ffn_norm: opt_norm("post_ffw_norm")?,
                 sliding_window: if sliding { config.sliding_window } else { None },
                 rope: usize::from(sliding),
-                kv: KvCache::new(config.n_kv_head * config.head_dim),
+                kv: KvCache::new(config.n_kv_head, config.head_dim),
             });
         }
         Ok(Model {
@@ -1138,7 +1143,7 @@ fn cached_attention(
         let i = offset + r;
         let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
         let qh = &q[(r * nh + h) * hd..][..hd];
-        let key = |j: usize| &kv.key(j)[g * hd..][..hd];
+        let key = |j: usize| kv.key(j, g);
         w.clear();
         let mut j = first;
         while j + 4 <= i + 1 {
@@ -1153,7 +1158,7 @@ fn cached_attention(
         let sum: f32 = w.iter().sum();
         acc.clear();
         acc.resize(hd, 0.0);
-        let value = |j: usize| &kv.value(j)[g * hd..][..hd];
+        let value = |j: usize| kv.value(j, g);
         // Four positions per pass over `acc`, each element still summed in position order: the
         // bits of one position at a time, with a quarter of the loads and stores of `acc`.
         let mut quads = w.chunks_exact(4);
@@ -1340,8 +1345,9 @@ mod tests {
     /// Pages fill in order across appends of any size, and truncating frees whole pages only.
     #[test]
     fn kv_cache_pages_hold_positions_in_order() {
-        let per = 3;
-        let mut kv = KvCache::new(per);
+        let (heads, hd) = (2, 3);
+        let per = heads * hd;
+        let mut kv = KvCache::new(heads, hd);
         let total = 2 * KV_PAGE + 5;
         let keys: Vec<f32> = (0..total * per).map(|i| i as f32).collect();
         let values: Vec<f32> = keys.iter().map(|x| -x).collect();
@@ -1356,14 +1362,16 @@ mod tests {
         assert_eq!(kv.len, total);
         assert_eq!(kv.bytes(), 2 * 3 * KV_PAGE * per * 4);
         for pos in 0..total {
-            assert_eq!(kv.key(pos), &keys[pos * per..][..per]);
-            assert_eq!(kv.value(pos), &values[pos * per..][..per]);
+            for g in 0..heads {
+                assert_eq!(kv.key(pos, g), &keys[pos * per + g * hd..][..hd]);
+                assert_eq!(kv.value(pos, g), &values[pos * per + g * hd..][..hd]);
+            }
         }
         kv.truncate(KV_PAGE + 1);
         assert_eq!(kv.bytes(), 2 * 2 * KV_PAGE * per * 4);
-        kv.append(&[7.0; 3], &[8.0; 3]);
-        assert_eq!(kv.key(KV_PAGE + 1), &[7.0; 3]);
-        assert_eq!(kv.value(KV_PAGE), &values[KV_PAGE * per..][..per]);
+        kv.append(&[7.0; 6], &[8.0; 6]);
+        assert_eq!(kv.key(KV_PAGE + 1, 1), &[7.0; 3]);
+        assert_eq!(kv.value(KV_PAGE, 1), &values[KV_PAGE * per + hd..][..hd]);
         kv.truncate(0);
         assert_eq!((kv.len, kv.bytes()), (0, 0));
     }
@@ -1390,7 +1398,7 @@ mod tests {
         // More positions than a page, added in uneven steps, so reads cross page edges.
         let total = KV_PAGE + 11;
         let (keys, values) = (random(total * nkv * hd, 1), random(total * nkv * hd, 2));
-        let mut kv = KvCache::new(nkv * hd);
+        let mut kv = KvCache::new(nkv, hd);
         for (a, b) in [(0, 5), (5, 6), (6, KV_PAGE + 3), (KV_PAGE + 3, total)] {
             let r = a * nkv * hd..b * nkv * hd;
             kv.append(&keys[r.clone()], &values[r]);
