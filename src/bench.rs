@@ -182,7 +182,8 @@ pub fn run(
         .decode_phases
         .iter()
         .find(|(k, _)| k == "products")
-        .map(|x| x.1);
+        .map(|x| x.1)
+        .filter(|&share| share > 0.0);
     Ok(Figures {
         prompt_tokens: ids.len(),
         gen_tokens,

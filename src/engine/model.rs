@@ -1101,9 +1101,9 @@ fn attention(
     }
     heads(&mut q, &layer.q_norm, "heads: norm and rope");
     heads(&mut k, &layer.k_norm, "heads: norm and rope");
-    if offset == 0 {
-        layer.kv.truncate(0);
-    }
+    // Always to `offset`, not only at 0: a forward that failed part way through leaves the
+    // earlier layers' caches ahead of `Model::cached`.
+    layer.kv.truncate(offset);
     super::profile::time_phase("kv cache", || layer.kv.append(&k, &v));
     let y = super::profile::time_phase("attention", || {
         cached_attention(&layer.kv, &q, cfg, offset, layer.sliding_window)

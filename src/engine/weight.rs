@@ -254,6 +254,9 @@ impl CustomOp1 for ParMatMul {
         };
         let dtype = first.dtype();
         let (_, k) = first.shape().dims2()?;
+        if k == 0 {
+            candle_core::bail!("a weight with rows of no values");
+        }
         let dims = layout.shape().dims();
         let mut shapes = Vec::with_capacity(self.ws.len());
         for w in &self.ws {
