@@ -1184,8 +1184,8 @@ fn cached_attention(
     let items = t * nh;
     let work = items * (offset + t) * hd;
     // Chunks of items rather than single ones: each grab of the pool's shared cursor moves
-    // its cache line between cores. About eight grabs per thread still even out the causal
-    // rows' growing lengths.
+    // its cache line between cores. At most an eighth of each thread's share per grab (fewer
+    // towards the end) still evens out the causal rows' growing lengths.
     let chunk = if work >= 1 << 16 {
         items.div_ceil(8 * super::parallel::threads()).max(1)
     } else {

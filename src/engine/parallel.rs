@@ -184,8 +184,9 @@ pub fn helper_died(index: usize, why: &str) {
     DIED.fetch_add(1, SeqCst);
 }
 
-/// Runs `f` over `0..n_items` in chunks of `chunk` items, spread over the caller and the
-/// helpers allowed by `set_threads`. Returns when all items are done.
+/// Runs `f` over `0..n_items` in chunks of at most `chunk` items (smaller towards the end),
+/// spread over the caller and the helpers allowed by `set_threads`. Returns when all items are
+/// done.
 pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     if n_items == 0 {
         return;

@@ -317,9 +317,10 @@ impl CustomOp1 for ParMatMul {
 /// enough that handing out items costs nothing next to the dot products.
 const COLUMNS_PER_ITEM: usize = 16;
 
-/// Items a thread takes at once: about four grabs per thread. Handing out single items made
-/// the shared cursor's cache line bounce between cores on every 16 columns, which cost as
-/// much as the second thread gained on one-row (decode) products.
+/// The most items a thread takes at once: a quarter of each thread's share (the pool's grabs
+/// shrink below it towards the end of a job, `parallel::Job::grab`). Handing out single items
+/// all along made the shared cursor's cache line bounce between cores on every 16 columns,
+/// which cost as much as the second thread gained on one-row (decode) products.
 fn grab(items: usize) -> usize {
     items.div_ceil(4 * parallel::threads()).max(1)
 }
