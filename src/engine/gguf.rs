@@ -80,17 +80,8 @@ impl Seek for Reader<'_> {
 
 /// `blocks` blocks of `T` from `offset`. `check_tensor_bounds` has made sure they are there.
 fn read_blocks<T: GgmlType + Send + Sync + 'static>(
-    src: (&dyn ByteSource, u64),
-    blocks: usize,
-) -> Result<Box<dyn QuantizedType>> {
-    read_blocks_then::<T>(src, blocks, |_| {})
-}
-
-/// `read_blocks`, then `fix` on the blocks' bytes.
-fn read_blocks_then<T: GgmlType + Send + Sync + 'static>(
     (src, offset): (&dyn ByteSource, u64),
     blocks: usize,
-    fix: fn(&mut [u8]),
 ) -> Result<Box<dyn QuantizedType>> {
     let bytes = blocks * std::mem::size_of::<T>();
     if offset.saturating_add(bytes as u64) > src.len() {
@@ -104,24 +95,7 @@ fn read_blocks_then<T: GgmlType + Send + Sync + 'static>(
     // every byte pattern is a value; the slice covers exactly the vector's initialized bytes.
     let raw = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, bytes) };
     src.read_at(offset, raw);
-    fix(raw);
     Ok(Box::new(data))
-}
-
-/// In the wasm builds, a Q8_0 quant of −128 becomes −127. ggml's quantizer never writes −128
-/// (it rounds to ±127), but a file could; the relaxed-SIMD kernel (`q8_0::relaxed`) needs
-/// |q| ≤ 127 to give the same bits on every machine, and both wasm builds clamp so that they
-/// stay equal. Native builds keep the file's values.
-pub fn clamp_q8_0(blocks: &mut [u8]) {
-    if cfg!(target_arch = "wasm32") {
-        for block in blocks.chunks_exact_mut(super::q8_0::BLOCK_BYTES) {
-            for q in &mut block[2..] {
-                if *q == 0x80 {
-                    *q = 0x81;
-                }
-            }
-        }
-    }
 }
 
 /// A parsed GGUF whose tensors are read on demand from its source.
@@ -320,7 +294,7 @@ impl<'a> GgufFile<'a> {
             GgmlDType::Q4_1 => read_blocks::<k::BlockQ4_1>(src, blocks)?,
             GgmlDType::Q5_0 => read_blocks::<k::BlockQ5_0>(src, blocks)?,
             GgmlDType::Q5_1 => read_blocks::<k::BlockQ5_1>(src, blocks)?,
-            GgmlDType::Q8_0 => read_blocks_then::<k::BlockQ8_0>(src, blocks, clamp_q8_0)?,
+            GgmlDType::Q8_0 => read_blocks::<k::BlockQ8_0>(src, blocks)?,
             GgmlDType::Q8_1 => read_blocks::<k::BlockQ8_1>(src, blocks)?,
             GgmlDType::Q2K => read_blocks::<k::BlockQ2K>(src, blocks)?,
             GgmlDType::Q3K => read_blocks::<k::BlockQ3K>(src, blocks)?,

@@ -1,6 +1,6 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass, two and four weight rows per pass, and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of up to eight
+//! rows per pass, two and four weight rows per pass (Q8_0 also one, three and eight), and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of up to eight
 //! rows (also read by their portable form, which checks the layout natively). The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
@@ -170,6 +170,21 @@ pub fn run() -> Vec<KernelCheck> {
                 }};
             }
             cols!(t8, BlockQ8_0, q8_0::dot_cols, q8_0::portable, &w8, &p8[0]);
+            // Q8_0 also decodes one, three and eight rows per pass (short groups of four are
+            // padded, eight are two vectors).
+            let ws8: Vec<Vec<u8>> = (0..8u32)
+                .map(|m| block_bytes::<BlockQ8_0>(&values(k, 2000 + 7 * m + col, 0.1 * m as f32)))
+                .collect();
+            let want8 = |w: &Vec<u8>| q8_0::portable(w, [&p8[0]])[0];
+            t8.add(&q8_0::dot_cols([&ws8[0]], &p8[0]), &[want8(&ws8[0])]);
+            t8.add(
+                &q8_0::dot_cols::<3>(std::array::from_fn(|j| &ws8[j][..]), &p8[0]),
+                &ws8[..3].iter().map(want8).collect::<Vec<_>>(),
+            );
+            t8.add(
+                &q8_0::dot_cols::<8>(std::array::from_fn(|j| &ws8[j][..]), &p8[0]),
+                &ws8.iter().map(want8).collect::<Vec<_>>(),
+            );
             cols!(
                 t41,
                 BlockQ4_1,
@@ -272,6 +287,8 @@ mod tests {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
                 "Q4_1" | "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
+                // Plus 1, 3 and 8 columns.
+                "Q8_0" => 3 * 6 * (10 + 2 + 4 + 1 + 3 + 8),
                 _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");

@@ -1,12 +1,18 @@
 //! The engine's own Q8_0 × Q8_0 kernel, used on wasm for Q8_0 weights (most weights, after the
 //! load-time requantization in `model::weight_matmul`): decode, prefill and scoring.
 //!
+//! The arithmetic is ggml's reference form (`ggml_vec_dot_q8_0_q8_0_generic`): per block, the
+//! exact integer sum of the 32 byte products, then `sum += sumi as f32 * (dw * dy)` in block
+//! order. Because a block's integer sum is exact however it is grouped, the simd128 form
+//! (i16 products) and the relaxed-SIMD form (i8 dots) give the same bits, and each may lay out
+//! its lanes as it runs fastest: four weight rows in a vector's lanes when decoding, four
+//! activation rows when prefilling, so that the f32 steps are one vector operation for four
+//! outputs.
+//!
 //! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
 //! every column and re-extends the activation's bytes for every column. Here the activation row
-//! is widened to i16 once per product, its scales are converted once, and the weight scales
-//! come from a 64k-entry table. Per block the arithmetic is candle's own (32-lane i32 dot, then
-//! `sum as f32 * (dx * dy)` added into four f32 lanes summed in order 0, 1, 2, 3), so results
-//! are the same bits.
+//! is prepared once per product, its scales are converted once, and the weight scales come from
+//! a 64k-entry table.
 
 /// Bytes per block: an f16 scale, then 32 signed bytes (candle's `#[repr(C)] BlockQ8_0`).
 pub const BLOCK_BYTES: usize = 34;
@@ -54,22 +60,28 @@ pub(crate) fn avx2_sum(v: std::arch::x86_64::__m256) -> f32 {
     (h[0] + h[2]) + (h[1] + h[3])
 }
 
-/// One quantized activation row, prepared for many columns.
+/// One quantized activation row (from `act_quant::q8_0`, so every quant is within ±127),
+/// prepared for many weight rows.
 pub struct Activation<'a> {
     blocks: &'a [u8],
     scales: Vec<f32>,
-    /// The row's bytes sign-extended to i16, four vectors per block, done once per product
-    /// rather than once per column.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    /// The simd128 form's: the row's bytes sign-extended to i16, four vectors per block, done
+    /// once per product rather than once per weight row.
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
     wide: Vec<core::arch::wasm32::v128>,
-    /// The relaxed-SIMD form's: the row's bytes in `relaxed::order`, then negated, four
-    /// vectors per block.
+    /// The relaxed-SIMD form's: per block, the row's positive parts max(y, 0) (two vectors),
+    /// then its negative parts max(−y, 0) (two vectors), all within 0..=127.
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    arranged: Vec<core::arch::wasm32::v128>,
+    split: Vec<core::arch::wasm32::v128>,
 }
 
 impl<'a> Activation<'a> {
-    /// `blocks` are the row's Q8_0 blocks as bytes (`BLOCK_BYTES` each).
+    /// `blocks` are the row's Q8_0 blocks as bytes (`BLOCK_BYTES` each), quants within ±127
+    /// (ggml's quantizer, `act_quant::q8_0`, never writes −128).
     pub fn new(blocks: &'a [u8]) -> Self {
         let table = scale_table();
         let scales = blocks
@@ -79,10 +91,14 @@ impl<'a> Activation<'a> {
         Activation {
             blocks,
             scales,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            #[cfg(all(
+                target_arch = "wasm32",
+                target_feature = "simd128",
+                not(target_feature = "relaxed-simd")
+            ))]
             wide: simd::widen(blocks),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            arranged: relaxed::arrange(blocks),
+            split: relaxed::split(blocks),
         }
     }
 }
@@ -92,22 +108,23 @@ pub fn dot(w: &[u8], y: &Activation) -> f32 {
     dot_rows::<1>(w, [y])[0]
 }
 
-/// One weight row against `R` activation rows: each weight block is loaded and widened once
-/// for all of them (prefill, scoring). Every output has exactly the bits `dot` gives it alone.
+/// One weight row against `R` activation rows: each weight block is loaded once for all of
+/// them (prefill, scoring). Every output has exactly the bits `dot` gives it alone.
 pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        // One row: the sign juggling below costs as much as it saves. Several rows share it.
-        #[cfg(target_feature = "relaxed-simd")]
-        if R > 1 {
-            // SAFETY: lengths checked above; `arranged` holds four vectors per block.
-            return unsafe { relaxed::dot_rows(w, ys, scale_table()) };
+        let mut out = [0f32; R];
+        for (i, chunk) in ys.chunks(4).enumerate() {
+            // A short chunk repeats its last row: lanes are independent, so the others keep
+            // their bits.
+            let four = std::array::from_fn(|j| chunk[j.min(chunk.len() - 1)]);
+            // SAFETY: lengths checked above.
+            let v = unsafe { lanes::rows4::<Form>(w, four, scale_table()) };
+            out[4 * i..4 * i + chunk.len()].copy_from_slice(&v[..chunk.len()]);
         }
-        // SAFETY: lengths checked above; `wide` holds four vectors per block; wasm loads need
-        // no alignment.
-        unsafe { simd::dot_rows(w, ys, scale_table()) }
+        out
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -115,15 +132,29 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
-/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
-/// `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
+/// `C` weight rows against one activation row (decoding), two or four to a vector's lanes, so
+/// that the CPU streams several rows at once; each output has exactly `dot`'s bits.
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     let n = y.scales.len();
     assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        // SAFETY: lengths checked above.
-        unsafe { simd::dot_cols(ws, y, scale_table()) }
+        let table = scale_table();
+        if C == 2 {
+            // SAFETY: lengths checked above.
+            let v = unsafe { lanes::cols2::<Form>([ws[0], ws[1]], y, table) };
+            return std::array::from_fn(|c| v[c]);
+        }
+        let mut out = [0f32; C];
+        for (i, group) in ws.chunks(4).enumerate() {
+            // A short group repeats its last row: lanes are independent, so the others keep
+            // their bits.
+            let four = std::array::from_fn(|j| group[j.min(group.len() - 1)]);
+            // SAFETY: lengths checked above.
+            let v = unsafe { lanes::cols4::<Form>(four, y, table) };
+            out[4 * i..4 * i + group.len()].copy_from_slice(&v[..group.len()]);
+        }
+        out
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -131,51 +162,167 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
-/// The reference form, in the simd128 form's lanes (which the relaxed form also sums):
-/// machines without SIMD, the tests and `kernel_check`.
+/// The reference form, ggml's: machines without SIMD, the tests and `kernel_check`.
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
     let table = scale_table();
     ys.map(|y| {
-        let mut lanes = [0f32; 4];
+        let mut sum = 0f32;
         for b in 0..n {
             let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
             let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let d = scale_at(table, wb) * y.scales[b];
-            // Lane l sums byte pairs at i ≡ 2l, 2l+1 (mod 8), as i32x4_dot_i16x8 does.
-            let mut sums = [0i32; 4];
-            for i in 0..BLOCK {
-                sums[(i % 8) / 2] += wb[2 + i] as i8 as i32 * yb[2 + i] as i8 as i32;
-            }
-            for (lane, s) in lanes.iter_mut().zip(sums) {
-                *lane += s as f32 * d;
-            }
+            let sumi: i32 = (2..BLOCK_BYTES)
+                .map(|i| wb[i] as i8 as i32 * yb[i] as i8 as i32)
+                .sum();
+            sum += sumi as f32 * (scale_at(table, wb) * y.scales[b]);
         }
-        lanes[0] + lanes[1] + lanes[2] + lanes[3]
+        sum
     })
+}
+
+/// The form this build runs.
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(target_feature = "relaxed-simd")
+))]
+type Form = simd::Widened;
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+type Form = relaxed::Split;
+
+/// The loops both wasm forms share; a `BlockSums` form gives each block's integer sums.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use super::simd::sum_lanes4;
+    use super::{Activation, BLOCK_BYTES};
+    use core::arch::wasm32::*;
+
+    /// How one form reads a weight block and sums its products with an activation block.
+    pub trait BlockSums {
+        /// A weight block's 32 quants, loaded once for several activation rows.
+        type Quants: Copy;
+        /// # Safety
+        /// `q` points at 32 readable bytes.
+        unsafe fn load(q: *const u8) -> Self::Quants;
+        /// Four i32 lanes whose total is the block's exact Σ w·y (any grouping).
+        ///
+        /// # Safety
+        /// `y` has a block `b`.
+        unsafe fn sums(w: Self::Quants, y: &Activation, b: usize) -> v128;
+    }
+
+    #[inline(always)]
+    unsafe fn scale(table: &[f32], wb: *const u8) -> f32 {
+        *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize)
+    }
+
+    /// Four weight rows against one activation row, one to a lane.
+    ///
+    /// # Safety
+    /// Every row holds one block of `BLOCK_BYTES` per activation block, and `table` is
+    /// `scale_table()` (the callers check the lengths).
+    #[inline(always)]
+    pub unsafe fn cols4<F: BlockSums>(ws: [&[u8]; 4], y: &Activation, table: &[f32]) -> [f32; 4] {
+        let ws = ws.map(|w| w.as_ptr());
+        let mut acc = f32x4_splat(0.0);
+        for b in 0..y.scales.len() {
+            let wb = ws.map(|w| w.add(b * BLOCK_BYTES));
+            let s = wb.map(|w| F::sums(F::load(w.add(2)), y, b));
+            let dw = f32x4(
+                scale(table, wb[0]),
+                scale(table, wb[1]),
+                scale(table, wb[2]),
+                scale(table, wb[3]),
+            );
+            let d = f32x4_mul(dw, f32x4_splat(*y.scales.get_unchecked(b)));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d));
+        }
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        out
+    }
+
+    /// Two weight rows against one activation row, in lanes 0 and 1.
+    ///
+    /// # Safety
+    /// As `cols4`.
+    #[inline(always)]
+    pub unsafe fn cols2<F: BlockSums>(ws: [&[u8]; 2], y: &Activation, table: &[f32]) -> [f32; 2] {
+        let (w0, w1) = (ws[0].as_ptr(), ws[1].as_ptr());
+        let mut acc = f32x4_splat(0.0);
+        for b in 0..y.scales.len() {
+            let (wb0, wb1) = (w0.add(b * BLOCK_BYTES), w1.add(b * BLOCK_BYTES));
+            let s0 = F::sums(F::load(wb0.add(2)), y, b);
+            let s1 = F::sums(F::load(wb1.add(2)), y, b);
+            let a = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
+                i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
+            );
+            let t = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
+            let dy = *y.scales.get_unchecked(b);
+            let d = f32x4(scale(table, wb0) * dy, scale(table, wb1) * dy, 0.0, 0.0);
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(t), d));
+        }
+        [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc)]
+    }
+
+    /// One weight row against four activation rows, one to a lane.
+    ///
+    /// # Safety
+    /// As `cols4`.
+    #[inline(always)]
+    pub unsafe fn rows4<F: BlockSums>(w: &[u8], ys: [&Activation; 4], table: &[f32]) -> [f32; 4] {
+        let w = w.as_ptr();
+        let mut acc = f32x4_splat(0.0);
+        for b in 0..ys[0].scales.len() {
+            let wb = w.add(b * BLOCK_BYTES);
+            let q = F::load(wb.add(2));
+            let s = ys.map(|y| F::sums(q, y, b));
+            let dy = f32x4(
+                *ys[0].scales.get_unchecked(b),
+                *ys[1].scales.get_unchecked(b),
+                *ys[2].scales.get_unchecked(b),
+                *ys[3].scales.get_unchecked(b),
+            );
+            let d = f32x4_mul(f32x4_splat(scale(table, wb)), dy);
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d));
+        }
+        let mut out = [0f32; 4];
+        v128_store(out.as_mut_ptr() as *mut v128, acc);
+        out
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(super) mod simd {
-    use super::{Activation, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
+    #[cfg(not(target_feature = "relaxed-simd"))]
     pub fn widen(blocks: &[u8]) -> Vec<v128> {
-        widen_blocks(blocks, BLOCK_BYTES, 2)
+        widen_blocks(blocks, super::BLOCK_BYTES, 2)
     }
 
-    /// The four f32 lanes summed in order 0, 1, 2, 3: every wasm kernel's last step (and the
-    /// portable forms'), so all give the same bits.
-    #[inline(always)]
-    pub fn lanes_sum(a: v128) -> f32 {
-        f32x4_extract_lane::<0>(a)
-            + f32x4_extract_lane::<1>(a)
-            + f32x4_extract_lane::<2>(a)
-            + f32x4_extract_lane::<3>(a)
+    /// The simd128 form: quants sign-extended to i16, eight products per `i32x4.dot_i16x8`.
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    pub struct Widened;
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    impl super::lanes::BlockSums for Widened {
+        type Quants = [v128; 4];
+        #[inline(always)]
+        unsafe fn load(q: *const u8) -> [v128; 4] {
+            let q = q as *const i8;
+            [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(q.add(o)))
+        }
+        #[inline(always)]
+        unsafe fn sums(w: [v128; 4], y: &super::Activation, b: usize) -> v128 {
+            let yv = y.wide.as_ptr().add(4 * b);
+            let s = i32x4_dot_i16x8(w[0], *yv);
+            let s = i32x4_add(s, i32x4_dot_i16x8(w[1], *yv.add(1)));
+            let s = i32x4_add(s, i32x4_dot_i16x8(w[2], *yv.add(2)));
+            i32x4_add(s, i32x4_dot_i16x8(w[3], *yv.add(3)))
+        }
     }
 
-    /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
-    /// i16x8 vectors per block (Q8_0: a 2-byte scale; Q8_1: two 2-byte scales).
     /// Lane c: the sum of the four lanes of `s[c]` (integers, so exact in any order). Gathers
     /// four rows' block sums into one vector for their f32 steps.
     #[inline(always)]
@@ -194,6 +341,9 @@ pub(super) mod simd {
         )
     }
 
+    /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
+    /// i16x8 vectors per block (Q8_0: a 2-byte scale; Q8_1: two 2-byte scales).
+    #[cfg(not(target_feature = "relaxed-simd"))]
     pub fn widen_blocks(blocks: &[u8], block_bytes: usize, header: usize) -> Vec<v128> {
         assert!(block_bytes >= header + 32);
         blocks
@@ -205,103 +355,18 @@ pub(super) mod simd {
             })
             .collect()
     }
-
-    /// One weight row, read front to back, against `R` activation rows: the weight is widened
-    /// once and every row reuses it (prefill). For one row see `dot_cols`.
-    ///
-    /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
-    /// `scale_table()` (the caller, `super::dot_rows`, checks the lengths).
-    #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
-        ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let mut acc = [f32x4_splat(0.0); R];
-        let w = w.as_ptr();
-        let wide = ys.map(|y| y.wide.as_ptr());
-        let scales = ys.map(|y| y.scales.as_ptr());
-        for b in 0..ys[0].scales.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let q = wb.add(2) as *const i8;
-            let w0 = i16x8_load_extend_i8x8(q);
-            let w1 = i16x8_load_extend_i8x8(q.add(8));
-            let w2 = i16x8_load_extend_i8x8(q.add(16));
-            let w3 = i16x8_load_extend_i8x8(q.add(24));
-            let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
-            for r in 0..R {
-                let yv = wide[r].add(4 * b);
-                let s = i32x4_dot_i16x8(w0, *yv);
-                let s = i32x4_add(s, i32x4_dot_i16x8(w1, *yv.add(1)));
-                let s = i32x4_add(s, i32x4_dot_i16x8(w2, *yv.add(2)));
-                let s = i32x4_add(s, i32x4_dot_i16x8(w3, *yv.add(3)));
-                let d = f32x4_splat(dw * *scales[r].add(b));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
-            }
-        }
-        acc.map(lanes_sum)
-    }
-
-    /// `dot_rows::<1>` for `C` weight rows at once (decoding), the same arithmetic per row.
-    /// Two rows give the CPU two independent chains per block: Gemma 3's decode (mostly this
-    /// kernel, on its 262,144-row output matrix) went 12.1 → 18.9 tokens/s. An earlier form
-    /// with four columns that shared each activation load was much slower (13.8 against 30.8
-    /// on another machine, issue 6); two columns are what was measured to pay.
-    ///
-    /// # Safety
-    /// As `dot_rows`, for every `ws[c]`.
-    #[inline(always)]
-    pub unsafe fn dot_cols<const C: usize>(
-        ws: [&[u8]; C],
-        y: &Activation,
-        table: &[f32],
-    ) -> [f32; C] {
-        let mut acc = [f32x4_splat(0.0); C];
-        let ws = ws.map(|w| w.as_ptr());
-        let (wide, scales) = (y.wide.as_ptr(), y.scales.as_ptr());
-        for b in 0..y.scales.len() {
-            let yv = wide.add(4 * b);
-            let ys = *scales.add(b);
-            for c in 0..C {
-                let wb = ws[c].add(b * BLOCK_BYTES);
-                let q = wb.add(2) as *const i8;
-                let s = i32x4_dot_i16x8(i16x8_load_extend_i8x8(q), *yv);
-                let s = i32x4_add(
-                    s,
-                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(8)), *yv.add(1)),
-                );
-                let s = i32x4_add(
-                    s,
-                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(16)), *yv.add(2)),
-                );
-                let s = i32x4_add(
-                    s,
-                    i32x4_dot_i16x8(i16x8_load_extend_i8x8(q.add(24)), *yv.add(3)),
-                );
-                let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
-                let d = f32x4_splat(dw * ys);
-                acc[c] = f32x4_add(acc[c], f32x4_mul(f32x4_convert_i32x4(s), d));
-            }
-        }
-        acc.map(lanes_sum)
-    }
 }
 
 /// The relaxed-SIMD form (the page's second build, for browsers that have relaxed SIMD): 16
 /// byte products per `i32x4.relaxed_dot_i8x16_i7x16_add` instead of 8 per `i32x4.dot_i16x8`
 /// after widening. Its second operand must stay within 0..=127 for the result to be the same
-/// on every machine, so it gets `|w|` and the activation gets w's sign (ggml's own trick on
-/// x86). Q8_0 never holds −128: ggml's quantizer rounds to ±127 and the wasm builds clamp a
-/// file's −128 at load (`gguf::clamp_q8_0`).
-///
-/// The weight's bytes are shuffled into `relaxed::order` first, so that lane l of the result sums the
-/// same 8 products as lane l of `simd::dot_rows` (elements 2l, 2l+1 of every 8). Integer sums
-/// are exact, and the f32 steps after are the same, so both builds give the same bits.
+/// on every machine, so the weight's quants go first (any i8) and the activation second, split
+/// into its positive and negative parts: Σ w·y = Σ w·max(y, 0) − Σ w·max(−y, 0). Four dots a
+/// block, but no unpacking: Qwen2.5's Q8_0 products went from 28 to 21 ms a decoded token
+/// (docs/BENCHMARKS.md).
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub(super) mod relaxed {
-    use super::simd::lanes_sum;
-    use super::{Activation, BLOCK_BYTES};
+    use super::BLOCK_BYTES;
     use core::arch::wasm32::*;
 
     /// The i32 lanes of `lo`, then of `hi`, each broadcast to a whole vector: eight groups of
@@ -337,64 +402,50 @@ pub(super) mod relaxed {
         i32x4_add(a, b)
     }
 
-    /// A 16-byte half in relaxed-lane order: slot 4l+t holds element
-    /// [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15][4l+t], so relaxed lane l sums
-    /// elements 2l, 2l+1, 2l+8, 2l+9, as `i32x4_dot_i16x8` lane l does over two 8-byte halves.
-    #[inline(always)]
-    pub fn order(v: v128) -> v128 {
-        i8x16_shuffle::<0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15>(v, v)
-    }
-
-    /// Per block: both halves of the activation in `order`, then the same negated.
-    pub fn arrange(blocks: &[u8]) -> Vec<v128> {
+    /// Per block: max(y, 0) for both halves, then max(−y, 0) for both halves. Quants are
+    /// within ±127, so −y does not wrap.
+    pub fn split(blocks: &[u8]) -> Vec<v128> {
+        let zero = i8x16_splat(0);
         blocks
             .chunks_exact(BLOCK_BYTES)
             .flat_map(|b| {
                 // SAFETY: a block has 32 bytes after its 2-byte scale.
                 let (y0, y1) = unsafe {
                     (
-                        order(v128_load(b[2..].as_ptr() as *const v128)),
-                        order(v128_load(b[18..].as_ptr() as *const v128)),
+                        v128_load(b[2..].as_ptr() as *const v128),
+                        v128_load(b[18..].as_ptr() as *const v128),
                     )
                 };
-                // Activations are quantized by candle's `from_float` to ±127: no overflow.
-                [y0, y1, i8x16_neg(y0), i8x16_neg(y1)]
+                [
+                    i8x16_max(y0, zero),
+                    i8x16_max(y1, zero),
+                    i8x16_max(i8x16_neg(y0), zero),
+                    i8x16_max(i8x16_neg(y1), zero),
+                ]
             })
             .collect()
     }
 
-    /// # Safety
-    /// As `simd::dot_rows`, with `arranged` in place of `wide`.
-    #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
-        ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let mut acc = [f32x4_splat(0.0); R];
-        let w = w.as_ptr();
-        let arranged = ys.map(|y| y.arranged.as_ptr());
-        let scales = ys.map(|y| y.scales.as_ptr());
-        let zero = i32x4_splat(0);
-        for b in 0..ys[0].scales.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let q0 = order(v128_load(wb.add(2) as *const v128));
-            let q1 = order(v128_load(wb.add(18) as *const v128));
-            let (a0, a1) = (i8x16_abs(q0), i8x16_abs(q1));
-            let (n0, n1) = (i8x16_lt(q0, zero), i8x16_lt(q1, zero));
-            let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
-            for r in 0..R {
-                let yv = arranged[r].add(4 * b);
-                // Masks are whole bytes of 0 or 1 bits, where the relaxed select is exact.
-                let y0 = i8x16_relaxed_laneselect(*yv.add(2), *yv, n0);
-                let y1 = i8x16_relaxed_laneselect(*yv.add(3), *yv.add(1), n1);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, a0, zero);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y1, a1, s);
-                let d = f32x4_splat(dw * *scales[r].add(b));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
-            }
+    pub struct Split;
+    impl super::lanes::BlockSums for Split {
+        type Quants = [v128; 2];
+        #[inline(always)]
+        unsafe fn load(q: *const u8) -> [v128; 2] {
+            [
+                v128_load(q as *const v128),
+                v128_load(q.add(16) as *const v128),
+            ]
         }
-        acc.map(lanes_sum)
+        #[inline(always)]
+        unsafe fn sums(w: [v128; 2], y: &super::Activation, b: usize) -> v128 {
+            let yv = y.split.as_ptr().add(4 * b);
+            let zero = i32x4_splat(0);
+            let p = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv, zero);
+            let p = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(1), p);
+            let n = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv.add(2), zero);
+            let n = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(3), n);
+            i32x4_sub(p, n)
+        }
     }
 }
 

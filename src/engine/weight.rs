@@ -408,8 +408,18 @@ trait OwnKernel {
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t>;
     /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
-    /// Weight rows per pass against one activation row (decoding), 2 or 4: measured per kernel.
-    const DECODE_COLUMNS: usize = 2;
+    /// Decoding: weight rows `cols` against one activation row, `C` rows per pass
+    /// (`decode_columns`), with `C` measured per kernel.
+    fn decode<'w>(
+        cols: std::ops::Range<usize>,
+        col: &dyn Fn(usize) -> &'w [u8],
+        y: &Self::Prepared<'_>,
+        out: &dyn Fn(usize, &[f32]),
+    ) where
+        Self: Sized,
+    {
+        decode_columns::<Self, 2>(cols, col, y, out)
+    }
     /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         ws.map(|w| Self::dot_rows(w, [y])[0])
@@ -439,8 +449,20 @@ impl OwnKernel for Q8_0Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         rows_dot_tile::<Self>(w, tile, out)
     }
-    // Two: four sped up Qwen2.5's Q8_0 products by about 10% but slowed Gemma 3's (its
-    // 262,144-row output matrix, most of its decode) by about as much.
+    // Rows in a vector's lanes (`q8_0::lanes`): four per pass in the relaxed build, two in
+    // the simd128 build, as measured (docs/BENCHMARKS.md).
+    fn decode<'w>(
+        cols: std::ops::Range<usize>,
+        col: &dyn Fn(usize) -> &'w [u8],
+        y: &Self::Prepared<'_>,
+        out: &dyn Fn(usize, &[f32]),
+    ) {
+        if cfg!(target_feature = "relaxed-simd") {
+            decode_columns::<Self, 4>(cols, col, y, out)
+        } else {
+            decode_columns::<Self, 2>(cols, col, y, out)
+        }
+    }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q8_0::dot_cols(ws, y)
     }
@@ -473,7 +495,14 @@ impl OwnKernel for Q4_1Kernel {
         q4_1::dot_tile(w, tile, out)
     }
     // Four: SmolLM2's Q4_1 products took 8-12% less time than with two (two runs).
-    const DECODE_COLUMNS: usize = 4;
+    fn decode<'w>(
+        cols: std::ops::Range<usize>,
+        col: &dyn Fn(usize) -> &'w [u8],
+        y: &Self::Prepared<'_>,
+        out: &dyn Fn(usize, &[f32]),
+    ) {
+        decode_columns::<Self, 4>(cols, col, y, out)
+    }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q4_1::dot_cols(ws, y)
     }
@@ -679,10 +708,7 @@ fn product_own_parts<K: OwnKernel>(
                     // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                     unsafe { dst_at.write(offset + c, v) }
                 };
-                match K::DECODE_COLUMNS {
-                    4 => decode_columns::<K, 4>(c0..c1, &col, y, &out),
-                    _ => decode_columns::<K, 2>(c0..c1, &col, y, &out),
-                }
+                K::decode(c0..c1, &col, y, &out);
                 continue;
             }
             for (t, tile) in tiles.iter().enumerate() {
