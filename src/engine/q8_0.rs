@@ -362,7 +362,7 @@ pub(super) mod simd {
 /// after widening. Its second operand must stay within 0..=127 for the result to be the same
 /// on every machine, so the weight's quants go first (any i8) and the activation second, split
 /// into its positive and negative parts: Σ w·y = Σ w·max(y, 0) − Σ w·max(−y, 0). Four dots a
-/// block, but no unpacking: Qwen2.5's Q8_0 products went from 28 to 21 ms a decoded token
+/// block, but no unpacking: Qwen2.5's Q8_0 products went from 28 to 21-23 ms a decoded token
 /// (docs/BENCHMARKS.md).
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub(super) mod relaxed {
