@@ -381,11 +381,11 @@ mod lanes {
                 mw[c] = half(table, wb.add(2));
             }
             let dd = f32x4_mul(
-                v128_load(dw.as_ptr() as *const v128),
+                f32x4(dw[0], dw[1], dw[2], dw[3]),
                 f32x4_splat(*y.d.get_unchecked(b)),
             );
             let ms = f32x4_mul(
-                v128_load(mw.as_ptr() as *const v128),
+                f32x4(mw[0], mw[1], mw[2], mw[3]),
                 f32x4_splat(*y.s.get_unchecked(b)),
             );
             acc = step(acc, sums, dd, ms);

@@ -408,19 +408,17 @@ trait OwnKernel {
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t>;
     /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
-    /// Decoding: weight rows `cols` against one activation row, `C` rows per pass
-    /// (`decode_columns`), with `C` measured per kernel; `touch(c)` asks for row `c` ahead of
-    /// its turn.
-    fn decode<'w>(
+    /// Decoding: rows `cols` of one matrix against one activation row, `C` rows per pass
+    /// (`decode_columns`), with `C` measured per kernel.
+    fn decode(
+        part: Rows,
         cols: std::ops::Range<usize>,
-        col: &dyn Fn(usize) -> &'w [u8],
-        touch: &dyn Fn(usize),
         y: &Self::Prepared<'_>,
         out: &dyn Fn(usize, &[f32]),
     ) where
         Self: Sized,
     {
-        decode_columns::<Self, 2>(cols, col, touch, y, out)
+        decode_columns::<Self, 2>(part, cols, y, out)
     }
     /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
@@ -453,17 +451,16 @@ impl OwnKernel for Q8_0Kernel {
     }
     // Rows in a vector's lanes (`q8_0::lanes`): four per pass in the relaxed build, two in
     // the simd128 build, as measured (docs/BENCHMARKS.md).
-    fn decode<'w>(
+    fn decode(
+        part: Rows,
         cols: std::ops::Range<usize>,
-        col: &dyn Fn(usize) -> &'w [u8],
-        touch: &dyn Fn(usize),
         y: &Self::Prepared<'_>,
         out: &dyn Fn(usize, &[f32]),
     ) {
         if cfg!(target_feature = "relaxed-simd") {
-            decode_columns::<Self, 4>(cols, col, touch, y, out)
+            decode_columns::<Self, 4>(part, cols, y, out)
         } else {
-            decode_columns::<Self, 2>(cols, col, touch, y, out)
+            decode_columns::<Self, 2>(part, cols, y, out)
         }
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
@@ -498,14 +495,13 @@ impl OwnKernel for Q4_1Kernel {
         q4_1::dot_tile(w, tile, out)
     }
     // Four: SmolLM2's Q4_1 products took 8-12% less time than with two (two runs).
-    fn decode<'w>(
+    fn decode(
+        part: Rows,
         cols: std::ops::Range<usize>,
-        col: &dyn Fn(usize) -> &'w [u8],
-        touch: &dyn Fn(usize),
         y: &Self::Prepared<'_>,
         out: &dyn Fn(usize, &[f32]),
     ) {
-        decode_columns::<Self, 4>(cols, col, touch, y, out)
+        decode_columns::<Self, 4>(part, cols, y, out)
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q4_1::dot_cols(ws, y)
@@ -625,32 +621,46 @@ fn rows_dot_tile<K: OwnKernel>(w: &[u8], rows: &[K::Prepared<'_>], out: &mut [f3
 /// How far ahead of the rows it multiplies a decoding pass touches the weight (`touch_lines`).
 const TOUCH_AHEAD_BYTES: usize = 16 * 1024;
 
-/// Columns `cols` against the one activation row `y`, `C` weight rows per pass, the rest one
-/// at a time; `out(c, values)` takes the results from column `c` on. Before each pass it
-/// touches the rows about `TOUCH_AHEAD_BYTES` further on (`touch`, which ignores rows past
-/// the matrix).
-fn decode_columns<'w, K: OwnKernel, const C: usize>(
+/// One matrix's rows of raw blocks, `row_bytes` each.
+#[derive(Clone, Copy)]
+struct Rows<'w> {
+    bytes: &'w [u8],
+    row_bytes: usize,
+}
+
+impl<'w> Rows<'w> {
+    fn len(&self) -> usize {
+        self.bytes.len() / self.row_bytes.max(1)
+    }
+    fn row(&self, c: usize) -> &'w [u8] {
+        &self.bytes[c * self.row_bytes..(c + 1) * self.row_bytes]
+    }
+}
+
+/// Rows `cols` of `part` against the one activation row `y`, `C` weight rows per pass, the
+/// rest one at a time; `out(c, values)` takes the results from row `c` on. Before each pass it
+/// touches the rows about `TOUCH_AHEAD_BYTES` further on (`touch_lines`).
+fn decode_columns<K: OwnKernel, const C: usize>(
+    part: Rows,
     cols: std::ops::Range<usize>,
-    col: &dyn Fn(usize) -> &'w [u8],
-    touch: &dyn Fn(usize),
     y: &K::Prepared<'_>,
     out: &dyn Fn(usize, &[f32]),
 ) {
-    let row_bytes = col(cols.start).len().max(1);
-    let ahead = (TOUCH_AHEAD_BYTES / (C * row_bytes)).max(1) * C;
+    let rows = part.len();
+    let ahead = (TOUCH_AHEAD_BYTES / (C * part.row_bytes.max(1))).max(1) * C;
     let mut c = cols.start;
     while c + C <= cols.end {
-        for i in 0..C {
-            touch(c + ahead + i);
+        for t in c + ahead..(c + ahead + C).min(rows) {
+            touch_lines(part.row(t));
         }
         out(
             c,
-            &K::dot_cols(std::array::from_fn::<_, C, _>(|i| col(c + i)), y),
+            &K::dot_cols(std::array::from_fn::<_, C, _>(|i| part.row(c + i)), y),
         );
         c += C;
     }
     for c in c..cols.end {
-        out(c, &K::dot_rows(col(c), [y]));
+        out(c, &K::dot_rows(part.row(c), [y]));
     }
 }
 
@@ -736,12 +746,7 @@ fn product_own_parts<K: OwnKernel>(
                     // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                     unsafe { dst_at.write(offset + c, v) }
                 };
-                let touch = |c: usize| {
-                    if c < rows {
-                        touch_lines(col(c));
-                    }
-                };
-                K::decode(c0..c1, &col, &touch, y, &out);
+                K::decode(Rows { bytes, row_bytes }, c0..c1, y, &out);
                 continue;
             }
             for (t, tile) in tiles.iter().enumerate() {
