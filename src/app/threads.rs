@@ -37,7 +37,7 @@ const RELAXED_PROBE: [u8; 36] = [
 
 /// Whether the workers run the relaxed-SIMD build: the browser validates relaxed SIMD, and the
 /// address does not say `simd=plain` (which forces the simd128 build, for tests and for
-/// comparing). Both builds give the same bits (`engine::q8_0::relaxed`).
+/// comparing). Both builds give the same bits (`engine::q8_0`).
 pub fn relaxed_simd() -> bool {
     thread_local! {
         static RELAXED: bool = {

@@ -185,6 +185,18 @@ pub fn run() -> Vec<KernelCheck> {
                 &q8_0::dot_cols::<8>(std::array::from_fn(|j| &ws8[j][..]), &p8[0]),
                 &ws8.iter().map(want8).collect::<Vec<_>>(),
             );
+            // A file may hold −128, which ggml's quantizer never writes: every form multiplies
+            // it exactly (nothing clamps it at load).
+            let mut low = w8.clone();
+            for block in low.chunks_exact_mut(q8_0::BLOCK_BYTES) {
+                block[2..].iter_mut().step_by(3).for_each(|q| *q = 0x80);
+            }
+            let want_low: Vec<f32> = (0..4).map(|j| q8_0::portable(&low, [&p8[j]])[0]).collect();
+            t8.add(&rows!(q8_0::dot_rows, &low, &p8, 4), &want_low);
+            t8.add(
+                &q8_0::dot_cols([&low, &ws8[0], &low, &ws8[1]], &p8[0]),
+                &[want_low[0], want8(&ws8[0]), want_low[0], want8(&ws8[1])],
+            );
             cols!(
                 t41,
                 BlockQ4_1,
@@ -287,8 +299,8 @@ mod tests {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
                 "Q4_1" | "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
-                // Plus 1, 3 and 8 columns.
-                "Q8_0" => 3 * 6 * (10 + 2 + 4 + 1 + 3 + 8),
+                // Plus 1, 3 and 8 columns, and weights holding −128 (4 rows, 4 columns).
+                "Q8_0" => 3 * 6 * (10 + 2 + 4 + 1 + 3 + 8 + 4 + 4),
                 _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");

@@ -5,9 +5,9 @@
 //! exact integer sum of the 32 byte products, then `sum += sumi as f32 * (dw * dy)` in block
 //! order. Because a block's integer sum is exact however it is grouped, the simd128 form
 //! (i16 products) and the relaxed-SIMD form (i8 dots) give the same bits, and each may lay out
-//! its lanes as it runs fastest: four weight rows in a vector's lanes when decoding, four
-//! activation rows when prefilling, so that the f32 steps are one vector operation for four
-//! outputs.
+//! its lanes as it runs fastest: weight rows in a vector's lanes when decoding (four in the
+//! relaxed build, two in the simd128 build), four activation rows when prefilling, so that the
+//! f32 steps are one vector operation for several outputs.
 //!
 //! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
 //! every column and re-extends the activation's bytes for every column. Here the activation row
@@ -60,8 +60,7 @@ pub(crate) fn avx2_sum(v: std::arch::x86_64::__m256) -> f32 {
     (h[0] + h[2]) + (h[1] + h[3])
 }
 
-/// One quantized activation row (from `act_quant::q8_0`, so every quant is within ±127),
-/// prepared for many weight rows.
+/// One quantized activation row (from `act_quant::q8_0`), prepared for many weight rows.
 pub struct Activation<'a> {
     blocks: &'a [u8],
     scales: Vec<f32>,
@@ -80,8 +79,10 @@ pub struct Activation<'a> {
 }
 
 impl<'a> Activation<'a> {
-    /// `blocks` are the row's Q8_0 blocks as bytes (`BLOCK_BYTES` each), quants within ±127
-    /// (ggml's quantizer, `act_quant::q8_0`, never writes −128).
+    /// `blocks` are the row's Q8_0 blocks as bytes (`BLOCK_BYTES` each), from ggml's quantizer
+    /// (`act_quant::q8_0`): quants within ±127, except in a block whose values are too small
+    /// for 127/amax to be finite, where −128 can appear but the block's scale is 0, so the
+    /// relaxed form's dropping it (max(−(−128), 0) wraps to 0) changes no bit.
     pub fn new(blocks: &'a [u8]) -> Self {
         let table = scale_table();
         let scales = blocks

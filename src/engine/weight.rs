@@ -639,7 +639,7 @@ impl<'w> Rows<'w> {
 
 /// Rows `cols` of `part` against the one activation row `y`, `C` weight rows per pass, the
 /// rest one at a time; `out(c, values)` takes the results from row `c` on. Before each pass it
-/// touches the rows about `TOUCH_AHEAD_BYTES` further on (`touch_lines`).
+/// touches the rows up to `TOUCH_AHEAD_BYTES` further on, at least one pass (`touch_lines`).
 fn decode_columns<K: OwnKernel, const C: usize>(
     part: Rows,
     cols: std::ops::Range<usize>,
