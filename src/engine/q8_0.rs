@@ -403,8 +403,9 @@ pub(super) mod relaxed {
         i32x4_add(a, b)
     }
 
-    /// Per block: max(y, 0) for both halves, then max(−y, 0) for both halves. Quants are
-    /// within ±127, so −y does not wrap.
+    /// Per block: max(y, 0) for both halves, then max(−y, 0) for both halves, all within
+    /// 0..=127 (a −128 negates to itself and counts as 0: see `Activation::new` for why no bit
+    /// changes).
     pub fn split(blocks: &[u8]) -> Vec<v128> {
         let zero = i8x16_splat(0);
         blocks

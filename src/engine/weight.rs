@@ -739,14 +739,14 @@ fn product_own_parts<K: OwnKernel>(
             let rows = parts[p].1;
             let c0 = (item - first_item) * COLUMNS_PER_ITEM;
             let c1 = rows.min(c0 + COLUMNS_PER_ITEM);
-            let col = |c: usize| &bytes[c * row_bytes..(c + 1) * row_bytes];
+            let part = Rows { bytes, row_bytes };
             if let [ref y] = *acts {
                 // One row (decoding): several weight rows per pass, independent chains of work.
                 let out = |c: usize, v: &[f32]| {
                     // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                     unsafe { dst_at.write(offset + c, v) }
                 };
-                K::decode(Rows { bytes, row_bytes }, c0..c1, y, &out);
+                K::decode(part, c0..c1, y, &out);
                 continue;
             }
             for (t, tile) in tiles.iter().enumerate() {
@@ -754,7 +754,7 @@ fn product_own_parts<K: OwnKernel>(
                 let rows = K::TILE_ROWS.min(m - r0);
                 let mut out = [0f32; MAX_TILE_ROWS];
                 for c in c0..c1 {
-                    K::dot_tile(col(c), tile, &mut out[..rows]);
+                    K::dot_tile(part.row(c), tile, &mut out[..rows]);
                     for (i, v) in out[..rows].iter().enumerate() {
                         // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                         unsafe { dst_at.write((r0 + i) * n + offset + c, &[*v]) };
