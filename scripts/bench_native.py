@@ -7,6 +7,8 @@ a warm-up, then prefill and 64 greedy decode steps with EOS ignored. Prints a ta
 JSON to docs/bench-native.json.
 
 Usage: scripts/bench_native.py [--threads N]
+       scripts/bench_native.py --llama-once MODEL.gguf   (one llama.cpp run, JSON on stdout:
+                                                           tests/bench/run.mjs's paired rounds)
 """
 import argparse
 import json
@@ -62,10 +64,21 @@ def bench_text():
     return body.replace("\\\n", "")
 
 
+def llama_cpp_run(path, threads):
+    return json.loads(subprocess.run(
+        [VENV_PY, "-c", LLAMA_BENCH, path, bench_text(), str(threads),
+         str(PROMPT_TOKENS), str(GEN_TOKENS)],
+        check=True, capture_output=True, text=True).stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--llama-once", metavar="GGUF")
     args = ap.parse_args()
+    if args.llama_once:
+        print(json.dumps(llama_cpp_run(args.llama_once, args.threads)))
+        return
     catalog = json.load(open(os.path.join(ROOT, "assets", "models", "catalog.json")))
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     exe = os.path.join(TARGET, "release", "tinylab")
@@ -78,10 +91,7 @@ def main():
             [exe, "bench", "--model", path, "--threads", str(args.threads), "--json",
              "--prompt-tokens", str(PROMPT_TOKENS), "--gen-tokens", str(GEN_TOKENS)],
             check=True, capture_output=True, text=True).stdout)
-        ref = json.loads(subprocess.run(
-            [VENV_PY, "-c", LLAMA_BENCH, path, bench_text(), str(args.threads),
-             str(PROMPT_TOKENS), str(GEN_TOKENS)],
-            check=True, capture_output=True, text=True).stdout)
+        ref = llama_cpp_run(path, args.threads)
         rows.append({"model": m["id"], "tinylab": ours, "llama_cpp": ref})
     print(f"{'model':32} {'engine':10} {'prefill t/s':>12} {'decode t/s':>11} {'load ms':>8} {'peak MB':>8}")
     for r in rows:

@@ -1,7 +1,8 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
 //! rows per pass, two and four weight rows per pass (Q8_0 also one, three and eight), and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of up to eight
-//! rows (also read by their portable form, which checks the layout natively). The wasm forms are written to give the portable form's bits exactly; AVX2
+//! rows (also read by their portable form, which checks the layout natively), and attention's
+//! f32 loops. The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
 //! runs the wasm forms.
@@ -280,7 +281,33 @@ pub fn run() -> Vec<KernelCheck> {
         }
     }
     out.extend([t4k.row, t6k.row]);
+    out.push(attention_f32());
     out
+}
+
+/// Attention's f32 loops (`weight::dot_f32_many`, `weight::add_weighted4`; simd128 in both
+/// wasm builds) against the plain loops whose bits they must have, at head sizes with and
+/// without a tail past the last four values.
+fn attention_f32() -> KernelCheck {
+    use super::weight::{add_weighted4, dot_f32, dot_f32_many};
+    let mut t = Tally::new("f32 attention", true);
+    for (i, len) in [1usize, 3, 4, 7, 64, 66, 128, 256].into_iter().enumerate() {
+        let seed = 4000 + 10 * i as u32;
+        let q = values(len, seed, 0.0);
+        let v: Vec<Vec<f32>> = (0..4).map(|n| values(len, seed + 1 + n, 0.02)).collect();
+        let v = [&v[0][..], &v[1], &v[2], &v[3]];
+        let want: Vec<f32> = v.iter().map(|b| dot_f32(&q, b)).collect();
+        t.add(&dot_f32_many(&q, v), &want);
+        let p = [0.4, 0.3, 0.2, 0.1];
+        let mut got = values(len, seed + 9, 0.0);
+        let mut want = got.clone();
+        add_weighted4(&mut got, p, v);
+        for (j, a) in want.iter_mut().enumerate() {
+            *a = *a + p[0] * v[0][j] + p[1] * v[1][j] + p[2] * v[2][j] + p[3] * v[3][j];
+        }
+        t.add(&got, &want);
+    }
+    t.row
 }
 
 #[cfg(test)]
@@ -292,7 +319,7 @@ mod tests {
     #[test]
     fn this_builds_kernels_agree_with_their_reference() {
         let rows = run();
-        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.len(), 6);
         for r in rows {
             // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 and 4 columns.
             let expected = match r.kernel.as_str() {
@@ -301,6 +328,8 @@ mod tests {
                 "Q4_1" | "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 * 36),
                 // Plus 1, 3 and 8 columns, and weights holding −128 (4 rows, 4 columns).
                 "Q8_0" => 3 * 6 * (10 + 2 + 4 + 1 + 3 + 8 + 4 + 4),
+                // Four dot products and a row of weighted sums at each of eight lengths.
+                "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
                 _ => 3 * 6 * (10 + 2 + 4),
             };
             assert_eq!(r.products, expected, "{r:?}");

@@ -14,7 +14,7 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
 
-use super::weight::{dot_f32, dot_f32_many, Weight};
+use super::weight::{add_weighted4, dot_f32, dot_f32_many, Weight};
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
@@ -1166,10 +1166,7 @@ fn cached_attention(
         for p in &mut quads {
             let p = [p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum];
             let v = [value(j), value(j + 1), value(j + 2), value(j + 3)];
-            let rows = acc.iter_mut().zip(v[0]).zip(v[1]).zip(v[2]).zip(v[3]);
-            for ((((a, v0), v1), v2), v3) in rows {
-                *a = *a + p[0] * v0 + p[1] * v1 + p[2] * v2 + p[3] * v3;
-            }
+            add_weighted4(acc, p, v);
             j += 4;
         }
         for (p, j) in quads.remainder().iter().zip(j..) {

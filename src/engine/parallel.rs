@@ -9,7 +9,7 @@
 //!
 //! The protocol is four atomics: `GEN` counts jobs (helpers sleep on it), `JOB` points at the
 //! caller's job while it runs, `INSIDE` counts helpers that may be reading `JOB`, and the job's
-//! own cursor hands out chunks (`SLEEPERS` only saves a wake-up call when nobody sleeps; the
+//! cursors hand out chunks, one cursor per thread's segment (`SLEEPERS` only saves a wake-up call when nobody sleeps; the
 //! item counters only feed the benchmark). The caller clears `JOB` and waits for `INSIDE` to drop to zero
 //! before its stack frame (which holds the job) goes away. All of it is `SeqCst`: either a helper
 //! sees `JOB` cleared, or the caller sees that helper in `INSIDE`.
@@ -45,18 +45,25 @@ thread_local! {
 /// microseconds, about as long as one small decode product.
 const SPINS: u32 = 1 << 21;
 
+/// Most segments a job is cut into (one per thread that takes part); threads past this many
+/// only take what is left in the others.
+const MAX_SEGMENTS: usize = 8;
+
 struct Job<'a> {
     f: &'a (dyn Fn(Range<usize>) + Sync),
     n_items: usize,
     /// The most items one grab takes.
     chunk: usize,
-    /// Threads that may take part: grabs shrink to a share of what is left per thread.
-    threads: usize,
-    cursor: Padded,
+    /// Contiguous runs of items, one per thread: `segments` of them, the i-th ending at
+    /// `end(i)`, each with its own cursor.
+    segments: usize,
+    cursors: [Padded; MAX_SEGMENTS],
+    /// Hands each thread that joins its own segment.
+    joined: Padded,
     done: Padded,
 }
 
-/// An atomic alone on its cache line: the cursor and the done count are written by different
+/// An atomic alone on its cache line: the cursors and the done count are written by different
 /// threads at different moments, and sharing a line would make each write evict the other.
 #[repr(align(64))]
 struct Padded(AtomicUsize);
@@ -69,34 +76,71 @@ impl std::ops::Deref for Padded {
 }
 
 impl Job<'_> {
-    /// Runs chunks until none are left; returns how many items this thread ran.
+    fn new<'a>(
+        f: &'a (dyn Fn(Range<usize>) + Sync),
+        n_items: usize,
+        chunk: usize,
+        threads: usize,
+    ) -> Job<'a> {
+        let segments = threads.clamp(1, MAX_SEGMENTS);
+        let job = Job {
+            f,
+            n_items,
+            chunk,
+            segments,
+            cursors: std::array::from_fn(|_| Padded(AtomicUsize::new(0))),
+            joined: Padded(AtomicUsize::new(0)),
+            done: Padded(AtomicUsize::new(0)),
+        };
+        for s in 0..segments {
+            job.cursors[s].store(job.start(s), SeqCst);
+        }
+        job
+    }
+
+    fn start(&self, segment: usize) -> usize {
+        self.n_items * segment / self.segments
+    }
+
+    fn end(&self, segment: usize) -> usize {
+        self.start(segment + 1)
+    }
+
+    /// Runs its own segment, then whatever is left of the others; returns how many items this
+    /// thread ran.
     fn work(&self) -> usize {
+        let first = self.joined.fetch_add(1, SeqCst);
         let mut ran = 0;
-        while let Some(items) = self.grab() {
-            let n = items.len();
-            (self.f)(items);
-            ran += n;
-            self.done.fetch_add(n, SeqCst);
+        for k in 0..self.segments {
+            let segment = (first + k) % self.segments;
+            while let Some(items) = self.grab(segment) {
+                let n = items.len();
+                (self.f)(items);
+                ran += n;
+                self.done.fetch_add(n, SeqCst);
+            }
         }
         ran
     }
 
-    /// The next items: `chunk` at most, and no more than half of each thread's share of what
-    /// is left, so the last grabs are single items and the threads finish together. (Fixed
-    /// grabs of a quarter of each thread's share left one thread idle for up to a grab at the
-    /// end of every product, and a decode step has about 120 of them.)
-    fn grab(&self) -> Option<Range<usize>> {
-        let mut start = self.cursor.load(SeqCst);
+    /// The next items of `segment`: `chunk` at most, and no more than half of what is left in
+    /// it, so that its last grabs are single items that another thread, done with its own
+    /// segment, can take. Each thread streams through its own contiguous run of the weight
+    /// (what decoding's `touch_lines` reads ahead is then its own next rows) and grabs from its
+    /// own cursor; a single shared cursor moved its cache line between the cores on every grab,
+    /// and handed out items round the threads. (Fixed grabs of a quarter of each thread's share
+    /// left one thread idle for up to a grab at the end of every product, and a decode step has
+    /// about 120 of them.)
+    fn grab(&self, segment: usize) -> Option<Range<usize>> {
+        let end = self.end(segment);
+        let cursor = &self.cursors[segment];
+        let mut start = cursor.load(SeqCst);
         loop {
-            if start >= self.n_items {
+            if start >= end {
                 return None;
             }
-            let left = self.n_items - start;
-            let take = (left / (2 * self.threads)).clamp(1, self.chunk);
-            match self
-                .cursor
-                .compare_exchange_weak(start, start + take, SeqCst, SeqCst)
-            {
+            let take = ((end - start) / 2).clamp(1, self.chunk);
+            match cursor.compare_exchange_weak(start, start + take, SeqCst, SeqCst) {
                 Ok(_) => return Some(start..start + take),
                 Err(now) => start = now,
             }
@@ -199,14 +243,7 @@ pub fn for_each_chunk(n_items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + 
     let _one_at_a_time = CALLER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let job = Job {
-        f,
-        n_items,
-        chunk,
-        threads: threads(),
-        cursor: Padded(AtomicUsize::new(0)),
-        done: Padded(AtomicUsize::new(0)),
-    };
+    let job = Job::new(f, n_items, chunk, threads());
     ITEMS_PARALLEL.fetch_add(n_items, SeqCst);
     let died_before = DIED.load(SeqCst);
     /// Whatever way this frame is left (a panic in `f` on this thread included), no helper may

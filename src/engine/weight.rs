@@ -173,16 +173,27 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
     let bs = bs.map(|b| &b[..a.len()]);
     let whole = a.len() / 4 * 4;
-    let mut s = [[0f32; 4]; N];
-    for c in (0..whole).step_by(4) {
-        let x = &a[c..c + 4];
-        for (s, b) in s.iter_mut().zip(&bs) {
-            let y = &b[c..c + 4];
-            for i in 0..4 {
-                s[i] += x[i] * y[i];
-            }
+    let s: [[f32; 4]; N] = {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            // SAFETY: every `bs[n]` is `a.len()` long, and the loads stay below `whole`.
+            unsafe { f32_simd::partial_sums(a, bs, whole) }
         }
-    }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            let mut s = [[0f32; 4]; N];
+            for c in (0..whole).step_by(4) {
+                let x = &a[c..c + 4];
+                for (s, b) in s.iter_mut().zip(&bs) {
+                    let y = &b[c..c + 4];
+                    for i in 0..4 {
+                        s[i] += x[i] * y[i];
+                    }
+                }
+            }
+            s
+        }
+    };
     std::array::from_fn(|n| {
         let tail: f32 = a[whole..]
             .iter()
@@ -191,6 +202,82 @@ pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
             .sum();
         s[n][0] + s[n][1] + s[n][2] + s[n][3] + tail
     })
+}
+
+/// `acc[i] = acc[i] + p[0]·v[0][i] + p[1]·v[1][i] + p[2]·v[2][i] + p[3]·v[3][i]`, added left to
+/// right for every `i`: attention's weighted sum of four positions' values in one pass over
+/// `acc`, each element with the bits of one position at a time.
+pub fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) {
+    let v = v.map(|v| &v[..acc.len()]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let done = {
+        // SAFETY: every `v[n]` is `acc.len()` long, and the vectors stay below the returned end.
+        unsafe { f32_simd::add_weighted4(acc, p, v) }
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let done = 0;
+    for i in done..acc.len() {
+        acc[i] = acc[i] + p[0] * v[0][i] + p[1] * v[1][i] + p[2] * v[2][i] + p[3] * v[3][i];
+    }
+}
+
+/// The f32 loops above in wasm's 128-bit vectors, written out: a multiply then an add per lane
+/// (wasm has no fused form), so every lane gets the portable code's bits.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod f32_simd {
+    use core::arch::wasm32::*;
+
+    /// Lane i of sum n: Σ over c of `a[4c + i]·bs[n][4c + i]`, c in order.
+    ///
+    /// # Safety
+    /// `whole` is a multiple of 4, at most `a.len()` and every `bs[n].len()`.
+    #[inline(always)]
+    pub unsafe fn partial_sums<const N: usize>(
+        a: &[f32],
+        bs: [&[f32]; N],
+        whole: usize,
+    ) -> [[f32; 4]; N] {
+        let mut s = [f32x4_splat(0.0); N];
+        let (a, bs) = (a.as_ptr(), bs.map(|b| b.as_ptr()));
+        let mut c = 0;
+        while c < whole {
+            let x = v128_load(a.add(c) as *const v128);
+            for n in 0..N {
+                let y = v128_load(bs[n].add(c) as *const v128);
+                s[n] = f32x4_add(s[n], f32x4_mul(x, y));
+            }
+            c += 4;
+        }
+        s.map(|s| {
+            [
+                f32x4_extract_lane::<0>(s),
+                f32x4_extract_lane::<1>(s),
+                f32x4_extract_lane::<2>(s),
+                f32x4_extract_lane::<3>(s),
+            ]
+        })
+    }
+
+    /// `super::add_weighted4` over the first `acc.len() / 4 * 4` elements; returns that count.
+    ///
+    /// # Safety
+    /// Every `v[n]` is at least `acc.len()` long.
+    #[inline(always)]
+    pub unsafe fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) -> usize {
+        let whole = acc.len() / 4 * 4;
+        let p = p.map(|p| f32x4_splat(p));
+        let (a, v) = (acc.as_mut_ptr(), v.map(|v| v.as_ptr()));
+        let mut i = 0;
+        while i < whole {
+            let mut s = v128_load(a.add(i) as *const v128);
+            for n in 0..4 {
+                s = f32x4_add(s, f32x4_mul(p[n], v128_load(v[n].add(i) as *const v128)));
+            }
+            v128_store(a.add(i) as *mut v128, s);
+            i += 4;
+        }
+        whole
+    }
 }
 
 /// Types this module multiplies with the engine's own kernels rather than candle's:
