@@ -387,7 +387,7 @@ pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
     use super::*;
-    use crate::engine::q8_0::relaxed::{groups8, splats8};
+    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
     use core::arch::wasm32::*;
 
     #[inline(always)]
@@ -411,8 +411,8 @@ mod relaxed {
         [
             v128_and(q0, low),
             v128_and(q1, low),
-            u8x16_shr(q0, 4),
-            u8x16_shr(q1, 4),
+            crate::engine::q8_0::high_nibbles(q0, low),
+            crate::engine::q8_0::high_nibbles(q1, low),
         ]
     }
 
@@ -437,9 +437,12 @@ mod relaxed {
                 v128_and(bb, low),
                 i16x8_shl(v128_and(hb, u8x16_splat(0x0c)), 2),
             ),
-            v128_or(u8x16_shr(a, 4), v128_and(hb, u8x16_splat(0x30))),
             v128_or(
-                u8x16_shr(bb, 4),
+                crate::engine::q8_0::high_nibbles(a, low),
+                v128_and(hb, u8x16_splat(0x30)),
+            ),
+            v128_or(
+                crate::engine::q8_0::high_nibbles(bb, low),
                 u16x8_shr(v128_and(hb, u8x16_splat(0xc0)), 2),
             ),
         ]
@@ -463,10 +466,8 @@ mod relaxed {
                 for r in 0..R {
                     // Unaligned: the values start 4 bytes into each activation block.
                     let y = yq[r].add(64 * c) as *const v128;
-                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y), lo0, zero);
-                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(1)), lo1, lo);
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(2)), hi0, zero);
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(3)), hi1, hi);
+                    let lo = dot_pair_small(v128_load(y), lo0, v128_load(y.add(1)), lo1);
+                    let hi = dot_pair_small(v128_load(y.add(2)), hi0, v128_load(y.add(3)), hi1);
                     totals[r] = i32x4_add(
                         totals[r],
                         i32x4_add(i32x4_mul(lo, s_lo), i32x4_mul(hi, s_hi)),
@@ -536,10 +537,8 @@ mod relaxed {
                 for part in 0..4 {
                     let [lo0, lo1, hi0, hi1] = q4k_part(qs, part);
                     let yv = yq.add(64 * part) as *const v128;
-                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv), lo0, zero);
-                    let lo = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(1)), lo1, lo);
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(2)), hi0, zero);
-                    let hi = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yv.add(3)), hi1, hi);
+                    let lo = dot_pair_small(v128_load(yv), lo0, v128_load(yv.add(1)), lo1);
+                    let hi = dot_pair_small(v128_load(yv.add(2)), hi0, v128_load(yv.add(3)), hi1);
                     total = i32x4_add(
                         total,
                         i32x4_add(
@@ -680,20 +679,18 @@ mod relaxed {
                         for (v, total) in totals.iter_mut().enumerate() {
                             let y = groups.add((b * TILE_VECTORS + v) * 64);
                             let (y0, y1) = (y.add(4 * g0), y.add(4 * g1));
-                            let mut p = zero;
-                            let mut r = zero;
-                            for j in 0..4 {
-                                p = i32x4_relaxed_dot_i8x16_i7x16_add(
-                                    v128_load(y0.add(j)),
-                                    ws[j],
-                                    p,
-                                );
-                                r = i32x4_relaxed_dot_i8x16_i7x16_add(
-                                    v128_load(y1.add(j)),
-                                    ws[4 + j],
-                                    r,
-                                );
-                            }
+                            let pairs = |y: *const v128, w: &[v128]| {
+                                i32x4_add(
+                                    dot_pair_small(v128_load(y), w[0], v128_load(y.add(1)), w[1]),
+                                    dot_pair_small(
+                                        v128_load(y.add(2)),
+                                        w[2],
+                                        v128_load(y.add(3)),
+                                        w[3],
+                                    ),
+                                )
+                            };
+                            let (p, r) = (pairs(y0, &ws[..4]), pairs(y1, &ws[4..]));
                             *total =
                                 i32x4_add(*total, i32x4_add(i32x4_mul(p, s0), i32x4_mul(r, s1)));
                         }

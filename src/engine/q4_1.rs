@@ -303,7 +303,7 @@ mod lanes {
     /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
-        *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
+        *table.get_unchecked(crate::engine::q8_0::le_u16(at) as usize)
     }
 
     /// `acc + (d_x·d_y)·sum + m_x·s_y` per lane, lane l's sum being `sums[l]`'s lanes added.
@@ -418,8 +418,9 @@ mod simd {
         #[inline(always)]
         unsafe fn unpack(wb: *const u8) -> [v128; 4] {
             let q = v128_load(wb.add(4) as *const v128);
-            let lo = v128_and(q, u8x16_splat(0x0f));
-            let hi = u8x16_shr(q, 4);
+            let low = u8x16_splat(0x0f);
+            let lo = v128_and(q, low);
+            let hi = crate::engine::q8_0::high_nibbles(q, low);
             [
                 u16x8_extend_low_u8x16(lo),
                 u16x8_extend_high_u8x16(lo),
@@ -459,18 +460,19 @@ mod relaxed {
         #[inline(always)]
         unsafe fn unpack(wb: *const u8) -> (v128, v128) {
             let q = v128_load(wb.add(4) as *const v128);
-            (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+            let low = u8x16_splat(0x0f);
+            (v128_and(q, low), crate::engine::q8_0::high_nibbles(q, low))
         }
 
         #[inline(always)]
         unsafe fn sum(w: &(v128, v128), y: &Activation, b: usize) -> v128 {
             let yb = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
-            let s = i32x4_relaxed_dot_i8x16_i7x16_add(
+            crate::engine::q8_0::relaxed::dot_pair_small(
                 v128_load(yb as *const v128),
                 w.0,
-                i32x4_splat(0),
-            );
-            i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(yb.add(16) as *const v128), w.1, s)
+                v128_load(yb.add(16) as *const v128),
+                w.1,
+            )
         }
     }
 
@@ -478,7 +480,7 @@ mod relaxed {
     /// `at` points at two readable bytes, and `table` has all 65,536 f16 values.
     #[inline(always)]
     unsafe fn half(table: &[f32], at: *const u8) -> f32 {
-        *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize)
+        *table.get_unchecked(crate::engine::q8_0::le_u16(at) as usize)
     }
 
     /// One weight row against a tile: each group of four weight values broadcast to every
@@ -544,8 +546,7 @@ mod avx2 {
         ys: [&Activation; R],
         table: &[f32],
     ) -> [f32; R] {
-        let half =
-            |at: *const u8| *table.get_unchecked(u16::from_le_bytes([*at, *at.add(1)]) as usize);
+        let half = |at: *const u8| *table.get_unchecked(crate::engine::q8_0::le_u16(at) as usize);
         let mut acc = [_mm256_setzero_ps(); R];
         let mut mins = [0f32; R];
         let low = _mm256_set1_epi8(0x0f);

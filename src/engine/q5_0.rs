@@ -274,7 +274,7 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 mod relaxed {
     use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0;
-    use crate::engine::q8_0::relaxed::{groups8, splats8};
+    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
     use crate::engine::q8_0::simd::sum_lanes4;
     use core::arch::wasm32::*;
 
@@ -314,8 +314,8 @@ mod relaxed {
         let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
         let q = v128_load(wb.add(6) as *const v128);
         let u0 = v128_or(v128_and(q, low), h0);
-        let u1 = v128_or(u8x16_shr(q, 4), h1);
-        let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+        let u1 = v128_or(crate::engine::q8_0::high_nibbles(q, low), h1);
+        let dw = *table.get_unchecked(crate::engine::q8_0::le_u16(wb) as usize);
         (u0, u1, dw)
     }
 
@@ -353,8 +353,7 @@ mod relaxed {
             let mut dws = [0f32; 4];
             for c in 0..C {
                 let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table);
-                let s = i32x4_relaxed_dot_i8x16_i7x16_add(y0, u0, offset);
-                sums[c] = i32x4_relaxed_dot_i8x16_i7x16_add(y1, u1, s);
+                sums[c] = i32x4_add(offset, dot_pair_small(y0, u0, y1, u1));
                 dws[c] = dw;
             }
             let d = f32x4_mul(
@@ -462,7 +461,7 @@ mod avx2 {
             let q = _mm_loadu_si128(wb.add(6) as *const __m128i);
             let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low);
             let u = _mm256_or_si256(u, h);
-            let dw = *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize);
+            let dw = *table.get_unchecked(crate::engine::q8_0::le_u16(wb) as usize);
             for r in 0..R {
                 let y = ys[r].blocks.as_ptr().add(b * q8_0::BLOCK_BYTES + 2);
                 let y = _mm256_loadu_si256(y as *const __m256i);

@@ -44,6 +44,30 @@ pub(crate) fn scale_table() -> &'static [f32] {
     TABLE.get_or_init(|| (0..=u16::MAX).map(f16_to_f32).collect())
 }
 
+/// The little-endian u16 at `at`, in one load: LLVM compiles `u16::from_le_bytes([*at,
+/// *at.add(1)])` for wasm into two byte loads, two shifts and an or, and the kernels read a
+/// scale per block and row.
+///
+/// # Safety
+/// `at` points at two readable bytes.
+#[inline(always)]
+pub(crate) unsafe fn le_u16(at: *const u8) -> u16 {
+    u16::from_le(unsafe { std::ptr::read_unaligned(at as *const u16) })
+}
+
+/// `u8x16_shr(q, 4)`'s bits when `low` is `u8x16_splat(0x0f)`: wasm has no byte shift, and V8
+/// builds `i8x16.shr_u` from a 16-bit shift and a mask that it makes anew at every use (four
+/// instructions), where this one's mask stays in a register for the whole loop.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) fn high_nibbles(
+    q: core::arch::wasm32::v128,
+    low: core::arch::wasm32::v128,
+) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    v128_and(u16x8_shr(q, 4), low)
+}
+
 fn scale_at(table: &[f32], block: &[u8]) -> f32 {
     table[u16::from_le_bytes([block[0], block[1]]) as usize]
 }
@@ -214,7 +238,7 @@ mod lanes {
 
     #[inline(always)]
     unsafe fn scale(table: &[f32], wb: *const u8) -> f32 {
-        *table.get_unchecked(u16::from_le_bytes([*wb, *wb.add(1)]) as usize)
+        *table.get_unchecked(super::le_u16(wb) as usize)
     }
 
     /// Four weight rows against one activation row, one to a lane.
@@ -366,7 +390,7 @@ pub(super) mod simd {
 /// block, but no unpacking: Qwen2.5's Q8_0 products went from 28 to 21-23 ms a decoded token
 /// (docs/BENCHMARKS.md).
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-pub(super) mod relaxed {
+pub(crate) mod relaxed {
     use super::BLOCK_BYTES;
     use core::arch::wasm32::*;
 
@@ -387,20 +411,47 @@ pub(super) mod relaxed {
         ]
     }
 
+    /// Σ a·u over two pairs of vectors, in four i32 lanes, where every byte of `u0` and `u1`
+    /// is 0..=63 (nibbles, Q5_0's five bits): each i16 dot (`i16x8.relaxed_dot_i8x16_i7x16_s`)
+    /// is at most 2·128·63 = 16,128 in size, their sum at most 32,256, so nothing saturates
+    /// and every machine gives the same lanes. V8 builds an `i32x4` relaxed dot from
+    /// `pmaddubsw`, then `pmaddwd` with a vector of ones that it makes anew at each use, then
+    /// an add; two of them cost ten instructions, this four.
+    #[inline(always)]
+    pub fn dot_pair_small(a0: v128, u0: v128, a1: v128, u1: v128) -> v128 {
+        let s = i16x8_add(
+            i16x8_relaxed_dot_i8x16_i7x16(a0, u0),
+            i16x8_relaxed_dot_i8x16_i7x16(a1, u1),
+        );
+        i32x4_dot_i16x8(s, i16x8_splat(1))
+    }
+
+    /// `dot_pair_small` for `u` bytes of 0..=127 (Q8_0's activation parts): each i16 dot (at
+    /// most 32,512) is widened on its own.
+    #[inline(always)]
+    pub fn dot_pair_wide(a0: v128, u0: v128, a1: v128, u1: v128) -> v128 {
+        let ones = i16x8_splat(1);
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(a0, u0), ones),
+            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(a1, u1), ones),
+        )
+    }
+
     /// `init` plus Σ over eight groups of a tile vector (`y`: eight vectors, lane l holding
-    /// four values of row l) against eight groups of weight values (`splats8`), in two chains
-    /// of four dots so that each dot waits on half as many; exact.
+    /// four values of row l) against eight groups of weight values (`splats8`), two groups to
+    /// each `dot_pair_small`, so every weight value must be 0..=63 (the callers' are nibbles,
+    /// Q5_0's five bits and Q6_K's six); exact.
     ///
     /// # Safety
     /// `y` points at eight readable vectors.
     #[inline(always)]
     pub unsafe fn groups8(y: *const v128, w: &[v128; 8], init: v128) -> v128 {
-        let (mut a, mut b) = (init, i32x4_splat(0));
-        for j in 0..4 {
-            a = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(j)), w[j], a);
-            b = i32x4_relaxed_dot_i8x16_i7x16_add(v128_load(y.add(4 + j)), w[4 + j], b);
+        let mut s = init;
+        for j in (0..8).step_by(2) {
+            let pair = dot_pair_small(v128_load(y.add(j)), w[j], v128_load(y.add(j + 1)), w[j + 1]);
+            s = i32x4_add(s, pair);
         }
-        i32x4_add(a, b)
+        s
     }
 
     /// Per block: max(y, 0) for both halves, then max(−y, 0) for both halves, all within
@@ -441,11 +492,8 @@ pub(super) mod relaxed {
         #[inline(always)]
         unsafe fn sums(w: [v128; 2], y: &super::Activation, b: usize) -> v128 {
             let yv = y.split.as_ptr().add(4 * b);
-            let zero = i32x4_splat(0);
-            let p = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv, zero);
-            let p = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(1), p);
-            let n = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv.add(2), zero);
-            let n = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(3), n);
+            let p = dot_pair_wide(w[0], *yv, w[1], *yv.add(1));
+            let n = dot_pair_wide(w[0], *yv.add(2), w[1], *yv.add(3));
             i32x4_sub(p, n)
         }
     }
