@@ -45,8 +45,8 @@ thread_local! {
 /// microseconds, about as long as one small decode product.
 const SPINS: u32 = 1 << 21;
 
-/// Most segments a job is cut into (one per thread that takes part); threads past this many
-/// only take what is left in the others.
+/// Most segments a job is cut into (one per thread that takes part); a thread past this many
+/// starts in a segment that another thread already owns, and shares its cursor.
 const MAX_SEGMENTS: usize = 8;
 
 struct Job<'a> {
@@ -99,7 +99,8 @@ impl Job<'_> {
     }
 
     fn start(&self, segment: usize) -> usize {
-        self.n_items * segment / self.segments
+        // In u64: `n_items * segment` can pass usize::MAX on wasm32 long before `n_items` does.
+        (self.n_items as u64 * segment as u64 / self.segments as u64) as usize
     }
 
     fn end(&self, segment: usize) -> usize {
@@ -443,6 +444,31 @@ pub fn test_pool() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One thread runs a whole job through `work`: every segment (empty ones too, when there
+    /// are fewer items than segments; more threads than segments), each item once.
+    #[test]
+    fn one_thread_runs_every_segment() {
+        for n in 1..40 {
+            for threads in 1..12 {
+                for chunk in [1, 3, 64] {
+                    let hits: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+                    let f = |range: Range<usize>| {
+                        for i in range {
+                            hits[i].fetch_add(1, SeqCst);
+                        }
+                    };
+                    let job = Job::new(&f, n, chunk, threads);
+                    assert_eq!(job.work(), n);
+                    assert_eq!(job.done.load(SeqCst), n);
+                    assert!(
+                        hits.iter().all(|h| h.load(SeqCst) == 1),
+                        "{n} {threads} {chunk}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_item_runs_exactly_once_across_threads() {

@@ -51,6 +51,18 @@ pub(crate) fn scale_table() -> &'static [f32] {
 /// # Safety
 /// `at` points at two readable bytes.
 #[inline(always)]
+// Only the SIMD forms (wasm, AVX2) read scales this way.
+#[cfg_attr(
+    not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    )),
+    allow(dead_code)
+)]
 pub(crate) unsafe fn le_u16(at: *const u8) -> u16 {
     u16::from_le(unsafe { std::ptr::read_unaligned(at as *const u16) })
 }
@@ -412,7 +424,7 @@ pub(crate) mod relaxed {
     }
 
     /// Σ a·u over two pairs of vectors, in four i32 lanes, where every byte of `u0` and `u1`
-    /// is 0..=63 (nibbles, Q5_0's five bits): each i16 dot (`i16x8.relaxed_dot_i8x16_i7x16_s`)
+    /// is 0..=63 (nibbles, Q5_0's five bits, Q6_K's six): each i16 dot (`i16x8.relaxed_dot_i8x16_i7x16_s`)
     /// is at most 2·128·63 = 16,128 in size, their sum at most 32,256, so nothing saturates
     /// and every machine gives the same lanes. V8 builds an `i32x4` relaxed dot from
     /// `pmaddubsw`, then `pmaddwd` with a vector of ones that it makes anew at each use, then
@@ -442,8 +454,8 @@ pub(crate) mod relaxed {
 
     /// `init` plus Σ over eight groups of a tile vector (`y`: eight vectors, lane l holding
     /// four values of row l) against eight groups of weight values (`splats8`), two groups to
-    /// each `dot_pair_small`, so every weight value must be 0..=63 (the callers' are nibbles,
-    /// Q5_0's five bits and Q6_K's six); exact.
+    /// each `dot_pair_small`, so every weight value must be 0..=63 (the callers' are Q4_1's
+    /// and Q4_K's nibbles and Q5_0's five bits); exact.
     ///
     /// # Safety
     /// `y` points at eight readable vectors.

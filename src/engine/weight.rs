@@ -405,9 +405,10 @@ impl CustomOp1 for ParMatMul {
 const COLUMNS_PER_ITEM: usize = 16;
 
 /// The most items a thread takes at once: a quarter of each thread's share (the pool's grabs
-/// shrink below it towards the end of a job, `parallel::Job::grab`). Handing out single items
-/// all along made the shared cursor's cache line bounce between cores on every 16 columns,
-/// which cost as much as the second thread gained on one-row (decode) products.
+/// shrink below it towards the end of a segment, `parallel::Job::grab`). Handing out single
+/// items all along, when the pool still had one shared cursor, made its cache line bounce
+/// between cores on every 16 columns, which cost as much as the second thread gained on
+/// one-row (decode) products.
 fn grab(items: usize) -> usize {
     items.div_ceil(4 * parallel::threads()).max(1)
 }

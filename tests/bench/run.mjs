@@ -4,7 +4,7 @@
 //   `Bench` workload of src/bench.rs: 128-token prompt, warm-up, prefill, 64 greedy steps;
 // - @wllama/wllama (llama.cpp in wasm) on the same GGUF in the same Chromium, single thread,
 //   given the same prompt text, 64 tokens, EOS ignored, after a warm-up;
-// - paired rounds (`pairedRounds`): llama.cpp natively, then the page right after, three times;
+// - paired rounds (`pairedRounds`): llama.cpp natively and the page back to back, three times;
 // then prints one table with ratios and writes docs/bench.json and docs/bench-latest.md.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -169,22 +169,31 @@ async function benchWllama(browser, base, model, promptText) {
 /// The table's native figures come from scripts/bench_native.py, minutes before or after the
 /// page's, and this VM's speed drifts on that scale (one run measured llama.cpp's SmolLM2
 /// decode 37% above the others, TinyLab's native CLI rising with it). So the targets' ratios
-/// are also taken in pairs: llama.cpp's run, then the page's (relaxed SIMD, one thread) right
-/// after, `BENCH_ROUNDS` times (3 unless set; 0 skips them); each round's ratio, and their median.
+/// are also taken in pairs: llama.cpp's run and the page's (relaxed SIMD, one thread) back to
+/// back, the order alternating so that a steady drift does not favour either, `BENCH_ROUNDS`
+/// times (3 unless set, 0 with BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratio,
+/// and their median. A round that fails ends the rounds but keeps those before it.
 async function pairedRounds(browser, base, model) {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? (process.env.BENCH_SKIP_PEERS ? 0 : 3));
   const gguf = join(ROOT, 'assets', 'models', model.file);
+  const llamaOnce = () => JSON.parse(execFileSync('python3', [join(ROOT, 'scripts', 'bench_native.py'), '--llama-once', gguf], { encoding: 'utf8' }));
   const out = [];
+  let error = null;
   for (let i = 0; i < rounds; i++) {
-    process.stderr.write(`  paired round ${i + 1}/${rounds}: llama.cpp, then the page…\n`);
+    const llamaFirst = i % 2 === 0;
+    process.stderr.write(`  paired round ${i + 1}/${rounds}: ${llamaFirst ? 'llama.cpp, then the page' : 'the page, then llama.cpp'}…\n`);
     let llama;
+    let page;
     try {
-      llama = JSON.parse(execFileSync('python3', [join(ROOT, 'scripts', 'bench_native.py'), '--llama-once', gguf], { encoding: 'utf8' }));
+      if (llamaFirst) llama = llamaOnce();
+      page = await benchOurs(browser, base, model);
+      if (!llamaFirst) llama = llamaOnce();
     } catch (e) {
-      return { error: `llama.cpp: ${String(e.message || e).slice(0, 200)}` };
+      error = `round ${i + 1}: ${String(e.message || e).slice(0, 200)}`;
+      break;
     }
-    const page = await benchOurs(browser, base, model);
     out.push({
+      first: llamaFirst ? 'llama.cpp' : 'page',
       llama_cpp_prefill_tokens_per_s: llama.prefill_tokens_per_s,
       llama_cpp_decode_tokens_per_s: llama.decode_tokens_per_s,
       page_prefill_tokens_per_s: page.prefill_tokens_per_s,
@@ -196,6 +205,7 @@ async function pairedRounds(browser, base, model) {
   const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length ? (v[(v.length - 1) >> 1] + v[v.length >> 1]) / 2 : null; };
   return {
     rounds: out,
+    error,
     prefill_ratio_median: median(out.map((r) => r.prefill_ratio)),
     decode_ratio_median: median(out.map((r) => r.decode_ratio)),
   };
@@ -277,12 +287,12 @@ async function main() {
   const range = (xs) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
   const pairedLine = (r) => {
     const p = r.paired;
-    if (!p || p.error) return `${r.model} ${p ? p.error : '–'}`;
-    if (!p.rounds.length) return `${r.model} skipped`;
+    if (!p) return `${r.model} –`;
+    if (!p.rounds.length) return `${r.model} ${p.error || 'skipped'}`;
     const rs = p.rounds;
-    return `${r.model} decode ${fmt(p.decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.decode_ratio))}; llama.cpp ${rs.map((x) => fmt(x.llama_cpp_decode_tokens_per_s)).join(', ')}, page ${rs.map((x) => fmt(x.page_decode_tokens_per_s)).join(', ')} tokens/s), prefill ${fmt(p.prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.prefill_ratio))})`;
+    return `${r.model} decode ${fmt(p.decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.decode_ratio))}; llama.cpp ${rs.map((x) => fmt(x.llama_cpp_decode_tokens_per_s)).join(', ')}, page ${rs.map((x) => fmt(x.page_decode_tokens_per_s)).join(', ')} tokens/s), prefill ${fmt(p.prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.prefill_ratio))})${p.error ? `; then ${p.error}` : ''}`;
   };
-  lines.push('TinyLab wasm ÷ llama.cpp native, paired (median of rounds, each llama.cpp\'s run then the page\'s one-thread run right after, so both see the VM at the same speed): '
+  lines.push('TinyLab wasm ÷ llama.cpp native, paired (median of rounds, llama.cpp\'s run and the page\'s one-thread run back to back, in alternating order, so both see the VM at the same speed): '
     + rows.map(pairedLine).join('; ') + '.');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
