@@ -216,7 +216,38 @@ const mb = (b) => (typeof b === 'number' ? (b / 1e6).toFixed(0) : '–');
 const pct = (v) => (typeof v === 'number' ? `${(v * 100).toFixed(0)}%` : '–');
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? (a / b).toFixed(2) : '–');
 
+/// `BENCH_QUICK=relaxed:1,relaxed:2,plain:1` (SIMD form : threads, a list): only those page
+/// runs, one line each with the figures an A/B of a change needs (prefill, decode, attention's
+/// and each weight type's share of decoding), for every model (or `BENCH_MODELS`), `BENCH_REPS`
+/// times (1 unless set); no peers, no table, nothing written. What each step in
+/// docs/BENCHMARKS.md's latest section was measured with.
+async function quick(spec) {
+  const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
+  const server = await serve();
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
+  const reps = Number(process.env.BENCH_REPS || 1);
+  try {
+    for (const model of catalog.models) {
+      if (!existsSync(join(ROOT, 'assets', 'models', model.file))) continue;
+      if (process.env.BENCH_MODELS && !process.env.BENCH_MODELS.split(',').includes(model.id)) continue;
+      for (let rep = 0; rep < reps; rep++) {
+        for (const run of spec.split(',')) {
+          const [simd, threads] = run.split(':');
+          const r = await benchOurs(browser, server.url, model, Number(threads || 1), simd);
+          const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
+          const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
+          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)} tok/s; decode shares: attention ${attention}, ${types}`);
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
 async function main() {
+  if (process.env.BENCH_QUICK) return quick(process.env.BENCH_QUICK);
   const native = JSON.parse(readFileSync(join(ROOT, 'docs', 'bench-native.json'), 'utf8'));
   const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
   const server = await serve();
