@@ -1181,8 +1181,9 @@ fn cached_attention(
     let items = t * nh;
     let work = items * (offset + t) * hd;
     // Chunks of items rather than single ones: each grab is an atomic on a cursor that a
-    // thread done with its own segment may be taking from too. At most an eighth of each thread's share per grab (fewer
-    // towards the end) still evens out the causal rows' growing lengths.
+    // thread done with its own segment may be taking from too. At most an eighth of each
+    // thread's share per grab (fewer towards the end) still evens out the causal rows' growing
+    // lengths.
     let chunk = if work >= 1 << 16 {
         items.div_ceil(8 * super::parallel::threads()).max(1)
     } else {

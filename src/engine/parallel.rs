@@ -9,10 +9,11 @@
 //!
 //! The protocol is four atomics: `GEN` counts jobs (helpers sleep on it), `JOB` points at the
 //! caller's job while it runs, `INSIDE` counts helpers that may be reading `JOB`, and the job's
-//! cursors hand out chunks, one cursor per thread's segment (`SLEEPERS` only saves a wake-up call when nobody sleeps; the
-//! item counters only feed the benchmark). The caller clears `JOB` and waits for `INSIDE` to drop to zero
-//! before its stack frame (which holds the job) goes away. All of it is `SeqCst`: either a helper
-//! sees `JOB` cleared, or the caller sees that helper in `INSIDE`.
+//! cursors hand out chunks, one cursor per thread's segment (`SLEEPERS` only saves a wake-up
+//! call when nobody sleeps; the item counters only feed the benchmark). The caller clears `JOB`
+//! and waits for `INSIDE` to drop to zero before its stack frame (which holds the job) goes
+//! away. All of it is `SeqCst`: either a helper sees `JOB` cleared, or the caller sees that
+//! helper in `INSIDE`.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};

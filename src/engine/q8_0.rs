@@ -424,8 +424,9 @@ pub(crate) mod relaxed {
     }
 
     /// Σ a·u over two pairs of vectors, in four i32 lanes, where every byte of `u0` and `u1`
-    /// is 0..=63 (nibbles, Q5_0's five bits, Q6_K's six): each i16 dot (`i16x8.relaxed_dot_i8x16_i7x16_s`)
-    /// is at most 2·128·63 = 16,128 in size, their sum at most 32,256, so nothing saturates
+    /// is 0..=63 (nibbles, Q5_0's five bits, Q6_K's six): each i16 dot
+    /// (`i16x8.relaxed_dot_i8x16_i7x16_s`) is at most 2·128·63 = 16,128 in size, their sum at
+    /// most 32,256, so nothing saturates
     /// and every machine gives the same lanes. V8 builds an `i32x4` relaxed dot from
     /// `pmaddubsw`, then `pmaddwd` with a vector of ones that it makes anew at each use, then
     /// an add (node 20's V8, `--print-wasm-code`, x86-64 without AVX-VNNI): two of them cost
