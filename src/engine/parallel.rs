@@ -128,7 +128,7 @@ impl Job<'_> {
     /// The next items of `segment`: `chunk` at most, and no more than half of what is left in
     /// it, so that its last grabs are single items that another thread, done with its own
     /// segment, can take. Each thread streams through its own contiguous run of the weight
-    /// (what decoding's `touch_lines` reads ahead is then its own next rows) and grabs from its
+    /// (one ascending run of memory, which the CPU's prefetching follows) and grabs from its
     /// own cursor; a single shared cursor moved its cache line between the cores on every grab,
     /// and handed out items round the threads. (Fixed grabs of a quarter of each thread's share
     /// left one thread idle for up to a grab at the end of every product, and a decode step has

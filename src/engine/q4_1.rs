@@ -201,6 +201,31 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
+/// One weight row against one activation row, read front to back (decoding in the relaxed
+/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// values added in block order; `dot`'s bits.
+pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
+    assert!(w.len() == y.d.len() * BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: length checked above.
+        unsafe { lanes::in_order::<relaxed::Nibbles>(w, y, super::q8_0::scale_table()) }
+    }
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
+    {
+        // SAFETY: length checked above.
+        unsafe { lanes::in_order::<simd::Widened>(w, y, super::q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot(w, y)
+    }
+}
+
 /// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
 /// each with `dot`'s bits.
 pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
@@ -356,6 +381,59 @@ mod lanes {
             acc = step(acc, sums, dd, ms);
         }
         first(acc)
+    }
+
+    /// One weight row against one activation row: blocks b..b+4 in the four lanes, each
+    /// lane `(d_x·d_y)·sum + m_x·s_y` as `step` computes it, then added to the row's sum one
+    /// by one in block order, as `step`'s accumulator adds them; the last `n % 4` blocks one
+    /// at a time.
+    ///
+    /// # Safety
+    /// As `dot_cols`.
+    #[inline(always)]
+    pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+        let w = w.as_ptr();
+        let n = y.d.len();
+        let mut sum = 0f32;
+        let mut b = 0;
+        while b + 4 <= n {
+            let wb: [*const u8; 4] = std::array::from_fn(|i| w.add((b + i) * BLOCK_BYTES));
+            let sums: [v128; 4] = std::array::from_fn(|i| F::sum(&F::unpack(wb[i]), y, b + i));
+            let dd = f32x4_mul(
+                f32x4(
+                    half(table, wb[0]),
+                    half(table, wb[1]),
+                    half(table, wb[2]),
+                    half(table, wb[3]),
+                ),
+                v128_load(y.d.as_ptr().add(b) as *const v128),
+            );
+            let ms = f32x4_mul(
+                f32x4(
+                    half(table, wb[0].add(2)),
+                    half(table, wb[1].add(2)),
+                    half(table, wb[2].add(2)),
+                    half(table, wb[3].add(2)),
+                ),
+                v128_load(y.s.as_ptr().add(b) as *const v128),
+            );
+            let v = f32x4_add(f32x4_mul(dd, f32x4_convert_i32x4(sum_lanes4(sums))), ms);
+            sum += f32x4_extract_lane::<0>(v);
+            sum += f32x4_extract_lane::<1>(v);
+            sum += f32x4_extract_lane::<2>(v);
+            sum += f32x4_extract_lane::<3>(v);
+            b += 4;
+        }
+        while b < n {
+            let wb = w.add(b * BLOCK_BYTES);
+            let s = F::sum(&F::unpack(wb), y, b);
+            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
+            let dd = half(table, wb) * *y.d.get_unchecked(b);
+            let ms = half(table, wb.add(2)) * *y.s.get_unchecked(b);
+            sum += dd * total as f32 + ms;
+            b += 1;
+        }
+        sum
     }
 
     /// `C` (1 to 4) weight rows against one activation row, the same arithmetic per row.

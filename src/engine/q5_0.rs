@@ -214,6 +214,22 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
+/// One weight row against one activation row, read front to back (decoding in the relaxed
+/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// products added in block order; `dot_rows`'s bits.
+pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
+    assert!(w.len() == y.scales.len() * BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: length checked above.
+        unsafe { relaxed::in_order(w, y, q8_0::scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        dot_rows(w, [y])[0]
+    }
+}
+
 /// The reference form (ggml's scalar arithmetic): machines without SIMD, and the tests.
 #[cfg_attr(
     any(
@@ -370,6 +386,52 @@ mod relaxed {
         let mut out = [0f32; 4];
         v128_store(out.as_mut_ptr() as *mut v128, acc);
         std::array::from_fn(|c| out[c])
+    }
+
+    /// One weight row against one activation row: blocks b..b+4 in the four lanes (exact
+    /// integer sums, then each block's f32 product), added to the row's sum one by one in
+    /// block order, as `dot_cols`'s accumulator adds them; the last `n % 4` blocks one at a
+    /// time.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
+    /// `q8_0::scale_table()`.
+    #[inline(always)]
+    pub unsafe fn in_order(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+        let w = w.as_ptr();
+        let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
+        let n = y.scales.len();
+        let block = |b: usize| {
+            let yv = arranged.add(3 * b);
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
+            (
+                i32x4_add(*yv.add(2), dot_pair_small(*yv, u0, *yv.add(1), u1)),
+                dw,
+            )
+        };
+        let mut sum = 0f32;
+        let mut b = 0;
+        while b + 4 <= n {
+            let blocks: [(v128, f32); 4] = std::array::from_fn(|i| block(b + i));
+            let d = f32x4_mul(
+                f32x4(blocks[0].1, blocks[1].1, blocks[2].1, blocks[3].1),
+                v128_load(scales.add(b) as *const v128),
+            );
+            let sums = sum_lanes4(blocks.map(|x| x.0));
+            let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
+            sum += f32x4_extract_lane::<0>(p);
+            sum += f32x4_extract_lane::<1>(p);
+            sum += f32x4_extract_lane::<2>(p);
+            sum += f32x4_extract_lane::<3>(p);
+            b += 4;
+        }
+        while b < n {
+            let (s, dw) = block(b);
+            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
+            sum += total as f32 * (dw * *scales.add(b));
+            b += 1;
+        }
+        sum
     }
 
     /// One weight row against a tile: per block, each group of four weight values broadcast

@@ -199,6 +199,22 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
+/// One weight row against one activation row, read front to back (decoding in the relaxed
+/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// products added in block order; `dot`'s bits.
+pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
+    assert!(w.len() == y.scales.len() * BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: length checked above.
+        unsafe { lanes::in_order::<Form>(w, y, scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot(w, y)
+    }
+}
+
 /// The reference form, ggml's: machines without SIMD, the tests and `kernel_check`.
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
@@ -277,6 +293,46 @@ mod lanes {
         let mut out = [0f32; 4];
         v128_store(out.as_mut_ptr() as *mut v128, acc);
         out
+    }
+
+    /// One weight row against one activation row: blocks b..b+4 in the four lanes (their
+    /// exact integer sums, then each block's f32 product), the products then added to the
+    /// row's sum one by one in block order, as the portable form adds them; the last
+    /// `n % 4` blocks one at a time.
+    ///
+    /// # Safety
+    /// As `cols4`.
+    #[inline(always)]
+    pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+        let w = w.as_ptr();
+        let n = y.scales.len();
+        let mut sum = 0f32;
+        let mut b = 0;
+        while b + 4 <= n {
+            let wb: [*const u8; 4] = std::array::from_fn(|i| w.add((b + i) * BLOCK_BYTES));
+            let s: [v128; 4] = std::array::from_fn(|i| F::sums(F::load(wb[i].add(2)), y, b + i));
+            let dw = f32x4(
+                scale(table, wb[0]),
+                scale(table, wb[1]),
+                scale(table, wb[2]),
+                scale(table, wb[3]),
+            );
+            let d = f32x4_mul(dw, v128_load(y.scales.as_ptr().add(b) as *const v128));
+            let p = f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d);
+            sum += f32x4_extract_lane::<0>(p);
+            sum += f32x4_extract_lane::<1>(p);
+            sum += f32x4_extract_lane::<2>(p);
+            sum += f32x4_extract_lane::<3>(p);
+            b += 4;
+        }
+        while b < n {
+            let wb = w.add(b * BLOCK_BYTES);
+            let s = F::sums(F::load(wb.add(2)), y, b);
+            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
+            sum += total as f32 * (scale(table, wb) * *y.scales.get_unchecked(b));
+            b += 1;
+        }
+        sum
     }
 
     /// Two weight rows against one activation row, in lanes 0 and 1.

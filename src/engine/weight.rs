@@ -496,7 +496,8 @@ trait OwnKernel {
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t>;
     /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
-    /// Decoding: rows `cols` of one matrix against one activation row, `C` rows per pass
+    /// Decoding: rows `cols` of one matrix against one activation row. In wasm one row at a
+    /// time, read front to back (`decode_in_order`); natively `C` rows per pass
     /// (`decode_columns`), with `C` measured per kernel.
     fn decode(
         part: Rows,
@@ -506,11 +507,20 @@ trait OwnKernel {
     ) where
         Self: Sized,
     {
-        decode_columns::<Self, 2>(part, cols, y, out)
+        if cfg!(target_arch = "wasm32") {
+            decode_in_order::<Self>(part, cols, y, out)
+        } else {
+            decode_columns::<Self, 2>(part, cols, y, out)
+        }
     }
     /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         ws.map(|w| Self::dot_rows(w, [y])[0])
+    }
+    /// One weight row against one activation row, read front to back
+    /// (`decode_in_order`), with `dot_rows`'s bits.
+    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        Self::dot_rows(w, [y])[0]
     }
 }
 
@@ -537,22 +547,11 @@ impl OwnKernel for Q8_0Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         rows_dot_tile::<Self>(w, tile, out)
     }
-    // Rows in a vector's lanes (`q8_0::lanes`): four per pass in the relaxed build, two in
-    // the simd128 build, as measured (docs/BENCHMARKS.md).
-    fn decode(
-        part: Rows,
-        cols: std::ops::Range<usize>,
-        y: &Self::Prepared<'_>,
-        out: &dyn Fn(usize, &[f32]),
-    ) {
-        if cfg!(target_feature = "relaxed-simd") {
-            decode_columns::<Self, 4>(part, cols, y, out)
-        } else {
-            decode_columns::<Self, 2>(part, cols, y, out)
-        }
-    }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q8_0::dot_cols(ws, y)
+    }
+    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q8_0::dot_in_order(w, y)
     }
 }
 
@@ -582,17 +581,25 @@ impl OwnKernel for Q4_1Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         q4_1::dot_tile(w, tile, out)
     }
-    // Four: SmolLM2's Q4_1 products took 8-12% less time than with two (two runs).
+    // Natively four rows per pass (when wasm decoded that way too, SmolLM2's Q4_1 products
+    // took 8-12% less time than with two).
     fn decode(
         part: Rows,
         cols: std::ops::Range<usize>,
         y: &Self::Prepared<'_>,
         out: &dyn Fn(usize, &[f32]),
     ) {
-        decode_columns::<Self, 4>(part, cols, y, out)
+        if cfg!(target_arch = "wasm32") {
+            decode_in_order::<Self>(part, cols, y, out)
+        } else {
+            decode_columns::<Self, 4>(part, cols, y, out)
+        }
     }
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q4_1::dot_cols(ws, y)
+    }
+    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q4_1::dot_in_order(w, y)
     }
 }
 
@@ -625,6 +632,9 @@ impl OwnKernel for Q5_0Kernel {
     // form, and the summed-lanes form (ggml's arithmetic) decodes no faster with four.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q5_0::dot_cols(ws, y)
+    }
+    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q5_0::dot_in_order(w, y)
     }
 }
 
@@ -706,9 +716,6 @@ fn rows_dot_tile<K: OwnKernel>(w: &[u8], rows: &[K::Prepared<'_>], out: &mut [f3
     }
 }
 
-/// How far ahead of the rows it multiplies a decoding pass touches the weight (`touch_lines`).
-const TOUCH_AHEAD_BYTES: usize = 16 * 1024;
-
 /// One matrix's rows of raw blocks, `row_bytes` each.
 #[derive(Clone, Copy)]
 struct Rows<'w> {
@@ -717,30 +724,22 @@ struct Rows<'w> {
 }
 
 impl<'w> Rows<'w> {
-    fn len(&self) -> usize {
-        self.bytes.len() / self.row_bytes.max(1)
-    }
     fn row(&self, c: usize) -> &'w [u8] {
         &self.bytes[c * self.row_bytes..(c + 1) * self.row_bytes]
     }
 }
 
-/// Rows `cols` of `part` against the one activation row `y`, `C` weight rows per pass, the
-/// rest one at a time; `out(c, values)` takes the results from row `c` on. Before each pass it
-/// touches the rows up to `TOUCH_AHEAD_BYTES` further on, at least one pass (`touch_lines`).
+/// Rows `cols` of `part` against the one activation row `y`, `C` weight rows per pass (the
+/// native kernels' independent chains of work), the rest one at a time; `out(c, values)`
+/// takes the results from row `c` on.
 fn decode_columns<K: OwnKernel, const C: usize>(
     part: Rows,
     cols: std::ops::Range<usize>,
     y: &K::Prepared<'_>,
     out: &dyn Fn(usize, &[f32]),
 ) {
-    let rows = part.len();
-    let ahead = (TOUCH_AHEAD_BYTES / (C * part.row_bytes.max(1))).max(1) * C;
     let mut c = cols.start;
     while c + C <= cols.end {
-        for t in c + ahead..(c + ahead + C).min(rows) {
-            touch_lines(part.row(t));
-        }
         out(
             c,
             &K::dot_cols(std::array::from_fn::<_, C, _>(|i| part.row(c + i)), y),
@@ -752,16 +751,22 @@ fn decode_columns<K: OwnKernel, const C: usize>(
     }
 }
 
-/// Reads one byte of every 64-byte line of `bytes` in wasm, so that the CPU starts fetching
-/// them from memory while the kernel still works on earlier rows: wasm has no prefetch
-/// instruction, and the hardware's own prefetching alone left a decoding thread waiting on
-/// memory (a Q8_0 matrix larger than the caches streamed 30% faster with this, in Chromium
-/// here). The bytes are only read, so no result changes. Native builds leave it to the CPU.
-#[inline(always)]
-fn touch_lines(bytes: &[u8]) {
-    if cfg!(target_arch = "wasm32") {
-        let sink = bytes.iter().step_by(64).fold(0u8, |a, &b| a ^ b);
-        std::hint::black_box(sink);
+/// Rows `cols` of one matrix against the one activation row `y`, one row at a time, each read
+/// front to back: the whole product then reads memory in one ascending run, which the CPU's
+/// own prefetching follows. Wasm has no prefetch instruction. Two or four rows per pass
+/// (`decode_columns`) read as many runs at once, which the prefetching did not follow, and
+/// reading a byte of every line some 16 KB ahead (what the wasm builds did until then, 30%
+/// faster than without) stalled the kernel on every miss. One Q8_0 matrix of 178 MB (Gemma
+/// 3's output), in V8 on the EPYC VM: 5.5-6 GB/s that way, 9-10 GB/s this way; one-thread
+/// decoding in Chromium went from 19.6 to 26.6 tokens/s (docs/BENCHMARKS.md).
+fn decode_in_order<K: OwnKernel>(
+    part: Rows,
+    cols: std::ops::Range<usize>,
+    y: &K::Prepared<'_>,
+    out: &dyn Fn(usize, &[f32]),
+) {
+    for c in cols {
+        out(c, &[K::dot_in_order(part.row(c), y)]);
     }
 }
 

@@ -42,6 +42,11 @@ async function serve() {
 const WORKERS = {
   plain: ['/tinylab_worker_loader.js', '/threads/tinylab_worker_loader.js'],
   relaxed: ['/relaxed/tinylab_worker_loader.js', '/threads-relaxed/tinylab_worker_loader.js'],
+  // For A/B runs only (`BENCH_QUICK=base:1,relaxed:1`): relaxed-SIMD builds of another commit,
+  // copied by hand into dist/base/relaxed and dist/base/threads-relaxed.
+  base: ['/base/relaxed/tinylab_worker_loader.js', '/base/threads-relaxed/tinylab_worker_loader.js'],
+  // …and simd128 builds of it, in dist/base/plain and dist/base/threads.
+  'base-plain': ['/base/plain/tinylab_worker_loader.js', '/base/threads/tinylab_worker_loader.js'],
 };
 async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1) {
   const workerUrl = WORKERS[simd][shared ? 1 : 0];
@@ -90,7 +95,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     worker.terminate();
     return { first, cached, bench: b, threads: active, kernels: ready.kernels };
   }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS, threads, workerUrl });
-  const want = simd === 'relaxed' ? 'relaxed-simd' : 'simd128';
+  const want = simd === 'plain' || simd === 'base-plain' ? 'simd128' : 'relaxed-simd';
   if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
   await ctx.close();
   const f = r.bench.figures;
@@ -237,6 +242,13 @@ async function quick(spec) {
           const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
           const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
           console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)} tok/s; decode shares: attention ${attention}, ${types}`);
+          // BENCH_PHASES=1: every phase's share of decoding and of prefill, for finding what
+          // does not scale with threads.
+          if (process.env.BENCH_PHASES) {
+            for (const key of ['decode_share_by_phase', 'prefill_share_by_phase']) {
+              console.log(`  ${key}: ${(r[key] || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
+            }
+          }
         }
       }
     }
