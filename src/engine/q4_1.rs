@@ -309,7 +309,7 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
     use super::{Activation, BLOCK_BYTES};
-    use crate::engine::q8_0::simd::sum_lanes4;
+    use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
     use core::arch::wasm32::*;
 
     pub trait BlockSums {
@@ -418,19 +418,15 @@ mod lanes {
                 v128_load(y.s.as_ptr().add(b) as *const v128),
             );
             let v = f32x4_add(f32x4_mul(dd, f32x4_convert_i32x4(sum_lanes4(sums))), ms);
-            sum += f32x4_extract_lane::<0>(v);
-            sum += f32x4_extract_lane::<1>(v);
-            sum += f32x4_extract_lane::<2>(v);
-            sum += f32x4_extract_lane::<3>(v);
+            sum = add_in_order(sum, v);
             b += 4;
         }
         while b < n {
             let wb = w.add(b * BLOCK_BYTES);
             let s = F::sum(&F::unpack(wb), y, b);
-            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
             let dd = half(table, wb) * *y.d.get_unchecked(b);
             let ms = half(table, wb.add(2)) * *y.s.get_unchecked(b);
-            sum += dd * total as f32 + ms;
+            sum += dd * total(s) as f32 + ms;
             b += 1;
         }
         sum

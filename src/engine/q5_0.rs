@@ -291,7 +291,7 @@ mod relaxed {
     use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0;
     use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
-    use crate::engine::q8_0::simd::sum_lanes4;
+    use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
     use core::arch::wasm32::*;
 
     pub fn arrange(blocks: &[u8]) -> Vec<v128> {
@@ -419,16 +419,12 @@ mod relaxed {
             );
             let sums = sum_lanes4(blocks.map(|x| x.0));
             let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
-            sum += f32x4_extract_lane::<0>(p);
-            sum += f32x4_extract_lane::<1>(p);
-            sum += f32x4_extract_lane::<2>(p);
-            sum += f32x4_extract_lane::<3>(p);
+            sum = add_in_order(sum, p);
             b += 4;
         }
         while b < n {
             let (s, dw) = block(b);
-            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
-            sum += total as f32 * (dw * *scales.add(b));
+            sum += total(s) as f32 * (dw * *scales.add(b));
             b += 1;
         }
         sum

@@ -246,7 +246,7 @@ type Form = relaxed::Split;
 /// The loops both wasm forms share; a `BlockSums` form gives each block's integer sums.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
-    use super::simd::sum_lanes4;
+    use super::simd::{add_in_order, sum_lanes4, total};
     use super::{Activation, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
@@ -319,17 +319,13 @@ mod lanes {
             );
             let d = f32x4_mul(dw, v128_load(y.scales.as_ptr().add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d);
-            sum += f32x4_extract_lane::<0>(p);
-            sum += f32x4_extract_lane::<1>(p);
-            sum += f32x4_extract_lane::<2>(p);
-            sum += f32x4_extract_lane::<3>(p);
+            sum = add_in_order(sum, p);
             b += 4;
         }
         while b < n {
             let wb = w.add(b * BLOCK_BYTES);
             let s = F::sums(F::load(wb.add(2)), y, b);
-            let total = i32x4_extract_lane::<0>(sum_lanes4([s; 4]));
-            sum += total as f32 * (scale(table, wb) * *y.scales.get_unchecked(b));
+            sum += total(s) as f32 * (scale(table, wb) * *y.scales.get_unchecked(b));
             b += 1;
         }
         sum
@@ -432,6 +428,22 @@ pub(super) mod simd {
             i32x4_shuffle::<0, 1, 4, 5>(a, b),
             i32x4_shuffle::<2, 3, 6, 7>(a, b),
         )
+    }
+
+    /// `sum` plus lane 0, then lane 1, 2 and 3 of `p`, one f32 addition at a time: a row's
+    /// block products in block order, as the portable forms add them (`in_order` kernels).
+    #[inline(always)]
+    pub fn add_in_order(sum: f32, p: v128) -> f32 {
+        let sum = sum + f32x4_extract_lane::<0>(p);
+        let sum = sum + f32x4_extract_lane::<1>(p);
+        let sum = sum + f32x4_extract_lane::<2>(p);
+        sum + f32x4_extract_lane::<3>(p)
+    }
+
+    /// The sum of the four i32 lanes of `s` (exact).
+    #[inline(always)]
+    pub fn total(s: v128) -> i32 {
+        i32x4_extract_lane::<0>(sum_lanes4([s; 4]))
     }
 
     /// The 32 signed bytes after `header` bytes of every `block_bytes`-long block, as four
