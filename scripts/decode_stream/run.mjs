@@ -11,6 +11,8 @@ const FORM = { rows: 0, touch: 1, order: 2 };
 const cases = (process.env.CASES || [
   // Gemma 3's output matrix (178 MB) and a small one that stays in cache; Qwen2.5's and
   // SmolLM2's shapes at 100k rows.
+  // Q8_0 at four rows per pass: what the relaxed build ran; the simd128 build ran two
+  // (`CASES=q8:262144:640:touch:2`).
   'q8:262144:640:touch:4', 'q8:262144:640:rows:4', 'q8:262144:640:order:1', 'q8:1024:640:touch:4', 'q8:1024:640:order:1',
   'q5:100000:896:touch:2', 'q5:100000:896:order:1', 'q5:256:896:touch:2', 'q5:256:896:order:1',
   'q41:100000:576:touch:4', 'q41:100000:576:order:1', 'q41:256:576:touch:4', 'q41:256:576:order:1',

@@ -1,9 +1,9 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
 //! rows per pass, two and four weight rows per pass (Q8_0 also one, three and eight), one row
-//! read front to back (Q8_0, Q4_1, Q5_0), and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of up to eight
-//! rows (also read by their portable form, which checks the layout natively), and attention's
-//! f32 loops. The wasm forms are written to give the portable form's bits exactly; AVX2
+//! read front to back (Q8_0, Q4_1, Q5_0), and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of
+//! up to eight rows (also read by their portable form, which checks the layout natively), and
+//! attention's f32 loops. The wasm forms are written to give the portable form's bits exactly; AVX2
 //! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
 //! runs the wasm forms.
@@ -95,11 +95,12 @@ pub fn run() -> Vec<KernelCheck> {
     let wasm = cfg!(target_arch = "wasm32");
     let mut out = Vec::new();
 
-    // 32-value blocks: one, two and seven per row.
+    // 32-value blocks: one, two, seven and eight per row (the in-order forms take four blocks
+    // at a time, then the rest one by one).
     let mut t8 = Tally::new("Q8_0", true);
     let mut t41 = Tally::new("Q4_1", wasm);
     let mut t50 = Tally::new("Q5_0", wasm);
-    for (i, blocks) in [1usize, 2, 7].into_iter().enumerate() {
+    for (i, blocks) in [1usize, 2, 7, 8].into_iter().enumerate() {
         let k = 32 * blocks;
         // Eight rows: a whole Q5_0 prefill tile.
         let x: Vec<Vec<f32>> = (0..8)
@@ -162,7 +163,15 @@ pub fn run() -> Vec<KernelCheck> {
                 .map(|m| values(k, 1000 + 7 * m + col + 31 * i as u32, 0.1))
                 .collect();
             macro_rules! cols {
-                ($tally:expr, $block:ty, $dot_cols:path, $in_order:path, $portable:path, $w:expr, $y:expr) => {{
+                (
+                    $tally:expr,
+                    $block:ty,
+                    $dot_cols:path,
+                    $in_order:path,
+                    $portable:path,
+                    $w:expr,
+                    $y:expr
+                ) => {{
                     let ws: Vec<Vec<u8>> = more.iter().map(|m| block_bytes::<$block>(m)).collect();
                     let want = |w: &[u8]| $portable(w, [$y])[0];
                     $tally.add(
@@ -282,7 +291,7 @@ pub fn run() -> Vec<KernelCheck> {
                 k_quants::q6k_portable_tile(&w6, &tile, &mut got);
                 t6k.add(&got, &want6);
             }
-            // Decoding's two weight rows per pass.
+            // Two weight rows per pass (native decoding; wasm decodes one row, `q4k_dot_rows`).
             let w2 = values(k, 1900 + col + 31 * i as u32, 0.1);
             let (w4b, w6b) = (block_bytes::<BlockQ4K>(&w2), block_bytes::<BlockQ6K>(&w2));
             let want4 = |w: &[u8]| k_quants::q4k_portable(w, [&p[0]])[0];
@@ -343,10 +352,10 @@ mod tests {
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
-                "Q4_1" | "Q5_0" => 3 * 6 * (10 + 2 + 4 + 2 + 2 * 36),
+                "Q4_1" | "Q5_0" => 4 * 6 * (10 + 2 + 4 + 2 + 2 * 36),
                 // Plus 1, 3 and 8 columns, and weights holding −128 (4 rows, 4 columns, 1 row
                 // in order).
-                "Q8_0" => 3 * 6 * (10 + 2 + 4 + 2 + 1 + 3 + 8 + 4 + 4 + 1),
+                "Q8_0" => 4 * 6 * (10 + 2 + 4 + 2 + 1 + 3 + 8 + 4 + 4 + 1),
                 // Four dot products and a row of weighted sums at each of eight lengths.
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
                 _ => 3 * 6 * (10 + 2 + 4),

@@ -175,8 +175,9 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
-/// `C` (1 to 4) weight rows against one activation row, interleaved block by block so that the
-/// CPU has `C` independent chains of work while decoding; each output has exactly `dot`'s bits.
+/// `C` (1 to 4) weight rows against one activation row, interleaved block by block (`C`
+/// independent chains of work; natively it is `dot` per row); each output has exactly `dot`'s
+/// bits. Wasm decoding reads one row at a time now (`dot_in_order`).
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     const { assert!(C >= 1 && C <= 4) };
     let n = y.d.len();
@@ -201,8 +202,8 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
-/// One weight row against one activation row, read front to back (decoding in the relaxed
-/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// One weight row against one activation row, read front to back (decoding in the wasm
+/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
 /// values added in block order; `dot`'s bits.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.d.len() * BLOCK_BYTES);

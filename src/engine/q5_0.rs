@@ -10,9 +10,9 @@
 //!
 //! The arithmetic is ggml's reference `vec_dot_q5_0_q8_0`: per block the exact integer
 //! Σ(u − 16)·y, then `acc += sum · (d_x·d_y)` in one f32. Integer sums do not depend on the
-//! order of their additions, so every form here (one row, several weight rows per pass while
-//! decoding, a tile of activation rows while prefilling, the portable form) gives the same
-//! bits, whichever lanes it sums in.
+//! order of their additions, so every form here (one row read in order while decoding,
+//! several weight rows per pass, a tile of activation rows while prefilling, the portable
+//! form) gives the same bits, whichever lanes it sums in.
 //!
 //! Prefill (`Tile`): the activation rows are laid out four to a vector, each i32 lane holding
 //! four consecutive values of one row, and each group of four weight values is broadcast to
@@ -198,8 +198,9 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     }
 }
 
-/// `C` weight rows against one activation row, interleaved block by block so that the CPU has
-/// `C` independent chains of work while decoding; each output has exactly `dot_rows`'s bits.
+/// `C` weight rows against one activation row, interleaved block by block (`C` independent
+/// chains of work); each output has exactly `dot_rows`'s bits. Wasm decoding reads one row at
+/// a time now (`dot_in_order`).
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     let n = y.scales.len();
     assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
@@ -214,8 +215,8 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
-/// One weight row against one activation row, read front to back (decoding in the relaxed
-/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// One weight row against one activation row, read front to back (decoding in the wasm
+/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
 /// products added in block order; `dot_rows`'s bits.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);
@@ -312,25 +313,55 @@ mod relaxed {
             .collect()
     }
 
+    /// The constant vectors `unpack` works with, made once per product and hidden from LLVM
+    /// (`black_box`). Seen as constants, LLVM folds them into the instructions: the shuffle
+    /// masks become immediates, which V8 builds anew for every block (a 64-bit move and an
+    /// insert each), and the bit test becomes a not-equal, which V8 makes of a compare, a
+    /// vector of ones and an xor. As values in registers, a block's fifth bits are a
+    /// `pshufb`, an and, a compare and an and per half (V8's code, read with node's
+    /// `--print-wasm-code`).
+    #[derive(Clone, Copy)]
+    pub struct Masks {
+        /// Bytes 0 and 1 (then 2 and 3) of the fifth-bit mask, each spread to eight lanes.
+        spread: [v128; 2],
+        /// Lane j: bit j % 8.
+        bits: v128,
+        fifth: v128,
+        low: v128,
+    }
+
+    impl Masks {
+        #[inline(always)]
+        pub fn new() -> Self {
+            core::hint::black_box(Masks {
+                spread: [
+                    u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                    u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+                ],
+                bits: u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128),
+                fifth: u8x16_splat(0x10),
+                low: u8x16_splat(0x0f),
+            })
+        }
+    }
+
     /// One weight block as the relaxed dot's unsigned operands (elements 0..16, 16..32, each
     /// 0..=31) and its scale.
     ///
     /// # Safety
     /// `wb` points at a whole block, and `table` is `q8_0::scale_table()`.
     #[inline(always)]
-    unsafe fn unpack(wb: *const u8, table: &[f32]) -> (v128, v128, f32) {
-        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-        let fifth = u8x16_splat(0x10);
-        let low = u8x16_splat(0x0f);
-        // Element j's fifth bit is bit j of the mask: spread its bytes, one per element.
+    unsafe fn unpack(wb: *const u8, table: &[f32], m: &Masks) -> (v128, v128, f32) {
+        // Element j's fifth bit is bit j of the 32-bit mask: its bytes spread one per element
+        // (`relaxed_swizzle` is `swizzle` for indices below 16, without V8's clamp).
         let qh = v128_load32_splat(wb.add(2) as *const u32);
-        let h0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
-        let h1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
-        let h0 = v128_and(i8x16_eq(v128_and(h0, bits), bits), fifth);
-        let h1 = v128_and(i8x16_eq(v128_and(h1, bits), bits), fifth);
+        let h0 = i8x16_relaxed_swizzle(qh, m.spread[0]);
+        let h1 = i8x16_relaxed_swizzle(qh, m.spread[1]);
+        let h0 = v128_and(i8x16_eq(v128_and(h0, m.bits), m.bits), m.fifth);
+        let h1 = v128_and(i8x16_eq(v128_and(h1, m.bits), m.bits), m.fifth);
         let q = v128_load(wb.add(6) as *const v128);
-        let u0 = v128_or(v128_and(q, low), h0);
-        let u1 = v128_or(crate::engine::q8_0::high_nibbles(q, low), h1);
+        let u0 = v128_or(v128_and(q, m.low), h0);
+        let u1 = v128_or(crate::engine::q8_0::high_nibbles(q, m.low), h1);
         let dw = *table.get_unchecked(crate::engine::q8_0::le_u16(wb) as usize);
         (u0, u1, dw)
     }
@@ -361,6 +392,7 @@ mod relaxed {
         let mut acc = f32x4_splat(0.0);
         let ws = ws.map(|w| w.as_ptr());
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
+        let masks = Masks::new();
         let zero = i32x4_splat(0);
         for b in 0..y.scales.len() {
             let yv = arranged.add(3 * b);
@@ -368,7 +400,7 @@ mod relaxed {
             let mut sums = [zero; 4];
             let mut dws = [0f32; 4];
             for c in 0..C {
-                let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table);
+                let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table, &masks);
                 sums[c] = i32x4_add(offset, dot_pair_small(y0, u0, y1, u1));
                 dws[c] = dw;
             }
@@ -401,9 +433,10 @@ mod relaxed {
         let w = w.as_ptr();
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
         let n = y.scales.len();
+        let masks = Masks::new();
         let block = |b: usize| {
             let yv = arranged.add(3 * b);
-            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
             (
                 i32x4_add(*yv.add(2), dot_pair_small(*yv, u0, *yv.add(1), u1)),
                 dw,
@@ -439,12 +472,13 @@ mod relaxed {
     #[inline(always)]
     pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
+        let masks = Masks::new();
         let w = w.as_ptr();
         let groups = tile.groups.as_ptr() as *const v128;
         let offsets = tile.offsets.as_ptr() as *const v128;
         let scales = tile.scales.as_ptr() as *const v128;
         for b in 0..tile.acts[0].scales.len() {
-            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table);
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
             let dw = f32x4_splat(dw);
             let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {

@@ -5,9 +5,11 @@
 //! exact integer sum of the 32 byte products, then `sum += sumi as f32 * (dw * dy)` in block
 //! order. Because a block's integer sum is exact however it is grouped, the simd128 form
 //! (i16 products) and the relaxed-SIMD form (i8 dots) give the same bits, and each may lay out
-//! its lanes as it runs fastest: weight rows in a vector's lanes when decoding (four in the
-//! relaxed build, two in the simd128 build), four activation rows when prefilling, so that the
-//! f32 steps are one vector operation for several outputs.
+//! its lanes as it runs fastest: four consecutive blocks of one weight row in a vector's lanes
+//! when decoding (`dot_in_order`), four activation rows when prefilling, so that the f32 steps
+//! are one vector operation for several blocks or outputs. (`dot_cols`, weight rows in the
+//! lanes, is what wasm decoding ran until reading rows in order beat it; `kernel_check` keeps
+//! it checked.)
 //!
 //! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
 //! every column and re-extends the activation's bytes for every column. Here the activation row
@@ -169,8 +171,8 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
-/// `C` weight rows against one activation row (decoding), two or four to a vector's lanes, so
-/// that the CPU streams several rows at once; each output has exactly `dot`'s bits.
+/// `C` weight rows against one activation row, two or four to a vector's lanes; each output
+/// has exactly `dot`'s bits. (Decoding reads one row at a time now, `dot_in_order`.)
 pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     let n = y.scales.len();
     assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
@@ -199,8 +201,8 @@ pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
     }
 }
 
-/// One weight row against one activation row, read front to back (decoding in the relaxed
-/// build, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// One weight row against one activation row, read front to back (decoding in the wasm
+/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
 /// products added in block order; `dot`'s bits.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);

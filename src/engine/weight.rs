@@ -628,8 +628,6 @@ impl OwnKernel for Q5_0Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         q5_0::dot_tile(w, tile, out)
     }
-    // Two (the default): with four, Qwen2.5's Q5_0 products took 45% longer in the per-lane
-    // form, and the summed-lanes form (ggml's arithmetic) decodes no faster with four.
     fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
         q5_0::dot_cols(ws, y)
     }
@@ -834,7 +832,7 @@ fn product_own_parts<K: OwnKernel>(
             let c1 = rows.min(c0 + COLUMNS_PER_ITEM);
             let part = Rows { bytes, row_bytes };
             if let [ref y] = *acts {
-                // One row (decoding): several weight rows per pass, independent chains of work.
+                // One row (decoding): `decode_in_order` in wasm, rows per pass natively.
                 let out = |c: usize, v: &[f32]| {
                     // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                     unsafe { dst_at.write(offset + c, v) }
