@@ -157,8 +157,8 @@ pub fn run() -> Vec<KernelCheck> {
                 q5_0::portable_tile(&w50, &tile, &mut got);
                 t50.add(&got, &want);
             }
-            // Decoding's two and four weight rows per pass, against one activation row, and its
-            // one row read front to back.
+            // Two and four weight rows per pass against one activation row (how wasm decoded
+            // before), and one row read front to back (how it decodes now).
             let more: Vec<Vec<f32>> = (0..3)
                 .map(|m| values(k, 1000 + 7 * m + col + 31 * i as u32, 0.1))
                 .collect();
@@ -194,7 +194,7 @@ pub fn run() -> Vec<KernelCheck> {
                 &w8,
                 &p8[0]
             );
-            // Q8_0 also decodes one, three and eight rows per pass (short groups of four are
+            // Q8_0's form also takes one, three and eight rows per pass (short groups of four are
             // padded, eight are two vectors).
             let ws8: Vec<Vec<u8>> = (0..8u32)
                 .map(|m| block_bytes::<BlockQ8_0>(&values(k, 2000 + 7 * m + col, 0.1 * m as f32)))
@@ -291,7 +291,7 @@ pub fn run() -> Vec<KernelCheck> {
                 k_quants::q6k_portable_tile(&w6, &tile, &mut got);
                 t6k.add(&got, &want6);
             }
-            // Two weight rows per pass (native decoding; wasm decodes one row, `q4k_dot_rows`).
+            // Two weight rows per pass (decoding takes one row at a time, `q4k_dot_rows`).
             let w2 = values(k, 1900 + col + 31 * i as u32, 0.1);
             let (w4b, w6b) = (block_bytes::<BlockQ4K>(&w2), block_bytes::<BlockQ6K>(&w2));
             let want4 = |w: &[u8]| k_quants::q4k_portable(w, [&p[0]])[0];

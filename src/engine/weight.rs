@@ -496,27 +496,6 @@ trait OwnKernel {
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t>;
     /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
-    /// Decoding: rows `cols` of one matrix against one activation row. In wasm one row at a
-    /// time, read front to back (`decode_in_order`); natively `C` rows per pass
-    /// (`decode_columns`), with `C` measured per kernel.
-    fn decode(
-        part: Rows,
-        cols: std::ops::Range<usize>,
-        y: &Self::Prepared<'_>,
-        out: &dyn Fn(usize, &[f32]),
-    ) where
-        Self: Sized,
-    {
-        if cfg!(target_arch = "wasm32") {
-            decode_in_order::<Self>(part, cols, y, out)
-        } else {
-            decode_columns::<Self, 2>(part, cols, y, out)
-        }
-    }
-    /// `C` weight rows against one activation row (decoding), with `dot_rows`'s bits.
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        ws.map(|w| Self::dot_rows(w, [y])[0])
-    }
     /// One weight row against one activation row, read front to back
     /// (`decode_in_order`), with `dot_rows`'s bits.
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
@@ -546,9 +525,6 @@ impl OwnKernel for Q8_0Kernel {
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         rows_dot_tile::<Self>(w, tile, out)
-    }
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        q8_0::dot_cols(ws, y)
     }
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
         q8_0::dot_in_order(w, y)
@@ -581,23 +557,6 @@ impl OwnKernel for Q4_1Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         q4_1::dot_tile(w, tile, out)
     }
-    // Natively four rows per pass (when wasm decoded that way too, SmolLM2's Q4_1 products
-    // took 8-12% less time than with two).
-    fn decode(
-        part: Rows,
-        cols: std::ops::Range<usize>,
-        y: &Self::Prepared<'_>,
-        out: &dyn Fn(usize, &[f32]),
-    ) {
-        if cfg!(target_arch = "wasm32") {
-            decode_in_order::<Self>(part, cols, y, out)
-        } else {
-            decode_columns::<Self, 4>(part, cols, y, out)
-        }
-    }
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        q4_1::dot_cols(ws, y)
-    }
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
         q4_1::dot_in_order(w, y)
     }
@@ -628,9 +587,6 @@ impl OwnKernel for Q5_0Kernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         q5_0::dot_tile(w, tile, out)
     }
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        q5_0::dot_cols(ws, y)
-    }
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
         q5_0::dot_in_order(w, y)
     }
@@ -660,9 +616,6 @@ impl OwnKernel for Q4KKernel {
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         k_quants::q4k_dot_tile(w, tile, out)
     }
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        k_quants::q4k_dot_cols(ws, y)
-    }
 }
 
 struct Q6KKernel;
@@ -688,9 +641,6 @@ impl OwnKernel for Q6KKernel {
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         k_quants::q6k_dot_tile(w, tile, out)
-    }
-    fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Self::Prepared<'_>) -> [f32; C] {
-        k_quants::q6k_dot_cols(ws, y)
     }
 }
 
@@ -727,36 +677,16 @@ impl<'w> Rows<'w> {
     }
 }
 
-/// Rows `cols` of `part` against the one activation row `y`, `C` weight rows per pass (the
-/// native kernels' independent chains of work), the rest one at a time; `out(c, values)`
-/// takes the results from row `c` on.
-fn decode_columns<K: OwnKernel, const C: usize>(
-    part: Rows,
-    cols: std::ops::Range<usize>,
-    y: &K::Prepared<'_>,
-    out: &dyn Fn(usize, &[f32]),
-) {
-    let mut c = cols.start;
-    while c + C <= cols.end {
-        out(
-            c,
-            &K::dot_cols(std::array::from_fn::<_, C, _>(|i| part.row(c + i)), y),
-        );
-        c += C;
-    }
-    for c in c..cols.end {
-        out(c, &K::dot_rows(part.row(c), [y]));
-    }
-}
-
 /// Rows `cols` of one matrix against the one activation row `y`, one row at a time, each read
 /// front to back: the whole product then reads memory in one ascending run, which the CPU's
-/// own prefetching follows. Wasm has no prefetch instruction. Two or four rows per pass
-/// (`decode_columns`) read as many runs at once, which the prefetching did not follow, and
+/// own prefetching follows. Wasm has no prefetch instruction. Two or four rows per pass (the
+/// kernels' `dot_cols`, as wasm decoded until then) read as many runs at once, which the
+/// prefetching did not follow, and
 /// reading a byte of every line some 16 KB ahead (what the wasm builds did until then, 30%
 /// faster than without) stalled the kernel on every miss. One Q8_0 matrix of 178 MB (Gemma
 /// 3's output), in V8 on the EPYC VM: 5.5-6 GB/s that way, 9-10 GB/s this way; one-thread
-/// decoding in Chromium went from 19.6 to 26.6 tokens/s (docs/BENCHMARKS.md).
+/// decoding in Chromium went from 19.6 to 26.6 tokens/s (docs/BENCHMARKS.md). Natively the
+/// same: the native kernels' several-row forms were one row after another anyway.
 fn decode_in_order<K: OwnKernel>(
     part: Rows,
     cols: std::ops::Range<usize>,
@@ -832,12 +762,12 @@ fn product_own_parts<K: OwnKernel>(
             let c1 = rows.min(c0 + COLUMNS_PER_ITEM);
             let part = Rows { bytes, row_bytes };
             if let [ref y] = *acts {
-                // One row (decoding): `decode_in_order` in wasm, rows per pass natively.
+                // One row (decoding): one weight row at a time, in order.
                 let out = |c: usize, v: &[f32]| {
                     // SAFETY: item `item` owns columns c0..c1 of its part in every row.
                     unsafe { dst_at.write(offset + c, v) }
                 };
-                K::decode(part, c0..c1, y, &out);
+                decode_in_order::<K>(part, c0..c1, y, &out);
                 continue;
             }
             for (t, tile) in tiles.iter().enumerate() {
