@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# How fast the engine's decoding kernels read one weight matrix in V8 (node), in both wasm
-# builds: rows per pass (with and without touching ahead) against one row in order. Prints ms
-# a pass and GB/s per case (scripts/decode_stream/run.mjs). Not part of the tests; the figures
-# in docs/BENCHMARKS.md's seventh-stop section came from it.
+# How fast the engine's decoding kernels (one weight row read front to back, `dot_in_order`)
+# read one weight matrix in V8 (node), in both wasm builds, from memory and in cache. Prints ms
+# a pass and GB/s per case (scripts/decode_stream/run.mjs; CASES=q8:rows:k,… picks cases).
+# Not part of the tests; docs/BENCHMARKS.md's kernel figures came from it.
 set -euo pipefail
 cd "$(dirname "$0")/decode_stream"
 TARGET="${TINYLAB_CACHE:-$HOME/.cache/tinylab}/target-decode-stream"

@@ -106,22 +106,6 @@ pub fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     }
 }
 
-/// `C` Q4_K weight rows against one activation row (decoding), each with `q4k_dot_rows`'s
-/// bits.
-pub fn q4k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-    let n = y.d.len();
-    assert!(ws.iter().all(|w| w.len() == n * Q4K_BLOCK_BYTES));
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: lengths checked above.
-        unsafe { relaxed::q4k_dot_cols(ws, y) }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    {
-        ws.map(|w| q4k_dot_rows(w, [y])[0])
-    }
-}
-
 /// The reference form: machines without relaxed SIMD, the tests and `kernel_check`.
 pub fn q4k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].d.len();
@@ -170,22 +154,6 @@ pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
         q6k_portable(w, ys)
-    }
-}
-
-/// `C` Q6_K weight rows against one activation row (decoding), each with `q6k_dot_rows`'s
-/// bits.
-pub fn q6k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-    let n = y.d.len();
-    assert!(ws.iter().all(|w| w.len() == n * Q6K_BLOCK_BYTES));
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: lengths checked above.
-        unsafe { relaxed::q6k_dot_cols(ws, y) }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    {
-        ws.map(|w| q6k_dot_rows(w, [y])[0])
     }
 }
 
@@ -519,75 +487,6 @@ mod relaxed {
         acc
     }
 
-    /// `q4k_dot_rows::<1>` for `C` weight rows at once, the same arithmetic per row.
-    ///
-    /// # Safety
-    /// Every `ws[c]` holds one `Q4K_BLOCK_BYTES` block per block of `y`.
-    #[inline(always)]
-    pub unsafe fn q4k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-        let (mut acc, mut acc_min) = ([0f32; C], [0f32; C]);
-        let zero = i32x4_splat(0);
-        for b in 0..y.d.len() {
-            let yq = y.qs(b).as_ptr();
-            for c in 0..C {
-                let wb = &ws[c][b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
-                let (sc, mn) = scales_mins(&wb[4..16]);
-                let qs = wb[16..].as_ptr();
-                let mut total = zero;
-                for part in 0..4 {
-                    let [lo0, lo1, hi0, hi1] = q4k_part(qs, part);
-                    let yv = yq.add(64 * part) as *const v128;
-                    let lo = dot_pair_small(v128_load(yv), lo0, v128_load(yv.add(1)), lo1);
-                    let hi = dot_pair_small(v128_load(yv.add(2)), hi0, v128_load(yv.add(3)), hi1);
-                    total = i32x4_add(
-                        total,
-                        i32x4_add(
-                            i32x4_mul(lo, i32x4_splat(sc[2 * part])),
-                            i32x4_mul(hi, i32x4_splat(sc[2 * part + 1])),
-                        ),
-                    );
-                }
-                acc[c] += half(wb, 0) * y.d[b] * hsum(total) as f32;
-                acc_min[c] += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
-            }
-        }
-        std::array::from_fn(|c| acc[c] - acc_min[c])
-    }
-
-    /// `q6k_dot_rows::<1>` for `C` weight rows at once, the same arithmetic per row.
-    ///
-    /// # Safety
-    /// Every `ws[c]` holds one `Q6K_BLOCK_BYTES` block per block of `y`.
-    #[inline(always)]
-    pub unsafe fn q6k_dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-        let mut acc = [0f32; C];
-        let zero = i32x4_splat(0);
-        for b in 0..y.d.len() {
-            let yq = y.qs(b).as_ptr();
-            for c in 0..C {
-                let wb = &ws[c][b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
-                let scales = &wb[192..208];
-                let mut total = zero;
-                for h in 0..2 {
-                    let ql = wb[64 * h..].as_ptr();
-                    let qh = wb[128 + 32 * h..].as_ptr();
-                    for sub in 0..2 {
-                        let e = q6k_groups(ql, qh, sub);
-                        for (q, eq) in e.iter().enumerate() {
-                            let g = 8 * h + 2 * q + sub;
-                            let yv = v128_load(yq.add(16 * g) as *const v128);
-                            let dot = i32x4_relaxed_dot_i8x16_i7x16_add(yv, *eq, zero);
-                            let s = i32x4_splat(scales[g] as i8 as i32);
-                            total = i32x4_add(total, i32x4_mul(dot, s));
-                        }
-                    }
-                }
-                let total = hsum(total) - q6k_offset_term(scales, &y.bsums[b]);
-                acc[c] += half(wb, 208) * y.d[b] * total as f32;
-            }
-        }
-        acc
-    }
     /// Two i16 scales as one i32 lane, the first in the low half: the partner of a tile's
     /// pairs of sums in `i32x4_dot_i16x8`.
     #[inline(always)]

@@ -1,10 +1,9 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass, two and four weight rows per pass (Q8_0 also one, three and eight), one row
-//! read front to back (Q8_0, Q4_1, Q5_0), and the prefill tiles (Q4_1, Q5_0, Q4_K, Q6_K) of
-//! up to eight rows (also read by their portable form, which checks the layout natively), and
-//! attention's f32 loops. The wasm forms are written to give the portable form's bits exactly; AVX2
-//! sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
+//! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0), the prefill tiles (Q4_1,
+//! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
+//! layout natively), and attention's f32 loops. The wasm forms are written to give the
+//! portable form's bits exactly; AVX2 sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
 //! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
 //! runs the wasm forms.
 
@@ -157,57 +156,24 @@ pub fn run() -> Vec<KernelCheck> {
                 q5_0::portable_tile(&w50, &tile, &mut got);
                 t50.add(&got, &want);
             }
-            // Two and four weight rows per pass against one activation row (how wasm decoded
-            // before), and one row read front to back (how it decodes now).
-            let more: Vec<Vec<f32>> = (0..3)
-                .map(|m| values(k, 1000 + 7 * m + col + 31 * i as u32, 0.1))
-                .collect();
-            macro_rules! cols {
-                (
-                    $tally:expr,
-                    $block:ty,
-                    $dot_cols:path,
-                    $in_order:path,
-                    $portable:path,
-                    $w:expr,
-                    $y:expr
-                ) => {{
-                    let ws: Vec<Vec<u8>> = more.iter().map(|m| block_bytes::<$block>(m)).collect();
-                    let want = |w: &[u8]| $portable(w, [$y])[0];
+            // One row read front to back (decoding), on two weight rows.
+            let more = values(k, 1000 + col + 31 * i as u32, 0.1);
+            macro_rules! in_order {
+                ($tally:expr, $block:ty, $in_order:path, $portable:path, $w:expr, $y:expr) => {{
+                    let other = block_bytes::<$block>(&more);
                     $tally.add(
-                        &[$in_order($w, $y), $in_order(&ws[0], $y)],
-                        &[want($w), want(&ws[0])],
-                    );
-                    $tally.add(&$dot_cols([$w, &ws[0]], $y), &[want($w), want(&ws[0])]);
-                    $tally.add(
-                        &$dot_cols([$w, &ws[0], &ws[1], &ws[2]], $y),
-                        &[want($w), want(&ws[0]), want(&ws[1]), want(&ws[2])],
+                        &[$in_order($w, $y), $in_order(&other, $y)],
+                        &[$portable($w, [$y])[0], $portable(&other, [$y])[0]],
                     );
                 }};
             }
-            cols!(
+            in_order!(
                 t8,
                 BlockQ8_0,
-                q8_0::dot_cols,
                 q8_0::dot_in_order,
                 q8_0::portable,
                 &w8,
                 &p8[0]
-            );
-            // Q8_0's form also takes one, three and eight rows per pass (short groups of four are
-            // padded, eight are two vectors).
-            let ws8: Vec<Vec<u8>> = (0..8u32)
-                .map(|m| block_bytes::<BlockQ8_0>(&values(k, 2000 + 7 * m + col, 0.1 * m as f32)))
-                .collect();
-            let want8 = |w: &Vec<u8>| q8_0::portable(w, [&p8[0]])[0];
-            t8.add(&q8_0::dot_cols([&ws8[0]], &p8[0]), &[want8(&ws8[0])]);
-            t8.add(
-                &q8_0::dot_cols::<3>(std::array::from_fn(|j| &ws8[j][..]), &p8[0]),
-                &ws8[..3].iter().map(want8).collect::<Vec<_>>(),
-            );
-            t8.add(
-                &q8_0::dot_cols::<8>(std::array::from_fn(|j| &ws8[j][..]), &p8[0]),
-                &ws8.iter().map(want8).collect::<Vec<_>>(),
             );
             // A file may hold −128, which ggml's quantizer never writes: every form multiplies
             // it exactly (nothing clamps it at load).
@@ -218,23 +184,17 @@ pub fn run() -> Vec<KernelCheck> {
             let want_low: Vec<f32> = (0..4).map(|j| q8_0::portable(&low, [&p8[j]])[0]).collect();
             t8.add(&rows!(q8_0::dot_rows, &low, &p8, 4), &want_low);
             t8.add(&[q8_0::dot_in_order(&low, &p8[0])], &want_low[..1]);
-            t8.add(
-                &q8_0::dot_cols([&low, &ws8[0], &low, &ws8[1]], &p8[0]),
-                &[want_low[0], want8(&ws8[0]), want_low[0], want8(&ws8[1])],
-            );
-            cols!(
+            in_order!(
                 t41,
                 BlockQ4_1,
-                q4_1::dot_cols,
                 q4_1::dot_in_order,
                 q4_1::portable,
                 &w41,
                 &p41[0]
             );
-            cols!(
+            in_order!(
                 t50,
                 BlockQ5_0,
-                q5_0::dot_cols,
                 q5_0::dot_in_order,
                 q5_0::portable,
                 &w50,
@@ -291,19 +251,6 @@ pub fn run() -> Vec<KernelCheck> {
                 k_quants::q6k_portable_tile(&w6, &tile, &mut got);
                 t6k.add(&got, &want6);
             }
-            // Two weight rows per pass (decoding takes one row at a time, `q4k_dot_rows`).
-            let w2 = values(k, 1900 + col + 31 * i as u32, 0.1);
-            let (w4b, w6b) = (block_bytes::<BlockQ4K>(&w2), block_bytes::<BlockQ6K>(&w2));
-            let want4 = |w: &[u8]| k_quants::q4k_portable(w, [&p[0]])[0];
-            let want6 = |w: &[u8]| k_quants::q6k_portable(w, [&p[0]])[0];
-            t4k.add(
-                &k_quants::q4k_dot_cols([&w4, &w4b], &p[0]),
-                &[want4(&w4), want4(&w4b)],
-            );
-            t6k.add(
-                &k_quants::q6k_dot_cols([&w6, &w6b], &p[0]),
-                &[want6(&w6), want6(&w6b)],
-            );
         }
     }
     out.extend([t4k.row, t6k.row]);
@@ -347,15 +294,14 @@ mod tests {
         let rows = run();
         assert_eq!(rows.len(), 6);
         for r in rows {
-            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 and 4 columns
-            // and 2 rows read in order.
+            // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 rows read in
+            // order.
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
-                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 + 2 * 36),
-                "Q4_1" | "Q5_0" => 4 * 6 * (10 + 2 + 4 + 2 + 2 * 36),
-                // Plus 1, 3 and 8 columns, and weights holding −128 (4 rows, 4 columns, 1 row
-                // in order).
-                "Q8_0" => 4 * 6 * (10 + 2 + 4 + 2 + 1 + 3 + 8 + 4 + 4 + 1),
+                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 * 36),
+                "Q4_1" | "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36),
+                // Plus weights holding −128 (4 rows, 1 row in order).
+                "Q8_0" => 4 * 6 * (10 + 2 + 4 + 1),
                 // Four dot products and a row of weighted sums at each of eight lengths.
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
                 _ => 3 * 6 * (10 + 2 + 4),

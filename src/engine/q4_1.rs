@@ -9,8 +9,8 @@
 //!
 //! The arithmetic is ggml's reference `vec_dot_q4_1_q8_1`: per block the exact integer
 //! Σ q4·q8, then `acc += (d_x·d_y)·sum + m_x·s_y` in f32. Integer sums do not depend on the
-//! order of their additions, so every wasm form (simd128 and relaxed SIMD; one row, several
-//! activation rows, several weight rows, a prefill tile) and the portable form give the same
+//! order of their additions, so every wasm form (simd128 and relaxed SIMD; one row read in order,
+//! several activation rows, a prefill tile) and the portable form give the same
 //! bits, whichever lanes they sum in: both wasm builds give SmolLM2 the same numbers. The
 //! native AVX2 form keeps ggml's AVX2 lanes.
 //!
@@ -172,33 +172,6 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     )))]
     {
         portable(w, ys)
-    }
-}
-
-/// `C` (1 to 4) weight rows against one activation row, interleaved block by block (`C`
-/// independent chains of work; natively it is `dot` per row); each output has exactly `dot`'s
-/// bits. Wasm decoding reads one row at a time now (`dot_in_order`).
-pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-    const { assert!(C >= 1 && C <= 4) };
-    let n = y.d.len();
-    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: lengths checked above.
-        unsafe { lanes::dot_cols::<relaxed::Nibbles, C>(ws, y, super::q8_0::scale_table()) }
-    }
-    #[cfg(all(
-        target_arch = "wasm32",
-        target_feature = "simd128",
-        not(target_feature = "relaxed-simd")
-    ))]
-    {
-        // SAFETY: lengths checked above.
-        unsafe { lanes::dot_cols::<simd::Widened, C>(ws, y, super::q8_0::scale_table()) }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    {
-        ws.map(|w| dot(w, y))
     }
 }
 
@@ -390,7 +363,8 @@ mod lanes {
     /// at a time.
     ///
     /// # Safety
-    /// As `dot_cols`.
+    /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
+    /// `q8_0::scale_table()` (the caller, `super::dot_in_order`, checks the length).
     #[inline(always)]
     pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
@@ -431,41 +405,6 @@ mod lanes {
             b += 1;
         }
         sum
-    }
-
-    /// `C` (1 to 4) weight rows against one activation row, the same arithmetic per row.
-    ///
-    /// # Safety
-    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_cols`, checks the lengths).
-    #[inline(always)]
-    pub unsafe fn dot_cols<F: BlockSums, const C: usize>(
-        ws: [&[u8]; C],
-        y: &Activation,
-        table: &[f32],
-    ) -> [f32; C] {
-        let mut acc = f32x4_splat(0.0);
-        let ws = ws.map(|w| w.as_ptr());
-        for b in 0..y.d.len() {
-            let mut sums = [i32x4_splat(0); 4];
-            let (mut dw, mut mw) = ([0f32; 4], [0f32; 4]);
-            for c in 0..C {
-                let wb = ws[c].add(b * BLOCK_BYTES);
-                sums[c] = F::sum(&F::unpack(wb), y, b);
-                dw[c] = half(table, wb);
-                mw[c] = half(table, wb.add(2));
-            }
-            let dd = f32x4_mul(
-                f32x4(dw[0], dw[1], dw[2], dw[3]),
-                f32x4_splat(*y.d.get_unchecked(b)),
-            );
-            let ms = f32x4_mul(
-                f32x4(mw[0], mw[1], mw[2], mw[3]),
-                f32x4_splat(*y.s.get_unchecked(b)),
-            );
-            acc = step(acc, sums, dd, ms);
-        }
-        first(acc)
     }
 }
 

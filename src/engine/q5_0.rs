@@ -10,9 +10,9 @@
 //!
 //! The arithmetic is ggml's reference `vec_dot_q5_0_q8_0`: per block the exact integer
 //! Σ(u − 16)·y, then `acc += sum · (d_x·d_y)` in one f32. Integer sums do not depend on the
-//! order of their additions, so every form here (one row read in order while decoding,
-//! several weight rows per pass, a tile of activation rows while prefilling, the portable
-//! form) gives the same bits, whichever lanes it sums in.
+//! order of their additions, so every form here (one row read in order while decoding, a
+//! tile of activation rows while prefilling, the portable form) gives the same bits,
+//! whichever lanes it sums in.
 //!
 //! Prefill (`Tile`): the activation rows are laid out four to a vector, each i32 lane holding
 //! four consecutive values of one row, and each group of four weight values is broadcast to
@@ -133,7 +133,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above.
-        ys.map(|y| unsafe { relaxed::dot_cols([w], y, q8_0::scale_table()) }[0])
+        ys.map(|y| unsafe { relaxed::in_order(w, y, q8_0::scale_table()) })
     }
     #[cfg(all(
         target_arch = "x86_64",
@@ -195,23 +195,6 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     )))]
     {
         portable_tile(w, tile, out)
-    }
-}
-
-/// `C` weight rows against one activation row, interleaved block by block (`C` independent
-/// chains of work); each output has exactly `dot_rows`'s bits. Wasm decoding reads one row at
-/// a time now (`dot_in_order`).
-pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-    let n = y.scales.len();
-    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: lengths checked above.
-        unsafe { relaxed::dot_cols(ws, y, q8_0::scale_table()) }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    {
-        ws.map(|w| dot_rows(w, [y])[0])
     }
 }
 
@@ -366,64 +349,9 @@ mod relaxed {
         (u0, u1, dw)
     }
 
-    /// Lanes 0 and 1: the sums of the four lanes of `s0` and of `s1` (exact).
-    #[inline(always)]
-    fn reduce2(s0: v128, s1: v128) -> v128 {
-        let a = i32x4_add(
-            i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
-            i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
-        );
-        i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a))
-    }
-
-    /// `C` (1 to 4) weight rows against one activation row: per weight row two relaxed dots,
-    /// then the rows' sums gathered into one vector's lanes for the f32 steps.
-    ///
-    /// # Safety
-    /// Every `ws[c]` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
-    /// `q8_0::scale_table()`.
-    #[inline(always)]
-    pub unsafe fn dot_cols<const C: usize>(
-        ws: [&[u8]; C],
-        y: &Activation,
-        table: &[f32],
-    ) -> [f32; C] {
-        const { assert!(C >= 1 && C <= 4) };
-        let mut acc = f32x4_splat(0.0);
-        let ws = ws.map(|w| w.as_ptr());
-        let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
-        let masks = Masks::new();
-        let zero = i32x4_splat(0);
-        for b in 0..y.scales.len() {
-            let yv = arranged.add(3 * b);
-            let (y0, y1, offset) = (*yv, *yv.add(1), *yv.add(2));
-            let mut sums = [zero; 4];
-            let mut dws = [0f32; 4];
-            for c in 0..C {
-                let (u0, u1, dw) = unpack(ws[c].add(b * BLOCK_BYTES), table, &masks);
-                sums[c] = i32x4_add(offset, dot_pair_small(y0, u0, y1, u1));
-                dws[c] = dw;
-            }
-            let d = f32x4_mul(
-                f32x4(dws[0], dws[1], dws[2], dws[3]),
-                f32x4_splat(*scales.add(b)),
-            );
-            let sums = if C <= 2 {
-                reduce2(sums[0], sums[1])
-            } else {
-                sum_lanes4(sums)
-            };
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), d));
-        }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        std::array::from_fn(|c| out[c])
-    }
-
     /// One weight row against one activation row: blocks b..b+4 in the four lanes (exact
     /// integer sums, then each block's f32 product), added to the row's sum one by one in
-    /// block order, as `dot_cols`'s accumulator adds them; the last `n % 4` blocks one at a
-    /// time.
+    /// block order, as the portable form adds them; the last `n % 4` blocks one at a time.
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is

@@ -7,9 +7,9 @@
 //! (i16 products) and the relaxed-SIMD form (i8 dots) give the same bits, and each may lay out
 //! its lanes as it runs fastest: four consecutive blocks of one weight row in a vector's lanes
 //! when decoding (`dot_in_order`), four activation rows when prefilling, so that the f32 steps
-//! are one vector operation for several blocks or outputs. (`dot_cols`, weight rows in the
-//! lanes, is what wasm decoding ran until reading rows in order beat it; `kernel_check` keeps
-//! it checked.)
+//! are one vector operation for several blocks or outputs. (Several weight rows to the lanes,
+//! which wasm decoding ran until issue 15's seventh stop, read memory more slowly than one row
+//! in order: `docs/BENCHMARKS.md`.)
 //!
 //! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
 //! every column and re-extends the activation's bytes for every column. Here the activation row
@@ -171,36 +171,6 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     }
 }
 
-/// `C` weight rows against one activation row, two or four to a vector's lanes; each output
-/// has exactly `dot`'s bits. (Decoding reads one row at a time now, `dot_in_order`.)
-pub fn dot_cols<const C: usize>(ws: [&[u8]; C], y: &Activation) -> [f32; C] {
-    let n = y.scales.len();
-    assert!(ws.iter().all(|w| w.len() == n * BLOCK_BYTES));
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        let table = scale_table();
-        if C == 2 {
-            // SAFETY: lengths checked above.
-            let v = unsafe { lanes::cols2::<Form>([ws[0], ws[1]], y, table) };
-            return std::array::from_fn(|c| v[c]);
-        }
-        let mut out = [0f32; C];
-        for (i, group) in ws.chunks(4).enumerate() {
-            // A short group repeats its last row: lanes are independent, so the others keep
-            // their bits.
-            let four = std::array::from_fn(|j| group[j.min(group.len() - 1)]);
-            // SAFETY: lengths checked above.
-            let v = unsafe { lanes::cols4::<Form>(four, y, table) };
-            out[4 * i..4 * i + group.len()].copy_from_slice(&v[..group.len()]);
-        }
-        out
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    {
-        ws.map(|w| dot(w, y))
-    }
-}
-
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
 /// products added in block order; `dot`'s bits.
@@ -271,39 +241,14 @@ mod lanes {
         *table.get_unchecked(super::le_u16(wb) as usize)
     }
 
-    /// Four weight rows against one activation row, one to a lane.
-    ///
-    /// # Safety
-    /// Every row holds one block of `BLOCK_BYTES` per activation block, and `table` is
-    /// `scale_table()` (the callers check the lengths).
-    #[inline(always)]
-    pub unsafe fn cols4<F: BlockSums>(ws: [&[u8]; 4], y: &Activation, table: &[f32]) -> [f32; 4] {
-        let ws = ws.map(|w| w.as_ptr());
-        let mut acc = f32x4_splat(0.0);
-        for b in 0..y.scales.len() {
-            let wb = ws.map(|w| w.add(b * BLOCK_BYTES));
-            let s = wb.map(|w| F::sums(F::load(w.add(2)), y, b));
-            let dw = f32x4(
-                scale(table, wb[0]),
-                scale(table, wb[1]),
-                scale(table, wb[2]),
-                scale(table, wb[3]),
-            );
-            let d = f32x4_mul(dw, f32x4_splat(*y.scales.get_unchecked(b)));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d));
-        }
-        let mut out = [0f32; 4];
-        v128_store(out.as_mut_ptr() as *mut v128, acc);
-        out
-    }
-
     /// One weight row against one activation row: blocks b..b+4 in the four lanes (their
     /// exact integer sums, then each block's f32 product), the products then added to the
     /// row's sum one by one in block order, as the portable form adds them; the last
     /// `n % 4` blocks one at a time.
     ///
     /// # Safety
-    /// As `cols4`.
+    /// `w` holds one block of `BLOCK_BYTES` per activation block, and `table` is
+    /// `scale_table()` (the callers check the lengths).
     #[inline(always)]
     pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
@@ -333,34 +278,10 @@ mod lanes {
         sum
     }
 
-    /// Two weight rows against one activation row, in lanes 0 and 1.
-    ///
-    /// # Safety
-    /// As `cols4`.
-    #[inline(always)]
-    pub unsafe fn cols2<F: BlockSums>(ws: [&[u8]; 2], y: &Activation, table: &[f32]) -> [f32; 2] {
-        let (w0, w1) = (ws[0].as_ptr(), ws[1].as_ptr());
-        let mut acc = f32x4_splat(0.0);
-        for b in 0..y.scales.len() {
-            let (wb0, wb1) = (w0.add(b * BLOCK_BYTES), w1.add(b * BLOCK_BYTES));
-            let s0 = F::sums(F::load(wb0.add(2)), y, b);
-            let s1 = F::sums(F::load(wb1.add(2)), y, b);
-            let a = i32x4_add(
-                i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
-                i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
-            );
-            let t = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
-            let dy = *y.scales.get_unchecked(b);
-            let d = f32x4(scale(table, wb0) * dy, scale(table, wb1) * dy, 0.0, 0.0);
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(t), d));
-        }
-        [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc)]
-    }
-
     /// One weight row against four activation rows, one to a lane.
     ///
     /// # Safety
-    /// As `cols4`.
+    /// As `in_order`, for every row.
     #[inline(always)]
     pub unsafe fn rows4<F: BlockSums>(w: &[u8], ys: [&Activation; 4], table: &[f32]) -> [f32; 4] {
         let w = w.as_ptr();

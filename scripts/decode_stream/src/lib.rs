@@ -1,8 +1,9 @@
 //! The engine's decoding kernels on one weight matrix of random blocks, in wasm, timed by the
-//! host (`run.mjs`): the rows-per-pass form (`dot_cols`, what decoding ran until issue 15's
-//! seventh stop, optionally touching a byte of every line 16 KB ahead as it did) against one
-//! row at a time read front to back (`dot_in_order`, what it runs now). A matrix larger than
-//! the caches shows how each form reads memory; a small one, its arithmetic alone.
+//! host (`run.mjs`): one row at a time, read front to back (`dot_in_order`, as
+//! `weight::decode_in_order` calls it). A matrix larger than the caches shows how a kernel
+//! reads memory; a small one, its arithmetic alone. (Until issue 15's seventh stop this also
+//! timed the several-rows-per-pass forms that decoding ran before; `docs/BENCHMARKS.md` keeps
+//! their figures.)
 #![allow(dead_code)]
 
 /// The kernel files exactly as the engine compiles them (`crate::engine::…` paths resolve
@@ -27,18 +28,10 @@ impl Rng {
     }
 }
 
-fn touch(bytes: &[u8]) {
-    let sink = bytes.iter().step_by(64).fold(0u8, |a, &b| a ^ b);
-    std::hint::black_box(sink);
-}
-
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
-/// 2 Q4_1), `reps` passes after building the matrix: `form` 0 = `C` rows per pass (`c`, 2 or 4),
-/// 1 = the same touching 16 KB ahead, 2 = one row at a time in order.
+/// 2 Q4_1), `reps` passes after building the matrix.
 #[no_mangle]
-pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize, form: u32, c: usize) -> f64 {
-    assert!(form == 2 || c == 2 || c == 4, "two or four rows per pass");
-    let c = c.max(1);
+pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let blocks = k / 32;
     let (block_bytes, header) = match kind {
         0 => (q8_0::BLOCK_BYTES, 2),
@@ -73,30 +66,12 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize, form: u32
     }
     let row_bytes = blocks * block_bytes;
     let row = |r: usize| &w[r * row_bytes..(r + 1) * row_bytes];
-    let ahead = (16 * 1024 / (c * row_bytes)).max(1) * c;
     let mut total = 0f32;
     macro_rules! pass {
         ($m:ident) => {{
             let y = $m::Activation::new(&a);
-            let mut r = 0;
-            if form == 2 {
-                for r in 0..rows {
-                    total += $m::dot_in_order(row(r), &y);
-                }
-                return;
-            }
-            while r + c <= rows {
-                if form == 1 {
-                    for t in r + ahead..(r + ahead + c).min(rows) {
-                        touch(row(t));
-                    }
-                }
-                total += if c == 4 {
-                    $m::dot_cols::<4>(std::array::from_fn(|i| row(r + i)), &y)[0]
-                } else {
-                    $m::dot_cols::<2>(std::array::from_fn(|i| row(r + i)), &y)[0]
-                };
-                r += c;
+            for r in 0..rows {
+                total += $m::dot_in_order(row(r), &y);
             }
         }};
     }
