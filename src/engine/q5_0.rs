@@ -29,9 +29,12 @@ pub const BLOCK: usize = 32;
 pub struct Activation<'a> {
     blocks: &'a [u8],
     scales: Vec<f32>,
-    /// Per block: the 32 bytes as two vectors, then −16·Σy in lane 0.
+    /// Per block: the 32 bytes as two vectors.
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     arranged: Vec<core::arch::wasm32::v128>,
+    /// Per block: −16·Σy, which four consecutive blocks add as one vector.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    offsets: Vec<i32>,
     /// Per block: 16·Σy per AVX lane.
     #[cfg(all(
         target_arch = "x86_64",
@@ -48,11 +51,15 @@ impl<'a> Activation<'a> {
             .chunks_exact(q8_0::BLOCK_BYTES)
             .map(|b| table[u16::from_le_bytes([b[0], b[1]]) as usize])
             .collect();
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        let (arranged, offsets) = relaxed::arrange(blocks);
         Activation {
             blocks,
             scales,
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            arranged: relaxed::arrange(blocks),
+            arranged,
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            offsets,
             #[cfg(all(
                 target_arch = "x86_64",
                 target_feature = "avx2",
@@ -278,22 +285,24 @@ mod relaxed {
     use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
     use core::arch::wasm32::*;
 
-    pub fn arrange(blocks: &[u8]) -> Vec<v128> {
-        blocks
+    pub fn arrange(blocks: &[u8]) -> (Vec<v128>, Vec<i32>) {
+        let values = blocks
             .chunks_exact(q8_0::BLOCK_BYTES)
             .flat_map(|b| {
-                let q = &b[2..];
-                let offset = -16 * q.iter().map(|&v| v as i8 as i32).sum::<i32>();
                 // SAFETY: a block has 32 bytes after its 2-byte scale.
                 unsafe {
                     [
-                        v128_load(q.as_ptr() as *const v128),
-                        v128_load(q[16..].as_ptr() as *const v128),
-                        i32x4(offset, 0, 0, 0),
+                        v128_load(b[2..].as_ptr() as *const v128),
+                        v128_load(b[18..].as_ptr() as *const v128),
                     ]
                 }
             })
-            .collect()
+            .collect();
+        let offsets = blocks
+            .chunks_exact(q8_0::BLOCK_BYTES)
+            .map(|b| -16 * b[2..].iter().map(|&v| v as i8 as i32).sum::<i32>())
+            .collect();
+        (values, offsets)
     }
 
     /// The constant vectors `unpack` works with, made once per product and hidden from LLVM
@@ -360,15 +369,13 @@ mod relaxed {
     pub unsafe fn in_order(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
+        let offsets = y.offsets.as_ptr();
         let n = y.scales.len();
         let masks = Masks::new();
         let block = |b: usize| {
-            let yv = arranged.add(3 * b);
+            let yv = arranged.add(2 * b);
             let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
-            (
-                i32x4_add(*yv.add(2), dot_pair_small(*yv, u0, *yv.add(1), u1)),
-                dw,
-            )
+            (dot_pair_small(*yv, u0, *yv.add(1), u1), dw)
         };
         let mut sum = 0f32;
         let mut b = 0;
@@ -378,14 +385,17 @@ mod relaxed {
                 f32x4(blocks[0].1, blocks[1].1, blocks[2].1, blocks[3].1),
                 v128_load(scales.add(b) as *const v128),
             );
-            let sums = sum_lanes4(blocks.map(|x| x.0));
+            let sums = i32x4_add(
+                sum_lanes4(blocks.map(|x| x.0)),
+                v128_load(offsets.add(b) as *const v128),
+            );
             let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
             sum = add_in_order(sum, p);
             b += 4;
         }
         while b < n {
             let (s, dw) = block(b);
-            sum += total(s) as f32 * (dw * *scales.add(b));
+            sum += (total(s) + *offsets.add(b)) as f32 * (dw * *scales.add(b));
             b += 1;
         }
         sum
