@@ -4,7 +4,8 @@
 //   `Bench` workload of src/bench.rs: 128-token prompt, warm-up, prefill, 64 greedy steps;
 // - @wllama/wllama (llama.cpp in wasm) on the same GGUF in the same Chromium, single thread,
 //   given the same prompt text, 64 tokens, EOS ignored, after a warm-up;
-// - paired rounds (`pairedRounds`): llama.cpp natively and the page back to back, three times;
+// - paired rounds (`pairedRounds`): llama.cpp natively and the page back to back, each at one
+//   and two threads, three times;
 // then prints one table with ratios and writes docs/bench.json and docs/bench-latest.md.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -175,24 +176,31 @@ async function benchWllama(browser, base, model, promptText) {
 /// page's, and this VM's speed drifts on that scale (one run measured llama.cpp's SmolLM2
 /// decode 37% above the others, TinyLab's native CLI rising with it). So the targets' ratios
 /// are also taken in pairs: llama.cpp's run and the page's (relaxed SIMD, one thread) back to
-/// back, the order alternating so that a steady drift does not favour either, `BENCH_ROUNDS`
-/// times (3 unless set, 0 with BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratio,
+/// back (and each engine's two-thread run right after its one-thread run), the order
+/// alternating so that a steady drift does not favour either, `BENCH_ROUNDS` times (3 unless set, 0 with BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratio,
 /// and their median. A round that fails ends the rounds but keeps those before it.
 async function pairedRounds(browser, base, model) {
   const rounds = Number(process.env.BENCH_ROUNDS ?? (process.env.BENCH_SKIP_PEERS ? 0 : 3));
   const gguf = join(ROOT, 'assets', 'models', model.file);
-  const llamaOnce = () => JSON.parse(execFileSync('python3', [join(ROOT, 'scripts', 'bench_native.py'), '--llama-once', gguf], { encoding: 'utf8' }));
+  const llamaOnce = (threads) => JSON.parse(execFileSync('python3', [join(ROOT, 'scripts', 'bench_native.py'), '--llama-once', gguf, '--threads', String(threads)], { encoding: 'utf8' }));
   const out = [];
   let error = null;
   for (let i = 0; i < rounds; i++) {
     const llamaFirst = i % 2 === 0;
     process.stderr.write(`  paired round ${i + 1}/${rounds}: ${llamaFirst ? 'llama.cpp, then the page' : 'the page, then llama.cpp'}…\n`);
     let llama;
+    let llama2;
     let page;
+    let page2;
+    // One and two threads of each engine back to back too: the two-thread targets are ratios
+    // to the same engine's one thread, and llama.cpp's own ratio is this VM's reference for
+    // what two threads can give at all.
+    const runLlama = () => { llama = llamaOnce(1); llama2 = llamaOnce(2); };
+    const runPage = async () => { page = await benchOurs(browser, base, model); page2 = await benchOurs(browser, base, model, 2); };
     try {
-      if (llamaFirst) llama = llamaOnce();
-      page = await benchOurs(browser, base, model);
-      if (!llamaFirst) llama = llamaOnce();
+      if (llamaFirst) runLlama();
+      await runPage();
+      if (!llamaFirst) runLlama();
     } catch (e) {
       error = `round ${i + 1}: ${String(e.message || e).slice(0, 200)}`;
       break;
@@ -201,18 +209,31 @@ async function pairedRounds(browser, base, model) {
       first: llamaFirst ? 'llama.cpp' : 'page',
       llama_cpp_prefill_tokens_per_s: llama.prefill_tokens_per_s,
       llama_cpp_decode_tokens_per_s: llama.decode_tokens_per_s,
+      llama_cpp_2_threads_prefill_tokens_per_s: llama2.prefill_tokens_per_s,
+      llama_cpp_2_threads_decode_tokens_per_s: llama2.decode_tokens_per_s,
       page_prefill_tokens_per_s: page.prefill_tokens_per_s,
       page_decode_tokens_per_s: page.decode_tokens_per_s,
+      page_2_threads_prefill_tokens_per_s: page2.prefill_tokens_per_s,
+      page_2_threads_decode_tokens_per_s: page2.decode_tokens_per_s,
       prefill_ratio: page.prefill_tokens_per_s / llama.prefill_tokens_per_s,
       decode_ratio: page.decode_tokens_per_s / llama.decode_tokens_per_s,
+      page_threads2_prefill_ratio: page2.prefill_tokens_per_s / page.prefill_tokens_per_s,
+      page_threads2_decode_ratio: page2.decode_tokens_per_s / page.decode_tokens_per_s,
+      llama_cpp_threads2_prefill_ratio: llama2.prefill_tokens_per_s / llama.prefill_tokens_per_s,
+      llama_cpp_threads2_decode_ratio: llama2.decode_tokens_per_s / llama.decode_tokens_per_s,
     });
   }
   const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length ? (v[(v.length - 1) >> 1] + v[v.length >> 1]) / 2 : null; };
+  const medianOf = (key) => median(out.map((r) => r[key]));
   return {
     rounds: out,
     error,
-    prefill_ratio_median: median(out.map((r) => r.prefill_ratio)),
-    decode_ratio_median: median(out.map((r) => r.decode_ratio)),
+    prefill_ratio_median: medianOf('prefill_ratio'),
+    decode_ratio_median: medianOf('decode_ratio'),
+    page_threads2_prefill_ratio_median: medianOf('page_threads2_prefill_ratio'),
+    page_threads2_decode_ratio_median: medianOf('page_threads2_decode_ratio'),
+    llama_cpp_threads2_prefill_ratio_median: medianOf('llama_cpp_threads2_prefill_ratio'),
+    llama_cpp_threads2_decode_ratio_median: medianOf('llama_cpp_threads2_decode_ratio'),
   };
 }
 
@@ -337,6 +358,14 @@ async function main() {
   };
   lines.push('TinyLab wasm ÷ llama.cpp native, paired (median of rounds, llama.cpp\'s run and the page\'s one-thread run back to back, in alternating order, so both see the VM at the same speed): '
     + rows.map(pairedLine).join('; ') + '.');
+  const threadsLine = (r) => {
+    const p = r.paired;
+    if (!p?.rounds.length) return `${r.model} –`;
+    const rs = p.rounds;
+    return `${r.model} page prefill ${fmt(p.page_threads2_prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.page_threads2_prefill_ratio))}), decode ${fmt(p.page_threads2_decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.page_threads2_decode_ratio))}); llama.cpp prefill ${fmt(p.llama_cpp_threads2_prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.llama_cpp_threads2_prefill_ratio))}), decode ${fmt(p.llama_cpp_threads2_decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.llama_cpp_threads2_decode_ratio))})`;
+  };
+  lines.push('Two threads ÷ one, paired (each engine\'s one- and two-thread runs back to back in the same rounds; llama.cpp\'s own ratio is what two threads give natively on this machine): '
+    + rows.map(threadsLine).join('; ') + '.');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
   lines.push('TinyLab wasm heap right after loading (the model as held, before any run; the table\'s memory column is the peak after the workload): '
