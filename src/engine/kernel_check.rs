@@ -3,9 +3,9 @@
 //! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0), the prefill tiles (Q4_1,
 //! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
 //! layout natively), and attention's f32 loops. The wasm forms are written to give the
-//! portable form's bits exactly; AVX2 sums other lanes (ggml's) and is held within rounding. The native tests run it, and the
-//! browser tests ask every worker build for it (`Work::KernelCheck`), since only a browser
-//! runs the wasm forms.
+//! portable form's bits exactly; AVX2 sums other lanes (ggml's) and is held within rounding.
+//! The native tests run it, and the browser tests ask every worker build for it
+//! (`Work::KernelCheck`), since only a browser runs the wasm forms.
 
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0};
 use serde::{Deserialize, Serialize};
@@ -304,7 +304,7 @@ mod tests {
                 "Q8_0" => 4 * 6 * (10 + 2 + 4 + 1),
                 // Four dot products and a row of weighted sums at each of eight lengths.
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
-                _ => 3 * 6 * (10 + 2 + 4),
+                other => unreachable!("no kernel named {other}"),
             };
             assert_eq!(r.products, expected, "{r:?}");
             if r.exact {

@@ -277,8 +277,8 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 }
 
 /// The frame both wasm forms share: per block, one weight block's sums against up to four
-/// activation rows (or up to four weight blocks' against one row) gathered into one vector's
-/// lanes, then ggml's f32 steps lane by lane. A form says how a weight block is unpacked and
+/// activation rows (or, `in_order`, four consecutive blocks of one row) gathered into one
+/// vector's lanes, then ggml's f32 steps lane by lane. A form says how a weight block is unpacked and
 /// summed against a row (`BlockSums`).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {

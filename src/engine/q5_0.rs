@@ -4,9 +4,9 @@
 //! llama.cpp's own weights rather than a rounding of them.
 //!
 //! A Q5_0 value is `u − 16` with `u` in 0..=31: its low four bits in a nibble, its fifth in a
-//! 32-bit mask. `u` is a valid 7-bit operand of `i32x4.relaxed_dot_i8x16_i7x16_add` as it
-//! is, and Σ(u − 16)·y = Σu·y − 16·Σy, so the activation brings −16·Σy (once per block) as the
-//! dot product's starting value.
+//! 32-bit mask. `u` is a valid 7-bit operand of the relaxed i8 × i7 dot products as it is, and
+//! Σ(u − 16)·y = Σu·y − 16·Σy, so the activation brings −16·Σy, once per block: decoding adds
+//! four blocks' at once after their sums are gathered, a prefill tile starts from it.
 //!
 //! The arithmetic is ggml's reference `vec_dot_q5_0_q8_0`: per block the exact integer
 //! Σ(u − 16)·y, then `acc += sum · (d_x·d_y)` in one f32. Integer sums do not depend on the

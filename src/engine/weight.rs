@@ -683,9 +683,9 @@ impl<'w> Rows<'w> {
 /// wasm decoded until issue 15's seventh stop; those forms are gone) read as many runs at once,
 /// which the prefetching did not follow, and reading a byte of every line some 16 KB ahead
 /// (what the wasm builds did until then, 30% faster than without) stalled the kernel on every
-/// miss. One Q8_0 matrix of 178 MB (Gemma
-/// 3's output), in V8 on the EPYC VM: 5.5-6 GB/s that way, 9-10 GB/s this way; one-thread
-/// decoding in Chromium went from 19.6 to 26.6 tokens/s (docs/BENCHMARKS.md). Natively the
+/// miss. One Q8_0 matrix of 178 MB (Gemma 3's output), in V8 on the EPYC VM: 5.5-6 GB/s that
+/// way, 9-10 GB/s this way; one-thread decoding in Chromium went from 19.6 to 26.6 tokens/s
+/// (docs/BENCHMARKS.md). Natively the
 /// same: the native kernels' several-row forms were one row after another anyway.
 fn decode_in_order<K: OwnKernel>(
     part: Rows,

@@ -176,9 +176,10 @@ async function benchWllama(browser, base, model, promptText) {
 /// page's, and this VM's speed drifts on that scale (one run measured llama.cpp's SmolLM2
 /// decode 37% above the others, TinyLab's native CLI rising with it). So the targets' ratios
 /// are also taken in pairs: llama.cpp's run and the page's (relaxed SIMD, one thread) back to
-/// back (and each engine's two-thread run right after its one-thread run), the order
-/// alternating so that a steady drift does not favour either, `BENCH_ROUNDS` times (3 unless set, 0 with BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratio,
-/// and their median. A round that fails ends the rounds but keeps those before it.
+/// back (and each engine's two-thread run beside its one-thread run), the order alternating
+/// so that a steady drift does not favour either, `BENCH_ROUNDS` times (3 unless set, 0 with
+/// BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratios, and their medians. A round
+/// that fails ends the rounds but keeps those before it.
 async function pairedRounds(browser, base, model) {
   const rounds = Number(process.env.BENCH_ROUNDS ?? (process.env.BENCH_SKIP_PEERS ? 0 : 3));
   const gguf = join(ROOT, 'assets', 'models', model.file);
@@ -192,15 +193,24 @@ async function pairedRounds(browser, base, model) {
     let llama2;
     let page;
     let page2;
-    // One and two threads of each engine back to back too: the two-thread targets are ratios
-    // to the same engine's one thread, and llama.cpp's own ratio is this VM's reference for
-    // what two threads can give at all.
-    const runLlama = () => { llama = llamaOnce(1); llama2 = llamaOnce(2); };
-    const runPage = async () => { page = await benchOurs(browser, base, model); page2 = await benchOurs(browser, base, model, 2); };
+    // Each engine's two-thread run too, on the outside of the round (llama.cpp 2, 1, page 1,
+    // 2, or the mirror), so that the one-thread runs stay back to back and each engine's two
+    // runs are neighbours as well: the two-thread targets are ratios to the same engine's one
+    // thread, and llama.cpp's own ratio is this VM's reference for what two threads give at
+    // all. A failed run ends the rounds, this one included.
+    const pageRun = (threads) => benchOurs(browser, base, model, threads);
     try {
-      if (llamaFirst) runLlama();
-      await runPage();
-      if (!llamaFirst) runLlama();
+      if (llamaFirst) {
+        llama2 = llamaOnce(2);
+        llama = llamaOnce(1);
+        page = await pageRun(1);
+        page2 = await pageRun(2);
+      } else {
+        page2 = await pageRun(2);
+        page = await pageRun(1);
+        llama = llamaOnce(1);
+        llama2 = llamaOnce(2);
+      }
     } catch (e) {
       error = `round ${i + 1}: ${String(e.message || e).slice(0, 200)}`;
       break;
@@ -364,7 +374,7 @@ async function main() {
     const rs = p.rounds;
     return `${r.model} page prefill ${fmt(p.page_threads2_prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.page_threads2_prefill_ratio))}), decode ${fmt(p.page_threads2_decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.page_threads2_decode_ratio))}); llama.cpp prefill ${fmt(p.llama_cpp_threads2_prefill_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.llama_cpp_threads2_prefill_ratio))}), decode ${fmt(p.llama_cpp_threads2_decode_ratio_median, 2)}× (rounds ${range(rs.map((x) => x.llama_cpp_threads2_decode_ratio))})`;
   };
-  lines.push('Two threads ÷ one, paired (each engine\'s one- and two-thread runs back to back in the same rounds; llama.cpp\'s own ratio is what two threads give natively on this machine): '
+  lines.push('Two threads ÷ one, paired (each engine\'s one- and two-thread runs back to back in the same rounds; the page\'s two threads run the shared-memory build, its one thread the build a page without cross-origin isolation runs, as the table\'s row of that name; llama.cpp\'s own ratio is what two threads give natively on this machine): '
     + rows.map(threadsLine).join('; ') + '.');
   lines.push('TinyLab wasm load: first from the server, then from the browser cache: '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms`).join('; ') + '.');
