@@ -367,10 +367,10 @@ mod relaxed {
     }
 
     /// Σ a·u over 32 values, times `scale` (an i16 in every lane, at most 63), in i32 lanes:
-    /// `dot_pair_small` with the scale taken in its widening step instead of an i32 multiply
-    /// afterwards (V8 has no cheap i32x4 multiply on x64). The i16 pair sums of nibbles times
-    /// bytes are at most 2 · 2 · 15 · 127 = 7,620, so nothing saturates, and the integer total
-    /// is the same.
+    /// `dot_pair_small` with the scale taken in its widening step (one `pmaddwd` on x64)
+    /// instead of widening with ones and then an i32 multiply: one instruction where there
+    /// were two. The i16 pair sums of nibbles times bytes are at most 2 · 2 · 15 · 127 = 7,620,
+    /// so nothing saturates, and every i32 lane is the same.
     #[inline(always)]
     fn dot_pair_scaled(a0: v128, u0: v128, a1: v128, u1: v128, scale: v128) -> v128 {
         let s = i16x8_add(
