@@ -433,14 +433,15 @@ pub(crate) mod relaxed {
         i32x4_dot_i16x8(s, i16x8_splat(1))
     }
 
-    /// `dot_pair_small` for `u` bytes of 0..=127 (Q8_0's activation parts): each i16 dot (at
-    /// most 32,512) is widened on its own.
+    /// Σ w·(y⁺ − y⁻) over 16 values in i16 pairs, for `w` any bytes and `pos`, `neg` the
+    /// activation's positive and negative parts (0..=127, disjoint): each pair's difference is
+    /// the exact w·y of two values, at most 2 · 128 · 127 = 32,512 in size, so the i16
+    /// subtraction is exact (neither part saturates: each is at most 32,512 too).
     #[inline(always)]
-    pub fn dot_pair_wide(a0: v128, u0: v128, a1: v128, u1: v128) -> v128 {
-        let ones = i16x8_splat(1);
-        i32x4_add(
-            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(a0, u0), ones),
-            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(a1, u1), ones),
+    pub fn dot_signed16(w: v128, pos: v128, neg: v128) -> v128 {
+        i16x8_sub(
+            i16x8_relaxed_dot_i8x16_i7x16(w, pos),
+            i16x8_relaxed_dot_i8x16_i7x16(w, neg),
         )
     }
 
@@ -499,9 +500,12 @@ pub(crate) mod relaxed {
         #[inline(always)]
         unsafe fn sums(w: [v128; 2], y: &super::Activation, b: usize) -> v128 {
             let yv = y.split.as_ptr().add(4 * b);
-            let p = dot_pair_wide(w[0], *yv, w[1], *yv.add(1));
-            let n = dot_pair_wide(w[0], *yv.add(2), w[1], *yv.add(3));
-            i32x4_sub(p, n)
+            // The two halves' i16 sums could pass i16 together, so each widens on its own.
+            let ones = i16x8_splat(1);
+            i32x4_add(
+                i32x4_dot_i16x8(dot_signed16(w[0], *yv, *yv.add(2)), ones),
+                i32x4_dot_i16x8(dot_signed16(w[1], *yv.add(1), *yv.add(3)), ones),
+            )
         }
     }
 }
