@@ -43,6 +43,13 @@ impl<'a> Activation<'a> {
         Activation { blocks, d, bsums }
     }
 
+    /// Block `b`'s 16 sums of 16 values, as the Q8_K block stores them (i16, little-endian).
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    #[inline(always)]
+    fn bsums16(&self, b: usize) -> *const u8 {
+        self.blocks[b * ACT_BLOCK_BYTES + 260..(b + 1) * ACT_BLOCK_BYTES].as_ptr()
+    }
+
     /// The 256 quantized values of block `b`.
     #[inline(always)]
     fn qs(&self, b: usize) -> &[u8] {
@@ -495,9 +502,19 @@ mod relaxed {
                     }
                 }
             }
+            // The offset 32·Σ scale·Σy in lanes too, from the activation block's own i16 sums
+            // of 16 values (at most 16 · 127 in size): two widening products, where the scalar
+            // loop took sixteen multiplies and their loads.
+            let sc = v128_load(scales.as_ptr() as *const v128);
+            let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc));
             let d = half(wb, 208);
             for r in 0..R {
-                let total = hsum(totals[r]) - q6k_offset_term(scales, &ys[r].bsums[b]);
+                let bs = ys[r].bsums16(b);
+                let offset = i32x4_add(
+                    i32x4_dot_i16x8(sc_lo, v128_load(bs as *const v128)),
+                    i32x4_dot_i16x8(sc_hi, v128_load(bs.add(16) as *const v128)),
+                );
+                let total = hsum(i32x4_sub(totals[r], i32x4_shl(offset, 5)));
                 acc[r] += d * ys[r].d[b] * total as f32;
             }
         }
