@@ -2,7 +2,7 @@
 //! against its portable reference on random blocks of several sizes, one to four activation
 //! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0), the prefill tiles (Q4_1,
 //! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
-//! layout natively), and attention's f32 loops. The wasm forms are written to give the
+//! layout natively), attention's f32 loops and the token statistics' sums. The wasm forms are written to give the
 //! portable form's bits exactly; AVX2 sums other lanes (ggml's) and is held within rounding.
 //! The native tests run it, and the browser tests ask every worker build for it
 //! (`Work::KernelCheck`), since only a browser runs the wasm forms.
@@ -58,6 +58,22 @@ impl Tally {
                 max_rel_diff: 0.0,
                 exact,
             },
+        }
+    }
+
+    fn add_f64(&mut self, got: &[f64], want: &[f64]) {
+        for (g, w) in got.iter().zip(want) {
+            self.row.products += 1;
+            if g.to_bits() == w.to_bits() {
+                // Infinite sums (an infinite logit above a finite maximum) count as equal.
+                self.row.equal += 1;
+                continue;
+            }
+            let d = (g - w).abs() / w.abs().max(1.0);
+            self.row.max_rel_diff =
+                self.row
+                    .max_rel_diff
+                    .max(if d.is_nan() { f64::INFINITY } else { d });
         }
     }
 
@@ -255,6 +271,7 @@ pub fn run() -> Vec<KernelCheck> {
     }
     out.extend([t4k.row, t6k.row]);
     out.push(attention_f32());
+    out.push(token_statistics());
     out
 }
 
@@ -283,6 +300,40 @@ fn attention_f32() -> KernelCheck {
     t.row
 }
 
+/// The token statistics' chunk sums (`stats::chunk_moments`; f32x4 lanes in both wasm builds)
+/// against their portable loop, on chunks with and without a tail past the last eight
+/// values, with logits far below the maximum, NaN and infinities among them, and a maximum or
+/// chosen logit that is infinite.
+fn token_statistics() -> KernelCheck {
+    use super::stats::{chunk_moments, chunk_moments_portable};
+    let mut t = Tally::new("token statistics", true);
+    for (i, len) in [1usize, 7, 8, 13, 64, 100, 512, 509]
+        .into_iter()
+        .enumerate()
+    {
+        let mut logits: Vec<f32> = values(len, 5000 + i as u32, 0.0)
+            .into_iter()
+            .map(|v| v * 240.0)
+            .collect();
+        for (at, special) in [(3, f32::NAN), (5, f32::INFINITY), (6, f32::NEG_INFINITY)] {
+            if at < len && i % 2 == 1 {
+                logits[at] = special;
+            }
+        }
+        for (max, chosen) in [
+            (120.0, 3.0),
+            (30.0, -50.0),
+            (f32::INFINITY, 1.0),
+            (0.0, f32::NEG_INFINITY),
+        ] {
+            let got = chunk_moments(&logits, max, chosen);
+            let want = chunk_moments_portable(&logits, max, chosen);
+            t.add_f64(&got, &want);
+        }
+    }
+    t.row
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +343,7 @@ mod tests {
     #[test]
     fn this_builds_kernels_agree_with_their_reference() {
         let rows = run();
-        assert_eq!(rows.len(), 6);
+        assert_eq!(rows.len(), 7);
         for r in rows {
             // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 rows read in
             // order.
@@ -304,6 +355,8 @@ mod tests {
                 "Q8_0" => 4 * 6 * (10 + 2 + 4 + 1),
                 // Four dot products and a row of weighted sums at each of eight lengths.
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
+                // Four sums at eight lengths and four (maximum, chosen) pairs.
+                "token statistics" => 8 * 4 * 4,
                 other => unreachable!("no kernel named {other}"),
             };
             assert_eq!(r.products, expected, "{r:?}");

@@ -120,8 +120,23 @@ fn moments(logits: &[f32], max: f32, chosen: f32) -> (f64, f64, f64, usize) {
     (s0, s1, s2, rank)
 }
 
-/// One chunk's S0, S1, S2 (each its lanes summed in f64) and its count above `chosen`.
-fn chunk_moments(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
+/// One chunk's S0, S1, S2 (each its lanes summed in f64) and its count above `chosen`: in
+/// f32x4 lanes where the build has wasm's simd128 (both wasm builds), else the portable loop;
+/// the same bits either way (`kernel_check`).
+pub fn chunk_moments(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        lanes::chunk_moments(chunk, max, chosen)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        chunk_moments_portable(chunk, max, chosen)
+    }
+}
+
+/// The reference: eight independent f32 lanes, the tail added to lane 0, each lane's sums
+/// added in f64 at the end.
+pub fn chunk_moments_portable(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
     let mut a0 = [0f32; LANES];
     let mut a1 = [0f32; LANES];
     let mut a2 = [0f32; LANES];
@@ -141,7 +156,18 @@ fn chunk_moments(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
             a2[j] += e * d * d;
         }
     }
-    for &l in lanes.remainder() {
+    tail_and_total(lanes.remainder(), max, chosen, [a0, a1, a2], above)
+}
+
+/// Adds the values past the last group of eight to lane 0, then sums the lanes in f64.
+fn tail_and_total(
+    tail: &[f32],
+    max: f32,
+    chosen: f32,
+    [mut a0, mut a1, mut a2]: [[f32; LANES]; 3],
+    mut above: [u32; LANES],
+) -> [f64; 4] {
+    for &l in tail {
         above[0] += u32::from(l > chosen);
         let d = l - max;
         if d >= -87.0 {
@@ -158,6 +184,60 @@ fn chunk_moments(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
         sum(a2),
         above.iter().map(|&v| v as f64).sum::<f64>(),
     ]
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use super::LANES;
+    use core::arch::wasm32::*;
+
+    /// `chunk_moments_portable` with its eight lanes as two f32x4: lane j of vector h is the
+    /// portable form's lane 4h + j, step for step (a kept value is the mask's and, a dropped
+    /// one 0), so every lane has the portable bits.
+    pub fn chunk_moments(chunk: &[f32], max: f32, chosen: f32) -> [f64; 4] {
+        let zero = f32x4_splat(0.0);
+        let (mut a0, mut a1, mut a2, mut above) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (max4, chosen4, floor) = (f32x4_splat(max), f32x4_splat(chosen), f32x4_splat(-87.0));
+        let mut groups = chunk.chunks_exact(LANES);
+        for group in &mut groups {
+            for h in 0..2 {
+                // SAFETY: a group has eight values, so four start at 0 and at 4.
+                let l = unsafe { v128_load(group.as_ptr().add(4 * h) as *const v128) };
+                // A true comparison is −1 in every bit: subtracting it counts one.
+                above[h] = i32x4_sub(above[h], f32x4_gt(l, chosen4));
+                let d = f32x4_sub(l, max4);
+                let keep = f32x4_ge(d, floor);
+                let d = v128_and(d, keep);
+                let e = v128_and(super::super::fast_exp::exp4(d), keep);
+                a0[h] = f32x4_add(a0[h], e);
+                let ed = f32x4_mul(e, d);
+                a1[h] = f32x4_add(a1[h], ed);
+                a2[h] = f32x4_add(a2[h], f32x4_mul(ed, d));
+            }
+        }
+        let f = |v: [v128; 2]| -> [f32; LANES] {
+            let mut out = [0f32; LANES];
+            // SAFETY: two v128 are eight f32 lanes in order.
+            unsafe {
+                v128_store(out.as_mut_ptr() as *mut v128, v[0]);
+                v128_store(out.as_mut_ptr().add(4) as *mut v128, v[1]);
+            }
+            out
+        };
+        let mut counts = [0u32; LANES];
+        // SAFETY: as above, eight u32 lanes.
+        unsafe {
+            v128_store(counts.as_mut_ptr() as *mut v128, above[0]);
+            v128_store(counts.as_mut_ptr().add(4) as *mut v128, above[1]);
+        }
+        super::tail_and_total(
+            groups.remainder(),
+            max,
+            chosen,
+            [f(a0), f(a1), f(a2)],
+            counts,
+        )
+    }
 }
 
 /// The `k` most likely ids with their probabilities, most likely first.
