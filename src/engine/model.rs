@@ -1283,8 +1283,13 @@ fn gelu_table() -> &'static [f32] {
 /// `half::f16::from_f32(v).to_bits()` (round to nearest, ties to even) for finite
 /// |v| < 65,504, without branches (F. Giesen's `float_to_half_fast3_rtne`): f16 normals round
 /// in the integer bits, subnormals in an f32 addition that leaves them in the low mantissa.
+/// From 65,536 up, infinities and NaN give wrong bits (NaN: 1.5's), so callers keep them out.
 #[inline(always)]
 fn f16_bits(v: f32) -> u16 {
+    debug_assert!(
+        v.abs() < 65_520.0,
+        "f16_bits({v}) is outside f16's finite range"
+    );
     let a = v.to_bits() & 0x7fff_ffff;
     let sign = (v.to_bits() >> 16) & 0x8000;
     let odd = (a >> 13) & 1;
