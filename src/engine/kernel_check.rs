@@ -2,8 +2,9 @@
 //! against its portable reference on random blocks of several sizes, one to four activation
 //! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0), the prefill tiles (Q4_1,
 //! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
-//! layout natively), attention's f32 loops and the token statistics' sums. The wasm forms are written to give the
-//! portable form's bits exactly; AVX2 sums other lanes (ggml's) and is held within rounding.
+//! layout natively), attention's f32 loops and the token statistics' sums. The wasm forms are
+//! written to give the portable form's bits exactly; AVX2 sums other lanes (ggml's) and is
+//! held within rounding.
 //! The native tests run it, and the browser tests ask every worker build for it
 //! (`Work::KernelCheck`), since only a browser runs the wasm forms.
 
