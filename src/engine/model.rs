@@ -605,7 +605,42 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
+    if super::q5_0::ARRANGED && qt.dtype() == GgmlDType::Q5_0 && cols % 32 == 0 {
+        return Ok(Weight::new(std::sync::Arc::new(arranged_q5_0(&qt)?))?);
+    }
     Ok(Weight::new(std::sync::Arc::new(qt))?)
+}
+
+/// A Q5_0 matrix with its rows laid out for the relaxed-SIMD kernels (`q5_0::arrange`): the
+/// same bytes, so the same memory, in an order that candle's own Q5_0 code cannot read. Only
+/// products read it, and only through `q5_0` (`weight::own_kernel`); the token embeddings are
+/// a tensor of their own (`Embeddings`), read from the file as stored.
+fn arranged_q5_0(qt: &candle_core::quantized::QTensor) -> Result<candle_core::quantized::QTensor> {
+    use candle_core::quantized::k_quants::{BlockQ5_0, GgmlType};
+    use candle_core::quantized::QStorage;
+    let cols = qt.shape().dims().last().copied().unwrap_or(0);
+    let data = qt.data()?;
+    let mut blocks = vec![BlockQ5_0::zeros(); data.len() / super::q5_0::BLOCK_BYTES];
+    // SAFETY: `BlockQ5_0` is candle's `repr(C)` block of 22 bytes without padding, for which
+    // every byte pattern is a value; the slice covers exactly the vector's bytes.
+    let raw = unsafe {
+        std::slice::from_raw_parts_mut(
+            blocks.as_mut_ptr() as *mut u8,
+            std::mem::size_of_val(&blocks[..]),
+        )
+    };
+    if raw.len() != data.len() {
+        return Err(EngineError::InvalidGguf(
+            "a Q5_0 tensor does not hold whole blocks".into(),
+        ));
+    }
+    raw.copy_from_slice(&data);
+    drop(data);
+    super::q5_0::arrange(raw, cols / super::q5_0::BLOCK);
+    Ok(candle_core::quantized::QTensor::new(
+        QStorage::Cpu(Box::new(blocks)),
+        qt.shape().clone(),
+    )?)
 }
 
 impl Linear {
@@ -1320,6 +1355,25 @@ pub fn last_row(hidden: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The relaxed build's Q5_0 weights: the file's bytes, laid out by `q5_0::arrange`, in a
+    /// tensor of the same shape and type.
+    #[test]
+    fn arranged_q5_0_holds_the_arranged_bytes() {
+        use candle_core::quantized::QTensor;
+        let (n, k) = (5, 32 * 9);
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let t = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
+        let qt = QTensor::quantize(&t, GgmlDType::Q5_0).unwrap();
+        let arranged = arranged_q5_0(&qt).unwrap();
+        let mut want = qt.data().unwrap().to_vec();
+        super::super::q5_0::arrange(&mut want, k / 32);
+        assert_eq!(arranged.data().unwrap().to_vec(), want);
+        assert_eq!(arranged.shape(), qt.shape());
+        assert_eq!(arranged.dtype(), GgmlDType::Q5_0);
+    }
 
     /// `f16_bits` against `half` on a sweep of every 257th f32 below 65,504 in size, each f16
     /// rounding tie (the halfway points between neighbouring f16 values, even and odd

@@ -14,6 +14,11 @@
 //! tile of activation rows while prefilling, the portable form) gives the same bits,
 //! whichever lanes it sums in.
 //!
+//! In the relaxed build the weights are laid out at load (`arrange`, `ARRANGED`): each run of
+//! four blocks keeps its scales and nibbles and gathers its fifth bits into one 16-byte
+//! plane, so that a half block's fifth bits are a shift and a mask instead of a shuffle, a
+//! mask, a comparison and another mask. The same bytes in another order: no memory added.
+//!
 //! Prefill (`Tile`): the activation rows are laid out four to a vector, each i32 lane holding
 //! four consecutive values of one row, and each group of four weight values is broadcast to
 //! every lane. One relaxed dot then advances four rows at once, and a lane is one row's sum:
@@ -133,7 +138,76 @@ fn unpack_portable(wb: &[u8]) -> ([i32; 32], f32) {
     (u, f16_to_f32(u16::from_le_bytes([wb[0], wb[1]])))
 }
 
-/// One weight row against `R` activation rows.
+/// Whether this build's SIMD forms (`dot_rows`, `dot_in_order`, `dot_tile`) read rows laid
+/// out by `arrange` rather than as stored: the relaxed-SIMD wasm build. The portable forms
+/// and the native AVX2 form always read the stored layout.
+pub const ARRANGED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+
+/// Blocks per arranged group.
+pub const GROUP: usize = 4;
+const GROUP_BYTES: usize = GROUP * BLOCK_BYTES;
+/// Where an arranged group keeps its nibbles and its plane of fifth bits.
+const NIBBLES_AT: usize = 2 * GROUP;
+const PLANE_AT: usize = NIBBLES_AT + 16 * GROUP;
+
+/// Lays out each row of `blocks_per_row` blocks for the relaxed-SIMD forms, in place, the
+/// same bytes in another order: each run of four blocks becomes their four f16 scales, their
+/// four 16-byte runs of nibbles, then one 16-byte plane of their fifth bits, where bit `g` of
+/// byte `j` is the fifth bit of element `j` of half-block `g` (block `g / 2`, elements
+/// `16·(g % 2)..`). A half block's fifth bits are then one shift and one mask of the plane,
+/// where the stored form needs a shuffle, a mask, a comparison and another mask; `unarranged`
+/// reads a block back. The blocks past the row's last group of four stay as stored.
+pub fn arrange(bytes: &mut [u8], blocks_per_row: usize) {
+    let row_bytes = blocks_per_row * BLOCK_BYTES;
+    if row_bytes == 0 {
+        return;
+    }
+    for row in bytes.chunks_exact_mut(row_bytes) {
+        for group in row.chunks_exact_mut(GROUP_BYTES) {
+            let mut out = [0u8; GROUP_BYTES];
+            for (i, b) in group.chunks_exact(BLOCK_BYTES).enumerate() {
+                out[2 * i..2 * i + 2].copy_from_slice(&b[..2]);
+                out[NIBBLES_AT + 16 * i..NIBBLES_AT + 16 * (i + 1)].copy_from_slice(&b[6..]);
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                for j in 0..16 {
+                    for half in 0..2 {
+                        let bit = (qh >> (16 * half + j)) & 1;
+                        out[PLANE_AT + j] |= (bit as u8) << (2 * i + half);
+                    }
+                }
+            }
+            group.copy_from_slice(&out);
+        }
+    }
+}
+
+/// Block `i` (0..4) of an arranged group, as stored.
+pub fn unarranged(group: &[u8], i: usize) -> [u8; BLOCK_BYTES] {
+    let mut b = [0u8; BLOCK_BYTES];
+    b[..2].copy_from_slice(&group[2 * i..2 * i + 2]);
+    let mut qh = 0u32;
+    for j in 0..16 {
+        for half in 0..2 {
+            let bit = (group[PLANE_AT + j] >> (2 * i + half)) & 1;
+            qh |= (bit as u32) << (16 * half + j);
+        }
+    }
+    b[2..6].copy_from_slice(&qh.to_le_bytes());
+    b[6..].copy_from_slice(&group[NIBBLES_AT + 16 * i..NIBBLES_AT + 16 * (i + 1)]);
+    b
+}
+
+/// `blocks` (rows of `blocks_per_row`) as this build's SIMD forms read them: `arrange`d where
+/// `ARRANGED`, else as they are.
+pub fn for_this_build(blocks: &[u8], blocks_per_row: usize) -> Vec<u8> {
+    let mut out = blocks.to_vec();
+    if ARRANGED {
+        arrange(&mut out, blocks_per_row);
+    }
+    out
+}
+
+/// One weight row against `R` activation rows (laid out by `arrange` where `ARRANGED`).
 pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
@@ -165,7 +239,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 }
 
 /// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
-/// each with `dot_rows`'s bits.
+/// each with `dot_rows`'s bits. The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     let n = tile.acts[0].scales.len();
     assert!(w.len() == n * BLOCK_BYTES && out.len() == tile.rows());
@@ -207,7 +281,8 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
-/// products added in block order; `dot_rows`'s bits.
+/// products added in block order; `dot_rows`'s bits. The row is laid out by `arrange` where
+/// `ARRANGED`.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
@@ -279,7 +354,9 @@ pub fn portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
-    use super::{Activation, Tile, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
+    use super::{
+        Activation, Tile, BLOCK_BYTES, GROUP, NIBBLES_AT, PLANE_AT, TILE_ROWS, TILE_VECTORS,
+    };
     use crate::engine::q8_0;
     use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
     use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
@@ -358,13 +435,80 @@ mod relaxed {
         (u0, u1, dw)
     }
 
-    /// One weight row against one activation row: blocks b..b+4 in the four lanes (exact
-    /// integer sums, then each block's f32 product), added to the row's sum one by one in
-    /// block order, as the portable form adds them; the last `n % 4` blocks one at a time.
+    /// Half-block `g`'s fifth bits from an arranged group's plane: bit `g` of each byte moved
+    /// to bit 4 and masked to 0x10. The shift is of 16-bit lanes, and a shift left by at most
+    /// 4 or right by at most 3 brings bit 4 of each byte from within that byte, so the mask
+    /// keeps nothing of its neighbour.
+    #[inline(always)]
+    fn fifth_bits<const G: u32>(plane: v128, fifth: v128) -> v128 {
+        let at4 = if G <= 4 {
+            u16x8_shl(plane, 4 - G)
+        } else {
+            u16x8_shr(plane, G - 4)
+        };
+        v128_and(at4, fifth)
+    }
+
+    /// Block `I` of an arranged group (`super::arrange`) as the relaxed dot's unsigned
+    /// operands and its scale.
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
-    /// `q8_0::scale_table()`.
+    /// `group` points at a whole arranged group, and `table` is `q8_0::scale_table()`.
+    #[inline(always)]
+    unsafe fn unpack_in_group<const I: usize>(
+        group: *const u8,
+        plane: v128,
+        table: &[f32],
+        m: &Masks,
+    ) -> (v128, v128, f32) {
+        let q = v128_load(group.add(NIBBLES_AT + 16 * I) as *const v128);
+        let (h0, h1) = match I {
+            0 => (
+                fifth_bits::<0>(plane, m.fifth),
+                fifth_bits::<1>(plane, m.fifth),
+            ),
+            1 => (
+                fifth_bits::<2>(plane, m.fifth),
+                fifth_bits::<3>(plane, m.fifth),
+            ),
+            2 => (
+                fifth_bits::<4>(plane, m.fifth),
+                fifth_bits::<5>(plane, m.fifth),
+            ),
+            _ => (
+                fifth_bits::<6>(plane, m.fifth),
+                fifth_bits::<7>(plane, m.fifth),
+            ),
+        };
+        let u0 = v128_or(v128_and(q, m.low), h0);
+        let u1 = v128_or(crate::engine::q8_0::high_nibbles(q, m.low), h1);
+        let dw = *table.get_unchecked(crate::engine::q8_0::le_u16(group.add(2 * I)) as usize);
+        (u0, u1, dw)
+    }
+
+    /// The four blocks of an arranged group, unpacked.
+    ///
+    /// # Safety
+    /// As `unpack_in_group`.
+    #[inline(always)]
+    unsafe fn unpack_group(group: *const u8, table: &[f32], m: &Masks) -> [(v128, v128, f32); 4] {
+        let plane = v128_load(group.add(PLANE_AT) as *const v128);
+        [
+            unpack_in_group::<0>(group, plane, table, m),
+            unpack_in_group::<1>(group, plane, table, m),
+            unpack_in_group::<2>(group, plane, table, m),
+            unpack_in_group::<3>(group, plane, table, m),
+        ]
+    }
+
+    /// One arranged weight row against one activation row: each group's four blocks in the
+    /// four lanes (exact integer sums, then each block's f32 product), added to the row's sum
+    /// one by one in block order, as the portable form adds them; the last `n % 4` blocks,
+    /// stored as they were, one at a time.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per block of `y`, laid out by `arrange`, and
+    /// `table` is `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn in_order(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
@@ -372,41 +516,39 @@ mod relaxed {
         let offsets = y.offsets.as_ptr();
         let n = y.scales.len();
         let masks = Masks::new();
-        let block = |b: usize| {
+        let dot = |b: usize, u0: v128, u1: v128| {
             let yv = arranged.add(2 * b);
-            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
-            (dot_pair_small(*yv, u0, *yv.add(1), u1), dw)
+            dot_pair_small(*yv, u0, *yv.add(1), u1)
         };
         let mut sum = 0f32;
         let mut b = 0;
-        while b + 4 <= n {
-            let blocks: [(v128, f32); 4] = std::array::from_fn(|i| block(b + i));
+        while b + GROUP <= n {
+            let blocks = unpack_group(w.add(b * BLOCK_BYTES), table, &masks);
             let d = f32x4_mul(
-                f32x4(blocks[0].1, blocks[1].1, blocks[2].1, blocks[3].1),
+                f32x4(blocks[0].2, blocks[1].2, blocks[2].2, blocks[3].2),
                 v128_load(scales.add(b) as *const v128),
             );
-            let sums = i32x4_add(
-                sum_lanes4(blocks.map(|x| x.0)),
-                v128_load(offsets.add(b) as *const v128),
-            );
+            let s: [v128; 4] = std::array::from_fn(|i| dot(b + i, blocks[i].0, blocks[i].1));
+            let sums = i32x4_add(sum_lanes4(s), v128_load(offsets.add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
             sum = add_in_order(sum, p);
-            b += 4;
+            b += GROUP;
         }
         while b < n {
-            let (s, dw) = block(b);
-            sum += (total(s) + *offsets.add(b)) as f32 * (dw * *scales.add(b));
+            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
+            sum += (total(dot(b, u0, u1)) + *offsets.add(b)) as f32 * (dw * *scales.add(b));
             b += 1;
         }
         sum
     }
 
-    /// One weight row against a tile: per block, each group of four weight values broadcast
-    /// to every lane, and one relaxed dot per group and four rows (`q8_0::relaxed::groups8`).
+    /// One arranged weight row against a tile: per block, each group of four weight values
+    /// broadcast to every lane, and one relaxed dot per group and four rows
+    /// (`q8_0::relaxed::groups8`).
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
-    /// `q8_0::scale_table()`.
+    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, laid out by
+    /// `arrange`, and `table` is `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
@@ -415,8 +557,7 @@ mod relaxed {
         let groups = tile.groups.as_ptr() as *const v128;
         let offsets = tile.offsets.as_ptr() as *const v128;
         let scales = tile.scales.as_ptr() as *const v128;
-        for b in 0..tile.acts[0].scales.len() {
-            let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
+        let mut block = |b: usize, (u0, u1, dw): (v128, v128, f32)| {
             let dw = f32x4_splat(dw);
             let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {
@@ -425,6 +566,19 @@ mod relaxed {
                 let d = f32x4_mul(dw, v128_load(scales.add(bv)));
                 *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(sum), d));
             }
+        };
+        let n = tile.acts[0].scales.len();
+        let mut b = 0;
+        while b + GROUP <= n {
+            let unpacked = unpack_group(w.add(b * BLOCK_BYTES), table, &masks);
+            for (i, u) in unpacked.into_iter().enumerate() {
+                block(b + i, u);
+            }
+            b += GROUP;
+        }
+        while b < n {
+            block(b, unpack(w.add(b * BLOCK_BYTES), table, &masks));
+            b += 1;
         }
         let mut out = [0f32; TILE_ROWS];
         for (v, acc) in acc.iter().enumerate() {
@@ -533,6 +687,43 @@ mod tests {
                 (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{ours} vs {theirs}"
             );
+        }
+    }
+
+    /// `arrange` moves bytes only: every block of a whole group reads back as stored through
+    /// `unarranged`, the blocks past the last group stay where they were, and rows stay apart.
+    #[test]
+    fn arrange_keeps_every_block() {
+        for per_row in [1usize, 3, 4, 7, 8, 28] {
+            let rows = 3;
+            let mut s = 0x2545_f491u32;
+            let stored: Vec<u8> = (0..rows * per_row * BLOCK_BYTES)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    s as u8
+                })
+                .collect();
+            let mut arranged = stored.clone();
+            arrange(&mut arranged, per_row);
+            let row_bytes = per_row * BLOCK_BYTES;
+            let whole = per_row / GROUP * GROUP;
+            for r in 0..rows {
+                let (a, st) = (&arranged[r * row_bytes..], &stored[r * row_bytes..]);
+                for b in 0..per_row {
+                    let want = &st[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                    let got = if b < whole {
+                        unarranged(&a[(b / GROUP) * GROUP_BYTES..], b % GROUP).to_vec()
+                    } else {
+                        a[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES].to_vec()
+                    };
+                    assert_eq!(got, want, "{per_row} blocks a row, row {r}, block {b}");
+                }
+            }
+            if per_row >= GROUP {
+                assert_ne!(arranged, stored, "{per_row} blocks a row");
+            }
         }
     }
 
