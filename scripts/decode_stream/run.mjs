@@ -1,25 +1,63 @@
 // Runs the decode-stream module built by scripts/decode_stream.sh: for each case, ms per pass
 // (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q5|q41).
+//
+// IN=chromium runs the module inside headless Chromium (Debian's, through the e2e tests'
+// playwright-core) instead of node. The two V8s compile the same kernels differently: a
+// change that kept node 20's V8 from spilling about 30 vectors per Q8_0 pass of four blocks
+// ran 10-25% faster in node and within the noise in Chromium 148 and in the page
+// (docs/BENCHMARKS.md, tenth stop). Judge kernels in the browser the page runs in.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 const [file, label] = process.argv.slice(2);
-const { instance } = await WebAssembly.instantiate(readFileSync(file), { env: { now: () => performance.now() } });
-const bench = instance.exports.bench;
-const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20 };
-const KIND = { q8: 0, q5: 1, q41: 2 };
 const cases = (process.env.CASES || [
   // Gemma 3's output matrix (178 MB) and a small one that stays in cache; Qwen2.5's and
   // SmolLM2's shapes at 100k rows.
   'q8:262144:640', 'q8:1024:640', 'q5:100000:896', 'q5:256:896', 'q41:100000:576', 'q41:256:576',
-].join(',')).split(',');
-for (const c of cases) {
-  const [type, rows, k] = c.split(':');
+].join(',')).split(',')
   // The simd128 build requantizes Q5_0 to Q8_0 at load; its Q5_0 code is the portable form.
-  if (type === 'q5' && label === 'simd128' && !process.env.CASES) continue;
-  const bytes = (rows * k / 32) * BLOCK_BYTES[type];
-  const reps = Math.max(3, Math.round(2e9 / bytes));
-  bench(KIND[type], +rows, +k, 1);
-  const ms = [];
-  for (let i = 0; i < 5; i++) ms.push(bench(KIND[type], +rows, +k, reps));
-  ms.sort((a, b) => a - b);
-  console.log(`${label} ${c}: ${ms[0].toFixed(3)} ms a pass (median ${ms[2].toFixed(3)}), ${(bytes / ms[0] / 1e6).toFixed(2)} GB/s`);
+  .filter((c) => !(c.startsWith('q5:') && label === 'simd128' && !process.env.CASES));
+
+/// Times every case on an instantiated module; runs in node or, serialized, in the page.
+async function measure({ bytes, cases, label }) {
+  const { instance } = await WebAssembly.instantiate(bytes, { env: { now: () => performance.now() } });
+  const bench = instance.exports.bench;
+  const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20 };
+  const KIND = { q8: 0, q5: 1, q41: 2 };
+  const lines = [];
+  for (const c of cases) {
+    const [type, rows, k] = c.split(':');
+    const size = (rows * k / 32) * BLOCK_BYTES[type];
+    const reps = Math.max(3, Math.round(2e9 / size));
+    bench(KIND[type], +rows, +k, 1);
+    const ms = [];
+    for (let i = 0; i < 5; i++) ms.push(bench(KIND[type], +rows, +k, reps));
+    ms.sort((a, b) => a - b);
+    lines.push(`${label} ${c}: ${ms[0].toFixed(3)} ms a pass (median ${ms[2].toFixed(3)}), ${(size / ms[0] / 1e6).toFixed(2)} GB/s`);
+  }
+  return lines;
 }
+
+const bytes = readFileSync(file);
+let lines;
+if (process.env.IN === 'chromium') {
+  const e2e = fileURLToPath(new URL('../../tests/e2e/', import.meta.url));
+  const { chromium } = createRequire(e2e)('playwright-core');
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium' });
+  try {
+    const page = await browser.newPage();
+    await page.goto('about:blank');
+    lines = await page.evaluate(
+      async ({ b64, cases, label, source }) => {
+        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+        return (0, eval)(`(${source})`)({ bytes, cases, label: `${label} (chromium)` });
+      },
+      { b64: bytes.toString('base64'), cases, label, source: measure.toString() },
+    );
+  } finally {
+    await browser.close();
+  }
+} else {
+  lines = await measure({ bytes, cases, label });
+}
+for (const line of lines) console.log(line);
