@@ -18,8 +18,10 @@ const cases = (process.env.CASES || [
   // The simd128 build requantizes Q5_0 to Q8_0 at load; its Q5_0 code is the portable form.
   .filter((c) => !(c.startsWith('q5:') && label === 'simd128' && !process.env.CASES));
 
-/// Times every case on an instantiated module; runs in node or, serialized, in the page.
-async function measure({ bytes, cases, label }) {
+/// Times every case on the module (`bytes`, or in the page its base64 `b64`); runs in node
+/// or, passed to `page.evaluate`, in the page.
+async function measure({ bytes, b64, cases, label }) {
+  bytes ??= Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
   const { instance } = await WebAssembly.instantiate(bytes, { env: { now: () => performance.now() } });
   const bench = instance.exports.bench;
   const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20 };
@@ -47,13 +49,9 @@ if (process.env.IN === 'chromium') {
   try {
     const page = await browser.newPage();
     await page.goto('about:blank');
-    lines = await page.evaluate(
-      async ({ b64, cases, label, source }) => {
-        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
-        return (0, eval)(`(${source})`)({ bytes, cases, label: `${label} (chromium)` });
-      },
-      { b64: bytes.toString('base64'), cases, label, source: measure.toString() },
-    );
+    lines = await page.evaluate(measure, {
+      b64: bytes.toString('base64'), cases, label: `${label} (chromium)`,
+    });
   } finally {
     await browser.close();
   }
