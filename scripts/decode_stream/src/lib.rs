@@ -29,12 +29,14 @@ impl Rng {
 }
 
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
-/// 2 Q4_1), `reps` passes after building the matrix.
+/// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
+/// adds per 64 bytes, which is what memory gives a loop of few instructions per byte),
+/// `reps` passes after building the matrix.
 #[no_mangle]
 pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let blocks = k / 32;
     let (block_bytes, header) = match kind {
-        0 => (q8_0::BLOCK_BYTES, 2),
+        0 | 3 => (q8_0::BLOCK_BYTES, 2),
         1 => (q5_0::BLOCK_BYTES, 2),
         _ => (q4_1::BLOCK_BYTES, 4),
     };
@@ -48,7 +50,7 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         }
         for b in &mut block[header..] {
             // Q8_0's quants within ±127, as ggml writes them; any byte for the others.
-            *b = if kind == 0 {
+            *b = if kind == 0 || kind == 3 {
                 ((rng.next() % 255) as i32 - 127) as i8 as u8
             } else {
                 rng.next() as u8
@@ -82,7 +84,8 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let mut run = || match kind {
         0 => pass!(q8_0),
         1 => pass!(q5_0),
-        _ => pass!(q4_1),
+        2 => pass!(q4_1),
+        _ => total += stream(&w),
     };
     // SAFETY: the host's clock.
     let t0 = unsafe { now() };
@@ -93,4 +96,27 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     drop(run);
     std::hint::black_box(total);
     ms
+}
+
+/// The bytes of `w` summed as i32 lanes (four accumulators, 64 bytes a step): a pass over the
+/// matrix with almost no work per byte, the yardstick for the kernels' passes from memory.
+fn stream(w: &[u8]) -> f32 {
+    use core::arch::wasm32::*;
+    let mut acc = [i32x4_splat(0); 4];
+    for chunk in w.chunks_exact(64) {
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: a chunk holds 64 bytes, so four 16-byte loads.
+            *a = i32x4_add(*a, unsafe {
+                v128_load(chunk.as_ptr().add(16 * i) as *const v128)
+            });
+        }
+    }
+    let s = i32x4_add(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
+    let lanes = [
+        i32x4_extract_lane::<0>(s),
+        i32x4_extract_lane::<1>(s),
+        i32x4_extract_lane::<2>(s),
+        i32x4_extract_lane::<3>(s),
+    ];
+    lanes.iter().fold(0i32, |t, &l| t.wrapping_add(l)) as f32
 }
