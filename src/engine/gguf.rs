@@ -307,6 +307,48 @@ impl<'a> GgufFile<'a> {
             .map_err(|e| EngineError::InvalidGguf(format!("tensor `{name}`: {e}")))
     }
 
+    /// A 2-D Q8_0 tensor read straight into `q8_0::arrange_row`'s layout, a slice of rows at a
+    /// time, so that the stored form never exists whole next to it; `None` for a tensor of
+    /// another type or shape.
+    pub fn q8_0_arranged(&self, name: &str) -> Result<Option<super::q8_0::Arranged>> {
+        use super::q8_0;
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| EngineError::MissingTensor(name.to_string()))?;
+        let (rows, cols) = match info.shape.dims() {
+            [rows, cols] if info.ggml_dtype == GgmlDType::Q8_0 && cols % q8_0::BLOCK == 0 => {
+                (*rows, *cols)
+            }
+            _ => return Ok(None),
+        };
+        let row_bytes = cols / q8_0::BLOCK * q8_0::BLOCK_BYTES;
+        let start = self.content.tensor_data_offset.saturating_add(info.offset);
+        let end = rows
+            .checked_mul(row_bytes)
+            .map_or(u64::MAX, |b| start.saturating_add(b as u64));
+        if end > self.src.len() {
+            return Err(EngineError::Truncated {
+                at: self.src.len(),
+                what: format!("a tensor needs bytes up to {end}"),
+            });
+        }
+        let mut out = q8_0::Arranged::new(rows, cols);
+        // About 1 MB a read: few calls into the source (JS memory in the worker), little heap.
+        let per_read = (1 << 20) / row_bytes.max(1) + 1;
+        let mut buf = vec![0u8; per_read.min(rows) * row_bytes];
+        let mut r = 0;
+        while r < rows {
+            let n = per_read.min(rows - r);
+            let chunk = &mut buf[..n * row_bytes];
+            self.src.read_at(start + (r * row_bytes) as u64, chunk);
+            out.set_rows(r, chunk);
+            r += n;
+        }
+        Ok(Some(out))
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.content.metadata.get(key)
     }
@@ -507,5 +549,47 @@ fn as_u64(v: &Value) -> Option<u64> {
         Value::I32(x) => u64::try_from(*x).ok(),
         Value::I64(x) => u64::try_from(*x).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file;
+    use candle_core::Tensor;
+
+    fn file(tensors: &[(&str, &QTensor)]) -> Vec<u8> {
+        let md = Value::String("test".into());
+        let mut buf = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut buf, &[("general.name", &md)], tensors).unwrap();
+        buf.into_inner()
+    }
+
+    /// A Q8_0 matrix is read into `q8_0::arrange_row`'s layout in slices of rows (here two
+    /// slices of about 1 MB: 200 rows of 6,400 values); other types give `None`, a name the
+    /// file lacks an error. (A file too short for its tensors is refused by `parse`.)
+    #[test]
+    fn q8_0_arranged_reads_the_layout_in_slices() {
+        use super::super::q8_0;
+        let (rows, cols) = (200, 32 * 200);
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 300.0)
+            .collect();
+        let t = Tensor::from_vec(x, (rows, cols), &Device::Cpu).unwrap();
+        let q8 = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
+        let q41 = QTensor::quantize(&t, GgmlDType::Q4_1).unwrap();
+        let bytes = file(&[("a", &q8), ("b", &q41)]);
+        let src: &[u8] = &bytes;
+        let g = GgufFile::parse(&src).unwrap();
+        let a = g.q8_0_arranged("a").unwrap().unwrap();
+        let mut want = q8_0::Arranged::new(rows, cols);
+        want.set_rows(0, &q8.data().unwrap());
+        assert_eq!((a.rows(), a.cols()), (rows, cols));
+        assert_eq!(a.bytes(), want.bytes());
+        assert!(g.q8_0_arranged("b").unwrap().is_none());
+        assert!(matches!(
+            g.q8_0_arranged("c"),
+            Err(EngineError::MissingTensor(_))
+        ));
     }
 }

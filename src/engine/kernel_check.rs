@@ -45,6 +45,14 @@ fn block_bytes<T: candle_core::quantized::k_quants::GgmlType>(x: &[f32]) -> Vec<
         .to_vec()
 }
 
+/// One stored Q8_0 row laid out by `q8_0::arrange_row`.
+fn arranged_q8_0(stored: &[u8]) -> Vec<u8> {
+    let blocks = stored.len() / q8_0::BLOCK_BYTES;
+    let mut out = vec![0u8; blocks * q8_0::ARRANGED_BLOCK_BYTES];
+    q8_0::arrange_row(stored, &mut out);
+    out
+}
+
 struct Tally {
     row: KernelCheck,
 }
@@ -139,10 +147,21 @@ pub fn run() -> Vec<KernelCheck> {
                 block_bytes::<BlockQ5_0>(&w),
             );
             let w50s = q5_0::for_this_build(&w50, blocks);
+            // Q8_0 rows laid out by `q8_0::arrange_row` (the relaxed build's weights), read by
+            // every form against the portable form on the stored row.
+            let w8a = arranged_q8_0(&w8);
             for r in 1..=4 {
                 let want = |f: &dyn Fn(usize) -> f32| (0..r).map(f).collect::<Vec<f32>>();
                 t8.add(
                     &rows!(q8_0::dot_rows, &w8, &p8, r),
+                    &want(&|j| q8_0::portable(&w8, [&p8[j]])[0]),
+                );
+                t8.add(
+                    &rows!(q8_0::dot_rows_arranged, &w8a, &p8, r),
+                    &want(&|j| q8_0::portable(&w8, [&p8[j]])[0]),
+                );
+                t8.add(
+                    &rows!(q8_0::portable_arranged, &w8a, &p8, r),
                     &want(&|j| q8_0::portable(&w8, [&p8[j]])[0]),
                 );
                 t41.add(
@@ -193,6 +212,17 @@ pub fn run() -> Vec<KernelCheck> {
                 &w8,
                 &p8[0]
             );
+            let other = block_bytes::<BlockQ8_0>(&more);
+            t8.add(
+                &[
+                    q8_0::dot_in_order_arranged(&w8a, &p8[0]),
+                    q8_0::dot_in_order_arranged(&arranged_q8_0(&other), &p8[0]),
+                ],
+                &[
+                    q8_0::portable(&w8, [&p8[0]])[0],
+                    q8_0::portable(&other, [&p8[0]])[0],
+                ],
+            );
             // A file may hold −128, which ggml's quantizer never writes: every form multiplies
             // it exactly (nothing clamps it at load).
             let mut low = w8.clone();
@@ -202,6 +232,12 @@ pub fn run() -> Vec<KernelCheck> {
             let want_low: Vec<f32> = (0..4).map(|j| q8_0::portable(&low, [&p8[j]])[0]).collect();
             t8.add(&rows!(q8_0::dot_rows, &low, &p8, 4), &want_low);
             t8.add(&[q8_0::dot_in_order(&low, &p8[0])], &want_low[..1]);
+            let low_a = arranged_q8_0(&low);
+            t8.add(&rows!(q8_0::dot_rows_arranged, &low_a, &p8, 4), &want_low);
+            t8.add(
+                &[q8_0::dot_in_order_arranged(&low_a, &p8[0])],
+                &want_low[..1],
+            );
             in_order!(
                 t41,
                 BlockQ4_1,
@@ -359,7 +395,9 @@ mod tests {
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 * 36),
                 "Q4_1" | "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36),
                 // Plus weights holding −128 (4 rows, 1 row in order).
-                "Q8_0" => 4 * 6 * (10 + 2 + 4 + 1),
+                // Stored, arranged and arranged read by the portable form; in order, stored
+                // and arranged; −128s, stored and arranged.
+                "Q8_0" => 4 * 6 * (3 * 10 + 2 + 2 + 2 * (4 + 1)),
                 // Four dot products and a row of weighted sums at each of eight lengths.
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
                 // Four sums at eight lengths and four (maximum, chosen) pairs.

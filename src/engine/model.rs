@@ -611,6 +611,17 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
     Ok(Weight::new(std::sync::Arc::new(qt))?)
 }
 
+/// Tensor `name` ready for products: `weight_matmul` on it, except that in the relaxed build a
+/// Q8_0 matrix is read straight into `q8_0::arrange_row`'s layout (`q8_0::ARRANGED`).
+fn load_weight(g: &GgufFile, name: &str, kernels: Kernels) -> Result<Weight> {
+    if super::q8_0::ARRANGED && !kernels.requantizes(GgmlDType::Q8_0) {
+        if let Some(a) = g.q8_0_arranged(name)? {
+            return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
+        }
+    }
+    weight_matmul(g.tensor(name)?, kernels)
+}
+
 /// A Q5_0 matrix with its rows laid out for the relaxed-SIMD kernels (`q5_0::arrange`): the
 /// same bytes, so the same memory, in an order that candle's own Q5_0 code cannot read. Only
 /// products read it, and only through `q5_0` (`weight::own_kernel`); the token embeddings are
@@ -645,7 +656,7 @@ fn arranged_q5_0(qt: &candle_core::quantized::QTensor) -> Result<candle_core::qu
 
 impl Linear {
     fn load(g: &GgufFile, prefix: &str, kernels: Kernels) -> Result<Self> {
-        let weight = weight_matmul(g.tensor(&format!("{prefix}.weight"))?, kernels)?;
+        let weight = load_weight(g, &format!("{prefix}.weight"), kernels)?;
         let bias_name = format!("{prefix}.bias");
         let bias = if g.has_tensor(&bias_name) {
             Some(g.tensor(&bias_name)?.dequantize(&Device::Cpu)?)
@@ -792,15 +803,35 @@ impl KvCache {
 /// shared with the output layer when the model ties the two (Gemma, Qwen, SmolLM2), so it is held
 /// once: for Gemma 3's 262k-token vocabulary that is 178 MB less.
 struct Embeddings {
-    table: std::sync::Arc<candle_core::quantized::QTensor>,
+    table: Table,
     dtype: GgmlDType,
     row_bytes: usize,
     n_rows: usize,
     dim: usize,
 }
 
+/// An embedding table's blocks: as stored, or (tied to the output layer in the relaxed build)
+/// laid out by `q8_0::arrange_row`.
+enum Table {
+    Stored(std::sync::Arc<candle_core::quantized::QTensor>),
+    ArrangedQ8_0(std::sync::Arc<super::q8_0::Arranged>),
+}
+
 impl Embeddings {
-    fn load(g: &GgufFile, name: &str) -> Result<Self> {
+    /// `arrange`: read a Q8_0 table in `q8_0::arrange_row`'s layout (other types as stored).
+    fn load(g: &GgufFile, name: &str, arrange: bool) -> Result<Self> {
+        if arrange {
+            if let Some(a) = g.q8_0_arranged(name)? {
+                let (n_rows, dim) = (a.rows(), a.cols());
+                return Ok(Embeddings {
+                    table: Table::ArrangedQ8_0(std::sync::Arc::new(a)),
+                    dtype: GgmlDType::Q8_0,
+                    row_bytes: dim / super::q8_0::BLOCK * super::q8_0::ARRANGED_BLOCK_BYTES,
+                    n_rows,
+                    dim,
+                });
+            }
+        }
         let table = g.tensor(name)?;
         let dtype = table.dtype();
         let (n_rows, dim) = match table.shape().dims() {
@@ -818,7 +849,7 @@ impl Embeddings {
         }
         let row_bytes = dim / dtype.block_size() * dtype.type_size();
         Ok(Embeddings {
-            table: std::sync::Arc::new(table),
+            table: Table::Stored(std::sync::Arc::new(table)),
             dtype,
             row_bytes,
             n_rows,
@@ -827,20 +858,34 @@ impl Embeddings {
     }
 
     fn lookup(&self, ids: &[u32]) -> Result<Tensor> {
-        let raw = self.table.data()?;
-        let mut buf = Vec::with_capacity(ids.len() * self.row_bytes);
         for &id in ids {
-            let r = id as usize;
-            if r >= self.n_rows {
+            if id as usize >= self.n_rows {
                 return Err(EngineError::InvalidInput(format!(
                     "token id {id} is outside the vocabulary of {}",
                     self.n_rows
                 )));
             }
-            buf.extend_from_slice(&raw[r * self.row_bytes..(r + 1) * self.row_bytes]);
         }
-        let q = qtensor_from_ggml(self.dtype, &buf, vec![ids.len(), self.dim], &Device::Cpu)?;
-        Ok(q.dequantize(&Device::Cpu)?)
+        match &self.table {
+            Table::Stored(table) => {
+                let raw = table.data()?;
+                let mut buf = Vec::with_capacity(ids.len() * self.row_bytes);
+                for &id in ids {
+                    let r = id as usize;
+                    buf.extend_from_slice(&raw[r * self.row_bytes..(r + 1) * self.row_bytes]);
+                }
+                let q =
+                    qtensor_from_ggml(self.dtype, &buf, vec![ids.len(), self.dim], &Device::Cpu)?;
+                Ok(q.dequantize(&Device::Cpu)?)
+            }
+            Table::ArrangedQ8_0(a) => {
+                let mut out = vec![0f32; ids.len() * self.dim];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(self.dim)) {
+                    a.dequantize_row(id as usize, row);
+                }
+                Ok(Tensor::from_vec(out, (ids.len(), self.dim), &Device::Cpu)?)
+            }
+        }
     }
 }
 
@@ -867,17 +912,24 @@ impl Model {
         config.check_against_tensors(g)?;
         let max_positions = max_positions.min(config.context_length).max(1);
         let eps = config.norm_eps;
-        let embed = Embeddings::load(g, "token_embd.weight")?;
-        let output = if g.has_tensor("output.weight") {
-            weight_matmul(g.tensor("output.weight")?, kernels)?
+        let tied = !g.has_tensor("output.weight");
+        // A tied Q8_0 table is read once, laid out for the output layer's products, and the
+        // embedding reads its rows from that (Gemma 3's is 178 MB).
+        let arrange = tied && super::q8_0::ARRANGED && !kernels.requantizes(GgmlDType::Q8_0);
+        let embed = Embeddings::load(g, "token_embd.weight", arrange)?;
+        let output = if !tied {
+            load_weight(g, "output.weight", kernels)?
         } else if kernels.requantizes(embed.dtype) {
             // Tied, but the output layer wants a fast type: a requantized copy.
             weight_matmul(g.tensor("token_embd.weight")?, kernels)?
         } else {
-            Weight::new(embed.table.clone())?
+            match &embed.table {
+                Table::Stored(t) => Weight::new(t.clone())?,
+                Table::ArrangedQ8_0(a) => Weight::arranged_q8_0(a.clone()),
+            }
         };
         let positions = if config.arch.is_gpt2() {
-            Some(Embeddings::load(g, "position_embd.weight")?)
+            Some(Embeddings::load(g, "position_embd.weight", false)?)
         } else {
             None
         };
@@ -1358,6 +1410,48 @@ pub fn last_row(hidden: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Q8_0 embedding table read in `q8_0::arrange_row`'s layout (the relaxed build's, tied
+    /// to the output layer) looks up the same rows, bit for bit, as the stored table, and
+    /// refuses an id past the vocabulary the same way.
+    #[test]
+    fn arranged_embeddings_look_up_the_stored_rows() {
+        use candle_core::quantized::{gguf_file, QTensor};
+        let (n, k) = (37, 32 * 7);
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 200.0)
+            .collect();
+        let t = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
+        let qt = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
+        let md = gguf_file::Value::String("test".into());
+        let mut buf = std::io::Cursor::new(Vec::new());
+        gguf_file::write(
+            &mut buf,
+            &[("general.name", &md)],
+            &[("token_embd.weight", &qt)],
+        )
+        .unwrap();
+        let bytes = buf.into_inner();
+        let src: &[u8] = &bytes;
+        let g = GgufFile::parse(&src).unwrap();
+        let stored = Embeddings::load(&g, "token_embd.weight", false).unwrap();
+        let laid = Embeddings::load(&g, "token_embd.weight", true).unwrap();
+        assert!(matches!(laid.table, Table::ArrangedQ8_0(_)));
+        let ids = [0u32, 36, 5, 5, 17];
+        let bits = |e: &Embeddings| -> Vec<u32> {
+            let v = e.lookup(&ids).unwrap().flatten_all().unwrap();
+            v.to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&laid), bits(&stored));
+        assert!(matches!(
+            laid.lookup(&[37]),
+            Err(EngineError::InvalidInput(_))
+        ));
+    }
 
     /// The relaxed build's Q5_0 weights: the file's bytes, laid out by `q5_0::arrange`, in a
     /// tensor of the same shape and type.

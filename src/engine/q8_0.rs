@@ -15,6 +15,14 @@
 //! every column and re-extends the activation's bytes for every column. Here the activation row
 //! is prepared once per product, its scales are converted once, and the weight scales come from
 //! a 64k-entry table.
+//!
+//! In the relaxed build the weights are laid out at load (`Arranged`, `arrange_row`,
+//! `ARRANGED`): per run of four blocks, their scales already widened to f32, then their quants,
+//! so that decoding loads a run's four scales as one vector instead of looking up four f16
+//! values. In Chromium that made a pass over Gemma 3's output matrix about 16% faster, for 2
+//! bytes a block (6%) more; a vector conversion of f16 scales gathered into a plane (the same
+//! bytes) was slower than the lookups (docs/BENCHMARKS.md, issue 15's eleventh stop). The
+//! widening is exact, so every form keeps its bits.
 
 /// Bytes per block: an f16 scale, then 32 signed bytes (candle's `#[repr(C)] BlockQ8_0`).
 pub const BLOCK_BYTES: usize = 34;
@@ -154,21 +162,43 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let mut out = [0f32; R];
-        for (i, chunk) in ys.chunks(4).enumerate() {
-            // A short chunk repeats its last row: lanes are independent, so the others keep
-            // their bits.
-            let four = std::array::from_fn(|j| chunk[j.min(chunk.len() - 1)]);
-            // SAFETY: lengths checked above.
-            let v = unsafe { lanes::rows4::<Form>(w, four, scale_table()) };
-            out[4 * i..4 * i + chunk.len()].copy_from_slice(&v[..chunk.len()]);
-        }
-        out
+        // SAFETY: lengths checked above.
+        unsafe { simd_rows::<lanes::Stored, R>(w, ys) }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         portable(w, ys)
     }
+}
+
+/// `dot_rows` on a row laid out by `arrange_row`, with the same bits.
+pub fn dot_rows_arranged<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].scales.len();
+    assert!(w.len() == n * ARRANGED_BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { simd_rows::<lanes::Arranged, R>(w, ys) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        portable_arranged(w, ys)
+    }
+}
+
+/// # Safety
+/// `w` holds one block in layout `L` per block of every row of `ys`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+unsafe fn simd_rows<L: lanes::Layout, const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let mut out = [0f32; R];
+    for (i, chunk) in ys.chunks(4).enumerate() {
+        // A short chunk repeats its last row: lanes are independent, so the others keep
+        // their bits.
+        let four = std::array::from_fn(|j| chunk[j.min(chunk.len() - 1)]);
+        let v = unsafe { lanes::rows4::<Form, L>(w, four, scale_table()) };
+        out[4 * i..4 * i + chunk.len()].copy_from_slice(&v[..chunk.len()]);
+    }
+    out
 }
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
@@ -179,7 +209,7 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         // SAFETY: length checked above.
-        unsafe { lanes::in_order::<Form>(w, y, scale_table()) }
+        unsafe { lanes::in_order::<Form, lanes::Stored>(w, y, scale_table()) }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -187,22 +217,164 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     }
 }
 
+/// `dot_in_order` on a row laid out by `arrange_row`, with the same bits: a group's four
+/// scales are one vector load instead of four table lookups.
+pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
+    assert!(w.len() == y.scales.len() * ARRANGED_BLOCK_BYTES);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: length checked above.
+        unsafe { lanes::in_order::<Form, lanes::Arranged>(w, y, scale_table()) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        portable_arranged(w, [y])[0]
+    }
+}
+
 /// The reference form, ggml's: machines without SIMD, the tests and `kernel_check`.
 pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
-    let n = ys[0].scales.len();
     let table = scale_table();
+    portable_with(ys, |b| {
+        let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+        (&wb[2..], scale_at(table, wb))
+    })
+}
+
+/// `portable` on a row laid out by `arrange_row`.
+pub fn portable_arranged<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].scales.len();
+    portable_with(ys, |b| arranged_block(w, b, n))
+}
+
+/// ggml's arithmetic over blocks given as (32 quants, scale).
+fn portable_with<'w, const R: usize>(
+    ys: [&Activation; R],
+    block: impl Fn(usize) -> (&'w [u8], f32),
+) -> [f32; R] {
+    let n = ys[0].scales.len();
     ys.map(|y| {
         let mut sum = 0f32;
         for b in 0..n {
-            let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let yb = &y.blocks[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-            let sumi: i32 = (2..BLOCK_BYTES)
-                .map(|i| wb[i] as i8 as i32 * yb[i] as i8 as i32)
+            let (q, dw) = block(b);
+            let yb = &y.blocks[b * BLOCK_BYTES + 2..(b + 1) * BLOCK_BYTES];
+            let sumi: i32 = q
+                .iter()
+                .zip(yb)
+                .map(|(&w, &y)| w as i8 as i32 * y as i8 as i32)
                 .sum();
-            sum += sumi as f32 * (scale_at(table, wb) * y.scales[b]);
+            sum += sumi as f32 * (dw * y.scales[b]);
         }
         sum
     })
+}
+
+/// Whether weight products read Q8_0 rows laid out by `arrange_row` (`Arranged`) rather than
+/// as stored: the relaxed-SIMD wasm build, where the layout made decoding's Q8_0 passes about
+/// 16% faster (docs/BENCHMARKS.md, issue 15's eleventh stop). Elsewhere the stored rows, whose
+/// f16 scales take 2 bytes a block less.
+pub const ARRANGED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+
+/// Bytes per block laid out by `arrange_row`: an f32 scale and 32 quants.
+pub const ARRANGED_BLOCK_BYTES: usize = 36;
+
+/// Lays out one row of stored Q8_0 blocks (`BLOCK_BYTES` each) into `out`
+/// (`ARRANGED_BLOCK_BYTES` each): per run of four blocks, their four scales widened to f32 (16
+/// bytes, so that decoding loads them as one vector instead of looking up four f16 values in
+/// a table), then their four runs of 32 quants; the blocks past the row's last run of four
+/// each as an f32 scale and its quants. Widening is exact, so every product keeps its bits.
+pub fn arrange_row(stored: &[u8], out: &mut [u8]) {
+    let n = stored.len() / BLOCK_BYTES;
+    assert!(stored.len() == n * BLOCK_BYTES && out.len() == n * ARRANGED_BLOCK_BYTES);
+    let full = n & !3;
+    let scale = |b: usize| {
+        f16_to_f32(u16::from_le_bytes([
+            stored[b * BLOCK_BYTES],
+            stored[b * BLOCK_BYTES + 1],
+        ]))
+        .to_le_bytes()
+    };
+    let quants = |b: usize| &stored[b * BLOCK_BYTES + 2..(b + 1) * BLOCK_BYTES];
+    for g in (0..full).step_by(4) {
+        let at = &mut out[g * ARRANGED_BLOCK_BYTES..(g + 4) * ARRANGED_BLOCK_BYTES];
+        for i in 0..4 {
+            at[4 * i..4 * i + 4].copy_from_slice(&scale(g + i));
+            at[16 + 32 * i..16 + 32 * (i + 1)].copy_from_slice(quants(g + i));
+        }
+    }
+    for b in full..n {
+        let at = &mut out[b * ARRANGED_BLOCK_BYTES..(b + 1) * ARRANGED_BLOCK_BYTES];
+        at[..4].copy_from_slice(&scale(b));
+        at[4..].copy_from_slice(quants(b));
+    }
+}
+
+/// Block `b` of a row of `n` blocks laid out by `arrange_row`: its 32 quants and its scale.
+pub fn arranged_block(row: &[u8], b: usize, n: usize) -> (&[u8], f32) {
+    let (quants, scale) = if b < n & !3 {
+        let g = (b & !3) * ARRANGED_BLOCK_BYTES;
+        (g + 16 + 32 * (b & 3), g + 4 * (b & 3))
+    } else {
+        let at = b * ARRANGED_BLOCK_BYTES;
+        (at + 4, at)
+    };
+    let d = f32::from_le_bytes([row[scale], row[scale + 1], row[scale + 2], row[scale + 3]]);
+    (&row[quants..quants + 32], d)
+}
+
+/// A Q8_0 matrix whose rows are laid out by `arrange_row`.
+pub struct Arranged {
+    bytes: Vec<u8>,
+    rows: usize,
+    cols: usize,
+}
+
+impl Arranged {
+    /// An empty matrix of `rows` rows of `cols` values (a multiple of `BLOCK`), filled by
+    /// `set_rows`.
+    pub fn new(rows: usize, cols: usize) -> Self {
+        assert!(cols.is_multiple_of(BLOCK));
+        Arranged {
+            bytes: vec![0; rows * (cols / BLOCK) * ARRANGED_BLOCK_BYTES],
+            rows,
+            cols,
+        }
+    }
+
+    /// Lays out stored rows `first..` (whole rows of `BLOCK_BYTES` blocks) into place.
+    pub fn set_rows(&mut self, first: usize, stored: &[u8]) {
+        let per_row = self.cols / BLOCK;
+        let (stored_row, row) = (per_row * BLOCK_BYTES, per_row * ARRANGED_BLOCK_BYTES);
+        for (r, s) in stored.chunks_exact(stored_row).enumerate() {
+            let at = (first + r) * row;
+            arrange_row(s, &mut self.bytes[at..at + row]);
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Row `r`'s values, as candle's Q8_0 dequantization gives them (`q as f32 * d`).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let per_row = self.cols / BLOCK;
+        let row_bytes = per_row * ARRANGED_BLOCK_BYTES;
+        let row = &self.bytes[r * row_bytes..(r + 1) * row_bytes];
+        for (b, chunk) in out.chunks_exact_mut(BLOCK).enumerate().take(per_row) {
+            let (q, d) = arranged_block(row, b, per_row);
+            for (o, &q) in chunk.iter_mut().zip(q) {
+                *o = q as i8 as f32 * d;
+            }
+        }
+    }
 }
 
 /// The form this build runs.
@@ -219,7 +391,7 @@ type Form = relaxed::Split;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
     use super::simd::{add_in_order, sum_lanes4, total};
-    use super::{Activation, BLOCK_BYTES};
+    use super::{Activation, ARRANGED_BLOCK_BYTES, BLOCK_BYTES};
     use core::arch::wasm32::*;
 
     /// How one form reads a weight block and sums its products with an activation block.
@@ -241,38 +413,107 @@ mod lanes {
         *table.get_unchecked(super::le_u16(wb) as usize)
     }
 
+    /// Where a weight row keeps each block's quants and scale: as stored (`Stored`), or
+    /// `super::arrange_row`'s groups (`Arranged`).
+    pub trait Layout {
+        /// Quants of block `b + i` (`i` < 4), where `b` starts a whole group of four.
+        ///
+        /// # Safety
+        /// The row has block `b + 3`.
+        unsafe fn group_quants(w: *const u8, b: usize, i: usize) -> *const u8;
+        /// The scales of blocks `b..b + 4`, `b` as for `group_quants`.
+        ///
+        /// # Safety
+        /// As `group_quants`; `table` is `scale_table()`.
+        unsafe fn group_scales(w: *const u8, b: usize, table: &[f32]) -> v128;
+        /// Block `b`'s quants and scale, where the row's whole groups end at `full`.
+        ///
+        /// # Safety
+        /// The row has block `b`; `table` is `scale_table()`.
+        unsafe fn block(w: *const u8, b: usize, full: usize, table: &[f32]) -> (*const u8, f32);
+    }
+
+    /// Candle's blocks: an f16 scale, then 32 quants.
+    pub struct Stored;
+    impl Layout for Stored {
+        #[inline(always)]
+        unsafe fn group_quants(w: *const u8, b: usize, i: usize) -> *const u8 {
+            w.add((b + i) * BLOCK_BYTES + 2)
+        }
+        #[inline(always)]
+        unsafe fn group_scales(w: *const u8, b: usize, table: &[f32]) -> v128 {
+            let wb: [*const u8; 4] = std::array::from_fn(|i| w.add((b + i) * BLOCK_BYTES));
+            f32x4(
+                scale(table, wb[0]),
+                scale(table, wb[1]),
+                scale(table, wb[2]),
+                scale(table, wb[3]),
+            )
+        }
+        #[inline(always)]
+        unsafe fn block(w: *const u8, b: usize, _: usize, table: &[f32]) -> (*const u8, f32) {
+            let wb = w.add(b * BLOCK_BYTES);
+            (wb.add(2), scale(table, wb))
+        }
+    }
+
+    /// `super::arrange_row`'s: four f32 scales, then four blocks' quants, per whole group;
+    /// past them, an f32 scale and 32 quants per block.
+    pub struct Arranged;
+    impl Layout for Arranged {
+        #[inline(always)]
+        unsafe fn group_quants(w: *const u8, b: usize, i: usize) -> *const u8 {
+            w.add(b * ARRANGED_BLOCK_BYTES + 16 + 32 * i)
+        }
+        #[inline(always)]
+        unsafe fn group_scales(w: *const u8, b: usize, _: &[f32]) -> v128 {
+            v128_load(w.add(b * ARRANGED_BLOCK_BYTES) as *const v128)
+        }
+        #[inline(always)]
+        unsafe fn block(w: *const u8, b: usize, full: usize, _: &[f32]) -> (*const u8, f32) {
+            let (quants, scale) = if b < full {
+                let g = w.add((b & !3) * ARRANGED_BLOCK_BYTES);
+                (g.add(16 + 32 * (b & 3)), g.add(4 * (b & 3)))
+            } else {
+                let at = w.add(b * ARRANGED_BLOCK_BYTES);
+                (at.add(4), at)
+            };
+            (quants, (scale as *const f32).read_unaligned())
+        }
+    }
+
     /// One weight row against one activation row: blocks b..b+4 in the four lanes (their
     /// exact integer sums, then each block's f32 product), the products then added to the
     /// row's sum one by one in block order, as the portable form adds them; the last
     /// `n % 4` blocks one at a time.
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block, and `table` is
+    /// `w` holds one block per activation block in layout `L`, and `table` is
     /// `scale_table()` (the callers check the lengths).
     #[inline(always)]
-    pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+    pub unsafe fn in_order<F: BlockSums, L: Layout>(
+        w: &[u8],
+        y: &Activation,
+        table: &[f32],
+    ) -> f32 {
         let w = w.as_ptr();
         let n = y.scales.len();
+        let full = n & !3;
         let mut sum = 0f32;
         let mut b = 0;
-        while b + 4 <= n {
-            let wb: [*const u8; 4] = std::array::from_fn(|i| w.add((b + i) * BLOCK_BYTES));
-            let s: [v128; 4] = std::array::from_fn(|i| F::sums(F::load(wb[i].add(2)), y, b + i));
-            let dw = f32x4(
-                scale(table, wb[0]),
-                scale(table, wb[1]),
-                scale(table, wb[2]),
-                scale(table, wb[3]),
-            );
+        while b < full {
+            let s: [v128; 4] =
+                std::array::from_fn(|i| F::sums(F::load(L::group_quants(w, b, i)), y, b + i));
+            let dw = L::group_scales(w, b, table);
             let d = f32x4_mul(dw, v128_load(y.scales.as_ptr().add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d);
             sum = add_in_order(sum, p);
             b += 4;
         }
         while b < n {
-            let wb = w.add(b * BLOCK_BYTES);
-            let s = F::sums(F::load(wb.add(2)), y, b);
-            sum += total(s) as f32 * (scale(table, wb) * *y.scales.get_unchecked(b));
+            let (q, dw) = L::block(w, b, full, table);
+            let s = F::sums(F::load(q), y, b);
+            sum += total(s) as f32 * (dw * *y.scales.get_unchecked(b));
             b += 1;
         }
         sum
@@ -283,12 +524,18 @@ mod lanes {
     /// # Safety
     /// As `in_order`, for every row.
     #[inline(always)]
-    pub unsafe fn rows4<F: BlockSums>(w: &[u8], ys: [&Activation; 4], table: &[f32]) -> [f32; 4] {
+    pub unsafe fn rows4<F: BlockSums, L: Layout>(
+        w: &[u8],
+        ys: [&Activation; 4],
+        table: &[f32],
+    ) -> [f32; 4] {
         let w = w.as_ptr();
+        let n = ys[0].scales.len();
+        let full = n & !3;
         let mut acc = f32x4_splat(0.0);
-        for b in 0..ys[0].scales.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let q = F::load(wb.add(2));
+        for b in 0..n {
+            let (quants, dw) = L::block(w, b, full, table);
+            let q = F::load(quants);
             let s = ys.map(|y| F::sums(q, y, b));
             let dy = f32x4(
                 *ys[0].scales.get_unchecked(b),
@@ -296,7 +543,7 @@ mod lanes {
                 *ys[2].scales.get_unchecked(b),
                 *ys[3].scales.get_unchecked(b),
             );
-            let d = f32x4_mul(f32x4_splat(scale(table, wb)), dy);
+            let d = f32x4_mul(f32x4_splat(dw), dy);
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d));
         }
         let mut out = [0f32; 4];
@@ -556,6 +803,49 @@ mod tests {
                 (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{o} vs {theirs}"
             );
+        }
+    }
+
+    /// `arrange_row` moves every block: each reads back through `arranged_block` as stored
+    /// (its f16 scale widened), for rows of whole runs of four, tails only, and both; and
+    /// `Arranged` gives candle's dequantized values.
+    #[test]
+    fn arrange_row_keeps_every_block() {
+        use candle_core::{Device, Tensor};
+        for n in 1..=9 {
+            let stored = bytes(&quantize::<BlockQ8_0>(&values(32 * n, 40 + n as u32)));
+            let mut row = vec![0u8; n * ARRANGED_BLOCK_BYTES];
+            arrange_row(&stored, &mut row);
+            for b in 0..n {
+                let s = &stored[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+                let (q, d) = arranged_block(&row, b, n);
+                assert_eq!(q, &s[2..], "{n} blocks, block {b}");
+                assert_eq!(d.to_bits(), scale_at(scale_table(), s).to_bits());
+            }
+            let rows = 3;
+            let x = values(rows * 32 * n, 70 + n as u32);
+            let t = Tensor::from_vec(x, (rows, 32 * n), &Device::Cpu).unwrap();
+            let qt = candle_core::quantized::QTensor::quantize(
+                &t,
+                candle_core::quantized::GgmlDType::Q8_0,
+            )
+            .unwrap();
+            let mut a = Arranged::new(rows, 32 * n);
+            a.set_rows(0, &qt.data().unwrap());
+            let want = qt
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (r, want) in want.iter().enumerate() {
+                let mut got = vec![0f32; 32 * n];
+                a.dequantize_row(r, &mut got);
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "{n} blocks, row {r}"
+                );
+            }
         }
     }
 }

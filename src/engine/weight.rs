@@ -29,14 +29,50 @@ pub struct Weight {
 
 enum Kind {
     /// Quantized blocks as read from the file (or requantized at load).
-    Quantized(Arc<QTensor>),
+    Quantized(Matrix),
     /// F32, F16 and BF16 matrices, widened to f32 rows `[n][k]`. Their products run on
     /// `dot_f32` in a fixed order rather than on candle's f32 matmul, whose `gemm` picks its
     /// blocking from the CPU's cache sizes at run time.
     Float { w: Vec<f32>, n: usize, k: usize },
     /// Several matrices of one width and one type that has an own kernel here, multiplied as
     /// one: the output holds each one's columns in turn (`Weight::joint`).
-    Joint(Vec<Arc<QTensor>>),
+    Joint(Vec<Matrix>),
+}
+
+/// A quantized matrix's blocks: candle's tensor, or a Q8_0 matrix laid out for the relaxed
+/// build's kernels (`q8_0::Arranged`).
+#[derive(Clone)]
+enum Matrix {
+    Stored(Arc<QTensor>),
+    ArrangedQ8_0(Arc<q8_0::Arranged>),
+}
+
+impl Matrix {
+    fn dtype(&self) -> GgmlDType {
+        match self {
+            Matrix::Stored(t) => t.dtype(),
+            Matrix::ArrangedQ8_0(_) => GgmlDType::Q8_0,
+        }
+    }
+
+    fn arranged(&self) -> bool {
+        matches!(self, Matrix::ArrangedQ8_0(_))
+    }
+
+    /// (rows, values per row)
+    fn dims2(&self) -> candle_core::Result<(usize, usize)> {
+        match self {
+            Matrix::Stored(t) => t.shape().dims2(),
+            Matrix::ArrangedQ8_0(a) => Ok((a.rows(), a.cols())),
+        }
+    }
+
+    fn data(&self) -> candle_core::Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Matrix::Stored(t) => t.data(),
+            Matrix::ArrangedQ8_0(a) => Ok(std::borrow::Cow::Borrowed(a.bytes())),
+        }
+    }
 }
 
 impl Weight {
@@ -52,10 +88,17 @@ impl Weight {
             }
             _ => {
                 qt.shape().dims2()?;
-                Kind::Quantized(qt)
+                Kind::Quantized(Matrix::Stored(qt))
             }
         };
         Ok(Weight { kind })
+    }
+
+    /// A Q8_0 matrix laid out by `q8_0::arrange_row`, multiplied by the arranged kernels.
+    pub fn arranged_q8_0(a: Arc<q8_0::Arranged>) -> Self {
+        Weight {
+            kind: Kind::Quantized(Matrix::ArrangedQ8_0(a)),
+        }
     }
 
     /// `parts` as one weight whose product is theirs side by side (q, k and v; gate and up):
@@ -73,21 +116,23 @@ impl Weight {
             }
         }
         let first = tensors.first()?;
-        let (dtype, width) = (first.dtype(), first.shape().dims2().ok()?.1);
-        let alike = tensors
-            .iter()
-            .all(|t| t.dtype() == dtype && t.shape().dims2().is_ok_and(|(_, k)| k == width));
-        (alike && own_kernel(dtype)).then_some(Weight {
+        let (dtype, width, arranged) = (first.dtype(), first.dims2().ok()?.1, first.arranged());
+        let alike = tensors.iter().all(|t| {
+            t.dtype() == dtype
+                && t.arranged() == arranged
+                && t.dims2().is_ok_and(|(_, k)| k == width)
+        });
+        (alike && (own_kernel(dtype) || arranged)).then_some(Weight {
             kind: Kind::Joint(tensors),
         })
     }
 
     /// Outputs per activation row: the matrix's rows, all parts' for a joint weight.
     pub fn out_features(&self) -> usize {
-        let rows = |t: &QTensor| t.shape().dims2().map_or(0, |(n, _)| n);
+        let rows = |t: &Matrix| t.dims2().map_or(0, |(n, _)| n);
         match &self.kind {
             Kind::Quantized(t) => rows(t),
-            Kind::Joint(ts) => ts.iter().map(|t| rows(t)).sum(),
+            Kind::Joint(ts) => ts.iter().map(rows).sum(),
             Kind::Float { n, .. } => *n,
         }
     }
@@ -316,7 +361,7 @@ fn type_name(t: GgmlDType) -> &'static str {
 
 /// `x · [w₁; w₂; …]ᵀ`: one matrix, or several that `Weight::joint` accepted.
 struct ParMatMul {
-    ws: Vec<Arc<QTensor>>,
+    ws: Vec<Matrix>,
 }
 
 impl CustomOp1 for ParMatMul {
@@ -340,15 +385,15 @@ impl CustomOp1 for ParMatMul {
             candle_core::bail!("a product with no weight");
         };
         let dtype = first.dtype();
-        let (_, k) = first.shape().dims2()?;
+        let (_, k) = first.dims2()?;
         if k == 0 {
             candle_core::bail!("a weight with rows of no values");
         }
         let dims = layout.shape().dims();
         let mut shapes = Vec::with_capacity(self.ws.len());
         for w in &self.ws {
-            let (n, wk) = w.shape().dims2()?;
-            if dims.last() != Some(&wk) || w.dtype() != dtype {
+            let (n, wk) = w.dims2()?;
+            if dims.last() != Some(&wk) || w.dtype() != dtype || w.arranged() != first.arranged() {
                 candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {wk})");
             }
             shapes.push(n);
@@ -363,6 +408,9 @@ impl CustomOp1 for ParMatMul {
         let parts: Vec<(&[u8], usize)> = datas.iter().map(|d| &d[..]).zip(shapes).collect();
         let mut dst = vec![0f32; m * n];
         let own = |dst: &mut [f32]| match dtype {
+            GgmlDType::Q8_0 if first.arranged() => {
+                product_own_parts::<Q8_0ArrangedKernel>((m, k), x, &parts, dst)
+            }
             GgmlDType::Q8_0 => product_own_parts::<Q8_0Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q4_1 => product_own_parts::<Q4_1Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
@@ -370,7 +418,7 @@ impl CustomOp1 for ParMatMul {
             GgmlDType::Q6K => product_own_parts::<Q6KKernel>((m, k), x, &parts, dst),
             other => candle_core::bail!("no own kernel for {other:?}"),
         };
-        if own_kernel(dtype) {
+        if own_kernel(dtype) || first.arranged() {
             own(&mut dst)?;
         } else {
             let [(bytes, _)] = parts[..] else {
@@ -528,6 +576,36 @@ impl OwnKernel for Q8_0Kernel {
     }
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
         q8_0::dot_in_order(w, y)
+    }
+}
+
+/// Q8_0 rows laid out by `q8_0::arrange_row` (`q8_0::ARRANGED`): the same products, bit for
+/// bit, from an f32 scale per block.
+struct Q8_0ArrangedKernel;
+impl OwnKernel for Q8_0ArrangedKernel {
+    const NAME: &'static str = "Q8_0";
+    const BLOCK: usize = q8_0::BLOCK;
+    const WEIGHT_BLOCK_BYTES: usize = q8_0::ARRANGED_BLOCK_BYTES;
+    const ACT_BLOCK_BYTES: usize = 34;
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        act_quant::q8_0(x, out)
+    }
+    type Prepared<'a> = q8_0::Activation<'a>;
+    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
+        q8_0::Activation::new(row)
+    }
+    fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
+        q8_0::dot_rows_arranged(w, ys)
+    }
+    type Tile<'a> = &'a [Self::Prepared<'a>];
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        rows
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        rows_dot_tile::<Self>(w, tile, out)
+    }
+    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
+        q8_0::dot_in_order_arranged(w, y)
     }
 }
 
@@ -1041,6 +1119,68 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A Q8_0 matrix laid out by `q8_0::arrange_row` (the relaxed build's) multiplies to the
+    /// bits of the own Q8_0 kernel on the stored matrix, alone and joined, for one activation
+    /// row (decoding) and for eleven (prefill); rows of 13 blocks end in a run of four and a
+    /// tail of one.
+    #[test]
+    fn arranged_q8_0_products_have_the_stored_bits() {
+        parallel::test_pool();
+        let (n, k) = (16 * 2 + 3, 32 * 13);
+        let stored: Vec<Arc<QTensor>> = (0..2)
+            .map(|i| {
+                let w = Tensor::from_vec(random(n * k, 30 + i), (n, k), &Device::Cpu).unwrap();
+                Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap())
+            })
+            .collect();
+        let laid: Vec<Weight> = stored
+            .iter()
+            .map(|qt| {
+                let mut a = q8_0::Arranged::new(n, k);
+                a.set_rows(0, &qt.data().unwrap());
+                Weight::arranged_q8_0(Arc::new(a))
+            })
+            .collect();
+        let joint = Weight::joint(&[&laid[0], &laid[1]]).unwrap();
+        // Stored and arranged parts are not joined: their rows differ in size.
+        let plain = Weight::new(stored[0].clone()).unwrap();
+        assert!(Weight::joint(&[&plain, &laid[1]]).is_none());
+        for m in [1, 11] {
+            let x = random(m * k, 7 + m as u32);
+            let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            let got = |w: &Weight| {
+                bits(
+                    &w.forward(&xt)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap(),
+                )
+            };
+            let want: Vec<Vec<f32>> = stored
+                .iter()
+                .map(|qt| {
+                    let mut out = vec![0f32; m * n];
+                    own_product(
+                        GgmlDType::Q8_0,
+                        (m, k, n),
+                        &x,
+                        &qt.data().unwrap(),
+                        &mut out,
+                    );
+                    out
+                })
+                .collect();
+            assert_eq!(got(&laid[0]), bits(&want[0]), "{m} rows");
+            let joined: Vec<f32> = (0..m)
+                .flat_map(|r| [&want[0][r * n..(r + 1) * n], &want[1][r * n..(r + 1) * n]].concat())
+                .collect();
+            assert_eq!(got(&joint), bits(&joined), "{m} rows, joined");
         }
     }
 }

@@ -30,13 +30,14 @@ impl Rng {
 
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
 /// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
-/// adds per 64 bytes, which is what memory gives a loop of few instructions per byte),
+/// adds per 64 bytes, which is what memory gives a loop of few instructions per byte, 4 Q8_0
+/// laid out by `q8_0::arrange_row` as the relaxed build keeps it),
 /// `reps` passes after building the matrix.
 #[no_mangle]
 pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let blocks = k / 32;
     let (block_bytes, header) = match kind {
-        0 | 3 => (q8_0::BLOCK_BYTES, 2),
+        0 | 3 | 4 => (q8_0::BLOCK_BYTES, 2),
         1 => (q5_0::BLOCK_BYTES, 2),
         _ => (q4_1::BLOCK_BYTES, 4),
     };
@@ -50,7 +51,7 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         }
         for b in &mut block[header..] {
             // Q8_0's quants within ±127, as ggml writes them; any byte for the others.
-            *b = if kind == 0 || kind == 3 {
+            *b = if kind == 0 || kind == 3 || kind == 4 {
                 ((rng.next() % 255) as i32 - 127) as i8 as u8
             } else {
                 rng.next() as u8
@@ -70,7 +71,17 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     } else {
         act_quant::q8_0(&x, &mut a)
     }
-    let row_bytes = blocks * block_bytes;
+    if kind == 4 {
+        let mut a = q8_0::Arranged::new(rows, k);
+        a.set_rows(0, &w);
+        w = a.bytes().to_vec();
+    }
+    let row_bytes = blocks
+        * if kind == 4 {
+            q8_0::ARRANGED_BLOCK_BYTES
+        } else {
+            block_bytes
+        };
     let row = |r: usize| &w[r * row_bytes..(r + 1) * row_bytes];
     let mut total = 0f32;
     macro_rules! pass {
@@ -85,7 +96,13 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         0 => pass!(q8_0),
         1 => pass!(q5_0),
         2 => pass!(q4_1),
-        _ => total += stream(&w),
+        3 => total += stream(&w),
+        _ => {
+            let y = q8_0::Activation::new(&a);
+            for r in 0..rows {
+                total += q8_0::dot_in_order_arranged(row(r), &y);
+            }
+        }
     };
     // SAFETY: the host's clock.
     let t0 = unsafe { now() };
