@@ -317,12 +317,22 @@ impl<'a> GgufFile<'a> {
             .tensor_infos
             .get(name)
             .ok_or_else(|| EngineError::MissingTensor(name.to_string()))?;
+        // Rows of no values are left to the stored path, whose product refuses them clearly.
         let (rows, cols) = match info.shape.dims() {
-            [rows, cols] if info.ggml_dtype == GgmlDType::Q8_0 && cols % q8_0::BLOCK == 0 => {
+            [rows, cols]
+                if info.ggml_dtype == GgmlDType::Q8_0 && *cols > 0 && cols % q8_0::BLOCK == 0 =>
+            {
                 (*rows, *cols)
             }
             _ => return Ok(None),
         };
+        let blocks = rows.checked_mul(cols / q8_0::BLOCK);
+        let too_large =
+            || EngineError::InvalidGguf(format!("tensor `{name}` is too large for this machine"));
+        // Both sizes fit in usize (32 bits on wasm), so `Arranged::new` cannot wrap.
+        blocks
+            .and_then(|b| b.checked_mul(q8_0::ARRANGED_BLOCK_BYTES))
+            .ok_or_else(too_large)?;
         let row_bytes = cols / q8_0::BLOCK * q8_0::BLOCK_BYTES;
         let start = self.content.tensor_data_offset.saturating_add(info.offset);
         let end = rows
@@ -565,9 +575,10 @@ mod tests {
         buf.into_inner()
     }
 
-    /// A Q8_0 matrix is read into `q8_0::arrange_row`'s layout in slices of rows (here two
-    /// slices of about 1 MB: 200 rows of 6,400 values); other types give `None`, a name the
-    /// file lacks an error. (A file too short for its tensors is refused by `parse`.)
+    /// A Q8_0 matrix is read into `q8_0::arrange_row`'s layout in slices of rows (here 200
+    /// rows of 6,400 values: 155 rows, about 1 MB, then 45); other types and rows of no
+    /// values give `None`, a name the file lacks an error. (A file too short for its tensors
+    /// is refused by `parse`.)
     #[test]
     fn q8_0_arranged_reads_the_layout_in_slices() {
         use super::super::q8_0;
@@ -578,7 +589,12 @@ mod tests {
         let t = Tensor::from_vec(x, (rows, cols), &Device::Cpu).unwrap();
         let q8 = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
         let q41 = QTensor::quantize(&t, GgmlDType::Q4_1).unwrap();
-        let bytes = file(&[("a", &q8), ("b", &q41)]);
+        let empty = QTensor::quantize(
+            &Tensor::zeros((4, 0), candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::Q8_0,
+        )
+        .unwrap();
+        let bytes = file(&[("a", &q8), ("b", &q41), ("e", &empty)]);
         let src: &[u8] = &bytes;
         let g = GgufFile::parse(&src).unwrap();
         let a = g.q8_0_arranged("a").unwrap().unwrap();
@@ -587,6 +603,7 @@ mod tests {
         assert_eq!((a.rows(), a.cols()), (rows, cols));
         assert_eq!(a.bytes(), want.bytes());
         assert!(g.q8_0_arranged("b").unwrap().is_none());
+        assert!(g.q8_0_arranged("e").unwrap().is_none());
         assert!(matches!(
             g.q8_0_arranged("c"),
             Err(EngineError::MissingTensor(_))

@@ -603,6 +603,14 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
     if kernels.requantizes(qt.dtype()) && cols % 32 == 0 {
         let f = qt.dequantize(&Device::Cpu)?;
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
+        // Laid out as the file's own Q8_0 tensors are, so that they join them (Q5_K_M files
+        // mix Q5_1 and Q8_0 in one layer's q, k and v).
+        if super::q8_0::ARRANGED && cols > 0 {
+            let (rows, _) = q8.shape().dims2()?;
+            let mut a = super::q8_0::Arranged::new(rows, cols);
+            a.set_rows(0, &q8.data()?);
+            return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
+        }
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
     if super::q5_0::ARRANGED && qt.dtype() == GgmlDType::Q5_0 && cols % 32 == 0 {
@@ -826,7 +834,8 @@ impl Embeddings {
                 return Ok(Embeddings {
                     table: Table::ArrangedQ8_0(std::sync::Arc::new(a)),
                     dtype: GgmlDType::Q8_0,
-                    row_bytes: dim / super::q8_0::BLOCK * super::q8_0::ARRANGED_BLOCK_BYTES,
+                    // Read by the stored path only; the arranged rows are `a`'s to find.
+                    row_bytes: 0,
                     n_rows,
                     dim,
                 });

@@ -19,7 +19,7 @@
 //! In the relaxed build the weights are laid out at load (`Arranged`, `arrange_row`,
 //! `ARRANGED`): per run of four blocks, their scales already widened to f32, then their quants,
 //! so that decoding loads a run's four scales as one vector instead of looking up four f16
-//! values. In Chromium that made a pass over Gemma 3's output matrix about 16% faster, for 2
+//! values. In Chromium that made a pass over Gemma 3's output matrix 9-10% faster, for 2
 //! bytes a block (6%) more; a vector conversion of f16 scales gathered into a plane (the same
 //! bytes) was slower than the lookups (docs/BENCHMARKS.md, issue 15's eleventh stop). The
 //! widening is exact, so every form keeps its bits.
@@ -270,8 +270,8 @@ fn portable_with<'w, const R: usize>(
 }
 
 /// Whether weight products read Q8_0 rows laid out by `arrange_row` (`Arranged`) rather than
-/// as stored: the relaxed-SIMD wasm build, where the layout made decoding's Q8_0 passes about
-/// 16% faster (docs/BENCHMARKS.md, issue 15's eleventh stop). Elsewhere the stored rows, whose
+/// as stored: the relaxed-SIMD wasm build, where the layout made decoding's Q8_0 passes 9-10%
+/// faster (docs/BENCHMARKS.md, issue 15's eleventh stop). Elsewhere the stored rows, whose
 /// f16 scales take 2 bytes a block less.
 pub const ARRANGED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
 

@@ -105,7 +105,8 @@ impl Weight {
     /// the activation is quantized once, and all their columns are one job for the pool, so
     /// the threads meet once instead of two or three times. Each output has the bits of its
     /// part's own product. `None` unless the parts are quantized, of one type with an own kernel
-    /// here, and of one width.
+    /// here (or all Q8_0 laid out by `q8_0::arrange_row`, never mixed with stored rows), and of
+    /// one width.
     pub fn joint(parts: &[&Weight]) -> Option<Weight> {
         let mut tensors = Vec::with_capacity(parts.len());
         for p in parts {
@@ -393,8 +394,11 @@ impl CustomOp1 for ParMatMul {
         let mut shapes = Vec::with_capacity(self.ws.len());
         for w in &self.ws {
             let (n, wk) = w.dims2()?;
-            if dims.last() != Some(&wk) || w.dtype() != dtype || w.arranged() != first.arranged() {
+            if dims.last() != Some(&wk) || w.dtype() != dtype {
                 candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {wk})");
+            }
+            if w.arranged() != first.arranged() {
+                candle_core::bail!("a joint product of stored and laid-out Q8_0 rows");
             }
             shapes.push(n);
         }
