@@ -562,18 +562,20 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// A GGUF of `tensors` and a name, for the engine's unit tests.
+#[cfg(test)]
+pub(crate) fn test_file(tensors: &[(&str, &QTensor)]) -> Vec<u8> {
+    let md = Value::String("test".into());
+    let mut buf = std::io::Cursor::new(Vec::new());
+    candle_core::quantized::gguf_file::write(&mut buf, &[("general.name", &md)], tensors)
+        .expect("a GGUF in memory");
+    buf.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::quantized::gguf_file;
     use candle_core::Tensor;
-
-    fn file(tensors: &[(&str, &QTensor)]) -> Vec<u8> {
-        let md = Value::String("test".into());
-        let mut buf = std::io::Cursor::new(Vec::new());
-        gguf_file::write(&mut buf, &[("general.name", &md)], tensors).unwrap();
-        buf.into_inner()
-    }
 
     /// A Q8_0 matrix is read into `q8_0::arrange_row`'s layout in slices of rows (here 200
     /// rows of 6,400 values: 155 rows, about 1 MB, then 45); other types and rows of no
@@ -594,7 +596,7 @@ mod tests {
             GgmlDType::Q8_0,
         )
         .unwrap();
-        let bytes = file(&[("a", &q8), ("b", &q41), ("e", &empty)]);
+        let bytes = test_file(&[("a", &q8), ("b", &q41), ("e", &empty)]);
         let src: &[u8] = &bytes;
         let g = GgufFile::parse(&src).unwrap();
         let a = g.q8_0_arranged("a").unwrap().unwrap();

@@ -1425,22 +1425,14 @@ mod tests {
     /// refuses an id past the vocabulary the same way.
     #[test]
     fn arranged_embeddings_look_up_the_stored_rows() {
-        use candle_core::quantized::{gguf_file, QTensor};
+        use candle_core::quantized::QTensor;
         let (n, k) = (37, 32 * 7);
         let x: Vec<f32> = (0..n * k)
             .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 200.0)
             .collect();
         let t = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
         let qt = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
-        let md = gguf_file::Value::String("test".into());
-        let mut buf = std::io::Cursor::new(Vec::new());
-        gguf_file::write(
-            &mut buf,
-            &[("general.name", &md)],
-            &[("token_embd.weight", &qt)],
-        )
-        .unwrap();
-        let bytes = buf.into_inner();
+        let bytes = super::super::gguf::test_file(&[("token_embd.weight", &qt)]);
         let src: &[u8] = &bytes;
         let g = GgufFile::parse(&src).unwrap();
         let stored = Embeddings::load(&g, "token_embd.weight", false).unwrap();

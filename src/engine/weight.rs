@@ -413,9 +413,9 @@ impl CustomOp1 for ParMatMul {
         let mut dst = vec![0f32; m * n];
         let own = |dst: &mut [f32]| match dtype {
             GgmlDType::Q8_0 if first.arranged() => {
-                product_own_parts::<Q8_0ArrangedKernel>((m, k), x, &parts, dst)
+                product_own_parts::<Q8_0Kernel<true>>((m, k), x, &parts, dst)
             }
-            GgmlDType::Q8_0 => product_own_parts::<Q8_0Kernel>((m, k), x, &parts, dst),
+            GgmlDType::Q8_0 => product_own_parts::<Q8_0Kernel<false>>((m, k), x, &parts, dst),
             GgmlDType::Q4_1 => product_own_parts::<Q4_1Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q4K => product_own_parts::<Q4KKernel>((m, k), x, &parts, dst),
@@ -555,11 +555,18 @@ trait OwnKernel {
     }
 }
 
-struct Q8_0Kernel;
-impl OwnKernel for Q8_0Kernel {
+/// Q8_0 rows as stored (`Q8_0Kernel<false>`) or laid out by `q8_0::arrange_row`
+/// (`Q8_0Kernel<true>`, `q8_0::ARRANGED`: an f32 scale per block); the same products, bit for
+/// bit.
+struct Q8_0Kernel<const ARRANGED: bool>;
+impl<const ARRANGED: bool> OwnKernel for Q8_0Kernel<ARRANGED> {
     const NAME: &'static str = "Q8_0";
     const BLOCK: usize = q8_0::BLOCK;
-    const WEIGHT_BLOCK_BYTES: usize = q8_0::BLOCK_BYTES;
+    const WEIGHT_BLOCK_BYTES: usize = if ARRANGED {
+        q8_0::ARRANGED_BLOCK_BYTES
+    } else {
+        q8_0::BLOCK_BYTES
+    };
     const ACT_BLOCK_BYTES: usize = 34;
     fn quantize(x: &[f32], out: &mut [u8]) {
         act_quant::q8_0(x, out)
@@ -569,7 +576,11 @@ impl OwnKernel for Q8_0Kernel {
         q8_0::Activation::new(row)
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
-        q8_0::dot_rows(w, ys)
+        if ARRANGED {
+            q8_0::dot_rows_arranged(w, ys)
+        } else {
+            q8_0::dot_rows(w, ys)
+        }
     }
     type Tile<'a> = &'a [Self::Prepared<'a>];
     fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
@@ -579,37 +590,11 @@ impl OwnKernel for Q8_0Kernel {
         rows_dot_tile::<Self>(w, tile, out)
     }
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
-        q8_0::dot_in_order(w, y)
-    }
-}
-
-/// Q8_0 rows laid out by `q8_0::arrange_row` (`q8_0::ARRANGED`): the same products, bit for
-/// bit, from an f32 scale per block.
-struct Q8_0ArrangedKernel;
-impl OwnKernel for Q8_0ArrangedKernel {
-    const NAME: &'static str = "Q8_0";
-    const BLOCK: usize = q8_0::BLOCK;
-    const WEIGHT_BLOCK_BYTES: usize = q8_0::ARRANGED_BLOCK_BYTES;
-    const ACT_BLOCK_BYTES: usize = 34;
-    fn quantize(x: &[f32], out: &mut [u8]) {
-        act_quant::q8_0(x, out)
-    }
-    type Prepared<'a> = q8_0::Activation<'a>;
-    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
-        q8_0::Activation::new(row)
-    }
-    fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
-        q8_0::dot_rows_arranged(w, ys)
-    }
-    type Tile<'a> = &'a [Self::Prepared<'a>];
-    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
-        rows
-    }
-    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
-        rows_dot_tile::<Self>(w, tile, out)
-    }
-    fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
-        q8_0::dot_in_order_arranged(w, y)
+        if ARRANGED {
+            q8_0::dot_in_order_arranged(w, y)
+        } else {
+            q8_0::dot_in_order(w, y)
+        }
     }
 }
 
@@ -886,7 +871,7 @@ mod tests {
         out: &mut [f32],
     ) {
         match dtype {
-            GgmlDType::Q8_0 => product_own::<Q8_0Kernel>(shape, x, bytes, out),
+            GgmlDType::Q8_0 => product_own::<Q8_0Kernel<false>>(shape, x, bytes, out),
             GgmlDType::Q4_1 => product_own::<Q4_1Kernel>(shape, x, bytes, out),
             GgmlDType::Q5_0 => product_own::<Q5_0Kernel>(shape, x, bytes, out),
             GgmlDType::Q4K => product_own::<Q4KKernel>(shape, x, bytes, out),
