@@ -592,6 +592,15 @@ impl Kernels {
             _ => false,
         }
     }
+
+    /// Whether Q8_0 weights are laid out by `q8_0::arrange_row` at load (`q8_0::Arranged`): the
+    /// relaxed build's, where its kernels read a run of four scales as one vector. Natively
+    /// too when the tests load a model as that build does, so that its heap and its model
+    /// path (tied embeddings, joint products) are checked outside a browser; the products
+    /// keep their bits either way.
+    pub fn arranges_q8_0(self) -> bool {
+        self == Kernels::WasmRelaxed
+    }
 }
 
 /// A weight matrix ready for products. Types without a fast kernel are requantized to Q8_0 at
@@ -605,7 +614,7 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         // Laid out as the file's own Q8_0 tensors are, so that they join them (Q5_K_M files
         // mix Q5_1 and Q8_0 in one layer's q, k and v).
-        if super::q8_0::ARRANGED && cols > 0 {
+        if kernels.arranges_q8_0() && cols > 0 {
             let (rows, _) = q8.shape().dims2()?;
             let mut a = super::q8_0::Arranged::new(rows, cols);
             a.set_rows(0, &q8.data()?);
@@ -619,10 +628,10 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
     Ok(Weight::new(std::sync::Arc::new(qt))?)
 }
 
-/// Tensor `name` ready for products: `weight_matmul` on it, except that in the relaxed build a
-/// Q8_0 matrix is read straight into `q8_0::arrange_row`'s layout (`q8_0::ARRANGED`).
+/// Tensor `name` ready for products: `weight_matmul` on it, except that for the relaxed build
+/// a Q8_0 matrix is read straight into `q8_0::arrange_row`'s layout (`Kernels::arranges_q8_0`).
 fn load_weight(g: &GgufFile, name: &str, kernels: Kernels) -> Result<Weight> {
-    if super::q8_0::ARRANGED && !kernels.requantizes(GgmlDType::Q8_0) {
+    if kernels.arranges_q8_0() {
         if let Some(a) = g.q8_0_arranged(name)? {
             return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
         }
@@ -924,7 +933,7 @@ impl Model {
         let tied = !g.has_tensor("output.weight");
         // A tied Q8_0 table is read once, laid out for the output layer's products, and the
         // embedding reads its rows from that (Gemma 3's is 178 MB).
-        let arrange = tied && super::q8_0::ARRANGED && !kernels.requantizes(GgmlDType::Q8_0);
+        let arrange = tied && kernels.arranges_q8_0();
         let embed = Embeddings::load(g, "token_embd.weight", arrange)?;
         let output = if !tied {
             load_weight(g, "output.weight", kernels)?

@@ -17,7 +17,7 @@
 //! a 64k-entry table.
 //!
 //! In the relaxed build the weights are laid out at load (`Arranged`, `arrange_row`,
-//! `ARRANGED`): per run of four blocks, their scales already widened to f32, then their quants,
+//! `model::Kernels::arranges_q8_0`): per run of four blocks, their scales already widened to f32, then their quants,
 //! so that decoding loads a run's four scales as one vector instead of looking up four f16
 //! values. In Chromium that made a pass over Gemma 3's output matrix 9-10% faster, for 2
 //! bytes a block (6%) more; a vector conversion of f16 scales gathered into a plane (the same
@@ -268,12 +268,6 @@ fn portable_with<'w, const R: usize>(
         sum
     })
 }
-
-/// Whether weight products read Q8_0 rows laid out by `arrange_row` (`Arranged`) rather than
-/// as stored: the relaxed-SIMD wasm build, where the layout made decoding's Q8_0 passes 9-10%
-/// faster (docs/BENCHMARKS.md, issue 15's eleventh stop). Elsewhere the stored rows, whose
-/// f16 scales take 2 bytes a block less.
-pub const ARRANGED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
 
 /// Bytes per block laid out by `arrange_row`: an f32 scale and 32 quants.
 pub const ARRANGED_BLOCK_BYTES: usize = 36;
