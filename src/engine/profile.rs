@@ -2,12 +2,17 @@
 //! benchmark's "where the time goes" figures.
 //!
 //! Off unless a clock is installed (the engine has none of its own: `Instant` does not exist
-//! on wasm32-unknown-unknown), so normal runs pay one atomic load per product.
+//! on wasm32-unknown-unknown), so normal runs pay one atomic load per product. A clock costs
+//! something too (about a thousand readings per decoded token, each a call out of wasm in the
+//! browser), so the benchmark times its runs with it switched off (`set_on`) and profiles one
+//! more run for the shares.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
 static CLOCK: OnceLock<fn() -> f64> = OnceLock::new();
+/// Whether the installed clock is read: on unless the benchmark is timing a run.
+static ON: AtomicBool = AtomicBool::new(true);
 /// Total milliseconds in products, as f64 bits.
 static PRODUCT_MS: AtomicU64 = AtomicU64::new(0);
 /// The same, by weight type: which kernel to work on next.
@@ -20,9 +25,18 @@ pub fn set_clock(now_ms: fn() -> f64) {
     let _ = CLOCK.set(now_ms);
 }
 
-/// Whether a clock is installed, so that the figures below mean something.
+/// Whether a clock is installed and on, so that the figures below grow.
 pub fn enabled() -> bool {
-    CLOCK.get().is_some()
+    clock().is_some()
+}
+
+/// Switches the installed clock's readings on or off; the totals stay as they are.
+pub fn set_on(on: bool) {
+    ON.store(on, Relaxed);
+}
+
+fn clock() -> Option<&'static fn() -> f64> {
+    CLOCK.get().filter(|_| ON.load(Relaxed))
 }
 
 /// Milliseconds spent in weight products since the clock was installed.
@@ -41,7 +55,7 @@ pub fn phase_ms() -> Vec<(&'static str, f64)> {
 }
 
 pub fn time_product<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
-    let Some(now) = CLOCK.get() else {
+    let Some(now) = clock() else {
         return f();
     };
     let t0 = now();
@@ -55,7 +69,7 @@ pub fn time_product<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
 
 /// Times one phase of a forward pass that is not a weight product.
 pub fn time_phase<R>(phase: &'static str, f: impl FnOnce() -> R) -> R {
-    let Some(now) = CLOCK.get() else {
+    let Some(now) = clock() else {
         return f();
     };
     let t0 = now();

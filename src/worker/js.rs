@@ -4,14 +4,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// `performance.now()` in the worker; `Instant` does not exist on wasm32-unknown-unknown.
-pub fn now_ms() -> f64 {
-    js_sys::global()
+thread_local! {
+    /// The worker's `performance`, looked up once: finding it is several calls out of wasm,
+    /// and the profile reads the clock about a thousand times per decoded token.
+    static PERFORMANCE: Option<web_sys::Performance> = js_sys::global()
         .dyn_into::<web_sys::WorkerGlobalScope>()
         .ok()
-        .and_then(|g| g.performance())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
+        .and_then(|g| g.performance());
+}
+
+/// `performance.now()` in the worker; `Instant` does not exist on wasm32-unknown-unknown.
+pub fn now_ms() -> f64 {
+    PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
 /// Lets queued messages (a "stop") run before the next token. A `MessageChannel` round trip

@@ -107,6 +107,8 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     prompt_tokens: f.prompt_tokens,
     prefill_tokens_per_s: f.prefill_tokens_per_s,
     decode_tokens_per_s: f.decode_tokens_per_s,
+    // The run the shares come from, timed with the profile's clock read (the others are not).
+    profiled_decode_tokens_per_s: f.profiled_decode_tokens_per_s,
     time_to_first_token_ms: f.prefill_ms,
     load_ms: r.first.read_ms + r.first.build_ms,
     cached_load_ms: r.cached.read_ms + r.cached.build_ms,
@@ -272,7 +274,8 @@ async function quick(spec) {
           const r = await benchOurs(browser, server.url, model, Number(threads || 1), simd);
           const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
           const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
-          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)} tok/s; decode shares: attention ${attention}, ${types}`);
+          const profiled = r.profiled_decode_tokens_per_s ? ` (profiled ${fmt(r.profiled_decode_tokens_per_s)})` : '';
+          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; decode shares: attention ${attention}, ${types}`);
           // BENCH_PHASES=1: every phase's share of decoding and of prefill, for finding what
           // does not scale with threads.
           if (process.env.BENCH_PHASES) {
