@@ -64,6 +64,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "load_ms": loaded.load_seconds * 1000.0,
         "prefill_tokens_per_s": prefill_tps,
         "decode_tokens_per_s": decode_tps,
+        "profiled_decode_tokens_per_s": f.profiled_decode_tokens_per_s,
         "time_to_first_token_ms": f.prefill_ms,
         "peak_memory_bytes": peak_rss_bytes(),
         "decode_product_share": f.decode_product_share,
