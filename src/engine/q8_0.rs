@@ -17,9 +17,9 @@
 //! a 64k-entry table.
 //!
 //! In the relaxed build the weights are laid out at load (`Arranged`, `arrange_row`,
-//! `model::Kernels::arranges_q8_0`): per run of four blocks, their scales already widened to f32, then their quants,
-//! so that decoding loads a run's four scales as one vector instead of looking up four f16
-//! values. In Chromium that made a pass over Gemma 3's output matrix 9-10% faster, for 2
+//! `model::Kernels::arranges_q8_0`): per run of four blocks, their scales already widened to
+//! f32, then their quants, so that decoding loads a run's four scales as one vector instead of
+//! looking up four f16 values. In Chromium that made a pass over Gemma 3's output matrix 9-10% faster, for 2
 //! bytes a block (6%) more; a vector conversion of f16 scales gathered into a plane (the same
 //! bytes) was slower than the lookups (docs/BENCHMARKS.md, issue 15's eleventh stop). The
 //! widening is exact, so every form keeps its bits.

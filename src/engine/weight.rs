@@ -556,8 +556,8 @@ trait OwnKernel {
 }
 
 /// Q8_0 rows as stored (`Q8_0Kernel<false>`) or laid out by `q8_0::arrange_row`
-/// (`Q8_0Kernel<true>`, `model::Kernels::arranges_q8_0`: an f32 scale per block); the same products, bit for
-/// bit.
+/// (`Q8_0Kernel<true>`, `model::Kernels::arranges_q8_0`: an f32 scale per block); the same
+/// products, bit for bit.
 struct Q8_0Kernel<const ARRANGED: bool>;
 impl<const ARRANGED: bool> OwnKernel for Q8_0Kernel<ARRANGED> {
     const NAME: &'static str = "Q8_0";
