@@ -1,6 +1,7 @@
 //! A self-check of this build's own kernels: every SIMD form (simd128, relaxed SIMD, AVX2)
 //! against its portable reference on random blocks of several sizes, one to four activation
-//! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0), the prefill tiles (Q4_1,
+//! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0; against the portable form of
+//! decoding's own order, `q8_0::in_order_sum`), the prefill tiles (Q4_1,
 //! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
 //! layout natively), attention's f32 loops and the token statistics' sums. The wasm forms are
 //! written to give the portable form's bits exactly; AVX2 sums other lanes (ggml's) and is
@@ -168,9 +169,17 @@ pub fn run() -> Vec<KernelCheck> {
                     &rows!(q4_1::dot_rows, &w41, &p41, r),
                     &want(&|j| q4_1::portable(&w41, [&p41[j]])[0]),
                 );
+                // The relaxed build reads each row with its decoding kernel there, in
+                // decoding's order (`q5_0::dot_rows`).
                 t50.add(
                     &rows!(q5_0::dot_rows, &w50s, &p50, r),
-                    &want(&|j| q5_0::portable(&w50, [&p50[j]])[0]),
+                    &want(&|j| {
+                        if q5_0::ARRANGED {
+                            q5_0::portable_in_order(&w50, &p50[j])
+                        } else {
+                            q5_0::portable(&w50, [&p50[j]])[0]
+                        }
+                    }),
                 );
             }
             // Prefill's tiles of one to eight rows.
@@ -195,12 +204,13 @@ pub fn run() -> Vec<KernelCheck> {
             }
             // One row read front to back (decoding), on two weight rows.
             let more = values(k, 1000 + col + 31 * i as u32, 0.1);
+            // Their reference is the portable form of their own order (`q8_0::in_order_sum`).
             macro_rules! in_order {
                 ($tally:expr, $block:ty, $in_order:path, $portable:path, $w:expr, $y:expr) => {{
                     let other = block_bytes::<$block>(&more);
                     $tally.add(
                         &[$in_order($w, $y), $in_order(&other, $y)],
-                        &[$portable($w, [$y])[0], $portable(&other, [$y])[0]],
+                        &[$portable($w, $y), $portable(&other, $y)],
                     );
                 }};
             }
@@ -208,7 +218,7 @@ pub fn run() -> Vec<KernelCheck> {
                 t8,
                 BlockQ8_0,
                 q8_0::dot_in_order,
-                q8_0::portable,
+                q8_0::portable_in_order,
                 &w8,
                 &p8[0]
             );
@@ -219,8 +229,8 @@ pub fn run() -> Vec<KernelCheck> {
                     q8_0::dot_in_order_arranged(&arranged_q8_0(&other), &p8[0]),
                 ],
                 &[
-                    q8_0::portable(&w8, [&p8[0]])[0],
-                    q8_0::portable(&other, [&p8[0]])[0],
+                    q8_0::portable_in_order(&w8, &p8[0]),
+                    q8_0::portable_in_order(&other, &p8[0]),
                 ],
             );
             // A file may hold −128, which ggml's quantizer never writes: every form multiplies
@@ -231,18 +241,19 @@ pub fn run() -> Vec<KernelCheck> {
             }
             let want_low: Vec<f32> = (0..4).map(|j| q8_0::portable(&low, [&p8[j]])[0]).collect();
             t8.add(&rows!(q8_0::dot_rows, &low, &p8, 4), &want_low);
-            t8.add(&[q8_0::dot_in_order(&low, &p8[0])], &want_low[..1]);
+            let want_low_in_order = [q8_0::portable_in_order(&low, &p8[0])];
+            t8.add(&[q8_0::dot_in_order(&low, &p8[0])], &want_low_in_order);
             let low_a = arranged_q8_0(&low);
             t8.add(&rows!(q8_0::dot_rows_arranged, &low_a, &p8, 4), &want_low);
             t8.add(
                 &[q8_0::dot_in_order_arranged(&low_a, &p8[0])],
-                &want_low[..1],
+                &want_low_in_order,
             );
             in_order!(
                 t41,
                 BlockQ4_1,
                 q4_1::dot_in_order,
-                q4_1::portable,
+                q4_1::portable_in_order,
                 &w41,
                 &p41[0]
             );
@@ -255,8 +266,8 @@ pub fn run() -> Vec<KernelCheck> {
                     q5_0::dot_in_order(&q5_0::for_this_build(&other, blocks), &p50[0]),
                 ],
                 &[
-                    q5_0::portable(&w50, [&p50[0]])[0],
-                    q5_0::portable(&other, [&p50[0]])[0],
+                    q5_0::portable_in_order(&w50, &p50[0]),
+                    q5_0::portable_in_order(&other, &p50[0]),
                 ],
             );
         }

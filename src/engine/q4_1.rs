@@ -9,10 +9,11 @@
 //!
 //! The arithmetic is ggml's reference `vec_dot_q4_1_q8_1`: per block the exact integer
 //! Σ q4·q8, then `acc += (d_x·d_y)·sum + m_x·s_y` in f32. Integer sums do not depend on the
-//! order of their additions, so every wasm form (simd128 and relaxed SIMD; one row read in order,
-//! several activation rows, a prefill tile) and the portable form give the same
-//! bits, whichever lanes they sum in: both wasm builds give SmolLM2 the same numbers. The
-//! native AVX2 form keeps ggml's AVX2 lanes.
+//! order of their additions, so every wasm form (simd128 and relaxed SIMD; several activation
+//! rows, a prefill tile) and the portable form give the same bits, whichever lanes they sum
+//! in: both wasm builds give SmolLM2 the same numbers. Decoding's one row read in order adds
+//! its blocks' f32 values in its own fixed order (`q8_0::in_order_sum`, `portable_in_order`),
+//! the same in both builds. The native AVX2 form keeps ggml's AVX2 lanes.
 //!
 //! Prefill (`Tile`, relaxed SIMD): as `q5_0::Tile`, four rows to a vector's lanes and each group
 //! of four weight values broadcast to every lane, so one relaxed dot advances four rows.
@@ -177,7 +178,8 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
-/// values added in block order; `dot`'s bits.
+/// values added in `q8_0::in_order_sum`'s order; `portable_in_order`'s bits. Natively it is
+/// `dot` (the AVX2 form, within rounding).
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.d.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
@@ -242,16 +244,27 @@ pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     ys.map(|y| {
         let mut acc = 0f32;
         for b in 0..n {
-            let (u, dw, mw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
-            let s: i32 = u
-                .iter()
-                .zip(y.values(b))
-                .map(|(&u, &q)| u * q as i8 as i32)
-                .sum();
-            acc += (dw * y.d[b]) * s as f32 + mw * y.s[b];
+            acc += block_term(w, y, b);
         }
         acc
     })
+}
+
+/// `dot_in_order`'s arithmetic in plain Rust: the decoding kernels' reference
+/// (`kernel_check`).
+pub fn portable_in_order(w: &[u8], y: &Activation) -> f32 {
+    super::q8_0::in_order_sum(y.d.len(), |b| block_term(w, y, b))
+}
+
+/// Block `b`'s f32 value, ggml's: `(d_x·d_y)·sum + m_x·s_y`.
+fn block_term(w: &[u8], y: &Activation, b: usize) -> f32 {
+    let (u, dw, mw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+    let s: i32 = u
+        .iter()
+        .zip(y.values(b))
+        .map(|(&u, &q)| u * q as i8 as i32)
+        .sum();
+    (dw * y.d[b]) * s as f32 + mw * y.s[b]
 }
 
 /// `dot_tile` read from the tile's own layout in plain Rust: checks that layout natively
@@ -358,9 +371,9 @@ mod lanes {
     }
 
     /// One weight row against one activation row: blocks b..b+4 in the four lanes, each
-    /// lane `(d_x·d_y)·sum + m_x·s_y` as `step` computes it, then added to the row's sum one
-    /// by one in block order, as `step`'s accumulator adds them; the last `n % 4` blocks one
-    /// at a time.
+    /// lane `(d_x·d_y)·sum + m_x·s_y` as `step` computes it and summed in the lane, the lanes
+    /// then added up in order, and the last `n % 4` blocks one at a time
+    /// (`q8_0::in_order_sum`).
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
@@ -369,7 +382,7 @@ mod lanes {
     pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
         let n = y.d.len();
-        let mut sum = 0f32;
+        let mut acc = f32x4_splat(0.0);
         let mut b = 0;
         while b + 4 <= n {
             let wb: [*const u8; 4] = std::array::from_fn(|i| w.add((b + i) * BLOCK_BYTES));
@@ -393,9 +406,10 @@ mod lanes {
                 v128_load(y.s.as_ptr().add(b) as *const v128),
             );
             let v = f32x4_add(f32x4_mul(dd, f32x4_convert_i32x4(sum_lanes4(sums))), ms);
-            sum = add_in_order(sum, v);
+            acc = f32x4_add(acc, v);
             b += 4;
         }
+        let mut sum = add_in_order(0.0, acc);
         while b < n {
             let wb = w.add(b * BLOCK_BYTES);
             let s = F::sum(&F::unpack(wb), y, b);

@@ -10,9 +10,10 @@
 //!
 //! The arithmetic is ggml's reference `vec_dot_q5_0_q8_0`: per block the exact integer
 //! Σ(u − 16)·y, then `acc += sum · (d_x·d_y)` in one f32. Integer sums do not depend on the
-//! order of their additions, so every form here (one row read in order while decoding, a
-//! tile of activation rows while prefilling, the portable form) gives the same bits,
-//! whichever lanes it sums in.
+//! order of their additions, so every form here (a tile of activation rows while prefilling,
+//! several rows, the portable form) gives the same bits, whichever lanes it sums in. The one
+//! row read in order while decoding adds its blocks' products in its own fixed order
+//! (`q8_0::in_order_sum`, `portable_in_order`).
 //!
 //! In the relaxed build the weights are laid out at load (`arrange`, `ARRANGED`): each run of
 //! four blocks keeps its scales and nibbles and gathers its fifth bits into one 16-byte
@@ -207,7 +208,10 @@ pub fn for_this_build(blocks: &[u8], blocks_per_row: usize) -> Vec<u8> {
     out
 }
 
-/// One weight row against `R` activation rows (laid out by `arrange` where `ARRANGED`).
+/// One weight row against `R` activation rows (laid out by `arrange` where `ARRANGED`). The
+/// relaxed build, which prefills with tiles and decodes with `dot_in_order`, reads each row
+/// with `dot_in_order` here (so in decoding's order, `portable_in_order`); elsewhere the
+/// reference order.
 pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].scales.len();
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.scales.len() == n));
@@ -281,8 +285,9 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
-/// products added in block order; `dot_rows`'s bits. The row is laid out by `arrange` where
-/// `ARRANGED`.
+/// products added in `q8_0::in_order_sum`'s order: `portable_in_order`'s bits in wasm (the
+/// simd128 build requantizes Q5_0 and never decodes with it); natively `dot_rows` (the AVX2
+/// form, within rounding). The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
@@ -290,7 +295,11 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
         // SAFETY: length checked above.
         unsafe { relaxed::in_order(w, y, q8_0::scale_table()) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "relaxed-simd")))]
+    {
+        portable_in_order(w, y)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
     {
         dot_rows(w, [y])[0]
     }
@@ -313,16 +322,27 @@ pub fn portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     ys.map(|y| {
         let mut acc = 0f32;
         for b in 0..n {
-            let (u, dw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
-            let s: i32 = u
-                .iter()
-                .zip(y.values(b))
-                .map(|(&u, &q)| (u - 16) * q as i8 as i32)
-                .sum();
-            acc += s as f32 * (dw * y.scales[b]);
+            acc += block_term(w, y, b);
         }
         acc
     })
+}
+
+/// `dot_in_order`'s arithmetic in plain Rust on a stored row: the wasm builds' decoding
+/// reference (`kernel_check`).
+pub fn portable_in_order(w: &[u8], y: &Activation) -> f32 {
+    q8_0::in_order_sum(y.scales.len(), |b| block_term(w, y, b))
+}
+
+/// Block `b`'s f32 product, ggml's: the exact Σ(u − 16)·y, then `sum · (d_x·d_y)`.
+fn block_term(w: &[u8], y: &Activation, b: usize) -> f32 {
+    let (u, dw) = unpack_portable(&w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+    let s: i32 = u
+        .iter()
+        .zip(y.values(b))
+        .map(|(&u, &q)| (u - 16) * q as i8 as i32)
+        .sum();
+    s as f32 * (dw * y.scales[b])
 }
 
 /// `dot_tile` read from the tile's own layout in plain Rust: checks that layout natively
@@ -502,9 +522,9 @@ mod relaxed {
     }
 
     /// One arranged weight row against one activation row: each group's four blocks in the
-    /// four lanes (exact integer sums, then each block's f32 product), added to the row's sum
-    /// one by one in block order, as the portable form adds them; the last `n % 4` blocks,
-    /// stored as they were, one at a time.
+    /// four lanes (exact integer sums, then each block's f32 product), summed in the lanes,
+    /// the lanes then added up in order, and the last `n % 4` blocks, stored as they were,
+    /// one at a time (`q8_0::in_order_sum`).
     ///
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of `y`, laid out by `arrange`, and
@@ -520,7 +540,7 @@ mod relaxed {
             let yv = arranged.add(2 * b);
             dot_pair_small(*yv, u0, *yv.add(1), u1)
         };
-        let mut sum = 0f32;
+        let mut acc = f32x4_splat(0.0);
         let mut b = 0;
         while b + GROUP <= n {
             let blocks = unpack_group(w.add(b * BLOCK_BYTES), table, &masks);
@@ -531,9 +551,10 @@ mod relaxed {
             let s: [v128; 4] = std::array::from_fn(|i| dot(b + i, blocks[i].0, blocks[i].1));
             let sums = i32x4_add(sum_lanes4(s), v128_load(offsets.add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
-            sum = add_in_order(sum, p);
+            acc = f32x4_add(acc, p);
             b += GROUP;
         }
+        let mut sum = add_in_order(0.0, acc);
         while b < n {
             let (u0, u1, dw) = unpack(w.add(b * BLOCK_BYTES), table, &masks);
             sum += (total(dot(b, u0, u1)) + *offsets.add(b)) as f32 * (dw * *scales.add(b));

@@ -7,7 +7,8 @@
 //! (i16 products) and the relaxed-SIMD form (i8 dots) give the same bits, and each may lay out
 //! its lanes as it runs fastest: four consecutive blocks of one weight row in a vector's lanes
 //! when decoding (`dot_in_order`), four activation rows when prefilling, so that the f32 steps
-//! are one vector operation for several blocks or outputs. (Several weight rows to the lanes,
+//! are one vector operation for several blocks or outputs. Decoding adds its block products in
+//! its own fixed order (`in_order_sum`): one running sum per lane, then the lanes. (Several weight rows to the lanes,
 //! which wasm decoding ran until issue 15's seventh stop, read memory more slowly than one row
 //! in order: `docs/BENCHMARKS.md`.)
 //!
@@ -203,7 +204,7 @@ unsafe fn simd_rows<L: lanes::Layout, const R: usize>(w: &[u8], ys: [&Activation
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
-/// products added in block order; `dot`'s bits.
+/// products summed in `in_order_sum`'s order; `portable_in_order`'s bits.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -213,7 +214,7 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        dot(w, y)
+        portable_in_order(w, y)
     }
 }
 
@@ -228,8 +229,52 @@ pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        portable_arranged(w, [y])[0]
+        let n = y.scales.len();
+        in_order_sum(n, |b| block_term(arranged_block(w, b, n), y, b))
     }
+}
+
+/// How the decoding kernels (`dot_in_order` here and in `q4_1`, `q5_0`) add up a row's block
+/// products, `term(b)` for block `b`: while whole runs of four blocks remain, block `b` goes to
+/// lane `b % 4`, each lane a running f32 sum from 0.0; then 0.0 plus lane 0, 1, 2 and 3, one
+/// addition at a time; then the last `n % 4` blocks one by one. One vector accumulator in
+/// SIMD, where the reference's single running sum (`dot`, prefill's tiles) is four dependent
+/// additions per run of four blocks, which held decoding back: a pass over Gemma 3's 178 MB
+/// output matrix in Chromium went from 13.0 to 12.0 ms (docs/BENCHMARKS.md, issue 15's
+/// thirteenth stop). The rounding differs from the reference's in the last bits, as
+/// llama.cpp's own SIMD forms' does; every build decodes with this order.
+pub fn in_order_sum(n: usize, term: impl Fn(usize) -> f32) -> f32 {
+    let full = n & !3;
+    let mut lanes = [0f32; 4];
+    for b in 0..full {
+        lanes[b % 4] += term(b);
+    }
+    let mut sum = 0.0 + lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for b in full..n {
+        sum += term(b);
+    }
+    sum
+}
+
+/// `dot_in_order`'s arithmetic in plain Rust on a stored row: the decoding kernels' reference
+/// (`kernel_check`), and natively.
+pub fn portable_in_order(w: &[u8], y: &Activation) -> f32 {
+    let table = scale_table();
+    in_order_sum(y.scales.len(), |b| {
+        let wb = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+        block_term((&wb[2..], scale_at(table, wb)), y, b)
+    })
+}
+
+/// Block `b`'s f32 product, ggml's: the exact integer sum, then `sumi · (dw · dy)`.
+fn block_term((q, dw): (&[u8], f32), y: &Activation, b: usize) -> f32 {
+    let yb = &y.blocks[b * BLOCK_BYTES + 2..(b + 1) * BLOCK_BYTES];
+    let sumi: i32 = q
+        .iter()
+        .zip(yb)
+        .map(|(&w, &y)| w as i8 as i32 * y as i8 as i32)
+        .sum();
+    sumi as f32 * (dw * y.scales[b])
 }
 
 /// The reference form, ggml's: machines without SIMD, the tests and `kernel_check`.
@@ -256,14 +301,7 @@ fn portable_with<'w, const R: usize>(
     ys.map(|y| {
         let mut sum = 0f32;
         for b in 0..n {
-            let (q, dw) = block(b);
-            let yb = &y.blocks[b * BLOCK_BYTES + 2..(b + 1) * BLOCK_BYTES];
-            let sumi: i32 = q
-                .iter()
-                .zip(yb)
-                .map(|(&w, &y)| w as i8 as i32 * y as i8 as i32)
-                .sum();
-            sum += sumi as f32 * (dw * y.scales[b]);
+            sum += block_term(block(b), y, b);
         }
         sum
     })
@@ -477,9 +515,9 @@ mod lanes {
     }
 
     /// One weight row against one activation row: blocks b..b+4 in the four lanes (their
-    /// exact integer sums, then each block's f32 product), the products then added to the
-    /// row's sum one by one in block order, as the portable form adds them; the last
-    /// `n % 4` blocks one at a time.
+    /// exact integer sums, then each block's f32 product), each lane's products summed in the
+    /// lane, the lanes then added up in order, and the last `n % 4` blocks one at a time:
+    /// `super::in_order_sum`'s order.
     ///
     /// # Safety
     /// `w` holds one block per activation block in layout `L`, and `table` is
@@ -493,7 +531,7 @@ mod lanes {
         let w = w.as_ptr();
         let n = y.scales.len();
         let full = n & !3;
-        let mut sum = 0f32;
+        let mut acc = f32x4_splat(0.0);
         let mut b = 0;
         while b < full {
             let s: [v128; 4] =
@@ -501,9 +539,10 @@ mod lanes {
             let dw = L::group_scales(w, b, table);
             let d = f32x4_mul(dw, v128_load(y.scales.as_ptr().add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sum_lanes4(s)), d);
-            sum = add_in_order(sum, p);
+            acc = f32x4_add(acc, p);
             b += 4;
         }
+        let mut sum = add_in_order(0.0, acc);
         while b < n {
             let (q, dw) = L::block(w, b, full, table);
             let s = F::sums(F::load(q), y, b);
@@ -594,8 +633,8 @@ pub(super) mod simd {
         )
     }
 
-    /// `sum` plus lane 0, then lane 1, 2 and 3 of `p`, one f32 addition at a time: a row's
-    /// block products in block order, as the portable forms add them (`in_order` kernels).
+    /// `sum` plus lane 0, then lane 1, 2 and 3 of `p`, one f32 addition at a time (the
+    /// `in_order` kernels' lanes, `super::in_order_sum`).
     #[inline(always)]
     pub fn add_in_order(sum: f32, p: v128) -> f32 {
         let sum = sum + f32x4_extract_lane::<0>(p);
@@ -781,6 +820,18 @@ mod tests {
             e => (1.0 + man / 1024.0) * 2f64.powi(e - 15),
         };
         (sign * v) as f32
+    }
+
+    /// Decoding's order, on terms where it shows: lanes by block % 4 (the 1 survives next to
+    /// 1e8 in its own lane, where one running sum loses it), then the tail one by one.
+    #[test]
+    fn in_order_sum_adds_lanes_then_the_tail() {
+        let terms = [1e8f32, 1.0, 0.0, 0.0, -1e8, 0.0, 0.0, 0.0, 0.5];
+        assert_eq!(in_order_sum(9, |b| terms[b]), 1.5);
+        assert_eq!(terms.iter().fold(0f32, |s, t| s + t), 0.5);
+        // Fewer than four blocks: one by one.
+        assert_eq!(in_order_sum(3, |b| [1e8f32, 1.0, -1e8][b]), 0.0);
+        assert_eq!(in_order_sum(0, |_| 1.0), 0.0);
     }
 
     #[test]

@@ -934,8 +934,11 @@ mod tests {
                 let x = random(m * k, 5 + m as u32);
                 let mut ours = vec![0f32; m * n];
                 own_product(dtype, (m, k, n), &x, &bytes, &mut ours);
-                // Rows in a pass of four get exactly the bits they get alone.
-                if m > 1 {
+                // Rows in a pass of four get exactly the bits they get alone, except where
+                // one row alone is decoding's form, which adds its blocks in its own order
+                // (`q8_0::in_order_sum`; natively the portable Q8_0 form, in wasm also Q4_1's
+                // and Q5_0's, whose native AVX2 forms read one row as they read several).
+                if m > 1 && dtype != GgmlDType::Q8_0 {
                     let mut alone = vec![0f32; n];
                     own_product(dtype, (1, k, n), &x[k..2 * k], &bytes, &mut alone);
                     assert_eq!(&ours[n..2 * n], &alone[..], "{dtype:?}: row 1 of {m}");
