@@ -8,9 +8,9 @@
 //! its lanes as it runs fastest: four consecutive blocks of one weight row in a vector's lanes
 //! when decoding (`dot_in_order`), four activation rows when prefilling, so that the f32 steps
 //! are one vector operation for several blocks or outputs. Decoding adds its block products in
-//! its own fixed order (`in_order_sum`): one running sum per lane, then the lanes. (Several weight rows to the lanes,
-//! which wasm decoding ran until issue 15's seventh stop, read memory more slowly than one row
-//! in order: `docs/BENCHMARKS.md`.)
+//! its own fixed order (`in_order_sum`): one running sum per lane, then the lanes. (Several
+//! weight rows to the lanes, which wasm decoding ran until issue 15's seventh stop, read memory
+//! more slowly than one row in order: `docs/BENCHMARKS.md`.)
 //!
 //! candle's simd128 `vec_dot` converts both f16 block scales in software for every block of
 //! every column and re-extends the activation's bytes for every column. Here the activation row
@@ -240,9 +240,11 @@ pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
 /// addition at a time; then the last `n % 4` blocks one by one. One vector accumulator in
 /// SIMD, where the reference's single running sum (`dot`, prefill's tiles) is four dependent
 /// additions per run of four blocks, which held decoding back: a pass over Gemma 3's 178 MB
-/// output matrix in Chromium went from 13.0 to 12.0 ms (docs/BENCHMARKS.md, issue 15's
-/// thirteenth stop). The rounding differs from the reference's in the last bits, as
-/// llama.cpp's own SIMD forms' does; every build decodes with this order.
+/// output matrix in Chromium went from 13.1 to 12.0 ms, medians of five rounds
+/// (docs/BENCHMARKS.md, issue 15's thirteenth stop). The rounding differs from the
+/// reference's in the last bits, as llama.cpp's own SIMD forms' does. Both wasm builds decode
+/// in this order; natively Q4_1 and Q5_0 decode with their AVX2 forms and Q8_0 with candle's,
+/// unless a model is loaded as the relaxed build loads it (`model::Kernels::WasmRelaxed`).
 pub fn in_order_sum(n: usize, term: impl Fn(usize) -> f32) -> f32 {
     let full = n & !3;
     let mut lanes = [0f32; 4];
