@@ -934,14 +934,31 @@ mod tests {
                 let x = random(m * k, 5 + m as u32);
                 let mut ours = vec![0f32; m * n];
                 own_product(dtype, (m, k, n), &x, &bytes, &mut ours);
-                // Rows in a pass of four get exactly the bits they get alone, except where
-                // one row alone is decoding's form, which adds its blocks in its own order
-                // (`q8_0::in_order_sum`; natively the portable Q8_0 form, in wasm also Q4_1's
-                // and Q5_0's, whose native AVX2 forms read one row as they read several).
-                if m > 1 && dtype != GgmlDType::Q8_0 {
+                // Rows in a pass of four get exactly the bits they get alone. Q8_0's one row
+                // alone is decoding's form here (natively the portable one), which adds its
+                // blocks in its own order (`q8_0::in_order_sum`): the pass's row has the
+                // reference's bits, the row alone `portable_in_order`'s.
+                if m > 1 {
                     let mut alone = vec![0f32; n];
                     own_product(dtype, (1, k, n), &x[k..2 * k], &bytes, &mut alone);
-                    assert_eq!(&ours[n..2 * n], &alone[..], "{dtype:?}: row 1 of {m}");
+                    if dtype == GgmlDType::Q8_0 {
+                        let mut a = vec![0u8; k / 32 * q8_0::BLOCK_BYTES];
+                        act_quant::q8_0(&x[k..2 * k], &mut a);
+                        let y = q8_0::Activation::new(&a);
+                        let row_bytes = k / 32 * q8_0::BLOCK_BYTES;
+                        for c in 0..n {
+                            let wr = &bytes[c * row_bytes..(c + 1) * row_bytes];
+                            let (batch, single) = (ours[n + c], alone[c]);
+                            assert_eq!(batch.to_bits(), q8_0::dot(wr, &y).to_bits(), "Q8_0 [{c}]");
+                            let want = q8_0::portable_in_order(wr, &y);
+                            assert_eq!(single.to_bits(), want.to_bits(), "Q8_0 alone [{c}]");
+                        }
+                        // The two orders do part on these values, so the checks above tell
+                        // them apart.
+                        assert!((0..n).any(|c| ours[n + c].to_bits() != alone[c].to_bits()));
+                    } else {
+                        assert_eq!(&ours[n..2 * n], &alone[..], "{dtype:?}: row 1 of {m}");
+                    }
                 }
                 let shape = (m, k, n);
                 let theirs = match dtype {
