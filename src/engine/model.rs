@@ -1220,8 +1220,11 @@ fn attention(
 
 /// Attention of `t` query rows (`q`: position-major, `[t][heads][head dim]`, at positions
 /// `offset..offset + t`) over the cache, read straight from its buffers: no cache copy, no
-/// repeated kv heads, no mask matrix. Each (query row, head) pair is one work item for the
-/// `parallel` pool, and every sum runs in a fixed order (`dot`, then positions in order), so the
+/// repeated kv heads, no mask matrix. A work item for the `parallel` pool is one query row and
+/// a run of the heads that share a kv head (`head_slices`), so that a key or value read from
+/// memory serves every head of the run from the core's nearest cache: Gemma 3 has four heads
+/// on one kv head, and one head per item read its 256-value keys and values four times a layer.
+/// Every sum runs in a fixed order (`dot`, then positions in order), whatever the runs, so the
 /// result does not depend on the thread count or on the CPU. This is why prefill does not use
 /// candle's f32 matmul: its `gemm` sizes its blocks from the CPU's cache sizes, read at run
 /// time, and so summed in a different order on another machine (the AVX2 CI machine parted
@@ -1233,72 +1236,126 @@ fn cached_attention(
     offset: usize,
     window: Option<usize>,
 ) -> Vec<f32> {
+    let t = q.len() / (cfg.n_head * cfg.head_dim);
+    let group = cfg.n_head / cfg.n_kv_head;
+    let slices = head_slices(t * cfg.n_kv_head, group, super::parallel::threads());
+    attention_in_slices(kv, q, cfg, offset, window, slices)
+}
+
+/// `cached_attention` with each kv head's query heads in `slices` runs (1..=group).
+fn attention_in_slices(
+    kv: &KvCache,
+    q: &[f32],
+    cfg: &ModelConfig,
+    offset: usize,
+    window: Option<usize>,
+    slices: usize,
+) -> Vec<f32> {
     let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
     let t = q.len() / (nh * hd);
     let scale = 1.0 / (hd as f32).sqrt();
     let group = nh / nkv;
+    let threads = super::parallel::threads();
     let mut out = vec![0f32; t * nh * hd];
     let out_at = super::parallel::DisjointOut::new(&mut out);
-    // `w` and `acc`: scratch for one item, allocated once per chunk of items.
-    let item = |it: usize, w: &mut Vec<f32>, acc: &mut Vec<f32>| {
-        let (r, h) = (it / nh, it % nh);
-        let g = h / group;
+    // `w`, `sums` and `acc`: scratch for one item, allocated once per chunk of items.
+    let item = |it: usize, w: &mut Vec<f32>, sums: &mut Vec<f32>, acc: &mut Vec<f32>| {
+        let (r, g, k) = (it / (nkv * slices), it / slices % nkv, it % slices);
+        // Heads `h0..h1` of the query row, all on kv head `g`.
+        let h0 = g * group + k * group / slices;
+        let h1 = g * group + (k + 1) * group / slices;
+        let heads = h1 - h0;
         // Query row r sits at position i and sees keys first..=i: causal, and inside the
         // sliding window (Gemma 3's local layers), as llama.cpp masks them.
         let i = offset + r;
         let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
-        let qh = &q[(r * nh + h) * hd..][..hd];
+        let n = i + 1 - first;
+        let qh = |h: usize| &q[(r * nh + h0 + h) * hd..][..hd];
         let key = |j: usize| kv.key(j, g);
+        // Per head, its `n` scores: four positions per pass, each head in turn against the
+        // same four keys.
         w.clear();
+        w.resize(heads * n, 0.0);
         let mut j = first;
         while j + 4 <= i + 1 {
-            let d = dot_f32_many(qh, [key(j), key(j + 1), key(j + 2), key(j + 3)]);
-            w.extend(d.map(|x| x * scale));
+            let keys = [key(j), key(j + 1), key(j + 2), key(j + 3)];
+            for h in 0..heads {
+                let d = dot_f32_many(qh(h), keys);
+                w[h * n + j - first..][..4].copy_from_slice(&d.map(|x| x * scale));
+            }
             j += 4;
         }
-        w.extend((j..=i).map(|j| dot_f32(qh, key(j)) * scale));
-        let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        w.iter_mut()
-            .for_each(|x| *x = super::fast_exp::exp(*x - max));
-        let sum: f32 = w.iter().sum();
-        acc.clear();
-        acc.resize(hd, 0.0);
-        let value = |j: usize| kv.value(j, g);
-        // Four positions per pass over `acc`, each element still summed in position order: the
-        // bits of one position at a time, with a quarter of the loads and stores of `acc`.
-        let mut quads = w.chunks_exact(4);
-        let mut j = first;
-        for p in &mut quads {
-            let p = [p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum];
-            let v = [value(j), value(j + 1), value(j + 2), value(j + 3)];
-            add_weighted4(acc, p, v);
-            j += 4;
-        }
-        for (p, j) in quads.remainder().iter().zip(j..) {
-            let p = p / sum;
-            for (a, v) in acc.iter_mut().zip(value(j)) {
-                *a += p * v;
+        for j in j..=i {
+            for h in 0..heads {
+                w[h * n + j - first] = dot_f32(qh(h), key(j)) * scale;
             }
         }
-        // SAFETY: item `it` writes only its own row and head.
-        unsafe { out_at.write((r * nh + h) * hd, acc) };
+        sums.clear();
+        sums.extend(w.chunks_exact_mut(n).map(|w| {
+            let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            w.iter_mut()
+                .for_each(|x| *x = super::fast_exp::exp(*x - max));
+            w.iter().sum::<f32>()
+        }));
+        acc.clear();
+        acc.resize(heads * hd, 0.0);
+        let value = |j: usize| kv.value(j, g);
+        // Four positions per pass over each head's `acc`, each element still summed in
+        // position order: the bits of one position at a time, with a quarter of the loads and
+        // stores of `acc`, and the four values read once for every head.
+        let mut j = first;
+        while j + 4 <= i + 1 {
+            let v = [value(j), value(j + 1), value(j + 2), value(j + 3)];
+            for (h, acc) in acc.chunks_exact_mut(hd).enumerate() {
+                let (p, sum) = (&w[h * n + j - first..][..4], sums[h]);
+                add_weighted4(acc, [p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum], v);
+            }
+            j += 4;
+        }
+        for j in j..=i {
+            for (h, acc) in acc.chunks_exact_mut(hd).enumerate() {
+                let p = w[h * n + j - first] / sums[h];
+                for (a, v) in acc.iter_mut().zip(value(j)) {
+                    *a += p * v;
+                }
+            }
+        }
+        // SAFETY: item `it` writes only its own row's heads h0..h1.
+        unsafe { out_at.write((r * nh + h0) * hd, acc) };
     };
-    let items = t * nh;
-    let work = items * (offset + t) * hd;
+    let items = t * nkv * slices;
+    let work = t * nh * (offset + t) * hd;
     // Chunks of items rather than single ones: each grab is an atomic on a cursor that a
     // thread done with its own segment may be taking from too. At most an eighth of each
     // thread's share per grab (fewer towards the end) still evens out the causal rows' growing
     // lengths.
     let chunk = if work >= 1 << 16 {
-        items.div_ceil(8 * super::parallel::threads()).max(1)
+        items.div_ceil(8 * threads).max(1)
     } else {
         items
     };
     super::parallel::for_each_chunk(items, chunk, &|range| {
-        let (mut w, mut acc) = (Vec::with_capacity(offset + t), Vec::with_capacity(hd));
-        range.for_each(|it| item(it, &mut w, &mut acc));
+        let (mut w, mut sums, mut acc) = (Vec::new(), Vec::new(), Vec::new());
+        range.for_each(|it| item(it, &mut w, &mut sums, &mut acc));
     });
     out
+}
+
+/// Into how many runs `cached_attention` splits each kv head's `group` query heads, given
+/// `units` (query rows × kv heads) and the pool's `threads`: one run, reading each key and
+/// value once for the whole group, unless that leaves threads idle or unevenly loaded. Then
+/// the fewest runs that give every thread the same number of items (Gemma 3 decoding on two
+/// threads: its one kv head's four heads as two runs of two), or failing that at least one
+/// item per thread, and never more runs than heads.
+fn head_slices(units: usize, group: usize, threads: usize) -> usize {
+    if units >= 4 * threads {
+        return 1;
+    }
+    let group = group.max(1);
+    (1..=group)
+        .find(|s| units * s >= threads && (units * s).is_multiple_of(threads))
+        .or_else(|| (1..=group).find(|s| units * s >= threads))
+        .unwrap_or(group)
 }
 
 /// The feed-forward gate applied and multiplied by `up`: GELU (Gemma, `gelu_f16`) or SiLU.
@@ -1613,16 +1670,23 @@ mod tests {
     }
 
     /// The cache-reading attention against a plain f64 reference with an explicit mask: causal,
-    /// grouped kv heads, a sliding window, and a chunk that starts after earlier positions.
+    /// grouped kv heads, a sliding window, and a chunk that starts after earlier positions; and,
+    /// however a kv head's query heads are split into runs, the bits of one head at a time.
     #[test]
     fn cached_attention_equals_masked_softmax_attention() {
+        for (n_head, n_kv_head, head_dim) in [(6, 2, 8), (4, 1, 256), (9, 3, 64), (5, 5, 12)] {
+            attention_case(n_head, n_kv_head, head_dim);
+        }
+    }
+
+    fn attention_case(n_head: usize, n_kv_head: usize, head_dim: usize) {
         let cfg = ModelConfig {
             arch: Arch::Llama,
             n_layer: 1,
             n_embd: 0,
-            n_head: 6,
-            n_kv_head: 2,
-            head_dim: 8,
+            n_head,
+            n_kv_head,
+            head_dim,
             n_ff: 0,
             vocab_size: 0,
             context_length: 64,
@@ -1643,6 +1707,15 @@ mod tests {
             let t = total - offset;
             let q = random(t * nh * hd, 3 + offset as u32);
             let got = cached_attention(&kv, &q, &cfg, offset, window);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for slices in 1..=nh / nkv {
+                let split = attention_in_slices(&kv, &q, &cfg, offset, window, slices);
+                assert_eq!(
+                    bits(&split),
+                    bits(&got),
+                    "{nh}/{nkv} heads in {slices} runs"
+                );
+            }
             // The f32 arithmetic one position at a time, as it was before positions were taken
             // four at a time: the same bits.
             for r in 0..t {
@@ -1667,7 +1740,6 @@ mod tests {
                         }
                     }
                     let have = &got[(r * nh + h) * hd..][..hd];
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(have), bits(&acc), "offset {offset} row {r} head {h}");
                 }
             }
@@ -1708,5 +1780,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Decoding (one query row) splits a kv head's heads only as far as the threads need:
+    /// Gemma 3 (4 heads on 1 kv head) into two runs on two threads, none on one; SmolLM2 (3 kv
+    /// heads of 3) into runs that give two threads the same number of items; Qwen2.5 (2 of 7)
+    /// not at all on two threads. Prefill, with rows enough, never splits.
+    #[test]
+    fn head_slices_split_only_for_idle_threads() {
+        assert_eq!(head_slices(1, 4, 1), 1);
+        assert_eq!(head_slices(1, 4, 2), 2);
+        assert_eq!(head_slices(1, 4, 4), 4);
+        assert_eq!(head_slices(1, 4, 8), 4);
+        assert_eq!(head_slices(3, 3, 1), 1);
+        assert_eq!(head_slices(3, 3, 2), 2);
+        assert_eq!(head_slices(3, 3, 4), 2);
+        assert_eq!(head_slices(2, 7, 2), 1);
+        assert_eq!(head_slices(2, 7, 3), 3);
+        assert_eq!(head_slices(2, 1, 8), 1);
+        assert_eq!(head_slices(64, 4, 8), 1);
+        assert_eq!(head_slices(0, 4, 2), 4);
     }
 }
