@@ -33,7 +33,10 @@ test('after one visit the page and its cached model work with the network off', 
   await ctx.setOffline(true);
   await page.reload();
   await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
-  assert.match(await page.textContent('[data-testid=offline-status]'), /Offline/);
+  // The header asks the service worker again after a reload ("Preparing offline use…" until
+  // it answers); it must come back ready, with both models, without the network.
+  await page.locator('[data-testid=offline-status][data-state=ready]').waitFor({ timeout: 30000 });
+  assert.match(await page.textContent('[data-testid=offline-status]'), /Offline ready · 2 models cached/);
   // The pane's model comes back from the cache by itself.
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
   assert.match(await p.status().textContent(), /from the browser cache/);
