@@ -1788,17 +1788,27 @@ mod tests {
     /// not at all on two threads. Prefill, with rows enough, never splits.
     #[test]
     fn head_slices_split_only_for_idle_threads() {
-        assert_eq!(head_slices(1, 4, 1), 1);
-        assert_eq!(head_slices(1, 4, 2), 2);
-        assert_eq!(head_slices(1, 4, 4), 4);
-        assert_eq!(head_slices(1, 4, 8), 4);
-        assert_eq!(head_slices(3, 3, 1), 1);
-        assert_eq!(head_slices(3, 3, 2), 2);
-        assert_eq!(head_slices(3, 3, 4), 2);
-        assert_eq!(head_slices(2, 7, 2), 1);
-        assert_eq!(head_slices(2, 7, 3), 3);
-        assert_eq!(head_slices(2, 1, 8), 1);
-        assert_eq!(head_slices(64, 4, 8), 1);
-        assert_eq!(head_slices(0, 4, 2), 4);
+        // (query rows × kv heads, heads per kv head, threads) → runs
+        let cases = [
+            ((1, 4, 1), 1),
+            ((1, 4, 2), 2),
+            ((1, 4, 4), 4),
+            ((1, 4, 8), 4),
+            ((3, 3, 1), 1),
+            ((3, 3, 2), 2),
+            ((3, 3, 4), 2),
+            ((2, 7, 2), 1),
+            ((2, 7, 3), 3),
+            ((2, 1, 8), 1),
+            ((64, 4, 8), 1),
+            ((0, 4, 2), 4),
+        ];
+        for ((units, group, threads), runs) in cases {
+            assert_eq!(
+                head_slices(units, group, threads),
+                runs,
+                "{units} {group} {threads}"
+            );
+        }
     }
 }
