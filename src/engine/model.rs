@@ -1377,16 +1377,13 @@ fn gated(gate: &Tensor, up: Option<&Tensor>, gelu: bool) -> Result<Tensor> {
             ))
         }
     };
-    let rows = g.len() / width;
-    let mut out = vec![0f32; rows * d];
+    let mut out = vec![0f32; g.len() / width * d];
     super::parallel::for_each_row(&mut out, d, &|r, row| {
         let pairs = row
             .iter_mut()
             .zip(&gs[r * width..][..d])
             .zip(&us[r * width..][..d]);
-        if gelu && rows == 1 {
-            pairs.for_each(|((o, &v), &u)| *o = gelu_f16_exact(v, u));
-        } else if gelu {
+        if gelu {
             let table = gelu_table();
             pairs.for_each(|((o, &v), &u)| *o = gelu_f16(v, u, table));
         } else {
@@ -1403,19 +1400,16 @@ fn gated(gate: &Tensor, up: Option<&Tensor>, gelu: bool) -> Result<Tensor> {
 fn gelu(x: &Tensor) -> Result<Tensor> {
     let mut v = x.flatten_all()?.to_vec1::<f32>()?;
     let d = x.dims().last().copied().unwrap_or(1);
-    let one_row = v.len() == d;
     super::parallel::for_each_row(&mut v, d, &|_, row| {
-        if one_row {
-            row.iter_mut().for_each(|v| *v = gelu_f16_exact(*v, 1.0));
-        } else {
-            let table = gelu_table();
-            row.iter_mut().for_each(|v| *v = gelu_f16(*v, 1.0, table));
+        let table = gelu_table();
+        for v in row {
+            *v = gelu_f16(*v, 1.0, table);
         }
     });
     Ok(Tensor::from_vec(v, x.shape(), &Device::Cpu)?)
 }
 
-/// GELU in its tanh form, with libm's `tanhf`: how ggml's table is made.
+/// GELU in its tanh form, with libm's `tanhf` so native and wasm builds agree.
 fn gelu_tanh(v: f32) -> f32 {
     const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
     0.5 * v * (1.0 + libm::tanhf(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v)))
@@ -1423,12 +1417,11 @@ fn gelu_tanh(v: f32) -> f32 {
 
 /// `gelu(v) * g` as ggml's CPU backend computes it (`ggml_vec_geglu_f32`, `ggml_vec_gelu_f32`
 /// with `GGML_GELU_FP16`, its default): `v` rounded to f16 and looked up in a table of f16
-/// results, outside ±10 the limits. Nearer llama.cpp than GELU in f32, and a table read
-/// instead of a `tanhf` per value, which was a tenth of Gemma 3's prefill. The table holds the
-/// f16 results widened to f32 and `f16_bits` rounds without branches, so that a row's loop
-/// vectorizes but for the table reads. `table` is `gelu_table()`, fetched once per row by the
-/// callers rather than once per value. Decoding computes the same bits instead
-/// (`gelu_f16_exact`).
+/// results, outside ±10 the limits. Nearer llama.cpp than computing each value, and a table
+/// read instead of a `tanhf` per value, which was a tenth of Gemma 3's prefill. The table holds
+/// the f16 results widened to f32 and `f16_bits` rounds without branches, so that a row's loop
+/// vectorizes but for the table reads (`half`'s conversions, both ways, took 2.4 times as long).
+/// `table` is `gelu_table()`, fetched once per row by the callers rather than once per value.
 #[inline(always)]
 fn gelu_f16(v: f32, g: f32, table: &[f32]) -> f32 {
     if v <= -10.0 {
@@ -1438,155 +1431,6 @@ fn gelu_f16(v: f32, g: f32, table: &[f32]) -> f32 {
     } else {
         table[f16_bits(v) as usize] * g
     }
-}
-
-/// f16 bits widened to f32 (`half::f16::to_f32` for every finite f16), branch-free: normals
-/// move their exponent and mantissa into place, subnormals are their mantissa times 2^-24.
-#[inline(always)]
-fn f16_to_f32(h: u32) -> f32 {
-    let sign = (h & 0x8000) << 16;
-    let magnitude = h & 0x7fff;
-    let normal = f32::from_bits((magnitude << 13) + ((127 - 15) << 23));
-    let subnormal = (magnitude as f32) * f32::from_bits((127 - 24) << 23);
-    f32::from_bits((if magnitude < 0x400 { subnormal } else { normal }).to_bits() | sign)
-}
-
-/// libm's `expm1f` (0.2.16, FreeBSD's `s_expm1f.c`) for −0.52 < x ≤ 20.5, step for step with
-/// its branches turned into selects, so that a loop over it vectorizes: the same bits for
-/// every such x (`exact_tanh_and_gelu_equal_libm`). In that range its argument reduction is
-/// one formula whatever k is (k = 0 and ±1 are its special cases of it), and k stays in
-/// −1..=29, so only its k < 23 and 23 ≤ k ≤ 56 endings remain of those for large k.
-#[inline(always)]
-fn expm1f_mid(x_in: f32) -> f32 {
-    const LN2_HI: f32 = 6.931_381_2e-1;
-    const LN2_LO: f32 = 9.058_000_6e-6;
-    const INV_LN2: f32 = 1.442_695_f32;
-    const Q1: f32 = -3.333_321_2e-2;
-    const Q2: f32 = 1.580_717e-3;
-    let hx = x_in.to_bits() & 0x7fff_ffff;
-    let negative = x_in < 0.0;
-    // SAFETY: |x| ≤ 20.5 here, so the value is far inside i32.
-    let k_general =
-        unsafe { (INV_LN2 * x_in + if negative { -0.5 } else { 0.5 }).to_int_unchecked::<i32>() };
-    let k = if hx <= 0x3eb1_7218 {
-        0
-    } else if hx < 0x3f85_1592 {
-        if negative {
-            -1
-        } else {
-            1
-        }
-    } else {
-        k_general
-    };
-    let t = k as f32;
-    let hi = x_in - t * LN2_HI;
-    let lo = t * LN2_LO;
-    let x = hi - lo;
-    let c = (hi - x) - lo;
-    let hfx = 0.5 * x;
-    let hxs = x * hfx;
-    let r1 = 1.0 + hxs * (Q1 + hxs * Q2);
-    let t3 = 3.0 - r1 * hfx;
-    let e = hxs * ((r1 - t3) / (6.0 - x * t3));
-    let k0 = x - (x * e - hxs);
-    let e = x * (e - c) - c;
-    let e = e - hxs;
-    let km1 = 0.5 * (x - e) - 0.5;
-    let k1 = if x < -0.25 {
-        -2.0 * (e - (x + 0.5))
-    } else {
-        1.0 + 2.0 * (x - e)
-    };
-    let kc = k.max(0) as u32;
-    let twopk = f32::from_bits((0x7f + kc) << 23);
-    let uf = f32::from_bits((0x7f - kc) << 23);
-    let big = if k < 23 {
-        (x - e + (1.0 - uf)) * twopk
-    } else {
-        (x - (e + uf) + 1.0) * twopk
-    };
-    let y = if k == 0 {
-        k0
-    } else if k == -1 {
-        km1
-    } else if k == 1 {
-        k1
-    } else {
-        big
-    };
-    if hx < 0x3300_0000 {
-        x_in
-    } else {
-        y
-    }
-}
-
-/// libm's `tanhf`, with `expm1f_mid` for its `expm1f`: the same bits for every finite f32
-/// below 65,504 in size (`exact_tanh_and_gelu_equal_libm` checks the f16 grid's images).
-#[inline(always)]
-fn tanhf_exact(x: f32) -> f32 {
-    let w = x.to_bits() & 0x7fff_ffff;
-    let a = f32::from_bits(w);
-    // Past 10 the result is 1 and expm1f's argument is not needed: kept in its range.
-    let e = expm1f_mid(if w > 0x3e82_c578 {
-        2.0 * a.min(10.25)
-    } else {
-        -2.0 * a
-    });
-    // libm's three quotients share their divisor: one division, its numerator chosen.
-    let q = (if w > 0x3f0c_9f54 {
-        2.0
-    } else if w > 0x3e82_c578 {
-        e
-    } else {
-        -e
-    }) / (e + 2.0);
-    let t = if w > 0x4120_0000 {
-        1.0
-    } else if w > 0x3f0c_9f54 {
-        1.0 - q
-    } else if w >= 0x0080_0000 {
-        q
-    } else {
-        a
-    };
-    if x.is_sign_negative() {
-        -t
-    } else {
-        t
-    }
-}
-
-/// `gelu_f16(v, g, gelu_table())` computed, to the table's bit: `v` rounded to f16 as the
-/// index is, `gelu_tanh` with `tanhf_exact`, the result rounded to f16 as the entries were
-/// (`f16_bits` and `f16_to_f32` without branches, so a loop over it vectorizes). For decoding's
-/// one row: there the 256 KB table's reads miss the caches, since the weights stream through
-/// them between two layers' activations (2-3% of Gemma 3's decoding in the page). A prefill's
-/// rows keep the table warm, and its reads cost about half of this computation.
-#[inline(always)]
-fn gelu_f16_exact(v: f32, g: f32) -> f32 {
-    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
-    let x = if v.is_nan() {
-        0.0
-    } else {
-        v.clamp(-9.99, 9.99)
-    };
-    let x = f16_to_f32(f16_bits(x) as u32);
-    let y = 0.5 * x * (1.0 + tanhf_exact(SQRT_TWO_OVER_PI * x * (1.0 + 0.044715 * x * x)));
-    let value = f16_to_f32(f16_bits(y) as u32) * g;
-    if v <= -10.0 {
-        0.0
-    } else if v >= 10.0 || v.is_nan() {
-        v * g
-    } else {
-        value
-    }
-}
-
-/// `gelu_f16_exact(v, g)` and the table's `gelu_f16(v, g, …)`, for `kernel_check`.
-pub(crate) fn gelu_both_ways(v: f32, g: f32) -> (f32, f32) {
-    (gelu_f16_exact(v, g), gelu_f16(v, g, gelu_table()))
 }
 
 fn gelu_table() -> &'static [f32] {
@@ -1735,45 +1579,6 @@ mod tests {
         assert_eq!(gelu_f16(12.0, 2.0, gelu_table()), 24.0);
         assert!(gelu_f16(f32::NAN, 2.0, gelu_table()).is_nan());
         assert_eq!(gelu_f16(f32::INFINITY, 1.0, gelu_table()), f32::INFINITY);
-    }
-    /// `tanhf_exact` against libm's `tanhf` on every f16 value's GELU argument and on a sweep
-    /// of f32s (every 97th bit pattern below 12 in size, both signs); `gelu_f16_exact` against
-    /// the table for every f16 input, two values of g.
-    #[test]
-    fn exact_tanh_and_gelu_equal_libm() {
-        const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
-        let check = |u: f32| {
-            assert_eq!(
-                tanhf_exact(u).to_bits(),
-                libm::tanhf(u).to_bits(),
-                "tanh({u:e})"
-            );
-        };
-        (0..=0x4140_0000u32).step_by(97).for_each(|b| {
-            check(f32::from_bits(b));
-            check(-f32::from_bits(b));
-        });
-        let table = gelu_table();
-        for h in 0..=u16::MAX {
-            let v = half::f16::from_bits(h).to_f32();
-            if v.is_finite() {
-                check(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v));
-            }
-            for g in [1.0f32, 0.3] {
-                let (got, want) = (gelu_f16_exact(v, g), gelu_f16(v, g, table));
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "v {v:e} (f16 {h:#06x}), g {g}"
-                );
-            }
-        }
-        for v in [f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 10.0, -10.0] {
-            assert_eq!(
-                gelu_f16_exact(v, 2.0).to_bits(),
-                gelu_f16(v, 2.0, table).to_bits()
-            );
-        }
     }
     use crate::engine::test_data::values as random;
 
