@@ -364,9 +364,17 @@ pub fn describe_comparison(
 ) -> String {
     let pct = |x: f64| format!("{:.0}%", x * 100.0);
     let acc = |x: &Accuracy| format!("{} [{}–{}]", pct(x.accuracy), pct(x.ci95.0), pct(x.ci95.1));
+    let items = |n: usize| match n {
+        1 => "1 item".to_string(),
+        n => format!("{n} items"),
+    };
     let test = format!(
-        "McNemar p = {:.3}; {} items only {} got right, {} only {}",
-        m.p, m.b, a.0, m.c, b.0
+        "McNemar p = {:.3}; {} only {} got right, {} only {}",
+        m.p,
+        items(m.b),
+        a.0,
+        m.c,
+        b.0
     );
     match m.verdict() {
         stats::Verdict::Win | stats::Verdict::Loss => {
@@ -402,6 +410,33 @@ pub fn describe_comparison(
 mod tests {
     use super::tasks::{parse_items, Task, TaskSpec};
     use super::*;
+
+    #[test]
+    fn the_comparison_sentence_counts_items_in_good_english() {
+        let acc = |k: usize, n: usize| Accuracy {
+            n,
+            correct: k,
+            accuracy: k as f64 / n as f64,
+            ci95: stats::wilson(k, n),
+            correct_norm: k,
+            accuracy_norm: k as f64 / n as f64,
+            ci95_norm: stats::wilson(k, n),
+        };
+        let (a, b) = (acc(4, 12), acc(6, 12));
+        let one = stats::McNemar {
+            b: 1,
+            c: 3,
+            p: 0.625,
+        };
+        let s = describe_comparison(("baseline", &a), ("repeat-2", &b), &one);
+        assert!(
+            s.contains("; 1 item only baseline got right, 3 only repeat-2"),
+            "{s}"
+        );
+        let two = stats::McNemar { b: 2, c: 3, p: 1.0 };
+        let s = describe_comparison(("baseline", &a), ("repeat-2", &b), &two);
+        assert!(s.contains("; 2 items only baseline got right"), "{s}");
+    }
 
     #[test]
     fn generated_answers_are_read_by_the_stated_rule() {
