@@ -549,7 +549,7 @@ trait OwnKernel {
     /// One weight row against a tile; `out` takes one value per row, with `dot_rows`'s bits.
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]);
     /// One weight row against one activation row, read front to back
-    /// (`decode_in_order`), with `dot_rows`'s bits.
+    /// (`decode_streams`), with `dot_rows`'s bits.
     fn dot_in_order(w: &[u8], y: &Self::Prepared<'_>) -> f32 {
         Self::dot_rows(w, [y])[0]
     }
@@ -744,26 +744,47 @@ impl<'w> Rows<'w> {
     }
 }
 
-/// Rows `cols` of one matrix against the one activation row `y`, one row at a time, each read
-/// front to back: the whole product then reads memory in one ascending run, which the CPU's
-/// own prefetching follows. Wasm has no prefetch instruction. Two or four rows per pass (as
-/// wasm decoded until issue 15's seventh stop; those forms are gone) read as many runs at once,
-/// which the prefetching did not follow, and reading a byte of every line some 16 KB ahead
-/// (what the wasm builds did until then, 30% faster than without) stalled the kernel on every
-/// miss. One Q8_0 matrix of 178 MB (Gemma 3's output), in V8 on the EPYC VM: 5.5-6 GB/s that
-/// way, 9-10 GB/s this way; one-thread decoding in Chromium went from 19.6 to 26.6 tokens/s
-/// (docs/BENCHMARKS.md). Natively the
-/// same: the native kernels' several-row forms were one row after another anyway.
-fn decode_in_order<K: OwnKernel>(
-    part: Rows,
-    cols: std::ops::Range<usize>,
+/// Decoding's rows of `items` against the one activation row `y`: the items split into up to
+/// `DECODE_STREAMS` runs, and a row of each run in turn, each row read front to back. `locate`
+/// gives an item's matrix, its columns and their offset in the output row; `out` takes a
+/// column's value. Every row's sum is the same as alone, so the order changes no bit.
+///
+/// Why rows front to back: two or four rows per pass, a block of each in turn (as wasm decoded
+/// until issue 15's seventh stop), read as many runs at once as interleaved blocks, which the
+/// prefetching did not follow, and reading a byte of every line some 16 KB ahead stalled the
+/// kernel on every miss. One Q8_0 matrix of 178 MB (Gemma 3's output), in V8 on the EPYC VM:
+/// 5.5-6 GB/s that way, 9-10 GB/s row by row; one-thread decoding in Chromium went from 19.6 to
+/// 26.6 tokens/s (docs/BENCHMARKS.md). Wasm has no prefetch instruction.
+///
+/// Why several runs: whole rows taken in turn from four runs far apart read Q4_1 from memory
+/// 1.3-1.5× as fast as one run, Q5_0 1.1-1.2×, Q8_0 the same, on the Intel Xeon VM in Chromium
+/// (the kernel harness, paired rounds; BENCHMARKS' eighteenth stop).
+fn decode_streams<'w, K: OwnKernel>(
+    items: std::ops::Range<usize>,
+    locate: &dyn Fn(usize) -> (Rows<'w>, std::ops::Range<usize>, usize),
     y: &K::Prepared<'_>,
     out: &dyn Fn(usize, &[f32]),
 ) {
-    for c in cols {
-        out(c, &[K::dot_in_order(part.row(c), y)]);
+    let streams = DECODE_STREAMS.min(items.len()).max(1);
+    let per = items.len().div_ceil(streams);
+    for i in 0..per {
+        let runs: [Option<_>; DECODE_STREAMS] = std::array::from_fn(|s| {
+            let item = items.start + s * per + i;
+            (s < streams && item < items.end).then(|| locate(item))
+        });
+        for r in 0..COLUMNS_PER_ITEM {
+            for (part, cols, offset) in runs.iter().flatten() {
+                let c = cols.start + r;
+                if c < cols.end {
+                    out(offset + c, &[K::dot_in_order(part.row(c), y)]);
+                }
+            }
+        }
     }
 }
+
+/// How many runs of rows `decode_streams` reads at once.
+const DECODE_STREAMS: usize = 4;
 
 /// `product` with one of the engine's own kernels.
 #[cfg(test)]
@@ -819,8 +840,24 @@ fn product_own_parts<K: OwnKernel>(
         column += rows;
     }
     let dst_at = parallel::DisjointOut::new(dst);
+    // Item `item`'s matrix, its columns there and where they go in `dst`'s rows.
+    let locate = |item: usize| {
+        let p = starts.partition_point(|s| s.1 <= item) - 1;
+        let (bytes, first_item, offset) = starts[p];
+        let c0 = (item - first_item) * COLUMNS_PER_ITEM;
+        let c1 = parts[p].1.min(c0 + COLUMNS_PER_ITEM);
+        (Rows { bytes, row_bytes }, c0..c1, offset)
+    };
     parallel::for_each_chunk(items, grab(items), &|range| {
         let dst_at = &dst_at;
+        if let [ref y] = *acts {
+            let out = |c: usize, v: &[f32]| {
+                // SAFETY: the items of `range` own their columns, and `c` is one of them.
+                unsafe { dst_at.write(c, v) }
+            };
+            decode_streams::<K>(range, &locate, y, &out);
+            return;
+        }
         for item in range {
             let p = starts.partition_point(|s| s.1 <= item) - 1;
             let (bytes, first_item, offset) = starts[p];
@@ -828,15 +865,6 @@ fn product_own_parts<K: OwnKernel>(
             let c0 = (item - first_item) * COLUMNS_PER_ITEM;
             let c1 = rows.min(c0 + COLUMNS_PER_ITEM);
             let part = Rows { bytes, row_bytes };
-            if let [ref y] = *acts {
-                // One row (decoding): one weight row at a time, in order.
-                let out = |c: usize, v: &[f32]| {
-                    // SAFETY: item `item` owns columns c0..c1 of its part in every row.
-                    unsafe { dst_at.write(offset + c, v) }
-                };
-                decode_in_order::<K>(part, c0..c1, y, &out);
-                continue;
-            }
             for (t, tile) in tiles.iter().enumerate() {
                 let r0 = t * K::TILE_ROWS;
                 let rows = K::TILE_ROWS.min(m - r0);
@@ -1078,6 +1106,85 @@ mod tests {
             Weight::new(Arc::new(QTensor::quantize(&w, GgmlDType::Q5_0).unwrap())).unwrap()
         });
         assert!(Weight::joint(&[&a, &b]).is_none(), "widths differ");
+    }
+
+    /// Decoding's runs of rows: whatever range of items a thread takes (ends of parts, a last
+    /// item short of `COLUMNS_PER_ITEM`, fewer items than runs), every column of it is written
+    /// once, with its row's own `dot_in_order`, and nothing else is.
+    #[test]
+    fn decode_streams_writes_each_row_once_with_its_own_bits() {
+        type K = Q4_1Kernel;
+        let k = 64;
+        let row_bytes = k / K::BLOCK * K::WEIGHT_BLOCK_BYTES;
+        let heights = [37, 16, 5];
+        let blocks: Vec<Vec<u8>> = heights
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let w =
+                    Tensor::from_vec(random(n * k, 40 + i as u32), (n, k), &Device::Cpu).unwrap();
+                let qt = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
+                qt.data().unwrap().to_vec()
+            })
+            .collect();
+        let mut act = vec![0u8; k / K::BLOCK * K::ACT_BLOCK_BYTES];
+        K::quantize(&random(k, 50), &mut act);
+        let y = K::prepare(&act);
+        // (part, first item, first output column), as `product_own_parts` lays them out.
+        let mut starts = Vec::new();
+        let (mut items, mut column) = (0, 0);
+        for (p, &n) in heights.iter().enumerate() {
+            starts.push((p, items, column));
+            items += n.div_ceil(COLUMNS_PER_ITEM);
+            column += n;
+        }
+        let locate = |item: usize| {
+            let at = starts.partition_point(|s| s.1 <= item) - 1;
+            let (p, first_item, offset) = starts[at];
+            let c0 = (item - first_item) * COLUMNS_PER_ITEM;
+            let c1 = heights[p].min(c0 + COLUMNS_PER_ITEM);
+            let rows = Rows {
+                bytes: &blocks[p],
+                row_bytes,
+            };
+            (rows, c0..c1, offset)
+        };
+        let want: Vec<u32> = (0..items)
+            .flat_map(|item| {
+                let (rows, cols, _) = locate(item);
+                let y = &y;
+                cols.map(move |c| K::dot_in_order(rows.row(c), y).to_bits())
+            })
+            .collect();
+        assert_eq!(want.len(), column);
+        for start in 0..items {
+            for end in start..=items {
+                let got = std::sync::Mutex::new(vec![None; column]);
+                let out = |c: usize, v: &[f32]| {
+                    let mut got = got.lock().unwrap();
+                    assert!(got[c].is_none(), "column {c} written twice");
+                    got[c] = Some(v[0].to_bits());
+                };
+                decode_streams::<K>(start..end, &locate, &y, &out);
+                let got = got.into_inner().unwrap();
+                let (first, last) = (locate(start).2 + locate(start).1.start, {
+                    if end == start {
+                        locate(start).2 + locate(start).1.start
+                    } else {
+                        let (_, cols, offset) = locate(end - 1);
+                        offset + cols.end
+                    }
+                });
+                for (c, v) in got.iter().enumerate() {
+                    let inside = (first..last).contains(&c);
+                    assert_eq!(
+                        *v,
+                        inside.then_some(want[c]),
+                        "items {start}..{end}, column {c}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
