@@ -1,5 +1,7 @@
 // Runs the decode-stream module built by scripts/decode_stream.sh: for each case, ms per pass
-// (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q5|q41).
+// (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q5|q41). STREAMS=n reads
+// the rows from n runs in turn (`weight::decode_streams`); STREAMS=pair times 1, 2 and 4 runs
+// in alternation, eight rounds, and prints the paired ratios.
 //
 // IN=chromium runs the module inside headless Chromium (Debian's, through the e2e tests'
 // playwright-core) instead of node. The two V8s compile the same kernels differently: a
@@ -21,15 +23,35 @@ const cases = (process.env.CASES || [
 
 /// Times every case on the module (`bytes`, or in the page its base64 `b64`); runs in node
 /// or, passed to `page.evaluate`, in the page.
-async function measure({ bytes, b64, cases, label }) {
+async function measure({ bytes, b64, cases, label, STREAMS }) {
   bytes ??= Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
   const { instance } = await WebAssembly.instantiate(bytes, { env: { now: () => performance.now() } });
   const bench = instance.exports.bench;
+  if (STREAMS !== 'pair') instance.exports.set_streams(Number(STREAMS));
   // q8a (Q8_0 as the relaxed build lays it out) counts the stored bytes, 34 a block, so that its
   // GB/s compare with q8's as time for the same matrix.
   const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20, stream: 34, q8a: 34 };
   const KIND = { q8: 0, q5: 1, q41: 2, stream: 3, q8a: 4 };
   const lines = [];
+  if (STREAMS === 'pair') {
+    for (const c of cases) {
+      const [type, rows, k] = c.split(':');
+      const size = (rows * k / 32) * BLOCK_BYTES[type];
+      const rates = { 1: [], 2: [], 4: [] };
+      bench(KIND[type], +rows, +k, 1);
+      for (let round = 0; round < 8; round++) {
+        for (const st of [1, 2, 4]) {
+          instance.exports.set_streams(st);
+          const ms = Math.min(bench(KIND[type], +rows, +k, 3), bench(KIND[type], +rows, +k, 3));
+          rates[st].push(size / ms / 1e6);
+        }
+      }
+      const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+      const r2 = rates[2].map((v, i) => v / rates[1][i]), r4 = rates[4].map((v, i) => v / rates[1][i]);
+      lines.push(`${c}: GB/s medians 1 stream ${med(rates[1]).toFixed(2)}, 2 ${med(rates[2]).toFixed(2)}, 4 ${med(rates[4]).toFixed(2)}; paired ratio 2/1 ${med(r2).toFixed(2)} (${Math.min(...r2).toFixed(2)}-${Math.max(...r2).toFixed(2)}), 4/1 ${med(r4).toFixed(2)} (${Math.min(...r4).toFixed(2)}-${Math.max(...r4).toFixed(2)})`);
+    }
+    return lines;
+  }
   for (const c of cases) {
     const [type, rows, k] = c.split(':');
     const size = (rows * k / 32) * BLOCK_BYTES[type];
@@ -53,12 +75,12 @@ if (process.env.IN === 'chromium') {
     const page = await browser.newPage();
     await page.goto('about:blank');
     lines = await page.evaluate(measure, {
-      b64: bytes.toString('base64'), cases, label: `${label} (chromium)`,
+      b64: bytes.toString('base64'), cases, label: `${label} (chromium)`, STREAMS: process.env.STREAMS || '1',
     });
   } finally {
     await browser.close();
   }
 } else {
-  lines = await measure({ bytes, cases, label });
+  lines = await measure({ bytes, cases, label, STREAMS: process.env.STREAMS || '1' });
 }
 for (const line of lines) console.log(line);

@@ -177,7 +177,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 }
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
-/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
 /// values added in `q8_0::in_order_sum`'s order; `portable_in_order`'s bits. Natively it is
 /// `dot` (the AVX2 form, within rounding).
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {

@@ -284,7 +284,7 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 }
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
-/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
 /// products added in `q8_0::in_order_sum`'s order: `portable_in_order`'s bits in wasm (the
 /// simd128 build requantizes Q5_0 and never decodes with it); natively `dot_rows` (the AVX2
 /// form, within rounding). The row is laid out by `arrange` where `ARRANGED`.

@@ -203,7 +203,7 @@ unsafe fn simd_rows<L: lanes::Layout, const R: usize>(w: &[u8], ys: [&Activation
 }
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
-/// builds, `weight::decode_in_order`): four consecutive blocks to a vector's lanes, their
+/// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
 /// products summed in `in_order_sum`'s order; `portable_in_order`'s bits.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);

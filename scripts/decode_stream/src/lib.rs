@@ -1,9 +1,10 @@
 //! The engine's decoding kernels on one weight matrix of random blocks, in wasm, timed by the
 //! host (`run.mjs`): one row at a time, read front to back (`dot_in_order`, as
-//! `weight::decode_in_order` calls it). A matrix larger than the caches shows how a kernel
-//! reads memory; a small one, its arithmetic alone. (Until issue 15's seventh stop this also
-//! timed the several-rows-per-pass forms that decoding ran before; `docs/BENCHMARKS.md` keeps
-//! their figures.)
+//! `weight::decode_streams` calls it; `set_streams` takes the rows from several runs in turn,
+//! as that does). A matrix larger than the caches shows how a kernel reads memory; a small one,
+//! its arithmetic alone. (Until issue 15's seventh stop this also timed the
+//! several-rows-per-pass forms that decoding ran before; `docs/BENCHMARKS.md` keeps their
+//! figures.)
 #![allow(dead_code)]
 
 /// The kernel files exactly as the engine compiles them (`crate::engine::…` paths resolve
@@ -28,11 +29,20 @@ impl Rng {
     }
 }
 
+/// How many runs of rows, far apart, a kernel pass reads in turn (1: front to back).
+static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+#[no_mangle]
+pub extern "C" fn set_streams(n: usize) {
+    STREAMS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
 /// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
 /// adds per 64 bytes, which is what memory gives a loop of few instructions per byte, 4 Q8_0
 /// laid out by `q8_0::arrange_row` as the relaxed build keeps it),
-/// `reps` passes after building the matrix.
+/// `reps` passes after building the matrix. The kernels' rows are taken from `set_streams`'
+/// runs in turn, as `weight::decode_streams` does (rows past the last whole run are left out).
 #[no_mangle]
 pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let blocks = k / 32;
@@ -84,11 +94,15 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         };
     let row = |r: usize| &w[r * row_bytes..(r + 1) * row_bytes];
     let mut total = 0f32;
+    let streams = STREAMS.load(std::sync::atomic::Ordering::Relaxed).max(1);
     macro_rules! pass {
         ($m:ident) => {{
             let y = $m::Activation::new(&a);
-            for r in 0..rows {
-                total += $m::dot_in_order(row(r), &y);
+            let per = rows / streams;
+            for i in 0..per {
+                for s in 0..streams {
+                    total += $m::dot_in_order(row(s * per + i), &y);
+                }
             }
         }};
     }
