@@ -1,7 +1,8 @@
 // Runs the decode-stream module built by scripts/decode_stream.sh: for each case, ms per pass
 // (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q5|q41). STREAMS=n reads
 // the rows from n runs in turn (`weight::decode_streams`); STREAMS=pair times 1, 2 and 4 runs
-// in alternation, eight rounds, and prints the paired ratios.
+// in alternation, eight rounds, and prints the paired ratios to the first (STREAMS=pair:1,4,8
+// names the counts).
 //
 // IN=chromium runs the module inside headless Chromium (Debian's, through the e2e tests'
 // playwright-core) instead of node. The two V8s compile the same kernels differently: a
@@ -27,28 +28,33 @@ async function measure({ bytes, b64, cases, label, STREAMS }) {
   bytes ??= Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
   const { instance } = await WebAssembly.instantiate(bytes, { env: { now: () => performance.now() } });
   const bench = instance.exports.bench;
-  if (STREAMS !== 'pair') instance.exports.set_streams(Number(STREAMS));
+  if (!STREAMS.startsWith('pair')) instance.exports.set_streams(Number(STREAMS));
   // q8a (Q8_0 as the relaxed build lays it out) counts the stored bytes, 34 a block, so that its
   // GB/s compare with q8's as time for the same matrix.
   const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20, stream: 34, q8a: 34 };
   const KIND = { q8: 0, q5: 1, q41: 2, stream: 3, q8a: 4 };
   const lines = [];
-  if (STREAMS === 'pair') {
+  if (STREAMS.startsWith('pair')) {
+    const counts = STREAMS === 'pair' ? [1, 2, 4] : STREAMS.slice(5).split(',').map(Number);
+    const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
     for (const c of cases) {
       const [type, rows, k] = c.split(':');
       const size = (rows * k / 32) * BLOCK_BYTES[type];
-      const rates = { 1: [], 2: [], 4: [] };
+      const rates = counts.map(() => []);
       bench(KIND[type], +rows, +k, 1);
       for (let round = 0; round < 8; round++) {
-        for (const st of [1, 2, 4]) {
+        counts.forEach((st, j) => {
           instance.exports.set_streams(st);
           const ms = Math.min(bench(KIND[type], +rows, +k, 3), bench(KIND[type], +rows, +k, 3));
-          rates[st].push(size / ms / 1e6);
-        }
+          rates[j].push(size / ms / 1e6);
+        });
       }
-      const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
-      const r2 = rates[2].map((v, i) => v / rates[1][i]), r4 = rates[4].map((v, i) => v / rates[1][i]);
-      lines.push(`${c}: GB/s medians 1 stream ${med(rates[1]).toFixed(2)}, 2 ${med(rates[2]).toFixed(2)}, 4 ${med(rates[4]).toFixed(2)}; paired ratio 2/1 ${med(r2).toFixed(2)} (${Math.min(...r2).toFixed(2)}-${Math.max(...r2).toFixed(2)}), 4/1 ${med(r4).toFixed(2)} (${Math.min(...r4).toFixed(2)}-${Math.max(...r4).toFixed(2)})`);
+      const medians = counts.map((st, j) => `${st} ${med(rates[j]).toFixed(2)}`).join(', ');
+      const ratios = counts.slice(1).map((st, j) => {
+        const r = rates[j + 1].map((v, i) => v / rates[0][i]);
+        return `${st}/${counts[0]} ${med(r).toFixed(2)} (${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)})`;
+      }).join(', ');
+      lines.push(`${c}: GB/s medians, runs ${medians}; paired ${ratios}`);
     }
     return lines;
   }

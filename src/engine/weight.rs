@@ -757,8 +757,9 @@ impl<'w> Rows<'w> {
 /// 26.6 tokens/s (docs/BENCHMARKS.md). Wasm has no prefetch instruction.
 ///
 /// Why several runs: whole rows taken in turn from four runs far apart read Q4_1 from memory
-/// 1.3-1.5× as fast as one run, Q5_0 1.1-1.2×, Q8_0 the same, on the Intel Xeon VM in Chromium
-/// (the kernel harness, paired rounds; BENCHMARKS' eighteenth stop).
+/// 1.1-1.5× as fast as one run, Q5_0 and Q8_0 1.1-1.2×, on the Intel Xeon VM in Chromium (the
+/// kernel harness, paired rounds; BENCHMARKS' eighteenth stop); eight runs no faster than four,
+/// nor two threads of two runs each than two of four.
 fn decode_streams<'w, K: OwnKernel>(
     items: std::ops::Range<usize>,
     locate: &dyn Fn(usize) -> (Rows<'w>, std::ops::Range<usize>, usize),

@@ -96,27 +96,22 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let mut total = 0f32;
     let streams = STREAMS.load(std::sync::atomic::Ordering::Relaxed).max(1);
     macro_rules! pass {
-        ($m:ident) => {{
+        ($m:ident, $dot:ident) => {{
             let y = $m::Activation::new(&a);
             let per = rows / streams;
             for i in 0..per {
                 for s in 0..streams {
-                    total += $m::dot_in_order(row(s * per + i), &y);
+                    total += $m::$dot(row(s * per + i), &y);
                 }
             }
         }};
     }
     let mut run = || match kind {
-        0 => pass!(q8_0),
-        1 => pass!(q5_0),
-        2 => pass!(q4_1),
+        0 => pass!(q8_0, dot_in_order),
+        1 => pass!(q5_0, dot_in_order),
+        2 => pass!(q4_1, dot_in_order),
         3 => total += stream(&w),
-        _ => {
-            let y = q8_0::Activation::new(&a);
-            for r in 0..rows {
-                total += q8_0::dot_in_order_arranged(row(r), &y);
-            }
-        }
+        _ => pass!(q8_0, dot_in_order_arranged),
     };
     // SAFETY: the host's clock.
     let t0 = unsafe { now() };
