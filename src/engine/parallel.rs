@@ -129,8 +129,9 @@ impl Job<'_> {
     /// it, so that its last grabs are single items that another thread, done with its own
     /// segment, can take. Each thread streams through its own contiguous part of the weight
     /// (ascending runs of memory, which the CPU's prefetching follows: a decoding grab is read
-    /// as four, `weight::decode_streams`) and grabs from its own cursor; a single shared cursor moved its cache line between the cores on every grab,
-    /// and handed out items round the threads. (Fixed grabs of a quarter of each thread's share
+    /// as four, `weight::decode_streams`) and grabs from its own cursor; a single shared cursor
+    /// moved its cache line between the cores on every grab, and handed out items round the
+    /// threads. (Fixed grabs of a quarter of each thread's share
     /// left one thread idle for up to a grab at the end of every product, and a decode step has
     /// about 120 of them.)
     fn grab(&self, segment: usize) -> Option<Range<usize>> {
