@@ -20,7 +20,11 @@ const ROOT = join(HERE, '..', '..');
 const PROMPT_TOKENS = 128;
 const GEN_TOKENS = 64;
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // BENCH_JSFLAGS: V8's flags, for finding where the page's time goes, e.g. `--prof`, whose
+  // per-isolate logs (written in the working directory) `node --prof-process` reads into
+  // ticks per wasm function: the worker keeps its name section.
+  ...(process.env.BENCH_JSFLAGS ? [`--js-flags=${process.env.BENCH_JSFLAGS}`] : [])];
 
 async function serve() {
   const proc = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet',
@@ -49,7 +53,7 @@ const WORKERS = {
   // …and simd128 builds of it, in dist/base/plain and dist/base/threads.
   'base-plain': ['/base/plain/tinylab_worker_loader.js', '/base/threads/tinylab_worker_loader.js'],
 };
-async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1) {
+async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1, gen = GEN_TOKENS) {
   const workerUrl = WORKERS[simd][shared ? 1 : 0];
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -95,7 +99,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     const b = await next(['bench']);
     worker.terminate();
     return { first, cached, bench: b, threads: active, kernels: ready.kernels };
-  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen: GEN_TOKENS, threads, workerUrl });
+  }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen, threads, workerUrl });
   const want = simd === 'plain' || simd === 'base-plain' ? 'simd128' : 'relaxed-simd';
   if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
   await ctx.close();
@@ -257,11 +261,13 @@ const pct = (v) => (typeof v === 'number' ? `${(v * 100).toFixed(0)}%` : '–');
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? (a / b).toFixed(2) : '–');
 
 /// `BENCH_QUICK=relaxed:1,relaxed:2,plain:1` (SIMD form : threads, a list): only those page
-/// runs, one line each with the figures an A/B of a change needs (prefill, decode, attention's
-/// and each weight type's share of decoding), for every model (or `BENCH_MODELS`), `BENCH_REPS`
+/// runs, one line each with the figures an A/B of a change needs (prefill, decode, load times,
+/// attention's and each weight type's share of decoding), for every model (or `BENCH_MODELS`), `BENCH_REPS`
 /// times (1 unless set); no peers, no table, nothing written. What each step in
-/// docs/BENCHMARKS.md's latest section was measured with.
+/// docs/BENCHMARKS.md's latest section was measured with. `BENCH_GEN=n` decodes n tokens
+/// instead of 64 (attention's share grows with the positions it reads).
 async function quick(spec) {
+  const gen = Number(process.env.BENCH_GEN || GEN_TOKENS);
   const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
   const server = await serve();
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
@@ -273,11 +279,11 @@ async function quick(spec) {
       for (let rep = 0; rep < reps; rep++) {
         for (const run of spec.split(',')) {
           const [simd, threads] = run.split(':');
-          const r = await benchOurs(browser, server.url, model, Number(threads || 1), simd);
+          const r = await benchOurs(browser, server.url, model, Number(threads || 1), simd, Number(threads || 1) > 1, gen);
           const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
           const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
           const profiled = r.profiled_decode_tokens_per_s ? ` (profiled ${fmt(r.profiled_decode_tokens_per_s)})` : '';
-          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; decode shares: attention ${attention}, ${types}`);
+          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; load ${fmt(r.load_ms, 0)} ms, from the cache ${fmt(r.cached_load_ms, 0)} ms; decode shares: attention ${attention}, ${types}`);
           // BENCH_PHASES=1: every phase's share of decoding and of prefill, for finding what
           // does not scale with threads.
           if (process.env.BENCH_PHASES) {
