@@ -14,7 +14,7 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
 
-use super::weight::{add_weighted4, dot_f32, dot_f32_many, softmax_in_place, Weight};
+use super::weight::{add_weighted4, dot_f32, dot_f32_many, Weight};
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
@@ -1262,8 +1262,8 @@ fn attention_in_slices(
     let threads = super::parallel::threads();
     let mut out = vec![0f32; t * nh * hd];
     let out_at = super::parallel::DisjointOut::new(&mut out);
-    // `w` and `acc`: scratch for one item, allocated once per chunk of items.
-    let item = |it: usize, w: &mut Vec<f32>, acc: &mut Vec<f32>| {
+    // `w`, `sums` and `acc`: scratch for one item, allocated once per chunk of items.
+    let item = |it: usize, w: &mut Vec<f32>, sums: &mut Vec<f32>, acc: &mut Vec<f32>| {
         let (r, g, k) = (it / (nkv * slices), it / slices % nkv, it % slices);
         // Heads `h0..h1` of the query row, all on kv head `g`.
         let h0 = g * group + k * group / slices;
@@ -1294,7 +1294,13 @@ fn attention_in_slices(
                 w[h * n + j - first] = dot_f32(qh(h), key(j)) * scale;
             }
         }
-        w.chunks_exact_mut(n).for_each(softmax_in_place);
+        sums.clear();
+        sums.extend(w.chunks_exact_mut(n).map(|w| {
+            let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            w.iter_mut()
+                .for_each(|x| *x = super::fast_exp::exp(*x - max));
+            w.iter().sum::<f32>()
+        }));
         acc.clear();
         acc.resize(heads * hd, 0.0);
         let value = |j: usize| kv.value(j, g);
@@ -1305,14 +1311,14 @@ fn attention_in_slices(
         while j + 4 <= i + 1 {
             let v = [value(j), value(j + 1), value(j + 2), value(j + 3)];
             for (h, acc) in acc.chunks_exact_mut(hd).enumerate() {
-                let p = &w[h * n + j - first..][..4];
-                add_weighted4(acc, [p[0], p[1], p[2], p[3]], v);
+                let (p, sum) = (&w[h * n + j - first..][..4], sums[h]);
+                add_weighted4(acc, [p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum], v);
             }
             j += 4;
         }
         for j in j..=i {
             for (h, acc) in acc.chunks_exact_mut(hd).enumerate() {
-                let p = w[h * n + j - first];
+                let p = w[h * n + j - first] / sums[h];
                 for (a, v) in acc.iter_mut().zip(value(j)) {
                     *a += p * v;
                 }
@@ -1333,8 +1339,8 @@ fn attention_in_slices(
         items
     };
     super::parallel::for_each_chunk(items, chunk, &|range| {
-        let (mut w, mut acc) = (Vec::new(), Vec::new());
-        range.for_each(|it| item(it, &mut w, &mut acc));
+        let (mut w, mut sums, mut acc) = (Vec::new(), Vec::new(), Vec::new());
+        range.for_each(|it| item(it, &mut w, &mut sums, &mut acc));
     });
     out
 }

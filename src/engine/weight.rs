@@ -252,9 +252,7 @@ pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
 
 /// `acc[i] = acc[i] + p[0]·v[0][i] + p[1]·v[1][i] + p[2]·v[2][i] + p[3]·v[3][i]`, added left to
 /// right for every `i`: attention's weighted sum of four positions' values in one pass over
-/// `acc`, each element with the bits of one position at a time. Inlined: a call for each head
-/// and four positions was 5% of SmolLM2's decoding at 576 positions.
-#[inline(always)]
+/// `acc`, each element with the bits of one position at a time.
 pub fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) {
     let v = v.map(|v| &v[..acc.len()]);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -267,33 +265,6 @@ pub fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) {
     for i in done..acc.len() {
         acc[i] = acc[i] + p[0] * v[0][i] + p[1] * v[1][i] + p[2] * v[2][i] + p[3] * v[3][i];
     }
-}
-
-/// Attention's softmax over one head's scores, in place: `w[i] = e^(w[i] − max) / Σ`, the
-/// maximum over all of `w` (NaN ignored, as `f32::max` does), e^x by `fast_exp::exp` and Σ
-/// added one value at a time in index order. The wasm form takes the maximum, e^x and the
-/// division four lanes at a time (`softmax_portable`'s bits: a maximum does not depend on the
-/// order, and lane-wise e^x and division are the scalar operations); done one value at a time
-/// they were about a quarter of the work of SmolLM2's attention while decoding.
-#[inline]
-pub fn softmax_in_place(w: &mut [f32]) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        f32_simd::softmax(w)
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    {
-        softmax_portable(w)
-    }
-}
-
-/// `softmax_in_place` one value at a time: the reference for its bits (`kernel_check`).
-pub fn softmax_portable(w: &mut [f32]) {
-    let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    w.iter_mut()
-        .for_each(|x| *x = super::fast_exp::exp(*x - max));
-    let sum: f32 = w.iter().sum();
-    w.iter_mut().for_each(|x| *x /= sum);
 }
 
 /// The f32 loops above in wasm's 128-bit vectors, written out: a multiply then an add per lane
@@ -352,57 +323,6 @@ mod f32_simd {
             i += 4;
         }
         whole
-    }
-
-    /// `super::softmax_portable`, four lanes at a time where it can be: the maximum as four
-    /// lane maxima (`pmax` keeps the accumulator when the other is NaN, as `f32::max` does),
-    /// e^x by `fast_exp::exp4`, the division by `f32x4_div`; the sum one value at a time.
-    #[inline(always)]
-    pub fn softmax(w: &mut [f32]) {
-        let whole = w.len() / 4 * 4;
-        let (head, tail) = w.split_at_mut(whole);
-        let mut m4 = f32x4_splat(f32::NEG_INFINITY);
-        for c in head.chunks_exact(4) {
-            // SAFETY: `c` holds four values.
-            m4 = f32x4_pmax(m4, unsafe { v128_load(c.as_ptr() as *const v128) });
-        }
-        let lanes = [
-            f32x4_extract_lane::<0>(m4),
-            f32x4_extract_lane::<1>(m4),
-            f32x4_extract_lane::<2>(m4),
-            f32x4_extract_lane::<3>(m4),
-        ];
-        let max = lanes
-            .into_iter()
-            .chain(tail.iter().copied())
-            .fold(f32::NEG_INFINITY, f32::max);
-        let (m, p) = (f32x4_splat(max), head.as_mut_ptr());
-        for c in (0..whole).step_by(4) {
-            // SAFETY: c + 4 <= whole = head.len().
-            unsafe {
-                let x = v128_load(p.add(c) as *const v128);
-                v128_store(
-                    p.add(c) as *mut v128,
-                    crate::engine::fast_exp::exp4(f32x4_sub(x, m)),
-                );
-            }
-        }
-        for x in tail.iter_mut() {
-            *x = crate::engine::fast_exp::exp(*x - max);
-        }
-        let sum: f32 = w.iter().sum();
-        let s = f32x4_splat(sum);
-        let p = w.as_mut_ptr();
-        for c in (0..whole).step_by(4) {
-            // SAFETY: as above.
-            unsafe {
-                let x = v128_load(p.add(c) as *const v128);
-                v128_store(p.add(c) as *mut v128, f32x4_div(x, s));
-            }
-        }
-        for x in w[whole..].iter_mut() {
-            *x /= sum;
-        }
     }
 }
 
