@@ -267,7 +267,8 @@ const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0
 /// docs/BENCHMARKS.md's latest section was measured with. `BENCH_GEN=n` decodes n tokens
 /// instead of 64 (attention's share grows with the positions it reads).
 async function quick(spec) {
-  const gen = Number(process.env.BENCH_GEN || GEN_TOKENS);
+  const gen = Number(process.env.BENCH_GEN ?? GEN_TOKENS);
+  if (!Number.isInteger(gen) || gen < 1) throw new Error(`BENCH_GEN=${process.env.BENCH_GEN}: a number of tokens, 1 or more`);
   const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
   const server = await serve();
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
@@ -302,6 +303,8 @@ async function quick(spec) {
 
 async function main() {
   if (process.env.BENCH_QUICK) return quick(process.env.BENCH_QUICK);
+  // The full run writes the docs' figures: none of them may come from a profiled browser.
+  if (process.env.BENCH_JSFLAGS) throw new Error('BENCH_JSFLAGS is for quick runs (BENCH_QUICK) only');
   const native = JSON.parse(readFileSync(join(ROOT, 'docs', 'bench-native.json'), 'utf8'));
   const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
   const server = await serve();
