@@ -3,7 +3,8 @@
 //! rows per pass, one row read front to back (Q8_0, Q4_1, Q5_0; against the portable form of
 //! decoding's own order, `q8_0::in_order_sum`), the prefill tiles (Q4_1,
 //! Q5_0, Q4_K, Q6_K) of up to eight rows (also read by their portable form, which checks the
-//! layout natively), attention's f32 loops and the token statistics' sums. The wasm forms are
+//! layout natively), attention's f32 loops, the token statistics' sums and the activations'
+//! block quantization. The wasm forms are
 //! written to give the portable form's bits exactly; AVX2 sums other lanes (ggml's) and is
 //! held within rounding.
 //! The native tests run it, and the browser tests ask every worker build for it
@@ -326,7 +327,56 @@ pub fn run() -> Vec<KernelCheck> {
     out.extend([t4k.row, t6k.row]);
     out.push(attention_f32());
     out.push(token_statistics());
+    out.push(activation_quantization());
     out
+}
+
+/// The activations' block quantization (`act_quant::quantize_block`; four lanes at a time in
+/// both wasm builds) against its portable loop: each of a block's 32 bytes and their sum, for
+/// blocks at ggml's own scale (127/amax), at halves that round to even, at a scale that
+/// overflows i8 and one that is infinite, and with NaN and infinities among the values.
+fn activation_quantization() -> KernelCheck {
+    use super::act_quant::{quantize_block, quantize_block_portable};
+    let mut t = Tally::new("activation quantization", true);
+    for i in 0..8u32 {
+        let mut xs: Vec<f32> = values(32, 6000 + i, 0.0)
+            .into_iter()
+            .map(|v| v * 3.0)
+            .collect();
+        let amax = xs.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let id = match i {
+            // Every value an odd number of halves: each rounds to even.
+            2 => {
+                for (j, x) in xs.iter_mut().enumerate() {
+                    *x = (j as f32 - 16.0) + 0.5;
+                }
+                1.0
+            }
+            // Past i8 on both sides: the cast saturates.
+            3 => 300.0 / amax,
+            4 => f32::INFINITY,
+            5 => {
+                xs[7] = f32::NAN;
+                xs[8] = f32::INFINITY;
+                xs[20] = f32::NEG_INFINITY;
+                127.0 / amax
+            }
+            _ => 127.0 / amax,
+        };
+        let (mut got, mut want) = ([0u8; 32], [0u8; 32]);
+        let sums = [
+            quantize_block(&xs, id, &mut got),
+            quantize_block_portable(&xs, id, &mut want),
+        ];
+        let as_f32 = |b: &[u8; 32], sum: i32| -> Vec<f32> {
+            b.iter()
+                .map(|&q| q as i8 as f32)
+                .chain([sum as f32])
+                .collect()
+        };
+        t.add(&as_f32(&got, sums[0]), &as_f32(&want, sums[1]));
+    }
+    t.row
 }
 
 /// Attention's f32 loops (`weight::dot_f32_many`, `weight::add_weighted4`; simd128 in both
@@ -397,7 +447,7 @@ mod tests {
     #[test]
     fn this_builds_kernels_agree_with_their_reference() {
         let rows = run();
-        assert_eq!(rows.len(), 7);
+        assert_eq!(rows.len(), 8);
         for r in rows {
             // Sizes × columns × (1 + 2 + 3 + 4 rows), plus the 32-value types' 2 rows read in
             // order.
@@ -413,6 +463,8 @@ mod tests {
                 "f32 attention" => 8 * 4 + (1 + 3 + 4 + 7 + 64 + 66 + 128 + 256),
                 // Four sums at eight lengths and four (maximum, chosen) pairs.
                 "token statistics" => 8 * 4 * 4,
+                // Eight blocks of 32 bytes and their sum.
+                "activation quantization" => 8 * 33,
                 other => unreachable!("no kernel named {other}"),
             };
             assert_eq!(r.products, expected, "{r:?}");

@@ -56,7 +56,7 @@ test('every worker build\'s kernels give their portable reference\'s bits', asyn
       assert.equal(r.event.kind, 'kernel_check', JSON.stringify(r.event));
       assert.equal(r.event.kernels, want);
       const names = r.event.checks.map((c) => c.kernel);
-      assert.deepEqual(names, ['Q8_0', 'Q4_1', 'Q5_0', 'Q4_K', 'Q6_K', 'f32 attention', 'token statistics']);
+      assert.deepEqual(names, ['Q8_0', 'Q4_1', 'Q5_0', 'Q4_K', 'Q6_K', 'f32 attention', 'token statistics', 'activation quantization']);
       for (const c of r.event.checks) {
         assert.ok(c.products >= 120, `${loader} ${c.kernel}: ${c.products} products`);
         assert.equal(c.exact, true, `${loader} ${c.kernel}`);
