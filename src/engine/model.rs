@@ -1586,8 +1586,8 @@ mod tests {
     }
     use crate::engine::test_data::values as random;
 
-    /// The RoPE tables hold cos and sin of p·base^(−2i/d), each angle in f64, at every
-    /// position and pair: the first and last, and at large positions.
+    /// The RoPE tables hold cos and sin of p·base^(−2i/d), each angle in f64: sampled at the
+    /// first, the last and some middle pairs, at positions from 0 to the table's last.
     #[test]
     fn rope_tables_are_the_angles_in_f64() {
         let (hd, base, max_pos) = (16, 1_000_000.0f32, 4096);
