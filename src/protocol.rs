@@ -137,6 +137,15 @@ pub enum FromWorker {
 pub enum Event {
     Progress(LoadProgress),
     Loaded(LoadedModel),
+    /// The model that job loaded, read from the network or a file, was put in the browser
+    /// cache (`cached_now`) or could not be (`cache_note` says why). It follows `Loaded` when
+    /// that said `keeping`: the put runs after the model is ready, so the first load does not
+    /// wait for the copy to disk.
+    Kept {
+        cached_now: bool,
+        #[serde(default)]
+        cache_note: Option<String>,
+    },
     /// The prompt went through the model; tokens follow.
     Started {
         prompt_ids: Vec<u32>,
@@ -232,6 +241,10 @@ pub struct LoadedModel {
     pub build_ms: f64,
     /// Whether the bytes are now in the browser cache for the next load.
     pub cached_now: bool,
+    /// The bytes are being put in the browser cache now; an `Event::Kept` for the same job
+    /// follows with the outcome.
+    #[serde(default)]
+    pub keeping: bool,
     /// Why the bytes were not kept, when they were not (storage full, no Cache API).
     #[serde(default)]
     pub cache_note: Option<String>,

@@ -78,11 +78,14 @@ fn CachePanel() -> impl IntoView {
             app.refresh_presence();
         })
     };
-    // Refresh when a pane finishes loading (the worker may have just cached a model).
+    // Refresh when a pane finishes loading, or its worker has put the model in the cache
+    // (`Event::Kept`, after the model is ready).
     Effect::new(move |_| {
-        let _phases: Vec<_> = app
-            .panes
-            .with(|ps| ps.iter().map(|p| p.model(|m| m.phase)).collect());
+        let _phases: Vec<_> = app.panes.with(|ps| {
+            ps.iter()
+                .map(|p| p.model(|m| (m.phase, m.loaded.as_ref().map(|l| l.cached_now))))
+                .collect()
+        });
         refresh();
     });
     let total = move || {

@@ -106,6 +106,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                 data-testid="model-status"
                 data-worker-build=move || pane.state.with(|s| s.worker_build.clone())
                 data-state=move || pane.model(|m| m.phase.id())
+                data-cache=move || pane.model(|m| m.loaded.as_ref().map(crate::ui::pane::cache_state))
                 role="status"
                 aria-live="polite"
             >

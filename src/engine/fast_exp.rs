@@ -4,10 +4,13 @@
 //! token statistics take e^x of every score, activation and logit.
 
 /// e^x within two f32 ulps for −87 ≤ x ≤ 88. Below, e^−87 (about 1.6e−38: nothing next to
-/// the terms it is summed with or added to); above, e^88; NaN stays NaN.
+/// the terms it is summed with or added to); above, e^88. NaN stays NaN natively and in `exp4`,
+/// but not always where LLVM vectorizes a loop of this function for wasm: its clamp then may
+/// turn NaN into −87, so e^−87 comes out (seen in the page's kernel check). Callers must not
+/// count on either for NaN.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    // NaN passes through `clamp`; 2^n stays a normal f32 within.
+    // NaN passes through `clamp` here; 2^n stays a normal f32 within.
     let x = x.clamp(-87.0, 88.0);
     // x = n·ln2 + r, ln2 in two parts (Cody and Waite) so that r keeps its low bits.
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();

@@ -43,6 +43,9 @@ pub struct ModelState {
     pub loaded: Option<LoadedModel>,
     pub progress: Option<LoadProgress>,
     job: Option<JobId>,
+    /// The load job whose bytes the worker is putting in the browser cache after `Loaded`
+    /// (`Event::Kept` ends it).
+    keeping: Option<JobId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -234,6 +237,7 @@ impl PaneModel {
             loaded: None,
             progress: None,
             job: Some(job),
+            keeping: None,
         };
         Some(ToWorker::Job { job, work })
     }
@@ -615,10 +619,37 @@ impl PaneModel {
                 self.model.job = None;
                 vec![Effect::DropWorker]
             }
-            FromWorker::Job { job, event } => match self.waiting_for(job) {
-                Some(activity) => self.on_event(activity, event),
-                None => vec![],
-            },
+            FromWorker::Job {
+                job,
+                event:
+                    Event::Kept {
+                        cached_now,
+                        cache_note,
+                    },
+            } => {
+                let m = &mut self.model;
+                if m.keeping == Some(job) {
+                    m.keeping = None;
+                    if let Some(l) = &mut m.loaded {
+                        l.keeping = false;
+                        l.cached_now = cached_now;
+                        l.cache_note = cache_note;
+                        m.message = loaded_message(l);
+                    }
+                }
+                vec![]
+            }
+            FromWorker::Job { job, event } => {
+                if let Event::Loaded(l) = &event {
+                    if self.waiting_for(job) == Some(Activity::Load) && l.keeping {
+                        self.model.keeping = Some(job);
+                    }
+                }
+                match self.waiting_for(job) {
+                    Some(activity) => self.on_event(activity, event),
+                    None => vec![],
+                }
+            }
         }
     }
 
@@ -853,6 +884,17 @@ impl PaneModel {
     }
 }
 
+/// Where a loaded model's bytes stand with the browser cache, for the status's `data-cache`:
+/// `from-cache`, `kept` (put there by this load), `keeping` (being put there) or `not-kept`.
+pub fn cache_state(l: &LoadedModel) -> &'static str {
+    match (l.from_cache, l.cached_now, l.keeping) {
+        (true, _, _) => "from-cache",
+        (false, true, _) => "kept",
+        (false, false, true) => "keeping",
+        (false, false, false) => "not-kept",
+    }
+}
+
 fn loaded_message(l: &LoadedModel) -> String {
     format!(
         "{} ready · {} · loaded in {}{}",
@@ -863,6 +905,8 @@ fn loaded_message(l: &LoadedModel) -> String {
             " from the browser cache".to_string()
         } else if l.cached_now {
             " · kept in the browser cache".to_string()
+        } else if l.keeping {
+            " · keeping it in the browser cache…".to_string()
         } else {
             l.cache_note
                 .as_ref()
@@ -906,6 +950,7 @@ mod tests {
             read_ms: 1.0,
             build_ms: 2.0,
             cached_now: true,
+            keeping: false,
             cache_note: None,
             wasm_memory_bytes: 0,
         })
@@ -1061,6 +1106,83 @@ mod tests {
         let before = p.clone();
         p.apply(reply(job, failed("late")));
         assert_eq!(p, before);
+    }
+
+    fn loaded_keeping() -> Event {
+        let Event::Loaded(mut l) = loaded() else {
+            unreachable!()
+        };
+        (l.cached_now, l.keeping) = (false, true);
+        Event::Loaded(l)
+    }
+
+    fn kept(cached_now: bool, note: Option<&str>) -> Event {
+        Event::Kept {
+            cached_now,
+            cache_note: note.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_model_is_ready_before_its_bytes_are_kept() {
+        let mut p = PaneModel::default();
+        let job = job_of(&p.load(url(), "M"));
+        p.apply(reply(job, loaded_keeping()));
+        assert!(p.is_ready() && !p.is_busy());
+        let l = p.model.loaded.clone().expect("loaded");
+        assert_eq!(cache_state(&l), "keeping");
+        assert!(p
+            .model
+            .message
+            .ends_with("keeping it in the browser cache…"));
+        p.apply(reply(job, kept(true, None)));
+        let l = p.model.loaded.clone().expect("loaded");
+        assert_eq!(cache_state(&l), "kept");
+        assert!(
+            p.model.message.starts_with("M ready")
+                && p.model.message.ends_with("kept in the browser cache"),
+            "{}",
+            p.model.message
+        );
+        // A second answer for the same job changes nothing.
+        let before = p.clone();
+        p.apply(reply(job, kept(false, Some("late"))));
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn a_refused_put_says_why_and_an_old_loads_answer_is_ignored() {
+        let mut p = PaneModel::default();
+        let job = job_of(&p.load(url(), "M"));
+        p.apply(reply(job, loaded_keeping()));
+        p.apply(reply(job, kept(false, Some("not kept: storage is full"))));
+        assert_eq!(
+            cache_state(p.model.loaded.as_ref().expect("loaded")),
+            "not-kept"
+        );
+        assert!(p.model.message.ends_with("· not kept: storage is full"));
+        // A new load before the first one's put ends: the late answer is not for this model.
+        let first = job_of(&p.load(url(), "M"));
+        p.apply(reply(first, loaded_keeping()));
+        let second = job_of(&p.load(url(), "N"));
+        p.apply(reply(first, kept(true, None)));
+        assert_eq!(p.model.label, "N");
+        assert!(p.model.loaded.is_none() && p.is_busy());
+        p.apply(reply(second, loaded()));
+        let before = p.clone();
+        p.apply(reply(first, kept(false, Some("late"))));
+        assert_eq!(p, before);
+        // A model read from the cache was never kept by this load.
+        let job = job_of(&p.load(url(), "M"));
+        let Event::Loaded(mut l) = loaded() else {
+            unreachable!()
+        };
+        l.from_cache = true;
+        p.apply(reply(job, Event::Loaded(l)));
+        assert_eq!(
+            cache_state(p.model.loaded.as_ref().expect("loaded")),
+            "from-cache"
+        );
     }
 
     #[test]

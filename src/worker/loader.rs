@@ -1,6 +1,8 @@
 //! Getting model bytes into the worker: from the browser cache when it has them, else from the
 //! network (same origin) or a local file, with progress; then building the engine. Bytes are
-//! put in the cache only after the engine accepted them, so a bad file is never kept.
+//! put in the cache only after the engine accepted them, so a bad file is never kept, and only
+//! after the page was told the model is ready (`Event::Kept` follows), so the copy to disk does
+//! not hold up a first load.
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -51,17 +53,62 @@ pub async fn load(state: &State, job: JobId, src: Source) {
     state.begin(job, Busy::Loading);
     // Free the old model first: two models at once may not fit in wasm memory.
     state.engine.borrow_mut().take();
-    match load_engine(job, &src).await {
-        Ok((engine, loaded)) => {
+    let outcome = load_engine(job, &src).await;
+    match outcome {
+        Ok((engine, loaded, keep)) => {
             *state.engine.borrow_mut() = Some(engine);
             post_event(job, Event::Loaded(loaded));
+            // The model is ready and the worker takes jobs while the bytes are copied to disk
+            // (for Qwen2.5 that took longer than building the model), so a first load no
+            // longer waits for it.
+            state.end();
+            if let Some(keep) = keep {
+                let (cached_now, cache_note) = keep.run(&src).await;
+                post_event(
+                    job,
+                    Event::Kept {
+                        cached_now,
+                        cache_note,
+                    },
+                );
+            }
         }
-        Err(message) => post_event(job, Event::Failed { message }),
+        Err(message) => {
+            post_event(job, Event::Failed { message });
+            state.end();
+        }
     }
-    state.end();
 }
 
-async fn load_engine(job: JobId, src: &Source) -> Result<(Engine, LoadedModel), String> {
+/// Bytes read from the network or a file, still to be put in the browser cache.
+struct Keep {
+    cache: Cache,
+    bytes: Uint8Array,
+}
+
+impl Keep {
+    /// Puts the bytes in the cache when the browser's storage has room: whether they are
+    /// there now, and why not when they are not.
+    async fn run(self, src: &Source) -> (bool, Option<String>) {
+        let size = self.bytes.length() as u64;
+        if let Some((usage, quota)) = storage_estimate().await {
+            if let Err(note) = crate::storage::check_fits(size, usage, quota) {
+                return (false, Some(note));
+            }
+        }
+        match cache_put(&self.cache, src.cache_key(), src.label(), &self.bytes).await {
+            Ok(()) => (true, None),
+            Err(e) => (false, Some(crate::storage::put_refused(&e))),
+        }
+    }
+}
+
+/// The engine, what to tell the page, and the bytes to keep once the page has been told (none
+/// when they came from the cache or there is no cache).
+async fn load_engine(
+    job: JobId,
+    src: &Source,
+) -> Result<(Engine, LoadedModel, Option<Keep>), String> {
     let t0 = now_ms();
     let cache = open_cache().await;
     // A local file is always read from the file: two files may share a name and size, and the
@@ -104,47 +151,30 @@ async fn load_engine(job: JobId, src: &Source) -> Result<(Engine, LoadedModel), 
         .map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
-    let (cached_now, cache_note) = if from_cache {
-        (true, None)
-    } else {
-        match &cache {
-            None => (
-                false,
-                Some(
-                    "not kept: this browser offers no cache here (it needs https or localhost)"
-                        .into(),
-                ),
+    let (keep, cache_note) = match (from_cache, cache) {
+        (true, _) => (None, None),
+        (false, None) => (
+            None,
+            Some(
+                "not kept: this browser offers no cache here (it needs https or localhost)".into(),
             ),
-            Some(c) => match storage_estimate().await {
-                Some((usage, quota)) => match crate::storage::check_fits(size, usage, quota) {
-                    Err(note) => (false, Some(note)),
-                    Ok(()) => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
-                        Ok(()) => (true, None),
-                        Err(e) => (false, Some(crate::storage::put_refused(&e))),
-                    },
-                },
-                None => match cache_put(c, src.cache_key(), src.label(), &bytes).await {
-                    Ok(()) => (true, None),
-                    Err(e) => (false, Some(crate::storage::put_refused(&e))),
-                },
-            },
-        }
+        ),
+        (false, Some(cache)) => (Some(Keep { cache, bytes }), None),
     };
     let info = engine.info().clone();
-    Ok((
-        engine,
-        LoadedModel {
-            label: src.label().to_string(),
-            info,
-            bytes: size,
-            from_cache,
-            read_ms,
-            build_ms,
-            cached_now,
-            cache_note,
-            wasm_memory_bytes: super::wasm_memory_bytes(),
-        },
-    ))
+    let loaded = LoadedModel {
+        label: src.label().to_string(),
+        info,
+        bytes: size,
+        from_cache,
+        read_ms,
+        build_ms,
+        cached_now: from_cache,
+        keeping: keep.is_some(),
+        cache_note,
+        wasm_memory_bytes: super::wasm_memory_bytes(),
+    };
+    Ok((engine, loaded, keep))
 }
 
 fn scope() -> Result<WorkerGlobalScope, String> {

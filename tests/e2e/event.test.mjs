@@ -31,7 +31,10 @@ test('three models kept in a real profile run side by side after the network is 
   for (const i of [0, 1, 2]) {
     const p = pane(page, i);
     await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 300000 });
-    assert.match(await p.status().textContent(), /kept in the browser cache/, `pane ${i + 1}`);
+    // Ready before the bytes are in the cache: the put follows, and the status says so.
+    assert.match(await p.status().getAttribute('data-cache'), /^(keeping|kept)$/, `pane ${i + 1}`);
+    await p.root.locator('[data-testid=model-status][data-cache=kept]').waitFor({ timeout: 120000 });
+    assert.match(await p.status().textContent(), /ready · .* · kept in the browser cache$/, `pane ${i + 1}`);
   }
   await page.locator('[data-testid=offline-status][data-state=ready]', { hasText: '3 models cached' }).waitFor({ timeout: 60000 });
 

@@ -88,7 +88,15 @@ export function pane(page, index = 0) {
       await root.locator('[data-testid=model-select]').selectOption(id);
       await root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])')
         .waitFor({ timeout });
-      return Date.now() - t0;
+      const ms = Date.now() - t0;
+      await this.settled(timeout);
+      return ms;
+    },
+    /// Waits until the worker is done putting the loaded model in the browser cache, which it
+    /// does after the model is ready (`data-cache=keeping` until then), so that a reload or a
+    /// cut network afterwards finds it there.
+    async settled(timeout = 60000) {
+      await root.locator('[data-testid=model-status]:not([data-cache=keeping])').waitFor({ timeout });
     },
     status: () => root.locator('[data-testid=model-status]'),
     output: () => root.locator('[data-testid=output]'),

@@ -29,6 +29,7 @@ test('after one visit the page and its cached model work with the network off', 
   await page.click('[data-testid=add-pane]');
   await pane(page, 1).get('model-file').setInputFiles(SMOLLM2_FILE);
   await pane(page, 1).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await pane(page, 1).settled();
 
   await ctx.setOffline(true);
   await page.reload();
