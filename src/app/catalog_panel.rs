@@ -80,12 +80,19 @@ fn CachePanel() -> impl IntoView {
     };
     // Refresh when a pane finishes loading, or its worker has put the model in the cache
     // (`Event::Kept`, after the model is ready).
-    Effect::new(move |_| {
-        let _phases: Vec<_> = app.panes.with(|ps| {
+    // A memo, because a pane's state is one signal: without it every token of a run would
+    // re-read the cache.
+    let loads = Memo::new(move |_| {
+        app.panes.with(|ps| {
             ps.iter()
                 .map(|p| p.model(|m| (m.phase, m.loaded.as_ref().map(|l| l.cached_now))))
-                .collect()
-        });
+                .collect::<Vec<_>>()
+        })
+    });
+    Effect::new(move |_| {
+        // Read, not just tracked: a memo nobody reads never computes, so never learns of its
+        // sources' changes.
+        loads.with(|_| ());
         refresh();
     });
     let total = move || {

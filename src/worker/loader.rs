@@ -53,25 +53,37 @@ pub async fn load(state: &State, job: JobId, src: Source) {
     state.begin(job, Busy::Loading);
     // Free the old model first: two models at once may not fit in wasm memory.
     state.engine.borrow_mut().take();
+    let pending = state.keeping.borrow_mut().take();
+    if let Some(put) = pending {
+        let _ = JsFuture::from(put).await;
+    }
     let outcome = load_engine(job, &src).await;
     match outcome {
         Ok((engine, loaded, keep)) => {
             *state.engine.borrow_mut() = Some(engine);
             post_event(job, Event::Loaded(loaded));
-            // The model is ready and the worker takes jobs while the bytes are copied to disk
-            // (for Qwen2.5 that took longer than building the model), so a first load no
-            // longer waits for it.
+            // The model is ready and the worker takes jobs while the bytes are written to the
+            // cache (for Qwen2.5, 2.5 s from the select to ready), so a first load no longer
+            // waits for it.
+            let Some(keep) = keep else {
+                state.end();
+                return;
+            };
+            let mut resolve = None;
+            let put = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+            *state.keeping.borrow_mut() = Some(put);
             state.end();
-            if let Some(keep) = keep {
-                let (cached_now, cache_note) = keep.run(&src).await;
-                post_event(
-                    job,
-                    Event::Kept {
-                        cached_now,
-                        cache_note,
-                    },
-                );
+            let (cached_now, cache_note) = keep.run(&src).await;
+            if let Some(r) = resolve {
+                let _ = r.call0(&JsValue::NULL);
             }
+            post_event(
+                job,
+                Event::Kept {
+                    cached_now,
+                    cache_note,
+                },
+            );
         }
         Err(message) => {
             post_event(job, Event::Failed { message });
@@ -224,13 +236,55 @@ async fn cache_put(
     );
     let init = web_sys::ResponseInit::new();
     init.set_headers(&headers);
-    let resp = Response::new_with_opt_buffer_source_and_init(Some(bytes), &init)
+    let (body, _pull) = stream_of(bytes)?;
+    let resp = Response::new_with_opt_readable_stream_and_init(Some(&body), &init)
         .map_err(|e| describe(&e))?;
     JsFuture::from(cache.put_with_str(key, &resp))
         .await
         .map_err(|e| describe(&e))?;
     Ok(())
 }
+
+/// The bytes as a stream of views into them, `PUT_CHUNK` bytes a pull, which the cache reads
+/// as it writes. A `Response` made from the bytes themselves copies the whole file on the
+/// worker's thread first: a second copy of the model in memory, and a pause in whatever run
+/// started when the model became ready. The closure must outlive the put.
+fn stream_of(bytes: &Uint8Array) -> Result<(ReadableStream, Pull), String> {
+    let bytes = bytes.clone();
+    let mut at: u32 = 0;
+    let pull = Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
+        let call = |name: &str, arg: Option<&JsValue>| {
+            let f = Reflect::get(&controller, &JsValue::from_str(name))
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            if let Some(f) = f {
+                let _ = match arg {
+                    Some(a) => f.call1(&controller, a),
+                    None => f.call0(&controller),
+                };
+            }
+        };
+        let len = bytes.length();
+        if at >= len {
+            call("close", None);
+            return;
+        }
+        let end = len.min(at.saturating_add(PUT_CHUNK));
+        call("enqueue", Some(&bytes.subarray(at, end).into()));
+        at = end;
+    });
+    let source = js_sys::Object::new();
+    Reflect::set(&source, &JsValue::from_str("pull"), pull.as_ref()).map_err(|e| describe(&e))?;
+    let stream = ReadableStream::new_with_underlying_source(&source).map_err(|e| describe(&e))?;
+    Ok((stream, pull))
+}
+
+/// The stream's `pull(controller)`.
+type Pull = Closure<dyn FnMut(JsValue)>;
+
+/// Bytes per pull of `stream_of`: large enough that the pulls cost nothing, small enough that
+/// each copy the cache makes is a short pause in a run.
+const PUT_CHUNK: u32 = 8 << 20;
 
 async fn fetch(url: &str) -> Result<Response, String> {
     let p = scope()?.fetch_with_str(url);

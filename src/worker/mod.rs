@@ -3,7 +3,9 @@
 //! `start` installs the message handler. Every piece of work is a job with the page's id
 //! (`protocol`); loading (`loader`), generating (`generate`) and scoring (`score`) are async
 //! tasks on the worker's event loop, one job at a time. A generation yields to the loop after
-//! each token, so a `Stop` for its job is heard before the next token is computed.
+//! each token, so a `Stop` for its job is heard before the next token is computed. The one
+//! thing that runs beside a job is a first load's put into the browser cache (`loader`), which
+//! starts after the model is ready.
 
 mod generate;
 mod js;
@@ -31,6 +33,10 @@ struct State {
     /// The job running now, if any: a `Stop` names it.
     job: Cell<Option<JobId>>,
     stop: Cell<bool>,
+    /// Resolves when the last load's bytes are in the browser cache, or failed to get there.
+    /// Other jobs run while the put does; a new load waits for it, so that two model files are
+    /// never held at once and a second load of the same model finds it in the cache.
+    keeping: RefCell<Option<js_sys::Promise>>,
 }
 
 impl State {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   startServer, launch, pane, screenshot, nativeGenerate, sameGreedy, MODELS, SMOLLM2,
-  SMOLLM2_FILE,
+  SMOLLM2_FILE, recordCacheStates, cacheStates,
 } from './harness.mjs';
 
 const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
@@ -46,6 +46,7 @@ test('a fresh page has the default model chosen, one click on Run loads and runs
   const requests = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('request', (r) => requests.push(r.url()));
+  await page.addInitScript(recordCacheStates);
   await page.goto(server.url);
   const p = pane(page);
   // The server's model list has arrived when the missing models say so.
@@ -69,6 +70,13 @@ test('a fresh page has the default model chosen, one click on Run loads and runs
   assert.equal(await p.output().getAttribute('data-state'), 'done');
   assert.equal(await p.status().getAttribute('data-state'), 'ready');
   sameGreedy((await p.tokens()).map((t) => t.id), nativeGenerate(SMOLLM2_FILE, prompt, 12), 'first run');
+  // The model was ready, and the run under way, before its bytes were in the browser cache;
+  // the put ends on its own and says how it went. (This context's storage may refuse it.)
+  await p.settled();
+  const states = (await cacheStates(page))['0'];
+  assert.equal(states[0], 'keeping', `cache states ${states}`);
+  assert.match(states[states.length - 1], /^(kept|not-kept)$/, `cache states ${states}`);
+  assert.match(await p.status().textContent(), /ready · .* · (kept in the browser cache|not kept for offline use)/);
   await screenshot(page, 'first-minute-run');
 
   assert.deepEqual(errors, []);

@@ -73,6 +73,26 @@ export async function openPage(context, url) {
   return { page, errors, requests };
 }
 
+/// Records every `data-cache` value each pane's model status takes, in order, from the page's
+/// start (`page.addInitScript(recordCacheStates)`, read back with `cacheStates(page)`): the
+/// states between two awaits of a test can come and go unseen.
+export function recordCacheStates() {
+  window.__cacheStates = {};
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target;
+      if (el.dataset?.testid !== 'model-status' || el.dataset.cache === undefined) continue;
+      const i = el.closest('[data-pane-index]')?.dataset.paneIndex ?? '?';
+      const seen = (window.__cacheStates[i] ||= []);
+      if (seen[seen.length - 1] !== el.dataset.cache) seen.push(el.dataset.cache);
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-cache'] });
+}
+
+export async function cacheStates(page) {
+  return page.evaluate(() => window.__cacheStates);
+}
+
 export function pane(page, index = 0) {
   const root = page.locator(`[data-testid=pane][data-pane-index="${index}"]`);
   return {
