@@ -100,7 +100,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     const first = await load();
     // The context starts empty: the first load comes from the server, and its bytes are put in
     // the cache after `loaded`. (This in-memory context's quota may refuse them: Qwen2.5's.)
-    if (first.from_cache || !first.keeping || !first.kept) throw new Error(`the first load did not come from the server and then go to the cache: ${JSON.stringify({ from_cache: first.from_cache, keeping: first.keeping, kept: first.kept })}`);
+    if (first.from_cache || !first.keeping) throw new Error(`the first load did not come from the server, to be put in the cache after: ${JSON.stringify({ from_cache: first.from_cache, keeping: first.keeping })}`);
     const cached = await load();
     job({ kind: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
     const b = await next(['bench']);
@@ -126,6 +126,8 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     // The fresh worker's heap after its first load: the model as held, before any run.
     heap_after_load_bytes: r.first.wasm_memory_bytes,
     cached_load_from_cache: r.cached.from_cache,
+    // Why the first load's bytes were not kept, when they were not (the context's quota).
+    cache_note: r.first.kept?.cache_note ?? null,
     memory_bytes: r.bench.wasm_memory_bytes,
     kv_cache_bytes: f.kv_cache_bytes,
     memory_kind: 'wasm heap',
