@@ -34,6 +34,22 @@ pub async fn yield_now() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// A promise that resolves after `ms` milliseconds (resolves at once where there is no timer).
+pub fn sleep(ms: i32) -> js_sys::Promise {
+    js_sys::Promise::new(&mut |resolve, _reject| {
+        let scope = js_sys::global()
+            .dyn_into::<web_sys::WorkerGlobalScope>()
+            .ok();
+        let set = scope.map(|s| {
+            s.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+                .is_ok()
+        });
+        if set != Some(true) {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    })
+}
+
 /// A JS error or rejection as a readable sentence.
 pub fn describe(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {

@@ -55,7 +55,9 @@ pub async fn load(state: &State, job: JobId, src: Source) {
     state.engine.borrow_mut().take();
     let pending = state.keeping.borrow_mut().take();
     if let Some(put) = pending {
-        let _ = JsFuture::from(put).await;
+        // Bounded: a browser whose put never ended would otherwise block every later load.
+        let race = js_sys::Array::of2(&put, &super::js::sleep(PUT_WAIT_MS));
+        let _ = JsFuture::from(js_sys::Promise::race(&race)).await;
     }
     let outcome = load_engine(job, &src).await;
     match outcome {
@@ -278,6 +280,9 @@ fn stream_of(bytes: &Uint8Array) -> Result<(ReadableStream, Pull), String> {
     let stream = ReadableStream::new_with_underlying_source(&source).map_err(|e| describe(&e))?;
     Ok((stream, pull))
 }
+
+/// The longest a new load waits for the last load's put to end.
+const PUT_WAIT_MS: i32 = 120_000;
 
 /// The stream's `pull(controller)`.
 type Pull = Closure<dyn FnMut(JsValue)>;

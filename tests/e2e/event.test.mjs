@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, launchProfile, pane, screenshot, SMOLLM2, recordCacheStates, cacheStates } from './harness.mjs';
 
+const QWEN = 'qwen2.5-coder-0.5b-instruct';
 let server;
 let dir;
 before(async () => {
@@ -64,4 +65,34 @@ test('three models kept in a real profile run side by side after the network is 
   const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(foreign, [], 'requests left the origin');
   await ctx.close();
+});
+
+test('a load started while the last one is still being kept waits for it, so the same model then comes from the cache', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'tinylab-keep-profile-'));
+  const ctx = await launchProfile(own);
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+    const p = pane(page, 0);
+    const load = async (id) => {
+      await p.get('model-select').selectOption(id);
+      await p.root.locator('[data-testid=model-status][data-state=loading]').waitFor({ timeout: 30000 });
+      await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 300000 });
+      return p.status().getAttribute('data-cache');
+    };
+    // Each next model is chosen the moment the last one is ready, while its bytes go to the
+    // cache (Qwen2.5's put takes seconds): the worker finishes that put before it loads.
+    assert.equal(await load(QWEN), 'keeping');
+    assert.match(await load(SMOLLM2), /^(keeping|kept)$/);
+    assert.equal(await load(QWEN), 'from-cache');
+    await p.settled();
+    await page.locator('[data-testid=offline-status][data-state=ready]', { hasText: '2 models cached' }).waitFor({ timeout: 60000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+    rmSync(own, { recursive: true, force: true });
+  }
 });
