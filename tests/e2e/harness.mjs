@@ -78,15 +78,23 @@ export async function openPage(context, url) {
 /// states between two awaits of a test can come and go unseen.
 export function recordCacheStates() {
   window.__cacheStates = {};
+  const note = (i, v) => {
+    const seen = (window.__cacheStates[i] ||= []);
+    if (v != null && seen[seen.length - 1] !== v) seen.push(v);
+  };
   new MutationObserver((records) => {
+    // Each record's old value, then the value now: no state is lost when several changes
+    // come in one batch.
+    const last = new Map();
     for (const r of records) {
       const el = r.target;
-      if (el.dataset?.testid !== 'model-status' || el.dataset.cache === undefined) continue;
+      if (el.dataset?.testid !== 'model-status') continue;
       const i = el.closest('[data-pane-index]')?.dataset.paneIndex ?? '?';
-      const seen = (window.__cacheStates[i] ||= []);
-      if (seen[seen.length - 1] !== el.dataset.cache) seen.push(el.dataset.cache);
+      note(i, r.oldValue);
+      last.set(el, i);
     }
-  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-cache'] });
+    for (const [el, i] of last) note(i, el.dataset.cache);
+  }).observe(document, { subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-cache'] });
 }
 
 export async function cacheStates(page) {
