@@ -239,6 +239,10 @@ pub struct LoadedModel {
     pub read_ms: f64,
     /// Parsing the GGUF and building the model.
     pub build_ms: f64,
+    /// Waiting, before the read, for the worker's last put in the browser cache to end (a load
+    /// right after a first load): not in `read_ms`, said beside it.
+    #[serde(default)]
+    pub waited_ms: f64,
     /// Whether the bytes are now in the browser cache for the next load.
     pub cached_now: bool,
     /// The bytes are being put in the browser cache now; an `Event::Kept` for the same job

@@ -95,6 +95,12 @@ fn CachePanel() -> impl IntoView {
         loads.with(|_| ());
         refresh();
     });
+    // While a worker puts a model in the cache, a removal could be undone when the put ends,
+    // and a cleared cache would leave that pane saying "kept": both wait for the put.
+    let keeping = Memo::new(move |_| {
+        app.panes
+            .with(|ps| ps.iter().any(|p| p.model(|m| m.is_keeping())))
+    });
     let total = move || {
         entries.with(|e| {
             e.as_ref()
@@ -149,7 +155,10 @@ fn CachePanel() -> impl IntoView {
                                                 "Load"
                                             </button>
                                         </Show>
-                                        <button type="button" on:click=move |_| {
+                                        <button
+                                            type="button"
+                                            disabled=move || keeping.get()
+                                            on:click=move |_| {
                                             let url = url.clone();
                                             spawn_local(async move {
                                                 let _ = browser::remove_cached(&url).await;
@@ -164,9 +173,15 @@ fn CachePanel() -> impl IntoView {
                 }
                     .into_any(),
             }}
+            <Show when=move || keeping.get()>
+                <p class="muted" data-testid="cache-busy">
+                    "A model is being copied into the cache; Remove and Clear wait until it is done."
+                </p>
+            </Show>
             <button
                 type="button"
                 data-testid="clear-cache"
+                disabled=move || keeping.get()
                 on:click=move |_| {
                     spawn_local(async move {
                         let _ = browser::clear_cache().await;

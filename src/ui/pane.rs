@@ -44,8 +44,17 @@ pub struct ModelState {
     pub progress: Option<LoadProgress>,
     job: Option<JobId>,
     /// The load job whose bytes the worker is putting in the browser cache after `Loaded`
-    /// (`Event::Kept` ends it).
+    /// (`Event::Kept` ends it). A new load does not clear it: the worker finishes the put
+    /// before it reads the next model, and the cache list must know until then.
     keeping: Option<JobId>,
+}
+
+impl ModelState {
+    /// The worker is putting a model's bytes in the browser cache: removing or clearing entries
+    /// now could be undone by the put, or leave the pane saying "kept" for bytes that are gone.
+    pub fn is_keeping(&self) -> bool {
+        self.keeping.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -237,7 +246,7 @@ impl PaneModel {
             loaded: None,
             progress: None,
             job: Some(job),
-            keeping: None,
+            keeping: self.model.keeping,
         };
         Some(ToWorker::Job { job, work })
     }
@@ -617,6 +626,8 @@ impl PaneModel {
                 self.model.message = format!("{message}. Load the model again.");
                 self.model.loaded = None;
                 self.model.job = None;
+                // The put died with the worker.
+                self.model.keeping = None;
                 vec![Effect::DropWorker]
             }
             FromWorker::Job {
@@ -630,7 +641,9 @@ impl PaneModel {
                 let m = &mut self.model;
                 if m.keeping == Some(job) {
                     m.keeping = None;
-                    if let Some(l) = &mut m.loaded {
+                    // Only the load that is keeping: a later load from the cache may be shown
+                    // by now (after the worker gave up waiting for this put).
+                    if let Some(l) = m.loaded.as_mut().filter(|l| l.keeping) {
                         l.keeping = false;
                         l.cached_now = cached_now;
                         l.cache_note = cache_note;
@@ -896,8 +909,17 @@ pub fn cache_state(l: &LoadedModel) -> &'static str {
 }
 
 fn loaded_message(l: &LoadedModel) -> String {
+    // Under a millisecond is the worker finding the last put already over.
+    let waited = if l.waited_ms >= 1.0 {
+        format!(
+            " · waited {} first for the last model's copy into the browser cache",
+            super::format::duration_ms(l.waited_ms)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} ready · {} · loaded in {}{}",
+        "{} ready · {} · loaded in {}{}{waited}",
         l.label,
         super::format::bytes(l.bytes),
         super::format::duration_ms(l.read_ms + l.build_ms),
@@ -949,6 +971,7 @@ mod tests {
             from_cache: false,
             read_ms: 1.0,
             build_ms: 2.0,
+            waited_ms: 0.0,
             cached_now: true,
             keeping: false,
             cache_note: None,
@@ -1148,6 +1171,65 @@ mod tests {
         let before = p.clone();
         p.apply(reply(job, kept(false, Some("late"))));
         assert_eq!(p, before);
+    }
+
+    #[test]
+    fn a_load_that_waited_for_the_last_put_says_so() {
+        let mut p = PaneModel::default();
+        let job = job_of(&p.load(url(), "M"));
+        let Event::Loaded(mut l) = loaded() else {
+            unreachable!()
+        };
+        (l.from_cache, l.waited_ms) = (true, 1250.0);
+        p.apply(reply(job, Event::Loaded(l.clone())));
+        assert!(
+            p.model.message.contains(
+                "loaded in 3 ms from the browser cache · waited 1.25 s first for the last model's copy into the browser cache"
+            ),
+            "{}",
+            p.model.message
+        );
+        l.waited_ms = 0.2;
+        let job = job_of(&p.load(url(), "M"));
+        p.apply(reply(job, Event::Loaded(l)));
+        assert!(!p.model.message.contains("waited"), "{}", p.model.message);
+    }
+
+    #[test]
+    fn a_put_is_followed_across_the_next_load_until_it_ends() {
+        let mut p = PaneModel::default();
+        let first = job_of(&p.load(url(), "M"));
+        assert!(!p.model.is_keeping());
+        p.apply(reply(first, loaded_keeping()));
+        assert!(p.model.is_keeping());
+        // The worker finishes the put before it reads the next model: the cache list must
+        // still wait.
+        let second = job_of(&p.load(url(), "N"));
+        assert!(p.model.is_keeping());
+        // The worker gave up waiting; the next model came from the cache, and then the old
+        // put ended: that answer ends the wait and leaves the new model's status alone.
+        let Event::Loaded(mut l) = loaded() else {
+            unreachable!()
+        };
+        (l.from_cache, l.label) = (true, "N".into());
+        p.apply(reply(second, Event::Loaded(l)));
+        let shown = p.model.clone();
+        p.apply(reply(first, kept(false, Some("not kept: storage is full"))));
+        assert!(!p.model.is_keeping());
+        assert_eq!(p.model.loaded, shown.loaded);
+        assert_eq!(p.model.message, shown.message);
+        assert_eq!(
+            cache_state(p.model.loaded.as_ref().expect("loaded")),
+            "from-cache"
+        );
+        // A worker that dies takes its put with it.
+        let third = job_of(&p.load(url(), "M"));
+        p.apply(reply(third, loaded_keeping()));
+        assert!(p.model.is_keeping());
+        p.apply(FromWorker::Crashed {
+            message: "out of memory".into(),
+        });
+        assert!(!p.model.is_keeping());
     }
 
     #[test]

@@ -54,14 +54,20 @@ pub async fn load(state: &State, job: JobId, src: Source) {
     // Free the old model first: two models at once may not fit in wasm memory.
     state.engine.borrow_mut().take();
     let pending = state.keeping.borrow_mut().take();
-    if let Some(put) = pending {
-        // Bounded: a browser whose put never ended would otherwise block every later load.
-        let race = js_sys::Array::of2(&put, &super::js::sleep(PUT_WAIT_MS));
-        let _ = JsFuture::from(js_sys::Promise::race(&race)).await;
-    }
+    let waited_ms = match pending {
+        Some(put) => {
+            let t0 = now_ms();
+            // Bounded: a browser whose put never ended would otherwise block every later load.
+            let race = js_sys::Array::of2(&put, &super::js::sleep(PUT_WAIT_MS));
+            let _ = JsFuture::from(js_sys::Promise::race(&race)).await;
+            now_ms() - t0
+        }
+        None => 0.0,
+    };
     let outcome = load_engine(job, &src).await;
     match outcome {
-        Ok((engine, loaded, keep)) => {
+        Ok((engine, mut loaded, keep)) => {
+            loaded.waited_ms = waited_ms;
             *state.engine.borrow_mut() = Some(engine);
             post_event(job, Event::Loaded(loaded));
             // The model is ready and the worker takes jobs while the bytes are written to the
@@ -183,6 +189,7 @@ async fn load_engine(
         from_cache,
         read_ms,
         build_ms,
+        waited_ms: 0.0,
         cached_now: from_cache,
         keeping: keep.is_some(),
         cache_note,

@@ -9,7 +9,7 @@
 // then prints one table with ratios and writes docs/bench.json and docs/bench-latest.md.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
@@ -53,10 +53,25 @@ const WORKERS = {
   // …and simd128 builds of it, in dist/base/plain and dist/base/threads.
   'base-plain': ['/base/plain/tinylab_worker_loader.js', '/base/threads/tinylab_worker_loader.js'],
 };
-async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1, gen = GEN_TOKENS) {
+///
+/// Each run has its own browser profile on disk, empty at the start, as a user's first visit:
+/// an in-memory context (`browser.newContext()`) has too small a quota for Qwen2.5's 491 MB, so
+/// its second load read the server again instead of the cache. `_browser` is the run's shared
+/// Chromium (the same binary and flags are launched here).
+async function benchOurs(_browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1, gen = GEN_TOKENS) {
   const workerUrl = WORKERS[simd][shared ? 1 : 0];
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
+  const profile = mkdtempSync(join(os.tmpdir(), 'tinylab-bench-profile-'));
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
+  try {
+    return await benchOursIn(ctx, base, model, threads, simd, shared, gen, workerUrl);
+  } finally {
+    await ctx.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function benchOursIn(ctx, base, model, threads, simd, shared, gen, workerUrl) {
+  const page = ctx.pages()[0] || await ctx.newPage();
   await page.goto(`${base}bench/`);
   const r = await page.evaluate(async ({ url, label, prompt, gen, threads, workerUrl }) => {
     const worker = new Worker(workerUrl);
@@ -98,8 +113,8 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
       return { wall_ms, ...m, kept };
     };
     const first = await load();
-    // The context starts empty: the first load comes from the server, and its bytes are put in
-    // the cache after `loaded`. (This in-memory context's quota may refuse them: Qwen2.5's.)
+    // The profile starts empty: the first load comes from the server, and its bytes are put in
+    // the cache after `loaded`.
     if (first.from_cache || !first.keeping) throw new Error(`the first load did not come from the server, to be put in the cache after: ${JSON.stringify({ from_cache: first.from_cache, keeping: first.keeping })}`);
     const cached = await load();
     job({ kind: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
@@ -109,7 +124,6 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
   }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen, threads, workerUrl });
   const want = simd === 'plain' || simd === 'base-plain' ? 'simd128' : 'relaxed-simd';
   if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
-  await ctx.close();
   const f = r.bench.figures;
   return {
     engine: `tinylab (wasm ${r.kernels}, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
@@ -126,7 +140,7 @@ async function benchOurs(browser, base, model, threads = 1, simd = 'relaxed', sh
     // The fresh worker's heap after its first load: the model as held, before any run.
     heap_after_load_bytes: r.first.wasm_memory_bytes,
     cached_load_from_cache: r.cached.from_cache,
-    // Why the first load's bytes were not kept, when they were not (the context's quota).
+    // Why the first load's bytes were not kept, when they were not (the profile's quota).
     cache_note: r.first.kept?.cache_note ?? null,
     memory_bytes: r.bench.wasm_memory_bytes,
     kv_cache_bytes: f.kv_cache_bytes,

@@ -75,6 +75,18 @@ test('a load started while the last one is still being kept waits for it, so the
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.addInitScript(recordCacheStates);
+    // Every value the cache list's Clear button has had, from the page's start.
+    await page.addInitScript(() => {
+      window.__clearDisabled = [];
+      const note = (v) => { const seen = window.__clearDisabled; if (seen[seen.length - 1] !== v) seen.push(v); };
+      new MutationObserver((records) => {
+        for (const r of records) {
+          if (r.target.dataset?.testid !== 'clear-cache') continue;
+          note(r.oldValue !== null);
+          note(r.target.disabled);
+        }
+      }).observe(document, { subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['disabled'] });
+    });
     await page.goto(server.url);
     await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
     const p = pane(page, 0);
@@ -89,13 +101,22 @@ test('a load started while the last one is still being kept waits for it, so the
     // before it loads, so the third load finds Qwen2.5 in the cache however long it took.
     await load(QWEN);
     await load(SMOLLM2);
+    const second = await p.status().textContent();
     assert.equal(await load(QWEN), 'from-cache');
     // The first load was ready while its put ran (a new load hides the old model's status, so
     // what follows depends on how long each put took), and the last came from the cache.
     const states = (await cacheStates(page))['0'];
     assert.equal(states[0], 'keeping', `cache states ${states}`);
     assert.equal(states[states.length - 1], 'from-cache', `cache states ${states}`);
+    // Unless Qwen2.5's put ended before SmolLM2 was chosen (its status would then have said
+    // "kept"), SmolLM2's load waited for it, and says for how long.
+    if (states[1] !== 'kept') assert.match(second, /· waited [\d.]+ m?s first for the last model's copy into the browser cache$/, second);
     await p.settled();
+    // Remove and Clear were locked while a put ran (a removal would have come back when the
+    // put ended), and are open again now.
+    const clear = await page.evaluate(() => window.__clearDisabled);
+    assert.deepEqual(clear.slice(0, 2), [false, true], `Clear's disabled states ${clear}`);
+    assert.equal(await page.locator('[data-testid=clear-cache]').isDisabled(), false);
     await page.locator('[data-testid=offline-status][data-state=ready]', { hasText: '2 models cached' }).waitFor({ timeout: 60000 });
     assert.deepEqual(errors, []);
   } finally {
