@@ -22,6 +22,10 @@ pub use crate::timed_run::Timing;
 /// Name of the Cache API bucket that holds model bytes, shared by page and worker.
 pub const MODEL_CACHE: &str = "tinylab-models-v1";
 
+/// The longest a worker's new load waits for its last load's put in the browser cache; past
+/// it the worker answers that put's job with a `Kept` that says so, and loads.
+pub const PUT_WAIT_MS: u32 = 120_000;
+
 /// Names one piece of work; unique per pane (the page counts them).
 pub type JobId = u64;
 

@@ -85,7 +85,16 @@ fn CachePanel() -> impl IntoView {
     let loads = Memo::new(move |_| {
         app.panes.with(|ps| {
             ps.iter()
-                .map(|p| p.model(|m| (m.phase, m.loaded.as_ref().map(|l| l.cached_now))))
+                .map(|p| {
+                    p.model(|m| {
+                        (
+                            m.phase,
+                            m.loaded.as_ref().map(|l| l.cached_now),
+                            // A put that ends during the next load changes neither of the above.
+                            m.is_keeping(),
+                        )
+                    })
+                })
                 .collect::<Vec<_>>()
         })
     });
@@ -175,7 +184,7 @@ fn CachePanel() -> impl IntoView {
             }}
             <Show when=move || keeping.get()>
                 <p class="muted" data-testid="cache-busy">
-                    "A model is being copied into the cache; Remove and Clear wait until it is done."
+                    "A model is being copied into the cache; Remove and Clear are unavailable until the copy ends."
                 </p>
             </Show>
             <button

@@ -239,10 +239,17 @@ impl PaneModel {
             return None;
         }
         let job = self.new_job();
+        // The worker reads the new model only once the last one's copy into the browser cache
+        // has ended (`Event::Kept`, which puts back the plain message), which can take seconds.
+        let message = if self.model.keeping.is_some() {
+            format!("Loading {label}… once the last model's copy into the browser cache ends")
+        } else {
+            format!("Loading {label}…")
+        };
         self.model = ModelState {
             phase: ModelPhase::Loading,
             label: label.to_string(),
-            message: format!("Loading {label}…"),
+            message,
             loaded: None,
             progress: None,
             job: Some(job),
@@ -641,6 +648,9 @@ impl PaneModel {
                 let m = &mut self.model;
                 if m.keeping == Some(job) {
                     m.keeping = None;
+                    if m.phase == ModelPhase::Loading {
+                        m.message = format!("Loading {}…", m.label);
+                    }
                     // Only the load that is keeping: a later load from the cache may be shown
                     // by now (after the worker gave up waiting for this put).
                     if let Some(l) = m.loaded.as_mut().filter(|l| l.keeping) {
@@ -910,21 +920,31 @@ pub fn cache_state(l: &LoadedModel) -> &'static str {
 
 fn loaded_message(l: &LoadedModel) -> String {
     // Under a millisecond is the worker finding the last put already over.
-    let waited = if l.waited_ms >= 1.0 {
+    let waited = if l.waited_ms >= f64::from(crate::protocol::PUT_WAIT_MS) {
         format!(
-            " · waited {} first for the last model's copy into the browser cache",
+            ", after giving up at {} on the last model's cache copy",
+            super::format::duration_ms(l.waited_ms)
+        )
+    } else if l.waited_ms >= 1.0 {
+        format!(
+            ", after {} waiting for the last model's cache copy",
             super::format::duration_ms(l.waited_ms)
         )
     } else {
         String::new()
     };
     format!(
-        "{} ready · {} · loaded in {}{}{waited}",
+        "{} ready · {} · loaded in {}{}{waited}{}",
         l.label,
         super::format::bytes(l.bytes),
         super::format::duration_ms(l.read_ms + l.build_ms),
         if l.from_cache {
-            " from the browser cache".to_string()
+            " from the browser cache"
+        } else {
+            ""
+        },
+        if l.from_cache {
+            String::new()
         } else if l.cached_now {
             " · kept in the browser cache".to_string()
         } else if l.keeping {
@@ -1184,15 +1204,50 @@ mod tests {
         p.apply(reply(job, Event::Loaded(l.clone())));
         assert!(
             p.model.message.contains(
-                "loaded in 3 ms from the browser cache · waited 1.25 s first for the last model's copy into the browser cache"
+                "loaded in 3 ms from the browser cache, after 1.25 s waiting for the last model's cache copy"
+            ),
+            "{}",
+            p.model.message
+        );
+        // A load from the network: the wait comes before what happens to its own bytes.
+        (l.from_cache, l.cached_now, l.keeping) = (false, false, true);
+        let job = job_of(&p.load(url(), "M"));
+        p.apply(reply(job, Event::Loaded(l.clone())));
+        assert!(
+            p.model.message.ends_with(
+                "loaded in 3 ms, after 1.25 s waiting for the last model's cache copy · keeping it in the browser cache…"
+            ),
+            "{}",
+            p.model.message
+        );
+        p.apply(reply(job, kept(true, None)));
+        // The worker gave up on the put: the status says so, not that it waited for its end.
+        l.waited_ms = 120_004.0;
+        let job = job_of(&p.load(url(), "M"));
+        assert!(
+            p.model.message.ends_with("Loading M…"),
+            "{}",
+            p.model.message
+        );
+        p.apply(reply(job, Event::Loaded(l.clone())));
+        assert!(
+            p.model.message.contains(
+                "loaded in 3 ms, after giving up at 120.00 s on the last model's cache copy ·"
             ),
             "{}",
             p.model.message
         );
         l.waited_ms = 0.2;
         let job = job_of(&p.load(url(), "M"));
+        assert!(
+            p.model
+                .message
+                .ends_with("once the last model's copy into the browser cache ends"),
+            "{}",
+            p.model.message
+        );
         p.apply(reply(job, Event::Loaded(l)));
-        assert!(!p.model.message.contains("waited"), "{}", p.model.message);
+        assert!(!p.model.message.contains("waiting"), "{}", p.model.message);
     }
 
     #[test]
@@ -1247,7 +1302,12 @@ mod tests {
         let first = job_of(&p.load(url(), "M"));
         p.apply(reply(first, loaded_keeping()));
         let second = job_of(&p.load(url(), "N"));
+        assert!(p
+            .model
+            .message
+            .ends_with("copy into the browser cache ends"));
         p.apply(reply(first, kept(true, None)));
+        assert_eq!(p.model.message, "Loading N…");
         assert_eq!(p.model.label, "N");
         assert!(p.model.loaded.is_none() && p.is_busy());
         p.apply(reply(second, loaded()));

@@ -15,7 +15,7 @@ use web_sys::{
 use super::js::{describe, now_ms};
 use super::{post_event, Busy, State};
 use crate::engine::{Engine, DEFAULT_MAX_POSITIONS};
-use crate::protocol::{Event, JobId, LoadProgress, LoadedModel, MODEL_CACHE};
+use crate::protocol::{Event, JobId, LoadProgress, LoadedModel, MODEL_CACHE, PUT_WAIT_MS};
 
 /// wasm32 memory tops out at 4 GiB and building the model can enlarge it (requantizing to Q8_0
 /// takes up to 1.7× the bytes), so refuse before reading anything bigger than this.
@@ -55,11 +55,30 @@ pub async fn load(state: &State, job: JobId, src: Source) {
     state.engine.borrow_mut().take();
     let pending = state.keeping.borrow_mut().take();
     let waited_ms = match pending {
-        Some(put) => {
+        Some((kept_job, put)) => {
             let t0 = now_ms();
             // Bounded: a browser whose put never ended would otherwise block every later load.
-            let race = js_sys::Array::of2(&put, &super::js::sleep(PUT_WAIT_MS));
-            let _ = JsFuture::from(js_sys::Promise::race(&race)).await;
+            let race = js_sys::Array::of2(&put, &super::js::sleep(PUT_WAIT_MS as i32));
+            let ended = JsFuture::from(js_sys::Promise::race(&race))
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                == Some(true);
+            if !ended {
+                // The page holds its cache list's Remove and Clear until that job's `Kept`; a
+                // late `Kept` from the put itself is then for a job it no longer follows.
+                post_event(
+                    kept_job,
+                    Event::Kept {
+                        cached_now: false,
+                        cache_note: Some(format!(
+                            "not known whether kept: the copy into the browser cache had not \
+                             ended after {} s",
+                            PUT_WAIT_MS / 1000
+                        )),
+                    },
+                );
+            }
             now_ms() - t0
         }
         None => 0.0,
@@ -79,11 +98,12 @@ pub async fn load(state: &State, job: JobId, src: Source) {
             };
             let mut resolve = None;
             let put = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
-            *state.keeping.borrow_mut() = Some(put);
+            *state.keeping.borrow_mut() = Some((job, put));
             state.end();
             let (cached_now, cache_note) = keep.run(&src).await;
             if let Some(r) = resolve {
-                let _ = r.call0(&JsValue::NULL);
+                // `true`: what tells the waiting load that the put, not its timer, won.
+                let _ = r.call1(&JsValue::NULL, &JsValue::TRUE);
             }
             post_event(
                 job,
@@ -287,9 +307,6 @@ fn stream_of(bytes: &Uint8Array) -> Result<(ReadableStream, Pull), String> {
     let stream = ReadableStream::new_with_underlying_source(&source).map_err(|e| describe(&e))?;
     Ok((stream, pull))
 }
-
-/// The longest a new load waits for the last load's put to end.
-const PUT_WAIT_MS: i32 = 120_000;
 
 /// The stream's `pull(controller)`.
 type Pull = Closure<dyn FnMut(JsValue)>;

@@ -33,10 +33,11 @@ struct State {
     /// The job running now, if any: a `Stop` names it.
     job: Cell<Option<JobId>>,
     stop: Cell<bool>,
-    /// Resolves when the last load's bytes are in the browser cache, or failed to get there.
-    /// Other jobs run while the put does; a new load waits for it, so that two model files are
-    /// never held at once and a second load of the same model finds it in the cache.
-    keeping: RefCell<Option<js_sys::Promise>>,
+    /// The last load's job and a promise that resolves (to `true`) when its bytes are in the
+    /// browser cache, or failed to get there. Other jobs run while the put does; a new load
+    /// waits for it, so that two model files are never held at once and a second load of the
+    /// same model finds it in the cache.
+    keeping: RefCell<Option<(JobId, js_sys::Promise)>>,
 }
 
 impl State {

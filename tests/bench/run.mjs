@@ -61,11 +61,16 @@ const WORKERS = {
 async function benchOurs(_browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1, gen = GEN_TOKENS) {
   const workerUrl = WORKERS[simd][shared ? 1 : 0];
   const profile = mkdtempSync(join(os.tmpdir(), 'tinylab-bench-profile-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
   try {
-    return await benchOursIn(ctx, base, model, threads, simd, shared, gen, workerUrl);
+    const ctx = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
+    try {
+      return await benchOursIn(ctx, base, model, threads, simd, shared, gen, workerUrl);
+    } finally {
+      // A failing close must not hide the run's own error, nor keep the profile (a cached
+      // model of up to 491 MB) on disk.
+      await ctx.close().catch((e) => process.stderr.write(`closing a bench profile's browser: ${e.message}\n`));
+    }
   } finally {
-    await ctx.close();
     rmSync(profile, { recursive: true, force: true });
   }
 }
