@@ -418,7 +418,7 @@ async function main() {
   };
   lines.push('Two threads ÷ one, paired (each engine\'s one- and two-thread runs back to back in the same rounds; the page\'s two threads run the shared-memory build, its one thread the build a page without cross-origin isolation runs, as the table\'s row of that name; llama.cpp\'s own ratio is what two threads give natively on this machine): '
     + rows.map(threadsLine).join('; ') + '.');
-  lines.push('TinyLab wasm load: first from the server, then again, from the browser cache where the bench\'s in-memory browser context kept the file: '
+  lines.push('TinyLab wasm load: first from the server, then again, from the browser cache (each page run has its own new browser profile on disk): '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms${r.tinylab_wasm.cached_load_from_cache ? '' : ' (not kept: the second load read the server too)'}`).join('; ') + '.');
   lines.push('TinyLab wasm heap right after loading (the model as held, before any run; the table\'s memory column is the peak after the workload): '
     + rows.map((r) => `${r.model} ${mb(r.tinylab_wasm.heap_after_load_bytes)} MB (${ratio(r.tinylab_wasm.heap_after_load_bytes, r.file_bytes)}× file), simd128 build ${mb(r.tinylab_wasm_simd128?.heap_after_load_bytes)} MB`).join('; ') + '.');
