@@ -1193,6 +1193,15 @@ mod tests {
         assert_eq!(p, before);
     }
 
+    /// The pane's status says `part`.
+    fn assert_says(p: &PaneModel, part: &str) {
+        assert!(
+            p.model.message.contains(part),
+            "{:?} does not say {part:?}",
+            p.model.message
+        );
+    }
+
     #[test]
     fn a_load_that_waited_for_the_last_put_says_so() {
         let mut p = PaneModel::default();
@@ -1202,49 +1211,33 @@ mod tests {
         };
         (l.from_cache, l.waited_ms) = (true, 1250.0);
         p.apply(reply(job, Event::Loaded(l.clone())));
-        assert!(
-            p.model.message.contains(
-                "loaded in 3 ms from the browser cache, after 1.25 s waiting for the last model's cache copy"
-            ),
-            "{}",
-            p.model.message
+        assert_says(
+            &p,
+            "loaded in 3 ms from the browser cache, after 1.25 s waiting for the last model's cache copy",
         );
         // A load from the network: the wait comes before what happens to its own bytes.
         (l.from_cache, l.cached_now, l.keeping) = (false, false, true);
         let job = job_of(&p.load(url(), "M"));
         p.apply(reply(job, Event::Loaded(l.clone())));
-        assert!(
-            p.model.message.ends_with(
-                "loaded in 3 ms, after 1.25 s waiting for the last model's cache copy · keeping it in the browser cache…"
-            ),
-            "{}",
-            p.model.message
+        assert_says(
+            &p,
+            "loaded in 3 ms, after 1.25 s waiting for the last model's cache copy · keeping it in the browser cache…",
         );
         p.apply(reply(job, kept(true, None)));
         // The worker gave up on the put: the status says so, not that it waited for its end.
         l.waited_ms = 120_004.0;
         let job = job_of(&p.load(url(), "M"));
-        assert!(
-            p.model.message.ends_with("Loading M…"),
-            "{}",
-            p.model.message
-        );
+        assert_eq!(p.model.message, "Loading M…");
         p.apply(reply(job, Event::Loaded(l.clone())));
-        assert!(
-            p.model.message.contains(
-                "loaded in 3 ms, after giving up at 120.00 s on the last model's cache copy ·"
-            ),
-            "{}",
-            p.model.message
+        assert_says(
+            &p,
+            "loaded in 3 ms, after giving up at 120.00 s on the last model's cache copy ·",
         );
         l.waited_ms = 0.2;
         let job = job_of(&p.load(url(), "M"));
-        assert!(
-            p.model
-                .message
-                .ends_with("once the last model's copy into the browser cache ends"),
-            "{}",
-            p.model.message
+        assert_says(
+            &p,
+            "M… once the last model's copy into the browser cache ends",
         );
         p.apply(reply(job, Event::Loaded(l)));
         assert!(!p.model.message.contains("waiting"), "{}", p.model.message);
