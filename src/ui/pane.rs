@@ -933,28 +933,22 @@ fn loaded_message(l: &LoadedModel) -> String {
     } else {
         String::new()
     };
+    // Where the bytes came from, then (for bytes read elsewhere) what became of them in the cache.
+    let (from, kept) = if l.from_cache {
+        (" from the browser cache", String::new())
+    } else if l.cached_now {
+        ("", " · kept in the browser cache".to_string())
+    } else if l.keeping {
+        ("", " · keeping it in the browser cache…".to_string())
+    } else {
+        let note = l.cache_note.as_ref().map(|n| format!(" · {n}"));
+        ("", note.unwrap_or_default())
+    };
     format!(
-        "{} ready · {} · loaded in {}{}{waited}{}",
+        "{} ready · {} · loaded in {}{from}{waited}{kept}",
         l.label,
         super::format::bytes(l.bytes),
         super::format::duration_ms(l.read_ms + l.build_ms),
-        if l.from_cache {
-            " from the browser cache"
-        } else {
-            ""
-        },
-        if l.from_cache {
-            String::new()
-        } else if l.cached_now {
-            " · kept in the browser cache".to_string()
-        } else if l.keeping {
-            " · keeping it in the browser cache…".to_string()
-        } else {
-            l.cache_note
-                .as_ref()
-                .map(|n| format!(" · {n}"))
-                .unwrap_or_default()
-        }
     )
 }
 
