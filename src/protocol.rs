@@ -29,6 +29,21 @@ pub const PUT_WAIT_MS: u32 = 120_000;
 /// Names one piece of work; unique per pane (the page counts them).
 pub type JobId = u64;
 
+/// The form a relaxed-SIMD worker sums its byte products with (`engine::dot_form`): both give
+/// the same bits, and which is faster depends on the machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DotChoice {
+    /// `pairs` or `dot-add` (`engine::dot_form::DotForm::name`).
+    pub form: String,
+    /// Set by the page's `?dot=` rather than measured.
+    pub forced: bool,
+    /// The worker's measurement at start: time with `pairs` ÷ time with `dot-add` (above 1,
+    /// `dot-add` was faster).
+    pub ratio: Option<f64>,
+    /// Milliseconds the measurement took.
+    pub ms: f64,
+}
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -117,6 +132,10 @@ pub enum FromWorker {
         /// The SIMD form this worker was built with (`engine::KERNELS`).
         #[serde(default)]
         kernels: String,
+        /// How the relaxed build sums its byte products, and why (`engine::dot_form`); none
+        /// in the builds with one form.
+        #[serde(default)]
+        dot: Option<DotChoice>,
     },
     /// News of job `job`.
     Job { job: JobId, event: Event },
@@ -504,6 +523,12 @@ mod tests {
             FromWorker::Ready {
                 build: "ea3c6900597d9191".into(),
                 kernels: "relaxed-simd".into(),
+                dot: Some(DotChoice {
+                    form: "dot-add".into(),
+                    forced: false,
+                    ratio: Some(1.12),
+                    ms: 48.5,
+                }),
             },
             FromWorker::Job {
                 job: 1,

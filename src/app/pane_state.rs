@@ -102,6 +102,11 @@ impl Pane {
         self.state.with(|s| s.kernels.clone())
     }
 
+    /// How the worker sums its byte products, when it has two ways (`engine::dot_form`).
+    pub fn dot(&self) -> Option<crate::protocol::DotChoice> {
+        self.state.with(|s| s.dot.clone())
+    }
+
     pub fn is_running(&self) -> bool {
         self.state.with(|s| s.is_running())
     }

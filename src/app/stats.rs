@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::pane_state::Pane;
 use crate::ui::colors::RankBucket;
-use crate::ui::format::{duration_ms, num};
+use crate::ui::format::{duration_ms, num, simd_title};
 use crate::ui::settings::Mode;
 use crate::ui::summary::{shares, summarize, RunSummary};
 
@@ -39,9 +39,9 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                         {move || pane.threads().map(|t| t.to_string()).unwrap_or_else(|| "–".into())}
                     </dd>
                 </div>
-                <div class="stat" title="The worker build's SIMD: relaxed SIMD where the browser has it, simd128 elsewhere (both give the same numbers); ?simd=plain forces simd128">
+                <div class="stat" title=move || simd_title(pane.dot().as_ref())>
                     <dt>"SIMD"</dt>
-                    <dd data-testid="stat-simd">
+                    <dd data-testid="stat-simd" data-dot=move || pane.dot().map(|d| d.form)>
                         {move || match pane.kernels().as_str() {
                             "relaxed-simd" => "relaxed".to_string(),
                             "" => "–".to_string(),

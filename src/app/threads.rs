@@ -17,7 +17,9 @@ const KEY: &str = "tinylab-threads";
 /// cross-origin isolated, relaxed SIMD where the browser has it (`relaxed_simd`). The page's
 /// build rides along (`?build=`): the service worker answers a request for another build than
 /// its own from the network, so a page of a new deploy never starts the old deploy's cached
-/// worker.
+/// worker. So does the page's `?dot=` (`engine::dot_form`: `pairs` or `add` forces how the
+/// relaxed build sums its byte products, for tests and for comparing), which the service
+/// worker ignores when it looks a file up.
 pub fn worker_url() -> String {
     let dir = match (isolated(), relaxed_simd()) {
         (true, true) => "./threads-relaxed/",
@@ -25,7 +27,20 @@ pub fn worker_url() -> String {
         (false, true) => "./relaxed/",
         (false, false) => "./",
     };
-    super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"))
+    let url = super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"));
+    let search = browser::location_search();
+    let dot = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("dot="))
+        .and_then(crate::engine::dot_form::DotForm::parse);
+    match dot {
+        Some(form) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}dot={}", form.name())
+        }
+        None => url,
+    }
 }
 
 /// A module of one function that uses `i8x16.relaxed_swizzle`: browsers without relaxed SIMD

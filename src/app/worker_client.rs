@@ -59,9 +59,18 @@ impl WorkerClient {
                         message: "the worker sent something that is not a message".into(),
                     },
                 };
-                if let FromWorker::Ready { build, kernels } = &msg {
-                    // For tests and the curious: which build of the worker really runs.
+                if let FromWorker::Ready {
+                    build,
+                    kernels,
+                    dot,
+                } = &msg
+                {
+                    // For tests and the curious: which build of the worker really runs, and
+                    // which of its forms.
                     super::browser::set_root_attr("data-kernels", kernels);
+                    if let Some(dot) = dot {
+                        super::browser::set_root_attr("data-dot", &dot.form);
+                    }
                     let page = super::browser::page_build();
                     if !page.is_empty() && *build != page {
                         // Files of two deploys: the server has a newer build than this page.

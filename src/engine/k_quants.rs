@@ -257,7 +257,7 @@ pub fn q4k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
-        let all = unsafe { relaxed::q4k_dot_tile(w, tile) };
+        let all = super::dot_form::with_dot!(D => unsafe { relaxed::q4k_dot_tile::<D>(w, tile) });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
@@ -273,7 +273,7 @@ pub fn q6k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
-        let all = unsafe { relaxed::q6k_dot_tile(w, tile) };
+        let all = super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D>(w, tile) });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
@@ -362,7 +362,7 @@ pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
     use super::*;
-    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
+    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8, Dot};
     use core::arch::wasm32::*;
 
     #[inline(always)]
@@ -531,7 +531,7 @@ mod relaxed {
     /// # Safety
     /// `w` holds one `Q4K_BLOCK_BYTES` block per block of the tile's rows.
     #[inline(always)]
-    pub unsafe fn q4k_dot_tile(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
+    pub unsafe fn q4k_dot_tile<D: Dot>(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
         let zero = i32x4_splat(0);
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let mut acc_min = [f32x4_splat(0.0); TILE_VECTORS];
@@ -551,7 +551,7 @@ mod relaxed {
                     let scale = i32x4_splat(sc[2 * c + h]);
                     for (v, total) in totals.iter_mut().enumerate() {
                         let y = groups.add((b * TILE_VECTORS + v) * 64 + 16 * c + 8 * h);
-                        *total = i32x4_add(*total, i32x4_mul(groups8(y, &ws, zero), scale));
+                        *total = i32x4_add(*total, i32x4_mul(groups8::<D>(y, &ws, zero), scale));
                     }
                 }
             }
@@ -587,7 +587,7 @@ mod relaxed {
     /// # Safety
     /// `w` holds one `Q6K_BLOCK_BYTES` block per block of the tile's rows.
     #[inline(always)]
-    pub unsafe fn q6k_dot_tile(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
+    pub unsafe fn q6k_dot_tile<D: Dot>(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
         let zero = i32x4_splat(0);
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let groups = tile.groups.as_ptr() as *const v128;
@@ -613,13 +613,16 @@ mod relaxed {
                             let y = groups.add((b * TILE_VECTORS + v) * 64);
                             let (y0, y1) = (y.add(4 * g0), y.add(4 * g1));
                             let pairs = |y: *const v128, w: &[v128]| {
-                                i32x4_add(
-                                    dot_pair_small(v128_load(y), w[0], v128_load(y.add(1)), w[1]),
-                                    dot_pair_small(
-                                        v128_load(y.add(2)),
-                                        w[2],
-                                        v128_load(y.add(3)),
-                                        w[3],
+                                D::pair_small_add(
+                                    v128_load(y.add(2)),
+                                    w[2],
+                                    v128_load(y.add(3)),
+                                    w[3],
+                                    dot_pair_small::<D>(
+                                        v128_load(y),
+                                        w[0],
+                                        v128_load(y.add(1)),
+                                        w[1],
                                     ),
                                 )
                             };

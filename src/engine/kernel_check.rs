@@ -116,8 +116,36 @@ macro_rules! rows {
     }};
 }
 
-/// Runs every kernel's check.
+/// Runs every kernel's check. In the relaxed-SIMD build the integer kernels run once per
+/// `dot_form` (the second time named "Q8_0 · dot-add" and so on), since a worker may use
+/// either; the form in use before is restored.
 pub fn run() -> Vec<KernelCheck> {
+    use super::dot_form::{self, DotForm};
+    let mut out = Vec::new();
+    if dot_form::CHOOSES {
+        let before = dot_form::current();
+        for form in [DotForm::Pairs, DotForm::DotAdd] {
+            dot_form::set(form);
+            let mut rows = integer_kernels();
+            if form == DotForm::DotAdd {
+                for r in &mut rows {
+                    r.kernel = format!("{} · {}", r.kernel, form.name());
+                }
+            }
+            out.extend(rows);
+        }
+        dot_form::set(before);
+    } else {
+        out.extend(integer_kernels());
+    }
+    out.push(attention_f32());
+    out.push(token_statistics());
+    out.push(activation_quantization());
+    out
+}
+
+/// The weight types' products: Q8_0, Q4_1, Q5_0, Q4_K and Q6_K, in that order.
+fn integer_kernels() -> Vec<KernelCheck> {
     let wasm = cfg!(target_arch = "wasm32");
     let mut out = Vec::new();
 
@@ -325,9 +353,6 @@ pub fn run() -> Vec<KernelCheck> {
         }
     }
     out.extend([t4k.row, t6k.row]);
-    out.push(attention_f32());
-    out.push(token_statistics());
-    out.push(activation_quantization());
     out
 }
 

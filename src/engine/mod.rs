@@ -4,6 +4,7 @@
 
 pub mod act_quant;
 pub mod chat;
+pub mod dot_form;
 pub mod error;
 pub mod explicit_f64;
 pub mod fast_exp;

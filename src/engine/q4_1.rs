@@ -142,7 +142,9 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above.
-        unsafe { lanes::dot_rows::<relaxed::Nibbles, R>(w, ys, super::q8_0::scale_table()) }
+        super::dot_form::with_dot!(D => unsafe {
+            lanes::dot_rows::<relaxed::Nibbles<D>, R>(w, ys, super::q8_0::scale_table())
+        })
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -185,7 +187,9 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: length checked above.
-        unsafe { lanes::in_order::<relaxed::Nibbles>(w, y, super::q8_0::scale_table()) }
+        super::dot_form::with_dot!(D => unsafe {
+            lanes::in_order::<relaxed::Nibbles<D>>(w, y, super::q8_0::scale_table())
+        })
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -210,7 +214,9 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
-        let all = unsafe { relaxed::dot_tile(w, tile, super::q8_0::scale_table()) };
+        let all = super::dot_form::with_dot!(D => unsafe {
+            relaxed::dot_tile::<D>(w, tile, super::q8_0::scale_table())
+        });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
@@ -475,12 +481,13 @@ mod simd {
 mod relaxed {
     use super::lanes::BlockSums;
     use super::{Activation, Tile, ACT_BLOCK_BYTES, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
-    use crate::engine::q8_0::relaxed::{groups8, splats8};
+    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8, Dot};
     use core::arch::wasm32::*;
 
-    pub struct Nibbles;
+    /// Q4_1's nibbles, summed by `D`.
+    pub struct Nibbles<D>(core::marker::PhantomData<D>);
 
-    impl BlockSums for Nibbles {
+    impl<D: Dot> BlockSums for Nibbles<D> {
         /// Byte j of the first vector is element j (the low nibbles), of the second element
         /// 16 + j (the high ones).
         type Unpacked = (v128, v128);
@@ -495,7 +502,7 @@ mod relaxed {
         #[inline(always)]
         unsafe fn sum(w: &(v128, v128), y: &Activation, b: usize) -> v128 {
             let yb = y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
-            crate::engine::q8_0::relaxed::dot_pair_small(
+            dot_pair_small::<D>(
                 v128_load(yb as *const v128),
                 w.0,
                 v128_load(yb.add(16) as *const v128),
@@ -518,7 +525,7 @@ mod relaxed {
     /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
     /// `q8_0::scale_table()`.
     #[inline(always)]
-    pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
+    pub unsafe fn dot_tile<D: Dot>(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let w = w.as_ptr();
         let groups = tile.groups.as_ptr() as *const v128;
@@ -527,7 +534,7 @@ mod relaxed {
         let zero = i32x4_splat(0);
         for b in 0..tile.acts[0].d.len() {
             let wb = w.add(b * BLOCK_BYTES);
-            let (u0, u1) = Nibbles::unpack(wb);
+            let (u0, u1) = Nibbles::<D>::unpack(wb);
             let (dw, mw) = (
                 f32x4_splat(half(table, wb)),
                 f32x4_splat(half(table, wb.add(2))),
@@ -535,7 +542,7 @@ mod relaxed {
             let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {
                 let bv = b * TILE_VECTORS + v;
-                let sum = groups8(groups.add(8 * bv), &splat, zero);
+                let sum = groups8::<D>(groups.add(8 * bv), &splat, zero);
                 let t = f32x4_mul(
                     f32x4_mul(dw, v128_load(dy.add(bv))),
                     f32x4_convert_i32x4(sum),

@@ -218,7 +218,9 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above.
-        ys.map(|y| unsafe { relaxed::in_order(w, y, q8_0::scale_table()) })
+        super::dot_form::with_dot!(D => {
+            ys.map(|y| unsafe { relaxed::in_order::<D>(w, y, q8_0::scale_table()) })
+        })
     }
     #[cfg(all(
         target_arch = "x86_64",
@@ -250,7 +252,9 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
-        let all = unsafe { relaxed::dot_tile(w, tile, q8_0::scale_table()) };
+        let all = super::dot_form::with_dot!(D => unsafe {
+            relaxed::dot_tile::<D>(w, tile, q8_0::scale_table())
+        });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(all(
@@ -293,7 +297,9 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: length checked above.
-        unsafe { relaxed::in_order(w, y, q8_0::scale_table()) }
+        super::dot_form::with_dot!(D => unsafe {
+            relaxed::in_order::<D>(w, y, q8_0::scale_table())
+        })
     }
     #[cfg(all(target_arch = "wasm32", not(target_feature = "relaxed-simd")))]
     {
@@ -378,7 +384,7 @@ mod relaxed {
         Activation, Tile, BLOCK_BYTES, GROUP, NIBBLES_AT, PLANE_AT, TILE_ROWS, TILE_VECTORS,
     };
     use crate::engine::q8_0;
-    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8};
+    use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8, Dot};
     use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
     use core::arch::wasm32::*;
 
@@ -530,7 +536,7 @@ mod relaxed {
     /// `w` holds one block of `BLOCK_BYTES` per block of `y`, laid out by `arrange`, and
     /// `table` is `q8_0::scale_table()`.
     #[inline(always)]
-    pub unsafe fn in_order(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+    pub unsafe fn in_order<D: Dot>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
         let (arranged, scales) = (y.arranged.as_ptr(), y.scales.as_ptr());
         let offsets = y.offsets.as_ptr();
@@ -538,7 +544,7 @@ mod relaxed {
         let masks = Masks::new();
         let dot = |b: usize, u0: v128, u1: v128| {
             let yv = arranged.add(2 * b);
-            dot_pair_small(*yv, u0, *yv.add(1), u1)
+            dot_pair_small::<D>(*yv, u0, *yv.add(1), u1)
         };
         let mut acc = f32x4_splat(0.0);
         let mut b = 0;
@@ -571,7 +577,7 @@ mod relaxed {
     /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, laid out by
     /// `arrange`, and `table` is `q8_0::scale_table()`.
     #[inline(always)]
-    pub unsafe fn dot_tile(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
+    pub unsafe fn dot_tile<D: Dot>(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let masks = Masks::new();
         let w = w.as_ptr();
@@ -583,7 +589,7 @@ mod relaxed {
             let splat = splats8(u0, u1);
             for (v, acc) in acc.iter_mut().enumerate() {
                 let bv = b * TILE_VECTORS + v;
-                let sum = groups8(groups.add(8 * bv), &splat, v128_load(offsets.add(bv)));
+                let sum = groups8::<D>(groups.add(8 * bv), &splat, v128_load(offsets.add(bv)));
                 let d = f32x4_mul(dw, v128_load(scales.add(bv)));
                 *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(sum), d));
             }

@@ -151,6 +151,29 @@ impl<'a> Activation<'a> {
     }
 }
 
+/// Runs `$body` with `$F` this build's `lanes::BlockSums` form: in the relaxed build, with the
+/// products summed by the `dot_form` in use now.
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(target_feature = "relaxed-simd")
+))]
+macro_rules! with_form {
+    ($F:ident => $body:expr) => {{
+        type $F = simd::Widened;
+        $body
+    }};
+}
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+macro_rules! with_form {
+    ($F:ident => $body:expr) => {
+        crate::engine::dot_form::with_dot!(D => {
+            type $F = relaxed::Split<D>;
+            $body
+        })
+    };
+}
+
 /// The dot product of one weight row (Q8_0 bytes, as many blocks as the activation) with `y`.
 pub fn dot(w: &[u8], y: &Activation) -> f32 {
     dot_rows::<1>(w, [y])[0]
@@ -196,7 +219,7 @@ unsafe fn simd_rows<L: lanes::Layout, const R: usize>(w: &[u8], ys: [&Activation
         // A short chunk repeats its last row: lanes are independent, so the others keep
         // their bits.
         let four = std::array::from_fn(|j| chunk[j.min(chunk.len() - 1)]);
-        let v = unsafe { lanes::rows4::<Form, L>(w, four, scale_table()) };
+        let v = with_form!(F => unsafe { lanes::rows4::<F, L>(w, four, scale_table()) });
         out[4 * i..4 * i + chunk.len()].copy_from_slice(&v[..chunk.len()]);
     }
     out
@@ -210,7 +233,7 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         // SAFETY: length checked above.
-        unsafe { lanes::in_order::<Form, lanes::Stored>(w, y, scale_table()) }
+        with_form!(F => unsafe { lanes::in_order::<F, lanes::Stored>(w, y, scale_table()) })
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -225,7 +248,7 @@ pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         // SAFETY: length checked above.
-        unsafe { lanes::in_order::<Form, lanes::Arranged>(w, y, scale_table()) }
+        with_form!(F => unsafe { lanes::in_order::<F, lanes::Arranged>(w, y, scale_table()) })
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -410,16 +433,6 @@ impl Arranged {
         }
     }
 }
-
-/// The form this build runs.
-#[cfg(all(
-    target_arch = "wasm32",
-    target_feature = "simd128",
-    not(target_feature = "relaxed-simd")
-))]
-type Form = simd::Widened;
-#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-type Form = relaxed::Split;
 
 /// The loops both wasm forms share; a `BlockSums` form gives each block's integer sums.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -696,23 +709,77 @@ pub(crate) mod relaxed {
         ]
     }
 
-    /// Σ a·u over two pairs of vectors, in four i32 lanes, where every byte of `u0` and `u1`
-    /// is 0..=63 (nibbles, Q5_0's five bits, Q6_K's six): each i16 dot
-    /// (`i16x8.relaxed_dot_i8x16_i7x16_s`) is at most 2·128·63 = 16,128 in size, their sum at
-    /// most 32,256, so nothing saturates
-    /// and every machine gives the same lanes. V8 builds an `i32x4` relaxed dot from
-    /// `pmaddubsw`, then `pmaddwd` with a vector of ones that it makes anew at each use, then
-    /// an add (node 20's V8, `--print-wasm-code`, x86-64 without AVX-VNNI): two of them cost
-    /// ten instructions, this four. In Chromium 148 on an AMD EPYC VM, where decoding is
-    /// bound by instructions rather than memory, this and `groups8`'s use of it made one-thread
-    /// decoding 8-11% faster and prefill 20-28%.
+    /// The two ways to sum byte products into i32 lanes (`engine::dot_form`): the same exact
+    /// sums, each the faster on some machines.
+    pub trait Dot {
+        /// `acc` plus Σ a·u over two pairs of vectors, in four i32 lanes, where every byte of
+        /// `u0` and `u1` is 0..=63 (nibbles, Q5_0's five bits, Q6_K's six): each i16 pair of
+        /// products is at most 2·128·63 = 16,128 in size, so nothing saturates whichever
+        /// instructions a machine uses, and every machine gives the same lanes.
+        fn pair_small_add(a0: v128, u0: v128, a1: v128, u1: v128, acc: v128) -> v128;
+        /// A Q8_0 block's Σ w·y in four i32 lanes, from its two halves of quants `w` (any
+        /// bytes) and `yv`'s four vectors (`split`: the positive parts of both halves, then the
+        /// negated negative parts, each 0..=127; an i16 pair at most 2·128·127 = 32,512).
+        ///
+        /// # Safety
+        /// `yv` points at four readable vectors.
+        unsafe fn split_sums(w: [v128; 2], yv: *const v128) -> v128;
+    }
+
+    /// Two `i16x8.relaxed_dot_i8x16_i7x16_s`, added in i16 and widened once. Where the CPU
+    /// has no AVX-VNNI, V8 builds an `i32x4` relaxed dot from `pmaddubsw`, then `pmaddwd`
+    /// with a vector of ones that it makes anew at each use, then an add (node 20's V8,
+    /// `--print-wasm-code`): two of them cost ten instructions, this four. In Chromium 148 on
+    /// an AMD EPYC VM, where decoding is bound by instructions rather than memory, this and
+    /// `groups8`'s use of it made one-thread decoding 8-11% faster and prefill 20-28%.
+    pub struct Pairs;
+    /// Two chained `i32x4.relaxed_dot_i8x16_i7x16_add_s`: one `vpdpbusd` each where V8 finds
+    /// AVX-VNNI, one `sdot` on Arm. On the Intel Xeon VM of issue 15's twenty-second stop,
+    /// decoding's Q4_1 and Q5_0 rows ran 5-9% faster than with `Pairs` and arranged Q8_0
+    /// rows 6-31%; with V8's AVX-VNNI turned off (`--no-enable-avx-vnni`), 18-35% slower.
+    pub struct DotAdd;
+
+    impl Dot for Pairs {
+        #[inline(always)]
+        fn pair_small_add(a0: v128, u0: v128, a1: v128, u1: v128, acc: v128) -> v128 {
+            let s = i16x8_add(
+                i16x8_relaxed_dot_i8x16_i7x16(a0, u0),
+                i16x8_relaxed_dot_i8x16_i7x16(a1, u1),
+            );
+            i32x4_add(acc, i32x4_dot_i16x8(s, i16x8_splat(1)))
+        }
+        #[inline(always)]
+        unsafe fn split_sums(w: [v128; 2], yv: *const v128) -> v128 {
+            // The two halves' i16 sums could pass i16 together, so each widens on its own.
+            let ones = i16x8_splat(1);
+            i32x4_add(
+                i32x4_dot_i16x8(dot_signed16(w[0], *yv, *yv.add(2)), ones),
+                i32x4_dot_i16x8(dot_signed16(w[1], *yv.add(1), *yv.add(3)), ones),
+            )
+        }
+    }
+
+    impl Dot for DotAdd {
+        #[inline(always)]
+        fn pair_small_add(a0: v128, u0: v128, a1: v128, u1: v128, acc: v128) -> v128 {
+            let s = i32x4_relaxed_dot_i8x16_i7x16_add(a0, u0, acc);
+            i32x4_relaxed_dot_i8x16_i7x16_add(a1, u1, s)
+        }
+        #[inline(always)]
+        unsafe fn split_sums(w: [v128; 2], yv: *const v128) -> v128 {
+            let zero = i32x4_splat(0);
+            let pos = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv, zero);
+            let pos = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(1), pos);
+            let neg = i32x4_relaxed_dot_i8x16_i7x16_add(w[0], *yv.add(2), zero);
+            let neg = i32x4_relaxed_dot_i8x16_i7x16_add(w[1], *yv.add(3), neg);
+            i32x4_sub(pos, neg)
+        }
+    }
+
+    /// Σ a·u over two pairs of vectors in four i32 lanes (`Dot::pair_small_add` from zero).
     #[inline(always)]
-    pub fn dot_pair_small(a0: v128, u0: v128, a1: v128, u1: v128) -> v128 {
-        let s = i16x8_add(
-            i16x8_relaxed_dot_i8x16_i7x16(a0, u0),
-            i16x8_relaxed_dot_i8x16_i7x16(a1, u1),
-        );
-        i32x4_dot_i16x8(s, i16x8_splat(1))
+    pub fn dot_pair_small<D: Dot>(a0: v128, u0: v128, a1: v128, u1: v128) -> v128 {
+        D::pair_small_add(a0, u0, a1, u1, i32x4_splat(0))
     }
 
     /// Σ w·(y⁺ − y⁻) over 16 values in i16 pairs, for `w` any bytes and `pos`, `neg` the
@@ -735,11 +802,16 @@ pub(crate) mod relaxed {
     /// # Safety
     /// `y` points at eight readable vectors.
     #[inline(always)]
-    pub unsafe fn groups8(y: *const v128, w: &[v128; 8], init: v128) -> v128 {
+    pub unsafe fn groups8<D: Dot>(y: *const v128, w: &[v128; 8], init: v128) -> v128 {
         let mut s = init;
         for j in (0..8).step_by(2) {
-            let pair = dot_pair_small(v128_load(y.add(j)), w[j], v128_load(y.add(j + 1)), w[j + 1]);
-            s = i32x4_add(s, pair);
+            s = D::pair_small_add(
+                v128_load(y.add(j)),
+                w[j],
+                v128_load(y.add(j + 1)),
+                w[j + 1],
+                s,
+            );
         }
         s
     }
@@ -769,8 +841,9 @@ pub(crate) mod relaxed {
             .collect()
     }
 
-    pub struct Split;
-    impl super::lanes::BlockSums for Split {
+    /// Q8_0's blocks against `split` activations, summed by `D`.
+    pub struct Split<D>(core::marker::PhantomData<D>);
+    impl<D: Dot> super::lanes::BlockSums for Split<D> {
         type Quants = [v128; 2];
         #[inline(always)]
         unsafe fn load(q: *const u8) -> [v128; 2] {
@@ -781,13 +854,7 @@ pub(crate) mod relaxed {
         }
         #[inline(always)]
         unsafe fn sums(w: [v128; 2], y: &super::Activation, b: usize) -> v128 {
-            let yv = y.split.as_ptr().add(4 * b);
-            // The two halves' i16 sums could pass i16 together, so each widens on its own.
-            let ones = i16x8_splat(1);
-            i32x4_add(
-                i32x4_dot_i16x8(dot_signed16(w[0], *yv, *yv.add(2)), ones),
-                i32x4_dot_i16x8(dot_signed16(w[1], *yv.add(1), *yv.add(3)), ones),
-            )
+            D::split_sums(w, y.split.as_ptr().add(4 * b))
         }
     }
 }

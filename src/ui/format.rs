@@ -104,9 +104,70 @@ pub fn is_line_break(piece: &str) -> bool {
     piece.contains('\n') && piece.chars().all(char::is_whitespace)
 }
 
+/// The SIMD stat's tooltip: which build runs, and how a relaxed-SIMD worker sums its byte
+/// products (`engine::dot_form`), with what it measured.
+pub fn simd_title(dot: Option<&crate::protocol::DotChoice>) -> String {
+    let mut t = String::from(
+        "The worker build's SIMD: relaxed SIMD where the browser has it, simd128 elsewhere \
+         (both give the same numbers); ?simd=plain forces simd128",
+    );
+    if let Some(d) = dot {
+        t.push_str(&format!(". Byte products summed as {}", d.form));
+        match d.ratio {
+            _ if d.forced => t.push_str(" (set by ?dot=)"),
+            Some(r) => {
+                let (other, x) = if d.form == "dot-add" {
+                    ("pairs", r)
+                } else {
+                    ("dot-add", 1.0 / r)
+                };
+                t.push_str(&format!(
+                    ": {x:.2}× as fast as {other} on this machine, measured in {} when the \
+                     worker started (same numbers either way; ?dot=pairs or ?dot=add forces one)",
+                    duration_ms(d.ms)
+                ));
+            }
+            None => {}
+        }
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simd_title_says_the_dot_form_and_why() {
+        use crate::protocol::DotChoice;
+        let plain = simd_title(None);
+        assert!(plain.ends_with("forces simd128"), "{plain}");
+        let measured = DotChoice {
+            form: "dot-add".into(),
+            forced: false,
+            ratio: Some(1.124),
+            ms: 48.0,
+        };
+        assert!(
+            simd_title(Some(&measured)).contains(
+                "summed as dot-add: 1.12× as fast as pairs on this machine, measured in 48 ms"
+            ),
+            "{}",
+            simd_title(Some(&measured))
+        );
+        let slower = DotChoice {
+            form: "pairs".into(),
+            ratio: Some(0.8),
+            ..measured.clone()
+        };
+        assert!(simd_title(Some(&slower)).contains("summed as pairs: 1.25× as fast as dot-add"));
+        let forced = DotChoice {
+            forced: true,
+            ratio: None,
+            ..measured
+        };
+        assert!(simd_title(Some(&forced)).ends_with("summed as dot-add (set by ?dot=)"));
+    }
 
     #[test]
     fn line_breaks_are_whitespace_with_a_newline() {

@@ -204,6 +204,8 @@ pub struct PaneModel {
     pub worker_build: String,
     /// The worker's SIMD form (`engine::KERNELS`), from `Ready`.
     pub kernels: String,
+    /// How a relaxed-SIMD worker sums its byte products, from `Ready`.
+    pub dot: Option<crate::protocol::DotChoice>,
     last_job: JobId,
 }
 
@@ -604,9 +606,14 @@ impl PaneModel {
     /// Applies one message from the worker.
     pub fn apply(&mut self, msg: FromWorker) -> Vec<Effect> {
         match msg {
-            FromWorker::Ready { build, kernels } => {
+            FromWorker::Ready {
+                build,
+                kernels,
+                dot,
+            } => {
                 self.worker_build = build;
                 self.kernels = kernels;
+                self.dot = dot;
                 vec![]
             }
             FromWorker::Threads { active, note, .. } => {
@@ -1372,6 +1379,7 @@ mod tests {
             FromWorker::Ready {
                 build: String::new(),
                 kernels: String::new(),
+                dot: None,
             },
         ] {
             assert!(p.apply(msg).is_empty());

@@ -109,10 +109,48 @@ pub fn start() {
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     on_message.forget();
+    // Before `Ready`, so that no product runs before the form is chosen.
+    let dot = dot_choice();
     post(&FromWorker::Ready {
         build: loader_build(),
         kernels: crate::engine::KERNELS.to_string(),
+        dot,
     });
+}
+
+/// The relaxed build's `engine::dot_form`: forced by `dot=` in this worker's address (the
+/// page passes its own `?dot=` on), else the faster of the two on this machine, measured now.
+fn dot_choice() -> Option<crate::protocol::DotChoice> {
+    use crate::engine::dot_form::{self, DotForm};
+    if !dot_form::CHOOSES {
+        return None;
+    }
+    let search = js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .map(|scope| scope.location().search())
+        .unwrap_or_default();
+    let forced = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("dot="))
+        .and_then(DotForm::parse);
+    if let Some(form) = forced {
+        dot_form::set(form);
+        return Some(crate::protocol::DotChoice {
+            form: form.name().into(),
+            forced: true,
+            ratio: None,
+            ms: 0.0,
+        });
+    }
+    let c = dot_form::calibrate(&js::now_ms)?;
+    Some(crate::protocol::DotChoice {
+        form: c.chosen.name().into(),
+        forced: false,
+        ratio: Some(c.ratio),
+        ms: c.ms,
+    })
 }
 
 /// The size of this worker's wasm memory, which only grows: the peak so far.

@@ -59,7 +59,10 @@ const WORKERS = {
 /// its second load read the server again instead of the cache. `_browser` is the run's shared
 /// Chromium (the same binary and flags are launched here).
 async function benchOurs(_browser, base, model, threads = 1, simd = 'relaxed', shared = threads > 1, gen = GEN_TOKENS) {
-  const workerUrl = WORKERS[simd][shared ? 1 : 0];
+  // `relaxed+pairs`, `relaxed+add`: the relaxed build with its dot form forced
+  // (engine::dot_form) instead of measured when the worker starts.
+  const [build, dot] = simd.split('+');
+  const workerUrl = WORKERS[build][shared ? 1 : 0] + (dot ? `?dot=${dot}` : '');
   const profile = mkdtempSync(join(os.tmpdir(), 'tinylab-bench-profile-'));
   try {
     const ctx = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
@@ -125,14 +128,16 @@ async function benchOursIn(ctx, base, model, threads, simd, shared, gen, workerU
     job({ kind: 'bench', prompt_tokens: prompt, gen_tokens: gen, repetitions: 1 });
     const b = await next(['bench']);
     worker.terminate();
-    return { first, cached, bench: b, threads: active, kernels: ready.kernels };
+    return { first, cached, bench: b, threads: active, kernels: ready.kernels, dot: ready.dot ?? null };
   }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen, threads, workerUrl });
-  const want = simd === 'plain' || simd === 'base-plain' ? 'simd128' : 'relaxed-simd';
+  const want = build === 'plain' || build === 'base-plain' ? 'simd128' : 'relaxed-simd';
   if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
   const f = r.bench.figures;
   return {
-    engine: `tinylab (wasm ${r.kernels}, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
+    engine: `tinylab (wasm ${r.kernels}${r.dot ? `, ${r.dot.form}` : ''}, page worker, ${r.threads} thread${r.threads > 1 ? 's' : ''})`,
     kernels: r.kernels,
+    // The relaxed build's dot form, and the worker's measurement that chose it.
+    dot: r.dot,
     threads: r.threads,
     prompt_tokens: f.prompt_tokens,
     prefill_tokens_per_s: f.prefill_tokens_per_s,
@@ -312,7 +317,8 @@ async function quick(spec) {
           const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
           const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
           const profiled = r.profiled_decode_tokens_per_s ? ` (profiled ${fmt(r.profiled_decode_tokens_per_s)})` : '';
-          console.log(`${model.id} ${run}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; load ${fmt(r.load_ms, 0)} ms, ${r.cached_load_from_cache ? 'from the cache' : 'again (not kept in the cache)'} ${fmt(r.cached_load_ms, 0)} ms; decode shares: attention ${attention}, ${types}`);
+          const dot = r.dot ? ` [${r.dot.form}${r.dot.forced ? ', forced' : `, ${fmt(r.dot.ratio, 2)}× in ${fmt(r.dot.ms, 0)} ms`}]` : '';
+          console.log(`${model.id} ${run}${dot}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; load ${fmt(r.load_ms, 0)} ms, ${r.cached_load_from_cache ? 'from the cache' : 'again (not kept in the cache)'} ${fmt(r.cached_load_ms, 0)} ms; decode shares: attention ${attention}, ${types}`);
           // BENCH_PHASES=1: every phase's share of decoding and of prefill, for finding what
           // does not scale with threads.
           if (process.env.BENCH_PHASES) {

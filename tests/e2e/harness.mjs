@@ -53,9 +53,10 @@ export async function launchProfile(dir, options = {}) {
   return chromium.launchPersistentContext(dir, { executablePath, args: CHROMIUM_ARGS, ...options });
 }
 
-export async function launch() {
+/// `extra`: more Chromium flags (`--js-flags=…` for V8's).
+export async function launch(extra = []) {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-  return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...extra] });
 }
 
 /// A new page that fails the test on any uncaught page error, and records requests.

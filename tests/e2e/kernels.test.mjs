@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startServer, launch } from './harness.mjs';
 
 let browser;
@@ -20,6 +21,30 @@ after(async () => {
   server?.close();
 });
 
+/// Starts the worker at `url` in `page`, asks it for its kernel check, and returns its `Ready`
+/// and the check's event.
+function kernelCheck(page, url) {
+  return page.evaluate(async (url) => {
+    const worker = new Worker(url);
+    const messages = [];
+    const reply = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer from ${url}`)), 60000);
+      worker.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        messages.push(m);
+        if (m.type === 'ready') {
+          worker.postMessage({ json: JSON.stringify({ type: 'job', job: 1, work: { kind: 'kernel_check' } }) });
+        } else if (m.type === 'job') {
+          clearTimeout(timer);
+          resolve({ ready: messages[0], event: m.event });
+        }
+      };
+    });
+    worker.terminate();
+    return reply;
+  }, url);
+}
+
 const BUILDS = [
   ['tinylab_worker_loader.js', 'simd128'],
   ['threads/tinylab_worker_loader.js', 'simd128'],
@@ -33,30 +58,26 @@ test('every worker build\'s kernels give their portable reference\'s bits', asyn
     const page = await ctx.newPage();
     await page.goto(server.url);
     for (const [loader, want] of BUILDS) {
-      const r = await page.evaluate(async (url) => {
-        const worker = new Worker(url);
-        const messages = [];
-        const reply = await new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no answer from ${url}`)), 60000);
-          worker.onmessage = (e) => {
-            const m = JSON.parse(e.data);
-            messages.push(m);
-            if (m.type === 'ready') {
-              worker.postMessage({ json: JSON.stringify({ type: 'job', job: 1, work: { kind: 'kernel_check' } }) });
-            } else if (m.type === 'job') {
-              clearTimeout(timer);
-              resolve({ ready: messages[0], event: m.event });
-            }
-          };
-        });
-        worker.terminate();
-        return reply;
-      }, `${server.url}${loader}`);
+      const r = await kernelCheck(page, `${server.url}${loader}`);
       assert.equal(r.ready.kernels, want, loader);
       assert.equal(r.event.kind, 'kernel_check', JSON.stringify(r.event));
       assert.equal(r.event.kernels, want);
       const names = r.event.checks.map((c) => c.kernel);
-      assert.deepEqual(names, ['Q8_0', 'Q4_1', 'Q5_0', 'Q4_K', 'Q6_K', 'f32 attention', 'token statistics', 'activation quantization']);
+      const integer = ['Q8_0', 'Q4_1', 'Q5_0', 'Q4_K', 'Q6_K'];
+      // The relaxed build sums byte products in one of two ways (engine::dot_form), chosen
+      // when the worker starts; both are checked, whichever it chose.
+      const forms = want === 'relaxed-simd' ? [...integer, ...integer.map((k) => `${k} · dot-add`)] : integer;
+      assert.deepEqual(names, [...forms, 'f32 attention', 'token statistics', 'activation quantization']);
+      if (want === 'relaxed-simd') {
+        const dot = r.ready.dot;
+        assert.ok(['pairs', 'dot-add'].includes(dot?.form), JSON.stringify(r.ready));
+        assert.equal(dot.forced, false);
+        // The faster form was kept: above 1, dot-add was the faster.
+        assert.equal(dot.form, dot.ratio > 1 ? 'dot-add' : 'pairs', JSON.stringify(dot));
+        assert.ok(dot.ms > 0 && dot.ms < 2000, `calibration took ${dot.ms} ms`);
+      } else {
+        assert.equal(r.ready.dot ?? null, null, JSON.stringify(r.ready));
+      }
       for (const c of r.event.checks) {
         assert.ok(c.products >= 120, `${loader} ${c.kernel}: ${c.products} products`);
         assert.equal(c.exact, true, `${loader} ${c.kernel}`);
@@ -65,5 +86,34 @@ test('every worker build\'s kernels give their portable reference\'s bits', asyn
     }
   } finally {
     await ctx.close();
+  }
+});
+
+// Which of its two forms the relaxed worker keeps (engine::dot_form) is measured, and on x86-64
+// the answer is known: V8 makes `i32x4.relaxed_dot_i8x16_i7x16_add` one instruction only where
+// the CPU has AVX-VNNI, and five elsewhere. So a CPU with it must get `dot-add`, and the same
+// CPU with V8's use of it turned off (`--no-enable-avx-vnni`) must get `pairs`. Three workers
+// each, and the majority counts: one measurement can meet a pause of the machine.
+test('the relaxed worker keeps the faster way to sum byte products', { skip: process.arch !== 'x64' && 'x86-64 only' }, async () => {
+  const vnni = /\bavx_vnni\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  for (const [flags, want] of [[[], vnni ? 'dot-add' : 'pairs'], [['--js-flags=--no-enable-avx-vnni'], 'pairs']]) {
+    const b = flags.length ? await launch(flags) : browser;
+    try {
+      const page = await b.newPage();
+      await page.goto(server.url);
+      const forms = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await kernelCheck(page, `${server.url}relaxed/tinylab_worker_loader.js`);
+        forms.push(`${r.ready.dot.form} (${r.ready.dot.ratio.toFixed(2)})`);
+        // Whichever it keeps, both forms still give the reference's bits.
+        assert.ok(r.event.checks.every((c) => c.equal === c.products), JSON.stringify(r.event.checks));
+      }
+      const votes = forms.filter((f) => f.startsWith(`${want} `)).length;
+      assert.ok(votes >= 2, `${flags.join(' ') || 'default flags'}: want ${want}, got ${forms.join(', ')}`);
+      console.log(`dot form, ${flags.join(' ') || 'default flags'}: ${forms.join(', ')}`);
+      await page.close();
+    } finally {
+      if (b !== browser) await b.close();
+    }
   }
 });

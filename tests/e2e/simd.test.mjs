@@ -54,8 +54,9 @@ async function runBuild(query, threads) {
     assert.equal(await p.output().getAttribute('data-state'), 'done');
     const generated = await p.tokens();
     const simd = (await p.get('stat-simd').textContent()).trim();
+    const dot = await p.get('stat-simd').getAttribute('data-dot');
     assert.equal((await p.get('stat-threads').textContent()).trim(), String(threads));
-    await screenshot(page, `simd-${query ? 'plain' : 'relaxed'}-${threads}`);
+    await screenshot(page, `simd-${query ? query.slice(1).replace('=', '-') : 'relaxed'}-${threads}`);
 
     await page.click('[data-testid=tab-score]');
     await page.fill('[data-testid=score-text]', TEXT);
@@ -66,13 +67,13 @@ async function runBuild(query, threads) {
     assert.ok(scored.length > 40, `only ${scored.length} scored tokens`);
     const kernels = await page.getAttribute('html', 'data-kernels');
     assert.deepEqual(errors, []);
-    return { kernels, simd, requests, generated, scored };
+    return { kernels, simd, dot, requests, generated, scored };
   } finally {
     await ctx.close();
   }
 }
 
-test('relaxed SIMD and the simd128 fallback give the same bits, on one thread and two', async () => {
+test('relaxed SIMD and the simd128 fallback give the same bits, on one thread and two, and so do the relaxed build\'s two dot forms', async () => {
   const runs = {};
   for (const threads of [1, 2]) {
     const relaxed = await runBuild('', threads);
@@ -93,6 +94,18 @@ test('relaxed SIMD and the simd128 fallback give the same bits, on one thread an
     assert.deepEqual(relaxed.generated, plain.generated, `generation, ${threads} thread(s)`);
     assert.deepEqual(relaxed.scored, plain.scored, `scoring, ${threads} thread(s)`);
     runs[threads] = relaxed;
+    assert.ok(['pairs', 'dot-add'].includes(relaxed.dot), `relaxed build's dot form: ${relaxed.dot}`);
+    assert.equal(plain.dot, null);
+  }
+  // The relaxed build's two ways to sum byte products (engine::dot_form), each forced by the
+  // address, whichever the worker would have measured as faster: the same bits again.
+  for (const form of ['pairs', 'add']) {
+    const forced = await runBuild(`?dot=${form}`, 1);
+    assert.equal(forced.kernels, 'relaxed-simd');
+    assert.equal(forced.dot, form === 'add' ? 'dot-add' : 'pairs');
+    assert.ok(forced.requests.some((u) => u.includes(`tinylab_worker_loader.js`) && u.includes(`dot=${forced.dot}`)), 'the worker was not told');
+    assert.deepEqual(forced.generated, runs[1].generated, `generation, ?dot=${form}`);
+    assert.deepEqual(forced.scored, runs[1].scored, `scoring, ?dot=${form}`);
   }
   // Threads split columns, never sums: the same bits again.
   assert.deepEqual(runs[1].generated, runs[2].generated);

@@ -7,3 +7,5 @@ pub mod q4_1;
 pub mod q5_0;
 #[path = "../../../src/engine/q8_0.rs"]
 pub mod q8_0;
+#[path = "../../../src/engine/dot_form.rs"]
+pub mod dot_form;

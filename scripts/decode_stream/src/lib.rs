@@ -37,6 +37,37 @@ pub extern "C" fn set_streams(n: usize) {
     STREAMS.store(n, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Sums the relaxed build's byte products with `engine::dot_form`'s `Pairs` (0) or `DotAdd`
+/// (1); the simd128 build has one form and ignores it.
+#[no_mangle]
+pub extern "C" fn set_dot(form: u32) {
+    engine::dot_form::set(if form == 1 {
+        engine::dot_form::DotForm::DotAdd
+    } else {
+        engine::dot_form::DotForm::Pairs
+    });
+}
+
+/// The relaxed build's own choice (`engine::dot_form::calibrate`): 1 for `DotAdd`, 0 for
+/// `Pairs`, -1 where the build has one form; `calibration_ratio` then gives its ratio.
+#[no_mangle]
+pub extern "C" fn calibrate() -> i32 {
+    match engine::dot_form::calibrate(&|| unsafe { now() }) {
+        Some(c) => {
+            RATIO.store(c.ratio.to_bits(), std::sync::atomic::Ordering::Relaxed);
+            (c.chosen == engine::dot_form::DotForm::DotAdd) as i32
+        }
+        None => -1,
+    }
+}
+
+static RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[no_mangle]
+pub extern "C" fn calibration_ratio() -> f64 {
+    f64::from_bits(RATIO.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
 /// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
 /// adds per 64 bytes, which is what memory gives a loop of few instructions per byte, 4 Q8_0

@@ -1,0 +1,222 @@
+//! Which of two instruction sequences the relaxed-SIMD build sums its byte products with.
+//!
+//! Both give the same exact integer sums, so the choice never changes a bit of output; it only
+//! changes speed, and which is faster depends on the machine under the browser:
+//! - `Pairs`: two `i16x8.relaxed_dot_i8x16_i7x16_s`, added in i16, widened once by
+//!   `i32x4.dot_i16x8_s`. Four x86 instructions without AVX-VNNI, where V8 makes each
+//!   `i32x4` relaxed dot of five (docs/BENCHMARKS.md, the eighth stop's AMD EPYC).
+//! - `DotAdd`: two chained `i32x4.relaxed_dot_i8x16_i7x16_add_s`. One `vpdpbusd` each where
+//!   V8 finds AVX-VNNI (recent Intel and AMD), one `sdot` on Arm with the dot-product
+//!   extension; there it runs 5-30% faster than `Pairs` (issue 15's twenty-second stop).
+//!
+//! A browser does not say which instructions V8 picked, so the worker times both forms on a
+//! small matrix when it starts (`calibrate`) and keeps the faster; the page can force one
+//! (`?dot=pairs`, `?dot=add`). The choice is one global: every thread of a worker reads it at
+//! the start of each product, and nothing changes it while a product runs.
+
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DotForm {
+    Pairs,
+    DotAdd,
+}
+
+impl DotForm {
+    /// The name the page, the bench and the kernel check use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DotForm::Pairs => "pairs",
+            DotForm::DotAdd => "dot-add",
+        }
+    }
+
+    /// `pairs`, or `add`/`dot-add`: the values of the page's `?dot=`.
+    pub fn parse(s: &str) -> Option<DotForm> {
+        match s {
+            "pairs" => Some(DotForm::Pairs),
+            "add" | "dot-add" => Some(DotForm::DotAdd),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this build has two forms to choose between (the relaxed-SIMD wasm build).
+pub const CHOOSES: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+
+static FORM: AtomicU8 = AtomicU8::new(0);
+
+/// The form the products use now (`Pairs` until something sets another).
+pub fn current() -> DotForm {
+    if FORM.load(Relaxed) == 1 {
+        DotForm::DotAdd
+    } else {
+        DotForm::Pairs
+    }
+}
+
+/// Uses `form` from the next product on. Call it between products only: a product whose
+/// threads read different forms would still be right, only timed as neither.
+pub fn set(form: DotForm) {
+    FORM.store(matches!(form, DotForm::DotAdd) as u8, Relaxed);
+}
+
+/// Runs `$body` with the type `$D` standing for the relaxed build's `Dot` form in use now
+/// (`q8_0::relaxed::{Pairs, DotAdd}`): the dispatch at each relaxed kernel's entry.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+macro_rules! with_dot {
+    ($D:ident => $body:expr) => {
+        if $crate::engine::dot_form::current() == $crate::engine::dot_form::DotForm::DotAdd {
+            type $D = $crate::engine::q8_0::relaxed::DotAdd;
+            $body
+        } else {
+            type $D = $crate::engine::q8_0::relaxed::Pairs;
+            $body
+        }
+    };
+}
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub(crate) use with_dot;
+
+/// What `calibrate` measured and chose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Calibration {
+    pub chosen: DotForm,
+    /// The median over paired rounds of (time with `Pairs`) ÷ (time with `DotAdd`): above 1,
+    /// `DotAdd` was faster.
+    pub ratio: f64,
+    /// Milliseconds the calibration took, warm-up included.
+    pub ms: f64,
+}
+
+/// Paired rounds timed; each round times both forms, in alternating order.
+const ROUNDS: usize = 7;
+
+/// Times both forms on decoding's kernels over small matrices that stay in cache (Q4_1 rows
+/// against a Q8_1 activation, arranged Q8_0 rows against a Q8_0 one), sets the faster, and
+/// says what it measured. `now` is a clock in milliseconds. Where this build has one form
+/// (`CHOOSES` false) it sets nothing and returns `None`.
+///
+/// The kernels are warmed first, so that V8 has compiled them with its optimizing tier
+/// before any round counts; each round's ratio compares two passes a fraction of a
+/// millisecond apart, and the median of the rounds drops the ones a pause fell into.
+pub fn calibrate(now: &dyn Fn() -> f64) -> Option<Calibration> {
+    if !CHOOSES {
+        return None;
+    }
+    use super::{act_quant, q4_1, q8_0};
+    let start = now();
+    const ROWS: usize = 48;
+    const BLOCKS: usize = 20;
+    let k = 32 * BLOCKS;
+    // Deterministic bytes: any nibbles and Q8_0 quants within ±127, scales near ggml's.
+    let mut seed = 0x9e37_79b9u32;
+    let mut next = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        seed >> 8
+    };
+    let scale = |v: u32| half::f16::from_f32(0.001 + (v % 1000) as f32 * 1e-5).to_le_bytes();
+    let mut w41 = vec![0u8; ROWS * BLOCKS * q4_1::BLOCK_BYTES];
+    for b in w41.chunks_exact_mut(q4_1::BLOCK_BYTES) {
+        b[..2].copy_from_slice(&scale(next()));
+        b[2..4].copy_from_slice(&half::f16::from_f32(-0.01).to_le_bytes());
+        b[4..].iter_mut().for_each(|q| *q = next() as u8);
+    }
+    let mut w8 = vec![0u8; ROWS * BLOCKS * q8_0::BLOCK_BYTES];
+    for b in w8.chunks_exact_mut(q8_0::BLOCK_BYTES) {
+        b[..2].copy_from_slice(&scale(next()));
+        b[2..]
+            .iter_mut()
+            .for_each(|q| *q = ((next() % 255) as i32 - 127) as i8 as u8);
+    }
+    let mut arranged = q8_0::Arranged::new(ROWS, k);
+    arranged.set_rows(0, &w8);
+    let x: Vec<f32> = (0..k)
+        .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
+        .collect();
+    let (mut a41, mut a8) = (vec![0u8; BLOCKS * 36], vec![0u8; BLOCKS * 34]);
+    act_quant::q8_1(&x, &mut a41);
+    act_quant::q8_0(&x, &mut a8);
+    let (y41, y8) = (q4_1::Activation::new(&a41), q8_0::Activation::new(&a8));
+    let row41 = |r: usize| &w41[r * BLOCKS * q4_1::BLOCK_BYTES..][..BLOCKS * q4_1::BLOCK_BYTES];
+    let row8 = |r: usize| {
+        let n = BLOCKS * q8_0::ARRANGED_BLOCK_BYTES;
+        &arranged.bytes()[r * n..(r + 1) * n]
+    };
+    let mut sink = 0f32;
+    let mut pass = |form: DotForm, reps: usize| -> f64 {
+        set(form);
+        let t0 = now();
+        for _ in 0..reps {
+            for r in 0..ROWS {
+                sink += q4_1::dot_in_order(row41(r), &y41);
+                sink += q8_0::dot_in_order_arranged(row8(r), &y8);
+            }
+        }
+        now() - t0
+    };
+    // Warm-up: both forms until each has run for a few milliseconds (V8 tiers a function up
+    // after enough calls, in the background).
+    let warm = now();
+    while now() - warm < 12.0 {
+        pass(DotForm::Pairs, 4);
+        pass(DotForm::DotAdd, 4);
+    }
+    // Enough repetitions for a pass of two milliseconds or more: a browser's clock may step
+    // by 0.1 ms (outside a cross-origin isolated page), which a shorter pass would feel.
+    let mut reps = 1;
+    while reps < 8192 && pass(DotForm::DotAdd, reps) < 2.0 {
+        reps *= 2;
+    }
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (pairs, dot_add) = if round % 2 == 0 {
+            let p = pass(DotForm::Pairs, reps);
+            (p, pass(DotForm::DotAdd, reps))
+        } else {
+            let d = pass(DotForm::DotAdd, reps);
+            (pass(DotForm::Pairs, reps), d)
+        };
+        if pairs > 0.0 && dot_add > 0.0 {
+            ratios.push(pairs / dot_add);
+        }
+    }
+    std::hint::black_box(sink);
+    ratios.sort_by(f64::total_cmp);
+    // A coarse clock (a browser may round `performance.now` to 0.1 ms or more) can leave no
+    // round measured: keep the form that needs no AVX-VNNI to be fast.
+    let ratio = ratios.get(ratios.len() / 2).copied().unwrap_or(1.0);
+    let chosen = if ratio > 1.0 {
+        DotForm::DotAdd
+    } else {
+        DotForm::Pairs
+    };
+    set(chosen);
+    Some(Calibration {
+        chosen,
+        ratio,
+        ms: now() - start,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        for f in [DotForm::Pairs, DotForm::DotAdd] {
+            assert_eq!(DotForm::parse(f.name()), Some(f));
+        }
+        assert_eq!(DotForm::parse("add"), Some(DotForm::DotAdd));
+        assert_eq!(DotForm::parse("fast"), None);
+    }
+
+    /// Natively there is one form: nothing is timed or set.
+    #[test]
+    fn native_builds_do_not_calibrate() {
+        const { assert!(!CHOOSES) };
+        assert_eq!(calibrate(&|| 0.0), None);
+        assert_eq!(current(), DotForm::Pairs);
+    }
+}
