@@ -4,6 +4,9 @@
 // in alternation, eight rounds, and prints the paired ratios to the first (STREAMS=pair:1,4,8
 // names the counts).
 //
+// DOT=add sums the relaxed build's byte products with chained i32x4 relaxed dots instead of
+// the i16 pairs (engine::dot_form; the page's worker measures both and keeps the faster).
+//
 // IN=chromium runs the module inside headless Chromium (Debian's, through the e2e tests'
 // playwright-core) instead of node. The two V8s compile the same kernels differently: a
 // change that kept node 20's V8 from spilling about 30 vectors per Q8_0 pass of four blocks
@@ -24,9 +27,10 @@ const cases = (process.env.CASES || [
 
 /// Times every case on the module (`bytes`, or in the page its base64 `b64`); runs in node
 /// or, passed to `page.evaluate`, in the page.
-async function measure({ bytes, b64, cases, label, STREAMS }) {
+async function measure({ bytes, b64, cases, label, STREAMS, DOT }) {
   bytes ??= Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
   const { instance } = await WebAssembly.instantiate(bytes, { env: { now: () => performance.now() } });
+  instance.exports.set_dot(DOT === 'add' ? 1 : 0);
   const bench = instance.exports.bench;
   if (!STREAMS.startsWith('pair')) instance.exports.set_streams(Number(STREAMS));
   // q8a (Q8_0 as the relaxed build lays it out) counts the stored bytes, 34 a block, so that its
@@ -81,12 +85,12 @@ if (process.env.IN === 'chromium') {
     const page = await browser.newPage();
     await page.goto('about:blank');
     lines = await page.evaluate(measure, {
-      b64: bytes.toString('base64'), cases, label: `${label} (chromium)`, STREAMS: process.env.STREAMS || '1',
+      b64: bytes.toString('base64'), cases, label: `${label} (chromium)`, STREAMS: process.env.STREAMS || '1', DOT: process.env.DOT,
     });
   } finally {
     await browser.close();
   }
 } else {
-  lines = await measure({ bytes, cases, label, STREAMS: process.env.STREAMS || '1' });
+  lines = await measure({ bytes, cases, label, STREAMS: process.env.STREAMS || '1', DOT: process.env.DOT });
 }
 for (const line of lines) console.log(line);

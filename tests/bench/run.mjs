@@ -130,6 +130,7 @@ async function benchOursIn(ctx, base, model, threads, simd, shared, gen, workerU
     worker.terminate();
     return { first, cached, bench: b, threads: active, kernels: ready.kernels, dot: ready.dot ?? null };
   }, { url: `${base}assets/models/${model.file}`, label: model.name, prompt: PROMPT_TOKENS, gen, threads, workerUrl });
+  const build = simd.split('+')[0];
   const want = build === 'plain' || build === 'base-plain' ? 'simd128' : 'relaxed-simd';
   if (r.kernels !== want) throw new Error(`${workerUrl} runs ${r.kernels}, not ${want}`);
   const f = r.bench.figures;
