@@ -90,7 +90,7 @@ pub struct Calibration {
 }
 
 /// Paired rounds timed; each round times both forms, in alternating order.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 
 /// Times both forms on decoding's Q8_0 kernel over a small matrix that stays in cache
 /// (arranged rows against one activation), sets the faster, and says what it measured. `now`
