@@ -6,8 +6,9 @@
 //!   `i32x4.dot_i16x8_s`. Four x86 instructions without AVX-VNNI, where V8 makes each
 //!   `i32x4` relaxed dot of five (docs/BENCHMARKS.md, the eighth stop's AMD EPYC).
 //! - `DotAdd`: two chained `i32x4.relaxed_dot_i8x16_i7x16_add_s`. One `vpdpbusd` each where
-//!   V8 finds AVX-VNNI (recent Intel and AMD), one `sdot` on Arm with the dot-product
-//!   extension; there it runs 5-30% faster than `Pairs` (issue 15's twenty-second stop).
+//!   V8 finds AVX-VNNI (Intel since Alder Lake and Sapphire Rapids, AMD since Zen 5), one
+//!   `sdot` on Arm with the dot-product extension. On the AVX-VNNI VM of issue 15's
+//!   twenty-second stop it ran 4-31% faster than `Pairs` (not measured on Arm).
 //!
 //! A browser does not say which instructions V8 picked, so the worker times both forms on a
 //! small matrix when it starts (`calibrate`) and keeps the faster; the page can force one
