@@ -28,13 +28,7 @@ pub fn worker_url() -> String {
         (false, false) => "./",
     };
     let url = super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"));
-    let search = browser::location_search();
-    let dot = search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("dot="))
-        .and_then(crate::engine::dot_form::DotForm::parse);
-    match dot {
+    match crate::engine::dot_form::DotForm::from_query(&browser::location_search()) {
         Some(form) => {
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}dot={}", form.name())

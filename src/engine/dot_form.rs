@@ -40,6 +40,15 @@ impl DotForm {
             _ => None,
         }
     }
+
+    /// The form a query string (`?a=b&dot=add`, the page's or the worker's) forces, if any.
+    pub fn from_query(search: &str) -> Option<DotForm> {
+        search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("dot="))
+            .and_then(DotForm::parse)
+    }
 }
 
 /// Whether this build has two forms to choose between (the relaxed-SIMD wasm build).
@@ -221,6 +230,14 @@ mod tests {
         }
         assert_eq!(DotForm::parse("add"), Some(DotForm::DotAdd));
         assert_eq!(DotForm::parse("fast"), None);
+        assert_eq!(
+            DotForm::from_query("?build=ab12&dot=add"),
+            Some(DotForm::DotAdd)
+        );
+        assert_eq!(DotForm::from_query("dot=pairs"), Some(DotForm::Pairs));
+        assert_eq!(DotForm::from_query("?dot=fast&x=1"), None);
+        assert_eq!(DotForm::from_query("?nodot=add"), None);
+        assert_eq!(DotForm::from_query(""), None);
     }
 
     /// Natively there is one form: nothing is timed or set.

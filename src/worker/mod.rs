@@ -130,12 +130,7 @@ fn dot_choice() -> Option<crate::protocol::DotChoice> {
         .ok()
         .map(|scope| scope.location().search())
         .unwrap_or_default();
-    let forced = search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("dot="))
-        .and_then(DotForm::parse);
-    if let Some(form) = forced {
+    if let Some(form) = DotForm::from_query(&search) {
         dot_form::set(form);
         return Some(crate::protocol::DotChoice {
             form: form.name().into(),
