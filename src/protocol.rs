@@ -37,10 +37,14 @@ pub struct DotChoice {
     pub form: String,
     /// Set by the page's `?dot=` rather than measured.
     pub forced: bool,
-    /// The worker's measurement at start: time with `pairs` ÷ time with `dot-add` (above 1,
-    /// `dot-add` was faster).
+    /// This browser's earlier measurement, kept by the page and handed to this worker, which
+    /// did not measure (`engine::dot_form::DotRequest::Kept`).
+    #[serde(default)]
+    pub kept: bool,
+    /// The measurement: time with `pairs` ÷ time with `dot-add` (above 1, `dot-add` was
+    /// faster); this worker's own, or the kept one's.
     pub ratio: Option<f64>,
-    /// Milliseconds the measurement took.
+    /// Milliseconds this worker spent measuring (0 when forced or kept).
     pub ms: f64,
 }
 
@@ -526,6 +530,7 @@ mod tests {
                 dot: Some(DotChoice {
                     form: "dot-add".into(),
                     forced: false,
+                    kept: false,
                     ratio: Some(1.12),
                     ms: 48.5,
                 }),

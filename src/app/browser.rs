@@ -55,6 +55,12 @@ pub fn local_set(key: &str, value: &str) {
     }
 }
 
+pub fn local_remove(key: &str) {
+    if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = s.remove_item(key);
+    }
+}
+
 pub fn location_search() -> String {
     window()
         .and_then(|w| w.location().search().ok())
@@ -241,6 +247,19 @@ pub fn now_ms() -> f64 {
     window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
+}
+
+/// What a kept measurement of this browser is valid for (`ui::dot_memory`).
+pub fn this_browser() -> crate::ui::dot_memory::Browser {
+    let nav = window().map(|w| w.navigator());
+    crate::ui::dot_memory::Browser {
+        build: page_build(),
+        agent: nav
+            .as_ref()
+            .and_then(|n| n.user_agent().ok())
+            .unwrap_or_default(),
+        cores: nav.map_or(0, |n| n.hardware_concurrency() as u32),
+    }
 }
 
 /// This page's deploy: `<meta name="tinylab-build">`, stamped by the build

@@ -41,7 +41,11 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                 </div>
                 <div class="stat" title=move || simd_title(pane.dot().as_ref())>
                     <dt>"SIMD"</dt>
-                    <dd data-testid="stat-simd" data-dot=move || pane.dot().map(|d| d.form)>
+                    <dd
+                        data-testid="stat-simd"
+                        data-dot=move || pane.dot().map(|d| d.form)
+                        data-dot-source=move || pane.dot().map(|d| crate::ui::format::dot_source(&d))
+                    >
                         {move || match pane.kernels().as_str() {
                             "relaxed-simd" => "relaxed".to_string(),
                             "" => "–".to_string(),

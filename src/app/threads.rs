@@ -17,9 +17,7 @@ const KEY: &str = "tinylab-threads";
 /// cross-origin isolated, relaxed SIMD where the browser has it (`relaxed_simd`). The page's
 /// build rides along (`?build=`): the service worker answers a request for another build than
 /// its own from the network, so a page of a new deploy never starts the old deploy's cached
-/// worker. So does the page's `?dot=` (`engine::dot_form`: `pairs` or `add` forces how the
-/// relaxed build sums its byte products, for tests and for comparing), which the service
-/// worker ignores when it looks a file up.
+/// worker.
 pub fn worker_url() -> String {
     let dir = match (isolated(), relaxed_simd()) {
         (true, true) => "./threads-relaxed/",
@@ -27,14 +25,25 @@ pub fn worker_url() -> String {
         (false, true) => "./relaxed/",
         (false, false) => "./",
     };
-    let url = super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"));
-    match crate::engine::dot_form::DotForm::from_query(&browser::location_search()) {
-        Some(form) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}dot={}", form.name())
-        }
-        None => url,
+    super::browser::with_build(&format!("{dir}tinylab_worker_loader.js"))
+}
+
+/// The model worker's name, which tells a relaxed worker how to sum its byte products
+/// (`engine::dot_form::DotRequest`): the page's `?dot=pairs|add` (for tests and for
+/// comparing), or this browser's earlier measurement (`ui::dot_memory`); empty, it measures.
+/// A name rather than the worker's address: once the service worker controls the page it
+/// answers the worker's script from its cache, and a worker's `location` is then the cached
+/// response's address, without the query.
+pub fn worker_name() -> String {
+    if !relaxed_simd() {
+        return String::new();
     }
+    crate::ui::dot_memory::worker_query(
+        &browser::location_search(),
+        browser::local_get(crate::ui::dot_memory::KEY).as_deref(),
+        &browser::this_browser(),
+    )
+    .unwrap_or_default()
 }
 
 /// A module of one function that uses `i8x16.relaxed_swizzle`: browsers without relaxed SIMD

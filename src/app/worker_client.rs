@@ -31,7 +31,9 @@ impl WorkerClient {
     /// `on_reply` gets each message and the raw data it came in (which may carry a buffer).
     pub fn spawn(on_reply: impl Fn(FromWorker, JsValue) + 'static) -> Result<Self, String> {
         // Relative paths (see `threads::worker_url`), so the app works under any base path.
-        let worker = Worker::new(&super::threads::worker_url())
+        let opts = web_sys::WorkerOptions::new();
+        opts.set_name(&super::threads::worker_name());
+        let worker = Worker::new_with_options(&super::threads::worker_url(), &opts)
             .map_err(|e| format!("could not start the model worker: {e:?}"))?;
         let on_reply = Rc::new(on_reply);
         let ready = Rc::new(Cell::new(false));
@@ -70,6 +72,16 @@ impl WorkerClient {
                     super::browser::set_root_attr("data-kernels", kernels);
                     if let Some(dot) = dot {
                         super::browser::set_root_attr("data-dot", &dot.form);
+                        // A worker that measured has the latest word: its answer is kept
+                        // for the next workers, or, too close to call, clears the old one.
+                        if !dot.forced && !dot.kept {
+                            let key = crate::ui::dot_memory::KEY;
+                            let now = super::browser::this_browser();
+                            match crate::ui::dot_memory::to_keep(dot, &now) {
+                                Some(keep) => super::browser::local_set(key, &keep),
+                                None => super::browser::local_remove(key),
+                            }
+                        }
                     }
                     let page = super::browser::page_build();
                     if !page.is_empty() && *build != page {

@@ -12,8 +12,11 @@
 //!
 //! A browser does not say which instructions V8 picked, so the worker times both forms on a
 //! small matrix when it starts (`calibrate`) and keeps the faster; the page can force one
-//! (`?dot=pairs`, `?dot=add`). The choice is one global: every thread of a worker reads it at
-//! the start of each product, and nothing changes it while a product runs.
+//! (`?dot=pairs`, `?dot=add`). The page keeps a clear measurement in localStorage and hands it
+//! to later workers of the same deploy in the same browser (`DotRequest::Kept`), so only the
+//! first worker measures; `?dot=measure` measures again. The choice is one global: every
+//! thread of a worker reads it at the start of each product, and nothing changes it while a
+//! product runs.
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
@@ -43,12 +46,57 @@ impl DotForm {
 
     /// The form a query string (`?a=b&dot=add`, the page's or the worker's) forces, if any.
     pub fn from_query(search: &str) -> Option<DotForm> {
-        search
-            .trim_start_matches('?')
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("dot="))
-            .and_then(DotForm::parse)
+        query_value(search, "dot").and_then(DotForm::parse)
     }
+}
+
+/// The value of `key` in a query string (`?a=b&key=value`), if it is there.
+fn query_value<'a>(search: &'a str, key: &str) -> Option<&'a str> {
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// How a worker comes by its form, from its name or address: the page's `?dot=` forces one; a
+/// choice this browser measured before and the page kept (`dot=add&dotkept=1.12`: the form
+/// and the ratio it was chosen by) is used without measuring again; else the worker measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DotRequest {
+    Measure,
+    Forced(DotForm),
+    Kept { form: DotForm, ratio: f64 },
+}
+
+impl DotRequest {
+    pub fn from_query(search: &str) -> DotRequest {
+        let Some(form) = DotForm::from_query(search) else {
+            return DotRequest::Measure;
+        };
+        let kept = query_value(search, "dotkept").and_then(|r| r.parse::<f64>().ok());
+        match kept {
+            // Only a ratio that names this form: anything else was not written by the page.
+            Some(ratio) if ratio.is_finite() && ratio > 0.0 && chosen_by(ratio) == form => {
+                DotRequest::Kept { form, ratio }
+            }
+            _ => DotRequest::Forced(form),
+        }
+    }
+}
+
+/// The form a measured ratio (time with `Pairs` ÷ time with `DotAdd`) chooses.
+pub fn chosen_by(ratio: f64) -> DotForm {
+    if ratio > 1.0 {
+        DotForm::DotAdd
+    } else {
+        DotForm::Pairs
+    }
+}
+
+/// Whether a measured ratio is clear enough to keep for later workers: a near tie is measured
+/// again, since its winner may be the VM's noise, and what it would save is little.
+pub fn worth_keeping(ratio: f64) -> bool {
+    ratio.is_finite() && ratio > 0.0 && ratio.ln().abs() >= 0.03
 }
 
 /// Whether this build has two forms to choose between (the relaxed-SIMD wasm build).
@@ -206,11 +254,7 @@ pub fn calibrate(now: &dyn Fn() -> f64) -> Option<Calibration> {
     // A coarse clock (a browser may round `performance.now` to 0.1 ms or more) can leave no
     // round measured: keep the form that needs no AVX-VNNI to be fast.
     let ratio = ratios.get(ratios.len() / 2).copied().unwrap_or(1.0);
-    let chosen = if ratio > 1.0 {
-        DotForm::DotAdd
-    } else {
-        DotForm::Pairs
-    };
+    let chosen = chosen_by(ratio);
     set(chosen);
     Some(Calibration {
         chosen,
@@ -238,6 +282,47 @@ mod tests {
         assert_eq!(DotForm::from_query("?dot=fast&x=1"), None);
         assert_eq!(DotForm::from_query("?nodot=add"), None);
         assert_eq!(DotForm::from_query(""), None);
+        assert_eq!(
+            DotForm::from_query("?dotkept=1.2&dot=pairs"),
+            Some(DotForm::Pairs)
+        );
+    }
+
+    #[test]
+    fn a_kept_choice_is_read_only_when_its_ratio_names_its_form() {
+        use DotRequest::*;
+        assert_eq!(DotRequest::from_query("?build=ab"), Measure);
+        assert_eq!(DotRequest::from_query("?dot=add"), Forced(DotForm::DotAdd));
+        assert_eq!(
+            DotRequest::from_query("?build=ab&dot=add&dotkept=1.12"),
+            Kept {
+                form: DotForm::DotAdd,
+                ratio: 1.12
+            }
+        );
+        assert_eq!(
+            DotRequest::from_query("?dotkept=0.7&dot=pairs"),
+            Kept {
+                form: DotForm::Pairs,
+                ratio: 0.7
+            }
+        );
+        // A ratio that names the other form, or none at all, is not a measurement.
+        for bad in ["0.7", "1.0", "NaN", "inf", "-2", "", "x"] {
+            assert_eq!(
+                DotRequest::from_query(&format!("?dot=add&dotkept={bad}")),
+                Forced(DotForm::DotAdd),
+                "{bad}"
+            );
+        }
+        assert_eq!(DotRequest::from_query("?dot=measure&dotkept=1.2"), Measure);
+    }
+
+    #[test]
+    fn near_ties_are_not_kept() {
+        assert!(worth_keeping(1.12) && worth_keeping(0.8) && worth_keeping(1.031));
+        assert!(!worth_keeping(1.0) && !worth_keeping(1.02) && !worth_keeping(0.98));
+        assert!(!worth_keeping(f64::NAN) && !worth_keeping(0.0) && !worth_keeping(-1.2));
     }
 
     /// Natively there is one form: nothing is timed or set.

@@ -121,16 +121,34 @@ pub fn simd_title(dot: Option<&crate::protocol::DotChoice>) -> String {
                 } else {
                     ("dot-add", 1.0 / r)
                 };
+                let when = if d.kept {
+                    "measured by this browser for this version of TinyLab before, and kept \
+                     (?dot=measure measures again)"
+                        .to_string()
+                } else {
+                    format!("measured in {} when the worker started", duration_ms(d.ms))
+                };
                 t.push_str(&format!(
-                    ": {x:.2}× as fast as {other} on this machine, measured in {} when the \
-                     worker started (same numbers either way; ?dot=pairs or ?dot=add forces one)",
-                    duration_ms(d.ms)
+                    ": {x:.2}× as fast as {other} on this machine, {when} (same numbers either \
+                     way; ?dot=pairs or ?dot=add forces one)"
                 ));
             }
             None => {}
         }
     }
     t
+}
+
+/// Where a worker's dot form came from: `forced` (the page's `?dot=`), `kept` (this
+/// browser's earlier measurement, `ui::dot_memory`) or `measured` (by this worker).
+pub fn dot_source(d: &crate::protocol::DotChoice) -> &'static str {
+    if d.forced {
+        "forced"
+    } else if d.kept {
+        "kept"
+    } else {
+        "measured"
+    }
 }
 
 #[cfg(test)]
@@ -145,9 +163,11 @@ mod tests {
         let measured = DotChoice {
             form: "dot-add".into(),
             forced: false,
+            kept: false,
             ratio: Some(1.124),
             ms: 48.0,
         };
+        assert_eq!(dot_source(&measured), "measured");
         assert!(
             simd_title(Some(&measured)).contains(
                 "summed as dot-add: 1.12× as fast as pairs on this machine, measured in 48 ms"
@@ -161,12 +181,26 @@ mod tests {
             ..measured.clone()
         };
         assert!(simd_title(Some(&slower)).contains("summed as pairs: 1.25× as fast as dot-add"));
+        let kept = DotChoice {
+            kept: true,
+            ms: 0.0,
+            ..measured.clone()
+        };
+        let title = simd_title(Some(&kept));
+        assert!(
+            title.contains("1.12× as fast as pairs on this machine, measured by this browser")
+                && title.contains("kept (?dot=measure measures again)")
+                && !title.contains(" ms "),
+            "{title}"
+        );
+        assert_eq!(dot_source(&kept), "kept");
         let forced = DotChoice {
             forced: true,
             ratio: None,
             ..measured
         };
         assert!(simd_title(Some(&forced)).ends_with("summed as dot-add (set by ?dot=)"));
+        assert_eq!(dot_source(&forced), "forced");
     }
 
     #[test]

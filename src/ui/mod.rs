@@ -6,6 +6,7 @@ pub mod arena;
 pub mod catalog;
 pub mod colors;
 pub mod compare;
+pub mod dot_memory;
 pub mod eval_report;
 pub mod export;
 pub mod format;

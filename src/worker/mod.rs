@@ -118,34 +118,51 @@ pub fn start() {
     });
 }
 
-/// The relaxed build's `engine::dot_form`: forced by `dot=` in this worker's address (the
-/// page passes its own `?dot=` on), else the faster of the two on this machine, measured now.
+/// The relaxed build's `engine::dot_form`: forced by `dot=`, or this browser's earlier
+/// measurement that the page kept (`dot=…&dotkept=…`), in this worker's name (the page's,
+/// `app::threads::worker_name`) or else its address (the bench's); else the faster of the
+/// two on this machine, measured now.
 fn dot_choice() -> Option<crate::protocol::DotChoice> {
-    use crate::engine::dot_form::{self, DotForm};
+    use crate::engine::dot_form::{self, DotRequest};
+    use crate::protocol::DotChoice;
     if !dot_form::CHOOSES {
         return None;
     }
+    let name = js_sys::Reflect::get(&js_sys::global(), &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_default();
     let search = js_sys::global()
         .dyn_into::<web_sys::WorkerGlobalScope>()
         .ok()
         .map(|scope| scope.location().search())
         .unwrap_or_default();
-    if let Some(form) = DotForm::from_query(&search) {
+    // The name first: `DotRequest` reads the first `dot=` it finds.
+    let search = format!("{name}&{search}");
+    let told = |form: dot_form::DotForm, ratio: Option<f64>| {
         dot_form::set(form);
-        return Some(crate::protocol::DotChoice {
+        Some(DotChoice {
             form: form.name().into(),
-            forced: true,
-            ratio: None,
+            forced: ratio.is_none(),
+            kept: ratio.is_some(),
+            ratio,
             ms: 0.0,
-        });
+        })
+    };
+    match DotRequest::from_query(&search) {
+        DotRequest::Forced(form) => told(form, None),
+        DotRequest::Kept { form, ratio } => told(form, Some(ratio)),
+        DotRequest::Measure => {
+            let c = dot_form::calibrate(&js::now_ms)?;
+            Some(DotChoice {
+                form: c.chosen.name().into(),
+                forced: false,
+                kept: false,
+                ratio: Some(c.ratio),
+                ms: c.ms,
+            })
+        }
     }
-    let c = dot_form::calibrate(&js::now_ms)?;
-    Some(crate::protocol::DotChoice {
-        form: c.chosen.name().into(),
-        forced: false,
-        ratio: Some(c.ratio),
-        ms: c.ms,
-    })
 }
 
 /// The size of this worker's wasm memory, which only grows: the peak so far.

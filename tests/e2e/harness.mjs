@@ -60,12 +60,14 @@ export async function launch(extra = []) {
 }
 
 /// A new page that fails the test on any uncaught page error, and records requests.
-export async function openPage(context, url) {
+/// `init`, when given, runs in the page before its own scripts (`page.addInitScript`).
+export async function openPage(context, url, init) {
   const page = await context.newPage();
   const errors = [];
   const requests = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('request', (r) => requests.push(r.url()));
+  if (init) await page.addInitScript(init);
   await page.goto(url);
   await page.waitForSelector(
     `[data-testid=model-select] option[value="${SMOLLM2}"]`,
