@@ -1,13 +1,14 @@
 //! The relaxed build's dot form (`engine::dot_form`), measured once per deploy and browser.
 //!
 //! Every relaxed worker used to time both forms before it said `Ready`: 50-100 ms in the
-//! bench's page and about 200 ms in the app's (issue 15's twenty-second stop), as much as half
-//! of a model's load from the browser cache, on every reload and for every pane. Which form is
+//! bench's page and 57-204 ms in the app's (issue 15's twenty-second and twenty-third stops),
+//! on every reload and in every pane, four at once for a four-pane permalink. Which form is
 //! faster depends on the CPU and on V8's instruction selection, neither of which changes
 //! between two starts of one browser, so the page keeps the first clear measurement in
 //! localStorage and hands it to each later worker in the worker's name
 //! (`dot=add&dotkept=1.12`, `dot_form::DotRequest::Kept`; `app::threads::worker_name`), which
-//! then does not measure.
+//! then does not measure. On the VM where this was built the measurement had mostly
+//! overlapped the page's own start-up: keeping it saved its CPU time, not a visible wait.
 //!
 //! What a measurement is kept for: the page's deploy (a new build may change the kernels), the
 //! browser's user agent (a new browser version may change V8's code) and the number of cores
