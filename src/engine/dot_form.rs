@@ -51,7 +51,7 @@ impl DotForm {
 }
 
 /// The value of `key` in a query string (`?a=b&key=value`), if it is there.
-fn query_value<'a>(search: &'a str, key: &str) -> Option<&'a str> {
+pub fn query_value<'a>(search: &'a str, key: &str) -> Option<&'a str> {
     search
         .trim_start_matches('?')
         .split('&')

@@ -45,7 +45,8 @@ pub fn worker_query(page_search: &str, stored: Option<&str>, now: &Browser) -> O
     if let Some(form) = DotForm::from_query(page_search) {
         return Some(format!("dot={}", form.name()));
     }
-    if page_asks_to_measure(page_search) {
+    // `?dot=` with a value that is not a form (`?dot=measure`): measure, whatever was kept.
+    if dot_form::query_value(page_search, "dot").is_some() {
         return None;
     }
     let kept = read(stored?, now)?;
@@ -59,14 +60,6 @@ fn read(stored: &str, now: &Browser) -> Option<(DotForm, f64)> {
     let form = DotForm::parse(&k.form)?;
     (k.on == *now && dot_form::worth_keeping(k.ratio) && dot_form::chosen_by(k.ratio) == form)
         .then_some((form, k.ratio))
-}
-
-/// `?dot=` with a value that is not a form (`?dot=measure`): measure, whatever was kept.
-fn page_asks_to_measure(page_search: &str) -> bool {
-    page_search
-        .trim_start_matches('?')
-        .split('&')
-        .any(|kv| kv.starts_with("dot="))
 }
 
 /// What to store under `KEY` after a worker's `Ready`: its own clear measurement, else
