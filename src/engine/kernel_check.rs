@@ -177,6 +177,7 @@ fn integer_kernels() -> Vec<KernelCheck> {
                 block_bytes::<BlockQ5_0>(&w),
             );
             let w50s = q5_0::for_this_build(&w50, blocks);
+            let w41s = q4_1::for_this_build(&w41, blocks);
             // Q8_0 rows laid out by `q8_0::arrange_row` (the relaxed build's weights), read by
             // every form against the portable form on the stored row.
             let w8a = arranged_q8_0(&w8);
@@ -194,9 +195,16 @@ fn integer_kernels() -> Vec<KernelCheck> {
                     &rows!(q8_0::portable_arranged, &w8a, &p8, r),
                     &want(&|j| q8_0::portable(&w8, [&p8[j]])[0]),
                 );
+                // As Q5_0's below: the relaxed build reads arranged rows in decoding's order.
                 t41.add(
-                    &rows!(q4_1::dot_rows, &w41, &p41, r),
-                    &want(&|j| q4_1::portable(&w41, [&p41[j]])[0]),
+                    &rows!(q4_1::dot_rows, &w41s, &p41, r),
+                    &want(&|j| {
+                        if q4_1::ARRANGED {
+                            q4_1::portable_in_order(&w41, &p41[j])
+                        } else {
+                            q4_1::portable(&w41, [&p41[j]])[0]
+                        }
+                    }),
                 );
                 // The relaxed build reads each row with its decoding kernel there, in
                 // decoding's order (`q5_0::dot_rows`).
@@ -215,7 +223,7 @@ fn integer_kernels() -> Vec<KernelCheck> {
             for r in 1..=q4_1::TILE_ROWS {
                 let tile = q4_1::Tile::new(&p41[..r]);
                 let mut got = vec![0f32; r];
-                q4_1::dot_tile(&w41, &tile, &mut got);
+                q4_1::dot_tile(&w41s, &tile, &mut got);
                 let want: Vec<f32> = (0..r).map(|j| q4_1::portable(&w41, [&p41[j]])[0]).collect();
                 t41.add(&got, &want);
                 q4_1::portable_tile(&w41, &tile, &mut got);
@@ -278,14 +286,41 @@ fn integer_kernels() -> Vec<KernelCheck> {
                 &[q8_0::dot_in_order_arranged(&low_a, &p8[0])],
                 &want_low_in_order,
             );
-            in_order!(
-                t41,
-                BlockQ4_1,
-                q4_1::dot_in_order,
-                q4_1::portable_in_order,
-                &w41,
-                &p41[0]
+            // Q4_1's SIMD forms read rows as this build lays them out (`q4_1::arrange` in the
+            // relaxed build, whose scales and minimums are widened from f16 four at a time).
+            let other = block_bytes::<BlockQ4_1>(&more);
+            t41.add(
+                &[
+                    q4_1::dot_in_order(&w41s, &p41[0]),
+                    q4_1::dot_in_order(&q4_1::for_this_build(&other, blocks), &p41[0]),
+                ],
+                &[
+                    q4_1::portable_in_order(&w41, &p41[0]),
+                    q4_1::portable_in_order(&other, &p41[0]),
+                ],
             );
+            // Scales and minimums a quantizer rarely writes: zeros of both signs, subnormals,
+            // the smallest normal, in decoding and in a whole tile.
+            let mut odd = w41.clone();
+            for (b, block) in odd.chunks_exact_mut(q4_1::BLOCK_BYTES).enumerate() {
+                let d = [0x0000u16, 0x0001, 0x03ff, 0x0400, 0x2c00, 0x3c00][(b + col as usize) % 6];
+                let m =
+                    [0x8000u16, 0x8001, 0x83ff, 0xa400, 0x0000, 0xbc00][(b + 2 * col as usize) % 6];
+                block[..2].copy_from_slice(&d.to_le_bytes());
+                block[2..4].copy_from_slice(&m.to_le_bytes());
+            }
+            let odd_s = q4_1::for_this_build(&odd, blocks);
+            t41.add(
+                &[q4_1::dot_in_order(&odd_s, &p41[0])],
+                &[q4_1::portable_in_order(&odd, &p41[0])],
+            );
+            let tile = q4_1::Tile::new(&p41);
+            let mut got = vec![0f32; q4_1::TILE_ROWS];
+            q4_1::dot_tile(&odd_s, &tile, &mut got);
+            let want: Vec<f32> = (0..q4_1::TILE_ROWS)
+                .map(|j| q4_1::portable(&odd, [&p41[j]])[0])
+                .collect();
+            t41.add(&got, &want);
             // Q5_0's SIMD forms read rows as this build lays them out (`q5_0::arrange` in the
             // relaxed build), its portable form as stored.
             let other = block_bytes::<BlockQ5_0>(&more);
@@ -479,7 +514,9 @@ mod tests {
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 * 36),
-                "Q4_1" | "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36),
+                "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36),
+                // Plus odd scales and minimums: one row in order and a tile of eight.
+                "Q4_1" => 4 * 6 * (10 + 2 + 2 * 36 + 1 + 8),
                 // Plus weights holding −128 (4 rows, 1 row in order).
                 // Stored, arranged and arranged read by the portable form; in order, stored
                 // and arranged; −128s, stored and arranged.

@@ -613,7 +613,7 @@ impl Kernels {
 /// (1.5–2× theirs).
 pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> Result<Weight> {
     let cols = qt.shape().dims().last().copied().unwrap_or(0);
-    if kernels.requantizes(qt.dtype()) && cols % 32 == 0 {
+    if (kernels.requantizes(qt.dtype()) || unarrangeable_q4_1(&qt)?) && cols % 32 == 0 {
         let f = qt.dequantize(&Device::Cpu)?;
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         // Laid out as the file's own Q8_0 tensors are, so that they join them (Q5_K_M files
@@ -627,9 +627,38 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
     if super::q5_0::ARRANGED && qt.dtype() == GgmlDType::Q5_0 && cols % 32 == 0 {
-        return Ok(Weight::new(std::sync::Arc::new(arranged_q5_0(&qt)?))?);
+        return Ok(Weight::new(std::sync::Arc::new(arranged::<
+            candle_core::quantized::k_quants::BlockQ5_0,
+        >(
+            &qt,
+            super::q5_0::arrange,
+        )?))?);
+    }
+    if super::q4_1::ARRANGED && qt.dtype() == GgmlDType::Q4_1 && cols % 32 == 0 {
+        return Ok(Weight::new(std::sync::Arc::new(arranged::<
+            candle_core::quantized::k_quants::BlockQ4_1,
+        >(
+            &qt,
+            super::q4_1::arrange,
+        )?))?);
     }
     Ok(Weight::new(std::sync::Arc::new(qt))?)
+}
+
+/// Whether this build's kernels read `t` in a layout of their own (`q5_0::arrange`,
+/// `q4_1::arrange`), so that a tied output layer needs its own copy of the embedding table.
+fn laid_out_for_products(t: GgmlDType) -> bool {
+    (t == GgmlDType::Q5_0 && super::q5_0::ARRANGED)
+        || (t == GgmlDType::Q4_1 && super::q4_1::ARRANGED)
+}
+
+/// Whether a Q4_1 tensor must be requantized in this build: its kernels read `q4_1::arrange`'s
+/// layout, which has no place for an infinite or NaN scale (`q4_1::arrangeable`); only a
+/// damaged file has one.
+fn unarrangeable_q4_1(qt: &candle_core::quantized::QTensor) -> Result<bool> {
+    Ok(super::q4_1::ARRANGED
+        && qt.dtype() == GgmlDType::Q4_1
+        && !super::q4_1::arrangeable(&qt.data()?))
 }
 
 /// Tensor `name` ready for products: `weight_matmul` on it, except that for the relaxed build
@@ -643,18 +672,22 @@ fn load_weight(g: &GgufFile, name: &str, kernels: Kernels) -> Result<Weight> {
     weight_matmul(g.tensor(name)?, kernels)
 }
 
-/// A Q5_0 matrix with its rows laid out for the relaxed-SIMD kernels (`q5_0::arrange`): the
-/// same bytes, so the same memory, in an order that candle's own Q5_0 code cannot read. Only
-/// products read it, and only through `q5_0` (`weight::own_kernel`); the token embeddings are
-/// a tensor of their own (`Embeddings`), read from the file as stored.
-fn arranged_q5_0(qt: &candle_core::quantized::QTensor) -> Result<candle_core::quantized::QTensor> {
-    use candle_core::quantized::k_quants::{BlockQ5_0, GgmlType};
+/// A Q5_0 or Q4_1 matrix (`T`) with its rows laid out for the relaxed-SIMD kernels by
+/// `arrange` (`q5_0::arrange`, `q4_1::arrange`): the same bytes, so the same memory, in an
+/// order that candle's own code for the type cannot read. Only products read it, and only
+/// through the engine's kernels (`weight::own_kernel`); the token embeddings are a tensor of
+/// their own (`Embeddings`), read from the file as stored.
+fn arranged<T: candle_core::quantized::k_quants::GgmlType + 'static>(
+    qt: &candle_core::quantized::QTensor,
+    arrange: fn(&mut [u8], usize),
+) -> Result<candle_core::quantized::QTensor> {
     use candle_core::quantized::QStorage;
     let cols = qt.shape().dims().last().copied().unwrap_or(0);
     let data = qt.data()?;
-    let mut blocks = vec![BlockQ5_0::zeros(); data.len() / super::q5_0::BLOCK_BYTES];
-    // SAFETY: `BlockQ5_0` is candle's `repr(C)` block of 22 bytes without padding, for which
-    // every byte pattern is a value; the slice covers exactly the vector's bytes.
+    let block_bytes = std::mem::size_of::<T>();
+    let mut blocks = vec![T::zeros(); data.len() / block_bytes];
+    // SAFETY: `T` is one of candle's `repr(C)` blocks (22 or 20 bytes) without padding, for
+    // which every byte pattern is a value; the slice covers exactly the vector's bytes.
     let raw = unsafe {
         std::slice::from_raw_parts_mut(
             blocks.as_mut_ptr() as *mut u8,
@@ -662,13 +695,14 @@ fn arranged_q5_0(qt: &candle_core::quantized::QTensor) -> Result<candle_core::qu
         )
     };
     if raw.len() != data.len() {
-        return Err(EngineError::InvalidGguf(
-            "a Q5_0 tensor does not hold whole blocks".into(),
-        ));
+        return Err(EngineError::InvalidGguf(format!(
+            "a {:?} tensor does not hold whole blocks",
+            qt.dtype()
+        )));
     }
     raw.copy_from_slice(&data);
     drop(data);
-    super::q5_0::arrange(raw, cols / super::q5_0::BLOCK);
+    arrange(raw, cols / T::BLCK_SIZE);
     Ok(candle_core::quantized::QTensor::new(
         QStorage::Cpu(Box::new(blocks)),
         qt.shape().clone(),
@@ -941,8 +975,9 @@ impl Model {
         let embed = Embeddings::load(g, "token_embd.weight", arrange)?;
         let output = if !tied {
             load_weight(g, "output.weight", kernels)?
-        } else if kernels.requantizes(embed.dtype) {
-            // Tied, but the output layer wants a fast type: a requantized copy.
+        } else if kernels.requantizes(embed.dtype) || laid_out_for_products(embed.dtype) {
+            // Tied, but the output layer wants a fast type (a requantized copy) or its rows in
+            // another order than the embedding reads them (a laid-out copy).
             weight_matmul(g.tensor("token_embd.weight")?, kernels)?
         } else {
             match &embed.table {
@@ -1535,12 +1570,46 @@ mod tests {
             .collect();
         let t = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
         let qt = QTensor::quantize(&t, GgmlDType::Q5_0).unwrap();
-        let arranged = arranged_q5_0(&qt).unwrap();
+        let arranged = arranged::<candle_core::quantized::k_quants::BlockQ5_0>(
+            &qt,
+            super::super::q5_0::arrange,
+        )
+        .unwrap();
         let mut want = qt.data().unwrap().to_vec();
         super::super::q5_0::arrange(&mut want, k / 32);
         assert_eq!(arranged.data().unwrap().to_vec(), want);
         assert_eq!(arranged.shape(), qt.shape());
         assert_eq!(arranged.dtype(), GgmlDType::Q5_0);
+    }
+
+    /// The relaxed build's Q4_1 weights likewise (`q4_1::arrange`), and a tied output layer
+    /// over a laid-out type gets its own copy (`laid_out_for_products`) where the build lays
+    /// that type out.
+    #[test]
+    fn arranged_q4_1_holds_the_arranged_bytes() {
+        use candle_core::quantized::QTensor;
+        let (n, k) = (3, 32 * 6);
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 41 % 97) as f32 - 40.0) / 30.0)
+            .collect();
+        let t = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
+        let qt = QTensor::quantize(&t, GgmlDType::Q4_1).unwrap();
+        let laid = arranged::<candle_core::quantized::k_quants::BlockQ4_1>(
+            &qt,
+            super::super::q4_1::arrange,
+        )
+        .unwrap();
+        let mut want = qt.data().unwrap().to_vec();
+        super::super::q4_1::arrange(&mut want, k / 32);
+        assert_eq!(laid.data().unwrap().to_vec(), want);
+        assert_eq!(laid.dtype(), GgmlDType::Q4_1);
+        assert_eq!(
+            laid_out_for_products(GgmlDType::Q4_1),
+            super::super::q4_1::ARRANGED
+        );
+        assert!(!laid_out_for_products(GgmlDType::Q8_0));
+        // Natively nothing is laid out, so no Q4_1 tensor is requantized for its scales.
+        assert!(!unarrangeable_q4_1(&qt).unwrap());
     }
 
     /// `f16_bits` against `half` on a sweep of every 257th f32 below 65,504 in size, each f16

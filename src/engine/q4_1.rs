@@ -117,6 +117,69 @@ impl<'a> Tile<'a> {
     }
 }
 
+/// Whether this build's SIMD forms (`dot_rows`, `dot_in_order`, `dot_tile`) read rows laid
+/// out by `arrange` rather than as stored: the relaxed-SIMD wasm build. The portable forms and
+/// the other builds' forms read the stored layout.
+pub const ARRANGED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+
+/// Blocks per arranged group (`arrange`).
+pub const GROUP: usize = 4;
+const GROUP_BYTES: usize = GROUP * BLOCK_BYTES;
+/// Where an arranged group keeps its four runs of nibbles, after four scales and four minimums.
+const NIBBLES_AT: usize = 4 * GROUP;
+
+/// Lays out each row of `blocks_per_row` blocks for the relaxed-SIMD forms, in place, the same
+/// bytes in another order: each run of four blocks becomes their four f16 scales, their four f16
+/// minimums, then their four 16-byte runs of nibbles, so that one 16-byte load brings a group's
+/// eight f16 values, which `relaxed::widen_f16` makes f32 four at a time. The blocks past the
+/// row's last group of four stay as stored; `unarranged` reads a block back.
+pub fn arrange(bytes: &mut [u8], blocks_per_row: usize) {
+    let row_bytes = blocks_per_row * BLOCK_BYTES;
+    if row_bytes == 0 {
+        return;
+    }
+    for row in bytes.chunks_exact_mut(row_bytes) {
+        for group in row.chunks_exact_mut(GROUP_BYTES) {
+            let mut out = [0u8; GROUP_BYTES];
+            for (i, b) in group.chunks_exact(BLOCK_BYTES).enumerate() {
+                out[2 * i..2 * i + 2].copy_from_slice(&b[..2]);
+                out[2 * GROUP + 2 * i..2 * GROUP + 2 * i + 2].copy_from_slice(&b[2..4]);
+                out[NIBBLES_AT + 16 * i..NIBBLES_AT + 16 * (i + 1)].copy_from_slice(&b[4..]);
+            }
+            group.copy_from_slice(&out);
+        }
+    }
+}
+
+/// Block `i` (0..4) of an arranged group, as stored.
+pub fn unarranged(group: &[u8], i: usize) -> [u8; BLOCK_BYTES] {
+    let mut b = [0u8; BLOCK_BYTES];
+    b[..2].copy_from_slice(&group[2 * i..2 * i + 2]);
+    b[2..4].copy_from_slice(&group[2 * GROUP + 2 * i..2 * GROUP + 2 * i + 2]);
+    b[4..].copy_from_slice(&group[NIBBLES_AT + 16 * i..NIBBLES_AT + 16 * (i + 1)]);
+    b
+}
+
+/// `blocks` (rows of `blocks_per_row`) as this build's SIMD forms read them: `arrange`d where
+/// `ARRANGED`, else as they are.
+pub fn for_this_build(blocks: &[u8], blocks_per_row: usize) -> Vec<u8> {
+    let mut out = blocks.to_vec();
+    if ARRANGED {
+        arrange(&mut out, blocks_per_row);
+    }
+    out
+}
+
+/// Whether `arrange`'s layout can hold these rows: the vector widening of f16 is exact for every
+/// finite value, so a row with an infinite or NaN scale or minimum (a damaged or hostile file)
+/// is kept as stored.
+pub fn arrangeable(blocks: &[u8]) -> bool {
+    blocks.chunks_exact(BLOCK_BYTES).all(|b| {
+        let finite = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 != 0x7c00;
+        finite(0) && finite(2)
+    })
+}
+
 /// A block's 32 weight values (0..=15), its scale and its minimum.
 #[inline(always)]
 fn unpack_portable(wb: &[u8]) -> ([i32; 32], f32, f32) {
@@ -134,17 +197,17 @@ pub fn dot(w: &[u8], y: &Activation) -> f32 {
 }
 
 /// One weight row against `R` (1 to 4) activation rows, each weight block unpacked once for
-/// all of them; every output has exactly the bits `dot` gives it alone.
+/// all of them; every output has exactly the bits `dot` gives it alone. In the relaxed build
+/// the row is laid out by `arrange` and read as `dot_in_order` reads it, with its bits.
 pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     const { assert!(R >= 1 && R <= 4) };
     let n = ys[0].d.len();
     assert!(w.len() == n * BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
-        // SAFETY: lengths checked above.
-        super::dot_form::with_dot!(D => unsafe {
-            lanes::dot_rows::<relaxed::Nibbles<D>, R>(w, ys, super::q8_0::scale_table())
-        })
+        // The relaxed build prefills with tiles and decodes with `dot_in_order`; here it reads
+        // each (arranged) row the way decoding does.
+        ys.map(|y| dot_in_order_arranged(w, y))
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -181,15 +244,12 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
 /// values added in `q8_0::in_order_sum`'s order; `portable_in_order`'s bits. Natively it is
-/// `dot` (the AVX2 form, within rounding).
+/// `dot` (the AVX2 form, within rounding). The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.d.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
-        // SAFETY: length checked above.
-        super::dot_form::with_dot!(D => unsafe {
-            lanes::in_order::<relaxed::Nibbles<D>>(w, y, super::q8_0::scale_table())
-        })
+        dot_in_order_arranged(w, y)
     }
     #[cfg(all(
         target_arch = "wasm32",
@@ -206,8 +266,18 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     }
 }
 
+/// `dot_in_order` on a row laid out by `arrange` (the relaxed build only), with its bits.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
+    assert!(w.len() == y.d.len() * BLOCK_BYTES);
+    // SAFETY: length checked above.
+    super::dot_form::with_dot!(D => unsafe {
+        relaxed::in_order_arranged::<D>(w, y, super::q8_0::scale_table())
+    })
+}
+
 /// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
-/// each with `dot`'s bits.
+/// each with `dot`'s bits. The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     let n = tile.acts[0].d.len();
     assert!(w.len() == n * BLOCK_BYTES && out.len() == tile.rows());
@@ -345,6 +415,8 @@ mod lanes {
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
     /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    // The relaxed build reads arranged rows (`relaxed::in_order_arranged`).
+    #[cfg_attr(target_feature = "relaxed-simd", allow(dead_code))]
     #[inline(always)]
     pub unsafe fn dot_rows<F: BlockSums, const R: usize>(
         w: &[u8],
@@ -384,6 +456,8 @@ mod lanes {
     /// # Safety
     /// `w` holds one block of `BLOCK_BYTES` per block of `y`, and `table` is
     /// `q8_0::scale_table()` (the caller, `super::dot_in_order`, checks the length).
+    // The relaxed build reads arranged rows (`relaxed::in_order_arranged`).
+    #[cfg_attr(target_feature = "relaxed-simd", allow(dead_code))]
     #[inline(always)]
     pub unsafe fn in_order<F: BlockSums>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
         let w = w.as_ptr();
@@ -518,28 +592,111 @@ mod relaxed {
         *table.get_unchecked(crate::engine::q8_0::le_u16(at) as usize)
     }
 
-    /// One weight row against a tile: each group of four weight values broadcast to every
-    /// lane, one relaxed dot per group and four rows (`q8_0::relaxed::groups8`).
+    /// The constants `widen_f16` works with, made once per row and hidden from LLVM
+    /// (`black_box`): seen as constants in the loop, V8 builds them anew at every use
+    /// (`q5_0::relaxed::Masks`).
+    pub struct Widening {
+        low: v128,
+        keep: v128,
+        scale: v128,
+    }
+
+    impl Widening {
+        #[inline(always)]
+        pub fn new() -> Self {
+            Widening {
+                low: core::hint::black_box(u8x16_splat(0x0f)),
+                keep: core::hint::black_box(u32x4_splat(0x8fff_e000)),
+                scale: core::hint::black_box(f32x4_splat(f32::from_bits(0x7780_0000))),
+            }
+        }
+    }
+
+    /// Four f16 values, sign-extended to i32 lanes, as f32: shifted into f32's places (the
+    /// sign's copies in bits 28..31 masked off but for bit 31), the exponent then rebased by
+    /// multiplying by 2^112. Exact for every finite f16, subnormals and zeros included (an f32
+    /// subnormal times a power of two is exact); an infinite or NaN f16 would come out finite,
+    /// which `arrangeable` keeps out.
+    #[inline(always)]
+    fn widen_f16(x: v128, c: &Widening) -> v128 {
+        f32x4_mul(v128_and(i32x4_shl(x, 13), c.keep), c.scale)
+    }
+
+    /// Lane `L` of `v` in every lane.
+    #[inline(always)]
+    fn lane<const L: usize>(v: v128) -> v128 {
+        i32x4_shuffle::<L, L, L, L>(v, v)
+    }
+
+    /// One arranged weight row (`super::arrange`) against one activation row: each group's four
+    /// blocks in the four lanes, as `lanes::in_order` computes them from stored blocks, so the
+    /// same bits; the last `n % 4` blocks, stored as they were, one at a time.
     ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, and `table` is
-    /// `q8_0::scale_table()`.
+    /// `w` holds one block of `BLOCK_BYTES` per block of `y`, laid out by `arrange`, and `table`
+    /// is `q8_0::scale_table()`.
+    #[inline(always)]
+    pub unsafe fn in_order_arranged<D: Dot>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
+        use super::{GROUP, NIBBLES_AT};
+        use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
+        let w = w.as_ptr();
+        let n = y.d.len();
+        let c = Widening::new();
+        let mut acc = f32x4_splat(0.0);
+        let mut b = 0;
+        while b + GROUP <= n {
+            let g = w.add(b * BLOCK_BYTES);
+            let h = v128_load(g as *const v128);
+            let dw = widen_f16(i32x4_extend_low_i16x8(h), &c);
+            let mw = widen_f16(i32x4_extend_high_i16x8(h), &c);
+            let sums: [v128; 4] = std::array::from_fn(|i| {
+                let q = v128_load(g.add(NIBBLES_AT + 16 * i) as *const v128);
+                let u = (
+                    v128_and(q, c.low),
+                    crate::engine::q8_0::high_nibbles(q, c.low),
+                );
+                <Nibbles<D> as BlockSums>::sum(&u, y, b + i)
+            });
+            let dd = f32x4_mul(dw, v128_load(y.d.as_ptr().add(b) as *const v128));
+            let ms = f32x4_mul(mw, v128_load(y.s.as_ptr().add(b) as *const v128));
+            let v = f32x4_add(f32x4_mul(dd, f32x4_convert_i32x4(sum_lanes4(sums))), ms);
+            acc = f32x4_add(acc, v);
+            b += GROUP;
+        }
+        let mut sum = add_in_order(0.0, acc);
+        while b < n {
+            let wb = w.add(b * BLOCK_BYTES);
+            let u = <Nibbles<D> as BlockSums>::unpack(wb);
+            let s = <Nibbles<D> as BlockSums>::sum(&u, y, b);
+            let dd = half(table, wb) * *y.d.get_unchecked(b);
+            let ms = half(table, wb.add(2)) * *y.s.get_unchecked(b);
+            sum += dd * total(s) as f32 + ms;
+            b += 1;
+        }
+        sum
+    }
+
+    /// One arranged weight row (`super::arrange`) against a tile: each group of four weight
+    /// values broadcast to every lane, one relaxed dot per group and four rows
+    /// (`q8_0::relaxed::groups8`); a group's scales and minimums widened four at a time, the
+    /// row's last `n % 4` blocks, stored as they were, through the table.
+    ///
+    /// # Safety
+    /// `w` holds one block of `BLOCK_BYTES` per block of the tile's rows, laid out by
+    /// `arrange`, and `table` is `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn dot_tile<D: Dot>(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
+        use super::{GROUP, NIBBLES_AT};
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let w = w.as_ptr();
         let groups = tile.groups.as_ptr() as *const v128;
         let dy = tile.d.as_ptr() as *const v128;
         let sy = tile.s.as_ptr() as *const v128;
         let zero = i32x4_splat(0);
-        for b in 0..tile.acts[0].d.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let (u0, u1) = Nibbles::<D>::unpack(wb);
-            let (dw, mw) = (
-                f32x4_splat(half(table, wb)),
-                f32x4_splat(half(table, wb.add(2))),
-            );
-            let splat = splats8(u0, u1);
+        let c = Widening::new();
+        // Block `b` with its weight values `u` and its scale and minimum in every lane.
+        let mut block = |b: usize, u: (v128, v128), dw: v128, mw: v128| {
+            let splat = splats8(u.0, u.1);
             for (v, acc) in acc.iter_mut().enumerate() {
                 let bv = b * TILE_VECTORS + v;
                 let sum = groups8::<D>(groups.add(8 * bv), &splat, zero);
@@ -550,6 +707,36 @@ mod relaxed {
                 let m = f32x4_mul(mw, v128_load(sy.add(bv)));
                 *acc = f32x4_add(*acc, f32x4_add(t, m));
             }
+        };
+        let n = tile.acts[0].d.len();
+        let mut b = 0;
+        while b + GROUP <= n {
+            let g = w.add(b * BLOCK_BYTES);
+            let h = v128_load(g as *const v128);
+            let dw = widen_f16(i32x4_extend_low_i16x8(h), &c);
+            let mw = widen_f16(i32x4_extend_high_i16x8(h), &c);
+            let nibbles = |i: usize| {
+                let q = v128_load(g.add(NIBBLES_AT + 16 * i) as *const v128);
+                (
+                    v128_and(q, c.low),
+                    crate::engine::q8_0::high_nibbles(q, c.low),
+                )
+            };
+            block(b, nibbles(0), lane::<0>(dw), lane::<0>(mw));
+            block(b + 1, nibbles(1), lane::<1>(dw), lane::<1>(mw));
+            block(b + 2, nibbles(2), lane::<2>(dw), lane::<2>(mw));
+            block(b + 3, nibbles(3), lane::<3>(dw), lane::<3>(mw));
+            b += GROUP;
+        }
+        while b < n {
+            let wb = w.add(b * BLOCK_BYTES);
+            block(
+                b,
+                <Nibbles<D> as BlockSums>::unpack(wb),
+                f32x4_splat(half(table, wb)),
+                f32x4_splat(half(table, wb.add(2))),
+            );
+            b += 1;
         }
         let mut out = [0f32; TILE_ROWS];
         for (v, acc) in acc.iter().enumerate() {
@@ -636,6 +823,49 @@ mod tests {
                 (o - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
                 "{o} vs {theirs}"
             );
+        }
+    }
+
+    /// `arrange` moves every byte of each whole group of four and none past it, `unarranged`
+    /// gives each block back, and `arrangeable` turns away a row with an infinite or NaN scale
+    /// or minimum and nothing else.
+    #[test]
+    fn arrange_keeps_every_byte_and_refuses_only_non_finite_scales() {
+        let (rows, per_row) = (3, 7);
+        let stored: Vec<u8> = (0..rows * per_row * BLOCK_BYTES)
+            .map(|i| (i * 131 % 251) as u8)
+            .collect();
+        let mut laid = stored.clone();
+        arrange(&mut laid, per_row);
+        for (got, want) in laid
+            .chunks_exact(per_row * BLOCK_BYTES)
+            .zip(stored.chunks_exact(per_row * BLOCK_BYTES))
+        {
+            for g in 0..per_row / GROUP {
+                let group = &got[g * GROUP_BYTES..(g + 1) * GROUP_BYTES];
+                for i in 0..GROUP {
+                    let b = (g * GROUP + i) * BLOCK_BYTES;
+                    assert_eq!(unarranged(group, i)[..], want[b..b + BLOCK_BYTES]);
+                }
+            }
+            let tail = per_row / GROUP * GROUP_BYTES;
+            assert_eq!(got[tail..], want[tail..]);
+            assert_ne!(got[..tail], want[..tail]);
+        }
+        let mut block = [0u8; BLOCK_BYTES];
+        for (at, bits, ok) in [
+            (0, 0x7bffu16, true),
+            (2, 0x8001, true),
+            (0, 0x7c00, false),
+            (2, 0xfc00, false),
+            (0, 0x7e00, false),
+            (2, 0xffff, false),
+        ] {
+            block[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+            let mut row = vec![0u8; 2 * BLOCK_BYTES];
+            row[BLOCK_BYTES..].copy_from_slice(&block);
+            assert_eq!(arrangeable(&row), ok, "{bits:#06x} at {at}");
+            block = [0u8; BLOCK_BYTES];
         }
     }
 

@@ -71,7 +71,8 @@ pub extern "C" fn calibration_ratio() -> f64 {
 /// Milliseconds per pass over `rows` rows of `k` values of type `kind` (0 Q8_0, 1 Q5_0,
 /// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
 /// adds per 64 bytes, which is what memory gives a loop of few instructions per byte, 4 Q8_0
-/// laid out by `q8_0::arrange_row` as the relaxed build keeps it),
+/// laid out by `q8_0::arrange_row` as the relaxed build keeps it, 5 Q4_1 laid out by
+/// `q4_1::arrange`, relaxed build only),
 /// `reps` passes after building the matrix. The kernels' rows are taken from `set_streams`'
 /// runs in turn, as `weight::decode_streams` does (the last run shorter when they do not
 /// divide the rows), so every row is read once and GB/s counts the whole matrix.
@@ -83,13 +84,18 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         1 => (q5_0::BLOCK_BYTES, 2),
         _ => (q4_1::BLOCK_BYTES, 4),
     };
+    let q4_1 = kind == 2 || kind == 5;
     let mut rng = Rng(0x1234_5678);
     let mut w = vec![0u8; rows * blocks * block_bytes];
     for block in w.chunks_exact_mut(block_bytes) {
-        let d = half::f16::from_f32(0.001 + (rng.next() % 1000) as f32 * 1e-5).to_le_bytes();
+        // Scales spread over 10^-4..10^-1.5 (minimums with either sign), as a real model's
+        // are: narrower, they would touch few of the scale table's cache lines.
+        let mut spread = || 10f32.powf(-4.0 + 2.5 * (rng.next() % 10_000) as f32 / 10_000.0);
+        let d = half::f16::from_f32(spread()).to_le_bytes();
         block[..2].copy_from_slice(&d);
-        if kind == 2 {
-            block[2..4].copy_from_slice(&half::f16::from_f32(-0.01).to_le_bytes());
+        if q4_1 {
+            let m = spread() * if rng.next() % 2 == 0 { 1.0 } else { -1.0 };
+            block[2..4].copy_from_slice(&half::f16::from_f32(m).to_le_bytes());
         }
         for b in &mut block[header..] {
             // Q8_0's quants within ±127, as ggml writes them; any byte for the others.
@@ -107,11 +113,15 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
     let x: Vec<f32> = (0..k)
         .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
         .collect();
-    let mut a = vec![0u8; blocks * if kind == 2 { 36 } else { 34 }];
-    if kind == 2 {
+    let mut a = vec![0u8; blocks * if q4_1 { 36 } else { 34 }];
+    if q4_1 {
         act_quant::q8_1(&x, &mut a)
     } else {
         act_quant::q8_0(&x, &mut a)
+    }
+    // Q4_1 as `q4_1::arrange` lays it out (the relaxed build only).
+    if kind == 5 {
+        q4_1::arrange(&mut w, blocks);
     }
     if kind == 4 {
         let mut a = q8_0::Arranged::new(rows, k);
@@ -145,6 +155,8 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         1 => pass!(q5_0, dot_in_order),
         2 => pass!(q4_1, dot_in_order),
         3 => total += stream(&w),
+        #[cfg(target_feature = "relaxed-simd")]
+        5 => pass!(q4_1, dot_in_order_arranged),
         _ => pass!(q8_0, dot_in_order_arranged),
     };
     // SAFETY: the host's clock.
