@@ -314,6 +314,19 @@ fn integer_kernels() -> Vec<KernelCheck> {
                 &[q4_1::dot_in_order(&odd_s, &p41[0])],
                 &[q4_1::portable_in_order(&odd, &p41[0])],
             );
+            // Q5_0's decoding widens its scales the same way (`q5_0::relaxed::in_order`).
+            let mut odd50 = w50.clone();
+            for (b, block) in odd50.chunks_exact_mut(q5_0::BLOCK_BYTES).enumerate() {
+                let d = [0x0000u16, 0x8001, 0x03ff, 0x0400, 0xac00, 0x3c00][(b + col as usize) % 6];
+                block[..2].copy_from_slice(&d.to_le_bytes());
+            }
+            t50.add(
+                &[q5_0::dot_in_order(
+                    &q5_0::for_this_build(&odd50, blocks),
+                    &p50[0],
+                )],
+                &[q5_0::portable_in_order(&odd50, &p50[0])],
+            );
             let tile = q4_1::Tile::new(&p41);
             let mut got = vec![0f32; q4_1::TILE_ROWS];
             q4_1::dot_tile(&odd_s, &tile, &mut got);
@@ -514,7 +527,8 @@ mod tests {
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
                 "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 * 36),
-                "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36),
+                // Plus odd scales: one row in order.
+                "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36 + 1),
                 // Plus odd scales and minimums: one row in order and a tile of eight.
                 "Q4_1" => 4 * 6 * (10 + 2 + 2 * 36 + 1 + 8),
                 // Plus weights holding −128 (4 rows, 1 row in order).

@@ -613,7 +613,7 @@ impl Kernels {
 /// (1.5–2× theirs).
 pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> Result<Weight> {
     let cols = qt.shape().dims().last().copied().unwrap_or(0);
-    if (kernels.requantizes(qt.dtype()) || unarrangeable_q4_1(&qt)?) && cols % 32 == 0 {
+    if (kernels.requantizes(qt.dtype()) || unarrangeable(&qt)?) && cols % 32 == 0 {
         let f = qt.dequantize(&Device::Cpu)?;
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         // Laid out as the file's own Q8_0 tensors are, so that they join them (Q5_K_M files
@@ -652,13 +652,16 @@ fn laid_out_for_products(t: GgmlDType) -> bool {
         || (t == GgmlDType::Q4_1 && super::q4_1::ARRANGED)
 }
 
-/// Whether a Q4_1 tensor must be requantized in this build: its kernels read `q4_1::arrange`'s
-/// layout, which has no place for an infinite or NaN scale (`q4_1::arrangeable`); only a
+/// Whether a Q4_1 or Q5_0 tensor must be requantized in this build: its kernels read
+/// `q4_1::arrange`'s or `q5_0::arrange`'s layout, whose scales they widen in a way that has no
+/// place for an infinite or NaN scale (`q4_1::arrangeable`, `q5_0::arrangeable`); only a
 /// damaged file has one.
-fn unarrangeable_q4_1(qt: &candle_core::quantized::QTensor) -> Result<bool> {
-    Ok(super::q4_1::ARRANGED
-        && qt.dtype() == GgmlDType::Q4_1
-        && !super::q4_1::arrangeable(&qt.data()?))
+fn unarrangeable(qt: &candle_core::quantized::QTensor) -> Result<bool> {
+    Ok(match qt.dtype() {
+        GgmlDType::Q4_1 if super::q4_1::ARRANGED => !super::q4_1::arrangeable(&qt.data()?),
+        GgmlDType::Q5_0 if super::q5_0::ARRANGED => !super::q5_0::arrangeable(&qt.data()?),
+        _ => false,
+    })
 }
 
 /// Tensor `name` ready for products: `weight_matmul` on it, except that for the relaxed build
@@ -1609,7 +1612,7 @@ mod tests {
         );
         assert!(!laid_out_for_products(GgmlDType::Q8_0));
         // Natively nothing is laid out, so no Q4_1 tensor is requantized for its scales.
-        assert!(!unarrangeable_q4_1(&qt).unwrap());
+        assert!(!unarrangeable(&qt).unwrap());
     }
 
     /// `f16_bits` against `half` on a sweep of every 257th f32 below 65,504 in size, each f16

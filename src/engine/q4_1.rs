@@ -552,7 +552,7 @@ mod simd {
 /// `i32x4.relaxed_dot_i8x16_i7x16_add` as they are, so a block is two instructions per row
 /// instead of four widenings and four `dot_i16x8`.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-mod relaxed {
+pub(crate) mod relaxed {
     use super::lanes::BlockSums;
     use super::{Activation, Tile, ACT_BLOCK_BYTES, BLOCK_BYTES, TILE_ROWS, TILE_VECTORS};
     use crate::engine::q8_0::relaxed::{dot_pair_small, groups8, splats8, Dot};
@@ -618,7 +618,7 @@ mod relaxed {
     /// subnormal times a power of two is exact); an infinite or NaN f16 would come out finite,
     /// which `arrangeable` keeps out.
     #[inline(always)]
-    fn widen_f16(x: v128, c: &Widening) -> v128 {
+    pub fn widen_f16(x: v128, c: &Widening) -> v128 {
         f32x4_mul(v128_and(i32x4_shl(x, 13), c.keep), c.scale)
     }
 

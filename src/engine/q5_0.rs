@@ -182,6 +182,15 @@ pub fn arrange(bytes: &mut [u8], blocks_per_row: usize) {
     }
 }
 
+/// Whether `arrange`'s layout can hold these rows in the relaxed build, whose decoding widens a
+/// group's f16 scales in vector arithmetic (`q4_1::relaxed::widen_f16`), exact for every finite
+/// value: a row with an infinite or NaN scale (a damaged or hostile file) is not.
+pub fn arrangeable(blocks: &[u8]) -> bool {
+    blocks
+        .chunks_exact(BLOCK_BYTES)
+        .all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 != 0x7c00)
+}
+
 /// Block `i` (0..4) of an arranged group, as stored.
 pub fn unarranged(group: &[u8], i: usize) -> [u8; BLOCK_BYTES] {
     let mut b = [0u8; BLOCK_BYTES];
@@ -546,14 +555,20 @@ mod relaxed {
             let yv = arranged.add(2 * b);
             dot_pair_small::<D>(*yv, u0, *yv.add(1), u1)
         };
+        let widening = crate::engine::q4_1::relaxed::Widening::new();
         let mut acc = f32x4_splat(0.0);
         let mut b = 0;
         while b + GROUP <= n {
-            let blocks = unpack_group(w.add(b * BLOCK_BYTES), table, &masks);
-            let d = f32x4_mul(
-                f32x4(blocks[0].2, blocks[1].2, blocks[2].2, blocks[3].2),
-                v128_load(scales.add(b) as *const v128),
+            let group = w.add(b * BLOCK_BYTES);
+            // The group's four scales widened in vector arithmetic (`q4_1::relaxed::widen_f16`,
+            // exact for every finite f16; `arrangeable` keeps the rest out); `unpack_group`'s
+            // table lookups then go unused and LLVM drops them.
+            let dw = crate::engine::q4_1::relaxed::widen_f16(
+                i32x4_extend_low_i16x8(v128_load64_zero(group as *const u64)),
+                &widening,
             );
+            let blocks = unpack_group(group, table, &masks);
+            let d = f32x4_mul(dw, v128_load(scales.add(b) as *const v128));
             let s: [v128; 4] = std::array::from_fn(|i| dot(b + i, blocks[i].0, blocks[i].1));
             let sums = i32x4_add(sum_lanes4(s), v128_load(offsets.add(b) as *const v128));
             let p = f32x4_mul(f32x4_convert_i32x4(sums), d);
@@ -692,6 +707,23 @@ mod tests {
     use super::*;
     use crate::engine::test_data::{bytes, quantize, values};
     use candle_core::quantized::k_quants::{BlockQ5_0, BlockQ8_0, GgmlType};
+
+    /// `arrangeable` turns away a row with an infinite or NaN scale and nothing else.
+    #[test]
+    fn arrangeable_refuses_only_non_finite_scales() {
+        for (bits, ok) in [
+            (0x7bffu16, true),
+            (0x8001, true),
+            (0x0000, true),
+            (0x7c00, false),
+            (0xfc00, false),
+            (0x7e01, false),
+        ] {
+            let mut row = vec![0u8; 2 * BLOCK_BYTES];
+            row[BLOCK_BYTES..BLOCK_BYTES + 2].copy_from_slice(&bits.to_le_bytes());
+            assert_eq!(arrangeable(&row), ok, "{bits:#06x}");
+        }
+    }
 
     #[test]
     fn dot_matches_candle_within_rounding() {
