@@ -628,6 +628,33 @@ pub(crate) mod relaxed {
         i32x4_shuffle::<L, L, L, L>(v, v)
     }
 
+    /// An arranged group's four scales and four minimums, as f32 (`widen_f16`).
+    ///
+    /// # Safety
+    /// `g` points at a whole arranged group.
+    #[inline(always)]
+    unsafe fn group_scales(g: *const u8, c: &Widening) -> (v128, v128) {
+        let h = v128_load(g as *const v128);
+        (
+            widen_f16(i32x4_extend_low_i16x8(h), c),
+            widen_f16(i32x4_extend_high_i16x8(h), c),
+        )
+    }
+
+    /// Block `i`'s weight values in an arranged group, as `Nibbles::unpack` gives a stored
+    /// block's.
+    ///
+    /// # Safety
+    /// `g` points at a whole arranged group, and `i` < 4.
+    #[inline(always)]
+    unsafe fn group_nibbles(g: *const u8, i: usize, c: &Widening) -> (v128, v128) {
+        let q = v128_load(g.add(super::NIBBLES_AT + 16 * i) as *const v128);
+        (
+            v128_and(q, c.low),
+            crate::engine::q8_0::high_nibbles(q, c.low),
+        )
+    }
+
     /// One arranged weight row (`super::arrange`) against one activation row: each group's four
     /// blocks in the four lanes, as `lanes::in_order` computes them from stored blocks, so the
     /// same bits; the last `n % 4` blocks, stored as they were, one at a time.
@@ -637,7 +664,7 @@ pub(crate) mod relaxed {
     /// is `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn in_order_arranged<D: Dot>(w: &[u8], y: &Activation, table: &[f32]) -> f32 {
-        use super::{GROUP, NIBBLES_AT};
+        use super::GROUP;
         use crate::engine::q8_0::simd::{add_in_order, sum_lanes4, total};
         let w = w.as_ptr();
         let n = y.d.len();
@@ -646,16 +673,9 @@ pub(crate) mod relaxed {
         let mut b = 0;
         while b + GROUP <= n {
             let g = w.add(b * BLOCK_BYTES);
-            let h = v128_load(g as *const v128);
-            let dw = widen_f16(i32x4_extend_low_i16x8(h), &c);
-            let mw = widen_f16(i32x4_extend_high_i16x8(h), &c);
+            let (dw, mw) = group_scales(g, &c);
             let sums: [v128; 4] = std::array::from_fn(|i| {
-                let q = v128_load(g.add(NIBBLES_AT + 16 * i) as *const v128);
-                let u = (
-                    v128_and(q, c.low),
-                    crate::engine::q8_0::high_nibbles(q, c.low),
-                );
-                <Nibbles<D> as BlockSums>::sum(&u, y, b + i)
+                <Nibbles<D> as BlockSums>::sum(&group_nibbles(g, i, &c), y, b + i)
             });
             let dd = f32x4_mul(dw, v128_load(y.d.as_ptr().add(b) as *const v128));
             let ms = f32x4_mul(mw, v128_load(y.s.as_ptr().add(b) as *const v128));
@@ -686,7 +706,7 @@ pub(crate) mod relaxed {
     /// `arrange`, and `table` is `q8_0::scale_table()`.
     #[inline(always)]
     pub unsafe fn dot_tile<D: Dot>(w: &[u8], tile: &Tile, table: &[f32]) -> [f32; TILE_ROWS] {
-        use super::{GROUP, NIBBLES_AT};
+        use super::GROUP;
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let w = w.as_ptr();
         let groups = tile.groups.as_ptr() as *const v128;
@@ -712,16 +732,8 @@ pub(crate) mod relaxed {
         let mut b = 0;
         while b + GROUP <= n {
             let g = w.add(b * BLOCK_BYTES);
-            let h = v128_load(g as *const v128);
-            let dw = widen_f16(i32x4_extend_low_i16x8(h), &c);
-            let mw = widen_f16(i32x4_extend_high_i16x8(h), &c);
-            let nibbles = |i: usize| {
-                let q = v128_load(g.add(NIBBLES_AT + 16 * i) as *const v128);
-                (
-                    v128_and(q, c.low),
-                    crate::engine::q8_0::high_nibbles(q, c.low),
-                )
-            };
+            let (dw, mw) = group_scales(g, &c);
+            let nibbles = |i: usize| group_nibbles(g, i, &c);
             block(b, nibbles(0), lane::<0>(dw), lane::<0>(mw));
             block(b + 1, nibbles(1), lane::<1>(dw), lane::<1>(mw));
             block(b + 2, nibbles(2), lane::<2>(dw), lane::<2>(mw));
