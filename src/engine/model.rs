@@ -626,27 +626,21 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         }
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
-    if super::q5_0::ARRANGED && qt.dtype() == GgmlDType::Q5_0 && cols % 32 == 0 {
-        return Ok(Weight::new(std::sync::Arc::new(arranged::<
-            candle_core::quantized::k_quants::BlockQ5_0,
-        >(
-            &qt,
-            super::q5_0::arrange,
-        )?))?);
-    }
-    if super::q4_1::ARRANGED && qt.dtype() == GgmlDType::Q4_1 && cols % 32 == 0 {
-        return Ok(Weight::new(std::sync::Arc::new(arranged::<
-            candle_core::quantized::k_quants::BlockQ4_1,
-        >(
-            &qt,
-            super::q4_1::arrange,
-        )?))?);
+    if laid_out_for_products(qt.dtype()) && cols % 32 == 0 {
+        use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ5_0};
+        let laid = if qt.dtype() == GgmlDType::Q5_0 {
+            arranged::<BlockQ5_0>(&qt, super::q5_0::arrange)?
+        } else {
+            arranged::<BlockQ4_1>(&qt, super::q4_1::arrange)?
+        };
+        return Ok(Weight::new(std::sync::Arc::new(laid))?);
     }
     Ok(Weight::new(std::sync::Arc::new(qt))?)
 }
 
 /// Whether this build's kernels read `t` in a layout of their own (`q5_0::arrange`,
-/// `q4_1::arrange`), so that a tied output layer needs its own copy of the embedding table.
+/// `q4_1::arrange`, done by `weight_matmul`), so that a tied output layer needs its own copy
+/// of the embedding table.
 fn laid_out_for_products(t: GgmlDType) -> bool {
     (t == GgmlDType::Q5_0 && super::q5_0::ARRANGED)
         || (t == GgmlDType::Q4_1 && super::q4_1::ARRANGED)
