@@ -1,6 +1,7 @@
 // Runs the decode-stream module built by scripts/decode_stream.sh: for each case, ms per pass
-// (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q8a|q5|q41|q41a; q8a and
-// q41a: Q8_0 and Q4_1 as the relaxed build lays them out at load). STREAMS=n reads the rows
+// (best of five) and GB/s of weight read. CASES=type:rows:k,… (type q8|q8a|q5|q41|q41a|q6k; q8a
+// and q41a: Q8_0 and Q4_1 as the relaxed build lays them out at load; q6k: Q6_K widened as the
+// engine keeps it, k a multiple of 256). STREAMS=n reads the rows
 // from n runs in turn (`weight::decode_streams`); STREAMS=pair times 1, 2 and 4 runs
 // in alternation, eight rounds, and prints the paired ratios to the first (STREAMS=pair:1,4,8
 // names the counts).
@@ -49,8 +50,8 @@ async function measure({ bytes, b64, otherB64, cases, label, STREAMS, DOT, VS })
   if (!STREAMS.startsWith('pair')) instance.exports.set_streams(Number(STREAMS));
   // q8a (Q8_0 as the relaxed build lays it out) counts the stored bytes, 34 a block, so that its
   // GB/s compare with q8's as time for the same matrix.
-  const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20, stream: 34, q8a: 34, q41a: 20 };
-  const KIND = { q8: 0, q5: 1, q41: 2, stream: 3, q8a: 4, q41a: 5 };
+  const BLOCK_BYTES = { q8: 34, q5: 22, q41: 20, stream: 34, q8a: 34, q41a: 20, q6k: 210 / 8 };
+  const KIND = { q8: 0, q5: 1, q41: 2, stream: 3, q8a: 4, q41a: 5, q6k: 6 };
   const lines = [];
   const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
   if (otherB64) {

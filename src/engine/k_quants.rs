@@ -19,6 +19,12 @@ pub const BLOCK: usize = 256;
 pub const Q4K_BLOCK_BYTES: usize = 144;
 /// `BlockQ6K`: 128 bytes of low nibbles, 64 of high bit pairs, 16 i8 scales, f16 d.
 pub const Q6K_BLOCK_BYTES: usize = 210;
+/// A Q6_K block widened at load (`q6k_widen`): its 256 values as bytes (0..=63) in element
+/// order, its 16 i8 scales, its d as an f32. Unpacking the six-bit values took about a third
+/// of the relaxed decoding kernel's instructions: Qwen2.5 decoded Q6_K at 7.8 G values a second
+/// against 13 for Q5_0 and Q8_0 (BENCHMARKS' twenty-fifth stop). A byte a value costs 1.31× the
+/// tensor's memory.
+pub const Q6K_WIDE_BLOCK_BYTES: usize = 276;
 
 /// One activation row quantized to Q8_K, prepared once for many columns.
 pub struct Activation<'a> {
@@ -149,7 +155,58 @@ fn q6(wb: &[u8], i: usize) -> i32 {
     (nibble | (high << 4)) as i32
 }
 
-/// One Q6_K weight row against `R` activation rows.
+/// Q6_K blocks as `Q6K_WIDE_BLOCK_BYTES` blocks: the same values, scales and d, so the
+/// products keep their bits. A trailing partial block is dropped (the callers pass whole ones).
+pub fn q6k_widen(blocks: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(blocks.len() / Q6K_BLOCK_BYTES * Q6K_WIDE_BLOCK_BYTES);
+    for wb in blocks.chunks_exact(Q6K_BLOCK_BYTES) {
+        out.extend((0..256).map(|i| q6(wb, i) as u8));
+        out.extend_from_slice(&wb[192..208]);
+        out.extend_from_slice(&half(wb, 208).to_le_bytes());
+    }
+    out
+}
+
+/// How the portable forms read a Q6_K block: as stored or widened.
+trait Q6kLayout {
+    const BYTES: usize;
+    fn values(wb: &[u8]) -> [i32; 256];
+    fn scales(wb: &[u8]) -> &[u8];
+    fn d(wb: &[u8]) -> f32;
+}
+
+struct Stored;
+impl Q6kLayout for Stored {
+    const BYTES: usize = Q6K_BLOCK_BYTES;
+    fn values(wb: &[u8]) -> [i32; 256] {
+        std::array::from_fn(|i| q6(wb, i))
+    }
+    fn scales(wb: &[u8]) -> &[u8] {
+        &wb[192..208]
+    }
+    fn d(wb: &[u8]) -> f32 {
+        half(wb, 208)
+    }
+}
+
+struct Wide;
+impl Q6kLayout for Wide {
+    const BYTES: usize = Q6K_WIDE_BLOCK_BYTES;
+    fn values(wb: &[u8]) -> [i32; 256] {
+        std::array::from_fn(|i| wb[i] as i32)
+    }
+    fn scales(wb: &[u8]) -> &[u8] {
+        &wb[256..272]
+    }
+    fn d(wb: &[u8]) -> f32 {
+        f32::from_le_bytes([wb[272], wb[273], wb[274], wb[275]])
+    }
+}
+
+/// One stored Q6_K weight row against `R` activation rows. The relaxed build multiplies
+/// widened rows (`q6k_wide_dot_rows`) but for a tied output layer, which shares the embedding
+/// table's stored blocks rather than holding a widened copy; the others requantize Q6_K
+/// (simd128) or use candle's kernel (native).
 pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].d.len();
     assert!(w.len() == n * Q6K_BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
@@ -164,23 +221,43 @@ pub fn q6k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
     }
 }
 
-/// The reference form: machines without relaxed SIMD, the tests and `kernel_check`.
+/// One widened Q6_K weight row (`q6k_widen`) against `R` activation rows, with
+/// `q6k_dot_rows`'s bits.
+pub fn q6k_wide_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    let n = ys[0].d.len();
+    assert!(w.len() == n * Q6K_WIDE_BLOCK_BYTES && ys.iter().all(|y| y.d.len() == n));
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above.
+        unsafe { relaxed::q6k_wide_dot_rows(w, ys) }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        portable_in::<Wide, R>(w, ys)
+    }
+}
+
+/// The reference form of a stored row: the tests and `kernel_check`.
 pub fn q6k_portable<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+    portable_in::<Stored, R>(w, ys)
+}
+
+fn portable_in<L: Q6kLayout, const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     let n = ys[0].d.len();
     ys.map(|y| {
         let mut acc = 0f32;
         for b in 0..n {
-            let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
-            let (scales, yq) = (&wb[192..208], y.qs(b));
+            let wb = &w[b * L::BYTES..(b + 1) * L::BYTES];
+            let (scales, yq, u) = (L::scales(wb), y.qs(b), L::values(wb));
             let mut total = 0i32;
             for (g, &sc) in scales.iter().enumerate() {
                 let s: i32 = (16 * g..16 * g + 16)
-                    .map(|i| q6(wb, i) * yq[i] as i8 as i32)
+                    .map(|i| u[i] * yq[i] as i8 as i32)
                     .sum();
                 total += sc as i8 as i32 * s;
             }
             total -= q6k_offset_term(scales, &y.bsums[b]);
-            acc += half(wb, 208) * y.d[b] * total as f32;
+            acc += L::d(wb) * y.d[b] * total as f32;
         }
         acc
     })
@@ -266,19 +343,37 @@ pub fn q4k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     }
 }
 
-/// One Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
+/// One stored Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
 pub fn q6k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
     let n = tile.acts[0].d.len();
     assert!(w.len() == n * Q6K_BLOCK_BYTES && out.len() == tile.rows());
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
-        let all = super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D>(w, tile) });
+        let all =
+            super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D, Stored>(w, tile) });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
         q6k_portable_tile(w, tile, out)
+    }
+}
+
+/// One widened Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
+pub fn q6k_wide_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    let n = tile.acts[0].d.len();
+    assert!(w.len() == n * Q6K_WIDE_BLOCK_BYTES && out.len() == tile.rows());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: lengths checked above and by `Tile::new`.
+        let all =
+            super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D, Wide>(w, tile) });
+        out.copy_from_slice(&all[..out.len()]);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        portable_tile_in::<Wide>(w, tile, out)
     }
 }
 
@@ -332,12 +427,15 @@ pub fn q4k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 
 /// `q6k_dot_tile` read from the tile's layout in plain Rust, as `q4k_portable_tile`.
 pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    portable_tile_in::<Stored>(w, tile, out)
+}
+
+fn portable_tile_in<L: Q6kLayout>(w: &[u8], tile: &Tile, out: &mut [f32]) {
     let n = tile.acts[0].d.len();
     let mut acc = [0f32; TILE_ROWS];
     for b in 0..n {
-        let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
-        let scales = &wb[192..208];
-        let u: Vec<i32> = (0..256).map(|i| q6(wb, i)).collect();
+        let wb = &w[b * L::BYTES..(b + 1) * L::BYTES];
+        let (scales, u) = (L::scales(wb), L::values(wb));
         for (r, acc) in acc.iter_mut().enumerate() {
             let (v, l) = (r / 4, r % 4);
             let mut total = 0i32;
@@ -353,7 +451,7 @@ pub fn q6k_portable_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
                 total += scale as i8 as i32 * s;
                 total -= 32 * scale as i8 as i32 * tile.sum16(b, v, l, g16);
             }
-            *acc += half(wb, 208) * tile.d[b * TILE_VECTORS + v][l] * total as f32;
+            *acc += L::d(wb) * tile.d[b * TILE_VECTORS + v][l] * total as f32;
         }
     }
     out.copy_from_slice(&acc[..out.len()]);
@@ -435,6 +533,46 @@ mod relaxed {
                 u16x8_shr(v128_and(hb, u8x16_splat(0xc0)), 2),
             ),
         ]
+    }
+
+    /// Where the SIMD forms find a Q6_K block's parts, as stored or widened.
+    pub trait SimdLayout {
+        const BLOCK: usize;
+        const SCALES_AT: usize;
+        /// Groups of 16 values 8h+2q+sub, q = 0..4 (elements 128h + 32q + 16sub + t).
+        ///
+        /// # Safety
+        /// `wb` points at a whole block.
+        unsafe fn vectors(wb: *const u8, h: usize, sub: usize) -> [v128; 4];
+        /// # Safety
+        /// `wb` points at a whole block.
+        unsafe fn scale_d(wb: *const u8) -> f32;
+    }
+
+    impl SimdLayout for Stored {
+        const BLOCK: usize = Q6K_BLOCK_BYTES;
+        const SCALES_AT: usize = 192;
+        #[inline(always)]
+        unsafe fn vectors(wb: *const u8, h: usize, sub: usize) -> [v128; 4] {
+            q6k_groups(wb.add(64 * h), wb.add(128 + 32 * h), sub)
+        }
+        #[inline(always)]
+        unsafe fn scale_d(wb: *const u8) -> f32 {
+            f16_to_f32(u16::from_le_bytes(*(wb.add(208) as *const [u8; 2])))
+        }
+    }
+
+    impl SimdLayout for Wide {
+        const BLOCK: usize = Q6K_WIDE_BLOCK_BYTES;
+        const SCALES_AT: usize = 256;
+        #[inline(always)]
+        unsafe fn vectors(wb: *const u8, h: usize, sub: usize) -> [v128; 4] {
+            std::array::from_fn(|q| v128_load(wb.add(16 * (8 * h + 2 * q + sub)) as *const v128))
+        }
+        #[inline(always)]
+        unsafe fn scale_d(wb: *const u8) -> f32 {
+            f32::from_le_bytes(*(wb.add(272) as *const [u8; 4]))
+        }
     }
 
     /// # Safety
@@ -521,6 +659,49 @@ mod relaxed {
         acc
     }
 
+    /// # Safety
+    /// `w` holds one `Q6K_WIDE_BLOCK_BYTES` block per activation block of every `ys`.
+    #[inline(always)]
+    pub unsafe fn q6k_wide_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
+        let mut acc = [0f32; R];
+        let zero = i32x4_splat(0);
+        for b in 0..ys[0].d.len() {
+            let wb = w.as_ptr().add(b * Q6K_WIDE_BLOCK_BYTES);
+            let scales = wb.add(256);
+            let yq = ys.map(|y| y.qs(b).as_ptr());
+            let mut totals = [zero; R];
+            for g in 0..16 {
+                let wv = v128_load(wb.add(16 * g) as *const v128);
+                // A byte splat and a widening: `i16x8_splat` of the scale as a scalar was a
+                // load, a move and a broadcast in V8's code.
+                let s = i16x8_extend_low_i8x16(v128_load8_splat(scales.add(g)));
+                for r in 0..R {
+                    let y = v128_load(yq[r].add(16 * g) as *const v128);
+                    // Pairs of 6-bit × 8-bit products fit an i16 (at most 16,002), so the
+                    // scale multiplies them in the widening step.
+                    let dot = i16x8_relaxed_dot_i8x16_i7x16(y, wv);
+                    totals[r] = i32x4_add(totals[r], i32x4_dot_i16x8(dot, s));
+                }
+            }
+            // The offset 32·Σ scale·Σy in lanes too, from the activation block's own i16 sums
+            // of 16 values (at most 16 · 127 in size): two widening products, where the scalar
+            // loop took sixteen multiplies and their loads.
+            let sc = v128_load(scales as *const v128);
+            let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc));
+            let d = <Wide as SimdLayout>::scale_d(wb);
+            for r in 0..R {
+                let bs = ys[r].bsums16(b);
+                let offset = i32x4_add(
+                    i32x4_dot_i16x8(sc_lo, v128_load(bs as *const v128)),
+                    i32x4_dot_i16x8(sc_hi, v128_load(bs.add(16) as *const v128)),
+                );
+                let total = hsum(i32x4_sub(totals[r], i32x4_shl(offset, 5)));
+                acc[r] += d * ys[r].d[b] * total as f32;
+            }
+        }
+        acc
+    }
+
     /// Two i16 scales as one i32 lane, the first in the low half: the partner of a tile's
     /// pairs of sums in `i32x4_dot_i16x8`.
     #[inline(always)]
@@ -585,26 +766,24 @@ mod relaxed {
     }
 
     /// # Safety
-    /// `w` holds one `Q6K_BLOCK_BYTES` block per block of the tile's rows.
+    /// `w` holds one `L::BLOCK` block per block of the tile's rows.
     #[inline(always)]
-    pub unsafe fn q6k_dot_tile<D: Dot>(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
+    pub unsafe fn q6k_dot_tile<D: Dot, L: SimdLayout>(w: &[u8], tile: &Tile) -> [f32; TILE_ROWS] {
         let zero = i32x4_splat(0);
         let mut acc = [f32x4_splat(0.0); TILE_VECTORS];
         let groups = tile.groups.as_ptr() as *const v128;
         let sums = tile.sums.as_ptr() as *const v128;
         let yd = tile.d.as_ptr() as *const v128;
         for b in 0..tile.acts[0].d.len() {
-            let wb = &w[b * Q6K_BLOCK_BYTES..(b + 1) * Q6K_BLOCK_BYTES];
-            let scales = &wb[192..208];
+            let wb = &w[b * L::BLOCK..(b + 1) * L::BLOCK];
+            let scales = &wb[L::SCALES_AT..L::SCALES_AT + 16];
             let scale = |g: usize| scales[g] as i8 as i32;
             let mut totals = [zero; TILE_VECTORS];
             for h in 0..2 {
-                let ql = wb[64 * h..].as_ptr();
-                let qh = wb[128 + 32 * h..].as_ptr();
                 for sub in 0..2 {
                     // Groups of 16 values 8h+2q+sub, q = 0..4, in pairs (q, q+1) so that each
                     // pass runs two chains of four dots.
-                    let e = q6k_groups(ql, qh, sub);
+                    let e = L::vectors(wb.as_ptr(), h, sub);
                     for q in [0, 2] {
                         let ws = splats8(e[q], e[q + 1]);
                         let (g0, g1) = (8 * h + 2 * q + sub, 8 * h + 2 * q + 2 + sub);
@@ -633,7 +812,7 @@ mod relaxed {
                     }
                 }
             }
-            let d = f32x4_splat(half(wb, 208));
+            let d = f32x4_splat(L::scale_d(wb.as_ptr()));
             for (v, total) in totals.iter().enumerate() {
                 let bv = b * TILE_VECTORS + v;
                 let mut offset = zero;
@@ -692,6 +871,57 @@ mod tests {
                 q6k_dot_rows(&bytes(&w6), [&act])[0],
                 BlockQ6K::vec_dot(k, &w6, &y),
             );
+        }
+    }
+
+    /// A widened block holds the stored block's values, scales and d, so its products, rows
+    /// and tiles, have the stored form's bits; blocks of any bits included.
+    #[test]
+    fn widened_q6k_blocks_keep_the_products_bits() {
+        let k = 256 * 3;
+        let y = bytes(&quantize::<BlockQ8K>(&values(k, 7)));
+        let act = Activation::new(&y);
+        for seed in 0..4 {
+            let mut w = bytes(&quantize::<BlockQ6K>(&values(k, 30 + seed)));
+            if seed == 3 {
+                // Every bit pattern is a block: extreme values, scales of both signs, and a
+                // subnormal, a negative and a zero d.
+                for (b, block) in w.chunks_exact_mut(Q6K_BLOCK_BYTES).enumerate() {
+                    block[..192]
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, v)| *v = (i * 37 + b) as u8);
+                    block[192..208]
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, v)| *v = (i as u8).wrapping_mul(29).wrapping_add(128));
+                    let d = [
+                        half::f16::from_bits(1),
+                        half::f16::from_f32(-0.01),
+                        half::f16::ZERO,
+                    ][b];
+                    block[208..].copy_from_slice(&d.to_le_bytes());
+                }
+            }
+            let wide = q6k_widen(&w);
+            assert_eq!(wide.len(), 3 * Q6K_WIDE_BLOCK_BYTES);
+            for (wb, sb) in wide
+                .chunks_exact(Q6K_WIDE_BLOCK_BYTES)
+                .zip(w.chunks_exact(Q6K_BLOCK_BYTES))
+            {
+                for (i, &v) in wb[..256].iter().enumerate() {
+                    assert_eq!(v as i32, q6(sb, i));
+                }
+                assert_eq!(&wb[256..272], &sb[192..208]);
+                assert_eq!(Wide::d(wb).to_bits(), half(sb, 208).to_bits());
+            }
+            let want = q6k_portable(&w, [&act])[0];
+            let got = q6k_wide_dot_rows(&wide, [&act])[0];
+            assert_eq!(got.to_bits(), want.to_bits(), "seed {seed}");
+            let tile = Tile::new(std::slice::from_ref(&act));
+            let mut out = [0f32];
+            q6k_wide_dot_tile(&wide, &tile, &mut out);
+            assert_eq!(out[0].to_bits(), want.to_bits(), "seed {seed}, a tile");
         }
     }
 

@@ -368,12 +368,19 @@ fn integer_kernels() -> Vec<KernelCheck> {
         for col in 0..6u32 {
             let w = values(k, 900 + col + 31 * i as u32, 0.1 * col as f32 - 0.2);
             let (w4, w6) = (block_bytes::<BlockQ4K>(&w), block_bytes::<BlockQ6K>(&w));
+            // The relaxed build multiplies Q6_K widened at load; every build checks that form.
+            let w6w = k_quants::q6k_widen(&w6);
             for r in 1..=4 {
                 let want = |f: &dyn Fn(usize) -> f32| (0..r).map(f).collect::<Vec<f32>>();
                 t4k.add(
                     &rows!(k_quants::q4k_dot_rows, &w4, &p, r),
                     &want(&|j| k_quants::q4k_portable(&w4, [&p[j]])[0]),
                 );
+                t6k.add(
+                    &rows!(k_quants::q6k_wide_dot_rows, &w6w, &p, r),
+                    &want(&|j| k_quants::q6k_portable(&w6, [&p[j]])[0]),
+                );
+                // Stored rows too: a tied output layer shares the embedding table's blocks.
                 t6k.add(
                     &rows!(k_quants::q6k_dot_rows, &w6, &p, r),
                     &want(&|j| k_quants::q6k_portable(&w6, [&p[j]])[0]),
@@ -393,6 +400,8 @@ fn integer_kernels() -> Vec<KernelCheck> {
                 t4k.add(&got, &want4);
                 k_quants::q4k_portable_tile(&w4, &tile, &mut got);
                 t4k.add(&got, &want4);
+                k_quants::q6k_wide_dot_tile(&w6w, &tile, &mut got);
+                t6k.add(&got, &want6);
                 k_quants::q6k_dot_tile(&w6, &tile, &mut got);
                 t6k.add(&got, &want6);
                 k_quants::q6k_portable_tile(&w6, &tile, &mut got);
@@ -526,7 +535,9 @@ mod tests {
             // order.
             let expected = match r.kernel.as_str() {
                 // Plus tiles of 1 to 8 rows, in this build's form and the portable one.
-                "Q4_K" | "Q6_K" => 2 * 6 * (10 + 2 * 36),
+                "Q4_K" => 2 * 6 * (10 + 2 * 36),
+                // Rows and tiles widened and stored, and tiles in the portable form.
+                "Q6_K" => 2 * 6 * (2 * 10 + 3 * 36),
                 // Plus odd scales: one row in order.
                 "Q5_0" => 4 * 6 * (10 + 2 + 2 * 36 + 1),
                 // Plus odd scales and minimums: one row in order and a tile of eight.

@@ -597,6 +597,13 @@ impl Kernels {
         }
     }
 
+    /// Whether Q6_K weights are widened to a byte a value at load (`k_quants::q6k_widen`,
+    /// `weight::WideQ6K`): the relaxed build's, whose kernel unpacked the six-bit values for
+    /// every token; natively too when a model is loaded as that build does (heap, parity).
+    pub fn widens_q6k(self) -> bool {
+        self == Kernels::WasmRelaxed
+    }
+
     /// Whether Q8_0 weights are laid out by `q8_0::arrange_row` at load (`q8_0::Arranged`): the
     /// relaxed build's, where its kernels read a run of four scales as one vector. Natively
     /// too when the tests load a model as that build does, so that its heap and its model
@@ -626,6 +633,11 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         }
         return Ok(Weight::new(std::sync::Arc::new(q8))?);
     }
+    if qt.dtype() == GgmlDType::Q6K && kernels.widens_q6k() && cols > 0 {
+        let (rows, _) = qt.shape().dims2()?;
+        let wide = super::weight::WideQ6K::new(rows, cols, &qt.data()?)?;
+        return Ok(Weight::wide_q6k(std::sync::Arc::new(wide)));
+    }
     if laid_out_for_products(qt.dtype()) && cols % 32 == 0 {
         use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ5_0};
         let laid = if qt.dtype() == GgmlDType::Q5_0 {
@@ -640,7 +652,9 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
 
 /// Whether this build's kernels read `t` in a layout of their own (`q5_0::arrange`,
 /// `q4_1::arrange`, done by `weight_matmul`), so that a tied output layer needs its own copy
-/// of the embedding table.
+/// of the embedding table. Not Q6_K, which the relaxed build widens (`Kernels::widens_q6k`):
+/// its kernels read stored blocks too, and a widened copy of a tied table would cost 2.3× the
+/// table's memory instead of nothing.
 fn laid_out_for_products(t: GgmlDType) -> bool {
     (t == GgmlDType::Q5_0 && super::q5_0::ARRANGED)
         || (t == GgmlDType::Q4_1 && super::q4_1::ARRANGED)
@@ -1607,6 +1621,48 @@ mod tests {
         assert!(!laid_out_for_products(GgmlDType::Q8_0));
         // Natively nothing is laid out, so no Q4_1 tensor is requantized for its scales.
         assert!(!unarrangeable(&qt).unwrap());
+    }
+
+    /// The relaxed build's Q6_K matrices are widened at load, natively too when a model is
+    /// loaded as that build loads it, and their products keep the stored rows' bits (the
+    /// portable form, which the relaxed SIMD form equals in the browsers' kernel check).
+    #[test]
+    fn widened_q6k_weights_keep_the_stored_products() {
+        use crate::engine::k_quants;
+        use candle_core::quantized::QTensor;
+        let (n, k) = (5, 256 * 2);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 53 % 101) as f32 - 50.0) / 40.0)
+            .collect();
+        let qt = QTensor::quantize(
+            &Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap(),
+            GgmlDType::Q6K,
+        )
+        .unwrap();
+        let stored = qt.data().unwrap().to_vec();
+        let wide = weight_matmul(qt, Kernels::WasmRelaxed).unwrap();
+        let x: Vec<f32> = (0..k)
+            .map(|i| ((i * 17 % 29) as f32 - 14.0) / 9.0)
+            .collect();
+        let got = wide
+            .forward(&Tensor::from_vec(x.clone(), (1, k), &Device::Cpu).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut a = vec![0u8; 2 * k_quants::ACT_BLOCK_BYTES];
+        crate::engine::act_quant::q8_k(&x, &mut a);
+        let act = k_quants::Activation::new(&a);
+        let row = 2 * k_quants::Q6K_BLOCK_BYTES;
+        for (c, g) in got.iter().enumerate() {
+            let want = k_quants::q6k_portable(&stored[c * row..(c + 1) * row], [&act])[0];
+            assert_eq!(g.to_bits(), want.to_bits(), "row {c}");
+        }
+        assert!(Kernels::WasmRelaxed.widens_q6k());
+        assert!(!Kernels::Wasm.widens_q6k() && !Kernels::Native.widens_q6k());
+        // A tied output layer keeps sharing a Q6_K table's stored blocks.
+        assert!(!laid_out_for_products(GgmlDType::Q6K));
     }
 
     /// `f16_bits` against `half` on a sweep of every 257th f32 below 65,504 in size, each f16

@@ -39,12 +39,38 @@ enum Kind {
     Joint(Vec<Matrix>),
 }
 
-/// A quantized matrix's blocks: candle's tensor, or a Q8_0 matrix laid out for the relaxed
-/// build's kernels (`q8_0::Arranged`).
+/// A quantized matrix's blocks: candle's tensor, or a matrix laid out for the relaxed build's
+/// kernels: Q8_0 (`q8_0::Arranged`) or Q6_K widened (`k_quants::q6k_widen`).
 #[derive(Clone)]
 enum Matrix {
     Stored(Arc<QTensor>),
     ArrangedQ8_0(Arc<q8_0::Arranged>),
+    WideQ6K(Arc<WideQ6K>),
+}
+
+/// A Q6_K matrix as `k_quants::q6k_widen` lays it out: a byte per value, which candle's
+/// `QTensor` has no block type for.
+pub struct WideQ6K {
+    rows: usize,
+    cols: usize,
+    bytes: Vec<u8>,
+}
+
+impl WideQ6K {
+    /// `blocks`: `rows` rows of `cols / 256` stored Q6_K blocks.
+    pub fn new(rows: usize, cols: usize, blocks: &[u8]) -> candle_core::Result<Self> {
+        let per_row = cols / k_quants::BLOCK;
+        if !cols.is_multiple_of(k_quants::BLOCK)
+            || blocks.len() != rows * per_row * k_quants::Q6K_BLOCK_BYTES
+        {
+            candle_core::bail!("a Q6_K matrix ({rows}, {cols}) of {} bytes", blocks.len());
+        }
+        Ok(WideQ6K {
+            rows,
+            cols,
+            bytes: k_quants::q6k_widen(blocks),
+        })
+    }
 }
 
 impl Matrix {
@@ -52,11 +78,14 @@ impl Matrix {
         match self {
             Matrix::Stored(t) => t.dtype(),
             Matrix::ArrangedQ8_0(_) => GgmlDType::Q8_0,
+            Matrix::WideQ6K(_) => GgmlDType::Q6K,
         }
     }
 
+    /// Laid out for this build's kernels, not as stored: only they can read it, and never in
+    /// one product with stored rows.
     fn arranged(&self) -> bool {
-        matches!(self, Matrix::ArrangedQ8_0(_))
+        !matches!(self, Matrix::Stored(_))
     }
 
     /// (rows, values per row)
@@ -64,6 +93,7 @@ impl Matrix {
         match self {
             Matrix::Stored(t) => t.shape().dims2(),
             Matrix::ArrangedQ8_0(a) => Ok((a.rows(), a.cols())),
+            Matrix::WideQ6K(w) => Ok((w.rows, w.cols)),
         }
     }
 
@@ -71,6 +101,7 @@ impl Matrix {
         match self {
             Matrix::Stored(t) => t.data(),
             Matrix::ArrangedQ8_0(a) => Ok(std::borrow::Cow::Borrowed(a.bytes())),
+            Matrix::WideQ6K(w) => Ok(std::borrow::Cow::Borrowed(&w.bytes)),
         }
     }
 }
@@ -98,6 +129,13 @@ impl Weight {
     pub fn arranged_q8_0(a: Arc<q8_0::Arranged>) -> Self {
         Weight {
             kind: Kind::Quantized(Matrix::ArrangedQ8_0(a)),
+        }
+    }
+
+    /// A Q6_K matrix widened for the relaxed build's kernels (`model::Kernels::widens_q6k`).
+    pub fn wide_q6k(w: Arc<WideQ6K>) -> Self {
+        Weight {
+            kind: Kind::Quantized(Matrix::WideQ6K(w)),
         }
     }
 
@@ -398,7 +436,7 @@ impl CustomOp1 for ParMatMul {
                 candle_core::bail!("matmul shapes: activations {dims:?}, weight ({n}, {wk})");
             }
             if w.arranged() != first.arranged() {
-                candle_core::bail!("a joint product of stored and laid-out Q8_0 rows");
+                candle_core::bail!("a joint product of stored and laid-out rows");
             }
             shapes.push(n);
         }
@@ -419,6 +457,9 @@ impl CustomOp1 for ParMatMul {
             GgmlDType::Q4_1 => product_own_parts::<Q4_1Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q4K => product_own_parts::<Q4KKernel>((m, k), x, &parts, dst),
+            GgmlDType::Q6K if first.arranged() => {
+                product_own_parts::<Q6KWideKernel>((m, k), x, &parts, dst)
+            }
             GgmlDType::Q6K => product_own_parts::<Q6KKernel>((m, k), x, &parts, dst),
             other => candle_core::bail!("no own kernel for {other:?}"),
         };
@@ -708,6 +749,34 @@ impl OwnKernel for Q6KKernel {
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
         k_quants::q6k_dot_tile(w, tile, out)
+    }
+}
+
+/// `Q6KKernel` on widened blocks (`Matrix::WideQ6K`): the relaxed build's SIMD forms, the
+/// portable ones elsewhere (the tests load models as that build does).
+struct Q6KWideKernel;
+impl OwnKernel for Q6KWideKernel {
+    const NAME: &'static str = "Q6_K";
+    const BLOCK: usize = k_quants::BLOCK;
+    const WEIGHT_BLOCK_BYTES: usize = k_quants::Q6K_WIDE_BLOCK_BYTES;
+    const ACT_BLOCK_BYTES: usize = 292;
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        act_quant::q8_k(x, out)
+    }
+    type Prepared<'a> = k_quants::Activation<'a>;
+    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
+        k_quants::Activation::new(row)
+    }
+    fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
+        k_quants::q6k_wide_dot_rows(w, ys)
+    }
+    const TILE_ROWS: usize = k_quants::TILE_ROWS;
+    type Tile<'a> = k_quants::Tile<'a>;
+    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
+        k_quants::Tile::new(rows)
+    }
+    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
+        k_quants::q6k_wide_dot_tile(w, tile, out)
     }
 }
 

@@ -9,3 +9,5 @@ pub mod q5_0;
 pub mod q8_0;
 #[path = "../../../src/engine/dot_form.rs"]
 pub mod dot_form;
+#[path = "../../../src/engine/k_quants.rs"]
+pub mod k_quants;

@@ -11,7 +11,7 @@
 /// here too). A module loaded by `path` places its own `path`s beside it, in `src/`.
 #[path = "kernels.rs"]
 pub mod engine;
-use engine::{act_quant, q4_1, q5_0, q8_0};
+use engine::{act_quant, k_quants, q4_1, q5_0, q8_0};
 
 extern "C" {
     /// Milliseconds, from the host.
@@ -72,12 +72,16 @@ pub extern "C" fn calibration_ratio() -> f64 {
 /// 2 Q4_1, 3 no kernel: the Q8_0 matrix's bytes summed as i32 lanes, four 16-byte loads and
 /// adds per 64 bytes, which is what memory gives a loop of few instructions per byte, 4 Q8_0
 /// laid out by `q8_0::arrange_row` as the relaxed build keeps it, 5 Q4_1 laid out by
-/// `q4_1::arrange`, relaxed build only),
+/// `q4_1::arrange`, relaxed build only, 6 Q6_K widened by `k_quants::q6k_widen`; `k` a
+/// multiple of 256 for it),
 /// `reps` passes after building the matrix. The kernels' rows are taken from `set_streams`'
 /// runs in turn, as `weight::decode_streams` does (the last run shorter when they do not
 /// divide the rows), so every row is read once and GB/s counts the whole matrix.
 #[no_mangle]
 pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
+    if kind == 6 {
+        return bench_q6k(rows, k, reps);
+    }
     let blocks = k / 32;
     let (block_bytes, header) = match kind {
         0 | 3 | 4 => (q8_0::BLOCK_BYTES, 2),
@@ -160,6 +164,53 @@ pub extern "C" fn bench(kind: u32, rows: usize, k: usize, reps: usize) -> f64 {
         #[cfg(not(target_feature = "relaxed-simd"))]
         5 => panic!("only the relaxed build lays Q4_1 out"),
         _ => pass!(q8_0, dot_in_order_arranged),
+    };
+    // SAFETY: the host's clock.
+    let t0 = unsafe { now() };
+    for _ in 0..reps {
+        run();
+    }
+    let ms = (unsafe { now() } - t0) / reps as f64;
+    drop(run);
+    std::hint::black_box(total);
+    ms
+}
+
+/// `bench` for Q6_K: random blocks (any byte is a valid value, scale or high bit pair; the
+/// f16 scale spread as the other cases'), widened as the engine keeps them, activations
+/// quantized to Q8_K. GB/s counts the stored bytes.
+fn bench_q6k(rows: usize, k: usize, reps: usize) -> f64 {
+    let blocks = k / k_quants::BLOCK;
+    let mut rng = Rng(0x1234_5678);
+    let mut w = vec![0u8; rows * blocks * k_quants::Q6K_BLOCK_BYTES];
+    for block in w.chunks_exact_mut(k_quants::Q6K_BLOCK_BYTES) {
+        for b in &mut block[..208] {
+            *b = rng.next() as u8;
+        }
+        let d = 10f32.powf(-4.0 + 2.5 * (rng.next() % 10_000) as f32 / 10_000.0);
+        block[208..].copy_from_slice(&half::f16::from_f32(d).to_le_bytes());
+    }
+    let x: Vec<f32> = (0..k)
+        .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
+        .collect();
+    let mut a = vec![0u8; blocks * k_quants::ACT_BLOCK_BYTES];
+    act_quant::q8_k(&x, &mut a);
+    let y = k_quants::Activation::new(&a);
+    // Widened at load, as the relaxed build multiplies Q6_K (`k_quants::q6k_widen`).
+    let w = k_quants::q6k_widen(&w);
+    let row_bytes = blocks * k_quants::Q6K_WIDE_BLOCK_BYTES;
+    let row = |r: usize| &w[r * row_bytes..(r + 1) * row_bytes];
+    let streams = STREAMS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    let mut total = 0f32;
+    let mut run = || {
+        let per = rows.div_ceil(streams);
+        for i in 0..per {
+            for s in 0..streams {
+                if s * per + i < rows {
+                    total += k_quants::q6k_wide_dot_rows(row(s * per + i), [&y])[0];
+                }
+            }
+        }
     };
     // SAFETY: the host's clock.
     let t0 = unsafe { now() };
