@@ -458,9 +458,9 @@ impl CustomOp1 for ParMatMul {
             GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q4K => product_own_parts::<Q4KKernel>((m, k), x, &parts, dst),
             GgmlDType::Q6K if first.arranged() => {
-                product_own_parts::<Q6KWideKernel>((m, k), x, &parts, dst)
+                product_own_parts::<Q6KKernel<true>>((m, k), x, &parts, dst)
             }
-            GgmlDType::Q6K => product_own_parts::<Q6KKernel>((m, k), x, &parts, dst),
+            GgmlDType::Q6K => product_own_parts::<Q6KKernel<false>>((m, k), x, &parts, dst),
             other => candle_core::bail!("no own kernel for {other:?}"),
         };
         if own_kernel(dtype) || first.arranged() {
@@ -726,11 +726,19 @@ impl OwnKernel for Q4KKernel {
     }
 }
 
-struct Q6KKernel;
-impl OwnKernel for Q6KKernel {
+/// Q6_K rows as stored (`Q6KKernel<false>`: a tied output layer's in the relaxed build) or
+/// widened at load (`Q6KKernel<true>`, `Matrix::WideQ6K`, `model::Kernels::widens_q6k`: the
+/// relaxed build's SIMD forms, the portable ones where the tests load a model as it does); the
+/// same bits.
+struct Q6KKernel<const WIDE: bool>;
+impl<const WIDE: bool> OwnKernel for Q6KKernel<WIDE> {
     const NAME: &'static str = "Q6_K";
     const BLOCK: usize = k_quants::BLOCK;
-    const WEIGHT_BLOCK_BYTES: usize = k_quants::Q6K_BLOCK_BYTES;
+    const WEIGHT_BLOCK_BYTES: usize = if WIDE {
+        k_quants::Q6K_WIDE_BLOCK_BYTES
+    } else {
+        k_quants::Q6K_BLOCK_BYTES
+    };
     const ACT_BLOCK_BYTES: usize = 292;
     fn quantize(x: &[f32], out: &mut [u8]) {
         act_quant::q8_k(x, out)
@@ -740,7 +748,11 @@ impl OwnKernel for Q6KKernel {
         k_quants::Activation::new(row)
     }
     fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
-        k_quants::q6k_dot_rows(w, ys)
+        if WIDE {
+            k_quants::q6k_wide_dot_rows(w, ys)
+        } else {
+            k_quants::q6k_dot_rows(w, ys)
+        }
     }
     const TILE_ROWS: usize = k_quants::TILE_ROWS;
     type Tile<'a> = k_quants::Tile<'a>;
@@ -748,35 +760,11 @@ impl OwnKernel for Q6KKernel {
         k_quants::Tile::new(rows)
     }
     fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
-        k_quants::q6k_dot_tile(w, tile, out)
-    }
-}
-
-/// `Q6KKernel` on widened blocks (`Matrix::WideQ6K`): the relaxed build's SIMD forms, the
-/// portable ones elsewhere (the tests load models as that build does).
-struct Q6KWideKernel;
-impl OwnKernel for Q6KWideKernel {
-    const NAME: &'static str = "Q6_K";
-    const BLOCK: usize = k_quants::BLOCK;
-    const WEIGHT_BLOCK_BYTES: usize = k_quants::Q6K_WIDE_BLOCK_BYTES;
-    const ACT_BLOCK_BYTES: usize = 292;
-    fn quantize(x: &[f32], out: &mut [u8]) {
-        act_quant::q8_k(x, out)
-    }
-    type Prepared<'a> = k_quants::Activation<'a>;
-    fn prepare(row: &[u8]) -> Self::Prepared<'_> {
-        k_quants::Activation::new(row)
-    }
-    fn dot_rows<const R: usize>(w: &[u8], ys: [&Self::Prepared<'_>; R]) -> [f32; R] {
-        k_quants::q6k_wide_dot_rows(w, ys)
-    }
-    const TILE_ROWS: usize = k_quants::TILE_ROWS;
-    type Tile<'a> = k_quants::Tile<'a>;
-    fn tile<'t, 'a: 't>(rows: &'t [Self::Prepared<'a>]) -> Self::Tile<'t> {
-        k_quants::Tile::new(rows)
-    }
-    fn dot_tile(w: &[u8], tile: &Self::Tile<'_>, out: &mut [f32]) {
-        k_quants::q6k_wide_dot_tile(w, tile, out)
+        if WIDE {
+            k_quants::q6k_wide_dot_tile(w, tile, out)
+        } else {
+            k_quants::q6k_dot_tile(w, tile, out)
+        }
     }
 }
 
@@ -973,7 +961,7 @@ mod tests {
             GgmlDType::Q4_1 => product_own::<Q4_1Kernel>(shape, x, bytes, out),
             GgmlDType::Q5_0 => product_own::<Q5_0Kernel>(shape, x, bytes, out),
             GgmlDType::Q4K => product_own::<Q4KKernel>(shape, x, bytes, out),
-            GgmlDType::Q6K => product_own::<Q6KKernel>(shape, x, bytes, out),
+            GgmlDType::Q6K => product_own::<Q6KKernel<false>>(shape, x, bytes, out),
             other => panic!("no own kernel for {other:?}"),
         }
         .unwrap()
