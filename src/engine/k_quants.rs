@@ -345,35 +345,35 @@ pub fn q4k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 
 /// One stored Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
 pub fn q6k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
-    let n = tile.acts[0].d.len();
-    assert!(w.len() == n * Q6K_BLOCK_BYTES && out.len() == tile.rows());
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: lengths checked above and by `Tile::new`.
-        let all =
-            super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D, Stored>(w, tile) });
-        out.copy_from_slice(&all[..out.len()]);
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    {
-        q6k_portable_tile(w, tile, out)
-    }
+    q6k_tile_in::<Stored>(w, tile, out)
 }
 
 /// One widened Q6_K weight row against a tile (prefill), with `q6k_dot_rows`'s bits.
 pub fn q6k_wide_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
+    q6k_tile_in::<Wide>(w, tile, out)
+}
+
+/// A Q6_K layout that both the portable forms and, in the relaxed build, the SIMD ones read.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+trait TileLayout: Q6kLayout + relaxed::SimdLayout {}
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+trait TileLayout: Q6kLayout {}
+impl TileLayout for Stored {}
+impl TileLayout for Wide {}
+
+fn q6k_tile_in<L: TileLayout>(w: &[u8], tile: &Tile, out: &mut [f32]) {
     let n = tile.acts[0].d.len();
-    assert!(w.len() == n * Q6K_WIDE_BLOCK_BYTES && out.len() == tile.rows());
+    assert!(w.len() == n * L::BYTES && out.len() == tile.rows());
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         // SAFETY: lengths checked above and by `Tile::new`.
         let all =
-            super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D, Wide>(w, tile) });
+            super::dot_form::with_dot!(D => unsafe { relaxed::q6k_dot_tile::<D, L>(w, tile) });
         out.copy_from_slice(&all[..out.len()]);
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     {
-        portable_tile_in::<Wide>(w, tile, out)
+        portable_tile_in::<L>(w, tile, out)
     }
 }
 
@@ -640,23 +640,38 @@ mod relaxed {
                     }
                 }
             }
-            // The offset 32·Σ scale·Σy in lanes too, from the activation block's own i16 sums
-            // of 16 values (at most 16 · 127 in size): two widening products, where the scalar
-            // loop took sixteen multiplies and their loads.
-            let sc = v128_load(scales.as_ptr() as *const v128);
-            let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc));
-            let d = half(wb, 208);
-            for r in 0..R {
-                let bs = ys[r].bsums16(b);
-                let offset = i32x4_add(
-                    i32x4_dot_i16x8(sc_lo, v128_load(bs as *const v128)),
-                    i32x4_dot_i16x8(sc_hi, v128_load(bs.add(16) as *const v128)),
-                );
-                let total = hsum(i32x4_sub(totals[r], i32x4_shl(offset, 5)));
-                acc[r] += d * ys[r].d[b] * total as f32;
-            }
+            q6k_block_end(&mut acc, totals, scales.as_ptr(), half(wb, 208), ys, b);
         }
         acc
+    }
+
+    /// A Q6_K block's end, stored or widened: the offset 32·Σ scale·Σy taken off each row's
+    /// integer total, in lanes too, from the activation block's own i16 sums of 16 values (at
+    /// most 16 · 127 in size; two widening products, where the scalar loop took sixteen
+    /// multiplies and their loads), then the block's one f32 product added.
+    ///
+    /// # Safety
+    /// `scales` points at the block's 16 scales.
+    #[inline(always)]
+    unsafe fn q6k_block_end<const R: usize>(
+        acc: &mut [f32; R],
+        totals: [v128; R],
+        scales: *const u8,
+        d: f32,
+        ys: [&Activation; R],
+        b: usize,
+    ) {
+        let sc = v128_load(scales as *const v128);
+        let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc));
+        for r in 0..R {
+            let bs = ys[r].bsums16(b);
+            let offset = i32x4_add(
+                i32x4_dot_i16x8(sc_lo, v128_load(bs as *const v128)),
+                i32x4_dot_i16x8(sc_hi, v128_load(bs.add(16) as *const v128)),
+            );
+            let total = hsum(i32x4_sub(totals[r], i32x4_shl(offset, 5)));
+            acc[r] += d * ys[r].d[b] * total as f32;
+        }
     }
 
     /// # Safety
@@ -683,21 +698,14 @@ mod relaxed {
                     totals[r] = i32x4_add(totals[r], i32x4_dot_i16x8(dot, s));
                 }
             }
-            // The offset 32·Σ scale·Σy in lanes too, from the activation block's own i16 sums
-            // of 16 values (at most 16 · 127 in size): two widening products, where the scalar
-            // loop took sixteen multiplies and their loads.
-            let sc = v128_load(scales as *const v128);
-            let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc));
-            let d = <Wide as SimdLayout>::scale_d(wb);
-            for r in 0..R {
-                let bs = ys[r].bsums16(b);
-                let offset = i32x4_add(
-                    i32x4_dot_i16x8(sc_lo, v128_load(bs as *const v128)),
-                    i32x4_dot_i16x8(sc_hi, v128_load(bs.add(16) as *const v128)),
-                );
-                let total = hsum(i32x4_sub(totals[r], i32x4_shl(offset, 5)));
-                acc[r] += d * ys[r].d[b] * total as f32;
-            }
+            q6k_block_end(
+                &mut acc,
+                totals,
+                scales,
+                <Wide as SimdLayout>::scale_d(wb),
+                ys,
+                b,
+            );
         }
         acc
     }
