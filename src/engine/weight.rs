@@ -1357,4 +1357,61 @@ mod tests {
             assert_eq!(got(&joint), bits(&joined), "{m} rows, joined");
         }
     }
+
+    /// A Q6_K matrix widened at load multiplies with the stored rows' bits in decoding (one
+    /// row) and prefill (tiles, with a partial last one), alone and joined with another; and a
+    /// matrix whose rows are not whole blocks, or whose bytes do not fill its shape, is refused
+    /// with a message, not a panic.
+    #[test]
+    fn widened_q6k_matrices_multiply_as_stored_and_refuse_bad_shapes() {
+        let (k, n) = (512, 5);
+        let stored: Vec<Arc<QTensor>> = (0..2)
+            .map(|i| {
+                let t = Tensor::from_vec(random(n * k, 40 + i), (n, k), &Device::Cpu).unwrap();
+                Arc::new(QTensor::quantize(&t, GgmlDType::Q6K).unwrap())
+            })
+            .collect();
+        let wide: Vec<Weight> = stored
+            .iter()
+            .map(|qt| Weight::wide_q6k(Arc::new(WideQ6K::new(n, k, &qt.data().unwrap()).unwrap())))
+            .collect();
+        let joint = Weight::joint(&[&wide[0], &wide[1]]).expect("widened parts join");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for m in [1, 11] {
+            let x = random(m * k, 50 + m as u32);
+            let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+            let got = |w: &Weight| {
+                bits(
+                    &w.forward(&xt)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap(),
+                )
+            };
+            let want: Vec<Vec<f32>> = stored
+                .iter()
+                .map(|qt| {
+                    let mut out = vec![0f32; m * n];
+                    own_product(GgmlDType::Q6K, (m, k, n), &x, &qt.data().unwrap(), &mut out);
+                    out
+                })
+                .collect();
+            assert_eq!(got(&wide[0]), bits(&want[0]), "{m} rows");
+            let joined: Vec<f32> = (0..m)
+                .flat_map(|r| [&want[0][r * n..(r + 1) * n], &want[1][r * n..(r + 1) * n]].concat())
+                .collect();
+            assert_eq!(got(&joint), bits(&joined), "{m} rows, joined");
+        }
+        let blocks = stored[0].data().unwrap();
+        for (rows, cols, bytes) in [
+            (n, 500, &blocks[..]),
+            (n, k, &blocks[1..]),
+            (n + 1, k, &blocks[..]),
+        ] {
+            let e = WideQ6K::new(rows, cols, bytes).err().expect("refused");
+            assert!(e.to_string().contains("a Q6_K matrix"), "{e}");
+        }
+    }
 }
