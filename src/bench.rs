@@ -72,6 +72,110 @@ pub struct Figures {
     /// the heap may hold beyond the model itself.
     #[serde(default)]
     pub kv_cache_bytes: usize,
+    /// With helper threads: decoding at one thread and at all of them, interleaved in one run
+    /// (`interleaved`).
+    #[serde(default)]
+    pub decode_threads_interleaved: Option<Interleaved>,
+}
+
+/// Decoding at one thread against decoding at `threads`, measured in the same runs: each round
+/// prefills the prompt, then decodes `block_tokens` tokens at one thread, two blocks at
+/// `threads`, and one more at one thread (ABBA, so that the positions' growing cost falls
+/// alike on both). Separate runs a minute apart see a shared VM's memory at different speeds
+/// (a plain read of memory moved by up to 2× between runs here); blocks a fraction of a
+/// second apart see it at nearly the same speed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interleaved {
+    pub threads: usize,
+    pub block_tokens: usize,
+    /// Per round, the one-thread blocks' time over the `threads` blocks' time.
+    pub ratios: Vec<f64>,
+    /// The median of `ratios`.
+    pub ratio_median: f64,
+    pub one_thread_tokens_per_s: f64,
+    pub threads_tokens_per_s: f64,
+}
+
+/// Rounds and tokens per block of `interleaved`: 32 positions past the prompt, as many as the
+/// timed runs' first half.
+pub const INTERLEAVED_ROUNDS: usize = 6;
+pub const INTERLEAVED_BLOCK: usize = 8;
+
+/// `Interleaved` for the pool's current thread count; `None` on one thread. The cap is set
+/// back to what it was, whatever happens.
+pub fn interleaved(
+    engine: &mut Engine,
+    ids: &[u32],
+    rounds: usize,
+    block_tokens: usize,
+    now_ms: &dyn Fn() -> f64,
+) -> Result<Option<Interleaved>> {
+    use crate::engine::parallel;
+    let threads = parallel::threads();
+    if threads < 2 || rounds == 0 || block_tokens == 0 {
+        return Ok(None);
+    }
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            parallel::set_threads(self.0);
+        }
+    }
+    let _restore = Restore(parallel::wanted_threads());
+    let req = GenerateRequest {
+        // Each timed step makes one forward pass; the one after the last block is not taken.
+        max_tokens: 4 * block_tokens + 1,
+        ignore_eos: true,
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        },
+        ..GenerateRequest::default()
+    };
+    let mut ratios = Vec::with_capacity(rounds);
+    let (mut one_ms, mut many_ms) = (0.0, 0.0);
+    let (mut one_tokens, mut many_tokens) = (0, 0);
+    for _ in 0..rounds {
+        parallel::set_threads(threads);
+        let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
+        // Per block, its decode time and forward passes (`TimedRun`'s own count, so a run
+        // that ended early cannot pass for a full block).
+        let mut blocks = [(0.0, 0); 4];
+        for (block, n) in blocks.iter_mut().zip([1, threads, threads, 1]) {
+            parallel::set_threads(n);
+            let before = *run.timing();
+            for _ in 0..block_tokens {
+                run.step(engine)?;
+            }
+            let after = run.timing();
+            *block = (
+                after.decode_ms - before.decode_ms,
+                after.decode_forwards - before.decode_forwards,
+            );
+        }
+        let [a, b, c, d] = blocks;
+        let ((one, n1), (many, n2)) = ((a.0 + d.0, a.1 + d.1), (b.0 + c.0, b.1 + c.1));
+        if n1 == 0 || n2 == 0 {
+            return Err(crate::engine::EngineError::InvalidInput(
+                "the interleaved benchmark's run ended before its blocks".into(),
+            ));
+        }
+        ratios.push((one / n1 as f64) / (many / n2 as f64).max(1e-9));
+        one_ms += one;
+        many_ms += many;
+        (one_tokens, many_tokens) = (one_tokens + n1, many_tokens + n2);
+    }
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let ratio_median = (sorted[(rounds - 1) / 2] + sorted[rounds / 2]) / 2.0;
+    Ok(Some(Interleaved {
+        threads,
+        block_tokens,
+        ratios,
+        ratio_median,
+        one_thread_tokens_per_s: one_tokens as f64 * 1000.0 / one_ms.max(1e-9),
+        threads_tokens_per_s: many_tokens as f64 * 1000.0 / many_ms.max(1e-9),
+    }))
 }
 
 /// Items of the evaluation part of the workload.
@@ -196,6 +300,8 @@ pub fn run(
         unreachable!("at least one repetition ran");
     };
     let eval = eval_speed(engine, now_ms)?;
+    let decode_threads_interleaved =
+        interleaved(engine, ids, INTERLEAVED_ROUNDS, INTERLEAVED_BLOCK, now_ms)?;
     drop(clock_back_on);
     let shares = if profiled {
         Some(once(engine, gen_tokens)?)
@@ -229,6 +335,7 @@ pub fn run(
         eval: Some(eval),
         profiled_decode_tokens_per_s,
         kv_cache_bytes,
+        decode_threads_interleaved,
     })
 }
 

@@ -173,6 +173,11 @@ pub const MAX_PAGE_THREADS: usize = 8;
 /// Most threads any caller may ask for (the CLI's `--threads`).
 pub const MAX_THREADS: usize = 64;
 
+/// The cap `set_threads` last set (1 until then).
+pub fn wanted_threads() -> usize {
+    WANTED.load(SeqCst) as usize
+}
+
 /// Caps the threads a job uses (the caller included). Helpers beyond the cap stay asleep.
 pub fn set_threads(n: usize) {
     WANTED.store(n.clamp(1, MAX_THREADS) as u32, SeqCst);

@@ -163,6 +163,8 @@ async function benchOursIn(ctx, base, model, threads, simd, shared, gen, workerU
     decode_share_by_phase: f.decode_share_by_phase,
     prefill_share_by_type: f.prefill_share_by_type,
     eval: f.eval,
+    // Two threads ÷ one measured in the same runs (src/bench.rs `interleaved`), none on one thread.
+    decode_threads_interleaved: f.decode_threads_interleaved ?? null,
     prompt_text: r.bench.prompt_text,
   };
 }
@@ -273,6 +275,7 @@ async function pairedRounds(browser, base, model) {
       page_threads2_decode_ratio: page2.decode_tokens_per_s / page.decode_tokens_per_s,
       llama_cpp_threads2_prefill_ratio: llama2.prefill_tokens_per_s / llama.prefill_tokens_per_s,
       llama_cpp_threads2_decode_ratio: llama2.decode_tokens_per_s / llama.decode_tokens_per_s,
+      page_threads2_decode_interleaved_ratio: page2.decode_threads_interleaved?.ratio_median ?? null,
     });
   }
   const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length ? (v[(v.length - 1) >> 1] + v[v.length >> 1]) / 2 : null; };
@@ -286,6 +289,7 @@ async function pairedRounds(browser, base, model) {
     page_threads2_decode_ratio_median: medianOf('page_threads2_decode_ratio'),
     llama_cpp_threads2_prefill_ratio_median: medianOf('llama_cpp_threads2_prefill_ratio'),
     llama_cpp_threads2_decode_ratio_median: medianOf('llama_cpp_threads2_decode_ratio'),
+    page_threads2_decode_interleaved_ratio_median: median(out.map((r) => r.page_threads2_decode_interleaved_ratio).filter((x) => typeof x === 'number')),
   };
 }
 
@@ -313,13 +317,18 @@ async function quick(spec) {
       if (process.env.BENCH_MODELS && !process.env.BENCH_MODELS.split(',').includes(model.id)) continue;
       for (let rep = 0; rep < reps; rep++) {
         for (const run of spec.split(',')) {
-          const [simd, threads] = run.split(':');
-          const r = await benchOurs(browser, server.url, model, Number(threads || 1), simd, Number(threads || 1) > 1, gen);
+          // `relaxed:1s`: the shared-memory build on one thread (what a cross-origin isolated
+          // page runs when its thread control says one).
+          const [simd, spec2 = '1'] = run.split(':');
+          const threads = parseInt(spec2, 10) || 1;
+          const r = await benchOurs(browser, server.url, model, threads, simd, threads > 1 || spec2.endsWith('s'), gen);
           const attention = (r.decode_share_by_phase || []).filter(([k]) => k === 'attention').map(([, v]) => pct(v)).join('') || '–';
           const types = (r.decode_share_by_type || []).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
           const profiled = r.profiled_decode_tokens_per_s ? ` (profiled ${fmt(r.profiled_decode_tokens_per_s)})` : '';
           const dot = r.dot ? ` [${r.dot.form}${r.dot.forced ? ', forced' : `, ${fmt(r.dot.ratio, 2)}× in ${fmt(r.dot.ms, 0)} ms`}]` : '';
-          console.log(`${model.id} ${run}${dot}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; load ${fmt(r.load_ms, 0)} ms, ${r.cached_load_from_cache ? 'from the cache' : 'again (not kept in the cache)'} ${fmt(r.cached_load_ms, 0)} ms; decode shares: attention ${attention}, ${types}`);
+          const il = r.decode_threads_interleaved;
+          const inter = il ? `; interleaved ${il.threads} threads ÷ 1 ${fmt(il.ratio_median, 2)}× (rounds ${il.ratios.map((x) => fmt(x, 2)).join(', ')}; ${fmt(il.one_thread_tokens_per_s)} / ${fmt(il.threads_tokens_per_s)} tok/s)` : '';
+          console.log(`${model.id} ${run}${dot}: prefill ${fmt(r.prefill_tokens_per_s)} decode ${fmt(r.decode_tokens_per_s)}${profiled} tok/s; load ${fmt(r.load_ms, 0)} ms, ${r.cached_load_from_cache ? 'from the cache' : 'again (not kept in the cache)'} ${fmt(r.cached_load_ms, 0)} ms; decode shares: attention ${attention}, ${types}${inter}`);
           // BENCH_PHASES=1: every phase's share of decoding and of prefill, for finding what
           // does not scale with threads.
           if (process.env.BENCH_PHASES) {
@@ -425,6 +434,13 @@ async function main() {
   };
   lines.push('Two threads ÷ one, paired (each engine\'s one- and two-thread runs back to back in the same rounds; the page\'s two threads run the shared-memory build, its one thread the build a page without cross-origin isolation runs, as the table\'s row of that name; llama.cpp\'s own ratio is what two threads give natively on this machine): '
     + rows.map(threadsLine).join('; ') + '.');
+  const interleavedLine = (r) => {
+    const rs = (r.paired?.rounds || []).map((x) => x.page_threads2_decode_interleaved_ratio).filter((x) => typeof x === 'number');
+    if (!rs.length) return `${r.model} –`;
+    return `${r.model} ${fmt(r.paired.page_threads2_decode_interleaved_ratio_median, 2)}× (rounds ${range(rs)})`;
+  };
+  lines.push('Two threads ÷ one on decode, interleaved (the page\'s two-thread run of each paired round also decodes blocks of 8 tokens at one thread and at two in the same generations, 1-2-2-1, six generations, and gives the median of their ratios: the shared-memory build against itself, with the VM\'s drift between runs taken out): '
+    + rows.map(interleavedLine).join('; ') + '.');
   lines.push('TinyLab wasm load: first from the server, then again, from the browser cache (each page run has its own new browser profile on disk): '
     + rows.map((r) => `${r.model} ${fmt(r.tinylab_wasm.load_ms, 0)} / ${fmt(r.tinylab_wasm.cached_load_ms, 0)} ms${r.tinylab_wasm.cached_load_from_cache ? '' : ' (not kept: the second load read the server too)'}`).join('; ') + '.');
   lines.push('TinyLab wasm heap right after loading (the model as held, before any run; the table\'s memory column is the peak after the workload): '
