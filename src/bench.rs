@@ -138,8 +138,7 @@ pub fn interleaved(
     for _ in 0..rounds {
         parallel::set_threads(threads);
         let mut run = TimedRun::start_with_ids(engine, ids.to_vec(), &req, now_ms)?;
-        // Per block, its decode time and forward passes (`TimedRun`'s own count, so a run
-        // that ended early cannot pass for a full block).
+        // Per block, its decode time and forward passes (`TimedRun`'s own count).
         let mut blocks = [(0.0, 0); 4];
         for (block, n) in blocks.iter_mut().zip([1, threads, threads, 1]) {
             parallel::set_threads(n);
@@ -153,13 +152,15 @@ pub fn interleaved(
                 after.decode_forwards - before.decode_forwards,
             );
         }
-        let [a, b, c, d] = blocks;
-        let ((one, n1), (many, n2)) = ((a.0 + d.0, a.1 + d.1), (b.0 + c.0, b.1 + c.1));
-        if n1 == 0 || n2 == 0 {
+        // A short block would leave the ABBA order lopsided (and an empty one no time per
+        // token at all): the run ended early, for lack of context.
+        if blocks.iter().any(|b| b.1 != block_tokens) {
             return Err(crate::engine::EngineError::InvalidInput(
                 "the interleaved benchmark's run ended before its blocks".into(),
             ));
         }
+        let [a, b, c, d] = blocks;
+        let ((one, n1), (many, n2)) = ((a.0 + d.0, a.1 + d.1), (b.0 + c.0, b.1 + c.1));
         ratios.push((one / n1 as f64) / (many / n2 as f64).max(1e-9));
         one_ms += one;
         many_ms += many;

@@ -52,4 +52,11 @@ fn interleaved_blocks_time_one_thread_against_the_pool_and_restore_its_cap() {
     let long: Vec<u32> = std::iter::repeat_n(ids[1], 250).collect();
     assert!(tinylab::bench::interleaved(&mut e, &long, 1, 8, &clock).is_err());
     assert_eq!(wanted_threads(), 2);
+    // Nor may the last block come up short: 256 positions hold the prompt, the three blocks
+    // before it and only part of the last one.
+    let tight: Vec<u32> = std::iter::repeat_n(ids[1], 256 - 3 * 8 - 4).collect();
+    assert!(tinylab::bench::interleaved(&mut e, &tight, 1, 8, &clock).is_err());
+    let fits: Vec<u32> = std::iter::repeat_n(ids[1], 256 - 4 * 8 - 1).collect();
+    assert!(tinylab::bench::interleaved(&mut e, &fits, 1, 8, &clock).is_ok());
+    assert_eq!(wanted_threads(), 2);
 }
