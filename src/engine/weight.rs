@@ -1322,10 +1322,25 @@ mod tests {
         // Stored and arranged parts are not joined: their rows differ in size.
         let plain = Weight::new(stored[0].clone()).unwrap();
         assert!(Weight::joint(&[&plain, &laid[1]]).is_none());
+        assert_stored_bits(GgmlDType::Q8_0, (n, k), &stored, &laid, &joint, 7);
+    }
+
+    /// `laid` (one weight per matrix of `stored`, held in another layout) and `joint` (the
+    /// first two joined) multiply with the bits of the own kernel on the stored blocks of
+    /// `dtype`, for one activation row (decoding) and for eleven (prefill's tiles, the last
+    /// one partial); the activations' seed is `seed` plus the row count.
+    fn assert_stored_bits(
+        dtype: GgmlDType,
+        (n, k): (usize, usize),
+        stored: &[Arc<QTensor>],
+        laid: &[Weight],
+        joint: &Weight,
+        seed: u32,
+    ) {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
         for m in [1, 11] {
-            let x = random(m * k, 7 + m as u32);
+            let x = random(m * k, seed + m as u32);
             let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
             let got = |w: &Weight| {
                 bits(
                     &w.forward(&xt)
@@ -1340,13 +1355,7 @@ mod tests {
                 .iter()
                 .map(|qt| {
                     let mut out = vec![0f32; m * n];
-                    own_product(
-                        GgmlDType::Q8_0,
-                        (m, k, n),
-                        &x,
-                        &qt.data().unwrap(),
-                        &mut out,
-                    );
+                    own_product(dtype, (m, k, n), &x, &qt.data().unwrap(), &mut out);
                     out
                 })
                 .collect();
@@ -1354,7 +1363,7 @@ mod tests {
             let joined: Vec<f32> = (0..m)
                 .flat_map(|r| [&want[0][r * n..(r + 1) * n], &want[1][r * n..(r + 1) * n]].concat())
                 .collect();
-            assert_eq!(got(&joint), bits(&joined), "{m} rows, joined");
+            assert_eq!(got(joint), bits(&joined), "{m} rows, joined");
         }
     }
 
@@ -1376,34 +1385,7 @@ mod tests {
             .map(|qt| Weight::wide_q6k(Arc::new(WideQ6K::new(n, k, &qt.data().unwrap()).unwrap())))
             .collect();
         let joint = Weight::joint(&[&wide[0], &wide[1]]).expect("widened parts join");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for m in [1, 11] {
-            let x = random(m * k, 50 + m as u32);
-            let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
-            let got = |w: &Weight| {
-                bits(
-                    &w.forward(&xt)
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f32>()
-                        .unwrap(),
-                )
-            };
-            let want: Vec<Vec<f32>> = stored
-                .iter()
-                .map(|qt| {
-                    let mut out = vec![0f32; m * n];
-                    own_product(GgmlDType::Q6K, (m, k, n), &x, &qt.data().unwrap(), &mut out);
-                    out
-                })
-                .collect();
-            assert_eq!(got(&wide[0]), bits(&want[0]), "{m} rows");
-            let joined: Vec<f32> = (0..m)
-                .flat_map(|r| [&want[0][r * n..(r + 1) * n], &want[1][r * n..(r + 1) * n]].concat())
-                .collect();
-            assert_eq!(got(&joint), bits(&joined), "{m} rows, joined");
-        }
+        assert_stored_bits(GgmlDType::Q6K, (n, k), &stored, &wide, &joint, 50);
         let blocks = stored[0].data().unwrap();
         for (rows, cols, bytes) in [
             (n, 500, &blocks[..]),
