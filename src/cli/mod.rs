@@ -71,7 +71,7 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     // candle also splits element-wise ops of 64k values or more (prefill's residual adds) over
     // a pool of its own, whose parked workers then competed for the cores with the engine's
-    // spinning helpers: on two threads those adds took 20-28 ms of Gemma 3's 128-token
+    // spinning helpers: on two threads those adds took 16-28 ms of Gemma 3's 128-token
     // prefill instead of about 2. The engine's pool does the parallel work; candle's stays empty.
     std::env::set_var("CANDLE_NUM_THREADS", "1");
     // The weight products and attention run on the engine's pool, as in the browser; results
