@@ -258,15 +258,13 @@ pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
     let bs = bs.map(|b| &b[..a.len()]);
     let whole = a.len() / 4 * 4;
     let s: [[f32; 4]; N] = {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        #[cfg(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        ))]
         {
             // SAFETY: every `bs[n]` is `a.len()` long, and the loads stay below `whole`.
             unsafe { f32_simd::partial_sums(a, bs, whole) }
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: as above.
-            unsafe { f32_sse::partial_sums(a, bs, whole) }
         }
         #[cfg(not(any(
             all(target_arch = "wasm32", target_feature = "simd128"),
@@ -301,15 +299,13 @@ pub fn dot_f32_many<const N: usize>(a: &[f32], bs: [&[f32]; N]) -> [f32; N] {
 /// `acc`, each element with the bits of one position at a time.
 pub fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) {
     let v = v.map(|v| &v[..acc.len()]);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
     let done = {
         // SAFETY: every `v[n]` is `acc.len()` long, and the vectors stay below the returned end.
         unsafe { f32_simd::add_weighted4(acc, p, v) }
-    };
-    #[cfg(target_arch = "x86_64")]
-    let done = {
-        // SAFETY: as above.
-        unsafe { f32_sse::add_weighted4(acc, p, v) }
     };
     #[cfg(not(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -321,11 +317,78 @@ pub fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) {
     }
 }
 
-/// The f32 loops above in wasm's 128-bit vectors, written out: a multiply then an add per lane
-/// (wasm has no fused form), so every lane gets the portable code's bits.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+/// The f32 loops above in 128-bit vectors, written out once for the two instruction sets that
+/// have them everywhere: wasm's simd128 (the page) and x86-64's SSE (the CLI, whose portable
+/// loops LLVM compiled to scalar code: Gemma 3's 256-wide heads ran about 1.9× slower, issue
+/// 15's twenty-seventh stop). A multiply then an add per lane (wasm has no fused form, and SSE's
+/// separate ones round the same), so every lane gets the portable code's bits.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+))]
 mod f32_simd {
-    use core::arch::wasm32::*;
+    #[cfg(target_arch = "wasm32")]
+    mod lanes {
+        use core::arch::wasm32::*;
+        pub type V = v128;
+        #[inline(always)]
+        pub unsafe fn load(p: *const f32) -> V {
+            v128_load(p as *const v128)
+        }
+        #[inline(always)]
+        pub unsafe fn store(p: *mut f32, v: V) {
+            v128_store(p as *mut v128, v)
+        }
+        #[inline(always)]
+        pub unsafe fn splat(x: f32) -> V {
+            f32x4_splat(x)
+        }
+        #[inline(always)]
+        pub unsafe fn lanes(v: V) -> [f32; 4] {
+            [
+                f32x4_extract_lane::<0>(v),
+                f32x4_extract_lane::<1>(v),
+                f32x4_extract_lane::<2>(v),
+                f32x4_extract_lane::<3>(v),
+            ]
+        }
+        /// `s + a·b`, the product rounded first.
+        #[inline(always)]
+        pub unsafe fn add_product(s: V, a: V, b: V) -> V {
+            f32x4_add(s, f32x4_mul(a, b))
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod lanes {
+        use core::arch::x86_64::*;
+        pub type V = __m128;
+        #[inline(always)]
+        pub unsafe fn load(p: *const f32) -> V {
+            _mm_loadu_ps(p)
+        }
+        #[inline(always)]
+        pub unsafe fn store(p: *mut f32, v: V) {
+            _mm_storeu_ps(p, v)
+        }
+        #[inline(always)]
+        pub unsafe fn splat(x: f32) -> V {
+            _mm_set1_ps(x)
+        }
+        #[inline(always)]
+        pub unsafe fn lanes(v: V) -> [f32; 4] {
+            let mut out = [0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), v);
+            out
+        }
+        /// `s + a·b`, the product rounded first.
+        #[inline(always)]
+        pub unsafe fn add_product(s: V, a: V, b: V) -> V {
+            _mm_add_ps(s, _mm_mul_ps(a, b))
+        }
+    }
+
+    use lanes::*;
 
     /// Lane i of sum n: Σ over c of `a[4c + i]·bs[n][4c + i]`, c in order.
     ///
@@ -337,25 +400,17 @@ mod f32_simd {
         bs: [&[f32]; N],
         whole: usize,
     ) -> [[f32; 4]; N] {
-        let mut s = [f32x4_splat(0.0); N];
+        let mut s = [splat(0.0); N];
         let (a, bs) = (a.as_ptr(), bs.map(|b| b.as_ptr()));
         let mut c = 0;
         while c < whole {
-            let x = v128_load(a.add(c) as *const v128);
+            let x = load(a.add(c));
             for n in 0..N {
-                let y = v128_load(bs[n].add(c) as *const v128);
-                s[n] = f32x4_add(s[n], f32x4_mul(x, y));
+                s[n] = add_product(s[n], x, load(bs[n].add(c)));
             }
             c += 4;
         }
-        s.map(|s| {
-            [
-                f32x4_extract_lane::<0>(s),
-                f32x4_extract_lane::<1>(s),
-                f32x4_extract_lane::<2>(s),
-                f32x4_extract_lane::<3>(s),
-            ]
-        })
+        s.map(|s| lanes(s))
     }
 
     /// `super::add_weighted4` over the first `acc.len() / 4 * 4` elements; returns that count.
@@ -365,72 +420,15 @@ mod f32_simd {
     #[inline(always)]
     pub unsafe fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) -> usize {
         let whole = acc.len() / 4 * 4;
-        let p = p.map(|p| f32x4_splat(p));
+        let p = p.map(|p| splat(p));
         let (a, v) = (acc.as_mut_ptr(), v.map(|v| v.as_ptr()));
         let mut i = 0;
         while i < whole {
-            let mut s = v128_load(a.add(i) as *const v128);
+            let mut s = load(a.add(i));
             for n in 0..4 {
-                s = f32x4_add(s, f32x4_mul(p[n], v128_load(v[n].add(i) as *const v128)));
+                s = add_product(s, p[n], load(v[n].add(i)));
             }
-            v128_store(a.add(i) as *mut v128, s);
-            i += 4;
-        }
-        whole
-    }
-}
-
-/// `f32_simd` in x86-64's SSE, which every x86-64 CPU has: the CLI's attention. LLVM compiled
-/// the portable loops' four sums per key into scalar code, which made Gemma 3's 256-wide heads
-/// about 1.9× slower than loading each key's four values as one vector (issue 15's
-/// twenty-seventh stop). A multiply then an add per lane, as in wasm, so the same bits.
-#[cfg(target_arch = "x86_64")]
-mod f32_sse {
-    use core::arch::x86_64::*;
-
-    /// `f32_simd::partial_sums`.
-    ///
-    /// # Safety
-    /// `whole` is a multiple of 4, at most `a.len()` and every `bs[n].len()`.
-    #[inline(always)]
-    pub unsafe fn partial_sums<const N: usize>(
-        a: &[f32],
-        bs: [&[f32]; N],
-        whole: usize,
-    ) -> [[f32; 4]; N] {
-        let mut s = [_mm_setzero_ps(); N];
-        let (a, bs) = (a.as_ptr(), bs.map(|b| b.as_ptr()));
-        let mut c = 0;
-        while c < whole {
-            let x = _mm_loadu_ps(a.add(c));
-            for n in 0..N {
-                s[n] = _mm_add_ps(s[n], _mm_mul_ps(x, _mm_loadu_ps(bs[n].add(c))));
-            }
-            c += 4;
-        }
-        s.map(|s| {
-            let mut out = [0f32; 4];
-            _mm_storeu_ps(out.as_mut_ptr(), s);
-            out
-        })
-    }
-
-    /// `f32_simd::add_weighted4`.
-    ///
-    /// # Safety
-    /// Every `v[n]` is at least `acc.len()` long.
-    #[inline(always)]
-    pub unsafe fn add_weighted4(acc: &mut [f32], p: [f32; 4], v: [&[f32]; 4]) -> usize {
-        let whole = acc.len() / 4 * 4;
-        let p = p.map(|p| _mm_set1_ps(p));
-        let (a, v) = (acc.as_mut_ptr(), v.map(|v| v.as_ptr()));
-        let mut i = 0;
-        while i < whole {
-            let mut s = _mm_loadu_ps(a.add(i));
-            for n in 0..4 {
-                s = _mm_add_ps(s, _mm_mul_ps(p[n], _mm_loadu_ps(v[n].add(i))));
-            }
-            _mm_storeu_ps(a.add(i), s);
+            store(a.add(i), s);
             i += 4;
         }
         whole
