@@ -219,13 +219,14 @@ async function benchWllama(browser, base, model, promptText) {
 /// decode 37% above the others, TinyLab's native CLI rising with it). So the targets' ratios
 /// are also taken in pairs: llama.cpp's run and the page's (relaxed SIMD, one thread) back to
 /// back (and each engine's two-thread run beside its one-thread run), the order alternating
-/// so that a steady drift does not favour either, `BENCH_ROUNDS` times (5 unless set, 0 with
-/// BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratios, and their medians. Five,
-/// not three: single rounds on this VM ranged ±15-25%, and a median of three still moved by
-/// 0.1 between runs of the same code. A round that fails ends the rounds but keeps those
-/// before it.
+/// so that a steady drift does not favour either, `BENCH_ROUNDS` times (7 unless set, 0 with
+/// BENCH_SKIP_PEERS unless set; 0 skips them); each round's ratios, and their medians. Seven,
+/// not five or three: single rounds on this VM ranged ±15-25%, a median of three still moved by
+/// 0.1 between runs of the same code, and one run's SmolLM2 two-thread prefill fell into two
+/// groups of rounds (1.59-1.63× and 1.83-1.91×) whose median of five and of seven sat on either
+/// side of its target. A round that fails ends the rounds but keeps those before it.
 async function pairedRounds(browser, base, model) {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? (process.env.BENCH_SKIP_PEERS ? 0 : 5));
+  const rounds = Number(process.env.BENCH_ROUNDS ?? (process.env.BENCH_SKIP_PEERS ? 0 : 7));
   const gguf = join(ROOT, 'assets', 'models', model.file);
   const llamaOnce = (threads) => JSON.parse(execFileSync('python3', [join(ROOT, 'scripts', 'bench_native.py'), '--llama-once', gguf, '--threads', String(threads)], { encoding: 'utf8' }));
   const out = [];
