@@ -233,9 +233,11 @@ def spec(arch):
     elif arch == "qwen2":  # Qwen2.5: QKV biases, own output matrix, Q5_0 and Q6_K
         base.update(ff=256, output=Q.Q4_0, q=Q.Q5_0, k=Q.Q5_0, v=Q.Q8_0, gate=Q.Q5_0,
                     up=Q.Q5_0, down=Q.Q6_K)
-    elif arch == "qwen3":  # Qwen3: head size 32 with 4 heads on width 64 (queries 128 wide)
-        base.update(head_dim=32, q=Q.Q8_0, k=Q.Q4_0, v=Q.F16, o=Q.Q8_0, gate=Q.Q4_0,
-                    up=Q.Q4_0, down=Q.Q8_0)
+    elif arch == "qwen3":  # Qwen3: head size 32 with 4 heads on width 256 (queries 128 wide),
+        # and its tied embedding table in Q6_K, as llama.cpp's Q4_K_M stores a tied model's
+        # (Qwen3 0.6B, Llama 3.2 1B): the output layer's product reads the table's stored blocks.
+        base.update(d=256, head_dim=32, embd=Q.Q6_K, q=Q.Q8_0, k=Q.Q4_0, v=Q.F16, o=Q.Q8_0,
+                    gate=Q.Q4_0, up=Q.Q4_0, down=Q.Q8_0)
     elif arch == "gemma3":  # Gemma 3: one global layer after five local ones; Q4_K, Q5_1
         base.update(layers=6, heads=4, kv=1, head_dim=32, ff=256, q=Q.Q5_1, k=Q.Q5_1,
                     v=Q.Q8_0, o=Q.Q5_1, gate=Q.Q4_0, up=Q.Q4_0, down=Q.Q4_K)

@@ -157,3 +157,9 @@ fn qwen2_relaxed_wasm_weights() {
 fn gemma3_relaxed_wasm_weights() {
     check("gemma3", Kernels::WasmRelaxed);
 }
+/// The tiny qwen3's tied Q6_K table: the relaxed build widens Q6_K matrices at load but leaves
+/// a tied table's stored blocks to its output layer.
+#[test]
+fn qwen3_relaxed_wasm_weights() {
+    check("qwen3", Kernels::WasmRelaxed);
+}
