@@ -344,7 +344,7 @@ mod f32_simd {
             f32x4_splat(x)
         }
         #[inline(always)]
-        pub unsafe fn lanes(v: V) -> [f32; 4] {
+        pub unsafe fn to_array(v: V) -> [f32; 4] {
             [
                 f32x4_extract_lane::<0>(v),
                 f32x4_extract_lane::<1>(v),
@@ -376,7 +376,7 @@ mod f32_simd {
             _mm_set1_ps(x)
         }
         #[inline(always)]
-        pub unsafe fn lanes(v: V) -> [f32; 4] {
+        pub unsafe fn to_array(v: V) -> [f32; 4] {
             let mut out = [0f32; 4];
             _mm_storeu_ps(out.as_mut_ptr(), v);
             out
@@ -410,7 +410,7 @@ mod f32_simd {
             }
             c += 4;
         }
-        s.map(|s| lanes(s))
+        s.map(|s| to_array(s))
     }
 
     /// `super::add_weighted4` over the first `acc.len() / 4 * 4` elements; returns that count.
