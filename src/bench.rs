@@ -231,6 +231,14 @@ pub fn run(
     repetitions: usize,
     now_ms: &dyn Fn() -> f64,
 ) -> Result<Figures> {
+    if gen_tokens == 0 || repetitions == 0 {
+        // Decoding speed and its shares are per generated token: there would be nothing to
+        // divide by.
+        return Err(crate::engine::EngineError::InvalidInput(format!(
+            "the benchmark needs at least 1 generated token and 1 repetition \
+             (got {gen_tokens} and {repetitions})"
+        )));
+    }
     let mut helper_share = None;
     let mut kv_cache_bytes = 0;
     let mut once = |engine: &mut Engine, gen: usize| -> Result<Run> {
@@ -282,7 +290,7 @@ pub fn run(
     once(engine, 4)?;
     let mut best_prefill: Option<Run> = None;
     let mut best_decode: Option<Run> = None;
-    for _ in 0..repetitions.max(1) {
+    for _ in 0..repetitions {
         let r = once(engine, gen_tokens)?;
         if best_prefill
             .as_ref()

@@ -283,6 +283,67 @@ fn bad_input_gives_one_line_errors() {
         "the prompt is empty",
     );
     fails_with(&["score", "--model", ok, "--text", ""], "too short");
+    // A negative number is the option's value, checked by the option, not a stray flag.
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            ok,
+            "--prompt",
+            "hi",
+            "--temperature",
+            "-2",
+        ],
+        "temperature must be 0 or more",
+    );
+    fails_with(
+        &["generate", "--model", ok, "--prmpt", "hi"],
+        "a similar argument exists: '--prompt'",
+    );
+    fails_with(
+        &["bench", "--model", ok, "--gen-tokens", "0"],
+        "at least 1 generated token",
+    );
+}
+
+/// With `RUST_BACKTRACE` set (as many developers have it), candle attaches a backtrace to its
+/// errors; and a hostile tensor name can be megabytes of the file's bytes. Neither reaches the
+/// one-line message.
+#[test]
+fn hostile_headers_give_short_one_line_errors_even_with_backtraces_on() {
+    let tiny = tiny_gguf("llama", 5);
+    let run = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tinylab"))
+            .args([
+                "tokenize",
+                "--model",
+                path.to_str().unwrap(),
+                "--text",
+                "hi",
+            ])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run tinylab");
+        assert_ne!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let cut = temp_file("header-cut.gguf", &tiny[..100]);
+    let err = run(&cut);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("the header ends early"), "{err}");
+
+    // The first tensor's name length (the u64 before it) made half the file long.
+    let name = b"token_embd.weight";
+    let at = tiny
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("a tensor named token_embd.weight");
+    let mut bad = tiny.clone();
+    bad[at - 8..at].copy_from_slice(&(tiny.len() as u64 / 2).to_le_bytes());
+    let err = run(&temp_file("long-name.gguf", &bad));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.chars().count() < 500, "{} characters: {err}", err.len());
+    assert!(err.starts_with("error: "), "{err}");
 }
 
 #[test]

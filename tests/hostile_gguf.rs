@@ -39,6 +39,12 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             Value::U32(LAYERS as u32 + 1),
             Error("layers"),
         ),
+        // Fewer layers than the file holds: a model cut short would run and talk nonsense.
+        (
+            k("block_count"),
+            Value::U32(LAYERS as u32 - 1),
+            Error("tensors of layer 1"),
+        ),
         (k("block_count"), Value::I32(-1), Error("32-bit integer")),
         (
             k("block_count"),

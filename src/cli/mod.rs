@@ -7,6 +7,7 @@ mod generate;
 mod score;
 mod tokenize;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -61,6 +62,12 @@ pub struct Loaded {
 }
 
 pub fn load(common: &Common) -> Result<Loaded, String> {
+    if common.context < 2 {
+        return Err(format!(
+            "--context must be at least 2 (the prompt's positions and one new token's), got {}",
+            common.context
+        ));
+    }
     let threads = match common.threads {
         Some(0) => return Err("--threads must be at least 1".into()),
         Some(t) => t,
@@ -93,13 +100,66 @@ fn read_model(path: &Path) -> Result<Vec<u8>, String> {
     if path.is_dir() {
         return Err(format!("{} is a folder, not a GGUF file", path.display()));
     }
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    // The magic first: a wrong file of gigabytes is refused without reading it all in.
+    let mut magic = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut magic))
+        .map_err(cannot)?;
+    if !magic.is_empty() && magic != b"GGUF" {
+        let found = tinylab::engine::EngineError::NotGguf(
+            magic
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        return Err(format!("{}: {found}", path.display()));
+    }
+    std::fs::read(path).map_err(cannot)
 }
 
 pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
     let s = serde_json::to_string(v).map_err(|e| format!("cannot write JSON: {e}"))?;
     println!("{s}");
     Ok(())
+}
+
+fn parse_args() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    // Negative numbers are values (`--temperature -1`), so that each option's own range check
+    // answers, not clap's "unexpected argument '-1'".
+    let cmd = Cli::command().mut_subcommands(|sc| sc.mut_args(|a| a.allow_negative_numbers(true)));
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
+}
+
+/// `--help` and `--version` as clap prints them; any other mistake in the arguments as the
+/// one line the contract promises (clap's own has a usage block after it).
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the arguments are not understood");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // clap's tips ("a similar argument exists: '--prompt'") are worth keeping.
+    let tips: String = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: "))
+        .map(|t| format!("; {t}"))
+        .collect();
+    eprintln!("error: {first}{tips} (`tinylab --help` lists the commands and their options)");
+    2
 }
 
 pub fn main() -> i32 {
@@ -113,7 +173,10 @@ pub fn main() -> i32 {
             .unwrap_or_else(|| "unknown failure".into());
         eprintln!("error: internal failure: {msg}");
     }));
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Generate(a) => generate::run(a),

@@ -41,6 +41,80 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 
 impl From<candle_core::Error> for EngineError {
     fn from(e: candle_core::Error) -> Self {
-        EngineError::Compute(e.to_string())
+        EngineError::Compute(candle_message(&e))
+    }
+}
+
+/// Longest message text taken from a library or from the file itself; a hostile GGUF can
+/// hold a tensor name megabytes long, which its parser repeats in its error.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// A candle error as one line: without the backtrace candle appends when `RUST_BACKTRACE` is
+/// set, and through `one_line`.
+pub fn candle_message(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => candle_message(inner),
+        E::Context { inner, context } => one_line(&format!("{context}: {}", candle_message(inner))),
+        E::WithPath { inner, path } => {
+            one_line(&format!("{}: {}", path.display(), candle_message(inner)))
+        }
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// `text` fit for a one-line message: control characters (newlines, bytes of a binary name)
+/// shown as `?`, runs of them as one, and at most `MAX_MESSAGE_CHARS` characters.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    let mut last_was_control = false;
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            if !last_was_control {
+                out.push('?');
+            }
+            last_was_control = true;
+        } else {
+            out.push(c);
+            last_was_control = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_drops_control_runs_and_caps_length() {
+        assert_eq!(one_line("a\nb\x00\x01\x02c"), "a?b?c");
+        let long = "x".repeat(10_000);
+        let cut = one_line(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(one_line("plain words"), "plain words");
+    }
+
+    #[test]
+    fn a_candle_error_loses_its_backtrace() {
+        let inner = candle_core::Error::Msg("shapes differ".into());
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(
+            e.to_string().lines().count() > 1,
+            "the test needs a backtrace"
+        );
+        assert_eq!(candle_message(&e), "shapes differ");
+        let EngineError::Compute(m) = EngineError::from(e) else {
+            panic!("not a compute error")
+        };
+        assert_eq!(m, "shapes differ");
     }
 }

@@ -172,7 +172,7 @@ impl<'a> GgufFile<'a> {
         // keeps each from being a call into JS in the browser.
         let mut reader = BufReader::with_capacity(1 << 20, Reader { src, pos: 0 });
         let content = Content::read(&mut reader).map_err(|e| {
-            let msg = e.to_string();
+            let msg = super::error::candle_message(&e);
             let at = reader.stream_position().unwrap_or(0);
             if msg.contains("fill whole buffer")
                 || msg.contains("remaining")
@@ -288,7 +288,10 @@ impl<'a> GgufFile<'a> {
                 return self
                     .content
                     .tensor(&mut reader, name, &Device::Cpu)
-                    .map_err(|e| EngineError::InvalidGguf(format!("tensor `{name}`: {e}")));
+                    .map_err(|e| {
+                        let e = super::error::candle_message(&e);
+                        EngineError::InvalidGguf(format!("tensor `{name}`: {e}"))
+                    });
             }
             GgmlDType::Q4_0 => read_blocks::<k::BlockQ4_0>(src, blocks)?,
             GgmlDType::Q4_1 => read_blocks::<k::BlockQ4_1>(src, blocks)?,
@@ -303,8 +306,10 @@ impl<'a> GgufFile<'a> {
             GgmlDType::Q6K => read_blocks::<k::BlockQ6K>(src, blocks)?,
             GgmlDType::Q8K => read_blocks::<k::BlockQ8K>(src, blocks)?,
         };
-        QTensor::new(QStorage::Cpu(storage), info.shape.clone())
-            .map_err(|e| EngineError::InvalidGguf(format!("tensor `{name}`: {e}")))
+        QTensor::new(QStorage::Cpu(storage), info.shape.clone()).map_err(|e| {
+            let e = super::error::candle_message(&e);
+            EngineError::InvalidGguf(format!("tensor `{name}`: {e}"))
+        })
     }
 
     /// A 2-D Q8_0 tensor read straight into `q8_0::arrange_row`'s layout, a slice of rows at a

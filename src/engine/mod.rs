@@ -513,8 +513,8 @@ impl Engine {
         let cap = self.model.max_positions();
         if prompt_ids.len() >= cap {
             return Err(EngineError::InvalidInput(format!(
-                "the prompt has {} tokens; this model is limited to {} here, so it was refused \
-                 rather than cut",
+                "the prompt has {} tokens, and this model holds {} positions here, the prompt's \
+                 and at least one new token's; it was refused rather than cut",
                 prompt_ids.len(),
                 cap
             )));

@@ -46,7 +46,7 @@ impl Arch {
         Arch::ALL
             .into_iter()
             .find(|a| a.name() == name)
-            .ok_or_else(|| EngineError::UnsupportedArchitecture(name.to_string()))
+            .ok_or_else(|| EngineError::UnsupportedArchitecture(super::error::one_line(name)))
     }
 
     pub fn name(self) -> &'static str {
@@ -195,6 +195,27 @@ impl ModelConfig {
         if self.n_layer == 0 || self.n_layer > tensors / 5 {
             return bad(format!(
                 "`{p}.block_count` says {} layers, but the file holds {tensors} tensors",
+                self.n_layer
+            ));
+        }
+        // Fewer layers than the file holds would run a model cut short, fluent-looking
+        // nonsense (llama.cpp refuses such a file too: not every tensor is used).
+        let last_layer = g
+            .content
+            .tensor_infos
+            .keys()
+            .filter_map(|name| {
+                name.strip_prefix("blk.")?
+                    .split('.')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .max();
+        if let Some(last) = last_layer.filter(|&l| l >= self.n_layer) {
+            return bad(format!(
+                "`{p}.block_count` says {} layers, but the file holds tensors of layer {last} \
+                 (counted from 0)",
                 self.n_layer
             ));
         }

@@ -170,7 +170,7 @@ fn pre_regexes(pre: &str) -> Vec<&'static str> {
 }
 
 fn tk_err(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Tokenizer(e.to_string())
+    EngineError::Tokenizer(super::error::one_line(&e.to_string()))
 }
 
 impl Tokenizer {
