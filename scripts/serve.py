@@ -120,6 +120,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             super().log_message(fmt, *args)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A browser that drops a download part way (a pane removed while its model loads, a
+        # Stop, a closed tab) is normal: nothing to report, and no traceback.
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
@@ -160,7 +170,7 @@ def main():
         mounts=tuple(mounts),
         isolate=not a.no_isolation,
     )
-    server = http.server.ThreadingHTTPServer((a.host, a.port), handler)
+    server = Server((a.host, a.port), handler)
     port = server.server_address[1]
     # Tests start this with --port 0 and read the real port from this line.
     print(f"TinyLab is served at http://{a.host}:{port}/  (Ctrl+C stops)", flush=True)

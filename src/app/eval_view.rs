@@ -34,13 +34,23 @@ pub struct ItemFile {
 }
 
 /// Starts an evaluation on every loaded pane with the same items.
-pub fn run(state: AppState, file: Option<ItemFile>, message: RwSignal<String>) {
+/// `file_error`: why the last file chosen was refused, said again when Run finds no file
+/// (rather than running something the user did not choose).
+pub fn run(
+    state: AppState,
+    file: Option<ItemFile>,
+    file_error: Option<String>,
+    message: RwSignal<String>,
+) {
     let setup = state.eval.get_untracked();
     let (items, source) = if setup.task == FILE_TASK {
         match file {
             Some(f) => (f.items, f.name),
             None => {
-                message.set("Choose an item file first.".into());
+                message.set(match file_error {
+                    Some(e) => format!("{e} Choose a corrected file, or a built-in task."),
+                    None => "Choose an item file first.".into(),
+                });
                 return;
             }
         }
@@ -149,6 +159,7 @@ pub fn follow_panes(state: AppState) {
 pub fn EvalPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let file = RwSignal::new_local(None::<ItemFile>);
+    let file_error = RwSignal::new(None::<String>);
     let message = RwSignal::new(String::new());
     let running = move || state.eval_live.get();
     let set = move |f: Box<dyn FnOnce(&mut crate::ui::settings::EvalSetup)>| {
@@ -167,16 +178,17 @@ pub fn EvalPanel() -> impl IntoView {
                 Ok(items) => {
                     message.set(format!("{name}: {} items.", items.len()));
                     file.set(Some(ItemFile { name, items }));
+                    file_error.set(None);
                     state.eval.update(|e| e.task = FILE_TASK.into());
                 }
                 Err(e) => {
-                    message.set(format!("{name}: {e}"));
+                    // The file stays the chosen source, unread: Run then repeats why instead
+                    // of quietly running a built-in task.
+                    let why = format!("{name} was not read: {e}.");
+                    message.set(why.clone());
                     file.set(None);
-                    state.eval.update(|e| {
-                        if e.task == FILE_TASK {
-                            e.task = Task::NameIndex.id().into();
-                        }
-                    });
+                    file_error.set(Some(why));
+                    state.eval.update(|e| e.task = FILE_TASK.into());
                 }
             }
         });
@@ -306,7 +318,7 @@ pub fn EvalPanel() -> impl IntoView {
                         type="button"
                         data-testid="eval-run"
                         disabled=running
-                        on:click=move |_| run(state, file.get_untracked(), message)
+                        on:click=move |_| run(state, file.get_untracked(), file_error.get_untracked(), message)
                     >
                         "Run on every loaded pane"
                     </button>

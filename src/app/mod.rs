@@ -270,12 +270,14 @@ pub fn mount() {
 #[component]
 fn App() -> impl IntoView {
     let saved = browser::local_get(WORKSPACE_KEY);
-    // A first visit: no saved workspace and no permalink. Pane 1 then shows the catalog's
-    // default model, chosen but not loaded, so one click on Run loads and runs it.
+    // A first visit: no saved workspace, and no link that names models (one with only a
+    // prompt, a mode or a seed, or a tracking parameter, still counts). Pane 1 then shows the
+    // catalog's default model, chosen but not loaded, so one click on Run loads and runs it.
     let first_visit = saved.is_none()
-        && browser::location_search()
+        && !browser::location_search()
             .trim_start_matches('?')
-            .is_empty();
+            .split('&')
+            .any(|p| matches!(p.split('=').next(), Some("models" | "panes")));
     let mut ws = Workspace::from_saved(saved.as_deref());
     ws.apply_query(&browser::location_search());
     let mode = RwSignal::new(ws.mode);

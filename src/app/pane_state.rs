@@ -240,9 +240,16 @@ impl Pane {
         }
     }
 
-    /// The token the inspector shows: the one pointed at, else the one clicked.
+    /// The token the inspector shows: the one clicked (kept while the pointer crosses other
+    /// tokens on its way to the inspector's buttons and box), else the one pointed at.
     pub fn inspected(&self) -> Option<usize> {
-        self.hovered.get().or(self.pinned.get())
+        self.pinned.get().or(self.hovered.get())
+    }
+
+    /// A click (or Enter) on a token keeps it in the inspector until another is clicked or
+    /// Escape lets it go (`None`).
+    pub fn pin(&self, index: Option<usize>) {
+        self.pinned.set(index);
     }
 
     fn forget_pointer(&self) {

@@ -125,10 +125,13 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
             style:background-color=color
             on:mouseenter=move |_| pane.hovered.set(Some(index))
             on:focus=move |_| pane.hovered.set(Some(index))
-            on:click=move |_| pane.pinned.set(Some(index))
+            class:pinned=move || pane.pinned.get() == Some(index)
+            on:click=move |_| pane.pin(Some(index))
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                if ev.key() == "Enter" {
-                    pane.pinned.set(Some(index));
+                match ev.key().as_str() {
+                    "Enter" => pane.pin(Some(index)),
+                    "Escape" => pane.pin(None),
+                    _ => {}
                 }
             }
         >
@@ -140,10 +143,12 @@ fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
 #[component]
 pub fn Inspector(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
-    let current = move || {
+    // A memo: the view below is rebuilt only when the token shown changes, not on every move
+    // of the pointer, so what is typed in its fork box stays there.
+    let current = Memo::new(move |_| {
         pane.inspected()
             .and_then(|i| pane.shown(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
-    };
+    });
     // Forks are of generations, once they are done: a click on an alternative goes on from
     // there with that token instead.
     let can_fork = move || {
@@ -153,11 +158,11 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
     };
     view! {
         <div class="inspector" data-testid="token-inspector" aria-live="polite">
-            {move || match current() {
+            {move || match current.get() {
                 None => {
                     view! {
                         <p class="muted">
-                            "Point at a token, or Tab to it, to see how sure the model was."
+                            "Point at a token, or Tab to it, to see how sure the model was; a click (or Enter) keeps it here, Escape lets it go."
                         </p>
                     }
                         .into_any()

@@ -42,21 +42,38 @@ pub fn Toolbar() -> impl IntoView {
             .map(|(index, p)| {
                 let settings = p.settings.get_untracked();
                 let loaded = p.model_untracked(|m| m.loaded.clone());
-                let entry = catalog
-                    .as_ref()
-                    .and_then(|c| c.get(&settings.model_id).cloned());
+                let run = p.run_untracked(|r| r.clone());
+                let score = p.score_untracked(|r| r.clone());
+                // The model that made the outputs (another may have been loaded since), else
+                // the loaded one, found by its catalog name; a local file matches no entry,
+                // so it has no id or sum.
+                let made_by = [&run, &score]
+                    .into_iter()
+                    .find(|r| !r.tokens.is_empty())
+                    .map(|r| r.model.clone())
+                    .or_else(|| loaded.as_ref().map(|l| l.label.clone()));
+                let entry = catalog.as_ref().and_then(|c| match &made_by {
+                    Some(label) => c.models.iter().find(|m| &m.name == label).cloned(),
+                    None => c.get(&settings.model_id).cloned(),
+                });
+                let same_model =
+                    made_by.is_none() || loaded.as_ref().map(|l| &l.label) == made_by.as_ref();
+                let loaded = loaded.filter(|_| same_model);
                 let model = ModelRef {
                     id: entry.as_ref().map(|e| e.id.clone()),
-                    name: loaded.as_ref().map(|l| l.label.clone()).unwrap_or_default(),
+                    name: made_by.unwrap_or_default(),
                     sha256: entry.as_ref().map(|e| e.sha256.clone()),
                     architecture: loaded
                         .as_ref()
                         .map(|l| l.info.architecture.clone())
+                        .or_else(|| entry.as_ref().map(|e| e.architecture.clone()))
                         .unwrap_or_default(),
-                    bytes: loaded.as_ref().map(|l| l.bytes).unwrap_or(0),
+                    bytes: loaded
+                        .as_ref()
+                        .map(|l| l.bytes)
+                        .or_else(|| entry.as_ref().map(|e| e.bytes))
+                        .unwrap_or(0),
                 };
-                let run = p.run_untracked(|r| r.clone());
-                let score = p.score_untracked(|r| r.clone());
                 PaneExport {
                     index,
                     model,
@@ -68,6 +85,7 @@ pub fn Toolbar() -> impl IntoView {
                             &run.tokens,
                             run.finish.map(|f| f.as_str().to_string()),
                         )
+                        .made_from(run.request.clone())
                     }),
                     score: (!score.tokens.is_empty())
                         .then(|| RunExport::new(vec![], &score.prefix, &score.tokens, None)),

@@ -359,10 +359,14 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
             let what = e.to_string();
             // serde names the field in its message ("missing field `answer`", "invalid type:
             // string \"2\", expected usize" with no field): keep its words, add ours.
-            format!(
-                "line {n}: {}",
-                what.split(" at line ").next().unwrap_or(&what)
-            )
+            let what = what.split(" at line ").next().unwrap_or(&what);
+            match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => format!(
+                    "line {n} is not a JSON object like {{\"context\": \"…\", \"choices\": \
+                     [\"…\", \"…\"], \"answer\": 0}} ({what})"
+                ),
+                _ => format!("line {n}: {what}"),
+            }
         })?;
         if it.choices.len() < 2 {
             return Err(format!("line {n}: `choices` needs at least two entries"));
@@ -565,7 +569,8 @@ mod tests {
             ("{\"context\": \"Q\", \"choices\": [\"a\"], \"answer\": 0}", "line 1: `choices` needs at least two"),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": \"1\"}", "line 1: invalid type"),
             ("{\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` is empty"),
-            ("not json", "line 1: "),
+            ("not json", "line 1 is not a JSON object like {\"context\""),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0", "line 1 is not a JSON object"),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0, \"x\": 1}", "line 1: unknown field `x`"),
             ("\n\n", "no items"),
             (

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::settings::{Mode, PaneSettings};
+use crate::engine::GenerateRequest;
 use crate::protocol::TokenEvent;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -38,6 +39,10 @@ pub struct ModelRef {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RunExport {
+    /// The prompt and settings the outputs were generated with (the pane's boxes, in
+    /// `settings`, may have changed since): what reproduces `ids`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<GenerateRequest>,
     pub prompt_ids: Vec<u32>,
     pub ids: Vec<u32>,
     pub text: String,
@@ -65,6 +70,7 @@ impl RunExport {
         let mut text = prefix.to_string();
         text.extend(tokens.iter().map(|t| t.piece.as_str()));
         RunExport {
+            request: None,
             prompt_ids,
             ids: tokens.iter().map(|t| t.id).collect(),
             text,
@@ -81,6 +87,12 @@ impl RunExport {
                 })
                 .collect(),
         }
+    }
+}
+
+impl RunExport {
+    pub fn made_from(self, request: Option<GenerateRequest>) -> Self {
+        RunExport { request, ..self }
     }
 }
 

@@ -103,6 +103,9 @@ pub struct RunState {
     pub reused: usize,
     /// Oldest conversation turns the worker left out to fit the context.
     pub left_out: usize,
+    /// The loaded model's label when this run started: another model loaded since leaves
+    /// the run shown, and an export must still name the one that made it.
+    pub model: String,
     job: Option<JobId>,
 }
 
@@ -298,6 +301,7 @@ impl PaneModel {
             run_id: job,
             message: message.into(),
             job: Some(job),
+            model: self.model.label.clone(),
             ..RunState::default()
         };
         Some((job, input))

@@ -87,6 +87,24 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-csv]')]);
   const rows = readFileSync(await csv.path(), 'utf8').trim().split('\n');
   assert.equal(rows.length, 1 + 48);
+  // Boxes changed after the run, and another model loaded in its pane (the run stays shown):
+  // each generation keeps the prompt, settings and model it was made with.
+  await page.fill('[data-testid=prompt]', 'A prompt typed after the run');
+  await a.set('temperature', 1.5);
+  await a.loadCatalog(GEMMA3);
+  const [later] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+  const after = JSON.parse(readFileSync(await later.path(), 'utf8'));
+  assert.equal(after.prompt, 'A prompt typed after the run');
+  assert.equal(after.panes[0].settings.temperature, 1.5);
+  const made = after.panes[0].generation.request;
+  assert.equal(made.prompt, COUNTING);
+  assert.equal(made.sampling.temperature, 0);
+  assert.equal(made.max_tokens, 24);
+  assert.equal(made.chat, false);
+  assert.deepEqual(after.panes[0].generation.ids, idsA);
+  assert.equal(after.panes[0].model.id, SMOLLM2);
+  assert.equal(after.panes[0].model.sha256, 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53');
+  assert.equal(after.panes[0].model.architecture, 'llama');
 
   // Removing a pane keeps the others and renumbers them.
   await c.get('remove-pane').click();

@@ -126,7 +126,13 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   ].join('\n');
   await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'mine.jsonl', mimeType: 'application/json', buffer: Buffer.from(bad) });
   await page.waitForFunction(() => /line 2/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
-  assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl: line 2: `answer` is 5/);
+  assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl was not read: line 2: `answer` is 5/);
+  // Run does not quietly fall back to a built-in task: it says again why the file was refused.
+  const before = await page.locator('[data-testid=eval-item]').count();
+  assert.equal(await page.inputValue('[data-testid=eval-task]'), 'file');
+  await page.click('[data-testid=eval-run]');
+  assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl was not read: line 2: .*Choose a corrected file, or a built-in task/);
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), before);
   // A good file runs.
   const good = [
     JSON.stringify({ context: 'Question: What is 2 + 2?\nAnswer:', choices: ['3', '4', '5'], answer: 1 }),

@@ -84,8 +84,12 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   // all of it as given, as `tinylab generate --force-text` does.
   await p.get('branch-select').selectOption('0');
   await p.root.locator('[data-testid=token]').nth(at).click();
-  await page.mouse.move(0, 0);
   await p.get('fork-text').fill(' yellow and');
+  // The pointer crosses other tokens on its way to the button: the clicked token stays in
+  // the inspector, and the typed text with it.
+  await p.root.locator('[data-testid=token]').nth(at + 2).hover();
+  assert.match(await p.get('token-inspector').textContent(), new RegExp(`#${at + 1} · id`));
+  assert.equal(await p.get('fork-text').inputValue(), ' yellow and');
   await p.get('fork-text-go').click();
   await done(p);
   const typed = await ids(p);
@@ -93,6 +97,18 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   const typedCli = nativeGenerate(SMOLLM2_FILE, PROMPT, N, ['--force-ids', parent.slice(0, at).join(','), '--force-text', ' yellow and']);
   sameGreedy(typed, typedCli, 'typed fork');
   assert.match((await p.get('branch-select').locator('option').allTextContents())[2], /^fork at #3 → /);
+
+  // From the keyboard: Enter keeps a token in the inspector while Tab moves on; Escape lets
+  // it go, and the inspector follows the focus again.
+  const tok = (k) => p.root.locator('[data-testid=token]').nth(k);
+  await tok(1).focus();
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.match(await p.get('token-inspector').textContent(), /#2 · id/);
+  await page.keyboard.press('Escape');
+  await tok(4).focus();
+  assert.match(await p.get('token-inspector').textContent(), /#5 · id/);
 
   // Sampling: the same seed gives the same branch.
   await p.set('temperature', 0.9);

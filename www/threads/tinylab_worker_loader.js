@@ -5,5 +5,5 @@ self.TINYLAB_BUILD = self.TINYLAB_BUILD || '';
 (function () {
   const q = self.TINYLAB_BUILD ? '?build=' + self.TINYLAB_BUILD : '';
   importScripts('./tinylab_worker.js' + q);
-  wasm_bindgen('./tinylab_worker_bg.wasm' + q);
+  wasm_bindgen({ module_or_path: './tinylab_worker_bg.wasm' + q });
 })();
