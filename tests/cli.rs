@@ -267,35 +267,21 @@ fn bad_input_gives_one_line_errors() {
     );
     let ok = temp_file("ok.gguf", &tiny);
     let ok = ok.to_str().unwrap();
-    fails_with(
-        &[
-            "generate",
-            "--model",
-            ok,
-            "--prompt",
-            "hi",
-            "--temperature=-2",
-        ],
-        "temperature",
-    );
+    // A negative number is the option's value, checked by the option, not a stray flag,
+    // whether it follows `=` or a space.
+    for temperature in [&["--temperature=-2"][..], &["--temperature", "-2"]] {
+        let args = [
+            &["generate", "--model", ok, "--prompt", "hi"][..],
+            temperature,
+        ]
+        .concat();
+        fails_with(&args, "temperature must be 0 or more");
+    }
     fails_with(
         &["generate", "--model", ok, "--prompt", "", "--chat"],
         "the prompt is empty",
     );
     fails_with(&["score", "--model", ok, "--text", ""], "too short");
-    // A negative number is the option's value, checked by the option, not a stray flag.
-    fails_with(
-        &[
-            "generate",
-            "--model",
-            ok,
-            "--prompt",
-            "hi",
-            "--temperature",
-            "-2",
-        ],
-        "temperature must be 0 or more",
-    );
     fails_with(
         &["generate", "--model", ok, "--prmpt", "hi"],
         "a similar argument exists: '--prompt'",
