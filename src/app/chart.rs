@@ -27,7 +27,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
     });
     let marker = move || {
         let n = pane.shown(|r| r.tokens.len());
-        pane.hovered.get().filter(|_| n > 1).map(|i| {
+        pane.inspected().filter(|_| n > 1).map(|i| {
             let x = i as f64 * W / (n - 1) as f64;
             view! { <line class="marker" x1=x x2=x y1="0" y2=H /> }
         })
