@@ -109,6 +109,20 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                     .into_any()
                             };
                             let action = if user {
+                                // The last message has no reply when a reload or a failure cut
+                                // it off: it can be answered as it is.
+                                let unanswered = (i == last && !running()).then(|| view! {
+                                    <button
+                                        type="button"
+                                        class="small"
+                                        data-testid="chat-answer"
+                                        title="This message has no reply yet: ask for one"
+                                        prop:disabled=running
+                                        on:click=move |_| pane.regenerate()
+                                    >
+                                        "Reply"
+                                    </button>
+                                });
                                 view! {
                                     <button
                                         type="button"
@@ -124,6 +138,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                     >
                                         "Edit"
                                     </button>
+                                    {unanswered}
                                 }
                                     .into_any()
                             } else if i == last {

@@ -299,11 +299,21 @@ impl Pane {
             return;
         }
         self.settings.update(|s| {
-            s.conversation.turns.push(Turn {
-                role: "user".into(),
-                content: text.to_string(),
-                tokens: vec![],
-            })
+            let turns = &mut s.conversation.turns;
+            match turns.last_mut() {
+                // The last message never got its reply (a reload, a failure or a crash cut
+                // it off): the new one joins it, as the models' templates want user and
+                // assistant turns to alternate (Gemma 3's refuses two user turns in a row).
+                Some(last) if last.role == "user" => {
+                    last.content.push_str("\n\n");
+                    last.content.push_str(text);
+                }
+                _ => turns.push(Turn {
+                    role: "user".into(),
+                    content: text.to_string(),
+                    tokens: vec![],
+                }),
+            }
         });
         self.run_chat();
     }
@@ -343,21 +353,23 @@ impl Pane {
     }
 
     /// Asks for the last reply again (the model's turn is dropped and run anew).
+    /// Asks for the last reply again, or for the one the last message never got.
     pub fn regenerate(&self) {
         if self.is_running() || !self.is_ready() {
             return;
         }
-        let ends_with_reply = self.settings.with_untracked(|s| {
-            s.conversation
-                .turns
-                .last()
-                .is_some_and(|t| t.role == "assistant")
-        });
-        if ends_with_reply {
-            self.settings.update(|s| {
-                s.conversation.turns.pop();
-            });
-            self.run_chat();
+        let last_role = self
+            .settings
+            .with_untracked(|s| s.conversation.turns.last().map(|t| t.role.clone()));
+        match last_role.as_deref() {
+            Some("assistant") => {
+                self.settings.update(|s| {
+                    s.conversation.turns.pop();
+                });
+                self.run_chat();
+            }
+            Some("user") => self.run_chat(),
+            _ => {}
         }
     }
 

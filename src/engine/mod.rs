@@ -469,7 +469,48 @@ impl Engine {
                 None => lo = mid,
             }
         }
+        // Leaving out only as much as the next turn needs would move the kept part's start at
+        // every turn once the context is full, and then no turn could reuse the last one's KV
+        // cache (each recomputed the whole prompt: 26-30 s a turn for SmolLM2 at 4096). So the
+        // cut is snapped forward to a grid of a third of the context, counted over the left-out
+        // turns (their tokens, plus a template's usual few a turn): it stays where it is, turn
+        // after turn, until the turns that must go pass the next grid line.
+        let snapped = self.snapped_start(turns, &starts[hi..], cap)?;
+        if snapped != starts[hi] {
+            if let Some(ids) = fit(snapped)? {
+                return Ok((ids, snapped));
+            }
+        }
         Ok((best, starts[hi]))
+    }
+
+    /// The first of `starts` (the first of them the fewest turns to leave out) at which the
+    /// left-out turns' tokens reach the grid line at or above the first's; the first if none.
+    fn snapped_start(
+        &self,
+        turns: &[chat::Message],
+        starts: &[usize],
+        cap: usize,
+    ) -> Result<usize> {
+        let Some(&first) = starts.first() else {
+            return Ok(0);
+        };
+        // About what chat templates add around a turn (role markers, ends of turn). An estimate
+        // is enough: it only spaces the grid, and what is kept is checked to fit as rendered.
+        const TEMPLATE_TOKENS_A_TURN: usize = 6;
+        let unit = (cap / 3).max(1);
+        let mut dropped = Vec::with_capacity(turns.len() + 1);
+        dropped.push(0usize);
+        for m in turns {
+            let n = self.tokenizer.encode(&m.content, false)?.len() + TEMPLATE_TOKENS_A_TURN;
+            dropped.push(dropped[dropped.len() - 1] + n);
+        }
+        let line = dropped[first].div_ceil(unit) * unit;
+        Ok(starts
+            .iter()
+            .copied()
+            .find(|&s| dropped[s] >= line)
+            .unwrap_or(first))
     }
 
     fn render_ids(&self, messages: &[chat::Message]) -> Result<Vec<u32>> {

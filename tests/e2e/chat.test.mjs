@@ -117,6 +117,33 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.ok(await p.root.locator('[data-testid=chat-turn][data-role=assistant] .tok').count() > 0, 'replies stay coloured');
   await p.get('chat-clear').click();
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
+
+  // A reload while a reply streams leaves the question unanswered: Reply asks for its answer,
+  // and a new message sent instead joins it (the template wants the roles to alternate).
+  const cutOff = async (text) => {
+    await p.set('max-tokens', 200);
+    await p.get('chat-input').fill(text);
+    await p.get('chat-send').click();
+    // Some of the reply has streamed in.
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').length > 12,
+      '[data-testid=pane][data-pane-index="0"] [data-testid=chat-live] .text', { timeout: 60000 });
+    await page.reload();
+    await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+    await p.set('max-tokens', N);
+  };
+  await cutOff('Tell me a long story about the sea.');
+  assert.deepEqual((await messages(p)).map((m) => m.role), ['system', 'user']);
+  await p.get('chat-answer').click();
+  await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
+  assert.deepEqual((await messages(p)).map((m) => m.role), ['system', 'user', 'assistant']);
+  assert.equal(await p.get('chat-answer').count(), 0, 'a message with its reply offers none');
+  await cutOff('Another long story, please.');
+  await send(p, 'Shorter.');
+  const joined = await messages(p);
+  assert.deepEqual(joined.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant']);
+  assert.equal(joined[3].content, 'Another long story, please.\n\nShorter.');
+  assert.deepEqual((await figures(p)).ids, cli(joined.slice(0, -1), 'joined').prompt_ids);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
