@@ -24,7 +24,16 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     let turns = move || pane.settings.with(|s| s.conversation.turns.clone());
     let has_system = move || !system().trim().is_empty();
     // Turns the last run left out (the oldest ones), counted in the conversation's turns.
-    let left_out = move || pane.run(|r| r.left_out);
+    // The running (or last) reply's, else the saved conversation's (after a reload).
+    let left_out = move || {
+        pane.run(|r| {
+            r.request
+                .as_ref()
+                .is_some_and(|q| !q.messages.is_empty())
+                .then_some(r.left_out)
+        })
+        .unwrap_or_else(|| pane.settings.with(|s| s.conversation.left_out))
+    };
     let color = move |t: &TurnToken| {
         let n = TokenNumbers {
             entropy: t.entropy,

@@ -348,12 +348,13 @@ impl Pane {
                 text = Some(turns[i].content.clone());
                 turns.truncate(i);
             }
+            s.conversation.left_out = s.conversation.left_out.min(s.conversation.turns.len());
         });
         text
     }
 
-    /// Asks for the last reply again (the model's turn is dropped and run anew).
-    /// Asks for the last reply again, or for the one the last message never got.
+    /// Asks for the last reply again (the model's turn is dropped and run anew), or for the
+    /// one the last message never got.
     pub fn regenerate(&self) {
         if self.is_running() || !self.is_ready() {
             return;
@@ -375,7 +376,10 @@ impl Pane {
 
     pub fn clear_chat(&self) {
         if !self.is_running() {
-            self.settings.update(|s| s.conversation.turns.clear());
+            self.settings.update(|s| {
+                s.conversation.turns.clear();
+                s.conversation.left_out = 0;
+            });
             self.state.update(|s| s.clear_output());
         }
     }
@@ -493,7 +497,11 @@ impl Pane {
                             })
                             .collect(),
                     };
-                    self.settings.update(|s| s.conversation.turns.push(turn));
+                    let left_out = self.run_untracked(|r| r.left_out);
+                    self.settings.update(|s| {
+                        s.conversation.turns.push(turn);
+                        s.conversation.left_out = left_out;
+                    });
                 }
                 Effect::DropWorker => {
                     // Dropped later: this very message may be running inside the worker's

@@ -37,6 +37,9 @@ pub struct PaneSettings {
 pub struct Conversation {
     pub system: String,
     pub turns: Vec<Turn>,
+    /// Oldest turns the last reply's prompt left out to fit the context (shown faded), kept
+    /// so that a reload still shows them so.
+    pub left_out: usize,
 }
 
 /// One turn. The model's turns keep their tokens' numbers, so the bubbles stay coloured.
@@ -87,6 +90,7 @@ impl Conversation {
             truncate_chars(&mut t.content, MAX_SAVED_TEXT);
             t.tokens.truncate(MAX_TOKENS_LIMIT);
         }
+        self.left_out = self.left_out.min(self.turns.len());
     }
 }
 
