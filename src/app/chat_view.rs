@@ -121,16 +121,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                 // The last message has no reply when a reload or a failure cut
                                 // it off: it can be answered as it is.
                                 let unanswered = (i == last && !running()).then(|| view! {
-                                    <button
-                                        type="button"
-                                        class="small"
-                                        data-testid="chat-answer"
-                                        title="This message has no reply yet: ask for one"
-                                        prop:disabled=running
-                                        on:click=move |_| pane.regenerate()
-                                    >
-                                        "Reply"
-                                    </button>
+                                    <AskAgain pane testid="chat-answer" title="This message has no reply yet: ask for one" label="Reply" />
                                 });
                                 view! {
                                     <button
@@ -152,16 +143,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                     .into_any()
                             } else if i == last {
                                 view! {
-                                    <button
-                                        type="button"
-                                        class="small"
-                                        data-testid="chat-regenerate"
-                                        title="Ask for this reply again"
-                                        prop:disabled=running
-                                        on:click=move |_| pane.regenerate()
-                                    >
-                                        "Regenerate"
-                                    </button>
+                                    <AskAgain pane testid="chat-regenerate" title="Ask for this reply again" label="Regenerate" />
                                 }
                                     .into_any()
                             } else {
@@ -233,5 +215,29 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 {move || pane.run(|r| r.message.clone())}
             </p>
         </section>
+    }
+}
+
+/// Regenerate on the last reply, Reply on a last message that never got one: both ask the
+/// model for the conversation's last reply (`Pane::regenerate`).
+#[component]
+fn AskAgain(
+    pane: Pane,
+    testid: &'static str,
+    title: &'static str,
+    label: &'static str,
+) -> impl IntoView {
+    let running = move || pane.run(|r| r.phase == OutputPhase::Running);
+    view! {
+        <button
+            type="button"
+            class="small"
+            data-testid=testid
+            title=title
+            prop:disabled=running
+            on:click=move |_| pane.regenerate()
+        >
+            {label}
+        </button>
     }
 }
