@@ -106,15 +106,10 @@ fn read_model(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::File::open(path)
         .and_then(|f| f.take(4).read_to_end(&mut magic))
         .map_err(cannot)?;
-    if !magic.is_empty() && magic != b"GGUF" {
-        let found = tinylab::engine::EngineError::NotGguf(
-            magic
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-        return Err(format!("{}: {found}", path.display()));
+    // (An empty file is left to the engine, which says so in its own words.)
+    if !magic.is_empty() {
+        tinylab::engine::gguf::check_magic(&magic)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     std::fs::read(path).map_err(cannot)
 }

@@ -151,6 +151,16 @@ fn ggml_type_name(id: u32) -> String {
     format!("{name} (ggml type {id})")
 }
 
+/// A file's first (up to) four bytes: `NotGguf` with them in hex unless they are `GGUF`. Also
+/// for callers that can refuse a wrong file before reading it whole (the CLI).
+pub fn check_magic(first: &[u8]) -> Result<()> {
+    if first == b"GGUF" {
+        return Ok(());
+    }
+    let shown: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+    Err(EngineError::NotGguf(shown.join(" ")))
+}
+
 impl<'a> GgufFile<'a> {
     pub fn parse(src: &'a dyn ByteSource) -> Result<Self> {
         let len = src.len();
@@ -159,14 +169,7 @@ impl<'a> GgufFile<'a> {
         }
         let mut magic = vec![0u8; len.min(4) as usize];
         src.read_at(0, &mut magic);
-        if magic != b"GGUF" {
-            let shown: String = magic
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(EngineError::NotGguf(shown));
-        }
+        check_magic(&magic)?;
         check_alignment(src)?;
         // The header is thousands of small reads (Gemma 3 has 262k token strings); a buffer
         // keeps each from being a call into JS in the browser.
