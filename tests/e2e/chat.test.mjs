@@ -119,17 +119,17 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
 
   // A reload while a reply streams leaves the question unanswered: Reply asks for its answer,
-  // and a new message sent instead joins it (the template wants the roles to alternate).
+  // and a new message sent instead joins it (the template wants the roles to alternate). The
+  // saved workspace is given that state directly, then the page reloaded: racing a reload
+  // against a streaming reply would depend on the machine's speed.
   const cutOff = async (text) => {
-    await p.set('max-tokens', 200);
-    await p.get('chat-input').fill(text);
-    await p.get('chat-send').click();
-    // Some of the reply has streamed in.
-    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').length > 12,
-      '[data-testid=pane][data-pane-index="0"] [data-testid=chat-live] .text', { timeout: 60000 });
+    await page.evaluate((t) => {
+      const ws = JSON.parse(localStorage.getItem('tinylab.workspace.v1'));
+      ws.panes[0].conversation.turns.push({ role: 'user', content: t, tokens: [] });
+      localStorage.setItem('tinylab.workspace.v1', JSON.stringify(ws));
+    }, text);
     await page.reload();
     await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
-    await p.set('max-tokens', N);
   };
   await cutOff('Tell me a long story about the sea.');
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system', 'user']);
