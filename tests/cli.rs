@@ -282,6 +282,21 @@ fn bad_input_gives_one_line_errors() {
         "the prompt is empty",
     );
     fails_with(&["score", "--model", ok, "--text", ""], "too short");
+    // A window of 0 or 1 used to run as 2 and give a perplexity in the tens of thousands.
+    for window in ["0", "1"] {
+        fails_with(
+            &[
+                "score",
+                "--model",
+                ok,
+                "--text",
+                "hello there",
+                "--window",
+                window,
+            ],
+            "the scoring window must hold at least 2 tokens",
+        );
+    }
     fails_with(
         &["generate", "--model", ok, "--prmpt", "hi"],
         "a similar argument exists: '--prompt'",

@@ -25,6 +25,7 @@ fn file_item(context: &str, choices: &[&str], answer: usize) -> Item {
         choices: choices.iter().map(|c| c.to_string()).collect(),
         answer,
         context: Some(context.into()),
+        line: None,
     }
 }
 
@@ -277,4 +278,103 @@ fn generated_answers_follow_the_extraction_rule() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["condition"], "generate");
     assert!(v["items"][0]["output"].is_string());
+}
+
+/// What a user's item file and options meet before any item is scored: every item is checked
+/// to fit (a bad one at the end no longer costs the run before it, and is named by its file
+/// line), files written by other tools are read, and options that would change nothing are
+/// refused rather than recorded as a condition that never ran.
+#[test]
+fn cli_eval_checks_items_and_options_before_scoring() {
+    let model = temp_file("tiny-eval-check.gguf", &tiny_gguf("llama", 2));
+    let model = model.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+            .args(["eval", "--model", model])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let good = "{\"context\": \"The sky is\", \"choices\": [\"blue\", \"green\"], \"answer\": 0}\n";
+    let long = format!(
+        "{{\"context\": \"{}\", \"choices\": [\"a\", \"b\"], \"answer\": 0}}\n",
+        "the sky is blue and ".repeat(200)
+    );
+    let file = temp_file(
+        "late-long.jsonl",
+        format!("\n\n{}{long}", good.repeat(30)).as_bytes(),
+    );
+    // Without --json every scored item prints a progress line: the one line on stderr shows
+    // that nothing was scored before the refusal.
+    let (ok, out, err) = run(&["--items", file.to_str().unwrap(), "--context", "256"]);
+    assert!(!ok && out.is_empty());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("line 33: ") && err.contains("this model holds 256 here"),
+        "{err}"
+    );
+
+    let exported = temp_file(
+        "bom.jsonl",
+        format!("\u{feff}{}", good.replace("{", "{\"id\": 7, ").repeat(2)).as_bytes(),
+    );
+    let (ok, out, err) = run(&["--items", exported.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 2);
+
+    let mut bytes = good.as_bytes().to_vec();
+    bytes.extend_from_slice(
+        b"{\"context\": \"\xff\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n",
+    );
+    let latin = temp_file("latin1.jsonl", &bytes);
+    let (ok, _, err) = run(&["--items", latin.to_str().unwrap()]);
+    assert!(!ok && err.contains("line 2 is not UTF-8"), "{err}");
+
+    for (args, want) in [
+        (
+            &[
+                "--task",
+                "name-index",
+                "--n",
+                "2",
+                "--order",
+                "options-first",
+            ][..],
+            "\"options first\" needs items with lettered options",
+        ),
+        (
+            &["--task", "multiple-choice", "--n", "2", "--list-len", "7"],
+            "--list-len applies to name-index and middle-match",
+        ),
+        (
+            &["--items", exported.to_str().unwrap(), "--n", "1"],
+            "cannot be used with",
+        ),
+    ] {
+        let (ok, out, err) = run(args);
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // The order does apply where there are options.
+    let (ok, out, err) = run(&[
+        "--task",
+        "multiple-choice",
+        "--n",
+        "2",
+        "--order",
+        "options-first",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["condition"],
+        "options-first"
+    );
 }

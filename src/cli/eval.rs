@@ -3,7 +3,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 use tinylab::eval::tasks::{self, parse_items, Task, TaskSpec};
-use tinylab::eval::{accuracy, score_item, Condition, Order};
+use tinylab::eval::{accuracy, check_items, item_name, score_item, Condition, Order};
 
 use super::{load, print_json, Common};
 
@@ -18,18 +18,18 @@ pub struct EvalArgs {
     #[arg(long)]
     task: Option<String>,
     /// Items to generate.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "items")]
     n: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "items")]
     seed: u64,
     /// Names or items per list (name-index, middle-match); the task's default when absent.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "items")]
     list_len: Option<usize>,
     /// Copies of the query: 1 (baseline), 2 or 3.
     #[arg(long, default_value_t = 1)]
     repeat_prompt: usize,
     /// question-first or options-first (multiple choice).
-    #[arg(long, default_value = "question-first")]
+    #[arg(long, default_value = "question-first", conflicts_with = "items")]
     order: String,
     /// Put the query in the model's chat template.
     #[arg(long)]
@@ -69,8 +69,16 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
                     tasks::MAX_ITEM_FILE_BYTES >> 20
                 ));
             }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let bad = e.utf8_error().valid_up_to();
+                let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
+                format!(
+                    "{}: line {line} is not UTF-8 text (save the file as UTF-8)",
+                    path.display()
+                )
+            })?;
             let items = parse_items(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             (items, json!({"file": path.display().to_string()}))
         }
@@ -81,6 +89,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             })?;
             let mut spec = TaskSpec::new(task, a.n, a.seed);
             if let Some(len) = a.list_len {
+                if task.has_options() {
+                    return Err(format!(
+                        "--list-len applies to name-index and middle-match; {} has four \
+                         options a question",
+                        task.id()
+                    ));
+                }
                 spec.list_len = len;
             }
             (spec.generate()?, json!(spec))
@@ -89,14 +104,16 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     };
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
+    check_items(&engine, &items, &[condition])?;
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let r =
-            score_item(&mut engine, i, item, &condition).map_err(|e| format!("item {i}: {e}"))?;
+        let r = score_item(&mut engine, i, item, &condition)
+            .map_err(|e| format!("{}: {e}", item_name(i, item)))?;
         if !a.common.json {
             eprintln!(
-                "item {i}: pred {} (answer {}){}",
+                "{}: pred {} (answer {}){}",
+                item_name(i, item),
                 r.pred,
                 r.answer,
                 if r.correct { "" } else { "  ✗" }

@@ -842,7 +842,7 @@ impl Engine {
         if scan.next >= ids.len() {
             return Ok(true);
         }
-        let window = scan.window.clamp(2, self.model.max_positions());
+        let window = scan.window.min(self.model.max_positions()).max(2);
         let w = scan.current.get_or_insert_with(|| {
             let start = if scan.next == 1 {
                 0
@@ -906,6 +906,12 @@ struct Window {
 
 impl Scan {
     pub fn new(ids: Vec<u32>, window: usize) -> Result<Self> {
+        if window < 2 {
+            // Each window's first token is only context, so a window of 1 scores nothing.
+            return Err(EngineError::InvalidInput(format!(
+                "the scoring window must hold at least 2 tokens (got {window})"
+            )));
+        }
         if ids.len() < 2 {
             return Err(EngineError::InvalidInput(
                 "the text is too short to score: it needs at least two tokens".into(),

@@ -28,6 +28,9 @@ pub struct Item {
     pub answer: usize,
     /// The whole context, for items read from a file.
     pub context: Option<String>,
+    /// The file line it was read from (counted from 1), for messages about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -219,15 +222,80 @@ fn best(values: impl Iterator<Item = f64>) -> usize {
     best.0
 }
 
-/// Scores one item under one condition.
-pub fn score_item(
-    engine: &mut Engine,
-    index: usize,
-    item: &Item,
-    c: &Condition,
-) -> Result<ItemResult> {
+/// How a message names an item: its file line, else its place in the set (from 1).
+pub fn item_name(index: usize, item: &Item) -> String {
+    match item.line {
+        Some(line) => format!("line {line}"),
+        None => format!("item {}", index + 1),
+    }
+}
+
+/// Checks that every item can be scored under every condition before any is: the context
+/// fits the model with every choice, and each choice adds tokens after it. Tokenizing is
+/// cheap next to running the model, so a bad item at the end of a long file no longer costs
+/// the run done before it. The message names the item's file line (or its number).
+pub fn check_items(
+    engine: &Engine,
+    items: &[Item],
+    conditions: &[Condition],
+) -> std::result::Result<(), String> {
+    let cap = engine.info().max_positions;
+    for c in conditions {
+        c.validate()?;
+        if c.order == Order::OptionsFirst {
+            if let Some((i, item)) = items
+                .iter()
+                .enumerate()
+                .find(|(_, it)| it.options.is_empty())
+            {
+                return Err(format!(
+                    "{}: \"options first\" needs items with lettered options (the \
+                     multiple-choice task); this one has none, so the order would change nothing",
+                    item_name(i, item)
+                ));
+            }
+        }
+        for (i, item) in items.iter().enumerate() {
+            let name = item_name(i, item);
+            let (ctx, fulls) = requests(engine, item, c).map_err(|e| format!("{name}: {e}"))?;
+            if ctx.is_empty() {
+                return Err(format!("{name}: the context has no tokens"));
+            }
+            // A generated answer needs room for its first token after the context.
+            let longest = if c.generate {
+                ctx.len() + 1
+            } else {
+                fulls.iter().map(Vec::len).max().unwrap_or(0)
+            };
+            if longest > cap {
+                return Err(format!(
+                    "{name}: {longest} tokens under {}; this model holds {cap} here \
+                     (shorten the item{})",
+                    c.id(),
+                    if cap < engine.info().context_length {
+                        " or give the model more context"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            if !c.generate {
+                if let Some(k) = fulls.iter().position(|f| f.len() <= ctx.len()) {
+                    return Err(format!(
+                        "{name}: choice {k} ({:?}) adds no tokens after the context",
+                        item.choices[k]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The context's ids and each choice's whole request under a condition (`logliks`' input).
+fn requests(engine: &Engine, item: &Item, c: &Condition) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
     let context = item.context(c);
-    let (ctx_ids, fulls) = if c.chat {
+    if c.chat {
         let ctx = engine.prompt_ids(&context, true, false)?;
         let fulls = item
             .choices
@@ -238,7 +306,7 @@ pub fn score_item(
                 Ok(full)
             })
             .collect::<Result<Vec<_>>>()?;
-        (ctx, fulls)
+        Ok((ctx, fulls))
     } else {
         let tk = engine.tokenizer();
         let ctx = tk.encode_prompt(&context, false)?;
@@ -247,20 +315,37 @@ pub fn score_item(
             .iter()
             .map(|ch| tk.encode_prompt(&format!("{context} {ch}"), false))
             .collect::<Result<Vec<_>>>()?;
-        (ctx, fulls)
-    };
+        Ok((ctx, fulls))
+    }
+}
+
+/// lm-eval's acc_norm pick: the best log-likelihood per character of the choice. The length
+/// is divided by as it is, so an empty choice's negative log-likelihood is −∞ and never wins
+/// (unless nothing else can).
+fn pred_norm(loglik: &[f64], choices: &[String]) -> usize {
+    best(
+        loglik
+            .iter()
+            .zip(choices)
+            .map(|(l, ch)| l / ch.chars().count() as f64),
+    )
+}
+
+/// Scores one item under one condition.
+pub fn score_item(
+    engine: &mut Engine,
+    index: usize,
+    item: &Item,
+    c: &Condition,
+) -> Result<ItemResult> {
+    let (ctx_ids, fulls) = requests(engine, item, c)?;
     if c.generate {
         return generated_answer(engine, index, item, ctx_ids);
     }
     let r = engine.logliks(&ctx_ids, &fulls)?;
     let loglik: Vec<f64> = r.choices.iter().map(|c| c.loglik).collect();
     let pred = best(loglik.iter().copied());
-    let pred_norm = best(
-        loglik
-            .iter()
-            .zip(&item.choices)
-            .map(|(l, ch)| l / ch.chars().count().max(1) as f64),
-    );
+    let pred_norm = pred_norm(&loglik, &item.choices);
     Ok(ItemResult {
         index,
         answer: item.answer,
@@ -436,6 +521,21 @@ mod tests {
         let two = stats::McNemar { b: 2, c: 3, p: 1.0 };
         let s = describe_comparison(("baseline", &a), ("repeat-2", &b), &two);
         assert!(s.contains("; 2 items only baseline got right"), "{s}");
+    }
+
+    #[test]
+    fn acc_norm_divides_by_the_choice_length_as_lm_eval_does() {
+        let ch = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Per character: −4.91 / 0 = −∞ against −57.26 / 8 ≈ −7.2.
+        assert_eq!(pred_norm(&[-4.91, -57.26], &ch(&["", "xq zv wk"])), 1);
+        // Characters, not bytes: "ééééé" is 5 characters (10 bytes).
+        assert_eq!(pred_norm(&[-10.0, -7.0], &ch(&["ééééé", "abc"])), 0);
+        // Ties go to the first; with every choice empty the first stands.
+        assert_eq!(pred_norm(&[-6.0, -3.0], &ch(&["abc", "x"])), 0);
+        assert_eq!(pred_norm(&[-6.0, -1.5], &ch(&["abc", "x"])), 1);
+        assert_eq!(pred_norm(&[-6.0, -2.0], &ch(&["abc", "x"])), 0);
+        assert_eq!(pred_norm(&[-3.0, -3.0], &ch(&["ab", "cd"])), 0);
+        assert_eq!(pred_norm(&[-3.0, -1.0], &ch(&["", ""])), 0);
     }
 
     #[test]

@@ -178,6 +178,7 @@ fn list_item(task: Task, pool: &[&str], len: usize, rng: &mut Rng) -> Item {
         choices,
         answer,
         context: None,
+        line: None,
     }
 }
 
@@ -282,6 +283,7 @@ fn mc_item(rng: &mut Rng) -> Item {
         options,
         answer,
         context: None,
+        line: None,
     }
 }
 
@@ -336,18 +338,80 @@ fn near_numbers(rng: &mut Rng, r: usize) -> Vec<String> {
     out.iter().map(|x| x.to_string()).collect()
 }
 
-/// One line of an item file.
+/// One line of an item file. Other keys are ignored: files exported from other tools carry
+/// ids, sources and such beside the three that matter here.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileItem {
     context: String,
     choices: Vec<String>,
     answer: usize,
 }
 
+/// What a JSON value is, in words, for a message about a field of the wrong type.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "true or false",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Which field of a line that parsed as JSON but not as an item is wrong, and how; `None`
+/// when serde's own message says it better (a missing or duplicated field).
+fn wrong_field(line: &str) -> Option<String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(line).ok()?;
+    let Value::Object(map) = &v else {
+        return Some(format!("it is {}, not an object", json_kind(&v)));
+    };
+    match map.get("context") {
+        Some(Value::String(_)) | None => {}
+        Some(other) => {
+            return Some(format!(
+                "`context` must be a string, not {}",
+                json_kind(other)
+            ))
+        }
+    }
+    match map.get("choices") {
+        Some(Value::Array(list)) => {
+            if let Some((k, c)) = list.iter().enumerate().find(|(_, c)| !c.is_string()) {
+                return Some(format!(
+                    "`choices[{k}]` must be a string, not {}",
+                    json_kind(c)
+                ));
+            }
+        }
+        None => {}
+        Some(other) => {
+            return Some(format!(
+                "`choices` must be a list of strings, not {}",
+                json_kind(other)
+            ))
+        }
+    }
+    match map.get("answer") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => None,
+        None => None,
+        Some(other) => Some(format!(
+            "`answer` must be the right choice's index, a whole number from 0, not {}",
+            match other {
+                Value::Number(n) => format!("{n}"),
+                other => json_kind(other).to_string(),
+            }
+        )),
+    }
+}
+
 /// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
 /// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
+    // Notepad's "UTF-8 with BOM" and PowerShell's `Out-File` start a file with U+FEFF, which
+    // `trim` keeps.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -365,7 +429,10 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
                     "line {n} is not a JSON object like {{\"context\": \"…\", \"choices\": \
                      [\"…\", \"…\"], \"answer\": 0}} ({what})"
                 ),
-                _ => format!("line {n}: {what}"),
+                _ => match wrong_field(line) {
+                    Some(why) => format!("line {n}: {why}"),
+                    None => format!("line {n}: {what}"),
+                },
             }
         })?;
         if it.choices.len() < 2 {
@@ -411,6 +478,7 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
             choices: it.choices,
             answer: it.answer,
             context: Some(it.context),
+            line: Some(n),
         });
     }
     if items.is_empty() {
@@ -560,6 +628,12 @@ mod tests {
     fn item_files_name_the_bad_line_and_field() {
         let ok = "{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1}\n\n";
         assert_eq!(parse_items(ok).unwrap().len(), 1);
+        // A byte-order mark, CRLF line ends, and keys other tools add beside the three.
+        let exported = "\u{feff}{\"id\": \"q1\", \"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1, \"meta\": {\"src\": 1}}\r\n\r\n{\"context\": \"R\", \"choices\": [\"c\", \"d\"], \"answer\": 0}\r\n";
+        let items = parse_items(exported).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].context.as_deref(), Some("Q"));
+        assert_eq!((items[0].line, items[1].line), (Some(1), Some(3)));
         for (text, want) in [
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"]}", "line 1: missing field `answer`"),
             (
@@ -567,11 +641,17 @@ mod tests {
                 "line 2: `answer` is 2 but there are only 2 choices",
             ),
             ("{\"context\": \"Q\", \"choices\": [\"a\"], \"answer\": 0}", "line 1: `choices` needs at least two"),
-            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": \"1\"}", "line 1: invalid type"),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": \"1\"}", "line 1: `answer` must be the right choice's index, a whole number from 0, not a string"),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1.5}", "line 1: `answer` must be the right choice's index, a whole number from 0, not 1.5"),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": -1}", "not -1"),
+            ("{\"context\": {\"t\": \"x\"}, \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` must be a string, not an object"),
+            ("{\"context\": \"Q\", \"choices\": \"a b\", \"answer\": 0}", "line 1: `choices` must be a list of strings, not a string"),
+            ("{\"context\": \"Q\", \"choices\": [\"a\", 2], \"answer\": 0}", "line 1: `choices[1]` must be a string, not a number"),
+            ("[1, 2, 3]", "line 1: it is a list, not an object"),
+            ("{\"context\": \"Q\", \"context\": \"R\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: duplicate field `context`"),
             ("{\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` is empty"),
             ("not json", "line 1 is not a JSON object like {\"context\""),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0", "line 1 is not a JSON object"),
-            ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0, \"x\": 1}", "line 1: unknown field `x`"),
             ("\n\n", "no items"),
             (
                 &format!("{{\"context\": \"{}\", \"choices\": [\"a\", \"b\"], \"answer\": 0}}", "x".repeat(60_000)),

@@ -329,6 +329,9 @@ pub async fn run_eval(
 ) {
     let stop = &state.stop;
     with_engine(state, job, |mut engine| async move {
+        if let Err(e) = crate::eval::check_items(&engine, &items, &conditions) {
+            return (engine, Err(e));
+        }
         let mut result = Ok(());
         let mut stopped = false;
         'items: for (i, item) in items.iter().enumerate() {
@@ -347,7 +350,7 @@ pub async fn run_eval(
                         },
                     ),
                     Err(e) => {
-                        result = Err(format!("item {i}: {e}"));
+                        result = Err(format!("{}: {e}", crate::eval::item_name(i, item)));
                         break 'items;
                     }
                 }
