@@ -136,7 +136,12 @@ pub fn ArenaBar() -> impl IntoView {
         }
     };
     let run = move |_| {
-        if arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none()) && !new_battle(app) {
+        // A battle is exactly its two panes: if the page holds another number (a workspace
+        // restored from before the arena), the pair is drawn and set up again.
+        let two = app.panes.with_untracked(|p| p.len() == 2);
+        if (!two || arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none()))
+            && !new_battle(app)
+        {
             return;
         }
         app.run_all();

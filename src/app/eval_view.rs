@@ -10,7 +10,7 @@ use super::browser;
 use super::AppState;
 use crate::eval::stats::Verdict;
 use crate::eval::tasks::{parse_items, Task};
-use crate::eval::{Condition, Item};
+use crate::eval::{Condition, Item, Order};
 use crate::ui::eval_report::{EvalReport, PaneReport};
 use crate::ui::pane::OutputPhase;
 
@@ -59,8 +59,15 @@ pub fn run(
             Ok(items) => (
                 items,
                 format!(
-                    "{} · {} items · seed {} · lists of {}",
-                    setup.task, setup.n, setup.seed, setup.list_len
+                    "{} · {} items · seed {}{}",
+                    setup.task,
+                    setup.n,
+                    setup.seed,
+                    if has_options(&setup.task) {
+                        String::new()
+                    } else {
+                        format!(" · lists of {}", setup.list_len)
+                    }
                 ),
             ),
             Err(e) => {
@@ -72,6 +79,15 @@ pub fn run(
     let conditions: Vec<Condition> = setup.parsed_conditions();
     if conditions.is_empty() {
         message.set("Tick at least one condition.".into());
+        return;
+    }
+    if !has_options(&setup.task) && conditions.iter().any(|c| c.order == Order::OptionsFirst) {
+        // It would be scored and labelled, and be the baseline under another name.
+        message.set(
+            "\"Options first\" applies to the multiple-choice task only: these items have no \
+             lettered options to move. Untick it, or choose that task."
+                .into(),
+        );
         return;
     }
     let panes: Vec<_> = state
@@ -102,12 +118,28 @@ pub fn run(
             })
             .collect(),
         partial: false,
+        failures: Vec::new(),
+        running: true,
     }));
     state.eval_started.set_value(browser::now_ms());
     state.eval_live.set(true);
     for p in panes {
         p.start_eval(items.clone(), conditions.clone());
     }
+}
+
+/// A number box holding something that is not its kind of number: it shows the value in
+/// use again, and the message says what it takes (a Run would otherwise use the old value
+/// while the box showed another).
+fn refuse(ev: &web_sys::Event, current: String, what: String, message: RwSignal<String>) {
+    event_target::<web_sys::HtmlInputElement>(ev).set_value(&current);
+    message.set(format!("{what}; kept {current}."));
+}
+
+/// Whether a task's items have lettered options (so "options first" and not list length
+/// applies); an item file's do not.
+fn has_options(task: &str) -> bool {
+    Task::from_id(task).is_some_and(Task::has_options)
 }
 
 /// Keeps the report in step with the panes while a run is live, and saves it when it ends.
@@ -135,20 +167,28 @@ pub fn follow_panes(state: AppState) {
         }
         last_rebuild.set_value(now);
         let mut partial = false;
+        let mut failures = Vec::new();
         for pr in &mut report.panes {
             if let Some(p) = panes.iter().find(|p| p.id == pr.index) {
                 p.eval(|e| {
                     pr.results = e.results.clone();
                     partial |= e.stopped || e.phase == OutputPhase::Error;
+                    if e.phase == OutputPhase::Error {
+                        failures.push(format!("{}: {}", pr.model, e.message));
+                    }
                 });
             }
         }
         report.partial = partial;
+        report.failures = failures;
+        report.running = running;
+        // Saved on every rebuild (at most once a second while it runs), so a reload keeps
+        // what was scored and says the run was cut off.
+        browser::local_set(
+            REPORT_KEY,
+            &serde_json::to_string(&report).unwrap_or_default(),
+        );
         if !running {
-            browser::local_set(
-                REPORT_KEY,
-                &serde_json::to_string(&report).unwrap_or_default(),
-            );
             state.eval_live.set(false);
         }
         state.eval_report.set(Some(report));
@@ -270,8 +310,13 @@ pub fn EvalPanel() -> impl IntoView {
                         data-testid="eval-n"
                         prop:value=move || state.eval.with(|e| e.n.to_string())
                         on:change=move |ev| {
-                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
-                                set(Box::new(move |e| e.n = n.clamp(1, crate::eval::tasks::MAX_ITEMS)));
+                            let max = crate::eval::tasks::MAX_ITEMS;
+                            match event_target_value(&ev).trim().parse::<usize>() {
+                                Ok(n) => {
+                                    message.set(String::new());
+                                    set(Box::new(move |e| e.n = n.clamp(1, max)));
+                                }
+                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.n.to_string()), format!("Items: a whole number from 1 to {max}"), message),
                             }
                         }
                     />
@@ -284,13 +329,17 @@ pub fn EvalPanel() -> impl IntoView {
                         data-testid="eval-seed"
                         prop:value=move || state.eval.with(|e| e.seed.to_string())
                         on:change=move |ev| {
-                            if let Ok(n) = event_target_value(&ev).parse::<u64>() {
-                                set(Box::new(move |e| e.seed = n));
+                            match event_target_value(&ev).trim().parse::<u64>() {
+                                Ok(n) => {
+                                    message.set(String::new());
+                                    set(Box::new(move |e| e.seed = n));
+                                }
+                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.seed.to_string()), format!("Seed: a whole number from 0 to {}", u64::MAX), message),
                             }
                         }
                     />
                 </label>
-                <label>
+                <label class:hidden=move || state.eval.with(|e| has_options(&e.task) || e.task == FILE_TASK)>
                     "List length "
                     <input
                         type="number"
@@ -299,8 +348,12 @@ pub fn EvalPanel() -> impl IntoView {
                         data-testid="eval-list-len"
                         prop:value=move || state.eval.with(|e| e.list_len.to_string())
                         on:change=move |ev| {
-                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
-                                set(Box::new(move |e| e.list_len = n.clamp(3, 50)));
+                            match event_target_value(&ev).trim().parse::<usize>() {
+                                Ok(n) => {
+                                    message.set(String::new());
+                                    set(Box::new(move |e| e.list_len = n.clamp(3, 50)));
+                                }
+                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.list_len.to_string()), "List length: a whole number from 3 to 50".into(), message),
                             }
                         }
                     />
@@ -394,7 +447,13 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
         .collect();
     let chart = bar_chart(&rows);
     let comparisons = report.comparisons();
-    let headline = report.headline();
+    let headline = if report.running {
+        // Nothing is concluded while items are still coming in.
+        let (done, total) = report.progress();
+        format!("So far ({done} of {total} scored): {}", report.headline())
+    } else {
+        report.headline()
+    };
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     let csv = report.csv();
     let items: Vec<_> = report
@@ -409,14 +468,14 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
     view! {
         <div class="eval-results">
             <p class="headline" data-testid="eval-headline">{headline}</p>
-            <p class="muted">
+            <p class="muted" data-testid="eval-source">
                 {report.source.clone()}
-                {if report.partial { " · partial: stopped before the end" } else { "" }}
+                {report.partial_note()}
             </p>
             {chart}
             <table class="eval-table">
                 <thead>
-                    <tr><th>"Model"</th><th>"Condition"</th><th>"Items"</th><th>"Accuracy"</th><th>"95% interval"</th><th>"acc_norm"</th></tr>
+                    <tr><th>"Model"</th><th>"Condition"</th><th>"Items"</th><th>"Accuracy"</th><th title="The Wilson score interval: where the true accuracy on items like these lies, at 95% confidence, given this many items">"95% interval"</th><th>"acc_norm"</th></tr>
                 </thead>
                 <tbody>
                     {rows
@@ -445,6 +504,9 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            <p class="muted eval-note">
+                "95% interval: the Wilson score interval of the accuracy, where the accuracy on many more items like these would lie. Two runs on the same items are compared below item by item (McNemar's test), which tells more than whether their intervals overlap."
+            </p>
             <table class="eval-table" data-testid="eval-comparisons">
                 <thead>
                     <tr><th>"Comparison"</th><th>"only first right (b)"</th><th>"only second right (c)"</th><th>"McNemar p"</th><th>"at p < 0.1"</th></tr>

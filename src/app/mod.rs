@@ -141,7 +141,9 @@ impl AppState {
         let model = self
             .catalog
             .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()));
-        p.run_with(model.as_ref(), prompt);
+        // A blind battle's models stay unnamed until the vote, loading messages included.
+        let hidden = self.arena.with_untracked(|s| s.active && s.voted.is_none());
+        p.run_with(model.as_ref(), prompt, hidden);
     }
 
     /// The catalog entry a pane has chosen, if any.
@@ -303,7 +305,9 @@ fn App() -> impl IntoView {
         demo: flag("demo"),
         eval: RwSignal::new(ws.eval.clone()),
         eval_report: RwSignal::new(
-            browser::local_get(eval_view::REPORT_KEY).and_then(|j| serde_json::from_str(&j).ok()),
+            browser::local_get(eval_view::REPORT_KEY)
+                .and_then(|j| serde_json::from_str::<EvalReport>(&j).ok())
+                .map(EvalReport::interrupted),
         ),
         eval_live: RwSignal::new(false),
         eval_started: StoredValue::new(0.0),

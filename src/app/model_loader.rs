@@ -133,8 +133,19 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                             format::bytes(m.bytes)
                         ),
                         None => {
-                            "No model loaded. Choose one above, or drop a .gguf file on this pane."
-                                .to_string()
+                            let id = pane.settings.with(|s| s.model_id.clone());
+                            let catalog_read = app.catalog.with(|c| matches!(c, Some(Ok(_))));
+                            if !id.is_empty() && catalog_read {
+                                // A link (or a saved page) named a model this catalog lacks.
+                                format!(
+                                    "No model loaded: \"{}\" is not a model of this page's \
+                                     catalog. Choose one above, or drop a .gguf file on this pane.",
+                                    crate::engine::error::one_line(&id)
+                                )
+                            } else {
+                                "No model loaded. Choose one above, or drop a .gguf file on this pane."
+                                    .to_string()
+                            }
                         }
                     }
                 }}

@@ -98,9 +98,13 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     type="button"
                     class="remove"
                     data-testid="remove-pane"
-                    title="Remove this pane"
+                    title=move || if app.arena.with(|s| s.active) {
+                        "The blind arena needs both its panes: leave the arena to remove one"
+                    } else {
+                        "Remove this pane"
+                    }
                     aria-label=move || format!("Remove pane {}", index() + 1)
-                    prop:disabled=move || app.panes.with(|p| p.len() <= 1)
+                    prop:disabled=move || app.panes.with(|p| p.len() <= 1) || app.arena.with(|s| s.active)
                     on:click=move |_| app.remove_pane(pane.id)
                 >
                     "×"

@@ -217,12 +217,14 @@ impl Pane {
 
     /// Run with the pane's chosen catalog model `m` loaded first when it is not loaded yet:
     /// the first minute's one click (a fresh page has the default model chosen, not loaded).
-    pub fn run_with(&self, m: Option<&CatalogModel>, prompt: &str) {
+    /// `hidden`: the model is not to be named (a blind arena battle before the vote).
+    pub fn run_with(&self, m: Option<&CatalogModel>, prompt: &str, hidden: bool) {
         let phase = self.state.with_untracked(|s| s.model.phase);
         match m {
             Some(m) if phase == ModelPhase::Empty || phase == ModelPhase::Loading => {
                 self.queued_run.set_value(Some(prompt.to_string()));
-                self.state.update(|s| s.waiting_for_model(&m.name));
+                let name = if hidden { "the hidden model" } else { &m.name };
+                self.state.update(|s| s.waiting_for_model(name));
                 if phase == ModelPhase::Empty {
                     self.load_catalog(m);
                 }

@@ -105,7 +105,8 @@ pub fn Toolbar() -> impl IntoView {
             <button
                 type="button"
                 data-testid="add-pane"
-                prop:disabled=move || app.panes.with(|p| p.len() >= MAX_PANES)
+                // The blind arena is two hidden panes; a third would stand outside the battle.
+                prop:disabled=move || app.panes.with(|p| p.len() >= MAX_PANES) || app.arena.with(|s| s.active)
                 on:click=move |_| app.add_pane()
             >
                 "+ Add pane"

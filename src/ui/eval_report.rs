@@ -19,6 +19,14 @@ pub struct EvalReport {
     pub panes: Vec<PaneReport>,
     /// A run that stopped or failed part way: only the items scored are counted.
     pub partial: bool,
+    /// Why a pane's part ended early ("SmolLM2: line 4: …"), one entry per failed pane, or
+    /// that a reload cut the run off.
+    #[serde(default)]
+    pub failures: Vec<String>,
+    /// Still being scored when it was last saved: a report read back with this set was cut
+    /// off by a reload (`interrupted`).
+    #[serde(default)]
+    pub running: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -56,6 +64,29 @@ impl EvalReport {
 
     pub fn accuracy(&self, pane: usize, condition: &str) -> Accuracy {
         accuracy(&self.results(pane, condition))
+    }
+
+    /// A report saved while it was still being scored, read back after a reload: what was
+    /// scored stays, marked partial, with the reason.
+    pub fn interrupted(mut self) -> Self {
+        if self.running {
+            self.running = false;
+            self.partial = true;
+            self.failures
+                .push("the page was reloaded during the run, which ended it".into());
+        }
+        self
+    }
+
+    /// Why the run is partial, for the line under the headline.
+    pub fn partial_note(&self) -> String {
+        if !self.partial {
+            String::new()
+        } else if self.failures.is_empty() {
+            " · partial: stopped before the end".into()
+        } else {
+            format!(" · partial: {}", self.failures.join("; "))
+        }
     }
 
     /// Results scored so far, of all there will be.
@@ -125,6 +156,9 @@ impl EvalReport {
     /// The plain sentence under the chart: the first comparison that shows something, or
     /// what the run shows when nothing does.
     pub fn headline(&self) -> String {
+        if self.progress().0 == 0 && !self.failures.is_empty() {
+            return format!("Nothing was scored: {}.", self.failures.join("; "));
+        }
         let all = self.comparisons();
         let partial = if self.partial {
             " (partial run: only the items scored count)"
@@ -233,7 +267,39 @@ mod tests {
                 },
             ],
             partial: false,
+            ..EvalReport::default()
         }
+    }
+
+    #[test]
+    fn a_report_saved_mid_run_reads_back_as_cut_off_by_the_reload() {
+        let mut rep = report();
+        assert_eq!(rep.partial_note(), "");
+        rep.running = true;
+        let saved = serde_json::to_string(&rep).unwrap();
+        let back = serde_json::from_str::<EvalReport>(&saved)
+            .unwrap()
+            .interrupted();
+        assert!(back.partial && !back.running);
+        assert_eq!(back.progress(), rep.progress(), "what was scored stays");
+        assert!(
+            back.partial_note().contains("reloaded during the run"),
+            "{}",
+            back.partial_note()
+        );
+        // A finished report is left as it was.
+        assert_eq!(report().interrupted(), report());
+        // Reports saved before these fields existed still read.
+        let old = saved.replace(",\"failures\":[],\"running\":true", "");
+        assert!(!old.contains("running"));
+        assert!(serde_json::from_str::<EvalReport>(&old).is_ok());
+        let mut failed = report();
+        failed.partial = true;
+        failed.failures.push("SmolLM2: line 2: 6005 tokens".into());
+        assert_eq!(
+            failed.partial_note(),
+            " · partial: SmolLM2: line 2: 6005 tokens"
+        );
     }
 
     #[test]

@@ -19,6 +19,15 @@ after(async () => { await browser?.close(); server?.close(); });
 async function battle(page) {
   await page.fill('[data-testid=prompt]', 'Name a fruit.');
   await page.click('[data-testid=arena-run]');
+  // While the hidden models load and answer, nothing on the panes names them: the run
+  // messages that say a model is loading first included.
+  for (let looks = 0; ; looks++) {
+    const text = await page.locator('.panes').innerText();
+    for (const n of names) assert.ok(!text.includes(n), `${n} shows during the battle (look ${looks}): ${text.slice(0, 400)}`);
+    const states = await Promise.all([0, 1].map((i) => pane(page, i).output().getAttribute('data-state')));
+    if (states.every((st) => st === 'done' || st === 'error')) break;
+    await page.waitForTimeout(100);
+  }
   for (const i of [0, 1]) {
     await pane(page, i).root.locator('[data-testid=output]:is([data-state=done],[data-state=error])')
       .waitFor({ timeout: 240000 });
@@ -43,6 +52,9 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   const visible = await page.locator('.panes').innerText();
   for (const n of names) assert.ok(!visible.includes(n), `${n} shows before the vote`);
   assert.ok(await page.locator('[data-testid=arena-vote-a]').isDisabled(), 'no vote before the answers');
+  // A battle is its two panes: none can be added or removed while the arena is on.
+  assert.ok(await page.locator('[data-testid=add-pane]').isDisabled());
+  for (const i of [0, 1]) assert.ok(await pane(page, i).get('remove-pane').isDisabled());
 
   await battle(page);
   await page.click('[data-testid=arena-vote-a]');

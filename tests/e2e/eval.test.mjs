@@ -148,6 +148,57 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   await ctx.close();
 });
 
+test('an item too long for the model is named before anything is scored; odd numbers and options first without options are refused; a reload mid-run keeps what was scored', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await pane(page).loadCatalog(SMOLLM2);
+  await setUp(page);
+  const message = () => page.textContent('[data-testid=eval-message]');
+  // A number box with something that is not its number says so and shows the value in use.
+  for (const [id, bad, want] of [['eval-n', '-5', /Items: a whole number from 1 to 2000; kept 12\./], ['eval-n', '2.5', /kept 12\./], ['eval-seed', '-1', /Seed: a whole number from 0 to 18446744073709551615; kept 4\./]]) {
+    await page.fill(`[data-testid=${id}]`, bad);
+    await page.dispatchEvent(`[data-testid=${id}]`, 'change');
+    assert.match(await message(), want);
+    assert.equal(await page.inputValue(`[data-testid=${id}]`), id === 'eval-n' ? '12' : '4');
+  }
+  // "Options first" on a task without options would be the baseline under another name.
+  await page.locator('[data-testid=eval-condition][value=options-first]').check();
+  await page.click('[data-testid=eval-run]');
+  assert.match(await message(), /applies to the multiple-choice task only/);
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), 0);
+  await page.locator('[data-testid=eval-condition][value=options-first]').uncheck();
+
+  // The second of three items cannot fit the model: the run says which and why, before any
+  // item is scored, and does not call it a stop.
+  const item = (context) => JSON.stringify({ context, choices: ['blue', 'green'], answer: 0 });
+  const file = [item('The sky is'), item('the sky is blue and '.repeat(1500)), item('Grass is')].join('\n');
+  await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'long.jsonl', mimeType: 'application/json', buffer: Buffer.from(file) });
+  await page.waitForFunction(() => /3 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  await page.click('[data-testid=eval-run]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 60000 });
+  assert.match(await page.textContent('[data-testid=eval-headline]'), /Nothing was scored: .*line 2: \d+ tokens under baseline; this model holds \d+ here/);
+  assert.match(await page.textContent('[data-testid=eval-source]'), /partial: .*line 2/);
+  assert.doesNotMatch(await page.textContent('.eval-results'), /stopped/);
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), 0);
+  assert.match(await pane(page).status().textContent(), /ready/);
+
+  // A reload while items are being scored keeps those already scored, marked as cut off.
+  await page.selectOption('[data-testid=eval-task]', 'name-index');
+  await page.fill('[data-testid=eval-n]', '200');
+  await page.dispatchEvent('[data-testid=eval-n]', 'change');
+  await page.click('[data-testid=eval-run]');
+  const saved = () => page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.eval.v1') ?? '{}').panes?.[0]?.results?.length ?? 0);
+  await page.waitForFunction(() => (JSON.parse(localStorage.getItem('tinylab.eval.v1') ?? '{}').panes?.[0]?.results?.length ?? 0) >= 4, null, { timeout: 120000 });
+  await page.reload();
+  await page.locator('[data-testid=eval-source]').waitFor();
+  assert.match(await page.textContent('[data-testid=eval-source]'), /partial: the page was reloaded during the run/);
+  const kept = await page.locator('[data-testid=eval-item]').count();
+  assert.ok(kept >= 4 && kept < 400, `${kept} items kept`);
+  assert.equal(kept, await saved());
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('the kiosk demo "Does repeating the question help?" runs by itself and says what it shows', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, `${server.url}?demo=1`);
