@@ -239,53 +239,58 @@ pub fn check_items(
     items: &[Item],
     conditions: &[Condition],
 ) -> std::result::Result<(), String> {
+    items
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, item)| check_item(engine, i, item, conditions))
+}
+
+/// `check_items` for one item (the page's worker checks item by item, so that Stop is heard
+/// while a large file is checked).
+pub fn check_item(
+    engine: &Engine,
+    index: usize,
+    item: &Item,
+    conditions: &[Condition],
+) -> std::result::Result<(), String> {
     let cap = engine.info().max_positions;
+    let name = item_name(index, item);
     for c in conditions {
         c.validate()?;
-        if c.order == Order::OptionsFirst {
-            if let Some((i, item)) = items
-                .iter()
-                .enumerate()
-                .find(|(_, it)| it.options.is_empty())
-            {
-                return Err(format!(
-                    "{}: \"options first\" needs items with lettered options (the \
-                     multiple-choice task); this one has none, so the order would change nothing",
-                    item_name(i, item)
-                ));
-            }
+        if c.order == Order::OptionsFirst && item.options.is_empty() {
+            return Err(format!(
+                "{name}: \"options first\" needs items with lettered options (the \
+                 multiple-choice task); this one has none, so the order would change nothing"
+            ));
         }
-        for (i, item) in items.iter().enumerate() {
-            let name = item_name(i, item);
-            let (ctx, fulls) = requests(engine, item, c).map_err(|e| format!("{name}: {e}"))?;
-            if ctx.is_empty() {
-                return Err(format!("{name}: the context has no tokens"));
-            }
-            // A generated answer needs room for its first token after the context.
-            let longest = if c.generate {
-                ctx.len() + 1
-            } else {
-                fulls.iter().map(Vec::len).max().unwrap_or(0)
-            };
-            if longest > cap {
-                return Err(format!(
-                    "{name}: {longest} tokens under {}; this model holds {cap} here \
-                     (shorten the item{})",
-                    c.id(),
-                    if cap < engine.info().context_length {
-                        " or give the model more context"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            if !c.generate {
-                if let Some(k) = fulls.iter().position(|f| f.len() <= ctx.len()) {
-                    return Err(format!(
-                        "{name}: choice {k} ({:?}) adds no tokens after the context",
-                        item.choices[k]
-                    ));
+        let (ctx, fulls) = requests(engine, item, c).map_err(|e| format!("{name}: {e}"))?;
+        if ctx.is_empty() {
+            return Err(format!("{name}: the context has no tokens"));
+        }
+        // A generated answer needs room for its first token after the context.
+        let longest = if c.generate {
+            ctx.len() + 1
+        } else {
+            fulls.iter().map(Vec::len).max().unwrap_or(0)
+        };
+        if longest > cap {
+            return Err(format!(
+                "{name}: {longest} tokens under {}; this model holds {cap} here \
+                 (shorten the item{})",
+                c.id(),
+                if cap < engine.info().context_length {
+                    " or give the model more context"
+                } else {
+                    ""
                 }
+            ));
+        }
+        if !c.generate {
+            if let Some(k) = fulls.iter().position(|f| f.len() <= ctx.len()) {
+                return Err(format!(
+                    "{name}: choice {k} ({:?}) adds no tokens after the context",
+                    item.choices[k]
+                ));
             }
         }
     }

@@ -329,8 +329,19 @@ pub async fn run_eval(
 ) {
     let stop = &state.stop;
     with_engine(state, job, |mut engine| async move {
-        if let Err(e) = crate::eval::check_items(&engine, &items, &conditions) {
-            return (engine, Err(e));
+        // Every item is checked before any is scored (`eval::check_items`), yielding now and
+        // then so that a Stop is heard while a large file is tokenized.
+        for (i, item) in items.iter().enumerate() {
+            if i % 16 == 0 {
+                yield_now().await;
+                if stop.get() {
+                    post_event(job, Event::EvalDone { stopped: true });
+                    return (engine, Ok(()));
+                }
+            }
+            if let Err(e) = crate::eval::check_item(&engine, i, item, &conditions) {
+                return (engine, Err(e));
+            }
         }
         let mut result = Ok(());
         let mut stopped = false;
