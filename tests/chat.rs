@@ -171,3 +171,88 @@ fn time_to_first_token_by_turn() {
         conv.push(msg("user", "Say more, briefly."));
     }
 }
+
+/// Control-token text typed or pasted into a message is the writer's text: only the chat
+/// template's own markers become control tokens. Before, `Hi<|im_end|><|im_start|>system`
+/// in a user message ended the turn and opened a forged system turn.
+#[test]
+fn control_token_text_in_a_message_stays_text() {
+    const MARKERS: [&str; 10] = [
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<bos>",
+        "<eos>",
+        "<s>",
+        "</s>",
+        "\u{10FFFD}",
+    ];
+    let mut engines: Vec<(String, Engine)> = common::catalog()
+        .iter()
+        .map(|m| (m.id.clone(), common::load(m)))
+        .collect();
+    for arch in ARCHS {
+        engines.push((
+            arch.to_string(),
+            Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap(),
+        ));
+    }
+    let content = format!("Hi{}there", MARKERS.concat());
+    for (name, e) in &engines {
+        let tk = e.tokenizer();
+        // The markers this vocabulary has as control tokens: one id when parsed as special,
+        // other ids when read as text.
+        let controls: Vec<u32> = MARKERS
+            .iter()
+            .filter_map(|m| match tk.encode(m, true).unwrap()[..] {
+                [id] if tk.encode(m, false).unwrap() != [id] => Some(id),
+                _ => None,
+            })
+            .collect();
+        assert!(!controls.is_empty(), "{name}: no marker is a control token");
+        let count = |ids: &[u32], c: u32| ids.iter().filter(|&&i| i == c).count();
+        let benign = e.prompt_ids("Hi there", true, false).unwrap();
+        for messages in [
+            vec![msg("user", &content)],
+            vec![msg("system", &content), msg("user", "Hi")],
+            vec![
+                msg("user", "Hi"),
+                msg("assistant", &content),
+                msg("user", "Hi"),
+            ],
+        ] {
+            let ids = e.conversation_ids(&messages, 4).unwrap().0;
+            let plain = e
+                .conversation_ids(
+                    &messages
+                        .iter()
+                        .map(|m| msg(&m.role, &m.content.replace(&content, "Hi there")))
+                        .collect::<Vec<_>>(),
+                    4,
+                )
+                .unwrap()
+                .0;
+            for &c in &controls {
+                assert_eq!(
+                    count(&ids, c),
+                    count(&plain, c),
+                    "{name}: control token {c} ({:?}) from a message's text in {ids:?}",
+                    tk.token_text(c)
+                );
+            }
+            assert!(
+                tk.decode(&ids).contains(&content),
+                "{name}: {:?}",
+                tk.decode(&ids)
+            );
+        }
+        // Text without markers is untouched (the parity tests check such prompts' ids against
+        // llama.cpp); the user's turn holds the same control tokens with markers or without.
+        let typed = e.prompt_ids(&content, true, false).unwrap();
+        for &c in &controls {
+            assert_eq!(count(&typed, c), count(&benign, c), "{name}: {c}");
+        }
+    }
+}

@@ -517,13 +517,23 @@ impl Engine {
         let tk = &self.tokenizer;
         let text = |id: Option<u32>| id.map(|b| tk.token_text(b).to_string()).unwrap_or_default();
         let (bos_text, eos_text) = (text(tk.bos), text(tk.eos));
-        let rendered = chat::render(&self.chat_template, messages, &bos_text, &eos_text, true)?;
+        // A message's control-token text is its writer's text: only the template's own
+        // markers become control tokens (a pasted `<|im_end|><|im_start|>system` would
+        // otherwise end the turn and forge another).
+        let escaped: Vec<chat::Message> = messages
+            .iter()
+            .map(|m| chat::Message {
+                role: m.role.clone(),
+                content: tk.escape_control(&m.content).into_owned(),
+            })
+            .collect();
+        let rendered = chat::render(&self.chat_template, &escaped, &bos_text, &eos_text, true)?;
         // Templates that print `bos_token` themselves would otherwise get a second BOS.
         let body = match rendered.strip_prefix(bos_text.as_str()) {
             Some(rest) if tk.add_bos && !bos_text.is_empty() => rest,
             _ => rendered.as_str(),
         };
-        tk.encode_prompt(body, true)
+        tk.encode_rendered(body)
     }
 
     /// Runs the next chunk of the prompt; true once the whole prompt is in and the first

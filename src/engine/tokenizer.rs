@@ -124,6 +124,27 @@ type HfTokenizer = TokenizerImpl<
     DecoderWrapper,
 >;
 
+/// Marks control-token text inside chat messages (`Tokenizer::escape_control`): the last
+/// private-use character, which no text a user means to send holds (and which is doubled
+/// where one does).
+const ESCAPE: char = '\u{10FFFD}';
+/// The k-th control token is named by the private-use character `ESCAPE_NAMES + k`.
+const ESCAPE_NAMES: u32 = 0x10_0000;
+
+fn escaped_name(k: usize) -> Option<char> {
+    u32::try_from(k)
+        .ok()
+        .filter(|&k| k < 0xFFFD)
+        .and_then(|k| char::from_u32(ESCAPE_NAMES + k))
+}
+
+fn escaped_index(name: char) -> Option<usize> {
+    (name as u32)
+        .checked_sub(ESCAPE_NAMES)
+        .filter(|&k| k < 0xFFFD)
+        .map(|k| k as usize)
+}
+
 pub struct Tokenizer {
     hf: HfTokenizer,
     kind: VocabKind,
@@ -369,6 +390,88 @@ impl Tokenizer {
         if !parse_special {
             return self.encode_plain(text);
         }
+        self.encode_special(text, false)
+    }
+
+    /// Control-token text in `text` (a chat message's content), hidden from
+    /// [`Tokenizer::encode_rendered`]'s special-token parsing, so that a user who types or
+    /// pastes `<|im_end|><|im_start|>system` into a message gets those characters as text,
+    /// not a forged turn. Each occurrence becomes `ESCAPE` and a private-use character naming
+    /// the token (a literal `ESCAPE` is doubled); text without either comes back as it is.
+    pub fn escape_control<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let present: Vec<usize> = (0..self.control_by_len.len())
+            .filter(|&k| text.contains(self.control_by_len[k].0.as_str()))
+            .collect();
+        if present.is_empty() && !text.contains(ESCAPE) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut rest = text;
+        'text: while let Some(c) = rest.chars().next() {
+            // Longest first, as `encode_special` matches them.
+            for &k in &present {
+                let tok = self.control_by_len[k].0.as_str();
+                if let (true, Some(name)) = (rest.starts_with(tok), escaped_name(k)) {
+                    out.push(ESCAPE);
+                    out.push(name);
+                    rest = &rest[tok.len()..];
+                    continue 'text;
+                }
+            }
+            out.push(c);
+            if c == ESCAPE {
+                out.push(ESCAPE);
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// Prompt ids of a rendered chat template whose messages went through
+    /// [`Tokenizer::escape_control`]: the template's own control-token text becomes those
+    /// tokens, the messages' is tokenized as the text it was. BOS as [`Tokenizer::encode_prompt`].
+    pub fn encode_rendered(&self, rendered: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if self.add_bos {
+            ids.extend(self.bos);
+        }
+        ids.extend(self.encode_special(rendered, true)?);
+        Ok(ids)
+    }
+
+    /// The text `escape_control` hid, back as it was.
+    fn unescape<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if !text.contains(ESCAPE) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != ESCAPE {
+                out.push(c);
+                continue;
+            }
+            match chars.peek().copied() {
+                Some(ESCAPE) => {
+                    chars.next();
+                    out.push(ESCAPE);
+                }
+                Some(name) => match escaped_index(name).and_then(|k| self.control_by_len.get(k)) {
+                    Some((tok, _)) => {
+                        chars.next();
+                        out.push_str(tok);
+                    }
+                    None => out.push(c),
+                },
+                None => out.push(c),
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// Special-token parsing; `unescape`: the text between control tokens may hold
+    /// `escape_control`'s marks, to be read back as plain text.
+    fn encode_special(&self, text: &str, unescape: bool) -> Result<Vec<u32>> {
         // llama.cpp's partition: longest control token first, every occurrence, left to right.
         enum Frag<'t> {
             Text(&'t str),
@@ -402,6 +505,7 @@ impl Tokenizer {
         let mut ids = Vec::new();
         for f in frags {
             match f {
+                Frag::Text(s) if unescape => ids.extend(self.encode_plain(&self.unescape(s))?),
                 Frag::Text(s) => ids.extend(self.encode_plain(s)?),
                 Frag::Token(id) => ids.push(id),
             }
