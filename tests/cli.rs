@@ -275,7 +275,7 @@ fn bad_input_gives_one_line_errors() {
             temperature,
         ]
         .concat();
-        fails_with(&args, "temperature must be 0 or more");
+        fails_with(&args, "temperature must be a finite number, 0 or more");
     }
     fails_with(
         &["generate", "--model", ok, "--prompt", "", "--chat"],
@@ -304,6 +304,106 @@ fn bad_input_gives_one_line_errors() {
     fails_with(
         &["bench", "--model", ok, "--gen-tokens", "0"],
         "at least 1 generated token",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            ok,
+            "--prompt",
+            "hi",
+            "--temperature",
+            "inf",
+        ],
+        "temperature must be a finite number",
+    );
+    // A missing argument is named; a bare `tinylab` is one line too, not the whole help.
+    fails_with(
+        &["tokenize", "--model", ok],
+        "the following required arguments were not provided: --text <TEXT>",
+    );
+    fails_with(
+        &[],
+        "a command is needed: tokenize, generate, score, bench, eval",
+    );
+}
+
+/// `--context` counts the prompt and every output token, as its help says and as the
+/// prompt's refusal counts them; given (forced) tokens always run, with one more.
+#[test]
+fn context_and_given_tokens_bound_the_output_by_one_rule() {
+    let tiny = temp_file("ctx.gguf", &tiny_gguf("llama", 5));
+    let m = tiny.to_str().unwrap();
+    let gen = |extra: &[&str]| {
+        json_ok(
+            &[
+                &[
+                    "generate",
+                    "--model",
+                    m,
+                    "--temperature",
+                    "0",
+                    "--ignore-eos",
+                    "--json",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let v = gen(&[
+        "--prompt",
+        "hello hello",
+        "--max-tokens",
+        "100",
+        "--context",
+        "12",
+    ]);
+    let (p, n) = (ids(&v["prompt_ids"]).len(), ids(&v["ids"]).len());
+    assert_eq!(p + n, 12, "{v}");
+    assert_eq!(v["stop_reason"], "context");
+    // A prompt one short of the context gets one token; one that fills it is refused.
+    let room = (p + 1).to_string();
+    let v = gen(&[
+        "--prompt",
+        "hello hello",
+        "--max-tokens",
+        "5",
+        "--context",
+        &room,
+    ]);
+    assert_eq!(ids(&v["ids"]).len(), 1);
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            m,
+            "--prompt",
+            "hello hello",
+            "--context",
+            &p.to_string(),
+        ],
+        "at least one new token",
+    );
+    // Given tokens run even with --max-tokens 0 or 1, and one more is drawn after them.
+    let given = ids(&gen(&["--prompt", "hello", "--max-tokens", "3"])["ids"]);
+    for max in ["0", "1", "2"] {
+        let v = gen(&[
+            "--prompt",
+            "hello",
+            "--max-tokens",
+            max,
+            "--force-ids",
+            &format!("{},{}", given[0], given[1]),
+        ]);
+        assert_eq!(ids(&v["ids"]), given[..3], "--max-tokens {max}: {v}");
+    }
+    // No token, no perplexity.
+    let v = gen(&["--prompt", "hello", "--max-tokens", "0"]);
+    assert!(ids(&v["ids"]).is_empty());
+    assert!(
+        v["perplexity"].is_null() && v["mean_entropy"].is_null(),
+        "{v}"
     );
 }
 

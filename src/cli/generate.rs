@@ -47,6 +47,8 @@ pub struct GenerateArgs {
     ignore_eos: bool,
     /// Output token ids to take as given before sampling, comma-separated: a fork of an
     /// earlier run (its ids up to a point, then another token), as the page's forks make.
+    /// The output holds every given token and at least one more: --max-tokens counts them
+    /// all, and is raised to that when it is lower.
     #[arg(long, value_delimiter = ',')]
     force_ids: Vec<u32>,
     /// Text to take as given after --force-ids, tokenized as plain text (a fork to a typed
@@ -131,9 +133,10 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             "decode_forwards": timing.decode_forwards,
             "load_ms": loaded.load_seconds * 1000.0,
             "seed": a.seed,
-            "mean_entropy": summary.mean_entropy,
-            "mean_surprisal": summary.mean_surprisal,
-            "perplexity": summary.perplexity,
+            // No token, no mean: null rather than a perplexity of 0 (it is at least 1).
+            "mean_entropy": (summary.count > 0).then_some(summary.mean_entropy),
+            "mean_surprisal": (summary.count > 0).then_some(summary.mean_surprisal),
+            "perplexity": (summary.count > 0).then_some(summary.perplexity),
             "gltr": summary.gltr,
             "model": engine.info(),
         }))

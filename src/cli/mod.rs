@@ -132,21 +132,38 @@ fn parse_args() -> Result<Cli, clap::Error> {
 /// one line the contract promises (clap's own has a usage block after it).
 fn usage_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
+    use clap::CommandFactory;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // A bare `tinylab`: clap would print the whole help on stderr.
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "help")
+            .collect();
+        eprintln!(
+            "error: a command is needed: {} (`tinylab --help` lists them)",
+            names.join(", ")
+        );
+        return 2;
+    }
     let text = e.render().to_string();
-    let first = text
+    // The message is its first paragraph: "the following required arguments were not
+    // provided:" goes on with the arguments on the lines below it.
+    let first: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("the arguments are not understood");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let first = if first.is_empty() {
+        "the arguments are not understood".to_string()
+    } else {
+        first.join(" ")
+    };
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
     // clap's tips ("a similar argument exists: '--prompt'") are worth keeping.
     let tips: String = text
         .lines()

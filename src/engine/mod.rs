@@ -603,6 +603,7 @@ impl Engine {
             0
         };
         self.model.truncate_cache(reused);
+        let forced_none = forced.is_empty();
         Ok(Generation {
             reused,
             left_out: 0,
@@ -615,7 +616,7 @@ impl Engine {
             utf8: Utf8Stream::default(),
             ignore_eos: req.ignore_eos,
             // A fork runs at least one token past what it was given.
-            max_tokens: if forced.is_empty() {
+            max_tokens: if forced_none {
                 req.max_tokens
             } else {
                 req.max_tokens.max(forced.len() + 1)
@@ -623,7 +624,8 @@ impl Engine {
             forced,
             generated: Vec::new(),
             stats: Vec::new(),
-            stop_reason: (req.max_tokens == 0).then_some(StopReason::Length),
+            // Given tokens always run (they are what a fork is), whatever `max_tokens` says.
+            stop_reason: (req.max_tokens == 0 && forced_none).then_some(StopReason::Length),
         })
     }
 
@@ -659,7 +661,9 @@ impl Engine {
         let piece = g.utf8.push(self.tokenizer.token_bytes(id));
         if g.generated.len() >= g.max_tokens {
             g.stop_reason = Some(StopReason::Length);
-        } else if self.model.cached() + 1 > self.model.max_positions() {
+        } else if self.model.cached() + 1 >= self.model.max_positions() {
+            // The prompt and the output together fill the positions (the last token drawn
+            // needs none of its own, but `--context` counts it, as the prompt's refusal does).
             g.stop_reason = Some(StopReason::Context);
         } else {
             let hidden = self.model.forward(&[id])?;

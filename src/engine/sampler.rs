@@ -40,7 +40,7 @@ impl SamplingParams {
     pub fn validate(&self) -> Result<(), String> {
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             return Err(format!(
-                "temperature must be 0 or more, got {}",
+                "temperature must be a finite number, 0 or more, got {}",
                 self.temperature
             ));
         }
