@@ -289,7 +289,13 @@ impl PaneModel {
                 if let Some(message) = why {
                     let out = self.output(activity);
                     out.phase = OutputPhase::Error;
-                    out.message = message;
+                    // What is still shown is kept (nothing is lost to a slip), and said to be
+                    // the last result rather than this one's.
+                    out.message = if out.tokens.is_empty() {
+                        message
+                    } else {
+                        format!("{message} What is shown below is the previous result.")
+                    };
                     out.job = None;
                 }
                 return None;
@@ -413,6 +419,12 @@ impl PaneModel {
                 };
                 let label = match &r.fork {
                     None => "original".to_string(),
+                    // A continuation of only spaces or line breaks would read as nothing.
+                    Some(f) if f.text.trim().is_empty() => format!(
+                        "fork at #{} → {}",
+                        f.at + 1,
+                        super::format::visible_token(&f.text)
+                    ),
                     Some(f) => format!("fork at #{} → {}", f.at + 1, f.text),
                 };
                 BranchInfo {
@@ -1126,6 +1138,21 @@ mod tests {
         );
         p.apply(reply(typed_job, finished("")));
         assert_eq!(p.branch_infos().len(), 4);
+        // A continuation of only whitespace is labelled so that it can be seen.
+        p.show_branch(0);
+        let spaces = job_of(&p.start_fork_text(1, "  \n"));
+        p.apply(reply(spaces, finished("")));
+        assert_eq!(p.branch_infos()[4].label, "fork at #2 → ␣␣↵");
+        // A run refused for its input keeps what is shown, and says whose it is.
+        p.show_branch(0);
+        let shown = p.run.tokens.clone();
+        assert_eq!(shown.len(), 3);
+        assert!(p.start_run(Err("temperature must be 0 or more".into())).is_none());
+        assert_eq!(p.run.tokens, shown);
+        assert_eq!(
+            p.run.message,
+            "temperature must be 0 or more What is shown below is the previous result."
+        );
         run(&mut p);
         assert!(p.branch_infos().is_empty(), "a new run is a new tree");
     }
