@@ -23,6 +23,7 @@ mod offline;
 mod pane;
 mod pane_state;
 mod prompt_box;
+mod saved_outputs;
 mod stats;
 mod threads;
 mod tokens;
@@ -275,11 +276,11 @@ fn App() -> impl IntoView {
     // A first visit: no saved workspace, and no link that names models (one with only a
     // prompt, a mode or a seed, or a tracking parameter, still counts). Pane 1 then shows the
     // catalog's default model, chosen but not loaded, so one click on Run loads and runs it.
-    let first_visit = saved.is_none()
-        && !browser::location_search()
-            .trim_start_matches('?')
-            .split('&')
-            .any(|p| matches!(p.split('=').next(), Some("models" | "panes")));
+    let linked = browser::location_search()
+        .trim_start_matches('?')
+        .split('&')
+        .any(|p| matches!(p.split('=').next(), Some("models" | "panes")));
+    let first_visit = saved.is_none() && !linked;
     let mut ws = Workspace::from_saved(saved.as_deref());
     ws.apply_query(&browser::location_search());
     let mode = RwSignal::new(ws.mode);
@@ -346,6 +347,8 @@ fn App() -> impl IntoView {
     Effect::new(move |_| {
         browser::local_set(WORKSPACE_KEY, &state.workspace().to_saved());
     });
+    saved_outputs::restore(state, linked);
+    saved_outputs::keep(state);
 
     // Read the catalog; then reload the models the workspace names.
     spawn_local(async move {

@@ -8,6 +8,8 @@
 //! still going, a load replaced) and is dropped, so nothing has to guess what a failure belongs
 //! to.
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::{GenerateRequest, StopReason, Summary};
 use crate::protocol::{
     BinocularsResult, Event, FromWorker, HumanVsModelResult, JobId, LoadProgress, LoadedModel,
@@ -57,7 +59,7 @@ impl ModelState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum OutputPhase {
     #[default]
     Idle,
@@ -78,7 +80,8 @@ impl OutputPhase {
 }
 
 /// A generation, or a scored text.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunState {
     pub phase: OutputPhase,
     /// Changes per run so token views from an old run are never reused for a new one.
@@ -106,11 +109,12 @@ pub struct RunState {
     /// The loaded model's label when this run started: another model loaded since leaves
     /// the run shown, and an export must still name the one that made it.
     pub model: String,
+    #[serde(skip)]
     job: Option<JobId>,
 }
 
 /// The token a fork put in place of its parent's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForkPoint {
     /// Index of the replaced token in the output.
     pub at: usize,
@@ -119,7 +123,8 @@ pub struct ForkPoint {
 }
 
 /// A generation and its forks: the runs made from one prompt, the original first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Branches {
     /// Every branch but the shown one is kept here as it was last shown; the shown one lives
     /// in `PaneModel::run` (see `PaneModel::branch`).
@@ -212,7 +217,60 @@ pub struct PaneModel {
     last_job: JobId,
 }
 
+/// What a pane shows that a reload should not lose: the last generation with its forks, and
+/// the last scored text (kept in localStorage by `app`; chat keeps its own conversation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SavedOutput {
+    pub run: RunState,
+    pub score: RunState,
+    pub branches: Branches,
+}
+
 impl PaneModel {
+    /// Neither the generation nor the scored text is still coming in.
+    pub fn outputs_settled(&self) -> bool {
+        self.run.phase != OutputPhase::Running && self.score.phase != OutputPhase::Running
+    }
+
+    /// The outputs to keep, or `None` while one is still coming in (it is kept once it ends).
+    pub fn saved_output(&self) -> Option<SavedOutput> {
+        self.outputs_settled().then(|| SavedOutput {
+            run: self.run.clone(),
+            score: self.score.clone(),
+            branches: self.branches.clone(),
+        })
+    }
+
+    /// Shows outputs kept before a reload. A run that was still going then ended there, so it
+    /// shows as stopped; job ids go on past every kept run's, so that no new run's views are
+    /// taken for a kept one's.
+    pub fn restore_output(&mut self, saved: SavedOutput) {
+        let SavedOutput {
+            mut run,
+            mut score,
+            mut branches,
+        } = saved;
+        let mut highest = self.last_job;
+        for r in std::iter::once(&mut run)
+            .chain(std::iter::once(&mut score))
+            .chain(branches.runs.iter_mut())
+        {
+            r.job = None;
+            if r.phase == OutputPhase::Running {
+                r.phase = OutputPhase::Done;
+            }
+            highest = highest.max(r.run_id);
+        }
+        if branches.current >= branches.runs.len() {
+            branches = Branches::default();
+        }
+        self.last_job = highest;
+        self.run = run;
+        self.score = score;
+        self.branches = branches;
+    }
+
     fn new_job(&mut self) -> JobId {
         self.last_job += 1;
         self.last_job
@@ -1147,14 +1205,39 @@ mod tests {
         p.show_branch(0);
         let shown = p.run.tokens.clone();
         assert_eq!(shown.len(), 3);
-        assert!(p.start_run(Err("temperature must be 0 or more".into())).is_none());
+        assert!(p
+            .start_run(Err("temperature must be 0 or more".into()))
+            .is_none());
         assert_eq!(p.run.tokens, shown);
         assert_eq!(
             p.run.message,
             "temperature must be 0 or more What is shown below is the previous result."
         );
+        // What a reload keeps: the shown run, every branch and the one shown, through JSON;
+        // new jobs go on past the kept runs' ids.
+        let kept = serde_json::to_string(&p.saved_output().unwrap()).unwrap();
+        let mut back = PaneModel::default();
+        back.restore_output(serde_json::from_str(&kept).unwrap());
+        assert_eq!(back.branch_infos(), p.branch_infos());
+        assert_eq!(back.current_branch(), p.current_branch());
+        assert_eq!(back.run.tokens, p.run.tokens);
+        assert!(back.new_job() > p.branches.runs.iter().map(|r| r.run_id).max().unwrap());
         run(&mut p);
         assert!(p.branch_infos().is_empty(), "a new run is a new tree");
+        // Nothing is kept while a run is coming in; one that was cut off shows as ended.
+        assert!(p.saved_output().is_none());
+        let mut cut = SavedOutput {
+            run: p.run.clone(),
+            ..SavedOutput::default()
+        };
+        cut.branches.current = 3;
+        let mut back = PaneModel::default();
+        back.restore_output(cut);
+        assert_eq!(back.run.phase, OutputPhase::Done);
+        assert!(
+            back.branch_infos().is_empty(),
+            "a branch index past the branches is dropped"
+        );
     }
 
     #[test]

@@ -125,6 +125,20 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   assert.equal(again, alt2);
   assert.deepEqual(await ids(p), first, 'the same fork with the same seed');
   assert.equal(await p.get('branch-select').locator('option').count(), 3);
+
+  // A reload keeps the run, its branches and the one shown (the model is loaded again by
+  // Run, or by the next fork's model load).
+  const shown = await p.tokens();
+  const labels = await p.get('branch-select').locator('option').allTextContents();
+  const chosen = await p.get('branch-select').inputValue();
+  await page.reload();
+  await p.get('branch-select').waitFor();
+  assert.deepEqual(await p.get('branch-select').locator('option').allTextContents(), labels);
+  assert.equal(await p.get('branch-select').inputValue(), chosen);
+  assert.deepEqual(await p.tokens(), shown);
+  await p.get('branch-select').selectOption('0');
+  assert.deepEqual(await ids(p), sampled);
+  assert.equal(await p.output().getAttribute('data-state'), 'done');
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -1,0 +1,75 @@
+//! Each pane's last generation (with its forks) and last scored text, kept in localStorage so
+//! that a reload shows them again, as the prompt, the settings and chat conversations are.
+
+use leptos::prelude::*;
+
+use super::{browser, AppState};
+use crate::ui::pane::SavedOutput;
+
+const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
+/// localStorage holds about 5 MB for the whole page (the workspace, conversations and the
+/// evaluation report too): outputs larger than this are not kept.
+const MAX_KEPT_BYTES: usize = 2 << 20;
+
+/// Shows what the panes showed before the reload, pane by pane. Not when a link set the panes
+/// up (`models=` or `panes=`): those panes are not the ones the outputs came from.
+pub fn restore(state: AppState, linked: bool) {
+    if linked {
+        return;
+    }
+    let Some(saved) = browser::local_get(OUTPUTS_KEY)
+        .and_then(|j| serde_json::from_str::<Vec<SavedOutput>>(&j).ok())
+    else {
+        return;
+    };
+    for (p, o) in state.panes.get_untracked().iter().zip(saved) {
+        p.state.update(|s| s.restore_output(o));
+    }
+}
+
+/// Keeps the outputs whenever a run or a score ends (not on every token: what is still coming
+/// in is kept once it is done).
+pub fn keep(state: AppState) {
+    let last = StoredValue::new(String::new());
+    Effect::new(move |_| {
+        let panes = state.panes.get();
+        // A cheap summary first: most state changes (a load's progress, an evaluation's items)
+        // leave the outputs as they were, and the whole set need not be written again.
+        if !panes.iter().all(|p| p.state.with(|s| s.outputs_settled())) {
+            return;
+        }
+        let mut shape = String::new();
+        for p in &panes {
+            p.state.with(|s| {
+                let r = (&s.run, &s.score);
+                shape.push_str(&format!(
+                    "{}:{:?}:{}:{}:{}/{}:{:?}:{}:{}|{:?}",
+                    r.0.run_id,
+                    r.0.phase,
+                    r.0.tokens.len(),
+                    r.0.message.len(),
+                    r.1.run_id,
+                    r.1.tokens.len(),
+                    r.1.phase,
+                    r.1.message.len(),
+                    s.branch_infos().len(),
+                    s.current_branch(),
+                ));
+            });
+        }
+        if last.with_value(|l| *l == shape) {
+            return;
+        }
+        last.set_value(shape);
+        let outputs: Vec<SavedOutput> = panes
+            .iter()
+            .filter_map(|p| p.state.with_untracked(|s| s.saved_output()))
+            .collect();
+        match serde_json::to_string(&outputs) {
+            Ok(json) if json.len() <= MAX_KEPT_BYTES => browser::local_set(OUTPUTS_KEY, &json),
+            // Too large to keep beside the rest: a reload then shows empty outputs, as it
+            // would without this.
+            _ => browser::local_remove(OUTPUTS_KEY),
+        }
+    });
+}
