@@ -142,3 +142,43 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('hovering a token never moves the page: on a page scrolled down the inspector stays still', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=prompt]', 'The best way to learn a language is');
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 20);
+  await p.get('chat-mode').uncheck();
+  await p.get('run').click();
+  await done(p);
+  // After a fork, with the page scrolled to its end, the inspector's and the charts' changing
+  // height made the browser's scroll anchoring move the page: the token slid from under the
+  // pointer and back, and the inspector was rebuilt hundreds of times a second.
+  await forkAt(page, p, 0);
+  await page.mouse.move(0, 0);
+  await page.mouse.wheel(0, 3000);
+  await page.waitForTimeout(400);
+  const tokens = p.root.locator('[data-testid=token]');
+  const n = await tokens.count();
+  for (let i = 0; i < n; i++) {
+    await page.mouse.move(0, 0);
+    await page.waitForTimeout(100);
+    const box = await tokens.nth(i).boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const { changes, ys } = await page.evaluate(() => new Promise((resolve) => {
+      let changes = 0;
+      const ys = [];
+      const seen = new MutationObserver((r) => { changes += r.length; });
+      seen.observe(document.querySelector('[data-testid=token-inspector]'), { subtree: true, childList: true });
+      const every = setInterval(() => ys.push(Math.round(window.scrollY)), 50);
+      setTimeout(() => { seen.disconnect(); clearInterval(every); resolve({ changes, ys }); }, 700);
+    }));
+    assert.ok(changes < 20, `token ${i}: the inspector changed ${changes} times under a resting pointer`);
+    assert.ok(ys.every((y) => y === ys[0]), `token ${i}: the page moved under a resting pointer: ${ys}`);
+  }
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
