@@ -48,11 +48,12 @@ pub fn local_get(key: &str) -> Option<String> {
     window()?.local_storage().ok()??.get_item(key).ok()?
 }
 
-pub fn local_set(key: &str, value: &str) {
-    if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
-        // Storage full or disabled: the page keeps working, it just will not remember.
-        let _ = s.set_item(key, value);
-    }
+/// Whether it was kept: storage full or disabled leaves the page working, only forgetful, and
+/// a caller whose older value would then mislead can remove it.
+pub fn local_set(key: &str, value: &str) -> bool {
+    window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .is_some_and(|s| s.set_item(key, value).is_ok())
 }
 
 pub fn local_remove(key: &str) {

@@ -105,6 +105,8 @@ pub fn run(
         return;
     }
     message.set(String::new());
+    // The last run's report goes now: this one is saved as it runs.
+    browser::local_remove(REPORT_KEY);
     state.eval_report.set(Some(EvalReport {
         source,
         conditions: conditions.iter().map(Condition::id).collect(),
@@ -146,7 +148,9 @@ fn has_options(task: &str) -> bool {
 /// While it runs the report is rebuilt at most once a second: every result would otherwise
 /// copy all results so far and redraw every table (quadratic in a run of thousands).
 pub fn follow_panes(state: AppState) {
+    const SAVE_EVERY_MS: f64 = 5000.0;
     let last_rebuild = StoredValue::new(f64::NEG_INFINITY);
+    let last_save = StoredValue::new(f64::NEG_INFINITY);
     Effect::new(move |_| {
         if !state.eval_live.get() {
             return;
@@ -182,12 +186,16 @@ pub fn follow_panes(state: AppState) {
         report.partial = partial;
         report.failures = failures;
         report.running = running;
-        // Saved on every rebuild (at most once a second while it runs), so a reload keeps
-        // what was scored and says the run was cut off.
-        browser::local_set(
-            REPORT_KEY,
-            &serde_json::to_string(&report).unwrap_or_default(),
-        );
+        // Saved while it runs too (every few seconds: a long run's report is megabytes of
+        // JSON), so a reload keeps what was scored and says the run was cut off. A report the
+        // storage cannot hold is removed, so that an older one never comes back as this one.
+        if !running || now - last_save.get_value() >= SAVE_EVERY_MS {
+            last_save.set_value(now);
+            let json = serde_json::to_string(&report).unwrap_or_default();
+            if !browser::local_set(REPORT_KEY, &json) {
+                browser::local_remove(REPORT_KEY);
+            }
+        }
         if !running {
             state.eval_live.set(false);
         }

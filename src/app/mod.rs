@@ -363,8 +363,21 @@ fn App() -> impl IntoView {
                 let id = p.settings.with_untracked(|s| s.model_id.clone());
                 match c.get(&id) {
                     Some(m) => p.load_catalog(m),
-                    // A saved or linked id this catalog does not have: the pane starts empty.
-                    None => p.settings.update(|s| s.model_id.clear()),
+                    // A saved or linked id this catalog does not have: the pane starts empty,
+                    // and says which id it was.
+                    None => {
+                        p.settings.update(|s| s.model_id.clear());
+                        if !id.is_empty() {
+                            p.state.update(|s| {
+                                s.model.message = format!(
+                                    "No model loaded: \"{}\" is not a model of this page's \
+                                     catalog. Choose one above, or drop a .gguf file on this \
+                                     pane.",
+                                    crate::engine::error::one_line(&id)
+                                )
+                            });
+                        }
+                    }
                 }
             }
             if first_visit && !state.demo {

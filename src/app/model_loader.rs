@@ -133,18 +133,14 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                             format::bytes(m.bytes)
                         ),
                         None => {
-                            let id = pane.settings.with(|s| s.model_id.clone());
-                            let catalog_read = app.catalog.with(|c| matches!(c, Some(Ok(_))));
-                            if !id.is_empty() && catalog_read {
-                                // A link (or a saved page) named a model this catalog lacks.
-                                format!(
-                                    "No model loaded: \"{}\" is not a model of this page's \
-                                     catalog. Choose one above, or drop a .gguf file on this pane.",
-                                    crate::engine::error::one_line(&id)
-                                )
-                            } else {
+                            // A link (or a saved page) may have named a model this catalog
+                            // lacks: the app said so in the model's message.
+                            let note = pane.model(|m| m.message.clone());
+                            if note.is_empty() {
                                 "No model loaded. Choose one above, or drop a .gguf file on this pane."
                                     .to_string()
+                            } else {
+                                note
                             }
                         }
                     }

@@ -52,7 +52,7 @@ pub fn keep(state: AppState) {
                     r.1.tokens.len(),
                     r.1.phase,
                     r.1.message.len(),
-                    s.branch_infos().len(),
+                    s.branch_count(),
                     s.current_branch(),
                 ));
             });
@@ -65,11 +65,14 @@ pub fn keep(state: AppState) {
             .iter()
             .filter_map(|p| p.state.with_untracked(|s| s.saved_output()))
             .collect();
-        match serde_json::to_string(&outputs) {
+        let kept = match serde_json::to_string(&outputs) {
             Ok(json) if json.len() <= MAX_KEPT_BYTES => browser::local_set(OUTPUTS_KEY, &json),
-            // Too large to keep beside the rest: a reload then shows empty outputs, as it
-            // would without this.
-            _ => browser::local_remove(OUTPUTS_KEY),
+            _ => false,
+        };
+        if !kept {
+            // Too large, or no room beside the rest: a reload then shows empty outputs, not
+            // older ones as if they were these.
+            browser::local_remove(OUTPUTS_KEY);
         }
     });
 }

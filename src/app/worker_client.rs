@@ -78,7 +78,9 @@ impl WorkerClient {
                             let key = crate::ui::dot_memory::KEY;
                             let now = super::browser::this_browser();
                             match crate::ui::dot_memory::to_keep(dot, &now) {
-                                Some(keep) => super::browser::local_set(key, &keep),
+                                Some(keep) => {
+                                    super::browser::local_set(key, &keep);
+                                }
                                 None => super::browser::local_remove(key),
                             }
                         }

@@ -142,13 +142,19 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
         }))
     } else {
         println!();
+        let figures = if summary.count > 0 {
+            format!(
+                "mean entropy {:.3} nats, perplexity {:.2}",
+                summary.mean_entropy, summary.perplexity
+            )
+        } else {
+            "no tokens to measure".into()
+        };
         eprintln!(
             "[{} prompt + {} generated tokens, stop: {stop}; prefill {prefill_tps:.1} tok/s, \
-             decode {decode_tps:.1} tok/s; mean entropy {:.3} nats, perplexity {:.2}]",
+             decode {decode_tps:.1} tok/s; {figures}]",
             g.prompt_ids.len(),
             tokens.len(),
-            summary.mean_entropy,
-            summary.perplexity
         );
         Ok(())
     }

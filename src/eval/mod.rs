@@ -222,11 +222,12 @@ fn best(values: impl Iterator<Item = f64>) -> usize {
     best.0
 }
 
-/// How a message names an item: its file line, else its place in the set (from 1).
+/// How a message names an item: its file line, else its index (from 0, as the JSON's
+/// `index` and the page's item table count).
 pub fn item_name(index: usize, item: &Item) -> String {
     match item.line {
         Some(line) => format!("line {line}"),
-        None => format!("item {}", index + 1),
+        None => format!("item {index}"),
     }
 }
 

@@ -409,12 +409,11 @@ fn wrong_field(line: &str) -> Option<String> {
 /// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
 /// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
-    // Notepad's "UTF-8 with BOM" and PowerShell's `Out-File` start a file with U+FEFF, which
-    // `trim` keeps.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
+        // Notepad's "UTF-8 with BOM" and PowerShell's `Out-File -Encoding utf8` start a file
+        // with U+FEFF, which `trim` keeps (and files joined by `cat` carry it mid-file).
+        let line = line.trim_start_matches('\u{feff}').trim();
         if line.is_empty() {
             continue;
         }

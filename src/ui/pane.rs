@@ -257,8 +257,12 @@ impl PaneModel {
             .chain(branches.runs.iter_mut())
         {
             r.job = None;
-            if r.phase == OutputPhase::Running {
-                r.phase = OutputPhase::Done;
+            match r.phase {
+                OutputPhase::Running => r.phase = OutputPhase::Done,
+                // "Loading X first; the run starts as soon as it is ready": that run went
+                // with the page.
+                OutputPhase::Idle => r.message.clear(),
+                _ => {}
             }
             highest = highest.max(r.run_id);
         }
@@ -351,8 +355,10 @@ impl PaneModel {
                     // the last result rather than this one's.
                     out.message = if out.tokens.is_empty() {
                         message
-                    } else {
+                    } else if message.ends_with(['.', '!', '?']) {
                         format!("{message} What is shown below is the previous result.")
+                    } else {
+                        format!("{message}. What is shown below is the previous result.")
                     };
                     out.job = None;
                 }
@@ -415,6 +421,13 @@ impl PaneModel {
         if self.is_busy() || self.run.phase == OutputPhase::Running {
             return None;
         }
+        if !self.is_ready() {
+            // A run kept from before a reload, on a pane whose model is not loaded (yet): no
+            // branch is filed for a fork that cannot run.
+            self.run.message =
+                "Load the model first: a fork runs it again up to the chosen token.".into();
+            return None;
+        }
         let parent = &self.run;
         let mut request = parent.request.clone()?;
         let mut forced: Vec<u32> = parent.tokens[..at].iter().map(|t| t.id).collect();
@@ -455,6 +468,11 @@ impl PaneModel {
         self.keep_shown();
         self.run = self.branches.runs[i].clone();
         self.branches.current = i;
+    }
+
+    /// Branches kept (0 before any fork), without working out their figures.
+    pub fn branch_count(&self) -> usize {
+        self.branches.runs.len()
     }
 
     pub fn current_branch(&self) -> usize {
@@ -1211,7 +1229,7 @@ mod tests {
         assert_eq!(p.run.tokens, shown);
         assert_eq!(
             p.run.message,
-            "temperature must be 0 or more What is shown below is the previous result."
+            "temperature must be 0 or more. What is shown below is the previous result."
         );
         // What a reload keeps: the shown run, every branch and the one shown, through JSON;
         // new jobs go on past the kept runs' ids.
@@ -1222,6 +1240,16 @@ mod tests {
         assert_eq!(back.current_branch(), p.current_branch());
         assert_eq!(back.run.tokens, p.run.tokens);
         assert!(back.new_job() > p.branches.runs.iter().map(|r| r.run_id).max().unwrap());
+        // Its model is not loaded yet: a fork says so and files no branch.
+        let before = back.branch_count();
+        let at = back.run.tokens.len() - 1;
+        assert!(back.start_fork(at, 9999, "q").is_none());
+        assert_eq!(back.branch_count(), before);
+        assert!(
+            back.run.message.starts_with("Load the model first"),
+            "{}",
+            back.run.message
+        );
         run(&mut p);
         assert!(p.branch_infos().is_empty(), "a new run is a new tree");
         // Nothing is kept while a run is coming in; one that was cut off shows as ended.
@@ -1231,9 +1259,14 @@ mod tests {
             ..SavedOutput::default()
         };
         cut.branches.current = 3;
+        cut.score.message = "Loading M first; the run starts as soon as it is ready.".into();
         let mut back = PaneModel::default();
         back.restore_output(cut);
         assert_eq!(back.run.phase, OutputPhase::Done);
+        assert_eq!(
+            back.score.message, "",
+            "the run it promised went with the page"
+        );
         assert!(
             back.branch_infos().is_empty(),
             "a branch index past the branches is dropped"

@@ -38,6 +38,8 @@ test('a 10-pane saved workspace and a 7-model permalink are clamped to 4 panes',
     await pane(page, i).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 180000 });
   }
   assert.equal(await pane(page, 2).status().getAttribute('data-state'), 'empty');
+  // The pane says which id it could not find, instead of a plain "no model loaded".
+  assert.match(await pane(page, 2).status().textContent(), /"\.\.\/\.\.\/\.\.\/etc\/passwd" is not a model of this page's catalog/);
   assert.ok(page.workers().length <= 4, `${page.workers().length} workers`);
   const p = pane(page, 0);
   assert.equal(Number(await p.get('temperature').inputValue()), 5);
