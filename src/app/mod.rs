@@ -90,6 +90,10 @@ pub struct AppState {
     /// The blind arena (`arena_view`), kept in localStorage.
     pub arena: RwSignal<arena_view::ArenaState>,
     next_id: StoredValue<usize>,
+    /// The app's own reactive owner. Panes are made under it: made under the owner current
+    /// in a click handler (the arena bar's, which the Generate tab alone shows), their signals
+    /// went when that part of the page did, and the next read of a pane panicked.
+    root: StoredValue<Option<Owner>, LocalStorage>,
 }
 
 impl AppState {
@@ -186,7 +190,11 @@ impl AppState {
     fn new_pane(self, settings: PaneSettings) -> Pane {
         let id = self.next_id.get_value();
         self.next_id.set_value(id + 1);
-        Pane::new(id, settings, self.mode)
+        let make = || Pane::new(id, settings, self.mode);
+        match self.root.get_value() {
+            Some(owner) => owner.with(make),
+            None => make(),
+        }
     }
 
     /// Adds a pane with the last pane's settings but no model.
@@ -314,6 +322,7 @@ fn App() -> impl IntoView {
         eval_started: StoredValue::new(0.0),
         arena: RwSignal::new(arena_view::ArenaState::load()),
         next_id: StoredValue::new(ws.panes.len()),
+        root: StoredValue::new_local(Owner::current()),
     };
     provide_context(state);
     offline::start(state);

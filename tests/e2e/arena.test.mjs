@@ -87,6 +87,16 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   assert.equal(exported.battles[0].a, ids[0]);
   await page.click('[data-testid=arena-reset]');
   assert.equal(await page.locator('[data-testid=arena-tally] tbody tr').count(), 0);
+  // The battle's panes were made from the arena bar, which only the Generate tab shows: they
+  // outlive it (they were disposed with it, and the next read of a pane panicked).
+  await page.click('[data-testid=arena-mode]');
+  await page.click('[data-testid=arena-mode]');
+  for (const tab of ['tab-eval', 'tab-score', 'tab-chat', 'tab-generate']) {
+    await page.click(`[data-testid=${tab}]`);
+    await page.waitForTimeout(200);
+  }
+  assert.equal(await page.locator('[data-testid=pane]').count(), 2);
+  assert.equal(await pane(page, 0).output().getAttribute('data-state'), 'idle');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
