@@ -309,7 +309,8 @@ pub fn EvalPanel() -> impl IntoView {
                         }
                     />
                 </label>
-                <label>
+                // A file's items are what it holds: the number and seed are a task's.
+                <label class:hidden=move || state.eval.with(|e| e.task == FILE_TASK)>
                     "Items "
                     <input
                         type="number"
@@ -329,7 +330,8 @@ pub fn EvalPanel() -> impl IntoView {
                         }
                     />
                 </label>
-                <label>
+                // A file's items are what it holds: the number and seed are a task's.
+                <label class:hidden=move || state.eval.with(|e| e.task == FILE_TASK)>
                     "Seed "
                     <input
                         type="number"
