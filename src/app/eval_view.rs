@@ -206,8 +206,7 @@ pub fn follow_panes(state: AppState) {
 #[component]
 pub fn EvalPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let file = RwSignal::new_local(None::<ItemFile>);
-    let file_error = RwSignal::new(None::<String>);
+    let (file, file_error) = (state.eval_file, state.eval_file_error);
     let message = RwSignal::new(String::new());
     let running = move || state.eval_live.get();
     let set = move |f: Box<dyn FnOnce(&mut crate::ui::settings::EvalSetup)>| {

@@ -87,6 +87,10 @@ pub struct AppState {
     /// An evaluation is running in this page (the report follows the panes).
     pub eval_live: RwSignal<bool>,
     pub eval_started: StoredValue<f64>,
+    /// The item file chosen in the Evaluate tab, and why the last one was refused: the app's,
+    /// not the tab's, so that they outlive a look at another tab.
+    pub eval_file: RwSignal<Option<eval_view::ItemFile>, LocalStorage>,
+    pub eval_file_error: RwSignal<Option<String>>,
     /// The blind arena (`arena_view`), kept in localStorage.
     pub arena: RwSignal<arena_view::ArenaState>,
     next_id: StoredValue<usize>,
@@ -320,6 +324,8 @@ fn App() -> impl IntoView {
         ),
         eval_live: RwSignal::new(false),
         eval_started: StoredValue::new(0.0),
+        eval_file: RwSignal::new_local(None),
+        eval_file_error: RwSignal::new(None),
         arena: RwSignal::new(arena_view::ArenaState::load()),
         next_id: StoredValue::new(ws.panes.len()),
         root: StoredValue::new_local(Owner::current()),

@@ -141,6 +141,11 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'good.jsonl', mimeType: 'application/json', buffer: Buffer.from(good) });
   await page.waitForFunction(() => /2 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
   assert.equal(await page.inputValue('[data-testid=eval-task]'), 'file');
+  // A look at another tab keeps the chosen file (it was the tab's own, and went with it).
+  await page.click('[data-testid=tab-generate]');
+  await page.click('[data-testid=tab-eval]');
+  assert.equal(await page.inputValue('[data-testid=eval-task]'), 'file');
+  assert.match(await page.locator('[data-testid=eval-task] option[value=file]').textContent(), /Your file: good\.jsonl/);
   await page.click('[data-testid=eval-run]');
   await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 120000 });
   assert.equal(await page.locator('[data-testid=eval-item]').count(), 2 * 2);
