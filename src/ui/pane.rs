@@ -243,20 +243,21 @@ impl PaneModel {
     }
 
     /// Shows outputs kept before a reload. A run that was still going then ended there, so it
-    /// shows as stopped; job ids go on past every kept run's, so that no new run's views are
-    /// taken for a kept one's.
+    /// shows as stopped. The kept runs get new job ids (what they carried is localStorage's
+    /// word, and no new run's views may be taken for a kept one's); a shown branch past the
+    /// branches is dropped.
     pub fn restore_output(&mut self, saved: SavedOutput) {
         let SavedOutput {
             mut run,
             mut score,
             mut branches,
         } = saved;
-        let mut highest = self.last_job;
         for r in std::iter::once(&mut run)
             .chain(std::iter::once(&mut score))
             .chain(branches.runs.iter_mut())
         {
             r.job = None;
+            r.run_id = self.new_job();
             match r.phase {
                 OutputPhase::Running => r.phase = OutputPhase::Done,
                 // "Loading X first; the run starts as soon as it is ready": that run went
@@ -264,12 +265,10 @@ impl PaneModel {
                 OutputPhase::Idle => r.message.clear(),
                 _ => {}
             }
-            highest = highest.max(r.run_id);
         }
         if branches.current >= branches.runs.len() {
             branches = Branches::default();
         }
-        self.last_job = highest;
         self.run = run;
         self.score = score;
         self.branches = branches;
@@ -498,10 +497,10 @@ impl PaneModel {
                     // A continuation of only spaces or line breaks would read as nothing.
                     Some(f) if f.text.trim().is_empty() => format!(
                         "fork at #{} → {}",
-                        f.at + 1,
+                        f.at.saturating_add(1),
                         super::format::visible_token(&f.text)
                     ),
-                    Some(f) => format!("fork at #{} → {}", f.at + 1, f.text),
+                    Some(f) => format!("fork at #{} → {}", f.at.saturating_add(1), f.text),
                 };
                 BranchInfo {
                     label,
@@ -1239,7 +1238,12 @@ mod tests {
         assert_eq!(back.branch_infos(), p.branch_infos());
         assert_eq!(back.current_branch(), p.current_branch());
         assert_eq!(back.run.tokens, p.run.tokens);
-        assert!(back.new_job() > p.branches.runs.iter().map(|r| r.run_id).max().unwrap());
+        let kept_ids: Vec<u64> = std::iter::once(&back.run)
+            .chain([&back.score])
+            .chain(&back.branches.runs)
+            .map(|r| r.run_id)
+            .collect();
+        assert!(back.new_job() > *kept_ids.iter().max().unwrap());
         // Its model is not loaded yet: a fork says so and files no branch.
         let before = back.branch_count();
         let at = back.run.tokens.len() - 1;
@@ -1259,6 +1263,13 @@ mod tests {
             ..SavedOutput::default()
         };
         cut.branches.current = 3;
+        // What localStorage says is not trusted: an id at the top of the range, a fork point
+        // past the tokens.
+        cut.run.run_id = u64::MAX;
+        cut.run.fork = Some(ForkPoint {
+            at: usize::MAX,
+            text: "x".into(),
+        });
         cut.score.message = "Loading M first; the run starts as soon as it is ready.".into();
         let mut back = PaneModel::default();
         back.restore_output(cut);
@@ -1267,10 +1278,15 @@ mod tests {
             back.score.message, "",
             "the run it promised went with the page"
         );
+        assert!(back.run.run_id < 10);
+        assert!(back.new_job() > back.run.run_id);
         assert!(
             back.branch_infos().is_empty(),
             "a branch index past the branches is dropped"
         );
+        // The kept fork point is only read, never used to index: its label still reads.
+        back.branches.runs.push(back.run.clone());
+        assert!(back.branch_infos()[0].label.starts_with("fork at #"));
     }
 
     #[test]
