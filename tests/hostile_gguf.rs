@@ -10,7 +10,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file::Value;
-use common::tiny::{set_meta, tiny_gguf, tiny_gguf_edited, Metadata, D, HEAD_DIM, LAYERS};
+use common::tiny::{
+    replace_bytes, set_meta, set_tensor_dims, tiny_gguf, tiny_gguf_edited, Metadata, D, HEAD_DIM,
+    LAYERS,
+};
 use tinylab::engine::{Engine, GenerateRequest};
 
 use common::tiny::ARCHS;
@@ -176,6 +179,20 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
                 k("rope.dimension_count"),
                 Value::U32(HEAD_DIM as u32),
                 Loads,
+            ),
+        ]);
+    }
+    if arch == "gemma3" {
+        cases.extend([
+            (
+                "gemma3.rope.local_freq_base".into(),
+                Value::F32(f32::NAN),
+                Error("local_freq_base"),
+            ),
+            (
+                "gemma3.rope.local_freq_base".into(),
+                Value::F32(0.0),
+                Error("local_freq_base"),
             ),
         ]);
     }
@@ -371,4 +388,106 @@ fn a_very_long_token_does_not_slow_loading() {
     assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
     println!("load with a 1,000,000-character token: {secs:.3} s");
     assert!(secs < 10.0, "{secs} s");
+}
+
+/// What candle's parser accepts and then crashes on, or holds at many times the file's size:
+/// a second key of the same name (candle keeps the last), a key with a trailing NUL (candle
+/// drops it), a key or an array nesting that an earlier check gave up on, tensor sizes that
+/// overflow, a tensor named twice, and metadata arrays of millions of bytes. Each is a clear
+/// error before anything is allocated for it.
+#[test]
+fn header_tricks_candle_would_crash_on_are_refused() {
+    let alignment_zero = |md: &mut Metadata| {
+        md.push(("general.alignment".into(), Value::U32(0)));
+    };
+    let mut nested = Value::Array(vec![]);
+    for _ in 0..64 {
+        nested = Value::Array(vec![nested]);
+    }
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    let header = |edit: Box<dyn Fn(&mut Metadata)>| -> Edit {
+        let bytes = tiny_gguf_edited("llama", 1, edit);
+        Box::new(move |out: &mut Vec<u8>| *out = bytes.clone())
+    };
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "general.alignment twice, 32 then 0",
+            header(Box::new(move |md: &mut Metadata| {
+                md.push(("general.alignment".into(), Value::U32(32)));
+                alignment_zero(md);
+            })),
+            "appears twice",
+        ),
+        (
+            "general.alignment with a trailing NUL, 0",
+            header(Box::new(|md: &mut Metadata| {
+                md.push(("general.alignment\0".into(), Value::U32(0)));
+            })),
+            "power of two",
+        ),
+        (
+            "a 2 MiB key first, then general.alignment 0",
+            header(Box::new(move |md: &mut Metadata| {
+                md.insert(0, ("k".repeat(2 << 20), Value::U32(1)));
+                alignment_zero(md);
+            })),
+            "bytes long",
+        ),
+        (
+            "arrays nested 65 deep, then general.alignment 0",
+            header(Box::new(move |md: &mut Metadata| {
+                md.insert(0, ("x.nested".into(), nested.clone()));
+                alignment_zero(md);
+            })),
+            "nested",
+        ),
+        (
+            "9 million bytes in a metadata array",
+            header(Box::new(|md: &mut Metadata| {
+                md.push(("x.pad".into(), Value::Array(vec![Value::U8(7); 9 << 20])));
+            })),
+            "arrays hold more than",
+        ),
+        (
+            "ffn_up of 2^58 rows: 2^64 values",
+            Box::new(|b: &mut Vec<u8>| set_tensor_dims(b, "blk.0.ffn_up.weight", &[64, 1 << 58])),
+            "more values than this build can address",
+        ),
+        (
+            "ffn_up of 2^56 rows, far past the file's end",
+            Box::new(|b: &mut Vec<u8>| set_tensor_dims(b, "blk.0.ffn_up.weight", &[64, 1 << 56])),
+            "needs bytes up to|address",
+        ),
+        (
+            "ffn_up of 2^33 x 2^33 values",
+            Box::new(|b: &mut Vec<u8>| {
+                set_tensor_dims(b, "blk.0.ffn_up.weight", &[1 << 33, 1 << 33])
+            }),
+            "more values than this build can address",
+        ),
+        (
+            "a tensor named twice",
+            Box::new(|b: &mut Vec<u8>| {
+                replace_bytes(b, "blk.0.ffn_up.weight", "blk.1.ffn_up.weight")
+            }),
+            "appears twice",
+        ),
+    ];
+    let base = tiny_gguf("llama", 1);
+    let mut failures = Vec::new();
+    for (what, edit, needle) in cases {
+        let mut bytes = base.clone();
+        edit(&mut bytes);
+        let (out, secs) = load(&bytes);
+        match out {
+            Err(panic) => failures.push(format!("{what}: PANIC {panic}")),
+            Ok(Ok(_)) => failures.push(format!("{what}: loaded, wanted `{needle}`")),
+            Ok(Err(e)) if needle.split('|').any(|w| e.contains(w)) => {}
+            Ok(Err(e)) => failures.push(format!("{what}: error without `{needle}`: {e}")),
+        }
+        if secs > 10.0 {
+            failures.push(format!("{what}: took {secs:.2} s"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

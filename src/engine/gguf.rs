@@ -83,11 +83,20 @@ fn read_blocks<T: GgmlType + Send + Sync + 'static>(
     (src, offset): (&dyn ByteSource, u64),
     blocks: usize,
 ) -> Result<Box<dyn QuantizedType>> {
-    let bytes = blocks * std::mem::size_of::<T>();
+    let bytes = blocks
+        .checked_mul(std::mem::size_of::<T>())
+        .ok_or_else(|| {
+            EngineError::InvalidGguf(format!(
+                "a tensor of {blocks} blocks is too large to address"
+            ))
+        })?;
     if offset.saturating_add(bytes as u64) > src.len() {
         return Err(EngineError::Truncated {
             at: src.len(),
-            what: format!("a tensor needs bytes up to {}", offset + bytes as u64),
+            what: format!(
+                "a tensor needs bytes up to {}",
+                offset.saturating_add(bytes as u64)
+            ),
         });
     }
     let mut data = vec![T::zeros(); blocks];
@@ -170,7 +179,10 @@ impl<'a> GgufFile<'a> {
         let mut magic = vec![0u8; len.min(4) as usize];
         src.read_at(0, &mut magic);
         check_magic(&magic)?;
-        check_alignment(src)?;
+        super::gguf_header::check(&mut BufReader::with_capacity(
+            1 << 16,
+            Reader { src, pos: 0 },
+        ))?;
         // The header is thousands of small reads (Gemma 3 has 262k token strings); a buffer
         // keeps each from being a call into JS in the browser.
         let mut reader = BufReader::with_capacity(1 << 20, Reader { src, pos: 0 });
@@ -221,7 +233,13 @@ impl<'a> GgufFile<'a> {
                     "tensor `{name}` has {elems} elements, not a multiple of its block size {block}"
                 )));
             }
-            let size = (elems / block) as u64 * info.ggml_dtype.type_size() as u64;
+            // `gguf_header` has refused sizes that overflow; checked again because a wrap
+            // here would pass the bounds check below.
+            let size = ((elems / block) as u64)
+                .checked_mul(info.ggml_dtype.type_size() as u64)
+                .ok_or_else(|| {
+                    EngineError::InvalidGguf(format!("tensor `{name}` is too large to address"))
+                })?;
             let end = self
                 .content
                 .tensor_data_offset
@@ -443,116 +461,6 @@ impl<'a> GgufFile<'a> {
                 other => as_u64(other).map(|x| x as i32),
             })
             .collect()
-    }
-}
-
-/// `general.alignment` must be a power of two before candle reads the header: candle divides by
-/// it (0 would be a division-by-zero panic, which aborts the worker), and llama.cpp refuses any
-/// other value. This walks the metadata once without keeping any of it; anything odd it meets
-/// is left for candle's parser to report.
-fn check_alignment(src: &dyn ByteSource) -> Result<()> {
-    let mut r = BufReader::with_capacity(1 << 16, Reader { src, pos: 0 });
-    let Some(value) = find_alignment(&mut r).ok().flatten() else {
-        return Ok(());
-    };
-    if value == 0 || !value.is_power_of_two() || value > 1 << 30 {
-        return Err(EngineError::InvalidGguf(format!(
-            "`general.alignment` is {value}; it must be a power of two (usually 32)"
-        )));
-    }
-    Ok(())
-}
-
-fn find_alignment(r: &mut impl Read) -> std::io::Result<Option<u64>> {
-    let mut b4 = [0u8; 4];
-    let mut b8 = [0u8; 8];
-    r.read_exact(&mut b4)?; // magic
-    r.read_exact(&mut b4)?;
-    let v1 = u32::from_le_bytes(b4) == 1;
-    let mut len = |r: &mut dyn Read| -> std::io::Result<u64> {
-        if v1 {
-            r.read_exact(&mut b4)?;
-            Ok(u32::from_le_bytes(b4) as u64)
-        } else {
-            r.read_exact(&mut b8)?;
-            Ok(u64::from_le_bytes(b8))
-        }
-    };
-    let _tensors = len(r)?;
-    let kvs = len(r)?;
-    for _ in 0..kvs {
-        let key_len = len(r)?;
-        if key_len > 1 << 20 {
-            return Ok(None);
-        }
-        let mut key = vec![0u8; key_len as usize];
-        r.read_exact(&mut key)?;
-        let mut t = [0u8; 4];
-        r.read_exact(&mut t)?;
-        let ty = u32::from_le_bytes(t);
-        if key == b"general.alignment" {
-            let n = match ty {
-                0 | 1 => 1,
-                2 | 3 => 2,
-                4 | 5 => 4,
-                _ => return Ok(None),
-            };
-            let mut v = [0u8; 8];
-            r.read_exact(&mut v[..n])?;
-            let signed = ty % 2 == 1 && v[n - 1] & 0x80 != 0;
-            return Ok((!signed).then(|| u64::from_le_bytes(v)));
-        }
-        if !skip_value(r, ty, &mut len, 0)? {
-            return Ok(None);
-        }
-    }
-    Ok(None)
-}
-
-/// Skips one metadata value; false when the value is not one the format defines.
-fn skip_value(
-    r: &mut impl Read,
-    ty: u32,
-    len: &mut dyn FnMut(&mut dyn Read) -> std::io::Result<u64>,
-    depth: usize,
-) -> std::io::Result<bool> {
-    let fixed = |ty: u32| match ty {
-        0 | 1 | 7 => Some(1u64),
-        2 | 3 => Some(2),
-        4..=6 => Some(4),
-        10..=12 => Some(8),
-        _ => None,
-    };
-    let skip = |r: &mut dyn Read, n: u64| -> std::io::Result<bool> {
-        Ok(std::io::copy(&mut r.take(n), &mut std::io::sink())? == n)
-    };
-    if let Some(n) = fixed(ty) {
-        return skip(r, n);
-    }
-    match ty {
-        8 => {
-            let n = len(r)?;
-            skip(r, n)
-        }
-        9 if depth < 64 => {
-            let mut t = [0u8; 4];
-            r.read_exact(&mut t)?;
-            let inner = u32::from_le_bytes(t);
-            let count = len(r)?;
-            if let Some(n) = fixed(inner) {
-                return match count.checked_mul(n) {
-                    Some(total) => skip(r, total),
-                    None => Ok(false),
-                };
-            }
-            for _ in 0..count {
-                if !skip_value(r, inner, len, depth + 1)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-        _ => Ok(false),
     }
 }
 

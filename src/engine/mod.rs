@@ -9,6 +9,7 @@ pub mod error;
 pub mod explicit_f64;
 pub mod fast_exp;
 pub mod gguf;
+pub mod gguf_header;
 pub mod k_quants;
 pub mod kernel_check;
 pub mod model;
@@ -312,7 +313,7 @@ impl Engine {
         let mut parameters = 0u64;
         for t in gguf.content.tensor_infos.values() {
             *by_type.entry(format!("{:?}", t.ggml_dtype)).or_default() += 1;
-            parameters += t.shape.elem_count() as u64;
+            parameters = parameters.saturating_add(t.shape.elem_count() as u64);
         }
         let mut by_type: Vec<_> = by_type.into_iter().collect();
         by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -143,6 +143,43 @@ impl ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// The RoPE tables and a full KV cache at `positions`, held against a budget: the head size
+    /// and head counts are only checked against the tensors, and a small file with a head of
+    /// 2^18 values asks for gigabytes of tables at load and of cache as it runs. Real models
+    /// here need at most a few hundred MB at their whole context.
+    fn check_context_memory(&self, positions: usize) -> Result<()> {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        let (p, hd) = (positions as u128, self.head_dim as u128);
+        // cos and sin, `head_dim / 2` each per position, f32.
+        let rope = p * hd * 4;
+        let kv = self.n_layer as u128 * p * 2 * self.n_kv_head as u128 * hd * 4;
+        if rope > MAX_ROPE_BYTES || kv > MAX_KV_BYTES {
+            return Err(EngineError::InvalidGguf(format!(
+                "at {positions} positions this model's rotary tables would take {:.1} GB and its \
+                 key/value cache {:.1} GB (heads of {} values, {} key/value heads, {} layers); \
+                 at most {:.1} and {:.1} GB are allowed: ask for a shorter context",
+                gib(rope),
+                gib(kv),
+                self.head_dim,
+                self.n_kv_head,
+                self.n_layer,
+                gib(MAX_ROPE_BYTES),
+                gib(MAX_KV_BYTES),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One rotary table's most bytes (Gemma 3 holds two): 32 MB for Gemma 3 at 32k positions.
+const MAX_ROPE_BYTES: u128 = 1 << 30;
+/// A whole KV cache's most bytes: wasm32 has 4 GB of memory for weights and cache together.
+#[cfg(target_arch = "wasm32")]
+const MAX_KV_BYTES: u128 = 2 << 30;
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_KV_BYTES: u128 = 16 << 30;
+
 /// The shape of tensor `name` as the engine indexes it (`[rows, cols]` for a matrix), if present.
 fn shape<'g>(g: &'g GgufFile, name: &str) -> Option<&'g [usize]> {
     g.content.tensor_infos.get(name).map(|t| t.shape.dims())
@@ -999,6 +1036,7 @@ impl Model {
         let config = ModelConfig::from_gguf(g)?;
         config.check_against_tensors(g)?;
         let max_positions = max_positions.min(config.context_length).max(1);
+        config.check_context_memory(max_positions)?;
         let eps = config.norm_eps;
         let tied = !g.has_tensor("output.weight");
         // A tied Q8_0 table is read once, laid out for the output layer's products, and the
@@ -1034,6 +1072,11 @@ impl Model {
         }
         if config.arch == Arch::Gemma3 {
             let local = g.f32_opt("gemma3.rope.local_freq_base").unwrap_or(10_000.0);
+            if !(local.is_finite() && local > 0.0) {
+                return Err(EngineError::InvalidGguf(format!(
+                    "`gemma3.rope.local_freq_base` is {local}"
+                )));
+            }
             ropes.push(Rope::new(config.head_dim, local, max_positions, false)?);
         }
         let mut layers = Vec::with_capacity(config.n_layer);
@@ -1557,6 +1600,36 @@ pub fn last_row(hidden: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
 
+    /// A small file may name a head of 2^18 values; the tables and cache it would need at the
+    /// page's 4,096 positions are refused, while the real models fit at their whole context.
+    #[test]
+    fn context_memory_is_bounded_before_anything_is_built() {
+        let cfg = |n_layer, n_kv_head, head_dim, context_length| ModelConfig {
+            arch: Arch::Qwen2,
+            n_layer,
+            n_embd: 896,
+            n_head: 14,
+            n_kv_head,
+            head_dim,
+            n_ff: 4864,
+            vocab_size: 151936,
+            context_length,
+            rope_base: 1e6,
+            norm_eps: 1e-6,
+            sliding_window: None,
+        };
+        // Qwen2.5 0.5B at its whole context, and Gemma 3 270M.
+        assert!(cfg(24, 2, 64, 32768).check_context_memory(32768).is_ok());
+        assert!(cfg(18, 1, 256, 32768).check_context_memory(32768).is_ok());
+        let e = cfg(1, 1, 1 << 18, 4096)
+            .check_context_memory(4096)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shorter context"), "{e}");
+        assert!(cfg(100, 64, 1 << 14, 4096)
+            .check_context_memory(4096)
+            .is_err());
+    }
     /// A Q8_0 embedding table read in `q8_0::arrange_row`'s layout (the relaxed build's, tied
     /// to the output layer) looks up the same rows, bit for bit, as the stored table, and
     /// refuses an id past the vocabulary the same way.

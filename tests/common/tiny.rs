@@ -351,6 +351,24 @@ pub fn set_tensor_type(bytes: &mut [u8], name: &str, type_id: u32) {
     bytes[at..at + 4].copy_from_slice(&type_id.to_le_bytes());
 }
 
+/// Sets the dimensions of the tensor `name` in a GGUF header (in the file's order, columns
+/// first), keeping their count: sizes that overflow or lie.
+pub fn set_tensor_dims(bytes: &mut [u8], name: &str, dims: &[u64]) {
+    let pat = name.as_bytes();
+    let pos = bytes
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("tensor name in header");
+    let mut at = pos + pat.len();
+    let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(n_dims, dims.len());
+    at += 4;
+    for d in dims {
+        bytes[at..at + 8].copy_from_slice(&d.to_le_bytes());
+        at += 8;
+    }
+}
+
 /// Replaces a string metadata value of the same length (to fake another architecture).
 pub fn replace_bytes(bytes: &mut [u8], from: &str, to: &str) {
     assert_eq!(from.len(), to.len());

@@ -1,0 +1,332 @@
+//! One pass over a GGUF's header before candle parses it, refusing what candle would accept
+//! and then crash on, or hold at many times the file's size.
+//!
+//! candle's parser checks that every length fits the file, but it keeps the last of two equal
+//! keys (so a second `general.alignment = 0` divides by zero), strips trailing NULs from keys
+//! (so `general.alignment\0` is the same key), multiplies tensor dimensions without overflow
+//! checks (a tensor of 2^62 `f32`s is 0 bytes in release), truncates 64-bit dimensions to 32
+//! bits on wasm32, and reads a metadata array of bytes as 16-32-byte values (a 70 MB array is
+//! a 2 GB `Vec` in the browser). This walk reads the same grammar and keeps only the keys'
+//! and names' text. A file it cannot read to the end (cut short, an unknown value type) is
+//! left to candle, which reads the same bytes and fails on them with its own message.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use super::error::{EngineError, Result};
+
+/// Values in all of the header's arrays together. Gemma 3's vocabulary, the largest here, is
+/// three arrays of 262,144; candle keeps each value in a 16-byte (wasm32) or 32-byte enum.
+pub const MAX_ARRAY_VALUES: u64 = 1 << 23;
+/// Bytes in all of the header's strings together (keys, values, tensor names). A real header
+/// holds a few MB: Gemma 3's 262,144 token strings and its chat template.
+pub const MAX_STRING_BYTES: u64 = 1 << 28;
+/// Longest key or tensor name; real ones are under a hundred bytes.
+const MAX_NAME_BYTES: u64 = 1 << 16;
+/// Arrays of arrays this deep at most. The format allows nesting, real files use arrays of
+/// scalars and strings only, and each level is a recursion here and in candle.
+const MAX_DEPTH: usize = 8;
+
+/// Checks the header of the GGUF that `r` reads from its first byte (the magic is already
+/// known to be right).
+pub fn check(r: &mut impl Read) -> Result<()> {
+    let mut walk = Walk {
+        r,
+        v1: false,
+        array_values: 0,
+        string_bytes: 0,
+    };
+    match walk.header() {
+        Ok(()) | Err(Stop::LeftToCandle) => Ok(()),
+        Err(Stop::Refused(why)) => Err(EngineError::InvalidGguf(why)),
+    }
+}
+
+enum Stop {
+    /// The bytes end early or hold something the format does not define: candle's parser,
+    /// which runs next over the same bytes, refuses the file with its own message.
+    LeftToCandle,
+    Refused(String),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(_: std::io::Error) -> Self {
+        Stop::LeftToCandle
+    }
+}
+
+type Step<T> = std::result::Result<T, Stop>;
+
+fn refuse<T>(why: String) -> Step<T> {
+    Err(Stop::Refused(why))
+}
+
+struct Walk<'r, R> {
+    r: &'r mut R,
+    v1: bool,
+    array_values: u64,
+    string_bytes: u64,
+}
+
+impl<R: Read> Walk<'_, R> {
+    fn header(&mut self) -> Step<()> {
+        let _magic = self.u32()?;
+        self.v1 = self.u32()? == 1;
+        let tensors = self.len()?;
+        let kvs = self.len()?;
+        let mut keys = HashSet::new();
+        let mut alignment = None;
+        for _ in 0..kvs {
+            let key = self.name("metadata key")?;
+            let ty = self.u32()?;
+            if key == "general.alignment" {
+                alignment = self.alignment(ty)?;
+            } else {
+                self.skip_value(ty, 0)?;
+            }
+            if !keys.insert(key.clone()) {
+                // llama.cpp refuses this too; candle would keep the last, and which one a
+                // tool honours decides what the file means.
+                return refuse(format!("the metadata key `{key}` appears twice"));
+            }
+        }
+        if let Some(a) = alignment {
+            if a == 0 || !a.is_power_of_two() || a > 1 << 30 {
+                return refuse(format!(
+                    "`general.alignment` is {a}; it must be a power of two (usually 32)"
+                ));
+            }
+        }
+        let mut names = HashSet::new();
+        for _ in 0..tensors {
+            let name = self.name("tensor name")?;
+            self.tensor_info(&name)?;
+            if !names.insert(name.clone()) {
+                return refuse(format!("the tensor `{name}` appears twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// One tensor's dimensions, type and offset: its size must be a number, not an overflow.
+    fn tensor_info(&mut self, name: &str) -> Step<()> {
+        let n_dims = self.u32()?;
+        if n_dims > 4 {
+            return Err(Stop::LeftToCandle);
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(self.len()?);
+        }
+        let ty = self.u32()?;
+        let _offset = self.u64()?;
+        let too_big = || {
+            Stop::Refused(format!(
+                "the tensor `{name}` has dimensions {dims:?}: more values than this build can \
+                 address"
+            ))
+        };
+        // In u64 and checked: candle multiplies the dimensions as `usize`, which wraps (to 0
+        // for 2^62 values of 4 bytes) in release builds, and on wasm32 it first cuts each
+        // dimension to 32 bits.
+        let elems = dims
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= i64::MAX as u64 && usize::try_from(n).is_ok())
+            .ok_or_else(too_big)?;
+        if dims.iter().any(|&d| usize::try_from(d).is_err()) {
+            return Err(too_big());
+        }
+        if let Some((block, size)) = block_and_size(ty) {
+            let bytes = (elems / block).checked_mul(size);
+            if bytes.is_none_or(|b| usize::try_from(b).is_err()) {
+                return Err(too_big());
+            }
+        }
+        Ok(())
+    }
+
+    /// The alignment as candle reads it (an 8, 16 or 32-bit integer that is not negative;
+    /// any other type means the default of 32), after skipping the value.
+    fn alignment(&mut self, ty: u32) -> Step<Option<u64>> {
+        let bytes = match ty {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            4 | 5 => 4,
+            _ => {
+                self.skip_value(ty, 0)?;
+                return Ok(None);
+            }
+        };
+        let mut v = [0u8; 8];
+        self.r.read_exact(&mut v[..bytes])?;
+        let negative = ty % 2 == 1 && v[bytes - 1] & 0x80 != 0;
+        Ok((!negative).then(|| u64::from_le_bytes(v)))
+    }
+
+    fn skip_value(&mut self, ty: u32, depth: usize) -> Step<()> {
+        if let Some(n) = fixed_size(ty) {
+            return self.skip(n);
+        }
+        match ty {
+            8 => {
+                let n = self.len()?;
+                self.count_string(n)?;
+                self.skip(n)
+            }
+            9 => {
+                if depth >= MAX_DEPTH {
+                    return refuse(format!(
+                        "the metadata holds arrays nested more than {MAX_DEPTH} deep"
+                    ));
+                }
+                let inner = self.u32()?;
+                let count = self.len()?;
+                self.array_values = self.array_values.saturating_add(count);
+                if self.array_values > MAX_ARRAY_VALUES {
+                    return refuse(format!(
+                        "the metadata's arrays hold more than {MAX_ARRAY_VALUES} values \
+                         (a real vocabulary needs under a million)"
+                    ));
+                }
+                if let Some(n) = fixed_size(inner) {
+                    return self.skip(count.checked_mul(n).ok_or(Stop::LeftToCandle)?);
+                }
+                for _ in 0..count {
+                    self.skip_value(inner, depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(Stop::LeftToCandle),
+        }
+    }
+
+    /// A key or tensor name as candle keeps it: trailing NULs dropped, bytes that are not
+    /// UTF-8 replaced, so that two names candle would take as one are one here too.
+    fn name(&mut self, what: &str) -> Step<String> {
+        let n = self.len()?;
+        if n > MAX_NAME_BYTES {
+            return refuse(format!(
+                "a {what} is {n} bytes long; at most {MAX_NAME_BYTES} are read"
+            ));
+        }
+        self.count_string(n)?;
+        let mut bytes = Vec::new();
+        let got = self.r.by_ref().take(n).read_to_end(&mut bytes)?;
+        if got as u64 != n {
+            return Err(Stop::LeftToCandle);
+        }
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn count_string(&mut self, n: u64) -> Step<()> {
+        self.string_bytes = self.string_bytes.saturating_add(n);
+        if self.string_bytes > MAX_STRING_BYTES {
+            return refuse(format!(
+                "the header's strings come to more than {} MB",
+                MAX_STRING_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> Step<()> {
+        let skipped = std::io::copy(&mut self.r.by_ref().take(n), &mut std::io::sink())?;
+        if skipped != n {
+            return Err(Stop::LeftToCandle);
+        }
+        Ok(())
+    }
+
+    /// A length or count: 32 bits in version 1 of the format, 64 after.
+    fn len(&mut self) -> Step<u64> {
+        if self.v1 {
+            Ok(self.u32()? as u64)
+        } else {
+            self.u64()
+        }
+    }
+
+    fn u32(&mut self) -> Step<u32> {
+        let mut b = [0u8; 4];
+        self.r.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn u64(&mut self) -> Step<u64> {
+        let mut b = [0u8; 8];
+        self.r.read_exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+/// Bytes of one value of a fixed-size metadata type.
+fn fixed_size(ty: u32) -> Option<u64> {
+    match ty {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
+    }
+}
+
+/// Values per block and bytes per block of the ggml types candle reads (the others it refuses
+/// by name, `gguf::ggml_type_name`).
+fn block_and_size(ty: u32) -> Option<(u64, u64)> {
+    Some(match ty {
+        0 => (1, 4),
+        1 | 30 => (1, 2),
+        2 => (32, 18),
+        3 => (32, 20),
+        6 => (32, 22),
+        7 => (32, 24),
+        8 => (32, 34),
+        9 => (32, 36),
+        10 => (256, 84),
+        11 => (256, 110),
+        12 => (256, 144),
+        13 => (256, 176),
+        14 => (256, 210),
+        15 => (256, 292),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::GgmlDType as T;
+
+    /// The table's sizes are candle's, for every type candle reads.
+    #[test]
+    fn block_sizes_are_candles() {
+        for (id, t) in [
+            (0, T::F32),
+            (1, T::F16),
+            (30, T::BF16),
+            (2, T::Q4_0),
+            (3, T::Q4_1),
+            (6, T::Q5_0),
+            (7, T::Q5_1),
+            (8, T::Q8_0),
+            (9, T::Q8_1),
+            (10, T::Q2K),
+            (11, T::Q3K),
+            (12, T::Q4K),
+            (13, T::Q5K),
+            (14, T::Q6K),
+            (15, T::Q8K),
+        ] {
+            assert_eq!(
+                block_and_size(id),
+                Some((t.block_size() as u64, t.type_size() as u64)),
+                "{t:?}"
+            );
+        }
+        assert_eq!(block_and_size(16), None);
+    }
+}
