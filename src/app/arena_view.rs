@@ -39,6 +39,11 @@ const ARENA_MAX_TOKENS: usize = 64;
 
 /// Draws a new hidden pair from the models this page can load, and sets the two panes up.
 pub fn new_battle(app: AppState) -> bool {
+    // A pane still loading or running keeps its model (a busy worker refuses a load), and its
+    // answer would be counted for the drawn one.
+    if app.any_busy() {
+        return false;
+    }
     let pool: Vec<String> = app
         .catalog
         .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()).cloned())
@@ -82,6 +87,15 @@ pub fn new_battle(app: AppState) -> bool {
     true
 }
 
+/// The catalog's name for a model id, as a run records the model that made it.
+fn catalog_name(app: AppState, id: &str) -> Option<String> {
+    app.catalog.with(|c| {
+        c.as_ref()
+            .and_then(|c| c.as_ref().ok())
+            .and_then(|c| c.get(id).map(|m| m.name.clone()))
+    })
+}
+
 fn name_of(app: AppState, id: &str) -> String {
     app.catalog
         .with_untracked(|c| {
@@ -114,12 +128,22 @@ pub fn ArenaBar() -> impl IntoView {
     let app = expect_context::<AppState>();
     let arena = app.arena;
     let active = move || arena.with(|s| s.active);
+    // Both answered, each by the model drawn for it (by catalog name, as runs record their
+    // model): a vote is never counted for a model that did not answer.
     let both_done = move || {
         let panes = app.panes.get();
+        let pair = arena.with(|s| s.pair.clone());
+        let names = pair.map(|(a, b)| [catalog_name(app, &a), catalog_name(app, &b)]);
         panes.len() == 2
-            && panes
-                .iter()
-                .all(|p| p.run(|r| r.phase == OutputPhase::Done))
+            && panes.iter().enumerate().all(|(i, p)| {
+                p.run(|r| {
+                    r.phase == OutputPhase::Done
+                        && names
+                            .as_ref()
+                            .and_then(|n| n[i].as_ref())
+                            .is_none_or(|name| &r.model == name)
+                })
+            })
     };
     let can_vote =
         move || active() && both_done() && arena.with(|s| s.voted.is_none() && s.pair.is_some());
@@ -198,7 +222,16 @@ pub fn ArenaBar() -> impl IntoView {
         <section class="arena" class:kiosk=app.demo aria-label="Blind arena">
             <div class="arena-head">
                 <label class="arena-toggle">
-                    <input type="checkbox" data-testid="arena-mode" prop:checked=active on:change=toggle />
+                    <input
+                        type="checkbox"
+                        data-testid="arena-mode"
+                        prop:checked=active
+                        // Turning it on sets both panes up for a battle: not while one is
+                        // still loading or running.
+                        prop:disabled=move || !active() && app.any_busy()
+                        title=move || if !active() && app.any_busy() { "Stop the runs first" } else { "" }
+                        on:change=toggle
+                    />
                     {if app.demo { "Which answer came from the bigger model?" } else { "Blind arena" }}
                 </label>
                 <Show when=active>

@@ -114,7 +114,11 @@ pub fn run(
         panes: panes
             .iter()
             .map(|p| PaneReport {
-                index: p.id,
+                index: state
+                    .panes
+                    .with_untracked(|all| all.iter().position(|q| q.id == p.id))
+                    .unwrap_or_default(),
+                pane_id: p.id,
                 model: p.label(),
                 results: vec![],
             })
@@ -160,7 +164,7 @@ pub fn follow_panes(state: AppState) {
             return;
         };
         // Read every pane's phase first: that is what this effect follows.
-        let ours = |p: &&super::pane_state::Pane| report.panes.iter().any(|r| r.index == p.id);
+        let ours = |p: &&super::pane_state::Pane| report.panes.iter().any(|r| r.pane_id == p.id);
         let running = panes
             .iter()
             .filter(ours)
@@ -173,7 +177,7 @@ pub fn follow_panes(state: AppState) {
         let mut partial = false;
         let mut failures = Vec::new();
         for pr in &mut report.panes {
-            if let Some(p) = panes.iter().find(|p| p.id == pr.index) {
+            if let Some(p) = panes.iter().find(|p| p.id == pr.pane_id) {
                 p.eval(|e| {
                     pr.results = e.results.clone();
                     partial |= e.stopped || e.phase == OutputPhase::Error;
@@ -181,6 +185,14 @@ pub fn follow_panes(state: AppState) {
                         failures.push(format!("{}: {}", pr.model, e.message));
                     }
                 });
+            } else if pr.results.len() < report.n * report.conditions.len() {
+                // Removed before it finished: what it scored (up to the last rebuild) stays,
+                // and the run says it is short.
+                partial = true;
+                failures.push(format!(
+                    "{}: its pane was removed before the run finished",
+                    pr.model
+                ));
             }
         }
         report.partial = partial;

@@ -186,6 +186,12 @@ impl AppState {
         self.panes.with(|ps| ps.iter().any(|p| p.is_running()))
     }
 
+    /// A run waiting for its pane's model to load, anywhere (Stop cancels it).
+    pub fn any_queued(self) -> bool {
+        self.panes
+            .with(|ps| ps.iter().any(|p| p.is_busy() && p.has_queued_run()))
+    }
+
     /// Loading or running anywhere: presets and demos wait, since a busy worker refuses.
     pub fn any_busy(self) -> bool {
         self.panes.with(|ps| ps.iter().any(|p| p.is_busy()))
@@ -358,9 +364,21 @@ fn App() -> impl IntoView {
         );
     });
 
-    // Save the workspace on every change, so a reload loses nothing.
+    // Save the workspace on every change, so a reload loses nothing; a link in the address
+    // bar that no longer describes it goes, or the reload would bring the link back.
     Effect::new(move |_| {
-        browser::local_set(WORKSPACE_KEY, &state.workspace().to_saved());
+        let ws = state.workspace();
+        let saved = ws.to_saved();
+        if !browser::local_set(WORKSPACE_KEY, &saved) {
+            // The storage is full: the prompt and settings matter more than the kept outputs
+            // (which a reload would show next to an older prompt anyway).
+            saved_outputs::forget();
+            browser::local_set(WORKSPACE_KEY, &saved);
+        }
+        if let Some(query) = ws.query_after_edit(&browser::location_search()) {
+            let sep = if query.is_empty() { "" } else { "?" };
+            browser::replace_url(&format!("{}{sep}{query}", browser::page_base()));
+        }
     });
     saved_outputs::restore(state, linked);
     saved_outputs::keep(state);

@@ -221,11 +221,11 @@ impl Pane {
     pub fn run_with(&self, m: Option<&CatalogModel>, prompt: &str, hidden: bool) {
         let phase = self.state.with_untracked(|s| s.model.phase);
         match m {
-            Some(m) if phase == ModelPhase::Empty || phase == ModelPhase::Loading => {
+            Some(m) if phase != ModelPhase::Ready => {
                 self.queued_run.set_value(Some(prompt.to_string()));
                 let name = if hidden { "the hidden model" } else { &m.name };
                 self.state.update(|s| s.waiting_for_model(name));
-                if phase == ModelPhase::Empty {
+                if phase != ModelPhase::Loading {
                     self.load_catalog(m);
                 }
             }
@@ -382,7 +382,7 @@ impl Pane {
                 s.conversation.turns.clear();
                 s.conversation.left_out = 0;
             });
-            self.state.update(|s| s.clear_output());
+            self.state.update(|s| s.clear_run());
         }
     }
 
@@ -449,7 +449,18 @@ impl Pane {
         self.state.update(|s| s.bino = BinoState::default());
     }
 
+    /// A Run pressed while the model loads waits for it (`run_with`).
+    pub fn has_queued_run(&self) -> bool {
+        self.queued_run.with_value(|q| q.is_some())
+    }
+
     pub fn stop(&self) {
+        if self.has_queued_run() {
+            self.queued_run.set_value(None);
+            self.state.update(|s| {
+                s.run.message = "Stopped before it started; the model goes on loading.".into()
+            });
+        }
         for msg in self.state.with_untracked(|s| s.stop()) {
             self.send(msg, Beside::Nothing);
         }

@@ -42,7 +42,7 @@ pub fn PromptBox() -> impl IntoView {
                 <button
                     type="button"
                     data-testid="stop-all"
-                    prop:disabled=move || !app.any_running()
+                    prop:disabled=move || !app.any_running() && !app.any_queued()
                     on:click=move |_| app.stop_all()
                 >
                     "Stop"
@@ -135,7 +135,7 @@ pub fn ScoreBox() -> impl IntoView {
                 <button
                     type="button"
                     data-testid="stop-all"
-                    prop:disabled=move || !app.any_running()
+                    prop:disabled=move || !app.any_running() && !app.any_queued()
                     on:click=move |_| app.stop_all()
                 >
                     "Stop"

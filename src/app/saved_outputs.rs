@@ -1,6 +1,8 @@
 //! Each pane's last generation (with its forks) and last scored text, kept in localStorage so
 //! that a reload shows them again, as the prompt, the settings and chat conversations are.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 
 use super::{browser, AppState};
@@ -11,6 +13,11 @@ const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
 /// evaluation report too): outputs larger than this are not kept.
 const MAX_KEPT_BYTES: usize = 2 << 20;
 
+/// Drops the kept outputs, to make room for the workspace.
+pub fn forget() {
+    browser::local_remove(OUTPUTS_KEY);
+}
+
 /// Shows what the panes showed before the reload, pane by pane. Not when a link set the panes
 /// up (`models=` or `panes=`): those panes are not the ones the outputs came from.
 pub fn restore(state: AppState, linked: bool) {
@@ -18,32 +25,39 @@ pub fn restore(state: AppState, linked: bool) {
         return;
     }
     let Some(saved) = browser::local_get(OUTPUTS_KEY)
-        .and_then(|j| serde_json::from_str::<Vec<SavedOutput>>(&j).ok())
+        .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
     else {
         return;
     };
     for (p, o) in state.panes.get_untracked().iter().zip(saved) {
-        p.state.update(|s| s.restore_output(o));
+        if let Some(o) = o {
+            p.state.update(|s| s.restore_output(o));
+        }
     }
 }
 
-/// Keeps the outputs whenever a run or a score ends (not on every token: what is still coming
-/// in is kept once it is done).
+/// Keeps each pane's outputs whenever one of its runs or scores ends (not on every token). A
+/// pane still running keeps what it had before, while the others' new outputs are kept: one
+/// long run does not hold back the rest.
 pub fn keep(state: AppState) {
     let last = StoredValue::new(String::new());
+    let kept = StoredValue::new(HashMap::<usize, SavedOutput>::new());
     Effect::new(move |_| {
         let panes = state.panes.get();
-        // A cheap summary first: most state changes (a load's progress, an evaluation's items)
-        // leave the outputs as they were, and the whole set need not be written again.
-        if !panes.iter().all(|p| p.state.with(|s| s.outputs_settled())) {
-            return;
-        }
+        // A cheap summary first: most state changes (a load's progress, an evaluation's items,
+        // a running pane's tokens) leave the outputs to keep as they were, and the whole set
+        // need not be written again.
         let mut shape = String::new();
         for p in &panes {
             p.state.with(|s| {
+                if !s.outputs_settled() {
+                    shape.push_str(&format!("{}:running|", p.id));
+                    return;
+                }
                 let r = (&s.run, &s.score);
                 shape.push_str(&format!(
-                    "{}:{:?}:{}:{}:{}/{}:{:?}:{}:{}|{:?}",
+                    "{}:{}:{:?}:{}:{}:{}/{}:{:?}:{}:{}|{:?}|",
+                    p.id,
                     r.0.run_id,
                     r.0.phase,
                     r.0.tokens.len(),
@@ -61,15 +75,21 @@ pub fn keep(state: AppState) {
             return;
         }
         last.set_value(shape);
-        let outputs: Vec<SavedOutput> = panes
-            .iter()
-            .filter_map(|p| p.state.with_untracked(|s| s.saved_output()))
-            .collect();
-        let kept = match serde_json::to_string(&outputs) {
+        kept.update_value(|k| {
+            k.retain(|id, _| panes.iter().any(|p| p.id == *id));
+            for p in &panes {
+                if let Some(o) = p.state.with_untracked(|s| s.saved_output()) {
+                    k.insert(p.id, o);
+                }
+            }
+        });
+        let outputs: Vec<Option<SavedOutput>> =
+            kept.with_value(|k| panes.iter().map(|p| k.get(&p.id).cloned()).collect());
+        let kept_now = match serde_json::to_string(&outputs) {
             Ok(json) if json.len() <= MAX_KEPT_BYTES => browser::local_set(OUTPUTS_KEY, &json),
             _ => false,
         };
-        if !kept {
+        if !kept_now {
             // Too large, or no room beside the rest: a reload then shows empty outputs, not
             // older ones as if they were these.
             browser::local_remove(OUTPUTS_KEY);

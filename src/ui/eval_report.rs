@@ -31,7 +31,12 @@ pub struct EvalReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PaneReport {
+    /// The pane's place on the page when the run started, from 0 (`data-pane-index`).
     pub index: usize,
+    /// The page's own id for the pane, which stays when panes before it are removed: what
+    /// a live run follows. Not part of a report.
+    #[serde(skip)]
+    pub pane_id: usize,
     pub model: String,
     pub results: Vec<(String, ItemResult)>,
 }
@@ -250,11 +255,13 @@ mod tests {
             panes: vec![
                 PaneReport {
                     index: 0,
+                    pane_id: 0,
                     model: "SmolLM2".into(),
                     results,
                 },
                 PaneReport {
                     index: 1,
+                    pane_id: 1,
                     model: "Gemma, 3".into(),
                     results: (0..10)
                         .flat_map(|i| {

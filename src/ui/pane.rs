@@ -428,6 +428,15 @@ impl PaneModel {
             return None;
         }
         let parent = &self.run;
+        if parent.model != self.model.label {
+            // Its token ids are the other model's vocabulary: replayed here they would be
+            // other tokens, or none.
+            self.run.message = format!(
+                "This output was made by {}, and {} is loaded now: load {} again to fork it.",
+                parent.model, self.model.label, parent.model
+            );
+            return None;
+        }
         let mut request = parent.request.clone()?;
         let mut forced: Vec<u32> = parent.tokens[..at].iter().map(|t| t.id).collect();
         match with {
@@ -645,8 +654,6 @@ impl PaneModel {
         .collect()
     }
 
-    /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
-    /// stale from now on and dropped by id.
     /// Run was pressed while the pane's chosen model is not loaded yet: say so in the run's
     /// output; the run itself starts when the model is ready (`app::pane_state`).
     pub fn waiting_for_model(&mut self, name: &str) {
@@ -658,6 +665,18 @@ impl PaneModel {
         };
     }
 
+    /// Forgets the generation and its forks only (Chat's Clear): what was scored, the entropy
+    /// lab's results and an evaluation stay.
+    pub fn clear_run(&mut self) {
+        self.branches = Branches::default();
+        self.run = RunState {
+            run_id: self.new_job(),
+            ..RunState::default()
+        };
+    }
+
+    /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
+    /// stale from now on and dropped by id.
     pub fn clear_output(&mut self) {
         self.branches = Branches::default();
         let next = self.new_job();
@@ -911,7 +930,13 @@ impl PaneModel {
                 r.finish = Some(reason);
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
-                if r.request.as_ref().is_some_and(|q| !q.messages.is_empty()) {
+                // A chat's reply is a turn; not when it was stopped before its first token
+                // (an empty turn), nor a fork of a reply (a branch of the Generate view: the
+                // conversation already holds that reply).
+                if r.request.as_ref().is_some_and(|q| !q.messages.is_empty())
+                    && !r.tokens.is_empty()
+                    && r.fork.is_none()
+                {
                     effects.push(Effect::ChatReply(r.tokens.clone()));
                 }
             }
@@ -1147,6 +1172,54 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    /// A chat reply becomes a turn when it has tokens and is not a fork of one.
+    #[test]
+    fn only_a_chats_own_reply_with_tokens_is_a_turn() {
+        let is_turn =
+            |effects: &[Effect]| effects.iter().any(|e| matches!(e, Effect::ChatReply(_)));
+        let (mut p, _) = ready();
+        let chat = || GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            chat: true,
+            ..GenerateRequest::default()
+        };
+        // Stopped before its first token.
+        let job = job_of(&p.start_run(Ok(chat())));
+        assert!(!is_turn(&p.apply(reply(job, finished("")))));
+        let job = job_of(&p.start_run(Ok(chat())));
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, token(2, "b")));
+        assert!(is_turn(&p.apply(reply(job, finished("")))));
+        // A fork of that reply, from the Generate view.
+        let fork = job_of(&p.start_fork(1, 9, "z"));
+        p.apply(reply(fork, token(1, "a")));
+        p.apply(reply(fork, token(9, "z")));
+        assert!(!is_turn(&p.apply(reply(fork, finished("")))));
+    }
+
+    /// An output made by another model than the one loaded now is not forked: its token ids
+    /// mean other tokens in this vocabulary.
+    #[test]
+    fn a_fork_runs_only_on_the_model_that_made_the_output() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, finished("")));
+        let load = job_of(&p.load(url(), "N"));
+        p.apply(reply(load, loaded()));
+        assert!(p.is_ready());
+        assert!(p.start_fork(0, 9, "z").is_none());
+        assert!(p.start_fork_text(0, "zz").is_none());
+        assert!(p.branch_infos().is_empty(), "no branch filed");
+        assert_eq!(
+            p.run.message,
+            "This output was made by M, and N is loaded now: load M again to fork it."
+        );
+        let load = job_of(&p.load(url(), "M"));
+        p.apply(reply(load, loaded()));
+        assert!(p.start_fork(0, 9, "z").is_some());
+    }
+
     #[test]
     fn forks_replay_the_parent_and_keep_every_branch() {
         let (mut p, _) = ready();
@@ -1509,6 +1582,24 @@ mod tests {
         // Tokens after the end of the job are stale.
         p.apply(reply(job, token(7, "b")));
         assert_eq!(p.run.tokens.len(), 2);
+    }
+
+    /// Chat's Clear forgets the conversation's run, not the entropy lab's or a score's.
+    #[test]
+    fn clearing_the_run_keeps_the_other_activities() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, token(1, "x")));
+        p.apply(reply(job, finished("")));
+        p.score.message = "Scored 3 tokens.".into();
+        p.lab.message = "compared".into();
+        p.clear_run();
+        assert_eq!(p.run.phase, OutputPhase::Idle);
+        assert!(p.run.tokens.is_empty());
+        assert_eq!(p.score.message, "Scored 3 tokens.");
+        assert_eq!(p.lab.message, "compared");
+        p.apply(reply(job, token(2, "late")));
+        assert!(p.run.tokens.is_empty(), "a late reply of the cleared run");
     }
 
     #[test]

@@ -446,7 +446,54 @@ impl Workspace {
     }
 }
 
+/// Parameters `apply_query` reads: a link's description of a workspace. The others
+/// (`demo=1`, `debug=1`, a tracking parameter) are not the workspace's and stay in the URL.
+const WORKSPACE_PARAMS: [&str; 13] = [
+    "models",
+    "prompt",
+    "text",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "panes",
+    "mode",
+    "eval_task",
+    "eval_n",
+    "eval_seed",
+    "eval_list",
+    "eval_conditions",
+];
+
 impl Workspace {
+    /// The query to leave in the address bar once the workspace is `self`: `query` itself
+    /// while its workspace parameters still describe `self` (a link just opened, or just made
+    /// by Permalink), else `query` without them. A reload applies the address bar's link over
+    /// the saved workspace, so a link left there after an edit would bring back the linked
+    /// prompt and settings over the user's own. `None` when `query` needs no change.
+    pub fn query_after_edit(&self, query: &str) -> Option<String> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        let is_ours = |pair: &&str| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            WORKSPACE_PARAMS.contains(&percent_decode(key).as_str())
+        };
+        if !query.split('&').any(|p| is_ours(&p)) {
+            return None;
+        }
+        let mut linked = self.clone();
+        linked.apply_query(query);
+        // Compared as links are: a conversation's per-token numbers are not part of one.
+        if linked.clone().clamped().to_query() == self.clone().clamped().to_query() {
+            return None;
+        }
+        Some(
+            query
+                .split('&')
+                .filter(|p| !p.is_empty() && !is_ours(p))
+                .collect::<Vec<_>>()
+                .join("&"),
+        )
+    }
+
     /// The permalink query (without `?`): CONTRACT.md's parameters plus `text` for the score
     /// text. Temperature, max tokens and seed come from the first pane.
     pub fn to_query(&self) -> String {
@@ -538,6 +585,33 @@ pub fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A link stays in the address bar while it describes the workspace and goes (its
+    /// parameters only) at the first edit, so that a reload keeps the edit.
+    #[test]
+    fn a_link_leaves_the_address_bar_once_the_workspace_differs() {
+        let ws = Workspace {
+            prompt: "What is 2 + 2?".into(),
+            ..Workspace::default()
+        };
+        let link = format!("?demo=1&{}&utm_source=x", ws.to_query());
+        assert_eq!(ws.query_after_edit(&link), None);
+        assert_eq!(ws.query_after_edit("?demo=1&debug=1"), None);
+        assert_eq!(ws.query_after_edit(""), None);
+        let mut edited = ws.clone();
+        edited.prompt.push('!');
+        assert_eq!(
+            edited.query_after_edit(&link).as_deref(),
+            Some("demo=1&utm_source=x")
+        );
+        let mut hotter = ws.clone();
+        hotter.panes[0].temperature += 0.5;
+        assert_eq!(hotter.query_after_edit(&ws.to_query()).as_deref(), Some(""));
+        // A short hand-written link that the workspace still matches stays.
+        assert_eq!(
+            ws.query_after_edit("?prompt=What%20is%202%20%2B%202%3F"),
+            None
+        );
+    }
     #[test]
     fn defaults_make_a_valid_request() {
         let r = PaneSettings::default().request("Hello").unwrap();

@@ -57,6 +57,13 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   for (const i of [0, 1]) assert.ok(await pane(page, i).get('remove-pane').isDisabled());
 
   await battle(page);
+  // Nor does any other tab before the vote (Binoculars' reason named both loaded models).
+  for (const tab of ['tab-score', 'tab-eval', 'tab-chat', 'tab-generate']) {
+    await page.click(`[data-testid=${tab}]`);
+    await page.waitForTimeout(300);
+    const all = await page.locator('body').innerText();
+    for (const n of names) assert.ok(!all.includes(n), `${n} shows on ${tab} before the vote`);
+  }
   await page.click('[data-testid=arena-vote-a]');
   const reveal = await page.locator('[data-testid=arena-reveal]').textContent();
   const nameOf = (id) => catalog.models.find((m) => m.id === id).name;

@@ -216,6 +216,39 @@ test('a permalink restores the workspace in a fresh browser', async () => {
   await fresh.close();
 });
 
+test('edits after a permalink survive a reload; the link leaves the address bar, other flags stay', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, `${server.url}?debug=1`);
+  await page.fill('[data-testid=prompt]', 'The linked prompt.');
+  await page.click('[data-testid=permalink]');
+  assert.ok(page.url().includes('prompt=The%20linked%20prompt.'), page.url());
+  // A reload straight after keeps the link: it still describes the page.
+  await page.reload();
+  await page.locator('[data-testid=prompt]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'The linked prompt.');
+  assert.ok(page.url().includes('prompt='), page.url());
+  // An edit: the link's parameters go, other flags stay, and a reload keeps the edit.
+  await page.fill('[data-testid=prompt]', 'My own prompt.');
+  await pane(page, 0).set('temperature', '0.9');
+  await page.waitForFunction(() => !location.search.includes('prompt='));
+  await page.reload();
+  await page.locator('[data-testid=prompt]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'My own prompt.');
+  assert.equal(await pane(page, 0).get('temperature').inputValue(), '0.9');
+  // A link opened with a flag: the flag stays when the link's parameters go.
+  await page.goto(`${server.url}?debug=1&prompt=A%20linked%20question`);
+  await page.locator('[data-testid=prompt]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'A linked question');
+  await page.fill('[data-testid=prompt]', 'A linked question, edited');
+  await page.waitForFunction(() => !location.search.includes('prompt='));
+  assert.equal(new URL(page.url()).search, '?debug=1');
+  await page.reload();
+  await page.locator('[data-testid=prompt]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'A linked question, edited');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('three models side by side, and human vs model in the entropy lab', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, server.url);

@@ -104,6 +104,28 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   await ctx.close();
 });
 
+test('results name the pane by its place on the page after an earlier pane was removed', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await page.click('[data-testid=add-pane]');
+  assert.equal(await page.locator('[data-testid=pane]').count(), 2);
+  await pane(page, 0).get('remove-pane').click();
+  assert.equal(await page.locator('[data-testid=pane]').count(), 1);
+  await pane(page, 0).loadCatalog(SMOLLM2);
+  await setUp(page);
+  await page.fill('[data-testid=eval-n]', '3');
+  await page.dispatchEvent('[data-testid=eval-n]', 'change');
+  await page.click('[data-testid=eval-run]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 300000 });
+  const rows = await results(page);
+  assert.equal(rows.length, 2);
+  assert.deepEqual(rows.map((r) => r.pane), [0, 0]);
+  const panes = await page.locator('[data-testid=eval-item]').evaluateAll((els) => [...new Set(els.map((e) => e.dataset.paneIndex))]);
+  assert.deepEqual(panes, ['0']);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('Stop keeps the scored items as partial; a bad item file names its line and field', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, server.url);
