@@ -390,6 +390,24 @@ fn a_very_long_token_does_not_slow_loading() {
     assert!(secs < 10.0, "{secs} s");
 }
 
+/// A GGUF (version 3) of no tensors and one metadata array of `n` bytes, written by hand:
+/// candle's writer would hold each byte as a 32-byte `Value` first.
+fn byte_array_gguf(n: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(n + 64);
+    b.extend(b"GGUF");
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend(1u64.to_le_bytes());
+    let key = b"x.pad";
+    b.extend((key.len() as u64).to_le_bytes());
+    b.extend(key);
+    b.extend(9u32.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    b.extend((n as u64).to_le_bytes());
+    b.resize(b.len() + n, 7);
+    b
+}
+
 /// What candle's parser accepts and then crashes on, or holds at many times the file's size:
 /// a second key of the same name (candle keeps the last), a key with a trailing NUL (candle
 /// drops it), a key or an array nesting that an earlier check gave up on, tensor sizes that
@@ -443,20 +461,13 @@ fn header_tricks_candle_would_crash_on_are_refused() {
         ),
         (
             "9 million bytes in a metadata array",
-            header(Box::new(|md: &mut Metadata| {
-                md.push(("x.pad".into(), Value::Array(vec![Value::U8(7); 9 << 20])));
-            })),
+            Box::new(|b: &mut Vec<u8>| *b = byte_array_gguf(9 << 20)),
             "arrays hold more than",
         ),
         (
             "ffn_up of 2^58 rows: 2^64 values",
             Box::new(|b: &mut Vec<u8>| set_tensor_dims(b, "blk.0.ffn_up.weight", &[64, 1 << 58])),
             "more values than this build can address",
-        ),
-        (
-            "ffn_up of 2^56 rows, far past the file's end",
-            Box::new(|b: &mut Vec<u8>| set_tensor_dims(b, "blk.0.ffn_up.weight", &[64, 1 << 56])),
-            "needs bytes up to|address",
         ),
         (
             "ffn_up of 2^33 x 2^33 values",

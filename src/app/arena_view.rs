@@ -159,6 +159,8 @@ pub fn ArenaBar() -> impl IntoView {
             new_battle(app);
         }
     };
+    // Why Run both did nothing, until it does something.
+    let note = RwSignal::new(String::new());
     let run = move |_| {
         // A battle is exactly its two panes: if the page holds another number (a workspace
         // restored from before the arena), the pair is drawn and set up again.
@@ -166,8 +168,15 @@ pub fn ArenaBar() -> impl IntoView {
         if (!two || arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none()))
             && !new_battle(app)
         {
+            note.set(if app.any_busy() {
+                "A pane is still loading or running: wait for it (or stop it), then run again."
+                    .into()
+            } else {
+                "A battle needs two models this page can load.".into()
+            });
             return;
         }
+        note.set(String::new());
         app.run_all();
     };
     let vote = move |v: Vote| {
@@ -244,13 +253,15 @@ pub fn ArenaBar() -> impl IntoView {
                     >
                         {move || if arena.with(|s| s.voted.is_some()) { "New battle" } else { "Run both" }}
                     </button>
-                    <span class="muted">
-                        {move || if can_vote() {
-                            "Which answer is better? Vote, then see who was who."
+                    <span class="muted" data-testid="arena-note">
+                        {move || if !note.get().is_empty() {
+                            note.get()
+                        } else if can_vote() {
+                            "Which answer is better? Vote, then see who was who.".to_string()
                         } else if arena.with(|s| s.voted.is_some()) {
-                            ""
+                            String::new()
                         } else {
-                            "Two models, drawn at random and hidden as A and B, answer the prompt."
+                            "Two models, drawn at random and hidden as A and B, answer the prompt.".to_string()
                         }}
                     </span>
                 </Show>

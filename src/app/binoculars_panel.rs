@@ -70,11 +70,6 @@ pub fn BinocularsPanel() -> impl IntoView {
     let status = move || {
         let (obs, perf) = chosen.get()?;
         let gone = |x: &Pane| app.panes.with(|ps| ps.iter().all(|q| q.id != x.id));
-        if gone(&obs) || gone(&perf) {
-            return Some(
-                "A pane of this pair was removed before the result came: run it again.".into(),
-            );
-        }
         let (o, p) = (obs.bino(|b| b.clone()), perf.bino(|b| b.clone()));
         let pos = |x: &Pane| app.position(x.id) + 1;
         Some(match (o.phase, p.phase, p.result) {
@@ -88,6 +83,9 @@ pub fn BinocularsPanel() -> impl IntoView {
                 num(Some(r.log_x_ppl), 3),
                 r.tokens
             ),
+            _ if gone(&obs) || gone(&perf) => {
+                "A pane of this pair was removed before the result came: run it again.".into()
+            }
             _ => "Computing…".into(),
         })
     };

@@ -155,6 +155,7 @@ pub fn follow_panes(state: AppState) {
     const SAVE_EVERY_MS: f64 = 5000.0;
     let last_rebuild = StoredValue::new(f64::NEG_INFINITY);
     let last_save = StoredValue::new(f64::NEG_INFINITY);
+    let last_still = StoredValue::new(usize::MAX);
     Effect::new(move |_| {
         if !state.eval_live.get() {
             return;
@@ -165,15 +166,20 @@ pub fn follow_panes(state: AppState) {
         };
         // Read every pane's phase first: that is what this effect follows.
         let ours = |p: &&super::pane_state::Pane| report.panes.iter().any(|r| r.pane_id == p.id);
-        let running = panes
+        let still = panes
             .iter()
             .filter(ours)
-            .any(|p| p.eval(|e| e.phase == OutputPhase::Running));
+            .filter(|p| p.eval(|e| e.phase == OutputPhase::Running))
+            .count();
+        let running = still > 0;
         let now = browser::now_ms();
-        if running && now - last_rebuild.get_value() < 1000.0 {
+        // A pane that has just finished is copied at once, not up to a second later: it may
+        // be removed before then, and its last items would be lost.
+        if running && now - last_rebuild.get_value() < 1000.0 && still == last_still.get_value() {
             return;
         }
         last_rebuild.set_value(now);
+        last_still.set_value(still);
         let mut partial = false;
         let mut failures = Vec::new();
         for pr in &mut report.panes {

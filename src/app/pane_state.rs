@@ -449,7 +449,9 @@ impl Pane {
         self.state.update(|s| s.bino = BinoState::default());
     }
 
-    /// A Run pressed while the model loads waits for it (`run_with`).
+    /// A Run pressed while the model loads waits for it (`run_with`). Not a signal: views that
+    /// read it (the Stop buttons) are redrawn because every change to it comes with a change to
+    /// the pane's state (`waiting_for_model`, `stop`, the run starting or the load failing).
     pub fn has_queued_run(&self) -> bool {
         self.queued_run.with_value(|q| q.is_some())
     }

@@ -52,6 +52,19 @@ pub struct ModelState {
 }
 
 impl ModelState {
+    /// What tells one loaded model from another whatever it is called (a catalog name, or a
+    /// file name that two files may share): its vocabulary, size and shape. Empty when none is
+    /// loaded.
+    pub fn identity(&self) -> String {
+        self.loaded.as_ref().map_or_else(String::new, |l| {
+            let i = &l.info;
+            format!(
+                "{}:{}:{}:{}:{}",
+                i.architecture, i.vocab_fingerprint, i.parameters, i.n_layer, i.n_embd
+            )
+        })
+    }
+
     /// The worker is putting a model's bytes in the browser cache: removing or clearing entries
     /// now could be undone by the put, or leave the pane saying "kept" for bytes that are gone.
     pub fn is_keeping(&self) -> bool {
@@ -109,6 +122,9 @@ pub struct RunState {
     /// The loaded model's label when this run started: another model loaded since leaves
     /// the run shown, and an export must still name the one that made it.
     pub model: String,
+    /// `ModelState::identity` of that model: a fork replays this run's token ids, which only
+    /// that model's vocabulary reads as these tokens.
+    pub model_identity: String,
     #[serde(skip)]
     job: Option<JobId>,
 }
@@ -371,6 +387,7 @@ impl PaneModel {
             message: message.into(),
             job: Some(job),
             model: self.model.label.clone(),
+            model_identity: self.model.identity(),
             ..RunState::default()
         };
         Some((job, input))
@@ -428,13 +445,27 @@ impl PaneModel {
             return None;
         }
         let parent = &self.run;
-        if parent.model != self.model.label {
+        // By identity where the run recorded one (a run kept from an older page did not).
+        let other_model = if parent.model_identity.is_empty() {
+            parent.model != self.model.label
+        } else {
+            parent.model_identity != self.model.identity()
+        };
+        if other_model {
             // Its token ids are the other model's vocabulary: replayed here they would be
             // other tokens, or none.
-            self.run.message = format!(
-                "This output was made by {}, and {} is loaded now: load {} again to fork it.",
-                parent.model, self.model.label, parent.model
-            );
+            self.run.message = if parent.model == self.model.label {
+                format!(
+                    "This output was made by another model than the {} loaded now: load that \
+                     one again to fork it.",
+                    parent.model
+                )
+            } else {
+                format!(
+                    "This output was made by {}, and {} is loaded now: load {} again to fork it.",
+                    parent.model, self.model.label, parent.model
+                )
+            };
             return None;
         }
         let mut request = parent.request.clone()?;
@@ -930,11 +961,12 @@ impl PaneModel {
                 r.finish = Some(reason);
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
-                // A chat's reply is a turn; not when it was stopped before its first token
-                // (an empty turn), nor a fork of a reply (a branch of the Generate view: the
-                // conversation already holds that reply).
+                // A chat's reply is a turn (an empty one too, when the model ended its turn at
+                // once); not when Stop came before its first token, nor a fork of a reply (a
+                // branch of the Generate view: the conversation already holds that reply).
+                let stopped_empty = r.tokens.is_empty() && reason == StopReason::Stopped;
                 if r.request.as_ref().is_some_and(|q| !q.messages.is_empty())
-                    && !r.tokens.is_empty()
+                    && !stopped_empty
                     && r.fork.is_none()
                 {
                     effects.push(Effect::ChatReply(r.tokens.clone()));
@@ -1170,11 +1202,9 @@ mod tests {
         job_of(&p.start_run(Ok(GenerateRequest::default())))
     }
 
-    /// A fork replays the shown run's tokens before the fork point with its own request, keeps
-    /// the parent as a branch to go back to, and a new Run forgets the tree.
-    /// A chat reply becomes a turn when it has tokens and is not a fork of one.
+    /// A chat reply becomes a turn unless Stop came before its first token or it is a fork.
     #[test]
-    fn only_a_chats_own_reply_with_tokens_is_a_turn() {
+    fn only_a_chats_own_reply_is_a_turn() {
         let is_turn =
             |effects: &[Effect]| effects.iter().any(|e| matches!(e, Effect::ChatReply(_)));
         let (mut p, _) = ready();
@@ -1183,9 +1213,16 @@ mod tests {
             chat: true,
             ..GenerateRequest::default()
         };
-        // Stopped before its first token.
+        // Stopped before its first token; ended by the model at once (an empty answer).
         let job = job_of(&p.start_run(Ok(chat())));
-        assert!(!is_turn(&p.apply(reply(job, finished("")))));
+        let stopped = Event::Finished {
+            reason: StopReason::Stopped,
+            timing: Timing::default(),
+            tail: String::new(),
+        };
+        assert!(!is_turn(&p.apply(reply(job, stopped))));
+        let job = job_of(&p.start_run(Ok(chat())));
+        assert!(is_turn(&p.apply(reply(job, finished("")))));
         let job = job_of(&p.start_run(Ok(chat())));
         p.apply(reply(job, token(1, "a")));
         p.apply(reply(job, token(2, "b")));
@@ -1205,8 +1242,16 @@ mod tests {
         let job = run(&mut p);
         p.apply(reply(job, token(1, "a")));
         p.apply(reply(job, finished("")));
+        let other = |label: &str| {
+            let Event::Loaded(mut l) = loaded() else {
+                unreachable!()
+            };
+            l.label = label.into();
+            l.info.vocab_fingerprint = "another vocabulary".into();
+            Event::Loaded(l)
+        };
         let load = job_of(&p.load(url(), "N"));
-        p.apply(reply(load, loaded()));
+        p.apply(reply(load, other("N")));
         assert!(p.is_ready());
         assert!(p.start_fork(0, 9, "z").is_none());
         assert!(p.start_fork_text(0, "zz").is_none());
@@ -1215,11 +1260,21 @@ mod tests {
             p.run.message,
             "This output was made by M, and N is loaded now: load M again to fork it."
         );
+        // Another file of the same name is another model too.
+        let load = job_of(&p.load(url(), "M"));
+        p.apply(reply(load, other("M")));
+        assert!(p.start_fork(0, 9, "z").is_none());
+        assert!(p
+            .run
+            .message
+            .starts_with("This output was made by another model than the M"));
         let load = job_of(&p.load(url(), "M"));
         p.apply(reply(load, loaded()));
         assert!(p.start_fork(0, 9, "z").is_some());
     }
 
+    /// A fork replays the shown run's tokens before the fork point with its own request, keeps
+    /// the parent as a branch to go back to, and a new Run forgets the tree.
     #[test]
     fn forks_replay_the_parent_and_keep_every_branch() {
         let (mut p, _) = ready();
