@@ -338,29 +338,30 @@ pub fn tiny_gguf_edited(arch: &str, seed: u64, edit: impl FnOnce(&mut Metadata))
     buf.into_inner()
 }
 
-/// Sets the ggml type id of the tensor `name` in a GGUF header, to fake unsupported types.
-pub fn set_tensor_type(bytes: &mut [u8], name: &str, type_id: u32) {
+/// Where the tensor `name`'s info starts in a GGUF header (its dimension count), and that
+/// count.
+fn tensor_info_at(bytes: &[u8], name: &str) -> (usize, usize) {
     let pat = name.as_bytes();
     let pos = bytes
         .windows(pat.len())
         .position(|w| w == pat)
         .expect("tensor name in header");
-    let mut at = pos + pat.len();
+    let at = pos + pat.len();
     let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    at += 4 + 8 * n_dims;
+    (at, n_dims)
+}
+
+/// Sets the ggml type id of the tensor `name` in a GGUF header, to fake unsupported types.
+pub fn set_tensor_type(bytes: &mut [u8], name: &str, type_id: u32) {
+    let (at, n_dims) = tensor_info_at(bytes, name);
+    let at = at + 4 + 8 * n_dims;
     bytes[at..at + 4].copy_from_slice(&type_id.to_le_bytes());
 }
 
 /// Sets the dimensions of the tensor `name` in a GGUF header (in the file's order, columns
 /// first), keeping their count: sizes that overflow or lie.
 pub fn set_tensor_dims(bytes: &mut [u8], name: &str, dims: &[u64]) {
-    let pat = name.as_bytes();
-    let pos = bytes
-        .windows(pat.len())
-        .position(|w| w == pat)
-        .expect("tensor name in header");
-    let mut at = pos + pat.len();
-    let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let (mut at, n_dims) = tensor_info_at(bytes, name);
     assert_eq!(n_dims, dims.len());
     at += 4;
     for d in dims {
