@@ -445,6 +445,53 @@ fn hostile_headers_give_short_one_line_errors_even_with_backtraces_on() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.chars().count() < 500, "{} characters: {err}", err.len());
     assert!(err.starts_with("error: "), "{err}");
+
+    // A tensor name from the file with an escape sequence and a line break in it: the error
+    // that names it stays one line, with no terminal control in it.
+    let mut bad = tiny.clone();
+    let from = "blk.0.ffn_up.weight";
+    let at = bad
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap();
+    bad[at..at + from.len()].copy_from_slice(b"blk.1.ffn_up.weight");
+    let err = run(&temp_file("twice.gguf", &bad));
+    assert!(err.contains("appears twice"), "{err}");
+    let mut bad = tiny.clone();
+    bad[at..at + 6].copy_from_slice(b"\x1b[31m\n");
+    let err = run(&temp_file("escape.gguf", &bad));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+}
+
+/// Inputs with no length to check first are bounded as they are read, and a benchmark that
+/// the context cannot hold is refused rather than reporting tokens it never decoded.
+#[test]
+fn streams_are_bounded_and_the_benchmark_fits_its_context() {
+    let ok = temp_file("bounded.gguf", &tiny_gguf("llama", 5));
+    let ok = ok.to_str().unwrap();
+    fails_with(
+        &["eval", "--model", ok, "--items", "/dev/zero"],
+        "item files may have at most 16 MB",
+    );
+    fails_with(
+        &["generate", "--model", ok, "--messages", "/dev/zero"],
+        "may have at most 16 MB",
+    );
+    fails_with(
+        &[
+            "bench",
+            "--model",
+            ok,
+            "--prompt-tokens",
+            "100",
+            "--gen-tokens",
+            "64",
+            "--context",
+            "101",
+        ],
+        "need 164 positions; the context holds 101",
+    );
 }
 
 #[test]

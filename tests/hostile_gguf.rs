@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{
-    replace_bytes, set_meta, set_tensor_dims, tiny_gguf, tiny_gguf_edited, Metadata, D, HEAD_DIM,
-    LAYERS,
+    replace_bytes, set_meta, set_tensor_dims, set_tensor_offset, tensor_offset, tiny_gguf,
+    tiny_gguf_edited, Metadata, D, HEAD_DIM, LAYERS,
 };
 use tinylab::engine::{Engine, GenerateRequest};
 
@@ -35,6 +35,11 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
         "attention.layer_norm_rms_epsilon"
     };
     let mut cases = vec![
+        (
+            k("context_length"),
+            Value::String("4096".into()),
+            Error("context_length` is not a 32-bit integer"),
+        ),
         (k("block_count"), Value::U32(0), Error("layers")),
         (k("block_count"), Value::U32(u32::MAX), Error("layers")),
         (
@@ -170,6 +175,30 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
                 Error("RoPE scaling `yarn`"),
             ),
             (k("rope.scaling.type"), Value::String("none".into()), Loads),
+            // A factor without a type is linear scaling (llama.cpp applies it), as is the
+            // older key; a factor of 1 is none.
+            (
+                k("rope.scaling.factor"),
+                Value::F32(4.0),
+                Error("RoPE scaling `linear` (factor 4)"),
+            ),
+            (
+                k("rope.scale_linear"),
+                Value::F32(4.0),
+                Error("RoPE scaling `linear` (factor 4)"),
+            ),
+            (k("rope.scaling.factor"), Value::F32(1.0), Loads),
+            (
+                k("rope.scaling.type"),
+                Value::U32(1),
+                Error("rope.scaling.type` is not a string"),
+            ),
+            // A value of the wrong type is named, not replaced by the default.
+            (
+                k("rope.freq_base"),
+                Value::String("1e5".into()),
+                Error("freq_base` is not a number"),
+            ),
             (
                 k("rope.dimension_count"),
                 Value::U32(HEAD_DIM as u32 / 2),
@@ -477,6 +506,22 @@ fn header_tricks_candle_would_crash_on_are_refused() {
             "more values than this build can address",
         ),
         (
+            "attn_q's data moved by one byte",
+            Box::new(|b: &mut Vec<u8>| {
+                let at = tensor_offset(b, "blk.0.attn_q.weight");
+                set_tensor_offset(b, "blk.0.attn_q.weight", at + 1)
+            }),
+            "not on the file's alignment",
+        ),
+        (
+            "attn_q's data on ffn_up's",
+            Box::new(|b: &mut Vec<u8>| {
+                let at = tensor_offset(b, "blk.0.ffn_up.weight");
+                set_tensor_offset(b, "blk.0.attn_q.weight", at)
+            }),
+            "overlap",
+        ),
+        (
             "a tensor named twice",
             Box::new(|b: &mut Vec<u8>| {
                 replace_bytes(b, "blk.0.ffn_up.weight", "blk.1.ffn_up.weight")
@@ -501,4 +546,49 @@ fn header_tricks_candle_would_crash_on_are_refused() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A merge listed twice keeps its first rank, as llama.cpp reads the list: SmolLM2's
+/// vocabulary with its first 100 merges listed again at the end tokenizes as it does without
+/// them (the tokenizers crate alone ranks a merge by its last place: "Hello world" came out
+/// `He llo … wo r ld`).
+#[test]
+fn a_repeated_merge_keeps_its_first_rank() {
+    use candle_core::quantized::gguf_file::{self, Content};
+    use tinylab::engine::gguf::GgufFile;
+    use tinylab::engine::tokenizer::Tokenizer;
+    let smollm2 = common::catalog()
+        .into_iter()
+        .find(|m| m.id.starts_with("smollm2"))
+        .expect("SmolLM2 in the catalog");
+    let bytes = common::model_bytes(&smollm2);
+    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    // The tokenizer's metadata alone, in a file of no tensors.
+    let vocab_only = |repeat: usize| {
+        let mut md: Vec<(String, Value)> = content
+            .metadata
+            .iter()
+            .filter(|(k, _)| k.starts_with("tokenizer.") && *k != "tokenizer.chat_template")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &mut md {
+            if k == "tokenizer.ggml.merges" {
+                let mut merges = v.to_vec().unwrap().clone();
+                let again: Vec<Value> = merges.iter().take(repeat).cloned().collect();
+                merges.extend(again);
+                *v = Value::Array(merges);
+            }
+        }
+        let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut out = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut out, &refs, &[]).unwrap();
+        out.into_inner()
+    };
+    let (plain, repeated) = (vocab_only(0), vocab_only(100));
+    let tokenizer = |b: &Vec<u8>| Tokenizer::from_gguf(&GgufFile::parse(b).unwrap()).unwrap();
+    let text = "Hello world, hello there: the other wonderful words.";
+    assert_eq!(
+        tokenizer(&repeated).encode(text, false).unwrap(),
+        tokenizer(&plain).encode(text, false).unwrap()
+    );
 }

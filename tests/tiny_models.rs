@@ -520,3 +520,32 @@ fn forced_tokens_replay_the_parent_and_fork_deterministically() {
         assert!(err.to_string().contains("outside the vocabulary"), "{err}");
     }
 }
+
+/// Weights holding NaN give NaN scores: generating and scoring say so instead of inventing
+/// numbers from them (an end of text drawn at once, a perplexity of the vocabulary's size).
+#[test]
+fn nan_weights_are_an_error_not_made_up_numbers() {
+    use candle_core::quantized::gguf_file::Content;
+    let mut bytes = tiny_gguf("llama", 1);
+    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let info = &content.tensor_infos["output_norm.weight"];
+    let start = (content.tensor_data_offset + info.offset) as usize;
+    for v in 0..info.shape.elem_count() {
+        bytes[start + 4 * v..start + 4 * v + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    let mut e = Engine::from_bytes(&bytes, 256).unwrap();
+    let req = GenerateRequest {
+        prompt: "hello".into(),
+        max_tokens: 4,
+        ..Default::default()
+    };
+    let run = |e: &mut Engine| -> Result<(), EngineError> {
+        let mut g = e.start(&req)?;
+        while e.step(&mut g)?.is_some() {}
+        Ok(())
+    };
+    let err = run(&mut e).unwrap_err().to_string();
+    assert!(err.contains("not numbers (NaN)"), "{err}");
+    let err = e.score("hello there", 64).unwrap_err().to_string();
+    assert!(err.contains("not numbers (NaN)"), "{err}");
+}

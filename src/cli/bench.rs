@@ -40,6 +40,18 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
     let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
+    // The decode figures are per token decoded: a run cut short by the context would report
+    // tokens it never made.
+    let cap = engine.info().max_positions;
+    if ids.len() + a.gen_tokens > cap {
+        return Err(format!(
+            "{} prompt tokens and {} generated need {} positions; the context holds {cap} \
+             (raise --context or lower --prompt-tokens / --gen-tokens)",
+            ids.len(),
+            a.gen_tokens,
+            ids.len() + a.gen_tokens
+        ));
+    }
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;
     tinylab::engine::profile::set_clock(profile_clock_ms);

@@ -69,8 +69,8 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
                     tasks::MAX_ITEM_FILE_BYTES >> 20
                 ));
             }
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            // Bounded again as it is read: a pipe or device has no length to check first.
+            let bytes = super::read_small(path, tasks::MAX_ITEM_FILE_BYTES, "item files")?;
             let text = String::from_utf8(bytes).map_err(|e| {
                 let bad = e.utf8_error().valid_up_to();
                 let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();

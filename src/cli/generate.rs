@@ -57,12 +57,16 @@ pub struct GenerateArgs {
     force_text: String,
 }
 
+/// Most bytes of a `--messages` file: a conversation far longer than any context.
+const MAX_MESSAGES_BYTES: u64 = 16 << 20;
+
 pub fn run(a: GenerateArgs) -> Result<(), String> {
     let messages = match &a.messages {
         None => Vec::new(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bytes = super::read_small(path, MAX_MESSAGES_BYTES, "a messages file")?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
             serde_json::from_str(&text).map_err(|e| {
                 format!(
                     "{}: not a list of {{\"role\", \"content\"}} messages ({e})",

@@ -96,22 +96,67 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     })
 }
 
+/// Most bytes read from a pipe or device given as a model (a regular file is read whole):
+/// `/dev/zero` after a good header would otherwise fill the memory.
+const MAX_STREAMED_MODEL_BYTES: u64 = 4 << 30;
+
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {
     if path.is_dir() {
         return Err(format!("{} is a folder, not a GGUF file", path.display()));
     }
     let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-    // The magic first: a wrong file of gigabytes is refused without reading it all in.
-    let mut magic = Vec::with_capacity(4);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4).read_to_end(&mut magic))
+    // The magic first: a wrong file of gigabytes is refused without reading it all in. One
+    // handle for both reads, so that a pipe's first bytes are not lost to the check.
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(4)
+        .read_to_end(&mut bytes)
         .map_err(cannot)?;
     // (An empty file is left to the engine, which says so in its own words.)
-    if !magic.is_empty() {
-        tinylab::engine::gguf::check_magic(&magic)
+    if !bytes.is_empty() {
+        tinylab::engine::gguf::check_magic(&bytes)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    std::fs::read(path).map_err(cannot)
+    let limit = if regular {
+        u64::MAX
+    } else {
+        MAX_STREAMED_MODEL_BYTES
+    };
+    file.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
+    if !regular && bytes.len() as u64 >= MAX_STREAMED_MODEL_BYTES {
+        return Err(format!(
+            "{}: more than {} GB from a stream; give the model as a file",
+            path.display(),
+            MAX_STREAMED_MODEL_BYTES >> 30
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A small input file (items, messages) read whole, at most `max` bytes, pipes and devices
+/// included (`/dev/zero` has no length to check first).
+pub fn read_small(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    if path.is_dir() {
+        return Err(format!("{} is a folder, not {what}", path.display()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "{}: more than {} MB; {what} may have at most {} MB",
+            path.display(),
+            max >> 20,
+            max >> 20
+        ));
+    }
+    Ok(bytes)
 }
 
 pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
@@ -199,7 +244,8 @@ pub fn main() -> i32 {
     match result {
         Ok(Ok(())) => 0,
         Ok(Err(msg)) => {
-            eprintln!("error: {msg}");
+            // Keys, names and template text in it may come from the file.
+            eprintln!("error: {}", tinylab::engine::error::no_controls(&msg));
             1
         }
         Err(_) => 2,

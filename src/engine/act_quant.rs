@@ -34,8 +34,11 @@ pub fn q8_k(x: &[f32], out: &mut [u8]) {
         // of equal magnitudes, as ggml's loop keeps it.
         let amax = abs_max(xs);
         let max = xs.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
-        if amax == 0.0 {
+        if amax == 0.0 || amax.is_nan() {
             block.fill(0);
+            if amax.is_nan() {
+                block[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+            }
             continue;
         }
         let iscale = -127.0 / max;
@@ -62,20 +65,28 @@ pub fn into_lanes(groups: &mut [[u8; 16]], l: usize, values: &[u8]) {
     }
 }
 
-/// The largest |x| (NaNs skipped, 0 for none), in eight lanes so that it vectorizes: a
-/// maximum does not depend on the order it is taken in.
+/// The largest |x| (0 for none), in eight lanes so that it vectorizes: a maximum does not
+/// depend on the order it is taken in. NaN when any value is NaN: a block scale of NaN carries
+/// it into the product, where skipping it would have quantized a NaN activation to 0 and the
+/// model's broken numbers would have come out as plausible ones (`model::logits_rows`
+/// refuses NaN scores).
 fn abs_max(xs: &[f32]) -> f32 {
     let mut m = [0f32; 8];
+    let mut nan = [false; 8];
     let mut groups = xs.chunks_exact(8);
     for g in &mut groups {
         for j in 0..8 {
             let a = g[j].abs();
+            nan[j] |= a.is_nan();
             m[j] = if a > m[j] { a } else { m[j] };
         }
     }
-    let tail = groups.remainder().iter().map(|v| v.abs());
+    let tail = groups.remainder();
+    if nan.contains(&true) || tail.iter().any(|v| v.is_nan()) {
+        return f32::NAN;
+    }
     m.into_iter()
-        .chain(tail)
+        .chain(tail.iter().map(|v| v.abs()))
         .fold(0f32, |a, b| if b > a { b } else { a })
 }
 

@@ -62,6 +62,9 @@ impl Message {
 /// hostile template to well under a second and about 64 MB of data.
 pub const TEMPLATE_FUEL: u64 = 1_000_000;
 
+/// The widest indent the `tojson` filter takes.
+const MAX_JSON_INDENT: i64 = 16;
+
 /// The rendered prompt may be this much longer than the messages it wraps.
 const RENDERED_SLACK: usize = 64 * 1024;
 
@@ -85,6 +88,28 @@ pub fn render(
         "raise_exception",
         |msg: String| -> std::result::Result<String, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
+    // minijinja builds `tojson`'s text before it charges fuel for it: `indent=1000000000`
+    // wrote gigabytes first. The indent real templates use is 2 or 4.
+    env.add_filter(
+        "tojson",
+        |value: &minijinja::Value,
+         indent: Option<minijinja::Value>,
+         args: minijinja::value::Kwargs|
+         -> std::result::Result<minijinja::Value, Error> {
+            let asked = match &indent {
+                Some(v) => Some(v.clone()),
+                None => args.get::<Option<minijinja::Value>>("indent")?,
+            };
+            let width = asked.and_then(|v| i64::try_from(v).ok());
+            if let Some(n) = width.filter(|&n| !(0..=MAX_JSON_INDENT).contains(&n)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("tojson's indent of {n} is outside 0 to {MAX_JSON_INDENT}"),
+                ));
+            }
+            minijinja::filters::tojson(value, indent, args)
         },
     );
     env.add_template("chat", template)
@@ -162,6 +187,9 @@ mod tests {
             "{% macro f(n) %}{{ f(n + 1) }}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
             // Output far beyond the messages.
             "{% for i in range(60000) %}{{ messages[0]['content'] }}{% endfor %}",
+            // A filter whose text is built before fuel is charged for it (5.8 GB).
+            "{{ messages|tojson(indent=1000000000) }}",
+            "{{ messages|tojson(1000000000) }}",
         ];
         for t in cases {
             let start = std::time::Instant::now();
@@ -174,10 +202,27 @@ mod tests {
             assert!(msg.starts_with("chat template:"), "{t}: {msg}");
             assert!(
                 msg.contains("ran too long")
+                    || msg.contains("indent of")
                     || msg.contains("produced")
                     || msg.contains("too large")
                     || msg.contains("recursion"),
                 "{t}: {msg}"
+            );
+        }
+    }
+
+    /// `tojson` as real templates use it still works.
+    #[test]
+    fn tojson_keeps_its_small_indents() {
+        for t in [
+            "{{ messages|tojson }}",
+            "{{ messages|tojson(indent=2) }}",
+            "{{ messages|tojson(4) }}",
+        ] {
+            let s = render(t, &[Message::user("hi")], "", "", true).unwrap();
+            assert!(
+                s.contains("\"content\":") || s.contains("\"content\": "),
+                "{t}: {s}"
             );
         }
     }

@@ -66,10 +66,20 @@ pub fn candle_message(e: &candle_core::Error) -> String {
 /// `text` fit for a one-line message: control characters (newlines, bytes of a binary name)
 /// shown as `?`, runs of them as one, and at most `MAX_MESSAGE_CHARS` characters.
 pub fn one_line(text: &str) -> String {
+    controls_shown(text, MAX_MESSAGE_CHARS)
+}
+
+/// `one_line` without the length cap: for a terminal, where a key or name from a file must not
+/// bring its escape sequences or line breaks along.
+pub fn no_controls(text: &str) -> String {
+    controls_shown(text, usize::MAX)
+}
+
+fn controls_shown(text: &str, max_chars: usize) -> String {
     let mut out = String::new();
     let mut last_was_control = false;
     for (n, c) in text.chars().enumerate() {
-        if n == MAX_MESSAGE_CHARS {
+        if n == max_chars {
             out.push('…');
             break;
         }
@@ -98,6 +108,8 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
         assert!(cut.ends_with('…'));
         assert_eq!(one_line("plain words"), "plain words");
+        assert_eq!(no_controls("key \x1b[31mred\n"), "key ?[31mred?");
+        assert_eq!(no_controls(&long), long);
     }
 
     #[test]

@@ -255,6 +255,41 @@ impl<'a> GgufFile<'a> {
                 what: format!("tensor `{name}` needs bytes up to {end}"),
             });
         }
+        self.check_tensor_layout()
+    }
+
+    /// Each tensor's bytes start on the file's alignment and belong to it alone, as llama.cpp
+    /// requires: an offset moved by a byte, two tensors on the same bytes or a type that reads
+    /// into the next tensor all loaded before, and the model ran on bytes that were not its
+    /// weights.
+    fn check_tensor_layout(&self) -> Result<()> {
+        let align = match self.content.metadata.get("general.alignment") {
+            Some(v) => as_u64(v).filter(|a| a.is_power_of_two()).unwrap_or(32),
+            None => 32,
+        };
+        let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(self.content.tensor_infos.len());
+        for (name, info) in &self.content.tensor_infos {
+            let block = info.ggml_dtype.block_size().max(1);
+            let size =
+                (info.shape.elem_count() / block) as u64 * info.ggml_dtype.type_size() as u64;
+            if info.offset % align != 0 {
+                return Err(EngineError::InvalidGguf(format!(
+                    "tensor `{name}` starts at offset {}, not on the file's alignment of {align}",
+                    info.offset
+                )));
+            }
+            spans.push((info.offset, info.offset.saturating_add(size), name));
+        }
+        spans.sort_unstable();
+        for w in spans.windows(2) {
+            let ((_, end, a), (start, _, b)) = (w[0], w[1]);
+            if start < end {
+                return Err(EngineError::InvalidGguf(format!(
+                    "tensors `{a}` and `{b}` overlap in the file (`{a}` runs to offset {end}, \
+                     `{b}` starts at {start})"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -407,18 +442,32 @@ impl<'a> GgufFile<'a> {
             .ok_or_else(|| EngineError::InvalidGguf(format!("`{key}` is not a 32-bit integer")))
     }
 
-    pub fn u32_opt(&self, key: &str) -> Option<u32> {
+    /// An optional key: `None` when absent, an error when present but not a 32-bit integer
+    /// (a value of the wrong type used to fall back to the default without a word, and the
+    /// model then ran with other numbers than its file says).
+    pub fn u32_opt(&self, key: &str) -> Result<Option<u32>> {
         self.get(key)
-            .and_then(as_u64)
-            .and_then(|v| u32::try_from(v).ok())
+            .map(|v| {
+                as_u64(v)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| {
+                        EngineError::InvalidGguf(format!("`{key}` is not a 32-bit integer"))
+                    })
+            })
+            .transpose()
     }
 
-    pub fn f32_opt(&self, key: &str) -> Option<f32> {
-        match self.get(key)? {
-            Value::F32(v) => Some(*v),
-            Value::F64(v) => Some(*v as f32),
-            v => as_u64(v).map(|v| v as f32),
-        }
+    /// As `u32_opt`, for a number.
+    pub fn f32_opt(&self, key: &str) -> Result<Option<f32>> {
+        self.get(key)
+            .map(|v| match v {
+                Value::F32(v) => Ok(*v),
+                Value::F64(v) => Ok(*v as f32),
+                v => as_u64(v)
+                    .map(|v| v as f32)
+                    .ok_or_else(|| EngineError::InvalidGguf(format!("`{key}` is not a number"))),
+            })
+            .transpose()
     }
 
     pub fn bool_opt(&self, key: &str) -> Option<bool> {

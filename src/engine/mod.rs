@@ -294,6 +294,7 @@ impl Engine {
         let mut gguf = GgufFile::parse(src)?;
         let arch = gguf.string("general.architecture")?;
         model::Arch::from_name(&arch)?;
+        model::check_file(&gguf)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         gguf.drop_vocabulary();
         let model = Model::load(&gguf, max_positions, kernels)?;

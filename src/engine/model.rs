@@ -104,7 +104,7 @@ impl ModelConfig {
         let n_embd = g.u32(&k("embedding_length"))? as usize;
         let n_head = g.u32(&k("attention.head_count"))? as usize;
         let n_kv_head = g
-            .u32_opt(&k("attention.head_count_kv"))
+            .u32_opt(&k("attention.head_count_kv"))?
             .unwrap_or(n_head as u32) as usize;
         if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
             return Err(EngineError::InvalidGguf(format!(
@@ -112,7 +112,7 @@ impl ModelConfig {
             )));
         }
         let head_dim = g
-            .u32_opt(&k("attention.key_length"))
+            .u32_opt(&k("attention.key_length"))?
             .map(|v| v as usize)
             .unwrap_or(n_embd / n_head);
         let vocab_size = g.vocab_size();
@@ -129,13 +129,13 @@ impl ModelConfig {
             n_head,
             n_kv_head,
             head_dim,
-            n_ff: g.u32_opt(&k("feed_forward_length")).unwrap_or(0) as usize,
+            n_ff: g.u32_opt(&k("feed_forward_length"))?.unwrap_or(0) as usize,
             vocab_size,
-            context_length: g.u32_opt(&k("context_length")).unwrap_or(2048) as usize,
-            rope_base: g.f32_opt(&k("rope.freq_base")).unwrap_or(default_base),
-            norm_eps: g.f32_opt(&k(arch.eps_key())).unwrap_or(default_eps) as f64,
+            context_length: g.u32_opt(&k("context_length"))?.unwrap_or(2048) as usize,
+            rope_base: g.f32_opt(&k("rope.freq_base"))?.unwrap_or(default_base),
+            norm_eps: g.f32_opt(&k(arch.eps_key()))?.unwrap_or(default_eps) as f64,
             sliding_window: if arch == Arch::Gemma3 {
-                Some(g.u32_opt(&k("attention.sliding_window")).unwrap_or(512) as usize)
+                Some(g.u32_opt(&k("attention.sliding_window"))?.unwrap_or(512) as usize)
             } else {
                 None
             },
@@ -206,21 +206,29 @@ impl ModelConfig {
                 "{what}, which TinyLab does not apply; the model would give wrong numbers"
             )))
         };
-        if let Ok(kind) = g.string(&format!("{p}.rope.scaling.type")) {
-            let factor = g
-                .f32_opt(&format!("{p}.rope.scaling.factor"))
-                .unwrap_or(1.0);
-            // Linear scaling by 1 is no scaling; YaRN and the others change every frequency.
-            if !(kind == "none" || kind == "linear" && factor == 1.0) {
-                return unsupported(format!(
-                    "the model uses RoPE scaling `{kind}` (factor {factor})"
-                ));
-            }
+        // As llama.cpp reads them: the type defaults to linear, and the factor (or the older
+        // `rope.scale_linear`) divides every frequency whatever the type says; 0 and 1 mean
+        // no scaling. YaRN and the others change every frequency too.
+        let type_key = format!("{p}.rope.scaling.type");
+        let kind = match g.metadata().get(&type_key) {
+            None => "linear".to_string(),
+            Some(_) => g.string(&type_key)?,
+        };
+        let factor = match g.f32_opt(&format!("{p}.rope.scaling.factor"))? {
+            Some(f) => Some(f),
+            None => g.f32_opt(&format!("{p}.rope.scale_linear"))?,
+        }
+        .unwrap_or(0.0);
+        let scaled = factor != 0.0 && factor != 1.0;
+        if !(kind == "none" || kind == "linear") || scaled {
+            return unsupported(format!(
+                "the model uses RoPE scaling `{kind}` (factor {factor})"
+            ));
         }
         if g.has_tensor("rope_freqs.weight") {
             return unsupported("the model scales RoPE frequencies (`rope_freqs.weight`)".into());
         }
-        match g.u32_opt(&format!("{p}.rope.dimension_count")) {
+        match g.u32_opt(&format!("{p}.rope.dimension_count"))? {
             Some(n) if n as usize != self.head_dim => unsupported(format!(
                 "the model rotates {n} of each head's {} dimensions \
                  (`{p}.rope.dimension_count`)",
@@ -1040,6 +1048,13 @@ pub struct Model {
     cached_ids: Vec<u32>,
 }
 
+/// The metadata held against the tensors (`check_against_tensors`) before anything is built:
+/// the tokenizer is built first, and a vocabulary of millions of tokens that the embedding does
+/// not have took gigabytes and seconds before the same error.
+pub fn check_file(g: &GgufFile) -> Result<()> {
+    ModelConfig::from_gguf(g)?.check_against_tensors(g)
+}
+
 impl Model {
     /// `max_positions` caps the context the engine will hold (KV cache and rope tables).
     pub fn load(g: &GgufFile, max_positions: usize, kernels: Kernels) -> Result<Self> {
@@ -1081,7 +1096,9 @@ impl Model {
             )?);
         }
         if config.arch == Arch::Gemma3 {
-            let local = g.f32_opt("gemma3.rope.local_freq_base").unwrap_or(10_000.0);
+            let local = g
+                .f32_opt("gemma3.rope.local_freq_base")?
+                .unwrap_or(10_000.0);
             if !(local.is_finite() && local > 0.0) {
                 return Err(EngineError::InvalidGguf(format!(
                     "`gemma3.rope.local_freq_base` is {local}"
@@ -1267,6 +1284,17 @@ impl Model {
 
     /// Logits for the given hidden-state rows, shape `(rows, vocab)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        // A NaN in the hidden state (weights holding NaN: the final norm's, or any layer's that
+        // reached the residual stream) would be quantized to 0 on its way into the output
+        // product, and every token would come out equally likely: numbers that look real.
+        let finite = hidden
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .fold(true, |ok, x| ok & x.is_finite());
+        if !finite {
+            return Err(EngineError::Compute(NAN_SCORES.into()));
+        }
         Ok(self.output.forward(hidden)?)
     }
 }
@@ -1596,8 +1624,22 @@ fn f16_bits(v: f32) -> u16 {
 }
 
 /// Reads a `(rows, vocab)` logits tensor into per-row vectors.
+const NAN_SCORES: &str = "the model's next-token scores are not numbers (NaN): its weights \
+     are damaged or overflow, so nothing it gives would mean anything";
+
 pub fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
-    Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    // Weights that hold NaN (or overflow to it or to ±∞) give NaN scores: every number made from them
+    // would be made up (a "perplexity" of exactly the vocabulary size, rank 0 for every token,
+    // an end of text drawn at once). A fold rather than `any`, so that it vectorizes: a pass
+    // over 262k values is a few hundredths of a millisecond.
+    let nan = rows
+        .iter()
+        .any(|r| r.iter().fold(false, |seen, x| seen | !x.is_finite()));
+    if nan {
+        return Err(EngineError::Compute(NAN_SCORES.into()));
+    }
+    Ok(rows)
 }
 
 /// Last row of a hidden-state tensor, kept 2-D for the output layer.

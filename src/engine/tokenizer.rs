@@ -218,7 +218,13 @@ impl Tokenizer {
         let pre = gguf
             .string("tokenizer.ggml.pre")
             .unwrap_or_else(|_| "default".to_string());
-        let id = |key: &str| gguf.u32_opt(key).filter(|&i| (i as usize) < n);
+        // Lenient, as llama.cpp is: an id of the wrong type or past the vocabulary is no id.
+        let id = |key: &str| {
+            gguf.u32_opt(key)
+                .ok()
+                .flatten()
+                .filter(|&i| (i as usize) < n)
+        };
         let bos = id("tokenizer.ggml.bos_token_id");
         let eos = id("tokenizer.ggml.eos_token_id");
         let add_bos = gguf
@@ -238,6 +244,7 @@ impl Tokenizer {
                     vocab.entry(t.clone()).or_insert(i as u32);
                 }
                 let merges = gguf.string_array("tokenizer.ggml.merges")?;
+                let mut seen = ahash::AHashSet::with_capacity(merges.len());
                 let merges = merges
                     .iter()
                     .map(|m| {
@@ -245,7 +252,12 @@ impl Tokenizer {
                             .map(|(a, b)| (a.to_string(), b.to_string()))
                             .ok_or_else(|| tk_err(format!("malformed merge `{m}`")))
                     })
-                    .collect::<Result<Vec<_>>>()?;
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    // A merge listed again keeps its first (highest) rank, as llama.cpp's
+                    // map does; the tokenizers crate would take the last.
+                    .filter(|pair| seen.insert(pair.clone()))
+                    .collect::<Vec<_>>();
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
                     .build()

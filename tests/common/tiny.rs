@@ -370,6 +370,20 @@ pub fn set_tensor_dims(bytes: &mut [u8], name: &str, dims: &[u64]) {
     }
 }
 
+/// Moves the tensor `name`'s data offset in a GGUF header to `offset`.
+pub fn set_tensor_offset(bytes: &mut [u8], name: &str, offset: u64) {
+    let (at, n_dims) = tensor_info_at(bytes, name);
+    let at = at + 4 + 8 * n_dims + 4;
+    bytes[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+}
+
+/// The tensor `name`'s data offset in a GGUF header.
+pub fn tensor_offset(bytes: &[u8], name: &str) -> u64 {
+    let (at, n_dims) = tensor_info_at(bytes, name);
+    let at = at + 4 + 8 * n_dims + 4;
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
 /// Replaces a string metadata value of the same length (to fake another architecture).
 pub fn replace_bytes(bytes: &mut [u8], from: &str, to: &str) {
     assert_eq!(from.len(), to.len());
