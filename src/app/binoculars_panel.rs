@@ -67,8 +67,23 @@ pub fn BinocularsPanel() -> impl IntoView {
             }
         }
     });
-    let status = move || {
+    // The pair the shown result belongs to, while it still qualifies: a result stays up
+    // only while its two panes still share a vocabulary (another model loaded in one of
+    // them, or a pane removed, takes it down).
+    let shown = move || {
         let (obs, perf) = chosen.get()?;
+        match available() {
+            Ok((a, b)) if a.id == obs.id && b.id == perf.id => Some((obs, perf)),
+            _ if obs.bino(|b| b.phase) == OutputPhase::Running
+                || perf.bino(|b| b.phase) == OutputPhase::Running =>
+            {
+                Some((obs, perf))
+            }
+            _ => None,
+        }
+    };
+    let status = move || {
+        let (obs, perf) = shown()?;
         let gone = |x: &Pane| app.panes.with(|ps| ps.iter().all(|q| q.id != x.id));
         let (o, p) = (obs.bino(|b| b.clone()), perf.bino(|b| b.clone()));
         let pos = |x: &Pane| app.position(x.id) + 1;
@@ -90,8 +105,7 @@ pub fn BinocularsPanel() -> impl IntoView {
         })
     };
     let score = move || {
-        chosen
-            .get()
+        shown()
             .and_then(|(_, perf)| perf.bino(|b| b.result))
             .map(|r| num(Some(r.score), 3))
     };

@@ -75,7 +75,9 @@ const SAMPLES: [(&str, &str); 2] = [
          most different climates and treatment, I think we are driven to conclude that this \
          greater variability is simply due to our domestic productions having been raised under \
          conditions of life not so uniform as, and somewhat different from, those to which the \
-         parent-species have been exposed under nature.",
+         parent-species have been exposed under nature. There is also, I think, some probability \
+         in the view propounded by Andrew Knight, that this variability may be partly connected \
+         with excess of food.",
     ),
 ];
 

@@ -87,8 +87,10 @@ pub fn Toolbar() -> impl IntoView {
                         )
                         .made_from(run.request.clone())
                     }),
-                    score: (!score.tokens.is_empty())
-                        .then(|| RunExport::new(vec![], &score.prefix, &score.tokens, None)),
+                    score: (!score.tokens.is_empty()).then(|| {
+                        RunExport::new(vec![], &score.prefix, &score.tokens, None)
+                            .scored(score.summary.clone(), score.partial)
+                    }),
                 }
             })
             .collect();

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::settings::{Mode, PaneSettings};
-use crate::engine::GenerateRequest;
+use crate::engine::{GenerateRequest, Summary};
 use crate::protocol::TokenEvent;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -47,6 +47,13 @@ pub struct RunExport {
     pub ids: Vec<u32>,
     pub text: String,
     pub stop_reason: Option<String>,
+    /// A score stopped part way: `ids` and `summary` cover only the tokens scored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// A score's figures (perplexity, means, GLTR buckets, Fast-DetectGPT), as the pane shows
+    /// them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
     pub tokens: Vec<TokenRow>,
 }
 
@@ -75,6 +82,8 @@ impl RunExport {
             ids: tokens.iter().map(|t| t.id).collect(),
             text,
             stop_reason: stop,
+            partial: false,
+            summary: None,
             tokens: tokens
                 .iter()
                 .map(|t| TokenRow {
@@ -93,6 +102,16 @@ impl RunExport {
 impl RunExport {
     pub fn made_from(self, request: Option<GenerateRequest>) -> Self {
         RunExport { request, ..self }
+    }
+
+    /// A score's figures, and whether it was stopped part way.
+    pub fn scored(self, summary: Option<Summary>, partial: bool) -> Self {
+        RunExport {
+            summary,
+            partial,
+            stop_reason: partial.then(|| "stopped".to_string()),
+            ..self
+        }
     }
 }
 
@@ -202,6 +221,27 @@ mod tests {
         assert_eq!(v["panes"][0]["generation"]["text"], " a,b=1+1");
         assert!(!json.contains("at_ms") && !json.contains("123"));
         assert_eq!(json, export().to_json(), "same input, same file");
+    }
+
+    /// A stopped score says so, and carries the figures the pane shows.
+    #[test]
+    fn a_score_carries_its_summary_and_whether_it_was_stopped() {
+        let summary = Summary {
+            perplexity: 12.5,
+            ..Summary::default()
+        };
+        let run = |partial| {
+            let r = RunExport::new(vec![], "", &[tok(5, "a", 0.0)], None)
+                .scored(Some(summary.clone()), partial);
+            serde_json::to_value(r).unwrap()
+        };
+        let stopped = run(true);
+        assert_eq!(stopped["partial"], true);
+        assert_eq!(stopped["stop_reason"], "stopped");
+        assert_eq!(stopped["summary"]["perplexity"], 12.5);
+        let whole = run(false);
+        assert!(whole.get("partial").is_none());
+        assert!(whole["stop_reason"].is_null());
     }
 
     #[test]
