@@ -91,12 +91,12 @@ pub fn BinocularsPanel() -> impl IntoView {
             (OutputPhase::Error, _, _) => format!("Observer failed: {}", o.message),
             (_, OutputPhase::Error, _) => format!("Performer failed: {}", p.message),
             (_, OutputPhase::Done, Some(r)) => format!(
-                "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} over {} tokens",
+                "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} over {}",
                 pos(&obs),
                 pos(&perf),
                 num(Some(r.log_ppl), 3),
                 num(Some(r.log_x_ppl), 3),
-                r.tokens
+                crate::ui::format::tokens(r.tokens)
             ),
             _ if gone(&obs) || gone(&perf) => {
                 "A pane of this pair was removed before the result came: run it again.".into()

@@ -130,6 +130,10 @@ pub fn ScoreBox() -> impl IntoView {
                             if let Ok(n) = event_target_value(&ev).trim().parse::<usize>() {
                                 sentences.set(n.clamp(1, 20));
                             }
+                            // The box shows the number in use: "1.5", "-1" or 99 would
+                            // otherwise stay in it while 2 or 20 was used.
+                            event_target::<web_sys::HtmlInputElement>(&ev)
+                                .set_value(&sentences.get_untracked().to_string());
                         }
                     />
                     "sentences"

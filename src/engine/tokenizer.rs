@@ -278,10 +278,25 @@ impl Tokenizer {
                 hf
             }
             VocabKind::Spm => {
-                let scores = gguf
-                    .f32_array_opt("tokenizer.ggml.scores")
-                    .filter(|s| s.len() == n)
-                    .ok_or_else(|| tk_err("a `llama` vocabulary needs `tokenizer.ggml.scores`"))?;
+                let scores = match gguf.f32_array_opt("tokenizer.ggml.scores") {
+                    Some(s) if s.len() == n => s,
+                    Some(s) => {
+                        return Err(tk_err(format!(
+                            "`tokenizer.ggml.scores` has {} entries for {n} tokens",
+                            s.len()
+                        )))
+                    }
+                    None if gguf.metadata().contains_key("tokenizer.ggml.scores") => {
+                        return Err(tk_err(
+                            "`tokenizer.ggml.scores` is not a list of numbers".to_string(),
+                        ))
+                    }
+                    None => {
+                        return Err(tk_err(
+                            "a `llama` vocabulary needs `tokenizer.ggml.scores`".to_string(),
+                        ))
+                    }
+                };
                 let unk = id("tokenizer.ggml.unknown_token_id");
                 let mut hf =
                     HfTokenizer::new(VocabModel::Spm(Spm::new(packed.clone(), scores, unk)));

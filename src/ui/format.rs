@@ -1,6 +1,15 @@
 //! Numbers as people read them: sizes, rates, progress lines, token text.
 
 /// "98.4 MB" (decimal units, as file managers and the catalog show sizes).
+/// "1 token", "2 tokens".
+pub fn tokens(n: usize) -> String {
+    if n == 1 {
+        "1 token".into()
+    } else {
+        format!("{n} tokens")
+    }
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if n < 1000 {

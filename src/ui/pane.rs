@@ -343,6 +343,12 @@ impl PaneModel {
     /// Whether new work may start: `Err(Some(why))` to show in the activity, `Err(None)`
     /// while another job runs (the buttons are disabled then, so there is nothing to say).
     fn may_start<T>(&self, input: Result<T, String>) -> Result<T, Option<String>> {
+        if self.model.phase == ModelPhase::Loading {
+            return Err(Some(format!(
+                "{} is still loading: try again when it is ready.",
+                self.model.label
+            )));
+        }
         if !self.is_ready() {
             return Err(Some("Load a model first.".into()));
         }
@@ -985,8 +991,8 @@ impl PaneModel {
                     )
                 } else {
                     format!(
-                        "Scored {} tokens in {}.",
-                        s.tokens.len(),
+                        "Scored {} in {}.",
+                        super::format::tokens(s.tokens.len()),
                         super::format::duration_ms(s.ms)
                     )
                 };
@@ -1803,6 +1809,13 @@ mod tests {
         assert_eq!(p.run.message, "Load a model first.");
         assert!(p.start_score("x").is_none());
         assert_eq!(p.score.message, "Load a model first.");
+        // A load under way is not "no model".
+        p.load(url(), "M");
+        assert!(p.start_score("x").is_none());
+        assert_eq!(
+            p.score.message,
+            "M is still loading: try again when it is ready."
+        );
         let (mut p, _) = ready();
         assert!(p.start_score("  ").is_none());
         assert_eq!(p.score.phase, OutputPhase::Error);
