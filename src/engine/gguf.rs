@@ -263,10 +263,18 @@ impl<'a> GgufFile<'a> {
     /// into the next tensor all loaded before, and the model ran on bytes that were not its
     /// weights.
     fn check_tensor_layout(&self) -> Result<()> {
+        // As candle reads it to place the data: an 8, 16 or 32-bit integer that is not
+        // negative, else 32 (`gguf_header` has refused one that is not a power of two).
         let align = match self.content.metadata.get("general.alignment") {
-            Some(v) => as_u64(v).filter(|a| a.is_power_of_two()).unwrap_or(32),
-            None => 32,
-        };
+            Some(Value::U8(a)) => *a as u64,
+            Some(Value::U16(a)) => *a as u64,
+            Some(Value::U32(a)) => *a as u64,
+            Some(Value::I8(a)) if *a >= 0 => *a as u64,
+            Some(Value::I16(a)) if *a >= 0 => *a as u64,
+            Some(Value::I32(a)) if *a >= 0 => *a as u64,
+            _ => 32,
+        }
+        .max(1);
         let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(self.content.tensor_infos.len());
         for (name, info) in &self.content.tensor_infos {
             let block = info.ggml_dtype.block_size().max(1);
