@@ -229,3 +229,19 @@ test('stop ends a long generation within a token', async () => {
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a phone-wide window: no tab is wider than the screen', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 420, height: 900 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  for (const tab of ['tab-generate', 'tab-score', 'tab-chat', 'tab-eval']) {
+    await page.click(`[data-testid=${tab}]`);
+    await page.waitForTimeout(300);
+    if (tab === 'tab-score') {
+      await page.selectOption('[data-testid=sample-text]', { index: 2 });
+    }
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 420, `${tab}: the page is ${width} px wide at 420`);
+  }
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
