@@ -457,9 +457,22 @@ fn hostile_headers_give_short_one_line_errors_even_with_backtraces_on() {
     bad[at..at + from.len()].copy_from_slice(b"blk.1.ffn_up.weight");
     let err = run(&temp_file("twice.gguf", &bad));
     assert!(err.contains("appears twice"), "{err}");
+    // Both layers' `ffn_up` renamed to one name that starts with an escape sequence and a
+    // line break: the error names it (it appears twice), and must print it as `?`.
     let mut bad = tiny.clone();
-    bad[at..at + 6].copy_from_slice(b"\x1b[31m\n");
+    let second = "blk.1.ffn_up.weight";
+    let at2 = bad
+        .windows(second.len())
+        .position(|w| w == second.as_bytes())
+        .unwrap();
+    for a in [at, at2] {
+        bad[a..a + 6].copy_from_slice(b"\x1b[31m\n");
+    }
     let err = run(&temp_file("escape.gguf", &bad));
+    assert!(
+        err.contains("?[31m?ffn_up.weight` appears twice"),
+        "{err:?}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(!err.contains('\x1b'), "{err:?}");
 }

@@ -190,6 +190,8 @@ mod tests {
             // A filter whose text is built before fuel is charged for it (5.8 GB).
             "{{ messages|tojson(indent=1000000000) }}",
             "{{ messages|tojson(1000000000) }}",
+            // The other filter that takes a width.
+            "{{ 'x\ny'|indent(1000000000, true) }}",
         ];
         for t in cases {
             let start = std::time::Instant::now();
