@@ -305,6 +305,11 @@ fn bad_input_gives_one_line_errors() {
         &["bench", "--model", ok, "--gen-tokens", "0"],
         "at least 1 generated token",
     );
+    // 65 threads used to run as 64 without a word.
+    fails_with(
+        &["score", "--model", ok, "--text", "hello there", "--threads", "65"],
+        "--threads must be at most 64, got 65",
+    );
     fails_with(
         &[
             "generate",
@@ -524,5 +529,56 @@ fn truncated_real_model_is_reported() {
             "hi",
         ],
         "file truncated at byte 49181216",
+    );
+}
+
+#[test]
+fn tokenize_reads_the_vocabulary_alone_and_refuses_a_split_it_does_not_know() {
+    use candle_core::quantized::gguf_file::{self, Content, Value as Meta};
+    use common::tiny::{set_meta, tiny_gguf_edited};
+    // The tokenizer's metadata in a file of no tensors, as llama.cpp's vocabulary files are:
+    // generating needs weights, tokenizing does not.
+    let model = tiny_gguf("llama", 3);
+    let content = Content::read(&mut std::io::Cursor::new(&model)).unwrap();
+    let md: Vec<(&str, &Meta)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let mut vocab_only = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut vocab_only, &md, &[]).unwrap();
+    let vocab_only = temp_file("vocab-only.gguf", &vocab_only.into_inner());
+    let vocab_only = vocab_only.to_str().unwrap();
+    let full = temp_file("full.gguf", &model);
+    let text = "Hello world, hello there";
+    let from_vocab = json_ok(&["tokenize", "--model", vocab_only, "--text", text, "--json"]);
+    let from_model = json_ok(&[
+        "tokenize",
+        "--model",
+        full.to_str().unwrap(),
+        "--text",
+        text,
+        "--json",
+    ]);
+    assert_eq!(from_vocab, from_model);
+    assert!(!from_vocab["ids"].as_array().unwrap().is_empty());
+    fails_with(
+        &["generate", "--model", vocab_only, "--prompt", "hi"],
+        "tensor",
+    );
+    // A split llama.cpp does not know either is refused, not guessed (it was GPT-2's).
+    let unknown = tiny_gguf_edited("llama", 3, |md| {
+        set_meta(md, "tokenizer.ggml.pre", Meta::String("no-such-split".into()))
+    });
+    let unknown = temp_file("unknown-pre.gguf", &unknown);
+    fails_with(
+        &[
+            "tokenize",
+            "--model",
+            unknown.to_str().unwrap(),
+            "--text",
+            text,
+        ],
+        "unknown pre-tokenizer `no-such-split` (tokenizer.ggml.pre)",
     );
 }

@@ -20,6 +20,7 @@ use crate::ui::settings::Mode;
 pub fn PaneView(pane: Pane) -> impl IntoView {
     let app = expect_context::<AppState>();
     let dragging = RwSignal::new(false);
+    let drop_note = RwSignal::new(None::<String>);
     let running = move || pane.is_running();
     let ready = move || pane.model(|m| m.phase == ModelPhase::Ready);
     // A catalog model chosen but not loaded (a first visit's default, or one whose load failed
@@ -49,7 +50,16 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 ev.prevent_default();
                 dragging.set(false);
                 if let Some(file) = dropped_file(&ev) {
-                    if !pane.is_busy() {
+                    if pane.is_busy() {
+                        // The pickers are locked while busy; a drop has no lock to show, so
+                        // it says why nothing happened.
+                        drop_note.set(Some(format!(
+                            "{} was not opened: this pane is busy. Drop it again once the \
+                             load or run ends (Stop ends a run), or on another pane.",
+                            file.name()
+                        )));
+                    } else {
+                        drop_note.set(None);
                         pane.load_file(file);
                     }
                 }
@@ -115,6 +125,11 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 </button>
             </header>
             <ModelLoader pane />
+            <Show when=move || drop_note.with(Option::is_some)>
+                <p class="muted drop-note" data-testid="drop-note" role="status">
+                    {move || drop_note.get().unwrap_or_default()}
+                </p>
+            </Show>
             <details class="settings" open>
                 <summary>"Settings"</summary>
                 <Controls pane />

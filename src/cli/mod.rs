@@ -68,12 +68,20 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
             common.context
         ));
     }
+    let most = tinylab::engine::parallel::MAX_THREADS;
     let threads = match common.threads {
         Some(0) => return Err("--threads must be at least 1".into()),
+        Some(t) if t > most => {
+            return Err(format!(
+                "--threads must be at most {most}, got {t} (the products gain nothing from \
+                 more threads than cores)"
+            ))
+        }
         Some(t) => t,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    }
-    .min(tinylab::engine::parallel::MAX_THREADS);
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(most),
+    };
     // candle sizes its rayon pool from this variable on first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     // candle also splits element-wise ops of 64k values or more (prefill's residual adds) over
@@ -100,7 +108,7 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
 /// `/dev/zero` after a good header would otherwise fill the memory.
 const MAX_STREAMED_MODEL_BYTES: u64 = 4 << 30;
 
-fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read_model(path: &Path) -> Result<Vec<u8>, String> {
     if path.is_dir() {
         return Err(format!("{} is a folder, not a GGUF file", path.display()));
     }

@@ -1,7 +1,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{load, print_json, Common};
+use super::{print_json, read_model, Common};
 
 #[derive(Args)]
 pub struct TokenizeArgs {
@@ -12,14 +12,17 @@ pub struct TokenizeArgs {
     text: String,
 }
 
+/// Builds the tokenizer only, as llama.cpp's `llama-tokenize` loads a vocabulary alone: no
+/// weight is read, so a vocabulary-only GGUF works and a large model answers at once.
 pub fn run(a: TokenizeArgs) -> Result<(), String> {
-    let loaded = load(&a.common)?;
-    let engine = &loaded.engine;
-    let ids = engine.tokenize(&a.text).map_err(|e| e.to_string())?;
-    let tokens: Vec<String> = ids
-        .iter()
-        .map(|&i| engine.tokenizer().token_display(i))
-        .collect();
+    let path = &a.common.model;
+    let bytes = read_model(path)?;
+    let tokenizer = tinylab::engine::tokenizer_from_source(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids = tokenizer
+        .encode(&a.text, false)
+        .map_err(|e| e.to_string())?;
+    let tokens: Vec<String> = ids.iter().map(|&i| tokenizer.token_display(i)).collect();
     if a.common.json {
         print_json(&json!({ "ids": ids, "tokens": tokens }))
     } else {

@@ -274,6 +274,13 @@ pub struct ScoreResult {
     pub summary: Summary,
 }
 
+/// The tokenizer alone, from a GGUF's metadata, without reading a weight: what tokenizing
+/// needs, so that a vocabulary-only file (as llama.cpp's tokenizer tests use) works too, and a
+/// model of an architecture this engine cannot run still tokenizes.
+pub fn tokenizer_from_source(src: &dyn gguf::ByteSource) -> Result<Tokenizer> {
+    Tokenizer::from_gguf(&GgufFile::parse(src)?)
+}
+
 impl Engine {
     /// Loads a GGUF from its bytes (the CLI reads a file).
     pub fn from_bytes(bytes: &[u8], max_positions: usize) -> Result<Self> {

@@ -178,16 +178,83 @@ fn byte_to_char_table() -> [char; 256] {
     table
 }
 
-fn pre_regexes(pre: &str) -> Vec<&'static str> {
-    match pre {
-        "qwen2" | "deepseek-r1-qwen" => vec![QWEN2_REGEX],
-        "llama-bpe" | "llama3" | "smaug-bpe" | "falcon3" => vec![LLAMA3_REGEX],
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
-            vec![r"\p{N}", GPT2_REGEX]
+/// How llama.cpp cuts text into words before the merges, for one `tokenizer.ggml.pre` name:
+/// its regexes, applied in turn to the pieces the previous one left.
+struct PreTokenizer {
+    regexes: &'static [&'static str],
+    /// A word that is a whole token is taken as it is, whatever the merges would make of it
+    /// (llama.cpp's `ignore_merges`, for Llama 3's family and Tekken).
+    ignore_merges: bool,
+    /// llama.cpp adds a BOS token for these unless `tokenizer.ggml.add_bos_token` says not.
+    adds_bos: bool,
+}
+
+const UNSPLIT_CLASSES: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
+
+/// Each name in llama.cpp's loader whose split TinyLab makes the same, with that split; checked
+/// against llama.cpp on every name by `tests/pretokenizers.rs`. A name not here is refused, as
+/// llama.cpp refuses a name it does not know: a guessed split gives ids, and numbers, that
+/// look right and are not (kimi-k2, superbpe and chameleon use hand-written splitters in
+/// llama.cpp; the jina and roberta names belong to embedding models; glm4's and chatglm's BOS
+/// rules differ).
+fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
+    let plain = |regexes| PreTokenizer {
+        regexes,
+        ignore_merges: false,
+        adds_bos: false,
+    };
+    Some(match pre {
+        // An empty or missing name is llama.cpp's default too.
+        "" | "default" => plain(&[
+            r"[\p{P}\$\+<=>\^~\|]+",
+            GPT2_REGEX,
+            r"\p{N}+",
+            "[0-9][0-9][0-9]",
+        ]),
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" => PreTokenizer {
+            regexes: &[LLAMA3_REGEX],
+            ignore_merges: true,
+            adds_bos: true,
+        },
+        "dbrx" | "smaug-bpe" => plain(&[LLAMA3_REGEX]),
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
+        | "a.x-4.0" | "mellum" | "mpt" | "olmo" | "jais" | "trillion" | "exaone4"
+        | "granite-docling" => plain(&[GPT2_REGEX]),
+        "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" => {
+            plain(&[r"\p{N}", GPT2_REGEX])
         }
-        // "gpt-2", "default" and names we do not know: GPT-2's own split, a sane default.
-        _ => vec![GPT2_REGEX],
+        "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "hunyuan" | "grok-2" => {
+            plain(&[QWEN2_REGEX])
+        }
+        "bailingmoe" | "llada-moe" => plain(&[
+            r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+        ]),
+        "seed-coder" => plain(&[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ]),
+        "falcon" => plain(&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2_REGEX, "[0-9][0-9][0-9]"]),
+        "poro-chat" | "bloom" | "gpt3-finnish" => plain(&[UNSPLIT_CLASSES]),
+        "viking" => plain(&[UNSPLIT_CLASSES, r"\p{N}"]),
+        "deepseek-coder" => plain(&[
+            "[\r\n]",
+            r"\s?\p{L}+",
+            r"\s?\p{P}+",
+            "[一-龥ࠀ-一가-퟿]+",
+            r"\p{N}",
+        ]),
+        _ => return None,
+    })
+}
+
+/// Control characters shown as `\u{…}`, and at most 64 characters: a name from the file goes
+/// into a one-line error.
+fn shown_name(name: &str) -> String {
+    let mut shown: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().count() > 64 {
+        shown.push('…');
     }
+    shown
 }
 
 fn tk_err(e: impl std::fmt::Display) -> EngineError {
@@ -218,6 +285,18 @@ impl Tokenizer {
         let pre = gguf
             .string("tokenizer.ggml.pre")
             .unwrap_or_else(|_| "default".to_string());
+        // Only byte-level BPE vocabularies split by regex; SentencePiece ignores the name.
+        let split = match kind {
+            VocabKind::Gpt2 => Some(pre_tokenizer(&pre).ok_or_else(|| {
+                EngineError::Tokenizer(format!(
+                    "unknown pre-tokenizer `{}` (tokenizer.ggml.pre): TinyLab splits text as \
+                     llama.cpp does for default, gpt-2, llama-bpe, qwen2, smollm, starcoder \
+                     and 40 other names, and refuses others rather than guess",
+                    shown_name(&pre)
+                ))
+            })?),
+            VocabKind::Spm => None,
+        };
         // Lenient, as llama.cpp is: an id of the wrong type or past the vocabulary is no id.
         let id = |key: &str| {
             gguf.u32_opt(key)
@@ -229,7 +308,7 @@ impl Tokenizer {
         let eos = id("tokenizer.ggml.eos_token_id");
         let add_bos = gguf
             .bool_opt("tokenizer.ggml.add_bos_token")
-            .unwrap_or(kind == VocabKind::Spm)
+            .unwrap_or(kind == VocabKind::Spm || split.as_ref().is_some_and(|p| p.adds_bos))
             && bos.is_some();
         let add_space_prefix = gguf
             .bool_opt("tokenizer.ggml.add_space_prefix")
@@ -258,13 +337,15 @@ impl Tokenizer {
                     // map does; the tokenizers crate would take the last.
                     .filter(|pair| seen.insert(pair.clone()))
                     .collect::<Vec<_>>();
+                let split = split.as_ref().ok_or_else(|| tk_err("no pre-tokenizer"))?;
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
+                    .ignore_merges(split.ignore_merges)
                     .build()
                     .map_err(tk_err)?;
                 let mut hf = HfTokenizer::new(VocabModel::Bpe(Box::new(bpe)));
                 let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
-                for re in pre_regexes(&pre) {
+                for re in split.regexes {
                     let split = Split::new(
                         SplitPattern::Regex(re.to_string()),
                         SplitDelimiterBehavior::Isolated,

@@ -223,6 +223,15 @@ test('stop ends a long generation within a token', async () => {
   await page.focus('[data-testid=prompt]');
   await page.keyboard.press('Control+Enter');
   await p.root.locator('[data-testid=output][data-state=running]').waitFor({ timeout: 10000 });
+  // A file dropped on the running pane is not opened, and the pane says why.
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([71, 71, 85, 70])], 'other.gguf'));
+    return dt;
+  });
+  await p.root.dispatchEvent('drop', { dataTransfer });
+  assert.match(await p.get('drop-note').textContent(), /other\.gguf was not opened: this pane is busy/);
+  assert.equal(await p.status().getAttribute('data-state'), 'ready');
   await page.click('[data-testid=stop-all]');
   await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 5000 });
   await screenshot(page, 'stopped');

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""llama.cpp's split of text for each `tokenizer.ggml.pre` name, as a fixture.
+
+A byte-level BPE model's GGUF names how text is cut into words before the merges
+(`tokenizer.ggml.pre`): llama.cpp keeps a regex list per name and refuses names it does not
+know. The catalog's models use only `smollm` and `qwen2`, so the other names are checked here on
+vocabulary-only files: SmolLM2's tokenizer metadata with the name replaced (or left out, which
+llama.cpp reads as `default`), each tokenized by llama.cpp (`vocab_only`) over a set of texts
+chosen to tell the regex lists apart (digit runs, punctuation before words, contractions in
+capitals, CJK, newlines after symbols), with a few tokens and merges added to the vocabulary
+so that those differences show in the ids. Writes tests/fixtures/pretokenizers.json: the texts,
+per accepted name the ids of each text, and the names llama.cpp refused;
+tests/pretokenizers.rs builds the same files in memory and compares.
+
+Usage: scripts/pretokenizer_fixtures.py   (re-exec's itself inside the llama venv)
+"""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llama_fixtures as lf  # noqa: E402
+
+SOURCE = os.path.join(lf.ROOT, "assets", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+OUT = os.path.join(lf.ROOT, "tests", "fixtures", "pretokenizers.json")
+# Left out of the file; llama.cpp reads a missing name as `default`.
+MISSING = "(missing)"
+
+# Every name llama.cpp's loader has listed, some aliases of them, and names it never had.
+NAMES = [
+    MISSING, "", "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+    "midm-2.0", "lfm2", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "mpt",
+    "starcoder", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+    "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "refact", "command-r",
+    "qwen2", "deepseek-r1-qwen", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "glm4",
+    "chatglm-bpe", "viking", "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish",
+    "exaone", "exaone4", "chameleon", "minerva-7b", "megrez", "gpt-4o", "llama4", "superbpe",
+    "trillion", "bailingmoe", "llada-moe", "seed-coder", "hunyuan", "hunyuan-dense", "kimi-k2",
+    "grok-2", "granite-docling", "minimax-m2",
+    # Not llama.cpp's: an engine that guesses a split for these gives numbers that look real.
+    "minerva", "gpt2", "Qwen2", "no-such-pre", "llama 3",
+]
+
+# SmolLM2's own merges cannot tell most regex lists apart: its digits are single tokens, and
+# no merge joins a symbol to a newline or to the letter after it. These extra tokens and
+# merges, ranked before all of SmolLM2's, can: each spans a place where some lists cut and
+# others do not (byte-level text: "Ġ" is a space, "Ċ" a newline, "æĹ¥æľ¬" is 日本). "ĠXYZZY" has no merges: only a
+# list whose words may be whole tokens (llama.cpp's `ignore_merges`) reads " XYZZY" as one.
+FIRST_MERGES = [
+    "1 2", "12 3", "123 4", "1234 5", "4 5", "5 6", "7 8", "9 0", "Ġ 1", "$ 1", "' T", "' S",
+    "( p", "! Ċ", "? Ċ", "Ġ ,", "Ġ ;", "P S", "æ Ĺ", "æĹ ¥", "æ ľ", "æľ ¬", "æĹ¥ æľ¬", ". Ċ", "ĉ ĉ", "Ġ Ġ",
+]
+EXTRA_TOKENS = [
+    "12", "123", "1234", "12345", "45", "56", "78", "90", "Ġ1", "$1", "'T", "'S", "(p", "!Ċ",
+    "?Ċ", "Ġ,", "Ġ;", "PS", "æĹ", "æĹ¥", "æľ", "æľ¬", "æĹ¥æľ¬", ".Ċ", "ĉĉ", "ĠĠ", "ĠXYZZY",
+]
+
+TEXTS = [
+    "He said XYZZY and xyzzy, then XYZZY!\nOK? \nyes.\n",
+    "Hello world",
+    "12345 apples and 1234567890 pears, 3.14159 and 1,000,000 $12 7890",
+    "x , y ; z . w",
+    "hello!!! world??? ok...",
+    "a+b=c $100 <=> ^~| `code` @user #tag",
+    "I'm sure you'll see they've done it. DON'T YOU'LL WE'VE",
+    "  leading spaces and trailing   ",
+    "Whitespace\truns\n\n\nand\r\nnewlines    here\t\t\tend",
+    "日本語のテキストと中文文本，还有한국어。",
+    "Ωmega αβγ Привет мир مرحبا שלום हिन्दी",
+    "camelCaseWords and HTTPServer, XMLHttpRequest; PascalCase",
+    'fn main() {\n    let x: Vec<u32> = vec![1, 2, 3];\n    println!("{x:?}");\n}',
+    "def f(a, b):\n\treturn a ** 2 + b // 3  # comment\n",
+    "Family: 👨‍👩‍👧‍👦 and flags 🇯🇵 done…",
+    "(parenthesis) [brackets] {braces} «quotes» “curly” ‘single’",
+    "end of line!\nnext line?\r\n\r\nlast",
+    "Café naïve Zürich e\u0301",
+]
+
+
+def strings(field):
+    return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
+
+
+def known(field):
+    return set(strings(field))
+
+
+EXTENDED = {
+    "tokenizer.ggml.tokens": lambda r, f: strings(f) + [t for t in EXTRA_TOKENS if t not in known(f)],
+    "tokenizer.ggml.token_type": lambda r, f: [f.parts[i][0].item() for i in f.data] + [1] * sum(
+        t not in known(r.fields["tokenizer.ggml.tokens"]) for t in EXTRA_TOKENS),
+    "tokenizer.ggml.merges": lambda r, f: FIRST_MERGES + strings(f),
+}
+
+
+def write_vocab_only(reader, path, pre):
+    import gguf
+
+    w = gguf.GGUFWriter(path, "llama")
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        if name == "tokenizer.ggml.pre":
+            if pre != MISSING:
+                w.add_string(name, pre)
+            continue
+        if name in EXTENDED:
+            w.add_array(name, EXTENDED[name](reader, field))
+            continue
+        kind = field.types[0]
+        if kind == gguf.GGUFValueType.ARRAY:
+            if field.types[1] == gguf.GGUFValueType.STRING:
+                values = [bytes(field.parts[i]).decode("utf-8") for i in field.data]
+            else:
+                values = [field.parts[i][0].item() for i in field.data]
+            w.add_array(name, values)
+        elif kind == gguf.GGUFValueType.STRING:
+            w.add_string(name, bytes(field.parts[field.data[0]]).decode("utf-8"))
+        else:
+            w.add_key_value(name, field.parts[field.data[0]][0].item(), kind)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main():
+    lf.ensure_venv()
+    import gguf
+    import llama_cpp
+
+    with open(SOURCE, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    reader = gguf.GGUFReader(SOURCE)
+    accepted, refused = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, pre in enumerate(NAMES):
+            path = os.path.join(tmp, f"{i}.gguf")
+            write_vocab_only(reader, path, pre)
+            try:
+                llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+            except Exception:
+                refused.append(pre)
+                continue
+            accepted[pre] = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in TEXTS]
+            del llm
+    fixture = {
+        "source": os.path.basename(SOURCE),
+        "source_sha256": sha,
+        "llama_cpp_python": lf.LLAMA_CPP_PYTHON,
+        "missing": MISSING,
+        "extra_tokens": EXTRA_TOKENS,
+        "first_merges": FIRST_MERGES,
+        "texts": TEXTS,
+        "accepted": accepted,
+        "refused": refused,
+    }
+    with open(OUT, "w") as f:
+        json.dump(fixture, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {os.path.relpath(OUT, lf.ROOT)}: {len(accepted)} names accepted, "
+          f"{len(refused)} refused ({', '.join(refused)})")
+
+
+if __name__ == "__main__":
+    main()

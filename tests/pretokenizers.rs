@@ -1,0 +1,147 @@
+//! The split of text before the merges (`tokenizer.ggml.pre`) for every name llama.cpp knows,
+//! against llama.cpp on the same vocabulary-only files (`scripts/pretokenizer_fixtures.py`):
+//! the names TinyLab supports give llama.cpp's ids, and every other name is refused, not
+//! guessed.
+
+mod common;
+
+use candle_core::quantized::gguf_file::{self, Content, Value};
+use serde_json::Value as Json;
+use tinylab::engine::gguf::GgufFile;
+use tinylab::engine::tokenizer::Tokenizer;
+
+/// Names llama.cpp accepts whose split TinyLab does not make (yet): refused with a message.
+const NOT_SUPPORTED: &[&str] = &[
+    "deepseek-llm",
+    "deepseek-v3",
+    "hunyuan-dense",
+    "gpt-4o",
+    "llama4",
+    "minimax-m2",
+    "kimi-k2",
+    "superbpe",
+    "chameleon",
+    "tekken",
+    "glm4",
+    "chatglm-bpe",
+    "jina-v1-en",
+    "jina-v2-code",
+    "roberta-bpe",
+];
+
+fn strings(v: &Json) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
+    let fx: Json = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let smollm2 = common::catalog()
+        .into_iter()
+        .find(|m| m.id.starts_with("smollm2"))
+        .expect("SmolLM2 in the catalog");
+    let bytes = common::model_bytes(&smollm2);
+    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let (extra, first_merges) = (strings(&fx["extra_tokens"]), strings(&fx["first_merges"]));
+    let missing = fx["missing"].as_str().unwrap();
+    let texts = strings(&fx["texts"]);
+
+    // SmolLM2's tokenizer metadata with the fixture's tokens and merges added, and `pre` as
+    // the name (left out for `missing`), in a file of no tensors.
+    let tokenizer_for = |pre: &str| {
+        let vocab = content.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
+        let known: std::collections::HashSet<&str> =
+            vocab.iter().map(|v| v.to_string().unwrap().as_str()).collect();
+        let added: Vec<&String> = extra.iter().filter(|t| !known.contains(t.as_str())).collect();
+        let mut md: Vec<(String, Value)> = Vec::new();
+        for (k, v) in &content.metadata {
+            if !k.starts_with("tokenizer.") || k == "tokenizer.ggml.pre" {
+                continue;
+            }
+            let mut v = v.clone();
+            match k.as_str() {
+                "tokenizer.ggml.tokens" => {
+                    let mut all = v.to_vec().unwrap().clone();
+                    all.extend(added.iter().map(|t| Value::String(t.to_string())));
+                    v = Value::Array(all);
+                }
+                "tokenizer.ggml.token_type" => {
+                    let mut all = v.to_vec().unwrap().clone();
+                    all.extend(added.iter().map(|_| Value::I32(1)));
+                    v = Value::Array(all);
+                }
+                "tokenizer.ggml.merges" => {
+                    let mut all: Vec<Value> =
+                        first_merges.iter().map(|m| Value::String(m.clone())).collect();
+                    all.extend(v.to_vec().unwrap().iter().cloned());
+                    v = Value::Array(all);
+                }
+                _ => {}
+            }
+            md.push((k.clone(), v));
+        }
+        if pre != missing {
+            md.push(("tokenizer.ggml.pre".into(), Value::String(pre.into())));
+        }
+        let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut out = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut out, &refs, &[]).unwrap();
+        Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap())
+    };
+
+    let refused_by_llama = strings(&fx["refused"]);
+    let accepted = fx["accepted"].as_object().unwrap();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (pre, want) in accepted {
+        let result = tokenizer_for(pre);
+        if NOT_SUPPORTED.contains(&pre.as_str()) {
+            match result {
+                Err(e) => assert!(
+                    e.to_string().contains("unknown pre-tokenizer"),
+                    "{pre}: {e}"
+                ),
+                Ok(_) => failures.push(format!("{pre}: accepted, but listed as not supported")),
+            }
+            continue;
+        }
+        let tokenizer = match result {
+            Ok(t) => t,
+            Err(e) => {
+                failures.push(format!("{pre}: refused ({e}), but llama.cpp splits it"));
+                continue;
+            }
+        };
+        for (text, want) in texts.iter().zip(want.as_array().unwrap()) {
+            let got = tokenizer.encode(text, false).unwrap();
+            if got != common::ids(want) {
+                failures.push(format!(
+                    "{pre}: {text:?}: {got:?} against llama.cpp's {:?}",
+                    common::ids(want)
+                ));
+            }
+        }
+        checked += 1;
+    }
+    for pre in &refused_by_llama {
+        match tokenizer_for(pre) {
+            Err(e) => assert!(
+                e.to_string().contains(&format!("unknown pre-tokenizer `{pre}`")),
+                "{pre}: {e}"
+            ),
+            Ok(_) => failures.push(format!("{pre}: llama.cpp refuses it, TinyLab guessed a split")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The fixture covers llama.cpp's whole list, and most of it is supported.
+    assert!(checked >= 45, "only {checked} names compared");
+    assert!(refused_by_llama.len() >= 3);
+}
