@@ -307,7 +307,15 @@ fn bad_input_gives_one_line_errors() {
     );
     // 65 threads used to run as 64 without a word.
     fails_with(
-        &["score", "--model", ok, "--text", "hello there", "--threads", "65"],
+        &[
+            "score",
+            "--model",
+            ok,
+            "--text",
+            "hello there",
+            "--threads",
+            "65",
+        ],
         "--threads must be at most 64, got 65",
     );
     fails_with(
@@ -568,7 +576,11 @@ fn tokenize_reads_the_vocabulary_alone_and_refuses_a_split_it_does_not_know() {
     );
     // A split llama.cpp does not know either is refused, not guessed (it was GPT-2's).
     let unknown = tiny_gguf_edited("llama", 3, |md| {
-        set_meta(md, "tokenizer.ggml.pre", Meta::String("no-such-split".into()))
+        set_meta(
+            md,
+            "tokenizer.ggml.pre",
+            Meta::String("no-such-split".into()),
+        )
     });
     let unknown = temp_file("unknown-pre.gguf", &unknown);
     fails_with(

@@ -40,8 +40,7 @@ fn strings(v: &Json) -> Vec<String> {
 #[test]
 fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
     let fx: Json = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json"))
-            .unwrap(),
+        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json")).unwrap(),
     )
     .unwrap();
     let smollm2 = common::catalog()
@@ -58,9 +57,14 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
     // the name (left out for `missing`), in a file of no tensors.
     let tokenizer_for = |pre: &str| {
         let vocab = content.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
-        let known: std::collections::HashSet<&str> =
-            vocab.iter().map(|v| v.to_string().unwrap().as_str()).collect();
-        let added: Vec<&String> = extra.iter().filter(|t| !known.contains(t.as_str())).collect();
+        let known: std::collections::HashSet<&str> = vocab
+            .iter()
+            .map(|v| v.to_string().unwrap().as_str())
+            .collect();
+        let added: Vec<&String> = extra
+            .iter()
+            .filter(|t| !known.contains(t.as_str()))
+            .collect();
         let mut md: Vec<(String, Value)> = Vec::new();
         for (k, v) in &content.metadata {
             if !k.starts_with("tokenizer.") || k == "tokenizer.ggml.pre" {
@@ -79,8 +83,10 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
                     v = Value::Array(all);
                 }
                 "tokenizer.ggml.merges" => {
-                    let mut all: Vec<Value> =
-                        first_merges.iter().map(|m| Value::String(m.clone())).collect();
+                    let mut all: Vec<Value> = first_merges
+                        .iter()
+                        .map(|m| Value::String(m.clone()))
+                        .collect();
                     all.extend(v.to_vec().unwrap().iter().cloned());
                     v = Value::Array(all);
                 }
@@ -134,10 +140,13 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
     for pre in &refused_by_llama {
         match tokenizer_for(pre) {
             Err(e) => assert!(
-                e.to_string().contains(&format!("unknown pre-tokenizer `{pre}`")),
+                e.to_string()
+                    .contains(&format!("unknown pre-tokenizer `{pre}`")),
                 "{pre}: {e}"
             ),
-            Ok(_) => failures.push(format!("{pre}: llama.cpp refuses it, TinyLab guessed a split")),
+            Ok(_) => failures.push(format!(
+                "{pre}: llama.cpp refuses it, TinyLab guessed a split"
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

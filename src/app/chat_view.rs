@@ -11,8 +11,8 @@ use crate::ui::settings::TurnToken;
 
 #[component]
 pub fn ChatView(pane: Pane) -> impl IntoView {
-    let input = RwSignal::new(String::new());
-    let running = move || pane.run(|r| r.phase == OutputPhase::Running);
+    let input = pane.chat_draft;
+    let running = move || pane.chat(|r| r.phase == OutputPhase::Running);
     let send = move || {
         let text = input.get_untracked();
         if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
@@ -26,7 +26,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     // Turns the last run left out (the oldest ones), counted in the conversation's turns.
     // The running (or last) reply's, else the saved conversation's (after a reload).
     let left_out = move || {
-        pane.run(|r| {
+        pane.chat(|r| {
             r.request
                 .as_ref()
                 .is_some_and(|q| !q.messages.is_empty())
@@ -47,7 +47,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     let list: NodeRef<leptos::html::Ol> = NodeRef::new();
     Effect::new(move |_| {
         let _ = pane.settings.with(|s| s.conversation.turns.len());
-        let _ = pane.run(|r| r.tokens.len());
+        let _ = pane.chat(|r| r.tokens.len());
         if let Some(el) = list.get() {
             el.set_scroll_top(el.scroll_height());
         }
@@ -56,11 +56,11 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         <section
             class="chat"
             data-testid="chat"
-            data-state=move || pane.run(|r| r.phase.id())
-            data-prompt-tokens=move || pane.run(|r| r.prompt_ids.len().to_string())
-            data-reused-tokens=move || pane.run(|r| r.reused.to_string())
+            data-state=move || pane.chat(|r| r.phase.id())
+            data-prompt-tokens=move || pane.chat(|r| r.prompt_ids.len().to_string())
+            data-reused-tokens=move || pane.chat(|r| r.reused.to_string())
             data-prompt-ids=move || {
-                pane.run(|r| r.prompt_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+                pane.chat(|r| r.prompt_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
             }
             data-left-out=move || left_out().to_string()
         >
@@ -171,7 +171,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     <li class="bubble assistant live" data-testid="chat-live">
                         <span class="who">"model"</span>
                         <span class="text">
-                            {move || pane.run(|r| r.tokens.iter().map(|t| t.piece.clone()).collect::<String>())}
+                            {move || pane.chat(|r| r.tokens.iter().map(|t| t.piece.clone()).collect::<String>())}
                         </span>
                     </li>
                 </Show>
@@ -212,7 +212,18 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 </button>
             </div>
             <p class="run-message muted" data-testid="chat-message" role="status">
-                {move || pane.run(|r| r.message.clone())}
+                {move || {
+                    // A message left without its reply (the page was reloaded while it came)
+                    // is not "done", whatever the last reply before it said.
+                    let unanswered = pane.settings.with(|s| {
+                        s.conversation.turns.last().is_some_and(|t| t.role == "user")
+                    });
+                    pane.chat(|r| match r.phase {
+                        OutputPhase::Running | OutputPhase::Error => r.message.clone(),
+                        _ if unanswered => "Your last message has no reply yet: Reply asks for one.".into(),
+                        _ => r.message.clone(),
+                    })
+                }}
             </p>
         </section>
     }
@@ -227,7 +238,7 @@ fn AskAgain(
     title: &'static str,
     label: &'static str,
 ) -> impl IntoView {
-    let running = move || pane.run(|r| r.phase == OutputPhase::Running);
+    let running = move || pane.chat(|r| r.phase == OutputPhase::Running);
     view! {
         <button
             type="button"

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::ui::compare::{rows, Column};
+use crate::ui::compare::{rows, settings_label, Column};
 use crate::ui::settings::Mode;
 use crate::ui::summary::summarize;
 
@@ -19,24 +19,22 @@ pub fn CompareTable() -> impl IntoView {
             .iter()
             .map(|p| {
                 let s = p.settings.get();
-                let entry = catalog.as_ref().and_then(|c| c.get(&s.model_id).cloned());
-                let label = p.model(|m| m.loaded.as_ref().map(|l| l.label.clone()));
+                // The model and settings that made the numbers in this column: another model
+                // loaded or a setting changed since does not change what they were made with.
+                let (made_by, request) = p.shown(|r| {
+                    let made = !r.tokens.is_empty() && !r.model.is_empty();
+                    (made.then(|| r.model.clone()), r.request.clone())
+                });
+                let loaded = p.model(|m| m.loaded.as_ref().map(|l| l.label.clone()));
+                let model = made_by.or(loaded);
+                let entry = catalog.as_ref().and_then(|c| match &model {
+                    Some(name) => c.models.iter().find(|m| &m.name == name).cloned(),
+                    None => c.get(&s.model_id).cloned(),
+                });
                 Column {
-                    model: label.unwrap_or_else(|| "–".into()),
+                    model: model.unwrap_or_else(|| "–".into()),
                     parameters: entry.map(|e| e.parameters).unwrap_or_else(|| "–".into()),
-                    settings: format!(
-                        "T {} · top-k {} · top-p {} · seed {}{}{}",
-                        s.temperature,
-                        s.top_k,
-                        s.top_p,
-                        s.seed,
-                        if s.chat { " · chat" } else { "" },
-                        if s.repeat_prompt {
-                            " · prompt ×2"
-                        } else {
-                            ""
-                        }
-                    ),
+                    settings: settings_label(request.as_ref().filter(|_| generating), &s),
                     summary: p.shown(|r| summarize(&r.tokens, r.timing.as_ref())),
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                 }

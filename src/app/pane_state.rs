@@ -14,6 +14,14 @@ pub use crate::ui::pane::{
 };
 use crate::ui::settings::{Mode, PaneSettings, Turn, TurnToken};
 
+fn shown_in(s: &PaneModel, mode: Mode) -> &RunState {
+    match mode {
+        Mode::Score => &s.score,
+        Mode::Chat => &s.chat,
+        _ => &s.run,
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Pane {
     /// Stable identity (keys, not position: panes can be removed).
@@ -33,6 +41,9 @@ pub struct Pane {
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
     /// A prompt to run as soon as the model being loaded is ready (Run pressed before).
     queued_run: StoredValue<Option<String>>,
+    /// The chat's input box: here rather than in the view, so that a message whose reply
+    /// failed can be handed back to it, and a draft outlives a switch of tabs.
+    pub chat_draft: RwSignal<String>,
 }
 
 impl Pane {
@@ -48,6 +59,7 @@ impl Pane {
             pinned: RwSignal::new(None),
             worker: StoredValue::new_local(None),
             queued_run: StoredValue::new(None),
+            chat_draft: RwSignal::new(String::new()),
         }
     }
 
@@ -67,6 +79,15 @@ impl Pane {
         self.state.with_untracked(|s| f(&s.run))
     }
 
+    /// The conversation's last reply (the Chat tab's output).
+    pub fn chat<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
+        self.state.with(|s| f(&s.chat))
+    }
+
+    pub fn chat_untracked<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
+        self.state.with_untracked(|s| f(&s.chat))
+    }
+
     pub fn score_untracked<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
         self.state.with_untracked(|s| f(&s.score))
     }
@@ -79,18 +100,17 @@ impl Pane {
         self.state.with(|s| f(&s.bino))
     }
 
-    /// The run the page shows: the generation, or the scored text in score mode.
+    /// The run the page shows: the generation, the scored text in score mode, the last reply
+    /// in chat mode.
     pub fn shown<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
-        let score = self.mode.get() == Mode::Score;
-        self.state
-            .with(|s| f(if score { &s.score } else { &s.run }))
+        let mode = self.mode.get();
+        self.state.with(|s| f(shown_in(s, mode)))
     }
 
     /// [`Pane::shown`] without subscribing.
     pub fn shown_untracked<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
-        let score = self.mode.get_untracked() == Mode::Score;
-        self.state
-            .with_untracked(|s| f(if score { &s.score } else { &s.run }))
+        let mode = self.mode.get_untracked();
+        self.state.with_untracked(|s| f(shown_in(s, mode)))
     }
 
     pub fn threads(&self) -> Option<usize> {
@@ -297,7 +317,7 @@ impl Pane {
             // Shows "Load a model first." where the reply would be; the turn is not taken.
             let _ = self
                 .state
-                .try_update(|s| s.start_run(Ok(crate::engine::GenerateRequest::default())));
+                .try_update(|s| s.start_chat(Ok(crate::engine::GenerateRequest::default())));
             return;
         }
         self.settings.update(|s| {
@@ -332,7 +352,7 @@ impl Pane {
             })
         });
         self.forget_pointer();
-        if let Some(msg) = self.state.try_update(|s| s.start_run(request)).flatten() {
+        if let Some(msg) = self.state.try_update(|s| s.start_chat(request)).flatten() {
             self.send(msg, Beside::Nothing);
         }
     }
@@ -382,7 +402,7 @@ impl Pane {
                 s.conversation.turns.clear();
                 s.conversation.left_out = 0;
             });
-            self.state.update(|s| s.clear_run());
+            self.state.update(|s| s.clear_chat());
         }
     }
 
@@ -512,11 +532,34 @@ impl Pane {
                             })
                             .collect(),
                     };
-                    let left_out = self.run_untracked(|r| r.left_out);
+                    let left_out = self.chat_untracked(|r| r.left_out);
                     self.settings.update(|s| {
                         s.conversation.turns.push(turn);
                         s.conversation.left_out = left_out;
                     });
+                }
+                Effect::ChatUnanswered => {
+                    // The message goes back to the input box (before anything typed since),
+                    // where it can be shortened or sent again; the conversation is as it was
+                    // before it.
+                    let mut text = None;
+                    self.settings.update(|s| {
+                        let turns = &mut s.conversation.turns;
+                        if turns.last().is_some_and(|t| t.role == "user") {
+                            text = turns.pop().map(|t| t.content);
+                        }
+                        s.conversation.left_out =
+                            s.conversation.left_out.min(s.conversation.turns.len());
+                    });
+                    if let Some(text) = text {
+                        self.chat_draft.update(|d| {
+                            *d = if d.trim().is_empty() {
+                                text
+                            } else {
+                                format!("{text}\n\n{d}")
+                            }
+                        });
+                    }
                 }
                 Effect::DropWorker => {
                     // Dropped later: this very message may be running inside the worker's

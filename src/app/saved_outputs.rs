@@ -54,21 +54,17 @@ pub fn keep(state: AppState) {
                     shape.push_str(&format!("{}:running|", p.id));
                     return;
                 }
-                let r = (&s.run, &s.score);
-                shape.push_str(&format!(
-                    "{}:{}:{:?}:{}:{}:{}/{}:{:?}:{}:{}|{:?}|",
-                    p.id,
-                    r.0.run_id,
-                    r.0.phase,
-                    r.0.tokens.len(),
-                    r.0.message.len(),
-                    r.1.run_id,
-                    r.1.tokens.len(),
-                    r.1.phase,
-                    r.1.message.len(),
-                    s.branch_count(),
-                    s.current_branch(),
-                ));
+                shape.push_str(&format!("{}:", p.id));
+                for r in [&s.run, &s.chat, &s.score] {
+                    shape.push_str(&format!(
+                        "{}:{:?}:{}:{}/",
+                        r.run_id,
+                        r.phase,
+                        r.tokens.len(),
+                        r.message.len()
+                    ));
+                }
+                shape.push_str(&format!("{}|{:?}|", s.branch_count(), s.current_branch()));
             });
         }
         if last.with_value(|l| *l == shape) {

@@ -7,6 +7,7 @@ use super::AppState;
 use super::MAX_PANES;
 use crate::ui::export::{Export, ModelRef, PaneExport, RunExport};
 use crate::ui::presets::{self, SMOLLM2};
+use crate::ui::settings::Mode;
 
 #[component]
 pub fn Toolbar() -> impl IntoView {
@@ -42,7 +43,12 @@ pub fn Toolbar() -> impl IntoView {
             .map(|(index, p)| {
                 let settings = p.settings.get_untracked();
                 let loaded = p.model_untracked(|m| m.loaded.clone());
-                let run = p.run_untracked(|r| r.clone());
+                // The Chat tab exports its last reply (its request holds the conversation).
+                let run = if app.mode.get_untracked() == Mode::Chat {
+                    p.chat_untracked(|r| r.clone())
+                } else {
+                    p.run_untracked(|r| r.clone())
+                };
                 let score = p.score_untracked(|r| r.clone());
                 // The model that made the outputs (another may have been loaded since), else
                 // the loaded one, found by its catalog name; a local file matches no entry,

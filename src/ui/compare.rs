@@ -2,7 +2,9 @@
 //! value in each row marked where "best" has a direction.
 
 use super::format::{duration_ms, num};
+use super::settings::PaneSettings;
 use super::summary::RunSummary;
+use crate::engine::GenerateRequest;
 
 /// What one pane contributes to the table.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -12,6 +14,34 @@ pub struct Column {
     pub settings: String,
     pub summary: RunSummary,
     pub fast_detectgpt: Option<f64>,
+}
+
+/// The settings a column shows: those the shown run was made with, when it records them
+/// (settings changed since do not belong to its numbers), else the pane's.
+pub fn settings_label(made_with: Option<&GenerateRequest>, now: &PaneSettings) -> String {
+    let (t, k, p, seed, chat, repeat) = match made_with {
+        Some(q) => (
+            q.sampling.temperature,
+            q.sampling.top_k,
+            q.sampling.top_p,
+            q.sampling.seed,
+            q.chat,
+            q.repeat_prompt,
+        ),
+        None => (
+            now.temperature,
+            now.top_k,
+            now.top_p,
+            now.seed,
+            now.chat,
+            now.repeat_prompt,
+        ),
+    };
+    format!(
+        "T {t} · top-k {k} · top-p {p} · seed {seed}{}{}",
+        if chat { " · chat" } else { "" },
+        if repeat { " · prompt ×2" } else { "" }
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +221,33 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A column's settings are its run's: changing a field afterwards used to relabel the old
+    /// run's numbers with the new settings.
+    #[test]
+    fn settings_are_the_runs_own() {
+        let mut now = PaneSettings::default();
+        let made = now
+            .request("hi")
+            .expect("the default settings make a request");
+        now.temperature = 1.7;
+        now.top_k = 3;
+        now.repeat_prompt = true;
+        let shown = settings_label(Some(&made), &now);
+        assert!(
+            shown.starts_with(&format!(
+                "T {} · top-k {}",
+                made.sampling.temperature, made.sampling.top_k
+            )),
+            "{shown}"
+        );
+        assert!(!shown.contains("prompt ×2"), "{shown}");
+        let unrun = settings_label(None, &now);
+        assert!(
+            unrun.starts_with("T 1.7 · top-k 3") && unrun.ends_with("prompt ×2"),
+            "{unrun}"
+        );
+    }
 
     fn col(ppl: f64, decode: Option<f64>) -> Column {
         Column {

@@ -198,12 +198,19 @@ pub enum Effect {
     DropWorker,
     /// A conversation's reply is complete (or was stopped): add it to the conversation.
     ChatReply(Vec<TokenEvent>),
+    /// A conversation's reply failed before its first token (the conversation no longer fits
+    /// the context, the worker died): its last message goes back to the input box, so the
+    /// next one is not joined to a message that cannot be answered.
+    ChatUnanswered,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Activity {
     Load,
     Run,
+    /// A conversation's reply (the Chat tab): its own output, so that chatting leaves the
+    /// Generate tab's run and its forks as they were.
+    Chat,
     Score,
     Lab,
     Bino,
@@ -214,6 +221,9 @@ enum Activity {
 pub struct PaneModel {
     pub model: ModelState,
     pub run: RunState,
+    /// The Chat tab's last reply, streaming or done (the conversation itself is in the
+    /// settings).
+    pub chat: RunState,
     pub score: RunState,
     pub lab: LabState,
     pub bino: BinoState,
@@ -239,6 +249,7 @@ pub struct PaneModel {
 #[serde(default)]
 pub struct SavedOutput {
     pub run: RunState,
+    pub chat: RunState,
     pub score: RunState,
     pub branches: Branches,
 }
@@ -246,13 +257,16 @@ pub struct SavedOutput {
 impl PaneModel {
     /// Neither the generation nor the scored text is still coming in.
     pub fn outputs_settled(&self) -> bool {
-        self.run.phase != OutputPhase::Running && self.score.phase != OutputPhase::Running
+        [&self.run, &self.chat, &self.score]
+            .iter()
+            .all(|r| r.phase != OutputPhase::Running)
     }
 
     /// The outputs to keep, or `None` while one is still coming in (it is kept once it ends).
     pub fn saved_output(&self) -> Option<SavedOutput> {
         self.outputs_settled().then(|| SavedOutput {
             run: self.run.clone(),
+            chat: self.chat.clone(),
             score: self.score.clone(),
             branches: self.branches.clone(),
         })
@@ -265,11 +279,12 @@ impl PaneModel {
     pub fn restore_output(&mut self, saved: SavedOutput) {
         let SavedOutput {
             mut run,
+            mut chat,
             mut score,
             mut branches,
         } = saved;
-        for r in std::iter::once(&mut run)
-            .chain(std::iter::once(&mut score))
+        for r in [&mut run, &mut chat, &mut score]
+            .into_iter()
             .chain(branches.runs.iter_mut())
         {
             r.job = None;
@@ -286,6 +301,7 @@ impl PaneModel {
             branches = Branches::default();
         }
         self.run = run;
+        self.chat = chat;
         self.score = score;
         self.branches = branches;
     }
@@ -298,6 +314,7 @@ impl PaneModel {
     pub fn is_running(&self) -> bool {
         [
             self.run.phase,
+            self.chat.phase,
             self.score.phase,
             self.lab.phase,
             self.bino.phase,
@@ -405,6 +422,17 @@ impl PaneModel {
         let msg = self.start_generation(request, "Reading the prompt…")?;
         self.branches = Branches::default();
         Some(msg)
+    }
+
+    /// Starts the reply to a conversation (`request.messages`), shown in the Chat tab only.
+    pub fn start_chat(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
+        let (job, request) =
+            self.start_output(Activity::Chat, request, "Reading the conversation…")?;
+        self.chat.request = Some(request.clone());
+        Some(ToWorker::Job {
+            job,
+            work: Work::Generate { request },
+        })
     }
 
     fn start_generation(
@@ -680,6 +708,7 @@ impl PaneModel {
     pub fn stop(&self) -> Vec<ToWorker> {
         [
             self.run.job,
+            self.chat.job,
             self.score.job,
             self.lab.job,
             self.bino.job,
@@ -702,11 +731,10 @@ impl PaneModel {
         };
     }
 
-    /// Forgets the generation and its forks only (Chat's Clear): what was scored, the entropy
-    /// lab's results and an evaluation stay.
-    pub fn clear_run(&mut self) {
-        self.branches = Branches::default();
-        self.run = RunState {
+    /// Forgets the conversation's last reply only (Chat's Clear): the Generate tab's run and
+    /// its forks, what was scored, the entropy lab's results and an evaluation stay.
+    pub fn clear_chat(&mut self) {
+        self.chat = RunState {
             run_id: self.new_job(),
             ..RunState::default()
         };
@@ -718,6 +746,10 @@ impl PaneModel {
         self.branches = Branches::default();
         let next = self.new_job();
         self.run = RunState {
+            run_id: next,
+            ..RunState::default()
+        };
+        self.chat = RunState {
             run_id: next,
             ..RunState::default()
         };
@@ -834,6 +866,7 @@ impl PaneModel {
         let jobs = [
             (Activity::Load, self.model.job),
             (Activity::Run, self.run.job),
+            (Activity::Chat, self.chat.job),
             (Activity::Score, self.score.job),
             (Activity::Lab, self.lab.job),
             (Activity::Bino, self.bino.job),
@@ -848,6 +881,7 @@ impl PaneModel {
         [
             (Activity::Load, self.model.job),
             (Activity::Run, self.run.job),
+            (Activity::Chat, self.chat.job),
             (Activity::Score, self.score.job),
             (Activity::Lab, self.lab.job),
             (Activity::Bino, self.bino.job),
@@ -868,7 +902,7 @@ impl PaneModel {
                 m.loaded = None;
                 m.job = None;
             }
-            Activity::Run | Activity::Score => {
+            Activity::Run | Activity::Chat | Activity::Score => {
                 let r = self.output(activity);
                 r.phase = OutputPhase::Error;
                 r.message = message;
@@ -895,10 +929,10 @@ impl PaneModel {
     }
 
     fn output(&mut self, activity: Activity) -> &mut RunState {
-        if activity == Activity::Score {
-            &mut self.score
-        } else {
-            &mut self.run
+        match activity {
+            Activity::Score => &mut self.score,
+            Activity::Chat => &mut self.chat,
+            _ => &mut self.run,
         }
     }
 
@@ -906,7 +940,12 @@ impl PaneModel {
         let ends = event.ends_job();
         let mut effects = vec![];
         match (activity, event) {
-            (a, Event::Failed { message }) => self.fail(a, message),
+            (a, Event::Failed { message }) => {
+                if a == Activity::Chat && self.chat.tokens.is_empty() {
+                    effects.push(Effect::ChatUnanswered);
+                }
+                self.fail(a, message)
+            }
             (Activity::Load, Event::Progress(p)) => self.model.progress = Some(p),
             (Activity::Load, Event::Loaded(l)) => {
                 let m = &mut self.model;
@@ -915,7 +954,7 @@ impl PaneModel {
                 m.loaded = Some(l);
             }
             (
-                Activity::Run,
+                a @ (Activity::Run | Activity::Chat),
                 Event::Started {
                     prompt_ids,
                     prefill_ms,
@@ -928,18 +967,21 @@ impl PaneModel {
                 } else {
                     String::new()
                 };
-                self.run.message = format!(
+                let r = self.output(a);
+                r.message = format!(
                     "Prompt: {} tokens{cached} in {}",
                     prompt_ids.len(),
                     super::format::duration_ms(prefill_ms)
                 );
-                self.run.prompt_ids = prompt_ids;
-                self.run.reused = reused;
-                self.run.left_out = left_out;
+                r.prompt_ids = prompt_ids;
+                r.reused = reused;
+                r.left_out = left_out;
             }
-            (Activity::Run, Event::Token(t)) => self.run.tokens.push(t),
-            (Activity::Run, Event::Advanced { done, total }) => {
-                self.run.message = format!("Reading the prompt: {done} of {total} tokens…");
+            (a @ (Activity::Run | Activity::Chat), Event::Token(t)) => {
+                self.output(a).tokens.push(t)
+            }
+            (a @ (Activity::Run | Activity::Chat), Event::Advanced { done, total }) => {
+                self.output(a).message = format!("Reading the prompt: {done} of {total} tokens…");
             }
             (Activity::Score, Event::Advanced { done, total }) => {
                 self.score.message = format!("Scoring: {done} of {total} tokens…");
@@ -951,14 +993,14 @@ impl PaneModel {
                 self.bino.message = format!("Reading: {done} of {total} tokens…");
             }
             (
-                Activity::Run,
+                a @ (Activity::Run | Activity::Chat),
                 Event::Finished {
                     reason,
                     timing,
                     tail,
                 },
             ) => {
-                let r = &mut self.run;
+                let r = self.output(a);
                 // An incomplete character at the very end still shows, as U+FFFD.
                 if let Some(last) = r.tokens.last_mut() {
                     last.token.piece.push_str(&tail);
@@ -968,13 +1010,9 @@ impl PaneModel {
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
                 // A chat's reply is a turn (an empty one too, when the model ended its turn at
-                // once); not when Stop came before its first token, nor a fork of a reply (a
-                // branch of the Generate view: the conversation already holds that reply).
+                // once); not when Stop came before its first token.
                 let stopped_empty = r.tokens.is_empty() && reason == StopReason::Stopped;
-                if r.request.as_ref().is_some_and(|q| !q.messages.is_empty())
-                    && !stopped_empty
-                    && r.fork.is_none()
-                {
+                if a == Activity::Chat && !stopped_empty {
                     effects.push(Effect::ChatReply(r.tokens.clone()));
                 }
             }
@@ -1060,6 +1098,7 @@ impl PaneModel {
         match activity {
             Activity::Load => self.model.job = None,
             Activity::Run => self.run.job = None,
+            Activity::Chat => self.chat.job = None,
             Activity::Score => self.score.job = None,
             Activity::Lab => self.lab.job = None,
             Activity::Bino => self.bino.job = None,
@@ -1208,7 +1247,8 @@ mod tests {
         job_of(&p.start_run(Ok(GenerateRequest::default())))
     }
 
-    /// A chat reply becomes a turn unless Stop came before its first token or it is a fork.
+    /// A chat reply becomes a turn unless Stop came before its first token; a generation
+    /// with the same request (Generate's run) is not one.
     #[test]
     fn only_a_chats_own_reply_is_a_turn() {
         let is_turn =
@@ -1220,24 +1260,74 @@ mod tests {
             ..GenerateRequest::default()
         };
         // Stopped before its first token; ended by the model at once (an empty answer).
-        let job = job_of(&p.start_run(Ok(chat())));
+        let job = job_of(&p.start_chat(Ok(chat())));
         let stopped = Event::Finished {
             reason: StopReason::Stopped,
             timing: Timing::default(),
             tail: String::new(),
         };
         assert!(!is_turn(&p.apply(reply(job, stopped))));
-        let job = job_of(&p.start_run(Ok(chat())));
+        let job = job_of(&p.start_chat(Ok(chat())));
         assert!(is_turn(&p.apply(reply(job, finished("")))));
-        let job = job_of(&p.start_run(Ok(chat())));
+        let job = job_of(&p.start_chat(Ok(chat())));
         p.apply(reply(job, token(1, "a")));
         p.apply(reply(job, token(2, "b")));
         assert!(is_turn(&p.apply(reply(job, finished("")))));
-        // A fork of that reply, from the Generate view.
+        let job = job_of(&p.start_run(Ok(chat())));
+        p.apply(reply(job, token(1, "a")));
+        assert!(!is_turn(&p.apply(reply(job, finished("")))));
+    }
+
+    /// Chatting leaves the Generate tab's run and its forks as they were (a reply used to take
+    /// the run's place and drop its branches), and a reply that fails before its first token
+    /// hands its message back.
+    #[test]
+    fn a_conversation_has_its_own_output() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, token(2, "b")));
+        p.apply(reply(job, finished("")));
         let fork = job_of(&p.start_fork(1, 9, "z"));
         p.apply(reply(fork, token(1, "a")));
         p.apply(reply(fork, token(9, "z")));
-        assert!(!is_turn(&p.apply(reply(fork, finished("")))));
+        p.apply(reply(fork, finished("")));
+        let (generated, branches) = (p.run.clone(), p.branch_count());
+        assert_eq!(branches, 2);
+        let chat = GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            chat: true,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_chat(Ok(chat.clone())));
+        assert!(p.is_running());
+        p.apply(reply(job, token(5, "hello")));
+        assert_eq!(p.chat.tokens.len(), 1);
+        let effects = p.apply(reply(job, finished("")));
+        assert!(effects.iter().any(|e| matches!(e, Effect::ChatReply(_))));
+        assert_eq!(p.run, generated);
+        assert_eq!(p.branch_count(), branches);
+        let failed = |message: &str| Event::Failed {
+            message: message.into(),
+        };
+        let job = job_of(&p.start_chat(Ok(chat.clone())));
+        let effects = p.apply(reply(job, failed("the conversation needs 5000 positions")));
+        assert_eq!(effects, vec![Effect::ChatUnanswered]);
+        assert_eq!(p.chat.phase, OutputPhase::Error);
+        // Not after a token: what came is kept as the reply so far.
+        let job = job_of(&p.start_chat(Ok(chat)));
+        p.apply(reply(job, token(5, "hel")));
+        assert!(p.apply(reply(job, failed("crashed"))).is_empty());
+        assert_eq!(p.run, generated);
+        // The kept outputs carry both.
+        let saved = p.saved_output().unwrap();
+        let mut q = PaneModel::default();
+        q.restore_output(saved);
+        assert_eq!(q.run.tokens, generated.tokens);
+        assert_eq!(q.chat.tokens.len(), 1);
+        p.clear_chat();
+        assert!(p.chat.tokens.is_empty());
+        assert_eq!(p.run, generated);
     }
 
     /// An output made by another model than the one loaded now is not forked: its token ids
@@ -1645,22 +1735,26 @@ mod tests {
         assert_eq!(p.run.tokens.len(), 2);
     }
 
-    /// Chat's Clear forgets the conversation's run, not the entropy lab's or a score's.
+    /// Chat's Clear forgets the conversation's reply, not the entropy lab's or a score's.
     #[test]
-    fn clearing_the_run_keeps_the_other_activities() {
+    fn clearing_the_chat_keeps_the_other_activities() {
         let (mut p, _) = ready();
-        let job = run(&mut p);
+        let chat = GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_chat(Ok(chat)));
         p.apply(reply(job, token(1, "x")));
         p.apply(reply(job, finished("")));
         p.score.message = "Scored 3 tokens.".into();
         p.lab.message = "compared".into();
-        p.clear_run();
-        assert_eq!(p.run.phase, OutputPhase::Idle);
-        assert!(p.run.tokens.is_empty());
+        p.clear_chat();
+        assert_eq!(p.chat.phase, OutputPhase::Idle);
+        assert!(p.chat.tokens.is_empty());
         assert_eq!(p.score.message, "Scored 3 tokens.");
         assert_eq!(p.lab.message, "compared");
         p.apply(reply(job, token(2, "late")));
-        assert!(p.run.tokens.is_empty(), "a late reply of the cleared run");
+        assert!(p.chat.tokens.is_empty(), "a late reply of the cleared chat");
     }
 
     #[test]

@@ -133,6 +133,8 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   };
   await cutOff('Tell me a long story about the sea.');
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system', 'user']);
+  // Not the last reply's "Done: …" (before the reload) as if this one had ended.
+  assert.match(await p.get('chat-message').textContent(), /has no reply yet/);
   await p.get('chat-answer').click();
   await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
   assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
@@ -144,6 +146,55 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.deepEqual(joined.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant']);
   assert.equal(joined[3].content, 'Another long story, please.\n\nShorter.');
   assert.deepEqual((await figures(p)).ids, cli(joined.slice(0, -1), 'joined').prompt_ids);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('chatting leaves the Generate run and its forks alone; a message too long for the context comes back to the input', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 6);
+  await p.get('chat-mode').uncheck();
+  await page.fill('[data-testid=prompt]', 'The three primary colors are');
+  await p.get('run').click();
+  const finished = async () => {
+    await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+    assert.equal(await p.output().getAttribute('data-state'), 'done');
+  };
+  await finished();
+  await p.root.locator('[data-testid=token]').nth(2).click();
+  await page.mouse.move(0, 0);
+  await p.root.locator('[data-testid=token-alternative]:not([disabled])').first().click();
+  await finished();
+  const generated = {
+    tokens: (await p.tokens()).map((t) => t.id),
+    branches: await p.get('branch-select').locator('option').allTextContents(),
+  };
+  assert.equal(generated.branches.length, 2);
+
+  await page.click('[data-testid=tab-chat]');
+  assert.equal(await p.get('stat-tokens').textContent(), '0', 'no Generate figures under the chat');
+  await send(p, 'Hi.');
+  // A message the context cannot hold fails before its first token: its text comes back to
+  // the input, and the conversation is as it was, so the next message is not joined to it.
+  const huge = 'lorem ipsum dolor sit amet '.repeat(1500);
+  await p.get('chat-input').fill(huge);
+  await p.get('chat-send').click();
+  await p.root.locator('[data-testid=chat][data-state=error]').waitFor({ timeout: 120000 });
+  assert.match(await p.get('chat-message').textContent(), /positions/);
+  assert.equal(await p.get('chat-input').inputValue(), huge);
+  assert.deepEqual((await messages(p)).map((m) => m.role), ['user', 'assistant']);
+  await send(p, 'What is two plus two?');
+  const after = await messages(p);
+  assert.deepEqual(after.map((m) => m.role), ['user', 'assistant', 'user', 'assistant']);
+  assert.equal(after[2].content, 'What is two plus two?');
+
+  await page.click('[data-testid=tab-generate]');
+  assert.deepEqual((await p.tokens()).map((t) => t.id), generated.tokens);
+  assert.deepEqual(await p.get('branch-select').locator('option').allTextContents(), generated.branches);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
