@@ -10,7 +10,9 @@ chosen to tell the regex lists apart (digit runs, punctuation before words, cont
 capitals, CJK, newlines after symbols), with a few tokens and merges added to the vocabulary
 so that those differences show in the ids. Writes tests/fixtures/pretokenizers.json: the texts,
 per accepted name the ids of each text, and the names llama.cpp refused;
-tests/pretokenizers.rs builds the same files in memory and compares.
+tests/pretokenizers.rs builds the same files in memory and compares. It also records what
+llama.cpp makes of user-defined tokens whose text it knows as end-of-turn or fill-in-the-middle
+markers (it retypes them as control tokens).
 
 Usage: scripts/pretokenizer_fixtures.py   (re-exec's itself inside the llama venv)
 """
@@ -87,15 +89,44 @@ def known(field):
     return set(strings(field))
 
 
-EXTENDED = {
-    "tokenizer.ggml.tokens": lambda r, f: strings(f) + [t for t in EXTRA_TOKENS if t not in known(f)],
-    "tokenizer.ggml.token_type": lambda r, f: [f.parts[i][0].item() for i in f.data] + [1] * sum(
-        t not in known(r.fields["tokenizer.ggml.tokens"]) for t in EXTRA_TOKENS),
-    "tokenizer.ggml.merges": lambda r, f: FIRST_MERGES + strings(f),
-}
+# Texts llama.cpp's loader retypes as control tokens when a vocabulary has them as
+# user-defined ones (end of turn, fill-in-the-middle), found by trying each; and some it leaves.
+# Each is added alone, user-defined, to SmolLM2's vocabulary; the fixture records llama.cpp's
+# ids for the text itself (control tokens are not read from plain text) and whether the token
+# ends a generation.
+USER_DEFINED_TEXTS = [
+    "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_text|>", "<EOT>", "_<EOT>",
+    "<｜end▁of▁sentence｜>", "<end_of_utterance>", "</s>", "<|return|>", "<|call|>", "<|eom_id|>",
+    "<|fim_pad|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<fim-prefix>",
+    "<fim-suffix>", "<fim-middle>", "<|repo_name|>", "<|file_sep|>", "<|endofprompt|>",
+    "<|calls|>", "<|flush|>", "[EOS]", "<eos>", "<|end_of_turn|>", "<fim_suffix>", "<fim_middle>",
+    "<fim_prefix>", "<fim_pad>", "<|fim▁begin|>", "<PRE>", "<SUF>", "<MID>", "▁<PRE>",
+    "<｜fim▁hole｜>", "<|fim▁end|>", "<fim_sep>", "<|fim_sep|>", "<start_of_turn>", "<bos>",
+    "<|user|>", "<|END_OF_TURN_TOKEN|>", "</think>",
+]
 
 
-def write_vocab_only(reader, path, pre):
+def with_types(f, added, kind):
+    return [f.parts[i][0].item() for i in f.data] + [kind] * len(added)
+
+
+def extended(extra, merges, kind):
+    """Metadata rewrites: `extra` tokens (those not in the vocabulary yet) of type `kind`,
+    `merges` ranked before the vocabulary's own."""
+    def added(reader):
+        have = known(reader.fields["tokenizer.ggml.tokens"])
+        return [t for t in extra if t not in have]
+    return {
+        "tokenizer.ggml.tokens": lambda r, f: strings(f) + added(r),
+        "tokenizer.ggml.token_type": lambda r, f: with_types(f, added(r), kind),
+        "tokenizer.ggml.merges": lambda r, f: merges + strings(f),
+    }
+
+
+EXTENDED = extended(EXTRA_TOKENS, FIRST_MERGES, 1)
+
+
+def write_vocab_only(reader, path, pre, EXTENDED=EXTENDED):
     import gguf
 
     w = gguf.GGUFWriter(path, "llama")
@@ -146,6 +177,18 @@ def main():
                 continue
             accepted[pre] = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in TEXTS]
             del llm
+        user_defined = {}
+        n_vocab = len(strings(reader.fields["tokenizer.ggml.tokens"]))
+        for i, text in enumerate(USER_DEFINED_TEXTS):
+            path = os.path.join(tmp, f"user-{i}.gguf")
+            write_vocab_only(reader, path, "smollm", extended([text], [], 4))
+            llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            user_defined[text] = {
+                "ids": llm.tokenize(text.encode(), add_bos=False, special=False),
+                "end_of_generation": bool(llama_cpp.llama_vocab_is_eog(vocab, n_vocab)),
+            }
+            del llm
     fixture = {
         "source": os.path.basename(SOURCE),
         "source_sha256": sha,
@@ -155,6 +198,7 @@ def main():
         "first_merges": FIRST_MERGES,
         "texts": TEXTS,
         "accepted": accepted,
+        "user_defined": user_defined,
         "refused": refused,
     }
     with open(OUT, "w") as f:

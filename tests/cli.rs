@@ -570,6 +570,17 @@ fn tokenize_reads_the_vocabulary_alone_and_refuses_a_split_it_does_not_know() {
     ]);
     assert_eq!(from_vocab, from_model);
     assert!(!from_vocab["ids"].as_array().unwrap().is_empty());
+    // A text that starts like an option is the text (a Markdown rule, a diff's header).
+    let dashes = json_ok(&[
+        "tokenize", "--model", vocab_only, "--text", "--- a/x", "--json",
+    ]);
+    let shown: String = dashes["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(shown, "--- a/x");
     fails_with(
         &["generate", "--model", vocab_only, "--prompt", "hi"],
         "tensor",

@@ -149,8 +149,57 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
             )),
         }
     }
+    // Tokens whose text llama.cpp knows as an end-of-turn or fill-in-the-middle marker: it
+    // makes them control tokens (so plain text does not read as them) and some end a
+    // generation.
+    for (text, want) in fx["user_defined"].as_object().unwrap() {
+        let tokenizer = user_defined_tokenizer(&content, text);
+        let id = tokenizer.vocab_size() as u32 - 1;
+        let got = tokenizer.encode(text, false).unwrap();
+        if got != common::ids(&want["ids"]) {
+            failures.push(format!(
+                "user-defined {text:?}: {got:?} against llama.cpp's {:?}",
+                want["ids"]
+            ));
+        }
+        let eog = want["end_of_generation"].as_bool().unwrap();
+        if tokenizer.is_end_of_generation(id) != eog {
+            failures.push(format!(
+                "user-defined {text:?}: end of generation should be {eog}"
+            ));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The fixture covers llama.cpp's whole list, and most of it is supported.
     assert!(checked >= 45, "only {checked} names compared");
     assert!(refused_by_llama.len() >= 3);
+}
+
+/// SmolLM2's tokenizer metadata with `text` added as a user-defined token (last id).
+fn user_defined_tokenizer(content: &Content, text: &str) -> Tokenizer {
+    let mut md: Vec<(String, Value)> = Vec::new();
+    for (k, v) in &content.metadata {
+        if !k.starts_with("tokenizer.") {
+            continue;
+        }
+        let mut v = v.clone();
+        match k.as_str() {
+            "tokenizer.ggml.tokens" => {
+                let mut all = v.to_vec().unwrap().clone();
+                all.push(Value::String(text.into()));
+                v = Value::Array(all);
+            }
+            "tokenizer.ggml.token_type" => {
+                let mut all = v.to_vec().unwrap().clone();
+                all.push(Value::I32(4));
+                v = Value::Array(all);
+            }
+            _ => {}
+        }
+        md.push((k.clone(), v));
+    }
+    let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &refs, &[]).unwrap();
+    Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap()).unwrap()
 }

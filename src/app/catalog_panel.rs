@@ -110,6 +110,7 @@ fn CachePanel() -> impl IntoView {
         app.panes
             .with(|ps| ps.iter().any(|p| p.model(|m| m.is_keeping())))
     });
+    let armed = RwSignal::new(false);
     let total = move || {
         entries.with(|e| {
             e.as_ref()
@@ -167,13 +168,21 @@ fn CachePanel() -> impl IntoView {
                                         <button
                                             type="button"
                                             disabled=move || keeping.get()
-                                            on:click=move |_| {
-                                            let url = url.clone();
+                                            on:click={
+                                            let label = m.label.clone();
+                                            move |_| {
+                                            let (url, label) = (url.clone(), label.clone());
                                             spawn_local(async move {
-                                                let _ = browser::remove_cached(&url).await;
+                                                if browser::remove_cached(&url).await.is_ok() {
+                                                    app.panes.with_untracked(|ps| {
+                                                        ps.iter().for_each(|p| {
+                                                            p.state.update(|s| s.cache_removed(Some(&label)))
+                                                        })
+                                                    });
+                                                }
                                                 refresh();
                                             });
-                                        }>"Remove"</button>
+                                        }}>"Remove"</button>
                                     </li>
                                 }
                             })
@@ -190,15 +199,39 @@ fn CachePanel() -> impl IntoView {
             <button
                 type="button"
                 data-testid="clear-cache"
+                data-confirming=move || armed.get().to_string()
                 disabled=move || keeping.get()
                 on:click=move |_| {
+                    // A first click asks (the models take minutes to read again, and a page
+                    // at an event has no network); a second within a few seconds clears.
+                    if !armed.get_untracked() {
+                        armed.set(true);
+                        set_timeout(move || armed.set(false), std::time::Duration::from_secs(6));
+                        return;
+                    }
+                    armed.set(false);
                     spawn_local(async move {
-                        let _ = browser::clear_cache().await;
+                        if browser::clear_cache().await.is_ok() {
+                            app.panes.with_untracked(|ps| {
+                                ps.iter().for_each(|p| p.state.update(|s| s.cache_removed(None)))
+                            });
+                        }
                         refresh();
                     })
                 }
             >
-                "Clear cache"
+                {move || {
+                    if armed.get() {
+                        let n = entries.with(|e| e.as_ref().map_or(0, Vec::len));
+                        format!(
+                            "Remove all {} ({})? Click again",
+                            crate::ui::format::count(n, "model", "models"),
+                            format::bytes(total())
+                        )
+                    } else {
+                        "Clear cache".to_string()
+                    }
+                }}
             </button>
         </div>
     }

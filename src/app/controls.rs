@@ -6,7 +6,8 @@ use super::pane_state::Pane;
 use crate::ui::settings::PaneSettings;
 
 /// A number input bound to one settings field. A value that does not parse leaves the setting
-/// as it was and marks the field invalid.
+/// as it was, marks the field invalid and says so under it: the box shows the kept value
+/// again, and without the note the typed one would seem taken.
 #[component]
 fn NumberField(
     pane: Pane,
@@ -19,7 +20,8 @@ fn NumberField(
     set: fn(&mut PaneSettings, &str) -> bool,
     #[prop(optional)] title: &'static str,
 ) -> impl IntoView {
-    let invalid = RwSignal::new(false);
+    let refused = RwSignal::new(None::<String>);
+    let invalid = move || refused.with(Option::is_some);
     view! {
         <label class="field" title=title>
             <span>{label}</span>
@@ -29,16 +31,45 @@ fn NumberField(
                 step=step
                 min=min
                 max=max
-                class:invalid=move || invalid.get()
-                aria-invalid=move || invalid.get().to_string()
+                class:invalid=invalid
+                aria-invalid=move || invalid().to_string()
                 prop:value=move || pane.settings.with(get)
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
+                    // The box's own range too: a value past it would run now and be clamped
+                    // after a reload (`PaneSettings::clamp`), so the two would disagree.
+                    let bound = |b: &str, or: f64| b.parse::<f64>().unwrap_or(or);
+                    let in_range = v.trim().parse::<f64>().map_or(true, |x| {
+                        x >= bound(min, f64::MIN) && x <= bound(max, f64::MAX)
+                    });
                     let mut ok = false;
-                    pane.settings.update(|s| ok = set(s, v.trim()));
-                    invalid.set(!ok);
+                    if in_range {
+                        pane.settings.update(|s| ok = set(s, v.trim()));
+                    }
+                    refused.set((!ok).then(|| {
+                        let typed = if v.trim().is_empty() {
+                            "An empty box".to_string()
+                        } else {
+                            let shown: String = v.trim().chars().take(24).collect();
+                            format!("“{shown}”")
+                        };
+                        format!(
+                            "{typed} is not a {label} value ({}); kept {}.",
+                            if min.starts_with('-') || step.contains('.') {
+                                format!("a number from {min} to {max}")
+                            } else {
+                                format!("a whole number from {min} to {max}")
+                            },
+                            pane.settings.with_untracked(get)
+                        )
+                    }));
                 }
             />
+            <Show when=invalid>
+                <span class="field-error" data-testid="field-error" role="alert">
+                    {move || refused.get().unwrap_or_default()}
+                </span>
+            </Show>
         </label>
     }
 }
@@ -57,11 +88,11 @@ fn parse_into<T: std::str::FromStr>(slot: &mut T, v: &str) -> bool {
 pub fn Controls(pane: Pane) -> impl IntoView {
     view! {
         <div class="controls">
-            <NumberField pane label="Temperature" testid="temperature" step="0.05" min="0" max="2"
+            <NumberField pane label="Temperature" testid="temperature" step="0.05" min="0" max="5"
                 title="0 is greedy: always the most likely token"
                 get=|s| s.temperature.to_string()
                 set=|s, v| parse_into(&mut s.temperature, v) />
-            <NumberField pane label="Top-k" testid="top-k" step="1" min="0" max="1000"
+            <NumberField pane label="Top-k" testid="top-k" step="1" min="0" max="100000"
                 title="Keep the k most likely tokens (0 = off)"
                 get=|s| s.top_k.to_string()
                 set=|s, v| parse_into(&mut s.top_k, v) />

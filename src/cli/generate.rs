@@ -13,7 +13,7 @@ pub struct GenerateArgs {
     #[command(flatten)]
     common: Common,
     /// The prompt (or use --messages).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     prompt: String,
     /// A conversation as a JSON file: `[{"role": "system"|"user"|"assistant", "content":
     /// "..."}, ...]`, ending with a user message. It is rendered with the chat template
@@ -53,7 +53,7 @@ pub struct GenerateArgs {
     force_ids: Vec<u32>,
     /// Text to take as given after --force-ids, tokenized as plain text (a fork to a typed
     /// continuation, as the page's inspector makes).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     force_text: String,
 }
 

@@ -7,7 +7,7 @@ pub struct ScoreArgs {
     #[command(flatten)]
     common: Common,
     /// Text to measure.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     text: String,
     /// Tokens per scoring window; longer texts are scored in half-overlapping windows.
     #[arg(long, default_value_t = tinylab::engine::SCORE_WINDOW)]

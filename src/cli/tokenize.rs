@@ -8,7 +8,7 @@ pub struct TokenizeArgs {
     #[command(flatten)]
     common: Common,
     /// Text to tokenize.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     text: String,
 }
 

@@ -36,7 +36,9 @@ const GPT2_REGEX: &str =
 const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Texts llama.cpp treats as end of generation besides the declared EOS.
+/// Texts llama.cpp treats as end of generation besides the declared EOS (its loader's lists
+/// for end of turn, end of message and the fill-in-the-middle pad and separators), whatever
+/// the token's type. `tests/pretokenizers.rs` checks each against llama.cpp.
 const END_OF_TURN_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
@@ -45,7 +47,38 @@ const END_OF_TURN_TEXTS: &[&str] = &[
     "<|endoftext|>",
     "<|end_of_text|>",
     "<EOT>",
+    "_<EOT>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+    "</s>",
     "<|return|>",
+    "<|call|>",
+    "<|calls|>",
+    "<|flush|>",
+    "<|eom_id|>",
+    "[EOS]",
+    "<eos>",
+    "<|fim_pad|>",
+    "<fim_pad>",
+    "<|file_sep|>",
+];
+
+/// Fill-in-the-middle markers llama.cpp's loader also makes control tokens.
+const FIM_TEXTS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<|fim_suffix|>",
+    "<|fim_middle|>",
+    "<fim-prefix>",
+    "<fim-suffix>",
+    "<fim-middle>",
+    "<fim_prefix>",
+    "<fim_suffix>",
+    "<fim_middle>",
+    "<PRE>",
+    "<SUF>",
+    "<MID>",
+    "▁<PRE>",
+    "<｜fim▁hole｜>",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,10 +311,18 @@ impl Tokenizer {
             return Err(EngineError::Tokenizer("the vocabulary is empty".into()));
         }
         let n = tokens.len();
-        let types = gguf
+        let mut types = gguf
             .i32_array_opt("tokenizer.ggml.token_type")
             .filter(|t| t.len() == n)
             .unwrap_or_else(|| vec![TYPE_NORMAL; n]);
+        // llama.cpp makes these control tokens whatever the file says (Gemma 3's `</s>` is
+        // user-defined there), so plain text never reads as them: its ids are the oracle's.
+        for (t, ty) in tokens.iter().zip(types.iter_mut()) {
+            let marker = |list: &[&str]| list.contains(&t.as_str());
+            if *ty == TYPE_USER_DEFINED && (marker(END_OF_TURN_TEXTS) || marker(FIM_TEXTS)) {
+                *ty = TYPE_CONTROL;
+            }
+        }
         let pre = gguf
             .string("tokenizer.ggml.pre")
             .unwrap_or_else(|_| "default".to_string());

@@ -1,15 +1,20 @@
 //! Numbers as people read them: sizes, rates, progress lines, token text.
 
-/// "98.4 MB" (decimal units, as file managers and the catalog show sizes).
 /// "1 token", "2 tokens".
 pub fn tokens(n: usize) -> String {
+    count(n, "token", "tokens")
+}
+
+/// "1 model", "3 models".
+pub fn count(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        "1 token".into()
+        format!("1 {one}")
     } else {
-        format!("{n} tokens")
+        format!("{n} {many}")
     }
 }
 
+/// "98.4 MB" (decimal units, as file managers and the catalog show sizes).
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if n < 1000 {

@@ -731,6 +731,22 @@ impl PaneModel {
         };
     }
 
+    /// The browser cache no longer holds the loaded model's bytes (Clear cache, or its
+    /// Remove; `label` None for all): the status stops saying they are kept there.
+    pub fn cache_removed(&mut self, label: Option<&str>) {
+        let Some(l) = self.model.loaded.as_mut() else {
+            return;
+        };
+        if label.is_some_and(|n| n != l.label) || !(l.cached_now || l.from_cache) {
+            return;
+        }
+        l.cached_now = false;
+        l.cache_note = Some("since removed from the browser cache".into());
+        if self.model.phase == ModelPhase::Ready {
+            self.model.message = loaded_message(l);
+        }
+    }
+
     /// Forgets the conversation's last reply only (Chat's Clear): the Generate tab's run and
     /// its forks, what was scored, the entropy lab's results and an evaluation stay.
     pub fn clear_chat(&mut self) {
@@ -1135,7 +1151,8 @@ fn loaded_message(l: &LoadedModel) -> String {
     };
     // Where the bytes came from, then (for bytes read elsewhere) what became of them in the cache.
     let (from, kept) = if l.from_cache {
-        (" from the browser cache", String::new())
+        let note = l.cache_note.as_ref().map(|n| format!(" · {n}"));
+        (" from the browser cache", note.unwrap_or_default())
     } else if l.cached_now {
         ("", " · kept in the browser cache".to_string())
     } else if l.keeping {
@@ -1733,6 +1750,23 @@ mod tests {
         // Tokens after the end of the job are stale.
         p.apply(reply(job, token(7, "b")));
         assert_eq!(p.run.tokens.len(), 2);
+    }
+
+    /// Clear cache (or Remove of this model) ends "kept in the browser cache" in the status;
+    /// Remove of another model leaves it.
+    #[test]
+    fn a_removed_cache_entry_is_no_longer_said_to_be_kept() {
+        let (mut p, _) = ready();
+        assert!(p.model.message.contains("kept in the browser cache"));
+        p.cache_removed(Some("another model"));
+        assert!(p.model.message.contains("kept in the browser cache"));
+        p.cache_removed(None);
+        assert!(!p.model.message.contains("kept in the browser cache"));
+        assert!(p
+            .model
+            .message
+            .contains("since removed from the browser cache"));
+        assert!(!p.model.loaded.as_ref().unwrap().cached_now);
     }
 
     /// Chat's Clear forgets the conversation's reply, not the entropy lab's or a score's.

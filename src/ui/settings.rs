@@ -382,7 +382,9 @@ impl Workspace {
                     }
                 }
                 "max_tokens" => {
-                    if let Ok(n) = v.parse::<usize>() {
+                    // Past the limit is the limit (`clamp`), also where usize is 32 bits.
+                    if let Ok(n) = v.parse::<u64>() {
+                        let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
                         self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                     }
                 }
@@ -674,6 +676,12 @@ mod tests {
         linked.apply_query("models=a,b,c,d,e,f,g&temperature=NaN&max_tokens=0");
         assert_eq!(linked.panes.len(), MAX_PANES);
         assert!(linked.panes.iter().all(|p| p.max_tokens == 1));
+        // Past usize on wasm32: the limit, not the default of 128.
+        linked.apply_query("max_tokens=99999999999");
+        assert!(linked
+            .panes
+            .iter()
+            .all(|p| p.max_tokens == MAX_TOKENS_LIMIT));
         let empty = Workspace::from_saved(Some(r#"{"panes":[]}"#));
         assert_eq!(empty.panes.len(), 1);
     }

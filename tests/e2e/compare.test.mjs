@@ -235,6 +235,19 @@ test('edits after a permalink survive a reload; the link leaves the address bar,
   await page.locator('[data-testid=prompt]').waitFor();
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'My own prompt.');
   assert.equal(await pane(page, 0).get('temperature').inputValue(), '0.9');
+  // A value a box cannot take is not dropped without a word: the box keeps its value and
+  // says what it refused; a good value clears the note.
+  const first = pane(page, 0);
+  for (const [field, typed, kept] of [['top-k', '-5', /kept 40/], ['seed', '1e30', /kept \d+/], ['temperature', '9', /kept 0\.9/]]) {
+    await first.set(field, typed);
+    assert.match(await first.get('field-error').textContent(), kept, field);
+    assert.equal(await first.get(field).getAttribute('aria-invalid'), 'true');
+    assert.notEqual(await first.get(field).inputValue(), typed);
+  }
+  await first.set('temperature', '0.9');
+  await first.set('top-k', '40');
+  await first.set('seed', '1');
+  assert.equal(await first.get('field-error').count(), 0);
   // A link opened with a flag: the flag stays when the link's parameters go.
   await page.goto(`${server.url}?debug=1&prompt=A%20linked%20question`);
   await page.locator('[data-testid=prompt]').waitFor();
