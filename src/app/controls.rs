@@ -46,6 +46,11 @@ fn NumberField(
                     if in_range {
                         pane.settings.update(|s| ok = set(s, v.trim()));
                     }
+                    if !ok {
+                        // The box shows the value in use again, as the note says.
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        input.set_value(&pane.settings.with_untracked(get));
+                    }
                     refused.set((!ok).then(|| {
                         let typed = if v.trim().is_empty() {
                             "An empty box".to_string()

@@ -240,7 +240,8 @@ test('edits after a permalink survive a reload; the link leaves the address bar,
   const first = pane(page, 0);
   for (const [field, typed, kept] of [['top-k', '-5', /kept 40/], ['seed', '1e30', /kept \d+/], ['temperature', '9', /kept 0\.9/]]) {
     await first.set(field, typed);
-    assert.match(await first.get('field-error').textContent(), kept, field);
+    const note = first.get(field).locator('xpath=..').locator('[data-testid=field-error]');
+    assert.match(await note.textContent(), kept, field);
     assert.equal(await first.get(field).getAttribute('aria-invalid'), 'true');
     assert.notEqual(await first.get(field).inputValue(), typed);
   }

@@ -146,6 +146,16 @@ test('greedy tokens in the page equal the native CLI, and a reload keeps setting
   await generate(page, p, { prompt: PROMPT, maxTokens: TOKENS, chat: CHAT });
   // The same page and model again: exactly the same ids as the first run.
   assert.deepEqual((await p.tokens()).map((t) => t.id), toks.map((t) => t.id));
+  // Clear cache asks first; once cleared, the pane no longer says its model is kept there.
+  await page.click('[data-testid=catalog] summary');
+  const clear = page.locator('[data-testid=clear-cache]');
+  await clear.click();
+  assert.equal(await clear.getAttribute('data-confirming'), 'true');
+  assert.match(await clear.textContent(), /Remove all 1 model \(.*\)\? Click again/);
+  assert.equal(await page.locator('[data-testid=cached-model]').count(), 1, 'nothing removed at the first click');
+  await clear.click();
+  await page.locator('[data-testid=cache-panel]', { hasText: 'Nothing cached yet.' }).waitFor({ timeout: 10000 });
+  assert.match(await p.status().textContent(), /since removed from the browser cache/);
 
   assert.deepEqual(errors, []);
   console.log('figures', JSON.stringify({ ...figures, screenshot: shot }));
