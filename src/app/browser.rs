@@ -235,12 +235,12 @@ pub fn page_base() -> String {
 }
 
 /// A local file's contents as text (for item files); it never leaves the page.
-pub async fn file_text(file: &web_sys::File) -> Result<String, String> {
-    JsFuture::from(file.text())
+/// A (small) file's bytes, for a reader that checks them itself.
+pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer())
         .await
-        .map_err(|e| describe(&e))?
-        .as_string()
-        .ok_or_else(|| "the file is not text".to_string())
+        .map_err(|e| describe(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Milliseconds since the page started (`performance.now()`).

@@ -153,6 +153,7 @@ fn has_options(task: &str) -> bool {
 /// copy all results so far and redraw every table (quadratic in a run of thousands).
 pub fn follow_panes(state: AppState) {
     const SAVE_EVERY_MS: f64 = 5000.0;
+    save_when_the_page_goes(state);
     let last_rebuild = StoredValue::new(f64::NEG_INFINITY);
     let last_save = StoredValue::new(f64::NEG_INFINITY);
     let last_still = StoredValue::new(usize::MAX);
@@ -221,6 +222,38 @@ pub fn follow_panes(state: AppState) {
     });
 }
 
+/// Between the saves every few seconds, a reload lost what the last seconds scored (all of it
+/// in a run's first seconds, and the report then said nothing was scored): a live run's results
+/// are saved once more as the page goes (`pagehide`, which a reload and a closed tab fire).
+fn save_when_the_page_goes(state: AppState) {
+    use wasm_bindgen::prelude::*;
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let save = Closure::<dyn FnMut()>::new(move || {
+        if !state.eval_live.get_untracked() {
+            return;
+        }
+        let Some(mut report) = state.eval_report.get_untracked() else {
+            return;
+        };
+        let panes = state.panes.get_untracked();
+        for pr in &mut report.panes {
+            if let Some(p) = panes.iter().find(|p| p.id == pr.pane_id) {
+                p.state
+                    .with_untracked(|s| pr.results = s.eval.results.clone());
+            }
+        }
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        if !browser::local_set(REPORT_KEY, &json) {
+            browser::local_remove(REPORT_KEY);
+        }
+    });
+    let _ = window.add_event_listener_with_callback("pagehide", save.as_ref().unchecked_ref());
+    // Listens for the page's lifetime.
+    save.forget();
+}
+
 #[component]
 pub fn EvalPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -237,11 +270,16 @@ pub fn EvalPanel() -> impl IntoView {
             let text = if f.size() as u64 > max {
                 Err(format!("item files may have at most {} MB", max >> 20))
             } else {
-                browser::file_text(&f).await
+                browser::file_bytes(&f)
+                    .await
+                    .and_then(crate::eval::tasks::item_file_text)
             };
             match text.and_then(|t| parse_items(&t)) {
                 Ok(items) => {
-                    message.set(format!("{name}: {} items.", items.len()));
+                    message.set(format!(
+                        "{name}: {}.",
+                        crate::ui::format::count(items.len(), "item", "items")
+                    ));
                     file.set(Some(ItemFile { name, items }));
                     file_error.set(None);
                     state.eval.update(|e| e.task = FILE_TASK.into());
@@ -522,9 +560,10 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                                     <td>{model}</td>
                                     <td>{c}</td>
                                     <td>{a.n}</td>
-                                    <td>{format!("{}%", pct(a.accuracy))}</td>
-                                    <td>{format!("{}–{}%", pct(a.ci95.0), pct(a.ci95.1))}</td>
-                                    <td>{format!("{}%", pct(a.accuracy_norm))}</td>
+                                    // Nothing scored is no accuracy, not 0% over 0–100%.
+                                    <td>{if a.n == 0 { "–".to_string() } else { format!("{}%", pct(a.accuracy)) }}</td>
+                                    <td>{if a.n == 0 { "nothing scored".to_string() } else { format!("{}–{}%", pct(a.ci95.0), pct(a.ci95.1)) }}</td>
+                                    <td>{if a.n == 0 { "–".to_string() } else { format!("{}%", pct(a.accuracy_norm)) }}</td>
                                 </tr>
                             }
                         })
@@ -663,13 +702,23 @@ fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl In
                 "bar cond-{}",
                 conditions.iter().position(|k| k == c).unwrap_or(0) % 4
             );
+            // Nothing scored: a label and no bar or whiskers (a 0–100% whisker would read as
+            // a measurement).
+            let scored = a.n > 0;
+            let title = if scored {
+                format!("{model} · {c}: {}% [{}–{}%]", pct(a.accuracy), pct(a.ci95.0), pct(a.ci95.1))
+            } else {
+                format!("{model} · {c}: nothing scored")
+            };
             view! {
                 <g>
-                    <title>{format!("{model} · {c}: {}% [{}–{}%]", pct(a.accuracy), pct(a.ci95.0), pct(a.ci95.1))}</title>
-                    <rect class=shade x=x y=y(a.accuracy) width=bar height=(y(0.0) - y(a.accuracy)).max(0.0)></rect>
-                    <line class="whisker" x1=mid x2=mid y1=y(a.ci95.0) y2=y(a.ci95.1)></line>
-                    <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.0) y2=y(a.ci95.0)></line>
-                    <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.1) y2=y(a.ci95.1)></line>
+                    <title>{title}</title>
+                    {scored.then(|| view! {
+                        <rect class=shade x=x y=y(a.accuracy) width=bar height=(y(0.0) - y(a.accuracy)).max(0.0)></rect>
+                        <line class="whisker" x1=mid x2=mid y1=y(a.ci95.0) y2=y(a.ci95.1)></line>
+                        <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.0) y2=y(a.ci95.0)></line>
+                        <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.1) y2=y(a.ci95.1)></line>
+                    })}
                     <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label">{format!("{} · {c}", short_name(model))}</text>
                 </g>
             }

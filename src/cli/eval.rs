@@ -71,14 +71,8 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             }
             // Bounded again as it is read: a pipe or device has no length to check first.
             let bytes = super::read_small(path, tasks::MAX_ITEM_FILE_BYTES, "item files")?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                let bad = e.utf8_error().valid_up_to();
-                let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
-                format!(
-                    "{}: line {line} is not UTF-8 text (save the file as UTF-8)",
-                    path.display()
-                )
-            })?;
+            let text =
+                tasks::item_file_text(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             let items = parse_items(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             (items, json!({"file": path.display().to_string()}))
         }

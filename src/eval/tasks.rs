@@ -15,6 +15,16 @@ pub const MAX_ITEMS: usize = 2000;
 /// An item file is untrusted input: its size, each item's choices and each text are bounded
 /// before anything is tokenized (a context longer than this cannot fit a model here anyway).
 pub const MAX_ITEM_FILE_BYTES: u64 = 16 << 20;
+
+/// An item file's bytes as text, or which line is not UTF-8: the CLI and the page read files
+/// the same way (the page's `Blob.text()` turned a bad byte into U+FFFD and scored the item).
+pub fn item_file_text(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
+        format!("line {line} is not UTF-8 text (save the file as UTF-8)")
+    })
+}
 pub const MAX_CHOICES: usize = 64;
 pub const MAX_CONTEXT_CHARS: usize = 50_000;
 pub const MAX_CHOICE_CHARS: usize = 2_000;

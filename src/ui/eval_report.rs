@@ -51,6 +51,8 @@ pub struct Comparison {
     pub test: McNemar,
     pub verdict: Verdict,
     pub sentence: String,
+    /// Items both sides scored: what the comparison rests on.
+    pub n: usize,
 }
 
 impl EvalReport {
@@ -109,7 +111,7 @@ impl EvalReport {
         };
         for (i, p) in self.panes.iter().enumerate() {
             for c in self.conditions.iter().skip(1) {
-                out.push(self.comparison(
+                out.extend(self.comparison(
                     (format!("{}: {c} vs {first}", p.model), p.model.clone()),
                     (i, first, first.as_str()),
                     (i, c, c.as_str()),
@@ -119,7 +121,7 @@ impl EvalReport {
         if let Some(p0) = self.panes.first() {
             for c in &self.conditions {
                 for (i, p) in self.panes.iter().enumerate().skip(1) {
-                    out.push(self.comparison(
+                    out.extend(self.comparison(
                         (
                             format!("{c}: {} vs {}", p.model, p0.model),
                             format!("On {c}"),
@@ -138,7 +140,7 @@ impl EvalReport {
         (label, scope): (String, String),
         a: (usize, &str, &str),
         b: (usize, &str, &str),
-    ) -> Comparison {
+    ) -> Option<Comparison> {
         let (ra, rb) = (self.results(a.0, a.1), self.results(b.0, b.1));
         let test = compare(&ra, &rb);
         // Accuracies over the items both runs scored, so the sentence and the test agree.
@@ -149,20 +151,33 @@ impl EvalReport {
                 .collect()
         };
         let (aa, ab) = (accuracy(&shared(&ra, &rb)), accuracy(&shared(&rb, &ra)));
-        Comparison {
+        // No item scored on both sides (a run stopped or cut off early): nothing to compare,
+        // rather than "no clear difference" between two made-up 0%s.
+        if aa.n == 0 {
+            return None;
+        }
+        Some(Comparison {
             sentence: describe_comparison((a.2, &aa), (b.2, &ab), &test),
             verdict: test.verdict(),
             test,
             label,
             scope,
-        }
+            n: aa.n,
+        })
     }
 
-    /// The plain sentence under the chart: the first comparison that shows something, or
-    /// what the run shows when nothing does.
+    /// The plain sentence under the chart: of the comparisons that show something, the one
+    /// on the most items (the first of those), else the one on the most items; or what the
+    /// run shows when there is none.
     pub fn headline(&self) -> String {
-        if self.progress().0 == 0 && !self.failures.is_empty() {
-            return format!("Nothing was scored: {}.", self.failures.join("; "));
+        if self.progress().0 == 0 {
+            return if !self.failures.is_empty() {
+                format!("Nothing was scored: {}.", self.failures.join("; "))
+            } else if self.partial {
+                "Nothing was scored: the run was stopped before its first item.".into()
+            } else {
+                String::new()
+            };
         }
         let all = self.comparisons();
         let partial = if self.partial {
@@ -170,23 +185,26 @@ impl EvalReport {
         } else {
             ""
         };
-        match all
-            .iter()
-            .find(|c| c.verdict != Verdict::Neutral)
-            .or(all.first())
-        {
+        // The most items, the first among equals (`max_by_key` keeps the last).
+        let best = |shows: bool| {
+            all.iter()
+                .filter(|c| (c.verdict != Verdict::Neutral) == shows)
+                .rev()
+                .max_by_key(|c| c.n)
+        };
+        match best(true).or(best(false)) {
             Some(c) => format!("{}: {}{partial}", c.scope, c.sentence),
             None => match (self.panes.first(), self.conditions.first()) {
                 (Some(p), Some(c)) => {
                     let a = self.accuracy(0, c);
                     format!(
-                        "{} on {c}: {:.0}% [{:.0}–{:.0}%] of {} items. Add a condition or a \
+                        "{} on {c}: {:.0}% [{:.0}–{:.0}%] of {}. Add a condition or a \
                          model to compare.{partial}",
                         p.model,
                         a.accuracy * 100.0,
                         a.ci95.0 * 100.0,
                         a.ci95.1 * 100.0,
-                        a.n
+                        super::format::count(a.n, "item", "items")
                     )
                 }
                 _ => String::new(),
@@ -276,6 +294,49 @@ mod tests {
             partial: false,
             ..EvalReport::default()
         }
+    }
+
+    /// A run stopped before anything was scored compares nothing and says so (it used to
+    /// read "no clear difference: 0% [0%–100%] against 0% [0%–100%]").
+    #[test]
+    fn a_run_with_nothing_scored_claims_nothing() {
+        let mut rep = report();
+        rep.panes.iter_mut().for_each(|p| p.results.clear());
+        rep.partial = true;
+        assert!(rep.comparisons().is_empty());
+        assert_eq!(
+            rep.headline(),
+            "Nothing was scored: the run was stopped before its first item."
+        );
+        // One side scored, the other not: only the comparisons with items on both sides.
+        let mut one = report();
+        one.panes[1].results.retain(|(c, _)| c == "baseline");
+        one.partial = true;
+        let labels: Vec<String> = one.comparisons().into_iter().map(|c| c.label).collect();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(labels.iter().all(|l| !l.starts_with("Gemma, 3: repeat-2")));
+    }
+
+    /// The headline rests on the comparison with the most items, not on the first one: a pane
+    /// removed after two items used to speak for a complete run beside it.
+    #[test]
+    fn the_headline_rests_on_the_most_items() {
+        let mut rep = report();
+        // Pane 0 keeps two items; pane 1 is complete (its own conditions tie: neutral).
+        rep.panes[0].results.retain(|(_, r)| r.index < 2);
+        rep.partial = true;
+        let head = rep.headline();
+        assert!(head.starts_with("Gemma, 3: "), "{head}");
+        let all = rep.comparisons();
+        let chosen = all
+            .iter()
+            .find(|c| head.contains(&c.sentence))
+            .expect("a comparison");
+        assert_eq!(
+            chosen.n,
+            all.iter().map(|c| c.n).max().unwrap_or(0),
+            "{head}"
+        );
     }
 
     #[test]
