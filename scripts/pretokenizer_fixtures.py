@@ -93,15 +93,18 @@ def known(field):
 # user-defined ones (end of turn, fill-in-the-middle), found by trying each; and some it leaves.
 # Each is added alone, user-defined, to SmolLM2's vocabulary; the fixture records llama.cpp's
 # ids for the text itself (control tokens are not read from plain text) and whether the token
-# ends a generation.
+# ends a generation. llama.cpp takes one token per marker kind (the first its map yields); the
+# repository markers are left out here because SmolLM2 holds one already (`<reponame>`), so
+# llama.cpp leaves a second alone; the catalog models' end-of-generation sets check them.
 USER_DEFINED_TEXTS = [
     "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_text|>", "<EOT>", "_<EOT>",
     "<｜end▁of▁sentence｜>", "<end_of_utterance>", "</s>", "<|return|>", "<|call|>", "<|eom_id|>",
     "<|fim_pad|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<fim-prefix>",
-    "<fim-suffix>", "<fim-middle>", "<|repo_name|>", "<|file_sep|>", "<|endofprompt|>",
+    "<fim-suffix>", "<fim-middle>", "<|file_sep|>", "<|endofprompt|>",
     "<|calls|>", "<|flush|>", "[EOS]", "<eos>", "<|end_of_turn|>", "<fim_suffix>", "<fim_middle>",
     "<fim_prefix>", "<fim_pad>", "<|fim▁begin|>", "<PRE>", "<SUF>", "<MID>", "▁<PRE>",
-    "<｜fim▁hole｜>", "<|fim▁end|>", "<fim_sep>", "<|fim_sep|>", "<start_of_turn>", "<bos>",
+    "<｜fim▁hole｜>", "<|fim▁end|>", "<｜fim▁begin｜>", "<｜fim▁end｜>", "▁<SUF>", "▁<MID>",
+    "<fim-pad>", "<fim_sep>", "<|fim_sep|>", "<start_of_turn>", "<bos>",
     "<|user|>", "<|END_OF_TURN_TOKEN|>", "</think>",
 ]
 
@@ -189,6 +192,18 @@ def main():
                 "end_of_generation": bool(llama_cpp.llama_vocab_is_eog(vocab, n_vocab)),
             }
             del llm
+    # The tokens that end a generation in each catalog model, as llama.cpp's loader finds them
+    # (the declared EOS, and the texts it knows as ends of turn and markers, whatever type).
+    end_of_generation = {}
+    for name in sorted(os.listdir(os.path.dirname(SOURCE))):
+        if not name.endswith(".gguf"):
+            continue
+        llm = llama_cpp.Llama(model_path=os.path.join(os.path.dirname(SOURCE), name),
+                              vocab_only=True, verbose=False)
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        n = llama_cpp.llama_vocab_n_tokens(vocab)
+        end_of_generation[name] = [i for i in range(n) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+        del llm
     fixture = {
         "source": os.path.basename(SOURCE),
         "source_sha256": sha,
@@ -199,6 +214,7 @@ def main():
         "texts": TEXTS,
         "accepted": accepted,
         "user_defined": user_defined,
+        "end_of_generation": end_of_generation,
         "refused": refused,
     }
     with open(OUT, "w") as f:

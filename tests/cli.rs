@@ -282,18 +282,23 @@ fn bad_input_gives_one_line_errors() {
         "the prompt is empty",
     );
     fails_with(&["score", "--model", ok, "--text", ""], "too short");
+    let score_with = |option: &str, value: &str, needle: &str| {
+        let args = [
+            "score",
+            "--model",
+            ok,
+            "--text",
+            "hello there",
+            option,
+            value,
+        ];
+        fails_with(&args, needle);
+    };
     // A window of 0 or 1 used to run as 2 and give a perplexity in the tens of thousands.
     for window in ["0", "1"] {
-        fails_with(
-            &[
-                "score",
-                "--model",
-                ok,
-                "--text",
-                "hello there",
-                "--window",
-                window,
-            ],
+        score_with(
+            "--window",
+            window,
             "the scoring window must hold at least 2 tokens",
         );
     }
@@ -306,18 +311,7 @@ fn bad_input_gives_one_line_errors() {
         "at least 1 generated token",
     );
     // 65 threads used to run as 64 without a word.
-    fails_with(
-        &[
-            "score",
-            "--model",
-            ok,
-            "--text",
-            "hello there",
-            "--threads",
-            "65",
-        ],
-        "--threads must be at most 64, got 65",
-    );
+    score_with("--threads", "65", "--threads must be at most 64, got 65");
     fails_with(
         &[
             "generate",

@@ -315,7 +315,7 @@ fn cli_eval_checks_items_and_options_before_scoring() {
     assert!(!ok && out.is_empty());
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(
-        err.contains("line 33: ") && err.contains("this model holds 256 here"),
+        err.contains("late-long.jsonl: line 33: ") && err.contains("this model holds 256 here"),
         "{err}"
     );
 

@@ -554,15 +554,10 @@ fn header_tricks_candle_would_crash_on_are_refused() {
 /// `He llo … wo r ld`).
 #[test]
 fn a_repeated_merge_keeps_its_first_rank() {
-    use candle_core::quantized::gguf_file::{self, Content};
+    use candle_core::quantized::gguf_file;
     use tinylab::engine::gguf::GgufFile;
     use tinylab::engine::tokenizer::Tokenizer;
-    let smollm2 = common::catalog()
-        .into_iter()
-        .find(|m| m.id.starts_with("smollm2"))
-        .expect("SmolLM2 in the catalog");
-    let bytes = common::model_bytes(&smollm2);
-    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let content = common::smollm2_content();
     // The tokenizer's metadata alone, in a file of no tensors.
     let vocab_only = |repeat: usize| {
         let mut md: Vec<(String, Value)> = content

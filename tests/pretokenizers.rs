@@ -43,12 +43,7 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
         &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json")).unwrap(),
     )
     .unwrap();
-    let smollm2 = common::catalog()
-        .into_iter()
-        .find(|m| m.id.starts_with("smollm2"))
-        .expect("SmolLM2 in the catalog");
-    let bytes = common::model_bytes(&smollm2);
-    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let content = common::smollm2_content();
     let (extra, first_merges) = (strings(&fx["extra_tokens"]), strings(&fx["first_merges"]));
     let missing = fx["missing"].as_str().unwrap();
     let texts = strings(&fx["texts"]);
@@ -202,4 +197,32 @@ fn user_defined_tokenizer(content: &Content, text: &str) -> Tokenizer {
     let mut out = std::io::Cursor::new(Vec::new());
     gguf_file::write(&mut out, &refs, &[]).unwrap();
     Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap()).unwrap()
+}
+
+/// The tokens that end a generation in each catalog model are llama.cpp's: its end-of-turn
+/// texts, its fill-in-the-middle pad, repository and file-separator markers (SmolLM2's
+/// `<reponame>`, Qwen2.5's `<|repo_name|>`), whatever their type (Qwen2.5's `</s>` is a normal
+/// token).
+#[test]
+fn end_of_generation_tokens_are_llama_cpps() {
+    let fx: Json = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json")).unwrap(),
+    )
+    .unwrap();
+    let want = fx["end_of_generation"].as_object().unwrap();
+    let mut checked = 0;
+    for m in common::catalog() {
+        let name = m.file.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(ids) = want.get(&name) else {
+            continue;
+        };
+        let bytes = common::model_bytes(&m);
+        let tokenizer = tinylab::engine::tokenizer_from_source(&bytes).unwrap();
+        let got: Vec<u32> = (0..tokenizer.vocab_size() as u32)
+            .filter(|&i| tokenizer.is_end_of_generation(i))
+            .collect();
+        assert_eq!(got, common::ids(ids), "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "a fixture for each catalog model");
 }

@@ -111,6 +111,7 @@ fn CachePanel() -> impl IntoView {
             .with(|ps| ps.iter().any(|p| p.model(|m| m.is_keeping())))
     });
     let armed = RwSignal::new(false);
+    let armings = StoredValue::new(0u32);
     let total = move || {
         entries.with(|e| {
             e.as_ref()
@@ -206,7 +207,18 @@ fn CachePanel() -> impl IntoView {
                     // at an event has no network); a second within a few seconds clears.
                     if !armed.get_untracked() {
                         armed.set(true);
-                        set_timeout(move || armed.set(false), std::time::Duration::from_secs(6));
+                        // Only this arming's timer disarms it: an earlier one, still pending
+                        // after a clear and a new first click, must not cut the new one short.
+                        let arming = armings.get_value() + 1;
+                        armings.set_value(arming);
+                        set_timeout(
+                            move || {
+                                if armings.try_get_value() == Some(arming) {
+                                    armed.try_set(false);
+                                }
+                            },
+                            std::time::Duration::from_secs(6),
+                        );
                         return;
                     }
                     armed.set(false);

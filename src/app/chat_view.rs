@@ -17,7 +17,6 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         let text = input.get_untracked();
         if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
             pane.send_chat(&text);
-            input.set(String::new());
         }
     };
     let system = move || pane.settings.with(|s| s.conversation.system.clone());

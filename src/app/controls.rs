@@ -101,7 +101,7 @@ pub fn Controls(pane: Pane) -> impl IntoView {
                 title="Keep the k most likely tokens (0 = off)"
                 get=|s| s.top_k.to_string()
                 set=|s, v| parse_into(&mut s.top_k, v) />
-            <NumberField pane label="Top-p" testid="top-p" step="0.01" min="0" max="1"
+            <NumberField pane label="Top-p" testid="top-p" step="0.01" min="0.01" max="1"
                 title="Keep the smallest set with this much probability (1 = off)"
                 get=|s| s.top_p.to_string()
                 set=|s, v| parse_into(&mut s.top_p, v) />
@@ -109,7 +109,7 @@ pub fn Controls(pane: Pane) -> impl IntoView {
                 title="Drop tokens less likely than this fraction of the best (0 = off)"
                 get=|s| s.min_p.to_string()
                 set=|s, v| parse_into(&mut s.min_p, v) />
-            <NumberField pane label="Repeat penalty" testid="repeat-penalty" step="0.05" min="1" max="2"
+            <NumberField pane label="Repeat penalty" testid="repeat-penalty" step="0.05" min="0.5" max="2"
                 title="Penalise recently used tokens (1 = off)"
                 get=|s| s.repeat_penalty.to_string()
                 set=|s, v| parse_into(&mut s.repeat_penalty, v) />

@@ -160,7 +160,11 @@ impl Pane {
                     self.worker.set_value(Some(client));
                 }
                 Err(message) => {
-                    self.state.update(|s| s.worker_lost(&message));
+                    let effects = self.state.try_update(|s| s.worker_lost(&message));
+                    self.run_effects(
+                        effects.unwrap_or_default(),
+                        wasm_bindgen::JsValue::UNDEFINED,
+                    );
                     return;
                 }
             }
@@ -173,7 +177,11 @@ impl Pane {
         });
         if let (Err(message), ToWorker::Job { job, .. }) = (sent, &msg) {
             let job: JobId = *job;
-            self.state.update(|s| s.send_failed(job, &message));
+            let effects = self.state.try_update(|s| s.send_failed(job, &message));
+            self.run_effects(
+                effects.unwrap_or_default(),
+                wasm_bindgen::JsValue::UNDEFINED,
+            );
         }
     }
 
@@ -320,6 +328,15 @@ impl Pane {
                 .try_update(|s| s.start_chat(Ok(crate::engine::GenerateRequest::default())));
             return;
         }
+        // Settings the engine refuses (top-p 0) are said before the message becomes a turn:
+        // it stays in the box, and the conversation as it was.
+        if let Err(why) = self
+            .settings
+            .with_untracked(|s| s.request("(conversation)"))
+        {
+            let _ = self.state.try_update(|s| s.start_chat(Err(why)));
+            return;
+        }
         self.settings.update(|s| {
             let turns = &mut s.conversation.turns;
             match turns.last_mut() {
@@ -337,6 +354,8 @@ impl Pane {
                 }),
             }
         });
+        // Taken: the box empties (a reply that fails before its first token fills it again).
+        self.chat_draft.set(String::new());
         self.run_chat();
     }
 
@@ -511,6 +530,11 @@ impl Pane {
             ModelPhase::Error => self.queued_run.set_value(None),
             _ => {}
         }
+        self.run_effects(effects, data);
+    }
+
+    /// What a reply (or a failure to deliver a request) asks of the app besides the new state.
+    fn run_effects(&self, effects: Vec<Effect>, data: wasm_bindgen::JsValue) {
         for effect in effects {
             match effect {
                 Effect::KeepRows(ids) => {

@@ -98,7 +98,11 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     };
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
-    check_items(&engine, &items, &[condition])?;
+    // An item file's line is named with the file, as its parse errors are.
+    check_items(&engine, &items, &[condition]).map_err(|e| match &a.items {
+        Some(path) => format!("{}: {e}", path.display()),
+        None => e,
+    })?;
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {

@@ -12,8 +12,9 @@ pub struct TokenizeArgs {
     text: String,
 }
 
-/// Builds the tokenizer only, as llama.cpp's `llama-tokenize` loads a vocabulary alone: no
-/// weight is read, so a vocabulary-only GGUF works and a large model answers at once.
+/// Builds the tokenizer only, as llama.cpp's `llama-tokenize` loads a vocabulary alone: the
+/// file is read, but no weight is checked or prepared, so a vocabulary-only GGUF works, and
+/// so does a model of an architecture the engine cannot run.
 pub fn run(a: TokenizeArgs) -> Result<(), String> {
     let path = &a.common.model;
     let bytes = read_model(path)?;

@@ -36,9 +36,13 @@ const GPT2_REGEX: &str =
 const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Texts llama.cpp treats as end of generation besides the declared EOS (its loader's lists
-/// for end of turn, end of message and the fill-in-the-middle pad and separators), whatever
-/// the token's type. `tests/pretokenizers.rs` checks each against llama.cpp.
+/// Texts llama.cpp treats as end of generation besides the declared EOS: its loader's lists
+/// for end of turn and of message, and its fill-in-the-middle pad, repository and file
+/// separator markers (llama.cpp takes one token per marker kind, the first its map yields;
+/// this takes every one listed). Any token type: Qwen2.5's `</s>` is a normal token and ends
+/// its generations in llama.cpp. `tests/pretokenizers.rs` checks the catalog models' sets and
+/// each user-defined text against llama.cpp. (llama.cpp's exception for gpt-oss, dropping
+/// `<|end|>` when `<|return|>` is there, does not arise: its pre-tokenizer is refused.)
 const END_OF_TURN_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
@@ -60,6 +64,13 @@ const END_OF_TURN_TEXTS: &[&str] = &[
     "<eos>",
     "<|fim_pad|>",
     "<fim_pad>",
+    "<fim-pad>",
+    "<PAD>",
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
     "<|file_sep|>",
 ];
 
@@ -78,7 +89,11 @@ const FIM_TEXTS: &[&str] = &[
     "<SUF>",
     "<MID>",
     "▁<PRE>",
+    "▁<SUF>",
+    "▁<MID>",
+    "<｜fim▁begin｜>",
     "<｜fim▁hole｜>",
+    "<｜fim▁end｜>",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +231,7 @@ fn byte_to_char_table() -> [char; 256] {
 struct PreTokenizer {
     regexes: &'static [&'static str],
     /// A word that is a whole token is taken as it is, whatever the merges would make of it
-    /// (llama.cpp's `ignore_merges`, for Llama 3's family and Tekken).
+    /// (llama.cpp's `ignore_merges`, for Llama 3's family).
     ignore_merges: bool,
     /// llama.cpp adds a BOS token for these unless `tokenizer.ggml.add_bos_token` says not.
     adds_bos: bool,
@@ -315,8 +330,9 @@ impl Tokenizer {
             .i32_array_opt("tokenizer.ggml.token_type")
             .filter(|t| t.len() == n)
             .unwrap_or_else(|| vec![TYPE_NORMAL; n]);
-        // llama.cpp makes these control tokens whatever the file says (Gemma 3's `</s>` is
-        // user-defined there), so plain text never reads as them: its ids are the oracle's.
+        // llama.cpp makes these control tokens (Gemma 3's `</s>` is user-defined in its file),
+        // so plain text never reads as them. Only user-defined ones are retyped here: a normal
+        // token is reached through the merges, in llama.cpp too, and decodes as its text.
         for (t, ty) in tokens.iter().zip(types.iter_mut()) {
             let marker = |list: &[&str]| list.contains(&t.as_str());
             if *ty == TYPE_USER_DEFINED && (marker(END_OF_TURN_TEXTS) || marker(FIM_TEXTS)) {
@@ -332,7 +348,7 @@ impl Tokenizer {
                 EngineError::Tokenizer(format!(
                     "unknown pre-tokenizer `{}` (tokenizer.ggml.pre): TinyLab splits text as \
                      llama.cpp does for default, gpt-2, llama-bpe, qwen2, smollm, starcoder \
-                     and 40 other names, and refuses others rather than guess",
+                     and 42 other names, and refuses others rather than guess",
                     shown_name(&pre)
                 ))
             })?),
@@ -466,9 +482,8 @@ impl Tokenizer {
         control_by_len.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
 
         let mut eog: Vec<u32> = eos.into_iter().collect();
-        for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
-            let special = ty == TYPE_CONTROL || ty == TYPE_USER_DEFINED;
-            if special && END_OF_TURN_TEXTS.contains(&t.as_str()) && !eog.contains(&(i as u32)) {
+        for (i, t) in tokens.iter().enumerate() {
+            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !eog.contains(&(i as u32)) {
                 eog.push(i as u32);
             }
         }

@@ -194,21 +194,38 @@ impl EvalReport {
         };
         match best(true).or(best(false)) {
             Some(c) => format!("{}: {}{partial}", c.scope, c.sentence),
-            None => match (self.panes.first(), self.conditions.first()) {
-                (Some(p), Some(c)) => {
-                    let a = self.accuracy(0, c);
-                    format!(
-                        "{} on {c}: {:.0}% [{:.0}–{:.0}%] of {}. Add a condition or a \
-                         model to compare.{partial}",
-                        p.model,
-                        a.accuracy * 100.0,
-                        a.ci95.0 * 100.0,
-                        a.ci95.1 * 100.0,
-                        super::format::count(a.n, "item", "items")
-                    )
+            None => {
+                // The pane and condition with the most items (a stopped run may have scored
+                // nothing on the first); with more than one of either, nothing was scored on
+                // both sides of any comparison.
+                let mut best: Option<(usize, usize, &PaneReport, &String)> = None;
+                for (i, p) in self.panes.iter().enumerate() {
+                    for c in &self.conditions {
+                        let n = self.accuracy(i, c).n;
+                        if best.is_none_or(|(most, ..)| n > most) {
+                            best = Some((n, i, p, c));
+                        }
+                    }
                 }
-                _ => String::new(),
-            },
+                let Some((_, i, p, c)) = best else {
+                    return String::new();
+                };
+                let a = self.accuracy(i, c);
+                let alone = self.panes.len() == 1 && self.conditions.len() == 1;
+                let next = if alone {
+                    "Add a condition or a model to compare."
+                } else {
+                    "No item was scored on both sides of a comparison."
+                };
+                format!(
+                    "{} on {c}: {:.0}% [{:.0}–{:.0}%] of {}. {next}{partial}",
+                    p.model,
+                    a.accuracy * 100.0,
+                    a.ci95.0 * 100.0,
+                    a.ci95.1 * 100.0,
+                    super::format::count(a.n, "item", "items")
+                )
+            }
         }
     }
 
@@ -315,6 +332,24 @@ mod tests {
         let labels: Vec<String> = one.comparisons().into_iter().map(|c| c.label).collect();
         assert_eq!(labels.len(), 2, "{labels:?}");
         assert!(labels.iter().all(|l| !l.starts_with("Gemma, 3: repeat-2")));
+    }
+
+    /// Two models, one condition, stopped while the first had scored nothing: the headline
+    /// speaks of the one that scored (it spoke of the empty one: "0% [0–100%] of 0 items").
+    #[test]
+    fn with_no_comparison_the_headline_names_what_was_scored() {
+        let mut rep = report();
+        rep.conditions.truncate(1);
+        rep.panes[0].results.clear();
+        rep.panes[1].results.retain(|(c, _)| c == "baseline");
+        rep.partial = true;
+        assert!(rep.comparisons().is_empty());
+        let head = rep.headline();
+        assert!(
+            head.starts_with("Gemma, 3 on baseline: 30% ")
+                && head.contains("of 10 items. No item was scored on both sides"),
+            "{head}"
+        );
     }
 
     /// The headline rests on the comparison with the most items, not on the first one: a pane

@@ -243,8 +243,9 @@ pub struct PaneModel {
     last_job: JobId,
 }
 
-/// What a pane shows that a reload should not lose: the last generation with its forks, and
-/// the last scored text (kept in localStorage by `app`; chat keeps its own conversation).
+/// What a pane shows that a reload should not lose: the last generation with its forks, the
+/// chat's last reply (its conversation is kept with the settings) and the last scored text
+/// (kept in localStorage by `app`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SavedOutput {
@@ -283,6 +284,13 @@ impl PaneModel {
             mut score,
             mut branches,
         } = saved;
+        // Kept by a page from before the chat had its own output: a conversation's reply in
+        // `run` belongs to the Chat tab.
+        let is_reply = |r: &RunState| r.request.as_ref().is_some_and(|q| !q.messages.is_empty());
+        if is_reply(&run) && chat == RunState::default() {
+            chat = std::mem::take(&mut run);
+            branches = Branches::default();
+        }
         for r in [&mut run, &mut chat, &mut score]
             .into_iter()
             .chain(branches.runs.iter_mut())
@@ -780,22 +788,28 @@ impl PaneModel {
 
     /// The request for `job` never reached the worker (`postMessage` threw, or no worker could
     /// start): that job fails with `message` instead of waiting for ever.
-    pub fn send_failed(&mut self, job: JobId, message: &str) {
-        if let Some(activity) = self.waiting_for(job) {
-            self.fail(activity, message.to_string());
+    pub fn send_failed(&mut self, job: JobId, message: &str) -> Vec<Effect> {
+        match self.waiting_for(job) {
+            Some(activity) => self
+                .fail(activity, message.to_string())
+                .into_iter()
+                .collect(),
+            None => vec![],
         }
     }
 
     /// The worker could not be started or stopped answering: every job of this pane is over.
-    pub fn worker_lost(&mut self, message: &str) {
+    pub fn worker_lost(&mut self, message: &str) -> Vec<Effect> {
+        let mut effects = vec![];
         for activity in self.waiting() {
-            self.fail(activity, format!("{message}. Load the model again."));
+            effects.extend(self.fail(activity, format!("{message}. Load the model again.")));
         }
         if self.model.phase != ModelPhase::Error {
             self.model.phase = ModelPhase::Error;
             self.model.message = format!("{message}. Load the model again.");
             self.model.loaded = None;
         }
+        effects
     }
 
     /// Applies one message from the worker.
@@ -819,16 +833,19 @@ impl PaneModel {
             FromWorker::Unreadable { message } => {
                 // The page sent something the worker cannot parse; whatever waits for an
                 // answer would wait for ever.
+                let mut effects = vec![];
                 for activity in self.waiting() {
-                    self.fail(activity, message.clone());
+                    effects.extend(self.fail(activity, message.clone()));
                 }
-                vec![]
+                effects
             }
             FromWorker::Crashed { message } => {
                 // The worker's memory can no longer be trusted: every job ends with it.
+                let mut effects = vec![];
                 for activity in self.waiting() {
                     if activity != Activity::Load {
-                        self.fail(activity, "the worker stopped while working".into());
+                        effects
+                            .extend(self.fail(activity, "the worker stopped while working".into()));
                     }
                 }
                 self.model.phase = ModelPhase::Error;
@@ -837,7 +854,8 @@ impl PaneModel {
                 self.model.job = None;
                 // The put died with the worker.
                 self.model.keeping = None;
-                vec![Effect::DropWorker]
+                effects.push(Effect::DropWorker);
+                effects
             }
             FromWorker::Job {
                 job,
@@ -909,7 +927,11 @@ impl PaneModel {
         .collect()
     }
 
-    fn fail(&mut self, activity: Activity, message: String) {
+    /// Ends `activity`'s job with `message`; a conversation's reply that failed before its
+    /// first token (a message the context cannot hold, a worker that died or could not be
+    /// reached) hands its message back (`Effect::ChatUnanswered`).
+    fn fail(&mut self, activity: Activity, message: String) -> Option<Effect> {
+        let unanswered = activity == Activity::Chat && self.chat.tokens.is_empty();
         match activity {
             Activity::Load => {
                 let m = &mut self.model;
@@ -942,6 +964,7 @@ impl PaneModel {
                 self.eval.job = None;
             }
         }
+        unanswered.then_some(Effect::ChatUnanswered)
     }
 
     fn output(&mut self, activity: Activity) -> &mut RunState {
@@ -956,12 +979,7 @@ impl PaneModel {
         let ends = event.ends_job();
         let mut effects = vec![];
         match (activity, event) {
-            (a, Event::Failed { message }) => {
-                if a == Activity::Chat && self.chat.tokens.is_empty() {
-                    effects.push(Effect::ChatUnanswered);
-                }
-                self.fail(a, message)
-            }
+            (a, Event::Failed { message }) => effects.extend(self.fail(a, message)),
             (Activity::Load, Event::Progress(p)) => self.model.progress = Some(p),
             (Activity::Load, Event::Loaded(l)) => {
                 let m = &mut self.model;
@@ -1099,7 +1117,9 @@ impl PaneModel {
                 // A reply of another kind than the job asked for: a worker bug, shown rather
                 // than left running.
                 if other.ends_job() {
-                    self.fail(a, "the worker answered with something unexpected".into());
+                    effects.extend(
+                        self.fail(a, "the worker answered with something unexpected".into()),
+                    );
                 }
                 return effects;
             }
@@ -1345,6 +1365,28 @@ mod tests {
         p.clear_chat();
         assert!(p.chat.tokens.is_empty());
         assert_eq!(p.run, generated);
+        // Kept by an older page, where the reply sat in `run`: it comes back in the chat.
+        let mut reply = q.chat.clone();
+        reply.phase = OutputPhase::Done;
+        let older = SavedOutput {
+            run: reply.clone(),
+            ..SavedOutput::default()
+        };
+        let mut r = PaneModel::default();
+        r.restore_output(older);
+        assert_eq!(r.chat.tokens, reply.tokens);
+        assert!(r.run.tokens.is_empty());
+        // The worker dying mid-reply, before its first token, hands the message back too.
+        let (mut p, _) = ready();
+        let job = job_of(&p.start_chat(Ok(GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            ..GenerateRequest::default()
+        })));
+        let _ = job;
+        assert_eq!(
+            p.worker_lost("the worker stopped"),
+            vec![Effect::ChatUnanswered]
+        );
     }
 
     /// An output made by another model than the one loaded now is not forked: its token ids

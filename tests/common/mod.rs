@@ -44,6 +44,18 @@ pub fn model_bytes(m: &CatalogModel) -> Vec<u8> {
     })
 }
 
+/// SmolLM2's GGUF as candle reads it (metadata and tensor infos): the real vocabulary the
+/// tokenizer tests rewrite.
+pub fn smollm2_content() -> candle_core::quantized::gguf_file::Content {
+    let smollm2 = catalog()
+        .into_iter()
+        .find(|m| m.id.starts_with("smollm2"))
+        .expect("SmolLM2 in the catalog");
+    let bytes = model_bytes(&smollm2);
+    candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&bytes))
+        .expect("SmolLM2's GGUF reads")
+}
+
 pub fn load(m: &CatalogModel) -> Engine {
     load_for(m, Kernels::BUILD)
 }
