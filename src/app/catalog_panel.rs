@@ -235,11 +235,12 @@ fn CachePanel() -> impl IntoView {
                 {move || {
                     if armed.get() {
                         let n = entries.with(|e| e.as_ref().map_or(0, Vec::len));
-                        format!(
-                            "Remove all {} ({})? Click again",
-                            crate::ui::format::count(n, "model", "models"),
-                            format::bytes(total())
-                        )
+                        let what = if n == 1 {
+                            "the cached model".to_string()
+                        } else {
+                            format!("all {n} cached models")
+                        };
+                        format!("Remove {what} ({})? Click again", format::bytes(total()))
                     } else {
                         "Clear cache".to_string()
                     }

@@ -151,7 +151,7 @@ test('greedy tokens in the page equal the native CLI, and a reload keeps setting
   const clear = page.locator('[data-testid=clear-cache]');
   await clear.click();
   assert.equal(await clear.getAttribute('data-confirming'), 'true');
-  assert.match(await clear.textContent(), /Remove all 1 model \(.*\)\? Click again/);
+  assert.match(await clear.textContent(), /Remove the cached model \(.*\)\? Click again/);
   assert.equal(await page.locator('[data-testid=cached-model]').count(), 1, 'nothing removed at the first click');
   await clear.click();
   await page.locator('[data-testid=cache-panel]', { hasText: 'Nothing cached yet.' }).waitFor({ timeout: 10000 });
