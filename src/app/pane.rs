@@ -21,6 +21,18 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
     let app = expect_context::<AppState>();
     let dragging = RwSignal::new(false);
     let drop_note = RwSignal::new(None::<String>);
+    // The note is about the load or run it met: it goes when another model starts loading
+    // (chosen in the list, opened or dropped).
+    let noted_model = StoredValue::new(String::new());
+    Effect::new(move |_| {
+        let (loading, label) = pane.model(|m| (m.phase == ModelPhase::Loading, m.label.clone()));
+        if loading
+            && drop_note.with_untracked(Option::is_some)
+            && noted_model.with_value(|l| *l != label)
+        {
+            drop_note.set(None);
+        }
+    });
     let running = move || pane.is_running();
     let ready = move || pane.model(|m| m.phase == ModelPhase::Ready);
     // A catalog model chosen but not loaded (a first visit's default, or one whose load failed
@@ -53,6 +65,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     if pane.is_busy() {
                         // The pickers are locked while busy; a drop has no lock to show, so
                         // it says why nothing happened.
+                        noted_model.set_value(pane.model_untracked(|m| m.label.clone()));
                         drop_note.set(Some(format!(
                             "{} was not opened: this pane is busy. Drop it again once the \
                              load or run ends (Stop ends a run), or on another pane.",
@@ -186,7 +199,11 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 </Show>
                 <TokenOutput pane />
             </Show>
-            <Inspector pane />
+            // Not in the Chat tab: its replies' tokens are not inspected, and the inspector's
+            // alternatives fork the Generate run, not a reply.
+            <Show when=move || app.mode.get() != Mode::Chat>
+                <Inspector pane />
+            </Show>
             <div class="chart-row">
                 <EntropyChart pane />
                 <Histograms pane />

@@ -7,7 +7,6 @@ use super::AppState;
 use super::MAX_PANES;
 use crate::ui::export::{Export, ModelRef, PaneExport, RunExport};
 use crate::ui::presets::{self, SMOLLM2};
-use crate::ui::settings::Mode;
 
 #[component]
 pub fn Toolbar() -> impl IntoView {
@@ -43,12 +42,9 @@ pub fn Toolbar() -> impl IntoView {
             .map(|(index, p)| {
                 let settings = p.settings.get_untracked();
                 let loaded = p.model_untracked(|m| m.loaded.clone());
-                // The Chat tab exports its last reply (its request holds the conversation).
-                let run = if app.mode.get_untracked() == Mode::Chat {
-                    p.chat_untracked(|r| r.clone())
-                } else {
-                    p.run_untracked(|r| r.clone())
-                };
+                // The Generate run in every tab: a conversation, its replies' tokens and numbers
+                // included, goes out with the settings.
+                let run = p.run_untracked(|r| r.clone());
                 let score = p.score_untracked(|r| r.clone());
                 // The model that made the outputs (another may have been loaded since), else
                 // the loaded one, found by its catalog name; a local file matches no entry,

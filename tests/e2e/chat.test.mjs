@@ -177,6 +177,9 @@ test('chatting leaves the Generate run and its forks alone; a message too long f
 
   await page.click('[data-testid=tab-chat]');
   assert.equal(await p.get('stat-tokens').textContent(), '0', 'no Generate figures under the chat');
+  // The token pinned in Generate is not shown against the chat (its alternatives would fork
+  // the Generate run with the chat's token ids).
+  assert.equal(await p.get('token-inspector').count(), 0);
   await send(p, 'Hi.');
   // A message the context cannot hold fails before its first token: its text comes back to
   // the input, and the conversation is as it was, so the next message is not joined to it.
