@@ -59,6 +59,39 @@ EXTRA_TOKENS = [
     "?Ċ", "Ġ,", "Ġ;", "PS", "æĹ", "æĹ¥", "æľ", "æľ¬", "æĹ¥æľ¬", ".Ċ", "ĉĉ", "ĠĠ", "ĠXYZZY",
 ]
 
+
+
+def byte_level(text):
+    """GPT-2's printable form of `text`'s UTF-8 bytes, as byte-level vocabularies store it."""
+    printable = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return "".join(table[b] for b in text.encode())
+
+
+def chain(text):
+    """Merges (and their tokens) that build `text` one character of its byte-level form at a
+    time, left to right."""
+    form = byte_level(text)
+    merges, tokens = [], []
+    for i in range(1, len(form)):
+        merges.append(f"{form[:i]} {form[i]}")
+        tokens.append(form[:i + 1])
+    return merges, tokens
+
+
+# Across a case change ("camelCase": GPT-4o's and Tekken's lists cut there) and across a
+# full-width comma and the Han character after it (DeepSeek-V3's list isolates Han runs).
+for joined in ["lC", "eW", "，还"]:
+    m, t = chain(joined)
+    FIRST_MERGES += m
+    EXTRA_TOKENS += t
+
 TEXTS = [
     "He said XYZZY and xyzzy, then XYZZY!\nOK? \nyes.\n",
     "Hello world",

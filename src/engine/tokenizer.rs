@@ -231,7 +231,7 @@ fn byte_to_char_table() -> [char; 256] {
 struct PreTokenizer {
     regexes: &'static [&'static str],
     /// A word that is a whole token is taken as it is, whatever the merges would make of it
-    /// (llama.cpp's `ignore_merges`, for Llama 3's family).
+    /// (llama.cpp's `ignore_merges`, for Llama 3's family and Tekken).
     ignore_merges: bool,
     /// llama.cpp adds a BOS token for these unless `tokenizer.ggml.add_bos_token` says not.
     adds_bos: bool,
@@ -243,8 +243,8 @@ const UNSPLIT_CLASSES: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
 /// against llama.cpp on every name by `tests/pretokenizers.rs`. A name not here is refused, as
 /// llama.cpp refuses a name it does not know: a guessed split gives ids, and numbers, that
 /// look right and are not (kimi-k2, superbpe and chameleon use hand-written splitters in
-/// llama.cpp; the jina and roberta names belong to embedding models; glm4's and chatglm's BOS
-/// rules differ).
+/// llama.cpp; deepseek-llm's list spells out its letter ranges and is not checked here; the
+/// jina and roberta names belong to embedding models; glm4's and chatglm's BOS rules differ).
 fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
     let plain = |regexes| PreTokenizer {
         regexes,
@@ -284,6 +284,22 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
         "falcon" => plain(&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2_REGEX, "[0-9][0-9][0-9]"]),
         "poro-chat" | "bloom" | "gpt3-finnish" => plain(&[UNSPLIT_CLASSES]),
         "viking" => plain(&[UNSPLIT_CLASSES, r"\p{N}"]),
+        "tekken" => PreTokenizer {
+            regexes: &[
+                r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ],
+            ignore_merges: true,
+            adds_bos: true,
+        },
+        "gpt-4o" | "llama4" | "minimax-m2" => plain(&[
+            r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ]),
+        "deepseek-v3" | "hunyuan-dense" => plain(&[
+            r"\p{N}{1,3}",
+            "[一-龥぀-ゟ゠-ヿ]+",
+            "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+        ]),
         "deepseek-coder" => plain(&[
             "[\r\n]",
             r"\s?\p{L}+",
@@ -348,7 +364,7 @@ impl Tokenizer {
                 EngineError::Tokenizer(format!(
                     "unknown pre-tokenizer `{}` (tokenizer.ggml.pre): TinyLab splits text as \
                      llama.cpp does for default, gpt-2, llama-bpe, qwen2, smollm, starcoder \
-                     and 42 other names, and refuses others rather than guess",
+                     and 48 other names, and refuses others rather than guess",
                     shown_name(&pre)
                 ))
             })?),
