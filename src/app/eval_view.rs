@@ -512,6 +512,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
         .collect();
     let chart = bar_chart(&rows);
     let comparisons = report.comparisons();
+    let near_ties = report.near_tie_note();
     let headline = if report.running {
         // Nothing is concluded while items are still coming in.
         let (done, total) = report.progress();
@@ -570,6 +571,9 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            {(!near_ties.is_empty()).then(|| view! {
+                <p class="muted eval-note" data-testid="eval-near-ties">{near_ties}</p>
+            })}
             <p class="muted eval-note">
                 "95% interval: the Wilson score interval of the accuracy, where the accuracy on many more items like these would lie. Two runs on the same items are compared below item by item (McNemar's test), which tells more than whether their intervals overlap."
             </p>

@@ -55,6 +55,10 @@ pub struct Comparison {
     pub n: usize,
 }
 
+/// Log-likelihood margin under which a pick counts as a near tie (`EvalReport::near_ties`):
+/// the page's and the CLI's numbers differ by up to about this much on these models.
+pub const NEAR_TIE_NATS: f64 = 0.1;
+
 impl EvalReport {
     pub fn results(&self, pane: usize, condition: &str) -> Vec<ItemResult> {
         self.panes
@@ -94,6 +98,39 @@ impl EvalReport {
         } else {
             format!(" · partial: {}", self.failures.join("; "))
         }
+    }
+
+    /// How many picks (of all scored) had a runner-up within `NEAR_TIE_NATS`: rounding that
+    /// differs between builds and machines (the page's kernels against the CLI's, both within
+    /// llama.cpp's own spread) can flip those, and with them a comparison on few items. Said
+    /// under the results, so a verdict resting on them is read as such.
+    pub fn near_ties(&self) -> (usize, usize) {
+        let mut near = 0;
+        let mut all = 0;
+        for p in &self.panes {
+            for (_, r) in &p.results {
+                all += 1;
+                let mut ll: Vec<f64> = r.loglik.iter().copied().filter(|x| x.is_finite()).collect();
+                ll.sort_by(|a, b| b.total_cmp(a));
+                if ll.len() >= 2 && ll[0] - ll[1] < NEAR_TIE_NATS {
+                    near += 1;
+                }
+            }
+        }
+        (near, all)
+    }
+
+    /// The sentence for `near_ties`, empty when there are none.
+    pub fn near_tie_note(&self) -> String {
+        let (near, all) = self.near_ties();
+        if near == 0 {
+            return String::new();
+        }
+        format!(
+            "{near} of {all} picks had a runner-up within {NEAR_TIE_NATS} nats: rounding that \
+             differs between builds or machines can flip those, so a difference of a few items \
+             may not repeat elsewhere."
+        )
     }
 
     /// Results scored so far, of all there will be.
@@ -350,6 +387,20 @@ mod tests {
                 && head.contains("of 10 items. No item was scored on both sides"),
             "{head}"
         );
+    }
+
+    /// Picks whose runner-up is within 0.1 nats are counted and said.
+    #[test]
+    fn near_ties_are_counted() {
+        let mut rep = report();
+        assert_eq!(rep.near_ties(), (0, 40));
+        assert!(rep.near_tie_note().is_empty());
+        rep.panes[0].results[0].1.loglik = vec![-1.0, -1.05, f64::NEG_INFINITY];
+        rep.panes[1].results[3].1.loglik = vec![-3.0, -2.95];
+        assert_eq!(rep.near_ties(), (2, 40));
+        assert!(rep
+            .near_tie_note()
+            .starts_with("2 of 40 picks had a runner-up within 0.1 nats"));
     }
 
     /// The headline rests on the comparison with the most items, not on the first one: a pane

@@ -94,6 +94,16 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   const [jdl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-json]')]);
   const exported = JSON.parse(readFileSync(await jdl.path(), 'utf8'));
   assert.equal(exported.panes[0].results.length, 2 * N);
+  // Picks whose runner-up is within 0.1 nats are counted under the results, from the same
+  // log-likelihoods the export holds.
+  const near = exported.panes[0].results.filter(([, r]) => {
+    const ll = r.loglik.filter((x) => Number.isFinite(x)).sort((a, b) => b - a);
+    return ll.length >= 2 && ll[0] - ll[1] < 0.1;
+  }).length;
+  const note = page.locator('[data-testid=eval-near-ties]');
+  if (near === 0) assert.equal(await note.count(), 0);
+  else assert.match(await note.textContent(), new RegExp(`^${near} of ${2 * N} picks had a runner-up within 0\\.1 nats`));
+  console.log(`near ties: ${near} of ${2 * N}`);
 
   // A reload keeps the set-up and the results.
   await page.reload();
