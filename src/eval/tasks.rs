@@ -420,7 +420,15 @@ fn wrong_field(line: &str) -> Option<String> {
 /// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    // Lines end in \n or \r\n; a file saved with classic Mac line ends (\r alone) was one
+    // long line, refused for "trailing characters". JSON escapes a CR inside a string, so a
+    // bare one can only end a line.
+    let lines: Vec<&str> = if text.contains('\r') && !text.contains('\n') {
+        text.split('\r').collect()
+    } else {
+        text.lines().collect()
+    };
+    for (i, line) in lines.into_iter().enumerate() {
         // Notepad's "UTF-8 with BOM" and PowerShell's `Out-File -Encoding utf8` start a file
         // with U+FEFF, which `trim` keeps (and files joined by `cat` carry it mid-file).
         let line = line.trim_start_matches('\u{feff}').trim();
@@ -643,6 +651,12 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].context.as_deref(), Some("Q"));
         assert_eq!((items[0].line, items[1].line), (Some(1), Some(3)));
+        // Classic Mac line ends (CR alone) are lines too, numbered as such.
+        let mac = exported.replace("\r\n", "\r");
+        let items = parse_items(&mac).unwrap();
+        assert_eq!((items[0].line, items[1].line), (Some(1), Some(3)));
+        let bad_mac = format!("{}\r{{\"context\": \"Q\"}}", mac.trim_end());
+        assert!(parse_items(&bad_mac).unwrap_err().starts_with("line 4: "));
         for (text, want) in [
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"]}", "line 1: missing field `answer`"),
             (
