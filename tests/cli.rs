@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::tiny::{temp_file, tiny_gguf};
+use common::tiny::{replace_bytes, temp_file, tiny_gguf};
 use common::{catalog, fixture, ids};
 use serde_json::Value;
 
@@ -456,24 +456,14 @@ fn hostile_headers_give_short_one_line_errors_even_with_backtraces_on() {
     // A tensor name from the file with an escape sequence and a line break in it: the error
     // that names it stays one line, with no terminal control in it.
     let mut bad = tiny.clone();
-    let from = "blk.0.ffn_up.weight";
-    let at = bad
-        .windows(from.len())
-        .position(|w| w == from.as_bytes())
-        .unwrap();
-    bad[at..at + from.len()].copy_from_slice(b"blk.1.ffn_up.weight");
+    replace_bytes(&mut bad, "blk.0.ffn_up.weight", "blk.1.ffn_up.weight");
     let err = run(&temp_file("twice.gguf", &bad));
     assert!(err.contains("appears twice"), "{err}");
     // Both layers' `ffn_up` renamed to one name that starts with an escape sequence and a
     // line break: the error names it (it appears twice), and must print it as `?`.
     let mut bad = tiny.clone();
-    let second = "blk.1.ffn_up.weight";
-    let at2 = bad
-        .windows(second.len())
-        .position(|w| w == second.as_bytes())
-        .unwrap();
-    for a in [at, at2] {
-        bad[a..a + 6].copy_from_slice(b"\x1b[31m\n");
+    for layer in ["blk.0.ffn_up", "blk.1.ffn_up"] {
+        replace_bytes(&mut bad, layer, "\x1b[31m\nffn_up");
     }
     let err = run(&temp_file("escape.gguf", &bad));
     assert!(
@@ -552,22 +542,15 @@ fn tokenize_reads_the_vocabulary_alone_and_refuses_a_split_it_does_not_know() {
     let vocab_only = temp_file("vocab-only.gguf", &vocab_only.into_inner());
     let vocab_only = vocab_only.to_str().unwrap();
     let full = temp_file("full.gguf", &model);
+    let tokenize = |model: &str, text: &str| {
+        json_ok(&["tokenize", "--model", model, "--text", text, "--json"])
+    };
     let text = "Hello world, hello there";
-    let from_vocab = json_ok(&["tokenize", "--model", vocab_only, "--text", text, "--json"]);
-    let from_model = json_ok(&[
-        "tokenize",
-        "--model",
-        full.to_str().unwrap(),
-        "--text",
-        text,
-        "--json",
-    ]);
-    assert_eq!(from_vocab, from_model);
+    let from_vocab = tokenize(vocab_only, text);
+    assert_eq!(from_vocab, tokenize(full.to_str().unwrap(), text));
     assert!(!from_vocab["ids"].as_array().unwrap().is_empty());
     // A text that starts like an option is the text (a Markdown rule, a diff's header).
-    let dashes = json_ok(&[
-        "tokenize", "--model", vocab_only, "--text", "--- a/x", "--json",
-    ]);
+    let dashes = tokenize(vocab_only, "--- a/x");
     let shown: String = dashes["tokens"]
         .as_array()
         .unwrap()

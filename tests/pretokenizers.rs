@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::collections::HashSet;
+
 use candle_core::quantized::gguf_file::{self, Content, Value};
 use serde_json::Value as Json;
 use tinylab::engine::gguf::GgufFile;
@@ -33,63 +35,16 @@ fn strings(v: &Json) -> Vec<String> {
 
 #[test]
 fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
-    let fx: Json = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = fixture();
     let content = common::smollm2_content();
     let (extra, first_merges) = (strings(&fx["extra_tokens"]), strings(&fx["first_merges"]));
     let missing = fx["missing"].as_str().unwrap();
     let texts = strings(&fx["texts"]);
 
-    // SmolLM2's tokenizer metadata with the fixture's tokens and merges added, and `pre` as
-    // the name (left out for `missing`), in a file of no tensors.
+    // The fixture's tokens and merges added, and `pre` as the name (left out for `missing`).
     let tokenizer_for = |pre: &str| {
-        let vocab = content.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
-        let known: std::collections::HashSet<&str> = vocab
-            .iter()
-            .map(|v| v.to_string().unwrap().as_str())
-            .collect();
-        let added: Vec<&String> = extra
-            .iter()
-            .filter(|t| !known.contains(t.as_str()))
-            .collect();
-        let mut md: Vec<(String, Value)> = Vec::new();
-        for (k, v) in &content.metadata {
-            if !k.starts_with("tokenizer.") || k == "tokenizer.ggml.pre" {
-                continue;
-            }
-            let mut v = v.clone();
-            match k.as_str() {
-                "tokenizer.ggml.tokens" => {
-                    let mut all = v.to_vec().unwrap().clone();
-                    all.extend(added.iter().map(|t| Value::String(t.to_string())));
-                    v = Value::Array(all);
-                }
-                "tokenizer.ggml.token_type" => {
-                    let mut all = v.to_vec().unwrap().clone();
-                    all.extend(added.iter().map(|_| Value::I32(1)));
-                    v = Value::Array(all);
-                }
-                "tokenizer.ggml.merges" => {
-                    let mut all: Vec<Value> = first_merges
-                        .iter()
-                        .map(|m| Value::String(m.clone()))
-                        .collect();
-                    all.extend(v.to_vec().unwrap().iter().cloned());
-                    v = Value::Array(all);
-                }
-                _ => {}
-            }
-            md.push((k.clone(), v));
-        }
-        if pre != missing {
-            md.push(("tokenizer.ggml.pre".into(), Value::String(pre.into())));
-        }
-        let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let mut out = std::io::Cursor::new(Vec::new());
-        gguf_file::write(&mut out, &refs, &[]).unwrap();
-        Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap())
+        let name = (pre != missing).then_some(pre);
+        vocabulary_only(&content, &extra, 1, &first_merges, Some(name))
     };
 
     let refused_by_llama = strings(&fx["refused"]);
@@ -142,7 +97,8 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
     // makes them control tokens (so plain text does not read as them) and some end a
     // generation.
     for (text, want) in fx["user_defined"].as_object().unwrap() {
-        let tokenizer = user_defined_tokenizer(&content, text);
+        let tokenizer =
+            vocabulary_only(&content, std::slice::from_ref(text), 4, &[], None).unwrap();
         let id = tokenizer.vocab_size() as u32 - 1;
         let got = tokenizer.encode(text, false).unwrap();
         if got != common::ids(&want["ids"]) {
@@ -164,33 +120,66 @@ fn every_pre_tokenizer_name_splits_as_llama_cpp_or_is_refused() {
     assert!(refused_by_llama.len() >= 3);
 }
 
-/// SmolLM2's tokenizer metadata with `text` added as a user-defined token (last id).
-fn user_defined_tokenizer(content: &Content, text: &str) -> Tokenizer {
+/// SmolLM2's tokenizer metadata in a file of no tensors, rewritten: the `added` tokens it
+/// lacks appended (the last ids) with token type `kind`, `first_merges` ranked before its own,
+/// and its pre-tokenizer name replaced (`Some(None)`: left out; `None`: kept).
+fn vocabulary_only(
+    content: &Content,
+    added: &[String],
+    kind: i32,
+    first_merges: &[String],
+    pre: Option<Option<&str>>,
+) -> tinylab::engine::Result<Tokenizer> {
+    let vocab = content.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
+    let known: HashSet<&str> = vocab
+        .iter()
+        .map(|v| v.to_string().unwrap().as_str())
+        .collect();
+    let added: Vec<&String> = added
+        .iter()
+        .filter(|t| !known.contains(t.as_str()))
+        .collect();
     let mut md: Vec<(String, Value)> = Vec::new();
     for (k, v) in &content.metadata {
-        if !k.starts_with("tokenizer.") {
+        if !k.starts_with("tokenizer.") || (pre.is_some() && k == "tokenizer.ggml.pre") {
             continue;
         }
         let mut v = v.clone();
         match k.as_str() {
             "tokenizer.ggml.tokens" => {
                 let mut all = v.to_vec().unwrap().clone();
-                all.push(Value::String(text.into()));
+                all.extend(added.iter().map(|t| Value::String(t.to_string())));
                 v = Value::Array(all);
             }
             "tokenizer.ggml.token_type" => {
                 let mut all = v.to_vec().unwrap().clone();
-                all.push(Value::I32(4));
+                all.extend(added.iter().map(|_| Value::I32(kind)));
+                v = Value::Array(all);
+            }
+            "tokenizer.ggml.merges" => {
+                let mut all: Vec<Value> = first_merges
+                    .iter()
+                    .map(|m| Value::String(m.clone()))
+                    .collect();
+                all.extend(v.to_vec().unwrap().iter().cloned());
                 v = Value::Array(all);
             }
             _ => {}
         }
         md.push((k.clone(), v));
     }
+    if let Some(Some(name)) = pre {
+        md.push(("tokenizer.ggml.pre".into(), Value::String(name.into())));
+    }
     let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut out = std::io::Cursor::new(Vec::new());
     gguf_file::write(&mut out, &refs, &[]).unwrap();
-    Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap()).unwrap()
+    Tokenizer::from_gguf(&GgufFile::parse(&out.into_inner()).unwrap())
+}
+
+fn fixture() -> Json {
+    let path = common::root().join("tests/fixtures/pretokenizers.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The tokens that end a generation in each catalog model are llama.cpp's: its end-of-turn
@@ -199,10 +188,7 @@ fn user_defined_tokenizer(content: &Content, text: &str) -> Tokenizer {
 /// token).
 #[test]
 fn end_of_generation_tokens_are_llama_cpps() {
-    let fx: Json = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("tests/fixtures/pretokenizers.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = fixture();
     let want = fx["end_of_generation"].as_object().unwrap();
     let mut checked = 0;
     for m in common::catalog() {
