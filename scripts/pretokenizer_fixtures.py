@@ -18,6 +18,7 @@ Usage: scripts/pretokenizer_fixtures.py   (re-exec's itself inside the llama ven
 """
 import hashlib
 import json
+import re
 import os
 import sys
 import tempfile
@@ -250,9 +251,23 @@ def main():
         "end_of_generation": end_of_generation,
         "refused": refused,
     }
+    # One line per list of ids: the ids of 65 names × 18 texts, one a line, were 26,000 lines.
+    lists = []
+
+    def mark(o):
+        if isinstance(o, list) and o and all(isinstance(x, int) for x in o):
+            lists.append(json.dumps(o, separators=(",", ":")))
+            return f"@ids{len(lists) - 1}@"
+        if isinstance(o, list):
+            return [mark(x) for x in o]
+        if isinstance(o, dict):
+            return {k: mark(v) for k, v in o.items()}
+        return o
+
+    text = json.dumps(mark(fixture), ensure_ascii=False, indent=1)
+    text = re.sub(r'"@ids(\d+)@"', lambda m: lists[int(m.group(1))], text)
     with open(OUT, "w") as f:
-        json.dump(fixture, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
     print(f"wrote {os.path.relpath(OUT, lf.ROOT)}: {len(accepted)} names accepted, "
           f"{len(refused)} refused ({', '.join(refused)})")
 
