@@ -100,6 +100,8 @@ fn cli_eval_reports_items_and_names_bad_lines() {
     assert!((v["accuracy"].as_f64().unwrap() - correct as f64 / 5.0).abs() < 1e-12);
     let ci = v["ci95"].as_array().unwrap();
     assert!(ci[0].as_f64().unwrap() <= v["accuracy"].as_f64().unwrap());
+    // Five names to pick from on every item.
+    assert_eq!(v["chance"].as_f64(), Some(0.2));
     for it in items {
         assert_eq!(it["loglik"].as_array().unwrap().len(), 5);
         for key in [

@@ -510,7 +510,8 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
         })
         .map(|(i, pane, model, c)| (pane, model, c.clone(), report.accuracy(i, &c)))
         .collect();
-    let chart = bar_chart(&rows);
+    let chance = report.chance();
+    let chart = bar_chart(&rows, chance);
     let comparisons = report.comparisons();
     let near_ties = report.near_tie_note();
     let headline = if report.running {
@@ -571,6 +572,14 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            {chance.map(|c| view! {
+                <p class="muted eval-note" data-testid="eval-chance" data-chance=c>
+                    {format!(
+                        "Chance: {}%, what picking one of each item's choices at random would score on average (the dashed line); an accuracy whose interval reaches down to it shows no knowledge.",
+                        pct(c)
+                    )}
+                </p>
+            })}
             {(!near_ties.is_empty()).then(|| view! {
                 <p class="muted eval-note" data-testid="eval-near-ties">{near_ties}</p>
             })}
@@ -683,7 +692,10 @@ fn short_name(model: &str) -> String {
 }
 
 /// Accuracy bars with their 95% intervals as whiskers, one per model and condition.
-fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl IntoView {
+fn bar_chart(
+    rows: &[(usize, String, String, crate::eval::Accuracy)],
+    chance: Option<f64>,
+) -> impl IntoView {
     const W: f64 = 640.0;
     const H: f64 = 180.0;
     let n = rows.len().max(1) as f64;
@@ -733,6 +745,12 @@ fn bar_chart(rows: &[(usize, String, String, crate::eval::Accuracy)]) -> impl In
             <line class="axis" x1="0" x2=W y1=y(0.0) y2=y(0.0)></line>
             <line class="axis faint" x1="0" x2=W y1=y(0.5) y2=y(0.5)></line>
             {bars}
+            {chance.map(|c| view! {
+                <line class="chance" x1="0" x2=W y1=y(c) y2=y(c)>
+                    <title>{format!("chance: {}%", pct(c))}</title>
+                </line>
+                <text class="bar-label" x=W - 2.0 y=y(c) - 3.0 text-anchor="end">{format!("chance {}%", pct(c))}</text>
+            })}
         </svg>
     }
 }

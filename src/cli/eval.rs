@@ -133,6 +133,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             "accuracy_norm": acc.accuracy_norm,
             "ci95": [acc.ci95.0, acc.ci95.1],
             "ci95_norm": [acc.ci95_norm.0, acc.ci95_norm.1],
+            "chance": tinylab::eval::chance(&results),
             "condition": condition.id(),
             "source": source,
             "items_per_s": acc.n as f64 / seconds.max(1e-9),
@@ -142,9 +143,12 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             "model": engine.info(),
         }))
     } else {
+        let chance = tinylab::eval::chance(&results)
+            .map(|c| format!(" (chance {:.1}%)", c * 100.0))
+            .unwrap_or_default();
         println!(
-            "{}: accuracy {:.1}% [{:.1}–{:.1}], acc_norm {:.1}% over {} items ({:.2} items/s; \
-             {forward} forward tokens, {unshared} without sharing the context)",
+            "{}: accuracy {:.1}% [{:.1}–{:.1}]{chance}, acc_norm {:.1}% over {} items ({:.2} \
+             items/s; {forward} forward tokens, {unshared} without sharing the context)",
             condition.id(),
             acc.accuracy * 100.0,
             acc.ci95.0 * 100.0,

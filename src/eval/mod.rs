@@ -190,7 +190,7 @@ impl Item {
 }
 
 /// One item's result under one condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ItemResult {
     pub index: usize,
     pub answer: usize,
@@ -433,6 +433,19 @@ pub fn accuracy(results: &[ItemResult]) -> Accuracy {
     }
 }
 
+/// The accuracy a pick at random among each item's choices would get on average: what an
+/// accuracy must clear to show the model knows anything. Over the items scored by their
+/// choices' log-likelihoods, each once; `None` when there are none (only generated answers).
+pub fn chance(results: &[ItemResult]) -> Option<f64> {
+    let mut seen = std::collections::BTreeSet::new();
+    let odds: Vec<f64> = results
+        .iter()
+        .filter(|r| !r.loglik.is_empty() && seen.insert(r.index))
+        .map(|r| 1.0 / r.loglik.len() as f64)
+        .collect();
+    (!odds.is_empty()).then(|| odds.iter().sum::<f64>() / odds.len() as f64)
+}
+
 /// McNemar between two runs over the same items, by item index (items only one run scored,
 /// as after a Stop, are left out).
 pub fn compare(a: &[ItemResult], b: &[ItemResult]) -> stats::McNemar {
@@ -527,6 +540,21 @@ mod tests {
         let two = stats::McNemar { b: 2, c: 3, p: 1.0 };
         let s = describe_comparison(("baseline", &a), ("repeat-2", &b), &two);
         assert!(s.contains("; 2 items only baseline got right"), "{s}");
+    }
+
+    /// Chance is the mean of 1/k over the items scored by log-likelihood, each item once
+    /// (two conditions score the same items), by hand: (1/2 + 1/4) / 2.
+    #[test]
+    fn chance_is_a_random_pick_among_each_items_choices() {
+        let r = |index: usize, k: usize| ItemResult {
+            index,
+            loglik: vec![-1.0; k],
+            ..ItemResult::default()
+        };
+        assert_eq!(chance(&[]), None);
+        assert_eq!(chance(&[r(0, 0)]), None, "generated answers only");
+        assert_eq!(chance(&[r(0, 2), r(1, 4), r(0, 2), r(1, 4)]), Some(0.375));
+        assert_eq!(chance(&[r(3, 5), r(4, 0)]), Some(0.2));
     }
 
     #[test]

@@ -77,6 +77,17 @@ impl EvalReport {
         accuracy(&self.results(pane, condition))
     }
 
+    /// What picking at random among each item's choices would score (`eval::chance`), over
+    /// every item scored in the run.
+    pub fn chance(&self) -> Option<f64> {
+        let all: Vec<ItemResult> = self
+            .panes
+            .iter()
+            .flat_map(|p| p.results.iter().map(|(_, r)| r.clone()))
+            .collect();
+        crate::eval::chance(&all)
+    }
+
     /// A report saved while it was still being scored, read back after a reload: what was
     /// scored stays, marked partial, with the reason.
     pub fn interrupted(mut self) -> Self {

@@ -104,6 +104,12 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   if (near === 0) assert.equal(await note.count(), 0);
   else assert.match(await note.textContent(), new RegExp(`^${near} of ${2 * N} picks had a runner-up within 0\\.1 nats`));
   console.log(`near ties: ${near} of ${2 * N}`);
+  // Chance: a random pick among each item's choices, each item once (both conditions score
+  // the same items), drawn as a dashed line and said under the table.
+  const perItem = new Map(exported.panes[0].results.map(([, r]) => [r.index, 1 / r.loglik.length]));
+  const chance = [...perItem.values()].reduce((a, b) => a + b, 0) / perItem.size;
+  assert.ok(Math.abs(Number(await page.getAttribute('[data-testid=eval-chance]', 'data-chance')) - chance) < 1e-12);
+  assert.equal(await page.locator('[data-testid=eval-chart] line.chance').count(), 1);
 
   // A reload keeps the set-up and the results.
   await page.reload();
