@@ -1,15 +1,20 @@
-//! A generation's forks: choose which branch the pane shows, and compare the branches' mean
-//! surprisal and entropy (how far off the model's own path each fork went).
+//! A generation's (or a chat reply's) forks: choose which branch the pane shows, and compare
+//! the branches' mean surprisal and entropy (how far off the model's own path each fork went).
 
 use leptos::prelude::*;
 
-use super::pane_state::Pane;
+use super::pane_state::{Pane, Tree};
 use crate::ui::format::num;
 
 #[component]
 pub fn Branches(pane: Pane) -> impl IntoView {
-    let infos = move || pane.state.with(|s| s.branch_infos());
-    let current = move || pane.state.with(|s| s.current_branch());
+    // The chat's branches are listed while its reply is the conversation's last turn.
+    let tree = move || {
+        pane.tree()
+            .filter(|t| *t == Tree::Run || pane.chat_tree_is_current())
+    };
+    let infos = move || tree().map_or_else(Vec::new, |t| pane.state.with(|s| s.branch_infos(t)));
+    let current = move || tree().map_or(0, |t| pane.state.with(|s| s.current_branch(t)));
     view! {
         <Show when=move || !infos().is_empty()>
             <div class="branches">

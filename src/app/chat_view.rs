@@ -1,18 +1,33 @@
 //! A pane's conversation (the Chat tab): the system prompt, the turns as bubbles (the model's
 //! coloured token by token, as in Generate), the reply as it streams, and the input. Each
 //! turn reuses the KV cache of the history, so only the new message is computed; the line
-//! under the bubbles says how much was reused and whether old turns had to be left out.
+//! under the bubbles says how much was reused and whether old turns had to be left out. The
+//! last reply's tokens are inspected as Generate's are, and a fork from the inspector replaces
+//! that reply with its branch (the branch chooser switches between them).
 
 use leptos::prelude::*;
 
+use super::branches::Branches;
 use super::pane_state::{OutputPhase, Pane};
+use super::tokens::TokenSpan;
 use crate::ui::colors::{token_color, TokenNumbers};
 use crate::ui::settings::TurnToken;
 
 #[component]
 pub fn ChatView(pane: Pane) -> impl IntoView {
     let input = pane.chat_draft;
-    let running = move || pane.chat(|r| r.phase == OutputPhase::Running);
+    // Memos: the bubbles are redrawn when these change, not at every token of the reply.
+    let running = Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running));
+    let running = move || running.get();
+    // The last reply shows its tokens as Generate does (to inspect, and fork from the
+    // inspector) while it is the conversation's last turn; while one of its forks runs, the
+    // fork streams in its place.
+    let inspectable = Memo::new(move |_| {
+        pane.chat(|r| r.phase == OutputPhase::Done && !r.tokens.is_empty())
+            && pane.chat_tree_is_current()
+    });
+    let forking =
+        Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running && r.fork.is_some()));
     let send = move || {
         let text = input.get_untracked();
         if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
@@ -85,7 +100,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     )}
                 </p>
             </Show>
-            <ol class="chat-turns" node_ref=list>
+            <ol class="chat-turns" node_ref=list on:mouseleave=move |_| pane.hovered.set(None)>
                 <Show when=has_system>
                     <li class="bubble system" data-testid="chat-turn" data-role="system" data-turn-index="0">
                         <span class="who">"system"</span>
@@ -100,7 +115,17 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                         .enumerate()
                         .map(|(i, t)| {
                             let user = t.role == "user";
-                            let body = if t.tokens.is_empty() {
+                            if !user && i == last && forking.get() {
+                                return ().into_any();
+                            }
+                            let body = if !user && i == last && inspectable.get() {
+                                pane.chat_untracked(|r| r.tokens.clone())
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(index, token)| view! { <TokenSpan pane index token /> })
+                                    .collect_view()
+                                    .into_any()
+                            } else if t.tokens.is_empty() {
                                 view! { <span class="text">{t.content.clone()}</span> }.into_any()
                             } else {
                                 t.tokens
@@ -163,6 +188,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                     {action}
                                 </li>
                             }
+                                .into_any()
                         })
                         .collect_view()
                 }}
@@ -175,6 +201,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     </li>
                 </Show>
             </ol>
+            <Branches pane />
             <div class="chat-input-row">
                 <textarea
                     data-testid="chat-input"

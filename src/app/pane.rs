@@ -199,11 +199,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 </Show>
                 <TokenOutput pane />
             </Show>
-            // Not in the Chat tab: its replies' tokens are not inspected, and the inspector's
-            // alternatives fork the Generate run, not a reply.
-            <Show when=move || app.mode.get() != Mode::Chat>
-                <Inspector pane />
-            </Show>
+            <Inspector pane />
             <div class="chart-row">
                 <EntropyChart pane />
                 <Histograms pane />

@@ -10,7 +10,7 @@ use super::worker_client::WorkerClient;
 use crate::protocol::{FromWorker, JobId, ToWorker, Work};
 use crate::ui::catalog::{local_cache_key, CatalogModel};
 pub use crate::ui::pane::{
-    BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel, RunState,
+    BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel, RunState, Tree,
 };
 use crate::ui::settings::{Mode, PaneSettings, Turn, TurnToken};
 
@@ -48,6 +48,17 @@ pub struct Pane {
 
 impl Pane {
     pub fn new(id: usize, settings: PaneSettings, mode: RwSignal<Mode>) -> Self {
+        let (hovered, pinned) = (RwSignal::new(None), RwSignal::new(None));
+        // A token pointed at in one tab is not inspected (or forked) in another: its index
+        // would stand for another output's token there.
+        Effect::new(move |last: Option<Mode>| {
+            let now = mode.get();
+            if last.is_some_and(|m| m != now) {
+                hovered.set(None);
+                pinned.set(None);
+            }
+            now
+        });
         Pane {
             id,
             settings: RwSignal::new(settings),
@@ -55,8 +66,8 @@ impl Pane {
             rows: StoredValue::new_local(None),
             closed: StoredValue::new(false),
             mode,
-            hovered: RwSignal::new(None),
-            pinned: RwSignal::new(None),
+            hovered,
+            pinned,
             worker: StoredValue::new_local(None),
             queued_run: StoredValue::new(None),
             chat_draft: RwSignal::new(String::new()),
@@ -111,6 +122,41 @@ impl Pane {
     pub fn shown_untracked<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
         let mode = self.mode.get_untracked();
         self.state.with_untracked(|s| f(shown_in(s, mode)))
+    }
+
+    /// Which output the tab shown forks (and lists the branches of): none outside Generate
+    /// and Chat.
+    pub fn tree(&self) -> Option<Tree> {
+        match self.mode.get() {
+            Mode::Generate => Some(Tree::Run),
+            Mode::Chat => Some(Tree::Chat),
+            Mode::Score | Mode::Eval => None,
+        }
+    }
+
+    /// Whether the chat's last reply, and its branches, are the conversation's last turn
+    /// (`Conversation::answers`): only then can it be forked, or a branch shown in its place.
+    pub fn chat_tree_is_current(&self) -> bool {
+        let asked = self.chat(|r| r.request.as_ref().map(|q| q.messages.clone()));
+        asked.is_some_and(|asked| {
+            !asked.is_empty() && self.settings.with(|s| s.conversation.answers(&asked))
+        })
+    }
+
+    /// Whether the shown tab's output can be forked now: a finished generation, or the
+    /// conversation's finished last reply, while the pane does nothing else.
+    pub fn can_fork(&self) -> bool {
+        if self.is_busy() {
+            return false;
+        }
+        match self.tree() {
+            Some(Tree::Run) => self.run(|r| r.request.is_some()),
+            Some(Tree::Chat) => {
+                self.chat(|r| r.phase == OutputPhase::Done && !r.tokens.is_empty())
+                    && self.chat_tree_is_current()
+            }
+            None => false,
+        }
     }
 
     pub fn threads(&self) -> Option<usize> {
@@ -287,11 +333,26 @@ impl Pane {
         self.pinned.set(None);
     }
 
-    /// Forks the shown generation at token `at` with `token` instead (see `PaneModel::start_fork`).
+    /// The tree the shown tab forks, when a fork may start there now.
+    fn fork_tree(&self) -> Option<Tree> {
+        let tree = self.mode.with_untracked(|m| match m {
+            Mode::Generate => Some(Tree::Run),
+            Mode::Chat => Some(Tree::Chat),
+            _ => None,
+        })?;
+        // The reply must still be the conversation's last turn, for its branch to replace it.
+        (tree == Tree::Run || untrack(|| self.chat_tree_is_current())).then_some(tree)
+    }
+
+    /// Forks the shown generation (or reply) at token `at` with `token` instead (see
+    /// `PaneModel::start_fork`).
     pub fn fork(&self, at: usize, token: u32, text: &str) {
+        let Some(tree) = self.fork_tree() else {
+            return;
+        };
         if let Some(msg) = self
             .state
-            .try_update(|s| s.start_fork(at, token, text))
+            .try_update(|s| s.start_fork(tree, at, token, text))
             .flatten()
         {
             self.forget_pointer();
@@ -301,9 +362,12 @@ impl Pane {
 
     /// Forks at token `at` to a continuation the user typed.
     pub fn fork_text(&self, at: usize, typed: &str) {
+        let Some(tree) = self.fork_tree() else {
+            return;
+        };
         if let Some(msg) = self
             .state
-            .try_update(|s| s.start_fork_text(at, typed))
+            .try_update(|s| s.start_fork_text(tree, at, typed))
             .flatten()
         {
             self.forget_pointer();
@@ -311,9 +375,36 @@ impl Pane {
         }
     }
 
+    /// Shows branch `i` of the shown tab's output; in the Chat tab the branch becomes the
+    /// conversation's last turn.
     pub fn show_branch(&self, i: usize) {
+        let Some(tree) = self.fork_tree() else {
+            return;
+        };
         self.forget_pointer();
-        self.state.update(|s| s.show_branch(i));
+        self.state.update(|s| s.show_branch(tree, i));
+        if tree == Tree::Chat {
+            // A branch that failed before its first token leaves the conversation as it was.
+            let shown = self.chat_untracked(|r| {
+                (r.phase == OutputPhase::Done && !r.tokens.is_empty()).then(|| r.tokens.clone())
+            });
+            if let Some(tokens) = shown {
+                self.replace_reply(&tokens);
+            }
+        }
+    }
+
+    /// Puts `tokens` in the place of the conversation's last reply.
+    fn replace_reply(&self, tokens: &[crate::protocol::TokenEvent]) {
+        let left_out = self.chat_untracked(|r| r.left_out);
+        self.settings.update(|s| {
+            let turns = &mut s.conversation.turns;
+            if turns.last().is_some_and(|t| t.role == "assistant") {
+                turns.pop();
+            }
+            turns.push(reply_turn(tokens));
+            s.conversation.left_out = left_out;
+        });
     }
 
     /// Sends `text` as the conversation's next user turn; the reply is added when it is done.
@@ -542,26 +633,13 @@ impl Pane {
                     self.rows.set_value(Some((ids, buffer)));
                 }
                 Effect::ChatReply(tokens) => {
-                    let turn = Turn {
-                        role: "assistant".into(),
-                        content: tokens.iter().map(|t| t.piece.as_str()).collect(),
-                        tokens: tokens
-                            .iter()
-                            .map(|t| TurnToken {
-                                id: t.id,
-                                piece: t.piece.clone(),
-                                entropy: t.entropy,
-                                surprisal: t.surprisal,
-                                rank: t.rank,
-                            })
-                            .collect(),
-                    };
                     let left_out = self.chat_untracked(|r| r.left_out);
                     self.settings.update(|s| {
-                        s.conversation.turns.push(turn);
+                        s.conversation.turns.push(reply_turn(&tokens));
                         s.conversation.left_out = left_out;
                     });
                 }
+                Effect::ChatBranch(tokens) => self.replace_reply(&tokens),
                 Effect::ChatUnanswered => {
                     // The message goes back to the input box (before anything typed since),
                     // where it can be shortened or sent again; the conversation is as it was
@@ -593,6 +671,24 @@ impl Pane {
                 }
             }
         }
+    }
+}
+
+/// A reply's tokens as a conversation turn (its numbers kept, so the bubble stays coloured).
+fn reply_turn(tokens: &[crate::protocol::TokenEvent]) -> Turn {
+    Turn {
+        role: "assistant".into(),
+        content: tokens.iter().map(|t| t.piece.as_str()).collect(),
+        tokens: tokens
+            .iter()
+            .map(|t| TurnToken {
+                id: t.id,
+                piece: t.piece.clone(),
+                entropy: t.entropy,
+                surprisal: t.surprisal,
+                rank: t.rank,
+            })
+            .collect(),
     }
 }
 

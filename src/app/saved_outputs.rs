@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use super::{browser, AppState};
-use crate::ui::pane::SavedOutput;
+use crate::ui::pane::{SavedOutput, Tree};
 
 const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
 /// localStorage holds about 5 MB for the whole page (the workspace, conversations and the
@@ -64,7 +64,9 @@ pub fn keep(state: AppState) {
                         r.message.len()
                     ));
                 }
-                shape.push_str(&format!("{}|{:?}|", s.branch_count(), s.current_branch()));
+                for t in [Tree::Run, Tree::Chat] {
+                    shape.push_str(&format!("{}:{}|", s.branch_count(t), s.current_branch(t)));
+                }
             });
         }
         if last.with_value(|l| *l == shape) {

@@ -91,7 +91,7 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
 }
 
 #[component]
-fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
+pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
     let top_p = token.top.first().map(|a| a.p);
     let numbers = TokenNumbers {
         entropy: token.entropy,
@@ -149,12 +149,15 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
         pane.inspected()
             .and_then(|i| pane.shown(|r| r.tokens.get(i).cloned().map(|t| (i, t))))
     });
-    // Forks are of generations, once they are done: a click on an alternative goes on from
-    // there with that token instead.
-    let can_fork = move || {
-        app.mode.get() == crate::ui::settings::Mode::Generate
-            && !pane.is_busy()
-            && pane.run(|r| r.request.is_some())
+    // Forks are of generations and of the conversation's last reply, once they are done: a
+    // click on an alternative goes on from there with that token instead.
+    let can_fork = move || pane.can_fork();
+    let cannot_fork = move || {
+        if app.mode.get() == crate::ui::settings::Mode::Chat {
+            "Forks are made from the conversation's last reply, once it is done"
+        } else {
+            "Forks are made from a finished generation"
+        }
     };
     view! {
         <div class="inspector" data-testid="token-inspector" aria-live="polite">
@@ -207,7 +210,7 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                                 } else if can_fork() {
                                                     format!("Fork here: continue with {label} instead")
                                                 } else {
-                                                    "Forks are made from a finished generation".to_string()
+                                                    cannot_fork().to_string()
                                                 }
                                                 prop:disabled=move || chosen || !can_fork()
                                                 on:click={

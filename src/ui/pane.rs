@@ -148,6 +148,14 @@ pub struct Branches {
     current: usize,
 }
 
+/// Which output a fork is made of: the Generate tab's run, or the Chat tab's last reply
+/// (whose branches take turns being the conversation's last turn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Run,
+    Chat,
+}
+
 /// One line of the branch chooser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BranchInfo {
@@ -198,6 +206,9 @@ pub enum Effect {
     DropWorker,
     /// A conversation's reply is complete (or was stopped): add it to the conversation.
     ChatReply(Vec<TokenEvent>),
+    /// A fork of the conversation's last reply is complete (or was stopped): it takes that
+    /// reply's place as the conversation's last turn.
+    ChatBranch(Vec<TokenEvent>),
     /// A conversation's reply failed before its first token (the conversation no longer fits
     /// the context, the worker died): its last message goes back to the input box, so the
     /// next one is not joined to a message that cannot be answered.
@@ -230,6 +241,8 @@ pub struct PaneModel {
     pub eval: EvalState,
     /// The shown generation's forks.
     pub branches: Branches,
+    /// The forks of the chat's last reply.
+    pub chat_branches: Branches,
     /// Threads the worker's products use, once it has said.
     pub threads: Option<usize>,
     /// Why the worker uses fewer threads than asked, when it said so.
@@ -253,6 +266,7 @@ pub struct SavedOutput {
     pub chat: RunState,
     pub score: RunState,
     pub branches: Branches,
+    pub chat_branches: Branches,
 }
 
 impl PaneModel {
@@ -270,6 +284,7 @@ impl PaneModel {
             chat: self.chat.clone(),
             score: self.score.clone(),
             branches: self.branches.clone(),
+            chat_branches: self.chat_branches.clone(),
         })
     }
 
@@ -283,6 +298,7 @@ impl PaneModel {
             mut chat,
             mut score,
             mut branches,
+            mut chat_branches,
         } = saved;
         // Kept by a page from before the chat had its own output: a conversation's reply in
         // `run` belongs to the Chat tab.
@@ -294,6 +310,7 @@ impl PaneModel {
         for r in [&mut run, &mut chat, &mut score]
             .into_iter()
             .chain(branches.runs.iter_mut())
+            .chain(chat_branches.runs.iter_mut())
         {
             r.job = None;
             r.run_id = self.new_job();
@@ -305,13 +322,16 @@ impl PaneModel {
                 _ => {}
             }
         }
-        if branches.current >= branches.runs.len() {
-            branches = Branches::default();
+        for b in [&mut branches, &mut chat_branches] {
+            if b.current >= b.runs.len() {
+                *b = Branches::default();
+            }
         }
         self.run = run;
         self.chat = chat;
         self.score = score;
         self.branches = branches;
+        self.chat_branches = chat_branches;
     }
 
     fn new_job(&mut self) -> JobId {
@@ -433,10 +453,12 @@ impl PaneModel {
     }
 
     /// Starts the reply to a conversation (`request.messages`), shown in the Chat tab only.
+    /// A new reply is a new tree: the last one's forks are forgotten.
     pub fn start_chat(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
         let (job, request) =
             self.start_output(Activity::Chat, request, "Reading the conversation…")?;
         self.chat.request = Some(request.clone());
+        self.chat_branches = Branches::default();
         Some(ToWorker::Job {
             job,
             work: Work::Generate { request },
@@ -456,47 +478,82 @@ impl PaneModel {
         })
     }
 
-    /// Forks the shown generation at output token `at`: its tokens before `at` are replayed,
-    /// `token` is taken there instead (one of the alternatives the inspector shows), and
-    /// sampling goes on from it with the run's own prompt and settings.
-    pub fn start_fork(&mut self, at: usize, token: u32, text: &str) -> Option<ToWorker> {
-        if self.run.tokens.get(at).is_none_or(|t| t.id == token) {
+    /// The output `tree` forks, and its branches.
+    fn tree(&mut self, tree: Tree) -> (&mut RunState, &mut Branches) {
+        match tree {
+            Tree::Run => (&mut self.run, &mut self.branches),
+            Tree::Chat => (&mut self.chat, &mut self.chat_branches),
+        }
+    }
+
+    fn tree_ref(&self, tree: Tree) -> (&RunState, &Branches) {
+        match tree {
+            Tree::Run => (&self.run, &self.branches),
+            Tree::Chat => (&self.chat, &self.chat_branches),
+        }
+    }
+
+    /// Forks the shown generation (or reply) at output token `at`: its tokens before `at` are
+    /// replayed, `token` is taken there instead (one of the alternatives the inspector shows),
+    /// and sampling goes on from it with the run's own prompt (or conversation) and settings.
+    pub fn start_fork(
+        &mut self,
+        tree: Tree,
+        at: usize,
+        token: u32,
+        text: &str,
+    ) -> Option<ToWorker> {
+        if self
+            .tree_ref(tree)
+            .0
+            .tokens
+            .get(at)
+            .is_none_or(|t| t.id == token)
+        {
             return None;
         }
-        self.fork_with(at, Ok(token), text)
+        self.fork_with(tree, at, Ok(token), text)
     }
 
     /// Forks at output token `at` to a continuation the user typed instead of choosing one
     /// of the alternatives: the worker tokenizes it and takes all of it as given.
-    pub fn start_fork_text(&mut self, at: usize, typed: &str) -> Option<ToWorker> {
-        if typed.is_empty() || at >= self.run.tokens.len() {
+    pub fn start_fork_text(&mut self, tree: Tree, at: usize, typed: &str) -> Option<ToWorker> {
+        if typed.is_empty() || at >= self.tree_ref(tree).0.tokens.len() {
             return None;
         }
-        self.fork_with(at, Err(typed.to_string()), typed)
+        self.fork_with(tree, at, Err(typed.to_string()), typed)
     }
 
-    fn fork_with(&mut self, at: usize, with: Result<u32, String>, text: &str) -> Option<ToWorker> {
-        if self.is_busy() || self.run.phase == OutputPhase::Running {
+    fn fork_with(
+        &mut self,
+        tree: Tree,
+        at: usize,
+        with: Result<u32, String>,
+        text: &str,
+    ) -> Option<ToWorker> {
+        if self.is_busy() {
             return None;
         }
         if !self.is_ready() {
             // A run kept from before a reload, on a pane whose model is not loaded (yet): no
             // branch is filed for a fork that cannot run.
-            self.run.message =
+            self.tree(tree).0.message =
                 "Load the model first: a fork runs it again up to the chosen token.".into();
             return None;
         }
-        let parent = &self.run;
+        let identity = self.model.identity();
+        let label = self.model.label.clone();
+        let (parent, _) = self.tree(tree);
         // By identity where the run recorded one (a run kept from an older page did not).
         let other_model = if parent.model_identity.is_empty() {
-            parent.model != self.model.label
+            parent.model != label
         } else {
-            parent.model_identity != self.model.identity()
+            parent.model_identity != identity
         };
         if other_model {
             // Its token ids are the other model's vocabulary: replayed here they would be
             // other tokens, or none.
-            self.run.message = if parent.model == self.model.label {
+            parent.message = if parent.model == label {
                 format!(
                     "This output was made by another model than the {} loaded now: load that \
                      one again to fork it.",
@@ -504,8 +561,9 @@ impl PaneModel {
                 )
             } else {
                 format!(
-                    "This output was made by {}, and {} is loaded now: load {} again to fork it.",
-                    parent.model, self.model.label, parent.model
+                    "This output was made by {}, and {label} is loaded now: load {} again to fork \
+                     it.",
+                    parent.model, parent.model
                 )
             };
             return None;
@@ -519,56 +577,68 @@ impl PaneModel {
         // The branch may run as long as its parent did (the engine adds room past the fork).
         request.max_tokens = request.max_tokens.max(forced.len() + 1);
         request.forced = forced;
-        self.keep_shown();
-        let msg = self.start_generation(Ok(request), "Replaying up to the fork…")?;
-        self.run.fork = Some(ForkPoint {
+        self.keep_shown(tree);
+        let activity = match tree {
+            Tree::Run => Activity::Run,
+            Tree::Chat => Activity::Chat,
+        };
+        let (job, request) =
+            self.start_output(activity, Ok(request), "Replaying up to the fork…")?;
+        let (shown, branches) = self.tree(tree);
+        shown.request = Some(request.clone());
+        shown.fork = Some(ForkPoint {
             at,
             text: text.to_string(),
         });
-        self.branches.runs.push(self.run.clone());
-        self.branches.current = self.branches.runs.len() - 1;
-        Some(msg)
+        branches.runs.push(shown.clone());
+        branches.current = branches.runs.len() - 1;
+        Some(ToWorker::Job {
+            job,
+            work: Work::Generate { request },
+        })
     }
 
     /// Files the shown run under its branch (the first time, as the original).
-    fn keep_shown(&mut self) {
-        if self.branches.runs.is_empty() {
-            self.branches.runs.push(self.run.clone());
-            self.branches.current = 0;
+    fn keep_shown(&mut self, tree: Tree) {
+        let (shown, branches) = self.tree(tree);
+        if branches.runs.is_empty() {
+            branches.runs.push(shown.clone());
+            branches.current = 0;
         } else {
-            let i = self.branches.current;
-            self.branches.runs[i] = self.run.clone();
+            branches.runs[branches.current] = shown.clone();
         }
     }
 
-    /// Shows branch `i` (0 is the original); not while a run is going.
-    pub fn show_branch(&mut self, i: usize) {
-        if self.run.phase == OutputPhase::Running || i >= self.branches.runs.len() {
+    /// Shows branch `i` (0 is the original); not while the pane is running something.
+    pub fn show_branch(&mut self, tree: Tree, i: usize) {
+        if self.is_running() || i >= self.tree_ref(tree).1.runs.len() {
             return;
         }
-        self.keep_shown();
-        self.run = self.branches.runs[i].clone();
-        self.branches.current = i;
+        self.keep_shown(tree);
+        let (shown, branches) = self.tree(tree);
+        *shown = branches.runs[i].clone();
+        branches.current = i;
     }
 
     /// Branches kept (0 before any fork), without working out their figures.
-    pub fn branch_count(&self) -> usize {
-        self.branches.runs.len()
+    pub fn branch_count(&self, tree: Tree) -> usize {
+        self.tree_ref(tree).1.runs.len()
     }
 
-    pub fn current_branch(&self) -> usize {
-        self.branches.current
+    pub fn current_branch(&self, tree: Tree) -> usize {
+        self.tree_ref(tree).1.current
     }
 
     /// Every branch with its figures, for the chooser: empty until the first fork.
-    pub fn branch_infos(&self) -> Vec<BranchInfo> {
-        let n = self.branches.runs.len();
+    pub fn branch_infos(&self, tree: Tree) -> Vec<BranchInfo> {
+        let (shown, branches) = self.tree_ref(tree);
+        let n = branches.runs.len();
         (0..n)
             .map(|i| {
-                let r = if i == self.branches.current {
-                    &self.run
+                let r = if i == branches.current {
+                    shown
                 } else {
-                    &self.branches.runs[i]
+                    &branches.runs[i]
                 };
                 let mean = |f: fn(&TokenEvent) -> f64| {
                     (!r.tokens.is_empty())
@@ -762,12 +832,14 @@ impl PaneModel {
             run_id: self.new_job(),
             ..RunState::default()
         };
+        self.chat_branches = Branches::default();
     }
 
     /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
     /// stale from now on and dropped by id.
     pub fn clear_output(&mut self) {
         self.branches = Branches::default();
+        self.chat_branches = Branches::default();
         let next = self.new_job();
         self.run = RunState {
             run_id: next,
@@ -1047,7 +1119,11 @@ impl PaneModel {
                 // once); not when Stop came before its first token.
                 let stopped_empty = r.tokens.is_empty() && reason == StopReason::Stopped;
                 if a == Activity::Chat && !stopped_empty {
-                    effects.push(Effect::ChatReply(r.tokens.clone()));
+                    effects.push(if r.fork.is_some() {
+                        Effect::ChatBranch(r.tokens.clone())
+                    } else {
+                        Effect::ChatReply(r.tokens.clone())
+                    });
                 }
             }
             (Activity::Score, Event::Scored(s)) => {
@@ -1325,11 +1401,11 @@ mod tests {
         p.apply(reply(job, token(1, "a")));
         p.apply(reply(job, token(2, "b")));
         p.apply(reply(job, finished("")));
-        let fork = job_of(&p.start_fork(1, 9, "z"));
+        let fork = job_of(&p.start_fork(Tree::Run, 1, 9, "z"));
         p.apply(reply(fork, token(1, "a")));
         p.apply(reply(fork, token(9, "z")));
         p.apply(reply(fork, finished("")));
-        let (generated, branches) = (p.run.clone(), p.branch_count());
+        let (generated, branches) = (p.run.clone(), p.branch_count(Tree::Run));
         assert_eq!(branches, 2);
         let chat = GenerateRequest {
             messages: vec![crate::engine::chat::Message::user("hi")],
@@ -1343,7 +1419,7 @@ mod tests {
         let effects = p.apply(reply(job, finished("")));
         assert!(effects.iter().any(|e| matches!(e, Effect::ChatReply(_))));
         assert_eq!(p.run, generated);
-        assert_eq!(p.branch_count(), branches);
+        assert_eq!(p.branch_count(Tree::Run), branches);
         let failed = |message: &str| Event::Failed {
             message: message.into(),
         };
@@ -1389,6 +1465,91 @@ mod tests {
         );
     }
 
+    /// A fork of the chat's reply replays the reply up to the fork with the same conversation,
+    /// and ends as a branch that takes the reply's place (not a new turn); the Generate run's
+    /// branches are not touched, a new reply starts a new tree, and a reload keeps both.
+    #[test]
+    fn a_chat_reply_forks_into_branches_of_its_own() {
+        let (mut p, _) = ready();
+        let job = run(&mut p);
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, finished("")));
+        let chat = GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            chat: true,
+            reuse_cache: true,
+            max_tokens: 2,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_chat(Ok(chat.clone())));
+        for (id, piece) in [(5, "x"), (6, "y"), (7, "z")] {
+            p.apply(reply(job, token(id, piece)));
+        }
+        p.apply(reply(job, finished("")));
+        assert!(
+            p.start_fork(Tree::Chat, 1, 6, "y").is_none(),
+            "the token it took"
+        );
+        let fork = p.start_fork(Tree::Chat, 1, 8, "w");
+        let Some(ToWorker::Job {
+            job: fork,
+            work: Work::Generate { request },
+        }) = fork
+        else {
+            panic!("no fork: {fork:?}")
+        };
+        assert_eq!(request.messages, chat.messages);
+        assert!(request.chat && request.reuse_cache);
+        assert_eq!(request.forced, vec![5, 8]);
+        assert_eq!(request.max_tokens, 3, "room past the fork");
+        assert!(
+            p.start_fork(Tree::Chat, 0, 9, "v").is_none(),
+            "not while running"
+        );
+        assert_eq!(p.chat.phase, OutputPhase::Running);
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        assert_eq!(p.branch_count(Tree::Run), 0);
+        p.apply(reply(fork, token(5, "x")));
+        p.apply(reply(fork, token(8, "w")));
+        let effects = p.apply(reply(fork, finished("")));
+        let ids = |e: &Effect| match e {
+            Effect::ChatBranch(t) => Some(t.iter().map(|t| t.id).collect::<Vec<_>>()),
+            _ => None,
+        };
+        assert_eq!(
+            effects.iter().filter_map(ids).collect::<Vec<_>>(),
+            vec![vec![5, 8]]
+        );
+        assert!(!effects.iter().any(|e| matches!(e, Effect::ChatReply(_))));
+        let infos = p.branch_infos(Tree::Chat);
+        assert_eq!(infos[0].label, "original");
+        assert_eq!(infos[1].label, "fork at #2 → w");
+        p.show_branch(Tree::Chat, 0);
+        assert_eq!(p.chat.tokens.len(), 3);
+        assert!(p.chat.fork.is_none());
+        // Kept across a reload.
+        let mut q = PaneModel::default();
+        q.restore_output(p.saved_output().unwrap());
+        assert_eq!(q.branch_infos(Tree::Chat), p.branch_infos(Tree::Chat));
+        assert_eq!(q.current_branch(Tree::Chat), 0);
+        // A typed continuation; then a new reply forgets the tree, and so does Clear.
+        let typed = job_of(&p.start_fork_text(Tree::Chat, 2, " ok"));
+        p.apply(reply(typed, token(5, "x")));
+        p.apply(reply(typed, finished("")));
+        assert_eq!(p.branch_count(Tree::Chat), 3);
+        let job = job_of(&p.start_chat(Ok(chat)));
+        assert_eq!(p.branch_count(Tree::Chat), 0);
+        p.apply(reply(job, token(5, "x")));
+        p.apply(reply(job, finished("")));
+        let again = job_of(&p.start_fork(Tree::Chat, 0, 8, "w"));
+        p.apply(reply(again, token(8, "w")));
+        p.apply(reply(again, finished("")));
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        p.clear_chat();
+        assert_eq!(p.branch_count(Tree::Chat), 0);
+        assert_eq!(p.run.tokens.len(), 1, "the Generate run stays");
+    }
+
     /// An output made by another model than the one loaded now is not forked: its token ids
     /// mean other tokens in this vocabulary.
     #[test]
@@ -1408,9 +1569,9 @@ mod tests {
         let load = job_of(&p.load(url(), "N"));
         p.apply(reply(load, other("N")));
         assert!(p.is_ready());
-        assert!(p.start_fork(0, 9, "z").is_none());
-        assert!(p.start_fork_text(0, "zz").is_none());
-        assert!(p.branch_infos().is_empty(), "no branch filed");
+        assert!(p.start_fork(Tree::Run, 0, 9, "z").is_none());
+        assert!(p.start_fork_text(Tree::Run, 0, "zz").is_none());
+        assert!(p.branch_infos(Tree::Run).is_empty(), "no branch filed");
         assert_eq!(
             p.run.message,
             "This output was made by M, and N is loaded now: load M again to fork it."
@@ -1418,14 +1579,14 @@ mod tests {
         // Another file of the same name is another model too.
         let load = job_of(&p.load(url(), "M"));
         p.apply(reply(load, other("M")));
-        assert!(p.start_fork(0, 9, "z").is_none());
+        assert!(p.start_fork(Tree::Run, 0, 9, "z").is_none());
         assert!(p
             .run
             .message
             .starts_with("This output was made by another model than the M"));
         let load = job_of(&p.load(url(), "M"));
         p.apply(reply(load, loaded()));
-        assert!(p.start_fork(0, 9, "z").is_some());
+        assert!(p.start_fork(Tree::Run, 0, 9, "z").is_some());
     }
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
@@ -1442,15 +1603,21 @@ mod tests {
         for (id, piece) in [(1, "a"), (2, "b"), (3, "c")] {
             p.apply(reply(job, token(id, piece)));
         }
-        assert!(p.start_fork(1, 9, "z").is_none(), "not while running");
-        p.apply(reply(job, finished("")));
-        assert!(p.branch_infos().is_empty(), "no branches before a fork");
         assert!(
-            p.start_fork(1, 2, "b").is_none(),
+            p.start_fork(Tree::Run, 1, 9, "z").is_none(),
+            "not while running"
+        );
+        p.apply(reply(job, finished("")));
+        assert!(
+            p.branch_infos(Tree::Run).is_empty(),
+            "no branches before a fork"
+        );
+        assert!(
+            p.start_fork(Tree::Run, 1, 2, "b").is_none(),
             "the token already there is no fork"
         );
-        assert!(p.start_fork(7, 9, "z").is_none(), "past the end");
-        let fork = p.start_fork(1, 9, "z");
+        assert!(p.start_fork(Tree::Run, 7, 9, "z").is_none(), "past the end");
+        let fork = p.start_fork(Tree::Run, 1, 9, "z");
         let Some(ToWorker::Job {
             job: fork_job,
             work: Work::Generate { request },
@@ -1465,24 +1632,24 @@ mod tests {
             p.apply(reply(fork_job, token(id, piece)));
         }
         p.apply(reply(fork_job, finished("")));
-        let infos = p.branch_infos();
+        let infos = p.branch_infos(Tree::Run);
         assert_eq!(infos.len(), 2);
         assert_eq!(infos[0].label, "original");
         assert_eq!(infos[1].label, "fork at #2 → z");
-        assert_eq!(p.current_branch(), 1);
+        assert_eq!(p.current_branch(Tree::Run), 1);
         let ids = |p: &PaneModel| p.run.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
         assert_eq!(ids(&p), vec![1, 9, 4]);
-        p.show_branch(0);
+        p.show_branch(Tree::Run, 0);
         assert_eq!(ids(&p), vec![1, 2, 3]);
         assert_eq!(p.run.request.as_ref().map(|r| r.forced.len()), Some(0));
         // A fork of the original, while the first fork stays.
-        let second = job_of(&p.start_fork(2, 8, "y"));
+        let second = job_of(&p.start_fork(Tree::Run, 2, 8, "y"));
         p.apply(reply(second, finished("")));
-        assert_eq!(p.branch_infos().len(), 3);
-        p.show_branch(1);
+        assert_eq!(p.branch_infos(Tree::Run).len(), 3);
+        p.show_branch(Tree::Run, 1);
         assert_eq!(ids(&p), vec![1, 9, 4]);
         // A typed continuation: the parent's tokens before, the text for the worker to take.
-        let typed = p.start_fork_text(1, " zz");
+        let typed = p.start_fork_text(Tree::Run, 1, " zz");
         let Some(ToWorker::Job {
             job: typed_job,
             work: Work::Generate { request },
@@ -1495,14 +1662,14 @@ mod tests {
             (vec![1], " zz")
         );
         p.apply(reply(typed_job, finished("")));
-        assert_eq!(p.branch_infos().len(), 4);
+        assert_eq!(p.branch_infos(Tree::Run).len(), 4);
         // A continuation of only whitespace is labelled so that it can be seen.
-        p.show_branch(0);
-        let spaces = job_of(&p.start_fork_text(1, "  \n"));
+        p.show_branch(Tree::Run, 0);
+        let spaces = job_of(&p.start_fork_text(Tree::Run, 1, "  \n"));
         p.apply(reply(spaces, finished("")));
-        assert_eq!(p.branch_infos()[4].label, "fork at #2 → ␣␣↵");
+        assert_eq!(p.branch_infos(Tree::Run)[4].label, "fork at #2 → ␣␣↵");
         // A run refused for its input keeps what is shown, and says whose it is.
-        p.show_branch(0);
+        p.show_branch(Tree::Run, 0);
         let shown = p.run.tokens.clone();
         assert_eq!(shown.len(), 3);
         assert!(p
@@ -1518,8 +1685,8 @@ mod tests {
         let kept = serde_json::to_string(&p.saved_output().unwrap()).unwrap();
         let mut back = PaneModel::default();
         back.restore_output(serde_json::from_str(&kept).unwrap());
-        assert_eq!(back.branch_infos(), p.branch_infos());
-        assert_eq!(back.current_branch(), p.current_branch());
+        assert_eq!(back.branch_infos(Tree::Run), p.branch_infos(Tree::Run));
+        assert_eq!(back.current_branch(Tree::Run), p.current_branch(Tree::Run));
         assert_eq!(back.run.tokens, p.run.tokens);
         let kept_ids: Vec<u64> = std::iter::once(&back.run)
             .chain([&back.score])
@@ -1528,17 +1695,20 @@ mod tests {
             .collect();
         assert!(back.new_job() > *kept_ids.iter().max().unwrap());
         // Its model is not loaded yet: a fork says so and files no branch.
-        let before = back.branch_count();
+        let before = back.branch_count(Tree::Run);
         let at = back.run.tokens.len() - 1;
-        assert!(back.start_fork(at, 9999, "q").is_none());
-        assert_eq!(back.branch_count(), before);
+        assert!(back.start_fork(Tree::Run, at, 9999, "q").is_none());
+        assert_eq!(back.branch_count(Tree::Run), before);
         assert!(
             back.run.message.starts_with("Load the model first"),
             "{}",
             back.run.message
         );
         run(&mut p);
-        assert!(p.branch_infos().is_empty(), "a new run is a new tree");
+        assert!(
+            p.branch_infos(Tree::Run).is_empty(),
+            "a new run is a new tree"
+        );
         // Nothing is kept while a run is coming in; one that was cut off shows as ended.
         assert!(p.saved_output().is_none());
         let mut cut = SavedOutput {
@@ -1564,12 +1734,14 @@ mod tests {
         assert!(back.run.run_id < 10);
         assert!(back.new_job() > back.run.run_id);
         assert!(
-            back.branch_infos().is_empty(),
+            back.branch_infos(Tree::Run).is_empty(),
             "a branch index past the branches is dropped"
         );
         // The kept fork point is only read, never used to index: its label still reads.
         back.branches.runs.push(back.run.clone());
-        assert!(back.branch_infos()[0].label.starts_with("fork at #"));
+        assert!(back.branch_infos(Tree::Run)[0]
+            .label
+            .starts_with("fork at #"));
     }
 
     #[test]

@@ -81,6 +81,17 @@ impl Conversation {
             .collect()
     }
 
+    /// Whether the last turn is the model's reply to `asked` (the messages a reply's request
+    /// carried): its forks can then take its place. Not once Edit took it back, the system
+    /// prompt changed or Clear emptied the conversation.
+    pub fn answers(&self, asked: &[crate::engine::chat::Message]) -> bool {
+        let all = self.messages();
+        match all.split_last() {
+            Some((last, before)) => last.role == "assistant" && before == asked,
+            None => false,
+        }
+    }
+
     fn clamp(&mut self) {
         self.turns.truncate(MAX_TURNS);
         self.turns
@@ -261,6 +272,38 @@ pub struct Workspace {
     pub eval: EvalSetup,
 }
 
+/// `value` read as a `T` one field at a time over `T::default()`: a field that does not
+/// read (a string where a number goes, a mode the page does not have) keeps its default
+/// instead of failing the whole. `None` when `value` is not an object.
+fn lenient<T>(value: serde_json::Value) -> Option<T>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+{
+    if !value.is_object() {
+        return None;
+    }
+    if let Ok(whole) = serde_json::from_value(value.clone()) {
+        return Some(whole);
+    }
+    let serde_json::Value::Object(given) = value else {
+        return None;
+    };
+    let mut kept = match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return None,
+    };
+    for (key, v) in given {
+        let old = kept.insert(key.clone(), v);
+        if serde_json::from_value::<T>(serde_json::Value::Object(kept.clone())).is_err() {
+            match old {
+                Some(old) => kept.insert(key, old),
+                None => kept.remove(&key),
+            };
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(kept)).ok()
+}
+
 /// Whole numbers read from saved state, saturating instead of failing: `max_tokens: 1e12` (too
 /// big for wasm's 32-bit `usize`) or `-3` must be clamped like any other absurd value, not
 /// make the whole workspace unreadable (which would lose the user's prompt and panes).
@@ -316,8 +359,19 @@ impl Workspace {
     /// Reads a saved workspace; anything unreadable gives the default rather than an error,
     /// since a stale save must never stop the page from opening.
     pub fn from_saved(json: Option<&str>) -> Self {
-        let ws: Workspace = json
-            .and_then(|j| serde_json::from_str(j).ok())
+        let ws = json
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .and_then(|mut v| {
+                // One unreadable pane setting costs that setting, not the panes.
+                if let Some(panes) = v.get_mut("panes").and_then(|p| p.as_array_mut()) {
+                    *panes = std::mem::take(panes)
+                        .into_iter()
+                        .filter_map(lenient::<PaneSettings>)
+                        .filter_map(|p| serde_json::to_value(p).ok())
+                        .collect();
+                }
+                lenient::<Workspace>(v)
+            })
             .unwrap_or_default();
         ws.clamped()
     }
@@ -396,9 +450,15 @@ impl Workspace {
                 "panes" => {
                     // Every pane's settings; applied after the loop so it wins over the
                     // single-value parameters above, whatever their order.
-                    if let Ok(p) = serde_json::from_str::<Vec<PaneSettings>>(&v) {
+                    // A value that is not what the page writes costs that value only.
+                    if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&v) {
+                        let p: Vec<PaneSettings> = list
+                            .into_iter()
+                            .take(MAX_PANES)
+                            .filter_map(lenient)
+                            .collect();
                         if !p.is_empty() {
-                            panes = Some(p.into_iter().take(MAX_PANES).collect());
+                            panes = Some(p);
                         }
                     }
                 }
@@ -614,6 +674,35 @@ mod tests {
             None
         );
     }
+    /// A reply's forks may replace it only while it is the last turn and answers the same
+    /// messages: not after Edit took it back, nor once the system prompt changed.
+    #[test]
+    fn a_conversation_answers_the_messages_its_last_reply_was_asked() {
+        let turn = |role: &str, content: &str| Turn {
+            role: role.into(),
+            content: content.into(),
+            tokens: vec![],
+        };
+        let mut c = Conversation {
+            system: "Be brief.".into(),
+            turns: vec![turn("user", "hi")],
+            left_out: 0,
+        };
+        let asked = c.messages();
+        assert!(!c.answers(&asked), "no reply yet");
+        c.turns.push(turn("assistant", "hello"));
+        assert!(c.answers(&asked));
+        assert!(!c.answers(&[]));
+        c.system = "Be long.".into();
+        assert!(!c.answers(&asked));
+        c.system = "Be brief.".into();
+        c.turns.push(turn("user", "more"));
+        assert!(!c.answers(&asked));
+        c.turns.truncate(1);
+        assert!(!c.answers(&asked));
+        assert!(!Conversation::default().answers(&[]));
+    }
+
     #[test]
     fn defaults_make_a_valid_request() {
         let r = PaneSettings::default().request("Hello").unwrap();
@@ -638,6 +727,45 @@ mod tests {
             ..PaneSettings::default()
         };
         assert!(p.request("x").unwrap_err().contains("temperature"));
+    }
+
+    /// A setting the page cannot read costs that setting only: the prompt, the other panes
+    /// and the pane's other settings stay, from a save and from a link's `panes=`.
+    #[test]
+    fn one_unreadable_setting_keeps_the_rest() {
+        let saved = r#"{"prompt":"keep me","mode":"nonsense","panes":[
+            {"seed":7,"temperature":"hot","max_tokens":64},3,{"seed":9,"color_mode":[1]}]}"#;
+        let ws = Workspace::from_saved(Some(saved));
+        assert_eq!(ws.prompt, "keep me");
+        assert_eq!(ws.mode, Mode::default());
+        assert_eq!(ws.panes.len(), 2);
+        let d = PaneSettings::default();
+        assert_eq!(
+            (
+                ws.panes[0].seed,
+                ws.panes[0].temperature,
+                ws.panes[0].max_tokens
+            ),
+            (7, d.temperature, 64)
+        );
+        assert_eq!(
+            (ws.panes[1].seed, ws.panes[1].color_mode),
+            (9, d.color_mode)
+        );
+        let mut linked = Workspace::default();
+        linked.apply_query(&format!(
+            "panes={}",
+            percent_encode(r#"[{"seed":3,"top_k":"many"},"not a pane",{"seed":4}]"#)
+        ));
+        assert_eq!(
+            linked
+                .panes
+                .iter()
+                .map(|p| (p.seed, p.top_k))
+                .collect::<Vec<_>>(),
+            vec![(3, d.top_k), (4, d.top_k)]
+        );
+        assert_eq!(Workspace::from_saved(Some("[1,2]")), Workspace::default());
     }
 
     #[test]

@@ -178,8 +178,8 @@ test('chatting leaves the Generate run and its forks alone; a message too long f
   await page.click('[data-testid=tab-chat]');
   assert.equal(await p.get('stat-tokens').textContent(), '0', 'no Generate figures under the chat');
   // The token pinned in Generate is not shown against the chat (its alternatives would fork
-  // the Generate run with the chat's token ids).
-  assert.equal(await p.get('token-inspector').count(), 0);
+  // the chat's reply with the Generate run's token ids).
+  assert.doesNotMatch(await p.get('token-inspector').textContent(), /· id/);
   await send(p, 'Hi.');
   // A message the context cannot hold fails before its first token: its text comes back to
   // the input, and the conversation is as it was, so the next message is not joined to it.
@@ -198,6 +198,74 @@ test('chatting leaves the Generate run and its forks alone; a message too long f
   await page.click('[data-testid=tab-generate]');
   assert.deepEqual((await p.tokens()).map((t) => t.id), generated.tokens);
   assert.deepEqual(await p.get('branch-select').locator('option').allTextContents(), generated.branches);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+// The chat's last reply is inspected and forked as a generation is: the fork replays the reply
+// up to the chosen token with the same conversation (as `tinylab generate --messages
+// --force-ids` does), takes the reply's place as the conversation's last turn, and the branch
+// chooser switches the turn between the branches; the next message continues the branch shown.
+test('a chat reply forks at any token, and the branch shown is the conversation\'s last turn', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await p.set('temperature', 0);
+  await p.set('max-tokens', N);
+  await page.click('[data-testid=tab-chat]');
+  await send(p, 'Name three colors.');
+  const asked = (await messages(p)).slice(0, 1);
+  const ids = async () => (await p.tokens()).map((t) => t.id);
+  const parent = await ids();
+  const text = (await messages(p))[1].content;
+  assert.equal(parent.length > 3, true, `a reply of ${parent.length} tokens`);
+  assert.equal(await p.get('branch-select').count(), 0, 'no branch chooser before a fork');
+
+  const at = 2;
+  await p.root.locator('[data-testid=token]').nth(at).click();
+  await page.mouse.move(0, 0);
+  assert.match(await p.get('token-inspector').textContent(), new RegExp(`#${at + 1} · id ${parent[at]}`));
+  const alt = p.root.locator('[data-testid=token-alternative]:not([disabled])').first();
+  const altId = Number(await alt.getAttribute('data-token-id'));
+  await alt.click();
+  await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
+  const branch = await ids();
+  assert.deepEqual(branch.slice(0, at), parent.slice(0, at));
+  assert.equal(branch[at], altId);
+  const file = join(dir, 'fork.json');
+  writeFileSync(file, JSON.stringify(asked));
+  const forced = [...parent.slice(0, at), altId];
+  sameGreedy(branch, nativeGenerate(SMOLLM2_FILE, '', N, ['--messages', file, '--force-ids', forced.join(',')]), 'chat fork');
+  assert.equal(await p.root.locator('[data-testid=token].fork-point').count(), 1);
+  // The branch took the reply's place: still one user and one assistant turn.
+  const forked = await messages(p);
+  assert.deepEqual(forked.map((m) => m.role), ['user', 'assistant']);
+  assert.notEqual(forked[1].content, text);
+  const options = await p.get('branch-select').locator('option').allTextContents();
+  assert.equal(options.length, 2);
+  assert.match(options[1], /^fork at #3 → /);
+  await screenshot(page, 'chat-fork');
+
+  // Back to the original and forth again: the turn follows the chooser.
+  await p.get('branch-select').selectOption('0');
+  assert.deepEqual(await ids(), parent);
+  assert.equal((await messages(p))[1].content, text);
+  await p.get('branch-select').selectOption('1');
+  assert.deepEqual(await ids(), branch);
+  assert.equal((await messages(p))[1].content, forked[1].content);
+
+  // The next message continues the branch shown: its prompt is the CLI's rendering of the
+  // conversation with the branch's text, and the new reply starts a new tree.
+  const next = 'And two more?';
+  await send(p, next);
+  const cliNext = cli([...forked, { role: 'user', content: next }], 'after-fork');
+  assert.deepEqual((await figures(p)).ids, cliNext.prompt_ids);
+  assert.equal(await p.get('branch-select').count(), 0);
+  // An earlier reply is not forked (its turn has no alternatives kept): only the last one's
+  // tokens can be inspected.
+  assert.equal(await p.root.locator('[data-testid=chat-turn][data-role=assistant]').first().locator('[data-testid=token]').count(), 0);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
