@@ -276,8 +276,14 @@ pub fn EvalPanel() -> impl IntoView {
             };
             match text.and_then(|t| parse_items(&t)) {
                 Ok(items) => {
+                    let warnings = crate::eval::tasks::item_warnings(&items);
+                    let warned = if warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" Read, but: {}.", warnings.join("; "))
+                    };
                     message.set(format!(
-                        "{name}: {}.",
+                        "{name}: {}.{warned}",
                         crate::ui::format::count(items.len(), "item", "items")
                     ));
                     file.set(Some(ItemFile { name, items }));

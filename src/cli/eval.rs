@@ -103,6 +103,9 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         Some(path) => format!("{}: {e}", path.display()),
         None => e,
     })?;
+    for w in tasks::item_warnings(&items) {
+        eprintln!("warning: {w}");
+    }
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {

@@ -418,6 +418,40 @@ fn wrong_field(line: &str) -> Option<String> {
 
 /// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
 /// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
+/// What in a read item file is allowed (lm-evaluation-harness scores it) but likely a
+/// mistake: two choices of the same text, whose log-likelihoods tie, so the first of them is
+/// always the pick and an answer on a later one can never be right. At most `MAX_WARNINGS`
+/// lines, then how many more.
+pub fn item_warnings(items: &[Item]) -> Vec<String> {
+    const MAX_WARNINGS: usize = 3;
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let name = it
+            .line
+            .map_or_else(|| format!("item {i}"), |n| format!("line {n}"));
+        for (k, c) in it.choices.iter().enumerate() {
+            let Some(first) = it.choices[..k].iter().position(|d| d == c) else {
+                continue;
+            };
+            let lost = if it.answer == k {
+                format!(", so its answer ({k}) can never be picked")
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{name}: choices {first} and {k} are the same text; their scores tie and \
+                 {first} is always picked over {k}{lost}"
+            ));
+        }
+    }
+    if out.len() > MAX_WARNINGS {
+        let more = out.len() - MAX_WARNINGS;
+        out.truncate(MAX_WARNINGS);
+        out.push(format!("and {more} more like these"));
+    }
+    out
+}
+
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     // Lines end in \n or \r\n; a file saved with classic Mac line ends (\r alone) was one
@@ -639,6 +673,34 @@ mod tests {
             got,
             ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]
         );
+    }
+
+    /// Repeated choices are read (lm-eval scores them) but said, with the answer that can
+    /// then never be picked; a clean file and the built-in tasks say nothing.
+    #[test]
+    fn repeated_choices_are_said() {
+        let text = "{\"context\": \"Q\", \"choices\": [\"a\", \"b\", \"a\"], \"answer\": 2}\n\n\
+                    {\"context\": \"R\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n\
+                    {\"context\": \"S\", \"choices\": [\"b\", \"b\"], \"answer\": 0}";
+        let items = parse_items(text).unwrap();
+        assert_eq!(
+            item_warnings(&items),
+            [
+                "line 1: choices 0 and 2 are the same text; their scores tie and 0 is always \
+                 picked over 2, so its answer (2) can never be picked",
+                "line 4: choices 0 and 1 are the same text; their scores tie and 0 is always \
+                 picked over 1",
+            ]
+        );
+        assert!(item_warnings(&items[1..2]).is_empty());
+        let many = "{\"context\": \"Q\", \"choices\": [\"a\", \"a\"], \"answer\": 0}\n".repeat(5);
+        let w = item_warnings(&parse_items(&many).unwrap());
+        assert_eq!(w.len(), 4);
+        assert_eq!(w[3], "and 2 more like these");
+        for task in Task::ALL {
+            let items = TaskSpec::new(task, 50, 3).generate().unwrap();
+            assert!(item_warnings(&items).is_empty(), "{task:?}");
+        }
     }
 
     #[test]

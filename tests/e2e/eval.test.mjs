@@ -179,6 +179,12 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   await page.click('[data-testid=eval-run]');
   assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl was not read: line 2: .*Choose a corrected file, or a built-in task/);
   assert.equal(await page.locator('[data-testid=eval-item]').count(), before);
+  // Repeated choices are read (lm-eval scores them) but said, with the answer they make
+  // impossible.
+  const twice = JSON.stringify({ context: 'Q:', choices: ['a', 'b', 'a'], answer: 2 });
+  await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'twice.jsonl', mimeType: 'application/json', buffer: Buffer.from(twice) });
+  await page.waitForFunction(() => /twice/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  assert.match(await page.textContent('[data-testid=eval-message]'), /^twice\.jsonl: 1 item\. Read, but: line 1: choices 0 and 2 are the same text.*its answer \(2\) can never be picked\.$/);
   // A good file runs.
   const good = [
     JSON.stringify({ context: 'Question: What is 2 + 2?\nAnswer:', choices: ['3', '4', '5'], answer: 1 }),
