@@ -51,7 +51,7 @@ impl Pane {
         let (hovered, pinned) = (RwSignal::new(None), RwSignal::new(None));
         // A token pointed at in one tab is not inspected (or forked) in another: its index
         // would stand for another output's token there.
-        Effect::new(move |last: Option<Mode>| {
+        leptos::prelude::Effect::new(move |last: Option<Mode>| {
             let now = mode.get();
             if last.is_some_and(|m| m != now) {
                 hovered.set(None);
