@@ -244,6 +244,10 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     let unanswered = pane.settings.with(|s| {
                         s.conversation.turns.last().is_some_and(|t| t.role == "user")
                     });
+                    let busy = pane.state.with(|s| s.busy_elsewhere(crate::ui::settings::Mode::Chat));
+                    if let Some(busy) = busy {
+                        return busy;
+                    }
                     pane.chat(|r| match r.phase {
                         OutputPhase::Running | OutputPhase::Error => r.message.clone(),
                         _ if unanswered => "Your last message has no reply yet: Reply asks for one.".into(),

@@ -188,7 +188,10 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     </button>
                 </Show>
                 <span class="run-message" data-testid="run-message" role="status">
-                    {move || pane.shown(|r| r.message.clone())}
+                    {move || {
+                        let busy = pane.state.with(|s| s.busy_elsewhere(app.mode.get()));
+                        busy.unwrap_or_else(|| pane.shown(|r| r.message.clone()))
+                    }}
                 </span>
             </div>
             </Show>

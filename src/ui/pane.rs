@@ -798,6 +798,49 @@ impl PaneModel {
         .collect()
     }
 
+    /// What the pane is doing for another tab than `here`, for the tab whose buttons that
+    /// work disables: "This pane is writing a chat reply (Chat tab); Stop ends it."
+    pub fn busy_elsewhere(&self, here: crate::ui::settings::Mode) -> Option<String> {
+        use crate::ui::settings::Mode;
+        let running = |p: OutputPhase| p == OutputPhase::Running;
+        let what = [
+            (
+                running(self.run.phase),
+                Mode::Generate,
+                "generating (Generate tab)",
+            ),
+            (
+                running(self.chat.phase),
+                Mode::Chat,
+                "writing a chat reply (Chat tab)",
+            ),
+            (
+                running(self.score.phase),
+                Mode::Score,
+                "scoring a text (Entropy lab)",
+            ),
+            (
+                running(self.lab.phase),
+                Mode::Score,
+                "running human vs model (Entropy lab)",
+            ),
+            (
+                running(self.bino.phase),
+                Mode::Score,
+                "running Binoculars (Entropy lab)",
+            ),
+            (
+                running(self.eval.phase),
+                Mode::Eval,
+                "evaluating (Evaluate tab)",
+            ),
+        ]
+        .into_iter()
+        .find(|(on, mode, _)| *on && *mode != here)?
+        .2;
+        Some(format!("This pane is {what}; Stop ends it."))
+    }
+
     /// Run was pressed while the pane's chosen model is not loaded yet: say so in the run's
     /// output; the run itself starts when the model is ready (`app::pane_state`).
     pub fn waiting_for_model(&mut self, name: &str) {
@@ -1548,6 +1591,30 @@ mod tests {
         p.clear_chat();
         assert_eq!(p.branch_count(Tree::Chat), 0);
         assert_eq!(p.run.tokens.len(), 1, "the Generate run stays");
+    }
+
+    /// A tab whose buttons another tab's work disables says what that work is.
+    #[test]
+    fn a_pane_busy_for_another_tab_says_so() {
+        use crate::ui::settings::Mode;
+        let (mut p, _) = ready();
+        assert_eq!(p.busy_elsewhere(Mode::Generate), None);
+        let chat = GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_chat(Ok(chat)));
+        assert_eq!(p.busy_elsewhere(Mode::Chat), None);
+        assert_eq!(
+            p.busy_elsewhere(Mode::Generate).as_deref(),
+            Some("This pane is writing a chat reply (Chat tab); Stop ends it.")
+        );
+        p.apply(reply(job, finished("")));
+        assert_eq!(p.busy_elsewhere(Mode::Generate), None);
+        run(&mut p);
+        assert!(p
+            .busy_elsewhere(Mode::Eval)
+            .is_some_and(|m| m.contains("generating (Generate tab)")));
     }
 
     /// An output made by another model than the one loaded now is not forked: its token ids
