@@ -22,10 +22,8 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     // The last reply shows its tokens as Generate does (to inspect, and fork from the
     // inspector) while it is the conversation's last turn; while one of its forks runs, the
     // fork streams in its place.
-    let inspectable = Memo::new(move |_| {
-        pane.chat(|r| r.phase == OutputPhase::Done && !r.tokens.is_empty())
-            && pane.chat_tree_is_current()
-    });
+    let inspectable =
+        Memo::new(move |_| pane.chat(|r| r.finished_with_tokens()) && pane.chat_tree_is_current());
     let forking =
         Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running && r.fork.is_some()));
     let send = move || {
@@ -225,7 +223,9 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 >
                     "Send"
                 </button>
-                <button type="button" data-testid="stop" prop:disabled=move || !running() on:click=move |_| pane.stop()>
+                // Whatever the pane runs (a generation or an evaluation too, as the line below
+                // says): Stop ends it.
+                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() on:click=move |_| pane.stop()>
                     "Stop"
                 </button>
                 <button

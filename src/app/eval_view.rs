@@ -581,7 +581,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
             {chance.map(|c| view! {
                 <p class="muted eval-note" data-testid="eval-chance" data-chance=c>
                     {format!(
-                        "Chance: {}%, what picking one of each item's choices at random would score on average (the dashed line); an accuracy whose interval reaches down to it shows no knowledge.",
+                        "Chance: {}%, what picking one of each item's choices at random would score on average (the red line); an accuracy whose interval reaches down to it does not show the model doing better than that.",
                         pct(c)
                     )}
                 </p>

@@ -44,11 +44,24 @@ pub struct Pane {
     /// The chat's input box: here rather than in the view, so that a message whose reply
     /// failed can be handed back to it, and a draft outlives a switch of tabs.
     pub chat_draft: RwSignal<String>,
+    /// Whether the chat's reply and its branches are the conversation's last turn (see
+    /// `chat_tree_is_current`): a memo, as the views ask at every state change.
+    chat_current: Memo<bool>,
 }
 
 impl Pane {
     pub fn new(id: usize, settings: PaneSettings, mode: RwSignal<Mode>) -> Self {
         let (hovered, pinned) = (RwSignal::new(None), RwSignal::new(None));
+        let settings = RwSignal::new(settings);
+        let state = RwSignal::new(PaneModel::default());
+        let chat_current = Memo::new(move |_| {
+            state.with(|s| {
+                s.chat.request.as_ref().is_some_and(|q| {
+                    !q.messages.is_empty()
+                        && settings.with(|st| st.conversation.answers(&q.messages))
+                })
+            })
+        });
         // A token pointed at in one tab is not inspected (or forked) in another: its index
         // would stand for another output's token there.
         leptos::prelude::Effect::new(move |last: Option<Mode>| {
@@ -61,8 +74,8 @@ impl Pane {
         });
         Pane {
             id,
-            settings: RwSignal::new(settings),
-            state: RwSignal::new(PaneModel::default()),
+            settings,
+            state,
             rows: StoredValue::new_local(None),
             closed: StoredValue::new(false),
             mode,
@@ -71,6 +84,7 @@ impl Pane {
             worker: StoredValue::new_local(None),
             queued_run: StoredValue::new(None),
             chat_draft: RwSignal::new(String::new()),
+            chat_current,
         }
     }
 
@@ -137,10 +151,7 @@ impl Pane {
     /// Whether the chat's last reply, and its branches, are the conversation's last turn
     /// (`Conversation::answers`): only then can it be forked, or a branch shown in its place.
     pub fn chat_tree_is_current(&self) -> bool {
-        let asked = self.chat(|r| r.request.as_ref().map(|q| q.messages.clone()));
-        asked.is_some_and(|asked| {
-            !asked.is_empty() && self.settings.with(|s| s.conversation.answers(&asked))
-        })
+        self.chat_current.get()
     }
 
     /// Whether the shown tab's output can be forked now: a finished generation, or the
@@ -152,8 +163,7 @@ impl Pane {
         match self.tree() {
             Some(Tree::Run) => self.run(|r| r.request.is_some()),
             Some(Tree::Chat) => {
-                self.chat(|r| r.phase == OutputPhase::Done && !r.tokens.is_empty())
-                    && self.chat_tree_is_current()
+                self.chat(|r| r.finished_with_tokens()) && self.chat_tree_is_current()
             }
             None => false,
         }
@@ -319,6 +329,11 @@ impl Pane {
     /// The token the inspector shows: the one clicked (kept while the pointer crosses other
     /// tokens on its way to the inspector's buttons and box), else the one pointed at.
     pub fn inspected(&self) -> Option<usize> {
+        // The chat's reply is inspected while it is the conversation's last turn (its tokens
+        // are shown only then; Edit or a new system prompt take it back).
+        if self.mode.get() == Mode::Chat && !self.chat_current.get() {
+            return None;
+        }
         self.pinned.get().or(self.hovered.get())
     }
 
@@ -341,7 +356,7 @@ impl Pane {
             _ => None,
         })?;
         // The reply must still be the conversation's last turn, for its branch to replace it.
-        (tree == Tree::Run || untrack(|| self.chat_tree_is_current())).then_some(tree)
+        (tree == Tree::Run || self.chat_current.get_untracked()).then_some(tree)
     }
 
     /// Forks the shown generation (or reply) at token `at` with `token` instead (see
@@ -385,23 +400,24 @@ impl Pane {
         self.state.update(|s| s.show_branch(tree, i));
         if tree == Tree::Chat {
             // A branch that failed before its first token leaves the conversation as it was.
-            let shown = self.chat_untracked(|r| {
-                (r.phase == OutputPhase::Done && !r.tokens.is_empty()).then(|| r.tokens.clone())
-            });
+            let shown = self.chat_untracked(|r| r.finished_with_tokens().then(|| r.tokens.clone()));
             if let Some(tokens) = shown {
                 self.replace_reply(&tokens);
             }
         }
     }
 
-    /// Puts `tokens` in the place of the conversation's last reply.
+    /// Puts `tokens` in the place of the conversation's last reply, while that reply is the
+    /// one the chat's branches answer (nothing else changed the conversation meanwhile).
     fn replace_reply(&self, tokens: &[crate::protocol::TokenEvent]) {
-        let left_out = self.chat_untracked(|r| r.left_out);
+        let (left_out, asked) =
+            self.chat_untracked(|r| (r.left_out, r.request.as_ref().map(|q| q.messages.clone())));
         self.settings.update(|s| {
-            let turns = &mut s.conversation.turns;
-            if turns.last().is_some_and(|t| t.role == "assistant") {
-                turns.pop();
+            if !asked.is_some_and(|a| s.conversation.answers(&a)) {
+                return;
             }
+            let turns = &mut s.conversation.turns;
+            turns.pop();
             turns.push(reply_turn(tokens));
             s.conversation.left_out = left_out;
         });
@@ -473,6 +489,7 @@ impl Pane {
         if self.is_running() {
             return None;
         }
+        self.forget_pointer();
         let mut text = None;
         self.settings.update(|s| {
             let turns = &mut s.conversation.turns;

@@ -416,8 +416,6 @@ fn wrong_field(line: &str) -> Option<String> {
     }
 }
 
-/// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
-/// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
 /// What in a read item file is allowed (lm-evaluation-harness scores it) but likely a
 /// mistake: two choices of the same text, whose log-likelihoods tie, so the first of them is
 /// always the pick and an answer on a later one can never be right. At most `MAX_WARNINGS`
@@ -452,6 +450,8 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
     out
 }
 
+/// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
+/// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     // Lines end in \n or \r\n; a file saved with classic Mac line ends (\r alone) was one

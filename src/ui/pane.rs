@@ -129,6 +129,14 @@ pub struct RunState {
     job: Option<JobId>,
 }
 
+impl RunState {
+    /// Ended by the model or a Stop with tokens to show (a refused next request may since
+    /// have set its phase to `Error`, leaving it as it was): what a fork can be made of.
+    pub fn finished_with_tokens(&self) -> bool {
+        self.finish.is_some() && !self.tokens.is_empty() && self.job.is_none()
+    }
+}
+
 /// The token a fork put in place of its parent's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForkPoint {
@@ -243,6 +251,11 @@ pub struct PaneModel {
     pub branches: Branches,
     /// The forks of the chat's last reply.
     pub chat_branches: Branches,
+    /// The chat's reply and branches as they were before the reply (or fork) now running:
+    /// put back when it ends without a token to show (a message the context cannot hold, a
+    /// Stop before the first token) or a fork fails, so that the last finished reply and its
+    /// forks are not lost to an attempt that produced nothing.
+    chat_before: Option<Box<(RunState, Branches)>>,
     /// Threads the worker's products use, once it has said.
     pub threads: Option<usize>,
     /// Why the worker uses fewer threads than asked, when it said so.
@@ -279,12 +292,20 @@ impl PaneModel {
 
     /// The outputs to keep, or `None` while one is still coming in (it is kept once it ends).
     pub fn saved_output(&self) -> Option<SavedOutput> {
+        // The chat's branches all answer the conversation the shown reply answers: kept once
+        // (a long conversation times each branch would soon be too much to keep).
+        let mut chat_branches = self.chat_branches.clone();
+        for r in &mut chat_branches.runs {
+            if let Some(q) = r.request.as_mut() {
+                q.messages.clear();
+            }
+        }
         self.outputs_settled().then(|| SavedOutput {
             run: self.run.clone(),
             chat: self.chat.clone(),
             score: self.score.clone(),
             branches: self.branches.clone(),
-            chat_branches: self.chat_branches.clone(),
+            chat_branches,
         })
     }
 
@@ -325,6 +346,19 @@ impl PaneModel {
         for b in [&mut branches, &mut chat_branches] {
             if b.current >= b.runs.len() {
                 *b = Branches::default();
+            }
+        }
+        // Their conversation, kept once with the shown reply (`saved_output`).
+        let asked = chat.request.as_ref().map(|q| q.messages.clone());
+        for q in chat_branches
+            .runs
+            .iter_mut()
+            .filter_map(|r| r.request.as_mut())
+        {
+            if q.messages.is_empty() {
+                if let Some(asked) = &asked {
+                    q.messages = asked.clone();
+                }
             }
         }
         self.run = run;
@@ -455,8 +489,10 @@ impl PaneModel {
     /// Starts the reply to a conversation (`request.messages`), shown in the Chat tab only.
     /// A new reply is a new tree: the last one's forks are forgotten.
     pub fn start_chat(&mut self, request: Result<GenerateRequest, String>) -> Option<ToWorker> {
+        let before = Box::new((self.chat.clone(), self.chat_branches.clone()));
         let (job, request) =
             self.start_output(Activity::Chat, request, "Reading the conversation…")?;
+        self.chat_before = Some(before);
         self.chat.request = Some(request.clone());
         self.chat_branches = Branches::default();
         Some(ToWorker::Job {
@@ -577,6 +613,7 @@ impl PaneModel {
         // The branch may run as long as its parent did (the engine adds room past the fork).
         request.max_tokens = request.max_tokens.max(forced.len() + 1);
         request.forced = forced;
+        let before = Box::new((self.chat.clone(), self.chat_branches.clone()));
         self.keep_shown(tree);
         let activity = match tree {
             Tree::Run => Activity::Run,
@@ -584,6 +621,9 @@ impl PaneModel {
         };
         let (job, request) =
             self.start_output(activity, Ok(request), "Replaying up to the fork…")?;
+        if tree == Tree::Chat {
+            self.chat_before = Some(before);
+        }
         let (shown, branches) = self.tree(tree);
         shown.request = Some(request.clone());
         shown.fork = Some(ForkPoint {
@@ -876,6 +916,7 @@ impl PaneModel {
             ..RunState::default()
         };
         self.chat_branches = Branches::default();
+        self.chat_before = None;
     }
 
     /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
@@ -883,6 +924,7 @@ impl PaneModel {
     pub fn clear_output(&mut self) {
         self.branches = Branches::default();
         self.chat_branches = Branches::default();
+        self.chat_before = None;
         let next = self.new_job();
         self.run = RunState {
             run_id: next,
@@ -1046,7 +1088,13 @@ impl PaneModel {
     /// first token (a message the context cannot hold, a worker that died or could not be
     /// reached) hands its message back (`Effect::ChatUnanswered`).
     fn fail(&mut self, activity: Activity, message: String) -> Option<Effect> {
-        let unanswered = activity == Activity::Chat && self.chat.tokens.is_empty();
+        let forked = self.chat.fork.is_some();
+        let unanswered = activity == Activity::Chat && self.chat.tokens.is_empty() && !forked;
+        // Nothing to show for it (or a fork, whose branch would disagree with the
+        // conversation): the last finished reply and its forks come back, with the failure.
+        if activity == Activity::Chat && (self.chat.tokens.is_empty() || forked) {
+            self.put_chat_back();
+        }
         match activity {
             Activity::Load => {
                 let m = &mut self.model;
@@ -1060,6 +1108,9 @@ impl PaneModel {
                 r.phase = OutputPhase::Error;
                 r.message = message;
                 r.job = None;
+                if activity == Activity::Chat {
+                    self.chat_before = None;
+                }
             }
             Activity::Lab => {
                 self.lab.phase = OutputPhase::Error;
@@ -1080,6 +1131,19 @@ impl PaneModel {
             }
         }
         unanswered.then_some(Effect::ChatUnanswered)
+    }
+
+    /// Puts back the chat's reply and branches from before the reply (or fork) that just
+    /// ended with nothing to show (`chat_before`); false when there was none.
+    fn put_chat_back(&mut self) -> bool {
+        let Some(before) = self.chat_before.take() else {
+            return false;
+        };
+        let job = self.chat.job;
+        (self.chat, self.chat_branches) = *before;
+        // Still the ending job's until the caller ends it.
+        self.chat.job = job;
+        true
     }
 
     fn output(&mut self, activity: Activity) -> &mut RunState {
@@ -1167,6 +1231,13 @@ impl PaneModel {
                     } else {
                         Effect::ChatReply(r.tokens.clone())
                     });
+                }
+                if a == Activity::Chat {
+                    if stopped_empty && self.put_chat_back() {
+                        self.chat.message =
+                            "Stopped before the first token; the last reply is as it was.".into();
+                    }
+                    self.chat_before = None;
                 }
             }
             (Activity::Score, Event::Scored(s)) => {
@@ -1575,6 +1646,52 @@ mod tests {
         q.restore_output(p.saved_output().unwrap());
         assert_eq!(q.branch_infos(Tree::Chat), p.branch_infos(Tree::Chat));
         assert_eq!(q.current_branch(Tree::Chat), 0);
+        // The branches are kept with the conversation once, not once each.
+        let saved = p.saved_output().unwrap();
+        assert!(saved
+            .chat_branches
+            .runs
+            .iter()
+            .all(|r| r.request.as_ref().unwrap().messages.is_empty()));
+        assert_eq!(q.chat_branches.runs[1].request.as_ref().unwrap().messages, chat.messages);
+        // A fork that fails, or is stopped before its first token, leaves the reply and its
+        // branches as they were (the conversation still holds the shown one).
+        let shown = p.chat.clone();
+        let doomed = job_of(&p.start_fork(Tree::Chat, 1, 9, "v"));
+        p.apply(reply(doomed, token(5, "x")));
+        p.apply(reply(doomed, failed("crashed")));
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        assert_eq!(p.current_branch(Tree::Chat), 0);
+        assert_eq!(p.chat.tokens, shown.tokens);
+        assert_eq!((p.chat.phase, p.chat.message.as_str()), (OutputPhase::Error, "crashed"));
+        assert!(p.chat.finished_with_tokens(), "still forkable");
+        // A next message refused, or failed before its first token, does not cost the reply
+        // its forks either.
+        assert!(p.start_chat(Err("top-p must be above 0".into())).is_none());
+        assert!(p.chat.finished_with_tokens());
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        let long = job_of(&p.start_chat(Ok(chat.clone())));
+        assert_eq!(p.branch_count(Tree::Chat), 0);
+        assert_eq!(
+            p.apply(reply(long, failed("needs 5000 positions"))),
+            vec![Effect::ChatUnanswered]
+        );
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        assert_eq!(p.chat.tokens, shown.tokens);
+        assert_eq!(p.chat.message, "needs 5000 positions");
+        let stopped = job_of(&p.start_chat(Ok(chat.clone())));
+        let effects = p.apply(reply(
+            stopped,
+            Event::Finished {
+                reason: StopReason::Stopped,
+                timing: Timing::default(),
+                tail: String::new(),
+            },
+        ));
+        assert!(effects.is_empty());
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        assert_eq!(p.chat.tokens, shown.tokens);
+        assert!(p.chat.finished_with_tokens());
         // A typed continuation; then a new reply forgets the tree, and so does Clear.
         let typed = job_of(&p.start_fork_text(Tree::Chat, 2, " ok"));
         p.apply(reply(typed, token(5, "x")));

@@ -85,11 +85,21 @@ impl Conversation {
     /// carried): its forks can then take its place. Not once Edit took it back, the system
     /// prompt changed or Clear emptied the conversation.
     pub fn answers(&self, asked: &[crate::engine::chat::Message]) -> bool {
-        let all = self.messages();
-        match all.split_last() {
-            Some((last, before)) => last.role == "assistant" && before == asked,
-            None => false,
-        }
+        // Compared in place: the page asks at every token of a streaming reply.
+        let Some((last, before)) = self.turns.split_last() else {
+            return false;
+        };
+        let asked = match asked.split_first() {
+            _ if self.system.trim().is_empty() => asked,
+            Some((first, rest)) if first.role == "system" && first.content == self.system => rest,
+            _ => return false,
+        };
+        last.role == "assistant"
+            && asked.len() == before.len()
+            && before
+                .iter()
+                .zip(asked)
+                .all(|(t, m)| t.role == m.role && t.content == m.content)
     }
 
     fn clamp(&mut self) {
@@ -272,36 +282,33 @@ pub struct Workspace {
     pub eval: EvalSetup,
 }
 
-/// `value` read as a `T` one field at a time over `T::default()`: a field that does not
-/// read (a string where a number goes, a mode the page does not have) keeps its default
-/// instead of failing the whole. `None` when `value` is not an object.
+/// `value` read as a `T`, and when that fails, one field at a time over `T::default()`: a
+/// field that does not read (a string where a number goes, a mode the page does not have)
+/// keeps its default instead of failing the whole. Each field is tried alone (`T` reads any
+/// subset of its fields, `serde(default)`), so the cost stays that of reading the value
+/// once, whatever the number of fields. `None` when `value` is not an object.
 fn lenient<T>(value: serde_json::Value) -> Option<T>
 where
-    T: Default + Serialize + serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned,
 {
-    if !value.is_object() {
-        return None;
-    }
-    if let Ok(whole) = serde_json::from_value(value.clone()) {
+    if let Ok(whole) = T::deserialize(&value) {
         return Some(whole);
     }
     let serde_json::Value::Object(given) = value else {
         return None;
     };
-    let mut kept = match serde_json::to_value(T::default()) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => return None,
-    };
+    let mut kept = serde_json::Map::new();
     for (key, v) in given {
-        let old = kept.insert(key.clone(), v);
-        if serde_json::from_value::<T>(serde_json::Value::Object(kept.clone())).is_err() {
-            match old {
-                Some(old) => kept.insert(key, old),
-                None => kept.remove(&key),
-            };
+        let mut alone = serde_json::Map::new();
+        alone.insert(key, v);
+        let alone = serde_json::Value::Object(alone);
+        if T::deserialize(&alone).is_ok() {
+            if let serde_json::Value::Object(m) = alone {
+                kept.extend(m);
+            }
         }
     }
-    serde_json::from_value(serde_json::Value::Object(kept)).ok()
+    T::deserialize(&serde_json::Value::Object(kept)).ok()
 }
 
 /// Whole numbers read from saved state, saturating instead of failing: `max_tokens: 1e12` (too
@@ -359,6 +366,10 @@ impl Workspace {
     /// Reads a saved workspace; anything unreadable gives the default rather than an error,
     /// since a stale save must never stop the page from opening.
     pub fn from_saved(json: Option<&str>) -> Self {
+        // As the page wrote it, read once; only a save it cannot read goes field by field.
+        if let Some(ws) = json.and_then(|j| serde_json::from_str::<Workspace>(j).ok()) {
+            return ws.clamped();
+        }
         let ws = json
             .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
             .and_then(|mut v| {

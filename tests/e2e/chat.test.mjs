@@ -31,7 +31,8 @@ async function send(p, text) {
 async function messages(p) {
   return p.root.locator('[data-testid=chat-turn]').evaluateAll((els) => els.map((e) => ({
     role: e.dataset.role,
-    content: e.querySelector('.text').textContent,
+    // Less the zero-width space a token that is part of a character shows as.
+    content: e.querySelector('.text').textContent.replaceAll('\u200b', ''),
   })));
 }
 
@@ -177,10 +178,20 @@ test('chatting leaves the Generate run and its forks alone; a message too long f
 
   await page.click('[data-testid=tab-chat]');
   assert.equal(await p.get('stat-tokens').textContent(), '0', 'no Generate figures under the chat');
-  // The token pinned in Generate is not shown against the chat (its alternatives would fork
-  // the chat's reply with the Generate run's token ids).
-  assert.doesNotMatch(await p.get('token-inspector').textContent(), /· id/);
   await send(p, 'Hi.');
+  assert.ok((await p.tokens()).length > 2, 'a reply long enough to point into');
+  // A token pinned in Generate is not shown against the chat's reply (its alternatives would
+  // fork the reply with the Generate run's token ids), nor the other way round.
+  await page.click('[data-testid=tab-generate]');
+  await p.root.locator('[data-testid=token]').nth(2).click();
+  assert.match(await p.get('token-inspector').textContent(), /#3 · id/);
+  await page.click('[data-testid=tab-chat]');
+  assert.doesNotMatch(await p.get('token-inspector').textContent(), /· id/);
+  await p.root.locator('[data-testid=token]').nth(1).click();
+  assert.match(await p.get('token-inspector').textContent(), /#2 · id/);
+  await page.click('[data-testid=tab-generate]');
+  assert.doesNotMatch(await p.get('token-inspector').textContent(), /· id/);
+  await page.click('[data-testid=tab-chat]');
   // A message the context cannot hold fails before its first token: its text comes back to
   // the input, and the conversation is as it was, so the next message is not joined to it.
   const huge = 'lorem ipsum dolor sit amet '.repeat(1500);
