@@ -312,6 +312,16 @@ fn bad_input_gives_one_line_errors() {
     );
     // 65 threads used to run as 64 without a word.
     score_with("--threads", "65", "--threads must be at most 64, got 65");
+    // tokenize runs no product, but refuses what every other subcommand refuses.
+    for (option, value, needle) in [
+        ("--threads", "0", "--threads must be at least 1"),
+        ("--context", "1", "--context must be at least 2"),
+    ] {
+        fails_with(
+            &["tokenize", "--model", ok, "--text", "hi", option, value],
+            needle,
+        );
+    }
     fails_with(
         &[
             "generate",

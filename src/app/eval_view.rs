@@ -520,6 +520,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
     let chart = bar_chart(&rows, chance);
     let comparisons = report.comparisons();
     let near_ties = report.near_tie_note();
+    let many = report.many_comparisons_note();
     let headline = if report.running {
         // Nothing is concluded while items are still coming in.
         let (done, total) = report.progress();
@@ -618,6 +619,9 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            {(!many.is_empty()).then(|| view! {
+                <p class="muted eval-note" data-testid="eval-many-comparisons">{many}</p>
+            })}
             <div class="eval-actions">
                 <button
                     type="button"

@@ -61,27 +61,34 @@ pub struct Loaded {
     pub file_bytes: usize,
 }
 
-pub fn load(common: &Common) -> Result<Loaded, String> {
-    if common.context < 2 {
-        return Err(format!(
-            "--context must be at least 2 (the prompt's positions and one new token's), got {}",
-            common.context
-        ));
-    }
-    let most = tinylab::engine::parallel::MAX_THREADS;
-    let threads = match common.threads {
-        Some(0) => return Err("--threads must be at least 1".into()),
-        Some(t) if t > most => {
+impl Common {
+    /// The threads to use, once `--context` and `--threads` are checked: every subcommand
+    /// refuses the same values, also those (like `tokenize`) that run no product.
+    pub fn checked_threads(&self) -> Result<usize, String> {
+        if self.context < 2 {
             return Err(format!(
+                "--context must be at least 2 (the prompt's positions and one new token's), \
+                 got {}",
+                self.context
+            ));
+        }
+        let most = tinylab::engine::parallel::MAX_THREADS;
+        match self.threads {
+            Some(0) => Err("--threads must be at least 1".into()),
+            Some(t) if t > most => Err(format!(
                 "--threads must be at most {most}, got {t} (the products gain nothing from \
                  more threads than cores)"
-            ))
+            )),
+            Some(t) => Ok(t),
+            None => Ok(std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(most)),
         }
-        Some(t) => t,
-        None => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(most),
-    };
+    }
+}
+
+pub fn load(common: &Common) -> Result<Loaded, String> {
+    let threads = common.checked_threads()?;
     // candle sizes its rayon pool from this variable on first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     // candle also splits element-wise ops of 64k values or more (prefill's residual adds) over

@@ -16,6 +16,7 @@ pub struct TokenizeArgs {
 /// file is read, but no weight is checked or prepared, so a vocabulary-only GGUF works, and
 /// so does a model of an architecture the engine cannot run.
 pub fn run(a: TokenizeArgs) -> Result<(), String> {
+    a.common.checked_threads()?;
     let path = &a.common.model;
     let bytes = read_model(path)?;
     let tokenizer = tinylab::engine::tokenizer_from_source(&bytes)

@@ -144,6 +144,21 @@ impl EvalReport {
         )
     }
 
+    /// With several comparisons, how many would show a difference at p < 0.1 by chance alone
+    /// when there is none anywhere: a lone win among many is weak evidence. Empty for one.
+    pub fn many_comparisons_note(&self) -> String {
+        let k = self.comparisons().len();
+        if k < 2 {
+            return String::new();
+        }
+        format!(
+            "{k} comparisons: even if no condition or model differed at all, about {:.1} of \
+             them would be expected to come out a win or a loss at p < 0.1 by chance, so a \
+             single one among them is weak evidence (repeat it on new items: another seed).",
+            k as f64 * 0.1
+        )
+    }
+
     /// Results scored so far, of all there will be.
     pub fn progress(&self) -> (usize, usize) {
         let done = self.panes.iter().map(|p| p.results.len()).sum();
@@ -491,6 +506,17 @@ mod tests {
             h.starts_with("SmolLM2: repeat-2 beats baseline: 100% [72%–100%] against 20%"),
             "{h}"
         );
+        assert!(
+            rep.many_comparisons_note().starts_with(
+                "4 comparisons: even if no condition or model differed at all, about 0.4 of them"
+            ),
+            "{}",
+            rep.many_comparisons_note()
+        );
+        let mut one = rep.clone();
+        one.panes.truncate(1);
+        assert_eq!(one.comparisons().len(), 1);
+        assert_eq!(one.many_comparisons_note(), "");
         let csv = rep.csv();
         assert_eq!(csv.lines().count(), 41);
         assert!(csv.contains("\"Gemma, 3\""), "{csv}");

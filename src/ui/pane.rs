@@ -1648,12 +1648,16 @@ mod tests {
         assert_eq!(q.current_branch(Tree::Chat), 0);
         // The branches are kept with the conversation once, not once each.
         let saved = p.saved_output().unwrap();
-        assert!(saved
-            .chat_branches
-            .runs
-            .iter()
-            .all(|r| r.request.as_ref().unwrap().messages.is_empty()));
-        assert_eq!(q.chat_branches.runs[1].request.as_ref().unwrap().messages, chat.messages);
+        assert!(saved.chat_branches.runs.iter().all(|r| r
+            .request
+            .as_ref()
+            .unwrap()
+            .messages
+            .is_empty()));
+        assert_eq!(
+            q.chat_branches.runs[1].request.as_ref().unwrap().messages,
+            chat.messages
+        );
         // A fork that fails, or is stopped before its first token, leaves the reply and its
         // branches as they were (the conversation still holds the shown one).
         let shown = p.chat.clone();
@@ -1663,7 +1667,10 @@ mod tests {
         assert_eq!(p.branch_count(Tree::Chat), 2);
         assert_eq!(p.current_branch(Tree::Chat), 0);
         assert_eq!(p.chat.tokens, shown.tokens);
-        assert_eq!((p.chat.phase, p.chat.message.as_str()), (OutputPhase::Error, "crashed"));
+        assert_eq!(
+            (p.chat.phase, p.chat.message.as_str()),
+            (OutputPhase::Error, "crashed")
+        );
         assert!(p.chat.finished_with_tokens(), "still forkable");
         // A next message refused, or failed before its first token, does not cost the reply
         // its forks either.
