@@ -142,6 +142,18 @@ fn refuse(ev: &web_sys::Event, current: String, what: String, message: RwSignal<
     message.set(format!("{what}; kept {current}."));
 }
 
+/// `n` within `lo..=hi`; a value outside is brought in with a word (the box then shows the
+/// value in use, which would otherwise change without one).
+fn in_range(n: usize, lo: usize, hi: usize, what: &str, message: RwSignal<String>) -> usize {
+    let kept = n.clamp(lo, hi);
+    message.set(if kept == n {
+        String::new()
+    } else {
+        format!("{what}: from {lo} to {hi}; {n} became {kept}.")
+    });
+    kept
+}
+
 /// Whether a task's items have lettered options (so "options first" and not list length
 /// applies); an item file's do not.
 fn has_options(task: &str) -> bool {
@@ -383,8 +395,8 @@ pub fn EvalPanel() -> impl IntoView {
                             let max = crate::eval::tasks::MAX_ITEMS;
                             match event_target_value(&ev).trim().parse::<usize>() {
                                 Ok(n) => {
-                                    message.set(String::new());
-                                    set(Box::new(move |e| e.n = n.clamp(1, max)));
+                                    let n = in_range(n, 1, max, "Items", message);
+                                    set(Box::new(move |e| e.n = n));
                                 }
                                 Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.n.to_string()), format!("Items: a whole number from 1 to {max}"), message),
                             }
@@ -414,17 +426,17 @@ pub fn EvalPanel() -> impl IntoView {
                     "List length "
                     <input
                         type="number"
-                        min="3"
+                        min="2"
                         max="50"
                         data-testid="eval-list-len"
                         prop:value=move || state.eval.with(|e| e.list_len.to_string())
                         on:change=move |ev| {
                             match event_target_value(&ev).trim().parse::<usize>() {
                                 Ok(n) => {
-                                    message.set(String::new());
-                                    set(Box::new(move |e| e.list_len = n.clamp(3, 50)));
+                                    let n = in_range(n, 2, 50, "List length", message);
+                                    set(Box::new(move |e| e.list_len = n));
                                 }
-                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.list_len.to_string()), "List length: a whole number from 3 to 50".into(), message),
+                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.list_len.to_string()), "List length: a whole number from 2 to 50".into(), message),
                             }
                         }
                     />

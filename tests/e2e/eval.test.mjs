@@ -218,6 +218,18 @@ test('an item too long for the model is named before anything is scored; odd num
     assert.match(await message(), want);
     assert.equal(await page.inputValue(`[data-testid=${id}]`), id === 'eval-n' ? '12' : '4');
   }
+  // A number out of range is brought in with a word, and the box shows the value in use.
+  for (const [id, far, want, kept] of [['eval-n', '5000', /Items: from 1 to 2000; 5000 became 2000\./, '2000'], ['eval-list-len', '1', /List length: from 2 to 50; 1 became 2\./, '2']]) {
+    await page.fill(`[data-testid=${id}]`, far);
+    await page.dispatchEvent(`[data-testid=${id}]`, 'change');
+    assert.match(await message(), want);
+    assert.equal(await page.inputValue(`[data-testid=${id}]`), kept);
+  }
+  for (const [id, v] of [['eval-list-len', '5'], ['eval-n', '12']]) {
+    await page.fill(`[data-testid=${id}]`, v);
+    await page.dispatchEvent(`[data-testid=${id}]`, 'change');
+  }
+  assert.equal(await message(), '');
   // "Options first" on a task without options would be the baseline under another name.
   await page.locator('[data-testid=eval-condition][value=options-first]').check();
   await page.click('[data-testid=eval-run]');
