@@ -64,6 +64,15 @@ pub fn keep(state: AppState) {
                         r.message.len()
                     ));
                 }
+                let lab = s.lab.result.as_ref().map(|r| {
+                    (
+                        r.prompt.len(),
+                        r.prompt_tokens,
+                        r.human.tokens.len(),
+                        r.model.tokens.len(),
+                    )
+                });
+                shape.push_str(&format!("{lab:?}|"));
                 for t in [Tree::Run, Tree::Chat] {
                     shape.push_str(&format!("{}:{}|", s.branch_count(t), s.current_branch(t)));
                 }

@@ -156,6 +156,16 @@ pub struct Branches {
     current: usize,
 }
 
+/// The line over a human-vs-model result.
+fn lab_message(res: &HumanVsModelResult) -> String {
+    format!(
+        "Prompt: the first {} tokens; compared {} human tokens with {} model tokens.",
+        res.prompt_tokens,
+        res.human.tokens.len(),
+        res.model.tokens.len()
+    )
+}
+
 /// Which output a fork is made of: the Generate tab's run, or the Chat tab's last reply
 /// (whose branches take turns being the conversation's last turn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +290,8 @@ pub struct SavedOutput {
     pub score: RunState,
     pub branches: Branches,
     pub chat_branches: Branches,
+    /// The entropy lab's last human-vs-model comparison.
+    pub lab: Option<HumanVsModelResult>,
 }
 
 impl PaneModel {
@@ -306,6 +318,7 @@ impl PaneModel {
             score: self.score.clone(),
             branches: self.branches.clone(),
             chat_branches,
+            lab: self.lab.result.clone(),
         })
     }
 
@@ -320,6 +333,7 @@ impl PaneModel {
             mut score,
             mut branches,
             mut chat_branches,
+            lab,
         } = saved;
         // Kept by a page from before the chat had its own output: a conversation's reply in
         // `run` belongs to the Chat tab.
@@ -366,6 +380,14 @@ impl PaneModel {
         self.score = score;
         self.branches = branches;
         self.chat_branches = chat_branches;
+        if let Some(res) = lab {
+            self.lab = LabState {
+                phase: OutputPhase::Done,
+                message: lab_message(&res),
+                result: Some(res),
+                job: None,
+            };
+        }
     }
 
     fn new_job(&mut self) -> JobId {
@@ -1272,12 +1294,7 @@ impl PaneModel {
             }
             (Activity::Lab, Event::HumanVsModel(res)) => {
                 self.lab.phase = OutputPhase::Done;
-                self.lab.message = format!(
-                    "Prompt: the first {} tokens; compared {} human tokens with {} model tokens.",
-                    res.prompt_tokens,
-                    res.human.tokens.len(),
-                    res.model.tokens.len()
-                );
+                self.lab.message = lab_message(&res);
                 self.lab.result = Some(res);
             }
             (Activity::Bino, Event::Distributions { ids, .. }) => {
@@ -2407,6 +2424,33 @@ mod tests {
         // The wrong kind of answer for a job is shown as an error, not left running.
         p.apply(reply(lab, finished("")));
         assert_eq!(p.lab.phase, OutputPhase::Error);
+        // A result is kept across a reload, with its line.
+        let lab = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
+        let scored = |n: usize| {
+            ScoredText::new(
+                String::new(),
+                vec![Token::default(); n],
+                Summary::default(),
+                1.0,
+            )
+        };
+        let res = HumanVsModelResult {
+            prompt: "One.".into(),
+            prompt_tokens: 2,
+            human: scored(3),
+            model: scored(4),
+        };
+        p.apply(reply(lab, Event::HumanVsModel(res.clone())));
+        assert_eq!(p.lab.phase, OutputPhase::Done);
+        let mut q = PaneModel::default();
+        q.restore_output(p.saved_output().unwrap());
+        assert_eq!(q.lab.result, Some(res));
+        assert_eq!(q.lab.phase, OutputPhase::Done);
+        assert_eq!(
+            q.lab.message,
+            "Prompt: the first 2 tokens; compared 3 human tokens with 4 model tokens."
+        );
+        assert_eq!(q.lab.message, p.lab.message);
     }
 
     #[test]

@@ -311,6 +311,18 @@ test('three models side by side, and human vs model in the entropy lab', async (
   }
   await screenshot(page, 'human-vs-model');
   console.log('lab figures', JSON.stringify(figures));
+  // A reload keeps each pane's comparison, with its figures and the model's text.
+  const texts = [];
+  for (let i = 0; i < 3; i++) texts.push(await pane(page, i).get('lab-model-text').textContent());
+  await page.reload();
+  for (let i = 0; i < 3; i++) {
+    const p = pane(page, i);
+    await p.get('lab-human-surprisal').waitFor({ timeout: 30000 });
+    assert.equal(await p.get('lab').getAttribute('data-state'), 'done');
+    assert.equal(Number(await p.get('lab-model-surprisal').textContent()), figures[i].model_surprisal);
+    assert.equal(Number(await p.get('lab-human-entropy').textContent()), figures[i].human_entropy);
+    assert.equal(await p.get('lab-model-text').textContent(), texts[i]);
+  }
   assert.deepEqual(errors, []);
   await ctx.close();
 });
