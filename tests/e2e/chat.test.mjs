@@ -49,7 +49,8 @@ const figures = async (p) => ({
   ids: (await p.get('chat').getAttribute('data-prompt-ids')).split(',').map(Number),
 });
 
-test('three turns render as the CLI renders them, reuse the history\'s cache, and can be edited', async () => {
+// A page with SmolLM2 loaded in pane 1, greedy, N tokens, on the Chat tab.
+async function chatTab() {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
   const { page, errors } = await openPage(ctx, server.url);
   const p = pane(page);
@@ -57,6 +58,11 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   await p.set('temperature', 0);
   await p.set('max-tokens', N);
   await page.click('[data-testid=tab-chat]');
+  return { ctx, page, errors, p };
+}
+
+test('three turns render as the CLI renders them, reuse the history\'s cache, and can be edited', async () => {
+  const { ctx, page, errors, p } = await chatTab();
   await p.get('chat-system').fill('You are a terse assistant.');
 
   const said = [];
@@ -218,13 +224,7 @@ test('chatting leaves the Generate run and its forks alone; a message too long f
 // --force-ids` does), takes the reply's place as the conversation's last turn, and the branch
 // chooser switches the turn between the branches; the next message continues the branch shown.
 test('a chat reply forks at any token, and the branch shown is the conversation\'s last turn', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
-  const { page, errors } = await openPage(ctx, server.url);
-  const p = pane(page);
-  await p.loadCatalog(SMOLLM2);
-  await p.set('temperature', 0);
-  await p.set('max-tokens', N);
-  await page.click('[data-testid=tab-chat]');
+  const { ctx, page, errors, p } = await chatTab();
   await send(p, 'Name three colors.');
   const asked = (await messages(p)).slice(0, 1);
   const ids = async () => (await p.tokens()).map((t) => t.id);
