@@ -80,6 +80,31 @@ fn reused_history_equals_a_full_recompute() {
     }
 }
 
+/// A fork of a reply reuses at most what the reply reused (`reuse_at_most`), so that the rest
+/// is computed as the reply computed it.
+#[test]
+fn reuse_stops_where_asked() {
+    let mut e = Engine::from_bytes(&tiny_gguf("llama", 1), 256).unwrap();
+    let conv = vec![msg("user", "hello there")];
+    let (_, _, prompt, _) = turn(&mut e, &conv, true);
+    for (most, want) in [
+        (None, prompt - 1),
+        (Some(3), 3),
+        (Some(0), 0),
+        (Some(10_000), prompt - 1),
+    ] {
+        let req = GenerateRequest {
+            messages: conv.clone(),
+            reuse_cache: true,
+            reuse_at_most: most,
+            max_tokens: 1,
+            ..Default::default()
+        };
+        let g = e.start(&req).unwrap();
+        assert_eq!(g.reused, want, "{most:?}");
+    }
+}
+
 #[test]
 fn the_oldest_turns_are_left_out_to_fit_and_the_last_message_must_fit() {
     let e = Engine::from_bytes(&tiny_gguf("llama", 1), 256).unwrap();

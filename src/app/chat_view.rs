@@ -26,6 +26,16 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         Memo::new(move |_| pane.chat(|r| r.finished_with_tokens()) && pane.chat_tree_is_current());
     let forking =
         Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running && r.fork.is_some()));
+    // A changed system prompt takes the reply's tokens and forks away until it is put back.
+    let system_changed = Memo::new(move |_| {
+        pane.chat(|r| {
+            r.finished_with_tokens()
+                && r.request.as_ref().is_some_and(|q| {
+                    pane.settings
+                        .with(|s| s.conversation.system_changed_since(&q.messages))
+                })
+        })
+    });
     let send = move || {
         let text = input.get_untracked();
         if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
@@ -199,6 +209,11 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     </li>
                 </Show>
             </ol>
+            <Show when=move || system_changed.get()>
+                <p class="chat-note" data-testid="chat-fork-note">
+                    "The system prompt has changed since this reply: its tokens and branches come back with the one it answered. A new message or Regenerate uses the new one."
+                </p>
+            </Show>
             <Branches pane />
             <div class="chat-input-row">
                 <textarea

@@ -107,19 +107,28 @@ pub fn run(
     message.set(String::new());
     // The last run's report goes now: this one is saved as it runs.
     browser::local_remove(REPORT_KEY);
+    let places: Vec<(usize, String)> = panes
+        .iter()
+        .map(|p| {
+            let index = state
+                .panes
+                .with_untracked(|all| all.iter().position(|q| q.id == p.id))
+                .unwrap_or_default();
+            (index, p.label())
+        })
+        .collect();
+    let names = crate::ui::eval_report::pane_names(&places);
     state.eval_report.set(Some(EvalReport {
         source,
         conditions: conditions.iter().map(Condition::id).collect(),
         n: items.len(),
         panes: panes
             .iter()
-            .map(|p| PaneReport {
-                index: state
-                    .panes
-                    .with_untracked(|all| all.iter().position(|q| q.id == p.id))
-                    .unwrap_or_default(),
+            .zip(places.into_iter().zip(names))
+            .map(|(p, ((index, _), model))| PaneReport {
+                index,
                 pane_id: p.id,
-                model: p.label(),
+                model,
                 results: vec![],
             })
             .collect(),
@@ -142,16 +151,28 @@ fn refuse(ev: &web_sys::Event, current: String, what: String, message: RwSignal<
     message.set(format!("{what}; kept {current}."));
 }
 
-/// `n` within `lo..=hi`; a value outside is brought in with a word (the box then shows the
-/// value in use, which would otherwise change without one).
-fn in_range(n: usize, lo: usize, hi: usize, what: &str, message: RwSignal<String>) -> usize {
-    let kept = n.clamp(lo, hi);
-    message.set(if kept == n {
+/// A whole number typed in a box (`7`, `7.0`, `1e3`, `-3`, one too big for any integer type),
+/// within `lo..=hi`: a value outside is brought in with a word (the box then shows the value
+/// in use, which would otherwise change without one). `None` for what is not a whole number.
+fn in_range(
+    typed: &str,
+    lo: usize,
+    hi: usize,
+    what: &str,
+    message: RwSignal<String>,
+) -> Option<usize> {
+    let typed = typed.trim();
+    let n = typed
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && n.fract() == 0.0)?;
+    let kept = n.clamp(lo as f64, hi as f64) as usize;
+    message.set(if kept as f64 == n {
         String::new()
     } else {
-        format!("{what}: from {lo} to {hi}; {n} became {kept}.")
+        format!("{what}: from {lo} to {hi}; {typed} became {kept}.")
     });
-    kept
+    Some(kept)
 }
 
 /// Whether a task's items have lettered options (so "options first" and not list length
@@ -393,12 +414,9 @@ pub fn EvalPanel() -> impl IntoView {
                         prop:value=move || state.eval.with(|e| e.n.to_string())
                         on:change=move |ev| {
                             let max = crate::eval::tasks::MAX_ITEMS;
-                            match event_target_value(&ev).trim().parse::<usize>() {
-                                Ok(n) => {
-                                    let n = in_range(n, 1, max, "Items", message);
-                                    set(Box::new(move |e| e.n = n));
-                                }
-                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.n.to_string()), format!("Items: a whole number from 1 to {max}"), message),
+                            match in_range(&event_target_value(&ev), 1, max, "Items", message) {
+                                Some(n) => set(Box::new(move |e| e.n = n)),
+                                None => refuse(&ev, state.eval.with_untracked(|e| e.n.to_string()), format!("Items: a whole number from 1 to {max}"), message),
                             }
                         }
                     />
@@ -431,12 +449,9 @@ pub fn EvalPanel() -> impl IntoView {
                         data-testid="eval-list-len"
                         prop:value=move || state.eval.with(|e| e.list_len.to_string())
                         on:change=move |ev| {
-                            match event_target_value(&ev).trim().parse::<usize>() {
-                                Ok(n) => {
-                                    let n = in_range(n, 2, 50, "List length", message);
-                                    set(Box::new(move |e| e.list_len = n));
-                                }
-                                Err(_) => refuse(&ev, state.eval.with_untracked(|e| e.list_len.to_string()), "List length: a whole number from 2 to 50".into(), message),
+                            match in_range(&event_target_value(&ev), 2, 50, "List length", message) {
+                                Some(n) => set(Box::new(move |e| e.list_len = n)),
+                                None => refuse(&ev, state.eval.with_untracked(|e| e.list_len.to_string()), "List length: a whole number from 2 to 50".into(), message),
                             }
                         }
                     />
@@ -531,6 +546,8 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
     let chance = report.chance();
     let chart = bar_chart(&rows, chance);
     let comparisons = report.comparisons();
+    // One model under one condition: nothing to compare, and no empty table either.
+    let no_comparisons = comparisons.is_empty();
     let near_ties = report.near_tie_note();
     let many = report.many_comparisons_note();
     let headline = if report.running {
@@ -605,7 +622,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
             <p class="muted eval-note">
                 "95% interval: the Wilson score interval of the accuracy, where the accuracy on many more items like these would lie. Two runs on the same items are compared below item by item (McNemar's test), which tells more than whether their intervals overlap."
             </p>
-            <table class="eval-table" data-testid="eval-comparisons">
+            <table class="eval-table" data-testid="eval-comparisons" class:hidden=no_comparisons>
                 <thead>
                     <tr><th>"Comparison"</th><th>"only first right (b)"</th><th>"only second right (c)"</th><th>"McNemar p"</th><th>"at p < 0.1"</th></tr>
                 </thead>

@@ -228,12 +228,30 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                 .collect_view()}
                         </ol>
                         <ForkText pane at=i can_fork=Signal::derive(can_fork) />
+                        <p class="muted fork-settings" data-testid="fork-settings" class:hidden=move || !can_fork()>
+                            {move || pane.shown(|r| r.request.as_ref().map(fork_settings)).unwrap_or_default()}
+                        </p>
                     }
                         .into_any()
                 }
             }}
         </div>
     }
+}
+
+/// What a fork keeps of the output it forks: its settings, not the boxes' values now, so that
+/// branches differ only where they were forked.
+fn fork_settings(q: &crate::engine::GenerateRequest) -> String {
+    let s = &q.sampling;
+    let how = if s.temperature == 0.0 {
+        "greedy".to_string()
+    } else {
+        format!("temperature {}, seed {}", s.temperature, s.seed)
+    };
+    format!(
+        "A fork goes on with this output's own settings ({how}, up to {} tokens), not the boxes' values now.",
+        q.max_tokens
+    )
 }
 
 /// "Or type a continuation": forks at token `at` to the typed text, which the worker
@@ -262,7 +280,12 @@ fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
                     }
                 }
             />
-            <button type="button" data-testid="fork-text-go" on:click=move |_| go()>
+            <button
+                type="button"
+                data-testid="fork-text-go"
+                prop:disabled=move || text.with(String::is_empty)
+                on:click=move |_| go()
+            >
                 "Fork"
             </button>
         </div>

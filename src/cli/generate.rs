@@ -96,6 +96,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
         forced_text: a.force_text,
         messages,
         reuse_cache: false,
+        reuse_at_most: None,
     };
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_secs_f64() * 1000.0;

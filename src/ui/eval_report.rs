@@ -55,6 +55,22 @@ pub struct Comparison {
     pub n: usize,
 }
 
+/// The names the report gives the panes `(place on the page from 0, model)`: a model in two
+/// panes is told apart by the pane's number ("SmolLM2 (pane 2)"), or the table, the chart and
+/// the sentences would compare a name with itself.
+pub fn pane_names(panes: &[(usize, String)]) -> Vec<String> {
+    panes
+        .iter()
+        .map(|(index, model)| {
+            if panes.iter().filter(|(_, m)| m == model).count() > 1 {
+                format!("{model} (pane {})", index + 1)
+            } else {
+                model.clone()
+            }
+        })
+        .collect()
+}
+
 /// Log-likelihood margin under which a pick counts as a near tie (`EvalReport::near_ties`):
 /// the page's and the CLI's numbers differ by up to about this much on these models.
 pub const NEAR_TIE_NATS: f64 = 0.1;
@@ -175,7 +191,8 @@ impl EvalReport {
         for (i, p) in self.panes.iter().enumerate() {
             for c in self.conditions.iter().skip(1) {
                 out.extend(self.comparison(
-                    (format!("{}: {c} vs {first}", p.model), p.model.clone()),
+                    // The reference first, as the table's "only first right (b)" counts it.
+                    (format!("{}: {first} vs {c}", p.model), p.model.clone()),
                     (i, first, first.as_str()),
                     (i, c, c.as_str()),
                 ));
@@ -186,7 +203,7 @@ impl EvalReport {
                 for (i, p) in self.panes.iter().enumerate().skip(1) {
                     out.extend(self.comparison(
                         (
-                            format!("{c}: {} vs {}", p.model, p0.model),
+                            format!("{c}: {} vs {}", p0.model, p.model),
                             format!("On {c}"),
                         ),
                         (0, c, p0.model.as_str()),
@@ -483,6 +500,16 @@ mod tests {
     }
 
     #[test]
+    fn a_model_in_two_panes_is_named_by_its_pane() {
+        let names = pane_names(&[
+            (0, "SmolLM2".into()),
+            (1, "Gemma 3".into()),
+            (3, "SmolLM2".into()),
+        ]);
+        assert_eq!(names, ["SmolLM2 (pane 1)", "Gemma 3", "SmolLM2 (pane 4)"]);
+    }
+
+    #[test]
     fn accuracies_comparisons_and_the_headline() {
         let rep = report();
         let a = rep.accuracy(0, "repeat-2");
@@ -491,8 +518,11 @@ mod tests {
         let cs = rep.comparisons();
         // Two condition comparisons (one per model), two model comparisons (one per condition).
         assert_eq!(cs.len(), 4);
-        assert_eq!(cs[0].label, "SmolLM2: repeat-2 vs baseline");
+        // The first named is the one b counts: baseline right where repeat-2 is not.
+        assert_eq!(cs[0].label, "SmolLM2: baseline vs repeat-2");
         assert_eq!((cs[0].test.b, cs[0].test.c), (0, 8));
+        assert_eq!(cs[2].label, "baseline: SmolLM2 vs Gemma, 3");
+        assert_eq!((cs[2].test.b, cs[2].test.c), (0, 1));
         assert!((cs[0].test.p - 2.0 / 256.0).abs() < 1e-12);
         assert_eq!(cs[0].verdict, Verdict::Win);
         assert_eq!(cs[1].verdict, Verdict::Neutral);

@@ -634,6 +634,11 @@ impl PaneModel {
         }
         // The branch may run as long as its parent did (the engine adds room past the fork).
         request.max_tokens = request.max_tokens.max(forced.len() + 1);
+        if request.reuse_cache {
+            // What the parent reused, and the rest computed as it was: the replayed tokens
+            // then get the parent's own numbers.
+            request.reuse_at_most = Some(parent.reused);
+        }
         request.forced = forced;
         let before = Box::new((self.chat.clone(), self.chat_branches.clone()));
         self.keep_shown(tree);
@@ -1632,6 +1637,7 @@ mod tests {
         assert_eq!(request.messages, chat.messages);
         assert!(request.chat && request.reuse_cache);
         assert_eq!(request.forced, vec![5, 8]);
+        assert_eq!(request.reuse_at_most, Some(0), "what the reply reused");
         assert_eq!(request.max_tokens, 3, "room past the fork");
         assert!(
             p.start_fork(Tree::Chat, 0, 9, "v").is_none(),

@@ -85,13 +85,27 @@ impl Conversation {
     /// carried): its forks can then take its place. Not once Edit took it back, the system
     /// prompt changed or Clear emptied the conversation.
     pub fn answers(&self, asked: &[crate::engine::chat::Message]) -> bool {
+        self.answers_with(&self.system, asked)
+    }
+
+    /// The last reply answers `asked` but for the system prompt, which was changed since:
+    /// its forks wait for the system prompt it was made with (the page says so).
+    pub fn system_changed_since(&self, asked: &[crate::engine::chat::Message]) -> bool {
+        let then = match asked.first() {
+            Some(m) if m.role == "system" => m.content.as_str(),
+            _ => "",
+        };
+        then != self.system && self.answers_with(then, asked)
+    }
+
+    fn answers_with(&self, system: &str, asked: &[crate::engine::chat::Message]) -> bool {
         // Compared in place: the page asks at every token of a streaming reply.
         let Some((last, before)) = self.turns.split_last() else {
             return false;
         };
         let asked = match asked.split_first() {
-            _ if self.system.trim().is_empty() => asked,
-            Some((first, rest)) if first.role == "system" && first.content == self.system => rest,
+            _ if system.trim().is_empty() => asked,
+            Some((first, rest)) if first.role == "system" && first.content == system => rest,
             _ => return false,
         };
         last.role == "assistant"
@@ -196,6 +210,7 @@ impl PaneSettings {
             forced_text: String::new(),
             messages: Vec::new(),
             reuse_cache: false,
+            reuse_at_most: None,
         })
     }
 }
@@ -706,9 +721,14 @@ mod tests {
         assert!(!c.answers(&[]));
         c.system = "Be long.".into();
         assert!(!c.answers(&asked));
+        assert!(c.system_changed_since(&asked));
+        c.system = String::new();
+        assert!(c.system_changed_since(&asked));
         c.system = "Be brief.".into();
+        assert!(!c.system_changed_since(&asked));
         c.turns.push(turn("user", "more"));
         assert!(!c.answers(&asked));
+        assert!(!c.system_changed_since(&asked));
         c.turns.truncate(1);
         assert!(!c.answers(&asked));
         assert!(!Conversation::default().answers(&[]));

@@ -228,7 +228,8 @@ test('a chat reply forks at any token, and the branch shown is the conversation\
   await send(p, 'Name three colors.');
   const asked = (await messages(p)).slice(0, 1);
   const ids = async () => (await p.tokens()).map((t) => t.id);
-  const parent = await ids();
+  const parentTokens = await p.tokens();
+  const parent = parentTokens.map((t) => t.id);
   const text = (await messages(p))[1].content;
   assert.equal(parent.length > 3, true, `a reply of ${parent.length} tokens`);
   assert.equal(await p.get('branch-select').count(), 0, 'no branch chooser before a fork');
@@ -242,9 +243,16 @@ test('a chat reply forks at any token, and the branch shown is the conversation\
   await alt.click();
   await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
   assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
-  const branch = await ids();
+  const branchTokens = await p.tokens();
+  const branch = branchTokens.map((t) => t.id);
   assert.deepEqual(branch.slice(0, at), parent.slice(0, at));
   assert.equal(branch[at], altId);
+  // The replayed tokens are computed as the reply computed them (the fork reuses only what
+  // the reply reused from the cache): the same numbers, to the bit, up to the fork; the
+  // alternative comes from the same distribution as the token it replaced.
+  const numbers = (ts) => ts.map((t) => [t.surprisal, t.entropy]);
+  assert.deepEqual(numbers(branchTokens.slice(0, at)), numbers(parentTokens.slice(0, at)));
+  assert.equal(branchTokens[at].entropy, parentTokens[at].entropy);
   const file = join(dir, 'fork.json');
   writeFileSync(file, JSON.stringify(asked));
   const forced = [...parent.slice(0, at), altId];
@@ -266,6 +274,16 @@ test('a chat reply forks at any token, and the branch shown is the conversation\
   await p.get('branch-select').selectOption('1');
   assert.deepEqual(await ids(), branch);
   assert.equal((await messages(p))[1].content, forked[1].content);
+  // A changed system prompt takes the reply's tokens and branches away, and says why; put
+  // back, they return.
+  await p.get('chat-system').fill('Be terse.');
+  await p.get('chat-fork-note').waitFor();
+  assert.equal(await p.root.locator('[data-testid=token]').count(), 0);
+  assert.equal(await p.get('branch-select').count(), 0);
+  await p.get('chat-system').fill('');
+  await p.get('branch-select').waitFor();
+  assert.equal(await p.get('chat-fork-note').count(), 0);
+  assert.deepEqual(await ids(), branch);
 
   // The next message continues the branch shown: its prompt is the CLI's rendering of the
   // conversation with the branch's text, and the new reply starts a new tree.

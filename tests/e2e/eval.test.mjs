@@ -84,6 +84,21 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   const headline = await page.textContent('[data-testid=eval-headline]');
   assert.match(headline, /^SmolLM2.*(baseline.*repeat-2|repeat-2.*baseline).*McNemar p = /);
   assert.ok(await page.locator('[data-testid=eval-comparison]').count() >= 1);
+  // The row names the reference first, and b counts the items only it got right.
+  const row = page.locator('[data-testid=eval-comparison]').first();
+  const cells = await row.locator('td').allTextContents();
+  assert.match(cells[0], /: baseline vs repeat-2$/);
+  const right = await page.locator('[data-testid=eval-item]').evaluateAll((els) => {
+    const m = {};
+    for (const e of els) m[`${e.dataset.condition}/${e.dataset.index}`] = e.dataset.correct === 'true';
+    return m;
+  });
+  let only = [0, 0];
+  for (let i = 0; i < N; i++) {
+    if (right[`baseline/${i}`] && !right[`repeat-2/${i}`]) only[0]++;
+    if (!right[`baseline/${i}`] && right[`repeat-2/${i}`]) only[1]++;
+  }
+  assert.deepEqual([Number(cells[1]), Number(cells[2])], only);
   const progress = page.locator('[data-testid=eval-progress]');
   assert.equal(await progress.getAttribute('value'), String(2 * N));
   await screenshot(page, 'eval-name-index');
@@ -212,14 +227,20 @@ test('an item too long for the model is named before anything is scored; odd num
   await setUp(page);
   const message = () => page.textContent('[data-testid=eval-message]');
   // A number box with something that is not its number says so and shows the value in use.
-  for (const [id, bad, want] of [['eval-n', '-5', /Items: a whole number from 1 to 2000; kept 12\./], ['eval-n', '2.5', /kept 12\./], ['eval-seed', '-1', /Seed: a whole number from 0 to 18446744073709551615; kept 4\./]]) {
+  for (const [id, bad, want] of [['eval-n', '0.5', /Items: a whole number from 1 to 2000; kept 12\./], ['eval-n', '2.5', /kept 12\./], ['eval-seed', '-1', /Seed: a whole number from 0 to 18446744073709551615; kept 4\./]]) {
     await page.fill(`[data-testid=${id}]`, bad);
     await page.dispatchEvent(`[data-testid=${id}]`, 'change');
     assert.match(await message(), want);
     assert.equal(await page.inputValue(`[data-testid=${id}]`), id === 'eval-n' ? '12' : '4');
   }
   // A number out of range is brought in with a word, and the box shows the value in use.
-  for (const [id, far, want, kept] of [['eval-n', '5000', /Items: from 1 to 2000; 5000 became 2000\./, '2000'], ['eval-list-len', '1', /List length: from 2 to 50; 1 became 2\./, '2']]) {
+  for (const [id, far, want, kept] of [
+    ['eval-n', '5000', /Items: from 1 to 2000; 5000 became 2000\./, '2000'],
+    ['eval-n', '-5', /Items: from 1 to 2000; -5 became 1\./, '1'],
+    ['eval-n', '99999999999999999999', /99999999999999999999 became 2000\./, '2000'],
+    ['eval-n', '1e3', /^$/, '1000'],
+    ['eval-list-len', '1', /List length: from 2 to 50; 1 became 2\./, '2'],
+  ]) {
     await page.fill(`[data-testid=${id}]`, far);
     await page.dispatchEvent(`[data-testid=${id}]`, 'change');
     assert.match(await message(), want);

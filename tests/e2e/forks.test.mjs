@@ -84,6 +84,9 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   // all of it as given, as `tinylab generate --force-text` does.
   await p.get('branch-select').selectOption('0');
   await p.root.locator('[data-testid=token]').nth(at).click();
+  assert.ok(await p.get('fork-text-go').isDisabled(), 'nothing typed, nothing to fork to');
+  // A fork keeps the output's own settings, and says so.
+  assert.match(await p.get('fork-settings').textContent(), new RegExp(`\\(greedy, up to ${N} tokens\\)`));
   await p.get('fork-text').fill(' yellow and');
   // The pointer crosses other tokens on its way to the button: the clicked token stays in
   // the inspector, and the typed text with it.
