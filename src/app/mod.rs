@@ -69,6 +69,8 @@ pub struct AppState {
     pub present: RwSignal<HashMap<String, Presence>>,
     pub prompt: RwSignal<String>,
     pub score_text: RwSignal<String>,
+    /// Human vs model's prompt: the text's first this many sentences.
+    pub lab_sentences: RwSignal<usize>,
     pub panes: RwSignal<Vec<Pane>>,
     pub mode: RwSignal<Mode>,
     pub sync_scroll: RwSignal<bool>,
@@ -271,6 +273,7 @@ impl AppState {
             panes: self.panes.get().iter().map(|p| p.settings.get()).collect(),
             mode: self.mode.get(),
             score_text: self.score_text.get(),
+            lab_sentences: self.lab_sentences.get(),
             eval: self.eval.get(),
         }
     }
@@ -307,6 +310,7 @@ fn App() -> impl IntoView {
         present: RwSignal::new(HashMap::new()),
         prompt: RwSignal::new(ws.prompt.clone()),
         score_text: RwSignal::new(ws.score_text.clone()),
+        lab_sentences: RwSignal::new(ws.lab_sentences),
         panes: RwSignal::new(
             ws.panes
                 .iter()

@@ -84,7 +84,7 @@ const SAMPLES: [(&str, &str); 2] = [
 #[component]
 pub fn ScoreBox() -> impl IntoView {
     let app = expect_context::<AppState>();
-    let sentences = RwSignal::new(2usize);
+    let sentences = app.lab_sentences;
     view! {
         <section class="prompt-box" aria-label="Text to measure">
             <label for="score-text">"Text to measure"</label>
@@ -128,7 +128,7 @@ pub fn ScoreBox() -> impl IntoView {
                         prop:value=move || sentences.get().to_string()
                         on:change=move |ev| {
                             if let Ok(n) = event_target_value(&ev).trim().parse::<usize>() {
-                                sentences.set(n.clamp(1, 20));
+                                sentences.set(n.clamp(1, crate::ui::settings::MAX_LAB_SENTENCES));
                             }
                             // The box shows the number in use: "1.5", "-1" or 99 would
                             // otherwise stay in it while 2 or 20 was used.

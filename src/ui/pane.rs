@@ -156,6 +156,17 @@ pub struct Branches {
     current: usize,
 }
 
+/// `message`, and when an earlier result stays shown under it, that it is the earlier one.
+fn with_previous(message: String, shown: bool) -> String {
+    if !shown {
+        message
+    } else if message.ends_with(['.', '!', '?']) {
+        format!("{message} The result below is the previous one.")
+    } else {
+        format!("{message}. The result below is the previous one.")
+    }
+}
+
 /// The line over a human-vs-model result.
 fn lab_message(res: &HumanVsModelResult) -> String {
     format!(
@@ -190,6 +201,8 @@ pub struct LabState {
     pub message: String,
     pub result: Option<HumanVsModelResult>,
     job: Option<JobId>,
+    /// The last result while a new run goes: shown again if that run fails or is stopped.
+    previous: Option<HumanVsModelResult>,
 }
 
 /// This pane's part in a Binoculars run (observer or performer).
@@ -318,7 +331,12 @@ impl PaneModel {
             score: self.score.clone(),
             branches: self.branches.clone(),
             chat_branches,
-            lab: self.lab.result.clone(),
+            // Mid-run, the last result (a reload ends the run).
+            lab: self
+                .lab
+                .result
+                .clone()
+                .or_else(|| self.lab.previous.clone()),
         })
     }
 
@@ -385,7 +403,7 @@ impl PaneModel {
                 phase: OutputPhase::Done,
                 message: lab_message(&res),
                 result: Some(res),
-                job: None,
+                ..LabState::default()
             };
         }
     }
@@ -754,11 +772,8 @@ impl PaneModel {
             Ok(r) => r,
             Err(why) => {
                 if let Some(message) = why {
-                    self.lab = LabState {
-                        phase: OutputPhase::Error,
-                        message,
-                        ..LabState::default()
-                    };
+                    self.lab.phase = OutputPhase::Error;
+                    self.lab.message = with_previous(message, self.lab.result.is_some());
                 }
                 return None;
             }
@@ -769,6 +784,7 @@ impl PaneModel {
             message: "Writing the model's continuation…".into(),
             result: None,
             job: Some(job),
+            previous: self.lab.result.take(),
         };
         Some(ToWorker::Job {
             job,
@@ -1140,9 +1156,13 @@ impl PaneModel {
                 }
             }
             Activity::Lab => {
-                self.lab.phase = OutputPhase::Error;
-                self.lab.message = format!("Human vs model: {message}");
-                self.lab.job = None;
+                let l = &mut self.lab;
+                l.phase = OutputPhase::Error;
+                if l.result.is_none() {
+                    l.result = l.previous.take();
+                }
+                l.message = with_previous(format!("Human vs model: {message}"), l.result.is_some());
+                l.job = None;
             }
             Activity::Bino => {
                 self.bino.phase = OutputPhase::Error;
@@ -1298,6 +1318,7 @@ impl PaneModel {
                 };
             }
             (Activity::Lab, Event::HumanVsModel(res)) => {
+                self.lab.previous = None;
                 self.lab.phase = OutputPhase::Done;
                 self.lab.message = lab_message(&res);
                 self.lab.result = Some(res);
@@ -2450,13 +2471,34 @@ mod tests {
         assert_eq!(p.lab.phase, OutputPhase::Done);
         let mut q = PaneModel::default();
         q.restore_output(p.saved_output().unwrap());
-        assert_eq!(q.lab.result, Some(res));
+        assert_eq!(q.lab.result, Some(res.clone()));
         assert_eq!(q.lab.phase, OutputPhase::Done);
         assert_eq!(
             q.lab.message,
             "Prompt: the first 2 tokens; compared 3 human tokens with 4 model tokens."
         );
         assert_eq!(q.lab.message, p.lab.message);
+        // A next run that is refused, fails or is stopped leaves this result shown, and says
+        // it is the previous one.
+        let (mut idle, _) = ready();
+        idle.restore_output(p.saved_output().unwrap());
+        idle.model = ModelState::default();
+        assert!(idle
+            .start_lab("One. Two.", 1, Ok(GenerateRequest::default()))
+            .is_none());
+        assert_eq!(idle.lab.result.as_ref(), Some(&res));
+        assert!(idle
+            .lab
+            .message
+            .ends_with("The result below is the previous one."));
+        let again = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
+        assert_eq!(p.lab.result, None, "not shown as the new run's");
+        p.apply(reply(again, failed("stopped")));
+        assert_eq!(p.lab.result.as_ref(), Some(&res));
+        assert_eq!(
+            p.lab.message,
+            "Human vs model: stopped. The result below is the previous one."
+        );
     }
 
     #[test]

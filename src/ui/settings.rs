@@ -294,6 +294,8 @@ pub struct Workspace {
     pub mode: Mode,
     /// The entropy lab's text.
     pub score_text: String,
+    /// How many of its first sentences human vs model takes as the prompt.
+    pub lab_sentences: usize,
     pub eval: EvalSetup,
 }
 
@@ -352,6 +354,9 @@ mod saturating {
     }
 }
 
+/// Most sentences human vs model takes as its prompt (the box's range).
+pub const MAX_LAB_SENTENCES: usize = 20;
+
 /// Most panes the page runs side by side; each pane owns a model worker.
 pub const MAX_PANES: usize = 4;
 /// Longest prompt or text kept in a saved workspace, in characters.
@@ -372,6 +377,7 @@ impl Default for Workspace {
             panes: vec![PaneSettings::default()],
             mode: Mode::Generate,
             score_text: String::new(),
+            lab_sentences: 2,
             eval: EvalSetup::default(),
         }
     }
@@ -415,6 +421,7 @@ impl Workspace {
         }
         truncate_chars(&mut self.prompt, MAX_SAVED_TEXT);
         truncate_chars(&mut self.score_text, MAX_SAVED_TEXT);
+        self.lab_sentences = self.lab_sentences.clamp(1, MAX_LAB_SENTENCES);
         let e = &mut self.eval;
         e.n = e.n.clamp(1, crate::eval::tasks::MAX_ITEMS);
         e.list_len = e.list_len.clamp(2, 50);
@@ -768,6 +775,9 @@ mod tests {
             {"seed":7,"temperature":"hot","max_tokens":64},3,{"seed":9,"color_mode":[1]}]}"#;
         let ws = Workspace::from_saved(Some(saved));
         assert_eq!(ws.prompt, "keep me");
+        assert_eq!(ws.lab_sentences, 2, "not in that save: the default");
+        let far = Workspace::from_saved(Some(r#"{"lab_sentences": 99}"#));
+        assert_eq!(far.lab_sentences, MAX_LAB_SENTENCES);
         assert_eq!(ws.mode, Mode::default());
         assert_eq!(ws.panes.len(), 2);
         let d = PaneSettings::default();

@@ -315,6 +315,7 @@ test('three models side by side, and human vs model in the entropy lab', async (
   const texts = [];
   for (let i = 0; i < 3; i++) texts.push(await pane(page, i).get('lab-model-text').textContent());
   await page.reload();
+  assert.equal(await page.inputValue('[data-testid=lab-sentences]'), '1', 'the sentence count is a setting');
   for (let i = 0; i < 3; i++) {
     const p = pane(page, i);
     await p.get('lab-human-surprisal').waitFor({ timeout: 30000 });
