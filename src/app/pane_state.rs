@@ -350,11 +350,7 @@ impl Pane {
 
     /// The tree the shown tab forks, when a fork may start there now.
     fn fork_tree(&self) -> Option<Tree> {
-        let tree = self.mode.with_untracked(|m| match m {
-            Mode::Generate => Some(Tree::Run),
-            Mode::Chat => Some(Tree::Chat),
-            _ => None,
-        })?;
+        let tree = untrack(|| self.tree())?;
         // The reply must still be the conversation's last turn, for its branch to replace it.
         (tree == Tree::Run || self.chat_current.get_untracked()).then_some(tree)
     }

@@ -423,14 +423,21 @@ fn wrong_field(line: &str) -> Option<String> {
 pub fn item_warnings(items: &[Item]) -> Vec<String> {
     const MAX_WARNINGS: usize = 3;
     let mut out = Vec::new();
+    // Counted past the first few without writing them out: a hostile file may have 2,000
+    // items of 64 choices, every one the same.
+    let mut more = 0;
     for (i, it) in items.iter().enumerate() {
-        let name = it
-            .line
-            .map_or_else(|| format!("item {i}"), |n| format!("line {n}"));
         for (k, c) in it.choices.iter().enumerate() {
             let Some(first) = it.choices[..k].iter().position(|d| d == c) else {
                 continue;
             };
+            if out.len() == MAX_WARNINGS {
+                more += 1;
+                continue;
+            }
+            let name = it
+                .line
+                .map_or_else(|| format!("item {i}"), |n| format!("line {n}"));
             let lost = if it.answer == k {
                 format!(", so its answer ({k}) can never be picked")
             } else {
@@ -442,9 +449,7 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
             ));
         }
     }
-    if out.len() > MAX_WARNINGS {
-        let more = out.len() - MAX_WARNINGS;
-        out.truncate(MAX_WARNINGS);
+    if more > 0 {
         out.push(format!("and {more} more like these"));
     }
     out

@@ -156,16 +156,20 @@ pub struct Branches {
     current: usize,
 }
 
-/// `message`, and when an earlier result stays shown under it, that it is the earlier one.
-fn with_previous(message: String, shown: bool) -> String {
+/// `message`, and when an earlier result stays shown under it, `that` (a sentence saying it
+/// is the earlier one).
+fn with_previous(message: String, shown: bool, that: &str) -> String {
     if !shown {
         message
     } else if message.ends_with(['.', '!', '?']) {
-        format!("{message} The result below is the previous one.")
+        format!("{message} {that}")
     } else {
-        format!("{message}. The result below is the previous one.")
+        format!("{message}. {that}")
     }
 }
+
+/// What a human-vs-model message adds when the last result stays shown under it.
+const LAB_PREVIOUS: &str = "The result below is the previous one.";
 
 /// The line over a human-vs-model result.
 fn lab_message(res: &HumanVsModelResult) -> String {
@@ -493,13 +497,11 @@ impl PaneModel {
                     out.phase = OutputPhase::Error;
                     // What is still shown is kept (nothing is lost to a slip), and said to be
                     // the last result rather than this one's.
-                    out.message = if out.tokens.is_empty() {
-                        message
-                    } else if message.ends_with(['.', '!', '?']) {
-                        format!("{message} What is shown below is the previous result.")
-                    } else {
-                        format!("{message}. What is shown below is the previous result.")
-                    };
+                    out.message = with_previous(
+                        message,
+                        !out.tokens.is_empty(),
+                        "What is shown below is the previous result.",
+                    );
                     out.job = None;
                 }
                 return None;
@@ -773,7 +775,8 @@ impl PaneModel {
             Err(why) => {
                 if let Some(message) = why {
                     self.lab.phase = OutputPhase::Error;
-                    self.lab.message = with_previous(message, self.lab.result.is_some());
+                    self.lab.message =
+                        with_previous(message, self.lab.result.is_some(), LAB_PREVIOUS);
                 }
                 return None;
             }
@@ -1161,7 +1164,11 @@ impl PaneModel {
                 if l.result.is_none() {
                     l.result = l.previous.take();
                 }
-                l.message = with_previous(format!("Human vs model: {message}"), l.result.is_some());
+                l.message = with_previous(
+                    format!("Human vs model: {message}"),
+                    l.result.is_some(),
+                    LAB_PREVIOUS,
+                );
                 l.job = None;
             }
             Activity::Bino => {
