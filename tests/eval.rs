@@ -348,7 +348,8 @@ fn cli_eval_checks_items_and_options_before_scoring() {
                 "--order",
                 "options-first",
             ][..],
-            "\"options first\" needs items with lettered options",
+            "--order options-first needs items with lettered options (multiple-choice); \
+             name-index has none",
         ),
         (
             &["--task", "multiple-choice", "--n", "2", "--list-len", "7"],
@@ -364,6 +365,48 @@ fn cli_eval_checks_items_and_options_before_scoring() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // `-` is standard input, a JSON list is read as well as JSON Lines, and the items of a
+    // list are named by index.
+    let piped = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+            .args(["eval", "--model", model])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let list = format!("[\n  {},\n  {}\n]\n", good.trim(), good.trim());
+    let (ok, out, err) = piped(&["--items", "-", "--json"], &list);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 2);
+    let from_file: Value =
+        serde_json::from_str(&run(&["--items", exported.to_str().unwrap(), "--json"]).1).unwrap();
+    assert_eq!(v["items"], from_file["items"]);
+    let (ok, _, err) = piped(
+        &["--items", "-"],
+        &list.replace("\"answer\": 0}\n]", "\"label\": 0}\n]"),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("-: item 1: no `answer`, but a `label`"),
+        "{err}"
+    );
     // The order does apply where there are options.
     let (ok, out, err) = run(&[
         "--task",

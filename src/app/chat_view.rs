@@ -20,12 +20,12 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     let running = Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running));
     let running = move || running.get();
     // The last reply shows its tokens as Generate does (to inspect, and fork from the
-    // inspector) while it is the conversation's last turn; while one of its forks runs, the
-    // fork streams in its place.
+    // inspector) while it is the conversation's last turn; while one of its forks (or a
+    // regenerated reply) runs, that streams in its place.
     let inspectable =
         Memo::new(move |_| pane.chat(|r| r.finished_with_tokens()) && pane.chat_tree_is_current());
     let forking =
-        Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running && r.fork.is_some()));
+        Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running && r.replaces_reply()));
     // A changed system prompt takes the reply's tokens and forks away until it is put back.
     let system_changed = Memo::new(move |_| {
         pane.chat(|r| {
@@ -175,7 +175,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                     .into_any()
                             } else if i == last {
                                 view! {
-                                    <AskAgain pane testid="chat-regenerate" title="Ask for this reply again" label="Regenerate" />
+                                    <AskAgain pane testid="chat-regenerate" title="Ask for this reply again, from the next seed (greedy, at temperature 0, gives the same reply); both are kept as branches" label="Regenerate" />
                                 }
                                     .into_any()
                             } else {

@@ -465,18 +465,24 @@ impl Pane {
     /// Runs the conversation as it stands (its last turn is the user's): the history's KV
     /// cache is reused, so only the new turn is computed.
     fn run_chat(&self) {
-        let request = self.settings.with_untracked(|s| {
-            s.request("(conversation)").map(|mut r| {
-                r.messages = s.conversation.messages();
-                r.chat = true;
-                r.reuse_cache = true;
-                r
-            })
-        });
+        let request = self.chat_request(0);
         self.forget_pointer();
         if let Some(msg) = self.state.try_update(|s| s.start_chat(request)).flatten() {
             self.send(msg, Beside::Nothing);
         }
+    }
+
+    /// The conversation, less its last `drop` turns, as a request for its next reply.
+    fn chat_request(&self, drop: usize) -> Result<crate::engine::GenerateRequest, String> {
+        self.settings.with_untracked(|s| {
+            s.request("(conversation)").map(|mut r| {
+                r.messages = s.conversation.messages();
+                r.messages.truncate(r.messages.len().saturating_sub(drop));
+                r.chat = true;
+                r.reuse_cache = true;
+                r
+            })
+        })
     }
 
     /// Takes user turn `i` back out to be edited: it and everything after it leave the
@@ -498,8 +504,8 @@ impl Pane {
         text
     }
 
-    /// Asks for the last reply again (the model's turn is dropped and run anew), or for the
-    /// one the last message never got.
+    /// Asks for the last reply again (the new one takes its place when done, and both are
+    /// kept as branches), or for the one the last message never got.
     pub fn regenerate(&self) {
         if self.is_running() || !self.is_ready() {
             return;
@@ -509,10 +515,15 @@ impl Pane {
             .with_untracked(|s| s.conversation.turns.last().map(|t| t.role.clone()));
         match last_role.as_deref() {
             Some("assistant") => {
-                self.settings.update(|s| {
-                    s.conversation.turns.pop();
-                });
-                self.run_chat();
+                let request = self.chat_request(1);
+                self.forget_pointer();
+                if let Some(msg) = self
+                    .state
+                    .try_update(|s| s.start_chat_again(request))
+                    .flatten()
+                {
+                    self.send(msg, Beside::Nothing);
+                }
             }
             Some("user") => self.run_chat(),
             _ => {}

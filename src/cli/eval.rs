@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use clap::Args;
@@ -11,7 +12,8 @@ use super::{load, print_json, Common};
 pub struct EvalArgs {
     #[command(flatten)]
     common: Common,
-    /// Item file: one JSON object a line, {"context": "...", "choices": [...], "answer": K}.
+    /// Item file: one JSON object a line, {"context": "...", "choices": [...], "answer": K},
+    /// or a JSON list of them; - reads standard input.
     #[arg(long, conflicts_with = "task")]
     items: Option<std::path::PathBuf>,
     /// A built-in generated task instead: name-index, middle-match or multiple-choice.
@@ -59,9 +61,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     condition.validate()?;
     let (items, source) = match (&a.items, &a.task) {
         (Some(path), None) => {
-            let size = std::fs::metadata(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-                .len();
+            let size = if path.as_os_str() == "-" {
+                0
+            } else {
+                std::fs::metadata(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                    .len()
+            };
             if size > tasks::MAX_ITEM_FILE_BYTES {
                 return Err(format!(
                     "{}: {size} bytes; item files may have at most {} MB",
@@ -81,6 +87,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
                 let known: Vec<&str> = Task::ALL.iter().map(|t| t.id()).collect();
                 format!("unknown task {name:?}; the tasks are {}", known.join(", "))
             })?;
+            if order == Order::OptionsFirst && !task.has_options() {
+                return Err(format!(
+                    "--order options-first needs items with lettered options \
+                     (multiple-choice); {} has none, so the order would change nothing",
+                    task.id()
+                ));
+            }
             let mut spec = TaskSpec::new(task, a.n, a.seed);
             if let Some(len) = a.list_len {
                 if task.has_options() {
@@ -108,9 +121,21 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     }
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(items.len());
+    // With --json the items are not listed as they come, but a person watching a terminal
+    // still sees how far it got (a long file takes minutes); a pipe or log gets nothing.
+    let progress = a.common.json && std::io::stderr().is_terminal();
     for (i, item) in items.iter().enumerate() {
         let r = score_item(&mut engine, i, item, &condition)
             .map_err(|e| format!("{}: {e}", item_name(i, item)))?;
+        if progress {
+            let done = i + 1;
+            eprint!(
+                "\rscored {done} of {} items ({:.2} items/s){}",
+                items.len(),
+                done as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+                if done == items.len() { "\n" } else { "" }
+            );
+        }
         if !a.common.json {
             eprintln!(
                 "{}: pred {} (answer {}){}",

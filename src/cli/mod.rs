@@ -158,8 +158,13 @@ pub fn read_small(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> 
         return Err(format!("{} is a folder, not {what}", path.display()));
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
+    // `-` is standard input, as for most command-line tools.
+    let source: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(cannot)?)
+    };
+    source
         .take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;

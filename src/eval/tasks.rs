@@ -403,6 +403,38 @@ fn wrong_field(line: &str) -> Option<String> {
             ))
         }
     }
+    // Other datasets' names for the three fields (lm-eval's and Hugging Face's): a missing
+    // field is then named with the one the line has.
+    const OTHER_NAMES: [(&str, &[&str]); 3] = [
+        (
+            "context",
+            &["query", "question", "prompt", "ctx", "input", "text"],
+        ),
+        ("choices", &["options", "endings", "answers", "candidates"]),
+        (
+            "answer",
+            &[
+                "label",
+                "gold",
+                "target",
+                "answerKey",
+                "answer_index",
+                "correct",
+            ],
+        ),
+    ];
+    for (field, others) in OTHER_NAMES {
+        if map.contains_key(field) {
+            continue;
+        }
+        if let Some(other) = others.iter().find(|o| map.contains_key(**o)) {
+            return Some(format!(
+                "no `{field}`, but a `{other}`: TinyLab reads `context` (the text before the \
+                 answer), `choices` (a list of strings) and `answer` (the right choice's \
+                 index, from 0); rename the field"
+            ));
+        }
+    }
     match map.get("answer") {
         Some(Value::Number(n)) if n.as_u64().is_some() => None,
         None => None,
@@ -426,7 +458,29 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
     // Counted past the first few without writing them out: a hostile file may have 2,000
     // items of 64 choices, every one the same.
     let mut more = 0;
+    let mut spaced = 0;
     for (i, it) in items.iter().enumerate() {
+        let name = || {
+            it.line
+                .map_or_else(|| format!("item {i}"), |n| format!("line {n}"))
+        };
+        if it
+            .context
+            .as_ref()
+            .is_some_and(|c| c.ends_with(char::is_whitespace))
+        {
+            if spaced == 0 && out.len() < MAX_WARNINGS {
+                out.push(format!(
+                    "{}: the context ends in whitespace, and every choice is added after \
+                     one more space; lm-evaluation-harness would move that whitespace into \
+                     the answer, so its numbers differ (end the contexts without it)",
+                    name()
+                ));
+            } else {
+                more += 1;
+            }
+            spaced += 1;
+        }
         for (k, c) in it.choices.iter().enumerate() {
             let Some(first) = it.choices[..k].iter().position(|d| d == c) else {
                 continue;
@@ -435,9 +489,7 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
                 more += 1;
                 continue;
             }
-            let name = it
-                .line
-                .map_or_else(|| format!("item {i}"), |n| format!("line {n}"));
+            let name = name();
             let lost = if it.answer == k {
                 format!(", so its answer ({k}) can never be picked")
             } else {
@@ -456,91 +508,131 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
 }
 
 /// Reads an item file: one JSON object a line, `{"context": "...", "choices": [...],
-/// "answer": K}`; blank lines are skipped. A bad line is an error naming the line and field.
+/// "answer": K}`, blank lines skipped, or a JSON list of such objects. A bad line (or entry)
+/// is an error naming it and the field.
 pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
+    let body = text.trim_start_matches('\u{feff}').trim_start();
+    // A JSON list of items (what many datasets export, pretty-printed or not) is read as
+    // well; its entries are named by index, as the results are.
+    if body.starts_with('[') {
+        use serde_json::value::RawValue;
+        match serde_json::from_str::<Vec<Box<RawValue>>>(body) {
+            Ok(list) => {
+                return collect_items(
+                    list.iter()
+                        .enumerate()
+                        .map(|(k, raw)| (format!("item {k}"), None, raw.get())),
+                )
+            }
+            // JSON Lines whose first line is a list: that line's own message follows.
+            Err(_)
+                if body
+                    .lines()
+                    .next()
+                    .is_some_and(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok()) => {}
+            Err(e) => {
+                return Err(format!(
+                    "the file starts like a JSON list of items but is not valid JSON ({e}); \
+                     give one object a line (JSON Lines), or a list of objects"
+                ))
+            }
+        }
+    }
+    // Lines end in \n, \r\n or a bare \r (classic Mac files, or lines joined from both
+    // kinds): JSON escapes a line break inside a string, so a bare one can only end a line.
+    let lines = text
+        .split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'));
+    collect_items(
+        lines
+            .enumerate()
+            .map(|(i, line)| (format!("line {}", i + 1), Some(i + 1), line)),
+    )
+}
+
+/// The items of a file's entries (name for messages, file line, text), blank ones skipped.
+fn collect_items<'a>(
+    entries: impl Iterator<Item = (String, Option<usize>, &'a str)>,
+) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
-    // Lines end in \n or \r\n; a file saved with classic Mac line ends (\r alone) was one
-    // long line, refused for "trailing characters". JSON escapes a CR inside a string, so a
-    // bare one can only end a line.
-    let lines: Vec<&str> = if text.contains('\r') && !text.contains('\n') {
-        text.split('\r').collect()
-    } else {
-        text.lines().collect()
-    };
-    for (i, line) in lines.into_iter().enumerate() {
+    for (name, line, text) in entries {
         // Notepad's "UTF-8 with BOM" and PowerShell's `Out-File -Encoding utf8` start a file
         // with U+FEFF, which `trim` keeps (and files joined by `cat` carry it mid-file).
-        let line = line.trim_start_matches('\u{feff}').trim();
-        if line.is_empty() {
+        let text = text.trim_start_matches('\u{feff}').trim();
+        if text.is_empty() {
             continue;
-        }
-        let n = i + 1;
-        let it: FileItem = serde_json::from_str(line).map_err(|e| {
-            let what = e.to_string();
-            // serde names the field in its message ("missing field `answer`", "invalid type:
-            // string \"2\", expected usize" with no field): keep its words, add ours.
-            let what = what.split(" at line ").next().unwrap_or(&what);
-            match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => format!(
-                    "line {n} is not a JSON object like {{\"context\": \"…\", \"choices\": \
-                     [\"…\", \"…\"], \"answer\": 0}} ({what})"
-                ),
-                _ => match wrong_field(line) {
-                    Some(why) => format!("line {n}: {why}"),
-                    None => format!("line {n}: {what}"),
-                },
-            }
-        })?;
-        if it.choices.len() < 2 {
-            return Err(format!("line {n}: `choices` needs at least two entries"));
-        }
-        if it.choices.len() > MAX_CHOICES {
-            return Err(format!(
-                "line {n}: `choices` has {} entries; at most {MAX_CHOICES}",
-                it.choices.len()
-            ));
-        }
-        if it.context.chars().count() > MAX_CONTEXT_CHARS {
-            return Err(format!(
-                "line {n}: `context` is longer than {MAX_CONTEXT_CHARS} characters"
-            ));
-        }
-        if let Some(k) = it
-            .choices
-            .iter()
-            .position(|c| c.chars().count() > MAX_CHOICE_CHARS)
-        {
-            return Err(format!(
-                "line {n}: `choices[{k}]` is longer than {MAX_CHOICE_CHARS} characters"
-            ));
-        }
-        if it.answer >= it.choices.len() {
-            return Err(format!(
-                "line {n}: `answer` is {} but there are only {} choices (it counts from 0)",
-                it.answer,
-                it.choices.len()
-            ));
-        }
-        if it.context.trim().is_empty() {
-            return Err(format!("line {n}: `context` is empty"));
         }
         if items.len() == MAX_ITEMS {
             return Err(format!("more than {MAX_ITEMS} items; split the file"));
         }
-        items.push(Item {
-            body: String::new(),
-            question: String::new(),
-            options: Vec::new(),
-            choices: it.choices,
-            answer: it.answer,
-            context: Some(it.context),
-            line: Some(n),
-        });
+        items.push(parse_entry(&name, line, text)?);
     }
     if items.is_empty() {
         return Err("the file has no items (one JSON object a line)".into());
     }
     Ok(items)
+}
+
+/// One item of a file, `name` saying where it is ("line 3", "item 2").
+fn parse_entry(name: &str, line: Option<usize>, text: &str) -> Result<Item, String> {
+    let it: FileItem = serde_json::from_str(text).map_err(|e| {
+        let what = e.to_string();
+        // serde names the field in its message ("missing field `answer`", "invalid type:
+        // string \"2\", expected usize" with no field): keep its words, add ours.
+        let what = what.split(" at line ").next().unwrap_or(&what);
+        match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => format!(
+                "{name} is not a JSON object like {{\"context\": \"…\", \"choices\": \
+                 [\"…\", \"…\"], \"answer\": 0}} ({what})"
+            ),
+            _ => match wrong_field(text) {
+                Some(why) => format!("{name}: {why}"),
+                None => format!("{name}: {what}"),
+            },
+        }
+    })?;
+    if it.choices.len() < 2 {
+        return Err(format!("{name}: `choices` needs at least two entries"));
+    }
+    if it.choices.len() > MAX_CHOICES {
+        return Err(format!(
+            "{name}: `choices` has {} entries; at most {MAX_CHOICES}",
+            it.choices.len()
+        ));
+    }
+    if it.context.chars().count() > MAX_CONTEXT_CHARS {
+        return Err(format!(
+            "{name}: `context` is longer than {MAX_CONTEXT_CHARS} characters"
+        ));
+    }
+    if let Some(k) = it
+        .choices
+        .iter()
+        .position(|c| c.chars().count() > MAX_CHOICE_CHARS)
+    {
+        return Err(format!(
+            "{name}: `choices[{k}]` is longer than {MAX_CHOICE_CHARS} characters"
+        ));
+    }
+    if it.answer >= it.choices.len() {
+        return Err(format!(
+            "{name}: `answer` is {} but there are only {} choices (it counts from 0)",
+            it.answer,
+            it.choices.len()
+        ));
+    }
+    if it.context.trim().is_empty() {
+        return Err(format!("{name}: `context` is empty"));
+    }
+    Ok(Item {
+        body: String::new(),
+        question: String::new(),
+        options: Vec::new(),
+        choices: it.choices,
+        answer: it.answer,
+        context: Some(it.context),
+        line,
+    })
 }
 
 #[cfg(test)]
@@ -706,6 +798,18 @@ mod tests {
             let items = TaskSpec::new(task, 50, 3).generate().unwrap();
             assert!(item_warnings(&items).is_empty(), "{task:?}");
         }
+        // A context ending in whitespace is said once (where lm-eval's numbers would differ),
+        // then counted.
+        let spaced = "{\"context\": \"Q \", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n\
+                      {\"context\": \"R\\n\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n\
+                      {\"context\": \"S\", \"choices\": [\"a\", \"b\"], \"answer\": 0}";
+        let w = item_warnings(&parse_items(spaced).unwrap());
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("line 1: the context ends in whitespace"),
+            "{w:?}"
+        );
+        assert_eq!(w[1], "and 1 more like these");
     }
 
     #[test]
@@ -724,6 +828,23 @@ mod tests {
         assert_eq!((items[0].line, items[1].line), (Some(1), Some(3)));
         let bad_mac = format!("{}\r{{\"context\": \"Q\"}}", mac.trim_end());
         assert!(parse_items(&bad_mac).unwrap_err().starts_with("line 4: "));
+        // Both kinds in one file (files joined from two machines): every line end counts.
+        let one = "{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 1}";
+        let mixed = format!("{one}\r\n{one}\n{one}\r{one}");
+        let lines: Vec<_> = parse_items(&mixed)
+            .unwrap()
+            .iter()
+            .map(|i| i.line)
+            .collect();
+        assert_eq!(lines, [Some(1), Some(2), Some(3), Some(4)]);
+        // A JSON list, pretty-printed or on one line, with a byte-order mark: its entries are
+        // named by index.
+        let list = format!("\u{feff}[\n  {one},\n  {one}\n]\n");
+        let items = parse_items(&list).unwrap();
+        assert_eq!((items.len(), items[1].line), (2, None));
+        assert_eq!(items[1].choices, ["a", "b"]);
+        assert_eq!(parse_items(&format!("[{one}]")).unwrap().len(), 1);
+        assert!(parse_items("[]").unwrap_err().contains("no items"));
         for (text, want) in [
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"]}", "line 1: missing field `answer`"),
             (
@@ -737,7 +858,28 @@ mod tests {
             ("{\"context\": {\"t\": \"x\"}, \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` must be a string, not an object"),
             ("{\"context\": \"Q\", \"choices\": \"a b\", \"answer\": 0}", "line 1: `choices` must be a list of strings, not a string"),
             ("{\"context\": \"Q\", \"choices\": [\"a\", 2], \"answer\": 0}", "line 1: `choices[1]` must be a string, not a number"),
-            ("[1, 2, 3]", "line 1: it is a list, not an object"),
+            ("[1, 2, 3]", "item 0: it is a number, not an object"),
+            ("[[1], 2]\n[3]", "line 1: it is a list, not an object"),
+            (
+                "[\n  {\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0},\n  {\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 3}\n]",
+                "item 1: `answer` is 3 but there are only 2 choices",
+            ),
+            (
+                "[\n  {\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0},\n",
+                "the file starts like a JSON list of items but is not valid JSON (EOF while parsing a value at line 3",
+            ),
+            (
+                "{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"label\": 1}",
+                "line 1: no `answer`, but a `label`: TinyLab reads",
+            ),
+            (
+                "{\"query\": \"Q\", \"choices\": [\"a\", \"b\"], \"gold\": 1}",
+                "line 1: no `context`, but a `query`",
+            ),
+            (
+                "{\"context\": \"Q\", \"endings\": [\"a\", \"b\"], \"answer\": 1}",
+                "line 1: no `choices`, but a `endings`",
+            ),
             ("{\"context\": \"Q\", \"context\": \"R\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: duplicate field `context`"),
             ("{\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` is empty"),
             ("not json", "line 1 is not a JSON object like {\"context\""),

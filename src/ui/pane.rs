@@ -115,6 +115,9 @@ pub struct RunState {
     pub request: Option<GenerateRequest>,
     /// Generate mode: where this run branched from its parent, if it is a fork.
     pub fork: Option<ForkPoint>,
+    /// Chat: a reply asked for again (Regenerate), with the seed it drew from. It takes the
+    /// place of the conversation's last reply, which stays there until it is done.
+    pub again: Option<u64>,
     /// Prompt tokens the worker took from its KV cache instead of recomputing.
     pub reused: usize,
     /// Oldest conversation turns the worker left out to fit the context.
@@ -134,6 +137,12 @@ impl RunState {
     /// have set its phase to `Error`, leaving it as it was): what a fork can be made of.
     pub fn finished_with_tokens(&self) -> bool {
         self.finish.is_some() && !self.tokens.is_empty() && self.job.is_none()
+    }
+
+    /// A chat fork or a regenerated reply: it replaces the conversation's last turn when done,
+    /// and the turn stays as it was if it fails or is stopped before its first token.
+    pub fn replaces_reply(&self) -> bool {
+        self.fork.is_some() || self.again.is_some()
     }
 }
 
@@ -543,6 +552,60 @@ impl PaneModel {
         })
     }
 
+    /// Asks for the conversation's last reply again (`request.messages` end with the user's
+    /// turn it answered), drawing from the next seed so that a sampled reply differs and the
+    /// same button presses give the same replies. The reply shown stays the conversation's
+    /// last turn until the new one is done; both are kept as branches when they answer the
+    /// same messages with the same model, else the new one starts a new tree.
+    pub fn start_chat_again(
+        &mut self,
+        request: Result<GenerateRequest, String>,
+    ) -> Option<ToWorker> {
+        let before = Box::new((self.chat.clone(), self.chat_branches.clone()));
+        let old = &self.chat;
+        let siblings = old.finished_with_tokens()
+            && old.model_identity == self.model.identity()
+            && old
+                .request
+                .as_ref()
+                .zip(request.as_ref().ok())
+                .is_some_and(|(a, b)| a.messages == b.messages);
+        let tries = if siblings {
+            let kept = self.chat_branches.runs.iter().filter(|r| r.again.is_some());
+            // The shown reply may be a regenerated one not yet filed as a branch.
+            1 + kept.count() as u64
+                + u64::from(self.chat_branches.runs.is_empty() && old.again.is_some())
+        } else {
+            1
+        };
+        let request = request.map(|mut q| {
+            q.sampling.seed = q.sampling.seed.wrapping_add(tries);
+            q
+        });
+        let (job, request) = self.start_output(Activity::Chat, request, "Asking again…")?;
+        let seed = request.sampling.seed;
+        self.chat_before = Some(before.clone());
+        self.chat.request = Some(request.clone());
+        self.chat.again = Some(seed);
+        let branches = &mut self.chat_branches;
+        if siblings {
+            let (old, _) = *before;
+            if branches.runs.is_empty() {
+                branches.runs.push(old);
+            } else {
+                branches.runs[branches.current] = old;
+            }
+            branches.runs.push(self.chat.clone());
+            branches.current = branches.runs.len() - 1;
+        } else {
+            *branches = Branches::default();
+        }
+        Some(ToWorker::Job {
+            job,
+            work: Work::Generate { request },
+        })
+    }
+
     fn start_generation(
         &mut self,
         request: Result<GenerateRequest, String>,
@@ -731,15 +794,16 @@ impl PaneModel {
                     (!r.tokens.is_empty())
                         .then(|| r.tokens.iter().map(f).sum::<f64>() / r.tokens.len() as f64)
                 };
-                let label = match &r.fork {
-                    None => "original".to_string(),
+                let label = match (&r.fork, r.again) {
+                    (None, Some(seed)) => format!("regenerated (seed {seed})"),
+                    (None, None) => "original".to_string(),
                     // A continuation of only spaces or line breaks would read as nothing.
-                    Some(f) if f.text.trim().is_empty() => format!(
+                    (Some(f), _) if f.text.trim().is_empty() => format!(
                         "fork at #{} → {}",
                         f.at.saturating_add(1),
                         super::format::visible_token(&f.text)
                     ),
-                    Some(f) => format!("fork at #{} → {}", f.at.saturating_add(1), f.text),
+                    (Some(f), _) => format!("fork at #{} → {}", f.at.saturating_add(1), f.text),
                 };
                 BranchInfo {
                     label,
@@ -1134,7 +1198,7 @@ impl PaneModel {
     /// first token (a message the context cannot hold, a worker that died or could not be
     /// reached) hands its message back (`Effect::ChatUnanswered`).
     fn fail(&mut self, activity: Activity, message: String) -> Option<Effect> {
-        let forked = self.chat.fork.is_some();
+        let forked = self.chat.replaces_reply();
         let unanswered = activity == Activity::Chat && self.chat.tokens.is_empty() && !forked;
         // Nothing to show for it (or a fork, whose branch would disagree with the
         // conversation): the last finished reply and its forks come back, with the failure.
@@ -1280,7 +1344,7 @@ impl PaneModel {
                 // once); not when Stop came before its first token.
                 let stopped_empty = r.tokens.is_empty() && reason == StopReason::Stopped;
                 if a == Activity::Chat && !stopped_empty {
-                    effects.push(if r.fork.is_some() {
+                    effects.push(if r.replaces_reply() {
                         Effect::ChatBranch(r.tokens.clone())
                     } else {
                         Effect::ChatReply(r.tokens.clone())
@@ -1766,6 +1830,113 @@ mod tests {
         p.clear_chat();
         assert_eq!(p.branch_count(Tree::Chat), 0);
         assert_eq!(p.run.tokens.len(), 1, "the Generate run stays");
+    }
+
+    /// Regenerate draws from the next seed each time (a sampled reply comes out different, and
+    /// the same presses give the same replies), keeps every reply to the same messages as a
+    /// branch, and leaves the conversation's reply in place when it fails or is stopped early.
+    #[test]
+    fn a_regenerated_reply_is_a_branch_with_its_own_seed() {
+        let (mut p, _) = ready();
+        let chat = GenerateRequest {
+            messages: vec![crate::engine::chat::Message::user("hi")],
+            chat: true,
+            reuse_cache: true,
+            sampling: crate::engine::SamplingParams {
+                seed: 7,
+                temperature: 0.8,
+                ..crate::engine::SamplingParams::default()
+            },
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_chat(Ok(chat.clone())));
+        p.apply(reply(job, token(5, "x")));
+        p.apply(reply(job, finished("")));
+        let seed_of = |m: &Option<ToWorker>| match m {
+            Some(ToWorker::Job {
+                work: Work::Generate { request },
+                ..
+            }) => request.sampling.seed,
+            m => panic!("no generation: {m:?}"),
+        };
+        let msg = p.start_chat_again(Ok(chat.clone()));
+        assert_eq!(seed_of(&msg), 8);
+        assert_eq!(p.branch_count(Tree::Chat), 2);
+        let job = job_of(&msg);
+        p.apply(reply(job, token(6, "y")));
+        let effects = p.apply(reply(job, finished("")));
+        assert!(
+            matches!(&effects[..], [Effect::ChatBranch(t)] if t[0].id == 6),
+            "{effects:?}"
+        );
+        let labels = |p: &PaneModel| {
+            p.branch_infos(Tree::Chat)
+                .into_iter()
+                .map(|b| b.label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&p), ["original", "regenerated (seed 8)"]);
+        // A fork of the regenerated reply replays it with its own seed.
+        let fork = p.start_fork(Tree::Chat, 0, 9, "v");
+        assert_eq!(seed_of(&fork), 8);
+        let fork = job_of(&fork);
+        p.apply(reply(fork, token(9, "v")));
+        p.apply(reply(fork, finished("")));
+        let msg = p.start_chat_again(Ok(chat.clone()));
+        assert_eq!(seed_of(&msg), 9, "the next seed not yet drawn");
+        // Stopped before its first token: the reply shown and its branches come back, and the
+        // conversation keeps its turn (no message goes back to the input box).
+        let effects = p.apply(reply(
+            job_of(&msg),
+            Event::Finished {
+                reason: StopReason::Stopped,
+                timing: Timing::default(),
+                tail: String::new(),
+            },
+        ));
+        assert!(effects.is_empty(), "{effects:?}");
+        assert_eq!(p.branch_count(Tree::Chat), 3);
+        assert_eq!(p.chat.tokens[0].id, 9);
+        let msg = p.start_chat_again(Ok(chat.clone()));
+        assert_eq!(seed_of(&msg), 9);
+        assert_eq!(
+            p.apply(reply(job_of(&msg), failed("the worker stopped"))),
+            vec![]
+        );
+        assert_eq!(p.chat.tokens[0].id, 9);
+        assert_eq!(p.branch_count(Tree::Chat), 3);
+        // Refused: nothing filed.
+        assert!(p
+            .start_chat_again(Err("top-p must be above 0".into()))
+            .is_none());
+        assert_eq!(p.branch_count(Tree::Chat), 3);
+        assert!(p.chat.finished_with_tokens());
+        // Other messages (a changed system prompt): a new tree, from the next seed still.
+        let mut other = chat.clone();
+        other.messages.insert(
+            0,
+            crate::engine::chat::Message {
+                role: "system".into(),
+                content: "be brief".into(),
+            },
+        );
+        let msg = p.start_chat_again(Ok(other.clone()));
+        assert_eq!(seed_of(&msg), 8);
+        assert_eq!(p.branch_count(Tree::Chat), 0);
+        let job = job_of(&msg);
+        p.apply(reply(job, token(5, "x")));
+        let effects = p.apply(reply(job, finished("")));
+        assert!(matches!(&effects[..], [Effect::ChatBranch(_)]));
+        // Its next regenerate is its sibling, on the seed after its own.
+        let msg = p.start_chat_again(Ok(other));
+        assert_eq!(seed_of(&msg), 9);
+        assert_eq!(labels(&p), ["regenerated (seed 8)", "regenerated (seed 9)"]);
+        // Kept across a reload.
+        let mut q = PaneModel::default();
+        p.apply(reply(job_of(&msg), token(5, "x")));
+        p.apply(reply(job_of(&msg), finished("")));
+        q.restore_output(p.saved_output().unwrap());
+        assert_eq!(labels(&q), labels(&p));
     }
 
     /// A tab whose buttons another tab's work disables says what that work is.

@@ -298,3 +298,68 @@ test('a chat reply forks at any token, and the branch shown is the conversation\
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+// A sampled reply from the page against the CLI's with the same seed: equal up to the first
+// place where they part, and there the page's token is one the CLI's distribution ranks in its
+// top five. A draw that lands within rounding of two tokens' boundary may fall either way in
+// the wasm kernels; nothing after that point is compared.
+function sameSampled(pageIds, native, label) {
+  let k = 0;
+  while (k < pageIds.length && pageIds[k] === native.ids[k]) k++;
+  if (k < Math.max(pageIds.length, native.ids.length)) {
+    assert.ok(k < pageIds.length && k < native.tokens.length
+      && native.tokens[k].top.some((t) => t.id === pageIds[k]),
+      `${label}: parts from the CLI at token ${k}\n page ${pageIds}\n cli  ${native.ids}`);
+  }
+  console.log(`${label}: ${k}/${native.ids.length} sampled ids equal the CLI's`);
+}
+
+test('Regenerate draws from the next seed, keeps both replies as branches, and the chooser swaps the turn', async () => {
+  const { ctx, page, errors, p } = await chatTab();
+  const SEED = 5;
+  await p.set('temperature', 0.9);
+  await p.set('seed', SEED);
+  await send(p, 'Write one sentence about the sea.');
+  const asked = (await messages(p)).slice(0, 1);
+  const file = join(dir, 'sampled.json');
+  writeFileSync(file, JSON.stringify(asked));
+  const sampled = (seed) => nativeGenerate(SMOLLM2_FILE, '', N,
+    ['--messages', file, '--temperature', '0.9', '--seed', String(seed)]);
+  const tokenIds = async () => (await p.tokens()).map((t) => t.id);
+  const first = await tokenIds();
+  const firstText = (await messages(p))[1].content;
+  sameSampled(first, sampled(SEED), 'first reply');
+  assert.equal(await p.get('branch-select').count(), 0, 'no chooser for one reply');
+
+  for (const k of [1, 2]) {
+    await p.get('chat-regenerate').click();
+    await p.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+    assert.equal(await p.get('chat').getAttribute('data-state'), 'done', await p.get('chat-message').textContent());
+    const again = await messages(p);
+    // Still one question and one reply: the regenerated reply took the old one's place.
+    assert.deepEqual(again.map((m) => m.role), ['user', 'assistant']);
+    sameSampled(await tokenIds(), sampled(SEED + k), `regenerated reply ${k}`);
+    const options = await p.get('branch-select').locator('option').allTextContents();
+    assert.deepEqual(options.slice(1), [1, 2].slice(0, k).map((j) => `regenerated (seed ${SEED + j})`));
+    assert.equal(options[0], 'original');
+    assert.equal(await p.get('branch-select').inputValue(), String(k));
+  }
+  const third = await tokenIds();
+  const thirdText = (await messages(p))[1].content;
+  await screenshot(page, 'chat-regenerate');
+
+  // The chooser puts each reply back as the conversation's last turn, and a reload keeps them.
+  await p.get('branch-select').selectOption('0');
+  assert.deepEqual(await tokenIds(), first);
+  assert.equal((await messages(p))[1].content, firstText);
+  await page.reload();
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await page.click('[data-testid=tab-chat]');
+  assert.equal((await messages(p))[1].content, firstText);
+  assert.equal(await p.get('branch-select').locator('option').count(), 3);
+  await p.get('branch-select').selectOption('2');
+  assert.deepEqual(await tokenIds(), third);
+  assert.equal((await messages(p))[1].content, thirdText);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

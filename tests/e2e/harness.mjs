@@ -149,11 +149,13 @@ export async function screenshot(page, name) {
   return path;
 }
 
-/// The native CLI's greedy generation, the reference the page must match.
+/// The native CLI's generation, the reference the page must match: greedy unless `extra`
+/// names a temperature.
 export function nativeGenerate(model, prompt, maxTokens, extra = []) {
+  const greedy = extra.includes('--temperature') ? [] : ['--temperature', '0'];
   const out = execFileSync(TINYLAB, [
     'generate', '--model', model, '--prompt', prompt, '--max-tokens', String(maxTokens),
-    '--temperature', '0', '--json', ...extra,
+    ...greedy, '--json', ...extra,
   ], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(out);
 }
