@@ -109,7 +109,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("X-Content-Type-Options", "nosniff")
-        path = self.path.split("?")[0]
+        # An error sent before the request line was read (414 for a URL over 64 KB, 400) has
+        # no path yet: it must still go out, not turn into a dropped connection.
+        path = getattr(self, "path", "").split("?")[0]
         # Files without a content hash in their name must be revalidated.
         if path in ("/", "/index.html", "/sw.js") or path.startswith(("/tinylab_worker", "/threads/", "/threads-relaxed/", "/relaxed/")):
             self.send_header("Cache-Control", "no-cache")

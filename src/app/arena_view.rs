@@ -1,14 +1,14 @@
 //! The blind arena: two panes whose models are drawn at random and hidden as A and B, one
 //! prompt on both, a vote (A, B, tie, both bad), then the reveal; a tally per browser with
-//! Bradley-Terry ratings (`ui::arena`), kept across reloads, exportable and resettable. In
-//! kiosk mode the same flow asks "Which answer came from the bigger model?".
+//! Bradley-Terry ratings (`ui::arena`), kept across reloads, exportable and resettable. The
+//! panes as they were before the arena come back when it is turned off. In kiosk mode the same flow asks "Which answer came from the bigger model?".
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{browser, AppState, Presence};
 use crate::ui::arena::{draw_pair, standings, Battle, Vote};
-use crate::ui::pane::OutputPhase;
+use crate::ui::pane::{OutputPhase, SavedOutput};
 use crate::ui::settings::{Mode, PaneSettings};
 
 pub const ARENA_KEY: &str = "tinylab.arena";
@@ -22,6 +22,53 @@ pub struct ArenaState {
     pub pair: Option<(String, String)>,
     pub voted: Option<Vote>,
     pub battles: Vec<Battle>,
+    /// The panes' settings from before the arena took the panes over, put back when it is
+    /// turned off (their outputs are kept beside, under `ARENA_OUTPUTS_KEY`, while there is
+    /// room).
+    pub workspace: Option<Vec<PaneSettings>>,
+}
+
+/// The panes' outputs from before the arena, as `saved_outputs` keeps them.
+const ARENA_OUTPUTS_KEY: &str = "tinylab.arena.outputs";
+/// As for the kept outputs: localStorage is shared by everything the page keeps.
+const MAX_KEPT_OUTPUT_BYTES: usize = 1 << 20;
+
+/// Keeps what the panes are before the arena sets two of them up for battles.
+fn keep_workspace(app: AppState) {
+    let panes = app.panes.get_untracked();
+    let settings: Vec<PaneSettings> = panes.iter().map(|p| p.settings.get_untracked()).collect();
+    let outputs: Vec<Option<SavedOutput>> = panes
+        .iter()
+        .map(|p| p.state.with_untracked(|s| s.saved_output()))
+        .collect();
+    app.arena.update(|s| s.workspace = Some(settings));
+    match serde_json::to_string(&outputs) {
+        Ok(json) if json.len() <= MAX_KEPT_OUTPUT_BYTES => {
+            browser::local_set(ARENA_OUTPUTS_KEY, &json);
+        }
+        _ => browser::local_remove(ARENA_OUTPUTS_KEY),
+    }
+}
+
+/// Puts the panes back as they were before the arena. The battle's answers go first: a
+/// battle not voted on must not be revealed by turning the arena off.
+fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
+    for p in app.panes.get_untracked() {
+        p.clear_output();
+    }
+    let Some(settings) = settings else {
+        return;
+    };
+    app.apply_panes(settings);
+    let outputs = browser::local_get(ARENA_OUTPUTS_KEY)
+        .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
+        .unwrap_or_default();
+    browser::local_remove(ARENA_OUTPUTS_KEY);
+    for (p, o) in app.panes.get_untracked().iter().zip(outputs) {
+        if let Some(o) = o {
+            p.state.update(|s| s.restore_output(o));
+        }
+    }
 }
 
 impl ArenaState {
@@ -148,13 +195,20 @@ pub fn ArenaBar() -> impl IntoView {
     let can_vote =
         move || active() && both_done() && arena.with(|s| s.voted.is_none() && s.pair.is_some());
     let toggle = move |_| {
+        if app.any_busy() {
+            return;
+        }
         if active() {
+            let mut kept = None;
             arena.update(|s| {
                 s.active = false;
                 s.pair = None;
                 s.voted = None;
+                kept = s.workspace.take();
             });
+            restore_workspace(app, kept);
         } else {
+            keep_workspace(app);
             arena.update(|s| s.active = true);
             new_battle(app);
         }
@@ -235,10 +289,10 @@ pub fn ArenaBar() -> impl IntoView {
                         type="checkbox"
                         data-testid="arena-mode"
                         prop:checked=active
-                        // Turning it on sets both panes up for a battle: not while one is
-                        // still loading or running.
-                        prop:disabled=move || !active() && app.any_busy()
-                        title=move || if !active() && app.any_busy() { "Stop the runs first" } else { "" }
+                        // Turning it on sets both panes up for a battle, and off puts the
+                        // panes back: not while one is still loading or running.
+                        prop:disabled=move || app.any_busy()
+                        title=move || if app.any_busy() { "Stop the runs first" } else { "" }
                         on:change=toggle
                     />
                     {if app.demo { "Which answer came from the bigger model?" } else { "Blind arena" }}

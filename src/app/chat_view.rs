@@ -15,7 +15,6 @@ use crate::ui::settings::TurnToken;
 
 #[component]
 pub fn ChatView(pane: Pane) -> impl IntoView {
-    let input = pane.chat_draft;
     // Memos: the bubbles are redrawn when these change, not at every token of the reply.
     let running = Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running));
     let running = move || running.get();
@@ -37,16 +36,23 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         })
     });
     let send = move || {
-        let text = input.get_untracked();
+        let text = pane
+            .settings
+            .with_untracked(|s| s.conversation.draft.clone());
         if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
             pane.send_chat(&text);
         }
     };
-    let system = move || pane.settings.with(|s| s.conversation.system.clone());
-    let turns = move || pane.settings.with(|s| s.conversation.turns.clone());
+    // Memos: typing in the input box (the draft is kept with the settings) does not redraw
+    // the bubbles.
+    let system = Memo::new(move |_| pane.settings.with(|s| s.conversation.system.clone()));
+    let system = move || system.get();
+    let turns = Memo::new(move |_| pane.settings.with(|s| s.conversation.turns.clone()));
+    let turns = move || turns.get();
     let has_system = move || !system().trim().is_empty();
     // Turns the last run left out (the oldest ones), counted in the conversation's turns.
     // The running (or last) reply's, else the saved conversation's (after a reload).
+    let saved_left_out = Memo::new(move |_| pane.settings.with(|s| s.conversation.left_out));
     let left_out = move || {
         pane.chat(|r| {
             r.request
@@ -54,8 +60,9 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 .is_some_and(|q| !q.messages.is_empty())
                 .then_some(r.left_out)
         })
-        .unwrap_or_else(|| pane.settings.with(|s| s.conversation.left_out))
+        .unwrap_or_else(|| saved_left_out.get())
     };
+    let color_mode = Memo::new(move |_| pane.settings.with(|s| s.color_mode));
     let color = move |t: &TurnToken| {
         let n = TokenNumbers {
             entropy: t.entropy,
@@ -63,12 +70,12 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
             rank: t.rank,
             frac_p: f64::NAN,
         };
-        pane.settings.with(|s| token_color(s.color_mode, n))
+        token_color(color_mode.get(), n)
     };
     // Follow the conversation: a new turn or a new token of the reply scrolls to the bottom.
     let list: NodeRef<leptos::html::Ol> = NodeRef::new();
     Effect::new(move |_| {
-        let _ = pane.settings.with(|s| s.conversation.turns.len());
+        let _ = turns().len();
         let _ = pane.chat(|r| r.tokens.len());
         if let Some(el) = list.get() {
             el.set_scroll_top(el.scroll_height());
@@ -164,7 +171,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                         prop:disabled=running
                                         on:click=move |_| {
                                             if let Some(text) = pane.edit_turn(i) {
-                                                input.set(text);
+                                                pane.set_chat_draft(text);
                                             }
                                         }
                                     >
@@ -220,8 +227,8 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     data-testid="chat-input"
                     rows="2"
                     placeholder="Message (Enter sends, Shift+Enter for a new line)"
-                    prop:value=move || input.get()
-                    on:input=move |ev| input.set(event_target_value(&ev))
+                    prop:value=move || pane.chat_draft()
+                    on:input=move |ev| pane.set_chat_draft(event_target_value(&ev))
                     on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                         if ev.key() == "Enter" && !ev.shift_key() {
                             ev.prevent_default();

@@ -36,6 +36,16 @@ fn NumberField(
                 prop:value=move || pane.settings.with(get)
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
+                    // A number box reports what it cannot read as a number (`1e309`, `1e`,
+                    // `--1`) as empty: its validity says which it was (read before the box is
+                    // set back to the value in use, which clears it).
+                    let unreadable = {
+                        let input: wasm_bindgen::JsValue = event_target::<web_sys::HtmlInputElement>(&ev).into();
+                        js_sys::Reflect::get(&input, &"validity".into())
+                            .and_then(|v| js_sys::Reflect::get(&v, &"badInput".into()))
+                            .is_ok_and(|b| b.as_bool() == Some(true))
+                    };
+
                     // The box's own range too: a value past it would run now and be clamped
                     // after a reload (`PaneSettings::clamp`), so the two would disagree.
                     let bound = |b: &str, or: f64| b.parse::<f64>().unwrap_or(or);
@@ -52,7 +62,9 @@ fn NumberField(
                         input.set_value(&pane.settings.with_untracked(get));
                     }
                     refused.set((!ok).then(|| {
-                        let typed = if v.trim().is_empty() {
+                        let typed = if unreadable {
+                            "What was typed".to_string()
+                        } else if v.trim().is_empty() {
                             "An empty box".to_string()
                         } else {
                             let shown: String = v.trim().chars().take(24).collect();

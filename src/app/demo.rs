@@ -59,7 +59,14 @@ pub fn DemoBar() -> impl IntoView {
             match then {
                 Then::RunAll => app.run_all(),
                 Then::LabAll(n) => app.lab_all(n),
-                Then::Eval => super::eval_view::run(app, None, None, RwSignal::new(String::new())),
+                Then::Eval => super::eval_view::run(
+                    app,
+                    None,
+                    None,
+                    RwSignal::new(String::new()),
+                    RwSignal::new(false),
+                    false,
+                ),
             }
         }
     });

@@ -12,7 +12,7 @@ use crate::eval::stats::Verdict;
 use crate::eval::tasks::{parse_items, Task};
 use crate::eval::{Condition, Item, Order};
 use crate::ui::eval_report::{EvalReport, PaneReport};
-use crate::ui::pane::OutputPhase;
+use crate::ui::pane::{ModelPhase, OutputPhase};
 
 pub const REPORT_KEY: &str = "tinylab.eval.v1";
 /// The task value that means "the item file".
@@ -36,12 +36,17 @@ pub struct ItemFile {
 /// Starts an evaluation on every loaded pane with the same items.
 /// `file_error`: why the last file chosen was refused, said again when Run finds no file
 /// (rather than running something the user did not choose).
+/// `queued` is set while the models the panes chose load (`load_missing`: Run loads them, as
+/// Generate's Run does); the panel runs again, without loading, once none is loading.
 pub fn run(
     state: AppState,
     file: Option<ItemFile>,
     file_error: Option<String>,
     message: RwSignal<String>,
+    queued: RwSignal<bool>,
+    load_missing: bool,
 ) {
+    queued.set(false);
     let setup = state.eval.get_untracked();
     let (items, source) = if setup.task == FILE_TASK {
         match file {
@@ -90,6 +95,43 @@ pub fn run(
         );
         return;
     }
+    if load_missing {
+        // A model chosen but not loaded (a first visit's default, a failed load) is loaded
+        // first, and one loading is waited for: the run then has every pane the user set up.
+        let hidden = state
+            .arena
+            .with_untracked(|a| a.active && a.voted.is_none());
+        let mut waiting = Vec::new();
+        for p in state.panes.get_untracked() {
+            match p.model_untracked(|m| m.phase) {
+                ModelPhase::Loading => waiting.push(p.model_untracked(|m| m.label.clone())),
+                ModelPhase::Empty | ModelPhase::Error => {
+                    if let Some(m) = state.chosen_model_untracked(p) {
+                        p.load_catalog(&m);
+                        waiting.push(m.name.clone());
+                    }
+                }
+                ModelPhase::Ready => {}
+            }
+        }
+        if !waiting.is_empty() {
+            let what = if hidden {
+                "the models".to_string()
+            } else {
+                waiting.join(", ")
+            };
+            message.set(format!(
+                "Loading {what} first; the evaluation starts when {} ready.",
+                if waiting.len() == 1 && !hidden {
+                    "it is"
+                } else {
+                    "they are"
+                }
+            ));
+            queued.set(true);
+            return;
+        }
+    }
     let panes: Vec<_> = state
         .panes
         .get_untracked()
@@ -97,7 +139,7 @@ pub fn run(
         .filter(|p| p.is_ready())
         .collect();
     if panes.is_empty() {
-        message.set("Load a model in a pane first.".into());
+        message.set("Choose a model in a pane first.".into());
         return;
     }
     if panes.iter().any(|p| p.is_running()) {
@@ -293,6 +335,27 @@ pub fn EvalPanel() -> impl IntoView {
     let (file, file_error) = (state.eval_file, state.eval_file_error);
     let message = RwSignal::new(String::new());
     let running = move || state.eval_live.get();
+    // Run pressed while the panes' models load: it goes once none is loading.
+    let queued = RwSignal::new(false);
+    Effect::new(move |_| {
+        if !queued.get() {
+            return;
+        }
+        let loading = state.panes.with(|ps| {
+            ps.iter()
+                .any(|p| p.model(|m| m.phase == ModelPhase::Loading))
+        });
+        if !loading {
+            run(
+                state,
+                file.get_untracked(),
+                file_error.get_untracked(),
+                message,
+                queued,
+                false,
+            );
+        }
+    });
     let set = move |f: Box<dyn FnOnce(&mut crate::ui::settings::EvalSetup)>| {
         state.eval.update(|e| f(e));
     };
@@ -468,16 +531,21 @@ pub fn EvalPanel() -> impl IntoView {
                     <button
                         type="button"
                         data-testid="eval-run"
-                        disabled=running
-                        on:click=move |_| run(state, file.get_untracked(), file_error.get_untracked(), message)
+                        disabled=move || running() || queued.get()
+                        on:click=move |_| run(state, file.get_untracked(), file_error.get_untracked(), message, queued, true)
                     >
-                        "Run on every loaded pane"
+                        "Run on every pane"
                     </button>
                     <button
                         type="button"
                         data-testid="eval-stop"
-                        disabled=move || !running()
+                        disabled=move || !running() && !queued.get()
                         on:click=move |_| {
+                            if queued.get_untracked() {
+                                // The models go on loading; the run does not start.
+                                queued.set(false);
+                                message.set("Stopped before it started; the models go on loading.".into());
+                            }
                             for p in state.panes.get_untracked() {
                                 p.stop();
                             }

@@ -164,6 +164,13 @@ impl AppState {
             .with(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()))
     }
 
+    /// [`AppState::chosen_model`] without subscribing.
+    pub fn chosen_model_untracked(self, p: Pane) -> Option<CatalogModel> {
+        let id = p.settings.with_untracked(|s| s.model_id.clone());
+        self.catalog
+            .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()))
+    }
+
     pub fn score_all(self) {
         let text = self.score_text.get_untracked();
         for p in self.panes.get_untracked() {
@@ -301,9 +308,12 @@ fn App() -> impl IntoView {
         .trim_start_matches('?')
         .split('&')
         .any(|p| matches!(p.split('=').next(), Some("models" | "panes")));
-    let first_visit = saved.is_none() && !linked;
     let mut ws = Workspace::from_saved(saved.as_deref());
-    ws.apply_query(&browser::location_search());
+    // What a link asked for that could not be used is said once, above the tabs.
+    let link_notes = RwSignal::new(ws.apply_query(&browser::location_search()));
+    // A link whose `models=` or `panes=` names no model it can use (`models=,,`, a `panes=`
+    // that is not JSON) is a first visit too.
+    let first_visit = saved.is_none() && ws.panes.iter().all(|p| p.model_id.is_empty());
     let mode = RwSignal::new(ws.mode);
     let state = AppState {
         catalog: RwSignal::new(None),
@@ -453,6 +463,15 @@ fn App() -> impl IntoView {
             </label>
         </header>
         <main>
+            <Show when=move || link_notes.with(|n| !n.is_empty())>
+                <p class="link-note" data-testid="link-note" role="status">
+                    {move || link_notes.get().join(" ")}
+                    " "
+                    <button type="button" class="small" on:click=move |_| link_notes.set(Vec::new())>
+                        "OK"
+                    </button>
+                </p>
+            </Show>
             <CatalogPanel />
             <nav class="tabs" role="tablist" aria-label="Mode">
                 {[
@@ -503,7 +522,10 @@ fn App() -> impl IntoView {
                     <PaneView pane />
                 </For>
             </div>
-            <CompareTable />
+            // The evaluation report is that tab's comparison.
+            <Show when=move || state.mode.get() != Mode::Eval>
+                <CompareTable />
+            </Show>
         </main>
         <footer class="muted">
             "Everything runs on this device: no server computes anything, and your files never leave it."

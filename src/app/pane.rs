@@ -143,6 +143,16 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     {move || drop_note.get().unwrap_or_default()}
                 </p>
             </Show>
+            // The Evaluate tab scores every pane's model in its own panel, with its own
+            // conditions: the pane's sampling settings, run, output and figures do not apply.
+            <Show
+                when=move || app.mode.get() != Mode::Eval
+                fallback=|| view! {
+                    <p class="muted pane-eval-note" data-testid="pane-eval-note">
+                        "The Evaluate panel above scores this pane's model, with its own conditions; the results are there."
+                    </p>
+                }
+            >
             <details class="settings" open>
                 <summary>"Settings"</summary>
                 <Controls pane />
@@ -210,6 +220,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             <RunStats pane />
             <Show when=move || !generating()>
                 <LabView pane />
+            </Show>
             </Show>
         </section>
     }

@@ -41,9 +41,6 @@ pub struct Pane {
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
     /// A prompt to run as soon as the model being loaded is ready (Run pressed before).
     queued_run: StoredValue<Option<String>>,
-    /// The chat's input box: here rather than in the view, so that a message whose reply
-    /// failed can be handed back to it, and a draft outlives a switch of tabs.
-    pub chat_draft: RwSignal<String>,
     /// Whether the chat's reply and its branches are the conversation's last turn (see
     /// `chat_tree_is_current`): a memo, as the views ask at every state change.
     chat_current: Memo<bool>,
@@ -83,7 +80,6 @@ impl Pane {
             pinned,
             worker: StoredValue::new_local(None),
             queued_run: StoredValue::new(None),
-            chat_draft: RwSignal::new(String::new()),
             chat_current,
         }
     }
@@ -458,8 +454,18 @@ impl Pane {
             }
         });
         // Taken: the box empties (a reply that fails before its first token fills it again).
-        self.chat_draft.set(String::new());
+        self.set_chat_draft(String::new());
         self.run_chat();
+    }
+
+    /// The chat's input box, kept with the settings (`Conversation::draft`): a message whose
+    /// reply failed is handed back to it, and a draft outlives a switch of tabs and a reload.
+    pub fn chat_draft(&self) -> String {
+        self.settings.with(|s| s.conversation.draft.clone())
+    }
+
+    pub fn set_chat_draft(&self, text: String) {
+        self.settings.update(|s| s.conversation.draft = text);
     }
 
     /// Runs the conversation as it stands (its last turn is the user's): the history's KV
@@ -678,7 +684,8 @@ impl Pane {
                             s.conversation.left_out.min(s.conversation.turns.len());
                     });
                     if let Some(text) = text {
-                        self.chat_draft.update(|d| {
+                        self.settings.update(|s| {
+                            let d = &mut s.conversation.draft;
                             *d = if d.trim().is_empty() {
                                 text
                             } else {

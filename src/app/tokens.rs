@@ -182,7 +182,15 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             <dt>"probability"</dt>
                             <dd>{format::probability(p)}</dd>
                             <dt>"rank"</dt>
-                            <dd>{format!("{} ({})", t.rank + 1, bucket.label())}</dd>
+                            // Counted from 0, as the data, the export and the CLI count it.
+                            <dd>{match t.rank {
+                                0 => format!("0: the most likely ({})", bucket.label()),
+                                r => format!(
+                                    "{r}: the {} most likely ({})",
+                                    crate::eval::tasks::ordinal(r + 1),
+                                    bucket.label()
+                                ),
+                            }}</dd>
                             <dt title="GLTR: this token's probability over the most likely token's">"frac(p)"</dt>
                             <dd>{format!("{:.3}", frac_p(t.surprisal, t.rank, t.top.first().map(|a| a.p)))}</dd>
                             <dt>"entropy"</dt>

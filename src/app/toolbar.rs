@@ -8,6 +8,12 @@ use super::MAX_PANES;
 use crate::ui::export::{Export, ModelRef, PaneExport, RunExport};
 use crate::ui::presets::{self, SMOLLM2};
 
+/// The longest request line this page's own server reads (Python's `http.server`, 64 KiB):
+/// a longer link could not even be reloaded.
+const MAX_LINK_CHARS: usize = 65_000;
+/// Where common servers and apps start refusing links (about 8 KB).
+const SHORT_LINK_CHARS: usize = 8_000;
+
 #[component]
 pub fn Toolbar() -> impl IntoView {
     let app = expect_context::<AppState>();
@@ -27,8 +33,28 @@ pub fn Toolbar() -> impl IntoView {
     let preset_temperature = move |_| {
         app.apply_panes(presets::temperatures(&first_model(), 0.2, 1.0));
     };
+    let link_note = RwSignal::new(String::new());
     let permalink = move |_| {
         let url = format!("{}?{}", browser::page_base(), app.workspace().to_query());
+        let n = url.chars().count();
+        if n > MAX_LINK_CHARS {
+            // In the address bar it would break the next reload (the server refuses it).
+            link.set(String::new());
+            link_note.set(format!(
+                "Too long for a link: {n} characters, where servers take at most {MAX_LINK_CHARS} \
+                 (the text to measure and the conversations make most of it). Export JSON \
+                 keeps the whole workspace."
+            ));
+            return;
+        }
+        link_note.set(if n > SHORT_LINK_CHARS {
+            format!(
+                "This link is {n} characters long: many servers, chat apps and mail programs cut \
+                 or refuse links over {SHORT_LINK_CHARS}. Export JSON keeps the whole workspace."
+            )
+        } else {
+            String::new()
+        });
         browser::replace_url(&url);
         link.set(url);
     };
@@ -168,6 +194,9 @@ pub fn Toolbar() -> impl IntoView {
                         } />
                 </label>
             </p>
+        </Show>
+        <Show when=move || !link_note.get().is_empty()>
+            <p class="muted" data-testid="permalink-note" role="status">{move || link_note.get()}</p>
         </Show>
     }
 }

@@ -36,13 +36,31 @@ fn profile_clock_ms() -> f64 {
     START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
+/// Most timed repetitions (each is a whole prefill and decode).
+const MAX_REPETITIONS: usize = 1000;
+
 pub fn run(a: BenchArgs) -> Result<(), String> {
+    if !(1..=MAX_REPETITIONS).contains(&a.repetitions) {
+        return Err(format!(
+            "--repetitions is {}; give 1 to {MAX_REPETITIONS}",
+            a.repetitions
+        ));
+    }
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
-    let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
     // The decode figures are per token decoded: a run cut short by the context would report
-    // tokens it never made.
+    // tokens it never made. Checked before the prompt is made too (it is built token by
+    // token, and a trillion would never end).
     let cap = engine.info().max_positions;
+    let asked = a.prompt_tokens.saturating_add(a.gen_tokens);
+    if asked > cap {
+        return Err(format!(
+            "{} prompt tokens and {} generated need {asked} positions; the context holds {cap} \
+             (raise --context or lower --prompt-tokens / --gen-tokens)",
+            a.prompt_tokens, a.gen_tokens
+        ));
+    }
+    let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
     if ids.len() + a.gen_tokens > cap {
         return Err(format!(
             "{} prompt tokens and {} generated need {} positions; the context holds {cap} \

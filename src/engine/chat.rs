@@ -68,6 +68,149 @@ const MAX_JSON_INDENT: i64 = 16;
 /// The rendered prompt may be this much longer than the messages it wraps.
 const RENDERED_SLACK: usize = 64 * 1024;
 
+/// Longest chat template read (real ones are 1-20 KB).
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+
+/// Longest code in one tag (`{{ … }}` or `{% … %}`), its string literals not counted. The
+/// parser recurses once per operator or filter in a chain, so a tag of 30,000 minus signs
+/// overflowed the stack before fuel could stop anything; real tags are under 400.
+pub const MAX_TAG_CODE: usize = 2000;
+
+/// Deepest nesting of lists and maps that a size check walks: deeper is refused.
+const MAX_VALUE_DEPTH: usize = 64;
+
+/// Refuses what the template compiler cannot be trusted with: a template too long, or a tag
+/// whose code (not its string literals) is too long.
+fn check_template_shape(template: &str) -> Result<()> {
+    let refuse = |why: String| {
+        Err(EngineError::ChatTemplate(format!(
+            "{why}; untick \"chat\" to send the prompt as plain text"
+        )))
+    };
+    if template.len() > MAX_TEMPLATE_BYTES {
+        return refuse(format!(
+            "the model's chat template is {} bytes long (at most {MAX_TEMPLATE_BYTES})",
+            template.len()
+        ));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find(['{']) {
+        let after = &rest[open + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        // Code up to the closing delimiter outside string literals.
+        let (mut code, mut quote, mut escaped, mut end) = (0usize, None::<char>, false, body.len());
+        for (i, c) in body.char_indices() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => {
+                    if body[i..].starts_with(close) {
+                        end = i;
+                        break;
+                    }
+                    if c == '\'' || c == '"' {
+                        quote = Some(c);
+                    } else if !c.is_whitespace() {
+                        code += 1;
+                    }
+                }
+            }
+        }
+        if code > MAX_TAG_CODE {
+            return refuse(format!(
+                "the model's chat template has a tag of {code} characters of code (at most \
+                 {MAX_TAG_CODE})"
+            ));
+        }
+        rest = &body[(end + close.len()).min(body.len())..];
+    }
+    Ok(())
+}
+
+/// Whether `v`, written out as text or JSON, would take more than `budget` bytes. Walked with
+/// the budget, so a list that holds one large list a million times over (each a reference
+/// to the same one, cheap to make) is stopped after a few of them, before minijinja builds
+/// its text and charges fuel for it afterwards.
+fn too_large(v: &minijinja::Value, budget: &mut usize, depth: usize) -> bool {
+    use minijinja::value::ValueKind;
+    let own = v.as_str().map_or(8, |s| s.len() + 2);
+    if own > *budget || depth > MAX_VALUE_DEPTH {
+        return true;
+    }
+    *budget -= own;
+    match v.kind() {
+        ValueKind::Seq | ValueKind::Iterable => v.try_iter().is_ok_and(|items| {
+            for x in items {
+                if too_large(&x, budget, depth + 1) {
+                    return true;
+                }
+            }
+            false
+        }),
+        ValueKind::Map => v.try_iter().is_ok_and(|keys| {
+            for k in keys {
+                if too_large(&k, budget, depth + 1)
+                    || v.get_item(&k)
+                        .is_ok_and(|x| too_large(&x, budget, depth + 1))
+                {
+                    return true;
+                }
+            }
+            false
+        }),
+        _ => false,
+    }
+}
+
+/// The error for a value too large to write out.
+fn too_large_error(what: &str, cap: usize) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("{what} would write more than {cap} bytes"),
+    )
+}
+
+/// Refuses a Python `str.format` width or precision over this many characters.
+const MAX_FORMAT_WIDTH: u64 = 10_000;
+
+/// The widths and precisions a `str.format` string asks for (`'{:>10000000000}'` pads to ten
+/// gigabytes before anything is charged).
+fn widest_format_spec(s: &str) -> u64 {
+    let mut widest = 0u64;
+    for part in s.split('{').skip(1) {
+        let field = part.split('}').next().unwrap_or("");
+        if let Some((_, spec)) = field.split_once(':') {
+            let mut n: u64 = 0;
+            for c in spec.chars() {
+                match c.to_digit(10) {
+                    Some(d) => n = n.saturating_mul(10).saturating_add(u64::from(d)),
+                    None => {
+                        widest = widest.max(n);
+                        n = 0;
+                    }
+                }
+            }
+            widest = widest.max(n);
+        }
+    }
+    widest
+}
+
 pub fn render(
     template: &str,
     messages: &[Message],
@@ -75,6 +218,12 @@ pub fn render(
     eos_token: &str,
     add_generation_prompt: bool,
 ) -> Result<String> {
+    check_template_shape(template)?;
+    let wrapped: usize = messages
+        .iter()
+        .map(|m| m.content.len() + m.role.len())
+        .sum();
+    let cap = wrapped.saturating_mul(2).saturating_add(RENDERED_SLACK);
     let mut env = Environment::new();
     env.set_fuel(Some(TEMPLATE_FUEL));
     let syntax = minijinja::syntax::SyntaxConfig::builder()
@@ -83,7 +232,44 @@ pub fn render(
         .build()
         .map_err(|e| EngineError::ChatTemplate(e.to_string()))?;
     env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(|state, value, method, args| {
+        if method == "format" {
+            if let Some(w) = value
+                .as_str()
+                .map(widest_format_spec)
+                .filter(|&w| w > MAX_FORMAT_WIDTH)
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("a format width of {w} (at most {MAX_FORMAT_WIDTH})"),
+                ));
+            }
+        }
+        minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    });
+    // Lists and maps are written out (`{{ x }}`, `|string`, `|pprint`, `|tojson`) only when
+    // their text fits what the rendering may hold.
+    env.set_formatter(move |out, state, value| {
+        if value.as_object().is_some() && too_large(value, &mut cap.clone(), 0) {
+            return Err(too_large_error("writing a list or map", cap));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_filter(
+        "string",
+        move |state: &minijinja::State, value: &minijinja::Value| {
+            if too_large(value, &mut cap.clone(), 0) {
+                return Err(too_large_error("string", cap));
+            }
+            minijinja::filters::string(state, value)
+        },
+    );
+    env.add_filter("pprint", move |value: &minijinja::Value| {
+        if too_large(value, &mut cap.clone(), 0) {
+            return Err(too_large_error("pprint", cap));
+        }
+        Ok(minijinja::filters::pprint(value))
+    });
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<String, Error> {
@@ -94,10 +280,10 @@ pub fn render(
     // wrote gigabytes first. The indent real templates use is 2 or 4.
     env.add_filter(
         "tojson",
-        |value: &minijinja::Value,
-         indent: Option<minijinja::Value>,
-         args: minijinja::value::Kwargs|
-         -> std::result::Result<minijinja::Value, Error> {
+        move |value: &minijinja::Value,
+              indent: Option<minijinja::Value>,
+              args: minijinja::value::Kwargs|
+              -> std::result::Result<minijinja::Value, Error> {
             let asked = match &indent {
                 Some(v) => Some(v.clone()),
                 None => args.get::<Option<minijinja::Value>>("indent")?,
@@ -108,6 +294,11 @@ pub fn render(
                     ErrorKind::InvalidOperation,
                     format!("tojson's indent of {n} is outside 0 to {MAX_JSON_INDENT}"),
                 ));
+            }
+            // Indented JSON takes more room than the walk counts: checked against a share.
+            let room = cap / (1 + width.unwrap_or(0).unsigned_abs() as usize);
+            if too_large(value, &mut room.clone(), 0) {
+                return Err(too_large_error("tojson", cap));
             }
             minijinja::filters::tojson(value, indent, args)
         },
@@ -133,11 +324,6 @@ pub fn render(
             )),
             _ => EngineError::ChatTemplate(e.to_string()),
         })?;
-    let wrapped: usize = messages
-        .iter()
-        .map(|m| m.content.len() + m.role.len())
-        .sum();
-    let cap = wrapped.saturating_mul(2).saturating_add(RENDERED_SLACK);
     if rendered.len() > cap {
         return Err(EngineError::ChatTemplate(format!(
             "the model's chat template produced {} bytes for {wrapped} bytes of messages (at \
@@ -193,7 +379,32 @@ mod tests {
             // The other filter that takes a width.
             "{{ 'x\ny'|indent(1000000000, true) }}",
         ];
+        // A list holding the same 10 KB string a million times over (seven `set`s, each a
+        // list of ten references to the last) is cheap to make and 10 GB to write out.
+        let shared = (1..=6).fold("{% set l0 = 'x' * 10000 %}".to_string(), |t, k| {
+            format!(
+                "{t}{{% set l{k} = [{}] %}}",
+                vec![format!("l{}", k - 1); 10].join(", ")
+            )
+        });
+        let cases = cases.into_iter().map(String::from).chain([
+            format!("{shared}{{{{ l6|tojson|length }}}}"),
+            format!("{shared}{{{{ l6|string|length }}}}"),
+            format!("{shared}{{{{ l6|pprint|length }}}}"),
+            format!("{shared}{{{{ l6 }}}}"),
+            // Python's format, padded to ten gigabytes.
+            "{{ '{:>10000000000}'.format('x') }}".to_string(),
+            // Chains the parser recurses into once per link: the stack, before any fuel.
+            format!("{{{{ {}1 }}}}", "-".repeat(30_000)),
+            format!("{{{{ 'x'{} }}}}", "|upper".repeat(50_000)),
+            format!(
+                "{{% if false %}}{{{{ {}1 }}}}{{% endif %}}",
+                "- ".repeat(30_000)
+            ),
+            "x".repeat(MAX_TEMPLATE_BYTES + 1),
+        ]);
         for t in cases {
+            let t = t.as_str();
             let start = std::time::Instant::now();
             let e = render(t, &[Message::user("hello")], "", "", true)
                 .expect_err(&format!("template {t} should fail"));
@@ -207,6 +418,10 @@ mod tests {
                     || msg.contains("indent of")
                     || msg.contains("produced")
                     || msg.contains("too large")
+                    || msg.contains("would write more than")
+                    || msg.contains("format width")
+                    || msg.contains("characters of code")
+                    || msg.contains("bytes long")
                     || msg.contains("recursion"),
                 "{t}: {msg}"
             );

@@ -362,13 +362,23 @@ impl<'a> GgufFile<'a> {
             GgmlDType::Q5_0 => read_blocks::<k::BlockQ5_0>(src, blocks)?,
             GgmlDType::Q5_1 => read_blocks::<k::BlockQ5_1>(src, blocks)?,
             GgmlDType::Q8_0 => read_blocks::<k::BlockQ8_0>(src, blocks)?,
-            GgmlDType::Q8_1 => read_blocks::<k::BlockQ8_1>(src, blocks)?,
+            // Activation formats, which no product here takes as weights: a file holding
+            // them loaded and then failed at its first token.
+            GgmlDType::Q8_1 | GgmlDType::Q8K => {
+                return Err(EngineError::UnsupportedQuantization(format!(
+                    "{} (tensor `{name}`)",
+                    if info.ggml_dtype == GgmlDType::Q8_1 {
+                        "Q8_1"
+                    } else {
+                        "Q8_K"
+                    }
+                )))
+            }
             GgmlDType::Q2K => read_blocks::<k::BlockQ2K>(src, blocks)?,
             GgmlDType::Q3K => read_blocks::<k::BlockQ3K>(src, blocks)?,
             GgmlDType::Q4K => read_blocks::<k::BlockQ4K>(src, blocks)?,
             GgmlDType::Q5K => read_blocks::<k::BlockQ5K>(src, blocks)?,
             GgmlDType::Q6K => read_blocks::<k::BlockQ6K>(src, blocks)?,
-            GgmlDType::Q8K => read_blocks::<k::BlockQ8K>(src, blocks)?,
         };
         QTensor::new(QStorage::Cpu(storage), info.shape.clone()).map_err(|e| {
             let e = super::error::candle_message(&e);

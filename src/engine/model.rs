@@ -115,6 +115,12 @@ impl ModelConfig {
             .u32_opt(&k("attention.key_length"))?
             .map(|v| v as usize)
             .unwrap_or(n_embd / n_head);
+        if head_dim > MAX_HEAD_DIM {
+            return Err(EngineError::InvalidGguf(format!(
+                "heads of {head_dim} values; at most {MAX_HEAD_DIM} are supported (real models \
+                 use 64 to 256)"
+            )));
+        }
         let vocab_size = g.vocab_size();
         let default_base = if arch == Arch::Llama {
             10_000.0
@@ -182,11 +188,16 @@ impl ModelConfig {
     }
 }
 
+/// Widest attention head read.
+const MAX_HEAD_DIM: usize = 1024;
+
 /// All rotary tables' most bytes: Gemma 3's two take 64 MB at 32k positions.
 #[cfg(target_arch = "wasm32")]
 const MAX_ROPE_BYTES: u128 = 256 << 20;
+/// Natively room for a 128k context at Gemma 3's heads, and no more: a 1.6 MB file with
+/// heads of 65,536 values made 2 GB of tables.
 #[cfg(not(target_arch = "wasm32"))]
-const MAX_ROPE_BYTES: u128 = 2 << 30;
+const MAX_ROPE_BYTES: u128 = 512 << 20;
 /// A whole KV cache's most bytes in the browser, beside the weights in wasm32's 4 GB.
 const MAX_KV_BYTES: u128 = 2 << 30;
 

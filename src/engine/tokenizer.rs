@@ -497,10 +497,16 @@ impl Tokenizer {
             .collect();
         control_by_len.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
 
+        // One id per end-of-turn text, the first (a vocabulary with a million copies of
+        // `</s>` made this quadratic, and every generated token would be checked against all).
         let mut eog: Vec<u32> = eos.into_iter().collect();
+        let mut seen: Vec<&str> = Vec::new();
         for (i, t) in tokens.iter().enumerate() {
-            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !eog.contains(&(i as u32)) {
-                eog.push(i as u32);
+            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !seen.contains(&t.as_str()) {
+                seen.push(t.as_str());
+                if !eog.contains(&(i as u32)) {
+                    eog.push(i as u32);
+                }
             }
         }
 

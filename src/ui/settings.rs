@@ -40,6 +40,9 @@ pub struct Conversation {
     /// Oldest turns the last reply's prompt left out to fit the context (shown faded), kept
     /// so that a reload still shows them so.
     pub left_out: usize,
+    /// The message being written (the chat's input box): a reload, or an Edit that took a
+    /// turn back to the box, does not lose it. Not part of a link.
+    pub draft: String,
 }
 
 /// One turn. The model's turns keep their tokens' numbers, so the bubbles stay coloured.
@@ -117,6 +120,7 @@ impl Conversation {
     }
 
     fn clamp(&mut self) {
+        truncate_chars(&mut self.draft, MAX_SAVED_TEXT);
         self.turns.truncate(MAX_TURNS);
         self.turns
             .retain(|t| t.role == "user" || t.role == "assistant");
@@ -435,13 +439,33 @@ impl Workspace {
     }
 
     /// Applies permalink parameters (`?models=a,b&prompt=…&temperature=…&max_tokens=…&seed=…
-    /// &mode=…`). Unknown parameters and unparsable values are ignored.
-    pub fn apply_query(&mut self, query: &str) {
+    /// &mode=…`). Unknown parameters are ignored; a value that cannot be used as it is (not a
+    /// number, out of range, too many models) is ignored or brought into range, and said in
+    /// the notes returned, one sentence each.
+    pub fn apply_query(&mut self, query: &str) -> Vec<String> {
         let query = query.strip_prefix('?').unwrap_or(query);
         let mut panes: Option<Vec<PaneSettings>> = None;
+        let mut notes = Vec::new();
+        // (parameter, value asked for) of numbers checked against what was kept, once clamped.
+        let mut asked_temperature = None;
+        let mut asked_max_tokens = None;
+        let shown = |v: &str| -> String {
+            let short: String = v.chars().take(24).collect();
+            if short.len() < v.len() {
+                format!("{short}…")
+            } else {
+                short
+            }
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v);
+            let unread = |notes: &mut Vec<String>, key: &str, what: &str| {
+                notes.push(format!(
+                    "The link's {key}={} is not {what}; it was left out.",
+                    shown(&v)
+                ))
+            };
             match percent_decode(k).as_str() {
                 "models" => {
                     let ids: Vec<&str> = v
@@ -449,6 +473,13 @@ impl Workspace {
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .collect();
+                    if ids.len() > MAX_PANES {
+                        notes.push(format!(
+                            "The link names {} models; a page holds {MAX_PANES} panes, so the \
+                             first {MAX_PANES} are used.",
+                            ids.len()
+                        ));
+                    }
                     if !ids.is_empty() {
                         let template = self.panes.first().cloned().unwrap_or_default();
                         self.panes = ids
@@ -463,44 +494,62 @@ impl Workspace {
                 }
                 "prompt" => self.prompt = v,
                 "text" => self.score_text = v,
-                "temperature" => {
-                    if let Ok(t) = v.parse::<f32>() {
+                "temperature" => match v.parse::<f32>() {
+                    Ok(t) if t.is_finite() => {
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
+                        asked_temperature = Some(v.clone());
                     }
-                }
+                    _ => unread(&mut notes, "temperature", "a number"),
+                },
                 "max_tokens" => {
                     // Past the limit is the limit (`clamp`), also where usize is 32 bits.
-                    if let Ok(n) = v.parse::<u64>() {
-                        let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
-                        self.panes.iter_mut().for_each(|p| p.max_tokens = n);
+                    match v.parse::<u64>() {
+                        Ok(n) => {
+                            let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
+                            self.panes.iter_mut().for_each(|p| p.max_tokens = n);
+                            asked_max_tokens = Some(v.clone());
+                        }
+                        Err(_) => unread(&mut notes, "max_tokens", "a whole number"),
                     }
                 }
-                "seed" => {
-                    if let Ok(n) = v.parse::<u64>() {
-                        self.panes.iter_mut().for_each(|p| p.seed = n);
-                    }
-                }
+                "seed" => match v.parse::<u64>() {
+                    Ok(n) => self.panes.iter_mut().for_each(|p| p.seed = n),
+                    Err(_) => unread(
+                        &mut notes,
+                        "seed",
+                        "a whole number from 0 to 18446744073709551615",
+                    ),
+                },
                 "panes" => {
                     // Every pane's settings; applied after the loop so it wins over the
                     // single-value parameters above, whatever their order.
                     // A value that is not what the page writes costs that value only.
-                    if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&v) {
-                        let p: Vec<PaneSettings> = list
-                            .into_iter()
-                            .take(MAX_PANES)
-                            .filter_map(lenient)
-                            .collect();
-                        if !p.is_empty() {
-                            panes = Some(p);
+                    let read = match serde_json::from_str(&v) {
+                        Ok(serde_json::Value::Array(list)) => {
+                            let p: Vec<PaneSettings> = list
+                                .into_iter()
+                                .take(MAX_PANES)
+                                .filter_map(lenient)
+                                .collect();
+                            (!p.is_empty()).then_some(p)
                         }
+                        _ => None,
+                    };
+                    if read.is_none() {
+                        notes.push(
+                            "The link's panes= holds no pane settings this page can read; it \
+                             was left out."
+                                .into(),
+                        );
                     }
+                    panes = panes.or(read);
                 }
                 "mode" => match v.as_str() {
                     "generate" => self.mode = Mode::Generate,
                     "score" => self.mode = Mode::Score,
                     "eval" => self.mode = Mode::Eval,
                     "chat" => self.mode = Mode::Chat,
-                    _ => {}
+                    _ => unread(&mut notes, "mode", "generate, score, chat or eval"),
                 },
                 "eval_task" if crate::eval::tasks::Task::from_id(&v).is_some() => {
                     self.eval.task = v
@@ -534,10 +583,33 @@ impl Workspace {
                 _ => {}
             }
         }
+        // A `panes=` wins over the single values: those are then not what is used.
         if let Some(p) = panes {
             self.panes = p;
+            asked_temperature = None;
+            asked_max_tokens = None;
         }
         *self = std::mem::take(self).clamped();
+        let first = self.panes.first().cloned().unwrap_or_default();
+        if let Some(v) = asked_temperature {
+            if v.parse::<f32>().ok() != Some(first.temperature) {
+                notes.push(format!(
+                    "The link's temperature={} is out of range; {} is used.",
+                    shown(&v),
+                    first.temperature
+                ));
+            }
+        }
+        if let Some(v) = asked_max_tokens {
+            if v.parse::<usize>().ok() != Some(first.max_tokens) {
+                notes.push(format!(
+                    "The link's max_tokens={} is out of range (1 to {MAX_TOKENS_LIMIT}); {} is used.",
+                    shown(&v),
+                    first.max_tokens
+                ));
+            }
+        }
+        notes
     }
 }
 
@@ -625,6 +697,7 @@ impl Workspace {
         // A link carries the conversations' text, not their per-token numbers.
         let mut panes = self.panes.clone();
         for p in &mut panes {
+            p.conversation.draft.clear();
             for t in &mut p.conversation.turns {
                 t.tokens.clear();
             }
@@ -720,6 +793,7 @@ mod tests {
             system: "Be brief.".into(),
             turns: vec![turn("user", "hi")],
             left_out: 0,
+            draft: String::new(),
         };
         let asked = c.messages();
         assert!(!c.answers(&asked), "no reply yet");
@@ -872,8 +946,47 @@ mod tests {
         assert_eq!(ws.mode, Mode::Score);
 
         let mut ws = Workspace::default();
-        ws.apply_query("temperature=hot&max_tokens=-3&mode=dance");
+        let notes = ws.apply_query("temperature=hot&max_tokens=-3&mode=dance&seed=-1");
         assert_eq!(ws, Workspace::default());
+        // Each value left out is said, with what the page reads there.
+        assert_eq!(
+            notes,
+            [
+                "The link's temperature=hot is not a number; it was left out.",
+                "The link's max_tokens=-3 is not a whole number; it was left out.",
+                "The link's mode=dance is not generate, score, chat or eval; it was left out.",
+                "The link's seed=-1 is not a whole number from 0 to 18446744073709551615; it \
+                 was left out.",
+            ]
+        );
+        // Values brought into range, and models past the panes a page holds, too.
+        let mut ws = Workspace::default();
+        let notes = ws.apply_query("models=a,b,c,d,e&temperature=NaN&max_tokens=0");
+        assert_eq!(ws.panes.len(), MAX_PANES);
+        assert_eq!(ws.panes[0].max_tokens, 1);
+        assert_eq!(
+            notes,
+            [
+                "The link names 5 models; a page holds 4 panes, so the first 4 are used.",
+                "The link's temperature=NaN is not a number; it was left out.",
+                "The link's max_tokens=0 is out of range (1 to 4096); 1 is used.",
+            ]
+        );
+        let notes = Workspace::default().apply_query(&format!(
+            "temperature=-1&prompt={}&panes=garbage",
+            "x".repeat(40)
+        ));
+        assert_eq!(
+            notes,
+            [
+                "The link's panes= holds no pane settings this page can read; it was left out.",
+                "The link's temperature=-1 is out of range; 0 is used.",
+            ]
+        );
+        // A link the page wrote says nothing.
+        assert!(Workspace::default()
+            .apply_query(&Workspace::default().to_query())
+            .is_empty());
     }
 
     #[test]

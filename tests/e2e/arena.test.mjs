@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launch, openPage, pane, screenshot, MODELS } from './harness.mjs';
+import { startServer, launch, openPage, pane, screenshot, MODELS, SMOLLM2 } from './harness.mjs';
 
 const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
 const names = catalog.models.map((m) => m.name);
@@ -104,6 +104,48 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   }
   assert.equal(await page.locator('[data-testid=pane]').count(), 2);
   assert.equal(await pane(page, 0).output().getAttribute('data-state'), 'idle');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('turning the arena off puts the panes back as they were, and hides a battle not voted on', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p0 = pane(page, 0);
+  await p0.loadCatalog(SMOLLM2);
+  await p0.set('temperature', 0.33);
+  await p0.set('seed', 1234);
+  await p0.set('max-tokens', 6);
+  await page.fill('[data-testid=prompt]', 'The sea is');
+  await p0.get('run').click();
+  await p0.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 120000 });
+  const before = await p0.tokens();
+  await page.click('[data-testid=add-pane]');
+  await pane(page, 1).set('temperature', 1.5);
+  await pane(page, 1).set('top-k', 7);
+  const settings = async () => Promise.all([0, 1].map(async (i) => {
+    const p = pane(page, i);
+    return Promise.all(['model-select', 'temperature', 'top-k', 'seed', 'max-tokens'].map((t) => p.get(t).inputValue()));
+  }));
+  const kept = await settings();
+
+  await page.click('[data-testid=arena-mode]');
+  assert.notDeepEqual(await settings(), kept, 'the arena sets the panes up its own way');
+  await battle(page);
+  // Off before the vote: the battle's answers go with it (a peek would spoil the vote), and
+  // the panes are as they were, the first one's output too, after a reload as well.
+  await page.click('[data-testid=arena-mode]');
+  for (const look of ['now', 'after a reload']) {
+    assert.equal(await page.locator('[data-testid=pane]').count(), 2, look);
+    assert.deepEqual(await settings(), kept, look);
+    assert.deepEqual(await p0.tokens(), before, look);
+    assert.equal(await pane(page, 1).output().getAttribute('data-state'), 'idle', look);
+    assert.equal(await pane(page, 1).get('token').count(), 0, look);
+    if (look === 'now') {
+      await page.reload();
+      await p0.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+    }
+  }
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -95,6 +95,11 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   await p.root.locator('[data-testid=chat-turn][data-turn-index="3"] [data-testid=chat-edit]').click();
   assert.equal(await p.get('chat-input').inputValue(), 'Name another one.');
   assert.equal(await p.root.locator('[data-testid=chat-turn]').count(), 3);
+  // The message taken back to the box (a draft, as anything typed there) survives a reload.
+  await page.reload();
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  assert.equal(await p.get('chat-input').inputValue(), 'Name another one.');
+  assert.equal(await p.root.locator('[data-testid=chat-turn]').count(), 3);
   await send(p, 'Name a fruit instead.');
   const edited = await messages(p);
   assert.equal(edited.length, 5);

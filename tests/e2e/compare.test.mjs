@@ -212,6 +212,21 @@ test('a permalink restores the workspace in a fresh browser', async () => {
   await waitAll(p2, 2, 'model-status', 'ready', 60000);
   await p2.click('[data-testid=tab-generate]');
   assert.equal(await p2.inputValue('[data-testid=prompt]'), 'Why & how? 100% sure ✓');
+  assert.equal(await p2.locator('[data-testid=permalink-note]').count(), 0, 'a short link has no note');
+
+  // A long text makes a long link: past what most servers take it is said; past what this
+  // page's own server reads, no link is made (a reload of it would fail) and Export is named.
+  await p2.click('[data-testid=tab-score]');
+  for (const [words, shown, note] of [[3000, true, /is \d+ characters long: many servers/], [20000, false, /^Too long for a link: \d+ characters/]]) {
+    await p2.fill('[data-testid=score-text]', 'word '.repeat(words));
+    await p2.click('[data-testid=permalink]');
+    assert.match(await p2.textContent('[data-testid=permalink-note]'), note);
+    assert.equal(await p2.locator('[data-testid=permalink-url]').count(), shown ? 1 : 0, `${words} words`);
+    const address = await p2.evaluate(() => location.href.length);
+    assert.ok(address < 65000, `the address bar holds ${address} characters`);
+  }
+  await p2.reload();
+  assert.match(await p2.inputValue('[data-testid=score-text]'), /^(word ){20000}$/);
   assert.deepEqual(errors, []);
   await fresh.close();
 });
@@ -245,6 +260,13 @@ test('edits after a permalink survive a reload; the link leaves the address bar,
     assert.equal(await first.get(field).getAttribute('aria-invalid'), 'true');
     assert.notEqual(await first.get(field).inputValue(), typed);
   }
+  // What the box cannot read as a number at all reads back as empty: not called empty.
+  const temperature = first.get('temperature');
+  await temperature.fill('');
+  await temperature.pressSequentially('1e309');
+  await temperature.dispatchEvent('change');
+  assert.match(await temperature.locator('xpath=..').locator('[data-testid=field-error]').textContent(),
+    /^What was typed is not a .* value .*; kept 0\.9\.$/);
   await first.set('temperature', '0.9');
   await first.set('top-k', '40');
   await first.set('seed', '1');

@@ -118,6 +118,15 @@ test('a first visit through a link that names no model (a shared prompt, a track
   assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'Why is the sky blue?');
   assert.equal(await p.get('seed').inputValue(), '5');
+  // Nor do links whose models= or panes= name no model it can use.
+  for (const query of ['models=,,,', 'panes=garbage', 'panes=%7B%7D', 'panes=%5Bnull%2C5%2C%22x%22%5D']) {
+    const fresh = await browser.newContext();
+    const page2 = await fresh.newPage();
+    await page2.goto(`${server.url}?${query}`);
+    await pane(page2).root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+    assert.equal(await pane(page2).get('model-select').inputValue(), SMOLLM2, query);
+    await fresh.close();
+  }
   assert.deepEqual(logged, []);
   await ctx.close();
 });

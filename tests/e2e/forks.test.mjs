@@ -92,6 +92,10 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   // the inspector, and the typed text with it.
   await p.root.locator('[data-testid=token]').nth(at + 2).hover();
   assert.match(await p.get('token-inspector').textContent(), new RegExp(`#${at + 1} · id`));
+  // The rank counted from 0, as the token's data-rank (and the export and CLI) count it.
+  const rank = Number(await p.root.locator('[data-testid=token]').nth(at).getAttribute('data-rank'));
+  assert.match(await p.get('token-inspector').textContent(),
+    rank === 0 ? /rank0: the most likely \(/ : new RegExp(`rank${rank}: the ${rank + 1}(st|nd|rd|th) most likely \\(`));
   assert.equal(await p.get('fork-text').inputValue(), ' yellow and');
   await p.get('fork-text-go').click();
   await done(p);

@@ -54,6 +54,13 @@ test('a 10-pane saved workspace and a 7-model permalink are clamped to 4 panes',
   await page2.waitForTimeout(3000);
   assert.ok(page2.workers().length <= 4, `${page2.workers().length} workers`);
   assert.equal(Number(await pane(page2, 0).get('max-tokens').inputValue()), 4096);
+  // What the link asked for and did not get is said, once, above the tabs.
+  const said = await page2.textContent('[data-testid=link-note]');
+  for (const part of [/names 7 models; a page holds 4 panes/, /temperature=NaN is not a number/, /max_tokens=99999999 is out of range \(1 to 4096\); 4096 is used/]) {
+    assert.match(said, part);
+  }
+  await page2.locator('[data-testid=link-note] button').click();
+  assert.equal(await page2.locator('[data-testid=link-note]').count(), 0);
   // A link naming a model this catalog lacks: that pane says which id it could not find.
   const page3 = await ctx.newPage();
   await page3.goto(`${server.url}?models=no-such-model,${SMOLLM2}`);
