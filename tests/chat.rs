@@ -142,6 +142,25 @@ fn the_oldest_turns_are_left_out_to_fit_and_the_last_message_must_fit() {
     let long = vec![msg("user", &"hello ".repeat(400))];
     let err = e.conversation_ids(&long, 8).unwrap_err().to_string();
     assert!(err.contains("the last message alone"), "{err}");
+    // Megabytes that cannot fit are refused by their length, not tokenized (16 MB took 2 GB
+    // and half a minute), and many turns of it too.
+    let huge = "hello ".repeat(1_000_000);
+    let t0 = std::time::Instant::now();
+    let err = e
+        .conversation_ids(&[msg("user", &huge)], 8)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the last message alone needs at least "),
+        "{err}"
+    );
+    let many: Vec<_> = (0..20)
+        .flat_map(|_| [msg("user", &huge[..300_000]), msg("assistant", "ok")])
+        .chain([msg("user", "last")])
+        .collect();
+    let (_, left_out) = e.conversation_ids(&many, 8).unwrap();
+    assert_eq!(left_out, 40);
+    assert!(t0.elapsed().as_secs_f64() < 5.0, "{:?}", t0.elapsed());
     let err = e
         .conversation_ids(&[msg("user", "a"), msg("assistant", "b")], 8)
         .unwrap_err()

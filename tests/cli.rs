@@ -310,6 +310,16 @@ fn bad_input_gives_one_line_errors() {
         &["bench", "--model", ok, "--gen-tokens", "0"],
         "at least 1 generated token",
     );
+    // Counts that would never end are refused before any work (the prompt was built token by
+    // token first, growing for ever).
+    fails_with(
+        &["bench", "--model", ok, "--prompt-tokens", "1000000000000"],
+        "the context holds",
+    );
+    fails_with(
+        &["bench", "--model", ok, "--repetitions", "1000000000000"],
+        "--repetitions is 1000000000000; give 1 to 1000",
+    );
     // 65 threads used to run as 64 without a word.
     score_with("--threads", "65", "--threads must be at most 64, got 65");
     // tokenize runs no product, but refuses what every other subcommand refuses.

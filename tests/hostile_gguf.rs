@@ -87,7 +87,12 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
         (
             k("attention.key_length"),
             Value::U32(1 << 30),
-            Error("attn_q"),
+            Error("head size of 1073741824 values; at most 1024"),
+        ),
+        (
+            k("attention.key_length"),
+            Value::U32(65536),
+            Error("head size of 65536 values; at most 1024"),
         ),
         (
             k("embedding_length"),

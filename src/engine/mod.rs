@@ -451,10 +451,20 @@ impl Engine {
         let starts: Vec<usize> = std::iter::once(0)
             .chain((1..turns.len()).filter(|&i| turns[i].role == "user"))
             .collect();
+        // A token stands for at most the vocabulary's longest piece of text (escaped control
+        // text is shorter than what it stands for, hence the margin): what cannot fit is known
+        // from its length, without tokenizing megabytes three times over.
+        let per_token = 4 * self.tokenizer.longest_token_bytes().max(1);
+        let at_least =
+            |ms: &[chat::Message]| ms.iter().map(|m| m.content.len()).sum::<usize>() / per_token;
+        let room = max_new.min(cap / 4);
         let fit = |first: usize| -> Result<Option<Vec<u32>>> {
             let kept: Vec<chat::Message> = system.iter().chain(&turns[first..]).cloned().collect();
+            if at_least(&kept) + room >= cap {
+                return Ok(None);
+            }
             let ids = self.render_ids(&kept)?;
-            Ok((ids.len() + max_new.min(cap / 4) < cap).then_some(ids))
+            Ok((ids.len() + room < cap).then_some(ids))
         };
         if let Some(ids) = fit(0)? {
             return Ok((ids, 0));
@@ -468,10 +478,13 @@ impl Engine {
                 .chain(&turns[starts[last]..])
                 .cloned()
                 .collect();
+            let needs = match at_least(&kept) {
+                n if n >= cap => format!("at least {n}"),
+                _ => self.render_ids(&kept)?.len().to_string(),
+            };
             return Err(EngineError::InvalidInput(format!(
-                "the last message alone needs {} of the {cap} positions this model holds here; \
-                 shorten it",
-                self.render_ids(&kept)?.len()
+                "the last message alone needs {needs} of the {cap} positions this model holds \
+                 here; shorten it"
             )));
         };
         let (mut lo, mut hi) = (0, last); // starts[lo] does not fit; starts[hi] fits

@@ -117,8 +117,8 @@ impl ModelConfig {
             .unwrap_or(n_embd / n_head);
         if head_dim > MAX_HEAD_DIM {
             return Err(EngineError::InvalidGguf(format!(
-                "heads of {head_dim} values; at most {MAX_HEAD_DIM} are supported (real models \
-                 use 64 to 256)"
+                "a head size of {head_dim} values; at most {MAX_HEAD_DIM} are supported (real \
+                 models use 64 to 256)"
             )));
         }
         let vocab_size = g.vocab_size();

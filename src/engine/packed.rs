@@ -18,6 +18,17 @@ impl PackedBytes {
         self.ends.is_empty()
     }
 
+    /// The longest entry's length.
+    pub fn longest(&self) -> usize {
+        let mut start = 0usize;
+        let mut most = 0usize;
+        for &end in &self.ends {
+            most = most.max((end as usize).saturating_sub(start));
+            start = end as usize;
+        }
+        most
+    }
+
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let end = *self.ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };

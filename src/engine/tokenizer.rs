@@ -537,6 +537,11 @@ impl Tokenizer {
         self.tokens.len()
     }
 
+    /// The most bytes of text one token stands for.
+    pub fn longest_token_bytes(&self) -> usize {
+        self.bytes.longest()
+    }
+
     /// Tokens that end a generation: EOS and the end-of-turn markers.
     pub fn is_end_of_generation(&self, id: u32) -> bool {
         self.eog.contains(&id)

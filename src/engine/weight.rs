@@ -600,6 +600,13 @@ fn product<T: GgmlType>(
     // SAFETY: length and alignment checked above; the blocks are plain old data written by
     // candle as a `Vec<T>`.
     let w: &[T] = unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n * per_row) };
+    // candle's quantizers take a NaN activation to 0 (their maximum skips it), and the model's
+    // broken numbers would come out as plausible ones: NaN goes on instead, to the check on
+    // the scores (`model::logits_rows`). The engine's own quantizers (`act_quant`) keep it.
+    if x.iter().any(|v| v.is_nan()) {
+        dst.fill(f32::NAN);
+        return Ok(());
+    }
     let mut lhs = vec![T::VecDotType::zeros(); m * per_row];
     for (row, q) in x.chunks_exact(k).zip(lhs.chunks_exact_mut(per_row)) {
         T::VecDotType::from_float(row, q);
