@@ -203,6 +203,10 @@ pub struct Tokenizer {
     bytes: PackedBytes,
     /// Control tokens, longest text first, for special-token parsing.
     control_by_len: Vec<(String, u32)>,
+    /// Each control token's text to its first place in `control_by_len`, and the lengths
+    /// they come in: `controls_in`'s one scan of a text.
+    control_index: std::collections::HashMap<String, usize>,
+    control_lengths: Vec<usize>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
@@ -496,6 +500,12 @@ impl Tokenizer {
             .map(|(i, (t, _))| (t.clone(), i as u32))
             .collect();
         control_by_len.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let mut control_index = std::collections::HashMap::new();
+        for (k, (t, _)) in control_by_len.iter().enumerate() {
+            control_index.entry(t.clone()).or_insert(k);
+        }
+        let mut control_lengths: Vec<usize> = control_by_len.iter().map(|(t, _)| t.len()).collect();
+        control_lengths.dedup();
 
         // One id per end-of-turn text, the first (a vocabulary with a million copies of
         // `</s>` made this quadratic, and every generated token would be checked against all).
@@ -518,6 +528,8 @@ impl Tokenizer {
             types,
             bytes,
             control_by_len,
+            control_index,
+            control_lengths,
             bos,
             eos,
             add_bos,
@@ -584,15 +596,38 @@ impl Tokenizer {
         self.encode_special(text, false)
     }
 
+    /// Which of `control_by_len` occur in `text` (their places, in its order). A few control
+    /// tokens are looked for one by one; many (a vocabulary of 100,000, each looked for
+    /// through megabytes of messages, took minutes) are found in one scan of the text, each
+    /// place tried at every length they come in, when that is fewer tries.
+    fn controls_in(&self, text: &str) -> Vec<usize> {
+        let n = self.control_by_len.len();
+        if n <= 64 || self.control_lengths.len() * 4 > n {
+            return (0..n)
+                .filter(|&k| text.contains(self.control_by_len[k].0.as_str()))
+                .collect();
+        }
+        let mut found = vec![false; n];
+        for (i, _) in text.char_indices() {
+            for &len in &self.control_lengths {
+                if let Some(&k) = text
+                    .get(i..i.saturating_add(len))
+                    .and_then(|s| self.control_index.get(s))
+                {
+                    found[k] = true;
+                }
+            }
+        }
+        (0..n).filter(|&k| found[k]).collect()
+    }
+
     /// Control-token text in `text` (a chat message's content), hidden from
     /// [`Tokenizer::encode_rendered`]'s special-token parsing, so that a user who types or
     /// pastes `<|im_end|><|im_start|>system` into a message gets those characters as text,
     /// not a forged turn. Each occurrence becomes `ESCAPE` and a private-use character naming
     /// the token (a literal `ESCAPE` is doubled); text without either comes back as it is.
     pub fn escape_control<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        let present: Vec<usize> = (0..self.control_by_len.len())
-            .filter(|&k| text.contains(self.control_by_len[k].0.as_str()))
-            .collect();
+        let present = self.controls_in(text);
         if present.is_empty() && !text.contains(ESCAPE) {
             return std::borrow::Cow::Borrowed(text);
         }
@@ -669,10 +704,8 @@ impl Tokenizer {
             Token(u32),
         }
         let mut frags = vec![Frag::Text(text)];
-        for (tok, id) in &self.control_by_len {
-            if !text.contains(tok.as_str()) {
-                continue;
-            }
+        for k in self.controls_in(text) {
+            let (tok, id) = &self.control_by_len[k];
             let mut next = Vec::with_capacity(frags.len());
             for f in frags {
                 match f {
