@@ -12,7 +12,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{
     replace_bytes, set_meta, set_tensor_dims, set_tensor_offset, tensor_offset, tiny_gguf,
-    tiny_gguf_edited, Metadata, D, HEAD_DIM, LAYERS,
+    tiny_gguf_edited, Metadata, D, FF, HEAD_DIM, LAYERS,
 };
 use tinylab::engine::{Engine, GenerateRequest};
 
@@ -525,6 +525,15 @@ fn header_tricks_candle_would_crash_on_are_refused() {
                 set_tensor_offset(b, "blk.0.attn_q.weight", at)
             }),
             "overlap",
+        ),
+        (
+            // Smaller, so the data still fits: it loaded, and the first token failed on a
+            // bare "matmul shapes".
+            "ffn_down with half ffn_up's width as its columns",
+            Box::new(|b: &mut Vec<u8>| {
+                set_tensor_dims(b, "blk.0.ffn_down.weight", &[FF as u64 / 2, D as u64])
+            }),
+            "`blk.0.ffn_down.weight` is [64, 32], but",
         ),
         (
             "a tensor named twice",

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{browser, AppState, Presence};
 use crate::ui::arena::{draw_pair, standings, Battle, Vote};
-use crate::ui::pane::{OutputPhase, SavedOutput};
+use crate::ui::pane::{ModelPhase, OutputPhase, SavedOutput};
 use crate::ui::settings::{Mode, PaneSettings};
 
 pub const ARENA_KEY: &str = "tinylab.arena";
@@ -59,7 +59,32 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
     let Some(settings) = settings else {
         return;
     };
-    app.apply_panes(settings);
+    app.apply_panes(settings.clone());
+    // A pane whose own model the page cannot load again (none chosen, or a local file) would
+    // keep the battle's, and name it: it starts afresh instead.
+    let known = |id: &str| {
+        app.catalog.with_untracked(|c| {
+            c.as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .is_some_and(|c| c.get(id).is_some())
+        })
+    };
+    let panes: Vec<_> = app
+        .panes
+        .get_untracked()
+        .into_iter()
+        .zip(&settings)
+        .map(|(p, s)| {
+            let loaded = p.model_untracked(|m| m.phase != ModelPhase::Empty);
+            if loaded && !known(&s.model_id) {
+                p.shut_down();
+                app.new_pane(s.clone())
+            } else {
+                p
+            }
+        })
+        .collect();
+    app.panes.set(panes);
     let outputs = browser::local_get(ARENA_OUTPUTS_KEY)
         .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
         .unwrap_or_default();
@@ -311,7 +336,11 @@ pub fn ArenaBar() -> impl IntoView {
                         {move || if !note.get().is_empty() {
                             note.get()
                         } else if can_vote() {
-                            "Which answer is better? Vote, then see who was who.".to_string()
+                            if app.demo {
+                                "Which answer came from the bigger model? Vote, then see who was who.".to_string()
+                            } else {
+                                "Which answer is better? Vote, then see who was who.".to_string()
+                            }
                         } else if arena.with(|s| s.voted.is_some()) {
                             String::new()
                         } else {

@@ -139,7 +139,21 @@ pub fn run(
         .filter(|p| p.is_ready())
         .collect();
     if panes.is_empty() {
-        message.set("Choose a model in a pane first.".into());
+        let failed: Vec<String> = state
+            .panes
+            .get_untracked()
+            .iter()
+            .filter(|p| p.model_untracked(|m| m.phase == ModelPhase::Error))
+            .map(|p| p.model_untracked(|m| m.label.clone()))
+            .collect();
+        message.set(if failed.is_empty() {
+            "Choose a model in a pane first.".into()
+        } else {
+            format!(
+                "{} could not be loaded (the pane says why), so the evaluation did not start.",
+                failed.join(", ")
+            )
+        });
         return;
     }
     if panes.iter().any(|p| p.is_running()) {
@@ -544,7 +558,7 @@ pub fn EvalPanel() -> impl IntoView {
                             if queued.get_untracked() {
                                 // The models go on loading; the run does not start.
                                 queued.set(false);
-                                message.set("Stopped before it started; the models go on loading.".into());
+                                message.set("Stopped before the evaluation started.".into());
                             }
                             for p in state.panes.get_untracked() {
                                 p.stop();

@@ -393,11 +393,14 @@ impl ModelConfig {
                 expect("attn_v", kv_width, d)?;
             }
             expect("attn_output", d, q_width)?;
-            if !self.arch.is_gpt2() {
-                expect("ffn_gate", None, d)?;
-            }
+            // The feed-forward width is whatever `ffn_up` has, and the others must agree (a
+            // `ffn_down` of other columns failed at the first token with a bare shape error).
             expect("ffn_up", None, d)?;
-            expect("ffn_down", d, None)?;
+            let ff = shape(g, &format!("blk.{i}.ffn_up.weight")).and_then(|s| s.first().copied());
+            if !self.arch.is_gpt2() {
+                expect("ffn_gate", ff, d)?;
+            }
+            expect("ffn_down", d, ff)?;
             for (name, len, required) in [
                 ("attn_norm", self.n_embd, true),
                 ("ffn_norm", self.n_embd, true),

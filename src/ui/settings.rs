@@ -1014,7 +1014,11 @@ mod tests {
                 ..PaneSettings::default()
             },
         ];
+        // What is being typed in a chat box is not part of a link.
+        ws.panes[0].conversation.draft = "not sent yet".into();
         let q = ws.to_query();
+        assert!(!q.contains("sent%20yet"), "{q}");
+        ws.panes[0].conversation.draft.clear();
         assert!(q.starts_with("models=a,b&prompt=Why%20%26%20how%3F"), "{q}");
         let mut back = Workspace::default();
         back.apply_query(&q);

@@ -141,6 +141,9 @@ test('turning the arena off puts the panes back as they were, and hides a battle
     assert.deepEqual(await p0.tokens(), before, look);
     assert.equal(await pane(page, 1).output().getAttribute('data-state'), 'idle', look);
     assert.equal(await pane(page, 1).get('token').count(), 0, look);
+    // The second pane had no model: it does not keep the battle's (whose name it showed).
+    assert.equal(await pane(page, 1).status().getAttribute('data-state'), 'empty', look);
+    for (const n of names) assert.ok(!(await pane(page, 1).root.innerText()).includes(n), `${n} in pane 2 ${look}`);
     if (look === 'now') {
       await page.reload();
       await p0.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });

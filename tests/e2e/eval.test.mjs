@@ -338,4 +338,14 @@ test('Run in the Evaluate tab loads the model a pane chose, then runs; the panes
   }
   assert.deepEqual(errors, []);
   await ctx.close();
+
+  // A model that cannot be loaded: the panel says so, not "choose a model".
+  const broken = await newContext();
+  await broken.route('**/*.gguf', (route) => route.fulfill({ status: 404, body: 'gone' }));
+  const { page: p2 } = await openPage(broken, server.url);
+  await setUp(p2);
+  await p2.click('[data-testid=eval-run]');
+  await p2.waitForFunction(() => /could not be loaded/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''), null, { timeout: 60000 });
+  assert.match(await p2.textContent('[data-testid=eval-message]'), /^SmolLM2.* could not be loaded \(the pane says why\), so the evaluation did not start\.$/);
+  await broken.close();
 });
