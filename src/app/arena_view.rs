@@ -36,7 +36,19 @@ const MAX_KEPT_OUTPUT_BYTES: usize = 1 << 20;
 /// Keeps what the panes are before the arena sets two of them up for battles.
 fn keep_workspace(app: AppState) {
     let panes = app.panes.get_untracked();
-    let settings: Vec<PaneSettings> = panes.iter().map(|p| p.settings.get_untracked()).collect();
+    // Kept beside the tally in localStorage: conversations without their per-token numbers
+    // (their text comes back, uncoloured), so the copy stays small.
+    let settings: Vec<PaneSettings> = panes
+        .iter()
+        .map(|p| {
+            let mut s = p.settings.get_untracked();
+            s.conversation
+                .turns
+                .iter_mut()
+                .for_each(|t| t.tokens.clear());
+            s
+        })
+        .collect();
     let outputs: Vec<Option<SavedOutput>> = panes
         .iter()
         .map(|p| p.state.with_untracked(|s| s.saved_output()))
@@ -75,8 +87,10 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
         .into_iter()
         .zip(&settings)
         .map(|(p, s)| {
+            // A pane still loading or running (the arena can be left at any time) cannot
+            // take a load now: it starts afresh too.
             let loaded = p.model_untracked(|m| m.phase != ModelPhase::Empty);
-            if loaded && !known(&s.model_id) {
+            if p.is_busy() || (loaded && !known(&s.model_id)) {
                 p.shut_down();
                 app.new_pane(s.clone())
             } else {
@@ -85,6 +99,8 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
         })
         .collect();
     app.panes.set(panes);
+    // The fresh panes load their catalog models.
+    app.apply_panes(settings);
     let outputs = browser::local_get(ARENA_OUTPUTS_KEY)
         .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
         .unwrap_or_default();
@@ -220,10 +236,13 @@ pub fn ArenaBar() -> impl IntoView {
     let can_vote =
         move || active() && both_done() && arena.with(|s| s.voted.is_none() && s.pair.is_some());
     let toggle = move |_| {
-        if app.any_busy() {
+        // On, not while a pane loads or runs (the battle needs both); off at any time: a pane
+        // still busy is stopped, or started afresh if it is loading.
+        if !active() && app.any_busy() {
             return;
         }
         if active() {
+            app.stop_all();
             let mut kept = None;
             arena.update(|s| {
                 s.active = false;
@@ -316,8 +335,8 @@ pub fn ArenaBar() -> impl IntoView {
                         prop:checked=active
                         // Turning it on sets both panes up for a battle, and off puts the
                         // panes back: not while one is still loading or running.
-                        prop:disabled=move || app.any_busy()
-                        title=move || if app.any_busy() { "Stop the runs first" } else { "" }
+                        prop:disabled=move || !active() && app.any_busy()
+                        title=move || if !active() && app.any_busy() { "Stop the runs first" } else { "" }
                         on:change=toggle
                     />
                     {if app.demo { "Which answer came from the bigger model?" } else { "Blind arena" }}

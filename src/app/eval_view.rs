@@ -138,14 +138,14 @@ pub fn run(
         .into_iter()
         .filter(|p| p.is_ready())
         .collect();
+    let failed: Vec<String> = state
+        .panes
+        .get_untracked()
+        .iter()
+        .filter(|p| p.model_untracked(|m| m.phase == ModelPhase::Error))
+        .map(|p| p.model_untracked(|m| m.label.clone()))
+        .collect();
     if panes.is_empty() {
-        let failed: Vec<String> = state
-            .panes
-            .get_untracked()
-            .iter()
-            .filter(|p| p.model_untracked(|m| m.phase == ModelPhase::Error))
-            .map(|p| p.model_untracked(|m| m.label.clone()))
-            .collect();
         message.set(if failed.is_empty() {
             "Choose a model in a pane first.".into()
         } else {
@@ -160,7 +160,15 @@ pub fn run(
         message.set("A pane is busy; stop it first.".into());
         return;
     }
-    message.set(String::new());
+    // A pane whose model could not be loaded is left out, and said to be.
+    message.set(if failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{} could not be loaded (the pane says why); the evaluation runs on the other panes.",
+            failed.join(", ")
+        )
+    });
     // The last run's report goes now: this one is saved as it runs.
     browser::local_remove(REPORT_KEY);
     let places: Vec<(usize, String)> = panes

@@ -125,8 +125,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     // still sees how far it got (a long file takes minutes); a pipe or log gets nothing.
     let progress = a.common.json && std::io::stderr().is_terminal();
     for (i, item) in items.iter().enumerate() {
-        let r = score_item(&mut engine, i, item, &condition)
-            .map_err(|e| format!("{}: {e}", item_name(i, item)))?;
+        let r = score_item(&mut engine, i, item, &condition).map_err(|e| {
+            // The error on its own line, not after the progress line's count.
+            if progress && i > 0 {
+                eprintln!();
+            }
+            format!("{}: {e}", item_name(i, item))
+        })?;
         if progress {
             let done = i + 1;
             eprint!(

@@ -264,6 +264,76 @@ pub fn render(
             minijinja::filters::string(state, value)
         },
     );
+    // Filters that make text of what they are given: a list or map is written out whole
+    // first (a million references to one 10 KB string: 10 GB), so it is measured before.
+    // `~` and `in` on such a list cannot be reached from here.
+    let text_filters = [
+        (
+            "lower",
+            minijinja::Value::from_function(minijinja::filters::lower),
+        ),
+        (
+            "upper",
+            minijinja::Value::from_function(minijinja::filters::upper),
+        ),
+        (
+            "title",
+            minijinja::Value::from_function(minijinja::filters::title),
+        ),
+        (
+            "capitalize",
+            minijinja::Value::from_function(minijinja::filters::capitalize),
+        ),
+        (
+            "trim",
+            minijinja::Value::from_function(minijinja::filters::trim),
+        ),
+        (
+            "replace",
+            minijinja::Value::from_function(minijinja::filters::replace),
+        ),
+        (
+            "join",
+            minijinja::Value::from_function(minijinja::filters::join),
+        ),
+        (
+            "safe",
+            minijinja::Value::from_function(minijinja::filters::safe),
+        ),
+        (
+            "escape",
+            minijinja::Value::from_function(minijinja::filters::escape),
+        ),
+        (
+            "e",
+            minijinja::Value::from_function(minijinja::filters::escape),
+        ),
+        (
+            "format",
+            minijinja::Value::from_function(minijinja::filters::format),
+        ),
+    ];
+    for (name, builtin) in text_filters {
+        env.add_filter(
+            name,
+            move |state: &mut minijinja::State,
+                  args: minijinja::value::Rest<minijinja::Value>,
+                  kwargs: minijinja::value::Kwargs|
+                  -> std::result::Result<minijinja::Value, Error> {
+                if args
+                    .iter()
+                    .any(|a| a.as_object().is_some() && too_large(a, &mut cap.clone(), 0))
+                {
+                    return Err(too_large_error(name, cap));
+                }
+                let mut all = args.0;
+                if kwargs.args().next().is_some() {
+                    all.push(minijinja::Value::from(kwargs));
+                }
+                builtin.call(state, &all)
+            },
+        );
+    }
     env.add_filter("pprint", move |value: &minijinja::Value| {
         if too_large(value, &mut cap.clone(), 0) {
             return Err(too_large_error("pprint", cap));
@@ -392,6 +462,11 @@ mod tests {
             format!("{shared}{{{{ l6|string|length }}}}"),
             format!("{shared}{{{{ l6|pprint|length }}}}"),
             format!("{shared}{{{{ l6 }}}}"),
+            format!("{shared}{{{{ l6|join|length }}}}"),
+            format!("{shared}{{{{ l6|lower|length }}}}"),
+            format!("{shared}{{{{ l6|trim|length }}}}"),
+            format!("{shared}{{{{ '%s'|format(l6)|length }}}}"),
+            format!("{shared}{{{{ l6|safe|length }}}}"),
             // Python's format, padded to ten gigabytes.
             "{{ '{:>10000000000}'.format('x') }}".to_string(),
             // Chains the parser recurses into once per link: the stack, before any fuel.
@@ -441,6 +516,25 @@ mod tests {
                 s.contains("\"content\":") || s.contains("\"content\": "),
                 "{t}: {s}"
             );
+        }
+    }
+
+    /// The filters measured before they write still do what templates use them for.
+    #[test]
+    fn measured_filters_work_as_before() {
+        for (t, want) in [
+            ("{{ ['a', 'b']|join(', ') }}", "a, b"),
+            ("{{ [{'x': 1}, {'x': 2}]|join('-', attribute='x') }}", "1-2"),
+            ("{{ ' Hi '|trim|upper }}", "HI"),
+            ("{{ 'ab'|replace('a', 'c')|capitalize }}", "Cb"),
+            ("{{ 'a b'|title }}", "A B"),
+            ("{{ '%s and %s'|format('x', 'y') }}", "x and y"),
+            ("{{ '<b>'|e }}{{ '<i>'|safe }}", "&lt;b&gt;<i>"),
+            ("{{ '{} {}'.format('a', 2) }}", "a 2"),
+            ("{{ messages[0]['content']|lower }}", "hi"),
+        ] {
+            let s = render(t, &[Message::user("HI")], "", "", true).unwrap();
+            assert_eq!(s, want, "{t}");
         }
     }
 

@@ -527,10 +527,12 @@ impl Tokenizer {
         // One id per end-of-turn text, the first (a vocabulary with a million copies of
         // `</s>` made this quadratic, and every generated token would be checked against all).
         let mut eog: Vec<u32> = eos.into_iter().collect();
-        let mut seen: Vec<&str> = Vec::new();
-        for (i, t) in tokens.iter().enumerate() {
-            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !seen.contains(&t.as_str()) {
-                seen.push(t.as_str());
+        // By text and type: a plain token of the same text before the control one must not
+        // take its place.
+        let mut seen: Vec<(&str, i32)> = Vec::new();
+        for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
+            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !seen.contains(&(t.as_str(), ty)) {
+                seen.push((t.as_str(), ty));
                 if !eog.contains(&(i as u32)) {
                     eog.push(i as u32);
                 }
@@ -619,7 +621,10 @@ impl Tokenizer {
     /// place tried at every length they come in, when that is fewer tries.
     fn controls_in(&self, text: &str) -> Vec<usize> {
         let n = self.control_by_len.len();
-        if n <= 64 || self.control_lengths.len() * 4 > n {
+        // A try hashes `len` bytes at each place, a search looks once per token: the scan
+        // pays only when its lengths add up to far less than the tokens.
+        let scan_cost: usize = self.control_lengths.iter().sum();
+        if n <= 64 || scan_cost.saturating_mul(4) > n {
             return (0..n)
                 .filter(|&k| text.contains(self.control_by_len[k].0.as_str()))
                 .collect();

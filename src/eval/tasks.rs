@@ -515,9 +515,11 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     // A JSON list of items (what many datasets export, pretty-printed or not) is read as
     // well; its entries are named by index, as the results are.
     if body.starts_with('[') {
-        use serde_json::value::RawValue;
-        match serde_json::from_str::<Vec<Box<RawValue>>>(body) {
-            Ok(list) => {
+        match serde_json::from_str::<ListEntries>(body) {
+            Err(e) if e.to_string().starts_with(TOO_MANY_ITEMS) => {
+                return Err(format!("more than {MAX_ITEMS} items; split the file"))
+            }
+            Ok(ListEntries(list)) => {
                 return collect_items(
                     list.iter()
                         .enumerate()
@@ -548,6 +550,38 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
             .enumerate()
             .map(|(i, line)| (format!("line {}", i + 1), Some(i + 1), line)),
     )
+}
+
+/// A JSON list's entries as their text, read no further than one past `MAX_ITEMS`: a 16 MB
+/// list of zeros made 400 MB of entries before the count was looked at.
+struct ListEntries(Vec<Box<serde_json::value::RawValue>>);
+
+const TOO_MANY_ITEMS: &str = "too many items";
+
+impl<'de> Deserialize<'de> for ListEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = ListEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ListEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(e) = seq.next_element::<Box<serde_json::value::RawValue>>()? {
+                    if out.len() == MAX_ITEMS {
+                        return Err(serde::de::Error::custom(TOO_MANY_ITEMS));
+                    }
+                    out.push(e);
+                }
+                Ok(ListEntries(out))
+            }
+        }
+        d.deserialize_seq(Entries)
+    }
 }
 
 /// The items of a file's entries (name for messages, file line, text), blank ones skipped.
@@ -845,6 +879,12 @@ mod tests {
         assert_eq!(items[1].choices, ["a", "b"]);
         assert_eq!(parse_items(&format!("[{one}]")).unwrap().len(), 1);
         assert!(parse_items("[]").unwrap_err().contains("no items"));
+        // Past the item limit, a list stops being read there.
+        let zeros = format!("[{}]", vec!["0"; MAX_ITEMS + 5].join(","));
+        assert_eq!(
+            parse_items(&zeros).unwrap_err(),
+            format!("more than {MAX_ITEMS} items; split the file")
+        );
         for (text, want) in [
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"]}", "line 1: missing field `answer`"),
             (

@@ -563,23 +563,31 @@ impl PaneModel {
     ) -> Option<ToWorker> {
         let before = Box::new((self.chat.clone(), self.chat_branches.clone()));
         let old = &self.chat;
-        let siblings = old.finished_with_tokens()
+        // Finished, with tokens or not (a model may end its turn at once): an empty reply is
+        // a sibling too, or the next press would draw from its seed again.
+        let siblings = old.finish.is_some()
+            && old.job.is_none()
             && old.model_identity == self.model.identity()
             && old
                 .request
                 .as_ref()
                 .zip(request.as_ref().ok())
                 .is_some_and(|(a, b)| a.messages == b.messages);
-        let tries = if siblings {
-            let kept = self.chat_branches.runs.iter().filter(|r| r.again.is_some());
-            // The shown reply may be a regenerated one not yet filed as a branch.
-            1 + kept.count() as u64
-                + u64::from(self.chat_branches.runs.is_empty() && old.again.is_some())
+        // The seed after the highest drawn in this tree (the shown reply may be a regenerated
+        // one not yet filed as a branch), or after the pane's own.
+        let drawn = if siblings {
+            self.chat_branches
+                .runs
+                .iter()
+                .chain([old])
+                .filter_map(|r| r.again)
+                .max()
         } else {
-            1
+            None
         };
         let request = request.map(|mut q| {
-            q.sampling.seed = q.sampling.seed.wrapping_add(tries);
+            let base = drawn.map_or(q.sampling.seed, |d| d.max(q.sampling.seed));
+            q.sampling.seed = base.wrapping_add(1);
             q
         });
         let (job, request) = self.start_output(Activity::Chat, request, "Asking again…")?;
@@ -1928,9 +1936,16 @@ mod tests {
         let effects = p.apply(reply(job, finished("")));
         assert!(matches!(&effects[..], [Effect::ChatBranch(_)]));
         // Its next regenerate is its sibling, on the seed after its own.
-        let msg = p.start_chat_again(Ok(other));
+        let msg = p.start_chat_again(Ok(other.clone()));
         assert_eq!(seed_of(&msg), 9);
         assert_eq!(labels(&p), ["regenerated (seed 8)", "regenerated (seed 9)"]);
+        // A regenerated reply the model ended at once (no tokens) is a branch too, and the
+        // next press draws from the seed after it (it drew from the same one for ever).
+        let effects = p.apply(reply(job_of(&msg), finished("")));
+        assert!(matches!(&effects[..], [Effect::ChatBranch(t)] if t.is_empty()));
+        let msg = p.start_chat_again(Ok(other));
+        assert_eq!(seed_of(&msg), 10);
+        assert_eq!(p.branch_count(Tree::Chat), 3);
         // Kept across a reload.
         let mut q = PaneModel::default();
         p.apply(reply(job_of(&msg), token(5, "x")));

@@ -449,6 +449,7 @@ impl Workspace {
         // (parameter, value asked for) of numbers checked against what was kept, once clamped.
         let mut asked_temperature = None;
         let mut asked_max_tokens = None;
+        let mut too_many_models = None;
         let shown = |v: &str| -> String {
             let short: String = v.chars().take(24).collect();
             if short.len() < v.len() {
@@ -474,11 +475,7 @@ impl Workspace {
                         .filter(|s| !s.is_empty())
                         .collect();
                     if ids.len() > MAX_PANES {
-                        notes.push(format!(
-                            "The link names {} models; a page holds {MAX_PANES} panes, so the \
-                             first {MAX_PANES} are used.",
-                            ids.len()
-                        ));
+                        too_many_models = Some(ids.len());
                     }
                     if !ids.is_empty() {
                         let template = self.panes.first().cloned().unwrap_or_default();
@@ -503,13 +500,21 @@ impl Workspace {
                 },
                 "max_tokens" => {
                     // Past the limit is the limit (`clamp`), also where usize is 32 bits.
-                    match v.parse::<u64>() {
-                        Ok(n) => {
+                    // Digits past u64 are a number too, far out of range.
+                    let n = match v.parse::<u64>() {
+                        Ok(n) => Some(n),
+                        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                            Some(u64::MAX)
+                        }
+                        Err(_) => None,
+                    };
+                    match n {
+                        Some(n) => {
                             let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
                             self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                             asked_max_tokens = Some(v.clone());
                         }
-                        Err(_) => unread(&mut notes, "max_tokens", "a whole number"),
+                        None => unread(&mut notes, "max_tokens", "a whole number"),
                     }
                 }
                 "seed" => match v.parse::<u64>() {
@@ -542,7 +547,10 @@ impl Workspace {
                                 .into(),
                         );
                     }
-                    panes = panes.or(read);
+                    // The last readable one wins, as for every other parameter.
+                    if read.is_some() {
+                        panes = read;
+                    }
                 }
                 "mode" => match v.as_str() {
                     "generate" => self.mode = Mode::Generate,
@@ -588,6 +596,16 @@ impl Workspace {
             self.panes = p;
             asked_temperature = None;
             asked_max_tokens = None;
+            too_many_models = None;
+        }
+        if let Some(n) = too_many_models {
+            notes.insert(
+                0,
+                format!(
+                    "The link names {n} models; a page holds {MAX_PANES} panes, so the first \
+                     {MAX_PANES} are used."
+                ),
+            );
         }
         *self = std::mem::take(self).clamped();
         let first = self.panes.first().cloned().unwrap_or_default();
@@ -961,6 +979,12 @@ mod tests {
         );
         // Values brought into range, and models past the panes a page holds, too.
         let mut ws = Workspace::default();
+        // Digits past any integer are a number out of range, not "not a number".
+        let notes = Workspace::default().apply_query("max_tokens=99999999999999999999");
+        assert_eq!(
+            notes,
+            ["The link's max_tokens=99999999999999999999 is out of range (1 to 4096); 4096 is used."]
+        );
         let notes = ws.apply_query("models=a,b,c,d,e&temperature=NaN&max_tokens=0");
         assert_eq!(ws.panes.len(), MAX_PANES);
         assert_eq!(ws.panes[0].max_tokens, 1);
