@@ -341,7 +341,7 @@ test('Run in the Evaluate tab loads the model a pane chose, then runs; the panes
 
   // A model that cannot be loaded: the panel says so, not "choose a model".
   const broken = await newContext();
-  await broken.route('**/*.gguf', (route) => route.fulfill({ status: 404, body: 'gone' }));
+  await broken.route((url) => url.pathname.endsWith('.gguf'), (route) => route.fulfill({ status: 404, body: 'gone' }));
   const { page: p2 } = await openPage(broken, server.url);
   await setUp(p2);
   await p2.click('[data-testid=eval-run]');
