@@ -5,7 +5,12 @@
 mod cli;
 
 #[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: cli::memory_cap::Capped = cli::memory_cap::Capped;
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() {
+    cli::memory_cap::limit_from_env();
     std::process::exit(cli::main());
 }
 

@@ -399,6 +399,46 @@ fn a_hostile_chat_template_is_stopped() {
     }
 }
 
+/// What no check inside the template engine can reach (`~` on a list that holds one string a
+/// million times over: 10 GB of text built inside minijinja) meets the command line's memory
+/// ceiling: one line and exit 1, where it took 19 GB for 48 s. The ceiling is set low here.
+#[test]
+fn the_command_line_stops_at_its_memory_ceiling() {
+    let shared = (1..=6).fold("{% set l0 = 'x' * 10000 %}".to_string(), |t, k| {
+        format!(
+            "{t}{{% set l{k} = [{}] %}}",
+            vec![format!("l{}", k - 1); 10].join(", ")
+        )
+    });
+    let template = format!("{shared}{{{{ (l6 ~ '')|length }}}}");
+    let bytes = tiny_gguf_edited("qwen2", 1, |md| {
+        set_meta(md, "tokenizer.chat_template", Value::String(template))
+    });
+    let model = common::tiny::temp_file("concat-template.gguf", &bytes);
+    let t0 = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+        .args([
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--chat",
+            "--prompt",
+            "hi",
+        ])
+        .args(["--max-tokens", "2"])
+        .env("TINYLAB_MAX_MEMORY_MB", "512")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("more memory than tinylab allows itself"),
+        "{err}"
+    );
+    assert!(t0.elapsed().as_secs_f64() < 30.0, "{:?}", t0.elapsed());
+}
+
 /// Building the tokenizer is linear in the vocabulary's bytes: a SentencePiece vocabulary with
 /// one token of a million characters loads in well under a second. (Trying every split of it,
 /// as before, took 2.8 s for 200,000 characters and grows with the square: over a minute here.

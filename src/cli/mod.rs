@@ -4,6 +4,7 @@
 mod bench;
 mod eval;
 mod generate;
+pub mod memory_cap;
 mod score;
 mod tokenize;
 
