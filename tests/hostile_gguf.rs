@@ -415,7 +415,6 @@ fn the_command_line_stops_at_its_memory_ceiling() {
         set_meta(md, "tokenizer.chat_template", Value::String(template))
     });
     let model = common::tiny::temp_file("concat-template.gguf", &bytes);
-    let t0 = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
         .args([
             "generate",
@@ -436,7 +435,6 @@ fn the_command_line_stops_at_its_memory_ceiling() {
         err.contains("more memory than tinylab allows itself"),
         "{err}"
     );
-    assert!(t0.elapsed().as_secs_f64() < 30.0, "{:?}", t0.elapsed());
 }
 
 /// Building the tokenizer is linear in the vocabulary's bytes: a SentencePiece vocabulary with

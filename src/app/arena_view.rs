@@ -68,9 +68,15 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
     for p in app.panes.get_untracked() {
         p.clear_output();
     }
-    let Some(settings) = settings else {
+    let Some(mut settings) = settings else {
         return;
     };
+    // Read back from localStorage: brought into range as a saved workspace is.
+    settings.truncate(super::MAX_PANES);
+    settings.iter_mut().for_each(PaneSettings::clamp);
+    if settings.is_empty() {
+        settings.push(PaneSettings::default());
+    }
     app.apply_panes(settings.clone());
     // A pane whose own model the page cannot load again (none chosen, or a local file) would
     // keep the battle's, and name it: it starts afresh instead.

@@ -247,71 +247,32 @@ pub fn render(
         }
         minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
     });
-    // Lists and maps are written out (`{{ x }}`, `|string`, `|pprint`, `|tojson`) only when
-    // their text fits what the rendering may hold.
+    // Lists and maps are written out (`{{ x }}`, the text-making filters below, `|tojson`)
+    // only when their text fits what the rendering may hold.
     env.set_formatter(move |out, state, value| {
         if value.as_object().is_some() && too_large(value, &mut cap.clone(), 0) {
             return Err(too_large_error("writing a list or map", cap));
         }
         minijinja::escape_formatter(out, state, value)
     });
-    env.add_filter(
-        "string",
-        move |state: &minijinja::State, value: &minijinja::Value| {
-            if too_large(value, &mut cap.clone(), 0) {
-                return Err(too_large_error("string", cap));
-            }
-            minijinja::filters::string(state, value)
-        },
-    );
     // Filters that make text of what they are given: a list or map is written out whole
     // first (a million references to one 10 KB string: 10 GB), so it is measured before.
     // `~` and `in` on such a list cannot be reached from here.
+    use minijinja::{filters as f, Value as V};
     let text_filters = [
-        (
-            "lower",
-            minijinja::Value::from_function(minijinja::filters::lower),
-        ),
-        (
-            "upper",
-            minijinja::Value::from_function(minijinja::filters::upper),
-        ),
-        (
-            "title",
-            minijinja::Value::from_function(minijinja::filters::title),
-        ),
-        (
-            "capitalize",
-            minijinja::Value::from_function(minijinja::filters::capitalize),
-        ),
-        (
-            "trim",
-            minijinja::Value::from_function(minijinja::filters::trim),
-        ),
-        (
-            "replace",
-            minijinja::Value::from_function(minijinja::filters::replace),
-        ),
-        (
-            "join",
-            minijinja::Value::from_function(minijinja::filters::join),
-        ),
-        (
-            "safe",
-            minijinja::Value::from_function(minijinja::filters::safe),
-        ),
-        (
-            "escape",
-            minijinja::Value::from_function(minijinja::filters::escape),
-        ),
-        (
-            "e",
-            minijinja::Value::from_function(minijinja::filters::escape),
-        ),
-        (
-            "format",
-            minijinja::Value::from_function(minijinja::filters::format),
-        ),
+        ("lower", V::from_function(f::lower)),
+        ("upper", V::from_function(f::upper)),
+        ("title", V::from_function(f::title)),
+        ("capitalize", V::from_function(f::capitalize)),
+        ("trim", V::from_function(f::trim)),
+        ("replace", V::from_function(f::replace)),
+        ("join", V::from_function(f::join)),
+        ("safe", V::from_function(f::safe)),
+        ("escape", V::from_function(f::escape)),
+        ("format", V::from_function(f::format)),
+        ("string", V::from_function(f::string)),
+        ("pprint", V::from_function(f::pprint)),
+        ("e", V::from_function(f::escape)),
     ];
     for (name, builtin) in text_filters {
         env.add_filter(
@@ -334,12 +295,6 @@ pub fn render(
             },
         );
     }
-    env.add_filter("pprint", move |value: &minijinja::Value| {
-        if too_large(value, &mut cap.clone(), 0) {
-            return Err(too_large_error("pprint", cap));
-        }
-        Ok(minijinja::filters::pprint(value))
-    });
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<String, Error> {
@@ -532,6 +487,7 @@ mod tests {
             ("{{ '<b>'|e }}{{ '<i>'|safe }}", "&lt;b&gt;<i>"),
             ("{{ '{} {}'.format('a', 2) }}", "a 2"),
             ("{{ messages[0]['content']|lower }}", "hi"),
+            ("{{ [1, 2]|string }} {{ 'a'|pprint }}", "[1, 2] 'a'"),
         ] {
             let s = render(t, &[Message::user("HI")], "", "", true).unwrap();
             assert_eq!(s, want, "{t}");
