@@ -10,7 +10,10 @@ static ALLOCATOR: cli::memory_cap::Capped = cli::memory_cap::Capped;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    cli::memory_cap::limit_from_env();
+    if let Err(e) = cli::memory_cap::limit_from_env() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     std::process::exit(cli::main());
 }
 

@@ -432,7 +432,7 @@ fn the_command_line_stops_at_its_memory_ceiling() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(
-        err.contains("more memory than tinylab allows itself"),
+        err.contains("more memory than the 512 MB that TINYLAB_MAX_MEMORY_MB allows"),
         "{err}"
     );
 }

@@ -46,8 +46,26 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             a.repetitions
         ));
     }
+    for (n, flag) in [
+        (a.prompt_tokens, "--prompt-tokens"),
+        (a.gen_tokens, "--gen-tokens"),
+    ] {
+        if n == 0 {
+            return Err(format!("{flag} is 0; give at least 1"));
+        }
+    }
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
+    let info = engine.info();
+    // Raising --context helps only up to the model's own length.
+    let advice = if info.max_positions < info.context_length {
+        format!(
+            "raise --context (this model takes up to {}) or lower --prompt-tokens / --gen-tokens",
+            info.context_length
+        )
+    } else {
+        "lower --prompt-tokens / --gen-tokens: that is this model's own length".to_string()
+    };
     // The decode figures are per token decoded: a run cut short by the context would report
     // tokens it never made. Checked before the prompt is made too (it is built token by
     // token, and a trillion would never end).
@@ -56,7 +74,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     if asked > cap {
         return Err(format!(
             "{} prompt tokens and {} generated need {asked} positions; the context holds {cap} \
-             (raise --context or lower --prompt-tokens / --gen-tokens)",
+             ({advice})",
             a.prompt_tokens, a.gen_tokens
         ));
     }
@@ -64,7 +82,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     if ids.len() + a.gen_tokens > cap {
         return Err(format!(
             "{} prompt tokens and {} generated need {} positions; the context holds {cap} \
-             (raise --context or lower --prompt-tokens / --gen-tokens)",
+             ({advice})",
             ids.len(),
             a.gen_tokens,
             ids.len() + a.gen_tokens
@@ -107,21 +125,22 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     if a.common.json {
         print_json(&v)
     } else {
-        println!(
-            "prefill {prefill_tps:.1} tok/s  decode {decode_tps:.1} tok/s  load {:.0} ms  peak {} MB",
+        let mut lines = format!(
+            "prefill {prefill_tps:.1} tok/s  decode {decode_tps:.1} tok/s  load {:.0} ms  peak {} \
+             MB\n",
             loaded.load_seconds * 1000.0,
             peak_rss_bytes().map(|b| b / (1 << 20)).unwrap_or(0)
         );
         if let Some(e) = f.eval {
-            println!(
+            lines += &format!(
                 "eval (name-index): {:.2} items/s asked once, {:.2} twice; {} forward tokens, \
-                 {} without sharing the context",
+                 {} without sharing the context\n",
                 e.items_per_s_baseline,
                 e.items_per_s_repeat_2,
                 e.forward_tokens,
                 e.forward_tokens_without_sharing
             );
         }
-        Ok(())
+        super::write_out(&lines)
     }
 }

@@ -179,9 +179,9 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         let chance = tinylab::eval::chance(&results)
             .map(|c| format!(" (chance {:.1}%)", c * 100.0))
             .unwrap_or_default();
-        println!(
+        super::write_out(&format!(
             "{}: accuracy {:.1}% [{:.1}–{:.1}]{chance}, acc_norm {:.1}% over {} items ({:.2} \
-             items/s; {forward} forward tokens, {unshared} without sharing the context)",
+             items/s; {forward} forward tokens, {unshared} without sharing the context)\n",
             condition.id(),
             acc.accuracy * 100.0,
             acc.ci95.0 * 100.0,
@@ -189,7 +189,6 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             acc.accuracy_norm * 100.0,
             acc.n,
             acc.n as f64 / seconds.max(1e-9),
-        );
-        Ok(())
+        ))
     }
 }

@@ -1,9 +1,8 @@
-use std::io::Write;
 use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::engine::{GenerateRequest, SamplingParams};
+use tinylab::engine::{explicit_f64, GenerateRequest, SamplingParams};
 use tinylab::timed_run::TimedRun;
 
 use super::{load, print_json, Common};
@@ -48,7 +47,8 @@ pub struct GenerateArgs {
     /// Output token ids to take as given before sampling, comma-separated: a fork of an
     /// earlier run (its ids up to a point, then another token), as the page's forks make.
     /// The output holds every given token and at least one more: --max-tokens counts them
-    /// all, and is raised to that when it is lower.
+    /// all, and is raised to that when it is lower. A given end-of-generation token ends the
+    /// run there, as a drawn one does (and is not in the output); it must be the last given.
     #[arg(long, value_delimiter = ',')]
     force_ids: Vec<u32>,
     /// Text to take as given after --force-ids, tokenized as plain text (a fork to a typed
@@ -67,12 +67,31 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             let bytes = super::read_small(path, MAX_MESSAGES_BYTES, "a messages file")?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| {
-                format!(
-                    "{}: not a list of {{\"role\", \"content\"}} messages ({e})",
-                    path.display()
-                )
-            })?
+            let list: Vec<tinylab::engine::chat::Message> =
+                serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "{}: not a list of {{\"role\", \"content\"}} messages ({e})",
+                        path.display()
+                    )
+                })?;
+            if list.is_empty() {
+                return Err(format!("{}: the list holds no messages", path.display()));
+            }
+            // The conversation is the whole prompt: a flag that shapes a prompt would be
+            // silently ignored.
+            for (set, flag) in [
+                (!a.prompt.is_empty(), "--prompt"),
+                (a.chat, "--chat"),
+                (a.repeat_prompt, "--repeat-prompt"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "{flag} cannot go with --messages: the conversation is the prompt, \
+                         rendered with the chat template"
+                    ));
+                }
+            }
+            list
         }
     };
     let loaded = load(&a.common)?;
@@ -103,26 +122,32 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
     let mut run = TimedRun::start(&mut engine, &req, &now_ms).map_err(|e| e.to_string())?;
     let mut tokens = Vec::new();
     let mut text = String::new();
-    let stdout = std::io::stdout();
     while let Some((tok, _)) = run.step(&mut engine).map_err(|e| e.to_string())? {
         text.push_str(&tok.piece);
         if !a.common.json {
-            let mut out = stdout.lock();
-            let _ = out.write_all(tok.piece.as_bytes());
-            let _ = out.flush();
+            // Streamed as it comes; a reader gone stops the run.
+            super::write_out(&tok.piece)?;
         }
         tokens.push(tok);
     }
     let (end, g) = run.finish();
     text.push_str(&end.tail);
     if !a.common.json {
-        print!("{}", end.tail);
+        super::write_out(&end.tail)?;
     }
     let timing = end.timing;
-    let decode_tps = timing.decode_tokens_per_s().unwrap_or(0.0);
-    let prefill_tps = timing.prefill_tokens_per_s().unwrap_or(0.0);
+    // None when there was nothing to time (no prompt forward, fewer than two tokens).
+    let decode_tps = timing.decode_tokens_per_s();
+    let prefill_tps = timing.prefill_tokens_per_s();
     let summary = g.summary();
     let stop = end.reason.as_str();
+    let measured = |v: f64| {
+        if summary.count > 0 {
+            explicit_f64::value(v)
+        } else {
+            serde_json::Value::Null
+        }
+    };
     if a.common.json {
         print_json(&json!({
             "prompt_ids": g.prompt_ids,
@@ -138,15 +163,16 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             "decode_forwards": timing.decode_forwards,
             "load_ms": loaded.load_seconds * 1000.0,
             "seed": a.seed,
-            // No token, no mean: null rather than a perplexity of 0 (it is at least 1).
-            "mean_entropy": (summary.count > 0).then_some(summary.mean_entropy),
-            "mean_surprisal": (summary.count > 0).then_some(summary.mean_surprisal),
-            "perplexity": (summary.count > 0).then_some(summary.perplexity),
+            // No token, no mean: null rather than a perplexity of 0 (it is at least 1). A
+            // non-finite one is written as `score` writes it ("inf", "NaN"), not as null.
+            "mean_entropy": measured(summary.mean_entropy),
+            "mean_surprisal": measured(summary.mean_surprisal),
+            "perplexity": measured(summary.perplexity),
             "gltr": summary.gltr,
             "model": engine.info(),
         }))
     } else {
-        println!();
+        super::write_out("\n")?;
         let figures = if summary.count > 0 {
             format!(
                 "mean entropy {:.3} nats, perplexity {:.2}",
@@ -155,11 +181,14 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
         } else {
             "no tokens to measure".into()
         };
+        let rate = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{r:.1}"));
         eprintln!(
-            "[{} prompt + {} generated tokens, stop: {stop}; prefill {prefill_tps:.1} tok/s, \
-             decode {decode_tps:.1} tok/s; {figures}]",
+            "[{} prompt + {} generated tokens, stop: {stop}; prefill {} tok/s, decode {} tok/s; \
+             {figures}]",
             g.prompt_ids.len(),
             tokens.len(),
+            rate(prefill_tps),
+            rate(decode_tps),
         );
         Ok(())
     }

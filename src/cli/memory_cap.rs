@@ -19,16 +19,41 @@ static HELD: AtomicUsize = AtomicUsize::new(0);
 static LIMIT: AtomicUsize = AtomicUsize::new(MAX_BYTES);
 
 /// Reads `TINYLAB_MAX_MEMORY_MB`, once, first thing in `main` (the allocator itself cannot
-/// read the environment: that allocates).
-pub fn limit_from_env() {
-    if let Some(mb) = std::env::var("TINYLAB_MAX_MEMORY_MB")
-        .ok()
+/// read the environment: that allocates). A value that is not a whole number of megabytes
+/// above 0 is an error, not ignored: whoever set it expects it to hold.
+pub fn limit_from_env() -> Result<(), String> {
+    let Some(raw) = std::env::var_os("TINYLAB_MAX_MEMORY_MB") else {
+        return Ok(());
+    };
+    let mb = raw
+        .to_str()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&mb| mb > 0)
-    {
-        LIMIT.store(mb.saturating_mul(1 << 20), Ordering::Relaxed);
+        .ok_or_else(|| {
+            format!(
+                "TINYLAB_MAX_MEMORY_MB is {:?}; give a whole number of megabytes above 0, or \
+                 unset it for the default of {} MB",
+                raw,
+                MAX_BYTES >> 20
+            )
+        })?;
+    LIMIT.store(mb.saturating_mul(1 << 20), Ordering::Relaxed);
+    Ok(())
+}
+
+/// `n` in decimal into `buf`, without allocating; the digits' slice.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
+
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
 impl Capped {
@@ -40,10 +65,18 @@ impl Capped {
     fn stop() -> ! {
         // Written straight to the unbuffered stderr, without formatting (which could
         // allocate); then out, without unwinding through the allocator.
-        let _ = std::io::stderr().write_all(
-            b"error: the input asked for more memory than tinylab allows itself (8 GB, or \
-              TINYLAB_MAX_MEMORY_MB): a hostile chat template or file?\n",
-        );
+        let limit = LIMIT.load(Ordering::Relaxed);
+        let mut buf = [0u8; 20];
+        let mut err = std::io::stderr();
+        let _ = err.write_all(b"error: the input asked for more memory than the ");
+        let _ = err.write_all(decimal(limit >> 20, &mut buf));
+        let tail: &[u8] = if limit == MAX_BYTES {
+            b" MB tinylab allows itself: a hostile chat template or file? \
+              (TINYLAB_MAX_MEMORY_MB sets the ceiling)\n"
+        } else {
+            b" MB that TINYLAB_MAX_MEMORY_MB allows\n"
+        };
+        let _ = err.write_all(tail);
         std::process::exit(1)
     }
 }

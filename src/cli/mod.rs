@@ -8,7 +8,7 @@ pub mod memory_cap;
 mod score;
 mod tokenize;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -182,8 +182,16 @@ pub fn read_small(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> 
 
 pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
     let s = serde_json::to_string(v).map_err(|e| format!("cannot write JSON: {e}"))?;
-    println!("{s}");
-    Ok(())
+    write_out(&format!("{s}\n"))
+}
+
+/// `print!` that says when standard output is closed or full (a pipe's reader gone, `>&-`,
+/// /dev/full) instead of panicking or carrying on unread.
+pub fn write_out(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write the output: {e}"))
 }
 
 fn parse_args() -> Result<Cli, clap::Error> {

@@ -1,36 +1,86 @@
+use std::io::IsTerminal;
+use std::time::Instant;
+
 use clap::Args;
 
 use super::{load, print_json, Common};
+
+/// Most bytes of a --text-file: far more tokens than anyone would wait for.
+const MAX_TEXT_FILE_BYTES: u64 = 64 << 20;
 
 #[derive(Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
     common: Common,
     /// Text to measure.
-    #[arg(long, allow_hyphen_values = true)]
-    text: String,
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "text_file",
+        conflicts_with = "text_file"
+    )]
+    text: Option<String>,
+    /// A UTF-8 file holding the text to measure (`-`: standard input), for texts longer than a
+    /// command line takes (about 128 KB).
+    #[arg(long)]
+    text_file: Option<std::path::PathBuf>,
     /// Tokens per scoring window; longer texts are scored in half-overlapping windows.
     #[arg(long, default_value_t = tinylab::engine::SCORE_WINDOW)]
     window: usize,
 }
 
 pub fn run(a: ScoreArgs) -> Result<(), String> {
+    let text = match (a.text, &a.text_file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => {
+            let bytes = super::read_small(path, MAX_TEXT_FILE_BYTES, "a text file")?;
+            String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "{}: not UTF-8 text (byte {} is not)",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                )
+            })?
+        }
+        (None, None) => return Err("give the text with --text or --text-file".into()),
+    };
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
-    let r = engine.score(&a.text, a.window).map_err(|e| e.to_string())?;
+    let ids = engine
+        .tokenizer()
+        .encode_prompt(&text, false)
+        .map_err(|e| e.to_string())?;
+    // A person at a terminal sees how far a long text got; a pipe or log gets nothing.
+    let progress = std::io::stderr().is_terminal();
+    let mut shown = Instant::now();
+    let mut watch = |done: usize, all: usize| {
+        if progress && shown.elapsed().as_millis() >= 250 {
+            shown = Instant::now();
+            eprint!("\rscored {done} of {all} tokens");
+        }
+    };
+    let scored = engine.score_ids_watched(ids, a.window, &mut watch);
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let r = scored.map_err(|e| e.to_string())?;
     if a.common.json {
         let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
         print_json(&v)
     } else {
-        for t in &r.tokens {
-            println!(
-                "{:>8} {:>9.3} {:>9.3} {:>7}  {:?}",
-                t.id, t.surprisal, t.entropy, t.rank, t.text
-            );
-        }
+        let mut lines: String = r
+            .tokens
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:>8} {:>9.3} {:>9.3} {:>7}  {:?}\n",
+                    t.id, t.surprisal, t.entropy, t.rank, t.text
+                )
+            })
+            .collect();
         let s = &r.summary;
-        println!(
-            "perplexity {:.3}  mean entropy {:.3}  mean surprisal {:.3}  GLTR {}/{}/{}/{}{}",
+        lines += &format!(
+            "perplexity {:.3}  mean entropy {:.3}  mean surprisal {:.3}  GLTR {}/{}/{}/{}{}\n",
             s.perplexity,
             s.mean_entropy,
             s.mean_surprisal,
@@ -42,6 +92,6 @@ pub fn run(a: ScoreArgs) -> Result<(), String> {
                 .map(|f| format!("  Fast-DetectGPT {f:.3}"))
                 .unwrap_or_default()
         );
-        Ok(())
+        super::write_out(&lines)
     }
 }

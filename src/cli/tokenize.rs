@@ -28,9 +28,11 @@ pub fn run(a: TokenizeArgs) -> Result<(), String> {
     if a.common.json {
         print_json(&json!({ "ids": ids, "tokens": tokens }))
     } else {
-        for (i, t) in ids.iter().zip(&tokens) {
-            println!("{i}\t{t:?}");
-        }
-        Ok(())
+        let lines: String = ids
+            .iter()
+            .zip(&tokens)
+            .map(|(i, t)| format!("{i}\t{t:?}\n"))
+            .collect();
+        super::write_out(&lines)
     }
 }

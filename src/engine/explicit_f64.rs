@@ -39,6 +39,12 @@ fn read(w: Wire) -> Result<f64, String> {
     }
 }
 
+/// A JSON value for `v` as the fields above write it (for output built with `json!`, which
+/// would write a non-finite number as `null`).
+pub fn value(v: f64) -> serde_json::Value {
+    write(v, serde_json::value::Serializer).unwrap_or(serde_json::Value::Null)
+}
+
 pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     write(*v, s)
 }

@@ -438,6 +438,7 @@ impl Engine {
         messages: &[chat::Message],
         max_new: usize,
     ) -> Result<(Vec<u32>, usize)> {
+        check_roles(messages)?;
         let cap = self.model.max_positions();
         let system = messages.first().filter(|m| m.role == "system").cloned();
         let turns = &messages[usize::from(system.is_some())..];
@@ -593,9 +594,10 @@ impl Engine {
         let cap = self.model.max_positions();
         if prompt_ids.len() >= cap {
             return Err(EngineError::InvalidInput(format!(
-                "the prompt has {} tokens, and this model holds {} positions here, the prompt's \
-                 and at least one new token's; it was refused rather than cut",
+                "the prompt has {} tokens and needs {} positions (its own and at least one new \
+                 token's); this model holds {} here, so it was refused rather than cut",
                 prompt_ids.len(),
+                prompt_ids.len() + 1,
                 cap
             )));
         }
@@ -608,6 +610,23 @@ impl Engine {
             return Err(EngineError::InvalidInput(format!(
                 "token id {bad} is outside the vocabulary of {vocab}"
             )));
+        }
+        // A given end of generation stops the run where it stands, as a drawn one does; what
+        // is given after it could never run.
+        if !req.ignore_eos {
+            let ends = forced
+                .iter()
+                .position(|&id| self.tokenizer.is_end_of_generation(id));
+            if let Some(i) = ends.filter(|&i| i + 1 < forced.len()) {
+                return Err(EngineError::InvalidInput(format!(
+                    "given token {} (number {} of {}) ends the generation, so the {} given \
+                     after it would never run",
+                    forced[i],
+                    i + 1,
+                    forced.len(),
+                    forced.len() - i - 1
+                )));
+            }
         }
         if prompt_ids.len() + forced.len() >= cap {
             return Err(EngineError::InvalidInput(format!(
@@ -730,11 +749,25 @@ impl Engine {
     }
 
     pub fn score_ids(&mut self, ids: Vec<u32>, window: usize) -> Result<ScoreResult> {
+        self.score_ids_watched(ids, window, &mut |_, _| {})
+    }
+
+    /// [`Engine::score_ids`], telling `watch` after each step how many tokens are scored of
+    /// how many (a long text takes minutes natively).
+    pub fn score_ids_watched(
+        &mut self,
+        ids: Vec<u32>,
+        window: usize,
+        watch: &mut dyn FnMut(usize, usize),
+    ) -> Result<ScoreResult> {
         let mut scan = Scan::new(ids, window)?;
         let mut scored = Scored::new(self, &scan);
         while !self.scan_step(&mut scan, &mut |e, target, row| {
             scored.visit(e, target, row)
-        })? {}
+        })? {
+            let (done, all) = scan.progress();
+            watch(done, all);
+        }
         Ok(scored.finish(scan.into_ids()))
     }
 
@@ -1116,4 +1149,36 @@ fn vocab_fingerprint(tk: &Tokenizer) -> String {
         eat(0xff);
     }
     format!("{:016x}-{}", h, tk.vocab_size())
+}
+
+/// The roles every catalog template knows, in the places they know them. A role is printed
+/// into the prompt as it is (`<|im_start|>{role}`), so an unknown one is refused rather than
+/// rendered: it could carry a turn's end and forge another.
+fn check_roles(messages: &[chat::Message]) -> Result<()> {
+    if messages.is_empty() {
+        return Err(EngineError::InvalidInput(
+            "the conversation has no messages".into(),
+        ));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        match m.role.as_str() {
+            "user" | "assistant" => {}
+            "system" if i == 0 => {}
+            "system" => {
+                return Err(EngineError::InvalidInput(format!(
+                    "message {}: a system message can only come first",
+                    i + 1
+                )))
+            }
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(EngineError::InvalidInput(format!(
+                    "message {}: the role {:?} is not \"system\", \"user\" or \"assistant\"",
+                    i + 1,
+                    error::no_controls(&shown)
+                )));
+            }
+        }
+    }
+    Ok(())
 }

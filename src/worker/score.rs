@@ -77,7 +77,7 @@ async fn score_text(
         return Err(format!(
             "the text has {chars} characters; the page scores at most {MAX_SCORE_CHARS} \
              (about {MAX_SCORE_TOKENS} tokens) at a time. Score a part of it, or use \
-             `tinylab score`, which has no limit"
+             `tinylab score --text-file`, which has no limit"
         ));
     }
     let ids = engine
@@ -87,7 +87,7 @@ async fn score_text(
     if ids.len() > MAX_SCORE_TOKENS + 1 {
         return Err(format!(
             "the text has {} tokens; the page scores at most {MAX_SCORE_TOKENS} at a time (a \
-             minute or two). Score a part of it, or use `tinylab score`, which has no limit",
+             minute or two). Score a part of it, or use `tinylab score --text-file`, which has no limit",
             ids.len()
         ));
     }
