@@ -87,7 +87,8 @@ async fn score_text(
     if ids.len() > MAX_SCORE_TOKENS + 1 {
         return Err(format!(
             "the text has {} tokens; the page scores at most {MAX_SCORE_TOKENS} at a time (a \
-             minute or two). Score a part of it, or use `tinylab score --text-file`, which has no limit",
+             minute or two). Score a part of it, or use `tinylab score --text-file`, which has \
+             no limit",
             ids.len()
         ));
     }
