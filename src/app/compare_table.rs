@@ -37,6 +37,8 @@ pub fn CompareTable() -> impl IntoView {
                     settings: settings_label(request.as_ref().filter(|_| generating), &s),
                     summary: p.shown(|r| summarize(&r.tokens, r.timing.as_ref())),
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
+                    vocabulary: p.shown(|r| r.vocabulary().to_string()),
+                    text: p.shown(|r| r.scored_text.clone()),
                 }
             })
             .collect();

@@ -308,9 +308,11 @@ fn App() -> impl IntoView {
         .trim_start_matches('?')
         .split('&')
         .any(|p| matches!(p.split('=').next(), Some("models" | "panes")));
-    let mut ws = Workspace::from_saved(saved.as_deref());
-    // What a link asked for that could not be used is said once, above the tabs.
-    let link_notes = RwSignal::new(ws.apply_query(&browser::location_search()));
+    let (mut ws, save_note) = Workspace::from_saved_noting(saved.as_deref());
+    // What a save or a link asked for that could not be used is said once, above the tabs.
+    let mut notes: Vec<String> = save_note.into_iter().collect();
+    notes.extend(ws.apply_query(&browser::location_search()));
+    let link_notes = RwSignal::new(notes);
     // A link whose `models=` or `panes=` names no model it can use (`models=,,`, a `panes=`
     // that is not JSON) is a first visit too.
     let first_visit = saved.is_none() && ws.panes.iter().all(|p| p.model_id.is_empty());

@@ -1,5 +1,5 @@
 //! The figures under a run: tokens, time to first token, speeds, mean entropy and surprisal,
-//! perplexity, Fast-DetectGPT (score mode), and the GLTR bucket bar.
+//! perplexity, bits per byte and Fast-DetectGPT (score mode), and the GLTR bucket bar.
 
 use leptos::prelude::*;
 
@@ -58,6 +58,10 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
             {stat("mean surprisal", "stat-mean-surprisal", |s| num(s.mean_surprisal, 3))}
             {stat("perplexity", "stat-perplexity", |s| num(s.perplexity, 2))}
             <Show when=move || !generating()>
+                <div class="stat" title="Surprisal in bits per UTF-8 byte of the scored text: unlike the per-token figures, comparable between models with different vocabularies">
+                    <dt>"bits/byte"</dt>
+                    <dd data-testid="stat-bits-per-byte">{move || s.with(|s| num(s.bits_per_byte, 3))}</dd>
+                </div>
                 <div class="stat" title="Fast-DetectGPT (Bao et al., 2024), analytic, this model as sampler and scorer: higher reads more machine-like">
                     <dt>"Fast-DetectGPT"</dt>
                     <dd data-testid="stat-fast-detectgpt">{move || num(fdg(), 2)}</dd>

@@ -101,12 +101,10 @@ pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
     };
     let (e, s, r) = (numbers.entropy, numbers.surprisal, numbers.rank);
     let color = move || pane.settings.with(|st| token_color(st.color_mode, numbers));
-    let shown = if token.piece.is_empty() {
-        // Part of a character that the next token completes: keep a visible sliver.
-        "\u{200B}".to_string()
-    } else {
-        token.piece.clone()
-    };
+    // Part of a character that the next token completes has no text of its own: the
+    // stylesheet gives it a sliver to see and click (`.tok.partial::before`), which is not
+    // copied with the text, as a zero-width space in it was.
+    let shown = token.piece.clone();
     view! {
         <span
             class="tok"

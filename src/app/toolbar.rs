@@ -47,14 +47,33 @@ pub fn Toolbar() -> impl IntoView {
             ));
             return;
         }
-        link_note.set(if n > SHORT_LINK_CHARS {
-            format!(
+        // A model from a file is on this machine only: the link names none for its pane.
+        let local: Vec<String> = app
+            .panes
+            .get_untracked()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let label = p.model_untracked(|m| m.loaded.as_ref().map(|l| l.label.clone()))?;
+                p.settings
+                    .with_untracked(|s| s.model_id.is_empty())
+                    .then(|| format!("pane {} ({label})", i + 1))
+            })
+            .collect();
+        let mut notes = Vec::new();
+        if !local.is_empty() {
+            notes.push(format!(
+                "A link cannot carry a model loaded from a file: {} will open without one.",
+                local.join(", ")
+            ));
+        }
+        if n > SHORT_LINK_CHARS {
+            notes.push(format!(
                 "This link is {n} characters long: many servers, chat apps and mail programs cut \
                  or refuse links over {SHORT_LINK_CHARS}. Export JSON keeps the whole workspace."
-            )
-        } else {
-            String::new()
-        });
+            ));
+        }
+        link_note.set(notes.join(" "));
         browser::replace_url(&url);
         link.set(url);
     };

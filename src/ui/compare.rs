@@ -14,6 +14,12 @@ pub struct Column {
     pub settings: String,
     pub summary: RunSummary,
     pub fast_detectgpt: Option<f64>,
+    /// The vocabulary of the model that made the numbers (`RunState::vocabulary`): per-token
+    /// figures of different vocabularies count different tokens, so none is "best".
+    pub vocabulary: String,
+    /// Score mode: the text measured. Bits per byte compare across vocabularies only on one
+    /// text.
+    pub text: String,
 }
 
 /// The settings a column shows: those the shown run was made with, when it records them
@@ -61,6 +67,32 @@ pub struct Row {
 }
 
 type Pick = fn(&Column) -> Option<f64>;
+
+/// Whether the columns with a value agree on `key`: what makes their values comparable.
+fn comparable(cols: &[Column], pick: Pick, key: fn(&Column) -> &str) -> bool {
+    let mut keys = cols
+        .iter()
+        .filter(|c| pick(c).is_some_and(f64::is_finite))
+        .map(key);
+    keys.next().is_none_or(|first| keys.all(|k| k == first))
+}
+
+/// A row whose best is marked only where the columns share `key` (a vocabulary, a text).
+fn numeric_among(
+    label: &'static str,
+    cols: &[Column],
+    pick: Pick,
+    fmt: fn(f64) -> String,
+    better: Better,
+    key: fn(&Column) -> &str,
+) -> Row {
+    let better = if comparable(cols, pick, key) {
+        better
+    } else {
+        Better::None
+    };
+    numeric(label, cols, pick, fmt, better)
+}
 
 fn numeric(
     label: &'static str,
@@ -157,28 +189,40 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
             Better::Higher,
         ));
     }
-    out.push(numeric(
+    let vocabulary: fn(&Column) -> &str = |c| &c.vocabulary;
+    out.push(numeric_among(
         "mean entropy",
         cols,
         |c| c.summary.mean_entropy,
         |x| num(Some(x), 3),
         Better::Lower,
+        vocabulary,
     ));
-    out.push(numeric(
+    out.push(numeric_among(
         "mean surprisal",
         cols,
         |c| c.summary.mean_surprisal,
         |x| num(Some(x), 3),
         Better::Lower,
+        vocabulary,
     ));
-    out.push(numeric(
+    out.push(numeric_among(
         "perplexity",
         cols,
         |c| c.summary.perplexity,
         |x| num(Some(x), 2),
         Better::Lower,
+        vocabulary,
     ));
     if !with_speed {
+        out.push(numeric_among(
+            "bits per byte",
+            cols,
+            |c| c.summary.bits_per_byte,
+            |x| num(Some(x), 3),
+            Better::Lower,
+            |c| &c.text,
+        ));
         out.push(numeric(
             "Fast-DetectGPT",
             cols,
@@ -283,6 +327,37 @@ mod tests {
             .iter()
             .any(|x| x.label == "Fast-DetectGPT"));
         assert!(rows(&cols, false).iter().all(|x| x.label != "decode tok/s"));
+    }
+
+    /// Per-token figures of two vocabularies count different tokens: the lower perplexity
+    /// is not the better model's. Bits per byte of one text are comparable; of two, not.
+    #[test]
+    fn only_comparable_values_are_marked() {
+        let mut a = col(3.0, None);
+        let mut b = col(2.0, None);
+        a.vocabulary = "smollm2".into();
+        b.vocabulary = "gemma".into();
+        a.summary.bits_per_byte = Some(1.2);
+        b.summary.bits_per_byte = Some(0.9);
+        a.text = "the same text".into();
+        b.text = "the same text".into();
+        let get = |cols: &[Column], l: &str| {
+            rows(cols, false)
+                .into_iter()
+                .find(|x| x.label == l)
+                .unwrap()
+        };
+        let cols = [a.clone(), b.clone()];
+        for label in ["perplexity", "mean entropy", "mean surprisal"] {
+            assert!(get(&cols, label).best.is_empty(), "{label}");
+        }
+        assert_eq!(get(&cols, "bits per byte").best, vec![1]);
+        assert_eq!(get(&cols, "bits per byte").cells[0], "1.200");
+        b.vocabulary = "smollm2".into();
+        b.text = "another text".into();
+        let cols = [a, b];
+        assert_eq!(get(&cols, "perplexity").best, vec![1]);
+        assert!(get(&cols, "bits per byte").best.is_empty());
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct ModelState {
 impl ModelState {
     /// What tells one loaded model from another whatever it is called (a catalog name, or a
     /// file name that two files may share): its vocabulary, size and shape. Empty when none is
-    /// loaded.
+    /// loaded. The vocabulary is its second field (`RunState::vocabulary`).
     pub fn identity(&self) -> String {
         self.loaded.as_ref().map_or_else(String::new, |l| {
             let i = &l.info;
@@ -110,6 +110,8 @@ pub struct RunState {
     pub summary: Option<Summary>,
     /// Score mode: stopped part way; the tokens and figures cover only what was scored.
     pub partial: bool,
+    /// Score mode: the text this result measures (the box may say something else since).
+    pub scored_text: String,
     /// Generate mode: the request this run was made from, so a fork of it replays the same
     /// prompt and settings whatever the page's boxes say now.
     pub request: Option<GenerateRequest>,
@@ -133,6 +135,22 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// The vocabulary of the model that made this run (from `model_identity`): runs of one
+    /// vocabulary count the same tokens.
+    pub fn vocabulary(&self) -> &str {
+        self.model_identity.split(':').nth(1).unwrap_or_default()
+    }
+
+    /// A score shown for another text than `current` (the box was edited since): its figures
+    /// are not the text's the user now sees. Not while it runs, nor after a refused Score,
+    /// whose message already says the result is the previous one.
+    pub fn measures_other_text(&self, current: &str) -> bool {
+        self.phase == OutputPhase::Done
+            && !self.tokens.is_empty()
+            && !self.scored_text.is_empty()
+            && self.scored_text != current
+    }
+
     /// Ended by the model or a Stop with tokens to show (a refused next request may since
     /// have set its phase to `Error`, leaving it as it was): what a fork can be made of.
     pub fn finished_with_tokens(&self) -> bool {
@@ -830,6 +848,7 @@ impl PaneModel {
             Ok(text.to_string())
         };
         let (job, text) = self.start_output(Activity::Score, text, "Scoring…")?;
+        self.score.scored_text = text.clone();
         Some(ToWorker::Job {
             job,
             work: Work::Score { text },

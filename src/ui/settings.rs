@@ -175,11 +175,54 @@ impl PaneSettings {
         self.top_k = self.top_k.min(100_000);
         self.max_tokens = self.max_tokens.clamp(1, MAX_TOKENS_LIMIT);
         self.conversation.clamp();
-        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if self.model_id.len() > 128 || !self.model_id.chars().all(plain) {
+        if !is_model_id_form(&self.model_id) {
             self.model_id.clear();
         }
     }
+}
+
+/// Whether `id` could be a catalog id (letters, digits, `-`, `_`, `.`; at most 128 bytes):
+/// anything else, a path or markup, can name no model.
+fn is_model_id_form(id: &str) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    id.len() <= 128 && id.chars().all(plain)
+}
+
+/// What a link's `panes=` asked of one pane that the page did not take as asked: each scalar
+/// field whose value was unreadable or out of range, with what is used instead.
+fn panes_param_changes(
+    index: usize,
+    given: &serde_json::Value,
+    used: &PaneSettings,
+) -> Option<String> {
+    let (serde_json::Value::Object(given), Ok(serde_json::Value::Object(used))) =
+        (given, serde_json::to_value(used))
+    else {
+        return None;
+    };
+    let same = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_f64(), b.as_f64()) {
+        // Numbers were read as f32 or integers: equal to their precision.
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+        _ => a == b,
+    };
+    let changed: Vec<String> = given
+        .iter()
+        .filter(|(_, v)| !v.is_object() && !v.is_array())
+        .filter_map(|(k, v)| {
+            let now = used.get(k)?;
+            (!same(v, now)).then(|| {
+                let shown: String = v.to_string().chars().take(24).collect();
+                format!("{k} {shown} → {now}")
+            })
+        })
+        .collect();
+    (!changed.is_empty()).then(|| {
+        format!(
+            "The link's panes= for pane {}: {} (unreadable or out of range).",
+            index + 1,
+            changed.join(", ")
+        )
+    })
 }
 
 impl PaneSettings {
@@ -391,12 +434,33 @@ impl Workspace {
     /// Reads a saved workspace; anything unreadable gives the default rather than an error,
     /// since a stale save must never stop the page from opening.
     pub fn from_saved(json: Option<&str>) -> Self {
+        Self::from_saved_noting(json).0
+    }
+
+    /// [`Workspace::from_saved`], with a note for the user when the save was there but could
+    /// not be read whole (settings back at their defaults should not go unexplained).
+    pub fn from_saved_noting(json: Option<&str>) -> (Self, Option<String>) {
         // As the page wrote it, read once; only a save it cannot read goes field by field.
         if let Some(ws) = json.and_then(|j| serde_json::from_str::<Workspace>(j).ok()) {
-            return ws.clamped();
+            return (ws.clamped(), None);
         }
-        let ws = json
-            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        let Some(text) = json else {
+            return (Self::default(), None);
+        };
+        let object = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(serde_json::Value::is_object);
+        let note = if object.is_some() {
+            "Part of the saved workspace could not be read; those settings are back at their \
+             defaults."
+        } else {
+            "The saved workspace could not be read; the page opened with its defaults."
+        };
+        (Self::from_value(object), Some(note.into()))
+    }
+
+    fn from_value(value: Option<serde_json::Value>) -> Self {
+        let ws = value
             .and_then(|mut v| {
                 // One unreadable pane setting costs that setting, not the panes.
                 if let Some(panes) = v.get_mut("panes").and_then(|p| p.as_array_mut()) {
@@ -450,6 +514,14 @@ impl Workspace {
         let mut asked_temperature = None;
         let mut asked_max_tokens = None;
         let mut too_many_models = None;
+        // The single-value parameters given (name, value), which a `panes=` overrides.
+        let mut singles: Vec<(&'static str, String)> = Vec::new();
+        // A `panes=` as given (its entries, how many): what it asked is checked against what
+        // is used once clamped.
+        let mut panes_given: Option<(Vec<serde_json::Value>, usize)> = None;
+        // CONTRACT.md's link has one text, `prompt=`: in a `mode=score` link without the
+        // page's own `text=`, it is the text to measure.
+        let (mut linked_prompt, mut linked_text, mut linked_score) = (None, false, false);
         let shown = |v: &str| -> String {
             let short: String = v.chars().take(24).collect();
             if short.len() < v.len() {
@@ -469,11 +541,23 @@ impl Workspace {
             };
             match percent_decode(k).as_str() {
                 "models" => {
+                    singles.push(("models", v.clone()));
                     let ids: Vec<&str> = v
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .collect();
+                    for id in ids
+                        .iter()
+                        .take(MAX_PANES)
+                        .filter(|id| !is_model_id_form(id))
+                    {
+                        notes.push(format!(
+                            "The link's models= names \"{}\", which is not a model id (letters, \
+                             digits, - _ .); that pane was left without a model.",
+                            shown(id)
+                        ));
+                    }
                     if ids.len() > MAX_PANES {
                         too_many_models = Some(ids.len());
                     }
@@ -489,10 +573,21 @@ impl Workspace {
                             .collect();
                     }
                 }
-                "prompt" => self.prompt = v,
-                "text" => self.score_text = v,
+                "prompt" => {
+                    self.prompt = v.clone();
+                    linked_prompt = Some(v);
+                }
+                "text" => {
+                    self.score_text = v;
+                    linked_text = true;
+                }
+                "mode" if v == "score" => {
+                    self.mode = Mode::Score;
+                    linked_score = true;
+                }
                 "temperature" => match v.parse::<f32>() {
                     Ok(t) if t.is_finite() => {
+                        singles.push(("temperature", v.clone()));
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
                         asked_temperature = Some(v.clone());
                     }
@@ -510,6 +605,7 @@ impl Workspace {
                     };
                     match n {
                         Some(n) => {
+                            singles.push(("max_tokens", v.clone()));
                             let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
                             self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                             asked_max_tokens = Some(v.clone());
@@ -518,7 +614,10 @@ impl Workspace {
                     }
                 }
                 "seed" => match v.parse::<u64>() {
-                    Ok(n) => self.panes.iter_mut().for_each(|p| p.seed = n),
+                    Ok(n) => {
+                        singles.push(("seed", v.clone()));
+                        self.panes.iter_mut().for_each(|p| p.seed = n)
+                    }
                     Err(_) => unread(
                         &mut notes,
                         "seed",
@@ -531,12 +630,17 @@ impl Workspace {
                     // A value that is not what the page writes costs that value only.
                     let read = match serde_json::from_str(&v) {
                         Ok(serde_json::Value::Array(list)) => {
-                            let p: Vec<PaneSettings> = list
-                                .into_iter()
-                                .take(MAX_PANES)
-                                .filter_map(lenient)
-                                .collect();
-                            (!p.is_empty()).then_some(p)
+                            let count = list.len();
+                            let given: Vec<serde_json::Value> =
+                                list.into_iter().take(MAX_PANES).collect();
+                            let p: Vec<PaneSettings> =
+                                given.iter().cloned().filter_map(lenient).collect();
+                            // Entries line up with panes only when every one was read.
+                            let read = (!p.is_empty()).then_some(p);
+                            if read.is_some() {
+                                panes_given = Some((given, count));
+                            }
+                            read
                         }
                         _ => None,
                     };
@@ -593,10 +697,51 @@ impl Workspace {
         }
         // A `panes=` wins over the single values: those are then not what is used.
         if let Some(p) = panes {
+            // The page's own links carry both, agreeing; a value edited by hand disagrees.
+            let first = p.first().cloned().unwrap_or_default();
+            let ids: Vec<&str> = p
+                .iter()
+                .map(|p| p.model_id.as_str())
+                .filter(|id| !id.is_empty())
+                .collect();
+            let mut ignored: Vec<String> = Vec::new();
+            let mut seen: Vec<&str> = Vec::new();
+            // The last of a repeated parameter is the one that would have counted.
+            for (name, value) in singles.iter().rev() {
+                if seen.contains(name) {
+                    continue;
+                }
+                seen.push(name);
+                let agrees = match *name {
+                    "models" => {
+                        let asked: Vec<&str> = value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                        asked == ids
+                    }
+                    "temperature" => value.parse::<f32>().ok() == Some(first.temperature),
+                    "max_tokens" => value.parse::<usize>().ok() == Some(first.max_tokens),
+                    _ => value.parse::<u64>().ok() == Some(first.seed),
+                };
+                if !agrees {
+                    ignored.insert(0, format!("{name}="));
+                }
+            }
+            if !ignored.is_empty() {
+                notes.push(format!(
+                    "The link's panes= gives every pane's settings, so its {} {} not used.",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "was" } else { "were" }
+                ));
+            }
             self.panes = p;
             asked_temperature = None;
             asked_max_tokens = None;
             too_many_models = None;
+        } else {
+            panes_given = None;
         }
         if let Some(n) = too_many_models {
             notes.insert(
@@ -607,7 +752,36 @@ impl Workspace {
                 ),
             );
         }
+        let score_link = linked_score && self.mode == Mode::Score;
+        if let Some(p) = linked_prompt.filter(|_| score_link && !linked_text) {
+            self.score_text = p;
+        }
         *self = std::mem::take(self).clamped();
+        if let Some((given, count)) = panes_given {
+            if count > MAX_PANES {
+                notes.push(format!(
+                    "The link's panes= lists {count} panes; a page holds {MAX_PANES}, so the \
+                     first {MAX_PANES} are used."
+                ));
+            }
+            let unreadable = given.iter().filter(|g| !g.is_object()).count();
+            if unreadable > 0 {
+                notes.push(format!(
+                    "The link's panes= holds {unreadable} entr{} that {} not pane settings; \
+                     left out.",
+                    if unreadable == 1 { "y" } else { "ies" },
+                    if unreadable == 1 { "is" } else { "are" }
+                ));
+            } else {
+                notes.extend(
+                    given
+                        .iter()
+                        .zip(&self.panes)
+                        .enumerate()
+                        .filter_map(|(i, (g, used))| panes_param_changes(i, g, used)),
+                );
+            }
+        }
         let first = self.panes.first().cloned().unwrap_or_default();
         if let Some(v) = asked_temperature {
             if v.parse::<f32>().ok() != Some(first.temperature) {
@@ -709,7 +883,8 @@ impl Workspace {
                 percent_encode(&e.conditions.join(","))
             ));
         }
-        if !self.score_text.is_empty() {
+        // Always in Score mode: a link without it reads `prompt=` as the text to measure.
+        if !self.score_text.is_empty() || self.mode == Mode::Score {
             q.push(format!("text={}", percent_encode(&self.score_text)));
         }
         // A link carries the conversations' text, not their per-token numbers.
@@ -1011,6 +1186,128 @@ mod tests {
         assert!(Workspace::default()
             .apply_query(&Workspace::default().to_query())
             .is_empty());
+        let two = Workspace {
+            panes: vec![
+                PaneSettings {
+                    model_id: "gemma3-270m-q4_k_m".into(),
+                    temperature: 0.3,
+                    ..PaneSettings::default()
+                },
+                PaneSettings::default(),
+            ],
+            ..Workspace::default()
+        };
+        assert!(Workspace::default().apply_query(&two.to_query()).is_empty());
+    }
+
+    /// CONTRACT.md's `mode=score&prompt=…` measures that text; the page's own links carry
+    /// `text=` and keep the two apart.
+    #[test]
+    fn a_score_link_prompt_is_the_text_to_measure() {
+        let mut ws = Workspace::default();
+        ws.apply_query("mode=score&prompt=Measure%20me");
+        assert_eq!(
+            (ws.mode, ws.score_text.as_str()),
+            (Mode::Score, "Measure me")
+        );
+        assert_eq!(ws.prompt, "Measure me");
+        let mut ws = Workspace::default();
+        ws.apply_query("mode=score&prompt=a&text=b");
+        assert_eq!((ws.prompt.as_str(), ws.score_text.as_str()), ("a", "b"));
+        let mut ws = Workspace::default();
+        ws.apply_query("mode=score&prompt=a&mode=generate");
+        assert_eq!(ws.score_text, "");
+        let page = Workspace {
+            mode: Mode::Score,
+            prompt: "a prompt".into(),
+            ..Workspace::default()
+        };
+        let mut opened = Workspace::default();
+        opened.apply_query(&page.to_query());
+        assert_eq!(opened.score_text, "", "{}", page.to_query());
+    }
+
+    /// A save that cannot be read whole is said, not silently replaced by the defaults.
+    #[test]
+    fn an_unreadable_save_is_said() {
+        let good = Workspace {
+            prompt: "kept".into(),
+            ..Workspace::default()
+        };
+        assert_eq!(
+            Workspace::from_saved_noting(Some(&good.to_saved())),
+            (good.clone().clamped(), None)
+        );
+        assert_eq!(
+            Workspace::from_saved_noting(None),
+            (Workspace::default(), None)
+        );
+        for junk in ["garbage", "{", "null", "[1,2]", "7"] {
+            let (ws, note) = Workspace::from_saved_noting(Some(junk));
+            assert_eq!(ws, Workspace::default().clamped(), "{junk}");
+            assert!(note
+                .unwrap()
+                .starts_with("The saved workspace could not be read"));
+        }
+        let part = r#"{"prompt":"still here","panes":[{"temperature":"hot","seed":4}]}"#;
+        let (ws, note) = Workspace::from_saved_noting(Some(part));
+        assert_eq!(ws.prompt, "still here");
+        assert_eq!(ws.panes[0].seed, 4);
+        assert!(note.unwrap().starts_with("Part of the saved workspace"));
+    }
+
+    /// What a link asks and the page does not do as asked is said: model ids that can name no
+    /// model, single values a `panes=` overrides, and `panes=` values clamped or unreadable
+    /// (all of which used to be silent).
+    #[test]
+    fn links_say_what_they_could_not_use() {
+        let mut ws = Workspace::default();
+        let notes = ws.apply_query("models=a%20b,smollm2-135m-instruct-q4_1");
+        assert_eq!(ws.panes[0].model_id, "");
+        assert_eq!(ws.panes[1].model_id, "smollm2-135m-instruct-q4_1");
+        assert_eq!(
+            notes,
+            ["The link's models= names \"a b\", which is not a model id (letters, digits, - _ .); \
+              that pane was left without a model."]
+        );
+        let panes = percent_encode(
+            r#"[{"model_id":"smollm2-135m-instruct-q4_1","temperature":1e9,"max_tokens":5,"seed":-1,"top_k":"many"},{"temperature":0.5}]"#,
+        );
+        let mut ws = Workspace::default();
+        let notes = ws.apply_query(&format!(
+            "models=gemma3-270m-q4_k_m&temperature=0.9&seed=3&max_tokens=5&panes={panes}"
+        ));
+        assert_eq!(ws.panes.len(), 2);
+        assert_eq!(ws.panes[0].temperature, 5.0);
+        assert_eq!(ws.panes[0].max_tokens, 5);
+        assert_eq!(ws.panes[1].temperature, 0.5);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        // max_tokens=5 agrees with the panes; the others do not.
+        assert_eq!(
+            notes[0],
+            "The link's panes= gives every pane's settings, so its models=, temperature=, seed= \
+             were not used."
+        );
+        assert!(
+            notes[1].starts_with("The link's panes= for pane 1: ")
+                && notes[1].contains("temperature 1000000000.0 → 5.0")
+                && notes[1].contains("seed -1 → 0")
+                && notes[1].contains(r#"top_k "many" → 40"#)
+                && !notes[1].contains("max_tokens"),
+            "{notes:?}"
+        );
+        let many = percent_encode(&format!("[{}]", ["{}"; 6].join(",")));
+        let notes = Workspace::default().apply_query(&format!("panes={many}"));
+        assert_eq!(
+            notes,
+            ["The link's panes= lists 6 panes; a page holds 4, so the first 4 are used."]
+        );
+        let mixed = percent_encode(r#"[{"seed":1}, 7]"#);
+        let notes = Workspace::default().apply_query(&format!("panes={mixed}"));
+        assert_eq!(
+            notes,
+            ["The link's panes= holds 1 entry that is not pane settings; left out."]
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct RunSummary {
     pub mean_surprisal: Option<f64>,
     /// exp(mean surprisal) of the generated tokens under the model that made them.
     pub perplexity: Option<f64>,
+    /// Σ surprisal in bits over the measured tokens' UTF-8 bytes: unlike the per-token
+    /// figures, comparable between models with different vocabularies on the same text.
+    pub bits_per_byte: Option<f64>,
     /// Counts per GLTR bucket: top-10, top-100, top-1000, rest.
     pub gltr: [usize; 4],
     pub first_token_ms: Option<f64>,
@@ -41,6 +44,8 @@ pub fn summarize(tokens: &[TokenEvent], timing: Option<&Timing>) -> RunSummary {
         s.mean_entropy = Some(ent);
         s.mean_surprisal = Some(sur);
         s.perplexity = Some(sur.exp());
+        let bytes: usize = tokens.iter().map(|t| t.piece.len()).sum();
+        s.bits_per_byte = (bytes > 0).then(|| sur * nf / std::f64::consts::LN_2 / bytes as f64);
     }
     if let Some(t) = timing {
         s.first_token_ms = t.first_token_ms;
