@@ -349,3 +349,50 @@ test('three models side by side, and human vs model in the entropy lab', async (
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('score across vocabularies: bits per byte is the figure compared, a result for an earlier text says so, copied text has no hidden characters', async () => {
+  // CJK and emoji: SmolLM2's byte-level tokens split characters, so some tokens carry no text
+  // of their own (their sliver used to be a zero-width space, copied with the text).
+  const text = 'Tokyo (東京) is the capital of Japan 🙂. 日本の首都は東京です。';
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await pane(page, 0).loadCatalog(SMOLLM2);
+  await page.click('[data-testid=add-pane]');
+  await pane(page, 1).loadCatalog(GEMMA3);
+  await page.click('[data-testid=tab-score]');
+  await page.fill('[data-testid=score-text]', text);
+  await page.click('[data-testid=score-all]');
+  await waitAll(page, 2, 'output', 'done,error');
+  const enc = new TextEncoder();
+  for (const [i, file] of [[0, SMOLLM2_FILE], [1, GEMMA3_FILE]]) {
+    const p = pane(page, i);
+    const cli = JSON.parse(execFileSync(TINYLAB, ['score', '--model', file, '--text', text, '--json'], { encoding: 'utf8' }));
+    // Σ surprisal in bits over the UTF-8 bytes after the unscored first token.
+    const bytes = enc.encode(text).length - enc.encode(cli.prefix).length;
+    const expected = cli.tokens.reduce((a, t) => a + t.surprisal, 0) / Math.LN2 / bytes;
+    const shown = Number(await p.get('stat-bits-per-byte').textContent());
+    assert.ok(Math.abs(shown / expected - 1) < 0.03, `pane ${i}: ${shown} vs the CLI's ${expected}`);
+    assert.equal(await p.get('score-stale').count(), 0);
+    assert.ok(!(await p.output().textContent()).includes('\u200b'), `pane ${i}`);
+  }
+  assert.ok(await pane(page, 0).output().locator('.tok.partial').count() > 0, 'SmolLM2 splits a character');
+  // Per-token figures of two vocabularies count different tokens: no star. Bits per byte of
+  // one text: one.
+  const table = page.locator('[data-testid=compare-table]');
+  for (const row of ['perplexity', 'mean surprisal', 'mean entropy']) {
+    assert.equal(await table.locator(`tr[data-row="${row}"] td.best`).count(), 0, row);
+  }
+  assert.equal(await table.locator('tr[data-row="bits per byte"] td.best').count(), 1);
+  // Another text in the box: both results say they are for an earlier one, until scored.
+  await page.fill('[data-testid=score-text]', 'A different text altogether.');
+  for (const i of [0, 1]) {
+    await pane(page, i).get('score-stale').waitFor({ timeout: 5000 });
+    assert.match(await pane(page, i).get('score-stale').textContent(), /earlier text/);
+  }
+  await screenshot(page, 'score-stale');
+  await page.click('[data-testid=score-all]');
+  await waitAll(page, 2, 'output', 'done,error');
+  for (const i of [0, 1]) assert.equal(await pane(page, i).get('score-stale').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -70,3 +70,40 @@ test('a 10-pane saved workspace and a 7-model permalink are clamped to 4 panes',
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a link says what it could not use, and an unreadable save is said', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const open = async (query) => {
+    await page.goto(`${server.url}?${query}`);
+    await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  };
+  // A model id that can name no model used to be dropped without a word.
+  await open(`models=${encodeURIComponent('<img src=x onerror=alert(1)>')},${SMOLLM2}`);
+  assert.match(await page.textContent('[data-testid=link-note]'), /names "<img src=x onerror=alert…", which is not a model id/);
+  assert.equal(await page.locator('[data-testid=link-note] img').count(), 0);
+  // panes= overrides models= and temperature=, and its own out-of-range values are said.
+  const panes = JSON.stringify([{ model_id: SMOLLM2, temperature: 1e9, max_tokens: 5 }]);
+  await open(`models=gemma3-270m-q4_k_m&temperature=0.9&panes=${encodeURIComponent(panes)}`);
+  const said = await page.textContent('[data-testid=link-note]');
+  assert.match(said, /panes= gives every pane's settings, so its models=, temperature= were not used/);
+  assert.match(said, /panes= for pane 1: temperature 1000000000(\.0)? → 5\.0/);
+  assert.equal(Number(await pane(page, 0).get('temperature').inputValue()), 5);
+  // CONTRACT.md's mode=score with prompt=: the text to measure.
+  await open('mode=score&prompt=Measure%20this%20sentence.');
+  assert.equal(await page.inputValue('[data-testid=score-text]'), 'Measure this sentence.');
+  await ctx.close();
+  // A save that cannot be read: the defaults, said.
+  const ctx2 = await browser.newContext();
+  await ctx2.addInitScript(() => {
+    if (!sessionStorage.getItem('seeded')) {
+      localStorage.setItem('tinylab.workspace.v1', '{not json');
+      sessionStorage.setItem('seeded', '1');
+    }
+  });
+  const page2 = await ctx2.newPage();
+  await page2.goto(server.url);
+  await page2.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
+  assert.match(await page2.textContent('[data-testid=link-note]'), /saved workspace could not be read/);
+  await ctx2.close();
+});
