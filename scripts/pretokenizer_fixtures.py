@@ -112,6 +112,8 @@ TEXTS = [
     "(parenthesis) [brackets] {braces} «quotes» “curly” ‘single’",
     "end of line!\nnext line?\r\n\r\nlast",
     "Café naïve Zürich e\u0301",
+    # Bytes SmolLM2's vocabulary has no token for: llama.cpp never merges across one.
+    "!\x04! ...\x13... ))\x14) x += \x16= 1 \x06’s >\"\x1d' a\x04\x04b",
 ]
 
 

@@ -432,6 +432,15 @@ impl Tokenizer {
                     .filter(|pair| seen.insert(pair.clone()))
                     .collect::<Vec<_>>();
                 let split = split.as_ref().ok_or_else(|| tk_err("no pre-tokenizer"))?;
+                // Bytes with no token of their own (SmolLM2 has none for 0x04, 0x06, 0x13,
+                // 0x14, 0x16 and 0x1D): llama.cpp keeps such a byte as a symbol while merging,
+                // so the pieces on either side never merge across it, and drops it at the end.
+                // The crate drops it first, and then merged `!\x04!` into `!!`.
+                let unmapped: String = byte_to_char_table()
+                    .iter()
+                    .filter(|c| !vocab.contains_key(c.to_string().as_str()))
+                    .map(|&c| format!("\\x{{{:X}}}", c as u32))
+                    .collect();
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
                     .ignore_merges(split.ignore_merges)
@@ -449,6 +458,16 @@ impl Tokenizer {
                     steps.push(split.into());
                 }
                 steps.push(ByteLevel::new(false, false, false).into());
+                if !unmapped.is_empty() {
+                    // After the byte-level map, so that any byte is one character.
+                    let barrier = Split::new(
+                        SplitPattern::Regex(format!("[{unmapped}]")),
+                        SplitDelimiterBehavior::Isolated,
+                        false,
+                    )
+                    .map_err(tk_err)?;
+                    steps.push(barrier.into());
+                }
                 hf.with_pre_tokenizer(Some(Sequence::new(steps)));
                 hf
             }
