@@ -4,10 +4,10 @@
 use leptos::prelude::*;
 
 use super::pane_state::{Pane, Tree};
-use crate::ui::format::num;
 
 #[component]
 pub fn Branches(pane: Pane) -> impl IntoView {
+    let units = expect_context::<super::AppState>().units;
     // The chat's branches are listed while its reply is the conversation's last turn.
     let tree = move || {
         pane.tree()
@@ -44,8 +44,8 @@ pub fn Branches(pane: Pane) -> impl IntoView {
                         <tr>
                             <th>"branch"</th>
                             <th>"tokens"</th>
-                            <th>"mean surprisal"</th>
-                            <th>"mean entropy"</th>
+                            <th>{move || format!("mean surprisal, {}", units.get().id())}</th>
+                            <th>{move || format!("mean entropy, {}", units.get().id())}</th>
                         </tr>
                     </thead>
                     <tbody>
@@ -64,8 +64,8 @@ pub fn Branches(pane: Pane) -> impl IntoView {
                                         >
                                             <td>{b.label}</td>
                                             <td>{b.tokens}</td>
-                                            <td>{num(b.mean_surprisal, 3)}</td>
-                                            <td>{num(b.mean_entropy, 3)}</td>
+                                            <td>{units.get().num(b.mean_surprisal, 3)}</td>
+                                            <td>{units.get().num(b.mean_entropy, 3)}</td>
                                         </tr>
                                     }
                                 })

@@ -11,11 +11,13 @@ const H: f64 = 120.0;
 #[component]
 pub fn EntropyChart(pane: Pane) -> impl IntoView {
     // Computed once per change and read by the caption and both lines.
+    let units = expect_context::<super::AppState>().units;
     let data = Memo::new(move |_| {
+        let u = units.get();
         pane.shown(|r| {
             let n = r.tokens.len();
-            let ent = series(&r.tokens, |t| t.entropy);
-            let sur = series(&r.tokens, |t| t.surprisal);
+            let ent = series(&r.tokens, |t| u.of(t.entropy));
+            let sur = series(&r.tokens, |t| u.of(t.surprisal));
             let top = nice_max(ent.iter().chain(sur.iter()).map(|p| p.1));
             (
                 n,
@@ -37,7 +39,7 @@ pub fn EntropyChart(pane: Pane) -> impl IntoView {
             <figcaption>
                 <span class="key entropy">"entropy"</span>
                 <span class="key surprisal">"surprisal"</span>
-                <span class="muted">{move || format!("nats, 0–{:.0}, by token position", data.with(|d| d.3))}</span>
+                <span class="muted">{move || format!("{}, 0–{:.0}, by token position", units.get().id(), data.with(|d| d.3))}</span>
             </figcaption>
             <svg
                 viewBox=format!("0 0 {W} {H}")

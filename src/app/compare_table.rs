@@ -12,6 +12,7 @@ pub fn CompareTable() -> impl IntoView {
     let app = expect_context::<AppState>();
     let data = move || {
         let generating = app.mode.get() == Mode::Generate;
+        let units = app.units.get();
         let catalog = app.catalog.get().and_then(|c| c.ok());
         let cols: Vec<Column> = app
             .panes
@@ -35,7 +36,13 @@ pub fn CompareTable() -> impl IntoView {
                     model: model.unwrap_or_else(|| "–".into()),
                     parameters: entry.map(|e| e.parameters).unwrap_or_else(|| "–".into()),
                     settings: settings_label(request.as_ref().filter(|_| generating), &s),
-                    summary: p.shown(|r| summarize(&r.tokens, r.timing.as_ref())),
+                    summary: {
+                        // Entropy and surprisal in the page's units; perplexity stays as it is.
+                        let mut s = p.shown(|r| summarize(&r.tokens, r.timing.as_ref()));
+                        s.mean_entropy = s.mean_entropy.map(|v| units.of(v));
+                        s.mean_surprisal = s.mean_surprisal.map(|v| units.of(v));
+                        s
+                    },
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                     vocabulary: p.shown(|r| r.vocabulary().to_string()),
                     text: p.shown(|r| r.scored_text.clone()),
@@ -48,6 +55,7 @@ pub fn CompareTable() -> impl IntoView {
         <Show when=move || app.panes.with(|p| p.len() > 1)>
             <section class="compare" aria-label="Comparison">
                 <h2>"Comparison"</h2>
+                <p class="muted">{move || format!("Entropy and surprisal in {}.", app.units.get().id())}</p>
                 <table data-testid="compare-table">
                     <thead>
                         <tr>

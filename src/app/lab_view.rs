@@ -61,6 +61,7 @@ fn histogram_svg(human: &[f64], model: &[f64], label: &'static str) -> impl Into
 
 #[component]
 fn LabResult(r: HumanVsModelResult) -> impl IntoView {
+    let units = expect_context::<super::AppState>().units;
     let pick = |t: &crate::protocol::ScoredText, f: fn(&crate::protocol::TokenEvent) -> f64| {
         t.tokens.iter().map(f).collect::<Vec<f64>>()
     };
@@ -85,7 +86,9 @@ fn LabResult(r: HumanVsModelResult) -> impl IntoView {
     view! {
         <p class="lab-diff">
             "Text entropy (mean surprisal), human − model: "
-            <strong data-testid="lab-surprisal-diff">{format!("{diff:+.3} nats/token")}</strong>
+            <strong data-testid="lab-surprisal-diff">
+                {move || format!("{:+.3} {}/token", units.get().of(diff), units.get().id())}
+            </strong>
             ". " {verdict}
         </p>
         {histogram_svg(&hs, &ms, "Surprisal of each token (the text's entropy under the model)")}
@@ -96,13 +99,13 @@ fn LabResult(r: HumanVsModelResult) -> impl IntoView {
                 <tr><th>"tokens"</th><td>{r.human.tokens.len()}</td><td>{r.model.tokens.len()}</td></tr>
                 <tr>
                     <th>"mean surprisal"</th>
-                    <td data-testid="lab-human-surprisal">{num(Some(h_sur), 3)}</td>
-                    <td data-testid="lab-model-surprisal">{num(Some(m_sur), 3)}</td>
+                    <td data-testid="lab-human-surprisal">{move || units.get().num(Some(h_sur), 3)}</td>
+                    <td data-testid="lab-model-surprisal">{move || units.get().num(Some(m_sur), 3)}</td>
                 </tr>
                 <tr>
                     <th>"mean entropy"</th>
-                    <td data-testid="lab-human-entropy">{num(Some(h_ent), 3)}</td>
-                    <td data-testid="lab-model-entropy">{num(Some(m_ent), 3)}</td>
+                    <td data-testid="lab-human-entropy">{move || units.get().num(Some(h_ent), 3)}</td>
+                    <td data-testid="lab-model-entropy">{move || units.get().num(Some(m_ent), 3)}</td>
                 </tr>
                 <tr>
                     <th>"perplexity"</th>
@@ -117,9 +120,10 @@ fn LabResult(r: HumanVsModelResult) -> impl IntoView {
             </tbody>
         </table>
         <p class="muted">
-            {format!(
-                "Mean entropy of the distribution, human − model: {:+.3} nats. ",
-                h_ent - m_ent
+            {move || format!(
+                "Mean entropy of the distribution, human − model: {:+.3} {}. ",
+                units.get().of(h_ent - m_ent),
+                units.get().id()
             )}
             "Surprisal is how unexpected each actual token was; entropy is how spread the model's guess was before it."
         </p>

@@ -47,6 +47,7 @@ use toolbar::Toolbar;
 
 use crate::ui::catalog::{self, Catalog, CatalogModel, CATALOG_URL, PRESENT_URL};
 use crate::ui::eval_report::EvalReport;
+use crate::ui::format::Units;
 use crate::ui::settings::{EvalSetup, Mode, PaneSettings, Workspace};
 
 /// The most panes side by side (each holds a worker and a model in memory).
@@ -54,6 +55,7 @@ pub use crate::ui::settings::MAX_PANES;
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
 const THEME_KEY: &str = "tinylab.theme";
+const UNITS_KEY: &str = "tinylab.units";
 
 /// Where a catalog model can be had from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,8 @@ pub struct AppState {
     pub eval_file_error: RwSignal<Option<String>>,
     /// The blind arena (`arena_view`), kept in localStorage.
     pub arena: RwSignal<arena_view::ArenaState>,
+    /// Entropy and surprisal shown in nats or bits (kept in localStorage, as the theme is).
+    pub units: RwSignal<Units>,
     next_id: StoredValue<usize>,
     /// The app's own reactive owner. Panes are made under it: made under the owner current
     /// in a click handler (the arena bar's, which the Generate tab alone shows), their signals
@@ -349,6 +353,9 @@ fn App() -> impl IntoView {
         eval_file: RwSignal::new_local(None),
         eval_file_error: RwSignal::new(None),
         arena: RwSignal::new(arena_view::ArenaState::load()),
+        units: RwSignal::new(Units::from_id(
+            &browser::local_get(UNITS_KEY).unwrap_or_default(),
+        )),
         next_id: StoredValue::new(ws.panes.len()),
         root: StoredValue::new_local(Owner::current()),
     };
@@ -445,12 +452,26 @@ fn App() -> impl IntoView {
         browser::local_set(THEME_KEY, &t);
     });
 
+    let units = state.units;
+    Effect::new(move |_| browser::local_set(UNITS_KEY, units.get().id()));
+
     view! {
         <header class="top">
             <h1>"TinyLab"</h1>
             <p class="tagline">"Small language models, run in your browser, measured token by token."</p>
             <OfflineStatus />
             <threads::ThreadsControl />
+            <label class="units" title="Entropy and surprisal in nats (natural log) or bits (log base 2); exports and the command line stay in nats">
+                <span class="muted">"Units"</span>
+                <select
+                    data-testid="units"
+                    prop:value=move || units.get().id()
+                    on:change=move |ev| units.set(Units::from_id(&event_target_value(&ev)))
+                >
+                    <option value="nats">"nats"</option>
+                    <option value="bits">"bits"</option>
+                </select>
+            </label>
             <label class="theme">
                 <span class="muted">"Theme"</span>
                 <select

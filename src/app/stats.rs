@@ -24,6 +24,16 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                 </div>
             }
         };
+    // Entropy and surprisal in the page's units (`Units`), which the label names.
+    let per_token =
+        move |label: &'static str, testid: &'static str, value: fn(&RunSummary) -> Option<f64>| {
+            view! {
+                <div class="stat">
+                    <dt>{move || format!("{label}, {}", app.units.get().id())}</dt>
+                    <dd data-testid=testid>{move || app.units.get().num(s.with(value), 3)}</dd>
+                </div>
+            }
+        };
     view! {
         <dl class="stats">
             {stat("tokens", "stat-tokens", |s| s.tokens.to_string())}
@@ -54,8 +64,8 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                     </dd>
                 </div>
             </Show>
-            {stat("mean entropy", "stat-mean-entropy", |s| num(s.mean_entropy, 3))}
-            {stat("mean surprisal", "stat-mean-surprisal", |s| num(s.mean_surprisal, 3))}
+            {per_token("mean entropy", "stat-mean-entropy", |s| s.mean_entropy)}
+            {per_token("mean surprisal", "stat-mean-surprisal", |s| s.mean_surprisal)}
             {stat("perplexity", "stat-perplexity", |s| num(s.perplexity, 2))}
             <Show when=move || !generating()>
                 <div class="stat" title="Surprisal in bits per UTF-8 byte of the scored text: unlike the per-token figures, comparable between models with different vocabularies">

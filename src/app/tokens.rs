@@ -141,6 +141,7 @@ pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
 #[component]
 pub fn Inspector(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
+    let units = app.units;
     // A memo: the view below is rebuilt only when the token shown changes, not on every move
     // of the pointer, so what is typed in its fork box stays there.
     let current = Memo::new(move |_| {
@@ -170,6 +171,7 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                 }
                 Some((i, t)) => {
                     let p = (-t.surprisal).exp();
+                    let (entropy, surprisal) = (t.entropy, t.surprisal);
                     let bucket = RankBucket::of(t.rank);
                     view! {
                         <div class="inspector-head">
@@ -192,9 +194,9 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             <dt title="GLTR: this token's probability over the most likely token's">"frac(p)"</dt>
                             <dd>{format!("{:.3}", frac_p(t.surprisal, t.rank, t.top.first().map(|a| a.p)))}</dd>
                             <dt>"entropy"</dt>
-                            <dd>{format!("{:.3} nats", t.entropy)}</dd>
+                            <dd>{move || format!("{:.3} {}", units.get().of(entropy), units.get().id())}</dd>
                             <dt>"surprisal"</dt>
-                            <dd>{format!("{:.3} nats", t.surprisal)}</dd>
+                            <dd>{move || format!("{:.3} {}", units.get().of(surprisal), units.get().id())}</dd>
                         </dl>
                         <ol class="alternatives">
                             {t

@@ -38,6 +38,45 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// How entropy and surprisal are shown. The engine, the CLI, exports and the `data-*`
+/// attributes stay in nats (CONTRACT.md); bits are a view: the same numbers ÷ ln 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Units {
+    #[default]
+    Nats,
+    Bits,
+}
+
+impl Units {
+    pub fn id(self) -> &'static str {
+        match self {
+            Units::Nats => "nats",
+            Units::Bits => "bits",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Self {
+        if id == "bits" {
+            Units::Bits
+        } else {
+            Units::Nats
+        }
+    }
+
+    /// A value given in nats, in these units.
+    pub fn of(self, nats: f64) -> f64 {
+        match self {
+            Units::Nats => nats,
+            Units::Bits => nats / std::f64::consts::LN_2,
+        }
+    }
+
+    /// `num` of a value given in nats, in these units.
+    pub fn num(self, nats: Option<f64>, decimals: usize) -> String {
+        num(nats.map(|v| self.of(v)), decimals)
+    }
+}
+
 /// One decimal, "n/a" for a value that is not a number (a NaN statistic, say from a model
 /// whose weights hold NaN), "∞" for an infinite one, or "–" when there is nothing to show.
 pub fn num(v: Option<f64>, decimals: usize) -> String {
@@ -167,6 +206,21 @@ pub fn dot_source(d: &crate::protocol::DotChoice) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    /// Bits are nats ÷ ln 2, for shown numbers only; what cannot be shown stays as it was.
+    #[test]
+    fn units_convert_what_is_shown() {
+        assert_eq!(Units::from_id("bits"), Units::Bits);
+        assert_eq!(Units::from_id("garbage"), Units::Nats);
+        assert_eq!(Units::from_id(Units::Bits.id()), Units::Bits);
+        assert_eq!(Units::Nats.num(Some(2.0), 3), "2.000");
+        assert_eq!(
+            Units::Bits.num(Some(std::f64::consts::LN_2 * 3.0), 3),
+            "3.000"
+        );
+        assert_eq!(Units::Bits.num(None, 3), "–");
+        assert_eq!(Units::Bits.num(Some(f64::INFINITY), 3), "∞");
+    }
+
     use super::*;
 
     #[test]

@@ -383,6 +383,23 @@ test('score across vocabularies: bits per byte is the figure compared, a result 
     assert.equal(await table.locator(`tr[data-row="${row}"] td.best`).count(), 0, row);
   }
   assert.equal(await table.locator('tr[data-row="bits per byte"] td.best').count(), 1);
+  // Bits are a view: the shown means ÷ ln 2, the token attributes still in nats, kept over a
+  // reload.
+  const natsShown = Number(await pane(page, 0).get('stat-mean-entropy').textContent());
+  const natsAttr = await pane(page, 0).get('token').first().getAttribute('data-entropy');
+  await page.selectOption('[data-testid=units]', 'bits');
+  const bitsShown = Number(await pane(page, 0).get('stat-mean-entropy').textContent());
+  assert.ok(Math.abs(bitsShown - natsShown / Math.LN2) < 0.002, `${bitsShown} bits vs ${natsShown} nats`);
+  assert.equal(await pane(page, 0).get('token').first().getAttribute('data-entropy'), natsAttr);
+  await page.reload();
+  await page.locator('[data-testid=units]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=units]'), 'bits');
+  await page.selectOption('[data-testid=units]', 'nats');
+  await waitAll(page, 2, 'model-status', 'ready', 120000);
+  await page.click('[data-testid=tab-score]');
+  await page.fill('[data-testid=score-text]', text);
+  await page.click('[data-testid=score-all]');
+  await waitAll(page, 2, 'output', 'done,error');
   // Another text in the box: both results say they are for an earlier one, until scored.
   await page.fill('[data-testid=score-text]', 'A different text altogether.');
   for (const i of [0, 1]) {
