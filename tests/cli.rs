@@ -670,29 +670,28 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
     // One token: nothing to time a decode step by, so no rate rather than a rate of 0.
     assert!(v["decode_tokens_per_s"].is_null(), "{v}");
     let eos = v["model"]["eos_token"].as_u64().unwrap().to_string();
-    fails_with(
-        &[
+    let forcing = |given: &str| -> Vec<String> {
+        [
             "generate",
             "--model",
             model,
             "--prompt",
             "hi",
+            "--json",
             "--force-ids",
-            &format!("5,{eos},6"),
-        ],
+            given,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let args = forcing(&format!("5,{eos},6"));
+    fails_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
         &format!("given token {eos} (number 2 of 3) ends the generation"),
     );
     // Last, it ends the run there, as a drawn one does.
-    let v = json_ok(&[
-        "generate",
-        "--model",
-        model,
-        "--prompt",
-        "hi",
-        "--force-ids",
-        &format!("5,{eos}"),
-        "--json",
-    ]);
+    let args = forcing(&format!("5,{eos}"));
+    let v = json_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(ids(&v["ids"]), vec![5]);
     assert_eq!(v["stop_reason"], "eos");
     // A text from a file or standard input scores as the same text given inline.
