@@ -415,13 +415,32 @@ fn App() -> impl IntoView {
         state.catalog.set(Some(catalog.clone()));
         state.refresh_presence();
         if let Ok(c) = catalog {
+            // What the browser's model cache holds: a pane's model from a file is loaded again
+            // from there, and only from there.
+            let cached = browser::cached_models().await.unwrap_or_default();
             for p in state.panes.get_untracked() {
                 let id = p.settings.with_untracked(|s| s.model_id.clone());
-                match c.get(&id) {
-                    Some(m) => p.load_catalog(m),
+                let local = p.settings.with_untracked(|s| s.local_model.clone());
+                match (c.get(&id), local) {
+                    (Some(m), _) => p.load_catalog(m),
+                    (None, Some(l)) if id.is_empty() => {
+                        if cached.iter().any(|k| k.url == l.url) {
+                            p.load_cached(&l.url, &l.label);
+                        } else {
+                            p.settings.update(|s| s.local_model = None);
+                            p.state.update(|s| {
+                                s.model.message = format!(
+                                    "No model loaded: {} came from a file on this machine and \
+                                     is not in this browser's cache. Choose the file again, or \
+                                     drop it on this pane.",
+                                    crate::engine::error::one_line(&l.label)
+                                )
+                            });
+                        }
+                    }
                     // A saved or linked id this catalog does not have: the pane starts empty,
                     // and says which id it was.
-                    None => {
+                    (None, _) => {
                         p.settings.update(|s| s.model_id.clear());
                         if !id.is_empty() {
                             p.state.update(|s| {

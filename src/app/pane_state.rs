@@ -12,7 +12,7 @@ use crate::ui::catalog::{local_cache_key, CatalogModel};
 pub use crate::ui::pane::{
     BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel, RunState, Tree,
 };
-use crate::ui::settings::{Mode, PaneSettings, Turn, TurnToken};
+use crate::ui::settings::{LocalModel, Mode, PaneSettings, Turn, TurnToken};
 
 fn shown_in(s: &PaneModel, mode: Mode) -> &RunState {
     match mode {
@@ -257,7 +257,10 @@ impl Pane {
         if self.is_busy() {
             return;
         }
-        self.settings.update(|s| s.model_id = m.id.clone());
+        self.settings.update(|s| {
+            s.model_id = m.id.clone();
+            s.local_model = None;
+        });
         let work = Work::LoadUrl {
             url: browser::absolute(&m.url()),
             label: m.name.clone(),
@@ -270,7 +273,13 @@ impl Pane {
         if self.is_busy() {
             return;
         }
-        self.settings.update(|s| s.model_id.clear());
+        self.settings.update(|s| {
+            s.model_id.clear();
+            s.local_model = Some(LocalModel {
+                url: url.to_string(),
+                label: label.to_string(),
+            });
+        });
         let work = Work::LoadUrl {
             url: url.to_string(),
             label: label.to_string(),
@@ -283,13 +292,20 @@ impl Pane {
             return;
         }
         let name = file.name();
-        self.settings.update(|s| s.model_id.clear());
+        let cache_key = browser::absolute(&local_cache_key(
+            &name,
+            file.size() as u64,
+            file.last_modified() as u64,
+        ));
+        self.settings.update(|s| {
+            s.model_id.clear();
+            s.local_model = Some(LocalModel {
+                url: cache_key.clone(),
+                label: name.clone(),
+            });
+        });
         let work = Work::LoadFile {
-            cache_key: browser::absolute(&local_cache_key(
-                &name,
-                file.size() as u64,
-                file.last_modified() as u64,
-            )),
+            cache_key,
             name: name.clone(),
         };
         self.start(work, &name, Beside::File(&file));

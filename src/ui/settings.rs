@@ -29,6 +29,16 @@ pub struct PaneSettings {
     /// The pane's conversation (the Chat tab): kept with the settings so it survives a reload
     /// and goes into the exports.
     pub conversation: Conversation,
+    /// A model loaded from a file on this machine (no catalog id): its key in the browser's
+    /// model cache and its name, so that a reload loads it again from there. Never part of a
+    /// link, and never read from one.
+    pub local_model: Option<LocalModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalModel {
+    pub url: String,
+    pub label: String,
 }
 
 /// A system prompt and the turns so far.
@@ -149,6 +159,7 @@ impl Default for PaneSettings {
             repeat_prompt: false,
             color_mode: ColorMode::Entropy,
             conversation: Conversation::default(),
+            local_model: None,
         }
     }
 }
@@ -177,6 +188,15 @@ impl PaneSettings {
         self.conversation.clamp();
         if !is_model_id_form(&self.model_id) {
             self.model_id.clear();
+        }
+        // One or the other; the page only ever loads a cache key it finds in its own cache.
+        if !self.model_id.is_empty()
+            || self
+                .local_model
+                .as_ref()
+                .is_some_and(|l| l.url.len() > 4096 || l.label.len() > 1024)
+        {
+            self.local_model = None;
         }
     }
 }
@@ -695,8 +715,10 @@ impl Workspace {
                 _ => {}
             }
         }
-        // A `panes=` wins over the single values: those are then not what is used.
-        if let Some(p) = panes {
+        // A `panes=` wins over the single values: those are then not what is used. A file on
+        // someone else's machine is not a model here.
+        if let Some(mut p) = panes {
+            p.iter_mut().for_each(|p| p.local_model = None);
             // The page's own links carry both, agreeing; a value edited by hand disagrees.
             let first = p.first().cloned().unwrap_or_default();
             let ids: Vec<&str> = p
@@ -890,6 +912,7 @@ impl Workspace {
         // A link carries the conversations' text, not their per-token numbers.
         let mut panes = self.panes.clone();
         for p in &mut panes {
+            p.local_model = None;
             p.conversation.draft.clear();
             for t in &mut p.conversation.turns {
                 t.tokens.clear();
@@ -1198,6 +1221,37 @@ mod tests {
             ..Workspace::default()
         };
         assert!(Workspace::default().apply_query(&two.to_query()).is_empty());
+    }
+
+    /// A model from a file is kept in a save (to load again from the browser's cache) and
+    /// never in a link, either way.
+    #[test]
+    fn a_local_model_is_saved_but_never_linked() {
+        let local = LocalModel {
+            url: "http://localhost/local/model.gguf".into(),
+            label: "mine.gguf".into(),
+        };
+        let ws = Workspace {
+            panes: vec![PaneSettings {
+                local_model: Some(local.clone()),
+                ..PaneSettings::default()
+            }],
+            ..Workspace::default()
+        };
+        let back = Workspace::from_saved(Some(&ws.to_saved()));
+        assert_eq!(back.panes[0].local_model, Some(local.clone()));
+        assert!(!ws.to_query().contains("mine.gguf"), "{}", ws.to_query());
+        let hostile = percent_encode(&format!(
+            r#"[{{"local_model":{{"url":"https://elsewhere.example/x.gguf","label":"x"}}}}]"#
+        ));
+        let mut opened = Workspace::default();
+        opened.apply_query(&format!("panes={hostile}"));
+        assert_eq!(opened.panes[0].local_model, None);
+        // A catalog id wins.
+        let mut both = ws.panes[0].clone();
+        both.model_id = "smollm2-135m-instruct-q4_1".into();
+        both.clamp();
+        assert_eq!(both.local_model, None);
     }
 
     /// CONTRACT.md's `mode=score&prompt=…` measures that text; the page's own links carry

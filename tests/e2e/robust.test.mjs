@@ -41,6 +41,10 @@ test('after one visit the page and its cached model work with the network off', 
   // The pane's model comes back from the cache by itself.
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
   assert.match(await p.status().textContent(), /from the browser cache/);
+  // So does the pane whose model came from a file: the cache kept it (it used to come back
+  // empty, the file forgotten).
+  await pane(page, 1).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  assert.match(await pane(page, 1).status().textContent(), /SmolLM2-135M-Instruct\.Q4_1\.gguf ready.*from the browser cache/);
   await page.fill('[data-testid=prompt]', prompt);
   await p.set('temperature', 0);
   await p.set('max-tokens', 24);

@@ -107,3 +107,28 @@ test('a link says what it could not use, and an unreadable save is said', async 
   assert.match(await page2.textContent('[data-testid=link-note]'), /saved workspace could not be read/);
   await ctx2.close();
 });
+
+test('a pane whose model came from a file that the cache no longer holds says so after a reload', async () => {
+  const ws = JSON.stringify({
+    prompt: 'kept',
+    panes: [{ local_model: { url: `${server.url}local/gone.gguf`, label: 'gone.gguf' } }],
+  });
+  const ctx = await browser.newContext();
+  await ctx.addInitScript((saved) => {
+    if (!sessionStorage.getItem('seeded')) {
+      localStorage.setItem('tinylab.workspace.v1', saved);
+      sessionStorage.setItem('seeded', '1');
+    }
+  }, ws);
+  const page = await ctx.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(server.url);
+  const status = pane(page, 0).status();
+  await page.waitForFunction(() => /came from a file/.test(document.querySelector('[data-testid=model-status]')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.match(await status.textContent(), /gone\.gguf came from a file on this machine and is not in this browser's cache/);
+  assert.equal(await status.getAttribute('data-state'), 'empty');
+  assert.ok(!requests.some((u) => u.includes('gone.gguf')), 'nothing is fetched for it');
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'kept');
+  await ctx.close();
+});
