@@ -1241,9 +1241,9 @@ mod tests {
         let back = Workspace::from_saved(Some(&ws.to_saved()));
         assert_eq!(back.panes[0].local_model, Some(local.clone()));
         assert!(!ws.to_query().contains("mine.gguf"), "{}", ws.to_query());
-        let hostile = percent_encode(&format!(
-            r#"[{{"local_model":{{"url":"https://elsewhere.example/x.gguf","label":"x"}}}}]"#
-        ));
+        let hostile = percent_encode(
+            r#"[{"local_model":{"url":"https://elsewhere.example/x.gguf","label":"x"}}]"#,
+        );
         let mut opened = Workspace::default();
         opened.apply_query(&format!("panes={hostile}"));
         assert_eq!(opened.panes[0].local_model, None);
