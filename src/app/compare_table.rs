@@ -45,7 +45,14 @@ pub fn CompareTable() -> impl IntoView {
                     },
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                     vocabulary: p.shown(|r| r.vocabulary().to_string()),
-                    text: p.shown(|r| r.scored_text.clone()),
+                    // A score stopped part way measured only a prefix: comparable with no other.
+                    text: p.shown(|r| {
+                        if r.partial {
+                            format!("{} of {}", r.tokens.len(), r.scored_text)
+                        } else {
+                            r.scored_text.clone()
+                        }
+                    }),
                 }
             })
             .collect();

@@ -232,7 +232,11 @@ fn panes_param_changes(
             let now = used.get(k)?;
             (!same(v, now)).then(|| {
                 let shown: String = v.to_string().chars().take(24).collect();
-                format!("{k} {shown} → {now}")
+                if now.is_object() || now.is_array() {
+                    format!("{k} {shown} unreadable")
+                } else {
+                    format!("{k} {shown} → {now}")
+                }
             })
         })
         .collect();
