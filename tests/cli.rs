@@ -725,6 +725,21 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
         ],
         "cannot read /no/such/text.txt",
     );
+    fails_with(
+        &["score", "--model", model],
+        "--text TEXT, or --text-file FILE",
+    );
+    // An editor's byte-order mark is not text to score.
+    let marked = temp_file("marked.txt", format!("\u{feff}{text}").as_bytes());
+    let v = json_ok(&[
+        "score",
+        "--model",
+        model,
+        "--text-file",
+        marked.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(inline["tokens"], v["tokens"]);
     // A full disk is the output's failure, said as such, not an internal one.
     let full = Command::new(env!("CARGO_BIN_EXE_tinylab"))
         .args(["tokenize", "--model", model, "--text", "hello", "--json"])
@@ -749,5 +764,15 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(err.contains("TINYLAB_MAX_MEMORY_MB is"), "{err}");
+    }
+    // Empty is unset; more megabytes than there are is no ceiling.
+    for fine in ["", "99999999999999999999999"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tinylab"))
+            .args(["tokenize", "--model", model, "--text", "hi", "--json"])
+            .env("TINYLAB_MAX_MEMORY_MB", fine)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{fine:?}: {err}");
     }
 }

@@ -45,12 +45,17 @@ pub fn CompareTable() -> impl IntoView {
                     },
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                     vocabulary: p.shown(|r| r.vocabulary().to_string()),
-                    // A score stopped part way measured only a prefix: comparable with no other.
+                    // The span measured: after the unscored first token (`prefix`), or all of
+                    // the text after a BOS; a score stopped part way measured a part of that.
                     text: p.shown(|r| {
-                        if r.partial {
-                            format!("{} of {}", r.tokens.len(), r.scored_text)
-                        } else {
-                            r.scored_text.clone()
+                        let span = match r.scored_text.strip_prefix(r.prefix.as_str()) {
+                            Some(rest) => rest.to_string(),
+                            None => format!("{}\u{0}{}", r.prefix, r.scored_text),
+                        };
+                        match (app.mode.get() == Mode::Score, r.partial) {
+                            (false, _) => String::new(),
+                            (true, false) => span.to_string(),
+                            (true, true) => format!("{} tokens of {span}", r.tokens.len()),
                         }
                     }),
                 }
@@ -99,7 +104,7 @@ pub fn CompareTable() -> impl IntoView {
                         }}
                     </tbody>
                 </table>
-                <p class="muted">"★ marks the lowest time, entropy, surprisal and perplexity and the highest speed."</p>
+                <p class="muted">"★ marks the lowest time, entropy, surprisal, perplexity and bits per byte and the highest speed: the per-token figures only between models of one vocabulary (others count other tokens), bits per byte only over the same span of one text."</p>
             </section>
         </Show>
     }

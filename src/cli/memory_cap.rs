@@ -22,12 +22,19 @@ static LIMIT: AtomicUsize = AtomicUsize::new(MAX_BYTES);
 /// read the environment: that allocates). A value that is not a whole number of megabytes
 /// above 0 is an error, not ignored: whoever set it expects it to hold.
 pub fn limit_from_env() -> Result<(), String> {
-    let Some(raw) = std::env::var_os("TINYLAB_MAX_MEMORY_MB") else {
+    // Set but empty is unset, as shells write `VAR=` to clear one.
+    let Some(raw) = std::env::var_os("TINYLAB_MAX_MEMORY_MB").filter(|v| !v.is_empty()) else {
         return Ok(());
     };
     let mb = raw
         .to_str()
-        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map(str::trim)
+        .and_then(|v| match v.parse::<usize>() {
+            Ok(mb) => Some(mb),
+            // More megabytes than there are: no ceiling to speak of.
+            Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(usize::MAX),
+            Err(_) => None,
+        })
         .filter(|&mb| mb > 0)
         .ok_or_else(|| {
             format!(

@@ -13,12 +13,7 @@ pub struct ScoreArgs {
     #[command(flatten)]
     common: Common,
     /// Text to measure.
-    #[arg(
-        long,
-        allow_hyphen_values = true,
-        required_unless_present = "text_file",
-        conflicts_with = "text_file"
-    )]
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "text_file")]
     text: Option<String>,
     /// A UTF-8 file holding the text to measure (`-`: standard input), for texts longer than a
     /// command line takes (about 128 KB).
@@ -34,15 +29,26 @@ pub fn run(a: ScoreArgs) -> Result<(), String> {
         (Some(t), _) => t,
         (None, Some(path)) => {
             let bytes = super::read_small(path, MAX_TEXT_FILE_BYTES, "a text file")?;
-            String::from_utf8(bytes).map_err(|e| {
+            let text = String::from_utf8(bytes).map_err(|e| {
                 format!(
                     "{}: not UTF-8 text (byte {} is not)",
                     path.display(),
                     e.utf8_error().valid_up_to()
                 )
-            })?
+            })?;
+            // An editor's byte-order mark is not part of the text.
+            match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_string(),
+                None => text,
+            }
         }
-        (None, None) => return Err("give the text with --text or --text-file".into()),
+        (None, None) => {
+            return Err(
+                "give the text to measure: --text TEXT, or --text-file FILE (- for standard \
+                 input)"
+                    .into(),
+            )
+        }
     };
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;

@@ -432,8 +432,8 @@ impl Tokenizer {
                     .filter(|pair| seen.insert(pair.clone()))
                     .collect::<Vec<_>>();
                 let split = split.as_ref().ok_or_else(|| tk_err("no pre-tokenizer"))?;
-                // Bytes with no token of their own (SmolLM2 has none for 0x04, 0x06, 0x13,
-                // 0x14, 0x16 and 0x1D): llama.cpp keeps such a byte as a symbol while merging,
+                // Bytes with no token of their own (SmolLM2 lacks 21, among them 0x04, 0x13
+                // and 0x1D): llama.cpp keeps such a byte as a symbol while merging,
                 // so the pieces on either side never merge across it, and drops it at the end.
                 // The crate drops it first, and then merged `!\x04!` into `!!`.
                 let unmapped: String = byte_to_char_table()

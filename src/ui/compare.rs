@@ -17,8 +17,8 @@ pub struct Column {
     /// The vocabulary of the model that made the numbers (`RunState::vocabulary`): per-token
     /// figures of different vocabularies count different tokens, so none is "best".
     pub vocabulary: String,
-    /// Score mode: the text measured. Bits per byte compare across vocabularies only on one
-    /// text.
+    /// Score mode: the part of the text measured (after the unscored first token, or all of
+    /// it after a BOS). Bits per byte compare across vocabularies only over one span.
     pub text: String,
 }
 
@@ -214,7 +214,8 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
         Better::Lower,
         vocabulary,
     ));
-    if !with_speed {
+    // Only scores have a text: a chat's or a generation's bytes are each its own.
+    if !with_speed && cols.iter().any(|c| !c.text.is_empty()) {
         out.push(numeric_among(
             "bits per byte",
             cols,
@@ -223,6 +224,8 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
             Better::Lower,
             |c| &c.text,
         ));
+    }
+    if !with_speed {
         out.push(numeric(
             "Fast-DetectGPT",
             cols,
@@ -339,8 +342,8 @@ mod tests {
         b.vocabulary = "gemma".into();
         a.summary.bits_per_byte = Some(1.2);
         b.summary.bits_per_byte = Some(0.9);
-        a.text = "the same text".into();
-        b.text = "the same text".into();
+        a.text = " same text".into();
+        b.text = " same text".into();
         let get = |cols: &[Column], l: &str| {
             rows(cols, false)
                 .into_iter()

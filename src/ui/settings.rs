@@ -201,6 +201,11 @@ impl PaneSettings {
     }
 }
 
+/// Line ends as a browser's text box gives them back (`\r\n` and `\r` as `\n`).
+fn box_text(v: &str) -> String {
+    v.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 /// Whether `id` could be a catalog id (letters, digits, `-`, `_`, `.`; at most 128 bytes):
 /// anything else, a path or markup, can name no model.
 fn is_model_id_form(id: &str) -> bool {
@@ -234,6 +239,9 @@ fn panes_param_changes(
                 let shown: String = v.to_string().chars().take(24).collect();
                 if now.is_object() || now.is_array() {
                     format!("{k} {shown} unreadable")
+                } else if let Some(x) = now.as_f64().filter(|_| now.is_f64()) {
+                    // The settings' f32s, as the page shows them (0.8, not 0.800000011920929).
+                    format!("{k} {shown} → {}", x as f32)
                 } else {
                     format!("{k} {shown} → {now}")
                 }
@@ -546,6 +554,8 @@ impl Workspace {
         // CONTRACT.md's link has one text, `prompt=`: in a `mode=score` link without the
         // page's own `text=`, it is the text to measure.
         let (mut linked_prompt, mut linked_text, mut linked_score) = (None, false, false);
+        // What `models=` could not use; said unless a `panes=` replaced it.
+        let mut model_notes: Vec<String> = Vec::new();
         let shown = |v: &str| -> String {
             let short: String = v.chars().take(24).collect();
             if short.len() < v.len() {
@@ -566,6 +576,8 @@ impl Workspace {
             match percent_decode(k).as_str() {
                 "models" => {
                     singles.push(("models", v.clone()));
+                    // The last models= is the one used: its notes only.
+                    model_notes.clear();
                     let ids: Vec<&str> = v
                         .split(',')
                         .map(str::trim)
@@ -576,7 +588,7 @@ impl Workspace {
                         .take(MAX_PANES)
                         .filter(|id| !is_model_id_form(id))
                     {
-                        notes.push(format!(
+                        model_notes.push(format!(
                             "The link's models= names \"{}\", which is not a model id (letters, \
                              digits, - _ .); that pane was left without a model.",
                             shown(id)
@@ -597,12 +609,15 @@ impl Workspace {
                             .collect();
                     }
                 }
+                // As a text box gives its text back: line ends as `\n`, so that what the box
+                // shows is what is measured (and a result is not "for an earlier text").
                 "prompt" => {
+                    let v = box_text(&v);
                     self.prompt = v.clone();
                     linked_prompt = Some(v);
                 }
                 "text" => {
-                    self.score_text = v;
+                    self.score_text = box_text(&v);
                     linked_text = true;
                 }
                 "mode" if v == "score" => {
@@ -768,6 +783,7 @@ impl Workspace {
             too_many_models = None;
         } else {
             panes_given = None;
+            notes.append(&mut model_notes);
         }
         if let Some(n) = too_many_models {
             notes.insert(
@@ -790,7 +806,10 @@ impl Workspace {
                      first {MAX_PANES} are used."
                 ));
             }
-            let unreadable = given.iter().filter(|g| !g.is_object()).count();
+            let unreadable = given
+                .iter()
+                .filter(|g| lenient::<PaneSettings>((*g).clone()).is_none())
+                .count();
             if unreadable > 0 {
                 notes.push(format!(
                     "The link's panes= holds {unreadable} entr{} that {} not pane settings; \
@@ -1348,7 +1367,7 @@ mod tests {
         );
         assert!(
             notes[1].starts_with("The link's panes= for pane 1: ")
-                && notes[1].contains("temperature 1000000000.0 → 5.0")
+                && notes[1].contains("temperature 1000000000.0 → 5,")
                 && notes[1].contains("seed -1 → 0")
                 && notes[1].contains(r#"top_k "many" → 40"#)
                 && !notes[1].contains("max_tokens"),
@@ -1359,6 +1378,17 @@ mod tests {
         assert_eq!(
             notes,
             ["The link's panes= lists 6 panes; a page holds 4, so the first 4 are used."]
+        );
+        // A pane in serde's list form is pane settings too; a panes= that replaces models=
+        // takes its notes with it; a link's line ends are a text box's.
+        let listed = percent_encode(r#"[["smollm2-135m-instruct-q4_1", 0.2]]"#);
+        let mut ws = Workspace::default();
+        let notes = ws.apply_query(&format!("models=a%20b&panes={listed}&text=a%0D%0Ab"));
+        assert_eq!(ws.panes[0].temperature, 0.2);
+        assert_eq!(ws.score_text, "a\nb");
+        assert_eq!(
+            notes,
+            ["The link's panes= gives every pane's settings, so its models= was not used."]
         );
         let mixed = percent_encode(r#"[{"seed":1}, 7]"#);
         let notes = Workspace::default().apply_query(&format!("panes={mixed}"));

@@ -87,7 +87,7 @@ test('a link says what it could not use, and an unreadable save is said', async 
   await open(`models=gemma3-270m-q4_k_m&temperature=0.9&panes=${encodeURIComponent(panes)}`);
   const said = await page.textContent('[data-testid=link-note]');
   assert.match(said, /panes= gives every pane's settings, so its models=, temperature= were not used/);
-  assert.match(said, /panes= for pane 1: temperature 1000000000(\.0)? → 5\.0/);
+  assert.match(said, /panes= for pane 1: temperature 1000000000(\.0)? → 5\b/);
   assert.equal(Number(await pane(page, 0).get('temperature').inputValue()), 5);
   // CONTRACT.md's mode=score with prompt=: the text to measure.
   await open('mode=score&prompt=Measure%20this%20sentence.');
