@@ -29,6 +29,7 @@ pub fn LabView(pane: Pane) -> impl IntoView {
 
 /// One histogram pair (human vs model) of a per-token measure.
 fn histogram_svg(human: &[f64], model: &[f64], label: &'static str) -> impl IntoView {
+    let units = expect_context::<super::AppState>().units;
     let hs = shares(&histogram(human.iter().copied(), BINS, MAX_NATS));
     let ms = shares(&histogram(model.iter().copied(), BINS, MAX_NATS));
     let top = hs.iter().chain(&ms).copied().fold(0.01, f64::max);
@@ -49,7 +50,12 @@ fn histogram_svg(human: &[f64], model: &[f64], label: &'static str) -> impl Into
                 <strong>{label}</strong>
                 <span class="key human">"human"</span>
                 <span class="key model">"model"</span>
-                <span class="muted">{format!("share of tokens, 0–{MAX_NATS:.0} nats")}</span>
+                <span class="muted">
+                    {move || {
+                        let u = units.get();
+                        format!("share of tokens, 0–{} {}", crate::ui::format::num(Some(u.of(MAX_NATS)), 1).trim_end_matches(".0"), u.id())
+                    }}
+                </span>
             </figcaption>
             <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label>
                 {bars}

@@ -10,6 +10,7 @@ use crate::ui::format;
 
 #[component]
 pub fn ColorSwitch(pane: Pane) -> impl IntoView {
+    let app = expect_context::<super::AppState>();
     let mode = move || pane.settings.with(|s| s.color_mode);
     view! {
         <div class="color-switch" role="radiogroup" aria-label="Colour tokens by">
@@ -33,7 +34,7 @@ pub fn ColorSwitch(pane: Pane) -> impl IntoView {
                 .collect_view()}
             <span class="legend" aria-label="legend">
                 {move || {
-                    legend(mode())
+                    legend(mode(), app.units.get())
                         .into_iter()
                         .map(|(color, label)| {
                             view! {

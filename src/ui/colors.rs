@@ -170,8 +170,9 @@ pub fn frac_histogram(fracs: impl IntoIterator<Item = f64>) -> [usize; FRAC_BINS
     out
 }
 
-/// Legend entries (colour, label) for a mode.
-pub fn legend(mode: ColorMode) -> Vec<(String, String)> {
+/// Legend entries (colour, label) for a mode, entropy and surprisal in `units` (the scales
+/// themselves are fixed in nats).
+pub fn legend(mode: ColorMode, units: super::format::Units) -> Vec<(String, String)> {
     match mode {
         ColorMode::Rank => [
             RankBucket::Top10,
@@ -197,9 +198,13 @@ pub fn legend(mode: ColorMode) -> Vec<(String, String)> {
             };
             (0..=4)
                 .map(|i| {
-                    let v = max * i as f64 / 4.0;
+                    let v = units.of(max * i as f64 / 4.0);
                     let label = if i == 4 {
-                        format!("≥{v:.0} nats")
+                        format!(
+                            "≥{} {}",
+                            super::format::num(Some(v), 1).trim_end_matches(".0"),
+                            units.id()
+                        )
                     } else {
                         format!("{v:.1}")
                     };
@@ -213,6 +218,10 @@ pub fn legend(mode: ColorMode) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn legend_nats(mode: ColorMode) -> Vec<(String, String)> {
+        legend(mode, super::super::format::Units::Nats)
+    }
 
     #[test]
     fn buckets_follow_gltr_edges() {
@@ -290,13 +299,16 @@ mod tests {
             frac_histogram([1.0, 1.0, 0.27, 0.05, f64::NAN]),
             [1, 0, 1, 0, 0, 0, 0, 0, 0, 2]
         );
-        assert_eq!(legend(ColorMode::FracP).first().unwrap().1, "1.00");
+        assert_eq!(legend_nats(ColorMode::FracP).first().unwrap().1, "1.00");
     }
 
     #[test]
     fn legends_and_ids() {
-        assert_eq!(legend(ColorMode::Rank).len(), 4);
-        assert_eq!(legend(ColorMode::Entropy).last().unwrap().1, "≥6 nats");
+        assert_eq!(legend_nats(ColorMode::Rank).len(), 4);
+        assert_eq!(legend_nats(ColorMode::Entropy).last().unwrap().1, "≥6 nats");
+        let bits = legend(ColorMode::Entropy, super::super::format::Units::Bits);
+        assert_eq!(bits.last().unwrap().1, "≥8.7 bits");
+        assert_eq!(bits[2].1, format!("{:.1}", 3.0 / std::f64::consts::LN_2));
         for m in ColorMode::ALL {
             assert_eq!(ColorMode::parse(m.id()), Some(m));
         }
