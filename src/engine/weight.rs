@@ -1282,7 +1282,9 @@ mod tests {
                 for (a, b) in two.iter().zip(&candles) {
                     assert!((a - b).abs() <= scale, "{dtype:?}: {a} vs {b}");
                 }
-                if m == 2 {
+                // On x86-64 candle's quantizers round halves away from zero (its NEON forms
+                // may round to even, as ggml does, and agree there).
+                if m == 2 && cfg!(target_arch = "x86_64") {
                     assert!(
                         differ > 0,
                         "{dtype:?}: the halves must tell the roundings apart"
