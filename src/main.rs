@@ -10,11 +10,10 @@ static ALLOCATOR: cli::memory_cap::Capped = cli::memory_cap::Capped;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    if let Err(e) = cli::memory_cap::limit_from_env() {
-        eprintln!("error: {e}");
-        std::process::exit(2);
-    }
-    std::process::exit(cli::main());
+    // Read before anything large is held; said only once the arguments are, so that `--help`
+    // still answers beside a bad value.
+    let cap = cli::memory_cap::limit_from_env();
+    std::process::exit(cli::main(cap));
 }
 
 /// In the browser the same binary is the page (built by Trunk, see `www/index.html`).

@@ -775,4 +775,16 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{fine:?}: {err}");
     }
+    // A bad value does not keep `--help` from answering.
+    let help = Command::new(env!("CARGO_BIN_EXE_tinylab"))
+        .args(["score", "--help"])
+        .env("TINYLAB_MAX_MEMORY_MB", "abc")
+        .output()
+        .unwrap();
+    assert!(
+        help.status.success(),
+        "{}",
+        String::from_utf8_lossy(&help.stderr)
+    );
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--text-file"));
 }

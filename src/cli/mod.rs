@@ -248,7 +248,7 @@ fn usage_error(e: clap::Error) -> i32 {
     2
 }
 
-pub fn main() -> i32 {
+pub fn main(memory_cap: Result<(), String>) -> i32 {
     // Anything that still panics becomes one line, never a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -263,6 +263,10 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    if let Err(e) = memory_cap {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Generate(a) => generate::run(a),
