@@ -131,7 +131,16 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             Value::U32(u32::MAX),
             Error("power of two"),
         ),
-        ("general.alignment".into(), Value::I32(-8), Loads),
+        (
+            "general.alignment".into(),
+            Value::I32(-8),
+            Error("stored as an i32; GGUF stores it as a u32"),
+        ),
+        (
+            "general.alignment".into(),
+            Value::U64(32),
+            Error("stored as a u64"),
+        ),
         (
             "tokenizer.ggml.bos_token_id".into(),
             Value::U32(u32::MAX),
@@ -638,4 +647,37 @@ fn a_repeated_merge_keeps_its_first_rank() {
         tokenizer(&repeated).encode(text, false).unwrap(),
         tokenizer(&plain).encode(text, false).unwrap()
     );
+}
+
+#[test]
+fn a_tensor_llama_cpp_requires_is_required() {
+    // Each was optional for every architecture here, so a file without it ran with numbers
+    // that looked plausible; llama.cpp refuses each of these files.
+    for (arch, name) in [
+        ("qwen2", "blk.1.attn_k.bias"),
+        ("qwen3", "blk.0.attn_q_norm.weight"),
+        ("gemma3", "blk.1.post_ffw_norm.weight"),
+        ("gemma3", "blk.0.attn_k_norm.weight"),
+        ("gemma3", "blk.0.post_attention_norm.weight"),
+        ("gpt2", "blk.1.ffn_down.bias"),
+        ("gpt2", "blk.0.attn_qkv.bias"),
+        ("gpt2", "output_norm.bias"),
+    ] {
+        let mut bytes = tiny_gguf(arch, 1);
+        // Renamed in place, so the file keeps its layout and only loses the name.
+        replace_bytes(&mut bytes, name, &format!("X{}", &name[1..]));
+        let (out, _) = load(&bytes);
+        match out {
+            Ok(Err(e)) => assert!(
+                e.contains(&format!("missing tensor `{name}`")),
+                "{arch}: {e}"
+            ),
+            Ok(Ok(_)) => panic!("{arch} without {name} loaded"),
+            Err(p) => panic!("{arch} without {name} panicked: {p}"),
+        }
+    }
+    // A tensor every architecture needed before still says so the same way.
+    let mut bytes = tiny_gguf("llama", 1);
+    replace_bytes(&mut bytes, "blk.0.ffn_norm.weight", "Xlk.0.ffn_norm.weight");
+    assert!(matches!(load(&bytes).0, Ok(Err(e)) if e.contains("missing tensor")));
 }

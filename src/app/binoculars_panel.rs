@@ -90,14 +90,19 @@ pub fn BinocularsPanel() -> impl IntoView {
         Some(match (o.phase, p.phase, p.result) {
             (OutputPhase::Error, _, _) => format!("Observer failed: {}", o.message),
             (_, OutputPhase::Error, _) => format!("Performer failed: {}", p.message),
-            (_, OutputPhase::Done, Some(r)) => format!(
-                "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} over {}",
-                pos(&obs),
-                pos(&perf),
-                num(Some(r.log_ppl), 3),
-                num(Some(r.log_x_ppl), 3),
-                crate::ui::format::tokens(r.tokens)
-            ),
+            (_, OutputPhase::Done, Some(r)) => {
+                // The score is a ratio, the same in any unit; its two terms are not.
+                let units = app.units.get();
+                format!(
+                    "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} {} over {}",
+                    pos(&obs),
+                    pos(&perf),
+                    num(Some(units.of(r.log_ppl)), 3),
+                    num(Some(units.of(r.log_x_ppl)), 3),
+                    units.id(),
+                    crate::ui::format::tokens(r.tokens)
+                )
+            }
             _ if gone(&obs) || gone(&perf) => {
                 "A pane of this pair was removed before the result came: run it again.".into()
             }

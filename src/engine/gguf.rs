@@ -263,15 +263,9 @@ impl<'a> GgufFile<'a> {
     /// into the next tensor all loaded before, and the model ran on bytes that were not its
     /// weights.
     fn check_tensor_layout(&self) -> Result<()> {
-        // As candle reads it to place the data: an 8, 16 or 32-bit integer that is not
-        // negative, else 32 (`gguf_header` has refused one that is not a power of two).
+        // `gguf_header` has refused one that is not a u32 power of two.
         let align = match self.content.metadata.get("general.alignment") {
-            Some(Value::U8(a)) => *a as u64,
-            Some(Value::U16(a)) => *a as u64,
             Some(Value::U32(a)) => *a as u64,
-            Some(Value::I8(a)) if *a >= 0 => *a as u64,
-            Some(Value::I16(a)) if *a >= 0 => *a as u64,
-            Some(Value::I32(a)) if *a >= 0 => *a as u64,
             _ => 32,
         }
         .max(1);

@@ -146,22 +146,18 @@ impl<R: Read> Walk<'_, R> {
         Ok(())
     }
 
-    /// The alignment as candle reads it (an 8, 16 or 32-bit integer that is not negative;
-    /// any other type means the default of 32), after skipping the value.
+    /// The alignment, which GGUF stores as a u32. Candle took any other integer type and
+    /// placed the tensors by the default of 32 for the rest, so a u64 alignment of 64 read
+    /// every tensor from the wrong bytes; llama.cpp and gguf-py refuse such a file, and so
+    /// does this.
     fn alignment(&mut self, ty: u32) -> Step<Option<u64>> {
-        let bytes = match ty {
-            0 | 1 => 1,
-            2 | 3 => 2,
-            4 | 5 => 4,
-            _ => {
-                self.skip_value(ty, 0)?;
-                return Ok(None);
-            }
-        };
-        let mut v = [0u8; 8];
-        self.r.read_exact(&mut v[..bytes])?;
-        let negative = ty % 2 == 1 && v[bytes - 1] & 0x80 != 0;
-        Ok((!negative).then(|| u64::from_le_bytes(v)))
+        if ty != 4 {
+            return refuse(format!(
+                "`general.alignment` is stored as {}; GGUF stores it as a u32",
+                type_name(ty)
+            ));
+        }
+        Ok(Some(u64::from(self.u32()?)))
     }
 
     fn skip_value(&mut self, ty: u32, depth: usize) -> Step<()> {
@@ -272,6 +268,17 @@ fn fixed_size(ty: u32) -> Option<u64> {
         10..=12 => Some(8),
         _ => None,
     }
+}
+
+/// A metadata value type's name, as the GGUF specification writes it.
+fn type_name(ty: u32) -> String {
+    const NAMES: [&str; 13] = [
+        "a u8", "an i8", "a u16", "an i16", "a u32", "an i32", "an f32", "a bool", "a string",
+        "an array", "a u64", "an i64", "an f64",
+    ];
+    NAMES
+        .get(ty as usize)
+        .map_or_else(|| format!("type {ty}"), |n| n.to_string())
 }
 
 /// Values per block and bytes per block of the ggml types candle reads (the others it refuses

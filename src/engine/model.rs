@@ -65,6 +65,41 @@ impl Arch {
         self == Arch::Gpt2
     }
 
+    /// Tensors of every layer that llama.cpp requires of this architecture beyond the
+    /// projections and the two norms every one has: without them llama.cpp refuses the file,
+    /// and this engine ran a damaged model whose numbers looked plausible.
+    fn required_in_layer(self, fused_qkv: bool) -> &'static [&'static str] {
+        match self {
+            Arch::Llama => &[],
+            Arch::Qwen2 => &["attn_q.bias", "attn_k.bias", "attn_v.bias"],
+            Arch::Qwen3 => &["attn_q_norm.weight", "attn_k_norm.weight"],
+            Arch::Gemma3 => &[
+                "attn_q_norm.weight",
+                "attn_k_norm.weight",
+                "post_attention_norm.weight",
+                "post_ffw_norm.weight",
+            ],
+            Arch::Gpt2 if fused_qkv => &[
+                "attn_norm.bias",
+                "attn_qkv.bias",
+                "attn_output.bias",
+                "ffn_norm.bias",
+                "ffn_up.bias",
+                "ffn_down.bias",
+            ],
+            Arch::Gpt2 => &[
+                "attn_norm.bias",
+                "attn_q.bias",
+                "attn_k.bias",
+                "attn_v.bias",
+                "attn_output.bias",
+                "ffn_norm.bias",
+                "ffn_up.bias",
+                "ffn_down.bias",
+            ],
+        }
+    }
+
     fn uses_rope(self) -> bool {
         !self.is_gpt2()
     }
@@ -383,6 +418,14 @@ impl ModelConfig {
                     want(cols)
                 )))
             };
+            if let Some(name) = self
+                .arch
+                .required_in_layer(fused)
+                .iter()
+                .find(|name| !g.has_tensor(&format!("blk.{i}.{name}")))
+            {
+                return Err(EngineError::MissingTensor(format!("blk.{i}.{name}")));
+            }
             let d = Some(self.n_embd);
             if fused {
                 let qkv = q_width.and_then(|q| kv_width.and_then(|kv| q.checked_add(2 * kv)));
@@ -422,6 +465,9 @@ impl ModelConfig {
                     }
                 }
             }
+        }
+        if self.arch.is_gpt2() && !g.has_tensor("output_norm.bias") {
+            return Err(EngineError::MissingTensor("output_norm.bias".into()));
         }
         for name in ["output_norm.weight", "output_norm.bias"] {
             match shape(g, name) {

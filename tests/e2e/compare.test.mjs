@@ -183,6 +183,23 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
     : native.mean_surprisal / native.mean_entropy;
   assert.ok(Math.abs(bino / expected - 1) < 0.03, `binoculars ${bino} vs ${expected}`);
   console.log('binoculars', JSON.stringify({ page: bino, native_same_model: expected }));
+  // Its terms follow the units chosen; the score, a ratio, does not.
+  const terms = async () => {
+    const t = await page.textContent('[data-testid=binoculars-status]');
+    const m = t.match(/log-perplexity ([\d.]+) \/ cross-perplexity ([\d.]+) (nats|bits)/);
+    assert.ok(m, t);
+    return [Number(m[1]), Number(m[2]), m[3]];
+  };
+  const [logPpl, , natsId] = await terms();
+  assert.equal(natsId, 'nats');
+  const meanSurprisal = native.summary ? native.summary.mean_surprisal : native.mean_surprisal;
+  assert.ok(Math.abs(logPpl / meanSurprisal - 1) < 0.03, `${logPpl} vs ${meanSurprisal}`);
+  await page.selectOption('[data-testid=units]', 'bits');
+  const [logPplBits, , bitsId] = await terms();
+  assert.equal(bitsId, 'bits');
+  assert.ok(Math.abs(logPplBits / (logPpl / Math.LN2) - 1) < 0.01, `${logPplBits} vs ${logPpl}`);
+  assert.equal(Number(await page.textContent('[data-testid=binoculars-score]')), bino);
+  await page.selectOption('[data-testid=units]', 'nats');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
