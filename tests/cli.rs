@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::tiny::{replace_bytes, temp_file, tiny_gguf};
+use common::tiny::{replace_bytes, set_meta, temp_file, tiny_gguf, tiny_gguf_edited};
 use common::{catalog, fixture, ids};
 use serde_json::Value;
 
@@ -787,4 +787,46 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
         String::from_utf8_lossy(&help.stderr)
     );
     assert!(String::from_utf8_lossy(&help.stdout).contains("--text-file"));
+}
+
+#[test]
+fn a_chat_template_that_fuel_does_not_count_is_given_up() {
+    // `+` keeps a list lazy: doubled 32 times it costs 32 steps, and `[-1]` then walks its 4
+    // billion items with no fuel charged (minutes); doubled 40 times it is copied out whole
+    // (gigabytes). Both end at the deadline.
+    for last in ["ns.l[-1]", "ns.l|length"] {
+        let doublings = if last.contains("length") { 40 } else { 32 };
+        let template = format!(
+            "{{% set ns = namespace(l=[1]) %}}{{% for i in range({doublings}) %}}\
+             {{% set ns.l = ns.l + ns.l %}}{{% endfor %}}{{{{ {last} }}}}"
+        );
+        let model = temp_file(
+            &format!("lazy-{doublings}.gguf"),
+            &tiny_gguf_edited("llama", 3, |md| {
+                set_meta(
+                    md,
+                    "tokenizer.chat_template",
+                    candle_core::quantized::gguf_file::Value::String(template.clone()),
+                )
+            }),
+        );
+        let start = std::time::Instant::now();
+        let (code, _, err) = tinylab(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "--chat",
+            "--max-tokens",
+            "2",
+        ]);
+        assert_eq!(code, 1, "{last}: {err}");
+        assert!(
+            err.contains("chat template ran for more than 5 s"),
+            "{last}: {err}"
+        );
+        // The deadline, not the memory ceiling or the walk's end, stopped it.
+        assert!(start.elapsed().as_secs_f64() < 30.0, "{last}");
+    }
 }

@@ -211,7 +211,65 @@ fn widest_format_spec(s: &str) -> u64 {
     widest
 }
 
+/// Longest a rendering may run natively. Fuel does not count everything minijinja does: a
+/// list doubled 32 times by `+` stays lazy and cheap, and then `[-1]` walks its 4 billion
+/// items (minutes), or doubled further it is copied out whole (gigabytes), with no fuel
+/// charged. Real templates render in under a millisecond.
+#[cfg(not(target_arch = "wasm32"))]
+pub const TEMPLATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Renders the conversation with the model's template. Natively on a thread of its own, given
+/// up after [`TEMPLATE_DEADLINE`] (the thread is left to the process's end, which the command
+/// line reaches at once); in the browser the page ends a worker that does not answer Stop.
 pub fn render(
+    template: &str,
+    messages: &[Message],
+    bos_token: &str,
+    eos_token: &str,
+    add_generation_prompt: bool,
+) -> Result<String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::mpsc::{channel, RecvTimeoutError};
+        let owned = (
+            template.to_owned(),
+            messages.to_vec(),
+            bos_token.to_owned(),
+            eos_token.to_owned(),
+        );
+        let (tx, rx) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("chat-template".into())
+            // As deep as the main thread's: the parser recurses once per operator.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let (t, m, b, e) = owned;
+                let _ = tx.send(render_now(&t, &m, &b, &e, add_generation_prompt));
+            });
+        if spawned.is_ok() {
+            return match rx.recv_timeout(TEMPLATE_DEADLINE) {
+                Ok(rendered) => rendered,
+                Err(RecvTimeoutError::Timeout) => Err(EngineError::ChatTemplate(format!(
+                    "the model's chat template ran for more than {} s, so it was given up; \
+                     untick \"chat\" to send the prompt as plain text",
+                    TEMPLATE_DEADLINE.as_secs()
+                ))),
+                Err(RecvTimeoutError::Disconnected) => Err(EngineError::ChatTemplate(
+                    "the model's chat template failed while rendering".into(),
+                )),
+            };
+        }
+    }
+    render_now(
+        template,
+        messages,
+        bos_token,
+        eos_token,
+        add_generation_prompt,
+    )
+}
+
+fn render_now(
     template: &str,
     messages: &[Message],
     bos_token: &str,
