@@ -738,7 +738,12 @@ impl PaneModel {
         let mut request = parent.request.clone()?;
         let mut forced: Vec<u32> = parent.tokens[..at].iter().map(|t| t.id).collect();
         match with {
-            Ok(token) => forced.push(token),
+            Ok(token) => {
+                forced.push(token);
+                // A branch made from typed text holds that text's tokens among its own: taken
+                // again after the chosen token, it was written twice.
+                request.forced_text.clear();
+            }
             Err(typed) => request.forced_text = typed,
         }
         // The branch may run as long as its parent did (the engine adds room past the fork).
@@ -2038,6 +2043,53 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    #[test]
+    fn a_fork_of_a_typed_branch_does_not_take_the_typed_text_again() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "p".into(),
+            max_tokens: 4,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request)));
+        for (id, piece) in [(1, "a"), (2, "b"), (3, "c")] {
+            p.apply(reply(job, token(id, piece)));
+        }
+        p.apply(reply(job, finished("")));
+        let typed = job_of(&p.start_fork_text(Tree::Run, 1, " zz"));
+        for (id, piece) in [(1, "a"), (5, " zz"), (6, "e"), (7, "f")] {
+            p.apply(reply(typed, token(id, piece)));
+        }
+        p.apply(reply(typed, finished("")));
+        let fork = p.start_fork(Tree::Run, 3, 9, "z");
+        let Some(ToWorker::Job {
+            job: fork_job,
+            work: Work::Generate { request },
+        }) = fork
+        else {
+            panic!("no generation for the fork: {fork:?}");
+        };
+        assert_eq!(
+            (request.forced, request.forced_text.as_str()),
+            (vec![1, 5, 6, 9], "")
+        );
+        p.apply(reply(fork_job, finished("")));
+        // A typed fork of it takes its own text.
+        p.show_branch(Tree::Run, 1);
+        let again = p.start_fork_text(Tree::Run, 2, " yy");
+        let Some(ToWorker::Job {
+            work: Work::Generate { request },
+            ..
+        }) = again
+        else {
+            panic!("no generation for the typed fork: {again:?}");
+        };
+        assert_eq!(
+            (request.forced, request.forced_text.as_str()),
+            (vec![1, 5], " yy")
+        );
+    }
+
     #[test]
     fn forks_replay_the_parent_and_keep_every_branch() {
         let (mut p, _) = ready();
