@@ -344,10 +344,14 @@ impl Default for EvalSetup {
 
 impl EvalSetup {
     /// The conditions as the engine takes them; unknown ids are dropped.
+    /// Each condition once, by what it is (`chat+chat` is `chat`): a repeated one was scored
+    /// twice and its items counted twice, narrowing its interval and doubling McNemar's counts.
     pub fn parsed_conditions(&self) -> Vec<crate::eval::Condition> {
+        let mut seen = std::collections::HashSet::new();
         self.conditions
             .iter()
             .filter_map(|c| crate::eval::Condition::from_id(c))
+            .filter(|c| seen.insert(c.id()))
             .collect()
     }
 
@@ -721,10 +725,12 @@ impl Workspace {
                     }
                 }
                 "eval_conditions" => {
+                    let mut seen = std::collections::HashSet::new();
                     let cs: Vec<String> = v
                         .split(',')
-                        .filter(|c| crate::eval::Condition::from_id(c).is_some())
-                        .map(String::from)
+                        .filter_map(crate::eval::Condition::from_id)
+                        .map(|c| c.id())
+                        .filter(|id| seen.insert(id.clone()))
                         .take(6)
                         .collect();
                     if !cs.is_empty() {
@@ -1454,6 +1460,23 @@ mod tests {
         assert_eq!(odd.eval.task, "name-index");
         assert_eq!(odd.eval.n, crate::eval::tasks::MAX_ITEMS);
         assert_eq!(odd.eval.conditions, vec!["chat".to_string()]);
+        // Each condition once, whatever its spelling.
+        let mut twice = Workspace::default();
+        twice.apply_query(
+            "mode=eval&eval_conditions=baseline,chat%2Bchat,baseline,chat,chat%2Brepeat-2,repeat-2%2Bchat",
+        );
+        assert_eq!(
+            twice.eval.conditions,
+            vec!["baseline", "chat", "repeat-2+chat"]
+        );
+        twice.eval.conditions = vec!["chat".into(), "chat+chat".into(), "baseline".into()];
+        let ids: Vec<String> = twice
+            .eval
+            .parsed_conditions()
+            .iter()
+            .map(|c| c.id())
+            .collect();
+        assert_eq!(ids, vec!["chat", "baseline"]);
     }
 
     #[test]
