@@ -123,25 +123,38 @@ pub const GENERATE_TOKENS: usize = 8;
 
 /// The rule that reads a generated answer, in words for the page.
 pub const EXTRACTION_RULE: &str = "Generated answers: greedy, at most 8 tokens; the pick is the \
-    choice the answer starts with (case ignored, leading spaces, quotes and punctuation skipped, \
-    the longest choice first); an answer that starts with none is wrong.";
+    choice the answer starts with (case ignored, leading spaces, quotes and punctuation skipped \
+    up to the first place a choice matches, so \"-5\" and \"(a)\" are found as written; the \
+    longest choice first); an answer that starts with none is wrong.";
 
-/// The choice a generated answer starts with (`EXTRACTION_RULE`), if any.
+/// The choice a generated answer starts with (`EXTRACTION_RULE`), if any. The leading
+/// characters are skipped one at a time, each place tried: skipped all at once, a choice that
+/// starts with one of them (`-5`, `.NET`, `(a)`) never matched, and `-5` read as `5`.
 pub fn extract_answer(output: &str, choices: &[String]) -> Option<usize> {
-    let text = output
-        .trim_start_matches(|c: char| c.is_whitespace() || "\"'`*(:-.".contains(c))
-        .to_lowercase();
+    let text = output.to_lowercase();
+    let lowered: Vec<String> = choices.iter().map(|c| c.trim().to_lowercase()).collect();
     let mut order: Vec<usize> = (0..choices.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(choices[i].chars().count()));
-    order.into_iter().find(|&i| {
-        let c = choices[i].trim().to_lowercase();
-        !c.is_empty()
-            && text.starts_with(&c)
-            && !text[c.len()..]
-                .chars()
-                .next()
-                .is_some_and(char::is_alphanumeric)
-    })
+    order.sort_by_key(|&i| std::cmp::Reverse(lowered[i].chars().count()));
+    let matches_at = |rest: &str| {
+        order.iter().copied().find(|&i| {
+            let c = lowered[i].as_str();
+            !c.is_empty()
+                && rest.starts_with(c)
+                && !rest[c.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric)
+        })
+    };
+    for (at, ch) in text.char_indices() {
+        if let Some(i) = matches_at(&text[at..]) {
+            return Some(i);
+        }
+        if !(ch.is_whitespace() || "\"'`*(:-.".contains(ch)) {
+            return None;
+        }
+    }
+    None
 }
 
 /// The words before the answer in every generated prompt.
@@ -584,6 +597,17 @@ mod tests {
         let letters = ch(&["A", "B", "C", "D"]);
         assert_eq!(extract_answer(" B. 12", &letters), Some(1));
         assert_eq!(extract_answer("(C)", &letters), Some(2));
+        // Choices that start with what is skipped are found as written.
+        let signed: Vec<String> = ["-5", "5"].map(String::from).to_vec();
+        assert_eq!(extract_answer(" -5", &signed), Some(0));
+        assert_eq!(extract_answer(" 5", &signed), Some(1));
+        assert_eq!(extract_answer("'-5'", &signed), Some(0));
+        assert_eq!(extract_answer("\"5\"", &signed), Some(1));
+        let marked: Vec<String> = [".NET", "Java", "(a)", "(b)"].map(String::from).to_vec();
+        assert_eq!(extract_answer(" .NET", &marked), Some(0));
+        assert_eq!(extract_answer(" **Java**", &marked), Some(1));
+        assert_eq!(extract_answer(" (b) because", &marked), Some(3));
+        assert_eq!(extract_answer(" b", &marked), None);
         assert_eq!(extract_answer(" Because", &letters), None);
         assert_eq!(extract_answer("", &letters), None);
     }
