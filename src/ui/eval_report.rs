@@ -328,7 +328,9 @@ impl EvalReport {
                     r.pred_norm,
                     r.correct,
                     r.correct_norm,
-                    super::export::csv_field(&ll.join(" "))
+                    // Numbers of its own, never a formula: the guard's quote would be kept
+                    // in every row whose first number is negative.
+                    ll.join(" ")
                 ));
             }
         }
@@ -550,6 +552,7 @@ mod tests {
         let csv = rep.csv();
         assert_eq!(csv.lines().count(), 41);
         assert!(csv.contains("\"Gemma, 3\""), "{csv}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",-1.000000 -2.000000"), "{csv}");
     }
 
     #[test]
