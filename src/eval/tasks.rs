@@ -609,6 +609,17 @@ fn collect_items<'a>(
 
 /// One item of a file, `name` saying where it is ("line 3", "item 2").
 fn parse_entry(name: &str, line: Option<usize>, text: &str) -> Result<Item, String> {
+    // serde reads a struct from a list too (`["The sky is", ["blue", "green"], 0]`), by
+    // position: a file of another layout would be scored as if it meant this one.
+    if !text.starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+            return Err(format!(
+                "{name}: it is {}, not an object like {{\"context\": \"…\", \"choices\": \
+                 [\"…\", \"…\"], \"answer\": 0}}",
+                json_kind(&v)
+            ));
+        }
+    }
     let it: FileItem = serde_json::from_str(text).map_err(|e| {
         let what = e.to_string();
         // serde names the field in its message ("missing field `answer`", "invalid type:
@@ -925,6 +936,8 @@ mod tests {
             ("not json", "line 1 is not a JSON object like {\"context\""),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0", "line 1 is not a JSON object"),
             ("\n\n", "no items"),
+            ("[\"The sky is\", [\"blue\", \"green\"], 0]\n[\"Q\", [\"a\", \"b\"], 1]", "line 1: it is a list, not an object like"),
+            ("42", "line 1: it is a number, not an object"),
             (
                 &format!("{{\"context\": \"{}\", \"choices\": [\"a\", \"b\"], \"answer\": 0}}", "x".repeat(60_000)),
                 "line 1: `context` is longer than 50000 characters",

@@ -552,7 +552,13 @@ mod tests {
         let csv = rep.csv();
         assert_eq!(csv.lines().count(), 41);
         assert!(csv.contains("\"Gemma, 3\""), "{csv}");
-        assert!(csv.lines().nth(1).unwrap().ends_with(",-1.000000 -2.000000"), "{csv}");
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",-1.000000 -2.000000"),
+            "{csv}"
+        );
     }
 
     #[test]
