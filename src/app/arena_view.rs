@@ -191,8 +191,9 @@ fn catalog_name(app: AppState, id: &str) -> Option<String> {
 }
 
 fn name_of(app: AppState, id: &str) -> String {
+    // Tracked: after a reload the tally is drawn before the catalog arrives.
     app.catalog
-        .with_untracked(|c| {
+        .with(|c| {
             c.as_ref()
                 .and_then(|c| c.as_ref().ok())
                 .and_then(|c| c.get(id).map(|m| format!("{} ({})", m.name, m.parameters)))
@@ -200,9 +201,18 @@ fn name_of(app: AppState, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// Whether two runs answered the same prompt with the same settings (what each reused of its
+/// own cache aside).
+fn same_question(a: &crate::engine::GenerateRequest, b: &crate::engine::GenerateRequest) -> bool {
+    let mut b = b.clone();
+    b.reuse_cache = a.reuse_cache;
+    b.reuse_at_most = a.reuse_at_most;
+    *a == b
+}
+
 /// Parameters as a number ("135M" → 135e6), to say which model is bigger.
 fn parameters_of(app: AppState, id: &str) -> Option<f64> {
-    let p = app.catalog.with_untracked(|c| {
+    let p = app.catalog.with(|c| {
         c.as_ref()
             .and_then(|c| c.as_ref().ok())
             .and_then(|c| c.get(id).map(|m| m.parameters.clone()))
@@ -239,8 +249,33 @@ pub fn ArenaBar() -> impl IntoView {
                 })
             })
     };
-    let can_vote =
-        move || active() && both_done() && arena.with(|s| s.voted.is_none() && s.pair.is_some());
+    // Why the two answers cannot be compared fairly, if they cannot: one stopped part way,
+    // or one run again alone with other settings.
+    let unfair = move || {
+        let panes = app.panes.get();
+        let runs: Vec<_> = panes
+            .iter()
+            .map(|p| p.run(|r| (r.finish, r.request.clone())))
+            .collect();
+        if runs
+            .iter()
+            .any(|(f, _)| *f == Some(crate::engine::StopReason::Stopped))
+        {
+            return Some("An answer was stopped part way: Run both again for a fair battle.");
+        }
+        match &runs[..] {
+            [(_, Some(a)), (_, Some(b))] if !same_question(a, b) => Some(
+                "A and B answered with different prompts or settings: Run both again for a fair battle.",
+            ),
+            _ => None,
+        }
+    };
+    let can_vote = move || {
+        active()
+            && both_done()
+            && unfair().is_none()
+            && arena.with(|s| s.voted.is_none() && s.pair.is_some())
+    };
     let toggle = move |_| {
         // On, not while a pane loads or runs (the battle needs both); off at any time: a pane
         // still busy is stopped, or started afresh if it is loading.
@@ -360,6 +395,8 @@ pub fn ArenaBar() -> impl IntoView {
                     <span class="muted" data-testid="arena-note">
                         {move || if !note.get().is_empty() {
                             note.get()
+                        } else if let Some(why) = unfair().filter(|_| active() && both_done() && arena.with(|s| s.voted.is_none())) {
+                            why.to_string()
                         } else if can_vote() {
                             if app.demo {
                                 "Which answer came from the bigger model? Vote, then see who was who.".to_string()

@@ -149,6 +149,17 @@ pub fn Toolbar() -> impl IntoView {
             panes,
         }
     };
+    // The blind arena's panes are its battle: a preset replaced them (three panes, the battle
+    // gone without a word), and before the vote a link or an export named the models.
+    let arena_on = move || app.arena.with(|s| s.active);
+    let unvoted = move || app.arena.with(|s| s.active && s.voted.is_none());
+    let hidden_title = move |what: &str| {
+        if unvoted() {
+            format!("The blind arena's models stay hidden until the vote: no {what} before it")
+        } else {
+            String::new()
+        }
+    };
     view! {
         <div class="toolbar" role="toolbar" aria-label="Panes">
             <button
@@ -161,15 +172,15 @@ pub fn Toolbar() -> impl IntoView {
                 "+ Add pane"
             </button>
             <span class="muted">"Presets:"</span>
-            <button type="button" data-testid="preset-models" prop:disabled=move || app.any_busy() on:click=preset_models
+            <button type="button" data-testid="preset-models" prop:disabled=move || app.any_busy() || arena_on() on:click=preset_models
                 title="SmolLM2-135M, Gemma 3 270M and Qwen2.5-0.5B on the same prompt, greedy">
                 "Model vs model"
             </button>
-            <button type="button" data-testid="preset-repetition" prop:disabled=move || app.any_busy() on:click=preset_repetition
+            <button type="button" data-testid="preset-repetition" prop:disabled=move || app.any_busy() || arena_on() on:click=preset_repetition
                 title="The same model with the prompt once and twice">
                 "Prompt repetition"
             </button>
-            <button type="button" data-testid="preset-temperature" prop:disabled=move || app.any_busy() on:click=preset_temperature
+            <button type="button" data-testid="preset-temperature" prop:disabled=move || app.any_busy() || arena_on() on:click=preset_temperature
                 title="The same model at temperature 0.2 and 1.0, same seed">
                 "Temperature"
             </button>
@@ -183,10 +194,13 @@ pub fn Toolbar() -> impl IntoView {
                 "Scroll panes together"
             </label>
             <span class="spacer"></span>
-            <button type="button" data-testid="permalink" on:click=permalink>"Permalink"</button>
+            <button type="button" data-testid="permalink" on:click=permalink
+                prop:disabled=unvoted title=move || hidden_title("link")>"Permalink"</button>
             <button
                 type="button"
                 data-testid="export-json"
+                prop:disabled=unvoted
+                title=move || hidden_title("export")
                 on:click=move |_| {
                     let _ = browser::download("tinylab-run.json", "application/json", &export().to_json());
                 }
@@ -196,6 +210,8 @@ pub fn Toolbar() -> impl IntoView {
             <button
                 type="button"
                 data-testid="export-csv"
+                prop:disabled=unvoted
+                title=move || hidden_title("export")
                 on:click=move |_| {
                     let _ = browser::download("tinylab-tokens.csv", "text/csv", &export().to_csv());
                 }

@@ -57,6 +57,10 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   for (const i of [0, 1]) assert.ok(await pane(page, i).get('remove-pane').isDisabled());
 
   await battle(page);
+  // A link or an export would name the models, and a preset would replace the battle's panes.
+  for (const id of ['permalink', 'export-json', 'export-csv', 'preset-models', 'preset-repetition', 'preset-temperature']) {
+    assert.ok(await page.locator(`[data-testid=${id}]`).isDisabled(), `${id} before the vote`);
+  }
   // Nor does any other tab before the vote (Binoculars' reason named both loaded models).
   for (const tab of ['tab-score', 'tab-eval', 'tab-chat', 'tab-generate']) {
     await page.click(`[data-testid=${tab}]`);
@@ -69,6 +73,10 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   const nameOf = (id) => catalog.models.find((m) => m.id === id).name;
   assert.ok(reveal.includes(`A was ${nameOf(ids[0])}`) && reveal.includes(`B was ${nameOf(ids[1])}`), reveal);
   assert.ok(await page.locator('[data-testid=arena-vote-b]').isDisabled(), 'one vote per battle');
+  for (const id of ['permalink', 'export-json']) {
+    assert.ok(await page.locator(`[data-testid=${id}]`).isEnabled(), `${id} after the vote`);
+  }
+  assert.ok(await page.locator('[data-testid=preset-models]').isDisabled(), 'presets while the arena is on');
   const rows = page.locator('[data-testid=arena-tally] tbody tr');
   assert.equal(await rows.count(), 2);
   const row = (id) => page.locator(`[data-testid=arena-tally] tr[data-model-id="${id}"]`);
@@ -87,6 +95,9 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   const total = async () => (await page.locator('[data-testid=arena-tally] tbody tr').evaluateAll(
     (els) => els.map((e) => Number(e.querySelectorAll('td')[1].textContent)))).reduce((a, b) => a + b, 0);
   assert.equal(await total(), 4, 'two battles, two models each');
+  // Named once the catalog has come (they were ids after a reload).
+  await page.waitForFunction((name) => document.querySelector('[data-testid=arena-tally] tbody').innerText.includes(name),
+    nameOf(ids[0]), { timeout: 10000 });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=arena-export]')]);
   const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
   assert.equal(exported.battles.length, 2);
