@@ -22,6 +22,10 @@ fn shown_in(s: &PaneModel, mode: Mode) -> &RunState {
     }
 }
 
+/// How long a stopped job may take to end before its worker is ended (`Pane::end_if_stuck`):
+/// far above the longest step (a prompt chunk or an evaluation item, a few seconds at most).
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Clone, Copy)]
 pub struct Pane {
     /// Stable identity (keys, not position: panes can be removed).
@@ -639,9 +643,49 @@ impl Pane {
                 s.run.message = "Stopped before it started; the model goes on loading.".into()
             });
         }
-        for msg in self.state.with_untracked(|s| s.stop()) {
+        let stops = self.state.with_untracked(|s| s.stop());
+        let jobs: Vec<JobId> = stops
+            .iter()
+            .filter_map(|m| match m {
+                ToWorker::Stop { job } => Some(*job),
+                _ => None,
+            })
+            .collect();
+        for msg in stops {
             self.send(msg, Beside::Nothing);
         }
+        if !jobs.is_empty() {
+            self.end_if_stuck(jobs);
+        }
+    }
+
+    /// A worker answers Stop between two steps. One still working on a stopped job after
+    /// `STOP_DEADLINE` is stuck inside a step (a chat template looping where minijinja's fuel
+    /// does not count, which nothing inside the worker can interrupt): only ending the worker
+    /// frees its core, and the pane says so.
+    fn end_if_stuck(&self, jobs: Vec<JobId>) {
+        let pane = *self;
+        set_timeout(
+            move || {
+                let stuck = pane
+                    .state
+                    .try_with_untracked(|s| {
+                        s.stop()
+                            .iter()
+                            .any(|m| matches!(m, ToWorker::Stop { job } if jobs.contains(job)))
+                    })
+                    .unwrap_or(false);
+                if stuck {
+                    let message = format!(
+                        "The model worker did not stop within {} s: a step (the model's chat \
+                         template, say) ran on, so the worker was ended",
+                        STOP_DEADLINE.as_secs()
+                    );
+                    pane.apply(FromWorker::Crashed { message }, wasm_bindgen::JsValue::NULL);
+                }
+            },
+            STOP_DEADLINE,
+        );
     }
 
     /// Forgets the pane's runs (the demo's reset); their late replies are dropped by job id.

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync, ftruncateS
 import { join } from 'node:path';
 import {
   startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, ggufLayout, ARTIFACTS,
-  SMOLLM2, SMOLLM2_FILE,
+  SMOLLM2, SMOLLM2_FILE, ROOT,
 } from './harness.mjs';
 
 let server;
@@ -255,6 +255,44 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   assert.equal(await page.locator('[data-testid=pane]').count(), 1);
   assert.equal(await pane(page, 0).output().getAttribute('data-state'), 'idle');
   assert.equal(await pane(page, 0).get('token').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('Stop ends a worker stuck inside a step (a chat template fuel does not count); other panes keep working', async () => {
+  // The tiny llama with its chat template swapped, in place, for one that doubles a list 32
+  // times (kept lazy, so cheap) and then walks its 4 billion items with `[-1]`: minutes.
+  const bytes = Buffer.from(readFileSync(join(ROOT, 'tests', 'fixtures', 'tiny', 'llama.gguf')));
+  const key = Buffer.from('tokenizer.chat_template');
+  const at = bytes.indexOf(key) + key.length + 4;
+  const n = Number(bytes.readBigUInt64LE(at));
+  let tpl = '{% set ns = namespace(l=[1]) %}{% for i in range(32) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l[-1] }}';
+  tpl += '{#' + '#'.repeat(n - tpl.length - 4) + '#}';
+  assert.equal(Buffer.byteLength(tpl), n);
+  bytes.write(tpl, at + 8, 'utf8');
+
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await page.click('[data-testid=add-pane]');
+  const [a, b] = [pane(page, 0), pane(page, 1)];
+  await a.get('model-file').setInputFiles({ name: 'stuck-template.gguf', mimeType: 'application/octet-stream', buffer: bytes });
+  await a.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await b.loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=prompt]', 'Hello there');
+  await a.get('chat-mode').check();
+  await a.get('run').click();
+  await page.waitForTimeout(1500);
+  assert.equal(await a.output().getAttribute('data-state'), 'running');
+  await a.get('stop').click();
+  await a.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
+  const status = await a.status().textContent();
+  assert.match(status, /did not stop within 15 s.*Load the model again/, status);
+  assert.equal(await a.output().getAttribute('data-state'), 'error');
+  // The other pane, its own worker, still answers.
+  await b.set('max-tokens', 4);
+  await b.get('run').click();
+  await b.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  assert.ok(await b.get('token').count() > 0);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
