@@ -88,7 +88,9 @@ def fixture_for(entry, path, items):
             ll1.append(loglik1)
             diffs.append(abs(loglik - loglik1))
         pred = first_argmax(ll)
-        norm = [x / len(" " + c) for x, c in zip(ll, item["choices"])]
+        # lm-eval's acc_norm divides by the choice's own length, without the space before it
+        # (as the engine and the contract do); an empty choice gets -inf.
+        norm = [x / len(c) if c else -math.inf for x, c in zip(ll, item["choices"])]
         pred_changes += pred != first_argmax(ll1)
         out["items"].append({"index": index, "context_ids": ctx, "choices": choices,
                              "answer": item["answer"], "pred": pred,
