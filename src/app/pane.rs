@@ -211,6 +211,19 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         "This result is for an earlier text: the text above has changed since. Press Score to measure it."
                     </span>
                 </Show>
+                {move || {
+                    generating()
+                        .then(|| {
+                            let prompt = app.prompt.get();
+                            pane.state.with(|s| {
+                                s.run.stale_generation(&s.model.identity(), &s.model.label, &prompt)
+                            })
+                        })
+                        .flatten()
+                        .map(|why| view! {
+                            <span class="stale-note" data-testid="run-stale" role="status">{why}</span>
+                        })
+                }}
             </div>
             </Show>
             <ColorSwitch pane />

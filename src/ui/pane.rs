@@ -151,6 +151,31 @@ impl RunState {
             && self.scored_text != current
     }
 
+    /// Why this generation is not what Run would make now, if it is not: another model is
+    /// loaded (its figures were shown under the new model's name), or the prompt has changed.
+    pub fn stale_generation(&self, identity: &str, label: &str, prompt: &str) -> Option<String> {
+        if self.phase != OutputPhase::Done || self.tokens.is_empty() {
+            return None;
+        }
+        let other_model = if self.model_identity.is_empty() || identity.is_empty() {
+            false
+        } else {
+            self.model_identity != identity
+        };
+        if other_model {
+            return Some(format!(
+                "This output was made by {}; {label} is loaded now. Press Run to generate with it.",
+                self.model
+            ));
+        }
+        let q = self.request.as_ref()?;
+        (q.messages.is_empty() && q.prompt != prompt).then(|| {
+            "This output is for an earlier prompt: the prompt above has changed since. Press \
+             Run to generate for it."
+                .to_string()
+        })
+    }
+
     /// Ended by the model or a Stop with tokens to show (a refused next request may since
     /// have set its phase to `Error`, leaving it as it was): what a fork can be made of.
     pub fn finished_with_tokens(&self) -> bool {
@@ -2043,6 +2068,38 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    #[test]
+    fn a_generation_says_when_another_model_or_prompt_would_make_another() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "the prompt".into(),
+            max_tokens: 2,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request)));
+        p.apply(reply(job, token(1, "a")));
+        let (id, label) = (p.model.identity(), p.model.label.clone());
+        assert_eq!(
+            p.run.stale_generation(&id, &label, "edited"),
+            None,
+            "not while running"
+        );
+        p.apply(reply(job, finished("")));
+        assert_eq!(p.run.stale_generation(&id, &label, "the prompt"), None);
+        let prompt_note = p.run.stale_generation(&id, &label, "edited").unwrap();
+        assert!(prompt_note.contains("earlier prompt"), "{prompt_note}");
+        let model_note = p
+            .run
+            .stale_generation("other:identity", "Gemma 3", "the prompt")
+            .unwrap();
+        assert!(
+            model_note.contains("; Gemma 3 is loaded now"),
+            "{model_note}"
+        );
+        // No model loaded now: nothing to compare with.
+        assert_eq!(p.run.stale_generation("", "", "the prompt"), None);
+    }
+
     #[test]
     fn a_fork_of_a_typed_branch_does_not_take_the_typed_text_again() {
         let (mut p, _) = ready();
