@@ -589,7 +589,13 @@ impl Engine {
     ) -> Result<Generation> {
         req.sampling.validate().map_err(EngineError::InvalidInput)?;
         if prompt_ids.is_empty() {
-            return Err(EngineError::InvalidInput("the prompt is empty".into()));
+            // The text was not empty (`begin` said so before): it made no token, as a chat
+            // template that writes nothing does, or a vocabulary with none of its characters.
+            return Err(EngineError::InvalidInput(
+                "the prompt gave no tokens: none of its text is in the model's vocabulary, or \
+                 the chat template wrote nothing for it"
+                    .into(),
+            ));
         }
         let cap = self.model.max_positions();
         if prompt_ids.len() >= cap {

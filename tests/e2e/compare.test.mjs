@@ -90,8 +90,11 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   // Boxes changed after the run, and another model loaded in its pane (the run stays shown):
   // each generation keeps the prompt, settings and model it was made with.
   await page.fill('[data-testid=prompt]', 'A prompt typed after the run');
+  // The outputs say they are for an earlier prompt, and then pane 1's for another model.
+  for (const p of [a, b]) assert.match(await p.get('run-stale').textContent(), /earlier prompt/);
   await a.set('temperature', 1.5);
   await a.loadCatalog(GEMMA3);
+  assert.match(await a.get('run-stale').textContent(), /made by SmolLM2.*; Gemma 3.* is loaded now/);
   const [later] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
   const after = JSON.parse(readFileSync(await later.path(), 'utf8'));
   assert.equal(after.prompt, 'A prompt typed after the run');
