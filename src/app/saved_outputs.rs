@@ -85,9 +85,16 @@ pub fn keep(state: AppState) {
         kept.update_value(|k| {
             k.retain(|id, _| panes.iter().any(|p| p.id == *id));
             for p in &panes {
-                if let Some(o) = p.state.with_untracked(|s| s.saved_output()) {
-                    k.insert(p.id, o);
-                }
+                p.state.with_untracked(|s| match s.saved_output() {
+                    Some(o) => {
+                        k.insert(p.id, o);
+                    }
+                    None => {
+                        if let Some(o) = k.get_mut(&p.id) {
+                            s.mark_cut_off(o);
+                        }
+                    }
+                });
             }
         });
         let outputs: Vec<Option<SavedOutput>> =

@@ -361,6 +361,12 @@ pub struct SavedOutput {
     pub chat_branches: Branches,
     /// The entropy lab's last human-vs-model comparison.
     pub lab: Option<HumanVsModelResult>,
+    /// A generation or a score was under way when these were kept last: the page went with
+    /// it, and what is kept is the one before (said after the reload, not shown as current).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub run_cut_off: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub score_cut_off: bool,
 }
 
 impl PaneModel {
@@ -393,7 +399,15 @@ impl PaneModel {
                 .result
                 .clone()
                 .or_else(|| self.lab.previous.clone()),
+            run_cut_off: false,
+            score_cut_off: false,
         })
+    }
+
+    /// Marks what a kept output would lose if the page went now: the run or score under way.
+    pub fn mark_cut_off(&self, kept: &mut SavedOutput) {
+        kept.run_cut_off = self.run.phase == OutputPhase::Running;
+        kept.score_cut_off = self.score.phase == OutputPhase::Running;
     }
 
     /// Shows outputs kept before a reload. A run that was still going then ended there, so it
@@ -408,6 +422,8 @@ impl PaneModel {
             mut branches,
             mut chat_branches,
             lab,
+            run_cut_off,
+            score_cut_off,
         } = saved;
         // Kept by a page from before the chat had its own output: a conversation's reply in
         // `run` belongs to the Chat tab.
@@ -448,6 +464,22 @@ impl PaneModel {
                     q.messages = asked.clone();
                 }
             }
+        }
+        let cut = |r: &mut RunState, what: &str| {
+            r.message = if r.tokens.is_empty() {
+                format!("The page was reloaded during a {what}; it was not kept.")
+            } else {
+                format!(
+                    "The page was reloaded during a {what}; it was not kept. What is shown is the \
+                     one before it."
+                )
+            };
+        };
+        if run_cut_off {
+            cut(&mut run, "run");
+        }
+        if score_cut_off {
+            cut(&mut score, "score");
         }
         self.run = run;
         self.chat = chat;
@@ -2068,6 +2100,36 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    #[test]
+    fn a_run_under_way_at_a_reload_is_said_not_shown_as_current() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "p".into(),
+            max_tokens: 2,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request.clone())));
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, finished("")));
+        let mut kept = p.saved_output().unwrap();
+        let job = job_of(&p.start_run(Ok(request)));
+        p.apply(reply(job, token(2, "b")));
+        assert!(p.saved_output().is_none(), "not kept while running");
+        p.mark_cut_off(&mut kept);
+        let json = serde_json::to_string(&kept).unwrap();
+        let mut q = PaneModel::default();
+        q.restore_output(serde_json::from_str(&json).unwrap());
+        assert_eq!(q.run.tokens.len(), 1, "the run before it");
+        assert!(
+            q.run.message.contains("reloaded during a run") && q.run.message.contains("one before"),
+            "{}",
+            q.run.message
+        );
+        // A save that ran to its end writes no flag.
+        let plain = serde_json::to_string(&PaneModel::default().saved_output().unwrap()).unwrap();
+        assert!(!plain.contains("cut_off"), "{plain}");
+    }
+
     #[test]
     fn a_generation_says_when_another_model_or_prompt_would_make_another() {
         let (mut p, _) = ready();
