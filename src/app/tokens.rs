@@ -113,7 +113,10 @@ pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
             class:newline=format::is_line_break(&token.piece)
             class:selected=move || pane.inspected() == Some(index)
             class:fork-point=move || pane.shown(|r| r.fork.as_ref().map(|f| f.at)) == Some(index)
-            tabindex="0"
+            // One tab stop for the whole output (the token inspected, else the first): a
+            // keyboard user crossed every token to reach the next control. The arrow keys move
+            // between tokens.
+            tabindex=move || if pane.inspected().unwrap_or(0) == index { "0" } else { "-1" }
             data-testid="token"
             data-token-id=token.id.to_string()
             data-entropy=e.to_string()
@@ -130,6 +133,10 @@ pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
                 match ev.key().as_str() {
                     "Enter" => pane.pin(Some(index)),
                     "Escape" => pane.pin(None),
+                    key @ ("ArrowRight" | "ArrowLeft" | "Home" | "End") => {
+                        ev.prevent_default();
+                        focus_token(&ev, key);
+                    }
                     _ => {}
                 }
             }
@@ -165,7 +172,7 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                 None => {
                     view! {
                         <p class="muted">
-                            "Point at a token, or Tab to it, to see how sure the model was; a click (or Enter) keeps it here, Escape lets it go."
+                            "Point at a token, or Tab to the output and move with the arrow keys, to see how sure the model was; a click (or Enter) keeps it here, Escape lets it go."
                         </p>
                     }
                         .into_any()
@@ -298,5 +305,41 @@ fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
                 "Fork"
             </button>
         </div>
+    }
+}
+
+/// Moves the focus from the token an arrow key (or Home, End) was pressed on to the next, the
+/// previous, the first or the last token of its output.
+fn focus_token(ev: &leptos::ev::KeyboardEvent, key: &str) {
+    use wasm_bindgen::JsCast;
+    let Some(here) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let is_token = |e: &web_sys::Element| e.class_list().contains("tok");
+    let to = match key {
+        "ArrowRight" => {
+            std::iter::successors(here.next_element_sibling(), |e| e.next_element_sibling())
+                .find(is_token)
+        }
+        "ArrowLeft" => std::iter::successors(here.previous_element_sibling(), |e| {
+            e.previous_element_sibling()
+        })
+        .find(is_token),
+        _ => here.parent_element().and_then(|output| {
+            let all = output.query_selector_all(".tok").ok()?;
+            let at = if key == "Home" {
+                0
+            } else {
+                all.length().checked_sub(1)?
+            };
+            all.item(at)
+                .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+        }),
+    };
+    if let Some(el) = to.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = el.focus();
     }
 }

@@ -116,6 +116,16 @@ test('a fork goes on from the chosen alternative, as the CLI does through the sa
   await page.keyboard.press('Escape');
   await tok(4).focus();
   assert.match(await p.get('token-inspector').textContent(), /#5 · id/);
+  // The output is one tab stop, the token inspected; the arrow keys move between tokens.
+  const stops = await p.root.locator('[data-testid=token][tabindex="0"]').count();
+  assert.equal(stops, 1);
+  await page.keyboard.press('ArrowRight');
+  assert.match(await p.get('token-inspector').textContent(), /#6 · id/);
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  assert.match(await p.get('token-inspector').textContent(), /#4 · id/);
+  await page.keyboard.press('Home');
+  assert.match(await p.get('token-inspector').textContent(), /#1 · id/);
 
   // Sampling: the same seed gives the same branch.
   await p.set('temperature', 0.9);
