@@ -109,15 +109,16 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   const [jdl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-json]')]);
   const exported = JSON.parse(readFileSync(await jdl.path(), 'utf8'));
   assert.equal(exported.panes[0].results.length, 2 * N);
-  // Picks whose runner-up is within 0.1 nats are counted under the results, from the same
-  // log-likelihoods the export holds.
+  // Picks whose runner-up is within 0.1 nats a token (of the longer of the two) are counted
+  // under the results, from the same log-likelihoods the export holds.
   const near = exported.panes[0].results.filter(([, r]) => {
-    const ll = r.loglik.filter((x) => Number.isFinite(x)).sort((a, b) => b - a);
-    return ll.length >= 2 && ll[0] - ll[1] < 0.1;
+    const ll = r.loglik.map((x, k) => [x, r.tokens[k] ?? 1]).filter(([x]) => Number.isFinite(x))
+      .sort((a, b) => b[0] - a[0]);
+    return ll.length >= 2 && ll[0][0] - ll[1][0] < 0.1 * Math.max(ll[0][1], ll[1][1], 1);
   }).length;
   const note = page.locator('[data-testid=eval-near-ties]');
   if (near === 0) assert.equal(await note.count(), 0);
-  else assert.match(await note.textContent(), new RegExp(`^${near} of ${2 * N} picks had a runner-up within 0\\.1 nats`));
+  else assert.match(await note.textContent(), new RegExp(`^${near} of ${2 * N} picks had a runner-up within 0\\.1 nats a token`));
   console.log(`near ties: ${near} of ${2 * N}`);
   // Chance: a random pick among each item's choices, each item once (both conditions score
   // the same items), drawn as a dashed line and said under the table.
