@@ -701,6 +701,7 @@ impl Pane {
 
     /// Applies one reply from the worker (`data` is the raw message, for a transferred buffer).
     fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
+        let before = self.state.with_untracked(|s| s.model.phase);
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
         match self.state.with_untracked(|s| s.model.phase) {
             ModelPhase::Ready => {
@@ -708,7 +709,14 @@ impl Pane {
                     self.start_run(&prompt);
                 }
             }
-            ModelPhase::Error => self.queued_run.set_value(None),
+            ModelPhase::Error => {
+                self.queued_run.set_value(None);
+                if before == ModelPhase::Loading {
+                    // A file that failed to load is no model to bring back after a reload
+                    // (the pane then said the cache had lost it, as if it had loaded once).
+                    self.settings.update(|s| s.local_model = None);
+                }
+            }
             _ => {}
         }
         self.run_effects(effects, data);

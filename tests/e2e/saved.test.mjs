@@ -130,5 +130,13 @@ test('a pane whose model came from a file that the cache no longer holds says so
   assert.equal(await status.getAttribute('data-state'), 'empty');
   assert.ok(!requests.some((u) => u.includes('gone.gguf')), 'nothing is fetched for it');
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'kept');
+  // A file that failed to load is not a model to bring back: after a reload the pane says
+  // nothing of a file the cache lost.
+  await pane(page, 0).get('model-file').setInputFiles({ name: 'junk.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('<html>not a model</html>') });
+  await page.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
+  await page.reload();
+  await page.locator('[data-testid=model-select] option').nth(1).waitFor({ state: 'attached', timeout: 30000 });
+  await page.waitForTimeout(1000);
+  assert.doesNotMatch(await status.textContent(), /came from a file/);
   await ctx.close();
 });
