@@ -653,7 +653,7 @@ impl Workspace {
                             self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                             asked_max_tokens = Some(v.clone());
                         }
-                        None => unread(&mut notes, "max_tokens", "a whole number"),
+                        None => unread(&mut notes, "max_tokens", "a whole number of 0 or more"),
                     }
                 }
                 "seed" => match v.parse::<u64>() {
@@ -1198,7 +1198,7 @@ mod tests {
             notes,
             [
                 "The link's temperature=hot is not a number; it was left out.",
-                "The link's max_tokens=-3 is not a whole number; it was left out.",
+                "The link's max_tokens=-3 is not a whole number of 0 or more; it was left out.",
                 "The link's mode=dance is not generate, score, chat or eval; it was left out.",
                 "The link's seed=-1 is not a whole number from 0 to 18446744073709551615; it \
                  was left out.",
