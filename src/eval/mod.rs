@@ -293,7 +293,7 @@ pub fn check_item(
                  (shorten the item{})",
                 c.id(),
                 if cap < engine.info().context_length {
-                    " or give the model more context"
+                    " or raise the positions held: `--context` on the command line"
                 } else {
                     ""
                 }
