@@ -36,6 +36,26 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
     };
     let mut cases = vec![
         (
+            "tokenizer.ggml.pre".into(),
+            Value::U32(2),
+            Error("`tokenizer.ggml.pre` is not a string"),
+        ),
+        (
+            "tokenizer.ggml.add_bos_token".into(),
+            Value::String("true".into()),
+            Error("`tokenizer.ggml.add_bos_token` is not true or false"),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(vec![Value::I32(1); 3]),
+            Error("`tokenizer.ggml.token_type` has 3 entries for"),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(vec![Value::String("normal".into()); 3]),
+            Error("`tokenizer.ggml.token_type` is not a list of whole numbers"),
+        ),
+        (
             k("context_length"),
             Value::String("4096".into()),
             Error("context_length` is not a 32-bit integer"),

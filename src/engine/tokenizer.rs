@@ -357,10 +357,23 @@ impl Tokenizer {
             )));
         }
         let n = tokens.len();
-        let mut types = gguf
-            .i32_array_opt("tokenizer.ggml.token_type")
-            .filter(|t| t.len() == n)
-            .unwrap_or_else(|| vec![TYPE_NORMAL; n]);
+        // Another length or a list of something else made every token normal, so control
+        // tokens read as text; llama.cpp reads past a short list.
+        let mut types = match gguf.i32_array_opt("tokenizer.ggml.token_type") {
+            Some(t) if t.len() == n => t,
+            Some(t) => {
+                return Err(EngineError::Tokenizer(format!(
+                    "`tokenizer.ggml.token_type` has {} entries for {n} tokens",
+                    t.len()
+                )))
+            }
+            None if gguf.metadata().contains_key("tokenizer.ggml.token_type") => {
+                return Err(EngineError::Tokenizer(
+                    "`tokenizer.ggml.token_type` is not a list of whole numbers".into(),
+                ))
+            }
+            None => vec![TYPE_NORMAL; n],
+        };
         // llama.cpp makes these control tokens (Gemma 3's `</s>` is user-defined in its file),
         // so plain text never reads as them. Only user-defined ones are retyped here: a normal
         // token is reached through the merges, in llama.cpp too, and decodes as its text.
@@ -370,9 +383,13 @@ impl Tokenizer {
                 *ty = TYPE_CONTROL;
             }
         }
-        let pre = gguf
-            .string("tokenizer.ggml.pre")
-            .unwrap_or_else(|_| "default".to_string());
+        // Absent is llama.cpp's default; present, it must be a name (a number was read as
+        // `default` and split text by another rule than the file asked for).
+        let pre = if gguf.metadata().contains_key("tokenizer.ggml.pre") {
+            gguf.string("tokenizer.ggml.pre")?
+        } else {
+            "default".to_string()
+        };
         // Only byte-level BPE vocabularies split by regex; SentencePiece ignores the name.
         let split = match kind {
             VocabKind::Gpt2 => Some(pre_tokenizer(&pre).ok_or_else(|| {
@@ -394,6 +411,18 @@ impl Tokenizer {
         };
         let bos = id("tokenizer.ggml.bos_token_id");
         let eos = id("tokenizer.ggml.eos_token_id");
+        // Present but neither true/false nor a number was read as unset, which decides
+        // whether every prompt starts with BOS.
+        for key in [
+            "tokenizer.ggml.add_bos_token",
+            "tokenizer.ggml.add_space_prefix",
+        ] {
+            if gguf.metadata().contains_key(key) && gguf.bool_opt(key).is_none() {
+                return Err(EngineError::InvalidGguf(format!(
+                    "`{key}` is not true or false"
+                )));
+            }
+        }
         let add_bos = gguf
             .bool_opt("tokenizer.ggml.add_bos_token")
             .unwrap_or(kind == VocabKind::Spm || split.as_ref().is_some_and(|p| p.adds_bos))
@@ -445,7 +474,8 @@ impl Tokenizer {
                     .vocab_and_merges(vocab, merges)
                     .ignore_merges(split.ignore_merges)
                     .build()
-                    .map_err(tk_err)?;
+                    // "Token `Ġread` out of vocabulary": say where it comes from.
+                    .map_err(|e| tk_err(format!("`tokenizer.ggml.merges`: {e}")))?;
                 let mut hf = HfTokenizer::new(VocabModel::Bpe(Box::new(bpe)));
                 let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
                 for re in split.regexes {
