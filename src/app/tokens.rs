@@ -184,6 +184,9 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                     view! {
                         <div class="inspector-head">
                             <code class="tok-text">{format::visible_token(&t.text)}</code>
+                            {format::byte_piece_note(&t.text, &t.piece).map(|note| view! {
+                                <span class="muted" data-testid="token-bytes-note">{note}</span>
+                            })}
                             <span>{format!("#{} · id {}", i + 1, t.id)}</span>
                         </div>
                         <dl class="inspector-stats">

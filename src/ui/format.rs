@@ -151,6 +151,20 @@ pub fn visible_token(text: &str) -> String {
         .collect()
 }
 
+/// What a token shown as "�" is: byte-level vocabularies split some characters (CJK, emoji)
+/// into tokens of a byte or two, which alone are no text. `piece` is what the token added to
+/// the output: nothing while the character is unfinished, the whole character once complete.
+pub fn byte_piece_note(text: &str, piece: &str) -> Option<String> {
+    if !text.contains('\u{FFFD}') || piece.contains('\u{FFFD}') {
+        return None;
+    }
+    Some(if piece.is_empty() {
+        "bytes of a character split across tokens: a later token completes it".to_string()
+    } else {
+        format!("bytes of a character split across tokens; the text it added: {piece:?}")
+    })
+}
+
 /// A token that is only whitespace with a line break in it. Rendered bare it would be an
 /// empty box at the end of a line, which nobody can point at, so the page marks it.
 pub fn is_line_break(piece: &str) -> bool {
@@ -206,6 +220,22 @@ pub fn dot_source(d: &crate::protocol::DotChoice) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_byte_token_says_what_it_is_part_of() {
+        use super::byte_piece_note;
+        assert_eq!(
+            byte_piece_note("\u{FFFD}", "").as_deref(),
+            Some("bytes of a character split across tokens: a later token completes it")
+        );
+        assert_eq!(
+            byte_piece_note("\u{FFFD}", "€").as_deref(),
+            Some("bytes of a character split across tokens; the text it added: \"€\"")
+        );
+        assert_eq!(byte_piece_note(" hello", " hello"), None);
+        // Bytes that never made a character stay "�" in the text too.
+        assert_eq!(byte_piece_note("\u{FFFD}", "\u{FFFD}"), None);
+    }
+
     /// Bits are nats ÷ ln 2, for shown numbers only; what cannot be shown stays as it was.
     #[test]
     fn units_convert_what_is_shown() {
