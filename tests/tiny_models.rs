@@ -107,6 +107,30 @@ fn windowed_scoring_agrees_with_one_window() {
     }
 }
 
+/// A later window of a model that starts texts with BOS starts with BOS too, as llama.cpp's
+/// perplexity does: its tokens get the numbers of the window's text scored alone.
+#[test]
+fn later_windows_start_with_bos_where_the_model_adds_one() {
+    for arch in ARCHS {
+        let mut e = engine(arch);
+        let text = "hello hello world hell hello lo he ll ".repeat(3);
+        let windowed = e.score(&text, 16).unwrap();
+        let ids = &windowed.ids;
+        let adds_bos = e.tokenizer().add_bos;
+        // The second window starts at position 8 and scores targets 16 onwards.
+        let start = 8;
+        let mut alone: Vec<u32> = if adds_bos { vec![ids[0]] } else { vec![] };
+        alone.extend(&ids[start..=16]);
+        let direct = e.score_ids(alone, 256).unwrap();
+        let want = direct.tokens.last().unwrap().surprisal;
+        let got = windowed.tokens[15].surprisal;
+        assert!(
+            (want - got).abs() < 1e-3,
+            "{arch} (BOS {adds_bos}): {got} vs {want}"
+        );
+    }
+}
+
 #[test]
 fn decode_with_cache_equals_full_recompute() {
     // The KV cache path (one token at a time) must give the same next-token numbers as running

@@ -102,9 +102,9 @@ pub fn TokenSpan(pane: Pane, index: usize, token: TokenEvent) -> impl IntoView {
     };
     let (e, s, r) = (numbers.entropy, numbers.surprisal, numbers.rank);
     let color = move || pane.settings.with(|st| token_color(st.color_mode, numbers));
-    // Part of a character that the next token completes has no text of its own: the
-    // stylesheet gives it a sliver to see and click (`.tok.partial::before`), which is not
-    // copied with the text, as a zero-width space in it was.
+    // Part of a character that the next token completes has no text of its own, and gets
+    // none from the stylesheet either (a sliver of text there split combining marks from
+    // their base): the token after it is marked instead, and the arrow keys reach it.
     let shown = token.piece.clone();
     view! {
         <span

@@ -925,21 +925,35 @@ impl Engine {
         if scan.next >= ids.len() {
             return Ok(true);
         }
-        let window = scan.window.min(self.model.max_positions()).max(2);
+        // A model that starts every text with BOS starts every window with it too, as
+        // llama.cpp's perplexity does: without it the later windows of a long text scored
+        // Gemma 3 as if cut mid-stream (perplexity 21.4 against 17.4 past token 1,024).
+        let bos = ids[0];
+        let lead = self.tokenizer.add_bos && self.tokenizer.bos == Some(bos);
+        let window = scan.window.min(self.model.max_positions());
+        if window < 2 + usize::from(lead) {
+            return Err(EngineError::InvalidInput(format!(
+                "a scoring window of {window} positions scores nothing (at least {} are needed)",
+                2 + usize::from(lead)
+            )));
+        }
         let w = scan.current.get_or_insert_with(|| {
-            let start = if scan.next == 1 {
-                0
+            let (start, room) = if scan.next == 1 {
+                (0, window)
             } else {
-                scan.next - window / 2
+                (scan.next - window / 2, window - usize::from(lead))
             };
             Window {
                 start,
-                end: (start + window).min(ids.len()),
+                end: (start + room).min(ids.len()),
                 fed: start,
             }
         });
         if w.fed == w.start {
             self.model.clear_cache();
+            if lead && w.start > 0 {
+                self.model.forward(&[bos])?;
+            }
         }
         let (from, to) = (w.fed, (w.fed + PREFILL_CHUNK).min(w.end));
         let hidden = self.model.forward(&ids[from..to])?;

@@ -397,7 +397,11 @@ test('score across vocabularies: bits per byte is the figure compared, a result 
   }
   assert.ok(await pane(page, 0).output().locator('.tok.partial').count() > 0, 'SmolLM2 splits a character');
   // The inspector says what such a token is rather than show a bare "�".
-  await pane(page, 0).output().locator('.tok.partial').first().hover();
+  // Such a token writes nothing, not even from the stylesheet: a sliver of text there split
+  // combining marks from their base.
+  assert.ok(['none', 'normal'].includes(await pane(page, 0).output().locator('.tok.partial').first()
+    .evaluate((el) => getComputedStyle(el, '::before').content)));
+  await pane(page, 0).output().locator('.tok.partial').first().focus();
   assert.match(await pane(page, 0).get('token-bytes-note').textContent(), /bytes of a character split across tokens: a later token completes it/);
   // Per-token figures of two vocabularies count different tokens: no star. Bits per byte
   // would compare them, but over one span: SmolLM2 leaves its first token unscored, Gemma 3
