@@ -1459,8 +1459,19 @@ impl PaneModel {
                         super::format::duration_ms(s.ms)
                     )
                 } else {
+                    // Past one window the text is scored in half-overlapping windows: say so,
+                    // as a token's figures then rest on less than the whole text before it.
+                    let windows = if s.tokens.len() + 1 > crate::engine::SCORE_WINDOW {
+                        format!(
+                            " in windows of {} tokens, each token with at least {} before it",
+                            crate::engine::SCORE_WINDOW,
+                            crate::engine::SCORE_WINDOW / 2
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "Scored {} in {}.",
+                        "Scored {}{windows} in {}.",
                         super::format::tokens(s.tokens.len()),
                         super::format::duration_ms(s.ms)
                     )
