@@ -203,14 +203,20 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         busy.unwrap_or_else(|| pane.shown(|r| r.message.clone()))
                     }}
                 </span>
-                <Show when=move || {
-                    !generating()
-                        && app.score_text.with(|t| pane.state.with(|s| s.score.measures_other_text(t)))
-                }>
-                    <span class="stale-note" data-testid="score-stale" role="status">
-                        "This result is for an earlier text: the text above has changed since. Press Score to measure it."
-                    </span>
-                </Show>
+                {move || {
+                    (app.mode.get() == Mode::Score)
+                        .then(|| {
+                            app.score_text.with(|t| {
+                                pane.state.with(|s| {
+                                    s.score.stale_score(&s.model.identity(), &s.model.label, t)
+                                })
+                            })
+                        })
+                        .flatten()
+                        .map(|why| view! {
+                            <span class="stale-note" data-testid="score-stale" role="status">{why}</span>
+                        })
+                }}
                 {move || {
                     generating()
                         .then(|| {

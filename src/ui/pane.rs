@@ -151,6 +151,29 @@ impl RunState {
             && self.scored_text != current
     }
 
+    /// Why this score is not what Score would give now, if it is not: another model is loaded
+    /// (its figures stood under the new model's name), or the text has changed.
+    pub fn stale_score(&self, identity: &str, label: &str, text: &str) -> Option<String> {
+        if self.phase != OutputPhase::Done || self.tokens.is_empty() {
+            return None;
+        }
+        if !self.model_identity.is_empty()
+            && !identity.is_empty()
+            && self.model_identity != identity
+        {
+            return Some(format!(
+                "This result was measured by {}; {label} is loaded now. Press Score to measure \
+                 the text with it.",
+                self.model
+            ));
+        }
+        self.measures_other_text(text).then(|| {
+            "This result is for an earlier text: the text above has changed since. Press Score \
+             to measure it."
+                .to_string()
+        })
+    }
+
     /// Why this generation is not what Run would make now, if it is not: another model is
     /// loaded (its figures were shown under the new model's name), or the prompt has changed.
     pub fn stale_generation(&self, identity: &str, label: &str, prompt: &str) -> Option<String> {
@@ -2817,6 +2840,16 @@ mod tests {
         assert_eq!(p.score.phase, OutputPhase::Done);
         assert_eq!(p.score.prefix, "a");
         assert_eq!(p.score.tokens.len(), 1);
+        // It says when it no longer measures what the page holds.
+        let (id, label) = (p.model.identity(), p.model.label.clone());
+        assert_eq!(p.score.stale_score(&id, &label, "abc"), None);
+        assert!(p
+            .score
+            .stale_score(&id, &label, "abcd")
+            .unwrap()
+            .contains("earlier text"));
+        let other = p.score.stale_score("x:y", "Gemma 3", "abc").unwrap();
+        assert!(other.contains("; Gemma 3 is loaded now"), "{other}");
         let ToWorker::Job { job: obs, .. } = p.request_distributions("abc") else {
             panic!()
         };
