@@ -48,12 +48,16 @@ fn pair(panes: &[Pane]) -> Result<(Pane, Pane), String> {
 pub fn BinocularsPanel() -> impl IntoView {
     let app = expect_context::<AppState>();
     let chosen: RwSignal<Option<(Pane, Pane)>, LocalStorage> = RwSignal::new_local(None);
+    // The text the shown result measured: once the box holds another, the result says so.
+    let measured = RwSignal::new(String::new());
     let available = move || app.panes.with(|ps| pair(ps));
     let start = move |_| {
         if let Ok((obs, perf)) = available() {
             perf.clear_binoculars();
             chosen.set(Some((obs, perf)));
-            obs.request_distributions(&app.score_text.get_untracked());
+            let text = app.score_text.get_untracked();
+            measured.set(text.clone());
+            obs.request_distributions(&text);
         }
     };
     // When the observer's rows arrive, hand them to the performer.
@@ -114,6 +118,7 @@ pub fn BinocularsPanel() -> impl IntoView {
             .and_then(|(_, perf)| perf.bino(|b| b.result))
             .map(|r| num(Some(r.score), 3))
     };
+    let stale = move || score().is_some() && app.score_text.with(|t| measured.with(|m| t != m));
     view! {
         <section class="binoculars" aria-label="Binoculars">
             <button
@@ -131,6 +136,11 @@ pub fn BinocularsPanel() -> impl IntoView {
                 <span>"score " <strong data-testid="binoculars-score">{s}</strong></span>
             })}
             <span class="muted" data-testid="binoculars-status">{move || status().unwrap_or_default()}</span>
+            <Show when=stale>
+                <span class="stale-note" data-testid="binoculars-stale" role="status">
+                    "This score is for an earlier text: the text above has changed since. Press Binoculars to measure it."
+                </span>
+            </Show>
             <span class="muted small-print">
                 "Lower reads more machine-like. The paper's threshold (about 0.90) was tuned on Falcon-7B and does not carry over to these models."
             </span>
