@@ -203,6 +203,10 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
   assert.ok(Math.abs(logPplBits / (logPpl / Math.LN2) - 1) < 0.01, `${logPplBits} vs ${logPpl}`);
   assert.equal(Number(await page.textContent('[data-testid=binoculars-score]')), bino);
   await page.selectOption('[data-testid=units]', 'nats');
+  // Edited after, the text is not what the score measured: it says so.
+  assert.equal(await page.locator('[data-testid=binoculars-stale]').count(), 0);
+  await page.fill('[data-testid=score-text]', (await page.inputValue('[data-testid=score-text]')) + ' More.');
+  await page.locator('[data-testid=binoculars-stale]').waitFor({ timeout: 5000 });
   assert.deepEqual(errors, []);
   await ctx.close();
 });
