@@ -167,7 +167,18 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
         }
     };
     view! {
-        <div class="inspector" data-testid="token-inspector" aria-live="polite">
+        // Escape lets a kept token go from the inspector's own buttons too, where Tab goes
+        // from the output.
+        <div
+            class="inspector"
+            data-testid="token-inspector"
+            aria-live="polite"
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Escape" {
+                    pane.pin(None);
+                }
+            }
+        >
             {move || match current.get() {
                 None => {
                     view! {
