@@ -830,3 +830,38 @@ fn a_chat_template_that_fuel_does_not_count_is_given_up() {
         assert!(start.elapsed().as_secs_f64() < 30.0, "{last}");
     }
 }
+
+#[test]
+fn ignore_eos_draws_no_end_of_generation() {
+    // As llama.cpp's: the end tokens are never drawn (one drawn and passed over made SmolLM2
+    // write `<|im_end|>`, then a new turn of its own).
+    let m = catalog()
+        .into_iter()
+        .find(|m| m.id == "smollm2-135m-instruct-q4_1")
+        .unwrap();
+    let (code, out, err) = tinylab(&[
+        "generate",
+        "--model",
+        m.file.to_str().unwrap(),
+        "--prompt",
+        "What is 2+2?",
+        "--chat",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "40",
+        "--ignore-eos",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<u64> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 40);
+    // SmolLM2's <|endoftext|>, <|im_start|> and <|im_end|>.
+    assert!(!ids.iter().any(|&i| i <= 2), "{ids:?}");
+}

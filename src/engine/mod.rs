@@ -218,6 +218,8 @@ pub struct Generation {
     utf8: Utf8Stream,
     max_tokens: usize,
     ignore_eos: bool,
+    /// Some token is no end of generation, so `ignore_eos` can keep them all from being drawn.
+    can_mask_eog: bool,
     forced: Vec<u32>,
     /// Prompt tokens whose keys and values came from the cache (`reuse_cache`).
     pub reused: usize,
@@ -670,6 +672,8 @@ impl Engine {
             params: req.sampling.clone(),
             utf8: Utf8Stream::default(),
             ignore_eos: req.ignore_eos,
+            can_mask_eog: self.tokenizer.end_of_generation_ids().count()
+                < self.tokenizer.vocab_size(),
             // A fork runs at least one token past what it was given.
             max_tokens: if forced_none {
                 req.max_tokens
@@ -700,6 +704,23 @@ impl Engine {
         // A given token draws nothing from the RNG: the same seed then gives the same branch.
         let id = profile::time_phase("sampling", || match g.forced.get(g.generated.len()) {
             Some(&id) => id,
+            None if g.ignore_eos && g.can_mask_eog => {
+                // As llama.cpp's `ignore_eos`: no end of generation is drawn (one drawn and
+                // passed over made the model write the next turn's markers and go on). The
+                // statistics below still read the model's own distribution.
+                let mut masked = None;
+                for eog in self.tokenizer.end_of_generation_ids() {
+                    if let Some(l) = g.next_logits.get_mut(eog as usize) {
+                        masked.get_or_insert_with(Vec::new).push((eog, *l));
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+                let id = sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng);
+                for (eog, l) in masked.into_iter().flatten() {
+                    g.next_logits[eog as usize] = l;
+                }
+                id
+            }
             None => sampler::sample(&g.next_logits, &g.history, &g.params, &mut g.rng),
         });
         if !g.ignore_eos && self.tokenizer.is_end_of_generation(id) {

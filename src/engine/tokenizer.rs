@@ -627,6 +627,11 @@ impl Tokenizer {
         self.eog.contains(&id)
     }
 
+    /// Every token that ends a generation.
+    pub fn end_of_generation_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.eog.iter().copied()
+    }
+
     pub fn token_text(&self, id: u32) -> &str {
         self.tokens.get(id as usize).unwrap_or("")
     }
