@@ -2134,20 +2134,35 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    /// Starts a run of `prompt` and sends it `tokens`; finishes it unless `running`.
+    fn run_of(
+        p: &mut PaneModel,
+        prompt: &str,
+        max_tokens: usize,
+        tokens: &[(u32, &str)],
+        running: bool,
+    ) -> JobId {
+        let request = GenerateRequest {
+            prompt: prompt.into(),
+            max_tokens,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request)));
+        for &(id, piece) in tokens {
+            p.apply(reply(job, token(id, piece)));
+        }
+        if !running {
+            p.apply(reply(job, finished("")));
+        }
+        job
+    }
+
     #[test]
     fn a_run_under_way_at_a_reload_is_said_not_shown_as_current() {
         let (mut p, _) = ready();
-        let request = GenerateRequest {
-            prompt: "p".into(),
-            max_tokens: 2,
-            ..GenerateRequest::default()
-        };
-        let job = job_of(&p.start_run(Ok(request.clone())));
-        p.apply(reply(job, token(1, "a")));
-        p.apply(reply(job, finished("")));
+        run_of(&mut p, "p", 2, &[(1, "a")], false);
         let mut kept = p.saved_output().unwrap();
-        let job = job_of(&p.start_run(Ok(request)));
-        p.apply(reply(job, token(2, "b")));
+        run_of(&mut p, "p", 2, &[(2, "b")], true);
         assert!(p.saved_output().is_none(), "not kept while running");
         p.mark_cut_off(&mut kept);
         let json = serde_json::to_string(&kept).unwrap();
@@ -2167,13 +2182,7 @@ mod tests {
     #[test]
     fn a_generation_says_when_another_model_or_prompt_would_make_another() {
         let (mut p, _) = ready();
-        let request = GenerateRequest {
-            prompt: "the prompt".into(),
-            max_tokens: 2,
-            ..GenerateRequest::default()
-        };
-        let job = job_of(&p.start_run(Ok(request)));
-        p.apply(reply(job, token(1, "a")));
+        let job = run_of(&mut p, "the prompt", 2, &[(1, "a")], true);
         let (id, label) = (p.model.identity(), p.model.label.clone());
         assert_eq!(
             p.run.stale_generation(&id, &label, "edited"),
@@ -2199,16 +2208,7 @@ mod tests {
     #[test]
     fn a_fork_of_a_typed_branch_does_not_take_the_typed_text_again() {
         let (mut p, _) = ready();
-        let request = GenerateRequest {
-            prompt: "p".into(),
-            max_tokens: 4,
-            ..GenerateRequest::default()
-        };
-        let job = job_of(&p.start_run(Ok(request)));
-        for (id, piece) in [(1, "a"), (2, "b"), (3, "c")] {
-            p.apply(reply(job, token(id, piece)));
-        }
-        p.apply(reply(job, finished("")));
+        run_of(&mut p, "p", 4, &[(1, "a"), (2, "b"), (3, "c")], false);
         let typed = job_of(&p.start_fork_text(Tree::Run, 1, " zz"));
         for (id, piece) in [(1, "a"), (5, " zz"), (6, "e"), (7, "f")] {
             p.apply(reply(typed, token(id, piece)));
@@ -2246,15 +2246,13 @@ mod tests {
     #[test]
     fn forks_replay_the_parent_and_keep_every_branch() {
         let (mut p, _) = ready();
-        let request = GenerateRequest {
-            prompt: "original prompt".into(),
-            max_tokens: 3,
-            ..GenerateRequest::default()
-        };
-        let job = job_of(&p.start_run(Ok(request)));
-        for (id, piece) in [(1, "a"), (2, "b"), (3, "c")] {
-            p.apply(reply(job, token(id, piece)));
-        }
+        let job = run_of(
+            &mut p,
+            "original prompt",
+            3,
+            &[(1, "a"), (2, "b"), (3, "c")],
+            true,
+        );
         assert!(
             p.start_fork(Tree::Run, 1, 9, "z").is_none(),
             "not while running"
