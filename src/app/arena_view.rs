@@ -318,6 +318,7 @@ pub fn ArenaBar() -> impl IntoView {
         note.set(String::new());
         app.run_all();
     };
+    let reset_armed = RwSignal::new(false);
     let vote = move |v: Vote| {
         arena.update(|s| {
             if let (Some((a, b)), None) = (s.pair.clone(), s.voted) {
@@ -467,12 +468,32 @@ pub fn ArenaBar() -> impl IntoView {
                         "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes) is a 95% bootstrap interval."
                     </p>
                     <button type="button" data-testid="arena-export" on:click=export>"Export votes"</button>
+                    // A first click asks, as Clear cache does: the votes cannot be brought back.
                     <button
                         type="button"
                         data-testid="arena-reset"
-                        on:click=move |_| arena.update(|s| s.battles.clear())
+                        data-confirming=move || reset_armed.get().to_string()
+                        on:click=move |_| {
+                            if !reset_armed.get_untracked() {
+                                reset_armed.set(true);
+                                set_timeout(
+                                    move || {
+                                        reset_armed.try_set(false);
+                                    },
+                                    std::time::Duration::from_secs(6),
+                                );
+                                return;
+                            }
+                            reset_armed.set(false);
+                            arena.update(|s| s.battles.clear());
+                        }
                     >
-                        "Reset tally"
+                        {move || if reset_armed.get() {
+                            let n = arena.with(|s| s.battles.len());
+                            format!("Delete {n} vote{}? Click again", if n == 1 { "" } else { "s" })
+                        } else {
+                            "Reset tally".to_string()
+                        }}
                     </button>
                 </details>
             </Show>
