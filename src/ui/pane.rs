@@ -2134,6 +2134,17 @@ mod tests {
 
     /// A fork replays the shown run's tokens before the fork point with its own request, keeps
     /// the parent as a branch to go back to, and a new Run forgets the tree.
+    /// The job and request of a message that starts a generation.
+    fn generation_of(msg: Option<ToWorker>) -> (JobId, GenerateRequest) {
+        match msg {
+            Some(ToWorker::Job {
+                job,
+                work: Work::Generate { request },
+            }) => (job, request),
+            other => panic!("no generation: {other:?}"),
+        }
+    }
+
     /// Starts a run of `prompt` and sends it `tokens`; finishes it unless `running`.
     fn run_of(
         p: &mut PaneModel,
@@ -2214,14 +2225,7 @@ mod tests {
             p.apply(reply(typed, token(id, piece)));
         }
         p.apply(reply(typed, finished("")));
-        let fork = p.start_fork(Tree::Run, 3, 9, "z");
-        let Some(ToWorker::Job {
-            job: fork_job,
-            work: Work::Generate { request },
-        }) = fork
-        else {
-            panic!("no generation for the fork: {fork:?}");
-        };
+        let (fork_job, request) = generation_of(p.start_fork(Tree::Run, 3, 9, "z"));
         assert_eq!(
             (request.forced, request.forced_text.as_str()),
             (vec![1, 5, 6, 9], "")
@@ -2229,14 +2233,7 @@ mod tests {
         p.apply(reply(fork_job, finished("")));
         // A typed fork of it takes its own text.
         p.show_branch(Tree::Run, 1);
-        let again = p.start_fork_text(Tree::Run, 2, " yy");
-        let Some(ToWorker::Job {
-            work: Work::Generate { request },
-            ..
-        }) = again
-        else {
-            panic!("no generation for the typed fork: {again:?}");
-        };
+        let (_, request) = generation_of(p.start_fork_text(Tree::Run, 2, " yy"));
         assert_eq!(
             (request.forced, request.forced_text.as_str()),
             (vec![1, 5], " yy")
@@ -2267,14 +2264,7 @@ mod tests {
             "the token already there is no fork"
         );
         assert!(p.start_fork(Tree::Run, 7, 9, "z").is_none(), "past the end");
-        let fork = p.start_fork(Tree::Run, 1, 9, "z");
-        let Some(ToWorker::Job {
-            job: fork_job,
-            work: Work::Generate { request },
-        }) = fork
-        else {
-            panic!("no generation for the fork: {fork:?}");
-        };
+        let (fork_job, request) = generation_of(p.start_fork(Tree::Run, 1, 9, "z"));
         assert_eq!(request.prompt, "original prompt");
         assert_eq!(request.forced, vec![1, 9]);
         assert_eq!(request.max_tokens, 3);
@@ -2299,14 +2289,7 @@ mod tests {
         p.show_branch(Tree::Run, 1);
         assert_eq!(ids(&p), vec![1, 9, 4]);
         // A typed continuation: the parent's tokens before, the text for the worker to take.
-        let typed = p.start_fork_text(Tree::Run, 1, " zz");
-        let Some(ToWorker::Job {
-            job: typed_job,
-            work: Work::Generate { request },
-        }) = typed
-        else {
-            panic!("no generation for the typed fork: {typed:?}");
-        };
+        let (typed_job, request) = generation_of(p.start_fork_text(Tree::Run, 1, " zz"));
         assert_eq!(
             (request.forced, request.forced_text.as_str()),
             (vec![1], " zz")
