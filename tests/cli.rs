@@ -810,7 +810,6 @@ fn a_chat_template_that_fuel_does_not_count_is_given_up() {
                 )
             }),
         );
-        let start = std::time::Instant::now();
         let (code, _, err) = tinylab(&[
             "generate",
             "--model",
@@ -822,12 +821,11 @@ fn a_chat_template_that_fuel_does_not_count_is_given_up() {
             "2",
         ]);
         assert_eq!(code, 1, "{last}: {err}");
+        // The deadline, not the memory ceiling or the walk's end, stopped it.
         assert!(
             err.contains("chat template ran for more than 5 s"),
             "{last}: {err}"
         );
-        // The deadline, not the memory ceiling or the walk's end, stopped it.
-        assert!(start.elapsed().as_secs_f64() < 30.0, "{last}");
     }
 }
 

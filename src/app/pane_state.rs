@@ -23,8 +23,13 @@ fn shown_in(s: &PaneModel, mode: Mode) -> &RunState {
 }
 
 /// How long a stopped job may take to end before its worker is ended (`Pane::end_if_stuck`):
-/// far above the longest step (a prompt chunk or an evaluation item, a few seconds at most).
+/// far above the longest step of a generation, score or lab run (a prompt chunk of 256
+/// tokens, a few seconds at most).
 const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The same for an evaluation, whose step is a whole item: a 4,096-token item on one thread
+/// of a 0.5B model takes tens of seconds, and ending the worker would cost the model's load.
+const EVAL_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
 
 #[derive(Clone, Copy)]
 pub struct Pane {
@@ -655,15 +660,23 @@ impl Pane {
             self.send(msg, Beside::Nothing);
         }
         if !jobs.is_empty() {
-            self.end_if_stuck(jobs);
+            let evaluating = self
+                .state
+                .with_untracked(|s| s.eval.phase == OutputPhase::Running);
+            let deadline = if evaluating {
+                EVAL_STOP_DEADLINE
+            } else {
+                STOP_DEADLINE
+            };
+            self.end_if_stuck(jobs, deadline);
         }
     }
 
     /// A worker answers Stop between two steps. One still working on a stopped job after
-    /// `STOP_DEADLINE` is stuck inside a step (a chat template looping where minijinja's fuel
+    /// `deadline` is stuck inside a step (a chat template looping where minijinja's fuel
     /// does not count, which nothing inside the worker can interrupt): only ending the worker
     /// frees its core, and the pane says so.
-    fn end_if_stuck(&self, jobs: Vec<JobId>) {
+    fn end_if_stuck(&self, jobs: Vec<JobId>, deadline: std::time::Duration) {
         let pane = *self;
         set_timeout(
             move || {
@@ -679,12 +692,12 @@ impl Pane {
                     let message = format!(
                         "The model worker did not stop within {} s: a step (the model's chat \
                          template, say) ran on, so the worker was ended",
-                        STOP_DEADLINE.as_secs()
+                        deadline.as_secs()
                     );
                     pane.apply(FromWorker::Crashed { message }, wasm_bindgen::JsValue::NULL);
                 }
             },
-            STOP_DEADLINE,
+            deadline,
         );
     }
 
