@@ -151,16 +151,19 @@ impl RunState {
             && self.scored_text != current
     }
 
+    /// Made by another model than the one loaded now (`identity`); unknown when either side
+    /// has none.
+    fn made_by_other_model(&self, identity: &str) -> bool {
+        !self.model_identity.is_empty() && !identity.is_empty() && self.model_identity != identity
+    }
+
     /// Why this score is not what Score would give now, if it is not: another model is loaded
     /// (its figures stood under the new model's name), or the text has changed.
     pub fn stale_score(&self, identity: &str, label: &str, text: &str) -> Option<String> {
         if self.phase != OutputPhase::Done || self.tokens.is_empty() {
             return None;
         }
-        if !self.model_identity.is_empty()
-            && !identity.is_empty()
-            && self.model_identity != identity
-        {
+        if self.made_by_other_model(identity) {
             return Some(format!(
                 "This result was measured by {}; {label} is loaded now. Press Score to measure \
                  the text with it.",
@@ -180,12 +183,7 @@ impl RunState {
         if self.phase != OutputPhase::Done || self.tokens.is_empty() {
             return None;
         }
-        let other_model = if self.model_identity.is_empty() || identity.is_empty() {
-            false
-        } else {
-            self.model_identity != identity
-        };
-        if other_model {
+        if self.made_by_other_model(identity) {
             return Some(format!(
                 "This output was made by {}; {label} is loaded now. Press Run to generate with it.",
                 self.model
