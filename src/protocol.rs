@@ -314,6 +314,10 @@ pub struct ScoredText {
     /// scoring part way and these are the ones done (a partial result).
     #[serde(default)]
     pub total: usize,
+    /// The ids that were context only (the first token, or BOS where the model adds one), so
+    /// that an export lists every input id, as `tinylab score` does.
+    #[serde(default)]
+    pub context_ids: Vec<u32>,
 }
 
 impl ScoredText {
@@ -374,6 +378,7 @@ impl ScoredText {
             tokens: tokens.into_iter().map(TokenEvent::from).collect(),
             summary,
             ms,
+            context_ids: Vec::new(),
         }
     }
 }

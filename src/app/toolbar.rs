@@ -135,7 +135,7 @@ pub fn Toolbar() -> impl IntoView {
                         .made_from(run.request.clone())
                     }),
                     score: (!score.tokens.is_empty()).then(|| {
-                        RunExport::new(vec![], &score.prefix, &score.tokens, None)
+                        RunExport::new(score.prompt_ids.clone(), &score.prefix, &score.tokens, None)
                             .scored(score.summary.clone(), score.partial)
                     }),
                 }

@@ -104,9 +104,12 @@ impl RunExport {
         RunExport { request, ..self }
     }
 
-    /// A score's figures, and whether it was stopped part way.
+    /// A score's figures, and whether it was stopped part way. `ids` become every input id,
+    /// the context ones (`prompt_ids`) first, as `tinylab score` lists them.
     pub fn scored(self, summary: Option<Summary>, partial: bool) -> Self {
+        let ids = self.prompt_ids.iter().chain(&self.ids).copied().collect();
         RunExport {
+            ids,
             summary,
             partial,
             stop_reason: partial.then(|| "stopped".to_string()),
@@ -242,6 +245,16 @@ mod tests {
         let whole = run(false);
         assert!(whole.get("partial").is_none());
         assert!(whole["stop_reason"].is_null());
+    }
+
+    /// `ids` list every input id, the unscored first one too, as `tinylab score` does.
+    #[test]
+    fn a_score_lists_every_input_id() {
+        let r = RunExport::new(vec![2], "", &[tok(5, "a", 0.0), tok(7, "b", 0.0)], None)
+            .scored(None, false);
+        assert_eq!(r.ids, vec![2, 5, 7]);
+        assert_eq!(r.prompt_ids, vec![2]);
+        assert_eq!(r.tokens.len(), 2);
     }
 
     #[test]

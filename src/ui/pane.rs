@@ -1498,6 +1498,7 @@ impl PaneModel {
                     )
                 };
                 r.partial = s.partial();
+                r.prompt_ids = s.context_ids;
                 r.prefix = s.prefix;
                 r.tokens = s.tokens;
                 r.summary = Some(s.summary);

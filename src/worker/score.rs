@@ -102,6 +102,9 @@ async fn score_text(
     let r = scored.finish(s.into_ids());
     let mut text = ScoredText::new(r.prefix, r.tokens, r.summary, now_ms() - t0);
     text.total = total;
+    // Only the first id is context (see `Scored::new`); the rest are scored, or, when the user
+    // stopped part way, not reached.
+    text.context_ids = r.ids.iter().take(1).copied().collect();
     post_event(job, Event::Scored(text));
     Ok(())
 }

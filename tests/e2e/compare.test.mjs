@@ -158,6 +158,11 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
   assert.match(await p.get('stat-fast-detectgpt').textContent(), /^-?\d+\.\d\d$/);
   assert.equal(await p.get('gltr-histogram').locator('.gltr-seg').count(), 4);
   console.log('score figures', JSON.stringify(figures));
+  // The export lists every input id, the unscored first one too, as `tinylab score` does.
+  const [scoreDl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+  const scoreExport = JSON.parse(readFileSync(await scoreDl.path(), 'utf8')).panes[0].score;
+  assert.deepEqual(scoreExport.ids, native.ids);
+  assert.equal(scoreExport.tokens.length, native.tokens.length);
 
   // Prompt repetition: pane 2 sends <QUERY><QUERY>, as `--repeat-prompt` does.
   await page.click('[data-testid=tab-generate]');
