@@ -221,8 +221,15 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     generating()
                         .then(|| {
                             let prompt = app.prompt.get();
-                            pane.state.with(|s| {
-                                s.run.stale_generation(&s.model.identity(), &s.model.label, &prompt)
+                            pane.settings.with(|settings| {
+                                pane.state.with(|s| {
+                                    s.run.stale_generation(
+                                        &s.model.identity(),
+                                        &s.model.label,
+                                        &prompt,
+                                        settings,
+                                    )
+                                })
                             })
                         })
                         .flatten()

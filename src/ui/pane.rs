@@ -178,8 +178,15 @@ impl RunState {
     }
 
     /// Why this generation is not what Run would make now, if it is not: another model is
-    /// loaded (its figures were shown under the new model's name), or the prompt has changed.
-    pub fn stale_generation(&self, identity: &str, label: &str, prompt: &str) -> Option<String> {
+    /// loaded (its figures were shown under the new model's name), the prompt has changed, or
+    /// the pane's settings have (the header shows the boxes' values, not the run's).
+    pub fn stale_generation(
+        &self,
+        identity: &str,
+        label: &str,
+        prompt: &str,
+        settings: &super::settings::PaneSettings,
+    ) -> Option<String> {
         if self.phase != OutputPhase::Done || self.tokens.is_empty() {
             return None;
         }
@@ -190,10 +197,23 @@ impl RunState {
             ));
         }
         let q = self.request.as_ref()?;
-        (q.messages.is_empty() && q.prompt != prompt).then(|| {
-            "This output is for an earlier prompt: the prompt above has changed since. Press \
-             Run to generate for it."
-                .to_string()
+        if !q.messages.is_empty() {
+            return None;
+        }
+        if q.prompt != prompt {
+            return Some(
+                "This output is for an earlier prompt: the prompt above has changed since. \
+                 Press Run to generate for it."
+                    .to_string(),
+            );
+        }
+        let changed = changed_settings(q, settings, self.fork.is_some());
+        (!changed.is_empty()).then(|| {
+            format!(
+                "This output was made with other settings ({}). Press Run to generate with \
+                 the ones set now.",
+                changed.join(", ")
+            )
         })
     }
 
@@ -208,6 +228,58 @@ impl RunState {
     pub fn replaces_reply(&self) -> bool {
         self.fork.is_some() || self.again.is_some()
     }
+}
+
+/// The settings in `now` that would make another output than `made` was made with, as
+/// "temperature 0 → 1.5". At temperature 0 on both sides the draw's settings change nothing
+/// (greedy takes the first maximum), and a fork's length was its own (`fork_with`).
+fn changed_settings(
+    made: &GenerateRequest,
+    now: &super::settings::PaneSettings,
+    forked: bool,
+) -> Vec<String> {
+    let was = &made.sampling;
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    let mut changed = vec![];
+    let mut differs = |name: &str, a: String, b: String| {
+        if a != b {
+            changed.push(format!("{name} {a} → {b}"));
+        }
+    };
+    differs(
+        "chat mode",
+        on_off(made.chat).into(),
+        on_off(now.chat).into(),
+    );
+    differs(
+        "repeat prompt",
+        on_off(made.repeat_prompt).into(),
+        on_off(now.repeat_prompt).into(),
+    );
+    if !forked {
+        differs(
+            "max tokens",
+            made.max_tokens.to_string(),
+            now.max_tokens.to_string(),
+        );
+    }
+    differs(
+        "temperature",
+        was.temperature.to_string(),
+        now.temperature.to_string(),
+    );
+    differs(
+        "repeat penalty",
+        was.repeat_penalty.to_string(),
+        now.repeat_penalty.to_string(),
+    );
+    if was.temperature > 0.0 && now.temperature > 0.0 {
+        differs("top-k", was.top_k.to_string(), now.top_k.to_string());
+        differs("top-p", was.top_p.to_string(), now.top_p.to_string());
+        differs("min-p", was.min_p.to_string(), now.min_p.to_string());
+        differs("seed", was.seed.to_string(), now.seed.to_string());
+    }
+    changed
 }
 
 /// The token a fork put in place of its parent's.
@@ -227,6 +299,10 @@ pub struct Branches {
     /// in `PaneModel::run` (see `PaneModel::branch`).
     runs: Vec<RunState>,
     current: usize,
+    /// While a fork runs: the branch it was made from, shown again if the fork is stopped
+    /// before its chosen token (a branch that never reached its fork is not kept).
+    #[serde(skip)]
+    forked_from: Option<usize>,
 }
 
 /// `message`, and when an earlier result stays shown under it, `that` (a sentence saying it
@@ -366,6 +442,9 @@ pub struct PaneModel {
     pub kernels: String,
     /// How a relaxed-SIMD worker sums its byte products, from `Ready`.
     pub dot: Option<crate::protocol::DotChoice>,
+    /// Jobs stopped and then forgotten by `clear_output` (the arena, the kiosk's Reset) that
+    /// the worker has not ended yet: it refuses new work until it does, so the pane stays busy.
+    ending: Vec<JobId>,
     last_job: JobId,
 }
 
@@ -523,15 +602,23 @@ impl PaneModel {
     }
 
     pub fn is_running(&self) -> bool {
+        !self.ending.is_empty() || !self.running_jobs().is_empty()
+    }
+
+    /// The jobs of the outputs still running.
+    fn running_jobs(&self) -> Vec<JobId> {
         [
-            self.run.phase,
-            self.chat.phase,
-            self.score.phase,
-            self.lab.phase,
-            self.bino.phase,
-            self.eval.phase,
+            (self.run.phase, self.run.job),
+            (self.chat.phase, self.chat.job),
+            (self.score.phase, self.score.job),
+            (self.lab.phase, self.lab.job),
+            (self.bino.phase, self.bino.job),
+            (self.eval.phase, self.eval.job),
         ]
-        .contains(&OutputPhase::Running)
+        .into_iter()
+        .filter(|(phase, _)| *phase == OutputPhase::Running)
+        .filter_map(|(_, job)| job)
+        .collect()
     }
 
     pub fn is_busy(&self) -> bool {
@@ -849,12 +936,31 @@ impl PaneModel {
             at,
             text: text.to_string(),
         });
+        branches.forked_from = Some(branches.current);
         branches.runs.push(shown.clone());
         branches.current = branches.runs.len() - 1;
         Some(ToWorker::Job {
             job,
             work: Work::Generate { request },
         })
+    }
+
+    /// A Generate fork stopped before its chosen token: its branch goes, and the one it was
+    /// made from is shown again (with the stopped job's id until the caller ends it).
+    fn drop_unreached_fork(&mut self) {
+        let (shown, branches) = self.tree(Tree::Run);
+        let Some(from) = branches.forked_from.take() else {
+            return;
+        };
+        if from + 1 >= branches.runs.len() {
+            return;
+        }
+        branches.runs.pop();
+        branches.current = from;
+        let job = shown.job;
+        *shown = branches.runs[from].clone();
+        shown.job = job;
+        shown.message = "Stopped before the fork's token; the branch was not kept.".into();
     }
 
     /// Files the shown run under its branch (the first time, as the original).
@@ -1054,6 +1160,7 @@ impl PaneModel {
         ]
         .into_iter()
         .flatten()
+        .chain(self.ending.iter().copied())
         .map(|job| ToWorker::Stop { job })
         .collect()
     }
@@ -1142,6 +1249,8 @@ impl PaneModel {
     /// Forgets the pane's runs (the demo's reset). Replies still on their way for them are
     /// stale from now on and dropped by id.
     pub fn clear_output(&mut self) {
+        let running = self.running_jobs();
+        self.ending.extend(running);
         self.branches = Branches::default();
         self.chat_branches = Branches::default();
         self.chat_before = None;
@@ -1218,6 +1327,7 @@ impl PaneModel {
             }
             FromWorker::Crashed { message } => {
                 // The worker's memory can no longer be trusted: every job ends with it.
+                self.ending.clear();
                 let mut effects = vec![];
                 for activity in self.waiting() {
                     if activity != Activity::Load {
@@ -1260,6 +1370,9 @@ impl PaneModel {
                 vec![]
             }
             FromWorker::Job { job, event } => {
+                if event.ends_job() {
+                    self.ending.retain(|&j| j != job);
+                }
                 if let Event::Loaded(l) = &event {
                     if self.waiting_for(job) == Some(Activity::Load) && l.keeping {
                         self.model.keeping = Some(job);
@@ -1450,9 +1563,12 @@ impl PaneModel {
                 r.finish = Some(reason);
                 r.timing = Some(timing);
                 r.message = format!("Done: {}.", reason.describe());
+                // A fork stopped while it still replayed its parent holds none of its own.
+                let short_of_fork = r.fork.as_ref().is_some_and(|f| r.tokens.len() <= f.at);
                 // A chat's reply is a turn (an empty one too, when the model ended its turn at
                 // once); not when Stop came before its first token.
-                let stopped_empty = r.tokens.is_empty() && reason == StopReason::Stopped;
+                let stopped_empty =
+                    (r.tokens.is_empty() || short_of_fork) && reason == StopReason::Stopped;
                 if a == Activity::Chat && !stopped_empty {
                     effects.push(if r.replaces_reply() {
                         Effect::ChatBranch(r.tokens.clone())
@@ -1462,10 +1578,17 @@ impl PaneModel {
                 }
                 if a == Activity::Chat {
                     if stopped_empty && self.put_chat_back() {
-                        self.chat.message =
-                            "Stopped before the first token; the last reply is as it was.".into();
+                        self.chat.message = if short_of_fork {
+                            "Stopped before the fork's token; the last reply is as it was."
+                        } else {
+                            "Stopped before the first token; the last reply is as it was."
+                        }
+                        .into();
                     }
                     self.chat_before = None;
+                }
+                if a == Activity::Run && stopped_empty && short_of_fork {
+                    self.drop_unreached_fork();
                 }
             }
             (Activity::Score, Event::Scored(s)) => {
@@ -2189,30 +2312,98 @@ mod tests {
         assert!(!plain.contains("cut_off"), "{plain}");
     }
 
+    /// The pane's boxes as `q` was made from them.
+    fn settings_of(q: &GenerateRequest) -> crate::ui::settings::PaneSettings {
+        let s = &q.sampling;
+        crate::ui::settings::PaneSettings {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            seed: s.seed,
+            max_tokens: q.max_tokens,
+            chat: q.chat,
+            repeat_prompt: q.repeat_prompt,
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn a_generation_says_when_another_model_or_prompt_would_make_another() {
+    fn a_generation_says_when_another_model_prompt_or_setting_would_make_another() {
         let (mut p, _) = ready();
         let job = run_of(&mut p, "the prompt", 2, &[(1, "a")], true);
         let (id, label) = (p.model.identity(), p.model.label.clone());
+        let same = settings_of(p.run.request.as_ref().unwrap());
         assert_eq!(
-            p.run.stale_generation(&id, &label, "edited"),
+            p.run.stale_generation(&id, &label, "edited", &same),
             None,
             "not while running"
         );
         p.apply(reply(job, finished("")));
-        assert_eq!(p.run.stale_generation(&id, &label, "the prompt"), None);
-        let prompt_note = p.run.stale_generation(&id, &label, "edited").unwrap();
+        assert_eq!(
+            p.run.stale_generation(&id, &label, "the prompt", &same),
+            None
+        );
+        let prompt_note = p
+            .run
+            .stale_generation(&id, &label, "edited", &same)
+            .unwrap();
         assert!(prompt_note.contains("earlier prompt"), "{prompt_note}");
         let model_note = p
             .run
-            .stale_generation("other:identity", "Gemma 3", "the prompt")
+            .stale_generation("other:identity", "Gemma 3", "the prompt", &same)
             .unwrap();
         assert!(
             model_note.contains("; Gemma 3 is loaded now"),
             "{model_note}"
         );
         // No model loaded now: nothing to compare with.
-        assert_eq!(p.run.stale_generation("", "", "the prompt"), None);
+        assert_eq!(p.run.stale_generation("", "", "the prompt", &same), None);
+        // Settings changed after the run: the header shows the new ones, the output is the
+        // old ones'.
+        let changed = crate::ui::settings::PaneSettings {
+            temperature: 1.5,
+            seed: same.seed + 1,
+            max_tokens: 9,
+            ..same.clone()
+        };
+        let note = p
+            .run
+            .stale_generation(&id, &label, "the prompt", &changed)
+            .unwrap();
+        assert!(
+            note.contains("temperature 0.8 → 1.5")
+                && note.contains("seed")
+                && note.contains("max tokens 2 → 9"),
+            "{note}"
+        );
+    }
+
+    /// At temperature 0 on both sides the draw's settings make no other output.
+    #[test]
+    fn greedy_runs_are_not_stale_for_a_new_seed_or_top_k() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "q".into(),
+            max_tokens: 1,
+            sampling: crate::engine::SamplingParams {
+                temperature: 0.0,
+                ..Default::default()
+            },
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request.clone())));
+        p.apply(reply(job, token(1, "a")));
+        p.apply(reply(job, finished("")));
+        let (id, label) = (p.model.identity(), p.model.label.clone());
+        let mut now = settings_of(&request);
+        now.seed += 7;
+        now.top_k = 3;
+        assert_eq!(p.run.stale_generation(&id, &label, "q", &now), None);
+        now.repeat_penalty = 1.3;
+        let note = p.run.stale_generation(&id, &label, "q", &now).unwrap();
+        assert!(note.contains("repeat penalty 1 → 1.3"), "{note}");
     }
 
     #[test]
@@ -2237,6 +2428,35 @@ mod tests {
             (request.forced, request.forced_text.as_str()),
             (vec![1, 5], " yy")
         );
+    }
+
+    /// Stop while a fork still replays its parent: no branch of the parent's first tokens
+    /// under the fork's label; the parent is shown again. Stopped past its token, it stays.
+    #[test]
+    fn a_fork_stopped_before_its_token_is_not_kept() {
+        let (mut p, _) = ready();
+        run_of(&mut p, "q", 3, &[(1, "a"), (2, "b"), (3, "c")], false);
+        let stopped = || Event::Finished {
+            reason: StopReason::Stopped,
+            timing: Timing::default(),
+            tail: String::new(),
+        };
+        let ids = |p: &PaneModel| p.run.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+        let early = job_of(&p.start_fork(Tree::Run, 2, 9, "z"));
+        p.apply(reply(early, token(1, "a")));
+        p.apply(reply(early, stopped()));
+        assert_eq!(ids(&p), vec![1, 2, 3]);
+        assert_eq!(p.branch_count(Tree::Run), 1);
+        assert_eq!(p.current_branch(Tree::Run), 0);
+        assert!(p.run.message.contains("not kept"), "{}", p.run.message);
+        assert!(!p.is_running());
+        let late = job_of(&p.start_fork(Tree::Run, 1, 9, "z"));
+        p.apply(reply(late, token(1, "a")));
+        p.apply(reply(late, token(9, "z")));
+        p.apply(reply(late, stopped()));
+        assert_eq!(ids(&p), vec![1, 9]);
+        assert_eq!(p.branch_count(Tree::Run), 2);
+        assert_eq!(p.current_branch(Tree::Run), 1);
     }
 
     #[test]
@@ -2644,11 +2864,19 @@ mod tests {
         p.apply(reply(old, token(1, "x")));
         p.clear_output();
         assert_eq!(p.run.phase, OutputPhase::Idle);
+        // The worker refuses new work until it has ended the forgotten job, so the pane stays
+        // busy (Run off, Stop on) instead of sending a request to be refused.
+        assert!(p.is_running() && p.is_busy());
+        assert!(p.start_run(Ok(GenerateRequest::default())).is_none());
+        assert_eq!(p.stop(), vec![ToWorker::Stop { job: old }]);
+        p.apply(reply(old, token(2, "late")));
+        assert!(p.run.tokens.is_empty());
+        assert!(p.is_running());
+        p.apply(reply(old, finished("")));
         assert!(!p.is_running());
         let new = run(&mut p);
         assert_ne!(old, new);
-        p.apply(reply(old, token(2, "late")));
-        p.apply(reply(old, finished("")));
+        p.apply(reply(old, token(2, "later")));
         assert_eq!(p.run.phase, OutputPhase::Running);
         assert!(p.run.tokens.is_empty());
         p.apply(reply(new, token(3, "y")));

@@ -89,6 +89,10 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   assert.equal(rows.length, 1 + 48);
   // Boxes changed after the run, and another model loaded in its pane (the run stays shown):
   // each generation keeps the prompt, settings and model it was made with.
+  // A setting changed after the run: the pane's header shows the new value, so the output
+  // says it was made with another.
+  await b.set('max-tokens', 30);
+  assert.match(await b.get('run-stale').textContent(), /other settings \(max tokens 24 → 30\)/);
   await page.fill('[data-testid=prompt]', 'A prompt typed after the run');
   // The outputs say they are for an earlier prompt, and then pane 1's for another model.
   for (const p of [a, b]) assert.match(await p.get('run-stale').textContent(), /earlier prompt/);

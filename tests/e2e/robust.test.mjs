@@ -250,6 +250,16 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   assert.equal(await page.locator('[data-testid=pane]').count(), 1);
   await screenshot(page, 'demo-lab');
 
+  // Reset while a demo still reads its prompt, then another demo at once: the stopped job
+  // ends in the worker first, and the demo waits for it (its button is off until then)
+  // instead of being refused with "this pane is busy".
+  await page.click('[data-testid=demo-temperature]');
+  await pane(page, 0).root.locator('[data-testid=output][data-state=running]').waitFor();
+  await page.click('[data-testid=demo-reset]');
+  await page.click('[data-testid=demo-lab]');
+  await pane(page, 0).root.locator('[data-testid=lab]:is([data-state=done],[data-state=error])').waitFor({ timeout: 180000 });
+  assert.equal(await pane(page, 0).get('lab').getAttribute('data-state'), 'done', await pane(page, 0).get('lab').textContent());
+
   await page.click('[data-testid=demo-reset]');
   await page.click('[data-testid=tab-generate]');
   assert.equal(await page.locator('[data-testid=pane]').count(), 1);
