@@ -390,7 +390,9 @@ fn context_and_given_tokens_bound_the_output_by_one_rule() {
     ]);
     let (p, n) = (ids(&v["prompt_ids"]).len(), ids(&v["ids"]).len());
     assert_eq!(p + n, 12, "{v}");
-    assert_eq!(v["stop_reason"], "context");
+    // CONTRACT.md's reasons are `length` and `eos`; a full context is a length stop.
+    assert_eq!(v["stop_reason"], "length");
+    assert_eq!(v["context_full"], true);
     // A prompt one short of the context gets one token; one that fills it is refused.
     let room = (p + 1).to_string();
     let v = gen(&[

@@ -64,6 +64,12 @@ pub fn RunStats(pane: Pane) -> impl IntoView {
                     </dd>
                 </div>
             </Show>
+            <Show when=move || !generating()>
+                <div class="stat" title="Tokens scored a second: the whole text goes through the model as one prefill">
+                    <dt>"scored tok/s"</dt>
+                    <dd data-testid="stat-prefill-tps">{move || s.with(|s| num(s.prefill_tokens_per_s, 1))}</dd>
+                </div>
+            </Show>
             {per_token("mean entropy", "stat-mean-entropy", |s| s.mean_entropy)}
             {per_token("mean surprisal", "stat-mean-surprisal", |s| s.mean_surprisal)}
             {stat("perplexity", "stat-perplexity", |s| num(s.perplexity, 2))}

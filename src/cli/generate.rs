@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::engine::{explicit_f64, GenerateRequest, SamplingParams};
+use tinylab::engine::{explicit_f64, GenerateRequest, SamplingParams, StopReason};
 use tinylab::timed_run::TimedRun;
 
 use super::{load, print_json, Common};
@@ -140,7 +140,14 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
     let decode_tps = timing.decode_tokens_per_s();
     let prefill_tps = timing.prefill_tokens_per_s();
     let summary = g.summary();
-    let stop = end.reason.as_str();
+    // CONTRACT.md's stop reasons are `length` and `eos`: a context filled up is a length
+    // stop (as llama.cpp's server and OpenAI's API call it), told apart by `context_full`.
+    let context_full = end.reason == StopReason::Context;
+    let stop = if context_full {
+        StopReason::Length.as_str()
+    } else {
+        end.reason.as_str()
+    };
     let measured = |v: f64| {
         if summary.count > 0 {
             explicit_f64::value(v)
@@ -156,6 +163,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             "text": text,
             "tokens": tokens,
             "stop_reason": stop,
+            "context_full": context_full,
             "prefill_tokens_per_s": prefill_tps,
             "decode_tokens_per_s": decode_tps,
             "time_to_first_token_ms": timing.first_token_ms,

@@ -1621,6 +1621,13 @@ impl PaneModel {
                     )
                 };
                 r.partial = s.partial();
+                // Scoring is one prefill over the text: its speed is the Score tab's
+                // `stat-prefill-tps`, tokens scored a second.
+                r.timing = Some(Timing {
+                    prompt_tokens: s.tokens.len(),
+                    prefill_ms: s.ms,
+                    ..Timing::default()
+                });
                 r.prompt_ids = s.context_ids;
                 r.prefix = s.prefix;
                 r.tokens = s.tokens;

@@ -160,6 +160,8 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
   // much as each differs from llama.cpp, not more.
   assert.ok(figures.page_vs_cli_mae < 2 * fx.self_noise.surprisal_mae, JSON.stringify(figures));
   assert.match(await p.get('stat-fast-detectgpt').textContent(), /^-?\d+\.\d\d$/);
+  // Scoring is one prefill: its speed is the contract's stat-prefill-tps in the Score tab too.
+  assert.ok(Number(await p.get('stat-prefill-tps').textContent()) > 0);
   assert.equal(await p.get('gltr-histogram').locator('.gltr-seg').count(), 4);
   console.log('score figures', JSON.stringify(figures));
   // The export lists every input id, the unscored first one too, as `tinylab score` does.
