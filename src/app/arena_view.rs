@@ -26,6 +26,13 @@ pub struct ArenaState {
     /// turned off (their outputs are kept beside, under `ARENA_OUTPUTS_KEY`, while there is
     /// room).
     pub workspace: Option<Vec<PaneSettings>>,
+    /// What the saved record held that could not be read, said under the toggle.
+    #[serde(skip)]
+    pub load_note: String,
+    /// Models whose load failed in this page's battles (missing from the server and the
+    /// cache, say): not drawn again until a reload.
+    #[serde(skip)]
+    pub failed: Vec<String>,
 }
 
 /// The panes' outputs from before the arena, as `saved_outputs` keeps them.
@@ -120,11 +127,49 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
 
 impl ArenaState {
     pub fn load() -> Self {
-        let mut s: ArenaState = browser::local_get(ARENA_KEY)
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default();
-        crate::ui::arena::sanitize(&mut s.battles);
-        s
+        let Some(json) = browser::local_get(ARENA_KEY) else {
+            return ArenaState::default();
+        };
+        Self::read(&json)
+    }
+
+    /// A saved record, each field read on its own, so that one unreadable value (a battle
+    /// edited by hand) costs that value and not every vote; what was left out is said.
+    fn read(json: &str) -> Self {
+        let Ok(serde_json::Value::Object(saved)) = serde_json::from_str(json) else {
+            return ArenaState {
+                load_note: "The arena's saved tally could not be read, so it starts afresh.".into(),
+                ..ArenaState::default()
+            };
+        };
+        fn field<T: serde::de::DeserializeOwned + Default>(
+            saved: &serde_json::Map<String, serde_json::Value>,
+            key: &str,
+        ) -> T {
+            saved
+                .get(key)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default()
+        }
+        let (battles, dropped) = crate::ui::arena::battles_from(saved.get("battles"));
+        let load_note = if dropped > 0 {
+            format!(
+                "{dropped} saved battle{} could not be read and {} left out of the tally.",
+                if dropped == 1 { "" } else { "s" },
+                if dropped == 1 { "was" } else { "were" }
+            )
+        } else {
+            String::new()
+        };
+        ArenaState {
+            active: field(&saved, "active"),
+            pair: field(&saved, "pair"),
+            voted: field(&saved, "voted"),
+            battles,
+            workspace: field(&saved, "workspace"),
+            load_note,
+            failed: Vec::new(),
+        }
     }
 }
 
@@ -143,17 +188,14 @@ pub fn new_battle(app: AppState) -> bool {
         .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()).cloned())
         .map(|c| {
             let present = app.present.get_untracked();
-            let usable: Vec<String> = c
-                .models
+            let failed = app.arena.with_untracked(|s| s.failed.clone());
+            // Only models this page can load: a battle with one it cannot would wait for ever.
+            c.models
                 .iter()
                 .filter(|m| present.get(&m.id) != Some(&Presence::Missing))
+                .filter(|m| !failed.contains(&m.id))
                 .map(|m| m.id.clone())
-                .collect();
-            if usable.len() >= 2 {
-                usable
-            } else {
-                c.models.iter().map(|m| m.id.clone()).collect()
-            }
+                .collect::<Vec<String>>()
         })
         .unwrap_or_default();
     let Some((a, b)) = draw_pair(&pool, |n| (js_sys::Math::random() * n as f64) as usize % n)
@@ -270,6 +312,30 @@ pub fn ArenaBar() -> impl IntoView {
             _ => None,
         }
     };
+    // The side whose drawn model failed (not on this server nor in this browser's cache, or
+    // its worker died): its status is hidden until the vote, so the bar says it.
+    let failed_side = move || {
+        active()
+            .then(|| {
+                app.panes
+                    .get()
+                    .iter()
+                    .position(|p| p.model(|m| m.phase == ModelPhase::Error))
+            })
+            .flatten()
+    };
+    Effect::new(move |_| {
+        let Some(i) = failed_side() else {
+            return;
+        };
+        let Some((a, b)) = arena.with_untracked(|s| s.pair.clone()) else {
+            return;
+        };
+        let id = if i == 0 { a } else { b };
+        if arena.with_untracked(|s| !s.failed.contains(&id)) {
+            arena.update(|s| s.failed.push(id));
+        }
+    });
     let can_vote = move || {
         active()
             && both_done()
@@ -304,9 +370,10 @@ pub fn ArenaBar() -> impl IntoView {
         // A battle is exactly its two panes: if the page holds another number (a workspace
         // restored from before the arena), the pair is drawn and set up again.
         let two = app.panes.with_untracked(|p| p.len() == 2);
-        if (!two || arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none()))
-            && !new_battle(app)
-        {
+        let redraw = !two
+            || failed_side().is_some()
+            || arena.with_untracked(|s| s.voted.is_some() || s.pair.is_none());
+        if redraw && !new_battle(app) {
             note.set(if app.any_busy() {
                 "A pane is still loading or running: wait for it (or stop it), then run again."
                     .into()
@@ -391,11 +458,16 @@ pub fn ArenaBar() -> impl IntoView {
                         prop:disabled=move || app.any_running()
                         on:click=run
                     >
-                        {move || if arena.with(|s| s.voted.is_some()) { "New battle" } else { "Run both" }}
+                        {move || if arena.with(|s| s.voted.is_some()) || failed_side().is_some() { "New battle" } else { "Run both" }}
                     </button>
                     <span class="muted" data-testid="arena-note">
                         {move || if !note.get().is_empty() {
                             note.get()
+                        } else if let Some(i) = failed_side() {
+                            format!(
+                                "Model {} could not be loaded on this page (it is not on this server or in this browser's cache), or its worker stopped: press New battle to draw another pair.",
+                                if i == 0 { "A" } else { "B" }
+                            )
                         } else if let Some(why) = unfair().filter(|_| active() && both_done() && arena.with(|s| s.voted.is_none())) {
                             why.to_string()
                         } else if can_vote() {
@@ -412,6 +484,11 @@ pub fn ArenaBar() -> impl IntoView {
                     </span>
                 </Show>
             </div>
+            <Show when=move || arena.with(|s| !s.load_note.is_empty())>
+                <p class="muted" data-testid="arena-load-note" role="status">
+                    {move || arena.with(|s| s.load_note.clone())}
+                </p>
+            </Show>
             <Show when=active>
                 <div class="arena-votes">
                     <button type="button" data-testid="arena-vote-a" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::A)>{label_a}</button>

@@ -52,9 +52,12 @@ pub fn DemoBar() -> impl IntoView {
         let phases: Vec<ModelPhase> = app
             .panes
             .with(|ps| ps.iter().map(|p| p.model(|m| m.phase)).collect());
-        if phases.contains(&ModelPhase::Error) {
+        // A pane whose model failed says so itself; the others still run (as Run all does),
+        // once every load has ended and the last demo's jobs are over.
+        let ended = |p: &ModelPhase| matches!(p, ModelPhase::Ready | ModelPhase::Error);
+        if !phases.contains(&ModelPhase::Ready) && phases.iter().all(ended) {
             pending.set(None);
-        } else if phases.iter().all(|p| *p == ModelPhase::Ready) && !app.any_running() {
+        } else if phases.iter().all(ended) && !app.any_running() {
             pending.set(None);
             match then {
                 Then::RunAll => app.run_all(),
@@ -74,6 +77,11 @@ pub fn DemoBar() -> impl IntoView {
         app.stop_all();
         app.mode.set(mode);
         app.apply_panes(panes);
+        // The last demo's answers are not this one's (a pane that cannot load would show
+        // them under the new prompt).
+        for p in app.panes.get_untracked() {
+            p.clear_output();
+        }
         pending.set(Some(then));
     };
     let compare = move |_| {

@@ -723,7 +723,14 @@ impl Pane {
                 }
             }
             ModelPhase::Error => {
-                self.queued_run.set_value(None);
+                if self.has_queued_run() {
+                    self.queued_run.set_value(None);
+                    // It said the run would start once the model was ready.
+                    self.state.update(|s| {
+                        s.run.message =
+                            "The model could not be loaded, so the run did not start.".into()
+                    });
+                }
                 if before == ModelPhase::Loading {
                     // A file that failed to load is no model to bring back after a reload
                     // (the pane then said the cache had lost it, as if it had loaded once).

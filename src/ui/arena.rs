@@ -52,6 +52,22 @@ pub const MAX_BATTLES: usize = 10_000;
 /// ... between at most this many models (the fit is quadratic in them; a catalog has a few).
 pub const MAX_MODELS: usize = 16;
 
+/// The battles of a saved record, each read on its own: one that cannot be read (edited by
+/// hand, written by another version) costs that battle only, not the tally. Returns them with
+/// how many of the record's were left out, here or by `sanitize`.
+pub fn battles_from(saved: Option<&serde_json::Value>) -> (Vec<Battle>, usize) {
+    let list = match saved {
+        Some(serde_json::Value::Array(list)) => list.as_slice(),
+        _ => &[],
+    };
+    let mut battles: Vec<Battle> = list
+        .iter()
+        .filter_map(|b| serde_json::from_value(b.clone()).ok())
+        .collect();
+    sanitize(&mut battles);
+    (battles.clone(), list.len() - battles.len())
+}
+
 /// Keeps what a tally can use from a saved record: battles between two different model ids
 /// of the catalog's form, the latest `MAX_BATTLES`, among the first `MAX_MODELS` models seen.
 pub fn sanitize(battles: &mut Vec<Battle>) {
@@ -364,5 +380,22 @@ mod tests {
             assert_ne!(x, y);
         }
         assert!(draw_pair(&pool[..1], |_| 0).is_none());
+    }
+
+    /// A battle that cannot be read costs that battle, not the other votes.
+    #[test]
+    fn an_unreadable_battle_costs_only_itself() {
+        let saved = serde_json::json!([
+            {"a": "m1", "b": "m2", "vote": "a"},
+            {"a": "m1", "b": "m2", "vote": "skip"},
+            {"a": "m2", "b": "m3", "vote": "tie"},
+            {"a": 5, "b": "m3", "vote": "b"},
+            {"a": "m3", "b": "m3", "vote": "b"},
+        ]);
+        let (battles, dropped) = battles_from(Some(&saved));
+        assert_eq!(battles.len(), 2);
+        assert_eq!(dropped, 3);
+        assert_eq!(battles_from(Some(&serde_json::json!("x"))), (vec![], 0));
+        assert_eq!(battles_from(None), (vec![], 0));
     }
 }

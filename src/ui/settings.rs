@@ -206,6 +206,28 @@ fn box_text(v: &str) -> String {
     v.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// Conditions a link may ask for at once.
+const MAX_LINKED_CONDITIONS: usize = 6;
+
+/// A link's whole number; digits past u64 are a number too, far out of range.
+fn whole_number(v: &str) -> Option<u64> {
+    match v.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
+        Err(_) => None,
+    }
+}
+
+/// Says when a link's number was brought into range.
+fn clamped(notes: &mut Vec<String>, key: &str, given: &str, used: usize) {
+    if given.parse::<u64>().ok() != Some(used as u64) {
+        let shown: String = given.chars().take(24).collect();
+        notes.push(format!(
+            "The link's {key}={shown} is out of range; {used} is used."
+        ));
+    }
+}
+
 /// Whether `id` could be a catalog id (letters, digits, `-`, `_`, `.`; at most 128 bytes):
 /// anything else, a path or markup, can name no model.
 fn is_model_id_form(id: &str) -> bool {
@@ -478,7 +500,19 @@ impl Workspace {
     pub fn from_saved_noting(json: Option<&str>) -> (Self, Option<String>) {
         // As the page wrote it, read once; only a save it cannot read goes field by field.
         if let Some(ws) = json.and_then(|j| serde_json::from_str::<Workspace>(j).ok()) {
-            return (ws.clamped(), None);
+            let long: Vec<&str> = [("prompt", &ws.prompt), ("text to score", &ws.score_text)]
+                .into_iter()
+                .filter(|(_, t)| t.chars().nth(MAX_SAVED_TEXT).is_some())
+                .map(|(what, _)| what)
+                .collect();
+            let note = (!long.is_empty()).then(|| {
+                format!(
+                    "The saved {} had more than {MAX_SAVED_TEXT} characters; only the first \
+                     {MAX_SAVED_TEXT} are kept across a reload.",
+                    long.join(" and the ")
+                )
+            });
+            return (ws.clamped(), note);
         }
         let Some(text) = json else {
             return (Self::default(), None);
@@ -706,33 +740,76 @@ impl Workspace {
                     "chat" => self.mode = Mode::Chat,
                     _ => unread(&mut notes, "mode", "generate, score, chat or eval"),
                 },
-                "eval_task" if crate::eval::tasks::Task::from_id(&v).is_some() => {
-                    self.eval.task = v
+                "eval_task" => {
+                    use crate::eval::tasks::Task;
+                    if Task::from_id(&v).is_some() {
+                        self.eval.task = v
+                    } else {
+                        let ids: Vec<&str> = Task::ALL.iter().map(|t| t.id()).collect();
+                        unread(
+                            &mut notes,
+                            "eval_task",
+                            &format!("one of {}", ids.join(", ")),
+                        )
+                    }
                 }
                 "eval_n" => {
-                    if let Ok(n) = v.parse::<usize>() {
-                        self.eval.n = n.clamp(1, crate::eval::tasks::MAX_ITEMS);
+                    let max = crate::eval::tasks::MAX_ITEMS;
+                    match whole_number(&v) {
+                        Some(n) => {
+                            self.eval.n = n.clamp(1, max as u64) as usize;
+                            clamped(&mut notes, "eval_n", &v, self.eval.n);
+                        }
+                        None => unread(
+                            &mut notes,
+                            "eval_n",
+                            &format!("a number of items, 1 to {max}"),
+                        ),
                     }
                 }
-                "eval_seed" => {
-                    if let Ok(n) = v.parse::<u64>() {
-                        self.eval.seed = n;
+                "eval_seed" => match v.parse::<u64>() {
+                    Ok(n) => self.eval.seed = n,
+                    Err(_) => unread(
+                        &mut notes,
+                        "eval_seed",
+                        "a whole number from 0 to 18446744073709551615",
+                    ),
+                },
+                "eval_list" => match whole_number(&v) {
+                    Some(n) => {
+                        self.eval.list_len = n.clamp(2, 50) as usize;
+                        clamped(&mut notes, "eval_list", &v, self.eval.list_len);
                     }
-                }
-                "eval_list" => {
-                    if let Ok(n) = v.parse::<usize>() {
-                        self.eval.list_len = n.clamp(2, 50);
-                    }
-                }
+                    None => unread(&mut notes, "eval_list", "a list length, 2 to 50"),
+                },
                 "eval_conditions" => {
                     let mut seen = std::collections::HashSet::new();
-                    let cs: Vec<String> = v
-                        .split(',')
-                        .filter_map(crate::eval::Condition::from_id)
+                    let parts: Vec<&str> = v.split(',').filter(|c| !c.is_empty()).collect();
+                    for bad in parts
+                        .iter()
+                        .filter(|c| crate::eval::Condition::from_id(c).is_none())
+                    {
+                        notes.push(format!(
+                            "The link's eval_conditions names \"{}\", which is not a condition \
+                             (baseline, repeat-2, repeat-3, options-first, chat, generate, or \
+                             several joined by +); it was left out.",
+                            shown(bad)
+                        ));
+                    }
+                    let cs: Vec<String> = parts
+                        .iter()
+                        .filter_map(|c| crate::eval::Condition::from_id(c))
                         .map(|c| c.id())
                         .filter(|id| seen.insert(id.clone()))
-                        .take(6)
                         .collect();
+                    if cs.len() > MAX_LINKED_CONDITIONS {
+                        notes.push(format!(
+                            "The link's eval_conditions names {} conditions; the first \
+                             {MAX_LINKED_CONDITIONS} are used.",
+                            cs.len()
+                        ));
+                    }
+                    let cs: Vec<String> = cs.into_iter().take(MAX_LINKED_CONDITIONS).collect();
                     if !cs.is_empty() {
                         self.eval.conditions = cs;
                     }
@@ -1160,6 +1237,17 @@ mod tests {
         assert_eq!((p.top_k, p.seed), (0, u64::MAX));
         assert!(p.request("hi").is_ok());
         assert_eq!(hostile.prompt.len(), MAX_SAVED_TEXT);
+        // A text cut to the limit on reading is said.
+        let long = Workspace {
+            score_text: "s".repeat(MAX_SAVED_TEXT + 1),
+            ..Workspace::default()
+        };
+        let (back, note) = Workspace::from_saved_noting(Some(&long.to_saved()));
+        assert_eq!(back.score_text.len(), MAX_SAVED_TEXT);
+        let note = note.unwrap_or_default();
+        assert!(note.contains("saved text to score had more than"), "{note}");
+        let (_, none) = Workspace::from_saved_noting(Some(&Workspace::default().to_saved()));
+        assert_eq!(none, None);
         let mut linked = Workspace::default();
         linked.apply_query("models=a,b,c,d,e,f,g&temperature=NaN&max_tokens=0");
         assert_eq!(linked.panes.len(), MAX_PANES);
@@ -1456,10 +1544,25 @@ mod tests {
         back.apply_query(&q);
         assert_eq!(back, ws);
         let mut odd = Workspace::default();
-        odd.apply_query("mode=eval&eval_task=nope&eval_n=999999&eval_conditions=repeat-9,chat");
+        let notes = odd.apply_query(
+            "mode=eval&eval_task=nope&eval_n=999999&eval_conditions=repeat-9,chat&eval_seed=-3&eval_list=1",
+        );
         assert_eq!(odd.eval.task, "name-index");
         assert_eq!(odd.eval.n, crate::eval::tasks::MAX_ITEMS);
         assert_eq!(odd.eval.conditions, vec!["chat".to_string()]);
+        assert_eq!(odd.eval.list_len, 2);
+        // Each value not used as asked is said.
+        let said = notes.join("\n");
+        for part in [
+            "eval_task=nope is not one of name-index",
+            "eval_n=999999 is out of range; 2000 is used",
+            "names \"repeat-9\", which is not a condition",
+            "eval_seed=-3 is not a whole number",
+            "eval_list=1 is out of range; 2 is used",
+        ] {
+            assert!(said.contains(part), "{part}: {said}");
+        }
+        assert_eq!(notes.len(), 5, "{said}");
         // Each condition once, whatever its spelling.
         let mut twice = Workspace::default();
         twice.apply_query(

@@ -253,10 +253,23 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   // Reset while a demo still reads its prompt, then another demo at once: the stopped job
   // ends in the worker first, and the demo waits for it (its button is off until then)
   // instead of being refused with "this pane is busy".
-  await page.click('[data-testid=demo-temperature]');
-  await pane(page, 0).root.locator('[data-testid=output][data-state=running]').waitFor();
-  await page.click('[data-testid=demo-reset]');
-  await page.click('[data-testid=demo-lab]');
+  // In the page, so the Reset lands while the prompt is read (before the first token).
+  const swallowed = await page.evaluate(() => new Promise((resolve) => {
+    const q = (s) => document.querySelector(s);
+    q('[data-testid=demo-temperature]').click();
+    const poll = setInterval(() => {
+      const out = q('[data-pane-index="0"] [data-testid=output]');
+      if (out?.dataset.state !== 'running') return;
+      clearInterval(poll);
+      q('[data-testid=demo-reset]').click();
+      const lab = q('[data-testid=demo-lab]');
+      const off = lab.disabled;
+      lab.click();
+      resolve(off);
+    }, 2);
+  }));
+  // A button still off took no click: press it once it is on.
+  if (swallowed) await page.click('[data-testid=demo-lab]');
   await pane(page, 0).root.locator('[data-testid=lab]:is([data-state=done],[data-state=error])').waitFor({ timeout: 180000 });
   assert.equal(await pane(page, 0).get('lab').getAttribute('data-state'), 'done', await pane(page, 0).get('lab').textContent());
 
