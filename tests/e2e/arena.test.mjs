@@ -4,9 +4,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launch, openPage, pane, screenshot, MODELS, SMOLLM2 } from './harness.mjs';
+import { startServer, launch, openPage, pane, screenshot, MODELS, SMOLLM2, SMOLLM2_FILE } from './harness.mjs';
 
 const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
 const names = catalog.models.map((m) => m.name);
@@ -186,4 +187,48 @@ test('the kiosk arena asks which answer came from the bigger model, with no sett
     /A was .*, B was .*\. (You picked the bigger model!|The bigger one was the other\.)/);
   await screenshot(page, 'arena-kiosk');
   await ctx.close();
+});
+
+test('a drawn model that cannot load is said without its name and not drawn again; an unreadable saved battle costs only itself', async () => {
+  // A server with SmolLM2 and a Gemma 3 file cut short (there, but no model): the only pair.
+  const dir = mkdtempSync(join(tmpdir(), 'tinylab-arena-'));
+  const smol = catalog.models.find((m) => m.id === SMOLLM2);
+  const broken = catalog.models.find((m) => m.id !== SMOLLM2);
+  symlinkSync(SMOLLM2_FILE, join(dir, smol.file));
+  writeFileSync(join(dir, broken.file), readFileSync(join(MODELS, broken.file)).subarray(0, 1 << 20));
+  const few = await startServer(['--models', dir]);
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const { page, errors } = await openPage(ctx, few.url);
+    await page.click('[data-testid=arena-mode]');
+    await page.fill('[data-testid=prompt]', 'Name a fruit.');
+    await page.click('[data-testid=arena-run]');
+    const note = page.locator('[data-testid=arena-note]');
+    await page.waitForFunction(() => /could not be loaded/.test(document.querySelector('[data-testid=arena-note]')?.textContent ?? ''), null, { timeout: 120000 });
+    const said = `${await note.textContent()} ${await page.locator('.panes').innerText()}`;
+    assert.match(said, /Model [AB] could not be loaded on this page/);
+    for (const n of names) assert.ok(!said.includes(n), `${n} named before the vote: ${said}`);
+    assert.equal(await page.textContent('[data-testid=arena-run]'), 'New battle');
+    assert.ok(await page.locator('[data-testid=arena-vote-a]').isDisabled());
+    // The broken model is not drawn again: one loadable model is no battle, and that is said.
+    await page.click('[data-testid=arena-run]');
+    assert.match(await note.textContent(), /two models this page can load/);
+
+    // A saved tally with one battle the page cannot read keeps the others, and says so.
+    await page.click('[data-testid=arena-mode]');
+    await page.evaluate(([a, b]) => localStorage.setItem('tinylab.arena', JSON.stringify({
+      active: false,
+      battles: [{ a, b, vote: 'a' }, { a, b, vote: 'skip' }, { a: b, b: a, vote: 'tie' }],
+    })), [SMOLLM2, broken.id]);
+    await page.reload();
+    await page.locator('[data-testid=arena-load-note]').waitFor();
+    assert.match(await page.textContent('[data-testid=arena-load-note]'), /^1 saved battle could not be read/);
+    const kept = await page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.arena')).battles.length);
+    assert.equal(kept, 2);
+    assert.ok(!errors.some((e) => /panicked|unreachable/.test(e)), errors.join('\n'));
+    await ctx.close();
+  } finally {
+    few.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
