@@ -319,16 +319,17 @@ impl EvalReport {
         }
     }
 
-    /// One row per pane, condition and item: the picks and each choice's log-likelihood.
+    /// One row per pane, condition and item: the picks, each choice's log-likelihood, and
+    /// under a `generate` condition the answer the model wrote.
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "pane,model,condition,item,answer,pred,pred_norm,correct,correct_norm,loglik\n",
+            "pane,model,condition,item,answer,pred,pred_norm,correct,correct_norm,loglik,output\n",
         );
         for p in &self.panes {
             for (c, r) in &p.results {
                 let ll: Vec<String> = r.loglik.iter().map(|l| format!("{l:.6}")).collect();
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{}\n",
                     p.index,
                     super::export::csv_field(&p.model),
                     super::export::csv_field(c),
@@ -340,7 +341,8 @@ impl EvalReport {
                     r.correct_norm,
                     // Numbers of its own, never a formula: the guard's quote would be kept
                     // in every row whose first number is negative.
-                    ll.join(" ")
+                    ll.join(" "),
+                    super::export::csv_field(r.output.as_deref().unwrap_or(""))
                 ));
             }
         }
@@ -572,9 +574,14 @@ mod tests {
             csv.lines()
                 .nth(1)
                 .unwrap()
-                .ends_with(",-1.000000 -2.000000"),
+                .ends_with(",-1.000000 -2.000000,"),
             "{csv}"
         );
+        // A generated answer is its own quoted field.
+        let mut wrote = rep.clone();
+        wrote.panes[0].results[0].1.output = Some("=B, \"C\"\n".into());
+        let row = wrote.csv().lines().nth(1).unwrap().to_string();
+        assert!(row.ends_with(",\"'=B, \"\"C\"\""), "{row}");
     }
 
     #[test]
