@@ -210,7 +210,11 @@ test('a drawn model that cannot load is said without its name and not drawn agai
     for (const n of names) assert.ok(!said.includes(n), `${n} named before the vote: ${said}`);
     assert.equal(await page.textContent('[data-testid=arena-run]'), 'New battle');
     assert.ok(await page.locator('[data-testid=arena-vote-a]').isDisabled());
-    // The broken model is not drawn again: one loadable model is no battle, and that is said.
+    // The broken model is not drawn again: one loadable model is no battle, and that is said
+    // (once the other pane has loaded and answered; till then New battle asks to wait).
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=pane]')].every((p) =>
+      p.querySelector('[data-testid=model-status]').dataset.state !== 'loading'
+      && p.querySelector('[data-testid=output]').dataset.state !== 'running'), null, { timeout: 120000 });
     await page.click('[data-testid=arena-run]');
     assert.match(await note.textContent(), /two models this page can load/);
 
