@@ -257,7 +257,15 @@ fn bad_input_gives_one_line_errors() {
     let junk = junk.to_str().unwrap();
     fails_with(
         &["generate", "--model", junk, "--prompt", "x", "--json"],
-        "not a GGUF file",
+        "not a GGUF file (the first bytes are 3c 68 74 6d: the start of a web page (HTML)",
+    );
+    let lfs = temp_file(
+        "lfs.gguf",
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 98\n",
+    );
+    fails_with(
+        &["score", "--model", lfs.to_str().unwrap(), "--text", "x y"],
+        "the start of a Git LFS pointer",
     );
     let tiny = tiny_gguf("gemma3", 5);
     let cut = temp_file("cut.gguf", &tiny[..tiny.len() * 2 / 3]);

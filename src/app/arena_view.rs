@@ -151,15 +151,37 @@ impl ArenaState {
                 .and_then(|v| serde_json::from_value(v.clone()).ok())
                 .unwrap_or_default()
         }
-        let (battles, dropped) = crate::ui::arena::battles_from(saved.get("battles"));
-        let load_note = if dropped > 0 {
-            format!(
-                "{dropped} saved battle{} could not be read and {} left out of the tally.",
-                if dropped == 1 { "" } else { "s" },
-                if dropped == 1 { "was" } else { "were" }
-            )
-        } else {
-            String::new()
+        let (battles, load_note) = match crate::ui::arena::battles_from(saved.get("battles")) {
+            Some(crate::ui::arena::SavedBattles {
+                battles,
+                unreadable,
+                left_out: trimmed,
+            }) => {
+                let mut said = vec![];
+                if unreadable > 0 {
+                    said.push(format!(
+                        "{unreadable} saved battle{} could not be read and {} left out of the \
+                         tally.",
+                        if unreadable == 1 { "" } else { "s" },
+                        if unreadable == 1 { "was" } else { "were" }
+                    ));
+                }
+                if trimmed > 0 {
+                    said.push(format!(
+                        "{trimmed} saved battle{} left out: a model against itself or an odd \
+                         id, or past the tally's limits (the latest {} battles among {} \
+                         models).",
+                        if trimmed == 1 { " was" } else { "s were" },
+                        crate::ui::arena::MAX_BATTLES,
+                        crate::ui::arena::MAX_MODELS
+                    ));
+                }
+                (battles, said.join(" "))
+            }
+            None => (
+                vec![],
+                "The arena's saved battles could not be read, so the tally starts afresh.".into(),
+            ),
         };
         ArenaState {
             active: field(&saved, "active"),
@@ -314,26 +336,29 @@ pub fn ArenaBar() -> impl IntoView {
     };
     // The side whose drawn model failed (not on this server nor in this browser's cache, or
     // its worker died): its status is hidden until the vote, so the bar says it.
-    let failed_side = move || {
-        active()
-            .then(|| {
-                app.panes
-                    .get()
-                    .iter()
-                    .position(|p| p.model(|m| m.phase == ModelPhase::Error))
-            })
-            .flatten()
+    let failed_sides = move || -> Vec<usize> {
+        if !active() {
+            return vec![];
+        }
+        app.panes
+            .get()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.model(|m| m.phase == ModelPhase::Error))
+            .map(|(i, _)| i)
+            .collect()
     };
+    let failed_side = move || failed_sides().first().copied();
     Effect::new(move |_| {
-        let Some(i) = failed_side() else {
-            return;
-        };
+        let sides = failed_sides();
         let Some((a, b)) = arena.with_untracked(|s| s.pair.clone()) else {
             return;
         };
-        let id = if i == 0 { a } else { b };
-        if arena.with_untracked(|s| !s.failed.contains(&id)) {
-            arena.update(|s| s.failed.push(id));
+        for i in sides {
+            let id = if i == 0 { a.clone() } else { b.clone() };
+            if arena.with_untracked(|s| !s.failed.contains(&id)) {
+                arena.update(|s| s.failed.push(id));
+            }
         }
     });
     let can_vote = move || {
@@ -463,10 +488,15 @@ pub fn ArenaBar() -> impl IntoView {
                     <span class="muted" data-testid="arena-note">
                         {move || if !note.get().is_empty() {
                             note.get()
-                        } else if let Some(i) = failed_side() {
+                        } else if failed_side().is_some() {
+                            let sides = failed_sides();
+                            let who = match sides[..] {
+                                [0] => "Model A",
+                                [1] => "Model B",
+                                _ => "Models A and B",
+                            };
                             format!(
-                                "Model {} could not be loaded on this page (it is not on this server or in this browser's cache), or its worker stopped: press New battle to draw another pair.",
-                                if i == 0 { "A" } else { "B" }
+                                "{who} could not be loaded on this page (not on this server or in this browser's cache), or the worker stopped: press New battle to draw another pair."
                             )
                         } else if let Some(why) = unfair().filter(|_| active() && both_done() && arena.with(|s| s.voted.is_none())) {
                             why.to_string()

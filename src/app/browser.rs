@@ -39,9 +39,14 @@ pub async fn fetch_text(url: &str) -> Result<String, String> {
     text.as_string().ok_or_else(|| "not text".into())
 }
 
-/// Whether the server has a file, without downloading it.
-pub async fn exists(url: &str) -> bool {
-    matches!(fetch(url, "HEAD").await, Ok(r) if r.ok())
+/// Whether the server has a file, without downloading it: `None` when its answer does not
+/// say (no network, a server that refuses HEAD or fails), which is not "missing".
+pub async fn exists(url: &str) -> Option<bool> {
+    match fetch(url, "HEAD").await {
+        Ok(r) if r.ok() => Some(true),
+        Ok(r) if matches!(r.status(), 404 | 410) => Some(false),
+        _ => None,
+    }
 }
 
 pub fn local_get(key: &str) -> Option<String> {

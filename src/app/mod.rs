@@ -106,6 +106,11 @@ pub struct AppState {
     root: StoredValue<Option<Owner>, LocalStorage>,
 }
 
+thread_local! {
+    /// The server answered 404 for `present.json` (it is not `scripts/serve.py`).
+    static NO_PRESENT_LIST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl AppState {
     /// Re-checks which catalog models are cached or on the server.
     pub fn refresh_presence(self) {
@@ -119,25 +124,36 @@ impl AppState {
             // serve.py lists the model files it has in one document; other static hosts do
             // not, and then each model is asked for with HEAD (a missing one logs a 404 in the
             // browser's console, which the list avoids).
-            let listed = browser::fetch_text(PRESENT_URL)
-                .await
-                .ok()
-                .and_then(|t| catalog::parse_present(&t));
+            // Asked once per page where the server has no such list, so that its 404 is
+            // not logged again at every refresh.
+            let listed = if NO_PRESENT_LIST.get() {
+                None
+            } else {
+                match browser::fetch_text(PRESENT_URL).await {
+                    Ok(t) => catalog::parse_present(&t),
+                    Err(e) => {
+                        NO_PRESENT_LIST.set(e.ends_with("HTTP 404"));
+                        None
+                    }
+                }
+            };
             let mut found = HashMap::new();
             for m in &catalog.models {
                 let url = browser::absolute(&m.url());
+                if cached.contains(&url) {
+                    found.insert(m.id.clone(), Presence::Cached);
+                    continue;
+                }
                 let on_server = match &listed {
-                    Some(files) => files.contains(&m.file),
+                    Some(files) => Some(files.contains(&m.file)),
                     None => browser::exists(&m.url()).await,
                 };
-                let p = if cached.contains(&url) {
-                    Presence::Cached
-                } else if on_server {
-                    Presence::OnServer
-                } else {
-                    Presence::Missing
+                // An answer that does not say (offline, HEAD refused) leaves it unknown.
+                match on_server {
+                    Some(true) => found.insert(m.id.clone(), Presence::OnServer),
+                    Some(false) => found.insert(m.id.clone(), Presence::Missing),
+                    None => None,
                 };
-                found.insert(m.id.clone(), p);
             }
             self.present.set(found);
         });

@@ -121,9 +121,10 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                     match app.chosen_model(pane) {
                         Some(m) if app.present.with(|p| p.get(&m.id) == Some(&super::Presence::Missing)) => {
                             format!(
-                                "{} is chosen, but this server does not have it \
-                                 (python3 scripts/fetch_models.py --all fetches it); choose another \
-                                 model or drop a .gguf file on this pane.",
+                                "{} is chosen, but this server does not have it (with \
+                                 scripts/serve.py, python3 scripts/fetch_models.py --all fetches \
+                                 it; another server needs the file in assets/models/); choose \
+                                 another model or drop a .gguf file on this pane.",
                                 m.name
                             )
                         }

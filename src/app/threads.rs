@@ -123,6 +123,8 @@ pub fn ThreadsControl() -> impl IntoView {
     let chosen = RwSignal::new(wanted());
     let title = if max > 1 {
         "Threads for the weight products (this page is cross-origin isolated); panes running side by side share the cores"
+    } else if isolated() {
+        "One thread: this browser reports a single core"
     } else {
         "One thread: threads need a cross-origin isolated page (served with COOP/COEP headers), as `bash scripts/serve.sh` does"
     };

@@ -167,7 +167,19 @@ pub fn check_magic(first: &[u8]) -> Result<()> {
         return Ok(());
     }
     let shown: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
-    Err(EngineError::NotGguf(shown.join(" ")))
+    // What a wrong download usually is, from the same four bytes: a web server's page for a
+    // file it does not have, or the pointer Git LFS leaves where the model was never pulled.
+    let head = first.to_ascii_lowercase();
+    let hint = if [&b"<!do"[..], b"<htm", b"<hea", b"<bod", b"<?xm"].contains(&head.as_slice()) {
+        ": the start of a web page (HTML), which a server sends instead of a file it does not \
+         have"
+    } else if head == b"vers" {
+        ": the start of a Git LFS pointer (\"version https://git-lfs…\"), not the model; the \
+         real file was never fetched"
+    } else {
+        ""
+    };
+    Err(EngineError::NotGguf(format!("{}{hint}", shown.join(" "))))
 }
 
 impl<'a> GgufFile<'a> {

@@ -52,20 +52,38 @@ pub const MAX_BATTLES: usize = 10_000;
 /// ... between at most this many models (the fit is quadratic in them; a catalog has a few).
 pub const MAX_MODELS: usize = 16;
 
+/// A saved record's battles, as `battles_from` read them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SavedBattles {
+    pub battles: Vec<Battle>,
+    /// Entries that could not be read as a battle.
+    pub unreadable: usize,
+    /// Battles read but left out by `sanitize`.
+    pub left_out: usize,
+}
+
 /// The battles of a saved record, each read on its own: one that cannot be read (edited by
-/// hand, written by another version) costs that battle only, not the tally. Returns them with
-/// how many of the record's were left out, here or by `sanitize`.
-pub fn battles_from(saved: Option<&serde_json::Value>) -> (Vec<Battle>, usize) {
+/// hand, written by another version) costs that battle only, not the tally. `None` when the
+/// record's battles are not a list at all.
+pub fn battles_from(saved: Option<&serde_json::Value>) -> Option<SavedBattles> {
     let list = match saved {
         Some(serde_json::Value::Array(list)) => list.as_slice(),
-        _ => &[],
+        None | Some(serde_json::Value::Null) => &[],
+        Some(_) => return None,
     };
     let mut battles: Vec<Battle> = list
         .iter()
         .filter_map(|b| serde_json::from_value(b.clone()).ok())
         .collect();
+    let unreadable = list.len() - battles.len();
+    let read = battles.len();
     sanitize(&mut battles);
-    (battles.clone(), list.len() - battles.len())
+    let left_out = read - battles.len();
+    Some(SavedBattles {
+        battles,
+        unreadable,
+        left_out,
+    })
 }
 
 /// Keeps what a tally can use from a saved record: battles between two different model ids
@@ -392,10 +410,11 @@ mod tests {
             {"a": 5, "b": "m3", "vote": "b"},
             {"a": "m3", "b": "m3", "vote": "b"},
         ]);
-        let (battles, dropped) = battles_from(Some(&saved));
-        assert_eq!(battles.len(), 2);
-        assert_eq!(dropped, 3);
-        assert_eq!(battles_from(Some(&serde_json::json!("x"))), (vec![], 0));
-        assert_eq!(battles_from(None), (vec![], 0));
+        let read = battles_from(Some(&saved)).unwrap();
+        assert_eq!(read.battles.len(), 2);
+        // Two could not be read; a model against itself is read, then left out.
+        assert_eq!((read.unreadable, read.left_out), (2, 1));
+        assert_eq!(battles_from(Some(&serde_json::json!("x"))), None);
+        assert_eq!(battles_from(None), Some(SavedBattles::default()));
     }
 }

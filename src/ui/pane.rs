@@ -207,7 +207,11 @@ impl RunState {
                     .to_string(),
             );
         }
-        let changed = changed_settings(q, settings, self.fork.is_some());
+        // Ended by the model short of both lengths: another length makes the same output.
+        let length_matters = self.fork.is_none()
+            && !(self.finish == Some(StopReason::Eos)
+                && self.tokens.len() < q.max_tokens.min(settings.max_tokens));
+        let changed = changed_settings(q, settings, length_matters);
         (!changed.is_empty()).then(|| {
             format!(
                 "This output was made with other settings ({}). Press Run to generate with \
@@ -232,11 +236,12 @@ impl RunState {
 
 /// The settings in `now` that would make another output than `made` was made with, as
 /// "temperature 0 → 1.5". At temperature 0 on both sides the draw's settings change nothing
-/// (greedy takes the first maximum), and a fork's length was its own (`fork_with`).
+/// (greedy takes the first maximum); the length counts only where `length_matters` (not for a
+/// fork, whose length was its own, nor an output the model ended short of both lengths).
 fn changed_settings(
     made: &GenerateRequest,
     now: &super::settings::PaneSettings,
-    forked: bool,
+    length_matters: bool,
 ) -> Vec<String> {
     let was = &made.sampling;
     let on_off = |b: bool| if b { "on" } else { "off" };
@@ -256,7 +261,7 @@ fn changed_settings(
         on_off(made.repeat_prompt).into(),
         on_off(now.repeat_prompt).into(),
     );
-    if !forked {
+    if length_matters {
         differs(
             "max tokens",
             made.max_tokens.to_string(),
@@ -956,10 +961,15 @@ impl PaneModel {
             return;
         }
         branches.runs.pop();
-        branches.current = from;
         let job = shown.job;
         *shown = branches.runs[from].clone();
         shown.job = job;
+        if branches.runs.len() == 1 {
+            // The original alone is no branch to choose: no chooser, as before any fork.
+            *branches = Branches::default();
+        } else {
+            branches.current = from;
+        }
         shown.message = "Stopped before the fork's token; the branch was not kept.".into();
     }
 
@@ -2387,6 +2397,34 @@ mod tests {
         );
     }
 
+    /// An output the model ended (EOS) short of both lengths is the same at either.
+    #[test]
+    fn a_longer_length_after_an_ended_answer_is_not_stale() {
+        let (mut p, _) = ready();
+        let request = GenerateRequest {
+            prompt: "q".into(),
+            max_tokens: 100,
+            ..GenerateRequest::default()
+        };
+        let job = job_of(&p.start_run(Ok(request.clone())));
+        p.apply(reply(job, token(1, "yes")));
+        p.apply(reply(
+            job,
+            Event::Finished {
+                reason: StopReason::Eos,
+                timing: Timing::default(),
+                tail: String::new(),
+            },
+        ));
+        let (id, label) = (p.model.identity(), p.model.label.clone());
+        let mut now = settings_of(&request);
+        now.max_tokens = 200;
+        assert_eq!(p.run.stale_generation(&id, &label, "q", &now), None);
+        // Shorter than the answer was: another output.
+        now.max_tokens = 1;
+        assert!(p.run.stale_generation(&id, &label, "q", &now).is_some());
+    }
+
     /// At temperature 0 on both sides the draw's settings make no other output.
     #[test]
     fn greedy_runs_are_not_stale_for_a_new_seed_or_top_k() {
@@ -2453,8 +2491,11 @@ mod tests {
         p.apply(reply(early, token(1, "a")));
         p.apply(reply(early, stopped()));
         assert_eq!(ids(&p), vec![1, 2, 3]);
-        assert_eq!(p.branch_count(Tree::Run), 1);
-        assert_eq!(p.current_branch(Tree::Run), 0);
+        assert_eq!(
+            p.branch_count(Tree::Run),
+            0,
+            "no chooser for the original alone"
+        );
         assert!(p.run.message.contains("not kept"), "{}", p.run.message);
         assert!(!p.is_running());
         let late = job_of(&p.start_fork(Tree::Run, 1, 9, "z"));

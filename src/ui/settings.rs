@@ -784,6 +784,9 @@ impl Workspace {
                 },
                 "eval_conditions" => {
                     let mut seen = std::collections::HashSet::new();
+                    // A `+` typed into a link arrives as a space (form encoding); no
+                    // condition id holds one.
+                    let v = v.replace(' ', "+");
                     let parts: Vec<&str> = v.split(',').filter(|c| !c.is_empty()).collect();
                     for bad in parts
                         .iter()
@@ -1563,6 +1566,12 @@ mod tests {
             assert!(said.contains(part), "{part}: {said}");
         }
         assert_eq!(notes.len(), 5, "{said}");
+        // A `+` typed into a link (read as a space) joins conditions as `%2B` does.
+        let mut typed = Workspace::default();
+        assert!(typed
+            .apply_query("mode=eval&eval_conditions=baseline,repeat-2+chat")
+            .is_empty());
+        assert_eq!(typed.eval.conditions, vec!["baseline", "repeat-2+chat"]);
         // Each condition once, whatever its spelling.
         let mut twice = Workspace::default();
         twice.apply_query(

@@ -163,9 +163,16 @@ async fn load_engine(
         (None, Source::Url { url, .. }) => {
             let resp = fetch(url).await?;
             if !resp.ok() {
+                // Only a missing file is the model's absence; another status is the server's.
+                let why = if matches!(resp.status(), 404 | 410) {
+                    " (this server does not have the model: with `scripts/serve.py`, \
+                     `python3 scripts/fetch_models.py --all` fetches the catalog's models; \
+                     another server needs the .gguf file in the page's `assets/models/`)"
+                } else {
+                    " (the server could not give the file)"
+                };
                 return Err(format!(
-                    "could not fetch {url}: HTTP {} {} (is the model on this server? \
-                     `python3 scripts/fetch_models.py --all` fetches the catalog's models)",
+                    "could not fetch {url}: HTTP {} {}{why}",
                     resp.status(),
                     resp.status_text()
                 ));
