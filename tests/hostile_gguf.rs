@@ -609,6 +609,17 @@ fn header_tricks_candle_would_crash_on_are_refused() {
             }),
             "appears twice",
         ),
+        // As llama.cpp: it read version 1 as a tensor of 83,886,080 dimensions.
+        (
+            "GGUF version 1",
+            Box::new(|b: &mut Vec<u8>| b[4..8].copy_from_slice(&1u32.to_le_bytes())),
+            "GGUF version 1, which llama.cpp no longer reads",
+        ),
+        (
+            "GGUF version 999",
+            Box::new(|b: &mut Vec<u8>| b[4..8].copy_from_slice(&999u32.to_le_bytes())),
+            "GGUF version 999; versions 2 and 3 are read",
+        ),
     ];
     let base = tiny_gguf("llama", 1);
     let mut failures = Vec::new();

@@ -32,7 +32,6 @@ const MAX_DEPTH: usize = 8;
 pub fn check(r: &mut impl Read) -> Result<()> {
     let mut walk = Walk {
         r,
-        v1: false,
         array_values: 0,
         string_bytes: 0,
     };
@@ -63,7 +62,6 @@ fn refuse<T>(why: String) -> Step<T> {
 
 struct Walk<'r, R> {
     r: &'r mut R,
-    v1: bool,
     array_values: u64,
     string_bytes: u64,
 }
@@ -71,7 +69,24 @@ struct Walk<'r, R> {
 impl<R: Read> Walk<'_, R> {
     fn header(&mut self) -> Step<()> {
         let _magic = self.u32()?;
-        self.v1 = self.u32()? == 1;
+        // As llama.cpp: version 1 (counts of 32 bits, 2023's first files) is no longer read,
+        // and a later version than 3 may lay the file out otherwise.
+        match self.u32()? {
+            2 | 3 => {}
+            1 => {
+                return refuse(
+                    "the file is GGUF version 1, which llama.cpp no longer reads either (files \
+                     since August 2023 are version 2 or 3): convert the model again with a \
+                     current llama.cpp"
+                        .into(),
+                )
+            }
+            v => {
+                return refuse(format!(
+                    "the file is GGUF version {v}; versions 2 and 3 are read"
+                ))
+            }
+        }
         let tensors = self.len()?;
         let kvs = self.len()?;
         let mut keys = HashSet::new();
@@ -237,13 +252,9 @@ impl<R: Read> Walk<'_, R> {
         Ok(())
     }
 
-    /// A length or count: 32 bits in version 1 of the format, 64 after.
+    /// A length or count (64 bits since version 2).
     fn len(&mut self) -> Step<u64> {
-        if self.v1 {
-            Ok(self.u32()? as u64)
-        } else {
-            self.u64()
-        }
+        self.u64()
     }
 
     fn u32(&mut self) -> Step<u32> {

@@ -209,6 +209,7 @@ test('a drawn model that cannot load is said without its name and not drawn agai
     assert.match(said, /Model [AB] could not be loaded on this page/);
     for (const n of names) assert.ok(!said.includes(n), `${n} named before the vote: ${said}`);
     assert.equal(await page.textContent('[data-testid=arena-run]'), 'New battle');
+    await screenshot(page, 'arena-cannot-load');
     assert.ok(await page.locator('[data-testid=arena-vote-a]').isDisabled());
     // The broken model is not drawn again: one loadable model is no battle, and that is said
     // (once the other pane has loaded and answered; till then New battle asks to wait).

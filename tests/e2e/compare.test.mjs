@@ -93,6 +93,7 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   // says it was made with another.
   await b.set('max-tokens', 30);
   assert.match(await b.get('run-stale').textContent(), /other settings \(max tokens 24 → 30\)/);
+  await screenshot(page, 'run-stale-settings');
   await page.fill('[data-testid=prompt]', 'A prompt typed after the run');
   // The outputs say they are for an earlier prompt, and then pane 1's for another model.
   for (const p of [a, b]) assert.match(await p.get('run-stale').textContent(), /earlier prompt/);
