@@ -1829,6 +1829,15 @@ mod tests {
         }
     }
 
+    /// A generation's end for `reason`, with no character left over.
+    fn ended(reason: StopReason) -> Event {
+        Event::Finished {
+            reason,
+            timing: Timing::default(),
+            tail: String::new(),
+        }
+    }
+
     fn url() -> Work {
         Work::LoadUrl {
             url: "u".into(),
@@ -1864,11 +1873,7 @@ mod tests {
         };
         // Stopped before its first token; ended by the model at once (an empty answer).
         let job = job_of(&p.start_chat(Ok(chat())));
-        let stopped = Event::Finished {
-            reason: StopReason::Stopped,
-            timing: Timing::default(),
-            tail: String::new(),
-        };
+        let stopped = ended(StopReason::Stopped);
         assert!(!is_turn(&p.apply(reply(job, stopped))));
         let job = job_of(&p.start_chat(Ok(chat())));
         assert!(is_turn(&p.apply(reply(job, finished("")))));
@@ -2064,14 +2069,7 @@ mod tests {
         assert_eq!(p.chat.tokens, shown.tokens);
         assert_eq!(p.chat.message, "needs 5000 positions");
         let stopped = job_of(&p.start_chat(Ok(chat.clone())));
-        let effects = p.apply(reply(
-            stopped,
-            Event::Finished {
-                reason: StopReason::Stopped,
-                timing: Timing::default(),
-                tail: String::new(),
-            },
-        ));
+        let effects = p.apply(reply(stopped, ended(StopReason::Stopped)));
         assert!(effects.is_empty());
         assert_eq!(p.branch_count(Tree::Chat), 2);
         assert_eq!(p.chat.tokens, shown.tokens);
@@ -2148,14 +2146,7 @@ mod tests {
         assert_eq!(seed_of(&msg), 9, "the next seed not yet drawn");
         // Stopped before its first token: the reply shown and its branches come back, and the
         // conversation keeps its turn (no message goes back to the input box).
-        let effects = p.apply(reply(
-            job_of(&msg),
-            Event::Finished {
-                reason: StopReason::Stopped,
-                timing: Timing::default(),
-                tail: String::new(),
-            },
-        ));
+        let effects = p.apply(reply(job_of(&msg), ended(StopReason::Stopped)));
         assert!(effects.is_empty(), "{effects:?}");
         assert_eq!(p.branch_count(Tree::Chat), 3);
         assert_eq!(p.chat.tokens[0].id, 9);
@@ -2408,14 +2399,7 @@ mod tests {
         };
         let job = job_of(&p.start_run(Ok(request.clone())));
         p.apply(reply(job, token(1, "yes")));
-        p.apply(reply(
-            job,
-            Event::Finished {
-                reason: StopReason::Eos,
-                timing: Timing::default(),
-                tail: String::new(),
-            },
-        ));
+        p.apply(reply(job, ended(StopReason::Eos)));
         let (id, label) = (p.model.identity(), p.model.label.clone());
         let mut now = settings_of(&request);
         now.max_tokens = 200;
@@ -2481,11 +2465,7 @@ mod tests {
     fn a_fork_stopped_before_its_token_is_not_kept() {
         let (mut p, _) = ready();
         run_of(&mut p, "q", 3, &[(1, "a"), (2, "b"), (3, "c")], false);
-        let stopped = || Event::Finished {
-            reason: StopReason::Stopped,
-            timing: Timing::default(),
-            tail: String::new(),
-        };
+        let stopped = || ended(StopReason::Stopped);
         let ids = |p: &PaneModel| p.run.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
         let early = job_of(&p.start_fork(Tree::Run, 2, 9, "z"));
         p.apply(reply(early, token(1, "a")));
