@@ -750,6 +750,74 @@ fn conversations_given_tokens_outputs_and_settings_are_checked() {
         "--json",
     ]);
     assert_eq!(inline["tokens"], v["tokens"]);
+    // `tokenize` and `generate` read files as `score` does; a file can hold a NUL, which no
+    // argument can.
+    let tokenized = json_ok(&["tokenize", "--model", model, "--text", text, "--json"]);
+    let v = json_ok(&[
+        "tokenize",
+        "--model",
+        model,
+        "--text-file",
+        marked.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(tokenized, v);
+    let nul = temp_file("nul.txt", b"hello\0world");
+    let with_nul = json_ok(&[
+        "tokenize",
+        "--model",
+        model,
+        "--text-file",
+        nul.to_str().unwrap(),
+        "--json",
+    ]);
+    let without = json_ok(&[
+        "tokenize",
+        "--model",
+        model,
+        "--text",
+        "helloworld",
+        "--json",
+    ]);
+    assert_ne!(with_nul["ids"], without["ids"]);
+    fails_with(
+        &["tokenize", "--model", model],
+        "--text TEXT, or --text-file FILE",
+    );
+    let greedy = ["--max-tokens", "4", "--temperature", "0", "--json"];
+    let by_arg = json_ok(
+        &[
+            &["generate", "--model", model, "--prompt", text][..],
+            &greedy,
+        ]
+        .concat(),
+    );
+    let by_file = json_ok(
+        &[
+            &[
+                "generate",
+                "--model",
+                model,
+                "--prompt-file",
+                file.to_str().unwrap(),
+            ][..],
+            &greedy,
+        ]
+        .concat(),
+    );
+    assert_eq!(by_arg["prompt_ids"], by_file["prompt_ids"]);
+    assert_eq!(by_arg["ids"], by_file["ids"]);
+    let (code, _, err) = tinylab(&[
+        "generate",
+        "--model",
+        model,
+        "--prompt",
+        "a",
+        "--prompt-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
     // A full disk is the output's failure, said as such, not an internal one.
     let full = Command::new(env!("CARGO_BIN_EXE_tinylab"))
         .args(["tokenize", "--model", model, "--text", "hello", "--json"])

@@ -126,13 +126,8 @@ pub fn Toolbar() -> impl IntoView {
                     model,
                     settings,
                     generation: (!run.tokens.is_empty()).then(|| {
-                        RunExport::new(
-                            run.prompt_ids.clone(),
-                            "",
-                            &run.tokens,
-                            run.finish.map(|f| f.as_str().to_string()),
-                        )
-                        .made_from(run.request.clone())
+                        RunExport::new(run.prompt_ids.clone(), "", &run.tokens, run.finish)
+                            .made_from(run.request.clone())
                     }),
                     score: (!score.tokens.is_empty()).then(|| {
                         RunExport::new(score.prompt_ids.clone(), &score.prefix, &score.tokens, None)

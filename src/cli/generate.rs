@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use tinylab::engine::{explicit_f64, GenerateRequest, SamplingParams, StopReason};
+use tinylab::engine::{explicit_f64, GenerateRequest, SamplingParams};
 use tinylab::timed_run::TimedRun;
 
 use super::{load, print_json, Common};
@@ -12,8 +12,16 @@ pub struct GenerateArgs {
     #[command(flatten)]
     common: Common,
     /// The prompt (or use --messages).
-    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "",
+        allow_hyphen_values = true,
+        conflicts_with = "prompt_file"
+    )]
     prompt: String,
+    /// A UTF-8 file holding the prompt (`-`: standard input), as llama.cpp's `--file`.
+    #[arg(long)]
+    prompt_file: Option<std::path::PathBuf>,
     /// A conversation as a JSON file: `[{"role": "system"|"user"|"assistant", "content":
     /// "..."}, ...]`, ending with a user message. It is rendered with the chat template
     /// (oldest turns left out if it does not fit) and replaces --prompt.
@@ -60,7 +68,10 @@ pub struct GenerateArgs {
 /// Most bytes of a `--messages` file: a conversation far longer than any context.
 const MAX_MESSAGES_BYTES: u64 = 16 << 20;
 
-pub fn run(a: GenerateArgs) -> Result<(), String> {
+pub fn run(mut a: GenerateArgs) -> Result<(), String> {
+    if let Some(path) = &a.prompt_file {
+        a.prompt = super::read_text(path, "a prompt file")?;
+    }
     let messages = match &a.messages {
         None => Vec::new(),
         Some(path) => {
@@ -80,7 +91,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
             // The conversation is the whole prompt: a flag that shapes a prompt would be
             // silently ignored.
             for (set, flag) in [
-                (!a.prompt.is_empty(), "--prompt"),
+                (!a.prompt.is_empty(), "--prompt or --prompt-file"),
                 (a.chat, "--chat"),
                 (a.repeat_prompt, "--repeat-prompt"),
             ] {
@@ -140,14 +151,7 @@ pub fn run(a: GenerateArgs) -> Result<(), String> {
     let decode_tps = timing.decode_tokens_per_s();
     let prefill_tps = timing.prefill_tokens_per_s();
     let summary = g.summary();
-    // CONTRACT.md's stop reasons are `length` and `eos`: a context filled up is a length
-    // stop (as llama.cpp's server and OpenAI's API call it), told apart by `context_full`.
-    let context_full = end.reason == StopReason::Context;
-    let stop = if context_full {
-        StopReason::Length.as_str()
-    } else {
-        end.reason.as_str()
-    };
+    let (stop, context_full) = end.reason.reported();
     let measured = |v: f64| {
         if summary.count > 0 {
             explicit_f64::value(v)

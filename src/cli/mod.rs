@@ -151,6 +151,27 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// Most bytes of a text or prompt file: far more tokens than anyone would wait for.
+pub const MAX_TEXT_FILE_BYTES: u64 = 64 << 20;
+
+/// A UTF-8 text file (`-`: standard input) for `--text-file` and `--prompt-file`, for texts
+/// longer than a command line takes (about 128 KB) or holding a NUL, which no argument can.
+/// An editor's byte-order mark is not part of the text.
+pub fn read_text(path: &Path, what: &str) -> Result<String, String> {
+    let bytes = read_small(path, MAX_TEXT_FILE_BYTES, what)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: not UTF-8 text (byte {} is not)",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
 /// A small input file (items, messages) read whole, at most `max` bytes, pipes and devices
 /// included (`/dev/zero` has no length to check first).
 pub fn read_small(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {

@@ -5,9 +5,6 @@ use clap::Args;
 
 use super::{load, print_json, Common};
 
-/// Most bytes of a --text-file: far more tokens than anyone would wait for.
-const MAX_TEXT_FILE_BYTES: u64 = 64 << 20;
-
 #[derive(Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
@@ -27,21 +24,7 @@ pub struct ScoreArgs {
 pub fn run(a: ScoreArgs) -> Result<(), String> {
     let text = match (a.text, &a.text_file) {
         (Some(t), _) => t,
-        (None, Some(path)) => {
-            let bytes = super::read_small(path, MAX_TEXT_FILE_BYTES, "a text file")?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "{}: not UTF-8 text (byte {} is not)",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                )
-            })?;
-            // An editor's byte-order mark is not part of the text.
-            match text.strip_prefix('\u{feff}') {
-                Some(rest) => rest.to_string(),
-                None => text,
-            }
-        }
+        (None, Some(path)) => super::read_text(path, "a text file")?,
         (None, None) => {
             return Err(
                 "give the text to measure: --text TEXT, or --text-file FILE (- for standard \

@@ -8,8 +8,12 @@ pub struct TokenizeArgs {
     #[command(flatten)]
     common: Common,
     /// Text to tokenize.
-    #[arg(long, allow_hyphen_values = true)]
-    text: String,
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "text_file")]
+    text: Option<String>,
+    /// A UTF-8 file holding the text to tokenize (`-`: standard input), for long texts or
+    /// ones holding a NUL.
+    #[arg(long)]
+    text_file: Option<std::path::PathBuf>,
 }
 
 /// Builds the tokenizer only, as llama.cpp's `llama-tokenize` loads a vocabulary alone: the
@@ -17,13 +21,22 @@ pub struct TokenizeArgs {
 /// so does a model of an architecture the engine cannot run.
 pub fn run(a: TokenizeArgs) -> Result<(), String> {
     a.common.checked_threads()?;
+    let text = match (a.text, &a.text_file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => super::read_text(path, "a text file")?,
+        (None, None) => {
+            return Err(
+                "give the text to tokenize: --text TEXT, or --text-file FILE (- for standard \
+                 input)"
+                    .into(),
+            )
+        }
+    };
     let path = &a.common.model;
     let bytes = read_model(path)?;
     let tokenizer = tinylab::engine::tokenizer_from_source(&bytes)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let ids = tokenizer
-        .encode(&a.text, false)
-        .map_err(|e| e.to_string())?;
+    let ids = tokenizer.encode(&text, false).map_err(|e| e.to_string())?;
     let tokens: Vec<String> = ids.iter().map(|&i| tokenizer.token_display(i)).collect();
     if a.common.json {
         print_json(&json!({ "ids": ids, "tokens": tokens }))

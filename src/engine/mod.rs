@@ -174,6 +174,16 @@ impl StopReason {
         }
     }
 
+    /// The form exports write, the CLI's `--json` and the page's JSON alike: CONTRACT.md's
+    /// reasons are `length` and `eos`, so a context filled up is a length stop (as llama.cpp's
+    /// server and OpenAI's API call it), told apart by the second value, `context_full`.
+    pub fn reported(self) -> (&'static str, bool) {
+        match self {
+            StopReason::Context => (StopReason::Length.as_str(), true),
+            other => (other.as_str(), false),
+        }
+    }
+
     /// What a person reads.
     pub fn describe(self) -> &'static str {
         match self {

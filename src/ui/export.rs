@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::settings::{Mode, PaneSettings};
-use crate::engine::{GenerateRequest, Summary};
+use crate::engine::{GenerateRequest, StopReason, Summary};
 use crate::protocol::TokenEvent;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -47,6 +47,10 @@ pub struct RunExport {
     pub ids: Vec<u32>,
     pub text: String,
     pub stop_reason: Option<String>,
+    /// The context filled up: `stop_reason` is then `length`, as `tinylab generate --json`
+    /// writes it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context_full: bool,
     /// A score stopped part way: `ids` and `summary` cover only the tokens scored.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
@@ -72,8 +76,9 @@ impl RunExport {
         prompt_ids: Vec<u32>,
         prefix: &str,
         tokens: &[TokenEvent],
-        stop: Option<String>,
+        stop: Option<StopReason>,
     ) -> Self {
+        let reported = stop.map(StopReason::reported);
         let mut text = prefix.to_string();
         text.extend(tokens.iter().map(|t| t.piece.as_str()));
         RunExport {
@@ -81,7 +86,8 @@ impl RunExport {
             prompt_ids,
             ids: tokens.iter().map(|t| t.id).collect(),
             text,
-            stop_reason: stop,
+            stop_reason: reported.map(|(reason, _)| reason.to_string()),
+            context_full: reported.is_some_and(|(_, full)| full),
             partial: false,
             summary: None,
             tokens: tokens
@@ -205,7 +211,7 @@ mod tests {
                     vec![1, 2],
                     "",
                     &[tok(5, " a,b", 0.0), tok(6, "=1+1", 1.0)],
-                    Some("length".into()),
+                    Some(StopReason::Length),
                 )),
                 score: None,
             }],
@@ -245,6 +251,19 @@ mod tests {
         let whole = run(false);
         assert!(whole.get("partial").is_none());
         assert!(whole["stop_reason"].is_null());
+    }
+
+    /// A full context is a length stop, told apart as `tinylab generate --json` tells it.
+    #[test]
+    fn a_full_context_reads_as_the_cli_writes_it() {
+        let run = |stop| serde_json::to_value(RunExport::new(vec![], "", &[], stop)).unwrap();
+        let full = run(Some(StopReason::Context));
+        assert_eq!(full["stop_reason"], "length");
+        assert_eq!(full["context_full"], true);
+        let eos = run(Some(StopReason::Eos));
+        assert_eq!(eos["stop_reason"], "eos");
+        assert!(eos.get("context_full").is_none());
+        assert_eq!(run(Some(StopReason::Stopped))["stop_reason"], "stopped");
     }
 
     /// `ids` list every input id, the unscored first one too, as `tinylab score` does.
