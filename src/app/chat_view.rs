@@ -8,13 +8,20 @@
 use leptos::prelude::*;
 
 use super::branches::Branches;
-use super::pane_state::{OutputPhase, Pane};
+use super::pane_state::{ModelPhase, OutputPhase, Pane, Queued};
 use super::tokens::TokenSpan;
+use super::AppState;
 use crate::ui::colors::{token_color, TokenNumbers};
 use crate::ui::settings::TurnToken;
 
 #[component]
 pub fn ChatView(pane: Pane) -> impl IntoView {
+    let app = expect_context::<AppState>();
+    // The model chosen but not loaded (a fresh page's default): Send loads it first.
+    let chosen_not_loaded = move || {
+        pane.model(|m| matches!(m.phase, ModelPhase::Empty | ModelPhase::Error))
+            && app.chosen_model(pane).is_some()
+    };
     // Memos: the bubbles are redrawn when these change, not at every token of the reply.
     let running = Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running));
     let running = move || running.get();
@@ -39,8 +46,13 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         let text = pane
             .settings
             .with_untracked(|s| s.conversation.draft.clone());
-        if !text.trim().is_empty() && pane.is_ready() && !pane.is_running() {
+        if text.trim().is_empty() || pane.is_running() {
+            return;
+        }
+        if pane.is_ready() {
             pane.send_chat(&text);
+        } else if chosen_not_loaded() {
+            app.start_on(pane, Queued::Chat(text));
         }
     };
     // Memos: typing in the input box (the draft is kept with the settings) does not redraw
@@ -240,14 +252,14 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     type="button"
                     class="primary"
                     data-testid="chat-send"
-                    prop:disabled=move || running() || !pane.is_ready()
+                    prop:disabled=move || running() || !(pane.is_ready() || chosen_not_loaded())
                     on:click=move |_| send()
                 >
                     "Send"
                 </button>
                 // Whatever the pane runs (a generation or an evaluation too, as the line below
                 // says): Stop ends it.
-                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() on:click=move |_| pane.stop()>
+                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() && !pane.has_queued_run() on:click=move |_| pane.stop()>
                     "Stop"
                 </button>
                 <button

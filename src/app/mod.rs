@@ -41,7 +41,7 @@ use compare_table::CompareTable;
 use demo::DemoBar;
 use offline::{OfflineStatus, SwState};
 use pane::PaneView;
-use pane_state::Pane;
+use pane_state::{Pane, Queued};
 use prompt_box::{PromptBox, ScoreBox};
 use toolbar::Toolbar;
 
@@ -168,13 +168,16 @@ impl AppState {
 
     /// Runs one pane, loading its chosen catalog model first if it is not loaded yet.
     pub fn run_pane(self, p: Pane, prompt: &str) {
-        let id = p.settings.with_untracked(|s| s.model_id.clone());
-        let model = self
-            .catalog
-            .with_untracked(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()));
+        self.start_on(p, Queued::Run(prompt.to_string()));
+    }
+
+    /// Starts `work` on pane `p`, loading its chosen catalog model first where it is not
+    /// loaded (a fresh page's default, a failed load, a crashed worker).
+    pub fn start_on(self, p: Pane, work: Queued) {
+        let model = self.chosen_model_untracked(p);
         // A blind battle's models stay unnamed until the vote, loading messages included.
         let hidden = self.arena.with_untracked(|s| s.active && s.voted.is_none());
-        p.run_with(model.as_ref(), prompt, hidden);
+        p.start_when_loaded(model.as_ref(), work, hidden);
     }
 
     /// The catalog entry a pane has chosen, if any.
@@ -194,14 +197,14 @@ impl AppState {
     pub fn score_all(self) {
         let text = self.score_text.get_untracked();
         for p in self.panes.get_untracked() {
-            p.start_score(&text);
+            self.start_on(p, Queued::Score(text.clone()));
         }
     }
 
     pub fn lab_all(self, sentences: usize) {
         let text = self.score_text.get_untracked();
         for p in self.panes.get_untracked() {
-            p.start_lab(&text, sentences);
+            self.start_on(p, Queued::Lab(text.clone(), sentences));
         }
     }
 

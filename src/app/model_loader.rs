@@ -129,7 +129,8 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                             )
                         }
                         Some(m) => format!(
-                            "{} is chosen ({}); Run loads it from this server and runs.",
+                            "{} is chosen ({}); Run loads it from this server and runs \
+                             (Score and Send load it too).",
                             m.name,
                             format::bytes(m.bytes)
                         ),

@@ -10,7 +10,7 @@ use super::controls::Controls;
 use super::histograms::Histograms;
 use super::lab_view::LabView;
 use super::model_loader::{drags_files, dropped_file, ModelLoader};
-use super::pane_state::{ModelPhase, Pane};
+use super::pane_state::{ModelPhase, Pane, Queued};
 use super::stats::RunStats;
 use super::tokens::{ColorSwitch, Inspector, TokenOutput};
 use super::AppState;
@@ -166,8 +166,8 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                             type="button"
                             class="primary"
                             data-testid="score"
-                            prop:disabled=move || running() || !ready()
-                            on:click=move |_| pane.start_score(&app.score_text.get_untracked())
+                            prop:disabled=move || running() || !(ready() || chosen_not_loaded())
+                            on:click=move |_| app.start_on(pane, Queued::Score(app.score_text.get_untracked()))
                         >
                             "Score"
                         </button>

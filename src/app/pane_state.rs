@@ -10,7 +10,8 @@ use super::worker_client::WorkerClient;
 use crate::protocol::{FromWorker, JobId, ToWorker, Work};
 use crate::ui::catalog::{local_cache_key, CatalogModel};
 pub use crate::ui::pane::{
-    BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel, RunState, Tree,
+    Awaiting, BinoState, Effect, LabState, ModelPhase, ModelState, OutputPhase, PaneModel,
+    RunState, Tree,
 };
 use crate::ui::settings::{LocalModel, Mode, PaneSettings, Turn, TurnToken};
 
@@ -31,6 +32,28 @@ const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 /// of a 0.5B model takes tens of seconds, and ending the worker would cost the model's load.
 const EVAL_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
 
+/// Work that waits for the pane's model to load (see `Pane::start_when_loaded`).
+#[derive(Debug, Clone)]
+pub enum Queued {
+    Run(String),
+    Score(String),
+    /// "Human vs model": the text and how many of its sentences make the prompt.
+    Lab(String, usize),
+    /// A chat message, sent as the next user turn.
+    Chat(String),
+}
+
+impl Queued {
+    fn awaiting(&self) -> Awaiting {
+        match self {
+            Queued::Run(_) => Awaiting::Run,
+            Queued::Score(_) => Awaiting::Score,
+            Queued::Lab(..) => Awaiting::Lab,
+            Queued::Chat(_) => Awaiting::Chat,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Pane {
     /// Stable identity (keys, not position: panes can be removed).
@@ -48,8 +71,9 @@ pub struct Pane {
     /// its alternatives, to fork there).
     pub pinned: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
-    /// A prompt to run as soon as the model being loaded is ready (Run pressed before).
-    queued_run: StoredValue<Option<String>>,
+    /// Work to start as soon as the model being loaded is ready (Run, Score, Send or
+    /// "Human vs model" pressed before it was loaded).
+    queued: StoredValue<Option<Queued>>,
     /// Whether the chat's reply and its branches are the conversation's last turn (see
     /// `chat_tree_is_current`): a memo, as the views ask at every state change.
     chat_current: Memo<bool>,
@@ -88,7 +112,7 @@ impl Pane {
             hovered,
             pinned,
             worker: StoredValue::new_local(None),
-            queued_run: StoredValue::new(None),
+            queued: StoredValue::new(None),
             chat_current,
         }
     }
@@ -320,26 +344,37 @@ impl Pane {
         self.start(work, &name, Beside::File(&file));
     }
 
-    /// Run with the pane's chosen catalog model `m` loaded first when it is not loaded yet:
-    /// the first minute's one click (a fresh page has the default model chosen, not loaded).
-    /// `hidden`: the model is not to be named (a blind arena battle before the vote).
-    pub fn run_with(&self, m: Option<&CatalogModel>, prompt: &str, hidden: bool) {
+    /// Starts `work` with the pane's chosen catalog model `m` loaded first when it is not
+    /// loaded yet: the first minute's one click, on every tab (a fresh page has the default
+    /// model chosen, not loaded). `hidden`: the model is not to be named (a blind arena battle
+    /// before the vote).
+    pub fn start_when_loaded(&self, m: Option<&CatalogModel>, work: Queued, hidden: bool) {
         let phase = self.state.with_untracked(|s| s.model.phase);
         match m {
             Some(m) if phase != ModelPhase::Ready => {
-                self.queued_run.set_value(Some(prompt.to_string()));
+                let awaiting = work.awaiting();
+                self.queued.set_value(Some(work));
                 let name = if hidden { "the hidden model" } else { &m.name };
-                self.state.update(|s| s.waiting_for_model(name));
+                self.state.update(|s| s.waiting_for_model(name, awaiting));
                 if phase != ModelPhase::Loading {
                     self.load_catalog(m);
                 }
             }
-            _ => self.start_run(prompt),
+            _ => self.start_queued(work),
+        }
+    }
+
+    fn start_queued(&self, work: Queued) {
+        self.queued.set_value(None);
+        match work {
+            Queued::Run(prompt) => self.start_run(&prompt),
+            Queued::Score(text) => self.start_score(&text),
+            Queued::Lab(text, sentences) => self.start_lab(&text, sentences),
+            Queued::Chat(text) => self.send_chat(&text),
         }
     }
 
     pub fn start_run(&self, prompt: &str) {
-        self.queued_run.set_value(None);
         let request = self.settings.with_untracked(|s| s.request(prompt));
         self.forget_pointer();
         if let Some(msg) = self.state.try_update(|s| s.start_run(request)).flatten() {
@@ -634,18 +669,22 @@ impl Pane {
         self.state.update(|s| s.bino = BinoState::default());
     }
 
-    /// A Run pressed while the model loads waits for it (`run_with`). Not a signal: views that
-    /// read it (the Stop buttons) are redrawn because every change to it comes with a change to
-    /// the pane's state (`waiting_for_model`, `stop`, the run starting or the load failing).
+    /// Work asked for while the model loads waits for it (`start_when_loaded`). Not a signal:
+    /// views that read it (the Stop buttons) are redrawn because every change to it comes with
+    /// a change to the pane's state (`waiting_for_model`, `stop`, the work starting or the
+    /// load failing).
     pub fn has_queued_run(&self) -> bool {
-        self.queued_run.with_value(|q| q.is_some())
+        self.queued.with_value(|q| q.is_some())
     }
 
     pub fn stop(&self) {
-        if self.has_queued_run() {
-            self.queued_run.set_value(None);
+        if let Some(work) = self.queued.get_value() {
+            self.queued.set_value(None);
             self.state.update(|s| {
-                s.run.message = "Stopped before it started; the model goes on loading.".into()
+                s.awaited_ended(
+                    work.awaiting(),
+                    "Stopped before it started; the model goes on loading.",
+                )
             });
         }
         let stops = self.state.with_untracked(|s| s.stop());
@@ -718,17 +757,25 @@ impl Pane {
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
         match self.state.with_untracked(|s| s.model.phase) {
             ModelPhase::Ready => {
-                if let Some(prompt) = self.queued_run.get_value() {
-                    self.start_run(&prompt);
+                if let Some(work) = self.queued.get_value() {
+                    self.start_queued(work);
                 }
             }
             ModelPhase::Error => {
-                if self.has_queued_run() {
-                    self.queued_run.set_value(None);
-                    // It said the run would start once the model was ready.
+                if let Some(work) = self.queued.get_value() {
+                    self.queued.set_value(None);
+                    // It said the work would start once the model was ready.
+                    let awaiting = work.awaiting();
+                    let what = match awaiting {
+                        Awaiting::Run | Awaiting::Lab => "the run did not start",
+                        Awaiting::Score => "scoring did not start",
+                        Awaiting::Chat => "the message was not sent",
+                    };
                     self.state.update(|s| {
-                        s.run.message =
-                            "The model could not be loaded, so the run did not start.".into()
+                        s.awaited_ended(
+                            awaiting,
+                            &format!("The model could not be loaded, so {what}."),
+                        )
                     });
                 }
                 if before == ModelPhase::Loading {

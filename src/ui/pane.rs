@@ -404,6 +404,17 @@ pub enum Effect {
     ChatUnanswered,
 }
 
+/// Work asked of a pane whose chosen model is not loaded yet: it waits for the load the
+/// asking started, and begins once the model is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaiting {
+    Run,
+    Score,
+    Chat,
+    /// "Human vs model" (the Score tab's lab).
+    Lab,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Activity {
     Load,
@@ -1220,13 +1231,42 @@ impl PaneModel {
 
     /// Run was pressed while the pane's chosen model is not loaded yet: say so in the run's
     /// output; the run itself starts when the model is ready (`app::pane_state`).
-    pub fn waiting_for_model(&mut self, name: &str) {
+    pub fn waiting_for_model(&mut self, name: &str, work: Awaiting) {
+        let message = format!(
+            "Loading {name} first; {} as soon as it is ready.",
+            match work {
+                Awaiting::Run | Awaiting::Lab => "the run starts",
+                Awaiting::Score => "scoring starts",
+                Awaiting::Chat => "the reply starts",
+            }
+        );
         let next = self.new_job();
-        self.run = RunState {
+        let fresh = RunState {
             run_id: next,
-            message: format!("Loading {name} first; the run starts as soon as it is ready."),
+            message,
             ..RunState::default()
         };
+        match work {
+            Awaiting::Run => self.run = fresh,
+            Awaiting::Score => self.score = fresh,
+            Awaiting::Chat => self.chat = fresh,
+            Awaiting::Lab => {
+                self.lab.phase = OutputPhase::Idle;
+                self.lab.message = fresh.message;
+            }
+        }
+    }
+
+    /// Work that waited for the model will not start (Stop, or the load failed): `why` takes
+    /// the place of the promise `waiting_for_model` showed.
+    pub fn awaited_ended(&mut self, work: Awaiting, why: &str) {
+        let message = match work {
+            Awaiting::Run => &mut self.run.message,
+            Awaiting::Score => &mut self.score.message,
+            Awaiting::Chat => &mut self.chat.message,
+            Awaiting::Lab => &mut self.lab.message,
+        };
+        *message = why.to_string();
     }
 
     /// The browser cache no longer holds the loaded model's bytes (Clear cache, or its
@@ -3202,5 +3242,32 @@ mod tests {
         assert!(p.eval.stopped);
         assert_eq!(p.eval.results.len(), 1);
         assert_eq!(p.eval.message, "Stopped: 1 of 3 scored.");
+    }
+
+    /// Work waiting for its model says so where its output will be, and what ended it there.
+    #[test]
+    fn work_waiting_for_the_model_says_so_in_its_own_output() {
+        let mut p = PaneModel::default();
+        p.waiting_for_model("M", Awaiting::Score);
+        assert_eq!(
+            p.score.message,
+            "Loading M first; scoring starts as soon as it is ready."
+        );
+        assert!(p.run.message.is_empty() && p.chat.message.is_empty());
+        p.waiting_for_model("M", Awaiting::Chat);
+        assert_eq!(
+            p.chat.message,
+            "Loading M first; the reply starts as soon as it is ready."
+        );
+        p.waiting_for_model("M", Awaiting::Lab);
+        assert!(p.lab.message.starts_with("Loading M first"));
+        p.awaited_ended(Awaiting::Chat, "gone");
+        assert_eq!(p.chat.message, "gone");
+        assert!(p.score.message.starts_with("Loading M first"));
+        p.waiting_for_model("M", Awaiting::Run);
+        assert_eq!(
+            p.run.message,
+            "Loading M first; the run starts as soon as it is ready."
+        );
     }
 }

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, symlinkSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
   startServer, launch, pane, screenshot, nativeGenerate, sameGreedy, MODELS, SMOLLM2,
-  SMOLLM2_FILE, recordCacheStates, cacheStates,
+  SMOLLM2_FILE, recordCacheStates, cacheStates, TINYLAB,
 } from './harness.mjs';
 
 const catalog = JSON.parse(readFileSync(join(MODELS, 'catalog.json'), 'utf8'));
@@ -59,7 +60,7 @@ test('a fresh page has the default model chosen, one click on Run loads and runs
     .waitFor({ state: 'attached', timeout: 30000 });
   assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
   assert.equal(await p.status().getAttribute('data-state'), 'empty');
-  assert.match(await p.status().textContent(), /is chosen \(98\.4 MB\); Run loads it from this server and runs/);
+  assert.match(await p.status().textContent(), /is chosen \(98\.4 MB\); Run loads it from this server and runs \(Score and Send load it too\)/);
   assert.ok(await p.get('run').isEnabled(), 'Run is enabled before any model is loaded');
   assert.deepEqual(requests.filter((u) => u.includes('.gguf')), [], 'a model was requested before Run');
   await screenshot(page, 'first-minute-fresh');
@@ -88,6 +89,48 @@ test('a fresh page has the default model chosen, one click on Run loads and runs
   // No HEAD probe for the models the server lacks: their presence came from one list.
   assert.deepEqual(requests.filter((u) => catalog.models.some((m) => m.id !== SMOLLM2 && u.includes(m.file))), []);
   await ctx.close();
+});
+
+test('on a fresh page the Entropy lab and Chat load the chosen model too: Score, Human vs model and Send, as Run does', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  const p = pane(page);
+  await p.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  assert.match(await p.status().textContent(), /Score and Send load it too/);
+  await page.click('[data-testid=tab-score]');
+  const text = 'The quick brown fox jumps over the lazy dog.';
+  await page.fill('[data-testid=score-text]', text);
+  assert.ok(await p.get('score').isEnabled(), "the pane's Score is enabled before any model is loaded");
+  await page.click('[data-testid=score-all]');
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await p.output().getAttribute('data-state'), 'done', await p.get('run-message').textContent());
+  const cli = JSON.parse(execFileSync(TINYLAB, ['score', '--model', SMOLLM2_FILE, '--text', text, '--json'], { encoding: 'utf8' }));
+  assert.deepEqual((await p.tokens()).map((t) => t.id), cli.tokens.map((t) => t.id));
+  await ctx.close();
+
+  // Chat: typing and Enter on a fresh page loads the model, then the reply comes.
+  const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page2 = await ctx2.newPage();
+  page2.on('pageerror', (e) => errors.push(e.message));
+  await page2.goto(server.url);
+  const c = pane(page2);
+  await c.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  await page2.click('[data-testid=tab-chat]');
+  await c.set('temperature', 0);
+  await c.set('max-tokens', 8);
+  assert.ok(await c.get('chat-send').isEnabled(), 'Send is enabled before any model is loaded');
+  await c.get('chat-input').fill('Hello!');
+  await c.get('chat-input').press('Enter');
+  await c.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.equal(await c.get('chat').getAttribute('data-state'), 'done', await c.get('chat-message').textContent());
+  assert.equal(await c.status().getAttribute('data-state'), 'ready');
+  assert.equal(await c.root.locator('[data-testid=chat-turn][data-role=assistant]').count(), 1);
+  assert.equal(await c.get('chat-input').inputValue(), '', 'the message was taken');
+  assert.deepEqual(errors, []);
+  await ctx2.close();
 });
 
 test('kiosk mode names no chooser it hides, and a first visit there chooses nothing', async () => {
