@@ -6,7 +6,10 @@ Any static file server can serve dist/; this one adds what makes the page better
   fetched models are not copied into dist/ on every build;
 - cross-origin isolation headers (COOP/COEP), so the page can run its threaded model worker
   (`--no-isolation` leaves them out, to see the single-thread fallback);
-- correct types for .wasm and .gguf, and no caching of index.html so a rebuild shows at once.
+- correct types for .wasm and .gguf, and no caching of index.html so a rebuild shows at once;
+- a Content-Security-Policy header for the workers: the page's own policy is a <meta> tag
+  (scripts/csp.py), which a worker never reads, and the model worker is what parses untrusted
+  GGUF files and runs their chat templates; and no framing by other sites.
 
 Usage: python3 scripts/serve.py [--port 8080] [--host 127.0.0.1] [--dist dist] [--quiet]
 """
@@ -22,6 +25,17 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_PREFIX = "/assets/models/"
+
+# For every response but the page itself; it matters for the scripts that run as workers (the
+# model worker, its helper threads, the service worker), which take their policy from their
+# own response. The same origin-only rules as the page's <meta> policy.
+WORKER_POLICY = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'none'"
+)
+# The page's own policy is in its <meta> tag with the hash of Trunk's inline script; a header
+# adds what a <meta> policy cannot say.
+PAGE_POLICY = "frame-ancestors 'self'"
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -109,6 +123,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("X-Content-Type-Options", "nosniff")
+        page = getattr(self, "path", "").split("?")[0] in ("/", "/index.html")
+        self.send_header("Content-Security-Policy", PAGE_POLICY if page else WORKER_POLICY)
         # An error sent before the request line was read (414 for a URL over 64 KB, 400) has
         # no path yet: it must still go out, not turn into a dropped connection.
         path = getattr(self, "path", "").split("?")[0]

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import http from 'node:http';
 import {
   startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, ggufLayout, ARTIFACTS,
   SMOLLM2, SMOLLM2_FILE, ROOT,
@@ -187,7 +188,7 @@ test('each bad input gets a clear message in its pane while another pane keeps g
   await ctx.close();
 });
 
-test('model output and file names are text, never HTML; no request leaves the origin', async () => {
+test('model output and file names are text, never HTML; no request leaves the origin, the model worker\'s included', async () => {
   const ctx = await newContext();
   const { page, errors, requests } = await openPage(ctx, server.url);
   await page.evaluate(() => { window.__xss = 0; });
@@ -221,6 +222,22 @@ test('model output and file names are text, never HTML; no request leaves the or
   const csp = await page.getAttribute('meta[http-equiv=Content-Security-Policy]', 'content');
   assert.match(csp, /default-src 'self'/);
   assert.match(csp, /connect-src 'self'/);
+  // The model worker, which parses the file and runs its chat template, reads no <meta>: its
+  // policy comes from the server's header. A request from it to another origin is refused
+  // before it is sent. (Code from a string cannot be tried here: the DevTools protocol that
+  // runs this check is allowed eval whatever the policy says.)
+  const hits = [];
+  const other = http.createServer((req, res) => { hits.push(req.url); res.end('x'); });
+  await new Promise((r) => other.listen(0, '127.0.0.1', r));
+  const worker = page.workers().find((w) => w.url().includes('tinylab_worker_loader'));
+  assert.ok(worker, `the model worker among ${page.workers().map((w) => w.url())}`);
+  const tried = await worker.evaluate(async (url) => {
+    try { await fetch(url, { mode: 'no-cors' }); return 'sent'; } catch { return 'refused'; }
+  }, `http://127.0.0.1:${other.address().port}/leak`);
+  await new Promise((r) => setTimeout(r, 300));
+  other.close();
+  assert.equal(tried, 'refused');
+  assert.deepEqual(hits, [], 'the worker reached another origin');
   const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(foreign, [], 'requests left the origin');
   assert.deepEqual(errors, []);
