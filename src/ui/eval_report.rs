@@ -339,9 +339,10 @@ impl EvalReport {
                     r.pred_norm,
                     r.correct,
                     r.correct_norm,
-                    // Numbers of its own, never a formula: the guard's quote would be kept
-                    // in every row whose first number is negative.
-                    ll.join(" "),
+                    // A JSON list in one field: a spreadsheet reads a bare "-17.4 -73.2"
+                    // as the formula -17.4-73.2 (one sum), and the formula guard's quote
+                    // would be kept in every row; "[" starts no formula.
+                    format!("\"[{}]\"", ll.join(", ")),
                     super::export::csv_field(r.output.as_deref().unwrap_or(""))
                 ));
             }
@@ -574,7 +575,7 @@ mod tests {
             csv.lines()
                 .nth(1)
                 .unwrap()
-                .ends_with(",-1.000000 -2.000000,"),
+                .ends_with(",\"[-1.000000, -2.000000]\","),
             "{csv}"
         );
         // A generated answer is its own quoted field.

@@ -106,6 +106,8 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-csv]')]);
   const csv = readFileSync(await download.path(), 'utf8');
   assert.equal(csv.trim().split('\n').length, 1 + 2 * N);
+  // Each choice's log-likelihood in one field, as a list no spreadsheet reads as a formula.
+  assert.match(csv.split('\n')[1], /,"\[-?\d+\.\d{6}(, -?\d+\.\d{6})+\]",/);
   const [jdl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=eval-export-json]')]);
   const exported = JSON.parse(readFileSync(await jdl.path(), 'utf8'));
   assert.equal(exported.panes[0].results.length, 2 * N);
