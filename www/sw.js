@@ -37,7 +37,19 @@ async function respond(request) {
   // The page asks for the model worker and the catalog with its own build (`?build=`): a page
   // of another deploy than this cache's gets them from the network, never this build's copy.
   const wanted = new URL(request.url).searchParams.get('build');
-  if (wanted && wanted !== VERSION) return fetch(request);
+  if (wanted && wanted !== VERSION) {
+    try {
+      return await fetch(request);
+    } catch (e) {
+      // Offline on a page of a newer deploy: that deploy's service worker is installed and
+      // waits for this one's pages to close, and its cache already holds these files.
+      const theirs = 'tinylab-shell-' + wanted;
+      const kept = (await caches.has(theirs))
+        && await (await caches.open(theirs)).match(request, { ignoreSearch: true });
+      if (kept) return kept;
+      throw e;
+    }
+  }
   const cache = await caches.open(SHELL_CACHE);
   if (request.mode === 'navigate') {
     // The page itself: the network first, so a new build shows at once; this version's copy
@@ -52,5 +64,13 @@ async function respond(request) {
     }
   }
   const kept = await cache.match(request, { ignoreSearch: true });
-  return kept || fetch(request);
+  if (kept) return kept;
+  try {
+    return await fetch(request);
+  } catch (e) {
+    // A content-hashed file of a newer deploy, offline: kept by its own waiting service worker.
+    const any = await caches.match(request);
+    if (any) return any;
+    throw e;
+  }
 }

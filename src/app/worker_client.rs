@@ -24,7 +24,7 @@ pub struct WorkerClient {
     alive: Rc<Cell<bool>>,
     pending: Rc<RefCell<Vec<Queued>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl WorkerClient {
@@ -114,19 +114,20 @@ impl WorkerClient {
                 cb(msg, data);
             });
         let cb = on_reply.clone();
-        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
+        // A script that could not be fetched fires a plain `Event`, not an `ErrorEvent`: its
+        // `message` getter would throw, and the pane would wait out the deadline instead.
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
             ev.prevent_default();
-            let detail = ev.message();
-            cb(
-                FromWorker::Crashed {
-                    message: if detail.is_empty() {
-                        "the model worker failed to start or crashed".into()
-                    } else {
-                        format!("the model worker crashed: {detail}")
-                    },
-                },
-                JsValue::NULL,
-            );
+            let message = match ev.dyn_ref::<ErrorEvent>().map(ErrorEvent::message) {
+                Some(detail) if !detail.is_empty() => {
+                    format!("the model worker crashed: {detail}")
+                }
+                Some(_) => "the model worker failed to start or crashed".into(),
+                None => "the model worker's script could not be fetched (offline with no \
+                         copy of this version of the page kept, or the server lacks it)"
+                    .into(),
+            };
+            cb(FromWorker::Crashed { message }, JsValue::NULL);
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));

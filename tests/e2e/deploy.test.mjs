@@ -80,6 +80,22 @@ test('after a deploy the page, its worker and its catalog come from the new buil
   assert.equal(s.build, buildB, 'the worker is build B');
   const label = await p.root.locator(`[data-testid=model-select] option[value="${SMOLLM2}"]`).textContent();
   assert.match(label, /\(build B\)/, 'the catalog is build B');
+  // Offline before the browser restarts, as at an event after updating the bundle: the page
+  // is B while A's service worker still controls it (B's waits for A's pages to close), and
+  // B's files are in B's cache. A new pane's worker starts from there, as build B.
+  const installed = (b) => page.evaluate(async (build) => (await (await caches.open(`tinylab-shell-${build}`)).keys())
+    .some((r) => r.url.includes('tinylab_worker_loader')) && !!(await navigator.serviceWorker.getRegistration())?.waiting, b);
+  for (let t0 = Date.now(); !(await installed(buildB)); await new Promise((r) => setTimeout(r, 250))) {
+    assert.ok(Date.now() - t0 < 60000, "build B's service worker installed");
+  }
+  await ctx.setOffline(true);
+  await page.click('[data-testid=add-pane]');
+  const p2 = pane(page, 1);
+  await p2.loadCatalog(SMOLLM2, 60000).catch(async (e) => { throw new Error(`${e.message}: ${(await status(p2)).text}`); });
+  const s2 = await status(p2);
+  assert.equal(s2.state, 'ready', s2.text);
+  assert.equal(s2.build, buildB, 'the offline worker is build B');
+  await ctx.setOffline(false);
   assert.deepEqual(errors, []);
   await ctx.close();
   server.close();

@@ -5,5 +5,9 @@ self.TINYLAB_BUILD = self.TINYLAB_BUILD || '';
 (function () {
   const q = self.TINYLAB_BUILD ? '?build=' + self.TINYLAB_BUILD : '';
   importScripts('./tinylab_worker.js' + q);
-  wasm_bindgen({ module_or_path: './tinylab_worker_bg.wasm' + q });
+  // A wasm that cannot be fetched or compiled rejects a promise, which the page never hears
+  // of; thrown from a task of its own it becomes the worker's error event there, at once.
+  wasm_bindgen({ module_or_path: './tinylab_worker_bg.wasm' + q }).catch((e) => {
+    setTimeout(() => { throw new Error('the model worker could not start: ' + e); });
+  });
 })();
