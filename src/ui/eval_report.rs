@@ -329,7 +329,7 @@ impl EvalReport {
             for (c, r) in &p.results {
                 let ll: Vec<String> = r.loglik.iter().map(|l| format!("{l:.6}")).collect();
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{},{},{},\"[{}]\",{}\n",
                     p.index,
                     super::export::csv_field(&p.model),
                     super::export::csv_field(c),
@@ -342,7 +342,7 @@ impl EvalReport {
                     // A JSON list in one field: a spreadsheet reads a bare "-17.4 -73.2"
                     // as the formula -17.4-73.2 (one sum), and the formula guard's quote
                     // would be kept in every row; "[" starts no formula.
-                    format!("\"[{}]\"", ll.join(", ")),
+                    ll.join(", "),
                     super::export::csv_field(r.output.as_deref().unwrap_or(""))
                 ));
             }
