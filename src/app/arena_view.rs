@@ -199,6 +199,21 @@ impl ArenaState {
 const ARENA_MAX_TOKENS: usize = 64;
 
 /// Draws a new hidden pair from the models this page can load, and sets the two panes up.
+/// Turns the arena off for a kiosk demo or Reset, which set panes of their own: the battle
+/// and its reveal go (the next visitor must not see them), the panes from before it are not
+/// put back, and the tally stays.
+pub fn leave(app: AppState) {
+    if app.arena.with_untracked(|s| s.active) {
+        app.arena.update(|s| {
+            s.active = false;
+            s.pair = None;
+            s.voted = None;
+            s.workspace = None;
+        });
+        browser::local_remove(ARENA_OUTPUTS_KEY);
+    }
+}
+
 pub fn new_battle(app: AppState) -> bool {
     // A pane still loading or running keeps its model (a busy worker refuses a load), and its
     // answer would be counted for the drawn one.

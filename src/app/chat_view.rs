@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::branches::Branches;
 use super::pane_state::{ModelPhase, OutputPhase, Pane, Queued};
-use super::tokens::TokenSpan;
+use super::tokens::{TokenMarks, TokenSpan};
 use super::AppState;
 use crate::ui::colors::{token_color, TokenNumbers};
 use crate::ui::settings::TurnToken;
@@ -28,6 +28,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     // The last reply shows its tokens as Generate does (to inspect, and fork from the
     // inspector) while it is the conversation's last turn; while one of its forks (or a
     // regenerated reply) runs, that streams in its place.
+    let marks = TokenMarks::new(pane);
     let inspectable =
         Memo::new(move |_| pane.chat(|r| r.finished_with_tokens()) && pane.chat_tree_is_current());
     let forking =
@@ -149,7 +150,9 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                 pane.chat_untracked(|r| r.tokens.clone())
                                     .into_iter()
                                     .enumerate()
-                                    .map(|(index, token)| view! { <TokenSpan pane index token /> })
+                                    .map(|(index, token)| {
+                                        view! { <TokenSpan pane marks=marks.clone() index token /> }
+                                    })
                                     .collect_view()
                                     .into_any()
                             } else if t.tokens.is_empty() {

@@ -75,6 +75,7 @@ pub fn DemoBar() -> impl IntoView {
     });
     let start = move |panes: Vec<PaneSettings>, mode: Mode, then: Then| {
         app.stop_all();
+        super::arena_view::leave(app);
         app.mode.set(mode);
         app.apply_panes(panes);
         // The last demo's answers are not this one's (a pane that cannot load would show
@@ -123,6 +124,7 @@ pub fn DemoBar() -> impl IntoView {
     let reset = move |_| {
         pending.set(None);
         app.stop_all();
+        super::arena_view::leave(app);
         app.prompt.set(DEFAULT_PROMPT.into());
         app.score_text.set(String::new());
         app.mode.set(Mode::Generate);
@@ -131,6 +133,8 @@ pub fn DemoBar() -> impl IntoView {
             p.clear_output();
         }
         app.eval_report.set(None);
+        // Kept apart from the workspace: without this a reload brought the report back.
+        super::browser::local_remove(super::eval_view::REPORT_KEY);
     };
     view! {
         <section class="demo-bar" aria-label="Demos">

@@ -40,20 +40,53 @@ pub fn start(app: AppState) {
     let registered = container.register("./sw.js");
     let ready = container.ready();
     leptos::task::spawn_local(async move {
-        if let Err(e) = JsFuture::from(registered).await {
-            let why = e
-                .dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-                .unwrap_or_else(|| "registration failed".into());
-            app.sw.set(SwState::Unavailable(why));
-            return;
-        }
+        let registration = match JsFuture::from(registered).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = e
+                    .dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .unwrap_or_else(|| "registration failed".into());
+                app.sw.set(SwState::Unavailable(why));
+                return;
+            }
+        };
+        watch_first_install(app, &registration);
         if let Ok(r) = ready {
             if JsFuture::from(r).await.is_ok() {
                 app.sw.set(SwState::Ready);
             }
         }
     });
+}
+
+/// A first install that fails (the browser would not store the app's files: its storage is
+/// full or refused) leaves no worker that could ever be ready: say so instead of preparing
+/// for ever.
+fn watch_first_install(app: AppState, registration: &JsValue) {
+    let get = |v: &JsValue, key: &str| js_sys::Reflect::get(v, &key.into()).ok();
+    let is_none = |v: &Option<JsValue>| v.as_ref().is_none_or(|v| v.is_null() || v.is_undefined());
+    let installing = get(registration, "installing");
+    if is_none(&installing) || !is_none(&get(registration, "active")) {
+        return;
+    }
+    let Some(installing) = installing else {
+        return;
+    };
+    let worker = installing.clone();
+    let cb = Closure::<dyn FnMut()>::new(move || {
+        let state = get(&worker, "state").and_then(|s| s.as_string());
+        if state.as_deref() == Some("redundant") && app.sw.get_untracked() == SwState::Starting {
+            app.sw.set(SwState::Unavailable(
+                "the browser would not store the page's files (its storage may be full)".into(),
+            ));
+        }
+    });
+    if let Some(target) = installing.dyn_ref::<web_sys::EventTarget>() {
+        let _ = target.add_event_listener_with_callback("statechange", cb.as_ref().unchecked_ref());
+    }
+    // Listens for as long as that worker lives.
+    cb.forget();
 }
 
 #[component]

@@ -299,6 +299,53 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   await ctx.close();
 });
 
+test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and reveal go, and an evaluation report does not come back on reload", async () => {
+  const ctx = await newContext();
+  // The last visitor voted in a battle and ran an evaluation; the page kept both.
+  await ctx.addInitScript(([a, b]) => {
+    if (sessionStorage.getItem('seeded')) return;
+    sessionStorage.setItem('seeded', '1');
+    localStorage.setItem('tinylab.arena', JSON.stringify({
+      active: true, pair: [a, b], voted: 'a', battles: [{ a, b, vote: 'a' }],
+    }));
+    localStorage.setItem('tinylab.eval.v1', '{"kept": "by the last visitor"}');
+  }, [SMOLLM2, 'gemma3-270m-q4_k_m']);
+  const { page, errors } = await openPage(ctx, server.url + '?demo=1');
+  const reveal = page.locator('[data-testid=arena-reveal]');
+  await reveal.waitFor();
+  assert.match(await reveal.textContent(), /A was/);
+  assert.ok(await page.locator('[data-testid=arena-mode]').isChecked());
+  await page.click('[data-testid=demo-reset]');
+  assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);
+  assert.equal(await reveal.isVisible(), false);
+  const kept = await page.evaluate(() => ({
+    arena: JSON.parse(localStorage.getItem('tinylab.arena')),
+    evalReport: localStorage.getItem('tinylab.eval.v1'),
+  }));
+  assert.equal(kept.arena.active, false);
+  assert.equal(kept.arena.battles.length, 1, 'the tally stays');
+  assert.equal(kept.evalReport, null, "the evaluation report went with the reset");
+  await page.reload();
+  await page.locator('[data-testid=model-select]').first().waitFor({ state: 'attached' });
+  assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a browser that will not store the app for offline use is said, not prepared for ever', async () => {
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  const cdp = await ctx.newCDPSession(page);
+  // Far less room than the app's files: the service worker's install fails.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 1_000_000 });
+  await page.goto(server.url);
+  const status = page.locator('[data-testid=offline-status]');
+  await page.locator('[data-testid=offline-status]:not([data-state=starting])').waitFor({ timeout: 60000 });
+  assert.equal(await status.getAttribute('data-state'), 'unavailable', await status.textContent());
+  assert.match(await status.textContent(), /No offline copy: the browser would not store the page's files/);
+  await ctx.close();
+});
+
 test('Stop ends a worker stuck inside a step (a chat template fuel does not count); other panes keep working', async () => {
   // The tiny llama with its chat template swapped, in place, for one that doubles a list 31
   // times (kept lazy, so cheap) and then walks its 2 billion items with `[-1]`: minutes (32
