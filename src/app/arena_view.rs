@@ -500,7 +500,7 @@ pub fn ArenaBar() -> impl IntoView {
                     >
                         {move || if arena.with(|s| s.voted.is_some()) || failed_side().is_some() { "New battle" } else { "Run both" }}
                     </button>
-                    <span class="muted" data-testid="arena-note">
+                    <span class="muted" data-testid="arena-note" role="status">
                         {move || if !note.get().is_empty() {
                             note.get()
                         } else if failed_side().is_some() {
@@ -541,7 +541,7 @@ pub fn ArenaBar() -> impl IntoView {
                     <button type="button" data-testid="arena-vote-tie" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::Tie)>"Tie"</button>
                     <button type="button" data-testid="arena-vote-bad" prop:disabled=move || !can_vote() on:click=move |_| vote(Vote::Bad)>"Both bad"</button>
                 </div>
-                <p class="arena-reveal" data-testid="arena-reveal" class:hidden=move || reveal().is_none()>
+                <p class="arena-reveal" data-testid="arena-reveal" role="status" class:hidden=move || reveal().is_none()>
                     {move || reveal().unwrap_or_default()}
                 </p>
                 <details class="arena-tally-box" open>

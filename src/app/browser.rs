@@ -83,6 +83,18 @@ pub fn set_root_attr(name: &str, value: &str) {
     }
 }
 
+/// Focuses the first element `selector` finds, if any.
+pub fn focus_selector(selector: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector(selector).ok().flatten())
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = el.focus();
+    }
+}
+
 pub fn set_theme(theme: &str) {
     if let Some(el) = window()
         .and_then(|w| w.document())

@@ -121,10 +121,10 @@ fn CachePanel() -> impl IntoView {
     };
     view! {
         <div class="cache" data-testid="cache-panel">
-            <h3>
+            <h2>
                 "Browser cache "
                 <span class="muted">{move || format::bytes(total())}</span>
-            </h3>
+            </h2>
             {move || match entries.get() {
                 Err(e) => view! { <p class="muted">{e}</p> }.into_any(),
                 Ok(v) if v.is_empty() => view! { <p class="muted">"Nothing cached yet."</p> }.into_any(),

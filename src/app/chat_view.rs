@@ -240,6 +240,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
             <div class="chat-input-row">
                 <textarea
                     data-testid="chat-input"
+                    aria-label="Message"
                     rows="2"
                     placeholder="Message (Enter sends, Shift+Enter for a new line)"
                     prop:value=move || pane.chat_draft()

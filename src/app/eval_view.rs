@@ -608,6 +608,7 @@ fn EvalProgress() -> impl IntoView {
     view! {
         <progress
             data-testid="eval-progress"
+            aria-label="Items scored"
             max=move || counts().1.max(1).to_string()
             value=move || counts().0.to_string()
         ></progress>
@@ -660,7 +661,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
         .collect();
     view! {
         <div class="eval-results">
-            <p class="headline" data-testid="eval-headline">{headline}</p>
+            <p class="headline" data-testid="eval-headline" role="status">{headline}</p>
             <p class="muted" data-testid="eval-source">
                 {report.source.clone()}
                 {report.partial_note()}

@@ -16,6 +16,7 @@ mod compare_table;
 mod controls;
 mod demo;
 mod eval_view;
+mod focus_keeper;
 mod histograms;
 mod lab_view;
 mod model_loader;
@@ -48,10 +49,19 @@ use toolbar::Toolbar;
 use crate::ui::catalog::{self, Catalog, CatalogModel, CATALOG_URL, PRESENT_URL};
 use crate::ui::eval_report::EvalReport;
 use crate::ui::format::Units;
+use crate::ui::keys::arrow_target;
 use crate::ui::settings::{EvalSetup, Mode, PaneSettings, Workspace};
 
 /// The most panes side by side (each holds a worker and a model in memory).
 pub use crate::ui::settings::MAX_PANES;
+
+/// The tabs: mode, test id (and element id), label.
+const TABS: [(Mode, &str, &str); 4] = [
+    (Mode::Generate, "tab-generate", "Generate"),
+    (Mode::Score, "tab-score", "Entropy lab"),
+    (Mode::Chat, "tab-chat", "Chat"),
+    (Mode::Eval, "tab-eval", "Evaluate"),
+];
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
 const THEME_KEY: &str = "tinylab.theme";
@@ -380,6 +390,7 @@ fn App() -> impl IntoView {
     };
     provide_context(state);
     offline::start(state);
+    focus_keeper::start();
     eval_view::follow_panes(state);
     if state.demo {
         browser::set_root_attr("data-demo", "1");
@@ -534,19 +545,31 @@ fn App() -> impl IntoView {
                 </p>
             </Show>
             <CatalogPanel />
-            <nav class="tabs" role="tablist" aria-label="Mode">
-                {[
-                    (Mode::Generate, "tab-generate", "Generate"),
-                    (Mode::Score, "tab-score", "Entropy lab"),
-                    (Mode::Chat, "tab-chat", "Chat"),
-                    (Mode::Eval, "tab-eval", "Evaluate"),
-                ]
+            // The ARIA tabs pattern: one Tab stop (the selected tab), arrow keys, Home and End
+            // move between tabs and select them.
+            <nav
+                class="tabs"
+                role="tablist"
+                aria-label="Mode"
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                    let at = TABS.iter().position(|t| t.0 == state.mode.get_untracked()).unwrap_or(0);
+                    if let Some(next) = arrow_target(&ev.key(), at, TABS.len()) {
+                        ev.prevent_default();
+                        state.mode.set(TABS[next].0);
+                        browser::focus_selector(&format!("[data-testid={}]", TABS[next].1));
+                    }
+                }
+            >
+                {TABS
                     .into_iter()
                     .map(|(mode, testid, label)| {
                         view! {
                             <button
                                 type="button"
                                 role="tab"
+                                id=testid
+                                aria-controls="mode-panel"
+                                tabindex=move || if state.mode.get() == mode { "0" } else { "-1" }
                                 data-testid=testid
                                 aria-selected=move || (state.mode.get() == mode).to_string()
                                 class:active=move || state.mode.get() == mode
@@ -558,6 +581,11 @@ fn App() -> impl IntoView {
                     })
                     .collect_view()}
             </nav>
+            <div
+                role="tabpanel"
+                id="mode-panel"
+                aria-labelledby=move || TABS.iter().find(|t| t.0 == state.mode.get()).map_or("", |t| t.1)
+            >
             {move || match state.mode.get() {
                 Mode::Generate => view! { <PromptBox /> }.into_any(),
                 Mode::Score => view! { <ScoreBox /> }.into_any(),
@@ -569,6 +597,7 @@ fn App() -> impl IntoView {
                 }
                 .into_any(),
             }}
+            </div>
             <Show when=move || state.demo fallback=|| view! { <Toolbar /> }>
                 <DemoBar />
             </Show>

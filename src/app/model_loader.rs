@@ -162,7 +162,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                 )}
             </p>
             <div class="progress" class:hidden=move || !busy()>
-                <progress data-testid="load-progress" max="100" prop:value=progress_value></progress>
+                <progress data-testid="load-progress" aria-label="Model loaded" max="100" prop:value=progress_value></progress>
                 <span class="progress-text">{progress_text}</span>
             </div>
         </div>

@@ -8,13 +8,39 @@ use super::pane_state::Pane;
 use crate::protocol::TokenEvent;
 use crate::ui::colors::{frac_p, legend, token_color, ColorMode, RankBucket, TokenNumbers};
 use crate::ui::format;
+use crate::ui::keys::arrow_target;
 
 #[component]
 pub fn ColorSwitch(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
     let mode = move || pane.settings.with(|s| s.color_mode);
     view! {
-        <div class="color-switch" role="radiogroup" aria-label="Colour tokens by">
+        // The ARIA radio-group pattern: one Tab stop (the checked one); arrow keys, Home and
+        // End move and check.
+        <div
+            class="color-switch"
+            role="radiogroup"
+            aria-label="Colour tokens by"
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                let all = ColorMode::ALL;
+                let at = all.iter().position(|m| *m == pane.settings.with_untracked(|s| s.color_mode));
+                if let Some(next) = arrow_target(&ev.key(), at.unwrap_or(0), all.len()) {
+                    ev.prevent_default();
+                    pane.settings.update(|s| s.color_mode = all[next]);
+                    if let Some(group) = ev
+                        .current_target()
+                        .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                    {
+                        let radio = format!("[data-testid=color-{}]", all[next].id());
+                        if let Some(el) = group.query_selector(&radio).ok().flatten().and_then(|e| {
+                            wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok()
+                        }) {
+                            let _ = el.focus();
+                        }
+                    }
+                }
+            }
+        >
             <span class="muted">"Colour by"</span>
             {ColorMode::ALL
                 .into_iter()
@@ -25,6 +51,7 @@ pub fn ColorSwitch(pane: Pane) -> impl IntoView {
                             role="radio"
                             data-testid=format!("color-{}", m.id())
                             aria-checked=move || (mode() == m).to_string()
+                            tabindex=move || if mode() == m { "0" } else { "-1" }
                             class:active=move || mode() == m
                             on:click=move |_| pane.settings.update(|s| s.color_mode = m)
                         >

@@ -133,6 +133,48 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score,
   await ctx2.close();
 });
 
+test('a keyboard user keeps their place: Run hands focus to Stop and back, the tabs and colour radios move with the arrow keys', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  const p = pane(page);
+  await p.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  const focused = () => page.evaluate(() => document.activeElement?.dataset?.testid ?? document.activeElement?.tagName);
+  await p.set('max-tokens', 6);
+  await p.get('run').focus();
+  await page.keyboard.press('Enter');
+  // Run is off while the model loads and runs: focus goes to Stop, not to the page's body.
+  await page.waitForFunction(() => document.activeElement?.dataset?.testid === 'stop', null, { timeout: 30000 });
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
+  await page.waitForFunction(() => document.activeElement?.dataset?.testid === 'run', null, { timeout: 10000 });
+  assert.equal(await focused(), 'run');
+
+  // The tabs: one Tab stop, the arrow keys select.
+  await page.locator('[data-testid=tab-generate]').focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await focused(), 'tab-score');
+  assert.equal(await page.getAttribute('[data-testid=tab-score]', 'aria-selected'), 'true');
+  assert.equal(await page.getAttribute('[data-testid=tab-generate]', 'tabindex'), '-1');
+  await page.keyboard.press('End');
+  assert.equal(await focused(), 'tab-eval');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await focused(), 'tab-generate', 'wraps around');
+  assert.equal(await page.getAttribute('#mode-panel', 'aria-labelledby'), 'tab-generate');
+
+  // The colour radios likewise.
+  const checked = p.root.locator('.color-switch [role=radio][aria-checked=true]');
+  const first = await checked.getAttribute('data-testid');
+  await checked.focus();
+  await page.keyboard.press('ArrowRight');
+  const second = await checked.getAttribute('data-testid');
+  assert.notEqual(second, first);
+  assert.equal(await focused(), second);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('kiosk mode names no chooser it hides, and a first visit there chooses nothing', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
