@@ -43,7 +43,11 @@ pub fn start() {
     );
     on_focus.forget();
     let doc = document.clone();
-    let on_change = Closure::<dyn FnMut()>::new(move || rescue(&doc, &path.borrow()));
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        // A copy: the focus the rescue moves fires `focusin` at once, which writes the path.
+        let lost = path.borrow().clone();
+        rescue(&doc, &lost);
+    });
     let Ok(observer) = web_sys::MutationObserver::new(on_change.as_ref().unchecked_ref()) else {
         return;
     };
