@@ -35,7 +35,8 @@ pub fn Toolbar() -> impl IntoView {
     };
     let link_note = RwSignal::new(String::new());
     let permalink = move |_| {
-        let url = format!("{}?{}", browser::page_base(), app.workspace().to_query());
+        let query = app.workspace().permalink_query(&browser::location_search());
+        let url = format!("{}?{query}", browser::page_base());
         let n = url.chars().count();
         if n > MAX_LINK_CHARS {
             // In the address bar it would break the next reload (the server refuses it).

@@ -962,11 +962,7 @@ impl Workspace {
     /// prompt and settings over the user's own. `None` when `query` needs no change.
     pub fn query_after_edit(&self, query: &str) -> Option<String> {
         let query = query.strip_prefix('?').unwrap_or(query);
-        let is_ours = |pair: &&str| {
-            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            WORKSPACE_PARAMS.contains(&percent_decode(key).as_str())
-        };
-        if !query.split('&').any(|p| is_ours(&p)) {
+        if !query.split('&').any(is_workspace_param) {
             return None;
         }
         let mut linked = self.clone();
@@ -975,13 +971,19 @@ impl Workspace {
         if linked.clone().clamped().to_query() == self.clone().clamped().to_query() {
             return None;
         }
-        Some(
-            query
-                .split('&')
-                .filter(|p| !p.is_empty() && !is_ours(p))
-                .collect::<Vec<_>>()
-                .join("&"),
-        )
+        Some(address_flags(query))
+    }
+
+    /// The Permalink button's query: the address's own flags (`demo=1`, `simd=plain`, …), which
+    /// a link keeps as an edit does, then the workspace's parameters.
+    pub fn permalink_query(&self, address_query: &str) -> String {
+        let flags = address_flags(address_query.strip_prefix('?').unwrap_or(address_query));
+        let ours = self.to_query();
+        [flags, ours]
+            .into_iter()
+            .filter(|q| !q.is_empty())
+            .collect::<Vec<_>>()
+            .join("&")
     }
 
     /// The permalink query (without `?`): CONTRACT.md's parameters plus `text` for the score
@@ -1072,6 +1074,22 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a query's `key=value` pair is one of the workspace's (CONTRACT.md's permalink
+/// parameters), not a flag of the address's own.
+fn is_workspace_param(pair: &str) -> bool {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    WORKSPACE_PARAMS.contains(&percent_decode(key).as_str())
+}
+
+/// The pairs of a query (without `?`) that are not the workspace's, in their order.
+fn address_flags(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty() && !is_workspace_param(p))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -1599,5 +1617,19 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+    }
+
+    /// Permalink keeps the address's own flags (a forced SIMD build, kiosk mode, a tracking
+    /// parameter) before the workspace's parameters, and drops the old workspace ones.
+    #[test]
+    fn a_permalink_keeps_the_address_flags() {
+        let ws = Workspace::default();
+        let ours = ws.to_query();
+        assert_eq!(ws.permalink_query(""), ours);
+        assert_eq!(
+            ws.permalink_query("?simd=plain&prompt=old&demo=1&utm_source=x"),
+            format!("simd=plain&demo=1&utm_source=x&{ours}")
+        );
+        assert!(!ws.permalink_query("?prompt=old").contains("old"));
     }
 }
