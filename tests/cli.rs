@@ -356,8 +356,12 @@ fn bad_input_gives_one_line_errors() {
     );
     // A missing argument is named; a bare `tinylab` is one line too, not the whole help.
     fails_with(
+        &["tokenize", "--text", "hi"],
+        "the following required arguments were not provided: --model <MODEL>",
+    );
+    fails_with(
         &["tokenize", "--model", ok],
-        "the following required arguments were not provided: --text <TEXT>",
+        "give the text to tokenize: --text TEXT, or --text-file FILE",
     );
     fails_with(
         &[],

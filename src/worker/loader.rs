@@ -324,9 +324,18 @@ const PUT_CHUNK: u32 = 8 << 20;
 
 async fn fetch(url: &str) -> Result<Response, String> {
     let p = scope()?.fetch_with_str(url);
-    let r = JsFuture::from(p)
-        .await
-        .map_err(|e| format!("could not fetch {url}: {}", describe(&e)))?;
+    let r = JsFuture::from(p).await.map_err(|e| {
+        // Offline, a model the browser has not kept cannot be had: say that, not only the
+        // browser's "Failed to fetch".
+        let offline = scope().is_ok_and(|s| !s.navigator().on_line());
+        let why = if offline {
+            " (this browser is offline, and this model was not kept in its cache: load it \
+                 once while online to use it offline)"
+        } else {
+            ""
+        };
+        format!("could not fetch {url}: {}{why}", describe(&e))
+    })?;
     r.dyn_into::<Response>()
         .map_err(|_| "fetch did not return a response".to_string())
 }
