@@ -172,6 +172,22 @@ pub fn read_text(path: &Path, what: &str) -> Result<String, String> {
     })
 }
 
+/// The text of `--text`, else of `--text-file`, else a message naming both (`verb`: what the
+/// text is given to do, "tokenize", "measure").
+pub fn text_or_file(
+    text: Option<String>,
+    file: Option<&Path>,
+    verb: &str,
+) -> Result<String, String> {
+    match (text, file) {
+        (Some(t), _) => Ok(t),
+        (None, Some(path)) => read_text(path, "a text file"),
+        (None, None) => Err(format!(
+            "give the text to {verb}: --text TEXT, or --text-file FILE (- for standard input)"
+        )),
+    }
+}
+
 /// A small input file (items, messages) read whole, at most `max` bytes, pipes and devices
 /// included (`/dev/zero` has no length to check first).
 pub fn read_small(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {

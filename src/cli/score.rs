@@ -22,17 +22,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(a: ScoreArgs) -> Result<(), String> {
-    let text = match (a.text, &a.text_file) {
-        (Some(t), _) => t,
-        (None, Some(path)) => super::read_text(path, "a text file")?,
-        (None, None) => {
-            return Err(
-                "give the text to measure: --text TEXT, or --text-file FILE (- for standard \
-                 input)"
-                    .into(),
-            )
-        }
-    };
+    let text = super::text_or_file(a.text, a.text_file.as_deref(), "measure")?;
     let loaded = load(&a.common)?;
     let mut engine = loaded.engine;
     let ids = engine

@@ -21,17 +21,7 @@ pub struct TokenizeArgs {
 /// so does a model of an architecture the engine cannot run.
 pub fn run(a: TokenizeArgs) -> Result<(), String> {
     a.common.checked_threads()?;
-    let text = match (a.text, &a.text_file) {
-        (Some(t), _) => t,
-        (None, Some(path)) => super::read_text(path, "a text file")?,
-        (None, None) => {
-            return Err(
-                "give the text to tokenize: --text TEXT, or --text-file FILE (- for standard \
-                 input)"
-                    .into(),
-            )
-        }
-    };
+    let text = super::text_or_file(a.text, a.text_file.as_deref(), "tokenize")?;
     let path = &a.common.model;
     let bytes = read_model(path)?;
     let tokenizer = tinylab::engine::tokenizer_from_source(&bytes)

@@ -91,14 +91,21 @@ test('a fresh page has the default model chosen, one click on Run loads and runs
   await ctx.close();
 });
 
-test('on a fresh page the Entropy lab and Chat load the chosen model too: Score, Human vs model and Send, as Run does', async () => {
+/// A fresh context on the server's page, once the default model is said to be chosen (not
+/// loaded); uncaught page errors go to `errors`.
+async function freshPage(errors) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
-  const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(server.url);
   const p = pane(page);
   await p.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  return { ctx, page, p };
+}
+
+test('on a fresh page the Entropy lab and Chat load the chosen model too: Score, Human vs model and Send, as Run does', async () => {
+  const errors = [];
+  const { ctx, page, p } = await freshPage(errors);
   assert.match(await p.status().textContent(), /Score and Send load it too/);
   await page.click('[data-testid=tab-score]');
   const text = 'The quick brown fox jumps over the lazy dog.';
@@ -112,12 +119,7 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score,
   await ctx.close();
 
   // Chat: typing and Enter on a fresh page loads the model, then the reply comes.
-  const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page2 = await ctx2.newPage();
-  page2.on('pageerror', (e) => errors.push(e.message));
-  await page2.goto(server.url);
-  const c = pane(page2);
-  await c.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  const { ctx: ctx2, page: page2, p: c } = await freshPage(errors);
   await page2.click('[data-testid=tab-chat]');
   await c.set('temperature', 0);
   await c.set('max-tokens', 8);
@@ -134,13 +136,8 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score,
 });
 
 test('a keyboard user keeps their place: Run hands focus to Stop and back, the tabs and colour radios move with the arrow keys', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
   const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(server.url);
-  const p = pane(page);
-  await p.root.locator('[data-testid=model-status]', { hasText: 'is chosen' }).waitFor({ timeout: 30000 });
+  const { ctx, page, p } = await freshPage(errors);
   const focused = () => page.evaluate(() => document.activeElement?.dataset?.testid ?? document.activeElement?.tagName);
   await p.set('max-tokens', 6);
   await p.get('run').focus();
