@@ -8,7 +8,7 @@
 use leptos::prelude::*;
 
 use super::branches::Branches;
-use super::pane_state::{ModelPhase, OutputPhase, Pane, Queued};
+use super::pane_state::{OutputPhase, Pane, Queued};
 use super::tokens::{TokenMarks, TokenSpan};
 use super::AppState;
 use crate::ui::colors::{token_color, TokenNumbers};
@@ -18,10 +18,7 @@ use crate::ui::settings::TurnToken;
 pub fn ChatView(pane: Pane) -> impl IntoView {
     let app = expect_context::<AppState>();
     // The model chosen but not loaded (a fresh page's default): Send loads it first.
-    let chosen_not_loaded = move || {
-        pane.model(|m| matches!(m.phase, ModelPhase::Empty | ModelPhase::Error))
-            && app.chosen_model(pane).is_some()
-    };
+    let chosen_not_loaded = move || app.chosen_not_loaded(pane);
     // Memos: the bubbles are redrawn when these change, not at every token of the reply.
     let running = Memo::new(move |_| pane.chat(|r| r.phase == OutputPhase::Running));
     let running = move || running.get();
@@ -263,7 +260,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 </button>
                 // Whatever the pane runs (a generation or an evaluation too, as the line below
                 // says): Stop ends it.
-                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() && !pane.has_queued_run() on:click=move |_| pane.stop()>
+                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() && !pane.has_queued() on:click=move |_| pane.stop()>
                     "Stop"
                 </button>
                 <button

@@ -42,7 +42,7 @@ use compare_table::CompareTable;
 use demo::DemoBar;
 use offline::{OfflineStatus, SwState};
 use pane::PaneView;
-use pane_state::{Pane, Queued};
+use pane_state::{ModelPhase, Pane, Queued};
 use prompt_box::{PromptBox, ScoreBox};
 use toolbar::Toolbar;
 
@@ -197,6 +197,14 @@ impl AppState {
             .with(|c| c.as_ref().and_then(|c| c.as_ref().ok()?.get(&id).cloned()))
     }
 
+    /// A catalog model chosen but not loaded (a first visit's default, or one whose load failed
+    /// or whose worker died): Run, Score and Send load it first (`start_on`). Choosing it again
+    /// in the list would not: the list fires no change for the option already selected.
+    pub fn chosen_not_loaded(self, p: Pane) -> bool {
+        p.model(|m| matches!(m.phase, ModelPhase::Empty | ModelPhase::Error))
+            && self.chosen_model(p).is_some()
+    }
+
     /// [`AppState::chosen_model`] without subscribing.
     pub fn chosen_model_untracked(self, p: Pane) -> Option<CatalogModel> {
         let id = p.settings.with_untracked(|s| s.model_id.clone());
@@ -231,7 +239,7 @@ impl AppState {
     /// A run waiting for its pane's model to load, anywhere (Stop cancels it).
     pub fn any_queued(self) -> bool {
         self.panes
-            .with(|ps| ps.iter().any(|p| p.is_busy() && p.has_queued_run()))
+            .with(|ps| ps.iter().any(|p| p.is_busy() && p.has_queued()))
     }
 
     /// Loading or running anywhere: presets and demos wait, since a busy worker refuses.

@@ -35,13 +35,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
     });
     let running = move || pane.is_running();
     let ready = move || pane.model(|m| m.phase == ModelPhase::Ready);
-    // A catalog model chosen but not loaded (a first visit's default, or one whose load failed
-    // or whose worker died): Run loads it first. Choosing it again in the list would not: the
-    // list fires no change for the option already selected.
-    let chosen_not_loaded = move || {
-        pane.model(|m| matches!(m.phase, ModelPhase::Empty | ModelPhase::Error))
-            && app.chosen_model(pane).is_some()
-    };
+    let chosen_not_loaded = move || app.chosen_not_loaded(pane);
     let index = move || app.position(pane.id);
     let generating = move || app.mode.get() == Mode::Generate;
     view! {
@@ -187,7 +181,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     type="button"
                     data-testid="stop"
                     // Also for a run waiting on its model's load (which goes on).
-                    prop:disabled=move || !running() && !pane.has_queued_run()
+                    prop:disabled=move || !running() && !pane.has_queued()
                     on:click=move |_| pane.stop()
                 >
                     "Stop"

@@ -673,7 +673,7 @@ impl Pane {
     /// views that read it (the Stop buttons) are redrawn because every change to it comes with
     /// a change to the pane's state (`waiting_for_model`, `stop`, the work starting or the
     /// load failing).
-    pub fn has_queued_run(&self) -> bool {
+    pub fn has_queued(&self) -> bool {
         self.queued.with_value(|q| q.is_some())
     }
 

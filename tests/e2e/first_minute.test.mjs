@@ -103,7 +103,7 @@ async function freshPage(errors) {
   return { ctx, page, p };
 }
 
-test('on a fresh page the Entropy lab and Chat load the chosen model too: Score, Human vs model and Send, as Run does', async () => {
+test('on a fresh page the Entropy lab and Chat load the chosen model too: Score and Send, as Run does', async () => {
   const errors = [];
   const { ctx, page, p } = await freshPage(errors);
   assert.match(await p.status().textContent(), /Score and Send load it too/);
