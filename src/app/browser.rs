@@ -49,6 +49,11 @@ pub async fn exists(url: &str) -> Option<bool> {
     }
 }
 
+/// What the browser says of the network (`navigator.onLine`): `false` is sure, `true` is not.
+pub fn says_online() -> bool {
+    window().is_none_or(|w| w.navigator().on_line())
+}
+
 pub fn local_get(key: &str) -> Option<String> {
     window()?.local_storage().ok()??.get_item(key).ok()?
 }

@@ -474,7 +474,8 @@ pub fn EvalPanel() -> impl IntoView {
                         </option>
                     </select>
                 </label>
-                <label>
+                // Kiosk mode hides it: a visitor has no business in the event laptop's files.
+                <label class="eval-file">
                     "Item file "
                     <input
                         type="file"
@@ -496,6 +497,7 @@ pub fn EvalPanel() -> impl IntoView {
                         min="1"
                         max=crate::eval::tasks::MAX_ITEMS
                         data-testid="eval-n"
+                        aria-describedby="eval-message"
                         prop:value=move || state.eval.with(|e| e.n.to_string())
                         on:change=move |ev| {
                             let max = crate::eval::tasks::MAX_ITEMS;
@@ -513,6 +515,7 @@ pub fn EvalPanel() -> impl IntoView {
                         type="number"
                         min="0"
                         data-testid="eval-seed"
+                        aria-describedby="eval-message"
                         prop:value=move || state.eval.with(|e| e.seed.to_string())
                         on:change=move |ev| {
                             match event_target_value(&ev).trim().parse::<u64>() {
@@ -532,6 +535,7 @@ pub fn EvalPanel() -> impl IntoView {
                         min="2"
                         max="50"
                         data-testid="eval-list-len"
+                        aria-describedby="eval-message"
                         prop:value=move || state.eval.with(|e| e.list_len.to_string())
                         on:change=move |ev| {
                             match in_range(&event_target_value(&ev), 2, 50, "List length", message) {
@@ -577,7 +581,7 @@ pub fn EvalPanel() -> impl IntoView {
                     </button>
                     <EvalProgress />
                 </div>
-                <p class="muted" data-testid="eval-message">{move || message.get()}</p>
+                <p class="muted" id="eval-message" role="status" data-testid="eval-message">{move || message.get()}</p>
             </div>
             {move || state.eval_report.get().map(|r| view! { <EvalResults report=r /> })}
         </section>
@@ -742,7 +746,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
             {(!many.is_empty()).then(|| view! {
                 <p class="muted eval-note" data-testid="eval-many-comparisons">{many}</p>
             })}
-            <div class="eval-actions">
+            <div class="eval-actions eval-exports">
                 <button
                     type="button"
                     data-testid="eval-export-json"

@@ -135,14 +135,28 @@ impl AppState {
             // not, and then each model is asked for with HEAD (a missing one logs a 404 in the
             // browser's console, which the list avoids).
             // Asked once per page where the server has no such list, so that its 404 is
-            // not logged again at every refresh.
-            let listed = if NO_PRESENT_LIST.get() {
+            // not logged again at every refresh. Offline, nothing is asked of the network:
+            // each ask would only fail and log an error in the console.
+            let mut reachable = browser::says_online();
+            let listed = if !reachable || NO_PRESENT_LIST.get() {
                 None
             } else {
                 match browser::fetch_text(PRESENT_URL).await {
-                    Ok(t) => catalog::parse_present(&t),
-                    Err(e) => {
+                    Ok(t) => {
+                        self.online.set(true);
+                        catalog::parse_present(&t)
+                    }
+                    Err(e) if e.contains("HTTP ") => {
+                        self.online.set(true);
                         NO_PRESENT_LIST.set(e.ends_with("HTTP 404"));
+                        None
+                    }
+                    // No answer at all: the network is down even where the browser has not
+                    // noticed (it says "online" on a network that reaches nothing), and the
+                    // header should say so, as it does when the browser has.
+                    Err(_) => {
+                        reachable = false;
+                        self.online.set(false);
                         None
                     }
                 }
@@ -156,7 +170,8 @@ impl AppState {
                 }
                 let on_server = match &listed {
                     Some(files) => Some(files.contains(&m.file)),
-                    None => browser::exists(&m.url()).await,
+                    None if reachable => browser::exists(&m.url()).await,
+                    None => None,
                 };
                 // An answer that does not say (offline, HEAD refused) leaves it unknown.
                 match on_server {

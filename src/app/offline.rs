@@ -23,7 +23,13 @@ pub fn start(app: AppState) {
     };
     app.online.set(window.navigator().on_line());
     for (event, online) in [("online", true), ("offline", false)] {
-        let cb = Closure::<dyn FnMut()>::new(move || app.online.set(online));
+        let cb = Closure::<dyn FnMut()>::new(move || {
+            app.online.set(online);
+            // Back online: what the server has may be asked again.
+            if online {
+                app.refresh_presence();
+            }
+        });
         let _ = window.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
         // Listens for the page's lifetime.
         cb.forget();

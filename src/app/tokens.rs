@@ -233,16 +233,30 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
     view! {
         // Escape lets a kept token go from the inspector's own buttons too, where Tab goes
         // from the output.
+        // Not a live region itself: it rewrites some 300 characters on each move. A screen
+        // reader hears the one line below instead (token, probability, rank, surprisal).
         <div
             class="inspector"
             data-testid="token-inspector"
-            aria-live="polite"
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Escape" {
                     pane.pin(None);
                 }
             }
         >
+            <p class="sr-only" aria-live="polite" data-testid="token-inspector-said">
+                {move || current.get().map(|(i, t)| {
+                    format!(
+                        "{} (#{}): probability {}, rank {}, surprisal {:.2} {}",
+                        format::visible_token(&t.text),
+                        i + 1,
+                        format::probability((-t.surprisal).exp()),
+                        t.rank,
+                        units.get().of(t.surprisal),
+                        units.get().id()
+                    )
+                })}
+            </p>
             {move || match current.get() {
                 None => {
                     view! {

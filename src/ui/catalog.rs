@@ -72,6 +72,23 @@ impl CatalogModel {
     }
 }
 
+/// The checksum a catalog model's URL names (`?sha256=` and 8 to 64 hex digits, lowercased):
+/// a download is checked against it before it is used or kept.
+pub fn url_checksum(url: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sha256="))
+        .filter(|h| (8..=64).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|h| h.to_ascii_lowercase())
+}
+
+/// Lowercase hex, as sha256sum writes a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The cache key for a local file: a same-origin URL path (the Cache API wants URLs) that no
 /// real file uses.
 pub fn local_cache_key(name: &str, size: u64, modified: u64) -> String {
@@ -91,6 +108,34 @@ pub fn local_cache_key(name: &str, size: u64, modified: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_names_its_checksum_or_none() {
+        let c = Catalog::parse(include_str!("../../assets/models/catalog.json")).unwrap();
+        for m in &c.models {
+            let named = url_checksum(&m.url()).unwrap();
+            assert!(
+                m.sha256.starts_with(&named) && named.len() == 16,
+                "{}",
+                m.url()
+            );
+        }
+        assert_eq!(
+            url_checksum("a.gguf?x=1&sha256=ABCDEF0123#frag").as_deref(),
+            Some("abcdef0123")
+        );
+        for url in [
+            "a.gguf",
+            "a.gguf?sha256=",
+            "a.gguf?sha256=abc",
+            "a.gguf?sha256=xyz0123456789",
+            "a.gguf?nosha256=abcdef0123",
+            "a.gguf#sha256=abcdef0123",
+        ] {
+            assert_eq!(url_checksum(url), None, "{url}");
+        }
+        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
+    }
 
     #[test]
     fn present_lists_file_names_or_nothing() {

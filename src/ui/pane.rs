@@ -1657,7 +1657,8 @@ impl PaneModel {
                     // as a token's figures then rest on less than the whole text before it.
                     let windows = if s.tokens.len() + 1 > crate::engine::SCORE_WINDOW {
                         format!(
-                            " in windows of {} tokens, each token with at least {} before it",
+                            " in windows of {} tokens, each token seeing at least the {} tokens \
+                             before it (all of them in the first window)",
                             crate::engine::SCORE_WINDOW,
                             crate::engine::SCORE_WINDOW / 2
                         )

@@ -194,8 +194,32 @@ async fn load_engine(
 
     let t1 = now_ms();
     let size = bytes.length() as u64;
-    let engine = Engine::from_source(&JsBytes(bytes.clone()), DEFAULT_MAX_POSITIONS)
-        .map_err(|e| e.to_string())?;
+    // A download of a catalog model is checked against the catalog's checksum; the browser
+    // hashes it while the engine is built, so the check adds next to no time.
+    let checksum = match src {
+        Source::Url { url, .. } if !from_cache => crate::ui::catalog::url_checksum(url),
+        _ => None,
+    };
+    let digest = checksum.as_ref().and_then(|_| sha256_of(&bytes));
+    let engine = Engine::from_source(&JsBytes(bytes.clone()), DEFAULT_MAX_POSITIONS);
+    if let (Some(want), Some(digest)) = (checksum, digest) {
+        // A browser that cannot hash (no secure context) leaves the file unchecked, as it
+        // then has no cache to keep a bad copy in either.
+        if let Ok(buf) = JsFuture::from(digest).await {
+            let got = crate::ui::catalog::hex(&Uint8Array::new(&buf).to_vec());
+            if !got.starts_with(&want) {
+                return Err(format!(
+                    "the downloaded {} is not the catalog's file: its sha256 begins {}, the \
+                     catalog's {want} (the server's copy is damaged or another file; with \
+                     `scripts/serve.py`, `python3 scripts/fetch_models.py` fetches and checks \
+                     it again). It was not used or kept.",
+                    src.label(),
+                    &got[..want.len()]
+                ));
+            }
+        }
+    }
+    let engine = engine.map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
     let (keep, cache_note) = match (from_cache, cache) {
@@ -223,6 +247,25 @@ async fn load_engine(
         wasm_memory_bytes: super::wasm_memory_bytes(),
     };
     Ok((engine, loaded, keep))
+}
+
+/// The browser's own SHA-256 of `bytes` (`crypto.subtle.digest`, which copies them at the
+/// call and hashes off this thread), or `None` where the browser offers no such thing.
+fn sha256_of(bytes: &Uint8Array) -> Option<js_sys::Promise> {
+    let subtle = Reflect::get(
+        &Reflect::get(&js_sys::global(), &"crypto".into()).ok()?,
+        &"subtle".into(),
+    )
+    .ok()?;
+    let digest: js_sys::Function = Reflect::get(&subtle, &"digest".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    digest
+        .call2(&subtle, &"SHA-256".into(), bytes)
+        .ok()?
+        .dyn_into()
+        .ok()
 }
 
 fn scope() -> Result<WorkerGlobalScope, String> {

@@ -148,6 +148,15 @@ test('a keyboard user keeps their place: Run hands focus to Stop and back, the t
   await page.waitForFunction(() => document.activeElement?.dataset?.testid === 'run', null, { timeout: 10000 });
   assert.equal(await focused(), 'run');
 
+  // A screen reader hears one short line per token moved to, not the inspector's whole panel.
+  await p.get('token').first().focus();
+  await page.keyboard.press('ArrowRight');
+  const said = p.get('token-inspector-said');
+  await page.waitForFunction((el) => /#2\)/.test(el.textContent), await said.elementHandle());
+  assert.match(await said.textContent(), /^.+ \(#2\): probability [\d.<]+%?, rank \d+, surprisal \d+\.\d\d (nats|bits)$/);
+  assert.equal(await said.getAttribute('aria-live'), 'polite');
+  assert.equal(await p.get('token-inspector').getAttribute('aria-live'), null);
+
   // The tabs: one Tab stop, the arrow keys select.
   await page.locator('[data-testid=tab-generate]').focus();
   await page.keyboard.press('ArrowRight');
@@ -156,6 +165,9 @@ test('a keyboard user keeps their place: Run hands focus to Stop and back, the t
   assert.equal(await page.getAttribute('[data-testid=tab-generate]', 'tabindex'), '-1');
   await page.keyboard.press('End');
   assert.equal(await focused(), 'tab-eval');
+  // The evaluation's number boxes point at the line that says what was wrong with a value.
+  const describedBy = await page.getAttribute('[data-testid=eval-n]', 'aria-describedby');
+  assert.equal(await page.getAttribute(`#${describedBy}`, 'role'), 'status');
   await page.keyboard.press('ArrowRight');
   assert.equal(await focused(), 'tab-generate', 'wraps around');
   assert.equal(await page.getAttribute('#mode-panel', 'aria-labelledby'), 'tab-generate');

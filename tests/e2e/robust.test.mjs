@@ -71,6 +71,53 @@ test('after one visit the page and its cached model work with the network off', 
   await ctx.close();
 });
 
+test("a download that is not the catalog's file is refused by its sha256, named, and not kept", async () => {
+  const ctx = await newContext();
+  // The server's file is the real one, but the catalog names another sha256: what a damaged
+  // or swapped copy on the server looks like from the page.
+  const catalog = JSON.parse(readFileSync(join(ROOT, 'assets', 'models', 'catalog.json'), 'utf8'));
+  const entry = catalog.models.find((m) => m.id === SMOLLM2);
+  const real = entry.sha256;
+  entry.sha256 = '0123456789abcdef'.repeat(4);
+  await ctx.route((url) => url.pathname.endsWith('/catalog.json'), (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify(catalog),
+  }));
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  assert.equal(await p.status().getAttribute('data-state'), 'error');
+  assert.match(
+    await p.status().textContent(),
+    new RegExp(`the downloaded .* is not the catalog's file: its sha256 begins ${real.slice(0, 16)}, the catalog's 0123456789abcdef .*not used or kept`),
+  );
+  const kept = await page.evaluate(async () => (await (await caches.open('tinylab-models-v1')).keys()).length);
+  assert.equal(kept, 0, 'the copy that failed its check was kept');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a network that reaches nothing, where the browser still says online, is said as offline, and the models are not asked for one by one', async () => {
+  const ctx = await newContext();
+  const isList = (url) => url.pathname.endsWith('/present.json');
+  await ctx.route(isList, (route) => route.abort('internetdisconnected'));
+  const asked = [];
+  ctx.on('request', (r) => { if (r.method() === 'HEAD') asked.push(r.url()); });
+  const { page, errors } = await openPage(ctx, server.url);
+  const status = page.locator('[data-testid=offline-status]');
+  await page.locator('[data-testid=offline-status][data-online=false]').waitFor({ timeout: 30000 });
+  assert.match(await status.textContent(), /^Offline · /);
+  assert.equal(await page.evaluate(() => navigator.onLine), true);
+  await page.waitForTimeout(1000);
+  assert.deepEqual(asked, [], 'asked each model of a server that did not answer');
+  // The network comes back (the browser says so): the page asks again, and the server answers.
+  await ctx.unroute(isList);
+  await page.evaluate(() => window.dispatchEvent(new Event('online')));
+  await page.locator('[data-testid=offline-status][data-online=true]').waitFor({ timeout: 30000 });
+  assert.doesNotMatch(await status.textContent(), /^Offline · /);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 function badFiles() {
   const dir = join(ARTIFACTS, 'bad-inputs');
   mkdirSync(dir, { recursive: true });
@@ -252,6 +299,12 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   assert.equal(await page.locator('[data-testid=add-pane]').count(), 0);
   const fontSize = await page.evaluate(() => getComputedStyle(document.documentElement).fontSize);
   assert.equal(fontSize, '22px');
+
+  // A visitor has no business in the event laptop's files, nor in saving files onto it.
+  await page.click('[data-testid=tab-eval]');
+  await page.locator('[data-testid=eval-task]').waitFor();
+  assert.equal(await page.locator('[data-testid=eval-items-file]').isVisible(), false);
+  await page.click('[data-testid=tab-generate]');
 
   await page.click('[data-testid=demo-temperature]');
   await page.locator('[data-testid=pane]').nth(1).waitFor();
