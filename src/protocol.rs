@@ -64,6 +64,16 @@ pub enum ToWorker {
     Crash,
 }
 
+/// A catalog model a local file may be a copy of (the same size): a file whose sha256 is the
+/// catalog's is kept under the catalog's URL, once, and the pane then has the catalog model
+/// chosen, so a link can name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogTwin {
+    pub id: String,
+    pub url: String,
+    pub sha256: String,
+}
+
 /// What a job does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -73,10 +83,13 @@ pub enum Work {
         url: String,
         label: String,
     },
-    /// Load the `File` sent alongside this message; `cache_key` is where its bytes are kept.
+    /// Load the `File` sent alongside this message; `cache_key` is where its bytes are kept,
+    /// unless the file is one of `twins` (catalog models of its size), byte for byte.
     LoadFile {
         name: String,
         cache_key: String,
+        #[serde(default)]
+        twins: Vec<CatalogTwin>,
     },
     Generate {
         request: GenerateRequest,
@@ -283,6 +296,9 @@ pub struct LoadedModel {
     /// resident size, apart from the working memory a run adds later.
     #[serde(default)]
     pub wasm_memory_bytes: u64,
+    /// The catalog model a local file turned out to be (its sha256 is the catalog's).
+    #[serde(default)]
+    pub catalog_twin: Option<String>,
 }
 
 /// One generated token as it travels: the engine's token and when it was ready.
@@ -473,6 +489,11 @@ mod tests {
                 work: Work::LoadFile {
                     name: "x.gguf".into(),
                     cache_key: "local/x.gguf".into(),
+                    twins: vec![CatalogTwin {
+                        id: "m".into(),
+                        url: "assets/models/x.gguf?sha256=00".into(),
+                        sha256: "00".repeat(32),
+                    }],
                 },
             },
             ToWorker::Job {

@@ -220,6 +220,24 @@ impl AppState {
             && self.chosen_model(p).is_some()
     }
 
+    /// The catalog models of `size` bytes: a local file of that size may be a copy of one.
+    pub fn twins_of_size(self, size: u64) -> Vec<crate::protocol::CatalogTwin> {
+        self.catalog.with_untracked(|c| {
+            let Some(Ok(c)) = c else {
+                return vec![];
+            };
+            c.models
+                .iter()
+                .filter(|m| m.bytes == size)
+                .map(|m| crate::protocol::CatalogTwin {
+                    id: m.id.clone(),
+                    url: browser::absolute(&m.url()),
+                    sha256: m.sha256.clone(),
+                })
+                .collect()
+        })
+    }
+
     /// [`AppState::chosen_model`] without subscribing.
     pub fn chosen_model_untracked(self, p: Pane) -> Option<CatalogModel> {
         let id = p.settings.with_untracked(|s| s.model_id.clone());

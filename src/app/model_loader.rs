@@ -24,7 +24,8 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
     let on_file = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-            pane.load_file(file);
+            let twins = app.twins_of_size(file.size() as u64);
+            pane.load_file(file, twins);
         }
         // Choosing the same file again should load it again.
         input.set_value("");

@@ -67,7 +67,8 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         )));
                     } else {
                         drop_note.set(None);
-                        pane.load_file(file);
+                        let twins = app.twins_of_size(file.size() as u64);
+                        pane.load_file(file, twins);
                     }
                 }
             }

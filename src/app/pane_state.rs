@@ -320,7 +320,8 @@ impl Pane {
         self.start(work, label, Beside::Nothing);
     }
 
-    pub fn load_file(&self, file: web_sys::File) {
+    /// `twins`: the catalog models of the file's size (`AppState::twins_of_size`).
+    pub fn load_file(&self, file: web_sys::File, twins: Vec<crate::protocol::CatalogTwin>) {
         if self.is_busy() {
             return;
         }
@@ -340,6 +341,7 @@ impl Pane {
         let work = Work::LoadFile {
             cache_key,
             name: name.clone(),
+            twins,
         };
         self.start(work, &name, Beside::File(&file));
     }
@@ -757,6 +759,17 @@ impl Pane {
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
         match self.state.with_untracked(|s| s.model.phase) {
             ModelPhase::Ready => {
+                // A file that is a catalog model byte for byte: the pane has that model
+                // chosen, as if picked from the list (a link names it, a reload loads it).
+                let twin = self
+                    .state
+                    .with_untracked(|s| s.model.loaded.as_ref()?.catalog_twin.clone());
+                if let (ModelPhase::Loading, Some(id)) = (before, twin) {
+                    self.settings.update(|s| {
+                        s.model_id = id;
+                        s.local_model = None;
+                    });
+                }
                 if let Some(work) = self.queued.get_value() {
                     self.start_queued(work);
                 }

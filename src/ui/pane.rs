@@ -1788,8 +1788,13 @@ fn loaded_message(l: &LoadedModel) -> String {
         let note = l.cache_note.as_ref().map(|n| format!(" · {n}"));
         ("", note.unwrap_or_default())
     };
+    let twin = if l.catalog_twin.is_some() {
+        " · the catalog's model, byte for byte (kept once, under its name)"
+    } else {
+        ""
+    };
     format!(
-        "{} ready · {} · loaded in {}{from}{waited}{kept}",
+        "{} ready · {} · loaded in {}{from}{waited}{kept}{twin}",
         l.label,
         super::format::bytes(l.bytes),
         super::format::duration_ms(l.read_ms + l.build_ms),
@@ -1834,6 +1839,7 @@ mod tests {
             keeping: false,
             cache_note: None,
             wasm_memory_bytes: 0,
+            catalog_twin: None,
         })
     }
 
@@ -2779,8 +2785,17 @@ mod tests {
             &p,
             "M… once the last model's copy into the browser cache ends",
         );
-        p.apply(reply(job, Event::Loaded(l)));
+        p.apply(reply(job, Event::Loaded(l.clone())));
         assert!(!p.model.message.contains("waiting"), "{}", p.model.message);
+        // A local file that is a catalog model: said, with where it is kept.
+        (l.from_cache, l.cached_now, l.keeping, l.waited_ms) = (false, true, false, 0.0);
+        l.catalog_twin = Some("m".into());
+        let job = job_of(&p.load(url(), "M"));
+        p.apply(reply(job, Event::Loaded(l)));
+        assert_says(
+            &p,
+            "loaded in 3 ms · kept in the browser cache · the catalog's model, byte for byte (kept once, under its name)",
+        );
     }
 
     #[test]

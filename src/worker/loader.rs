@@ -15,7 +15,9 @@ use web_sys::{
 use super::js::{describe, now_ms};
 use super::{post_event, Busy, State};
 use crate::engine::{Engine, DEFAULT_MAX_POSITIONS};
-use crate::protocol::{Event, JobId, LoadProgress, LoadedModel, MODEL_CACHE, PUT_WAIT_MS};
+use crate::protocol::{
+    CatalogTwin, Event, JobId, LoadProgress, LoadedModel, MODEL_CACHE, PUT_WAIT_MS,
+};
 
 /// wasm32 memory tops out at 4 GiB and building the model can enlarge it (requantizing to Q8_0
 /// takes up to 1.7× the bytes), so refuse before reading anything bigger than this.
@@ -30,6 +32,7 @@ pub enum Source {
         blob: Blob,
         name: String,
         cache_key: String,
+        twins: Vec<CatalogTwin>,
     },
 }
 
@@ -124,6 +127,7 @@ pub async fn load(state: &State, job: JobId, src: Source) {
 struct Keep {
     cache: Cache,
     bytes: Uint8Array,
+    key: String,
 }
 
 impl Keep {
@@ -136,7 +140,7 @@ impl Keep {
                 return (false, Some(note));
             }
         }
-        match cache_put(&self.cache, src.cache_key(), src.label(), &self.bytes).await {
+        match cache_put(&self.cache, &self.key, src.label(), &self.bytes).await {
             Ok(()) => (true, None),
             Err(e) => (false, Some(crate::storage::put_refused(&e))),
         }
@@ -196,33 +200,53 @@ async fn load_engine(
     let size = bytes.length() as u64;
     // A download of a catalog model is checked against the catalog's checksum; the browser
     // hashes it while the engine is built, so the check adds next to no time.
+    // A local file of a catalog model's size is hashed the same way, to keep it once.
     let checksum = match src {
         Source::Url { url, .. } if !from_cache => crate::ui::catalog::url_checksum(url),
         _ => None,
     };
-    let digest = checksum.as_ref().and_then(|_| sha256_of(&bytes));
+    let twins = match src {
+        Source::File { twins, .. } => twins.as_slice(),
+        Source::Url { .. } => &[],
+    };
+    let digest = (checksum.is_some() || !twins.is_empty())
+        .then(|| sha256_of(&bytes))
+        .flatten();
     let engine = Engine::from_source(&JsBytes(bytes.clone()), DEFAULT_MAX_POSITIONS);
-    if let (Some(want), Some(digest)) = (checksum, digest) {
-        // A browser that cannot hash (no secure context) leaves the file unchecked, as it
-        // then has no cache to keep a bad copy in either.
-        if let Ok(buf) = JsFuture::from(digest).await {
-            let got = crate::ui::catalog::hex(&Uint8Array::new(&buf).to_vec());
-            if !got.starts_with(&want) {
-                return Err(format!(
-                    "the downloaded {} is not the catalog's file: its sha256 begins {}, the \
-                     catalog's {want} (the server's copy is damaged or another file; with \
-                     `scripts/serve.py`, `python3 scripts/fetch_models.py` fetches and checks \
-                     it again). It was not used or kept.",
-                    src.label(),
-                    &got[..want.len()]
-                ));
-            }
+    // A browser that cannot hash (no secure context) leaves the file unchecked, as it then
+    // has no cache to keep a bad copy in either.
+    let got = match digest {
+        Some(d) => JsFuture::from(d)
+            .await
+            .ok()
+            .map(|buf| crate::ui::catalog::hex(&Uint8Array::new(&buf).to_vec())),
+        None => None,
+    };
+    let twin = got
+        .as_ref()
+        .and_then(|got| twins.iter().find(|t| t.sha256.eq_ignore_ascii_case(got)));
+    if let (Some(want), Some(got)) = (checksum, &got) {
+        if !got.starts_with(&want) {
+            return Err(format!(
+                "the downloaded {} is not the catalog's file: its sha256 begins {}, the \
+                 catalog's {want} (the server's copy is damaged or another file; with \
+                 `scripts/serve.py`, `python3 scripts/fetch_models.py` fetches and checks \
+                 it again). It was not used or kept.",
+                src.label(),
+                &got[..want.len()]
+            ));
         }
     }
     let engine = engine.map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
-    let (keep, cache_note) = match (from_cache, cache) {
+    let key = twin.map_or(src.cache_key(), |t| t.url.as_str()).to_string();
+    // The catalog's copy is already kept: this file is that one, so nothing more is kept.
+    let twin_kept = match (&cache, twin) {
+        (Some(c), Some(_)) => cache_match(c, &key).await.is_some(),
+        _ => false,
+    };
+    let (keep, cache_note) = match (from_cache || twin_kept, cache) {
         (true, _) => (None, None),
         (false, None) => (
             None,
@@ -230,7 +254,7 @@ async fn load_engine(
                 "not kept: this browser offers no cache here (it needs https or localhost)".into(),
             ),
         ),
-        (false, Some(cache)) => (Some(Keep { cache, bytes }), None),
+        (false, Some(cache)) => (Some(Keep { cache, bytes, key }), None),
     };
     let info = engine.info().clone();
     let loaded = LoadedModel {
@@ -241,10 +265,11 @@ async fn load_engine(
         read_ms,
         build_ms,
         waited_ms: 0.0,
-        cached_now: from_cache,
+        cached_now: from_cache || twin_kept,
         keeping: keep.is_some(),
         cache_note,
         wasm_memory_bytes: super::wasm_memory_bytes(),
+        catalog_twin: twin.map(|t| t.id.clone()),
     };
     Ok((engine, loaded, keep))
 }

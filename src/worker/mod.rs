@@ -222,7 +222,11 @@ fn handle(state: &Rc<State>, data: JsValue) {
         Work::LoadUrl { url, label } => spawn(async move {
             loader::load(&st, job, loader::Source::Url { url, label }).await;
         }),
-        Work::LoadFile { name, cache_key } => {
+        Work::LoadFile {
+            name,
+            cache_key,
+            twins,
+        } => {
             let file = js_sys::Reflect::get(&data, &"file".into())
                 .ok()
                 .and_then(|f| f.dyn_into::<web_sys::Blob>().ok());
@@ -239,6 +243,7 @@ fn handle(state: &Rc<State>, data: JsValue) {
                     blob,
                     name,
                     cache_key,
+                    twins,
                 };
                 loader::load(&st, job, src).await;
             })

@@ -27,8 +27,10 @@ test('after one visit the page and its cached model work with the network off', 
   await page.locator('[data-testid=offline-status][data-state=ready]').waitFor({ timeout: 30000 });
   assert.match(await page.textContent('[data-testid=offline-status]'), /Offline ready · 1 model cached \(98\.4 MB\)/);
   // A local file, opened in a second pane, is kept too; offline it comes back from the list.
+  // (One bit off in its last weight, so that it is not the catalog's file, which would be
+  // kept once, under the catalog's name.)
   await page.click('[data-testid=add-pane]');
-  await pane(page, 1).get('model-file').setInputFiles(SMOLLM2_FILE);
+  await pane(page, 1).get('model-file').setInputFiles(localCopy());
   await pane(page, 1).root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
   await pane(page, 1).settled();
 
@@ -114,6 +116,55 @@ test('a network that reaches nothing, where the browser still says online, is sa
   await page.evaluate(() => window.dispatchEvent(new Event('online')));
   await page.locator('[data-testid=offline-status][data-online=true]').waitFor({ timeout: 30000 });
   assert.doesNotMatch(await status.textContent(), /^Offline · /);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+/// SmolLM2 with one bit off in its last weight, under the catalog file's own name: a local
+/// model that is not the catalog's.
+function localCopy() {
+  const dir = join(ARTIFACTS, 'local-copy');
+  mkdirSync(dir, { recursive: true });
+  const bytes = Buffer.from(readFileSync(SMOLLM2_FILE));
+  bytes[bytes.length - 1] ^= 0x01;
+  const path = join(dir, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+  writeFileSync(path, bytes);
+  return path;
+}
+
+test("a local file that is a catalog model byte for byte is kept once, under the catalog's name, and chosen as that model", async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.get('model-file').setInputFiles(SMOLLM2_FILE);
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await p.settled();
+  assert.match(await p.status().textContent(), /SmolLM2-135M-Instruct\.Q4_1\.gguf ready.*the catalog's model, byte for byte/);
+  assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
+  const keys = () => page.evaluate(async () => (await (await caches.open('tinylab-models-v1')).keys()).map((r) => r.url));
+  const kept = await keys();
+  assert.equal(kept.length, 1);
+  assert.match(kept[0], /assets\/models\/SmolLM2-135M-Instruct\.Q4_1\.gguf\?sha256=b179c9523d0e6a0f$/);
+  // The catalog's model in another pane comes from that one copy.
+  await page.click('[data-testid=add-pane]');
+  await pane(page, 1).loadCatalog(SMOLLM2);
+  assert.match(await pane(page, 1).status().textContent(), /from the browser cache/);
+  // The same file again, now that the catalog's copy is kept: nothing is kept twice.
+  await p.get('model-file').setInputFiles(SMOLLM2_FILE);
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await p.settled();
+  assert.deepEqual(await keys(), kept);
+  // A link names the model, where a local file's pane names none.
+  await page.click('[data-testid=permalink]');
+  const link = await page.inputValue('[data-testid=permalink-url]');
+  assert.equal(new URL(link).searchParams.get('models'), `${SMOLLM2},${SMOLLM2}`);
+  // A file of the catalog's size that is not its file (one bit off) stays a local model.
+  await p.get('model-file').setInputFiles(localCopy());
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await p.settled();
+  assert.doesNotMatch(await p.status().textContent(), /byte for byte/);
+  assert.equal(await p.get('model-select').inputValue(), '');
+  assert.equal((await keys()).length, 2);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
