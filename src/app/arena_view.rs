@@ -135,7 +135,7 @@ impl ArenaState {
 
     /// A saved record, each field read on its own, so that one unreadable value (a battle
     /// edited by hand) costs that value and not every vote; what was left out is said.
-    fn read(json: &str) -> Self {
+    pub fn read(json: &str) -> Self {
         let Ok(serde_json::Value::Object(saved)) = serde_json::from_str(json) else {
             return ArenaState {
                 load_note: "The arena's saved tally could not be read, so it starts afresh.".into(),

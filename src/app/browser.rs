@@ -49,6 +49,49 @@ pub async fn exists(url: &str) -> Option<bool> {
     }
 }
 
+/// Calls `f(key, new value)` when another tab or window of this origin changes localStorage
+/// (the browser tells every page but the writer's).
+pub fn on_storage_change(f: impl Fn(String, Option<String>) + 'static) {
+    let Some(w) = window() else {
+        return;
+    };
+    let cb =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let get = |k: &str| {
+                js_sys::Reflect::get(&e, &k.into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+            };
+            if let Some(key) = get("key") {
+                f(key, get("newValue"));
+            }
+        });
+    let _ = w.add_event_listener_with_callback("storage", cb.as_ref().unchecked_ref());
+    // Listens for the page's lifetime.
+    cb.forget();
+}
+
+/// Calls `f` once, `ms` from now.
+pub fn after_ms(ms: i32, f: impl FnOnce() + 'static) {
+    let Some(w) = window() else {
+        return;
+    };
+    let cb = wasm_bindgen::closure::Closure::once_into_js(f);
+    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms);
+}
+
+/// Calls `f` when this page's window gets the focus back (the user returns from another tab
+/// or window, which may have changed what the browser keeps).
+pub fn on_focus(f: impl Fn() + 'static) {
+    let Some(w) = window() else {
+        return;
+    };
+    let cb = wasm_bindgen::closure::Closure::<dyn Fn()>::new(f);
+    let _ = w.add_event_listener_with_callback("focus", cb.as_ref().unchecked_ref());
+    // Listens for the page's lifetime.
+    cb.forget();
+}
+
 /// What the browser says of the network (`navigator.onLine`): `false` is sure, `true` is not.
 pub fn says_online() -> bool {
     window().is_none_or(|w| w.navigator().on_line())

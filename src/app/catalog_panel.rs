@@ -102,6 +102,7 @@ fn CachePanel() -> impl IntoView {
         // Read, not just tracked: a memo nobody reads never computes, so never learns of its
         // sources' changes.
         loads.with(|_| ());
+        app.cache_checked.track();
         refresh();
     });
     // While a worker puts a model in the cache, a removal could be undone when the put ends,

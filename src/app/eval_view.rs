@@ -449,6 +449,10 @@ pub fn EvalPanel() -> impl IntoView {
             on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
             on:drop=move |ev: web_sys::DragEvent| {
                 ev.prevent_default();
+                // Kiosk mode takes no files, dropped or chosen.
+                if state.demo {
+                    return;
+                }
                 if let Some(f) = super::model_loader::dropped_file(&ev) {
                     load_file(f);
                 }
@@ -469,7 +473,7 @@ pub fn EvalPanel() -> impl IntoView {
                             .into_iter()
                             .map(|t| view! { <option value=t.id()>{t.describe()}</option> })
                             .collect_view()}
-                        <option value=FILE_TASK disabled=move || file.with(|f| f.is_none())>
+                        <option value=FILE_TASK hidden=state.demo disabled=move || file.with(|f| f.is_none())>
                             {move || file.with(|f| f.as_ref().map_or("Your item file (choose one)".to_string(), |f| format!("Your file: {}", f.name)))}
                         </option>
                     </select>

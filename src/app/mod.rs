@@ -88,6 +88,9 @@ pub struct AppState {
     pub sync_scroll: RwSignal<bool>,
     /// Models in the browser cache (refreshed with `refresh_presence`).
     pub cached: RwSignal<Vec<browser::CachedModel>>,
+    /// Bumped when the cache may have changed behind this page's back (another tab); the
+    /// cache list reads it again.
+    pub cache_checked: RwSignal<u32>,
     pub sw: RwSignal<SwState>,
     pub online: RwSignal<bool>,
     /// `?debug=1`: shows a button per pane that crashes its worker (for tests).
@@ -116,6 +119,9 @@ pub struct AppState {
     root: StoredValue<Option<Owner>, LocalStorage>,
 }
 
+/// How long a page whose server did not answer waits before asking again.
+const RECHECK_MS: i32 = 30_000;
+
 thread_local! {
     /// The server answered 404 for `present.json` (it is not `scripts/serve.py`).
     static NO_PRESENT_LIST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -135,10 +141,10 @@ impl AppState {
             // not, and then each model is asked for with HEAD (a missing one logs a 404 in the
             // browser's console, which the list avoids).
             // Asked once per page where the server has no such list, so that its 404 is
-            // not logged again at every refresh. Offline, nothing is asked of the network:
-            // each ask would only fail and log an error in the console.
-            let mut reachable = browser::says_online();
-            let listed = if !reachable || NO_PRESENT_LIST.get() {
+            // not logged again at every refresh. Asked even when the browser says it is
+            // offline: the server may be this machine's own.
+            let mut reachable = true;
+            let listed = if NO_PRESENT_LIST.get() {
                 None
             } else {
                 match browser::fetch_text(PRESENT_URL).await {
@@ -153,10 +159,15 @@ impl AppState {
                     }
                     // No answer at all: the network is down even where the browser has not
                     // noticed (it says "online" on a network that reaches nothing), and the
-                    // header should say so, as it does when the browser has.
+                    // header says so, as it does when the browser has. Each model is then not
+                    // asked for (each ask would fail and log an error), and the list is asked
+                    // again in a while, as no 'online' event will say when it is back.
                     Err(_) => {
                         reachable = false;
                         self.online.set(false);
+                        if browser::says_online() {
+                            browser::after_ms(RECHECK_MS, move || self.refresh_presence());
+                        }
                         None
                     }
                 }
@@ -408,6 +419,7 @@ fn App() -> impl IntoView {
         mode,
         sync_scroll: RwSignal::new(true),
         cached: RwSignal::new(vec![]),
+        cache_checked: RwSignal::new(0),
         sw: RwSignal::new(SwState::Starting),
         online: RwSignal::new(true),
         debug: flag("debug"),
@@ -456,6 +468,26 @@ fn App() -> impl IntoView {
             arena_view::ARENA_KEY,
             &serde_json::to_string(&s).unwrap_or_default(),
         );
+    });
+
+    // Votes cast in another tab join this tab's tally at once: each tab writes its whole
+    // record, so a tab that had not heard of them would write them away with its next vote.
+    browser::on_storage_change(move |key, value| {
+        if key != arena_view::ARENA_KEY {
+            return;
+        }
+        let theirs = value
+            .map(|v| arena_view::ArenaState::read(&v).battles)
+            .unwrap_or_default();
+        if state.arena.with_untracked(|s| s.battles != theirs) {
+            state.arena.update(|s| s.battles = theirs);
+        }
+    });
+    // Another tab may have kept or removed models meanwhile: the header and the list say what
+    // the cache holds now.
+    browser::on_focus(move || {
+        state.refresh_presence();
+        state.cache_checked.update(|n| *n += 1);
     });
 
     // Save the workspace on every change, so a reload loses nothing; a link in the address

@@ -140,7 +140,10 @@ impl Keep {
                 return (false, Some(note));
             }
         }
-        match cache_put(&self.cache, &self.key, src.label(), &self.bytes).await {
+        // The cache as it is now: one cleared since the load began (the cache list's Clear,
+        // in this tab or another) is a new cache, and a put into the old one kept nothing.
+        let cache = open_cache().await.unwrap_or(self.cache);
+        match cache_put(&cache, &self.key, src.label(), &self.bytes).await {
             Ok(()) => (true, None),
             Err(e) => (false, Some(crate::storage::put_refused(&e))),
         }
@@ -225,6 +228,9 @@ async fn load_engine(
     let twin = got
         .as_ref()
         .and_then(|got| twins.iter().find(|t| t.sha256.eq_ignore_ascii_case(got)));
+    // The engine's own word comes first: a web page, a Git LFS pointer or a cut-short body
+    // is better named by what it is than by its checksum.
+    let engine = engine.map_err(|e| e.to_string())?;
     if let (Some(want), Some(got)) = (checksum, &got) {
         if !got.starts_with(&want) {
             return Err(format!(
@@ -237,7 +243,6 @@ async fn load_engine(
             ));
         }
     }
-    let engine = engine.map_err(|e| e.to_string())?;
     let build_ms = now_ms() - t1;
 
     let key = twin.map_or(src.cache_key(), |t| t.url.as_str()).to_string();
@@ -391,7 +396,12 @@ type Pull = Closure<dyn FnMut(JsValue)>;
 const PUT_CHUNK: u32 = 8 << 20;
 
 async fn fetch(url: &str) -> Result<Response, String> {
-    let p = scope()?.fetch_with_str(url);
+    // Asked of the server each time (`no-cache`): the Cache API is the page's model cache,
+    // and a copy in the browser's HTTP cache could be one the checksum refused, kept there
+    // for hours after the server's file was mended.
+    let init = web_sys::RequestInit::new();
+    let _ = Reflect::set(&init, &"cache".into(), &"no-cache".into());
+    let p = scope()?.fetch_with_str_and_init(url, &init);
     let r = JsFuture::from(p).await.map_err(|e| {
         // Offline, a model the browser has not kept cannot be had: say that, not only the
         // browser's "Failed to fetch".

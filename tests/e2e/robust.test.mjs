@@ -94,6 +94,13 @@ test("a download that is not the catalog's file is refused by its sha256, named,
   );
   const kept = await page.evaluate(async () => (await (await caches.open('tinylab-models-v1')).keys()).length);
   assert.equal(kept, 0, 'the copy that failed its check was kept');
+  // A body that is no model at all (a server's web page) is named as what it is, which says
+  // more than its checksum.
+  await ctx.route((url) => url.pathname.endsWith('.gguf'), (route) => route.fulfill({
+    status: 200, contentType: 'text/html', body: '<!doctype html><title>Not here</title>',
+  }));
+  await p.loadCatalog(SMOLLM2);
+  assert.match(await p.status().textContent(), /not a GGUF file .*web page/);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

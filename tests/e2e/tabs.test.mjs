@@ -1,0 +1,81 @@
+// Two tabs of the page at once, and a cache changed behind a page's back, in headless Chromium.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage, pane, SMOLLM2 } from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const GEMMA = 'gemma3-270m-q4_k_m';
+const cacheKeys = (page) => page.evaluate(async () => (await (await caches.open('tinylab-models-v1')).keys()).map((r) => r.url));
+
+test('a vote cast in another tab stays in the tally when this tab next writes it', async () => {
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  const { page: b } = await openPage(ctx, server.url);
+  // Tab B records a battle (as its vote would), after tab A has read the tally.
+  await b.evaluate(([x, y]) => localStorage.setItem('tinylab.arena', JSON.stringify({
+    active: false, battles: [{ a: x, b: y, vote: 'a' }],
+  })), [SMOLLM2, GEMMA]);
+  // Tab A then changes its arena (turns it on), which writes its whole record.
+  await a.click('[data-testid=arena-mode]');
+  await a.locator('[data-testid=arena-tally]').waitFor({ timeout: 10000 });
+  const stored = await a.evaluate(() => JSON.parse(localStorage.getItem('tinylab.arena')));
+  assert.equal(stored.active, true);
+  assert.deepEqual(stored.battles, [{ a: SMOLLM2, b: GEMMA, vote: 'a' }], 'the other tab\'s vote was written away');
+  assert.equal(await a.locator(`[data-testid=arena-tally] tr[data-model-id="${SMOLLM2}"]`).count(), 1);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('Clear while a model downloads: the model is still kept, as its pane says', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  // Clear (two clicks) once the bytes flow: the worker has opened the cache by then. Gemma 3,
+  // whose 253 MB take long enough to read for the clicks to land in the middle.
+  const cleared = page.evaluate(() => new Promise((resolve) => {
+    const poll = setInterval(() => {
+      const root = document.querySelector('[data-pane-index="0"]');
+      const bar = root?.querySelector('[data-testid=load-progress]');
+      if (root?.querySelector('[data-testid=model-status]')?.dataset.state !== 'loading' || !(bar?.value > 0)) return;
+      clearInterval(poll);
+      const clear = document.querySelector('[data-testid=clear-cache]');
+      clear.click();
+      clear.click();
+      resolve({ locked: clear.disabled, at: bar.value });
+    }, 1);
+  }));
+  await p.get('model-select').selectOption(GEMMA);
+  const at = await cleared;
+  assert.equal(at.locked, false, 'Clear was locked');
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 120000 });
+  await p.settled(120000);
+  assert.equal(await p.status().getAttribute('data-cache'), 'kept', await p.status().textContent());
+  assert.equal((await cacheKeys(page)).length, 1, `the pane says kept, but the cache is empty (cleared at ${at.at}%)`);
+  await page.locator('[data-testid=offline-status]', { hasText: '1 model cached' }).waitFor({ timeout: 10000 });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a model removed in another tab: this tab\'s header says so once it has the focus again', async () => {
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  await pane(a).loadCatalog(SMOLLM2);
+  const header = a.locator('[data-testid=offline-status]');
+  await a.locator('[data-testid=offline-status]', { hasText: '1 model cached' }).waitFor({ timeout: 30000 });
+  const { page: b } = await openPage(ctx, server.url);
+  await b.evaluate(async () => {
+    const cache = await caches.open('tinylab-models-v1');
+    for (const r of await cache.keys()) await cache.delete(r);
+  });
+  await a.evaluate(() => window.dispatchEvent(new Event('focus')));
+  await a.locator('[data-testid=offline-status]', { hasText: 'no models cached yet' }).waitFor({ timeout: 10000 });
+  assert.doesNotMatch(await header.textContent(), /1 model cached/);
+  assert.equal(await a.locator('[data-testid=cached-model]').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
