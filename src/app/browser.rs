@@ -289,6 +289,13 @@ pub fn replace_url(url: &str) {
     }
 }
 
+/// Opens `url` in place of this page (no history entry).
+pub fn go_to(url: &str) {
+    if let Some(w) = window() {
+        let _ = w.location().replace(url);
+    }
+}
+
 /// The page's URL without query or fragment.
 pub fn page_base() -> String {
     window()

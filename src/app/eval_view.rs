@@ -199,6 +199,7 @@ pub fn run(
         partial: false,
         failures: Vec::new(),
         running: true,
+        saved_at_ms: 0.0,
     }));
     state.eval_started.set_value(browser::now_ms());
     state.eval_live.set(true);
@@ -307,6 +308,7 @@ pub fn follow_panes(state: AppState) {
         // storage cannot hold is removed, so that an older one never comes back as this one.
         if !running || now - last_save.get_value() >= SAVE_EVERY_MS {
             last_save.set_value(now);
+            report.saved_at_ms = js_sys::Date::now();
             let json = serde_json::to_string(&report).unwrap_or_default();
             if !browser::local_set(REPORT_KEY, &json) {
                 browser::local_remove(REPORT_KEY);
@@ -341,7 +343,10 @@ fn save_when_the_page_goes(state: AppState) {
                     .with_untracked(|s| pr.results = s.eval.results.clone());
             }
         }
-        let json = serde_json::to_string(&report).unwrap_or_default();
+        // The page goes, and its run with it: saved as cut off, so that a page opening next
+        // does not take it for a run still going in another tab.
+        report.saved_at_ms = js_sys::Date::now();
+        let json = serde_json::to_string(&report.interrupted()).unwrap_or_default();
         if !browser::local_set(REPORT_KEY, &json) {
             browser::local_remove(REPORT_KEY);
         }
@@ -656,7 +661,12 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
     } else {
         report.headline()
     };
-    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    // When the page saved it is no part of the export.
+    let json = serde_json::to_string_pretty(&EvalReport {
+        saved_at_ms: 0.0,
+        ..report.clone()
+    })
+    .unwrap_or_default();
     let csv = report.csv();
     let items: Vec<_> = report
         .panes

@@ -64,6 +64,8 @@ const TABS: [(Mode, &str, &str); 4] = [
 ];
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
+/// The saved workspace a link replaced, until the next link replaces another.
+const BEFORE_LINK_KEY: &str = "tinylab.workspace.before-link";
 const THEME_KEY: &str = "tinylab.theme";
 const UNITS_KEY: &str = "tinylab.units";
 
@@ -396,7 +398,21 @@ fn App() -> impl IntoView {
     let (mut ws, save_note) = Workspace::from_saved_noting(saved.as_deref());
     // What a save or a link asked for that could not be used is said once, above the tabs.
     let mut notes: Vec<String> = save_note.into_iter().collect();
+    let own = ws.to_saved();
     notes.extend(ws.apply_query(&browser::location_search()));
+    // A link opened where a workspace was saved replaces it, and the page saves the link's
+    // at once: the one it replaced is kept aside, and can be brought back in one click.
+    let replaced = match &saved {
+        Some(kept) if ws.to_saved() != own && browser::local_set(BEFORE_LINK_KEY, kept) => {
+            let prompt: String = Workspace::from_saved(Some(kept.as_str()))
+                .prompt
+                .chars()
+                .take(60)
+                .collect();
+            Some(prompt)
+        }
+        _ => None,
+    };
     let link_notes = RwSignal::new(notes);
     // A link whose `models=` or `panes=` names no model it can use (`models=,,`, a `panes=`
     // that is not JSON) is a first visit too.
@@ -428,7 +444,7 @@ fn App() -> impl IntoView {
         eval_report: RwSignal::new(
             browser::local_get(eval_view::REPORT_KEY)
                 .and_then(|j| serde_json::from_str::<EvalReport>(&j).ok())
-                .map(EvalReport::interrupted),
+                .map(|r| r.read_back(js_sys::Date::now())),
         ),
         eval_live: RwSignal::new(false),
         eval_started: StoredValue::new(0.0),
@@ -617,6 +633,44 @@ fn App() -> impl IntoView {
                     </button>
                 </p>
             </Show>
+            {replaced.map(|prompt| {
+                let shown = RwSignal::new(true);
+                let said = if prompt.trim().is_empty() {
+                    "This link replaced the workspace this browser had saved.".to_string()
+                } else {
+                    format!("This link replaced the workspace this browser had saved (prompt \"{prompt}…\").")
+                };
+                view! {
+                    <Show when=move || shown.get()>
+                        <p class="link-note" data-testid="link-replaced" role="status">
+                            {said.clone()}
+                            " "
+                            <button
+                                type="button"
+                                class="small"
+                                data-testid="restore-workspace"
+                                on:click=move |_| {
+                                    if let Some(kept) = browser::local_get(BEFORE_LINK_KEY) {
+                                        browser::local_set(WORKSPACE_KEY, &kept);
+                                        browser::local_remove(BEFORE_LINK_KEY);
+                                        let flags = crate::ui::settings::address_flags(
+                                            browser::location_search().trim_start_matches('?'),
+                                        );
+                                        let sep = if flags.is_empty() { "" } else { "?" };
+                                        browser::go_to(&format!("{}{sep}{flags}", browser::page_base()));
+                                    }
+                                }
+                            >
+                                "Bring mine back"
+                            </button>
+                            " "
+                            <button type="button" class="small" on:click=move |_| shown.set(false)>
+                                "Keep the link's"
+                            </button>
+                        </p>
+                    </Show>
+                }
+            })}
             <CatalogPanel />
             // The ARIA tabs pattern: one Tab stop (the selected tab), arrow keys, Home and End
             // move between tabs and select them.

@@ -27,7 +27,19 @@ pub struct EvalReport {
     /// off by a reload (`interrupted`).
     #[serde(default)]
     pub running: bool,
+    /// When it was saved (ms since 1970): a running report saved moments ago is another
+    /// tab's live run, not one a reload cut off (a page that goes saves its run as ended).
+    #[serde(default, skip_serializing_if = "is_unset")]
+    pub saved_at_ms: f64,
 }
+
+fn is_unset(ms: &f64) -> bool {
+    *ms == 0.0
+}
+
+/// A running report saved less than this long ago is of a run still going in another tab
+/// (a live run saves every 5 s).
+pub const LIVE_ELSEWHERE_MS: f64 = 20_000.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PaneReport {
@@ -104,6 +116,24 @@ impl EvalReport {
             .flat_map(|p| p.results.iter().map(|(_, r)| r.clone()))
             .collect();
         crate::eval::chance(&all)
+    }
+
+    /// A saved report as a page that opens reads it at `now_ms` (ms since 1970): one still
+    /// running, saved moments ago, is another tab's live run; one saved longer ago was cut
+    /// off (`interrupted`).
+    pub fn read_back(mut self, now_ms: f64) -> Self {
+        let age = now_ms - self.saved_at_ms;
+        if self.running && (0.0..LIVE_ELSEWHERE_MS).contains(&age) {
+            self.running = false;
+            self.partial = true;
+            self.failures.push(
+                "the run was still going in another tab or window when this page opened \
+                 (reload this page once it ends to see all of it)"
+                    .into(),
+            );
+            return self;
+        }
+        self.interrupted()
     }
 
     /// A report saved while it was still being scored, read back after a reload: what was
@@ -507,6 +537,26 @@ mod tests {
         );
         // A finished report is left as it was.
         assert_eq!(report().interrupted(), report());
+        assert_eq!(report().read_back(1e12), report());
+        // Saved 3 s before this page opened: another tab's run, still going.
+        let mut live = rep.clone();
+        live.saved_at_ms = 1e12 - 3000.0;
+        let elsewhere = live.clone().read_back(1e12);
+        assert!(elsewhere.partial && !elsewhere.running);
+        assert!(
+            elsewhere
+                .partial_note()
+                .contains("still going in another tab")
+                && !elsewhere.partial_note().contains("reloaded"),
+            "{}",
+            elsewhere.partial_note()
+        );
+        // Saved a minute before, or at a time to come (a clock put back): cut off.
+        for at in [1e12 - 60_000.0, 1e12 + 60_000.0] {
+            live.saved_at_ms = at;
+            let note = live.clone().read_back(1e12).partial_note();
+            assert!(note.contains("reloaded during the run"), "{note}");
+        }
         // Reports saved before these fields existed still read.
         let old = saved.replace(",\"failures\":[],\"running\":true", "");
         assert!(!old.contains("running"));

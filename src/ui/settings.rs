@@ -1084,7 +1084,7 @@ fn is_workspace_param(pair: &str) -> bool {
 }
 
 /// The pairs of a query (without `?`) that are not the workspace's, in their order.
-fn address_flags(query: &str) -> String {
+pub fn address_flags(query: &str) -> String {
     query
         .split('&')
         .filter(|p| !p.is_empty() && !is_workspace_param(p))

@@ -79,3 +79,24 @@ test('a model removed in another tab: this tab\'s header says so once it has the
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a second tab opened during an evaluation says the run is still going elsewhere, not that a reload ended it', async () => {
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  await a.click('[data-testid=tab-eval]');
+  await a.selectOption('[data-testid=eval-task]', 'name-index');
+  await a.fill('[data-testid=eval-n]', '200');
+  await a.dispatchEvent('[data-testid=eval-n]', 'change');
+  await a.click('[data-testid=eval-run]');
+  // Once tab A has saved its report mid-run (every 5 s while it runs).
+  await a.waitForFunction(() => JSON.parse(localStorage.getItem('tinylab.eval.v1') ?? '{}').panes?.[0]?.results?.length > 0, null, { timeout: 120000 });
+  const { page: b } = await openPage(ctx, server.url);
+  await b.click('[data-testid=tab-eval]');
+  await b.locator('[data-testid=eval-source]').waitFor();
+  const said = await b.textContent('[data-testid=eval-source]');
+  assert.match(said, /partial: the run was still going in another tab or window/);
+  assert.doesNotMatch(said, /reloaded/);
+  await a.click('[data-testid=eval-stop]');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
