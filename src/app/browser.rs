@@ -92,6 +92,12 @@ pub fn on_focus(f: impl Fn() + 'static) {
     cb.forget();
 }
 
+/// An Enter that ends an input method's composition (Japanese, Chinese, Korean…) picks the
+/// composed text: it must not send or fork. Safari reports it as key code 229 instead.
+pub fn composing(ev: &web_sys::KeyboardEvent) -> bool {
+    ev.is_composing() || ev.key_code() == 229
+}
+
 /// What the browser says of the network (`navigator.onLine`): `false` is sure, `true` is not.
 pub fn says_online() -> bool {
     window().is_none_or(|w| w.navigator().on_line())

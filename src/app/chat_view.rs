@@ -243,7 +243,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     prop:value=move || pane.chat_draft()
                     on:input=move |ev| pane.set_chat_draft(event_target_value(&ev))
                     on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                        if ev.key() == "Enter" && !ev.shift_key() {
+                        if ev.key() == "Enter" && !ev.shift_key() && !super::browser::composing(&ev) {
                             ev.prevent_default();
                             send();
                         }
@@ -253,7 +253,12 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     type="button"
                     class="primary"
                     data-testid="chat-send"
-                    prop:disabled=move || running() || !(pane.is_ready() || chosen_not_loaded())
+                    // Nothing to send: off, as in any chat, rather than a click that does nothing.
+                    prop:disabled=move || {
+                        running()
+                            || !(pane.is_ready() || chosen_not_loaded())
+                            || pane.chat_draft().trim().is_empty()
+                    }
                     on:click=move |_| send()
                 >
                     "Send"

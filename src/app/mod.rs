@@ -64,8 +64,6 @@ const TABS: [(Mode, &str, &str); 4] = [
 ];
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
-/// The saved workspace a link replaced, until the next link replaces another.
-const BEFORE_LINK_KEY: &str = "tinylab.workspace.before-link";
 const THEME_KEY: &str = "tinylab.theme";
 const UNITS_KEY: &str = "tinylab.units";
 
@@ -127,6 +125,8 @@ const RECHECK_MS: i32 = 30_000;
 thread_local! {
     /// The server answered 404 for `present.json` (it is not `scripts/serve.py`).
     static NO_PRESENT_LIST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// A re-ask of an unanswered server is pending.
+    static RECHECK_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl AppState {
@@ -167,8 +167,12 @@ impl AppState {
                     Err(_) => {
                         reachable = false;
                         self.online.set(false);
-                        if browser::says_online() {
-                            browser::after_ms(RECHECK_MS, move || self.refresh_presence());
+                        // One re-ask pending at a time, however many refreshes failed.
+                        if browser::says_online() && !RECHECK_PENDING.replace(true) {
+                            browser::after_ms(RECHECK_MS, move || {
+                                RECHECK_PENDING.set(false);
+                                self.refresh_presence();
+                            });
                         }
                         None
                     }
@@ -402,14 +406,23 @@ fn App() -> impl IntoView {
     notes.extend(ws.apply_query(&browser::location_search()));
     // A link opened where a workspace was saved replaces it, and the page saves the link's
     // at once: the one it replaced is kept aside, and can be brought back in one click.
+    // Held here, with the outputs saved beside it, which the page also replaces at once;
+    // not for a workspace never edited (a first visit's), nor in kiosk mode, where the last
+    // visitor's is not to be shown.
     let replaced = match &saved {
-        Some(kept) if ws.to_saved() != own && browser::local_set(BEFORE_LINK_KEY, kept) => {
-            let prompt: String = Workspace::from_saved(Some(kept.as_str()))
-                .prompt
-                .chars()
-                .take(60)
-                .collect();
-            Some(prompt)
+        Some(kept) if ws.to_saved() != own && !flag("demo") => {
+            let theirs = Workspace::from_saved(Some(kept.as_str()));
+            let untouched = Workspace::default();
+            let edited = theirs.prompt != untouched.prompt
+                || !theirs.score_text.is_empty()
+                || theirs
+                    .panes
+                    .iter()
+                    .any(|p| !p.conversation.turns.is_empty());
+            edited.then(|| {
+                let prompt: String = theirs.prompt.chars().take(60).collect();
+                (prompt, kept.clone(), saved_outputs::saved())
+            })
         }
         _ => None,
     };
@@ -476,10 +489,17 @@ fn App() -> impl IntoView {
 
     // The arena hides who is who until the vote (CSS on the root), and is kept like the
     // workspace.
+    let heard_tally = StoredValue::new(false);
     Effect::new(move |_| {
         let s = state.arena.get();
         let hidden = s.active && s.voted.is_none();
         browser::set_root_attr("data-arena", if hidden { "hidden" } else { "" });
+        // A tally heard from another tab is already stored: writing this tab's whole record
+        // back would turn that tab's arena off and lose the panes it keeps.
+        if heard_tally.get_value() {
+            heard_tally.set_value(false);
+            return;
+        }
         browser::local_set(
             arena_view::ARENA_KEY,
             &serde_json::to_string(&s).unwrap_or_default(),
@@ -496,15 +516,13 @@ fn App() -> impl IntoView {
             .map(|v| arena_view::ArenaState::read(&v).battles)
             .unwrap_or_default();
         if state.arena.with_untracked(|s| s.battles != theirs) {
+            heard_tally.set_value(true);
             state.arena.update(|s| s.battles = theirs);
         }
     });
     // Another tab may have kept or removed models meanwhile: the header and the list say what
     // the cache holds now.
-    browser::on_focus(move || {
-        state.refresh_presence();
-        state.cache_checked.update(|n| *n += 1);
-    });
+    browser::on_focus(move || state.cache_checked.update(|n| *n += 1));
 
     // Save the workspace on every change, so a reload loses nothing; a link in the address
     // bar that no longer describes it goes, or the reload would bring the link back.
@@ -633,7 +651,7 @@ fn App() -> impl IntoView {
                     </button>
                 </p>
             </Show>
-            {replaced.map(|prompt| {
+            {replaced.map(|(prompt, kept, outputs)| {
                 let shown = RwSignal::new(true);
                 let said = if prompt.trim().is_empty() {
                     "This link replaced the workspace this browser had saved.".to_string()
@@ -649,10 +667,11 @@ fn App() -> impl IntoView {
                                 type="button"
                                 class="small"
                                 data-testid="restore-workspace"
-                                on:click=move |_| {
-                                    if let Some(kept) = browser::local_get(BEFORE_LINK_KEY) {
+                                on:click={
+                                    let (kept, outputs) = (kept.clone(), outputs.clone());
+                                    move |_| {
                                         browser::local_set(WORKSPACE_KEY, &kept);
-                                        browser::local_remove(BEFORE_LINK_KEY);
+                                        saved_outputs::put_back(outputs.as_deref());
                                         let flags = crate::ui::settings::address_flags(
                                             browser::location_search().trim_start_matches('?'),
                                         );

@@ -13,6 +13,21 @@ const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
 /// evaluation report too): outputs larger than this are not kept.
 const MAX_KEPT_BYTES: usize = 2 << 20;
 
+/// The kept outputs as stored, to put back later (`put_back`) with the workspace they go with.
+pub fn saved() -> Option<String> {
+    browser::local_get(OUTPUTS_KEY)
+}
+
+/// Stores outputs taken with `saved` again (none: none are kept).
+pub fn put_back(json: Option<&str>) {
+    match json {
+        Some(j) => {
+            browser::local_set(OUTPUTS_KEY, j);
+        }
+        None => forget(),
+    }
+}
+
 /// Drops the kept outputs, to make room for the workspace.
 pub fn forget() {
     browser::local_remove(OUTPUTS_KEY);

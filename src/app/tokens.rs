@@ -383,7 +383,7 @@ fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                    if ev.key() == "Enter" {
+                    if ev.key() == "Enter" && !super::browser::composing(&ev) {
                         go();
                     }
                 }

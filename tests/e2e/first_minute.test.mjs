@@ -123,8 +123,16 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score 
   await page2.click('[data-testid=tab-chat]');
   await c.set('temperature', 0);
   await c.set('max-tokens', 8);
-  assert.ok(await c.get('chat-send').isEnabled(), 'Send is enabled before any model is loaded');
+  assert.ok(await c.get('chat-send').isDisabled(), 'nothing to send yet');
+  await c.get('chat-input').fill('  \n ');
+  assert.ok(await c.get('chat-send').isDisabled(), 'only blanks: nothing to send');
   await c.get('chat-input').fill('Hello!');
+  assert.ok(await c.get('chat-send').isEnabled(), 'Send is enabled before any model is loaded');
+  // The Enter that ends an input method's composition picks the text; it does not send.
+  await c.get('chat-input').dispatchEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true });
+  await page2.waitForTimeout(300);
+  assert.equal(await c.get('chat-input').inputValue(), 'Hello!');
+  assert.equal(await c.status().getAttribute('data-state'), 'empty', 'a composing Enter sent the message');
   await c.get('chat-input').press('Enter');
   await c.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
   assert.equal(await c.get('chat').getAttribute('data-state'), 'done', await c.get('chat-message').textContent());

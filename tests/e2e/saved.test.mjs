@@ -153,6 +153,11 @@ test('a link opened where a workspace was saved can give that workspace back', a
   await page.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'Shared prompt');
   assert.match(await page.textContent('[data-testid=link-replaced]'), /replaced the workspace this browser had saved \(prompt "My own careful prompt…"\)/);
+  // Another link opened in another tab meanwhile: the button still gives back the user's own.
+  const other = await ctx.newPage();
+  await other.goto(`${server.url}/?prompt=Link%20two`);
+  await other.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
+  await other.close();
   await page.click('[data-testid=restore-workspace]');
   await page.waitForURL((u) => !u.search.includes('prompt='));
   await page.locator('[data-testid=prompt]').waitFor();

@@ -16,10 +16,14 @@ test('a vote cast in another tab stays in the tally when this tab next writes it
   const ctx = await browser.newContext();
   const { page: a, errors } = await openPage(ctx, server.url);
   const { page: b } = await openPage(ctx, server.url);
-  // Tab B records a battle (as its vote would), after tab A has read the tally.
+  // Tab B, in the arena, records a battle (as its vote would), after tab A has read the tally.
   await b.evaluate(([x, y]) => localStorage.setItem('tinylab.arena', JSON.stringify({
-    active: false, battles: [{ a: x, b: y, vote: 'a' }],
+    active: true, battles: [{ a: x, b: y, vote: 'a' }],
   })), [SMOLLM2, GEMMA]);
+  // Tab A takes the tally and writes nothing back: its own record (arena off) would turn tab
+  // B's arena off, and lose the panes B keeps for when it leaves.
+  await a.waitForTimeout(500);
+  assert.equal((await a.evaluate(() => JSON.parse(localStorage.getItem('tinylab.arena')))).active, true, 'tab A wrote its record over tab B\'s');
   // Tab A then changes its arena (turns it on), which writes its whole record.
   await a.click('[data-testid=arena-mode]');
   await a.locator('[data-testid=arena-tally]').waitFor({ timeout: 10000 });
@@ -57,6 +61,29 @@ test('Clear while a model downloads: the model is still kept, as its pane says',
   assert.equal(await p.status().getAttribute('data-cache'), 'kept', await p.status().textContent());
   assert.equal((await cacheKeys(page)).length, 1, `the pane says kept, but the cache is empty (cleared at ${at.at}%)`);
   await page.locator('[data-testid=offline-status]', { hasText: '1 model cached' }).waitFor({ timeout: 10000 });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('Clear in another tab while a model is being copied into the cache: the model is still kept, as its pane says', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  // What another tab's Clear does, the moment this tab's copy starts.
+  const cleared = page.evaluate(() => new Promise((resolve) => {
+    const poll = setInterval(async () => {
+      const status = document.querySelector('[data-pane-index="0"] [data-testid=model-status]');
+      if (status?.dataset.cache !== 'keeping') return;
+      clearInterval(poll);
+      resolve(await caches.delete('tinylab-models-v1'));
+    }, 1);
+  }));
+  await p.get('model-select').selectOption(SMOLLM2);
+  await cleared;
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await p.settled();
+  assert.equal(await p.status().getAttribute('data-cache'), 'kept', await p.status().textContent());
+  assert.equal((await cacheKeys(page)).length, 1, 'the pane says kept, but the cache is empty');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
