@@ -483,6 +483,9 @@ pub struct SavedOutput {
     pub run_cut_off: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub score_cut_off: bool,
+    /// A chat reply (a Regenerate, a fork) was under way: the reply shown is the one before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub chat_cut_off: bool,
 }
 
 impl PaneModel {
@@ -517,6 +520,7 @@ impl PaneModel {
                 .or_else(|| self.lab.previous.clone()),
             run_cut_off: false,
             score_cut_off: false,
+            chat_cut_off: false,
         })
     }
 
@@ -524,6 +528,7 @@ impl PaneModel {
     pub fn mark_cut_off(&self, kept: &mut SavedOutput) {
         kept.run_cut_off = self.run.phase == OutputPhase::Running;
         kept.score_cut_off = self.score.phase == OutputPhase::Running;
+        kept.chat_cut_off = self.chat.phase == OutputPhase::Running;
     }
 
     /// Shows outputs kept before a reload. A run that was still going then ended there, so it
@@ -540,6 +545,7 @@ impl PaneModel {
             lab,
             run_cut_off,
             score_cut_off,
+            chat_cut_off,
         } = saved;
         // Kept by a page from before the chat had its own output: a conversation's reply in
         // `run` belongs to the Chat tab.
@@ -596,6 +602,9 @@ impl PaneModel {
         }
         if score_cut_off {
             cut(&mut score, "score");
+        }
+        if chat_cut_off {
+            cut(&mut chat, "reply");
         }
         self.run = run;
         self.chat = chat;
@@ -2361,6 +2370,23 @@ mod tests {
             q.run.message.contains("reloaded during a run") && q.run.message.contains("one before"),
             "{}",
             q.run.message
+        );
+        // A chat reply under way (a Regenerate): the reply before it is shown, and said to be.
+        let (mut c, _) = ready();
+        c.chat.tokens = q.run.tokens.clone();
+        c.chat.phase = OutputPhase::Done;
+        c.chat.message = "Done: reached max tokens.".into();
+        let mut kept = c.saved_output().unwrap();
+        c.chat.phase = OutputPhase::Running;
+        c.mark_cut_off(&mut kept);
+        let mut r = PaneModel::default();
+        r.restore_output(serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap());
+        assert_eq!(r.chat.tokens.len(), 1);
+        assert!(
+            r.chat.message.contains("reloaded during a reply")
+                && r.chat.message.contains("one before"),
+            "{}",
+            r.chat.message
         );
         // A save that ran to its end writes no flag.
         let plain = serde_json::to_string(&PaneModel::default().saved_output().unwrap()).unwrap();

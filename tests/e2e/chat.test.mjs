@@ -368,3 +368,26 @@ test('Regenerate draws from the next seed, keeps both replies as branches, and t
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a reload during a Regenerate says the new reply was lost, and shows the one before as such', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await page.click('[data-testid=tab-chat]');
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 6);
+  await send(p, 'Write a long story about a dragon who guards a library.');
+  await p.set('max-tokens', 1000);
+  await p.set('temperature', 0.8);
+  await p.get('chat-regenerate').click();
+  await p.root.locator('[data-testid=chat][data-state=running]').waitFor({ timeout: 30000 });
+  await page.waitForTimeout(300);
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'running', 'the reply ended before the reload');
+  await page.reload();
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  // Not the last reply's "Done: …", as if the Regenerate had ended.
+  assert.match(await p.get('chat-message').textContent(), /reloaded during a reply; it was not kept\. What is shown is the one before it/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
