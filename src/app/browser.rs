@@ -71,15 +71,6 @@ pub fn on_storage_change(f: impl Fn(String, Option<String>) + 'static) {
     cb.forget();
 }
 
-/// Calls `f` once, `ms` from now.
-pub fn after_ms(ms: i32, f: impl FnOnce() + 'static) {
-    let Some(w) = window() else {
-        return;
-    };
-    let cb = wasm_bindgen::closure::Closure::once_into_js(f);
-    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms);
-}
-
 /// Calls `f` when this page's window gets the focus back (the user returns from another tab
 /// or window, which may have changed what the browser keeps).
 pub fn on_focus(f: impl Fn() + 'static) {

@@ -120,7 +120,7 @@ pub struct AppState {
 }
 
 /// How long a page whose server did not answer waits before asking again.
-const RECHECK_MS: i32 = 30_000;
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 thread_local! {
     /// The server answered 404 for `present.json` (it is not `scripts/serve.py`).
@@ -169,10 +169,13 @@ impl AppState {
                         self.online.set(false);
                         // One re-ask pending at a time, however many refreshes failed.
                         if browser::says_online() && !RECHECK_PENDING.replace(true) {
-                            browser::after_ms(RECHECK_MS, move || {
-                                RECHECK_PENDING.set(false);
-                                self.refresh_presence();
-                            });
+                            set_timeout(
+                                move || {
+                                    RECHECK_PENDING.set(false);
+                                    self.refresh_presence();
+                                },
+                                RECHECK,
+                            );
                         }
                         None
                     }
