@@ -230,6 +230,11 @@ pub enum Event {
         condition: String,
         result: crate::eval::ItemResult,
     },
+    /// Before scoring, every item is tokenized and checked (`eval::check_item`): `items` of
+    /// them so far, said now and then, since a large file takes seconds.
+    EvalChecked {
+        items: usize,
+    },
     /// The evaluation ended: every item scored, or `stopped` by the user part way.
     EvalDone {
         stopped: bool,
@@ -256,6 +261,7 @@ impl Event {
                 | Event::Advanced { .. }
                 | Event::LabProgress { .. }
                 | Event::EvalItem { .. }
+                | Event::EvalChecked { .. }
         )
     }
 }

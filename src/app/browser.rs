@@ -71,6 +71,31 @@ pub fn on_storage_change(f: impl Fn(String, Option<String>) + 'static) {
     cb.forget();
 }
 
+/// A file dragged anywhere but a drop target (a pane, the evaluation panel) is refused, so a
+/// missed drop does not make the browser open the file in place of the page (a kiosk's
+/// visitor would be left on a raw file, or a download).
+pub fn refuse_stray_file_drops() {
+    let Some(w) = window() else {
+        return;
+    };
+    let cb = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::DragEvent)>::new(
+        move |e: web_sys::DragEvent| {
+            if e.default_prevented() || !super::model_loader::drags_files(&e) {
+                return;
+            }
+            e.prevent_default();
+            if let Some(dt) = e.data_transfer() {
+                dt.set_drop_effect("none");
+            }
+        },
+    );
+    for kind in ["dragover", "drop"] {
+        let _ = w.add_event_listener_with_callback(kind, cb.as_ref().unchecked_ref());
+    }
+    // Listens for the page's lifetime.
+    cb.forget();
+}
+
 /// Calls `f` when this page's window gets the focus back (the user returns from another tab
 /// or window, which may have changed what the browser keeps).
 pub fn on_focus(f: impl Fn() + 'static) {

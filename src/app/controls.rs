@@ -101,6 +101,14 @@ fn parse_into<T: std::str::FromStr>(slot: &mut T, v: &str) -> bool {
     }
 }
 
+/// As `parse_into`, with `-0` read as 0, so the box and the link show "0", not "-0".
+fn parse_float_into(slot: &mut f32, v: &str) -> bool {
+    parse_into(slot, v) && {
+        *slot += 0.0;
+        true
+    }
+}
+
 #[component]
 pub fn Controls(pane: Pane) -> impl IntoView {
     view! {
@@ -108,7 +116,7 @@ pub fn Controls(pane: Pane) -> impl IntoView {
             <NumberField pane label="Temperature" testid="temperature" step="0.05" min="0" max="5"
                 title="0 is greedy: always the most likely token"
                 get=|s| s.temperature.to_string()
-                set=|s, v| parse_into(&mut s.temperature, v) />
+                set=|s, v| parse_float_into(&mut s.temperature, v) />
             <NumberField pane label="Top-k" testid="top-k" step="1" min="0" max="100000"
                 title="Keep the k most likely tokens (0 = off)"
                 get=|s| s.top_k.to_string()
@@ -116,15 +124,15 @@ pub fn Controls(pane: Pane) -> impl IntoView {
             <NumberField pane label="Top-p" testid="top-p" step="0.01" min="0.01" max="1"
                 title="Keep the smallest set with this much probability (1 = off)"
                 get=|s| s.top_p.to_string()
-                set=|s, v| parse_into(&mut s.top_p, v) />
+                set=|s, v| parse_float_into(&mut s.top_p, v) />
             <NumberField pane label="Min-p" testid="min-p" step="0.01" min="0" max="1"
                 title="Drop tokens less likely than this fraction of the best (0 = off)"
                 get=|s| s.min_p.to_string()
-                set=|s, v| parse_into(&mut s.min_p, v) />
+                set=|s, v| parse_float_into(&mut s.min_p, v) />
             <NumberField pane label="Repeat penalty" testid="repeat-penalty" step="0.05" min="0.5" max="2"
                 title="Penalise recently used tokens (1 = off)"
                 get=|s| s.repeat_penalty.to_string()
-                set=|s, v| parse_into(&mut s.repeat_penalty, v) />
+                set=|s, v| parse_float_into(&mut s.repeat_penalty, v) />
             <NumberField pane label="Max tokens" testid="max-tokens" step="1" min="1" max="4096"
                 get=|s| s.max_tokens.to_string()
                 set=|s, v| parse_into(&mut s.max_tokens, v) />

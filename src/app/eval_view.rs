@@ -605,10 +605,28 @@ fn EvalProgress() -> impl IntoView {
             .eval_report
             .with(|r| r.as_ref().map(|r| r.progress()).unwrap_or((0, 0)))
     };
+    // A large file's items are all tokenized and checked before the first is scored, which
+    // takes seconds: said, so that "0 scored" does not read as a hung run.
+    let checking = move || {
+        if !state.eval_live.get() {
+            return None;
+        }
+        state.panes.with(|ps| {
+            ps.iter()
+                .filter(|p| p.eval(|e| e.phase == OutputPhase::Running && e.results.is_empty()))
+                .map(|p| p.eval(|e| e.checked))
+                .filter(|&c| c > 0)
+                .min()
+        })
+    };
     let text = move || {
         let (done, total) = counts();
         if total == 0 {
             return String::new();
+        }
+        if let (0, Some(checked)) = (done, checking()) {
+            let n = state.eval_report.with(|r| r.as_ref().map_or(0, |r| r.n));
+            return format!("checking the items before scoring: {checked} of {n} read");
         }
         let secs = (browser::now_ms() - state.eval_started.get_value()) / 1000.0;
         if !state.eval_live.get() || secs <= 0.0 || done == 0 {

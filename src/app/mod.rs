@@ -19,6 +19,7 @@ mod eval_view;
 mod focus_keeper;
 mod histograms;
 mod lab_view;
+mod link_banner;
 mod model_loader;
 mod offline;
 mod pane;
@@ -40,6 +41,7 @@ use binoculars_panel::BinocularsPanel;
 use catalog_panel::CatalogPanel;
 use compare_table::CompareTable;
 use demo::DemoBar;
+use link_banner::{LinkNotes, LinkReplaced};
 use offline::{OfflineStatus, SwState};
 use pane::PaneView;
 use pane_state::{ModelPhase, Pane, Queued};
@@ -422,10 +424,7 @@ fn App() -> impl IntoView {
                     .panes
                     .iter()
                     .any(|p| !p.conversation.turns.is_empty());
-            edited.then(|| {
-                let prompt: String = theirs.prompt.chars().take(60).collect();
-                (prompt, kept.clone(), saved_outputs::saved())
-            })
+            edited.then(|| (theirs.prompt.clone(), kept.clone(), saved_outputs::saved()))
         }
         _ => None,
     };
@@ -508,6 +507,8 @@ fn App() -> impl IntoView {
             &serde_json::to_string(&s).unwrap_or_default(),
         );
     });
+
+    browser::refuse_stray_file_drops();
 
     // Votes cast in another tab join this tab's tally at once: each tab writes its whole
     // record, so a tab that had not heard of them would write them away with its next vote.
@@ -645,54 +646,8 @@ fn App() -> impl IntoView {
             </label>
         </header>
         <main>
-            <Show when=move || link_notes.with(|n| !n.is_empty())>
-                <p class="link-note" data-testid="link-note" role="status">
-                    {move || link_notes.get().join(" ")}
-                    " "
-                    <button type="button" class="small" on:click=move |_| link_notes.set(Vec::new())>
-                        "OK"
-                    </button>
-                </p>
-            </Show>
-            {replaced.map(|(prompt, kept, outputs)| {
-                let shown = RwSignal::new(true);
-                let said = if prompt.trim().is_empty() {
-                    "This link replaced the workspace this browser had saved.".to_string()
-                } else {
-                    format!("This link replaced the workspace this browser had saved (prompt \"{prompt}…\").")
-                };
-                view! {
-                    <Show when=move || shown.get()>
-                        <p class="link-note" data-testid="link-replaced" role="status">
-                            {said.clone()}
-                            " "
-                            <button
-                                type="button"
-                                class="small"
-                                data-testid="restore-workspace"
-                                on:click={
-                                    let (kept, outputs) = (kept.clone(), outputs.clone());
-                                    move |_| {
-                                        browser::local_set(WORKSPACE_KEY, &kept);
-                                        saved_outputs::put_back(outputs.as_deref());
-                                        let flags = crate::ui::settings::address_flags(
-                                            browser::location_search().trim_start_matches('?'),
-                                        );
-                                        let sep = if flags.is_empty() { "" } else { "?" };
-                                        browser::go_to(&format!("{}{sep}{flags}", browser::page_base()));
-                                    }
-                                }
-                            >
-                                "Bring mine back"
-                            </button>
-                            " "
-                            <button type="button" class="small" on:click=move |_| shown.set(false)>
-                                "Keep the link's"
-                            </button>
-                        </p>
-                    </Show>
-                }
-            })}
+            <LinkNotes notes=link_notes />
+            {replaced.map(|(prompt, kept, outputs)| view! { <LinkReplaced prompt kept outputs /> })}
             <CatalogPanel />
             // The ARIA tabs pattern: one Tab stop (the selected tab), arrow keys, Home and End
             // move between tabs and select them.

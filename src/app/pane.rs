@@ -46,7 +46,9 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             data-pane-index=move || index().to_string()
             aria-label=move || format!("Model pane {}", index() + 1)
             on:dragover=move |ev: web_sys::DragEvent| {
-                if drags_files(&ev) {
+                // Kiosk mode takes no files, dropped or chosen: no drop target is shown, and
+                // the browser's own handling is left alone (as on the evaluation panel).
+                if drags_files(&ev) && !app.demo {
                     ev.prevent_default();
                     dragging.set(true);
                 }
@@ -55,6 +57,9 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
             on:drop=move |ev: web_sys::DragEvent| {
                 ev.prevent_default();
                 dragging.set(false);
+                if app.demo {
+                    return;
+                }
                 if let Some(file) = dropped_file(&ev) {
                     if pane.is_busy() {
                         // The pickers are locked while busy; a drop has no lock to show, so

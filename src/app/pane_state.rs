@@ -372,7 +372,18 @@ impl Pane {
             Queued::Run(prompt) => self.start_run(&prompt),
             Queued::Score(text) => self.start_score(&text),
             Queued::Lab(text, sentences) => self.start_lab(&text, sentences),
-            Queued::Chat(text) => self.send_chat(&text),
+            // What the box holds now: what was typed while the model loaded joins the
+            // message (Send and Enter are off meanwhile), rather than being cleared unsent.
+            Queued::Chat(text) => {
+                let draft = self
+                    .settings
+                    .with_untracked(|s| s.conversation.draft.clone());
+                self.send_chat(if draft.trim().is_empty() {
+                    &text
+                } else {
+                    &draft
+                })
+            }
         }
     }
 
@@ -569,6 +580,19 @@ impl Pane {
             }
             s.conversation.left_out = s.conversation.left_out.min(s.conversation.turns.len());
         });
+        if text.is_some() {
+            // The last run's line ("Done", its speed) was about a reply now dropped.
+            let emptied = self
+                .settings
+                .with_untracked(|s| s.conversation.turns.is_empty());
+            self.state.update(|s| {
+                if emptied {
+                    s.clear_chat();
+                } else {
+                    s.chat.message.clear();
+                }
+            });
+        }
         text
     }
 

@@ -247,25 +247,30 @@ pub fn item_name(index: usize, item: &Item) -> String {
 /// Checks that every item can be scored under every condition before any is: the context
 /// fits the model with every choice, and each choice adds tokens after it. Tokenizing is
 /// cheap next to running the model, so a bad item at the end of a long file no longer costs
-/// the run done before it. The message names the item's file line (or its number).
+/// the run done before it. The message names the item's file line (or its number), and
+/// where the model holds fewer positions than it was trained for, `--context` (the command
+/// line's way to hold more).
 pub fn check_items(
     engine: &Engine,
     items: &[Item],
     conditions: &[Condition],
 ) -> std::result::Result<(), String> {
+    let more = Some("raise the positions held: `--context` on the command line");
     items
         .iter()
         .enumerate()
-        .try_for_each(|(i, item)| check_item(engine, i, item, conditions))
+        .try_for_each(|(i, item)| check_item(engine, i, item, conditions, more))
 }
 
 /// `check_items` for one item (the page's worker checks item by item, so that Stop is heard
-/// while a large file is checked).
+/// while a large file is checked). `more_positions` says how the caller's user can hold more
+/// positions, if they can (the page cannot).
 pub fn check_item(
     engine: &Engine,
     index: usize,
     item: &Item,
     conditions: &[Condition],
+    more_positions: Option<&str>,
 ) -> std::result::Result<(), String> {
     let cap = engine.info().max_positions;
     let name = item_name(index, item);
@@ -292,10 +297,9 @@ pub fn check_item(
                 "{name}: {longest} tokens under {}; this model holds {cap} here \
                  (shorten the item{})",
                 c.id(),
-                if cap < engine.info().context_length {
-                    " or raise the positions held: `--context` on the command line"
-                } else {
-                    ""
+                match more_positions {
+                    Some(how) if cap < engine.info().context_length => format!(" or {how}"),
+                    _ => String::new(),
                 }
             ));
         }
@@ -329,6 +333,23 @@ fn requests(engine: &Engine, item: &Item, c: &Condition) -> Result<(Vec<u32>, Ve
     } else {
         let tk = engine.tokenizer();
         let ctx = tk.encode_prompt(&context, false)?;
+        if ctx.is_empty() {
+            // An empty context, for a model that adds no BOS: as lm-evaluation-harness does,
+            // the continuation follows the prefix token (BOS, else EOS), so that its first
+            // token has something to be predicted from.
+            if let Some(prefix) = tk.bos.or(tk.eos) {
+                let fulls = item
+                    .choices
+                    .iter()
+                    .map(|ch| {
+                        let mut full = vec![prefix];
+                        full.extend(tk.encode(&format!(" {ch}"), false)?);
+                        Ok(full)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                return Ok((vec![prefix], fulls));
+            }
+        }
         let fulls = item
             .choices
             .iter()

@@ -64,6 +64,30 @@ pub fn exact_binomial_two_sided(k: usize, n: usize) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// The chance that a comparison resting on `n` items where only one side was right comes out
+/// a win or a loss (p < `SIGNIFICANCE`) when neither side is better. The exact test is
+/// discrete, so this is at most `SIGNIFICANCE` and often well under it: with fewer than 5
+/// such items no result reaches it at all.
+pub fn chance_of_a_verdict(n: usize) -> f64 {
+    // The two-sided p grows with k up to n/2, so the verdicts are the k at both ends up to
+    // the last k whose p is under the line; the chance is then that p itself.
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    let mut ln_choose = 0.0;
+    let mut tail = 0.0;
+    let mut chance = 0.0;
+    for k in 0..n.div_ceil(2) {
+        if k > 0 {
+            ln_choose += ((n - k + 1) as f64).ln() - (k as f64).ln();
+        }
+        tail += (ln_choose + ln_half_n).exp();
+        if 2.0 * tail >= SIGNIFICANCE {
+            break;
+        }
+        chance = 2.0 * tail;
+    }
+    chance
+}
+
 /// Win, loss or neither for the second run against the first, as the prompt-repetition paper
 /// counts them: a difference only counts at p < 0.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +138,41 @@ mod tests {
             assert_eq!(hi, 1.0, "{n} of {n}");
             assert!(lo < 1.0);
         }
+    }
+
+    #[test]
+    fn chance_of_a_verdict_by_hand() {
+        // Under 5 items that differ, even all on one side gives p ≥ 0.125.
+        for n in 0..5 {
+            assert_eq!(chance_of_a_verdict(n), 0.0, "{n}");
+        }
+        // 5: only 0 or 5 of them, 2/32. 8: k ≤ 1 or ≥ 7, 2 · 9/256.
+        assert!((chance_of_a_verdict(5) - 2.0 / 32.0).abs() < 1e-12);
+        assert!((chance_of_a_verdict(8) - 18.0 / 256.0).abs() < 1e-12);
+        // It agrees with the test's own p, summed over every outcome, and stays under 0.1.
+        for n in [9, 17, 40, 333, 2000] {
+            let mut by_outcome = 0.0;
+            for k in 0..=n {
+                let t = McNemar {
+                    b: k,
+                    c: n - k,
+                    p: exact_binomial_two_sided(k, n),
+                };
+                if t.verdict() != Verdict::Neutral {
+                    by_outcome += (ln_choose(n, k) + n as f64 * 0.5f64.ln()).exp();
+                }
+            }
+            let c = chance_of_a_verdict(n);
+            assert!((c - by_outcome).abs() < 1e-9, "{n}: {c} vs {by_outcome}");
+            assert!(c < SIGNIFICANCE, "{n}: {c}");
+            assert!(n < 40 || c > 0.05, "{n}: {c}");
+        }
+    }
+
+    fn ln_choose(n: usize, k: usize) -> f64 {
+        (1..=k)
+            .map(|i| ((n - k + i) as f64).ln() - (i as f64).ln())
+            .sum()
     }
 
     #[test]

@@ -666,9 +666,6 @@ fn parse_entry(name: &str, line: Option<usize>, text: &str) -> Result<Item, Stri
             it.choices.len()
         ));
     }
-    if it.context.trim().is_empty() {
-        return Err(format!("{name}: `context` is empty"));
-    }
     Ok(Item {
         body: String::new(),
         question: String::new(),
@@ -932,7 +929,6 @@ mod tests {
                 "line 1: no `choices`, but a `endings`",
             ),
             ("{\"context\": \"Q\", \"context\": \"R\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: duplicate field `context`"),
-            ("{\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}", "line 1: `context` is empty"),
             ("not json", "line 1 is not a JSON object like {\"context\""),
             ("{\"context\": \"Q\", \"choices\": [\"a\", \"b\"], \"answer\": 0", "line 1 is not a JSON object"),
             ("\n\n", "no items"),

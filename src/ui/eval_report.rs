@@ -202,16 +202,23 @@ impl EvalReport {
 
     /// With several comparisons, how many would show a difference at p < 0.1 by chance alone
     /// when there is none anywhere: a lone win among many is weak evidence. Empty for one.
+    /// The expectation is exact for the items each comparison rests on (the test is discrete,
+    /// so few items that differ give less than 0.1 each); with none to expect, nothing is said.
     pub fn many_comparisons_note(&self) -> String {
-        let k = self.comparisons().len();
-        if k < 2 {
+        let cs = self.comparisons();
+        let k = cs.len();
+        let expected: f64 = cs
+            .iter()
+            .map(|c| crate::eval::stats::chance_of_a_verdict(c.test.b + c.test.c))
+            .sum();
+        if k < 2 || expected < 0.005 {
             return String::new();
         }
         format!(
-            "{k} comparisons: even if no condition or model differed at all, about {:.1} of \
-             them would be expected to come out a win or a loss at p < 0.1 by chance, so a \
-             single one among them is weak evidence (repeat it on new items: another seed).",
-            k as f64 * 0.1
+            "{k} comparisons: even if no condition or model differed at all, about {expected:.2} \
+             of them would be expected to come out a win or a loss at p < 0.1 by chance (for \
+             as many items where only one side was right as each has here), so a single one \
+             among them is weak evidence (repeat it on new items: another seed)."
         )
     }
 
@@ -609,7 +616,10 @@ mod tests {
         );
         assert!(
             rep.many_comparisons_note().starts_with(
-                "4 comparisons: even if no condition or model differed at all, about 0.4 of them"
+                // 8 items differ in one (a verdict's chance 18/256), under 5 in the others
+                // (none): not the 4 × 0.1 a continuous test would give.
+                "4 comparisons: even if no condition or model differed at all, about 0.09 of \
+                 them"
             ),
             "{}",
             rep.many_comparisons_note()

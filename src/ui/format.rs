@@ -218,6 +218,20 @@ pub fn dot_source(d: &crate::protocol::DotChoice) -> &'static str {
     }
 }
 
+/// A text quoted in a one-line message: its runs of white space (line breaks too) as one
+/// space, at most `max_chars` characters, and "…" only where it was cut.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let flat = words.join(" ");
+    if flat.chars().count() <= max_chars {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max_chars).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -351,5 +365,15 @@ mod tests {
         assert_eq!(visible_token("\n\n"), "↵↵");
         assert_eq!(visible_token(""), "∅");
         assert_eq!(visible_token("<b>"), "<b>");
+    }
+
+    #[test]
+    fn excerpt_marks_only_a_cut() {
+        assert_eq!(excerpt("Say hi", 60), "Say hi");
+        assert_eq!(excerpt("  two\n\nlines\t here ", 60), "two lines here");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("ab cdef", 3), "ab…");
+        assert_eq!(excerpt("ééé", 3), "ééé");
+        assert_eq!(excerpt("", 3), "");
     }
 }

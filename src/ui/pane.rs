@@ -383,6 +383,8 @@ pub struct EvalState {
     pub total: usize,
     /// Stopped before the end: the results are partial.
     pub stopped: bool,
+    /// Items checked before the first is scored (`Event::EvalChecked`).
+    pub checked: usize,
     job: Option<JobId>,
 }
 
@@ -1061,7 +1063,7 @@ impl PaneModel {
     }
 
     pub fn start_score(&mut self, text: &str) -> Option<ToWorker> {
-        let text = if text.trim().is_empty() {
+        let text = if text.is_empty() {
             Err("Paste or type a text to score first.".to_string())
         } else {
             Ok(text.to_string())
@@ -1715,6 +1717,9 @@ impl PaneModel {
                 self.bino.phase = OutputPhase::Done;
                 self.bino.message = String::new();
                 self.bino.result = Some(r);
+            }
+            (Activity::Eval, Event::EvalChecked { items }) => {
+                self.eval.checked = items;
             }
             (Activity::Eval, Event::EvalItem { condition, result }) => {
                 self.eval.results.push((condition, result));
@@ -3129,8 +3134,11 @@ mod tests {
             "M is still loading: try again when it is ready."
         );
         let (mut p, _) = ready();
-        assert!(p.start_score("  ").is_none());
+        assert!(p.start_score("").is_none());
         assert_eq!(p.score.phase, OutputPhase::Error);
+        // White space alone is text to measure, as the command line takes it.
+        let (mut q, _) = ready();
+        assert!(q.start_score(" \n").is_some());
         assert!(p
             .start_run(Err("max tokens must be at least 1".into()))
             .is_none());

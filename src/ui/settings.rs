@@ -282,7 +282,7 @@ fn panes_param_changes(
 impl PaneSettings {
     /// The request for the worker, or a message saying what to fix.
     pub fn request(&self, prompt: &str) -> Result<GenerateRequest, String> {
-        if prompt.trim().is_empty() {
+        if prompt.is_empty() {
             return Err("Type a prompt first.".into());
         }
         if self.max_tokens == 0 || self.max_tokens > MAX_TOKENS_LIMIT {
@@ -665,8 +665,14 @@ impl Workspace {
                 "temperature" => match v.parse::<f32>() {
                     Ok(t) if t.is_finite() => {
                         singles.push(("temperature", v.clone()));
+                        // `-0` is 0: shown, and linked on, as 0.
+                        let t = if t == 0.0 { 0.0 } else { t };
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
                         asked_temperature = Some(v.clone());
+                    }
+                    // `1e400` is a number, past what a float holds.
+                    Ok(t) if t.is_infinite() => {
+                        unread(&mut notes, "temperature", "a finite number")
                     }
                     _ => unread(&mut notes, "temperature", "a number"),
                 },
@@ -687,7 +693,7 @@ impl Workspace {
                             self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                             asked_max_tokens = Some(v.clone());
                         }
-                        None => unread(&mut notes, "max_tokens", "a whole number of 0 or more"),
+                        None => unread(&mut notes, "max_tokens", "a whole number"),
                     }
                 }
                 "seed" => match v.parse::<u64>() {
@@ -1060,6 +1066,9 @@ pub fn percent_decode(s: &str) -> String {
             b'+' => out.push(b' '),
             b'%' => match s
                 .get(i + 1..i + 3)
+                // Two hex digits, as URLSearchParams wants: from_str_radix alone takes
+                // "+3" as a number.
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
             {
                 Some(v) => {
@@ -1169,9 +1178,11 @@ mod tests {
     #[test]
     fn bad_settings_say_what_to_fix() {
         assert_eq!(
-            PaneSettings::default().request("  \n").unwrap_err(),
+            PaneSettings::default().request("").unwrap_err(),
             "Type a prompt first."
         );
+        // White space is text to continue, as the command line takes it.
+        assert!(PaneSettings::default().request("  \n").is_ok());
         let p = PaneSettings {
             max_tokens: 0,
             ..PaneSettings::default()
@@ -1307,7 +1318,7 @@ mod tests {
             notes,
             [
                 "The link's temperature=hot is not a number; it was left out.",
-                "The link's max_tokens=-3 is not a whole number of 0 or more; it was left out.",
+                "The link's max_tokens=-3 is not a whole number; it was left out.",
                 "The link's mode=dance is not generate, score, chat or eval; it was left out.",
                 "The link's seed=-1 is not a whole number from 0 to 18446744073709551615; it \
                  was left out.",
@@ -1321,6 +1332,13 @@ mod tests {
             notes,
             ["The link's max_tokens=99999999999999999999 is out of range (1 to 4096); 4096 is used."]
         );
+        let mut cold = Workspace::default();
+        assert_eq!(
+            cold.apply_query("temperature=1e400"),
+            ["The link's temperature=1e400 is not a finite number; it was left out."]
+        );
+        assert!(cold.apply_query("temperature=-0").is_empty());
+        assert_eq!(cold.panes[0].temperature.to_string(), "0");
         let notes = ws.apply_query("models=a,b,c,d,e&temperature=NaN&max_tokens=0");
         assert_eq!(ws.panes.len(), MAX_PANES);
         assert_eq!(ws.panes[0].max_tokens, 1);
@@ -1617,6 +1635,9 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        // A sign is no hex digit: "%+3" is a percent sign, a space and a 3.
+        assert_eq!(percent_decode("5%+3"), "5% 3");
+        assert_eq!(percent_decode("%-1"), "%-1");
     }
 
     /// Permalink keeps the address's own flags (a forced SIMD build, kiosk mode, a tracking

@@ -337,13 +337,16 @@ pub async fn run_eval(
         // then so that a Stop is heard while a large file is tokenized.
         for (i, item) in items.iter().enumerate() {
             if i % 16 == 0 {
+                if i > 0 {
+                    post_event(job, Event::EvalChecked { items: i });
+                }
                 yield_now().await;
                 if stop.get() {
                     post_event(job, Event::EvalDone { stopped: true });
                     return (engine, Ok(()));
                 }
             }
-            if let Err(e) = crate::eval::check_item(&engine, i, item, &conditions) {
+            if let Err(e) = crate::eval::check_item(&engine, i, item, &conditions, None) {
                 return (engine, Err(e));
             }
         }

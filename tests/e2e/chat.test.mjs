@@ -158,6 +158,12 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.deepEqual(joined.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant']);
   assert.equal(joined[3].content, 'Another long story, please.\n\nShorter.');
   assert.deepEqual((await figures(p)).ids, cli(joined.slice(0, -1), 'joined').prompt_ids);
+  // Edit on the first message empties the conversation: nothing is said to be done.
+  await p.root.locator('[data-testid=chat-turn][data-turn-index="1"] [data-testid=chat-edit]').click();
+  assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'idle');
+  assert.equal((await p.get('chat-message').textContent()).trim(), '');
+  assert.equal(await p.get('chat-input').inputValue(), 'Tell me a long story about the sea.');
   assert.deepEqual(errors, []);
   await ctx.close();
 });

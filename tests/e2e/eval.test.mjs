@@ -204,12 +204,14 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   await page.waitForFunction(() => /twice/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
   assert.match(await page.textContent('[data-testid=eval-message]'), /^twice\.jsonl: 1 item\. Read, but: line 1: choices 0 and 2 are the same text.*its answer \(2\) can never be picked\.$/);
   // A good file runs.
+  // An empty context is scored as lm-eval scores one (the choice after BOS, else EOS).
   const good = [
     JSON.stringify({ context: 'Question: What is 2 + 2?\nAnswer:', choices: ['3', '4', '5'], answer: 1 }),
     JSON.stringify({ context: 'Question: Which is a colour?\nAnswer:', choices: ['blue', 'table'], answer: 0 }),
+    JSON.stringify({ context: '', choices: ['Paris is the capital of France.', 'Banana the of capital France.'], answer: 0 }),
   ].join('\n');
   await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'good.jsonl', mimeType: 'application/json', buffer: Buffer.from(good) });
-  await page.waitForFunction(() => /2 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  await page.waitForFunction(() => /3 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
   assert.equal(await page.inputValue('[data-testid=eval-task]'), 'file');
   // A look at another tab keeps the chosen file (it was the tab's own, and went with it).
   await page.click('[data-testid=tab-generate]');
@@ -218,7 +220,11 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   assert.match(await page.locator('[data-testid=eval-task] option[value=file]').textContent(), /Your file: good\.jsonl/);
   await page.click('[data-testid=eval-run]');
   await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 120000 });
-  assert.equal(await page.locator('[data-testid=eval-item]').count(), 2 * 2);
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), 3 * 2);
+  const cli = JSON.parse(execFileSync(TINYLAB, ['eval', '--model', SMOLLM2_FILE, '--items', '-', '--json'], { input: good, encoding: 'utf8' }));
+  assert.equal(cli.items[2].index, 2);
+  assert.equal(Number(await page.getAttribute('[data-testid=eval-item][data-condition=baseline][data-index="2"]', 'data-pred')), cli.items[2].pred);
+  assert.equal(cli.items[2].pred, 0, 'the sentence, not the word salad');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
@@ -270,10 +276,23 @@ test('an item too long for the model is named before anything is scored; odd num
   await page.click('[data-testid=eval-run]');
   await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 60000 });
   assert.match(await page.textContent('[data-testid=eval-headline]'), /Nothing was scored: .*line 2: \d+ tokens under baseline; this model holds \d+ here/);
+  // The command line's way to hold more positions is not offered where there is none.
+  assert.doesNotMatch(await page.textContent('.eval-results'), /--context|command line/);
   assert.match(await page.textContent('[data-testid=eval-source]'), /partial: .*line 2/);
   assert.doesNotMatch(await page.textContent('.eval-results'), /stopped/);
   assert.equal(await page.locator('[data-testid=eval-item]').count(), 0);
   assert.match(await pane(page).status().textContent(), /ready/);
+
+  // A large file is tokenized and checked whole before its first item is scored, which takes
+  // seconds: the progress says so rather than sitting at "0 scored", and Stop ends it.
+  const big = Array.from({ length: 2000 }, (_, i) => item(`Item ${i}: ${'the sky is blue and the grass is green, '.repeat(60)}`)).join('\n');
+  await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'big.jsonl', mimeType: 'application/json', buffer: Buffer.from(big) });
+  await page.waitForFunction(() => /2000 items/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
+  await page.click('[data-testid=eval-run]');
+  await page.waitForFunction(() => /^checking the items before scoring: \d+ of 2000 read$/.test(document.querySelector('[data-testid=eval-progress-text]')?.textContent ?? ''), null, { timeout: 60000 });
+  await page.click('[data-testid=eval-stop]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 30000 });
+  assert.equal(await page.locator('[data-testid=eval-item]').count(), 0);
 
   // A reload while items are being scored keeps those already scored, marked as cut off.
   await page.selectOption('[data-testid=eval-task]', 'name-index');

@@ -116,6 +116,15 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score 
   assert.equal(await p.output().getAttribute('data-state'), 'done', await p.get('run-message').textContent());
   const cli = JSON.parse(execFileSync(TINYLAB, ['score', '--model', SMOLLM2_FILE, '--text', text, '--json'], { encoding: 'utf8' }));
   assert.deepEqual((await p.tokens()).map((t) => t.id), cli.tokens.map((t) => t.id));
+  // White space alone is text too, measured as the command line measures it.
+  const blank = '  \n\t  \n\n  ';
+  await page.fill('[data-testid=score-text]', blank);
+  await page.click('[data-testid=score-all]');
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 60000 });
+  assert.equal(await p.output().getAttribute('data-state'), 'done', await p.get('run-message').textContent());
+  const cliBlank = JSON.parse(execFileSync(TINYLAB, ['score', '--model', SMOLLM2_FILE, '--text', blank, '--json'], { encoding: 'utf8' }));
+  assert.ok(cliBlank.tokens.length > 0);
+  assert.deepEqual((await p.tokens()).map((t) => t.id), cliBlank.tokens.map((t) => t.id));
   await ctx.close();
 
   // Chat: typing and Enter on a fresh page loads the model, then the reply comes.
@@ -133,11 +142,25 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score 
   await page2.waitForTimeout(300);
   assert.equal(await c.get('chat-input').inputValue(), 'Hello!');
   assert.equal(await c.status().getAttribute('data-state'), 'empty', 'a composing Enter sent the message');
+  // The model's bytes are held back until the box has been edited, so the message is still
+  // waiting for its model when the user adds to it.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await ctx2.route((url) => url.pathname.endsWith('.gguf'), async (route) => { await held; await route.continue(); });
   await c.get('chat-input').press('Enter');
+  await c.root.locator('[data-testid=model-status][data-state=loading]').waitFor({ timeout: 30000 });
+  assert.ok(await c.get('chat-send').isDisabled(), 'Send is off while the model loads');
+  // What is typed meanwhile goes with the message, not away with the box.
+  await c.get('chat-input').fill('Hello! Who are you?');
+  await c.get('chat-input').press('Enter');
+  release();
   await c.root.locator('[data-testid=chat]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
   assert.equal(await c.get('chat').getAttribute('data-state'), 'done', await c.get('chat-message').textContent());
   assert.equal(await c.status().getAttribute('data-state'), 'ready');
   assert.equal(await c.root.locator('[data-testid=chat-turn][data-role=assistant]').count(), 1);
+  const asked = c.root.locator('[data-testid=chat-turn][data-role=user]');
+  assert.equal(await asked.count(), 1);
+  assert.equal(await asked.locator('.text').first().textContent(), 'Hello! Who are you?');
   assert.equal(await c.get('chat-input').inputValue(), '', 'the message was taken');
   assert.deepEqual(errors, []);
   await ctx2.close();

@@ -242,7 +242,7 @@ test('each bad input gets a clear message in its pane while another pane keeps g
   await a.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 10000 });
 
   // An empty prompt, and one longer than the context.
-  await page.fill('[data-testid=prompt]', '   ');
+  await page.fill('[data-testid=prompt]', '');
   await a.get('run').click();
   assert.equal(await a.output().getAttribute('data-state'), 'error');
   messages.emptyPrompt = await a.get('run-message').textContent();
@@ -363,6 +363,25 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   await page.locator('[data-testid=eval-task]').waitFor();
   assert.equal(await page.locator('[data-testid=eval-items-file]').isVisible(), false);
   await page.click('[data-testid=tab-generate]');
+  // Nor are files dropped on a pane opened; one dropped off the drop targets does not take
+  // the browser away from the page either.
+  const before = await pane(page).status().getAttribute('data-state');
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([71, 71, 85, 70, 3, 0, 0, 0])], 'visitor.gguf'));
+    return dt;
+  });
+  const over = (sel) => page.evaluate(([s, dt]) => {
+    const ev = new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true });
+    document.querySelector(s).dispatchEvent(ev);
+    return { prevented: ev.defaultPrevented, effect: dt.dropEffect };
+  }, [sel, dataTransfer]);
+  assert.deepEqual(await over('[data-testid=pane]'), { prevented: true, effect: 'none' });
+  assert.deepEqual(await over('header'), { prevented: true, effect: 'none' });
+  await pane(page).root.dispatchEvent('drop', { dataTransfer });
+  await page.waitForTimeout(500);
+  assert.equal(await pane(page).status().getAttribute('data-state'), before);
+  assert.doesNotMatch(await pane(page).status().textContent(), /visitor\.gguf/);
 
   await page.click('[data-testid=demo-temperature]');
   await page.locator('[data-testid=pane]').nth(1).waitFor();

@@ -146,13 +146,13 @@ test('a link opened where a workspace was saved can give that workspace back', a
   const page = await ctx.newPage();
   await page.goto(server.url);
   await page.locator('[data-testid=prompt]').waitFor();
-  await page.fill('[data-testid=prompt]', 'My own careful prompt');
+  await page.fill('[data-testid=prompt]', 'My own careful prompt,\nover two lines');
   await pane(page).set('seed', 777);
   // A colleague's link, in the same browser: it replaces the saved workspace.
   await page.goto(`${server.url}/?models=${SMOLLM2}&prompt=Shared%20prompt&temperature=0.9`);
   await page.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'Shared prompt');
-  assert.match(await page.textContent('[data-testid=link-replaced]'), /replaced the workspace this browser had saved \(prompt "My own careful prompt…"\)/);
+  assert.match(await page.textContent('[data-testid=link-replaced]'), /replaced the workspace this browser had saved \(prompt "My own careful prompt, over two lines"\)\./);
   // Another link opened in another tab meanwhile: the button still gives back the user's own.
   const other = await ctx.newPage();
   await other.goto(`${server.url}/?prompt=Link%20two`);
@@ -161,13 +161,13 @@ test('a link opened where a workspace was saved can give that workspace back', a
   await page.click('[data-testid=restore-workspace]');
   await page.waitForURL((u) => !u.search.includes('prompt='));
   await page.locator('[data-testid=prompt]').waitFor();
-  await page.waitForFunction(() => document.querySelector('[data-testid=prompt]')?.value === 'My own careful prompt');
+  await page.waitForFunction(() => document.querySelector('[data-testid=prompt]')?.value === 'My own careful prompt,\nover two lines');
   assert.equal(await pane(page).get('seed').inputValue(), '777');
   assert.equal(await page.locator('[data-testid=link-replaced]').count(), 0);
   // The page as it opens with no link: nothing said of one.
   await page.reload();
   await page.locator('[data-testid=prompt]').waitFor();
-  assert.equal(await page.inputValue('[data-testid=prompt]'), 'My own careful prompt');
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'My own careful prompt,\nover two lines');
   assert.equal(await page.locator('[data-testid=link-replaced]').count(), 0);
   await ctx.close();
 });
