@@ -12,20 +12,35 @@ use crate::engine::{stats, Engine, EngineError, Result, ScoreResult, Summary, To
 /// minutes in a browser.
 pub const MAX_CONTINUATION: usize = 256;
 
-/// Splits `text` after its first `sentences` sentences. A sentence ends at a newline, or at
-/// `.`, `!` or `?` followed by whitespace. Returns `None` when no rest would remain.
+/// Splits `text` after its first `sentences` sentences. A sentence ends at a newline; at
+/// `.`, `!`, `?`, `…` (and Arabic, Urdu and Devanagari ones) followed by whitespace; or at
+/// Chinese and Japanese `。！？`, which no space follows. Closing quotes and brackets right
+/// after the mark stay with its sentence. Returns `None` when no rest would remain.
 pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)> {
+    let closer = |c: char| {
+        matches!(
+            c,
+            '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '」' | '』' | '）'
+        )
+    };
     let text = text.trim();
     let mut seen = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
+        let spaced = matches!(c, '.' | '!' | '?' | '…' | '؟' | '۔' | '।');
+        let unspaced = matches!(c, '。' | '！' | '？' | '｡');
+        let mut cut = i + c.len_utf8();
         let ends = c == '\n'
-            || (matches!(c, '.' | '!' | '?')
-                && chars.peek().is_none_or(|(_, n)| n.is_whitespace()));
+            || (spaced || unspaced) && {
+                while let Some(&(j, q)) = chars.peek().filter(|(_, q)| closer(*q)) {
+                    cut = j + q.len_utf8();
+                    chars.next();
+                }
+                unspaced || chars.peek().is_none_or(|(_, n)| n.is_whitespace())
+            };
         if ends {
             seen += 1;
             if seen == sentences.max(1) {
-                let cut = i + c.len_utf8();
                 let (head, rest) = text.split_at(cut);
                 if rest.trim().is_empty() {
                     return None;
@@ -44,6 +59,8 @@ pub struct Plan {
     pub prompt_ids: Vec<u32>,
     /// The human continuation's tokens (no BOS), cut to [`MAX_CONTINUATION`].
     pub human_ids: Vec<u32>,
+    /// How many there were before the cut.
+    pub human_total: usize,
 }
 
 pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
@@ -61,8 +78,10 @@ pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
                 .into(),
         ));
     }
+    let human_total = human_ids.len();
     human_ids.truncate(MAX_CONTINUATION);
     Ok(Plan {
+        human_total,
         prompt,
         prompt_ids,
         human_ids,
@@ -148,6 +167,35 @@ mod tests {
         assert_eq!(
             split_sentences("Line one\nline two", 1),
             Some(("Line one\n".to_string(), "line two".to_string()))
+        );
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        // Chinese and Japanese marks end a sentence with no space after them.
+        let zh = "我今天早上去了市场。我买了很多水果！然后我回家了？好";
+        assert_eq!(
+            split_sentences(zh, 1),
+            pair("我今天早上去了市场。", "我买了很多水果！然后我回家了？好")
+        );
+        assert_eq!(
+            split_sentences(zh, 3),
+            pair("我今天早上去了市场。我买了很多水果！然后我回家了？", "好")
+        );
+        assert_eq!(split_sentences("東京です。", 1), None);
+        // Arabic's question mark, and quotes closing after the mark.
+        assert_eq!(
+            split_sentences("كيف حالك؟ أنا بخير", 1),
+            pair("كيف حالك؟", " أنا بخير")
+        );
+        assert_eq!(
+            split_sentences("He said \"Go.\" Then he left.", 1),
+            pair("He said \"Go.\"", " Then he left.")
+        );
+        assert_eq!(
+            split_sentences("「はい。」次に", 1),
+            pair("「はい。」", "次に")
+        );
+        assert_eq!(
+            split_sentences("Wait… what? No", 1),
+            pair("Wait…", " what? No")
         );
     }
 }

@@ -340,6 +340,10 @@ pub struct ScoredText {
     /// that an export lists every input id, as `tinylab score` does.
     #[serde(default)]
     pub context_ids: Vec<u32>,
+    /// The context ids' bytes (`ScoreResult::prefix_bytes`); `None` in a result saved before
+    /// it was kept, read as `prefix`'s length.
+    #[serde(default)]
+    pub prefix_bytes: Option<usize>,
 }
 
 impl ScoredText {
@@ -355,6 +359,10 @@ pub struct HumanVsModelResult {
     pub prompt_tokens: usize,
     pub human: ScoredText,
     pub model: ScoredText,
+    /// The human text's tokens after the prompt, of which the first `MAX_CONTINUATION` are
+    /// compared (0 in a result saved before it was kept).
+    #[serde(default)]
+    pub human_total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -401,6 +409,7 @@ impl ScoredText {
             summary,
             ms,
             context_ids: Vec::new(),
+            prefix_bytes: None,
         }
     }
 }

@@ -5,7 +5,6 @@ use leptos::prelude::*;
 use super::AppState;
 use crate::ui::compare::{rows, settings_label, Column};
 use crate::ui::settings::Mode;
-use crate::ui::summary::summarize;
 
 #[component]
 pub fn CompareTable() -> impl IntoView {
@@ -38,7 +37,7 @@ pub fn CompareTable() -> impl IntoView {
                     settings: settings_label(request.as_ref().filter(|_| generating), &s),
                     summary: {
                         // Entropy and surprisal in the page's units; perplexity stays as it is.
-                        let mut s = p.shown(|r| summarize(&r.tokens, r.timing.as_ref()));
+                        let mut s = p.shown(|r| r.summary_now());
                         s.mean_entropy = s.mean_entropy.map(|v| units.of(v));
                         s.mean_surprisal = s.mean_surprisal.map(|v| units.of(v));
                         s
@@ -47,9 +46,11 @@ pub fn CompareTable() -> impl IntoView {
                     vocabulary: p.shown(|r| r.vocabulary().to_string()),
                     // The span measured: after the unscored first token (`prefix`), or all of
                     // the text after a BOS; a score stopped part way measured a part of that.
+                    // The bytes of a first token that was part of a character open the next
+                    // token's piece, unmeasured: the span starts after them.
                     text: p.shown(|r| {
                         let span = match r.scored_text.strip_prefix(r.prefix.as_str()) {
-                            Some(rest) => rest.to_string(),
+                            Some(rest) => format!("{}\u{0}{rest}", r.held_bytes()),
                             None => format!("{}\u{0}{}", r.prefix, r.scored_text),
                         };
                         match (app.mode.get() == Mode::Score, r.partial) {
@@ -104,7 +105,7 @@ pub fn CompareTable() -> impl IntoView {
                         }}
                     </tbody>
                 </table>
-                <p class="muted">"★ marks the lowest time, entropy, surprisal, perplexity and bits per byte and the highest speed: the per-token figures only between models of one vocabulary (others count other tokens), bits per byte only over the same span of one text."</p>
+                <p class="muted">"★ marks the lowest time, entropy, surprisal, perplexity and bits per byte and the highest speed: the per-token figures only for one text scored by models of one vocabulary (others count other tokens; each generation is its own text), bits per byte only over the same span of one text."</p>
             </section>
         </Show>
     }

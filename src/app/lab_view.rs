@@ -53,7 +53,15 @@ fn histogram_svg(human: &[f64], model: &[f64], label: &'static str) -> impl Into
                 <span class="muted">
                     {move || {
                         let u = units.get();
-                        format!("share of tokens, 0–{} {}", crate::ui::format::num(Some(u.of(MAX_NATS)), 1).trim_end_matches(".0"), u.id())
+                        // The last bar holds every token past the range (human text has many).
+                        let top = crate::ui::format::num(Some(u.of(MAX_NATS)), 1);
+                        let last = crate::ui::format::num(Some(u.of(MAX_NATS * (BINS - 1) as f64 / BINS as f64)), 1);
+                        format!(
+                            "share of tokens, 0–{} {}; the last bar: {} and more",
+                            top.trim_end_matches(".0"),
+                            u.id(),
+                            last.trim_end_matches(".0")
+                        )
                     }}
                 </span>
             </figcaption>

@@ -7,12 +7,12 @@ use super::pane_state::Pane;
 use crate::ui::colors::RankBucket;
 use crate::ui::format::{duration_ms, num, simd_title};
 use crate::ui::settings::Mode;
-use crate::ui::summary::{shares, summarize, RunSummary};
+use crate::ui::summary::{shares, RunSummary};
 
 #[component]
 pub fn RunStats(pane: Pane) -> impl IntoView {
     let app = expect_context::<super::AppState>();
-    let s = Memo::new(move |_| pane.shown(|r| summarize(&r.tokens, r.timing.as_ref())));
+    let s = Memo::new(move |_| pane.shown(|r| r.summary_now()));
     let fdg = move || pane.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt));
     let generating = move || matches!(app.mode.get(), Mode::Generate | Mode::Chat);
     let stat =

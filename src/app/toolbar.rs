@@ -132,8 +132,14 @@ pub fn Toolbar() -> impl IntoView {
                     }),
                     score: (!score.tokens.is_empty()).then(|| {
                         RunExport::new(score.prompt_ids.clone(), &score.prefix, &score.tokens, None)
-                            .scored(score.summary.clone(), score.partial)
+                            .scored(
+                                score.summary.clone(),
+                                score.partial,
+                                score.summary_now().bits_per_byte,
+                            )
                     }),
+                    human_vs_model: p.state.with_untracked(|s| s.lab.result.clone()),
+                    binoculars: p.state.with_untracked(|s| s.bino.result),
                 }
             })
             .collect();

@@ -286,6 +286,10 @@ pub struct ScoreResult {
     pub ids: Vec<u32>,
     /// The text of the ids that were context only (the first one has nothing before it).
     pub prefix: String,
+    /// The bytes of those ids: more than `prefix` holds when the first token is part of a
+    /// character, whose bytes then open the next token's piece.
+    #[serde(skip)]
+    pub prefix_bytes: usize,
     /// One entry per predicted token: all ids but the first. Their pieces continue `prefix`,
     /// and the last one holds any incomplete character at the end.
     pub tokens: Vec<Token>,
@@ -1070,6 +1074,7 @@ impl Scan {
 /// Per-token results of a scan, as [`ScoreResult`] holds them.
 pub struct Scored {
     prefix: String,
+    prefix_bytes: usize,
     tokens: Vec<Token>,
     stats: Vec<TokenStats>,
     utf8: Utf8Stream,
@@ -1078,12 +1083,14 @@ pub struct Scored {
 impl Scored {
     pub fn new(engine: &Engine, scan: &Scan) -> Self {
         let mut utf8 = Utf8Stream::default();
-        let prefix = match scan.ids.first() {
-            Some(&first) => utf8.push(engine.tokenizer.token_bytes(first)),
-            None => String::new(),
-        };
+        let first = scan
+            .ids
+            .first()
+            .map(|&id| engine.tokenizer.token_bytes(id))
+            .unwrap_or_default();
         Scored {
-            prefix,
+            prefix_bytes: first.len(),
+            prefix: utf8.push(first),
             tokens: Vec::with_capacity(scan.ids.len()),
             stats: Vec::with_capacity(scan.ids.len()),
             utf8,
@@ -1114,6 +1121,7 @@ impl Scored {
         ScoreResult {
             ids,
             prefix: self.prefix,
+            prefix_bytes: self.prefix_bytes,
             summary: summarize(&self.stats),
             tokens: self.tokens,
         }

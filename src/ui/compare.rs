@@ -18,7 +18,8 @@ pub struct Column {
     /// figures of different vocabularies count different tokens, so none is "best".
     pub vocabulary: String,
     /// Score mode: the part of the text measured (after the unscored first token, or all of
-    /// it after a BOS). Bits per byte compare across vocabularies only over one span.
+    /// it after a BOS); empty in the other modes, where each pane's text is its own. Bits per
+    /// byte compare across vocabularies only over one span, per-token figures within one.
     pub text: String,
 }
 
@@ -68,23 +69,42 @@ pub struct Row {
 
 type Pick = fn(&Column) -> Option<f64>;
 
-/// Whether the columns with a value agree on `key`: what makes their values comparable.
-fn comparable(cols: &[Column], pick: Pick, key: fn(&Column) -> &str) -> bool {
+/// What makes two columns' values comparable; `None`: nothing (each is its own).
+type Key = fn(&Column) -> Option<String>;
+
+/// Whether the columns with a value agree on `key`.
+fn comparable(cols: &[Column], pick: Pick, key: Key) -> bool {
     let mut keys = cols
         .iter()
         .filter(|c| pick(c).is_some_and(f64::is_finite))
         .map(key);
-    keys.next().is_none_or(|first| keys.all(|k| k == first))
+    match keys.next() {
+        None => true,
+        Some(None) => false,
+        Some(first) => keys.all(|k| k == first),
+    }
 }
 
-/// A row whose best is marked only where the columns share `key` (a vocabulary, a text).
+/// Per-token figures compare where the columns counted the same tokens: one vocabulary over
+/// one text. A generation's or a chat reply's text is each pane's own (a colder sample has
+/// the lower perplexity, which makes it no better), and so is a score of another text.
+fn same_tokens(c: &Column) -> Option<String> {
+    (!c.text.is_empty()).then(|| format!("{}\u{1}{}", c.vocabulary, c.text))
+}
+
+/// Bits per byte compare across vocabularies, over one span of one text.
+fn same_span(c: &Column) -> Option<String> {
+    (!c.text.is_empty()).then(|| c.text.clone())
+}
+
+/// A row whose best is marked only where the columns share `key` (tokens, a text).
 fn numeric_among(
     label: &'static str,
     cols: &[Column],
     pick: Pick,
     fmt: fn(f64) -> String,
     better: Better,
-    key: fn(&Column) -> &str,
+    key: Key,
 ) -> Row {
     let better = if comparable(cols, pick, key) {
         better
@@ -189,14 +209,13 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
             Better::Higher,
         ));
     }
-    let vocabulary: fn(&Column) -> &str = |c| &c.vocabulary;
     out.push(numeric_among(
         "mean entropy",
         cols,
         |c| c.summary.mean_entropy,
         |x| num(Some(x), 3),
         Better::Lower,
-        vocabulary,
+        same_tokens,
     ));
     out.push(numeric_among(
         "mean surprisal",
@@ -204,7 +223,7 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
         |c| c.summary.mean_surprisal,
         |x| num(Some(x), 3),
         Better::Lower,
-        vocabulary,
+        same_tokens,
     ));
     out.push(numeric_among(
         "perplexity",
@@ -212,7 +231,7 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
         |c| c.summary.perplexity,
         |x| num(Some(x), 2),
         Better::Lower,
-        vocabulary,
+        same_tokens,
     ));
     // Only scores have a text: a chat's or a generation's bytes are each its own.
     if !with_speed && cols.iter().any(|c| !c.text.is_empty()) {
@@ -222,7 +241,7 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
             |c| c.summary.bits_per_byte,
             |x| num(Some(x), 3),
             Better::Lower,
-            |c| &c.text,
+            same_span,
         ));
     }
     if !with_speed {
@@ -314,10 +333,17 @@ mod tests {
 
     #[test]
     fn best_values_are_marked_by_direction() {
-        let cols = [col(3.0, Some(10.0)), col(2.0, Some(30.0)), col(2.0, None)];
+        let mut cols = [col(3.0, Some(10.0)), col(2.0, Some(30.0)), col(2.0, None)];
         let r = rows(&cols, true);
         let get = |l: &str| r.iter().find(|x| x.label == l).unwrap().clone();
-        assert_eq!(get("perplexity").best, vec![1, 2], "ties are all marked");
+        // Generations: each pane's text is its own, so no perplexity is the best.
+        assert!(get("perplexity").best.is_empty());
+        for c in &mut cols {
+            c.text = "one text".into();
+        }
+        let scored = rows(&cols, false);
+        let perplexity = scored.iter().find(|x| x.label == "perplexity").unwrap();
+        assert_eq!(perplexity.best, vec![1, 2], "ties are all marked");
         assert_eq!(get("decode tok/s").best, vec![1]);
         assert_eq!(get("decode tok/s").cells[2], "–");
         assert!(
@@ -357,10 +383,19 @@ mod tests {
         assert_eq!(get(&cols, "bits per byte").best, vec![1]);
         assert_eq!(get(&cols, "bits per byte").cells[0], "1.200");
         b.vocabulary = "smollm2".into();
+        let cols = [a.clone(), b.clone()];
+        assert_eq!(get(&cols, "perplexity").best, vec![1]);
+        // One vocabulary, two texts (a pane scored again after the text changed): neither.
         b.text = "another text".into();
         let cols = [a, b];
-        assert_eq!(get(&cols, "perplexity").best, vec![1]);
-        assert!(get(&cols, "bits per byte").best.is_empty());
+        for label in [
+            "perplexity",
+            "mean entropy",
+            "mean surprisal",
+            "bits per byte",
+        ] {
+            assert!(get(&cols, label).best.is_empty(), "{label}");
+        }
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub struct PaneExport {
     pub settings: PaneSettings,
     pub generation: Option<RunExport>,
     pub score: Option<RunExport>,
+    /// The Entropy lab's "Human vs model" result, as the pane shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub human_vs_model: Option<crate::protocol::HumanVsModelResult>,
+    /// This pane's Binoculars score (on the performer's pane).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binoculars: Option<crate::protocol::BinocularsResult>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -58,6 +64,10 @@ pub struct RunExport {
     /// them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// A score's bits per byte over the span measured, as the pane shows it (not in
+    /// `summary`, which is the engine's, per token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits_per_byte: Option<f64>,
     pub tokens: Vec<TokenRow>,
 }
 
@@ -90,6 +100,7 @@ impl RunExport {
             context_full: reported.is_some_and(|(_, full)| full),
             partial: false,
             summary: None,
+            bits_per_byte: None,
             tokens: tokens
                 .iter()
                 .map(|t| TokenRow {
@@ -112,12 +123,18 @@ impl RunExport {
 
     /// A score's figures, and whether it was stopped part way. `ids` become every input id,
     /// the context ones (`prompt_ids`) first, as `tinylab score` lists them.
-    pub fn scored(self, summary: Option<Summary>, partial: bool) -> Self {
+    pub fn scored(
+        self,
+        summary: Option<Summary>,
+        partial: bool,
+        bits_per_byte: Option<f64>,
+    ) -> Self {
         let ids = self.prompt_ids.iter().chain(&self.ids).copied().collect();
         RunExport {
             ids,
             summary,
             partial,
+            bits_per_byte: bits_per_byte.filter(|b| b.is_finite()),
             stop_reason: partial.then(|| "stopped".to_string()),
             ..self
         }
@@ -214,6 +231,8 @@ mod tests {
                     Some(StopReason::Length),
                 )),
                 score: None,
+                human_vs_model: None,
+                binoculars: None,
             }],
         }
     }
@@ -240,14 +259,18 @@ mod tests {
             ..Summary::default()
         };
         let run = |partial| {
-            let r = RunExport::new(vec![], "", &[tok(5, "a", 0.0)], None)
-                .scored(Some(summary.clone()), partial);
+            let r = RunExport::new(vec![], "", &[tok(5, "a", 0.0)], None).scored(
+                Some(summary.clone()),
+                partial,
+                Some(1.5),
+            );
             serde_json::to_value(r).unwrap()
         };
         let stopped = run(true);
         assert_eq!(stopped["partial"], true);
         assert_eq!(stopped["stop_reason"], "stopped");
         assert_eq!(stopped["summary"]["perplexity"], 12.5);
+        assert_eq!(stopped["bits_per_byte"], 1.5);
         let whole = run(false);
         assert!(whole.get("partial").is_none());
         assert!(whole["stop_reason"].is_null());
@@ -270,7 +293,7 @@ mod tests {
     #[test]
     fn a_score_lists_every_input_id() {
         let r = RunExport::new(vec![2], "", &[tok(5, "a", 0.0), tok(7, "b", 0.0)], None)
-            .scored(None, false);
+            .scored(None, false, None);
         assert_eq!(r.ids, vec![2, 5, 7]);
         assert_eq!(r.prompt_ids, vec![2]);
         assert_eq!(r.tokens.len(), 2);

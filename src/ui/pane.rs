@@ -106,6 +106,8 @@ pub struct RunState {
     pub message: String,
     /// Score mode: text that was context only (shown unscored before the tokens).
     pub prefix: String,
+    /// Score mode: that context's bytes (`ScoredText::prefix_bytes`).
+    pub prefix_bytes: Option<usize>,
     /// Score mode: the engine's summary, with Fast-DetectGPT.
     pub summary: Option<Summary>,
     /// Score mode: stopped part way; the tokens and figures cover only what was scored.
@@ -135,6 +137,22 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// Bytes of the unscored first token that open the first scored token's piece (that
+    /// token was part of a character): in the pieces, yet not measured.
+    pub fn held_bytes(&self) -> usize {
+        self.prefix_bytes
+            .map_or(0, |b| b.saturating_sub(self.prefix.len()))
+    }
+
+    /// The figures of what the run shows, bits per byte over the bytes measured.
+    pub fn summary_now(&self) -> crate::ui::summary::RunSummary {
+        crate::ui::summary::summarize_measured(
+            &self.tokens,
+            self.timing.as_ref(),
+            self.held_bytes(),
+        )
+    }
+
     /// The vocabulary of the model that made this run (from `model_identity`): runs of one
     /// vocabulary count the same tokens.
     pub fn vocabulary(&self) -> &str {
@@ -327,10 +345,19 @@ const LAB_PREVIOUS: &str = "The result below is the previous one.";
 
 /// The line over a human-vs-model result.
 fn lab_message(res: &HumanVsModelResult) -> String {
+    let compared = res.human.tokens.len();
+    let human = if res.human_total > compared {
+        format!(
+            "the first {compared} of the human text's {} tokens (at most {} are compared)",
+            res.human_total,
+            crate::lab::MAX_CONTINUATION
+        )
+    } else {
+        format!("{compared} human tokens")
+    };
     format!(
-        "Prompt: the first {} tokens; compared {} human tokens with {} model tokens.",
+        "Prompt: the first {} tokens; compared {human} with {} model tokens.",
         res.prompt_tokens,
-        res.human.tokens.len(),
         res.model.tokens.len()
     )
 }
@@ -1692,6 +1719,7 @@ impl PaneModel {
                 });
                 r.prompt_ids = s.context_ids;
                 r.prefix = s.prefix;
+                r.prefix_bytes = s.prefix_bytes;
                 r.tokens = s.tokens;
                 r.summary = Some(s.summary);
             }
@@ -3219,6 +3247,7 @@ mod tests {
             prompt_tokens: 2,
             human: scored(3),
             model: scored(4),
+            human_total: 3,
         };
         p.apply(reply(lab, Event::HumanVsModel(res.clone())));
         assert_eq!(p.lab.phase, OutputPhase::Done);
@@ -3231,6 +3260,16 @@ mod tests {
             "Prompt: the first 2 tokens; compared 3 human tokens with 4 model tokens."
         );
         assert_eq!(q.lab.message, p.lab.message);
+        // A human text longer than is compared says so.
+        let long = HumanVsModelResult {
+            human_total: 900,
+            ..res.clone()
+        };
+        assert_eq!(
+            lab_message(&long),
+            "Prompt: the first 2 tokens; compared the first 3 of the human text's 900 tokens \
+             (at most 256 are compared) with 4 model tokens."
+        );
         // A next run that is refused, fails or is stopped leaves this result shown, and says
         // it is the previous one.
         let (mut idle, _) = ready();

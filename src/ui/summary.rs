@@ -23,6 +23,16 @@ pub struct RunSummary {
 }
 
 pub fn summarize(tokens: &[TokenEvent], timing: Option<&Timing>) -> RunSummary {
+    summarize_measured(tokens, timing, 0)
+}
+
+/// `summarize`, where the pieces begin with `held` bytes that were not measured (the
+/// unscored first token's, when it was part of a character): bits per byte leaves them out.
+pub fn summarize_measured(
+    tokens: &[TokenEvent],
+    timing: Option<&Timing>,
+    held: usize,
+) -> RunSummary {
     let n = tokens.len();
     let mut s = RunSummary {
         tokens: n,
@@ -44,7 +54,11 @@ pub fn summarize(tokens: &[TokenEvent], timing: Option<&Timing>) -> RunSummary {
         s.mean_entropy = Some(ent);
         s.mean_surprisal = Some(sur);
         s.perplexity = Some(sur.exp());
-        let bytes: usize = tokens.iter().map(|t| t.piece.len()).sum();
+        let bytes = tokens
+            .iter()
+            .map(|t| t.piece.len())
+            .sum::<usize>()
+            .saturating_sub(held);
         s.bits_per_byte = (bytes > 0).then(|| sur * nf / std::f64::consts::LN_2 / bytes as f64);
     }
     if let Some(t) = timing {
@@ -170,6 +184,15 @@ mod tests {
             decode_forwards: 2,
             decode_ms: 100.0,
         };
+        // Three bytes, 3 nats in all: 3 / ln 2 / 3 bits a byte; with two of the bytes the
+        // unscored first token's, over the one left.
+        let bpb = s.bits_per_byte.unwrap();
+        assert!((bpb - 1.0 / std::f64::consts::LN_2).abs() < 1e-12, "{bpb}");
+        let held = summarize_measured(&toks, None, 2).bits_per_byte.unwrap();
+        assert!(
+            (held - 3.0 / std::f64::consts::LN_2).abs() < 1e-12,
+            "{held}"
+        );
         let s = summarize(&toks, Some(&timing));
         assert_eq!(s.first_token_ms, Some(90.0));
         assert_eq!(s.prefill_tokens_per_s, Some(100.0));

@@ -101,6 +101,7 @@ async fn score_text(
     .await?;
     let r = scored.finish(s.into_ids());
     let mut text = ScoredText::new(r.prefix, r.tokens, r.summary, now_ms() - t0);
+    text.prefix_bytes = Some(r.prefix_bytes);
     text.total = total;
     // Only the first id is context (see `Scored::new`); the rest are scored, or, when the user
     // stopped part way, not reached.
@@ -195,6 +196,7 @@ async fn lab_inner(
             prompt_tokens: plan.prompt_ids.len(),
             human: text(human),
             model: text(model),
+            human_total: plan.human_total,
         }),
     );
     Ok(())

@@ -454,6 +454,45 @@ test('score across vocabularies: bits per byte is the figure compared, a result 
   await page.click('[data-testid=score-all]');
   await waitAll(page, 2, 'output', 'done,error');
   for (const i of [0, 1]) assert.equal(await pane(page, i).get('score-stale').count(), 0);
+  // A text whose first character SmolLM2 splits: its unscored first token holds part of it,
+  // so the spans measured differ (both contexts show as empty text), and no star.
+  await page.fill('[data-testid=score-text]', '我喜欢在早上喝咖啡。Coffee is good for me.');
+  await page.click('[data-testid=score-all]');
+  await waitAll(page, 2, 'output', 'done,error');
+  assert.equal(await table.locator('tr[data-row="bits per byte"] td.best').count(), 0);
+  // One vocabulary: the per-token figures of one text are starred, of two texts not.
+  await pane(page, 1).loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=score-text]', 'The cat sat on the mat. The cat sat on the mat.');
+  await page.click('[data-testid=score-all]');
+  await waitAll(page, 2, 'output', 'done,error');
+  await table.locator('tr[data-row="perplexity"] td.best').first().waitFor({ timeout: 60000 });
+  await page.fill('[data-testid=score-text]', 'Colorless green ideas sleep furiously beneath quantum bananas.');
+  await pane(page, 1).get('score-stale').waitFor({ timeout: 5000 });
+  await pane(page, 1).get('score').click();
+  // Pane 2's result is for the box's text once its new score is in; pane 1's is not.
+  await pane(page, 1).get('score-stale').waitFor({ state: 'detached', timeout: 60000 });
+  await pane(page, 1).root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  await pane(page, 0).get('score-stale').waitFor({ timeout: 5000 });
+  for (const row of ['perplexity', 'mean surprisal', 'mean entropy', 'bits per byte']) {
+    assert.equal(await table.locator(`tr[data-row="${row}"] td.best`).count(), 0, row);
+  }
+  // Human vs model on Chinese, whose sentences end in "。" with no space after it.
+  await page.fill('[data-testid=score-text]', '我今天早上去了市场。我买了很多新鲜的水果和蔬菜。然后我回家做了午饭。');
+  await page.fill('[data-testid=lab-sentences]', '1');
+  await page.dispatchEvent('[data-testid=lab-sentences]', 'change');
+  await page.click('[data-testid=lab-all]');
+  await waitAll(page, 2, 'lab', 'done,error', 300000);
+  assert.equal(await pane(page, 0).get('lab').getAttribute('data-state'), 'done', await pane(page, 0).get('lab').textContent());
+  // The export holds what the panes show: the comparison, and bits per byte.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(exported.panes[0].human_vs_model.prompt, '我今天早上去了市场。');
+  assert.ok(exported.panes[0].human_vs_model.human.tokens.length > 1);
+  assert.equal(exported.panes[0].human_vs_model.human_total, exported.panes[0].human_vs_model.human.tokens.length);
+  for (const i of [0, 1]) {
+    const shown = Number(await pane(page, i).get('stat-bits-per-byte').textContent());
+    assert.ok(Math.abs(exported.panes[i].score.bits_per_byte - shown) < 0.0006, `pane ${i}: ${exported.panes[i].score.bits_per_byte} vs ${shown}`);
+  }
   assert.deepEqual(errors, []);
   await ctx.close();
 });
