@@ -13,34 +13,64 @@ use crate::engine::{stats, Engine, EngineError, Result, ScoreResult, Summary, To
 pub const MAX_CONTINUATION: usize = 256;
 
 /// Splits `text` after its first `sentences` sentences. A sentence ends at a newline; at
-/// `.`, `!`, `?`, `…` (and Arabic, Urdu and Devanagari ones) followed by whitespace; or at
-/// Chinese and Japanese `。！？`, which no space follows. Closing quotes and brackets right
-/// after the mark stay with its sentence. Returns `None` when no rest would remain.
+/// `.`, `!`, `?`, `…` (and Arabic, Urdu and Devanagari ones) followed by a space and a word
+/// that does not start in lower case; or at Chinese and Japanese `。！？`, which no space
+/// follows. A run of marks (`?!`, `！？`) is one end, and closing quotes or brackets after it
+/// stay with its sentence, which goes on where no new one starts (`"Why?" she asked.`,
+/// `「本当？」と言った。`). Returns `None` when no rest would remain.
 pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)> {
+    let spaced = |c: char| matches!(c, '.' | '!' | '?' | '…' | '؟' | '۔' | '।');
+    let unspaced = |c: char| matches!(c, '。' | '！' | '？' | '｡');
+    let mark = |c: char| spaced(c) || unspaced(c);
     let closer = |c: char| {
         matches!(
             c,
             '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '」' | '』' | '）'
         )
     };
+    let opener = |c: char| {
+        matches!(
+            c,
+            '"' | '\'' | '(' | '[' | '“' | '‘' | '«' | '「' | '『' | '（'
+        )
+    };
     let text = text.trim();
+    let cs: Vec<(usize, char)> = text.char_indices().collect();
     let mut seen = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let spaced = matches!(c, '.' | '!' | '?' | '…' | '؟' | '۔' | '।');
-        let unspaced = matches!(c, '。' | '！' | '？' | '｡');
-        let mut cut = i + c.len_utf8();
+    let mut k = 0;
+    while k < cs.len() {
+        let c = cs[k].1;
+        if c != '\n' && !mark(c) {
+            k += 1;
+            continue;
+        }
+        let mut e = k + 1;
+        let mut cjk = unspaced(c);
+        let mut quoted = false;
+        if c != '\n' {
+            while let Some(&(_, m)) = cs.get(e).filter(|(_, m)| mark(*m)) {
+                cjk |= unspaced(m);
+                e += 1;
+            }
+            while cs.get(e).is_some_and(|(_, q)| closer(*q)) {
+                quoted = true;
+                e += 1;
+            }
+        }
         let ends = c == '\n'
-            || (spaced || unspaced) && {
-                while let Some(&(j, q)) = chars.peek().filter(|(_, q)| closer(*q)) {
-                    cut = j + q.len_utf8();
-                    chars.next();
-                }
-                unspaced || chars.peek().is_none_or(|(_, n)| n.is_whitespace())
+            || match cs.get(e) {
+                None => true,
+                Some(&(at, n)) if n.is_whitespace() => !text[at..]
+                    .trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_lowercase),
+                Some(&(_, n)) => cjk && (!quoted || opener(n)),
             };
         if ends {
             seen += 1;
             if seen == sentences.max(1) {
+                let cut = cs.get(e).map_or(text.len(), |&(at, _)| at);
                 let (head, rest) = text.split_at(cut);
                 if rest.trim().is_empty() {
                     return None;
@@ -48,6 +78,7 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
                 return Some((head.to_string(), rest.to_string()));
             }
         }
+        k = e;
     }
     None
 }
@@ -190,12 +221,37 @@ mod tests {
             pair("He said \"Go.\"", " Then he left.")
         );
         assert_eq!(
-            split_sentences("「はい。」次に", 1),
-            pair("「はい。」", "次に")
+            split_sentences("「はい。」「次は？」", 1),
+            pair("「はい。」", "「次は？」")
+        );
+        // A run of marks is one end; a quote closed before a lower-case word goes on.
+        assert_eq!(
+            split_sentences("本当？！そうですね。今日は", 1),
+            pair("本当？！", "そうですね。今日は")
+        );
+        assert_eq!(
+            split_sentences("\"Where are you going?\" she asked. \"Home,\" he said.", 1),
+            pair("\"Where are you going?\" she asked.", " \"Home,\" he said.")
+        );
+        assert_eq!(
+            split_sentences("He said \"Stop!\" and left. Then rain", 1),
+            pair("He said \"Stop!\" and left.", " Then rain")
+        );
+        assert_eq!(
+            split_sentences("「そうですか？」と彼は言った。雨だ", 1),
+            pair("「そうですか？」と彼は言った。", "雨だ")
+        );
+        assert_eq!(
+            split_sentences("What?! No way. Yes", 1),
+            pair("What?!", " No way. Yes")
         );
         assert_eq!(
             split_sentences("Wait… what? No", 1),
-            pair("Wait…", " what? No")
+            pair("Wait… what?", " No")
+        );
+        assert_eq!(
+            split_sentences("At 3 p.m. we left. Then", 1),
+            pair("At 3 p.m. we left.", " Then")
         );
     }
 }

@@ -50,7 +50,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         if pane.is_ready() {
             pane.send_chat(&text);
         } else if chosen_not_loaded() {
-            app.start_on(pane, Queued::Chat(text));
+            app.start_on(pane, Queued::Chat);
         }
     };
     // Memos: typing in the input box (the draft is kept with the settings) does not redraw

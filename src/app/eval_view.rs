@@ -624,9 +624,11 @@ fn EvalProgress() -> impl IntoView {
         if total == 0 {
             return String::new();
         }
+        let n = state.eval_report.with(|r| r.as_ref().map_or(0, |r| r.n));
         if let (0, Some(checked)) = (done, checking()) {
-            let n = state.eval_report.with(|r| r.as_ref().map_or(0, |r| r.n));
-            return format!("checking the items before scoring: {checked} of {n} read");
+            if checked < n {
+                return format!("checking the items before scoring: {checked} of {n} read");
+            }
         }
         let secs = (browser::now_ms() - state.eval_started.get_value()) / 1000.0;
         if !state.eval_live.get() || secs <= 0.0 || done == 0 {

@@ -39,8 +39,9 @@ pub enum Queued {
     Score(String),
     /// "Human vs model": the text and how many of its sentences make the prompt.
     Lab(String, usize),
-    /// A chat message, sent as the next user turn.
-    Chat(String),
+    /// A chat message, sent as the next user turn: what the box holds once the model is
+    /// ready (what is typed meanwhile goes with it; a box emptied meanwhile sends nothing).
+    Chat,
 }
 
 impl Queued {
@@ -49,7 +50,7 @@ impl Queued {
             Queued::Run(_) => Awaiting::Run,
             Queued::Score(_) => Awaiting::Score,
             Queued::Lab(..) => Awaiting::Lab,
-            Queued::Chat(_) => Awaiting::Chat,
+            Queued::Chat => Awaiting::Chat,
         }
     }
 }
@@ -374,15 +375,19 @@ impl Pane {
             Queued::Lab(text, sentences) => self.start_lab(&text, sentences),
             // What the box holds now: what was typed while the model loaded joins the
             // message (Send and Enter are off meanwhile), rather than being cleared unsent.
-            Queued::Chat(text) => {
+            Queued::Chat => {
                 let draft = self
                     .settings
                     .with_untracked(|s| s.conversation.draft.clone());
-                self.send_chat(if draft.trim().is_empty() {
-                    &text
+                if draft.trim().is_empty() {
+                    self.state.update(|s| {
+                        s.chat.message =
+                            "Nothing was sent: the message was deleted while the model loaded."
+                                .into()
+                    });
                 } else {
-                    &draft
-                })
+                    self.send_chat(&draft);
+                }
             }
         }
     }
@@ -581,17 +586,8 @@ impl Pane {
             s.conversation.left_out = s.conversation.left_out.min(s.conversation.turns.len());
         });
         if text.is_some() {
-            // The last run's line ("Done", its speed) was about a reply now dropped.
-            let emptied = self
-                .settings
-                .with_untracked(|s| s.conversation.turns.is_empty());
-            self.state.update(|s| {
-                if emptied {
-                    s.clear_chat();
-                } else {
-                    s.chat.message.clear();
-                }
-            });
+            // The last run (its line, its figures, its forks) was the reply now dropped.
+            self.state.update(|s| s.clear_chat());
         }
         text
     }

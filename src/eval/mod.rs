@@ -193,6 +193,8 @@ impl Item {
     /// file's context is repeated whole, joined by a line break.
     pub fn context(&self, c: &Condition) -> String {
         match &self.context {
+            // Nothing repeated is nothing: not a line break the baseline does not have.
+            Some(ctx) if ctx.is_empty() => String::new(),
             Some(ctx) => vec![ctx.as_str(); c.repeat.max(1)].join("\n"),
             None => format!(
                 "{}{ANSWER_CUE}",
@@ -589,6 +591,23 @@ mod tests {
         assert_eq!(chance(&[r(0, 0)]), None, "generated answers only");
         assert_eq!(chance(&[r(0, 2), r(1, 4), r(0, 2), r(1, 4)]), Some(0.375));
         assert_eq!(chance(&[r(3, 5), r(4, 0)]), Some(0.2));
+    }
+
+    /// A file's context is repeated whole, joined by a line break; an empty one stays empty.
+    #[test]
+    fn a_repeated_context_of_a_file() {
+        let items = parse_items(
+            "{\"context\": \"Q?\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n\
+             {\"context\": \"\", \"choices\": [\"a\", \"b\"], \"answer\": 0}",
+        )
+        .unwrap();
+        let twice = Condition {
+            repeat: 2,
+            ..Condition::default()
+        };
+        assert_eq!(items[0].context(&twice), "Q?\nQ?");
+        assert_eq!(items[1].context(&twice), "");
+        assert_eq!(items[1].context(&Condition::default()), "");
     }
 
     #[test]

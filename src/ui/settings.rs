@@ -635,7 +635,13 @@ impl Workspace {
                     if ids.len() > MAX_PANES {
                         too_many_models = Some(ids.len());
                     }
-                    if !ids.is_empty() {
+                    if ids.is_empty() {
+                        model_notes.push(format!(
+                            "The link's models={} names no model; the panes were left as they \
+                             were.",
+                            shown(&v)
+                        ));
+                    } else {
                         let template = self.panes.first().cloned().unwrap_or_default();
                         self.panes = ids
                             .iter()
@@ -1338,6 +1344,10 @@ mod tests {
             ["The link's temperature=1e400 is not a finite number; it was left out."]
         );
         assert!(cold.apply_query("temperature=-0").is_empty());
+        assert_eq!(
+            cold.apply_query("models=,,"),
+            ["The link's models=,, names no model; the panes were left as they were."]
+        );
         assert_eq!(cold.panes[0].temperature.to_string(), "0");
         let notes = ws.apply_query("models=a,b,c,d,e&temperature=NaN&max_tokens=0");
         assert_eq!(ws.panes.len(), MAX_PANES);

@@ -352,6 +352,9 @@ pub async fn run_eval(
                 return (engine, Err(e));
             }
         }
+        if items.len() > 16 {
+            post_event(job, Event::EvalChecked { items: items.len() });
+        }
         let mut result = Ok(());
         let mut stopped = false;
         'items: for (i, item) in items.iter().enumerate() {

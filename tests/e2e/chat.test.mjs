@@ -95,6 +95,9 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   await p.root.locator('[data-testid=chat-turn][data-turn-index="3"] [data-testid=chat-edit]').click();
   assert.equal(await p.get('chat-input').inputValue(), 'Name another one.');
   assert.equal(await p.root.locator('[data-testid=chat-turn]').count(), 3);
+  // The last reply went with it: nothing is said to be done, and its figures went too.
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'idle');
+  assert.equal((await p.get('chat-message').textContent()).trim(), '');
   // The message taken back to the box (a draft, as anything typed there) survives a reload.
   await page.reload();
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });

@@ -164,6 +164,23 @@ test('on a fresh page the Entropy lab and Chat load the chosen model too: Score 
   assert.equal(await c.get('chat-input').inputValue(), '', 'the message was taken');
   assert.deepEqual(errors, []);
   await ctx2.close();
+
+  // A message deleted from the box while its model loads is not sent.
+  const { ctx: ctx3, page: page3, p: d } = await freshPage(errors);
+  await page3.click('[data-testid=tab-chat]');
+  let release3;
+  const held3 = new Promise((r) => { release3 = r; });
+  await ctx3.route((url) => url.pathname.endsWith('.gguf'), async (route) => { await held3; await route.continue(); });
+  await d.get('chat-input').fill('Never mind');
+  await d.get('chat-input').press('Enter');
+  await d.root.locator('[data-testid=model-status][data-state=loading]').waitFor({ timeout: 30000 });
+  await d.get('chat-input').fill('');
+  release3();
+  await d.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await d.root.locator('[data-testid=chat-message]', { hasText: 'Nothing was sent' }).waitFor({ timeout: 10000 });
+  assert.equal(await d.root.locator('[data-testid=chat-turn]').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx3.close();
 });
 
 test('a keyboard user keeps their place: Run hands focus to Stop and back, the tabs and colour radios move with the arrow keys', async () => {
