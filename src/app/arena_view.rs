@@ -382,6 +382,8 @@ pub fn ArenaBar() -> impl IntoView {
             && unfair().is_none()
             && arena.with(|s| s.voted.is_none() && s.pair.is_some())
     };
+    // Why Run both (or turning the arena on) did nothing, until it does something.
+    let note = RwSignal::new(String::new());
     let toggle = move |_| {
         // On, not while a pane loads or runs (the battle needs both); off at any time: a pane
         // still busy is stopped, or started afresh if it is loading.
@@ -398,14 +400,18 @@ pub fn ArenaBar() -> impl IntoView {
                 kept = s.workspace.take();
             });
             restore_workspace(app, kept);
+            note.set(String::new());
         } else {
             keep_workspace(app);
             arena.update(|s| s.active = true);
-            new_battle(app);
+            // Said at once, not after a Run both that cannot start.
+            note.set(if new_battle(app) {
+                String::new()
+            } else {
+                "A battle needs two models this page can load.".into()
+            });
         }
     };
-    // Why Run both did nothing, until it does something.
-    let note = RwSignal::new(String::new());
     let run = move |_| {
         // A battle is exactly its two panes: if the page holds another number (a workspace
         // restored from before the arena), the pair is drawn and set up again.
@@ -442,10 +448,12 @@ pub fn ArenaBar() -> impl IntoView {
         if app.demo {
             if let (Some(pa), Some(pb)) = (parameters_of(app, &a), parameters_of(app, &b)) {
                 let bigger = if pa >= pb { Vote::A } else { Vote::B };
-                text.push_str(if v == bigger {
-                    " You picked the bigger model!"
-                } else {
-                    " The bigger one was the other."
+                // A tie or "both bad" named neither: told which was bigger, not that it missed.
+                text.push_str(match v {
+                    Vote::A | Vote::B if v == bigger => " You picked the bigger model!",
+                    Vote::A | Vote::B => " The bigger one was the other.",
+                    _ if bigger == Vote::A => " The bigger one was A.",
+                    _ => " The bigger one was B.",
                 });
             }
         }

@@ -516,12 +516,24 @@ fn App() -> impl IntoView {
         if key != arena_view::ARENA_KEY {
             return;
         }
-        let theirs = value
-            .map(|v| arena_view::ArenaState::read(&v).battles)
-            .unwrap_or_default();
-        if state.arena.with_untracked(|s| s.battles != theirs) {
+        let theirs = value.map(|v| arena_view::ArenaState::read(&v));
+        let (battles, pair, voted) = match theirs {
+            Some(t) => (t.battles, t.pair, t.voted),
+            None => (Vec::new(), None, None),
+        };
+        // The battle this tab shows, voted in the other: its vote is taken (and the names
+        // shown) here too, so that it is not voted, and counted, twice.
+        let same_battle_voted = state.arena.with_untracked(|s| {
+            s.voted.is_none() && s.pair.is_some() && s.pair == pair && voted.is_some()
+        });
+        if same_battle_voted || state.arena.with_untracked(|s| s.battles != battles) {
             heard_tally.set_value(true);
-            state.arena.update(|s| s.battles = theirs);
+            state.arena.update(|s| {
+                s.battles = battles;
+                if same_battle_voted {
+                    s.voted = voted;
+                }
+            });
         }
     });
     // Another tab may have kept or removed models meanwhile: the header and the list say what

@@ -98,6 +98,9 @@ fn watch_first_install(app: AppState, registration: &JsValue) {
 #[component]
 pub fn OfflineStatus() -> impl IntoView {
     let app = expect_context::<AppState>();
+    // The blind arena's models would show in what the cache gains while a battle loads them
+    // (each catalog size, and every sum of two, is its own): not said until the vote.
+    let blind = move || app.arena.with(|s| s.active && s.voted.is_none());
     let text = move || {
         let models = app.cached.with(|c| {
             let total: u64 = c.iter().filter_map(|m| m.bytes).sum();
@@ -107,6 +110,11 @@ pub fn OfflineStatus() -> impl IntoView {
                 n => format!("{n} models cached ({})", format::bytes(total)),
             }
         });
+        let models = if blind() {
+            "cached models not shown until the vote".to_string()
+        } else {
+            models
+        };
         let net = if app.online.get() { "" } else { "Offline · " };
         match app.sw.get() {
             SwState::Ready => format!("{net}Offline ready · {models}"),

@@ -126,7 +126,9 @@ pub fn Toolbar() -> impl IntoView {
                     index,
                     model,
                     settings,
-                    generation: (!run.tokens.is_empty()).then(|| {
+                    // A run that ended before its first token (the model's end at once) is
+                    // still a run, with its stop reason, as `tinylab generate --json` has it.
+                    generation: (!run.tokens.is_empty() || run.finish.is_some()).then(|| {
                         RunExport::new(run.prompt_ids.clone(), "", &run.tokens, run.finish)
                             .made_from(run.request.clone())
                     }),

@@ -58,6 +58,10 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   for (const i of [0, 1]) assert.ok(await pane(page, i).get('remove-pane').isDisabled());
 
   await battle(page);
+  // What the cache gained while the battle loaded its models would name them (each size, and
+  // each sum of two, is its own): the header does not count them before the vote.
+  assert.match(await page.textContent('[data-testid=offline-status]'), /cached models not shown until the vote/);
+  assert.doesNotMatch(await page.textContent('[data-testid=offline-status]'), /MB|GB/);
   // A link or an export would name the models, and a preset would replace the battle's panes.
   for (const id of ['permalink', 'export-json', 'export-csv', 'preset-models', 'preset-repetition', 'preset-temperature']) {
     assert.ok(await page.locator(`[data-testid=${id}]`).isDisabled(), `${id} before the vote`);
@@ -69,7 +73,15 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
     const all = await page.locator('body').innerText();
     for (const n of names) assert.ok(!all.includes(n), `${n} shows on ${tab} before the vote`);
   }
+  // The same battle in a second tab of this browser: a vote in one is the vote in both, so
+  // the battle is not voted, and counted, twice.
+  const { page: other } = await openPage(ctx, server.url);
+  await other.locator('[data-testid=arena-vote-b]:not([disabled])').waitFor({ timeout: 60000 });
   await page.click('[data-testid=arena-vote-a]');
+  await other.locator('[data-testid=arena-vote-b][disabled]').waitFor({ timeout: 10000 });
+  assert.match(await other.locator('[data-testid=arena-reveal]').textContent(), /A was .*, B was /);
+  await other.close();
+  assert.equal((await page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.arena')))).battles.length, 1);
   const reveal = await page.locator('[data-testid=arena-reveal]').textContent();
   const nameOf = (id) => catalog.models.find((m) => m.id === id).name;
   assert.ok(reveal.includes(`A was ${nameOf(ids[0])}`) && reveal.includes(`B was ${nameOf(ids[1])}`), reveal);
@@ -182,9 +194,10 @@ test('the kiosk arena asks which answer came from the bigger model, with no sett
   assert.equal(await pane(page, 0).root.locator('.settings').isVisible(), false);
   assert.match(await page.locator('[data-testid=arena-vote-a]').textContent(), /A is the bigger model/);
   await battle(page);
-  await page.click('[data-testid=arena-vote-b]');
+  // A tie names neither model: the reveal says which was bigger, not that the pick missed.
+  await page.click('[data-testid=arena-vote-tie]');
   assert.match(await page.locator('[data-testid=arena-reveal]').textContent(),
-    /A was .*, B was .*\. (You picked the bigger model!|The bigger one was the other\.)/);
+    /A was .*, B was .*\. The bigger one was [AB]\.$/);
   await screenshot(page, 'arena-kiosk');
   await ctx.close();
 });
