@@ -34,7 +34,11 @@ pub fn CompareTable() -> impl IntoView {
                 Column {
                     model: model.unwrap_or_else(|| "–".into()),
                     parameters: entry.map(|e| e.parameters).unwrap_or_else(|| "–".into()),
-                    settings: settings_label(request.as_ref().filter(|_| generating), &s),
+                    settings: if app.mode.get() == Mode::Score {
+                        String::new()
+                    } else {
+                        settings_label(request.as_ref().filter(|_| generating), &s)
+                    },
                     summary: {
                         // Entropy and surprisal in the page's units; perplexity stays as it is.
                         let mut s = p.shown(|r| r.summary_now());

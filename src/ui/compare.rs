@@ -177,15 +177,18 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
     let mut out = vec![
         text("model", |c| c.model.clone()),
         text("parameters", |c| c.parameters.clone()),
-        text("settings", |c| c.settings.clone()),
-        numeric(
-            "tokens",
-            cols,
-            |c| Some(c.summary.tokens as f64),
-            |x| format!("{x:.0}"),
-            Better::None,
-        ),
     ];
+    // A score uses no sampling setting: its columns have none, and the row is left out.
+    if cols.iter().any(|c| !c.settings.is_empty()) {
+        out.push(text("settings", |c| c.settings.clone()));
+    }
+    out.push(numeric(
+        "tokens",
+        cols,
+        |c| Some(c.summary.tokens as f64),
+        |x| format!("{x:.0}"),
+        Better::None,
+    ));
     if with_speed {
         out.push(numeric(
             "time to first token",
@@ -356,6 +359,10 @@ mod tests {
             .iter()
             .any(|x| x.label == "Fast-DetectGPT"));
         assert!(rows(&cols, false).iter().all(|x| x.label != "decode tok/s"));
+        // Scores have no sampling settings (their columns none): no settings row.
+        assert!(rows(&cols, false).iter().all(|x| x.label != "settings"));
+        cols[0].settings = "T 0.2".into();
+        assert!(rows(&cols, true).iter().any(|x| x.label == "settings"));
     }
 
     /// Per-token figures of two vocabularies count different tokens: the lower perplexity
