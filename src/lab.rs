@@ -12,12 +12,13 @@ use crate::engine::{stats, Engine, EngineError, Result, ScoreResult, Summary, To
 /// minutes in a browser.
 pub const MAX_CONTINUATION: usize = 256;
 
-/// Splits `text` after its first `sentences` sentences. A sentence ends at a newline; at
-/// `.`, `!`, `?`, `…` (and Arabic, Urdu and Devanagari ones) followed by a space and a word
-/// that does not start in lower case; or at Chinese and Japanese `。！？`, which no space
-/// follows. A run of marks (`?!`, `！？`) is one end, and closing quotes or brackets after it
-/// stay with its sentence, which goes on where no new one starts (`"Why?" she asked.`,
-/// `「本当？」と言った。`). Returns `None` when no rest would remain.
+/// Splits `text` after its first `sentences` sentences. A sentence ends at a line break; at
+/// `.`, `!`, `?`, `…` (and Arabic, Urdu and Devanagari ones) followed by white space; or at
+/// Chinese and Japanese `。！？`, which no space follows. A run of marks (`?!`, `！？`) is one
+/// end, and so is a mark with the line breaks after it. Closing quotes or brackets after a
+/// mark stay with its sentence, which goes on where a lower-case word or a Japanese
+/// quotative particle follows (`"Why?" she asked.`, `「本当？」と言った。`). Returns `None`
+/// when no rest would remain.
 pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)> {
     let spaced = |c: char| matches!(c, '.' | '!' | '?' | '…' | '؟' | '۔' | '।');
     let unspaced = |c: char| matches!(c, '。' | '！' | '？' | '｡');
@@ -26,12 +27,6 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
         matches!(
             c,
             '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '」' | '』' | '）'
-        )
-    };
-    let opener = |c: char| {
-        matches!(
-            c,
-            '"' | '\'' | '(' | '[' | '“' | '‘' | '«' | '「' | '『' | '（'
         )
     };
     let text = text.trim();
@@ -60,12 +55,20 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
         let ends = c == '\n'
             || match cs.get(e) {
                 None => true,
-                Some(&(at, n)) if n.is_whitespace() => !text[at..]
-                    .trim_start()
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_lowercase),
-                Some(&(_, n)) => cjk && (!quoted || opener(n)),
+                Some(&(at, n)) if n.is_whitespace() => {
+                    !quoted
+                        || !text[at..]
+                            .trim_start()
+                            .chars()
+                            .next()
+                            .is_some_and(char::is_lowercase)
+                }
+                // After a closing quote, Japanese goes on with a quotative particle
+                // (「本当？」と言った); Chinese starts a new sentence (“我来。”她说).
+                Some(&(at, _)) => {
+                    cjk && !(quoted
+                        && (text[at..].starts_with('と') || text[at..].starts_with("って")))
+                }
             };
         if ends {
             seen += 1;
@@ -79,6 +82,12 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
             }
         }
         k = e;
+        if ends {
+            // The white space after an end (a paragraph's blank line too) starts no sentence.
+            while cs.get(k).is_some_and(|(_, w)| w.is_whitespace()) {
+                k += 1;
+            }
+        }
     }
     None
 }
@@ -224,6 +233,14 @@ mod tests {
             split_sentences("「はい。」「次は？」", 1),
             pair("「はい。」", "「次は？」")
         );
+        assert_eq!(
+            split_sentences("「はい。」次に", 1),
+            pair("「はい。」", "次に")
+        );
+        assert_eq!(
+            split_sentences("他说：“我明天来。”她点了点头。然后", 1),
+            pair("他说：“我明天来。”", "她点了点头。然后")
+        );
         // A run of marks is one end; a quote closed before a lower-case word goes on.
         assert_eq!(
             split_sentences("本当？！そうですね。今日は", 1),
@@ -247,11 +264,21 @@ mod tests {
         );
         assert_eq!(
             split_sentences("Wait… what? No", 1),
-            pair("Wait… what?", " No")
+            pair("Wait…", " what? No")
+        );
+        // Text in lower case splits as any other; a mark and the line breaks after it (a
+        // paragraph's blank line) are one end.
+        assert_eq!(
+            split_sentences("the cat sat. the dog ran", 1),
+            pair("the cat sat.", " the dog ran")
         );
         assert_eq!(
-            split_sentences("At 3 p.m. we left. Then", 1),
-            pair("At 3 p.m. we left.", " Then")
+            split_sentences("Hello.\nWorld is big.\n\nNext line.", 2),
+            pair("Hello.\nWorld is big.", "\n\nNext line.")
+        );
+        assert_eq!(
+            split_sentences("One\n\nTwo\nThree", 2),
+            pair("One\n\nTwo\n", "Three")
         );
     }
 }

@@ -20,6 +20,9 @@ pub const ARENA_KEY: &str = "tinylab.arena";
 pub struct ArenaState {
     pub active: bool,
     pub pair: Option<(String, String)>,
+    /// Which battle this is (its seed): two tabs show the same battle only where it agrees,
+    /// as the same pair is drawn again for a new battle.
+    pub battle: u64,
     pub voted: Option<Vote>,
     pub battles: Vec<Battle>,
     /// The panes' settings from before the arena took the panes over, put back when it is
@@ -186,6 +189,7 @@ impl ArenaState {
         ArenaState {
             active: field(&saved, "active"),
             pair: field(&saved, "pair"),
+            battle: field(&saved, "battle"),
             voted: field(&saved, "voted"),
             battles,
             workspace: field(&saved, "workspace"),
@@ -255,6 +259,7 @@ pub fn new_battle(app: AppState) -> bool {
     }
     app.arena.update(|s| {
         s.pair = Some((a, b));
+        s.battle = seed;
         s.voted = None;
     });
     true
@@ -450,6 +455,7 @@ pub fn ArenaBar() -> impl IntoView {
                 let bigger = if pa >= pb { Vote::A } else { Vote::B };
                 // A tie or "both bad" named neither: told which was bigger, not that it missed.
                 text.push_str(match v {
+                    _ if pa == pb => " They are the same size.",
                     Vote::A | Vote::B if v == bigger => " You picked the bigger model!",
                     Vote::A | Vote::B => " The bigger one was the other.",
                     _ if bigger == Vote::A => " The bigger one was A.",

@@ -611,13 +611,17 @@ fn EvalProgress() -> impl IntoView {
         if !state.eval_live.get() {
             return None;
         }
-        state.panes.with(|ps| {
+        // The slowest pane's count, once any pane has said one.
+        let counts: Vec<usize> = state.panes.with(|ps| {
             ps.iter()
                 .filter(|p| p.eval(|e| e.phase == OutputPhase::Running && e.results.is_empty()))
                 .map(|p| p.eval(|e| e.checked))
-                .filter(|&c| c > 0)
-                .min()
-        })
+                .collect()
+        });
+        counts
+            .iter()
+            .any(|&c| c > 0)
+            .then(|| counts.iter().copied().min().unwrap_or(0))
     };
     let text = move || {
         let (done, total) = counts();

@@ -517,14 +517,18 @@ fn App() -> impl IntoView {
             return;
         }
         let theirs = value.map(|v| arena_view::ArenaState::read(&v));
-        let (battles, pair, voted) = match theirs {
-            Some(t) => (t.battles, t.pair, t.voted),
-            None => (Vec::new(), None, None),
+        let (battles, pair, battle, voted) = match theirs {
+            Some(t) => (t.battles, t.pair, t.battle, t.voted),
+            None => (Vec::new(), None, 0, None),
         };
         // The battle this tab shows, voted in the other: its vote is taken (and the names
         // shown) here too, so that it is not voted, and counted, twice.
         let same_battle_voted = state.arena.with_untracked(|s| {
-            s.voted.is_none() && s.pair.is_some() && s.pair == pair && voted.is_some()
+            s.voted.is_none()
+                && s.pair.is_some()
+                && s.pair == pair
+                && s.battle == battle
+                && voted.is_some()
         });
         if same_battle_voted || state.arena.with_untracked(|s| s.battles != battles) {
             heard_tally.set_value(true);

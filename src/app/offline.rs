@@ -100,7 +100,10 @@ pub fn OfflineStatus() -> impl IntoView {
     let app = expect_context::<AppState>();
     // The blind arena's models would show in what the cache gains while a battle loads them
     // (each catalog size, and every sum of two, is its own): not said until the vote.
-    let blind = move || app.arena.with(|s| s.active && s.voted.is_none());
+    let blind = move || {
+        app.arena
+            .with(|s| s.active && s.pair.is_some() && s.voted.is_none())
+    };
     let text = move || {
         let models = app.cached.with(|c| {
             let total: u64 = c.iter().filter_map(|m| m.bytes).sum();

@@ -577,16 +577,20 @@ impl Pane {
         }
         self.forget_pointer();
         let mut text = None;
+        let mut reply_dropped = false;
         self.settings.update(|s| {
             let turns = &mut s.conversation.turns;
             if turns.get(i).is_some_and(|t| t.role == "user") {
                 text = Some(turns[i].content.clone());
+                // The last run is the conversation's last reply: dropped with the turns from
+                // `i` on, or kept where only a message it never answered goes.
+                reply_dropped = turns.iter().rposition(|t| t.role == "assistant") > Some(i);
                 turns.truncate(i);
             }
             s.conversation.left_out = s.conversation.left_out.min(s.conversation.turns.len());
         });
-        if text.is_some() {
-            // The last run (its line, its figures, its forks) was the reply now dropped.
+        if reply_dropped {
+            // Its line, its figures and its forks went with it.
             self.state.update(|s| s.clear_chat());
         }
         text

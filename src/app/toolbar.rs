@@ -97,7 +97,7 @@ pub fn Toolbar() -> impl IntoView {
                 // so it has no id or sum.
                 let made_by = [&run, &score]
                     .into_iter()
-                    .find(|r| !r.tokens.is_empty())
+                    .find(|r| (!r.tokens.is_empty() || r.finish.is_some()) && !r.model.is_empty())
                     .map(|r| r.model.clone())
                     .or_else(|| loaded.as_ref().map(|l| l.label.clone()));
                 let entry = catalog.as_ref().and_then(|c| match &made_by {

@@ -161,6 +161,14 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.deepEqual(joined.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant']);
   assert.equal(joined[3].content, 'Another long story, please.\n\nShorter.');
   assert.deepEqual((await figures(p)).ids, cli(joined.slice(0, -1), 'joined').prompt_ids);
+  // Edit on a last message that never got its reply drops only that message: the reply before
+  // it is the conversation's last again, with its tokens to inspect and fork.
+  await cutOff('A message the page lost the reply to.');
+  assert.equal(await p.root.locator('[data-testid=chat] [data-testid=token]').count(), 0);
+  await p.root.locator('[data-testid=chat-turn][data-turn-index="5"] [data-testid=chat-edit]').click();
+  assert.deepEqual(await messages(p), joined);
+  assert.ok(await p.root.locator('[data-testid=chat] [data-testid=token]').count() > 0, 'the last reply is inspectable again');
+  assert.equal(await p.get('chat').getAttribute('data-state'), 'done');
   // Edit on the first message empties the conversation: nothing is said to be done.
   await p.root.locator('[data-testid=chat-turn][data-turn-index="1"] [data-testid=chat-edit]').click();
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);

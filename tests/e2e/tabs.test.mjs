@@ -35,6 +35,28 @@ test('a vote cast in another tab stays in the tally when this tab next writes it
   await ctx.close();
 });
 
+test('a vote in another tab is taken for the battle it was cast in, not for a new one of the same pair', async () => {
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  const { page: b } = await openPage(ctx, server.url);
+  await a.click('[data-testid=arena-mode]');
+  await a.waitForFunction(() => JSON.parse(localStorage.getItem('tinylab.arena') ?? '{}').pair);
+  const mine = await a.evaluate(() => JSON.parse(localStorage.getItem('tinylab.arena')));
+  assert.equal(await a.getAttribute('html', 'data-arena'), 'hidden');
+  // Tab B voted on its own battle that drew the same pair: tab A's stays hidden and open.
+  const voted = (battle) => b.evaluate(([m, n]) => localStorage.setItem('tinylab.arena', JSON.stringify({
+    ...m, battle: n, voted: 'a', battles: [{ a: m.pair[0], b: m.pair[1], vote: 'a' }],
+  })), [mine, battle]);
+  await voted(mine.battle + 1);
+  await a.waitForTimeout(500);
+  assert.equal(await a.getAttribute('html', 'data-arena'), 'hidden', 'another battle\'s vote was taken');
+  // The same battle, voted there: taken here, names shown.
+  await voted(mine.battle);
+  await a.waitForFunction(() => document.documentElement.dataset.arena === '', null, { timeout: 5000 });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('Clear while a model downloads: the model is still kept, as its pane says', async () => {
   const ctx = await browser.newContext();
   const { page, errors } = await openPage(ctx, server.url);
