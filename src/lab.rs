@@ -55,6 +55,8 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
         let ends = c == '\n'
             || match cs.get(e) {
                 None => true,
+                // A title or an initial ("Mr. Bennet", "J. Smith") is no sentence's end.
+                Some(_) if c == '.' && e == k + 1 && abbreviation(&text[..cs[k].0]) => false,
                 Some(&(at, n)) if n.is_whitespace() => {
                     !quoted
                         || !text[at..]
@@ -90,6 +92,20 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
         }
     }
     None
+}
+
+/// Whether the word that ends `before` (a full stop follows it) is a title or an initial.
+fn abbreviation(before: &str) -> bool {
+    const TITLES: [&str; 12] = [
+        "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "vs", "Messrs", "Mme",
+    ];
+    let word = before
+        .rsplit(|c: char| !c.is_alphabetic())
+        .next()
+        .unwrap_or_default();
+    let mut letters = word.chars();
+    let initial = matches!((letters.next(), letters.next()), (Some(l), None) if l.is_uppercase());
+    initial || TITLES.contains(&word)
 }
 
 /// What the comparison needs before the model writes.
@@ -266,6 +282,22 @@ mod tests {
             split_sentences("Wait… what? No", 1),
             pair("Wait…", " what? No")
         );
+        // Titles and initials end no sentence; a capital word before a full stop does.
+        assert_eq!(
+            split_sentences(
+                "\"My dear Mr. Bennet,\" said his lady. Mr. Bennet replied. No",
+                2
+            ),
+            pair(
+                "\"My dear Mr. Bennet,\" said his lady. Mr. Bennet replied.",
+                " No"
+            )
+        );
+        assert_eq!(
+            split_sentences("I met J. K. Rowling and Dr. Who. Then", 1),
+            pair("I met J. K. Rowling and Dr. Who.", " Then")
+        );
+        assert_eq!(split_sentences("I am. Then", 1), pair("I am.", " Then"));
         // Text in lower case splits as any other; a mark and the line breaks after it (a
         // paragraph's blank line) are one end.
         assert_eq!(
