@@ -124,6 +124,7 @@ def metadata_bool(llm, key, default):
 def fixture_for(entry, path):
     import jinja2
     import numpy as np
+    import llama_cpp
     from llama_cpp import Llama
 
     llm = Llama(model_path=path, n_ctx=1024, n_batch=512, logits_all=True, n_threads=2,
@@ -142,8 +143,11 @@ def fixture_for(entry, path):
         ids = llm.tokenize(text.encode(), add_bos=False, special=special)
         return ([bos] if add_bos else []) + ids
 
-    eog = {i for i in range(llm.n_vocab()) if llm._model.token_is_eog(i)} if hasattr(
-        llm._model, "token_is_eog") else {llm.token_eos()}
+    # Every token llama.cpp ends a generation on (its end of text and of turn, and the
+    # fill-in-the-middle markers it counts as ends, e.g. Qwen's <|repo_name|>). The Python
+    # class has no such method, so the C API is asked; only the EOS token was taken before.
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    eog = {i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
 
     greedy = []
     for p in GREEDY_PROMPTS:

@@ -19,7 +19,8 @@ outside the clone), and checks each against its fixture's sha256. The writer is 
 numpy's RandomState stream is frozen, so the bytes are the same on every machine.
 tests/tiny_parity.rs and tests/e2e/archs.test.mjs use them.
 
-Usage: scripts/tiny_fixtures.py                 models and llama.cpp fixtures (the llama venv)
+Usage: scripts/tiny_fixtures.py [NAME ...]      models and llama.cpp fixtures (the llama venv;
+                                                NAMEs: only those, e.g. gemma3-pattern)
        scripts/tiny_fixtures.py --models-only   just the models, checked against the fixtures
 Both need assets/models/ fetched (the vocabularies come from the catalog models).
 """
@@ -87,6 +88,25 @@ FAMILIES = {
     # GPT-2's own vocabulary is byte-level BPE like SmolLM2's; the split is GPT-2's regex.
     "gpt2": ("SmolLM2-135M-Instruct.Q4_1.gguf", "gpt-2", None),
 }
+
+# Files of an architecture written differently from its family's usual shape, each checked
+# against llama.cpp like the five above: name -> (architecture, what differs). Hidden in the
+# usual files, these are what llama.cpp reads from the metadata and a file may set otherwise.
+VARIANTS = {
+    # Gemma 3 with every third layer global (a number), the local layers' own RoPE base and
+    # a final logit softcap.
+    "gemma3-pattern": ("gemma3", {"window": 4, "pattern": 3, "swa_base": 50000.0,
+                                  "softcap": 4.0}),
+    # A pattern as llama.cpp's list of booleans, layer by layer (the last layers past it are
+    # global).
+    "gemma3-list": ("gemma3", {"window": 4, "pattern": [True, False, True, True]}),
+    # No window: no layer slides, and every layer rotates at `rope.freq_base`.
+    "gemma3-global": ("gemma3", {"window": None}),
+    # Qwen2 without its q/k/v biases, which llama.cpp reads only where they are.
+    "qwen2-nobias": ("qwen2", {"no_bias": True}),
+}
+# Every model written, in seed order: the five families' first, so their bytes never change.
+NAMES = list(FAMILIES) + list(VARIANTS)
 
 TYPE_NORMAL, TYPE_UNKNOWN, TYPE_CONTROL, TYPE_USER, TYPE_UNUSED, TYPE_BYTE = 1, 2, 3, 4, 5, 6
 
@@ -247,9 +267,10 @@ def spec(arch):
     return base
 
 
-def write_model(arch, path, seed):
+def write_model(name, path, seed):
     import gguf
 
+    arch, extra = VARIANTS.get(name, (name, {}))
     src, pre, template_from = FAMILIES[arch]
     source = read_vocab(os.path.join(MODELS, src))
     voc = cut_vocab(source)
@@ -260,7 +281,7 @@ def write_model(arch, path, seed):
     Q = gguf.GGMLQuantizationType
 
     g = gguf.GGUFWriter(path, arch)
-    g.add_name(f"tinylab tiny {arch}")
+    g.add_name(f"tinylab tiny {name}")
     g.add_context_length(s["ctx"])
     g.add_embedding_length(d)
     g.add_block_count(s["layers"])
@@ -275,7 +296,19 @@ def write_model(arch, path, seed):
         g.add_value_length(hd)
         g.add_rope_freq_base(10000.0 if arch == "llama" else 1000000.0)
     if arch == "gemma3":
-        g.add_sliding_window(8)  # crossed many times by the test texts
+        window = extra.get("window", 8)  # crossed many times by the test texts
+        if window is not None:
+            g.add_sliding_window(window)
+        if "pattern" in extra:
+            key = "gemma3.attention.sliding_window_pattern"
+            if isinstance(extra["pattern"], list):
+                g.add_array(key, extra["pattern"])
+            else:
+                g.add_uint32(key, extra["pattern"])
+        if "swa_base" in extra:
+            g.add_float32("gemma3.rope.freq_base_swa", extra["swa_base"])
+        if "softcap" in extra:
+            g.add_float32("gemma3.final_logit_softcapping", extra["softcap"])
     g.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
 
     g.add_tokenizer_model("llama" if voc["scores"] and not voc["merges"] else "gpt2")
@@ -331,7 +364,7 @@ def write_model(arch, path, seed):
             add(f"{p}.attn_k.weight", w.matrix(nkv * hd, d, s["k"], gain=2.0))
             add(f"{p}.attn_v.weight", w.matrix(nkv * hd, d, s["v"]))
             add(f"{p}.ffn_gate.weight", w.matrix(s["ff"], d, s["gate"]))
-        if arch == "qwen2":
+        if arch == "qwen2" and not extra.get("no_bias"):
             add(f"{p}.attn_q.bias", f32(w.vector(nh * hd, spread=0.3)))
             add(f"{p}.attn_k.bias", f32(w.vector(nkv * hd, spread=0.3)))
             add(f"{p}.attn_v.bias", f32(w.vector(nkv * hd, spread=0.3)))
@@ -378,13 +411,13 @@ def models_only():
     """Writes each tiny model unless it is already there, and checks it is the fixture's."""
     ensure_writer_venv()
     os.makedirs(OUT, exist_ok=True)
-    for seed, arch in enumerate(FAMILIES, start=1):
+    for seed, arch in enumerate(NAMES, start=1):
         with open(os.path.join(OUT, f"{arch}.json")) as f:
             want = json.load(f)["sha256"]
         path = os.path.join(OUT, f"{arch}.gguf")
         if os.path.exists(path) and sha256_of(path) == want:
             continue
-        src = os.path.join(MODELS, FAMILIES[arch][0])
+        src = os.path.join(MODELS, FAMILIES[VARIANTS.get(arch, (arch,))[0]][0])
         if not os.path.exists(src):
             sys.exit(f"{src} is missing: run `python3 scripts/fetch_models.py --all` first")
         write_model(arch, path, seed)
@@ -402,8 +435,11 @@ def main():
         return
     lf.ensure_venv()
     os.makedirs(OUT, exist_ok=True)
-    for seed, arch in enumerate(FAMILIES, start=1):
-        src = os.path.join(MODELS, FAMILIES[arch][0])
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for seed, arch in enumerate(NAMES, start=1):
+        if only and arch not in only:
+            continue
+        src = os.path.join(MODELS, FAMILIES[VARIANTS.get(arch, (arch,))[0]][0])
         if not os.path.exists(src):
             sys.exit(f"{src} is missing: run `python3 scripts/fetch_models.py --all` first")
         path = os.path.join(OUT, f"{arch}.gguf")
@@ -411,7 +447,7 @@ def main():
         with open(path, "rb") as f:
             sha = hashlib.sha256(f.read()).hexdigest()
         fx = lf.fixture_for({"id": f"tiny-{arch}", "sha256": sha}, path)
-        fx["architecture"] = arch
+        fx["architecture"] = VARIANTS.get(arch, (arch,))[0]
         with open(os.path.join(OUT, f"{arch}.json"), "w") as f:
             json.dump(fx, f, ensure_ascii=False, indent=1)
             f.write("\n")

@@ -248,14 +248,51 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
     if arch == "gemma3" {
         cases.extend([
             (
-                "gemma3.rope.local_freq_base".into(),
+                "gemma3.rope.freq_base_swa".into(),
                 Value::F32(f32::NAN),
-                Error("local_freq_base"),
+                Error("freq_base_swa` is NaN"),
+            ),
+            (
+                "gemma3.rope.freq_base_swa".into(),
+                Value::F32(0.0),
+                Error("freq_base_swa` is 0"),
+            ),
+            (
+                "gemma3.final_logit_softcapping".into(),
+                Value::F32(-3.0),
+                Error("final_logit_softcapping` is -3"),
+            ),
+            (
+                "gemma3.final_logit_softcapping".into(),
+                Value::F32(f32::INFINITY),
+                Error("final_logit_softcapping` is inf"),
+            ),
+            (
+                "gemma3.attention.sliding_window_pattern".into(),
+                Value::Array(vec![Value::U32(1)]),
+                Error("other than true or false"),
+            ),
+            (
+                "gemma3.attention.sliding_window_pattern".into(),
+                Value::Array(vec![Value::Bool(true); 513]),
+                Error("lists 513 layers"),
+            ),
+            (
+                "gemma3.attention.sliding_window_pattern".into(),
+                Value::String("6".into()),
+                Error("sliding_window_pattern` is not a 32-bit integer"),
+            ),
+            // Without a window no layer slides, and the pattern and second base go unread,
+            // as in llama.cpp; so does a key it does not read at all.
+            (
+                "gemma3.attention.sliding_window".into(),
+                Value::U32(0),
+                Loads,
             ),
             (
                 "gemma3.rope.local_freq_base".into(),
-                Value::F32(0.0),
-                Error("local_freq_base"),
+                Value::F32(f32::NAN),
+                Loads,
             ),
         ]);
     }
@@ -699,6 +736,12 @@ fn a_tensor_llama_cpp_requires_is_required() {
         replace_bytes(&mut bytes, name, &format!("X{}", &name[1..]));
         let (out, _) = load(&bytes);
         match out {
+            // Qwen2's biases are optional (llama.cpp's `create_tensor_qkv`), but a tensor it
+            // does not know is refused.
+            Ok(Err(e)) if arch == "qwen2" => assert!(
+                e.contains("tensor `Xlk.1.attn_k.bias` that a `qwen2` model has no place for"),
+                "{arch}: {e}"
+            ),
             Ok(Err(e)) => assert!(
                 e.contains(&format!("missing tensor `{name}`")),
                 "{arch}: {e}"
@@ -707,6 +750,15 @@ fn a_tensor_llama_cpp_requires_is_required() {
             Err(p) => panic!("{arch} without {name} panicked: {p}"),
         }
     }
+    // A tensor the architecture does not read: llama.cpp refuses the file ("wrong number of
+    // tensors"), and leaving it out could change the numbers.
+    let mut bytes = tiny_gguf("qwen2", 1);
+    replace_bytes(&mut bytes, "blk.1.attn_q.bias", "blk.1.attn_q.xias");
+    assert!(
+        matches!(load(&bytes).0, Ok(Err(ref e)) if e.contains("`blk.1.attn_q.xias` that a `qwen2` model has no place for")),
+        "{:?}",
+        load(&bytes).0.map(|r| r.err())
+    );
     // A tensor every architecture needed before still says so the same way.
     let mut bytes = tiny_gguf("llama", 1);
     replace_bytes(&mut bytes, "blk.0.ffn_norm.weight", "Xlk.0.ffn_norm.weight");

@@ -36,9 +36,21 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
     );
     let e = Engine::from_source_for(&bytes, DEFAULT_MAX_POSITIONS, kernels)
         .unwrap_or_else(|e| panic!("{arch}: {e}"));
-    assert_eq!(e.info().architecture, arch);
+    assert_eq!(
+        Some(e.info().architecture.as_str()),
+        fixture(arch)["architecture"].as_str()
+    );
     e
 }
+
+/// Files of an architecture whose metadata or tensors differ from its family's usual shape
+/// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
+const VARIANTS: [(&str, &str); 4] = [
+    ("gemma3-pattern", "gemma3"),
+    ("gemma3-list", "gemma3"),
+    ("gemma3-global", "gemma3"),
+    ("qwen2-nobias", "qwen2"),
+];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
 fn read_model(arch: &str) -> Vec<u8> {
@@ -107,6 +119,9 @@ fn every_architecture_has_a_fixture() {
     for arch in common::tiny::ARCHS {
         assert_eq!(fixture(arch)["architecture"].as_str(), Some(arch));
     }
+    for (name, arch) in VARIANTS {
+        assert_eq!(fixture(name)["architecture"].as_str(), Some(arch));
+    }
 }
 
 #[test]
@@ -162,4 +177,30 @@ fn gemma3_relaxed_wasm_weights() {
 #[test]
 fn qwen3_relaxed_wasm_weights() {
     check("qwen3", Kernels::WasmRelaxed);
+}
+
+/// Every third layer global, the local layers' own RoPE base (`rope.freq_base_swa`) and a
+/// final logit softcap: before they were read, this file was 1.4 nats a token from llama.cpp.
+#[test]
+fn gemma3_pattern_and_softcap() {
+    check("gemma3-pattern", Kernels::BUILD);
+    check("gemma3-pattern", Kernels::WasmRelaxed);
+}
+/// The pattern as a list of booleans, and layers past its end global.
+#[test]
+fn gemma3_pattern_as_a_list() {
+    check("gemma3-list", Kernels::BUILD);
+    check("gemma3-list", Kernels::Wasm);
+}
+/// Without `sliding_window` no layer slides, and all rotate at `rope.freq_base` (a window of
+/// 512 and the local base were assumed).
+#[test]
+fn gemma3_without_a_window() {
+    check("gemma3-global", Kernels::BUILD);
+}
+/// Qwen2 without its q/k/v biases runs, as in llama.cpp (it was refused).
+#[test]
+fn qwen2_without_biases() {
+    check("qwen2-nobias", Kernels::BUILD);
+    check("qwen2-nobias", Kernels::WasmRelaxed);
 }

@@ -70,8 +70,9 @@ impl Arch {
     /// and this engine ran a damaged model whose numbers looked plausible.
     fn required_in_layer(self, fused_qkv: bool) -> &'static [&'static str] {
         match self {
-            Arch::Llama => &[],
-            Arch::Qwen2 => &["attn_q.bias", "attn_k.bias", "attn_v.bias"],
+            // Its q/k/v biases are optional in llama.cpp (`create_tensor_qkv`), as for the
+            // others.
+            Arch::Llama | Arch::Qwen2 => &[],
             Arch::Qwen3 => &["attn_q_norm.weight", "attn_k_norm.weight"],
             Arch::Gemma3 => &[
                 "attn_q_norm.weight",
@@ -98,6 +99,99 @@ impl Arch {
                 "ffn_down.bias",
             ],
         }
+    }
+
+    /// Whether llama.cpp reads tensor `name` for this architecture (its `create_tensor` calls
+    /// in `src/models/<arch>.cpp`, llama-cpp-python 0.3.36), as this engine does: every
+    /// other tensor is refused. GPT-2's q/k/v may also come split, which llama.cpp refuses
+    /// and this engine runs as the fused product.
+    fn has_place_for(self, name: &str, n_layer: usize) -> bool {
+        const QKV: [&str; 8] = [
+            "attn_qkv.weight",
+            "attn_qkv.bias",
+            "attn_q.weight",
+            "attn_k.weight",
+            "attn_v.weight",
+            "attn_q.bias",
+            "attn_k.bias",
+            "attn_v.bias",
+        ];
+        let global: &[&str] = match self {
+            Arch::Gpt2 => &["position_embd.weight", "output_norm.bias"],
+            _ => &[],
+        };
+        if ["token_embd.weight", "output_norm.weight", "output.weight"].contains(&name)
+            || global.contains(&name)
+        {
+            return true;
+        }
+        let Some((layer, part)) = name
+            .strip_prefix("blk.")
+            .and_then(|rest| rest.split_once('.'))
+        else {
+            return false;
+        };
+        // `blk.01.…` is not layer 1 to llama.cpp, which names them by `{}` formatting.
+        let in_range = layer
+            .parse::<usize>()
+            .is_ok_and(|i| i < n_layer && i.to_string() == layer);
+        let own: &[&str] = match self {
+            Arch::Llama => &[
+                "attn_norm.weight",
+                "attn_output.weight",
+                "attn_output.bias",
+                "ffn_norm.weight",
+                "ffn_gate.weight",
+                "ffn_up.weight",
+                "ffn_down.weight",
+                "ffn_gate.bias",
+                "ffn_up.bias",
+                "ffn_down.bias",
+            ],
+            Arch::Qwen2 => &[
+                "attn_norm.weight",
+                "attn_output.weight",
+                "ffn_norm.weight",
+                "ffn_gate.weight",
+                "ffn_up.weight",
+                "ffn_down.weight",
+            ],
+            Arch::Qwen3 => &[
+                "attn_norm.weight",
+                "attn_output.weight",
+                "attn_q_norm.weight",
+                "attn_k_norm.weight",
+                "ffn_norm.weight",
+                "ffn_gate.weight",
+                "ffn_up.weight",
+                "ffn_down.weight",
+            ],
+            Arch::Gemma3 => &[
+                "attn_norm.weight",
+                "attn_output.weight",
+                "attn_q_norm.weight",
+                "attn_k_norm.weight",
+                "post_attention_norm.weight",
+                "ffn_norm.weight",
+                "ffn_gate.weight",
+                "ffn_up.weight",
+                "ffn_down.weight",
+                "post_ffw_norm.weight",
+            ],
+            Arch::Gpt2 => &[
+                "attn_norm.weight",
+                "attn_norm.bias",
+                "attn_output.weight",
+                "attn_output.bias",
+                "ffn_norm.weight",
+                "ffn_norm.bias",
+                "ffn_up.weight",
+                "ffn_up.bias",
+                "ffn_down.weight",
+                "ffn_down.bias",
+            ],
+        };
+        in_range && (QKV.contains(&part) || own.contains(&part))
     }
 
     fn uses_rope(self) -> bool {
@@ -128,7 +222,22 @@ pub struct ModelConfig {
     pub rope_base: f32,
     /// Epsilon of every norm (RMSNorm, or GPT-2's LayerNorm).
     pub norm_eps: f64,
+    /// Gemma 3's local attention: each sliding layer sees this many positions, the newest
+    /// included. `None` (no key, or 0) means every layer attends to every position, and
+    /// every layer rotates at `rope_base`, as llama.cpp runs such a file.
     pub sliding_window: Option<usize>,
+    /// Which layers slide (`attention.sliding_window_pattern`, as llama.cpp reads it: a
+    /// number n makes every n-th layer global, 0 makes all slide, or a list of booleans,
+    /// layer by layer; five local layers then a global one without the key). Empty when
+    /// `sliding_window` is `None`.
+    pub sliding_layers: Vec<bool>,
+    /// The sliding layers' RoPE base (`rope.freq_base_swa`, 10,000 without it).
+    pub rope_base_swa: f32,
+    /// Gemma 3's `final_logit_softcapping`: the logits become cap · tanh(logit / cap).
+    pub logit_softcap: Option<f32>,
+    /// What the query·key products are multiplied by: 1/√(head size), except for Gemma 3's
+    /// 62-layer shape (27B), where llama.cpp takes 1/√(width / heads).
+    pub attention_scale: f32,
 }
 
 impl ModelConfig {
@@ -157,15 +266,44 @@ impl ModelConfig {
             )));
         }
         let vocab_size = g.vocab_size();
-        let default_base = if arch == Arch::Llama {
-            10_000.0
-        } else {
-            1_000_000.0
-        };
         let default_eps = if arch.is_gpt2() { 1e-5 } else { 1e-6 };
+        let n_layer = g.u32(&k("block_count"))? as usize;
+        // As llama.cpp: a missing or zero window turns sliding off for the whole model.
+        let sliding_window = match arch {
+            Arch::Gemma3 => g
+                .u32_opt(&k("attention.sliding_window"))?
+                .filter(|&w| w > 0)
+                .map(|w| w as usize),
+            _ => None,
+        };
+        let sliding_layers = match sliding_window {
+            // No more layers than tensors: `check_against_tensors` refuses a count past that,
+            // and a hostile u32::MAX would make a 4 GB list first.
+            Some(_) => sliding_pattern(
+                g,
+                &k("attention.sliding_window_pattern"),
+                n_layer.min(g.content.tensor_infos.len()),
+            )?,
+            None => Vec::new(),
+        };
+        let rope_base_swa = match sliding_window {
+            Some(_) => g.f32_opt(&k("rope.freq_base_swa"))?.unwrap_or(10_000.0),
+            None => 10_000.0,
+        };
+        let logit_softcap = match arch {
+            Arch::Gemma3 => g
+                .f32_opt(&k("final_logit_softcapping"))?
+                .filter(|&c| c != 0.0),
+            _ => None,
+        };
+        let attention_scale = if arch == Arch::Gemma3 && n_layer == 62 {
+            1.0 / ((n_embd / n_head) as f32).sqrt()
+        } else {
+            1.0 / (head_dim as f32).sqrt()
+        };
         Ok(ModelConfig {
             arch,
-            n_layer: g.u32(&k("block_count"))? as usize,
+            n_layer,
             n_embd,
             n_head,
             n_kv_head,
@@ -173,16 +311,54 @@ impl ModelConfig {
             n_ff: g.u32_opt(&k("feed_forward_length"))?.unwrap_or(0) as usize,
             vocab_size,
             context_length: g.u32_opt(&k("context_length"))?.unwrap_or(2048) as usize,
-            rope_base: g.f32_opt(&k("rope.freq_base"))?.unwrap_or(default_base),
+            // llama.cpp's default for every architecture.
+            rope_base: g.f32_opt(&k("rope.freq_base"))?.unwrap_or(10_000.0),
             norm_eps: g.f32_opt(&k(arch.eps_key()))?.unwrap_or(default_eps) as f64,
-            sliding_window: if arch == Arch::Gemma3 {
-                Some(g.u32_opt(&k("attention.sliding_window"))?.unwrap_or(512) as usize)
-            } else {
-                None
-            },
+            sliding_window,
+            sliding_layers,
+            rope_base_swa,
+            logit_softcap,
+            attention_scale,
         })
     }
+
+    /// Whether any layer has a second RoPE table (the sliding layers').
+    fn any_sliding(&self) -> bool {
+        self.sliding_layers.iter().any(|&s| s)
+    }
 }
+
+/// Which of `n_layer` layers slide, from `key` as llama.cpp's `load_swa_pattern` reads it.
+fn sliding_pattern(g: &GgufFile, key: &str, n_layer: usize) -> Result<Vec<bool>> {
+    use candle_core::quantized::gguf_file::Value;
+    let every =
+        |n: usize| -> Vec<bool> { (0..n_layer).map(|il| n == 0 || il % n < n - 1).collect() };
+    match g.get(key) {
+        None => Ok(every(6)),
+        Some(Value::Array(list)) => {
+            if list.len() > MAX_PATTERN {
+                return Err(EngineError::InvalidGguf(format!(
+                    "`{key}` lists {} layers; at most {MAX_PATTERN} are read",
+                    list.len()
+                )));
+            }
+            // Layers past the list's end are global, as llama.cpp leaves them.
+            (0..n_layer)
+                .map(|il| match list.get(il) {
+                    None => Ok(false),
+                    Some(Value::Bool(b)) => Ok(*b),
+                    Some(_) => Err(EngineError::InvalidGguf(format!(
+                        "`{key}` is a list of something other than true or false"
+                    ))),
+                })
+                .collect()
+        }
+        Some(_) => Ok(every(g.u32(key)? as usize)),
+    }
+}
+
+/// llama.cpp's most layers (`LLAMA_MAX_LAYERS`), the longest pattern list it reads.
+const MAX_PATTERN: usize = 512;
 
 impl ModelConfig {
     /// The RoPE tables (built whole at load) and, in the browser, a full KV cache at
@@ -197,7 +373,7 @@ impl ModelConfig {
         let (p, hd) = (positions as u128, self.head_dim as u128);
         // cos and sin, `head_dim / 2` each per position, f32; Gemma 3 has a second table for
         // its local layers.
-        let tables = if self.arch == Arch::Gemma3 { 2 } else { 1 };
+        let tables = if self.any_sliding() { 2 } else { 1 };
         let rope = tables * p * hd * 4;
         let kv = self.n_layer as u128 * p * 2 * self.n_kv_head as u128 * hd * 4;
         let cache_too_big = cfg!(target_arch = "wasm32") && kv > MAX_KV_BYTES;
@@ -346,8 +522,15 @@ impl ModelConfig {
                 self.norm_eps
             ));
         }
-        if self.sliding_window == Some(0) {
-            return bad(format!("`{p}.attention.sliding_window` is 0"));
+        let swa_ok = self.rope_base_swa.is_finite() && self.rope_base_swa > 0.0;
+        if self.any_sliding() && !swa_ok {
+            return bad(format!(
+                "`{p}.rope.freq_base_swa` is {}",
+                self.rope_base_swa
+            ));
+        }
+        if let Some(cap) = self.logit_softcap.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return bad(format!("`{p}.final_logit_softcapping` is {cap}"));
         }
         let embd = shape(g, "token_embd.weight")
             .ok_or_else(|| EngineError::MissingTensor("token_embd.weight".into()))?;
@@ -479,6 +662,27 @@ impl ModelConfig {
                 }
                 _ => {}
             }
+        }
+        // A tensor the architecture has no place for (an extra norm, a bias llama.cpp does
+        // not read for it, a layer past `block_count`) would be left out of the numbers
+        // without a word; llama.cpp refuses such a file ("wrong number of tensors").
+        if let Some(t) = g
+            .content
+            .tensor_infos
+            .keys()
+            .find(|t| !self.arch.has_place_for(t, self.n_layer))
+        {
+            return bad(if t == "output.bias" {
+                // llama.cpp adds Qwen2's; the engine's output layer has no bias.
+                "the model adds a bias to its logits (`output.bias`), which TinyLab does not \
+                 apply; the model would give wrong numbers"
+                    .to_string()
+            } else {
+                format!(
+                    "the file has a tensor `{t}` that a `{p}` model has no place for \
+                     (llama.cpp refuses such a file too)"
+                )
+            });
         }
         Ok(())
     }
@@ -1155,16 +1359,13 @@ impl Model {
                 interleaved,
             )?);
         }
-        if config.arch == Arch::Gemma3 {
-            let local = g
-                .f32_opt("gemma3.rope.local_freq_base")?
-                .unwrap_or(10_000.0);
-            if !(local.is_finite() && local > 0.0) {
-                return Err(EngineError::InvalidGguf(format!(
-                    "`gemma3.rope.local_freq_base` is {local}"
-                )));
-            }
-            ropes.push(Rope::new(config.head_dim, local, max_positions, false)?);
+        if config.any_sliding() {
+            ropes.push(Rope::new(
+                config.head_dim,
+                config.rope_base_swa,
+                max_positions,
+                false,
+            )?);
         }
         let mut layers = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
@@ -1204,8 +1405,7 @@ impl Model {
                     _ => FfnIn::GateUp { gate, up },
                 }
             };
-            // Gemma 3: five sliding-window layers, then one global layer.
-            let sliding = config.arch == Arch::Gemma3 && (i + 1) % 6 != 0;
+            let sliding = config.sliding_layers.get(i).copied().unwrap_or(false);
             layers.push(Layer {
                 attn_norm: Norm::load(g, &format!("{p}.attn_norm"), &config)?,
                 qkv,
@@ -1355,7 +1555,22 @@ impl Model {
         if !finite {
             return Err(EngineError::Compute(NAN_SCORES.into()));
         }
-        Ok(self.output.forward(hidden)?)
+        let logits = self.output.forward(hidden)?;
+        match self.config.logit_softcap {
+            // As llama.cpp: scaled down, tanh, scaled back up; libm's tanh, the same bits in
+            // every build.
+            Some(cap) => {
+                let dims = logits.dims().to_vec();
+                let capped: Vec<f32> = logits
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+                    .into_iter()
+                    .map(|l| libm::tanhf(l * (1.0 / cap)) * cap)
+                    .collect();
+                Ok(Tensor::from_vec(capped, dims, &Device::Cpu)?)
+            }
+            None => Ok(logits),
+        }
     }
 }
 
@@ -1465,7 +1680,7 @@ fn attention_in_slices(
 ) -> Vec<f32> {
     let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
     let t = q.len() / (nh * hd);
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = cfg.attention_scale;
     let group = nh / nkv;
     let threads = super::parallel::threads();
     let mut out = vec![0f32; t * nh * hd];
@@ -1729,6 +1944,10 @@ mod tests {
             rope_base: 1e6,
             norm_eps: 1e-6,
             sliding_window: None,
+            sliding_layers: Vec::new(),
+            rope_base_swa: 10_000.0,
+            logit_softcap: None,
+            attention_scale: 1.0 / (head_dim as f32).sqrt(),
         };
         // Qwen2.5 0.5B at its whole context, and Gemma 3 270M.
         assert!(cfg(24, 2, 64, 32768).check_context_memory(32768).is_ok());
@@ -2041,6 +2260,10 @@ mod tests {
             rope_base: 10_000.0,
             norm_eps: 1e-6,
             sliding_window: None,
+            sliding_layers: Vec::new(),
+            rope_base_swa: 10_000.0,
+            logit_softcap: None,
+            attention_scale: 1.0 / (head_dim as f32).sqrt(),
         };
         let (nh, nkv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim);
         // More positions than a page, added in uneven steps, so reads cross page edges.
