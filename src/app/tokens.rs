@@ -96,7 +96,7 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
             class="output"
             data-testid="output"
             data-state=move || pane.shown(|r| r.phase.id())
-            data-prompt-tokens=move || pane.run(|r| r.prompt_ids.len().to_string())
+            data-prompt-tokens=move || pane.shown(|r| r.prompt_ids.len().to_string())
             data-partial=move || pane.shown(|r| r.partial.to_string())
             aria-live="off"
             on:mouseleave=move |_| pane.hovered.set(None)

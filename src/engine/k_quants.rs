@@ -113,9 +113,61 @@ pub fn q4k_dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] 
         // SAFETY: lengths checked above.
         unsafe { relaxed::q4k_dot_rows(w, ys) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    {
+        // Natively: AVX2's exact integer totals, then the reference's f32 steps (its bits).
+        let n = ys[0].d.len();
+        ys.map(|y| {
+            let (mut acc, mut acc_min) = (0f32, 0f32);
+            for b in 0..n {
+                let wb = &w[b * Q4K_BLOCK_BYTES..(b + 1) * Q4K_BLOCK_BYTES];
+                let (sc, mn) = scales_mins(&wb[4..16]);
+                // SAFETY: `wb` is a whole block and `y.qs(b)` its 256 activation bytes.
+                let total = unsafe { avx2::q4k_total(wb[16..].as_ptr(), y.qs(b).as_ptr(), &sc) };
+                acc += half(wb, 0) * y.d[b] * total as f32;
+                acc_min += half(wb, 2) * y.d[b] * q4k_min_term(&mn, &y.bsums[b]) as f32;
+            }
+            acc - acc_min
+        })
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "relaxed-simd"),
+        all(target_arch = "x86_64", target_feature = "avx2")
+    )))]
     {
         q4k_portable(w, ys)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// A Q4_K block's exact Σ scale·Σ q·y over its eight sub-blocks of 32, as `q4k_portable`
+    /// adds it (integers, so any order gives the same total).
+    ///
+    /// # Safety
+    /// `qs` points at the block's 128 nibble bytes and `yq` at 256 activation bytes.
+    #[inline(always)]
+    pub unsafe fn q4k_total(qs: *const u8, yq: *const u8, sc: &[i32; 8]) -> i32 {
+        let low = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut total = 0i32;
+        for c in 0..4 {
+            let q = _mm256_loadu_si256(qs.add(32 * c) as *const __m256i);
+            let (lo, hi) = (
+                _mm256_and_si256(q, low),
+                _mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+            );
+            let ylo = _mm256_loadu_si256(yq.add(64 * c) as *const __m256i);
+            let yhi = _mm256_loadu_si256(yq.add(64 * c + 32) as *const __m256i);
+            // Pairs of nibble × byte products fit i16 (2·15·128).
+            let slo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, ylo), ones);
+            let shi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, yhi), ones);
+            total += sc[2 * c] * crate::engine::q8_0::hsum_i32(slo)
+                + sc[2 * c + 1] * crate::engine::q8_0::hsum_i32(shi);
+        }
+        total
     }
 }
 

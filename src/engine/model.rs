@@ -941,7 +941,9 @@ impl Kernels {
     /// `weight::WideQ6K`): the relaxed build's, whose kernel unpacked the six-bit values for
     /// every token; natively too when a model is loaded as that build does (heap, parity).
     pub fn widens_q6k(self) -> bool {
-        self == Kernels::WasmRelaxed
+        // Natively too: the portable form reads a byte a value far faster than it unpacks six
+        // bits, and the CLI must have the relaxed build's bits (it keeps their order).
+        matches!(self, Kernels::WasmRelaxed | Kernels::Native)
     }
 
     /// Whether Q8_0 weights are laid out by `q8_0::arrange_row` at load (`q8_0::Arranged`): the
@@ -2083,8 +2085,8 @@ mod tests {
             let want = k_quants::q6k_portable(&stored[c * row..(c + 1) * row], [&act])[0];
             assert_eq!(g.to_bits(), want.to_bits(), "row {c}");
         }
-        assert!(Kernels::WasmRelaxed.widens_q6k());
-        assert!(!Kernels::Wasm.widens_q6k() && !Kernels::Native.widens_q6k());
+        assert!(Kernels::WasmRelaxed.widens_q6k() && Kernels::Native.widens_q6k());
+        assert!(!Kernels::Wasm.widens_q6k());
         // A tied output layer keeps sharing a Q6_K table's stored blocks.
         assert!(!laid_out_for_products(GgmlDType::Q6K));
     }

@@ -225,8 +225,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
         target_feature = "fma"
     ))]
     {
-        // SAFETY: lengths checked above.
-        unsafe { avx2::dot_rows(w, ys, super::q8_0::scale_table()) }
+        native(w, ys, true)
     }
     #[cfg(not(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -239,6 +238,23 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     {
         portable(w, ys)
     }
+}
+
+/// Natively: AVX2's exact block sums, then `portable`'s f32 steps (`sequential`) or
+/// `portable_in_order`'s, so the CLI has the wasm builds' bits (`q8_0::native_rows`).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn native<const R: usize>(w: &[u8], ys: [&Activation; R], sequential: bool) -> [f32; R] {
+    super::q8_0::native_rows(ys[0].d.len(), sequential, |b| {
+        let wb = &w[b * BLOCK_BYTES..];
+        let (dw, mw) = (f16_at(wb, 0), f16_at(wb, 2));
+        // SAFETY: the callers check that `w` holds a block per activation block.
+        let s = unsafe { avx2::block_sums(w.as_ptr(), ys, b) };
+        std::array::from_fn(|r| (dw * ys[r].d[b]) * s[r] as f32 + mw * ys[r].s[b])
+    })
 }
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
@@ -260,9 +276,32 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
         // SAFETY: length checked above.
         unsafe { lanes::in_order::<simd::Widened>(w, y, super::q8_0::scale_table()) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
     {
-        dot(w, y)
+        // SAFETY: length checked above.
+        unsafe {
+            super::q8_0::native_in_order::<true>(
+                y.d.len(),
+                |b| avx2::block_lanes(w.as_ptr(), y, b),
+                |b| f16_at(&w[b * BLOCK_BYTES..], 0) * y.d[b],
+                |b| f16_at(&w[b * BLOCK_BYTES..], 2) * y.s[b],
+            )
+        }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    )))]
+    {
+        portable_in_order(w, y)
     }
 }
 
@@ -758,10 +797,11 @@ pub(crate) mod relaxed {
     }
 }
 
-/// The native form on x86-64 with AVX2 (the build's baseline, `.cargo/config.toml`): ggml's own
-/// `vec_dot_q4_1_q8_1` arithmetic, 32 nibble × byte products per `maddubs`. It lets native
-/// builds keep Q4_1 as stored instead of requantizing it to Q8_0, which moved SmolLM2's
-/// surprisals farther from llama.cpp's than llama.cpp's own configurations are from each other.
+/// The native form on x86-64 with AVX2 (the build's baseline, `.cargo/config.toml`): 32 nibble
+/// × byte products per `maddubs`, each block's sum exact, the f32 steps left to `native` so
+/// that the CLI gives the wasm builds' bits. It lets native builds keep Q4_1 as stored instead
+/// of requantizing it to Q8_0, which moved SmolLM2's surprisals farther from llama.cpp's than
+/// llama.cpp's own configurations are from each other.
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
@@ -771,38 +811,43 @@ mod avx2 {
     use super::{Activation, ACT_BLOCK_BYTES, BLOCK_BYTES};
     use std::arch::x86_64::*;
 
+    /// Block `b`'s exact Σ u·y against each of `ys`: 32 nibble × byte products per
+    /// `maddubs`, pairs of which fit i16 (2·15·128).
+    ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    /// `w` holds block `b`, and every `ys` has it.
     #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
+    pub unsafe fn block_sums<const R: usize>(
+        w: *const u8,
         ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let half = |at: *const u8| *table.get_unchecked(crate::engine::q8_0::le_u16(at) as usize);
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut mins = [0f32; R];
+        b: usize,
+    ) -> [i32; R] {
         let low = _mm256_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
-        let w = w.as_ptr();
-        for b in 0..ys[0].d.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let q = _mm_loadu_si128(wb.add(4) as *const __m128i);
-            // Elements 0..16 are the low nibbles, 16..32 the high ones.
-            let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low);
-            let (dw, mw) = (half(wb), half(wb.add(2)));
-            for r in 0..R {
-                let y = ys[r].blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
-                let y = _mm256_loadu_si256(y as *const __m256i);
-                // Pairs of nibble × byte products fit i16 (2·15·128).
-                let s = _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones);
-                let d = _mm256_set1_ps(dw * *ys[r].d.get_unchecked(b));
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc[r]);
-                mins[r] += mw * *ys[r].s.get_unchecked(b);
-            }
-        }
-        std::array::from_fn(|r| super::super::q8_0::avx2_sum(acc[r]) + mins[r])
+        let q = _mm_loadu_si128(w.add(b * BLOCK_BYTES + 4) as *const __m128i);
+        // Elements 0..16 are the low nibbles, 16..32 the high ones.
+        let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low);
+        std::array::from_fn(|r| {
+            let y = ys[r].blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4);
+            let y = _mm256_loadu_si256(y as *const __m256i);
+            crate::engine::q8_0::hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones))
+        })
+    }
+
+    /// `block_sums` for one row, before the lanes are added.
+    ///
+    /// # Safety
+    /// `w` holds block `b`, and `y` has it.
+    #[inline(always)]
+    pub unsafe fn block_lanes(w: *const u8, y: &Activation, b: usize) -> __m256i {
+        let q = _mm_loadu_si128(w.add(b * BLOCK_BYTES + 4) as *const __m128i);
+        let u = _mm256_and_si256(
+            _mm256_set_m128i(_mm_srli_epi16(q, 4), q),
+            _mm256_set1_epi8(0x0f),
+        );
+        let y =
+            _mm256_loadu_si256(y.blocks.as_ptr().add(b * ACT_BLOCK_BYTES + 4) as *const __m256i);
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1))
     }
 }
 

@@ -237,8 +237,7 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
         target_feature = "fma"
     ))]
     {
-        // SAFETY: lengths checked above; `offsets` has one entry per block.
-        unsafe { avx2::dot_rows(w, ys, q8_0::scale_table()) }
+        native(w, ys, true)
     }
     #[cfg(not(any(
         all(target_arch = "wasm32", target_feature = "relaxed-simd"),
@@ -251,6 +250,24 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
     {
         portable(w, ys)
     }
+}
+
+/// Natively: AVX2's exact block sums, then `portable`'s f32 steps (`sequential`) or
+/// `portable_in_order`'s, so the CLI has the relaxed build's bits (`q8_0::native_rows`).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn native<const R: usize>(w: &[u8], ys: [&Activation; R], sequential: bool) -> [f32; R] {
+    let table = q8_0::scale_table();
+    q8_0::native_rows(ys[0].scales.len(), sequential, |b| {
+        let wb = &w[b * BLOCK_BYTES..];
+        let dw = table[u16::from_le_bytes([wb[0], wb[1]]) as usize];
+        // SAFETY: the callers check that `w` holds a block per activation block.
+        let s = unsafe { avx2::block_sums(w.as_ptr(), ys, b) };
+        std::array::from_fn(|r| s[r] as f32 * (dw * ys[r].scales[b]))
+    })
 }
 
 /// One weight row against a tile of activation rows (prefill); `out` takes one value per row,
@@ -272,7 +289,7 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
         target_feature = "fma"
     ))]
     {
-        // ggml's AVX2 lanes, four rows per pass: the AVX2 form keeps its own arithmetic.
+        // Four rows per pass, each with `dot_rows`'s (the reference's) bits.
         for (acts, out) in tile.acts.chunks(4).zip(out.chunks_mut(4)) {
             match acts {
                 [a, b, c, d] => out.copy_from_slice(&dot_rows(w, [a, b, c, d])),
@@ -314,9 +331,36 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     {
         portable_in_order(w, y)
     }
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
     {
-        dot_rows(w, [y])[0]
+        let table = q8_0::scale_table();
+        // SAFETY: length checked above.
+        unsafe {
+            q8_0::native_in_order::<false>(
+                y.scales.len(),
+                |b| avx2::block_lanes(w.as_ptr(), y, b),
+                |b| {
+                    let wb = &w[b * BLOCK_BYTES..];
+                    table[u16::from_le_bytes([wb[0], wb[1]]) as usize] * y.scales[b]
+                },
+                |_| 0.0,
+            )
+        }
+    }
+    #[cfg(not(any(
+        target_arch = "wasm32",
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )
+    )))]
+    {
+        portable_in_order(w, y)
     }
 }
 
@@ -659,46 +703,64 @@ mod avx2 {
             .collect()
     }
 
+    /// Block `b`'s exact Σ(u − 16)·y against each of `ys`: the unsigned 5-bit values times y
+    /// by `maddubs`, less 16·Σy (`offsets`, per lane).
+    ///
     /// # Safety
-    /// `w` holds one block of `BLOCK_BYTES` per activation block of every `ys`, and `table` is
-    /// `q8_0::scale_table()` (the caller, `super::dot_rows`, checks the lengths).
+    /// `w` holds block `b`, and every `ys` has it.
     #[inline(always)]
-    pub unsafe fn dot_rows<const R: usize>(
-        w: &[u8],
+    pub unsafe fn block_sums<const R: usize>(
+        w: *const u8,
         ys: [&Activation; R],
-        table: &[f32],
-    ) -> [f32; R] {
-        let mut acc = [_mm256_setzero_ps(); R];
-        let low = _mm256_set1_epi8(0x0f);
+        b: usize,
+    ) -> [i32; R] {
         let ones = _mm256_set1_epi16(1);
-        let fifth = _mm256_set1_epi8(0x10);
+        let u = unpacked(w.add(b * BLOCK_BYTES));
+        std::array::from_fn(|r| q8_0::hsum_i32(lanes_of(u, ys[r], b, ones)))
+    }
+
+    /// Block `b`'s unsigned 5-bit values (`u`) against `y` in eight i32 lanes whose total is
+    /// the exact Σ(u − 16)·y.
+    #[inline(always)]
+    unsafe fn lanes_of(u: __m256i, y: &Activation, b: usize, ones: __m256i) -> __m256i {
+        let yv = y.blocks.as_ptr().add(b * q8_0::BLOCK_BYTES + 2);
+        let yv = _mm256_loadu_si256(yv as *const __m256i);
+        let s = _mm256_madd_epi16(_mm256_maddubs_epi16(u, yv), ones);
+        let off = _mm256_loadu_si256(y.offsets.as_ptr().add(b) as *const __m256i);
+        _mm256_sub_epi32(s, off)
+    }
+
+    /// `block_sums` for one row, before the lanes are added.
+    ///
+    /// # Safety
+    /// `w` holds block `b`, and `y` has it.
+    #[inline(always)]
+    pub unsafe fn block_lanes(w: *const u8, y: &Activation, b: usize) -> __m256i {
+        let u = unpacked(w.add(b * BLOCK_BYTES));
+        lanes_of(u, y, b, _mm256_set1_epi16(1))
+    }
+
+    /// A block's 32 values as unsigned bytes: the nibbles, and 0x10 where the fifth bit is set.
+    #[inline(always)]
+    unsafe fn unpacked(wb: *const u8) -> __m256i {
         let spread = _mm256_setr_epi8(
             0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
             3, 3, 3,
         );
         let bits = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
-        let w = w.as_ptr();
-        for b in 0..ys[0].scales.len() {
-            let wb = w.add(b * BLOCK_BYTES);
-            let qh = u32::from_le_bytes([*wb.add(2), *wb.add(3), *wb.add(4), *wb.add(5)]);
-            // Byte j gets bit j of the mask, as 0x10 or 0.
-            let h = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), spread);
-            let h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bits), bits), fifth);
-            let q = _mm_loadu_si128(wb.add(6) as *const __m128i);
-            let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low);
-            let u = _mm256_or_si256(u, h);
-            let dw = *table.get_unchecked(crate::engine::q8_0::le_u16(wb) as usize);
-            for r in 0..R {
-                let y = ys[r].blocks.as_ptr().add(b * q8_0::BLOCK_BYTES + 2);
-                let y = _mm256_loadu_si256(y as *const __m256i);
-                let s = _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones);
-                let off = _mm256_loadu_si256(ys[r].offsets.as_ptr().add(b) as *const __m256i);
-                let s = _mm256_sub_epi32(s, off);
-                let d = _mm256_set1_ps(dw * *ys[r].scales.get_unchecked(b));
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc[r]);
-            }
-        }
-        acc.map(q8_0::avx2_sum)
+        let qh = u32::from_le_bytes([*wb.add(2), *wb.add(3), *wb.add(4), *wb.add(5)]);
+        // Byte j gets bit j of the mask, as 0x10 or 0.
+        let h = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), spread);
+        let h = _mm256_and_si256(
+            _mm256_cmpeq_epi8(_mm256_and_si256(h, bits), bits),
+            _mm256_set1_epi8(0x10),
+        );
+        let q = _mm_loadu_si128(wb.add(6) as *const __m128i);
+        let u = _mm256_and_si256(
+            _mm256_set_m128i(_mm_srli_epi16(q, 4), q),
+            _mm256_set1_epi8(0x0f),
+        );
+        _mm256_or_si256(u, h)
     }
 }
 

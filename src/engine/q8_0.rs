@@ -62,16 +62,9 @@ pub(crate) fn scale_table() -> &'static [f32] {
 /// # Safety
 /// `at` points at two readable bytes.
 #[inline(always)]
-// Only the SIMD forms (wasm, AVX2) read scales this way.
+// Only the wasm SIMD forms read scales this way.
 #[cfg_attr(
-    not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        )
-    )),
+    not(all(target_arch = "wasm32", target_feature = "simd128")),
     allow(dead_code)
 )]
 pub(crate) unsafe fn le_u16(at: *const u8) -> u16 {
@@ -95,16 +88,139 @@ fn scale_at(table: &[f32], block: &[u8]) -> f32 {
     table[u16::from_le_bytes([block[0], block[1]]) as usize]
 }
 
-/// The eight lanes of an AVX register summed in ggml's order (`hsum_float_8`: high half onto
-/// low half, then pairs), so that the native kernels round as llama.cpp's do.
+/// The eight i32 lanes of an AVX register added: exact, so any order gives the same sum.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
-pub(crate) fn avx2_sum(v: std::arch::x86_64::__m256) -> f32 {
-    let mut a = [0f32; 8];
-    // SAFETY: `a` has room for the eight lanes; the store needs no alignment.
-    unsafe { std::arch::x86_64::_mm256_storeu_ps(a.as_mut_ptr(), v) };
-    let h = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
-    (h[0] + h[2]) + (h[1] + h[3])
+pub(crate) unsafe fn hsum_i32(v: std::arch::x86_64::__m256i) -> i32 {
+    use std::arch::x86_64::*;
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Natively (AVX2): each block's exact integer sum from SIMD, then the wasm builds' own f32
+/// steps in their own order, so the CLI gives the page's bits (the relaxed-SIMD build's, which
+/// Chromium runs): `sequential` for prefill's reference order, else decoding's
+/// (`in_order_sum`). ggml's AVX2 order (eight f32 lanes, fused multiply-adds) gave other
+/// last bits, which the activations' rounding to 8 bits grew layer by layer: SmolLM2's first
+/// token after "Hi" came out 0.04 nats apart between the CLI and the page.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub(crate) fn native_rows<const R: usize>(
+    n: usize,
+    sequential: bool,
+    term: impl Fn(usize) -> [f32; R],
+) -> [f32; R] {
+    if sequential {
+        let mut acc = [0f32; R];
+        for b in 0..n {
+            let t = term(b);
+            for r in 0..R {
+                acc[r] += t[r];
+            }
+        }
+        acc
+    } else {
+        std::array::from_fn(|r| in_order_sum(n, |b| term(b)[r]))
+    }
+}
+
+/// Decoding's order natively (AVX2): `in_order_sum` over block terms `s·d (+ m)`, four blocks
+/// at a time as the wasm forms take them: their exact sums gathered into one vector's lanes,
+/// then per lane a multiply, an add of `m` where `MIN` (Q4_1's minimum term) and an add into
+/// the lane's running sum, the same IEEE operations in the same order as `in_order_sum`'s.
+///
+/// # Safety
+/// `lanes(b)` must be safe to call for every block `b < n`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub(crate) unsafe fn native_in_order<const MIN: bool>(
+    n: usize,
+    lanes: impl Fn(usize) -> std::arch::x86_64::__m256i,
+    d: impl Fn(usize) -> f32,
+    m: impl Fn(usize) -> f32,
+) -> f32 {
+    use std::arch::x86_64::*;
+    let full = n & !3;
+    let mut acc = _mm_setzero_ps();
+    let mut b = 0;
+    while b < full {
+        // Pairwise adds of exact i32s: [Σ block b, b+1, b+2, b+3].
+        let ab = _mm256_hadd_epi32(lanes(b), lanes(b + 1));
+        let cd = _mm256_hadd_epi32(lanes(b + 2), lanes(b + 3));
+        let all = _mm256_hadd_epi32(ab, cd);
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(all),
+            _mm256_extracti128_si256(all, 1),
+        );
+        let dv = _mm_setr_ps(d(b), d(b + 1), d(b + 2), d(b + 3));
+        let mut t = _mm_mul_ps(_mm_cvtepi32_ps(s), dv);
+        if MIN {
+            t = _mm_add_ps(t, _mm_setr_ps(m(b), m(b + 1), m(b + 2), m(b + 3)));
+        }
+        acc = _mm_add_ps(acc, t);
+        b += 4;
+    }
+    let mut l = [0f32; 4];
+    _mm_storeu_ps(l.as_mut_ptr(), acc);
+    let mut sum = 0.0 + l[0] + l[1] + l[2] + l[3];
+    for b in full..n {
+        let t = hsum_i32(lanes(b)) as f32 * d(b);
+        sum += if MIN { t + m(b) } else { t };
+    }
+    sum
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod avx2 {
+    use super::{Activation, BLOCK_BYTES};
+    use std::arch::x86_64::*;
+
+    /// Block `b`'s products against `y` in eight i32 lanes whose total is the exact Σ w·y.
+    ///
+    /// # Safety
+    /// `w` holds block `b`, and `y` has it.
+    #[inline(always)]
+    pub unsafe fn block_lanes(w: *const u8, y: &Activation, b: usize) -> __m256i {
+        let x = _mm256_loadu_si256(w.add(b * BLOCK_BYTES + 2) as *const __m256i);
+        let yv = _mm256_loadu_si256(y.blocks.as_ptr().add(b * BLOCK_BYTES + 2) as *const __m256i);
+        let p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(yv, x));
+        _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+    }
+
+    /// Block `b`'s exact Σ w·y against each of `ys` (ggml's sign trick: |w| as unsigned times
+    /// y with w's sign; a file's −128 becomes 128, which still fits).
+    ///
+    /// # Safety
+    /// `w` holds block `b`, and every `ys` has it.
+    #[inline(always)]
+    pub unsafe fn block_sums<const R: usize>(
+        w: *const u8,
+        ys: [&Activation; R],
+        b: usize,
+    ) -> [i32; R] {
+        let x = _mm256_loadu_si256(w.add(b * BLOCK_BYTES + 2) as *const __m256i);
+        let ax = _mm256_sign_epi8(x, x);
+        let ones = _mm256_set1_epi16(1);
+        std::array::from_fn(|r| {
+            let y = ys[r].blocks.as_ptr().add(b * BLOCK_BYTES + 2);
+            let sy = _mm256_sign_epi8(_mm256_loadu_si256(y as *const __m256i), x);
+            super::hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones))
+        })
+    }
+}
+
+/// Native `dot_rows` / `dot_in_order` on stored rows: `native_rows` over `avx2::block_sums`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+fn native_stored<const R: usize>(w: &[u8], ys: [&Activation; R], sequential: bool) -> [f32; R] {
+    let table = scale_table();
+    native_rows(ys[0].scales.len(), sequential, |b| {
+        let dw = scale_at(table, &w[b * BLOCK_BYTES..]);
+        // SAFETY: the callers check that `w` holds a block per activation block.
+        let s = unsafe { avx2::block_sums(w.as_ptr(), ys, b) };
+        std::array::from_fn(|r| s[r] as f32 * (dw * ys[r].scales[b]))
+    })
 }
 
 /// One quantized activation row (from `act_quant::q8_0`), prepared for many weight rows.
@@ -189,7 +305,14 @@ pub fn dot_rows<const R: usize>(w: &[u8], ys: [&Activation; R]) -> [f32; R] {
         // SAFETY: lengths checked above.
         unsafe { simd_rows::<lanes::Stored, R>(w, ys) }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    {
+        native_stored(w, ys, true)
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "avx2")
+    )))]
     {
         portable(w, ys)
     }
@@ -235,7 +358,23 @@ pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
         // SAFETY: length checked above.
         with_form!(F => unsafe { lanes::in_order::<F, lanes::Stored>(w, y, scale_table()) })
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    {
+        let table = scale_table();
+        // SAFETY: length checked above.
+        unsafe {
+            native_in_order::<false>(
+                y.scales.len(),
+                |b| avx2::block_lanes(w.as_ptr(), y, b),
+                |b| scale_at(table, &w[b * BLOCK_BYTES..]) * y.scales[b],
+                |_| 0.0,
+            )
+        }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "avx2")
+    )))]
     {
         portable_in_order(w, y)
     }
@@ -266,8 +405,7 @@ pub fn dot_in_order_arranged(w: &[u8], y: &Activation) -> f32 {
 /// output matrix in Chromium went from 13.1 to 12.0 ms, medians of five rounds
 /// (docs/BENCHMARKS.md, issue 15's thirteenth stop). The rounding differs from the
 /// reference's in the last bits, as llama.cpp's own SIMD forms' does. Both wasm builds decode
-/// in this order; natively Q4_1 and Q5_0 decode with their AVX2 forms and Q8_0 with candle's,
-/// unless a model is loaded as the relaxed build loads it (`model::Kernels::WasmRelaxed`).
+/// in this order, and so does the native build (`native_in_order`, the same operations).
 pub fn in_order_sum(n: usize, term: impl Fn(usize) -> f32) -> f32 {
     let full = n & !3;
     let mut lanes = [0f32; 4];

@@ -450,7 +450,10 @@ fn own_kernel(t: GgmlDType) -> bool {
             target_arch = "x86_64",
             target_feature = "avx2",
             target_feature = "fma"
-        )) && matches!(t, GgmlDType::Q4_1 | GgmlDType::Q5_0))
+        )) && matches!(
+            t,
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K
+        ))
 }
 
 fn type_name(t: GgmlDType) -> &'static str {
@@ -1157,30 +1160,83 @@ mod tests {
                 let x = random(m * k, 5 + m as u32);
                 let mut ours = vec![0f32; m * n];
                 own_product(dtype, (m, k, n), &x, &bytes, &mut ours);
-                // Rows in a pass of four get exactly the bits they get alone. Q8_0's one row
-                // alone is decoding's form here (natively the portable one), which adds its
-                // blocks in its own order (`q8_0::in_order_sum`): the pass's row has the
-                // reference's bits, the row alone `portable_in_order`'s.
+                // Rows in a pass get the reference's bits (`portable`); one row alone is
+                // decoding's form, which adds Q8_0's, Q4_1's and Q5_0's blocks in its own order
+                // (`q8_0::in_order_sum`, `portable_in_order`), natively as in wasm. K-quants
+                // decode with the reference's order.
                 if m > 1 {
                     let mut alone = vec![0f32; n];
                     own_product(dtype, (1, k, n), &x[k..2 * k], &bytes, &mut alone);
-                    if dtype == GgmlDType::Q8_0 {
-                        let mut a = vec![0u8; k / 32 * q8_0::BLOCK_BYTES];
-                        act_quant::q8_0(&x[k..2 * k], &mut a);
-                        let y = q8_0::Activation::new(&a);
-                        let row_bytes = k / 32 * q8_0::BLOCK_BYTES;
-                        for c in 0..n {
-                            let wr = &bytes[c * row_bytes..(c + 1) * row_bytes];
-                            let (batch, single) = (ours[n + c], alone[c]);
-                            assert_eq!(batch.to_bits(), q8_0::dot(wr, &y).to_bits(), "Q8_0 [{c}]");
-                            let want = q8_0::portable_in_order(wr, &y);
-                            assert_eq!(single.to_bits(), want.to_bits(), "Q8_0 alone [{c}]");
+                    let x1 = &x[k..2 * k];
+                    let per_row = bytes.len() / n;
+                    let row = |c: usize| &bytes[c * per_row..(c + 1) * per_row];
+                    let want: Option<Vec<(f32, f32)>> = match dtype {
+                        GgmlDType::Q8_0 => {
+                            let mut a = vec![0u8; k / 32 * q8_0::BLOCK_BYTES];
+                            act_quant::q8_0(x1, &mut a);
+                            let y = q8_0::Activation::new(&a);
+                            Some(
+                                (0..n)
+                                    .map(|c| {
+                                        (
+                                            q8_0::portable(row(c), [&y])[0],
+                                            q8_0::portable_in_order(row(c), &y),
+                                        )
+                                    })
+                                    .collect(),
+                            )
                         }
-                        // The two orders do part on these values, so the checks above tell
-                        // them apart.
-                        assert!((0..n).any(|c| ours[n + c].to_bits() != alone[c].to_bits()));
-                    } else {
-                        assert_eq!(&ours[n..2 * n], &alone[..], "{dtype:?}: row 1 of {m}");
+                        GgmlDType::Q4_1 => {
+                            let mut a = vec![0u8; k / 32 * 36];
+                            act_quant::q8_1(x1, &mut a);
+                            let y = q4_1::Activation::new(&a);
+                            Some(
+                                (0..n)
+                                    .map(|c| {
+                                        (
+                                            q4_1::portable(row(c), [&y])[0],
+                                            q4_1::portable_in_order(row(c), &y),
+                                        )
+                                    })
+                                    .collect(),
+                            )
+                        }
+                        GgmlDType::Q5_0 => {
+                            let mut a = vec![0u8; k / 32 * q8_0::BLOCK_BYTES];
+                            act_quant::q8_0(x1, &mut a);
+                            let y = q5_0::Activation::new(&a);
+                            Some(
+                                (0..n)
+                                    .map(|c| {
+                                        (
+                                            q5_0::portable(row(c), [&y])[0],
+                                            q5_0::portable_in_order(row(c), &y),
+                                        )
+                                    })
+                                    .collect(),
+                            )
+                        }
+                        _ => None,
+                    };
+                    match want {
+                        Some(want) => {
+                            for (c, (batch, single)) in want.into_iter().enumerate() {
+                                assert_eq!(
+                                    ours[n + c].to_bits(),
+                                    batch.to_bits(),
+                                    "{dtype:?} [{c}]"
+                                );
+                                assert_eq!(
+                                    alone[c].to_bits(),
+                                    single.to_bits(),
+                                    "{dtype:?} alone [{c}]"
+                                );
+                            }
+                            // The two orders do part on these values, so the checks above
+                            // tell them apart.
+                            assert!((0..n).any(|c| ours[n + c].to_bits() != alone[c].to_bits()));
+                        }
+                        None => assert_eq!(&ours[n..2 * n], &alone[..], "{dtype:?}: row 1 of {m}"),
                     }
                 }
                 let shape = (m, k, n);
