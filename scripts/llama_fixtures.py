@@ -129,7 +129,10 @@ def fixture_for(entry, path):
 
     llm = Llama(model_path=path, n_ctx=1024, n_batch=512, logits_all=True, n_threads=2,
                 type_k=0, type_v=0, flash_attn=False, verbose=False)
-    add_bos = metadata_bool(llm, "tokenizer.ggml.add_bos_token", False)
+    # llama.cpp's own answer, which has its defaults where a file has no key (SentencePiece
+    # adds BOS, byte-level BPE does not).
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
     bos = llm.token_bos()
     out = {"model": entry["id"], "sha256": entry["sha256"], "oracle": LLAMA_CPP_PYTHON,
            "kv_cache": "f32", "add_bos": add_bos}
@@ -146,8 +149,8 @@ def fixture_for(entry, path):
     # Every token llama.cpp ends a generation on (its end of text and of turn, and the
     # fill-in-the-middle markers it counts as ends, e.g. Qwen's <|repo_name|>). The Python
     # class has no such method, so the C API is asked; only the EOS token was taken before.
-    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
     eog = {i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
+    out["eog"] = sorted(eog)
 
     greedy = []
     for p in GREEDY_PROMPTS:

@@ -104,6 +104,16 @@ VARIANTS = {
     "gemma3-global": ("gemma3", {"window": None}),
     # Qwen2 without its q/k/v biases, which llama.cpp reads only where they are.
     "qwen2-nobias": ("qwen2", {"no_bias": True}),
+    # No special token ids: llama.cpp's defaults (SentencePiece BOS 1 and EOS 2; byte-level
+    # BPE 11 for both, which in this vocabulary is ",").
+    "gemma3-noids": ("gemma3", {"no_ids": True}),
+    "llama-noids": ("llama", {"no_ids": True}),
+    # End-of-turn, end-of-message and fill-in-the-middle pad ids named by the file (three
+    # plain tokens here), which llama.cpp ends a generation on; a named pad id replaces the
+    # one found by its text.
+    "qwen2-endids": ("qwen2", {"end_ids": {"tokenizer.ggml.eot_token_id": 13,
+                                           "tokenizer.ggml.eom_token_id": 11,
+                                           "tokenizer.ggml.fim_pad_token_id": 30}}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -321,8 +331,10 @@ def write_model(name, path, seed):
         g.add_token_scores(voc["scores"])
     for key, add in (("bos", g.add_bos_token_id), ("eos", g.add_eos_token_id),
                      ("unk", g.add_unk_token_id), ("pad", g.add_pad_token_id)):
-        if voc[key] is not None:
+        if voc[key] is not None and not extra.get("no_ids"):
             add(voc[key])
+    for key, value in extra.get("end_ids", {}).items():
+        g.add_uint32(key, value)
     g.add_add_bos_token(bool(source["add_bos"]))
     if source["add_space_prefix"] is not None:
         g.add_add_space_prefix(bool(source["add_space_prefix"]))

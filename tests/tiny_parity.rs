@@ -45,11 +45,14 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 4] = [
+const VARIANTS: [(&str, &str); 7] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
     ("qwen2-nobias", "qwen2"),
+    ("gemma3-noids", "gemma3"),
+    ("llama-noids", "llama"),
+    ("qwen2-endids", "qwen2"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -109,6 +112,17 @@ fn check(arch: &str, kernels: Kernels) {
         }
     };
     let mut e = load(arch, kernels);
+    // The tokens llama.cpp ends a generation on (fixtures written since they record it).
+    if let Some(want) = fx["eog"].as_array() {
+        let want: Vec<u64> = want.iter().filter_map(|v| v.as_u64()).collect();
+        let mut got: Vec<u64> = e
+            .tokenizer()
+            .end_of_generation_ids()
+            .map(u64::from)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{label}: end-of-generation ids");
+    }
     parity::tokenization_matches(&label, &e, &fx);
     parity::greedy_matches(&label, &mut e, &fx, weights);
     parity::scoring_matches(&label, &mut e, &fx, weights);
@@ -203,4 +217,18 @@ fn gemma3_without_a_window() {
 fn qwen2_without_biases() {
     check("qwen2-nobias", Kernels::BUILD);
     check("qwen2-nobias", Kernels::WasmRelaxed);
+}
+
+/// No special token ids: llama.cpp's defaults, SentencePiece BOS 1 before every prompt and
+/// EOS 2, byte-level BPE 11 for both (the engine took a missing id for none).
+#[test]
+fn missing_special_ids_are_llama_cpps_defaults() {
+    check("gemma3-noids", Kernels::BUILD);
+    check("llama-noids", Kernels::BUILD);
+}
+/// End-of-turn, end-of-message and fill-in-the-middle pad ids named by the file end a
+/// generation, and a named pad id replaces the one found by its text (the keys were not read).
+#[test]
+fn named_end_ids_end_a_generation() {
+    check("qwen2-endids", Kernels::BUILD);
 }

@@ -36,13 +36,12 @@ const GPT2_REGEX: &str =
 const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Texts llama.cpp treats as end of generation besides the declared EOS: its loader's lists
-/// for end of turn and of message, and its fill-in-the-middle pad, repository and file
-/// separator markers (llama.cpp takes one token per marker kind, the first its map yields;
-/// this takes every one listed). Any token type: Qwen2.5's `</s>` is a normal token and ends
-/// its generations in llama.cpp. `tests/pretokenizers.rs` checks the catalog models' sets and
-/// each user-defined text against llama.cpp. (llama.cpp's exception for gpt-oss, dropping
-/// `<|end|>` when `<|return|>` is there, does not arise: its pre-tokenizer is refused.)
+/// Texts llama.cpp treats as end of generation besides the declared EOS (and the EOT and EOM
+/// ids a file may name): its loader's list for end of turn and of message. Any token type:
+/// Qwen2.5's `</s>` is a normal token and ends its generations in llama.cpp.
+/// `tests/pretokenizers.rs` checks the catalog models' sets and each user-defined text against
+/// llama.cpp. (llama.cpp's exception for gpt-oss, dropping `<|end|>` when `<|return|>` is
+/// there, does not arise: its pre-tokenizer is refused.)
 const END_OF_TURN_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
@@ -52,6 +51,7 @@ const END_OF_TURN_TEXTS: &[&str] = &[
     "<|end_of_text|>",
     "<EOT>",
     "_<EOT>",
+    "[EOT]",
     "<｜end▁of▁sentence｜>",
     "<end_of_utterance>",
     "</s>",
@@ -62,16 +62,31 @@ const END_OF_TURN_TEXTS: &[&str] = &[
     "<|eom_id|>",
     "[EOS]",
     "<eos>",
-    "<|fim_pad|>",
-    "<fim_pad>",
-    "<fim-pad>",
-    "<PAD>",
-    "<|fim_repo|>",
-    "<|repo_name|>",
-    "<fim-repo>",
-    "<REPO>",
-    "<reponame>",
-    "<|file_sep|>",
+    "<turn|>",
+    "<|tool_response>",
+    "[e~[",
+];
+
+/// The fill-in-the-middle pad, repository and file-separator markers, which llama.cpp also
+/// ends a generation on: the id a file names for each kind (`tokenizer.ggml.fim_pad_token_id`
+/// and so on), or where it names none, the tokens with these texts (llama.cpp takes the first
+/// its map yields; this takes every one).
+const FIM_END_TEXTS: [(&str, &[&str]); 3] = [
+    (
+        "tokenizer.ggml.fim_pad_token_id",
+        &["<|fim_pad|>", "<fim_pad>", "<fim-pad>", "<PAD>", "[PAD]"],
+    ),
+    (
+        "tokenizer.ggml.fim_rep_token_id",
+        &[
+            "<|fim_repo|>",
+            "<|repo_name|>",
+            "<fim-repo>",
+            "<REPO>",
+            "<reponame>",
+        ],
+    ),
+    ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
 ];
 
 /// Fill-in-the-middle markers llama.cpp's loader also makes control tokens.
@@ -379,7 +394,10 @@ impl Tokenizer {
         // token is reached through the merges, in llama.cpp too, and decodes as its text.
         for (t, ty) in tokens.iter().zip(types.iter_mut()) {
             let marker = |list: &[&str]| list.contains(&t.as_str());
-            if *ty == TYPE_USER_DEFINED && (marker(END_OF_TURN_TEXTS) || marker(FIM_TEXTS)) {
+            let fim_end = FIM_END_TEXTS.iter().any(|(_, texts)| marker(texts));
+            if *ty == TYPE_USER_DEFINED
+                && (marker(END_OF_TURN_TEXTS) || marker(FIM_TEXTS) || fim_end)
+            {
                 *ty = TYPE_CONTROL;
             }
         }
@@ -402,15 +420,19 @@ impl Tokenizer {
             })?),
             VocabKind::Spm => None,
         };
-        // Lenient, as llama.cpp is: an id of the wrong type or past the vocabulary is no id.
-        let id = |key: &str| {
-            gguf.u32_opt(key)
-                .ok()
-                .flatten()
-                .filter(|&i| (i as usize) < n)
+        // As llama.cpp: an id the file does not name, or names past the vocabulary, is the
+        // tokenizer model's default (SentencePiece BOS 1 and EOS 2, byte-level BPE 11 for
+        // both), where the vocabulary has it. An id of the wrong type counts as none.
+        let id = |key: &str, default: Option<u32>| match gguf.u32_opt(key).ok().flatten() {
+            Some(i) if (i as usize) < n => Some(i),
+            _ => default.filter(|&d| (d as usize) < n),
         };
-        let bos = id("tokenizer.ggml.bos_token_id");
-        let eos = id("tokenizer.ggml.eos_token_id");
+        let (default_bos, default_eos) = match kind {
+            VocabKind::Spm => (1, 2),
+            VocabKind::Gpt2 => (11, 11),
+        };
+        let bos = id("tokenizer.ggml.bos_token_id", Some(default_bos));
+        let eos = id("tokenizer.ggml.eos_token_id", Some(default_eos));
         // Present but neither true/false nor a number was read as unset, which decides
         // whether every prompt starts with BOS.
         for key in [
@@ -521,7 +543,8 @@ impl Tokenizer {
                         ))
                     }
                 };
-                let unk = id("tokenizer.ggml.unknown_token_id");
+                // llama.cpp's default for SentencePiece is 0.
+                let unk = id("tokenizer.ggml.unknown_token_id", Some(0));
                 let mut hf =
                     HfTokenizer::new(VocabModel::Spm(Spm::new(packed.clone(), scores, unk)));
                 let replace = Replace::new(" ", "\u{2581}").map_err(tk_err)?;
@@ -575,18 +598,39 @@ impl Tokenizer {
 
         // One id per end-of-turn text, the first (a vocabulary with a million copies of
         // `</s>` made this quadratic, and every generated token would be checked against all).
-        let mut eog: Vec<u32> = eos.into_iter().collect();
+        // llama.cpp's set: EOS and the EOT and EOM ids the file names, every token with an
+        // end-of-turn text, and each fill-in-the-middle end marker by its id or its texts.
+        let mut eog: Vec<u32> = [
+            eos,
+            id("tokenizer.ggml.eot_token_id", None),
+            id("tokenizer.ggml.eom_token_id", None),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let named: Vec<&[&str]> = FIM_END_TEXTS
+            .iter()
+            .filter_map(|(key, texts)| match id(key, None) {
+                Some(i) => {
+                    eog.push(i);
+                    None
+                }
+                None => Some(*texts),
+            })
+            .collect();
         // By text and type: a plain token of the same text before the control one must not
         // take its place.
         let mut seen: Vec<(&str, i32)> = Vec::new();
         for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
-            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !seen.contains(&(t.as_str(), ty)) {
-                seen.push((t.as_str(), ty));
-                if !eog.contains(&(i as u32)) {
-                    eog.push(i as u32);
-                }
+            let t = t.as_str();
+            let listed = END_OF_TURN_TEXTS.contains(&t) || named.iter().any(|l| l.contains(&t));
+            if listed && !seen.contains(&(t, ty)) {
+                seen.push((t, ty));
+                eog.push(i as u32);
             }
         }
+        eog.sort_unstable();
+        eog.dedup();
 
         Ok(Tokenizer {
             hf,
