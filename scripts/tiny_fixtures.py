@@ -114,6 +114,12 @@ VARIANTS = {
     "qwen2-endids": ("qwen2", {"end_ids": {"tokenizer.ggml.eot_token_id": 13,
                                            "tokenizer.ggml.eom_token_id": 11,
                                            "tokenizer.ggml.fim_pad_token_id": 30}}),
+    # Linear RoPE scaling (positions divided by 4), which llama.cpp applies.
+    "llama-linear": ("llama", {"rope_linear": 4.0}),
+    # A fused q/k/v matrix with separate biases, which llama.cpp adds to it.
+    "qwen2-fused": ("qwen2", {"fused_qkv": True}),
+    # Head counts and feed-forward width as lists with one value per layer.
+    "qwen3-arrays": ("qwen3", {"per_layer": True}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -295,9 +301,13 @@ def write_model(name, path, seed):
     g.add_context_length(s["ctx"])
     g.add_embedding_length(d)
     g.add_block_count(s["layers"])
-    g.add_feed_forward_length(s["ff"])
-    g.add_head_count(nh)
-    g.add_head_count_kv(nkv)
+    per_layer = (lambda v: [v] * s["layers"]) if extra.get("per_layer") else (lambda v: v)
+    g.add_feed_forward_length(per_layer(s["ff"]))
+    g.add_head_count(per_layer(nh))
+    g.add_head_count_kv(per_layer(nkv))
+    if "rope_linear" in extra:
+        g.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        g.add_rope_scaling_factor(extra["rope_linear"])
     if arch == "gpt2":
         g.add_layer_norm_eps(1e-5)
     else:
@@ -372,9 +382,12 @@ def write_model(name, path, seed):
             add(f"{p}.ffn_up.bias", f32(w.vector(s["ff"])))
             add(f"{p}.ffn_down.bias", f32(w.vector(d)))
         else:
-            add(f"{p}.attn_q.weight", w.matrix(nh * hd, d, s["q"], gain=2.0))
-            add(f"{p}.attn_k.weight", w.matrix(nkv * hd, d, s["k"], gain=2.0))
-            add(f"{p}.attn_v.weight", w.matrix(nkv * hd, d, s["v"]))
+            if extra.get("fused_qkv"):
+                add(f"{p}.attn_qkv.weight", w.matrix((nh + 2 * nkv) * hd, d, Q.Q8_0, gain=2.0))
+            else:
+                add(f"{p}.attn_q.weight", w.matrix(nh * hd, d, s["q"], gain=2.0))
+                add(f"{p}.attn_k.weight", w.matrix(nkv * hd, d, s["k"], gain=2.0))
+                add(f"{p}.attn_v.weight", w.matrix(nkv * hd, d, s["v"]))
             add(f"{p}.ffn_gate.weight", w.matrix(s["ff"], d, s["gate"]))
         if arch == "qwen2" and not extra.get("no_bias"):
             add(f"{p}.attn_q.bias", f32(w.vector(nh * hd, spread=0.3)))

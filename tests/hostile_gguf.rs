@@ -12,7 +12,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{
     replace_bytes, set_meta, set_tensor_dims, set_tensor_offset, tensor_offset, tiny_gguf,
-    tiny_gguf_edited, Metadata, D, FF, HEAD_DIM, LAYERS,
+    tiny_gguf_edited, Metadata, D, FF, HEADS, HEAD_DIM, LAYERS,
 };
 use tinylab::engine::{Engine, GenerateRequest};
 
@@ -34,7 +34,8 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
     } else {
         "attention.layer_norm_rms_epsilon"
     };
-    let mut cases = vec![
+    let mut cases =
+        vec![
         (
             "tokenizer.ggml.pre".into(),
             Value::U32(2),
@@ -91,6 +92,25 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             Value::U32(4),
             Error("attn_k|attn_q"),
         ),
+        // One value per layer, as llama.cpp also reads it: the same for every layer runs,
+        // layers of different shapes are named.
+        (
+            k("attention.head_count"),
+            Value::Array(vec![Value::U32(HEADS as u32); LAYERS]),
+            Loads,
+        ),
+        (
+            k("feed_forward_length"),
+            Value::Array(vec![Value::U32(FF as u32), Value::U32(FF as u32 * 2)]),
+            Error("different values"),
+        ),
+        (
+            k("attention.head_count"),
+            Value::Array(vec![Value::String("2".into())]),
+            Error("list of them"),
+        ),
+        (k("attention.causal"), Value::Bool(false), Error("causal` is false")),
+        (k("attention.causal"), Value::Bool(true), Loads),
         (k("attention.head_count_kv"), Value::U32(0), Error("heads")),
         (
             k("attention.head_count_kv"),
@@ -209,19 +229,22 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
                 Error("RoPE scaling `yarn`"),
             ),
             (k("rope.scaling.type"), Value::String("none".into()), Loads),
-            // A factor without a type is linear scaling (llama.cpp applies it), as is the
-            // older key; a factor of 1 is none.
+            // A factor without a type is linear scaling, as is the older key: applied, as
+            // llama.cpp applies it (`tests/tiny_parity.rs` checks the numbers); a factor that
+            // is not a positive number is named.
+            (k("rope.scaling.factor"), Value::F32(4.0), Loads),
+            (k("rope.scale_linear"), Value::F32(4.0), Loads),
+            (k("rope.scaling.factor"), Value::F32(1.0), Loads),
             (
                 k("rope.scaling.factor"),
-                Value::F32(4.0),
-                Error("RoPE scaling `linear` (factor 4)"),
+                Value::F32(-2.0),
+                Error("RoPE scaling factor is -2"),
             ),
             (
-                k("rope.scale_linear"),
-                Value::F32(4.0),
-                Error("RoPE scaling `linear` (factor 4)"),
+                k("rope.scaling.factor"),
+                Value::F32(f32::INFINITY),
+                Error("RoPE scaling factor is inf"),
             ),
-            (k("rope.scaling.factor"), Value::F32(1.0), Loads),
             (
                 k("rope.scaling.type"),
                 Value::U32(1),
@@ -269,8 +292,13 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             ),
             (
                 "gemma3.attention.sliding_window_pattern".into(),
-                Value::Array(vec![Value::U32(1)]),
+                Value::Array(vec![Value::F32(1.0)]),
                 Error("other than true or false"),
+            ),
+            (
+                "gemma3.attention.sliding_window_pattern".into(),
+                Value::Array(vec![Value::I32(1), Value::I32(0)]),
+                Loads,
             ),
             (
                 "gemma3.attention.sliding_window_pattern".into(),

@@ -45,7 +45,7 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 7] = [
+const VARIANTS: [(&str, &str); 10] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
@@ -53,6 +53,9 @@ const VARIANTS: [(&str, &str); 7] = [
     ("gemma3-noids", "gemma3"),
     ("llama-noids", "llama"),
     ("qwen2-endids", "qwen2"),
+    ("llama-linear", "llama"),
+    ("qwen2-fused", "qwen2"),
+    ("qwen3-arrays", "qwen3"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -231,4 +234,20 @@ fn missing_special_ids_are_llama_cpps_defaults() {
 #[test]
 fn named_end_ids_end_a_generation() {
     check("qwen2-endids", Kernels::BUILD);
+}
+
+/// Linear RoPE scaling, applied as llama.cpp applies it (it was refused).
+#[test]
+fn linear_rope_scaling() {
+    check("llama-linear", Kernels::BUILD);
+}
+/// A fused q/k/v matrix with separate biases: the biases are added (they were left out).
+#[test]
+fn fused_qkv_with_separate_biases() {
+    check("qwen2-fused", Kernels::BUILD);
+}
+/// Head counts and feed-forward width given per layer, all alike (they were refused).
+#[test]
+fn per_layer_shapes_that_agree() {
+    check("qwen3-arrays", Kernels::BUILD);
 }

@@ -481,6 +481,29 @@ impl<'a> GgufFile<'a> {
             .transpose()
     }
 
+    /// As `u32_opt`, but llama.cpp also takes a list with one value per layer
+    /// (`get_key_or_arr`): a list whose values are all one number is that number; layers of
+    /// different shapes are refused by name.
+    pub fn u32_per_layer(&self, key: &str) -> Result<Option<u32>> {
+        let Some(Value::Array(list)) = self.get(key) else {
+            return self.u32_opt(key);
+        };
+        let values: Option<Vec<u32>> = list
+            .iter()
+            .map(|v| as_u64(v).and_then(|v| u32::try_from(v).ok()))
+            .collect();
+        match values.as_deref() {
+            Some([first, rest @ ..]) if rest.iter().all(|v| v == first) => Ok(Some(*first)),
+            Some([_, ..]) => Err(EngineError::InvalidGguf(format!(
+                "`{key}` gives its layers different values; TinyLab runs models whose layers \
+                 share one shape"
+            ))),
+            _ => Err(EngineError::InvalidGguf(format!(
+                "`{key}` is not a 32-bit integer or a list of them"
+            ))),
+        }
+    }
+
     /// As `u32_opt`, for a number.
     pub fn f32_opt(&self, key: &str) -> Result<Option<f32>> {
         self.get(key)

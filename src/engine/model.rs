@@ -233,6 +233,10 @@ pub struct ModelConfig {
     pub sliding_layers: Vec<bool>,
     /// The sliding layers' RoPE base (`rope.freq_base_swa`, 10,000 without it).
     pub rope_base_swa: f32,
+    /// Linear RoPE scaling: positions times 1 / `rope.scaling.factor` (or the older
+    /// `rope.scale_linear`), as llama.cpp applies a `linear` type (the default type); 1 for
+    /// type `none` or no factor. Other types are refused (`check_rope_is_plain`).
+    pub rope_scale: f32,
     /// Gemma 3's `final_logit_softcapping`: the logits become cap · tanh(logit / cap).
     pub logit_softcap: Option<f32>,
     /// What the query·key products are multiplied by: 1/√(head size), except for Gemma 3's
@@ -246,9 +250,12 @@ impl ModelConfig {
         let p = arch.name();
         let k = |s: &str| format!("{p}.{s}");
         let n_embd = g.u32(&k("embedding_length"))? as usize;
-        let n_head = g.u32(&k("attention.head_count"))? as usize;
+        let n_head = g
+            .u32_per_layer(&k("attention.head_count"))?
+            .ok_or_else(|| EngineError::MissingMetadata(k("attention.head_count")))?
+            as usize;
         let n_kv_head = g
-            .u32_opt(&k("attention.head_count_kv"))?
+            .u32_per_layer(&k("attention.head_count_kv"))?
             .unwrap_or(n_head as u32) as usize;
         if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
             return Err(EngineError::InvalidGguf(format!(
@@ -296,6 +303,26 @@ impl ModelConfig {
                 .filter(|&c| c != 0.0),
             _ => None,
         };
+        // Read leniently here; `check_rope_is_plain` names a bad type or factor.
+        let rope_scale = {
+            let kind = match g.get(&k("rope.scaling.type")) {
+                Some(v) => v.to_string().ok().cloned(),
+                None => Some("linear".to_string()),
+            };
+            let factor = match g.f32_opt(&k("rope.scaling.factor")).ok().flatten() {
+                Some(f) => f,
+                None => g
+                    .f32_opt(&k("rope.scale_linear"))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0.0),
+            };
+            if kind.as_deref() == Some("linear") && factor != 0.0 {
+                1.0 / factor
+            } else {
+                1.0
+            }
+        };
         let attention_scale = if arch == Arch::Gemma3 && n_layer == 62 {
             1.0 / ((n_embd / n_head) as f32).sqrt()
         } else {
@@ -308,7 +335,7 @@ impl ModelConfig {
             n_head,
             n_kv_head,
             head_dim,
-            n_ff: g.u32_opt(&k("feed_forward_length"))?.unwrap_or(0) as usize,
+            n_ff: g.u32_per_layer(&k("feed_forward_length"))?.unwrap_or(0) as usize,
             vocab_size,
             context_length: g.u32_opt(&k("context_length"))?.unwrap_or(2048) as usize,
             // llama.cpp's default for every architecture.
@@ -317,6 +344,7 @@ impl ModelConfig {
             sliding_window,
             sliding_layers,
             rope_base_swa,
+            rope_scale,
             logit_softcap,
             attention_scale,
         })
@@ -347,6 +375,9 @@ fn sliding_pattern(g: &GgufFile, key: &str, n_layer: usize) -> Result<Vec<bool>>
                 .map(|il| match list.get(il) {
                     None => Ok(false),
                     Some(Value::Bool(b)) => Ok(*b),
+                    // llama.cpp reads integer lists too.
+                    Some(Value::I32(v)) => Ok(*v != 0),
+                    Some(Value::U32(v)) => Ok(*v != 0),
                     Some(_) => Err(EngineError::InvalidGguf(format!(
                         "`{key}` is a list of something other than true or false"
                     ))),
@@ -441,11 +472,17 @@ impl ModelConfig {
             None => g.f32_opt(&format!("{p}.rope.scale_linear"))?,
         }
         .unwrap_or(0.0);
-        let scaled = factor != 0.0 && factor != 1.0;
-        if !(kind == "none" || kind == "linear") || scaled {
+        // Linear scaling (the default type) is applied, as llama.cpp applies it; `none`
+        // ignores the factor, as there; YaRN and the others change every frequency.
+        if !(kind == "none" || kind == "linear") {
             return unsupported(format!(
                 "the model uses RoPE scaling `{kind}` (factor {factor})"
             ));
+        }
+        if kind == "linear" && !(factor.is_finite() && factor >= 0.0) {
+            return Err(EngineError::InvalidGguf(format!(
+                "the RoPE scaling factor is {factor}"
+            )));
         }
         if g.has_tensor("rope_freqs.weight") {
             return unsupported("the model scales RoPE frequencies (`rope_freqs.weight`)".into());
@@ -520,6 +557,13 @@ impl ModelConfig {
                 "`{p}.{}` is {}",
                 self.arch.eps_key(),
                 self.norm_eps
+            ));
+        }
+        // llama.cpp reads it (embedding models); this engine attends causally only.
+        if g.bool_opt(&format!("{p}.attention.causal")) == Some(false) {
+            return bad(format!(
+                "`{p}.attention.causal` is false: the model attends to later positions too, \
+                 which TinyLab does not apply; the model would give wrong numbers"
             ));
         }
         let swa_ok = self.rope_base_swa.is_finite() && self.rope_base_swa > 0.0;
@@ -828,7 +872,14 @@ struct Rope {
 }
 
 impl Rope {
-    fn new(head_dim: usize, base: f32, max_pos: usize, interleaved: bool) -> Result<Self> {
+    /// `scale` multiplies every position (linear RoPE scaling; 1 for none).
+    fn new(
+        head_dim: usize,
+        base: f32,
+        scale: f32,
+        max_pos: usize,
+        interleaved: bool,
+    ) -> Result<Self> {
         let half = head_dim / 2;
         // f64 for the angles: llama.cpp's float recurrence and candle's f32 matmul both drift at
         // large positions; computing exactly keeps us nearest to the maths both approximate.
@@ -841,7 +892,8 @@ impl Rope {
         let mut sin = Vec::with_capacity(max_pos * half);
         for p in 0..max_pos {
             for &freq in &freqs {
-                let a = p as f64 * freq;
+                // Times exactly 1.0 where nothing is scaled: the same bits as before.
+                let a = p as f64 * freq * scale as f64;
                 cos.push(libm::cos(a) as f32);
                 sin.push(libm::sin(a) as f32);
             }
@@ -1357,14 +1409,17 @@ impl Model {
             ropes.push(Rope::new(
                 config.head_dim,
                 config.rope_base,
+                config.rope_scale,
                 max_positions,
                 interleaved,
             )?);
         }
         if config.any_sliding() {
+            // llama.cpp scales only the global layers (`rope_freq_scale_train_swa` is 1).
             ropes.push(Rope::new(
                 config.head_dim,
                 config.rope_base_swa,
+                1.0,
                 max_positions,
                 false,
             )?);
@@ -1385,7 +1440,39 @@ impl Model {
             // instead of three (two for the gate and up), which is what two threads lose most
             // on in decoding, where each product is tens of microseconds.
             let qkv = if g.has_tensor(&format!("{p}.attn_qkv.weight")) {
-                Qkv::Fused(linear("attn_qkv")?)
+                let mut fused = linear("attn_qkv")?;
+                // A fused matrix may come with separate q/k/v biases (llama.cpp's
+                // `create_tensor_qkv` reads them where the fused one has none): joined.
+                let part = |n: &str| format!("{p}.attn_{n}.bias");
+                if fused.bias.is_none() && ["q", "k", "v"].iter().any(|n| g.has_tensor(&part(n))) {
+                    let (q_rows, kv_rows) = (
+                        config.n_head * config.head_dim,
+                        config.n_kv_head * config.head_dim,
+                    );
+                    // A part without its bias adds nothing, as in llama.cpp.
+                    let biases = [("q", q_rows), ("k", kv_rows), ("v", kv_rows)]
+                        .iter()
+                        .map(|&(n, rows)| {
+                            let b = if g.has_tensor(&part(n)) {
+                                g.tensor(&part(n))?
+                                    .dequantize(&Device::Cpu)?
+                                    .flatten_all()?
+                            } else {
+                                Tensor::zeros(rows, candle_core::DType::F32, &Device::Cpu)?
+                            };
+                            if b.elem_count() != rows {
+                                return Err(EngineError::InvalidGguf(format!(
+                                    "`{}` holds {} values, but the layer's {n} has {rows} rows",
+                                    part(n),
+                                    b.elem_count()
+                                )));
+                            }
+                            Ok(b)
+                        })
+                        .collect::<Result<Vec<Tensor>>>()?;
+                    fused.bias = Some(Tensor::cat(&biases, 0)?);
+                }
+                Qkv::Fused(fused)
             } else {
                 let (q, k, v) = (linear("attn_q")?, linear("attn_k")?, linear("attn_v")?);
                 match Linear::joint(&[&q, &k, &v]) {
@@ -1948,6 +2035,7 @@ mod tests {
             sliding_window: None,
             sliding_layers: Vec::new(),
             rope_base_swa: 10_000.0,
+            rope_scale: 1.0,
             logit_softcap: None,
             attention_scale: 1.0 / (head_dim as f32).sqrt(),
         };
@@ -2139,7 +2227,7 @@ mod tests {
     #[test]
     fn rope_tables_are_the_angles_in_f64() {
         let (hd, base, max_pos) = (16, 1_000_000.0f32, 4096);
-        let rope = Rope::new(hd, base, max_pos, false).unwrap();
+        let rope = Rope::new(hd, base, 1.0, max_pos, false).unwrap();
         assert_eq!(rope.cos.len(), max_pos * hd / 2);
         for p in [0, 1, 2, 777, max_pos - 1] {
             for i in [0, 1, 5, hd / 2 - 1] {
@@ -2164,7 +2252,7 @@ mod tests {
             eps: 1e-6,
         };
         for interleaved in [false, true] {
-            let rope = Rope::new(hd, 10_000.0, offset + t, interleaved).unwrap();
+            let rope = Rope::new(hd, 10_000.0, 1.0, offset + t, interleaved).unwrap();
             let mut ours = x.clone();
             crate::engine::parallel::for_each_row(&mut ours, nh * hd, &|r, row| {
                 for head in row.chunks_exact_mut(hd) {
@@ -2264,6 +2352,7 @@ mod tests {
             sliding_window: None,
             sliding_layers: Vec::new(),
             rope_base_swa: 10_000.0,
+            rope_scale: 1.0,
             logit_softcap: None,
             attention_scale: 1.0 / (head_dim as f32).sqrt(),
         };
