@@ -106,7 +106,7 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
         ),
         (
             k("attention.head_count"),
-            Value::Array(vec![Value::String("2".into())]),
+            Value::Array(vec![Value::String("2".into()); LAYERS]),
             Error("list of them"),
         ),
         (k("attention.causal"), Value::Bool(false), Error("causal` is false")),

@@ -484,10 +484,16 @@ impl<'a> GgufFile<'a> {
     /// As `u32_opt`, but llama.cpp also takes a list with one value per layer
     /// (`get_key_or_arr`): a list whose values are all one number is that number; layers of
     /// different shapes are refused by name.
-    pub fn u32_per_layer(&self, key: &str) -> Result<Option<u32>> {
+    pub fn u32_per_layer(&self, key: &str, n_layer: usize) -> Result<Option<u32>> {
         let Some(Value::Array(list)) = self.get(key) else {
             return self.u32_opt(key);
         };
+        if list.len() != n_layer {
+            return Err(EngineError::InvalidGguf(format!(
+                "`{key}` lists {} values for {n_layer} layers",
+                list.len()
+            )));
+        }
         let values: Option<Vec<u32>> = list
             .iter()
             .map(|v| as_u64(v).and_then(|v| u32::try_from(v).ok()))

@@ -389,7 +389,24 @@ pub fn q4k_dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
         let all = super::dot_form::with_dot!(D => unsafe { relaxed::q4k_dot_tile::<D>(w, tile) });
         out.copy_from_slice(&all[..out.len()]);
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    {
+        // Natively four rows at a time through the AVX2 row form: the same bits, without the
+        // portable tile's scalar products.
+        for (acts, out) in tile.acts.chunks(4).zip(out.chunks_mut(4)) {
+            match acts {
+                [a, b, c, d] => out.copy_from_slice(&q4k_dot_rows(w, [a, b, c, d])),
+                [a, b, c] => out.copy_from_slice(&q4k_dot_rows(w, [a, b, c])),
+                [a, b] => out.copy_from_slice(&q4k_dot_rows(w, [a, b])),
+                [a] => out.copy_from_slice(&q4k_dot_rows(w, [a])),
+                _ => unreachable!("chunks of 1 to 4"),
+            }
+        }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "relaxed-simd"),
+        all(target_arch = "x86_64", target_feature = "avx2")
+    )))]
     {
         q4k_portable_tile(w, tile, out)
     }

@@ -45,7 +45,7 @@ use utf8::Utf8Stream;
 pub const TOP_ALTERNATIVES: usize = 5;
 
 /// The SIMD form the products were compiled for. The wasm builds' two forms give the same
-/// bits (`q8_0`); native builds use candle's AVX kernels for most types.
+/// bits (`q8_0`), and native builds give the relaxed one's with AVX2 (`q8_0::native_rows`).
 pub const KERNELS: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
     "relaxed-simd"
 } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {

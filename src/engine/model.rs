@@ -105,19 +105,17 @@ impl Arch {
     /// in `src/models/<arch>.cpp`, llama-cpp-python 0.3.36), as this engine does: every
     /// other tensor is refused. GPT-2's q/k/v may also come split, which llama.cpp refuses
     /// and this engine runs as the fused product.
-    fn has_place_for(self, name: &str, n_layer: usize) -> bool {
-        const QKV: [&str; 8] = [
-            "attn_qkv.weight",
-            "attn_qkv.bias",
-            "attn_q.weight",
-            "attn_k.weight",
-            "attn_v.weight",
-            "attn_q.bias",
-            "attn_k.bias",
-            "attn_v.bias",
-        ];
+    ///
+    /// `has` says whether the file holds a tensor: a layer's q/k/v come as llama.cpp's
+    /// `create_tensor_qkv` reads them, the fused matrix with its fused bias or else separate
+    /// biases, or the separate matrices with separate biases, and nothing else beside them.
+    /// Heads llama.cpp reads for other uses (Qwen3's reranking `cls.output`, Gemma 3's
+    /// embedding `dense_2`/`dense_3`) are allowed and unused, as in generation there.
+    fn has_place_for(self, name: &str, n_layer: usize, has: &dyn Fn(&str) -> bool) -> bool {
         let global: &[&str] = match self {
             Arch::Gpt2 => &["position_embd.weight", "output_norm.bias"],
+            Arch::Qwen3 => &["cls.output.weight"],
+            Arch::Gemma3 => &["dense_2.weight", "dense_3.weight"],
             _ => &[],
         };
         if ["token_embd.weight", "output_norm.weight", "output.weight"].contains(&name)
@@ -191,7 +189,16 @@ impl Arch {
                 "ffn_down.bias",
             ],
         };
-        in_range && (QKV.contains(&part) || own.contains(&part))
+        let fused = has(&format!("blk.{layer}.attn_qkv.weight"));
+        let fused_bias = has(&format!("blk.{layer}.attn_qkv.bias"));
+        let qkv = match part {
+            "attn_qkv.weight" => true,
+            "attn_qkv.bias" => fused,
+            "attn_q.weight" | "attn_k.weight" | "attn_v.weight" => !fused,
+            "attn_q.bias" | "attn_k.bias" | "attn_v.bias" => !fused_bias,
+            _ => false,
+        };
+        in_range && (qkv || own.contains(&part))
     }
 
     fn uses_rope(self) -> bool {
@@ -250,12 +257,13 @@ impl ModelConfig {
         let p = arch.name();
         let k = |s: &str| format!("{p}.{s}");
         let n_embd = g.u32(&k("embedding_length"))? as usize;
+        let n_layer = g.u32(&k("block_count"))? as usize;
         let n_head = g
-            .u32_per_layer(&k("attention.head_count"))?
+            .u32_per_layer(&k("attention.head_count"), n_layer)?
             .ok_or_else(|| EngineError::MissingMetadata(k("attention.head_count")))?
             as usize;
         let n_kv_head = g
-            .u32_per_layer(&k("attention.head_count_kv"))?
+            .u32_per_layer(&k("attention.head_count_kv"), n_layer)?
             .unwrap_or(n_head as u32) as usize;
         if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
             return Err(EngineError::InvalidGguf(format!(
@@ -274,7 +282,6 @@ impl ModelConfig {
         }
         let vocab_size = g.vocab_size();
         let default_eps = if arch.is_gpt2() { 1e-5 } else { 1e-6 };
-        let n_layer = g.u32(&k("block_count"))? as usize;
         // As llama.cpp: a missing or zero window turns sliding off for the whole model.
         let sliding_window = match arch {
             Arch::Gemma3 => g
@@ -335,7 +342,9 @@ impl ModelConfig {
             n_head,
             n_kv_head,
             head_dim,
-            n_ff: g.u32_per_layer(&k("feed_forward_length"))?.unwrap_or(0) as usize,
+            n_ff: g
+                .u32_per_layer(&k("feed_forward_length"), n_layer)?
+                .unwrap_or(0) as usize,
             vocab_size,
             context_length: g.u32_opt(&k("context_length"))?.unwrap_or(2048) as usize,
             // llama.cpp's default for every architecture.
@@ -710,12 +719,11 @@ impl ModelConfig {
         // A tensor the architecture has no place for (an extra norm, a bias llama.cpp does
         // not read for it, a layer past `block_count`) would be left out of the numbers
         // without a word; llama.cpp refuses such a file ("wrong number of tensors").
-        if let Some(t) = g
-            .content
-            .tensor_infos
-            .keys()
-            .find(|t| !self.arch.has_place_for(t, self.n_layer))
-        {
+        if let Some(t) = g.content.tensor_infos.keys().find(|t| {
+            !self
+                .arch
+                .has_place_for(t, self.n_layer, &|n| g.has_tensor(n))
+        }) {
             return bad(if t == "output.bias" {
                 // llama.cpp adds Qwen2's; the engine's output layer has no bias.
                 "the model adds a bias to its logits (`output.bias`), which TinyLab does not \
@@ -946,7 +954,8 @@ const NATIVE_OWN_KERNELS: bool = cfg!(all(
 /// wasm builds' choices natively, to measure what they cost in accuracy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
-    /// x86/ARM: candle's AVX/NEON kernels.
+    /// x86/ARM: the engine's own kernels with the relaxed wasm build's bits (AVX2 on x86-64)
+    /// for Q8_0, Q4_1, Q5_0, Q4_K and Q6_K; candle's for the other types.
     Native,
     /// wasm32 with simd128: the engine's own Q8_0 and Q4_1 kernels (`q8_0`, `q4_1`).
     Wasm,
@@ -2448,6 +2457,34 @@ mod tests {
     /// Gemma 3 (4 heads on 1 kv head) into two runs on two threads, none on one; SmolLM2 (3 kv
     /// heads of 3) into runs that give two threads the same number of items; Qwen2.5 (2 of 7)
     /// not at all on two threads. Prefill, with rows enough, never splits.
+    /// A layer's q/k/v as llama.cpp's `create_tensor_qkv` reads them, and nothing beside.
+    #[test]
+    fn qkv_tensors_have_a_place_only_in_llama_cpps_combinations() {
+        let place = |arch: Arch, layer: &[&str], name: &str| {
+            let has = |n: &str| layer.iter().any(|t| format!("blk.0.{t}") == n);
+            arch.has_place_for(&format!("blk.0.{name}"), 2, &has)
+        };
+        let split = ["attn_q.weight", "attn_k.weight", "attn_v.weight"];
+        let fused = ["attn_qkv.weight"];
+        let fused_bias = ["attn_qkv.weight", "attn_qkv.bias"];
+        for arch in [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3] {
+            assert!(place(arch, &split, "attn_q.weight") && place(arch, &split, "attn_v.bias"));
+            assert!(!place(arch, &split, "attn_qkv.bias"), "{arch:?}");
+            assert!(place(arch, &fused, "attn_qkv.weight") && place(arch, &fused, "attn_k.bias"));
+            assert!(!place(arch, &fused, "attn_q.weight"), "{arch:?}");
+            assert!(place(arch, &fused_bias, "attn_qkv.bias"));
+            assert!(!place(arch, &fused_bias, "attn_q.bias"), "{arch:?}");
+        }
+        // Past the layers the metadata counts, or not a layer's name as llama.cpp writes it.
+        assert!(!Arch::Llama.has_place_for("blk.2.attn_norm.weight", 2, &|_| false));
+        assert!(!Arch::Llama.has_place_for("blk.01.attn_norm.weight", 2, &|_| false));
+        // Heads llama.cpp reads for other uses.
+        assert!(Arch::Qwen3.has_place_for("cls.output.weight", 2, &|_| false));
+        assert!(Arch::Gemma3.has_place_for("dense_2.weight", 2, &|_| false));
+        assert!(!Arch::Llama.has_place_for("cls.output.weight", 2, &|_| false));
+        assert!(!Arch::Qwen2.has_place_for("output.bias", 2, &|_| false));
+    }
+
     #[test]
     fn head_slices_split_only_for_idle_threads() {
         // (query rows × kv heads, heads per kv head, threads) → runs

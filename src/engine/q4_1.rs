@@ -13,7 +13,8 @@
 //! rows, a prefill tile) and the portable form give the same bits, whichever lanes they sum
 //! in: both wasm builds give SmolLM2 the same numbers. Decoding's one row read in order adds
 //! its blocks' f32 values in its own fixed order (`q8_0::in_order_sum`, `portable_in_order`),
-//! the same in both builds. The native AVX2 form keeps ggml's AVX2 lanes.
+//! the same in both builds. The native AVX2 form takes only the exact block sums from SIMD and
+//! gives the same bits too (`native`).
 //!
 //! Prefill (`Tile`, relaxed SIMD): as `q5_0::Tile`, four rows to a vector's lanes and each group
 //! of four weight values broadcast to every lane, so one relaxed dot advances four rows.
@@ -259,8 +260,8 @@ fn native<const R: usize>(w: &[u8], ys: [&Activation; R], sequential: bool) -> [
 
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
-/// values added in `q8_0::in_order_sum`'s order; `portable_in_order`'s bits. Natively it is
-/// `dot` (the AVX2 form, within rounding). The row is laid out by `arrange` where `ARRANGED`.
+/// values added in `q8_0::in_order_sum`'s order; `portable_in_order`'s bits, natively too
+/// (`q8_0::native_in_order`). The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.d.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]

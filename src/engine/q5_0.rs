@@ -316,8 +316,8 @@ pub fn dot_tile(w: &[u8], tile: &Tile, out: &mut [f32]) {
 /// One weight row against one activation row, read front to back (decoding in the wasm
 /// builds, `weight::decode_streams`): four consecutive blocks to a vector's lanes, their
 /// products added in `q8_0::in_order_sum`'s order: `portable_in_order`'s bits in wasm (the
-/// simd128 build requantizes Q5_0 and never decodes with it); natively `dot_rows` (the AVX2
-/// form, within rounding). The row is laid out by `arrange` where `ARRANGED`.
+/// simd128 build requantizes Q5_0 and never decodes with it), natively too
+/// (`q8_0::native_in_order`). The row is laid out by `arrange` where `ARRANGED`.
 pub fn dot_in_order(w: &[u8], y: &Activation) -> f32 {
     assert!(w.len() == y.scales.len() * BLOCK_BYTES);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]

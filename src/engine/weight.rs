@@ -440,7 +440,8 @@ mod f32_simd {
 ///   Gemma 3 decode 22 → 31) and Q4_1 (`q4_1`; candle's is scalar on wasm);
 /// - wasm relaxed SIMD: also Q5_0 (`q5_0`), Q4_K and Q6_K (`k_quants`), as stored, which the
 ///   simd128 build requantizes to Q8_0 instead (`model::Kernels::requantizes`);
-/// - native x86-64 (AVX2): Q4_1 and Q5_0, for which candle has no AVX form.
+/// - native x86-64 (AVX2): Q8_0, Q4_1, Q5_0, Q4_K and Q6_K, with the relaxed build's bits
+///   (the CLI gives the page's numbers; README, "Same build, same numbers").
 fn own_kernel(t: GgmlDType) -> bool {
     (cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
         && matches!(t, GgmlDType::Q4_1 | GgmlDType::Q8_0))
@@ -1138,7 +1139,7 @@ mod tests {
         }
     }
 
-    /// The own kernels' products (natively: the AVX2 forms of Q4_1 and Q5_0, the portable ones
+    /// The own kernels' products (natively: the AVX2 forms of Q8_0, Q4_1, Q5_0 and Q4_K, the portable ones
     /// of the rest, which the wasm forms mirror) against candle's block dot products on the same
     /// quantized activations, within f32 rounding, for one row and several.
     #[test]
