@@ -158,7 +158,17 @@ test('the page and the CLI give the same ids, entropies and surprisals for every
       await p.get('run').click();
       await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 120000 });
       assert.equal(await p.output().getAttribute('data-state'), 'done');
-      sameNumbers(await p.tokens(), nativeGenerate(file, prompt, n).tokens, `${id}, ${JSON.stringify(prompt)}`);
+      const native = nativeGenerate(file, prompt, n);
+      const label = `${id}, ${JSON.stringify(prompt)}`;
+      // The CLI has the relaxed build's bits. A browser without relaxed SIMD runs the simd128
+      // build, which requantizes Gemma 3's and Qwen2.5's K-quants and Q5_0 (SmolLM2's types
+      // give the same bits in both): there only ids up to a near tie can be held.
+      const kernels = await page.getAttribute('html', 'data-kernels');
+      if (kernels === 'relaxed-simd' || id === SMOLLM2) {
+        sameNumbers(await p.tokens(), native.tokens, label);
+      } else {
+        sameGreedy((await p.tokens()).map((t) => t.id), native, label);
+      }
     }
     assert.deepEqual(errors, []);
   } finally {
