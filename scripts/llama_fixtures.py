@@ -121,6 +121,32 @@ def metadata_bool(llm, key, default):
     return default if v is None else v == "true"
 
 
+def piece(vocab, token):
+    import ctypes
+    import llama_cpp
+
+    size = 64
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
+        if n >= 0:
+            return bytes(buf[:n])
+        size = -n
+
+
+def special_texts(llm):
+    """Each non-normal token's text inside a sentence, for the files that have few of them."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    normal, byte = 1 << 2, 1 << 5  # LLAMA_TOKEN_ATTR_NORMAL, _BYTE
+    odd = [i for i in range(llm.n_vocab())
+           if not llama_cpp.llama_vocab_get_attr(vocab, i) & (normal | byte)]
+    if len(odd) > 400:
+        return []
+    return ["a " + llm._model.token_get_text(i) + " b" for i in odd]
+
+
 def fixture_for(entry, path):
     import jinja2
     import numpy as np
@@ -141,10 +167,24 @@ def fixture_for(entry, path):
         {"text": s, "ids": llm.tokenize(s.encode(), add_bos=False, special=False)}
         for s in TOKENIZE_STRINGS
     ]
+    # With special-token text read as those tokens (llama.cpp reads control and unknown
+    # tokens' text so; user-defined ones always).
+    out["tokenize_special"] = [
+        {"text": s, "ids": llm.tokenize(s.encode(), add_bos=False, special=True)}
+        for s in TOKENIZE_STRINGS + special_texts(llm)
+    ]
+    # What each token writes into generated text (`token_to_piece` without special tokens),
+    # hex, for files small enough to list.
+    if llm.n_vocab() <= 20000:
+        out["pieces"] = [piece(vocab, i).hex() for i in range(llm.n_vocab())]
+
+    # llama.cpp's own special tokens, as its tools add them (`add_bos` here is its
+    # `add_special`): BOS first and EOS last where the file asks for each.
+    add_eos = bool(llama_cpp.llama_vocab_get_add_eos(vocab))
+    out["add_eos"] = add_eos
 
     def prompt_ids(text, special=False):
-        ids = llm.tokenize(text.encode(), add_bos=False, special=special)
-        return ([bos] if add_bos else []) + ids
+        return llm.tokenize(text.encode(), add_bos=True, special=special)
 
     # Every token llama.cpp ends a generation on (its end of text and of turn, and the
     # fill-in-the-middle markers it counts as ends, e.g. Qwen's <|repo_name|>). The Python

@@ -120,6 +120,13 @@ VARIANTS = {
     "qwen2-fused": ("qwen2", {"fused_qkv": True}),
     # Head counts and feed-forward width as lists with one value per layer.
     "qwen3-arrays": ("qwen3", {"per_layer": True}),
+    # Every text closed with EOS (`add_eos_token`), as llama.cpp adds it with BOS: the
+    # prompt, the scored text and the rendered chat all end with it.
+    "gemma3-addeos": ("gemma3", {"add_eos": True}),
+    # The same, with a few normal tokens typed unused, undefined, unknown and out of range,
+    # which llama.cpp writes as nothing (and reads an unknown one's text as that token where
+    # it reads special tokens).
+    "qwen2-addeos": ("qwen2", {"add_eos": True, "retype": [5, 0, 2, 9]}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -334,6 +341,17 @@ def write_model(name, path, seed):
     g.add_tokenizer_model("llama" if voc["scores"] and not voc["merges"] else "gpt2")
     g.add_tokenizer_pre(pre)
     g.add_token_list(voc["tokens"])
+    if extra.get("retype"):
+        # Whole-word tokens that no fixture text holds, so that only the lists of pieces and
+        # of special texts meet them.
+        texts = " ".join(lf.TOKENIZE_STRINGS + lf.GREEDY_PROMPTS + lf.CHAT_PROMPTS
+                         + [lf.SCORE_TEXT, lf.FIDELITY_TEXT]).lower()
+        picks = [i for i in range(len(voc["tokens"]) - 1, -1, -1)
+                 if voc["types"][i] == TYPE_NORMAL and voc["tokens"][i].isalpha()
+                 and voc["tokens"][i].isascii() and len(voc["tokens"][i]) >= 4
+                 and voc["tokens"][i].lower() not in texts]
+        for i, ty in zip(picks, extra["retype"]):
+            voc["types"][i] = ty
     g.add_token_types(voc["types"])
     if voc["merges"] is not None:
         g.add_token_merges(voc["merges"])
@@ -346,6 +364,8 @@ def write_model(name, path, seed):
     for key, value in extra.get("end_ids", {}).items():
         g.add_uint32(key, value)
     g.add_add_bos_token(bool(source["add_bos"]))
+    if extra.get("add_eos"):
+        g.add_add_eos_token(True)
     if source["add_space_prefix"] is not None:
         g.add_add_space_prefix(bool(source["add_space_prefix"]))
     template = {"source": source["template"], "qwen3": QWEN3_STYLE_TEMPLATE}.get(template_from)

@@ -45,7 +45,7 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 10] = [
+const VARIANTS: [(&str, &str); 12] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
@@ -56,6 +56,8 @@ const VARIANTS: [(&str, &str); 10] = [
     ("llama-linear", "llama"),
     ("qwen2-fused", "qwen2"),
     ("qwen3-arrays", "qwen3"),
+    ("gemma3-addeos", "gemma3"),
+    ("qwen2-addeos", "qwen2"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -127,8 +129,50 @@ fn check(arch: &str, kernels: Kernels) {
         assert_eq!(got, want, "{label}: end-of-generation ids");
     }
     parity::tokenization_matches(&label, &e, &fx);
+    special_tokenization_matches(&label, &e, &fx);
     parity::greedy_matches(&label, &mut e, &fx, weights);
     parity::scoring_matches(&label, &mut e, &fx, weights);
+}
+
+/// Fixtures written since they record them: the ids with special-token text read as those
+/// tokens, and what every token writes into generated text.
+fn special_tokenization_matches(label: &str, e: &Engine, fx: &Value) {
+    let tk = e.tokenizer();
+    let mut failures = Vec::new();
+    for case in fx["tokenize_special"].as_array().into_iter().flatten() {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = tk.encode(text, true).unwrap();
+        if got != want {
+            failures.push(format!(
+                "{text:?}\n  llama.cpp {want:?}\n  tinylab   {got:?}"
+            ));
+        }
+    }
+    for (id, hex) in fx["pieces"].as_array().into_iter().flatten().enumerate() {
+        let want = hex.as_str().unwrap();
+        let got: String = tk
+            .token_bytes(id as u32)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if got != want {
+            failures.push(format!(
+                "token {id} ({:?}) writes {got:?}, llama.cpp {want:?}",
+                tk.token_text(id as u32)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{label}: special tokens differ from llama.cpp's:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -250,4 +294,13 @@ fn fused_qkv_with_separate_biases() {
 #[test]
 fn per_layer_shapes_that_agree() {
     check("qwen3-arrays", Kernels::BUILD);
+}
+/// A file that closes every text with EOS: the prompt, the scored text and the rendered chat
+/// end with it, as in llama.cpp (it was left out). Tokens typed unused, undefined, unknown or
+/// out of range write nothing into generated text, and an unknown token's text is read as
+/// that token where control tokens' is (their text was written, and read as plain text).
+#[test]
+fn eos_after_every_text_and_odd_token_types() {
+    check("gemma3-addeos", Kernels::BUILD);
+    check("qwen2-addeos", Kernels::BUILD);
 }

@@ -105,6 +105,16 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     let bytes = read_model(&common.model)?;
     let engine = Engine::from_bytes(&bytes, common.context)
         .map_err(|e| format!("{}: {e}", common.model.display()))?;
+    let held = engine.info().max_positions;
+    // The default asks for more than most small files hold and is meant as "all of it"; a
+    // number the user gave is said to be cut.
+    if common.context > held && common.context != DEFAULT_MAX_POSITIONS {
+        eprintln!(
+            "note: --context {} is more than the {held} positions this model was trained for; \
+             using {held}",
+            common.context
+        );
+    }
     Ok(Loaded {
         engine,
         load_seconds: t0.elapsed().as_secs_f64(),

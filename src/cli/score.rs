@@ -43,8 +43,16 @@ pub fn run(a: ScoreArgs) -> Result<(), String> {
         eprint!("\r\x1b[K");
     }
     let r = scored.map_err(|e| e.to_string())?;
+    // A text longer than a window is scored in windows, so a later token saw at least half a
+    // window of context rather than all of it: said, as the numbers depend on it.
+    let window = a.window.min(engine.info().max_positions);
+    let windowed = r.ids.len() > window;
     if a.common.json {
-        let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+        let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("window".into(), window.into());
+            o.insert("windowed".into(), windowed.into());
+        }
         print_json(&v)
     } else {
         let mut lines: String = r
@@ -71,6 +79,13 @@ pub fn run(a: ScoreArgs) -> Result<(), String> {
                 .map(|f| format!("  Fast-DetectGPT {f:.3}"))
                 .unwrap_or_default()
         );
+        if windowed {
+            lines += &format!(
+                "({} tokens, scored in windows of {window} that overlap by half: a token past \
+                 the first window saw about half a window of context, not the whole text)\n",
+                r.ids.len()
+            );
+        }
         super::write_out(&lines)
     }
 }

@@ -27,6 +27,7 @@ use super::spm::Spm;
 
 // llama.cpp's `llama_token_type` values, as stored in `tokenizer.ggml.token_type`.
 const TYPE_NORMAL: i32 = 1;
+const TYPE_UNKNOWN: i32 = 2;
 const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
 const TYPE_BYTE: i32 = 6;
@@ -228,6 +229,8 @@ pub struct Tokenizer {
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
+    /// llama.cpp ends a text with EOS where it adds special tokens, when the file says so.
+    pub add_eos: bool,
     eog: Vec<u32>,
 }
 
@@ -437,6 +440,7 @@ impl Tokenizer {
         // whether every prompt starts with BOS.
         for key in [
             "tokenizer.ggml.add_bos_token",
+            "tokenizer.ggml.add_eos_token",
             "tokenizer.ggml.add_space_prefix",
         ] {
             if gguf.metadata().contains_key(key) && gguf.bool_opt(key).is_none() {
@@ -449,6 +453,12 @@ impl Tokenizer {
             .bool_opt("tokenizer.ggml.add_bos_token")
             .unwrap_or(kind == VocabKind::Spm || split.as_ref().is_some_and(|p| p.adds_bos))
             && bos.is_some();
+        // False unless the file says true, for both vocabulary kinds read here (llama.cpp's
+        // default; only its UGM vocabularies default to true).
+        let add_eos = gguf
+            .bool_opt("tokenizer.ggml.add_eos_token")
+            .unwrap_or(false)
+            && eos.is_some();
         let add_space_prefix = gguf
             .bool_opt("tokenizer.ggml.add_space_prefix")
             .unwrap_or(kind == VocabKind::Spm);
@@ -585,7 +595,9 @@ impl Tokenizer {
             .iter()
             .zip(&types)
             .enumerate()
-            .filter(|(_, (t, &ty))| ty == TYPE_CONTROL && !t.is_empty())
+            // llama.cpp reads an unknown token's text as that token too, where it reads
+            // special tokens.
+            .filter(|(_, (t, &ty))| matches!(ty, TYPE_CONTROL | TYPE_UNKNOWN) && !t.is_empty())
             .map(|(i, (t, _))| (t.clone(), i as u32))
             .collect();
         control_by_len.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
@@ -645,6 +657,7 @@ impl Tokenizer {
             bos,
             eos,
             add_bos,
+            add_eos,
             eog,
         })
     }
@@ -684,7 +697,9 @@ impl Tokenizer {
     pub fn token_display(&self, id: u32) -> String {
         let i = id as usize;
         match (self.types.get(i), self.bytes.get(i)) {
-            (Some(&TYPE_CONTROL), _) => self.token_text(id).to_string(),
+            (Some(&ty), _) if !matches!(ty, TYPE_NORMAL | TYPE_USER_DEFINED | TYPE_BYTE) => {
+                self.token_text(id).to_string()
+            }
             (_, Some(b)) => String::from_utf8_lossy(b).into_owned(),
             _ => String::new(),
         }
@@ -775,13 +790,17 @@ impl Tokenizer {
 
     /// Prompt ids of a rendered chat template whose messages went through
     /// [`Tokenizer::escape_control`]: the template's own control-token text becomes those
-    /// tokens, the messages' is tokenized as the text it was. BOS as [`Tokenizer::encode_prompt`].
+    /// tokens, the messages' is tokenized as the text it was. BOS and EOS as
+    /// [`Tokenizer::encode_prompt`] (llama.cpp's server adds them to a rendered chat too).
     pub fn encode_rendered(&self, rendered: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         if self.add_bos {
             ids.extend(self.bos);
         }
         ids.extend(self.encode_special(rendered, true)?);
+        if self.add_eos {
+            ids.extend(self.eos);
+        }
         Ok(ids)
     }
 
@@ -865,8 +884,20 @@ impl Tokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Prompt ids as the model expects them: BOS first exactly when the GGUF asks for it.
+    /// Prompt ids as llama.cpp makes them with its special tokens added: BOS first and EOS
+    /// last exactly when the GGUF asks for each.
     pub fn encode_prompt(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
+        let mut ids = self.encode_opening(text, parse_special)?;
+        if self.add_eos {
+            ids.extend(self.eos);
+        }
+        Ok(ids)
+    }
+
+    /// [`Tokenizer::encode_prompt`] without a closing EOS: a text that more text follows
+    /// (an evaluation item's context and continuation, which lm-evaluation-harness tokenizes
+    /// as one text with BOS only).
+    pub fn encode_opening(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         if self.add_bos {
             ids.extend(self.bos);
@@ -877,16 +908,19 @@ impl Tokenizer {
 }
 
 fn token_bytes(kind: VocabKind, text: &str, ty: i32, char_to_byte: &HashMap<char, u8>) -> Vec<u8> {
+    // llama.cpp's `token_to_piece` without special tokens: a user-defined token is its text as
+    // written, a byte token its byte (`<0xXX>` in both kinds), and only normal tokens are
+    // decoded; control, unknown, unused and undefined ones write nothing.
     match (kind, ty) {
-        (_, TYPE_CONTROL) => Vec::new(),
-        (VocabKind::Spm, TYPE_BYTE) => text
+        (_, TYPE_USER_DEFINED) => text.as_bytes().to_vec(),
+        (_, TYPE_BYTE) => text
             .strip_prefix("<0x")
             .and_then(|s| s.strip_suffix('>'))
             .and_then(|h| u8::from_str_radix(h, 16).ok())
             .map(|b| vec![b])
             .unwrap_or_else(|| text.as_bytes().to_vec()),
+        (_, ty) if ty != TYPE_NORMAL => Vec::new(),
         (VocabKind::Spm, _) => text.replace('\u{2581}', " ").into_bytes(),
-        (VocabKind::Gpt2, TYPE_USER_DEFINED) => text.as_bytes().to_vec(),
         (VocabKind::Gpt2, _) => {
             let mut out = Vec::with_capacity(text.len());
             for c in text.chars() {

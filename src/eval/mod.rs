@@ -321,7 +321,13 @@ pub fn check_item(
 fn requests(engine: &Engine, item: &Item, c: &Condition) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
     let context = item.context(c);
     if c.chat {
-        let ctx = engine.prompt_ids(&context, true, false)?;
+        let mut ctx = engine.prompt_ids(&context, true, false)?;
+        // The choice goes on the assistant's turn: a file that closes every text with EOS
+        // must not have it between the two.
+        let tk = engine.tokenizer();
+        if tk.add_eos && ctx.last().is_some_and(|&id| Some(id) == tk.eos) {
+            ctx.pop();
+        }
         let fulls = item
             .choices
             .iter()
@@ -334,7 +340,7 @@ fn requests(engine: &Engine, item: &Item, c: &Condition) -> Result<(Vec<u32>, Ve
         Ok((ctx, fulls))
     } else {
         let tk = engine.tokenizer();
-        let ctx = tk.encode_prompt(&context, false)?;
+        let ctx = tk.encode_opening(&context, false)?;
         if ctx.is_empty() {
             // An empty context, for a model that adds no BOS: as lm-evaluation-harness does,
             // the continuation follows the prefix token (BOS, else EOS), so that its first
@@ -355,7 +361,7 @@ fn requests(engine: &Engine, item: &Item, c: &Condition) -> Result<(Vec<u32>, Ve
         let fulls = item
             .choices
             .iter()
-            .map(|ch| tk.encode_prompt(&format!("{context} {ch}"), false))
+            .map(|ch| tk.encode_opening(&format!("{context} {ch}"), false))
             .collect::<Result<Vec<_>>>()?;
         Ok((ctx, fulls))
     }
