@@ -126,7 +126,9 @@ pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
              the rest is compared with the model's continuation"
         ))
     })?;
-    let prompt_ids = engine.prompt_ids(&prompt, false, false)?;
+    // The rest of the text follows the prompt: no closing EOS between them, even for a file
+    // that ends every text with one.
+    let prompt_ids = engine.tokenizer().encode_opening(&prompt, false)?;
     let mut human_ids = engine.tokenize(&rest)?;
     if human_ids.len() < 2 {
         return Err(EngineError::InvalidInput(

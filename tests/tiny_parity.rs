@@ -303,4 +303,40 @@ fn per_layer_shapes_that_agree() {
 fn eos_after_every_text_and_odd_token_types() {
     check("gemma3-addeos", Kernels::BUILD);
     check("qwen2-addeos", Kernels::BUILD);
+    // Where more text follows (Human vs model's prompt, an evaluation item's context), no EOS
+    // comes between.
+    let mut e = load("qwen2-addeos", Kernels::BUILD);
+    let eos = e.tokenizer().eos;
+    let text = "The rain came. It fell on the roofs of the town all night long.";
+    assert_eq!(e.prompt_ids(text, false, false).unwrap().last().copied(), eos);
+    let plan = tinylab::lab::plan(&e, text, 1).unwrap();
+    assert_ne!(plan.prompt_ids.last().copied(), eos, "Human vs model's prompt");
+    // An item's choice is scored right after its context, as one text with BOS only.
+    let item = tinylab::eval::Item {
+        body: String::new(),
+        question: String::new(),
+        options: Vec::new(),
+        choices: vec!["came down".into(), "went".into()],
+        answer: 0,
+        context: Some("The rain".into()),
+        line: None,
+    };
+    let r = tinylab::eval::score_item(&mut e, 0, &item, &tinylab::eval::Condition::default())
+        .unwrap();
+    let tk = e.tokenizer();
+    let (ctx, full) = (
+        tk.encode_opening("The rain", false).unwrap(),
+        tk.encode_opening("The rain came down", false).unwrap(),
+    );
+    let scored = e.score_ids(full.clone(), 1024).unwrap();
+    let want: f64 = -scored.tokens[ctx.len() - 1..]
+        .iter()
+        .map(|t| t.surprisal)
+        .sum::<f64>();
+    assert!(
+        (r.loglik[0] - want).abs() < 1e-3,
+        "choice log-likelihood {} against {want} scored as one text",
+        r.loglik[0]
+    );
+    assert_eq!(r.tokens[0], full.len() - ctx.len());
 }
