@@ -792,3 +792,43 @@ fn a_tensor_llama_cpp_requires_is_required() {
     replace_bytes(&mut bytes, "blk.0.ffn_norm.weight", "Xlk.0.ffn_norm.weight");
     assert!(matches!(load(&bytes).0, Ok(Err(e)) if e.contains("missing tensor")));
 }
+
+#[test]
+fn a_key_llama_cpp_requires_is_required() {
+    // Each was read as a default (2048 positions; an epsilon of 1e-6, or 1e-5 for GPT-2), so a
+    // file without it ran with numbers its trainers never used; llama.cpp refuses each.
+    for arch in ["llama", "qwen2", "qwen3", "gemma3", "gpt2"] {
+        let eps = if arch == "gpt2" {
+            "attention.layer_norm_epsilon"
+        } else {
+            "attention.layer_norm_rms_epsilon"
+        };
+        for key in ["context_length", eps] {
+            let key = format!("{arch}.{key}");
+            let bytes = tiny_gguf_edited(arch, 1, |md| md.retain(|(k, _)| *k != key));
+            match load(&bytes).0 {
+                Ok(Err(e)) => assert!(
+                    e.contains(&format!("the file has no `{key}`"))
+                        && e.contains("llama.cpp refuses"),
+                    "{arch}: {e}"
+                ),
+                Ok(Ok(_)) => panic!("{arch} without {key} loaded"),
+                Err(p) => panic!("{arch} without {key} panicked: {p}"),
+            }
+        }
+    }
+    // Value heads of another width than the key heads: llama.cpp sizes them by the key; the
+    // engine read only the key width.
+    let bytes = tiny_gguf_edited("qwen2", 1, |md| {
+        set_meta(
+            md,
+            "qwen2.attention.value_length",
+            Value::U32(HEAD_DIM as u32 / 2),
+        )
+    });
+    assert!(
+        matches!(load(&bytes).0, Ok(Err(ref e)) if e.contains("heads of two widths are not supported")),
+        "{:?}",
+        load(&bytes).0.map(|r| r.err())
+    );
+}

@@ -308,9 +308,16 @@ fn eos_after_every_text_and_odd_token_types() {
     let mut e = load("qwen2-addeos", Kernels::BUILD);
     let eos = e.tokenizer().eos;
     let text = "The rain came. It fell on the roofs of the town all night long.";
-    assert_eq!(e.prompt_ids(text, false, false).unwrap().last().copied(), eos);
+    assert_eq!(
+        e.prompt_ids(text, false, false).unwrap().last().copied(),
+        eos
+    );
     let plan = tinylab::lab::plan(&e, text, 1).unwrap();
-    assert_ne!(plan.prompt_ids.last().copied(), eos, "Human vs model's prompt");
+    assert_ne!(
+        plan.prompt_ids.last().copied(),
+        eos,
+        "Human vs model's prompt"
+    );
     // An item's choice is scored right after its context, as one text with BOS only.
     let item = tinylab::eval::Item {
         body: String::new(),
@@ -321,8 +328,8 @@ fn eos_after_every_text_and_odd_token_types() {
         context: Some("The rain".into()),
         line: None,
     };
-    let r = tinylab::eval::score_item(&mut e, 0, &item, &tinylab::eval::Condition::default())
-        .unwrap();
+    let r =
+        tinylab::eval::score_item(&mut e, 0, &item, &tinylab::eval::Condition::default()).unwrap();
     let tk = e.tokenizer();
     let (ctx, full) = (
         tk.encode_opening("The rain", false).unwrap(),

@@ -281,7 +281,13 @@ impl ModelConfig {
             )));
         }
         let vocab_size = g.vocab_size();
-        let default_eps = if arch.is_gpt2() { 1e-5 } else { 1e-6 };
+        // Keys llama.cpp requires: a file without them is refused there, and a guess here
+        // would run it with numbers its trainers never used.
+        let required = |key: &str, what: &str| {
+            EngineError::InvalidGguf(format!(
+                "the file has no `{key}` (the model's {what}); llama.cpp refuses such a file too"
+            ))
+        };
         // As llama.cpp: a missing or zero window turns sliding off for the whole model.
         let sliding_window = match arch {
             Arch::Gemma3 => g
@@ -346,10 +352,16 @@ impl ModelConfig {
                 .u32_per_layer(&k("feed_forward_length"), n_layer)?
                 .unwrap_or(0) as usize,
             vocab_size,
-            context_length: g.u32_opt(&k("context_length"))?.unwrap_or(2048) as usize,
+            context_length: g
+                .u32_opt(&k("context_length"))?
+                .ok_or_else(|| required(&k("context_length"), "positions it was trained for"))?
+                as usize,
             // llama.cpp's default for every architecture.
             rope_base: g.f32_opt(&k("rope.freq_base"))?.unwrap_or(10_000.0),
-            norm_eps: g.f32_opt(&k(arch.eps_key()))?.unwrap_or(default_eps) as f64,
+            norm_eps: g
+                .f32_opt(&k(arch.eps_key()))?
+                .ok_or_else(|| required(&k(arch.eps_key()), "norms' epsilon"))?
+                as f64,
             sliding_window,
             sliding_layers,
             rope_base_swa,
@@ -553,6 +565,16 @@ impl ModelConfig {
                 "the key length (head size) is {}; it must be an even number of at least 2",
                 self.head_dim
             ));
+        }
+        // llama.cpp sizes the value heads by this key; the engine has one width for both.
+        if let Some(v) = g.u32_opt(&format!("{p}.attention.value_length"))? {
+            if v as usize != self.head_dim {
+                return bad(format!(
+                    "value heads of {v} values beside key heads of {} \
+                     (`{p}.attention.value_length`); heads of two widths are not supported",
+                    self.head_dim
+                ));
+            }
         }
         let rope_ok = self.rope_base.is_finite() && self.rope_base > 0.0;
         if self.arch.uses_rope() && !rope_ok {
