@@ -134,12 +134,17 @@ fn check(arch: &str, kernels: Kernels) {
     parity::scoring_matches(&label, &mut e, &fx, weights);
 }
 
-/// Fixtures written since they record them: the ids with special-token text read as those
-/// tokens, and what every token writes into generated text.
+/// The ids with special-token text read as those tokens, and what every token writes into
+/// generated text.
 fn special_tokenization_matches(label: &str, e: &Engine, fx: &Value) {
     let tk = e.tokenizer();
     let mut failures = Vec::new();
-    for case in fx["tokenize_special"].as_array().into_iter().flatten() {
+    let listed = |key: &str| {
+        fx[key].as_array().unwrap_or_else(|| {
+            panic!("{label}: the fixture has no `{key}`; rerun scripts/tiny_fixtures.py")
+        })
+    };
+    for case in listed("tokenize_special") {
         let text = case["text"].as_str().unwrap();
         let want: Vec<u32> = case["ids"]
             .as_array()
@@ -154,7 +159,8 @@ fn special_tokenization_matches(label: &str, e: &Engine, fx: &Value) {
             ));
         }
     }
-    for (id, hex) in fx["pieces"].as_array().into_iter().flatten().enumerate() {
+    assert_eq!(listed("pieces").len(), tk.vocab_size(), "{label}: pieces");
+    for (id, hex) in listed("pieces").iter().enumerate() {
         let want = hex.as_str().unwrap();
         let got: String = tk
             .token_bytes(id as u32)

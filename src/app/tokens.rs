@@ -170,10 +170,18 @@ pub fn TokenSpan(pane: Pane, marks: TokenMarks, index: usize, token: TokenEvent)
     // none from the stylesheet either (a sliver of text there split combining marks from
     // their base): the token after it is marked instead, and the arrow keys reach it.
     let shown = token.piece.clone();
+    // A token that writes nothing and is no part of a character (an end of text the file adds
+    // after a scored text, a control or unused token): its name, drawn by the stylesheet so
+    // that it stays out of the text a user copies.
+    let special =
+        (token.piece.is_empty() && !token.text.is_empty() && !token.text.contains('\u{FFFD}'))
+            .then(|| format::visible_token(&token.text));
     view! {
         <span
             class="tok"
-            class:partial=token.piece.is_empty()
+            class:partial=token.piece.is_empty() && special.is_none()
+            class:special=special.is_some()
+            data-special=special
             class:newline=format::is_line_break(&token.piece)
             class:selected=move || inspected.selected(&Some(index))
             class:fork-point=move || fork_at.selected(&Some(index))

@@ -48,9 +48,10 @@ pub struct Common {
     /// Print one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Most positions (prompt + output) the engine holds.
-    #[arg(long, default_value_t = DEFAULT_MAX_POSITIONS)]
-    pub context: usize,
+    /// Most positions (prompt + output) the engine holds [default: 4096, or the model's own
+    /// length where that is less].
+    #[arg(long)]
+    pub context: Option<usize>,
     /// CPU threads for matrix products (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -66,11 +67,10 @@ impl Common {
     /// The threads to use, once `--context` and `--threads` are checked: every subcommand
     /// refuses the same values, also those (like `tokenize`) that run no product.
     pub fn checked_threads(&self) -> Result<usize, String> {
-        if self.context < 2 {
+        if let Some(c @ 0..2) = self.context {
             return Err(format!(
                 "--context must be at least 2 (the prompt's positions and one new token's), \
-                 got {}",
-                self.context
+                 got {c}"
             ));
         }
         let most = tinylab::engine::parallel::MAX_THREADS;
@@ -103,16 +103,15 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     tinylab::engine::parallel::set_threads(helpers + 1);
     let t0 = Instant::now();
     let bytes = read_model(&common.model)?;
-    let engine = Engine::from_bytes(&bytes, common.context)
+    let asked = common.context.unwrap_or(DEFAULT_MAX_POSITIONS);
+    let engine = Engine::from_bytes(&bytes, asked)
         .map_err(|e| format!("{}: {e}", common.model.display()))?;
     let held = engine.info().max_positions;
-    // The default asks for more than most small files hold and is meant as "all of it"; a
-    // number the user gave is said to be cut.
-    if common.context > held && common.context != DEFAULT_MAX_POSITIONS {
+    // The default is meant as "all of it, up to 4096"; a number the user gave is said to be cut.
+    if let Some(asked) = common.context.filter(|&c| c > held) {
         eprintln!(
-            "note: --context {} is more than the {held} positions this model was trained for; \
-             using {held}",
-            common.context
+            "note: --context {asked} is more than the {held} positions this model was trained \
+             for; using {held}"
         );
     }
     Ok(Loaded {

@@ -368,7 +368,7 @@ impl Engine {
             bos_token: tokenizer.bos,
             eos_token: tokenizer.eos,
             chat_template_source: source.to_string(),
-            vocab_fingerprint: vocab_fingerprint(&tokenizer),
+            vocab_fingerprint: tokenizer.fingerprint(),
         };
         Ok(Engine {
             model,
@@ -1192,22 +1192,6 @@ impl<'o> CrossEntropy<'o> {
         self.cross.push(x);
         self.k += 1;
     }
-}
-
-/// FNV-1a over every token's bytes and a separator, in id order.
-fn vocab_fingerprint(tk: &Tokenizer) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    };
-    for id in 0..tk.vocab_size() as u32 {
-        for &b in tk.token_bytes(id) {
-            eat(b);
-        }
-        eat(0xff);
-    }
-    format!("{:016x}-{}", h, tk.vocab_size())
 }
 
 /// The roles every catalog template knows, in the places they know them. A role is printed

@@ -394,7 +394,9 @@ impl Tokenizer {
         };
         // llama.cpp makes these control tokens (Gemma 3's `</s>` is user-defined in its file),
         // so plain text never reads as them. Only user-defined ones are retyped here: a normal
-        // token is reached through the merges, in llama.cpp too, and decodes as its text.
+        // token is reached through the merges, in llama.cpp too. (llama.cpp also writes nothing
+        // for a normal one, such as Qwen2.5's `</s>`; the engine writes its text, so that a
+        // scored text holding it shows as written. A generation ends on it either way.)
         for (t, ty) in tokens.iter().zip(types.iter_mut()) {
             let marker = |list: &[&str]| list.contains(&t.as_str());
             let fim_end = FIM_END_TEXTS.iter().any(|(_, texts)| marker(texts));
@@ -585,6 +587,17 @@ impl Tokenizer {
             .enumerate()
             .map(|(b, &c)| (c, b as u8))
             .collect();
+        if let Some((i, t)) = tokens
+            .iter()
+            .zip(&types)
+            .position(|(t, &ty)| ty == TYPE_BYTE && t.len() < 3)
+            .map(|i| (i, &tokens[i]))
+        {
+            return Err(tk_err(format!(
+                "token {i} is a byte token written {t:?}; byte tokens are written `<0xHH>` \
+                 (llama.cpp refuses such a file too)"
+            )));
+        }
         let bytes = tokens
             .iter()
             .zip(&types)
@@ -703,6 +716,38 @@ impl Tokenizer {
             (_, Some(b)) => String::from_utf8_lossy(b).into_owned(),
             _ => String::new(),
         }
+    }
+
+    /// FNV-1a over every token's bytes and a separator, in id order: two models with the same
+    /// fingerprint share a vocabulary. Tokens typed unknown, unused or undefined count with
+    /// the text they wrote before they wrote none, so that a fingerprint kept with a saved
+    /// output (Qwen2.5 has 271 unused tokens) still names the same model.
+    pub fn fingerprint(&self) -> String {
+        let table = byte_to_char_table();
+        let char_to_byte: HashMap<char, u8> = table
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        for id in 0..self.vocab_size() as u32 {
+            let ty = self.types.get(id as usize).copied().unwrap_or(TYPE_NORMAL);
+            let bytes: std::borrow::Cow<[u8]> = match ty {
+                TYPE_NORMAL | TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_BYTE => {
+                    self.token_bytes(id).into()
+                }
+                _ => token_bytes(self.kind, self.token_text(id), TYPE_NORMAL, &char_to_byte).into(),
+            };
+            for &b in bytes.iter() {
+                eat(b);
+            }
+            eat(0xff);
+        }
+        format!("{:016x}-{}", h, self.vocab_size())
     }
 
     /// Bytes this token contributes to generated text.
@@ -907,18 +952,45 @@ impl Tokenizer {
     }
 }
 
+/// A byte token's byte as llama.cpp's `token_to_byte` reads it: `strtol(text.substr(3, 2), 16)`
+/// cast to a byte, so `<0x0A>` is 10 and a malformed text still gives one byte (`<0x>` 0,
+/// `<0x0A0>` 10). A text under 3 bytes is refused at load (`check_byte_tokens`).
+fn byte_of(text: &str) -> u8 {
+    let b = text.as_bytes();
+    let mut s = b.get(3..b.len().min(5)).unwrap_or(&[]);
+    while let [c, rest @ ..] = s {
+        if !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+            break;
+        }
+        s = rest;
+    }
+    let negative = s.first() == Some(&b'-');
+    if let [b'+' | b'-', rest @ ..] = s {
+        s = rest;
+    }
+    // strtol takes "0x" as a prefix only when a hex digit follows it.
+    if let [b'0', b'x' | b'X', d, ..] = s {
+        if d.is_ascii_hexdigit() {
+            s = &s[2..];
+        }
+    }
+    let mut v: i64 = 0;
+    for c in s {
+        match (*c as char).to_digit(16) {
+            Some(d) => v = v * 16 + i64::from(d),
+            None => break,
+        }
+    }
+    (if negative { -v } else { v }) as u8
+}
+
 fn token_bytes(kind: VocabKind, text: &str, ty: i32, char_to_byte: &HashMap<char, u8>) -> Vec<u8> {
     // llama.cpp's `token_to_piece` without special tokens: a user-defined token is its text as
     // written, a byte token its byte (`<0xXX>` in both kinds), and only normal tokens are
     // decoded; control, unknown, unused and undefined ones write nothing.
     match (kind, ty) {
         (_, TYPE_USER_DEFINED) => text.as_bytes().to_vec(),
-        (_, TYPE_BYTE) => text
-            .strip_prefix("<0x")
-            .and_then(|s| s.strip_suffix('>'))
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .map(|b| vec![b])
-            .unwrap_or_else(|| text.as_bytes().to_vec()),
+        (_, TYPE_BYTE) => vec![byte_of(text)],
         (_, ty) if ty != TYPE_NORMAL => Vec::new(),
         (VocabKind::Spm, _) => text.replace('\u{2581}', " ").into_bytes(),
         (VocabKind::Gpt2, _) => {
@@ -933,6 +1005,31 @@ fn token_bytes(kind: VocabKind, text: &str, ty: i32, char_to_byte: &HashMap<char
                 }
             }
             out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_of;
+
+    /// llama.cpp's `token_to_byte` on each text (a reviewer's files run through llama.cpp):
+    /// `strtol` of the two bytes after `<0x`, cast to a byte.
+    #[test]
+    fn byte_tokens_read_as_llama_cpp_reads_them() {
+        for (text, byte) in [
+            ("<0x0A>", 0x0a),
+            ("<0xff>", 0xff),
+            ("<0x0A0>", 0x0a),
+            ("<0x>", 0),
+            ("<0x 1>", 1),
+            ("xyz", 0),
+            ("<0x-1>", 0xff),
+            ("<0xG1>", 0),
+            ("<0x1G>", 1),
+            ("<0xé>", 0),
+        ] {
+            assert_eq!(byte_of(text), byte, "{text}");
         }
     }
 }

@@ -386,8 +386,15 @@ pub fn score_item(
     item: &Item,
     c: &Condition,
 ) -> Result<ItemResult> {
-    let (ctx_ids, fulls) = requests(engine, item, c)?;
+    let (mut ctx_ids, fulls) = requests(engine, item, c)?;
     if c.generate {
+        // A generated answer's prompt is a prompt: closed with EOS where the file asks, as
+        // `tinylab generate` and llama.cpp make it (only a choice scored after the context
+        // goes without).
+        let tk = engine.tokenizer();
+        if tk.add_eos {
+            ctx_ids.extend(tk.eos);
+        }
         return generated_answer(engine, index, item, ctx_ids);
     }
     let r = engine.logliks(&ctx_ids, &fulls)?;

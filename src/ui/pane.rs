@@ -1680,6 +1680,15 @@ impl PaneModel {
                 }
             }
             (Activity::Score, Event::Scored(s)) => {
+                // The worker's window: a model trained on fewer positions scores in windows
+                // of those.
+                let window = self
+                    .model
+                    .loaded
+                    .as_ref()
+                    .map_or(crate::engine::SCORE_WINDOW, |l| {
+                        crate::engine::SCORE_WINDOW.min(l.info.max_positions)
+                    });
                 let r = &mut self.score;
                 r.phase = OutputPhase::Done;
                 r.message = if s.partial() {
@@ -1693,12 +1702,11 @@ impl PaneModel {
                 } else {
                     // Past one window the text is scored in half-overlapping windows: say so,
                     // as a token's figures then rest on less than the whole text before it.
-                    let windows = if s.tokens.len() + 1 > crate::engine::SCORE_WINDOW {
+                    let windows = if s.tokens.len() + 1 > window {
                         format!(
-                            " in windows of {} tokens, each token seeing at least the {} tokens \
-                             before it (all of them in the first window)",
-                            crate::engine::SCORE_WINDOW,
-                            crate::engine::SCORE_WINDOW / 2
+                            " in windows of {window} tokens, each token seeing at least the {} \
+                             tokens before it (all of them in the first window)",
+                            window / 2
                         )
                     } else {
                         String::new()
@@ -3194,6 +3202,23 @@ mod tests {
         assert_eq!(p.score.phase, OutputPhase::Done);
         assert_eq!(p.score.prefix, "a");
         assert_eq!(p.score.tokens.len(), 1);
+        assert!(!p.score.message.contains("windows"), "{}", p.score.message);
+        // Past the model's 64 positions the worker scored in windows of 64, and says so.
+        let s = job_of(&p.start_score("abc"));
+        p.apply(reply(
+            s,
+            Event::Scored(ScoredText::new(
+                "a".into(),
+                vec![Token::default(); 100],
+                Summary::default(),
+                1.0,
+            )),
+        ));
+        assert!(
+            p.score.message.contains("in windows of 64 tokens"),
+            "{}",
+            p.score.message
+        );
         // It says when it no longer measures what the page holds.
         let (id, label) = (p.model.identity(), p.model.label.clone());
         assert_eq!(p.score.stale_score(&id, &label, "abc"), None);

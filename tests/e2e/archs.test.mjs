@@ -91,6 +91,13 @@ for (const arch of ['qwen3', 'gpt2', 'qwen2-addeos']) {
     const pageVsCli = mae(toks.map((t) => t.surprisal), cli.tokens.map((t) => t.surprisal));
     console.log(`${arch}: surprisal MAE page vs llama.cpp ${pageVsLlama.toFixed(4)}, page vs CLI ${pageVsCli.toFixed(4)}, llama.cpp's own spread ${spread.toFixed(4)}`);
     assert.ok(pageVsLlama < Math.max(2 * spread, 0.05), `${arch}: page vs llama.cpp ${pageVsLlama}`);
+    if (fx.add_eos) {
+      // The EOS the file closes the text with is scored, and shown by its name, which stays
+      // out of the text itself.
+      const last = p.root.locator('[data-testid=token]').last();
+      assert.ok((await last.getAttribute('data-special')).length > 0, 'the closing EOS is named');
+      assert.equal(await last.textContent(), '');
+    }
     await screenshot(page, `tiny-${arch}-score`);
     assert.deepEqual(errors, []);
     await ctx.close();
