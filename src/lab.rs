@@ -56,7 +56,13 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
             || match cs.get(e) {
                 None => true,
                 // A title or an initial ("Mr. Bennet", "J. Smith") is no sentence's end.
-                Some(_) if c == '.' && e == k + 1 && abbreviation(&text[..cs[k].0]) => false,
+                Some(_)
+                    if c == '.'
+                        && e == k + 1
+                        && abbreviation(&text[..cs[k].0], &text[cs[k].0 + 1..]) =>
+                {
+                    false
+                }
                 Some(&(at, n)) if n.is_whitespace() => {
                     !quoted
                         || !text[at..]
@@ -94,18 +100,41 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
     None
 }
 
-/// Whether the word that ends `before` (a full stop follows it) is a title or an initial.
-fn abbreviation(before: &str) -> bool {
-    const TITLES: [&str; 12] = [
-        "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "vs", "Messrs", "Mme",
+/// Whether the word that ends `before` (a full stop follows it, then `after`) is a title, an
+/// initial, or a letter of a dotted abbreviation ("e.g.", "i.e.", German "z. B.", "d. h.").
+fn abbreviation(before: &str, after: &str) -> bool {
+    const TITLES: [&str; 20] = [
+        "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "vs", "Messrs", "Mme", "bzw",
+        "ca", "vgl", "ggf", "Nr", "Hr", "Dipl", "Ing",
     ];
     let word = before
         .rsplit(|c: char| !c.is_alphabetic())
         .next()
         .unwrap_or_default();
     let mut letters = word.chars();
-    let initial = matches!((letters.next(), letters.next()), (Some(l), None) if l.is_uppercase());
-    initial || TITLES.contains(&word)
+    let single = matches!((letters.next(), letters.next()), (Some(_), None));
+    let initial = single && word.chars().all(char::is_uppercase);
+    // The letter before this one, or after it, is a dotted letter too.
+    let dotted_letter = |s: &str| {
+        let mut cs = s.chars();
+        matches!((cs.next(), cs.next()), (Some(l), Some('.')) if l.is_alphabetic())
+            && !cs.next().is_some_and(char::is_alphabetic)
+    };
+    let rest = &before[..before.len() - word.len()];
+    let dotted = single
+        && (dotted_letter(after.trim_start())
+            || rest
+                .trim_end()
+                .chars()
+                .rev()
+                .collect::<String>()
+                .strip_prefix('.')
+                .is_some_and(|r| {
+                    let mut cs = r.chars();
+                    cs.next().is_some_and(char::is_alphabetic)
+                        && !cs.next().is_some_and(char::is_alphabetic)
+                }));
+    initial || dotted || TITLES.contains(&word)
 }
 
 /// What the comparison needs before the model writes.
@@ -294,6 +323,25 @@ mod tests {
                 "\"My dear Mr. Bennet,\" said his lady. Mr. Bennet replied.",
                 " No"
             )
+        );
+        // Dotted abbreviations, English and German, end no sentence either.
+        assert_eq!(
+            split_sentences("Use e.g. a hammer, i.e. a tool. Then", 1),
+            pair("Use e.g. a hammer, i.e. a tool.", " Then")
+        );
+        assert_eq!(
+            split_sentences(
+                "Das ist z. B. ein Test, d. h. nichts, bzw. ca. zehn. Weiter",
+                1
+            ),
+            pair(
+                "Das ist z. B. ein Test, d. h. nichts, bzw. ca. zehn.",
+                " Weiter"
+            )
+        );
+        assert_eq!(
+            split_sentences("It was a. Then it was b. No", 1),
+            pair("It was a.", " Then it was b. No")
         );
         assert_eq!(
             split_sentences("I met J. K. Rowling and Dr. Who. Then", 1),

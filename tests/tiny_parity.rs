@@ -352,4 +352,28 @@ fn eos_after_every_text_and_odd_token_types() {
         r.loglik[0]
     );
     assert_eq!(r.tokens[0], full.len() - ctx.len());
+    // A generated answer's prompt is a prompt, closed with EOS as `tinylab generate` closes it.
+    let c = tinylab::eval::Condition {
+        generate: true,
+        ..Default::default()
+    };
+    let r = tinylab::eval::score_item(&mut e, 0, &item, &c).unwrap();
+    let prompt = e.tokenizer().encode_prompt("The rain", false).unwrap();
+    assert_eq!(prompt.last().copied(), eos);
+    let req = tinylab::engine::GenerateRequest {
+        max_tokens: tinylab::eval::GENERATE_TOKENS,
+        sampling: tinylab::engine::SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut g = e.start_with_ids(prompt.clone(), &req).unwrap();
+    let mut text = String::new();
+    while let Some(t) = e.step(&mut g).unwrap() {
+        text.push_str(&t.piece);
+    }
+    text.push_str(&g.flush());
+    assert_eq!(r.output.as_deref(), Some(text.as_str()));
+    assert_eq!(r.forward_tokens, prompt.len() + g.generated.len());
 }
