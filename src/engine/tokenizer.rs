@@ -251,6 +251,15 @@ fn byte_to_char_table() -> [char; 256] {
     table
 }
 
+/// The inverse of [`byte_to_char_table`]: each printable character back to its byte.
+fn char_to_byte_map() -> HashMap<char, u8> {
+    byte_to_char_table()
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect()
+}
+
 /// How llama.cpp cuts text into words before the merges, for one `tokenizer.ggml.pre` name:
 /// its regexes, applied in turn to the pieces the previous one left.
 struct PreTokenizer {
@@ -581,12 +590,7 @@ impl Tokenizer {
             .collect();
         hf.add_tokens(user_defined).map_err(tk_err)?;
 
-        let byte_table = byte_to_char_table();
-        let char_to_byte: HashMap<char, u8> = byte_table
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
-            .collect();
+        let char_to_byte = char_to_byte_map();
         if let Some((i, t)) = tokens
             .iter()
             .zip(&types)
@@ -723,12 +727,7 @@ impl Tokenizer {
     /// the text they wrote before they wrote none, so that a fingerprint kept with a saved
     /// output (Qwen2.5 has 271 unused tokens) still names the same model.
     pub fn fingerprint(&self) -> String {
-        let table = byte_to_char_table();
-        let char_to_byte: HashMap<char, u8> = table
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
-            .collect();
+        let char_to_byte = char_to_byte_map();
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |b: u8| {
             h ^= b as u64;
