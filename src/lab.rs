@@ -114,26 +114,29 @@ fn abbreviation(before: &str, after: &str) -> bool {
     let mut letters = word.chars();
     let single = matches!((letters.next(), letters.next()), (Some(_), None));
     let initial = single && word.chars().all(char::is_uppercase);
-    // The letter before this one, or after it, is a dotted letter too.
+    // The first letter of a dotted pair ("z." of "z. B.", "e." of "e.g.") ends nothing; the
+    // last ("g." of "e.g.") ends nothing when a lower-case word goes on ("e.g. a hammer"), but
+    // does before a capital ("at 5 p.m. Then").
     let dotted_letter = |s: &str| {
         let mut cs = s.chars();
         matches!((cs.next(), cs.next()), (Some(l), Some('.')) if l.is_alphabetic())
             && !cs.next().is_some_and(char::is_alphabetic)
     };
-    let rest = &before[..before.len() - word.len()];
-    let dotted = single
-        && (dotted_letter(after.trim_start())
-            || rest
-                .trim_end()
-                .chars()
-                .rev()
-                .collect::<String>()
-                .strip_prefix('.')
-                .is_some_and(|r| {
-                    let mut cs = r.chars();
-                    cs.next().is_some_and(char::is_alphabetic)
-                        && !cs.next().is_some_and(char::is_alphabetic)
-                }));
+    let after_dotted_letter = || {
+        let mut cs = before[..before.len() - word.len()].trim_end().chars().rev();
+        cs.next() == Some('.')
+            && cs.next().is_some_and(char::is_alphabetic)
+            && !cs.next().is_some_and(char::is_alphabetic)
+    };
+    let goes_on = || {
+        after
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(char::is_lowercase)
+    };
+    let dotted =
+        single && (dotted_letter(after.trim_start()) || (after_dotted_letter() && goes_on()));
     initial || dotted || TITLES.contains(&word)
 }
 
@@ -338,6 +341,10 @@ mod tests {
                 "Das ist z. B. ein Test, d. h. nichts, bzw. ca. zehn.",
                 " Weiter"
             )
+        );
+        assert_eq!(
+            split_sentences("I left at 5 p.m. Then I ate. Done", 1),
+            pair("I left at 5 p.m.", " Then I ate. Done")
         );
         assert_eq!(
             split_sentences("It was a. Then it was b. No", 1),

@@ -735,10 +735,13 @@ impl Tokenizer {
         };
         for id in 0..self.vocab_size() as u32 {
             let ty = self.types.get(id as usize).copied().unwrap_or(TYPE_NORMAL);
-            let bytes: std::borrow::Cow<[u8]> = match ty {
-                TYPE_NORMAL | TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_BYTE => {
-                    self.token_bytes(id).into()
-                }
+            // The bytes each token wrote before the engine wrote llama.cpp's pieces, where they
+            // differ: unknown, unused and undefined tokens, SentencePiece user-defined ones
+            // (▁ as a space) and byte-level BPE's byte tokens (their text).
+            let bytes: std::borrow::Cow<[u8]> = match (self.kind, ty) {
+                (_, TYPE_NORMAL | TYPE_CONTROL)
+                | (VocabKind::Spm, TYPE_BYTE)
+                | (VocabKind::Gpt2, TYPE_USER_DEFINED) => self.token_bytes(id).into(),
                 _ => token_bytes(self.kind, self.token_text(id), TYPE_NORMAL, &char_to_byte).into(),
             };
             for &b in bytes.iter() {
@@ -953,7 +956,7 @@ impl Tokenizer {
 
 /// A byte token's byte as llama.cpp's `token_to_byte` reads it: `strtol(text.substr(3, 2), 16)`
 /// cast to a byte, so `<0x0A>` is 10 and a malformed text still gives one byte (`<0x>` 0,
-/// `<0x0A0>` 10). A text under 3 bytes is refused at load (`check_byte_tokens`).
+/// `<0x0A0>` 10). A text under 3 bytes is refused at load (in `Tokenizer::from_gguf`).
 fn byte_of(text: &str) -> u8 {
     let b = text.as_bytes();
     let mut s = b.get(3..b.len().min(5)).unwrap_or(&[]);

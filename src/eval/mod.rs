@@ -391,8 +391,9 @@ pub fn score_item(
         // A generated answer's prompt is a prompt: closed with EOS where the file asks, as
         // `tinylab generate` and llama.cpp make it (only a choice scored after the context
         // goes without).
+        // (An empty context is the prefix token alone, which is no text to close.)
         let tk = engine.tokenizer();
-        if tk.add_eos {
+        if tk.add_eos && !item.context(c).is_empty() {
             ctx_ids.extend(tk.eos);
         }
         return generated_answer(engine, index, item, ctx_ids);
