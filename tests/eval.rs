@@ -337,6 +337,12 @@ fn cli_eval_checks_items_and_options_before_scoring() {
     let latin = temp_file("latin1.jsonl", &bytes);
     let (ok, _, err) = run(&["--items", latin.to_str().unwrap()]);
     assert!(!ok && err.contains("line 2 is not UTF-8"), "{err}");
+    // Lines ended by a bare \r (and \r\n) are counted as the parser ends them.
+    let mut bytes = good.trim_end().repeat(2).replace("}{", "}\r{").into_bytes();
+    bytes.extend_from_slice(b"\r\n\r{\"context\": \"\xff\"}");
+    let mac = temp_file("mac.jsonl", &bytes);
+    let (ok, _, err) = run(&["--items", mac.to_str().unwrap()]);
+    assert!(!ok && err.contains("line 4 is not UTF-8"), "{err}");
 
     for (args, want) in [
         (
@@ -422,4 +428,67 @@ fn cli_eval_checks_items_and_options_before_scoring() {
         serde_json::from_str::<Value>(&out).unwrap()["condition"],
         "options-first"
     );
+}
+
+/// A full or closed stderr (`2>/dev/full`, `2>&1 | head`) only loses the warnings and the
+/// progress lines: the run still ends well, with its JSON on stdout (printing a warning into
+/// it aborted the process, the panic hook's own print panicking again).
+#[test]
+fn cli_eval_survives_a_stderr_it_cannot_write() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full here");
+        return;
+    };
+    let model = temp_file("tiny-eval-full.gguf", &tiny_gguf("llama", 2));
+    // The same choice twice draws a warning before anything is scored.
+    let items = temp_file(
+        "twice.jsonl",
+        b"{\"context\": \"Q\", \"choices\": [\"a\", \"a\"], \"answer\": 0}\n",
+    );
+    let stderr_full = || full.try_clone().unwrap();
+    for json in [true, false] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"));
+        cmd.args(["eval", "--model", model.to_str().unwrap()])
+            .args(["--items", items.to_str().unwrap()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.stderr(stderr_full()).output().unwrap();
+        assert!(out.status.success(), "json={json}: {:?}", out.status);
+        if json {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["n"], 1);
+        }
+    }
+}
+
+/// A long choice is summed block by block: holding a vocabulary-wide row per continuation
+/// token, Gemma 3's 262,144-token rows made a 600-token choice 600 MB more (a wasm worker
+/// has 4 GB in all). Under the command line's memory ceiling, as the page's worker would be.
+#[test]
+fn a_long_choice_is_scored_in_bounded_memory() {
+    let m = catalog()
+        .into_iter()
+        .find(|m| m.id.starts_with("gemma3"))
+        .expect("Gemma 3 in the catalog");
+    // Characters outside the vocabulary, four byte tokens each: about 600 tokens.
+    let choice: String = (0..150)
+        .filter_map(|i| char::from_u32(0x10000 + (i * 7) % 5000))
+        .collect();
+    let item = serde_json::json!({"context": "A list:", "choices": [choice, "x"], "answer": 0});
+    let items = temp_file("long-choice.jsonl", format!("{item}\n").as_bytes());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
+        .args(["eval", "--model", m.file.to_str().unwrap()])
+        .args(["--items", items.to_str().unwrap(), "--json"])
+        .env("TINYLAB_MAX_MEMORY_MB", "600")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tokens = v["items"][0]["tokens"][0].as_u64().unwrap_or(0);
+    assert!(tokens > 400, "{tokens} tokens in the long choice");
 }

@@ -117,7 +117,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         None => e,
     })?;
     for w in tasks::item_warnings(&items) {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(items.len());
@@ -128,13 +128,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         let r = score_item(&mut engine, i, item, &condition).map_err(|e| {
             // The error on its own line, not after the progress line's count.
             if progress && i > 0 {
-                eprintln!();
+                say!();
             }
             format!("{}: {e}", item_name(i, item))
         })?;
         if progress {
             let done = i + 1;
-            eprint!(
+            say_inline!(
                 "\rscored {done} of {} items ({:.2} items/s){}",
                 items.len(),
                 done as f64 / t0.elapsed().as_secs_f64().max(1e-9),
@@ -142,7 +142,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             );
         }
         if !a.common.json {
-            eprintln!(
+            say!(
                 "{}: pred {} (answer {}){}",
                 item_name(i, item),
                 r.pred,

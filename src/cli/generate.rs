@@ -194,7 +194,7 @@ pub fn run(mut a: GenerateArgs) -> Result<(), String> {
             "no tokens to measure".into()
         };
         let rate = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{r:.1}"));
-        eprintln!(
+        say!(
             "[{} prompt + {} generated tokens, stop: {stop}; prefill {} tok/s, decode {} tok/s; \
              {figures}]",
             g.prompt_ids.len(),

@@ -1,6 +1,27 @@
 //! Argument parsing and dispatch. Commands live one per file; each returns a JSON value or
 //! writes human output, and errors travel up as strings to be printed once.
 
+/// `eprintln!` that cannot panic: a closed or full stderr (`2>&1 | head`, `2>/dev/full`) must
+/// not abort a run whose results go to stdout, nor the panic hook (a panic inside it aborts).
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that cannot panic, for progress lines written over themselves.
+macro_rules! say_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod eval;
 mod generate;
@@ -109,7 +130,7 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     let held = engine.info().max_positions;
     // The default is meant as "all of it, up to 4096"; a number the user gave is said to be cut.
     if let Some(asked) = common.context.filter(|&c| c > held) {
-        eprintln!(
+        say!(
             "note: --context {asked} is more than the {held} positions this model was trained \
              for; using {held}"
         );
@@ -263,7 +284,7 @@ fn usage_error(e: clap::Error) -> i32 {
             .map(|c| c.get_name().to_string())
             .filter(|n| n != "help")
             .collect();
-        eprintln!(
+        say!(
             "error: a command is needed: {} (`tinylab --help` lists them)",
             names.join(", ")
         );
@@ -290,7 +311,7 @@ fn usage_error(e: clap::Error) -> i32 {
         .filter_map(|l| l.trim().strip_prefix("tip: "))
         .map(|t| format!("; {t}"))
         .collect();
-    eprintln!("error: {first}{tips} (`tinylab --help` lists the commands and their options)");
+    say!("error: {first}{tips} (`tinylab --help` lists the commands and their options)");
     2
 }
 
@@ -303,14 +324,14 @@ pub fn main(memory_cap: Result<(), String>) -> i32 {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown failure".into());
-        eprintln!("error: internal failure: {msg}");
+        say!("error: internal failure: {msg}");
     }));
     let cli = match parse_args() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
     if let Err(e) = memory_cap {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return 2;
     }
     let result = std::panic::catch_unwind(|| match cli.command {
@@ -324,7 +345,7 @@ pub fn main(memory_cap: Result<(), String>) -> i32 {
         Ok(Ok(())) => 0,
         Ok(Err(msg)) => {
             // Keys, names and template text in it may come from the file.
-            eprintln!("error: {}", tinylab::engine::error::no_controls(&msg));
+            say!("error: {}", tinylab::engine::error::no_controls(&msg));
             1
         }
         Err(_) => 2,

@@ -35,12 +35,12 @@ pub fn run(a: ScoreArgs) -> Result<(), String> {
     let mut watch = |done: usize, all: usize| {
         if progress && shown.elapsed().as_millis() >= 250 {
             shown = Instant::now();
-            eprint!("\rscored {done} of {all} tokens");
+            say_inline!("\rscored {done} of {all} tokens");
         }
     };
     let scored = engine.score_ids_watched(ids, a.window, &mut watch);
     if progress {
-        eprint!("\r\x1b[K");
+        say_inline!("\r\x1b[K");
     }
     let r = scored.map_err(|e| e.to_string())?;
     // A text longer than a window is scored in windows, so a later token saw at least half a

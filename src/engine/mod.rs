@@ -871,25 +871,6 @@ impl Engine {
             if !whole_context {
                 valid = from;
             }
-            // Position p's logits predict full[p + 1]; the continuation needs positions
-            // n_ctx - 1 onwards: the first from the context when the request starts with all
-            // of it, the rest from running the request on from `from`.
-            let mut rows: Vec<Vec<f32>> = Vec::new();
-            let run = &full[from..full.len() - 1];
-            if !run.is_empty() {
-                let mut parts = Vec::new();
-                for chunk in run.chunks(PREFILL_CHUNK) {
-                    parts.push(self.model.forward(chunk)?);
-                }
-                forwarded += run.len();
-                let hidden = candle_core::Tensor::cat(&parts, 0)?;
-                let mut r = (n_ctx - 1 + usize::from(whole_context)) - from;
-                while r < run.len() {
-                    let n = SCORE_ROW_BLOCK.min(run.len() - r);
-                    rows.extend(logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?);
-                    r += n;
-                }
-            }
             let cont = &full[n_ctx..];
             let mut loglik = 0.0;
             let mut greedy = true;
@@ -905,8 +886,29 @@ impl Engine {
             } else {
                 cont
             };
-            for (row, &target) in rows.iter().zip(rest) {
-                add(row, stats::log_norm(row), target);
+            // Position p's logits predict full[p + 1]; the continuation needs positions
+            // n_ctx - 1 onwards: the first from the context when the request starts with all
+            // of it, the rest from running the request on from `from`. Each block of rows is
+            // summed as it comes: kept whole, a long choice held a vocabulary-wide row per
+            // token (2,000 tokens of Gemma 3 were 2 GB).
+            let run = &full[from..full.len() - 1];
+            if !run.is_empty() {
+                let mut parts = Vec::new();
+                for chunk in run.chunks(PREFILL_CHUNK) {
+                    parts.push(self.model.forward(chunk)?);
+                }
+                forwarded += run.len();
+                let hidden = candle_core::Tensor::cat(&parts, 0)?;
+                let mut targets = rest.iter();
+                let mut r = (n_ctx - 1 + usize::from(whole_context)) - from;
+                while r < run.len() {
+                    let n = SCORE_ROW_BLOCK.min(run.len() - r);
+                    let block = logits_rows(&self.model.logits(&hidden.narrow(0, r, n)?)?)?;
+                    for (row, &target) in block.iter().zip(targets.by_ref()) {
+                        add(row, stats::log_norm(row), target);
+                    }
+                    r += n;
+                }
             }
             out.push(ChoiceLoglik {
                 loglik,

@@ -50,9 +50,14 @@ impl SamplingParams {
         if !(0.0..=1.0).contains(&self.min_p) {
             return Err(format!("min-p must be in [0, 1], got {}", self.min_p));
         }
-        if !self.repeat_penalty.is_finite() || self.repeat_penalty <= 0.0 {
+        // As llama.cpp, whose logits are f32 as these: a penalty whose inverse is not a
+        // number (1e-40) would divide a logit into infinity.
+        if !self.repeat_penalty.is_finite()
+            || self.repeat_penalty <= 0.0
+            || !(1.0 / self.repeat_penalty).is_finite()
+        {
             return Err(format!(
-                "repeat penalty must be more than 0, got {}",
+                "repeat penalty must be more than 0 and its inverse a finite number, got {}",
                 self.repeat_penalty
             ));
         }
@@ -104,7 +109,10 @@ pub fn apply_repeat_penalty(logits: &mut [f32], recent: &[u32], penalty: f32) {
             continue;
         }
         if let Some(l) = logits.get_mut(id as usize) {
-            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            // Kept finite: an infinite logit made the distribution NaN (infinity minus
+            // itself) for penalties near the smallest allowed.
+            let v = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            *l = v.clamp(f32::MIN, f32::MAX);
         }
     }
 }
@@ -276,5 +284,25 @@ mod tests {
         p.top_p = 0.0;
         assert!(p.validate().is_err());
         assert!(params(0.7).validate().is_ok());
+        // llama.cpp's rule: the penalty's inverse must be a finite f32.
+        p = params(1.0);
+        p.repeat_penalty = 1e-40;
+        assert!(p.validate().is_err());
+        p.repeat_penalty = 1e-37;
+        assert!(p.validate().is_ok());
+    }
+
+    /// The smallest penalties divide large logits past f32's range: those stay the largest
+    /// numbers there are, and the draw stays a draw between them.
+    #[test]
+    fn a_tiny_repeat_penalty_keeps_the_distribution_a_distribution() {
+        let mut p = params(1.0);
+        p.repeat_penalty = 1e-37;
+        let l = [40.0, 39.0, 1.0];
+        let drawn: Vec<u32> = (0..200)
+            .map(|seed| sample(&l, &[0, 1], &p, &mut Rng::new(seed)))
+            .collect();
+        assert!(drawn.iter().all(|&id| id < 2), "{drawn:?}");
+        assert!(drawn.contains(&0) && drawn.contains(&1), "{drawn:?}");
     }
 }

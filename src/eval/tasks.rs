@@ -21,7 +21,14 @@ pub const MAX_ITEM_FILE_BYTES: u64 = 16 << 20;
 pub fn item_file_text(bytes: Vec<u8>) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| {
         let bad = e.utf8_error().valid_up_to();
-        let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
+        // Counted as `parse_items` ends lines: \n, \r\n or a bare \r.
+        let bytes = e.as_bytes();
+        let line = 1
+            + (0..bad)
+                .filter(|&i| {
+                    bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+                })
+                .count();
         format!("line {line} is not UTF-8 text (save the file as UTF-8)")
     })
 }
