@@ -21,17 +21,22 @@ pub const MAX_ITEM_FILE_BYTES: u64 = 16 << 20;
 pub fn item_file_text(bytes: Vec<u8>) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| {
         let bad = e.utf8_error().valid_up_to();
-        // Counted as `parse_items` ends lines: \n, \r\n or a bare \r.
-        let bytes = e.as_bytes();
-        let line = 1
-            + (0..bad)
-                .filter(|&i| {
-                    bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-                })
-                .count();
+        let line = 1 + line_breaks(&e.as_bytes()[..bad], e.as_bytes().get(bad).copied());
         format!("line {line} is not UTF-8 text (save the file as UTF-8)")
     })
 }
+
+/// Line ends in `bytes` as `parse_items` ends lines: \n, \r\n or a bare \r (`next` is the
+/// byte after them, which decides whether a final \r is one).
+fn line_breaks(bytes: &[u8], next: Option<u8>) -> usize {
+    (0..bytes.len())
+        .filter(|&i| {
+            let after = bytes.get(i + 1).copied().or(next);
+            bytes[i] == b'\n' || (bytes[i] == b'\r' && after != Some(b'\n'))
+        })
+        .count()
+}
+
 pub const MAX_CHOICES: usize = 64;
 pub const MAX_CONTEXT_CHARS: usize = 50_000;
 pub const MAX_CHOICE_CHARS: usize = 2_000;
@@ -547,6 +552,57 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
             }
         }
     }
+    // Objects written over several lines (one pretty-printed item, or several one after
+    // another as `jq .` writes them): read as a stream, each named by the line it starts on.
+    // (Only where the first line ends inside its object: a line that is wrong in itself keeps
+    // its own message.)
+    let first_line_open = body.lines().next().is_some_and(|l| {
+        serde_json::from_str::<serde::de::IgnoredAny>(l)
+            .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
+    });
+    if body.starts_with('{') && first_line_open {
+        let skipped = &text[..text.len() - body.len()];
+        let line_of = |at: usize| {
+            1 + line_breaks(skipped.as_bytes(), body.bytes().next())
+                + line_breaks(&body.as_bytes()[..at], body.as_bytes().get(at).copied())
+        };
+        let mut entries = Vec::new();
+        let mut stream =
+            serde_json::Deserializer::from_str(body).into_iter::<&serde_json::value::RawValue>();
+        while let Some(next) = stream.next() {
+            match next {
+                Ok(_) if entries.len() == MAX_ITEMS => {
+                    return Err(format!("more than {MAX_ITEMS} items; split the file"));
+                }
+                Ok(raw) => {
+                    let at = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+                    entries.push((line_of(at), raw.get()));
+                }
+                // Not even the first object reads: the line reader names the first line.
+                Err(_) if entries.is_empty() => break,
+                Err(e) => {
+                    let what = e.to_string();
+                    let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+                    // Where the last good object ended: the bad one starts after the space.
+                    let end = stream.byte_offset().min(body.len());
+                    let at = body.len() - body[end..].trim_start().len();
+                    return Err(format!(
+                        "line {}: the file's objects are written over several lines, and the \
+                         one that starts here is not valid JSON ({what}); give one object a line (JSON Lines), \
+                         or a list of objects",
+                        line_of(at)
+                    ));
+                }
+            }
+        }
+        if !entries.is_empty() {
+            return collect_items(
+                entries
+                    .into_iter()
+                    .map(|(line, raw)| (format!("line {line}"), Some(line), raw)),
+            );
+        }
+    }
     // Lines end in \n, \r\n or a bare \r (classic Mac files, or lines joined from both
     // kinds): JSON escapes a line break inside a string, so a bare one can only end a line.
     let lines = text
@@ -886,6 +942,24 @@ mod tests {
             .map(|i| i.line)
             .collect();
         assert_eq!(lines, [Some(1), Some(2), Some(3), Some(4)]);
+        // Objects over several lines (`jq .`'s output), each named by the line it starts on;
+        // lines counted as the line reader counts them, bare \r included.
+        let pretty = "{\n  \"context\": \"Q\",\n  \"choices\": [\"a\", \"b\"],\n  \"answer\": 1\n}";
+        let items = parse_items(&format!("\u{feff}\n{pretty}\r\n{pretty}\n")).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0].line, items[1].line), (Some(2), Some(7)));
+        assert_eq!((items[1].answer, items[1].choices.len()), (1, 2));
+        let bad = pretty.replace("\"answer\": 1", "\"answer\": 2");
+        let err = parse_items(&format!("{pretty}\r{bad}")).unwrap_err();
+        assert!(err.starts_with("line 6: `answer` is 2"), "{err}");
+        let err = parse_items(&format!("{pretty}\n{}", &pretty[..20])).unwrap_err();
+        assert!(
+            err.starts_with("line 6: the file's objects are written over several lines, and the one that starts here"),
+            "{err}"
+        );
+        // A line wrong in itself is not read as the start of a longer object.
+        let err = parse_items("{\"context\": \"Q\" \"choices\": []}\n").unwrap_err();
+        assert!(err.starts_with("line 1 is not a JSON object"), "{err}");
         // A JSON list, pretty-printed or on one line, with a byte-order mark: its entries are
         // named by index.
         let list = format!("\u{feff}[\n  {one},\n  {one}\n]\n");
