@@ -114,6 +114,9 @@ TEXTS = [
     "Café naïve Zürich e\u0301",
     # Bytes SmolLM2's vocabulary has no token for: llama.cpp never merges across one.
     "!\x04! ...\x13... ))\x14) x += \x16= 1 \x06’s >\"\x1d' a\x04\x04b",
+    # Characters Unicode 16 added, which llama.cpp's Unicode 15.1 tables call undefined
+    # (punctuation to its splitters): letters, outlined digits, a mark, symbols.
+    "\ua7cb's \ua7cc'T and  \U0001ccf0\U0001ccf1 12 \U00013460\U00013461x, a\u0897b \u2427! \U00010d40 9",
 ]
 
 

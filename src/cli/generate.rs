@@ -19,7 +19,8 @@ pub struct GenerateArgs {
         conflicts_with = "prompt_file"
     )]
     prompt: String,
-    /// A UTF-8 file holding the prompt (`-`: standard input), as llama.cpp's `--file`.
+    /// A UTF-8 file holding the prompt (`-`: standard input), as llama.cpp's `--file`; a
+    /// byte-order mark that starts it is not read as text.
     #[arg(long)]
     prompt_file: Option<std::path::PathBuf>,
     /// A conversation as a JSON file: `[{"role": "system"|"user"|"assistant", "content":

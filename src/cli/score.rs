@@ -13,7 +13,7 @@ pub struct ScoreArgs {
     #[arg(long, allow_hyphen_values = true, conflicts_with = "text_file")]
     text: Option<String>,
     /// A UTF-8 file holding the text to measure (`-`: standard input), for texts longer than a
-    /// command line takes (about 128 KB).
+    /// command line takes (about 128 KB); a byte-order mark that starts it is not read as text.
     #[arg(long)]
     text_file: Option<std::path::PathBuf>,
     /// Tokens per scoring window; longer texts are scored in half-overlapping windows.

@@ -11,7 +11,7 @@ pub struct TokenizeArgs {
     #[arg(long, allow_hyphen_values = true, conflicts_with = "text_file")]
     text: Option<String>,
     /// A UTF-8 file holding the text to tokenize (`-`: standard input), for long texts or
-    /// ones holding a NUL.
+    /// ones holding a NUL; a byte-order mark that starts it is not read as text.
     #[arg(long)]
     text_file: Option<std::path::PathBuf>,
 }

@@ -19,6 +19,7 @@ pub mod profile;
 pub mod q4_1;
 pub mod q5_0;
 pub mod q8_0;
+pub mod regex_unicode;
 pub mod sampler;
 pub mod spm;
 pub mod stats;

@@ -523,7 +523,7 @@ impl Tokenizer {
                 let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
                 for re in split.regexes {
                     let split = Split::new(
-                        SplitPattern::Regex(re.to_string()),
+                        SplitPattern::Regex(super::regex_unicode::as_llama_cpp(re)),
                         SplitDelimiterBehavior::Isolated,
                         false,
                     )
