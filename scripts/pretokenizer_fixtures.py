@@ -86,9 +86,11 @@ def chain(text):
     return merges, tokens
 
 
-# Across a case change ("camelCase": GPT-4o's and Tekken's lists cut there) and across a
-# full-width comma and the Han character after it (DeepSeek-V3's list isolates Han runs).
-for joined in ["lC", "eW", "，还"]:
+# Across a case change ("camelCase": GPT-4o's and Tekken's lists cut there; "γδΑΒ", which their
+# `[^a-z]`/`[^A-Z]` classes do not cut, unlike tokenizer.json's `\p{Lu}`/`\p{Ll}` form that
+# llama.cpp keeps only as a comment) and across a full-width comma and the Han character after
+# it (DeepSeek-V3's list isolates Han runs).
+for joined in ["lC", "eW", "，还", "γδΑΒ"]:
     m, t = chain(joined)
     FIRST_MERGES += m
     EXTRA_TOKENS += t
@@ -112,6 +114,7 @@ TEXTS = [
     "(parenthesis) [brackets] {braces} «quotes» “curly” ‘single’",
     "end of line!\nnext line?\r\n\r\nlast",
     "Café naïve Zürich e\u0301",
+    "Greek in two cases: γδΑΒ and ΑΒγδ, xγδΑΒy",
     # Bytes SmolLM2's vocabulary has no token for: llama.cpp never merges across one.
     "!\x04! ...\x13... ))\x14) x += \x16= 1 \x06’s >\"\x1d' a\x04\x04b",
     # Characters Unicode 16 added, which llama.cpp's Unicode 15.1 tables call undefined

@@ -50,8 +50,8 @@ impl SamplingParams {
         if !(0.0..=1.0).contains(&self.min_p) {
             return Err(format!("min-p must be in [0, 1], got {}", self.min_p));
         }
-        // As llama.cpp, whose logits are f32 as these: a penalty whose inverse is not a
-        // number (1e-40) would divide a logit into infinity.
+        // As llama.cpp, whose logits are f32 as these: a penalty whose inverse is
+        // infinite in f32 (1e-40) would divide a logit into infinity.
         if !self.repeat_penalty.is_finite()
             || self.repeat_penalty <= 0.0
             || !(1.0 / self.repeat_penalty).is_finite()

@@ -556,7 +556,9 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     // another as `jq .` writes them): read as a stream, each named by the line it starts on.
     // (Only where the first line ends inside its object: a line that is wrong in itself keeps
     // its own message.)
-    let first_line_open = body.lines().next().is_some_and(|l| {
+    // (The first line as the line reader ends lines: \n, \r\n or a bare \r.)
+    let first_line = body.split(['\n', '\r']).next();
+    let first_line_open = first_line.is_some_and(|l| {
         serde_json::from_str::<serde::de::IgnoredAny>(l)
             .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
     });
@@ -951,6 +953,9 @@ mod tests {
         assert_eq!((items[1].answer, items[1].choices.len()), (1, 2));
         let bad = pretty.replace("\"answer\": 1", "\"answer\": 2");
         let err = parse_items(&format!("{pretty}\r{bad}")).unwrap_err();
+        assert!(err.starts_with("line 6: `answer` is 2"), "{err}");
+        // A file whose every line ends in a bare \r.
+        let err = parse_items(&format!("{pretty}\r{bad}").replace('\n', "\r")).unwrap_err();
         assert!(err.starts_with("line 6: `answer` is 2"), "{err}");
         let err = parse_items(&format!("{pretty}\n{}", &pretty[..20])).unwrap_err();
         assert!(
