@@ -229,7 +229,22 @@ fn unsupported_quantization_is_named() {
     let mut b = tiny_gguf("llama", 1);
     set_tensor_type(&mut b, "blk.0.ffn_up.weight", 20);
     let msg = load_err(&b);
-    assert!(msg.contains("IQ4_NL"), "{msg}");
+    assert!(
+        msg.starts_with("unsupported quantization type IQ4_NL (ggml type 20) in 1 tensor ("),
+        "{msg}"
+    );
+    // Every type the file holds that no kernel reads, not only the first met: llama.cpp's
+    // IQ4_XS files hold IQ4_NL tensors too.
+    set_tensor_type(&mut b, "blk.0.ffn_down.weight", 23);
+    set_tensor_type(&mut b, "blk.0.ffn_gate.weight", 23);
+    let msg = load_err(&b);
+    assert!(
+        msg.starts_with(
+            "unsupported quantization types IQ4_NL (ggml type 20) in 1 tensor and IQ4_XS \
+             (ggml type 23) in 2 tensors ("
+        ),
+        "{msg}"
+    );
 }
 
 #[test]

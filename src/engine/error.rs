@@ -17,7 +17,7 @@ pub enum EngineError {
     )]
     UnsupportedArchitecture(String),
     #[error(
-        "unsupported quantization type {0} (supported: {list})",
+        "unsupported quantization {0} (supported: {list})",
         list = super::gguf::SUPPORTED_QUANTIZATIONS
     )]
     UnsupportedQuantization(String),

@@ -121,7 +121,7 @@ pub struct GgufFile<'a> {
 pub const SUPPORTED_QUANTIZATIONS: &str =
     "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
-fn ggml_type_name(id: u32) -> String {
+pub(super) fn ggml_type_name(id: u32) -> String {
     let name = match id {
         0 => "F32",
         1 => "F16",
@@ -212,7 +212,9 @@ impl<'a> GgufFile<'a> {
             } else if let Some((_, rest)) = msg.split_once("unknown dtype for tensor ") {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 match digits.parse::<u32>() {
-                    Ok(id) => EngineError::UnsupportedQuantization(ggml_type_name(id)),
+                    Ok(id) => {
+                        EngineError::UnsupportedQuantization(format!("type {}", ggml_type_name(id)))
+                    }
                     Err(_) => EngineError::InvalidGguf(msg),
                 }
             } else {
@@ -372,7 +374,7 @@ impl<'a> GgufFile<'a> {
             // them loaded and then failed at its first token.
             GgmlDType::Q8_1 | GgmlDType::Q8K => {
                 return Err(EngineError::UnsupportedQuantization(format!(
-                    "{} (tensor `{name}`)",
+                    "type {} (tensor `{name}`)",
                     if info.ggml_dtype == GgmlDType::Q8_1 {
                         "Q8_1"
                     } else {

@@ -34,10 +34,12 @@ pub fn check(r: &mut impl Read) -> Result<()> {
         r,
         array_values: 0,
         string_bytes: 0,
+        unread_types: std::collections::BTreeMap::new(),
     };
     match walk.header() {
         Ok(()) | Err(Stop::LeftToCandle) => Ok(()),
         Err(Stop::Refused(why)) => Err(EngineError::InvalidGguf(why)),
+        Err(Stop::Unsupported(types)) => Err(EngineError::UnsupportedQuantization(types)),
     }
 }
 
@@ -46,6 +48,10 @@ enum Stop {
     /// which runs next over the same bytes, refuses the file with its own message.
     LeftToCandle,
     Refused(String),
+    /// Every weight type the file holds that no kernel reads, with how many tensors have it:
+    /// candle names only the first it meets, which in a file called IQ4_XS can be the IQ4_NL
+    /// that llama.cpp's quantizer fell back to for some tensors.
+    Unsupported(String),
 }
 
 impl From<std::io::Error> for Stop {
@@ -64,6 +70,8 @@ struct Walk<'r, R> {
     r: &'r mut R,
     array_values: u64,
     string_bytes: u64,
+    /// Tensors per ggml type that no kernel here reads.
+    unread_types: std::collections::BTreeMap<u32, usize>,
 }
 
 impl<R: Read> Walk<'_, R> {
@@ -120,6 +128,21 @@ impl<R: Read> Walk<'_, R> {
                 return refuse(format!("the tensor `{name}` appears twice"));
             }
         }
+        let counted = |(&ty, &n): (&u32, &usize)| {
+            let name = super::gguf::ggml_type_name(ty);
+            format!("{name} in {n} tensor{}", if n == 1 { "" } else { "s" })
+        };
+        let types: Vec<String> = self.unread_types.iter().map(counted).collect();
+        match types.split_last() {
+            None => {}
+            Some((one, [])) => return Err(Stop::Unsupported(format!("type {one}"))),
+            Some((last, rest)) => {
+                return Err(Stop::Unsupported(format!(
+                    "types {} and {last}",
+                    rest.join(", ")
+                )))
+            }
+        }
         Ok(())
     }
 
@@ -152,11 +175,14 @@ impl<R: Read> Walk<'_, R> {
         if dims.iter().any(|&d| usize::try_from(d).is_err()) {
             return Err(too_big());
         }
-        if let Some((block, size)) = block_and_size(ty) {
-            let bytes = (elems / block).checked_mul(size);
-            if bytes.is_none_or(|b| usize::try_from(b).is_err()) {
-                return Err(too_big());
+        match block_and_size(ty) {
+            Some((block, size)) => {
+                let bytes = (elems / block).checked_mul(size);
+                if bytes.is_none_or(|b| usize::try_from(b).is_err()) {
+                    return Err(too_big());
+                }
             }
+            None => *self.unread_types.entry(ty).or_default() += 1,
         }
         Ok(())
     }
