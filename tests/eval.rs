@@ -4,7 +4,7 @@
 mod common;
 
 use common::tiny::{temp_file, tiny_gguf};
-use common::{catalog, load};
+use common::{catalog, json_of, load};
 use serde_json::Value;
 use tinylab::engine::Engine;
 use tinylab::eval::tasks::{Task, TaskSpec};
@@ -272,12 +272,7 @@ fn generated_answers_follow_the_extraction_rule() {
         .args(["--n", "6", "--seed", "2", "--generate", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["condition"], "generate");
     assert!(v["items"][0]["output"].is_string());
 }
@@ -483,12 +478,7 @@ fn a_long_choice_is_scored_in_bounded_memory() {
         .env("TINYLAB_MAX_MEMORY_MB", "600")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     let tokens = v["items"][0]["tokens"][0].as_u64().unwrap_or(0);
     assert!(tokens > 400, "{tokens} tokens in the long choice");
 }

@@ -463,18 +463,8 @@ fn one_stepping_loop_counts_passes_and_text_alike() {
                 ])
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let cli_ids: Vec<u32> = v["ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
+            let v = common::json_of(&out);
+            let cli_ids = common::ids(&v["ids"]);
             assert_eq!(cli_ids, ids, "seed {seed}");
             assert_eq!(v["decode_forwards"].as_u64(), Some(want_passes as u64));
             assert_eq!(v["text"].as_str(), Some(text.as_str()));

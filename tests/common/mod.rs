@@ -73,6 +73,17 @@ pub fn fixture(id: &str) -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
+/// A command line run's JSON, once it is seen to have succeeded (else its stderr is the
+/// failure's message).
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the command's JSON")
+}
+
 pub fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
         .expect("an id array")
