@@ -564,9 +564,19 @@ pub fn parse_items(text: &str) -> Result<Vec<Item>, String> {
     });
     if body.starts_with('{') && first_line_open {
         let skipped = &text[..text.len() - body.len()];
-        let line_of = |at: usize| {
-            1 + line_breaks(skipped.as_bytes(), body.bytes().next())
-                + line_breaks(&body.as_bytes()[..at], body.as_bytes().get(at).copied())
+        let bytes = body.as_bytes();
+        // Counted on from the last object asked about (they come in order): counted from the
+        // start each time, 2,000 objects of a 16 MB file took seconds.
+        let (mut counted_to, mut line) = (
+            0,
+            1 + line_breaks(skipped.as_bytes(), bytes.first().copied()),
+        );
+        let mut line_of = |at: usize| {
+            if at >= counted_to {
+                line += line_breaks(&bytes[counted_to..at], bytes.get(at).copied());
+                counted_to = at;
+            }
+            line
         };
         let mut entries = Vec::new();
         let mut stream =
