@@ -35,6 +35,7 @@ pub fn check(r: &mut impl Read) -> Result<()> {
         array_values: 0,
         string_bytes: 0,
         unread_types: std::collections::BTreeMap::new(),
+        unread_others: 0,
     };
     match walk.header() {
         Ok(()) | Err(Stop::LeftToCandle) => Ok(()),
@@ -70,9 +71,14 @@ struct Walk<'r, R> {
     r: &'r mut R,
     array_values: u64,
     string_bytes: u64,
-    /// Tensors per ggml type that no kernel here reads.
+    /// Tensors per ggml type that no kernel here reads (the first `MAX_NAMED_TYPES` types),
+    /// and tensors of further such types.
     unread_types: std::collections::BTreeMap<u32, usize>,
+    unread_others: usize,
 }
+
+/// Types an unsupported-type refusal names one by one.
+const MAX_NAMED_TYPES: usize = 4;
 
 impl<R: Read> Walk<'_, R> {
     fn header(&mut self) -> Step<()> {
@@ -132,7 +138,14 @@ impl<R: Read> Walk<'_, R> {
             let name = super::gguf::ggml_type_name(ty);
             format!("{name} in {n} tensor{}", if n == 1 { "" } else { "s" })
         };
-        let types: Vec<String> = self.unread_types.iter().map(counted).collect();
+        let mut types: Vec<String> = self.unread_types.iter().map(counted).collect();
+        if self.unread_others > 0 {
+            let n = self.unread_others;
+            types.push(format!(
+                "{n} tensor{} of other types",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
         match types.split_last() {
             None => {}
             Some((one, [])) => return Err(Stop::Unsupported(format!("type {one}"))),
@@ -182,7 +195,14 @@ impl<R: Read> Walk<'_, R> {
                     return Err(too_big());
                 }
             }
-            None => *self.unread_types.entry(ty).or_default() += 1,
+            // A few types named, the rest counted: a hostile header can give each of
+            // millions of tensors its own type number, and the message is one line.
+            None if self.unread_types.len() < MAX_NAMED_TYPES
+                || self.unread_types.contains_key(&ty) =>
+            {
+                *self.unread_types.entry(ty).or_default() += 1
+            }
+            None => self.unread_others += 1,
         }
         Ok(())
     }
