@@ -556,6 +556,33 @@ fn a_very_long_token_does_not_slow_loading() {
     assert!(secs < 10.0, "{secs} s");
 }
 
+/// A byte token whose text is under three bytes is refused by its id, as llama.cpp refuses to
+/// load it (its `token_to_byte` reads two characters after `<0x`).
+#[test]
+fn a_byte_token_too_short_to_hold_its_byte_is_refused() {
+    let bytes = tiny_gguf_edited("gemma3", 1, |md| {
+        for (key, value) in md.iter_mut() {
+            if key == "tokenizer.ggml.tokens" {
+                let mut t = value.to_vec().unwrap().clone();
+                let at = t
+                    .iter()
+                    .position(|v| matches!(v, Value::String(s) if s == "<0x41>"))
+                    .unwrap();
+                t[at] = Value::String("<0".into());
+                *value = Value::Array(t);
+            }
+        }
+    });
+    let err = Engine::from_bytes(&bytes, 256).err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains(
+            "is a byte token written \"<0\"; byte \
+             tokens are written `<0xHH>`"
+        )),
+        "{err:?}"
+    );
+}
+
 /// A GGUF (version 3) of no tensors and one metadata array of `n` bytes, written by hand:
 /// candle's writer would hold each byte as a 32-byte `Value` first.
 fn byte_array_gguf(n: usize) -> Vec<u8> {

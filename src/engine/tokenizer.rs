@@ -592,11 +592,11 @@ impl Tokenizer {
         hf.add_tokens(user_defined).map_err(tk_err)?;
 
         let char_to_byte = char_to_byte_map();
-        if let Some((i, t)) = tokens
+        if let Some((i, (t, _))) = tokens
             .iter()
             .zip(&types)
-            .position(|(t, &ty)| ty == TYPE_BYTE && t.len() < 3)
-            .map(|i| (i, &tokens[i]))
+            .enumerate()
+            .find(|(_, (t, &ty))| ty == TYPE_BYTE && t.len() < 3)
         {
             return Err(tk_err(format!(
                 "token {i} is a byte token written {t:?}; byte tokens are written `<0xHH>` \
