@@ -475,7 +475,9 @@ fn a_long_choice_is_scored_in_bounded_memory() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinylab"))
         .args(["eval", "--model", m.file.to_str().unwrap()])
         .args(["--items", items.to_str().unwrap(), "--json"])
-        .env("TINYLAB_MAX_MEMORY_MB", "600")
+        // Measured here: about 540 MB needed now, about 1,000 before; the ceiling sits
+        // between with room on both sides for another machine's kernels and allocator.
+        .env("TINYLAB_MAX_MEMORY_MB", "780")
         .output()
         .unwrap();
     let v = json_of(&out);
