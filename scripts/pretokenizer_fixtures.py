@@ -42,6 +42,12 @@ NAMES = [
     "exaone", "exaone4", "chameleon", "minerva-7b", "megrez", "gpt-4o", "llama4", "superbpe",
     "trillion", "bailingmoe", "llada-moe", "seed-coder", "hunyuan", "hunyuan-dense", "kimi-k2",
     "grok-2", "granite-docling", "minimax-m2",
+    # Added to llama.cpp's loader since (checked against its source below).
+    "jina-v5-nano", "spark2_5", "youtu", "modern-bert", "jais-2", "gemma4",
+    "granite-embed-multi-311m", "sarvam-moe", "whitespace", "kormo", "f2llmv2", "qwen35", "glm5",
+    "exaone-moe", "kanana2", "talkie", "granite-embed-multi-97m", "tiny_aya", "cohere2moe",
+    "bailingmoe2", "hy_v4", "joyai-llm", "ufakzeka", "afmoe", "laguna", "minicpm5", "solar-open",
+    "mellum2",
     # Not llama.cpp's: an engine that guesses a split for these gives numbers that look real.
     "minerva", "gpt2", "Qwen2", "no-such-pre", "llama 3",
 ]
@@ -90,10 +96,17 @@ def chain(text):
 # `[^a-z]`/`[^A-Z]` classes do not cut, unlike tokenizer.json's `\p{Lu}`/`\p{Ll}` form that
 # llama.cpp keeps only as a comment) and across a full-width comma and the Han character after
 # it (DeepSeek-V3's list isolates Han runs).
-for joined in ["lC", "eW", "，还", "γδΑΒ"]:
+# Also a letter and the combining mark after it (Qwen3.5 keeps them one word, Qwen2 does not),
+# and an ideographic space between full stops (DeepSeek LLM's punctuation range starts at it,
+# but llama.cpp has made it a vertical tab by then).
+# A Turkish suffix after an apostrophe ("'da": UfakZeka keeps it on its word, Qwen2 cuts "'d").
+for joined in ["lC", "eW", "，还", "γδΑΒ", "e\u0301", "。", "'da"]:
     m, t = chain(joined)
     FIRST_MERGES += m
     EXTRA_TOKENS += t
+# A chain cannot build "。\u3000" (its first merge takes both "ãĢ" at once): pairs instead.
+FIRST_MERGES += ["ãĢ Ģ", "ãĢĤ ãĢĢ"]
+EXTRA_TOKENS += ["ãĢĢ", "ãĢĤãĢĢ"]
 
 TEXTS = [
     "He said XYZZY and xyzzy, then XYZZY!\nOK? \nyes.\n",
@@ -120,6 +133,14 @@ TEXTS = [
     # Characters Unicode 16 added, which llama.cpp's Unicode 15.1 tables call undefined
     # (punctuation to its splitters): letters, outlined digits, a mark, symbols.
     "\ua7cb's \ua7cc'T and  \U0001ccf0\U0001ccf1 12 \U00013460\U00013461x, a\u0897b \u2427! \U00010d40 9",
+    # Digits inside words and outside 0-9 (the lists that group digits by three, or by the
+    # run), combining marks that open a word (Qwen3.5 keeps marks in words), and Korean,
+    # Bopomofo and full-width punctuation (Youtu's first list).
+    "x1234y abc123def ①②③ ²³ Ⅻ 12345678 9\u0301 \u0301abc  \u0301x e\u0301\u0302 a\u0308b",
+    "ㄱㄴ 한국 ㄅㄆ！…“yes”：；，、〜︰ok x。\u3000。y Ankara'dan İstanbul'a",
+    # Runs of spaces of many lengths (Jais 2 cuts them in powers of two), words joined by
+    # single spaces (EXAONE-MoE), an ideographic and a no-break space, trailing spaces.
+    "a" + " " * 19 + "b\t\t\t\t\t\t\t\t\tc" + " " * 600 + "d word pair/slash\u3000x\u3000 y\u00a0z end   ",
 ]
 
 
@@ -202,7 +223,51 @@ def write_vocab_only(reader, path, pre, EXTENDED=EXTENDED):
     w.close()
 
 
+def split_all(llama_cpp, path):
+    try:
+        llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    except Exception:
+        return "refused"
+    return [llm.tokenize(t.encode(), add_bos=False, special=False) for t in TEXTS]
+
+
+def in_child(work):
+    """`work()`'s JSON result from a forked process, or None when it died: llama.cpp aborts
+    (GGML_ASSERT) on a byte-level vocabulary under the names of SentencePiece-style BPE
+    (`gemma4`, `sarvam-moe`, `whitespace`), whose merges may not hold a space."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            with os.fdopen(w, "w") as out:
+                json.dump(work(), out)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as inp:
+        text = inp.read()
+    _, status = os.waitpid(pid, 0)
+    return json.loads(text) if os.WIFEXITED(status) and text else None
+
+
+def llama_cpp_names():
+    """Every `tokenizer.ggml.pre` name the pinned llama.cpp's loader knows, read from its source
+    (the package scripts/fetch_llama_vocab.py verifies)."""
+    import tarfile
+
+    import fetch_llama_vocab as flv
+
+    member = flv.MEMBER_DIR.replace("models/", "src/llama-vocab.cpp")
+    with tarfile.open(flv.sdist(), "r:gz") as tar:
+        source = tar.extractfile(member).read().decode()
+    return set(re.findall(r'tokenizer_pre == "([^"]*)"', source))
+
+
 def main():
+    unlisted = sorted(llama_cpp_names() - set(NAMES))
+    if unlisted:
+        sys.exit(f"error: llama.cpp knows pre-tokenizer names not in NAMES: {', '.join(unlisted)}")
     lf.ensure_venv()
     import gguf
     import llama_cpp
@@ -210,18 +275,18 @@ def main():
     with open(SOURCE, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     reader = gguf.GGUFReader(SOURCE)
-    accepted, refused = {}, []
+    accepted, refused, aborted = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i, pre in enumerate(NAMES):
             path = os.path.join(tmp, f"{i}.gguf")
             write_vocab_only(reader, path, pre)
-            try:
-                llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
-            except Exception:
+            ids = in_child(lambda: split_all(llama_cpp, path))
+            if ids == "refused":
                 refused.append(pre)
-                continue
-            accepted[pre] = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in TEXTS]
-            del llm
+            elif ids is None:
+                aborted.append(pre)
+            else:
+                accepted[pre] = ids
         user_defined = {}
         n_vocab = len(strings(reader.fields["tokenizer.ggml.tokens"]))
         for i, text in enumerate(USER_DEFINED_TEXTS):
@@ -258,6 +323,7 @@ def main():
         "user_defined": user_defined,
         "end_of_generation": end_of_generation,
         "refused": refused,
+        "aborted": aborted,
     }
     # One line per list of ids: the ids of 65 names × 18 texts, one a line, were 26,000 lines.
     lists = []
@@ -277,7 +343,8 @@ def main():
     with open(OUT, "w") as f:
         f.write(text + "\n")
     print(f"wrote {os.path.relpath(OUT, lf.ROOT)}: {len(accepted)} names accepted, "
-          f"{len(refused)} refused ({', '.join(refused)})")
+          f"{len(refused)} refused ({', '.join(refused)}), "
+          f"{len(aborted)} abort llama.cpp ({', '.join(aborted)})")
 
 
 if __name__ == "__main__":

@@ -276,9 +276,11 @@ const UNSPLIT_CLASSES: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
 /// Each name in llama.cpp's loader whose split TinyLab makes the same, with that split; checked
 /// against llama.cpp on every name by `tests/pretokenizers.rs`. A name not here is refused, as
 /// llama.cpp refuses a name it does not know: a guessed split gives ids, and numbers, that
-/// look right and are not (kimi-k2, superbpe and chameleon use hand-written splitters in
-/// llama.cpp; deepseek-llm's list spells out its letter ranges and is not checked here; the
-/// jina and roberta names belong to embedding models; glm4's and chatglm's BOS rules differ).
+/// look right and are not (kimi-k2, superbpe, afmoe, tiny_aya and chameleon use hand-written
+/// splitters in llama.cpp; gemma4, sarvam-moe and whitespace read text without the byte map;
+/// the jina and roberta names that add a separator belong to embedding models; the glm and
+/// chatglm names' BOS rules differ). `tests/llama_vocab.rs` also runs llama.cpp's own
+/// tokenizer tests on its vocabularies of eleven families.
 fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
     let plain = |regexes| PreTokenizer {
         regexes,
@@ -294,7 +296,7 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
             "[0-9][0-9][0-9]",
         ]),
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
-        | "lfm2" => PreTokenizer {
+        | "lfm2" | "jina-v5-nano" => PreTokenizer {
             regexes: &[LLAMA3_REGEX],
             ignore_merges: true,
             adds_bos: true,
@@ -302,14 +304,53 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
         "dbrx" | "smaug-bpe" => plain(&[LLAMA3_REGEX]),
         "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
         | "a.x-4.0" | "mellum" | "mpt" | "olmo" | "jais" | "trillion" | "exaone4"
-        | "granite-docling" => plain(&[GPT2_REGEX]),
-        "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" => {
-            plain(&[r"\p{N}", GPT2_REGEX])
-        }
-        "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "hunyuan" | "grok-2" => {
-            plain(&[QWEN2_REGEX])
-        }
-        "bailingmoe" | "llada-moe" => plain(&[
+        | "granite-docling" | "modern-bert" => plain(&[GPT2_REGEX]),
+        "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b"
+        | "mellum2" => plain(&[r"\p{N}", GPT2_REGEX]),
+        "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "hunyuan" | "grok-2" | "kormo"
+        | "f2llmv2" | "solar-open" => plain(&[QWEN2_REGEX]),
+        // Qwen3.5: Qwen2's list with combining marks kept in words.
+        "qwen35" => plain(&[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ]),
+        // Qwen2's list without the English contractions (Turkish suffixes stay on their word).
+        "ufakzeka" => plain(&[
+            r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ]),
+        "laguna" => plain(&["[^\n]+|[\n]+", QWEN2_REGEX]),
+        "jais-2" => plain(&[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}",
+        ]),
+        // Words joined by single spaces are one piece.
+        "exaone-moe" => plain(&[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+",
+        ]),
+        "minicpm5" => PreTokenizer {
+            regexes: &[
+                r"\p{N}{1,3}",
+                r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ],
+            ignore_merges: true,
+            adds_bos: false,
+        },
+        // llama.cpp reads tokenizer.json's `\p{Lu}`, `\p{Ll}`, `\p{Lt}`, `\p{Lm}` and `\p{Lo}`
+        // all as `\p{L}`, so they are written so here.
+        "youtu" => PreTokenizer {
+            regexes: &[
+                "[가-힣ㄱ-ㆎ]+|[！…“”‘’—：；，、-〿︰-﹏]+|[ㄅ-ㄯ]+|[一-龥぀-ゟ゠-ヿ]+",
+                r"[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]*[\p{L}\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+[\p{L}\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ],
+            ignore_merges: true,
+            adds_bos: false,
+        },
+        "granite-embed-multi-97m" => PreTokenizer {
+            regexes: &[
+                r"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))*((?=[\p{L}\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))+((?=[\p{L}\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ],
+            ignore_merges: true,
+            adds_bos: false,
+        },
+        "bailingmoe" | "llada-moe" | "bailingmoe2" => plain(&[
             r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
         ]),
         "seed-coder" => plain(&[
@@ -327,13 +368,29 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
         },
         // llama.cpp keeps tokenizer.json's `\p{Lu}`/`\p{Ll}` form of this list as a comment
         // only: the lookaheads alone cut, and they do not cut "γδΑΒ" (no a-z or A-Z in it).
-        "gpt-4o" | "llama4" | "minimax-m2" => plain(&[
+        "gpt-4o" | "llama4" | "minimax-m2" | "kanana2" | "talkie" => plain(&[
             r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         ]),
-        "deepseek-v3" | "hunyuan-dense" => plain(&[
+        "deepseek-v3" | "hunyuan-dense" | "joyai-llm" | "hy_v4" => plain(&[
             r"\p{N}{1,3}",
             "[一-龥぀-ゟ゠-ヿ]+",
             "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+        ]),
+        // Its letters are spelled out as ranges, and llama.cpp matches those against the text
+        // with every non-ASCII space made a vertical tab: its `\u{3000}-。` starts at `、` here.
+        "deepseek-llm" => plain(&[
+            "[\r\n]",
+            r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+            r"\s?[!-/:-~！-／：-～‘-‟、-。]+",
+            r"\s+$",
+            r"[一-龥ࠀ-一가-퟿]+",
+            r"\p{N}+",
+        ]),
+        "spark2_5" => plain(&[
+            r"\p{N}{1,3}",
+            "[一-龥぀-ゟ゠-ヿ]+",
+            "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+",
+            r"\p{N}",
         ]),
         "deepseek-coder" => plain(&[
             "[\r\n]",
