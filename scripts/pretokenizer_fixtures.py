@@ -253,13 +253,13 @@ def in_child(work):
 
 def llama_cpp_names():
     """Every `tokenizer.ggml.pre` name the pinned llama.cpp's loader knows, read from its source
-    (the package scripts/fetch_llama_vocab.py verifies)."""
+    (the package scripts/fetch_llama_tests.py verifies)."""
     import tarfile
 
-    import fetch_llama_vocab as flv
+    import fetch_llama_tests as flt
 
-    member = flv.MEMBER_DIR.replace("models/", "src/llama-vocab.cpp")
-    with tarfile.open(flv.sdist(), "r:gz") as tar:
+    member = flt.MEMBER_DIR.replace("models/", "src/llama-vocab.cpp")
+    with tarfile.open(flt.sdist(), "r:gz") as tar:
         source = tar.extractfile(member).read().decode()
     return set(re.findall(r'tokenizer_pre == "([^"]*)"', source))
 

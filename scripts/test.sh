@@ -14,8 +14,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "models (verified by sha256; downloaded only when missing)"
 python3 scripts/fetch_models.py --all
 
-step "llama.cpp's own tokenizer test files (from the pinned llama-cpp-python source package; downloaded only when missing)"
-python3 scripts/fetch_llama_vocab.py
+step "llama.cpp's own tokenizer test files and chat templates (from the pinned llama-cpp-python source package; downloaded only when missing)"
+python3 scripts/fetch_llama_tests.py
 
 step "tiny models of every architecture (written, not committed; checked against their llama.cpp fixtures)"
 python3 scripts/tiny_fixtures.py --models-only

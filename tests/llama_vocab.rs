@@ -2,7 +2,7 @@
 //! of many model families that llama.cpp ships (`models/ggml-vocab-*.gguf`), each with texts
 //! and the ids llama.cpp's `test-tokenizer-0` requires for them (no BOS, special-token text read
 //! as text). Fetched from the pinned llama-cpp-python source package by
-//! `scripts/fetch_llama_vocab.py`. These are real vocabularies TinyLab's own fixtures do not
+//! `scripts/fetch_llama_tests.py`. These are real vocabularies TinyLab's own fixtures do not
 //! write (Llama 3, Phi-3, Falcon, Command-R, DeepSeek Coder, MPT…), and texts chosen by llama.cpp.
 
 mod common;
@@ -46,10 +46,10 @@ const CHECKED: &[&str] = &[
 ];
 
 fn dir() -> PathBuf {
-    let d = common::root().join("assets/llama-vocab");
+    let d = common::root().join("assets/llama-tests/vocab");
     assert!(
         d.is_dir(),
-        "{} is missing: run scripts/fetch_llama_vocab.py (the test command does)",
+        "{} is missing: run scripts/fetch_llama_tests.py (the test command does)",
         d.display()
     );
     d

@@ -125,8 +125,11 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     let t0 = Instant::now();
     let bytes = read_model(&common.model)?;
     let asked = common.context.unwrap_or(DEFAULT_MAX_POSITIONS);
-    let engine = Engine::from_bytes(&bytes, asked)
+    let mut engine = Engine::from_bytes(&bytes, asked)
         .map_err(|e| format!("{}: {e}", common.model.display()))?;
+    // One time for the whole command: an evaluation that runs past midnight renders every
+    // item's chat template on the same date.
+    engine.set_clock(tinylab::engine::clock::Clock::now_utc());
     let held = engine.info().max_positions;
     // The default is meant as "all of it, up to 4096"; a number the user gave is said to be cut.
     if let Some(asked) = common.context.filter(|&c| c > held) {

@@ -10,6 +10,7 @@
 use minijinja::{context, Environment, Error, ErrorKind};
 use serde::Serialize;
 
+use super::clock::Clock;
 use super::error::{EngineError, Result};
 
 /// Gemma 3's template from its Hugging Face tokenizer config, text-only parts.
@@ -142,6 +143,45 @@ fn check_template_shape(template: &str) -> Result<()> {
     Ok(())
 }
 
+/// Hugging Face's `{% generation %}` block (it marks assistant text for training masks) renders
+/// its body; minijinja has no such tag, so each becomes `{% if true %}`, and its end
+/// `{% endif %}`, with the same whitespace control.
+fn without_generation_tags(template: &str) -> std::borrow::Cow<'_, str> {
+    if !template.contains("generation") {
+        return template.into();
+    }
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{%") {
+        out.push_str(&rest[..open]);
+        let tag = &rest[open..];
+        let Some(close) = tag.find("%}") else {
+            break;
+        };
+        let inner = &tag[2..close];
+        let (lead, body) = match inner.strip_prefix(['-', '+']) {
+            Some(b) => (&inner[..1], b),
+            None => ("", inner),
+        };
+        let (body, trail) = match body.strip_suffix(['-', '+']) {
+            Some(b) => (b, &body[body.len() - 1..]),
+            None => (body, ""),
+        };
+        let word = match body.trim() {
+            "generation" => Some("if true"),
+            "endgeneration" => Some("endif"),
+            _ => None,
+        };
+        match word {
+            Some(w) => out.push_str(&format!("{{%{lead} {w} {trail}%}}")),
+            None => out.push_str(&tag[..close + 2]),
+        }
+        rest = &tag[close + 2..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 /// Whether `v`, written out as text or JSON, would take more than `budget` bytes. Walked with
 /// the budget, so a list that holds one large list a million times over (each a reference
 /// to the same one, cheap to make) is stopped after a few of them, before minijinja builds
@@ -227,6 +267,7 @@ pub fn render(
     bos_token: &str,
     eos_token: &str,
     add_generation_prompt: bool,
+    now: Option<Clock>,
 ) -> Result<String> {
     #[cfg(not(target_arch = "wasm32"))]
     {
@@ -244,7 +285,7 @@ pub fn render(
             .stack_size(8 << 20)
             .spawn(move || {
                 let (t, m, b, e) = owned;
-                let _ = tx.send(render_now(&t, &m, &b, &e, add_generation_prompt));
+                let _ = tx.send(render_now(&t, &m, &b, &e, add_generation_prompt, now));
             });
         if spawned.is_ok() {
             return match rx.recv_timeout(TEMPLATE_DEADLINE) {
@@ -266,6 +307,7 @@ pub fn render(
         bos_token,
         eos_token,
         add_generation_prompt,
+        now,
     )
 }
 
@@ -275,8 +317,10 @@ fn render_now(
     bos_token: &str,
     eos_token: &str,
     add_generation_prompt: bool,
+    now: Option<Clock>,
 ) -> Result<String> {
     check_template_shape(template)?;
+    let template = &without_generation_tags(template);
     let wrapped: usize = messages
         .iter()
         .map(|m| m.content.len() + m.role.len())
@@ -353,6 +397,15 @@ fn render_now(
             },
         );
     }
+    // Jinja2's `iterable` is false for none (minijinja's is true): templates ask
+    // `tools is iterable and tools | length > 0`, and none has no length.
+    env.add_test("iterable", |v: &minijinja::Value| {
+        !v.is_none() && (v.is_undefined() || v.try_iter().is_ok())
+    });
+    // Hugging Face's and llama.cpp's: templates put today's date in the system prompt.
+    if let Some(now) = now {
+        env.add_function("strftime_now", move |format: String| now.strftime(&format));
+    }
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<String, Error> {
@@ -394,6 +447,10 @@ fn render_now(
     let rendered = tmpl
         .render(context! {
             messages => minijinja::Value::from(minijinja::value::Serde(messages)),
+            // Given as none, as Hugging Face gives them when there are none: `tools is
+            // not none` is false, and a tools-only template fails as it fails there.
+            tools => minijinja::Value::from(()),
+            documents => minijinja::Value::from(()),
             bos_token => bos_token,
             eos_token => eos_token,
             add_generation_prompt => add_generation_prompt,
@@ -429,6 +486,7 @@ mod tests {
             "<bos>",
             "<eos>",
             true,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -439,7 +497,7 @@ mod tests {
 
     #[test]
     fn chatml_renders() {
-        let s = render(CHATML_TEMPLATE, &[Message::user("Hi")], "", "", true).unwrap();
+        let s = render(CHATML_TEMPLATE, &[Message::user("Hi")], "", "", true, None).unwrap();
         assert_eq!(s, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     }
 
@@ -494,7 +552,7 @@ mod tests {
         for t in cases {
             let t = t.as_str();
             let start = std::time::Instant::now();
-            let e = render(t, &[Message::user("hello")], "", "", true)
+            let e = render(t, &[Message::user("hello")], "", "", true, None)
                 .expect_err(&format!("template {t} should fail"));
             let secs = start.elapsed().as_secs_f64();
             let msg = e.to_string();
@@ -524,7 +582,7 @@ mod tests {
             "{{ messages|tojson(indent=2) }}",
             "{{ messages|tojson(4) }}",
         ] {
-            let s = render(t, &[Message::user("hi")], "", "", true).unwrap();
+            let s = render(t, &[Message::user("hi")], "", "", true, None).unwrap();
             assert!(
                 s.contains("\"content\":") || s.contains("\"content\": "),
                 "{t}: {s}"
@@ -547,7 +605,7 @@ mod tests {
             ("{{ messages[0]['content']|lower }}", "hi"),
             ("{{ [1, 2]|string }} {{ 'a'|pprint }}", "[1, 2] 'a'"),
         ] {
-            let s = render(t, &[Message::user("HI")], "", "", true).unwrap();
+            let s = render(t, &[Message::user("HI")], "", "", true, None).unwrap();
             assert_eq!(s, want, "{t}");
         }
     }
@@ -556,13 +614,13 @@ mod tests {
     fn long_conversations_fit_the_budget() {
         // A real template over a 200 kB message renders: the budget must not refuse real use.
         let long = "word ".repeat(40_000);
-        let s = render(CHATML_TEMPLATE, &[Message::user(&long)], "", "", true).unwrap();
+        let s = render(CHATML_TEMPLATE, &[Message::user(&long)], "", "", true, None).unwrap();
         assert!(s.len() > long.len());
     }
 
     #[test]
     fn template_errors_are_reported_not_panics() {
-        let e = render("{% for %}", &[Message::user("x")], "", "", true).unwrap_err();
+        let e = render("{% for %}", &[Message::user("x")], "", "", true, None).unwrap_err();
         assert!(e.to_string().starts_with("chat template:"));
         let e = render(
             GEMMA3_TEMPLATE,
@@ -573,6 +631,7 @@ mod tests {
             "",
             "",
             true,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("alternate"), "{e}");

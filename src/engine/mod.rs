@@ -4,6 +4,7 @@
 
 pub mod act_quant;
 pub mod chat;
+pub mod clock;
 pub mod dot_form;
 pub mod error;
 pub mod explicit_f64;
@@ -96,6 +97,8 @@ pub struct Engine {
     tokenizer: Tokenizer,
     chat_template: String,
     info: ModelInfo,
+    /// What a chat template's `strftime_now` answers; natively the UTC time when unset.
+    clock: Option<clock::Clock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,7 +379,14 @@ impl Engine {
             tokenizer,
             chat_template,
             info,
+            clock: None,
         })
+    }
+
+    /// The time chat templates are told it is (`strftime_now`): the page gives its local
+    /// time before each job; natively the UTC time is read when none was given.
+    pub fn set_clock(&mut self, now: Option<clock::Clock>) {
+        self.clock = now;
     }
 
     /// The heap the KV cache takes now (`Model::kv_cache_bytes`).
@@ -574,7 +584,18 @@ impl Engine {
                 content: tk.escape_control(&m.content).into_owned(),
             })
             .collect();
-        let rendered = chat::render(&self.chat_template, &escaped, &bos_text, &eos_text, true)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let now = self.clock.or_else(clock::Clock::now_utc);
+        #[cfg(target_arch = "wasm32")]
+        let now = self.clock;
+        let rendered = chat::render(
+            &self.chat_template,
+            &escaped,
+            &bos_text,
+            &eos_text,
+            true,
+            now,
+        )?;
         // Templates that print `bos_token` themselves would otherwise get a second BOS.
         let body = match rendered.strip_prefix(bos_text.as_str()) {
             Some(rest) if tk.add_bos && !bos_text.is_empty() => rest,

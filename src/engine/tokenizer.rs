@@ -280,7 +280,7 @@ const UNSPLIT_CLASSES: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
 /// splitters in llama.cpp; gemma4, sarvam-moe and whitespace read text without the byte map;
 /// the jina and roberta names that add a separator belong to embedding models; the glm and
 /// chatglm names' BOS rules differ). `tests/llama_vocab.rs` also runs llama.cpp's own
-/// tokenizer tests on its vocabularies of eleven families.
+/// tokenizer tests on its vocabularies of thirteen families.
 fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
     let plain = |regexes| PreTokenizer {
         regexes,

@@ -18,6 +18,19 @@ pub fn now_ms() -> f64 {
     PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
+/// The browser's local date and time, for chat templates' `strftime_now`.
+pub fn local_now() -> Option<crate::engine::clock::Clock> {
+    let d = js_sys::Date::new_0();
+    crate::engine::clock::Clock::new(
+        i32::try_from(d.get_full_year()).ok()?,
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds(),
+    )
+}
+
 /// Lets queued messages (a "stop") run before the next token. A `MessageChannel` round trip
 /// is a macrotask without `setTimeout`'s 4 ms clamp on nested timers.
 pub async fn yield_now() {

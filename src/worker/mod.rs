@@ -217,6 +217,11 @@ fn handle(state: &Rc<State>, data: JsValue) {
             },
         );
     }
+    // The page's local time for chat templates that date their system prompt, fixed for
+    // the job (Hugging Face and llama.cpp give templates local time too).
+    if let Some(engine) = state.engine.borrow_mut().as_mut() {
+        engine.set_clock(js::local_now());
+    }
     let st = state.clone();
     match work {
         Work::LoadUrl { url, label } => spawn(async move {
