@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, SMOLLM2, SMOLLM2_FILE,
+  startServer, launch, openPage, pane, screenshot, nativeGenerate, sameGreedy, SMOLLM2, SMOLLM2_FILE, ROOT,
 } from './harness.mjs';
 
 let server;
@@ -405,6 +405,50 @@ test('a reload during a Regenerate says the new reply was lost, and shows the on
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
   // Not the last reply's "Done: …", as if the Regenerate had ended.
   assert.match(await p.get('chat-message').textContent(), /reloaded during a reply; it was not kept\. What is shown is the one before it/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+// A template that dates its system prompt (as Llama 3.2's, Granite's and gpt-oss's do, with
+// `strftime_now`): the worker gives it the browser's date, and the prompt is the CLI's.
+test('a chat template that writes today\'s date gets the page\'s date, as the CLI renders it', async () => {
+  // The tiny llama file (SmolLM2's template) with its template overwritten in place by one of
+  // the same length, padded by a comment, so no offset in the file moves.
+  const src = readFileSync(join(ROOT, 'tests', 'fixtures', 'tiny', 'llama.gguf'));
+  const at = src.indexOf(Buffer.from("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"));
+  assert.ok(at > 8, 'the tiny llama file has SmolLM2\'s template');
+  const length = Number(src.readBigUInt64LE(at - 8));
+  const withTemplate = (name, date) => {
+    const t = `{% for m in messages %}<|im_start|>{{ m['role'] }}\nDate: {{ ${date} }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}`;
+    const filler = length - Buffer.byteLength(t) - 4;
+    assert.ok(filler >= 0, `a template of ${Buffer.byteLength(t)} bytes does not fit in ${length}`);
+    const out = Buffer.from(src);
+    Buffer.from(`${t}{#${'x'.repeat(filler)}#}`).copy(out, at);
+    const file = join(dir, `${name}.gguf`);
+    writeFileSync(file, out);
+    return file;
+  };
+  const file = withTemplate('llama-dated', "strftime_now('%d %b %Y') if strftime_now is defined else 'no clock'");
+  // The same conversation as a template with no clock would render it.
+  const undated = withTemplate('llama-undated', "'no clock'");
+  const cliIds = (f) => nativeGenerate(f, 'What day is it?', 1, ['--chat']).prompt_ids.join(',');
+
+  // The CLI's date is UTC's; so is this browser's.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1100 }, timezoneId: 'UTC' });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.get('model-file').setInputFiles(file);
+  await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 60000 });
+  assert.equal(await p.status().getAttribute('data-state'), 'ready', await p.status().textContent());
+  await p.set('temperature', 0);
+  await p.set('max-tokens', 2);
+  await page.click('[data-testid=tab-chat]');
+  const before = cliIds(file);
+  await send(p, 'What day is it?');
+  const pageIds = await p.get('chat').getAttribute('data-prompt-ids');
+  // The CLI runs again after: a test that crosses midnight matches one of the two.
+  assert.ok([before, cliIds(file)].includes(pageIds), `page ${pageIds}, CLI ${before}`);
+  assert.notEqual(pageIds, cliIds(undated), 'the page rendered the template without a clock');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
