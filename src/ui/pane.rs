@@ -812,19 +812,18 @@ impl PaneModel {
                 .is_some_and(|(a, b)| a.messages == b.messages);
         // The seed after the highest drawn in this tree (the shown reply may be a regenerated
         // one not yet filed as a branch), or after the pane's own.
-        let drawn = if siblings {
+        let drawn: Vec<u64> = if siblings {
             self.chat_branches
                 .runs
                 .iter()
                 .chain([old])
                 .filter_map(|r| r.again)
-                .max()
+                .collect()
         } else {
-            None
+            Vec::new()
         };
         let request = request.map(|mut q| {
-            let base = drawn.map_or(q.sampling.seed, |d| d.max(q.sampling.seed));
-            q.sampling.seed = base.wrapping_add(1);
+            q.sampling.seed = next_seed(q.sampling.seed, drawn);
             q
         });
         let (job, request) = self.start_output(Activity::Chat, request, "Asking again…")?;
@@ -1851,6 +1850,20 @@ fn loaded_message(l: &LoadedModel) -> String {
     )
 }
 
+/// The seed a Regenerate draws from: the one after the furthest already drawn past the pane's
+/// `seed`, counted round from it, so the seeds run on past 2^64 - 1 to 0, 1, 2 (compared as
+/// plain numbers, 0 fell below the pane's seed and each press drew 0 again). A seed drawn
+/// before the pane's seed was raised past it is not after it, and is passed over.
+fn next_seed(seed: u64, drawn: impl IntoIterator<Item = u64>) -> u64 {
+    let furthest = drawn
+        .into_iter()
+        .map(|d| d.wrapping_sub(seed))
+        .filter(|&ahead| ahead <= u64::MAX / 2)
+        .max()
+        .unwrap_or(0);
+    seed.wrapping_add(furthest).wrapping_add(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2187,6 +2200,19 @@ mod tests {
         p.clear_chat();
         assert_eq!(p.branch_count(Tree::Chat), 0);
         assert_eq!(p.run.tokens.len(), 1, "the Generate run stays");
+    }
+
+    #[test]
+    fn regenerate_seeds_run_on_past_the_largest() {
+        assert_eq!(next_seed(7, []), 8);
+        assert_eq!(next_seed(7, [8, 9]), 10);
+        assert_eq!(next_seed(u64::MAX, []), 0);
+        assert_eq!(next_seed(u64::MAX, [0]), 1);
+        assert_eq!(next_seed(u64::MAX - 1, [u64::MAX, 0, 1]), 2);
+        // Drawn before the pane's seed was raised past them: counted from the new seed.
+        assert_eq!(next_seed(100, [8, 9]), 101);
+        // The seed lowered under what was drawn: on from the furthest drawn.
+        assert_eq!(next_seed(4, [8, 9]), 10);
     }
 
     /// Regenerate draws from the next seed each time (a sampled reply comes out different, and

@@ -248,7 +248,12 @@ fn panes_param_changes(
         return None;
     };
     let same = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_f64(), b.as_f64()) {
-        // Numbers were read as f32 or integers: equal to their precision.
+        // A whole-number setting (a seed, a token count) is the same only as that number:
+        // `1234567.5`, 2^64 or a float past 2^53 read as another seed, and said nothing.
+        (_, Some(_)) if b.is_u64() => b
+            .as_u64()
+            .is_some_and(|n| a.as_u64() == Some(n) || a.as_f64() == Some(n as f64) && n < 1 << 53),
+        // Other numbers were read as f32: equal to its precision.
         (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
         _ => a == b,
     };
@@ -409,6 +414,54 @@ pub struct Workspace {
 /// keeps its default instead of failing the whole. Each field is tried alone (`T` reads any
 /// subset of its fields, `serde(default)`), so the cost stays that of reading the value
 /// once, whatever the number of fields. `None` when `value` is not an object.
+/// JSON read as serde_json reads it, except that a number too large for a double (`1e309`),
+/// which serde_json refuses with the whole text, becomes a string of its digits: that one
+/// value is then unreadable and costs that value only (a saved workspace or a `panes=` link
+/// was lost whole for one such number).
+fn json_overflow_read(text: &str) -> Option<serde_json::Value> {
+    if let Ok(v) = serde_json::from_str(text) {
+        return Some(v);
+    }
+    let bytes = text.as_bytes();
+    let (mut out, mut i, mut changed) = (String::with_capacity(text.len()), 0, false);
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' {
+            // A string, escapes and all, copied as it stands.
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+            out.push_str(&text[start..i]);
+        } else if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_digit()
+                    || matches!(bytes[i], b'.' | b'e' | b'E' | b'+' | b'-'))
+            {
+                i += 1;
+            }
+            let number = &text[start..i];
+            if number.parse::<f64>().is_ok_and(f64::is_infinite) {
+                out.push('"');
+                out.push_str(number);
+                out.push('"');
+                changed = true;
+            } else {
+                out.push_str(number);
+            }
+        } else {
+            let len = text[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[i..i + len]);
+            i += len;
+        }
+    }
+    changed.then(|| serde_json::from_str(&out).ok()).flatten()
+}
+
 fn lenient<T>(value: serde_json::Value) -> Option<T>
 where
     T: serde::de::DeserializeOwned,
@@ -517,9 +570,7 @@ impl Workspace {
         let Some(text) = json else {
             return (Self::default(), None);
         };
-        let object = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .filter(serde_json::Value::is_object);
+        let object = json_overflow_read(text).filter(serde_json::Value::is_object);
         let note = if object.is_some() {
             "Part of the saved workspace could not be read; those settings are back at their \
              defaults."
@@ -717,8 +768,8 @@ impl Workspace {
                     // Every pane's settings; applied after the loop so it wins over the
                     // single-value parameters above, whatever their order.
                     // A value that is not what the page writes costs that value only.
-                    let read = match serde_json::from_str(&v) {
-                        Ok(serde_json::Value::Array(list)) => {
+                    let read = match json_overflow_read(&v) {
+                        Some(serde_json::Value::Array(list)) => {
                             let count = list.len();
                             let given: Vec<serde_json::Value> =
                                 list.into_iter().take(MAX_PANES).collect();
@@ -1241,6 +1292,67 @@ mod tests {
             vec![(3, d.top_k), (4, d.top_k)]
         );
         assert_eq!(Workspace::from_saved(Some("[1,2]")), Workspace::default());
+    }
+
+    #[test]
+    fn a_number_too_large_for_a_double_costs_that_value_only() {
+        let saved = r#"{"prompt":"keep me","panes":[{"seed":7,"top_p":1e309,"max_tokens":64}]}"#;
+        let (ws, note) = Workspace::from_saved_noting(Some(saved));
+        assert_eq!(ws.prompt, "keep me");
+        assert_eq!(
+            (ws.panes[0].seed, ws.panes[0].max_tokens, ws.panes[0].top_p),
+            (7, 64, PaneSettings::default().top_p)
+        );
+        assert!(note.is_some_and(|n| n.starts_with("Part of")));
+        // In a string, the same digits are text, and stay as they are.
+        let saved = r#"{"prompt":"1e309 \" -1e999","panes":[{"seed":-1e400}]}"#;
+        assert_eq!(
+            Workspace::from_saved(Some(saved)).prompt,
+            r#"1e309 " -1e999"#
+        );
+        let mut ws = Workspace::default();
+        let notes = ws.apply_query(&format!(
+            "panes={}",
+            percent_encode(
+                r#"[{"model_id":"smollm2-135m-instruct-q4_1","temperature":1e309,"seed":7}]"#
+            )
+        ));
+        assert_eq!(ws.panes[0].model_id, "smollm2-135m-instruct-q4_1");
+        assert_eq!(ws.panes[0].seed, 7);
+        assert_eq!(
+            notes,
+            ["The link's panes= for pane 1: temperature \"1e309\" → 0.8 (unreadable or out of range)."]
+        );
+    }
+
+    #[test]
+    fn a_linked_seed_read_as_another_says_so() {
+        // The number as it was read (a double) is what the note shows.
+        for (given, shown, used) in [
+            ("1234567.5", "1234567.5", 1_234_567u64),
+            ("18446744073709551616", "1.8446744073709552e+19", u64::MAX),
+            ("9007199254740993.0", "9007199254740994.0", 9_007_199_254_740_994),
+        ] {
+            let mut ws = Workspace::default();
+            let notes = ws.apply_query(&format!(
+                "panes={}",
+                percent_encode(&format!(r#"[{{"seed":{given}}}]"#))
+            ));
+            assert_eq!(ws.panes[0].seed, used, "{given}");
+            assert_eq!(
+                notes,
+                [format!(
+                    "The link's panes= for pane 1: seed {shown} → {used} (unreadable or out of \
+                     range)."
+                )],
+                "{given}"
+            );
+        }
+        // The same number written as a whole float is the same seed.
+        let mut ws = Workspace::default();
+        assert!(ws
+            .apply_query(&format!("panes={}", percent_encode(r#"[{"seed":7.0}]"#)))
+            .is_empty());
     }
 
     #[test]
