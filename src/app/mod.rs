@@ -66,6 +66,9 @@ const TABS: [(Mode, &str, &str); 4] = [
 ];
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
+const STORAGE_FULL_NOTE: &str = "This browser's storage for TinyLab is full, so your latest \
+    changes (prompt, settings, conversations) will not survive a reload. Clear a long \
+    conversation (export it first) to make room.";
 const THEME_KEY: &str = "tinylab.theme";
 const UNITS_KEY: &str = "tinylab.units";
 
@@ -549,11 +552,25 @@ fn App() -> impl IntoView {
     Effect::new(move |_| {
         let ws = state.workspace();
         let saved = ws.to_saved();
-        if !browser::local_set(WORKSPACE_KEY, &saved) {
+        let mut kept = browser::local_set(WORKSPACE_KEY, &saved);
+        if !kept {
             // The storage is full: the prompt and settings matter more than the kept outputs
             // (which a reload would show next to an older prompt anyway).
             saved_outputs::forget();
-            browser::local_set(WORKSPACE_KEY, &saved);
+            kept = browser::local_set(WORKSPACE_KEY, &saved);
+        }
+        // Still no room (a long conversation keeps every token's numbers): said, not lost
+        // in silence, until a save fits again.
+        let note = STORAGE_FULL_NOTE.to_string();
+        let shown = link_notes.with_untracked(|n| n.contains(&note));
+        if kept == shown {
+            link_notes.update(|n| {
+                if kept {
+                    n.retain(|x| *x != note);
+                } else {
+                    n.push(note);
+                }
+            });
         }
         if let Some(query) = ws.query_after_edit(&browser::location_search()) {
             let sep = if query.is_empty() { "" } else { "?" };

@@ -131,9 +131,19 @@ impl Conversation {
 
     fn clamp(&mut self) {
         truncate_chars(&mut self.draft, MAX_SAVED_TEXT);
-        self.turns.truncate(MAX_TURNS);
         self.turns
             .retain(|t| t.role == "user" || t.role == "assistant");
+        if self.turns.len() > MAX_TURNS {
+            // The newest turns are the conversation going on (the last reply, its branches,
+            // the next message follow them): the oldest go, as the model's prompt leaves
+            // out the oldest first. Kept from a user's turn, as a conversation starts.
+            let mut cut = self.turns.len() - MAX_TURNS;
+            if self.turns.get(cut).is_some_and(|t| t.role == "assistant") {
+                cut += 1;
+            }
+            self.turns.drain(..cut);
+            self.left_out = self.left_out.saturating_sub(cut);
+        }
         truncate_chars(&mut self.system, MAX_SAVED_TEXT);
         for t in &mut self.turns {
             truncate_chars(&mut t.content, MAX_SAVED_TEXT);
@@ -1326,12 +1336,37 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_over_the_saved_turns_keeps_its_newest() {
+        let turns: Vec<serde_json::Value> = (0..205)
+            .map(|i| {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                serde_json::json!({"role": role, "content": format!("turn {i}")})
+            })
+            .collect();
+        let saved = serde_json::json!({
+            "panes": [{"conversation": {"turns": turns, "left_out": 10}}]
+        })
+        .to_string();
+        let ws = Workspace::from_saved(Some(&saved));
+        let kept = &ws.panes[0].conversation;
+        assert_eq!(kept.turns.len(), 199);
+        assert_eq!(kept.turns[0].content, "turn 6");
+        assert_eq!(kept.turns[0].role, "user");
+        assert_eq!(kept.turns[198].content, "turn 204");
+        assert_eq!(kept.left_out, 4);
+    }
+
+    #[test]
     fn a_linked_seed_read_as_another_says_so() {
         // The number as it was read (a double) is what the note shows.
         for (given, shown, used) in [
             ("1234567.5", "1234567.5", 1_234_567u64),
             ("18446744073709551616", "1.8446744073709552e+19", u64::MAX),
-            ("9007199254740993.0", "9007199254740994.0", 9_007_199_254_740_994),
+            (
+                "9007199254740993.0",
+                "9007199254740994.0",
+                9_007_199_254_740_994,
+            ),
         ] {
             let mut ws = Workspace::default();
             let notes = ws.apply_query(&format!(

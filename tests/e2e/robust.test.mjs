@@ -514,3 +514,33 @@ test('Stop ends a worker stuck inside a step (a chat template fuel does not coun
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test("a browser whose storage for the page is full says the workspace is not saved, until it fits again", async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  // Fill this origin's storage with another key, leaving less room than the next save needs.
+  await page.evaluate(() => {
+    let chunk = 'x'.repeat(1 << 20);
+    let n = 0;
+    while (chunk.length > 0) {
+      try {
+        localStorage.setItem(`filler-${n}`, chunk);
+        n += 1;
+      } catch {
+        chunk = chunk.slice(0, chunk.length >> 1);
+      }
+    }
+  });
+  const note = page.locator('[data-testid=link-note]');
+  await page.fill('[data-testid=prompt]', 'A prompt far longer than what is left. '.repeat(200));
+  await note.waitFor({ timeout: 10000 });
+  assert.match(await note.textContent(), /storage for TinyLab is full/);
+  // Room again: the next save is kept, and the note goes.
+  await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('filler-')).forEach((k) => localStorage.removeItem(k)));
+  await page.fill('[data-testid=prompt]', 'Saved again.');
+  await note.waitFor({ state: 'detached', timeout: 10000 });
+  await page.reload();
+  assert.equal(await page.inputValue('[data-testid=prompt]'), 'Saved again.');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
