@@ -12,7 +12,6 @@ TinyLab's tokenizer; `tests/chat_templates.rs` renders every template.
 
 Usage: fetch_llama_tests.py
 """
-import hashlib
 import os
 import shutil
 import subprocess
@@ -30,17 +29,8 @@ MEMBER_DIR = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/"
 WANTED = (("ggml-vocab-", "vocab"), ("templates/", "templates"))
 # Written last, so a directory with it holds every file of this version.
 STAMP = ".complete-" + SDIST_SHA256[:16]
-CACHE = os.environ.get(
-    "TINYLAB_WHEEL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tinylab", "wheels")
-)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fetch_models import WHEEL_CACHE as CACHE, sha256_of  # noqa: E402
 
 
 def sdist():

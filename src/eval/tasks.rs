@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Item;
+use crate::engine::clock::{MONTHS, WEEKDAYS as DAYS};
 use crate::engine::sampler::Rng;
 
 const NAMES: &str = include_str!("../../assets/eval/names.txt");
@@ -203,30 +204,6 @@ fn list_item(task: Task, pool: &[&str], len: usize, rng: &mut Rng) -> Item {
         line: None,
     }
 }
-
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// One four-option question: the right value and three others, shuffled.
 fn mc_item(rng: &mut Rng) -> Item {
