@@ -156,6 +156,8 @@ fn without_generation_tags(template: &str) -> std::borrow::Cow<'_, str> {
         out.push_str(&rest[..open]);
         let tag = &rest[open..];
         let Some(close) = tag.find("%}") else {
+            // An unclosed tag: left as it stands, for the compiler to name.
+            rest = tag;
             break;
         };
         let inner = &tag[2..close];
@@ -224,6 +226,9 @@ fn too_large_error(what: &str, cap: usize) -> Error {
         format!("{what} would write more than {cap} bytes"),
     )
 }
+
+/// The longest `strftime_now` format taken.
+const MAX_STRFTIME_FORMAT: usize = 256;
 
 /// Refuses a Python `str.format` width or precision over this many characters.
 const MAX_FORMAT_WIDTH: u64 = 10_000;
@@ -404,7 +409,23 @@ fn render_now(
     });
     // Hugging Face's and llama.cpp's: templates put today's date in the system prompt.
     if let Some(now) = now {
-        env.add_function("strftime_now", move |format: String| now.strftime(&format));
+        env.add_function(
+            "strftime_now",
+            move |format: String| -> std::result::Result<String, Error> {
+                // Real formats are a few characters; the text is built before fuel is charged.
+                if format.len() > MAX_STRFTIME_FORMAT {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!(
+                            "strftime_now's format is {} bytes long (at most \
+                             {MAX_STRFTIME_FORMAT})",
+                            format.len()
+                        ),
+                    ));
+                }
+                Ok(now.strftime(&format))
+            },
+        );
     }
     env.add_function(
         "raise_exception",
@@ -616,6 +637,30 @@ mod tests {
         let long = "word ".repeat(40_000);
         let s = render(CHATML_TEMPLATE, &[Message::user(&long)], "", "", true, None).unwrap();
         assert!(s.len() > long.len());
+    }
+
+    #[test]
+    fn generation_blocks_render_their_body_and_dates_are_bounded() {
+        let now = Clock::new(2026, 12, 6, 9, 0, 0);
+        let t = "a{%- generation -%} b {%- endgeneration %}c{{ strftime_now('%d %b %Y') }}";
+        let s = render(t, &[Message::user("x")], "", "", true, now).unwrap();
+        assert_eq!(s, "abc06 Dec 2026");
+        // Without a clock the function is undefined, as templates test for.
+        let t = "{{ 'dated' if strftime_now is defined else 'undated' }}";
+        let s = render(t, &[Message::user("x")], "", "", true, None).unwrap();
+        assert_eq!(s, "undated");
+        let t = format!("{{{{ strftime_now('{}') }}}}", "%Y".repeat(200));
+        let e = render(&t, &[Message::user("x")], "", "", true, now).unwrap_err();
+        assert!(e.to_string().contains("at most 256"), "{e}");
+        // An unclosed tag is named by the compiler, its text not written twice.
+        assert_eq!(
+            without_generation_tags("ab{% generation"),
+            "ab{% generation"
+        );
+        assert_eq!(
+            without_generation_tags("x{%+ generation %}y{% endgeneration -%}"),
+            "x{%+ if true %}y{% endif -%}"
+        );
     }
 
     #[test]

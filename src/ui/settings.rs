@@ -1320,6 +1320,10 @@ mod tests {
             Workspace::from_saved(Some(saved)).prompt,
             r#"1e309 " -1e999"#
         );
+        // Not JSON, with an escape before a character of several bytes: refused, not a panic.
+        for bad in [r#"["\é", 1e999"#, r#""\"#, r#"{"a": -"#, "1e999 é"] {
+            assert_eq!(json_overflow_read(bad), None, "{bad}");
+        }
         let mut ws = Workspace::default();
         let notes = ws.apply_query(&format!(
             "panes={}",
