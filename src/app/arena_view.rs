@@ -218,6 +218,42 @@ pub fn leave(app: AppState) {
     }
 }
 
+/// What to say when the votes form groups of models that never met, directly or through
+/// others: their ratings cannot be compared (empty when all are linked).
+fn separate_groups(app: AppState, battles: &[Battle]) -> String {
+    // The groups alone: the standings' bootstrap is too dear to run twice per vote.
+    let mut models: Vec<String> = Vec::new();
+    for b in battles.iter().filter(|b| b.a != b.b) {
+        for m in [&b.a, &b.b] {
+            if !models.contains(m) {
+                models.push(m.clone());
+            }
+        }
+    }
+    let group = crate::ui::arena::groups(&models, battles);
+    let count = group.iter().map(|g| g + 1).max().unwrap_or(0);
+    if count < 2 {
+        return String::new();
+    }
+    let named: Vec<String> = (0..count)
+        .map(|g| {
+            let names: Vec<String> = models
+                .iter()
+                .zip(&group)
+                .filter(|(_, &mg)| mg == g)
+                .map(|(m, _)| name_of(app, m))
+                .collect();
+            names.join(", ")
+        })
+        .collect();
+    format!(
+        "These votes form {count} groups that never met, directly or through another model \
+         ({}): a rating compares only within its group, each centred on 1000. Battles \
+         between the groups link them.",
+        named.join(" | ")
+    )
+}
+
 pub fn new_battle(app: AppState) -> bool {
     // A pane still loading or running keeps its model (a busy worker refuses a load), and its
     // answer would be counted for the drawn one.
@@ -236,7 +272,13 @@ pub fn new_battle(app: AppState) -> bool {
                 .filter(|m| present.get(&m.id) != Some(&Presence::Missing))
                 .filter(|m| !failed.contains(&m.id))
                 .map(|m| m.id.clone())
-                .collect::<Vec<String>>()
+                .fold(Vec::<String>::new(), |mut pool, id| {
+                    // A catalog listing an id twice would pit that model against itself.
+                    if !pool.contains(&id) {
+                        pool.push(id);
+                    }
+                    pool
+                })
         })
         .unwrap_or_default();
     let Some((a, b)) = draw_pair(&pool, |n| (js_sys::Math::random() * n as f64) as usize % n)
@@ -584,6 +626,7 @@ pub fn ArenaBar() -> impl IntoView {
                                         view! {
                                             <tr
                                                 data-model-id=r.model.clone()
+                                                data-group=r.group.to_string()
                                                 data-wins=r.wins.to_string()
                                                 data-rating=format!("{:.2}", r.rating)
                                             >
@@ -603,6 +646,12 @@ pub fn ArenaBar() -> impl IntoView {
                     <p class="muted">
                         "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes) is a 95% bootstrap interval."
                     </p>
+                    {move || {
+                        let groups = arena.with(|s| separate_groups(app, &s.battles));
+                        (!groups.is_empty()).then(|| view! {
+                            <p class="muted" data-testid="arena-groups">{groups}</p>
+                        })
+                    }}
                     <button type="button" data-testid="arena-export" on:click=export>"Export votes"</button>
                     // A first click asks, as Clear cache does: the votes cannot be brought back.
                     <button

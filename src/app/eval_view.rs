@@ -773,7 +773,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                                     <td>{c.label}</td>
                                     <td>{c.test.b}</td>
                                     <td>{c.test.c}</td>
-                                    <td>{format!("{:.3}", c.test.p)}</td>
+                                    <td>{crate::eval::stats::p_text(c.test.p)}</td>
                                     <td>{verdict}</td>
                                 </tr>
                             }

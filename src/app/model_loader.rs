@@ -108,6 +108,7 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
                 data-worker-build=move || pane.state.with(|s| s.worker_build.clone())
                 data-state=move || pane.model(|m| m.phase.id())
                 data-cache=move || pane.model(|m| m.loaded.as_ref().map(crate::ui::pane::cache_state))
+                data-memory=move || pane.model(|m| m.loaded.as_ref().map(|l| l.wasm_memory_bytes.to_string()))
                 role="status"
                 aria-live="polite"
             >

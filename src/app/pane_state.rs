@@ -280,9 +280,16 @@ impl Pane {
         });
     }
 
-    fn start(&self, work: Work, label: &str, how: Beside<'_>) {
+    /// `next_bytes`: the size of the model to load, when known (`ModelState::wants_fresh_worker`).
+    fn start(&self, work: Work, label: &str, how: Beside<'_>, next_bytes: Option<u64>) {
         self.hovered.set(None);
+        let fresh = self
+            .state
+            .with_untracked(|s| s.model.wants_fresh_worker(next_bytes));
         if let Some(msg) = self.state.try_update(|s| s.load(work, label)).flatten() {
+            if fresh {
+                self.worker.set_value(None);
+            }
             self.send(msg, how);
         }
     }
@@ -299,7 +306,7 @@ impl Pane {
             url: browser::absolute(&m.url()),
             label: m.name.clone(),
         };
-        self.start(work, &m.name, Beside::Nothing);
+        self.start(work, &m.name, Beside::Nothing, Some(m.bytes));
     }
 
     /// Loads a model the browser cache holds (a local file kept from an earlier visit).
@@ -318,7 +325,7 @@ impl Pane {
             url: url.to_string(),
             label: label.to_string(),
         };
-        self.start(work, label, Beside::Nothing);
+        self.start(work, label, Beside::Nothing, None);
     }
 
     /// `twins`: the catalog models of the file's size (`AppState::twins_of_size`).
@@ -344,7 +351,8 @@ impl Pane {
             name: name.clone(),
             twins,
         };
-        self.start(work, &name, Beside::File(&file));
+        let bytes = file.size() as u64;
+        self.start(work, &name, Beside::File(&file), Some(bytes));
     }
 
     /// Starts `work` with the pane's chosen catalog model `m` loaded first when it is not

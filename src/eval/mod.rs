@@ -522,9 +522,10 @@ pub fn describe_comparison(
         1 => "1 item".to_string(),
         n => format!("{n} items"),
     };
+    let p = stats::p_text(m.p);
+    let relation = if p.starts_with('<') { "" } else { "= " };
     let test = format!(
-        "McNemar p = {:.3}; {} only {} got right, {} only {}",
-        m.p,
+        "McNemar p {relation}{p}; {} only {} got right, {} only {}",
         items(m.b),
         a.0,
         m.c,

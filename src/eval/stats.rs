@@ -34,6 +34,21 @@ pub struct McNemar {
     pub p: f64,
 }
 
+/// A p-value as the report writes it: "< 0.001" below that, else three decimals, or more
+/// where three would round a p under the verdict's 0.1 up to "0.100" beside "p < 0.1".
+pub fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        return "< 0.001".into();
+    }
+    (3..=9)
+        .map(|decimals| format!("{p:.decimals$}"))
+        .find(|text| {
+            text.parse::<f64>()
+                .map_or(true, |shown| (shown < SIGNIFICANCE) == (p < SIGNIFICANCE))
+        })
+        .unwrap_or_else(|| format!("{p}"))
+}
+
 /// McNemar's exact test on paired outcomes (`a[i]`, `b[i]` for the same item `i`).
 pub fn mcnemar(a: &[bool], b: &[bool]) -> McNemar {
     let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
@@ -114,6 +129,29 @@ impl McNemar {
 
 #[cfg(test)]
 mod tests {
+    /// n = 300 items, 78 only A right and 101 only B: p = 0.0998 (scipy's binomtest), which
+    /// three decimals wrote "0.100" beside "a real difference at p < 0.1".
+    #[test]
+    fn a_p_under_the_line_never_reads_as_on_it() {
+        let p = super::exact_binomial_two_sided(78, 179);
+        assert!((p - 0.0998).abs() < 5e-5, "{p}");
+        assert_eq!(super::p_text(p), "0.0998");
+        assert_eq!(super::p_text(0.099_996), "0.099996");
+        assert_eq!(super::p_text(0.1), "0.100");
+        assert_eq!(super::p_text(0.042_4), "0.042");
+        assert_eq!(super::p_text(1.0), "1.000");
+        // b = 0, c = 30: p = 1.9e-9, which read "0.000".
+        assert_eq!(
+            super::p_text(super::exact_binomial_two_sided(0, 30)),
+            "< 0.001"
+        );
+        for k in 0..3000 {
+            let p = 0.0990 + k as f64 * 4e-7;
+            let shown: f64 = super::p_text(p).parse().unwrap();
+            assert_eq!(shown < 0.1, p < 0.1, "{p}");
+        }
+    }
+
     use super::*;
 
     #[test]

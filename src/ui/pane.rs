@@ -70,6 +70,28 @@ impl ModelState {
     pub fn is_keeping(&self) -> bool {
         self.keeping.is_some()
     }
+
+    /// Whether the next load (of `next_bytes`, when known) should start in a fresh worker. A
+    /// wasm heap never shrinks: the worker that held Qwen2.5 kept its 541 MB for SmolLM2's
+    /// 114. A fresh worker costs about half a second, so only where it gives memory back:
+    /// the heap held is well over what the next model takes (its file and a sixth), or
+    /// unknown after a failed load. Never while the last model is still being put in the
+    /// browser cache: that worker finishes the copy, which the next load waits for.
+    pub fn wants_fresh_worker(&self, next_bytes: Option<u64>) -> bool {
+        const SPARE: u64 = 64 << 20;
+        const UNKNOWN_NEXT: u64 = 256 << 20;
+        if self.is_keeping() {
+            return false;
+        }
+        match (self.phase, &self.loaded) {
+            (ModelPhase::Error, _) => true,
+            (_, Some(l)) => match next_bytes {
+                Some(n) => l.wasm_memory_bytes > n.saturating_add(n / 2).saturating_add(SPARE),
+                None => l.wasm_memory_bytes > UNKNOWN_NEXT,
+            },
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -1842,8 +1864,18 @@ fn loaded_message(l: &LoadedModel) -> String {
     } else {
         ""
     };
+    // The worker's heap is what the model costs the tab, which readers comparing a 135M with
+    // a 0.5B model want next to the file's size (0: a worker that could not tell).
+    let memory = if l.wasm_memory_bytes > 0 {
+        format!(
+            " file, {} in memory",
+            super::format::bytes(l.wasm_memory_bytes)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} ready · {} · loaded in {}{from}{waited}{kept}{twin}",
+        "{} ready · {}{memory} · loaded in {}{from}{waited}{kept}{twin}",
         l.label,
         super::format::bytes(l.bytes),
         super::format::duration_ms(l.read_ms + l.build_ms),
@@ -2796,6 +2828,58 @@ mod tests {
         };
         (l.cached_now, l.keeping) = (false, true);
         Event::Loaded(l)
+    }
+
+    /// A load starts a fresh worker where the last one's heap is well over the next model's
+    /// need (Qwen2.5's 541 MB before SmolLM2's 98 MB file), not for a model as large or larger
+    /// (the heap grows anyway, and a worker costs half a second), nor while a put goes on.
+    #[test]
+    fn a_fresh_worker_is_started_where_it_gives_memory_back() {
+        const MB: u64 = 1 << 20;
+        let mut p = PaneModel::default();
+        assert!(
+            !p.model.wants_fresh_worker(Some(98 * MB)),
+            "no model held yet"
+        );
+        let job = job_of(&p.load(url(), "Qwen"));
+        let Event::Loaded(mut l) = loaded() else {
+            unreachable!()
+        };
+        l.wasm_memory_bytes = 541 * MB;
+        p.apply(reply(job, Event::Loaded(l.clone())));
+        assert!(p.model.wants_fresh_worker(Some(98 * MB)));
+        assert!(p.model.wants_fresh_worker(Some(253 * MB)));
+        assert!(!p.model.wants_fresh_worker(Some(491 * MB)));
+        assert!(
+            p.model.wants_fresh_worker(None),
+            "an unknown size after 541 MB"
+        );
+        l.wasm_memory_bytes = 114 * MB;
+        let job = job_of(&p.load(url(), "SmolLM2"));
+        p.apply(reply(job, Event::Loaded(l.clone())));
+        assert!(
+            !p.model.wants_fresh_worker(Some(98 * MB)),
+            "the same model again"
+        );
+        assert!(!p.model.wants_fresh_worker(None));
+        // Still putting the last model in the cache: that worker goes on.
+        (l.wasm_memory_bytes, l.cached_now, l.keeping) = (541 * MB, false, true);
+        let job = job_of(&p.load(url(), "Qwen"));
+        p.apply(reply(job, Event::Loaded(l)));
+        assert!(p.model.is_keeping());
+        assert!(!p.model.wants_fresh_worker(Some(98 * MB)));
+        p.apply(reply(job, kept(true, None)));
+        assert!(p.model.wants_fresh_worker(Some(98 * MB)));
+        // A load that failed leaves a heap of unknown size behind.
+        let job = job_of(&p.load(url(), "Bad"));
+        p.apply(reply(
+            job,
+            Event::Failed {
+                message: "not a GGUF file".into(),
+            },
+        ));
+        assert_eq!(p.model.phase, ModelPhase::Error);
+        assert!(p.model.wants_fresh_worker(Some(98 * MB)));
     }
 
     fn kept(cached_now: bool, note: Option<&str>) -> Event {

@@ -250,3 +250,38 @@ test('a drawn model that cannot load is said without its name and not drawn agai
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('votes that form groups of models that never met are said to, each group centred on 1000', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const [x, y] = catalog.models.map((m) => m.id);
+  // x beat y three times; two models this catalog lacks met once, and never x or y.
+  await page.evaluate(([x, y]) => localStorage.setItem('tinylab.arena', JSON.stringify({
+    active: true,
+    battles: [...Array(3).fill({ a: x, b: y, vote: 'a' }), { a: 'other-1', b: 'other-2', vote: 'b' }],
+  })), [x, y]);
+  await page.reload();
+  const note = page.locator('[data-testid=arena-groups]');
+  await note.waitFor({ timeout: 30000 });
+  assert.match(await note.textContent(), /form 2 groups that never met/);
+  assert.match(await note.textContent(), /\| other-1, other-2\)/);
+  const rows = await page.locator('[data-testid=arena-tally] tbody tr').evaluateAll((els) => els.map((e) => ({
+    id: e.dataset.modelId, group: Number(e.dataset.group), rating: Number(e.dataset.rating),
+  })));
+  assert.deepEqual(rows.map((r) => [r.id, r.group]), [[x, 0], [y, 0], ['other-2', 1], ['other-1', 1]]);
+  // Three wins and one virtual tie: 3.5 wins of 4 against 0.5, so 400·log10(7) apart; each
+  // group's mean is 1000.
+  assert.ok(Math.abs(rows[0].rating - rows[1].rating - 400 * Math.log10(7)) < 0.01, JSON.stringify(rows));
+  for (const [a, b] of [[0, 1], [2, 3]]) assert.ok(Math.abs(rows[a].rating + rows[b].rating - 2000) < 0.02, JSON.stringify(rows));
+  // A battle between the groups links them: the note goes.
+  await page.evaluate(([y]) => {
+    const saved = JSON.parse(localStorage.getItem('tinylab.arena'));
+    saved.battles.push({ a: y, b: 'other-1', vote: 'tie' });
+    localStorage.setItem('tinylab.arena', JSON.stringify(saved));
+  }, [y]);
+  await page.reload();
+  await page.locator('[data-testid=arena-tally] tbody tr').first().waitFor();
+  assert.equal(await note.count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -544,3 +544,30 @@ test("a browser whose storage for the page is full says the workspace is not sav
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test("a pane that switches to a smaller model gives back the larger one's memory, and the new model runs", async () => {
+  // A wasm heap never shrinks: the worker that held Qwen2.5 kept its 541 MB for SmolLM2.
+  const prompt = 'Write a haiku about rain.';
+  const native = nativeGenerate(SMOLLM2_FILE, prompt, 12, ['--chat']);
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  const memory = async () => Number(await p.status().getAttribute('data-memory'));
+  await p.loadCatalog('qwen2.5-coder-0.5b-instruct');
+  const big = await memory();
+  assert.match(await p.status().textContent(), /491 MB file, \d+ MB in memory/);
+  await p.loadCatalog(SMOLLM2);
+  assert.equal(await p.status().getAttribute('data-state'), 'ready');
+  const small = await memory();
+  assert.ok(big > 400e6, `Qwen2.5 took ${big} bytes`);
+  assert.ok(small > 98e6 && small < big / 3, `SmolLM2 after Qwen2.5: ${small} bytes, Qwen2.5 ${big}`);
+  await p.set('max-tokens', 12);
+  await p.set('temperature', 0);
+  await p.get('chat-mode').check();
+  await page.fill('[data-testid=prompt]', prompt);
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  sameGreedy((await p.tokens()).map((t) => t.id), native, 'SmolLM2 in a fresh worker');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
