@@ -578,7 +578,7 @@ fn App() -> impl IntoView {
         }
     });
     saved_outputs::restore(state, linked);
-    saved_outputs::keep(state);
+    saved_outputs::keep(state, link_notes);
 
     // Read the catalog; then reload the models the workspace names.
     spawn_local(async move {

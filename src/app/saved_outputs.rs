@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use super::{browser, AppState};
+use crate::ui::kept_outputs;
 use crate::ui::pane::{SavedOutput, Tree};
 
 const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
 /// localStorage holds about 5 MB for the whole page (the workspace, conversations and the
 /// evaluation report too): outputs larger than this are not kept.
-const MAX_KEPT_BYTES: usize = 2 << 20;
+const MAX_KEPT_BYTES: usize = 2_000_000;
 
 /// The kept outputs as stored, to put back later (`put_back`) with the workspace they go with.
 pub fn saved() -> Option<String> {
@@ -53,8 +54,10 @@ pub fn restore(state: AppState, linked: bool) {
 
 /// Keeps each pane's outputs whenever one of its runs or scores ends (not on every token). A
 /// pane still running keeps what it had before, while the others' new outputs are kept: one
-/// long run does not hold back the rest.
-pub fn keep(state: AppState) {
+/// long run does not hold back the rest. What does not fit is said in `notes` while it does
+/// not, before a reload would lose it.
+pub fn keep(state: AppState, notes: RwSignal<Vec<String>>) {
+    let said = StoredValue::new(String::new());
     let last = StoredValue::new(String::new());
     let kept = StoredValue::new(HashMap::<usize, SavedOutput>::new());
     Effect::new(move |_| {
@@ -114,14 +117,30 @@ pub fn keep(state: AppState) {
         });
         let outputs: Vec<Option<SavedOutput>> =
             kept.with_value(|k| panes.iter().map(|p| k.get(&p.id).cloned()).collect());
-        let kept_now = match serde_json::to_string(&outputs) {
-            Ok(json) if json.len() <= MAX_KEPT_BYTES => browser::local_set(OUTPUTS_KEY, &json),
-            _ => false,
-        };
-        if !kept_now {
-            // Too large, or no room beside the rest: a reload then shows empty outputs, not
-            // older ones as if they were these.
+        let (json, left_out) = kept_outputs::fitting(outputs, MAX_KEPT_BYTES);
+        let stored = json.is_some_and(|j| browser::local_set(OUTPUTS_KEY, &j));
+        if !stored {
+            // No room beside the rest: a reload then shows empty outputs, not older ones as
+            // if they were these.
             browser::local_remove(OUTPUTS_KEY);
+        }
+        let note = if stored {
+            kept_outputs::too_large_note(&left_out, MAX_KEPT_BYTES)
+        } else {
+            NO_ROOM_NOTE.to_string()
+        };
+        let before = said.with_value(|s| s.clone());
+        if note != before {
+            notes.update(|n| {
+                n.retain(|x| *x != before);
+                if !note.is_empty() {
+                    n.push(note.clone());
+                }
+            });
+            said.set_value(note);
         }
     });
 }
+
+const NO_ROOM_NOTE: &str = "This browser's storage has no room for the panes' outputs, so \
+    they will not come back after a reload: Export keeps one.";

@@ -10,6 +10,7 @@ pub mod dot_memory;
 pub mod eval_report;
 pub mod export;
 pub mod format;
+pub mod kept_outputs;
 pub mod keys;
 pub mod pane;
 pub mod presets;

@@ -282,6 +282,16 @@ test('votes that form groups of models that never met are said to, each group ce
   await page.reload();
   await page.locator('[data-testid=arena-tally] tbody tr').first().waitFor();
   assert.equal(await note.count(), 0);
+  assert.equal(await page.locator('[data-testid=arena-no-width]').count(), 0);
+  // Ten votes that all agree: every resample is the same, and the interval has no width,
+  // which is said to be few votes rather than certainty.
+  await page.evaluate(([x, y]) => localStorage.setItem('tinylab.arena', JSON.stringify({
+    active: true, battles: Array(10).fill({ a: x, b: y, vote: 'a' }),
+  })), [x, y]);
+  await page.reload();
+  await page.locator('[data-testid=arena-no-width]').waitFor({ timeout: 30000 });
+  assert.match(await page.textContent('[data-testid=arena-tally] tbody'), /(\d+) \(\1–\1\)/);
+  assert.match(await page.textContent('[data-testid=arena-no-width]'), /few votes of another kind, not that the rating is certain/);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -571,3 +571,31 @@ test("a pane that switches to a smaller model gives back the larger one's memory
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('outputs too large to keep for a reload are said before the reload, and the next that fits is kept again', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await page.click('[data-testid=tab-score]');
+  // About 5,200 tokens at some 400 bytes each: over the 2 MB kept for all panes.
+  const words = ['river', 'stone', 'quietly', 'seven', 'bright', 'under', 'the', 'mountain'];
+  const long = Array.from({ length: 5200 }, (_, i) => words[(i * 7 + (i >> 3)) % 8]).join(' ');
+  await page.fill('[data-testid=score-text]', long);
+  await page.click('[data-testid=score-all]');
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 300000 });
+  assert.equal(await p.output().getAttribute('data-state'), 'done');
+  const note = page.locator('[data-testid=link-note]');
+  await note.waitFor({ timeout: 10000 });
+  assert.match(await note.textContent(), /^Pane 1's outputs \([\d.]+ MB\) are too large to come back after a reload \(up to 2\.00 MB are kept for all panes\): Export keeps them\./);
+  // A shorter text fits again: the note goes, and that score comes back after a reload.
+  await page.fill('[data-testid=score-text]', 'The river runs under the stone bridge.');
+  await page.click('[data-testid=score-all]');
+  await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=link-note]'), null, { timeout: 10000 });
+  const shown = await p.tokens();
+  await page.reload();
+  await p.root.locator('[data-testid=token]').first().waitFor({ timeout: 30000 });
+  assert.deepEqual((await p.tokens()).map((t) => t.id), shown.map((t) => t.id));
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
