@@ -264,7 +264,7 @@ test('votes that form groups of models that never met are said to, each group ce
   const note = page.locator('[data-testid=arena-groups]');
   await note.waitFor({ timeout: 30000 });
   assert.match(await note.textContent(), /form 2 groups that never met/);
-  assert.match(await note.textContent(), /\| other-1, other-2\)/);
+  assert.match(await note.textContent(), /\| other-2, other-1\)/, "each group best first");
   const rows = await page.locator('[data-testid=arena-tally] tbody tr').evaluateAll((els) => els.map((e) => ({
     id: e.dataset.modelId, group: Number(e.dataset.group), rating: Number(e.dataset.rating),
   })));
