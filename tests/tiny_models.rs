@@ -324,9 +324,20 @@ fn cross_entropy_with_itself_is_the_entropy_and_binoculars_follows() {
             .prompt_ids("the cat sat on the mat", false, false)
             .unwrap();
         let scored = e.score_ids(ids.clone(), 4).unwrap();
+        // Every position of the text, the one after its last token included.
         let rows = e.probability_rows(&ids, 4).unwrap();
-        assert_eq!(rows.len(), (ids.len() - 1) * e.info().vocab_size);
+        assert_eq!(rows.len(), ids.len() * e.info().vocab_size);
         let (surprisal, cross) = e.cross_entropy(&ids, 4, &rows).unwrap();
+        assert_eq!((surprisal.len(), cross.len()), (ids.len() - 1, ids.len()));
+        // The position after the text: the entropy a text one token longer has there.
+        let past = e
+            .score_ids(tinylab::engine::past_end(&ids), 4)
+            .unwrap()
+            .tokens
+            .last()
+            .unwrap()
+            .entropy;
+        assert!((cross[ids.len() - 1] - past).abs() < 1e-4, "{arch}");
         for (i, t) in scored.tokens.iter().enumerate() {
             assert!((surprisal[i] - t.surprisal).abs() < 1e-9, "{arch}");
             // −Σ p ln p with the model's own p is its entropy (f32 rows: ~1e-5).
@@ -338,7 +349,9 @@ fn cross_entropy_with_itself_is_the_entropy_and_binoculars_follows() {
             );
         }
         let b = binoculars(&surprisal, &cross).unwrap();
-        let expect = scored.summary.mean_surprisal / scored.summary.mean_entropy;
+        let n = scored.tokens.len() as f64;
+        let mean_cross = (scored.summary.mean_entropy * n + past) / (n + 1.0);
+        let expect = scored.summary.mean_surprisal / mean_cross;
         assert!((b - expect).abs() < 1e-4);
         // Rows of the wrong shape are refused, not read out of bounds.
         assert!(e.cross_entropy(&ids, 4, &rows[1..]).is_err());

@@ -90,10 +90,16 @@ fn LabResult(r: HumanVsModelResult) -> impl IntoView {
     );
     let (h_ent, m_ent) = (r.human.summary.mean_entropy, r.model.summary.mean_entropy);
     let diff = h_sur - m_sur;
+    // The model's continuation was sampled with the pane's settings, whose temperature and
+    // top-k favour likely tokens: part of any gap is the sampling's, which is said.
     let verdict = if diff > 0.0 {
-        "The human text is harder for this model to predict than its own continuation."
-    } else {
+        "The human text is harder for this model to predict than its own continuation \
+         (sampled with this pane's settings, which favour likely tokens: a lower temperature \
+         or top-k widens the gap by itself)."
+    } else if diff < 0.0 {
         "Here the model's own continuation was the harder one to predict."
+    } else {
+        "Both were exactly as hard for this model to predict."
     };
     let model_text: String = r.model.tokens.iter().map(|t| t.piece.as_str()).collect();
     let human_text: String = r.human.tokens.iter().map(|t| t.piece.as_str()).collect();

@@ -945,28 +945,32 @@ impl Engine {
         })
     }
 
-    /// Next-token probabilities (softmax at temperature 1) at every scored position, row-major
-    /// `[positions × vocab]`: what a second model with the same vocabulary compares against
-    /// (Binoculars' observer).
+    /// Next-token probabilities (softmax at temperature 1) at every position of the text, the
+    /// one after its last token included (`past_end`), row-major `[positions × vocab]`: what a
+    /// second model with the same vocabulary compares against (Binoculars' observer).
     pub fn probability_rows(&mut self, ids: &[u32], window: usize) -> Result<Vec<f32>> {
-        let mut scan = Scan::new(ids.to_vec(), window)?;
+        let ids = past_end(ids);
+        let mut scan = Scan::new(ids.clone(), window)?;
         let mut rows = ProbabilityRows::new(self, ids.len())?;
         while !self.scan_step(&mut scan, &mut |_, _, row| rows.visit(row))? {}
         Ok(rows.out)
     }
 
-    /// Per scored position: this model's surprisal of the actual token, and the cross-entropy
-    /// −Σ_v p_other(v) ln p_this(v) against `other` rows from [`Engine::probability_rows`].
+    /// This model's surprisal of each token after the first, and at every position of the
+    /// text, the one after its last token included, the cross-entropy −Σ_v p_other(v) ln
+    /// p_this(v) against `other` rows from [`Engine::probability_rows`] (one more than the
+    /// surprisals, as Binoculars' authors average them).
     pub fn cross_entropy(
         &mut self,
         ids: &[u32],
         window: usize,
         other: &[f32],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let mut scan = Scan::new(ids.to_vec(), window)?;
+        let ids = past_end(ids);
+        let mut scan = Scan::new(ids.clone(), window)?;
         let mut x = CrossEntropy::new(self, ids.len(), other)?;
         while !self.scan_step(&mut scan, &mut |_, t, row| x.visit(t, row))? {}
-        Ok((x.surprisal, x.cross))
+        Ok(x.finish())
     }
 
     /// Runs the next chunk of a scan and calls `visit(engine, target, logits)` for every
@@ -1152,6 +1156,18 @@ impl Scored {
     }
 }
 
+/// `ids` with a placeholder after the last, so that a scan also visits the position after
+/// the text, whose row predicts the placeholder. Binoculars' authors average the
+/// cross-entropy over every position of the text, that one included (`entropy()` in their
+/// `metrics.py` does not shift), and the log-perplexity over the tokens after the first.
+pub fn past_end(ids: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(ids.len() + 1);
+    out.extend_from_slice(ids);
+    // Any id the vocabulary has: only the rows before it are read.
+    out.push(0);
+    out
+}
+
 /// Binoculars' observer side: softmax rows of every scored position.
 pub struct ProbabilityRows {
     pub out: Vec<f32>,
@@ -1215,6 +1231,13 @@ impl<'o> CrossEntropy<'o> {
         self.surprisal.push(token_stats(row, target).surprisal);
         self.cross.push(x);
         self.k += 1;
+    }
+
+    /// The surprisals and cross-entropies of a scan over `past_end` ids: the placeholder's
+    /// surprisal means nothing and is dropped.
+    pub fn finish(mut self) -> (Vec<f64>, Vec<f64>) {
+        self.surprisal.pop();
+        (self.surprisal, self.cross)
     }
 }
 

@@ -367,16 +367,16 @@ pub fn summarize(stats: &[TokenStats]) -> Summary {
 /// Binoculars score (Hans et al., 2024), as in the authors' code: the mean log-perplexity of
 /// the text under the performer model over the mean cross-entropy between the two models. What
 /// the callers pass (`Engine::cross_entropy` run on the performer with the observer's
-/// `probability_rows`), per scored position: `performer_surprisal`, −ln p_performer of the
-/// actual token; `cross_entropy`, −Σ_v p_observer(v) ln p_performer(v). Lower means more
-/// machine-like.
+/// `probability_rows`): `performer_surprisal`, −ln p_performer of each token after the first;
+/// `cross_entropy`, −Σ_v p_observer(v) ln p_performer(v) at every position, the one after the
+/// last token included (one more value, as the authors' `entropy()` averages it). Each is
+/// averaged over its own values. Lower means more machine-like.
 pub fn binoculars(performer_surprisal: &[f64], cross_entropy: &[f64]) -> Option<f64> {
-    if performer_surprisal.is_empty() || performer_surprisal.len() != cross_entropy.len() {
+    if performer_surprisal.is_empty() || cross_entropy.is_empty() {
         return None;
     }
-    let n = performer_surprisal.len() as f64;
-    let lppl = performer_surprisal.iter().sum::<f64>() / n;
-    let xppl = cross_entropy.iter().sum::<f64>() / n;
+    let lppl = performer_surprisal.iter().sum::<f64>() / performer_surprisal.len() as f64;
+    let xppl = cross_entropy.iter().sum::<f64>() / cross_entropy.len() as f64;
     (xppl > 0.0).then(|| lppl / xppl)
 }
 
@@ -541,6 +541,10 @@ mod tests {
         let b = binoculars(&[2.0, 4.0], &[1.5, 2.5]).unwrap();
         assert!((b - 1.5).abs() < 1e-12);
         assert!(binoculars(&[], &[]).is_none());
-        assert!(binoculars(&[1.0], &[1.0, 2.0]).is_none());
+        assert!(binoculars(&[1.0], &[]).is_none());
+        // The authors' averages: log-ppl over the 2 tokens after the first, x-ppl over all 3
+        // positions (mean 2), not over the first 2 (mean 1.5).
+        let b = binoculars(&[2.0, 4.0], &[1.0, 2.0, 3.0]).unwrap();
+        assert!((b - 1.5).abs() < 1e-12);
     }
 }

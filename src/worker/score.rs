@@ -6,7 +6,7 @@ use crate::engine::stats::binoculars;
 use std::cell::Cell;
 
 use crate::engine::{
-    CrossEntropy, Engine, GenerateRequest, ProbabilityRows, Scan, Scored, SCORE_WINDOW,
+    past_end, CrossEntropy, Engine, GenerateRequest, ProbabilityRows, Scan, Scored, SCORE_WINDOW,
 };
 use crate::lab;
 use crate::protocol::{
@@ -232,8 +232,9 @@ async fn distributions(
             ids.len()
         ));
     }
-    let mut rows = ProbabilityRows::new(engine, ids.len()).map_err(|e| e.to_string())?;
-    let mut s = Scan::new(ids.clone(), SCORE_WINDOW).map_err(|e| e.to_string())?;
+    let padded = past_end(&ids);
+    let mut rows = ProbabilityRows::new(engine, padded.len()).map_err(|e| e.to_string())?;
+    let mut s = Scan::new(padded, SCORE_WINDOW).map_err(|e| e.to_string())?;
     if !scan(engine, &mut s, job, stop, &mut |_, _, row| rows.visit(row)).await? {
         return Err("stopped".into());
     }
@@ -267,21 +268,21 @@ async fn binoculars_score(
     rows: &[f32],
     stop: &Cell<bool>,
 ) -> Result<(), String> {
-    let mut x = CrossEntropy::new(engine, ids.len(), rows).map_err(|e| e.to_string())?;
-    let mut s = Scan::new(ids, SCORE_WINDOW).map_err(|e| e.to_string())?;
+    let padded = past_end(&ids);
+    let mut x = CrossEntropy::new(engine, padded.len(), rows).map_err(|e| e.to_string())?;
+    let mut s = Scan::new(padded, SCORE_WINDOW).map_err(|e| e.to_string())?;
     if !scan(engine, &mut s, job, stop, &mut |_, t, row| x.visit(t, row)).await? {
         return Err("stopped".into());
     }
-    let (surprisal, cross) = (x.surprisal, x.cross);
-    let n = surprisal.len() as f64;
+    let (surprisal, cross) = x.finish();
     let score = binoculars(&surprisal, &cross)
         .ok_or_else(|| "Binoculars is undefined for this text".to_string())?;
     post_event(
         job,
         Event::Binoculars(BinocularsResult {
             score,
-            log_ppl: surprisal.iter().sum::<f64>() / n,
-            log_x_ppl: cross.iter().sum::<f64>() / n,
+            log_ppl: surprisal.iter().sum::<f64>() / surprisal.len() as f64,
+            log_x_ppl: cross.iter().sum::<f64>() / cross.len() as f64,
             tokens: surprisal.len(),
         }),
     );
