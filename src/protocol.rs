@@ -165,6 +165,8 @@ pub enum FromWorker {
         #[serde(default)]
         note: Option<String>,
     },
+    /// The worker's wasm heap after a job ended (it only grows): what the worker holds now.
+    Memory { wasm_memory_bytes: u64 },
     /// A message the worker could not read, so there is no job to answer.
     Unreadable { message: String },
     /// A panic: the worker's state cannot be trusted any more; every job of it is over.

@@ -366,9 +366,10 @@ pub fn ArenaBar() -> impl IntoView {
     let app = expect_context::<AppState>();
     let arena = app.arena;
     let active = move || arena.with(|s| s.active);
-    // Once per change of the votes: the table and its notes read it (the bootstrap is 40 ms at
-    // 10,000 votes).
-    let tally = Memo::new(move |_| arena.with(|s| standings(&s.battles)));
+    // Once per change of the votes (not of the pair drawn or the vote buttons): the table and
+    // its notes read it, and the bootstrap is 40 ms at 10,000 votes.
+    let battles = Memo::new(move |_| arena.with(|s| s.battles.clone()));
+    let tally = Memo::new(move |_| battles.with(|b| standings(b)));
     // Both answered, each by the model drawn for it (by catalog name, as runs record their
     // model): a vote is never counted for a model that did not answer.
     let both_done = move || {

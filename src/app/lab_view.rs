@@ -90,12 +90,12 @@ fn LabResult(r: HumanVsModelResult) -> impl IntoView {
     );
     let (h_ent, m_ent) = (r.human.summary.mean_entropy, r.model.summary.mean_entropy);
     let diff = h_sur - m_sur;
-    // The model's continuation was sampled with the pane's settings, whose temperature and
-    // top-k favour likely tokens: part of any gap is the sampling's, which is said.
+    // The model's continuation was sampled with the pane's settings, which may favour likely
+    // tokens: part of a gap can be the sampling's, which is said.
     let verdict = if diff > 0.0 {
         "The human text is harder for this model to predict than its own continuation \
-         (sampled with this pane's settings, which favour likely tokens: a lower temperature \
-         or top-k widens the gap by itself)."
+         (sampled with this pane's settings: a temperature under 1, top-k or top-p favour \
+         likely tokens and widen the gap by themselves)."
     } else if diff < 0.0 {
         "Here the model's own continuation was the harder one to predict."
     } else {

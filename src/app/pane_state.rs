@@ -72,6 +72,9 @@ pub struct Pane {
     /// its alternatives, to fork there).
     pub pinned: RwSignal<Option<usize>>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
+    /// Counts the workers started, so that a drop asked for one (`Effect::DropWorker`, run
+    /// later) never ends the one a load started meanwhile.
+    worker_started: StoredValue<u64>,
     /// Work to start as soon as the model being loaded is ready (Run, Score, Send or
     /// "Human vs model" pressed before it was loaded).
     queued: StoredValue<Option<Queued>>,
@@ -113,6 +116,7 @@ impl Pane {
             hovered,
             pinned,
             worker: StoredValue::new_local(None),
+            worker_started: StoredValue::new(0),
             queued: StoredValue::new(None),
             chat_current,
         }
@@ -244,6 +248,7 @@ impl Pane {
                 Ok(client) => {
                     let _ = client.send(&super::threads::request());
                     self.worker.set_value(Some(client));
+                    self.worker_started.update_value(|n| *n += 1);
                 }
                 Err(message) => {
                     let effects = self.state.try_update(|s| s.worker_lost(&message));
@@ -876,9 +881,16 @@ impl Pane {
                 }
                 Effect::DropWorker => {
                     // Dropped later: this very message may be running inside the worker's
-                    // handler.
-                    let worker = self.worker;
-                    leptos::task::spawn_local(async move { worker.set_value(None) });
+                    // handler. Only if it is still the same worker: an effect woken by this
+                    // state change (the demo's Run all) may have started a load, and with it
+                    // a fresh worker, meanwhile.
+                    let (worker, started) = (self.worker, self.worker_started);
+                    let this = started.get_value();
+                    leptos::task::spawn_local(async move {
+                        if started.get_value() == this {
+                            worker.set_value(None);
+                        }
+                    });
                 }
             }
         }

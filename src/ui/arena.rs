@@ -374,11 +374,12 @@ pub fn standings(battles: &[Battle]) -> Vec<Standing> {
 /// 2.5% and 97.5% of the ratings over battles resampled with replacement (a fixed seed, so
 /// the same record always shows the same interval). A resample is fitted over the models in
 /// it: one a resample left out has no rating there (as LM Arena's bootstrap counts it), not
-/// the fit's starting value, which also moved the others' centre. `None` for a model no
-/// resample held.
+/// the fit's starting value, which also moved the others' centre; nor do the models of a
+/// group the resample split apart. `None` for a model no resample held whole.
 fn bootstrap(models: &[String], battles: &[Battle]) -> Vec<Option<(f64, f64)>> {
     let battles = indexed(models, battles);
     let n = models.len();
+    let whole = groups_of(n, &battles);
     let mut rng = crate::engine::sampler::Rng::new(0x0a7e4a);
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(BOOTSTRAP_ROUNDS); n];
     if battles.is_empty() {
@@ -392,9 +393,22 @@ fn bootstrap(models: &[String], battles: &[Battle]) -> Vec<Option<(f64, f64)>> {
         for &(i, j, _) in &draw {
             (present[i], present[j]) = (true, true);
         }
-        // A model the draw left out is a group alone there, so it moves no one's centre.
+        // A model the draw left out is a group alone there, so it moves no one's centre. A
+        // group the draw split in parts (it lost the battles that joined them) has each part
+        // centred on 1000 by itself, a value the votes never gave: that group sits the round
+        // out too.
+        let part = groups_of(n, &draw);
+        let mut part_of_group: Vec<Option<usize>> = vec![None; n];
+        let mut split = vec![false; n];
+        for i in (0..n).filter(|&i| present[i]) {
+            match part_of_group[whole[i]] {
+                None => part_of_group[whole[i]] = Some(part[i]),
+                Some(p) if p != part[i] => split[whole[i]] = true,
+                Some(_) => {}
+            }
+        }
         for (i, r) in ratings_of(n, &draw).into_iter().enumerate() {
-            if present[i] {
+            if present[i] && !split[whole[i]] {
                 samples[i].push(r);
             }
         }
@@ -582,6 +596,29 @@ mod tests {
         assert!(
             hi < x.rating + 1.0,
             "x never rates above its one loss: {x:?}"
+        );
+    }
+
+    /// a beat b five times, b tied c once, c beat d five times. A resample without that one
+    /// tie splits the group in two, each half centred on 1000 by itself: c's interval reached
+    /// 1246 from that alone (b and c rate 1000 on all the votes).
+    #[test]
+    fn a_resample_that_splits_a_group_gives_it_no_values() {
+        let mut b = vec![battle("a", "b", Vote::A); 5];
+        b.push(battle("b", "c", Vote::Tie));
+        b.extend(vec![battle("c", "d", Vote::A); 5]);
+        let rows = standings(&b);
+        let by = |m: &str| rows.iter().find(|r| r.model == m).unwrap().clone();
+        assert!((by("b").rating - 1000.0).abs() < 1e-6 && (by("c").rating - 1000.0).abs() < 1e-6);
+        // The votes are symmetric (a:b as c:d), so c's interval is near b's mirror image
+        // (952-1080 against 925-1048); with the split halves it was 952-1246 against b's
+        // 765-1053.
+        let (b_lo, b_hi) = by("b").interval.unwrap();
+        let (c_lo, c_hi) = by("c").interval.unwrap();
+        assert!(c_hi < 1200.0, "c's interval {c_lo}-{c_hi}");
+        assert!(
+            ((2000.0 - b_lo) - c_hi).abs() < 60.0 && ((2000.0 - b_hi) - c_lo).abs() < 60.0,
+            "b {b_lo}-{b_hi}, c {c_lo}-{c_hi}"
         );
     }
 

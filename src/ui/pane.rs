@@ -74,8 +74,8 @@ impl ModelState {
     /// Whether the next load (of `next_bytes`, when known) should start in a fresh worker. A
     /// wasm heap never shrinks: the worker that held Qwen2.5 kept its 541 MB for SmolLM2's
     /// 114. A fresh worker costs about half a second, so only where it gives memory back:
-    /// the heap held is well over what the next model takes (its file and a sixth), or
-    /// unknown after a failed load. Never while the last model is still being put in the
+    /// the heap held (as of the last job's end) is well over what the next model takes (its
+    /// file and a half, and 64 MB), or unknown after a failed load. Never while the last model is still being put in the
     /// browser cache: that worker finishes the copy, which the next load waits for.
     pub fn wants_fresh_worker(&self, next_bytes: Option<u64>) -> bool {
         const SPARE: u64 = 64 << 20;
@@ -1423,6 +1423,18 @@ impl PaneModel {
             FromWorker::Threads { active, note, .. } => {
                 self.threads = Some(active);
                 self.threads_note = note;
+                vec![]
+            }
+            FromWorker::Memory { wasm_memory_bytes } => {
+                let phase = self.model.phase;
+                if let Some(l) = self.model.loaded.as_mut() {
+                    if wasm_memory_bytes > l.wasm_memory_bytes {
+                        l.wasm_memory_bytes = wasm_memory_bytes;
+                        if phase == ModelPhase::Ready {
+                            self.model.message = loaded_message(l);
+                        }
+                    }
+                }
                 vec![]
             }
             FromWorker::Unreadable { message } => {
@@ -2862,6 +2874,26 @@ mod tests {
             "the same model again"
         );
         assert!(!p.model.wants_fresh_worker(None));
+        // The heap a job left behind (Binoculars' rows, a long score) counts, and is shown;
+        // a smaller figure never undoes a larger.
+        let before = p.model.message.clone();
+        p.apply(FromWorker::Memory {
+            wasm_memory_bytes: 400 * MB,
+        });
+        assert!(
+            p.model.message.contains("419 MB in memory"),
+            "{}",
+            p.model.message
+        );
+        assert_ne!(p.model.message, before);
+        p.apply(FromWorker::Memory {
+            wasm_memory_bytes: 114 * MB,
+        });
+        assert!(p.model.message.contains("419 MB in memory"));
+        assert!(p.model.wants_fresh_worker(Some(98 * MB)));
+        l.wasm_memory_bytes = 114 * MB;
+        let job = job_of(&p.load(url(), "SmolLM2"));
+        p.apply(reply(job, Event::Loaded(l.clone())));
         // Still putting the last model in the cache: that worker goes on.
         (l.wasm_memory_bytes, l.cached_now, l.keeping) = (541 * MB, false, true);
         let job = job_of(&p.load(url(), "Qwen"));

@@ -50,6 +50,11 @@ impl State {
     fn end(&self) {
         self.job.set(None);
         self.busy.set(Busy::Idle);
+        // The heap grows after a load (a long score's rows, Binoculars' distributions): the
+        // page's figure, and its choice of a fresh worker for the next load, follow it.
+        post(&FromWorker::Memory {
+            wasm_memory_bytes: wasm_memory_bytes(),
+        });
     }
 }
 
