@@ -127,7 +127,7 @@ const BOOTSTRAP_ROUNDS: usize = 200;
 /// ratings (400·log10 strength) in the order of `models`, each group of models linked by
 /// battles (`groups`) centred on 1000: nothing says how two groups that never met compare.
 pub fn ratings(models: &[String], battles: &[Battle]) -> Vec<f64> {
-    ratings_of(models.len(), &indexed(models, battles))
+    ratings_of(models.len(), &indexed(models, battles)).0
 }
 
 /// Each battle as the indices of its models in `models` and its vote (battles of a model
@@ -144,10 +144,10 @@ fn indexed(models: &[String], battles: &[Battle]) -> Vec<(usize, usize, Vote)> {
         .collect()
 }
 
-/// `ratings` over `n` models from indexed battles.
-fn ratings_of(n: usize, battles: &[(usize, usize, Vote)]) -> Vec<f64> {
+/// `ratings` and `groups` over `n` models from indexed battles.
+fn ratings_of(n: usize, battles: &[(usize, usize, Vote)]) -> (Vec<f64>, Vec<usize>) {
     if n == 0 {
-        return vec![];
+        return (vec![], vec![]);
     }
     // wins[i]: i's (half-)wins; games[i][j]: battles between i and j, virtual ties included.
     let mut wins = vec![0.0f64; n];
@@ -183,7 +183,7 @@ fn ratings_of(n: usize, battles: &[(usize, usize, Vote)]) -> Vec<f64> {
             elo[i] += 1000.0 - mean;
         }
     }
-    elo
+    (elo, group)
 }
 
 /// The log-strengths θ that maximise the Bradley-Terry likelihood Σ wᵢθᵢ − Σ gᵢⱼ ln(e^θᵢ +
@@ -329,9 +329,10 @@ pub fn standings(battles: &[Battle]) -> Vec<Standing> {
             }
         }
     }
-    let rating = ratings(&models, battles);
-    let group = groups(&models, battles);
-    let intervals = (battles.len() >= MIN_VOTES_FOR_INTERVAL).then(|| bootstrap(&models, battles));
+    let indexed = indexed(&models, battles);
+    let (rating, group) = ratings_of(models.len(), &indexed);
+    let intervals = (battles.len() >= MIN_VOTES_FOR_INTERVAL)
+        .then(|| bootstrap(models.len(), &indexed, &group));
     let mut out: Vec<Standing> = models
         .iter()
         .enumerate()
@@ -375,11 +376,13 @@ pub fn standings(battles: &[Battle]) -> Vec<Standing> {
 /// the same record always shows the same interval). A resample is fitted over the models in
 /// it: one a resample left out has no rating there (as LM Arena's bootstrap counts it), not
 /// the fit's starting value, which also moved the others' centre; nor do the models of a
-/// group the resample split apart. `None` for a model no resample held whole.
-fn bootstrap(models: &[String], battles: &[Battle]) -> Vec<Option<(f64, f64)>> {
-    let battles = indexed(models, battles);
-    let n = models.len();
-    let whole = groups_of(n, &battles);
+/// group the resample split apart. `None` for a model no resample held whole. `battles` are
+/// indexed among `n` models, and `whole` is their groups on all the votes.
+fn bootstrap(
+    n: usize,
+    battles: &[(usize, usize, Vote)],
+    whole: &[usize],
+) -> Vec<Option<(f64, f64)>> {
     let mut rng = crate::engine::sampler::Rng::new(0x0a7e4a);
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(BOOTSTRAP_ROUNDS); n];
     if battles.is_empty() {
@@ -397,7 +400,7 @@ fn bootstrap(models: &[String], battles: &[Battle]) -> Vec<Option<(f64, f64)>> {
         // group the draw split in parts (it lost the battles that joined them) has each part
         // centred on 1000 by itself, a value the votes never gave: that group sits the round
         // out too.
-        let part = groups_of(n, &draw);
+        let (rating, part) = ratings_of(n, &draw);
         let mut part_of_group: Vec<Option<usize>> = vec![None; n];
         let mut split = vec![false; n];
         for i in (0..n).filter(|&i| present[i]) {
@@ -407,7 +410,7 @@ fn bootstrap(models: &[String], battles: &[Battle]) -> Vec<Option<(f64, f64)>> {
                 Some(_) => {}
             }
         }
-        for (i, r) in ratings_of(n, &draw).into_iter().enumerate() {
+        for (i, r) in rating.into_iter().enumerate() {
             if present[i] && !split[whole[i]] {
                 samples[i].push(r);
             }
