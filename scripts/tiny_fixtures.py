@@ -127,6 +127,17 @@ VARIANTS = {
     # which llama.cpp writes as nothing (and reads an unknown one's text as that token where
     # it reads special tokens).
     "qwen2-addeos": ("qwen2", {"add_eos": True, "retype": [5, 0, 2, 9]}),
+    # llama.cpp's IQ4_NL (4-bit indices into a non-uniform table, a scale per 32), every
+    # matrix and the tied embedding table.
+    "llama-iq4nl": ("llama", {"spec": {"embd": "IQ4_NL", "q": "IQ4_NL", "k": "IQ4_NL",
+                                       "v": "IQ4_NL", "o": "IQ4_NL", "gate": "IQ4_NL",
+                                       "up": "IQ4_NL", "down": "IQ4_NL"}}),
+    # IQ4_XS (the same table, 6-bit factors under a scale per 256) mixed with IQ4_NL as
+    # llama.cpp's IQ4_XS files mix them; rows of 256.
+    "llama-iq4xs": ("llama", {"spec": {"d": 256, "head_dim": 64, "ff": 256,
+                                       "embd": "IQ4_NL", "q": "IQ4_XS", "k": "IQ4_NL",
+                                       "v": "IQ4_NL", "o": "IQ4_XS", "gate": "IQ4_XS",
+                                       "up": "IQ4_NL", "down": "IQ4_XS"}}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -231,6 +242,8 @@ class Weights:
             return self.normal(rows, cols, gain).astype(np.float16), None
         if qtype in (Q.Q4_K, Q.Q6_K):
             return self.k_quant(rows, cols, qtype, gain), qtype
+        if qtype in (Q.IQ4_NL, Q.IQ4_XS):
+            return self.iq4(rows, cols, qtype, gain), qtype
         return gguf.quants.quantize(self.normal(rows, cols, gain), qtype), qtype
 
     def k_quant(self, rows, cols, qtype, gain):
@@ -260,6 +273,34 @@ class Weights:
         qs = self.rng.randint(0, 256, (blocks, 128), dtype=np.uint8)
         raw = np.concatenate([d.reshape(-1, 1).view(np.uint8), dmin.reshape(-1, 1).view(np.uint8),
                               np.tile(scales, (blocks, 1)), qs], axis=1)
+        return raw.reshape(rows, -1)
+
+
+    def iq4(self, rows, cols, qtype, gain):
+        """Random IQ4_NL or IQ4_XS blocks (gguf-py cannot quantize to them) with the spread of
+        `normal`: uniform indices into llama.cpp's table (spread 70), IQ4_XS with uniform 6-bit
+        block factors (f − 32: spread 18.5) under a super-block scale."""
+        import gguf
+
+        np = self.np
+        target = gain / np.sqrt(cols)
+        sign = lambda n: self.rng.choice([-1.0, 1.0], n)  # noqa: E731
+        if qtype == gguf.GGMLQuantizationType.IQ4_NL:
+            blocks = rows * cols // 32
+            d = (sign(blocks) * target / 70 * self.rng.uniform(0.5, 1.5, blocks)).astype(
+                np.float16)
+            qs = self.rng.randint(0, 256, (blocks, 16), dtype=np.uint8)
+            raw = np.concatenate([d.reshape(-1, 1).view(np.uint8), qs], axis=1)
+            return raw.reshape(rows, -1)
+        assert cols % 256 == 0, "IQ4_XS needs rows of 256"
+        blocks = rows * cols // 256
+        d = (sign(blocks) * target / (70 * 18.5) * self.rng.uniform(0.5, 1.5, blocks)).astype(
+            np.float16)
+        scales_h = self.rng.randint(0, 1 << 16, (blocks, 1), dtype=np.uint16)
+        scales_l = self.rng.randint(0, 256, (blocks, 4), dtype=np.uint8)
+        qs = self.rng.randint(0, 256, (blocks, 128), dtype=np.uint8)
+        raw = np.concatenate([d.reshape(-1, 1).view(np.uint8), scales_h.view(np.uint8),
+                              scales_l, qs], axis=1)
         return raw.reshape(rows, -1)
 
 
@@ -298,10 +339,11 @@ def write_model(name, path, seed):
     source = read_vocab(os.path.join(MODELS, src))
     voc = cut_vocab(source)
     s = spec(arch)
+    Q = gguf.GGMLQuantizationType
+    s.update({k: Q[v] if isinstance(v, str) else v for k, v in extra.get("spec", {}).items()})
     w = Weights(seed)
     d, hd, nh, nkv = s["d"], s["head_dim"], s["heads"], s["kv"]
     n_vocab = len(voc["tokens"])
-    Q = gguf.GGMLQuantizationType
 
     g = gguf.GGUFWriter(path, arch)
     g.add_name(f"tinylab tiny {name}")

@@ -4,7 +4,10 @@
 
 mod common;
 
+use candle_core::quantized::GgmlDType;
+use candle_core::Device;
 use common::tiny::{replace_bytes, set_tensor_type, tiny_gguf};
+use tinylab::engine::gguf::GgufFile;
 use tinylab::engine::{Engine, EngineError, GenerateRequest, SamplingParams, StopReason};
 
 use common::tiny::ARCHS;
@@ -227,23 +230,27 @@ fn unsupported_architecture_is_named() {
 #[test]
 fn unsupported_quantization_is_named() {
     let mut b = tiny_gguf("llama", 1);
-    set_tensor_type(&mut b, "blk.0.ffn_up.weight", 20);
+    set_tensor_type(&mut b, "blk.0.ffn_up.weight", 21);
     let msg = load_err(&b);
     assert!(
-        msg.starts_with("unsupported quantization type IQ4_NL (ggml type 20) in 1 tensor ("),
+        msg.starts_with("unsupported quantization type IQ3_S (ggml type 21) in 1 tensor ("),
         "{msg}"
     );
     // Every type the file holds that no kernel reads, not only the first met: llama.cpp's
-    // IQ4_XS files hold IQ4_NL tensors too.
-    set_tensor_type(&mut b, "blk.0.ffn_down.weight", 23);
-    set_tensor_type(&mut b, "blk.0.ffn_gate.weight", 23);
+    // i-quant files mix several.
+    set_tensor_type(&mut b, "blk.0.ffn_down.weight", 22);
+    set_tensor_type(&mut b, "blk.0.ffn_gate.weight", 22);
     let msg = load_err(&b);
     assert!(
         msg.starts_with(
-            "unsupported quantization types IQ4_NL (ggml type 20) in 1 tensor and IQ4_XS \
-             (ggml type 23) in 2 tensors ("
+            "unsupported quantization types IQ3_S (ggml type 21) in 1 tensor and IQ2_S \
+             (ggml type 22) in 2 tensors ("
         ),
         "{msg}"
+    );
+    assert!(
+        msg.contains("IQ4_NL, IQ4_XS)"),
+        "the list names what is read: {msg}"
     );
     // Past four types the rest are counted, not named: the message stays one short line
     // whatever a header holds.
@@ -257,6 +264,45 @@ fn unsupported_quantization_is_named() {
     let msg = load_err(&b);
     assert_eq!(msg.matches("(ggml type").count(), 4, "{msg}");
     assert!(msg.contains(" of other types ("), "{msg}");
+}
+
+/// IQ4_NL is Q4_0's size (an f16 scale and 16 bytes a block of 32), so a Q4_0 tensor retyped
+/// as IQ4_NL is a valid one: it loads, and its values are the table's, not Q4_0's.
+#[test]
+fn iq4_nl_loads_where_candle_refuses_it() {
+    let b = tiny_gguf("llama", 1);
+    let g = GgufFile::parse(&b).unwrap();
+    let Some(name) = g
+        .content
+        .tensor_infos
+        .iter()
+        .find(|(_, t)| t.ggml_dtype == GgmlDType::Q4_0 && t.shape.dims().len() == 2)
+        .map(|(n, _)| n.clone())
+    else {
+        panic!("the tiny model has a Q4_0 matrix")
+    };
+    let as_q4_0 = g.tensor(&name).unwrap().dequantize(&Device::Cpu).unwrap();
+    let mut b = b.clone();
+    set_tensor_type(&mut b, &name, 20);
+    let g = GgufFile::parse(&b).unwrap();
+    assert_eq!(g.iquant(&name), Some(tinylab::engine::iq4::IQuant::Iq4Nl));
+    let t = g.tensor(&name).unwrap();
+    assert_eq!(t.dtype(), GgmlDType::Q8_0);
+    let as_iq4 = t.dequantize(&Device::Cpu).unwrap();
+    assert_eq!(as_iq4.dims(), as_q4_0.dims());
+    let (a, b2): (Vec<f32>, Vec<f32>) = (
+        as_q4_0.flatten_all().unwrap().to_vec1().unwrap(),
+        as_iq4.flatten_all().unwrap().to_vec1().unwrap(),
+    );
+    assert_ne!(a, b2);
+    let mut e = Engine::from_source(&b, 256).unwrap();
+    assert!(
+        e.info().tensor_types.contains("IQ4_NL ×1"),
+        "{}",
+        e.info().tensor_types
+    );
+    let r = e.score("a b c d", 256).unwrap();
+    assert!(r.tokens.iter().all(|t| t.surprisal.is_finite()));
 }
 
 #[test]

@@ -8,9 +8,9 @@
 
 mod common;
 
-use candle_core::quantized::gguf_file;
 use common::parity;
 use serde_json::Value;
+use tinylab::engine::gguf::GgufFile;
 use tinylab::engine::model::Kernels;
 use tinylab::engine::{Engine, DEFAULT_MAX_POSITIONS};
 
@@ -45,7 +45,7 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 12] = [
+const VARIANTS: [(&str, &str); 14] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
@@ -58,6 +58,8 @@ const VARIANTS: [(&str, &str); 12] = [
     ("qwen3-arrays", "qwen3"),
     ("gemma3-addeos", "gemma3"),
     ("qwen2-addeos", "qwen2"),
+    ("llama-iq4nl", "llama"),
+    ("llama-iq4xs", "llama"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -78,15 +80,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Weight types in the file that `kernels` requantizes to Q8_0 at load.
+/// Weight types in the file that `kernels` requantizes to Q8_0 at load, and IQ4_XS, whose
+/// blocks become Q8_0 blocks with their scales rounded to f16 (`engine::iq4`; IQ4_NL's become
+/// Q8_0 exactly).
 fn requantized(arch: &str, kernels: Kernels) -> Vec<String> {
     let bytes = read_model(arch);
-    let content = gguf_file::Content::read(&mut std::io::Cursor::new(bytes)).expect("GGUF");
-    let mut types: Vec<String> = content
+    let g = GgufFile::parse(&bytes).expect("GGUF");
+    let mut types: Vec<String> = g
+        .content
         .tensor_infos
-        .values()
-        .filter(|t| kernels.requantizes(t.ggml_dtype))
-        .map(|t| format!("{:?}", t.ggml_dtype))
+        .iter()
+        .filter_map(|(name, t)| match g.type_name(name, t).as_str() {
+            "IQ4_NL" => None,
+            "IQ4_XS" => Some("IQ4_XS".to_string()),
+            _ if kernels.requantizes(t.ggml_dtype) => Some(format!("{:?}", t.ggml_dtype)),
+            _ => None,
+        })
         .collect();
     types.sort();
     types.dedup();
@@ -130,8 +139,8 @@ fn check(arch: &str, kernels: Kernels) {
     }
     parity::tokenization_matches(&label, &e, &fx);
     special_tokenization_matches(&label, &e, &fx);
-    parity::greedy_matches(&label, &mut e, &fx, weights);
     parity::scoring_matches(&label, &mut e, &fx, weights);
+    parity::greedy_matches(&label, &mut e, &fx, weights);
 }
 
 /// The ids with special-token text read as those tokens, and what every token writes into
@@ -284,6 +293,16 @@ fn missing_special_ids_are_llama_cpps_defaults() {
 #[test]
 fn named_end_ids_end_a_generation() {
     check("qwen2-endids", Kernels::BUILD);
+}
+
+/// IQ4_NL and IQ4_XS weights, the tied embedding table among them, in every build's form
+/// (they were refused).
+#[test]
+fn iq4_nl_and_iq4_xs_weights() {
+    for kernels in [Kernels::BUILD, Kernels::Wasm, Kernels::WasmRelaxed] {
+        check("llama-iq4nl", kernels);
+        check("llama-iq4xs", kernels);
+    }
 }
 
 /// Linear RoPE scaling, applied as llama.cpp applies it (it was refused).

@@ -56,6 +56,37 @@ pub fn q8_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// Q8_0 blocks whose values lie on Q8_K's grid: one scale per 256 values (the value of
+/// largest magnitude maps to −127), written into each of their eight blocks. llama.cpp
+/// multiplies IQ4_XS weights with Q8_K activations; their IQ4_XS matrices, read as Q8_0
+/// (`iq4`), take these so that their products round the activations as llama.cpp does, not
+/// per 32 values (which on a tiny model moved surprisals 1.5× llama.cpp's own spread). The
+/// f32 scale becomes f16, as every Q8_0 activation scale does. `x.len()` is whole blocks of
+/// 256 (`gguf` refuses IQ4_XS rows that are not).
+pub fn q8_0_on_k_grid(x: &[f32], out: &mut [u8]) {
+    for (xs, blocks) in x.chunks_exact(256).zip(out.chunks_exact_mut(8 * 34)) {
+        let amax = abs_max(xs);
+        let max = xs.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
+        if amax == 0.0 || amax.is_nan() {
+            blocks.fill(0);
+            if amax.is_nan() {
+                for b in blocks.chunks_exact_mut(34) {
+                    b[..2].copy_from_slice(&f16::NAN.to_le_bytes());
+                }
+            }
+            continue;
+        }
+        let iscale = -127.0 / max;
+        let d = f16::from_f32(1.0 / iscale).to_le_bytes();
+        for (b, vs) in blocks.chunks_exact_mut(34).zip(xs.chunks_exact(32)) {
+            b[..2].copy_from_slice(&d);
+            for (q, v) in b[2..].iter_mut().zip(vs) {
+                *q = ((iscale * v).round_ties_even() as i32).min(127) as i8 as u8;
+            }
+        }
+    }
+}
+
 /// Copies one row's block of quantized values into a prefill tile (`q4_1::Tile`,
 /// `q5_0::Tile`, `k_quants::Tile`): lane `l` of each of `groups`' vectors gets the next four
 /// values, so that a lane holds four consecutive values of one row.
@@ -153,6 +184,29 @@ mod tests {
     use super::*;
     use crate::engine::test_data::{bytes, quantize, values};
     use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, BlockQ8_1};
+
+    /// IQ4_XS's activations: Q8_K's values exactly, its scale in each of the eight Q8_0 blocks
+    /// as f16; a zero row stays zero and a NaN goes on as NaN.
+    #[test]
+    fn q8_0_on_k_grid_holds_q8_ks_values() {
+        let mut x = values(256 * 3, 21);
+        x[256..512].fill(0.0);
+        let mut k = vec![0u8; 3 * 292];
+        q8_k(&x, &mut k);
+        let mut ours = vec![0u8; 3 * 8 * 34];
+        q8_0_on_k_grid(&x, &mut ours);
+        for (kb, ob) in k.chunks_exact(292).zip(ours.chunks_exact(8 * 34)) {
+            let d = f32::from_le_bytes([kb[0], kb[1], kb[2], kb[3]]);
+            for (j, b) in ob.chunks_exact(34).enumerate() {
+                assert_eq!(&b[2..], &kb[4 + 32 * j..4 + 32 * (j + 1)]);
+                assert_eq!(f16::from_le_bytes([b[0], b[1]]), f16::from_f32(d));
+            }
+        }
+        assert!(ours[8 * 34..16 * 34].iter().all(|&b| b == 0));
+        x[3] = f32::NAN;
+        q8_0_on_k_grid(&x, &mut ours);
+        assert!(f16::from_le_bytes([ours[0], ours[1]]).is_nan());
+    }
 
     /// Against candle's quantizers: the same layout, and the same values except where the two
     /// roundings part (a half step, or Q8_1's sum in f16).

@@ -10,12 +10,13 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::k_quants::{self as k, GgmlType};
 use candle_core::quantized::{GgmlDType, QStorage, QTensor, QuantizedType};
 use candle_core::Device;
 
 use super::error::{EngineError, Result};
+use super::iq4::IQuant;
 
 /// Random access to a GGUF's bytes.
 pub trait ByteSource {
@@ -50,6 +51,9 @@ impl ByteSource for Vec<u8> {
 struct Reader<'a> {
     src: &'a dyn ByteSource,
     pos: u64,
+    /// Bytes read differently from the source: each i-quant tensor's type field holds its
+    /// stand-in (`iq4::IQuant::stand_in`), which candle's parser reads.
+    patches: &'a [(u64, [u8; 4])],
 }
 
 impl Read for Reader<'_> {
@@ -58,6 +62,15 @@ impl Read for Reader<'_> {
         let n = (buf.len() as u64).min(left) as usize;
         if n > 0 {
             self.src.read_at(self.pos, &mut buf[..n]);
+            let span = self.pos..self.pos + n as u64;
+            for (at, bytes) in self.patches {
+                for (k, b) in bytes.iter().enumerate() {
+                    let p = at + k as u64;
+                    if span.contains(&p) {
+                        buf[(p - self.pos) as usize] = *b;
+                    }
+                }
+            }
             self.pos += n as u64;
         }
         Ok(n)
@@ -113,13 +126,16 @@ pub struct GgufFile<'a> {
     src: &'a dyn ByteSource,
     /// Entries of `tokenizer.ggml.tokens`, kept when the vocabulary itself is dropped.
     vocab_size: usize,
+    /// Tensors whose type candle does not read (`iq4`): `content` shows them with a stand-in
+    /// type of the same block length; their sizes and bytes are this file's business.
+    iquants: HashMap<String, IQuant>,
 }
 
 /// ggml type ids to names, for messages about types candle cannot load.
-/// The weight types the engine reads (`read_blocks` below), for messages and the page. The
-/// i-quants (IQ*), TQ* and MXFP4 are not among them.
+/// The weight types the engine reads (`read_blocks` below, and `iq4`), for messages and the
+/// page. The other i-quants (IQ1-IQ3), TQ* and MXFP4 are not among them.
 pub const SUPPORTED_QUANTIZATIONS: &str =
-    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS";
 
 pub(super) fn ggml_type_name(id: u32) -> String {
     let name = match id {
@@ -191,13 +207,28 @@ impl<'a> GgufFile<'a> {
         let mut magic = vec![0u8; len.min(4) as usize];
         src.read_at(0, &mut magic);
         check_magic(&magic)?;
-        super::gguf_header::check(&mut BufReader::with_capacity(
+        let iquant_list = super::gguf_header::check(&mut BufReader::with_capacity(
             1 << 16,
-            Reader { src, pos: 0 },
+            Reader {
+                src,
+                pos: 0,
+                patches: &[],
+            },
         ))?;
+        let patches: Vec<(u64, [u8; 4])> = iquant_list
+            .iter()
+            .map(|t| (t.type_at, t.kind.stand_in().to_le_bytes()))
+            .collect();
         // The header is thousands of small reads (Gemma 3 has 262k token strings); a buffer
         // keeps each from being a call into JS in the browser.
-        let mut reader = BufReader::with_capacity(1 << 20, Reader { src, pos: 0 });
+        let mut reader = BufReader::with_capacity(
+            1 << 20,
+            Reader {
+                src,
+                pos: 0,
+                patches: &patches,
+            },
+        );
         let content = Content::read(&mut reader).map_err(|e| {
             let msg = super::error::candle_message(&e);
             let at = reader.stream_position().unwrap_or(0);
@@ -230,6 +261,7 @@ impl<'a> GgufFile<'a> {
             content,
             src,
             vocab_size,
+            iquants: iquant_list.into_iter().map(|t| (t.name, t.kind)).collect(),
         };
         file.check_tensor_bounds()?;
         Ok(file)
@@ -241,7 +273,7 @@ impl<'a> GgufFile<'a> {
         let mut worst: Option<(u64, &str)> = None;
         for (name, info) in &self.content.tensor_infos {
             let elems = info.shape.elem_count();
-            let block = info.ggml_dtype.block_size();
+            let (block, type_size) = self.block_and_size(name, info);
             if block == 0 || !elems.is_multiple_of(block) {
                 return Err(EngineError::InvalidGguf(format!(
                     "tensor `{name}` has {elems} elements, not a multiple of its block size {block}"
@@ -250,7 +282,7 @@ impl<'a> GgufFile<'a> {
             // `gguf_header` has refused sizes that overflow; checked again because a wrap
             // here would pass the bounds check below.
             let size = ((elems / block) as u64)
-                .checked_mul(info.ggml_dtype.type_size() as u64)
+                .checked_mul(type_size as u64)
                 .ok_or_else(|| {
                     EngineError::InvalidGguf(format!("tensor `{name}` is too large to address"))
                 })?;
@@ -285,9 +317,8 @@ impl<'a> GgufFile<'a> {
         .max(1);
         let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(self.content.tensor_infos.len());
         for (name, info) in &self.content.tensor_infos {
-            let block = info.ggml_dtype.block_size().max(1);
-            let size =
-                (info.shape.elem_count() / block) as u64 * info.ggml_dtype.type_size() as u64;
+            let (block, type_size) = self.block_and_size(name, info);
+            let size = (info.shape.elem_count() / block.max(1)) as u64 * type_size as u64;
             if info.offset % align != 0 {
                 return Err(EngineError::InvalidGguf(format!(
                     "tensor `{name}` starts at offset {}, not on the file's alignment of {align}",
@@ -307,6 +338,29 @@ impl<'a> GgufFile<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Values and bytes per block of a tensor's type as stored: an i-quant's own, not its
+    /// stand-in's.
+    fn block_and_size(&self, name: &str, info: &TensorInfo) -> (usize, usize) {
+        match self.iquants.get(name) {
+            Some(kind) => kind.block_and_size(),
+            None => (info.ggml_dtype.block_size(), info.ggml_dtype.type_size()),
+        }
+    }
+
+    /// The i-quant a tensor is stored in, if it is one (`tensor` returns it as Q8_0).
+    pub fn iquant(&self, name: &str) -> Option<IQuant> {
+        self.iquants.get(name).copied()
+    }
+
+    /// A tensor's type as stored, as `{:?}` writes candle's (`Q4K`, `Q8_0`) or by its ggml
+    /// name for the i-quants.
+    pub fn type_name(&self, name: &str, info: &TensorInfo) -> String {
+        match self.iquants.get(name) {
+            Some(kind) => kind.name().to_string(),
+            None => format!("{:?}", info.ggml_dtype),
+        }
     }
 
     /// Entries in the tokenizer's vocabulary (0 when the file has none).
@@ -347,6 +401,9 @@ impl<'a> GgufFile<'a> {
             .get(name)
             .ok_or_else(|| EngineError::MissingTensor(name.to_string()))?;
         let start = self.content.tensor_data_offset.saturating_add(info.offset);
+        if let Some(&kind) = self.iquants.get(name) {
+            return self.iquant_tensor(name, info, kind, start);
+        }
         let blocks = info.shape.elem_count() / info.ggml_dtype.block_size().max(1);
         let src = (self.src, start);
         let storage: Box<dyn QuantizedType> = match info.ggml_dtype {
@@ -356,6 +413,7 @@ impl<'a> GgufFile<'a> {
                 let mut reader = Reader {
                     src: self.src,
                     pos: 0,
+                    patches: &[],
                 };
                 return self
                     .content
@@ -389,6 +447,44 @@ impl<'a> GgufFile<'a> {
             GgmlDType::Q6K => read_blocks::<k::BlockQ6K>(src, blocks)?,
         };
         QTensor::new(QStorage::Cpu(storage), info.shape.clone()).map_err(|e| {
+            let e = super::error::candle_message(&e);
+            EngineError::InvalidGguf(format!("tensor `{name}`: {e}"))
+        })
+    }
+
+    /// An IQ4_NL or IQ4_XS tensor as Q8_0 blocks (`iq4`), converted a slice of blocks at a
+    /// time so that the stored form never exists whole next to them.
+    fn iquant_tensor(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        kind: IQuant,
+        start: u64,
+    ) -> Result<QTensor> {
+        let (block, size) = kind.block_and_size();
+        // A block never spans two rows, as ggml requires (the count of values alone, which
+        // `check_tensor_bounds` checked, allowed rows of 128 in blocks of 256).
+        let row = info.shape.dims().last().copied().unwrap_or(0);
+        if !row.is_multiple_of(block) {
+            return Err(EngineError::InvalidGguf(format!(
+                "tensor `{name}` has rows of {row} values, not whole {} blocks of {block}",
+                kind.name()
+            )));
+        }
+        // `check_tensor_bounds` has made sure the bytes are in the file and the count is whole.
+        let blocks = info.shape.elem_count() / block;
+        let mut q8 = Vec::with_capacity(blocks * (block / 32));
+        let per_read = ((1 << 20) / size).max(1);
+        let mut buf = vec![0u8; per_read.min(blocks) * size];
+        let mut done = 0;
+        while done < blocks {
+            let n = per_read.min(blocks - done);
+            let chunk = &mut buf[..n * size];
+            self.src.read_at(start + (done * size) as u64, chunk);
+            q8.extend(super::iq4::to_q8_0(kind, chunk));
+            done += n;
+        }
+        QTensor::new(QStorage::Cpu(Box::new(q8)), info.shape.clone()).map_err(|e| {
             let e = super::error::candle_message(&e);
             EngineError::InvalidGguf(format!("tensor `{name}`: {e}"))
         })

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use super::error::{EngineError, Result};
+use super::iq4::IQuant;
 
 /// Values in all of the header's arrays together. Gemma 3's vocabulary, the largest here, is
 /// three arrays of 262,144; candle keeps each value in a 16-byte (wasm32) or 32-byte enum.
@@ -27,18 +28,31 @@ const MAX_NAME_BYTES: u64 = 1 << 16;
 /// scalars and strings only, and each level is a recursion here and in candle.
 const MAX_DEPTH: usize = 8;
 
+/// A tensor of a type candle does not read but the engine does (`iq4`): where the header
+/// writes its type, so that candle's parser can be shown a stand-in there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IQuantTensor {
+    pub name: String,
+    pub kind: IQuant,
+    /// Byte offset in the file of the tensor's u32 type field.
+    pub type_at: u64,
+}
+
 /// Checks the header of the GGUF that `r` reads from its first byte (the magic is already
-/// known to be right).
-pub fn check(r: &mut impl Read) -> Result<()> {
+/// known to be right), and lists its tensors of the types `iq4` reads.
+pub fn check(r: &mut impl Read) -> Result<Vec<IQuantTensor>> {
     let mut walk = Walk {
-        r,
+        r: Counted { r, at: 0 },
         array_values: 0,
         string_bytes: 0,
         unread_types: std::collections::BTreeMap::new(),
         unread_others: 0,
+        iquants: Vec::new(),
     };
     match walk.header() {
-        Ok(()) | Err(Stop::LeftToCandle) => Ok(()),
+        Ok(()) => Ok(walk.iquants),
+        // Candle refuses the file next, so what was listed no longer matters.
+        Err(Stop::LeftToCandle) => Ok(Vec::new()),
         Err(Stop::Refused(why)) => Err(EngineError::InvalidGguf(why)),
         Err(Stop::Unsupported(types)) => Err(EngineError::UnsupportedQuantization(types)),
     }
@@ -67,14 +81,29 @@ fn refuse<T>(why: String) -> Step<T> {
     Err(Stop::Refused(why))
 }
 
-struct Walk<'r, R> {
+/// A reader that knows how far it has read.
+struct Counted<'r, R> {
     r: &'r mut R,
+    at: u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+struct Walk<'r, R> {
+    r: Counted<'r, R>,
     array_values: u64,
     string_bytes: u64,
     /// Tensors per ggml type that no kernel here reads (the first `MAX_NAMED_TYPES` types),
     /// and tensors of further such types.
     unread_types: std::collections::BTreeMap<u32, usize>,
     unread_others: usize,
+    iquants: Vec<IQuantTensor>,
 }
 
 /// Types an unsupported-type refusal names one by one.
@@ -169,8 +198,16 @@ impl<R: Read> Walk<'_, R> {
         for _ in 0..n_dims {
             dims.push(self.len()?);
         }
+        let type_at = self.r.at;
         let ty = self.u32()?;
         let _offset = self.u64()?;
+        if let Some(kind) = IQuant::from_ggml(ty) {
+            self.iquants.push(IQuantTensor {
+                name: name.to_string(),
+                kind,
+                type_at,
+            });
+        }
         let too_big = || {
             Stop::Refused(format!(
                 "the tensor `{name}` has dimensions {dims:?}: more values than this build can \
@@ -338,8 +375,8 @@ fn type_name(ty: u32) -> String {
         .map_or_else(|| format!("type {ty}"), |n| n.to_string())
 }
 
-/// Values per block and bytes per block of the ggml types candle reads (the others it refuses
-/// by name, `gguf::ggml_type_name`).
+/// Values per block and bytes per block of the ggml types the engine reads: candle's, and the
+/// two of `iq4` (the others are refused by name, `gguf::ggml_type_name`).
 fn block_and_size(ty: u32) -> Option<(u64, u64)> {
     Some(match ty {
         0 => (1, 4),
@@ -356,6 +393,8 @@ fn block_and_size(ty: u32) -> Option<(u64, u64)> {
         13 => (256, 176),
         14 => (256, 210),
         15 => (256, 292),
+        20 => (32, 18),
+        23 => (256, 136),
         _ => return None,
     })
 }
@@ -390,6 +429,15 @@ mod tests {
                 Some((t.block_size() as u64, t.type_size() as u64)),
                 "{t:?}"
             );
+        }
+        for kind in [IQuant::Iq4Nl, IQuant::Iq4Xs] {
+            let (block, size) = kind.block_and_size();
+            let id = [20, 23][kind as usize];
+            assert_eq!(IQuant::from_ggml(id), Some(kind));
+            assert_eq!(block_and_size(id), Some((block as u64, size as u64)));
+            // The stand-in shown to candle has the same values per block.
+            let stand_in = block_and_size(kind.stand_in()).unwrap();
+            assert_eq!(stand_in.0, block as u64);
         }
         assert_eq!(block_and_size(16), None);
     }

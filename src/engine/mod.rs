@@ -11,6 +11,7 @@ pub mod explicit_f64;
 pub mod fast_exp;
 pub mod gguf;
 pub mod gguf_header;
+pub mod iq4;
 pub mod k_quants;
 pub mod kernel_check;
 pub mod model;
@@ -346,8 +347,8 @@ impl Engine {
         };
         let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();
         let mut parameters = 0u64;
-        for t in gguf.content.tensor_infos.values() {
-            *by_type.entry(format!("{:?}", t.ggml_dtype)).or_default() += 1;
+        for (name, t) in &gguf.content.tensor_infos {
+            *by_type.entry(gguf.type_name(name, t)).or_default() += 1;
             parameters = parameters.saturating_add(t.shape.elem_count() as u64);
         }
         let mut by_type: Vec<_> = by_type.into_iter().collect();

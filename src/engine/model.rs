@@ -12,13 +12,14 @@
 //!   of MB for Gemma 3's 262k-row table;
 //! - rope tables cover only the engine's context cap, not the model's full trained context.
 
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
 
 use super::weight::{add_weighted4, dot_f32, dot_f32_many, Weight};
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
+use super::iq4::IQuant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -1050,13 +1051,7 @@ pub fn weight_matmul(qt: candle_core::quantized::QTensor, kernels: Kernels) -> R
         let q8 = candle_core::quantized::QTensor::quantize(&f, GgmlDType::Q8_0)?;
         // Laid out as the file's own Q8_0 tensors are, so that they join them (Q5_K_M files
         // mix Q5_1 and Q8_0 in one layer's q, k and v).
-        if kernels.arranges_q8_0() && cols > 0 {
-            let (rows, _) = q8.shape().dims2()?;
-            let mut a = super::q8_0::Arranged::new(rows, cols);
-            a.set_rows(0, &q8.data()?);
-            return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
-        }
-        return Ok(Weight::new(std::sync::Arc::new(q8))?);
+        return q8_0_weight(q8, kernels);
     }
     if qt.dtype() == GgmlDType::Q6K && kernels.widens_q6k() && cols > 0 {
         let (rows, _) = qt.shape().dims2()?;
@@ -1100,12 +1095,38 @@ fn unarrangeable(qt: &candle_core::quantized::QTensor) -> Result<bool> {
 /// Tensor `name` ready for products: `weight_matmul` on it, except that for the relaxed build
 /// a Q8_0 matrix is read straight into `q8_0::arrange_row`'s layout (`Kernels::arranges_q8_0`).
 fn load_weight(g: &GgufFile, name: &str, kernels: Kernels) -> Result<Weight> {
+    if let Some(kind) = g.iquant(name) {
+        return iquant_weight(g.tensor(name)?, kind, kernels);
+    }
     if kernels.arranges_q8_0() {
         if let Some(a) = g.q8_0_arranged(name)? {
             return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
         }
     }
     weight_matmul(g.tensor(name)?, kernels)
+}
+
+/// An IQ4_NL or IQ4_XS matrix, which `GgufFile::tensor` reads as Q8_0 (`iq4`): laid out as the
+/// file's own Q8_0 matrices are, and for IQ4_XS with its activations on Q8_K's grid.
+fn iquant_weight(q8: QTensor, kind: IQuant, kernels: Kernels) -> Result<Weight> {
+    let w = q8_0_weight(q8, kernels)?;
+    Ok(match kind {
+        IQuant::Iq4Xs => w.on_k_grid(),
+        IQuant::Iq4Nl => w,
+    })
+}
+
+/// A Q8_0 matrix as this build multiplies it: laid out by `q8_0::arrange_row` where the
+/// kernels read that layout, as stored elsewhere.
+fn q8_0_weight(q8: QTensor, kernels: Kernels) -> Result<Weight> {
+    let cols = q8.shape().dims().last().copied().unwrap_or(0);
+    if kernels.arranges_q8_0() && cols > 0 {
+        let (rows, _) = q8.shape().dims2()?;
+        let mut a = super::q8_0::Arranged::new(rows, cols);
+        a.set_rows(0, &q8.data()?);
+        return Ok(Weight::arranged_q8_0(std::sync::Arc::new(a)));
+    }
+    Ok(Weight::new(std::sync::Arc::new(q8))?)
 }
 
 /// A Q5_0 or Q4_1 matrix (`T`) with its rows laid out for the relaxed-SIMD kernels by
@@ -1425,6 +1446,10 @@ impl Model {
             weight_matmul(g.tensor("token_embd.weight")?, kernels)?
         } else {
             match &embed.table {
+                // An IQ4_XS table, read as Q8_0, multiplies as IQ4_XS matrices do.
+                Table::Stored(t) if g.iquant("token_embd.weight") == Some(IQuant::Iq4Xs) => {
+                    Weight::new(t.clone())?.on_k_grid()
+                }
                 Table::Stored(t) => Weight::new(t.clone())?,
                 Table::ArrangedQ8_0(a) => Weight::arranged_q8_0(a.clone()),
             }

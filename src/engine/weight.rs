@@ -46,6 +46,10 @@ enum Matrix {
     Stored(Arc<QTensor>),
     ArrangedQ8_0(Arc<q8_0::Arranged>),
     WideQ6K(Arc<WideQ6K>),
+    /// Q8_0 rows (either of the above) read from IQ4_XS (`iq4`), whose activations are
+    /// quantized on Q8_K's grid as llama.cpp's IQ4_XS products quantize them
+    /// (`act_quant::q8_0_on_k_grid`).
+    OnKGrid(Box<Matrix>),
 }
 
 /// A Q6_K matrix as `k_quants::q6k_widen` lays it out: a byte per value, which candle's
@@ -79,13 +83,22 @@ impl Matrix {
             Matrix::Stored(t) => t.dtype(),
             Matrix::ArrangedQ8_0(_) => GgmlDType::Q8_0,
             Matrix::WideQ6K(_) => GgmlDType::Q6K,
+            Matrix::OnKGrid(m) => m.dtype(),
         }
+    }
+
+    fn on_k_grid(&self) -> bool {
+        matches!(self, Matrix::OnKGrid(_))
     }
 
     /// Laid out for this build's kernels, not as stored: only they can read it, and never in
     /// one product with stored rows.
     fn arranged(&self) -> bool {
-        !matches!(self, Matrix::Stored(_))
+        match self {
+            Matrix::Stored(_) => false,
+            Matrix::OnKGrid(m) => m.arranged(),
+            _ => true,
+        }
     }
 
     /// (rows, values per row)
@@ -94,6 +107,7 @@ impl Matrix {
             Matrix::Stored(t) => t.shape().dims2(),
             Matrix::ArrangedQ8_0(a) => Ok((a.rows(), a.cols())),
             Matrix::WideQ6K(w) => Ok((w.rows, w.cols)),
+            Matrix::OnKGrid(m) => m.dims2(),
         }
     }
 
@@ -102,6 +116,7 @@ impl Matrix {
             Matrix::Stored(t) => t.data(),
             Matrix::ArrangedQ8_0(a) => Ok(std::borrow::Cow::Borrowed(a.bytes())),
             Matrix::WideQ6K(w) => Ok(std::borrow::Cow::Borrowed(&w.bytes)),
+            Matrix::OnKGrid(m) => m.data(),
         }
     }
 }
@@ -139,6 +154,17 @@ impl Weight {
         }
     }
 
+    /// This Q8_0 weight, read from IQ4_XS, with its activations quantized on Q8_K's grid
+    /// (`Matrix::OnKGrid`); other weights are returned as they are.
+    pub fn on_k_grid(self) -> Self {
+        match self.kind {
+            Kind::Quantized(m) if m.dtype() == GgmlDType::Q8_0 && !m.on_k_grid() => Weight {
+                kind: Kind::Quantized(Matrix::OnKGrid(Box::new(m))),
+            },
+            kind => Weight { kind },
+        }
+    }
+
     /// `parts` as one weight whose product is theirs side by side (q, k and v; gate and up):
     /// the activation is quantized once, and all their columns are one job for the pool, so
     /// the threads meet once instead of two or three times. Each output has the bits of its
@@ -159,6 +185,7 @@ impl Weight {
         let alike = tensors.iter().all(|t| {
             t.dtype() == dtype
                 && t.arranged() == arranged
+                && t.on_k_grid() == first.on_k_grid()
                 && t.dims2().is_ok_and(|(_, k)| k == width)
         });
         (alike && (own_kernel(dtype) || arranged)).then_some(Weight {
@@ -513,6 +540,9 @@ impl CustomOp1 for ParMatMul {
             if w.arranged() != first.arranged() {
                 candle_core::bail!("a joint product of stored and laid-out rows");
             }
+            if w.on_k_grid() != first.on_k_grid() {
+                candle_core::bail!("a joint product of IQ4_XS and other rows");
+            }
             shapes.push(n);
         }
         let m = x.len() / k;
@@ -524,11 +554,23 @@ impl CustomOp1 for ParMatMul {
             .collect::<candle_core::Result<Vec<_>>>()?;
         let parts: Vec<(&[u8], usize)> = datas.iter().map(|d| &d[..]).zip(shapes).collect();
         let mut dst = vec![0f32; m * n];
+        let k_grid = first.on_k_grid();
+        if k_grid && !k.is_multiple_of(256) {
+            candle_core::bail!("IQ4_XS rows of {k} values are not whole blocks of 256");
+        }
         let own = |dst: &mut [f32]| match dtype {
-            GgmlDType::Q8_0 if first.arranged() => {
-                product_own_parts::<Q8_0Kernel<true>>((m, k), x, &parts, dst)
+            GgmlDType::Q8_0 if first.arranged() && k_grid => {
+                product_own_parts::<Q8_0Kernel<true, true>>((m, k), x, &parts, dst)
             }
-            GgmlDType::Q8_0 => product_own_parts::<Q8_0Kernel<false>>((m, k), x, &parts, dst),
+            GgmlDType::Q8_0 if k_grid => {
+                product_own_parts::<Q8_0Kernel<false, true>>((m, k), x, &parts, dst)
+            }
+            GgmlDType::Q8_0 if first.arranged() => {
+                product_own_parts::<Q8_0Kernel<true, false>>((m, k), x, &parts, dst)
+            }
+            GgmlDType::Q8_0 => {
+                product_own_parts::<Q8_0Kernel<false, false>>((m, k), x, &parts, dst)
+            }
             GgmlDType::Q4_1 => product_own_parts::<Q4_1Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q5_0 => product_own_parts::<Q5_0Kernel>((m, k), x, &parts, dst),
             GgmlDType::Q4K => product_own_parts::<Q4KKernel>((m, k), x, &parts, dst),
@@ -718,11 +760,12 @@ trait OwnKernel {
     }
 }
 
-/// Q8_0 rows as stored (`Q8_0Kernel<false>`) or laid out by `q8_0::arrange_row`
-/// (`Q8_0Kernel<true>`, `model::Kernels::arranges_q8_0`: an f32 scale per block); the same
-/// products, bit for bit.
-struct Q8_0Kernel<const ARRANGED: bool>;
-impl<const ARRANGED: bool> OwnKernel for Q8_0Kernel<ARRANGED> {
+/// Q8_0 rows as stored (`Q8_0Kernel<false, _>`) or laid out by `q8_0::arrange_row`
+/// (`Q8_0Kernel<true, _>`, `model::Kernels::arranges_q8_0`: an f32 scale per block); the same
+/// products, bit for bit. `K_GRID`: activations on Q8_K's grid, for rows read from IQ4_XS
+/// (`Matrix::OnKGrid`).
+struct Q8_0Kernel<const ARRANGED: bool, const K_GRID: bool>;
+impl<const ARRANGED: bool, const K_GRID: bool> OwnKernel for Q8_0Kernel<ARRANGED, K_GRID> {
     const NAME: &'static str = "Q8_0";
     const BLOCK: usize = q8_0::BLOCK;
     const WEIGHT_BLOCK_BYTES: usize = if ARRANGED {
@@ -732,7 +775,11 @@ impl<const ARRANGED: bool> OwnKernel for Q8_0Kernel<ARRANGED> {
     };
     const ACT_BLOCK_BYTES: usize = 34;
     fn quantize(x: &[f32], out: &mut [u8]) {
-        act_quant::q8_0(x, out)
+        if K_GRID {
+            act_quant::q8_0_on_k_grid(x, out)
+        } else {
+            act_quant::q8_0(x, out)
+        }
     }
     type Prepared<'a> = q8_0::Activation<'a>;
     fn prepare(row: &[u8]) -> Self::Prepared<'_> {
@@ -1079,7 +1126,7 @@ mod tests {
         out: &mut [f32],
     ) {
         match dtype {
-            GgmlDType::Q8_0 => product_own::<Q8_0Kernel<false>>(shape, x, bytes, out),
+            GgmlDType::Q8_0 => product_own::<Q8_0Kernel<false, false>>(shape, x, bytes, out),
             GgmlDType::Q4_1 => product_own::<Q4_1Kernel>(shape, x, bytes, out),
             GgmlDType::Q5_0 => product_own::<Q5_0Kernel>(shape, x, bytes, out),
             GgmlDType::Q4K => product_own::<Q4KKernel>(shape, x, bytes, out),

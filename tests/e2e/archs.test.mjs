@@ -34,7 +34,7 @@ async function dropFile(page, p, file) {
 
 // qwen2-addeos: a file that closes every text with EOS, and has tokens typed unused, unknown or
 // undefined (llama.cpp's pieces for them are empty).
-for (const arch of ['qwen3', 'gpt2', 'qwen2-addeos']) {
+for (const arch of ['qwen3', 'gpt2', 'qwen2-addeos', 'llama-iq4xs']) {
   test(`a tiny ${arch} dropped on a pane loads, generates and scores as llama.cpp does`, async () => {
     const fx = JSON.parse(readFileSync(tiny(arch, 'json'), 'utf8'));
     const file = tiny(arch, 'gguf');
@@ -43,7 +43,7 @@ for (const arch of ['qwen3', 'gpt2', 'qwen2-addeos']) {
     const p = pane(page);
     // An empty pane says what it can run.
     const formats = await p.get('supported-formats').textContent();
-    for (const name of ['llama', 'qwen2', 'qwen3', 'gemma3', 'gpt2', 'Q4_K', 'Q8_0']) {
+    for (const name of ['llama', 'qwen2', 'qwen3', 'gemma3', 'gpt2', 'Q4_K', 'Q8_0', 'IQ4_XS']) {
       assert.ok(formats.includes(name), `supported formats lack ${name}: ${formats}`);
     }
 

@@ -194,8 +194,8 @@ function badFiles() {
   files.arch = join(dir, 'unknown-arch.gguf');
   writeFileSync(files.arch, arch);
   const quant = Buffer.from(real);
-  quant.writeUInt32LE(20, layout.firstTensorType); // IQ4_NL
-  files.quant = join(dir, 'iq4nl.gguf');
+  quant.writeUInt32LE(21, layout.firstTensorType); // IQ3_S
+  files.quant = join(dir, 'iq3s.gguf');
   writeFileSync(files.quant, quant);
   // Sparse: 1.9 GB on paper, nothing on disk. The worker must refuse it before allocating.
   files.huge = join(dir, 'huge.gguf');
@@ -213,7 +213,7 @@ test('each bad input gets a clear message in its pane while another pane keeps g
     ['notGguf', /not a GGUF file/],
     ['truncated', /file truncated at byte/],
     ['arch', /unsupported architecture `phi3x`/],
-    ['quant', /unsupported quantization type IQ4_NL/],
+    ['quant', /unsupported quantization type IQ3_S/],
     ['huge', /1\.90 GB.*up to 1\.8 GB/],
   ];
   const ctx = await newContext();
