@@ -264,6 +264,16 @@ fn unsupported_quantization_is_named() {
     let msg = load_err(&b);
     assert_eq!(msg.matches("(ggml type").count(), 4, "{msg}");
     assert!(msg.contains(" of other types ("), "{msg}");
+
+    // 2024's ARM-repacked Q4_0 files: named, with what to take instead.
+    let mut b = tiny_gguf("llama", 1);
+    set_tensor_type(&mut b, "blk.0.ffn_up.weight", 31);
+    let msg = load_err(&b);
+    assert!(
+        msg.starts_with("unsupported quantization type Q4_0_4_4 (ggml type 31) in 1 tensor; "),
+        "{msg}"
+    );
+    assert!(msg.contains("plain Q4_0 or IQ4_NL file"), "{msg}");
 }
 
 /// IQ4_NL is Q4_0's size (an f16 scale and 16 bytes a block of 32), so a Q4_0 tensor retyped

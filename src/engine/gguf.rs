@@ -63,7 +63,14 @@ impl Read for Reader<'_> {
         if n > 0 {
             self.src.read_at(self.pos, &mut buf[..n]);
             let span = self.pos..self.pos + n as u64;
-            for (at, bytes) in self.patches {
+            // In file order (the header walk's): only those that end after this read's start
+            // and begin before its end are looked at, so a million of them cost no more than
+            // the reads themselves.
+            let first = self.patches.partition_point(|(at, _)| at + 4 <= span.start);
+            for (at, bytes) in self.patches[first..]
+                .iter()
+                .take_while(|(at, _)| *at < span.end)
+            {
                 for (k, b) in bytes.iter().enumerate() {
                     let p = at + k as u64;
                     if span.contains(&p) {
@@ -168,8 +175,14 @@ pub(super) fn ggml_type_name(id: u32) -> String {
         28 => "F64",
         29 => "IQ1_M",
         30 => "BF16",
+        31 => "Q4_0_4_4",
+        32 => "Q4_0_4_8",
+        33 => "Q4_0_8_8",
         34 => "TQ1_0",
         35 => "TQ2_0",
+        36 => "IQ4_NL_4_4",
+        37 => "IQ4_NL_4_8",
+        38 => "IQ4_NL_8_8",
         39 => "MXFP4",
         _ => return format!("#{id}"),
     };
@@ -481,7 +494,10 @@ impl<'a> GgufFile<'a> {
             let n = per_read.min(blocks - done);
             let chunk = &mut buf[..n * size];
             self.src.read_at(start + (done * size) as u64, chunk);
-            q8.extend(super::iq4::to_q8_0(kind, chunk));
+            q8.extend(
+                super::iq4::to_q8_0(kind, chunk)
+                    .map_err(|why| EngineError::InvalidGguf(format!("tensor `{name}`: {why}")))?,
+            );
             done += n;
         }
         QTensor::new(QStorage::Cpu(Box::new(q8)), info.shape.clone()).map_err(|e| {

@@ -175,12 +175,24 @@ impl<R: Read> Walk<'_, R> {
                 if n == 1 { "" } else { "s" }
             ));
         }
+        // Types of 2024's ARM-repacked files, which llama.cpp dropped: it repacks Q4_0 and
+        // IQ4_NL at load now, so the same weights stored plainly are what it and this read.
+        let repacked = self
+            .unread_types
+            .keys()
+            .any(|t| matches!(t, 31..=33 | 36..=38));
+        let hint = if repacked {
+            "; llama.cpp no longer reads these ARM-repacked types either: take the model's \
+             plain Q4_0 or IQ4_NL file, the same weights, which llama.cpp now repacks at load"
+        } else {
+            ""
+        };
         match types.split_last() {
             None => {}
-            Some((one, [])) => return Err(Stop::Unsupported(format!("type {one}"))),
+            Some((one, [])) => return Err(Stop::Unsupported(format!("type {one}{hint}"))),
             Some((last, rest)) => {
                 return Err(Stop::Unsupported(format!(
-                    "types {} and {last}",
+                    "types {} and {last}{hint}",
                     rest.join(", ")
                 )))
             }

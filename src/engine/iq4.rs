@@ -62,7 +62,10 @@ impl IQuant {
 }
 
 /// The Q8_0 blocks of `bytes`, whole blocks of `kind` (`bytes.len()` a multiple of its size).
-pub fn to_q8_0(kind: IQuant, bytes: &[u8]) -> Vec<BlockQ8_0> {
+/// An IQ4_XS block whose scale times its factor is past f16's range (|d| of about 2048 and
+/// more: no real model's) cannot be a Q8_0 block and is refused, where it would have become
+/// infinite values.
+pub fn to_q8_0(kind: IQuant, bytes: &[u8]) -> Result<Vec<BlockQ8_0>, String> {
     let (block, size) = kind.block_and_size();
     let mut raw = Vec::with_capacity(bytes.len() / size * (block / 32) * Q8_0_BYTES);
     for b in bytes.chunks_exact(size) {
@@ -79,6 +82,12 @@ pub fn to_q8_0(kind: IQuant, bytes: &[u8]) -> Vec<BlockQ8_0> {
                     let factor = i32::from(low | (high << 4)) - 32;
                     // Exact in f32 (an f16 times a 6-bit integer), then rounded once.
                     let dl = f16::from_f32(d * factor as f32);
+                    if dl.is_infinite() && d.is_finite() {
+                        return Err(format!(
+                            "an IQ4_XS block's scale {d} times its factor {factor} is past \
+                             the range of the 16-bit scales it is read into"
+                        ));
+                    }
                     push_q8_0(&mut raw, dl.to_le_bytes(), &qs[16 * ib..16 * ib + 16]);
                 }
             }
@@ -91,7 +100,7 @@ pub fn to_q8_0(kind: IQuant, bytes: &[u8]) -> Vec<BlockQ8_0> {
     unsafe {
         std::ptr::copy_nonoverlapping(raw.as_ptr(), out.as_mut_ptr() as *mut u8, n * Q8_0_BYTES)
     };
-    out
+    Ok(out)
 }
 
 const Q8_0_BYTES: usize = 34;
@@ -123,7 +132,7 @@ mod tests {
         for (i, x) in b.iter_mut().enumerate().filter(|(i, _)| i % 18 >= 2) {
             *x = (i * 37 % 256) as u8;
         }
-        let got = dequantized(&to_q8_0(IQuant::Iq4Nl, &b));
+        let got = dequantized(&to_q8_0(IQuant::Iq4Nl, &b).unwrap());
         for blk in 0..2 {
             let o = blk * 18;
             let d = f16::from_le_bytes([b[o], b[o + 1]]).to_f32();
@@ -139,6 +148,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A scale whose product with its factor f16 cannot hold is refused (it became infinite
+    /// values, where llama.cpp's f32 arithmetic keeps them finite); one just inside is kept.
+    #[test]
+    fn an_iq4_xs_scale_past_f16_is_refused() {
+        let block = |d: f32, ls: u8| {
+            let mut b = vec![0u8; 136];
+            b[0..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+            b[4] = ls & 0xf;
+            b[2] = ls >> 4;
+            b
+        };
+        // Factor ls − 32 = −32 (ls 0) in the first sub-block; the others 0 − 32 too.
+        assert!(to_q8_0(IQuant::Iq4Xs, &block(2048.0, 0)).is_err());
+        assert!(to_q8_0(IQuant::Iq4Xs, &block(2000.0, 0)).is_ok());
+        assert!(
+            to_q8_0(IQuant::Iq4Xs, &block(2048.0, 33)).is_err(),
+            "other sub-blocks' factor −32"
+        );
+        // A NaN or infinite scale stays what it is, as in llama.cpp (the scores' NaN check
+        // names it later).
+        assert!(to_q8_0(IQuant::Iq4Xs, &block(f32::INFINITY, 0)).is_ok());
     }
 
     /// `dequantize_row_iq4_xs`: every 6-bit factor, both nibbles, the scale's rounding bounded.
@@ -161,7 +193,7 @@ mod tests {
             }
             blocks.extend_from_slice(&b);
         }
-        let got = dequantized(&to_q8_0(IQuant::Iq4Xs, &blocks));
+        let got = dequantized(&to_q8_0(IQuant::Iq4Xs, &blocks).unwrap());
         assert_eq!(got.len(), 8 * 256);
         for (s, b) in blocks.chunks_exact(136).enumerate() {
             let d = f16::from_le_bytes([b[0], b[1]]).to_f32();

@@ -580,7 +580,8 @@ impl CustomOp1 for ParMatMul {
             GgmlDType::Q6K => product_own_parts::<Q6KKernel<false>>((m, k), x, &parts, dst),
             other => candle_core::bail!("no own kernel for {other:?}"),
         };
-        if own_kernel(dtype) || first.arranged() {
+        // IQ4_XS rows take the own kernel everywhere: candle's has no Q8_K-grid activations.
+        if own_kernel(dtype) || first.arranged() || k_grid {
             own(&mut dst)?;
         } else {
             let [(bytes, _)] = parts[..] else {
@@ -1117,6 +1118,65 @@ mod tests {
     // do not take, so it runs the same block dot products).
     use candle_core::quantized::QMatMul;
     use candle_core::{Device, Module};
+
+    /// IQ4_XS rows (`Weight::on_k_grid`) multiply activations rounded on Q8_K's grid, on
+    /// every build: the sum of the weights' values times the activations as Q8_K gives them,
+    /// to f32 rounding, and not what a plain Q8_0 weight gives (one scale per 32, which the
+    /// outlier below sets apart). Candle's product, which non-AVX2 native builds take for
+    /// Q8_0, has no such activations and was used for these rows too.
+    #[test]
+    fn k_grid_rows_take_q8_k_rounded_activations() {
+        parallel::test_pool();
+        let (n, k) = (8, 512);
+        let w = Tensor::from_vec(random(n * k, 7), (n, k), &Device::Cpu).unwrap();
+        let qt = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let wf: Vec<f32> = qt
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let mut x = random(k, 8);
+        x[5] = 40.0;
+        let mut acts = vec![0u8; k / 32 * 34];
+        act_quant::q8_0_on_k_grid(&x, &mut acts);
+        let xq: Vec<f32> = acts
+            .chunks_exact(34)
+            .flat_map(|b| {
+                let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                b[2..].iter().map(move |&q| d * f32::from(q as i8))
+            })
+            .collect();
+        let plain = Weight::new(Arc::new(qt)).unwrap();
+        let xt = Tensor::from_vec(x.clone(), (1, k), &Device::Cpu).unwrap();
+        let got: Vec<f32> = plain
+            .on_k_grid()
+            .forward(&xt)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let qt = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let fine: Vec<f32> = Weight::new(Arc::new(qt))
+            .unwrap()
+            .forward(&xt)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for c in 0..n {
+            let want: f32 = (0..k).map(|i| wf[c * k + i] * xq[i]).sum();
+            assert!(
+                (got[c] - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "[{c}] {} vs {want}",
+                got[c]
+            );
+        }
+        assert!((0..n).any(|c| (got[c] - fine[c]).abs() > 1e-3 * fine[c].abs().max(1.0)));
+    }
 
     fn own_product(
         dtype: GgmlDType,
