@@ -1148,25 +1148,14 @@ mod tests {
                 b[2..].iter().map(move |&q| d * f32::from(q as i8))
             })
             .collect();
-        let plain = Weight::new(Arc::new(qt)).unwrap();
         let xt = Tensor::from_vec(x.clone(), (1, k), &Device::Cpu).unwrap();
-        let got: Vec<f32> = plain
-            .on_k_grid()
-            .forward(&xt)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let qt = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
-        let fine: Vec<f32> = Weight::new(Arc::new(qt))
-            .unwrap()
-            .forward(&xt)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let out = |w: Weight| -> Vec<f32> {
+            let y = w.forward(&xt).unwrap();
+            y.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let qt = Arc::new(qt);
+        let got = out(Weight::new(qt.clone()).unwrap().on_k_grid());
+        let fine = out(Weight::new(qt).unwrap());
         for c in 0..n {
             let want: f32 = (0..k).map(|i| wf[c * k + i] * xq[i]).sum();
             assert!(
