@@ -486,20 +486,19 @@ impl<'a> GgufFile<'a> {
         }
         // `check_tensor_bounds` has made sure the bytes are in the file and the count is whole.
         let blocks = info.shape.elem_count() / block;
-        let mut q8 = Vec::with_capacity(blocks * (block / 32));
-        let per_read = ((1 << 20) / size).max(1);
-        let mut buf = vec![0u8; per_read.min(blocks) * size];
-        let mut done = 0;
-        while done < blocks {
-            let n = per_read.min(blocks - done);
-            let chunk = &mut buf[..n * size];
-            self.src.read_at(start + (done * size) as u64, chunk);
+        // Twice the stored bytes: refused by name where the heap (4 GB at most in wasm) has no
+        // room, rather than aborting the worker.
+        let mut q8 = Vec::new();
+        q8.try_reserve_exact(blocks * (block / 32)).map_err(|_| {
+            EngineError::InvalidGguf(format!("tensor `{name}` is too large for this machine"))
+        })?;
+        self.read_in_slices(start, size, blocks, |_, chunk| {
             q8.extend(
                 super::iq4::to_q8_0(kind, chunk)
                     .map_err(|why| EngineError::InvalidGguf(format!("tensor `{name}`: {why}")))?,
             );
-            done += n;
-        }
+            Ok(())
+        })?;
         QTensor::new(QStorage::Cpu(Box::new(q8)), info.shape.clone()).map_err(|e| {
             let e = super::error::candle_message(&e);
             EngineError::InvalidGguf(format!("tensor `{name}`: {e}"))
@@ -544,18 +543,34 @@ impl<'a> GgufFile<'a> {
             });
         }
         let mut out = q8_0::Arranged::new(rows, cols);
-        // About 1 MB a read: few calls into the source (JS memory in the worker), little heap.
-        let per_read = (1 << 20) / row_bytes.max(1) + 1;
-        let mut buf = vec![0u8; per_read.min(rows) * row_bytes];
-        let mut r = 0;
-        while r < rows {
-            let n = per_read.min(rows - r);
-            let chunk = &mut buf[..n * row_bytes];
-            self.src.read_at(start + (r * row_bytes) as u64, chunk);
+        self.read_in_slices(start, row_bytes, rows, |r, chunk| {
             out.set_rows(r, chunk);
-            r += n;
-        }
+            Ok(())
+        })?;
         Ok(Some(out))
+    }
+
+    /// `count` units of `unit` bytes from `start` (inside the file), about 1 MB a read: few
+    /// calls into the source (JS memory in the worker), little heap. `f` gets the index of each
+    /// slice's first unit and the slice, whole units.
+    fn read_in_slices(
+        &self,
+        start: u64,
+        unit: usize,
+        count: usize,
+        mut f: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let per_read = (1 << 20) / unit.max(1) + 1;
+        let mut buf = vec![0u8; per_read.min(count) * unit];
+        let mut done = 0;
+        while done < count {
+            let n = per_read.min(count - done);
+            let chunk = &mut buf[..n * unit];
+            self.src.read_at(start + (done * unit) as u64, chunk);
+            f(done, chunk)?;
+            done += n;
+        }
+        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
