@@ -90,7 +90,7 @@ fn requantized(arch: &str, kernels: Kernels) -> Vec<String> {
         .content
         .tensor_infos
         .iter()
-        .filter_map(|(name, t)| match g.type_name(name, t).as_str() {
+        .filter_map(|(name, t)| match g.type_name(name, t) {
             "IQ4_NL" => None,
             "IQ4_XS" => Some("IQ4_XS".to_string()),
             _ if kernels.requantizes(t.ggml_dtype) => Some(format!("{:?}", t.ggml_dtype)),
@@ -303,6 +303,22 @@ fn iq4_nl_and_iq4_xs_weights() {
         check("llama-iq4nl", kernels);
         check("llama-iq4xs", kernels);
     }
+}
+
+/// The model's line of weight types names them as llama.cpp does (`Q4_K`, not candle's `Q4K`),
+/// as the i-quants beside them are named.
+#[test]
+fn weight_types_are_named_as_ggml_names_them() {
+    let types = load("gemma3", Kernels::BUILD).info().tensor_types.clone();
+    assert!(types.contains("Q4_K ×"), "{types}");
+    let types = load("llama-iq4xs", Kernels::BUILD)
+        .info()
+        .tensor_types
+        .clone();
+    assert!(
+        types.contains("IQ4_XS ×") && types.contains("IQ4_NL ×"),
+        "{types}"
+    );
 }
 
 /// Linear RoPE scaling, applied as llama.cpp applies it (it was refused).

@@ -367,12 +367,28 @@ impl<'a> GgufFile<'a> {
         self.iquants.get(name).copied()
     }
 
-    /// A tensor's type as stored, as `{:?}` writes candle's (`Q4K`, `Q8_0`) or by its ggml
-    /// name for the i-quants.
-    pub fn type_name(&self, name: &str, info: &TensorInfo) -> String {
-        match self.iquants.get(name) {
-            Some(kind) => kind.name().to_string(),
-            None => format!("{:?}", info.ggml_dtype),
+    /// A tensor's type as stored, by its ggml name (`Q4_K`, `IQ4_XS`), as llama.cpp and model
+    /// pages write it (candle's `{:?}` writes `Q4K`, which the page showed beside `IQ4_NL`).
+    pub fn type_name(&self, name: &str, info: &TensorInfo) -> &'static str {
+        if let Some(kind) = self.iquants.get(name) {
+            return kind.name();
+        }
+        match info.ggml_dtype {
+            GgmlDType::F32 => "F32",
+            GgmlDType::F16 => "F16",
+            GgmlDType::BF16 => "BF16",
+            GgmlDType::Q4_0 => "Q4_0",
+            GgmlDType::Q4_1 => "Q4_1",
+            GgmlDType::Q5_0 => "Q5_0",
+            GgmlDType::Q5_1 => "Q5_1",
+            GgmlDType::Q8_0 => "Q8_0",
+            GgmlDType::Q8_1 => "Q8_1",
+            GgmlDType::Q2K => "Q2_K",
+            GgmlDType::Q3K => "Q3_K",
+            GgmlDType::Q4K => "Q4_K",
+            GgmlDType::Q5K => "Q5_K",
+            GgmlDType::Q6K => "Q6_K",
+            GgmlDType::Q8K => "Q8_K",
         }
     }
 

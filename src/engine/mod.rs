@@ -348,7 +348,9 @@ impl Engine {
         let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();
         let mut parameters = 0u64;
         for (name, t) in &gguf.content.tensor_infos {
-            *by_type.entry(gguf.type_name(name, t)).or_default() += 1;
+            *by_type
+                .entry(gguf.type_name(name, t).to_string())
+                .or_default() += 1;
             parameters = parameters.saturating_add(t.shape.elem_count() as u64);
         }
         let mut by_type: Vec<_> = by_type.into_iter().collect();
