@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::branches::Branches;
 use super::pane_state::{OutputPhase, Pane, Queued};
-use super::tokens::{TokenMarks, TokenSpan};
+use super::tokens::{follow_marks, TokenSpan};
 use super::AppState;
 use crate::ui::colors::{token_color, TokenNumbers};
 use crate::ui::settings::TurnToken;
@@ -25,7 +25,8 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
     // The last reply shows its tokens as Generate does (to inspect, and fork from the
     // inspector) while it is the conversation's last turn; while one of its forks (or a
     // regenerated reply) runs, that streams in its place.
-    let marks = TokenMarks::new(pane);
+    let reply = NodeRef::<leptos::html::Span>::new();
+    follow_marks(pane, reply);
     let inspectable =
         Memo::new(move |_| pane.chat(|r| r.finished_with_tokens()) && pane.chat_tree_is_current());
     let forking =
@@ -144,14 +145,14 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                 return ().into_any();
                             }
                             let body = if !user && i == last && inspectable.get() {
-                                pane.chat_untracked(|r| r.tokens.clone())
+                                let mode = color_mode.get();
+                                let spans = pane
+                                    .chat_untracked(|r| r.tokens.clone())
                                     .into_iter()
                                     .enumerate()
-                                    .map(|(index, token)| {
-                                        view! { <TokenSpan pane marks=marks.clone() index token /> }
-                                    })
-                                    .collect_view()
-                                    .into_any()
+                                    .map(|(index, token)| view! { <TokenSpan pane mode index token /> })
+                                    .collect_view();
+                                view! { <span class="tokens" node_ref=reply>{spans}</span> }.into_any()
                             } else if t.tokens.is_empty() {
                                 view! { <span class="text">{t.content.clone()}</span> }.into_any()
                             } else {

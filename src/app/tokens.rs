@@ -2,7 +2,6 @@
 //! Token text is inserted as text nodes, never as HTML.
 
 use leptos::prelude::*;
-use leptos::reactive::computed::Selector;
 
 use super::pane_state::Pane;
 use crate::protocol::TokenEvent;
@@ -90,7 +89,23 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let marks = TokenMarks::new(pane);
+    let list = NodeRef::<leptos::html::Span>::new();
+    follow_marks(pane, list);
+    // A new colour mode draws the spans again: a colour of their own to follow would be one
+    // reactive effect per token, and those are what `follow_marks` does without.
+    let color_mode = Memo::new(move |_| pane.settings.with(|s| s.color_mode));
+    let run = Memo::new(move |_| pane.shown(|r| r.run_id));
+    let spans = move || {
+        run.track();
+        let mode = color_mode.get();
+        view! {
+            <For each=items key=|k| *k let:item>
+                {pane
+                    .shown_untracked(|r| r.tokens.get(item.1).cloned())
+                    .map(|token| view! { <TokenSpan pane mode index=item.1 token /> })}
+            </For>
+        }
+    };
     view! {
         <div
             class="output"
@@ -107,11 +122,7 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
             }
         >
             <span class="context" data-testid="context">{move || pane.shown(|r| r.prefix.clone())}</span>
-            <For each=items key=|k| *k let:item>
-                {pane
-                    .shown_untracked(|r| r.tokens.get(item.1).cloned())
-                    .map(|token| view! { <TokenSpan pane marks=marks.clone() index=item.1 token /> })}
-            </For>
+            <span class="tokens" node_ref=list>{spans}</span>
             <span
                 class="caret"
                 class:hidden=move || pane.shown(|r| r.phase != super::pane_state::OutputPhase::Running)
@@ -120,35 +131,97 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
     }
 }
 
-/// What marks one token among the others (inspected, kept, fork point, the tab stop) and its
-/// colour mode, each read per token through a selector or memo: a token's span re-runs only
-/// when its own mark changes. Read from the pane's whole state, every span re-ran at each new
-/// token and each hover, and re-subscribing costs the number of spans: a 2,000-token output
-/// took 0.3 s a click and an 8,000-token score 4 s a hover.
-#[derive(Clone)]
-pub struct TokenMarks {
-    inspected: Selector<Option<usize>>,
-    pinned: Selector<Option<usize>>,
-    fork_at: Selector<Option<usize>>,
-    /// The one token the Tab key reaches: the inspected one, else the first.
-    tab_stop: Selector<usize>,
-    color_mode: Memo<ColorMode>,
+/// What marks one token among the others: the one inspected, the one kept, the fork point,
+/// and the one tab stop (the token inspected, else the first).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Marks {
+    inspected: Option<usize>,
+    pinned: Option<usize>,
+    fork_at: Option<usize>,
+    tab_stop: usize,
 }
 
-impl TokenMarks {
-    pub fn new(pane: Pane) -> Self {
-        TokenMarks {
-            inspected: Selector::new(move || pane.inspected()),
-            pinned: Selector::new(move || pane.pinned.get()),
-            fork_at: Selector::new(move || pane.shown(|r| r.fork.as_ref().map(|f| f.at))),
-            tab_stop: Selector::new(move || pane.inspected().unwrap_or(0)),
-            color_mode: Memo::new(move |_| pane.settings.with(|s| s.color_mode)),
+impl Marks {
+    /// Read reactively: an effect that calls this runs again when a mark moves.
+    fn read(pane: Pane) -> Self {
+        let inspected = pane.inspected();
+        Marks {
+            inspected,
+            pinned: pane.pinned.get(),
+            fork_at: pane.shown(|r| r.fork.as_ref().map(|f| f.at)),
+            tab_stop: inspected.unwrap_or(0),
         }
+    }
+
+    pub fn now(pane: Pane) -> Self {
+        untrack(|| Self::read(pane))
+    }
+
+    fn classes(&self, index: usize) -> [(&'static str, bool); 3] {
+        [
+            ("selected", self.inspected == Some(index)),
+            ("pinned", self.pinned == Some(index)),
+            ("fork-point", self.fork_at == Some(index)),
+        ]
+    }
+
+    fn tabindex(&self, index: usize) -> &'static str {
+        if self.tab_stop == index {
+            "0"
+        } else {
+            "-1"
+        }
+    }
+
+    /// The tokens these marks set apart from the rest.
+    fn indices(&self) -> impl Iterator<Item = usize> {
+        [
+            self.inspected,
+            self.pinned,
+            self.fork_at,
+            Some(self.tab_stop),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    fn apply(&self, span: &web_sys::Element, index: usize) {
+        let classes = span.class_list();
+        for (name, on) in self.classes(index) {
+            let _ = classes.toggle_with_force(name, on);
+        }
+        let _ = span.set_attribute("tabindex", self.tabindex(index));
     }
 }
 
+/// Keeps the marks on the token spans in `list` (its children, in token order), from one
+/// effect for the whole output that touches only the tokens whose marks moved. A reactive
+/// class on each span was five effects a token, and each stayed in the page's memory after
+/// its span had gone (about 0.5 KB a token, for every token shown since the page opened).
+pub fn follow_marks(pane: Pane, list: NodeRef<leptos::html::Span>) {
+    Effect::new(move |before: Option<Marks>| {
+        let now = Marks::read(pane);
+        // Spans are drawn with the marks of their moment, so only a move needs work here (the
+        // effect also runs at every token streamed, which moves nothing).
+        if before == Some(now) {
+            return now;
+        }
+        if let Some(list) = list.get() {
+            let spans = list.children();
+            for index in before.iter().flat_map(Marks::indices).chain(now.indices()) {
+                if let Some(span) = u32::try_from(index).ok().and_then(|i| spans.item(i)) {
+                    now.apply(&span, index);
+                }
+            }
+        }
+        now
+    });
+}
+
+/// One token of an output, drawn once: its marks as they are now (then kept by
+/// [`follow_marks`]) and its colour in `mode`.
 #[component]
-pub fn TokenSpan(pane: Pane, marks: TokenMarks, index: usize, token: TokenEvent) -> impl IntoView {
+pub fn TokenSpan(pane: Pane, mode: ColorMode, index: usize, token: TokenEvent) -> impl IntoView {
     let top_p = token.top.first().map(|a| a.p);
     let numbers = TokenNumbers {
         entropy: token.entropy,
@@ -157,15 +230,8 @@ pub fn TokenSpan(pane: Pane, marks: TokenMarks, index: usize, token: TokenEvent)
         frac_p: frac_p(token.surprisal, token.rank, top_p),
     };
     let (e, s, r) = (numbers.entropy, numbers.surprisal, numbers.rank);
-    let color_mode = marks.color_mode;
-    let color = move || token_color(color_mode.get(), numbers);
-    let TokenMarks {
-        inspected,
-        pinned,
-        fork_at,
-        tab_stop,
-        ..
-    } = marks;
+    let marks = Marks::now(pane);
+    let [(_, selected), (_, pinned), (_, fork_point)] = marks.classes(index);
     // Part of a character that the next token completes has no text of its own, and gets
     // none from the stylesheet either (a sliver of text there split combining marks from
     // their base): the token after it is marked instead, and the arrow keys reach it.
@@ -183,12 +249,13 @@ pub fn TokenSpan(pane: Pane, marks: TokenMarks, index: usize, token: TokenEvent)
             class:special=special.is_some()
             data-special=special
             class:newline=format::is_line_break(&token.piece)
-            class:selected=move || inspected.selected(&Some(index))
-            class:fork-point=move || fork_at.selected(&Some(index))
+            class:selected=selected
+            class:fork-point=fork_point
+            class:pinned=pinned
             // One tab stop for the whole output (the token inspected, else the first): a
             // keyboard user crossed every token to reach the next control. The arrow keys move
             // between tokens.
-            tabindex=move || if tab_stop.selected(&index) { "0" } else { "-1" }
+            tabindex=marks.tabindex(index)
             data-testid="token"
             data-token-id=token.id.to_string()
             data-entropy=e.to_string()
@@ -196,10 +263,9 @@ pub fn TokenSpan(pane: Pane, marks: TokenMarks, index: usize, token: TokenEvent)
             data-rank=r.to_string()
             data-top-p=top_p.map(|p| p.to_string()).unwrap_or_default()
             data-fracp=numbers.frac_p.to_string()
-            style:background-color=color
+            style:background-color=token_color(mode, numbers)
             on:mouseenter=move |_| pane.hovered.set(Some(index))
             on:focus=move |_| pane.hovered.set(Some(index))
-            class:pinned=move || pinned.selected(&Some(index))
             on:click=move |_| pane.pin(Some(index))
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 match ev.key().as_str() {
