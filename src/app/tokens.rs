@@ -91,18 +91,23 @@ pub fn TokenOutput(pane: Pane) -> impl IntoView {
     };
     let list = NodeRef::<leptos::html::Span>::new();
     follow_marks(pane, list);
-    // A new colour mode draws the spans again: a colour of their own to follow would be one
-    // reactive effect per token, and those are what `follow_marks` does without.
     let color_mode = Memo::new(move |_| pane.settings.with(|s| s.color_mode));
+    follow_colors(pane, list, color_mode);
+    // A scope of its own for each run's spans, dropped when another run is shown: the list's
+    // parent keeps an entry for each row it ever had while it lives (72 bytes a token).
     let run = Memo::new(move |_| pane.shown(|r| r.run_id));
     let spans = move || {
-        run.track();
-        let mode = color_mode.get();
+        // Read, not only tracked: a memo that is never read is never computed, and so never
+        // changes (`track` alone left every run in the one scope).
+        let _this_run = run.get();
         view! {
             <For each=items key=|k| *k let:item>
                 {pane
                     .shown_untracked(|r| r.tokens.get(item.1).cloned())
-                    .map(|token| view! { <TokenSpan pane mode index=item.1 token /> })}
+                    .map(|token| {
+                        let mode = color_mode.get_untracked();
+                        view! { <TokenSpan pane mode index=item.1 token /> }
+                    })}
             </For>
         }
     };
@@ -218,17 +223,50 @@ pub fn follow_marks(pane: Pane, list: NodeRef<leptos::html::Span>) {
     });
 }
 
+/// Colours the spans in `list` (the shown run's tokens, in order) anew when the colour mode
+/// changes. Spans are drawn in the mode of their moment; this one pass stands in for a colour
+/// effect on each span (see [`follow_marks`]).
+fn follow_colors(pane: Pane, list: NodeRef<leptos::html::Span>, mode: Memo<ColorMode>) {
+    use wasm_bindgen::JsCast;
+    Effect::new(move |before: Option<ColorMode>| {
+        let now = mode.get();
+        if before.is_some_and(|b| b != now) {
+            if let Some(list) = list.get_untracked() {
+                let spans = list.children();
+                pane.shown_untracked(|r| {
+                    for (i, token) in r.tokens.iter().enumerate() {
+                        let span = u32::try_from(i)
+                            .ok()
+                            .and_then(|i| spans.item(i))
+                            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                        if let Some(span) = span {
+                            let color = token_color(now, numbers(token));
+                            let _ = span.style().set_property("background-color", &color);
+                        }
+                    }
+                });
+            }
+        }
+        now
+    });
+}
+
+/// A token's numbers, as its colour reads them.
+fn numbers(token: &TokenEvent) -> TokenNumbers {
+    TokenNumbers {
+        entropy: token.entropy,
+        surprisal: token.surprisal,
+        rank: token.rank,
+        frac_p: frac_p(token.surprisal, token.rank, token.top.first().map(|a| a.p)),
+    }
+}
+
 /// One token of an output, drawn once: its marks as they are now (then kept by
 /// [`follow_marks`]) and its colour in `mode`.
 #[component]
 pub fn TokenSpan(pane: Pane, mode: ColorMode, index: usize, token: TokenEvent) -> impl IntoView {
     let top_p = token.top.first().map(|a| a.p);
-    let numbers = TokenNumbers {
-        entropy: token.entropy,
-        surprisal: token.surprisal,
-        rank: token.rank,
-        frac_p: frac_p(token.surprisal, token.rank, top_p),
-    };
+    let numbers = numbers(&token);
     let (e, s, r) = (numbers.entropy, numbers.surprisal, numbers.rank);
     let marks = Marks::now(pane);
     let [(_, selected), (_, pinned), (_, fork_point)] = marks.classes(index);
@@ -296,14 +334,11 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
     });
     // Forks are of generations and of the conversation's last reply, once they are done: a
     // click on an alternative goes on from there with that token instead.
-    let can_fork = move || pane.can_fork();
-    let cannot_fork = move || {
-        if app.mode.get() == crate::ui::settings::Mode::Chat {
-            "Forks are made from the conversation's last reply, once it is done"
-        } else {
-            "Forks are made from a finished generation"
-        }
-    };
+    // Memos, read when the view below is drawn, and no reactive attribute inside it: it is
+    // drawn anew for each token pointed at, and each effect drawn there that read the pane's
+    // state or the units stayed in the page's memory after it (about 1 KB a token pointed at).
+    let can_fork = Memo::new(move |_| pane.can_fork());
+    let in_chat = Memo::new(move |_| app.mode.get() == crate::ui::settings::Mode::Chat);
     view! {
         // Escape lets a kept token go from the inspector's own buttons too, where Tab goes
         // from the output.
@@ -341,6 +376,12 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                         .into_any()
                 }
                 Some((i, t)) => {
+                    let (can_fork, unit) = (can_fork.get(), units.get());
+                    let cannot_fork = if in_chat.get() {
+                        "Forks are made from the conversation's last reply, once it is done"
+                    } else {
+                        "Forks are made from a finished generation"
+                    };
                     let p = (-t.surprisal).exp();
                     let (entropy, surprisal) = (t.entropy, t.surprisal);
                     let bucket = RankBucket::of(t.rank);
@@ -368,9 +409,9 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             <dt title="GLTR: this token's probability over the most likely token's">"frac(p)"</dt>
                             <dd>{format!("{:.3}", frac_p(t.surprisal, t.rank, t.top.first().map(|a| a.p)))}</dd>
                             <dt>"entropy"</dt>
-                            <dd>{move || format!("{:.3} {}", units.get().of(entropy), units.get().id())}</dd>
+                            <dd>{format!("{:.3} {}", unit.of(entropy), unit.id())}</dd>
                             <dt>"surprisal"</dt>
-                            <dd>{move || format!("{:.3} {}", units.get().of(surprisal), units.get().id())}</dd>
+                            <dd>{format!("{:.3} {}", unit.of(surprisal), unit.id())}</dd>
                         </dl>
                         <ol class="alternatives">
                             {t
@@ -387,14 +428,14 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                                 class="alternative"
                                                 data-testid="token-alternative"
                                                 data-token-id=id.to_string()
-                                                title=move || if chosen {
+                                                title=if chosen {
                                                     "the token the run took".to_string()
-                                                } else if can_fork() {
+                                                } else if can_fork {
                                                     format!("Fork here: continue with {label} instead")
                                                 } else {
-                                                    cannot_fork().to_string()
+                                                    cannot_fork.to_string()
                                                 }
-                                                prop:disabled=move || chosen || !can_fork()
+                                                prop:disabled=chosen || !can_fork
                                                 on:click={
                                                     let text = text.clone();
                                                     move |_| pane.fork(i, id, &text)
@@ -409,9 +450,9 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                                 })
                                 .collect_view()}
                         </ol>
-                        <ForkText pane at=i can_fork=Signal::derive(can_fork) />
-                        <p class="muted fork-settings" data-testid="fork-settings" class:hidden=move || !can_fork()>
-                            {move || pane.shown(|r| r.request.as_ref().map(fork_settings)).unwrap_or_default()}
+                        <ForkText pane at=i can_fork />
+                        <p class="muted fork-settings" data-testid="fork-settings" class:hidden=!can_fork>
+                            {pane.shown_untracked(|r| r.request.as_ref().map(fork_settings)).unwrap_or_default()}
                         </p>
                     }
                         .into_any()
@@ -439,7 +480,7 @@ fn fork_settings(q: &crate::engine::GenerateRequest) -> String {
 /// "Or type a continuation": forks at token `at` to the typed text, which the worker
 /// tokenizes and takes as given (for a continuation none of the five alternatives is).
 #[component]
-fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
+fn ForkText(pane: Pane, at: usize, can_fork: bool) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let go = move || {
         let t = text.get_untracked();
@@ -449,7 +490,7 @@ fn ForkText(pane: Pane, at: usize, can_fork: Signal<bool>) -> impl IntoView {
         }
     };
     view! {
-        <div class="fork-text" class:hidden=move || !can_fork.get()>
+        <div class="fork-text" class:hidden=!can_fork>
             <input
                 type="text"
                 data-testid="fork-text"
