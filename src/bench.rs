@@ -194,32 +194,41 @@ pub struct EvalSpeed {
 
 /// Name-index items per second, the query once and twice: evaluation is prefill-bound, and
 /// this is the figure a user of the Evaluate tab waits on.
-pub fn eval_speed(engine: &mut Engine, now_ms: &dyn Fn() -> f64) -> Result<EvalSpeed> {
-    use crate::eval::{score_item, tasks, Condition};
+/// `None` where the items do not fit the positions the engine holds (a small `--context`):
+/// the speed figures do not need them.
+pub fn eval_speed(engine: &mut Engine, now_ms: &dyn Fn() -> f64) -> Result<Option<EvalSpeed>> {
+    use crate::eval::{check_item, score_item, tasks, Condition};
     let items = tasks::TaskSpec::new(tasks::Task::NameIndex, EVAL_ITEMS, 1)
         .generate()
         .map_err(crate::engine::EngineError::InvalidInput)?;
+    let conditions = [1, 2].map(|repeat| Condition {
+        repeat,
+        ..Condition::default()
+    });
+    let fits = items
+        .iter()
+        .enumerate()
+        .all(|(i, item)| check_item(engine, i, item, &conditions, None).is_ok());
+    if !fits {
+        return Ok(None);
+    }
     let mut rates = [0.0; 2];
     let (mut forward, mut unshared) = (0, 0);
-    for (k, repeat) in [1, 2].into_iter().enumerate() {
-        let c = Condition {
-            repeat,
-            ..Condition::default()
-        };
+    for (k, c) in conditions.iter().enumerate() {
         let t0 = now_ms();
         for (i, item) in items.iter().enumerate() {
-            let r = score_item(engine, i, item, &c)?;
+            let r = score_item(engine, i, item, c)?;
             forward += r.forward_tokens;
             unshared += r.forward_tokens_without_sharing;
         }
         rates[k] = items.len() as f64 * 1000.0 / (now_ms() - t0).max(1e-9);
     }
-    Ok(EvalSpeed {
+    Ok(Some(EvalSpeed {
         items_per_s_baseline: rates[0],
         items_per_s_repeat_2: rates[1],
         forward_tokens: forward,
         forward_tokens_without_sharing: unshared,
-    })
+    }))
 }
 
 /// Runs the workload: a 4-token warm-up, then `repetitions` timed runs (best kept), then,
@@ -309,8 +318,14 @@ pub fn run(
         unreachable!("at least one repetition ran");
     };
     let eval = eval_speed(engine, now_ms)?;
+    // The comparison decodes its own blocks past the prompt, whatever `gen_tokens` is; where
+    // they do not fit, the figures asked for still come out, without it.
     let decode_threads_interleaved =
-        interleaved(engine, ids, INTERLEAVED_ROUNDS, INTERLEAVED_BLOCK, now_ms)?;
+        if ids.len() + 4 * INTERLEAVED_BLOCK < engine.info().max_positions {
+            interleaved(engine, ids, INTERLEAVED_ROUNDS, INTERLEAVED_BLOCK, now_ms)?
+        } else {
+            None
+        };
     drop(clock_back_on);
     let shares = if profiled {
         Some(once(engine, gen_tokens)?)
@@ -341,7 +356,7 @@ pub fn run(
         decode_share_by_phase: shares.decode_phases,
         prefill_share_by_phase: shares.prefill_phases,
         prefill_share_by_type: shares.prefill_types,
-        eval: Some(eval),
+        eval,
         profiled_decode_tokens_per_s,
         kv_cache_bytes,
         decode_threads_interleaved,

@@ -538,6 +538,54 @@ fn streams_are_bounded_and_the_benchmark_fits_its_context() {
         ],
         "need 164 positions; the context holds 101",
     );
+    // What fits is measured, on any thread count: the evaluation's items and the thread
+    // comparison's blocks, which need more room, are left out (they failed the whole run).
+    let v = json_ok(&[
+        "bench",
+        "--model",
+        ok,
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "4",
+        "--context",
+        "16",
+        "--repetitions",
+        "1",
+        "--json",
+    ]);
+    assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["eval"].is_null(), "{v}");
+}
+
+/// More threads than cores only take turns on them (64 on two cores decoded 35 times slower):
+/// the cores are used, with a note.
+#[test]
+fn threads_beyond_the_cores_are_cut_to_them() {
+    let ok = temp_file("threads.gguf", &tiny_gguf("llama", 5));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 64 {
+        return;
+    }
+    let more = (cores + 1).to_string();
+    let (code, out, err) = tinylab(&[
+        "score",
+        "--model",
+        ok.to_str().unwrap(),
+        "--text",
+        "hello there",
+        "--threads",
+        &more,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(serde_json::from_str::<Value>(&out).is_ok(), "{out}");
+    assert!(
+        err.contains(&format!(
+            "note: --threads {more} is more than this machine's {cores} cores; using {cores}"
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -411,4 +411,20 @@ fn eos_after_every_text_and_odd_token_types() {
     text.push_str(&g.flush());
     assert_eq!(r.output.as_deref(), Some(text.as_str()));
     assert_eq!(r.forward_tokens, prompt.len() + g.generated.len());
+    // The check before a run counts that EOS: a context one token short of the model's
+    // positions is refused up front, not in the middle of the run.
+    let bytes = read_model("qwen2-addeos");
+    let n = e
+        .tokenizer()
+        .encode_opening("The rain", false)
+        .unwrap()
+        .len();
+    for (cap, fits) in [(n + 1, false), (n + 2, true)] {
+        let mut small = Engine::from_source_for(&bytes, cap, Kernels::BUILD).unwrap();
+        let checked = tinylab::eval::check_item(&small, 0, &item, std::slice::from_ref(&c), None);
+        assert_eq!(checked.is_ok(), fits, "{cap} positions: {checked:?}");
+        if fits {
+            tinylab::eval::score_item(&mut small, 0, &item, &c).unwrap();
+        }
+    }
 }

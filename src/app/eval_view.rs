@@ -386,7 +386,12 @@ pub fn EvalPanel() -> impl IntoView {
     let set = move |f: Box<dyn FnOnce(&mut crate::ui::settings::EvalSetup)>| {
         state.eval.update(|e| f(e));
     };
+    // Reads are asynchronous: a large file chosen first may finish after a small one chosen
+    // next, and must not replace it.
+    let picks = StoredValue::new(0u64);
     let load_file = move |f: web_sys::File| {
+        picks.update_value(|n| *n += 1);
+        let pick = picks.get_value();
         spawn_local(async move {
             let name = f.name();
             let max = crate::eval::tasks::MAX_ITEM_FILE_BYTES;
@@ -397,6 +402,9 @@ pub fn EvalPanel() -> impl IntoView {
                     .await
                     .and_then(crate::eval::tasks::item_file_text)
             };
+            if picks.get_value() != pick {
+                return;
+            }
             match text.and_then(|t| parse_items(&t)) {
                 Ok(items) => {
                     let warnings = crate::eval::tasks::item_warnings(&items);
@@ -495,6 +503,9 @@ pub fn EvalPanel() -> impl IntoView {
                             if let Some(f) = input.files().and_then(|f| f.get(0)) {
                                 load_file(f);
                             }
+                            // Browsers fire no change for the same file chosen twice, and a
+                            // refused file is fixed on disk and chosen again.
+                            input.set_value("");
                         }
                     />
                 </label>

@@ -221,12 +221,21 @@ impl AppState {
         self.start_on(p, Queued::Run(prompt.to_string()));
     }
 
+    /// Whether a blind battle hides who is who (until the vote).
+    pub fn arena_hidden(self) -> bool {
+        self.arena.with(|s| s.active && s.voted.is_none())
+    }
+
+    pub fn arena_hidden_untracked(self) -> bool {
+        self.arena.with_untracked(|s| s.active && s.voted.is_none())
+    }
+
     /// Starts `work` on pane `p`, loading its chosen catalog model first where it is not
     /// loaded (a fresh page's default, a failed load, a crashed worker).
     pub fn start_on(self, p: Pane, work: Queued) {
         let model = self.chosen_model_untracked(p);
         // A blind battle's models stay unnamed until the vote, loading messages included.
-        let hidden = self.arena.with_untracked(|s| s.active && s.voted.is_none());
+        let hidden = self.arena_hidden_untracked();
         p.start_when_loaded(model.as_ref(), work, hidden);
     }
 
@@ -411,7 +420,12 @@ fn App() -> impl IntoView {
     // What a save or a link asked for that could not be used is said once, above the tabs.
     let mut notes: Vec<String> = save_note.into_iter().collect();
     let own = ws.to_saved();
+    let own_panes = ws.panes.clone();
     notes.extend(ws.apply_query(&browser::location_search()));
+    // The outputs kept belong to the panes they came from: a link that set up other panes
+    // does not get them, while the page's own link, reloaded, leaves the panes as they were
+    // (every reload after Permalink used to drop them).
+    let linked = linked && ws.panes != own_panes;
     // A link opened where a workspace was saved replaces it, and the page saves the link's
     // at once: the one it replaced is kept aside, and can be brought back in one click.
     // Held here, with the outputs saved beside it, which the page also replaces at once;

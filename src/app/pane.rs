@@ -200,7 +200,18 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                 <span class="run-message" data-testid="run-message" role="status">
                     {move || {
                         let busy = pane.state.with(|s| s.busy_elsewhere(app.mode.get()));
-                        busy.unwrap_or_else(|| pane.shown(|r| r.message.clone()))
+                        // A blind battle says only what went wrong: prompt sizes (each
+                        // model's template and tokenizer) and progress tell the models apart.
+                        let blind = app.arena_hidden();
+                        busy.unwrap_or_else(|| {
+                            pane.shown(|r| {
+                                if blind && r.phase != crate::ui::pane::OutputPhase::Error {
+                                    String::new()
+                                } else {
+                                    r.message.clone()
+                                }
+                            })
+                        })
                     }}
                 </span>
                 {move || {

@@ -482,8 +482,9 @@ impl Pane {
         self.forget_pointer();
         self.state.update(|s| s.show_branch(tree, i));
         if tree == Tree::Chat {
-            // A branch that failed before its first token leaves the conversation as it was.
-            let shown = self.chat_untracked(|r| r.finished_with_tokens().then(|| r.tokens.clone()));
+            // A branch that failed before its first token leaves the conversation as it was;
+            // one the model ended at once is an empty reply, shown as such.
+            let shown = self.chat_untracked(|r| r.finished().then(|| r.tokens.clone()));
             if let Some(tokens) = shown {
                 self.replace_reply(&tokens);
             }

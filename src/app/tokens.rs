@@ -377,6 +377,8 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                 }
                 Some((i, t)) => {
                     let (can_fork, unit) = (can_fork.get(), units.get());
+                    // A blind battle's ids would tell the vocabularies, so the models, apart.
+                    let blind = app.arena_hidden_untracked();
                     let cannot_fork = if in_chat.get() {
                         "Forks are made from the conversation's last reply, once it is done"
                     } else {
@@ -391,7 +393,13 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             {format::byte_piece_note(&t.text, &t.piece).map(|note| view! {
                                 <span class="muted" data-testid="token-bytes-note">{note}</span>
                             })}
-                            <span>{format!("#{} · id {}", i + 1, t.id)}</span>
+                            <span>
+                                {if blind {
+                                    format!("#{}", i + 1)
+                                } else {
+                                    format!("#{} · id {}", i + 1, t.id)
+                                }}
+                            </span>
                         </div>
                         <dl class="inspector-stats">
                             <dt>"probability"</dt>

@@ -35,7 +35,8 @@ pub fn Toolbar() -> impl IntoView {
     };
     let link_note = RwSignal::new(String::new());
     let permalink = move |_| {
-        let query = app.workspace().permalink_query(&browser::location_search());
+        let ws = app.workspace();
+        let query = ws.permalink_query(&browser::location_search());
         let url = format!("{}?{query}", browser::page_base());
         let n = url.chars().count();
         if n > MAX_LINK_CHARS {
@@ -43,8 +44,8 @@ pub fn Toolbar() -> impl IntoView {
             link.set(String::new());
             link_note.set(format!(
                 "Too long for a link: {n} characters, where servers take at most {MAX_LINK_CHARS} \
-                 (the text to measure and the conversations make most of it). Export JSON \
-                 keeps the whole workspace."
+                 ({} makes most of it). Export JSON keeps the whole workspace.",
+                ws.longest_link_part()
             ));
             return;
         }
@@ -75,7 +76,11 @@ pub fn Toolbar() -> impl IntoView {
             ));
         }
         link_note.set(notes.join(" "));
-        browser::replace_url(&url);
+        // A long link is given to copy, not put in the address bar: a server that refuses it
+        // (many stop at 8 KB) would refuse the next reload of the page itself.
+        if n <= SHORT_LINK_CHARS {
+            browser::replace_url(&url);
+        }
         link.set(url);
     };
     let export = move || {

@@ -110,7 +110,14 @@ impl Common {
 }
 
 pub fn load(common: &Common) -> Result<Loaded, String> {
-    let threads = common.checked_threads()?;
+    let mut threads = common.checked_threads()?;
+    // The pool's helpers spin while they wait: beyond the cores they take turns on them, and
+    // 64 threads on two cores decoded 35 times slower than two.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > cores {
+        say!("note: --threads {threads} is more than this machine's {cores} cores; using {cores}");
+        threads = cores;
+    }
     // candle sizes its rayon pool from this variable on first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     // candle also splits element-wise ops of 64k values or more (prefill's residual adds) over

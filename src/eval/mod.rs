@@ -125,7 +125,8 @@ pub const GENERATE_TOKENS: usize = 8;
 pub const EXTRACTION_RULE: &str = "Generated answers: greedy, at most 8 tokens; the pick is the \
     choice the answer starts with (case ignored, leading spaces, quotes and punctuation skipped \
     up to the first place a choice matches, so \"-5\" and \"(a)\" are found as written; the \
-    longest choice first); an answer that starts with none is wrong.";
+    longest choice first; the choice must end a word, except in scripts written without spaces, \
+    such as Chinese or Japanese); an answer that starts with none is wrong.";
 
 /// The choice a generated answer starts with (`EXTRACTION_RULE`), if any. The leading
 /// characters are skipped one at a time, each place tried: skipped all at once, a choice that
@@ -143,18 +144,34 @@ pub fn extract_answer(output: &str, choices: &[String]) -> Option<usize> {
                 && !rest[c.len()..]
                     .chars()
                     .next()
-                    .is_some_and(char::is_alphanumeric)
+                    .is_some_and(|next| next.is_alphanumeric() && !written_unspaced(next))
         })
     };
     for (at, ch) in text.char_indices() {
         if let Some(i) = matches_at(&text[at..]) {
             return Some(i);
         }
-        if !(ch.is_whitespace() || "\"'`*(:-.".contains(ch)) {
+        if !(ch.is_whitespace() || "\"'`*(:-.「『（【".contains(ch)) {
             return None;
         }
     }
     None
+}
+
+/// Whether a character is of a script written without spaces between words (Chinese,
+/// Japanese, Thai, Lao, Khmer, Burmese): there `東京です` starts with the choice `東京`.
+fn written_unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1780..=0x17FF // Khmer
+        | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x3400..=0x4DBF // CJK extension A
+        | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+        | 0xFF66..=0xFF9F // half-width Katakana
+        | 0x20000..=0x3FFFF // CJK extensions B and on
+    )
 }
 
 /// The words before the answer in every generated prompt.
@@ -288,9 +305,10 @@ pub fn check_item(
         if ctx.is_empty() {
             return Err(format!("{name}: the context has no tokens"));
         }
-        // A generated answer needs room for its first token after the context.
+        // A generated answer needs room for its first token after the context, and after
+        // the EOS that `score_item` closes the prompt with where the file asks.
         let longest = if c.generate {
-            ctx.len() + 1
+            ctx.len() + 1 + usize::from(closes_with_eos(engine, item, c))
         } else {
             fulls.iter().map(Vec::len).max().unwrap_or(0)
         };
@@ -379,6 +397,12 @@ fn pred_norm(loglik: &[f64], choices: &[String]) -> usize {
     )
 }
 
+/// Whether a generated answer's prompt gets EOS after the context (see `score_item`).
+fn closes_with_eos(engine: &Engine, item: &Item, c: &Condition) -> bool {
+    let tk = engine.tokenizer();
+    tk.add_eos && tk.eos.is_some() && !item.context(c).is_empty()
+}
+
 /// Scores one item under one condition.
 pub fn score_item(
     engine: &mut Engine,
@@ -392,9 +416,8 @@ pub fn score_item(
         // `tinylab generate` and llama.cpp make it (only a choice scored after the context
         // goes without).
         // (An empty context is the prefix token alone, which is no text to close.)
-        let tk = engine.tokenizer();
-        if tk.add_eos && !item.context(c).is_empty() {
-            ctx_ids.extend(tk.eos);
+        if closes_with_eos(engine, item, c) {
+            ctx_ids.extend(engine.tokenizer().eos);
         }
         return generated_answer(engine, index, item, ctx_ids);
     }
@@ -665,6 +688,14 @@ mod tests {
         assert_eq!(extract_answer(" b", &marked), None);
         assert_eq!(extract_answer(" Because", &letters), None);
         assert_eq!(extract_answer("", &letters), None);
+        // Where words are written without spaces, the answer runs on into the next word.
+        let cities = ch(&["東京", "大阪", "京都"]);
+        assert_eq!(extract_answer("東京です。", &cities), Some(0));
+        assert_eq!(extract_answer(" 「大阪」", &cities), Some(1));
+        assert_eq!(extract_answer("京都府", &cities), Some(2));
+        assert_eq!(extract_answer("Bです", &letters), Some(1));
+        assert_eq!(extract_answer("名古屋", &cities), None);
+        assert_eq!(extract_answer(" Bob", &letters), None);
     }
 
     #[test]

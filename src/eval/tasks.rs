@@ -470,24 +470,43 @@ pub fn item_warnings(items: &[Item]) -> Vec<String> {
             }
             spaced += 1;
         }
+        // A generated answer is matched with case and outer spaces ignored (`extract_answer`),
+        // so choices alike that way, or empty, are said too.
+        let folded: Vec<String> = it.choices.iter().map(|c| c.trim().to_lowercase()).collect();
         for (k, c) in it.choices.iter().enumerate() {
-            let Some(first) = it.choices[..k].iter().position(|d| d == c) else {
+            let same = it.choices[..k].iter().position(|d| d == c);
+            let alike = folded[..k].iter().position(|d| *d == folded[k]);
+            let empty = folded[k].is_empty();
+            if same.is_none() && alike.is_none() && !empty {
                 continue;
-            };
+            }
             if out.len() == MAX_WARNINGS {
                 more += 1;
                 continue;
             }
             let name = name();
-            let lost = if it.answer == k {
-                format!(", so its answer ({k}) can never be picked")
-            } else {
-                String::new()
+            let lost = |how: &str| {
+                if it.answer == k {
+                    format!(", so its answer ({k}) can never be picked{how}")
+                } else {
+                    String::new()
+                }
             };
-            out.push(format!(
-                "{name}: choices {first} and {k} are the same text; their scores tie and \
-                 {first} is always picked over {k}{lost}"
-            ));
+            out.push(match (same, alike) {
+                (Some(first), _) => format!(
+                    "{name}: choices {first} and {k} are the same text; their scores tie and \
+                     {first} is always picked over {k}{}",
+                    lost("")
+                ),
+                (None, Some(first)) => format!(
+                    "{name}: choices {first} and {k} differ only in case or spaces; a generated \
+                     answer always picks {first} over {k}{}",
+                    lost(" by a generated answer")
+                ),
+                (None, None) => {
+                    format!("{name}: choice {k} is empty; a generated answer can never pick it")
+                }
+            });
         }
     }
     if more > 0 {
@@ -884,6 +903,19 @@ mod tests {
             ]
         );
         assert!(item_warnings(&items[1..2]).is_empty());
+        // Choices a generated answer cannot tell apart (case, outer spaces) or never gives.
+        let folded =
+            "{\"context\": \"Q\", \"choices\": [\"Yes\", \"no\", \" yes\"], \"answer\": 2}\n\
+                      {\"context\": \"R\", \"choices\": [\"x\", \"\"], \"answer\": 0}";
+        assert_eq!(
+            item_warnings(&parse_items(folded).unwrap()),
+            [
+                "line 1: choices 0 and 2 differ only in case or spaces; a generated answer \
+                 always picks 0 over 2, so its answer (2) can never be picked by a generated \
+                 answer",
+                "line 2: choice 1 is empty; a generated answer can never pick it",
+            ]
+        );
         let many = "{\"context\": \"Q\", \"choices\": [\"a\", \"a\"], \"answer\": 0}\n".repeat(5);
         let w = item_warnings(&parse_items(&many).unwrap());
         assert_eq!(w.len(), 4);

@@ -159,7 +159,8 @@ impl EvalReport {
         }
     }
 
-    /// How many picks (of all scored) had a runner-up within `NEAR_TIE_NATS`: rounding that
+    /// How many picks (of all scored by log-likelihood; a generated answer has none to be
+    /// near) had a runner-up within `NEAR_TIE_NATS`: rounding that
     /// differs between builds and machines (the page's kernels against the CLI's, both within
     /// llama.cpp's own spread) can flip those, and with them a comparison on few items. Said
     /// under the results, so a verdict resting on them is read as such.
@@ -167,7 +168,7 @@ impl EvalReport {
         let mut near = 0;
         let mut all = 0;
         for p in &self.panes {
-            for (_, r) in &p.results {
+            for (_, r) in p.results.iter().filter(|(_, r)| !r.loglik.is_empty()) {
                 all += 1;
                 let mut ll: Vec<(f64, usize)> = r
                     .loglik
@@ -502,6 +503,10 @@ mod tests {
         assert_eq!(rep.near_ties(), (3, 40));
         rep.panes[1].results[4].1.tokens = vec![1, 2];
         assert_eq!(rep.near_ties(), (2, 40));
+        // A generated answer has no runner-up, and is not counted among the picks.
+        rep.panes[1].results[5].1.loglik.clear();
+        rep.panes[1].results[5].1.tokens.clear();
+        assert_eq!(rep.near_ties(), (2, 39));
     }
 
     /// The headline rests on the comparison with the most items, not on the first one: a pane

@@ -264,7 +264,13 @@ impl RunState {
     /// Ended by the model or a Stop with tokens to show (a refused next request may since
     /// have set its phase to `Error`, leaving it as it was): what a fork can be made of.
     pub fn finished_with_tokens(&self) -> bool {
-        self.finish.is_some() && !self.tokens.is_empty() && self.job.is_none()
+        self.finished() && !self.tokens.is_empty()
+    }
+
+    /// Ended, by the model or a Stop, with tokens or none (a reply whose model ended its turn
+    /// at once is an empty turn of the conversation).
+    pub fn finished(&self) -> bool {
+        self.finish.is_some() && self.job.is_none()
     }
 
     /// A chat fork or a regenerated reply: it replaces the conversation's last turn when done,
@@ -1558,9 +1564,21 @@ impl PaneModel {
                 m.job = None;
             }
             Activity::Run | Activity::Chat | Activity::Score => {
+                // A Generate fork that failed before its chosen token (its prompt and
+                // replayed tokens past the context, a dead worker) is no branch: the one it
+                // was made from comes back, with the failure, as a Chat fork's reply does.
+                let unreached_fork = activity == Activity::Run
+                    && (self.run.fork.as_ref()).is_some_and(|f| self.run.tokens.len() <= f.at);
+                if unreached_fork {
+                    self.drop_unreached_fork();
+                }
                 let r = self.output(activity);
                 r.phase = OutputPhase::Error;
-                r.message = message;
+                r.message = if unreached_fork {
+                    format!("The fork was not made: {message}")
+                } else {
+                    message
+                };
                 r.job = None;
                 if activity == Activity::Chat {
                     self.chat_before = None;
@@ -2669,6 +2687,33 @@ mod tests {
         assert_eq!(ids(&p), vec![1, 9]);
         assert_eq!(p.branch_count(Tree::Run), 2);
         assert_eq!(p.current_branch(Tree::Run), 1);
+    }
+
+    /// A fork the worker refuses (its replayed tokens past the context) or loses is no
+    /// branch either: the parent comes back, with the failure said. One that failed past its
+    /// token keeps what it made.
+    #[test]
+    fn a_fork_that_fails_before_its_token_is_not_kept() {
+        let (mut p, _) = ready();
+        run_of(&mut p, "q", 3, &[(1, "a"), (2, "b"), (3, "c")], false);
+        let ids = |p: &PaneModel| p.run.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+        let failed = Event::Failed {
+            message: "the prompt and given tokens need 4097 positions".into(),
+        };
+        let refused = job_of(&p.start_fork(Tree::Run, 2, 9, "z"));
+        p.apply(reply(refused, failed.clone()));
+        assert_eq!(ids(&p), vec![1, 2, 3]);
+        assert_eq!(p.branch_count(Tree::Run), 0);
+        assert_eq!(p.run.phase, OutputPhase::Error);
+        assert_eq!(
+            p.run.message,
+            "The fork was not made: the prompt and given tokens need 4097 positions"
+        );
+        assert!(!p.is_running());
+        assert!(
+            p.start_fork(Tree::Run, 1, 9, "z").is_some(),
+            "the parent forks again"
+        );
     }
 
     #[test]

@@ -35,6 +35,20 @@ pub struct PaneSettings {
     pub local_model: Option<LocalModel>,
 }
 
+impl PaneSettings {
+    /// The pane as a link carries it: the conversation's text, not its per-token numbers nor
+    /// the message being written, and no model from a file on this machine.
+    pub fn as_linked(&self) -> PaneSettings {
+        let mut p = self.clone();
+        p.local_model = None;
+        p.conversation.draft.clear();
+        for t in &mut p.conversation.turns {
+            t.tokens.clear();
+        }
+        p
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalModel {
     pub url: String,
@@ -108,7 +122,13 @@ impl Conversation {
             Some(m) if m.role == "system" => m.content.as_str(),
             _ => "",
         };
-        then != self.system && self.answers_with(then, asked)
+        // Blank is no system prompt (`messages` sends none).
+        let now = if self.system.trim().is_empty() {
+            ""
+        } else {
+            self.system.as_str()
+        };
+        then != now && self.answers_with(then, asked)
     }
 
     fn answers_with(&self, system: &str, asked: &[crate::engine::chat::Message]) -> bool {
@@ -252,8 +272,9 @@ fn panes_param_changes(
     given: &serde_json::Value,
     used: &PaneSettings,
 ) -> Option<String> {
+    // Against the pane as a link carries it: a pane kept whole keeps its model from a file.
     let (serde_json::Value::Object(given), Ok(serde_json::Value::Object(used))) =
-        (given, serde_json::to_value(used))
+        (given, serde_json::to_value(used.as_linked()))
     else {
         return None;
     };
@@ -639,6 +660,8 @@ impl Workspace {
     /// the notes returned, one sentence each.
     pub fn apply_query(&mut self, query: &str) -> Vec<String> {
         let query = query.strip_prefix('?').unwrap_or(query);
+        // The panes as they were, before the single values below change the first.
+        let own = self.panes.clone();
         let mut panes: Option<Vec<PaneSettings>> = None;
         let mut notes = Vec::new();
         // (parameter, value asked for) of numbers checked against what was kept, once clamped.
@@ -936,7 +959,17 @@ impl Workspace {
                     if ignored.len() == 1 { "was" } else { "were" }
                 ));
             }
-            self.panes = p;
+            // A pane the link describes as it is here (the page's own link, reloaded) stays
+            // whole: the link cannot carry its draft, its replies' numbers nor its model from
+            // a file, and a reload must not drop them.
+            self.panes = p
+                .into_iter()
+                .enumerate()
+                .map(|(i, linked)| match own.get(i) {
+                    Some(o) if o.as_linked() == linked => o.clone(),
+                    _ => linked,
+                })
+                .collect();
             asked_temperature = None;
             asked_max_tokens = None;
             too_many_models = None;
@@ -1047,6 +1080,26 @@ impl Workspace {
         Some(address_flags(query))
     }
 
+    /// What makes most of a link: the prompt, the text to measure or the conversations.
+    pub fn longest_link_part(&self) -> &'static str {
+        let conversations: usize = self
+            .panes
+            .iter()
+            .map(|p| {
+                let c = &p.conversation;
+                c.system.len() + c.turns.iter().map(|t| t.content.len()).sum::<usize>()
+            })
+            .sum();
+        [
+            (self.prompt.len(), "the prompt"),
+            (self.score_text.len(), "the text to measure"),
+            (conversations, "the conversations"),
+        ]
+        .into_iter()
+        .max_by_key(|(n, _)| *n)
+        .map_or("the prompt", |(_, what)| what)
+    }
+
     /// The Permalink button's query: the address's own flags (`demo=1`, `simd=plain`, …), which
     /// a link keeps as an edit does, then the workspace's parameters.
     pub fn permalink_query(&self, address_query: &str) -> String {
@@ -1093,15 +1146,7 @@ impl Workspace {
         if !self.score_text.is_empty() || self.mode == Mode::Score {
             q.push(format!("text={}", percent_encode(&self.score_text)));
         }
-        // A link carries the conversations' text, not their per-token numbers.
-        let mut panes = self.panes.clone();
-        for p in &mut panes {
-            p.local_model = None;
-            p.conversation.draft.clear();
-            for t in &mut p.conversation.turns {
-                t.tokens.clear();
-            }
-        }
+        let panes: Vec<PaneSettings> = self.panes.iter().map(PaneSettings::as_linked).collect();
         if let Ok(json) = serde_json::to_string(&panes) {
             q.push(format!("panes={}", percent_encode(&json)));
         }
@@ -1199,6 +1244,54 @@ mod tests {
             None
         );
     }
+    /// The page's own link, reloaded over the workspace it was made from, changes nothing: the
+    /// draft, the replies' numbers and a model from a file stay (they were dropped). A link
+    /// that differs replaces the pane, with none of them.
+    #[test]
+    fn reloading_the_pages_own_link_keeps_what_a_link_cannot_carry() {
+        let mut ws = Workspace::default();
+        ws.panes.push(PaneSettings::default());
+        let p = &mut ws.panes[0];
+        p.model_id.clear();
+        p.local_model = Some(LocalModel {
+            url: "/local/abc".into(),
+            label: "mine.gguf".into(),
+        });
+        p.conversation.draft = "Half a messa".into();
+        p.conversation.turns = vec![
+            Turn {
+                role: "user".into(),
+                content: "Hi".into(),
+                tokens: vec![],
+            },
+            Turn {
+                role: "assistant".into(),
+                content: "Hello".into(),
+                tokens: vec![TurnToken {
+                    id: 9,
+                    piece: "Hello".into(),
+                    entropy: 1.5,
+                    surprisal: 0.25,
+                    rank: 0,
+                }],
+            },
+        ];
+        let ws = ws.clamped();
+        let link = ws.to_query();
+        let mut reloaded = ws.clone();
+        let notes = reloaded.apply_query(&link);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(reloaded, ws);
+        assert_eq!(reloaded.to_saved(), ws.to_saved());
+        // Someone else's link for pane 1: theirs, whole.
+        let mut theirs = ws.clone();
+        theirs.panes[0].temperature = 0.3;
+        let mut opened = ws.clone();
+        opened.apply_query(&theirs.to_query());
+        assert_eq!(opened.panes[0], theirs.panes[0].as_linked());
+        assert_eq!(opened.panes[1], ws.panes[1]);
+    }
+
     /// A reply's forks may replace it only while it is the last turn and answers the same
     /// messages: not after Edit took it back, nor once the system prompt changed.
     #[test]
@@ -1232,6 +1325,17 @@ mod tests {
         c.turns.truncate(1);
         assert!(!c.answers(&asked));
         assert!(!Conversation::default().answers(&[]));
+        // A blank system prompt is none: typing spaces into the box changes nothing asked.
+        let mut blank = Conversation {
+            system: String::new(),
+            turns: vec![turn("user", "hi")],
+            ..Conversation::default()
+        };
+        let asked = blank.messages();
+        blank.turns.push(turn("assistant", "hello"));
+        blank.system = "  \n".into();
+        assert!(blank.answers(&asked));
+        assert!(!blank.system_changed_since(&asked));
     }
 
     #[test]

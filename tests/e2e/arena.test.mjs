@@ -58,6 +58,15 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   for (const i of [0, 1]) assert.ok(await pane(page, i).get('remove-pane').isDisabled());
 
   await battle(page);
+  // Speeds, prompt sizes (each model's template and tokenizer) and token ids tell the models
+  // apart as surely as their names: none shows before the vote.
+  for (const i of [0, 1]) {
+    const p = pane(page, i);
+    assert.equal(await p.get('stat-decode-tps').isVisible(), false);
+    assert.equal((await p.get('run-message').textContent()).trim(), '');
+    await p.get('token').first().hover();
+    assert.doesNotMatch(await p.get('token-inspector').textContent(), /id \d+/);
+  }
   // What the cache gained while the battle loaded its models would name them (each size, and
   // each sum of two, is its own): the header does not count them before the vote.
   assert.match(await page.textContent('[data-testid=offline-status]'), /cached models not shown until the vote/);
@@ -86,6 +95,9 @@ test('a blind battle: hidden models, a vote, the reveal, and a tally that persis
   const nameOf = (id) => catalog.models.find((m) => m.id === id).name;
   assert.ok(reveal.includes(`A was ${nameOf(ids[0])}`) && reveal.includes(`B was ${nameOf(ids[1])}`), reveal);
   assert.ok(await page.locator('[data-testid=arena-vote-b]').isDisabled(), 'one vote per battle');
+  await pane(page, 0).get('token').nth(1).hover();
+  assert.match(await pane(page, 0).get('token-inspector').textContent(), /id \d+/);
+  assert.equal(await pane(page, 0).get('stat-decode-tps').isVisible(), true);
   for (const id of ['permalink', 'export-json']) {
     assert.ok(await page.locator(`[data-testid=${id}]`).isEnabled(), `${id} after the vote`);
   }

@@ -126,10 +126,18 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   const conv = exported.panes[0].settings.conversation;
   assert.equal(conv.system, 'You are a terse assistant.');
   assert.deepEqual(conv.turns.map((t) => t.content), again.slice(1).map((m) => m.content));
+  // With the page's own link in the address bar too: a link carries neither the replies'
+  // numbers nor a draft, and reloading it over the workspace it describes kept neither.
+  await page.click('[data-testid=permalink]');
+  await p.get('chat-input').fill('Half a mess');
+  await page.waitForFunction(() => (localStorage.getItem('tinylab.workspace.v1') ?? '').includes('Half a mess'));
+  assert.ok(page.url().includes('panes='), page.url());
   await page.reload();
   await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
   assert.deepEqual(await messages(p), again);
   assert.ok(await p.root.locator('[data-testid=chat-turn][data-role=assistant] .tok').count() > 0, 'replies stay coloured');
+  assert.equal(await p.get('chat-input').inputValue(), 'Half a mess');
+  await p.get('chat-input').fill('');
   await p.get('chat-clear').click();
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
 

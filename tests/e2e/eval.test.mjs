@@ -183,6 +183,9 @@ test('Stop keeps the scored items as partial; a bad item file names its line and
   await page.locator('[data-testid=eval-items-file]').setInputFiles({ name: 'mine.jsonl', mimeType: 'application/json', buffer: Buffer.from(bad) });
   await page.waitForFunction(() => /line 2/.test(document.querySelector('[data-testid=eval-message]')?.textContent ?? ''));
   assert.match(await page.textContent('[data-testid=eval-message]'), /mine\.jsonl was not read: line 2: `answer` is 5/);
+  // The picker is emptied after each pick: browsers fire no change for the same file chosen
+  // again, which is what a user does after fixing it on disk.
+  assert.equal(await page.inputValue('[data-testid=eval-items-file]'), '');
   // Bytes that are not UTF-8 are refused by line, as the CLI refuses them (the page used to
   // turn them into U+FFFD and score the item).
   const latin1 = Buffer.concat([Buffer.from(JSON.stringify({ context: 'Q?', choices: ['a', 'b'], answer: 0 }) + '\n{"context": "Caf'), Buffer.from([0xe9]), Buffer.from('", "choices": ["a", "b"], "answer": 0}')]);

@@ -596,6 +596,13 @@ test('outputs too large to keep for a reload are said before the reload, and the
   await page.reload();
   await p.root.locator('[data-testid=token]').first().waitFor({ timeout: 30000 });
   assert.deepEqual((await p.tokens()).map((t) => t.id), shown.map((t) => t.id));
+  // The page's own link in the address bar sets up the same panes: a reload still brings
+  // the outputs back (it dropped them, and the next save wrote the empty panes over them).
+  await page.click('[data-testid=permalink]');
+  assert.ok(page.url().includes('panes='), page.url());
+  await page.reload();
+  await p.root.locator('[data-testid=token]').first().waitFor({ timeout: 30000 });
+  assert.deepEqual((await p.tokens()).map((t) => t.id), shown.map((t) => t.id));
   assert.deepEqual(errors, []);
   await ctx.close();
 });
