@@ -113,7 +113,9 @@ fn abbreviation(before: &str, after: &str) -> bool {
         .unwrap_or_default();
     let mut letters = word.chars();
     let single = matches!((letters.next(), letters.next()), (Some(_), None));
-    let initial = single && word.chars().all(char::is_uppercase);
+    // "I" is the pronoun far more often than an initial ("It was I. Then"); "I. M. Pei" is
+    // still one name, by the dotted letter after it.
+    let initial = single && word.chars().all(char::is_uppercase) && word != "I";
     // The first letter of a dotted pair ("z." of "z. B.", "e." of "e.g.") ends nothing; the
     // last ("g." of "e.g.") ends nothing when a lower-case word goes on ("e.g. a hammer"), but
     // does before a capital ("at 5 p.m. Then").
@@ -355,6 +357,14 @@ mod tests {
             pair("I met J. K. Rowling and Dr. Who.", " Then")
         );
         assert_eq!(split_sentences("I am. Then", 1), pair("I am.", " Then"));
+        assert_eq!(
+            split_sentences("It was I. Then we left. Ok", 1),
+            pair("It was I.", " Then we left. Ok")
+        );
+        assert_eq!(
+            split_sentences("I met I. M. Pei. Then", 1),
+            pair("I met I. M. Pei.", " Then")
+        );
         // Text in lower case splits as any other; a mark and the line breaks after it (a
         // paragraph's blank line) are one end.
         assert_eq!(

@@ -145,7 +145,12 @@ pub fn Toolbar() -> impl IntoView {
                                 score.summary_now().bits_per_byte,
                             )
                     }),
-                    human_vs_model: p.state.with_untracked(|s| s.lab.result.clone()),
+                    human_vs_model: p.state.with_untracked(|s| {
+                        s.lab
+                            .result
+                            .as_ref()
+                            .and_then(crate::ui::export::human_vs_model)
+                    }),
                     binoculars: p.state.with_untracked(|s| s.bino.result),
                 }
             })

@@ -1015,14 +1015,24 @@ impl Engine {
                 fed: start,
             }
         });
+        // A later window's BOS goes in one chunk with the window's first tokens, as the first
+        // window's does (and llama.cpp's perplexity batches it): run alone it gave Gemma 3
+        // numbers up to 0.24 nats from those of the same context scored fresh.
+        let with_bos = w.fed == w.start && lead && w.start > 0;
         if w.fed == w.start {
             self.model.clear_cache();
-            if lead && w.start > 0 {
-                self.model.forward(&[bos])?;
-            }
         }
-        let (from, to) = (w.fed, (w.fed + PREFILL_CHUNK).min(w.end));
-        let hidden = self.model.forward(&ids[from..to])?;
+        let from = w.fed;
+        let to = (from + PREFILL_CHUNK - usize::from(with_bos)).min(w.end);
+        let hidden = if with_bos {
+            let chunk: Vec<u32> = std::iter::once(bos)
+                .chain(ids[from..to].iter().copied())
+                .collect();
+            let h = self.model.forward(&chunk)?;
+            h.narrow(0, 1, to - from)?
+        } else {
+            self.model.forward(&ids[from..to])?
+        };
         w.fed = to;
         let window_done = w.fed == w.end;
         // Position p's row predicts ids[p + 1]: visit the rows of this chunk whose target is

@@ -24,9 +24,10 @@ pub struct PaneExport {
     pub settings: PaneSettings,
     pub generation: Option<RunExport>,
     pub score: Option<RunExport>,
-    /// The Entropy lab's "Human vs model" result, as the pane shows it.
+    /// The Entropy lab's "Human vs model" result, as the pane shows it, without its timings
+    /// (`human_vs_model`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub human_vs_model: Option<crate::protocol::HumanVsModelResult>,
+    pub human_vs_model: Option<serde_json::Value>,
     /// This pane's Binoculars score (on the performer's pane).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binoculars: Option<crate::protocol::BinocularsResult>,
@@ -175,6 +176,24 @@ impl Export {
 /// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula
 /// (OWASP's list: `=`, `+`, `-`, `@`, and a leading TAB or CR, which some spreadsheets skip
 /// before reading a formula).
+/// A "Human vs model" result for the export: its scoring time and its tokens' times go, as
+/// every other timing does, so that the same text and model give the same file.
+pub fn human_vs_model(r: &crate::protocol::HumanVsModelResult) -> Option<serde_json::Value> {
+    let mut v = serde_json::to_value(r).ok()?;
+    for side in ["human", "model"] {
+        let Some(text) = v.get_mut(side).and_then(|t| t.as_object_mut()) else {
+            continue;
+        };
+        text.remove("ms");
+        if let Some(tokens) = text.get_mut("tokens").and_then(|t| t.as_array_mut()) {
+            for t in tokens.iter_mut().filter_map(|t| t.as_object_mut()) {
+                t.remove("at_ms");
+            }
+        }
+    }
+    Some(v)
+}
+
 pub fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
@@ -249,6 +268,37 @@ mod tests {
         assert_eq!(v["panes"][0]["generation"]["text"], " a,b=1+1");
         assert!(!json.contains("at_ms") && !json.contains("123"));
         assert_eq!(json, export().to_json(), "same input, same file");
+        // With a "Human vs model" result, timed as the worker times it.
+        let text = |ms| crate::protocol::ScoredText {
+            prefix: "p".into(),
+            tokens: vec![TokenEvent {
+                at_ms: ms,
+                ..tok(5, "a", 1.0)
+            }],
+            summary: Summary::default(),
+            ms,
+            total: 1,
+            context_ids: vec![1],
+            prefix_bytes: Some(1),
+        };
+        let lab = |ms| crate::protocol::HumanVsModelResult {
+            prompt: "p".into(),
+            prompt_tokens: 1,
+            human: text(ms),
+            model: text(ms),
+            human_total: 1,
+        };
+        let mut a = export();
+        a.panes[0].human_vs_model = human_vs_model(&lab(123.0));
+        let mut b = export();
+        b.panes[0].human_vs_model = human_vs_model(&lab(456.0));
+        let json = a.to_json();
+        assert!(
+            json.contains("\"human_total\"") && !json.contains("at_ms"),
+            "{json}"
+        );
+        assert!(!json.contains("\"ms\""), "{json}");
+        assert_eq!(json, b.to_json(), "timings differ, the files do not");
     }
 
     /// A stopped score says so, and carries the figures the pane shows.

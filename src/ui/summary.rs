@@ -114,12 +114,14 @@ pub fn nice_max(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Counts of `values` in `bins` equal bins over 0..`max`; values at or above `max` go in the
-/// last bin, negative or NaN ones in the first.
+/// last bin (+∞ too: a token the model gave no chance is the least expected, not the most),
+/// negative or NaN ones in the first.
 pub fn histogram(values: impl Iterator<Item = f64>, bins: usize, max: f64) -> Vec<usize> {
     let bins = bins.max(1);
     let mut out = vec![0; bins];
     for v in values {
-        let i = if v.is_finite() && v > 0.0 {
+        let i = if v > 0.0 {
+            // `as usize` saturates: +∞ lands past the end, then in the last bin.
             ((v / max * bins as f64) as usize).min(bins - 1)
         } else {
             0
@@ -207,6 +209,8 @@ mod tests {
             3.0,
         );
         assert_eq!(h, vec![4, 1, 3]);
+        let h = histogram([f64::INFINITY, f64::NEG_INFINITY].into_iter(), 3, 3.0);
+        assert_eq!(h, vec![1, 0, 1]);
         let h = histogram([1.5].into_iter(), 3, 3.0);
         assert_eq!(h, vec![0, 1, 0]);
         assert_eq!(shares(&[1, 3]), vec![0.25, 0.75]);
