@@ -166,6 +166,11 @@ pub fn ModelLoader(pane: Pane) -> impl IntoView {
             <div class="progress" class:hidden=move || !busy()>
                 <progress data-testid="load-progress" aria-label="Model loaded" max="100" prop:value=progress_value></progress>
                 <span class="progress-text">{progress_text}</span>
+                // A download that stalls never ends by itself, and Stop leaves a load going
+                // (the next run needs it): this ends it, and the worker with it.
+                <button type="button" data-testid="cancel-load" on:click=move |_| pane.cancel_load()>
+                    "Cancel"
+                </button>
             </div>
         </div>
     }

@@ -751,6 +751,30 @@ impl Pane {
         }
     }
 
+    /// Ends a load that is under way (a stalled download, a file chosen by mistake) by ending
+    /// the worker: nothing inside it can interrupt a read. Work waiting for the model ends
+    /// too, and the next load starts a fresh worker.
+    pub fn cancel_load(&self) {
+        if self.state.with_untracked(|s| s.model.phase) != ModelPhase::Loading {
+            return;
+        }
+        if let Some(work) = self.queued.get_value() {
+            self.queued.set_value(None);
+            self.state.update(|s| {
+                s.awaited_ended(
+                    work.awaiting(),
+                    "Not started: the model's loading was cancelled.",
+                )
+            });
+        }
+        self.apply(
+            FromWorker::Crashed {
+                message: "Loading was cancelled".into(),
+            },
+            wasm_bindgen::JsValue::NULL,
+        );
+    }
+
     /// A worker answers Stop between two steps. One still working on a stopped job after
     /// `deadline` is stuck inside a step (a chat template looping where minijinja's fuel
     /// does not count, which nothing inside the worker can interrupt): only ending the worker

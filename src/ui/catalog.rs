@@ -105,6 +105,12 @@ pub fn local_cache_key(name: &str, size: u64, modified: u64) -> String {
     format!("local-models/{size}-{modified}/{safe}")
 }
 
+/// Whether a cache key is one of `local_cache_key`'s (a file of this machine, which no
+/// server has), given as it is or as an address.
+pub fn is_local_key(url: &str) -> bool {
+    url.starts_with("local-models/") || url.contains("/local-models/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +166,13 @@ mod tests {
 
     #[test]
     fn local_keys_are_url_safe() {
+        assert!(is_local_key(&local_cache_key("m.gguf", 1, 2)));
+        assert!(is_local_key(
+            "http://127.0.0.1:8080/local-models/1-2/m.gguf"
+        ));
+        assert!(!is_local_key(
+            "assets/models/SmolLM2-135M-Instruct-Q4_1.gguf"
+        ));
         assert_eq!(
             local_cache_key("my model (1).gguf", 42, 7),
             "local-models/42-7/my_model__1_.gguf"

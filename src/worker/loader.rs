@@ -177,6 +177,16 @@ async fn load_engine(
     let from_cache = hit.is_some();
     let (stream, total) = match (hit, src) {
         (Some(resp), _) => body_of(&resp)?,
+        // A file of this machine, kept in the cache, that the cache no longer has (removed
+        // in another tab, or by the browser for room): asking the server for it would send
+        // the file's name there, and the server never had it.
+        (None, Source::Url { url, .. }) if crate::ui::catalog::is_local_key(url) => {
+            return Err(
+                "it is no longer in this browser's cache (removed in another tab, or \
+                        by the browser to free space); choose the file again"
+                    .into(),
+            );
+        }
         (None, Source::Url { url, .. }) => {
             let resp = fetch(url).await?;
             if !resp.ok() {
@@ -196,7 +206,21 @@ async fn load_engine(
             }
             body_of(&resp)?
         }
-        (None, Source::File { blob, .. }) => (blob.stream(), Some(blob.size() as u64)),
+        (None, Source::File { blob, .. }) => {
+            // Its first bytes first: a dropped video or archive of a gigabyte or two was read
+            // whole (and the worker could run out of memory) before being called no model.
+            if blob.size() >= 4.0 {
+                let head = blob
+                    .slice_with_f64_and_f64(0.0, 4.0)
+                    .map_err(|e| format!("reading the file failed: {}", describe(&e)))?;
+                let buf = JsFuture::from(head.array_buffer())
+                    .await
+                    .map_err(|e| format!("reading the file failed: {}", describe(&e)))?;
+                crate::engine::gguf::check_magic(&Uint8Array::new(&buf).to_vec())
+                    .map_err(|e| e.to_string())?;
+            }
+            (blob.stream(), Some(blob.size() as u64))
+        }
     };
     if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
         return Err(format!(

@@ -572,6 +572,36 @@ test("a pane that switches to a smaller model gives back the larger one's memory
   await ctx.close();
 });
 
+test('a model download that stalls can be cancelled, and the next Run loads it again', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  // The server answers nothing until the test lets it: a stalled download, which never
+  // ended by itself (Stop leaves a load going, and the choosers are off while it loads).
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await ctx.route((url) => url.pathname.endsWith('.gguf'), async (route) => {
+    await held;
+    await route.continue().catch(() => {});
+  });
+  await page.fill('[data-testid=prompt]', 'Name a colour.');
+  await p.set('max-tokens', 4);
+  await p.get('run').click();
+  await p.root.locator('[data-testid=model-status][data-state=loading]').waitFor({ timeout: 30000 });
+  await p.get('cancel-load').click();
+  await p.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 10000 });
+  assert.match(await p.status().textContent(), /^Loading was cancelled\. Load the model again\.$/);
+  assert.match(await p.get('run-message').textContent(), /the model's loading was cancelled/);
+  assert.equal(await p.get('model-select').isDisabled(), false);
+  await ctx.unroute((url) => url.pathname.endsWith('.gguf'));
+  release();
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 120000 });
+  assert.equal(await p.status().getAttribute('data-state'), 'ready');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('outputs too large to keep for a reload are said before the reload, and the next that fits is kept again', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, server.url);
