@@ -582,7 +582,7 @@ fn threads_beyond_the_cores_are_cut_to_them() {
     assert!(serde_json::from_str::<Value>(&out).is_ok(), "{out}");
     assert!(
         err.contains(&format!(
-            "note: --threads {more} is more than this machine's {cores} cores; using {cores}"
+            "note: --threads {more} is more than the {cores} cores this process may use; using {cores}"
         )),
         "{err}"
     );

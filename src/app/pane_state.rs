@@ -484,7 +484,11 @@ impl Pane {
         if tree == Tree::Chat {
             // A branch that failed before its first token leaves the conversation as it was;
             // one the model ended at once is an empty reply, shown as such.
-            let shown = self.chat_untracked(|r| r.finished().then(|| r.tokens.clone()));
+            let shown = self.chat_untracked(|r| {
+                let stopped_empty =
+                    r.tokens.is_empty() && r.finish == Some(crate::engine::StopReason::Stopped);
+                (r.finished() && !stopped_empty).then(|| r.tokens.clone())
+            });
             if let Some(tokens) = shown {
                 self.replace_reply(&tokens);
             }
@@ -717,16 +721,16 @@ impl Pane {
         self.queued.with_value(|q| q.is_some())
     }
 
-    pub fn stop(&self) {
+    /// Drops the work waiting for the model, saying `why` where its output would be.
+    fn end_queued(&self, why: &str) {
         if let Some(work) = self.queued.get_value() {
             self.queued.set_value(None);
-            self.state.update(|s| {
-                s.awaited_ended(
-                    work.awaiting(),
-                    "Stopped before it started; the model goes on loading.",
-                )
-            });
+            self.state.update(|s| s.awaited_ended(work.awaiting(), why));
         }
+    }
+
+    pub fn stop(&self) {
+        self.end_queued("Stopped before it started; the model goes on loading.");
         let stops = self.state.with_untracked(|s| s.stop());
         let jobs: Vec<JobId> = stops
             .iter()
@@ -758,21 +762,19 @@ impl Pane {
         if self.state.with_untracked(|s| s.model.phase) != ModelPhase::Loading {
             return;
         }
-        if let Some(work) = self.queued.get_value() {
-            self.queued.set_value(None);
-            self.state.update(|s| {
-                s.awaited_ended(
-                    work.awaiting(),
-                    "Not started: the model's loading was cancelled.",
-                )
-            });
-        }
+        self.end_queued("Not started: the model's loading was cancelled.");
+        // A failed load forgets its file (no model to bring back after a reload); a cancelled
+        // one was no failure of the file's, which the cache may still hold.
+        let local = self.settings.with_untracked(|s| s.local_model.clone());
         self.apply(
             FromWorker::Crashed {
                 message: "Loading was cancelled".into(),
             },
             wasm_bindgen::JsValue::NULL,
         );
+        if local.is_some() {
+            self.settings.update(|s| s.local_model = local);
+        }
     }
 
     /// A worker answers Stop between two steps. One still working on a stopped job after

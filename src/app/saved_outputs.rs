@@ -34,8 +34,10 @@ pub fn forget() {
     browser::local_remove(OUTPUTS_KEY);
 }
 
-/// Shows what the panes showed before the reload, pane by pane. Not when a link set the panes
-/// up (`models=` or `panes=`): those panes are not the ones the outputs came from.
+/// Shows what the panes showed before the reload, pane by pane. Not when a link set up other
+/// panes than the saved ones (`models=` or `panes=` that changed them): those are not the
+/// panes the outputs came from. (A link of the same settings gets them, with the notes an
+/// output shown under another prompt always has.)
 pub fn restore(state: AppState, linked: bool) {
     if linked {
         return;

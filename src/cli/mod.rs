@@ -113,10 +113,12 @@ pub fn load(common: &Common) -> Result<Loaded, String> {
     let mut threads = common.checked_threads()?;
     // The pool's helpers spin while they wait: beyond the cores they take turns on them, and
     // 64 threads on two cores decoded 35 times slower than two.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads > cores {
-        say!("note: --threads {threads} is more than this machine's {cores} cores; using {cores}");
-        threads = cores;
+    // Where the count is unknown, the threads asked for are used.
+    if let Ok(cores) = std::thread::available_parallelism().map(|n| n.get()) {
+        if threads > cores {
+            say!("note: --threads {threads} is more than the {cores} cores this process may use; using {cores}");
+            threads = cores;
+        }
     }
     // candle sizes its rayon pool from this variable on first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());

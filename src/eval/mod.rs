@@ -125,8 +125,9 @@ pub const GENERATE_TOKENS: usize = 8;
 pub const EXTRACTION_RULE: &str = "Generated answers: greedy, at most 8 tokens; the pick is the \
     choice the answer starts with (case ignored, leading spaces, quotes and punctuation skipped \
     up to the first place a choice matches, so \"-5\" and \"(a)\" are found as written; the \
-    longest choice first; the choice must end a word, except in scripts written without spaces, \
-    such as Chinese or Japanese); an answer that starts with none is wrong.";
+    longest choice first; the choice must end a word, except in scripts written without spaces \
+    or with joined particles, such as Chinese, Japanese or Korean); an answer that starts with \
+    none is wrong.";
 
 /// The choice a generated answer starts with (`EXTRACTION_RULE`), if any. The leading
 /// characters are skipped one at a time, each place tried: skipped all at once, a choice that
@@ -144,7 +145,7 @@ pub fn extract_answer(output: &str, choices: &[String]) -> Option<usize> {
                 && !rest[c.len()..]
                     .chars()
                     .next()
-                    .is_some_and(|next| next.is_alphanumeric() && !written_unspaced(next))
+                    .is_some_and(|next| next.is_alphanumeric() && !runs_on(c, next))
         })
     };
     for (at, ch) in text.char_indices() {
@@ -158,20 +159,25 @@ pub fn extract_answer(output: &str, choices: &[String]) -> Option<usize> {
     None
 }
 
-/// Whether a character is of a script written without spaces between words (Chinese,
-/// Japanese, Thai, Lao, Khmer, Burmese): there `東京です` starts with the choice `東京`.
-fn written_unspaced(c: char) -> bool {
-    matches!(c as u32,
+/// Whether the choice `choice` may end right before `next` although `next` is a letter: in
+/// scripts that write words without spaces (Chinese, Japanese, Thai, Lao, Khmer, Burmese) or
+/// join particles to them (Korean), `東京です` and `서울은` start with `東京` and `서울`. Not a
+/// number before a numeral word: `10万` is not `10`.
+fn runs_on(choice: &str, next: char) -> bool {
+    let numeral = "〇零一二三四五六七八九十百千万萬億亿兆";
+    let number = choice.chars().last().is_some_and(char::is_numeric);
+    matches!(next as u32,
         0x0E00..=0x0EFF // Thai, Lao
         | 0x1000..=0x109F // Myanmar
         | 0x1780..=0x17FF // Khmer
         | 0x3040..=0x30FF // Hiragana, Katakana
         | 0x3400..=0x4DBF // CJK extension A
         | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xAC00..=0xD7AF // Hangul syllables
         | 0xF900..=0xFAFF // CJK compatibility ideographs
         | 0xFF66..=0xFF9F // half-width Katakana
         | 0x20000..=0x3FFFF // CJK extensions B and on
-    )
+    ) && !(number && numeral.contains(next))
 }
 
 /// The words before the answer in every generated prompt.
@@ -696,6 +702,13 @@ mod tests {
         assert_eq!(extract_answer("Bです", &letters), Some(1));
         assert_eq!(extract_answer("名古屋", &cities), None);
         assert_eq!(extract_answer(" Bob", &letters), None);
+        let seoul = ch(&["서울", "부산"]);
+        assert_eq!(extract_answer("서울은 수도입니다", &seoul), Some(0));
+        // A number before a numeral word is a larger number, not the choice.
+        let counts = ch(&["1", "10"]);
+        assert_eq!(extract_answer("10万", &counts), None);
+        assert_eq!(extract_answer("1億", &counts), None);
+        assert_eq!(extract_answer("10です", &counts), Some(1));
     }
 
     #[test]

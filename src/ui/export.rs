@@ -173,9 +173,6 @@ impl Export {
     }
 }
 
-/// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula
-/// (OWASP's list: `=`, `+`, `-`, `@`, and a leading TAB or CR, which some spreadsheets skip
-/// before reading a formula).
 /// A "Human vs model" result for the export: its scoring time and its tokens' times go, as
 /// every other timing does, so that the same text and model give the same file.
 pub fn human_vs_model(r: &crate::protocol::HumanVsModelResult) -> Option<serde_json::Value> {
@@ -194,6 +191,9 @@ pub fn human_vs_model(r: &crate::protocol::HumanVsModelResult) -> Option<serde_j
     Some(v)
 }
 
+/// RFC 4180 quoting, and a leading quote mark on text a spreadsheet would run as a formula
+/// (OWASP's list: `=`, `+`, `-`, `@`, and a leading TAB or CR, which some spreadsheets skip
+/// before reading a formula).
 pub fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")

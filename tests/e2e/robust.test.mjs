@@ -580,7 +580,8 @@ test('a model download that stalls can be cancelled, and the next Run loads it a
   // ended by itself (Stop leaves a load going, and the choosers are off while it loads).
   let release;
   const held = new Promise((r) => { release = r; });
-  await ctx.route((url) => url.pathname.endsWith('.gguf'), async (route) => {
+  const isModel = (url) => url.pathname.endsWith('.gguf');
+  await ctx.route(isModel, async (route) => {
     await held;
     await route.continue().catch(() => {});
   });
@@ -593,7 +594,7 @@ test('a model download that stalls can be cancelled, and the next Run loads it a
   assert.match(await p.status().textContent(), /^Loading was cancelled\. Load the model again\.$/);
   assert.match(await p.get('run-message').textContent(), /the model's loading was cancelled/);
   assert.equal(await p.get('model-select').isDisabled(), false);
-  await ctx.unroute((url) => url.pathname.endsWith('.gguf'));
+  await ctx.unroute(isModel);
   release();
   await p.get('run').click();
   await p.root.locator('[data-testid=output][data-state=done]').waitFor({ timeout: 120000 });
