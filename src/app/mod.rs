@@ -98,6 +98,9 @@ pub struct AppState {
     pub cache_checked: RwSignal<u32>,
     pub sw: RwSignal<SwState>,
     pub online: RwSignal<bool>,
+    /// Kiosk mode: whether the browser agreed to keep this site's storage when short of disk
+    /// (`offline::ask_to_keep_storage`); `None` before it answers, or not asked.
+    pub persisted: RwSignal<Option<bool>>,
     /// `?debug=1`: shows a button per pane that crashes its worker (for tests).
     pub debug: bool,
     /// `?demo=1`: kiosk mode for events.
@@ -470,6 +473,7 @@ fn App() -> impl IntoView {
         cache_checked: RwSignal::new(0),
         sw: RwSignal::new(SwState::Starting),
         online: RwSignal::new(true),
+        persisted: RwSignal::new(None),
         debug: flag("debug"),
         demo: flag("demo"),
         eval: RwSignal::new(ws.eval.clone()),

@@ -34,6 +34,9 @@ pub fn start(app: AppState) {
         // Listens for the page's lifetime.
         cb.forget();
     }
+    if app.demo {
+        ask_to_keep_storage(app, &window);
+    }
     let has_sw =
         js_sys::Reflect::has(&window.navigator(), &"serviceWorker".into()).unwrap_or(false);
     if !has_sw {
@@ -62,6 +65,25 @@ pub fn start(app: AppState) {
             if JsFuture::from(r).await.is_ok() {
                 app.sw.set(SwState::Ready);
             }
+        }
+    });
+}
+
+/// Kiosk mode: asks the browser to keep this site's storage (the cached models, the offline
+/// copy) when the disk runs short, where best-effort storage is evicted: an event laptop
+/// prepared days before must still have its models. The answer goes on the header's offline
+/// status (`data-persisted`, and its title when refused).
+fn ask_to_keep_storage(app: AppState, window: &web_sys::Window) {
+    let storage = window.navigator().storage();
+    if !js_sys::Reflect::has(&storage, &"persist".into()).unwrap_or(false) {
+        return;
+    }
+    let Ok(asked) = storage.persist() else {
+        return;
+    };
+    leptos::task::spawn_local(async move {
+        if let Ok(v) = JsFuture::from(asked).await {
+            app.persisted.set(v.as_bool());
         }
     });
 }
@@ -135,7 +157,15 @@ pub fn OfflineStatus() -> impl IntoView {
                 SwState::Unavailable(_) => "unavailable",
             }
             data-online=move || app.online.get().to_string()
-            title="Cached models are listed, with sizes and a remove button, under Models"
+            data-persisted=move || app.persisted.get().map(|p| p.to_string())
+            title=move || {
+                let kept = if app.persisted.get() == Some(false) {
+                    " This browser did not agree to keep them when its disk runs short: open the page again before the event."
+                } else {
+                    ""
+                };
+                format!("Cached models are listed, with sizes and a remove button, under Models.{kept}")
+            }
         >
             {text}
         </span>

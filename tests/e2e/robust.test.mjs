@@ -572,6 +572,28 @@ test("a pane that switches to a smaller model gives back the larger one's memory
   await ctx.close();
 });
 
+test('kiosk mode asks the browser to keep its storage (the cached models) when the disk runs short, and says a refusal', async () => {
+  // What the browser answers is its own (engagement, installation): the test answers for it.
+  const answering = (answer) => ({
+    content: `window.__persistAsked = 0;
+      navigator.storage.persist = async () => { window.__persistAsked += 1; return ${answer}; };`,
+  });
+  for (const [url, answer, asked, shown] of [
+    ['?demo=1', true, 1, 'true'], ['?demo=1', false, 1, 'false'], ['', true, 0, null],
+  ]) {
+    const ctx = await newContext();
+    const { page, errors } = await openPage(ctx, server.url + url, answering(answer));
+    const status = page.locator('[data-testid=offline-status]');
+    if (shown) await page.locator(`[data-testid=offline-status][data-persisted=${shown}]`).waitFor({ timeout: 10000 });
+    else await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => window.__persistAsked), asked, url);
+    assert.equal(await status.getAttribute('data-persisted'), shown, url);
+    assert.equal(/did not agree to keep them/.test(await status.getAttribute('title')), shown === 'false', url);
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  }
+});
+
 test('a model download that stalls can be cancelled, and the next Run loads it again', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, server.url);
