@@ -185,8 +185,10 @@ fn gemma3_later_windows_equal_their_context_scored_fresh() {
         let want = e.score_ids(fresh, 256).unwrap();
         let want = want.tokens.last().unwrap().surprisal;
         let got = windowed.tokens[t - 1].surprisal;
+        // Ten times under the 0.0098 nats the BOS run alone gave at target 16; rows grouped
+        // otherwise by another CPU's kernels stay far inside it.
         assert!(
-            (want - got).abs() < 1e-4,
+            (want - got).abs() < 1e-3,
             "target {t}: {got} windowed, {want} fresh"
         );
     }
