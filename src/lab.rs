@@ -6,7 +6,9 @@
 //! lower. The generation in between belongs to the caller (the worker steps it so that Stop
 //! works), so this module offers the two halves: [`plan`] and [`compare`].
 
-use crate::engine::{stats, Engine, EngineError, Result, ScoreResult, Summary, Token};
+use crate::engine::{
+    stats, tokenizer::Tokenizer, Engine, EngineError, Result, ScoreResult, Summary, Token,
+};
 
 /// The human rest is cut to this many tokens; longer texts would make the model write for
 /// minutes in a browser.
@@ -42,7 +44,14 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
         let mut e = k + 1;
         let mut cjk = unspaced(c);
         let mut quoted = false;
-        if c != '\n' {
+        if c == '\n' {
+            // A blank line is one end with the break before it: "Title\n\nBody" cut after
+            // one break gave the prompt a "\n" token and the rest another, where the whole
+            // text has one "\n\n" token (Qwen2.5, Gemma 3).
+            while cs.get(e).is_some_and(|&(_, b)| b == '\n' || b == '\r') {
+                e += 1;
+            }
+        } else {
             while let Some(&(_, m)) = cs.get(e).filter(|(_, m)| mark(*m)) {
                 cjk |= unspaced(m);
                 e += 1;
@@ -100,6 +109,14 @@ pub fn split_sentences(text: &str, sentences: usize) -> Option<(String, String)>
     None
 }
 
+/// Words that start English sentences far more often than they follow an initial.
+const SENTENCE_OPENERS: [&str; 40] = [
+    "The", "A", "An", "Then", "It", "Its", "This", "That", "These", "Those", "There", "We", "He",
+    "She", "They", "You", "I", "But", "And", "So", "Or", "If", "When", "What", "Why", "How",
+    "After", "Before", "My", "Our", "His", "Her", "Their", "Now", "Yet", "No", "Yes", "In", "On",
+    "Is",
+];
+
 /// Whether the word that ends `before` (a full stop follows it, then `after`) is a title, an
 /// initial, or a letter of a dotted abbreviation ("e.g.", "i.e.", German "z. B.", "d. h.").
 fn abbreviation(before: &str, after: &str) -> bool {
@@ -113,9 +130,30 @@ fn abbreviation(before: &str, after: &str) -> bool {
         .unwrap_or_default();
     let mut letters = word.chars();
     let single = matches!((letters.next(), letters.next()), (Some(_), None));
-    // "I" is the pronoun far more often than an initial ("It was I. Then"); "I. M. Pei" is
-    // still one name, by the dotted letter after it.
-    let initial = single && word.chars().all(char::is_uppercase) && word != "I";
+    // A capital letter before a word that opens sentences ("plan B. Then", "vitamin C. It")
+    // ends one; before a name ("J. Smith") or another initial ("J. K.") it does not.
+    let next: String = after
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    let opener = SENTENCE_OPENERS.contains(&next.as_str())
+        && !after.trim_start()[next.len()..].starts_with('.');
+    // "I" is the pronoun far more often than an initial ("It was I. Then"), unless a name
+    // goes before it ("Louis I. Kahn"); "I. M. Pei" is still one name, by the dotted letter
+    // after it.
+    let named_before = || {
+        before[..before.len() - word.len()]
+            .trim_end()
+            .rsplit(char::is_whitespace)
+            .next()
+            .and_then(|w| w.chars().next())
+            .is_some_and(char::is_uppercase)
+    };
+    let initial = single
+        && word.chars().all(char::is_uppercase)
+        && !opener
+        && (word != "I" || named_before());
     // The first letter of a dotted pair ("z." of "z. B.", "e." of "e.g.") ends nothing; the
     // last ("g." of "e.g.") ends nothing when a lower-case word goes on ("e.g. a hammer"), but
     // does before a capital ("at 5 p.m. Then").
@@ -154,6 +192,11 @@ pub struct Plan {
 }
 
 pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
+    plan_with(engine.tokenizer(), text, sentences)
+}
+
+/// [`plan`] with the model's tokenizer only.
+pub fn plan_with(tokenizer: &Tokenizer, text: &str, sentences: usize) -> Result<Plan> {
     let (prompt, rest) = split_sentences(text, sentences).ok_or_else(|| {
         EngineError::InvalidInput(format!(
             "the text needs more than {sentences} sentence(s): the first become the prompt and \
@@ -162,8 +205,16 @@ pub fn plan(engine: &Engine, text: &str, sentences: usize) -> Result<Plan> {
     })?;
     // The rest of the text follows the prompt: no closing EOS between them, even for a file
     // that ends every text with one.
-    let prompt_ids = engine.tokenizer().encode_opening(&prompt, false)?;
-    let mut human_ids = engine.tokenize(&rest)?;
+    let prompt_ids = tokenizer.encode_opening(&prompt, false)?;
+    // The rest is the whole text's tokens after the prompt's, as the model read the text:
+    // tokenized alone, it opened with a SentencePiece vocabulary's space prefix ("▁▁Two" for
+    // " Two") or split a word the whole text keeps (lm-evaluation-harness cuts continuations
+    // the same way). Where the prompt's last token runs into the rest, the rest alone.
+    let whole = tokenizer.encode_opening(&format!("{prompt}{rest}"), false)?;
+    let mut human_ids = match whole.strip_prefix(prompt_ids.as_slice()) {
+        Some(after) => after.to_vec(),
+        None => tokenizer.encode(&rest, false)?,
+    };
     if human_ids.len() < 2 {
         return Err(EngineError::InvalidInput(
             "the text after the prompt is too short to compare (it needs at least two tokens)"
@@ -365,6 +416,24 @@ mod tests {
             split_sentences("I met I. M. Pei. Then", 1),
             pair("I met I. M. Pei.", " Then")
         );
+        // A capital letter ends a sentence before a word that opens sentences; a name's
+        // initials, "A." among them, and a regnal or middle "I." after a name do not.
+        assert_eq!(
+            split_sentences("We chose plan B. Then it rained. Ok", 1),
+            pair("We chose plan B.", " Then it rained. Ok")
+        );
+        assert_eq!(
+            split_sentences("Take vitamin C. It helps. Ok", 1),
+            pair("Take vitamin C.", " It helps. Ok")
+        );
+        assert_eq!(
+            split_sentences("Ask J. A. Smith. Then", 1),
+            pair("Ask J. A. Smith.", " Then")
+        );
+        assert_eq!(
+            split_sentences("Louis I. Kahn built it. Then", 1),
+            pair("Louis I. Kahn built it.", " Then")
+        );
         // Text in lower case splits as any other; a mark and the line breaks after it (a
         // paragraph's blank line) are one end.
         assert_eq!(
@@ -378,6 +447,14 @@ mod tests {
         assert_eq!(
             split_sentences("One\n\nTwo\nThree", 2),
             pair("One\n\nTwo\n", "Three")
+        );
+        assert_eq!(
+            split_sentences("Title\n\nBody text.", 1),
+            pair("Title\n\n", "Body text.")
+        );
+        assert_eq!(
+            split_sentences("Title\r\n\r\nBody text.", 1),
+            pair("Title\r\n\r\n", "Body text.")
         );
     }
 }

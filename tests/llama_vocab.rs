@@ -138,3 +138,22 @@ fn llama_cpp_tokenizer_tests_give_llama_cpp_ids_or_a_named_refusal() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Human vs model's rest is the whole text's tokens after the prompt's. A SentencePiece
+/// vocabulary that adds a space prefix (Llama's, TinyLlama's) gave the rest, tokenized alone, a
+/// second "▁" before its first word: a token the text never has.
+#[test]
+fn human_vs_model_cuts_the_whole_texts_tokens() {
+    let bytes = std::fs::read(dir().join("ggml-vocab-llama-spm.gguf")).unwrap();
+    let tok = tokenizer_from_source(&bytes.as_slice()).unwrap();
+    for text in [
+        "One. Two three four five.",
+        "The rain came. It fell on the roofs all night.",
+        "Title\n\nThe body goes on here.",
+    ] {
+        let plan = tinylab::lab::plan_with(&tok, text, 1).unwrap();
+        let mut both = plan.prompt_ids.clone();
+        both.extend(&plan.human_ids);
+        assert_eq!(both, tok.encode_opening(text, false).unwrap(), "{text:?}");
+    }
+}

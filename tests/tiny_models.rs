@@ -370,6 +370,18 @@ fn human_vs_model_scores_both_continuations_after_the_same_prompt() {
         assert!(model.summary.mean_entropy.is_finite());
         assert!(lab::plan(&e, "no sentence end", 1).is_err());
         assert!(lab::compare(&mut e, &plan, &[], 64).is_err());
+        // The prompt and the rest are the whole text's tokens, cut between them: a heading's
+        // blank line is one token of the prompt, not one "\n" in each half.
+        let text = "Title\n\nThe body of the text goes on here.";
+        let plan = lab::plan(&e, text, 1).unwrap();
+        assert_eq!(plan.prompt, "Title\n\n", "{arch}");
+        let mut both = plan.prompt_ids.clone();
+        both.extend(&plan.human_ids);
+        assert_eq!(
+            both,
+            e.tokenizer().encode_opening(text, false).unwrap(),
+            "{arch}"
+        );
     }
 }
 

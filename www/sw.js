@@ -7,6 +7,8 @@
 const VERSION = '__TINYLAB_VERSION__';
 const SHELL = __TINYLAB_SHELL__;
 const SHELL_CACHE = 'tinylab-shell-' + VERSION;
+// How long the page's own request may take before this version's copy is shown instead.
+const NAVIGATION_WAIT_MS = 4000;
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -55,13 +57,21 @@ async function respond(request) {
     // The page itself: the network first, so a new build shows at once; this version's copy
     // when offline. A fresh page is not stored here: it may name files of a newer build that
     // this cache does not hold (the newer service worker caches it with them).
+    const kept = await cache.match('./');
+    if (!kept) return fetch(request);
+    // A network that answers nothing (an event's Wi-Fi behind a login page, a server gone
+    // quiet) would otherwise keep the page blank for as long as the browser waits, minutes;
+    // a proxy that cannot reach the server answers 502-504. Both get this version's copy.
+    const network = fetch(request);
+    const late = new Promise((resolve) => setTimeout(() => resolve(null), NAVIGATION_WAIT_MS));
     try {
-      return await fetch(request);
+      const response = await Promise.race([network, late]);
+      if (response && response.status < 500) return response;
+      if (!response) network.catch(() => {});
     } catch (e) {
-      const kept = await cache.match('./');
-      if (kept) return kept;
-      throw e;
+      // Offline: this version's copy below.
     }
+    return kept;
   }
   const kept = await cache.match(request, { ignoreSearch: true });
   if (kept) return kept;

@@ -11,7 +11,15 @@ use crate::ui::arena::{draw_pair, standings, Battle, Standing, Vote};
 use crate::ui::pane::{ModelPhase, OutputPhase, SavedOutput};
 use crate::ui::settings::{Mode, PaneSettings};
 
-pub const ARENA_KEY: &str = "tinylab.arena";
+/// Where the arena is kept: kiosk mode asks another question ("which came from the bigger
+/// model?", not "which is better?"), so its votes make a tally of their own.
+pub fn arena_key(demo: bool) -> &'static str {
+    if demo {
+        "tinylab.arena.kiosk"
+    } else {
+        "tinylab.arena"
+    }
+}
 
 /// What the arena keeps (localStorage): whether it is on, the hidden pair, the vote on it,
 /// and every vote so far.
@@ -129,8 +137,8 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
 }
 
 impl ArenaState {
-    pub fn load() -> Self {
-        let Some(json) = browser::local_get(ARENA_KEY) else {
+    pub fn load(demo: bool) -> Self {
+        let Some(json) = browser::local_get(arena_key(demo)) else {
             return ArenaState::default();
         };
         Self::read(&json)

@@ -67,7 +67,15 @@ pub fn BinocularsPanel() -> impl IntoView {
         };
         if obs.bino(|b| b.phase) == OutputPhase::Done {
             if let Some((ids, buffer)) = obs.rows.try_update_value(|r| r.take()).flatten() {
-                perf.send_binoculars(ids, &buffer);
+                let observer = crate::ui::pane::BinoObserver {
+                    pane: obs.id,
+                    model: obs.model_untracked(|m| {
+                        m.loaded
+                            .as_ref()
+                            .map_or_else(|| m.label.clone(), |l| l.label.clone())
+                    }),
+                };
+                perf.send_binoculars(ids, &buffer, observer);
             }
         }
     });
@@ -98,7 +106,7 @@ pub fn BinocularsPanel() -> impl IntoView {
                 // The score is a ratio, the same in any unit; its two terms are not.
                 let units = app.units.get();
                 format!(
-                    "observer pane {}, performer pane {}: log-perplexity {} / cross-perplexity {} {} over {}",
+                    "observer pane {}, performer pane {}: log-perplexity {} / log cross-perplexity {} {} over {}",
                     pos(&obs),
                     pos(&perf),
                     num(Some(units.of(r.log_ppl)), 3),

@@ -10,7 +10,8 @@ use crate::ui::settings::Mode;
 pub fn CompareTable() -> impl IntoView {
     let app = expect_context::<AppState>();
     let data = move || {
-        let generating = app.mode.get() == Mode::Generate;
+        // A chat reply is a generation: its speeds and settings, as the pane's stats show.
+        let generating = matches!(app.mode.get(), Mode::Generate | Mode::Chat);
         let units = app.units.get();
         let catalog = app.catalog.get().and_then(|c| c.ok());
         let cols: Vec<Column> = app
@@ -46,6 +47,15 @@ pub fn CompareTable() -> impl IntoView {
                         s.mean_surprisal = s.mean_surprisal.map(|v| units.of(v));
                         s
                     },
+                    // A chat reply's prompt is its conversation.
+                    prompt: request
+                        .as_ref()
+                        .filter(|_| generating)
+                        .map(|q| match q.messages.is_empty() {
+                            true => q.prompt.clone(),
+                            false => serde_json::to_string(&q.messages).unwrap_or_default(),
+                        })
+                        .unwrap_or_default(),
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),
                     vocabulary: p.shown(|r| r.vocabulary().to_string()),
                     // The span measured: after the unscored first token (`prefix`), or all of

@@ -389,6 +389,14 @@ pub fn EvalPanel() -> impl IntoView {
     // Reads are asynchronous: a large file chosen first may finish after a small one chosen
     // next, and must not replace it.
     let picks = StoredValue::new(0u64);
+    // The file stays the chosen source, unread: Run then repeats why instead of quietly
+    // running a built-in task.
+    let unread = move |why: String| {
+        message.set(why.clone());
+        file.set(None);
+        file_error.set(Some(why));
+        state.eval.update(|e| e.task = FILE_TASK.into());
+    };
     let load_file = move |f: web_sys::File| {
         picks.update_value(|n| *n += 1);
         let pick = picks.get_value();
@@ -421,15 +429,7 @@ pub fn EvalPanel() -> impl IntoView {
                     file_error.set(None);
                     state.eval.update(|e| e.task = FILE_TASK.into());
                 }
-                Err(e) => {
-                    // The file stays the chosen source, unread: Run then repeats why instead
-                    // of quietly running a built-in task.
-                    let why = format!("{name} was not read: {e}.");
-                    message.set(why.clone());
-                    file.set(None);
-                    file_error.set(Some(why));
-                    state.eval.update(|e| e.task = FILE_TASK.into());
-                }
+                Err(e) => unread(format!("{name} was not read: {e}.")),
             }
         });
     };
@@ -467,7 +467,13 @@ pub fn EvalPanel() -> impl IntoView {
                     return;
                 }
                 if let Some(f) = super::model_loader::dropped_file(&ev) {
-                    load_file(f);
+                    if super::model_loader::dropped_folder(&ev) {
+                        // Also ends a slower read of a file picked before.
+                        picks.update_value(|n| *n += 1);
+                        unread(super::model_loader::folder_note(&f.name(), "the item file (.jsonl or .json)"));
+                    } else {
+                        load_file(f);
+                    }
                 }
             }
         >

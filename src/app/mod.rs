@@ -374,14 +374,38 @@ impl AppState {
         while panes.len() < settings.len() {
             panes.push(self.new_pane(PaneSettings::default()));
         }
-        for (p, s) in panes.iter().zip(settings) {
-            let old = p.settings.get_untracked().model_id;
-            let reload = old != s.model_id || !p.is_ready();
-            p.settings.set(s.clone());
-            if let (true, Some(m)) = (reload, catalog.as_ref().and_then(|c| c.get(&s.model_id))) {
-                p.load_catalog(m);
-            }
-        }
+        let panes: Vec<Pane> = panes
+            .into_iter()
+            .zip(settings)
+            .map(|(p, s)| {
+                let (old, old_local) = p
+                    .settings
+                    .with_untracked(|o| (o.model_id.clone(), o.local_model.clone()));
+                let other_model = old != s.model_id || old_local != s.local_model;
+                // A pane still loading or running another model (a kiosk's Reset right after
+                // its Stop) takes no load: it kept that model under the new one's name, and
+                // the next demo ran it. A fresh pane takes its place.
+                let p = if other_model && p.is_busy() {
+                    p.shut_down();
+                    self.new_pane(s.clone())
+                } else {
+                    p
+                };
+                p.settings.set(s.clone());
+                if other_model || !p.is_ready() {
+                    match (
+                        catalog.as_ref().and_then(|c| c.get(&s.model_id)),
+                        &s.local_model,
+                    ) {
+                        (Some(m), _) => p.load_catalog(m),
+                        // A model from a file, kept in this browser's cache when it was opened.
+                        (None, Some(l)) => p.load_cached(&l.url, &l.label),
+                        (None, None) => {}
+                    }
+                }
+                p
+            })
+            .collect();
         self.panes.set(panes);
     }
 
@@ -486,7 +510,7 @@ fn App() -> impl IntoView {
         eval_started: StoredValue::new(0.0),
         eval_file: RwSignal::new_local(None),
         eval_file_error: RwSignal::new(None),
-        arena: RwSignal::new(arena_view::ArenaState::load()),
+        arena: RwSignal::new(arena_view::ArenaState::load(flag("demo"))),
         units: RwSignal::new(Units::from_id(
             &browser::local_get(UNITS_KEY).unwrap_or_default(),
         )),
@@ -524,7 +548,7 @@ fn App() -> impl IntoView {
             return;
         }
         browser::local_set(
-            arena_view::ARENA_KEY,
+            arena_view::arena_key(state.demo),
             &serde_json::to_string(&s).unwrap_or_default(),
         );
     });
@@ -534,7 +558,7 @@ fn App() -> impl IntoView {
     // Votes cast in another tab join this tab's tally at once: each tab writes its whole
     // record, so a tab that had not heard of them would write them away with its next vote.
     browser::on_storage_change(move |key, value| {
-        if key != arena_view::ARENA_KEY {
+        if key != arena_view::arena_key(state.demo) {
             return;
         }
         let theirs = value.map(|v| arena_view::ArenaState::read(&v));

@@ -181,6 +181,35 @@ pub fn dropped_file(ev: &web_sys::DragEvent) -> Option<web_sys::File> {
     ev.data_transfer()?.files()?.get(0)
 }
 
+/// Whether the first thing dropped is a folder. Browsers hand a dropped folder over as a File
+/// whose reading then fails with an error that names no folder; its entry says what it is. Only
+/// readable while the drop event is being handled.
+pub fn dropped_folder(ev: &web_sys::DragEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    let get = |target: &wasm_bindgen::JsValue, key: &str| {
+        js_sys::Reflect::get(target, &key.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
+    };
+    let Some(dt) = ev.data_transfer() else {
+        return false;
+    };
+    let first = get(&get(&dt, "items"), "0");
+    let Some(entry_of) = get(&first, "webkitGetAsEntry")
+        .dyn_into::<js_sys::Function>()
+        .ok()
+    else {
+        return false;
+    };
+    entry_of
+        .call0(&first)
+        .map(|entry| get(&entry, "isDirectory").as_bool() == Some(true))
+        .unwrap_or(false)
+}
+
+/// What a dropped folder is told; `wanted` names the file it should have been.
+pub fn folder_note(name: &str, wanted: &str) -> String {
+    format!("{name} is a folder: open it and drop {wanted} itself.")
+}
+
 /// Whether a drag carries files (and not, say, selected text).
 pub fn drags_files(ev: &web_sys::DragEvent) -> bool {
     ev.data_transfer()

@@ -9,7 +9,7 @@ use super::chat_view::ChatView;
 use super::controls::Controls;
 use super::histograms::Histograms;
 use super::lab_view::LabView;
-use super::model_loader::{drags_files, dropped_file, ModelLoader};
+use super::model_loader::{drags_files, dropped_file, dropped_folder, folder_note, ModelLoader};
 use super::pane_state::{ModelPhase, Pane, Queued};
 use super::stats::RunStats;
 use super::tokens::{ColorSwitch, Inspector, TokenOutput};
@@ -61,7 +61,10 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     return;
                 }
                 if let Some(file) = dropped_file(&ev) {
-                    if pane.is_busy() {
+                    if dropped_folder(&ev) {
+                        noted_model.set_value(pane.model_untracked(|m| m.label.clone()));
+                        drop_note.set(Some(folder_note(&file.name(), "the .gguf file")));
+                    } else if pane.is_busy() {
                         // The pickers are locked while busy; a drop has no lock to show, so
                         // it says why nothing happened.
                         noted_model.set_value(pane.model_untracked(|m| m.label.clone()));

@@ -78,6 +78,9 @@ pub struct Pane {
     /// Work to start as soon as the model being loaded is ready (Run, Score, Send or
     /// "Human vs model" pressed before it was loaded).
     queued: StoredValue<Option<Queued>>,
+    /// When the worker was last heard from during a job (ms; `None` between jobs), and the
+    /// longest silence inside a job so far: a Stop waits for a step that long to end.
+    heard: StoredValue<(Option<f64>, f64)>,
     /// Whether the chat's reply and its branches are the conversation's last turn (see
     /// `chat_tree_is_current`): a memo, as the views ask at every state change.
     chat_current: Memo<bool>,
@@ -118,6 +121,7 @@ impl Pane {
             worker: StoredValue::new_local(None),
             worker_started: StoredValue::new(0),
             queued: StoredValue::new(None),
+            heard: StoredValue::new((None, 0.0)),
             chat_current,
         }
     }
@@ -251,8 +255,10 @@ impl Pane {
                     self.worker_started.update_value(|n| *n += 1);
                 }
                 Err(message) => {
+                    let before = self.state.with_untracked(|s| s.model.phase);
                     let effects = self.state.try_update(|s| s.worker_lost(&message));
-                    self.run_effects(
+                    self.settle(
+                        before,
                         effects.unwrap_or_default(),
                         wasm_bindgen::JsValue::UNDEFINED,
                     );
@@ -266,14 +272,38 @@ impl Pane {
             (Some(w), Beside::Buffer(b)) => w.send_with_buffer(&msg, b),
             (None, _) => Err("no model worker".into()),
         });
-        if let (Err(message), ToWorker::Job { job, .. }) = (sent, &msg) {
-            let job: JobId = *job;
-            let effects = self.state.try_update(|s| s.send_failed(job, &message));
-            self.run_effects(
-                effects.unwrap_or_default(),
-                wasm_bindgen::JsValue::UNDEFINED,
-            );
+        match (sent, &msg) {
+            (Err(message), ToWorker::Job { job, .. }) => {
+                let job: JobId = *job;
+                let before = self.state.with_untracked(|s| s.model.phase);
+                let effects = self.state.try_update(|s| s.send_failed(job, &message));
+                self.settle(
+                    before,
+                    effects.unwrap_or_default(),
+                    wasm_bindgen::JsValue::UNDEFINED,
+                );
+            }
+            (Ok(()), ToWorker::Job { .. }) => {
+                self.heard.update_value(|h| h.0 = Some(browser::now_ms()))
+            }
+            _ => {}
         }
+    }
+
+    /// Notes a message from the worker: the longest silence inside a job so far is how long
+    /// one of its steps takes on this machine and model (`stop_deadline`).
+    fn note_heard(&self) {
+        let busy = self
+            .state
+            .try_with_untracked(|s| !s.stop().is_empty())
+            .unwrap_or(false);
+        let now = browser::now_ms();
+        self.heard.update_value(|(last, longest)| {
+            if let Some(t) = *last {
+                *longest = longest.max(now - t);
+            }
+            *last = busy.then_some(now);
+        });
     }
 
     /// Passes the page's thread count to a running worker (a new one gets it at start).
@@ -702,8 +732,13 @@ impl Pane {
     }
 
     /// Binoculars, performer side.
-    pub fn send_binoculars(&self, ids: Vec<u32>, buffer: &wasm_bindgen::JsValue) {
-        if let Some(msg) = self.state.try_update(|s| s.send_binoculars(ids)) {
+    pub fn send_binoculars(
+        &self,
+        ids: Vec<u32>,
+        buffer: &wasm_bindgen::JsValue,
+        observer: crate::ui::pane::BinoObserver,
+    ) {
+        if let Some(msg) = self.state.try_update(|s| s.send_binoculars(ids, observer)) {
             self.send(msg, Beside::Buffer(buffer));
         }
     }
@@ -746,12 +781,13 @@ impl Pane {
             let evaluating = self
                 .state
                 .with_untracked(|s| s.eval.phase == OutputPhase::Running);
-            let deadline = if evaluating {
+            let least = if evaluating {
                 EVAL_STOP_DEADLINE
             } else {
                 STOP_DEADLINE
             };
-            self.end_if_stuck(jobs, deadline);
+            let step_ms = self.heard.get_value().1;
+            self.end_if_stuck(jobs, crate::ui::pane::stop_deadline(least, step_ms));
         }
     }
 
@@ -819,8 +855,16 @@ impl Pane {
 
     /// Applies one reply from the worker (`data` is the raw message, for a transferred buffer).
     fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
+        self.note_heard();
         let before = self.state.with_untracked(|s| s.model.phase);
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
+        self.settle(before, effects, data);
+    }
+
+    /// What follows a change of the pane's state, whether a reply made it or a request that
+    /// could not be delivered (no worker could start): work waiting for the model starts, or
+    /// is told it will not.
+    fn settle(&self, before: ModelPhase, effects: Vec<Effect>, data: wasm_bindgen::JsValue) {
         match self.state.with_untracked(|s| s.model.phase) {
             ModelPhase::Ready => {
                 // A file that is a catalog model byte for byte: the pane has that model

@@ -18,21 +18,37 @@ const SHORT_LINK_CHARS: usize = 8_000;
 pub fn Toolbar() -> impl IntoView {
     let app = expect_context::<AppState>();
     let link = RwSignal::new(String::new());
+    // Pane 1's model, a file's included (the presets compare one model with itself); the
+    // default model where pane 1 has none.
     let first_model = move || {
-        app.panes
-            .with_untracked(|ps| ps.first().map(|p| p.settings.get_untracked().model_id))
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| SMOLLM2.to_string())
+        let (id, local) = app
+            .panes
+            .with_untracked(|ps| {
+                ps.first().map(|p| {
+                    p.settings
+                        .with_untracked(|s| (s.model_id.clone(), s.local_model.clone()))
+                })
+            })
+            .unwrap_or_default();
+        match (id.is_empty(), local) {
+            (true, Some(l)) => (String::new(), Some(l)),
+            (true, None) => (SMOLLM2.to_string(), None),
+            (false, _) => (id, None),
+        }
+    };
+    let with_first_model = move |panes: fn(&str) -> Vec<crate::ui::settings::PaneSettings>| {
+        let (id, local) = first_model();
+        let mut panes = panes(&id);
+        for p in &mut panes {
+            p.local_model = local.clone();
+        }
+        app.apply_panes(panes);
     };
     let preset_models = move |_| {
         app.apply_panes(presets::model_vs_model());
     };
-    let preset_repetition = move |_| {
-        app.apply_panes(presets::prompt_repetition(&first_model()));
-    };
-    let preset_temperature = move |_| {
-        app.apply_panes(presets::temperatures(&first_model(), 0.2, 1.0));
-    };
+    let preset_repetition = move |_| with_first_model(presets::prompt_repetition);
+    let preset_temperature = move |_| with_first_model(|m| presets::temperatures(m, 0.2, 1.0));
     let link_note = RwSignal::new(String::new());
     let permalink = move |_| {
         let ws = app.workspace();
@@ -127,6 +143,7 @@ pub fn Toolbar() -> impl IntoView {
                         .or_else(|| entry.as_ref().map(|e| e.bytes))
                         .unwrap_or(0),
                 };
+                let pane_model = model.name.clone();
                 PaneExport {
                     index,
                     model,
@@ -136,6 +153,7 @@ pub fn Toolbar() -> impl IntoView {
                     generation: (!run.tokens.is_empty() || run.finish.is_some()).then(|| {
                         RunExport::new(run.prompt_ids.clone(), "", &run.tokens, run.finish)
                             .made_from(run.request.clone())
+                            .made_by(&run.model, &pane_model)
                     }),
                     score: (!score.tokens.is_empty()).then(|| {
                         RunExport::new(score.prompt_ids.clone(), &score.prefix, &score.tokens, None)
@@ -144,6 +162,7 @@ pub fn Toolbar() -> impl IntoView {
                                 score.partial,
                                 score.summary_now().bits_per_byte,
                             )
+                            .made_by(&score.model, &pane_model)
                     }),
                     human_vs_model: p.state.with_untracked(|s| {
                         s.lab
@@ -151,7 +170,16 @@ pub fn Toolbar() -> impl IntoView {
                             .as_ref()
                             .and_then(crate::ui::export::human_vs_model)
                     }),
-                    binoculars: p.state.with_untracked(|s| s.bino.result),
+                    binoculars: p.state.with_untracked(|s| {
+                        let observer = s.bino.observer.as_ref()?;
+                        Some(crate::ui::export::BinocularsExport {
+                            observer_index: app
+                                .panes
+                                .with_untracked(|ps| ps.iter().position(|q| q.id == observer.pane)),
+                            observer_model: observer.model.clone(),
+                            result: s.bino.result?,
+                        })
+                    }),
                 }
             })
             .collect();

@@ -17,6 +17,9 @@ pub struct Column {
     /// The vocabulary of the model that made the numbers (`RunState::vocabulary`): per-token
     /// figures of different vocabularies count different tokens, so none is "best".
     pub vocabulary: String,
+    /// Generation and chat: the prompt the shown run answered (empty where none is known).
+    /// Time to first token and prefill speed compare only over one prompt.
+    pub prompt: String,
     /// Score mode: the part of the text measured (after the unscored first token, or all of
     /// it after a BOS); empty in the other modes, where each pane's text is its own. Bits per
     /// byte compare across vocabularies only over one span, per-token figures within one.
@@ -26,26 +29,33 @@ pub struct Column {
 /// The settings a column shows: those the shown run was made with, when it records them
 /// (settings changed since do not belong to its numbers), else the pane's.
 pub fn settings_label(made_with: Option<&GenerateRequest>, now: &PaneSettings) -> String {
-    let (t, k, p, seed, chat, repeat) = match made_with {
-        Some(q) => (
-            q.sampling.temperature,
-            q.sampling.top_k,
-            q.sampling.top_p,
-            q.sampling.seed,
-            q.chat,
-            q.repeat_prompt,
-        ),
+    let (q, chat, repeat, max) = match made_with {
+        Some(q) => (q.sampling.clone(), q.chat, q.repeat_prompt, q.max_tokens),
         None => (
-            now.temperature,
-            now.top_k,
-            now.top_p,
-            now.seed,
+            crate::engine::SamplingParams {
+                temperature: now.temperature,
+                top_k: now.top_k,
+                top_p: now.top_p,
+                min_p: now.min_p,
+                repeat_penalty: now.repeat_penalty,
+                seed: now.seed,
+                ..crate::engine::SamplingParams::default()
+            },
             now.chat,
             now.repeat_prompt,
+            now.max_tokens,
         ),
     };
+    // Every setting that changes the output, so that two columns that differ say how.
     format!(
-        "T {t} · top-k {k} · top-p {p} · seed {seed}{}{}",
+        "T {} · top-k {} · top-p {} · min-p {} · repeat penalty {} · max {} · seed {}{}{}",
+        q.temperature,
+        q.top_k,
+        q.top_p,
+        q.min_p,
+        q.repeat_penalty,
+        max,
+        q.seed,
         if chat { " · chat" } else { "" },
         if repeat { " · prompt ×2" } else { "" }
     )
@@ -90,6 +100,11 @@ fn comparable(cols: &[Column], pick: Pick, key: Key) -> bool {
 /// the lower perplexity, which makes it no better), and so is a score of another text.
 fn same_tokens(c: &Column) -> Option<String> {
     (!c.text.is_empty()).then(|| format!("{}\u{1}{}", c.vocabulary, c.text))
+}
+
+/// A prompt's reading time and speed depend on its length: they compare over one prompt.
+fn same_prompt(c: &Column) -> Option<String> {
+    (!c.prompt.is_empty()).then(|| c.prompt.clone())
 }
 
 /// Bits per byte compare across vocabularies, over one span of one text.
@@ -190,19 +205,21 @@ pub fn rows(cols: &[Column], with_speed: bool) -> Vec<Row> {
         Better::None,
     ));
     if with_speed {
-        out.push(numeric(
+        out.push(numeric_among(
             "time to first token",
             cols,
             |c| c.summary.first_token_ms,
             duration_ms,
             Better::Lower,
+            same_prompt,
         ));
-        out.push(numeric(
+        out.push(numeric_among(
             "prefill tok/s",
             cols,
             |c| c.summary.prefill_tokens_per_s,
             |x| num(Some(x), 1),
             Better::Higher,
+            same_prompt,
         ));
         out.push(numeric(
             "decode tok/s",
@@ -302,6 +319,9 @@ mod tests {
         now.temperature = 1.7;
         now.top_k = 3;
         now.repeat_prompt = true;
+        now.min_p = 0.2;
+        now.repeat_penalty = 1.3;
+        now.max_tokens = 7;
         let shown = settings_label(Some(&made), &now);
         assert!(
             shown.starts_with(&format!(
@@ -311,11 +331,17 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("prompt ×2"), "{shown}");
+        assert!(!shown.contains("max 7"), "{shown}");
         let unrun = settings_label(None, &now);
         assert!(
             unrun.starts_with("T 1.7 · top-k 3") && unrun.ends_with("prompt ×2"),
             "{unrun}"
         );
+        // Min-p, the repeat penalty and the token limit change the output too: two columns
+        // that differ only there said the same.
+        for part in ["min-p 0.2", "repeat penalty 1.3", "max 7"] {
+            assert!(unrun.contains(part), "{unrun}");
+        }
     }
 
     fn col(ppl: f64, decode: Option<f64>) -> Column {
@@ -337,6 +363,9 @@ mod tests {
     #[test]
     fn best_values_are_marked_by_direction() {
         let mut cols = [col(3.0, Some(10.0)), col(2.0, Some(30.0)), col(2.0, None)];
+        for c in &mut cols {
+            c.prompt = "one prompt".into();
+        }
         let r = rows(&cols, true);
         let get = |l: &str| r.iter().find(|x| x.label == l).unwrap().clone();
         // Generations: each pane's text is its own, so no perplexity is the best.
@@ -403,6 +432,30 @@ mod tests {
         ] {
             assert!(get(&cols, label).best.is_empty(), "{label}");
         }
+    }
+
+    /// Time to first token and prefill speed grow with the prompt: a pane run on a short
+    /// prompt is not the faster for it.
+    #[test]
+    fn prompt_speeds_are_marked_over_one_prompt() {
+        let mut a = col(3.0, Some(10.0));
+        let mut b = col(3.0, Some(20.0));
+        a.summary.first_token_ms = Some(50.0);
+        b.summary.first_token_ms = Some(900.0);
+        a.summary.prefill_tokens_per_s = Some(300.0);
+        b.summary.prefill_tokens_per_s = Some(200.0);
+        a.prompt = "Hi".into();
+        b.prompt = "A paragraph of six hundred tokens".into();
+        let get =
+            |cols: &[Column], l: &str| rows(cols, true).into_iter().find(|x| x.label == l).unwrap();
+        let cols = [a.clone(), b.clone()];
+        assert!(get(&cols, "time to first token").best.is_empty());
+        assert!(get(&cols, "prefill tok/s").best.is_empty());
+        assert_eq!(get(&cols, "decode tok/s").best, vec![1]);
+        b.prompt = "Hi".into();
+        let cols = [a, b];
+        assert_eq!(get(&cols, "time to first token").best, vec![0]);
+        assert_eq!(get(&cols, "prefill tok/s").best, vec![0]);
     }
 
     #[test]

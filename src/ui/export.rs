@@ -30,7 +30,18 @@ pub struct PaneExport {
     pub human_vs_model: Option<serde_json::Value>,
     /// This pane's Binoculars score (on the performer's pane).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub binoculars: Option<crate::protocol::BinocularsResult>,
+    pub binoculars: Option<BinocularsExport>,
+}
+
+/// A Binoculars score with the observer it was measured against: the score is a ratio of the
+/// performer's perplexity to the two models' cross-perplexity, so it means nothing without both.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BinocularsExport {
+    /// The observer pane's place (0-based, as `index`); `None` once that pane is removed.
+    pub observer_index: Option<usize>,
+    pub observer_model: String,
+    #[serde(flatten)]
+    pub result: crate::protocol::BinocularsResult,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -46,6 +57,10 @@ pub struct ModelRef {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RunExport {
+    /// The model that made this run, where it is not the pane's `model` (another model was
+    /// loaded between a generation and a score, each shown in its tab).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub model: String,
     /// The prompt and settings the outputs were generated with (the pane's boxes, in
     /// `settings`, may have changed since): what reproduces `ids`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +108,7 @@ impl RunExport {
         let mut text = prefix.to_string();
         text.extend(tokens.iter().map(|t| t.piece.as_str()));
         RunExport {
+            model: String::new(),
             request: None,
             prompt_ids,
             ids: tokens.iter().map(|t| t.id).collect(),
@@ -120,6 +136,16 @@ impl RunExport {
 impl RunExport {
     pub fn made_from(self, request: Option<GenerateRequest>) -> Self {
         RunExport { request, ..self }
+    }
+
+    /// Names the model that made the run, when it is not `pane_model`.
+    pub fn made_by(self, model: &str, pane_model: &str) -> Self {
+        let model = if model == pane_model {
+            String::new()
+        } else {
+            model.to_string()
+        };
+        RunExport { model, ..self }
     }
 
     /// A score's figures, and whether it was stopped part way. `ids` become every input id,
@@ -154,11 +180,16 @@ impl Export {
             let runs = [("generation", &p.generation), ("score", &p.score)];
             for (kind, run) in runs {
                 let Some(run) = run else { continue };
+                let model = if run.model.is_empty() {
+                    &p.model.name
+                } else {
+                    &run.model
+                };
                 for (i, t) in run.tokens.iter().enumerate() {
                     out.push_str(&format!(
                         "{},{},{kind},{i},{},{},{},{},{},{}\n",
                         p.index,
-                        csv_field(&p.model.name),
+                        csv_field(model),
                         t.id,
                         csv_field(&t.text),
                         t.entropy,
@@ -299,6 +330,59 @@ mod tests {
         );
         assert!(!json.contains("\"ms\""), "{json}");
         assert_eq!(json, b.to_json(), "timings differ, the files do not");
+    }
+
+    /// A score made by another model than the pane's generation names it, in the JSON and
+    /// on its CSV rows.
+    #[test]
+    fn a_run_by_another_model_names_it() {
+        let mut e = export();
+        let pane_model = e.panes[0].model.name.clone();
+        e.panes[0].score = Some(
+            RunExport::new(vec![1], "", &[tok(7, "b", 0.5)], None)
+                .scored(None, false, None)
+                .made_by("Gemma 3 270M", &pane_model),
+        );
+        let gen = e.panes[0]
+            .generation
+            .take()
+            .map(|g| g.made_by(&pane_model, &pane_model));
+        e.panes[0].generation = gen;
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["panes"][0]["score"]["model"], "Gemma 3 270M");
+        assert!(v["panes"][0]["generation"].get("model").is_none());
+        let csv = e.to_csv();
+        let score_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",score,")).collect();
+        assert_eq!(score_rows.len(), 1);
+        assert!(score_rows[0].starts_with("0,Gemma 3 270M,score,"), "{csv}");
+        assert!(
+            csv.lines()
+                .any(|l| l.contains(",generation,") && l.contains("quoted")),
+            "{csv}"
+        );
+    }
+
+    /// A Binoculars score names its observer beside its figures.
+    #[test]
+    fn a_binoculars_score_names_its_observer() {
+        let mut e = export();
+        e.panes[0].binoculars = Some(BinocularsExport {
+            observer_index: Some(1),
+            observer_model: "SmolLM2 135M".into(),
+            result: crate::protocol::BinocularsResult {
+                score: 0.875,
+                log_ppl: 2.5,
+                log_x_ppl: 2.75,
+                tokens: 9,
+            },
+        });
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        let b = &v["panes"][0]["binoculars"];
+        assert_eq!(b["observer_index"], 1);
+        assert_eq!(b["observer_model"], "SmolLM2 135M");
+        assert_eq!(b["score"], 0.875);
+        assert_eq!(b["log_x_ppl"], 2.75);
+        assert_eq!(b["tokens"], 9);
     }
 
     /// A stopped score says so, and carries the figures the pane shows.

@@ -418,13 +418,39 @@ pub struct LabState {
     previous: Option<HumanVsModelResult>,
 }
 
+/// How long a stopped job may take to end before its worker is taken for stuck and ended:
+/// `least`, or four times the longest step the pane has seen (`longest_step_ms`), whichever is
+/// longer, up to ten minutes. The worker hears Stop between steps, and a step (a 256-token
+/// prompt chunk of a 0.5B model on one thread of a slow laptop, an evaluation item) can take
+/// longer than `least`: ending the worker then cost the model's load for nothing.
+pub fn stop_deadline(least: std::time::Duration, longest_step_ms: f64) -> std::time::Duration {
+    let scaled = if longest_step_ms.is_finite() {
+        (4.0 * longest_step_ms / 1000.0).clamp(0.0, 600.0)
+    } else {
+        0.0
+    };
+    least.max(std::time::Duration::from_secs_f64(scaled))
+}
+
 /// This pane's part in a Binoculars run (observer or performer).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BinoState {
     pub phase: OutputPhase,
     pub message: String,
     pub result: Option<BinocularsResult>,
+    /// On the performer's pane: whose distributions it was given, so that an export of the
+    /// score names both models.
+    pub observer: Option<BinoObserver>,
     job: Option<JobId>,
+}
+
+/// The observer of a performer's Binoculars run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinoObserver {
+    /// The observer pane's id (not its place: panes before it may be removed later).
+    pub pane: usize,
+    /// The observer's model, as its pane named it.
+    pub model: String,
 }
 
 /// This pane's part in an evaluation run: every (condition, item) result so far.
@@ -1136,6 +1162,12 @@ impl PaneModel {
         sentences: usize,
         request: Result<GenerateRequest, String>,
     ) -> Option<ToWorker> {
+        // The text is the lab's own box, not the Generate prompt the request would name.
+        let request = if text.is_empty() {
+            Err("Paste or type a text to compare first.".to_string())
+        } else {
+            request
+        };
         let request = match self.may_start(request) {
             Ok(r) => r,
             Err(why) => {
@@ -1215,8 +1247,9 @@ impl PaneModel {
     }
 
     /// Binoculars, performer side (the observer's rows travel beside the message).
-    pub fn send_binoculars(&mut self, ids: Vec<u32>) -> ToWorker {
+    pub fn send_binoculars(&mut self, ids: Vec<u32>, observer: BinoObserver) -> ToWorker {
         let job = self.start_bino("Performing…");
+        self.bino.observer = Some(observer);
         ToWorker::Job {
             job,
             work: Work::Binoculars { ids },
@@ -1229,6 +1262,7 @@ impl PaneModel {
             phase: OutputPhase::Running,
             message: message.into(),
             result: None,
+            observer: None,
             job: Some(job),
         };
         job
@@ -2033,6 +2067,18 @@ mod tests {
 
     /// A chat reply becomes a turn unless Stop came before its first token; a generation
     /// with the same request (Generate's run) is not one.
+    #[test]
+    fn a_stop_waits_for_a_step_as_long_as_the_longest_seen() {
+        use std::time::Duration;
+        let least = Duration::from_secs(15);
+        assert_eq!(stop_deadline(least, 0.0), least);
+        assert_eq!(stop_deadline(least, 2_000.0), least);
+        // A 256-token chunk of 8.5 s: a Stop during the next waits 34 s.
+        assert_eq!(stop_deadline(least, 8_500.0), Duration::from_secs(34));
+        assert_eq!(stop_deadline(least, 1e9), Duration::from_secs(600));
+        assert_eq!(stop_deadline(least, f64::NAN), least);
+    }
+
     #[test]
     fn only_a_chats_own_reply_is_a_turn() {
         let is_turn =
@@ -3286,6 +3332,14 @@ mod tests {
 
         // A lab and a Binoculars job.
         let (mut p, _) = ready();
+        // An empty lab text is named as such, whatever the Generate prompt is.
+        let none = p.start_lab("", 1, Err("Type a prompt first.".into()));
+        assert!(none.is_none());
+        assert!(
+            p.lab.message.contains("Paste or type a text to compare"),
+            "{}",
+            p.lab.message
+        );
         let lab = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
         p.apply(reply(lab, failed("stopped")));
         assert_eq!(p.lab.phase, OutputPhase::Error);
@@ -3427,7 +3481,12 @@ mod tests {
             },
         ));
         assert_eq!(effects, vec![Effect::KeepRows(vec![1, 2])]);
-        let ToWorker::Job { job: perf, .. } = p.send_binoculars(vec![1, 2]) else {
+        let observer = BinoObserver {
+            pane: 7,
+            model: "Observer".into(),
+        };
+        let ToWorker::Job { job: perf, .. } = p.send_binoculars(vec![1, 2], observer.clone())
+        else {
             panic!()
         };
         let r = BinocularsResult {
@@ -3438,6 +3497,7 @@ mod tests {
         };
         p.apply(reply(perf, Event::Binoculars(r)));
         assert_eq!(p.bino.result, Some(r));
+        assert_eq!(p.bino.observer, Some(observer));
         let lab = job_of(&p.start_lab("One. Two.", 1, Ok(GenerateRequest::default())));
         p.apply(reply(lab, Event::LabProgress { done: 1, total: 2 }));
         assert!(p.lab.message.contains("1 of 2"));

@@ -84,7 +84,11 @@ pub struct Turn {
 pub struct TurnToken {
     pub id: u32,
     pub piece: String,
+    // A NaN or infinite statistic (a model whose weights hold NaN) was saved as `null`, which
+    // did not read back: the whole conversation was lost at the next reload.
+    #[serde(with = "crate::engine::explicit_f64")]
     pub entropy: f64,
+    #[serde(with = "crate::engine::explicit_f64")]
     pub surprisal: f64,
     pub rank: usize,
 }
@@ -1441,6 +1445,41 @@ mod tests {
             notes,
             ["The link's panes= for pane 1: temperature \"1e309\" → 0.8 (unreadable or out of range)."]
         );
+    }
+
+    /// A reply's NaN or infinite statistics come back from a save, and the conversation
+    /// with them (`null` did not read back, and the whole conversation was dropped).
+    #[test]
+    fn a_reply_with_nan_statistics_survives_a_reload() {
+        let mut ws = Workspace::default();
+        ws.panes[0].conversation.turns = vec![
+            Turn {
+                role: "user".into(),
+                content: "hi".into(),
+                tokens: vec![],
+            },
+            Turn {
+                role: "assistant".into(),
+                content: "x".into(),
+                tokens: vec![TurnToken {
+                    id: 5,
+                    piece: "x".into(),
+                    entropy: f64::NAN,
+                    surprisal: f64::INFINITY,
+                    rank: 0,
+                }],
+            },
+        ];
+        let back = Workspace::from_saved(Some(&ws.to_saved()));
+        let turns = &back.panes[0].conversation.turns;
+        assert_eq!(turns.len(), 2);
+        assert!(turns[1].tokens[0].entropy.is_nan());
+        assert_eq!(turns[1].tokens[0].surprisal, f64::INFINITY);
+        // A save written before, with `null`, reads too.
+        let old = r#"{"panes":[{"conversation":{"turns":[{"role":"assistant","content":"x",
+            "tokens":[{"id":5,"piece":"x","entropy":null,"surprisal":1.5,"rank":0}]}]}}]}"#;
+        let back = Workspace::from_saved(Some(old));
+        assert_eq!(back.panes[0].conversation.turns.len(), 1);
     }
 
     #[test]

@@ -103,3 +103,31 @@ for (const arch of ['qwen3', 'gpt2', 'qwen2-addeos', 'llama-iq4xs']) {
     await ctx.close();
   });
 }
+
+test('the repetition and temperature presets keep pane 1\'s model from a file, in both panes', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await dropFile(page, p, tiny('qwen3', 'gguf'));
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  await p.settled();
+  for (const [preset, differ] of [['preset-repetition', 'repeat-prompt'], ['preset-temperature', 'temperature']]) {
+    await page.click(`[data-testid=${preset}]`);
+    assert.equal(await page.locator('[data-testid=pane]').count(), 2, preset);
+    for (const i of [0, 1]) {
+      const s = pane(page, i).status();
+      await pane(page, i).root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])')
+        .waitFor({ timeout: 60000 });
+      const text = await s.textContent();
+      assert.equal(await s.getAttribute('data-state'), 'ready', `${preset}, pane ${i + 1}: ${text}`);
+      assert.ok(text.includes('qwen3.gguf'), `${preset}, pane ${i + 1}: ${text}`);
+    }
+    if (differ === 'repeat-prompt') {
+      assert.equal(await pane(page, 1).get('repeat-prompt').isChecked(), true);
+    } else {
+      assert.notEqual(await pane(page, 0).get('temperature').inputValue(), await pane(page, 1).get('temperature').inputValue());
+    }
+  }
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

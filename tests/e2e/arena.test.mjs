@@ -211,6 +211,15 @@ test('the kiosk arena asks which answer came from the bigger model, with no sett
   assert.match(await page.locator('[data-testid=arena-reveal]').textContent(),
     /A was .*, B was .*\. The bigger one was [AB]\.$/);
   await screenshot(page, 'arena-kiosk');
+  // Its votes answer another question, so they make a tally of their own: the page without
+  // kiosk mode, in the same browser, has none of them.
+  const kept = (key) => page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? '{"battles":[]}').battles.length, key);
+  assert.equal(await kept('tinylab.arena.kiosk'), 1);
+  assert.equal(await kept('tinylab.arena'), 0);
+  await page.goto(server.url);
+  await page.locator('[data-testid=arena-mode]').waitFor();
+  await page.click('[data-testid=arena-mode]');
+  assert.match(await page.textContent('.arena-tally-box summary'), /Tally \(0 votes\)/, 'the kiosk vote is not in the tally');
   await ctx.close();
 });
 

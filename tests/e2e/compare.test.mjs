@@ -209,7 +209,7 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
   // Its terms follow the units chosen; the score, a ratio, does not.
   const terms = async () => {
     const t = await page.textContent('[data-testid=binoculars-status]');
-    const m = t.match(/log-perplexity ([\d.]+) \/ cross-perplexity ([\d.]+) (nats|bits)/);
+    const m = t.match(/log-perplexity ([\d.]+) \/ log cross-perplexity ([\d.]+) (nats|bits)/);
     assert.ok(m, t);
     return [Number(m[1]), Number(m[2]), m[3]];
   };
@@ -227,6 +227,12 @@ test('score mode matches llama.cpp and the CLI per token; the repetition preset 
   assert.ok(Math.abs(logPplBits / (logPpl / Math.LN2) - 1) < 0.01, `${logPplBits} vs ${logPpl}`);
   assert.equal(Number(await page.textContent('[data-testid=binoculars-score]')), bino);
   await page.selectOption('[data-testid=units]', 'nats');
+  // The export names the observer beside the performer's score.
+  const [withBino] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+  const exported = JSON.parse(readFileSync(await withBino.path(), 'utf8')).panes[1].binoculars;
+  assert.equal(exported.observer_index, 0, JSON.stringify(exported));
+  assert.match(exported.observer_model, /SmolLM2/);
+  assert.ok(Math.abs(exported.score - bino) <= 0.0005 + 1e-9, `${exported.score} vs ${bino}`);
   // Edited after, the text is not what the score measured: it says so.
   assert.equal(await page.locator('[data-testid=binoculars-stale]').count(), 0);
   await page.fill('[data-testid=score-text]', (await page.inputValue('[data-testid=score-text]')) + ' More.');

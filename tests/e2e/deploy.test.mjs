@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
+import net from 'node:net';
+import http from 'node:http';
 import { startServer, launch, pane, ROOT, SMOLLM2 } from './harness.mjs';
 
 let browser;
@@ -125,4 +127,39 @@ test('a page left open across a deploy says to reload instead of running another
   assert.match(await p.status().textContent(), /updated on the server.*reload the page/);
   await ctx.close();
   server.close();
+});
+
+test('a server that answers nothing, or a proxy\'s 502, still opens the kept page', async () => {
+  // An event's Wi-Fi behind a login page, or a server gone quiet: the page's own request hangs
+  // (here: a socket that accepts and never answers), where the browser would wait minutes.
+  let server = await startServer();
+  const { hostname, port } = new URL(server.url);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(server.url);
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await page.reload();
+  assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), 'the service worker controls the page');
+  server.close();
+  await new Promise((r) => setTimeout(r, 300));
+
+  const held = [];
+  const quiet = net.createServer((socket) => { held.push(socket); socket.on('error', () => {}); });
+  await new Promise((r) => quiet.listen(Number(port), hostname, r));
+  const opened = async (what) => {
+    await page.reload({ timeout: 60000 });
+    await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 })
+      .catch((e) => { throw new Error(`${what}: the page did not open from its kept copy (${e.message})`); });
+  };
+  await opened('a server that answers nothing');
+  for (const s of held) s.destroy();
+  await new Promise((r) => quiet.close(r));
+
+  const proxy = http.createServer((req, res) => { res.writeHead(502, { 'content-type': 'text/plain' }); res.end('Bad Gateway'); });
+  await new Promise((r) => proxy.listen(Number(port), hostname, r));
+  await opened('a 502 from a proxy');
+  assert.doesNotMatch(await page.textContent('body'), /Bad Gateway/);
+  proxy.closeAllConnections();
+  await new Promise((r) => proxy.close(r));
+  await ctx.close();
 });

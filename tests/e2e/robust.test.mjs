@@ -435,7 +435,7 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
   await ctx.addInitScript(([a, b]) => {
     if (sessionStorage.getItem('seeded')) return;
     sessionStorage.setItem('seeded', '1');
-    localStorage.setItem('tinylab.arena', JSON.stringify({
+    localStorage.setItem('tinylab.arena.kiosk', JSON.stringify({
       active: true, pair: [a, b], voted: 'a', battles: [{ a, b, vote: 'a' }],
     }));
     localStorage.setItem('tinylab.eval.v1', '{"kept": "by the last visitor"}');
@@ -449,7 +449,7 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
   assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);
   assert.equal(await reveal.isVisible(), false);
   const kept = await page.evaluate(() => ({
-    arena: JSON.parse(localStorage.getItem('tinylab.arena')),
+    arena: JSON.parse(localStorage.getItem('tinylab.arena.kiosk')),
     evalReport: localStorage.getItem('tinylab.eval.v1'),
   }));
   assert.equal(kept.arena.active, false);
@@ -711,6 +711,54 @@ test('a page that shows thousands of tokens, run after run, keeps none of the ru
   // A WebAssembly memory grows by 64 KiB pages: at most a few, for what a page of this size
   // keeps of its last runs (the workspace it saves, the shown run's tokens).
   assert.ok(grown <= 4 * 65536, `the page's memory grew ${grown} bytes over ${shown} tokens shown and ${pointed} pointed at`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a folder dropped on a pane or on the evaluation panel is called a folder', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  // The browser hands a dropped folder over as a file that cannot be read; only its entry says
+  // it is a folder. A script cannot drop a real folder, so the entry answers as a folder's does.
+  const folder = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([71, 71, 85, 70, 3, 0, 0, 0])], 'models'));
+    DataTransferItem.prototype.webkitGetAsEntry = function () {
+      return { isDirectory: true, isFile: false, name: 'models' };
+    };
+    return dt;
+  });
+  const p = pane(page);
+  const before = await p.status().textContent();
+  await p.root.dispatchEvent('drop', { dataTransfer: folder });
+  assert.match(await p.get('drop-note').textContent(), /models is a folder: open it and drop the \.gguf file itself/);
+  assert.equal(await p.status().textContent(), before, 'nothing was loaded');
+
+  await page.click('[data-testid=tab-eval]');
+  await page.locator('[data-testid=eval-panel]').dispatchEvent('drop', { dataTransfer: folder });
+  assert.match(await page.textContent('[data-testid=eval-message]'), /models is a folder: open it and drop the item file/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('kiosk Reset while a pane runs another model leaves the default model in it', async () => {
+  const ctx = await newContext();
+  const gemma = 'gemma3-270m-q4_k_m';
+  const { page, errors } = await openPage(ctx, `${server.url}?demo=1&models=${gemma}&max_tokens=400`);
+  const p = pane(page);
+  await p.root.locator('[data-testid=model-status]:is([data-state=ready],[data-state=error])').waitFor({ timeout: 120000 });
+  assert.match(await p.status().textContent(), /Gemma/);
+  await page.click('[data-testid=run-all]');
+  await p.root.locator('[data-testid=output][data-state=running]').waitFor({ timeout: 30000 });
+  // Reset right after its Stop: the pane is still busy with Gemma 3 when the default comes.
+  await page.click('[data-testid=demo-reset]');
+  await page.locator('[data-testid=pane]').first().locator('[data-testid=model-status][data-state=ready]')
+    .waitFor({ timeout: 120000 });
+  await page.waitForFunction(() => /SmolLM2/.test(document.querySelector('[data-pane-index="0"] [data-testid=model-status]')?.textContent ?? ''),
+    null, { timeout: 120000 }).catch(async () => {
+    throw new Error(`pane 1 after Reset: ${await pane(page).status().textContent()}`);
+  });
+  assert.doesNotMatch(await pane(page).status().textContent(), /Gemma/);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
