@@ -138,6 +138,10 @@ VARIANTS = {
                                        "embd": "IQ4_NL", "q": "IQ4_XS", "k": "IQ4_NL",
                                        "v": "IQ4_NL", "o": "IQ4_XS", "gate": "IQ4_XS",
                                        "up": "IQ4_NL", "down": "IQ4_XS"}}),
+    # Llama 3's per-frequency RoPE factors (`rope_freqs.weight`, one per pair of a head's
+    # dimensions), which llama.cpp divides the frequencies by: here from 0.5 (twice as fast)
+    # to 8, so that every position of the test texts turns otherwise than plain RoPE.
+    "llama-freqs": ("llama", {"rope_freqs": True}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -425,6 +429,10 @@ def write_model(name, path, seed):
     # Logits with a spread of about 2.5, as a trained small model's: entropies of a few nats,
     # so the numbers compared are in the range real text gives (no one-hot distributions).
     add("token_embd.weight", w.matrix(n_vocab, d, s["embd"], gain=2.5))
+    if extra.get("rope_freqs"):
+        half = hd // 2
+        factors = [0.5 * 16.0 ** (i / (half - 1)) for i in range(half)]
+        add("rope_freqs.weight", f32(w.np.array(factors, dtype=w.np.float32)))
     if arch == "gpt2":
         add("position_embd.weight", (w.normal(s["ctx"], d, 4.0).astype(w.np.float16), None))
         add("output_norm.bias", f32(w.vector(d)))

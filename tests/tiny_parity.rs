@@ -45,7 +45,7 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 14] = [
+const VARIANTS: [(&str, &str); 15] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
@@ -60,6 +60,7 @@ const VARIANTS: [(&str, &str); 14] = [
     ("qwen2-addeos", "qwen2"),
     ("llama-iq4nl", "llama"),
     ("llama-iq4xs", "llama"),
+    ("llama-freqs", "llama"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -325,6 +326,14 @@ fn weight_types_are_named_as_ggml_names_them() {
 #[test]
 fn linear_rope_scaling() {
     check("llama-linear", Kernels::BUILD);
+}
+/// Llama 3's per-frequency RoPE factors (`rope_freqs.weight`), applied as llama.cpp applies
+/// them (the file was refused), natively and with the page's kernels.
+#[test]
+fn llama3_rope_frequency_factors() {
+    for kernels in [Kernels::BUILD, Kernels::Wasm] {
+        check("llama-freqs", kernels);
+    }
 }
 /// A fused q/k/v matrix with separate biases: the biases are added (they were left out).
 #[test]

@@ -114,6 +114,8 @@ impl Arch {
     /// embedding `dense_2`/`dense_3`) are allowed and unused, as in generation there.
     fn has_place_for(self, name: &str, n_layer: usize, has: &dyn Fn(&str) -> bool) -> bool {
         let global: &[&str] = match self {
+            // Llama 3's frequency factors (`rope_freqs`), which llama.cpp reads for llama.
+            Arch::Llama => &["rope_freqs.weight"],
             Arch::Gpt2 => &["position_embd.weight", "output_norm.bias"],
             Arch::Qwen3 => &["cls.output.weight"],
             Arch::Gemma3 => &["dense_2.weight", "dense_3.weight"],
@@ -472,7 +474,7 @@ fn shape<'g>(g: &'g GgufFile, name: &str) -> Option<&'g [usize]> {
 
 impl ModelConfig {
     /// The engine rotates every dimension of every head at one base frequency. A file that
-    /// asks for more (YaRN or Llama 3's frequency factors, partial rotation) would load and
+    /// asks for more (YaRN, partial rotation) would load and
     /// then write fluent-looking nonsense, so it is refused by name instead.
     fn check_rope_is_plain(&self, g: &GgufFile) -> Result<()> {
         let p = self.arch.name();
@@ -506,8 +508,24 @@ impl ModelConfig {
                 "the RoPE scaling factor is {factor}"
             )));
         }
+        // Llama 3's per-frequency factors divide each frequency, as llama.cpp applies them to
+        // llama; another architecture's would be ignored by it as by this engine.
         if g.has_tensor("rope_freqs.weight") {
-            return unsupported("the model scales RoPE frequencies (`rope_freqs.weight`)".into());
+            if self.arch != Arch::Llama {
+                return unsupported(
+                    "the model scales RoPE frequencies (`rope_freqs.weight`)".into(),
+                );
+            }
+            let half = self.head_dim / 2;
+            match shape(g, "rope_freqs.weight") {
+                Some(dims) if dims == [half] => {}
+                dims => {
+                    return Err(EngineError::InvalidGguf(format!(
+                        "`rope_freqs.weight` is {dims:?}, but should be [{half}] (one factor \
+                         for each pair of a head's dimensions)"
+                    )))
+                }
+            }
         }
         match g.u32_opt(&format!("{p}.rope.dimension_count"))? {
             Some(n) if n as usize != self.head_dim => unsupported(format!(
@@ -903,21 +921,36 @@ struct Rope {
 }
 
 impl Rope {
-    /// `scale` multiplies every position (linear RoPE scaling; 1 for none).
+    /// `scale` multiplies every position (linear RoPE scaling; 1 for none); `factors` (Llama
+    /// 3's `rope_freqs`, one per frequency) divide the frequencies, as ggml's `freq_factors`.
     fn new(
         head_dim: usize,
         base: f32,
         scale: f32,
         max_pos: usize,
         interleaved: bool,
+        factors: Option<&[f32]>,
     ) -> Result<Self> {
         let half = head_dim / 2;
+        if let Some(f) = factors {
+            if f.len() != half || f.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err(EngineError::InvalidGguf(format!(
+                    "`rope_freqs.weight` must hold {half} finite factors above 0"
+                )));
+            }
+        }
         // f64 for the angles: llama.cpp's float recurrence and candle's f32 matmul both drift at
         // large positions; computing exactly keeps us nearest to the maths both approximate.
         // The frequencies once, not once per position: `pow` was most of this table's time,
         // about 100 ms of Gemma 3's load in the page (its two tables of 4,096 positions).
         let freqs: Vec<f64> = (0..half)
-            .map(|i| libm::pow(base as f64, -2.0 * i as f64 / head_dim as f64))
+            .map(|i| {
+                let f = libm::pow(base as f64, -2.0 * i as f64 / head_dim as f64);
+                match factors {
+                    Some(ff) => f / ff[i] as f64,
+                    None => f,
+                }
+            })
             .collect();
         let mut cos = Vec::with_capacity(max_pos * half);
         let mut sin = Vec::with_capacity(max_pos * half);
@@ -1462,12 +1495,24 @@ impl Model {
         let mut ropes = Vec::new();
         if config.arch.uses_rope() {
             let interleaved = config.arch == Arch::Llama;
+            // Checked against the head size with the metadata (`check_against_tensors`).
+            let factors = if g.has_tensor("rope_freqs.weight") {
+                Some(
+                    g.tensor("rope_freqs.weight")?
+                        .dequantize(&Device::Cpu)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                )
+            } else {
+                None
+            };
             ropes.push(Rope::new(
                 config.head_dim,
                 config.rope_base,
                 config.rope_scale,
                 max_positions,
                 interleaved,
+                factors.as_deref(),
             )?);
         }
         if config.any_sliding() {
@@ -1478,6 +1523,7 @@ impl Model {
                 1.0,
                 max_positions,
                 false,
+                None,
             )?);
         }
         let mut layers = Vec::with_capacity(config.n_layer);
@@ -2283,7 +2329,7 @@ mod tests {
     #[test]
     fn rope_tables_are_the_angles_in_f64() {
         let (hd, base, max_pos) = (16, 1_000_000.0f32, 4096);
-        let rope = Rope::new(hd, base, 1.0, max_pos, false).unwrap();
+        let rope = Rope::new(hd, base, 1.0, max_pos, false, None).unwrap();
         assert_eq!(rope.cos.len(), max_pos * hd / 2);
         for p in [0, 1, 2, 777, max_pos - 1] {
             for i in [0, 1, 5, hd / 2 - 1] {
@@ -2292,6 +2338,29 @@ mod tests {
                 assert_eq!(rope.cos[at].to_bits(), (libm::cos(a) as f32).to_bits());
                 assert_eq!(rope.sin[at].to_bits(), (libm::sin(a) as f32).to_bits());
             }
+        }
+    }
+
+    /// Llama 3's factors divide each frequency; factors of the wrong count, or not above 0
+    /// (an angle of infinity), are refused.
+    #[test]
+    fn rope_frequency_factors_divide_the_frequencies() {
+        let (hd, base) = (8, 10_000.0f32);
+        let factors = [0.5f32, 1.0, 4.0, 8.0];
+        let rope = Rope::new(hd, base, 1.0, 64, true, Some(&factors)).unwrap();
+        for (i, f) in factors.iter().enumerate() {
+            let a = 63.0 * libm::pow(base as f64, -2.0 * i as f64 / hd as f64) / *f as f64;
+            assert_eq!(rope.cos[63 * hd / 2 + i], libm::cos(a) as f32);
+        }
+        for bad in [
+            &[1.0f32, 1.0, 1.0][..],
+            &[1.0, 0.0, 1.0, 1.0],
+            &[1.0, f32::NAN, 1.0, 1.0],
+        ] {
+            assert!(
+                Rope::new(hd, base, 1.0, 4, true, Some(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
@@ -2308,7 +2377,7 @@ mod tests {
             eps: 1e-6,
         };
         for interleaved in [false, true] {
-            let rope = Rope::new(hd, 10_000.0, 1.0, offset + t, interleaved).unwrap();
+            let rope = Rope::new(hd, 10_000.0, 1.0, offset + t, interleaved, None).unwrap();
             let mut ours = x.clone();
             crate::engine::parallel::for_each_row(&mut ours, nh * hd, &|r, row| {
                 for head in row.chunks_exact_mut(hd) {
