@@ -274,11 +274,25 @@ pub fn write_out(text: &str) -> Result<(), String> {
 }
 
 fn parse_args() -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    // Negative numbers are values (`--temperature -1`), so that each option's own range check
-    // answers, not clap's "unexpected argument '-1'".
-    let cmd = Cli::command().mut_subcommands(|sc| sc.mut_args(|a| a.allow_negative_numbers(true)));
-    Cli::from_arg_matches(&cmd.try_get_matches()?)
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().try_get_matches()?)
+}
+
+/// The command line as parsed. Negative numbers are values (`--temperature -1`), so that each
+/// option's own range check answers, not clap's "unexpected argument '-1'"; only options that
+/// take a value can have one (on a flag such as `--json`, clap's checks in a debug build
+/// stopped every command with "internal failure").
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommands(|sc| {
+        sc.mut_args(|a| {
+            if a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+    })
 }
 
 /// `--help` and `--version` as clap prints them; any other mistake in the arguments as the
@@ -361,5 +375,15 @@ pub fn main(memory_cap: Result<(), String>) -> i32 {
             1
         }
         Err(_) => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the command line, which only a debug build runs by itself: the
+    /// test suite runs in release.
+    #[test]
+    fn the_command_line_passes_claps_checks() {
+        super::command().debug_assert();
     }
 }
