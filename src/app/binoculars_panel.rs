@@ -67,13 +67,17 @@ pub fn BinocularsPanel() -> impl IntoView {
         };
         if obs.bino(|b| b.phase) == OutputPhase::Done {
             if let Some((ids, buffer)) = obs.rows.try_update_value(|r| r.take()).flatten() {
-                let observer = crate::ui::pane::BinoObserver {
-                    pane: obs.id,
-                    model: obs.model_untracked(|m| {
+                let label = |p: &Pane| {
+                    p.model_untracked(|m| {
                         m.loaded
                             .as_ref()
                             .map_or_else(|| m.label.clone(), |l| l.label.clone())
-                    }),
+                    })
+                };
+                let observer = crate::ui::pane::BinoObserver {
+                    pane: obs.id,
+                    model: label(&obs),
+                    performer_model: label(&perf),
                 };
                 perf.send_binoculars(ids, &buffer, observer);
             }

@@ -47,13 +47,24 @@ pub fn CompareTable() -> impl IntoView {
                         s.mean_surprisal = s.mean_surprisal.map(|v| units.of(v));
                         s
                     },
-                    // A chat reply's prompt is its conversation.
+                    // What the model read before its first token: a chat reply's
+                    // conversation, a prompt read twice, a fork's replayed tokens and a cache
+                    // taken over all change it.
                     prompt: request
                         .as_ref()
                         .filter(|_| generating)
-                        .map(|q| match q.messages.is_empty() {
-                            true => q.prompt.clone(),
-                            false => serde_json::to_string(&q.messages).unwrap_or_default(),
+                        .map(|q| {
+                            let text = match q.messages.is_empty() {
+                                true => q.prompt.clone(),
+                                false => serde_json::to_string(&q.messages).unwrap_or_default(),
+                            };
+                            format!(
+                                "{text}\u{1}{}{}{}{}",
+                                q.chat,
+                                q.repeat_prompt,
+                                q.forced.len(),
+                                q.reuse_cache
+                            )
                         })
                         .unwrap_or_default(),
                     fast_detectgpt: p.shown(|r| r.summary.as_ref().and_then(|s| s.fast_detectgpt)),

@@ -290,16 +290,17 @@ impl Pane {
         }
     }
 
-    /// Notes a message from the worker: the longest silence inside a job so far is how long
-    /// one of its steps takes on this machine and model (`stop_deadline`).
-    fn note_heard(&self) {
+    /// Notes a message from the worker, once applied: the longest silence inside a job so far
+    /// is how long one of its steps takes on this machine and model (`stop_deadline`). The
+    /// time between jobs (`last` is `None` once none runs) and a crash's do not count.
+    fn note_heard(&self, step: bool) {
         let busy = self
             .state
             .try_with_untracked(|s| !s.stop().is_empty())
             .unwrap_or(false);
         let now = browser::now_ms();
         self.heard.update_value(|(last, longest)| {
-            if let Some(t) = *last {
+            if let (Some(t), true) = (*last, step) {
                 *longest = longest.max(now - t);
             }
             *last = busy.then_some(now);
@@ -855,9 +856,11 @@ impl Pane {
 
     /// Applies one reply from the worker (`data` is the raw message, for a transferred buffer).
     fn apply(&self, msg: FromWorker, data: wasm_bindgen::JsValue) {
-        self.note_heard();
+        // A crash, real or declared by `end_if_stuck`, is no step: its silence is not counted.
+        let step = !matches!(msg, FromWorker::Crashed { .. });
         let before = self.state.with_untracked(|s| s.model.phase);
         let effects = self.state.try_update(|s| s.apply(msg)).unwrap_or_default();
+        self.note_heard(step);
         self.settle(before, effects, data);
     }
 

@@ -177,6 +177,7 @@ pub fn Toolbar() -> impl IntoView {
                                 .panes
                                 .with_untracked(|ps| ps.iter().position(|q| q.id == observer.pane)),
                             observer_model: observer.model.clone(),
+                            performer_model: observer.performer_model.clone(),
                             result: s.bino.result?,
                         })
                     }),

@@ -509,7 +509,7 @@ impl ModelConfig {
             )));
         }
         // Llama 3's per-frequency factors divide each frequency, as llama.cpp applies them to
-        // llama; another architecture's would be ignored by it as by this engine.
+        // llama; it reads no such tensor for the other architectures, which are refused.
         if g.has_tensor("rope_freqs.weight") {
             if self.arch != Arch::Llama {
                 return unsupported(
@@ -521,8 +521,9 @@ impl ModelConfig {
                 Some(dims) if dims == [half] => {}
                 dims => {
                     return Err(EngineError::InvalidGguf(format!(
-                        "`rope_freqs.weight` is {dims:?}, but should be [{half}] (one factor \
-                         for each pair of a head's dimensions)"
+                        "`rope_freqs.weight` is {:?}, but should be [{half}] (one factor \
+                         for each pair of a head's dimensions)",
+                        dims.unwrap_or_default()
                     )))
                 }
             }

@@ -40,6 +40,9 @@ pub struct BinocularsExport {
     /// The observer pane's place (0-based, as `index`); `None` once that pane is removed.
     pub observer_index: Option<usize>,
     pub observer_model: String,
+    /// The model that scored (this pane's when the run was made; the pane's `model` is the
+    /// one that made its outputs).
+    pub performer_model: String,
     #[serde(flatten)]
     pub result: crate::protocol::BinocularsResult,
 }
@@ -369,8 +372,9 @@ mod tests {
         e.panes[0].binoculars = Some(BinocularsExport {
             observer_index: Some(1),
             observer_model: "SmolLM2 135M".into(),
+            performer_model: "Gemma 3 270M".into(),
             result: crate::protocol::BinocularsResult {
-                score: 0.875,
+                score: f64::NAN,
                 log_ppl: 2.5,
                 log_x_ppl: 2.75,
                 tokens: 9,
@@ -380,7 +384,9 @@ mod tests {
         let b = &v["panes"][0]["binoculars"];
         assert_eq!(b["observer_index"], 1);
         assert_eq!(b["observer_model"], "SmolLM2 135M");
-        assert_eq!(b["score"], 0.875);
+        assert_eq!(b["performer_model"], "Gemma 3 270M");
+        // Inside the flattened result, a NaN is still written as the other figures write it.
+        assert_eq!(b["score"], "NaN");
         assert_eq!(b["log_x_ppl"], 2.75);
         assert_eq!(b["tokens"], 9);
     }

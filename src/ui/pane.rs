@@ -451,6 +451,8 @@ pub struct BinoObserver {
     pub pane: usize,
     /// The observer's model, as its pane named it.
     pub model: String,
+    /// The performer's model (this pane's, at the time of the run).
+    pub performer_model: String,
 }
 
 /// This pane's part in an evaluation run: every (condition, item) result so far.
@@ -2065,8 +2067,6 @@ mod tests {
         job_of(&p.start_run(Ok(GenerateRequest::default())))
     }
 
-    /// A chat reply becomes a turn unless Stop came before its first token; a generation
-    /// with the same request (Generate's run) is not one.
     #[test]
     fn a_stop_waits_for_a_step_as_long_as_the_longest_seen() {
         use std::time::Duration;
@@ -2079,6 +2079,8 @@ mod tests {
         assert_eq!(stop_deadline(least, f64::NAN), least);
     }
 
+    /// A chat reply becomes a turn unless Stop came before its first token; a generation
+    /// with the same request (Generate's run) is not one.
     #[test]
     fn only_a_chats_own_reply_is_a_turn() {
         let is_turn =
@@ -3484,6 +3486,7 @@ mod tests {
         let observer = BinoObserver {
             pane: 7,
             model: "Observer".into(),
+            performer_model: "Performer".into(),
         };
         let ToWorker::Job { job: perf, .. } = p.send_binoculars(vec![1, 2], observer.clone())
         else {

@@ -132,7 +132,7 @@ test('a page left open across a deploy says to reload instead of running another
 test('a server that answers nothing, or a proxy\'s 502, still opens the kept page', async () => {
   // An event's Wi-Fi behind a login page, or a server gone quiet: the page's own request hangs
   // (here: a socket that accepts and never answers), where the browser would wait minutes.
-  let server = await startServer();
+  const server = await startServer();
   const { hostname, port } = new URL(server.url);
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -141,7 +141,7 @@ test('a server that answers nothing, or a proxy\'s 502, still opens the kept pag
   await page.reload();
   assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), 'the service worker controls the page');
   server.close();
-  await new Promise((r) => setTimeout(r, 300));
+  await server.closed;
 
   const held = [];
   const quiet = net.createServer((socket) => { held.push(socket); socket.on('error', () => {}); });

@@ -43,7 +43,9 @@ export async function startServer(extra = []) {
     });
     proc.on('exit', (code) => reject(new Error(`serve.py exited with ${code}`)));
   });
-  return { url, close: () => proc.kill() };
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  // `closed`: resolves once the server's process has ended (its port is free again).
+  return { url, close: () => proc.kill(), closed: exited };
 }
 
 /// A real, persistent browser profile in `dir` (what an event laptop uses), instead of the
