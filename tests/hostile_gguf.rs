@@ -61,6 +61,13 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             Value::String("4096".into()),
             Error("context_length` is not a 32-bit integer"),
         ),
+        // gguf-split's first part: its metadata is whole, its tensors are not.
+        (
+            "split.count".into(),
+            Value::U16(3),
+            Error("part of a model split into 3 files; TinyLab reads one file: join"),
+        ),
+        ("split.count".into(), Value::U16(1), Loads),
         (k("block_count"), Value::U32(0), Error("layers")),
         (k("block_count"), Value::U32(u32::MAX), Error("layers")),
         (
@@ -449,6 +456,25 @@ fn hostile_metadata_is_a_clear_error_for_every_architecture() {
         peak_rss_mb()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A later part of a split model holds no architecture: the message names the split, not a
+/// missing key.
+#[test]
+fn a_later_part_of_a_split_model_is_named_as_such() {
+    let bytes = tiny_gguf_edited("llama", 1, |md: &mut Metadata| {
+        md.retain(|(k, _)| k == "general.alignment" || !k.contains('.') || k.starts_with("split."));
+        set_meta(md, "split.no", Value::U16(1));
+        set_meta(md, "split.count", Value::U16(2));
+    });
+    match load(&bytes).0 {
+        Ok(Err(e)) => assert!(
+            e.contains("part 2 of a model split into 2 files") && e.contains("--merge"),
+            "{e}"
+        ),
+        Ok(Ok(_)) => panic!("a part without a model loaded"),
+        Err(panic) => panic!("{panic}"),
+    }
 }
 
 /// The chat template is the file's own code: a hostile one ends in a named error, natively in

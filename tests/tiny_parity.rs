@@ -335,6 +335,39 @@ fn llama3_rope_frequency_factors() {
         check("llama-freqs", kernels);
     }
 }
+/// Frequency factors the engine cannot use are refused by name, before any weight is read:
+/// one factor too few (too many would overlap the next tensor, a check of its own), and a
+/// factor that is not a number.
+#[test]
+fn rope_frequency_factors_that_do_not_fit_are_refused() {
+    let good = read_model("llama-freqs");
+    let content =
+        candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&good))
+            .expect("the fixture reads");
+    let info = &content.tensor_infos["rope_freqs.weight"];
+    let half = info.shape.dims()[0];
+    let error = |bytes: &[u8]| match Engine::from_bytes(bytes, DEFAULT_MAX_POSITIONS) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    };
+
+    let mut wrong_size = good.clone();
+    common::tiny::set_tensor_dims(&mut wrong_size, "rope_freqs.weight", &[half as u64 - 1]);
+    let e = error(&wrong_size);
+    assert!(
+        e.contains(&format!("is [{}], but should be [{half}]", half - 1)),
+        "{e}"
+    );
+
+    let mut not_a_number = good.clone();
+    let at = (content.tensor_data_offset + info.offset) as usize + 4;
+    not_a_number[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let e = error(&not_a_number);
+    assert!(
+        e.contains(&format!("must hold {half} finite factors above 0")),
+        "{e}"
+    );
+}
 /// A fused q/k/v matrix with separate biases: the biases are added (they were left out).
 #[test]
 fn fused_qkv_with_separate_biases() {

@@ -327,6 +327,7 @@ impl Engine {
         kernels: model::Kernels,
     ) -> Result<Self> {
         let mut gguf = GgufFile::parse(src)?;
+        model::check_not_split(&gguf)?;
         let arch = gguf.string("general.architecture")?;
         model::Arch::from_name(&arch)?;
         model::check_file(&gguf)?;

@@ -1452,6 +1452,24 @@ pub struct Model {
     cached_ids: Vec<u32>,
 }
 
+/// A part of a GGUF cut by llama.cpp's `gguf-split` holds some of the tensors (and a later part
+/// no model metadata at all), which read as a missing tensor or a missing architecture: name
+/// the cause, and the way to one file, instead.
+pub fn check_not_split(g: &GgufFile) -> Result<()> {
+    let count = g.u32_opt("split.count")?.unwrap_or(1);
+    if count <= 1 {
+        return Ok(());
+    }
+    let part = g
+        .u32_opt("split.no")?
+        .map_or(String::new(), |no| format!(" {}", no as u64 + 1));
+    Err(EngineError::InvalidInput(format!(
+        "this file is part{part} of a model split into {count} files; TinyLab reads one file: \
+         join the parts with llama.cpp's `llama-gguf-split --merge FIRST-PART OUT.gguf` and load \
+         OUT.gguf"
+    )))
+}
+
 /// The metadata held against the tensors (`check_against_tensors`) before anything is built:
 /// the tokenizer is built first, and a vocabulary of millions of tokens that the embedding does
 /// not have took gigabytes and seconds before the same error.
