@@ -185,6 +185,9 @@ fn abbreviation(before: &str, after: &str) -> bool {
 pub struct Plan {
     pub prompt: String,
     pub prompt_ids: Vec<u32>,
+    /// The prompt's own tokens, without the BOS the model's file adds: what the page counts
+    /// as "the first N tokens" of the text.
+    pub prompt_text_tokens: usize,
     /// The human continuation's tokens (no BOS), cut to [`MAX_CONTINUATION`].
     pub human_ids: Vec<u32>,
     /// How many there were before the cut.
@@ -223,9 +226,11 @@ pub fn plan_with(tokenizer: &Tokenizer, text: &str, sentences: usize) -> Result<
     }
     let human_total = human_ids.len();
     human_ids.truncate(MAX_CONTINUATION);
+    let opening = tokenizer.encode_opening("", false)?.len();
     Ok(Plan {
         human_total,
         prompt,
+        prompt_text_tokens: prompt_ids.len().saturating_sub(opening),
         prompt_ids,
         human_ids,
     })

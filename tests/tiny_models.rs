@@ -352,6 +352,12 @@ fn human_vs_model_scores_both_continuations_after_the_same_prompt() {
             plan.prompt_ids,
             e.prompt_ids("the cat sat.", false, false).unwrap()
         );
+        // "The first N tokens" counts the text's, not the BOS some files add.
+        assert_eq!(
+            plan.prompt_text_tokens,
+            e.tokenizer().encode("the cat sat.", false).unwrap().len(),
+            "{arch}"
+        );
         let generated = generate(&mut e, &plan.prompt, 0.0, 1, plan.human_ids.len());
         let (human, model) = lab::compare(&mut e, &plan, &generated, 64).unwrap();
         assert_eq!(human.tokens.len(), plan.human_ids.len(), "{arch}");

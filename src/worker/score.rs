@@ -193,7 +193,7 @@ async fn lab_inner(
         job,
         Event::HumanVsModel(HumanVsModelResult {
             prompt: plan.prompt.clone(),
-            prompt_tokens: plan.prompt_ids.len(),
+            prompt_tokens: plan.prompt_text_tokens,
             human: text(human),
             model: text(model),
             human_total: plan.human_total,
