@@ -79,7 +79,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
             entropy: t.entropy,
             surprisal: t.surprisal,
             rank: t.rank,
-            frac_p: f64::NAN,
+            frac_p: crate::ui::colors::frac_p(t.surprisal, t.rank, t.best_p),
         };
         token_color(color_mode.get(), n)
     };
@@ -184,7 +184,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                                         prop:disabled=running
                                         on:click=move |_| {
                                             if let Some(text) = pane.edit_turn(i) {
-                                                pane.set_chat_draft(text);
+                                                pane.return_to_draft(text);
                                             }
                                         }
                                     >
@@ -289,7 +289,11 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     if let Some(busy) = busy {
                         return busy;
                     }
+                    // As the Generate tab's: a blind battle's prompt sizes and speeds name
+                    // its models.
+                    let blind = app.arena_hidden();
                     pane.chat(|r| match r.phase {
+                        OutputPhase::Running | OutputPhase::Done if blind => String::new(),
                         OutputPhase::Running | OutputPhase::Error => r.message.clone(),
                         _ if unanswered => "Your last message has no reply yet: Reply asks for one.".into(),
                         _ => r.message.clone(),

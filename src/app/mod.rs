@@ -534,6 +534,13 @@ fn App() -> impl IntoView {
         }
     });
 
+    // Until both answers of a blind battle are in, neither shows (CSS on the root): the
+    // smaller model's answer came first, and the bigger one's streamed visibly slower.
+    Effect::new(move |_| {
+        let wait = state.arena_hidden() && state.panes.with(|ps| ps.iter().any(|p| p.is_busy()));
+        browser::set_root_attr("data-arena-wait", if wait { "both" } else { "" });
+    });
+
     // The arena hides who is who until the vote (CSS on the root), and is kept like the
     // workspace.
     let heard_tally = StoredValue::new(false);

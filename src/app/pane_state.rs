@@ -591,8 +591,17 @@ impl Pane {
         self.settings.with(|s| s.conversation.draft.clone())
     }
 
-    pub fn set_chat_draft(&self, text: String) {
-        self.settings.update(|s| s.conversation.draft = text);
+    /// Puts a message back in the input box, before anything typed there since (Edit
+    /// overwrote a half-written message).
+    pub fn return_to_draft(&self, text: String) {
+        self.settings.update(|s| {
+            let d = &mut s.conversation.draft;
+            *d = if d.trim().is_empty() {
+                text
+            } else {
+                format!("{text}\n\n{d}")
+            }
+        });
     }
 
     /// Runs the conversation as it stands (its last turn is the user's): the history's KV
@@ -943,14 +952,7 @@ impl Pane {
                             s.conversation.left_out.min(s.conversation.turns.len());
                     });
                     if let Some(text) = text {
-                        self.settings.update(|s| {
-                            let d = &mut s.conversation.draft;
-                            *d = if d.trim().is_empty() {
-                                text
-                            } else {
-                                format!("{text}\n\n{d}")
-                            }
-                        });
+                        self.return_to_draft(text);
                     }
                 }
                 Effect::DropWorker => {
@@ -984,6 +986,7 @@ fn reply_turn(tokens: &[crate::protocol::TokenEvent]) -> Turn {
                 entropy: t.entropy,
                 surprisal: t.surprisal,
                 rank: t.rank,
+                best_p: t.top.first().map(|a| a.p),
             })
             .collect(),
     }

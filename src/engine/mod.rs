@@ -860,7 +860,7 @@ impl Engine {
         self.model.clear_cache();
         let mut hidden = None;
         for chunk in context.chunks(PREFILL_CHUNK) {
-            hidden = Some(self.model.forward(chunk)?);
+            hidden = Some(self.model.forward_rows(chunk)?);
         }
         let hidden = hidden.ok_or_else(|| EngineError::InvalidInput("empty context".into()))?;
         let context_last = self.last_logits(&hidden)?;
@@ -884,7 +884,7 @@ impl Engine {
                 if valid < n_ctx {
                     self.model.truncate_cache(valid);
                     for chunk in context[valid..].chunks(PREFILL_CHUNK) {
-                        self.model.forward(chunk)?;
+                        self.model.forward_rows(chunk)?;
                     }
                     forwarded += n_ctx - valid;
                     valid = n_ctx;
@@ -921,7 +921,7 @@ impl Engine {
             if !run.is_empty() {
                 let mut parts = Vec::new();
                 for chunk in run.chunks(PREFILL_CHUNK) {
-                    parts.push(self.model.forward(chunk)?);
+                    parts.push(self.model.forward_rows(chunk)?);
                 }
                 forwarded += run.len();
                 let hidden = candle_core::Tensor::cat(&parts, 0)?;
@@ -1032,7 +1032,7 @@ impl Engine {
             let h = self.model.forward(&chunk)?;
             h.narrow(0, 1, to - from)?
         } else {
-            self.model.forward(&ids[from..to])?
+            self.model.forward_rows(&ids[from..to])?
         };
         w.fed = to;
         let window_done = w.fed == w.end;

@@ -91,6 +91,15 @@ pub struct TurnToken {
     #[serde(with = "crate::engine::explicit_f64")]
     pub surprisal: f64,
     pub rank: usize,
+    /// The most likely token's probability, which colouring by frac(p) divides by (without
+    /// it, every earlier reply's token was drawn as the least likely). Absent in turns saved
+    /// before it was kept.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::engine::explicit_f64::option"
+    )]
+    pub best_p: Option<f64>,
 }
 
 /// Turns a saved conversation may hold (each is a message to the model).
@@ -1277,6 +1286,7 @@ mod tests {
                     entropy: 1.5,
                     surprisal: 0.25,
                     rank: 0,
+                    best_p: Some(0.78),
                 }],
             },
         ];
@@ -1467,6 +1477,7 @@ mod tests {
                     entropy: f64::NAN,
                     surprisal: f64::INFINITY,
                     rank: 0,
+                    best_p: Some(f64::NAN),
                 }],
             },
         ];
@@ -1475,7 +1486,8 @@ mod tests {
         assert_eq!(turns.len(), 2);
         assert!(turns[1].tokens[0].entropy.is_nan());
         assert_eq!(turns[1].tokens[0].surprisal, f64::INFINITY);
-        // A save written before, with `null`, reads too.
+        assert!(turns[1].tokens[0].best_p.is_some_and(f64::is_nan));
+        // A save written before, with `null`, reads too; one without `best_p` too.
         let old = r#"{"panes":[{"conversation":{"turns":[{"role":"assistant","content":"x",
             "tokens":[{"id":5,"piece":"x","entropy":null,"surprisal":1.5,"rank":0}]}]}}]}"#;
         let back = Workspace::from_saved(Some(old));

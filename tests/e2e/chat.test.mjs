@@ -90,6 +90,24 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
     ['system', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
   await screenshot(page, 'chat');
 
+  // Colour by frac(p): each greedy reply took the most likely token every time (frac 1), so
+  // an earlier reply's tokens are all painted the scale's coolest colour (they were painted
+  // its hottest: the saved turns had no most-likely probability to divide by).
+  const colour = await p.root.locator('.color-switch [role=radio][aria-checked=true]').getAttribute('data-testid');
+  await p.get('color-fracp').click();
+  const painted = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').first().locator('.tok')
+    .evaluateAll((els) => {
+      const probe = document.createElement('span');
+      probe.style.backgroundColor = 'hsl(190, 85%, 82%)';
+      document.body.appendChild(probe);
+      const coolest = getComputedStyle(probe).backgroundColor;
+      probe.remove();
+      return els.map((e) => [getComputedStyle(e).backgroundColor, coolest]);
+    });
+  assert.ok(painted.length > 0);
+  for (const [got, coolest] of painted) assert.equal(got, coolest);
+  await p.get(colour).click();
+
   // Edit the second question: it and what follows leave the conversation, its text returns
   // to the input, and the edited turn runs as the CLI renders it.
   await p.root.locator('[data-testid=chat-turn][data-turn-index="3"] [data-testid=chat-edit]').click();
