@@ -42,13 +42,34 @@ fn turn(e: &mut Engine, messages: &[Message], reuse: bool) -> (Vec<Token>, usize
     (out, g.reused, g.prompt_ids.len(), first_ms)
 }
 
+/// A tiny model whose chat is ChatML, as the families' real files: the tiny byte-level
+/// vocabulary has `<|im_end|>` only, and its `<|endoftext|>` becomes `<|im_start|>` (without
+/// either, a chat is the messages as plain text, where a reply's first token may merge with its
+/// message's last and the cache is reused less). Seed 2: a tiny model's random reply can be
+/// bytes of no whole character, whose text does not give its ids back (seeds 3 and 4 draw
+/// such replies, and the history then cannot be reused, whatever the template).
+fn with_chatml(arch: &str) -> Vec<u8> {
+    use candle_core::quantized::gguf_file::Value;
+    common::tiny::tiny_gguf_edited(arch, 2, |md: &mut common::tiny::Metadata| {
+        if let Some((_, Value::Array(tokens))) =
+            md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens")
+        {
+            for t in tokens.iter_mut() {
+                if matches!(t, Value::String(s) if s == "<|endoftext|>") {
+                    *t = Value::String("<|im_start|>".into());
+                }
+            }
+        }
+    })
+}
+
 /// Three turns with the cache reused give the tokens and numbers of three fresh runs, and
 /// each turn after the first recomputes only what is new.
 #[test]
 fn reused_history_equals_a_full_recompute() {
     for arch in ARCHS {
-        let mut warm = Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap();
-        let mut cold = Engine::from_bytes(&tiny_gguf(arch, 1), 256).unwrap();
+        let mut warm = Engine::from_bytes(&with_chatml(arch), 256).unwrap();
+        let mut cold = Engine::from_bytes(&with_chatml(arch), 256).unwrap();
         let mut conv = vec![msg("system", "be brief"), msg("user", "hello")];
         for round in 0..3 {
             let (a, reused, prompt, _) = turn(&mut warm, &conv, true);
@@ -297,4 +318,56 @@ fn control_token_text_in_a_message_stays_text() {
             assert_eq!(count(&typed, c), count(&benign, c), "{name}: {c}");
         }
     }
+}
+
+/// A file with no chat template and no ChatML tokens (GPT-2's vocabulary has only
+/// `<|endoftext|>`): llama.cpp's ChatML fallback put `<|im_start|>` in as text, and with no end
+/// of a turn the reply ran to the token limit writing turns of its own. The messages are the
+/// text such a base model continues; a vocabulary with ChatML's tokens still gets ChatML.
+#[test]
+fn a_model_without_a_template_or_chatml_tokens_continues_plain_text() {
+    use candle_core::quantized::gguf_file::Value;
+    use common::tiny::{tiny_gguf_edited, Metadata};
+    // The tiny vocabulary has `<|im_end|>` but not `<|im_start|>`.
+    let e = Engine::from_bytes(&tiny_gguf("llama", 1), 256).unwrap();
+    assert!(
+        e.info().chat_template_source.starts_with("none"),
+        "{}",
+        e.info().chat_template_source
+    );
+    assert_eq!(
+        e.prompt_ids("hello world", true, false).unwrap(),
+        e.prompt_ids("hello world", false, false).unwrap()
+    );
+    // A reply goes on from its message, as the model wrote it.
+    let conv = [
+        msg("system", "hell"),
+        msg("user", "hello"),
+        msg("assistant", " world"),
+        msg("user", "he"),
+    ];
+    let (ids, left_out) = e.conversation_ids(&conv, 8).unwrap();
+    assert_eq!(left_out, 0);
+    assert_eq!(e.tokenizer().decode(&ids), "hell\n\nhello world\n\nhe");
+
+    // With ChatML's opening token as well (the BOS's place taken): ChatML, as llama.cpp
+    // falls back on.
+    let bytes = tiny_gguf_edited("llama", 1, |md: &mut Metadata| {
+        let Some((_, Value::Array(tokens))) =
+            md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens")
+        else {
+            panic!("no tokens");
+        };
+        let at = tokens
+            .iter()
+            .position(|t| matches!(t, Value::String(s) if s == "<|endoftext|>"))
+            .expect("the tiny vocabulary's BOS");
+        tokens[at] = Value::String("<|im_start|>".into());
+    });
+    let e = Engine::from_bytes(&bytes, 256).unwrap();
+    assert_eq!(e.info().chat_template_source, "chatml (built in)");
+    let chat = e.prompt_ids("hello", true, false).unwrap();
+    let start = e.tokenizer().encode("<|im_start|>", true).unwrap();
+    assert_eq!(start.len(), 1);
+    assert_eq!(chat[0], start[0]);
 }

@@ -200,6 +200,7 @@ pub fn run(
         failures: Vec::new(),
         running: true,
         saved_at_ms: 0.0,
+        unsaved: false,
     }));
     state.eval_started.set_value(browser::now_ms());
     state.eval_live.set(true);
@@ -310,7 +311,8 @@ pub fn follow_panes(state: AppState) {
             last_save.set_value(now);
             report.saved_at_ms = js_sys::Date::now();
             let json = serde_json::to_string(&report).unwrap_or_default();
-            if !browser::local_set(REPORT_KEY, &json) {
+            report.unsaved = !browser::local_set(REPORT_KEY, &json);
+            if report.unsaved {
                 browser::local_remove(REPORT_KEY);
             }
         }
@@ -725,6 +727,12 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                 {report.source.clone()}
                 {report.partial_note()}
             </p>
+            {report.unsaved.then(|| view! {
+                <p class="stale-note" data-testid="eval-unsaved" role="status">
+                    "These results are too large for this browser's storage: a reload will lose \
+                     them. Export them (JSON or CSV) to keep them."
+                </p>
+            })}
             {chart}
             <table class="eval-table">
                 <thead>

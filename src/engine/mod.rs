@@ -309,6 +309,11 @@ pub fn tokenizer_from_source(src: &dyn gguf::ByteSource) -> Result<Tokenizer> {
     Tokenizer::from_gguf(&GgufFile::parse(src)?)
 }
 
+/// Whether ChatML's turn markers are tokens of their own in this vocabulary.
+fn has_chatml_tokens(tokenizer: &Tokenizer) -> Result<bool> {
+    Ok(tokenizer.encode("<|im_start|><|im_end|>", true)?.len() == 2)
+}
+
 impl Engine {
     /// Loads a GGUF from its bytes (the CLI reads a file).
     pub fn from_bytes(bytes: &[u8], max_positions: usize) -> Result<Self> {
@@ -344,6 +349,13 @@ impl Engine {
         let (chat_template, source) = match gguf.string("tokenizer.chat_template") {
             Ok(t) => (t, "gguf"),
             Err(_) if arch == "gemma3" => (chat::GEMMA3_TEMPLATE.to_string(), "gemma3 (built in)"),
+            // llama.cpp falls back on ChatML; a vocabulary without its tokens (GPT-2's) reads
+            // them as text, and with no end of a turn a reply ran to the token limit writing
+            // turns of its own. Such a base model continues the messages as plain text.
+            Err(_) if !has_chatml_tokens(&tokenizer)? => (
+                chat::PLAIN_TEMPLATE.to_string(),
+                "none (the messages as plain text: the file has neither a template nor ChatML's tokens)",
+            ),
             Err(_) => (chat::CHATML_TEMPLATE.to_string(), "chatml (built in)"),
         };
         let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();

@@ -31,6 +31,10 @@ pub struct EvalReport {
     /// tab's live run, not one a reload cut off (a page that goes saves its run as ended).
     #[serde(default, skip_serializing_if = "is_unset")]
     pub saved_at_ms: f64,
+    /// The browser's storage refused the last save (a run of thousands of items by several
+    /// panes is megabytes): the page says a reload will lose it, and to export it.
+    #[serde(skip)]
+    pub unsaved: bool,
 }
 
 fn is_unset(ms: &f64) -> bool {

@@ -359,9 +359,12 @@ pub async fn run_eval(
         let mut result = Ok(());
         let mut stopped = false;
         'items: for (i, item) in items.iter().enumerate() {
-            for c in &conditions {
+            for (k, c) in conditions.iter().enumerate() {
                 yield_now().await;
-                if stop.get() {
+                // Heard before an item, not inside one: a Stop between its conditions left it
+                // scored under some only, and each condition's accuracy then counted other
+                // items (n = 11 against 10).
+                if k == 0 && stop.get() {
                     stopped = true;
                     break 'items;
                 }

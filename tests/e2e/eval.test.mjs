@@ -160,6 +160,32 @@ test('results name the pane by its place on the page after an earlier pane was r
   await ctx.close();
 });
 
+test('results the browser\'s storage cannot hold are said to be lost at a reload, and can be exported', async () => {
+  const ctx = await newContext();
+  const { page, errors } = await openPage(ctx, server.url);
+  await pane(page, 0).loadCatalog(SMOLLM2);
+  await setUp(page);
+  await page.fill('[data-testid=eval-n]', '3');
+  await page.dispatchEvent('[data-testid=eval-n]', 'change');
+  // The storage filled by other data, as a long run of several panes fills it by itself.
+  const filled = await page.evaluate(() => {
+    let size = 1 << 24;
+    let n = 0;
+    while (size >= 64) {
+      try { localStorage.setItem(`filler-${n}`, 'x'.repeat(size)); n += 1; } catch { size >>= 1; }
+    }
+    return n;
+  });
+  assert.ok(filled > 0);
+  await page.click('[data-testid=eval-run]');
+  await page.locator('[data-testid=eval-run]:not([disabled])').waitFor({ timeout: 300000 });
+  assert.equal((await results(page)).length, 2);
+  assert.match(await page.locator('[data-testid=eval-unsaved]').textContent(), /a reload will lose them\. Export them/);
+  assert.ok(await page.locator('[data-testid=eval-export-json]').isEnabled());
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('Stop keeps the scored items as partial; a bad item file names its line and field', async () => {
   const ctx = await newContext();
   const { page, errors } = await openPage(ctx, server.url);
