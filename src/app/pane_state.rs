@@ -591,6 +591,10 @@ impl Pane {
         self.settings.with(|s| s.conversation.draft.clone())
     }
 
+    pub fn set_chat_draft(&self, text: String) {
+        self.settings.update(|s| s.conversation.draft = text);
+    }
+
     /// Puts a message back in the input box, before anything typed there since (Edit
     /// overwrote a half-written message).
     pub fn return_to_draft(&self, text: String) {

@@ -27,12 +27,19 @@ async function battle(page) {
     for (const n of names) assert.ok(!text.includes(n), `${n} shows during the battle (look ${looks}): ${text.slice(0, 400)}`);
     const states = await Promise.all([0, 1].map((i) => pane(page, i).output().getAttribute('data-state')));
     if (states.every((st) => st === 'done' || st === 'error')) break;
+    // Neither answer shows before both are in: the smaller model's came first, and the
+    // bigger one's streamed visibly slower.
+    for (const i of [0, 1]) {
+      const shown = await pane(page, i).get('token').evaluateAll((els) => els.filter((e) => e.checkVisibility()).length);
+      assert.equal(shown, 0, `pane ${i} shows tokens while the battle runs (states ${states})`);
+    }
     await page.waitForTimeout(100);
   }
   for (const i of [0, 1]) {
     await pane(page, i).root.locator('[data-testid=output]:is([data-state=done],[data-state=error])')
       .waitFor({ timeout: 240000 });
     assert.equal(await pane(page, i).output().getAttribute('data-state'), 'done');
+    await pane(page, i).get('token').first().waitFor({ state: 'visible', timeout: 10000 });
   }
 }
 
@@ -213,6 +220,11 @@ test('the kiosk arena asks which answer came from the bigger model, with no sett
   assert.match(await page.locator('[data-testid=arena-reveal]').textContent(),
     /A was .*, B was .*\. The bigger one was [AB]\.$/);
   await screenshot(page, 'arena-kiosk');
+  // A visitor cannot delete the event's votes, nor save files on its laptop.
+  assert.ok(await page.locator('[data-testid=arena-tally]').isVisible(), 'the tally shows');
+  for (const id of ['arena-reset', 'arena-export']) {
+    assert.equal(await page.locator(`[data-testid=${id}]`).isVisible(), false, `${id} in the kiosk`);
+  }
   // Its votes answer another question, so they make a tally of their own: the page without
   // kiosk mode, in the same browser, has none of them.
   const kept = (key) => page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? '{"battles":[]}').battles.length, key);
