@@ -289,6 +289,32 @@ fn bad_input_gives_one_line_errors() {
         &["generate", "--model", ok, "--prompt", "", "--chat"],
         "the prompt is empty",
     );
+    // Without a chat, an empty prompt samples from the BOS alone where the file adds one
+    // (tiny Gemma 3), as llama.cpp does; a file that adds none has nothing to start from.
+    let from_bos = json_ok(&[
+        "generate",
+        "--model",
+        ok,
+        "--prompt",
+        "",
+        "--max-tokens",
+        "3",
+        "--ignore-eos",
+        "--json",
+    ]);
+    assert_eq!(from_bos["prompt_ids"].as_array().map(Vec::len), Some(1));
+    assert_eq!(from_bos["tokens"].as_array().map(Vec::len), Some(3));
+    let no_bos = temp_file("no-bos.gguf", &tiny_gguf("llama", 5));
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            no_bos.to_str().unwrap(),
+            "--prompt",
+            "",
+        ],
+        "the prompt is empty, and this model adds no BOS token to start from",
+    );
     fails_with(&["score", "--model", ok, "--text", ""], "too short");
     let score_with = |option: &str, value: &str, needle: &str| {
         let args = [

@@ -74,9 +74,9 @@ fn keep_workspace(app: AppState) {
     app.arena.update(|s| s.workspace = Some(settings));
     match serde_json::to_string(&outputs) {
         Ok(json) if json.len() <= MAX_KEPT_OUTPUT_BYTES => {
-            browser::local_set(ARENA_OUTPUTS_KEY, &json);
+            browser::local_set(&browser::own_key(ARENA_OUTPUTS_KEY), &json);
         }
-        _ => browser::local_remove(ARENA_OUTPUTS_KEY),
+        _ => browser::local_remove(&browser::own_key(ARENA_OUTPUTS_KEY)),
     }
 }
 
@@ -125,10 +125,10 @@ fn restore_workspace(app: AppState, settings: Option<Vec<PaneSettings>>) {
     app.panes.set(panes);
     // The fresh panes load their catalog models.
     app.apply_panes(settings);
-    let outputs = browser::local_get(ARENA_OUTPUTS_KEY)
+    let outputs = browser::local_get(&browser::own_key(ARENA_OUTPUTS_KEY))
         .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
         .unwrap_or_default();
-    browser::local_remove(ARENA_OUTPUTS_KEY);
+    browser::local_remove(&browser::own_key(ARENA_OUTPUTS_KEY));
     for (p, o) in app.panes.get_untracked().iter().zip(outputs) {
         if let Some(o) = o {
             p.state.update(|s| s.restore_output(o));
@@ -222,7 +222,7 @@ pub fn leave(app: AppState) {
             s.voted = None;
             s.workspace = None;
         });
-        browser::local_remove(ARENA_OUTPUTS_KEY);
+        browser::local_remove(&browser::own_key(ARENA_OUTPUTS_KEY));
     }
 }
 

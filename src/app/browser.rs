@@ -119,6 +119,29 @@ pub fn says_online() -> bool {
     window().is_none_or(|w| w.navigator().on_line())
 }
 
+thread_local! {
+    static KIOSK: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+}
+
+/// `key`, or kiosk mode's own form of it (`?demo=1`, as the page opened): an event's demos
+/// and Reset overwrote the workspace, outputs and evaluation report of the page's usual use in
+/// the same browser, and the kiosk opened on the last session's prompt and outputs.
+pub fn own_key(key: &str) -> String {
+    let kiosk = KIOSK.with(|k| {
+        *k.get_or_init(|| {
+            location_search()
+                .trim_start_matches('?')
+                .split('&')
+                .any(|p| p == "demo=1")
+        })
+    });
+    if kiosk {
+        format!("{key}.kiosk")
+    } else {
+        key.to_string()
+    }
+}
+
 pub fn local_get(key: &str) -> Option<String> {
     window()?.local_storage().ok()??.get_item(key).ok()?
 }

@@ -134,7 +134,7 @@ pub fn DemoBar() -> impl IntoView {
         }
         app.eval_report.set(None);
         // Kept apart from the workspace: without this a reload brought the report back.
-        super::browser::local_remove(super::eval_view::REPORT_KEY);
+        super::browser::local_remove(&super::browser::own_key(super::eval_view::REPORT_KEY));
     };
     view! {
         <section class="demo-bar" aria-label="Demos">

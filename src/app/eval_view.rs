@@ -170,7 +170,7 @@ pub fn run(
         )
     });
     // The last run's report goes now: this one is saved as it runs.
-    browser::local_remove(REPORT_KEY);
+    browser::local_remove(&browser::own_key(REPORT_KEY));
     let places: Vec<(usize, String)> = panes
         .iter()
         .map(|p| {
@@ -311,9 +311,9 @@ pub fn follow_panes(state: AppState) {
             last_save.set_value(now);
             report.saved_at_ms = js_sys::Date::now();
             let json = serde_json::to_string(&report).unwrap_or_default();
-            report.unsaved = !browser::local_set(REPORT_KEY, &json);
+            report.unsaved = !browser::local_set(&browser::own_key(REPORT_KEY), &json);
             if report.unsaved {
-                browser::local_remove(REPORT_KEY);
+                browser::local_remove(&browser::own_key(REPORT_KEY));
             }
         }
         if !running {
@@ -349,8 +349,8 @@ fn save_when_the_page_goes(state: AppState) {
         // does not take it for a run still going in another tab.
         report.saved_at_ms = js_sys::Date::now();
         let json = serde_json::to_string(&report.interrupted()).unwrap_or_default();
-        if !browser::local_set(REPORT_KEY, &json) {
-            browser::local_remove(REPORT_KEY);
+        if !browser::local_set(&browser::own_key(REPORT_KEY), &json) {
+            browser::local_remove(&browser::own_key(REPORT_KEY));
         }
     });
     let _ = window.add_event_listener_with_callback("pagehide", save.as_ref().unchecked_ref());

@@ -33,7 +33,7 @@ pub fn LinkReplaced(prompt: String, kept: String, outputs: Option<String>) -> im
         format!("This link replaced the workspace this browser had saved (prompt \"{quoted}\").")
     };
     let bring_back = move |_| {
-        browser::local_set(WORKSPACE_KEY, &kept);
+        browser::local_set(&browser::own_key(WORKSPACE_KEY), &kept);
         saved_outputs::put_back(outputs.as_deref());
         // The link's own parameters go, its page flags (kiosk, threads, ...) stay.
         let flags =

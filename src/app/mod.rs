@@ -337,6 +337,10 @@ impl AppState {
             .with_untracked(|ps| ps.last().map(|p| p.settings.get_untracked()))
             .map(|s| PaneSettings {
                 model_id: String::new(),
+                // Not the last pane's file or conversation: after a reload the new pane
+                // loaded that file, and showed that chat as its own.
+                local_model: None,
+                conversation: Default::default(),
                 ..s
             })
             .unwrap_or_default();
@@ -435,7 +439,7 @@ pub fn mount() {
 
 #[component]
 fn App() -> impl IntoView {
-    let saved = browser::local_get(WORKSPACE_KEY);
+    let saved = browser::local_get(&browser::own_key(WORKSPACE_KEY));
     // A first visit: no saved workspace, and no link that names models (one with only a
     // prompt, a mode or a seed, or a tracking parameter, still counts). Pane 1 then shows the
     // catalog's default model, chosen but not loaded, so one click on Run loads and runs it.
@@ -462,13 +466,28 @@ fn App() -> impl IntoView {
         Some(kept) if ws.to_saved() != own && !flag("demo") => {
             let theirs = Workspace::from_saved(Some(kept.as_str()));
             let untouched = Workspace::default();
+            let outputs = saved_outputs::saved();
+            // Anything a first visit would not have saved: runs on the default prompt with
+            // several panes or other settings were replaced without a word.
+            let first_pane = PaneSettings {
+                model_id: String::new(),
+                ..PaneSettings::default()
+            };
             let edited = theirs.prompt != untouched.prompt
                 || !theirs.score_text.is_empty()
-                || theirs
-                    .panes
-                    .iter()
-                    .any(|p| !p.conversation.turns.is_empty());
-            edited.then(|| (theirs.prompt.clone(), kept.clone(), saved_outputs::saved()))
+                || theirs.panes.len() > 1
+                || theirs.panes.iter().any(|p| {
+                    PaneSettings {
+                        model_id: String::new(),
+                        ..p.clone()
+                    } != first_pane
+                })
+                || theirs.mode != untouched.mode
+                || outputs
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str::<Vec<Option<serde_json::Value>>>(o).ok())
+                    .is_some_and(|kept| kept.iter().any(Option::is_some));
+            edited.then(|| (theirs.prompt.clone(), kept.clone(), outputs))
         }
         _ => None,
     };
@@ -502,7 +521,7 @@ fn App() -> impl IntoView {
         demo: flag("demo"),
         eval: RwSignal::new(ws.eval.clone()),
         eval_report: RwSignal::new(
-            browser::local_get(eval_view::REPORT_KEY)
+            browser::local_get(&browser::own_key(eval_view::REPORT_KEY))
                 .and_then(|j| serde_json::from_str::<EvalReport>(&j).ok())
                 .map(|r| r.read_back(js_sys::Date::now())),
         ),
@@ -601,12 +620,12 @@ fn App() -> impl IntoView {
     Effect::new(move |_| {
         let ws = state.workspace();
         let saved = ws.to_saved();
-        let mut kept = browser::local_set(WORKSPACE_KEY, &saved);
+        let mut kept = browser::local_set(&browser::own_key(WORKSPACE_KEY), &saved);
         if !kept {
             // The storage is full: the prompt and settings matter more than the kept outputs
             // (which a reload would show next to an older prompt anyway).
             saved_outputs::forget();
-            kept = browser::local_set(WORKSPACE_KEY, &saved);
+            kept = browser::local_set(&browser::own_key(WORKSPACE_KEY), &saved);
         }
         // Still no room (a long conversation keeps every token's numbers): said, not lost
         // in silence, until a save fits again.

@@ -16,14 +16,14 @@ const MAX_KEPT_BYTES: usize = 2_000_000;
 
 /// The kept outputs as stored, to put back later (`put_back`) with the workspace they go with.
 pub fn saved() -> Option<String> {
-    browser::local_get(OUTPUTS_KEY)
+    browser::local_get(&browser::own_key(OUTPUTS_KEY))
 }
 
 /// Stores outputs taken with `saved` again (none: none are kept).
 pub fn put_back(json: Option<&str>) {
     match json {
         Some(j) => {
-            browser::local_set(OUTPUTS_KEY, j);
+            browser::local_set(&browser::own_key(OUTPUTS_KEY), j);
         }
         None => forget(),
     }
@@ -31,7 +31,7 @@ pub fn put_back(json: Option<&str>) {
 
 /// Drops the kept outputs, to make room for the workspace.
 pub fn forget() {
-    browser::local_remove(OUTPUTS_KEY);
+    browser::local_remove(&browser::own_key(OUTPUTS_KEY));
 }
 
 /// Shows what the panes showed before the reload, pane by pane. Not when a link set up other
@@ -42,7 +42,7 @@ pub fn restore(state: AppState, linked: bool) {
     if linked {
         return;
     }
-    let Some(saved) = browser::local_get(OUTPUTS_KEY)
+    let Some(saved) = browser::local_get(&browser::own_key(OUTPUTS_KEY))
         .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
     else {
         return;
@@ -120,11 +120,11 @@ pub fn keep(state: AppState, notes: RwSignal<Vec<String>>) {
         let outputs: Vec<Option<SavedOutput>> =
             kept.with_value(|k| panes.iter().map(|p| k.get(&p.id).cloned()).collect());
         let (json, left_out) = kept_outputs::fitting(outputs, MAX_KEPT_BYTES);
-        let stored = json.is_some_and(|j| browser::local_set(OUTPUTS_KEY, &j));
+        let stored = json.is_some_and(|j| browser::local_set(&browser::own_key(OUTPUTS_KEY), &j));
         if !stored {
             // No room beside the rest: a reload then shows empty outputs, not older ones as
             // if they were these.
-            browser::local_remove(OUTPUTS_KEY);
+            browser::local_remove(&browser::own_key(OUTPUTS_KEY));
         }
         let note = if stored {
             kept_outputs::too_large_note(&left_out, MAX_KEPT_BYTES)

@@ -464,8 +464,15 @@ impl Engine {
             g.left_out = left_out;
             return Ok(g);
         }
-        if req.prompt.is_empty() {
-            return Err(EngineError::InvalidInput("the prompt is empty".into()));
+        // An empty prompt is llama.cpp's unconditional sampling where the file adds a BOS (GPT-2's
+        // samples start so); without one there is nothing to run, and an empty chat message
+        // is taken for a mistake.
+        if req.prompt.is_empty() && (req.chat || !self.tokenizer.add_bos) {
+            return Err(EngineError::InvalidInput(if req.chat {
+                "the prompt is empty".into()
+            } else {
+                "the prompt is empty, and this model adds no BOS token to start from".into()
+            }));
         }
         let prompt_ids = self.prompt_ids(&req.prompt, req.chat, req.repeat_prompt)?;
         self.begin_with_ids(prompt_ids, req)

@@ -740,11 +740,16 @@ impl Workspace {
                         ));
                     } else {
                         let template = self.panes.first().cloned().unwrap_or_default();
+                        // Pane 1's settings, not its conversation or its local file: each
+                        // linked pane showed pane 1's chat as its own, and a pane whose id
+                        // was refused loaded pane 1's file.
                         self.panes = ids
                             .iter()
                             .take(MAX_PANES)
                             .map(|id| PaneSettings {
                                 model_id: id.to_string(),
+                                local_model: None,
+                                conversation: Default::default(),
                                 ..template.clone()
                             })
                             .collect();
@@ -897,15 +902,21 @@ impl Workspace {
                     // condition id holds one.
                     let v = v.replace(' ', "+");
                     let parts: Vec<&str> = v.split(',').filter(|c| !c.is_empty()).collect();
-                    for bad in parts
+                    let bad: Vec<&&str> = parts
                         .iter()
                         .filter(|c| crate::eval::Condition::from_id(c).is_none())
-                    {
+                        .collect();
+                    // One sentence for them all: a link of thousands gave thousands.
+                    if let Some(first) = bad.first() {
+                        let more = match bad.len() {
+                            1 => String::new(),
+                            n => format!(" and {} more", n - 1),
+                        };
                         notes.push(format!(
-                            "The link's eval_conditions names \"{}\", which is not a condition \
-                             (baseline, repeat-2, repeat-3, options-first, chat, generate, or \
-                             several joined by +); it was left out.",
-                            shown(bad)
+                            "The link's eval_conditions names \"{}\"{more}, which is not a \
+                             condition (baseline, repeat-2, repeat-3, options-first, chat, \
+                             generate, or several joined by +); left out.",
+                            shown(first)
                         ));
                     }
                     let cs: Vec<String> = parts
@@ -1116,7 +1127,12 @@ impl Workspace {
     /// The Permalink button's query: the address's own flags (`demo=1`, `simd=plain`, …), which
     /// a link keeps as an edit does, then the workspace's parameters.
     pub fn permalink_query(&self, address_query: &str) -> String {
-        let flags = address_flags(address_query.strip_prefix('?').unwrap_or(address_query));
+        // Not `debug=1`: whoever opened the link got the debug page's Crash worker button.
+        let flags = address_flags(address_query.strip_prefix('?').unwrap_or(address_query))
+            .split('&')
+            .filter(|f| !f.is_empty() && !f.starts_with("debug="))
+            .collect::<Vec<_>>()
+            .join("&");
         let ours = self.to_query();
         [flags, ours]
             .into_iter()
@@ -1918,6 +1934,11 @@ mod tests {
             assert!(said.contains(part), "{part}: {said}");
         }
         assert_eq!(notes.len(), 5, "{said}");
+        // Thousands of bad names are one sentence.
+        let many = format!("eval_conditions={}", vec!["x"; 3000].join(","));
+        let notes = Workspace::default().apply_query(&many);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("names \"x\" and 2999 more"), "{notes:?}");
         // A `+` typed into a link (read as a space) joins conditions as `%2B` does.
         let mut typed = Workspace::default();
         assert!(typed
@@ -1968,5 +1989,31 @@ mod tests {
             format!("simd=plain&demo=1&utm_source=x&{ours}")
         );
         assert!(!ws.permalink_query("?prompt=old").contains("old"));
+        assert_eq!(
+            ws.permalink_query("?debug=1&demo=1"),
+            format!("demo=1&{ours}")
+        );
+    }
+
+    /// `models=` gives every pane pane 1's settings, not its conversation or its local file.
+    #[test]
+    fn linked_panes_get_pane_ones_settings_only() {
+        let mut ws = Workspace::default();
+        ws.panes[0].temperature = 0.25;
+        ws.panes[0].local_model = Some(LocalModel {
+            url: "tinylab-local:x".into(),
+            label: "x.gguf".into(),
+        });
+        ws.panes[0].conversation.turns.push(Turn {
+            role: "user".into(),
+            content: "hi".into(),
+            tokens: vec![],
+        });
+        ws.apply_query("models=smollm2-135m-instruct-q4_1,a%20b");
+        assert_eq!(ws.panes.len(), 2);
+        for p in &ws.panes {
+            assert_eq!(p.temperature, 0.25);
+            assert!(p.local_model.is_none() && p.conversation.turns.is_empty());
+        }
     }
 }

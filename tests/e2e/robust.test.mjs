@@ -438,7 +438,11 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
     localStorage.setItem('tinylab.arena.kiosk', JSON.stringify({
       active: true, pair: [a, b], voted: 'a', battles: [{ a, b, vote: 'a' }],
     }));
-    localStorage.setItem('tinylab.eval.v1', '{"kept": "by the last visitor"}');
+    localStorage.setItem('tinylab.eval.v1.kiosk', '{"kept": "by the last visitor"}');
+    // The page's usual use in this browser keeps its own: the kiosk neither shows it nor
+    // overwrites it (its demos and Reset wrote the same keys).
+    localStorage.setItem('tinylab.eval.v1', '{"kept": "by the owner"}');
+    localStorage.setItem('tinylab.workspace.v1', JSON.stringify({ prompt: 'My own notes' }));
   }, [SMOLLM2, 'gemma3-270m-q4_k_m']);
   const { page, errors } = await openPage(ctx, server.url + '?demo=1');
   const reveal = page.locator('[data-testid=arena-reveal]');
@@ -448,13 +452,16 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
   await page.click('[data-testid=demo-reset]');
   assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);
   assert.equal(await reveal.isVisible(), false);
+  assert.notEqual(await page.inputValue('[data-testid=prompt]'), 'My own notes');
   const kept = await page.evaluate(() => ({
     arena: JSON.parse(localStorage.getItem('tinylab.arena.kiosk')),
-    evalReport: localStorage.getItem('tinylab.eval.v1'),
+    evalReport: localStorage.getItem('tinylab.eval.v1.kiosk'),
+    own: [localStorage.getItem('tinylab.eval.v1'), JSON.parse(localStorage.getItem('tinylab.workspace.v1')).prompt],
   }));
   assert.equal(kept.arena.active, false);
   assert.equal(kept.arena.battles.length, 1, 'the tally stays');
   assert.equal(kept.evalReport, null, "the evaluation report went with the reset");
+  assert.deepEqual(kept.own, ['{"kept": "by the owner"}', 'My own notes']);
   await page.reload();
   await page.locator('[data-testid=model-select]').first().waitFor({ state: 'attached' });
   assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);

@@ -169,5 +169,28 @@ test('a link opened where a workspace was saved can give that workspace back', a
   await page.locator('[data-testid=prompt]').waitFor();
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'My own careful prompt,\nover two lines');
   assert.equal(await page.locator('[data-testid=link-replaced]').count(), 0);
+
+  // A workspace on the default prompt, with two panes of its own settings (a preset run on
+  // the prompt the page opens with), is the user's too: a link says it replaced it. A first
+  // visit's is not.
+  const fresh = await browser.newContext();
+  const own = await fresh.newPage();
+  await own.goto(server.url);
+  await own.locator('[data-testid=prompt]').waitFor();
+  await own.evaluate((m) => localStorage.setItem('tinylab.workspace.v1', JSON.stringify({
+    panes: [{ model_id: m, temperature: 0.2 }, { model_id: 'gemma3-270m-q4_k_m', temperature: 1 }],
+  })), SMOLLM2);
+  await own.goto(`${server.url}/?models=${SMOLLM2}&temperature=0.9`);
+  await own.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
+  const first = await browser.newContext();
+  const visitor = await first.newPage();
+  await visitor.goto(server.url);
+  await visitor.locator('[data-testid=prompt]').waitFor();
+  await visitor.waitForFunction(() => localStorage.getItem('tinylab.workspace.v1') !== null);
+  await visitor.goto(`${server.url}/?models=${SMOLLM2}&temperature=0.9`);
+  await visitor.locator('[data-testid=prompt]').waitFor();
+  assert.equal(await visitor.locator('[data-testid=link-replaced]').count(), 0, 'a first visit\'s workspace is not said to be replaced');
+  await fresh.close();
+  await first.close();
   await ctx.close();
 });
