@@ -245,6 +245,8 @@ fn seeded_sampling_is_reproducible_from_the_cli() {
             .clone()
     };
     assert_eq!(run("5"), run("5"));
+    // And the seed is used: another draws other tokens.
+    assert_ne!(run("5"), run("6"));
 }
 
 #[test]

@@ -483,10 +483,7 @@ fn App() -> impl IntoView {
                     } != first_pane
                 })
                 || theirs.mode != untouched.mode
-                || outputs
-                    .as_deref()
-                    .and_then(|o| serde_json::from_str::<Vec<Option<serde_json::Value>>>(o).ok())
-                    .is_some_and(|kept| kept.iter().any(Option::is_some));
+                || outputs.as_deref().is_some_and(saved_outputs::holds_any);
             edited.then(|| (theirs.prompt.clone(), kept.clone(), outputs))
         }
         _ => None,

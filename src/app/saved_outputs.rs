@@ -19,6 +19,22 @@ pub fn saved() -> Option<String> {
     browser::local_get(&browser::own_key(OUTPUTS_KEY))
 }
 
+/// Whether kept outputs (as `saved` gives them) hold anything a user made: a pane that never
+/// ran is kept too, as empty runs.
+pub fn holds_any(json: &str) -> bool {
+    let Ok(kept) = serde_json::from_str::<Vec<Option<serde_json::Value>>>(json) else {
+        return false;
+    };
+    let tokens = |o: &serde_json::Value, run: &str| {
+        o[run]["tokens"].as_array().is_some_and(|t| !t.is_empty())
+    };
+    kept.iter().flatten().any(|o| {
+        ["run", "chat", "score"].iter().any(|r| tokens(o, r))
+            || !o["lab"].is_null()
+            || o["branches"]["runs"].as_array().is_some_and(|r| !r.is_empty())
+    })
+}
+
 /// Stores outputs taken with `saved` again (none: none are kept).
 pub fn put_back(json: Option<&str>) {
     match json {

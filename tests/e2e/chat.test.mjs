@@ -200,7 +200,9 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   assert.deepEqual((await messages(p)).map((m) => m.role), ['system']);
   assert.equal(await p.get('chat').getAttribute('data-state'), 'idle');
   assert.equal((await p.get('chat-message').textContent()).trim(), '');
-  assert.equal(await p.get('chat-input').inputValue(), 'Tell me a long story about the sea.');
+  // The message goes back before what the box held (the first Edit's message): nothing in the
+  // box is lost (Edit replaced a half-written message).
+  assert.equal(await p.get('chat-input').inputValue(), 'Tell me a long story about the sea.\n\nA message the page lost the reply to.');
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -204,6 +204,8 @@ export function ggufLayout(buf) {
 // many ids agree, so callers compare numbers only over tokens with the same context.
 export const NEAR_TIE = 0.3;
 export function sameGreedy(pageIds, native, label = 'page') {
+  // An empty output agrees with anything by the rule below: it must be the CLI's too.
+  assert.ok(pageIds.length > 0 || native.ids.length === 0, `${label}: no tokens, where the CLI gave ${native.ids.length}`);
   const n = Math.max(pageIds.length, native.ids.length);
   let k = 0;
   while (k < n && pageIds[k] === native.ids[k]) k++;
