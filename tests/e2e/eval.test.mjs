@@ -79,7 +79,15 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
       assert.ok(ll[0] - ll[1] < 0.3, `${cond} item ${it.index}: page picks ${page_.pred}, CLI clearly ${it.pred} (${it.loglik})`);
     }
     console.log(`${cond}: ${same}/${N} picks equal the CLI's; page accuracy ${row.accuracy}, CLI ${cli.accuracy}`);
-    assert.ok(row.lo <= row.accuracy && row.accuracy <= row.hi);
+    assert.equal(cli.items.length, N);
+    // The row's accuracy is its items' and its interval Wilson's, both worked out here.
+    const k = got.filter((g) => g.condition === cond && g.correct).length;
+    assert.ok(Math.abs(row.accuracy - k / N) < 1e-9, `${cond}: accuracy ${row.accuracy}, items ${k}/${N}`);
+    const z = 1.959964;
+    const centre = (k / N + z * z / (2 * N)) / (1 + z * z / N);
+    const half = (z / (1 + z * z / N)) * Math.sqrt((k / N) * (1 - k / N) / N + z * z / (4 * N * N));
+    assert.ok(Math.abs(row.lo - Math.max(0, centre - half)) < 1e-4 && Math.abs(row.hi - Math.min(1, centre + half)) < 1e-4,
+      `${cond}: interval [${row.lo}, ${row.hi}], Wilson's [${centre - half}, ${centre + half}]`);
   }
   const headline = await page.textContent('[data-testid=eval-headline]');
   assert.match(headline, /^SmolLM2.*(baseline.*repeat-2|repeat-2.*baseline).*McNemar p = /);

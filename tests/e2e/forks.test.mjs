@@ -178,8 +178,10 @@ test('hovering a token never moves the page: on a page scrolled down the inspect
   await page.mouse.move(0, 0);
   await page.mouse.wheel(0, 3000);
   await page.waitForTimeout(400);
+  assert.ok(await page.evaluate(() => window.scrollY) > 0, 'the page scrolled down');
   const tokens = p.root.locator('[data-testid=token]');
   const n = await tokens.count();
+  assert.ok(n > 0);
   for (let i = 0; i < n; i++) {
     await page.mouse.move(0, 0);
     await page.waitForTimeout(100);

@@ -43,6 +43,7 @@ test('a 10-pane saved workspace and a 7-model permalink are clamped to 4 panes',
   const p = pane(page, 0);
   assert.equal(Number(await p.get('temperature').inputValue()), 5);
   assert.equal(Number(await p.get('max-tokens').inputValue()), 4096);
+  assert.equal(Number(await p.get('top-p').inputValue()), 0.01);
   assert.equal((await page.inputValue('[data-testid=prompt]')).length, 200000);
 
   // A permalink naming seven models.
