@@ -142,6 +142,9 @@ VARIANTS = {
     # dimensions), which llama.cpp divides the frequencies by: here from 0.5 (twice as fast)
     # to 8, so that every position of the test texts turns otherwise than plain RoPE.
     "llama-freqs": ("llama", {"rope_freqs": True}),
+    # YaRN at a factor of 1 (Qwen3's files may name YaRN so): llama.cpp's `rope_yarn` then
+    # turns every angle as plain RoPE does.
+    "qwen3-yarn1": ("qwen3", {"rope_yarn": 1.0}),
 }
 # Every model written, in seed order: the five families' first, so their bytes never change.
 NAMES = list(FAMILIES) + list(VARIANTS)
@@ -361,6 +364,10 @@ def write_model(name, path, seed):
     if "rope_linear" in extra:
         g.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         g.add_rope_scaling_factor(extra["rope_linear"])
+    if "rope_yarn" in extra:
+        g.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        g.add_rope_scaling_factor(extra["rope_yarn"])
+        g.add_rope_scaling_orig_ctx_len(64)
     if arch == "gpt2":
         g.add_layer_norm_eps(1e-5)
     else:

@@ -230,11 +230,8 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
             ),
             (k("rope.freq_base"), Value::F32(-1.0), Error("freq_base")),
             // RoPE the engine would not apply: refused by name, not run wrongly.
-            (
-                k("rope.scaling.type"),
-                Value::String("yarn".into()),
-                Error("RoPE scaling `yarn`"),
-            ),
+            // YaRN with no factor (llama.cpp's 1) changes nothing there: it runs as is.
+            (k("rope.scaling.type"), Value::String("yarn".into()), Loads),
             (k("rope.scaling.type"), Value::String("none".into()), Loads),
             // A factor without a type is linear scaling, as is the older key: applied, as
             // llama.cpp applies it (`tests/tiny_parity.rs` checks the numbers); a factor that
@@ -399,6 +396,24 @@ fn hostile_metadata_is_a_clear_error_for_every_architecture() {
                 Box::new(move |md: &mut Metadata| set_meta(md, &k, value)),
                 want,
             ));
+        }
+        if arch != "gpt2" {
+            // YaRN that scales, or that scales attention, is refused by name.
+            for (factor, attn) in [(4.0, None), (1.0, Some(2.0))] {
+                let arch = arch.to_string();
+                let k = move |s: &str| format!("{arch}.{s}");
+                all.push((
+                    format!("YaRN at factor {factor}, attention factor {attn:?}"),
+                    Box::new(move |md: &mut Metadata| {
+                        set_meta(md, &k("rope.scaling.type"), Value::String("yarn".into()));
+                        set_meta(md, &k("rope.scaling.factor"), Value::F32(factor));
+                        if let Some(a) = attn {
+                            set_meta(md, &k("rope.scaling.attn_factor"), Value::F32(a));
+                        }
+                    }),
+                    Want::Error("RoPE scaling `yarn`"),
+                ));
+            }
         }
         for (what, grow) in [
             ("one token more than the embedding has rows", true),

@@ -45,7 +45,7 @@ fn load(arch: &str, kernels: Kernels) -> Engine {
 
 /// Files of an architecture whose metadata or tensors differ from its family's usual shape
 /// (`VARIANTS` in scripts/tiny_fixtures.py): what llama.cpp reads and a file may set.
-const VARIANTS: [(&str, &str); 15] = [
+const VARIANTS: [(&str, &str); 16] = [
     ("gemma3-pattern", "gemma3"),
     ("gemma3-list", "gemma3"),
     ("gemma3-global", "gemma3"),
@@ -61,6 +61,7 @@ const VARIANTS: [(&str, &str); 15] = [
     ("llama-iq4nl", "llama"),
     ("llama-iq4xs", "llama"),
     ("llama-freqs", "llama"),
+    ("qwen3-yarn1", "qwen3"),
 ];
 
 /// The tiny model's bytes; a missing file says how to write it (the test command does).
@@ -333,6 +334,13 @@ fn linear_rope_scaling() {
 fn llama3_rope_frequency_factors() {
     for kernels in [Kernels::BUILD, Kernels::Wasm] {
         check("llama-freqs", kernels);
+    }
+}
+/// YaRN at a factor of 1 runs as plain RoPE, as llama.cpp runs it (it was refused).
+#[test]
+fn yarn_at_factor_one() {
+    for kernels in [Kernels::BUILD, Kernels::Wasm] {
+        check("qwen3-yarn1", kernels);
     }
 }
 /// Frequency factors the engine cannot use are refused by name, before any weight is read:

@@ -31,7 +31,9 @@ pub fn holds_any(json: &str) -> bool {
     kept.iter().flatten().any(|o| {
         ["run", "chat", "score"].iter().any(|r| tokens(o, r))
             || !o["lab"].is_null()
-            || o["branches"]["runs"].as_array().is_some_and(|r| !r.is_empty())
+            || o["branches"]["runs"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
     })
 }
 

@@ -497,8 +497,14 @@ impl ModelConfig {
         }
         .unwrap_or(0.0);
         // Linear scaling (the default type) is applied, as llama.cpp applies it; `none`
-        // ignores the factor, as there; YaRN and the others change every frequency.
-        if !(kind == "none" || kind == "linear") {
+        // ignores the factor, as there; YaRN and the others change every frequency, except
+        // YaRN at a factor of 1 (or 0, llama.cpp's 1) with no attention factor of its own:
+        // llama.cpp's `rope_yarn` then leaves every angle and the scale as they are.
+        let yarn_as_is = kind == "yarn"
+            && (factor == 0.0 || factor == 1.0)
+            && g.f32_opt(&format!("{p}.rope.scaling.attn_factor"))?
+                .is_none_or(|a| a == 1.0);
+        if !(kind == "none" || kind == "linear" || yarn_as_is) {
             return unsupported(format!(
                 "the model uses RoPE scaling `{kind}` (factor {factor})"
             ));
