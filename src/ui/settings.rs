@@ -889,6 +889,19 @@ impl Workspace {
                         "a whole number from 0 to 18446744073709551615",
                     ),
                 },
+                // Human vs model's prompt: its first N sentences (a page-only parameter, as
+                // `text`; a link to a lab result reopened with the receiver's own N).
+                "lab_sentences" => match whole_number(&v) {
+                    Some(n) => {
+                        self.lab_sentences = n.clamp(1, MAX_LAB_SENTENCES as u64) as usize;
+                        clamped(&mut notes, "lab_sentences", &v, self.lab_sentences);
+                    }
+                    None => unread(
+                        &mut notes,
+                        "lab_sentences",
+                        &format!("a number of sentences, 1 to {MAX_LAB_SENTENCES}"),
+                    ),
+                },
                 "eval_list" => match whole_number(&v) {
                     Some(n) => {
                         self.eval.list_len = n.clamp(2, 50) as usize;
@@ -1068,10 +1081,11 @@ impl Workspace {
 
 /// Parameters `apply_query` reads: a link's description of a workspace. The others
 /// (`demo=1`, `debug=1`, a tracking parameter) are not the workspace's and stay in the URL.
-const WORKSPACE_PARAMS: [&str; 13] = [
+const WORKSPACE_PARAMS: [&str; 14] = [
     "models",
     "prompt",
     "text",
+    "lab_sentences",
     "temperature",
     "max_tokens",
     "seed",
@@ -1174,6 +1188,7 @@ impl Workspace {
         // Always in Score mode: a link without it reads `prompt=` as the text to measure.
         if !self.score_text.is_empty() || self.mode == Mode::Score {
             q.push(format!("text={}", percent_encode(&self.score_text)));
+            q.push(format!("lab_sentences={}", self.lab_sentences));
         }
         let panes: Vec<PaneSettings> = self.panes.iter().map(PaneSettings::as_linked).collect();
         if let Ok(json) = serde_json::to_string(&panes) {
@@ -1992,6 +2007,28 @@ mod tests {
         assert_eq!(
             ws.permalink_query("?debug=1&demo=1"),
             format!("demo=1&{ours}")
+        );
+    }
+
+    /// A link to a Human vs model result keeps how many sentences make its prompt.
+    #[test]
+    fn a_score_link_keeps_the_labs_sentences() {
+        let ws = Workspace {
+            mode: Mode::Score,
+            score_text: "One. Two. Three. Four. Five. Six.".into(),
+            lab_sentences: 5,
+            ..Workspace::default()
+        };
+        let mut back = Workspace::default();
+        assert!(back.apply_query(&ws.to_query()).is_empty());
+        assert_eq!(back.lab_sentences, 5);
+        let notes = back.apply_query("lab_sentences=99");
+        assert_eq!(back.lab_sentences, MAX_LAB_SENTENCES);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let notes = back.apply_query("lab_sentences=two");
+        assert!(
+            notes[0].contains("lab_sentences=two is not a number of sentences"),
+            "{notes:?}"
         );
     }
 
