@@ -697,7 +697,15 @@ fn App() -> impl IntoView {
             if first_visit && !state.demo {
                 if let (Some(p), Some(m)) = (state.panes.get_untracked().first(), c.get(&c.default))
                 {
-                    p.settings.update(|s| s.model_id = m.id.clone());
+                    // Not over a model the user gave before the catalog came (a file dropped
+                    // at once, a model picked): the pane named the default while it held that.
+                    let untouched = p
+                        .settings
+                        .with_untracked(|s| s.model_id.is_empty() && s.local_model.is_none())
+                        && p.model_untracked(|m| m.phase == ModelPhase::Empty);
+                    if untouched {
+                        p.settings.update(|s| s.model_id = m.id.clone());
+                    }
                 }
             }
         }

@@ -131,3 +131,30 @@ test('the repetition and temperature presets keep pane 1\'s model from a file, i
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a file dropped before the catalog has come keeps its pane: Run runs it, not the default model', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // The catalog held back until the file is in (a slow server, a quick hand).
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await page.route('**/catalog.json', async (route) => { await held; await route.continue(); });
+  await page.goto(server.url);
+  const p = pane(page);
+  await p.root.waitFor();
+  await dropFile(page, p, tiny('qwen3', 'gguf'));
+  await p.root.locator('[data-testid=model-status][data-state=ready]').waitFor({ timeout: 60000 });
+  release();
+  await page.waitForSelector('[data-testid=model-select] option[value="smollm2-135m-instruct-q4_1"]', { state: 'attached', timeout: 30000 });
+  await page.waitForTimeout(500);
+  assert.notEqual(await p.get('model-select').inputValue(), 'smollm2-135m-instruct-q4_1', 'the default took the dropped file\'s place');
+  await page.fill('[data-testid=prompt]', 'hello');
+  await p.set('max-tokens', 4);
+  await p.get('run').click();
+  await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 60000 });
+  assert.ok((await p.status().textContent()).includes('qwen3.gguf'), await p.status().textContent());
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

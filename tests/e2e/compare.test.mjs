@@ -70,6 +70,14 @@ test('two panes generate at once and each equals the CLI; a broken pane does not
   const table = page.locator('[data-testid=compare-table]');
   assert.equal(await table.locator('thead th').count(), 4);
   assert.ok(await table.locator('td.best').count() > 0, 'no best value marked');
+  // The ★ of decode speed is on the faster pane, by the numbers the row shows (the broken
+  // pane has none).
+  const decode = await table.locator('tr[data-row="decode tok/s"] td').evaluateAll((tds) => tds.map((td) => ({
+    v: parseFloat(td.textContent), best: td.classList.contains('best'),
+  })));
+  const speeds = decode.slice(-3);
+  const fastest = speeds[0].v >= speeds[1].v ? 0 : 1;
+  assert.deepEqual(speeds.map((c) => c.best), [0, 1, 2].map((i) => i === fastest), JSON.stringify(decode));
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
   const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
