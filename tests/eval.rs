@@ -124,6 +124,24 @@ fn shared_context_equals_full_recompute_on_real_models() {
             "{}: only {two_tokens} two-token choices",
             m.id
         );
+        // A context of one token (an empty context's BOS or EOS): its row ran alone too.
+        let full = e
+            .tokenizer()
+            .encode_prompt("The sky is blue today", false)
+            .unwrap();
+        for cut in [1, full.len() - 2] {
+            let got = e
+                .logliks(&full[..cut], std::slice::from_ref(&full))
+                .unwrap()
+                .choices[0]
+                .loglik;
+            let want = recomputed(&mut e, &full, cut);
+            assert!(
+                (got - want).abs() < 1e-4,
+                "{}: context of {cut}: {got} vs {want}",
+                m.id
+            );
+        }
     }
 }
 

@@ -229,6 +229,13 @@ impl AppState {
         self.arena.with(|s| s.active && s.voted.is_none())
     }
 
+    /// A blind battle with a pane still loading or answering: neither answer shows, and each
+    /// pane's buttons show the battle's state, not its own (the first pane done gave itself
+    /// away by its Run button coming back).
+    pub fn arena_waiting(self) -> bool {
+        self.arena_hidden() && self.panes.with(|ps| ps.iter().any(|p| p.is_busy()))
+    }
+
     pub fn arena_hidden_untracked(self) -> bool {
         self.arena.with_untracked(|s| s.active && s.voted.is_none())
     }
@@ -483,6 +490,8 @@ fn App() -> impl IntoView {
                     } != first_pane
                 })
                 || theirs.mode != untouched.mode
+                || theirs.eval != untouched.eval
+                || theirs.lab_sentences != untouched.lab_sentences
                 || outputs.as_deref().is_some_and(saved_outputs::holds_any);
             edited.then(|| (theirs.prompt.clone(), kept.clone(), outputs))
         }
@@ -553,7 +562,7 @@ fn App() -> impl IntoView {
     // Until both answers of a blind battle are in, neither shows (CSS on the root): the
     // smaller model's answer came first, and the bigger one's streamed visibly slower.
     Effect::new(move |_| {
-        let wait = state.arena_hidden() && state.panes.with(|ps| ps.iter().any(|p| p.is_busy()));
+        let wait = state.arena_waiting();
         browser::set_root_attr("data-arena-wait", if wait { "both" } else { "" });
     });
 

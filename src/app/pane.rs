@@ -180,7 +180,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                         type="button"
                         class="primary"
                         data-testid="run"
-                        prop:disabled=move || running() || !(ready() || chosen_not_loaded())
+                        prop:disabled=move || running() || app.arena_waiting() || !(ready() || chosen_not_loaded())
                         on:click=move |_| app.run_pane(pane, &app.prompt.get_untracked())
                     >
                         "Run"
@@ -190,7 +190,7 @@ pub fn PaneView(pane: Pane) -> impl IntoView {
                     type="button"
                     data-testid="stop"
                     // Also for a run waiting on its model's load (which goes on).
-                    prop:disabled=move || !running() && !pane.has_queued()
+                    prop:disabled=move || !running() && !pane.has_queued() && !app.arena_waiting()
                     on:click=move |_| pane.stop()
                 >
                     "Stop"

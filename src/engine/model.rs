@@ -1697,12 +1697,21 @@ impl Model {
     /// same text scored whole). So a lone row runs with the position before it, recomputed:
     /// the same bits where a pass of several rows made it.
     pub fn forward_rows(&mut self, ids: &[u32]) -> Result<Tensor> {
-        if let ([id], Some(&before)) = (ids, self.cached_ids.last()) {
-            self.truncate_cache(self.cached - 1);
-            let h = self.forward(&[before, *id])?;
-            return Ok(h.narrow(0, 1, 1)?);
+        match (ids, self.cached_ids.last()) {
+            ([id], Some(&before)) => {
+                self.truncate_cache(self.cached - 1);
+                let h = self.forward(&[before, *id])?;
+                Ok(h.narrow(0, 1, 1)?)
+            }
+            // The first position (an evaluation's empty context, its BOS alone): run twice,
+            // the first row kept, which the second cannot change (attention looks back only).
+            ([id], None) => {
+                let h = self.forward(&[*id, *id])?;
+                self.truncate_cache(1);
+                Ok(h.narrow(0, 0, 1)?)
+            }
+            _ => self.forward(ids),
         }
-        self.forward(ids)
     }
 
     /// Runs `ids` at the next positions of the cache and returns final-norm hidden states,

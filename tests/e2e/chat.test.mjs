@@ -410,6 +410,17 @@ test('Regenerate draws from the next seed, keeps both replies as branches, and t
   await p.get('branch-select').selectOption('2');
   assert.deepEqual(await tokenIds(), third);
   assert.equal((await messages(p))[1].content, thirdText);
+
+  // Coloured by frac(p), a sampled reply keeps its colours once it is an earlier turn: its
+  // tokens below the top need the most likely token's probability, which the saved turn
+  // keeps (it had none, and every token was painted the hottest colour).
+  await p.get('color-fracp').click();
+  const paint = (els) => els.map((e) => getComputedStyle(e).backgroundColor);
+  const live = await p.root.locator('[data-testid=chat] [data-testid=token]').evaluateAll(paint);
+  assert.ok(new Set(live).size > 1, `a sampled reply at 0.9 has tokens below the top: ${live}`);
+  await send(p, 'Thanks.');
+  const kept = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').first().locator('.tok').evaluateAll(paint);
+  assert.deepEqual(kept, live);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
