@@ -28,10 +28,15 @@ async function battle(page) {
     const states = await Promise.all([0, 1].map((i) => pane(page, i).output().getAttribute('data-state')));
     if (states.every((st) => st === 'done' || st === 'error')) break;
     // Neither answer shows before both are in: the smaller model's came first, and the
-    // bigger one's streamed visibly slower.
-    for (const i of [0, 1]) {
-      const shown = await pane(page, i).get('token').evaluateAll((els) => els.filter((e) => e.checkVisibility()).length);
-      assert.equal(shown, 0, `pane ${i} shows tokens while the battle runs (states ${states})`);
+    // bigger one's streamed visibly slower. (States and tokens read at one moment.)
+    const look = await page.evaluate(() => [...document.querySelectorAll('[data-testid=pane]')].map((p) => ({
+      state: p.querySelector('[data-testid=output]')?.dataset.state,
+      shown: [...p.querySelectorAll('[data-testid=token]')].filter((e) => e.checkVisibility()).length,
+    })));
+    if (!look.every((l) => l.state === 'done' || l.state === 'error')) {
+      for (const [i, l] of look.entries()) {
+        assert.equal(l.shown, 0, `pane ${i} shows tokens while the battle runs: ${JSON.stringify(look)}`);
+      }
     }
     await page.waitForTimeout(100);
   }

@@ -175,12 +175,15 @@ test('a link opened where a workspace was saved can give that workspace back', a
   // the prompt the page opens with), is the user's too: a link says it replaced it. A first
   // visit's is not.
   const fresh = await browser.newContext();
+  // Saved before the page opens (written while it runs, the page's own save could land after).
+  await fresh.addInitScript((m) => {
+    if (sessionStorage.getItem('seeded')) return;
+    sessionStorage.setItem('seeded', '1');
+    localStorage.setItem('tinylab.workspace.v1', JSON.stringify({
+      panes: [{ model_id: m, temperature: 0.2 }, { model_id: 'gemma3-270m-q4_k_m', temperature: 1 }],
+    }));
+  }, SMOLLM2);
   const own = await fresh.newPage();
-  await own.goto(server.url);
-  await own.locator('[data-testid=prompt]').waitFor();
-  await own.evaluate((m) => localStorage.setItem('tinylab.workspace.v1', JSON.stringify({
-    panes: [{ model_id: m, temperature: 0.2 }, { model_id: 'gemma3-270m-q4_k_m', temperature: 1 }],
-  })), SMOLLM2);
   await own.goto(`${server.url}/?models=${SMOLLM2}&temperature=0.9`);
   await own.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
   const first = await browser.newContext();
