@@ -198,3 +198,35 @@ test('a link opened where a workspace was saved can give that workspace back', a
   await first.close();
   await ctx.close();
 });
+
+test('Add pane takes the last pane\'s settings, not its conversation or its model from a file', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  await ctx.addInitScript((m) => {
+    if (sessionStorage.getItem('seeded')) return;
+    sessionStorage.setItem('seeded', '1');
+    localStorage.setItem('tinylab.workspace.v1', JSON.stringify({
+      mode: 'chat',
+      panes: [{
+        model_id: m,
+        temperature: 0.3,
+        local_model: { url: 'tinylab-local:mine.gguf', label: 'mine.gguf' },
+        conversation: { system: '', turns: [{ role: 'user', content: 'Only for pane 1.' }], left_out: 0, draft: '' },
+      }],
+    }));
+  }, SMOLLM2);
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await pane(page, 0).root.locator('[data-testid=chat-turn]').first().waitFor();
+  await page.click('[data-testid=add-pane]');
+  const p2 = pane(page, 1);
+  await p2.root.waitFor();
+  assert.equal(await p2.root.locator('[data-testid=chat-turn]').count(), 0, 'pane 1\'s conversation in pane 2');
+  assert.equal(await p2.get('temperature').inputValue(), '0.3');
+  const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.workspace.v1')).panes[1]);
+  assert.equal(saved.local_model, null);
+  assert.equal(saved.model_id, '');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
