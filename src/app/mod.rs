@@ -342,14 +342,7 @@ impl AppState {
         let settings = self
             .panes
             .with_untracked(|ps| ps.last().map(|p| p.settings.get_untracked()))
-            .map(|s| PaneSettings {
-                model_id: String::new(),
-                // Not the last pane's file or conversation: after a reload the new pane
-                // loaded that file, and showed that chat as its own.
-                local_model: None,
-                conversation: Default::default(),
-                ..s
-            })
+            .map(|s| s.settings_only())
             .unwrap_or_default();
         let pane = self.new_pane(settings);
         self.panes.update(|ps| ps.push(pane));

@@ -40,13 +40,13 @@ pub const GEMMA3_TEMPLATE: &str = r#"{{ bos_token }}
 {%- endif -%}
 "#;
 
-/// ChatML, the fallback for any other GGUF without a template.
 /// For a file with no template and no ChatML tokens (a base model such as GPT-2): the
 /// messages' texts one after another, a blank line before each but the first, and nothing to
 /// open the reply, which continues the text. A reply follows its message as it was written,
 /// with no blank line, so the next turn's render starts with what the model last read.
 pub const PLAIN_TEMPLATE: &str = "{% for message in messages %}{% if not loop.first and message['role'] != 'assistant' %}{{ '\n\n' }}{% endif %}{{ message['content'] }}{% endfor %}";
 
+/// ChatML, the fallback for any other GGUF without a template.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -309,9 +309,12 @@ pub fn tokenizer_from_source(src: &dyn gguf::ByteSource) -> Result<Tokenizer> {
     Tokenizer::from_gguf(&GgufFile::parse(src)?)
 }
 
-/// Whether ChatML's turn markers are tokens of their own in this vocabulary.
-fn has_chatml_tokens(tokenizer: &Tokenizer) -> Result<bool> {
-    Ok(tokenizer.encode("<|im_start|><|im_end|>", true)?.len() == 2)
+/// Whether ChatML's turn markers are tokens of their own in this vocabulary. A vocabulary that
+/// cannot encode them says yes: ChatML, as before, and the load goes on.
+fn has_chatml_tokens(tokenizer: &Tokenizer) -> bool {
+    tokenizer
+        .encode("<|im_start|><|im_end|>", true)
+        .map_or(true, |ids| ids.len() == 2)
 }
 
 impl Engine {
@@ -352,7 +355,7 @@ impl Engine {
             // llama.cpp falls back on ChatML; a vocabulary without its tokens (GPT-2's) reads
             // them as text, and with no end of a turn a reply ran to the token limit writing
             // turns of its own. Such a base model continues the messages as plain text.
-            Err(_) if !has_chatml_tokens(&tokenizer)? => (
+            Err(_) if !has_chatml_tokens(&tokenizer) => (
                 chat::PLAIN_TEMPLATE.to_string(),
                 "none (the messages as plain text: the file has neither a template nor ChatML's tokens)",
             ),

@@ -1705,7 +1705,7 @@ impl Model {
             }
             // The first position (an evaluation's empty context, its BOS alone): run twice,
             // the first row kept, which the second cannot change (attention looks back only).
-            ([id], None) => {
+            ([id], None) if self.max_positions >= 2 => {
                 let h = self.forward(&[*id, *id])?;
                 self.truncate_cache(1);
                 Ok(h.narrow(0, 0, 1)?)

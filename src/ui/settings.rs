@@ -47,6 +47,18 @@ impl PaneSettings {
         }
         p
     }
+
+    /// The settings a new pane takes from this one (Add pane, a link's `models=`): not its
+    /// model, its model from a file or its conversation, which each showed in the new pane as
+    /// its own.
+    pub fn settings_only(&self) -> PaneSettings {
+        PaneSettings {
+            model_id: String::new(),
+            local_model: None,
+            conversation: Conversation::default(),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -739,17 +751,18 @@ impl Workspace {
                             shown(&v)
                         ));
                     } else {
-                        let template = self.panes.first().cloned().unwrap_or_default();
-                        // Pane 1's settings, not its conversation or its local file: each
-                        // linked pane showed pane 1's chat as its own, and a pane whose id
-                        // was refused loaded pane 1's file.
+                        // Pane 1's settings only: a pane whose id was refused loaded pane
+                        // 1's file.
+                        let template = self
+                            .panes
+                            .first()
+                            .map(PaneSettings::settings_only)
+                            .unwrap_or_default();
                         self.panes = ids
                             .iter()
                             .take(MAX_PANES)
                             .map(|id| PaneSettings {
                                 model_id: id.to_string(),
-                                local_model: None,
-                                conversation: Default::default(),
                                 ..template.clone()
                             })
                             .collect();

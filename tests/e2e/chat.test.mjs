@@ -413,13 +413,16 @@ test('Regenerate draws from the next seed, keeps both replies as branches, and t
 
   // Coloured by frac(p), a sampled reply keeps its colours once it is an earlier turn: its
   // tokens below the top need the most likely token's probability, which the saved turn
-  // keeps (it had none, and every token was painted the hottest colour).
+  // keeps (it had none, and every token was painted the hottest colour). Sampled at 5, so
+  // that on any machine the reply has tokens below the top (at 0.9 all twelve can be first).
   await p.get('color-fracp').click();
+  await p.set('temperature', 5);
+  await send(p, 'Thanks.');
   const paint = (els) => els.map((e) => getComputedStyle(e).backgroundColor);
   const live = await p.root.locator('[data-testid=chat] [data-testid=token]').evaluateAll(paint);
-  assert.ok(new Set(live).size > 1, `a sampled reply at 0.9 has tokens below the top: ${live}`);
-  await send(p, 'Thanks.');
-  const kept = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').first().locator('.tok').evaluateAll(paint);
+  assert.ok(new Set(live).size > 1, `a reply sampled at 5 has tokens below the top: ${live}`);
+  await send(p, 'Bye.');
+  const kept = await p.root.locator('[data-testid=chat-turn][data-role=assistant]').nth(1).locator('.tok').evaluateAll(paint);
   assert.deepEqual(kept, live);
   assert.deepEqual(errors, []);
   await ctx.close();
