@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tinylab/target}"
+# Trunk.toml's `offline` makes Trunk run `cargo build --offline`, so the crates must be in
+# Cargo's cache first (a fresh machine has none); and Trunk's own update check asks crates.io's
+# API at every build unless told not to.
+cargo fetch --locked
+export TRUNK_SKIP_VERSION_CHECK=1
 trunk build --release
 bash scripts/build_threads.sh
 bash scripts/build_relaxed.sh

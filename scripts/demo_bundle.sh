@@ -9,12 +9,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: demo_bundle.sh OUT_DIR [--all | MODEL_ID ...]}"
 shift
+# The folder is emptied first; only one that is empty or an earlier bundle (its marker file),
+# never a folder of something else named by mistake.
+MARK=.tinylab-demo-bundle
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/$MARK" ]; then
+  echo "error: $out is not empty and is not an earlier TinyLab bundle; name a new or empty folder" >&2
+  exit 2
+fi
 bash scripts/setup.sh
 python3 scripts/fetch_models.py "$@"
 bash scripts/build_web.sh
 
 mkdir -p "$out"
 rm -rf "${out:?}/"*
+touch "$out/$MARK"
 cp -r dist/. "$out/"
 mkdir -p "$out/assets/models"
 # The models the fetch step verified: the default, the named ones, or all.

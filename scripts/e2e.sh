@@ -6,13 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tinylab/target}"
 
-if [ ! -x /usr/bin/chromium ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y chromium chromium-driver \
-    || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver; }
-fi
+bash scripts/prereqs.sh chromium
 want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' tests/e2e/package.json)
 have=$(sed -n 's/.*"version": "\(.*\)".*/\1/p' tests/e2e/node_modules/playwright-core/package.json 2>/dev/null || true)
 if [ "$want" != "$have" ]; then

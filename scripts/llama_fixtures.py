@@ -92,8 +92,11 @@ def ensure_venv():
     py = os.path.join(VENV, "bin", "python")
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         return
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    # A venv whose creation failed halfway (no ensurepip) has a python but no pip: made again.
+    has_pip = os.path.exists(py) and subprocess.run(
+        [py, "-m", "pip", "--version"], capture_output=True).returncode == 0
+    if not has_pip:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
     probe = subprocess.run([py, "-c", "import llama_cpp, jinja2, gguf"], capture_output=True)
     if probe.returncode != 0:
         print(f"building {LLAMA_CPP_PYTHON} (about 5 minutes)...", flush=True)

@@ -4,6 +4,7 @@
 # `--all-models` fetches the whole catalog first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/prereqs.sh
 bash scripts/setup.sh
 if [ "${1:-}" = "--all-models" ]; then
   python3 scripts/fetch_models.py --all

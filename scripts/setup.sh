@@ -8,18 +8,26 @@ cd "$(dirname "$0")/.."
 TRUNK_VERSION=0.21.14
 # The CLI must equal the crate, which Cargo.toml pins with `=`; read it from there.
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
+# Trunk checks the CLI against Trunk.toml's [tools] pin; the two must not drift apart.
+TRUNK_PIN=$(sed -n 's/^wasm_bindgen = "\(.*\)"/\1/p' Trunk.toml)
+if [ "$TRUNK_PIN" != "$WASM_BINDGEN_VERSION" ]; then
+  echo "error: Trunk.toml pins wasm_bindgen $TRUNK_PIN but Cargo.toml has wasm-bindgen $WASM_BINDGEN_VERSION" >&2
+  exit 1
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
-  echo "installing trunk $TRUNK_VERSION (about 6 minutes)"
+  echo "installing trunk $TRUNK_VERSION (about 10 minutes on 2 cores)"
   cargo install "trunk@$TRUNK_VERSION" --locked
 fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   echo "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 4 minutes)"
-  # Not --locked: its lockfile pins a webpki-roots release the registry no longer serves.
-  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
+  # Not --locked: its lockfile pins a webpki-roots release the registry no longer serves. So
+  # its dependencies resolve anew: take releases this rustc can build.
+  CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+    cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
 fi
 
 # The shared-memory (threaded) model worker needs std rebuilt with atomics, which only a

@@ -11,6 +11,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "prerequisites (pip, venv, rustfmt, clippy; installed only when missing)"
+bash scripts/prereqs.sh
+
 step "models (verified by sha256; downloaded only when missing)"
 python3 scripts/fetch_models.py --all
 

@@ -493,8 +493,11 @@ def ensure_writer_venv():
     py = os.path.join(WRITER_VENV, "bin", "python")
     if os.path.realpath(sys.prefix) == os.path.realpath(WRITER_VENV):
         return
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", WRITER_VENV], check=True)
+    # A venv whose creation failed halfway (no ensurepip) has a python but no pip: made again.
+    has_pip = os.path.exists(py) and subprocess.run(
+        [py, "-m", "pip", "--version"], capture_output=True).returncode == 0
+    if not has_pip:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", WRITER_VENV], check=True)
     pins = ", ".join(repr(p.split("==")) for p in WRITER_PACKAGES)
     check = ("from importlib.metadata import version; "
              f"assert all(version(n) == v for n, v in [{pins}])")
