@@ -163,6 +163,10 @@ fn the_oldest_turns_are_left_out_to_fit_and_the_last_message_must_fit() {
     let long = vec![msg("user", &"hello ".repeat(400))];
     let err = e.conversation_ids(&long, 8).unwrap_err().to_string();
     assert!(err.contains("the last message alone"), "{err}");
+    // A system prompt that takes the room is named, not the short question after it.
+    let big_system = vec![msg("system", &"hello ".repeat(400)), msg("user", "hi")];
+    let err = e.conversation_ids(&big_system, 8).unwrap_err().to_string();
+    assert!(err.contains("shorten the system prompt"), "{err}");
     // Megabytes that cannot fit are refused by their length ("at least": not tokenized; 16 MB
     // took 2 GB and half a minute), and many turns of it are left out the same way.
     let huge = "hello ".repeat(1_000_000);

@@ -456,6 +456,42 @@ fn context_and_given_tokens_bound_the_output_by_one_rule() {
         ],
         "at least one new token",
     );
+    // The context that refused it is the caller's setting, not the model's length: both said.
+    let (code, _, err) = tinylab(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hello hello",
+        "--context",
+        &p.to_string(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("{p} positions set aside here (the model was trained for")),
+        "{err}"
+    );
+    // The text line of a run the context cut says so beside CONTRACT.md's `length`.
+    let (code, out, err) = tinylab(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hello hello",
+        "--temperature",
+        "0",
+        "--ignore-eos",
+        "--max-tokens",
+        "100",
+        "--context",
+        "12",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = format!("{out}{err}");
+    assert!(
+        line.contains("stop: length (context full at 12 positions; --context sets it)"),
+        "{line}"
+    );
     // Given tokens run even with --max-tokens 0 or 1, and one more is drawn after them.
     let given = ids(&gen(&["--prompt", "hello", "--max-tokens", "3"])["ids"]);
     for max in ["0", "1", "2"] {

@@ -177,8 +177,18 @@ fn chat_template_and_repetition_shape_the_prompt() {
     let e = engine("gemma3");
     let plain = e.prompt_ids("hello", false, false).unwrap();
     let twice = e.prompt_ids("hello", false, true).unwrap();
-    // BOS once, then the query twice.
-    assert_eq!(twice.len(), 1 + 2 * (plain.len() - 1));
+    // BOS once, then the query twice, a line break between.
+    let nl = e.tokenize("\n").unwrap();
+    assert_eq!(twice.len(), 1 + 2 * (plain.len() - 1) + nl.len());
+    assert_eq!(&twice[plain.len()..plain.len() + nl.len()], &nl[..]);
+    // A prompt that ends in white space is sent twice as it is.
+    let spaced = e.prompt_ids("hello\n", false, false).unwrap();
+    let spaced_twice = e.prompt_ids("hello\n", false, true).unwrap();
+    assert_eq!(
+        spaced_twice,
+        e.prompt_ids("hello\nhello\n", false, false).unwrap()
+    );
+    assert!(spaced_twice.len() > spaced.len());
     let chat = e.prompt_ids("hello", true, false).unwrap();
     assert_eq!(chat[0], 2, "one BOS");
     assert_eq!(

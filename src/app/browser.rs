@@ -154,6 +154,17 @@ pub fn local_set(key: &str, value: &str) -> bool {
         .is_some_and(|s| s.set_item(key, value).is_ok())
 }
 
+/// This tab's own copy (sessionStorage: one per tab, kept through its reloads).
+pub fn session_get(key: &str) -> Option<String> {
+    window()?.session_storage().ok()??.get_item(key).ok()?
+}
+
+pub fn session_set(key: &str, value: &str) -> bool {
+    window()
+        .and_then(|w| w.session_storage().ok().flatten())
+        .is_some_and(|s| s.set_item(key, value).is_ok())
+}
+
 pub fn local_remove(key: &str) {
     if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
         let _ = s.remove_item(key);

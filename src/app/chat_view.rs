@@ -45,7 +45,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
         let text = pane
             .settings
             .with_untracked(|s| s.conversation.draft.clone());
-        if text.trim().is_empty() || pane.is_running() {
+        if text.trim().is_empty() || pane.is_running() || app.arena_waiting_untracked() {
             return;
         }
         if pane.is_ready() {
@@ -257,6 +257,7 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                     // Nothing to send: off, as in any chat, rather than a click that does nothing.
                     prop:disabled=move || {
                         running()
+                            || app.arena_waiting()
                             || !(pane.is_ready() || chosen_not_loaded())
                             || pane.chat_draft().trim().is_empty()
                     }
@@ -266,7 +267,13 @@ pub fn ChatView(pane: Pane) -> impl IntoView {
                 </button>
                 // Whatever the pane runs (a generation or an evaluation too, as the line below
                 // says): Stop ends it.
-                <button type="button" data-testid="stop" prop:disabled=move || !pane.is_running() && !pane.has_queued() on:click=move |_| pane.stop()>
+                // A blind battle's panes show the battle's state, as on the Generate tab.
+                <button
+                    type="button"
+                    data-testid="stop"
+                    prop:disabled=move || !pane.is_running() && !pane.has_queued() && !app.arena_waiting()
+                    on:click=move |_| pane.stop()
+                >
                     "Stop"
                 </button>
                 <button

@@ -5,8 +5,9 @@ use leptos::prelude::*;
 
 use super::pane_state::ModelPhase;
 use super::AppState;
+use crate::ui::format::Units;
 use crate::ui::presets::{self, SMOLLM2};
-use crate::ui::settings::{Mode, PaneSettings, DEFAULT_PROMPT};
+use crate::ui::settings::{Mode, PaneSettings, Workspace, DEFAULT_PROMPT};
 
 const DEMO_PROMPT: &str = "Name the days of the week.";
 /// Darwin, On the Origin of Species (1859): the first sentence is the prompt.
@@ -135,6 +136,15 @@ pub fn DemoBar() -> impl IntoView {
         app.eval_report.set(None);
         // Kept apart from the workspace: without this a reload brought the report back.
         super::browser::local_remove(&super::browser::own_key(super::eval_view::REPORT_KEY));
+        // Nothing of the last visitor's: the evaluation's set-up (2,000 items on six
+        // conditions would be the next visitor's Run), the lab's sentences and the header's
+        // choices (one thread would slow every demo after).
+        let fresh = Workspace::default();
+        app.eval.set(fresh.eval);
+        app.lab_sentences.set(fresh.lab_sentences);
+        app.units.set(Units::Nats);
+        app.theme.set("auto".into());
+        super::threads::forget_choice(app);
     };
     view! {
         <section class="demo-bar" aria-label="Demos">

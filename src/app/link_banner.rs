@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{browser, saved_outputs, WORKSPACE_KEY};
+use super::{browser, saved_outputs};
 
 /// Notes on what a link or a save asked for that could not be used, until dismissed.
 #[component]
@@ -33,7 +33,7 @@ pub fn LinkReplaced(prompt: String, kept: String, outputs: Option<String>) -> im
         format!("This link replaced the workspace this browser had saved (prompt \"{quoted}\").")
     };
     let bring_back = move |_| {
-        browser::local_set(&browser::own_key(WORKSPACE_KEY), &kept);
+        super::save_workspace(&kept);
         saved_outputs::put_back(outputs.as_deref());
         // The link's own parameters go, its page flags (kiosk, threads, ...) stay.
         let flags =

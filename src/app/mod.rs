@@ -120,6 +120,10 @@ pub struct AppState {
     pub arena: RwSignal<arena_view::ArenaState>,
     /// Entropy and surprisal shown in nats or bits (kept in localStorage, as the theme is).
     pub units: RwSignal<Units>,
+    /// `auto`, `light` or `dark` (kept in localStorage).
+    pub theme: RwSignal<String>,
+    /// The thread-count control's choice (`threads::wanted`, kept in localStorage).
+    pub threads: RwSignal<usize>,
     next_id: StoredValue<usize>,
     /// The app's own reactive owner. Panes are made under it: made under the owner current
     /// in a click handler (the arena bar's, which the Generate tab alone shows), their signals
@@ -234,6 +238,13 @@ impl AppState {
     /// away by its Run button coming back).
     pub fn arena_waiting(self) -> bool {
         self.arena_hidden() && self.panes.with(|ps| ps.iter().any(|p| p.is_busy()))
+    }
+
+    pub fn arena_waiting_untracked(self) -> bool {
+        self.arena_hidden_untracked()
+            && self
+                .panes
+                .with_untracked(|ps| ps.iter().any(|p| p.is_busy_untracked()))
     }
 
     pub fn arena_hidden_untracked(self) -> bool {
@@ -433,13 +444,28 @@ fn flag(name: &str) -> bool {
         .any(|p| p == format!("{name}=1"))
 }
 
+/// The workspace this tab saved last (through its reloads), or else the one any tab saved last
+/// (a new tab's). Two tabs each write theirs: with one copy only, a reload brought back the
+/// other tab's prompt and settings over what was typed here.
+fn saved_workspace() -> Option<String> {
+    let key = browser::own_key(WORKSPACE_KEY);
+    browser::session_get(&key).or_else(|| browser::local_get(&key))
+}
+
+/// Saves both copies; whether the lasting one (localStorage) was kept.
+pub(crate) fn save_workspace(json: &str) -> bool {
+    let key = browser::own_key(WORKSPACE_KEY);
+    browser::session_set(&key, json);
+    browser::local_set(&key, json)
+}
+
 pub fn mount() {
     leptos::mount::mount_to_body(App);
 }
 
 #[component]
 fn App() -> impl IntoView {
-    let saved = browser::local_get(&browser::own_key(WORKSPACE_KEY));
+    let saved = saved_workspace();
     // A first visit: no saved workspace, and no link that names models (one with only a
     // prompt, a mode or a seed, or a tracking parameter, still counts). Pane 1 then shows the
     // catalog's default model, chosen but not loaded, so one click on Run loads and runs it.
@@ -529,9 +555,15 @@ fn App() -> impl IntoView {
         eval_file: RwSignal::new_local(None),
         eval_file_error: RwSignal::new(None),
         arena: RwSignal::new(arena_view::ArenaState::load(flag("demo"))),
+        // The header's preferences, as the workspace, are the kiosk's own in demo mode: a
+        // visitor's choice must not reach the owner's page, and Reset puts them back.
         units: RwSignal::new(Units::from_id(
-            &browser::local_get(UNITS_KEY).unwrap_or_default(),
+            &browser::local_get(&browser::own_key(UNITS_KEY)).unwrap_or_default(),
         )),
+        theme: RwSignal::new(
+            browser::local_get(&browser::own_key(THEME_KEY)).unwrap_or_else(|| "auto".into()),
+        ),
+        threads: RwSignal::new(threads::wanted()),
         next_id: StoredValue::new(ws.panes.len()),
         root: StoredValue::new_local(Owner::current()),
     };
@@ -619,12 +651,12 @@ fn App() -> impl IntoView {
     Effect::new(move |_| {
         let ws = state.workspace();
         let saved = ws.to_saved();
-        let mut kept = browser::local_set(&browser::own_key(WORKSPACE_KEY), &saved);
+        let mut kept = save_workspace(&saved);
         if !kept {
             // The storage is full: the prompt and settings matter more than the kept outputs
             // (which a reload would show next to an older prompt anyway).
             saved_outputs::forget();
-            kept = browser::local_set(&browser::own_key(WORKSPACE_KEY), &saved);
+            kept = save_workspace(&saved);
         }
         // Still no room (a long conversation keeps every token's numbers): said, not lost
         // in silence, until a save fits again.
@@ -713,15 +745,15 @@ fn App() -> impl IntoView {
         }
     });
 
-    let theme = RwSignal::new(browser::local_get(THEME_KEY).unwrap_or_else(|| "auto".into()));
+    let theme = state.theme;
     Effect::new(move |_| {
         let t = theme.get();
         browser::set_theme(&t);
-        browser::local_set(THEME_KEY, &t);
+        browser::local_set(&browser::own_key(THEME_KEY), &t);
     });
 
     let units = state.units;
-    Effect::new(move |_| browser::local_set(UNITS_KEY, units.get().id()));
+    Effect::new(move |_| browser::local_set(&browser::own_key(UNITS_KEY), units.get().id()));
 
     view! {
         <header class="top">

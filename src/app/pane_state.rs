@@ -78,6 +78,9 @@ pub struct Pane {
     /// Work to start as soon as the model being loaded is ready (Run, Score, Send or
     /// "Human vs model" pressed before it was loaded).
     queued: StoredValue<Option<Queued>>,
+    /// The pane's choice before a file was opened on it (catalog id, local file): a file that
+    /// does not load gives it back, so Run loads the model that worked instead of nothing.
+    before_file: StoredValue<Option<(String, Option<LocalModel>)>>,
     /// When the worker was last heard from during a job (ms; `None` between jobs), and the
     /// longest silence inside a job so far: a Stop waits for a step that long to end.
     heard: StoredValue<(Option<f64>, f64)>,
@@ -121,6 +124,7 @@ impl Pane {
             worker: StoredValue::new_local(None),
             worker_started: StoredValue::new(0),
             queued: StoredValue::new(None),
+            before_file: StoredValue::new(None),
             heard: StoredValue::new((None, 0.0)),
             chat_current,
         }
@@ -229,6 +233,10 @@ impl Pane {
         self.state.with(|s| s.is_busy())
     }
 
+    pub fn is_busy_untracked(&self) -> bool {
+        self.state.with_untracked(|s| s.is_busy())
+    }
+
     pub fn is_ready(&self) -> bool {
         self.state.with(|s| s.is_ready())
     }
@@ -334,6 +342,7 @@ impl Pane {
         if self.is_busy() {
             return;
         }
+        self.before_file.set_value(None);
         self.settings.update(|s| {
             s.model_id = m.id.clone();
             s.local_model = None;
@@ -350,6 +359,10 @@ impl Pane {
         if self.is_busy() {
             return;
         }
+        let before = self
+            .settings
+            .with_untracked(|s| (s.model_id.clone(), s.local_model.clone()));
+        self.before_file.set_value(Some(before));
         self.settings.update(|s| {
             s.model_id.clear();
             s.local_model = Some(LocalModel {
@@ -375,6 +388,10 @@ impl Pane {
             file.size() as u64,
             file.last_modified() as u64,
         ));
+        let before = self
+            .settings
+            .with_untracked(|s| (s.model_id.clone(), s.local_model.clone()));
+        self.before_file.set_value(Some(before));
         self.settings.update(|s| {
             s.model_id.clear();
             s.local_model = Some(LocalModel {
@@ -888,6 +905,7 @@ impl Pane {
                 let twin = self
                     .state
                     .with_untracked(|s| s.model.loaded.as_ref()?.catalog_twin.clone());
+                self.before_file.set_value(None);
                 if let (ModelPhase::Loading, Some(id)) = (before, twin) {
                     self.settings.update(|s| {
                         s.model_id = id;
@@ -917,8 +935,17 @@ impl Pane {
                 }
                 if before == ModelPhase::Loading {
                     // A file that failed to load is no model to bring back after a reload
-                    // (the pane then said the cache had lost it, as if it had loaded once).
-                    self.settings.update(|s| s.local_model = None);
+                    // (the pane then said the cache had lost it, as if it had loaded once);
+                    // the choice it replaced is the pane's again, for Run to load.
+                    let before_file = self.before_file.get_value();
+                    self.before_file.set_value(None);
+                    self.settings.update(|s| match before_file {
+                        Some((model_id, local_model)) => {
+                            s.model_id = model_id;
+                            s.local_model = local_model;
+                        }
+                        None => s.local_model = None,
+                    });
                 }
             }
             _ => {}

@@ -91,7 +91,7 @@ pub fn max() -> usize {
 
 /// The saved choice, all cores by default.
 pub fn wanted() -> usize {
-    browser::local_get(KEY)
+    browser::local_get(&browser::own_key(KEY))
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(usize::MAX)
         .clamp(1, max())
@@ -112,6 +112,15 @@ fn per_pane() -> usize {
     wanted().min(share)
 }
 
+/// Back to the default (all cores), as kiosk mode's Reset does, told to every pane's worker.
+pub fn forget_choice(app: AppState) {
+    browser::local_remove(&browser::own_key(KEY));
+    app.threads.set(wanted());
+    for p in app.panes.get_untracked() {
+        p.send_threads();
+    }
+}
+
 pub fn request() -> ToWorker {
     ToWorker::Threads { count: per_pane() }
 }
@@ -120,7 +129,7 @@ pub fn request() -> ToWorker {
 pub fn ThreadsControl() -> impl IntoView {
     let app = expect_context::<AppState>();
     let max = max();
-    let chosen = RwSignal::new(wanted());
+    let chosen = app.threads;
     let title = if max > 1 {
         "Threads for the weight products (this page is cross-origin isolated); panes running side by side share the cores"
     } else if isolated() {
@@ -132,7 +141,7 @@ pub fn ThreadsControl() -> impl IntoView {
         let Ok(n) = event_target_value(&ev).parse::<usize>() else {
             return;
         };
-        browser::local_set(KEY, &n.to_string());
+        browser::local_set(&browser::own_key(KEY), &n.to_string());
         chosen.set(n.clamp(1, max));
         for p in app.panes.get_untracked() {
             p.send_threads();

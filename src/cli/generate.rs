@@ -195,6 +195,16 @@ pub fn run(mut a: GenerateArgs) -> Result<(), String> {
             "no tokens to measure".into()
         };
         let rate = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{r:.1}"));
+        // `length` as the JSON says, but a run cut by the context is not one that reached
+        // --max-tokens: the line says which.
+        let stop = if context_full {
+            format!(
+                "{stop} (context full at {} positions; --context sets it)",
+                g.prompt_ids.len() + tokens.len()
+            )
+        } else {
+            stop.to_string()
+        };
         say!(
             "[{} prompt + {} generated tokens, stop: {stop}; prefill {} tok/s, decode {} tok/s; \
              {figures}]",

@@ -31,7 +31,8 @@ pub enum EngineError {
     Tokenizer(String),
     #[error("chat template: {0}")]
     ChatTemplate(String),
-    #[error("invalid input: {0}")]
+    // What the caller asked for is at fault; the message says what, in its own words.
+    #[error("{0}")]
     InvalidInput(String),
     #[error("model computation failed: {0}")]
     Compute(String),

@@ -102,14 +102,27 @@ pub struct Engine {
     clock: Option<clock::Clock>,
 }
 
+/// `copies` copies of a prompt (prompt repetition, `<QUERY><QUERY>`), a line break between
+/// two copies unless the text already ends in white space, so that a question does not run
+/// into its copy ("…is?The capital…"). The same rule for the page's pane, `--repeat-prompt`
+/// and the evaluation's repeated queries and file contexts.
+pub fn repeat_text(text: &str, copies: usize) -> String {
+    let sep = if text.ends_with(char::is_whitespace) || text.is_empty() {
+        ""
+    } else {
+        "\n"
+    };
+    vec![text; copies.max(1)].join(sep)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateRequest {
     pub prompt: String,
     /// Wrap the prompt in the model's chat template as one user message.
     pub chat: bool,
-    /// Send the query twice (`<QUERY><QUERY>`), after Leviathan, Kalman and Matias,
-    /// "Prompt Repetition Improves Non-Reasoning LLMs".
+    /// Send the query twice (`<QUERY><QUERY>`, [`repeat_text`]), after Leviathan, Kalman and
+    /// Matias, "Prompt Repetition Improves Non-Reasoning LLMs".
     pub repeat_prompt: bool,
     pub max_tokens: usize,
     /// Keep going past EOS (benchmarks want a fixed token count).
@@ -417,6 +430,18 @@ impl Engine {
         &self.info
     }
 
+    /// "4096 positions this model holds here", and where the caller set fewer than the model
+    /// was trained for, that number too: what to raise is the caller's setting, not the model.
+    fn positions_here(&self) -> String {
+        let cap = self.model.max_positions();
+        let trained = self.model.config.context_length;
+        if cap < trained {
+            format!("{cap} positions set aside here (the model was trained for {trained})")
+        } else {
+            format!("{cap} positions this model holds")
+        }
+    }
+
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -428,11 +453,7 @@ impl Engine {
 
     /// The prompt as token ids: optional repetition, optional chat template, BOS per the GGUF.
     pub fn prompt_ids(&self, prompt: &str, chat: bool, repeat: bool) -> Result<Vec<u32>> {
-        let query = if repeat {
-            format!("{prompt}{prompt}")
-        } else {
-            prompt.to_string()
-        };
+        let query = repeat_text(prompt, if repeat { 2 } else { 1 });
         if !chat {
             return self.tokenizer.encode_prompt(&query, false);
         }
@@ -536,9 +557,22 @@ impl Engine {
                 n if n >= cap => format!("at least {n}"),
                 _ => self.render_ids(&kept)?.len().to_string(),
             };
+            // The system prompt is kept whatever else goes: where it takes the room, it is
+            // what to shorten.
+            let system_len = system.as_ref().map_or(0, |m| m.content.len());
+            let what = if system_len > turns[starts[last]..].iter().map(|m| m.content.len()).sum() {
+                "the system prompt and the last message need"
+            } else {
+                "the last message alone needs"
+            };
+            let shorten = if what.starts_with("the system") {
+                "shorten the system prompt"
+            } else {
+                "shorten it"
+            };
             return Err(EngineError::InvalidInput(format!(
-                "the last message alone needs {needs} of the {cap} positions this model holds \
-                 here; shorten it"
+                "{what} {needs} of the {}; {shorten}",
+                self.positions_here()
             )));
         };
         let (mut lo, mut hi) = (0, last); // starts[lo] does not fit; starts[hi] fits
@@ -665,10 +699,10 @@ impl Engine {
         if prompt_ids.len() >= cap {
             return Err(EngineError::InvalidInput(format!(
                 "the prompt has {} tokens and needs {} positions (its own and at least one new \
-                 token's); this model holds {} here, so it was refused rather than cut",
+                 token's), more than the {}, so it was refused rather than cut",
                 prompt_ids.len(),
                 prompt_ids.len() + 1,
-                cap
+                self.positions_here()
             )));
         }
         let vocab = self.model.config.vocab_size;

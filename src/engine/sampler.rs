@@ -185,7 +185,13 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, rng: &mut Rng
         }
         r -= w;
     }
-    cand[cand.len() - 1].0
+    // Rounding can leave `r` past every weight: the last token that had any weight, never one
+    // whose weight is 0 (a token masked to −∞, such as an end of generation ignored).
+    cand.iter()
+        .zip(&weights)
+        .rev()
+        .find(|(_, w)| **w > 0.0)
+        .map_or(cand[0].0, |(c, _)| c.0)
 }
 
 #[cfg(test)]

@@ -213,15 +213,16 @@ impl Item {
     }
 
     /// The context text under a condition: the query `repeat` times, then the answer cue. A
-    /// file's context is repeated whole, joined by a line break.
+    /// file's context is repeated whole, a line break between copies unless it ends in white
+    /// space (`engine::repeat_text`, as a pane's repeated prompt).
     pub fn context(&self, c: &Condition) -> String {
         match &self.context {
-            // Nothing repeated is nothing: not a line break the baseline does not have.
-            Some(ctx) if ctx.is_empty() => String::new(),
-            Some(ctx) => vec![ctx.as_str(); c.repeat.max(1)].join("\n"),
+            // Nothing repeated is nothing: not a line break the baseline does not have
+            // (`repeat_text` joins empty copies with nothing).
+            Some(ctx) => crate::engine::repeat_text(ctx, c.repeat),
             None => format!(
                 "{}{ANSWER_CUE}",
-                self.query(c.order).repeat(c.repeat.max(1))
+                crate::engine::repeat_text(&self.query(c.order), c.repeat)
             ),
         }
     }
@@ -637,7 +638,8 @@ mod tests {
         assert_eq!(chance(&[r(3, 5), r(4, 0)]), Some(0.2));
     }
 
-    /// A file's context is repeated whole, joined by a line break; an empty one stays empty.
+    /// A file's context is repeated whole, a line break between copies unless it ends in one;
+    /// an empty one stays empty.
     #[test]
     fn a_repeated_context_of_a_file() {
         let items = parse_items(
@@ -651,6 +653,14 @@ mod tests {
         };
         assert_eq!(items[0].context(&twice), "Q?\nQ?");
         assert_eq!(items[1].context(&twice), "");
+        let ends =
+            parse_items("{\"context\": \"Q?\\n\", \"choices\": [\"a\", \"b\"], \"answer\": 0}")
+                .unwrap();
+        assert_eq!(
+            ends[0].context(&twice),
+            "Q?\nQ?\n",
+            "no blank line between the copies"
+        );
         assert_eq!(items[1].context(&Condition::default()), "");
     }
 

@@ -232,6 +232,16 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
     cut
 }
 
+/// An engine message (written to follow "error: " or "Could not load X: ") as a sentence of
+/// its own: its first letter a capital.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -255,6 +265,9 @@ mod tests {
     fn units_convert_what_is_shown() {
         assert_eq!(Units::from_id("bits"), Units::Bits);
         assert_eq!(Units::from_id("garbage"), Units::Nats);
+        assert_eq!(sentence("the prompt is empty"), "The prompt is empty");
+        assert_eq!(sentence("ünicode"), "Ünicode");
+        assert_eq!(sentence(""), "");
         assert_eq!(Units::from_id(Units::Bits.id()), Units::Bits);
         assert_eq!(Units::Nats.num(Some(2.0), 3), "2.000");
         assert_eq!(

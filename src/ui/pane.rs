@@ -1613,7 +1613,7 @@ impl PaneModel {
                 r.message = if unreached_fork {
                     format!("The fork was not made: {message}")
                 } else {
-                    message
+                    crate::ui::format::sentence(&message)
                 };
                 r.job = None;
                 if activity == Activity::Chat {
@@ -1635,7 +1635,7 @@ impl PaneModel {
             }
             Activity::Bino => {
                 self.bino.phase = OutputPhase::Error;
-                self.bino.message = message;
+                self.bino.message = crate::ui::format::sentence(&message);
                 self.bino.job = None;
             }
             Activity::Eval => {
@@ -2271,7 +2271,7 @@ mod tests {
         assert_eq!(p.chat.tokens, shown.tokens);
         assert_eq!(
             (p.chat.phase, p.chat.message.as_str()),
-            (OutputPhase::Error, "crashed")
+            (OutputPhase::Error, "Crashed")
         );
         assert!(p.chat.finished_with_tokens(), "still forkable");
         // A next message refused, or failed before its first token, does not cost the reply
@@ -2287,7 +2287,7 @@ mod tests {
         );
         assert_eq!(p.branch_count(Tree::Chat), 2);
         assert_eq!(p.chat.tokens, shown.tokens);
-        assert_eq!(p.chat.message, "needs 5000 positions");
+        assert_eq!(p.chat.message, "Needs 5000 positions");
         let stopped = job_of(&p.start_chat(Ok(chat.clone())));
         let effects = p.apply(reply(stopped, ended(StopReason::Stopped)));
         assert!(effects.is_empty());
@@ -3305,7 +3305,7 @@ mod tests {
         let job = run(&mut p);
         p.apply(reply(job, failed("the prompt is empty")));
         assert_eq!(p.run.phase, OutputPhase::Error);
-        assert_eq!(p.run.message, "the prompt is empty");
+        assert_eq!(p.run.message, "The prompt is empty");
         assert!(p.is_ready());
 
         // A score, refused by a worker still busy with a generation the page lost track of:

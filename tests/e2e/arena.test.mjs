@@ -32,10 +32,19 @@ async function battle(page) {
     const look = await page.evaluate(() => [...document.querySelectorAll('[data-testid=pane]')].map((p) => ({
       state: p.querySelector('[data-testid=output]')?.dataset.state,
       shown: [...p.querySelectorAll('[data-testid=token]')].filter((e) => e.checkVisibility()).length,
+      runOff: p.querySelector('[data-testid=run]')?.disabled,
+      stopOff: p.querySelector('[data-testid=stop]')?.disabled,
     })));
     if (!look.every((l) => l.state === 'done' || l.state === 'error')) {
       for (const [i, l] of look.entries()) {
         assert.equal(l.shown, 0, `pane ${i} shows tokens while the battle runs: ${JSON.stringify(look)}`);
+      }
+    }
+    // While one answers, both panes' buttons say the battle runs: a pane whose Run came back
+    // first would name the faster (smaller) model.
+    if (look.some((l) => l.state === 'running')) {
+      for (const [i, l] of look.entries()) {
+        assert.ok(l.runOff && !l.stopOff, `pane ${i}'s Run/Stop during the battle: ${JSON.stringify(look)}`);
       }
     }
     await page.waitForTimeout(100);

@@ -165,8 +165,10 @@ test('three turns render as the CLI renders them, reuse the history\'s cache, an
   // against a streaming reply would depend on the machine's speed.
   const cutOff = async (text) => {
     await page.evaluate((t) => {
-      const ws = JSON.parse(localStorage.getItem('tinylab.workspace.v1'));
+      // The tab's own copy, which its reload reads first, and the lasting one.
+      const ws = JSON.parse(sessionStorage.getItem('tinylab.workspace.v1'));
       ws.panes[0].conversation.turns.push({ role: 'user', content: t, tokens: [] });
+      sessionStorage.setItem('tinylab.workspace.v1', JSON.stringify(ws));
       localStorage.setItem('tinylab.workspace.v1', JSON.stringify(ws));
     }, text);
     await page.reload();

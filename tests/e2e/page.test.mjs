@@ -187,8 +187,11 @@ test('a broken model file gives a readable error and the page keeps working', as
   const msg = await p.status().textContent();
   assert.match(msg, /truncated/, msg);
   await screenshot(page, 'corrupt-model');
+  // The choice the files replaced (the first visit's default) is the pane's again.
+  assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
 
   // Running without a model says so instead of doing nothing.
+  await p.get('model-select').selectOption('');
   assert.equal(await p.get('run').isDisabled(), true);
   await page.click('[data-testid=run-all]');
   assert.equal(await p.output().getAttribute('data-state'), 'error');
@@ -199,6 +202,22 @@ test('a broken model file gives a readable error and the page keeps working', as
   assert.equal(await p.status().getAttribute('data-state'), 'ready');
   await generate(page, p, { prompt: 'The capital of France is', maxTokens: 4 });
   assert.equal((await p.tokens()).length, 4);
+
+  // A bad file opened over a working model leaves that model chosen: Run loads it again.
+  await p.get('model-file').setInputFiles({ name: 'empty.gguf', mimeType: 'application/octet-stream', buffer: Buffer.alloc(0) });
+  await p.root.locator('[data-testid=model-status][data-state=error]').waitFor({ timeout: 30000 });
+  assert.match(await p.status().textContent(), /empty\.gguf: the file is empty/);
+  assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
+  await page.reload();
+  assert.equal(await pane(page).get('model-select').inputValue(), SMOLLM2, 'and after a reload');
+  // (Five tokens: the kept four-token output must not pass for this run.)
+  await generate(page, pane(page), { prompt: 'The capital of Italy is', maxTokens: 5 });
+  await page.waitForFunction(() => {
+    const out = document.querySelector('[data-testid=output]');
+    return out?.dataset.state !== 'running' && out.querySelectorAll('[data-testid=token]').length === 5;
+  }, null, { timeout: 120000 });
+  assert.equal(await pane(page).output().getAttribute('data-state'), 'done');
+  assert.equal((await pane(page).tokens()).length, 5);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

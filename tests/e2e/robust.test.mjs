@@ -429,7 +429,7 @@ test('demo mode: big type, no settings, one-click demos that start themselves, a
   await ctx.close();
 });
 
-test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and reveal go, and an evaluation report does not come back on reload", async () => {
+test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and reveal go, an evaluation report does not come back on reload, the set-up and the header's choices are the defaults again and never the owner's", async () => {
   const ctx = await newContext();
   // The last visitor voted in a battle and ran an evaluation; the page kept both.
   await ctx.addInitScript(([a, b]) => {
@@ -443,13 +443,33 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
     // overwrites it (its demos and Reset wrote the same keys).
     localStorage.setItem('tinylab.eval.v1', '{"kept": "by the owner"}');
     localStorage.setItem('tinylab.workspace.v1', JSON.stringify({ prompt: 'My own notes' }));
+    localStorage.setItem('tinylab.units', 'bits');
+    // The last visitor's evaluation set-up (a Run of 2,000 items on six conditions) and lab
+    // sentences, kept with the kiosk's workspace.
+    localStorage.setItem('tinylab.workspace.v1.kiosk', JSON.stringify({
+      prompt: 'A visitor wrote this', lab_sentences: 9,
+      eval: { task: 'name-index', n: 2000, seed: 3, list_len: 5, conditions: ['baseline', 'repeat-2', 'repeat-3', 'options-first', 'chat', 'generate'] },
+    }));
   }, [SMOLLM2, 'gemma3-270m-q4_k_m']);
   const { page, errors } = await openPage(ctx, server.url + '?demo=1');
   const reveal = page.locator('[data-testid=arena-reveal]');
   await reveal.waitFor();
   assert.match(await reveal.textContent(), /A was/);
   assert.ok(await page.locator('[data-testid=arena-mode]').isChecked());
+  // The owner's units are the owner's: the kiosk opens on its own (nats).
+  assert.equal(await page.inputValue('[data-testid=units]'), 'nats');
+  assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.workspace.v1.kiosk')).eval.n), 2000);
+  // The visitor's header choices: one thread would slow every demo after.
+  await page.selectOption('[data-testid=units]', 'bits');
+  await page.selectOption('[data-testid=theme]', 'dark');
+  const threads = page.locator('[data-testid=threads]');
+  const allThreads = await threads.inputValue();
+  assert.ok(Number(allThreads) > 1, `this page runs threads (${allThreads})`);
+  await threads.selectOption('1');
   await page.click('[data-testid=demo-reset]');
+  assert.equal(await page.inputValue('[data-testid=units]'), 'nats');
+  assert.equal(await page.inputValue('[data-testid=theme]'), 'auto');
+  assert.equal(await threads.inputValue(), allThreads);
   assert.equal(await page.locator('[data-testid=arena-mode]').isChecked(), false);
   assert.equal(await reveal.isVisible(), false);
   assert.notEqual(await page.inputValue('[data-testid=prompt]'), 'My own notes');
@@ -457,7 +477,15 @@ test("kiosk Reset leaves nothing of the last visitor's: the arena's battle and r
     arena: JSON.parse(localStorage.getItem('tinylab.arena.kiosk')),
     evalReport: localStorage.getItem('tinylab.eval.v1.kiosk'),
     own: [localStorage.getItem('tinylab.eval.v1'), JSON.parse(localStorage.getItem('tinylab.workspace.v1')).prompt],
+    ownUnits: localStorage.getItem('tinylab.units'),
+    ownTheme: localStorage.getItem('tinylab.theme'),
+    ownThreads: localStorage.getItem('tinylab-threads'),
+    kioskWorkspace: JSON.parse(localStorage.getItem('tinylab.workspace.v1.kiosk')),
   }));
+  assert.deepEqual([kept.ownUnits, kept.ownTheme, kept.ownThreads], ['bits', null, null], "the visitor's choices stay the kiosk's");
+  assert.equal(kept.kioskWorkspace.eval.n, 40, 'the evaluation set-up is the default again');
+  assert.deepEqual(kept.kioskWorkspace.eval.conditions, ['baseline', 'repeat-2']);
+  assert.equal(kept.kioskWorkspace.lab_sentences, 2);
   assert.equal(kept.arena.active, false);
   assert.equal(kept.arena.battles.length, 1, 'the tally stays');
   assert.equal(kept.evalReport, null, "the evaluation report went with the reset");

@@ -35,6 +35,31 @@ test('a vote cast in another tab stays in the tally when this tab next writes it
   await ctx.close();
 });
 
+test("two tabs each keep their own prompt and settings through a reload; a new tab opens the one saved last", async () => {
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  const { page: b } = await openPage(ctx, server.url);
+  const saved = (page) => page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.workspace.v1') ?? '{}'));
+  await a.fill('[data-testid=prompt]', 'Tab A asks this.');
+  await b.fill('[data-testid=prompt]', 'Tab B asks that.');
+  await pane(b).set('seed', 777);
+  await b.waitForFunction(() => (localStorage.getItem('tinylab.workspace.v1') ?? '').includes('Tab B'));
+  // Tab A writes last: every save is a whole workspace.
+  await pane(a).set('max-tokens', 77);
+  await a.waitForFunction(() => /"max_tokens":77/.test(localStorage.getItem('tinylab.workspace.v1') ?? ''));
+  assert.equal((await saved(a)).prompt, 'Tab A asks this.');
+  const { page: c } = await openPage(ctx, server.url);
+  assert.equal(await c.inputValue('[data-testid=prompt]'), 'Tab A asks this.', 'a new tab: the workspace saved last');
+  assert.equal(await pane(c).get('max-tokens').inputValue(), '77');
+  await b.reload();
+  await pane(b).get('seed').waitFor();
+  assert.equal(await b.inputValue('[data-testid=prompt]'), 'Tab B asks that.', "tab B's prompt after its reload");
+  assert.equal(await pane(b).get('seed').inputValue(), '777');
+  assert.notEqual(await pane(b).get('max-tokens').inputValue(), '77', "tab A's setting is not tab B's");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('a vote in another tab is taken for the battle it was cast in, not for a new one of the same pair', async () => {
   const ctx = await browser.newContext();
   const { page: a, errors } = await openPage(ctx, server.url);
