@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tinylab/target}"
 # Cargo's cache first (a fresh machine has none); and Trunk's own update check asks crates.io's
 # API at every build unless told not to.
 cargo fetch --locked
-export TRUNK_SKIP_VERSION_CHECK=1
+export TRUNK_SKIP_VERSION_CHECK=true
 trunk build --release
 bash scripts/build_threads.sh
 bash scripts/build_relaxed.sh

@@ -455,7 +455,11 @@ fn saved_workspace() -> Option<String> {
 /// Saves both copies; whether the lasting one (localStorage) was kept.
 pub(crate) fn save_workspace(json: &str) -> bool {
     let key = browser::own_key(WORKSPACE_KEY);
-    browser::session_set(&key, json);
+    // An older copy of this tab's that a refused write left would win over the newer
+    // lasting one at the next reload.
+    if !browser::session_set(&key, json) {
+        browser::session_remove(&key);
+    }
     browser::local_set(&key, json)
 }
 
