@@ -664,6 +664,9 @@ pub fn ArenaBar() -> impl IntoView {
                             }}
                         </tbody>
                     </table>
+                    {move || tally.with(|rows| rows.is_empty()).then(|| view! {
+                        <p class="muted" data-testid="arena-no-votes">"No votes yet: run a battle, then vote."</p>
+                    })}
                     <p class="muted">
                         "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes) is a 95% bootstrap interval."
                     </p>
@@ -679,6 +682,7 @@ pub fn ArenaBar() -> impl IntoView {
                             <p class="muted" data-testid="arena-no-width">{flat}</p>
                         })
                     }}
+                    <div class="arena-tally-actions">
                     <button type="button" data-testid="arena-export" on:click=export>"Export votes"</button>
                     // A first click asks, as Clear cache does: the votes cannot be brought back.
                     <button
@@ -707,6 +711,7 @@ pub fn ArenaBar() -> impl IntoView {
                             "Reset tally".to_string()
                         }}
                     </button>
+                    </div>
                 </details>
             </Show>
         </section>

@@ -205,6 +205,16 @@ pub fn focus_selector(selector: &str) {
     }
 }
 
+/// Scrolls the page so that the first element `selector` finds starts at the top of the view.
+pub fn scroll_to_selector(selector: &str) {
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector(selector).ok().flatten())
+    {
+        el.scroll_into_view();
+    }
+}
+
 pub fn set_theme(theme: &str) {
     if let Some(el) = window()
         .and_then(|w| w.document())

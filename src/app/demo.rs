@@ -85,6 +85,17 @@ pub fn DemoBar() -> impl IntoView {
             p.clear_output();
         }
         pending.set(Some(then));
+        // On an event's screen the prompt and the demo buttons fill the first view: what the
+        // visitor asked for is brought up, once the page has drawn the demo's panes.
+        let target = if mode == Mode::Eval {
+            ".eval"
+        } else {
+            ".panes"
+        };
+        set_timeout(
+            move || super::browser::scroll_to_selector(target),
+            std::time::Duration::from_millis(50),
+        );
     };
     let compare = move |_| {
         app.prompt.set(DEMO_PROMPT.into());

@@ -584,6 +584,7 @@ pub fn EvalPanel() -> impl IntoView {
                 <div class="eval-actions">
                     <button
                         type="button"
+                        class="primary"
                         data-testid="eval-run"
                         disabled=move || running() || queued.get()
                         on:click=move |_| run(state, file.get_untracked(), file_error.get_untracked(), message, queued, true)
@@ -817,7 +818,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         let _ = browser::download("tinylab-eval.json", "application/json", &json);
                     }
                 >
-                    "Export JSON"
+                    "Export results JSON"
                 </button>
                 <button
                     type="button"
@@ -826,7 +827,7 @@ fn EvalResults(report: EvalReport) -> impl IntoView {
                         let _ = browser::download("tinylab-eval.csv", "text/csv", &csv);
                     }
                 >
-                    "Export CSV"
+                    "Export results CSV"
                 </button>
             </div>
             <details class="eval-items">
@@ -893,10 +894,13 @@ fn bar_chart(
     rows: &[(usize, String, String, crate::eval::Accuracy)],
     chance: Option<f64>,
 ) -> impl IntoView {
-    const W: f64 = 640.0;
+    // A narrower drawing than the space it fills, so that its text, which scales with it,
+    // stays readable on a phone; a left margin for the accuracy scale.
+    const W: f64 = 560.0;
     const H: f64 = 180.0;
+    const LEFT: f64 = 36.0;
     let n = rows.len().max(1) as f64;
-    let slot = W / n;
+    let slot = (W - LEFT) / n;
     let bar = (slot * 0.6).min(60.0);
     let y = |v: f64| H - v * (H - 20.0) - 10.0;
     let mut conditions: Vec<&str> = Vec::new();
@@ -909,7 +913,7 @@ fn bar_chart(
         .iter()
         .enumerate()
         .map(|(i, (_, model, c, a))| {
-            let x = slot * i as f64 + (slot - bar) / 2.0;
+            let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
             let mid = x + bar / 2.0;
             let shade = format!(
                 "bar cond-{}",
@@ -939,11 +943,18 @@ fn bar_chart(
         .collect_view();
     view! {
         <svg class="eval-chart" data-testid="eval-chart" viewBox=format!("0 0 {W} {}", H + 12.0) role="img" aria-label="Accuracy with 95% intervals">
-            <line class="axis" x1="0" x2=W y1=y(0.0) y2=y(0.0)></line>
-            <line class="axis faint" x1="0" x2=W y1=y(0.5) y2=y(0.5)></line>
+            <line class="axis" x1=LEFT x2=W y1=y(0.0) y2=y(0.0)></line>
+            <line class="axis faint" x1=LEFT x2=W y1=y(0.5) y2=y(0.5)></line>
+            <line class="axis faint" x1=LEFT x2=W y1=y(1.0) y2=y(1.0)></line>
+            {[0u32, 50, 100]
+                .into_iter()
+                .map(|v| view! {
+                    <text class="tick-label" x=LEFT - 4.0 y=y(f64::from(v) / 100.0) + 4.0 text-anchor="end">{format!("{v}%")}</text>
+                })
+                .collect_view()}
             {bars}
             {chance.map(|c| view! {
-                <line class="chance" x1="0" x2=W y1=y(c) y2=y(c)>
+                <line class="chance" x1=LEFT x2=W y1=y(c) y2=y(c)>
                     <title>{format!("chance: {}%", pct(c))}</title>
                 </line>
                 <text class="bar-label" x=W - 2.0 y=y(c) - 3.0 text-anchor="end">{format!("chance {}%", pct(c))}</text>

@@ -44,6 +44,28 @@ pub fn Histograms(pane: Pane) -> impl IntoView {
             })
             .collect_view()
     };
+    // What the bars show, for a screen reader (the counts are otherwise only in tooltips).
+    let rank_label = move || {
+        let c = counts.with(|c| c.0);
+        let parts: Vec<String> = RankBucket::ALL
+            .iter()
+            .zip(c)
+            .map(|(b, n)| format!("{}: {n}", b.label()))
+            .collect();
+        format!("Tokens by rank bucket: {}", parts.join(", "))
+    };
+    let frac_label = move || {
+        let c = counts.with(|c| c.1);
+        let parts: Vec<String> = c
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{:.1}: {n}", i as f64 / FRAC_BINS as f64))
+            .collect();
+        format!(
+            "Tokens by frac(p), the chosen token's probability over the most likely's: {}",
+            parts.join(", ")
+        )
+    };
     let join = |c: &[usize]| {
         c.iter()
             .map(|n| n.to_string())
@@ -54,11 +76,11 @@ pub fn Histograms(pane: Pane) -> impl IntoView {
         <div class="histograms">
             <figure class="hist" data-testid="hist-rank" data-counts=move || counts.with(|c| join(&c.0))>
                 <figcaption>"rank bucket"</figcaption>
-                <div class="bars">{rank_bars}</div>
+                <div class="bars" role="img" aria-label=rank_label>{rank_bars}</div>
             </figure>
             <figure class="hist" data-testid="hist-fracp" data-counts=move || counts.with(|c| join(&c.1))>
                 <figcaption>"frac(p), 0 → 1"</figcaption>
-                <div class="bars">{frac_bars}</div>
+                <div class="bars" role="img" aria-label=frac_label>{frac_bars}</div>
             </figure>
         </div>
     }

@@ -117,8 +117,8 @@ pub fn ScoreBox() -> impl IntoView {
                 >
                     "Human vs model"
                 </button>
-                <label class="check">
-                    "prompt: first"
+                <label class="check lab-sentences" title="How many of the text's first sentences Human vs model gives the model as its prompt">
+                    "its prompt: the first"
                     <input
                         type="number"
                         min="1"

@@ -393,7 +393,7 @@ pub fn Inspector(pane: Pane) -> impl IntoView {
                             {format::byte_piece_note(&t.text, &t.piece).map(|note| view! {
                                 <span class="muted" data-testid="token-bytes-note">{note}</span>
                             })}
-                            <span>
+                            <span title="the token's place in the output, counted from 1">
                                 {if blind {
                                     format!("#{}", i + 1)
                                 } else {
@@ -502,6 +502,7 @@ fn ForkText(pane: Pane, at: usize, can_fork: bool) -> impl IntoView {
             <input
                 type="text"
                 data-testid="fork-text"
+                aria-label="A continuation to fork the output with, at this token"
                 placeholder="or type a continuation to fork here"
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
