@@ -136,6 +136,12 @@ test('name-index, baseline and the query twice: the CLI\'s picks, export, and a 
   const chance = [...perItem.values()].reduce((a, b) => a + b, 0) / perItem.size;
   assert.ok(Math.abs(Number(await page.getAttribute('[data-testid=eval-chance]', 'data-chance')) - chance) < 1e-12);
   assert.equal(await page.locator('[data-testid=eval-chart] line.chance').count(), 1);
+  // On a phone the results fit the screen: a wide table scrolls by itself, not the page.
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const widths = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.ok(widths[0] <= widths[1], `the page scrolls sideways at 390 px: ${widths}`);
+  await page.setViewportSize(size);
 
   // A reload keeps the set-up and the results.
   await page.reload();

@@ -190,12 +190,24 @@ test('a broken model file gives a readable error and the page keeps working', as
   // The choice the files replaced (the first visit's default) is the pane's again.
   assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
 
-  // Running without a model says so instead of doing nothing.
-  await p.get('model-select').selectOption('');
-  assert.equal(await p.get('run').isDisabled(), true);
-  await page.click('[data-testid=run-all]');
-  assert.equal(await p.output().getAttribute('data-state'), 'error');
-  assert.match(await p.get('run-message').textContent(), /Load a model first/);
+  // Running without a model says so instead of doing nothing (a saved pane with none chosen).
+  {
+    const bare = await newContext();
+    await bare.addInitScript(() => {
+      if (!sessionStorage.getItem('seeded')) {
+        sessionStorage.setItem('seeded', '1');
+        localStorage.setItem('tinylab.workspace.v1', JSON.stringify({ panes: [{ model_id: '' }] }));
+      }
+    });
+    const { page: none } = await openPage(bare, server.url);
+    const q = pane(none);
+    assert.equal(await q.get('model-select').inputValue(), '');
+    assert.equal(await q.get('run').isDisabled(), true);
+    await none.click('[data-testid=run-all]');
+    assert.equal(await q.output().getAttribute('data-state'), 'error');
+    assert.match(await q.get('run-message').textContent(), /Load a model first/);
+    await bare.close();
+  }
 
   // The same pane still loads a good model and generates.
   await p.loadCatalog(SMOLLM2);
@@ -209,6 +221,7 @@ test('a broken model file gives a readable error and the page keeps working', as
   assert.match(await p.status().textContent(), /empty\.gguf: the file is empty/);
   assert.equal(await p.get('model-select').inputValue(), SMOLLM2);
   await page.reload();
+  await page.waitForSelector(`[data-testid=model-select] option[value="${SMOLLM2}"]`, { state: 'attached', timeout: 30000 });
   assert.equal(await pane(page).get('model-select').inputValue(), SMOLLM2, 'and after a reload');
   // (Five tokens: the kept four-token output must not pass for this run.)
   await generate(page, pane(page), { prompt: 'The capital of Italy is', maxTokens: 5 });
