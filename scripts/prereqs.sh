@@ -25,8 +25,10 @@ if ! python3 -m pip --version >/dev/null 2>&1 || ! python3 -c 'import ensurepip,
   apt_install python3-pip python3-venv
 fi
 
+# The list read whole first: `grep -q` ending a pipe early fails it under pipefail.
+installed=$(rustup component list --installed 2>/dev/null || true)
 for component in rustfmt clippy; do
-  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+  if ! grep -q "^$component" <<<"$installed"; then
     rustup component add "$component"
   fi
 done

@@ -902,6 +902,9 @@ fn bar_chart(
     let n = rows.len().max(1) as f64;
     let slot = (W - LEFT) / n;
     let bar = (slot * 0.6).min(60.0);
+    // A label ("SmolLM2 · options-first", about 23 characters of some 0.55 em) stays within
+    // its slot: smaller type where many bars share the width.
+    let label_px = (slot / 13.0).clamp(7.0, 12.0);
     let y = |v: f64| H - v * (H - 20.0) - 10.0;
     let mut conditions: Vec<&str> = Vec::new();
     for (_, _, c, _) in rows {
@@ -936,7 +939,7 @@ fn bar_chart(
                         <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.0) y2=y(a.ci95.0)></line>
                         <line class="whisker" x1=mid - 6.0 x2=mid + 6.0 y1=y(a.ci95.1) y2=y(a.ci95.1)></line>
                     })}
-                    <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label">{format!("{} · {c}", short_name(model))}</text>
+                    <text x=mid y=H - 0.5 text-anchor="middle" class="bar-label" style:font-size=format!("{label_px:.1}px")>{format!("{} · {c}", short_name(model))}</text>
                 </g>
             }
         })

@@ -66,9 +66,15 @@ const TABS: [(Mode, &str, &str); 4] = [
 ];
 
 const WORKSPACE_KEY: &str = "tinylab.workspace.v1";
-const STORAGE_FULL_NOTE: &str = "This browser's storage for TinyLab is full, so your latest \
-    changes (prompt, settings, conversations) will not survive a reload. Clear a long \
-    conversation (export it first) to make room.";
+/// What is said while the workspace cannot be saved, as this tab's own copy still is or not.
+const STORAGE_FULL_NOTES: [&str; 2] = [
+    "This browser's storage for TinyLab is full, so your latest changes (prompt, settings, \
+     conversations) will not survive a reload. Clear a long conversation (export it first) to \
+     make room.",
+    "This browser's storage for TinyLab is full, so your latest changes (prompt, settings, \
+     conversations) are kept for this tab only: a new tab, or this one once closed, will not \
+     have them. Clear a long conversation (export it first) to make room.",
+];
 const THEME_KEY: &str = "tinylab.theme";
 const UNITS_KEY: &str = "tinylab.units";
 
@@ -452,15 +458,16 @@ fn saved_workspace() -> Option<String> {
     browser::session_get(&key).or_else(|| browser::local_get(&key))
 }
 
-/// Saves both copies; whether the lasting one (localStorage) was kept.
-pub(crate) fn save_workspace(json: &str) -> bool {
+/// Saves both copies: whether the lasting one (localStorage) was kept, and this tab's own.
+pub(crate) fn save_workspace(json: &str) -> (bool, bool) {
     let key = browser::own_key(WORKSPACE_KEY);
+    let this_tab = browser::session_set(&key, json);
     // An older copy of this tab's that a refused write left would win over the newer
     // lasting one at the next reload.
-    if !browser::session_set(&key, json) {
+    if !this_tab {
         browser::session_remove(&key);
     }
-    browser::local_set(&key, json)
+    (browser::local_set(&key, json), this_tab)
 }
 
 pub fn mount() {
@@ -656,7 +663,7 @@ fn App() -> impl IntoView {
         let ws = state.workspace();
         let saved = ws.to_saved();
         let mut kept = save_workspace(&saved);
-        if !kept {
+        if !kept.0 {
             // The storage is full: the prompt and settings matter more than the kept outputs
             // (which a reload would show next to an older prompt anyway).
             saved_outputs::forget();
@@ -664,15 +671,17 @@ fn App() -> impl IntoView {
         }
         // Still no room (a long conversation keeps every token's numbers): said, not lost
         // in silence, until a save fits again.
-        let note = STORAGE_FULL_NOTE.to_string();
-        let shown = link_notes.with_untracked(|n| n.contains(&note));
-        if kept == shown {
+        let (lasting, this_tab) = kept;
+        let note = (!lasting).then(|| STORAGE_FULL_NOTES[usize::from(this_tab)].to_string());
+        let shown: Option<String> = link_notes.with_untracked(|n| {
+            n.iter()
+                .find(|x| STORAGE_FULL_NOTES.contains(&x.as_str()))
+                .cloned()
+        });
+        if note != shown {
             link_notes.update(|n| {
-                if kept {
-                    n.retain(|x| *x != note);
-                } else {
-                    n.push(note);
-                }
+                n.retain(|x| !STORAGE_FULL_NOTES.contains(&x.as_str()));
+                n.extend(note);
             });
         }
         if let Some(query) = ws.query_after_edit(&browser::location_search()) {

@@ -78,9 +78,9 @@ pub struct Pane {
     /// Work to start as soon as the model being loaded is ready (Run, Score, Send or
     /// "Human vs model" pressed before it was loaded).
     queued: StoredValue<Option<Queued>>,
-    /// The pane's choice before a file was opened on it (catalog id, local file): a file that
-    /// does not load gives it back, so Run loads the model that worked instead of nothing.
-    before_file: StoredValue<Option<(String, Option<LocalModel>)>>,
+    /// The catalog model the pane had chosen before a file was opened on it: a file that does
+    /// not load gives it back, so Run loads the model that worked instead of nothing.
+    before_file: StoredValue<Option<String>>,
     /// When the worker was last heard from during a job (ms; `None` between jobs), and the
     /// longest silence inside a job so far: a Stop waits for a step that long to end.
     heard: StoredValue<(Option<f64>, f64)>,
@@ -338,6 +338,15 @@ impl Pane {
         }
     }
 
+    /// What a failed load of a file gives back: the catalog model the pane had chosen before
+    /// it. A file chosen before is not (it may be the one that failed, at a reload, or one
+    /// the cache no longer holds): a failed file leaves no file to load again and again.
+    fn remember_choice_before(&self) {
+        let before = self.settings.with_untracked(|s| s.model_id.clone());
+        self.before_file
+            .set_value((!before.is_empty()).then_some(before));
+    }
+
     pub fn load_catalog(&self, m: &CatalogModel) {
         if self.is_busy() {
             return;
@@ -359,10 +368,7 @@ impl Pane {
         if self.is_busy() {
             return;
         }
-        let before = self
-            .settings
-            .with_untracked(|s| (s.model_id.clone(), s.local_model.clone()));
-        self.before_file.set_value(Some(before));
+        self.remember_choice_before();
         self.settings.update(|s| {
             s.model_id.clear();
             s.local_model = Some(LocalModel {
@@ -388,10 +394,7 @@ impl Pane {
             file.size() as u64,
             file.last_modified() as u64,
         ));
-        let before = self
-            .settings
-            .with_untracked(|s| (s.model_id.clone(), s.local_model.clone()));
-        self.before_file.set_value(Some(before));
+        self.remember_choice_before();
         self.settings.update(|s| {
             s.model_id.clear();
             s.local_model = Some(LocalModel {
@@ -833,6 +836,8 @@ impl Pane {
         // A failed load forgets its file (no model to bring back after a reload); a cancelled
         // one was no failure of the file's, which the cache may still hold.
         let local = self.settings.with_untracked(|s| s.local_model.clone());
+        // The file stays the choice: not the one before it, as a failure would give back.
+        self.before_file.set_value(None);
         self.apply(
             FromWorker::Crashed {
                 message: "Loading was cancelled".into(),
@@ -939,12 +944,11 @@ impl Pane {
                     // the choice it replaced is the pane's again, for Run to load.
                     let before_file = self.before_file.get_value();
                     self.before_file.set_value(None);
-                    self.settings.update(|s| match before_file {
-                        Some((model_id, local_model)) => {
-                            s.model_id = model_id;
-                            s.local_model = local_model;
+                    self.settings.update(|s| {
+                        s.local_model = None;
+                        if let Some(id) = before_file {
+                            s.model_id = id;
                         }
-                        None => s.local_model = None,
                     });
                 }
             }

@@ -574,6 +574,8 @@ test("a browser whose storage for the page is full says the workspace is not sav
   await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('filler-')).forEach((k) => localStorage.removeItem(k)));
   await page.fill('[data-testid=prompt]', 'Saved again.');
   await note.waitFor({ state: 'detached', timeout: 10000 });
+  // The lasting copy (a new tab's), not only this tab's own, which has a quota of its own.
+  assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('tinylab.workspace.v1')).prompt), 'Saved again.');
   await page.reload();
   assert.equal(await page.inputValue('[data-testid=prompt]'), 'Saved again.');
   assert.deepEqual(errors, []);
