@@ -142,39 +142,54 @@ pub fn own_key(key: &str) -> String {
     }
 }
 
-pub fn local_get(key: &str) -> Option<String> {
-    window()?.local_storage().ok()??.get_item(key).ok()?
+/// The origin's lasting storage (localStorage), shared by every tab.
+fn local() -> Option<web_sys::Storage> {
+    window()?.local_storage().ok()?
+}
+
+/// This tab's own (sessionStorage: one per tab, kept through its reloads).
+fn session() -> Option<web_sys::Storage> {
+    window()?.session_storage().ok()?
+}
+
+fn get_in(store: Option<web_sys::Storage>, key: &str) -> Option<String> {
+    store?.get_item(key).ok()?
 }
 
 /// Whether it was kept: storage full or disabled leaves the page working, only forgetful, and
 /// a caller whose older value would then mislead can remove it.
-pub fn local_set(key: &str, value: &str) -> bool {
-    window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .is_some_and(|s| s.set_item(key, value).is_ok())
+fn set_in(store: Option<web_sys::Storage>, key: &str, value: &str) -> bool {
+    store.is_some_and(|s| s.set_item(key, value).is_ok())
 }
 
-/// This tab's own copy (sessionStorage: one per tab, kept through its reloads).
-pub fn session_get(key: &str) -> Option<String> {
-    window()?.session_storage().ok()??.get_item(key).ok()?
-}
-
-pub fn session_set(key: &str, value: &str) -> bool {
-    window()
-        .and_then(|w| w.session_storage().ok().flatten())
-        .is_some_and(|s| s.set_item(key, value).is_ok())
-}
-
-pub fn session_remove(key: &str) {
-    if let Some(s) = window().and_then(|w| w.session_storage().ok().flatten()) {
+fn remove_in(store: Option<web_sys::Storage>, key: &str) {
+    if let Some(s) = store {
         let _ = s.remove_item(key);
     }
+}
+
+pub fn local_get(key: &str) -> Option<String> {
+    get_in(local(), key)
+}
+
+pub fn local_set(key: &str, value: &str) -> bool {
+    set_in(local(), key, value)
 }
 
 pub fn local_remove(key: &str) {
-    if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = s.remove_item(key);
-    }
+    remove_in(local(), key)
+}
+
+pub fn session_get(key: &str) -> Option<String> {
+    get_in(session(), key)
+}
+
+pub fn session_set(key: &str, value: &str) -> bool {
+    set_in(session(), key, value)
+}
+
+pub fn session_remove(key: &str) {
+    remove_in(session(), key)
 }
 
 pub fn location_search() -> String {
