@@ -560,15 +560,14 @@ impl Engine {
             // The system prompt is kept whatever else goes: where it takes the room, it is
             // what to shorten.
             let system_len = system.as_ref().map_or(0, |m| m.content.len());
-            let what = if system_len > turns[starts[last]..].iter().map(|m| m.content.len()).sum() {
-                "the system prompt and the last message need"
+            let turns_len: usize = turns[starts[last]..].iter().map(|m| m.content.len()).sum();
+            let (what, shorten) = if system_len > turns_len {
+                (
+                    "the system prompt and the last message need",
+                    "shorten the system prompt",
+                )
             } else {
-                "the last message alone needs"
-            };
-            let shorten = if what.starts_with("the system") {
-                "shorten the system prompt"
-            } else {
-                "shorten it"
+                ("the last message alone needs", "shorten it")
             };
             return Err(EngineError::InvalidInput(format!(
                 "{what} {needs} of the {}; {shorten}",

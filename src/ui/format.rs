@@ -260,14 +260,18 @@ mod tests {
         assert_eq!(byte_piece_note("\u{FFFD}", "\u{FFFD}"), None);
     }
 
+    #[test]
+    fn an_engine_message_becomes_a_sentence() {
+        assert_eq!(sentence("the prompt is empty"), "The prompt is empty");
+        assert_eq!(sentence("ünicode"), "Ünicode");
+        assert_eq!(sentence(""), "");
+    }
+
     /// Bits are nats ÷ ln 2, for shown numbers only; what cannot be shown stays as it was.
     #[test]
     fn units_convert_what_is_shown() {
         assert_eq!(Units::from_id("bits"), Units::Bits);
         assert_eq!(Units::from_id("garbage"), Units::Nats);
-        assert_eq!(sentence("the prompt is empty"), "The prompt is empty");
-        assert_eq!(sentence("ünicode"), "Ünicode");
-        assert_eq!(sentence(""), "");
         assert_eq!(Units::from_id(Units::Bits.id()), Units::Bits);
         assert_eq!(Units::Nats.num(Some(2.0), 3), "2.000");
         assert_eq!(
