@@ -745,9 +745,12 @@ test('a page that shows thousands of tokens, run after run, keeps none of the ru
   const grown = (await heap()) - warm;
   console.log(`page memory ${warm} bytes after 4 scores, +${grown} bytes after ${shown} more tokens shown and ${pointed} pointed at`);
   assert.ok(shown > 6000, `${shown} tokens shown`);
-  // A WebAssembly memory grows by 64 KiB pages: at most a few, for what a page of this size
-  // keeps of its last runs (the workspace it saves, the shown run's tokens).
-  assert.ok(grown <= 4 * 65536, `the page's memory grew ${grown} bytes over ${shown} tokens shown and ${pointed} pointed at`);
+  // A WebAssembly memory grows by 64 KiB pages and never shrinks. What a page of this size keeps
+  // of its last runs (the workspace it saves, the shown run's tokens) takes a few, and once in a
+  // while the allocator takes six at once when its free space is cut too small for one of the
+  // workspace's strings: then the memory stays flat for the 50 runs after (measured). A leak at
+  // the rates above would be 53 pages (the tokens) or 16 (the inspector), and keep growing.
+  assert.ok(grown <= 8 * 65536, `the page's memory grew ${grown} bytes over ${shown} tokens shown and ${pointed} pointed at`);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
