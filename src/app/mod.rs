@@ -666,7 +666,7 @@ fn App() -> impl IntoView {
         if !kept.0 {
             // The storage is full: the prompt and settings matter more than the kept outputs
             // (which a reload would show next to an older prompt anyway).
-            saved_outputs::forget();
+            saved_outputs::make_room();
             kept = save_workspace(&saved);
         }
         // Still no room (a long conversation keeps every token's numbers): said, not lost

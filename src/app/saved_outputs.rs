@@ -1,5 +1,7 @@
-//! Each pane's last generation (with its forks) and last scored text, kept in localStorage so
-//! that a reload shows them again, as the prompt, the settings and chat conversations are.
+//! Each pane's last generation (with its forks) and last scored text, kept so that a reload
+//! shows them again, as the prompt, the settings and chat conversations are; like the
+//! workspace they go with, in two copies: this tab's own (sessionStorage) and the one a new tab
+//! opens (localStorage).
 
 use std::collections::HashMap;
 
@@ -14,9 +16,27 @@ const OUTPUTS_KEY: &str = "tinylab.outputs.v1";
 /// evaluation report too): outputs larger than this are not kept.
 const MAX_KEPT_BYTES: usize = 2_000_000;
 
-/// The kept outputs as stored, to put back later (`put_back`) with the workspace they go with.
+/// The kept outputs as stored, to show or to put back later (`put_back`) with the workspace
+/// they go with: this tab's own (through its reloads), or else those any tab kept last. With
+/// one copy only, a reload showed another tab's outputs under this tab's prompt.
 pub fn saved() -> Option<String> {
-    browser::local_get(&browser::own_key(OUTPUTS_KEY))
+    let key = browser::own_key(OUTPUTS_KEY);
+    browser::session_get(&key).or_else(|| browser::local_get(&key))
+}
+
+/// Writes both copies: whether the lasting one was kept, and this tab's own. A copy that could
+/// not be written goes: a reload then shows empty outputs, not older ones as if they were these.
+fn store(json: &str) -> (bool, bool) {
+    let key = browser::own_key(OUTPUTS_KEY);
+    let this_tab = browser::session_set(&key, json);
+    if !this_tab {
+        browser::session_remove(&key);
+    }
+    let lasting = browser::local_set(&key, json);
+    if !lasting {
+        browser::local_remove(&key);
+    }
+    (lasting, this_tab)
 }
 
 /// Whether kept outputs (as `saved` gives them) hold anything a user made: a pane that never
@@ -41,14 +61,22 @@ pub fn holds_any(json: &str) -> bool {
 pub fn put_back(json: Option<&str>) {
     match json {
         Some(j) => {
-            browser::local_set(&browser::own_key(OUTPUTS_KEY), j);
+            store(j);
         }
         None => forget(),
     }
 }
 
-/// Drops the kept outputs, to make room for the workspace.
+/// Drops both copies of the kept outputs.
 pub fn forget() {
+    let key = browser::own_key(OUTPUTS_KEY);
+    browser::session_remove(&key);
+    browser::local_remove(&key);
+}
+
+/// Drops the lasting copy, to make room there for the workspace. This tab's own stays: its
+/// storage is apart, and it goes with this tab's own copy of the workspace.
+pub fn make_room() {
     browser::local_remove(&browser::own_key(OUTPUTS_KEY));
 }
 
@@ -60,8 +88,8 @@ pub fn restore(state: AppState, linked: bool) {
     if linked {
         return;
     }
-    let Some(saved) = browser::local_get(&browser::own_key(OUTPUTS_KEY))
-        .and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
+    let Some(saved) =
+        saved().and_then(|j| serde_json::from_str::<Vec<Option<SavedOutput>>>(&j).ok())
     else {
         return;
     };
@@ -138,16 +166,17 @@ pub fn keep(state: AppState, notes: RwSignal<Vec<String>>) {
         let outputs: Vec<Option<SavedOutput>> =
             kept.with_value(|k| panes.iter().map(|p| k.get(&p.id).cloned()).collect());
         let (json, left_out) = kept_outputs::fitting(outputs, MAX_KEPT_BYTES);
-        let stored = json.is_some_and(|j| browser::local_set(&browser::own_key(OUTPUTS_KEY), &j));
-        if !stored {
-            // No room beside the rest: a reload then shows empty outputs, not older ones as
-            // if they were these.
-            browser::local_remove(&browser::own_key(OUTPUTS_KEY));
-        }
-        let note = if stored {
+        let (lasting, this_tab) = match json {
+            Some(j) => store(&j),
+            None => {
+                forget();
+                (false, false)
+            }
+        };
+        let note = if lasting {
             kept_outputs::too_large_note(&left_out, MAX_KEPT_BYTES)
         } else {
-            NO_ROOM_NOTE.to_string()
+            NO_ROOM_NOTES[usize::from(this_tab)].to_string()
         };
         let before = said.with_value(|s| s.clone());
         if note != before {
@@ -162,5 +191,11 @@ pub fn keep(state: AppState, notes: RwSignal<Vec<String>>) {
     });
 }
 
-const NO_ROOM_NOTE: &str = "This browser's storage has no room for the panes' outputs, so \
-    they will not come back after a reload: Export keeps one.";
+/// What is said while the outputs cannot be kept, as this tab's own copy still is or not.
+const NO_ROOM_NOTES: [&str; 2] = [
+    "This browser's storage has no room for the panes' outputs, so they will not come back \
+     after a reload: Export keeps one.",
+    "This browser's storage has no room for the panes' outputs beside the rest, so they are \
+     kept for this tab only: a new tab, or this one once closed, will not show them. Export \
+     keeps one.",
+];

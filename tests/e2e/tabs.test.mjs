@@ -60,6 +60,42 @@ test("two tabs each keep their own prompt and settings through a reload; a new t
   await ctx.close();
 });
 
+test("two tabs each get their own outputs back after a reload; a new tab shows those kept last", async () => {
+  // Each tab kept its own prompt, while the outputs were one copy for all: a reload showed the
+  // other tab's run under this tab's prompt (with a note that it came from another prompt).
+  const ctx = await browser.newContext();
+  const { page: a, errors } = await openPage(ctx, server.url);
+  const { page: b } = await openPage(ctx, server.url);
+  const run = async (page, prompt) => {
+    const p = pane(page);
+    await p.loadCatalog(SMOLLM2);
+    await page.fill('[data-testid=prompt]', prompt);
+    await p.set('temperature', 0);
+    await p.set('max-tokens', 6);
+    await p.get('chat-mode').uncheck();
+    await p.get('run').click();
+    await p.root.locator('[data-testid=output]:is([data-state=done],[data-state=error])').waitFor({ timeout: 60000 });
+    assert.equal(await p.output().getAttribute('data-state'), 'done');
+    return (await p.tokens()).map((t) => t.id);
+  };
+  const shown = async (page) => {
+    await pane(page).root.locator('[data-testid=token]').first().waitFor({ timeout: 30000 });
+    return (await pane(page).tokens()).map((t) => t.id);
+  };
+  const ofA = await run(a, 'The capital of France is');
+  const ofB = await run(b, 'def fibonacci(n):');
+  assert.notDeepEqual(ofA, ofB);
+  await b.waitForFunction((ids) => JSON.stringify(JSON.parse(localStorage.getItem('tinylab.outputs.v1') ?? '[]')[0]?.run?.tokens?.map((t) => t.id)) === JSON.stringify(ids), ofB);
+  const { page: c } = await openPage(ctx, server.url);
+  assert.equal(await c.inputValue('[data-testid=prompt]'), 'def fibonacci(n):');
+  assert.deepEqual(await shown(c), ofB, 'a new tab: the outputs kept last');
+  await a.reload();
+  assert.equal(await a.inputValue('[data-testid=prompt]'), 'The capital of France is');
+  assert.deepEqual(await shown(a), ofA, "tab A's run after its reload");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('a vote in another tab is taken for the battle it was cast in, not for a new one of the same pair', async () => {
   const ctx = await browser.newContext();
   const { page: a, errors } = await openPage(ctx, server.url);
