@@ -192,6 +192,23 @@ pub fn session_remove(key: &str) {
     remove_in(session(), key)
 }
 
+/// What this tab saved under `key` (through its reloads), or else what any tab saved last (a
+/// new tab's): with one copy only, two tabs brought back each other's at a reload.
+pub fn tab_first_get(key: &str) -> Option<String> {
+    session_get(key).or_else(|| local_get(key))
+}
+
+/// Saves `value` as this tab's copy and as the lasting one: whether the lasting one was kept,
+/// and this tab's. This tab's copy that could not be written goes, or its older value would
+/// win over the newer lasting one at the next reload.
+pub fn set_both(key: &str, value: &str) -> (bool, bool) {
+    let this_tab = session_set(key, value);
+    if !this_tab {
+        session_remove(key);
+    }
+    (local_set(key, value), this_tab)
+}
+
 pub fn location_search() -> String {
     window()
         .and_then(|w| w.location().search().ok())

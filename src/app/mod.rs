@@ -454,20 +454,12 @@ fn flag(name: &str) -> bool {
 /// (a new tab's). Two tabs each write theirs: with one copy only, a reload brought back the
 /// other tab's prompt and settings over what was typed here.
 fn saved_workspace() -> Option<String> {
-    let key = browser::own_key(WORKSPACE_KEY);
-    browser::session_get(&key).or_else(|| browser::local_get(&key))
+    browser::tab_first_get(&browser::own_key(WORKSPACE_KEY))
 }
 
 /// Saves both copies: whether the lasting one (localStorage) was kept, and this tab's own.
 pub(crate) fn save_workspace(json: &str) -> (bool, bool) {
-    let key = browser::own_key(WORKSPACE_KEY);
-    let this_tab = browser::session_set(&key, json);
-    // An older copy of this tab's that a refused write left would win over the newer
-    // lasting one at the next reload.
-    if !this_tab {
-        browser::session_remove(&key);
-    }
-    (browser::local_set(&key, json), this_tab)
+    browser::set_both(&browser::own_key(WORKSPACE_KEY), json)
 }
 
 pub fn mount() {

@@ -20,19 +20,14 @@ const MAX_KEPT_BYTES: usize = 2_000_000;
 /// they go with: this tab's own (through its reloads), or else those any tab kept last. With
 /// one copy only, a reload showed another tab's outputs under this tab's prompt.
 pub fn saved() -> Option<String> {
-    let key = browser::own_key(OUTPUTS_KEY);
-    browser::session_get(&key).or_else(|| browser::local_get(&key))
+    browser::tab_first_get(&browser::own_key(OUTPUTS_KEY))
 }
 
 /// Writes both copies: whether the lasting one was kept, and this tab's own. A copy that could
 /// not be written goes: a reload then shows empty outputs, not older ones as if they were these.
 fn store(json: &str) -> (bool, bool) {
     let key = browser::own_key(OUTPUTS_KEY);
-    let this_tab = browser::session_set(&key, json);
-    if !this_tab {
-        browser::session_remove(&key);
-    }
-    let lasting = browser::local_set(&key, json);
+    let (lasting, this_tab) = browser::set_both(&key, json);
     if !lasting {
         browser::local_remove(&key);
     }

@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, pane, SMOLLM2 } from './harness.mjs';
+import { startServer, launch, openPage, pane, screenshot, SMOLLM2 } from './harness.mjs';
 
 let server;
 let browser;
@@ -92,6 +92,7 @@ test("two tabs each get their own outputs back after a reload; a new tab shows t
   await a.reload();
   assert.equal(await a.inputValue('[data-testid=prompt]'), 'The capital of France is');
   assert.deepEqual(await shown(a), ofA, "tab A's run after its reload");
+  await screenshot(a, 'tabs-own-outputs-after-reload');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
