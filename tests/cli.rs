@@ -279,8 +279,14 @@ fn bad_input_gives_one_line_errors() {
     let ok = temp_file("ok.gguf", &tiny);
     let ok = ok.to_str().unwrap();
     // A negative number is the option's value, checked by the option, not a stray flag,
-    // whether it follows `=` or a space.
-    for temperature in [&["--temperature=-2"][..], &["--temperature", "-2"]] {
+    // whether it follows `=` or a space, and in the forms clap does not take for numbers.
+    for temperature in [
+        &["--temperature=-2"][..],
+        &["--temperature", "-2"],
+        &["--temperature", "-inf"],
+        &["--temperature", "-NaN"],
+        &["--temperature", "-.5"],
+    ] {
         let args = [
             &["generate", "--model", ok, "--prompt", "hi"][..],
             temperature,

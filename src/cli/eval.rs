@@ -180,7 +180,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             .map(|c| format!(" (chance {:.1}%)", c * 100.0))
             .unwrap_or_default();
         super::write_out(&format!(
-            "{}: accuracy {:.1}% [{:.1}–{:.1}]{chance}, acc_norm {:.1}% over {} items ({:.2} \
+            "{}: accuracy {:.1}% [{:.1}–{:.1}]{chance}, acc_norm {:.1}% over {} item{} ({:.2} \
              items/s; {forward} forward tokens, {unshared} without sharing the context)\n",
             condition.id(),
             acc.accuracy * 100.0,
@@ -188,6 +188,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             acc.ci95.1 * 100.0,
             acc.accuracy_norm * 100.0,
             acc.n,
+            if acc.n == 1 { "" } else { "s" },
             acc.n as f64 / seconds.max(1e-9),
         ))
     }

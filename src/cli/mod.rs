@@ -264,8 +264,9 @@ pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
     write_out(&format!("{s}\n"))
 }
 
-/// `print!` that says when standard output is closed or full (a pipe's reader gone, `>&-`,
-/// /dev/full) instead of panicking or carrying on unread.
+/// `print!` that says when standard output is closed or full (a pipe's reader gone,
+/// /dev/full) instead of panicking or carrying on unread. A descriptor closed before the start
+/// (`>&-`) cannot be told apart: Rust's runtime opens /dev/null there.
 pub fn write_out(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -281,15 +282,21 @@ fn parse_args() -> Result<Cli, clap::Error> {
 /// The command line as parsed. Negative numbers are values (`--temperature -1`), so that each
 /// option's own range check answers, not clap's "unexpected argument '-1'"; only options that
 /// take a value can have one (on a flag such as `--json`, clap's checks in a debug build
-/// stopped every command with "internal failure").
+/// stopped every command with "internal failure"). clap's idea of a negative number misses
+/// `-inf`, `-NaN` and `-.5`, so a real-valued option takes any value that starts with a hyphen.
 fn command() -> clap::Command {
     use clap::CommandFactory;
+    use std::any::TypeId;
     Cli::command().mut_subcommands(|sc| {
         sc.mut_args(|a| {
-            if a.get_action().takes_values() {
-                a.allow_negative_numbers(true)
+            if !a.get_action().takes_values() {
+                return a;
+            }
+            let ty = a.get_value_parser().type_id();
+            if ty == TypeId::of::<f32>() || ty == TypeId::of::<f64>() {
+                a.allow_hyphen_values(true)
             } else {
-                a
+                a.allow_negative_numbers(true)
             }
         })
     })
