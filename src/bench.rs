@@ -248,6 +248,17 @@ pub fn run(
              (got {gen_tokens} and {repetitions})"
         )));
     }
+    // A run draws one token past the timed ones, and the prompt and every token drawn hold a
+    // position each: with one fewer, the last timed step never ran and decoding read 0 tok/s.
+    let cap = engine.info().max_positions;
+    let needed = ids.len().saturating_add(gen_tokens).saturating_add(1);
+    if needed > cap {
+        return Err(crate::engine::EngineError::InvalidInput(format!(
+            "{} prompt tokens and {gen_tokens} generated need {needed} positions (one token is \
+             drawn past the timed ones); the context holds {cap}",
+            ids.len()
+        )));
+    }
     let mut helper_share = None;
     let mut kv_cache_bytes = 0;
     let mut once = |engine: &mut Engine, gen: usize| -> Result<Run> {

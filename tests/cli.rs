@@ -599,7 +599,34 @@ fn streams_are_bounded_and_the_benchmark_fits_its_context() {
             "--context",
             "101",
         ],
-        "need 164 positions; the context holds 101",
+        "need 165 positions (one token is drawn past the timed ones); the context holds 101",
+    );
+    // At the edge: a run that fits times every step it was asked for; one more is refused
+    // (it reported 0 tok/s, the last timed step never having run).
+    let edge = |prompt: &str| {
+        [
+            "bench",
+            "--model",
+            ok,
+            "--prompt-tokens",
+            prompt,
+            "--gen-tokens",
+            "4",
+            "--context",
+            "16",
+            "--repetitions",
+            "1",
+            "--json",
+        ]
+        .map(String::from)
+    };
+    let fits = edge("11");
+    let v = json_ok(&fits.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    let over = edge("12");
+    fails_with(
+        &over.iter().map(String::as_str).collect::<Vec<_>>(),
+        "need 17 positions",
     );
     // What fits is measured, on any thread count: the evaluation's items and the thread
     // comparison's blocks, which need more room, are left out (they failed the whole run).

@@ -180,6 +180,23 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
         ),
         (
             "general.alignment".into(),
+            Value::U32(1 << 31),
+            Error("power of two up to 2^30"),
+        ),
+        // Strings the message repeats are cut (the run below checks every message's length).
+        (
+            "tokenizer.ggml.model".into(),
+            Value::String("D".repeat(100_000)),
+            Error("unsupported tokenizer model `DDD"),
+        ),
+        // Of another type, a template is named, not replaced by a built-in one.
+        (
+            "tokenizer.chat_template".into(),
+            Value::U32(7),
+            Error("`tokenizer.chat_template` is not a string"),
+        ),
+        (
+            "general.alignment".into(),
             Value::I32(-8),
             Error("stored as an i32; GGUF stores it as a u32"),
         ),
@@ -253,6 +270,11 @@ fn cases(arch: &str) -> Vec<(String, Value, Want)> {
                 k("rope.scaling.type"),
                 Value::U32(1),
                 Error("rope.scaling.type` is not a string"),
+            ),
+            (
+                k("rope.scaling.type"),
+                Value::String("E".repeat(100_000)),
+                Error("RoPE scaling `EEE"),
             ),
             // A value of the wrong type is named, not replaced by the default.
             (
@@ -435,6 +457,11 @@ fn hostile_metadata_is_a_clear_error_for_every_architecture() {
             let case = format!("{arch}: {what}");
             match (out, want) {
                 (Err(panic), _) => failures.push(format!("{case}: PANIC {panic}")),
+                // A string from the file, repeated whole, made messages of megabytes.
+                (Ok(Err(e)), _) if e.chars().count() > 1_000 => failures.push(format!(
+                    "{case}: a message of {} characters",
+                    e.chars().count()
+                )),
                 (Ok(Err(e)), Want::Error(needle)) if needle.split('|').any(|w| e.contains(w)) => {}
                 (Ok(Err(e)), Want::Error(needle)) => {
                     failures.push(format!("{case}: error without `{needle}`: {e}"))

@@ -70,22 +70,26 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     // tokens it never made. Checked before the prompt is made too (it is built token by
     // token, and a trillion would never end).
     let cap = engine.info().max_positions;
-    let asked = a.prompt_tokens.saturating_add(a.gen_tokens);
+    // One token is drawn past the timed ones (`bench::run`).
+    let asked = a
+        .prompt_tokens
+        .saturating_add(a.gen_tokens)
+        .saturating_add(1);
     if asked > cap {
         return Err(format!(
-            "{} prompt tokens and {} generated need {asked} positions; the context holds {cap} \
-             ({advice})",
+            "{} prompt tokens and {} generated need {asked} positions (one token is drawn past \
+             the timed ones); the context holds {cap} ({advice})",
             a.prompt_tokens, a.gen_tokens
         ));
     }
     let ids = bench::prompt_ids(&engine, a.prompt_tokens).map_err(|e| e.to_string())?;
-    if ids.len() + a.gen_tokens > cap {
+    if ids.len() + a.gen_tokens + 1 > cap {
         return Err(format!(
-            "{} prompt tokens and {} generated need {} positions; the context holds {cap} \
-             ({advice})",
+            "{} prompt tokens and {} generated need {} positions (one token is drawn past the \
+             timed ones); the context holds {cap} ({advice})",
             ids.len(),
             a.gen_tokens,
-            ids.len() + a.gen_tokens
+            ids.len() + a.gen_tokens + 1
         ));
     }
     let clock = Instant::now();

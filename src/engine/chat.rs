@@ -91,7 +91,8 @@ const MAX_VALUE_DEPTH: usize = 64;
 fn check_template_shape(template: &str) -> Result<()> {
     let refuse = |why: String| {
         Err(EngineError::ChatTemplate(format!(
-            "{why}; untick \"chat\" to send the prompt as plain text"
+            "{why}; untick \"chat\" (or leave out --chat) to send the prompt as plain \
+             text"
         )))
     };
     if template.len() > MAX_TEMPLATE_BYTES {
@@ -303,7 +304,7 @@ pub fn render(
                 Ok(rendered) => rendered,
                 Err(RecvTimeoutError::Timeout) => Err(EngineError::ChatTemplate(format!(
                     "the model's chat template ran for more than {} s, so it was given up; \
-                     untick \"chat\" to send the prompt as plain text",
+                     untick \"chat\" (or leave out --chat) to send the prompt as plain text",
                     TEMPLATE_DEADLINE.as_secs()
                 ))),
                 Err(RecvTimeoutError::Disconnected) => Err(EngineError::ChatTemplate(
@@ -436,7 +437,11 @@ fn render_now(
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<String, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, msg))
+            // The template's own words, which the file may make megabytes long.
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                super::error::one_line(&msg),
+            ))
         },
     );
     // minijinja builds `tojson`'s text before it charges fuel for it: `indent=1000000000`
@@ -485,8 +490,8 @@ fn render_now(
         .map_err(|e| match e.kind() {
             ErrorKind::OutOfFuel => EngineError::ChatTemplate(format!(
                 "the model's chat template ran too long (more than {TEMPLATE_FUEL} steps or \
-                 about {} MB of text), so it was stopped; untick \"chat\" to send the prompt \
-                 as plain text",
+                 about {} MB of text), so it was stopped; untick \"chat\" (or leave out \
+                 --chat) to send the prompt as plain text",
                 (TEMPLATE_FUEL * 64) >> 20
             )),
             _ => EngineError::ChatTemplate(e.to_string()),
@@ -494,7 +499,8 @@ fn render_now(
     if rendered.len() > cap {
         return Err(EngineError::ChatTemplate(format!(
             "the model's chat template produced {} bytes for {wrapped} bytes of messages (at \
-             most {cap} are allowed); untick \"chat\" to send the prompt as plain text",
+             most {cap} are allowed); untick \"chat\" (or leave out --chat) to send the prompt \
+             as plain text",
             rendered.len()
         )));
     }
@@ -602,6 +608,28 @@ mod tests {
     }
 
     /// `tojson` as real templates use it still works.
+    /// The template's own words in `raise_exception` are the file's: cut to one short line.
+    #[test]
+    fn a_raised_exception_is_one_short_line() {
+        let e = render(
+            "{{ raise_exception('H' * 200000 ~ '\\nline two') }}",
+            &[Message::user("hi")],
+            "",
+            "",
+            true,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("HHHH"), "{e}");
+        assert!(
+            e.chars().count() < 1_000,
+            "{} characters",
+            e.chars().count()
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+
     #[test]
     fn tojson_keeps_its_small_indents() {
         for t in [

@@ -70,10 +70,22 @@ pub fn one_line(text: &str) -> String {
     controls_shown(text, MAX_MESSAGE_CHARS)
 }
 
-/// `one_line` without the length cap: for a terminal, where a key or name from a file must not
-/// bring its escape sequences or line breaks along.
+/// Longest whole message shown: far more than any message of the engine's own words, so only
+/// a string from a file that no site cut (megabytes of it) meets it.
+const MAX_SHOWN_CHARS: usize = 2_000;
+
+/// `one_line` with room for a whole message: for a terminal, where a key or name from a file
+/// must not bring its escape sequences or line breaks along.
 pub fn no_controls(text: &str) -> String {
-    controls_shown(text, usize::MAX)
+    controls_shown(text, MAX_SHOWN_CHARS)
+}
+
+/// `text` at most `MAX_SHOWN_CHARS` characters long, otherwise as it is: a message for the page.
+pub fn capped(text: &str) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 fn controls_shown(text: &str, max_chars: usize) -> String {
@@ -110,7 +122,15 @@ mod tests {
         assert!(cut.ends_with('…'));
         assert_eq!(one_line("plain words"), "plain words");
         assert_eq!(no_controls("key \x1b[31mred\n"), "key ?[31mred?");
-        assert_eq!(no_controls(&long), long);
+        let shown = no_controls(&long);
+        assert_eq!(shown.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(capped(&long), shown);
+        assert_eq!(capped("a\nb"), "a\nb");
+        assert_eq!(
+            capped(&"é".repeat(MAX_SHOWN_CHARS)),
+            "é".repeat(MAX_SHOWN_CHARS)
+        );
     }
 
     #[test]

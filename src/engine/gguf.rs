@@ -605,6 +605,17 @@ impl<'a> GgufFile<'a> {
             .map_err(|_| EngineError::InvalidGguf(format!("`{key}` is not a string")))
     }
 
+    /// As `u32_opt`, for a string.
+    pub fn string_opt(&self, key: &str) -> Result<Option<String>> {
+        self.get(key)
+            .map(|v| {
+                v.to_string()
+                    .cloned()
+                    .map_err(|_| EngineError::InvalidGguf(format!("`{key}` is not a string")))
+            })
+            .transpose()
+    }
+
     pub fn u32(&self, key: &str) -> Result<u32> {
         as_u64(self.req(key)?)
             .and_then(|v| u32::try_from(v).ok())

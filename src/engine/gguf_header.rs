@@ -151,7 +151,7 @@ impl<R: Read> Walk<'_, R> {
         if let Some(a) = alignment {
             if a == 0 || !a.is_power_of_two() || a > 1 << 30 {
                 return refuse(format!(
-                    "`general.alignment` is {a}; it must be a power of two (usually 32)"
+                    "`general.alignment` is {a}; it must be a power of two up to 2^30 (usually 32)"
                 ));
             }
         }

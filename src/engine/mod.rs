@@ -362,7 +362,8 @@ impl Engine {
                 model.config.vocab_size
             )));
         }
-        let (chat_template, source) = match gguf.string("tokenizer.chat_template") {
+        // A template of another type is named, not replaced by a built-in one.
+        let (chat_template, source) = match gguf.string_opt("tokenizer.chat_template")?.ok_or(()) {
             Ok(t) => (t, "gguf"),
             Err(_) if arch == "gemma3" => (chat::GEMMA3_TEMPLATE.to_string(), "gemma3 (built in)"),
             // llama.cpp falls back on ChatML; a vocabulary without its tokens (GPT-2's) reads

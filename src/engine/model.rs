@@ -506,7 +506,8 @@ impl ModelConfig {
                 .is_none_or(|a| a == 1.0);
         if !(kind == "none" || kind == "linear" || yarn_as_is) {
             return unsupported(format!(
-                "the model uses RoPE scaling `{kind}` (factor {factor})"
+                "the model uses RoPE scaling `{}` (factor {factor})",
+                super::error::one_line(&kind)
             ));
         }
         if kind == "linear" && !(factor.is_finite() && factor >= 0.0) {

@@ -425,7 +425,8 @@ impl Tokenizer {
             "llama" => VocabKind::Spm,
             other => {
                 return Err(EngineError::Tokenizer(format!(
-                    "unsupported tokenizer model `{other}` (supported: gpt2, llama)"
+                    "unsupported tokenizer model `{}` (supported: gpt2, llama)",
+                    super::error::one_line(other)
                 )))
             }
         };

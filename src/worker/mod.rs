@@ -84,6 +84,12 @@ pub fn post(msg: &FromWorker) {
 
 /// Posts news of job `job`.
 pub fn post_event(job: JobId, event: Event) {
+    let event = match event {
+        Event::Failed { message } => Event::Failed {
+            message: crate::engine::error::capped(&message),
+        },
+        other => other,
+    };
     post(&FromWorker::Job { job, event });
 }
 
