@@ -769,6 +769,17 @@ fn header_tricks_candle_would_crash_on_are_refused() {
             }),
             "appears twice",
         ),
+        // Millions of tiny entries took half a minute and gigabytes to read through.
+        (
+            "a header that lists 2^20 metadata entries",
+            Box::new(|b: &mut Vec<u8>| b[16..24].copy_from_slice(&(1u64 << 20).to_le_bytes())),
+            "lists 1048576 metadata entries; at most 65536",
+        ),
+        (
+            "a header that lists 2^20 tensors",
+            Box::new(|b: &mut Vec<u8>| b[8..16].copy_from_slice(&(1u64 << 20).to_le_bytes())),
+            "lists 1048576 tensors; at most 65536",
+        ),
         // As llama.cpp: it read version 1 as a tensor of 83,886,080 dimensions.
         (
             "GGUF version 1",

@@ -22,6 +22,10 @@ pub const MAX_ARRAY_VALUES: u64 = 1 << 23;
 /// Bytes in all of the header's strings together (keys, values, tensor names). A real header
 /// holds a few MB: Gemma 3's 262,144 token strings and its chat template.
 pub const MAX_STRING_BYTES: u64 = 1 << 28;
+/// Metadata entries and tensors at most. Real files have a few dozen entries and hundreds of
+/// tensors (tens of thousands for the oldest mixtures of experts, one tensor per expert);
+/// millions of tiny entries took half a minute and gigabytes to refuse.
+pub const MAX_ENTRIES: u64 = 1 << 16;
 /// Longest key or tensor name; real ones are under a hundred bytes.
 const MAX_NAME_BYTES: u64 = 1 << 16;
 /// Arrays of arrays this deep at most. The format allows nesting, real files use arrays of
@@ -132,6 +136,14 @@ impl<R: Read> Walk<'_, R> {
         }
         let tensors = self.len()?;
         let kvs = self.len()?;
+        for (n, what) in [(kvs, "metadata entries"), (tensors, "tensors")] {
+            if n > MAX_ENTRIES {
+                return refuse(format!(
+                    "the header lists {n} {what}; at most {MAX_ENTRIES} are read (real models \
+                     have far fewer)"
+                ));
+            }
+        }
         let mut keys = HashSet::new();
         let mut alignment = None;
         for _ in 0..kvs {
