@@ -603,7 +603,7 @@ fn streams_are_bounded_and_the_benchmark_fits_its_context() {
     );
     // At the edge: a run that fits times every step it was asked for; one more is refused
     // (it reported 0 tok/s, the last timed step never having run).
-    let edge = |prompt: &str| {
+    let edge = |prompt: &'static str| {
         [
             "bench",
             "--model",
@@ -618,32 +618,13 @@ fn streams_are_bounded_and_the_benchmark_fits_its_context() {
             "1",
             "--json",
         ]
-        .map(String::from)
     };
-    let fits = edge("11");
-    let v = json_ok(&fits.iter().map(String::as_str).collect::<Vec<_>>());
+    let v = json_ok(&edge("11"));
     assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
-    let over = edge("12");
-    fails_with(
-        &over.iter().map(String::as_str).collect::<Vec<_>>(),
-        "need 17 positions",
-    );
+    fails_with(&edge("12"), "need 17 positions");
     // What fits is measured, on any thread count: the evaluation's items and the thread
     // comparison's blocks, which need more room, are left out (they failed the whole run).
-    let v = json_ok(&[
-        "bench",
-        "--model",
-        ok,
-        "--prompt-tokens",
-        "8",
-        "--gen-tokens",
-        "4",
-        "--context",
-        "16",
-        "--repetitions",
-        "1",
-        "--json",
-    ]);
+    let v = json_ok(&edge("8"));
     assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["eval"].is_null(), "{v}");
 }
