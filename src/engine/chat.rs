@@ -607,7 +607,6 @@ mod tests {
         }
     }
 
-    /// `tojson` as real templates use it still works.
     /// The template's own words in `raise_exception` are the file's: cut to one short line.
     #[test]
     fn a_raised_exception_is_one_short_line() {
@@ -630,6 +629,7 @@ mod tests {
         assert!(!e.contains('\n'), "{e}");
     }
 
+    /// `tojson` as real templates use it still works.
     #[test]
     fn tojson_keeps_its_small_indents() {
         for t in [

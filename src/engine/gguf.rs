@@ -599,10 +599,8 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn string(&self, key: &str) -> Result<String> {
-        self.req(key)?
-            .to_string()
-            .cloned()
-            .map_err(|_| EngineError::InvalidGguf(format!("`{key}` is not a string")))
+        self.string_opt(key)?
+            .ok_or_else(|| EngineError::MissingMetadata(key.to_string()))
     }
 
     /// As `u32_opt`, for a string.
