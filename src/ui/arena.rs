@@ -374,9 +374,9 @@ pub fn standings(battles: &[Battle]) -> Vec<Standing> {
 
 /// 2.5% and 97.5% of the ratings over battles resampled with replacement (a fixed seed, so
 /// the same record always shows the same interval). A resample is fitted over the models in
-/// it: one a resample left out has no rating there (as LM Arena's bootstrap counts it), not
-/// the fit's starting value, which also moved the others' centre; nor do the models of a
-/// group the resample split apart. `None` for a model no resample held whole. `battles` are
+/// it, and gives values to a group only where it held every model of the group, linked as on
+/// all the votes (a model it left out had the fit's starting value, and the rest of its group
+/// another centre). `None` for a model whose group no resample held whole. `battles` are
 /// indexed among `n` models, and `whole` is their groups on all the votes.
 fn bootstrap(
     n: usize,
@@ -396,22 +396,24 @@ fn bootstrap(
         for &(i, j, _) in &draw {
             (present[i], present[j]) = (true, true);
         }
-        // A model the draw left out is a group alone there, so it moves no one's centre. A
-        // group the draw split in parts (it lost the battles that joined them) has each part
-        // centred on 1000 by itself, a value the votes never gave: that group sits the round
-        // out too.
+        // Ratings are centred on 1000 over a group's members, so a round says something of a
+        // group only where the draw held all of it, linked as on all the votes. Without one
+        // model, the others were centred on 1000 among themselves (y and z, who beat x, went
+        // from 1064 to 1000); split in parts (it lost the battles that joined them), each
+        // part was centred on 1000 by itself. Such a group sits the round out.
         let (rating, part) = ratings_of(n, &draw);
         let mut part_of_group: Vec<Option<usize>> = vec![None; n];
-        let mut split = vec![false; n];
-        for i in (0..n).filter(|&i| present[i]) {
-            match part_of_group[whole[i]] {
-                None => part_of_group[whole[i]] = Some(part[i]),
-                Some(p) if p != part[i] => split[whole[i]] = true,
-                Some(_) => {}
+        let mut whole_here = vec![true; n];
+        for i in 0..n {
+            match (present[i], part_of_group[whole[i]]) {
+                (false, _) => whole_here[whole[i]] = false,
+                (true, None) => part_of_group[whole[i]] = Some(part[i]),
+                (true, Some(p)) if p != part[i] => whole_here[whole[i]] = false,
+                (true, Some(_)) => {}
             }
         }
         for (i, r) in rating.into_iter().enumerate() {
-            if present[i] && !split[whole[i]] {
+            if whole_here[whole[i]] {
                 samples[i].push(r);
             }
         }
@@ -600,6 +602,31 @@ mod tests {
             hi < x.rating + 1.0,
             "x never rates above its one loss: {x:?}"
         );
+        // Nor do y and z, who beat x between them, come down to 1000 in the resamples
+        // without x (their interval was 1000-1113 around 1064).
+        for m in ["y", "z"] {
+            let r = rows.iter().find(|r| r.model == m).unwrap();
+            let (lo, hi) = r.interval.unwrap();
+            assert!(lo <= r.rating && r.rating <= hi, "{r:?}");
+            assert!(lo > r.rating - 1.0, "{m} never rates below its win: {r:?}");
+        }
+    }
+
+    /// a and b battled ten times (three wins each, four ties), and c beat a once. The
+    /// resamples without c centred a and b on 1000 between themselves, well above where c's
+    /// win puts them: a's interval reached 1060 around 936.
+    #[test]
+    fn a_group_missing_a_model_in_a_resample_sits_it_out() {
+        let mut b = vec![battle("a", "b", Vote::A); 3];
+        b.extend(vec![battle("a", "b", Vote::B); 3]);
+        b.extend(vec![battle("a", "b", Vote::Tie); 4]);
+        b.push(battle("c", "a", Vote::A));
+        let rows = standings(&b);
+        for r in rows.iter().filter(|r| r.model != "c") {
+            let (lo, hi) = r.interval.unwrap();
+            assert!(lo <= r.rating && r.rating <= hi, "{r:?}");
+            assert!(r.rating < 950.0 && hi < 1045.0, "{r:?}");
+        }
     }
 
     /// a beat b five times, b tied c once, c beat d five times. A resample without that one
