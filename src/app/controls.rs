@@ -101,6 +101,19 @@ fn parse_into<T: std::str::FromStr>(slot: &mut T, v: &str) -> bool {
     }
 }
 
+/// As `parse_into` for a whole number, also written as a number box takes one (`1e1`, `40.0`).
+fn parse_whole_into<T: std::str::FromStr + TryFrom<u64>>(slot: &mut T, v: &str) -> bool {
+    if parse_into(slot, v) {
+        return true;
+    }
+    let whole = v
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0 && *x < u64::MAX as f64)
+        .and_then(|x| T::try_from(x as u64).ok());
+    whole.map(|x| *slot = x).is_some()
+}
+
 /// As `parse_into`, with `-0` read as 0, so the box and the link show "0", not "-0".
 fn parse_float_into(slot: &mut f32, v: &str) -> bool {
     parse_into(slot, v) && {
@@ -120,7 +133,7 @@ pub fn Controls(pane: Pane) -> impl IntoView {
             <NumberField pane label="Top-k" testid="top-k" step="1" min="0" max="100000"
                 title="Keep the k most likely tokens (0 = off)"
                 get=|s| s.top_k.to_string()
-                set=|s, v| parse_into(&mut s.top_k, v) />
+                set=|s, v| parse_whole_into(&mut s.top_k, v) />
             <NumberField pane label="Top-p" testid="top-p" step="0.01" min="0.01" max="1"
                 title="Keep the smallest set with this much probability (1 = off)"
                 get=|s| s.top_p.to_string()
@@ -135,11 +148,11 @@ pub fn Controls(pane: Pane) -> impl IntoView {
                 set=|s, v| parse_float_into(&mut s.repeat_penalty, v) />
             <NumberField pane label="Max tokens" testid="max-tokens" step="1" min="1" max="4096"
                 get=|s| s.max_tokens.to_string()
-                set=|s, v| parse_into(&mut s.max_tokens, v) />
+                set=|s, v| parse_whole_into(&mut s.max_tokens, v) />
             <NumberField pane label="Seed" testid="seed" step="1" min="0" max="18446744073709551615"
                 title="The same seed and settings give the same tokens"
                 get=|s| s.seed.to_string()
-                set=|s, v| parse_into(&mut s.seed, v) />
+                set=|s, v| parse_whole_into(&mut s.seed, v) />
             <label class="check" title="Wrap the prompt in the model's own chat template">
                 <input
                     type="checkbox"

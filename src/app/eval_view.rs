@@ -487,7 +487,15 @@ pub fn EvalPanel() -> impl IntoView {
                         prop:value=move || state.eval.with(|e| e.task.clone())
                         on:change=move |ev| {
                             let v = event_target_value(&ev);
-                            set(Box::new(move |e| e.task = v));
+                            // Middle match needs longer lists than name index's five.
+                            set(Box::new(move |e| {
+                                if let Some(t) = Task::from_id(&v) {
+                                    if e.list_len < t.min_list_len() {
+                                        e.list_len = t.default_list_len();
+                                    }
+                                }
+                                e.task = v;
+                            }));
                         }
                     >
                         {Task::ALL

@@ -23,14 +23,23 @@ pub fn LinkNotes(notes: RwSignal<Vec<String>>) -> impl IntoView {
 
 /// The workspace a link replaced: `kept` is its saved form and `outputs` the outputs saved
 /// beside it, both held in memory because the page has already saved the link's over them.
+/// `prompt`: the saved prompt, where the link replaced it.
 #[component]
-pub fn LinkReplaced(prompt: String, kept: String, outputs: Option<String>) -> impl IntoView {
+pub fn LinkReplaced(
+    prompt: Option<String>,
+    kept: String,
+    outputs: Option<String>,
+) -> impl IntoView {
     let shown = RwSignal::new(true);
-    let quoted = crate::ui::format::excerpt(&prompt, 60);
-    let said = if quoted.is_empty() {
-        "This link replaced the workspace this browser had saved.".to_string()
-    } else {
-        format!("This link replaced the workspace this browser had saved (prompt \"{quoted}\").")
+    let said = match prompt.map(|p| crate::ui::format::excerpt(&p, 60)) {
+        None => "This link changed the settings this browser had saved; the prompt is as it was."
+            .to_string(),
+        Some(quoted) if quoted.is_empty() => {
+            "This link replaced the workspace this browser had saved.".to_string()
+        }
+        Some(quoted) => format!(
+            "This link replaced the workspace this browser had saved (prompt \"{quoted}\")."
+        ),
     };
     let bring_back = move |_| {
         super::save_workspace(&kept);

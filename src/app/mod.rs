@@ -515,7 +515,10 @@ fn App() -> impl IntoView {
                 || theirs.eval != untouched.eval
                 || theirs.lab_sentences != untouched.lab_sentences
                 || outputs.as_deref().is_some_and(saved_outputs::holds_any);
-            edited.then(|| (theirs.prompt.clone(), kept.clone(), outputs))
+            // The saved prompt is named only where the link replaced it: a link of a few
+            // settings was said to have replaced the prompt still in the box.
+            let prompt = (theirs.prompt != ws.prompt).then(|| theirs.prompt.clone());
+            edited.then(|| (prompt, kept.clone(), outputs))
         }
         _ => None,
     };

@@ -83,10 +83,24 @@ impl Task {
     /// enough that they get some. Measured on 50 items (issue 14): with lists of 5, SmolLM2,
     /// Gemma 3 and Qwen2.5 get 18%, 24% and 58% of name-index; with lists of 10, 6%, 4% and
     /// 30%, the two smaller models at chance.
+    ///
+    /// Middle match's choices are the list's inner items the question does not name (the
+    /// answer is never at an end, nor one of the two named), so its lists are longer: 8 items
+    /// give 4 or 5 choices, as name-index's 5 give 5.
     pub fn default_list_len(self) -> usize {
         match self {
-            Task::NameIndex | Task::MiddleMatch => 5,
+            Task::NameIndex => 5,
+            Task::MiddleMatch => 8,
             Task::MultipleChoice => 4,
+        }
+    }
+
+    /// The shortest list that leaves a choice to make: two names for name-index; six items
+    /// for middle match (two or three inner items the question does not name).
+    pub fn min_list_len(self) -> usize {
+        match self {
+            Task::MiddleMatch => 6,
+            _ => 2,
         }
     }
 
@@ -116,6 +130,9 @@ impl TaskSpec {
         }
     }
 
+    /// The items, each a different question (an item drawn again is drawn anew: a repeated
+    /// item counts twice, and the interval reads as narrower than the items warrant), with
+    /// the answers' places balanced (see `Places`).
     pub fn generate(&self) -> Result<Vec<Item>, String> {
         if self.n == 0 || self.n > MAX_ITEMS {
             return Err(format!("the number of items must be 1 to {MAX_ITEMS}"));
@@ -127,14 +144,14 @@ impl TaskSpec {
                 .collect()
         };
         let mut rng = Rng::new(self.seed);
-        match self.task {
+        let pool = match self.task {
+            Task::NameIndex => pool(NAMES),
+            Task::MiddleMatch => pool(WORDS),
+            Task::MultipleChoice => Vec::new(),
+        };
+        let places = match self.task {
             Task::NameIndex | Task::MiddleMatch => {
-                let pool = pool(if self.task == Task::NameIndex {
-                    NAMES
-                } else {
-                    WORDS
-                });
-                let min = if self.task == Task::MiddleMatch { 3 } else { 2 };
+                let min = self.task.min_list_len();
                 if self.list_len < min || self.list_len > pool.len() {
                     return Err(format!(
                         "lists of {} to {} items for {}",
@@ -143,12 +160,73 @@ impl TaskSpec {
                         self.task.id()
                     ));
                 }
-                Ok((0..self.n)
-                    .map(|_| list_item(self.task, &pool, self.list_len, &mut rng))
-                    .collect())
+                // Name index's answer is any place in the list; middle match's an inner one.
+                if self.task == Task::NameIndex {
+                    self.list_len
+                } else {
+                    self.list_len - 2
+                }
             }
-            Task::MultipleChoice => Ok((0..self.n).map(|_| mc_item(&mut rng)).collect()),
+            Task::MultipleChoice => LETTERS.len(),
+        };
+        let counting = counting_words();
+        let mut places = Places::new(places);
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::with_capacity(self.n);
+        while items.len() < self.n {
+            let place = places.next(&mut rng);
+            let mut tries = 0;
+            let item = loop {
+                let (item, fact) = match self.task {
+                    Task::MultipleChoice => mc_item(&mut rng, place, &counting),
+                    _ => list_item(self.task, &pool, self.list_len, place, &mut rng),
+                };
+                if seen.insert(fact) {
+                    break item;
+                }
+                tries += 1;
+                if tries == 1000 {
+                    let lists = if self.task == Task::MultipleChoice {
+                        String::new()
+                    } else {
+                        format!(" with lists of {}", self.list_len)
+                    };
+                    return Err(format!(
+                        "{} has fewer than {} different items{lists}; ask for fewer",
+                        self.task.id(),
+                        self.n,
+                    ));
+                }
+            };
+            items.push(item);
         }
+        Ok(items)
+    }
+}
+
+/// Where the answers go: each of `k` places once in every run of `k` items, in a shuffled
+/// order. Drawn one by one, a set of 50 four-option items had A right 17 times, and a model
+/// that always picks A scored 34% against a chance of 25%; now a constant pick scores chance
+/// on every whole run.
+struct Places {
+    k: usize,
+    run: Vec<usize>,
+}
+
+impl Places {
+    fn new(k: usize) -> Self {
+        Places { k, run: Vec::new() }
+    }
+
+    fn next(&mut self, rng: &mut Rng) -> usize {
+        if self.run.is_empty() {
+            self.run = (0..self.k).collect();
+            for i in (1..self.k).rev() {
+                let j = below(rng, i + 1);
+                self.run.swap(i, j);
+            }
+        }
+        self.run.pop().unwrap_or(0)
     }
 }
 
@@ -176,40 +254,65 @@ pub fn ordinal(k: usize) -> String {
     format!("{k}{suffix}")
 }
 
-fn list_item(task: Task, pool: &[&str], len: usize, rng: &mut Rng) -> Item {
+/// An item and what makes it the question it is (no two in a set alike).
+type Drawn = (Item, (String, String, String));
+
+/// Name index: the answer is the list's name at `place`. Middle match: the item at inner
+/// place `place + 1`, between the two the question names; the choices are the list's inner
+/// items but those two, shuffled. With every item a choice, the answer was never
+/// at an end nor one of the named two, and a pick that knew only that scored 67% on lists of
+/// five (100% on lists of three) against a chance of 20%; a model copying a named item, below
+/// chance.
+fn list_item(task: Task, pool: &[&str], len: usize, place: usize, rng: &mut Rng) -> Drawn {
     let list = pick(rng, pool, len);
-    let choices: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-    let (label, question, answer) = if task == Task::NameIndex {
-        let k = below(rng, len);
+    let (label, question, choices, answer) = if task == Task::NameIndex {
         (
             "Names",
-            format!("What is the {} name in the list?", ordinal(k + 1)),
-            k,
+            format!("What is the {} name in the list?", ordinal(place + 1)),
+            list.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            place,
         )
     } else {
-        let k = 1 + below(rng, len - 2);
+        let k = place + 1;
+        let mut choices: Vec<String> = (1..len - 1)
+            .filter(|&i| i + 1 != k && i != k + 1)
+            .map(|i| list[i].to_string())
+            .collect();
+        // Shuffled: in the list's order the answer was first or last twice as often as
+        // elsewhere (an answer next to an end has one named neighbour inside the list).
+        let m = choices.len();
+        let choices = pick_owned(rng, &mut choices, m);
+        let answer = choices
+            .iter()
+            .position(|c| c == list[k])
+            .unwrap_or_default();
         (
             "Items",
             format!("Which item is between {} and {}?", list[k - 1], list[k + 1]),
-            k,
+            choices,
+            answer,
         )
     };
-    Item {
-        body: format!("{label}: {}.", list.join(", ")),
+    let body = format!("{label}: {}.", list.join(", "));
+    let fact = (body.clone(), question.clone(), choices[answer].clone());
+    let item = Item {
+        body,
         question,
         options: Vec::new(),
         choices,
         answer,
         context: None,
         line: None,
-    }
+    };
+    (item, fact)
 }
 
-/// One four-option question: the right value and three others, shuffled.
-fn mc_item(rng: &mut Rng) -> Item {
-    let (question, right, mut others): (String, String, Vec<String>) = match below(rng, 6) {
+/// One four-option question with the right value at option `place`: arithmetic, days,
+/// months, the largest or smallest of four numbers, or a letter count.
+fn mc_item(rng: &mut Rng, place: usize, counting: &[&str]) -> Drawn {
+    let (question, right, others): (String, String, Vec<String>) = match below(rng, 6) {
         0 => {
-            let (a, b) = (2 + below(rng, 40), 2 + below(rng, 40));
+            let (a, b) = (4 + below(rng, 40), 4 + below(rng, 40));
             let r = a + b;
             (
                 format!("What is {a} + {b}?"),
@@ -218,7 +321,7 @@ fn mc_item(rng: &mut Rng) -> Item {
             )
         }
         1 => {
-            let (a, b) = (2 + below(rng, 11), 2 + below(rng, 11));
+            let (a, b) = (3 + below(rng, 10), 3 + below(rng, 10));
             let r = a * b;
             (
                 format!("What is {a} × {b}?"),
@@ -254,42 +357,94 @@ fn mc_item(rng: &mut Rng) -> Item {
                 others,
             )
         }
-        _ => {
-            let words: Vec<&str> = WORDS
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .collect();
-            let w = words[below(rng, words.len())];
-            let letters = w.chars().collect::<Vec<_>>();
-            let c = letters[below(rng, letters.len())];
-            let r = letters.iter().filter(|&&x| x == c).count();
-            (
-                format!("How many times does the letter \"{c}\" appear in the word \"{w}\"?"),
-                r.to_string(),
-                near_numbers(rng, r),
-            )
-        }
+        _ => letter_count(rng, counting),
     };
-    others.truncate(3);
-    let answer = below(rng, 4);
     let mut options = others;
-    options.insert(answer, right);
-    Item {
+    options.truncate(3);
+    options.insert(place.min(options.len()), right.clone());
+    let fact = (String::new(), question.clone(), right);
+    let item = Item {
         body: String::new(),
         question,
         choices: LETTERS.iter().map(|l| l.to_string()).collect(),
+        answer: place.min(3),
         options,
-        answer,
         context: None,
         line: None,
-    }
+    };
+    (item, fact)
 }
 
 pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
 
+/// Words for letter counts beside the middle-match nouns, with letters that come two or
+/// three times.
+const COUNTING_WORDS: [&str; 20] = [
+    "banana",
+    "strawberry",
+    "bookkeeper",
+    "cinnamon",
+    "engineer",
+    "parallel",
+    "assistant",
+    "lollipop",
+    "tomorrow",
+    "success",
+    "sleepless",
+    "papaya",
+    "alfalfa",
+    "pineapple",
+    "everest",
+    "tattoo",
+    "independence",
+    "committee",
+    "coconut",
+    "seventeen",
+];
+
+/// The nouns and `COUNTING_WORDS`, the words of letter counts.
+fn counting_words() -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = WORDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    words.extend(COUNTING_WORDS);
+    words
+}
+
+/// "How many times does the letter … appear in "… …"?", over two words, the count drawn
+/// evenly from 0 to 3, and the options 0 to 3. A letter drawn from one word came once in 78%
+/// of items, and a 0 among the options, never right, was in 87%: the smallest option other
+/// than 0 was right in 89%. One word has too few letters that come three times for a set
+/// of many different items.
+fn letter_count(rng: &mut Rng, words: &[&str]) -> (String, String, Vec<String>) {
+    let count = below(rng, 4);
+    let (text, letter) = loop {
+        let pair = pick(rng, words, 2);
+        let text = pair.join(" ");
+        let letters: Vec<char> = ('a'..='z')
+            .filter(|&c| text.chars().filter(|&x| x == c).count() == count)
+            .collect();
+        if !letters.is_empty() {
+            break (text, letters[below(rng, letters.len())]);
+        }
+    };
+    let mut others: Vec<String> = (0..4)
+        .filter(|&x| x != count)
+        .map(|x| x.to_string())
+        .collect();
+    let others = pick_owned(rng, &mut others, 3);
+    (
+        format!("How many times does the letter \"{letter}\" appear in \"{text}\"?"),
+        count.to_string(),
+        others,
+    )
+}
+
 /// "Which day (or month) comes right before/after X?" in a cycle of `names`: the question, the
-/// answer and three other names.
+/// answer and three other names, X not among them (it cannot be the answer, and a pick that
+/// left it out beat chance).
 fn neighbour(rng: &mut Rng, names: &[&str], what: &str) -> (String, String, Vec<String>) {
     let n = names.len();
     let at = below(rng, n);
@@ -301,7 +456,7 @@ fn neighbour(rng: &mut Rng, names: &[&str], what: &str) -> (String, String, Vec<
     };
     let rel = if after { "after" } else { "before" };
     let mut others: Vec<String> = (0..n)
-        .filter(|&i| i != r)
+        .filter(|&i| i != r && i != at)
         .map(|i| names[i].to_string())
         .collect();
     let others = pick_owned(rng, &mut others, 3);
@@ -320,21 +475,17 @@ fn pick_owned(rng: &mut Rng, v: &mut [String], k: usize) -> Vec<String> {
     v[..k].to_vec()
 }
 
-/// Three distinct non-negative numbers near `r`, none equal to it.
+/// Three other numbers from a window of eight that holds `r` at a random place (`r` is 7 or
+/// more, so the window never reaches below 0). Every option of a set is then as likely to be
+/// the answer: drawn evenly above and below `r`, the option nearest the middle was right in
+/// 42% of items.
 fn near_numbers(rng: &mut Rng, r: usize) -> Vec<String> {
-    let mut out: Vec<usize> = Vec::new();
-    while out.len() < 3 {
-        let delta = 1 + below(rng, 5);
-        let x = if rng.next_u64().is_multiple_of(2) {
-            r + delta
-        } else {
-            r.saturating_sub(delta)
-        };
-        if x != r && !out.contains(&x) {
-            out.push(x);
-        }
-    }
-    out.iter().map(|x| x.to_string()).collect()
+    let start = r.saturating_sub(below(rng, 8));
+    let mut window: Vec<String> = (start..start + 8)
+        .filter(|&x| x != r)
+        .map(|x| x.to_string())
+        .collect();
+    pick_owned(rng, &mut window, 3)
 }
 
 /// One line of an item file. Other keys are ignored: files exported from other tools carry
@@ -874,6 +1025,112 @@ mod tests {
         }
         .generate()
         .is_err());
+    }
+
+    /// The list in an item's body.
+    fn list_of(item: &Item) -> Vec<&str> {
+        let (_, list) = item.body.split_once(": ").unwrap();
+        list.trim_end_matches('.').split(", ").collect()
+    }
+
+    /// No pick blind to what is asked beats chance on a generated set: every answer place
+    /// comes equally often; no item comes twice; middle match offers no end of the list and
+    /// neither named item; a number's options hold it at any rank; letter counts run 0 to 3;
+    /// a day or month question does not offer the one it names.
+    #[test]
+    fn no_blind_pick_beats_chance() {
+        for (task, list_len, places) in [
+            (Task::NameIndex, 5, 5),
+            (Task::MiddleMatch, 8, 6),
+            (Task::MultipleChoice, 4, 4),
+        ] {
+            let n = places * 60;
+            let items = TaskSpec {
+                task,
+                n,
+                seed: 3,
+                list_len,
+            }
+            .generate()
+            .unwrap();
+            let mut count = vec![0; places];
+            for item in &items {
+                count[match task {
+                    Task::MiddleMatch => {
+                        let list = list_of(item);
+                        for c in &item.choices {
+                            let at = list.iter().position(|x| x == c).unwrap();
+                            assert!(at > 0 && at + 1 < list.len(), "{item:?}");
+                            assert!(!item.question.contains(c.as_str()), "{item:?}");
+                        }
+                        assert_eq!(
+                            item.choices.len() + 4
+                                - usize::from(
+                                    item.question.contains(list[0])
+                                        || item.question.contains(list[list_len - 1])
+                                ),
+                            list_len,
+                            "{item:?}"
+                        );
+                        list.iter()
+                            .position(|x| *x == item.choices[item.answer])
+                            .unwrap()
+                            - 1
+                    }
+                    _ => item.answer,
+                }] += 1;
+            }
+            assert_eq!(count, vec![60; places], "{task:?}");
+        }
+
+        let items = TaskSpec::new(Task::MultipleChoice, MAX_ITEMS, 5)
+            .generate()
+            .unwrap();
+        let facts: std::collections::HashSet<_> = items
+            .iter()
+            .map(|i| (&i.question, &i.options[i.answer]))
+            .collect();
+        assert_eq!(facts.len(), MAX_ITEMS, "no question asked twice");
+        let (mut ranks, mut counts) = ([0usize; 4], [0usize; 4]);
+        for item in &items {
+            let right = &item.options[item.answer];
+            let q = &item.question;
+            if q.starts_with("What is") {
+                let r: usize = right.parse().unwrap();
+                ranks[item
+                    .options
+                    .iter()
+                    .filter(|o| o.parse::<usize>().unwrap() < r)
+                    .count()] += 1;
+            } else if q.starts_with("How many") {
+                counts[right.parse::<usize>().unwrap()] += 1;
+            } else if q.starts_with("Which day") || q.starts_with("Which month") {
+                let named = q.trim_end_matches('?').rsplit(' ').next().unwrap();
+                assert!(!item.options.iter().any(|o| o == named), "{item:?}");
+            }
+        }
+        for spread in [ranks, counts] {
+            let all: usize = spread.iter().sum();
+            assert!(all > 200, "{spread:?}");
+            for k in spread {
+                let share = k as f64 / all as f64;
+                assert!((0.17..0.33).contains(&share), "{ranks:?} {counts:?}");
+            }
+        }
+        // The shortest lists still make thousands of different items.
+        assert!(TaskSpec {
+            list_len: 2,
+            ..TaskSpec::new(Task::NameIndex, MAX_ITEMS, 1)
+        }
+        .generate()
+        .is_ok());
+        assert!(TaskSpec {
+            list_len: 5,
+            ..TaskSpec::new(Task::MiddleMatch, 1, 1)
+        }
+        .generate()
+        .unwrap_err()
+        .contains("lists of 6 to 50"));
     }
 
     #[test]

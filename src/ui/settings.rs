@@ -269,13 +269,18 @@ fn whole_number(v: &str) -> Option<u64> {
     match v.parse::<u64>() {
         Ok(n) => Some(n),
         Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
-        Err(_) => None,
+        // As a number box writes one (`1e12`, `40.0`): a whole number all the same.
+        Err(_) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0)
+            .map(|x| x as u64),
     }
 }
 
 /// Says when a link's number was brought into range.
 fn clamped(notes: &mut Vec<String>, key: &str, given: &str, used: usize) {
-    if given.parse::<u64>().ok() != Some(used as u64) {
+    if whole_number(given) != Some(used as u64) {
         let shown: String = given.chars().take(24).collect();
         notes.push(format!(
             "The link's {key}={shown} is out of range; {used} is used."
@@ -783,11 +788,13 @@ impl Workspace {
                     self.mode = Mode::Score;
                     linked_score = true;
                 }
-                "temperature" => match v.parse::<f32>() {
+                // Read as f64: `1e308` is a finite number (out of range), not f32's infinity.
+                "temperature" => match v.parse::<f64>() {
                     Ok(t) if t.is_finite() => {
                         singles.push(("temperature", v.clone()));
                         // `-0` is 0: shown, and linked on, as 0.
                         let t = if t == 0.0 { 0.0 } else { t };
+                        let t = t.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32;
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
                         asked_temperature = Some(v.clone());
                     }
@@ -800,21 +807,18 @@ impl Workspace {
                 "max_tokens" => {
                     // Past the limit is the limit (`clamp`), also where usize is 32 bits.
                     // Digits past u64 are a number too, far out of range.
-                    let n = match v.parse::<u64>() {
-                        Ok(n) => Some(n),
-                        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-                            Some(u64::MAX)
-                        }
-                        Err(_) => None,
-                    };
-                    match n {
+                    match whole_number(&v) {
                         Some(n) => {
                             singles.push(("max_tokens", v.clone()));
                             let n = n.min(MAX_TOKENS_LIMIT as u64) as usize;
                             self.panes.iter_mut().for_each(|p| p.max_tokens = n);
                             asked_max_tokens = Some(v.clone());
                         }
-                        None => unread(&mut notes, "max_tokens", "a whole number"),
+                        None => unread(
+                            &mut notes,
+                            "max_tokens",
+                            &format!("a number of tokens, 1 to {MAX_TOKENS_LIMIT}"),
+                        ),
                     }
                 }
                 "seed" => match v.parse::<u64>() {
@@ -928,6 +932,13 @@ impl Workspace {
                     // condition id holds one.
                     let v = v.replace(' ', "+");
                     let parts: Vec<&str> = v.split(',').filter(|c| !c.is_empty()).collect();
+                    if parts.is_empty() {
+                        unread(
+                            &mut notes,
+                            "eval_conditions",
+                            "a list of conditions (baseline, repeat-2, …)",
+                        );
+                    }
                     let bad: Vec<&&str> = parts
                         .iter()
                         .filter(|c| crate::eval::Condition::from_id(c).is_none())
@@ -1080,7 +1091,7 @@ impl Workspace {
             }
         }
         if let Some(v) = asked_max_tokens {
-            if v.parse::<usize>().ok() != Some(first.max_tokens) {
+            if whole_number(&v) != Some(first.max_tokens as u64) {
                 notes.push(format!(
                     "The link's max_tokens={} is out of range (1 to {MAX_TOKENS_LIMIT}); {} is used.",
                     shown(&v),
@@ -1674,7 +1685,7 @@ mod tests {
             notes,
             [
                 "The link's temperature=hot is not a number; it was left out.",
-                "The link's max_tokens=-3 is not a whole number; it was left out.",
+                "The link's max_tokens=-3 is not a number of tokens, 1 to 4096; it was left out.",
                 "The link's mode=dance is not generate, score, chat or eval; it was left out.",
                 "The link's seed=-1 is not a whole number from 0 to 18446744073709551615; it \
                  was left out.",
@@ -1687,6 +1698,22 @@ mod tests {
         assert_eq!(
             notes,
             ["The link's max_tokens=99999999999999999999 is out of range (1 to 4096); 4096 is used."]
+        );
+        // A number box's forms (`1e12`) are numbers; 1e308 is finite, past the range.
+        let mut far = Workspace::default();
+        assert_eq!(
+            far.apply_query("max_tokens=1e12&temperature=1e308"),
+            [
+                "The link's temperature=1e308 is out of range; 5 is used.",
+                "The link's max_tokens=1e12 is out of range (1 to 4096); 4096 is used.",
+            ]
+        );
+        assert!(far.apply_query("max_tokens=2e1&eval_n=1e1").is_empty());
+        assert_eq!((far.panes[0].max_tokens, far.eval.n), (20, 10));
+        assert_eq!(
+            far.apply_query("mode=eval&eval_conditions=,,,"),
+            ["The link's eval_conditions=,,, is not a list of conditions (baseline, repeat-2, …); \
+              it was left out."]
         );
         let mut cold = Workspace::default();
         assert_eq!(

@@ -38,8 +38,9 @@ where
 
 /// Longest text the page scores, in characters (checked before tokenizing) and in tokens.
 /// Scoring runs about as fast as prefill, twice over for long texts (windows overlap by half):
-/// 8,192 tokens take a minute or two in a browser; beyond that a tab would work for tens of
-/// minutes. The CLI has no such limit.
+/// 8,192 tokens take minutes in a browser (about 3 natively on two cores of this project's
+/// VM: each 1,024-token window about 11 s); beyond that a tab would work for tens of minutes.
+/// The CLI has no such limit.
 pub const MAX_SCORE_CHARS: usize = 100_000;
 pub const MAX_SCORE_TOKENS: usize = 8_192;
 
@@ -86,8 +87,8 @@ async fn score_text(
         .map_err(|e| e.to_string())?;
     if ids.len() > MAX_SCORE_TOKENS + 1 {
         return Err(format!(
-            "the text has {} tokens; the page scores at most {MAX_SCORE_TOKENS} at a time (a \
-             minute or two). Score a part of it, or use `tinylab score --text-file`, which has \
+            "the text has {} tokens; the page scores at most {MAX_SCORE_TOKENS} at a time \
+             (that takes minutes). Score a part of it, or use `tinylab score --text-file`, which has \
              no limit",
             ids.len()
         ));

@@ -201,3 +201,34 @@ test('hovering a token never moves the page: on a page scrolled down the inspect
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('one click on Run after a settings edit runs, on a page scrolled down', async () => {
+  // A number box takes its value when it loses the focus, which the press on Run does; the
+  // note that the output was made with other settings then appeared above Run, and scroll
+  // anchoring moved the page: Run slid from under the pointer, and the click was lost.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 700 } });
+  const { page, errors } = await openPage(ctx, server.url);
+  const p = pane(page);
+  await p.loadCatalog(SMOLLM2);
+  await page.fill('[data-testid=prompt]', 'List the planets of the solar system.');
+  await p.set('max-tokens', 12);
+  await p.get('chat-mode').uncheck();
+  await p.get('run').click();
+  await done(p);
+  const box = p.get('max-tokens');
+  await box.click();
+  await box.press('Control+a');
+  await page.keyboard.type('5');
+  assert.ok(await page.evaluate(() => window.scrollY) > 0, 'the page scrolled down to the box');
+  const run = await p.get('run').boundingBox();
+  await page.mouse.move(run.x + run.width / 2, run.y + run.height / 2);
+  await page.mouse.down();
+  await page.mouse.up();
+  // The note goes once a run with the settings shown starts; a lost click leaves it.
+  await p.get('run-stale').waitFor({ state: 'detached', timeout: 10000 });
+  await done(p);
+  const n = await p.get('token').count();
+  assert.ok(n >= 1 && n <= 5, `${n} tokens`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

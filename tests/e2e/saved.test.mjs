@@ -186,6 +186,8 @@ test('a link opened where a workspace was saved can give that workspace back', a
   const own = await fresh.newPage();
   await own.goto(`${server.url}/?models=${SMOLLM2}&temperature=0.9`);
   await own.locator('[data-testid=link-replaced]').waitFor({ timeout: 10000 });
+  // A link that sets no prompt leaves the saved one, and says so (it said it had replaced it).
+  assert.match(await own.textContent('[data-testid=link-replaced]'), /changed the settings this browser had saved; the prompt is as it was\./);
   const first = await browser.newContext();
   const visitor = await first.newPage();
   await visitor.goto(server.url);
