@@ -303,6 +303,16 @@ test('an item too long for the model is named before anything is scored; odd num
     await page.dispatchEvent(`[data-testid=${id}]`, 'change');
   }
   assert.equal(await message(), '');
+  // Middle match needs lists of 6 or more (its choices are the inner items the question does
+  // not name): chosen with lists of 5, it takes its own 8; name index keeps them.
+  const task = await page.inputValue('[data-testid=eval-task]');
+  await page.selectOption('[data-testid=eval-task]', 'middle-match');
+  assert.equal(await page.inputValue('[data-testid=eval-list-len]'), '8');
+  await page.selectOption('[data-testid=eval-task]', 'name-index');
+  assert.equal(await page.inputValue('[data-testid=eval-list-len]'), '8');
+  await page.fill('[data-testid=eval-list-len]', '5');
+  await page.dispatchEvent('[data-testid=eval-list-len]', 'change');
+  await page.selectOption('[data-testid=eval-task]', task);
   // "Options first" on a task without options would be the baseline under another name.
   await page.locator('[data-testid=eval-condition][value=options-first]').check();
   await page.click('[data-testid=eval-run]');
