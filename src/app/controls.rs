@@ -109,7 +109,8 @@ fn parse_whole_into<T: std::str::FromStr + TryFrom<u64>>(slot: &mut T, v: &str) 
     let whole = v
         .parse::<f64>()
         .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0 && *x < u64::MAX as f64)
+        // Where f64 holds it exactly: past 2^53 a fraction reads as whole.
+        .filter(|x| (1.0..=9_007_199_254_740_992.0).contains(x) && x.fract() == 0.0)
         .and_then(|x| T::try_from(x as u64).ok());
     whole.map(|x| *slot = x).is_some()
 }

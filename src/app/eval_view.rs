@@ -489,12 +489,8 @@ pub fn EvalPanel() -> impl IntoView {
                             let v = event_target_value(&ev);
                             // Middle match needs longer lists than name index's five.
                             set(Box::new(move |e| {
-                                if let Some(t) = Task::from_id(&v) {
-                                    if e.list_len < t.min_list_len() {
-                                        e.list_len = t.default_list_len();
-                                    }
-                                }
                                 e.task = v;
+                                e.fit_list_to_task();
                             }));
                         }
                     >

@@ -321,12 +321,13 @@ fn mc_item(rng: &mut Rng, place: usize, counting: &[&str]) -> Drawn {
             )
         }
         1 => {
-            let (a, b) = (3 + below(rng, 10), 3 + below(rng, 10));
+            let (a, b) = (4 + below(rng, 9), 4 + below(rng, 9));
             let r = a * b;
+            // Of its parity: three products in four are even, and so was an even option.
             (
                 format!("What is {a} × {b}?"),
                 r.to_string(),
-                near_numbers(rng, r),
+                near_numbers_of_parity(rng, r),
             )
         }
         2 => neighbour(rng, &DAYS, "day"),
@@ -339,18 +340,17 @@ fn mc_item(rng: &mut Rng, place: usize, counting: &[&str]) -> Drawn {
                     nums.push(x);
                 }
             }
-            let largest = rng.next_u64().is_multiple_of(2);
-            let r = if largest {
-                *nums.iter().max().unwrap_or(&0)
-            } else {
-                *nums.iter().min().unwrap_or(&0)
-            };
+            nums.sort_unstable();
+            // Every rank as likely: asked only for the largest or the smallest, the answer
+            // was always at an end, and "pick the largest" scored 50%.
+            let rank = below(rng, 4);
+            let which = ["smallest", "second smallest", "second largest", "largest"][rank];
+            let r = nums[rank];
             let others = nums
                 .iter()
                 .filter(|&&x| x != r)
                 .map(|x| x.to_string())
                 .collect();
-            let which = if largest { "largest" } else { "smallest" };
             (
                 format!("Which number is the {which}?"),
                 r.to_string(),
@@ -362,7 +362,16 @@ fn mc_item(rng: &mut Rng, place: usize, counting: &[&str]) -> Drawn {
     let mut options = others;
     options.truncate(3);
     options.insert(place.min(options.len()), right.clone());
-    let fact = (String::new(), question.clone(), right);
+    // The question and its answer name the fact, but for a comparison, whose question is
+    // one of four sentences: its numbers do.
+    let numbers = if question.starts_with("Which number") {
+        let mut sorted = options.clone();
+        sorted.sort();
+        sorted.join(",")
+    } else {
+        String::new()
+    };
+    let fact = (numbers, question.clone(), right);
     let item = Item {
         body: String::new(),
         question,
@@ -443,23 +452,33 @@ fn letter_count(rng: &mut Rng, words: &[&str]) -> (String, String, Vec<String>) 
 }
 
 /// "Which day (or month) comes right before/after X?" in a cycle of `names`: the question, the
-/// answer and three other names, X not among them (it cannot be the answer, and a pick that
-/// left it out beat chance).
+/// answer and three other names. The four options are drawn first, none with both its
+/// neighbours among them, then the answer evenly among them, and X is a neighbour of the answer
+/// outside them: so no option set says which is the answer. (Three others drawn around a
+/// fixed answer offered X itself, never right; left out, the answer was the option with a
+/// neighbour missing: 40% on days.)
 fn neighbour(rng: &mut Rng, names: &[&str], what: &str) -> (String, String, Vec<String>) {
     let n = names.len();
-    let at = below(rng, n);
-    let after = rng.next_u64().is_multiple_of(2);
-    let r = if after {
-        (at + 1) % n
-    } else {
-        (at + n - 1) % n
+    let mut all: Vec<usize> = (0..n).collect();
+    let set = loop {
+        let set = pick_owned(rng, &mut all, 4);
+        let lone = |i: &usize| !set.contains(&((i + 1) % n)) || !set.contains(&((i + n - 1) % n));
+        if set.iter().all(lone) {
+            break set;
+        }
     };
-    let rel = if after { "after" } else { "before" };
-    let mut others: Vec<String> = (0..n)
-        .filter(|&i| i != r && i != at)
-        .map(|i| names[i].to_string())
+    let r = set[below(rng, 4)];
+    // (X, "after"): the answer comes right after X; (X, "before"): right before it.
+    let outside: Vec<(usize, &str)> = [((r + n - 1) % n, "after"), ((r + 1) % n, "before")]
+        .into_iter()
+        .filter(|(x, _)| !set.contains(x))
         .collect();
-    let others = pick_owned(rng, &mut others, 3);
+    let (at, rel) = outside[below(rng, outside.len())];
+    let others = set
+        .iter()
+        .filter(|&&i| i != r)
+        .map(|&i| names[i].to_string())
+        .collect();
     (
         format!("Which {what} comes right {rel} {}?", names[at]),
         names[r].to_string(),
@@ -467,12 +486,24 @@ fn neighbour(rng: &mut Rng, names: &[&str], what: &str) -> (String, String, Vec<
     )
 }
 
-fn pick_owned(rng: &mut Rng, v: &mut [String], k: usize) -> Vec<String> {
+fn pick_owned<T: Clone>(rng: &mut Rng, v: &mut [T], k: usize) -> Vec<T> {
     for i in 0..k {
         let j = i + below(rng, v.len() - i);
         v.swap(i, j);
     }
     v[..k].to_vec()
+}
+
+/// As `near_numbers`, over numbers of `r`'s parity: a window of eight of them (`r` is 16 or
+/// more).
+fn near_numbers_of_parity(rng: &mut Rng, r: usize) -> Vec<String> {
+    let start = r.saturating_sub(2 * below(rng, 8));
+    let mut window: Vec<String> = (0..8)
+        .map(|i| start + 2 * i)
+        .filter(|&x| x != r)
+        .map(|x| x.to_string())
+        .collect();
+    pick_owned(rng, &mut window, 3)
 }
 
 /// Three other numbers from a window of eight that holds `r` at a random place (`r` is 7 or
@@ -960,14 +991,15 @@ mod tests {
             .to_string();
         }
         if q.starts_with("Which number") {
-            let nums = item.options.iter().map(|o| o.parse::<usize>().unwrap());
-            return if q.contains("largest") {
-                nums.max()
-            } else {
-                nums.min()
-            }
-            .unwrap()
-            .to_string();
+            let mut nums: Vec<usize> = item.options.iter().map(|o| o.parse().unwrap()).collect();
+            nums.sort_unstable();
+            let at = match (q.contains("second"), q.contains("largest")) {
+                (false, false) => 0,
+                (true, false) => 1,
+                (true, true) => 2,
+                (false, true) => 3,
+            };
+            return nums[at].to_string();
         }
         let letter = q.split('"').nth(1).unwrap();
         let word = q.split('"').nth(3).unwrap();
@@ -1035,8 +1067,9 @@ mod tests {
 
     /// No pick blind to what is asked beats chance on a generated set: every answer place
     /// comes equally often; no item comes twice; middle match offers no end of the list and
-    /// neither named item; a number's options hold it at any rank; letter counts run 0 to 3;
-    /// a day or month question does not offer the one it names.
+    /// neither named item; a number's options hold it at any rank (a product's are of its
+    /// parity); letter counts run 0 to 3; a day or month question's options say nothing of
+    /// which is the answer.
     #[test]
     fn no_blind_pick_beats_chance() {
         for (task, list_len, places) in [
@@ -1086,29 +1119,35 @@ mod tests {
         let items = TaskSpec::new(Task::MultipleChoice, MAX_ITEMS, 5)
             .generate()
             .unwrap();
-        let facts: std::collections::HashSet<_> = items
+        let asked: std::collections::HashSet<_> = items
             .iter()
-            .map(|i| (&i.question, &i.options[i.answer]))
+            .map(|i| {
+                let mut o = i.options.clone();
+                o.sort();
+                (&i.question, o)
+            })
             .collect();
-        assert_eq!(facts.len(), MAX_ITEMS, "no question asked twice");
-        let (mut ranks, mut counts) = ([0usize; 4], [0usize; 4]);
+        assert_eq!(asked.len(), MAX_ITEMS, "no item twice");
+        let (mut ranks, mut counts, mut cycles) = ([0usize; 4], [0usize; 4], 0);
         for item in &items {
             let right = &item.options[item.answer];
             let q = &item.question;
-            if q.starts_with("What is") {
+            if q.starts_with("What is") || q.starts_with("Which number") {
                 let r: usize = right.parse().unwrap();
-                ranks[item
-                    .options
-                    .iter()
-                    .filter(|o| o.parse::<usize>().unwrap() < r)
-                    .count()] += 1;
+                let numbers = item.options.iter().map(|o| o.parse::<usize>().unwrap());
+                if q.contains('×') {
+                    assert!(numbers.clone().all(|x| x % 2 == r % 2), "{item:?}");
+                }
+                ranks[numbers.filter(|&x| x < r).count()] += 1;
             } else if q.starts_with("How many") {
                 counts[right.parse::<usize>().unwrap()] += 1;
-            } else if q.starts_with("Which day") || q.starts_with("Which month") {
+            } else {
                 let named = q.trim_end_matches('?').rsplit(' ').next().unwrap();
                 assert!(!item.options.iter().any(|o| o == named), "{item:?}");
+                cycles += 1;
             }
         }
+        assert!(cycles > 20);
         for spread in [ranks, counts] {
             let all: usize = spread.iter().sum();
             assert!(all > 200, "{spread:?}");
@@ -1117,6 +1156,31 @@ mod tests {
                 assert!((0.17..0.33).contains(&share), "{ranks:?} {counts:?}");
             }
         }
+        // A day question's options say nothing of its answer: the option with the most
+        // neighbours missing from them (a blind pick) is right a quarter of the time.
+        let mut rng = Rng::new(9);
+        let mut won = 0.0;
+        let rounds = 4000;
+        for _ in 0..rounds {
+            let (_, right, others) = neighbour(&mut rng, &DAYS, "day");
+            let mut options = others;
+            options.push(right.clone());
+            let at = |d: &str| DAYS.iter().position(|x| *x == d).unwrap();
+            let missing = |d: &String| {
+                let i = at(d);
+                [(i + 1) % 7, (i + 6) % 7]
+                    .iter()
+                    .filter(|&&j| !options.iter().any(|o| at(o) == j))
+                    .count()
+            };
+            let most = options.iter().map(missing).max().unwrap();
+            let picks: Vec<&String> = options.iter().filter(|o| missing(o) == most).collect();
+            if picks.contains(&&right) {
+                won += 1.0 / picks.len() as f64;
+            }
+        }
+        let share = won / rounds as f64;
+        assert!((0.22..0.28).contains(&share), "{share}");
         // The shortest lists still make thousands of different items.
         assert!(TaskSpec {
             list_len: 2,

@@ -120,6 +120,10 @@ pub fn sanitize(battles: &mut Vec<Battle>) {
 /// Votes before an interval is shown: fewer say too little to be worth a range.
 pub const MIN_VOTES_FOR_INTERVAL: usize = 10;
 const BOOTSTRAP_ROUNDS: usize = 200;
+/// Rounds that must hold a model's group whole for it to get an interval: with many models and
+/// few votes, some groups are whole in a handful of rounds, whose 2.5% and 97.5% are no
+/// interval (some missed the model's own rating).
+const MIN_ROUNDS_FOR_INTERVAL: usize = BOOTSTRAP_ROUNDS / 4;
 
 /// Bradley-Terry strengths by maximum likelihood (`fit`). A tie counts half a win to
 /// each side, and every pair that met also gets one virtual tie, so a model that never won
@@ -376,7 +380,8 @@ pub fn standings(battles: &[Battle]) -> Vec<Standing> {
 /// the same record always shows the same interval). A resample is fitted over the models in
 /// it, and gives values to a group only where it held every model of the group, linked as on
 /// all the votes (a model it left out had the fit's starting value, and the rest of its group
-/// another centre). `None` for a model whose group no resample held whole. `battles` are
+/// another centre). `None` for a model whose group fewer than `MIN_ROUNDS_FOR_INTERVAL`
+/// resamples held whole. `battles` are
 /// indexed among `n` models, and `whole` is their groups on all the votes.
 fn bootstrap(
     n: usize,
@@ -423,7 +428,7 @@ fn bootstrap(
         .map(|mut v| {
             v.sort_by(f64::total_cmp);
             let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-            (!v.is_empty()).then(|| (at(0.025), at(0.975)))
+            (v.len() >= MIN_ROUNDS_FOR_INTERVAL).then(|| (at(0.025), at(0.975)))
         })
         .collect()
 }
@@ -650,6 +655,20 @@ mod tests {
             ((2000.0 - b_lo) - c_hi).abs() < 60.0 && ((2000.0 - b_hi) - c_lo).abs() < 60.0,
             "b {b_lo}-{b_hi}, c {c_lo}-{c_hi}"
         );
+    }
+
+    /// Eight models in a chain, each link one vote (and three more between the first two):
+    /// a resample holds the chain whole in a handful of rounds, too few to call an interval.
+    #[test]
+    fn an_interval_needs_enough_whole_rounds() {
+        let names: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+        let mut b: Vec<Battle> = names
+            .windows(2)
+            .map(|w| battle(&w[0], &w[1], Vote::A))
+            .collect();
+        b.extend(vec![battle("m0", "m1", Vote::Tie); 3]);
+        assert!(b.len() >= MIN_VOTES_FOR_INTERVAL);
+        assert!(standings(&b).iter().all(|r| r.interval.is_none()));
     }
 
     /// x beat y three times and z beat w once: two groups that never met. Each is centred on

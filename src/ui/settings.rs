@@ -269,11 +269,13 @@ fn whole_number(v: &str) -> Option<u64> {
     match v.parse::<u64>() {
         Ok(n) => Some(n),
         Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
-        // As a number box writes one (`1e12`, `40.0`): a whole number all the same.
+        // As a number box writes one (`1e12`, `40.0`): a whole number all the same, where
+        // f64 holds it exactly (past 2^53 a fraction reads as whole) and it is not `-0` or a
+        // tiny value rounded to 0.
         Err(_) => v
             .parse::<f64>()
             .ok()
-            .filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0)
+            .filter(|x| (1.0..=9_007_199_254_740_992.0).contains(x) && x.fract() == 0.0)
             .map(|x| x as u64),
     }
 }
@@ -441,6 +443,14 @@ impl EvalSetup {
             .filter_map(|c| crate::eval::Condition::from_id(c))
             .filter(|c| seen.insert(c.id()))
             .collect()
+    }
+
+    /// Lists long enough for the task: middle-match's were 5 in saves and links made before
+    /// it needed 6, and Run refused them. Returns the length given up, if any.
+    pub fn fit_list_to_task(&mut self) -> Option<usize> {
+        let task = crate::eval::tasks::Task::from_id(&self.task)?;
+        (self.list_len < task.min_list_len())
+            .then(|| std::mem::replace(&mut self.list_len, task.default_list_len()))
     }
 
     /// The items this set-up generates (a built-in task).
@@ -675,6 +685,7 @@ impl Workspace {
         let e = &mut self.eval;
         e.n = e.n.clamp(1, crate::eval::tasks::MAX_ITEMS);
         e.list_len = e.list_len.clamp(2, 50);
+        e.fit_list_to_task();
         e.conditions.truncate(8);
         truncate_chars(&mut e.task, 64);
         self
@@ -697,6 +708,7 @@ impl Workspace {
         // (parameter, value asked for) of numbers checked against what was kept, once clamped.
         let mut asked_temperature = None;
         let mut asked_max_tokens = None;
+        let mut linked_list = false;
         let mut too_many_models = None;
         // The single-value parameters given (name, value), which a `panes=` overrides.
         let mut singles: Vec<(&'static str, String)> = Vec::new();
@@ -788,13 +800,15 @@ impl Workspace {
                     self.mode = Mode::Score;
                     linked_score = true;
                 }
-                // Read as f64: `1e308` is a finite number (out of range), not f32's infinity.
-                "temperature" => match v.parse::<f64>() {
+                // `1e308` is a finite number (out of range), not f32's infinity: f64 tells.
+                "temperature" => match v.parse::<f32>().map(|t| match v.parse::<f64>() {
+                    Ok(x) if t.is_infinite() && x.is_finite() => f32::MAX.copysign(t),
+                    _ => t,
+                }) {
                     Ok(t) if t.is_finite() => {
                         singles.push(("temperature", v.clone()));
                         // `-0` is 0: shown, and linked on, as 0.
                         let t = if t == 0.0 { 0.0 } else { t };
-                        let t = t.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32;
                         self.panes.iter_mut().for_each(|p| p.temperature = t);
                         asked_temperature = Some(v.clone());
                     }
@@ -921,6 +935,7 @@ impl Workspace {
                 },
                 "eval_list" => match whole_number(&v) {
                     Some(n) => {
+                        linked_list = true;
                         self.eval.list_len = n.clamp(2, 50) as usize;
                         clamped(&mut notes, "eval_list", &v, self.eval.list_len);
                     }
@@ -932,7 +947,8 @@ impl Workspace {
                     // condition id holds one.
                     let v = v.replace(' ', "+");
                     let parts: Vec<&str> = v.split(',').filter(|c| !c.is_empty()).collect();
-                    if parts.is_empty() {
+                    // The page's own link says `eval_conditions=` when none is ticked.
+                    if parts.is_empty() && !v.is_empty() {
                         unread(
                             &mut notes,
                             "eval_conditions",
@@ -1050,6 +1066,15 @@ impl Workspace {
         let score_link = linked_score && self.mode == Mode::Score;
         if let Some(p) = linked_prompt.filter(|_| score_link && !linked_text) {
             self.score_text = p;
+        }
+        // Said before `clamped` fits it silently (as it does a save's).
+        if let Some(short) = self.eval.fit_list_to_task() {
+            if linked_list {
+                notes.push(format!(
+                    "The link's eval_list={short} is too short for {} (6 to 50); {} is used.",
+                    self.eval.task, self.eval.list_len
+                ));
+            }
         }
         *self = std::mem::take(self).clamped();
         if let Some((given, count)) = panes_given {
@@ -1710,6 +1735,32 @@ mod tests {
         );
         assert!(far.apply_query("max_tokens=2e1&eval_n=1e1").is_empty());
         assert_eq!((far.panes[0].max_tokens, far.eval.n), (20, 10));
+        // Not whole, however written: -0, a tiny value that rounds to 0, a fraction past 2^53.
+        for v in ["-0", "1e-400", "9007199254740993.5"] {
+            assert_eq!(whole_number(v), None, "{v}");
+        }
+        // Just below 0 is 0, linked as 0 (it was -0).
+        assert!(far.apply_query("temperature=-1e-50").is_empty());
+        assert!(
+            far.to_query().contains("temperature=0&"),
+            "{}",
+            far.to_query()
+        );
+        // The page's own link with no condition ticked says nothing of it.
+        assert!(far.apply_query("eval_conditions=").is_empty());
+        // Middle-match's lists from before it needed six: the link's is said, a save's fixed.
+        assert_eq!(
+            far.apply_query("mode=eval&eval_task=middle-match&eval_list=5"),
+            ["The link's eval_list=5 is too short for middle-match (6 to 50); 8 is used."]
+        );
+        assert_eq!(far.eval.list_len, 8);
+        let mut old = Workspace::default();
+        old.eval.task = "middle-match".into();
+        old.eval.list_len = 5;
+        assert_eq!(
+            Workspace::from_saved(Some(&old.to_saved())).eval.list_len,
+            8
+        );
         assert_eq!(
             far.apply_query("mode=eval&eval_conditions=,,,"),
             ["The link's eval_conditions=,,, is not a list of conditions (baseline, repeat-2, …); \
