@@ -101,17 +101,13 @@ fn parse_into<T: std::str::FromStr>(slot: &mut T, v: &str) -> bool {
     }
 }
 
-/// As `parse_into` for a whole number, also written as a number box takes one (`1e1`, `40.0`).
+/// As `parse_into` for a whole number, also written as a number box takes one (`1e1`, `40.0`),
+/// read as a link's is.
 fn parse_whole_into<T: std::str::FromStr + TryFrom<u64>>(slot: &mut T, v: &str) -> bool {
     if parse_into(slot, v) {
         return true;
     }
-    let whole = v
-        .parse::<f64>()
-        .ok()
-        // Where f64 holds it exactly: past 2^53 a fraction reads as whole.
-        .filter(|x| (1.0..=9_007_199_254_740_992.0).contains(x) && x.fract() == 0.0)
-        .and_then(|x| T::try_from(x as u64).ok());
+    let whole = crate::ui::settings::whole_number(v).and_then(|x| T::try_from(x).ok());
     whole.map(|x| *slot = x).is_some()
 }
 

@@ -137,12 +137,6 @@ impl TaskSpec {
         if self.n == 0 || self.n > MAX_ITEMS {
             return Err(format!("the number of items must be 1 to {MAX_ITEMS}"));
         }
-        let pool = |text: &'static str| -> Vec<&'static str> {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .collect()
-        };
         let mut rng = Rng::new(self.seed);
         let pool = match self.task {
             Task::NameIndex => pool(NAMES),
@@ -308,7 +302,7 @@ fn list_item(task: Task, pool: &[&str], len: usize, place: usize, rng: &mut Rng)
 }
 
 /// One four-option question with the right value at option `place`: arithmetic, days,
-/// months, the largest or smallest of four numbers, or a letter count.
+/// months, a number of four by its rank, or a letter count.
 fn mc_item(rng: &mut Rng, place: usize, counting: &[&str]) -> Drawn {
     let (question, right, others): (String, String, Vec<String>) = match below(rng, 6) {
         0 => {
@@ -411,13 +405,17 @@ const COUNTING_WORDS: [&str; 20] = [
     "seventeen",
 ];
 
-/// The nouns and `COUNTING_WORDS`, the words of letter counts.
-fn counting_words() -> Vec<&'static str> {
-    let mut words: Vec<&'static str> = WORDS
-        .lines()
+/// The entries of a word list (one a line; `#` starts a comment).
+fn pool(text: &'static str) -> Vec<&'static str> {
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+        .collect()
+}
+
+/// The nouns and `COUNTING_WORDS`, the words of letter counts.
+fn counting_words() -> Vec<&'static str> {
+    let mut words = pool(WORDS);
     words.extend(COUNTING_WORDS);
     words
 }

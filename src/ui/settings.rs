@@ -265,7 +265,7 @@ fn box_text(v: &str) -> String {
 const MAX_LINKED_CONDITIONS: usize = 6;
 
 /// A link's whole number; digits past u64 are a number too, far out of range.
-fn whole_number(v: &str) -> Option<u64> {
+pub(crate) fn whole_number(v: &str) -> Option<u64> {
     match v.parse::<u64>() {
         Ok(n) => Some(n),
         Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
@@ -1071,8 +1071,11 @@ impl Workspace {
         if let Some(short) = self.eval.fit_list_to_task() {
             if linked_list {
                 notes.push(format!(
-                    "The link's eval_list={short} is too short for {} (6 to 50); {} is used.",
-                    self.eval.task, self.eval.list_len
+                    "The link's eval_list={short} is too short for {} ({} to 50); {} is used.",
+                    self.eval.task,
+                    crate::eval::tasks::Task::from_id(&self.eval.task)
+                        .map_or(2, |t| t.min_list_len()),
+                    self.eval.list_len
                 ));
             }
         }
