@@ -668,7 +668,7 @@ pub fn ArenaBar() -> impl IntoView {
                         <p class="muted" data-testid="arena-no-votes">"No votes yet: run a battle, then vote."</p>
                     })}
                     <p class="muted">
-                        "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes) is a 95% bootstrap interval."
+                        "Ratings are Bradley-Terry strengths on the Elo scale (mean 1000); the range in brackets (from 10 votes, where at least a quarter of the resamples hold a model's group whole) is a 95% bootstrap interval."
                     </p>
                     {move || {
                         let groups = tally.with(|rows| separate_groups(app, rows));
